@@ -1,0 +1,195 @@
+"""Form metadata: apps, forms and fields as frozen, strictly validated data.
+
+A form definition is stored whole (as JSON) in ``meta_form.definition`` and versioned; the
+physical table is derived from it by ``meridian.schema.compile``. Labels are for people and
+never become SQL identifiers; keys do, after validation against ``KEY_PATTERN``.
+"""
+
+from __future__ import annotations
+
+import re
+from decimal import Decimal
+from typing import Any, Literal, get_args
+
+from pydantic import BaseModel, ConfigDict, field_validator
+from pydantic import Field as PydanticField
+
+KEY_PATTERN = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
+FORM_KEY_MAX = 40
+"""Form keys are shorter than field keys so ``data_<form>`` and line tables stay under 63 bytes."""
+
+SYSTEM_COLUMNS = (
+    "id",
+    "_version",
+    "owner_id",
+    "created_at",
+    "created_by",
+    "updated_at",
+    "updated_by",
+    "deleted_at",
+    "_search",
+)
+RESERVED_KEYS = frozenset(SYSTEM_COLUMNS) | {"_parent_id", "_position"}
+
+FieldTypeName = Literal[
+    "text",
+    "long_text",
+    "integer",
+    "decimal",
+    "money",
+    "percent",
+    "boolean",
+    "date",
+    "datetime",
+    "select",
+    "multi_select",
+    "user",
+    "link",
+    "child_table",
+    "attachment",
+    "email",
+    "phone",
+    "url",
+    "auto_number",
+    "region",
+    "uscc",
+    "ip",
+    "formula",
+    "rollup",
+]
+
+
+FIELD_TYPES: tuple[str, ...] = get_args(FieldTypeName)
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class SelectOption(_Frozen):
+    """One choice of a select field; ``value`` is stored, ``label`` is shown."""
+
+    value: str = PydanticField(min_length=1, max_length=64)
+    label: str = PydanticField(min_length=1, max_length=200)
+    color: str = "#8c8c8c"
+
+
+class Rollup(_Frozen):
+    """Aggregate over a child table's lines or the records that link here."""
+
+    source: str  # child_table field key on this form, or "<form>.<link field>" pointing here
+    function: Literal["sum", "count", "min", "max", "avg"]
+    field: str | None = None  # the aggregated field on the source; None for count
+
+
+class Field(_Frozen):
+    """One field of a form; type-specific settings are validated by the field type."""
+
+    key: str
+    label: str = PydanticField(min_length=1, max_length=200)
+    type: FieldTypeName
+    help: str = ""
+    required: bool = False
+    unique: bool = False
+    indexed: bool = False
+    default: Any = None
+    # Validation rules
+    min_value: Decimal | None = None
+    max_value: Decimal | None = None
+    min_length: int | None = PydanticField(default=None, ge=0)
+    max_length: int | None = PydanticField(default=None, ge=1)
+    pattern: str | None = None
+    # select / multi_select
+    options: tuple[SelectOption, ...] = ()
+    # decimal / percent: digits in total and after the point; money: currency
+    precision: int = PydanticField(default=18, ge=1, le=38)
+    scale: int = PydanticField(default=2, ge=0, le=10)
+    currency: str = "CNY"
+    # link: target form and cardinality
+    target: str | None = None
+    many: bool = False
+    # child_table: the line fields
+    fields: tuple[Field, ...] = ()
+    # auto_number, e.g. "HT-{YYYY}-{0000}"
+    auto_pattern: str | None = None
+    # ip: which values are allowed
+    ip_kind: Literal["address", "network", "any"] = "any"
+    # formula: the expression; result_type fixes the stored column type
+    expression: str | None = None
+    result_type: Literal["number", "text", "boolean", "date"] | None = None
+    rollup: Rollup | None = None
+    archived: bool = False
+
+    @field_validator("key")
+    @classmethod
+    def _key_is_identifier(cls, key: str) -> str:
+        if not KEY_PATTERN.match(key):
+            raise ValueError(
+                f"field key {key!r} must start with a-z and hold only a-z, 0-9 and _ "
+                "(at most 63 characters)"
+            )
+        if key in RESERVED_KEYS:
+            raise ValueError(f"field key {key!r} is reserved for a system column")
+        return key
+
+    def option_values(self) -> tuple[str, ...]:
+        return tuple(option.value for option in self.options)
+
+
+class ValidationRule(_Frozen):
+    """A form-level rule in the expression language, e.g. ``end_date >= start_date``."""
+
+    expression: str
+    message: str
+
+
+class Form(_Frozen):
+    """A form: its fields are the columns of ``data_<key>``."""
+
+    key: str
+    app_key: str
+    label: str = PydanticField(min_length=1, max_length=200)
+    description: str = ""
+    fields: tuple[Field, ...] = ()
+    title_field: str | None = None
+    validations: tuple[ValidationRule, ...] = ()
+    version: int = 1
+
+    @field_validator("key")
+    @classmethod
+    def _form_key_is_identifier(cls, key: str) -> str:
+        if not KEY_PATTERN.match(key) or len(key) > FORM_KEY_MAX:
+            raise ValueError(
+                f"form key {key!r} must start with a-z and hold only a-z, 0-9 and _ "
+                f"(at most {FORM_KEY_MAX} characters)"
+            )
+        return key
+
+    @property
+    def table_name(self) -> str:
+        return f"data_{self.key}"
+
+    @property
+    def active_fields(self) -> tuple[Field, ...]:
+        return tuple(f for f in self.fields if not f.archived)
+
+    def get_field(self, key: str) -> Field | None:
+        for field in self.fields:
+            if field.key == key:
+                return field
+        return None
+
+
+class App(_Frozen):
+    """A group of forms that make one business application, e.g. the IDC CRM."""
+
+    key: str
+    label: str = PydanticField(min_length=1, max_length=200)
+    description: str = ""
+
+    @field_validator("key")
+    @classmethod
+    def _app_key_is_identifier(cls, key: str) -> str:
+        if not KEY_PATTERN.match(key):
+            raise ValueError(f"app key {key!r} must start with a-z and hold only a-z, 0-9 and _")
+        return key

@@ -1,0 +1,34 @@
+"""Settings read from the environment (``MERIDIAN_*``), built by entry points, not at import."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Runtime configuration.
+
+    :ivar data_dir: where the embedded SQLite database and the file store live.
+    :ivar database_url: a SQLAlchemy URL; when empty, SQLite in ``data_dir``.
+    :ivar time_zone: the workspace time zone used for display and ``TODAY()``.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="MERIDIAN_", extra="ignore")
+
+    data_dir: Path = Path("meridian-data")
+    database_url: str = ""
+    time_zone: str = "Asia/Shanghai"
+    admin_email: str = ""
+    admin_password: str = ""
+
+    @property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'meridian.db').resolve()}"
+
+    @property
+    def file_store_dir(self) -> Path:
+        return self.data_dir / "files"
