@@ -34,6 +34,19 @@ class FieldError:
         }
 
 
+class InvalidValue(ValueError):
+    """One value failed a field type's check; the records service turns it into a FieldError.
+
+    :ivar code: a stable reason such as ``invalid_phone``.
+    :ivar message: an English sentence naming the reason and the value.
+    """
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
 class MeridianError(Exception):
     """Base of every error Meridian raises on purpose."""
 
