@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import re
 from decimal import Decimal
-from typing import Any, Literal, get_args
+from typing import Any, Literal, TypeVar, get_args
 
-from pydantic import BaseModel, ConfigDict, field_validator
+from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 from pydantic import Field as PydanticField
+
+from meridian.errors import FieldError, ValidationFailed
 
 KEY_PATTERN = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 FORM_KEY_MAX = 40
@@ -62,6 +64,9 @@ FieldTypeName = Literal[
 FIELD_TYPES: tuple[str, ...] = get_args(FieldTypeName)
 
 
+M = TypeVar("M", bound=BaseModel)
+
+
 class _Frozen(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -92,7 +97,7 @@ class Field(_Frozen):
     required: bool = False
     unique: bool = False
     indexed: bool = False
-    default: Any = None
+    default: str | int | float | bool | tuple[str, ...] | None = None
     # Validation rules
     min_value: Decimal | None = None
     max_value: Decimal | None = None
@@ -193,3 +198,21 @@ class App(_Frozen):
         if not KEY_PATTERN.match(key):
             raise ValueError(f"app key {key!r} must start with a-z and hold only a-z, 0-9 and _")
         return key
+
+
+def parse_model(model: type[M], data: Any) -> M:
+    """Validate ``data`` as ``model``, turning pydantic's errors into Meridian field errors."""
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise ValidationFailed(
+            [
+                FieldError(
+                    ".".join(str(part) for part in error["loc"]) or "body",
+                    error["type"],
+                    error["msg"],
+                    error.get("input"),
+                )
+                for error in exc.errors()
+            ]
+        ) from None

@@ -1,0 +1,72 @@
+"""API tokens: random, shown once, stored as a SHA-256 hash, expiring and revocable."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from datetime import datetime, timedelta
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from meridian.core.actor import Actor
+from meridian.core.clock import utcnow
+from meridian.db.tables import api_tokens, users
+from meridian.errors import Unauthenticated
+
+TOKEN_PREFIX = "mer_"
+LAST_USED_RESOLUTION = timedelta(minutes=5)
+
+
+def _digest(token: str) -> str:
+    # A token has 256 bits of entropy, so a fast hash is enough (unlike passwords).
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def create_token(
+    *, conn: Connection, user_id: int, name: str, expires_at: datetime | None = None
+) -> str:
+    """Create a token and return it; this is the only time the plain token exists."""
+    token = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    conn.execute(
+        api_tokens.insert().values(
+            user_id=user_id,
+            name=name,
+            token_hash=_digest(token),
+            prefix=token[:12],
+            expires_at=expires_at,
+            created_at=utcnow(),
+        )
+    )
+    return token
+
+
+def authenticate_token(conn: Connection, token: str) -> Actor:
+    """The actor a bearer token stands for, or ``Unauthenticated``."""
+    row = conn.execute(
+        sa.select(
+            api_tokens.c.id,
+            api_tokens.c.expires_at,
+            api_tokens.c.revoked_at,
+            api_tokens.c.last_used_at,
+            users.c.id.label("user_id"),
+            users.c.is_admin,
+            users.c.is_active,
+            users.c.name,
+        )
+        .join(users, users.c.id == api_tokens.c.user_id)
+        .where(api_tokens.c.token_hash == _digest(token))
+    ).first()
+    now = utcnow()
+    if row is None or row.revoked_at is not None or not row.is_active:
+        raise Unauthenticated("the API token is unknown or revoked")
+    if row.expires_at is not None and row.expires_at <= now:
+        raise Unauthenticated("the API token has expired")
+    if row.last_used_at is None or now - row.last_used_at > LAST_USED_RESOLUTION:
+        # Recorded coarsely: a write per request would serialise readers on SQLite.
+        conn.execute(api_tokens.update().where(api_tokens.c.id == row.id).values(last_used_at=now))
+    return Actor(user_id=row.user_id, is_admin=row.is_admin, name=row.name)
+
+
+def revoke_token(*, conn: Connection, token_id: int) -> None:
+    conn.execute(api_tokens.update().where(api_tokens.c.id == token_id).values(revoked_at=utcnow()))

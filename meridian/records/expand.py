@@ -1,0 +1,47 @@
+"""``expand``: replace link ids on a page of records with ``{id, title}`` of the targets."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from meridian.errors import FieldError, ValidationFailed
+from meridian.schema.catalog import get_form
+from meridian.schema.compile import compile_form
+from meridian.schema.fieldtypes import field_type
+from meridian.schema.model import Form
+
+
+def expand_links(
+    conn: Connection, form: Form, records: list[dict[str, Any]], keys: Sequence[str]
+) -> None:
+    """One query per expanded link field for the whole page."""
+    for key in keys:
+        link = form.get_field(key)
+        if link is None or link.archived or link.type != "link":
+            raise ValidationFailed(
+                [FieldError("expand", "not_a_link", f"{key!r} is not a link field", key)]
+            )
+        target = get_form(conn, link.target or "")
+        table = compile_form(target).main
+        title = target.get_field(target.title_field) if target.title_field else None
+        ids: set[int] = set()
+        for record in records:
+            value = record.get(key)
+            ids.update(value if isinstance(value, list) else [value] if value else [])
+        if not ids:
+            continue
+        columns = [table.c.id, *([table.c[title.key]] if title else [])]
+        found = {}
+        for row in conn.execute(sa.select(*columns).where(table.c.id.in_(sorted(ids)))):
+            label = field_type(title).dump(title, row[1]) if title and row[1] is not None else None
+            found[row.id] = {"id": row.id, "title": label if label is not None else f"#{row.id}"}
+        for record in records:
+            value = record.get(key)
+            if isinstance(value, list):
+                record[key] = [found.get(i, {"id": i, "title": f"#{i}"}) for i in value]
+            elif value:
+                record[key] = found.get(value, {"id": value, "title": f"#{value}"})

@@ -1,0 +1,58 @@
+"""Field-level change history: one row per change with old → new values."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from meridian.db.tables import record_history
+
+
+def write_history(
+    conn: Connection,
+    form_key: str,
+    entries: Sequence[tuple[int, int, str, dict[str, Any]]],
+    actor_id: int | None,
+    at: datetime,
+) -> None:
+    """``entries`` are (record id, version, action, {field: [old, new]})."""
+    if not entries:
+        return
+    conn.execute(
+        record_history.insert(),
+        [
+            {
+                "form_key": form_key,
+                "record_id": record_id,
+                "version": version,
+                "action": action,
+                "changes": changes,
+                "actor_id": actor_id,
+                "at": at,
+            }
+            for record_id, version, action, changes in entries
+        ],
+    )
+
+
+def read_history(conn: Connection, form_key: str, record_id: int) -> list[dict[str, Any]]:
+    rows = conn.execute(
+        sa.select(record_history)
+        .where(record_history.c.form_key == form_key, record_history.c.record_id == record_id)
+        .order_by(record_history.c.id)
+    )
+    return [
+        {
+            "id": row.id,
+            "version": row.version,
+            "action": row.action,
+            "changes": row.changes,
+            "actor_id": row.actor_id,
+            "at": row.at.isoformat(),
+        }
+        for row in rows
+    ]

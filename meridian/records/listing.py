@@ -1,0 +1,109 @@
+"""Listing records: filter, search, sort and keyset pagination as one SQL statement."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+from sqlalchemy.sql.elements import ColumnElement
+
+from meridian.core.actor import Actor
+from meridian.core.timezones import DEFAULT_TIME_ZONE
+from meridian.errors import FieldError, ValidationFailed
+from meridian.records.query import (
+    FilterCompiler,
+    after_cursor,
+    decode_cursor,
+    encode_cursor,
+    order_by,
+    parse_sort,
+)
+from meridian.records.search import search_predicate
+from meridian.records.service import dump_rows
+from meridian.schema.compile import compile_form
+from meridian.schema.model import Form
+
+MAX_LIMIT = 500
+
+
+@dataclass(frozen=True)
+class RecordQuery:
+    """What a list call asks for; ``filter`` is the structured JSON filter."""
+
+    filter: Any = None
+    sort: str | None = None
+    limit: int = 50
+    cursor: str | None = None
+    search: str | None = None
+    count: bool = False
+    deleted: bool = False
+    expand: tuple[str, ...] = ()
+    extra_conditions: tuple[ColumnElement[bool], ...] = field(default=())
+
+
+@dataclass(frozen=True)
+class Page:
+    items: list[dict[str, Any]]
+    next_cursor: str | None
+    total: int | None
+
+
+def where_clause(
+    conn: Connection, form: Form, query: RecordQuery, tz: ZoneInfo = DEFAULT_TIME_ZONE
+) -> ColumnElement[bool]:
+    """The WHERE of a list: trash or live rows, the filter, the search text."""
+    table = compile_form(form).main
+    conditions: list[ColumnElement[bool]] = [
+        table.c.deleted_at.is_not(None) if query.deleted else table.c.deleted_at.is_(None)
+    ]
+    if query.filter is not None:
+        conditions.append(FilterCompiler(conn, form, tz).compile(query.filter))
+    if query.search and query.search.strip():
+        if len(query.search) > 200:
+            raise ValidationFailed(
+                [FieldError("q", "too_long", "search at most 200 characters", query.search)]
+            )
+        conditions.append(search_predicate(compile_form(form), conn.dialect.name, query.search))
+    conditions.extend(query.extra_conditions)
+    return sa.and_(*conditions)
+
+
+def list_records(
+    *,
+    conn: Connection,
+    actor: Actor,
+    form: Form,
+    query: RecordQuery,
+    tz: ZoneInfo = DEFAULT_TIME_ZONE,
+) -> Page:
+    """One page of records in the requested order, plus a cursor for the next page."""
+    if not 1 <= query.limit <= MAX_LIMIT:
+        raise ValidationFailed(
+            [FieldError("limit", "out_of_range", f"limit must be 1 to {MAX_LIMIT}", query.limit)]
+        )
+    table = compile_form(form).main
+    sorts = parse_sort(form, query.sort)
+    where = where_clause(conn, form, query, tz)
+    statement = sa.select(table).where(where)
+    if query.cursor:
+        statement = statement.where(
+            after_cursor(table, sorts, decode_cursor(query.cursor, sorts, table))
+        )
+    statement = statement.order_by(*order_by(table, sorts)).limit(query.limit + 1)
+    rows = list(conn.execute(statement))
+    more = len(rows) > query.limit
+    rows = rows[: query.limit]
+    next_cursor = None
+    if more:
+        last = rows[-1]._mapping
+        next_cursor = encode_cursor([last[s.key] for s in sorts])
+    total = None
+    if query.count:
+        total = conn.execute(
+            sa.select(sa.func.count()).select_from(table).where(where)
+        ).scalar_one()
+    items = dump_rows(conn, form, rows, expand=query.expand)
+    return Page(items=items, next_cursor=next_cursor, total=total)

@@ -1,0 +1,485 @@
+"""The one write path for records: validate → write row → history → events, in one transaction.
+
+Every function takes the caller's connection (inside its transaction) and the acting user.
+Nothing here commits; the caller's ``transaction()`` decides, so a failure anywhere leaves
+no trace.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Row
+
+from meridian.core.actor import Actor
+from meridian.core.clock import utcnow
+from meridian.core.timezones import DEFAULT_TIME_ZONE
+from meridian.errors import (
+    Conflict,
+    ErrorCollector,
+    FieldError,
+    NotFound,
+    StaleVersion,
+    ValidationFailed,
+)
+from meridian.events.outbox import publish
+from meridian.events.records import RecordCreated, RecordDeleted, RecordRestored, RecordUpdated
+from meridian.records.expand import expand_links
+from meridian.records.history import read_history, write_history
+from meridian.records.numbering import assign_numbers
+from meridian.records.references import check_references, check_unique
+from meridian.records.search import record_search_text, searchable_fields
+from meridian.records.values import ParsedRecord, dump_columns, parse_values
+from meridian.schema.compile import FormTables, compile_form
+from meridian.schema.fieldtypes import ValueContext, field_type
+from meridian.schema.model import Form
+
+MAX_BULK = 1000
+SYSTEM_OUTPUT = (
+    "id",
+    "_version",
+    "owner_id",
+    "created_at",
+    "created_by",
+    "updated_at",
+    "updated_by",
+    "deleted_at",
+)
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """What a form's write path needs, derived once per call from the form."""
+
+    tables: FormTables
+    column_fields: tuple[Any, ...]
+    search_fields: tuple[Any, ...]
+
+    @classmethod
+    def of(cls, form: Form) -> _Plan:
+        tables = compile_form(form)
+        columns = tuple(f for f in form.active_fields if f.key in tables.main.c)
+        return cls(tables, columns, searchable_fields(columns))
+
+
+def create_record(
+    *,
+    conn: Connection,
+    actor: Actor,
+    form: Form,
+    values: Mapping[str, Any],
+    tz: ZoneInfo = DEFAULT_TIME_ZONE,
+) -> dict[str, Any]:
+    """Create one record and return it as the API shows it."""
+    [record_id] = _insert(conn, actor, form, [values], tz, prefixes=[""])
+    return get_record(conn=conn, actor=actor, form=form, record_id=record_id)
+
+
+def create_records(
+    *,
+    conn: Connection,
+    actor: Actor,
+    form: Form,
+    items: Sequence[Mapping[str, Any]],
+    tz: ZoneInfo = DEFAULT_TIME_ZONE,
+) -> list[int]:
+    """Create up to ``MAX_BULK`` records, all or nothing; every error names its item."""
+    if not isinstance(items, Sequence) or not items or len(items) > MAX_BULK:
+        raise ValidationFailed(
+            [
+                FieldError(
+                    "items", "invalid_batch", f"give 1 to {MAX_BULK} records", len(items or [])
+                )
+            ]
+        )
+    return _insert(
+        conn, actor, form, items, tz, prefixes=[f"items.{i}." for i in range(len(items))]
+    )
+
+
+def _insert(
+    conn: Connection,
+    actor: Actor,
+    form: Form,
+    items: Sequence[Mapping[str, Any]],
+    tz: ZoneInfo,
+    *,
+    prefixes: list[str],
+) -> list[int]:
+    plan = _Plan.of(form)
+    ctx = ValueContext(tz)
+    errors = ErrorCollector()
+    parsed = [
+        parse_values(form, item, ctx, errors, prefix=prefix, creating=True)
+        for item, prefix in zip(items, prefixes, strict=True)
+    ]
+    check_references(conn, form, parsed, errors, prefixes)
+    check_unique(conn, form, parsed, errors, prefixes, [None] * len(parsed))
+    errors.raise_if_any()
+    now = utcnow()
+    for f in plan.column_fields:
+        if f.type == "auto_number":
+            for record, number in zip(
+                parsed, assign_numbers(conn, form, f, len(parsed), now, tz), strict=True
+            ):
+                record.columns[f.key] = number
+    blank = dict.fromkeys((f.key for f in plan.column_fields), None)
+    rows = []
+    for record in parsed:
+        row = {**blank, **record.columns}
+        row.update(
+            _version=1,
+            owner_id=record.columns.get("owner_id", actor.user_id),
+            created_at=now,
+            created_by=actor.user_id,
+            updated_at=now,
+            updated_by=actor.user_id,
+            deleted_at=None,
+            _search=record_search_text(plan.search_fields, row),
+        )
+        rows.append(row)
+    table = plan.tables.main
+    ids = list(
+        conn.execute(
+            table.insert().returning(table.c.id, sort_by_parameter_order=True), rows
+        ).scalars()
+    )
+    _write_sides(conn, form, plan.tables, list(zip(ids, parsed, strict=True)), replace=False)
+    history = [
+        (record_id, 1, "create", _creation_changes(form, plan, row, record))
+        for record_id, row, record in zip(ids, rows, parsed, strict=True)
+    ]
+    write_history(conn, form.key, history, actor.user_id, now)
+    publish(conn, [RecordCreated(form.key, record_id, actor.user_id, 1) for record_id in ids])
+    return ids
+
+
+def _creation_changes(
+    form: Form, plan: _Plan, row: Mapping[str, Any], record: ParsedRecord
+) -> dict[str, Any]:
+    changes = {
+        key: [None, value]
+        for key, value in dump_columns(plan.column_fields, row).items()
+        if value is not None
+    }
+    for key, lines in record.lines.items():
+        if lines:
+            changes[key] = [None, _dump_lines(form, key, lines)]
+    for key, ids in record.pairs.items():
+        if ids:
+            changes[key] = [None, ids]
+    return changes
+
+
+def _dump_lines(form: Form, key: str, lines: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    field_def = form.get_field(key)
+    assert field_def is not None
+    return [dump_columns(field_def.fields, line) for line in lines]
+
+
+def _write_sides(
+    conn: Connection,
+    form: Form,
+    tables: FormTables,
+    records: Sequence[tuple[int, ParsedRecord]],
+    *,
+    replace: bool,
+) -> None:
+    """Write line items and many-to-many pairs; on update, given lists replace the old ones."""
+    for key, lines_table in tables.lines.items():
+        field_def = form.get_field(key)
+        assert field_def is not None
+        blank = dict.fromkeys((f.key for f in field_def.fields if f.key in lines_table.c), None)
+        touched = [(rid, rec.lines[key]) for rid, rec in records if key in rec.lines]
+        if replace and touched:
+            conn.execute(
+                lines_table.delete().where(
+                    lines_table.c._parent_id.in_([rid for rid, _ in touched])
+                )
+            )
+        rows = [
+            {**blank, **line, "_parent_id": rid, "_position": position}
+            for rid, lines in touched
+            for position, line in enumerate(lines)
+        ]
+        if rows:
+            conn.execute(lines_table.insert(), rows)
+    for key, pairs_table in tables.links.items():
+        touched_pairs = [(rid, rec.pairs[key]) for rid, rec in records if key in rec.pairs]
+        if replace and touched_pairs:
+            conn.execute(
+                pairs_table.delete().where(
+                    pairs_table.c.source_id.in_([rid for rid, _ in touched_pairs])
+                )
+            )
+        pair_rows = [
+            {"source_id": rid, "target_id": target} for rid, ids in touched_pairs for target in ids
+        ]
+        if pair_rows:
+            conn.execute(pairs_table.insert(), pair_rows)
+
+
+def _load_row(
+    conn: Connection, table: sa.Table, record_id: int, *, deleted: bool | None = False
+) -> Row[Any]:
+    query = sa.select(table).where(table.c.id == record_id)
+    if deleted is not None:
+        query = query.where(
+            table.c.deleted_at.is_not(None) if deleted else table.c.deleted_at.is_(None)
+        )
+    row = conn.execute(query).first()
+    if row is None:
+        state = "in the trash" if deleted else "found"
+        raise NotFound(
+            f"record {record_id} of form {table.name[5:]!r} is not {state}", id=record_id
+        )
+    return row
+
+
+def update_record(
+    *,
+    conn: Connection,
+    actor: Actor,
+    form: Form,
+    record_id: int,
+    values: Mapping[str, Any],
+    expected_version: int | None = None,
+    tz: ZoneInfo = DEFAULT_TIME_ZONE,
+) -> dict[str, Any]:
+    """Change the given fields; a stale ``expected_version`` or a concurrent write gets 412."""
+    plan = _Plan.of(form)
+    table = plan.tables.main
+    current = _load_row(conn, table, record_id)._mapping
+    version = current["_version"]
+    if expected_version is not None and expected_version != version:
+        raise StaleVersion(
+            f"record {record_id} is at version {version}, not {expected_version}; reload it",
+            id=record_id,
+            current_version=version,
+        )
+    errors = ErrorCollector()
+    parsed = parse_values(form, values, ValueContext(tz), errors, creating=False)
+    check_references(conn, form, [parsed], errors, [""])
+    check_unique(conn, form, [parsed], errors, [""], [record_id])
+    errors.raise_if_any()
+    changed = {key: value for key, value in parsed.columns.items() if current[key] != value}
+    changes = {key: [old, new] for key, old, new in _dumped_pairs(plan, current, changed)}
+    old_sides = _read_sides(conn, form, plan.tables, [record_id]).get(record_id, {})
+    for key, lines in parsed.lines.items():
+        new_lines = _dump_lines(form, key, lines)
+        old_lines = [
+            {k: v for k, v in line.items() if k != "id"} for line in old_sides.get(key, [])
+        ]
+        if new_lines != old_lines:
+            changes[key] = [old_lines, new_lines]
+    for key, ids in parsed.pairs.items():
+        if sorted(ids) != sorted(old_sides.get(key, [])):
+            changes[key] = [old_sides.get(key, []), ids]
+    if not changes:
+        return get_record(conn=conn, actor=actor, form=form, record_id=record_id)
+    now = utcnow()
+    merged = {**current, **changed}
+    assignments = {
+        **changed,
+        "_version": version + 1,
+        "updated_at": now,
+        "updated_by": actor.user_id,
+    }
+    if any(f.key in changed for f in plan.search_fields):
+        assignments["_search"] = record_search_text(plan.search_fields, merged)
+    result = conn.execute(
+        table.update()
+        .where(table.c.id == record_id, table.c._version == version)
+        .values(assignments)
+    )
+    if result.rowcount != 1:
+        raise StaleVersion(
+            f"record {record_id} was changed by someone else; reload it", id=record_id
+        )
+    side_changes = ParsedRecord(
+        lines={k: v for k, v in parsed.lines.items() if k in changes},
+        pairs={k: v for k, v in parsed.pairs.items() if k in changes},
+    )
+    _write_sides(conn, form, plan.tables, [(record_id, side_changes)], replace=True)
+    write_history(conn, form.key, [(record_id, version + 1, "update", changes)], actor.user_id, now)
+    publish(conn, [RecordUpdated(form.key, record_id, actor.user_id, version + 1, changes)])
+    return get_record(conn=conn, actor=actor, form=form, record_id=record_id)
+
+
+def _dumped_pairs(
+    plan: _Plan, current: Mapping[str, Any], changed: Mapping[str, Any]
+) -> list[tuple[str, Any, Any]]:
+    fields = {f.key: f for f in plan.column_fields}
+    result = []
+    for key, new in changed.items():
+        if key == "owner_id":
+            result.append((key, current[key], new))
+            continue
+        f = fields[key]
+        kind = field_type(f)
+        old = current[key]
+        result.append(
+            (
+                key,
+                None if old is None else kind.dump(f, old),
+                None if new is None else kind.dump(f, new),
+            )
+        )
+    return result
+
+
+def delete_record(
+    *,
+    conn: Connection,
+    actor: Actor,
+    form: Form,
+    record_id: int,
+    expected_version: int | None = None,
+) -> None:
+    """Move a record to the trash; it keeps its data and can be restored."""
+    _set_deleted(conn, actor, form, record_id, expected_version, delete=True)
+
+
+def restore_record(*, conn: Connection, actor: Actor, form: Form, record_id: int) -> dict[str, Any]:
+    """Bring a record back from the trash, unless a live record took one of its unique values."""
+    _set_deleted(conn, actor, form, record_id, None, delete=False)
+    return get_record(conn=conn, actor=actor, form=form, record_id=record_id)
+
+
+def _set_deleted(
+    conn: Connection,
+    actor: Actor,
+    form: Form,
+    record_id: int,
+    expected_version: int | None,
+    *,
+    delete: bool,
+) -> None:
+    plan = _Plan.of(form)
+    table = plan.tables.main
+    row = _load_row(conn, table, record_id, deleted=not delete)._mapping
+    version = row["_version"]
+    if expected_version is not None and expected_version != version:
+        raise StaleVersion(
+            f"record {record_id} is at version {version}, not {expected_version}", id=record_id
+        )
+    if not delete:
+        errors = ErrorCollector()
+        unique_values = ParsedRecord(
+            columns={f.key: row[f.key] for f in plan.column_fields if f.unique}
+        )
+        check_unique(conn, form, [unique_values], errors, [""], [record_id])
+        if errors.errors:
+            raise Conflict(
+                f"record {record_id} cannot be restored: {errors.errors[0].message}",
+                errors=[e.as_dict() for e in errors.errors],
+            )
+    now = utcnow()
+    result = conn.execute(
+        table.update()
+        .where(table.c.id == record_id, table.c._version == version)
+        .values(
+            deleted_at=now if delete else None,
+            _version=version + 1,
+            updated_at=now,
+            updated_by=actor.user_id,
+        )
+    )
+    if result.rowcount != 1:
+        raise StaleVersion(
+            f"record {record_id} was changed by someone else; reload it", id=record_id
+        )
+    action = "delete" if delete else "restore"
+    write_history(conn, form.key, [(record_id, version + 1, action, {})], actor.user_id, now)
+    event = RecordDeleted if delete else RecordRestored
+    publish(conn, [event(form.key, record_id, actor.user_id, version + 1)])
+
+
+def get_record(
+    *,
+    conn: Connection,
+    actor: Actor,
+    form: Form,
+    record_id: int,
+    include_deleted: bool = False,
+    expand: Sequence[str] = (),
+) -> dict[str, Any]:
+    """One record as the API shows it, with line items, link lists and expanded links."""
+    plan = _Plan.of(form)
+    row = _load_row(conn, plan.tables.main, record_id, deleted=None if include_deleted else False)
+    [record] = dump_rows(conn, form, [row], expand=expand)
+    return record
+
+
+def dump_rows(
+    conn: Connection, form: Form, rows: Sequence[Row[Any]], *, expand: Sequence[str] = ()
+) -> list[dict[str, Any]]:
+    """Rows → API records, reading line items, pairs and expansions set-based for the page."""
+    plan = _Plan.of(form)
+    ids = [row.id for row in rows]
+    sides = _read_sides(conn, form, plan.tables, ids)
+    records = []
+    for row in rows:
+        mapping = row._mapping
+        record = {key: mapping[key] for key in SYSTEM_OUTPUT}
+        for key in ("created_at", "updated_at", "deleted_at"):
+            if record[key] is not None:
+                record[key] = record[key].isoformat()
+        record.update(dump_columns(plan.column_fields, mapping))
+        record.update(sides.get(row.id, {}))
+        records.append(record)
+    if expand:
+        expand_links(conn, form, records, expand)
+    return records
+
+
+def _read_sides(
+    conn: Connection, form: Form, tables: FormTables, ids: Sequence[int]
+) -> dict[int, dict[str, Any]]:
+    result: dict[int, dict[str, Any]] = {rid: {} for rid in ids}
+    if not ids:
+        return result
+    for key, lines_table in tables.lines.items():
+        field_def = form.get_field(key)
+        assert field_def is not None
+        if field_def.archived:
+            continue
+        for rid in ids:
+            result[rid][key] = []
+        query = (
+            sa.select(lines_table)
+            .where(lines_table.c._parent_id.in_(ids))
+            .order_by(lines_table.c._parent_id, lines_table.c._position)
+        )
+        for line in conn.execute(query):
+            mapping = line._mapping
+            result[line._parent_id][key].append(
+                {"id": line.id, **dump_columns(field_def.fields, mapping)}
+            )
+    for key, pairs_table in tables.links.items():
+        field_def = form.get_field(key)
+        assert field_def is not None
+        if field_def.archived:
+            continue
+        for rid in ids:
+            result[rid][key] = []
+        query = (
+            sa.select(pairs_table)
+            .where(pairs_table.c.source_id.in_(ids))
+            .order_by(pairs_table.c.target_id)
+        )
+        for pair in conn.execute(query):
+            result[pair.source_id][key].append(pair.target_id)
+    return result
+
+
+def record_history(
+    *, conn: Connection, actor: Actor, form: Form, record_id: int
+) -> list[dict[str, Any]]:
+    """Every change to a record, oldest first (also for records in the trash)."""
+    _load_row(conn, _Plan.of(form).tables.main, record_id, deleted=None)
+    return read_history(conn, form.key, record_id)

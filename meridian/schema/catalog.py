@@ -1,0 +1,85 @@
+"""Reading and writing form metadata, with compiled tables cached by form version."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from meridian.core.clock import utcnow
+from meridian.db.tables import apps, forms
+from meridian.errors import NotFound, StaleVersion
+from meridian.schema.model import App, Form
+
+
+def get_form(conn: Connection, key: str) -> Form:
+    row = conn.execute(sa.select(forms.c.definition).where(forms.c.key == key)).first()
+    if row is None:
+        raise NotFound(f"form {key!r} does not exist", form=key)
+    return Form.model_validate(row.definition)
+
+
+def find_form(conn: Connection, key: str) -> Form | None:
+    row = conn.execute(sa.select(forms.c.definition).where(forms.c.key == key)).first()
+    return None if row is None else Form.model_validate(row.definition)
+
+
+def list_forms(conn: Connection, app_key: str | None = None) -> list[Form]:
+    query = sa.select(forms.c.definition).order_by(forms.c.created_at, forms.c.key)
+    if app_key is not None:
+        query = query.where(forms.c.app_key == app_key)
+    return [Form.model_validate(row.definition) for row in conn.execute(query)]
+
+
+def get_app(conn: Connection, key: str) -> App:
+    row = conn.execute(sa.select(apps).where(apps.c.key == key)).first()
+    if row is None:
+        raise NotFound(f"app {key!r} does not exist", app=key)
+    return App(key=row.key, label=row.label, description=row.description)
+
+
+def list_apps(conn: Connection) -> list[App]:
+    rows = conn.execute(sa.select(apps).order_by(apps.c.created_at, apps.c.key))
+    return [App(key=r.key, label=r.label, description=r.description) for r in rows]
+
+
+def insert_app(conn: Connection, app: App) -> None:
+    now = utcnow()
+    conn.execute(
+        apps.insert().values(
+            key=app.key,
+            label=app.label,
+            description=app.description,
+            created_at=now,
+            updated_at=now,
+        )
+    )
+
+
+def store_form(conn: Connection, form: Form, *, new: bool) -> None:
+    """Insert or update the definition; an update must find the previous version in place."""
+    definition: dict[str, Any] = form.model_dump(mode="json")
+    now = utcnow()
+    if new:
+        conn.execute(
+            forms.insert().values(
+                key=form.key,
+                app_key=form.app_key,
+                version=form.version,
+                definition=definition,
+                created_at=now,
+                updated_at=now,
+            )
+        )
+        return
+    result = conn.execute(
+        forms.update()
+        .where(forms.c.key == form.key, forms.c.version == form.version - 1)
+        .values(version=form.version, definition=definition, updated_at=now)
+    )
+    if result.rowcount != 1:
+        raise StaleVersion(
+            f"form {form.key!r} was changed by someone else; reload it and try again",
+            form=form.key,
+        )

@@ -1,0 +1,398 @@
+"""Schema changes: create forms, add, change, archive, restore and purge fields.
+
+Each change checks the new definition, checks the data in SQL where data could be lost,
+applies typed DDL, stores the new form version and records the change with before/after and
+actor — all in the caller's transaction, so a refused or failed change leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from meridian.core.actor import Actor
+from meridian.core.clock import utcnow
+from meridian.core.timezones import DEFAULT_TIME_ZONE
+from meridian.db.tables import forms as forms_table
+from meridian.db.tables import schema_changes
+from meridian.errors import (
+    Conflict,
+    ErrorCollector,
+    FieldError,
+    InvalidValue,
+    NotFound,
+    PermissionDenied,
+    SchemaChangeRefused,
+    ValidationFailed,
+)
+from meridian.schema import ddl
+from meridian.schema.catalog import find_form, get_app, get_form, insert_app, store_form
+from meridian.schema.compile import compile_form
+from meridian.schema.fieldtypes import ValueContext, field_type
+from meridian.schema.model import App, Field, Form, parse_model
+from meridian.schema.retype import plan_conversion
+
+OFFENDER_LIMIT = 50
+
+
+def require_builder(actor: Actor) -> None:
+    if not actor.is_admin:
+        raise PermissionDenied("only administrators and builders may change forms")
+
+
+def check_form_definition(conn: Connection, form: Form) -> None:
+    """Every problem with a form's definition at once, or nothing."""
+    errors = ErrorCollector()
+    seen: set[str] = set()
+    for index, field in enumerate(form.fields):
+        path = f"fields.{index}.{field.key}"
+        if field.key in seen:
+            errors.add(path, "duplicate_key", f"field key {field.key!r} is used twice", field.key)
+        seen.add(field.key)
+        kind = field_type(field)
+        for problem in kind.check_definition(field, form):
+            errors.add(path, "invalid_definition", problem, field.key)
+        if field.unique and not kind.supports_unique:
+            errors.add(path, "unique_unsupported", f"{field.type} fields cannot be unique")
+        if field.type == "link" and field.target and field.target != form.key:
+            if find_form(conn, field.target) is None:
+                errors.add(
+                    path,
+                    "unknown_target",
+                    f"link target form {field.target!r} does not exist",
+                    field.target,
+                )
+        for line in field.fields:
+            for problem in field_type(line).check_definition(line, form):
+                errors.add(f"{path}.{line.key}", "invalid_definition", problem, line.key)
+    if form.title_field is not None and form.title_field not in seen:
+        errors.add(
+            "title_field", "unknown_field", f"no field {form.title_field!r}", form.title_field
+        )
+    errors.raise_if_any()
+
+
+def _record_change(
+    conn: Connection,
+    actor: Actor,
+    form: Form,
+    operation: str,
+    summary: str,
+    before: Any,
+    after: Any,
+) -> None:
+    conn.execute(
+        schema_changes.insert().values(
+            form_key=form.key,
+            version=form.version,
+            operation=operation,
+            summary=summary,
+            before=before,
+            after=after,
+            actor_id=actor.user_id,
+            created_at=utcnow(),
+        )
+    )
+
+
+def create_app(*, conn: Connection, actor: Actor, app: App) -> App:
+    """Create an empty app; app keys are unique."""
+    require_builder(actor)
+    try:
+        get_app(conn, app.key)
+    except NotFound:
+        insert_app(conn, app)
+        return app
+    raise Conflict(f"app {app.key!r} already exists", app=app.key)
+
+
+def create_form(*, conn: Connection, actor: Actor, form: Form) -> Form:
+    """Create a form and its tables; form keys are unique across apps."""
+    require_builder(actor)
+    get_app(conn, form.app_key)
+    if conn.execute(sa.select(forms_table.c.key).where(forms_table.c.key == form.key)).first():
+        raise Conflict(f"form {form.key!r} already exists", form=form.key)
+    form = form.model_copy(update={"version": 1})
+    check_form_definition(conn, form)
+    ddl.create_form_tables(conn, compile_form(form))
+    store_form(conn, form, new=True)
+    _record_change(
+        conn,
+        actor,
+        form,
+        "create_form",
+        f"created form {form.key}",
+        None,
+        form.model_dump(mode="json"),
+    )
+    return form
+
+
+def _next_version(form: Form, fields: tuple[Field, ...]) -> Form:
+    return form.model_copy(update={"fields": fields, "version": form.version + 1})
+
+
+def add_field(*, conn: Connection, actor: Actor, form_key: str, field: Field) -> Form:
+    """Add a nullable column (no table rewrite) or the field's own table."""
+    require_builder(actor)
+    form = get_form(conn, form_key)
+    if form.get_field(field.key) is not None:
+        raise Conflict(f"form {form_key!r} already has a field {field.key!r}", field=field.key)
+    new_form = _next_version(form, (*form.fields, field))
+    check_form_definition(conn, new_form)
+    tables = compile_form(new_form)
+    if field.type == "child_table":
+        tables.lines[field.key].create(conn)
+    elif field.type == "link" and field.many:
+        tables.links[field.key].create(conn)
+    else:
+        ddl.add_column(conn, tables.main, tables.main.c[field.key])
+        _create_field_indexes(conn, tables.main, field.key)
+    store_form(conn, new_form, new=False)
+    _record_change(
+        conn,
+        actor,
+        new_form,
+        "add_field",
+        f"added field {field.key}",
+        None,
+        field.model_dump(mode="json"),
+    )
+    return new_form
+
+
+def _field_indexes(table: sa.Table, key: str) -> list[sa.Index]:
+    return [index for index in table.indexes if key in index.columns]
+
+
+def _create_field_indexes(conn: Connection, table: sa.Table, key: str) -> None:
+    for index in _field_indexes(table, key):
+        index.create(conn)
+
+
+def _drop_field_indexes(conn: Connection, table: sa.Table, key: str) -> None:
+    for index in _field_indexes(table, key):
+        ddl.drop_index(conn, index)
+
+
+def _offenders(
+    conn: Connection, table: sa.Table, column: sa.ColumnElement[Any], where: Any
+) -> list[dict[str, Any]]:
+    rows = conn.execute(
+        sa.select(table.c.id, column.label("value"))
+        .where(where)
+        .order_by(table.c.id)
+        .limit(OFFENDER_LIMIT)
+    )
+    return [{"id": row.id, "value": row.value} for row in rows]
+
+
+def _duplicates(conn: Connection, table: sa.Table, key: str) -> list[dict[str, Any]]:
+    column = table.c[key]
+    live = table.c.deleted_at.is_(None)
+    repeated = (
+        sa.select(column)
+        .where(live, column.is_not(None))
+        .group_by(column)
+        .having(sa.func.count() > 1)
+    )
+    return _offenders(conn, table, column, sa.and_(live, column.in_(repeated)))
+
+
+def update_field(
+    *,
+    conn: Connection,
+    actor: Actor,
+    form_key: str,
+    field_key: str,
+    changes: dict[str, Any],
+    fill_value: Any = None,
+    tz: ZoneInfo = DEFAULT_TIME_ZONE,
+) -> Form:
+    """Change a field's label, key, type or rules, refusing any change that would lose data.
+
+    ``fill_value`` (an API value) fills existing blanks when the field becomes required.
+    """
+    require_builder(actor)
+    form = get_form(conn, form_key)
+    old = form.get_field(field_key)
+    if old is None or old.archived:
+        raise NotFound(f"form {form_key!r} has no field {field_key!r}", field=field_key)
+    new = parse_model(Field, {**old.model_dump(), **changes})
+    if new.key != old.key and form.get_field(new.key) is not None:
+        raise Conflict(f"form {form_key!r} already has a field {new.key!r}", field=new.key)
+    new_form = _next_version(form, tuple(new if f.key == old.key else f for f in form.fields))
+    check_form_definition(conn, new_form)
+    old_tables = compile_form(form)
+    new_tables = compile_form(new_form)
+    kind = field_type(old)
+    summary: list[str] = []
+    if kind.has_column and not (old.type == "link" and old.many):
+        table = old_tables.main
+        if _storage_changed(old, new):
+            _convert_column(conn, form, old, new)
+            summary.append(f"type {old.type} → {new.type}")
+        if new.required and not old.required:
+            _fill_blanks(conn, new, table, fill_value, tz)
+            summary.append("required")
+        if new.unique and not old.unique:
+            offenders = _duplicates(conn, table, old.key)
+            if offenders:
+                raise SchemaChangeRefused(
+                    f"field {old.key!r} cannot become unique: "
+                    f"{len(offenders)} records share values",
+                    offenders,
+                )
+        _drop_field_indexes(conn, table, old.key)
+        if new.key != old.key:
+            ddl.rename_column(conn, table, old.key, new.key)
+            summary.append(f"renamed {old.key} → {new.key}")
+        _create_field_indexes(conn, new_tables.main, new.key)
+    elif new.key != old.key:
+        raise SchemaChangeRefused(f"the key of {old.type} field {old.key!r} cannot be changed")
+    elif new.type != old.type:
+        raise SchemaChangeRefused(f"field {old.key!r} cannot change from {old.type} to {new.type}")
+    store_form(conn, new_form, new=False)
+    _record_change(
+        conn,
+        actor,
+        new_form,
+        "update_field",
+        f"changed field {old.key}: {', '.join(summary) or 'settings'}",
+        old.model_dump(mode="json"),
+        new.model_dump(mode="json"),
+    )
+    return new_form
+
+
+def _storage_changed(old: Field, new: Field) -> bool:
+    if old.type != new.type:
+        return True
+    kind = field_type(new)
+    if kind.storage_scale(old) != kind.storage_scale(new):
+        return True
+    if new.type == "select" and set(new.option_values()) < set(old.option_values()):
+        return True
+    return new.type in ("text", "long_text") and (new.max_length or 0) < (old.max_length or 0)
+
+
+def _convert_column(conn: Connection, form: Form, old: Field, new: Field) -> None:
+    """Check in SQL that every value converts; then convert through a scratch column."""
+    temporary = f"{old.key[:57]}__new"
+    scratch = compile_form(
+        form.model_copy(
+            update={"fields": (*form.fields, new.model_copy(update={"key": temporary}))}
+        )
+    ).main
+    column = scratch.c[old.key]
+    plan = plan_conversion(old, new, column, conn.dialect.name)
+    if plan.lossy is not None:
+        offenders = _offenders(conn, scratch, column, sa.and_(column.is_not(None), plan.lossy))
+        if offenders:
+            more = "+" if len(offenders) == OFFENDER_LIMIT else ""
+            raise SchemaChangeRefused(
+                f"field {old.key!r} cannot change from {old.type} to {new.type}: "
+                f"{len(offenders)}{more} values would not convert",
+                offenders,
+            )
+    ddl.add_column(conn, scratch, scratch.c[temporary])
+    conn.execute(scratch.update().values({temporary: plan.convert}))
+    _drop_field_indexes(conn, scratch, old.key)
+    ddl.drop_column(conn, scratch, old.key)
+    ddl.rename_column(conn, scratch, temporary, old.key)
+
+
+def _fill_blanks(
+    conn: Connection, field: Field, table: sa.Table, fill_value: Any, tz: ZoneInfo
+) -> None:
+    column = table.c[field.key]
+    blank = column.is_(None)
+    if fill_value is None:
+        offenders = _offenders(conn, table, column, sa.and_(blank, table.c.deleted_at.is_(None)))
+        if offenders:
+            raise SchemaChangeRefused(
+                f"field {field.key!r} cannot become required: records have no value; "
+                "give a fill value or fill them first",
+                offenders,
+            )
+        return
+    try:
+        stored = field_type(field).parse(field, fill_value, ValueContext(tz))
+    except InvalidValue as exc:
+        raise ValidationFailed(
+            [FieldError("fill_value", exc.code, exc.message, fill_value)]
+        ) from None
+    conn.execute(table.update().where(blank).values({field.key: stored}))
+
+
+def archive_field(*, conn: Connection, actor: Actor, form_key: str, field_key: str) -> Form:
+    """Hide a field from forms and the API while keeping its data, restorable until purged."""
+    return _set_archived(conn, actor, form_key, field_key, archived=True)
+
+
+def restore_field(*, conn: Connection, actor: Actor, form_key: str, field_key: str) -> Form:
+    return _set_archived(conn, actor, form_key, field_key, archived=False)
+
+
+def _set_archived(
+    conn: Connection, actor: Actor, form_key: str, field_key: str, *, archived: bool
+) -> Form:
+    require_builder(actor)
+    form = get_form(conn, form_key)
+    field = form.get_field(field_key)
+    if field is None or field.archived == archived:
+        state = "an archived" if not archived else "a live"
+        raise NotFound(f"form {form_key!r} has no {state} field {field_key!r}", field=field_key)
+    new_form = _next_version(
+        form,
+        tuple(
+            f.model_copy(update={"archived": archived}) if f.key == field_key else f
+            for f in form.fields
+        ),
+    )
+    if not archived:
+        check_form_definition(conn, new_form)
+    store_form(conn, new_form, new=False)
+    operation = "archive_field" if archived else "restore_field"
+    _record_change(
+        conn,
+        actor,
+        new_form,
+        operation,
+        f"{operation.split('_')[0]}d field {field_key}",
+        field.model_dump(mode="json"),
+        None,
+    )
+    return new_form
+
+
+def purge_field(*, conn: Connection, actor: Actor, form_key: str, field_key: str) -> Form:
+    """Drop an archived field's column or table for good."""
+    require_builder(actor)
+    form = get_form(conn, form_key)
+    field = form.get_field(field_key)
+    if field is None or not field.archived:
+        raise Conflict(f"only an archived field can be purged; {field_key!r} is not archived")
+    tables = compile_form(form)
+    if field.key in tables.lines:
+        tables.lines[field.key].drop(conn)
+    elif field.key in tables.links:
+        tables.links[field.key].drop(conn)
+    else:
+        _drop_field_indexes(conn, tables.main, field.key)
+        ddl.drop_column(conn, tables.main, field.key)
+    new_form = _next_version(form, tuple(f for f in form.fields if f.key != field_key))
+    store_form(conn, new_form, new=False)
+    _record_change(
+        conn,
+        actor,
+        new_form,
+        "purge_field",
+        f"purged field {field_key}",
+        field.model_dump(mode="json"),
+        None,
+    )
+    return new_form

@@ -1,0 +1,63 @@
+"""The contract every field type keeps: its column, its checks, its JSON form."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, ClassVar
+from zoneinfo import ZoneInfo
+
+import sqlalchemy as sa
+
+from meridian.errors import InvalidValue
+from meridian.schema.model import Field, Form
+
+
+@dataclass(frozen=True)
+class ValueContext:
+    """What a value check may need beyond the value: the workspace time zone."""
+
+    tz: ZoneInfo
+
+
+class FieldType:
+    """Base of the built-in field types.
+
+    ``parse`` turns an API value into the stored value (raising ``InvalidValue``); ``dump`` turns
+    a stored value back into the API value. Storage is exact on both dialects: decimals and money
+    are scaled integers, datetimes are UTC.
+    """
+
+    name: ClassVar[str]
+    has_column: ClassVar[bool] = True
+    """False for types stored in a table of their own (child tables, many-to-many links)."""
+    searchable: ClassVar[bool] = False
+    """True when the value goes into the record's search text."""
+    computed: ClassVar[bool] = False
+    """True when the server computes the value; input is refused."""
+    supports_unique: ClassVar[bool] = True
+
+    def sql_type(self, field: Field) -> sa.types.TypeEngine[Any]:
+        raise NotImplementedError
+
+    def check_definition(self, field: Field, form: Form) -> list[str]:
+        """Problems with the field's settings, as sentences (empty when fine)."""
+        return []
+
+    def parse(self, field: Field, value: Any, ctx: ValueContext) -> Any:
+        raise NotImplementedError
+
+    def dump(self, field: Field, stored: Any) -> Any:
+        return stored
+
+    def storage_scale(self, field: Field) -> int:
+        """Power of ten between the stored integer and the logical value (0 when unscaled)."""
+        return 0
+
+
+def require_type(value: Any, expected: type | tuple[type, ...], code: str, what: str) -> None:
+    if isinstance(value, bool) and bool not in (
+        expected if isinstance(expected, tuple) else (expected,)
+    ):
+        raise InvalidValue(code, f"expected {what}, got {value!r}")
+    if not isinstance(value, expected):
+        raise InvalidValue(code, f"expected {what}, got {value!r}")

@@ -1,0 +1,57 @@
+"""Values the server computes: formulas over the record and rollups over related records."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+
+from meridian.errors import InvalidValue
+from meridian.schema.fieldtypes.base import FieldType, ValueContext
+from meridian.schema.model import Field, Form
+
+RESULT_SQL_TYPES: dict[str, sa.types.TypeEngine[Any]] = {
+    "number": sa.Float(),
+    "text": sa.Text(),
+    "boolean": sa.Boolean(),
+    "date": sa.Date(),
+}
+
+
+class FormulaType(FieldType):
+    name = "formula"
+    computed = True
+    supports_unique = False
+
+    def sql_type(self, field: Field) -> sa.types.TypeEngine[Any]:
+        return RESULT_SQL_TYPES[field.result_type or "number"]
+
+    def check_definition(self, field: Field, form: Form) -> list[str]:
+        return [] if field.expression else ["a formula field needs an expression"]
+
+    def parse(self, field: Field, value: Any, ctx: ValueContext) -> Any:
+        raise InvalidValue("read_only", "formula values are computed by the server")
+
+    def dump(self, field: Field, stored: Any) -> Any:
+        if hasattr(stored, "isoformat"):
+            return stored.isoformat()
+        return stored
+
+
+class RollupType(FieldType):
+    name = "rollup"
+    computed = True
+    supports_unique = False
+
+    def sql_type(self, field: Field) -> sa.types.TypeEngine[Any]:
+        return sa.Float()
+
+    def check_definition(self, field: Field, form: Form) -> list[str]:
+        if field.rollup is None:
+            return ["a rollup field needs a source, a function and (except for count) a field"]
+        if field.rollup.function != "count" and not field.rollup.field:
+            return [f"rollup function {field.rollup.function} needs a field to aggregate"]
+        return []
+
+    def parse(self, field: Field, value: Any, ctx: ValueContext) -> Any:
+        raise InvalidValue("read_only", "rollup values are computed by the server")

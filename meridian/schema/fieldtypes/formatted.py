@@ -1,0 +1,114 @@
+"""Text with a format of its own: email, phone, URL, region, USCC, IP and auto-numbers."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+
+from meridian.errors import InvalidValue
+from meridian.schema.fieldtypes.base import FieldType, ValueContext, require_type
+from meridian.schema.model import Field, Form
+from meridian.schema.values.autonumber import parse_pattern
+from meridian.schema.values.network import normalize_ip
+from meridian.schema.values.phone import normalize_phone
+from meridian.schema.values.region import normalize_region
+from meridian.schema.values.uscc import normalize_uscc
+from meridian.schema.values.web import normalize_email, normalize_url
+
+
+class _NormalisedText(FieldType):
+    """A string checked and normalised by one function from ``meridian.schema.values``."""
+
+    searchable = True
+    code = "invalid_text"
+
+    def normalise(self, field: Field, text: str) -> str:
+        raise NotImplementedError
+
+    def sql_type(self, field: Field) -> sa.types.TypeEngine[Any]:
+        return sa.String(255)
+
+    def parse(self, field: Field, value: Any, ctx: ValueContext) -> Any:
+        require_type(value, str, self.code, "a string")
+        text = value.strip()
+        return self.normalise(field, text) if text else None
+
+
+class EmailType(_NormalisedText):
+    name = "email"
+    code = "invalid_email"
+
+    def normalise(self, field: Field, text: str) -> str:
+        return normalize_email(text)
+
+
+class PhoneType(_NormalisedText):
+    """Stored in E.164 so that one number typed three ways is one value."""
+
+    name = "phone"
+    code = "invalid_phone"
+
+    def normalise(self, field: Field, text: str) -> str:
+        return normalize_phone(text)
+
+
+class UrlType(_NormalisedText):
+    name = "url"
+    code = "invalid_url"
+    searchable = False
+
+    def normalise(self, field: Field, text: str) -> str:
+        return normalize_url(text)
+
+
+class UsccType(_NormalisedText):
+    """统一社会信用代码, checked per GB 32100-2015."""
+
+    name = "uscc"
+    code = "invalid_uscc"
+
+    def normalise(self, field: Field, text: str) -> str:
+        return normalize_uscc(text)
+
+
+class RegionType(_NormalisedText):
+    """A China administrative division code; names such as 广东省/深圳市/南山区 are accepted."""
+
+    name = "region"
+    searchable = False
+    code = "invalid_region"
+
+    def normalise(self, field: Field, text: str) -> str:
+        return normalize_region(text)
+
+
+class IpType(_NormalisedText):
+    name = "ip"
+    code = "invalid_ip"
+
+    def normalise(self, field: Field, text: str) -> str:
+        return normalize_ip(text, field.ip_kind)
+
+
+class AutoNumberType(FieldType):
+    """Assigned by the server from a gap-free sequence when the record is created."""
+
+    name = "auto_number"
+    searchable = True
+    computed = True
+
+    def sql_type(self, field: Field) -> sa.types.TypeEngine[Any]:
+        return sa.String(64)
+
+    def check_definition(self, field: Field, form: Form) -> list[str]:
+        if not field.auto_pattern:
+            return ["an auto-number field needs a pattern such as HT-{YYYY}-{0000}"]
+        try:
+            parse_pattern(field.auto_pattern)
+        except InvalidValue as exc:
+            return [exc.message]
+        return []
+
+    def parse(self, field: Field, value: Any, ctx: ValueContext) -> Any:
+        raise InvalidValue("read_only", "auto-numbers are assigned by the server")

@@ -1,0 +1,100 @@
+"""Fields that point elsewhere: users, other forms' records, line items, files.
+
+Existence checks (does user 7 exist, is customer 12 alive) are set-based and live in the
+records service; these types check shape only.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+
+from meridian.db.types import JSONType
+from meridian.errors import InvalidValue
+from meridian.schema.fieldtypes.base import FieldType, ValueContext
+from meridian.schema.model import Field, Form
+
+
+def parse_id(value: Any) -> int:
+    if isinstance(value, bool):
+        raise InvalidValue("invalid_reference", f"expected a record id, got {value!r}")
+    if isinstance(value, int) and value > 0:
+        return value
+    if isinstance(value, str) and value.strip().isdigit() and int(value) > 0:
+        return int(value)
+    raise InvalidValue("invalid_reference", f"expected a positive record id, got {value!r}")
+
+
+def parse_ids(value: Any) -> list[int]:
+    if not isinstance(value, list):
+        raise InvalidValue("invalid_reference", f"expected a list of record ids, got {value!r}")
+    return list(dict.fromkeys(parse_id(item) for item in value))
+
+
+class UserType(FieldType):
+    name = "user"
+
+    def sql_type(self, field: Field) -> sa.types.TypeEngine[Any]:
+        return sa.BigInteger()
+
+    def parse(self, field: Field, value: Any, ctx: ValueContext) -> Any:
+        return parse_id(value)
+
+
+class LinkType(FieldType):
+    """Many-to-one as a column; many-to-many as a table ``data_<form>__<field>``."""
+
+    name = "link"
+
+    def sql_type(self, field: Field) -> sa.types.TypeEngine[Any]:
+        return sa.BigInteger()
+
+    def check_definition(self, field: Field, form: Form) -> list[str]:
+        if not field.target:
+            return ["a link field needs a target form"]
+        if field.many and field.unique:
+            return ["a many-to-many link cannot be unique"]
+        return []
+
+    def parse(self, field: Field, value: Any, ctx: ValueContext) -> Any:
+        return parse_ids(value) if field.many else parse_id(value)
+
+
+class ChildTableType(FieldType):
+    """Line items owned by the parent record, written in the parent's transaction."""
+
+    name = "child_table"
+    has_column = False
+    supports_unique = False
+
+    def check_definition(self, field: Field, form: Form) -> list[str]:
+        problems = []
+        if not field.fields:
+            problems.append("a child table needs at least one line field")
+        if any(line.type in ("child_table", "rollup") for line in field.fields):
+            problems.append("line fields cannot be child tables or rollups")
+        if any(line.type == "link" and line.many for line in field.fields):
+            problems.append("line fields cannot be many-to-many links")
+        keys = [line.key for line in field.fields]
+        if len(set(keys)) != len(keys):
+            problems.append("line field keys must be unique")
+        return problems
+
+    def parse(self, field: Field, value: Any, ctx: ValueContext) -> Any:
+        if not isinstance(value, list) or not all(isinstance(line, dict) for line in value):
+            raise InvalidValue("invalid_lines", f"expected a list of line objects, got {value!r}")
+        return value
+
+
+class AttachmentType(FieldType):
+    """A list of stored file ids (see ``POST /api/v1/files``)."""
+
+    name = "attachment"
+    supports_unique = False
+
+    def sql_type(self, field: Field) -> sa.types.TypeEngine[Any]:
+        return JSONType
+
+    def parse(self, field: Field, value: Any, ctx: ValueContext) -> Any:
+        return parse_ids(value) or None

@@ -1,0 +1,226 @@
+"""Text, numbers, booleans, dates and times."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, date, datetime
+from decimal import Decimal, InvalidOperation
+from typing import Any, ClassVar
+
+import sqlalchemy as sa
+
+from meridian.db.types import UTCDateTime
+from meridian.errors import InvalidValue
+from meridian.schema.fieldtypes.base import FieldType, ValueContext, require_type
+from meridian.schema.model import Field, Form
+
+CURRENCY_DIGITS = {"CNY": 2, "USD": 2, "EUR": 2, "HKD": 2, "GBP": 2, "JPY": 0, "KRW": 0}
+
+
+class TextType(FieldType):
+    name = "text"
+    searchable = True
+    default_max_length = 500
+
+    def sql_type(self, field: Field) -> sa.types.TypeEngine[Any]:
+        return sa.Text()
+
+    def check_definition(self, field: Field, form: Form) -> list[str]:
+        if field.pattern is not None:
+            try:
+                re.compile(field.pattern)
+            except re.error as exc:
+                return [f"pattern {field.pattern!r} is not a valid regular expression: {exc}"]
+        return []
+
+    def parse(self, field: Field, value: Any, ctx: ValueContext) -> Any:
+        require_type(value, str, "invalid_text", "a string")
+        text: str = value.strip()
+        limit = field.max_length or self.default_max_length
+        if len(text) > limit:
+            raise InvalidValue(
+                "too_long", f"{len(text)} characters is longer than the limit of {limit}"
+            )
+        if field.min_length is not None and len(text) < field.min_length:
+            raise InvalidValue(
+                "too_short", f"{len(text)} characters is shorter than {field.min_length}"
+            )
+        if field.pattern is not None and text and not re.fullmatch(field.pattern, text):
+            raise InvalidValue("pattern_mismatch", f"{text!r} does not match {field.pattern!r}")
+        return text or None
+
+
+class LongTextType(TextType):
+    name = "long_text"
+    searchable = False
+    default_max_length = 100_000
+
+
+def _parse_decimal(value: Any) -> Decimal:
+    if isinstance(value, bool) or not isinstance(value, int | float | str | Decimal):
+        raise InvalidValue("invalid_number", f"expected a number, got {value!r}")
+    try:
+        number = Decimal(str(value).strip().replace(",", ""))
+    except InvalidOperation:
+        raise InvalidValue("invalid_number", f"{value!r} is not a number") from None
+    if not number.is_finite():
+        raise InvalidValue("invalid_number", f"{value!r} is not a finite number")
+    return number
+
+
+def _check_range(field: Field, number: Decimal) -> None:
+    if field.min_value is not None and number < field.min_value:
+        raise InvalidValue("below_minimum", f"{number} is less than the minimum {field.min_value}")
+    if field.max_value is not None and number > field.max_value:
+        raise InvalidValue("above_maximum", f"{number} is more than the maximum {field.max_value}")
+
+
+class IntegerType(FieldType):
+    name = "integer"
+
+    def sql_type(self, field: Field) -> sa.types.TypeEngine[Any]:
+        return sa.BigInteger()
+
+    def parse(self, field: Field, value: Any, ctx: ValueContext) -> Any:
+        number = _parse_decimal(value)
+        if number != number.to_integral_value():
+            raise InvalidValue("not_integer", f"{value!r} is not a whole number")
+        _check_range(field, number)
+        result = int(number)
+        if not -(2**63) <= result < 2**63:
+            raise InvalidValue("out_of_range", f"{value!r} does not fit in 64 bits")
+        return result
+
+
+class ScaledNumberType(FieldType):
+    """Exact decimals stored as integers of ``10**scale`` units."""
+
+    name = "decimal"
+
+    def sql_type(self, field: Field) -> sa.types.TypeEngine[Any]:
+        return sa.BigInteger()
+
+    def storage_scale(self, field: Field) -> int:
+        return field.scale
+
+    def check_definition(self, field: Field, form: Form) -> list[str]:
+        if field.scale >= field.precision:
+            return [f"scale {field.scale} must be smaller than precision {field.precision}"]
+        if field.precision > 18:
+            return [f"precision {field.precision} is above the exact limit of 18 digits"]
+        return []
+
+    def parse(self, field: Field, value: Any, ctx: ValueContext) -> Any:
+        number = _parse_decimal(value)
+        scale = self.storage_scale(field)
+        scaled = number.scaleb(scale)
+        if scaled != scaled.to_integral_value():
+            raise InvalidValue(
+                "too_many_decimals", f"{value!r} has more than {scale} digits after the point"
+            )
+        digits = len(str(abs(int(scaled))))
+        if digits > field.precision:
+            raise InvalidValue(
+                "too_many_digits", f"{value!r} has more than {field.precision} digits"
+            )
+        _check_range(field, number)
+        return int(scaled)
+
+    def dump(self, field: Field, stored: Any) -> Any:
+        if stored is None:
+            return None
+        return str(Decimal(int(stored)).scaleb(-self.storage_scale(field)))
+
+
+class MoneyType(ScaledNumberType):
+    name = "money"
+
+    def storage_scale(self, field: Field) -> int:
+        return CURRENCY_DIGITS.get(field.currency, 2)
+
+    def check_definition(self, field: Field, form: Form) -> list[str]:
+        if field.currency not in CURRENCY_DIGITS:
+            return [f"currency {field.currency!r} is not one of {', '.join(CURRENCY_DIGITS)}"]
+        return []
+
+    def parse(self, field: Field, value: Any, ctx: ValueContext) -> Any:
+        if isinstance(value, float):
+            raise InvalidValue(
+                "inexact_money", f"money must be given as a decimal string, got float {value!r}"
+            )
+        return super().parse(field, value, ctx)
+
+
+class PercentType(ScaledNumberType):
+    """A percentage as the user types it (``12.5`` is 12.5 %); formulas see the fraction."""
+
+    name = "percent"
+
+
+class BooleanType(FieldType):
+    name = "boolean"
+    supports_unique = False
+    _WORDS: ClassVar[dict[str, bool]] = {
+        "true": True,
+        "false": False,
+        "1": True,
+        "0": False,
+        "是": True,
+        "否": False,
+    }
+
+    def sql_type(self, field: Field) -> sa.types.TypeEngine[Any]:
+        return sa.Boolean()
+
+    def parse(self, field: Field, value: Any, ctx: ValueContext) -> Any:
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.strip().lower() in self._WORDS:
+            return self._WORDS[value.strip().lower()]
+        raise InvalidValue("invalid_boolean", f"expected true or false, got {value!r}")
+
+
+class DateType(FieldType):
+    name = "date"
+
+    def sql_type(self, field: Field) -> sa.types.TypeEngine[Any]:
+        return sa.Date()
+
+    def parse(self, field: Field, value: Any, ctx: ValueContext) -> Any:
+        if isinstance(value, date) and not isinstance(value, datetime):
+            return value
+        require_type(value, str, "invalid_date", "a date like 2026-01-31")
+        try:
+            return date.fromisoformat(value.strip())
+        except ValueError:
+            raise InvalidValue("invalid_date", f"{value!r} is not a date like 2026-01-31") from None
+
+    def dump(self, field: Field, stored: Any) -> Any:
+        return stored.isoformat() if stored is not None else None
+
+
+class DateTimeType(FieldType):
+    """Stored in UTC; a value without an offset is read in the workspace time zone."""
+
+    name = "datetime"
+
+    def sql_type(self, field: Field) -> sa.types.TypeEngine[Any]:
+        return UTCDateTime()
+
+    def parse(self, field: Field, value: Any, ctx: ValueContext) -> Any:
+        if isinstance(value, datetime):
+            moment = value
+        else:
+            require_type(value, str, "invalid_datetime", "a time like 2026-01-31T09:30:00+08:00")
+            try:
+                moment = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+            except ValueError:
+                raise InvalidValue(
+                    "invalid_datetime", f"{value!r} is not a time like 2026-01-31T09:30:00+08:00"
+                ) from None
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=ctx.tz)
+        return moment.astimezone(UTC)
+
+    def dump(self, field: Field, stored: Any) -> Any:
+        return stored.isoformat() if stored is not None else None
