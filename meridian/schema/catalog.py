@@ -8,7 +8,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from meridian.core.clock import utcnow
-from meridian.db.tables import apps, forms
+from meridian.db.tables import apps, forms, schema_changes
 from meridian.errors import NotFound, StaleVersion
 from meridian.schema.model import App, Form
 
@@ -83,3 +83,25 @@ def store_form(conn: Connection, form: Form, *, new: bool) -> None:
             f"form {form.key!r} was changed by someone else; reload it and try again",
             form=form.key,
         )
+
+
+def list_schema_changes(conn: Connection, form_key: str) -> list[dict[str, Any]]:
+    """A form's change log, newest first."""
+    rows = conn.execute(
+        sa.select(schema_changes)
+        .where(schema_changes.c.form_key == form_key)
+        .order_by(schema_changes.c.id.desc())
+    )
+    return [
+        {
+            "id": row.id,
+            "version": row.version,
+            "operation": row.operation,
+            "summary": row.summary,
+            "before": row.before,
+            "after": row.after,
+            "actor_id": row.actor_id,
+            "created_at": row.created_at.isoformat(),
+        }
+        for row in rows
+    ]

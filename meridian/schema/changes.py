@@ -33,6 +33,7 @@ from meridian.schema.catalog import find_form, get_app, get_form, insert_app, st
 from meridian.schema.compile import compile_form
 from meridian.schema.fieldtypes import ValueContext, field_type
 from meridian.schema.model import App, Field, Form, parse_model
+from meridian.schema.naming import form_key_from_label, key_from_label
 from meridian.schema.retype import plan_conversion
 
 OFFENDER_LIMIT = 50
@@ -396,3 +397,36 @@ def purge_field(*, conn: Connection, actor: Actor, form_key: str, field_key: str
         None,
     )
     return new_form
+
+
+def _with_keys(drafts: list[Any], taken: set[str]) -> list[Any]:
+    """Give every field draft without a key one made from its label (客户名称 → kehu_mingcheng)."""
+    result = []
+    for draft in drafts:
+        if isinstance(draft, dict):
+            draft = dict(draft)
+            if not draft.get("key") and isinstance(draft.get("label"), str):
+                draft["key"] = key_from_label(draft["label"], taken)
+            if isinstance(draft.get("key"), str):
+                taken.add(draft["key"])
+            if isinstance(draft.get("fields"), list):
+                draft["fields"] = _with_keys(draft["fields"], set())
+        result.append(draft)
+    return result
+
+
+def form_from_draft(conn: Connection, app_key: str, draft: dict[str, Any]) -> Form:
+    """A ``Form`` from API input, with keys generated where the builder gave none."""
+    draft = dict(draft)
+    if not draft.get("key") and isinstance(draft.get("label"), str):
+        taken = set(conn.execute(sa.select(forms_table.c.key)).scalars())
+        draft["key"] = form_key_from_label(draft["label"], taken)
+    explicit = {d["key"] for d in draft.get("fields", []) if isinstance(d, dict) and d.get("key")}
+    draft["fields"] = _with_keys(draft.get("fields", []), explicit)
+    return parse_model(Form, {**draft, "app_key": app_key})
+
+
+def field_from_draft(conn: Connection, form_key: str, draft: dict[str, Any]) -> Field:
+    form = get_form(conn, form_key)
+    [prepared] = _with_keys([draft], {f.key for f in form.fields})
+    return parse_model(Field, prepared)

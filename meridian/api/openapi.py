@@ -1,0 +1,135 @@
+"""OpenAPI with a typed schema per form, generated from the forms' metadata on each request."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
+
+from meridian.http.deps import Workspace
+from meridian.schema.catalog import list_forms
+from meridian.schema.fieldtypes import field_type
+from meridian.schema.model import Field, Form
+
+_DECIMAL = {"type": "string", "pattern": r"^-?\d+(\.\d+)?$", "examples": ["128000.00"]}
+_SIMPLE: dict[str, dict[str, Any]] = {
+    "long_text": {"type": "string"},
+    "integer": {"type": "integer"},
+    "decimal": _DECIMAL,
+    "money": _DECIMAL,
+    "percent": _DECIMAL,
+    "boolean": {"type": "boolean"},
+    "date": {"type": "string", "format": "date"},
+    "datetime": {"type": "string", "format": "date-time"},
+    "user": {"type": "integer", "description": "user id"},
+    "attachment": {"type": "array", "items": {"type": "integer"}, "description": "file ids"},
+    "email": {"type": "string", "format": "email"},
+    "phone": {"type": "string", "description": "stored in E.164, e.g. +8613800138000"},
+    "url": {"type": "string", "format": "uri"},
+    "auto_number": {"type": "string", "readOnly": True},
+    "region": {"type": "string", "pattern": r"^\d{6}$", "description": "administrative code"},
+    "uscc": {"type": "string", "pattern": "^[0-9A-HJ-NPQRTUWXY]{18}$"},
+    "ip": {"type": "string", "description": "IPv4/IPv6 address or CIDR network"},
+    "formula": {"readOnly": True},
+    "rollup": {"type": "number", "readOnly": True},
+}
+
+
+def field_schema(field: Field) -> dict[str, Any]:
+    """JSON Schema of one field's API value."""
+    if field.type == "text":
+        schema: dict[str, Any] = {"type": "string", "maxLength": field.max_length or 500}
+    elif field.type in ("select", "multi_select"):
+        choice = {"type": "string", "enum": list(field.option_values())}
+        schema = choice if field.type == "select" else {"type": "array", "items": choice}
+    elif field.type == "link":
+        target = {"type": "integer", "description": f"id of a {field.target} record"}
+        schema = {"type": "array", "items": target} if field.many else target
+    elif field.type == "child_table":
+        lines = {f.key: field_schema(f) for f in field.fields}
+        schema = {"type": "array", "items": {"type": "object", "properties": lines}}
+    else:
+        schema = dict(_SIMPLE[field.type])
+    schema["title"] = field.label
+    if field.help:
+        schema["description"] = field.help
+    return schema
+
+
+def form_schemas(form: Form) -> dict[str, dict[str, Any]]:
+    """``<Form>Input`` (what a client sends) and ``<Form>Record`` (what it gets back)."""
+    fields = form.active_fields
+    writable = {f.key: field_schema(f) for f in fields if not field_type(f).computed}
+    required = [f.key for f in fields if f.required and not field_type(f).computed]
+    system = {
+        "id": {"type": "integer"},
+        "_version": {"type": "integer"},
+        "owner_id": {"type": ["integer", "null"]},
+        "created_at": {"type": "string", "format": "date-time"},
+        "updated_at": {"type": "string", "format": "date-time"},
+    }
+    name = "".join(part.title() for part in form.key.split("_"))
+    return {
+        f"{name}Input": {
+            "type": "object",
+            "title": form.label,
+            "properties": writable,
+            "required": required,
+            "additionalProperties": False,
+        },
+        f"{name}Record": {
+            "type": "object",
+            "title": form.label,
+            "properties": {**system, **{f.key: field_schema(f) for f in fields}},
+        },
+    }
+
+
+def _form_paths(form: Form, name: str) -> dict[str, Any]:
+    record = {"$ref": f"#/components/schemas/{name}Record"}
+    body = {
+        "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{name}Input"}}}
+    }
+    listed = {"type": "object", "properties": {"items": {"type": "array", "items": record}}}
+    ok = {"description": "OK", "content": {"application/json": {"schema": record}}}
+    return {
+        f"/api/v1/forms/{form.key}/records": {
+            "get": {
+                "tags": [f"form: {form.label}"],
+                "summary": f"List {form.label}",
+                "responses": {
+                    "200": {
+                        "description": "OK",
+                        "content": {"application/json": {"schema": listed}},
+                    }
+                },
+            },
+            "post": {
+                "tags": [f"form: {form.label}"],
+                "summary": f"Create {form.label}",
+                "requestBody": body,
+                "responses": {"201": ok},
+            },
+        }
+    }
+
+
+def install_form_schemas(app: FastAPI) -> None:
+    """Replace ``app.openapi`` so that every form's typed schema is part of the document."""
+
+    def openapi() -> dict[str, Any]:
+        document = get_openapi(title=app.title, version=app.version, routes=app.routes)
+        workspace: Workspace = app.state.workspace
+        with workspace.transaction() as conn:
+            forms = list_forms(conn)
+        schemas = document.setdefault("components", {}).setdefault("schemas", {})
+        for form in forms:
+            schemas.update(form_schemas(form))
+            name = "".join(part.title() for part in form.key.split("_"))
+            document["paths"].update(_form_paths(form, name))
+        document["components"]["securitySchemes"] = {"bearer": {"type": "http", "scheme": "bearer"}}
+        document["security"] = [{"bearer": []}]
+        return document
+
+    app.openapi = openapi  # type: ignore[method-assign]

@@ -1,0 +1,189 @@
+"""Records: list, read, create, bulk create, change, delete, restore, history."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from fastapi import APIRouter, Header, Response
+
+from meridian.api.schemas import BulkCreate
+from meridian.errors import FieldError, ValidationFailed
+from meridian.http.deps import ActorDep, WorkspaceDep
+from meridian.records import listing, service
+from meridian.schema.catalog import get_form
+
+router = APIRouter(tags=["records"])
+
+
+def _etag(record: dict[str, Any]) -> str:
+    return f'"{record["_version"]}"'
+
+
+def _if_match(header: str | None) -> int | None:
+    """The version an ``If-Match`` header names (``"3"`` or ``W/"3"``)."""
+    if header is None:
+        return None
+    token = header.strip().removeprefix("W/").strip('"')
+    if not token.isdigit():
+        raise ValidationFailed(
+            [FieldError("If-Match", "invalid_etag", 'expected an ETag such as "3"', header)]
+        )
+    return int(token)
+
+
+def _parse_filter(text: str | None) -> Any:
+    if not text:
+        return None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ValidationFailed(
+            [FieldError("filter", "invalid_json", f"filter is not JSON: {exc.msg}", text)]
+        ) from None
+
+
+@router.get("/forms/{form_key}/records")
+def list_records(
+    form_key: str,
+    workspace: WorkspaceDep,
+    actor: ActorDep,
+    filter: str | None = None,
+    sort: str | None = None,
+    limit: int = 50,
+    cursor: str | None = None,
+    q: str | None = None,
+    count: bool = False,
+    deleted: bool = False,
+    expand: str | None = None,
+) -> dict[str, Any]:
+    """``filter`` is a JSON filter, ``sort`` like ``-amount,name``, ``q`` searches (pinyin too)."""
+    query = listing.RecordQuery(
+        filter=_parse_filter(filter),
+        sort=sort,
+        limit=limit,
+        cursor=cursor,
+        search=q,
+        count=count,
+        deleted=deleted,
+        expand=tuple(k.strip() for k in (expand or "").split(",") if k.strip()),
+    )
+    with workspace.transaction() as conn:
+        form = get_form(conn, form_key)
+        page = listing.list_records(conn=conn, actor=actor, form=form, query=query, tz=workspace.tz)
+    return {"items": page.items, "next_cursor": page.next_cursor, "total": page.total}
+
+
+@router.post("/forms/{form_key}/records", status_code=201)
+def create_record(
+    form_key: str,
+    values: dict[str, Any],
+    response: Response,
+    workspace: WorkspaceDep,
+    actor: ActorDep,
+) -> dict[str, Any]:
+    with workspace.transaction() as conn:
+        form = get_form(conn, form_key)
+        record = service.create_record(
+            conn=conn, actor=actor, form=form, values=values, tz=workspace.tz
+        )
+    response.headers["ETag"] = _etag(record)
+    response.headers["Location"] = f"/api/v1/forms/{form_key}/records/{record['id']}"
+    return record
+
+
+@router.post("/forms/{form_key}/records/bulk", status_code=201)
+def create_records(
+    form_key: str, body: BulkCreate, workspace: WorkspaceDep, actor: ActorDep
+) -> dict[str, Any]:
+    """Up to 1,000 records, all or nothing."""
+    with workspace.transaction() as conn:
+        form = get_form(conn, form_key)
+        ids = service.create_records(
+            conn=conn, actor=actor, form=form, items=body.items, tz=workspace.tz
+        )
+    return {"ids": ids, "count": len(ids)}
+
+
+@router.get("/forms/{form_key}/records/{record_id}")
+def get_record(
+    form_key: str,
+    record_id: int,
+    response: Response,
+    workspace: WorkspaceDep,
+    actor: ActorDep,
+    expand: str | None = None,
+) -> dict[str, Any]:
+    keys = tuple(k.strip() for k in (expand or "").split(",") if k.strip())
+    with workspace.transaction() as conn:
+        form = get_form(conn, form_key)
+        record = service.get_record(
+            conn=conn, actor=actor, form=form, record_id=record_id, expand=keys
+        )
+    response.headers["ETag"] = _etag(record)
+    return record
+
+
+@router.patch("/forms/{form_key}/records/{record_id}")
+def update_record(
+    form_key: str,
+    record_id: int,
+    values: dict[str, Any],
+    response: Response,
+    workspace: WorkspaceDep,
+    actor: ActorDep,
+    if_match: str | None = Header(default=None),
+) -> dict[str, Any]:
+    """Change the given fields; with ``If-Match`` a stale version gets 412."""
+    with workspace.transaction() as conn:
+        form = get_form(conn, form_key)
+        record = service.update_record(
+            conn=conn,
+            actor=actor,
+            form=form,
+            record_id=record_id,
+            values=values,
+            expected_version=_if_match(if_match),
+            tz=workspace.tz,
+        )
+    response.headers["ETag"] = _etag(record)
+    return record
+
+
+@router.delete("/forms/{form_key}/records/{record_id}", status_code=204)
+def delete_record(
+    form_key: str,
+    record_id: int,
+    workspace: WorkspaceDep,
+    actor: ActorDep,
+    if_match: str | None = Header(default=None),
+) -> Response:
+    with workspace.transaction() as conn:
+        form = get_form(conn, form_key)
+        service.delete_record(
+            conn=conn,
+            actor=actor,
+            form=form,
+            record_id=record_id,
+            expected_version=_if_match(if_match),
+        )
+    return Response(status_code=204)
+
+
+@router.post("/forms/{form_key}/records/{record_id}/restore")
+def restore_record(
+    form_key: str, record_id: int, workspace: WorkspaceDep, actor: ActorDep
+) -> dict[str, Any]:
+    with workspace.transaction() as conn:
+        form = get_form(conn, form_key)
+        return service.restore_record(conn=conn, actor=actor, form=form, record_id=record_id)
+
+
+@router.get("/forms/{form_key}/records/{record_id}/history")
+def record_history(
+    form_key: str, record_id: int, workspace: WorkspaceDep, actor: ActorDep
+) -> dict[str, Any]:
+    with workspace.transaction() as conn:
+        form = get_form(conn, form_key)
+        items = service.record_history(conn=conn, actor=actor, form=form, record_id=record_id)
+    return {"items": items}

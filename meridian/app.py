@@ -1,0 +1,50 @@
+"""Composition root: builds the workspace and the FastAPI application from settings."""
+
+from __future__ import annotations
+
+from zoneinfo import ZoneInfo
+
+from fastapi import FastAPI
+from sqlalchemy.engine import Engine
+
+from meridian import __version__
+from meridian.api.openapi import install_form_schemas
+from meridian.api.router import api_router
+from meridian.db.engine import make_engine
+from meridian.db.migrate import upgrade_database
+from meridian.http.deps import Workspace
+from meridian.http.problems import install_problem_handlers
+from meridian.settings import Settings
+
+
+def create_workspace(settings: Settings, *, engine: Engine | None = None) -> Workspace:
+    """The engine and settings every entry point shares; migrates the system tables."""
+    engine = engine or make_engine(settings.resolved_database_url)
+    upgrade_database(engine)
+    return Workspace(settings=settings, engine=engine, tz=ZoneInfo(settings.time_zone))
+
+
+def create_app(settings: Settings, *, workspace: Workspace | None = None) -> FastAPI:
+    """The web application: JSON API under ``/api/v1``, OpenAPI at ``/api/docs``."""
+    app = FastAPI(
+        title="Meridian",
+        version=__version__,
+        docs_url="/api/docs",
+        openapi_url="/api/openapi.json",
+        redoc_url=None,
+    )
+    app.state.workspace = workspace or create_workspace(settings)
+    install_problem_handlers(app)
+    app.include_router(api_router)
+    install_form_schemas(app)
+
+    @app.get("/healthz", include_in_schema=False)
+    def health() -> dict[str, str]:
+        return {"status": "ok"}
+
+    return app
+
+
+def create_app_from_environment() -> FastAPI:
+    """Factory for ``uvicorn --factory``: settings from ``MERIDIAN_*`` variables."""
+    return create_app(Settings())

@@ -1,0 +1,214 @@
+"""The ``meridian`` command: init, serve, demo, app export/import, token and user."""
+
+from __future__ import annotations
+
+import json
+import runpy
+import secrets
+import sys
+from pathlib import Path
+
+import typer
+import uvicorn
+
+from meridian.access.tokens import create_token
+from meridian.access.users import create_user, find_user_id, get_user_id
+from meridian.app import create_workspace
+from meridian.core.actor import Actor
+from meridian.errors import MeridianError
+from meridian.http.deps import Workspace
+from meridian.schema.packages import export_app, import_app
+from meridian.settings import Settings
+from meridian.solutions import idc_crm
+from meridian.solutions.loader import install_solution, load_sample_data
+
+cli = typer.Typer(
+    help="Meridian (子午): no-code customer lifecycle platform.", no_args_is_help=True
+)
+app_cli = typer.Typer(help="Export and import apps as JSON packages.", no_args_is_help=True)
+token_cli = typer.Typer(help="API tokens.", no_args_is_help=True)
+user_cli = typer.Typer(help="Users.", no_args_is_help=True)
+cli.add_typer(app_cli, name="app")
+cli.add_typer(token_cli, name="token")
+cli.add_typer(user_cli, name="user")
+
+
+def _workspace() -> Workspace:
+    return create_workspace(Settings())
+
+
+def _say(message: str) -> None:
+    typer.echo(message, err=True)
+
+
+def _ensure_admin(workspace: Workspace, email: str, password: str | None) -> tuple[int, str | None]:
+    """The admin's id, creating the admin (with a generated password when none is given)."""
+    with workspace.transaction() as conn:
+        existing = find_user_id(conn, email)
+        if existing is not None:
+            return existing, None
+        password = password or secrets.token_urlsafe(12)
+        user_id = create_user(
+            conn=conn, email=email, name="Administrator", password=password, is_admin=True
+        )
+    return user_id, password
+
+
+@cli.command()
+def init(
+    admin_email: str = typer.Option("", envvar="MERIDIAN_ADMIN_EMAIL", help="First admin's email."),
+    admin_password: str = typer.Option("", envvar="MERIDIAN_ADMIN_PASSWORD", help="Its password."),
+) -> None:
+    """Create or upgrade the database; create the first admin. Safe to run again."""
+    workspace = _workspace()
+    _say(f"database ready: {workspace.engine.url.render_as_string(hide_password=True)}")
+    if admin_email:
+        user_id, password = _ensure_admin(workspace, admin_email, admin_password or None)
+        if password is None:
+            _say(f"admin {admin_email} already exists (id {user_id})")
+        else:
+            with workspace.transaction() as conn:
+                token = create_token(conn=conn, user_id=user_id, name="init")
+            _say(f"admin {admin_email} created (id {user_id})")
+            if not admin_password:
+                _say(f"password: {password}")
+            _say("API token (shown once):")
+            typer.echo(token)
+
+
+@cli.command()
+def serve(
+    host: str = typer.Option("127.0.0.1"),
+    port: int = typer.Option(8000),
+    reload: bool = typer.Option(False, help="Restart on code changes (development)."),
+    workers: int = typer.Option(1, help="Uvicorn worker processes."),
+) -> None:
+    """Serve the web UI and the API."""
+    _workspace()
+    uvicorn.run(
+        "meridian.app:create_app_from_environment",
+        factory=True,
+        host=host,
+        port=port,
+        reload=reload,
+        workers=workers,
+    )
+
+
+@cli.command()
+def demo(
+    seed: int = typer.Option(7, help="Random seed; the same seed gives the same data."),
+    scale: int = typer.Option(2000, help="Number of opportunities to generate."),
+    if_empty: bool = typer.Option(False, "--if-empty", help="Do nothing if the demo is loaded."),
+    admin_email: str = typer.Option("admin@meridian.local", envvar="MERIDIAN_ADMIN_EMAIL"),
+    admin_password: str = typer.Option("", envvar="MERIDIAN_ADMIN_PASSWORD"),
+) -> None:
+    """Load the IDC CRM solution with realistic sample data, and print a login and a token."""
+    workspace = _workspace()
+    user_id, password = _ensure_admin(workspace, admin_email, admin_password or None)
+    actor = Actor(user_id=user_id, is_admin=True, name="Administrator")
+    app, forms = idc_crm.load_package()
+    installed = install_solution(workspace.engine, actor, app, forms)
+    if installed:
+        _say(f"installed {app.label} ({len(forms)} forms); generating {scale} opportunities …")
+
+        def progress(form_key: str, count: int) -> None:
+            if count % 10_000 == 0:
+                _say(f"  {form_key}: {count}")
+
+        counts = load_sample_data(
+            workspace.engine,
+            actor,
+            idc_crm.generate(seed=seed, scale=scale),
+            owners=[user_id],
+            progress=progress,
+        )
+        _say("loaded " + ", ".join(f"{k} {v}" for k, v in counts.items()))
+    elif not if_empty:
+        _say(f"{app.label} is already installed; nothing loaded")
+    with workspace.transaction() as conn:
+        token = create_token(conn=conn, user_id=user_id, name="demo")
+    _say(
+        f"admin login: {admin_email}"
+        + (f"  password: {password}" if password else " (existing password)")
+    )
+    _say("API token:")
+    typer.echo(token)
+
+
+@app_cli.command("export")
+def app_export(
+    app_key: str,
+    output: Path | None = typer.Option(
+        None, "--output", "-o", help="File to write (stdout if omitted)."
+    ),
+) -> None:
+    """Write an app and its forms as one JSON package."""
+    workspace = _workspace()
+    with workspace.transaction() as conn:
+        package = export_app(conn=conn, actor=Actor.system(), app_key=app_key)
+    text = json.dumps(package, ensure_ascii=False, indent=2)
+    if output is None:
+        typer.echo(text)
+    else:
+        output.write_text(text + "\n", encoding="utf-8")
+        _say(f"wrote {output}")
+
+
+@app_cli.command("import")
+def app_import(package_file: Path) -> None:
+    """Create an app and its forms from a JSON package (all or nothing)."""
+    workspace = _workspace()
+    package = json.loads(package_file.read_text(encoding="utf-8"))
+    with workspace.transaction() as conn:
+        app = import_app(conn=conn, actor=Actor.system(), package=package)
+    _say(f"imported app {app.key} ({len(package.get('forms', []))} forms)")
+
+
+@token_cli.command("create")
+def token_create(
+    user: str = typer.Option(..., "--user", help="The user's email."),
+    name: str = typer.Option(..., "--name", help="What the token is for."),
+) -> None:
+    """Print a new API token (alone on stdout, so scripts can capture it)."""
+    workspace = _workspace()
+    with workspace.transaction() as conn:
+        token = create_token(conn=conn, user_id=get_user_id(conn, user), name=name)
+    typer.echo(token)
+
+
+@user_cli.command("create")
+def user_create(
+    email: str = typer.Option(..., "--email"),
+    password: str = typer.Option(..., "--password"),
+    name: str = typer.Option("", "--name"),
+    admin: bool = typer.Option(False, "--admin", help="Make the user an administrator."),
+) -> None:
+    """Create a user."""
+    workspace = _workspace()
+    with workspace.transaction() as conn:
+        user_id = create_user(conn=conn, email=email, name=name, password=password, is_admin=admin)
+    _say(f"user {email} created (id {user_id})")
+
+
+@cli.command()
+def bench(
+    name: str = typer.Argument(
+        ..., help="Benchmark name, e.g. records (runs bench/records_bench.py)."
+    ),
+    args: list[str] = typer.Argument(None),
+) -> None:
+    """Run a benchmark script from ``bench/`` with the given arguments."""
+    script = Path("bench") / f"{name}_bench.py"
+    if not script.exists():
+        raise typer.BadParameter(f"no benchmark {script}; run from the repository root")
+    sys.argv = [str(script), *(args or [])]
+    runpy.run_path(str(script), run_name="__main__")
+
+
+def main() -> None:
+    try:
+        cli()
+    except MeridianError as exc:
+        _say(f"error: {exc.detail}")
+        sys.exit(1)

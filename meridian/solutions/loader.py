@@ -1,0 +1,75 @@
+"""Installing a solution package and loading its sample data through the records service."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from sqlalchemy.engine import Engine
+
+from meridian.core.actor import Actor
+from meridian.records.service import create_records
+from meridian.schema.catalog import find_form
+from meridian.schema.changes import create_app, create_form
+from meridian.schema.model import App, Form
+
+
+def install_solution(engine: Engine, actor: Actor, app: App, forms: list[Form]) -> bool:
+    """Create the app and its forms in one transaction; False when the app already exists."""
+    with engine.begin() as conn:
+        if find_form(conn, forms[0].key) is not None:
+            return False
+        create_app(conn=conn, actor=actor, app=app)
+        for form in forms:
+            create_form(conn=conn, actor=actor, form=form)
+    return True
+
+
+def load_sample_data(
+    engine: Engine,
+    actor: Actor,
+    batches: Iterable[Any],
+    *,
+    owners: list[int],
+    progress: Callable[[str, int], None] | None = None,
+) -> dict[str, int]:
+    """Write generated batches, mapping link ordinals to the ids the database assigned.
+
+    Each batch commits on its own, so a large load shows progress and keeps transactions
+    short; owners are spread over ``owners`` round-robin.
+    """
+    ids: dict[str, list[int]] = {}
+    forms: dict[str, Form] = {}
+    counts: dict[str, int] = {}
+    for batch in batches:
+        with engine.begin() as conn:
+            form = forms.get(batch.form_key)
+            if form is None:
+                found = find_form(conn, batch.form_key)
+                assert found is not None, f"sample data for unknown form {batch.form_key}"
+                form = forms[batch.form_key] = found
+            rows = [_resolve_links(form, row, ids) for row in batch.rows]
+            if owners:
+                start = counts.get(form.key, 0)
+                for offset, row in enumerate(rows):
+                    row["owner_id"] = owners[(start + offset) % len(owners)]
+            new_ids = create_records(conn=conn, actor=actor, form=form, items=rows)
+        ids.setdefault(form.key, []).extend(new_ids)
+        counts[form.key] = counts.get(form.key, 0) + len(new_ids)
+        if progress is not None:
+            progress(form.key, counts[form.key])
+    return counts
+
+
+def _resolve_links(form: Form, row: dict[str, Any], ids: dict[str, list[int]]) -> dict[str, Any]:
+    resolved = dict(row)
+    for field in form.active_fields:
+        value = row.get(field.key)
+        if field.type != "link" or value is None:
+            continue
+        targets = ids[field.target or ""]
+        if isinstance(value, list):
+            resolved[field.key] = [targets[ordinal - 1] for ordinal in value]
+        else:
+            resolved[field.key] = targets[value - 1]
+    return resolved
