@@ -1,0 +1,135 @@
+"""Email addresses and web links, checked by shape only (no DNS, no network).
+
+Email is the practical subset of RFC 5322 that mail systems actually exchange: a dot-atom
+local part (Unicode letters allowed, as RFC 6531 does) and a domain name, with no quoted
+strings, comments or IP literals. Internationalised domains are stored in Unicode after
+IDNA 2003 mapping (the stdlib ``idna`` codec), so 例子。中国 and 例子.中国 are one value.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from urllib.parse import urlsplit
+
+from meridian.errors import InvalidValue
+
+_LOCAL_PART = re.compile(r"[\w!#$%&'*+/=?^`{|}~-]+(?:\.[\w!#$%&'*+/=?^`{|}~-]+)*")
+_LABEL = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?")
+_SPACE_OR_CONTROL = re.compile(r"[\s\x00-\x1f\x7f]")
+_DOTTED_NUMBERS = re.compile(r"[0-9.]+")
+_WEB_SCHEMES = frozenset({"http", "https"})
+
+
+def normalize_email(value: str) -> str:
+    """``local@domain`` with the domain in lower case, or ``InvalidValue("invalid_email")``.
+
+    The local part keeps its case: RFC 5321 leaves it to the receiving server.
+    """
+    text = value.strip()
+    local, at, domain = text.rpartition("@")
+    if not at or not local or not domain:
+        raise InvalidValue(
+            "invalid_email", f"{value!r} is not an email address: it needs a name, @ and a domain."
+        )
+    if _SPACE_OR_CONTROL.search(text):
+        raise InvalidValue("invalid_email", f"{value!r} contains a space; email addresses cannot.")
+    if len(local) > 64 or not _LOCAL_PART.fullmatch(local):
+        raise InvalidValue(
+            "invalid_email",
+            f"The part before @ in {value!r} is not valid (letters, digits and . _ - + only, "
+            "no leading, trailing or double dots; at most 64 characters).",
+        )
+    host = _domain_name(domain)
+    if host is None or "." not in host:
+        raise InvalidValue("invalid_email", f"{domain!r} in {value!r} is not a domain name.")
+    address = f"{local}@{host}"
+    if len(address) > 254:
+        raise InvalidValue("invalid_email", f"{value!r} is longer than 254 characters.")
+    return address
+
+
+def normalize_url(value: str) -> str:
+    """An absolute http(s) URL with scheme and host in lower case, or ``InvalidValue``.
+
+    Nothing is added: ``www.example.com`` is refused rather than guessed to be https.
+    Credentials (``user:pass@``) are refused so passwords do not end up in plain fields.
+    Code: ``invalid_url``.
+    """
+    text = value.strip()
+    if _SPACE_OR_CONTROL.search(text):
+        raise InvalidValue("invalid_url", f"{value!r} contains a space; encode it as %20.")
+    if "://" not in text:
+        example = "" if ":" in text else f", for example https://{text}"
+        raise InvalidValue(
+            "invalid_url",
+            f"{value!r} is not a full web link; write it with http:// or https://{example}.",
+        )
+    try:
+        parts = urlsplit(text)
+    except ValueError:
+        raise InvalidValue("invalid_url", f"{value!r} has a malformed [IPv6] host.") from None
+    scheme = parts.scheme.lower()
+    if scheme not in _WEB_SCHEMES or not text[len(scheme) :].startswith("://"):
+        raise InvalidValue(
+            "invalid_url", f"{value!r} is not a web link; it must start with http:// or https://."
+        )
+    if "@" in parts.netloc:
+        raise InvalidValue("invalid_url", f"{value!r} contains credentials (user@); remove them.")
+    host_text, port = _split_port(value, parts.netloc)
+    host = _url_host(host_text)
+    if host is None:
+        raise InvalidValue("invalid_url", f"{value!r} has no valid host name.")
+    rest = text[len(scheme) + 3 + len(parts.netloc) :]
+    return f"{scheme}://{host}{port}{rest}"
+
+
+def _split_port(value: str, netloc: str) -> tuple[str, str]:
+    """The host and the ``:port`` suffix (empty when there is none) of a URL's netloc."""
+    if netloc.startswith("["):
+        end = netloc.find("]")
+        if end < 0:
+            return netloc, ""
+        host, after = netloc[: end + 1], netloc[end + 1 :]
+    else:
+        host, colon, port = netloc.partition(":")
+        after = colon + port
+    if not after:
+        return host, ""
+    port = after[1:]
+    if after[0] != ":" or not port.isdigit() or not 0 < int(port) < 65536:
+        raise InvalidValue("invalid_url", f"{value!r} has an invalid port {port!r}.")
+    return host, f":{int(port)}"
+
+
+def _url_host(host: str) -> str | None:
+    if host.startswith("[") and host.endswith("]"):
+        try:
+            return f"[{ipaddress.IPv6Address(host[1:-1]).compressed}]"
+        except ValueError:
+            return None
+    if _DOTTED_NUMBERS.fullmatch(host):
+        try:
+            return str(ipaddress.IPv4Address(host))
+        except ValueError:
+            return None
+    return _domain_name(host)
+
+
+def _domain_name(domain: str) -> str | None:
+    """The lower-case (Unicode) domain, or None when it is not a valid host name."""
+    if domain.isascii():
+        name = domain.lower()
+        ascii_name = name
+    else:
+        try:
+            ascii_name = domain.encode("idna").decode("ascii")
+            name = ascii_name.encode("ascii").decode("idna")
+        except UnicodeError:
+            return None
+    labels = ascii_name.split(".")
+    if len(ascii_name) > 253 or labels[-1].isdigit():
+        return None
+    if not all(_LABEL.fullmatch(label) for label in labels):
+        return None
+    return name
