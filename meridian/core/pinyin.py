@@ -1,0 +1,151 @@
+"""Pinyin for search and for keys: 华为云 → ``huaweiyun`` and ``hwy``.
+
+Readings are pypinyin's default: its phrase dictionary picks the reading in context (银行 →
+yinhang, 重庆 → chongqing) and a character outside a known phrase gets its most common
+reading. Only that one reading is indexed, so a search by another reading of a heteronym
+does not match. Non-Han characters are kept as they are.
+
+This runs for every record written (the search column), so it does what
+``pypinyin.lazy_pinyin`` does without its general-purpose pipeline: the same forward
+maximum-matching segmentation over the same phrase dictionary, then a cached tone-mark
+removal per syllable. That is about seven times faster; ``tests/unit/test_pinyin.py`` holds
+the output equal to ``lazy_pinyin``'s.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from functools import cache, lru_cache
+
+# CJK Unified Ideographs with extensions A–G, compatibility ideographs and 〇.
+_HAN_RUN = re.compile(
+    "[\u3007\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0002fa1f\U00030000-\U0003134f]+"
+)
+_CACHED_LENGTH = 100
+"""Longer values (notes, descriptions) are rarely repeated; caching them only costs memory."""
+
+
+def syllables(han: str) -> tuple[str, ...]:
+    """One tone-less syllable per character of a run of Han characters (``ü`` as ``v``).
+
+    A character without a known reading stands for itself.
+    """
+    return tuple(_syllables(han))
+
+
+def full_pinyin(text: str) -> str:
+    """``text`` with every Han character replaced by its pinyin, without separators."""
+    return _HAN_RUN.sub(lambda run: "".join(_syllables(run[0])), text)
+
+
+def initials(text: str) -> str:
+    """``text`` with every Han character replaced by the first letter of its pinyin."""
+    return _HAN_RUN.sub(lambda run: "".join(s[0] for s in _syllables(run[0])), text)
+
+
+def search_text(*values: str) -> str:
+    """The text a record's search index stores for ``values``, in lower case.
+
+    Each value contributes itself, its full pinyin and its initials (when it has Han
+    characters), so a substring search for ``华为``, ``huawei`` or ``hwy`` finds 华为云.
+    """
+    return " ".join(
+        _value_text(value) if len(value) <= _CACHED_LENGTH else _uncached_value_text(value)
+        for value in values
+        if value
+    )
+
+
+@lru_cache(maxsize=16_384)
+def _value_text(value: str) -> str:
+    return _uncached_value_text(value)
+
+
+def _uncached_value_text(value: str) -> str:
+    if not _HAN_RUN.search(value):
+        return value.lower()
+    full: list[str] = []
+    first: list[str] = []
+    position = 0
+    for run in _HAN_RUN.finditer(value):
+        plain = value[position : run.start()]
+        full.append(plain)
+        first.append(plain)
+        for syllable in _syllables(run[0]):
+            full.append(syllable)
+            first.append(syllable[0])
+        position = run.end()
+    full.append(value[position:])
+    first.append(value[position:])
+    return f"{value} {''.join(full)} {''.join(first)}".lower()
+
+
+def _syllables(han: str) -> Iterator[str]:
+    dictionary = _dictionary()
+    for word in _words(han, dictionary):
+        readings = dictionary.phrases.get(word)
+        if readings is not None:
+            for reading in readings:
+                yield _toneless(reading[0])
+            continue
+        for char in word:
+            known = dictionary.chars.get(ord(char))
+            yield _toneless(known.partition(",")[0]) if known else char
+
+
+def _words(han: str, dictionary: _Dictionary) -> Iterator[str]:
+    """pypinyin's segmentation (``pypinyin.seg.mmseg.seg``), quirks included.
+
+    At each position take the longest dictionary phrase that starts there; with none, emit
+    one character, except that a tail which is only a phrase prefix is emitted char by char.
+    """
+    phrases, prefixes = dictionary.phrases, dictionary.prefixes
+    start, end = 0, len(han)
+    while start < end:
+        best = 0
+        stop = start + 1
+        while stop <= end:
+            word = han[start:stop]
+            if word not in prefixes:
+                break
+            if word in phrases:
+                best = stop
+            stop += 1
+        else:
+            if not best:
+                yield from han[start:]
+                return
+        if best:
+            yield han[start:best]
+            start = best
+        else:
+            yield han[start]
+            start += 1
+
+
+@dataclass(frozen=True)
+class _Dictionary:
+    phrases: dict[str, list[list[str]]]
+    chars: dict[int, str]
+    prefixes: frozenset[str]
+
+
+@cache
+def _dictionary() -> _Dictionary:
+    # Imported here: pypinyin reads 3 MB of JSON on import (~0.1 s), which commands that
+    # never touch pinyin should not pay.
+    from pypinyin.constants import PHRASES_DICT, PINYIN_DICT
+
+    prefixes = frozenset(
+        phrase[:length] for phrase in PHRASES_DICT for length in range(1, len(phrase) + 1)
+    )
+    return _Dictionary(PHRASES_DICT, PINYIN_DICT, prefixes)
+
+
+@lru_cache(maxsize=4096)
+def _toneless(syllable: str) -> str:
+    from pypinyin.contrib.tone_convert import to_normal
+
+    return str(to_normal(syllable))
