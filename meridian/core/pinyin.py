@@ -19,10 +19,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cache, lru_cache
 
-# CJK Unified Ideographs with extensions A–G, compatibility ideographs and 〇.
-_HAN_RUN = re.compile(
-    "[\u3007\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0002fa1f\U00030000-\U0003134f]+"
-)
+HAN = "\u3007\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0002fa1f\U00030000-\U0003134f"
+"""Han characters as a regex class body: CJK ideographs, extensions A–G, compatibility, 〇."""
+_HAN_RUN = re.compile(f"[{HAN}]+")
 _CACHED_LENGTH = 100
 """Longer values (notes, descriptions) are rarely repeated; caching them only costs memory."""
 
