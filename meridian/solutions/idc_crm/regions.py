@@ -47,7 +47,16 @@ REGIONS: tuple[Region, ...] = (
 
 REGION_CODES: frozenset[str] = frozenset(region.code for region in REGIONS)
 
-IDC_SITES: tuple[Region, ...] = tuple(
-    {region.site_code: region for region in reversed(REGIONS)}.values()
-)
-"""One region per machine-room site (the first listed for a city), for cabinet rooms."""
+
+def _by_city() -> dict[str, tuple[Region, ...]]:
+    cities: dict[str, list[Region]] = {}
+    for region in REGIONS:
+        cities.setdefault(region.city, []).append(region)
+    return {city: tuple(regions) for city, regions in cities.items()}
+
+
+CITY_REGIONS: tuple[tuple[Region, ...], ...] = tuple(_by_city().values())
+"""The regions grouped by city: company names vary by city, so each city counts once."""
+
+IDC_SITES: tuple[Region, ...] = tuple(regions[0] for regions in CITY_REGIONS)
+"""One machine-room site per city, named by ``city`` and ``site_code``."""
