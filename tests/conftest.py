@@ -14,10 +14,17 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from fastapi.testclient import TestClient
 from sqlalchemy.engine import Engine
 
+from meridian.access.tokens import create_token
+from meridian.access.users import create_user
+from meridian.app import create_app, create_workspace
+from meridian.core.actor import Actor
 from meridian.db.engine import make_engine
 from meridian.db.migrate import upgrade_database
+from meridian.http.deps import Workspace
+from meridian.settings import Settings
 
 POSTGRES_URL = os.environ.get("MERIDIAN_TEST_POSTGRES_URL", "")
 DIALECTS = ["sqlite", *(["postgresql"] if POSTGRES_URL else [])]
@@ -42,7 +49,9 @@ def postgres_ready() -> bool:
 
 
 @pytest.fixture(params=DIALECTS)
-def database_url(request: pytest.FixtureRequest, tmp_path: Path, postgres_ready: bool) -> Iterator[str]:
+def database_url(
+    request: pytest.FixtureRequest, tmp_path: Path, postgres_ready: bool
+) -> Iterator[str]:
     """A URL to an empty database of each configured dialect."""
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'meridian.db'}"
@@ -51,9 +60,7 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path, postgres_ready:
     admin = sa.create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
         conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
-    url = sa.make_url(POSTGRES_URL).update_query_dict(
-        {"options": f"-csearch_path={schema},public"}
-    )
+    url = sa.make_url(POSTGRES_URL).update_query_dict({"options": f"-csearch_path={schema},public"})
     try:
         yield url.render_as_string(hide_password=False)
     finally:
@@ -69,3 +76,37 @@ def engine(database_url: str) -> Iterator[Engine]:
     upgrade_database(engine)
     yield engine
     engine.dispose()
+
+
+@pytest.fixture
+def settings(tmp_path: Path, database_url: str) -> Settings:
+    return Settings(data_dir=tmp_path / "data", database_url=database_url)
+
+
+@pytest.fixture
+def workspace(settings: Settings, engine: Engine) -> Workspace:
+    return create_workspace(settings, engine=engine)
+
+
+@pytest.fixture
+def admin(workspace: Workspace) -> Actor:
+    with workspace.transaction() as conn:
+        user_id = create_user(
+            conn=conn,
+            email="admin@acme.test",
+            name="Admin",
+            password="correct horse",
+            is_admin=True,
+        )
+    return Actor(user_id=user_id, is_admin=True, name="Admin")
+
+
+@pytest.fixture
+def client(workspace: Workspace, admin: Actor, settings: Settings) -> Iterator[TestClient]:
+    """An in-process HTTP client authenticated as an administrator."""
+    with workspace.transaction() as conn:
+        assert admin.user_id is not None
+        token = create_token(conn=conn, user_id=admin.user_id, name="tests")
+    app = create_app(settings, workspace=workspace)
+    with TestClient(app, headers={"Authorization": f"Bearer {token}"}) as test_client:
+        yield test_client

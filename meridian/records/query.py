@@ -193,7 +193,7 @@ def _escape_like(text: str) -> str:
 
 
 def _compare(
-    column: Any,
+    column: ColumnElement[Any],
     op: str,
     value: Any,
     parse: Callable[[Any], Any],
@@ -241,7 +241,13 @@ def _compare(
 
 
 def _list_condition(
-    column: Any, op: str, value: Any, field_def: Field, ctx: ValueContext, path: str, dialect: str
+    column: ColumnElement[Any],
+    op: str,
+    value: Any,
+    field_def: Field,
+    ctx: ValueContext,
+    path: str,
+    dialect: str,
 ) -> ColumnElement[bool]:
     if op == "is_blank" and isinstance(value, bool):
         return column.is_(None) if value else column.is_not(None)
@@ -301,7 +307,7 @@ def decode_cursor(cursor: str, sorts: Sequence[Sort], table: sa.Table) -> list[A
         ) from None
     if not isinstance(values, list) or len(values) != len(sorts):
         raise _bad("cursor", "invalid_cursor", "the cursor does not match the sort", cursor)
-    result = []
+    result: list[Any] = []
     for sort, raw in zip(sorts, values, strict=True):
         column_type = table.c[sort.key].type
         python_type = getattr(column_type, "python_type", None) if raw is not None else None
@@ -334,6 +340,7 @@ def after_cursor(
     """Rows strictly after ``last`` in the sort order (lexicographic, NULL-aware)."""
     alternatives = []
     equal_prefix: list[ColumnElement[bool]] = []
+    beyond: ColumnElement[bool]
     for sort, value in zip(sorts, last, strict=True):
         column = table.c[sort.key]
         if value is None:

@@ -31,14 +31,14 @@ def check_references(
     user_keys = ["owner_id", *(f.key for f in form.active_fields if f.type == "user")]
     for record in records:
         for f in link_fields:
-            ids = record.pairs.get(f.key) if f.many else [record.columns.get(f.key)]
-            wanted[f.target or ""].update(i for i in ids or () if i is not None)
+            given = record.pairs.get(f.key) if f.many else [record.columns.get(f.key)]
+            wanted[f.target or ""].update(i for i in given or () if i is not None)
         wanted_users.update(record.columns[k] for k in user_keys if record.columns.get(k))
     existing: dict[str, set[int]] = {}
-    for target, ids in wanted.items():
+    for target, target_ids in wanted.items():
         target_table = compile_form(get_form(conn, target)).main
         existing[target] = _existing(
-            conn, target_table.c.id, ids, target_table.c.deleted_at.is_(None)
+            conn, target_table.c.id, target_ids, target_table.c.deleted_at.is_(None)
         )
     live_users = _existing(conn, users.c.id, wanted_users, users.c.is_active.is_(True))
     for record, prefix in zip(records, prefixes, strict=True):

@@ -311,7 +311,7 @@ def update_record(
 
 
 def _dumped_pairs(
-    plan: _Plan, current: Mapping[str, Any], changed: Mapping[str, Any]
+    plan: _Plan, current: Mapping[Any, Any], changed: Mapping[str, Any]
 ) -> list[tuple[str, Any, Any]]:
     fields = {f.key: f for f in plan.column_fields}
     result = []

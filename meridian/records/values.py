@@ -147,7 +147,7 @@ def line_form_of(field_def: Field) -> Form:
     return Form(key="lines", app_key="lines", label=field_def.label, fields=field_def.fields)
 
 
-def dump_columns(form_fields: tuple[Field, ...], row: Mapping[str, Any]) -> dict[str, Any]:
+def dump_columns(form_fields: tuple[Field, ...], row: Mapping[Any, Any]) -> dict[str, Any]:
     """Stored column values → API values, for the fields that have columns."""
     result: dict[str, Any] = {}
     for field_def in form_fields:

@@ -23,7 +23,7 @@ def export_app(*, conn: Connection, actor: Actor, app_key: str) -> dict[str, Any
     return {
         "format": PACKAGE_FORMAT,
         "app": app.model_dump(mode="json"),
-        "forms": [form.model_dump(mode="json", exclude={"version"}) for form in forms],
+        "forms": [form.model_dump(mode="json", exclude={"version", "app_key"}) for form in forms],
     }
 
 

@@ -69,7 +69,7 @@ def _scale(field: Field) -> int:
 
 
 def _precision_limit(new: Field) -> int:
-    return 10 ** min(new.precision, 18) if new.type != "integer" else 2**63
+    return 10 ** min(new.precision, 18) if new.type != "integer" else 10**18
 
 
 def _number_to_number(old: Field, new: Field, column: sa.Column[Any]) -> Conversion:

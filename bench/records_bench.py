@@ -1,0 +1,211 @@
+"""Records benchmark: write path, list pages, search and schema changes at scale.
+
+    python bench/records_bench.py --scale 1000000                      # SQLite in a temp dir
+    python bench/records_bench.py --scale 1000000 --postgres postgresql+psycopg://postgres@127.0.0.1/test
+
+Figures printed: bulk insert rate through the records service; first page (filter + sort + 50
+rows) p50/p95 through the service, through HTTP and as raw SQL in the same run (ratio); search
+by pinyin initials; adding a field to the big table; the type-change check over every row.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import tempfile
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from fastapi.testclient import TestClient
+
+from meridian.access.tokens import create_token
+from meridian.access.users import create_user
+from meridian.app import create_app, create_workspace
+from meridian.core.actor import Actor
+from meridian.db.engine import make_engine
+from meridian.errors import SchemaChangeRefused
+from meridian.records.listing import RecordQuery, list_records
+from meridian.schema.catalog import get_form
+from meridian.schema.changes import add_field, update_field
+from meridian.schema.model import Field
+from meridian.settings import Settings
+from meridian.solutions import idc_crm
+from meridian.solutions.loader import install_solution, load_sample_data
+
+FILTER = {
+    "and": [
+        {"field": "stage", "op": "in", "value": ["proposal", "negotiation"]},
+        {"field": "expected_amount", "op": "gte", "value": "500000"},
+    ]
+}
+SORT = "-expected_amount"
+
+
+def timed(runs: int, action: Callable[[], Any]) -> tuple[float, float]:
+    """p50 and p95 in milliseconds."""
+    samples = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        action()
+        samples.append((time.perf_counter() - start) * 1000)
+    samples.sort()
+    return statistics.median(samples), samples[int(len(samples) * 0.95) - 1]
+
+
+def run(scale: int, database_url: str, runs: int) -> None:
+    settings = Settings(
+        data_dir=Path(tempfile.mkdtemp(prefix="meridian-bench-")), database_url=database_url
+    )
+    workspace = create_workspace(settings, engine=make_engine(settings.resolved_database_url))
+    engine = workspace.engine
+    print(f"database: {engine.dialect.name}, scale {scale:,} opportunities")
+    with engine.begin() as conn:
+        user_id = create_user(
+            conn=conn, email="bench@acme.test", name="Bench", password="benchmark!", is_admin=True
+        )
+        token = create_token(conn=conn, user_id=user_id, name="bench")
+    actor = Actor(user_id=user_id, is_admin=True)
+    app, forms = idc_crm.load_package()
+    install_solution(engine, actor, app, forms)
+
+    wanted = {"customer", "opportunity"}
+    batches = (b for b in idc_crm.generate(seed=1, scale=scale) if b.form_key in wanted)
+    timings: dict[str, float] = {}
+    counts: dict[str, int] = {}
+
+    def clocked() -> Any:
+        for batch in batches:
+            start = time.perf_counter()
+            yield batch
+            timings[batch.form_key] = timings.get(batch.form_key, 0.0) + time.perf_counter() - start
+            counts[batch.form_key] = counts.get(batch.form_key, 0) + len(batch.rows)
+            if batch.form_key == "opportunity":
+                break_after = counts["opportunity"] >= scale
+                if break_after:
+                    return
+
+    load_start = time.perf_counter()
+    load_sample_data(engine, actor, clocked(), owners=[user_id])
+    total = time.perf_counter() - load_start
+    rows = sum(counts.values())
+    print(
+        f"bulk insert through the write path: {rows:,} records in {total:.1f} s "
+        f"= {rows / total:,.0f} records/s"
+    )
+    with engine.begin() as conn:
+        conn.exec_driver_sql("ANALYZE")
+
+    with engine.connect() as conn:
+        form = get_form(conn, "opportunity")
+    query = RecordQuery(filter=FILTER, sort=SORT, limit=50)
+
+    def service_page() -> None:
+        with engine.connect() as conn:
+            list_records(conn=conn, actor=actor, form=form, query=query, tz=workspace.tz)
+
+    raw = sa.text(
+        "SELECT * FROM data_opportunity WHERE deleted_at IS NULL "
+        "AND stage IN ('proposal', 'negotiation') AND expected_amount >= 50000000 "
+        "ORDER BY expected_amount DESC NULLS FIRST, id DESC LIMIT 51"
+    )
+
+    def raw_page() -> None:
+        with engine.connect() as conn:
+            conn.execute(raw).fetchall()
+
+    client = TestClient(
+        create_app(settings, workspace=workspace), headers={"Authorization": f"Bearer {token}"}
+    )
+    params = {"filter": json.dumps(FILTER), "sort": SORT, "limit": 50}
+
+    def http_page() -> None:
+        assert client.get("/api/v1/forms/opportunity/records", params=params).status_code == 200
+
+    for action in (raw_page, service_page, http_page):
+        action()
+    raw50, raw95 = timed(runs, raw_page)
+    svc50, svc95 = timed(runs, service_page)
+    http50, http95 = timed(runs, http_page)
+    print(f"first page, raw SQL:   p50 {raw50:.2f} ms  p95 {raw95:.2f} ms")
+    print(
+        f"first page, service:   p50 {svc50:.2f} ms  p95 {svc95:.2f} ms  ratio {svc50 / raw50:.2f}x"
+    )
+    print(
+        f"first page, HTTP:      p50 {http50:.2f} ms  p95 {http95:.2f} ms  "
+        f"ratio {http50 / raw50:.2f}x"
+    )
+
+    with engine.connect() as conn:
+        customer = get_form(conn, "customer")
+    search_query = RecordQuery(search="hwy", limit=50)
+
+    def search_page() -> None:
+        with engine.connect() as conn:
+            list_records(conn=conn, actor=actor, form=customer, query=search_query, tz=workspace.tz)
+
+    s50, s95 = timed(max(5, runs // 4), search_page)
+    print(f"search customers by pinyin initials 'hwy': p50 {s50:.2f} ms  p95 {s95:.2f} ms")
+
+    start = time.perf_counter()
+    with engine.begin() as conn:
+        add_field(
+            conn=conn,
+            actor=actor,
+            form_key="opportunity",
+            field=Field(key="bench_note", label="备注", type="text"),
+        )
+    print(f"add a field to the {scale:,}-row table: {(time.perf_counter() - start) * 1000:.1f} ms")
+
+    start = time.perf_counter()
+    try:
+        with engine.begin() as conn:
+            update_field(
+                conn=conn,
+                actor=actor,
+                form_key="opportunity",
+                field_key="name",
+                changes={"type": "integer"},
+            )
+    except SchemaChangeRefused as exc:
+        print(
+            f"type-change check text → integer over {scale:,} rows: "
+            f"refused with {len(exc.offenders)} offenders "
+            f"in {(time.perf_counter() - start) * 1000:.1f} ms"
+        )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--scale", type=int, default=100_000)
+    parser.add_argument("--runs", type=int, default=50)
+    parser.add_argument(
+        "--postgres", default="", help="PostgreSQL URL; the bench uses a scratch schema"
+    )
+    args = parser.parse_args()
+    if not args.postgres:
+        run(args.scale, "", args.runs)
+        return
+    schema = f"bench_{uuid.uuid4().hex[:8]}"
+    admin = sa.create_engine(args.postgres, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
+        conn.exec_driver_sql("CREATE EXTENSION IF NOT EXISTS pg_trgm SCHEMA public")
+    url = sa.make_url(args.postgres).update_query_dict(
+        {"options": f"-csearch_path={schema},public"}
+    )
+    try:
+        run(args.scale, url.render_as_string(hide_password=False), args.runs)
+    finally:
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f'DROP SCHEMA "{schema}" CASCADE')
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,407 @@
+"""Records over the API: one write path, every error at once, no lost updates, history."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from fastapi.testclient import TestClient
+
+from meridian.http.deps import Workspace
+
+OPTIONS = [
+    {"value": v, "label": label}
+    for v, label in [("lead", "线索"), ("won", "签约"), ("lost", "输单")]
+]
+
+
+@pytest.fixture
+def crm(client: TestClient) -> TestClient:
+    assert client.post("/api/v1/apps", json={"key": "crm", "label": "CRM"}).status_code == 201
+    forms = [
+        {
+            "key": "customer",
+            "label": "客户",
+            "title_field": "name",
+            "fields": [
+                {
+                    "key": "name",
+                    "label": "客户名称",
+                    "type": "text",
+                    "required": True,
+                    "unique": True,
+                },
+                {"key": "phone", "label": "电话", "type": "phone"},
+                {
+                    "key": "tags",
+                    "label": "标签",
+                    "type": "multi_select",
+                    "options": [{"value": "cdn", "label": "CDN"}, {"value": "idc", "label": "IDC"}],
+                },
+            ],
+        },
+        {
+            "key": "deal",
+            "label": "商机",
+            "title_field": "name",
+            "fields": [
+                {"key": "name", "label": "名称", "type": "text", "required": True},
+                {"key": "customer", "label": "客户", "type": "link", "target": "customer"},
+                {
+                    "key": "partners",
+                    "label": "合作方",
+                    "type": "link",
+                    "target": "customer",
+                    "many": True,
+                },
+                {
+                    "key": "stage",
+                    "label": "阶段",
+                    "type": "select",
+                    "options": OPTIONS,
+                    "default": "lead",
+                },
+                {"key": "amount", "label": "金额", "type": "money", "min_value": "0"},
+                {"key": "cabinets", "label": "机柜", "type": "integer", "max_value": 1000},
+                {"key": "close_date", "label": "预计签约", "type": "date"},
+                {
+                    "key": "number",
+                    "label": "编号",
+                    "type": "auto_number",
+                    "auto_pattern": "SJ-{YYYY}-{0000}",
+                },
+                {
+                    "key": "items",
+                    "label": "明细",
+                    "type": "child_table",
+                    "fields": [
+                        {"key": "product", "label": "产品", "type": "text", "required": True},
+                        {"key": "qty", "label": "数量", "type": "integer", "min_value": 1},
+                        {"key": "price", "label": "单价", "type": "money"},
+                    ],
+                },
+            ],
+        },
+    ]
+    for form in forms:
+        response = client.post("/api/v1/apps/crm/forms", json=form)
+        assert response.status_code == 201, response.text
+    return client
+
+
+def create(client: TestClient, form: str, values: dict[str, Any]) -> dict[str, Any]:
+    response = client.post(f"/api/v1/forms/{form}/records", json=values)
+    assert response.status_code == 201, response.text
+    result: dict[str, Any] = response.json()
+    return result
+
+
+def count_rows(workspace: Workspace, table: str) -> int:
+    with workspace.engine.connect() as conn:
+        return int(conn.execute(sa.text(f'SELECT count(*) FROM "{table}"')).scalar_one())
+
+
+def test_create_returns_the_record_its_version_and_an_etag(crm: TestClient) -> None:
+    customer = create(crm, "customer", {"name": "华为云计算技术有限公司", "phone": "138 0013 8000"})
+    response = crm.post(
+        "/api/v1/forms/deal/records",
+        json={
+            "name": "Q3-RENEWAL",
+            "customer": customer["id"],
+            "amount": "128000.50",
+            "close_date": "2026-09-30",
+            "items": [{"product": "机柜租用", "qty": 10, "price": "6000"}],
+        },
+    )
+    assert response.status_code == 201, response.text
+    deal = response.json()
+    assert response.headers["ETag"] == '"1"'
+    assert deal["_version"] == 1
+    assert deal["amount"] == "128000.50"
+    assert deal["stage"] == "lead"
+    assert deal["number"].startswith("SJ-") and deal["number"].endswith("-0001")
+    assert deal["items"][0]["product"] == "机柜租用"
+    assert deal["items"][0]["price"] == "6000.00"
+    assert customer["phone"] == "+8613800138000"
+
+
+def test_invalid_input_returns_every_field_error_at_once_and_writes_nothing(
+    crm: TestClient, workspace: Workspace
+) -> None:
+    response = crm.post(
+        "/api/v1/forms/deal/records",
+        json={
+            "amount": "-5",
+            "cabinets": "many",
+            "stage": "maybe",
+            "close_date": "2026-02-30",
+            "customer": 999,
+            "colour": "red",
+            "number": "SJ-1",
+            "items": [{"qty": 0}],
+        },
+    )
+    assert response.status_code == 422
+    errors = {(e["field"], e["code"]) for e in response.json()["errors"]}
+    assert errors == {
+        ("name", "required"),
+        ("amount", "below_minimum"),
+        ("cabinets", "invalid_number"),
+        ("stage", "invalid_option"),
+        ("close_date", "invalid_date"),
+        ("colour", "unknown_field"),
+        ("customer", "unknown_reference"),
+        ("number", "read_only"),
+        ("items.0.product", "required"),
+        ("items.0.qty", "below_minimum"),
+    }
+    assert count_rows(workspace, "data_deal") == 0
+    response = crm.post("/api/v1/forms/deal/records", json={"name": "X", "customer": 999})
+    assert response.status_code == 422
+    assert response.json()["errors"][0]["code"] == "unknown_reference"
+    assert count_rows(workspace, "data_deal") == 0
+
+
+def test_a_bad_phone_number_is_named_with_its_value(crm: TestClient) -> None:
+    response = crm.post("/api/v1/forms/customer/records", json={"name": "ACME", "phone": "12345"})
+    assert response.status_code == 422
+    [error] = response.json()["errors"]
+    assert error["field"] == "phone"
+    assert error["code"] == "invalid_phone"
+    assert error["value"] == "12345"
+
+
+def test_two_writers_with_the_same_version_one_wins_one_gets_412(crm: TestClient) -> None:
+    deal = create(crm, "deal", {"name": "ACME-LEAD", "amount": "100"})
+    url = f"/api/v1/forms/deal/records/{deal['id']}"
+    first = crm.patch(url, json={"amount": "200"}, headers={"If-Match": '"1"'})
+    second = crm.patch(url, json={"cabinets": 4}, headers={"If-Match": '"1"'})
+    assert first.status_code == 200
+    assert first.headers["ETag"] == '"2"'
+    assert second.status_code == 412
+    assert second.json()["code"] == "stale_version"
+    now = crm.get(url).json()
+    assert now["amount"] == "200.00"
+    assert now["cabinets"] is None
+    assert now["_version"] == 2
+
+
+def test_history_records_each_field_change_with_actor_and_time(crm: TestClient) -> None:
+    deal = create(crm, "deal", {"name": "ACME-LEAD", "amount": "100"})
+    url = f"/api/v1/forms/deal/records/{deal['id']}"
+    crm.patch(url, json={"amount": "250.5", "stage": "won"})
+    crm.patch(url, json={"amount": "250.50"})  # no change, no version
+    history = crm.get(f"{url}/history").json()["items"]
+    assert [h["action"] for h in history] == ["create", "update"]
+    assert history[1]["changes"] == {"amount": ["100.00", "250.50"], "stage": ["lead", "won"]}
+    assert history[1]["actor_id"] is not None
+    assert crm.get(url).json()["_version"] == 2
+
+
+def test_soft_delete_hides_and_restore_brings_back(crm: TestClient) -> None:
+    customer = create(crm, "customer", {"name": "ACME"})
+    url = f"/api/v1/forms/customer/records/{customer['id']}"
+    assert crm.delete(url).status_code == 204
+    assert crm.get(url).status_code == 404
+    trash = crm.get("/api/v1/forms/customer/records?deleted=true").json()["items"]
+    assert [r["id"] for r in trash] == [customer["id"]]
+    # a deleted record's unique value is free again ...
+    other = create(crm, "customer", {"name": "ACME"})
+    # ... so restoring the first would duplicate it, and is refused
+    refused = crm.post(f"{url}/restore")
+    assert refused.status_code == 409
+    crm.delete(f"/api/v1/forms/customer/records/{other['id']}")
+    restored = crm.post(f"{url}/restore")
+    assert restored.status_code == 200
+    assert crm.get(url).json()["name"] == "ACME"
+    actions = [h["action"] for h in crm.get(f"{url}/history").json()["items"]]
+    assert actions == ["create", "delete", "restore"]
+
+
+def test_unique_values_are_refused_with_the_holder(crm: TestClient) -> None:
+    first = create(crm, "customer", {"name": "ACME"})
+    response = crm.post("/api/v1/forms/customer/records", json={"name": "ACME"})
+    assert response.status_code == 422
+    [error] = response.json()["errors"]
+    assert error["code"] == "duplicate"
+    assert str(first["id"]) in error["message"]
+
+
+def test_bulk_create_is_all_or_nothing(crm: TestClient, workspace: Workspace) -> None:
+    items = [{"name": f"ACME-{i}"} for i in range(5)] + [{"name": ""}, {"name": "ACME-1"}]
+    response = crm.post("/api/v1/forms/customer/records/bulk", json={"items": items})
+    assert response.status_code == 422
+    fields = {(e["field"], e["code"]) for e in response.json()["errors"]}
+    assert ("items.5.name", "required") in fields
+    assert ("items.1.name", "duplicate") in fields and ("items.6.name", "duplicate") in fields
+    assert count_rows(workspace, "data_customer") == 0
+    ok = crm.post("/api/v1/forms/customer/records/bulk", json={"items": items[:5]})
+    assert ok.status_code == 201
+    assert ok.json()["count"] == 5
+    too_many = crm.post(
+        "/api/v1/forms/customer/records/bulk", json={"items": [{"name": "x"}] * 1001}
+    )
+    assert too_many.status_code == 422
+
+
+def test_auto_numbers_are_gap_free_even_when_a_create_fails(crm: TestClient) -> None:
+    first = create(crm, "deal", {"name": "A"})
+    failed = crm.post(
+        "/api/v1/forms/deal/records/bulk",
+        json={"items": [{"name": "B"}, {"name": "C", "customer": 424242}]},
+    )
+    assert failed.status_code == 422
+    second = create(crm, "deal", {"name": "D"})
+    assert first["number"][-4:] == "0001"
+    assert second["number"][-4:] == "0002"
+
+
+def test_child_lines_are_replaced_in_the_parents_transaction(crm: TestClient) -> None:
+    deal = create(
+        crm,
+        "deal",
+        {"name": "A", "items": [{"product": "带宽", "qty": 1}, {"product": "IP", "qty": 8}]},
+    )
+    url = f"/api/v1/forms/deal/records/{deal['id']}"
+    bad = crm.patch(url, json={"items": [{"product": "带宽", "qty": 0}]})
+    assert bad.status_code == 422
+    assert [line["product"] for line in crm.get(url).json()["items"]] == ["带宽", "IP"]
+    good = crm.patch(url, json={"items": [{"product": "电力扩容", "qty": 2}]})
+    assert good.status_code == 200
+    assert [(line["product"], line["qty"]) for line in good.json()["items"]] == [("电力扩容", 2)]
+
+
+def test_many_to_many_links_and_expand(crm: TestClient) -> None:
+    a = create(crm, "customer", {"name": "腾讯云"})
+    b = create(crm, "customer", {"name": "阿里云"})
+    deal = create(crm, "deal", {"name": "A", "customer": a["id"], "partners": [b["id"], a["id"]]})
+    assert deal["partners"] == sorted([a["id"], b["id"]])
+    expanded = crm.get(f"/api/v1/forms/deal/records/{deal['id']}?expand=customer,partners").json()
+    assert expanded["customer"] == {"id": a["id"], "title": "腾讯云"}
+    assert {p["title"] for p in expanded["partners"]} == {"腾讯云", "阿里云"}
+
+
+def list_ids(client: TestClient, form: str, **params: Any) -> list[int]:
+    if "filter" in params:
+        params["filter"] = json.dumps(params["filter"])
+    response = client.get(f"/api/v1/forms/{form}/records", params=params)
+    assert response.status_code == 200, response.text
+    return [item["id"] for item in response.json()["items"]]
+
+
+def test_filters_sorts_and_links_compile_to_sql(crm: TestClient) -> None:
+    acme = create(crm, "customer", {"name": "ACME", "tags": ["idc"]})
+    other = create(crm, "customer", {"name": "Globex", "tags": ["cdn", "idc"]})
+    d1 = create(
+        crm, "deal", {"name": "ACME-LEAD", "customer": acme["id"], "amount": "100", "stage": "lead"}
+    )
+    d2 = create(
+        crm, "deal", {"name": "ACME-WON", "customer": acme["id"], "amount": "900", "stage": "won"}
+    )
+    d3 = create(crm, "deal", {"name": "Globex deal", "customer": other["id"], "amount": "500"})
+    d4 = create(crm, "deal", {"name": "No amount"})
+    assert list_ids(
+        crm, "deal", filter={"field": "amount", "op": "gt", "value": "200"}, sort="amount"
+    ) == [d3["id"], d2["id"]]
+    assert list_ids(
+        crm,
+        "deal",
+        filter={"field": "amount", "op": "between", "value": ["100", "500"]},
+        sort="amount",
+    ) == [d1["id"], d3["id"]]
+    assert list_ids(crm, "deal", filter={"field": "amount", "op": "is_blank", "value": True}) == [
+        d4["id"]
+    ]
+    assert list_ids(
+        crm, "deal", filter={"field": "name", "op": "starts_with", "value": "acme"}, sort="name"
+    ) == [d1["id"], d2["id"]]
+    assert list_ids(
+        crm, "deal", filter={"field": "customer.name", "op": "eq", "value": "Globex"}
+    ) == [d3["id"]]
+    assert list_ids(
+        crm, "deal", filter={"not": {"field": "stage", "op": "in", "value": ["lead"]}}
+    ) == [d2["id"]]
+    assert list_ids(
+        crm,
+        "deal",
+        filter={
+            "or": [
+                {"field": "stage", "op": "eq", "value": "won"},
+                {"field": "amount", "op": "lt", "value": "200"},
+            ]
+        },
+        sort="-amount",
+    ) == [d2["id"], d1["id"]]
+    assert list_ids(
+        crm, "customer", filter={"field": "tags", "op": "contains", "value": ["cdn"]}
+    ) == [other["id"]]
+    # NULLs sort last ascending, first descending, on both databases
+    assert list_ids(crm, "deal", sort="amount") == [d1["id"], d3["id"], d2["id"], d4["id"]]
+    assert list_ids(crm, "deal", sort="-amount") == [d4["id"], d2["id"], d3["id"], d1["id"]]
+
+
+def test_bad_filters_and_sorts_name_the_problem(crm: TestClient) -> None:
+    cases = [
+        ({"filter": "{not json"}, "invalid_json"),
+        ({"filter": json.dumps({"field": "nope", "op": "eq", "value": 1})}, "unknown_field"),
+        ({"filter": json.dumps({"field": "amount", "op": "like", "value": 1})}, "unknown_operator"),
+        ({"filter": json.dumps({"field": "amount", "op": "gt", "value": "abc"})}, "invalid_number"),
+        ({"sort": "password"}, "unknown_sort_field"),
+        ({"sort": "name; DROP TABLE data_deal"}, "unknown_sort_field"),
+        ({"cursor": "garbage!"}, "invalid_cursor"),
+        ({"limit": 0}, "out_of_range"),
+    ]
+    for params, code in cases:
+        response = crm.get("/api/v1/forms/deal/records", params=params)
+        assert response.status_code == 422, (params, response.text)
+        assert response.json()["errors"][0]["code"] == code, params
+
+
+def test_keyset_pages_cover_every_record_once_with_a_total(crm: TestClient) -> None:
+    crm.post(
+        "/api/v1/forms/deal/records/bulk",
+        json={
+            "items": [
+                {"name": f"D{i:02}", "amount": str(i % 4 * 100) if i % 5 else None}
+                for i in range(23)
+            ]
+        },
+    )
+    seen: list[int] = []
+    cursor = None
+    while True:
+        params: dict[str, Any] = {"sort": "-amount,name", "limit": 5, "count": "true"}
+        if cursor:
+            params["cursor"] = cursor
+        page = crm.get("/api/v1/forms/deal/records", params=params).json()
+        assert page["total"] == 23
+        seen.extend(item["id"] for item in page["items"])
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    assert len(seen) == 23 and len(set(seen)) == 23
+    assert seen == list_ids(crm, "deal", sort="-amount,name", limit=50)
+
+
+def test_search_finds_by_substring_full_pinyin_and_initials(crm: TestClient) -> None:
+    hw = create(crm, "customer", {"name": "华为云计算技术有限公司"})
+    create(crm, "customer", {"name": "阿里云计算有限公司"})
+    for q in ("华为", "huawei", "hwy", "HWY"):
+        assert list_ids(crm, "customer", q=q) == [hw["id"]], q
+    assert len(list_ids(crm, "customer", q="云计算")) == 2
+    assert list_ids(crm, "customer", q='"; DROP TABLE x; --') == []
+    # an update re-indexes the record
+    crm.patch(f"/api/v1/forms/customer/records/{hw['id']}", json={"name": "腾讯云"})
+    assert list_ids(crm, "customer", q="hwy") == []
+    assert list_ids(crm, "customer", q="txy") == [hw["id"]]
+
+
+def test_openapi_has_a_typed_schema_per_form(crm: TestClient) -> None:
+    document = crm.get("/api/openapi.json").json()
+    deal = document["components"]["schemas"]["DealInput"]
+    assert deal["properties"]["stage"]["enum"] == ["lead", "won", "lost"]
+    assert deal["required"] == ["name"]
+    assert "number" not in deal["properties"]
+    assert "/api/v1/forms/deal/records" in document["paths"]
