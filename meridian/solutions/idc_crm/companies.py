@@ -7,6 +7,10 @@ ordinal is sent through a seeded bijection (``ordinal * multiplier + offset`` mo
 of combinations, with the multiplier coprime to it) and read as a mixed-radix number whose
 digits pick the parts. Distinct ordinals therefore always give distinct names and codes, and
 the sequence still looks shuffled.
+
+Each USCC is built with both check characters — GB 11714's for the organisation code
+(position 17) and GB 32100-2015's for the whole code (position 18) — computed by the same
+functions the ``uscc`` field type checks with, so every sample code passes that check.
 """
 
 from __future__ import annotations
@@ -15,7 +19,11 @@ from dataclasses import dataclass
 from math import gcd
 from random import Random
 
-from meridian.solutions.idc_crm.codes import USCC_CHARSET, build_uscc
+from meridian.schema.values.uscc import (
+    ALPHABET,
+    organisation_check_character,
+    uscc_check_character,
+)
 from meridian.solutions.idc_crm.regions import CITY_REGIONS, Region
 from meridian.solutions.idc_crm.vocabulary import (
     BRAND_SYLLABLES,
@@ -24,14 +32,15 @@ from meridian.solutions.idc_crm.vocabulary import (
 )
 
 _BRANDS = len(BRAND_SYLLABLES)
-_NAME_COMBINATIONS = (
+MAX_COMPANIES = (
     len(CITY_REGIONS) * _BRANDS * (_BRANDS - 1) * len(INDUSTRY_WORDS) * len(COMPANY_SUFFIXES)
 )
-MAX_COMPANIES = _NAME_COMBINATIONS
 """How many distinct companies one generation can name (about 5.1 million)."""
 
+_ENTERPRISE = "91"
+"""登记管理部门 9 (market regulation), 机构类别 1 (enterprise): every sample is a company."""
 _NUMERIC_ORG_CODES = 10**8
-_NEW_STYLE_ORG_CODES = len(USCC_CHARSET) ** 6
+_NEW_STYLE_ORG_CODES = len(ALPHABET) ** 6
 
 
 @dataclass(frozen=True)
@@ -46,12 +55,10 @@ class Company:
 
 
 class CompanyNamer:
-    """Company number ``ordinal`` (1-based, up to ``count``) of one seeded generation."""
+    """Company number ``ordinal`` (1-based, up to ``MAX_COMPANIES``) of one seeded generation."""
 
-    def __init__(self, rng: Random, count: int) -> None:
-        if count > MAX_COMPANIES:
-            raise ValueError(f"at most {MAX_COMPANIES} sample companies have distinct names")
-        self._name_key = _Bijection(rng, _NAME_COMBINATIONS)
+    def __init__(self, rng: Random) -> None:
+        self._name_key = _Bijection(rng, MAX_COMPANIES)
         self._numeric_org = _Bijection(rng, _NUMERIC_ORG_CODES)
         self._new_style_org = _Bijection(rng, _NEW_STYLE_ORG_CODES)
 
@@ -73,7 +80,7 @@ class CompanyNamer:
             domain=domain,
             industry=industry,
             region=region,
-            uscc=build_uscc(region.code, self._org_body(ordinal)),
+            uscc=_uscc(region.code, self._org_body(ordinal)),
         )
 
     def _org_body(self, ordinal: int) -> str:
@@ -86,10 +93,15 @@ class CompanyNamer:
             number = self._new_style_org(ordinal)
             characters = []
             for _ in range(6):
-                number, digit = divmod(number, len(USCC_CHARSET))
-                characters.append(USCC_CHARSET[digit])
+                number, digit = divmod(number, len(ALPHABET))
+                characters.append(ALPHABET[digit])
             return "MA" + "".join(characters)
         return f"{self._numeric_org(ordinal):08d}"
+
+
+def _uscc(region: str, org_body: str) -> str:
+    first17 = _ENTERPRISE + region + org_body + organisation_check_character(org_body)
+    return first17 + uscc_check_character(first17)
 
 
 class _Bijection:

@@ -23,7 +23,7 @@ _CONTACTS_PER_CUSTOMER = (1, 2, 2, 3)
 def customer_rows(ctx: SampleContext) -> Iterator[dict[str, Any]]:
     """``ctx.customer_count`` customers; one in ten has no USCC on file yet."""
     rng = ctx.rng("customer")
-    namer = CompanyNamer(rng, ctx.customer_count)
+    namer = CompanyNamer(rng)
     choice, random = rng.choice, rng.random
     short_names, domains = ctx.customer_short_names, ctx.customer_domains
     for ordinal in range(1, ctx.customer_count + 1):

@@ -50,6 +50,7 @@ from itertools import islice
 from typing import Any
 
 from meridian.solutions.idc_crm.activity import followup_rows, ticket_rows
+from meridian.solutions.idc_crm.companies import MAX_COMPANIES
 from meridian.solutions.idc_crm.context import SampleContext
 from meridian.solutions.idc_crm.contracts import contract_rows, payment_rows
 from meridian.solutions.idc_crm.inventory import cabinet_rows
@@ -86,12 +87,18 @@ class SampleBatch:
 def generate(*, seed: int, scale: int, anchor: date = ANCHOR) -> Iterator[SampleBatch]:
     """Sample records for ``scale`` opportunities, in batches, forms in dependency order.
 
-    Generation is lazy: a caller that stops early (say, after the opportunities) pays only
-    for what it consumed.
+    A scale out of range is refused at the call, not at the first batch. Generation is lazy:
+    a caller that stops early (say, after the opportunities) pays only for what it consumed.
     """
     if scale < 1:
         raise ValueError(f"scale must be at least 1 opportunity, got {scale}")
     ctx = SampleContext.start(seed=seed, scale=scale, anchor=anchor)
+    if ctx.customer_count > MAX_COMPANIES:
+        raise ValueError(f"scale {scale} needs more than the {MAX_COMPANIES} distinct companies")
+    return _batches(ctx)
+
+
+def _batches(ctx: SampleContext) -> Iterator[SampleBatch]:
     for form_key, rows in FORM_ROWS:
         records = rows(ctx)
         while batch := list(islice(records, BATCH_SIZE)):
