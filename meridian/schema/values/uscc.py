@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from operator import mul
 
 from meridian.errors import InvalidValue
 
@@ -24,7 +25,7 @@ _ORG_WEIGHTS = (3, 7, 9, 10, 5, 8, 4, 2)
 
 # Registration authorities assigned under GB 32100 (1 机构编制 … 9 市场监管, A 中央军委改革和编制
 # 办公室, N 农业农村, Y 其他). Organisation types are a digit in every published assignment.
-_AUTHORITIES = frozenset("123456789ANY")
+_STRUCTURE = re.compile(r"[1-9ANY][1-9][0-9]{6}[0-9A-HJ-NPQRTUWXY]{10}")
 _SEPARATORS = re.compile(r"[\s\-]+")
 
 
@@ -35,15 +36,21 @@ def uscc_check_character(first17: str) -> str:
     """
     if len(first17) != 17:
         raise ValueError(f"expected 17 characters, got {len(first17)}: {first17!r}")
-    total = sum(_VALUE[char] * weight for char, weight in zip(first17, _WEIGHTS, strict=True))
+    try:
+        total = sum(map(mul, map(_VALUE.__getitem__, first17), _WEIGHTS))
+    except KeyError as error:
+        raise ValueError(f"{first17!r} has {error.args[0]!r}, not in {ALPHABET}") from None
     return ALPHABET[(31 - total % 31) % 31]
 
 
 def organisation_check_character(first8: str) -> str:
     """The GB 11714 check character of an organisation code's first eight characters."""
-    total = sum(
-        _ORG_VALUE[char] * weight for char, weight in zip(first8, _ORG_WEIGHTS, strict=True)
-    )
+    if len(first8) != 8:
+        raise ValueError(f"expected 8 characters, got {len(first8)}: {first8!r}")
+    try:
+        total = sum(map(mul, map(_ORG_VALUE.__getitem__, first8), _ORG_WEIGHTS))
+    except KeyError as error:
+        raise ValueError(f"{first8!r} has {error.args[0]!r}, not in {ALPHABET}") from None
     check = 11 - total % 11
     return "X" if check == 10 else "0" if check == 11 else str(check)
 
@@ -57,29 +64,8 @@ def normalize_uscc(value: str) -> str:
     """
     text = value if value.isascii() else unicodedata.normalize("NFKC", value)
     code = _SEPARATORS.sub("", text).upper()
-    if len(code) != 18:
-        raise InvalidValue(
-            "invalid_uscc_length",
-            f"A unified social credit code has 18 characters; {value!r} has {len(code)}.",
-        )
-    bad = next((char for char in code if char not in _VALUE), None)
-    if bad is not None:
-        raise InvalidValue(
-            "invalid_uscc_character",
-            f"{value!r} contains {bad!r}; a unified social credit code uses only digits and "
-            "the letters A–Y without I, O, S, V and Z.",
-        )
-    if code[0] not in _AUTHORITIES or not code[1].isdigit() or code[1] == "0":
-        raise InvalidValue(
-            "invalid_uscc_character",
-            f"{value!r} does not start with a registration authority (1–9, A, N or Y) "
-            "followed by an organisation type (1–9).",
-        )
-    if not code[2:8].isdigit():
-        raise InvalidValue(
-            "invalid_uscc_character",
-            f"Characters 3–8 of {value!r} must be the six digits of an administrative division.",
-        )
+    if not _STRUCTURE.fullmatch(code):
+        raise _structure_error(value, code)
     if organisation_check_character(code[8:16]) != code[16]:
         raise InvalidValue(
             "invalid_uscc_checksum",
@@ -93,3 +79,28 @@ def normalize_uscc(value: str) -> str:
             "the code is probably mistyped.",
         )
     return code
+
+
+def _structure_error(value: str, code: str) -> InvalidValue:
+    if len(code) != 18:
+        return InvalidValue(
+            "invalid_uscc_length",
+            f"A unified social credit code has 18 characters; {value!r} has {len(code)}.",
+        )
+    bad = next((char for char in code if char not in _VALUE), None)
+    if bad is not None:
+        return InvalidValue(
+            "invalid_uscc_character",
+            f"{value!r} contains {bad!r}; a unified social credit code uses only digits and "
+            "the letters A–Y without I, O, S, V and Z.",
+        )
+    if not code[2:8].isdigit():
+        return InvalidValue(
+            "invalid_uscc_character",
+            f"Characters 3–8 of {value!r} must be the six digits of an administrative division.",
+        )
+    return InvalidValue(
+        "invalid_uscc_character",
+        f"{value!r} does not start with a registration authority (1–9, A, N or Y) "
+        "followed by an organisation type (1–9).",
+    )

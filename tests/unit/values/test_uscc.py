@@ -1,4 +1,5 @@
 import random
+from collections.abc import Callable
 
 import pytest
 
@@ -125,9 +126,20 @@ def test_check_characters_generate_codes_that_validate() -> None:
         assert normalize_uscc(code) == code
 
 
-def test_check_character_needs_exactly_seventeen_characters() -> None:
-    with pytest.raises(ValueError, match="17 characters"):
-        uscc_check_character("9144030070846113")
+@pytest.mark.parametrize(
+    ("function", "text"),
+    [
+        (uscc_check_character, "9144030070846113"),
+        (uscc_check_character, "9144030070846113O"),
+        (organisation_check_character, "7084611"),
+        (organisation_check_character, "7084611I"),
+    ],
+)
+def test_check_character_helpers_refuse_malformed_input(
+    function: Callable[[str], str], text: str
+) -> None:
+    with pytest.raises(ValueError, match=r"characters|not in"):
+        function(text)
 
 
 def test_organisation_check_uses_x_for_ten_and_zero_for_eleven() -> None:
