@@ -46,8 +46,8 @@ _DONE_STATUSES = ("resolved", "closed", "closed", "closed")
 def followup_rows(ctx: SampleContext) -> Iterator[dict[str, Any]]:
     """Follow-ups on each opportunity, then keep-in-touch calls to one customer in five.
 
-    A closed deal's follow-ups fall in the half year before it closed; an open deal's in the
-    last four months. Seven in ten plan a next action a few days later.
+    A closed deal's follow-ups fall in the four months before it closed, an open deal's in the
+    four months before the anchor day. Seven in ten plan a next action a few days later.
     """
     rng = ctx.rng("followup")
     choice, randrange, random = rng.choice, rng.randrange, rng.random

@@ -30,7 +30,11 @@ _DAYS_PER_MONTH = 30  # installment dates need no calendar precision
 
 
 def contract_rows(ctx: SampleContext) -> Iterator[dict[str, Any]]:
-    """One contract per won opportunity (about 0.3 per opportunity), starting after the win."""
+    """One contract per won opportunity (about 0.3 per opportunity), starting after the win.
+
+    Service starts one to eight weeks after the deal closed, so deals won in the last weeks
+    have contracts still in draft, in approval or signed but not yet started.
+    """
     rng = ctx.rng("contract")
     choice, randrange, random = rng.choice, rng.randrange, rng.random
     timeline = ctx.timeline
@@ -39,7 +43,7 @@ def contract_rows(ctx: SampleContext) -> Iterator[dict[str, Any]]:
             continue
         customer = ctx.opportunity_customer[index]
         months = ctx.opportunity_months[index]
-        start = ctx.opportunity_close[index] + randrange(0, 30)
+        start = ctx.opportunity_close[index] + randrange(7, 60)
         end = start + months * 365 // 12 - 1
         # Negotiated price: 90-105 % of the estimate, in whole hundreds of yuan.
         amount = ctx.opportunity_amount[index] * randrange(90, 106) // 10000 * 100

@@ -76,7 +76,7 @@ def opportunity_rows(ctx: SampleContext) -> Iterator[dict[str, Any]]:
         months = choice(_TERMS)
         amount = (cabinets * rack_price + bandwidth * _BANDWIDTH_PRICE) * months // 1000 * 1000
         closed = stage in (WON, LOST)
-        close = -randrange(30, 1460) if closed else randrange(7, 270)
+        close = -randrange(1460) if closed else randrange(7, 270)
         site = choice(IDC_SITES).city
         ctx.opportunity_customer.append(customer)
         ctx.opportunity_stage.append(stage)

@@ -10,18 +10,18 @@ form          how many                                         at N = 1,000,000
 customer      max(10, N // 5)                                  200,000
 contact       1-3 per customer (2 on average)                  400,190
 opportunity   exactly N                                        1,000,000
-quote         one per deal from the proposal stage on, 1-5     655,812
+quote         one per deal from the proposal stage on, 1-5     655,476
               lines each (≈ 0.66 N)
-contract      one per won opportunity (≈ 0.32 N)               319,794
-payment       1-3 per started contract (≈ 0.53 N)              531,061
-followup      1-2 per opportunity, one per fifth customer      1,579,830
+contract      one per won opportunity (≈ 0.32 N)               320,180
+payment       1-3 per started contract (≈ 0.52 N)              516,976
+followup      1-2 per opportunity, one per fifth customer      1,579,893
               (≈ 1.58 N)
-ticket        0-1 per contract in service (≈ 0.19 N)           192,079
+ticket        0-1 per contract in service (≈ 0.19 N)           187,784
 cabinet       max(20, N // 10)                                 100,000
 ============  ===============================================  ==================
 
 The last column is seed 42; other seeds differ by a fraction of a percent. In all, about five
-records per opportunity (4,978,766 at N = 1,000,000): enough history for every report to show
+records per opportunity (4,960,499 at N = 1,000,000): enough history for every report to show
 something, while a million-opportunity data set stays loadable in minutes. Quote lines (about
 three per quote) come on top, inside their quotes.
 
