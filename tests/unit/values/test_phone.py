@@ -110,15 +110,40 @@ def _by_phonenumbers(text: str) -> str | None:
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
-def test_mobile_fast_path_agrees_with_phonenumbers_on_every_prefix() -> None:
+def _assert_same_as_phonenumbers(typed: str) -> None:
+    expected = _by_phonenumbers(typed)
+    if expected is None:
+        with pytest.raises(InvalidValue):
+            normalize_phone(typed)
+    else:
+        assert normalize_phone(typed) == expected, typed
+
+
+def test_fast_path_agrees_with_phonenumbers_on_mobiles_of_every_prefix() -> None:
     rng = random.Random(2026)
     candidates = [f"1{prefix:02d}{rng.randrange(10**8):08d}" for prefix in range(100)]
     candidates += [f"1{rng.randrange(10**10):010d}" for _ in range(3000)]
     for digits in candidates:
-        for typed in (digits, f"+86 {digits[:3]} {digits[3:7]} {digits[7:]}"):
-            expected = _by_phonenumbers(typed)
-            if expected is None:
-                with pytest.raises(InvalidValue):
-                    normalize_phone(typed)
-            else:
-                assert normalize_phone(typed) == expected, typed
+        _assert_same_as_phonenumbers(digits)
+        _assert_same_as_phonenumbers(f"+86 {digits[:3]} {digits[3:7]} {digits[7:]}")
+        _assert_same_as_phonenumbers(f"0{digits}")
+
+
+def test_fast_path_agrees_with_phonenumbers_on_landlines() -> None:
+    rng = random.Random(2260)
+    area_codes = ["10", "20", "21", "22", "23", "24", "25", "27", "28", "29", "311", "351"]
+    area_codes += ["371", "431", "451", "512", "571", "591", "731", "755", "757", "769", "898"]
+    area_codes += [f"{rng.randrange(100, 1000)}" for _ in range(200)]
+    for area in area_codes:
+        for length in range(5, 10):
+            local = f"{rng.randrange(10**length):0{length}d}"
+            _assert_same_as_phonenumbers(f"0{area}-{local}")
+            _assert_same_as_phonenumbers(f"+86 {area} {local}")
+            _assert_same_as_phonenumbers(f"0{area}{local}")
+
+
+def test_fast_path_agrees_with_phonenumbers_on_digit_strings_of_any_length() -> None:
+    rng = random.Random(11714)
+    for _ in range(3000):
+        length = rng.randint(6, 14)
+        _assert_same_as_phonenumbers(f"{rng.randrange(10**length):0{length}d}")
