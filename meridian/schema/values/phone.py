@@ -60,7 +60,7 @@ def _chinese_number(digits: str, default_region: str) -> str | None:
         return None
     general, fixed_line, mobile = _cn_patterns()
     if general.fullmatch(national) and (
-        fixed_line.fullmatch(national) or mobile.fullmatch(national)
+        mobile.fullmatch(national) or fixed_line.fullmatch(national)
     ):
         return f"+86{national}"
     return None
