@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Sequence
 
 from sqlalchemy.engine import Connection
@@ -19,8 +18,5 @@ def publish(conn: Connection, events: Sequence[RecordEvent]) -> None:
     now = utcnow()
     conn.execute(
         outbox.insert(),
-        [
-            {"event_type": e.event_type, "payload": dataclasses.asdict(e), "created_at": now}
-            for e in events
-        ],
+        [{"event_type": e.event_type, "payload": vars(e), "created_at": now} for e in events],
     )

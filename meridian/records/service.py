@@ -18,6 +18,7 @@ from sqlalchemy.engine import Connection, Row
 from meridian.core.actor import Actor
 from meridian.core.clock import utcnow
 from meridian.core.timezones import DEFAULT_TIME_ZONE
+from meridian.db.ids import reserve_ids
 from meridian.errors import (
     Conflict,
     ErrorCollector,
@@ -33,10 +34,10 @@ from meridian.records.history import read_history, write_history
 from meridian.records.numbering import assign_numbers
 from meridian.records.references import check_references, check_unique
 from meridian.records.search import record_search_text, searchable_fields
-from meridian.records.values import ParsedRecord, dump_columns, parse_values
+from meridian.records.values import Dumper, ParsedRecord, RecordParser
 from meridian.schema.compile import FormTables, compile_form
 from meridian.schema.fieldtypes import ValueContext, field_type
-from meridian.schema.model import Form
+from meridian.schema.model import Field, Form
 
 MAX_BULK = 1000
 SYSTEM_OUTPUT = (
@@ -56,14 +57,19 @@ class _Plan:
     """What a form's write path needs, derived once per call from the form."""
 
     tables: FormTables
-    column_fields: tuple[Any, ...]
-    search_fields: tuple[Any, ...]
+    column_fields: tuple[Field, ...]
+    search_fields: tuple[Field, ...]
+    dumper: Dumper
+    line_dumpers: dict[str, Dumper]
+    live_keys: frozenset[str]
 
     @classmethod
     def of(cls, form: Form) -> _Plan:
         tables = compile_form(form)
         columns = tuple(f for f in form.active_fields if f.key in tables.main.c)
-        return cls(tables, columns, searchable_fields(columns))
+        lines = {f.key: Dumper(f.fields) for f in form.active_fields if f.type == "child_table"}
+        live = frozenset(f.key for f in form.active_fields)
+        return cls(tables, columns, searchable_fields(columns), Dumper(columns), lines, live)
 
 
 def create_record(
@@ -113,8 +119,9 @@ def _insert(
     plan = _Plan.of(form)
     ctx = ValueContext(tz)
     errors = ErrorCollector()
+    parser = RecordParser(form)
     parsed = [
-        parse_values(form, item, ctx, errors, prefix=prefix, creating=True)
+        parser.parse(item, ctx, errors, prefix=prefix, creating=True)
         for item, prefix in zip(items, prefixes, strict=True)
     ]
     check_references(conn, form, parsed, errors, prefixes)
@@ -143,14 +150,13 @@ def _insert(
         )
         rows.append(row)
     table = plan.tables.main
-    ids = list(
-        conn.execute(
-            table.insert().returning(table.c.id, sort_by_parameter_order=True), rows
-        ).scalars()
-    )
+    ids = reserve_ids(conn, table, len(rows))
+    for record_id, row in zip(ids, rows, strict=True):
+        row["id"] = record_id
+    conn.execute(table.insert(), rows)
     _write_sides(conn, form, plan.tables, list(zip(ids, parsed, strict=True)), replace=False)
     history = [
-        (record_id, 1, "create", _creation_changes(form, plan, row, record))
+        (record_id, 1, "create", _creation_changes(plan, row, record))
         for record_id, row, record in zip(ids, rows, parsed, strict=True)
     ]
     write_history(conn, form.key, history, actor.user_id, now)
@@ -158,27 +164,21 @@ def _insert(
     return ids
 
 
-def _creation_changes(
-    form: Form, plan: _Plan, row: Mapping[str, Any], record: ParsedRecord
-) -> dict[str, Any]:
+def _creation_changes(plan: _Plan, row: Mapping[str, Any], record: ParsedRecord) -> dict[str, Any]:
     changes = {
-        key: [None, value]
-        for key, value in dump_columns(plan.column_fields, row).items()
-        if value is not None
+        key: [None, value] for key, value in plan.dumper.dump(row).items() if value is not None
     }
     for key, lines in record.lines.items():
         if lines:
-            changes[key] = [None, _dump_lines(form, key, lines)]
+            changes[key] = [None, _dump_lines(plan, key, lines)]
     for key, ids in record.pairs.items():
         if ids:
             changes[key] = [None, ids]
     return changes
 
 
-def _dump_lines(form: Form, key: str, lines: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
-    field_def = form.get_field(key)
-    assert field_def is not None
-    return [dump_columns(field_def.fields, line) for line in lines]
+def _dump_lines(plan: _Plan, key: str, lines: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    return [plan.line_dumpers[key].dump(line) for line in lines]
 
 
 def _write_sides(
@@ -262,15 +262,15 @@ def update_record(
             current_version=version,
         )
     errors = ErrorCollector()
-    parsed = parse_values(form, values, ValueContext(tz), errors, creating=False)
+    parsed = RecordParser(form).parse(values, ValueContext(tz), errors, creating=False)
     check_references(conn, form, [parsed], errors, [""])
     check_unique(conn, form, [parsed], errors, [""], [record_id])
     errors.raise_if_any()
     changed = {key: value for key, value in parsed.columns.items() if current[key] != value}
     changes = {key: [old, new] for key, old, new in _dumped_pairs(plan, current, changed)}
-    old_sides = _read_sides(conn, form, plan.tables, [record_id]).get(record_id, {})
+    old_sides = _read_sides(conn, plan, [record_id]).get(record_id, {})
     for key, lines in parsed.lines.items():
-        new_lines = _dump_lines(form, key, lines)
+        new_lines = _dump_lines(plan, key, lines)
         old_lines = [
             {k: v for k, v in line.items() if k != "id"} for line in old_sides.get(key, [])
         ]
@@ -421,7 +421,7 @@ def dump_rows(
     """Rows → API records, reading line items, pairs and expansions set-based for the page."""
     plan = _Plan.of(form)
     ids = [row.id for row in rows]
-    sides = _read_sides(conn, form, plan.tables, ids)
+    sides = _read_sides(conn, plan, ids)
     records = []
     for row in rows:
         mapping = row._mapping
@@ -429,7 +429,7 @@ def dump_rows(
         for key in ("created_at", "updated_at", "deleted_at"):
             if record[key] is not None:
                 record[key] = record[key].isoformat()
-        record.update(dump_columns(plan.column_fields, mapping))
+        record.update(plan.dumper.dump(mapping))
         record.update(sides.get(row.id, {}))
         records.append(record)
     if expand:
@@ -437,16 +437,14 @@ def dump_rows(
     return records
 
 
-def _read_sides(
-    conn: Connection, form: Form, tables: FormTables, ids: Sequence[int]
-) -> dict[int, dict[str, Any]]:
+def _read_sides(conn: Connection, plan: _Plan, ids: Sequence[int]) -> dict[int, dict[str, Any]]:
+    """Line items and many-to-many ids of live fields, one query per side table."""
+    tables = plan.tables
     result: dict[int, dict[str, Any]] = {rid: {} for rid in ids}
     if not ids:
         return result
     for key, lines_table in tables.lines.items():
-        field_def = form.get_field(key)
-        assert field_def is not None
-        if field_def.archived:
+        if key not in plan.line_dumpers:
             continue
         for rid in ids:
             result[rid][key] = []
@@ -458,12 +456,10 @@ def _read_sides(
         for line in conn.execute(query):
             mapping = line._mapping
             result[line._parent_id][key].append(
-                {"id": line.id, **dump_columns(field_def.fields, mapping)}
+                {"id": line.id, **plan.line_dumpers[key].dump(mapping)}
             )
     for key, pairs_table in tables.links.items():
-        field_def = form.get_field(key)
-        assert field_def is not None
-        if field_def.archived:
+        if key not in plan.live_keys:
             continue
         for rid in ids:
             result[rid][key] = []
