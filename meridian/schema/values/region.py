@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cache, lru_cache
 from importlib.resources import files
@@ -30,9 +31,9 @@ LABEL_SEPARATOR = " / "
 
 _CODE = re.compile(r"\d{6}")
 _SEPARATORS = re.compile(r"[\s/／|,，、>＞\-－]+")
-# Path segments that name a level rather than a division, as other datasets and typed
-# addresses write them: 北京市/市辖区/朝阳区, 中国 广东 深圳.
-_FILLER = frozenset({"中国", "中华人民共和国", "市辖区", "县", "省直辖县级行政区划"})
+# Path segments that name a level rather than a division, as other datasets write them:
+# 北京市/市辖区/朝阳区, 重庆市/县/城口县.
+_FILLER = frozenset({"市辖区", "县", "省直辖县级行政区划"})
 _FILLER_SUFFIX = "直辖县级行政区划"
 # Removed (longest first) to get the short name people type: 广东, 内蒙古, 浦东, 南山.
 _SUFFIXES = (
@@ -74,7 +75,9 @@ class _Node:
 class _Index:
     names: dict[str, str]
     children: dict[str | None, tuple[_Node, ...]]
-    below_provinces: tuple[_Node, ...]
+    below_provinces: dict[str, tuple[_Node, ...]]
+    """Prefectures and counties by the first character of their name, for paths that skip
+    the province: any reading of a segment shares its first character with the name."""
 
 
 def normalize_region(value: str) -> str:
@@ -122,12 +125,13 @@ def _resolve(text: str) -> str:
         if text not in index.names:
             raise _unknown_code(text)
         return text
-    segments = [segment for segment in _SEPARATORS.split(text) if segment]
+    country = text.removeprefix("中华人民共和国").removeprefix("中国")
+    segments = [segment for segment in _SEPARATORS.split(country) if segment]
     if not segments:
         raise InvalidValue("invalid_region", f"{text!r} is not a region code or name.")
     found = _walk(index, None, index.children[None], segments)
     if not found:
-        found = _walk(index, None, index.below_provinces, segments)
+        found = _walk(index, None, index.below_provinces.get(segments[0][0], ()), segments)
     if not found:
         raise InvalidValue(
             "invalid_region",
@@ -137,7 +141,8 @@ def _resolve(text: str) -> str:
     if len(found) > 1:
         labels = "; ".join(region_label(code) for code in sorted(found)[:5])
         raise InvalidValue(
-            "invalid_region", f"{text!r} matches more than one region ({labels}); add its province."
+            "invalid_region",
+            f"{text!r} matches more than one region ({labels}); add the province or city.",
         )
     return found.pop()
 
@@ -203,10 +208,17 @@ def _index() -> _Index:
     return _Index(
         names=names,
         children={parent: tuple(nodes) for parent, nodes in grouped.items()},
-        below_provinces=tuple(
+        below_provinces=_by_first_character(
             node for parent, nodes in grouped.items() if parent is not None for node in nodes
         ),
     )
+
+
+def _by_first_character(nodes: Iterable[_Node]) -> dict[str, tuple[_Node, ...]]:
+    grouped: dict[str, list[_Node]] = {}
+    for node in nodes:
+        grouped.setdefault(node.name[0], []).append(node)
+    return {first: tuple(group) for first, group in grouped.items()}
 
 
 def _unknown_code(code: str) -> InvalidValue:
