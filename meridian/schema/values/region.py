@@ -32,8 +32,8 @@ LABEL_SEPARATOR = " / "
 _CODE = re.compile(r"\d{6}")
 _SEPARATORS = re.compile(r"[\s/／|,，、>＞\-－]+")
 # Path segments that name a level rather than a division, as other datasets write them:
-# 北京市/市辖区/朝阳区, 重庆市/县/城口县.
-_FILLER = frozenset({"市辖区", "县", "省直辖县级行政区划"})
+# 北京市/市辖区/朝阳区, 重庆市/县/城口县, 河南省/省直辖县级行政区划/济源市.
+_FILLER = frozenset({"市辖区", "县"})
 _FILLER_SUFFIX = "直辖县级行政区划"
 # Removed (longest first) to get the short name people type: 广东, 内蒙古, 浦东, 南山.
 _SUFFIXES = (
