@@ -1,0 +1,65 @@
+"""The ``meridian`` command as scripts use it: init is idempotent, tokens print alone."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from meridian.cli.main import cli
+
+
+@pytest.fixture
+def env(tmp_path: Path, database_url: str, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("MERIDIAN_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("MERIDIAN_DATABASE_URL", database_url)
+    return tmp_path
+
+
+def run(*args: str) -> tuple[int, str, str]:
+    result = CliRunner().invoke(cli, list(args))
+    return result.exit_code, result.stdout, result.stderr
+
+
+def test_init_is_idempotent_and_prints_a_working_token(env: Path) -> None:
+    code, out, err = run(
+        "init", "--admin-email", "ops@acme.test", "--admin-password", "s3cret-pass"
+    )
+    assert code == 0, err
+    token = out.strip()
+    assert token.startswith("mer_") and "\n" not in token
+    code, out, err = run(
+        "init", "--admin-email", "ops@acme.test", "--admin-password", "s3cret-pass"
+    )
+    assert code == 0
+    assert out == ""
+    assert "already exists" in err
+
+
+def test_token_create_prints_the_token_alone(env: Path) -> None:
+    run("init")
+    code, _, err = run("user", "create", "--email", "sales@acme.test", "--password", "long-enough")
+    assert code == 0, err
+    code, out, _ = run("token", "create", "--user", "sales@acme.test", "--name", "erp")
+    assert code == 0
+    assert out.startswith("mer_") and out.count("\n") == 1
+    code, _, err = run("token", "create", "--user", "nobody@acme.test", "--name", "x")
+    assert code != 0
+
+
+def test_demo_loads_the_idc_solution_and_app_export_round_trips(env: Path) -> None:
+    code, out, err = run("demo", "--scale", "60", "--admin-email", "demo@acme.test")
+    assert code == 0, err
+    assert out.strip().startswith("mer_")
+    assert "opportunity 60" in err
+    code, _, err = run("demo", "--scale", "60", "--if-empty", "--admin-email", "demo@acme.test")
+    assert code == 0 and "already installed" not in err
+    target = env / "idc.json"
+    code, _, err = run("app", "export", "idc_crm", "--output", str(target))
+    assert code == 0, err
+    package = json.loads(target.read_text(encoding="utf-8"))
+    assert [f["key"] for f in package["forms"]][:3] == ["customer", "contact", "opportunity"]
+    code, _, err = run("app", "import", str(target))
+    assert code != 0  # the app exists already; nothing is imported twice
