@@ -9,12 +9,15 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from meridian.db.tables import users
+from meridian.db.tables import files, users
 from meridian.errors import ErrorCollector
 from meridian.records.values import ParsedRecord
 from meridian.schema.catalog import get_form
 from meridian.schema.compile import compile_form
 from meridian.schema.model import Form
+
+_FILES = "@files"
+"""Attachment ids are checked like links, against the file store's table."""
 
 
 def check_references(
@@ -24,18 +27,24 @@ def check_references(
     errors: ErrorCollector,
     prefixes: Sequence[str],
 ) -> None:
-    """One query per target form (and one for users) for the whole batch."""
+    """One query per target form (and one each for users and files) for the whole batch."""
     wanted: dict[str, set[int]] = defaultdict(set)
     wanted_users: set[int] = set()
     link_fields = [f for f in form.active_fields if f.type == "link"]
+    attachment_keys = [f.key for f in form.active_fields if f.type == "attachment"]
     user_keys = ["owner_id", *(f.key for f in form.active_fields if f.type == "user")]
     for record in records:
         for f in link_fields:
             given = record.pairs.get(f.key) if f.many else [record.columns.get(f.key)]
             wanted[f.target or ""].update(i for i in given or () if i is not None)
+        for key in attachment_keys:
+            wanted[_FILES].update(record.columns.get(key) or ())
         wanted_users.update(record.columns[k] for k in user_keys if record.columns.get(k))
     existing: dict[str, set[int]] = {}
     for target, target_ids in wanted.items():
+        if target == _FILES:
+            existing[target] = _existing(conn, files.c.id, target_ids, sa.true())
+            continue
         target_table = compile_form(get_form(conn, target)).main
         existing[target] = _existing(
             conn, target_table.c.id, target_ids, target_table.c.deleted_at.is_(None)
@@ -52,6 +61,11 @@ def check_references(
                         f"{f.target} record {i} does not exist",
                         i,
                     )
+        for key in attachment_keys:
+            for file_id in record.columns.get(key) or ():
+                if file_id not in existing[_FILES]:
+                    message = f"file {file_id} does not exist"
+                    errors.add(prefix + key, "unknown_file", message, file_id)
         for key in user_keys:
             user_id = record.columns.get(key)
             if user_id and user_id not in live_users:

@@ -405,3 +405,28 @@ def test_openapi_has_a_typed_schema_per_form(crm: TestClient) -> None:
     assert deal["required"] == ["name"]
     assert "number" not in deal["properties"]
     assert "/api/v1/forms/deal/records" in document["paths"]
+
+
+def test_attachments_refer_to_uploaded_files(client: TestClient) -> None:
+    client.post("/api/v1/apps", json={"key": "docs", "label": "Docs"})
+    client.post(
+        "/api/v1/apps/docs/forms",
+        json={
+            "key": "contract_scan",
+            "label": "合同扫描件",
+            "fields": [{"key": "files", "label": "附件", "type": "attachment"}],
+        },
+    )
+    upload = client.post(
+        "/api/v1/files", files={"file": ("合同.pdf", b"%PDF-1.4 demo", "application/pdf")}
+    )
+    assert upload.status_code == 201, upload.text
+    file_id = upload.json()["id"]
+    assert upload.json()["size"] == len(b"%PDF-1.4 demo")
+    record = create(client, "contract_scan", {"files": [file_id]})
+    assert record["files"] == [file_id]
+    download = client.get(f"/api/v1/files/{file_id}")
+    assert download.content == b"%PDF-1.4 demo"
+    missing = client.post("/api/v1/forms/contract_scan/records", json={"files": [file_id + 100]})
+    assert missing.status_code == 422
+    assert missing.json()["errors"][0]["code"] == "unknown_file"
