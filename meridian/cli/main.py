@@ -6,6 +6,8 @@ import json
 import runpy
 import secrets
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import typer
@@ -33,8 +35,14 @@ cli.add_typer(token_cli, name="token")
 cli.add_typer(user_cli, name="user")
 
 
-def _workspace() -> Workspace:
-    return create_workspace(Settings())
+@contextmanager
+def _workspace() -> Iterator[Workspace]:
+    """The workspace for one command; its connections are closed when the command ends."""
+    workspace = create_workspace(Settings())
+    try:
+        yield workspace
+    finally:
+        workspace.engine.dispose()
 
 
 def _say(message: str) -> None:
@@ -60,20 +68,20 @@ def init(
     admin_password: str = typer.Option("", envvar="MERIDIAN_ADMIN_PASSWORD", help="Its password."),
 ) -> None:
     """Create or upgrade the database; create the first admin. Safe to run again."""
-    workspace = _workspace()
-    _say(f"database ready: {workspace.engine.url.render_as_string(hide_password=True)}")
-    if admin_email:
-        user_id, password = _ensure_admin(workspace, admin_email, admin_password or None)
-        if password is None:
-            _say(f"admin {admin_email} already exists (id {user_id})")
-        else:
-            with workspace.transaction() as conn:
-                token = create_token(conn=conn, user_id=user_id, name="init")
-            _say(f"admin {admin_email} created (id {user_id})")
-            if not admin_password:
-                _say(f"password: {password}")
-            _say("API token (shown once):")
-            typer.echo(token)
+    with _workspace() as workspace:
+        _say(f"database ready: {workspace.engine.url.render_as_string(hide_password=True)}")
+        if admin_email:
+            user_id, password = _ensure_admin(workspace, admin_email, admin_password or None)
+            if password is None:
+                _say(f"admin {admin_email} already exists (id {user_id})")
+            else:
+                with workspace.transaction() as conn:
+                    token = create_token(conn=conn, user_id=user_id, name="init")
+                _say(f"admin {admin_email} created (id {user_id})")
+                if not admin_password:
+                    _say(f"password: {password}")
+                _say("API token (shown once):")
+                typer.echo(token)
 
 
 @cli.command()
@@ -84,7 +92,8 @@ def serve(
     workers: int = typer.Option(1, help="Uvicorn worker processes."),
 ) -> None:
     """Serve the web UI and the API."""
-    _workspace()
+    with _workspace():
+        pass  # creates or upgrades the database once, before the workers start
     uvicorn.run(
         "meridian.app:create_app_from_environment",
         factory=True,
@@ -104,36 +113,36 @@ def demo(
     admin_password: str = typer.Option("", envvar="MERIDIAN_ADMIN_PASSWORD"),
 ) -> None:
     """Load the IDC CRM solution with realistic sample data, and print a login and a token."""
-    workspace = _workspace()
-    user_id, password = _ensure_admin(workspace, admin_email, admin_password or None)
-    actor = Actor(user_id=user_id, is_admin=True, name="Administrator")
-    app, forms = idc_crm.load_package()
-    installed = install_solution(workspace.engine, actor, app, forms)
-    if installed:
-        _say(f"installed {app.label} ({len(forms)} forms); generating {scale} opportunities …")
+    with _workspace() as workspace:
+        user_id, password = _ensure_admin(workspace, admin_email, admin_password or None)
+        actor = Actor(user_id=user_id, is_admin=True, name="Administrator")
+        app, forms = idc_crm.load_package()
+        installed = install_solution(workspace.engine, actor, app, forms)
+        if installed:
+            _say(f"installed {app.label} ({len(forms)} forms); generating {scale} opportunities …")
 
-        def progress(form_key: str, count: int) -> None:
-            if count % 10_000 == 0:
-                _say(f"  {form_key}: {count}")
+            def progress(form_key: str, count: int) -> None:
+                if count % 10_000 == 0:
+                    _say(f"  {form_key}: {count}")
 
-        counts = load_sample_data(
-            workspace.engine,
-            actor,
-            idc_crm.generate(seed=seed, scale=scale),
-            owners=[user_id],
-            progress=progress,
+            counts = load_sample_data(
+                workspace.engine,
+                actor,
+                idc_crm.generate(seed=seed, scale=scale),
+                owners=[user_id],
+                progress=progress,
+            )
+            _say("loaded " + ", ".join(f"{k} {v}" for k, v in counts.items()))
+        elif not if_empty:
+            _say(f"{app.label} is already installed; nothing loaded")
+        with workspace.transaction() as conn:
+            token = create_token(conn=conn, user_id=user_id, name="demo")
+        _say(
+            f"admin login: {admin_email}"
+            + (f"  password: {password}" if password else " (existing password)")
         )
-        _say("loaded " + ", ".join(f"{k} {v}" for k, v in counts.items()))
-    elif not if_empty:
-        _say(f"{app.label} is already installed; nothing loaded")
-    with workspace.transaction() as conn:
-        token = create_token(conn=conn, user_id=user_id, name="demo")
-    _say(
-        f"admin login: {admin_email}"
-        + (f"  password: {password}" if password else " (existing password)")
-    )
-    _say("API token:")
-    typer.echo(token)
+        _say("API token:")
+        typer.echo(token)
 
 
 @app_cli.command("export")
@@ -144,25 +153,25 @@ def app_export(
     ),
 ) -> None:
     """Write an app and its forms as one JSON package."""
-    workspace = _workspace()
-    with workspace.transaction() as conn:
-        package = export_app(conn=conn, actor=Actor.system(), app_key=app_key)
-    text = json.dumps(package, ensure_ascii=False, indent=2)
-    if output is None:
-        typer.echo(text)
-    else:
-        output.write_text(text + "\n", encoding="utf-8")
-        _say(f"wrote {output}")
+    with _workspace() as workspace:
+        with workspace.transaction() as conn:
+            package = export_app(conn=conn, actor=Actor.system(), app_key=app_key)
+        text = json.dumps(package, ensure_ascii=False, indent=2)
+        if output is None:
+            typer.echo(text)
+        else:
+            output.write_text(text + "\n", encoding="utf-8")
+            _say(f"wrote {output}")
 
 
 @app_cli.command("import")
 def app_import(package_file: Path) -> None:
     """Create an app and its forms from a JSON package (all or nothing)."""
-    workspace = _workspace()
-    package = json.loads(package_file.read_text(encoding="utf-8"))
-    with workspace.transaction() as conn:
-        app = import_app(conn=conn, actor=Actor.system(), package=package)
-    _say(f"imported app {app.key} ({len(package.get('forms', []))} forms)")
+    with _workspace() as workspace:
+        package = json.loads(package_file.read_text(encoding="utf-8"))
+        with workspace.transaction() as conn:
+            app = import_app(conn=conn, actor=Actor.system(), package=package)
+        _say(f"imported app {app.key} ({len(package.get('forms', []))} forms)")
 
 
 @token_cli.command("create")
@@ -171,10 +180,10 @@ def token_create(
     name: str = typer.Option(..., "--name", help="What the token is for."),
 ) -> None:
     """Print a new API token (alone on stdout, so scripts can capture it)."""
-    workspace = _workspace()
-    with workspace.transaction() as conn:
-        token = create_token(conn=conn, user_id=get_user_id(conn, user), name=name)
-    typer.echo(token)
+    with _workspace() as workspace:
+        with workspace.transaction() as conn:
+            token = create_token(conn=conn, user_id=get_user_id(conn, user), name=name)
+        typer.echo(token)
 
 
 @user_cli.command("create")
@@ -185,10 +194,12 @@ def user_create(
     admin: bool = typer.Option(False, "--admin", help="Make the user an administrator."),
 ) -> None:
     """Create a user."""
-    workspace = _workspace()
-    with workspace.transaction() as conn:
-        user_id = create_user(conn=conn, email=email, name=name, password=password, is_admin=admin)
-    _say(f"user {email} created (id {user_id})")
+    with _workspace() as workspace:
+        with workspace.transaction() as conn:
+            user_id = create_user(
+                conn=conn, email=email, name=name, password=password, is_admin=admin
+            )
+        _say(f"user {email} created (id {user_id})")
 
 
 @cli.command()

@@ -66,7 +66,7 @@ def where_clause(
             raise ValidationFailed(
                 [FieldError("q", "too_long", "search at most 200 characters", query.search)]
             )
-        conditions.append(search_predicate(compile_form(form), conn.dialect.name, query.search))
+        conditions.append(search_predicate(compile_form(form), query.search))
     conditions.extend(query.extra_conditions)
     return sa.and_(*conditions)
 

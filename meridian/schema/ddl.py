@@ -40,35 +40,19 @@ def drop_index(conn: Connection, index: sa.Index) -> None:
 
 
 def create_search_index(conn: Connection, tables: FormTables) -> None:
-    """Index ``_search`` for substring search: FTS5 trigram on SQLite, pg_trgm GIN on PostgreSQL."""
-    table = _quote(conn, tables.main.name)
-    if conn.dialect.name == "postgresql":
-        name = _quote(conn, index_name(tables.main.name, "_search", "trgm"))
-        conn.exec_driver_sql(
-            f"CREATE INDEX IF NOT EXISTS {name} ON {table} USING gin (_search gin_trgm_ops)"
-        )
+    """On PostgreSQL, a pg_trgm GIN index makes substring search on ``_search`` indexed.
+
+    SQLite scans ``_search`` with LIKE instead: an FTS5 trigram index measured 54 µs per
+    inserted record here, a third of the whole write path, against a 90–170 ms worst-case scan
+    of a million rows.
+    """
+    if conn.dialect.name != "postgresql":
         return
-    fts = _quote(conn, fts_table_name(tables))
+    table = _quote(conn, tables.main.name)
+    name = _quote(conn, index_name(tables.main.name, "_search", "trgm"))
     conn.exec_driver_sql(
-        f"CREATE VIRTUAL TABLE IF NOT EXISTS {fts} USING fts5("
-        f"_search, content={table}, content_rowid='id', tokenize='trigram')"
+        f"CREATE INDEX IF NOT EXISTS {name} ON {table} USING gin (_search gin_trgm_ops)"
     )
-    triggers = {
-        "ai": f"AFTER INSERT ON {table} BEGIN "
-        f"INSERT INTO {fts}(rowid, _search) VALUES (new.id, new._search); END",
-        "ad": f"AFTER DELETE ON {table} BEGIN "
-        f"INSERT INTO {fts}({fts}, rowid, _search) VALUES ('delete', old.id, old._search); END",
-        "au": f"AFTER UPDATE OF _search ON {table} BEGIN "
-        f"INSERT INTO {fts}({fts}, rowid, _search) VALUES ('delete', old.id, old._search); "
-        f"INSERT INTO {fts}(rowid, _search) VALUES (new.id, new._search); END",
-    }
-    for suffix, body in triggers.items():
-        trigger = _quote(conn, f"{fts_table_name(tables)}_{suffix}")
-        conn.exec_driver_sql(f"CREATE TRIGGER IF NOT EXISTS {trigger} {body}")
-
-
-def fts_table_name(tables: FormTables) -> str:
-    return f"{tables.main.name}__fts"
 
 
 def create_form_tables(conn: Connection, tables: FormTables) -> None:
