@@ -41,8 +41,12 @@ def create_token(
     return token
 
 
-def authenticate_token(conn: Connection, token: str) -> Actor:
-    """The actor a bearer token stands for, or ``Unauthenticated``."""
+def authenticate_token(conn: Connection, token: str) -> tuple[Actor, int | None]:
+    """The actor a bearer token stands for, or ``Unauthenticated``.
+
+    Also returns the token's id when its last use should be recorded (see ``touch_token``),
+    so that checking a token stays a read.
+    """
     row = conn.execute(
         sa.select(
             api_tokens.c.id,
@@ -62,10 +66,16 @@ def authenticate_token(conn: Connection, token: str) -> Actor:
         raise Unauthenticated("the API token is unknown or revoked")
     if row.expires_at is not None and row.expires_at <= now:
         raise Unauthenticated("the API token has expired")
-    if row.last_used_at is None or now - row.last_used_at > LAST_USED_RESOLUTION:
-        # Recorded coarsely: a write per request would serialise readers on SQLite.
-        conn.execute(api_tokens.update().where(api_tokens.c.id == row.id).values(last_used_at=now))
-    return Actor(user_id=row.user_id, is_admin=row.is_admin, name=row.name)
+    # Last use is recorded coarsely: a write per request would serialise readers on SQLite.
+    stale = row.last_used_at is None or now - row.last_used_at > LAST_USED_RESOLUTION
+    actor = Actor(user_id=row.user_id, is_admin=row.is_admin, name=row.name)
+    return actor, row.id if stale else None
+
+
+def touch_token(conn: Connection, token_id: int) -> None:
+    conn.execute(
+        api_tokens.update().where(api_tokens.c.id == token_id).values(last_used_at=utcnow())
+    )
 
 
 def revoke_token(*, conn: Connection, token_id: int) -> None:

@@ -16,7 +16,7 @@ router = APIRouter(tags=["apps"])
 
 @router.get("/apps")
 def list_apps(workspace: WorkspaceDep, actor: ActorDep) -> dict[str, Any]:
-    with workspace.transaction() as conn:
+    with workspace.read() as conn:
         return {"items": [app.model_dump() for app in catalog.list_apps(conn)]}
 
 
@@ -29,7 +29,7 @@ def create_app(body: AppCreate, workspace: WorkspaceDep, actor: ActorDep) -> dic
 
 @router.get("/apps/{app_key}")
 def get_app(app_key: str, workspace: WorkspaceDep, actor: ActorDep) -> dict[str, Any]:
-    with workspace.transaction() as conn:
+    with workspace.read() as conn:
         app = catalog.get_app(conn, app_key)
         forms = catalog.list_forms(conn, app_key)
     return {**app.model_dump(), "forms": [form.model_dump(mode="json") for form in forms]}
@@ -46,7 +46,7 @@ def create_form(
 
 @router.get("/apps/{app_key}/export")
 def export_app(app_key: str, workspace: WorkspaceDep, actor: ActorDep) -> dict[str, Any]:
-    with workspace.transaction() as conn:
+    with workspace.read() as conn:
         return packages.export_app(conn=conn, actor=actor, app_key=app_key)
 
 

@@ -30,7 +30,7 @@ def upload_file(file: UploadFile, workspace: WorkspaceDep, actor: ActorDep) -> d
 
 @router.get("/files/{file_id}")
 def download_file(file_id: int, workspace: WorkspaceDep, actor: ActorDep) -> FileResponse:
-    with workspace.transaction() as conn:
+    with workspace.read() as conn:
         stored = get_file(conn=conn, file_id=file_id)
     return FileResponse(
         workspace.settings.file_store_dir / stored["storage_path"],

@@ -15,13 +15,13 @@ router = APIRouter(tags=["forms"])
 
 @router.get("/forms/{form_key}")
 def get_form(form_key: str, workspace: WorkspaceDep, actor: ActorDep) -> dict[str, Any]:
-    with workspace.transaction() as conn:
+    with workspace.read() as conn:
         return catalog.get_form(conn, form_key).model_dump(mode="json")
 
 
 @router.get("/forms/{form_key}/changes")
 def list_changes(form_key: str, workspace: WorkspaceDep, actor: ActorDep) -> dict[str, Any]:
-    with workspace.transaction() as conn:
+    with workspace.read() as conn:
         return {"items": catalog.list_schema_changes(conn, form_key)}
 
 

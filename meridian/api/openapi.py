@@ -121,7 +121,7 @@ def install_form_schemas(app: FastAPI) -> None:
     def openapi() -> dict[str, Any]:
         document = get_openapi(title=app.title, version=app.version, routes=app.routes)
         workspace: Workspace = app.state.workspace
-        with workspace.transaction() as conn:
+        with workspace.read() as conn:
             forms = list_forms(conn)
         schemas = document.setdefault("components", {}).setdefault("schemas", {})
         for form in forms:

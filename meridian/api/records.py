@@ -68,7 +68,7 @@ def list_records(
         deleted=deleted,
         expand=tuple(k.strip() for k in (expand or "").split(",") if k.strip()),
     )
-    with workspace.transaction() as conn:
+    with workspace.read() as conn:
         form = get_form(conn, form_key)
         page = listing.list_records(conn=conn, actor=actor, form=form, query=query, tz=workspace.tz)
     return {"items": page.items, "next_cursor": page.next_cursor, "total": page.total}
@@ -115,7 +115,7 @@ def get_record(
     expand: str | None = None,
 ) -> dict[str, Any]:
     keys = tuple(k.strip() for k in (expand or "").split(",") if k.strip())
-    with workspace.transaction() as conn:
+    with workspace.read() as conn:
         form = get_form(conn, form_key)
         record = service.get_record(
             conn=conn, actor=actor, form=form, record_id=record_id, expand=keys
@@ -183,7 +183,7 @@ def restore_record(
 def record_history(
     form_key: str, record_id: int, workspace: WorkspaceDep, actor: ActorDep
 ) -> dict[str, Any]:
-    with workspace.transaction() as conn:
+    with workspace.read() as conn:
         form = get_form(conn, form_key)
         items = service.record_history(conn=conn, actor=actor, form=form, record_id=record_id)
     return {"items": items}

@@ -22,10 +22,16 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
-def _sqlite_begin_immediate(conn: Connection) -> None:
-    # SQLite upgrades a deferred read transaction to a write lock lazily, and fails with
-    # "database is locked" when two writers race; taking the write lock up front serialises them.
-    conn.exec_driver_sql("BEGIN IMMEDIATE")
+READ_ONLY = "meridian_read_only"
+"""Execution option marking a connection that only reads (see ``read_transaction``)."""
+
+
+def _sqlite_begin(conn: Connection) -> None:
+    # SQLite upgrades a deferred transaction to a write lock lazily, and fails with "database is
+    # locked" when two writers race; writers take the lock up front so they queue instead.
+    # Readers begin deferred so they never wait for (or block) a writer in WAL mode.
+    read_only = conn.get_execution_options().get(READ_ONLY, False)
+    conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
 
 def make_engine(url: str, **kwargs: Any) -> Engine:
@@ -41,7 +47,7 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         def _no_pysqlite_begin(dbapi_connection: Any, _record: Any) -> None:
             dbapi_connection.isolation_level = None
 
-        event.listen(engine, "begin", _sqlite_begin_immediate)
+        event.listen(engine, "begin", _sqlite_begin)
         return engine
     return sa.create_engine(url, pool_pre_ping=True, **kwargs)
 
@@ -51,6 +57,15 @@ def transaction(engine: Engine) -> Iterator[Connection]:
     """One database transaction: commit on success, roll back on any exception."""
     with engine.begin() as conn:
         yield conn
+
+
+@contextmanager
+def read_transaction(engine: Engine) -> Iterator[Connection]:
+    """A transaction that only reads: one consistent snapshot, no write lock on SQLite."""
+    with engine.connect() as conn:
+        reader = conn.execution_options(**{READ_ONLY: True})
+        with reader.begin():
+            yield reader
 
 
 def is_postgres(conn: Connection | Engine) -> bool:

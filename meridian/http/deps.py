@@ -11,8 +11,9 @@ from zoneinfo import ZoneInfo
 from fastapi import Depends, Request
 from sqlalchemy.engine import Connection, Engine
 
-from meridian.access.tokens import authenticate_token
+from meridian.access.tokens import authenticate_token, touch_token
 from meridian.core.actor import Actor
+from meridian.db.engine import read_transaction, transaction
 from meridian.errors import Unauthenticated
 from meridian.settings import Settings
 
@@ -28,7 +29,13 @@ class Workspace:
     @contextmanager
     def transaction(self) -> Iterator[Connection]:
         """One transaction; committed before the response is written."""
-        with self.engine.begin() as conn:
+        with transaction(self.engine) as conn:
+            yield conn
+
+    @contextmanager
+    def read(self) -> Iterator[Connection]:
+        """A read-only transaction: a consistent snapshot that never blocks writers."""
+        with read_transaction(self.engine) as conn:
             yield conn
 
 
@@ -45,8 +52,12 @@ def get_actor(request: Request, workspace: WorkspaceDep) -> Actor:
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise Unauthenticated("send an API token as 'Authorization: Bearer <token>'")
-    with workspace.transaction() as conn:
-        return authenticate_token(conn, token.strip())
+    with workspace.read() as conn:
+        actor, stale_token_id = authenticate_token(conn, token.strip())
+    if stale_token_id is not None:
+        with workspace.transaction() as conn:
+            touch_token(conn, stale_token_id)
+    return actor
 
 
 ActorDep = Annotated[Actor, Depends(get_actor)]

@@ -13,6 +13,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from meridian.core.actor import Actor
 from meridian.core.timezones import DEFAULT_TIME_ZONE
 from meridian.errors import FieldError, ValidationFailed
+from meridian.records.plan import FormPlan, plan_for
 from meridian.records.query import (
     FilterCompiler,
     after_cursor,
@@ -23,7 +24,6 @@ from meridian.records.query import (
 )
 from meridian.records.search import search_predicate
 from meridian.records.service import dump_rows
-from meridian.schema.compile import compile_form
 from meridian.schema.model import Form
 
 MAX_LIMIT = 500
@@ -52,21 +52,21 @@ class Page:
 
 
 def where_clause(
-    conn: Connection, form: Form, query: RecordQuery, tz: ZoneInfo = DEFAULT_TIME_ZONE
+    conn: Connection, plan: FormPlan, query: RecordQuery, tz: ZoneInfo = DEFAULT_TIME_ZONE
 ) -> ColumnElement[bool]:
     """The WHERE of a list: trash or live rows, the filter, the search text."""
-    table = compile_form(form).main
+    table = plan.tables.main
     conditions: list[ColumnElement[bool]] = [
         table.c.deleted_at.is_not(None) if query.deleted else table.c.deleted_at.is_(None)
     ]
     if query.filter is not None:
-        conditions.append(FilterCompiler(conn, form, tz).compile(query.filter))
+        conditions.append(FilterCompiler(conn, plan.form, tz, plan.tables).compile(query.filter))
     if query.search and query.search.strip():
         if len(query.search) > 200:
             raise ValidationFailed(
                 [FieldError("q", "too_long", "search at most 200 characters", query.search)]
             )
-        conditions.append(search_predicate(compile_form(form), query.search))
+        conditions.append(search_predicate(plan.tables, query.search))
     conditions.extend(query.extra_conditions)
     return sa.and_(*conditions)
 
@@ -84,9 +84,10 @@ def list_records(
         raise ValidationFailed(
             [FieldError("limit", "out_of_range", f"limit must be 1 to {MAX_LIMIT}", query.limit)]
         )
-    table = compile_form(form).main
+    plan = plan_for(form)
+    table = plan.tables.main
     sorts = parse_sort(form, query.sort)
-    where = where_clause(conn, form, query, tz)
+    where = where_clause(conn, plan, query, tz)
     statement = sa.select(table).where(where)
     if query.cursor:
         statement = statement.where(
@@ -105,5 +106,5 @@ def list_records(
         total = conn.execute(
             sa.select(sa.func.count()).select_from(table).where(where)
         ).scalar_one()
-    items = dump_rows(conn, form, rows, expand=query.expand)
+    items = dump_rows(conn, plan, rows, expand=query.expand)
     return Page(items=items, next_cursor=next_cursor, total=total)

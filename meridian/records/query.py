@@ -75,10 +75,12 @@ def _has_plain_column(field_def: Field) -> bool:
 class FilterCompiler:
     """Compiles one form's filter tree; link targets are loaded as the tree needs them."""
 
-    def __init__(self, conn: Connection, form: Form, tz: ZoneInfo) -> None:
+    def __init__(
+        self, conn: Connection, form: Form, tz: ZoneInfo, tables: FormTables | None = None
+    ) -> None:
         self.conn = conn
         self.form = form
-        self.tables = compile_form(form)
+        self.tables = tables or compile_form(form)
         self.ctx = ValueContext(tz)
         self.count = 0
 

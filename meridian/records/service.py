@@ -8,7 +8,6 @@ no trace.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -32,12 +31,13 @@ from meridian.events.records import RecordCreated, RecordDeleted, RecordRestored
 from meridian.records.expand import expand_links
 from meridian.records.history import read_history, write_history
 from meridian.records.numbering import assign_numbers
+from meridian.records.plan import FormPlan, plan_for
 from meridian.records.references import check_references, check_unique
-from meridian.records.search import record_search_text, searchable_fields
-from meridian.records.values import Dumper, ParsedRecord, RecordParser
-from meridian.schema.compile import FormTables, compile_form
+from meridian.records.search import record_search_text
+from meridian.records.values import ParsedRecord, RecordParser
+from meridian.schema.compile import FormTables
 from meridian.schema.fieldtypes import ValueContext, field_type
-from meridian.schema.model import Field, Form
+from meridian.schema.model import Form
 
 MAX_BULK = 1000
 SYSTEM_OUTPUT = (
@@ -50,26 +50,6 @@ SYSTEM_OUTPUT = (
     "updated_by",
     "deleted_at",
 )
-
-
-@dataclass(frozen=True)
-class _Plan:
-    """What a form's write path needs, derived once per call from the form."""
-
-    tables: FormTables
-    column_fields: tuple[Field, ...]
-    search_fields: tuple[Field, ...]
-    dumper: Dumper
-    line_dumpers: dict[str, Dumper]
-    live_keys: frozenset[str]
-
-    @classmethod
-    def of(cls, form: Form) -> _Plan:
-        tables = compile_form(form)
-        columns = tuple(f for f in form.active_fields if f.key in tables.main.c)
-        lines = {f.key: Dumper(f.fields) for f in form.active_fields if f.type == "child_table"}
-        live = frozenset(f.key for f in form.active_fields)
-        return cls(tables, columns, searchable_fields(columns), Dumper(columns), lines, live)
 
 
 def create_record(
@@ -116,7 +96,7 @@ def _insert(
     *,
     prefixes: list[str],
 ) -> list[int]:
-    plan = _Plan.of(form)
+    plan = plan_for(form)
     ctx = ValueContext(tz)
     errors = ErrorCollector()
     parser = RecordParser(form)
@@ -162,7 +142,9 @@ def _insert(
     return ids
 
 
-def _dump_lines(plan: _Plan, key: str, lines: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+def _dump_lines(
+    plan: FormPlan, key: str, lines: Sequence[Mapping[str, Any]]
+) -> list[dict[str, Any]]:
     return [plan.line_dumpers[key].dump(line) for line in lines]
 
 
@@ -236,7 +218,7 @@ def update_record(
     tz: ZoneInfo = DEFAULT_TIME_ZONE,
 ) -> dict[str, Any]:
     """Change the given fields; a stale ``expected_version`` or a concurrent write gets 412."""
-    plan = _Plan.of(form)
+    plan = plan_for(form)
     table = plan.tables.main
     current = _load_row(conn, table, record_id)._mapping
     version = current["_version"]
@@ -296,7 +278,7 @@ def update_record(
 
 
 def _dumped_pairs(
-    plan: _Plan, current: Mapping[Any, Any], changed: Mapping[str, Any]
+    plan: FormPlan, current: Mapping[Any, Any], changed: Mapping[str, Any]
 ) -> list[tuple[str, Any, Any]]:
     fields = {f.key: f for f in plan.column_fields}
     result = []
@@ -344,7 +326,7 @@ def _set_deleted(
     *,
     delete: bool,
 ) -> None:
-    plan = _Plan.of(form)
+    plan = plan_for(form)
     table = plan.tables.main
     row = _load_row(conn, table, record_id, deleted=not delete)._mapping
     version = row["_version"]
@@ -394,22 +376,22 @@ def get_record(
     expand: Sequence[str] = (),
 ) -> dict[str, Any]:
     """One record as the API shows it, with line items, link lists and expanded links."""
-    plan = _Plan.of(form)
+    plan = plan_for(form)
     row = _load_row(conn, plan.tables.main, record_id, deleted=None if include_deleted else False)
-    [record] = dump_rows(conn, form, [row], expand=expand)
+    [record] = dump_rows(conn, plan, [row], expand=expand)
     return record
 
 
 def dump_rows(
-    conn: Connection, form: Form, rows: Sequence[Row[Any]], *, expand: Sequence[str] = ()
+    conn: Connection, plan: FormPlan, rows: Sequence[Row[Any]], *, expand: Sequence[str] = ()
 ) -> list[dict[str, Any]]:
     """Rows → API records, reading line items, pairs and expansions set-based for the page."""
-    plan = _Plan.of(form)
     ids = [row.id for row in rows]
     sides = _read_sides(conn, plan, ids)
     records = []
+    names = rows[0]._fields if rows else ()
     for row in rows:
-        mapping = row._mapping
+        mapping = dict(zip(names, row, strict=True))
         record = {key: mapping[key] for key in SYSTEM_OUTPUT}
         for key in ("created_at", "updated_at", "deleted_at"):
             if record[key] is not None:
@@ -418,11 +400,11 @@ def dump_rows(
         record.update(sides.get(row.id, {}))
         records.append(record)
     if expand:
-        expand_links(conn, form, records, expand)
+        expand_links(conn, plan.form, records, expand)
     return records
 
 
-def _read_sides(conn: Connection, plan: _Plan, ids: Sequence[int]) -> dict[int, dict[str, Any]]:
+def _read_sides(conn: Connection, plan: FormPlan, ids: Sequence[int]) -> dict[int, dict[str, Any]]:
     """Line items and many-to-many ids of live fields, one query per side table."""
     tables = plan.tables
     result: dict[int, dict[str, Any]] = {rid: {} for rid in ids}
@@ -462,5 +444,5 @@ def record_history(
     *, conn: Connection, actor: Actor, form: Form, record_id: int
 ) -> list[dict[str, Any]]:
     """Every change to a record, oldest first (also for records in the trash)."""
-    _load_row(conn, _Plan.of(form).tables.main, record_id, deleted=None)
+    _load_row(conn, plan_for(form).tables.main, record_id, deleted=None)
     return read_history(conn, form.key, record_id)
