@@ -349,10 +349,10 @@ def after_cursor(
             # NULLs are last ascending: nothing is after NULL; descending: non-NULLs follow.
             beyond = sa.false() if not sort.descending else column.is_not(None)
             same = column.is_(None)
+        elif sort.key == "id" or sort.descending:
+            beyond = column < value if sort.descending else column > value
         else:
-            beyond = (
-                sa.or_(column > value, column.is_(None)) if not sort.descending else column < value
-            )
+            beyond = sa.or_(column > value, column.is_(None))
             same = column == value
         alternatives.append(sa.and_(*equal_prefix, beyond))
         equal_prefix.append(same)
