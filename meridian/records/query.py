@@ -346,13 +346,16 @@ def after_cursor(
     for sort, value in zip(sorts, last, strict=True):
         column = table.c[sort.key]
         if value is None:
-            # NULLs are last ascending: nothing is after NULL; descending: non-NULLs follow.
-            beyond = sa.false() if not sort.descending else column.is_not(None)
+            # NULLs sort last ascending (nothing follows) and first descending (values follow).
+            beyond = column.is_not(None) if sort.descending else sa.false()
             same = column.is_(None)
-        elif sort.key == "id" or sort.descending:
-            beyond = column < value if sort.descending else column > value
         else:
-            beyond = sa.or_(column > value, column.is_(None))
+            if sort.descending:
+                beyond = column < value
+            elif sort.key == "id":
+                beyond = column > value  # ids are never NULL
+            else:
+                beyond = sa.or_(column > value, column.is_(None))
             same = column == value
         alternatives.append(sa.and_(*equal_prefix, beyond))
         equal_prefix.append(same)
