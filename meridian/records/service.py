@@ -37,19 +37,10 @@ from meridian.records.search import record_search_text
 from meridian.records.values import ParsedRecord, RecordParser
 from meridian.schema.compile import FormTables
 from meridian.schema.fieldtypes import ValueContext, field_type
-from meridian.schema.model import Form
+from meridian.schema.model import SYSTEM_COLUMNS, Form
 
 MAX_BULK = 1000
-SYSTEM_OUTPUT = (
-    "id",
-    "_version",
-    "owner_id",
-    "created_at",
-    "created_by",
-    "updated_at",
-    "updated_by",
-    "deleted_at",
-)
+SYSTEM_OUTPUT = tuple(column for column in SYSTEM_COLUMNS if column != "_search")
 
 
 def create_record(
