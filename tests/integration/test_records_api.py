@@ -430,3 +430,55 @@ def test_attachments_refer_to_uploaded_files(client: TestClient) -> None:
     missing = client.post("/api/v1/forms/contract_scan/records", json={"files": [file_id + 100]})
     assert missing.status_code == 422
     assert missing.json()["errors"][0]["code"] == "unknown_file"
+
+
+def test_times_without_offset_are_read_in_the_workspace_time_zone(client: TestClient) -> None:
+    client.post("/api/v1/apps", json={"key": "ops", "label": "Ops"})
+    client.post(
+        "/api/v1/apps/ops/forms",
+        json={
+            "key": "visit",
+            "label": "拜访",
+            "fields": [
+                {"key": "at", "label": "时间", "type": "datetime"},
+                {"key": "region", "label": "地区", "type": "region"},
+                {"key": "uscc", "label": "信用代码", "type": "uscc"},
+                {"key": "ip", "label": "IP", "type": "ip", "ip_kind": "network"},
+            ],
+        },
+    )
+    record = create(
+        client,
+        "visit",
+        {
+            "at": "2026-03-01T09:30:00",
+            "region": "广东省/深圳市/南山区",
+            "uscc": "91350100M000100Y43",
+            "ip": "10.0.0.0/24",
+        },
+    )
+    assert record["at"] == "2026-03-01T01:30:00+00:00"
+    assert record["region"] == "440305"
+    later = create(client, "visit", {"at": "2026-03-01T09:30:00+00:00"})
+    assert later["at"] == "2026-03-01T09:30:00+00:00"
+    bad = client.post(
+        "/api/v1/forms/visit/records", json={"uscc": "91350100M000100Y44", "ip": "10.0.0.1/24"}
+    )
+    assert {e["code"] for e in bad.json()["errors"]} == {"invalid_uscc_checksum", "host_bits_set"}
+
+
+def test_filters_on_many_to_many_links(crm: TestClient) -> None:
+    a = create(crm, "customer", {"name": "腾讯云"})
+    b = create(crm, "customer", {"name": "阿里云"})
+    with_a = create(crm, "deal", {"name": "A", "partners": [a["id"]]})
+    with_b = create(crm, "deal", {"name": "B", "partners": [b["id"]]})
+    alone = create(crm, "deal", {"name": "C"})
+    assert list_ids(
+        crm, "deal", filter={"field": "partners", "op": "contains", "value": [b["id"]]}
+    ) == [with_b["id"]]
+    assert list_ids(crm, "deal", filter={"field": "partners", "op": "is_blank", "value": True}) == [
+        alone["id"]
+    ]
+    assert list_ids(
+        crm, "deal", filter={"field": "partners.name", "op": "eq", "value": "腾讯云"}
+    ) == [with_a["id"]]
