@@ -65,4 +65,6 @@ def test_keyset_condition_is_null_aware() -> None:
     sql = str(condition.compile(compile_kwargs={"literal_binds": True}))
     # descending NULLs come first, so every non-NULL amount follows a NULL one
     assert "data_deal.amount IS NOT NULL" in sql
-    assert sql.endswith("data_deal.id > 7")  # the id tie-break follows the last sort (name, ascending)
+    assert sql.endswith(
+        "data_deal.id > 7"
+    )  # the id tie-break follows the last sort (name, ascending)
