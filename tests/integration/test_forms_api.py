@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
+from meridian.errors import StaleVersion
 from meridian.http.deps import Workspace
+from meridian.schema.catalog import get_form, store_form
 
 
 def make_app(client: TestClient, key: str = "crm") -> None:
@@ -300,3 +303,66 @@ def test_requests_without_a_valid_token_are_rejected(client: TestClient) -> None
     assert anonymous.json()["code"] == "unauthenticated"
     wrong = client.get("/api/v1/apps", headers={"Authorization": "Bearer mer_nope"})
     assert wrong.status_code == 401
+
+
+def test_child_tables_and_many_to_many_links_get_tables_of_their_own(
+    client: TestClient, workspace: Workspace
+) -> None:
+    make_app(client)
+    make_form(client, CUSTOMER)
+    lines = client.post(
+        "/api/v1/forms/customer/fields",
+        json={
+            "key": "sites",
+            "label": "机房",
+            "type": "child_table",
+            "fields": [
+                {"key": "room", "label": "机房", "type": "text", "required": True},
+                {"key": "racks", "label": "机柜数", "type": "integer"},
+            ],
+        },
+    )
+    assert lines.status_code == 201, lines.text
+    pairs = client.post(
+        "/api/v1/forms/customer/fields",
+        json={
+            "key": "peers",
+            "label": "关联客户",
+            "type": "link",
+            "target": "customer",
+            "many": True,
+        },
+    )
+    assert pairs.status_code == 201, pairs.text
+    inspector = sa.inspect(workspace.engine)
+    assert inspector.has_table("data_customer__sites") and inspector.has_table(
+        "data_customer__peers"
+    )
+    other = create(client, "customer", {"name": "ACME-B"})
+    record = create(
+        client,
+        "customer",
+        {"name": "ACME-A", "sites": [{"room": "上海-A栋-3F", "racks": 12}], "peers": [other["id"]]},
+    )
+    assert record["sites"][0]["racks"] == 12 and record["peers"] == [other["id"]]
+    for key in ("sites", "peers"):
+        assert client.delete(f"/api/v1/forms/customer/fields/{key}").status_code == 200
+        assert client.delete(f"/api/v1/forms/customer/fields/{key}?purge=true").status_code == 200
+    inspector = sa.inspect(workspace.engine)
+    assert not inspector.has_table("data_customer__sites")
+    assert not inspector.has_table("data_customer__peers")
+    assert "sites" not in client.get(f"/api/v1/forms/customer/records/{record['id']}").json()
+
+
+def test_two_builders_editing_one_form_do_not_overwrite_each_other(
+    client: TestClient, workspace: Workspace
+) -> None:
+    make_app(client)
+    make_form(client, CUSTOMER)
+    with workspace.read() as conn:
+        seen = get_form(conn, "customer")
+    client.patch("/api/v1/forms/customer/fields/code", json={"label": "编号"})
+    stale = seen.model_copy(update={"version": seen.version + 1, "label": "改名"})
+    with pytest.raises(StaleVersion), workspace.transaction() as conn:
+        store_form(conn, stale, new=False)
+    assert client.get("/api/v1/forms/customer").json()["label"] == "客户"
