@@ -1,0 +1,26 @@
+"""Meridian's one language for formulas and conditions.
+
+Parse and type-check once (:func:`compile_expression`), then evaluate per record in Python
+(:meth:`CompiledExpression.evaluate`) or compile to a SQLAlchemy expression for filters, rules
+and reports over many rows (:meth:`CompiledExpression.to_sql`). Both back ends follow SQL's
+semantics, so they agree on every row. The language reference is ``docs/expressions.md``.
+"""
+
+from meridian.expr.compiled import CompiledExpression, compile_expression
+from meridian.expr.errors import ExpressionError
+from meridian.expr.sql import ChildSql, LinkSql, SqlScope
+from meridian.expr.types import ChildScope, ExprType, FieldInfo, LinkScope, Scope
+
+__all__ = [
+    "ChildScope",
+    "ChildSql",
+    "CompiledExpression",
+    "ExprType",
+    "ExpressionError",
+    "FieldInfo",
+    "LinkScope",
+    "LinkSql",
+    "Scope",
+    "SqlScope",
+    "compile_expression",
+]

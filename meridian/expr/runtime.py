@@ -1,0 +1,27 @@
+"""What one Python evaluation reads: the record, its related records and the clock."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import date, datetime, tzinfo
+from typing import Any
+
+
+class Env:
+    """The inputs of one evaluation, handed to every compiled closure."""
+
+    __slots__ = ("now", "record", "related", "today", "zone")
+
+    def __init__(
+        self,
+        record: Mapping[str, Any],
+        related: Mapping[str, Any],
+        today: date,
+        now: datetime,
+        zone: tzinfo,
+    ) -> None:
+        self.record = record
+        self.related = related
+        self.today = today
+        self.now = now
+        self.zone = zone
