@@ -6,6 +6,7 @@ details) and enough context to act on it: the field, the reason and the offendin
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,15 +19,18 @@ class FieldError:
     :ivar code: a stable machine-readable reason, e.g. ``required`` or ``invalid_phone``.
     :ivar message: a human sentence naming the reason.
     :ivar value: the offending value, as given.
+    :ivar detail: more for the client, e.g. an expression error's ``position`` and ``message_zh``.
     """
 
     field: str
     code: str
     message: str
     value: Any = None
+    detail: dict[str, Any] = dataclasses.field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
         return {
+            **self.detail,
             "field": self.field,
             "code": self.code,
             "message": self.message,

@@ -31,7 +31,9 @@ def add_field(
 ) -> dict[str, Any]:
     with workspace.transaction() as conn:
         field = changes.field_from_draft(conn, form_key, body)
-        form = changes.add_field(conn=conn, actor=actor, form_key=form_key, field=field)
+        form = changes.add_field(
+            conn=conn, actor=actor, form_key=form_key, field=field, tz=workspace.tz
+        )
     return form.model_dump(mode="json")
 
 

@@ -53,17 +53,20 @@ def list_records(
     limit: int = 50,
     cursor: str | None = None,
     q: str | None = None,
+    expr: str | None = None,
     count: bool = False,
     deleted: bool = False,
     expand: str | None = None,
 ) -> dict[str, Any]:
-    """``filter`` is a JSON filter, ``sort`` like ``-amount,name``, ``q`` searches (pinyin too)."""
+    """``filter`` is a JSON filter, ``expr`` a condition in the expression language, ``sort``
+    like ``-amount,name``, ``q`` searches (pinyin too)."""
     query = listing.RecordQuery(
         filter=_parse_filter(filter),
         sort=sort,
         limit=limit,
         cursor=cursor,
         search=q,
+        expression=expr,
         count=count,
         deleted=deleted,
         expand=tuple(k.strip() for k in (expand or "").split(",") if k.strip()),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -13,6 +14,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from meridian.core.actor import Actor
 from meridian.core.timezones import DEFAULT_TIME_ZONE
 from meridian.errors import FieldError, ValidationFailed
+from meridian.expr import ExpressionError, ExprType, compile_expression
 from meridian.records.plan import FormPlan, plan_for
 from meridian.records.query import (
     FilterCompiler,
@@ -24,6 +26,7 @@ from meridian.records.query import (
 )
 from meridian.records.search import search_predicate
 from meridian.records.service import dump_rows
+from meridian.schema.expressions import scope_for, sql_scope_for
 from meridian.schema.model import Form
 
 MAX_LIMIT = 500
@@ -38,6 +41,8 @@ class RecordQuery:
     limit: int = 50
     cursor: str | None = None
     search: str | None = None
+    expression: str | None = None
+    """A condition in the expression language (the ``expr`` parameter)."""
     count: bool = False
     deleted: bool = False
     expand: tuple[str, ...] = ()
@@ -61,6 +66,8 @@ def where_clause(
     ]
     if query.filter is not None:
         conditions.append(FilterCompiler(conn, plan.form, tz, plan.tables).compile(query.filter))
+    if query.expression:
+        conditions.append(expression_condition(conn, plan, query.expression, tz))
     if query.search and query.search.strip():
         if len(query.search) > 200:
             raise ValidationFailed(
@@ -69,6 +76,32 @@ def where_clause(
         conditions.append(search_predicate(plan.tables, query.search))
     conditions.extend(query.extra_conditions)
     return sa.and_(*conditions)
+
+
+def expression_condition(
+    conn: Connection, plan: FormPlan, source: str, tz: ZoneInfo
+) -> ColumnElement[bool]:
+    """A condition written in the expression language, compiled to SQL for this form."""
+    try:
+        expression = compile_expression(source, scope_for(conn, plan.form))
+    except ExpressionError as exc:
+        raise ValidationFailed(
+            [FieldError("expr", "invalid_expression", exc.message, source, detail=exc.as_dict())]
+        ) from None
+    if expression.result_type not in (ExprType.BOOLEAN, ExprType.NULL):
+        raise ValidationFailed(
+            [
+                FieldError(
+                    "expr", "not_a_condition", "expr must be a condition (true or false)", source
+                )
+            ]
+        )
+    now = datetime.now(tz)
+    sql_scope = sql_scope_for(conn, plan.form, plan.tables)
+    condition: ColumnElement[bool] = expression.to_sql(
+        sql_scope, dialect=conn.dialect, today=now.date(), now=now
+    )
+    return condition
 
 
 def list_records(

@@ -21,6 +21,8 @@ class FormPlan:
     dumper: Dumper
     line_dumpers: dict[str, Dumper]
     live_keys: frozenset[str]
+    writable: frozenset[str]
+    """Column keys a write may change: the form's columns (formulas included) and the owner."""
 
     @classmethod
     def of(cls, form: Form) -> FormPlan:
@@ -28,7 +30,17 @@ class FormPlan:
         columns = tuple(f for f in form.active_fields if f.key in tables.main.c)
         lines = {f.key: Dumper(f.fields) for f in form.active_fields if f.type == "child_table"}
         live = frozenset(f.key for f in form.active_fields)
-        return cls(form, tables, columns, searchable_fields(columns), Dumper(columns), lines, live)
+        writable = frozenset(f.key for f in columns) | {"owner_id"}
+        return cls(
+            form,
+            tables,
+            columns,
+            searchable_fields(columns),
+            Dumper(columns),
+            lines,
+            live,
+            writable,
+        )
 
 
 def plan_for(form: Form) -> FormPlan:

@@ -29,6 +29,7 @@ from meridian.errors import (
 from meridian.events.outbox import publish
 from meridian.events.records import RecordCreated, RecordDeleted, RecordRestored, RecordUpdated
 from meridian.records.expand import expand_links
+from meridian.records.formulas import FormulaRunner
 from meridian.records.history import read_history, write_history
 from meridian.records.numbering import assign_numbers
 from meridian.records.plan import FormPlan, plan_for
@@ -36,6 +37,7 @@ from meridian.records.references import check_references, check_unique
 from meridian.records.search import record_search_text
 from meridian.records.values import ParsedRecord, RecordParser
 from meridian.schema.compile import FormTables
+from meridian.schema.expressions import compile_form_expressions
 from meridian.schema.fieldtypes import ValueContext, field_type
 from meridian.schema.model import SYSTEM_COLUMNS, Form
 
@@ -120,6 +122,10 @@ def _insert(
             _search=record_search_text(plan.search_fields, row),
         )
         rows.append(row)
+    if _has_expressions(form):
+        runner = FormulaRunner(conn, form, compile_form_expressions(conn, form), tz)
+        runner.apply(rows, [record.lines for record in parsed], errors, prefixes)
+        errors.raise_if_any()
     table = plan.tables.main
     ids = reserve_ids(conn, table, len(rows))
     for record_id, row in zip(ids, rows, strict=True):
@@ -131,6 +137,22 @@ def _insert(
     write_history(conn, form.key, [(rid, 1, "create", {}) for rid in ids], actor.user_id, now)
     publish(conn, [RecordCreated(form.key, record_id, actor.user_id, 1) for record_id in ids])
     return ids
+
+
+def _has_expressions(form: Form) -> bool:
+    return bool(form.validations) or any(f.type == "formula" for f in form.active_fields)
+
+
+def _stored_lines(
+    conn: Connection, plan: FormPlan, record_id: int, keys: Sequence[str]
+) -> dict[str, list[dict[str, Any]]]:
+    """A record's current line items as stored (for formulas over lines on update)."""
+    result: dict[str, list[dict[str, Any]]] = {}
+    for key in keys:
+        table = plan.tables.lines[key]
+        query = sa.select(table).where(table.c._parent_id == record_id).order_by(table.c._position)
+        result[key] = [dict(row) for row in conn.execute(query).mappings()]
+    return result
 
 
 def _dump_lines(
@@ -224,7 +246,17 @@ def update_record(
     check_references(conn, form, [parsed], errors, [""])
     check_unique(conn, form, [parsed], errors, [""], [record_id])
     errors.raise_if_any()
-    changed = {key: value for key, value in parsed.columns.items() if current[key] != value}
+    proposed = {**current, **parsed.columns}
+    if _has_expressions(form):
+        runner = FormulaRunner(conn, form, compile_form_expressions(conn, form), tz)
+        current_lines = _stored_lines(conn, plan, record_id, runner.children)
+        runner.apply([proposed], [{**current_lines, **parsed.lines}], errors, [""])
+        errors.raise_if_any()
+    changed = {
+        key: value
+        for key, value in proposed.items()
+        if key in plan.writable and current[key] != value
+    }
     changes = {key: [old, new] for key, old, new in _dumped_pairs(plan, current, changed)}
     old_sides = _read_sides(conn, plan, [record_id]).get(record_id, {})
     for key, lines in parsed.lines.items():

@@ -31,6 +31,12 @@ from meridian.errors import (
 from meridian.schema import ddl
 from meridian.schema.catalog import find_form, get_app, get_form, insert_app, store_form
 from meridian.schema.compile import compile_form
+from meridian.schema.expressions import (
+    check_dependents,
+    compile_form_expressions,
+    recompute_formula,
+    with_result_types,
+)
 from meridian.schema.fieldtypes import ValueContext, field_type
 from meridian.schema.model import App, Field, Form, parse_model
 from meridian.schema.naming import form_key_from_label, key_from_label
@@ -118,6 +124,7 @@ def create_form(*, conn: Connection, actor: Actor, form: Form) -> Form:
         raise Conflict(f"form {form.key!r} already exists", form=form.key)
     form = form.model_copy(update={"version": 1})
     check_form_definition(conn, form)
+    form = with_result_types(conn, form)
     ddl.create_form_tables(conn, compile_form(form))
     store_form(conn, form, new=True)
     _record_change(
@@ -136,14 +143,25 @@ def _next_version(form: Form, fields: tuple[Field, ...]) -> Form:
     return form.model_copy(update={"fields": fields, "version": form.version + 1})
 
 
-def add_field(*, conn: Connection, actor: Actor, form_key: str, field: Field) -> Form:
-    """Add a nullable column (no table rewrite) or the field's own table."""
+def add_field(
+    *,
+    conn: Connection,
+    actor: Actor,
+    form_key: str,
+    field: Field,
+    tz: ZoneInfo = DEFAULT_TIME_ZONE,
+) -> Form:
+    """Add a nullable column (no table rewrite) or the field's own table.
+
+    A new formula is computed for every existing record in one UPDATE.
+    """
     require_builder(actor)
     form = get_form(conn, form_key)
     if form.get_field(field.key) is not None:
         raise Conflict(f"form {form_key!r} already has a field {field.key!r}", field=field.key)
     new_form = _next_version(form, (*form.fields, field))
     check_form_definition(conn, new_form)
+    new_form = with_result_types(conn, new_form)
     tables = compile_form(new_form)
     if field.type == "child_table":
         tables.lines[field.key].create(conn)
@@ -152,6 +170,8 @@ def add_field(*, conn: Connection, actor: Actor, form_key: str, field: Field) ->
     else:
         ddl.add_column(conn, tables.main, tables.main.c[field.key])
         _create_field_indexes(conn, tables.main, field.key)
+    if field.type == "formula":
+        _recompute(conn, new_form, field.key, tz)
     store_form(conn, new_form, new=False)
     _record_change(
         conn,
@@ -227,13 +247,17 @@ def update_field(
         raise Conflict(f"form {form_key!r} already has a field {new.key!r}", field=new.key)
     new_form = _next_version(form, tuple(new if f.key == old.key else f for f in form.fields))
     check_form_definition(conn, new_form)
+    new_form = _typed_or_refused(conn, new_form, new)
+    new = new_form.get_field(new.key) or new
     old_tables = compile_form(form)
     new_tables = compile_form(new_form)
     kind = field_type(old)
     summary: list[str] = []
+    if old.type == "formula" == new.type:
+        summary.extend(_update_formula(conn, form, old, new, tz))
     if kind.has_column and not (old.type == "link" and old.many):
         table = old_tables.main
-        if _storage_changed(old, new):
+        if old.type != "formula" and _storage_changed(old, new):
             _convert_column(conn, form, old, new)
             summary.append(f"type {old.type} → {new.type}")
         if new.required and not old.required:
@@ -257,6 +281,7 @@ def update_field(
     elif new.type != old.type:
         raise SchemaChangeRefused(f"field {old.key!r} cannot change from {old.type} to {new.type}")
     store_form(conn, new_form, new=False)
+    check_dependents(conn, new_form)
     _record_change(
         conn,
         actor,
@@ -357,6 +382,7 @@ def _set_archived(
     if not archived:
         check_form_definition(conn, new_form)
     store_form(conn, new_form, new=False)
+    check_dependents(conn, new_form)
     operation = "archive_field" if archived else "restore_field"
     _record_change(
         conn,
@@ -430,3 +456,46 @@ def field_from_draft(conn: Connection, form_key: str, draft: dict[str, Any]) -> 
     form = get_form(conn, form_key)
     [prepared] = _with_keys([draft], {f.key for f in form.fields})
     return parse_model(Field, prepared)
+
+
+def _typed_or_refused(conn: Connection, form: Form, changed: Field) -> Form:
+    """Infer formula types; a broken formula of the changed field itself is a 422, any other
+    expression broken by the change refuses the change with the list of what breaks."""
+    try:
+        return with_result_types(conn, form)
+    except ValidationFailed as exc:
+        own = f"fields.{changed.key}."
+        if changed.type == "formula" and all(e.field.startswith(own) for e in exc.errors):
+            raise
+        raise SchemaChangeRefused(
+            f"the change breaks {len(exc.errors)} expression(s); change them first",
+            [{"form": form.key, **error.as_dict()} for error in exc.errors],
+        ) from None
+
+
+def _update_formula(
+    conn: Connection, form: Form, old: Field, new: Field, tz: ZoneInfo
+) -> list[str]:
+    """A formula's column is derived data: a new result type or scale rebuilds it."""
+    new_form = form.model_copy(
+        update={"fields": tuple(new if f.key == old.key else f for f in form.fields)}
+    )
+    table = compile_form(form).main
+    summary = []
+    if (old.result_type, old.scale) != (new.result_type, new.scale):
+        _drop_field_indexes(conn, table, old.key)
+        ddl.drop_column(conn, table, old.key)
+        new_table = compile_form(new_form).main
+        ddl.add_column(conn, new_table, new_table.c[old.key])
+        summary.append(f"result {old.result_type} → {new.result_type}")
+    if summary or old.expression != new.expression:
+        _recompute(conn, new_form, old.key, tz)
+        summary.append("recomputed")
+    return summary
+
+
+def _recompute(conn: Connection, form: Form, key: str, tz: ZoneInfo) -> None:
+    expressions = compile_form_expressions(conn, form)
+    for formula, expression in expressions.formulas:
+        if formula.key == key:
+            recompute_formula(conn, form, formula, expression, tz)

@@ -121,7 +121,7 @@ class Field(_Frozen):
     ip_kind: Literal["address", "network", "any"] = "any"
     # formula: the expression; result_type fixes the stored column type
     expression: str | None = None
-    result_type: Literal["number", "text", "boolean", "date"] | None = None
+    result_type: Literal["number", "text", "boolean", "date", "datetime"] | None = None
     rollup: Rollup | None = None
     archived: bool = False
 

@@ -2,29 +2,41 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
 import sqlalchemy as sa
 
+from meridian.db.types import UTCDateTime
 from meridian.errors import InvalidValue
 from meridian.schema.fieldtypes.base import FieldType, ValueContext
 from meridian.schema.model import Field, Form
 
 RESULT_SQL_TYPES: dict[str, sa.types.TypeEngine[Any]] = {
-    "number": sa.Float(),
+    "number": sa.BigInteger(),
     "text": sa.Text(),
     "boolean": sa.Boolean(),
     "date": sa.Date(),
+    "datetime": UTCDateTime(),
 }
 
 
 class FormulaType(FieldType):
+    """A value computed from the record by an expression, stored so views can filter and sort.
+
+    The result type is inferred when the formula is saved; numbers are kept exactly, as
+    integers of ``10**scale`` units like decimals.
+    """
+
     name = "formula"
     computed = True
     supports_unique = False
 
     def sql_type(self, field: Field) -> sa.types.TypeEngine[Any]:
         return RESULT_SQL_TYPES[field.result_type or "number"]
+
+    def storage_scale(self, field: Field) -> int:
+        return field.scale if (field.result_type or "number") == "number" else 0
 
     def check_definition(self, field: Field, form: Form) -> list[str]:
         return [] if field.expression else ["a formula field needs an expression"]
@@ -33,9 +45,11 @@ class FormulaType(FieldType):
         raise InvalidValue("read_only", "formula values are computed by the server")
 
     def dump(self, field: Field, stored: Any) -> Any:
-        if hasattr(stored, "isoformat"):
-            return stored.isoformat()
-        return stored
+        if stored is None:
+            return None
+        if (field.result_type or "number") == "number":
+            return str(Decimal(int(stored)).scaleb(-field.scale))
+        return stored.isoformat() if hasattr(stored, "isoformat") else stored
 
 
 class RollupType(FieldType):

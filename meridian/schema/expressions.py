@@ -1,0 +1,323 @@
+"""Expressions over forms: the scopes the expression language checks and compiles against.
+
+``meridian.expr`` knows nothing of forms; this module describes a form's fields, its
+many-to-one links (one level deep) and its child tables to it, for Python (``Scope``) and for
+SQL (``SqlScope``), and checks every formula and validation rule of a form when it is saved.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from meridian.errors import FieldError, SchemaChangeRefused, ValidationFailed
+from meridian.expr import (
+    ChildScope,
+    ChildSql,
+    CompiledExpression,
+    ExpressionError,
+    ExprType,
+    FieldInfo,
+    LinkScope,
+    LinkSql,
+    Scope,
+    SqlScope,
+    compile_expression,
+)
+from meridian.schema.catalog import find_form, list_forms
+from meridian.schema.compile import FormTables, compile_form
+from meridian.schema.fieldtypes import field_type
+from meridian.schema.model import Field, Form
+
+_TEXT = frozenset(
+    {"text", "long_text", "email", "phone", "url", "uscc", "ip", "region", "select", "auto_number"}
+)
+_NUMBER = frozenset({"integer", "decimal", "money", "percent", "user"})
+_RESULT_TYPES = {
+    ExprType.NUMBER: "number",
+    ExprType.TEXT: "text",
+    ExprType.BOOLEAN: "boolean",
+    ExprType.DATE: "date",
+    ExprType.DATETIME: "datetime",
+}
+
+
+def expression_scale(field: Field) -> int:
+    """Powers of ten between the stored integer and the value formulas see.
+
+    A percent is stored as typed (12.5 for 12.5 %) and seen as the fraction (0.125).
+    """
+    scale = field_type(field).storage_scale(field)
+    return scale + 2 if field.type == "percent" else scale
+
+
+def field_info(field: Field) -> FieldInfo | None:
+    """How an expression sees a field; ``None`` for fields it cannot read directly."""
+    if field.type in _TEXT:
+        kind = ExprType.TEXT
+    elif field.type in _NUMBER or (field.type == "link" and not field.many):
+        kind = ExprType.NUMBER
+    elif field.type == "multi_select":
+        return FieldInfo(field.key, field.label, ExprType.TEXT, is_list=True)
+    elif field.type == "boolean":
+        kind = ExprType.BOOLEAN
+    elif field.type == "date":
+        kind = ExprType.DATE
+    elif field.type == "datetime":
+        kind = ExprType.DATETIME
+    elif field.type == "formula" and field.result_type:
+        kind = ExprType(field.result_type)
+    else:
+        return None
+    return FieldInfo(
+        field.key, field.label, kind, expression_scale(field) if kind is ExprType.NUMBER else 0
+    )
+
+
+def _plain_scope(fields: tuple[Field, ...]) -> Scope:
+    infos = ((f, field_info(f)) for f in fields if not f.archived)
+    return Scope(fields={f.key: info for f, info in infos if info is not None})
+
+
+def scope_for(conn: Connection, form: Form) -> Scope:
+    """Fields, links one level deep, and child tables, as the expression checker sees them."""
+    base = _plain_scope(form.fields)
+    links = {}
+    for field in form.active_fields:
+        if field.type == "link" and not field.many and field.target:
+            target = form if field.target == form.key else find_form(conn, field.target)
+            if target is not None:
+                links[field.key] = LinkScope(field.label, _plain_scope(target.fields))
+    children = {
+        f.key: ChildScope(f.label, _plain_scope(f.fields))
+        for f in form.active_fields
+        if f.type == "child_table"
+    }
+    return Scope(fields=base.fields, links=links, children=children)
+
+
+def _columns(table: sa.Table | Any, fields: tuple[Field, ...]) -> dict[str, Any]:
+    return {f.key: table.c[f.key] for f in fields if not f.archived and f.key in table.c}
+
+
+def sql_scope_for(conn: Connection, form: Form, tables: FormTables) -> SqlScope:
+    """The columns behind ``scope_for``; links and lines become correlated subqueries."""
+    main = tables.main
+    links = {}
+    for field in form.active_fields:
+        if field.type == "link" and not field.many and field.target:
+            target = form if field.target == form.key else find_form(conn, field.target)
+            if target is None:
+                continue
+            target_table = compile_form(target).main.alias(f"link_{field.key}")
+            links[field.key] = LinkSql(
+                foreign_key=main.c[field.key],
+                target_id=target_table.c.id,
+                target=SqlScope(columns=_columns(target_table, target.fields)),
+                where=target_table.c.deleted_at.is_(None),
+            )
+    children = {}
+    for key, lines in tables.lines.items():
+        line_field = form.get_field(key)
+        if line_field is None or line_field.archived:
+            continue
+        children[key] = ChildSql(
+            parent_key=lines.c._parent_id,
+            parent_id=main.c.id,
+            lines=SqlScope(columns=_columns(lines, line_field.fields)),
+        )
+    return SqlScope(columns=_columns(main, form.fields), links=links, children=children)
+
+
+@dataclass(frozen=True)
+class FormExpressions:
+    """A form's checked formulas (in an order where each reads only earlier ones) and rules."""
+
+    formulas: tuple[tuple[Field, CompiledExpression], ...]
+    validations: tuple[tuple[int, str, CompiledExpression], ...]
+
+
+def _expression_error(path: str, source: str, exc: ExpressionError) -> FieldError:
+    return FieldError(path, "invalid_expression", exc.message, source, detail=exc.as_dict())
+
+
+def compile_form_expressions(conn: Connection, form: Form) -> FormExpressions:
+    """Check every formula and rule of ``form``; all problems at once, with positions.
+
+    Formula result types are inferred here; a formula may read other formulas, but not in a
+    circle.
+    """
+    scope = scope_for(conn, form)
+    formulas = {f.key: f for f in form.active_fields if f.type == "formula" and f.expression}
+    errors: list[FieldError] = []
+    compiled: dict[str, CompiledExpression] = {}
+    # Formula fields enter the scope once their own type is known, in dependency order.
+    pending = dict(formulas)
+    known = dict(scope.fields)
+    while pending:
+        progressed = False
+        for key, field in list(pending.items()):
+            visible = Scope(
+                fields={k: v for k, v in known.items() if k != key},
+                links=scope.links,
+                children=scope.children,
+            )
+            try:
+                expression = compile_expression(field.expression or "", visible)
+            except ExpressionError as exc:
+                if exc.reason == "unknown_field" and _names_pending_formula(exc, pending, key):
+                    continue
+                errors.append(
+                    _expression_error(f"fields.{key}.expression", field.expression or "", exc)
+                )
+                del pending[key]
+                continue
+            compiled[key] = expression
+            result = _RESULT_TYPES.get(expression.result_type)
+            if result is None:
+                errors.append(
+                    FieldError(
+                        f"fields.{key}.expression",
+                        "invalid_expression",
+                        f"a formula must give a number, text, true/false, a date or a time, "
+                        f"not {expression.result_type.value}",
+                        field.expression,
+                    )
+                )
+            else:
+                typed = field.model_copy(update={"result_type": result})
+                info = field_info(typed)
+                if info is not None:
+                    known[key] = info
+                formulas[key] = typed
+            del pending[key]
+            progressed = True
+        if not progressed:
+            for key, field in pending.items():
+                errors.append(
+                    FieldError(
+                        f"fields.{key}.expression",
+                        "circular_formula",
+                        "formulas read each other in a circle: " + ", ".join(sorted(pending)),
+                        field.expression,
+                    )
+                )
+            break
+    full = Scope(fields=known, links=scope.links, children=scope.children)
+    validations = []
+    for index, rule in enumerate(form.validations):
+        try:
+            expression = compile_expression(rule.expression, full)
+        except ExpressionError as exc:
+            errors.append(
+                _expression_error(f"validations.{index}.expression", rule.expression, exc)
+            )
+            continue
+        if expression.result_type not in (ExprType.BOOLEAN, ExprType.NULL):
+            errors.append(
+                FieldError(
+                    f"validations.{index}.expression",
+                    "not_a_condition",
+                    "a validation rule must be a condition (true or false)",
+                    rule.expression,
+                )
+            )
+            continue
+        validations.append((index, rule.message, expression))
+    if errors:
+        raise ValidationFailed(errors)
+    ordered = tuple((formulas[key], compiled[key]) for key in _dependency_order(compiled))
+    return FormExpressions(formulas=ordered, validations=tuple(validations))
+
+
+def _names_pending_formula(exc: ExpressionError, pending: dict[str, Field], own: str) -> bool:
+    """Whether an unknown name is a formula not typed yet (so: try again later)."""
+    names = {key for key in pending if key != own} | {
+        field.label for key, field in pending.items() if key != own
+    }
+    return any(name in exc.message for name in names)
+
+
+def _dependency_order(compiled: dict[str, CompiledExpression]) -> Iterator[str]:
+    placed: set[str] = set()
+
+    def place(key: str) -> Iterator[str]:
+        if key in placed:
+            return
+        placed.add(key)
+        for used in compiled[key].fields_used:
+            if used in compiled:
+                yield from place(used)
+        yield key
+
+    for key in compiled:
+        yield from place(key)
+
+
+def with_result_types(conn: Connection, form: Form) -> Form:
+    """``form`` with each formula's inferred result type filled in (checks everything)."""
+    expressions = compile_form_expressions(conn, form)
+    typed = {field.key: field for field, _ in expressions.formulas}
+    return form.model_copy(update={"fields": tuple(typed.get(f.key, f) for f in form.fields)})
+
+
+def check_dependents(conn: Connection, form: Form) -> None:
+    """Refuse a change to ``form`` that breaks an expression here or on a form linking here."""
+    broken: list[dict[str, Any]] = []
+    for other in [
+        form,
+        *(f for f in list_forms(conn) if f.key != form.key and _links_to(f, form.key)),
+    ]:
+        try:
+            compile_form_expressions(conn, other)
+        except ValidationFailed as exc:
+            broken.extend({"form": other.key, **error.as_dict()} for error in exc.errors)
+    if broken:
+        raise SchemaChangeRefused(
+            f"the change breaks {len(broken)} expression(s); change them first", broken
+        )
+
+
+def _links_to(form: Form, target: str) -> bool:
+    return any(f.type == "link" and f.target == target for f in form.active_fields)
+
+
+def to_logical(field: Field, stored: Any) -> Any:
+    """A stored value as expressions see it (scaled integers become exact decimals)."""
+    if stored is None:
+        return None
+    info = field_info(field)
+    if info is not None and info.type is ExprType.NUMBER and info.scale:
+        return Decimal(int(stored)).scaleb(-info.scale)
+    return stored
+
+
+def to_stored(field: Field, value: Any) -> Any:
+    """A formula's result as its column stores it (numbers rounded half away from zero)."""
+    if value is None:
+        return None
+    if (field.result_type or "number") == "number":
+        scaled = Decimal(value).scaleb(field.scale).quantize(Decimal(1), rounding=ROUND_HALF_UP)
+        return int(scaled)
+    return value
+
+
+def recompute_formula(
+    conn: Connection, form: Form, field: Field, expression: CompiledExpression, tz: ZoneInfo
+) -> None:
+    """Set a formula's column for every row in one UPDATE compiled from the expression."""
+    tables = compile_form(form)
+    now = datetime.now(tz)
+    value = expression.to_sql(
+        sql_scope_for(conn, form, tables), dialect=conn.dialect, today=now.date(), now=now
+    )
+    if (field.result_type or "number") == "number":
+        value = sa.cast(sa.func.round(value * 10**field.scale), sa.BigInteger)
+    conn.execute(tables.main.update().values({field.key: value}))

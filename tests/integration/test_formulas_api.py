@@ -1,0 +1,197 @@
+"""Formulas, validation rules and ``expr`` filters: one language, checked at save time."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+STAGES = [{"value": "lead", "label": "线索"}, {"value": "won", "label": "签约"}]
+
+
+@pytest.fixture
+def crm(client: TestClient) -> TestClient:
+    assert client.post("/api/v1/apps", json={"key": "crm", "label": "CRM"}).status_code == 201
+    customer = {
+        "key": "customer",
+        "label": "客户",
+        "fields": [
+            {"key": "name", "label": "客户名称", "type": "text"},
+            {
+                "key": "level",
+                "label": "级别",
+                "type": "select",
+                "options": [{"value": "A", "label": "A"}, {"value": "B", "label": "B"}],
+            },
+        ],
+    }
+    quote = {
+        "key": "quote",
+        "label": "报价",
+        "fields": [
+            {"key": "customer", "label": "客户", "type": "link", "target": "customer"},
+            {"key": "amount", "label": "金额", "type": "money"},
+            {"key": "discount", "label": "折扣", "type": "percent"},
+            {"key": "stage", "label": "阶段", "type": "select", "options": STAGES},
+            {"key": "start_date", "label": "开始", "type": "date"},
+            {"key": "end_date", "label": "结束", "type": "date"},
+            {
+                "key": "net",
+                "label": "净额",
+                "type": "formula",
+                "expression": "amount * (1 - discount)",
+            },
+            {"key": "tax", "label": "税额", "type": "formula", "expression": "{净额} * 0.06"},
+            {
+                "key": "vip",
+                "label": "重点",
+                "type": "formula",
+                "expression": 'customer.level = "A"',
+            },
+            {
+                "key": "items",
+                "label": "明细",
+                "type": "child_table",
+                "fields": [
+                    {"key": "qty", "label": "数量", "type": "integer"},
+                    {"key": "price", "label": "单价", "type": "money"},
+                ],
+            },
+            {
+                "key": "lines_total",
+                "label": "明细合计",
+                "type": "formula",
+                "expression": "SUM(items.price)",
+            },
+        ],
+        "validations": [
+            {"expression": "end_date >= start_date", "message": "结束日期不能早于开始日期"}
+        ],
+    }
+    for form in (customer, quote):
+        response = client.post("/api/v1/apps/crm/forms", json=form)
+        assert response.status_code == 201, response.text
+    return client
+
+
+def create(client: TestClient, form: str, values: dict[str, Any]) -> dict[str, Any]:
+    response = client.post(f"/api/v1/forms/{form}/records", json=values)
+    assert response.status_code == 201, response.text
+    result: dict[str, Any] = response.json()
+    return result
+
+
+def test_formula_types_are_inferred_and_values_kept_current_on_write(crm: TestClient) -> None:
+    form = crm.get("/api/v1/forms/quote").json()
+    types = {f["key"]: f.get("result_type") for f in form["fields"] if f["type"] == "formula"}
+    assert types == {"net": "number", "tax": "number", "vip": "boolean", "lines_total": "number"}
+    acme = create(crm, "customer", {"name": "ACME", "level": "A"})
+    quote = create(
+        crm,
+        "quote",
+        {
+            "customer": acme["id"],
+            "amount": "1000.00",
+            "discount": "12.5",
+            "items": [{"qty": 1, "price": "100.10"}, {"qty": 2, "price": "0.90"}],
+        },
+    )
+    assert quote["net"] == "875.00"
+    assert quote["tax"] == "52.50"
+    assert quote["vip"] is True
+    assert quote["lines_total"] == "101.00"
+    changed = crm.patch(f"/api/v1/forms/quote/records/{quote['id']}", json={"discount": "0"}).json()
+    assert changed["net"] == "1000.00" and changed["tax"] == "60.00"
+    history = crm.get(f"/api/v1/forms/quote/records/{quote['id']}/history").json()["items"]
+    assert history[-1]["changes"]["net"] == ["875.00", "1000.00"]
+
+
+def test_a_bad_formula_is_refused_at_save_time_with_position_and_message(crm: TestClient) -> None:
+    response = crm.post(
+        "/api/v1/forms/quote/fields",
+        json={"key": "gross", "label": "毛额", "type": "formula", "expression": "amout * 2"},
+    )
+    assert response.status_code == 422
+    [error] = response.json()["errors"]
+    assert error["code"] == "invalid_expression"
+    assert error["position"] == 0
+    assert error["suggestion"] == "amount"
+    assert "amount" in error["message"] and error["message_zh"]
+    assert "gross" not in {f["key"] for f in crm.get("/api/v1/forms/quote").json()["fields"]}
+
+
+def test_a_new_or_changed_formula_is_computed_for_every_record_in_sql(crm: TestClient) -> None:
+    first = create(crm, "quote", {"amount": "200.00", "discount": "50"})
+    second = create(crm, "quote", {"amount": "10.00"})
+    added = crm.post(
+        "/api/v1/forms/quote/fields",
+        json={"key": "double", "label": "双倍", "type": "formula", "expression": "amount * 2"},
+    )
+    assert added.status_code == 201, added.text
+    assert crm.get(f"/api/v1/forms/quote/records/{first['id']}").json()["double"] == "400.00"
+    changed = crm.patch(
+        "/api/v1/forms/quote/fields/double", json={"expression": 'IF(amount > 100, "big", "small")'}
+    )
+    assert changed.status_code == 200, changed.text
+    assert crm.get(f"/api/v1/forms/quote/records/{first['id']}").json()["double"] == "big"
+    assert crm.get(f"/api/v1/forms/quote/records/{second['id']}").json()["double"] == "small"
+
+
+def test_validation_rules_reject_with_the_builders_message(crm: TestClient) -> None:
+    response = crm.post(
+        "/api/v1/forms/quote/records", json={"start_date": "2026-05-01", "end_date": "2026-04-01"}
+    )
+    assert response.status_code == 422
+    [error] = response.json()["errors"]
+    assert error["code"] == "validation_rule"
+    assert error["message"] == "结束日期不能早于开始日期"
+    # blanks leave a rule undecided, which passes (as a SQL CHECK does)
+    create(crm, "quote", {"start_date": "2026-05-01"})
+
+
+def test_removing_or_retyping_a_field_that_expressions_use_is_refused_with_what_breaks(
+    crm: TestClient,
+) -> None:
+    refused = crm.delete("/api/v1/forms/quote/fields/discount")
+    assert refused.status_code == 409
+    broken = {o["field"] for o in refused.json()["offenders"]}
+    assert broken == {"fields.net.expression"}
+    assert "discount" in {
+        f["key"] for f in crm.get("/api/v1/forms/quote").json()["fields"] if not f["archived"]
+    }
+    # a field on another form reached through a link counts too
+    linked = crm.delete("/api/v1/forms/customer/fields/level")
+    assert linked.status_code == 409
+    assert linked.json()["offenders"][0]["form"] == "quote"
+
+
+def test_expr_filters_compile_to_the_same_sql_as_structured_filters(crm: TestClient) -> None:
+    a = create(crm, "customer", {"name": "ACME", "level": "A"})
+    big = create(crm, "quote", {"customer": a["id"], "amount": "150000.00", "stage": "won"})
+    create(crm, "quote", {"amount": "50000.00", "stage": "won"})
+    create(crm, "quote", {"amount": "900000.00", "stage": "lead"})
+
+    def ids(**params: Any) -> list[int]:
+        response = crm.get("/api/v1/forms/quote/records", params=params)
+        assert response.status_code == 200, response.text
+        return [r["id"] for r in response.json()["items"]]
+
+    by_expr = ids(expr='amount > 100000 and stage in ["won"]')
+    by_filter = ids(
+        filter=json.dumps(
+            {
+                "and": [
+                    {"field": "amount", "op": "gt", "value": "100000"},
+                    {"field": "stage", "op": "in", "value": ["won"]},
+                ]
+            }
+        )
+    )
+    assert by_expr == by_filter == [big["id"]]
+    assert ids(expr='customer.level = "A"') == [big["id"]]
+    bad = crm.get("/api/v1/forms/quote/records", params={"expr": "amount >"})
+    assert bad.status_code == 422
+    assert bad.json()["errors"][0]["position"] == 8
+    assert crm.get("/api/v1/forms/quote/records", params={"expr": "amount + 1"}).status_code == 422
