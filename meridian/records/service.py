@@ -37,7 +37,11 @@ from meridian.records.references import check_references, check_unique
 from meridian.records.search import record_search_text
 from meridian.records.values import ParsedRecord, RecordParser
 from meridian.schema.compile import FormTables
-from meridian.schema.expressions import compile_form_expressions
+from meridian.schema.expressions import (
+    compile_form_expressions,
+    linked_rollups_onto,
+    refresh_linked_rollup,
+)
 from meridian.schema.fieldtypes import ValueContext, field_type
 from meridian.schema.model import SYSTEM_COLUMNS, Form
 
@@ -135,8 +139,18 @@ def _insert(
     # A creation is logged without its values: they are the record's first version, and each
     # later change logs old → new, so the history stays complete at a fraction of the cost.
     write_history(conn, form.key, [(rid, 1, "create", {}) for rid in ids], actor.user_id, now)
+    _refresh_rollups(conn, form, rows)
     publish(conn, [RecordCreated(form.key, record_id, actor.user_id, 1) for record_id in ids])
     return ids
+
+
+def _refresh_rollups(conn: Connection, form: Form, rows: Sequence[Mapping[Any, Any]]) -> None:
+    """Recompute rollups that aggregate this form, for the records these rows link to."""
+    for parent, field in linked_rollups_onto(conn, form.key):
+        assert field.rollup is not None
+        link_key = field.rollup.source.partition(".")[2]
+        parents = {row[link_key] for row in rows if row.get(link_key) is not None}
+        refresh_linked_rollup(conn, parent, field, parents)
 
 
 def _has_expressions(form: Form) -> bool:
@@ -296,6 +310,7 @@ def update_record(
     )
     _write_sides(conn, form, plan.tables, [(record_id, side_changes)], replace=True)
     write_history(conn, form.key, [(record_id, version + 1, "update", changes)], actor.user_id, now)
+    _refresh_rollups(conn, form, [current, proposed])
     publish(conn, [RecordUpdated(form.key, record_id, actor.user_id, version + 1, changes)])
     return get_record(conn=conn, actor=actor, form=form, record_id=record_id)
 
@@ -386,6 +401,7 @@ def _set_deleted(
     action = "delete" if delete else "restore"
     write_history(conn, form.key, [(record_id, version + 1, action, {})], actor.user_id, now)
     event = RecordDeleted if delete else RecordRestored
+    _refresh_rollups(conn, form, [row])
     publish(conn, [event(form.key, record_id, actor.user_id, version + 1)])
 
 

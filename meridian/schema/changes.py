@@ -35,6 +35,7 @@ from meridian.schema.expressions import (
     check_dependents,
     compile_form_expressions,
     recompute_formula,
+    refresh_linked_rollup,
     with_result_types,
 )
 from meridian.schema.fieldtypes import ValueContext, field_type
@@ -170,7 +171,7 @@ def add_field(
     else:
         ddl.add_column(conn, tables.main, tables.main.c[field.key])
         _create_field_indexes(conn, tables.main, field.key)
-    if field.type == "formula":
+    if field.type in ("formula", "rollup"):
         _recompute(conn, new_form, field.key, tz)
     store_form(conn, new_form, new=False)
     _record_change(
@@ -253,7 +254,7 @@ def update_field(
     new_tables = compile_form(new_form)
     kind = field_type(old)
     summary: list[str] = []
-    if old.type == "formula" == new.type:
+    if old.type == new.type and old.type in ("formula", "rollup"):
         summary.extend(_update_formula(conn, form, old, new, tz))
     if kind.has_column and not (old.type == "link" and old.many):
         table = old_tables.main
@@ -488,13 +489,18 @@ def _update_formula(
         new_table = compile_form(new_form).main
         ddl.add_column(conn, new_table, new_table.c[old.key])
         summary.append(f"result {old.result_type} → {new.result_type}")
-    if summary or old.expression != new.expression:
+    if summary or (old.expression, old.rollup) != (new.expression, new.rollup):
         _recompute(conn, new_form, old.key, tz)
         summary.append("recomputed")
     return summary
 
 
 def _recompute(conn: Connection, form: Form, key: str, tz: ZoneInfo) -> None:
+    """Compute a formula or rollup afresh for every record, in SQL."""
+    field = form.get_field(key)
+    if field is not None and field.rollup is not None and "." in field.rollup.source:
+        refresh_linked_rollup(conn, form, field, None)
+        return
     expressions = compile_form_expressions(conn, form)
     for formula, expression in expressions.formulas:
         if formula.key == key:

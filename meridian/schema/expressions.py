@@ -7,7 +7,7 @@ SQL (``SqlScope``), and checks every formula and validation rule of a form when 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from meridian.db.tables import forms as forms_table
 from meridian.errors import FieldError, SchemaChangeRefused, ValidationFailed
 from meridian.expr import (
     ChildScope,
@@ -74,6 +75,8 @@ def field_info(field: Field) -> FieldInfo | None:
         kind = ExprType.DATETIME
     elif field.type == "formula" and field.result_type:
         kind = ExprType(field.result_type)
+    elif field.type == "rollup":
+        kind = ExprType.NUMBER
     else:
         return None
     return FieldInfo(
@@ -157,6 +160,12 @@ def compile_form_expressions(conn: Connection, form: Form) -> FormExpressions:
     scope = scope_for(conn, form)
     formulas = {f.key: f for f in form.active_fields if f.type == "formula" and f.expression}
     errors: list[FieldError] = []
+    for field in form.active_fields:
+        if field.type == "rollup" and field.rollup is not None:
+            if "." in field.rollup.source:
+                errors.extend(_check_linked_rollup(conn, form, field))
+            else:
+                formulas[field.key] = field.model_copy(update={"expression": _line_rollup(field)})
     compiled: dict[str, CompiledExpression] = {}
     # Formula fields enter the scope once their own type is known, in dependency order.
     pending = dict(formulas)
@@ -211,6 +220,13 @@ def compile_form_expressions(conn: Connection, form: Form) -> FormExpressions:
                 )
             break
     full = Scope(fields=known, links=scope.links, children=scope.children)
+    for key, field in formulas.items():
+        if field.type == "rollup" and field.result_type not in (None, "number"):
+            errors.append(
+                FieldError(
+                    f"fields.{key}.rollup", "not_a_number", "a rollup must give a number", key
+                )
+            )
     validations = []
     for index, rule in enumerate(form.validations):
         try:
@@ -264,8 +280,12 @@ def _dependency_order(compiled: dict[str, CompiledExpression]) -> Iterator[str]:
 def with_result_types(conn: Connection, form: Form) -> Form:
     """``form`` with each formula's inferred result type filled in (checks everything)."""
     expressions = compile_form_expressions(conn, form)
-    typed = {field.key: field for field, _ in expressions.formulas}
-    return form.model_copy(update={"fields": tuple(typed.get(f.key, f) for f in form.fields)})
+    types = {field.key: field.result_type for field, _ in expressions.formulas}
+    fields = tuple(
+        f.model_copy(update={"result_type": types[f.key]}) if f.key in types else f
+        for f in form.fields
+    )
+    return form.model_copy(update={"fields": fields})
 
 
 def check_dependents(conn: Connection, form: Form) -> None:
@@ -321,3 +341,99 @@ def recompute_formula(
     if (field.result_type or "number") == "number":
         value = sa.cast(sa.func.round(value * 10**field.scale), sa.BigInteger)
     conn.execute(tables.main.update().values({field.key: value}))
+
+
+_AGGREGATES = {"sum": "SUM", "count": "COUNT", "min": "MIN", "max": "MAX", "avg": "AVG"}
+
+
+def _line_rollup(field: Field) -> str:
+    """A rollup over a child table, written as the expression that computes it."""
+    assert field.rollup is not None
+    spec = field.rollup
+    if spec.function == "count":
+        return f"COUNT({spec.source})"
+    return f"{_AGGREGATES[spec.function]}({spec.source}.{spec.field})"
+
+
+def _check_linked_rollup(conn: Connection, form: Form, field: Field) -> list[FieldError]:
+    assert field.rollup is not None
+    spec = field.rollup
+    path = f"fields.{field.key}.rollup.source"
+    source_key, _, link_key = spec.source.partition(".")
+    source = form if source_key == form.key else find_form(conn, source_key)
+    link = source.get_field(link_key) if source else None
+    if source is None or link is None or link.type != "link" or link.target != form.key:
+        message = f"{spec.source!r} is not <form>.<link field> pointing at {form.key}"
+        return [FieldError(path, "invalid_rollup_source", message, spec.source)]
+    if spec.function == "count":
+        return []
+    aggregated = source.get_field(spec.field or "")
+    info = field_info(aggregated) if aggregated is not None and not aggregated.archived else None
+    if info is None or info.type is not ExprType.NUMBER:
+        message = f"{source.key} has no number field {spec.field!r} to {spec.function}"
+        return [
+            FieldError(
+                f"fields.{field.key}.rollup.field", "invalid_rollup_field", message, spec.field
+            )
+        ]
+    return []
+
+
+def linked_rollups_onto(conn: Connection, source_key: str) -> list[tuple[Form, Field]]:
+    """Rollup fields anywhere that aggregate records of form ``source_key``.
+
+    Runs on every write, so the definitions are narrowed in SQL before any is parsed.
+    """
+    mention = f'%"source": "{source_key}.%'
+    rows = conn.execute(
+        sa.select(forms_table.c.definition).where(
+            sa.cast(forms_table.c.definition, sa.Text).like(mention)
+        )
+    )
+    candidates = [Form.model_validate(row.definition) for row in rows]
+    return [
+        (form, field)
+        for form in candidates
+        for field in form.active_fields
+        if field.type == "rollup"
+        and field.rollup is not None
+        and field.rollup.source.partition(".")[0] == source_key
+        and "." in field.rollup.source
+    ]
+
+
+def refresh_linked_rollup(
+    conn: Connection, form: Form, field: Field, parent_ids: Iterable[int] | None
+) -> None:
+    """Recompute a rollup over linking records, for the given parents (or all), in one UPDATE."""
+    assert field.rollup is not None
+    spec = field.rollup
+    source_key, _, link_key = spec.source.partition(".")
+    source = form if source_key == form.key else find_form(conn, source_key)
+    assert source is not None
+    parent = compile_form(form).main
+    rows = compile_form(source).main.alias("rollup_source")
+    if spec.function == "count":
+        aggregate: Any = sa.func.count() * 10**field.scale
+    else:
+        aggregated = source.get_field(spec.field or "")
+        assert aggregated is not None
+        shift = field.scale - expression_scale(aggregated)
+        column: Any = rows.c[aggregated.key]
+        function = getattr(sa.func, spec.function)
+        value = function(sa.cast(column, sa.Numeric) if spec.function == "avg" else column)
+        aggregate = (
+            sa.func.round(value * 10**shift) if shift >= 0 else sa.func.round(value / 10**-shift)
+        )
+    subquery = (
+        sa.select(sa.cast(aggregate, sa.BigInteger))
+        .where(rows.c[link_key] == parent.c.id, rows.c.deleted_at.is_(None))
+        .scalar_subquery()
+    )
+    statement = parent.update().values({field.key: subquery})
+    if parent_ids is not None:
+        ids = sorted(set(parent_ids))
+        if not ids:
+            return
+        statement = statement.where(parent.c.id.in_(ids))
+    conn.execute(statement)

@@ -195,3 +195,69 @@ def test_expr_filters_compile_to_the_same_sql_as_structured_filters(crm: TestCli
     assert bad.status_code == 422
     assert bad.json()["errors"][0]["position"] == 8
     assert crm.get("/api/v1/forms/quote/records", params={"expr": "amount + 1"}).status_code == 422
+
+
+def test_rollups_over_lines_and_over_linking_records_stay_current(crm: TestClient) -> None:
+    added = crm.post(
+        "/api/v1/forms/customer/fields",
+        json={
+            "key": "quoted",
+            "label": "报价总额",
+            "type": "rollup",
+            "rollup": {"source": "quote.customer", "function": "sum", "field": "amount"},
+        },
+    )
+    assert added.status_code == 201, added.text
+    count = crm.post(
+        "/api/v1/forms/customer/fields",
+        json={
+            "key": "quotes",
+            "label": "报价数",
+            "type": "rollup",
+            "scale": 0,
+            "rollup": {"source": "quote.customer", "function": "count"},
+        },
+    )
+    assert count.status_code == 201, count.text
+    lines = crm.post(
+        "/api/v1/forms/quote/fields",
+        json={
+            "key": "max_qty",
+            "label": "最大数量",
+            "type": "rollup",
+            "scale": 0,
+            "rollup": {"source": "items", "function": "max", "field": "qty"},
+        },
+    )
+    assert lines.status_code == 201, lines.text
+    acme = create(crm, "customer", {"name": "ACME"})
+    other = create(crm, "customer", {"name": "Globex"})
+    q1 = create(
+        crm,
+        "quote",
+        {"customer": acme["id"], "amount": "100.50", "items": [{"qty": 3}, {"qty": 7}]},
+    )
+    create(crm, "quote", {"customer": acme["id"], "amount": "200.00"})
+    assert q1["max_qty"] == "7"
+
+    def customer(record: dict[str, Any]) -> dict[str, Any]:
+        result: dict[str, Any] = crm.get(f"/api/v1/forms/customer/records/{record['id']}").json()
+        return result
+
+    assert (customer(acme)["quoted"], customer(acme)["quotes"]) == ("300.50", "2")
+    crm.patch(f"/api/v1/forms/quote/records/{q1['id']}", json={"customer": other["id"]})
+    assert (customer(acme)["quoted"], customer(acme)["quotes"]) == ("200.00", "1")
+    assert customer(other)["quoted"] == "100.50"
+    crm.delete(f"/api/v1/forms/quote/records/{q1['id']}")
+    assert (customer(other)["quoted"], customer(other)["quotes"]) == (None, "0")
+    bad = crm.post(
+        "/api/v1/forms/customer/fields",
+        json={
+            "key": "oops",
+            "label": "坏",
+            "type": "rollup",
+            "rollup": {"source": "quote.stage", "function": "sum", "field": "amount"},
+        },
+    )
+    assert bad.status_code == 422
+    assert bad.json()["errors"][0]["code"] == "invalid_rollup_source"

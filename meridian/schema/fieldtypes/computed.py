@@ -52,13 +52,11 @@ class FormulaType(FieldType):
         return stored.isoformat() if hasattr(stored, "isoformat") else stored
 
 
-class RollupType(FieldType):
-    name = "rollup"
-    computed = True
-    supports_unique = False
+class RollupType(FormulaType):
+    """Sum, count, minimum, maximum or average over a child table's lines or over the records
+    of another form that link here; stored as an exact number like a formula's."""
 
-    def sql_type(self, field: Field) -> sa.types.TypeEngine[Any]:
-        return sa.Float()
+    name = "rollup"
 
     def check_definition(self, field: Field, form: Form) -> list[str]:
         if field.rollup is None:
