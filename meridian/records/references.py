@@ -9,6 +9,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from meridian.db.sets import one_of
 from meridian.db.tables import files, users
 from meridian.errors import ErrorCollector
 from meridian.records.values import ParsedRecord
@@ -79,7 +80,8 @@ def _existing(conn: Connection, column: Any, ids: set[int], live: Any) -> set[in
     ordered = sorted(ids)
     for start in range(0, len(ordered), 900):
         chunk = ordered[start : start + 900]
-        found.update(conn.execute(sa.select(column).where(column.in_(chunk), live)).scalars())
+        query = sa.select(column).where(one_of(conn, column, chunk), live)
+        found.update(conn.execute(query).scalars())
     return found
 
 
@@ -109,7 +111,7 @@ def check_unique(
         for start in range(0, len(values), 900):
             chunk = values[start : start + 900]
             query = sa.select(column, table.c.id).where(
-                column.in_(chunk), table.c.deleted_at.is_(None)
+                one_of(conn, column, chunk), table.c.deleted_at.is_(None)
             )
             taken.update((row[0], row[1]) for row in conn.execute(query))
         for value, positions in given.items():
