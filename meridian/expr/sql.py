@@ -21,7 +21,8 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.sql import visitors
-from sqlalchemy.sql.elements import BindParameter
+from sqlalchemy.sql.elements import BindParameter, Cast, ColumnClause, Grouping
+from sqlalchemy.sql.functions import FunctionElement
 
 from meridian.expr import decimals, sqlops
 from meridian.expr.evaluate import compile_python
@@ -151,7 +152,7 @@ class _Compiler:
         shared = [i for i, part in enumerate(parts) if uses[i] > 1 and part.size > _SHARE_ABOVE]
         if not shared:
             size = 1 + sum(count * part.size for count, part in zip(uses, parts, strict=True))
-            return _Piece(body([part.sql for part in parts]), size)
+            return _Piece(_grouped(body([part.sql for part in parts])), size)
         inner = (
             sa.select(*(parts[i].sql.label(f"v{i}") for i in shared))
             .correlate_except(None)
@@ -250,6 +251,10 @@ class _Compiler:
 
         def body(args: list[Sql]) -> Sql:
             needle, *items = args
+            if len(items) == 1:
+                # `x IN ((SELECT …))` is set membership in SQL — FALSE when no row links — so a
+                # one-item list is the comparison it means, NULL included.
+                return needle != items[0] if node.negated else needle == items[0]
             return needle.not_in(items) if node.negated else needle.in_(items)
 
         return self._build(parts, body)
@@ -273,6 +278,14 @@ class _Compiler:
         return self._build(
             [self.compile(node.operand)], lambda a: sqlops.local_midnight(self.ctx, a[0])
         )
+
+
+def _grouped(element: Sql) -> Sql:
+    """``element`` in parentheses unless it is atomic: SQLAlchemy cannot see through the type
+    coercions and the NOTs built here, and SQL's precedence of NOT, = and IS differs from ours."""
+    if isinstance(element, ColumnClause | BindParameter | FunctionElement | Grouping | Cast):
+        return element
+    return Grouping(element)
 
 
 def _correlated(query: sa.Select[Any], inner: sa.ColumnClause[Any]) -> Sql:

@@ -9,6 +9,7 @@ are ISO text on SQLite and ``date``/``timestamptz`` on PostgreSQL.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -25,9 +26,6 @@ from meridian.expr.zones import OffsetPeriod, offset_periods
 Sql = ColumnElement[Any]
 
 _INT64 = 2**63
-_MAX_DAYS = 3_660_000
-_MAX_MONTHS = 120_000
-_MAX_SECONDS = _MAX_DAYS * 86_400
 _MAX_INT4 = 2**31 - 1
 _SQLITE_TIMESTAMP = "%Y-%m-%d %H:%M:%S"
 
@@ -211,14 +209,15 @@ def length(ctx: SqlContext, value: Sql) -> Sql:
 
 def _pg_substring(function: Callable[..., Sql], value: Sql, count: Sql) -> Sql:
     """PostgreSQL's left()/right() read a negative count as "all but", and take int4 only."""
+    none = function(value, sa.literal(0, sa.Integer()), type_=sa.Text())
     if isinstance(count, BindParameter) and type(count.value) is int:
         if count.value < 0:
-            return text("")
+            return none
         if count.value > _MAX_INT4:
             return value
         return function(value, sa.literal(count.value, sa.Integer()), type_=sa.Text())
     return sa.case(
-        (count < 0, text("")),
+        (count < 0, none),
         (count > _MAX_INT4, value),
         else_=function(value, sa.cast(count, sa.Integer()), type_=sa.Text()),
     )
@@ -302,58 +301,66 @@ def has_no_options(ctx: SqlContext, options: Sql) -> Sql:
 
 
 def _in_date_range(ctx: SqlContext, value: Sql) -> Sql:
-    """``value`` when it lies in years 1-9999, else NULL (SQLite prints other years oddly)."""
-    valid: Sql
-    if ctx.postgres:
-        valid = value.between(day(date(1, 1, 1)), day(date(9999, 12, 31)))
-    else:
-        valid = _as_text(value) >= text("0001-01-01")
+    """SQLite's date() is NULL past 9999 but prints years before 1 as 0000 or -0165."""
+    valid = _as_text(value) >= text("0001-01-01")
     return sa.type_coerce(sa.case((valid, value)), value.type)
 
 
-def _pg_bounded(count: Sql, limit: int) -> Sql:
-    """``count`` as int4 when within ±limit, else NULL (a larger count leaves years 1-9999)."""
-    return sa.cast(sa.case((sa.func.abs(count) <= limit, count)), sa.Integer())
+_FIRST_DAY = date(1, 1, 1)
+_LAST_DAY_INDEX = (date(9999, 12, 31) - _FIRST_DAY).days
+_FIRST_MONTH_INDEX, _LAST_MONTH_INDEX = 12 * 1, 12 * 9999 + 11
+_FIRST_EPOCH = Decimal(
+    int((datetime(1, 1, 1, tzinfo=UTC) - datetime(1970, 1, 1, tzinfo=UTC)).total_seconds())
+)
+_LAST_EPOCH = Decimal(
+    int(
+        (
+            datetime(9999, 12, 31, 23, 59, 59, tzinfo=UTC) - datetime(1970, 1, 1, tzinfo=UTC)
+        ).total_seconds()
+    )
+) + Decimal("0.999999")
+
+
+def _pg_if_between(index: Sql, low: int | Decimal, high: int | Decimal, result: Sql) -> Sql:
+    """``result`` when ``index`` lies in [low, high], else NULL; PostgreSQL raises on dates
+    past 4713 BC, so the range is checked before the date arithmetic runs."""
+    valid = index.between(sa.literal(low, sa.Numeric()), sa.literal(high, sa.Numeric()))
+    return sa.type_coerce(sa.case((valid, result)), result.type)
 
 
 def add_days(ctx: SqlContext, value: Sql, days: Sql) -> Sql:
-    shifted: Sql
     if ctx.postgres:
-        shifted = sa.type_coerce(value + _pg_bounded(days, _MAX_DAYS), sa.Date())
-    else:
-        shifted = sa.func.date(value, sa.cast(days, sa.Text()) + " days", type_=sa.Date())
-    return _in_date_range(ctx, shifted)
+        index = sa.cast(value - day(_FIRST_DAY), sa.Numeric()) + numeric(ctx, days)
+        shifted = sa.type_coerce(value + sa.cast(days, sa.Integer()), sa.Date())
+        return _pg_if_between(index, 0, _LAST_DAY_INDEX, shifted)
+    step = sa.cast(days, sa.Text()) + " days"
+    return _in_date_range(ctx, sa.func.date(value, step, type_=sa.Date()))
 
 
 def add_months(ctx: SqlContext, value: Sql, months: Sql) -> Sql:
     """Calendar months, clamped to the last day of the month."""
-    shifted: Sql
     if ctx.postgres:
-        interval = sa.func.make_interval(0, _pg_bounded(months, _MAX_MONTHS))
+        index = part(ctx, value, "year") * 12 + part(ctx, value, "month") - 1 + numeric(ctx, months)
+        interval = sa.func.make_interval(0, sa.cast(months, sa.Integer()))
         shifted = sa.cast(value + interval, sa.Date())
-    else:
-        # date(d, '+n months') overflows into the next month when the day does not exist;
-        # the last day of the target month caps it.
-        step = sa.cast(months, sa.Text()) + " months"
-        overflowing = sa.func.date(value, step, type_=sa.Text())
-        last_day = sa.func.date(
-            value, "start of month", step, "+1 month", "-1 day", type_=sa.Text()
-        )
-        shifted = sa.func.min(overflowing, last_day, type_=sa.Date())
-    return _in_date_range(ctx, shifted)
+        return _pg_if_between(index, _FIRST_MONTH_INDEX, _LAST_MONTH_INDEX, shifted)
+    # date(d, '+n months') overflows into the next month when the day does not exist;
+    # the last day of the target month caps it.
+    step = sa.cast(months, sa.Text()) + " months"
+    overflowing = sa.func.date(value, step, type_=sa.Text())
+    last_day = sa.func.date(value, "start of month", step, "+1 month", "-1 day", type_=sa.Text())
+    return _in_date_range(ctx, sa.func.min(overflowing, last_day, type_=sa.Date()))
 
 
 def add_seconds(ctx: SqlContext, value: Sql, seconds: Sql) -> Sql:
     if ctx.postgres:
-        bounded = sa.cast(sa.case((sa.func.abs(seconds) <= _MAX_SECONDS, seconds)), sa.Float())
-        shifted = value + sa.func.make_interval(0, 0, 0, 0, 0, 0, bounded)
-        valid = shifted.between(
-            instant(datetime(1, 1, 1, tzinfo=UTC)), instant(datetime.max.replace(tzinfo=UTC))
-        )
-        return sa.type_coerce(sa.case((valid, shifted)), UTCDateTime())
+        index = sa.extract("epoch", value) + numeric(ctx, seconds)
+        interval = sa.func.make_interval(0, 0, 0, 0, 0, 0, sa.cast(seconds, sa.Float()))
+        shifted = sa.type_coerce(value + interval, UTCDateTime())
+        return _pg_if_between(index, _FIRST_EPOCH, _LAST_EPOCH, shifted)
     step = sa.cast(seconds, sa.Text()) + " seconds"
-    whole = sa.func.strftime(_SQLITE_TIMESTAMP, value, step, type_=sa.Text())
-    # strftime drops the microseconds; whole seconds added leave them as they were.
+    whole = sa.func.strftime(_SQLITE_TIMESTAMP, _whole_seconds(value), step, type_=sa.Text())
+    # Whole seconds added leave the microseconds as they were.
     shifted = sa.type_coerce(whole + sa.func.substr(value, 20, type_=sa.Text()), UTCDateTime())
     return sa.type_coerce(
         sa.case((_as_text(shifted) >= text("0001-01-01"), shifted)), UTCDateTime()
@@ -403,16 +410,47 @@ def years_between(ctx: SqlContext, start: Sql, end: Sql) -> Sql:
 # ---- time zones ----------------------------------------------------------------------------
 
 
+def _whole_seconds(value: Sql) -> Sql:
+    """SQLite's date functions round fractions to milliseconds (23:59:59.9999 becomes the next
+    day); the offsets are whole seconds, so cut the fraction off before adding them."""
+    return sa.func.substr(value, 1, 19, type_=sa.Text())
+
+
+def _constant(text: str) -> Sql:
+    """An inline SQL string literal for text this module generated (digits, dashes, colons and
+    "seconds"): hundreds of offset thresholds as bound parameters would dominate compile time."""
+    assert all(char.isalnum() or char in " -+:" for char in text), text
+    return sa.literal_column(f"'{text}'", sa.Text())
+
+
 def _sqlite_offset_case(
-    periods: Sequence[OffsetPeriod], value: Sql, threshold: Any, modifier: Any
-) -> Any:
-    """A balanced CASE tree picking the period of ``value``: log2(n) comparisons per row."""
-    if len(periods) == 1:
-        return modifier(periods[0])
-    middle = len(periods) // 2
-    later = _sqlite_offset_case(periods[middle:], value, threshold, modifier)
-    earlier = _sqlite_offset_case(periods[:middle], value, threshold, modifier)
-    return sa.case((_as_text(value) >= text(threshold(periods[middle])), later), else_=earlier)
+    periods: Sequence[OffsetPeriod],
+    value: Sql,
+    threshold: Callable[[OffsetPeriod], str],
+    shift: Callable[[OffsetPeriod], int],
+) -> Sql:
+    """The date modifier of ``value``'s period as two levels of flat CASE over runs of about
+    √n periods: some 2·√n tests a row, and never deeper than two — SQLite's parser stack
+    overflows on the deep trees a balanced search builds inside larger expressions."""
+
+    def latest_first(steps: Sequence[tuple[str, Sql]]) -> Sql:
+        """``steps`` ascending by threshold; the last threshold ``value`` reaches wins."""
+        if len(steps) == 1:
+            return steps[0][1]
+        whens = [(_as_text(value) >= _constant(start), result) for start, result in steps[:0:-1]]
+        return sa.case(*whens, else_=steps[0][1])
+
+    size = max(1, math.isqrt(len(periods)))
+    runs = [periods[i : i + size] for i in range(0, len(periods), size)]
+    return latest_first(
+        [
+            (
+                threshold(run[0]),
+                latest_first([(threshold(p), _constant(f"{shift(p):+d} seconds")) for p in run]),
+            )
+            for run in runs
+        ]
+    )
 
 
 def local_date(ctx: SqlContext, value: Sql) -> Sql:
@@ -423,9 +461,9 @@ def local_date(ctx: SqlContext, value: Sql) -> Sql:
         offset_periods(ctx.zone.key),
         value,
         lambda period: period.starts.strftime(_SQLITE_TIMESTAMP),
-        lambda period: text(f"{period.offset:+d} seconds"),
+        lambda period: period.offset,
     )
-    return sa.func.date(value, modifier, type_=sa.Date())
+    return sa.func.date(_whole_seconds(value), modifier, type_=sa.Date())
 
 
 def local_midnight(ctx: SqlContext, value: Sql) -> Sql:
@@ -436,7 +474,7 @@ def local_midnight(ctx: SqlContext, value: Sql) -> Sql:
         offset_periods(ctx.zone.key),
         value,
         lambda period: period.first_midnight.isoformat(),
-        lambda period: text(f"{-period.offset:+d} seconds"),
+        lambda period: -period.offset,
     )
     whole = sa.func.strftime(_SQLITE_TIMESTAMP, value, modifier, type_=sa.Text())
     return sa.type_coerce(whole + ".000000", UTCDateTime())

@@ -2,7 +2,7 @@
 
 SQLite cannot convert between UTC and a named zone, so the compiler spells the zone's offsets
 out as a CASE over the instants where they change. The table is read from the same
-``zoneinfo`` data Python uses, for 1900-2200; outside that range SQLite keeps the nearest
+``zoneinfo`` data Python uses, for 1900-2100; outside that range SQLite keeps the nearest
 known offset.
 """
 
@@ -14,7 +14,7 @@ from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 _FIRST = datetime(1900, 1, 1, tzinfo=UTC)
-_LAST = datetime(2200, 1, 1, tzinfo=UTC)
+_LAST = datetime(2100, 1, 1, tzinfo=UTC)
 
 
 @dataclass(frozen=True)
@@ -56,7 +56,8 @@ def _first_midnight(starts: datetime, offset: int) -> date:
 
 @functools.lru_cache(maxsize=16)
 def offset_periods(zone_key: str) -> tuple[OffsetPeriod, ...]:
-    """The zone's offsets, oldest first; the first period also covers everything before 1900."""
+    """The zone's offsets, oldest first; the first period also covers everything before 1900
+    and the last everything after 2100."""
     zone = ZoneInfo(zone_key)
     periods = [OffsetPeriod(datetime(1, 1, 1), _offset(zone, _FIRST), date(1, 1, 1))]
     moment = _FIRST
