@@ -132,9 +132,17 @@ def absolute(ctx: SqlContext, value: Sql) -> Sql:
     return sa.func.abs(numeric(ctx, value), type_=value.type)
 
 
+def _never_zero(ctx: SqlContext, divisor: Sql) -> Sql:
+    """``divisor``, or NULL in place of 0; a constant that is not 0 needs no NULLIF, and the
+    planner gets a plain expression it can fold."""
+    if isinstance(divisor, BindParameter) and type(divisor.value) is int and divisor.value != 0:
+        return numeric(ctx, divisor)
+    return sa.func.nullif(numeric(ctx, divisor), 0)
+
+
 def divide(ctx: SqlContext, dividend: Sql, divisor: Sql) -> Sql:
     """Integer division truncated toward zero; NULL when ``divisor`` is 0."""
-    safe = sa.func.nullif(numeric(ctx, divisor), 0)
+    safe = _never_zero(ctx, divisor)
     if ctx.postgres:
         return sa.func.div(numeric(ctx, dividend), safe, type_=sa.Numeric())
     return _grouped(_grouped(dividend).op("/")(safe))
@@ -151,7 +159,7 @@ def shift_down(ctx: SqlContext, value: Sql, places: int) -> Sql:
 
 def remainder(ctx: SqlContext, dividend: Sql, divisor: Sql) -> Sql:
     """Truncated remainder (sign of the dividend); NULL when ``divisor`` is 0."""
-    safe = sa.func.nullif(numeric(ctx, divisor), 0)
+    safe = _never_zero(ctx, divisor)
     if ctx.postgres:
         return sa.func.mod(numeric(ctx, dividend), safe, type_=sa.Numeric())
     return _grouped(_grouped(dividend).op("%")(safe))
