@@ -378,14 +378,14 @@ def _bind_dateadd(args: Arguments) -> Node:
     args.arity(3, 3)
     value = args.expect(0, DATE, DATETIME)
     count = args.integer(1)
-    unit = _unit(args, 2, "DATEADD", _DATE_UNITS[value.type])
+    unit = _unit(args, 2, _DATE_UNITS[value.type])
     return args.result(value.type, 0, [value, count], unit=unit)
 
 
-def _unit(args: Arguments, index: int, name: str, allowed: Sequence[str]) -> str:
+def _unit(args: Arguments, index: int, allowed: Sequence[str]) -> str:
     unit, span = args.literal_text(index, 'a unit such as "d"', '单位，例如 "d"')
     if unit.lower() not in allowed:
-        args.fail("bad_unit", span, unit=repr(unit), name=name, allowed=", ".join(allowed))
+        args.fail("bad_unit", span, unit=repr(unit), allowed=", ".join(allowed))
     return unit.lower()
 
 
@@ -414,7 +414,7 @@ def _bind_datedif(args: Arguments) -> Node:
     args.arity(3, 3)
     start = args.expect(0, DATE, DATETIME)
     end = args.expect(1, DATE, DATETIME)
-    unit = _unit(args, 2, "DATEDIF", ("d", "m", "y"))
+    unit = _unit(args, 2, ("d", "m", "y"))
     return args.result(NUMBER, 0, [start, end], unit=unit)
 
 
