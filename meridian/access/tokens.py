@@ -9,10 +9,11 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from meridian.core.actor import Actor
+from meridian.access.actors import load_actor
+from meridian.core.actor import Actor, TokenScope
 from meridian.core.clock import utcnow
 from meridian.db.tables import api_tokens, users
-from meridian.errors import Unauthenticated
+from meridian.errors import FieldError, Unauthenticated, ValidationFailed
 
 TOKEN_PREFIX = "mer_"
 LAST_USED_RESOLUTION = timedelta(minutes=5)
@@ -24,9 +25,22 @@ def _digest(token: str) -> str:
 
 
 def create_token(
-    *, conn: Connection, user_id: int, name: str, expires_at: datetime | None = None
+    *,
+    conn: Connection,
+    user_id: int,
+    name: str,
+    expires_at: datetime | None = None,
+    scope: str = "write",
+    app_key: str | None = None,
+    form_key: str | None = None,
 ) -> str:
-    """Create a token and return it; this is the only time the plain token exists."""
+    """Create a token and return it; this is the only time the plain token exists.
+
+    ``scope`` "read" makes a token that can only read; ``app_key`` or ``form_key`` limits it to
+    one app or form. A token never grants more than its user has.
+    """
+    if scope not in ("read", "write"):
+        raise ValidationFailed([FieldError("scope", "invalid_scope", "read or write", scope)])
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
     conn.execute(
         api_tokens.insert().values(
@@ -34,6 +48,9 @@ def create_token(
             name=name,
             token_hash=_digest(token),
             prefix=token[:12],
+            scope=scope,
+            app_key=app_key,
+            form_key=form_key,
             expires_at=expires_at,
             created_at=utcnow(),
         )
@@ -53,10 +70,11 @@ def authenticate_token(conn: Connection, token: str) -> tuple[Actor, int | None]
             api_tokens.c.expires_at,
             api_tokens.c.revoked_at,
             api_tokens.c.last_used_at,
+            api_tokens.c.scope,
+            api_tokens.c.app_key,
+            api_tokens.c.form_key,
             users.c.id.label("user_id"),
-            users.c.is_admin,
             users.c.is_active,
-            users.c.name,
         )
         .join(users, users.c.id == api_tokens.c.user_id)
         .where(api_tokens.c.token_hash == _digest(token))
@@ -68,8 +86,10 @@ def authenticate_token(conn: Connection, token: str) -> tuple[Actor, int | None]
         raise Unauthenticated("the API token has expired")
     # Last use is recorded coarsely: a write per request would serialise readers on SQLite.
     stale = row.last_used_at is None or now - row.last_used_at > LAST_USED_RESOLUTION
-    actor = Actor(user_id=row.user_id, is_admin=row.is_admin, name=row.name)
-    return actor, row.id if stale else None
+    scope = None
+    if row.scope != "write" or row.app_key is not None or row.form_key is not None:
+        scope = TokenScope(write=row.scope == "write", app_key=row.app_key, form_key=row.form_key)
+    return load_actor(conn, row.user_id, scope), row.id if stale else None
 
 
 def touch_token(conn: Connection, token_id: int) -> None:

@@ -72,6 +72,120 @@ users = sa.Table(
     sa.Column("is_active", sa.Boolean, nullable=False, server_default=sa.true()),
     sa.Column("locale", sa.String(10), nullable=False, server_default="zh-CN"),
     sa.Column("created_at", UTCDateTime, nullable=False),
+    # The main department; others are in sys_user_department.
+    sa.Column("department_id", sa.BigInteger, nullable=True, index=True),
+    sa.Column("manager_id", sa.BigInteger, nullable=True),
+    sa.Column("must_change_password", sa.Boolean, nullable=False, server_default=sa.false()),
+)
+
+departments = sa.Table(
+    "sys_department",
+    metadata,
+    sa.Column("id", BigId, primary_key=True, autoincrement=True),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("parent_id", sa.BigInteger, nullable=True, index=True),
+    sa.Column("manager_id", sa.BigInteger, nullable=True),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+)
+
+user_departments = sa.Table(
+    "sys_user_department",
+    metadata,
+    sa.Column("user_id", sa.BigInteger, primary_key=True),
+    sa.Column("department_id", sa.BigInteger, primary_key=True, index=True),
+)
+
+roles = sa.Table(
+    "sys_role",
+    metadata,
+    sa.Column("key", sa.String(63), primary_key=True),
+    sa.Column("label", sa.String(200), nullable=False),
+    sa.Column("preset", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+)
+
+user_roles = sa.Table(
+    "sys_user_role",
+    metadata,
+    sa.Column("user_id", sa.BigInteger, primary_key=True),
+    sa.Column("role_key", sa.String(63), primary_key=True, index=True),
+)
+
+role_forms = sa.Table(
+    "sys_role_form",
+    metadata,
+    sa.Column("role_key", sa.String(63), primary_key=True),
+    sa.Column("form_key", sa.String(63), primary_key=True),
+    # The permission document as PUT /api/v1/roles/{role}/forms/{form} took it, normalised.
+    sa.Column("rules", JSONType, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+)
+
+record_shares = sa.Table(
+    "sys_record_share",
+    metadata,
+    sa.Column("id", BigId, primary_key=True, autoincrement=True),
+    sa.Column("form_key", sa.String(63), nullable=False),
+    sa.Column("record_id", sa.BigInteger, nullable=False),
+    sa.Column("user_id", sa.BigInteger, nullable=True),
+    sa.Column("department_id", sa.BigInteger, nullable=True),
+    sa.Column("level", sa.String(10), nullable=False),
+    sa.Column("created_by", sa.BigInteger, nullable=True),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Index("ix_sys_record_share_record", "form_key", "record_id"),
+    sa.Index("ix_sys_record_share_user", "form_key", "user_id"),
+)
+
+sessions = sa.Table(
+    "sys_session",
+    metadata,
+    sa.Column("id", BigId, primary_key=True, autoincrement=True),
+    sa.Column("token_hash", sa.String(64), nullable=False, unique=True),
+    sa.Column("user_id", sa.BigInteger, nullable=False, index=True),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("last_seen_at", UTCDateTime, nullable=False),
+    sa.Column("expires_at", UTCDateTime, nullable=False),
+    sa.Column("ip", sa.String(64), nullable=False, server_default=""),
+    sa.Column("user_agent", sa.String(400), nullable=False, server_default=""),
+    sa.Column("revoked_at", UTCDateTime, nullable=True),
+)
+
+login_throttle = sa.Table(
+    "sys_login_throttle",
+    metadata,
+    # ("account", email) or ("ip", address)
+    sa.Column("scope", sa.String(10), primary_key=True),
+    sa.Column("key", sa.String(254), primary_key=True),
+    sa.Column("failures", sa.Integer, nullable=False),
+    sa.Column("locked_until", UTCDateTime, nullable=True),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+)
+
+audit_log = sa.Table(
+    "sys_audit",
+    metadata,
+    sa.Column("id", BigId, primary_key=True, autoincrement=False),
+    sa.Column("at", UTCDateTime, nullable=False, index=True),
+    sa.Column("actor_id", sa.BigInteger, nullable=True),
+    sa.Column("action", sa.String(60), nullable=False),
+    sa.Column("object_type", sa.String(63), nullable=False, server_default=""),
+    sa.Column("object_id", sa.String(200), nullable=False, server_default=""),
+    sa.Column("detail", JSONType, nullable=False),
+    sa.Column("ip", sa.String(64), nullable=False, server_default=""),
+    sa.Column("prev_hash", sa.String(64), nullable=False),
+    sa.Column("hash", sa.String(64), nullable=False),
+    sa.Index("ix_sys_audit_actor", "actor_id", "id"),
+    sa.Index("ix_sys_audit_object", "object_type", "object_id", "id"),
+)
+
+audit_head = sa.Table(
+    "sys_audit_head",
+    metadata,
+    # One row: the newest entry, so deleting the last entries is detected too, and the row
+    # lock taken to update it keeps the chain from forking under concurrent writers.
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("last_id", sa.BigInteger, nullable=False),
+    sa.Column("last_hash", sa.String(64), nullable=False),
 )
 
 api_tokens = sa.Table(
@@ -82,6 +196,10 @@ api_tokens = sa.Table(
     sa.Column("name", sa.String(200), nullable=False),
     sa.Column("token_hash", sa.String(64), nullable=False, unique=True),
     sa.Column("prefix", sa.String(16), nullable=False),
+    # "read" or "write"; limited to one app or one form when either is set.
+    sa.Column("scope", sa.String(10), nullable=False, server_default="write"),
+    sa.Column("app_key", sa.String(63), nullable=True),
+    sa.Column("form_key", sa.String(63), nullable=True),
     sa.Column("expires_at", UTCDateTime, nullable=True),
     sa.Column("revoked_at", UTCDateTime, nullable=True),
     sa.Column("last_used_at", UTCDateTime, nullable=True),

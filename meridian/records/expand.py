@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from meridian.access.permissions import form_access
+from meridian.core.actor import Actor
 from meridian.errors import FieldError, ValidationFailed
 from meridian.schema.catalog import get_form
 from meridian.schema.compile import compile_form
@@ -16,9 +19,15 @@ from meridian.schema.model import Form
 
 
 def expand_links(
-    conn: Connection, form: Form, records: list[dict[str, Any]], keys: Sequence[str]
+    conn: Connection,
+    form: Form,
+    records: list[dict[str, Any]],
+    keys: Sequence[str],
+    actor: Actor | None,
+    tz: ZoneInfo,
 ) -> None:
-    """One query per expanded link field for the whole page."""
+    """One query per expanded link field for the whole page; a linked record the actor may not
+    read, or whose title field is hidden from it, shows only its id."""
     for key in keys:
         link = form.get_field(key)
         if link is None or link.archived or link.type != "link":
@@ -26,7 +35,13 @@ def expand_links(
                 [FieldError("expand", "not_a_link", f"{key!r} is not a link field", key)]
             )
         target = get_form(conn, link.target or "")
+        readable = None
+        if actor is not None:
+            access = form_access(conn, actor, target)
+            target = access.visible
         table = compile_form(target).main
+        if actor is not None:
+            readable = access.rows(conn, table, "read", tz)
         title = target.get_field(target.title_field) if target.title_field else None
         ids: set[int] = set()
         for record in records:
@@ -36,7 +51,10 @@ def expand_links(
             continue
         columns = [table.c.id, *([table.c[title.key]] if title else [])]
         found = {}
-        for row in conn.execute(sa.select(*columns).where(table.c.id.in_(sorted(ids)))):
+        query = sa.select(*columns).where(table.c.id.in_(sorted(ids)))
+        if readable is not None:
+            query = query.where(readable)
+        for row in conn.execute(query):
             label = field_type(title).dump(title, row[1]) if title and row[1] is not None else None
             found[row.id] = {"id": row.id, "title": label if label is not None else f"#{row.id}"}
         for record in records:

@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 from sqlalchemy.sql.elements import ColumnElement
 
+from meridian.access.permissions import FormAccess, form_access
 from meridian.core.actor import Actor
 from meridian.core.timezones import DEFAULT_TIME_ZONE
 from meridian.errors import FieldError, ValidationFailed
@@ -24,8 +25,9 @@ from meridian.records.query import (
     order_by,
     parse_sort,
 )
-from meridian.records.search import search_predicate
+from meridian.records.search import columns_search_predicate, search_predicate, searchable_fields
 from meridian.records.service import dump_rows
+from meridian.schema.catalog import get_form
 from meridian.schema.expressions import scope_for, sql_scope_for
 from meridian.schema.model import Form
 
@@ -57,29 +59,43 @@ class Page:
 
 
 def where_clause(
-    conn: Connection, plan: FormPlan, query: RecordQuery, tz: ZoneInfo = DEFAULT_TIME_ZONE
+    conn: Connection, plan: FormPlan, query: RecordQuery, access: FormAccess, tz: ZoneInfo
 ) -> ColumnElement[bool]:
-    """The WHERE of a list: trash or live rows, the filter, the search text."""
+    """The WHERE of a list: the rows the actor may read, trash or live, filter, expr, search.
+
+    ``plan`` is over the form as the actor sees it, so a hidden field is unknown to the filter,
+    the expression and the sort, and answers as if it did not exist.
+    """
     table = plan.tables.main
     conditions: list[ColumnElement[bool]] = [
         table.c.deleted_at.is_not(None) if query.deleted else table.c.deleted_at.is_(None)
     ]
+    readable = access.rows(conn, table, "read", tz)
+    if readable is not None:
+        conditions.append(readable)
     if query.filter is not None:
-        conditions.append(FilterCompiler(conn, plan.form, tz, plan.tables).compile(query.filter))
+        compiler = FilterCompiler(conn, plan.form, tz, plan.tables, actor=access.actor)
+        conditions.append(compiler.compile(query.filter))
     if query.expression:
-        conditions.append(expression_condition(conn, plan, query.expression, tz))
+        conditions.append(expression_condition(conn, plan, query.expression, access, tz))
     if query.search and query.search.strip():
         if len(query.search) > 200:
             raise ValidationFailed(
                 [FieldError("q", "too_long", "search at most 200 characters", query.search)]
             )
-        conditions.append(search_predicate(plan.tables, query.search))
+        if access.hidden & {f.key for f in searchable_fields(access.form.fields)}:
+            # The search text holds the hidden values too: match the visible columns instead.
+            conditions.append(
+                columns_search_predicate(plan.tables, plan.search_fields, query.search)
+            )
+        else:
+            conditions.append(search_predicate(plan.tables, query.search))
     conditions.extend(query.extra_conditions)
     return sa.and_(*conditions)
 
 
 def expression_condition(
-    conn: Connection, plan: FormPlan, source: str, tz: ZoneInfo
+    conn: Connection, plan: FormPlan, source: str, access: FormAccess, tz: ZoneInfo
 ) -> ColumnElement[bool]:
     """A condition written in the expression language, compiled to SQL for this form."""
     try:
@@ -88,6 +104,15 @@ def expression_condition(
         raise ValidationFailed(
             [FieldError("expr", "invalid_expression", exc.message, source, detail=exc.as_dict())]
         ) from None
+    for used in sorted(expression.fields_used):
+        link_key, _, target_key = used.partition(".")
+        link = plan.form.get_field(link_key)
+        if target_key and link is not None and link.type == "link" and link.target:
+            target = form_access(conn, access.actor, get_form(conn, link.target))
+            if target_key in target.hidden:
+                raise ValidationFailed(
+                    [FieldError("expr", "unknown_field", f"unknown field {used}", source)]
+                )
     if expression.result_type not in (ExprType.BOOLEAN, ExprType.NULL):
         raise ValidationFailed(
             [
@@ -117,10 +142,11 @@ def list_records(
         raise ValidationFailed(
             [FieldError("limit", "out_of_range", f"limit must be 1 to {MAX_LIMIT}", query.limit)]
         )
-    plan = plan_for(form)
+    access = form_access(conn, actor, form)
+    plan = plan_for(access.visible)
     table = plan.tables.main
-    sorts = parse_sort(form, query.sort)
-    where = where_clause(conn, plan, query, tz)
+    sorts = parse_sort(plan.form, query.sort)
+    where = where_clause(conn, plan, query, access, tz)
     statement = sa.select(table).where(where)
     if query.cursor:
         statement = statement.where(
@@ -139,5 +165,5 @@ def list_records(
         total = conn.execute(
             sa.select(sa.func.count()).select_from(table).where(where)
         ).scalar_one()
-    items = dump_rows(conn, plan, rows, expand=query.expand)
+    items = dump_rows(conn, plan, rows, expand=query.expand, actor=actor, tz=tz)
     return Page(items=items, next_cursor=next_cursor, total=total)

@@ -21,6 +21,8 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Connection
 from sqlalchemy.sql.elements import ColumnElement
 
+from meridian.access.permissions import form_access
+from meridian.core.actor import Actor
 from meridian.errors import FieldError, InvalidValue, ValidationFailed
 from meridian.schema.catalog import get_form
 from meridian.schema.compile import FormTables, compile_form
@@ -76,13 +78,21 @@ class FilterCompiler:
     """Compiles one form's filter tree; link targets are loaded as the tree needs them."""
 
     def __init__(
-        self, conn: Connection, form: Form, tz: ZoneInfo, tables: FormTables | None = None
+        self,
+        conn: Connection,
+        form: Form,
+        tz: ZoneInfo,
+        tables: FormTables | None = None,
+        actor: Actor | None = None,
     ) -> None:
+        """``actor``, when given, is held to its rights on linked forms: their hidden fields are
+        unknown here and only the linked records it may read can match."""
         self.conn = conn
         self.form = form
         self.tables = tables or compile_form(form)
         self.ctx = ValueContext(tz)
         self.count = 0
+        self.actor = actor
 
     def compile(self, node: Any, depth: int = 0, path: str = "filter") -> ColumnElement[bool]:
         if depth > MAX_FILTER_DEPTH:
@@ -127,10 +137,18 @@ class FilterCompiler:
         if link is None or link.archived or link.type != "link" or "." in target_key:
             raise _bad(path, "unknown_field", f"{key!r} is not <link field>.<field>", key)
         target = get_form(self.conn, link.target or "")
+        readable = None
+        if self.actor is not None:
+            access = form_access(self.conn, self.actor, target)
+            target = access.visible
         target_tables = compile_form(target)
+        if self.actor is not None:
+            readable = access.rows(self.conn, target_tables.main, "read", self.ctx.tz)
         inner = self._on_form(target, target_tables, target_key, op, value, path)
         matching = sa.select(target_tables.main.c.id).where(
-            inner, target_tables.main.c.deleted_at.is_(None)
+            inner,
+            target_tables.main.c.deleted_at.is_(None),
+            *(() if readable is None else (readable,)),
         )
         if link.many:
             pairs = self.tables.links[link.key]

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+import sqlalchemy as sa
 from sqlalchemy.sql.elements import ColumnElement
 
 from meridian.core.pinyin import search_text
@@ -34,3 +35,13 @@ def search_predicate(tables: FormTables, query: str) -> ColumnElement[bool]:
     """Substring match on ``_search`` (lower case); pg_trgm's GIN index serves it on PostgreSQL."""
     term = query.strip().lower()
     return tables.main.c._search.like(f"%{_escape_like(term)}%", escape="\\")
+
+
+def columns_search_predicate(
+    tables: FormTables, fields: tuple[Field, ...], query: str
+) -> ColumnElement[bool]:
+    """Substring match on the given text columns themselves (no pinyin): for an actor from
+    whom some searchable field is hidden, whose values the search text would give away."""
+    pattern = f"%{_escape_like(query.strip().lower())}%"
+    matches = [sa.func.lower(tables.main.c[f.key]).like(pattern, escape="\\") for f in fields]
+    return sa.or_(*matches) if matches else sa.false()

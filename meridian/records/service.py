@@ -13,7 +13,9 @@ from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Row
+from sqlalchemy.sql.elements import ColumnElement
 
+from meridian.access.permissions import FormAccess, form_access
 from meridian.core.actor import Actor
 from meridian.core.clock import utcnow
 from meridian.core.timezones import DEFAULT_TIME_ZONE
@@ -23,6 +25,7 @@ from meridian.errors import (
     ErrorCollector,
     FieldError,
     NotFound,
+    PermissionDenied,
     StaleVersion,
     ValidationFailed,
 )
@@ -59,7 +62,7 @@ def create_record(
 ) -> dict[str, Any]:
     """Create one record and return it as the API shows it."""
     [record_id] = _insert(conn, actor, form, [values], tz, prefixes=[""])
-    return get_record(conn=conn, actor=actor, form=form, record_id=record_id)
+    return get_record(conn=conn, actor=actor, form=form, record_id=record_id, tz=tz)
 
 
 def create_records(
@@ -96,9 +99,13 @@ def _insert(
     plan = plan_for(form)
     ctx = ValueContext(tz)
     errors = ErrorCollector()
+    access = form_access(conn, actor, form)
+    access.require("create")
     parser = RecordParser(form)
     parsed = [
-        parser.parse(item, ctx, errors, prefix=prefix, creating=True)
+        parser.parse(
+            _writable(access, item, prefix, errors), ctx, errors, prefix=prefix, creating=True
+        )
         for item, prefix in zip(items, prefixes, strict=True)
     ]
     check_references(conn, form, parsed, errors, prefixes)
@@ -217,10 +224,40 @@ def _write_sides(
             conn.execute(pairs_table.insert(), pair_rows)
 
 
+def _writable(access: FormAccess, values: Any, prefix: str, errors: ErrorCollector) -> Any:
+    """``values`` without the fields the actor may not write, each reported as an error: a
+    hidden field as unknown (its existence is not given away), a read-only one as such."""
+    if not isinstance(values, Mapping) or access.unrestricted:
+        return values
+    allowed = {}
+    for key, value in values.items():
+        if key in access.hidden:
+            errors.add(
+                prefix + key,
+                "unknown_field",
+                f"form {access.form.key!r} has no field {key!r}",
+                value,
+            )
+        elif key in access.read_only:
+            errors.add(prefix + key, "read_only", f"you may not change {key!r}", value)
+        else:
+            allowed[key] = value
+    return allowed
+
+
 def _load_row(
-    conn: Connection, table: sa.Table, record_id: int, *, deleted: bool | None = False
+    conn: Connection,
+    table: sa.Table,
+    record_id: int,
+    *,
+    deleted: bool | None = False,
+    visible_to: ColumnElement[bool] | None = None,
 ) -> Row[Any]:
+    """The row, or ``NotFound`` — also when ``visible_to`` (the actor's read scope) excludes
+    it, so a record the actor may not read does not give its existence away."""
     query = sa.select(table).where(table.c.id == record_id)
+    if visible_to is not None:
+        query = query.where(visible_to)
     if deleted is not None:
         query = query.where(
             table.c.deleted_at.is_not(None) if deleted else table.c.deleted_at.is_(None)
@@ -247,7 +284,10 @@ def update_record(
     """Change the given fields; a stale ``expected_version`` or a concurrent write gets 412."""
     plan = plan_for(form)
     table = plan.tables.main
-    current = _load_row(conn, table, record_id)._mapping
+    access = form_access(conn, actor, form)
+    readable = access.rows(conn, table, "read", tz)
+    current = _load_row(conn, table, record_id, visible_to=readable)._mapping
+    _require_rows(conn, access, table, record_id, "update", tz)
     version = current["_version"]
     if expected_version is not None and expected_version != version:
         raise StaleVersion(
@@ -256,6 +296,7 @@ def update_record(
             current_version=version,
         )
     errors = ErrorCollector()
+    values = _writable(access, values, "", errors)
     parsed = RecordParser(form).parse(values, ValueContext(tz), errors, creating=False)
     check_references(conn, form, [parsed], errors, [""])
     check_unique(conn, form, [parsed], errors, [""], [record_id])
@@ -284,7 +325,7 @@ def update_record(
         if sorted(ids) != sorted(old_sides.get(key, [])):
             changes[key] = [old_sides.get(key, []), ids]
     if not changes:
-        return get_record(conn=conn, actor=actor, form=form, record_id=record_id)
+        return get_record(conn=conn, actor=actor, form=form, record_id=record_id, tz=tz)
     now = utcnow()
     merged = {**current, **changed}
     assignments = {
@@ -312,7 +353,7 @@ def update_record(
     write_history(conn, form.key, [(record_id, version + 1, "update", changes)], actor.user_id, now)
     _refresh_rollups(conn, form, [current, proposed])
     publish(conn, [RecordUpdated(form.key, record_id, actor.user_id, version + 1, changes)])
-    return get_record(conn=conn, actor=actor, form=form, record_id=record_id)
+    return get_record(conn=conn, actor=actor, form=form, record_id=record_id, tz=tz)
 
 
 def _dumped_pairs(
@@ -344,15 +385,18 @@ def delete_record(
     form: Form,
     record_id: int,
     expected_version: int | None = None,
+    tz: ZoneInfo = DEFAULT_TIME_ZONE,
 ) -> None:
     """Move a record to the trash; it keeps its data and can be restored."""
-    _set_deleted(conn, actor, form, record_id, expected_version, delete=True)
+    _set_deleted(conn, actor, form, record_id, expected_version, tz, delete=True)
 
 
-def restore_record(*, conn: Connection, actor: Actor, form: Form, record_id: int) -> dict[str, Any]:
+def restore_record(
+    *, conn: Connection, actor: Actor, form: Form, record_id: int, tz: ZoneInfo = DEFAULT_TIME_ZONE
+) -> dict[str, Any]:
     """Bring a record back from the trash, unless a live record took one of its unique values."""
-    _set_deleted(conn, actor, form, record_id, None, delete=False)
-    return get_record(conn=conn, actor=actor, form=form, record_id=record_id)
+    _set_deleted(conn, actor, form, record_id, None, tz, delete=False)
+    return get_record(conn=conn, actor=actor, form=form, record_id=record_id, tz=tz)
 
 
 def _set_deleted(
@@ -361,12 +405,16 @@ def _set_deleted(
     form: Form,
     record_id: int,
     expected_version: int | None,
+    tz: ZoneInfo,
     *,
     delete: bool,
 ) -> None:
     plan = plan_for(form)
     table = plan.tables.main
-    row = _load_row(conn, table, record_id, deleted=not delete)._mapping
+    access = form_access(conn, actor, form)
+    readable = access.rows(conn, table, "read", tz)
+    row = _load_row(conn, table, record_id, deleted=not delete, visible_to=readable)._mapping
+    _require_rows(conn, access, table, record_id, "delete", tz)
     version = row["_version"]
     if expected_version is not None and expected_version != version:
         raise StaleVersion(
@@ -413,16 +461,51 @@ def get_record(
     record_id: int,
     include_deleted: bool = False,
     expand: Sequence[str] = (),
+    tz: ZoneInfo = DEFAULT_TIME_ZONE,
 ) -> dict[str, Any]:
     """One record as the API shows it, with line items, link lists and expanded links."""
-    plan = plan_for(form)
-    row = _load_row(conn, plan.tables.main, record_id, deleted=None if include_deleted else False)
-    [record] = dump_rows(conn, plan, [row], expand=expand)
+    access = form_access(conn, actor, form)
+    plan = plan_for(access.visible)
+    table = plan.tables.main
+    row = _load_row(
+        conn,
+        table,
+        record_id,
+        deleted=None if include_deleted else False,
+        visible_to=access.rows(conn, table, "read", tz),
+    )
+    [record] = dump_rows(conn, plan, [row], expand=expand, actor=actor, tz=tz)
     return record
 
 
+def _require_rows(
+    conn: Connection,
+    access: FormAccess,
+    table: sa.Table,
+    record_id: int,
+    operation: str,
+    tz: ZoneInfo,
+) -> None:
+    """``PermissionDenied`` unless ``operation`` may touch the (readable) record."""
+    allowed = access.rows(conn, table, operation, tz)
+    if allowed is None:
+        return
+    if conn.execute(sa.select(table.c.id).where(table.c.id == record_id, allowed)).first() is None:
+        raise PermissionDenied(
+            f"you may not {operation} record {record_id} of form {access.form.key!r}",
+            id=record_id,
+            operation=operation,
+        )
+
+
 def dump_rows(
-    conn: Connection, plan: FormPlan, rows: Sequence[Row[Any]], *, expand: Sequence[str] = ()
+    conn: Connection,
+    plan: FormPlan,
+    rows: Sequence[Row[Any]],
+    *,
+    expand: Sequence[str] = (),
+    actor: Actor | None = None,
+    tz: ZoneInfo = DEFAULT_TIME_ZONE,
 ) -> list[dict[str, Any]]:
     """Rows → API records, reading line items, pairs and expansions set-based for the page."""
     ids = [row.id for row in rows]
@@ -439,7 +522,7 @@ def dump_rows(
         record.update(sides.get(row.id, {}))
         records.append(record)
     if expand:
-        expand_links(conn, plan.form, records, expand)
+        expand_links(conn, plan.form, records, expand, actor, tz)
     return records
 
 
@@ -480,8 +563,17 @@ def _read_sides(conn: Connection, plan: FormPlan, ids: Sequence[int]) -> dict[in
 
 
 def record_history(
-    *, conn: Connection, actor: Actor, form: Form, record_id: int
+    *, conn: Connection, actor: Actor, form: Form, record_id: int, tz: ZoneInfo = DEFAULT_TIME_ZONE
 ) -> list[dict[str, Any]]:
-    """Every change to a record, oldest first (also for records in the trash)."""
-    _load_row(conn, plan_for(form).tables.main, record_id, deleted=None)
-    return read_history(conn, form.key, record_id)
+    """Every change to a record, oldest first (also for records in the trash), without the
+    fields hidden from the actor."""
+    access = form_access(conn, actor, form)
+    table = plan_for(form).tables.main
+    _load_row(conn, table, record_id, deleted=None, visible_to=access.rows(conn, table, "read", tz))
+    entries = read_history(conn, form.key, record_id)
+    if access.hidden:
+        for entry in entries:
+            entry["changes"] = {
+                key: change for key, change in entry["changes"].items() if key not in access.hidden
+            }
+    return entries

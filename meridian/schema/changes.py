@@ -47,7 +47,7 @@ OFFENDER_LIMIT = 50
 
 
 def require_builder(actor: Actor) -> None:
-    if not actor.is_admin:
+    if not (actor.is_admin or actor.can_build):
         raise PermissionDenied("only administrators and builders may change forms")
 
 

@@ -1,0 +1,345 @@
+"""Permissions per role and form, and what they come to for one actor.
+
+A role's permission on a form is one document, as ``PUT /api/v1/roles/{role}/forms/{form}``
+takes it::
+
+    {"create": true, "read": "department", "update": "own", "delete": false,
+     "export": "all", "import": false, "manage": false,
+     "fields": {"amount": "hidden", "owner_id": "read_only"}}
+
+``read``, ``update``, ``delete`` and ``export`` take a row scope: ``"own"`` (the actor owns the
+record), ``"department"`` (its owner is in one of the actor's departments), ``"subtree"`` (…or
+in a department below them), ``"all"``, ``{"expr": "<condition>"}`` in the expression language,
+or ``false``. An actor with several roles gets the union: a row is readable when any role
+reads it, a field is visible when any role that reads the form shows it. Records shared with
+the actor or one of its departments are readable (and, shared for edit, updatable) besides.
+
+Preset roles without a document for a form fall back to their defaults below; a custom role
+without one has no access to the form. Administrators bypass all of this.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Literal
+from zoneinfo import ZoneInfo
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+from sqlalchemy.sql.elements import ColumnElement
+
+from meridian.access.organisation import require_role, subtree
+from meridian.core.actor import Actor
+from meridian.core.clock import utcnow
+from meridian.db.tables import record_shares, role_forms, user_departments, users
+from meridian.errors import ErrorCollector, FieldError, PermissionDenied
+from meridian.expr import ExpressionError, ExprType, compile_expression
+from meridian.schema.compile import compile_form
+from meridian.schema.expressions import scope_for, sql_scope_for
+from meridian.schema.model import Form
+
+RowScope = str | dict[str, str] | Literal[False]
+SCOPED = ("read", "update", "delete", "export")
+FLAGS = ("create", "import", "manage")
+NAMED_SCOPES = ("own", "department", "subtree", "all")
+FIELD_LEVELS = ("hidden", "read_only", "editable")
+_NOTHING: dict[str, Any] = {
+    **dict.fromkeys(SCOPED, False),
+    **dict.fromkeys(FLAGS, False),
+    "fields": {},
+}
+PRESET_DEFAULTS: dict[str, dict[str, Any]] = {
+    "builder": {**_NOTHING, **dict.fromkeys(SCOPED, "all"), **dict.fromkeys(FLAGS, True)},
+    "manager": {
+        **_NOTHING,
+        "create": True,
+        "read": "subtree",
+        "update": "subtree",
+        "delete": "own",
+        "export": "subtree",
+        "import": True,
+    },
+    "member": {**_NOTHING, "create": True, "read": "department", "update": "own", "delete": "own"},
+    "read_only": {**_NOTHING, "read": "all"},
+}
+
+
+# ---- the document ---------------------------------------------------------------------------
+
+
+def normalise_rules(conn: Connection, form: Form, document: Any) -> dict[str, Any]:
+    """The document checked against ``form``, with every omitted permission denied.
+
+    Every problem is reported at once, each naming its key and value.
+    """
+    errors = ErrorCollector()
+    if not isinstance(document, Mapping):
+        errors.add("", "invalid_permissions", "expected a JSON object", document)
+        errors.raise_if_any()
+    rules: dict[str, Any] = {**_NOTHING, "fields": {}}
+    assert isinstance(document, Mapping)
+    for key, value in document.items():
+        if key in FLAGS:
+            if not isinstance(value, bool):
+                errors.add(key, "invalid_flag", f"{key} is true or false", value)
+            rules[key] = value is True
+        elif key in SCOPED:
+            rules[key] = _row_scope(conn, form, key, value, errors)
+        elif key == "fields":
+            rules["fields"] = _field_levels(form, value, errors)
+        else:
+            errors.add(key, "unknown_permission", f"no permission {key!r}", key)
+    errors.raise_if_any()
+    return rules
+
+
+def _row_scope(
+    conn: Connection, form: Form, key: str, value: Any, errors: ErrorCollector
+) -> RowScope:
+    if value is False or value is None:
+        return False
+    if value is True:
+        return "all"
+    if isinstance(value, str) and value in NAMED_SCOPES:
+        return value
+    if isinstance(value, Mapping) and set(value) == {"expr"} and isinstance(value["expr"], str):
+        try:
+            compiled = compile_expression(value["expr"], scope_for(conn, form))
+        except ExpressionError as exc:
+            errors.errors.append(
+                FieldError(
+                    f"{key}.expr", "invalid_expression", exc.message, value, detail=exc.as_dict()
+                )
+            )
+            return False
+        if compiled.result_type not in (ExprType.BOOLEAN, ExprType.NULL):
+            errors.add(f"{key}.expr", "not_a_condition", "the scope must be a condition", value)
+        return {"expr": value["expr"]}
+    errors.add(
+        key,
+        "invalid_scope",
+        f'{key} is one of {", ".join(NAMED_SCOPES)}, {{"expr": "…"}} or false',
+        value,
+    )
+    return False
+
+
+def _field_levels(form: Form, value: Any, errors: ErrorCollector) -> dict[str, str]:
+    if not isinstance(value, Mapping):
+        errors.add("fields", "invalid_fields", "expected {field: level}", value)
+        return {}
+    levels: dict[str, str] = {}
+    for key, level in value.items():
+        known = key == "owner_id" or form.get_field(key) is not None
+        if not known:
+            errors.add(f"fields.{key}", "unknown_field", f"no field {key!r}", key)
+        elif level not in FIELD_LEVELS or (key == "owner_id" and level == "hidden"):
+            allowed = "read_only or editable" if key == "owner_id" else ", ".join(FIELD_LEVELS)
+            errors.add(f"fields.{key}", "invalid_level", f"{key} may be {allowed}", level)
+        elif level != "editable":
+            levels[key] = level
+    return levels
+
+
+def set_form_rules(conn: Connection, role: str, form: Form, document: Any) -> dict[str, Any]:
+    """Store the role's permission on ``form``; returns the normalised document."""
+    require_role(conn, role)
+    rules = normalise_rules(conn, form, document)
+    where = (role_forms.c.role_key == role, role_forms.c.form_key == form.key)
+    conn.execute(role_forms.delete().where(*where))
+    conn.execute(
+        role_forms.insert().values(
+            role_key=role, form_key=form.key, rules=rules, updated_at=utcnow()
+        )
+    )
+    return rules
+
+
+def form_rules(conn: Connection, role: str, form: Form) -> dict[str, Any]:
+    """The role's effective document for ``form`` (its default when none is stored)."""
+    require_role(conn, role)
+    stored = conn.scalar(
+        sa.select(role_forms.c.rules).where(
+            role_forms.c.role_key == role, role_forms.c.form_key == form.key
+        )
+    )
+    return dict(stored) if stored is not None else _default(role)
+
+
+def _default(role: str) -> dict[str, Any]:
+    if role == "administrator":
+        return {**_NOTHING, **dict.fromkeys(SCOPED, "all"), **dict.fromkeys(FLAGS, True)}
+    return dict(PRESET_DEFAULTS.get(role, _NOTHING))
+
+
+# ---- what an actor may do -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FormAccess:
+    """One actor's rights on one form.
+
+    :ivar visible: the form without the fields hidden from the actor; reads, filters, sorts,
+        expressions and search go through it, so a hidden field is simply unknown there.
+    :ivar scopes: per operation, the row scopes granting it (empty: denied).
+    """
+
+    actor: Actor
+    form: Form
+    visible: Form
+    scopes: Mapping[str, tuple[RowScope, ...]]
+    flags: frozenset[str]
+    hidden: frozenset[str]
+    read_only: frozenset[str]
+
+    @property
+    def unrestricted(self) -> bool:
+        return self.actor.is_admin and self.actor.token is None
+
+    def may(self, operation: str) -> bool:
+        return bool(self.scopes.get(operation)) or operation in self.flags
+
+    def require(self, operation: str) -> None:
+        if not self.may(operation):
+            raise PermissionDenied(
+                f"you may not {operation} records of form {self.form.key!r}",
+                operation=operation,
+                form=self.form.key,
+            )
+
+    def rows(
+        self, conn: Connection, table: sa.Table, operation: str, tz: ZoneInfo
+    ) -> ColumnElement[bool] | None:
+        """The SQL condition for rows ``operation`` may touch; None when it may touch all."""
+        scopes = self.scopes.get(operation, ())
+        if "all" in scopes:
+            return None
+        conditions = [self._scope(conn, table, scope, tz) for scope in scopes]
+        if operation in ("read", "update") and self.actor.user_id is not None:
+            conditions.append(self._shared(table, edit=operation == "update"))
+        return sa.or_(*conditions) if conditions else sa.false()
+
+    def _scope(
+        self, conn: Connection, table: sa.Table, scope: RowScope, tz: ZoneInfo
+    ) -> ColumnElement[bool]:
+        owner = table.c.owner_id
+        if scope == "own":
+            return owner == self.actor.user_id if self.actor.user_id is not None else sa.false()
+        if scope in ("department", "subtree"):
+            departments = set(self.actor.department_ids)
+            if scope == "subtree":
+                departments = subtree(conn, departments)
+            return owner.in_(_members(departments)) if departments else sa.false()
+        assert isinstance(scope, dict)
+        expression = compile_expression(scope["expr"], scope_for(conn, self.form))
+        now = datetime.now(tz)
+        full = compile_form(self.form)
+        condition: ColumnElement[bool] = expression.to_sql(
+            sql_scope_for(conn, self.form, full), dialect=conn.dialect, today=now.date(), now=now
+        )
+        if full.main is table:
+            return condition
+        # A restricted view of the table: match the full table's rows by id.
+        return table.c.id.in_(sa.select(full.main.c.id).where(condition))
+
+    def _shared(self, table: sa.Table, *, edit: bool) -> ColumnElement[bool]:
+        shares = record_shares.c
+        to_me = shares.user_id == self.actor.user_id
+        if self.actor.department_ids:
+            to_me = sa.or_(to_me, shares.department_id.in_(self.actor.department_ids))
+        shared = sa.select(shares.record_id).where(shares.form_key == self.form.key, to_me)
+        if edit:
+            shared = shared.where(shares.level == "edit")
+        return table.c.id.in_(shared)
+
+
+def _members(departments: set[int]) -> sa.CompoundSelect[Any]:
+    ids = sorted(departments)
+    return sa.union(
+        sa.select(users.c.id).where(users.c.department_id.in_(ids)),
+        sa.select(user_departments.c.user_id).where(user_departments.c.department_id.in_(ids)),
+    )
+
+
+def form_access(conn: Connection, actor: Actor, form: Form) -> FormAccess:
+    """Everything ``actor`` may do on ``form``, from its roles and its token."""
+    if actor.is_admin:
+        documents = [_default("administrator")]
+    else:
+        documents = _role_documents(conn, actor.roles, form)
+    token = actor.token
+    if token is not None and (
+        (token.form_key is not None and token.form_key != form.key)
+        or (token.app_key is not None and token.app_key != form.app_key)
+    ):
+        documents = []
+    scopes = {
+        operation: tuple(
+            dict.fromkeys(
+                _hashable(doc[operation]) for doc in documents if doc[operation] is not False
+            )
+        )
+        for operation in SCOPED
+    }
+    flags = frozenset(flag for flag in FLAGS if any(doc[flag] for doc in documents))
+    if token is not None and not token.write:
+        scopes = {op: s if op in ("read", "export") else () for op, s in scopes.items()}
+        flags = frozenset()
+    readers = [doc for doc in documents if doc["read"] is not False]
+    hidden, read_only = _field_restrictions(form, readers)
+    visible = form
+    if hidden:
+        visible = form.model_copy(
+            update={
+                "fields": tuple(f for f in form.fields if f.key not in hidden),
+                "validations": (),
+                "title_field": None if form.title_field in hidden else form.title_field,
+            }
+        )
+    return FormAccess(
+        actor,
+        form,
+        visible,
+        {op: tuple(_unhashable(s) for s in found) for op, found in scopes.items()},
+        flags,
+        hidden,
+        read_only,
+    )
+
+
+def _role_documents(conn: Connection, roles: frozenset[str], form: Form) -> list[dict[str, Any]]:
+    stored = dict(
+        conn.execute(
+            sa.select(role_forms.c.role_key, role_forms.c.rules).where(
+                role_forms.c.form_key == form.key, role_forms.c.role_key.in_(sorted(roles))
+            )
+        ).all()
+    )
+    return [dict(stored[role]) if role in stored else _default(role) for role in sorted(roles)]
+
+
+def _field_restrictions(
+    form: Form, readers: Sequence[Mapping[str, Any]]
+) -> tuple[frozenset[str], frozenset[str]]:
+    """Hidden: hidden by every role that reads the form. Read-only: editable in none."""
+    if not readers:
+        return frozenset(f.key for f in form.fields), frozenset()
+    rank = {"hidden": 0, "read_only": 1, "editable": 2}
+    hidden, read_only = set(), set()
+    for key in [f.key for f in form.fields] + ["owner_id"]:
+        best = max(rank[doc["fields"].get(key, "editable")] for doc in readers)
+        if best == 0:
+            hidden.add(key)
+        elif best == 1:
+            read_only.add(key)
+    return frozenset(hidden), frozenset(read_only)
+
+
+def _hashable(scope: RowScope) -> Any:
+    return ("expr", scope["expr"]) if isinstance(scope, dict) else scope
+
+
+def _unhashable(scope: Any) -> RowScope:
+    return {"expr": scope[1]} if isinstance(scope, tuple) else scope
