@@ -22,6 +22,10 @@ class Settings(BaseSettings):
     time_zone: str = "Asia/Shanghai"
     admin_email: str = ""
     admin_password: str = ""
+    session_idle_minutes: int = 8 * 60
+    session_absolute_hours: int = 7 * 24
+    login_max_failures: int = 20
+    login_lock_minutes: int = 15
 
     @property
     def resolved_database_url(self) -> str:

@@ -78,6 +78,27 @@ def department_id_by_name(conn: Connection, name: str) -> int:
     return parent
 
 
+def ensure_department_path(conn: Connection, path: str) -> int:
+    """The department at ``path`` (``总部/华东销售``), creating the missing ones along it."""
+    parent: int | None = None
+    for part in [p.strip() for p in path.split("/") if p.strip()]:
+        query = sa.select(departments.c.id).where(departments.c.name == part)
+        query = query.where(
+            departments.c.parent_id.is_(None)
+            if parent is None
+            else departments.c.parent_id == parent
+        )
+        found = conn.scalar(query)
+        parent = (
+            found
+            if found is not None
+            else create_department(conn=conn, name=part, parent_id=parent)
+        )
+    if parent is None:
+        raise _invalid("department", "invalid_name", "give a department name", path)
+    return parent
+
+
 def list_departments(conn: Connection) -> list[dict[str, Any]]:
     rows = conn.execute(sa.select(departments).order_by(departments.c.id))
     return [

@@ -7,10 +7,10 @@ from typing import Any
 
 from fastapi import APIRouter, Header, Response
 
-from meridian.api.schemas import BulkCreate
+from meridian.api.schemas import BulkCreate, OwnerTransfer, Share
 from meridian.errors import FieldError, ValidationFailed
 from meridian.http.deps import ActorDep, WorkspaceDep
-from meridian.records import listing, service
+from meridian.records import listing, ownership, service
 from meridian.schema.catalog import get_form
 
 router = APIRouter(tags=["records"])
@@ -121,7 +121,7 @@ def get_record(
     with workspace.read() as conn:
         form = get_form(conn, form_key)
         record = service.get_record(
-            conn=conn, actor=actor, form=form, record_id=record_id, expand=keys
+            conn=conn, actor=actor, form=form, record_id=record_id, expand=keys, tz=workspace.tz
         )
     response.headers["ETag"] = _etag(record)
     return record
@@ -169,6 +169,7 @@ def delete_record(
             form=form,
             record_id=record_id,
             expected_version=_if_match(if_match),
+            tz=workspace.tz,
         )
     return Response(status_code=204)
 
@@ -179,7 +180,9 @@ def restore_record(
 ) -> dict[str, Any]:
     with workspace.transaction() as conn:
         form = get_form(conn, form_key)
-        return service.restore_record(conn=conn, actor=actor, form=form, record_id=record_id)
+        return service.restore_record(
+            conn=conn, actor=actor, form=form, record_id=record_id, tz=workspace.tz
+        )
 
 
 @router.get("/forms/{form_key}/records/{record_id}/history")
@@ -188,5 +191,40 @@ def record_history(
 ) -> dict[str, Any]:
     with workspace.read() as conn:
         form = get_form(conn, form_key)
-        items = service.record_history(conn=conn, actor=actor, form=form, record_id=record_id)
+        items = service.record_history(
+            conn=conn, actor=actor, form=form, record_id=record_id, tz=workspace.tz
+        )
     return {"items": items}
+
+
+@router.post("/forms/{form_key}/records/transfer")
+def transfer_owner(
+    form_key: str, body: OwnerTransfer, workspace: WorkspaceDep, actor: ActorDep
+) -> dict[str, Any]:
+    with workspace.transaction() as conn:
+        form = get_form(conn, form_key)
+        moved = ownership.transfer_owner(
+            conn=conn,
+            actor=actor,
+            form=form,
+            record_ids=body.ids,
+            owner_id=body.owner_id,
+            tz=workspace.tz,
+        )
+    return {"transferred": moved}
+
+
+@router.post("/forms/{form_key}/records/{record_id}/shares", status_code=201)
+def share_record(
+    form_key: str, record_id: int, body: Share, workspace: WorkspaceDep, actor: ActorDep
+) -> dict[str, Any]:
+    with workspace.transaction() as conn:
+        form = get_form(conn, form_key)
+        return ownership.share_record(
+            conn=conn,
+            actor=actor,
+            form=form,
+            record_id=record_id,
+            tz=workspace.tz,
+            **body.model_dump(),
+        )

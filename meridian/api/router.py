@@ -1,11 +1,11 @@
-"""The ``/api/v1`` router: every route needs a bearer token."""
+"""The ``/api/v1`` router: every route but login needs a bearer token or a session."""
 
 from __future__ import annotations
 
 from fastapi import APIRouter
 
-from meridian.api import apps, files, forms, records
+from meridian.api import apps, auth, files, forms, organisation, records
 
 api_router = APIRouter(prefix="/api/v1")
-for module in (apps, forms, records, files):
+for module in (apps, forms, records, files, auth, organisation):
     api_router.include_router(module.router)

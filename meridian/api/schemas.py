@@ -41,3 +41,52 @@ class BulkCreate(BaseModel):
 class TokenCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: str = Field(min_length=1, max_length=200)
+
+
+class Login(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    email: str
+    password: str
+
+
+class PasswordChange(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    old_password: str
+    new_password: str
+
+
+class RoleCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    key: str
+    label: str
+
+
+class DepartmentCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str
+    parent_id: int | None = None
+    manager_id: int | None = None
+
+
+class UserCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    email: str
+    name: str = ""
+    password: str
+    roles: list[str] = ["member"]
+    department: str | int | None = None
+    other_departments: list[int] = []
+    manager_id: int | None = None
+
+
+class OwnerTransfer(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    ids: list[int]
+    owner_id: int
+
+
+class Share(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    level: str = "read"
+    user_id: int | None = None
+    department_id: int | None = None

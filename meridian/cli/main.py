@@ -13,6 +13,8 @@ from pathlib import Path
 import typer
 import uvicorn
 
+from meridian.access import manage, organisation
+from meridian.access.audit import verify_chain
 from meridian.access.tokens import create_token
 from meridian.access.users import create_user, find_user_id, get_user_id
 from meridian.app import create_workspace
@@ -32,7 +34,9 @@ token_cli = typer.Typer(help="API tokens.", no_args_is_help=True)
 user_cli = typer.Typer(help="Users.", no_args_is_help=True)
 cli.add_typer(app_cli, name="app")
 cli.add_typer(token_cli, name="token")
+audit_cli = typer.Typer(help="The audit trail.", no_args_is_help=True)
 cli.add_typer(user_cli, name="user")
+cli.add_typer(audit_cli, name="audit")
 
 
 @contextmanager
@@ -41,6 +45,9 @@ def _workspace() -> Iterator[Workspace]:
     workspace = create_workspace(Settings())
     try:
         yield workspace
+    except MeridianError as exc:
+        _say(f"error: {exc.detail}")
+        raise typer.Exit(1) from None
     finally:
         workspace.engine.dispose()
 
@@ -191,15 +198,56 @@ def user_create(
     email: str = typer.Option(..., "--email"),
     password: str = typer.Option(..., "--password"),
     name: str = typer.Option("", "--name"),
-    admin: bool = typer.Option(False, "--admin", help="Make the user an administrator."),
+    role: list[str] = typer.Option(
+        ["member"], "--role", help="A role key; repeat for several (administrator, builder, …)."
+    ),
+    department: str | None = typer.Option(
+        None,
+        "--department",
+        help="Main department by path (总部/华东销售); missing departments are created.",
+    ),
+    admin: bool = typer.Option(False, "--admin", help="Same as --role administrator."),
 ) -> None:
-    """Create a user."""
+    """Create a user with roles and a department; the password is the one to log in with."""
+    roles = [*role, *(["administrator"] if admin else [])]
     with _workspace() as workspace:
         with workspace.transaction() as conn:
-            user_id = create_user(
-                conn=conn, email=email, name=name, password=password, is_admin=admin
+            department_id = (
+                organisation.ensure_department_path(conn, department) if department else None
             )
-        _say(f"user {email} created (id {user_id})")
+            user = manage.add_user(
+                conn,
+                Actor.system(),
+                email=email,
+                name=name,
+                password=password,
+                roles=roles,
+                department=department_id,
+                must_change_password=False,
+            )
+        _say(f"user {user['email']} created (id {user['id']}, roles {', '.join(user['roles'])})")
+
+
+@user_cli.command("import")
+def user_import(path: Path = typer.Argument(..., exists=True, dir_okay=False)) -> None:
+    """Create users from a CSV file (email,name,password,roles,department), all or none."""
+    with _workspace() as workspace:
+        with workspace.transaction() as conn:
+            created = manage.import_users(conn, Actor.system(), path.read_text(encoding="utf-8"))
+        _say(f"{len(created)} users created; each must change the password at first login")
+
+
+@audit_cli.command("verify")
+def audit_verify() -> None:
+    """Check the audit trail's hash chain: exit 0 when intact, 1 naming the first bad entry."""
+    with _workspace() as workspace:
+        with workspace.read() as conn:
+            report = verify_chain(conn)
+    if report.intact:
+        _say(f"audit trail intact: {report.entries} entries")
+        return
+    _say(f"audit trail broken at entry {report.bad_id}: {report.reason}")
+    raise typer.Exit(1)
 
 
 @cli.command()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hmac
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -11,10 +12,12 @@ from zoneinfo import ZoneInfo
 from fastapi import Depends, Request
 from sqlalchemy.engine import Connection, Engine
 
+from meridian.access.audit import audit
+from meridian.access.sessions import SessionPolicy, actor_for_session, csrf_token_for
 from meridian.access.tokens import authenticate_token, touch_token
 from meridian.core.actor import Actor
 from meridian.db.engine import read_transaction, transaction
-from meridian.errors import Unauthenticated
+from meridian.errors import PermissionDenied, Unauthenticated
 from meridian.settings import Settings
 
 
@@ -47,17 +50,66 @@ def get_workspace(request: Request) -> Workspace:
 WorkspaceDep = Annotated[Workspace, Depends(get_workspace)]
 
 
+SESSION_COOKIE = "meridian_session"
+CSRF_HEADER = "X-CSRF-Token"
+_SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+_PASSWORD_PATHS = ("/api/v1/auth/",)
+
+
+def session_policy(settings: Settings) -> SessionPolicy:
+    return SessionPolicy(
+        idle_minutes=settings.session_idle_minutes,
+        absolute_hours=settings.session_absolute_hours,
+        max_failures=settings.login_max_failures,
+        lock_minutes=settings.login_lock_minutes,
+    )
+
+
+def client_ip(request: Request) -> str:
+    return request.client.host if request.client else ""
+
+
 def get_actor(request: Request, workspace: WorkspaceDep) -> Actor:
+    """The caller, from ``Authorization: Bearer <token>`` or the session cookie.
+
+    A cookie-authenticated request that changes something must echo the session's CSRF token
+    in ``X-CSRF-Token``; a user who must change an initial password may do nothing else first.
+    """
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
-        raise Unauthenticated("send an API token as 'Authorization: Bearer <token>'")
-    with workspace.read() as conn:
-        actor, stale_token_id = authenticate_token(conn, token.strip())
-    if stale_token_id is not None:
-        with workspace.transaction() as conn:
-            touch_token(conn, stale_token_id)
-    return actor
+    if scheme.lower() == "bearer" and token.strip():
+        with workspace.read() as conn:
+            actor, stale_token_id = authenticate_token(conn, token.strip())
+        if stale_token_id is not None:
+            with workspace.transaction() as conn:
+                touch_token(conn, stale_token_id)
+                audit(
+                    conn,
+                    actor_id=actor.user_id,
+                    action="token_used",
+                    object_type="token",
+                    object_id=stale_token_id,
+                    ip=client_ip(request),
+                )
+        return actor
+    cookie = request.cookies.get(SESSION_COOKIE)
+    if not cookie:
+        raise Unauthenticated("log in, or send an API token as 'Authorization: Bearer <token>'")
+    with workspace.transaction() as conn:
+        found = actor_for_session(conn, cookie, session_policy(workspace.settings))
+    if found is None:
+        raise Unauthenticated("the session has expired; log in again / 会话已过期，请重新登录")
+    if request.method not in _SAFE_METHODS:
+        sent = request.headers.get(CSRF_HEADER, "")
+        if not hmac.compare_digest(sent, csrf_token_for(cookie)):
+            raise PermissionDenied(f"send the session's CSRF token in {CSRF_HEADER}")
+    if found.must_change_password and not request.url.path.startswith(_PASSWORD_PATHS):
+        raise PermissionDenied(
+            "change your initial password first / 请先修改初始密码",
+            reason="password_change_required",
+        )
+    request.state.session_id = found.session_id
+    return found.actor
 
 
 ActorDep = Annotated[Actor, Depends(get_actor)]

@@ -143,6 +143,7 @@ def list_records(
             [FieldError("limit", "out_of_range", f"limit must be 1 to {MAX_LIMIT}", query.limit)]
         )
     access = form_access(conn, actor, form)
+    access.require("read")
     plan = plan_for(access.visible)
     table = plan.tables.main
     sorts = parse_sort(plan.form, query.sort)

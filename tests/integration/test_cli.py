@@ -40,7 +40,9 @@ def test_init_is_idempotent_and_prints_a_working_token(env: Path) -> None:
 
 def test_token_create_prints_the_token_alone(env: Path) -> None:
     run("init")
-    code, _, err = run("user", "create", "--email", "sales@acme.test", "--password", "long-enough")
+    code, _, err = run(
+        "user", "create", "--email", "sales@acme.test", "--password", "long-enough-1"
+    )
     assert code == 0, err
     code, out, _ = run("token", "create", "--user", "sales@acme.test", "--name", "erp")
     assert code == 0
@@ -63,3 +65,20 @@ def test_demo_loads_the_idc_solution_and_app_export_round_trips(env: Path) -> No
     assert [f["key"] for f in package["forms"]][:3] == ["customer", "contact", "opportunity"]
     code, _, err = run("app", "import", str(target))
     assert code != 0  # the app exists already; nothing is imported twice
+
+
+def test_user_create_with_role_and_department_then_audit_verify(env: Path) -> None:
+    run("init")
+    code, _, err = run(
+        "user", "create", "--email", "li@acme.test", "--password", "Passw0rd-long",
+        "--role", "manager", "--department", "总部/华东销售",
+    )  # fmt: skip
+    assert code == 0, err
+    assert "manager" in err
+    code, _, err = run(
+        "user", "create", "--email", "x@acme.test", "--password", "short", "--role", "nope"
+    )
+    assert code != 0 and "password" in err
+    code, _, err = run("audit", "verify")
+    assert code == 0, err
+    assert "intact" in err

@@ -194,6 +194,13 @@ def upgrade() -> None:
             batch_op.f("ix_sys_user_department_id"), ["department_id"], unique=False
         )
 
+    head = sa.table(
+        "sys_audit_head",
+        sa.column("id", sa.Integer),
+        sa.column("last_id", sa.BigInteger),
+        sa.column("last_hash", sa.String),
+    )
+    op.bulk_insert(head, [{"id": 1, "last_id": 0, "last_hash": "0" * 64}])
     roles = sa.table(
         "sys_role",
         sa.column("key", sa.String),

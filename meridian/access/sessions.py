@@ -1,0 +1,287 @@
+"""Password login, server-side sessions, throttling of failed logins, password changes.
+
+A session is a random token in an HttpOnly cookie; the server keeps its SHA-256 with an idle
+and an absolute expiry. Failed logins count per account and per client address; after
+``max_failures`` in a row both are locked for ``lock_minutes`` — even the right password is
+refused until the lock expires, so guessing is slowed to a crawl.
+
+A refused login still has to leave its failure count and audit entry behind, so
+:func:`attempt_login` returns the refusal instead of raising it: the caller commits, then raises.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from meridian.access.actors import load_actor
+from meridian.access.audit import audit
+from meridian.access.passwords import hash_password, verify_password
+from meridian.core import clock
+from meridian.core.actor import Actor
+from meridian.db.tables import login_throttle, sessions, users
+from meridian.errors import (
+    FieldError,
+    MeridianError,
+    PermissionDenied,
+    Unauthenticated,
+    ValidationFailed,
+)
+
+SESSION_PREFIX = "mss_"
+_SEEN_RESOLUTION = timedelta(minutes=1)
+# A real argon2 hash of a random password: unknown accounts cost as much as known ones.
+_DUMMY_HASH = hash_password(secrets.token_urlsafe(16))
+
+
+@dataclass(frozen=True)
+class SessionPolicy:
+    """Lifetimes and lockout; built from the workspace settings."""
+
+    idle_minutes: int = 8 * 60
+    absolute_hours: int = 7 * 24
+    max_failures: int = 20
+    lock_minutes: int = 15
+
+
+@dataclass(frozen=True)
+class IssuedSession:
+    token: str
+    user_id: int
+    must_change_password: bool
+    expires_at: datetime
+
+    @property
+    def csrf_token(self) -> str:
+        return csrf_token_for(self.token)
+
+
+class LoginLocked(MeridianError):
+    code = "login_locked"
+    status = 429
+    title = "Too many failed logins"
+
+
+def _digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def csrf_token_for(session_token: str) -> str:
+    """The token a cookie-authenticated request must echo in ``X-CSRF-Token``: derived from
+    the session, so a page of another site, which cannot read the cookie, cannot know it."""
+    return hashlib.sha256(f"csrf:{session_token}".encode()).hexdigest()[:40]
+
+
+def attempt_login(
+    conn: Connection,
+    *,
+    email: str,
+    password: str,
+    ip: str,
+    user_agent: str,
+    policy: SessionPolicy,
+) -> IssuedSession | MeridianError:
+    """A new session, or the error to raise once the failure is committed."""
+    email = (email or "").strip().lower()
+    now = clock.utcnow()
+    keys = [("account", email), ("ip", ip or "unknown")]
+    locked = [
+        row
+        for row in conn.execute(
+            sa.select(login_throttle).where(
+                sa.tuple_(login_throttle.c.scope, login_throttle.c.key).in_(keys)
+            )
+        )
+        if row.locked_until is not None and row.locked_until > now
+    ]
+    if locked:
+        until = max(row.locked_until for row in locked)
+        audit(
+            conn, actor_id=None, action="login_locked", object_type="user", object_id=email, ip=ip
+        )
+        return LoginLocked(
+            "too many failed logins; try again later / 登录失败次数过多，请稍后再试",
+            retry_after=max(1, int((until - now).total_seconds())),
+        )
+    user = conn.execute(
+        sa.select(
+            users.c.id, users.c.password_hash, users.c.is_active, users.c.must_change_password
+        ).where(users.c.email == email)
+    ).first()
+    stored = user.password_hash if user is not None and user.password_hash else _DUMMY_HASH
+    valid = verify_password(password or "", stored)
+    if user is None or not user.is_active or not user.password_hash or not valid:
+        _count_failure(conn, keys, now, policy)
+        audit(
+            conn,
+            actor_id=user.id if user else None,
+            action="login_failed",
+            object_type="user",
+            object_id=email,
+            ip=ip,
+        )
+        return Unauthenticated("the email or password is wrong / 邮箱或密码错误")
+    conn.execute(
+        login_throttle.delete().where(
+            sa.tuple_(login_throttle.c.scope, login_throttle.c.key).in_(keys)
+        )
+    )
+    token = SESSION_PREFIX + secrets.token_urlsafe(32)
+    expires = now + timedelta(hours=policy.absolute_hours)
+    conn.execute(
+        sessions.insert().values(
+            token_hash=_digest(token),
+            user_id=user.id,
+            created_at=now,
+            last_seen_at=now,
+            expires_at=expires,
+            ip=ip[:64],
+            user_agent=(user_agent or "")[:400],
+        )
+    )
+    audit(conn, actor_id=user.id, action="login", object_type="user", object_id=user.id, ip=ip)
+    return IssuedSession(token, user.id, bool(user.must_change_password), expires)
+
+
+def _count_failure(
+    conn: Connection, keys: list[tuple[str, str]], now: datetime, policy: SessionPolicy
+) -> None:
+    for scope, key in keys:
+        row = conn.execute(
+            sa.select(login_throttle.c.failures).where(
+                login_throttle.c.scope == scope, login_throttle.c.key == key
+            )
+        ).first()
+        failures = (row.failures if row else 0) + 1
+        locked_until = now + timedelta(minutes=policy.lock_minutes)
+        values = {
+            "failures": 0 if failures >= policy.max_failures else failures,
+            "locked_until": locked_until if failures >= policy.max_failures else None,
+            "updated_at": now,
+        }
+        if row is None:
+            conn.execute(login_throttle.insert().values(scope=scope, key=key, **values))
+        else:
+            conn.execute(
+                login_throttle.update()
+                .where(login_throttle.c.scope == scope, login_throttle.c.key == key)
+                .values(**values)
+            )
+
+
+@dataclass(frozen=True)
+class SessionActor:
+    actor: Actor
+    session_id: int
+    must_change_password: bool
+
+
+def actor_for_session(conn: Connection, token: str, policy: SessionPolicy) -> SessionActor | None:
+    """The session's actor, or None when the token is unknown, revoked or expired.
+
+    Idle expiry slides with use; the last-seen time is written at most once a minute, so
+    checking a session stays a read almost always.
+    """
+    row = conn.execute(
+        sa.select(sessions, users.c.must_change_password)
+        .join(users, users.c.id == sessions.c.user_id)
+        .where(sessions.c.token_hash == _digest(token))
+    ).first()
+    now = clock.utcnow()
+    if row is None or row.revoked_at is not None or row.expires_at <= now:
+        return None
+    if now - row.last_seen_at > timedelta(minutes=policy.idle_minutes):
+        return None
+    if now - row.last_seen_at > _SEEN_RESOLUTION:
+        conn.execute(sessions.update().where(sessions.c.id == row.id).values(last_seen_at=now))
+    try:
+        actor = load_actor(conn, row.user_id)
+    except Unauthenticated:
+        return None
+    return SessionActor(actor, row.id, bool(row.must_change_password))
+
+
+def logout(conn: Connection, token: str, *, ip: str = "") -> None:
+    row = conn.execute(
+        sessions.update()
+        .where(sessions.c.token_hash == _digest(token), sessions.c.revoked_at.is_(None))
+        .values(revoked_at=clock.utcnow())
+        .returning(sessions.c.user_id)
+    ).first()
+    if row is not None:
+        audit(
+            conn,
+            actor_id=row.user_id,
+            action="logout",
+            object_type="user",
+            object_id=row.user_id,
+            ip=ip,
+        )
+
+
+def logout_everywhere(conn: Connection, user_id: int, *, ip: str = "") -> int:
+    """Revoke every session of the user; returns how many were open."""
+    result = conn.execute(
+        sessions.update()
+        .where(sessions.c.user_id == user_id, sessions.c.revoked_at.is_(None))
+        .values(revoked_at=clock.utcnow())
+    )
+    audit(
+        conn,
+        actor_id=user_id,
+        action="logout_everywhere",
+        object_type="user",
+        object_id=user_id,
+        detail={"sessions": result.rowcount},
+        ip=ip,
+    )
+    return int(result.rowcount)
+
+
+_LETTER = re.compile(r"[A-Za-z]")
+_DIGIT = re.compile(r"[0-9]")
+MIN_LENGTH = 8
+
+
+def password_problems(password: str, email: str = "") -> list[str]:
+    """Why ``password`` is not good enough, in words a user can act on; empty when it is."""
+    problems = []
+    if len(password) < MIN_LENGTH:
+        problems.append(f"use at least {MIN_LENGTH} characters / 至少 {MIN_LENGTH} 个字符")
+    if not (_LETTER.search(password) and _DIGIT.search(password)):
+        problems.append("mix letters and digits / 需同时包含字母和数字")
+    if email and email.split("@")[0].lower() in password.lower():
+        problems.append("do not include your email name / 不能包含邮箱用户名")
+    return problems
+
+
+def change_password(
+    conn: Connection, *, user_id: int, old: str, new: str, keep_session: int | None = None
+) -> None:
+    """Set a new password after checking the old one; every other session is signed out."""
+    row = conn.execute(
+        sa.select(users.c.email, users.c.password_hash).where(users.c.id == user_id)
+    ).one()
+    if not row.password_hash or not verify_password(old or "", row.password_hash):
+        raise PermissionDenied("the current password is wrong / 当前密码错误")
+    problems = password_problems(new or "", row.email)
+    if problems:
+        raise ValidationFailed(
+            [FieldError("new_password", "weak_password", problem, None) for problem in problems]
+        )
+    conn.execute(
+        users.update()
+        .where(users.c.id == user_id)
+        .values(password_hash=hash_password(new), must_change_password=False)
+    )
+    others = sessions.update().where(sessions.c.user_id == user_id, sessions.c.revoked_at.is_(None))
+    if keep_session is not None:
+        others = others.where(sessions.c.id != keep_session)
+    conn.execute(others.values(revoked_at=clock.utcnow()))
+    audit(conn, actor_id=user_id, action="password_changed", object_type="user", object_id=user_id)

@@ -1,0 +1,177 @@
+"""Who a record belongs to: owner transfer (one or many at once) and sharing with others."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from meridian.access.audit import audit
+from meridian.access.permissions import form_access
+from meridian.core.actor import Actor
+from meridian.core.clock import utcnow
+from meridian.core.timezones import DEFAULT_TIME_ZONE
+from meridian.db.sets import one_of
+from meridian.db.tables import departments, record_shares, users
+from meridian.errors import FieldError, NotFound, PermissionDenied, ValidationFailed
+from meridian.events.outbox import publish
+from meridian.events.records import RecordUpdated
+from meridian.records.history import write_history
+from meridian.records.plan import plan_for
+from meridian.schema.model import Form
+
+MAX_TRANSFER = 1000
+SHARE_LEVELS = ("read", "edit")
+
+
+def transfer_owner(
+    *,
+    conn: Connection,
+    actor: Actor,
+    form: Form,
+    record_ids: Sequence[int],
+    owner_id: int,
+    tz: ZoneInfo = DEFAULT_TIME_ZONE,
+) -> int:
+    """Give the records to ``owner_id``, all or none; each change is in the record's history.
+
+    Returns how many records changed owner (those already owned by ``owner_id`` are skipped).
+    """
+    ids = sorted(set(record_ids)) if isinstance(record_ids, Sequence) else []
+    if not ids or len(ids) > MAX_TRANSFER or not all(isinstance(i, int) for i in ids):
+        raise ValidationFailed(
+            [FieldError("ids", "invalid_ids", f"give 1 to {MAX_TRANSFER} record ids", record_ids)]
+        )
+    active = conn.scalar(sa.select(users.c.is_active).where(users.c.id == owner_id))
+    if not active:
+        raise ValidationFailed(
+            [FieldError("owner_id", "unknown_user", "no active user with this id", owner_id)]
+        )
+    access = form_access(conn, actor, form)
+    if "owner_id" in access.read_only:
+        raise PermissionDenied("you may not change owner_id", field="owner_id")
+    table = plan_for(form).tables.main
+    live = sa.and_(one_of(conn, table.c.id, ids), table.c.deleted_at.is_(None))
+    readable = access.rows(conn, table, "read", tz)
+    visible = dict(
+        conn.execute(
+            sa.select(table.c.id, table.c.owner_id).where(
+                live, *(() if readable is None else (readable,))
+            )
+        ).all()
+    )
+    missing = [i for i in ids if i not in visible]
+    if missing:
+        raise NotFound(f"records {missing[:20]} of form {form.key!r} are not found", ids=missing)
+    updatable = access.rows(conn, table, "update", tz)
+    if updatable is not None:
+        allowed = set(conn.scalars(sa.select(table.c.id).where(live, updatable)))
+        refused = [i for i in ids if i not in allowed]
+        if refused:
+            raise PermissionDenied(
+                f"you may not change records {refused[:20]}", ids=refused, operation="update"
+            )
+    moving = [i for i in ids if visible[i] != owner_id]
+    if not moving:
+        return 0
+    now = utcnow()
+    changed = conn.execute(
+        table.update()
+        .where(one_of(conn, table.c.id, moving))
+        .values(
+            owner_id=owner_id,
+            _version=table.c._version + 1,
+            updated_at=now,
+            updated_by=actor.user_id,
+        )
+        .returning(table.c.id, table.c._version)
+    ).all()
+    versions: dict[int, int] = {row.id: row._version for row in changed}
+    entries = [(i, versions[i], "update", {"owner_id": [visible[i], owner_id]}) for i in moving]
+    write_history(conn, form.key, entries, actor.user_id, now)
+    publish(
+        conn,
+        [
+            RecordUpdated(
+                form.key, i, actor.user_id, versions[i], {"owner_id": [visible[i], owner_id]}
+            )
+            for i in moving
+        ],
+    )
+    return len(moving)
+
+
+def share_record(
+    *,
+    conn: Connection,
+    actor: Actor,
+    form: Form,
+    record_id: int,
+    level: str,
+    user_id: int | None = None,
+    department_id: int | None = None,
+    tz: ZoneInfo = DEFAULT_TIME_ZONE,
+) -> dict[str, Any]:
+    """Let a user or a department read (or edit) one record beyond their own scope.
+
+    Only someone who may change the record may share it.
+    """
+    errors = []
+    if level not in SHARE_LEVELS:
+        errors.append(FieldError("level", "invalid_level", "read or edit", level))
+    if (user_id is None) == (department_id is None):
+        errors.append(
+            FieldError("user_id", "invalid_target", "give a user_id or a department_id", user_id)
+        )
+    elif user_id is not None and not conn.scalar(
+        sa.select(users.c.is_active).where(users.c.id == user_id)
+    ):
+        errors.append(FieldError("user_id", "unknown_user", "no active user", user_id))
+    elif (
+        department_id is not None
+        and conn.scalar(sa.select(departments.c.id).where(departments.c.id == department_id))
+        is None
+    ):
+        errors.append(FieldError("department_id", "unknown_department", "no such", department_id))
+    if errors:
+        raise ValidationFailed(errors)
+    access = form_access(conn, actor, form)
+    table = plan_for(form).tables.main
+    readable = access.rows(conn, table, "read", tz)
+    found = sa.select(table.c.id).where(table.c.id == record_id, table.c.deleted_at.is_(None))
+    if conn.execute(found.where(*(() if readable is None else (readable,)))).first() is None:
+        raise NotFound(f"record {record_id} of form {form.key!r} is not found", id=record_id)
+    updatable = access.rows(conn, table, "update", tz)
+    if updatable is not None and conn.execute(found.where(updatable)).first() is None:
+        raise PermissionDenied(f"you may not share record {record_id}", id=record_id)
+    result = conn.execute(
+        record_shares.insert().values(
+            form_key=form.key,
+            record_id=record_id,
+            user_id=user_id,
+            department_id=department_id,
+            level=level,
+            created_by=actor.user_id,
+            created_at=utcnow(),
+        )
+    )
+    assert result.inserted_primary_key is not None
+    share = {
+        "id": int(result.inserted_primary_key[0]),
+        "record_id": record_id,
+        "user_id": user_id,
+        "department_id": department_id,
+        "level": level,
+    }
+    audit(
+        conn,
+        actor_id=actor.user_id,
+        action="record_shared",
+        object_type=form.key,
+        object_id=record_id,
+        detail=share,
+    )
+    return share

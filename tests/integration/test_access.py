@@ -1,0 +1,381 @@
+"""Who sees and changes what: roles × operations × row scopes × field levels, over the API.
+
+The organisation: 总部 with 华东销售 (and its 上海组 below) and 华南销售. Alice and Bob are
+members in 华东销售, Dave a member in 上海组, Carol a member in 华南销售, Mike manages 华东销售
+(subtree), Rita is read-only. Each owns one customer and one deal.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from meridian.access import manage, organisation
+from meridian.access.tokens import create_token
+from meridian.app import create_app
+from meridian.core.actor import Actor
+from meridian.http.deps import Workspace
+from meridian.settings import Settings
+
+PEOPLE = {
+    "alice": ("member", "华东销售"),
+    "bob": ("member", "华东销售"),
+    "dave": ("member", "总部/华东销售/上海组"),
+    "carol": ("member", "华南销售"),
+    "mike": ("manager", "华东销售"),
+    "rita": ("read_only", "总部"),
+}
+
+
+@pytest.fixture
+def org(client: TestClient, workspace: Workspace) -> dict[str, int]:
+    assert client.post("/api/v1/apps", json={"key": "sales", "label": "销售"}).status_code == 201
+    for form in (
+        {
+            "key": "customer",
+            "label": "客户",
+            "title_field": "name",
+            "fields": [
+                {"key": "name", "label": "客户名称", "type": "text", "required": True},
+                {"key": "level", "label": "级别", "type": "text"},
+            ],
+        },
+        {
+            "key": "deal",
+            "label": "商机",
+            "title_field": "name",
+            "fields": [
+                {"key": "name", "label": "名称", "type": "text", "required": True},
+                {"key": "amount", "label": "金额", "type": "money"},
+                {"key": "stage", "label": "阶段", "type": "text"},
+                {"key": "secret", "label": "底价说明", "type": "text"},
+                {"key": "customer", "label": "客户", "type": "link", "target": "customer"},
+            ],
+        },
+    ):
+        assert client.post("/api/v1/apps/sales/forms", json=form).status_code == 201
+    system = Actor.system()
+    ids: dict[str, int] = {}
+    with workspace.transaction() as conn:
+        hq = organisation.create_department(conn=conn, name="总部")
+        east = organisation.create_department(conn=conn, name="华东销售", parent_id=hq)
+        organisation.create_department(conn=conn, name="上海组", parent_id=east)
+        organisation.create_department(conn=conn, name="华南销售", parent_id=hq)
+        for person, (role, department) in PEOPLE.items():
+            user = manage.add_user(
+                conn,
+                system,
+                email=f"{person}@acme.test",
+                name=person,
+                password="Passw0rd-long",
+                roles=[role],
+                department=department,
+                must_change_password=False,
+            )
+            ids[person] = user["id"]
+    for person, user_id in ids.items():
+        customer = client.post(
+            "/api/v1/forms/customer/records",
+            json={"name": f"{person} 客户", "level": "A", "owner_id": user_id},
+        ).json()
+        deal = client.post(
+            "/api/v1/forms/deal/records",
+            json={
+                "name": f"{person} 商机",
+                "amount": "1000.00" if person in ("alice", "carol") else "50.00",
+                "stage": "lead",
+                "secret": f"{person} 机密底价",
+                "customer": customer["id"],
+                "owner_id": user_id,
+            },
+        )
+        assert deal.status_code == 201, deal.text
+    return ids
+
+
+@pytest.fixture
+def as_user(
+    workspace: Workspace, settings: Settings, org: dict[str, int]
+) -> Iterator[Callable[[str], TestClient]]:
+    app = create_app(settings, workspace=workspace)
+    clients: list[TestClient] = []
+
+    def make(person: str, **scope: Any) -> TestClient:
+        with workspace.transaction() as conn:
+            token = create_token(conn=conn, user_id=org[person], name="t", **scope)
+        client = TestClient(app, headers={"Authorization": f"Bearer {token}"})
+        clients.append(client)
+        return client
+
+    yield make
+    for client in clients:
+        client.close()
+
+
+def names(client: TestClient, form: str = "deal", **params: Any) -> set[str]:
+    response = client.get(f"/api/v1/forms/{form}/records", params=params)
+    assert response.status_code == 200, response.text
+    return {item["name"].split()[0] for item in response.json()["items"]}
+
+
+@pytest.mark.parametrize(
+    ("person", "visible"),
+    [
+        ("alice", {"alice", "bob", "mike"}),  # department: 华东销售, not 上海组 below it
+        ("dave", {"dave"}),
+        ("carol", {"carol"}),
+        ("mike", {"alice", "bob", "mike", "dave"}),  # manager: department and below
+        ("rita", set(PEOPLE)),  # read-only: all
+    ],
+)
+def test_each_role_reads_exactly_its_row_scope(
+    as_user: Callable[..., TestClient], person: str, visible: set[str]
+) -> None:
+    assert names(as_user(person)) == visible
+    assert names(as_user(person), form="customer") == visible
+
+
+def test_a_record_out_of_scope_is_not_found_not_forbidden(
+    as_user: Callable[..., TestClient], client: TestClient
+) -> None:
+    carol_deal = next(
+        d for d in client.get("/api/v1/forms/deal/records").json()["items"] if "carol" in d["name"]
+    )
+    alice = as_user("alice")
+    url = f"/api/v1/forms/deal/records/{carol_deal['id']}"
+    for response in (
+        alice.get(url),
+        alice.patch(url, json={"stage": "won"}),
+        alice.delete(url),
+        alice.get(f"{url}/history"),
+    ):
+        assert response.status_code == 404, response.text
+    assert alice.get("/api/v1/forms/deal/records/999999").status_code == 404
+    assert client.get(url).json()["stage"] == "lead"
+
+
+def test_members_change_their_own_records_and_only_read_their_colleagues(
+    as_user: Callable[..., TestClient], client: TestClient
+) -> None:
+    alice = as_user("alice")
+    deals = {
+        d["name"].split()[0]: d for d in alice.get("/api/v1/forms/deal/records").json()["items"]
+    }
+    own = f"/api/v1/forms/deal/records/{deals['alice']['id']}"
+    colleague = f"/api/v1/forms/deal/records/{deals['bob']['id']}"
+    assert alice.patch(own, json={"stage": "won"}).status_code == 200
+    refused = alice.patch(colleague, json={"stage": "won"})
+    assert refused.status_code == 403 and refused.json()["code"] == "permission_denied"
+    assert alice.delete(colleague).status_code == 403
+    assert client.get(colleague).json()["stage"] == "lead"
+    created = alice.post("/api/v1/forms/deal/records", json={"name": "alice 新商机"})
+    assert created.status_code == 201 and created.json()["owner_id"] == deals["alice"]["owner_id"]
+
+
+def test_read_only_users_change_nothing(as_user: Callable[..., TestClient]) -> None:
+    rita = as_user("rita")
+    some = rita.get("/api/v1/forms/deal/records").json()["items"][0]
+    assert rita.post("/api/v1/forms/deal/records", json={"name": "x"}).status_code == 403
+    assert (
+        rita.patch(f"/api/v1/forms/deal/records/{some['id']}", json={"stage": "x"}).status_code
+        == 403
+    )
+    assert rita.delete(f"/api/v1/forms/deal/records/{some['id']}").status_code == 403
+
+
+HIDDEN = {
+    "create": True,
+    "read": "department",
+    "update": "own",
+    "delete": False,
+    "fields": {"amount": "hidden", "secret": "hidden", "stage": "read_only"},
+}
+
+
+@pytest.fixture
+def hidden_amount(client: TestClient, org: dict[str, int]) -> None:
+    response = client.put("/api/v1/roles/member/forms/deal", json=HIDDEN)
+    assert response.status_code == 200, response.text
+    assert response.json()["fields"] == HIDDEN["fields"]
+
+
+@pytest.mark.usefixtures("hidden_amount")
+def test_a_hidden_field_is_absent_everywhere_and_cannot_be_used_as_an_oracle(
+    as_user: Callable[..., TestClient], client: TestClient
+) -> None:
+    alice = as_user("alice")
+    items = alice.get("/api/v1/forms/deal/records").json()["items"]
+    assert items and all("amount" not in i and "secret" not in i for i in items)
+    one = alice.get(f"/api/v1/forms/deal/records/{items[0]['id']}").json()
+    assert "amount" not in one and "stage" in one
+    attempts = [
+        {"filter": '{"field": "amount", "op": "gt", "value": "100"}'},
+        {"sort": "-amount"},
+        {"expr": "amount > 100"},
+        {"expr": "{金额} > 100"},
+    ]
+    for params in attempts:
+        response = alice.get("/api/v1/forms/deal/records", params=params)
+        assert response.status_code == 422, (params, response.text)
+        assert "unknown" in response.text
+    # the search text holds hidden values: searching for them finds nothing
+    assert names(alice, q="机密") == set()
+    assert names(alice, q="alice") == {"alice"}
+    assert names(client, q="机密") == set(PEOPLE)
+    history = alice.get(f"/api/v1/forms/deal/records/{items[0]['id']}/history").json()["items"]
+    assert all("amount" not in entry["changes"] for entry in history)
+    # the administrator still sees it
+    assert "amount" in client.get(f"/api/v1/forms/deal/records/{items[0]['id']}").json()
+
+
+@pytest.mark.usefixtures("hidden_amount")
+def test_hidden_and_read_only_fields_are_refused_on_write(
+    as_user: Callable[..., TestClient], client: TestClient
+) -> None:
+    alice = as_user("alice")
+    own = next(
+        d for d in alice.get("/api/v1/forms/deal/records").json()["items"] if "alice" in d["name"]
+    )
+    url = f"/api/v1/forms/deal/records/{own['id']}"
+    response = alice.patch(url, json={"amount": "1.00", "stage": "won", "name": "alice 改名"})
+    assert response.status_code == 422
+    errors = {e["field"]: e["code"] for e in response.json()["errors"]}
+    assert errors == {"amount": "unknown_field", "stage": "read_only"}
+    assert client.get(url).json()["name"] == "alice 商机"
+    created = alice.post("/api/v1/forms/deal/records", json={"name": "y", "secret": "z"})
+    assert created.status_code == 422
+    assert alice.patch(url, json={"name": "alice 改名"}).status_code == 200
+
+
+def test_a_permission_document_is_checked_whole(client: TestClient, org: dict[str, int]) -> None:
+    response = client.put(
+        "/api/v1/roles/member/forms/deal",
+        json={
+            "read": "everyone",
+            "create": "yes",
+            "delete_all": True,
+            "update": {"expr": "amout > 1"},
+            "fields": {"nope": "hidden", "amount": "invisible", "owner_id": "hidden"},
+        },
+    )
+    assert response.status_code == 422
+    fields = {e["field"] for e in response.json()["errors"]}
+    assert fields == {
+        "read",
+        "create",
+        "delete_all",
+        "update.expr",
+        "fields.nope",
+        "fields.amount",
+        "fields.owner_id",
+    }
+    assert client.get("/api/v1/roles/member/forms/deal").json()["read"] == "department"
+    assert client.put("/api/v1/roles/nobody/forms/deal", json={}).status_code == 404
+
+
+def test_a_condition_as_row_scope_and_custom_roles(
+    client: TestClient,
+    as_user: Callable[..., TestClient],
+    workspace: Workspace,
+    org: dict[str, int],
+) -> None:
+    assert (
+        client.post("/api/v1/roles", json={"key": "big_deals", "label": "大单"}).status_code == 201
+    )
+    assert client.post("/api/v1/roles", json={"key": "big_deals", "label": "x"}).status_code == 409
+    rules = {"read": {"expr": "amount >= 1000"}, "fields": {"secret": "hidden"}}
+    assert client.put("/api/v1/roles/big_deals/forms/deal", json=rules).status_code == 200
+    with workspace.transaction() as conn:
+        organisation.set_user_roles(conn, org["rita"], ["big_deals"])
+    rita = as_user("rita")
+    assert names(rita) == {"alice", "carol"}
+    assert rita.get("/api/v1/forms/customer/records").status_code == 403  # no document: no access
+
+
+def test_sharing_a_record_lets_one_more_person_read_or_edit_it(
+    as_user: Callable[..., TestClient], org: dict[str, int]
+) -> None:
+    carol, alice = as_user("carol"), as_user("alice")
+    deal = carol.get("/api/v1/forms/deal/records").json()["items"][0]
+    url = f"/api/v1/forms/deal/records/{deal['id']}"
+    assert alice.get(url).status_code == 404
+    assert (
+        alice.post(f"{url}/shares", json={"level": "read", "user_id": org["alice"]}).status_code
+        == 404
+    )
+    shared = carol.post(f"{url}/shares", json={"level": "read", "user_id": org["alice"]})
+    assert shared.status_code == 201, shared.text
+    assert alice.get(url).status_code == 200
+    assert alice.patch(url, json={"stage": "won"}).status_code == 403
+    assert (
+        carol.post(f"{url}/shares", json={"level": "edit", "user_id": org["alice"]}).status_code
+        == 201
+    )
+    assert alice.patch(url, json={"stage": "won"}).status_code == 200
+    bad = carol.post(f"{url}/shares", json={"level": "own", "user_id": 999999})
+    assert bad.status_code == 422 and len(bad.json()["errors"]) == 2
+
+
+def test_owners_are_transferred_in_bulk_with_history(
+    client: TestClient, as_user: Callable[..., TestClient], org: dict[str, int]
+) -> None:
+    deals = client.get("/api/v1/forms/deal/records").json()["items"]
+    ids = [d["id"] for d in deals if d["name"].split()[0] in ("alice", "bob")]
+    response = client.post(
+        "/api/v1/forms/deal/records/transfer", json={"ids": ids, "owner_id": org["carol"]}
+    )
+    assert response.json() == {"transferred": 2}
+    assert names(as_user("carol")) == {"alice", "bob", "carol"}
+    history = client.get(f"/api/v1/forms/deal/records/{ids[0]}/history").json()["items"]
+    assert history[-1]["changes"]["owner_id"][1] == org["carol"]
+    alice = as_user("alice")
+    refused = alice.post(
+        "/api/v1/forms/deal/records/transfer", json={"ids": ids, "owner_id": org["alice"]}
+    )
+    assert refused.status_code == 404  # they are Carol's now: out of Alice's sight
+    missing = client.post(
+        "/api/v1/forms/deal/records/transfer",
+        json={"ids": [ids[0], 999999], "owner_id": org["bob"]},
+    )
+    assert missing.status_code == 404
+    assert names(as_user("carol")) == {"alice", "bob", "carol"}
+
+
+def test_tokens_can_be_read_only_or_limited_to_one_form(
+    as_user: Callable[..., TestClient],
+) -> None:
+    reader = as_user("alice", scope="read")
+    assert names(reader) == {"alice", "bob", "mike"}
+    assert reader.post("/api/v1/forms/deal/records", json={"name": "x"}).status_code == 403
+    one_form = as_user("alice", form_key="customer")
+    assert names(one_form, form="customer") == {"alice", "bob", "mike"}
+    assert one_form.get("/api/v1/forms/deal/records").status_code == 403
+
+
+def test_injection_through_filters_sorts_keys_and_search_is_refused_or_harmless(
+    as_user: Callable[..., TestClient], client: TestClient
+) -> None:
+    alice = as_user("alice")
+    bad = [
+        {"filter": '{"field": "name; DROP TABLE data_deal; --", "op": "eq", "value": "x"}'},
+        {"filter": '{"field": "name", "op": "eq) OR 1=1 --", "value": "x"}'},
+        {"sort": "name; DROP TABLE data_deal"},
+        {"sort": "owner_id desc, (SELECT 1)"},
+        {"expr": 'name = "x" or 1 = 1; DROP TABLE data_deal'},
+        {"expand": "customer; DROP TABLE data_deal"},
+    ]
+    for params in bad:
+        assert alice.get("/api/v1/forms/deal/records", params=params).status_code == 422, params
+    harmless = [
+        {"q": "'; DROP TABLE data_deal; --"},
+        {"q": "%' OR '1'='1"},
+        {"filter": '{"field": "name", "op": "eq", "value": "x\' OR \'1\'=\'1"}'},
+        {"expr": 'name = "x\\" or 1=1 --"'},
+    ]
+    for params in harmless:
+        assert names(alice, **params) == set(), params
+    assert names(alice) == {"alice", "bob", "mike"}
+    assert len(client.get("/api/v1/forms/deal/records").json()["items"]) == len(PEOPLE)
