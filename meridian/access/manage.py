@@ -16,12 +16,12 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from meridian.access import organisation, permissions
-from meridian.access.audit import audit
 from meridian.access.sessions import password_problems
 from meridian.access.users import create_user
 from meridian.core.actor import Actor
 from meridian.db.tables import users
 from meridian.errors import FieldError, MeridianError, PermissionDenied, ValidationFailed
+from meridian.events.audit import audit
 from meridian.schema.model import Form
 
 CSV_COLUMNS = ("email", "name", "password", "roles", "department")

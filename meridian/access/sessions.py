@@ -21,7 +21,6 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from meridian.access.actors import load_actor
-from meridian.access.audit import audit
 from meridian.access.passwords import hash_password, verify_password
 from meridian.core import clock
 from meridian.core.actor import Actor
@@ -33,6 +32,7 @@ from meridian.errors import (
     Unauthenticated,
     ValidationFailed,
 )
+from meridian.events.audit import audit
 
 SESSION_PREFIX = "mss_"
 _SEEN_RESOLUTION = timedelta(minutes=1)
@@ -225,23 +225,32 @@ def logout(conn: Connection, token: str, *, ip: str = "") -> None:
         )
 
 
-def logout_everywhere(conn: Connection, user_id: int, *, ip: str = "") -> int:
-    """Revoke every session of the user; returns how many were open."""
-    result = conn.execute(
-        sessions.update()
-        .where(sessions.c.user_id == user_id, sessions.c.revoked_at.is_(None))
-        .values(revoked_at=clock.utcnow())
+def logout_everywhere(
+    conn: Connection, user_id: int, policy: SessionPolicy, *, ip: str = ""
+) -> int:
+    """Revoke every session of the user; returns how many were still live."""
+    now = clock.utcnow()
+    open_sessions = sessions.c.user_id == user_id, sessions.c.revoked_at.is_(None)
+    live = conn.scalar(
+        sa.select(sa.func.count())
+        .select_from(sessions)
+        .where(
+            *open_sessions,
+            sessions.c.expires_at > now,
+            sessions.c.last_seen_at > now - timedelta(minutes=policy.idle_minutes),
+        )
     )
+    conn.execute(sessions.update().where(*open_sessions).values(revoked_at=now))
     audit(
         conn,
         actor_id=user_id,
         action="logout_everywhere",
         object_type="user",
         object_id=user_id,
-        detail={"sessions": result.rowcount},
+        detail={"sessions": live},
         ip=ip,
     )
-    return int(result.rowcount)
+    return int(live or 0)
 
 
 _LETTER = re.compile(r"[A-Za-z]")

@@ -46,7 +46,7 @@ def create_form(
 
 @router.get("/apps/{app_key}/export")
 def export_app(app_key: str, workspace: WorkspaceDep, actor: ActorDep) -> dict[str, Any]:
-    with workspace.read() as conn:
+    with workspace.transaction() as conn:  # the export is audited
         return packages.export_app(conn=conn, actor=actor, app_key=app_key)
 
 

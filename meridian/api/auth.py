@@ -66,7 +66,9 @@ def logout_everywhere(
 ) -> dict[str, Any]:
     assert actor.user_id is not None
     with workspace.transaction() as conn:
-        count = sessions.logout_everywhere(conn, actor.user_id, ip=client_ip(request))
+        count = sessions.logout_everywhere(
+            conn, actor.user_id, session_policy(workspace.settings), ip=client_ip(request)
+        )
     response.delete_cookie(SESSION_COOKIE, path="/")
     return {"sessions_ended": count}
 

@@ -7,8 +7,9 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body
 
-from meridian.access import audit, manage, organisation, permissions
+from meridian.access import manage, organisation, permissions
 from meridian.api.schemas import DepartmentCreate, RoleCreate, UserCreate
+from meridian.events import audit
 from meridian.http.deps import ActorDep, WorkspaceDep
 from meridian.schema.catalog import get_form
 

@@ -14,12 +14,12 @@ import typer
 import uvicorn
 
 from meridian.access import manage, organisation
-from meridian.access.audit import verify_chain
 from meridian.access.tokens import create_token
 from meridian.access.users import create_user, find_user_id, get_user_id
 from meridian.app import create_workspace
 from meridian.core.actor import Actor
 from meridian.errors import MeridianError
+from meridian.events.audit import verify_chain
 from meridian.http.deps import Workspace
 from meridian.schema.packages import export_app, import_app
 from meridian.settings import Settings

@@ -12,12 +12,12 @@ from zoneinfo import ZoneInfo
 from fastapi import Depends, Request
 from sqlalchemy.engine import Connection, Engine
 
-from meridian.access.audit import audit
 from meridian.access.sessions import SessionPolicy, actor_for_session, csrf_token_for
 from meridian.access.tokens import authenticate_token, touch_token
 from meridian.core.actor import Actor
 from meridian.db.engine import read_transaction, transaction
 from meridian.errors import PermissionDenied, Unauthenticated
+from meridian.events.audit import audit
 from meridian.settings import Settings
 
 

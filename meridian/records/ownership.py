@@ -9,7 +9,6 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from meridian.access.audit import audit
 from meridian.access.permissions import form_access
 from meridian.core.actor import Actor
 from meridian.core.clock import utcnow
@@ -17,6 +16,7 @@ from meridian.core.timezones import DEFAULT_TIME_ZONE
 from meridian.db.sets import one_of
 from meridian.db.tables import departments, record_shares, users
 from meridian.errors import FieldError, NotFound, PermissionDenied, ValidationFailed
+from meridian.events.audit import audit
 from meridian.events.outbox import publish
 from meridian.events.records import RecordUpdated
 from meridian.records.history import write_history

@@ -28,6 +28,7 @@ from meridian.errors import (
     SchemaChangeRefused,
     ValidationFailed,
 )
+from meridian.events.audit import audit
 from meridian.schema import ddl
 from meridian.schema.catalog import find_form, get_app, get_form, insert_app, store_form
 from meridian.schema.compile import compile_form
@@ -103,6 +104,14 @@ def _record_change(
             actor_id=actor.user_id,
             created_at=utcnow(),
         )
+    )
+    audit(
+        conn,
+        actor_id=actor.user_id,
+        action=f"schema_{operation}",
+        object_type="form",
+        object_id=form.key,
+        detail={"version": form.version, "summary": summary},
     )
 
 

@@ -8,6 +8,7 @@ from sqlalchemy.engine import Connection
 
 from meridian.core.actor import Actor
 from meridian.errors import FieldError, ValidationFailed
+from meridian.events.audit import audit
 from meridian.schema.catalog import get_app, list_forms
 from meridian.schema.changes import create_app, create_form, require_builder
 from meridian.schema.model import App, Form, parse_model
@@ -20,6 +21,7 @@ def export_app(*, conn: Connection, actor: Actor, app_key: str) -> dict[str, Any
     require_builder(actor)
     app = get_app(conn, app_key)
     forms = _dependency_order(list_forms(conn, app_key))
+    audit(conn, actor_id=actor.user_id, action="app_exported", object_type="app", object_id=app_key)
     return {
         "format": PACKAGE_FORMAT,
         "app": app.model_dump(mode="json"),
@@ -73,4 +75,12 @@ def import_app(*, conn: Connection, actor: Actor, package: dict[str, Any]) -> Ap
                 [FieldError("forms", "invalid_form", "expected a form object", draft)]
             )
         create_form(conn=conn, actor=actor, form=form)
+    audit(
+        conn,
+        actor_id=actor.user_id,
+        action="app_imported",
+        object_type="app",
+        object_id=app.key,
+        detail={"forms": len(drafts)},
+    )
     return app
