@@ -8,6 +8,7 @@ from typing import Any
 from fastapi import APIRouter, Header, Response
 
 from meridian.api.schemas import BulkCreate, OwnerTransfer, Share
+from meridian.dataio import dossier
 from meridian.errors import FieldError, ValidationFailed
 from meridian.http.deps import ActorDep, WorkspaceDep
 from meridian.records import listing, ownership, service
@@ -228,3 +229,25 @@ def share_record(
             tz=workspace.tz,
             **body.model_dump(),
         )
+
+
+@router.get("/forms/{form_key}/records/{record_id}/dossier")
+def record_dossier(
+    form_key: str, record_id: int, workspace: WorkspaceDep, actor: ActorDep
+) -> Response:
+    """The compliance dossier: a ZIP of the record, its relations, history, files and audit."""
+    with workspace.transaction() as conn:  # the export is audited
+        archive = dossier.build_dossier(
+            conn=conn,
+            actor=actor,
+            form=get_form(conn, form_key),
+            record_id=record_id,
+            file_root=workspace.settings.file_store_dir,
+            tz=workspace.tz,
+        )
+    filename = f"{form_key}-{record_id}-dossier.zip"
+    return Response(
+        archive,
+        media_type="application/zip",
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+    )

@@ -1,4 +1,4 @@
-"""The ``meridian`` command: init, serve, demo, app export/import, token and user."""
+"""The ``meridian`` command: init, serve, demo, app, token, user, audit, dossier, bench."""
 
 from __future__ import annotations
 
@@ -18,9 +18,11 @@ from meridian.access.tokens import create_token
 from meridian.access.users import create_user, find_user_id, get_user_id
 from meridian.app import create_workspace
 from meridian.core.actor import Actor
+from meridian.dataio.dossier import build_dossier
 from meridian.errors import MeridianError
 from meridian.events.audit import verify_chain
 from meridian.http.deps import Workspace
+from meridian.schema.catalog import get_form
 from meridian.schema.packages import export_app, import_app
 from meridian.settings import Settings
 from meridian.solutions import idc_crm
@@ -235,6 +237,27 @@ def user_import(path: Path = typer.Argument(..., exists=True, dir_okay=False)) -
         with workspace.transaction() as conn:
             created = manage.import_users(conn, Actor.system(), path.read_text(encoding="utf-8"))
         _say(f"{len(created)} users created; each must change the password at first login")
+
+
+@cli.command()
+def dossier(
+    form: str = typer.Argument(..., help="Form key, e.g. customer."),
+    record_id: int = typer.Argument(..., help="Record id."),
+    out: Path = typer.Option(..., "--out", help="Where to write the ZIP."),
+) -> None:
+    """Write the compliance dossier of one record (ZIP with manifest and checksums)."""
+    with _workspace() as workspace:
+        with workspace.transaction() as conn:
+            archive = build_dossier(
+                conn=conn,
+                actor=Actor.system(),
+                form=get_form(conn, form),
+                record_id=record_id,
+                file_root=workspace.settings.file_store_dir,
+                tz=workspace.tz,
+            )
+    out.write_bytes(archive)
+    _say(f"dossier of {form} {record_id} written to {out} ({len(archive):,} bytes)")
 
 
 @audit_cli.command("verify")

@@ -82,3 +82,6 @@ def test_user_create_with_role_and_department_then_audit_verify(env: Path) -> No
     code, _, err = run("audit", "verify")
     assert code == 0, err
     assert "intact" in err
+    code, _, err = run("dossier", "customer", "1", "--out", str(env / "d.zip"))
+    assert code == 1 and "customer" in err  # no such form yet: a clear error, no file
+    assert not (env / "d.zip").exists()
