@@ -343,3 +343,11 @@ def _hashable(scope: RowScope) -> Any:
 
 def _unhashable(scope: Any) -> RowScope:
     return {"expr": scope[1]} if isinstance(scope, tuple) else scope
+
+
+def visible_form(conn: Connection, actor: Actor, form: Form) -> Form:
+    """The form's definition as the actor may see it: builders see every field, others not
+    the ones hidden from them (their names and settings would give them away)."""
+    if actor.is_admin or actor.can_build:
+        return form
+    return form_access(conn, actor, form).visible

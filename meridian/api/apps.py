@@ -6,6 +6,7 @@ from typing import Any
 
 from fastapi import APIRouter
 
+from meridian.access.permissions import visible_form
 from meridian.api.schemas import AppCreate, FormCreate
 from meridian.http.deps import ActorDep, WorkspaceDep
 from meridian.schema import catalog, changes, packages
@@ -31,7 +32,7 @@ def create_app(body: AppCreate, workspace: WorkspaceDep, actor: ActorDep) -> dic
 def get_app(app_key: str, workspace: WorkspaceDep, actor: ActorDep) -> dict[str, Any]:
     with workspace.read() as conn:
         app = catalog.get_app(conn, app_key)
-        forms = catalog.list_forms(conn, app_key)
+        forms = [visible_form(conn, actor, form) for form in catalog.list_forms(conn, app_key)]
     return {**app.model_dump(), "forms": [form.model_dump(mode="json") for form in forms]}
 
 

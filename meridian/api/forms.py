@@ -6,6 +6,7 @@ from typing import Any
 
 from fastapi import APIRouter
 
+from meridian.access.permissions import visible_form
 from meridian.api.schemas import FieldUpdate
 from meridian.http.deps import ActorDep, WorkspaceDep
 from meridian.schema import catalog, changes
@@ -16,7 +17,8 @@ router = APIRouter(tags=["forms"])
 @router.get("/forms/{form_key}")
 def get_form(form_key: str, workspace: WorkspaceDep, actor: ActorDep) -> dict[str, Any]:
     with workspace.read() as conn:
-        return catalog.get_form(conn, form_key).model_dump(mode="json")
+        form = visible_form(conn, actor, catalog.get_form(conn, form_key))
+        return form.model_dump(mode="json")
 
 
 @router.get("/forms/{form_key}/changes")

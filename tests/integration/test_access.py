@@ -227,8 +227,11 @@ def test_a_hidden_field_is_absent_everywhere_and_cannot_be_used_as_an_oracle(
     assert names(client, q="机密") == set(PEOPLE)
     history = alice.get(f"/api/v1/forms/deal/records/{items[0]['id']}/history").json()["items"]
     assert all("amount" not in entry["changes"] for entry in history)
-    # the administrator still sees it
+    # nor is it in the form's definition; the administrator still sees it all
+    definition = alice.get("/api/v1/forms/deal").json()
+    assert {f["key"] for f in definition["fields"]} == {"name", "stage", "customer"}
     assert "amount" in client.get(f"/api/v1/forms/deal/records/{items[0]['id']}").json()
+    assert len(client.get("/api/v1/forms/deal").json()["fields"]) == 5
 
 
 @pytest.mark.usefixtures("hidden_amount")
