@@ -24,10 +24,11 @@ from meridian.access.permissions import form_access
 from meridian.core.actor import Actor
 from meridian.core.clock import utcnow
 from meridian.db.tables import audit_log, files
-from meridian.errors import NotFound
+from meridian.errors import NotFound, PermissionDenied
 from meridian.events.audit import audit
 from meridian.records import service
 from meridian.records.listing import RecordQuery, list_records
+from meridian.records.plan import plan_for
 from meridian.schema.catalog import get_form, list_forms
 from meridian.schema.model import Form
 
@@ -45,10 +46,19 @@ def build_dossier(
     tz: ZoneInfo,
 ) -> bytes:
     """The dossier of one record as ZIP bytes (the caller's transaction records the audit)."""
-    form_access(conn, actor, form).require("export")
+    access = form_access(conn, actor, form)
+    access.require("export")
     record = service.get_record(
         conn=conn, actor=actor, form=form, record_id=record_id, include_deleted=True, tz=tz
     )
+    table = plan_for(form).tables.main
+    exportable = access.rows(conn, table, "export", tz)
+    if (
+        exportable is not None
+        and conn.execute(sa.select(table.c.id).where(table.c.id == record_id, exportable)).first()
+        is None
+    ):
+        raise PermissionDenied(f"you may not export record {record_id}", id=record_id)
     entries: dict[str, bytes] = {}
 
     def add_json(path: str, value: Any) -> None:

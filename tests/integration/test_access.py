@@ -382,3 +382,19 @@ def test_injection_through_filters_sorts_keys_and_search_is_refused_or_harmless(
         assert names(alice, **params) == set(), params
     assert names(alice) == {"alice", "bob", "mike"}
     assert len(client.get("/api/v1/forms/deal/records").json()["items"]) == len(PEOPLE)
+
+
+def test_the_dossier_needs_the_export_permission(
+    as_user: Callable[..., TestClient], client: TestClient
+) -> None:
+    alice, mike = as_user("alice"), as_user("mike")
+    own = next(
+        d for d in alice.get("/api/v1/forms/deal/records").json()["items"] if "alice" in d["name"]
+    )
+    url = f"/api/v1/forms/deal/records/{own['id']}/dossier"
+    assert alice.get(url).status_code == 403  # members may not export by default
+    assert mike.get(url).status_code == 200  # managers export their subtree
+    carol_deal = next(
+        d for d in client.get("/api/v1/forms/deal/records").json()["items"] if "carol" in d["name"]
+    )
+    assert mike.get(f"/api/v1/forms/deal/records/{carol_deal['id']}/dossier").status_code == 404
