@@ -20,8 +20,11 @@ from meridian.app import create_workspace
 from meridian.core.actor import Actor
 from meridian.dataio.dossier import build_dossier
 from meridian.errors import MeridianError
+from meridian.events import jobs as queue
 from meridian.events.audit import verify_chain
 from meridian.http.deps import Workspace
+from meridian.jobs.handlers import job_handlers
+from meridian.jobs.worker import start_in_background
 from meridian.schema.catalog import get_form
 from meridian.schema.packages import export_app, import_app
 from meridian.settings import Settings
@@ -37,6 +40,8 @@ user_cli = typer.Typer(help="Users.", no_args_is_help=True)
 cli.add_typer(app_cli, name="app")
 cli.add_typer(token_cli, name="token")
 audit_cli = typer.Typer(help="The audit trail.", no_args_is_help=True)
+jobs_cli = typer.Typer(help="Background jobs: list, retry or discard.", no_args_is_help=True)
+cli.add_typer(jobs_cli, name="jobs")
 cli.add_typer(user_cli, name="user")
 cli.add_typer(audit_cli, name="audit")
 
@@ -99,18 +104,79 @@ def serve(
     port: int = typer.Option(8000),
     reload: bool = typer.Option(False, help="Restart on code changes (development)."),
     workers: int = typer.Option(1, help="Uvicorn worker processes."),
+    background_jobs: bool = typer.Option(
+        True,
+        "--jobs/--no-jobs",
+        help="Run background jobs in this process too (turn off when 'meridian worker' runs).",
+    ),
 ) -> None:
-    """Serve the web UI and the API."""
-    with _workspace():
-        pass  # creates or upgrades the database once, before the workers start
-    uvicorn.run(
-        "meridian.app:create_app_from_environment",
-        factory=True,
-        host=host,
-        port=port,
-        reload=reload,
-        workers=workers,
-    )
+    """Serve the web UI and the API (and, by default, run background jobs)."""
+    with _workspace() as workspace:  # creates or upgrades the database before serving
+        stop = None
+        if background_jobs:
+            stop, _ = start_in_background(workspace.engine, job_handlers(), workspace.tz)
+        try:
+            uvicorn.run(
+                "meridian.app:create_app_from_environment",
+                factory=True,
+                host=host,
+                port=port,
+                reload=reload,
+                workers=workers,
+            )
+        finally:
+            if stop is not None:
+                stop.set()
+
+
+@cli.command()
+def worker(
+    concurrency: int = typer.Option(4, min=1, max=64, help="Jobs run at once in this process."),
+) -> None:
+    """Run background jobs until interrupted; start as many as you like, on any hosts."""
+    with _workspace() as workspace:
+        stop, threads = start_in_background(
+            workspace.engine, job_handlers(), workspace.tz, threads=concurrency
+        )
+        _say(f"worker running {concurrency} jobs at a time; Ctrl-C to stop")
+        try:
+            while any(thread.is_alive() for thread in threads):
+                for thread in threads:
+                    thread.join(timeout=1)
+        except KeyboardInterrupt:
+            stop.set()
+            for thread in threads:
+                thread.join(timeout=30)
+
+
+@jobs_cli.command("list")
+def jobs_list(
+    state: str | None = typer.Option(None, help="ready, running, done or dead."),
+    limit: int = typer.Option(50),
+) -> None:
+    """Show jobs, newest first (JSON lines on stdout)."""
+    with _workspace() as workspace:
+        with workspace.read() as conn:
+            for job in queue.list_jobs(conn, state=state, limit=limit):
+                typer.echo(json.dumps(job, ensure_ascii=False, default=str))
+
+
+@jobs_cli.command("retry")
+def jobs_retry(job_id: int) -> None:
+    """Give a dead job a fresh set of attempts."""
+    with _workspace() as workspace:
+        with workspace.transaction() as conn:
+            queue.retry_dead(conn, job_id)
+    _say(f"job {job_id} is queued again")
+
+
+@jobs_cli.command("discard")
+def jobs_discard(job_id: int) -> None:
+    """Close a dead job for good."""
+    with _workspace() as workspace:
+        with workspace.transaction() as conn:
+            queue.discard_dead(conn, job_id)
+    _say(f"job {job_id} discarded")
 
 
 @cli.command()

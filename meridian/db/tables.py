@@ -244,3 +244,35 @@ outbox = sa.Table(
     sa.Column("dispatched_at", UTCDateTime, nullable=True),
     sa.Index("ix_sys_outbox_pending", "dispatched_at", "id"),
 )
+
+jobs = sa.Table(
+    "sys_job",
+    metadata,
+    sa.Column("id", BigId, primary_key=True, autoincrement=True),
+    sa.Column("kind", sa.String(80), nullable=False),
+    sa.Column("payload", JSONType, nullable=False),
+    # ready → running → done, or back to ready with a later run_at, or dead after max_attempts.
+    sa.Column("state", sa.String(10), nullable=False),
+    sa.Column("run_at", UTCDateTime, nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("max_attempts", sa.Integer, nullable=False),
+    sa.Column("lease_until", UTCDateTime, nullable=True),
+    sa.Column("worker", sa.String(100), nullable=True),
+    sa.Column("last_error", sa.Text, nullable=True),
+    # Enqueuing the same key twice makes one job (e.g. one reminder per record and date).
+    sa.Column("idempotency_key", sa.String(200), nullable=True, unique=True),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("finished_at", UTCDateTime, nullable=True),
+    sa.Index("ix_sys_job_due", "state", "run_at"),
+)
+
+schedules = sa.Table(
+    "sys_schedule",
+    metadata,
+    sa.Column("key", sa.String(100), primary_key=True),
+    sa.Column("cron", sa.String(100), nullable=False),
+    sa.Column("kind", sa.String(80), nullable=False),
+    sa.Column("payload", JSONType, nullable=False),
+    sa.Column("next_run_at", UTCDateTime, nullable=False),
+    sa.Column("enabled", sa.Boolean, nullable=False, server_default=sa.true()),
+)

@@ -4,6 +4,12 @@ Revision ID: 0003
 Revises: 0002
 """
 
+import sqlalchemy as sa
+from alembic import op
+from sqlalchemy.dialects import postgresql
+
+import meridian.db.types
+
 revision = "0003"
 down_revision = "0002"
 branch_labels = None
@@ -11,8 +17,55 @@ depends_on = None
 
 
 def upgrade() -> None:
-    pass
+    op.create_table(
+        "sys_job",
+        sa.Column(
+            "id",
+            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+            autoincrement=True,
+            nullable=False,
+        ),
+        sa.Column("kind", sa.String(length=80), nullable=False),
+        sa.Column(
+            "payload",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            nullable=False,
+        ),
+        sa.Column("state", sa.String(length=10), nullable=False),
+        sa.Column("run_at", meridian.db.types.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("attempts", sa.Integer(), server_default="0", nullable=False),
+        sa.Column("max_attempts", sa.Integer(), nullable=False),
+        sa.Column("lease_until", meridian.db.types.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("worker", sa.String(length=100), nullable=True),
+        sa.Column("last_error", sa.Text(), nullable=True),
+        sa.Column("idempotency_key", sa.String(length=200), nullable=True),
+        sa.Column("created_at", meridian.db.types.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("finished_at", meridian.db.types.UTCDateTime(timezone=True), nullable=True),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_sys_job")),
+        sa.UniqueConstraint("idempotency_key", name=op.f("uq_sys_job_idempotency_key")),
+    )
+    with op.batch_alter_table("sys_job", schema=None) as batch_op:
+        batch_op.create_index("ix_sys_job_due", ["state", "run_at"], unique=False)
+
+    op.create_table(
+        "sys_schedule",
+        sa.Column("key", sa.String(length=100), nullable=False),
+        sa.Column("cron", sa.String(length=100), nullable=False),
+        sa.Column("kind", sa.String(length=80), nullable=False),
+        sa.Column(
+            "payload",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            nullable=False,
+        ),
+        sa.Column("next_run_at", meridian.db.types.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("enabled", sa.Boolean(), server_default=sa.true(), nullable=False),
+        sa.PrimaryKeyConstraint("key", name=op.f("pk_sys_schedule")),
+    )
 
 
 def downgrade() -> None:
-    pass
+    op.drop_table("sys_schedule")
+    with op.batch_alter_table("sys_job", schema=None) as batch_op:
+        batch_op.drop_index("ix_sys_job_due")
+
+    op.drop_table("sys_job")
