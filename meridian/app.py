@@ -12,8 +12,10 @@ from meridian.api.openapi import install_form_schemas
 from meridian.api.router import api_router
 from meridian.db.engine import make_engine
 from meridian.db.migrate import upgrade_database
+from meridian.events.subscribers import subscribe
 from meridian.http.deps import Workspace
 from meridian.http.problems import install_problem_handlers
+from meridian.integrations import webhooks
 from meridian.settings import Settings
 
 
@@ -21,6 +23,7 @@ def create_workspace(settings: Settings, *, engine: Engine | None = None) -> Wor
     """The engine and settings every entry point shares; migrates the system tables."""
     engine = engine or make_engine(settings.resolved_database_url)
     upgrade_database(engine)
+    subscribe(webhooks.on_record_events)
     return Workspace(settings=settings, engine=engine, tz=ZoneInfo(settings.time_zone))
 
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from meridian.api import apps, auth, files, forms, jobs, organisation, records
+from meridian.api import apps, auth, files, forms, jobs, organisation, records, webhooks
 
 api_router = APIRouter(prefix="/api/v1")
-for module in (apps, forms, records, files, auth, organisation, jobs):
+for module in (apps, forms, records, files, auth, organisation, jobs, webhooks):
     api_router.include_router(module.router)

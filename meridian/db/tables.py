@@ -276,3 +276,34 @@ schedules = sa.Table(
     sa.Column("next_run_at", UTCDateTime, nullable=False),
     sa.Column("enabled", sa.Boolean, nullable=False, server_default=sa.true()),
 )
+
+webhooks = sa.Table(
+    "sys_webhook",
+    metadata,
+    sa.Column("id", BigId, primary_key=True, autoincrement=True),
+    sa.Column("form_key", sa.String(63), nullable=False, index=True),
+    # Event types, e.g. ["RecordCreated", "RecordUpdated"].
+    sa.Column("events", JSONType, nullable=False),
+    sa.Column("url", sa.String(2000), nullable=False),
+    sa.Column("secret", sa.String(200), nullable=False),
+    sa.Column("active", sa.Boolean, nullable=False, server_default=sa.true()),
+    sa.Column("created_by", sa.BigInteger, nullable=True),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+)
+
+webhook_deliveries = sa.Table(
+    "sys_webhook_delivery",
+    metadata,
+    sa.Column("id", BigId, primary_key=True, autoincrement=True),
+    sa.Column("webhook_id", sa.BigInteger, nullable=False),
+    sa.Column("job_id", sa.BigInteger, nullable=False),
+    sa.Column("attempt", sa.Integer, nullable=False),
+    sa.Column("event_type", sa.String(80), nullable=False),
+    sa.Column("record_id", sa.BigInteger, nullable=True),
+    sa.Column("status_code", sa.Integer, nullable=True),
+    sa.Column("error", sa.Text, nullable=True),
+    sa.Column("response", sa.Text, nullable=True),
+    sa.Column("duration_ms", sa.Integer, nullable=False),
+    sa.Column("at", UTCDateTime, nullable=False),
+    sa.Index("ix_sys_webhook_delivery_webhook", "webhook_id", "id"),
+)

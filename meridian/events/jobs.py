@@ -13,14 +13,14 @@ This module is the queue's SQL; the worker loop that runs handlers is ``meridian
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, Engine
 
 from meridian.core import clock
 from meridian.db.tables import jobs
@@ -30,6 +30,20 @@ READY, RUNNING, DONE, DEAD = "ready", "running", "done", "dead"
 DEFAULT_ATTEMPTS = 8
 BACKOFF_BASE = timedelta(seconds=10)
 BACKOFF_CAP = timedelta(hours=1)
+
+
+@dataclass(frozen=True)
+class JobContext:
+    """What a handler gets: the engine (it opens its own transactions) and the job."""
+
+    engine: Engine
+    job_id: int
+    payload: dict[str, Any]
+    attempt: int
+
+
+Handler = Callable[[JobContext], None]
+"""Runs one job; raising means the attempt failed. Features define handlers beside their code."""
 
 
 def enqueue(

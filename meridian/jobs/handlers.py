@@ -1,18 +1,18 @@
 """Which handler runs which kind of job: the one registry every worker is started with.
 
-Features add their job kinds here as they arrive (rule actions, webhook deliveries,
-notifications); a job of a kind no handler knows fails with a clear error and, after its
-attempts, waits dead for an operator.
+Features define their handlers beside their code and are listed here; a job of a kind no
+handler knows fails with a clear error and, after its attempts, waits dead for an operator.
 """
 
 from __future__ import annotations
 
-from meridian.jobs.worker import Handler, JobContext
+from meridian.events.jobs import Handler, JobContext
+from meridian.integrations import webhooks
 
 
 def _noop(context: JobContext) -> None:
-    """Does nothing: lets an operator check that workers are running (``meridian jobs``)."""
+    """Does nothing: lets an operator check that workers are running."""
 
 
 def job_handlers() -> dict[str, Handler]:
-    return {"noop": _noop}
+    return {"noop": _noop, webhooks.DELIVER: webhooks.deliver}

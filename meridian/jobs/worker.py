@@ -13,32 +13,18 @@ import socket
 import threading
 import traceback
 import uuid
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping
 from datetime import timedelta
-from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy.engine import Engine
 
 from meridian.db.engine import transaction
 from meridian.events import jobs as queue
+from meridian.events.jobs import Handler, JobContext
 from meridian.events.schedules import fire_due_schedules
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class JobContext:
-    """What a handler gets: the engine (it opens its own transactions) and the job."""
-
-    engine: Engine
-    job_id: int
-    payload: dict[str, Any]
-    attempt: int
-
-
-Handler = Callable[[JobContext], None]
 
 
 class Worker:

@@ -61,9 +61,63 @@ def upgrade() -> None:
         sa.Column("enabled", sa.Boolean(), server_default=sa.true(), nullable=False),
         sa.PrimaryKeyConstraint("key", name=op.f("pk_sys_schedule")),
     )
+    op.create_table(
+        "sys_webhook",
+        sa.Column(
+            "id",
+            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+            autoincrement=True,
+            nullable=False,
+        ),
+        sa.Column("form_key", sa.String(length=63), nullable=False),
+        sa.Column(
+            "events",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            nullable=False,
+        ),
+        sa.Column("url", sa.String(length=2000), nullable=False),
+        sa.Column("secret", sa.String(length=200), nullable=False),
+        sa.Column("active", sa.Boolean(), server_default=sa.true(), nullable=False),
+        sa.Column("created_by", sa.BigInteger(), nullable=True),
+        sa.Column("created_at", meridian.db.types.UTCDateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_sys_webhook")),
+    )
+    with op.batch_alter_table("sys_webhook", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_sys_webhook_form_key"), ["form_key"], unique=False)
+
+    op.create_table(
+        "sys_webhook_delivery",
+        sa.Column(
+            "id",
+            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+            autoincrement=True,
+            nullable=False,
+        ),
+        sa.Column("webhook_id", sa.BigInteger(), nullable=False),
+        sa.Column("job_id", sa.BigInteger(), nullable=False),
+        sa.Column("attempt", sa.Integer(), nullable=False),
+        sa.Column("event_type", sa.String(length=80), nullable=False),
+        sa.Column("record_id", sa.BigInteger(), nullable=True),
+        sa.Column("status_code", sa.Integer(), nullable=True),
+        sa.Column("error", sa.Text(), nullable=True),
+        sa.Column("response", sa.Text(), nullable=True),
+        sa.Column("duration_ms", sa.Integer(), nullable=False),
+        sa.Column("at", meridian.db.types.UTCDateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_sys_webhook_delivery")),
+    )
+    with op.batch_alter_table("sys_webhook_delivery", schema=None) as batch_op:
+        batch_op.create_index("ix_sys_webhook_delivery_webhook", ["webhook_id", "id"], unique=False)
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("sys_webhook_delivery", schema=None) as batch_op:
+        batch_op.drop_index("ix_sys_webhook_delivery_webhook")
+
+    op.drop_table("sys_webhook_delivery")
+    with op.batch_alter_table("sys_webhook", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_sys_webhook_form_key"))
+
+    op.drop_table("sys_webhook")
     op.drop_table("sys_schedule")
     with op.batch_alter_table("sys_job", schema=None) as batch_op:
         batch_op.drop_index("ix_sys_job_due")

@@ -1,0 +1,206 @@
+"""Outbound webhooks: other systems told of record changes, signed, retried, logged, replayable.
+
+A subscription names a form, the events it wants and a URL. When a record changes, one
+delivery job per matching subscription is enqueued in the same transaction, carrying the
+event, the change and the record as it then was. The worker POSTs it as JSON with:
+
+- ``X-Meridian-Event``: the event type, e.g. ``RecordUpdated``;
+- ``X-Meridian-Timestamp``: Unix seconds; ``X-Meridian-Signature``: ``v1=`` + hex
+  HMAC-SHA256 of ``"{timestamp}.{body}"`` with the subscription's secret — a receiver recomputes
+  it and rejects old timestamps, so a captured request cannot be replayed later;
+- ``X-Idempotency-Key``: the same for every attempt of one delivery.
+
+Any answer but 2xx, or no answer within the timeout, is a failed attempt: the job comes back
+with exponential backoff. Every attempt is logged with its status and timing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import secrets
+import time
+from collections.abc import Sequence
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from meridian.access.manage import require_admin
+from meridian.core.actor import Actor
+from meridian.core.clock import utcnow
+from meridian.db.engine import transaction
+from meridian.db.tables import jobs, webhook_deliveries, webhooks
+from meridian.errors import FieldError, NotFound, ValidationFailed
+from meridian.events.jobs import JobContext, enqueue
+from meridian.events.records import RecordEvent
+from meridian.records.service import get_record
+from meridian.schema.catalog import get_form
+
+DELIVER = "webhook.deliver"
+EVENT_TYPES = ("RecordCreated", "RecordUpdated", "RecordDeleted", "RecordRestored")
+TIMEOUT = httpx.Timeout(5.0, connect=3.0)
+RESPONSE_EXCERPT = 2000
+
+
+def create_webhook(
+    conn: Connection, actor: Actor, *, form_key: str, events: Sequence[str], url: str
+) -> dict[str, Any]:
+    """A subscription; its signing secret is returned this once."""
+    require_admin(actor)
+    get_form(conn, form_key)
+    problems = []
+    parts = urlsplit(url or "")
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        problems.append(FieldError("url", "invalid_url", "expected an http(s) URL", url))
+    unknown = [e for e in events if e not in EVENT_TYPES] if isinstance(events, list) else events
+    if not events or unknown:
+        problems.append(
+            FieldError("events", "invalid_events", f"choose from {', '.join(EVENT_TYPES)}", events)
+        )
+    if problems:
+        raise ValidationFailed(problems)
+    secret = "whsec_" + secrets.token_urlsafe(24)
+    result = conn.execute(
+        webhooks.insert().values(
+            form_key=form_key,
+            events=list(events),
+            url=url,
+            secret=secret,
+            created_by=actor.user_id,
+            created_at=utcnow(),
+        )
+    )
+    assert result.inserted_primary_key is not None
+    webhook_id = int(result.inserted_primary_key[0])
+    return {
+        "id": webhook_id,
+        "form_key": form_key,
+        "events": list(events),
+        "url": url,
+        "secret": secret,
+    }
+
+
+def on_record_events(conn: Connection, events: Sequence[RecordEvent]) -> None:
+    """Enqueue one delivery per event and matching subscription (in the writer's transaction)."""
+    forms = sorted({event.form for event in events})
+    subscriptions = conn.execute(
+        sa.select(webhooks.c.id, webhooks.c.form_key, webhooks.c.events).where(
+            webhooks.c.active, webhooks.c.form_key.in_(forms)
+        )
+    ).all()
+    if not subscriptions:
+        return
+    system = Actor.system()
+    for event in events:
+        wanted = [
+            s.id for s in subscriptions if s.form_key == event.form and event.event_type in s.events
+        ]
+        if not wanted:
+            continue
+        record = get_record(
+            conn=conn,
+            actor=system,
+            form=get_form(conn, event.form),
+            record_id=event.record_id,
+            include_deleted=True,
+        )
+        body = {"event": event.event_type, **vars(event), "record": record}
+        for webhook_id in wanted:
+            enqueue(conn, DELIVER, {"webhook_id": webhook_id, "body": body})
+
+
+def sign(secret: str, timestamp: int, body: bytes) -> str:
+    digest = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256)
+    return "v1=" + digest.hexdigest()
+
+
+def deliver(context: JobContext) -> None:
+    """Send one delivery; raise on failure so the queue retries it with backoff."""
+    with transaction(context.engine) as conn:
+        webhook = conn.execute(
+            sa.select(webhooks).where(webhooks.c.id == context.payload["webhook_id"])
+        ).first()
+    if webhook is None or not webhook.active:
+        return  # the subscription was removed: nothing left to tell
+    payload = context.payload["body"]
+    body = json.dumps(payload, ensure_ascii=False, separators=(",", ":"), default=str).encode()
+    timestamp = int(time.time())
+    headers = {
+        "Content-Type": "application/json; charset=utf-8",
+        "User-Agent": "Meridian-Webhooks/1",
+        "X-Meridian-Event": payload["event"],
+        "X-Meridian-Timestamp": str(timestamp),
+        "X-Meridian-Signature": sign(webhook.secret, timestamp, body),
+        "X-Idempotency-Key": f"meridian-job-{context.job_id}",
+    }
+    started = time.perf_counter()
+    status, error, excerpt = None, None, None
+    try:
+        response = httpx.post(webhook.url, content=body, headers=headers, timeout=TIMEOUT)
+        status, excerpt = response.status_code, response.text[:RESPONSE_EXCERPT]
+    except httpx.HTTPError as exc:
+        error = f"{type(exc).__name__}: {exc}"
+    took = int((time.perf_counter() - started) * 1000)
+    with transaction(context.engine) as conn:
+        conn.execute(
+            webhook_deliveries.insert().values(
+                webhook_id=webhook.id,
+                job_id=context.job_id,
+                attempt=context.attempt,
+                event_type=payload["event"],
+                record_id=payload.get("record_id"),
+                status_code=status,
+                error=error,
+                response=excerpt,
+                duration_ms=took,
+                at=utcnow(),
+            )
+        )
+    if error is not None or status is None or not 200 <= status < 300:
+        raise DeliveryFailed(error or f"the receiver answered {status}")
+
+
+class DeliveryFailed(Exception):
+    """The receiver did not take the delivery; the job will try again."""
+
+
+def list_webhooks(conn: Connection, actor: Actor) -> list[dict[str, Any]]:
+    """Subscriptions without their secrets."""
+    require_admin(actor)
+    rows = conn.execute(sa.select(webhooks).order_by(webhooks.c.id))
+    return [
+        {"id": r.id, "form_key": r.form_key, "events": r.events, "url": r.url, "active": r.active}
+        for r in rows
+    ]
+
+
+def deliveries(conn: Connection, actor: Actor, webhook_id: int) -> list[dict[str, Any]]:
+    require_admin(actor)
+    rows = conn.execute(
+        sa.select(webhook_deliveries)
+        .where(webhook_deliveries.c.webhook_id == webhook_id)
+        .order_by(webhook_deliveries.c.id.desc())
+        .limit(200)
+    )
+    return [{**row._mapping, "at": row.at.isoformat()} for row in rows]
+
+
+def replay(conn: Connection, actor: Actor, webhook_id: int, delivery_id: int) -> int:
+    """Send a logged delivery again, as a new job; returns the job id."""
+    require_admin(actor)
+    row = conn.execute(
+        sa.select(webhook_deliveries.c.job_id).where(
+            webhook_deliveries.c.id == delivery_id, webhook_deliveries.c.webhook_id == webhook_id
+        )
+    ).first()
+    if row is None:
+        raise NotFound(f"webhook {webhook_id} has no delivery {delivery_id}", id=delivery_id)
+    payload = conn.execute(sa.select(jobs.c.payload).where(jobs.c.id == row.job_id)).scalar_one()
+    job_id = enqueue(conn, DELIVER, payload)
+    assert job_id is not None
+    return job_id
