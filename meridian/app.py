@@ -10,12 +10,14 @@ from sqlalchemy.engine import Engine
 from meridian import __version__
 from meridian.api.openapi import install_form_schemas
 from meridian.api.router import api_router
-from meridian.db.engine import make_engine
+from meridian.db.engine import make_engine, transaction
 from meridian.db.migrate import upgrade_database
+from meridian.events.schedules import ensure_schedule
 from meridian.events.subscribers import subscribe
 from meridian.http.deps import Workspace
 from meridian.http.problems import install_problem_handlers
 from meridian.integrations import webhooks
+from meridian.rules import engine as rules
 from meridian.settings import Settings
 
 
@@ -23,8 +25,12 @@ def create_workspace(settings: Settings, *, engine: Engine | None = None) -> Wor
     """The engine and settings every entry point shares; migrates the system tables."""
     engine = engine or make_engine(settings.resolved_database_url)
     upgrade_database(engine)
+    tz = ZoneInfo(settings.time_zone)
     subscribe(webhooks.on_record_events)
-    return Workspace(settings=settings, engine=engine, tz=ZoneInfo(settings.time_zone))
+    subscribe(rules.on_record_events)
+    with transaction(engine) as conn:
+        ensure_schedule(conn, rules.SCAN, "* * * * *", rules.SCAN, {}, tz)
+    return Workspace(settings=settings, engine=engine, tz=tz)
 
 
 def create_app(settings: Settings, *, workspace: Workspace | None = None) -> FastAPI:

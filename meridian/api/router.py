@@ -4,8 +4,18 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from meridian.api import apps, auth, files, forms, jobs, organisation, records, webhooks
+from meridian.api import (
+    apps,
+    auth,
+    files,
+    forms,
+    jobs,
+    organisation,
+    records,
+    rules,
+    webhooks,
+)
 
 api_router = APIRouter(prefix="/api/v1")
-for module in (apps, forms, records, files, auth, organisation, jobs, webhooks):
+for module in (apps, forms, records, files, auth, organisation, jobs, webhooks, rules):
     api_router.include_router(module.router)

@@ -307,3 +307,49 @@ webhook_deliveries = sa.Table(
     sa.Column("at", UTCDateTime, nullable=False),
     sa.Index("ix_sys_webhook_delivery_webhook", "webhook_id", "id"),
 )
+
+rules = sa.Table(
+    "sys_rule",
+    metadata,
+    sa.Column("id", BigId, primary_key=True, autoincrement=True),
+    sa.Column("form_key", sa.String(63), nullable=False, index=True),
+    sa.Column("label", sa.String(200), nullable=False),
+    # {"type": "record_created" | "record_updated" | "record_deleted" | "field_changed" |
+    #  "date_relative" | "no_activity", ...}; see meridian.rules.definitions.
+    sa.Column("trigger", JSONType, nullable=False),
+    sa.Column("condition", sa.Text, nullable=False, server_default=""),
+    sa.Column("actions", JSONType, nullable=False),
+    sa.Column("enabled", sa.Boolean, nullable=False, server_default=sa.true()),
+    # Time-based triggers: everything due up to this moment has been fired.
+    sa.Column("scanned_until", UTCDateTime, nullable=True),
+    sa.Column("created_by", sa.BigInteger, nullable=True),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+)
+
+rule_fires = sa.Table(
+    "sys_rule_fire",
+    metadata,
+    # One row per (rule, record, date value) a time-based rule fired for: never twice.
+    sa.Column("rule_id", sa.BigInteger, primary_key=True),
+    sa.Column("record_id", sa.BigInteger, primary_key=True),
+    sa.Column("fire_key", sa.String(64), primary_key=True),
+    sa.Column("fired_at", UTCDateTime, nullable=False),
+)
+
+rule_runs = sa.Table(
+    "sys_rule_run",
+    metadata,
+    sa.Column("id", BigId, primary_key=True, autoincrement=True),
+    sa.Column("rule_id", sa.BigInteger, nullable=False),
+    sa.Column("record_id", sa.BigInteger, nullable=True),
+    sa.Column("trigger", sa.String(40), nullable=False),
+    sa.Column("depth", sa.Integer, nullable=False),
+    sa.Column("outcome", sa.String(20), nullable=False),
+    sa.Column("actions", JSONType, nullable=False),
+    sa.Column("error", sa.Text, nullable=True),
+    sa.Column("duration_ms", sa.Integer, nullable=False),
+    sa.Column("at", UTCDateTime, nullable=False),
+    sa.Index("ix_sys_rule_run_rule", "rule_id", "id"),
+    sa.Index("ix_sys_rule_run_record", "record_id", "id"),
+)

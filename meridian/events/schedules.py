@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from croniter import croniter
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
 from meridian.core import clock
@@ -56,6 +57,25 @@ def set_schedule(
         )
     )
     return due
+
+
+def ensure_schedule(
+    conn: Connection, key: str, cron: str, kind: str, payload: Mapping[str, Any], tz: ZoneInfo
+) -> None:
+    """Create the schedule unless it exists (safe when several processes start at once)."""
+    insert_of = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+    conn.execute(
+        insert_of(schedules)
+        .values(
+            key=key,
+            cron=cron,
+            kind=kind,
+            payload=dict(payload),
+            next_run_at=next_time(cron, clock.utcnow(), tz),
+            enabled=True,
+        )
+        .on_conflict_do_nothing(index_elements=["key"])
+    )
 
 
 def fire_due_schedules(conn: Connection, tz: ZoneInfo) -> int:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from meridian.events.jobs import Handler, JobContext
 from meridian.integrations import webhooks
+from meridian.rules import engine as rules
 
 
 def _noop(context: JobContext) -> None:
@@ -15,4 +16,9 @@ def _noop(context: JobContext) -> None:
 
 
 def job_handlers() -> dict[str, Handler]:
-    return {"noop": _noop, webhooks.DELIVER: webhooks.deliver}
+    return {
+        "noop": _noop,
+        webhooks.DELIVER: webhooks.deliver,
+        rules.RUN: rules.run_rule,
+        rules.SCAN: rules.scan_time_rules,
+    }

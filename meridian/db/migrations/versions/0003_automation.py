@@ -107,9 +107,84 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("sys_webhook_delivery", schema=None) as batch_op:
         batch_op.create_index("ix_sys_webhook_delivery_webhook", ["webhook_id", "id"], unique=False)
+    op.create_table(
+        "sys_rule",
+        sa.Column(
+            "id",
+            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+            autoincrement=True,
+            nullable=False,
+        ),
+        sa.Column("form_key", sa.String(length=63), nullable=False),
+        sa.Column("label", sa.String(length=200), nullable=False),
+        sa.Column(
+            "trigger",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            nullable=False,
+        ),
+        sa.Column("condition", sa.Text(), server_default="", nullable=False),
+        sa.Column(
+            "actions",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            nullable=False,
+        ),
+        sa.Column("enabled", sa.Boolean(), server_default=sa.true(), nullable=False),
+        sa.Column("scanned_until", meridian.db.types.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("created_by", sa.BigInteger(), nullable=True),
+        sa.Column("created_at", meridian.db.types.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", meridian.db.types.UTCDateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_sys_rule")),
+    )
+    with op.batch_alter_table("sys_rule", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_sys_rule_form_key"), ["form_key"], unique=False)
+
+    op.create_table(
+        "sys_rule_fire",
+        sa.Column("rule_id", sa.BigInteger(), nullable=False),
+        sa.Column("record_id", sa.BigInteger(), nullable=False),
+        sa.Column("fire_key", sa.String(length=64), nullable=False),
+        sa.Column("fired_at", meridian.db.types.UTCDateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("rule_id", "record_id", "fire_key", name=op.f("pk_sys_rule_fire")),
+    )
+    op.create_table(
+        "sys_rule_run",
+        sa.Column(
+            "id",
+            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+            autoincrement=True,
+            nullable=False,
+        ),
+        sa.Column("rule_id", sa.BigInteger(), nullable=False),
+        sa.Column("record_id", sa.BigInteger(), nullable=True),
+        sa.Column("trigger", sa.String(length=40), nullable=False),
+        sa.Column("depth", sa.Integer(), nullable=False),
+        sa.Column("outcome", sa.String(length=20), nullable=False),
+        sa.Column(
+            "actions",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            nullable=False,
+        ),
+        sa.Column("error", sa.Text(), nullable=True),
+        sa.Column("duration_ms", sa.Integer(), nullable=False),
+        sa.Column("at", meridian.db.types.UTCDateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_sys_rule_run")),
+    )
+    with op.batch_alter_table("sys_rule_run", schema=None) as batch_op:
+        batch_op.create_index("ix_sys_rule_run_record", ["record_id", "id"], unique=False)
+        batch_op.create_index("ix_sys_rule_run_rule", ["rule_id", "id"], unique=False)
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("sys_rule_run", schema=None) as batch_op:
+        batch_op.drop_index("ix_sys_rule_run_rule")
+        batch_op.drop_index("ix_sys_rule_run_record")
+
+    op.drop_table("sys_rule_run")
+    op.drop_table("sys_rule_fire")
+    with op.batch_alter_table("sys_rule", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_sys_rule_form_key"))
+
+    op.drop_table("sys_rule")
     with op.batch_alter_table("sys_webhook_delivery", schema=None) as batch_op:
         batch_op.drop_index("ix_sys_webhook_delivery_webhook")
 

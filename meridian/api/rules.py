@@ -1,0 +1,70 @@
+"""Automation rules: define, switch on and off, try on a record, read the run log."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body
+
+from meridian.access.manage import require_admin
+from meridian.http.deps import ActorDep, WorkspaceDep
+from meridian.rules import definitions, engine
+
+router = APIRouter(tags=["rules"])
+
+
+@router.get("/rules")
+def list_rules(
+    workspace: WorkspaceDep, actor: ActorDep, form_key: str | None = None
+) -> dict[str, Any]:
+    require_admin(actor)
+    with workspace.read() as conn:
+        return {"items": definitions.list_rules(conn, form_key)}
+
+
+@router.post("/rules", status_code=201)
+def create_rule(
+    workspace: WorkspaceDep, actor: ActorDep, document: Annotated[Any, Body()]
+) -> dict[str, Any]:
+    with workspace.transaction() as conn:
+        return definitions.create_rule(conn, actor, document)
+
+
+@router.post("/rules/{rule_id}/enable")
+def enable_rule(rule_id: int, workspace: WorkspaceDep, actor: ActorDep) -> dict[str, Any]:
+    with workspace.transaction() as conn:
+        return definitions.set_enabled(conn, actor, rule_id, True)
+
+
+@router.post("/rules/{rule_id}/disable")
+def disable_rule(rule_id: int, workspace: WorkspaceDep, actor: ActorDep) -> dict[str, Any]:
+    with workspace.transaction() as conn:
+        return definitions.set_enabled(conn, actor, rule_id, False)
+
+
+@router.post("/rules/{rule_id}/dry-run")
+def dry_run(
+    rule_id: int,
+    workspace: WorkspaceDep,
+    actor: ActorDep,
+    record_id: Annotated[int, Body(embed=True)],
+) -> dict[str, Any]:
+    require_admin(actor)
+    with workspace.read() as conn:
+        return engine.dry_run(conn, rule_id, record_id, workspace.tz)
+
+
+@router.get("/rules/{rule_id}/runs")
+def rule_runs(rule_id: int, workspace: WorkspaceDep, actor: ActorDep) -> dict[str, Any]:
+    require_admin(actor)
+    with workspace.read() as conn:
+        return {"items": engine.runs(conn, rule_id=rule_id)}
+
+
+@router.get("/forms/{form_key}/records/{record_id}/rule-runs")
+def record_rule_runs(
+    form_key: str, record_id: int, workspace: WorkspaceDep, actor: ActorDep
+) -> dict[str, Any]:
+    require_admin(actor)
+    with workspace.read() as conn:
+        return {"items": engine.runs(conn, form_key=form_key, record_id=record_id)}

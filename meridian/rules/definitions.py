@@ -1,0 +1,205 @@
+"""Rules as a builder writes them: trigger → condition → actions, checked whole when saved.
+
+::
+
+    {"form_key": "contract", "label": "续约提醒",
+     "trigger": {"type": "date_relative", "field": "end_date", "offset_days": -90},
+     "condition": "status = \\"active\\"",
+     "actions": [{"type": "create", "form": "opportunity", "link_field": "contract",
+                  "values": {"name": {"expr": "CONCAT(title, \\" 续约\\")"}}},
+                 {"type": "update", "values": {"renewal_state": "提醒中"}}]}
+
+Triggers: ``record_created``, ``record_updated``, ``record_deleted``, ``field_changed``
+(``field``, optional ``from`` and ``to`` lists of values), ``date_relative`` (``field`` a date
+field, ``offset_days``: −90 is ninety days before) and ``no_activity`` (``days`` without an
+update). Actions: ``update`` the record, ``create`` a related record; a value is a literal or
+``{"expr": "…"}`` in the expression language, evaluated on the triggering record.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from meridian.access.manage import require_admin
+from meridian.core import clock
+from meridian.core.actor import Actor
+from meridian.db.tables import rules
+from meridian.errors import ErrorCollector, FieldError, NotFound, ValidationFailed
+from meridian.expr import ExpressionError, ExprType, compile_expression
+from meridian.schema.catalog import find_form, get_form
+from meridian.schema.expressions import scope_for
+from meridian.schema.model import Form
+
+RECORD_TRIGGERS = {
+    "record_created": "RecordCreated",
+    "record_updated": "RecordUpdated",
+    "record_deleted": "RecordDeleted",
+    "field_changed": "RecordUpdated",
+}
+TIME_TRIGGERS = ("date_relative", "no_activity")
+MAX_ACTIONS = 10
+
+
+def _check_expression(
+    conn: Connection, form: Form, source: Any, path: str, errors: ErrorCollector, *, condition: bool
+) -> None:
+    if not isinstance(source, str) or not source.strip():
+        errors.add(path, "invalid_expression", "expected an expression", source)
+        return
+    try:
+        compiled = compile_expression(source, scope_for(conn, form))
+    except ExpressionError as exc:
+        errors.errors.append(
+            FieldError(path, "invalid_expression", exc.message, source, detail=exc.as_dict())
+        )
+        return
+    if condition and compiled.result_type not in (ExprType.BOOLEAN, ExprType.NULL):
+        errors.add(path, "not_a_condition", "the condition must be true or false", source)
+
+
+def _check_trigger(conn: Connection, form: Form, trigger: Any, errors: ErrorCollector) -> None:
+    kind = trigger.get("type") if isinstance(trigger, Mapping) else None
+    if kind not in (*RECORD_TRIGGERS, *TIME_TRIGGERS):
+        choices = ", ".join([*RECORD_TRIGGERS, *TIME_TRIGGERS])
+        errors.add("trigger.type", "invalid_trigger", f"choose one of {choices}", kind)
+        return
+    assert isinstance(trigger, Mapping)
+    if kind in ("field_changed", "date_relative"):
+        field = form.get_field(str(trigger.get("field")))
+        if field is None or field.archived:
+            errors.add("trigger.field", "unknown_field", "no such field", trigger.get("field"))
+        elif kind == "date_relative" and field.type != "date":
+            errors.add("trigger.field", "not_a_date", "choose a date field", field.key)
+    if kind == "field_changed":
+        for side in ("from", "to"):
+            if side in trigger and not isinstance(trigger[side], list):
+                errors.add(f"trigger.{side}", "invalid_values", "expected a list", trigger[side])
+    number, bounds = {
+        "date_relative": ("offset_days", (-3650, 3650)),
+        "no_activity": ("days", (1, 3650)),
+    }.get(kind, (None, (0, 0)))
+    if number is not None:
+        value = trigger.get(number)
+        if (
+            not isinstance(value, int)
+            or isinstance(value, bool)
+            or not bounds[0] <= value <= bounds[1]
+        ):
+            errors.add(
+                f"trigger.{number}",
+                "out_of_range",
+                f"a whole number {bounds[0]}…{bounds[1]}",
+                value,
+            )
+
+
+def _check_values(
+    conn: Connection, form: Form, values: Any, source: Form, path: str, errors: ErrorCollector
+) -> None:
+    if not isinstance(values, Mapping) or not values:
+        errors.add(path, "invalid_values", "expected {field: value}", values)
+        return
+    for key, value in values.items():
+        if form.get_field(key) is None and key != "owner_id":
+            errors.add(
+                f"{path}.{key}", "unknown_field", f"form {form.key!r} has no field {key!r}", key
+            )
+        if isinstance(value, Mapping) and set(value) == {"expr"}:
+            _check_expression(
+                conn, source, value["expr"], f"{path}.{key}.expr", errors, condition=False
+            )
+
+
+def _check_actions(conn: Connection, form: Form, actions: Any, errors: ErrorCollector) -> None:
+    if not isinstance(actions, list) or not 1 <= len(actions) <= MAX_ACTIONS:
+        errors.add("actions", "invalid_actions", f"give 1 to {MAX_ACTIONS} actions", actions)
+        return
+    for index, action in enumerate(actions):
+        path = f"actions.{index}"
+        kind = action.get("type") if isinstance(action, Mapping) else None
+        if kind == "update":
+            _check_values(conn, form, action.get("values"), form, f"{path}.values", errors)
+        elif kind == "create":
+            target = find_form(conn, str(action.get("form")))
+            if target is None:
+                errors.add(f"{path}.form", "unknown_form", "no such form", action.get("form"))
+                continue
+            _check_values(conn, target, action.get("values"), form, f"{path}.values", errors)
+            link = action.get("link_field")
+            field = target.get_field(str(link)) if link is not None else None
+            if link is not None and (
+                field is None or field.type != "link" or field.target != form.key
+            ):
+                errors.add(
+                    f"{path}.link_field", "invalid_link", f"not a link to {form.key!r}", link
+                )
+        else:
+            errors.add(f"{path}.type", "invalid_action", "update or create", kind)
+
+
+def create_rule(conn: Connection, actor: Actor, document: Any) -> dict[str, Any]:
+    """Save a rule after checking all of it; every problem is named at once."""
+    require_admin(actor)
+    if not isinstance(document, Mapping):
+        raise ValidationFailed([FieldError("", "invalid_rule", "expected a JSON object", document)])
+    form = get_form(conn, str(document.get("form_key")))
+    errors = ErrorCollector()
+    label = document.get("label")
+    if not isinstance(label, str) or not 1 <= len(label.strip()) <= 200:
+        errors.add("label", "invalid_label", "give a label of 1 to 200 characters", label)
+    _check_trigger(conn, form, document.get("trigger"), errors)
+    condition = document.get("condition") or ""
+    if condition:
+        _check_expression(conn, form, condition, "condition", errors, condition=True)
+    _check_actions(conn, form, document.get("actions"), errors)
+    errors.raise_if_any()
+    now = clock.utcnow()
+    result = conn.execute(
+        rules.insert().values(
+            form_key=form.key,
+            label=str(label).strip(),
+            trigger=dict(document["trigger"]),
+            condition=condition,
+            actions=list(document["actions"]),
+            enabled=bool(document.get("enabled", True)),
+            scanned_until=now,
+            created_by=actor.user_id,
+            created_at=now,
+            updated_at=now,
+        )
+    )
+    assert result.inserted_primary_key is not None
+    return get_rule(conn, int(result.inserted_primary_key[0]))
+
+
+def get_rule(conn: Connection, rule_id: int) -> dict[str, Any]:
+    row = conn.execute(sa.select(rules).where(rules.c.id == rule_id)).first()
+    if row is None:
+        raise NotFound(f"rule {rule_id} does not exist", id=rule_id)
+    return {
+        key: value.isoformat() if hasattr(value, "isoformat") else value
+        for key, value in row._mapping.items()
+    }
+
+
+def list_rules(conn: Connection, form_key: str | None = None) -> list[dict[str, Any]]:
+    query = sa.select(rules.c.id).order_by(rules.c.id)
+    if form_key is not None:
+        query = query.where(rules.c.form_key == form_key)
+    return [get_rule(conn, rule_id) for rule_id in conn.scalars(query)]
+
+
+def set_enabled(conn: Connection, actor: Actor, rule_id: int, enabled: bool) -> dict[str, Any]:
+    require_admin(actor)
+    get_rule(conn, rule_id)
+    values: dict[str, Any] = {"enabled": enabled, "updated_at": clock.utcnow()}
+    if enabled:
+        values["scanned_until"] = (
+            clock.utcnow()
+        )  # switching on does not fire for the time it was off
+    conn.execute(rules.update().where(rules.c.id == rule_id).values(**values))
+    return get_rule(conn, rule_id)

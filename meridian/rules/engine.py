@@ -1,0 +1,357 @@
+"""Running rules: record triggers in the save transaction, time triggers set-based, actions as jobs.
+
+- A record change reaches :func:`on_record_events` inside the writer's transaction. For each
+  enabled rule of the form whose trigger matches, the condition is checked in SQL for all the
+  changed records at once, and a ``rules.run`` job is enqueued per record that passes — so the
+  actions happen exactly when the change commits.
+- ``rules.scan`` (every minute) fires date-relative and inactivity rules with one
+  ``INSERT … SELECT`` per rule into a ledger keyed by (rule, record, date value), between the
+  rule's watermark and now: downtime is caught up, nothing fires twice, and a user who moves the
+  date re-arms the rule.
+- ``rules.run`` performs the actions through the records service, as Meridian itself, and logs
+  the run. Changes made by actions trigger rules again; past :data:`MAX_DEPTH` the chain is
+  stopped and the stop is logged, so a loop between rules can never spin.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import time
+from collections.abc import Mapping, Sequence
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection, Row
+
+from meridian.core import clock
+from meridian.core.actor import Actor
+from meridian.core.timezones import DEFAULT_TIME_ZONE
+from meridian.db.engine import transaction
+from meridian.db.sets import one_of
+from meridian.db.tables import rule_fires, rule_runs, rules
+from meridian.errors import MeridianError, NotFound
+from meridian.events.jobs import JobContext, enqueue
+from meridian.events.records import RecordEvent, RecordUpdated
+from meridian.expr import compile_expression
+from meridian.records import service
+from meridian.rules.definitions import RECORD_TRIGGERS
+from meridian.schema.catalog import get_form
+from meridian.schema.compile import compile_form
+from meridian.schema.expressions import scope_for, sql_scope_for
+from meridian.schema.model import Form
+
+RUN, SCAN = "rules.run", "rules.scan"
+MAX_DEPTH = 5
+_depth: contextvars.ContextVar[int] = contextvars.ContextVar("rule_depth", default=0)
+
+
+# ---- conditions and values, in SQL over the record ---------------------------------------------
+
+
+def _expression_sql(conn: Connection, form: Form, source: str, tz: ZoneInfo) -> Any:
+    now = datetime.now(tz)
+    compiled = compile_expression(source, scope_for(conn, form))
+    tables = compile_form(form)
+    return compiled.to_sql(
+        sql_scope_for(conn, form, tables), dialect=conn.dialect, today=now.date(), now=now
+    )
+
+
+def _passing(
+    conn: Connection, form: Form, condition: str, ids: Sequence[int], tz: ZoneInfo
+) -> list[int]:
+    """Which of ``ids`` meet ``condition`` (all of them when there is none), in one query."""
+    table = compile_form(form).main
+    query = sa.select(table.c.id).where(one_of(conn, table.c.id, ids))
+    if condition:
+        query = query.where(_expression_sql(conn, form, condition, tz))
+    return list(conn.scalars(query))
+
+
+def _values(
+    conn: Connection, source: Form, record_id: int, values: Mapping[str, Any], tz: ZoneInfo
+) -> dict[str, Any]:
+    """Literal values as given; ``{"expr": …}`` computed on the record, in SQL."""
+    computed = {k: v for k, v in values.items() if not (isinstance(v, Mapping) and "expr" in v)}
+    expressions = {k: v["expr"] for k, v in values.items() if k not in computed}
+    if expressions:
+        table = compile_form(source).main
+        columns = [
+            _expression_sql(conn, source, text, tz).label(key) for key, text in expressions.items()
+        ]
+        row = conn.execute(sa.select(*columns).where(table.c.id == record_id)).one()
+        computed.update({key: _api_value(value) for key, value in row._mapping.items()})
+    return computed
+
+
+def _api_value(value: Any) -> Any:
+    """A computed value as the records API takes it (exact numbers and dates as text)."""
+    if isinstance(value, date | datetime):
+        return value.isoformat()
+    if isinstance(value, Decimal | float):
+        return str(value)
+    return value
+
+
+# ---- record triggers -----------------------------------------------------------------------------
+
+
+def _matches(trigger: Mapping[str, Any], event: RecordEvent) -> bool:
+    if RECORD_TRIGGERS.get(trigger["type"]) != event.event_type:
+        return False
+    if trigger["type"] != "field_changed":
+        return True
+    assert isinstance(event, RecordUpdated)
+    change = event.changes.get(trigger["field"])
+    if change is None:
+        return False
+    old, new = change
+    return ("from" not in trigger or old in trigger["from"]) and (
+        "to" not in trigger or new in trigger["to"]
+    )
+
+
+def on_record_events(conn: Connection, events: Sequence[RecordEvent]) -> None:
+    """Enqueue a run for every enabled record rule the events trigger and whose condition holds."""
+    forms = sorted({event.form for event in events})
+    candidates = conn.execute(
+        sa.select(rules).where(rules.c.enabled, rules.c.form_key.in_(forms))
+    ).all()
+    record_rules = [r for r in candidates if r.trigger["type"] in RECORD_TRIGGERS]
+    if not record_rules:
+        return
+    depth = _depth.get() + 1
+    for rule in record_rules:
+        matching = [e for e in events if e.form == rule.form_key and _matches(rule.trigger, e)]
+        if not matching:
+            continue
+        if depth > MAX_DEPTH:
+            for event in matching:
+                _log(
+                    conn,
+                    rule.id,
+                    event.record_id,
+                    rule.trigger["type"],
+                    depth,
+                    "stopped",
+                    [],
+                    f"stopped: rules triggered each other {MAX_DEPTH} times in a row (a loop?)",
+                    0,
+                )
+            continue
+        form = get_form(conn, rule.form_key)
+        passing = set(
+            _passing(conn, form, rule.condition, [e.record_id for e in matching], DEFAULT_TIME_ZONE)
+        )
+        for event in matching:
+            if event.record_id in passing:
+                enqueue(
+                    conn,
+                    RUN,
+                    {
+                        "rule_id": rule.id,
+                        "record_id": event.record_id,
+                        "trigger": rule.trigger["type"],
+                        "depth": depth,
+                    },
+                )
+
+
+# ---- running actions -----------------------------------------------------------------------------
+
+
+def run_rule(context: JobContext) -> None:
+    """The ``rules.run`` job: perform the rule's actions on the record and log the run."""
+    payload = context.payload
+    started = time.perf_counter()
+    token = _depth.set(int(payload["depth"]))
+    try:
+        try:
+            with transaction(context.engine) as conn:
+                rule = conn.execute(
+                    sa.select(rules).where(rules.c.id == payload["rule_id"])
+                ).first()
+                if rule is None or not rule.enabled:
+                    return
+                outcomes = perform(conn, rule, int(payload["record_id"]), DEFAULT_TIME_ZONE)
+                _log(
+                    conn,
+                    rule.id,
+                    payload["record_id"],
+                    payload["trigger"],
+                    payload["depth"],
+                    "succeeded",
+                    outcomes,
+                    None,
+                    _ms(started),
+                )
+        except MeridianError as exc:  # the actions were refused: retrying would not help
+            with transaction(context.engine) as conn:
+                _log(
+                    conn,
+                    payload["rule_id"],
+                    payload["record_id"],
+                    payload["trigger"],
+                    payload["depth"],
+                    "failed",
+                    [],
+                    exc.detail,
+                    _ms(started),
+                )
+    finally:
+        _depth.reset(token)
+
+
+def perform(conn: Connection, rule: Row[Any], record_id: int, tz: ZoneInfo) -> list[dict[str, Any]]:
+    """Every action of ``rule`` on the record, in the caller's transaction."""
+    form = get_form(conn, rule.form_key)
+    system = Actor.system()
+    outcomes = []
+    for action in rule.actions:
+        values = _values(conn, form, record_id, action["values"], tz)
+        if action["type"] == "update":
+            service.update_record(
+                conn=conn, actor=system, form=form, record_id=record_id, values=values, tz=tz
+            )
+            outcomes.append({"type": "update", "record_id": record_id, "values": values})
+        else:
+            target = get_form(conn, action["form"])
+            if action.get("link_field"):
+                values[action["link_field"]] = record_id
+            created = service.create_record(
+                conn=conn, actor=system, form=target, values=values, tz=tz
+            )
+            outcomes.append({"type": "create", "form": target.key, "record_id": created["id"]})
+    return outcomes
+
+
+def dry_run(conn: Connection, rule_id: int, record_id: int, tz: ZoneInfo) -> dict[str, Any]:
+    """What the rule would do to the record now (condition, computed values); changes nothing."""
+    rule = conn.execute(sa.select(rules).where(rules.c.id == rule_id)).first()
+    if rule is None:
+        raise NotFound(f"rule {rule_id} does not exist", id=rule_id)
+    form = get_form(conn, rule.form_key)
+    service.get_record(conn=conn, actor=Actor.system(), form=form, record_id=record_id, tz=tz)
+    passes = bool(_passing(conn, form, rule.condition, [record_id], tz))
+    actions = [
+        {**action, "values": _values(conn, form, record_id, action["values"], tz)}
+        for action in rule.actions
+    ]
+    return {"rule_id": rule_id, "record_id": record_id, "condition": passes, "actions": actions}
+
+
+# ---- time triggers -------------------------------------------------------------------------------
+
+
+def scan_time_rules(context: JobContext) -> None:
+    """The ``rules.scan`` job: fire each enabled time rule for what fell due since its watermark."""
+    with transaction(context.engine) as conn:
+        ids = list(conn.scalars(sa.select(rules.c.id).where(rules.c.enabled).order_by(rules.c.id)))
+    for rule_id in ids:
+        with transaction(context.engine) as conn:
+            rule = conn.execute(
+                sa.select(rules).where(rules.c.id == rule_id).with_for_update()
+            ).first()
+            if rule is not None and rule.trigger["type"] not in RECORD_TRIGGERS:
+                fire_time_rule(conn, rule, clock.utcnow(), DEFAULT_TIME_ZONE)
+
+
+def fire_time_rule(conn: Connection, rule: Row[Any], now: datetime, tz: ZoneInfo) -> int:
+    """One window of one time rule, set-based; returns how many runs it enqueued."""
+    form = get_form(conn, rule.form_key)
+    table = compile_form(form).main
+    since = rule.scanned_until or rule.created_at
+    trigger = rule.trigger
+    if trigger["type"] == "date_relative":
+        column = table.c[trigger["field"]]
+        shift = timedelta(days=trigger["offset_days"])
+        low, high = since.astimezone(tz).date() - shift, now.astimezone(tz).date() - shift
+    else:
+        column = table.c.updated_at
+        shift = timedelta(days=trigger["days"])
+        low, high = since - shift, now - shift
+    due = sa.select(
+        sa.literal(rule.id, sa.BigInteger()),
+        table.c.id,
+        sa.cast(column, sa.String()),
+        sa.literal(now, rule_fires.c.fired_at.type),
+    ).where(column > low, column <= high, table.c.deleted_at.is_(None))
+    if rule.condition:
+        due = due.where(_expression_sql(conn, form, rule.condition, tz))
+    insert_of = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+    fired = (
+        conn.execute(
+            insert_of(rule_fires)
+            .from_select(["rule_id", "record_id", "fire_key", "fired_at"], due)
+            .on_conflict_do_nothing()
+            .returning(rule_fires.c.record_id)
+        )
+        .scalars()
+        .all()
+    )
+    for record_id in fired:
+        enqueue(
+            conn,
+            RUN,
+            {"rule_id": rule.id, "record_id": record_id, "trigger": trigger["type"], "depth": 1},
+        )
+    conn.execute(rules.update().where(rules.c.id == rule.id).values(scanned_until=now))
+    return len(fired)
+
+
+# ---- the run log ---------------------------------------------------------------------------------
+
+
+def _ms(started: float) -> int:
+    return int((time.perf_counter() - started) * 1000)
+
+
+def _log(
+    conn: Connection,
+    rule_id: int,
+    record_id: int | None,
+    trigger: str,
+    depth: int,
+    outcome: str,
+    actions: list[dict[str, Any]],
+    error: str | None,
+    duration_ms: int,
+) -> None:
+    conn.execute(
+        rule_runs.insert().values(
+            rule_id=rule_id,
+            record_id=record_id,
+            trigger=trigger,
+            depth=depth,
+            outcome=outcome,
+            actions=actions,
+            error=error,
+            duration_ms=duration_ms,
+            at=clock.utcnow(),
+        )
+    )
+
+
+def runs(
+    conn: Connection,
+    *,
+    rule_id: int | None = None,
+    form_key: str | None = None,
+    record_id: int | None = None,
+    limit: int = 100,
+) -> list[dict[str, Any]]:
+    """The run log, newest first: of one rule, or of one record (its form's rules)."""
+    query = sa.select(rule_runs).order_by(rule_runs.c.id.desc()).limit(max(1, min(limit, 500)))
+    if rule_id is not None:
+        query = query.where(rule_runs.c.rule_id == rule_id)
+    if form_key is not None:
+        query = query.where(
+            rule_runs.c.rule_id.in_(sa.select(rules.c.id).where(rules.c.form_key == form_key))
+        )
+    if record_id is not None:
+        query = query.where(rule_runs.c.record_id == record_id)
+    return [{**row._mapping, "at": row.at.isoformat()} for row in conn.execute(query)]

@@ -1,0 +1,250 @@
+"""Automation rules end to end: API → save transaction → job → actions → run log."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy.engine import Engine
+
+from meridian.core import clock
+from meridian.jobs.handlers import job_handlers
+from meridian.jobs.worker import Worker
+from meridian.rules.engine import MAX_DEPTH
+
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+
+
+@pytest.fixture
+def crm(client: TestClient) -> TestClient:
+    client.post("/api/v1/apps", json={"key": "crm", "label": "CRM"})
+    forms = [
+        {
+            "key": "deal",
+            "label": "商机",
+            "fields": [
+                {"key": "name", "label": "名称", "type": "text"},
+                {"key": "amount", "label": "金额", "type": "money"},
+                {"key": "stage", "label": "阶段", "type": "text"},
+                {"key": "priority", "label": "优先级", "type": "text"},
+                {"key": "counter", "label": "计数", "type": "integer"},
+            ],
+        },
+        {
+            "key": "task",
+            "label": "任务",
+            "fields": [
+                {"key": "title", "label": "标题", "type": "text"},
+                {"key": "deal", "label": "商机", "type": "link", "target": "deal"},
+            ],
+        },
+        {
+            "key": "contract",
+            "label": "合同",
+            "fields": [
+                {"key": "title", "label": "标题", "type": "text"},
+                {"key": "end_date", "label": "到期日", "type": "date"},
+                {"key": "reminded", "label": "已提醒", "type": "integer"},
+            ],
+        },
+    ]
+    for form in forms:
+        assert client.post("/api/v1/apps/crm/forms", json=form).status_code == 201
+    return client
+
+
+@pytest.fixture
+def now(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[datetime]]:
+    current = [clock.utcnow()]
+    monkeypatch.setattr(clock, "utcnow", lambda: current[0])
+    yield current
+
+
+def drain(engine: Engine) -> int:
+    """Run jobs until none is due; returns how many ran."""
+    worker, total = Worker(engine, job_handlers(), SHANGHAI), 0
+    while ran := worker.run_once():
+        total += ran
+    return total
+
+
+def rule(client: TestClient, **document: Any) -> dict[str, Any]:
+    response = client.post("/api/v1/rules", json=document)
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
+def record(client: TestClient, form: str, record_id: int) -> dict[str, Any]:
+    return client.get(f"/api/v1/forms/{form}/records/{record_id}").json()
+
+
+def test_a_created_record_that_meets_the_condition_gets_the_actions(
+    crm: TestClient, engine: Engine
+) -> None:
+    big_deals = rule(
+        crm,
+        form_key="deal",
+        label="大单标记",
+        trigger={"type": "record_created"},
+        condition="amount > 100000",
+        actions=[{"type": "update", "values": {"priority": "高"}}],
+    )
+    big = crm.post("/api/v1/forms/deal/records", json={"name": "A", "amount": "500000"}).json()
+    small = crm.post("/api/v1/forms/deal/records", json={"name": "B", "amount": "100"}).json()
+    assert drain(engine) == 1
+    assert record(crm, "deal", big["id"])["priority"] == "高"
+    assert record(crm, "deal", small["id"])["priority"] is None
+    [run] = crm.get(f"/api/v1/rules/{big_deals['id']}/runs").json()["items"]
+    assert (run["record_id"], run["outcome"], run["trigger"]) == (
+        big["id"],
+        "succeeded",
+        "record_created",
+    )
+    per_record = crm.get(f"/api/v1/forms/deal/records/{big['id']}/rule-runs").json()["items"]
+    assert [r["id"] for r in per_record] == [run["id"]]
+
+
+def test_a_field_change_creates_a_linked_record_with_computed_values(
+    crm: TestClient, engine: Engine
+) -> None:
+    rule(
+        crm,
+        form_key="deal",
+        label="赢单建交付任务",
+        trigger={"type": "field_changed", "field": "stage", "to": ["won"]},
+        actions=[
+            {
+                "type": "create",
+                "form": "task",
+                "link_field": "deal",
+                "values": {"title": {"expr": 'CONCAT(name, " 交付")'}},
+            }
+        ],
+    )
+    deal = crm.post("/api/v1/forms/deal/records", json={"name": "华为云", "stage": "lead"}).json()
+    url = f"/api/v1/forms/deal/records/{deal['id']}"
+    crm.patch(url, json={"stage": "proposal"})
+    assert drain(engine) == 0
+    crm.patch(url, json={"stage": "won"})
+    assert drain(engine) == 1
+    [task] = crm.get("/api/v1/forms/task/records").json()["items"]
+    assert (task["title"], task["deal"]) == ("华为云 交付", deal["id"])
+
+
+def test_rules_that_trigger_each_other_are_stopped_at_the_depth_limit(
+    crm: TestClient, engine: Engine
+) -> None:
+    loop = rule(
+        crm,
+        form_key="deal",
+        label="自触发",
+        trigger={"type": "record_updated"},
+        actions=[{"type": "update", "values": {"counter": {"expr": "COALESCE(counter, 0) + 1"}}}],
+    )
+    deal = crm.post("/api/v1/forms/deal/records", json={"name": "X", "counter": 0}).json()
+    crm.patch(f"/api/v1/forms/deal/records/{deal['id']}", json={"name": "Y"})
+    assert drain(engine) == MAX_DEPTH
+    assert record(crm, "deal", deal["id"])["counter"] == MAX_DEPTH
+    runs = crm.get(f"/api/v1/rules/{loop['id']}/runs").json()["items"]
+    outcomes = sorted(r["outcome"] for r in runs)
+    assert outcomes == ["stopped"] + ["succeeded"] * MAX_DEPTH
+    [stop] = [r for r in runs if r["outcome"] == "stopped"]
+    assert "loop" in stop["error"] and stop["depth"] == MAX_DEPTH + 1
+
+
+def test_a_date_relative_rule_fires_once_catches_up_and_re_arms(
+    crm: TestClient, engine: Engine, now: list[datetime]
+) -> None:
+    today = now[0].astimezone(SHANGHAI).date()
+    reminder = rule(
+        crm,
+        form_key="contract",
+        label="到期前90天提醒",
+        trigger={"type": "date_relative", "field": "end_date", "offset_days": -90},
+        condition="ISBLANK(reminded) or reminded < 5",
+        actions=[{"type": "update", "values": {"reminded": {"expr": "COALESCE(reminded, 0) + 1"}}}],
+    )
+    ids = {
+        days: crm.post(
+            "/api/v1/forms/contract/records",
+            json={"title": f"{days}", "end_date": (today + timedelta(days)).isoformat()},
+        ).json()["id"]
+        for days in (30, 91, 100)
+    }
+    drain(engine)
+    assert {d: record(crm, "contract", i)["reminded"] for d, i in ids.items()} == {
+        30: None,
+        91: None,
+        100: None,
+    }
+    now[0] += timedelta(days=1)
+    drain(engine)
+    drain(engine)  # the same window again: nothing more
+    assert {d: record(crm, "contract", i)["reminded"] for d, i in ids.items()} == {
+        30: None,
+        91: 1,
+        100: None,
+    }
+    now[0] += timedelta(days=10)  # ten days without a worker: caught up in one scan
+    drain(engine)
+    assert record(crm, "contract", ids[100])["reminded"] == 1
+    moved = (today + timedelta(days=11 + 92)).isoformat()
+    crm.patch(f"/api/v1/forms/contract/records/{ids[91]}", json={"end_date": moved})
+    now[0] += timedelta(days=2)
+    drain(engine)
+    assert record(crm, "contract", ids[91])["reminded"] == 2  # the new date re-armed it
+    runs = crm.get(f"/api/v1/rules/{reminder['id']}/runs").json()["items"]
+    assert [r["outcome"] for r in runs] == ["succeeded"] * 3
+
+
+def test_a_dry_run_shows_what_would_happen_and_changes_nothing(crm: TestClient) -> None:
+    draft = rule(
+        crm,
+        form_key="deal",
+        label="试运行",
+        trigger={"type": "record_updated"},
+        condition="amount >= 1000",
+        actions=[{"type": "update", "values": {"priority": {"expr": 'CONCAT("P-", name)'}}}],
+        enabled=False,
+    )
+    deal = crm.post("/api/v1/forms/deal/records", json={"name": "Z", "amount": "2000"}).json()
+    result = crm.post(f"/api/v1/rules/{draft['id']}/dry-run", json={"record_id": deal["id"]})
+    assert result.status_code == 200, result.text
+    body = result.json()
+    assert body["condition"] is True
+    assert body["actions"][0]["values"] == {"priority": "P-Z"}
+    assert record(crm, "deal", deal["id"])["priority"] is None
+    missing = crm.post(f"/api/v1/rules/{draft['id']}/dry-run", json={"record_id": 999999})
+    assert missing.status_code == 404
+
+
+def test_a_rule_is_checked_whole_when_saved(crm: TestClient) -> None:
+    response = crm.post(
+        "/api/v1/rules",
+        json={
+            "form_key": "deal",
+            "label": "",
+            "trigger": {"type": "field_changed", "field": "stagee"},
+            "condition": "amout > 1",
+            "actions": [
+                {"type": "update", "values": {"nope": 1}},
+                {"type": "create", "form": "task", "link_field": "title", "values": {"title": "x"}},
+                {"type": "delete_everything"},
+            ],
+        },
+    )
+    assert response.status_code == 422
+    fields = {e["field"] for e in response.json()["errors"]}
+    assert fields == {
+        "label",
+        "trigger.field",
+        "condition",
+        "actions.0.values.nope",
+        "actions.1.link_field",
+        "actions.2.type",
+    }
+    assert crm.get("/api/v1/rules").json()["items"] == []
