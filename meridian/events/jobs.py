@@ -13,7 +13,7 @@ This module is the queue's SQL; the worker loop that runs handlers is ``meridian
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -75,6 +75,34 @@ def enqueue(
     )
     job_id = conn.execute(statement).scalar_one_or_none()
     return int(job_id) if job_id is not None else None
+
+
+def enqueue_many(
+    conn: Connection,
+    kind: str,
+    payloads: Sequence[Mapping[str, Any]],
+    *,
+    run_at: datetime | None = None,
+) -> None:
+    """Add one job per payload with a single multi-row INSERT (no idempotency keys)."""
+    if not payloads:
+        return
+    now = clock.utcnow()
+    conn.execute(
+        jobs.insert(),
+        [
+            {
+                "kind": kind,
+                "payload": dict(payload),
+                "state": READY,
+                "run_at": run_at or now,
+                "attempts": 0,
+                "max_attempts": DEFAULT_ATTEMPTS,
+                "created_at": now,
+            }
+            for payload in payloads
+        ],
+    )
 
 
 @dataclass(frozen=True)

@@ -32,9 +32,9 @@ from meridian.core.actor import Actor
 from meridian.core.timezones import DEFAULT_TIME_ZONE
 from meridian.db.engine import transaction
 from meridian.db.sets import one_of
-from meridian.db.tables import rule_fires, rule_runs, rules
+from meridian.db.tables import jobs, rule_fires, rule_runs, rules
 from meridian.errors import MeridianError, NotFound
-from meridian.events.jobs import JobContext, enqueue
+from meridian.events.jobs import DEFAULT_ATTEMPTS, READY, JobContext, enqueue
 from meridian.events.records import RecordEvent, RecordUpdated
 from meridian.expr import compile_expression
 from meridian.records import service
@@ -283,24 +283,39 @@ def fire_time_rule(conn: Connection, rule: Row[Any], now: datetime, tz: ZoneInfo
     if rule.condition:
         due = due.where(_expression_sql(conn, form, rule.condition, tz))
     insert_of = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
-    fired = (
-        conn.execute(
-            insert_of(rule_fires)
-            .from_select(["rule_id", "record_id", "fire_key", "fired_at"], due)
-            .on_conflict_do_nothing()
-            .returning(rule_fires.c.record_id)
+    fired = conn.execute(
+        insert_of(rule_fires)
+        .from_select(["rule_id", "record_id", "fire_key", "fired_at"], due)
+        .on_conflict_do_nothing()
+    ).rowcount
+    # One job per new ledger row, built in SQL: the window may hold thousands of records.
+    build = sa.func.jsonb_build_object if conn.dialect.name == "postgresql" else sa.func.json_object
+    new = sa.and_(rule_fires.c.rule_id == rule.id, rule_fires.c.fired_at == now)
+    conn.execute(
+        jobs.insert().from_select(
+            ["kind", "payload", "state", "run_at", "attempts", "max_attempts", "created_at"],
+            sa.select(
+                sa.literal(RUN),
+                build(
+                    "rule_id",
+                    rule_fires.c.rule_id,
+                    "record_id",
+                    rule_fires.c.record_id,
+                    "trigger",
+                    trigger["type"],
+                    "depth",
+                    1,
+                ),
+                sa.literal(READY),
+                sa.literal(now, jobs.c.run_at.type),
+                sa.literal(0),
+                sa.literal(DEFAULT_ATTEMPTS),
+                sa.literal(now, jobs.c.created_at.type),
+            ).where(new),
         )
-        .scalars()
-        .all()
     )
-    for record_id in fired:
-        enqueue(
-            conn,
-            RUN,
-            {"rule_id": rule.id, "record_id": record_id, "trigger": trigger["type"], "depth": 1},
-        )
     conn.execute(rules.update().where(rules.c.id == rule.id).values(scanned_until=now))
-    return len(fired)
+    return int(fired)
 
 
 # ---- the run log ---------------------------------------------------------------------------------
