@@ -26,6 +26,13 @@ class Settings(BaseSettings):
     session_absolute_hours: int = 7 * 24
     login_max_failures: int = 20
     login_lock_minutes: int = 15
+    base_url: str = "http://127.0.0.1:8000"
+    smtp_host: str = ""
+    smtp_port: int = 25
+    smtp_user: str = ""
+    smtp_password: str = ""
+    smtp_starttls: bool = False
+    smtp_from: str = "meridian@localhost"
 
     @property
     def resolved_database_url(self) -> str:

@@ -10,6 +10,7 @@ from meridian.api import (
     files,
     forms,
     jobs,
+    notifications,
     organisation,
     records,
     rules,
@@ -17,5 +18,16 @@ from meridian.api import (
 )
 
 api_router = APIRouter(prefix="/api/v1")
-for module in (apps, forms, records, files, auth, organisation, jobs, webhooks, rules):
+for module in (
+    apps,
+    forms,
+    records,
+    files,
+    auth,
+    organisation,
+    jobs,
+    webhooks,
+    rules,
+    notifications,
+):
     api_router.include_router(module.router)

@@ -114,7 +114,9 @@ def serve(
     with _workspace() as workspace:  # creates or upgrades the database before serving
         stop = None
         if background_jobs:
-            stop, _ = start_in_background(workspace.engine, job_handlers(), workspace.tz)
+            stop, _ = start_in_background(
+                workspace.engine, job_handlers(workspace.settings), workspace.tz
+            )
         try:
             uvicorn.run(
                 "meridian.app:create_app_from_environment",
@@ -136,7 +138,7 @@ def worker(
     """Run background jobs until interrupted; start as many as you like, on any hosts."""
     with _workspace() as workspace:
         stop, threads = start_in_background(
-            workspace.engine, job_handlers(), workspace.tz, threads=concurrency
+            workspace.engine, job_handlers(workspace.settings), workspace.tz, threads=concurrency
         )
         _say(f"worker running {concurrency} jobs at a time; Ctrl-C to stop")
         try:

@@ -353,3 +353,36 @@ rule_runs = sa.Table(
     sa.Index("ix_sys_rule_run_rule", "rule_id", "id"),
     sa.Index("ix_sys_rule_run_record", "record_id", "id"),
 )
+
+notifications = sa.Table(
+    "sys_notification",
+    metadata,
+    sa.Column("id", BigId, primary_key=True, autoincrement=True),
+    sa.Column("user_id", sa.BigInteger, nullable=False),
+    sa.Column("title", sa.String(300), nullable=False),
+    sa.Column("body", sa.Text, nullable=False, server_default=""),
+    sa.Column("form_key", sa.String(63), nullable=True),
+    sa.Column("record_id", sa.BigInteger, nullable=True),
+    sa.Column("read_at", UTCDateTime, nullable=True),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Index("ix_sys_notification_inbox", "user_id", "read_at", "id"),
+)
+
+notify_preferences = sa.Table(
+    "sys_notify_preference",
+    metadata,
+    sa.Column("user_id", sa.BigInteger, primary_key=True),
+    sa.Column("email", sa.Boolean, nullable=False, server_default=sa.true()),
+)
+
+bot_channels = sa.Table(
+    "sys_bot_channel",
+    metadata,
+    sa.Column("id", BigId, primary_key=True, autoincrement=True),
+    # "wecom", "dingtalk" or "feishu": a group robot of that platform.
+    sa.Column("kind", sa.String(20), nullable=False),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("webhook_url", sa.String(2000), nullable=False),
+    sa.Column("secret", sa.String(200), nullable=True),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+)

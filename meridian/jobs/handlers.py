@@ -7,18 +7,22 @@ handler knows fails with a clear error and, after its attempts, waits dead for a
 from __future__ import annotations
 
 from meridian.events.jobs import Handler, JobContext
-from meridian.integrations import webhooks
+from meridian.integrations import messaging, webhooks
+from meridian.notify.inbox import BOT, EMAIL
 from meridian.rules import engine as rules
+from meridian.settings import Settings
 
 
 def _noop(context: JobContext) -> None:
     """Does nothing: lets an operator check that workers are running."""
 
 
-def job_handlers() -> dict[str, Handler]:
+def job_handlers(settings: Settings) -> dict[str, Handler]:
     return {
         "noop": _noop,
         webhooks.DELIVER: webhooks.deliver,
         rules.RUN: rules.run_rule,
         rules.SCAN: rules.scan_time_rules,
+        EMAIL: messaging.email_sender(settings),
+        BOT: messaging.bot_sender(settings),
     }

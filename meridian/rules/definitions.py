@@ -137,8 +137,23 @@ def _check_actions(conn: Connection, form: Form, actions: Any, errors: ErrorColl
                 errors.add(
                     f"{path}.link_field", "invalid_link", f"not a link to {form.key!r}", link
                 )
+        elif kind == "notify":
+            to = action.get("to")
+            if not (
+                to in ("owner", "manager")
+                or (isinstance(to, list) and to and all(isinstance(u, int) for u in to))
+            ):
+                errors.add(f"{path}.to", "invalid_recipients", '"owner", "manager" or user ids', to)
+            texts = {k: action.get(k) for k in ("title", "body") if k in action}
+            if not isinstance(action.get("title"), str | dict):
+                errors.add(f"{path}.title", "invalid_title", "give a title", action.get("title"))
+            for key, value in texts.items():
+                if isinstance(value, Mapping):
+                    _check_expression(
+                        conn, form, value.get("expr"), f"{path}.{key}.expr", errors, condition=False
+                    )
         else:
-            errors.add(f"{path}.type", "invalid_action", "update or create", kind)
+            errors.add(f"{path}.type", "invalid_action", "update, create or notify", kind)
 
 
 def create_rule(conn: Connection, actor: Actor, document: Any) -> dict[str, Any]:

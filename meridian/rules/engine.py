@@ -32,11 +32,12 @@ from meridian.core.actor import Actor
 from meridian.core.timezones import DEFAULT_TIME_ZONE
 from meridian.db.engine import transaction
 from meridian.db.sets import one_of
-from meridian.db.tables import jobs, rule_fires, rule_runs, rules
+from meridian.db.tables import jobs, rule_fires, rule_runs, rules, users
 from meridian.errors import MeridianError, NotFound
 from meridian.events.jobs import DEFAULT_ATTEMPTS, READY, JobContext, enqueue
 from meridian.events.records import RecordEvent, RecordUpdated
 from meridian.expr import compile_expression
+from meridian.notify.inbox import notify_bot, notify_users
 from meridian.records import service
 from meridian.rules.definitions import RECORD_TRIGGERS
 from meridian.schema.catalog import get_form
@@ -212,6 +213,9 @@ def perform(conn: Connection, rule: Row[Any], record_id: int, tz: ZoneInfo) -> l
     system = Actor.system()
     outcomes = []
     for action in rule.actions:
+        if action["type"] == "notify":
+            outcomes.append(_notify(conn, form, record_id, action, tz))
+            continue
         values = _values(conn, form, record_id, action["values"], tz)
         if action["type"] == "update":
             service.update_record(
@@ -229,6 +233,32 @@ def perform(conn: Connection, rule: Row[Any], record_id: int, tz: ZoneInfo) -> l
     return outcomes
 
 
+def _notify(
+    conn: Connection, form: Form, record_id: int, action: Mapping[str, Any], tz: ZoneInfo
+) -> dict[str, Any]:
+    texts = _values(
+        conn, form, record_id, {k: action[k] for k in ("title", "body") if k in action}, tz
+    )
+    to = action["to"]
+    if to in ("owner", "manager"):
+        table = compile_form(form).main
+        owner = conn.scalar(sa.select(table.c.owner_id).where(table.c.id == record_id))
+        if to == "manager" and owner is not None:
+            owner = conn.scalar(sa.select(users.c.manager_id).where(users.c.id == owner))
+        recipients = [owner] if owner is not None else []
+    else:
+        recipients = list(to)
+    title, body = str(texts.get("title") or ""), str(texts.get("body") or "")
+    sent = notify_users(
+        conn, recipients, title=title, body=body, form_key=form.key, record_id=record_id
+    )
+    if action.get("bot"):
+        notify_bot(
+            conn, int(action["bot"]), title=title, body=body, form_key=form.key, record_id=record_id
+        )
+    return {"type": "notify", "recipients": sent, "bot": action.get("bot")}
+
+
 def dry_run(conn: Connection, rule_id: int, record_id: int, tz: ZoneInfo) -> dict[str, Any]:
     """What the rule would do to the record now (condition, computed values); changes nothing."""
     rule = conn.execute(sa.select(rules).where(rules.c.id == rule_id)).first()
@@ -239,6 +269,8 @@ def dry_run(conn: Connection, rule_id: int, record_id: int, tz: ZoneInfo) -> dic
     passes = bool(_passing(conn, form, rule.condition, [record_id], tz))
     actions = [
         {**action, "values": _values(conn, form, record_id, action["values"], tz)}
+        if "values" in action
+        else dict(action)
         for action in rule.actions
     ]
     return {"rule_id": rule_id, "record_id": record_id, "condition": passes, "actions": actions}

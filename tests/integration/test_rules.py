@@ -15,6 +15,7 @@ from meridian.core import clock
 from meridian.jobs.handlers import job_handlers
 from meridian.jobs.worker import Worker
 from meridian.rules.engine import MAX_DEPTH
+from meridian.settings import Settings
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 
@@ -66,7 +67,7 @@ def now(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[datetime]]:
 
 def drain(engine: Engine) -> int:
     """Run jobs until none is due; returns how many ran."""
-    worker, total = Worker(engine, job_handlers(), SHANGHAI), 0
+    worker, total = Worker(engine, job_handlers(Settings()), SHANGHAI), 0
     while ran := worker.run_once():
         total += ran
     return total

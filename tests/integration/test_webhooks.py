@@ -20,6 +20,7 @@ from sqlalchemy.engine import Engine
 from meridian.core import clock
 from meridian.jobs.handlers import job_handlers
 from meridian.jobs.worker import Worker
+from meridian.settings import Settings
 
 
 @dataclass
@@ -70,7 +71,7 @@ def crm(client: TestClient) -> TestClient:
 
 
 def worker(engine: Engine) -> Worker:
-    return Worker(engine, job_handlers(), ZoneInfo("Asia/Shanghai"))
+    return Worker(engine, job_handlers(Settings()), ZoneInfo("Asia/Shanghai"))
 
 
 def test_a_signed_delivery_reaches_the_receiver_with_the_record_and_the_change(

@@ -172,9 +172,58 @@ def upgrade() -> None:
     with op.batch_alter_table("sys_rule_run", schema=None) as batch_op:
         batch_op.create_index("ix_sys_rule_run_record", ["record_id", "id"], unique=False)
         batch_op.create_index("ix_sys_rule_run_rule", ["rule_id", "id"], unique=False)
+    op.create_table(
+        "sys_bot_channel",
+        sa.Column(
+            "id",
+            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+            autoincrement=True,
+            nullable=False,
+        ),
+        sa.Column("kind", sa.String(length=20), nullable=False),
+        sa.Column("name", sa.String(length=200), nullable=False),
+        sa.Column("webhook_url", sa.String(length=2000), nullable=False),
+        sa.Column("secret", sa.String(length=200), nullable=True),
+        sa.Column("created_at", meridian.db.types.UTCDateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_sys_bot_channel")),
+    )
+    op.create_table(
+        "sys_notification",
+        sa.Column(
+            "id",
+            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+            autoincrement=True,
+            nullable=False,
+        ),
+        sa.Column("user_id", sa.BigInteger(), nullable=False),
+        sa.Column("title", sa.String(length=300), nullable=False),
+        sa.Column("body", sa.Text(), server_default="", nullable=False),
+        sa.Column("form_key", sa.String(length=63), nullable=True),
+        sa.Column("record_id", sa.BigInteger(), nullable=True),
+        sa.Column("read_at", meridian.db.types.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("created_at", meridian.db.types.UTCDateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_sys_notification")),
+    )
+    with op.batch_alter_table("sys_notification", schema=None) as batch_op:
+        batch_op.create_index(
+            "ix_sys_notification_inbox", ["user_id", "read_at", "id"], unique=False
+        )
+
+    op.create_table(
+        "sys_notify_preference",
+        sa.Column("user_id", sa.BigInteger(), nullable=False),
+        sa.Column("email", sa.Boolean(), server_default=sa.true(), nullable=False),
+        sa.PrimaryKeyConstraint("user_id", name=op.f("pk_sys_notify_preference")),
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("sys_notify_preference")
+    with op.batch_alter_table("sys_notification", schema=None) as batch_op:
+        batch_op.drop_index("ix_sys_notification_inbox")
+
+    op.drop_table("sys_notification")
+    op.drop_table("sys_bot_channel")
     with op.batch_alter_table("sys_rule_run", schema=None) as batch_op:
         batch_op.drop_index("ix_sys_rule_run_rule")
         batch_op.drop_index("ix_sys_rule_run_record")

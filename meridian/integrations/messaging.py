@@ -1,0 +1,149 @@
+"""Sending notifications: email over SMTP, and WeCom, DingTalk and Feishu group robots.
+
+Each is a job handler (see ``meridian.notify``): a failure raises, and the queue retries with
+backoff. The bot messages follow each platform's documented robot webhook format — WeCom
+``markdown``, DingTalk ``actionCard`` signed with the robot's secret (HMAC-SHA256 of
+``"{timestamp}\\n{secret}"``, Base64, in the URL), Feishu ``interactive`` card signed the same
+way in the body — each with a button back to the record.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import smtplib
+import time
+import urllib.parse
+from collections.abc import Callable
+from email.message import EmailMessage
+from typing import Any
+
+import httpx
+import sqlalchemy as sa
+
+from meridian.db.engine import transaction
+from meridian.db.tables import bot_channels
+from meridian.events.jobs import JobContext
+from meridian.settings import Settings
+
+TIMEOUT = httpx.Timeout(5.0, connect=3.0)
+
+
+class SendFailed(Exception):
+    """The mail server or the robot did not take the message; the job will try again."""
+
+
+def record_link(settings: Settings, payload: dict[str, Any]) -> str | None:
+    if not payload.get("form_key") or not payload.get("record_id"):
+        return None
+    base = settings.base_url.rstrip("/")
+    return f"{base}/forms/{payload['form_key']}/records/{payload['record_id']}"
+
+
+def email_sender(settings: Settings) -> Callable[[JobContext], None]:
+    def send(context: JobContext) -> None:
+        if not settings.smtp_host:
+            raise SendFailed("no SMTP server is configured (MERIDIAN_SMTP_HOST)")
+        payload = context.payload
+        message = EmailMessage()
+        message["Subject"] = payload["title"]
+        message["From"] = settings.smtp_from
+        message["To"] = payload["to"]
+        message["Message-ID"] = (
+            f"<meridian-job-{context.job_id}@{settings.smtp_from.split('@')[-1]}>"
+        )
+        link = record_link(settings, payload)
+        text = payload.get("body") or ""
+        if link:
+            text += f"\n\n查看 / Open: {link}"
+        message.set_content(text + "\n\n— Meridian 子午\n")
+        with smtplib.SMTP(settings.smtp_host, settings.smtp_port, timeout=10) as smtp:
+            if settings.smtp_starttls:
+                smtp.starttls()
+            if settings.smtp_user:
+                smtp.login(settings.smtp_user, settings.smtp_password)
+            smtp.send_message(message)
+
+    return send
+
+
+def _signature(secret: str, timestamp: str) -> str:
+    digest = hmac.new(f"{timestamp}\n{secret}".encode(), digestmod=hashlib.sha256)
+    return base64.b64encode(digest.digest()).decode()
+
+
+def bot_message(
+    kind: str, secret: str | None, title: str, body: str, link: str | None
+) -> tuple[dict[str, str], dict[str, Any]]:
+    """(extra URL parameters, JSON body) for one platform's group robot."""
+    if kind == "wecom":
+        content = f"**{title}**\n{body}" + (f"\n[查看 / Open]({link})" if link else "")
+        return {}, {"msgtype": "markdown", "markdown": {"content": content}}
+    if kind == "dingtalk":
+        params = {}
+        if secret:
+            timestamp = str(int(time.time() * 1000))
+            params = {"timestamp": timestamp, "sign": _signature(secret, timestamp)}
+        card: dict[str, Any] = {"title": title, "text": f"### {title}\n\n{body}"}
+        if link:
+            card.update(singleTitle="查看 / Open", singleURL=link)
+        return params, {"msgtype": "actionCard", "actionCard": card}
+    elements: list[dict[str, Any]] = [{"tag": "markdown", "content": body or title}]
+    if link:
+        elements.append(
+            {
+                "tag": "action",
+                "actions": [
+                    {
+                        "tag": "button",
+                        "text": {"tag": "plain_text", "content": "查看 / Open"},
+                        "url": link,
+                        "type": "primary",
+                    }
+                ],
+            }
+        )
+    message: dict[str, Any] = {
+        "msg_type": "interactive",
+        "card": {
+            "header": {"title": {"tag": "plain_text", "content": title}},
+            "elements": elements,
+        },
+    }
+    if secret:
+        timestamp = str(int(time.time()))
+        message.update(timestamp=timestamp, sign=_signature(secret, timestamp))
+    return {}, message
+
+
+def bot_sender(settings: Settings) -> Callable[[JobContext], None]:
+    def send(context: JobContext) -> None:
+        payload = context.payload
+        with transaction(context.engine) as conn:
+            channel = conn.execute(
+                sa.select(bot_channels).where(bot_channels.c.id == payload["channel_id"])
+            ).first()
+        if channel is None:
+            return  # the channel was removed
+        params, body = bot_message(
+            channel.kind,
+            channel.secret,
+            payload["title"],
+            payload.get("body") or "",
+            record_link(settings, payload),
+        )
+        url = channel.webhook_url
+        if params:
+            url += ("&" if "?" in url else "?") + urllib.parse.urlencode(params)
+        response = httpx.post(url, json=body, timeout=TIMEOUT)
+        answer: dict[str, Any] = {}
+        if response.headers.get("content-type", "").startswith("application/json"):
+            answer = response.json()
+        failed = answer.get("errcode", 0) or answer.get("code", 0)
+        if not response.is_success or failed:
+            raise SendFailed(
+                f"{channel.kind} robot answered {response.status_code}: {response.text[:300]}"
+            )
+
+    return send

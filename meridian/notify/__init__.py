@@ -1,0 +1,1 @@
+"""Notifications: the in-app inbox, and the email and group-bot deliveries it enqueues."""

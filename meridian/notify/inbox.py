@@ -1,0 +1,161 @@
+"""Telling people: an inbox entry each, an email job for those who want email, bot messages.
+
+Everything here is written in the caller's transaction; sending happens in jobs (the handlers
+are in ``meridian.integrations``), so a notification exists exactly when the change that caused
+it does, and a slow mail server never slows a save.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from meridian.core.actor import Actor
+from meridian.core.clock import utcnow
+from meridian.db.tables import bot_channels, notifications, notify_preferences, users
+from meridian.errors import FieldError, NotFound, PermissionDenied, ValidationFailed
+from meridian.events.jobs import enqueue, enqueue_many
+
+EMAIL, BOT = "notify.email", "notify.bot"
+BOT_KINDS = ("wecom", "dingtalk", "feishu")
+
+
+def notify_users(
+    conn: Connection,
+    user_ids: Sequence[int],
+    *,
+    title: str,
+    body: str = "",
+    form_key: str | None = None,
+    record_id: int | None = None,
+) -> int:
+    """An inbox entry per active user, and an email job for each who keeps email on."""
+    people = conn.execute(
+        sa.select(users.c.id, users.c.email, notify_preferences.c.email.label("wants_email"))
+        .outerjoin(notify_preferences, notify_preferences.c.user_id == users.c.id)
+        .where(users.c.id.in_(sorted(set(user_ids))), users.c.is_active)
+    ).all()
+    if not people:
+        return 0
+    now = utcnow()
+    conn.execute(
+        notifications.insert(),
+        [
+            {
+                "user_id": person.id,
+                "title": title[:300],
+                "body": body,
+                "form_key": form_key,
+                "record_id": record_id,
+                "created_at": now,
+            }
+            for person in people
+        ],
+    )
+    link = {"form_key": form_key, "record_id": record_id}
+    enqueue_many(
+        conn,
+        EMAIL,
+        [
+            {"to": person.email, "title": title, "body": body, **link}
+            for person in people
+            if person.wants_email is not False
+        ],
+    )
+    return len(people)
+
+
+def notify_bot(
+    conn: Connection,
+    channel_id: int,
+    *,
+    title: str,
+    body: str = "",
+    form_key: str | None = None,
+    record_id: int | None = None,
+) -> None:
+    """A message to a WeCom, DingTalk or Feishu group robot, sent by a job."""
+    if conn.scalar(sa.select(bot_channels.c.id).where(bot_channels.c.id == channel_id)) is None:
+        raise NotFound(f"bot channel {channel_id} does not exist", id=channel_id)
+    enqueue(
+        conn,
+        BOT,
+        {
+            "channel_id": channel_id,
+            "title": title,
+            "body": body,
+            "form_key": form_key,
+            "record_id": record_id,
+        },
+    )
+
+
+def inbox(
+    conn: Connection, actor: Actor, *, unread_only: bool = False, limit: int = 50
+) -> dict[str, Any]:
+    """The actor's notifications, newest first, and how many are unread."""
+    mine = notifications.c.user_id == actor.user_id
+    query = sa.select(notifications).where(mine).order_by(notifications.c.id.desc())
+    if unread_only:
+        query = query.where(notifications.c.read_at.is_(None))
+    items = [
+        {
+            **row._mapping,
+            "created_at": row.created_at.isoformat(),
+            "read_at": row.read_at.isoformat() if row.read_at else None,
+        }
+        for row in conn.execute(query.limit(max(1, min(limit, 200))))
+    ]
+    unread = conn.scalar(
+        sa.select(sa.func.count())
+        .select_from(notifications)
+        .where(mine, notifications.c.read_at.is_(None))
+    )
+    return {"items": items, "unread": int(unread or 0)}
+
+
+def mark_read(conn: Connection, actor: Actor, notification_id: int | None = None) -> int:
+    """Mark one notification (or, with None, all of the actor's) read; returns how many."""
+    query = notifications.update().where(
+        notifications.c.user_id == actor.user_id, notifications.c.read_at.is_(None)
+    )
+    if notification_id is not None:
+        query = query.where(notifications.c.id == notification_id)
+    return int(conn.execute(query.values(read_at=utcnow())).rowcount)
+
+
+def set_preferences(conn: Connection, actor: Actor, *, email: bool) -> dict[str, Any]:
+    assert actor.user_id is not None
+    conn.execute(notify_preferences.delete().where(notify_preferences.c.user_id == actor.user_id))
+    conn.execute(notify_preferences.insert().values(user_id=actor.user_id, email=email))
+    return {"email": email}
+
+
+def create_bot_channel(
+    conn: Connection, actor: Actor, *, kind: str, name: str, webhook_url: str, secret: str | None
+) -> dict[str, Any]:
+    if not actor.is_admin:
+        raise PermissionDenied("only administrators add bot channels")
+    problems = []
+    if kind not in BOT_KINDS:
+        problems.append(FieldError("kind", "invalid_kind", f"one of {', '.join(BOT_KINDS)}", kind))
+    if not webhook_url.startswith(("https://", "http://")):
+        problems.append(FieldError("webhook_url", "invalid_url", "an http(s) URL", webhook_url))
+    if not name.strip():
+        problems.append(FieldError("name", "invalid_name", "give a name", name))
+    if problems:
+        raise ValidationFailed(problems)
+    result = conn.execute(
+        bot_channels.insert().values(
+            kind=kind,
+            name=name.strip(),
+            webhook_url=webhook_url,
+            secret=secret,
+            created_at=utcnow(),
+        )
+    )
+    assert result.inserted_primary_key is not None
+    return {"id": int(result.inserted_primary_key[0]), "kind": kind, "name": name.strip()}
