@@ -1,4 +1,4 @@
-"""The ``/api/v1`` router: every route but login needs a bearer token or a session."""
+"""The ``/api/v1`` router: every route but login and inbound hooks needs a token or a session."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from meridian.api import (
     auth,
     files,
     forms,
+    hooks,
     jobs,
     notifications,
     organisation,
@@ -29,5 +30,6 @@ for module in (
     webhooks,
     rules,
     notifications,
+    hooks,
 ):
     api_router.include_router(module.router)

@@ -386,3 +386,17 @@ bot_channels = sa.Table(
     sa.Column("secret", sa.String(200), nullable=True),
     sa.Column("created_at", UTCDateTime, nullable=False),
 )
+
+inbound_hooks = sa.Table(
+    "sys_inbound_hook",
+    metadata,
+    sa.Column("id", BigId, primary_key=True, autoincrement=True),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("form_key", sa.String(63), nullable=False),
+    # SHA-256 of the secret token in the hook's URL.
+    sa.Column("token_hash", sa.String(64), nullable=False, unique=True),
+    # {"fields": {field key: "dotted.path"}, "match": {"field": key, "path": "dotted.path"}}
+    sa.Column("mapping", JSONType, nullable=False),
+    sa.Column("created_by", sa.BigInteger, nullable=True),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+)

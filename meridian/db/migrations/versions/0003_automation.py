@@ -215,9 +215,31 @@ def upgrade() -> None:
         sa.Column("email", sa.Boolean(), server_default=sa.true(), nullable=False),
         sa.PrimaryKeyConstraint("user_id", name=op.f("pk_sys_notify_preference")),
     )
+    op.create_table(
+        "sys_inbound_hook",
+        sa.Column(
+            "id",
+            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+            autoincrement=True,
+            nullable=False,
+        ),
+        sa.Column("name", sa.String(length=200), nullable=False),
+        sa.Column("form_key", sa.String(length=63), nullable=False),
+        sa.Column("token_hash", sa.String(length=64), nullable=False),
+        sa.Column(
+            "mapping",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            nullable=False,
+        ),
+        sa.Column("created_by", sa.BigInteger(), nullable=True),
+        sa.Column("created_at", meridian.db.types.UTCDateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_sys_inbound_hook")),
+        sa.UniqueConstraint("token_hash", name=op.f("uq_sys_inbound_hook_token_hash")),
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("sys_inbound_hook")
     op.drop_table("sys_notify_preference")
     with op.batch_alter_table("sys_notification", schema=None) as batch_op:
         batch_op.drop_index("ix_sys_notification_inbox")
