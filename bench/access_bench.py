@@ -19,12 +19,10 @@ import itertools
 import statistics
 import tempfile
 import time
-import uuid
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
-import sqlalchemy as sa
+from scratch import database_url
 
 from meridian.access import manage, organisation
 from meridian.access.actors import load_actor
@@ -156,22 +154,8 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=100)
     parser.add_argument("--postgres", default="", help="PostgreSQL URL; a scratch schema is used")
     args = parser.parse_args()
-    if not args.postgres:
-        run(args.scale, "", args.runs)
-        return
-    schema = f"bench_{uuid.uuid4().hex[:8]}"
-    admin = sa.create_engine(args.postgres, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
-        conn.exec_driver_sql("CREATE EXTENSION IF NOT EXISTS pg_trgm SCHEMA public")
-    url: Any = sa.make_url(args.postgres).update_query_dict(
-        {"options": f"-csearch_path={schema},public"}
-    )
-    try:
-        run(args.scale, url.render_as_string(hide_password=False), args.runs)
-    finally:
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f'DROP SCHEMA "{schema}" CASCADE')
+    with database_url(args.postgres) as url:
+        run(args.scale, url, args.runs)
 
 
 if __name__ == "__main__":

@@ -14,13 +14,12 @@ from __future__ import annotations
 import argparse
 import tempfile
 import time
-import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
+from scratch import database_url
 
 from meridian.app import create_workspace
 from meridian.core.actor import Actor
@@ -157,22 +156,8 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=20_000)
     parser.add_argument("--postgres", default="", help="PostgreSQL URL; a scratch schema is used")
     args = parser.parse_args()
-    if not args.postgres:
-        run(args.scale, "", args.jobs)
-        return
-    schema = f"bench_{uuid.uuid4().hex[:8]}"
-    admin = sa.create_engine(args.postgres, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
-        conn.exec_driver_sql("CREATE EXTENSION IF NOT EXISTS pg_trgm SCHEMA public")
-    url: Any = sa.make_url(args.postgres).update_query_dict(
-        {"options": f"-csearch_path={schema},public"}
-    )
-    try:
-        run(args.scale, url.render_as_string(hide_password=False), args.jobs)
-    finally:
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f'DROP SCHEMA "{schema}" CASCADE')
+    with database_url(args.postgres) as url:
+        run(args.scale, url, args.jobs)
 
 
 if __name__ == "__main__":
