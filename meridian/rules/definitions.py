@@ -114,6 +114,40 @@ def _check_values(
             )
 
 
+ASSIGN_STRATEGIES = ("round_robin", "least_loaded", "territory")
+
+
+def _check_assign(form: Form, action: Mapping[str, Any], path: str, errors: ErrorCollector) -> None:
+    strategy = action.get("strategy")
+    if strategy not in ASSIGN_STRATEGIES:
+        errors.add(f"{path}.strategy", "invalid_strategy", ", ".join(ASSIGN_STRATEGIES), strategy)
+        return
+    if strategy == "territory":
+        field = form.get_field(str(action.get("field")))
+        territories = action.get("territories")
+        if field is None:
+            errors.add(f"{path}.field", "unknown_field", "no such field", action.get("field"))
+        if (
+            not isinstance(territories, Mapping)
+            or not territories
+            or not all(isinstance(u, int) for u in territories.values())
+        ):
+            errors.add(
+                f"{path}.territories", "invalid_territories", "{value: user id}", territories
+            )
+    else:
+        people = action.get("users")
+        if (
+            not isinstance(people, list)
+            or not people
+            or not all(isinstance(u, int) for u in people)
+        ):
+            errors.add(f"{path}.users", "invalid_users", "a list of user ids", people)
+    reason = action.get("reason_field")
+    if reason is not None and form.get_field(str(reason)) is None:
+        errors.add(f"{path}.reason_field", "unknown_field", "no such field", reason)
+
+
 def _check_actions(conn: Connection, form: Form, actions: Any, errors: ErrorCollector) -> None:
     if not isinstance(actions, list) or not 1 <= len(actions) <= MAX_ACTIONS:
         errors.add("actions", "invalid_actions", f"give 1 to {MAX_ACTIONS} actions", actions)
@@ -137,6 +171,8 @@ def _check_actions(conn: Connection, form: Form, actions: Any, errors: ErrorColl
                 errors.add(
                     f"{path}.link_field", "invalid_link", f"not a link to {form.key!r}", link
                 )
+        elif kind == "assign":
+            _check_assign(form, action, path, errors)
         elif kind == "notify":
             to = action.get("to")
             if not (
@@ -153,7 +189,7 @@ def _check_actions(conn: Connection, form: Form, actions: Any, errors: ErrorColl
                         conn, form, value.get("expr"), f"{path}.{key}.expr", errors, condition=False
                     )
         else:
-            errors.add(f"{path}.type", "invalid_action", "update, create or notify", kind)
+            errors.add(f"{path}.type", "invalid_action", "update, create, assign or notify", kind)
 
 
 def create_rule(conn: Connection, actor: Actor, document: Any) -> dict[str, Any]:

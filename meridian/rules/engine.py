@@ -216,6 +216,9 @@ def perform(conn: Connection, rule: Row[Any], record_id: int, tz: ZoneInfo) -> l
         if action["type"] == "notify":
             outcomes.append(_notify(conn, form, record_id, action, tz))
             continue
+        if action["type"] == "assign":
+            outcomes.append(_assign(conn, form, rule.id, record_id, action, tz))
+            continue
         values = _values(conn, form, record_id, action["values"], tz)
         if action["type"] == "update":
             service.update_record(
@@ -231,6 +234,56 @@ def perform(conn: Connection, rule: Row[Any], record_id: int, tz: ZoneInfo) -> l
             )
             outcomes.append({"type": "create", "form": target.key, "record_id": created["id"]})
     return outcomes
+
+
+def _assign(
+    conn: Connection,
+    form: Form,
+    rule_id: int,
+    record_id: int,
+    action: Mapping[str, Any],
+    tz: ZoneInfo,
+) -> dict[str, Any]:
+    """Pick the owner by the action's strategy and write it (and why) on the record."""
+    table = compile_form(form).main
+    strategy = action["strategy"]
+    if strategy == "territory":
+        value = conn.scalar(sa.select(table.c[action["field"]]).where(table.c.id == record_id))
+        owner = action["territories"].get(str(value), action.get("default"))
+        reason = f"按区域分配 / territory: {value}"
+    elif strategy == "round_robin":
+        # The rule's own successful runs are its turn counter: no extra state to keep.
+        turns = conn.scalar(
+            sa.select(sa.func.count())
+            .select_from(rule_runs)
+            .where(rule_runs.c.rule_id == rule_id, rule_runs.c.outcome == "succeeded")
+        )
+        owner = action["users"][int(turns or 0) % len(action["users"])]
+        reason = "轮询分配 / round robin"
+    else:
+        people = action["users"]
+        load: dict[int, int] = dict(
+            conn.execute(
+                sa.select(table.c.owner_id, sa.func.count())
+                .where(
+                    one_of(conn, table.c.owner_id, people),
+                    table.c.deleted_at.is_(None),
+                    table.c.id != record_id,  # the record being assigned is not load yet
+                )
+                .group_by(table.c.owner_id)
+            ).all()
+        )
+        owner = min(people, key=lambda person: (load.get(person, 0), people.index(person)))
+        reason = f"最少在手分配 / least loaded: {load.get(owner, 0)} open"
+    if owner is None:
+        return {"type": "assign", "owner_id": None, "reason": "no territory matches"}
+    values: dict[str, Any] = {"owner_id": owner}
+    if action.get("reason_field"):
+        values[action["reason_field"]] = reason
+    service.update_record(
+        conn=conn, actor=Actor.system(), form=form, record_id=record_id, values=values, tz=tz
+    )
+    return {"type": "assign", "owner_id": owner, "reason": reason}
 
 
 def _notify(

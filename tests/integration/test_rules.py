@@ -11,7 +11,10 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy.engine import Engine
 
+from meridian.access import manage
 from meridian.core import clock
+from meridian.core.actor import Actor
+from meridian.http.deps import Workspace
 from meridian.jobs.handlers import job_handlers
 from meridian.jobs.worker import Worker
 from meridian.rules.engine import MAX_DEPTH
@@ -249,3 +252,82 @@ def test_a_rule_is_checked_whole_when_saved(crm: TestClient) -> None:
         "actions.2.type",
     }
     assert crm.get("/api/v1/rules").json()["items"] == []
+
+
+@pytest.fixture
+def reps(workspace: Workspace) -> list[int]:
+    with workspace.transaction() as conn:
+        return [
+            manage.add_user(
+                conn,
+                Actor.system(),
+                email=f"rep{i}@acme.test",
+                name=f"rep{i}",
+                password="Passw0rd-long",
+                roles=["member"],
+                must_change_password=False,
+            )["id"]
+            for i in range(3)
+        ]
+
+
+def test_new_leads_are_assigned_by_territory_round_robin_or_load_with_the_reason(
+    crm: TestClient, engine: Engine, reps: list[int]
+) -> None:
+    rule(
+        crm,
+        form_key="deal",
+        label="按区域分配",
+        trigger={"type": "record_created"},
+        condition='stage = "lead"',
+        actions=[
+            {
+                "type": "assign",
+                "strategy": "territory",
+                "field": "name",
+                "territories": {"华东": reps[0], "华南": reps[1]},
+                "default": reps[2],
+                "reason_field": "priority",
+            }
+        ],
+    )
+    east = crm.post("/api/v1/forms/deal/records", json={"name": "华东", "stage": "lead"}).json()
+    west = crm.post("/api/v1/forms/deal/records", json={"name": "西北", "stage": "lead"}).json()
+    drain(engine)
+    assert record(crm, "deal", east["id"])["owner_id"] == reps[0]
+    assert record(crm, "deal", east["id"])["priority"] == "按区域分配 / territory: 华东"
+    assert record(crm, "deal", west["id"])["owner_id"] == reps[2]
+    history = crm.get(f"/api/v1/forms/deal/records/{east['id']}/history").json()["items"]
+    assert history[-1]["changes"]["owner_id"][1] == reps[0]
+
+
+def test_round_robin_takes_turns_and_least_loaded_fills_the_emptiest(
+    crm: TestClient, engine: Engine, reps: list[int]
+) -> None:
+    rule(
+        crm,
+        form_key="task",
+        label="轮询",
+        trigger={"type": "record_created"},
+        actions=[{"type": "assign", "strategy": "round_robin", "users": reps}],
+    )
+    tasks = [
+        crm.post("/api/v1/forms/task/records", json={"title": f"t{i}"}).json() for i in range(4)
+    ]
+    drain(engine)
+    assert [record(crm, "task", t["id"])["owner_id"] for t in tasks] == [*reps, reps[0]]
+    rule(
+        crm,
+        form_key="deal",
+        label="最少在手",
+        trigger={"type": "record_created"},
+        actions=[{"type": "assign", "strategy": "least_loaded", "users": reps}],
+    )
+    for owner in (reps[0], reps[0], reps[1]):
+        crm.post("/api/v1/forms/deal/records", json={"name": "old", "owner_id": owner})
+    drain(engine)  # the first goes to the empty third rep; the others stay: 1, 1, 1
+    new = crm.post("/api/v1/forms/deal/records", json={"name": "new"}).json()
+    drain(engine)
+    owners = [d["owner_id"] for d in crm.get("/api/v1/forms/deal/records").json()["items"]]
+    assert [owners.count(r) for r in reps] == [2, 1, 1]
+    assert record(crm, "deal", new["id"])["owner_id"] == reps[0]  # a tie: the first listed
