@@ -194,7 +194,7 @@ def demo(
         user_id, password = _ensure_admin(workspace, admin_email, admin_password or None)
         actor = Actor(user_id=user_id, is_admin=True, name="Administrator")
         app, forms = idc_crm.load_package()
-        installed = install_solution(workspace.engine, actor, app, forms)
+        installed = install_solution(workspace.engine, actor, app, forms, idc_crm.load_rules())
         if installed:
             _say(f"installed {app.label} ({len(forms)} forms); generating {scale} opportunities …")
 

@@ -12,8 +12,13 @@
 Triggers: ``record_created``, ``record_updated``, ``record_deleted``, ``field_changed``
 (``field``, optional ``from`` and ``to`` lists of values), ``date_relative`` (``field`` a date
 field, ``offset_days``: −90 is ninety days before) and ``no_activity`` (``days`` without an
-update). Actions: ``update`` the record, ``create`` a related record; a value is a literal or
-``{"expr": "…"}`` in the expression language, evaluated on the triggering record.
+update). Actions: ``update`` the record; ``create`` a related record (``link_field`` links it
+back); ``notify`` people (``to``: ``"owner"``, ``"manager"`` or user ids; ``title``, ``body``;
+optional ``bot``, a group-robot channel id); ``assign`` the owner (``strategy``
+``round_robin`` or ``least_loaded`` over ``users``, or ``territory``: the ``field``'s value
+looked up in ``territories`` with an optional ``default``; the reason goes to
+``reason_field``). A value is a literal, ``{"expr": "…"}`` in the expression language
+evaluated on the triggering record, or ``{"field": "customer"}`` copied from it.
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ from meridian.db.tables import rules
 from meridian.errors import ErrorCollector, FieldError, NotFound, ValidationFailed
 from meridian.expr import ExpressionError, ExprType, compile_expression
 from meridian.schema.catalog import find_form, get_form
+from meridian.schema.compile import compile_form
 from meridian.schema.expressions import scope_for
 from meridian.schema.model import Form
 
@@ -112,6 +118,13 @@ def _check_values(
             _check_expression(
                 conn, source, value["expr"], f"{path}.{key}.expr", errors, condition=False
             )
+        elif isinstance(value, Mapping) and set(value) == {"field"}:
+            if value["field"] not in _columns(source):
+                errors.add(f"{path}.{key}.field", "unknown_field", "no such field", value["field"])
+        elif isinstance(value, Mapping):
+            errors.add(
+                f"{path}.{key}", "invalid_value", 'a value, {"expr": …} or {"field": …}', value
+            )
 
 
 ASSIGN_STRATEGIES = ("round_robin", "least_loaded", "territory")
@@ -146,6 +159,10 @@ def _check_assign(form: Form, action: Mapping[str, Any], path: str, errors: Erro
     reason = action.get("reason_field")
     if reason is not None and form.get_field(str(reason)) is None:
         errors.add(f"{path}.reason_field", "unknown_field", "no such field", reason)
+
+
+def _columns(form: Form) -> set[str]:
+    return set(compile_form(form).main.c.keys())
 
 
 def _check_actions(conn: Connection, form: Form, actions: Any, errors: ErrorCollector) -> None:

@@ -76,14 +76,18 @@ def _passing(
 def _values(
     conn: Connection, source: Form, record_id: int, values: Mapping[str, Any], tz: ZoneInfo
 ) -> dict[str, Any]:
-    """Literal values as given; ``{"expr": …}`` computed on the record, in SQL."""
-    computed = {k: v for k, v in values.items() if not (isinstance(v, Mapping) and "expr" in v)}
-    expressions = {k: v["expr"] for k, v in values.items() if k not in computed}
-    if expressions:
-        table = compile_form(source).main
-        columns = [
-            _expression_sql(conn, source, text, tz).label(key) for key, text in expressions.items()
-        ]
+    """Literal values as given; ``{"expr": …}`` computed on the record and ``{"field": key}``
+    copied from it (a link's id too), in one SQL query."""
+    table = compile_form(source).main
+    computed = {k: v for k, v in values.items() if not isinstance(v, Mapping)}
+    columns = [
+        _expression_sql(conn, source, v["expr"], tz).label(k)
+        if "expr" in v
+        else table.c[v["field"]].label(k)
+        for k, v in values.items()
+        if isinstance(v, Mapping)
+    ]
+    if columns:
         row = conn.execute(sa.select(*columns).where(table.c.id == record_id)).one()
         computed.update({key: _api_value(value) for key, value in row._mapping.items()})
     return computed

@@ -2,26 +2,35 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from sqlalchemy.engine import Engine
 
 from meridian.core.actor import Actor
 from meridian.records.service import create_records
+from meridian.rules.definitions import create_rule
 from meridian.schema.catalog import find_form
 from meridian.schema.changes import create_app, create_form
 from meridian.schema.model import App, Form
 
 
-def install_solution(engine: Engine, actor: Actor, app: App, forms: list[Form]) -> bool:
-    """Create the app and its forms in one transaction; False when the app already exists."""
+def install_solution(
+    engine: Engine,
+    actor: Actor,
+    app: App,
+    forms: list[Form],
+    rules: Sequence[Mapping[str, Any]] = (),
+) -> bool:
+    """Create the app, its forms and its rules in one transaction; False when it exists."""
     with engine.begin() as conn:
         if find_form(conn, forms[0].key) is not None:
             return False
         create_app(conn=conn, actor=actor, app=app)
         for form in forms:
             create_form(conn=conn, actor=actor, form=form)
+        for rule in rules:
+            create_rule(conn, actor, rule)
     return True
 
 

@@ -235,7 +235,7 @@ def test_a_rule_is_checked_whole_when_saved(crm: TestClient) -> None:
             "trigger": {"type": "field_changed", "field": "stagee"},
             "condition": "amout > 1",
             "actions": [
-                {"type": "update", "values": {"nope": 1}},
+                {"type": "update", "values": {"nope": 1, "name": {"field": "zzz"}}},
                 {"type": "create", "form": "task", "link_field": "title", "values": {"title": "x"}},
                 {"type": "delete_everything"},
             ],
@@ -248,6 +248,7 @@ def test_a_rule_is_checked_whole_when_saved(crm: TestClient) -> None:
         "trigger.field",
         "condition",
         "actions.0.values.nope",
+        "actions.0.values.name.field",
         "actions.1.link_field",
         "actions.2.type",
     }

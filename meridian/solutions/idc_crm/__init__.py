@@ -1,4 +1,5 @@
-"""The IDC CRM solution: its forms as one JSON package, and a sample-data generator."""
+"""The IDC CRM solution: its forms as one JSON package, its automation rules, and a
+sample-data generator."""
 
 from __future__ import annotations
 
@@ -25,4 +26,13 @@ def load_package() -> tuple[App, list[Form]]:
     return App.model_validate(document["app"]), forms
 
 
-__all__ = ["SampleBatch", "generate", "load_package", "read_package"]
+def load_rules() -> list[dict[str, Any]]:
+    """The solution's rules: renewal reminders (90/60/30 days, a renewal opportunity at 90),
+    unanswered quotes, and churn-risk follow-ups; installed with the forms."""
+    rules: list[dict[str, Any]] = json.loads(
+        files(__name__).joinpath("rules.json").read_text(encoding="utf-8")
+    )
+    return rules
+
+
+__all__ = ["SampleBatch", "generate", "load_package", "load_rules", "read_package"]
