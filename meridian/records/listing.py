@@ -26,7 +26,7 @@ from meridian.records.query import (
     parse_sort,
 )
 from meridian.records.search import columns_search_predicate, search_predicate, searchable_fields
-from meridian.records.service import dump_rows
+from meridian.records.service import audit_sensitive_reads, dump_rows
 from meridian.schema.catalog import get_form
 from meridian.schema.expressions import scope_for, sql_scope_for
 from meridian.schema.model import Form
@@ -167,4 +167,5 @@ def list_records(
             sa.select(sa.func.count()).select_from(table).where(where)
         ).scalar_one()
     items = dump_rows(conn, plan, rows, expand=query.expand, actor=actor, tz=tz)
+    audit_sensitive_reads(conn, actor, plan.form, items)
     return Page(items=items, next_cursor=next_cursor, total=total)

@@ -29,6 +29,7 @@ from meridian.errors import (
     StaleVersion,
     ValidationFailed,
 )
+from meridian.events.audit import audit
 from meridian.events.outbox import publish
 from meridian.events.records import RecordCreated, RecordDeleted, RecordRestored, RecordUpdated
 from meridian.records.expand import expand_links
@@ -475,7 +476,27 @@ def get_record(
         visible_to=access.rows(conn, table, "read", tz),
     )
     [record] = dump_rows(conn, plan, [row], expand=expand, actor=actor, tz=tz)
+    audit_sensitive_reads(conn, actor, plan.form, [record])
     return record
+
+
+def audit_sensitive_reads(
+    conn: Connection, actor: Actor, form: Form, records: Sequence[Mapping[str, Any]]
+) -> None:
+    """One audit entry for the records whose sensitive fields were just shown to a user."""
+    sensitive = [f.key for f in form.active_fields if f.sensitive]
+    if not sensitive or actor.user_id is None:
+        return
+    shown = [r["id"] for r in records if any(r.get(key) is not None for key in sensitive)]
+    if shown:
+        audit(
+            conn,
+            actor_id=actor.user_id,
+            action="sensitive_read",
+            object_type=form.key,
+            object_id=shown[0] if len(shown) == 1 else "",
+            detail={"fields": sensitive, "records": shown},
+        )
 
 
 def _require_rows(

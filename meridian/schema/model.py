@@ -97,6 +97,8 @@ class Field(_Frozen):
     required: bool = False
     unique: bool = False
     indexed: bool = False
+    sensitive: bool = False
+    """Each read of a value (an ID number, a personal phone) goes to the audit trail."""
     default: str | int | float | bool | tuple[str, ...] | None = None
     # Validation rules
     min_value: Decimal | None = None

@@ -398,3 +398,23 @@ def test_the_dossier_needs_the_export_permission(
         d for d in client.get("/api/v1/forms/deal/records").json()["items"] if "carol" in d["name"]
     )
     assert mike.get(f"/api/v1/forms/deal/records/{carol_deal['id']}/dossier").status_code == 404
+
+
+def test_reading_a_sensitive_field_is_audited_unless_it_is_hidden(
+    client: TestClient, as_user: Callable[..., TestClient]
+) -> None:
+    changed = client.patch("/api/v1/forms/deal/fields/secret", json={"sensitive": True})
+    assert changed.status_code == 200, changed.text
+    alice = as_user("alice")
+    deal = alice.get("/api/v1/forms/deal/records", params={"q": "alice"}).json()["items"][0]
+    alice.get(f"/api/v1/forms/deal/records/{deal['id']}")
+    reads = client.get("/api/v1/audit", params={"action": "sensitive_read"}).json()["items"]
+    assert [(e["object_id"], e["detail"]["records"]) for e in reads] == [
+        (str(deal["id"]), [deal["id"]]),
+        (str(deal["id"]), [deal["id"]]),
+    ]
+    assert client.put("/api/v1/roles/member/forms/deal", json=HIDDEN).status_code == 200
+    alice.get(f"/api/v1/forms/deal/records/{deal['id']}")
+    assert (
+        len(client.get("/api/v1/audit", params={"action": "sensitive_read"}).json()["items"]) == 2
+    )
