@@ -141,11 +141,17 @@ def claim(conn: Connection, worker: str, *, limit: int, lease: timedelta) -> lis
     )
 
 
-def finish(conn: Connection, job: ClaimedJob, worker: str) -> None:
-    """Mark the job done, unless another worker took it over after this one's lease ran out."""
+def finish(conn: Connection, done: Sequence[ClaimedJob], worker: str) -> None:
+    """Mark jobs done, except any another worker took over after this one's lease ran out."""
+    if not done:
+        return
     conn.execute(
         jobs.update()
-        .where(jobs.c.id == job.id, jobs.c.worker == worker, jobs.c.state == RUNNING)
+        .where(
+            jobs.c.id.in_([job.id for job in done]),
+            jobs.c.worker == worker,
+            jobs.c.state == RUNNING,
+        )
         .values(state=DONE, finished_at=clock.utcnow(), lease_until=None, last_error=None)
     )
 

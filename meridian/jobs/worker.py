@@ -51,11 +51,16 @@ class Worker:
             fire_due_schedules(conn, self.tz)
         with transaction(self.engine) as conn:
             claimed = queue.claim(conn, self.name, limit=self.batch, lease=self.lease)
-        for job in claimed:
-            self._run(job)
+        # Successes are marked done together after the batch: one commit instead of one a job.
+        # A worker that dies mid-batch leaves them running, and they run again after the lease
+        # (at least once, as always; handlers are idempotent).
+        done = [job for job in claimed if self._run(job)]
+        with transaction(self.engine) as conn:
+            queue.finish(conn, done, self.name)
         return len(claimed)
 
-    def _run(self, job: queue.ClaimedJob) -> None:
+    def _run(self, job: queue.ClaimedJob) -> bool:
+        """Run one job; a failure is recorded at once. True when it succeeded."""
         handler = self.handlers.get(job.kind)
         try:
             if handler is None:
@@ -66,9 +71,8 @@ class Worker:
             with transaction(self.engine) as conn:
                 state = queue.fail(conn, job, self.name, error)
             log.warning("job %s (%s) failed, now %s", job.id, job.kind, state)
-            return
-        with transaction(self.engine) as conn:
-            queue.finish(conn, job, self.name)
+            return False
+        return True
 
     def run_until(self, stop: threading.Event, idle_wait: float = 1.0) -> None:
         """Work until ``stop`` is set, waiting ``idle_wait`` seconds whenever nothing is due."""

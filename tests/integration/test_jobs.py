@@ -124,7 +124,7 @@ def test_a_crashed_workers_job_is_taken_over_after_its_lease(
     assert survivor.run_once() == 1
     assert ran == [2]
     with transaction(engine) as conn:
-        queue.finish(conn, lost, "crashed")  # the crashed worker wakes up late: no effect
+        queue.finish(conn, [lost], "crashed")  # the crashed worker wakes up late: no effect
     [row] = job_rows(engine)
     assert (row.state, row.worker) == ("done", "survivor")
 
