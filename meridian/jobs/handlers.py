@@ -23,6 +23,7 @@ def job_handlers(settings: Settings) -> dict[str, Handler]:
         webhooks.DELIVER: webhooks.deliver,
         rules.RUN: rules.run_rule,
         rules.SCAN: rules.scan_time_rules,
+        rules.SCHEDULED: rules.run_scheduled_rule,
         EMAIL: messaging.email_sender(settings),
         BOT: messaging.bot_sender(settings),
     }

@@ -11,14 +11,18 @@
 
 Triggers: ``record_created``, ``record_updated``, ``record_deleted``, ``field_changed``
 (``field``, optional ``from`` and ``to`` lists of values), ``date_relative`` (``field`` a date
-field, ``offset_days``: −90 is ninety days before) and ``no_activity`` (``days`` without an
-update). Actions: ``update`` the record; ``create`` a related record (``link_field`` links it
-back); ``notify`` people (``to``: ``"owner"``, ``"manager"`` or user ids; ``title``, ``body``;
+field, ``offset_days``: −90 is ninety days before), ``no_activity`` (``days`` without an
+update) and ``schedule`` (``cron``: at each occurrence, in the workspace zone, the actions run
+for every record meeting the condition).
+
+Actions: ``update`` the record; ``create`` a related record (``link_field`` links it back);
+``notify`` people (``to``: ``"owner"``, ``"manager"`` or user ids; ``title``, ``body``;
 optional ``bot``, a group-robot channel id); ``assign`` the owner (``strategy``
 ``round_robin`` or ``least_loaded`` over ``users``, or ``territory``: the ``field``'s value
 looked up in ``territories`` with an optional ``default``; the reason goes to
-``reason_field``). A value is a literal, ``{"expr": "…"}`` in the expression language
-evaluated on the triggering record, or ``{"field": "customer"}`` copied from it.
+``reason_field``); ``tag`` (``field`` a multi-select, ``add`` and ``remove`` option lists). A
+value is a literal, ``{"expr": "…"}`` in the expression language evaluated on the triggering
+record, or ``{"field": "customer"}`` copied from it.
 """
 
 from __future__ import annotations
@@ -27,13 +31,16 @@ from collections.abc import Mapping
 from typing import Any
 
 import sqlalchemy as sa
+from croniter import croniter
 from sqlalchemy.engine import Connection
 
 from meridian.access.manage import require_admin
 from meridian.core import clock
 from meridian.core.actor import Actor
-from meridian.db.tables import rules
+from meridian.core.timezones import DEFAULT_TIME_ZONE
+from meridian.db.tables import rules, schedules
 from meridian.errors import ErrorCollector, FieldError, NotFound, ValidationFailed
+from meridian.events.schedules import set_schedule
 from meridian.expr import ExpressionError, ExprType, compile_expression
 from meridian.schema.catalog import find_form, get_form
 from meridian.schema.compile import compile_form
@@ -47,6 +54,8 @@ RECORD_TRIGGERS = {
     "field_changed": "RecordUpdated",
 }
 TIME_TRIGGERS = ("date_relative", "no_activity")
+SCHEDULE = "schedule"
+SCHEDULED_JOB = "rules.scheduled"
 MAX_ACTIONS = 10
 
 
@@ -69,8 +78,8 @@ def _check_expression(
 
 def _check_trigger(conn: Connection, form: Form, trigger: Any, errors: ErrorCollector) -> None:
     kind = trigger.get("type") if isinstance(trigger, Mapping) else None
-    if kind not in (*RECORD_TRIGGERS, *TIME_TRIGGERS):
-        choices = ", ".join([*RECORD_TRIGGERS, *TIME_TRIGGERS])
+    if kind not in (*RECORD_TRIGGERS, *TIME_TRIGGERS, SCHEDULE):
+        choices = ", ".join([*RECORD_TRIGGERS, *TIME_TRIGGERS, SCHEDULE])
         errors.add("trigger.type", "invalid_trigger", f"choose one of {choices}", kind)
         return
     assert isinstance(trigger, Mapping)
@@ -80,6 +89,15 @@ def _check_trigger(conn: Connection, form: Form, trigger: Any, errors: ErrorColl
             errors.add("trigger.field", "unknown_field", "no such field", trigger.get("field"))
         elif kind == "date_relative" and field.type != "date":
             errors.add("trigger.field", "not_a_date", "choose a date field", field.key)
+    if kind == SCHEDULE and not (
+        isinstance(trigger.get("cron"), str) and croniter.is_valid(trigger["cron"])
+    ):
+        errors.add(
+            "trigger.cron",
+            "invalid_cron",
+            "a cron expression like '0 9 * * 1'",
+            trigger.get("cron"),
+        )
     if kind == "field_changed":
         for side in ("from", "to"):
             if side in trigger and not isinstance(trigger[side], list):
@@ -165,6 +183,23 @@ def _columns(form: Form) -> set[str]:
     return set(compile_form(form).main.c.keys())
 
 
+def _check_tag(form: Form, action: Mapping[str, Any], path: str, errors: ErrorCollector) -> None:
+    field = form.get_field(str(action.get("field")))
+    if field is None or field.type != "multi_select":
+        errors.add(
+            f"{path}.field", "not_multi_select", "choose a multi-select field", action.get("field")
+        )
+        return
+    options = {option.value for option in field.options}
+    changes = [action.get(side) for side in ("add", "remove") if side in action]
+    if not changes:
+        errors.add(path, "invalid_tag", "give add, remove or both", action)
+    for side in ("add", "remove"):
+        values = action.get(side, [])
+        if not isinstance(values, list) or not set(values) <= options:
+            errors.add(f"{path}.{side}", "unknown_option", f"options of {field.key}", values)
+
+
 def _check_actions(conn: Connection, form: Form, actions: Any, errors: ErrorCollector) -> None:
     if not isinstance(actions, list) or not 1 <= len(actions) <= MAX_ACTIONS:
         errors.add("actions", "invalid_actions", f"give 1 to {MAX_ACTIONS} actions", actions)
@@ -190,6 +225,8 @@ def _check_actions(conn: Connection, form: Form, actions: Any, errors: ErrorColl
                 )
         elif kind == "assign":
             _check_assign(form, action, path, errors)
+        elif kind == "tag":
+            _check_tag(form, action, path, errors)
         elif kind == "notify":
             to = action.get("to")
             if not (
@@ -206,7 +243,9 @@ def _check_actions(conn: Connection, form: Form, actions: Any, errors: ErrorColl
                         conn, form, value.get("expr"), f"{path}.{key}.expr", errors, condition=False
                     )
         else:
-            errors.add(f"{path}.type", "invalid_action", "update, create, assign or notify", kind)
+            errors.add(
+                f"{path}.type", "invalid_action", "update, create, assign, notify or tag", kind
+            )
 
 
 def create_rule(conn: Connection, actor: Actor, document: Any) -> dict[str, Any]:
@@ -241,7 +280,22 @@ def create_rule(conn: Connection, actor: Actor, document: Any) -> dict[str, Any]
         )
     )
     assert result.inserted_primary_key is not None
-    return get_rule(conn, int(result.inserted_primary_key[0]))
+    rule_id = int(result.inserted_primary_key[0])
+    if document["trigger"]["type"] == SCHEDULE:
+        set_schedule(
+            conn,
+            _schedule_key(rule_id),
+            document["trigger"]["cron"],
+            SCHEDULED_JOB,
+            {"rule_id": rule_id},
+            DEFAULT_TIME_ZONE,
+            enabled=bool(document.get("enabled", True)),
+        )
+    return get_rule(conn, rule_id)
+
+
+def _schedule_key(rule_id: int) -> str:
+    return f"rule:{rule_id}"
 
 
 def get_rule(conn: Connection, rule_id: int) -> dict[str, Any]:
@@ -270,4 +324,7 @@ def set_enabled(conn: Connection, actor: Actor, rule_id: int, enabled: bool) -> 
             clock.utcnow()
         )  # switching on does not fire for the time it was off
     conn.execute(rules.update().where(rules.c.id == rule_id).values(**values))
+    conn.execute(
+        schedules.update().where(schedules.c.key == _schedule_key(rule_id)).values(enabled=enabled)
+    )
     return get_rule(conn, rule_id)

@@ -39,13 +39,13 @@ from meridian.events.records import RecordEvent, RecordUpdated
 from meridian.expr import compile_expression
 from meridian.notify.inbox import notify_bot, notify_users
 from meridian.records import service
-from meridian.rules.definitions import RECORD_TRIGGERS
+from meridian.rules.definitions import RECORD_TRIGGERS, TIME_TRIGGERS
 from meridian.schema.catalog import get_form
 from meridian.schema.compile import compile_form
 from meridian.schema.expressions import scope_for, sql_scope_for
 from meridian.schema.model import Form
 
-RUN, SCAN = "rules.run", "rules.scan"
+RUN, SCAN, SCHEDULED = "rules.run", "rules.scan", "rules.scheduled"
 MAX_DEPTH = 5
 _depth: contextvars.ContextVar[int] = contextvars.ContextVar("rule_depth", default=0)
 
@@ -223,6 +223,9 @@ def perform(conn: Connection, rule: Row[Any], record_id: int, tz: ZoneInfo) -> l
         if action["type"] == "assign":
             outcomes.append(_assign(conn, form, rule.id, record_id, action, tz))
             continue
+        if action["type"] == "tag":
+            outcomes.append(_tag(conn, form, record_id, action, tz))
+            continue
         values = _values(conn, form, record_id, action["values"], tz)
         if action["type"] == "update":
             service.update_record(
@@ -238,6 +241,32 @@ def perform(conn: Connection, rule: Row[Any], record_id: int, tz: ZoneInfo) -> l
             )
             outcomes.append({"type": "create", "form": target.key, "record_id": created["id"]})
     return outcomes
+
+
+def _tag(
+    conn: Connection, form: Form, record_id: int, action: Mapping[str, Any], tz: ZoneInfo
+) -> dict[str, Any]:
+    """Add and remove options of a multi-select field, keeping the others."""
+    key = action["field"]
+    current = (
+        service.get_record(
+            conn=conn, actor=Actor.system(), form=form, record_id=record_id, tz=tz
+        ).get(key)
+        or []
+    )
+    removed = set(action.get("remove", []))
+    tags = [t for t in current if t not in removed]
+    tags += [t for t in action.get("add", []) if t not in tags]
+    if tags != current:
+        service.update_record(
+            conn=conn,
+            actor=Actor.system(),
+            form=form,
+            record_id=record_id,
+            values={key: tags},
+            tz=tz,
+        )
+    return {"type": "tag", "field": key, "tags": tags}
 
 
 def _assign(
@@ -345,7 +374,7 @@ def scan_time_rules(context: JobContext) -> None:
             rule = conn.execute(
                 sa.select(rules).where(rules.c.id == rule_id).with_for_update()
             ).first()
-            if rule is not None and rule.trigger["type"] not in RECORD_TRIGGERS:
+            if rule is not None and rule.trigger["type"] in TIME_TRIGGERS:
                 fire_time_rule(conn, rule, clock.utcnow(), DEFAULT_TIME_ZONE)
 
 
@@ -377,34 +406,49 @@ def fire_time_rule(conn: Connection, rule: Row[Any], now: datetime, tz: ZoneInfo
         .from_select(["rule_id", "record_id", "fire_key", "fired_at"], due)
         .on_conflict_do_nothing()
     ).rowcount
-    # One job per new ledger row, built in SQL: the window may hold thousands of records.
-    build = sa.func.jsonb_build_object if conn.dialect.name == "postgresql" else sa.func.json_object
     new = sa.and_(rule_fires.c.rule_id == rule.id, rule_fires.c.fired_at == now)
-    conn.execute(
-        jobs.insert().from_select(
-            ["kind", "payload", "state", "run_at", "attempts", "max_attempts", "created_at"],
-            sa.select(
-                sa.literal(RUN),
-                build(
-                    "rule_id",
-                    rule_fires.c.rule_id,
-                    "record_id",
-                    rule_fires.c.record_id,
-                    "trigger",
-                    trigger["type"],
-                    "depth",
-                    1,
-                ),
-                sa.literal(READY),
-                sa.literal(now, jobs.c.run_at.type),
-                sa.literal(0),
-                sa.literal(DEFAULT_ATTEMPTS),
-                sa.literal(now, jobs.c.created_at.type),
-            ).where(new),
-        )
-    )
+    _enqueue_runs(conn, rule, rule_fires.c.record_id, new, now)
     conn.execute(rules.update().where(rules.c.id == rule.id).values(scanned_until=now))
     return int(fired)
+
+
+def _enqueue_runs(
+    conn: Connection, rule: Row[Any], record_id: Any, where: Any, now: datetime
+) -> int:
+    """One run job per record ``record_id`` selects under ``where``, built in SQL: a window or
+    a schedule may hold thousands of records."""
+    build = sa.func.jsonb_build_object if conn.dialect.name == "postgresql" else sa.func.json_object
+    payload = build(
+        "rule_id", rule.id, "record_id", record_id, "trigger", rule.trigger["type"], "depth", 1
+    )
+    columns = ["kind", "payload", "state", "run_at", "attempts", "max_attempts", "created_at"]
+    rows = sa.select(
+        sa.literal(RUN),
+        payload,
+        sa.literal(READY),
+        sa.literal(now, jobs.c.run_at.type),
+        sa.literal(0),
+        sa.literal(DEFAULT_ATTEMPTS),
+        sa.literal(now, jobs.c.created_at.type),
+    ).where(where)
+    return int(conn.execute(jobs.insert().from_select(columns, rows)).rowcount)
+
+
+def run_scheduled_rule(context: JobContext) -> None:
+    """The job a rule's cron schedule enqueues: a run for every live record meeting the
+    condition, enqueued set-based."""
+    with transaction(context.engine) as conn:
+        rule = conn.execute(
+            sa.select(rules).where(rules.c.id == context.payload["rule_id"])
+        ).first()
+        if rule is None or not rule.enabled:
+            return
+        form = get_form(conn, rule.form_key)
+        table = compile_form(form).main
+        where: Any = table.c.deleted_at.is_(None)
+        if rule.condition:
+            where = sa.and_(where, _expression_sql(conn, form, rule.condition, DEFAULT_TIME_ZONE))
+        _enqueue_runs(conn, rule, table.c.id, where, clock.utcnow())
 
 
 # ---- the run log ---------------------------------------------------------------------------------

@@ -8,16 +8,18 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
+import sqlalchemy as sa
 from fastapi.testclient import TestClient
 from sqlalchemy.engine import Engine
 
 from meridian.access import manage
 from meridian.core import clock
 from meridian.core.actor import Actor
+from meridian.db.tables import jobs
 from meridian.http.deps import Workspace
 from meridian.jobs.handlers import job_handlers
 from meridian.jobs.worker import Worker
-from meridian.rules.engine import MAX_DEPTH
+from meridian.rules.engine import MAX_DEPTH, RUN
 from meridian.settings import Settings
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -36,6 +38,15 @@ def crm(client: TestClient) -> TestClient:
                 {"key": "stage", "label": "阶段", "type": "text"},
                 {"key": "priority", "label": "优先级", "type": "text"},
                 {"key": "counter", "label": "计数", "type": "integer"},
+                {
+                    "key": "tags",
+                    "label": "标签",
+                    "type": "multi_select",
+                    "options": [
+                        {"value": "vip", "label": "VIP"},
+                        {"value": "risk", "label": "风险"},
+                    ],
+                },
             ],
         },
         {
@@ -69,11 +80,25 @@ def now(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[datetime]]:
 
 
 def drain(engine: Engine) -> int:
-    """Run jobs until none is due; returns how many ran."""
-    worker, total = Worker(engine, job_handlers(Settings()), SHANGHAI), 0
-    while ran := worker.run_once():
-        total += ran
-    return total
+    """Run jobs until none is due; returns how many rule runs happened (the minute's time-rule
+    scan may run too, depending on the wall clock, and is not counted)."""
+
+    def finished_runs() -> int:
+        with engine.connect() as conn:
+            return int(
+                conn.scalar(
+                    sa.select(sa.func.count())
+                    .select_from(jobs)
+                    .where(jobs.c.kind == RUN, jobs.c.state == "done")
+                )
+                or 0
+            )
+
+    before = finished_runs()
+    worker = Worker(engine, job_handlers(Settings()), SHANGHAI)
+    while worker.run_once():
+        pass
+    return finished_runs() - before
 
 
 def rule(client: TestClient, **document: Any) -> dict[str, Any]:
@@ -332,3 +357,44 @@ def test_round_robin_takes_turns_and_least_loaded_fills_the_emptiest(
     owners = [d["owner_id"] for d in crm.get("/api/v1/forms/deal/records").json()["items"]]
     assert [owners.count(r) for r in reps] == [2, 1, 1]
     assert record(crm, "deal", new["id"])["owner_id"] == reps[0]  # a tie: the first listed
+
+
+def test_a_scheduled_rule_tags_every_matching_record_at_each_occurrence(
+    crm: TestClient, engine: Engine, now: list[datetime]
+) -> None:
+    weekly = rule(
+        crm,
+        form_key="deal",
+        label="每日大单标记",
+        trigger={"type": "schedule", "cron": "0 9 * * *"},
+        condition="amount >= 1000",
+        actions=[{"type": "tag", "field": "tags", "add": ["vip"], "remove": ["risk"]}],
+    )
+    big = crm.post(
+        "/api/v1/forms/deal/records", json={"name": "big", "amount": "5000", "tags": ["risk"]}
+    ).json()
+    small = crm.post("/api/v1/forms/deal/records", json={"name": "small", "amount": "10"}).json()
+    assert drain(engine) == 0
+    local = now[0].astimezone(SHANGHAI)
+    nine = local.replace(hour=9, minute=1, second=0, microsecond=0)
+    now[0] = (nine if nine > local else nine + timedelta(days=1)).astimezone(now[0].tzinfo)
+    drain(engine)
+    assert record(crm, "deal", big["id"])["tags"] == ["vip"]
+    assert record(crm, "deal", small["id"])["tags"] is None
+    assert crm.post(f"/api/v1/rules/{weekly['id']}/disable").status_code == 200
+    crm.patch(f"/api/v1/forms/deal/records/{small['id']}", json={"amount": "9000"})
+    now[0] += timedelta(days=1)
+    drain(engine)
+    assert record(crm, "deal", small["id"])["tags"] is None
+    runs = crm.get(f"/api/v1/rules/{weekly['id']}/runs").json()["items"]
+    assert [(r["record_id"], r["trigger"]) for r in runs] == [(big["id"], "schedule")]
+    bad = crm.post(
+        "/api/v1/rules",
+        json={
+            "form_key": "deal",
+            "label": "x",
+            "trigger": {"type": "schedule", "cron": "每天九点"},
+            "actions": [{"type": "tag", "field": "name", "add": ["vip"]}],
+        },
+    )
+    assert {e["field"] for e in bad.json()["errors"]} == {"trigger.cron", "actions.0.field"}

@@ -87,8 +87,8 @@ def test_a_signed_delivery_reaches_the_receiver_with_the_record_and_the_change(
         "/api/v1/forms/contract/records", json={"title": "IDC 托管", "status": "草稿"}
     )
     crm.patch(f"/api/v1/forms/contract/records/{record.json()['id']}", json={"status": "已签约"})
-    assert worker(engine).run_once() == 1  # created is not subscribed: one delivery
-    [(headers, body)] = receiver.requests
+    worker(engine).run_once()
+    [(headers, body)] = receiver.requests  # created is not subscribed: one delivery
     payload = json.loads(body)
     assert payload["event"] == "RecordUpdated"
     assert payload["changes"] == {"status": ["草稿", "已签约"]}
@@ -158,5 +158,5 @@ def test_bad_subscriptions_are_refused_and_a_rolled_back_change_sends_nothing(
     )
     refused = crm.post("/api/v1/forms/contract/records", json={"title": ["not", "text"]})
     assert refused.status_code == 422
-    assert worker(engine).run_once() == 0
+    worker(engine).run_once()
     assert receiver.requests == []
