@@ -12,7 +12,8 @@
 Triggers: ``record_created``, ``record_updated``, ``record_deleted``, ``field_changed``
 (``field``, optional ``from`` and ``to`` lists of values), ``date_relative`` (``field`` a date
 field, ``offset_days``: −90 is ninety days before), ``no_activity`` (``days`` without an
-update) and ``schedule`` (``cron``: at each occurrence, in the workspace zone, the actions run
+update, or ``activity``: {``form``, ``link_field``} also counts linked records such as
+follow-ups) and ``schedule`` (``cron``: at each occurrence, in the workspace zone, the actions run
 for every record meeting the condition).
 
 Actions: ``update`` the record; ``create`` a related record (``link_field`` links it back);
@@ -89,6 +90,19 @@ def _check_trigger(conn: Connection, form: Form, trigger: Any, errors: ErrorColl
             errors.add("trigger.field", "unknown_field", "no such field", trigger.get("field"))
         elif kind == "date_relative" and field.type != "date":
             errors.add("trigger.field", "not_a_date", "choose a date field", field.key)
+    if kind == "no_activity" and "activity" in trigger:
+        activity = trigger["activity"]
+        other = (
+            find_form(conn, str(activity.get("form"))) if isinstance(activity, Mapping) else None
+        )
+        link = other.get_field(str(activity.get("link_field"))) if other is not None else None
+        if link is None or link.type != "link" or link.many or link.target != form.key:
+            errors.add(
+                "trigger.activity",
+                "invalid_activity",
+                f"give a form and its link field to {form.key!r}",
+                activity,
+            )
     if kind == SCHEDULE and not (
         isinstance(trigger.get("cron"), str) and croniter.is_valid(trigger["cron"])
     ):

@@ -389,7 +389,7 @@ def fire_time_rule(conn: Connection, rule: Row[Any], now: datetime, tz: ZoneInfo
         shift = timedelta(days=trigger["offset_days"])
         low, high = since.astimezone(tz).date() - shift, now.astimezone(tz).date() - shift
     else:
-        column = table.c.updated_at
+        column = _last_activity(conn, table, trigger.get("activity"))
         shift = timedelta(days=trigger["days"])
         low, high = since - shift, now - shift
     due = sa.select(
@@ -410,6 +410,27 @@ def fire_time_rule(conn: Connection, rule: Row[Any], now: datetime, tz: ZoneInfo
     _enqueue_runs(conn, rule, rule_fires.c.record_id, new, now)
     conn.execute(rules.update().where(rules.c.id == rule.id).values(scanned_until=now))
     return int(fired)
+
+
+def _last_activity(conn: Connection, table: sa.Table, activity: Mapping[str, str] | None) -> Any:
+    """When the record last saw activity: its own last update, or the newest linked record
+    (a follow-up logged against a customer) when the trigger names such a form."""
+    if not activity:
+        return table.c.updated_at
+    linked = compile_form(get_form(conn, activity["form"])).main
+    newest = (
+        sa.select(sa.func.max(linked.c.created_at))
+        .where(linked.c[activity["link_field"]] == table.c.id, linked.c.deleted_at.is_(None))
+        .scalar_subquery()
+    )
+    if conn.dialect.name == "postgresql":
+        return sa.func.greatest(table.c.updated_at, newest, type_=table.c.updated_at.type)
+    # SQLite's two-argument max() is NULL when either is: fall back to the update time.
+    return sa.func.max(
+        table.c.updated_at,
+        sa.func.coalesce(newest, table.c.updated_at),
+        type_=table.c.updated_at.type,
+    )
 
 
 def _enqueue_runs(

@@ -398,3 +398,48 @@ def test_a_scheduled_rule_tags_every_matching_record_at_each_occurrence(
         },
     )
     assert {e["field"] for e in bad.json()["errors"]} == {"trigger.cron", "actions.0.field"}
+
+
+def test_inactivity_counts_linked_records_as_activity(
+    crm: TestClient, engine: Engine, now: list[datetime]
+) -> None:
+    rule(
+        crm,
+        form_key="deal",
+        label="30 天无跟进",
+        trigger={
+            "type": "no_activity",
+            "days": 30,
+            "activity": {"form": "task", "link_field": "deal"},
+        },
+        actions=[{"type": "tag", "field": "tags", "add": ["risk"]}],
+    )
+    quiet = crm.post("/api/v1/forms/deal/records", json={"name": "quiet"}).json()
+    busy = crm.post("/api/v1/forms/deal/records", json={"name": "busy"}).json()
+    task = crm.post("/api/v1/forms/task/records", json={"title": "回访", "deal": busy["id"]}).json()
+    with engine.begin() as conn:  # the follow-up was logged on day 20
+        conn.execute(
+            sa.text("UPDATE data_task SET created_at = :at WHERE id = :id"),
+            {"at": now[0] + timedelta(days=20), "id": task["id"]},
+        )
+    now[0] += timedelta(days=31)
+    drain(engine)
+    assert record(crm, "deal", quiet["id"])["tags"] == ["risk"]
+    assert record(crm, "deal", busy["id"])["tags"] is None
+    now[0] += timedelta(days=20)
+    drain(engine)
+    assert record(crm, "deal", busy["id"])["tags"] == ["risk"]
+    bad = crm.post(
+        "/api/v1/rules",
+        json={
+            "form_key": "deal",
+            "label": "x",
+            "trigger": {
+                "type": "no_activity",
+                "days": 3,
+                "activity": {"form": "task", "link_field": "title"},
+            },
+            "actions": [{"type": "tag", "field": "tags", "add": ["risk"]}],
+        },
+    )
+    assert [e["field"] for e in bad.json()["errors"]] == ["trigger.activity"]
