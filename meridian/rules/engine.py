@@ -401,15 +401,17 @@ def fire_time_rule(conn: Connection, rule: Row[Any], now: datetime, tz: ZoneInfo
     if rule.condition:
         due = due.where(_expression_sql(conn, form, rule.condition, tz))
     insert_of = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
-    fired = conn.execute(
+    conn.execute(
         insert_of(rule_fires)
         .from_select(["rule_id", "record_id", "fire_key", "fired_at"], due)
         .on_conflict_do_nothing()
-    ).rowcount
+    )
     new = sa.and_(rule_fires.c.rule_id == rule.id, rule_fires.c.fired_at == now)
     _enqueue_runs(conn, rule, rule_fires.c.record_id, new, now)
     conn.execute(rules.update().where(rules.c.id == rule.id).values(scanned_until=now))
-    return int(fired)
+    # Counted, not taken from rowcount: psycopg reports -1 for INSERT … SELECT … ON CONFLICT.
+    fired = conn.scalar(sa.select(sa.func.count()).select_from(rule_fires).where(new))
+    return int(fired or 0)
 
 
 def _last_activity(conn: Connection, table: sa.Table, activity: Mapping[str, str] | None) -> Any:
@@ -435,7 +437,7 @@ def _last_activity(conn: Connection, table: sa.Table, activity: Mapping[str, str
 
 def _enqueue_runs(
     conn: Connection, rule: Row[Any], record_id: Any, where: Any, now: datetime
-) -> int:
+) -> None:
     """One run job per record ``record_id`` selects under ``where``, built in SQL: a window or
     a schedule may hold thousands of records."""
     build = sa.func.jsonb_build_object if conn.dialect.name == "postgresql" else sa.func.json_object
@@ -452,7 +454,7 @@ def _enqueue_runs(
         sa.literal(DEFAULT_ATTEMPTS),
         sa.literal(now, jobs.c.created_at.type),
     ).where(where)
-    return int(conn.execute(jobs.insert().from_select(columns, rows)).rowcount)
+    conn.execute(jobs.insert().from_select(columns, rows))
 
 
 def run_scheduled_rule(context: JobContext) -> None:
