@@ -383,6 +383,8 @@ def fire_time_rule(conn: Connection, rule: Row[Any], now: datetime, tz: ZoneInfo
     form = get_form(conn, rule.form_key)
     table = compile_form(form).main
     since = rule.scanned_until or rule.created_at
+    if now <= since:
+        return 0  # this moment is scanned already: the ledger rows stamped `now` are not new
     trigger = rule.trigger
     if trigger["type"] == "date_relative":
         column = table.c[trigger["field"]]

@@ -15,11 +15,11 @@ from sqlalchemy.engine import Engine
 from meridian.access import manage
 from meridian.core import clock
 from meridian.core.actor import Actor
-from meridian.db.tables import jobs
+from meridian.db.tables import jobs, rules
 from meridian.http.deps import Workspace
 from meridian.jobs.handlers import job_handlers
 from meridian.jobs.worker import Worker
-from meridian.rules.engine import MAX_DEPTH, RUN
+from meridian.rules.engine import MAX_DEPTH, RUN, fire_time_rule
 from meridian.settings import Settings
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -443,3 +443,24 @@ def test_inactivity_counts_linked_records_as_activity(
         },
     )
     assert [e["field"] for e in bad.json()["errors"]] == ["trigger.activity"]
+
+
+def test_a_time_rule_reports_how_many_records_it_fired_for(
+    crm: TestClient, engine: Engine, now: list[datetime]
+) -> None:
+    reminder = rule(
+        crm,
+        form_key="contract",
+        label="到期前 90 天",
+        trigger={"type": "date_relative", "field": "end_date", "offset_days": -90},
+        actions=[{"type": "update", "values": {"reminded": 1}}],
+    )
+    today = now[0].astimezone(SHANGHAI).date()
+    for days in (91, 91, 95):
+        end = (today + timedelta(days)).isoformat()
+        crm.post("/api/v1/forms/contract/records", json={"title": "c", "end_date": end})
+    with engine.begin() as conn:
+        row = conn.execute(sa.select(rules).where(rules.c.id == reminder["id"])).one()
+        assert fire_time_rule(conn, row, now[0] + timedelta(days=1), SHANGHAI) == 2
+        row = conn.execute(sa.select(rules).where(rules.c.id == reminder["id"])).one()
+        assert fire_time_rule(conn, row, now[0] + timedelta(days=1), SHANGHAI) == 0
