@@ -4,7 +4,11 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | md5sum | cut -c1-12)
 
-.PHONY: run serve test lint fix check-tests install clean
+.PHONY: run serve test lint fix check-tests install browser clean
+
+# Front-end packages pinned in package.json, served from meridian/web/static/vendor.
+VENDOR := meridian/web/static/vendor
+VENDOR_STAMP := $(VENDOR)/.installed-$(shell cat package.json package-lock.json | md5sum | cut -c1-12)
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -13,7 +17,21 @@ $(STAMP): pyproject.toml
 	rm -f $(VENV)/.installed-*
 	touch $(STAMP)
 
-install: $(STAMP)
+$(VENDOR_STAMP): package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	rm -rf $(VENDOR) && mkdir -p $(VENDOR)
+	cp node_modules/htmx.org/dist/htmx.min.js node_modules/alpinejs/dist/cdn.min.js \
+	   node_modules/sortablejs/Sortable.min.js node_modules/echarts/dist/echarts.min.js $(VENDOR)/
+	mv $(VENDOR)/cdn.min.js $(VENDOR)/alpine.min.js
+	touch $(VENDOR_STAMP)
+
+install: $(STAMP) $(VENDOR_STAMP)
+
+## Debian's Chromium drives the browser tests (Playwright cannot download browsers here);
+## a CJK font makes the screenshots readable.
+browser:
+	command -v chromium >/dev/null && fc-list | grep -qi wqy || \
+	  { apt-get update -qq && apt-get install -y -qq chromium fonts-wqy-microhei; }
 
 ## Start Meridian on SQLite with the IDC CRM demo loaded.
 run: install
@@ -33,10 +51,10 @@ fix: install
 	$(BIN)/ruff format meridian tests bench
 	$(BIN)/ruff check --fix meridian tests bench
 
-check-tests: install
+check-tests: install browser
 	$(BIN)/pytest -n auto -q
 
 test: lint check-tests
 
 clean:
-	rm -rf $(VENV) meridian-data .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) meridian-data node_modules $(VENDOR) .pytest_cache .mypy_cache .ruff_cache

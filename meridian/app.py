@@ -19,6 +19,7 @@ from meridian.http.problems import install_problem_handlers
 from meridian.integrations import webhooks
 from meridian.rules import engine as rules
 from meridian.settings import Settings
+from meridian.web.router import install_web
 
 
 def create_workspace(settings: Settings, *, engine: Engine | None = None) -> Workspace:
@@ -34,7 +35,7 @@ def create_workspace(settings: Settings, *, engine: Engine | None = None) -> Wor
 
 
 def create_app(settings: Settings, *, workspace: Workspace | None = None) -> FastAPI:
-    """The web application: JSON API under ``/api/v1``, OpenAPI at ``/api/docs``."""
+    """The web application: pages at ``/``, JSON API under ``/api/v1``, OpenAPI at ``/api/docs``."""
     app = FastAPI(
         title="Meridian",
         version=__version__,
@@ -46,6 +47,7 @@ def create_app(settings: Settings, *, workspace: Workspace | None = None) -> Fas
     install_problem_handlers(app)
     app.include_router(api_router)
     install_form_schemas(app)
+    install_web(app)
 
     @app.get("/healthz", include_in_schema=False)
     def health() -> dict[str, str]:

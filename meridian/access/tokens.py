@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 from datetime import datetime, timedelta
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -14,6 +15,7 @@ from meridian.core.actor import Actor, TokenScope
 from meridian.core.clock import utcnow
 from meridian.db.tables import api_tokens, users
 from meridian.errors import FieldError, Unauthenticated, ValidationFailed
+from meridian.events.audit import audit
 
 TOKEN_PREFIX = "mer_"
 LAST_USED_RESOLUTION = timedelta(minutes=5)
@@ -42,7 +44,7 @@ def create_token(
     if scope not in ("read", "write"):
         raise ValidationFailed([FieldError("scope", "invalid_scope", "read or write", scope)])
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
-    conn.execute(
+    created = conn.execute(
         api_tokens.insert().values(
             user_id=user_id,
             name=name,
@@ -54,6 +56,14 @@ def create_token(
             expires_at=expires_at,
             created_at=utcnow(),
         )
+    )
+    audit(
+        conn,
+        actor_id=user_id,
+        action="token_created",
+        object_type="token",
+        object_id=created.inserted_primary_key[0],
+        detail={"name": name, "scope": scope, "app": app_key, "form": form_key},
     )
     return token
 
@@ -98,5 +108,18 @@ def touch_token(conn: Connection, token_id: int) -> None:
     )
 
 
-def revoke_token(*, conn: Connection, token_id: int) -> None:
+def revoke_token(*, conn: Connection, token_id: int, actor_id: int | None = None) -> None:
     conn.execute(api_tokens.update().where(api_tokens.c.id == token_id).values(revoked_at=utcnow()))
+    audit(conn, actor_id=actor_id, action="token_revoked", object_type="token", object_id=token_id)
+
+
+def list_tokens(conn: Connection) -> list[dict[str, Any]]:
+    """Every token with its owner's email; never the token itself, which is not stored."""
+    rows = conn.execute(
+        sa.select(api_tokens, users.c.email)
+        .join(users, users.c.id == api_tokens.c.user_id)
+        .order_by(api_tokens.c.id.desc())
+    )
+    return [
+        {key: value for key, value in row._mapping.items() if key != "token_hash"} for row in rows
+    ]

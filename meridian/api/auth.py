@@ -14,6 +14,7 @@ from meridian.http.deps import (
     WorkspaceDep,
     client_ip,
     session_policy,
+    set_session_cookie,
 )
 
 router = APIRouter(prefix="/auth", tags=["auth"])
@@ -34,15 +35,7 @@ def login(
         )
     if not isinstance(outcome, sessions.IssuedSession):
         raise outcome
-    response.set_cookie(
-        SESSION_COOKIE,
-        outcome.token,
-        httponly=True,
-        samesite="lax",
-        secure=request.url.scheme == "https",
-        max_age=workspace.settings.session_absolute_hours * 3600,
-        path="/",
-    )
+    set_session_cookie(response, request, outcome.token, workspace.settings)
     return {
         "user_id": outcome.user_id,
         "must_change_password": outcome.must_change_password,

@@ -400,3 +400,19 @@ inbound_hooks = sa.Table(
     sa.Column("created_by", sa.BigInteger, nullable=True),
     sa.Column("created_at", UTCDateTime, nullable=False),
 )
+
+saved_views = sa.Table(
+    "sys_view",
+    metadata,
+    sa.Column("id", BigId, primary_key=True, autoincrement=True),
+    sa.Column("form_key", sa.String(63), nullable=False),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("owner_id", sa.BigInteger, nullable=False),
+    # Shared views are listed for everyone who may read the form; each still sees only the
+    # rows and fields their own rights allow.
+    sa.Column("shared", sa.Boolean, nullable=False, server_default=sa.false()),
+    # {"kind": "grid" | "kanban" | "calendar", "columns", "sort", "filter", "q", "by"}
+    sa.Column("settings", JSONType, nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Index("ix_sys_view_form", "form_key", "owner_id"),
+)

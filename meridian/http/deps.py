@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Annotated
 from zoneinfo import ZoneInfo
 
-from fastapi import Depends, Request
+from fastapi import Depends, Request, Response
 from sqlalchemy.engine import Connection, Engine
 
 from meridian.access.sessions import SessionPolicy, actor_for_session, csrf_token_for
@@ -62,6 +62,21 @@ def session_policy(settings: Settings) -> SessionPolicy:
         absolute_hours=settings.session_absolute_hours,
         max_failures=settings.login_max_failures,
         lock_minutes=settings.login_lock_minutes,
+    )
+
+
+def set_session_cookie(
+    response: Response, request: Request, token: str, settings: Settings
+) -> None:
+    """HttpOnly and SameSite=Lax; Secure whenever the request came over https."""
+    response.set_cookie(
+        SESSION_COOKIE,
+        token,
+        httponly=True,
+        samesite="lax",
+        secure=request.url.scheme == "https",
+        max_age=settings.session_absolute_hours * 3600,
+        path="/",
     )
 
 

@@ -109,12 +109,17 @@ def inbox(
         }
         for row in conn.execute(query.limit(max(1, min(limit, 200))))
     ]
+    return {"items": items, "unread": unread_count(conn, actor)}
+
+
+def unread_count(conn: Connection, actor: Actor) -> int:
+    """The number on the bell."""
     unread = conn.scalar(
         sa.select(sa.func.count())
         .select_from(notifications)
-        .where(mine, notifications.c.read_at.is_(None))
+        .where(notifications.c.user_id == actor.user_id, notifications.c.read_at.is_(None))
     )
-    return {"items": items, "unread": int(unread or 0)}
+    return int(unread or 0)
 
 
 def mark_read(conn: Connection, actor: Actor, notification_id: int | None = None) -> int:

@@ -77,6 +77,14 @@ def check_form_definition(conn: Connection, form: Form) -> None:
         for line in field.fields:
             for problem in field_type(line).check_definition(line, form):
                 errors.add(f"{path}.{line.key}", "invalid_definition", problem, line.key)
+    placed: set[str] = set()
+    for index, section in enumerate(form.sections):
+        for key in section.fields:
+            if key not in seen:
+                errors.add(f"sections.{index}", "unknown_field", f"no field {key!r}", key)
+            elif key in placed:
+                errors.add(f"sections.{index}", "duplicate_key", f"{key!r} is placed twice", key)
+            placed.add(key)
     if form.title_field is not None and form.title_field not in seen:
         errors.add(
             "title_field", "unknown_field", f"no field {form.title_field!r}", form.title_field
@@ -84,7 +92,7 @@ def check_form_definition(conn: Connection, form: Form) -> None:
     errors.raise_if_any()
 
 
-def _record_change(
+def record_change(
     conn: Connection,
     actor: Actor,
     form: Form,
@@ -137,7 +145,7 @@ def create_form(*, conn: Connection, actor: Actor, form: Form) -> Form:
     form = with_result_types(conn, form)
     ddl.create_form_tables(conn, compile_form(form))
     store_form(conn, form, new=True)
-    _record_change(
+    record_change(
         conn,
         actor,
         form,
@@ -183,7 +191,7 @@ def add_field(
     if field.type in ("formula", "rollup"):
         _recompute(conn, new_form, field.key, tz)
     store_form(conn, new_form, new=False)
-    _record_change(
+    record_change(
         conn,
         actor,
         new_form,
@@ -292,7 +300,7 @@ def update_field(
         raise SchemaChangeRefused(f"field {old.key!r} cannot change from {old.type} to {new.type}")
     store_form(conn, new_form, new=False)
     check_dependents(conn, new_form)
-    _record_change(
+    record_change(
         conn,
         actor,
         new_form,
@@ -394,7 +402,7 @@ def _set_archived(
     store_form(conn, new_form, new=False)
     check_dependents(conn, new_form)
     operation = "archive_field" if archived else "restore_field"
-    _record_change(
+    record_change(
         conn,
         actor,
         new_form,
@@ -423,7 +431,7 @@ def purge_field(*, conn: Connection, actor: Actor, form_key: str, field_key: str
         ddl.drop_column(conn, tables.main, field.key)
     new_form = _next_version(form, tuple(f for f in form.fields if f.key != field_key))
     store_form(conn, new_form, new=False)
-    _record_change(
+    record_change(
         conn,
         actor,
         new_form,

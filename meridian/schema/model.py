@@ -143,6 +143,14 @@ class Field(_Frozen):
         return tuple(option.value for option in self.options)
 
 
+class Section(_Frozen):
+    """A titled group of fields laid out in one to three columns on record pages."""
+
+    title: str = PydanticField(default="", max_length=200)
+    columns: int = PydanticField(default=2, ge=1, le=3)
+    fields: tuple[str, ...] = ()
+
+
 class ValidationRule(_Frozen):
     """A form-level rule in the expression language, e.g. ``end_date >= start_date``."""
 
@@ -160,6 +168,8 @@ class Form(_Frozen):
     fields: tuple[Field, ...] = ()
     title_field: str | None = None
     validations: tuple[ValidationRule, ...] = ()
+    sections: tuple[Section, ...] = ()
+    """The designer's layout; fields in no section follow in a last, untitled one."""
     version: int = 1
 
     @field_validator("key")

@@ -1,0 +1,141 @@
+"""Record values as people read them: option labels in their colours, names instead of ids,
+amounts grouped by the user's locale, times in the workspace zone."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import date, datetime
+from decimal import Decimal, InvalidOperation
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import sqlalchemy as sa
+from babel.dates import format_date, format_datetime
+from babel.numbers import format_currency, format_decimal
+from markupsafe import Markup, escape
+from sqlalchemy.engine import Connection
+
+from meridian.db.tables import users
+from meridian.schema.model import Field, Form
+from meridian.schema.values.region import region_label
+
+USER_FIELDS = ("owner_id", "created_by", "updated_by")
+
+
+def user_names(conn: Connection, ids: Iterable[Any]) -> dict[int, str]:
+    """Names of the users a page mentions, in one query."""
+    wanted = {i for i in ids if isinstance(i, int)}
+    if not wanted:
+        return {}
+    rows = conn.execute(sa.select(users.c.id, users.c.name).where(users.c.id.in_(wanted)))
+    return {row.id: row.name for row in rows}
+
+
+def mentioned_users(form: Form, records: Sequence[Mapping[str, Any]]) -> set[Any]:
+    keys = [*USER_FIELDS, *(f.key for f in form.active_fields if f.type == "user")]
+    return {record.get(key) for record in records for key in keys}
+
+
+class Presenter:
+    """Formats one page's values; built per request with the names it needs."""
+
+    def __init__(self, locale: str, tz: ZoneInfo, names: Mapping[int, str]) -> None:
+        self.locale = locale.replace("-", "_")
+        self.tz = tz
+        self.names = names
+
+    def text(self, field: Field | None, value: Any) -> str:
+        """Plain text, for titles, cards and exports."""
+        return str(Markup(self.html(field, value)).striptags())
+
+    def html(self, field: Field | None, value: Any) -> Markup:
+        if value is None or value == "" or value == []:
+            return Markup("")
+        kind = field.type if field is not None else "text"
+        if field is None or kind == "user":
+            return escape(self.names.get(value, f"#{value}") if isinstance(value, int) else value)
+        if kind in ("select", "multi_select"):
+            chosen = value if isinstance(value, list) else [value]
+            options = {option.value: option for option in field.options}
+            return Markup(" ").join(self._chip(options.get(v), v) for v in chosen)
+        if kind == "boolean":
+            return Markup("✓") if value else Markup("—")
+        if kind == "link":
+            links = value if isinstance(value, list) else [value]
+            return Markup(", ").join(self._link(field, link) for link in links)
+        if kind in ("money", "decimal", "percent", "integer") or (
+            kind in ("formula", "rollup") and (field.result_type or "number") == "number"
+        ):
+            return escape(self.number(field, value))
+        if kind == "date":
+            return escape(format_date(date.fromisoformat(value), "medium", locale=self.locale))
+        if kind == "datetime":
+            moment = datetime.fromisoformat(value).astimezone(self.tz)
+            return escape(format_datetime(moment, "short", tzinfo=self.tz, locale=self.locale))
+        if kind == "region":
+            return escape(region_label(value))
+        if kind == "url":
+            return Markup('<a href="{0}" rel="noopener noreferrer" target="_blank">{0}</a>').format(
+                value
+            )
+        if kind == "email":
+            return Markup('<a href="mailto:{0}">{0}</a>').format(value)
+        if kind == "child_table":
+            return escape(f"{len(value)} ×")
+        if kind == "attachment":
+            return escape(f"📎 {len(value)}")
+        if isinstance(value, list):
+            return escape(", ".join(str(v) for v in value))
+        return escape(value)
+
+    def number(self, field: Field, value: Any) -> str:
+        try:
+            amount = Decimal(str(value))
+        except InvalidOperation:
+            return str(value)
+        if field.type == "money":
+            return format_currency(amount, field.currency, locale=self.locale)
+        if field.type == "percent":
+            return format_decimal(amount, locale=self.locale) + "%"
+        return format_decimal(amount, locale=self.locale)
+
+    def local_input(self, value: Any) -> Any:
+        """A stored UTC time as a ``datetime-local`` input shows it, in the workspace zone."""
+        if not isinstance(value, str):
+            return value
+        try:
+            moment = datetime.fromisoformat(value)
+        except ValueError:
+            return value  # what the user typed, shown back with its error
+        if moment.tzinfo is not None:
+            moment = moment.astimezone(self.tz)
+        return moment.strftime("%Y-%m-%dT%H:%M")
+
+    def when(self, moment: datetime | str) -> str:
+        if isinstance(moment, str):
+            moment = datetime.fromisoformat(moment)
+        return format_datetime(
+            moment.astimezone(self.tz), "short", tzinfo=self.tz, locale=self.locale
+        )
+
+    def _chip(self, option: Any, value: str) -> Markup:
+        color = option.color if option is not None else "#8c8c8c"
+        label = option.label if option is not None else value
+        return Markup('<span class="chip" style="--chip:{0}">{1}</span>').format(color, label)
+
+    def _link(self, field: Field, link: Any) -> Markup:
+        if isinstance(link, dict):
+            title = link.get("title") or f"#{link['id']}"
+            return Markup('<a href="/forms/{0}/records/{1}">{2}</a>').format(
+                field.target, link["id"], title
+            )
+        return escape(f"#{link}")
+
+
+def record_title(form: Form, record: Mapping[str, Any], presenter: Presenter) -> str:
+    """The record's title field as text, or its number."""
+    key = form.title_field
+    field = form.get_field(key) if key else None
+    if field is not None and record.get(field.key) not in (None, ""):
+        return presenter.text(field, record[field.key])
+    return f"#{record['id']}"

@@ -1,0 +1,82 @@
+"""HTML form values (always strings) → the values the records service takes.
+
+Only the shape changes here — a blank becomes None, a checkbox a boolean, ids numbers; every
+rule is checked by the records service, so a page validates exactly like the API.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from meridian.schema.model import Field
+
+EDITABLE_INLINE = frozenset(
+    {
+        "text",
+        "long_text",
+        "integer",
+        "decimal",
+        "money",
+        "percent",
+        "boolean",
+        "date",
+        "datetime",
+        "select",
+        "multi_select",
+        "email",
+        "phone",
+        "url",
+        "region",
+        "uscc",
+        "ip",
+        "user",
+        "link",
+    }
+)
+COMPUTED = frozenset({"formula", "rollup", "auto_number"})
+
+
+def _id(text: str) -> int | str | None:
+    text = text.strip()
+    if not text:
+        return None
+    return int(text) if text.isdigit() else text
+
+
+def parse_input(field: Field, posted: Sequence[Any]) -> Any:
+    """One field's posted strings; a value that is not even of the right shape is passed on
+    as typed, so the records service names it in its error."""
+    texts = [str(value) for value in posted]
+    if field.type == "multi_select":
+        return [text for text in texts if text]
+    if field.type == "boolean":
+        return bool(texts) and texts[-1] in ("true", "on", "1")
+    last = texts[-1] if texts else ""
+    if field.type == "link" and field.many:
+        return [_id(text) for text in texts if text.strip()]
+    if field.type in ("link", "user"):
+        return _id(last)
+    if field.type == "attachment":
+        return [_id(part) for part in last.split(",") if part.strip()]
+    if field.type == "child_table":
+        if not last.strip():
+            return []
+        try:
+            return json.loads(last)
+        except json.JSONDecodeError:
+            return last
+    return last if last.strip() else None
+
+
+def parse_record_form(fields: Sequence[Field], form: Any) -> dict[str, Any]:
+    """Values for every editable field the page posted (a page posts each field it shows)."""
+    present = set(form.keys()) | {
+        key.removesuffix("__shown") for key in form if str(key).endswith("__shown")
+    }
+    return {
+        field.key: parse_input(field, form.getlist(field.key))
+        for field in fields
+        if field.key in present and field.type not in COMPUTED
+    }

@@ -1,0 +1,394 @@
+"""Administration: users, departments, roles and their permissions, API tokens, the audit log,
+and dead jobs. Every change goes through ``meridian.access`` (which audits it)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from meridian.access import manage, organisation, permissions
+from meridian.access.tokens import create_token, list_tokens, revoke_token
+from meridian.errors import FieldError, MeridianError, ValidationFailed
+from meridian.events import jobs
+from meridian.events.audit import search_audit
+from meridian.schema.catalog import get_form, list_forms
+from meridian.web.display import Presenter, user_names
+from meridian.web.messages import localized
+from meridian.web.pages.common import page
+from meridian.web.session import Viewer, ViewerDep
+
+router = APIRouter(prefix="/admin")
+
+OPERATIONS = ("create", "read", "update", "delete", "export", "import", "manage")
+SCOPED = ("read", "update", "delete", "export")
+SCOPES = ("", "own", "department", "subtree", "all")
+
+
+def _admin_page(
+    request: Request, viewer: Viewer, template: str, *, status_code: int = 200, **context: Any
+) -> HTMLResponse:
+    manage.require_admin(viewer.actor)
+    presenter = Presenter(viewer.locale, viewer.workspace.tz, {})
+    context.setdefault("problems", [])
+    context.setdefault("notice", "")
+    return page(request, viewer, template, status_code=status_code, presenter=presenter, **context)
+
+
+def _problems(exc: MeridianError, locale: str) -> list[str]:
+    errors = getattr(exc, "errors", None)
+    if errors:
+        return [f"{e.field}: {localized(e.message, locale)}" for e in errors]
+    return [localized(exc.detail, locale)]
+
+
+# Users ------------------------------------------------------------------------------------
+
+
+def _users_page(request: Request, viewer: Viewer, **context: Any) -> HTMLResponse:
+    with viewer.workspace.read() as conn:
+        manage.require_admin(viewer.actor)
+        people = manage.list_users(conn, viewer.actor)
+        departments = organisation.list_departments(conn)
+        roles = organisation.list_roles(conn)
+    names = {d["id"]: d["name"] for d in departments}
+    return _admin_page(
+        request,
+        viewer,
+        "admin_users.html",
+        users=people,
+        departments=departments,
+        department_names=names,
+        roles=roles,
+        **context,
+    )
+
+
+@router.get("/users", response_class=HTMLResponse)
+def users_page(request: Request, viewer: ViewerDep) -> HTMLResponse:
+    return _users_page(request, viewer)
+
+
+@router.post("/users", response_class=HTMLResponse)
+async def add_user(request: Request, viewer: ViewerDep) -> HTMLResponse:
+    posted = await request.form()
+    department = str(posted.get("department", ""))
+    try:
+        with viewer.workspace.transaction() as conn:
+            manage.add_user(
+                conn,
+                viewer.actor,
+                email=str(posted.get("email", "")),
+                name=str(posted.get("name", "")),
+                password=str(posted.get("password", "")),
+                roles=[str(role) for role in posted.getlist("roles")] or ["member"],
+                department=int(department) if department.isdigit() else None,
+            )
+    except MeridianError as exc:
+        return _users_page(
+            request, viewer, status_code=exc.status, problems=_problems(exc, viewer.locale)
+        )
+    return _users_page(request, viewer, notice=viewer._("The user was created."))
+
+
+@router.post("/users/import", response_class=HTMLResponse)
+async def import_users(request: Request, viewer: ViewerDep) -> HTMLResponse:
+    posted = await request.form()
+    upload = posted.get("file")
+    text = (await upload.read()).decode("utf-8-sig") if hasattr(upload, "read") else ""
+    try:
+        with viewer.workspace.transaction() as conn:
+            created = manage.import_users(conn, viewer.actor, text)
+    except MeridianError as exc:
+        return _users_page(
+            request, viewer, status_code=exc.status, problems=_problems(exc, viewer.locale)
+        )
+    return _users_page(
+        request, viewer, notice=viewer._("{count} users imported.", count=len(created))
+    )
+
+
+# Departments --------------------------------------------------------------------------------
+
+
+def _departments_page(request: Request, viewer: Viewer, **context: Any) -> HTMLResponse:
+    with viewer.workspace.read() as conn:
+        departments = organisation.list_departments(conn)
+        names = user_names(conn, [d["manager_id"] for d in departments])
+    children: dict[int | None, list[dict[str, Any]]] = {}
+    for department in departments:
+        children.setdefault(department["parent_id"], []).append(department)
+    tree: list[tuple[int, dict[str, Any]]] = []
+
+    def walk(parent: int | None, depth: int) -> None:
+        for department in children.get(parent, []):
+            tree.append((depth, department))
+            walk(department["id"], depth + 1)
+
+    walk(None, 0)
+    return _admin_page(
+        request,
+        viewer,
+        "admin_departments.html",
+        tree=tree,
+        departments=departments,
+        managers=names,
+        **context,
+    )
+
+
+@router.get("/departments", response_class=HTMLResponse)
+def departments_page(request: Request, viewer: ViewerDep) -> HTMLResponse:
+    return _departments_page(request, viewer)
+
+
+@router.post("/departments", response_class=HTMLResponse)
+async def add_department(request: Request, viewer: ViewerDep) -> HTMLResponse:
+    posted = await request.form()
+    parent = str(posted.get("parent_id", ""))
+    try:
+        with viewer.workspace.transaction() as conn:
+            manage.create_department(
+                conn,
+                viewer.actor,
+                str(posted.get("name", "")).strip(),
+                int(parent) if parent.isdigit() else None,
+                None,
+            )
+    except MeridianError as exc:
+        return _departments_page(
+            request, viewer, status_code=exc.status, problems=_problems(exc, viewer.locale)
+        )
+    return _departments_page(request, viewer, notice=viewer._("The department was created."))
+
+
+# Roles and permissions ----------------------------------------------------------------------
+
+
+@router.get("/roles", response_class=HTMLResponse)
+def roles_page(
+    request: Request, viewer: ViewerDep, problems: list[str] | None = None
+) -> HTMLResponse:
+    with viewer.workspace.read() as conn:
+        roles = organisation.list_roles(conn)
+        forms = list_forms(conn)
+    return _admin_page(request, viewer, "admin_roles.html", roles=roles, forms=forms)
+
+
+@router.post("/roles", response_class=HTMLResponse)
+async def add_role(request: Request, viewer: ViewerDep) -> Response:
+    posted = await request.form()
+    key = str(posted.get("key", "")).strip()
+    try:
+        with viewer.workspace.transaction() as conn:
+            manage.create_role(conn, viewer.actor, key, str(posted.get("label", "")).strip())
+    except MeridianError as exc:
+        with viewer.workspace.read() as conn:
+            roles, forms = organisation.list_roles(conn), list_forms(conn)
+        return _admin_page(
+            request,
+            viewer,
+            "admin_roles.html",
+            status_code=exc.status,
+            roles=roles,
+            forms=forms,
+            problems=_problems(exc, viewer.locale),
+        )
+    return RedirectResponse(f"/admin/roles/{key}", status_code=303)
+
+
+def _permissions_page(request: Request, viewer: Viewer, role: str, **context: Any) -> HTMLResponse:
+    with viewer.workspace.read() as conn:
+        organisation.require_role(conn, role)
+        forms = list_forms(conn)
+        rules = {form.key: permissions.form_rules(conn, role, form) for form in forms}
+    return _admin_page(
+        request,
+        viewer,
+        "admin_permissions.html",
+        role=role,
+        forms=forms,
+        rules=rules,
+        operations=OPERATIONS,
+        scoped=SCOPED,
+        scopes=SCOPES,
+        **context,
+    )
+
+
+@router.get("/roles/{role}", response_class=HTMLResponse)
+def permissions_page(role: str, request: Request, viewer: ViewerDep) -> HTMLResponse:
+    return _permissions_page(request, viewer, role)
+
+
+def rules_from_form(posted: Any, form_key: str, field_keys: list[str]) -> dict[str, Any]:
+    """The permission document the role page posted for one form."""
+    document: dict[str, Any] = {}
+    for operation in OPERATIONS:
+        value = str(posted.get(f"{form_key}.{operation}", ""))
+        if operation in SCOPED:
+            expression = str(posted.get(f"{form_key}.{operation}.expr", "")).strip()
+            document[operation] = {"expr": expression} if value == "expr" else (value or False)
+        else:
+            document[operation] = value == "true"
+    document["fields"] = {
+        key: level
+        for key in field_keys
+        if (level := str(posted.get(f"{form_key}.fields.{key}", ""))) in ("hidden", "read_only")
+    }
+    return document
+
+
+@router.post("/roles/{role}/forms/{form_key}", response_class=HTMLResponse)
+async def save_permissions(
+    role: str, form_key: str, request: Request, viewer: ViewerDep
+) -> HTMLResponse:
+    posted = await request.form()
+    try:
+        with viewer.workspace.transaction() as conn:
+            form = get_form(conn, form_key)
+            document = rules_from_form(posted, form_key, [f.key for f in form.active_fields])
+            manage.set_form_permissions(conn, viewer.actor, role, form, document)
+    except MeridianError as exc:
+        return _permissions_page(
+            request, viewer, role, status_code=exc.status, problems=_problems(exc, viewer.locale)
+        )
+    return _permissions_page(request, viewer, role, notice=viewer._("Permissions saved."))
+
+
+# API tokens -------------------------------------------------------------------------------------
+
+
+def _tokens_page(request: Request, viewer: Viewer, **context: Any) -> HTMLResponse:
+    with viewer.workspace.read() as conn:
+        tokens = list_tokens(conn)
+    return _admin_page(request, viewer, "admin_tokens.html", tokens=tokens, **context)
+
+
+@router.get("/tokens", response_class=HTMLResponse)
+def tokens_page(request: Request, viewer: ViewerDep) -> HTMLResponse:
+    return _tokens_page(request, viewer, created="")
+
+
+@router.post("/tokens", response_class=HTMLResponse)
+async def add_token(request: Request, viewer: ViewerDep) -> HTMLResponse:
+    """The token is shown on this one response and never again."""
+    manage.require_admin(viewer.actor)
+    posted = await request.form()
+    name = str(posted.get("name", "")).strip()
+    expires = str(posted.get("expires", ""))
+    try:
+        if not name:
+            raise ValidationFailed([FieldError("name", "required", "a token needs a name", name)])
+        with viewer.workspace.transaction() as conn:
+            assert viewer.actor.user_id is not None
+            token = create_token(
+                conn=conn,
+                user_id=viewer.actor.user_id,
+                name=name,
+                scope=str(posted.get("scope", "write")),
+                form_key=str(posted.get("form_key", "")) or None,
+                expires_at=datetime.fromisoformat(expires + "T23:59:59").replace(
+                    tzinfo=viewer.workspace.tz
+                )
+                if expires
+                else None,
+            )
+    except MeridianError as exc:
+        return _tokens_page(
+            request,
+            viewer,
+            created="",
+            status_code=exc.status,
+            problems=_problems(exc, viewer.locale),
+        )
+    return _tokens_page(request, viewer, created=token)
+
+
+@router.post("/tokens/{token_id}/revoke")
+def revoke(token_id: int, viewer: ViewerDep) -> Response:
+    manage.require_admin(viewer.actor)
+    with viewer.workspace.transaction() as conn:
+        revoke_token(conn=conn, token_id=token_id, actor_id=viewer.actor.user_id)
+    return RedirectResponse("/admin/tokens", status_code=303)
+
+
+# Audit log and jobs ---------------------------------------------------------------------------
+
+
+@router.get("/audit", response_class=HTMLResponse)
+def audit_page(
+    request: Request,
+    viewer: ViewerDep,
+    actor: str = "",
+    object_type: str = "",
+    object_id: str = "",
+    action: str = "",
+    since: str = "",
+    until: str = "",
+    before: str = "",
+) -> HTMLResponse:
+    manage.require_admin(viewer.actor)
+    tz = viewer.workspace.tz
+
+    def day(text: str) -> datetime | None:
+        try:
+            return datetime.fromisoformat(text).replace(tzinfo=tz) if text else None
+        except ValueError:
+            return None
+
+    with viewer.workspace.read() as conn:
+        entries = search_audit(
+            conn,
+            actor_id=int(actor) if actor.isdigit() else None,
+            object_type=object_type or None,
+            object_id=object_id or None,
+            action=action or None,
+            since=day(since),
+            until=day(until),
+            before_id=int(before) if before.isdigit() else None,
+            limit=100,
+        )
+        names = user_names(conn, [e["actor_id"] for e in entries])
+    query = {
+        "actor": actor,
+        "object_type": object_type,
+        "object_id": object_id,
+        "action": action,
+        "since": since,
+        "until": until,
+    }
+    return _admin_page(
+        request,
+        viewer,
+        "admin_audit.html",
+        entries=entries,
+        names=names,
+        query=query,
+        more=entries[-1]["id"] if len(entries) == 100 else None,
+    )
+
+
+@router.get("/jobs", response_class=HTMLResponse)
+def jobs_page(request: Request, viewer: ViewerDep, state: str = "dead") -> HTMLResponse:
+    manage.require_admin(viewer.actor)
+    with viewer.workspace.read() as conn:
+        found = jobs.list_jobs(conn, state=state, limit=200)
+    return _admin_page(request, viewer, "admin_jobs.html", jobs=found, state=state)
+
+
+@router.post("/jobs/{job_id}/{operation}")
+def job_action(job_id: int, operation: str, viewer: ViewerDep) -> Response:
+    manage.require_admin(viewer.actor)
+    with viewer.workspace.transaction() as conn:
+        if operation == "retry":
+            jobs.retry_dead(conn, job_id)
+        elif operation == "discard":
+            jobs.discard_dead(conn, job_id)
+        else:
+            raise ValidationFailed(
+                [FieldError("operation", "unknown", "retry or discard", operation)]
+            )
+    return RedirectResponse("/admin/jobs", status_code=303)

@@ -1,0 +1,363 @@
+"""The grid: columns, sort, filter, search, keyset pages, inline edit, bulk actions, views."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, replace
+from typing import Any
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from sqlalchemy.engine import Connection
+
+from meridian.access.permissions import FormAccess, form_access
+from meridian.errors import FieldError, MeridianError, ValidationFailed
+from meridian.records import listing, ownership, service, views
+from meridian.schema.catalog import get_form
+from meridian.schema.model import Field
+from meridian.schema.model import Form as FormDef
+from meridian.web.display import Presenter, mentioned_users, user_names
+from meridian.web.inputs import EDITABLE_INLINE, parse_input
+from meridian.web.messages import localized
+from meridian.web.pages.common import fragment, page
+from meridian.web.session import Viewer, ViewerDep
+
+router = APIRouter()
+
+PAGE_SIZE = 50
+DEFAULT_COLUMNS = 8
+_HIDDEN_BY_DEFAULT = frozenset({"long_text", "child_table", "attachment"})
+
+
+@dataclass(frozen=True)
+class GridState:
+    """What the grid shows; read from the address, so every view is a link."""
+
+    columns: tuple[str, ...] = ()
+    sort: str = ""
+    filter: str = ""
+    q: str = ""
+    view: int | None = None
+
+    @property
+    def filter_value(self) -> Any:
+        """The structured filter; text that is not JSON is handed on for the service to name."""
+        if not self.filter:
+            return None
+        try:
+            return json.loads(self.filter)
+        except json.JSONDecodeError:
+            return self.filter
+
+    def query_string(self, **changes: Any) -> str:
+        state = replace(self, **changes)
+        pairs = {
+            "columns": ",".join(state.columns),
+            "sort": state.sort,
+            "filter": state.filter,
+            "q": state.q,
+            "view": "" if state.view is None else str(state.view),
+        }
+        return urlencode({k: v for k, v in pairs.items() if v})
+
+
+def _state(conn: Connection, viewer: Viewer, form: FormDef, request: Request) -> GridState:
+    params = request.query_params
+    view_id = params.get("view")
+    base: dict[str, Any] = {}
+    if view_id and view_id.isdigit():
+        base = views.get_view(conn, viewer.actor, form.key, int(view_id))["settings"]
+    columns = params.get("columns") or ",".join(base.get("columns", []))
+    return GridState(
+        columns=tuple(c for c in columns.split(",") if c),
+        sort=params.get("sort", base.get("sort", "")),
+        filter=params.get("filter", base.get("filter", "")),
+        q=params.get("q", base.get("q", "")),
+        view=int(view_id) if view_id and view_id.isdigit() else None,
+    )
+
+
+def shown_columns(visible: FormDef, chosen: tuple[str, ...]) -> list[Field]:
+    fields = {f.key: f for f in visible.active_fields}
+    picked = [fields[key] for key in chosen if key in fields]
+    if picked:
+        return picked
+    return [f for f in visible.active_fields if f.type not in _HIDDEN_BY_DEFAULT][:DEFAULT_COLUMNS]
+
+
+@dataclass
+class GridPage:
+    form: FormDef
+    access: FormAccess
+    columns: list[Field]
+    items: list[dict[str, Any]]
+    next_cursor: str | None
+    total: int | None
+    presenter: Presenter
+    state: GridState
+    error: str = ""
+
+
+def load_grid(
+    conn: Connection, viewer: Viewer, form_key: str, state: GridState, cursor: str | None
+) -> GridPage:
+    form = get_form(conn, form_key)
+    access = form_access(conn, viewer.actor, form)
+    columns = shown_columns(access.visible, state.columns)
+    query = listing.RecordQuery(
+        filter=state.filter_value,
+        sort=state.sort or "-id",
+        limit=PAGE_SIZE,
+        cursor=cursor,
+        search=state.q or None,
+        count=cursor is None,
+        expand=tuple(f.key for f in columns if f.type == "link"),
+    )
+    error = ""
+    try:
+        result = listing.list_records(
+            conn=conn, actor=viewer.actor, form=form, query=query, tz=viewer.workspace.tz
+        )
+    except ValidationFailed as exc:
+        if not (state.filter or state.sort or state.q):
+            raise
+        error = localized(exc.detail, viewer.locale)
+        result = listing.list_records(
+            conn=conn,
+            actor=viewer.actor,
+            form=form,
+            query=replace(query, filter=None, sort="-id", search=None),
+            tz=viewer.workspace.tz,
+        )
+    presenter = Presenter(
+        viewer.locale,
+        viewer.workspace.tz,
+        user_names(conn, mentioned_users(access.visible, result.items)),
+    )
+    return GridPage(
+        form=access.visible,
+        access=access,
+        columns=columns,
+        items=result.items,
+        next_cursor=result.next_cursor,
+        total=result.total,
+        presenter=presenter,
+        state=state,
+        error=error,
+    )
+
+
+def _filter_fields(form: FormDef, _: Any) -> list[dict[str, Any]]:
+    """What the filter builder offers: every visible field with its type and options."""
+    system = [
+        {"key": "owner_id", "label": _("Owner"), "type": "user", "options": []},
+        {"key": "created_at", "label": _("Created"), "type": "datetime", "options": []},
+        {"key": "updated_at", "label": _("Updated"), "type": "datetime", "options": []},
+    ]
+    return [
+        {
+            "key": f.key,
+            "label": f.label,
+            "type": f.type,
+            "options": [{"value": o.value, "label": o.label} for o in f.options],
+        }
+        for f in form.active_fields
+        if f.type not in ("child_table", "attachment")
+    ] + system
+
+
+@router.get("/forms/{form_key}", response_class=HTMLResponse)
+def grid(form_key: str, request: Request, viewer: ViewerDep) -> HTMLResponse:
+    with viewer.workspace.read() as conn:
+        state = _state(conn, viewer, get_form(conn, form_key), request)
+        grid = load_grid(conn, viewer, form_key, state, None)
+        saved = views.list_views(conn, viewer.actor, form_key)
+    return page(
+        request,
+        viewer,
+        "grid.html",
+        app_key=grid.form.app_key,
+        form_key=form_key,
+        grid=grid,
+        views=saved,
+        filter_fields=_filter_fields(grid.form, viewer._),
+        editable=EDITABLE_INLINE,
+    )
+
+
+@router.get("/forms/{form_key}/rows", response_class=HTMLResponse)
+def more_rows(form_key: str, request: Request, viewer: ViewerDep, cursor: str) -> HTMLResponse:
+    """The next page of rows, appended in place of the "more" row (keyset, stays fast)."""
+    with viewer.workspace.read() as conn:
+        state = _state(conn, viewer, get_form(conn, form_key), request)
+        grid = load_grid(conn, viewer, form_key, state, cursor)
+    return fragment(request, viewer, "grid_rows.html", grid=grid, editable=EDITABLE_INLINE)
+
+
+def _cell(
+    request: Request,
+    viewer: Viewer,
+    form_key: str,
+    record_id: int,
+    key: str,
+    *,
+    editing: bool,
+    error: str = "",
+    raw: Any = None,
+) -> HTMLResponse:
+    with viewer.workspace.read() as conn:
+        form = get_form(conn, form_key)
+        access = form_access(conn, viewer.actor, form)
+        field = access.visible.get_field(key)
+        if field is None:
+            raise ValidationFailed([FieldError(key, "unknown_field", "no such field", key)])
+        expand = (key,) if field.type == "link" and not editing else ()
+        record = service.get_record(
+            conn=conn,
+            actor=viewer.actor,
+            form=form,
+            record_id=record_id,
+            expand=expand,
+            tz=viewer.workspace.tz,
+        )
+        presenter = Presenter(
+            viewer.locale, viewer.workspace.tz, user_names(conn, mentioned_users(form, [record]))
+        )
+    return fragment(
+        request,
+        viewer,
+        "grid_cell.html",
+        form=access.visible,
+        access=access,
+        field=field,
+        record=record,
+        presenter=presenter,
+        editing=editing,
+        editable=EDITABLE_INLINE,
+        error=error,
+        raw=raw,
+    )
+
+
+@router.get("/forms/{form_key}/records/{record_id}/cells/{key}", response_class=HTMLResponse)
+def cell(
+    form_key: str, record_id: int, key: str, request: Request, viewer: ViewerDep, edit: bool = False
+) -> HTMLResponse:
+    return _cell(request, viewer, form_key, record_id, key, editing=edit)
+
+
+@router.post("/forms/{form_key}/records/{record_id}/cells/{key}", response_class=HTMLResponse)
+async def save_cell(
+    form_key: str, record_id: int, key: str, request: Request, viewer: ViewerDep
+) -> HTMLResponse:
+    """Inline edit: the server's own validation; an error stays beside the cell."""
+    posted = await request.form()
+    version = posted.get("_version")
+    try:
+        with viewer.workspace.transaction() as conn:
+            form = get_form(conn, form_key)
+            field = form.get_field(key)
+            if field is None:
+                raise ValidationFailed([FieldError(key, "unknown_field", "no such field", key)])
+            service.update_record(
+                conn=conn,
+                actor=viewer.actor,
+                form=form,
+                record_id=record_id,
+                values={key: parse_input(field, posted.getlist(key))},
+                expected_version=int(str(version)) if version else None,
+                tz=viewer.workspace.tz,
+            )
+    except MeridianError as exc:
+        messages = [e.message for e in getattr(exc, "errors", [])] or [exc.detail]
+        return _cell(
+            request,
+            viewer,
+            form_key,
+            record_id,
+            key,
+            editing=True,
+            error=localized("; ".join(messages), viewer.locale),
+            raw=posted.get(key),
+        )
+    return _cell(request, viewer, form_key, record_id, key, editing=False)
+
+
+@router.post("/forms/{form_key}/bulk")
+async def bulk(form_key: str, request: Request, viewer: ViewerDep) -> Response:
+    """Bulk delete, set one field, or transfer owner for the selected records."""
+    posted = await request.form()
+    ids = [int(str(i)) for i in posted.getlist("ids") if str(i).isdigit()]
+    action = str(posted.get("action", ""))
+    back = request.headers.get("hx-current-url") or f"/forms/{form_key}"
+    with viewer.workspace.transaction() as conn:
+        form = get_form(conn, form_key)
+        if action == "delete":
+            for record_id in ids:
+                service.delete_record(
+                    conn=conn,
+                    actor=viewer.actor,
+                    form=form,
+                    record_id=record_id,
+                    tz=viewer.workspace.tz,
+                )
+        elif action == "transfer":
+            owner = str(posted.get("owner_id", ""))
+            ownership.transfer_owner(
+                conn=conn,
+                actor=viewer.actor,
+                form=form,
+                record_ids=ids,
+                owner_id=int(owner) if owner.isdigit() else owner,
+                tz=viewer.workspace.tz,
+            )
+        elif action == "edit":
+            key = str(posted.get("field", ""))
+            field = form.get_field(key)
+            if field is None:
+                raise ValidationFailed([FieldError("field", "unknown_field", "no such field", key)])
+            value = parse_input(field, posted.getlist("value"))
+            for record_id in ids:
+                service.update_record(
+                    conn=conn,
+                    actor=viewer.actor,
+                    form=form,
+                    record_id=record_id,
+                    values={key: value},
+                    tz=viewer.workspace.tz,
+                )
+        else:
+            raise ValidationFailed(
+                [FieldError("action", "unknown_action", "no such action", action)]
+            )
+    return Response(status_code=204, headers={"HX-Redirect": back})
+
+
+@router.post("/forms/{form_key}/views")
+def save_view(
+    form_key: str,
+    viewer: ViewerDep,
+    name: str = Form(...),
+    settings: str = Form(...),
+    shared: bool = Form(False),
+) -> Response:
+    with viewer.workspace.transaction() as conn:
+        view = views.save_view(
+            conn,
+            viewer.actor,
+            get_form(conn, form_key),
+            name=name,
+            shared=shared,
+            settings=settings,
+        )
+    kind = view["settings"].get("kind", "grid")
+    suffix = "" if kind == "grid" else f"/{kind}"
+    return RedirectResponse(f"/forms/{form_key}{suffix}?view={view['id']}", status_code=303)
+
+
+@router.post("/forms/{form_key}/views/{view_id}/delete")
+def delete_view(form_key: str, view_id: int, viewer: ViewerDep) -> Response:
+    with viewer.workspace.transaction() as conn:
+        views.delete_view(conn, viewer.actor, form_key, view_id)
+    return RedirectResponse(f"/forms/{form_key}", status_code=303)

@@ -1,0 +1,61 @@
+"""The start page, an app's home (its forms and how many records each holds) and the inbox."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from meridian.access.permissions import form_access
+from meridian.notify.inbox import inbox, mark_read
+from meridian.schema.catalog import get_app, list_apps, list_forms
+from meridian.schema.compile import compile_form
+from meridian.web.display import Presenter
+from meridian.web.pages.common import page
+from meridian.web.session import ViewerDep
+
+router = APIRouter()
+
+
+@router.get("/", response_class=HTMLResponse)
+def start(request: Request, viewer: ViewerDep) -> Response:
+    with viewer.workspace.read() as conn:
+        apps = list_apps(conn)
+    if apps:
+        return RedirectResponse(f"/apps/{apps[0].key}", status_code=303)
+    return page(request, viewer, "start.html")
+
+
+@router.get("/apps/{app_key}", response_class=HTMLResponse)
+def app_home(app_key: str, request: Request, viewer: ViewerDep) -> HTMLResponse:
+    """Counts of the records each form holds that the viewer may read."""
+    cards = []
+    with viewer.workspace.read() as conn:
+        app = get_app(conn, app_key)
+        for form in list_forms(conn, app_key):
+            access = form_access(conn, viewer.actor, form)
+            if not access.may("read"):
+                continue
+            table = compile_form(form).main
+            where = [table.c.deleted_at.is_(None)]
+            readable = access.rows(conn, table, "read", viewer.workspace.tz)
+            if readable is not None:
+                where.append(readable)
+            count = conn.scalar(sa.select(sa.func.count()).select_from(table).where(*where))
+            cards.append({"form": form, "count": int(count or 0)})
+    return page(request, viewer, "app.html", app_key=app_key, app=app, cards=cards)
+
+
+@router.get("/inbox", response_class=HTMLResponse)
+def notifications(request: Request, viewer: ViewerDep) -> HTMLResponse:
+    with viewer.workspace.read() as conn:
+        found = inbox(conn, viewer.actor)
+    presenter = Presenter(viewer.locale, viewer.workspace.tz, {})
+    return page(request, viewer, "inbox.html", items=found["items"], presenter=presenter)
+
+
+@router.post("/inbox/read")
+def read_all(viewer: ViewerDep) -> Response:
+    with viewer.workspace.transaction() as conn:
+        mark_read(conn, viewer.actor)
+    return RedirectResponse("/inbox", status_code=303)

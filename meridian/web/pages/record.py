@@ -1,0 +1,287 @@
+"""One record: its page (fields as designed, related records, timeline, files) and its forms."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from sqlalchemy.engine import Connection
+
+from meridian.access.permissions import form_access
+from meridian.db.tables import users
+from meridian.errors import NotFound, ValidationFailed
+from meridian.records import listing, service
+from meridian.records.files import get_file
+from meridian.schema.catalog import get_form, list_forms
+from meridian.schema.model import Form
+from meridian.web.display import Presenter, mentioned_users, record_title, user_names
+from meridian.web.inputs import parse_record_form
+from meridian.web.layout import sections_of
+from meridian.web.messages import localized
+from meridian.web.pages.common import fragment, page
+from meridian.web.session import Viewer, ViewerDep
+
+router = APIRouter()
+
+RELATED_LIMIT = 10
+
+
+def active_users(conn: Connection) -> list[dict[str, Any]]:
+    rows = conn.execute(
+        sa.select(users.c.id, users.c.name)
+        .where(users.c.is_active.is_(True))
+        .order_by(users.c.name)
+    )
+    return [dict(row._mapping) for row in rows]
+
+
+def _related(conn: Connection, viewer: Viewer, form: Form, record_id: int) -> list[dict[str, Any]]:
+    """Records of other forms whose link points here, per link field the viewer may read."""
+    groups = []
+    for other in list_forms(conn):
+        for link in other.active_fields:
+            if link.type != "link" or link.target != form.key or link.many:
+                continue
+            access = form_access(conn, viewer.actor, other)
+            if not access.may("read") or access.visible.get_field(link.key) is None:
+                continue
+            page_ = listing.list_records(
+                conn=conn,
+                actor=viewer.actor,
+                form=other,
+                query=listing.RecordQuery(
+                    filter={"field": link.key, "op": "eq", "value": record_id},
+                    sort="-id",
+                    limit=RELATED_LIMIT,
+                    count=True,
+                ),
+                tz=viewer.workspace.tz,
+            )
+            groups.append({"form": access.visible, "link": link, "page": page_})
+    return groups
+
+
+def _files(conn: Connection, form: Form, record: dict[str, Any]) -> list[dict[str, Any]]:
+    found = []
+    for field in form.active_fields:
+        if field.type == "attachment":
+            for file_id in record.get(field.key) or []:
+                try:
+                    found.append({**get_file(conn=conn, file_id=file_id), "field": field.label})
+                except NotFound:
+                    continue
+    return found
+
+
+@router.get("/forms/{form_key}/records/{record_id}", response_class=HTMLResponse)
+def detail(form_key: str, record_id: int, request: Request, viewer: ViewerDep) -> HTMLResponse:
+    tz = viewer.workspace.tz
+    with viewer.workspace.read() as conn:
+        form = get_form(conn, form_key)
+        access = form_access(conn, viewer.actor, form)
+        visible = access.visible
+        links = tuple(f.key for f in visible.active_fields if f.type == "link")
+        record = service.get_record(
+            conn=conn, actor=viewer.actor, form=form, record_id=record_id, expand=links, tz=tz
+        )
+        history = service.record_history(
+            conn=conn, actor=viewer.actor, form=form, record_id=record_id, tz=tz
+        )
+        related = _related(conn, viewer, form, record_id)
+        files = _files(conn, visible, record)
+        mentioned = mentioned_users(visible, [record]) | {h["actor_id"] for h in history}
+        presenter = Presenter(viewer.locale, tz, user_names(conn, mentioned))
+    return page(
+        request,
+        viewer,
+        "record.html",
+        app_key=form.app_key,
+        form_key=form_key,
+        form=visible,
+        access=access,
+        record=record,
+        title=record_title(visible, record, presenter),
+        sections=sections_of(visible),
+        history=list(reversed(history)),
+        related=related,
+        files=files,
+        presenter=presenter,
+    )
+
+
+def _editor(
+    request: Request,
+    viewer: Viewer,
+    form_key: str,
+    record: dict[str, Any] | None,
+    *,
+    values: dict[str, Any] | None = None,
+    errors: dict[str, str] | None = None,
+    general: list[str] | None = None,
+    status_code: int = 200,
+) -> HTMLResponse:
+    with viewer.workspace.read() as conn:
+        form = get_form(conn, form_key)
+        access = form_access(conn, viewer.actor, form)
+        access.require("update" if record else "create")
+        choices = active_users(conn)
+    shown = {**(record or {}), **(values or {})}
+    return page(
+        request,
+        viewer,
+        "record_form.html",
+        status_code=status_code,
+        app_key=form.app_key,
+        form_key=form_key,
+        form=access.visible,
+        access=access,
+        record=record,
+        values=shown,
+        errors=errors or {},
+        general=general or [],
+        sections=sections_of(access.visible),
+        users=choices,
+        presenter=Presenter(viewer.locale, viewer.workspace.tz, {}),
+    )
+
+
+def _problems(exc: ValidationFailed, form: Form, locale: str) -> tuple[dict[str, str], list[str]]:
+    """Each error beside its field (``items.2.qty`` beside ``items``); the rest on top."""
+    by_field: dict[str, list[str]] = {}
+    general = []
+    for error in exc.errors:
+        head = error.field.split(".")[0]
+        message = localized(error.message, locale)
+        if form.get_field(head) is not None:
+            where = error.field[len(head) + 1 :]
+            by_field.setdefault(head, []).append(f"{where}: {message}" if where else message)
+        else:
+            general.append(f"{error.field}: {message}")
+    return {key: "; ".join(messages) for key, messages in by_field.items()}, general
+
+
+@router.get("/forms/{form_key}/new", response_class=HTMLResponse)
+def new_record(form_key: str, request: Request, viewer: ViewerDep) -> HTMLResponse:
+    return _editor(request, viewer, form_key, None)
+
+
+@router.post("/forms/{form_key}/new", response_class=HTMLResponse)
+async def create_record(form_key: str, request: Request, viewer: ViewerDep) -> Response:
+    posted = await request.form()
+    with viewer.workspace.read() as conn:
+        visible = form_access(conn, viewer.actor, get_form(conn, form_key)).visible
+    values = parse_record_form(visible.active_fields, posted)
+    try:
+        with viewer.workspace.transaction() as conn:
+            record = service.create_record(
+                conn=conn,
+                actor=viewer.actor,
+                form=get_form(conn, form_key),
+                values=values,
+                tz=viewer.workspace.tz,
+            )
+    except ValidationFailed as exc:
+        errors, general = _problems(exc, visible, viewer.locale)
+        return _editor(
+            request,
+            viewer,
+            form_key,
+            None,
+            values=values,
+            errors=errors,
+            general=general,
+            status_code=422,
+        )
+    return RedirectResponse(f"/forms/{form_key}/records/{record['id']}", status_code=303)
+
+
+@router.get("/forms/{form_key}/records/{record_id}/edit", response_class=HTMLResponse)
+def edit_record(form_key: str, record_id: int, request: Request, viewer: ViewerDep) -> HTMLResponse:
+    with viewer.workspace.read() as conn:
+        form = get_form(conn, form_key)
+        visible = form_access(conn, viewer.actor, form).visible
+        record = service.get_record(
+            conn=conn,
+            actor=viewer.actor,
+            form=form,
+            record_id=record_id,
+            expand=tuple(f.key for f in visible.active_fields if f.type == "link"),
+            tz=viewer.workspace.tz,
+        )
+    return _editor(request, viewer, form_key, record)
+
+
+@router.post("/forms/{form_key}/records/{record_id}/edit", response_class=HTMLResponse)
+async def update_record(
+    form_key: str, record_id: int, request: Request, viewer: ViewerDep
+) -> Response:
+    posted = await request.form()
+    version = str(posted.get("_version", ""))
+    with viewer.workspace.read() as conn:
+        form = get_form(conn, form_key)
+        access = form_access(conn, viewer.actor, form)
+        record = service.get_record(
+            conn=conn, actor=viewer.actor, form=form, record_id=record_id, tz=viewer.workspace.tz
+        )
+    editable = [f for f in access.visible.active_fields if f.key not in access.read_only]
+    values = parse_record_form(editable, posted)
+    try:
+        with viewer.workspace.transaction() as conn:
+            service.update_record(
+                conn=conn,
+                actor=viewer.actor,
+                form=get_form(conn, form_key),
+                record_id=record_id,
+                values=values,
+                expected_version=int(version) if version.isdigit() else None,
+                tz=viewer.workspace.tz,
+            )
+    except ValidationFailed as exc:
+        errors, general = _problems(exc, access.visible, viewer.locale)
+        return _editor(
+            request,
+            viewer,
+            form_key,
+            record,
+            values=values,
+            errors=errors,
+            general=general,
+            status_code=422,
+        )
+    return RedirectResponse(f"/forms/{form_key}/records/{record_id}", status_code=303)
+
+
+@router.post("/forms/{form_key}/records/{record_id}/delete")
+def delete_record(form_key: str, record_id: int, viewer: ViewerDep) -> Response:
+    with viewer.workspace.transaction() as conn:
+        service.delete_record(
+            conn=conn,
+            actor=viewer.actor,
+            form=get_form(conn, form_key),
+            record_id=record_id,
+            tz=viewer.workspace.tz,
+        )
+    return RedirectResponse(f"/forms/{form_key}", status_code=303)
+
+
+@router.get("/forms/{form_key}/choices", response_class=HTMLResponse)
+def choices(
+    form_key: str, request: Request, viewer: ViewerDep, field: str = "", many: bool = False
+) -> HTMLResponse:
+    """Options for a link input: the target's records matching what was typed (pinyin too)."""
+    typed = request.query_params.get(f"_q_{field}", "")
+    with viewer.workspace.read() as conn:
+        form = get_form(conn, form_key)
+        result = listing.list_records(
+            conn=conn,
+            actor=viewer.actor,
+            form=form,
+            query=listing.RecordQuery(search=typed or None, limit=20, sort="-id"),
+            tz=viewer.workspace.tz,
+        )
+        visible = form_access(conn, viewer.actor, form).visible
+        presenter = Presenter(viewer.locale, viewer.workspace.tz, {})
+    options = [(item["id"], record_title(visible, item, presenter)) for item in result.items]
+    return fragment(request, viewer, "choices.html", options=options, many=many)

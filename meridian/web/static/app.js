@@ -1,0 +1,367 @@
+/* Meridian's page behaviour: small Alpine components and htmx glue. No build step. */
+"use strict";
+
+function csrfToken() { return document.body.dataset.csrf || ""; }
+
+function toast(message, kind) {
+  const box = document.getElementById("toast");
+  if (!box) return;
+  box.textContent = message;
+  box.className = "toast " + (kind || "error");
+  box.hidden = false;
+  clearTimeout(box._timer);
+  box._timer = setTimeout(() => { box.hidden = true; }, 6000);
+}
+
+/* Problem details (RFC 9457) → one readable sentence per error. */
+function problemText(problem) {
+  if (problem && Array.isArray(problem.errors) && problem.errors.length) {
+    return problem.errors.map((e) => (e.field ? e.field + ": " : "") + e.message).join("\n");
+  }
+  return (problem && (problem.detail || problem.title)) || "Error";
+}
+
+async function sendJSON(method, url, body) {
+  const response = await fetch(url, {
+    method,
+    headers: { "Content-Type": "application/json", Accept: "application/json", "X-CSRF-Token": csrfToken() },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const data = response.status === 204 ? null : await response.json().catch(() => null);
+  return { ok: response.ok, status: response.status, data };
+}
+
+/* htmx: show server errors of fragment requests where the user is. */
+document.addEventListener("htmx:responseError", (event) => {
+  const text = event.detail.xhr.responseText || "";
+  let message = event.detail.xhr.statusText;
+  try { message = problemText(JSON.parse(text)); } catch (_) {
+    const doc = new DOMParser().parseFromString(text, "text/html");
+    const detail = doc.querySelector("[data-testid=error-detail]");
+    if (detail) message = detail.textContent;
+  }
+  toast(message);
+});
+
+/* Grid headers: click sorts by the column, shift-click adds it as a further sort key. */
+document.addEventListener("click", (event) => {
+  const th = event.target.closest("table.grid th.sortable");
+  if (!th) return;
+  const table = th.closest("table");
+  const key = th.dataset.key;
+  let keys = (table.dataset.sort || "").split(",").filter(Boolean);
+  const current = keys.find((k) => k.replace(/^-/, "") === key);
+  const next = current === key ? "-" + key : key;
+  if (event.shiftKey) {
+    keys = current ? keys.map((k) => (k === current ? next : k)) : [...keys, next];
+  } else {
+    keys = [current ? next : key];
+  }
+  const url = new URL(window.location.href);
+  url.searchParams.set("sort", keys.join(","));
+  window.location.href = url.toString();
+});
+
+/* Column widths: dragged with the header's resize handle, remembered per form in this browser. */
+function restoreWidths() {
+  const table = document.querySelector("table.grid");
+  if (!table) return;
+  const store = "meridian:widths:" + location.pathname;
+  const widths = JSON.parse(localStorage.getItem(store) || "{}");
+  table.querySelectorAll("th[data-key]").forEach((th) => {
+    if (widths[th.dataset.key]) th.style.width = widths[th.dataset.key];
+    new ResizeObserver(() => {
+      if (!th.style.width && !th.offsetWidth) return;
+      widths[th.dataset.key] = th.offsetWidth + "px";
+      localStorage.setItem(store, JSON.stringify(widths));
+    }).observe(th);
+  });
+}
+document.addEventListener("DOMContentLoaded", restoreWidths);
+
+const OPS = {
+  text: ["contains", "eq", "ne", "starts_with", "is_blank"],
+  number: ["eq", "ne", "gt", "gte", "lt", "lte", "is_blank"],
+  date: ["eq", "gt", "gte", "lt", "lte", "is_blank"],
+  select: ["eq", "ne", "is_blank"],
+  multi: ["contains", "is_blank"],
+  bool: ["eq"],
+  id: ["eq", "ne", "is_blank"],
+};
+const NUMERIC = ["integer", "decimal", "money", "percent", "formula", "rollup"];
+
+document.addEventListener("alpine:init", () => {
+  Alpine.data("gridTools", (fields, filter, columns, opLabels) => ({
+    open: "",
+    fields,
+    columns,
+    match: filter && filter.or ? "or" : "and",
+    rows: (filter ? (filter.and || filter.or || [filter]) : []).filter((c) => c.field).map((c) => ({ ...c })),
+    opLabels,
+    kind(key) {
+      const f = this.fields.find((x) => x.key === key);
+      if (!f) return "text";
+      if (NUMERIC.includes(f.type)) return "number";
+      if (["date", "datetime"].includes(f.type)) return "date";
+      if (f.type === "select") return "select";
+      if (f.type === "multi_select") return "multi";
+      if (f.type === "boolean") return "bool";
+      if (["link", "user"].includes(f.type)) return "id";
+      return "text";
+    },
+    opsFor(key) { return OPS[this.kind(key)]; },
+    optionsFor(key) {
+      const f = this.fields.find((x) => x.key === key);
+      if (f && f.type === "boolean") return [{ value: "true", label: "✓" }, { value: "false", label: "—" }];
+      return (f && f.options) || [];
+    },
+    inputType(key) { return this.kind(key) === "date" ? "date" : "text"; },
+    needsValue(op) { return op !== "is_blank"; },
+    addRow() {
+      const f = this.fields[0];
+      this.rows.push({ field: f.key, op: this.opsFor(f.key)[0], value: "" });
+    },
+    value(row) {
+      if (row.op === "is_blank") return true;
+      const kind = this.kind(row.field);
+      if (kind === "bool") return row.value === "true";
+      if (kind === "id" && /^\d+$/.test(row.value)) return Number(row.value);
+      return row.value;
+    },
+    apply() {
+      const conditions = this.rows.map((r) => ({ field: r.field, op: r.op, value: this.value(r) }));
+      const url = new URL(window.location.href);
+      url.searchParams.delete("cursor");
+      if (conditions.length) url.searchParams.set("filter", JSON.stringify({ [this.match]: conditions }));
+      else url.searchParams.delete("filter");
+      window.location.href = url.toString();
+    },
+    applyColumns() {
+      const url = new URL(window.location.href);
+      url.searchParams.set("columns", this.columns.join(","));
+      window.location.href = url.toString();
+    },
+  }));
+
+  /* Attachments: upload each file with a progress bar; the field keeps the stored ids. */
+  Alpine.data("upload", (key, ids) => ({
+    ids: [...ids],
+    files: ids.map((id) => ({ id, name: "#" + id })),
+    busy: false,
+    progress: 0,
+    send(event) {
+      for (const file of event.target.files) {
+        const body = new FormData();
+        body.append("file", file);
+        const xhr = new XMLHttpRequest();
+        xhr.open("POST", "/api/v1/files");
+        xhr.setRequestHeader("X-CSRF-Token", csrfToken());
+        this.busy = true;
+        xhr.upload.onprogress = (e) => { if (e.lengthComputable) this.progress = Math.round((100 * e.loaded) / e.total); };
+        xhr.onload = () => {
+          this.busy = false;
+          if (xhr.status === 201) {
+            const stored = JSON.parse(xhr.responseText);
+            this.ids.push(stored.id);
+            this.files.push({ id: stored.id, name: stored.name });
+          } else {
+            try { toast(problemText(JSON.parse(xhr.responseText))); } catch (_) { toast(xhr.statusText); }
+          }
+        };
+        xhr.send(body);
+      }
+      event.target.value = "";
+    },
+  }));
+
+  /* Child-table lines edited in place; posted as JSON with the parent. */
+  Alpine.data("lines", (rows, keys) => ({
+    rows: rows.map((r) => ({ ...r })),
+    add() { this.rows.push(Object.fromEntries(keys.map((k) => [k, ""]))); },
+  }));
+
+  /* Form designer: the whole form is client state until saved; every edit can be undone. */
+  let nextId = 1;
+  const withIds = (draft) => {
+    draft.sections.forEach((s) => { s._id = nextId++; });
+    draft.fields.forEach((f) => { f._id = nextId++; f._saved = !draft.new; });
+    draft.title_field = draft.title_field || "";
+    return draft;
+  };
+  const CLEAN = ["_id", "_saved"];
+  const BLANK = { select: { options: [] }, multi_select: { options: [] }, child_table: { fields: [{ label: "", type: "text" }] } };
+
+  Alpine.data("designer", (draft, palette, appKey) => ({
+    form: withIds(draft),
+    palette,
+    selectedId: null,
+    history: [],
+    snapshot: "",
+    preview: false,
+    saving: false,
+    saved: false,
+    savedUrl: "",
+    problems: [],
+    problemTitle: "",
+    formula: { message: "", ok: false, type: "" },
+    text: JSON.parse(document.getElementById("designer-text").textContent),
+    init() {
+      this.snapshot = JSON.stringify(this.form);
+      Sortable.create(this.$refs.palette, {
+        group: { name: "fields", pull: "clone", put: false }, sort: false, forceFallback: true,
+      });
+      this.$nextTick(() => this.bindSections());
+      this.$watch("form.sections.length", () => this.$nextTick(() => this.bindSections()));
+    },
+    bindSections() {
+      this.$refs.canvas.querySelectorAll(".section-drop").forEach((list) => {
+        if (list._sortable) return;
+        list._sortable = Sortable.create(list, {
+          group: { name: "fields", pull: true, put: true }, animation: 120, forceFallback: true,
+          draggable: ".designer-field",
+          onAdd: (event) => {
+            const type = event.item.dataset.type;
+            if (!type) return;
+            event.item.remove();   /* a clone from the palette: Alpine draws the new field */
+            this.addField(type, Number(event.to.dataset.section), event.newDraggableIndex);
+          },
+          onEnd: (event) => {
+            if (event.item.dataset.type) return;
+            const from = Number(event.from.dataset.section);
+            const to = Number(event.to.dataset.section);
+            /* put the DOM back; the state decides the order and Alpine redraws it */
+            event.to.removeChild(event.item);
+            event.from.insertBefore(event.item, event.from.children[event.oldDraggableIndex] || null);
+            this.move(from, event.oldDraggableIndex, to, event.newDraggableIndex);
+          },
+        });
+      });
+    },
+    get selected() { return this.form.fields.find((f) => f._id === this.selectedId) || null; },
+    sectionFields(index) { return this.form.fields.filter((f) => f.section === index); },
+    typeLabel(type) { const item = this.palette.find((p) => p.type === type); return item ? item.label : type; },
+    remember() {
+      const now = JSON.stringify(this.form);
+      if (now !== this.snapshot) { this.history.push(this.snapshot); this.snapshot = now; this.saved = false; }
+    },
+    undo() {
+      const previous = this.history.pop();
+      if (previous === undefined) return;
+      this.form = JSON.parse(previous);
+      this.snapshot = previous;
+      if (!this.selected) this.selectedId = null;
+      this.$nextTick(() => this.bindSections());
+    },
+    insertAt(field, section, position) {
+      const inSection = this.sectionFields(section);
+      const before = inSection[position];
+      field.section = section;
+      if (before) this.form.fields.splice(this.form.fields.indexOf(before), 0, field);
+      else if (inSection.length) this.form.fields.splice(this.form.fields.indexOf(inSection[inSection.length - 1]) + 1, 0, field);
+      else this.form.fields.push(field);
+    },
+    addField(type, section, position) {
+      const field = { _id: nextId++, _saved: false, key: "", label: this.typeLabel(type), type, required: false, help: "",
+        ...JSON.parse(JSON.stringify(BLANK[type] || {})) };
+      this.insertAt(field, section, position);
+      this.selectedId = field._id;
+      this.remember();
+    },
+    move(from, oldIndex, to, newIndex) {
+      const field = this.sectionFields(from)[oldIndex];
+      if (!field) return;
+      this.form.fields.splice(this.form.fields.indexOf(field), 1);
+      this.insertAt(field, to, newIndex);
+      this.remember();
+    },
+    addSection() { this.form.sections.push({ _id: nextId++, title: "", columns: 2 }); this.remember(); },
+    removeSection(index) {
+      this.form.fields.forEach((f) => { if (f.section === index) f.section = 0; else if (f.section > index) f.section -= 1; });
+      this.form.sections.splice(index, 1);
+      if (!this.form.sections.length) this.form.sections.push({ _id: nextId++, title: "", columns: 2 });
+      this.remember();
+    },
+    addOption() {
+      const colors = ["#1f6feb", "#1e8e3e", "#f29900", "#d93025", "#9334e6", "#12b5cb", "#8c8c8c"];
+      this.selected.options.push({ value: "", label: "", color: colors[this.selected.options.length % colors.length] });
+      this.remember();
+    },
+    removeSelected() {
+      this.form.fields.splice(this.form.fields.indexOf(this.selected), 1);
+      this.selectedId = null;
+      this.remember();
+    },
+    payload() {
+      const clean = (o) => Object.fromEntries(Object.entries(o).filter(([k, v]) => !CLEAN.includes(k) && v !== "" && v !== null));
+      return {
+        ...clean({ key: this.form.key, label: this.form.label, description: this.form.description, title_field: this.form.title_field }),
+        new: this.form.new,
+        sections: this.form.sections.map((s) => ({ title: s.title || "", columns: Number(s.columns) })),
+        fields: this.form.fields.map((f) => {
+          const out = clean(f);
+          if (out.options) out.options = out.options.filter((o) => o.label).map((o) => ({ ...o, value: o.value || o.label }));
+          return out;
+        }),
+      };
+    },
+    async checkFormula() {
+      const result = await sendJSON("POST", `/apps/${appKey}/designer/formula`, { expression: this.selected.expression, draft: this.payload() });
+      this.formula = result.ok ? { message: result.data.ok ? "" : result.data.message, ok: result.data.ok, type: result.data.type || "" } : { message: problemText(result.data), ok: false, type: "" };
+    },
+    async save() {
+      this.saving = true;
+      this.problems = [];
+      const result = await sendJSON("POST", `/apps/${appKey}/designer`, this.payload());
+      this.saving = false;
+      if (!result.ok) {
+        const problem = result.data || {};
+        this.problemTitle = problem.code === "schema_change_refused" ? this.text.refused : this.text.failed;
+        this.problems = [problem.detail, ...(problem.errors || []).map((e) => `${e.field}: ${e.message}`),
+          ...(problem.offenders || []).map((o) => `${this.text.record} #${o.id}: ${JSON.stringify(o.value)}`)].filter(Boolean);
+        return;
+      }
+      const selectedIndex = this.form.fields.indexOf(this.selected);
+      this.form = withIds(result.data.draft);
+      this.selectedId = selectedIndex >= 0 && this.form.fields[selectedIndex] ? this.form.fields[selectedIndex]._id : null;
+      this.history = [];
+      this.snapshot = JSON.stringify(this.form);
+      this.saved = true;
+      this.savedUrl = result.data.url;
+      history.replaceState(null, "", `/apps/${appKey}/designer/${this.form.key}`);
+      this.$nextTick(() => this.bindSections());
+    },
+  }));
+
+  /* Kanban: a dropped card changes the grouping field; a refused move goes back, with why. */
+  Alpine.data("kanban", (formKey, field, canMove) => ({
+    init() {
+      this.$root.querySelectorAll(".kanban-cards").forEach((list) => {
+        Sortable.create(list, {
+          group: "kanban",
+          animation: 150,
+          disabled: !canMove,
+          onEnd: async (event) => {
+            if (event.from === event.to) return;
+            const card = event.item;
+            const value = event.to.dataset.value;
+            const result = await sendJSON("POST", `/forms/${formKey}/records/${card.dataset.id}/move`, {
+              field, value: value || null, version: Number(card.dataset.version),
+            });
+            if (!result.ok) {
+              event.from.insertBefore(card, event.from.children[event.oldIndex] || null);
+              toast(problemText(result.data));
+              return;
+            }
+            card.dataset.version = result.data._version;
+            this.recount();
+          },
+        });
+      });
+    },
+    recount() {
+      this.$root.querySelectorAll(".kanban-column").forEach((column) => {
+        column.querySelector(".count").textContent = column.querySelectorAll(".card").length;
+      });
+    },
+  }));
+});

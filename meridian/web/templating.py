@@ -1,0 +1,37 @@
+"""Jinja2 rendering for the browser workspace; every page gets the viewer's ``_`` and nav."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import Request
+from fastapi.responses import HTMLResponse
+from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
+
+from meridian import __version__
+from meridian.web.i18n import LOCALES, Translator
+
+environment = Environment(
+    loader=PackageLoader("meridian.web", "templates"),
+    autoescape=select_autoescape(default=True),
+    undefined=StrictUndefined,
+    trim_blocks=True,
+    lstrip_blocks=True,
+)
+environment.globals.update(version=__version__, locales=LOCALES)
+
+
+def render(
+    request: Request,
+    template: str,
+    _: Translator,
+    *,
+    status_code: int = 200,
+    headers: dict[str, str] | None = None,
+    **context: Any,
+) -> HTMLResponse:
+    """A whole page, or — for htmx requests naming a block — the template alone."""
+    html = environment.get_template(template).render(
+        request=request, _=_, locale=_.locale, **context
+    )
+    return HTMLResponse(html, status_code=status_code, headers=headers)
