@@ -62,7 +62,7 @@ def create_token(
         actor_id=user_id,
         action="token_created",
         object_type="token",
-        object_id=created.inserted_primary_key[0],
+        object_id=int(created.inserted_primary_key[0]),  # type: ignore[index]
         detail={"name": name, "scope": scope, "app": app_key, "form": form_key},
     )
     return token

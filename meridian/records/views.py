@@ -80,7 +80,9 @@ def save_view(
         "settings": parsed,
         "created_at": utcnow(),
     }
-    view_id = conn.execute(saved_views.insert().values(**values)).inserted_primary_key[0]
+    inserted = conn.execute(saved_views.insert().values(**values)).inserted_primary_key
+    assert inserted is not None
+    view_id = int(inserted[0])
     return {"id": view_id, **values}
 
 

@@ -14,8 +14,8 @@ from zoneinfo import ZoneInfo
 from sqlalchemy.engine import Connection
 
 from meridian.core.actor import Actor
-from meridian.expr.compiled import CompiledExpression, compile_expression
 from meridian.errors import FieldError, ValidationFailed
+from meridian.expr.compiled import CompiledExpression, compile_expression
 from meridian.schema import changes
 from meridian.schema.catalog import get_form, store_form
 from meridian.schema.expressions import scope_for

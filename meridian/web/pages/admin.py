@@ -8,6 +8,7 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from starlette.datastructures import UploadFile
 
 from meridian.access import manage, organisation, permissions
 from meridian.access.tokens import create_token, list_tokens, revoke_token
@@ -97,7 +98,7 @@ async def add_user(request: Request, viewer: ViewerDep) -> HTMLResponse:
 async def import_users(request: Request, viewer: ViewerDep) -> HTMLResponse:
     posted = await request.form()
     upload = posted.get("file")
-    text = (await upload.read()).decode("utf-8-sig") if hasattr(upload, "read") else ""
+    text = (await upload.read()).decode("utf-8-sig") if isinstance(upload, UploadFile) else ""
     try:
         with viewer.workspace.transaction() as conn:
             created = manage.import_users(conn, viewer.actor, text)

@@ -37,6 +37,17 @@ def _pick(form: Form, wanted: str | None, types: tuple[str, ...], what: str) -> 
 
 
 @dataclass(frozen=True)
+class KanbanColumn:
+    """One option of the grouping field: its first cards and how many there are in all."""
+
+    value: str | None
+    label: str
+    color: str
+    records: list[dict[str, Any]]
+    total: int
+
+
+@dataclass(frozen=True)
 class _Board:
     """The form as the viewer sees it, for the page head shared with the grid."""
 
@@ -82,16 +93,8 @@ def kanban(
             )
             if value is None and not result.items:
                 continue
-            columns.append(
-                {
-                    "value": value,
-                    "label": label,
-                    "color": color,
-                    "items": result.items,
-                    "total": result.total,
-                }
-            )
-        records = [item for column in columns for item in column["items"]]
+            columns.append(KanbanColumn(value, label, color, result.items, result.total or 0))
+        records = [item for column in columns for item in column.records]
         presenter = Presenter(
             viewer.locale, tz, user_names(conn, mentioned_users(access.visible, records))
         )

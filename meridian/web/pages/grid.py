@@ -12,6 +12,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy.engine import Connection
 
 from meridian.access.permissions import FormAccess, form_access
+from meridian.access.users import find_user_id
 from meridian.errors import FieldError, MeridianError, ValidationFailed
 from meridian.records import listing, ownership, service, views
 from meridian.schema.catalog import get_form
@@ -303,13 +304,12 @@ async def bulk(form_key: str, request: Request, viewer: ViewerDep) -> Response:
                     tz=viewer.workspace.tz,
                 )
         elif action == "transfer":
-            owner = str(posted.get("owner_id", ""))
             ownership.transfer_owner(
                 conn=conn,
                 actor=viewer.actor,
                 form=form,
                 record_ids=ids,
-                owner_id=int(owner) if owner.isdigit() else owner,
+                owner_id=_user_id(conn, str(posted.get("owner_id", ""))),
                 tz=viewer.workspace.tz,
             )
         elif action == "edit":
@@ -332,6 +332,17 @@ async def bulk(form_key: str, request: Request, viewer: ViewerDep) -> Response:
                 [FieldError("action", "unknown_action", "no such action", action)]
             )
     return Response(status_code=204, headers={"HX-Redirect": back})
+
+
+def _user_id(conn: Connection, given: str) -> int:
+    """A user named by id or email."""
+    given = given.strip()
+    found = int(given) if given.isdigit() else find_user_id(conn, given.lower())
+    if found is None:
+        raise ValidationFailed(
+            [FieldError("owner_id", "unknown_user", "no user with this id or email", given)]
+        )
+    return found
 
 
 @router.post("/forms/{form_key}/views")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from sqlalchemy.sql.elements import ColumnElement
 
 from meridian.access.permissions import form_access
 from meridian.notify.inbox import inbox, mark_read
@@ -37,7 +38,7 @@ def app_home(app_key: str, request: Request, viewer: ViewerDep) -> HTMLResponse:
             if not access.may("read"):
                 continue
             table = compile_form(form).main
-            where = [table.c.deleted_at.is_(None)]
+            where: list[ColumnElement[bool]] = [table.c.deleted_at.is_(None)]
             readable = access.rows(conn, table, "read", viewer.workspace.tz)
             if readable is not None:
                 where.append(readable)
