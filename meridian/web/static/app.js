@@ -219,6 +219,9 @@ document.addEventListener("alpine:init", () => {
         list._sortable = Sortable.create(list, {
           group: { name: "fields", pull: true, put: true }, animation: 120, forceFallback: true,
           draggable: ".designer-field",
+          /* the dragged field's clone (the ghost) must not be taken for a component by Alpine */
+          onChoose: (event) => event.item.setAttribute("x-ignore", ""),
+          onUnchoose: (event) => event.item.removeAttribute("x-ignore"),
           onAdd: (event) => {
             const type = event.item.dataset.type;
             if (!type) return;
@@ -339,6 +342,7 @@ document.addEventListener("alpine:init", () => {
         Sortable.create(list, {
           group: "kanban",
           animation: 150,
+          forceFallback: true,
           disabled: !canMove,
           onEnd: async (event) => {
             if (event.from === event.to) return;
