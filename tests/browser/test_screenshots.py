@@ -27,7 +27,10 @@ def test_screenshots(browser: Browser, server: Server) -> None:
         pytest.skip("the screenshots are taken once, over SQLite")
     with server.workspace.transaction() as conn:
         admin_id = create_user(
-            conn=conn, email="admin@idc.test", name="王经理", password="demo4meridian",
+            conn=conn,
+            email="admin@idc.test",
+            name="王经理",
+            password="demo4meridian",
             is_admin=True,
         )
     admin = Actor(user_id=admin_id, is_admin=True, name="王经理")

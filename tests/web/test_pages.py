@@ -1,0 +1,400 @@
+"""The pages over HTTP: sign-in, CSRF, validation beside the field, bad input on every form,
+permissions, languages — on each database."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from fastapi.testclient import TestClient
+
+from meridian.access import manage
+from meridian.access.sessions import csrf_token_for
+from meridian.app import create_app
+from meridian.core.actor import Actor
+from meridian.db.tables import saved_views, users
+from meridian.http.deps import SESSION_COOKIE, Workspace
+from meridian.records import listing, service
+from meridian.schema import changes
+from meridian.schema.catalog import get_form
+from meridian.schema.model import App, Form, parse_model
+from meridian.settings import Settings
+
+PASSWORD = "s3cret-pass"
+
+
+@pytest.fixture
+def web(settings: Settings, workspace: Workspace) -> Iterator[TestClient]:
+    system = Actor.system()
+    with workspace.transaction() as conn:
+        changes.create_app(conn=conn, actor=system, app=App(key="sales", label="销售"))
+        form = changes.create_form(
+            conn=conn,
+            actor=system,
+            form=parse_model(
+                Form,
+                {
+                    "key": "lead",
+                    "app_key": "sales",
+                    "label": "线索",
+                    "title_field": "name",
+                    "fields": [
+                        {"key": "name", "label": "客户名称", "type": "text", "required": True},
+                        {"key": "phone", "label": "手机", "type": "phone"},
+                        {"key": "seats", "label": "机柜数", "type": "integer"},
+                        {"key": "due", "label": "跟进日期", "type": "date"},
+                        {
+                            "key": "stage",
+                            "label": "阶段",
+                            "type": "select",
+                            "options": [
+                                {"value": "new", "label": "新线索"},
+                                {"value": "won", "label": "赢单"},
+                            ],
+                        },
+                        {"key": "floor_price", "label": "底价", "type": "money"},
+                    ],
+                },
+            ),
+        )
+        for email, roles in (("admin@acme.test", ["administrator"]), ("m@acme.test", ["member"])):
+            manage.add_user(
+                conn,
+                system,
+                email=email,
+                name=email.split("@")[0],
+                password=PASSWORD,
+                roles=roles,
+                must_change_password=False,
+            )
+        manage.set_form_permissions(
+            conn,
+            system,
+            "member",
+            form,
+            {
+                "create": True,
+                "read": "own",
+                "update": "own",
+                "delete": "own",
+                "fields": {"floor_price": "hidden"},
+            },
+        )
+    with TestClient(create_app(settings, workspace=workspace), follow_redirects=False) as client:
+        yield client
+
+
+def log_in(client: TestClient, email: str) -> str:
+    response = client.post("/login", data={"email": email, "password": PASSWORD, "next": "/"})
+    assert response.status_code == 303, response.text
+    return csrf_token_for(client.cookies[SESSION_COOKIE])
+
+
+def records(workspace: Workspace, **query: Any) -> list[dict[str, Any]]:
+    with workspace.read() as conn:
+        return listing.list_records(
+            conn=conn,
+            actor=Actor.system(),
+            form=get_form(conn, "lead"),
+            query=listing.RecordQuery(**query),
+        ).items
+
+
+def test_pages_need_a_session_and_come_back_after_login(web: TestClient) -> None:
+    response = web.get("/forms/lead?sort=name")
+    assert response.status_code == 303
+    assert response.headers["location"] == "/login?next=/forms/lead"
+    assert web.get("/forms/lead", headers={"HX-Request": "true"}).headers["HX-Redirect"]
+    login = web.post(
+        "/login", data={"email": "m@acme.test", "password": PASSWORD, "next": "/forms/lead"}
+    )
+    assert login.headers["location"] == "/forms/lead"
+    cookie = login.headers["set-cookie"]
+    assert "HttpOnly" in cookie and "SameSite=lax" in cookie
+
+
+def test_a_wrong_password_is_shown_on_the_login_page(web: TestClient) -> None:
+    response = web.post("/login", data={"email": "m@acme.test", "password": "nope"})
+    assert response.status_code == 401
+    assert "邮箱或密码错误" in response.text
+    assert SESSION_COOKIE not in web.cookies
+    english = web.post(
+        "/login",
+        data={"email": "m@acme.test", "password": "nope"},
+        headers={"Accept-Language": "en-US,en"},
+    )
+    assert "the email or password is wrong" in english.text and "Log in" in english.text
+
+
+def test_login_never_sends_the_browser_to_another_site(web: TestClient) -> None:
+    for target in ("//evil.test/x", "https://evil.test", "javascript:alert(1)"):
+        response = web.post(
+            "/login", data={"email": "m@acme.test", "password": PASSWORD, "next": target}
+        )
+        assert response.headers["location"] == "/"
+
+
+def test_a_change_without_the_csrf_token_is_refused(web: TestClient, workspace: Workspace) -> None:
+    csrf = log_in(web, "m@acme.test")
+    response = web.post("/forms/lead/new", data={"name": "华为云"})
+    assert response.status_code == 403
+    assert records(workspace) == []
+    response = web.post("/forms/lead/new", data={"name": "华为云", "csrf_token": "0" * 40})
+    assert response.status_code == 403
+    ok = web.post("/forms/lead/new", data={"name": "华为云", "csrf_token": csrf})
+    assert ok.status_code == 303
+
+
+def test_every_error_stands_beside_its_field_and_nothing_is_written(
+    web: TestClient, workspace: Workspace
+) -> None:
+    csrf = log_in(web, "m@acme.test")
+    response = web.post(
+        "/forms/lead/new",
+        data={
+            "csrf_token": csrf,
+            "name": "",
+            "phone": "12345",
+            "seats": "3.5",
+            "due": "soon",
+            "stage": "lost",
+        },
+    )
+    assert response.status_code == 422
+    for key in ("name", "phone", "seats", "due", "stage"):
+        assert f'data-testid="error-{key}"' in response.text, key
+    assert 'value="12345"' in response.text  # what was typed comes back
+    assert records(workspace) == []
+
+
+def test_a_stale_edit_is_refused_and_the_other_change_kept(
+    web: TestClient, workspace: Workspace
+) -> None:
+    csrf = log_in(web, "m@acme.test")
+    created = web.post("/forms/lead/new", data={"csrf_token": csrf, "name": "甲"})
+    record_id = int(created.headers["location"].rsplit("/", 1)[1])
+    with workspace.transaction() as conn:
+        service.update_record(
+            conn=conn,
+            actor=Actor.system(),
+            form=get_form(conn, "lead"),
+            record_id=record_id,
+            values={"name": "乙"},
+        )
+    response = web.post(
+        f"/forms/lead/records/{record_id}/edit",
+        data={"csrf_token": csrf, "_version": "1", "name": "丙"},
+    )
+    assert response.status_code == 412
+    assert records(workspace)[0]["name"] == "乙"
+
+
+def test_the_grid_reports_a_bad_filter_and_keeps_working(web: TestClient) -> None:
+    csrf = log_in(web, "m@acme.test")
+    web.post("/forms/lead/new", data={"csrf_token": csrf, "name": "华为云"})
+    for bad in ("{not json", '{"field": "nope", "op": "eq", "value": 1}', "[1]"):
+        response = web.get("/forms/lead", params={"filter": bad})
+        assert response.status_code == 200
+        assert 'class="error"' in response.text and "华为云" in response.text
+    found = web.get("/forms/lead", params={"q": "hwy"})
+    assert "华为云" in found.text
+
+
+def test_a_hidden_field_cannot_be_shown_sorted_or_filtered(
+    web: TestClient, workspace: Workspace
+) -> None:
+    csrf = log_in(web, "m@acme.test")
+    created = web.post("/forms/lead/new", data={"csrf_token": csrf, "name": "华为云"})
+    record_id = int(created.headers["location"].rsplit("/", 1)[1])
+    with workspace.transaction() as conn:
+        service.update_record(
+            conn=conn,
+            actor=Actor.system(),
+            form=get_form(conn, "lead"),
+            record_id=record_id,
+            values={"floor_price": "77777"},
+        )
+    probes = [
+        web.get("/forms/lead", params={"columns": "name,floor_price"}),
+        web.get("/forms/lead", params={"sort": "-floor_price"}),
+        web.get(
+            "/forms/lead",
+            params={"filter": json.dumps({"field": "floor_price", "op": "gt", "value": 1})},
+        ),
+        web.get(f"/forms/lead/records/{record_id}"),
+        web.get(f"/forms/lead/records/{record_id}/edit"),
+        web.get(f"/forms/lead/records/{record_id}/cells/floor_price?edit=true"),
+        web.get("/forms/lead/kanban"),
+    ]
+    for response in probes:
+        assert "77777" not in response.text and "77,777" not in response.text
+        assert "底价" not in response.text
+    # Posting the hidden field does not change it either.
+    web.post(
+        f"/forms/lead/records/{record_id}/edit",
+        data={"csrf_token": csrf, "name": "华为云", "floor_price": "1"},
+    )
+    assert records(workspace)[0]["floor_price"] == "77777.00"
+
+
+def test_inline_edit_validates_like_the_form(web: TestClient, workspace: Workspace) -> None:
+    csrf = log_in(web, "m@acme.test")
+    created = web.post("/forms/lead/new", data={"csrf_token": csrf, "name": "华为云"})
+    record_id = int(created.headers["location"].rsplit("/", 1)[1])
+    url = f"/forms/lead/records/{record_id}/cells/phone"
+    bad = web.post(url, data={"phone": "12345", "_version": "1"}, headers={"X-CSRF-Token": csrf})
+    assert bad.status_code == 200 and 'data-testid="error-phone"' in bad.text
+    good = web.post(
+        url, data={"phone": "13800138000", "_version": "1"}, headers={"X-CSRF-Token": csrf}
+    )
+    assert "error-phone" not in good.text and "138" in good.text
+    assert records(workspace)[0]["phone"].endswith("13800138000")
+
+
+def test_views_are_checked_and_sharing_takes_the_right_to_manage(
+    web: TestClient, workspace: Workspace
+) -> None:
+    csrf = log_in(web, "m@acme.test")
+    settings = json.dumps({"kind": "grid", "columns": ["name"], "sort": "-name"})
+    bad = web.post("/forms/lead/views", data={"csrf_token": csrf, "name": "", "settings": "{]"})
+    assert bad.status_code == 422
+    shared = web.post(
+        "/forms/lead/views",
+        data={"csrf_token": csrf, "name": "全部", "settings": settings, "shared": "true"},
+    )
+    assert shared.status_code == 403
+    mine = web.post(
+        "/forms/lead/views", data={"csrf_token": csrf, "name": "我的", "settings": settings}
+    )
+    assert mine.status_code == 303
+    with workspace.read() as conn:
+        [view] = conn.execute(sa.select(saved_views)).all()
+    assert view.name == "我的" and not view.shared and view.settings["sort"] == "-name"
+    page = web.get(mine.headers["location"])
+    assert "我的" in page.text
+
+
+def test_kanban_moves_are_validated(web: TestClient, workspace: Workspace) -> None:
+    csrf = log_in(web, "m@acme.test")
+    created = web.post("/forms/lead/new", data={"csrf_token": csrf, "name": "甲", "stage": "new"})
+    record_id = int(created.headers["location"].rsplit("/", 1)[1])
+    headers = {"X-CSRF-Token": csrf, "Accept": "application/json"}
+    bad = web.post(
+        f"/forms/lead/records/{record_id}/move",
+        json={"field": "stage", "value": "lost", "version": 1},
+        headers=headers,
+    )
+    assert bad.status_code == 422 and bad.json()["errors"][0]["field"] == "stage"
+    good = web.post(
+        f"/forms/lead/records/{record_id}/move",
+        json={"field": "stage", "value": "won", "version": 1},
+        headers=headers,
+    )
+    assert good.status_code == 200 and good.json()["_version"] == 2
+    stale = web.post(
+        f"/forms/lead/records/{record_id}/move",
+        json={"field": "stage", "value": "new", "version": 1},
+        headers=headers,
+    )
+    assert stale.status_code == 412
+    assert records(workspace)[0]["stage"] == "won"
+
+
+def test_calendar_and_kanban_refuse_bad_parameters(web: TestClient) -> None:
+    log_in(web, "m@acme.test")
+    assert web.get("/forms/lead/calendar?month=2026-13").status_code == 422
+    assert web.get("/forms/lead/calendar?by=name").status_code == 422
+    assert web.get("/forms/lead/kanban?by=due").status_code == 422
+    assert web.get("/forms/lead/calendar?by=due&month=2026-02").status_code == 200
+
+
+def test_members_cannot_open_administration_or_the_designer(web: TestClient) -> None:
+    log_in(web, "m@acme.test")
+    for path in (
+        "/admin/users",
+        "/admin/roles",
+        "/admin/audit",
+        "/admin/tokens",
+        "/apps/sales/designer",
+    ):
+        response = web.get(path)
+        assert response.status_code == 403, path
+        assert "没有权限" in response.text
+
+
+def test_admin_pages_report_bad_input_and_change_nothing(
+    web: TestClient, workspace: Workspace
+) -> None:
+    csrf = log_in(web, "admin@acme.test")
+    weak = web.post(
+        "/admin/users",
+        data={
+            "csrf_token": csrf,
+            "email": "new@acme.test",
+            "name": "New",
+            "password": "short",
+            "roles": "member",
+        },
+    )
+    assert weak.status_code == 422 and "至少 8 个字符" in weak.text
+    with workspace.read() as conn:
+        assert conn.scalar(sa.select(sa.func.count()).select_from(users)) == 2
+    ok = web.post(
+        "/admin/users",
+        data={
+            "csrf_token": csrf,
+            "email": "new@acme.test",
+            "name": "New",
+            "password": "good-pass-1",
+            "roles": "member",
+        },
+    )
+    assert ok.status_code == 200 and "new@acme.test" in ok.text
+    token = web.post("/admin/tokens", data={"csrf_token": csrf, "name": "OA", "scope": "read"})
+    assert 'data-testid="new-token"' in token.text
+    listed = web.get("/admin/tokens")
+    assert "OA" in listed.text and 'data-testid="new-token"' not in listed.text
+    audit = web.get("/admin/audit", params={"action": "token_created"})
+    assert "token_created" in audit.text
+    rules = web.post(
+        "/admin/roles/member/forms/lead",
+        data={"csrf_token": csrf, "lead.read": "expr", "lead.read.expr": "nonsense ((("},
+    )
+    assert rules.status_code == 422
+
+
+def test_the_language_is_the_users_choice(web: TestClient, workspace: Workspace) -> None:
+    csrf = log_in(web, "m@acme.test")
+    assert "新建" in web.get("/forms/lead").text
+    web.post("/preferences/language", data={"csrf_token": csrf, "locale": "en"})
+    page = web.get("/forms/lead")
+    assert '<html lang="en">' in page.text and "New" in page.text
+    with workspace.read() as conn:
+        assert conn.scalar(sa.select(users.c.locale).where(users.c.email == "m@acme.test")) == "en"
+    web.post("/preferences/language", data={"csrf_token": csrf, "locale": "xx"})
+    assert '<html lang="en">' in web.get("/forms/lead").text
+
+
+def test_the_designer_answers_problems_as_json(web: TestClient) -> None:
+    csrf = log_in(web, "admin@acme.test")
+    headers = {"X-CSRF-Token": csrf, "Accept": "application/json"}
+    bad = web.post(
+        "/apps/sales/designer",
+        json={
+            "new": True,
+            "label": "X",
+            "sections": [{"title": "", "columns": 2}],
+            "fields": [{"label": "A", "type": "nope"}],
+        },
+        headers=headers,
+    )
+    assert bad.status_code == 422 and bad.json()["errors"]
+    formula = web.post(
+        "/apps/sales/designer/formula",
+        json={"expression": "seats * 2 + nmae", "draft": {"key": "lead", "fields": []}},
+        headers=headers,
+    )
+    assert formula.json()["ok"] is False and formula.json()["position"] is not None
