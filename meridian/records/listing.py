@@ -161,11 +161,28 @@ def list_records(
     if more:
         last = rows[-1]._mapping
         next_cursor = encode_cursor([last[s.key] for s in sorts])
-    total = None
-    if query.count:
-        total = conn.execute(
-            sa.select(sa.func.count()).select_from(table).where(where)
-        ).scalar_one()
+    total = _count(conn, table, where) if query.count else None
     items = dump_rows(conn, plan, rows, expand=query.expand, actor=actor, tz=tz)
     audit_sensitive_reads(conn, actor, plan.form, items)
     return Page(items=items, next_cursor=next_cursor, total=total)
+
+
+def count_records(
+    *,
+    conn: Connection,
+    actor: Actor,
+    form: Form,
+    query: RecordQuery,
+    tz: ZoneInfo = DEFAULT_TIME_ZONE,
+) -> int:
+    """How many records the query matches that the actor may read."""
+    access = form_access(conn, actor, form)
+    access.require("read")
+    plan = plan_for(access.visible)
+    return _count(conn, plan.tables.main, where_clause(conn, plan, query, access, tz))
+
+
+def _count(conn: Connection, table: sa.Table, where: ColumnElement[bool]) -> int:
+    return int(
+        conn.execute(sa.select(sa.func.count()).select_from(table).where(where)).scalar_one()
+    )

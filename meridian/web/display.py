@@ -10,8 +10,8 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
+from babel import Locale
 from babel.dates import format_date, format_datetime
-from babel.numbers import format_currency, format_decimal
 from markupsafe import Markup, escape
 from sqlalchemy.engine import Connection
 
@@ -43,6 +43,9 @@ class Presenter:
         self.locale = locale.replace("-", "_")
         self.tz = tz
         self.names = names
+        self._babel = Locale.parse(self.locale)
+        self._decimal = self._babel.decimal_formats[None]
+        self._currency = self._babel.currency_formats["standard"]
 
     def text(self, field: Field | None, value: Any) -> str:
         """Plain text, for titles, cards and exports."""
@@ -94,10 +97,9 @@ class Presenter:
         except InvalidOperation:
             return str(value)
         if field.type == "money":
-            return format_currency(amount, field.currency, locale=self.locale)
-        if field.type == "percent":
-            return format_decimal(amount, locale=self.locale) + "%"
-        return format_decimal(amount, locale=self.locale)
+            return str(self._currency.apply(amount, self._babel, currency=field.currency))
+        text = str(self._decimal.apply(amount, self._babel))
+        return text + "%" if field.type == "percent" else text
 
     def local_input(self, value: Any) -> Any:
         """A stored UTC time as a ``datetime-local`` input shows it, in the workspace zone."""

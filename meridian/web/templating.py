@@ -16,6 +16,7 @@ environment = Environment(
     autoescape=select_autoescape(default=True),
     undefined=StrictUndefined,
     trim_blocks=True,
+    auto_reload=False,
     lstrip_blocks=True,
 )
 environment.globals.update(version=__version__, locales=LOCALES)

@@ -94,7 +94,6 @@ class GridPage:
     columns: list[Field]
     items: list[dict[str, Any]]
     next_cursor: str | None
-    total: int | None
     presenter: Presenter
     state: GridState
     error: str = ""
@@ -112,7 +111,6 @@ def load_grid(
         limit=PAGE_SIZE,
         cursor=cursor,
         search=state.q or None,
-        count=cursor is None,
         expand=tuple(f.key for f in columns if f.type == "link"),
     )
     error = ""
@@ -142,7 +140,6 @@ def load_grid(
         columns=columns,
         items=result.items,
         next_cursor=result.next_cursor,
-        total=result.total,
         presenter=presenter,
         state=state,
         error=error,
@@ -185,6 +182,26 @@ def grid(form_key: str, request: Request, viewer: ViewerDep) -> HTMLResponse:
         filter_fields=_filter_fields(grid.form, viewer._),
         editable=EDITABLE_INLINE,
     )
+
+
+@router.get("/forms/{form_key}/count", response_class=HTMLResponse)
+def count(form_key: str, request: Request, viewer: ViewerDep) -> HTMLResponse:
+    """The total, asked for after the first page is on screen: counting a million rows takes
+    longer than showing fifty of them."""
+    with viewer.workspace.read() as conn:
+        form = get_form(conn, form_key)
+        state = _state(conn, viewer, form, request)
+        try:
+            total = listing.count_records(
+                conn=conn,
+                actor=viewer.actor,
+                form=form,
+                query=listing.RecordQuery(filter=state.filter_value, search=state.q or None),
+                tz=viewer.workspace.tz,
+            )
+        except ValidationFailed:
+            total = None
+    return fragment(request, viewer, "grid_total.html", total=total)
 
 
 @router.get("/forms/{form_key}/rows", response_class=HTMLResponse)
