@@ -95,7 +95,8 @@ def run(scale: int, url: str, runs: int) -> None:
     start = time.perf_counter()
     total = _grow(engine, scale)
     print(
-        f"{engine.dialect.name}: {total:,} opportunities ({time.perf_counter() - start:.0f} s to copy)"
+        f"{engine.dialect.name}: {total:,} opportunities "
+        f"({time.perf_counter() - start:.0f} s to copy)"
     )
 
     application = create_app(settings, workspace=workspace)
