@@ -6,9 +6,9 @@
 Sample data (customers and 10,000 opportunities) goes through the write path; the
 opportunities are then copied set-based (INSERT … SELECT) until there are ``--scale`` of them.
 Timed, turn about: GET /forms/opportunity through the whole application (session cookie,
-navigation, permissions, the page of 50 rows with its total count, Jinja rendering) as the
-administrator and as a member with department scope, against the raw SQL of the same page
-(SELECT … ORDER BY id DESC LIMIT 51 plus the COUNT(*)).
+navigation, permissions, the page of 50 rows, Jinja rendering; the total is counted by a
+request of its own once the page shows, timed too) as the administrator and as a member with
+department scope, against the raw SQL of the same page (SELECT … ORDER BY id DESC LIMIT 51).
 """
 
 from __future__ import annotations
@@ -126,6 +126,10 @@ def run(scale: int, url: str, runs: int) -> None:
         return len(rows)
 
     actions = {f"page as {who}": page(client) for who, client in clients.items()}
+    admin = clients["administrator"]
+    actions["total count as administrator"] = lambda: len(
+        admin.get("/forms/opportunity/count").content
+    )
     actions["raw SQL (page)"] = raw
     samples: dict[str, list[float]] = {name: [] for name in actions}
     for action in actions.values():
