@@ -272,16 +272,23 @@ def choices(
 ) -> HTMLResponse:
     """Options for a link input: the target's records matching what was typed (pinyin too)."""
     typed = request.query_params.get(f"_q_{field}", "")
+    chosen = [int(v) for v in request.query_params.getlist(field) if v.isdigit()][:100]
     with viewer.workspace.read() as conn:
         form = get_form(conn, form_key)
-        result = listing.list_records(
-            conn=conn,
-            actor=viewer.actor,
-            form=form,
-            query=listing.RecordQuery(search=typed or None, limit=20, sort="-id"),
-            tz=viewer.workspace.tz,
-        )
+
+        def titles(query: listing.RecordQuery) -> list[tuple[int, str]]:
+            found = listing.list_records(
+                conn=conn, actor=viewer.actor, form=form, query=query, tz=viewer.workspace.tz
+            )
+            return [(item["id"], record_title(visible, item, presenter)) for item in found.items]
+
         visible = form_access(conn, viewer.actor, form).visible
         presenter = Presenter(viewer.locale, viewer.workspace.tz, {})
-    options = [(item["id"], record_title(visible, item, presenter)) for item in result.items]
-    return fragment(request, viewer, "choices.html", options=options, many=many)
+        selected = (
+            titles(listing.RecordQuery(filter={"field": "id", "op": "in", "value": chosen}))
+            if chosen
+            else []
+        )
+        found = titles(listing.RecordQuery(search=typed or None, limit=20, sort="-id"))
+    options = [option for option in found if option[0] not in chosen]
+    return fragment(request, viewer, "choices.html", options=options, selected=selected, many=many)
