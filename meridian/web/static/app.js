@@ -117,6 +117,11 @@ document.addEventListener("alpine:init", () => {
     },
     inputType(key) { return this.kind(key) === "date" ? "date" : "text"; },
     needsValue(op) { return op !== "is_blank"; },
+    fieldChanged(row) {
+      if (!this.opsFor(row.field).includes(row.op)) row.op = this.opsFor(row.field)[0];
+      const options = this.optionsFor(row.field);
+      row.value = options.length ? options[0].value : "";
+    },
     addRow() {
       const f = this.fields[0];
       this.rows.push({ field: f.key, op: this.opsFor(f.key)[0], value: "" });
