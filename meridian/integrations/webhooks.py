@@ -165,6 +165,31 @@ def deliver(context: JobContext) -> None:
         raise DeliveryFailed(error or f"the receiver answered {status}")
 
 
+def call(context: JobContext) -> None:
+    """A rule's webhook action: POST the record, signed when the rule has a secret; a failure
+    raises so the queue retries with backoff (the job's log keeps the last error)."""
+    payload = context.payload
+    body = json.dumps(payload["body"], ensure_ascii=False, separators=(",", ":")).encode()
+    timestamp = int(time.time())
+    headers = {
+        "Content-Type": "application/json; charset=utf-8",
+        "User-Agent": "Meridian-Webhooks/1",
+        "X-Meridian-Event": "RuleFired",
+        "X-Meridian-Timestamp": str(timestamp),
+        "X-Idempotency-Key": f"meridian-job-{context.job_id}",
+    }
+    if payload.get("secret"):
+        headers["X-Meridian-Signature"] = sign(payload["secret"], timestamp, body)
+    try:
+        response = httpx.post(payload["url"], content=body, headers=headers, timeout=TIMEOUT)
+    except httpx.HTTPError as exc:
+        raise DeliveryFailed(f"{type(exc).__name__}: {exc}") from None
+    if not 200 <= response.status_code < 300:
+        raise DeliveryFailed(
+            f"the receiver answered {response.status_code}: {response.text[:RESPONSE_EXCERPT]}"
+        )
+
+
 class DeliveryFailed(Exception):
     """The receiver did not take the delivery; the job will try again."""
 

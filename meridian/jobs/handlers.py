@@ -24,6 +24,7 @@ def job_handlers(settings: Settings) -> dict[str, Handler]:
         rules.RUN: rules.run_rule,
         rules.SCAN: rules.scan_time_rules,
         rules.SCHEDULED: rules.run_scheduled_rule,
+        rules.CALL: webhooks.call,
         EMAIL: messaging.email_sender(settings),
         BOT: messaging.bot_sender(settings),
     }

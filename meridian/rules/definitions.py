@@ -21,7 +21,9 @@ Actions: ``update`` the record; ``create`` a related record (``link_field`` link
 optional ``bot``, a group-robot channel id); ``assign`` the owner (``strategy``
 ``round_robin`` or ``least_loaded`` over ``users``, or ``territory``: the ``field``'s value
 looked up in ``territories`` with an optional ``default``; the reason goes to
-``reason_field``); ``tag`` (``field`` a multi-select, ``add`` and ``remove`` option lists). A
+``reason_field``); ``tag`` (``field`` a multi-select, ``add`` and ``remove`` option lists);
+``webhook`` (POST the record to ``url``, signed with ``secret`` when given, retried until the
+receiver answers 2xx). A
 value is a literal, ``{"expr": "…"}`` in the expression language evaluated on the triggering
 record, or ``{"field": "customer"}`` copied from it.
 """
@@ -30,6 +32,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any
+from urllib.parse import urlsplit
 
 import sqlalchemy as sa
 from croniter import croniter
@@ -256,9 +259,20 @@ def _check_actions(conn: Connection, form: Form, actions: Any, errors: ErrorColl
                     _check_expression(
                         conn, form, value.get("expr"), f"{path}.{key}.expr", errors, condition=False
                     )
+        elif kind == "webhook":
+            parts = urlsplit(str(action.get("url") or ""))
+            if parts.scheme not in ("http", "https") or not parts.netloc:
+                errors.add(
+                    f"{path}.url", "invalid_url", "expected an http(s) URL", action.get("url")
+                )
+            if not isinstance(action.get("secret", ""), str):
+                errors.add(f"{path}.secret", "invalid_secret", "a text", action.get("secret"))
         else:
             errors.add(
-                f"{path}.type", "invalid_action", "update, create, assign, notify or tag", kind
+                f"{path}.type",
+                "invalid_action",
+                "update, create, assign, notify, tag or webhook",
+                kind,
             )
 
 

@@ -46,6 +46,9 @@ from meridian.schema.expressions import scope_for, sql_scope_for
 from meridian.schema.model import Form
 
 RUN, SCAN, SCHEDULED = "rules.run", "rules.scan", "rules.scheduled"
+CALL = "rules.call"
+"""A rule's outbound webhook call: a job of its own, so a slow or failing receiver is retried
+with backoff without running the rule's other actions again."""
 MAX_DEPTH = 5
 _depth: contextvars.ContextVar[int] = contextvars.ContextVar("rule_depth", default=0)
 
@@ -226,6 +229,9 @@ def perform(conn: Connection, rule: Row[Any], record_id: int, tz: ZoneInfo) -> l
         if action["type"] == "tag":
             outcomes.append(_tag(conn, form, record_id, action, tz))
             continue
+        if action["type"] == "webhook":
+            outcomes.append(_call(conn, form, rule.id, record_id, action, tz))
+            continue
         values = _values(conn, form, record_id, action["values"], tz)
         if action["type"] == "update":
             service.update_record(
@@ -241,6 +247,30 @@ def perform(conn: Connection, rule: Row[Any], record_id: int, tz: ZoneInfo) -> l
             )
             outcomes.append({"type": "create", "form": target.key, "record_id": created["id"]})
     return outcomes
+
+
+def _call(
+    conn: Connection,
+    form: Form,
+    rule_id: int,
+    record_id: int,
+    action: Mapping[str, Any],
+    tz: ZoneInfo,
+) -> dict[str, Any]:
+    """Queue the call with the record as it is now (the receiver sees what the rule saw)."""
+    record = service.get_record(
+        conn=conn, actor=Actor.system(), form=form, record_id=record_id, tz=tz
+    )
+    body = {
+        "event": "RuleFired",
+        "rule_id": rule_id,
+        "form": form.key,
+        "record_id": record_id,
+        "record": record,
+    }
+    payload = {"url": action["url"], "secret": action.get("secret") or "", "body": body}
+    job_id = enqueue(conn, CALL, _api_value(payload))
+    return {"type": "webhook", "url": action["url"], "job_id": job_id}
 
 
 def _tag(

@@ -160,3 +160,54 @@ def test_bad_subscriptions_are_refused_and_a_rolled_back_change_sends_nothing(
     assert refused.status_code == 422
     worker(engine).run_once()
     assert receiver.requests == []
+
+
+def test_a_rule_calls_a_webhook_signed_and_retried_until_taken(
+    crm: TestClient, engine: Engine, receiver: Receiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    current = [clock.utcnow()]
+    monkeypatch.setattr(clock, "utcnow", lambda: current[0])
+    rule = crm.post(
+        "/api/v1/rules",
+        json={
+            "form_key": "contract",
+            "label": "签约通知财务",
+            "trigger": {"type": "field_changed", "field": "status", "to": ["已签约"]},
+            "actions": [{"type": "webhook", "url": receiver.url, "secret": "s3cret"}],
+        },
+    )
+    assert rule.status_code == 201, rule.text
+    record = crm.post("/api/v1/forms/contract/records", json={"title": "A", "status": "草稿"})
+    crm.patch(f"/api/v1/forms/contract/records/{record.json()['id']}", json={"status": "已签约"})
+    receiver.answers = [502]
+    run = worker(engine)
+    run.run_once()  # the rule runs and queues the call
+    run.run_once()  # the call: refused
+    current[0] += timedelta(seconds=11)
+    run.run_once()  # the retry: taken
+    assert len(receiver.requests) == 2
+    (first, _), (headers, body) = receiver.requests
+    assert first["X-Idempotency-Key"] == headers["X-Idempotency-Key"]
+    payload = json.loads(body)
+    assert payload["event"] == "RuleFired" and payload["record"]["status"] == "已签约"
+    expected = hmac.new(
+        b"s3cret", f"{headers['X-Meridian-Timestamp']}.".encode() + body, hashlib.sha256
+    )
+    assert headers["X-Meridian-Signature"] == "v1=" + expected.hexdigest()
+    [logged] = crm.get(f"/api/v1/rules/{rule.json()['id']}/runs").json()["items"]
+    assert logged["outcome"] == "succeeded" and logged["actions"][0]["type"] == "webhook"
+
+
+def test_a_webhook_action_needs_an_http_url(crm: TestClient) -> None:
+    response = crm.post(
+        "/api/v1/rules",
+        json={
+            "form_key": "contract",
+            "label": "bad",
+            "trigger": {"type": "record_created"},
+            "actions": [{"type": "webhook", "url": "file:///etc/passwd"}],
+        },
+    )
+    assert response.status_code == 422
+    [error] = response.json()["errors"]
+    assert error["field"] == "actions.0.url" and error["value"] == "file:///etc/passwd"
