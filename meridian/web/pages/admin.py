@@ -28,7 +28,7 @@ SCOPED = ("read", "update", "delete", "export")
 SCOPES = ("", "own", "department", "subtree", "all")
 
 
-def _admin_page(
+def admin_page(
     request: Request, viewer: Viewer, template: str, *, status_code: int = 200, **context: Any
 ) -> HTMLResponse:
     manage.require_admin(viewer.actor)
@@ -38,7 +38,7 @@ def _admin_page(
     return page(request, viewer, template, status_code=status_code, presenter=presenter, **context)
 
 
-def _problems(exc: MeridianError, locale: str) -> list[str]:
+def problems_of(exc: MeridianError, locale: str) -> list[str]:
     errors = getattr(exc, "errors", None)
     if errors:
         return [f"{e.field}: {localized(e.message, locale)}" for e in errors]
@@ -55,7 +55,7 @@ def _users_page(request: Request, viewer: Viewer, **context: Any) -> HTMLRespons
         departments = organisation.list_departments(conn)
         roles = organisation.list_roles(conn)
     names = {d["id"]: d["name"] for d in departments}
-    return _admin_page(
+    return admin_page(
         request,
         viewer,
         "admin_users.html",
@@ -89,7 +89,7 @@ async def add_user(request: Request, viewer: ViewerDep) -> HTMLResponse:
             )
     except MeridianError as exc:
         return _users_page(
-            request, viewer, status_code=exc.status, problems=_problems(exc, viewer.locale)
+            request, viewer, status_code=exc.status, problems=problems_of(exc, viewer.locale)
         )
     return _users_page(request, viewer, notice=viewer._("The user was created."))
 
@@ -104,7 +104,7 @@ async def import_users(request: Request, viewer: ViewerDep) -> HTMLResponse:
             created = manage.import_users(conn, viewer.actor, text)
     except MeridianError as exc:
         return _users_page(
-            request, viewer, status_code=exc.status, problems=_problems(exc, viewer.locale)
+            request, viewer, status_code=exc.status, problems=problems_of(exc, viewer.locale)
         )
     return _users_page(
         request, viewer, notice=viewer._("{count} users imported.", count=len(created))
@@ -129,7 +129,7 @@ def _departments_page(request: Request, viewer: Viewer, **context: Any) -> HTMLR
             walk(department["id"], depth + 1)
 
     walk(None, 0)
-    return _admin_page(
+    return admin_page(
         request,
         viewer,
         "admin_departments.html",
@@ -160,7 +160,7 @@ async def add_department(request: Request, viewer: ViewerDep) -> HTMLResponse:
             )
     except MeridianError as exc:
         return _departments_page(
-            request, viewer, status_code=exc.status, problems=_problems(exc, viewer.locale)
+            request, viewer, status_code=exc.status, problems=problems_of(exc, viewer.locale)
         )
     return _departments_page(request, viewer, notice=viewer._("The department was created."))
 
@@ -175,7 +175,7 @@ def roles_page(
     with viewer.workspace.read() as conn:
         roles = organisation.list_roles(conn)
         forms = list_forms(conn)
-    return _admin_page(request, viewer, "admin_roles.html", roles=roles, forms=forms)
+    return admin_page(request, viewer, "admin_roles.html", roles=roles, forms=forms)
 
 
 @router.post("/roles", response_class=HTMLResponse)
@@ -188,14 +188,14 @@ async def add_role(request: Request, viewer: ViewerDep) -> Response:
     except MeridianError as exc:
         with viewer.workspace.read() as conn:
             roles, forms = organisation.list_roles(conn), list_forms(conn)
-        return _admin_page(
+        return admin_page(
             request,
             viewer,
             "admin_roles.html",
             status_code=exc.status,
             roles=roles,
             forms=forms,
-            problems=_problems(exc, viewer.locale),
+            problems=problems_of(exc, viewer.locale),
         )
     return RedirectResponse(f"/admin/roles/{key}", status_code=303)
 
@@ -205,7 +205,7 @@ def _permissions_page(request: Request, viewer: Viewer, role: str, **context: An
         organisation.require_role(conn, role)
         forms = list_forms(conn)
         rules = {form.key: permissions.form_rules(conn, role, form) for form in forms}
-    return _admin_page(
+    return admin_page(
         request,
         viewer,
         "admin_permissions.html",
@@ -254,7 +254,7 @@ async def save_permissions(
             manage.set_form_permissions(conn, viewer.actor, role, form, document)
     except MeridianError as exc:
         return _permissions_page(
-            request, viewer, role, status_code=exc.status, problems=_problems(exc, viewer.locale)
+            request, viewer, role, status_code=exc.status, problems=problems_of(exc, viewer.locale)
         )
     return _permissions_page(request, viewer, role, notice=viewer._("Permissions saved."))
 
@@ -265,7 +265,7 @@ async def save_permissions(
 def _tokens_page(request: Request, viewer: Viewer, **context: Any) -> HTMLResponse:
     with viewer.workspace.read() as conn:
         tokens = list_tokens(conn)
-    return _admin_page(request, viewer, "admin_tokens.html", tokens=tokens, **context)
+    return admin_page(request, viewer, "admin_tokens.html", tokens=tokens, **context)
 
 
 @router.get("/tokens", response_class=HTMLResponse)
@@ -303,7 +303,7 @@ async def add_token(request: Request, viewer: ViewerDep) -> HTMLResponse:
             viewer,
             created="",
             status_code=exc.status,
-            problems=_problems(exc, viewer.locale),
+            problems=problems_of(exc, viewer.locale),
         )
     return _tokens_page(request, viewer, created=token)
 
@@ -361,7 +361,7 @@ def audit_page(
         "since": since,
         "until": until,
     }
-    return _admin_page(
+    return admin_page(
         request,
         viewer,
         "admin_audit.html",
@@ -377,7 +377,7 @@ def jobs_page(request: Request, viewer: ViewerDep, state: str = "dead") -> HTMLR
     manage.require_admin(viewer.actor)
     with viewer.workspace.read() as conn:
         found = jobs.list_jobs(conn, state=state, limit=200)
-    return _admin_page(request, viewer, "admin_jobs.html", jobs=found, state=state)
+    return admin_page(request, viewer, "admin_jobs.html", jobs=found, state=state)
 
 
 @router.post("/jobs/{job_id}/{operation}")

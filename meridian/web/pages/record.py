@@ -14,6 +14,7 @@ from meridian.db.tables import users
 from meridian.errors import NotFound, ValidationFailed
 from meridian.records import listing, service
 from meridian.records.files import get_file
+from meridian.rules import engine as rules_engine
 from meridian.schema.catalog import get_form, list_forms
 from meridian.schema.model import Form
 from meridian.web.display import Presenter, mentioned_users, record_title, user_names
@@ -91,6 +92,11 @@ def detail(form_key: str, record_id: int, request: Request, viewer: ViewerDep) -
         )
         related = _related(conn, viewer, form, record_id)
         files = _files(conn, visible, record)
+        automation = (
+            rules_engine.runs(conn, form_key=form_key, record_id=record_id, limit=20)
+            if viewer.actor.is_admin
+            else []
+        )
         mentioned = mentioned_users(visible, [record]) | {h["actor_id"] for h in history}
         presenter = Presenter(viewer.locale, tz, user_names(conn, mentioned))
     return page(
@@ -107,6 +113,7 @@ def detail(form_key: str, record_id: int, request: Request, viewer: ViewerDep) -
         history=list(reversed(history)),
         related=related,
         files=files,
+        automation=automation,
         presenter=presenter,
     )
 

@@ -340,6 +340,71 @@ document.addEventListener("alpine:init", () => {
     },
   }));
 
+  /* Rule builder: trigger, condition (rows written as an expression, or typed), actions. */
+  Alpine.data("ruleBuilder", (catalog) => ({
+    forms: catalog.forms,
+    users: catalog.users,
+    rule: { label: "", form_key: catalog.forms.length ? catalog.forms[0].key : "", condition: "", enabled: true },
+    trigger: { type: "record_created", field: "", to: [], offset_days: -30, days: 30, cron: "0 9 * * 1" },
+    conditions: [],
+    actions: [],
+    problems: [],
+    form(key) { return this.forms.find((f) => f.key === (key || this.rule.form_key)) || { fields: [] }; },
+    fields(key) { return this.form(key).fields.filter((f) => !["child_table", "attachment"].includes(f.type)); },
+    options(fieldKey) { const f = this.form().fields.find((x) => x.key === fieldKey); return (f && f.options) || []; },
+    linksBack(formKey) { return this.form(formKey).fields.filter((f) => f.type === "link" && f.target === this.rule.form_key && !f.many); },
+    formChanged() { this.conditions = []; this.rule.condition = ""; this.trigger.field = ""; },
+    addCondition() { const f = this.fields()[0]; this.conditions.push({ field: f ? f.key : "", op: "=", value: "" }); },
+    literal(fieldKey, value) {
+      const f = this.form().fields.find((x) => x.key === fieldKey);
+      if (f && ["integer", "decimal", "money", "percent"].includes(f.type) && /^-?\d+(\.\d+)?$/.test(value)) return value;
+      if (f && f.type === "boolean") return value === "true" || value === "是" ? "true" : "false";
+      if (f && f.type === "date" && /^\d{4}-\d{2}-\d{2}$/.test(value)) return `DATE("${value}")`;
+      return JSON.stringify(String(value));
+    },
+    writeCondition() {
+      this.rule.condition = this.conditions.map((c) => {
+        if (c.op === "blank") return `ISBLANK(${c.field})`;
+        if (c.op === "contains") return `CONTAINS(${c.field}, ${JSON.stringify(String(c.value))})`;
+        return `${c.field} ${c.op} ${this.literal(c.field, c.value)}`;
+      }).join(" and ");
+    },
+    addAction() {
+      this.actions.push({ type: "notify", pairs: [], form: this.rule.form_key, link_field: "", to_kind: "owner", users: [],
+        title: "", body: "", strategy: "round_robin", reason_field: "", field: "", add: [], remove: [], url: "", secret: "" });
+    },
+    action(a) {
+      const values = () => Object.fromEntries(a.pairs.map((p) => [p.field, p.mode === "value" ? p.value : { [p.mode]: p.value }]));
+      const ids = (list) => list.map(Number);
+      switch (a.type) {
+        case "update": return { type: "update", values: values() };
+        case "create": return { type: "create", form: a.form, values: values(), ...(a.link_field ? { link_field: a.link_field } : {}) };
+        case "notify": return { type: "notify", to: a.to_kind === "users" ? ids(a.users) : a.to_kind, title: a.title, body: a.body };
+        case "assign": return { type: "assign", strategy: a.strategy, users: ids(a.users), ...(a.reason_field ? { reason_field: a.reason_field } : {}) };
+        case "tag": return { type: "tag", field: a.field, add: a.add, remove: a.remove };
+        default: return { type: "webhook", url: a.url, ...(a.secret ? { secret: a.secret } : {}) };
+      }
+    },
+    triggerDocument() {
+      const t = this.trigger;
+      switch (t.type) {
+        case "field_changed": return { type: t.type, field: t.field, ...(t.to.length ? { to: t.to } : {}) };
+        case "date_relative": return { type: t.type, field: t.field, offset_days: Number(t.offset_days) };
+        case "no_activity": return { type: t.type, days: Number(t.days) };
+        case "schedule": return { type: t.type, cron: t.cron };
+        default: return { type: t.type };
+      }
+    },
+    async save() {
+      const document = { ...this.rule, trigger: this.triggerDocument(), actions: this.actions.map((a) => this.action(a)) };
+      const result = await sendJSON("POST", "/admin/rules", document);
+      if (result.ok) { window.location.href = result.data.url; return; }
+      const problem = result.data || {};
+      this.problems = (problem.errors || []).map((e) => `${e.field}: ${e.message}`);
+      if (!this.problems.length) this.problems = [problemText(problem)];
+    },
+  }));
+
   /* Kanban: a dropped card changes the grouping field; a refused move goes back, with why. */
   Alpine.data("kanban", (formKey, field, canMove) => ({
     init() {

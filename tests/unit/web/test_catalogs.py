@@ -41,7 +41,7 @@ def test_placeholders_survive_translation() -> None:
 def test_templates_show_no_bare_text() -> None:
     """Text between tags is a ``{{ }}`` expression, a symbol, or a brand name."""
     allowed = re.compile(
-        r"^[\s0-9#·—✓✕↶▲▼＋‹›●→└:|/()…*%-]*$|^(子午|Meridian|中文|English|IP|KB|×)$"
+        r"^[\s0-9#·—✓✕↶▲▼＋‹›●→└=≠≥≤:|/()…*%-]*$|^(子午|Meridian|中文|English|IP|KB|×|&gt;|&lt;)$"
     )
     for path in (WEB / "templates").glob("*.html"):
         source = re.sub(r"{%.*?%}|{{.*?}}|{#.*?#}", "", path.read_text(), flags=re.S)

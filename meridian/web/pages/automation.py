@@ -1,0 +1,185 @@
+"""Automation for administrators: the rule builder, each rule's run log and dry run, and
+outbound webhook subscriptions with their delivery log and replay."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from meridian.access import manage
+from meridian.errors import FieldError, MeridianError, ValidationFailed
+from meridian.integrations import webhooks
+from meridian.rules import definitions, engine
+from meridian.schema.catalog import list_forms
+from meridian.web.display import Presenter
+from meridian.web.pages.admin import admin_page, problems_of
+from meridian.web.pages.record import active_users
+from meridian.web.session import Viewer, ViewerDep
+
+router = APIRouter(prefix="/admin")
+
+EVENTS = ("RecordCreated", "RecordUpdated", "RecordDeleted", "RecordRestored")
+
+
+def _catalog(viewer: Viewer) -> dict[str, Any]:
+    """Forms with their fields and the users, for the builder's pickers."""
+    with viewer.workspace.read() as conn:
+        forms = [
+            {
+                "key": form.key,
+                "label": form.label,
+                "fields": [
+                    {
+                        "key": f.key,
+                        "label": f.label,
+                        "type": f.type,
+                        "target": f.target,
+                        "many": f.many,
+                        "options": [{"value": o.value, "label": o.label} for o in f.options],
+                    }
+                    for f in form.active_fields
+                ],
+            }
+            for form in list_forms(conn)
+        ]
+        users = active_users(conn)
+    return {"forms": forms, "users": users}
+
+
+@router.get("/rules", response_class=HTMLResponse)
+def rules_page(request: Request, viewer: ViewerDep) -> HTMLResponse:
+    manage.require_admin(viewer.actor)
+    with viewer.workspace.read() as conn:
+        found = definitions.list_rules(conn)
+        labels = {form.key: form.label for form in list_forms(conn)}
+    return admin_page(request, viewer, "admin_rules.html", rules=found, form_labels=labels)
+
+
+@router.get("/rules/new", response_class=HTMLResponse)
+def rule_builder(request: Request, viewer: ViewerDep) -> HTMLResponse:
+    manage.require_admin(viewer.actor)
+    return admin_page(request, viewer, "rule_builder.html", catalog=_catalog(viewer))
+
+
+@router.post("/rules")
+async def create_rule(request: Request, viewer: ViewerDep) -> dict[str, Any]:
+    """The builder's rule, checked whole; problems come back as problem details."""
+    document = await request.json()
+    with viewer.workspace.transaction() as conn:
+        rule = definitions.create_rule(conn, viewer.actor, document)
+    return {"id": rule["id"], "url": f"/admin/rules/{rule['id']}"}
+
+
+def _rule_page(request: Request, viewer: Viewer, rule_id: int, **context: Any) -> HTMLResponse:
+    manage.require_admin(viewer.actor)
+    with viewer.workspace.read() as conn:
+        rule = definitions.get_rule(conn, rule_id)
+        log = engine.runs(conn, rule_id=rule_id, limit=100)
+    context.setdefault("dry", None)
+    return admin_page(request, viewer, "admin_rule.html", rule=rule, runs=log, **context)
+
+
+@router.get("/rules/{rule_id}", response_class=HTMLResponse)
+def rule_page(rule_id: int, request: Request, viewer: ViewerDep) -> HTMLResponse:
+    return _rule_page(request, viewer, rule_id)
+
+
+@router.post("/rules/{rule_id}/enabled")
+def set_enabled(rule_id: int, viewer: ViewerDep, enabled: bool = Form(...)) -> Response:
+    with viewer.workspace.transaction() as conn:
+        definitions.set_enabled(conn, viewer.actor, rule_id, enabled)
+    return RedirectResponse(f"/admin/rules/{rule_id}", status_code=303)
+
+
+@router.post("/rules/{rule_id}/dry-run", response_class=HTMLResponse)
+def dry_run(
+    rule_id: int, request: Request, viewer: ViewerDep, record_id: str = Form("")
+) -> HTMLResponse:
+    """What the rule would do to one record now; nothing is changed."""
+    manage.require_admin(viewer.actor)
+    try:
+        if not record_id.strip().isdigit():
+            raise ValidationFailed(
+                [FieldError("record_id", "invalid_id", "give a record number", record_id)]
+            )
+        with viewer.workspace.read() as conn:
+            result = engine.dry_run(conn, rule_id, int(record_id), viewer.workspace.tz)
+    except MeridianError as exc:
+        return _rule_page(
+            request,
+            viewer,
+            rule_id,
+            status_code=exc.status,
+            problems=problems_of(exc, viewer.locale),
+        )
+    return _rule_page(request, viewer, rule_id, dry=result)
+
+
+# Webhooks ---------------------------------------------------------------------------------------
+
+
+def _webhooks_page(request: Request, viewer: Viewer, **context: Any) -> HTMLResponse:
+    manage.require_admin(viewer.actor)
+    with viewer.workspace.read() as conn:
+        found = webhooks.list_webhooks(conn, viewer.actor)
+        forms = list_forms(conn)
+    context.setdefault("created", None)
+    return admin_page(
+        request,
+        viewer,
+        "admin_webhooks.html",
+        webhooks=found,
+        forms=forms,
+        events=EVENTS,
+        **context,
+    )
+
+
+@router.get("/webhooks", response_class=HTMLResponse)
+def webhooks_page(request: Request, viewer: ViewerDep) -> HTMLResponse:
+    return _webhooks_page(request, viewer)
+
+
+@router.post("/webhooks", response_class=HTMLResponse)
+async def add_webhook(request: Request, viewer: ViewerDep) -> HTMLResponse:
+    """The signing secret is shown on this one response."""
+    posted = await request.form()
+    try:
+        with viewer.workspace.transaction() as conn:
+            created = webhooks.create_webhook(
+                conn,
+                viewer.actor,
+                form_key=str(posted.get("form_key", "")),
+                events=[str(e) for e in posted.getlist("events")],
+                url=str(posted.get("url", "")).strip(),
+            )
+    except MeridianError as exc:
+        return _webhooks_page(
+            request, viewer, status_code=exc.status, problems=problems_of(exc, viewer.locale)
+        )
+    return _webhooks_page(request, viewer, created=created)
+
+
+@router.get("/webhooks/{webhook_id}", response_class=HTMLResponse)
+def webhook_page(webhook_id: int, request: Request, viewer: ViewerDep) -> HTMLResponse:
+    manage.require_admin(viewer.actor)
+    with viewer.workspace.read() as conn:
+        log = webhooks.deliveries(conn, viewer.actor, webhook_id)
+        hook = next(
+            (w for w in webhooks.list_webhooks(conn, viewer.actor) if w["id"] == webhook_id), None
+        )
+    if hook is None:
+        raise ValidationFailed([FieldError("webhook", "unknown", "no such webhook", webhook_id)])
+    presenter = Presenter(viewer.locale, viewer.workspace.tz, {})
+    return admin_page(
+        request, viewer, "admin_webhook.html", hook=hook, deliveries=log, presenter=presenter
+    )
+
+
+@router.post("/webhooks/{webhook_id}/deliveries/{delivery_id}/replay")
+def replay(webhook_id: int, delivery_id: int, viewer: ViewerDep) -> Response:
+    with viewer.workspace.transaction() as conn:
+        webhooks.replay(conn, viewer.actor, webhook_id, delivery_id)
+    return RedirectResponse(f"/admin/webhooks/{webhook_id}", status_code=303)

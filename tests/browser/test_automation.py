@@ -1,0 +1,119 @@
+"""Automation in the browser: an administrator builds a rule, sees it run, dry-runs it,
+switches it off; subscribes a webhook and gets its secret once."""
+
+from __future__ import annotations
+
+import re
+from zoneinfo import ZoneInfo
+
+from playwright.sync_api import Page, expect
+
+from meridian.access.users import create_user
+from meridian.core.actor import Actor
+from meridian.jobs.handlers import job_handlers
+from meridian.jobs.worker import Worker
+from meridian.records import service
+from meridian.schema import changes
+from meridian.schema.catalog import get_form
+from meridian.schema.model import App, Form, parse_model
+from meridian.settings import Settings
+from tests.browser.conftest import Server, log_in
+
+
+def _setup(server: Server) -> int:
+    system = Actor.system()
+    with server.workspace.transaction() as conn:
+        changes.create_app(conn=conn, actor=system, app=App(key="sales", label="销售"))
+        changes.create_form(
+            conn=conn,
+            actor=system,
+            form=parse_model(
+                Form,
+                {
+                    "key": "lead",
+                    "app_key": "sales",
+                    "label": "线索",
+                    "title_field": "name",
+                    "fields": [
+                        {"key": "name", "label": "名称", "type": "text"},
+                        {
+                            "key": "stage",
+                            "label": "阶段",
+                            "type": "select",
+                            "options": [
+                                {"value": "new", "label": "新线索"},
+                                {"value": "won", "label": "赢单"},
+                            ],
+                        },
+                    ],
+                },
+            ),
+        )
+        return create_user(
+            conn=conn, email="a@acme.test", name="A", password="pass-word-1", is_admin=True
+        )
+
+
+def test_an_administrator_builds_a_rule_and_watches_it_run(page: Page, server: Server) -> None:
+    admin_id = _setup(server)
+    log_in(page, server, "a@acme.test", "pass-word-1")
+    page.goto(f"{server.url}/admin/rules")
+    page.click("[data-testid=new-rule]")
+
+    # Saving without an action names the problem and saves nothing.
+    page.fill("[data-testid=rule-label]", "赢单通知")
+    page.click("[data-testid=save-rule]")
+    expect(page.locator("[data-testid=rule-problems]")).to_contain_text("actions")
+
+    page.select_option("[data-testid=trigger-type]", "field_changed")
+    page.select_option("[data-testid=trigger-field]", "stage")
+    page.select_option("[data-testid=trigger-to]", ["won"])
+    page.click("[data-testid=add-action]")
+    page.fill("[data-testid=notify-title]", "赢单了")
+    page.click("[data-testid=save-rule]")
+    expect(page).to_have_url(re.compile(r"/admin/rules/\d+$"))
+    expect(page.locator("[data-testid=rule-state]")).to_have_text("启用中")
+
+    with server.workspace.transaction() as conn:
+        form = get_form(conn, "lead")
+        record = service.create_record(
+            conn=conn,
+            actor=Actor(user_id=admin_id, is_admin=True),
+            form=form,
+            values={"name": "华为云", "stage": "new"},
+        )
+        service.update_record(
+            conn=conn,
+            actor=Actor.system(),
+            form=form,
+            record_id=record["id"],
+            values={"stage": "won"},
+        )
+    Worker(server.workspace.engine, job_handlers(Settings()), ZoneInfo("Asia/Shanghai")).run_once()
+
+    page.reload()
+    expect(page.locator("[data-testid=runs]")).to_contain_text("succeeded")
+    expect(page.locator("[data-testid=unread]")).to_have_text("1")
+    page.fill("input[name=record_id]", str(record["id"]))
+    page.click("text=试一试")
+    expect(page.locator("[data-testid=dry-run]")).to_contain_text("满足")
+    page.click("[data-testid=toggle-rule]")
+    expect(page.locator("[data-testid=rule-state]")).to_have_text("已停用")
+
+    page.goto(f"{server.url}/forms/lead/records/{record['id']}")
+    expect(page.locator("[data-testid=record-runs]")).to_contain_text("succeeded")
+    page.goto(f"{server.url}/inbox")
+    expect(page.locator("main")).to_contain_text("赢单了")
+
+
+def test_a_webhook_subscription_shows_its_secret_once(page: Page, server: Server) -> None:
+    _setup(server)
+    log_in(page, server, "a@acme.test", "pass-word-1")
+    page.goto(f"{server.url}/admin/webhooks")
+    page.check("input[value=RecordUpdated]")
+    page.fill("input[name=url]", "https://finance.example.test/hooks/crm")
+    page.click("text=订阅")
+    expect(page.locator("[data-testid=webhook-secret]")).to_contain_text("whsec_")
+    page.goto(f"{server.url}/admin/webhooks")
+    expect(page.locator("[data-testid=webhook-secret]")).to_have_count(0)
+    expect(page.locator("main")).to_contain_text("finance.example.test")
