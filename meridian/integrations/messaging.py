@@ -1,10 +1,11 @@
 """Sending notifications: email over SMTP, and WeCom, DingTalk and Feishu group robots.
 
 Each is a job handler (see ``meridian.notify``): a failure raises, and the queue retries with
-backoff. The bot messages follow each platform's documented robot webhook format — WeCom
-``markdown``, DingTalk ``actionCard`` signed with the robot's secret (HMAC-SHA256 of
-``"{timestamp}\\n{secret}"``, Base64, in the URL), Feishu ``interactive`` card signed the same
-way in the body — each with a button back to the record.
+backoff. The bot messages follow each platform's documented robot webhook format, as plain
+text, markdown (Feishu: ``post`` rich text) or a card with a button back to the record (WeCom
+``template_card``, DingTalk ``actionCard``, Feishu ``interactive``). DingTalk robots with a
+secret are signed in the URL (HMAC-SHA256 of ``"{timestamp}\\n{secret}"``, Base64), Feishu
+robots the same way in the body.
 """
 
 from __future__ import annotations
@@ -73,48 +74,95 @@ def _signature(secret: str, timestamp: str) -> str:
     return base64.b64encode(digest.digest()).decode()
 
 
+DEFAULT_STYLE = {"wecom": "markdown", "dingtalk": "card", "feishu": "card"}
+OPEN = "查看 / Open"
+
+
 def bot_message(
-    kind: str, secret: str | None, title: str, body: str, link: str | None
+    kind: str,
+    secret: str | None,
+    title: str,
+    body: str,
+    link: str | None,
+    style: str | None = None,
 ) -> tuple[dict[str, str], dict[str, Any]]:
-    """(extra URL parameters, JSON body) for one platform's group robot."""
+    """(extra URL parameters, JSON body) for one platform's group robot, in ``style`` text,
+    markdown or card (each platform's own default when None; a card needs a link)."""
+    style = style or DEFAULT_STYLE[kind]
+    if style == "card" and not link:
+        style = "markdown"
+    plain = "\n".join(part for part in (title, body, link and f"查看 / Open: {link}") if part)
     if kind == "wecom":
-        content = f"**{title}**\n{body}" + (f"\n[查看 / Open]({link})" if link else "")
-        return {}, {"msgtype": "markdown", "markdown": {"content": content}}
+        return {}, _wecom(style, title, body, link, plain)
     if kind == "dingtalk":
         params = {}
         if secret:
             timestamp = str(int(time.time() * 1000))
             params = {"timestamp": timestamp, "sign": _signature(secret, timestamp)}
-        card: dict[str, Any] = {"title": title, "text": f"### {title}\n\n{body}"}
-        if link:
-            card.update(singleTitle="查看 / Open", singleURL=link)
-        return params, {"msgtype": "actionCard", "actionCard": card}
-    elements: list[dict[str, Any]] = [{"tag": "markdown", "content": body or title}]
-    if link:
-        elements.append(
-            {
-                "tag": "action",
-                "actions": [
-                    {
-                        "tag": "button",
-                        "text": {"tag": "plain_text", "content": "查看 / Open"},
-                        "url": link,
-                        "type": "primary",
-                    }
-                ],
-            }
-        )
-    message: dict[str, Any] = {
-        "msg_type": "interactive",
-        "card": {
-            "header": {"title": {"tag": "plain_text", "content": title}},
-            "elements": elements,
-        },
-    }
+        return params, _dingtalk(style, title, body, link, plain)
+    message = _feishu(style, title, body, link, plain)
     if secret:
         timestamp = str(int(time.time()))
         message.update(timestamp=timestamp, sign=_signature(secret, timestamp))
     return {}, message
+
+
+def _wecom(style: str, title: str, body: str, link: str | None, plain: str) -> dict[str, Any]:
+    if style == "text":
+        return {"msgtype": "text", "text": {"content": plain}}
+    if style == "markdown":
+        content = f"**{title}**\n{body}" + (f"\n[{OPEN}]({link})" if link else "")
+        return {"msgtype": "markdown", "markdown": {"content": content}}
+    return {
+        "msgtype": "template_card",
+        "template_card": {
+            "card_type": "text_notice",
+            "main_title": {"title": title},
+            "sub_title_text": body,
+            "jump_list": [{"type": 1, "title": OPEN, "url": link}],
+            "card_action": {"type": 1, "url": link},
+        },
+    }
+
+
+def _dingtalk(style: str, title: str, body: str, link: str | None, plain: str) -> dict[str, Any]:
+    if style == "text":
+        return {"msgtype": "text", "text": {"content": plain}}
+    text = f"### {title}\n\n{body}"
+    if style == "markdown":
+        suffix = f"\n\n[{OPEN}]({link})" if link else ""
+        return {"msgtype": "markdown", "markdown": {"title": title, "text": text + suffix}}
+    card = {"title": title, "text": text, "singleTitle": OPEN, "singleURL": link}
+    return {"msgtype": "actionCard", "actionCard": card}
+
+
+def _feishu(style: str, title: str, body: str, link: str | None, plain: str) -> dict[str, Any]:
+    if style == "text":
+        return {"msg_type": "text", "content": {"text": plain}}
+    if style == "markdown":
+        line: list[dict[str, Any]] = [{"tag": "text", "text": body}]
+        if link:
+            line.append({"tag": "a", "text": f" {OPEN}", "href": link})
+        return {
+            "msg_type": "post",
+            "content": {"post": {"zh_cn": {"title": title, "content": [line]}}},
+        }
+    button = {
+        "tag": "button",
+        "text": {"tag": "plain_text", "content": OPEN},
+        "url": link,
+        "type": "primary",
+    }
+    return {
+        "msg_type": "interactive",
+        "card": {
+            "header": {"title": {"tag": "plain_text", "content": title}},
+            "elements": [
+                {"tag": "markdown", "content": body or title},
+                {"tag": "action", "actions": [button]},
+            ],
+        },
+    }
 
 
 def bot_sender(settings: Settings) -> Callable[[JobContext], None]:
@@ -132,6 +180,7 @@ def bot_sender(settings: Settings) -> Callable[[JobContext], None]:
             payload["title"],
             payload.get("body") or "",
             record_link(settings, payload),
+            payload.get("style"),
         )
         url = channel.webhook_url
         if params:

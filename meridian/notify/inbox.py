@@ -76,8 +76,10 @@ def notify_bot(
     body: str = "",
     form_key: str | None = None,
     record_id: int | None = None,
+    style: str | None = None,
 ) -> None:
-    """A message to a WeCom, DingTalk or Feishu group robot, sent by a job."""
+    """A message to a WeCom, DingTalk or Feishu group robot, sent by a job; ``style`` is text,
+    markdown or card (the platform's default when None)."""
     if conn.scalar(sa.select(bot_channels.c.id).where(bot_channels.c.id == channel_id)) is None:
         raise NotFound(f"bot channel {channel_id} does not exist", id=channel_id)
     enqueue(
@@ -89,6 +91,7 @@ def notify_bot(
             "body": body,
             "form_key": form_key,
             "record_id": record_id,
+            "style": style,
         },
     )
 

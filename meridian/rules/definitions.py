@@ -18,7 +18,7 @@ for every record meeting the condition).
 
 Actions: ``update`` the record; ``create`` a related record (``link_field`` links it back);
 ``notify`` people (``to``: ``"owner"``, ``"manager"`` or user ids; ``title``, ``body``;
-optional ``bot``, a group-robot channel id); ``assign`` the owner (``strategy``
+optional ``bot``, a group-robot channel id, and its ``style``: text, markdown or card); ``assign`` the owner (``strategy``
 ``round_robin`` or ``least_loaded`` over ``users``, or ``territory``: the ``field``'s value
 looked up in ``territories`` with an optional ``default``; the reason goes to
 ``reason_field``); ``tag`` (``field`` a multi-select, ``add`` and ``remove`` option lists);
@@ -251,6 +251,10 @@ def _check_actions(conn: Connection, form: Form, actions: Any, errors: ErrorColl
                 or (isinstance(to, list) and to and all(isinstance(u, int) for u in to))
             ):
                 errors.add(f"{path}.to", "invalid_recipients", '"owner", "manager" or user ids', to)
+            if action.get("style") not in (None, "text", "markdown", "card"):
+                errors.add(
+                    f"{path}.style", "invalid_style", "text, markdown or card", action.get("style")
+                )
             texts = {k: action.get(k) for k in ("title", "body") if k in action}
             if not isinstance(action.get("title"), str | dict):
                 errors.add(f"{path}.title", "invalid_title", "give a title", action.get("title"))

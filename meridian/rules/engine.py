@@ -370,7 +370,13 @@ def _notify(
     )
     if action.get("bot"):
         notify_bot(
-            conn, int(action["bot"]), title=title, body=body, form_key=form.key, record_id=record_id
+            conn,
+            int(action["bot"]),
+            title=title,
+            body=body,
+            form_key=form.key,
+            record_id=record_id,
+            style=action.get("style"),
         )
     return {"type": "notify", "recipients": sent, "bot": action.get("bot")}
 

@@ -244,3 +244,74 @@ def test_bad_bot_channels_are_refused(client: TestClient) -> None:
     )
     assert response.status_code == 422
     assert {e["field"] for e in response.json()["errors"]} == {"kind", "name", "webhook_url"}
+
+
+LINK = "https://crm.acme.test/forms/contract/records/7"
+STYLED = {
+    ("wecom", "text"): lambda b: b["msgtype"] == "text" and LINK in b["text"]["content"],
+    ("wecom", "card"): lambda b: (
+        b["msgtype"] == "template_card"
+        and b["template_card"]["card_type"] == "text_notice"
+        and b["template_card"]["main_title"]["title"] == "合同已签约"
+        and b["template_card"]["card_action"] == {"type": 1, "url": LINK}
+    ),
+    ("dingtalk", "text"): lambda b: b["msgtype"] == "text" and LINK in b["text"]["content"],
+    ("dingtalk", "markdown"): lambda b: (
+        b["msgtype"] == "markdown"
+        and b["markdown"]["title"] == "合同已签约"
+        and f"({LINK})" in b["markdown"]["text"]
+    ),
+    ("feishu", "text"): lambda b: b["msg_type"] == "text" and LINK in b["content"]["text"],
+    ("feishu", "markdown"): lambda b: (
+        b["msg_type"] == "post"
+        and b["content"]["post"]["zh_cn"]["title"] == "合同已签约"
+        and b["content"]["post"]["zh_cn"]["content"][0][1]["href"] == LINK
+    ),
+}
+
+
+@pytest.mark.parametrize(("kind", "style"), sorted(STYLED))
+def test_group_robot_messages_come_as_text_markdown_or_card(
+    client: TestClient,
+    workspace: Workspace,
+    engine: Engine,
+    settings: Settings,
+    robot: tuple[list[tuple[str, dict[str, Any]]], str],
+    kind: str,
+    style: str,
+) -> None:
+    received, url = robot
+    channel = client.post(
+        "/api/v1/bot-channels", json={"kind": kind, "name": "销售群", "webhook_url": url}
+    ).json()
+    with workspace.transaction() as conn:
+        notify_bot(
+            conn,
+            channel["id"],
+            title="合同已签约",
+            body="华为云 IDC",
+            form_key="contract",
+            record_id=7,
+            style=style,
+        )
+    run_jobs(engine, settings.model_copy(update={"base_url": "https://crm.acme.test"}))
+    [(_, body)] = received
+    assert STYLED[(kind, style)](body), body
+
+
+def test_a_card_without_a_record_falls_back_to_markdown(
+    client: TestClient,
+    workspace: Workspace,
+    engine: Engine,
+    settings: Settings,
+    robot: tuple[list[tuple[str, dict[str, Any]]], str],
+) -> None:
+    received, url = robot
+    channel = client.post(
+        "/api/v1/bot-channels", json={"kind": "wecom", "name": "群", "webhook_url": url}
+    ).json()
+    with workspace.transaction() as conn:
+        notify_bot(conn, channel["id"], title="日报", body="今日新增 3 条商机", style="card")
+    run_jobs(engine, settings)
+    [(_, body)] = received
+    assert body["msgtype"] == "markdown" and "今日新增" in body["markdown"]["content"]
