@@ -18,14 +18,14 @@ for every record meeting the condition).
 
 Actions: ``update`` the record; ``create`` a related record (``link_field`` links it back);
 ``notify`` people (``to``: ``"owner"``, ``"manager"`` or user ids; ``title``, ``body``;
-optional ``bot``, a group-robot channel id, and its ``style``: text, markdown or card); ``assign`` the owner (``strategy``
-``round_robin`` or ``least_loaded`` over ``users``, or ``territory``: the ``field``'s value
-looked up in ``territories`` with an optional ``default``; the reason goes to
-``reason_field``); ``tag`` (``field`` a multi-select, ``add`` and ``remove`` option lists);
-``webhook`` (POST the record to ``url``, signed with ``secret`` when given, retried until the
-receiver answers 2xx). A
-value is a literal, ``{"expr": "…"}`` in the expression language evaluated on the triggering
-record, or ``{"field": "customer"}`` copied from it.
+optional ``bot``, a group-robot channel id, and its ``style``: text, markdown or card);
+``assign`` the owner (``strategy`` ``round_robin`` or ``least_loaded`` over ``users``, or
+``territory``: the ``field``'s value looked up in ``territories`` with an optional ``default``;
+the reason goes to ``reason_field``); ``tag`` (``field`` a multi-select, ``add`` and ``remove``
+option lists); ``webhook`` (POST the record to ``url``, signed with ``secret`` when given,
+retried until the receiver answers 2xx). A value is a literal, ``{"expr": "…"}`` in the
+expression language evaluated on the triggering record, or ``{"field": "customer"}`` copied
+from it.
 """
 
 from __future__ import annotations
