@@ -68,8 +68,12 @@ def _lark() -> Lark:
     return Lark(grammar, parser="lalr", lexer="contextual", transformer=_Builder(), cache=False)
 
 
+@functools.lru_cache(maxsize=2048)
 def parse(source: str) -> Syntax:
-    """Parse ``source``; raise :class:`ExpressionError` on any problem."""
+    """Parse ``source``; raise :class:`ExpressionError` on any problem.
+
+    Trees are immutable, so a source parsed once (a rule's condition, a saved filter) is not
+    parsed again."""
     if len(source) > MAX_LENGTH:
         raise ExpressionError(
             "too_long", source=source, position=MAX_LENGTH, length=len(source), limit=MAX_LENGTH

@@ -18,12 +18,8 @@ from sqlalchemy.engine import Connection
 from meridian.errors import ErrorCollector
 from meridian.schema.catalog import get_form
 from meridian.schema.compile import compile_form
-from meridian.schema.expressions import FormExpressions, to_logical, to_stored
+from meridian.schema.expressions import FormExpressions, logical_record, to_logical, to_stored
 from meridian.schema.model import Field, Form
-
-
-def _logical(fields: Sequence[Field], stored: Mapping[Any, Any]) -> dict[str, Any]:
-    return {f.key: to_logical(f, stored.get(f.key)) for f in fields}
 
 
 class FormulaRunner:
@@ -49,11 +45,13 @@ class FormulaRunner:
         """Fill formula columns in ``records`` (stored values) and report broken rules."""
         linked = self._load_links(records)
         for record, record_lines, prefix in zip(records, lines, prefixes, strict=True):
-            logical = _logical(self.form.active_fields, record)
+            logical = logical_record(self.form.active_fields, record)
             related: dict[str, Any] = {key: linked[key].get(record.get(key)) for key in self.links}
             for key in self.children:
                 line_fields = _line_fields(self.form, key)
-                related[key] = [_logical(line_fields, line) for line in record_lines.get(key, [])]
+                related[key] = [
+                    logical_record(line_fields, line) for line in record_lines.get(key, [])
+                ]
             for field, expression in self.expressions.formulas:
                 value = expression.evaluate(
                     logical, today=self.now.date(), now=self.now, related=related
@@ -79,7 +77,7 @@ class FormulaRunner:
             ids = sorted({r[key] for r in records if r.get(key) is not None})
             query = sa.select(table).where(table.c.id.in_(ids))
             rows = list(self.conn.execute(query).mappings()) if ids else []
-            loaded[key] = {row["id"]: _logical(target.active_fields, row) for row in rows}
+            loaded[key] = {row["id"]: logical_record(target.active_fields, row) for row in rows}
         return loaded
 
 

@@ -16,10 +16,14 @@
 from __future__ import annotations
 
 import contextvars
+import functools
+import json
 import time
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
+from types import MappingProxyType
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -34,15 +38,21 @@ from meridian.db.engine import transaction
 from meridian.db.sets import one_of
 from meridian.db.tables import jobs, rule_fires, rule_runs, rules, users
 from meridian.errors import MeridianError, NotFound
-from meridian.events.jobs import DEFAULT_ATTEMPTS, READY, JobContext, enqueue
+from meridian.events.jobs import DEFAULT_ATTEMPTS, READY, JobContext, enqueue, enqueue_many
 from meridian.events.records import RecordEvent, RecordUpdated
-from meridian.expr import compile_expression
+from meridian.expr import (
+    CompiledExpression,
+    ExpressionError,
+    FieldInfo,
+    Scope,
+    compile_expression,
+)
 from meridian.notify.inbox import notify_bot, notify_users
 from meridian.records import service
 from meridian.rules.definitions import RECORD_TRIGGERS, TIME_TRIGGERS
 from meridian.schema.catalog import get_form
 from meridian.schema.compile import compile_form
-from meridian.schema.expressions import scope_for, sql_scope_for
+from meridian.schema.expressions import logical_record, plain_scope, scope_for, sql_scope_for
 from meridian.schema.model import Form
 
 RUN, SCAN, SCHEDULED = "rules.run", "rules.scan", "rules.scheduled"
@@ -74,6 +84,75 @@ def _passing(
     if condition:
         query = query.where(_expression_sql(conn, form, condition, tz))
     return list(conn.scalars(query))
+
+
+class _Conditions:
+    """Record-trigger conditions for one save, checked cheaply: a condition that reads only the
+    record's own fields runs in Python over the saved rows (loaded once, in one query, for every
+    rule); one that reads linked records or lines runs in SQL. Both give the same answer (the
+    expression language's differential test holds them to it)."""
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+        self.forms: dict[str, tuple[Form, tuple[tuple[str, FieldInfo], ...]]] = {}
+        self.rows: dict[str, dict[int, dict[str, Any]]] = {}
+        self.now = datetime.now(DEFAULT_TIME_ZONE)
+
+    def passing(self, form_key: str, condition: str, ids: Sequence[int]) -> set[int]:
+        if not condition:
+            return set(ids)
+        if form_key not in self.forms:
+            form = get_form(self.conn, form_key)
+            self.forms[form_key] = (form, tuple(sorted(plain_scope(form.fields).fields.items())))
+        form, fields = self.forms[form_key]
+        compiled = _own_condition(condition, fields)
+        if compiled is None:
+            return set(_passing(self.conn, form, condition, ids, DEFAULT_TIME_ZONE))
+        rows = self._rows(form, ids)
+        return {
+            record_id
+            for record_id in ids
+            if record_id in rows
+            and compiled.evaluate(rows[record_id], today=self.now.date(), now=self.now) is True
+        }
+
+    def _rows(self, form: Form, ids: Sequence[int]) -> dict[int, dict[str, Any]]:
+        loaded = self.rows.setdefault(form.key, {})
+        missing = sorted(set(ids) - set(loaded))
+        if missing:
+            table = compile_form(form).main
+            fields = [f for f in form.active_fields if f.key in table.c]
+            for row in self.conn.execute(
+                sa.select(table).where(one_of(self.conn, table.c.id, missing))
+            ).mappings():
+                loaded[row["id"]] = logical_record(fields, row)
+        return loaded
+
+
+@dataclass(frozen=True)
+class _RecordRule:
+    id: int
+    form_key: str
+    trigger: Mapping[str, Any]
+    condition: str
+
+
+@functools.lru_cache(maxsize=1024)
+def _trigger(text: str) -> Mapping[str, Any]:
+    """A stored trigger, decoded once per distinct text (read-only: shared between saves)."""
+    return MappingProxyType(json.loads(text))
+
+
+@functools.lru_cache(maxsize=1024)
+def _own_condition(
+    condition: str, fields: tuple[tuple[str, FieldInfo], ...]
+) -> CompiledExpression | None:
+    """A condition over the record's own fields, compiled once for those fields (the key says
+    exactly what it was checked against); None when it reads linked records or lines."""
+    try:
+        return compile_expression(condition, Scope(fields=dict(fields)))
+    except ExpressionError:
+        return None
 
 
 def _values(
@@ -127,12 +206,23 @@ def on_record_events(conn: Connection, events: Sequence[RecordEvent]) -> None:
     """Enqueue a run for every enabled record rule the events trigger and whose condition holds."""
     forms = sorted({event.form for event in events})
     candidates = conn.execute(
-        sa.select(rules).where(rules.c.enabled, rules.c.form_key.in_(forms))
+        sa.select(
+            rules.c.id,
+            rules.c.form_key,
+            sa.cast(rules.c.trigger, sa.Text).label("trigger"),
+            rules.c.condition,
+        ).where(rules.c.enabled, rules.c.form_key.in_(forms))
     ).all()
-    record_rules = [r for r in candidates if r.trigger["type"] in RECORD_TRIGGERS]
+    record_rules = [
+        _RecordRule(r.id, r.form_key, _trigger(r.trigger), r.condition)
+        for r in candidates
+        if _trigger(r.trigger)["type"] in RECORD_TRIGGERS
+    ]
     if not record_rules:
         return
     depth = _depth.get() + 1
+    conditions = _Conditions(conn)
+    queued: list[dict[str, Any]] = []
     for rule in record_rules:
         matching = [e for e in events if e.form == rule.form_key and _matches(rule.trigger, e)]
         if not matching:
@@ -151,22 +241,18 @@ def on_record_events(conn: Connection, events: Sequence[RecordEvent]) -> None:
                     0,
                 )
             continue
-        form = get_form(conn, rule.form_key)
-        passing = set(
-            _passing(conn, form, rule.condition, [e.record_id for e in matching], DEFAULT_TIME_ZONE)
+        passing = conditions.passing(rule.form_key, rule.condition, [e.record_id for e in matching])
+        queued.extend(
+            {
+                "rule_id": rule.id,
+                "record_id": event.record_id,
+                "trigger": rule.trigger["type"],
+                "depth": depth,
+            }
+            for event in matching
+            if event.record_id in passing
         )
-        for event in matching:
-            if event.record_id in passing:
-                enqueue(
-                    conn,
-                    RUN,
-                    {
-                        "rule_id": rule.id,
-                        "record_id": event.record_id,
-                        "trigger": rule.trigger["type"],
-                        "depth": depth,
-                    },
-                )
+    enqueue_many(conn, RUN, queued)
 
 
 # ---- running actions -----------------------------------------------------------------------------

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import sqlalchemy as sa
@@ -12,24 +13,33 @@ from meridian.db.tables import apps, forms, schema_changes
 from meridian.errors import NotFound, StaleVersion
 from meridian.schema.model import App, Form
 
+_DEFINITION_TEXT = sa.cast(forms.c.definition, sa.Text).label("definition")
+
+
+@functools.lru_cache(maxsize=512)
+def _parsed(definition: str) -> Form:
+    """A stored definition, parsed once: keyed by its exact text, so any change (or another
+    database) is a different key, and forms are immutable, so sharing one is safe."""
+    return Form.model_validate_json(definition)
+
 
 def get_form(conn: Connection, key: str) -> Form:
-    row = conn.execute(sa.select(forms.c.definition).where(forms.c.key == key)).first()
-    if row is None:
+    form = find_form(conn, key)
+    if form is None:
         raise NotFound(f"form {key!r} does not exist", form=key)
-    return Form.model_validate(row.definition)
+    return form
 
 
 def find_form(conn: Connection, key: str) -> Form | None:
-    row = conn.execute(sa.select(forms.c.definition).where(forms.c.key == key)).first()
-    return None if row is None else Form.model_validate(row.definition)
+    text = conn.scalar(sa.select(_DEFINITION_TEXT).where(forms.c.key == key))
+    return None if text is None else _parsed(text)
 
 
 def list_forms(conn: Connection, app_key: str | None = None) -> list[Form]:
-    query = sa.select(forms.c.definition).order_by(forms.c.created_at, forms.c.key)
+    query = sa.select(_DEFINITION_TEXT).order_by(forms.c.created_at, forms.c.key)
     if app_key is not None:
         query = query.where(forms.c.app_key == app_key)
-    return [Form.model_validate(row.definition) for row in conn.execute(query)]
+    return [_parsed(text) for text in conn.scalars(query)]
 
 
 def get_app(conn: Connection, key: str) -> App:

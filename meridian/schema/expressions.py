@@ -7,7 +7,7 @@ SQL (``SqlScope``), and checks every formula and validation rule of a form when 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
@@ -84,22 +84,23 @@ def field_info(field: Field) -> FieldInfo | None:
     )
 
 
-def _plain_scope(fields: tuple[Field, ...]) -> Scope:
+def plain_scope(fields: tuple[Field, ...]) -> Scope:
+    """The fields themselves, without links or child tables."""
     infos = ((f, field_info(f)) for f in fields if not f.archived)
     return Scope(fields={f.key: info for f, info in infos if info is not None})
 
 
 def scope_for(conn: Connection, form: Form) -> Scope:
     """Fields, links one level deep, and child tables, as the expression checker sees them."""
-    base = _plain_scope(form.fields)
+    base = plain_scope(form.fields)
     links = {}
     for field in form.active_fields:
         if field.type == "link" and not field.many and field.target:
             target = form if field.target == form.key else find_form(conn, field.target)
             if target is not None:
-                links[field.key] = LinkScope(field.label, _plain_scope(target.fields))
+                links[field.key] = LinkScope(field.label, plain_scope(target.fields))
     children = {
-        f.key: ChildScope(f.label, _plain_scope(f.fields))
+        f.key: ChildScope(f.label, plain_scope(f.fields))
         for f in form.active_fields
         if f.type == "child_table"
     }
@@ -317,6 +318,11 @@ def to_logical(field: Field, stored: Any) -> Any:
     if info is not None and info.type is ExprType.NUMBER and info.scale:
         return Decimal(int(stored)).scaleb(-info.scale)
     return stored
+
+
+def logical_record(fields: Iterable[Field], stored: Mapping[Any, Any]) -> dict[str, Any]:
+    """A stored row's values as expressions see them, for the given fields."""
+    return {f.key: to_logical(f, stored.get(f.key)) for f in fields}
 
 
 def to_stored(field: Field, value: Any) -> Any:

@@ -137,6 +137,45 @@ def test_a_created_record_that_meets_the_condition_gets_the_actions(
     assert [r["id"] for r in per_record] == [run["id"]]
 
 
+def test_conditions_on_the_record_and_across_links_decide_alike(
+    crm: TestClient, engine: Engine
+) -> None:
+    """Own-field conditions are checked in Python at save time, link-reading ones in SQL;
+    empty values and multi-selects follow the language's rules either way."""
+    on_deal = rule(
+        crm,
+        form_key="deal",
+        label="own fields",
+        trigger={"type": "record_created"},
+        condition='amount >= 1000 and not ISBLANK(stage) and "vip" in tags',
+        actions=[{"type": "update", "values": {"priority": "高"}}],
+    )
+    on_task = rule(
+        crm,
+        form_key="task",
+        label="across the link",
+        trigger={"type": "record_created"},
+        condition='deal.stage = "won" and deal.amount > 10',
+        actions=[{"type": "update", "values": {"title": "跟进赢单"}}],
+    )
+    deals = [
+        {"name": "pass", "amount": "1000", "stage": "won", "tags": ["vip"]},
+        {"name": "no amount", "stage": "won", "tags": ["vip"]},
+        {"name": "blank stage", "amount": "5000", "stage": "", "tags": ["vip"]},
+        {"name": "no tag", "amount": "5000", "stage": "won", "tags": ["risk"]},
+    ]
+    ids = [crm.post("/api/v1/forms/deal/records", json=d).json()["id"] for d in deals]
+    tasks = [
+        crm.post("/api/v1/forms/task/records", json={"title": "t", "deal": deal_id}).json()["id"]
+        for deal_id in (ids[0], ids[2], None)
+    ]
+    assert drain(engine) == 2
+    assert [record(crm, "deal", i)["priority"] for i in ids] == ["高", None, None, None]
+    assert [record(crm, "task", i)["title"] for i in tasks] == ["跟进赢单", "t", "t"]
+    assert len(crm.get(f"/api/v1/rules/{on_deal['id']}/runs").json()["items"]) == 1
+    assert len(crm.get(f"/api/v1/rules/{on_task['id']}/runs").json()["items"]) == 1
+
+
 def test_a_field_change_creates_a_linked_record_with_computed_values(
     crm: TestClient, engine: Engine
 ) -> None:

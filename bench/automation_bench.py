@@ -1,0 +1,184 @@
+"""Automation benchmark: what enabled record rules add to a save, and how workers scale.
+
+    python bench/automation_bench.py --postgres postgresql+psycopg://postgres@127.0.0.1/test
+    python bench/automation_bench.py            # SQLite: the save latency part only
+
+1. Save latency: one record's amount changed in its own transaction, p50 over ``--saves``
+   saves, with 50 record rules on the form switched off and on, turn about. The rules are
+   the usual kind (``record_updated``, a condition on stage and amount, a notify action); a
+   save meets about one in ten of them.
+2. Worker scaling (PostgreSQL): ``--io-jobs`` jobs that each wait 20 ms (a webhook call, an
+   email), drained by one worker process and then by four; jobs per second compared.
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing
+import random
+import statistics
+import tempfile
+import time
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import sqlalchemy as sa
+from scratch import database_url
+
+from meridian.app import create_workspace
+from meridian.core.actor import Actor
+from meridian.db.engine import make_engine, transaction
+from meridian.db.tables import jobs, rules
+from meridian.events.jobs import JobContext, enqueue_many
+from meridian.jobs.worker import Worker
+from meridian.records import service
+from meridian.rules.definitions import create_rule
+from meridian.schema.catalog import get_form
+from meridian.schema.changes import create_app, create_form
+from meridian.schema.model import App, Form, parse_model
+from meridian.settings import Settings
+
+TZ = ZoneInfo("Asia/Shanghai")
+RULES = 50
+IO_WAIT = 0.02
+
+
+def _form(engine: sa.Engine) -> None:
+    system = Actor.system()
+    with transaction(engine) as conn:
+        create_app(conn=conn, actor=system, app=App(key="sales", label="销售"))
+        form = parse_model(
+            Form,
+            {
+                "key": "deal",
+                "app_key": "sales",
+                "label": "商机",
+                "fields": [
+                    {"key": "name", "label": "名称", "type": "text"},
+                    {"key": "amount", "label": "金额", "type": "money"},
+                    {
+                        "key": "stage",
+                        "label": "阶段",
+                        "type": "select",
+                        "options": [{"value": s, "label": s} for s in ("lead", "proposal", "won")],
+                    },
+                ],
+            },
+        )
+        create_form(conn=conn, actor=system, form=form)
+
+
+def save_latency(engine: sa.Engine, saves: int) -> None:
+    system = Actor.system()
+    stages = ["lead"] * 6 + ["proposal"] * 3 + ["won"]
+    with transaction(engine) as conn:
+        form = get_form(conn, "deal")
+        ids = service.create_records(
+            conn=conn,
+            actor=system,
+            form=form,
+            items=[
+                {"name": f"deal {i}", "amount": str(i * 1000), "stage": stages[i % 10]}
+                for i in range(1000)
+            ],
+        )
+        for i in range(RULES):
+            create_rule(
+                conn,
+                system,
+                {
+                    "form_key": "deal",
+                    "label": f"rule {i}",
+                    "trigger": {"type": "record_updated"},
+                    "condition": f'stage = "won" and amount > {i * 10000}',
+                    "actions": [{"type": "notify", "to": "owner", "title": f"rule {i}"}],
+                },
+            )
+    rng = random.Random(1)
+
+    def save() -> float:
+        record_id = rng.choice(ids)
+        began = time.perf_counter()
+        with transaction(engine) as conn:
+            service.update_record(
+                conn=conn,
+                actor=system,
+                form=get_form(conn, "deal"),
+                record_id=record_id,
+                values={"amount": str(rng.randrange(1, 10**6))},
+            )
+        return (time.perf_counter() - began) * 1000
+
+    samples: dict[bool, list[float]] = {False: [], True: []}
+    for _ in range(20):
+        save()
+    for round_ in range(saves):
+        enabled = round_ % 2 == 1
+        with transaction(engine) as conn:
+            conn.execute(rules.update().values(enabled=enabled))
+        samples[enabled].append(save())
+    off, on = statistics.median(samples[False]), statistics.median(samples[True])
+    print(
+        f"{engine.dialect.name}: save p50 without rules {off:.2f} ms, with {RULES} rules "
+        f"{on:.2f} ms (+{(on / off - 1) * 100:.0f}%)"
+    )
+
+
+def _wait(context: JobContext) -> None:
+    time.sleep(IO_WAIT)
+
+
+def _drain(url: str) -> None:
+    engine = make_engine(url)
+    worker = Worker(engine, {"bench.io": _wait}, TZ)
+    while worker.run_once():
+        pass
+    engine.dispose()
+
+
+def worker_scaling(engine: sa.Engine, url: str, count: int) -> None:
+    rates = {}
+    for processes in (1, 4):
+        with transaction(engine) as conn:
+            conn.execute(jobs.delete())
+            enqueue_many(conn, "bench.io", [{"n": i} for i in range(count * processes)])
+        began = time.perf_counter()
+        context = multiprocessing.get_context("spawn")
+        workers = [context.Process(target=_drain, args=(url,)) for _ in range(processes)]
+        for process in workers:
+            process.start()
+        for process in workers:
+            process.join()
+        took = time.perf_counter() - began
+        with engine.connect() as conn:
+            done = conn.scalar(sa.select(sa.func.count()).where(jobs.c.state == "done"))
+        assert done == count * processes, (done, count * processes)
+        rates[processes] = done / took
+        print(
+            f"{processes} worker process(es): {done} I/O-bound jobs in {took:.1f} s "
+            f"= {rates[processes]:.0f} jobs/s"
+        )
+    print(f"4 workers over 1: {rates[4] / rates[1]:.2f}×")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--saves", type=int, default=400)
+    parser.add_argument("--io-jobs", type=int, default=500, help="jobs per worker process")
+    parser.add_argument("--postgres", default="", help="PostgreSQL URL; a scratch schema is used")
+    args = parser.parse_args()
+    with database_url(args.postgres) as url:
+        settings = Settings(
+            data_dir=Path(tempfile.mkdtemp(prefix="meridian-bench-")), database_url=url
+        )
+        workspace = create_workspace(settings, engine=make_engine(settings.resolved_database_url))
+        _form(workspace.engine)
+        save_latency(workspace.engine, args.saves)
+        if args.postgres:
+            worker_scaling(workspace.engine, settings.resolved_database_url, args.io_jobs)
+
+
+if __name__ == "__main__":
+    main()
