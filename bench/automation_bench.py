@@ -30,6 +30,7 @@ from meridian.core.actor import Actor
 from meridian.db.engine import make_engine, transaction
 from meridian.db.tables import jobs, rules
 from meridian.events.jobs import JobContext, enqueue_many
+from meridian.jobs.handlers import job_handlers
 from meridian.jobs.worker import Worker
 from meridian.records import service
 from meridian.rules.definitions import create_rule
@@ -130,7 +131,7 @@ def _wait(context: JobContext) -> None:
 
 def _drain(url: str) -> None:
     engine = make_engine(url)
-    worker = Worker(engine, {"bench.io": _wait}, TZ)
+    worker = Worker(engine, {**job_handlers(Settings()), "bench.io": _wait}, TZ)
     while worker.run_once():
         pass
     engine.dispose()
