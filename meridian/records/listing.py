@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -74,8 +75,7 @@ def where_clause(
     if readable is not None:
         conditions.append(readable)
     if query.filter is not None:
-        compiler = FilterCompiler(conn, plan.form, tz, plan.tables, actor=access.actor)
-        conditions.append(compiler.compile(query.filter))
+        conditions.append(_filter_condition(conn, plan, query.filter, access, tz))
     if query.expression:
         conditions.append(expression_condition(conn, plan, query.expression, access, tz))
     if query.search and query.search.strip():
@@ -92,6 +92,50 @@ def where_clause(
             conditions.append(search_predicate(plan.tables, query.search))
     conditions.extend(query.extra_conditions)
     return sa.and_(*conditions)
+
+
+def _filter_condition(
+    conn: Connection, plan: FormPlan, tree: Any, access: FormAccess, tz: ZoneInfo
+) -> ColumnElement[bool]:
+    """The structured filter in SQL. One over the form's own fields depends on nothing but the
+    form as the actor sees it, the zone and the dialect, so it is compiled once; one reaching
+    across links also depends on the actor's rights on the linked form, and is compiled each
+    time."""
+    if _reaches_across_links(tree):
+        return FilterCompiler(conn, plan.form, tz, plan.tables, actor=access.actor).compile(tree)
+    try:
+        text = json.dumps(tree, sort_keys=True, ensure_ascii=False)
+    except (TypeError, ValueError):
+        text = None
+    if text is None:
+        return FilterCompiler(conn, plan.form, tz, plan.tables, actor=access.actor).compile(tree)
+    return _own_filter(conn, plan, text, tz)
+
+
+def _reaches_across_links(node: Any) -> bool:
+    if isinstance(node, dict):
+        field = node.get("field")
+        if isinstance(field, str) and "." in field:
+            return True
+        return any(_reaches_across_links(value) for value in node.values())
+    if isinstance(node, list):
+        return any(_reaches_across_links(item) for item in node)
+    return False
+
+
+_OWN_FILTERS: dict[tuple[FormPlan, str, str, str], ColumnElement[bool]] = {}
+_OWN_FILTERS_LIMIT = 1024
+
+
+def _own_filter(conn: Connection, plan: FormPlan, text: str, tz: ZoneInfo) -> ColumnElement[bool]:
+    key = (plan, text, tz.key, conn.dialect.name)  # the SQL differs between dialects
+    found = _OWN_FILTERS.get(key)
+    if found is None:
+        found = FilterCompiler(conn, plan.form, tz, plan.tables).compile(json.loads(text))
+        if len(_OWN_FILTERS) >= _OWN_FILTERS_LIMIT:
+            _OWN_FILTERS.pop(next(iter(_OWN_FILTERS)))
+        _OWN_FILTERS[key] = found
+    return found
 
 
 def expression_condition(

@@ -1,7 +1,8 @@
-"""Everything derived from a form definition that a records call needs, built once per call."""
+"""Everything derived from a form definition that a records call needs, built once per form."""
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 from meridian.records.search import searchable_fields
@@ -10,9 +11,9 @@ from meridian.schema.compile import FormTables, compile_form
 from meridian.schema.model import Field, Form
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class FormPlan:
-    """What reading and writing a form needs, derived once per call from its definition."""
+    """What reading and writing a form needs, derived once from its definition."""
 
     form: Form
     tables: FormTables
@@ -43,5 +44,7 @@ class FormPlan:
         )
 
 
+@functools.lru_cache(maxsize=512)
 def plan_for(form: Form) -> FormPlan:
+    """Memoised by the frozen form definition, like ``compile_form``: a plan is never changed."""
     return FormPlan.of(form)

@@ -7,7 +7,8 @@ no trace.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -51,6 +52,9 @@ from meridian.schema.model import SYSTEM_COLUMNS, Form
 
 MAX_BULK = 1000
 SYSTEM_OUTPUT = tuple(column for column in SYSTEM_COLUMNS if column != "_search")
+_SYSTEM_CONVERTERS: dict[str, Callable[[Any], Any] | None] = {
+    key: (datetime.isoformat if key.endswith("_at") else None) for key in SYSTEM_OUTPUT
+}
 
 
 def create_record(
@@ -531,16 +535,11 @@ def dump_rows(
     """Rows → API records, reading line items, pairs and expansions set-based for the page."""
     ids = [row.id for row in rows]
     sides = _read_sides(conn, plan, ids)
+    read = plan.dumper.reader(rows[0]._fields if rows else (), _SYSTEM_CONVERTERS)
     records = []
-    names = rows[0]._fields if rows else ()
     for row in rows:
-        mapping = dict(zip(names, row, strict=True))
-        record = {key: mapping[key] for key in SYSTEM_OUTPUT}
-        for key in ("created_at", "updated_at", "deleted_at"):
-            if record[key] is not None:
-                record[key] = record[key].isoformat()
-        record.update(plan.dumper.dump(mapping))
-        record.update(sides.get(row.id, {}))
+        record = read(row)
+        record.update(sides[row.id])
         records.append(record)
     if expand:
         expand_links(conn, plan.form, records, expand, actor, tz)

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from meridian.errors import ErrorCollector, InvalidValue
-from meridian.schema.fieldtypes import FieldType, ValueContext, field_type
+from meridian.schema.fieldtypes import ValueContext, field_type
 from meridian.schema.model import Field, Form
 
 WRITABLE_SYSTEM_KEYS = frozenset({"owner_id"})
@@ -156,22 +156,34 @@ def line_form_of(field_def: Field) -> Form:
 
 
 class Dumper:
-    """Stored column values → API values; built once per call for a list of fields."""
+    """Stored column values → API values; built once per form for a list of fields."""
 
     def __init__(self, form_fields: tuple[Field, ...]) -> None:
-        self.plain: list[str] = []
-        self.converted: list[tuple[str, Field, Any]] = []
-        for field_def in form_fields:
-            kind = field_type(field_def)
-            if type(kind).dump is FieldType.dump:
-                self.plain.append(field_def.key)
-            else:
-                self.converted.append((field_def.key, field_def, kind.dump))
+        self.converters: dict[str, Callable[[Any], Any] | None] = {
+            field_def.key: field_type(field_def).converter(field_def) for field_def in form_fields
+        }
 
     def dump(self, row: Mapping[Any, Any]) -> dict[str, Any]:
-        result = {key: row[key] for key in self.plain if key in row}
-        for key, field_def, dump in self.converted:
+        result = {}
+        for key, convert in self.converters.items():
             if key in row:
                 stored = row[key]
-                result[key] = None if stored is None else dump(field_def, stored)
+                result[key] = stored if stored is None or convert is None else convert(stored)
         return result
+
+    def reader(
+        self, columns: Sequence[str], extra: Mapping[str, Callable[[Any], Any] | None]
+    ) -> Callable[[Sequence[Any]], dict[str, Any]]:
+        """A function from a result row (in ``columns`` order) to the API record: the fields,
+        plus the ``extra`` columns (system columns) with their own conversions."""
+        wanted = {**extra, **self.converters}
+        spec = [(index, key, wanted[key]) for index, key in enumerate(columns) if key in wanted]
+
+        def read(row: Sequence[Any]) -> dict[str, Any]:
+            record = {}
+            for index, key, convert in spec:
+                value = row[index]
+                record[key] = value if value is None or convert is None else convert(value)
+            return record
+
+        return read

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar
 from zoneinfo import ZoneInfo
@@ -48,6 +50,13 @@ class FieldType:
 
     def dump(self, field: Field, stored: Any) -> Any:
         return stored
+
+    def converter(self, field: Field) -> Callable[[Any], Any] | None:
+        """``dump`` for one field as a function of non-empty stored values, prepared once for
+        reading many rows; None when the stored value is already the API value."""
+        if type(self).dump is FieldType.dump:
+            return None
+        return functools.partial(self.dump, field)
 
     def storage_scale(self, field: Field) -> int:
         """Power of ten between the stored integer and the logical value (0 when unscaled)."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any, ClassVar
@@ -130,6 +131,10 @@ class ScaledNumberType(FieldType):
         if stored is None:
             return None
         return str(Decimal(int(stored)).scaleb(-self.storage_scale(field)))
+
+    def converter(self, field: Field) -> Callable[[Any], Any]:
+        exponent = -self.storage_scale(field)
+        return lambda stored: str(Decimal(int(stored)).scaleb(exponent))
 
 
 class MoneyType(ScaledNumberType):
