@@ -10,32 +10,11 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from meridian.schema.model import Field
+from meridian.schema.model import FIELD_TYPES, Field
 
-EDITABLE_INLINE = frozenset(
-    {
-        "text",
-        "long_text",
-        "integer",
-        "decimal",
-        "money",
-        "percent",
-        "boolean",
-        "date",
-        "datetime",
-        "select",
-        "multi_select",
-        "email",
-        "phone",
-        "url",
-        "region",
-        "uscc",
-        "ip",
-        "user",
-        "link",
-    }
-)
 COMPUTED = frozenset({"formula", "rollup", "auto_number"})
+EDITABLE_INLINE = frozenset(FIELD_TYPES) - COMPUTED - {"child_table", "attachment"}
+"""Types a grid cell can edit in place; lines and files need the record's own page."""
 
 
 def _id(text: str) -> int | str | None:

@@ -3,6 +3,8 @@ exactly what a refused change would break."""
 
 from __future__ import annotations
 
+import re
+
 from playwright.sync_api import Page, expect
 
 from meridian.access import manage
@@ -27,15 +29,18 @@ def _builder(server: Server) -> None:
         )
 
 
-def _labels(page: Page) -> list[str]:
-    return [
-        text.split("\n")[0].strip()
-        for text in page.locator("[data-testid=canvas-field]").all_inner_texts()
-    ]
+def _expect_labels(page: Page, expected: list[str]) -> None:
+    """The canvas shows these fields in this order (waiting for Alpine to redraw it)."""
+    fields = page.locator("[data-testid=canvas-field] > div:first-child")
+    expect(fields).to_have_text(expected)
 
 
 def _add(page: Page, kind: str, label: str) -> None:
+    """Drag a field type to the end of the first section, then name the new field."""
+    fields = page.locator("[data-testid=canvas-field]")
+    count = fields.count()
     drag(page, f"[data-testid=palette-{kind}]", "[data-testid=section-drop] >> nth=0")
+    expect(fields.nth(count)).to_have_class(re.compile(r"\bselected\b"))
     page.fill("[data-testid=prop-label]", label)
     page.locator("[data-testid=prop-label]").dispatch_event("change")
 
@@ -57,7 +62,7 @@ def test_builder_creates_an_app_and_a_form_by_dragging(page: Page, server: Serve
     page.locator("[data-testid=option-label]").nth(0).dispatch_event("change")
     _add(page, "date", "下次跟进")
     _add(page, "money", "预计金额")
-    assert _labels(page) == ["客户名称", "手机", "阶段", "下次跟进", "预计金额"]
+    _expect_labels(page, ["客户名称", "手机", "阶段", "下次跟进", "预计金额"])
 
     # Drag the last field to the top; undo puts it back; do it again.
     drag(
@@ -66,15 +71,16 @@ def test_builder_creates_an_app_and_a_form_by_dragging(page: Page, server: Serve
         "[data-testid=canvas-field] >> nth=0",
         below=False,
     )
-    assert _labels(page) == ["预计金额", "客户名称", "手机", "阶段", "下次跟进"]
+    _expect_labels(page, ["预计金额", "客户名称", "手机", "阶段", "下次跟进"])
     page.click("[data-testid=undo]")
-    assert _labels(page) == ["客户名称", "手机", "阶段", "下次跟进", "预计金额"]
+    _expect_labels(page, ["客户名称", "手机", "阶段", "下次跟进", "预计金额"])
     drag(
         page,
         "[data-testid=canvas-field] >> nth=4",
         "[data-testid=canvas-field] >> nth=0",
         below=False,
     )
+    _expect_labels(page, ["预计金额", "客户名称", "手机", "阶段", "下次跟进"])
 
     page.click("[data-testid=save-form]")
     expect(page.locator("[data-testid=saved]")).to_be_visible()
@@ -103,7 +109,7 @@ def test_a_refused_change_shows_what_it_would_break(page: Page, server: Server) 
     page.fill("[data-testid=form-label]", "Lead")
     _add(page, "text", "Name")
     _add(page, "text", "Size")
-    assert _labels(page) == ["Name", "Size"]
+    _expect_labels(page, ["Name", "Size"])
     page.click("[data-testid=save-form]")
     expect(page.locator("[data-testid=saved]")).to_be_visible()
     with server.workspace.transaction() as conn:

@@ -93,6 +93,24 @@ def log_in(client: TestClient, email: str) -> str:
     return csrf_token_for(client.cookies[SESSION_COOKIE])
 
 
+def create_through_page(web: TestClient, csrf: str, **values: str) -> int:
+    """A record created with the page's form as the signed-in user; its id."""
+    created = web.post("/forms/lead/new", data={"csrf_token": csrf, **values})
+    assert created.status_code == 303, created.text
+    return int(created.headers["location"].rsplit("/", 1)[1])
+
+
+def change_behind_the_back(workspace: Workspace, record_id: int, **values: str) -> None:
+    with workspace.transaction() as conn:
+        service.update_record(
+            conn=conn,
+            actor=Actor.system(),
+            form=get_form(conn, "lead"),
+            record_id=record_id,
+            values=values,
+        )
+
+
 def records(workspace: Workspace, **query: Any) -> list[dict[str, Any]]:
     with workspace.read() as conn:
         return listing.list_records(
@@ -174,16 +192,8 @@ def test_a_stale_edit_is_refused_and_the_other_change_kept(
     web: TestClient, workspace: Workspace
 ) -> None:
     csrf = log_in(web, "m@acme.test")
-    created = web.post("/forms/lead/new", data={"csrf_token": csrf, "name": "甲"})
-    record_id = int(created.headers["location"].rsplit("/", 1)[1])
-    with workspace.transaction() as conn:
-        service.update_record(
-            conn=conn,
-            actor=Actor.system(),
-            form=get_form(conn, "lead"),
-            record_id=record_id,
-            values={"name": "乙"},
-        )
+    record_id = create_through_page(web, csrf, name="甲")
+    change_behind_the_back(workspace, record_id, name="乙")
     response = web.post(
         f"/forms/lead/records/{record_id}/edit",
         data={"csrf_token": csrf, "_version": "1", "name": "丙"},
@@ -207,16 +217,8 @@ def test_a_hidden_field_cannot_be_shown_sorted_or_filtered(
     web: TestClient, workspace: Workspace
 ) -> None:
     csrf = log_in(web, "m@acme.test")
-    created = web.post("/forms/lead/new", data={"csrf_token": csrf, "name": "华为云"})
-    record_id = int(created.headers["location"].rsplit("/", 1)[1])
-    with workspace.transaction() as conn:
-        service.update_record(
-            conn=conn,
-            actor=Actor.system(),
-            form=get_form(conn, "lead"),
-            record_id=record_id,
-            values={"floor_price": "77777"},
-        )
+    record_id = create_through_page(web, csrf, name="华为云")
+    change_behind_the_back(workspace, record_id, floor_price="77777")
     probes = [
         web.get("/forms/lead", params={"columns": "name,floor_price"}),
         web.get("/forms/lead", params={"sort": "-floor_price"}),
@@ -242,8 +244,7 @@ def test_a_hidden_field_cannot_be_shown_sorted_or_filtered(
 
 def test_inline_edit_validates_like_the_form(web: TestClient, workspace: Workspace) -> None:
     csrf = log_in(web, "m@acme.test")
-    created = web.post("/forms/lead/new", data={"csrf_token": csrf, "name": "华为云"})
-    record_id = int(created.headers["location"].rsplit("/", 1)[1])
+    record_id = create_through_page(web, csrf, name="华为云")
     url = f"/forms/lead/records/{record_id}/cells/phone"
     bad = web.post(url, data={"phone": "12345", "_version": "1"}, headers={"X-CSRF-Token": csrf})
     assert bad.status_code == 200 and 'data-testid="error-phone"' in bad.text
@@ -279,8 +280,7 @@ def test_views_are_checked_and_sharing_takes_the_right_to_manage(
 
 def test_kanban_moves_are_validated(web: TestClient, workspace: Workspace) -> None:
     csrf = log_in(web, "m@acme.test")
-    created = web.post("/forms/lead/new", data={"csrf_token": csrf, "name": "甲", "stage": "new"})
-    record_id = int(created.headers["location"].rsplit("/", 1)[1])
+    record_id = create_through_page(web, csrf, name="甲", stage="new")
     headers = {"X-CSRF-Token": csrf, "Accept": "application/json"}
     bad = web.post(
         f"/forms/lead/records/{record_id}/move",
@@ -353,6 +353,14 @@ def test_admin_pages_report_bad_input_and_change_nothing(
         },
     )
     assert ok.status_code == 200 and "new@acme.test" in ok.text
+    bad_token = web.post(
+        "/admin/tokens",
+        data={"csrf_token": csrf, "name": "", "expires": "2027-13-45", "form_key": "nope"},
+    )
+    assert bad_token.status_code == 422
+    for field in ("name:", "expires:", "form_key:"):
+        assert field in bad_token.text
+    assert 'data-testid="new-token"' not in bad_token.text
     token = web.post("/admin/tokens", data={"csrf_token": csrf, "name": "OA", "scope": "read"})
     assert 'data-testid="new-token"' in token.text
     listed = web.get("/admin/tokens")

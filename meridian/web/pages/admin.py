@@ -3,11 +3,14 @@ and dead jobs. Every change goes through ``meridian.access`` (which audits it)."
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from sqlalchemy.engine import Connection
 from starlette.datastructures import UploadFile
 
 from meridian.access import manage, organisation, permissions
@@ -15,13 +18,14 @@ from meridian.access.tokens import create_token, list_tokens, revoke_token
 from meridian.errors import FieldError, MeridianError, ValidationFailed
 from meridian.events import jobs
 from meridian.events.audit import search_audit
-from meridian.schema.catalog import get_form, list_forms
+from meridian.schema.catalog import find_form, get_form, list_forms
 from meridian.web.display import Presenter, user_names
 from meridian.web.messages import localized
 from meridian.web.pages.common import page
 from meridian.web.session import Viewer, ViewerDep
 
 router = APIRouter(prefix="/admin")
+T = TypeVar("T")
 
 OPERATIONS = ("create", "read", "update", "delete", "export", "import", "manage")
 SCOPED = ("read", "update", "delete", "export")
@@ -36,6 +40,22 @@ def admin_page(
     context.setdefault("problems", [])
     context.setdefault("notice", "")
     return page(request, viewer, template, status_code=status_code, presenter=presenter, **context)
+
+
+def changed(
+    viewer: Viewer,
+    change: Callable[[Connection], T],
+    show: Callable[..., HTMLResponse],
+    shown: Callable[[T], dict[str, Any]],
+) -> HTMLResponse:
+    """Make one change in its own transaction and show the page again: with what ``shown``
+    makes of the result, or with the problems that refused it (nothing is kept then)."""
+    try:
+        with viewer.workspace.transaction() as conn:
+            result = change(conn)
+    except MeridianError as exc:
+        return show(status_code=exc.status, problems=problems_of(exc, viewer.locale))
+    return show(**shown(result))
 
 
 def problems_of(exc: MeridianError, locale: str) -> list[str]:
@@ -76,22 +96,20 @@ def users_page(request: Request, viewer: ViewerDep) -> HTMLResponse:
 async def add_user(request: Request, viewer: ViewerDep) -> HTMLResponse:
     posted = await request.form()
     department = str(posted.get("department", ""))
-    try:
-        with viewer.workspace.transaction() as conn:
-            manage.add_user(
-                conn,
-                viewer.actor,
-                email=str(posted.get("email", "")),
-                name=str(posted.get("name", "")),
-                password=str(posted.get("password", "")),
-                roles=[str(role) for role in posted.getlist("roles")] or ["member"],
-                department=int(department) if department.isdigit() else None,
-            )
-    except MeridianError as exc:
-        return _users_page(
-            request, viewer, status_code=exc.status, problems=problems_of(exc, viewer.locale)
-        )
-    return _users_page(request, viewer, notice=viewer._("The user was created."))
+    return changed(
+        viewer,
+        lambda conn: manage.add_user(
+            conn,
+            viewer.actor,
+            email=str(posted.get("email", "")),
+            name=str(posted.get("name", "")),
+            password=str(posted.get("password", "")),
+            roles=[str(role) for role in posted.getlist("roles")] or ["member"],
+            department=int(department) if department.isdigit() else None,
+        ),
+        functools.partial(_users_page, request, viewer),
+        lambda _: {"notice": viewer._("The user was created.")},
+    )
 
 
 @router.post("/users/import", response_class=HTMLResponse)
@@ -99,15 +117,11 @@ async def import_users(request: Request, viewer: ViewerDep) -> HTMLResponse:
     posted = await request.form()
     upload = posted.get("file")
     text = (await upload.read()).decode("utf-8-sig") if isinstance(upload, UploadFile) else ""
-    try:
-        with viewer.workspace.transaction() as conn:
-            created = manage.import_users(conn, viewer.actor, text)
-    except MeridianError as exc:
-        return _users_page(
-            request, viewer, status_code=exc.status, problems=problems_of(exc, viewer.locale)
-        )
-    return _users_page(
-        request, viewer, notice=viewer._("{count} users imported.", count=len(created))
+    return changed(
+        viewer,
+        lambda conn: manage.import_users(conn, viewer.actor, text),
+        functools.partial(_users_page, request, viewer),
+        lambda created: {"notice": viewer._("{count} users imported.", count=len(created))},
     )
 
 
@@ -149,33 +163,33 @@ def departments_page(request: Request, viewer: ViewerDep) -> HTMLResponse:
 async def add_department(request: Request, viewer: ViewerDep) -> HTMLResponse:
     posted = await request.form()
     parent = str(posted.get("parent_id", ""))
-    try:
-        with viewer.workspace.transaction() as conn:
-            manage.create_department(
-                conn,
-                viewer.actor,
-                str(posted.get("name", "")).strip(),
-                int(parent) if parent.isdigit() else None,
-                None,
-            )
-    except MeridianError as exc:
-        return _departments_page(
-            request, viewer, status_code=exc.status, problems=problems_of(exc, viewer.locale)
-        )
-    return _departments_page(request, viewer, notice=viewer._("The department was created."))
+    return changed(
+        viewer,
+        lambda conn: manage.create_department(
+            conn,
+            viewer.actor,
+            str(posted.get("name", "")).strip(),
+            int(parent) if parent.isdigit() else None,
+            None,
+        ),
+        functools.partial(_departments_page, request, viewer),
+        lambda _: {"notice": viewer._("The department was created.")},
+    )
 
 
 # Roles and permissions ----------------------------------------------------------------------
 
 
-@router.get("/roles", response_class=HTMLResponse)
-def roles_page(
-    request: Request, viewer: ViewerDep, problems: list[str] | None = None
-) -> HTMLResponse:
+def _roles_page(request: Request, viewer: Viewer, **context: Any) -> HTMLResponse:
     with viewer.workspace.read() as conn:
         roles = organisation.list_roles(conn)
         forms = list_forms(conn)
-    return admin_page(request, viewer, "admin_roles.html", roles=roles, forms=forms)
+    return admin_page(request, viewer, "admin_roles.html", roles=roles, forms=forms, **context)
+
+
+@router.get("/roles", response_class=HTMLResponse)
+def roles_page(request: Request, viewer: ViewerDep) -> HTMLResponse:
+    return _roles_page(request, viewer)
 
 
 @router.post("/roles", response_class=HTMLResponse)
@@ -186,16 +200,8 @@ async def add_role(request: Request, viewer: ViewerDep) -> Response:
         with viewer.workspace.transaction() as conn:
             manage.create_role(conn, viewer.actor, key, str(posted.get("label", "")).strip())
     except MeridianError as exc:
-        with viewer.workspace.read() as conn:
-            roles, forms = organisation.list_roles(conn), list_forms(conn)
-        return admin_page(
-            request,
-            viewer,
-            "admin_roles.html",
-            status_code=exc.status,
-            roles=roles,
-            forms=forms,
-            problems=problems_of(exc, viewer.locale),
+        return _roles_page(
+            request, viewer, status_code=exc.status, problems=problems_of(exc, viewer.locale)
         )
     return RedirectResponse(f"/admin/roles/{key}", status_code=303)
 
@@ -247,16 +253,18 @@ async def save_permissions(
     role: str, form_key: str, request: Request, viewer: ViewerDep
 ) -> HTMLResponse:
     posted = await request.form()
-    try:
-        with viewer.workspace.transaction() as conn:
-            form = get_form(conn, form_key)
-            document = rules_from_form(posted, form_key, [f.key for f in form.active_fields])
-            manage.set_form_permissions(conn, viewer.actor, role, form, document)
-    except MeridianError as exc:
-        return _permissions_page(
-            request, viewer, role, status_code=exc.status, problems=problems_of(exc, viewer.locale)
-        )
-    return _permissions_page(request, viewer, role, notice=viewer._("Permissions saved."))
+
+    def save(conn: Connection) -> None:
+        form = get_form(conn, form_key)
+        document = rules_from_form(posted, form_key, [f.key for f in form.active_fields])
+        manage.set_form_permissions(conn, viewer.actor, role, form, document)
+
+    return changed(
+        viewer,
+        save,
+        functools.partial(_permissions_page, request, viewer, role),
+        lambda _: {"notice": viewer._("Permissions saved.")},
+    )
 
 
 # API tokens -------------------------------------------------------------------------------------
@@ -280,32 +288,39 @@ async def add_token(request: Request, viewer: ViewerDep) -> HTMLResponse:
     posted = await request.form()
     name = str(posted.get("name", "")).strip()
     expires = str(posted.get("expires", ""))
-    try:
+    form_key = str(posted.get("form_key", "")).strip() or None
+
+    def create(conn: Connection) -> str:
+        problems = []
         if not name:
-            raise ValidationFailed([FieldError("name", "required", "a token needs a name", name)])
-        with viewer.workspace.transaction() as conn:
-            assert viewer.actor.user_id is not None
-            token = create_token(
-                conn=conn,
-                user_id=viewer.actor.user_id,
-                name=name,
-                scope=str(posted.get("scope", "write")),
-                form_key=str(posted.get("form_key", "")) or None,
-                expires_at=datetime.fromisoformat(expires + "T23:59:59").replace(
-                    tzinfo=viewer.workspace.tz
-                )
-                if expires
-                else None,
+            problems.append(FieldError("name", "required", "a token needs a name", name))
+        try:
+            until = datetime.fromisoformat(f"{expires}T23:59:59") if expires else None
+        except ValueError:
+            until = None
+            problems.append(
+                FieldError("expires", "invalid_date", "a date like 2027-01-31", expires)
             )
-    except MeridianError as exc:
-        return _tokens_page(
-            request,
-            viewer,
-            created="",
-            status_code=exc.status,
-            problems=problems_of(exc, viewer.locale),
+        if form_key is not None and find_form(conn, form_key) is None:
+            problems.append(FieldError("form_key", "unknown_form", "no such form", form_key))
+        if problems:
+            raise ValidationFailed(problems)
+        assert viewer.actor.user_id is not None
+        return create_token(
+            conn=conn,
+            user_id=viewer.actor.user_id,
+            name=name,
+            scope=str(posted.get("scope", "write")),
+            form_key=form_key,
+            expires_at=until.replace(tzinfo=viewer.workspace.tz) if until else None,
         )
-    return _tokens_page(request, viewer, created=token)
+
+    return changed(
+        viewer,
+        create,
+        functools.partial(_tokens_page, request, viewer, created=""),
+        lambda token: {"created": token},
+    )
 
 
 @router.post("/tokens/{token_id}/revoke")

@@ -3,6 +3,7 @@ outbound webhook subscriptions with their delivery log and replay."""
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from fastapi import APIRouter, Form, Request
@@ -14,7 +15,7 @@ from meridian.integrations import webhooks
 from meridian.rules import definitions, engine
 from meridian.schema.catalog import list_forms
 from meridian.web.display import Presenter
-from meridian.web.pages.admin import admin_page, problems_of
+from meridian.web.pages.admin import admin_page, changed, problems_of
 from meridian.web.pages.record import active_users
 from meridian.web.session import Viewer, ViewerDep
 
@@ -146,20 +147,18 @@ def webhooks_page(request: Request, viewer: ViewerDep) -> HTMLResponse:
 async def add_webhook(request: Request, viewer: ViewerDep) -> HTMLResponse:
     """The signing secret is shown on this one response."""
     posted = await request.form()
-    try:
-        with viewer.workspace.transaction() as conn:
-            created = webhooks.create_webhook(
-                conn,
-                viewer.actor,
-                form_key=str(posted.get("form_key", "")),
-                events=[str(e) for e in posted.getlist("events")],
-                url=str(posted.get("url", "")).strip(),
-            )
-    except MeridianError as exc:
-        return _webhooks_page(
-            request, viewer, status_code=exc.status, problems=problems_of(exc, viewer.locale)
-        )
-    return _webhooks_page(request, viewer, created=created)
+    return changed(
+        viewer,
+        lambda conn: webhooks.create_webhook(
+            conn,
+            viewer.actor,
+            form_key=str(posted.get("form_key", "")),
+            events=[str(e) for e in posted.getlist("events")],
+            url=str(posted.get("url", "")).strip(),
+        ),
+        functools.partial(_webhooks_page, request, viewer),
+        lambda created: {"created": created},
+    )
 
 
 @router.get("/webhooks/{webhook_id}", response_class=HTMLResponse)
