@@ -95,15 +95,19 @@ def log_in(page: Page, server: Server, email: str, password: str) -> None:
 def drag(page: Page, source: str, target: str, *, below: bool = True) -> None:
     """Drag with real mouse movements (SortableJS runs in its pointer-event mode here): drop
     after the target's content (``below``) or before it."""
+    page.locator(source).scroll_into_view_if_needed()
     start = page.locator(source).bounding_box()
     end = page.locator(target).bounding_box()
     assert start is not None and end is not None
     page.mouse.move(start["x"] + start["width"] / 2, start["y"] + start["height"] / 2)
     page.mouse.down()
     page.mouse.move(start["x"] + start["width"] / 2 + 5, start["y"] + start["height"] / 2 + 5)
+    page.wait_for_timeout(50)  # SortableJS starts the drag on a later frame
     # Below: the target's bottom-right corner, past its last item; above: its top-left.
     x = end["x"] + (end["width"] - 8 if below else 8)
     y = end["y"] + (end["height"] - 4 if below else 4)
     page.mouse.move(x, y, steps=12)
+    page.wait_for_timeout(50)
     page.mouse.move(x, y + 1, steps=2)
+    page.wait_for_timeout(100)  # let it place the item before the drop, however busy the page
     page.mouse.up()
