@@ -406,3 +406,29 @@ def test_the_designer_answers_problems_as_json(web: TestClient) -> None:
         headers=headers,
     )
     assert formula.json()["ok"] is False and formula.json()["position"] is not None
+
+
+def test_bulk_actions_are_all_or_nothing(web: TestClient, workspace: Workspace) -> None:
+    csrf = log_in(web, "m@acme.test")
+    ids = [create_through_page(web, csrf, name=name) for name in ("甲", "乙", "丙")]
+    headers = {"X-CSRF-Token": csrf, "Accept": "application/json"}
+    bad = web.post(
+        "/forms/lead/bulk",
+        data={"ids": [str(i) for i in ids], "action": "edit", "field": "seats", "value": "x"},
+        headers=headers,
+    )
+    assert bad.status_code == 422
+    assert [r["seats"] for r in records(workspace)] == [None, None, None]
+    none = web.post("/forms/lead/bulk", data={"action": "delete"}, headers=headers)
+    assert none.status_code == 422 and none.json()["errors"][0]["field"] == "ids"
+    edited = web.post(
+        "/forms/lead/bulk",
+        data={"ids": [str(i) for i in ids[:2]], "action": "edit", "field": "seats", "value": "4"},
+        headers=headers,
+    )
+    assert edited.status_code == 204
+    assert sorted(r["seats"] or 0 for r in records(workspace)) == [0, 4, 4]
+    deleted = web.post(
+        "/forms/lead/bulk", data={"ids": [str(ids[2])], "action": "delete"}, headers=headers
+    )
+    assert deleted.status_code == 204 and len(records(workspace)) == 2

@@ -27,6 +27,9 @@ from meridian.web.session import Viewer, ViewerDep
 router = APIRouter()
 
 PAGE_SIZE = 50
+MAX_BULK = 500
+"""Bulk delete and bulk edit run each record through the one write path (validation, history,
+events, rules) in one transaction, so a selection is bounded; owner transfer is set-based."""
 DEFAULT_COLUMNS = 8
 _HIDDEN_BY_DEFAULT = frozenset({"long_text", "child_table", "attachment"})
 
@@ -307,6 +310,10 @@ async def bulk(form_key: str, request: Request, viewer: ViewerDep) -> Response:
     """Bulk delete, set one field, or transfer owner for the selected records."""
     posted = await request.form()
     ids = [int(str(i)) for i in posted.getlist("ids") if str(i).isdigit()]
+    if not 1 <= len(ids) <= MAX_BULK:
+        raise ValidationFailed(
+            [FieldError("ids", "invalid_selection", f"select 1 to {MAX_BULK} records", len(ids))]
+        )
     action = str(posted.get("action", ""))
     back = request.headers.get("hx-current-url") or f"/forms/{form_key}"
     with viewer.workspace.transaction() as conn:
