@@ -8,7 +8,7 @@ from fastapi import APIRouter, UploadFile
 from fastapi.responses import FileResponse
 
 from meridian.http.deps import ActorDep, WorkspaceDep
-from meridian.records.files import get_file, store_file
+from meridian.records.files import readable_file, store_file
 
 router = APIRouter(tags=["files"])
 
@@ -30,8 +30,9 @@ def upload_file(file: UploadFile, workspace: WorkspaceDep, actor: ActorDep) -> d
 
 @router.get("/files/{file_id}")
 def download_file(file_id: int, workspace: WorkspaceDep, actor: ActorDep) -> FileResponse:
+    """Only for its uploader and for those who may read a record holding it (else 404)."""
     with workspace.read() as conn:
-        stored = get_file(conn=conn, file_id=file_id)
+        stored = readable_file(conn=conn, actor=actor, file_id=file_id, tz=workspace.tz)
     return FileResponse(
         workspace.settings.file_store_dir / stored["storage_path"],
         media_type=stored["content_type"],

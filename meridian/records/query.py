@@ -278,13 +278,14 @@ def _list_condition(
         options = field_type(field_def).parse(field_def, wanted, ctx) or []
     except InvalidValue as exc:
         raise _bad(f"{path}.value", exc.code, exc.message, value) from None
-    checks = [_json_array_contains(column, option, dialect) for option in options]
+    checks = [json_array_contains(column, option, dialect) for option in options]
     if not checks:
         return sa.false()
     return sa.and_(*checks) if op == "contains" else sa.or_(*checks)
 
 
-def _json_array_contains(column: Any, option: str, dialect: str) -> ColumnElement[bool]:
+def json_array_contains(column: Any, option: Any, dialect: str) -> ColumnElement[bool]:
+    """Whether a JSON array column holds ``option`` (an option value, a file id)."""
     if dialect == "postgresql":
         return column.op("@>")(sa.literal([option], type_=postgresql.JSONB))  # type: ignore[no-any-return]
     each = sa.func.json_each(column).table_valued("value")
