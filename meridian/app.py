@@ -8,7 +8,7 @@ from fastapi import FastAPI
 from sqlalchemy.engine import Engine
 
 from meridian import __version__
-from meridian.api.openapi import install_form_schemas
+from meridian.api.openapi import install_api_docs
 from meridian.api.router import api_router
 from meridian.db.engine import make_engine, transaction
 from meridian.db.migrate import upgrade_database
@@ -39,14 +39,14 @@ def create_app(settings: Settings, *, workspace: Workspace | None = None) -> Fas
     app = FastAPI(
         title="Meridian",
         version=__version__,
-        docs_url="/api/docs",
-        openapi_url="/api/openapi.json",
+        docs_url=None,
+        openapi_url=None,
         redoc_url=None,
     )
     app.state.workspace = workspace or create_workspace(settings)
     install_problem_handlers(app)
     app.include_router(api_router)
-    install_form_schemas(app)
+    install_api_docs(app)
     install_web(app)
 
     @app.get("/healthz", include_in_schema=False)

@@ -5,9 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import FastAPI
+from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.openapi.utils import get_openapi
+from fastapi.responses import HTMLResponse
 
-from meridian.http.deps import Workspace
+from meridian.access.permissions import form_access, visible_form
+from meridian.core.actor import Actor
+from meridian.http.deps import ActorDep, Workspace
 from meridian.schema.catalog import list_forms
 from meridian.schema.fieldtypes import field_type
 from meridian.schema.model import Field, Form
@@ -115,21 +119,37 @@ def _form_paths(form: Form, name: str) -> dict[str, Any]:
     }
 
 
-def install_form_schemas(app: FastAPI) -> None:
-    """Replace ``app.openapi`` so that every form's typed schema is part of the document."""
+def openapi_for(app: FastAPI, actor: Actor) -> dict[str, Any]:
+    """The API document as ``actor`` may see it: a typed schema for each form it may read,
+    without the fields hidden from it (their names would give them away)."""
+    document = get_openapi(title=app.title, version=app.version, routes=app.routes)
+    workspace: Workspace = app.state.workspace
+    with workspace.read() as conn:
+        forms = [
+            visible_form(conn, actor, form)
+            for form in list_forms(conn)
+            if form_access(conn, actor, form).may("read")
+        ]
+    schemas = document.setdefault("components", {}).setdefault("schemas", {})
+    for form in forms:
+        schemas.update(form_schemas(form))
+        name = "".join(part.title() for part in form.key.split("_"))
+        document["paths"].update(_form_paths(form, name))
+    document["components"]["securitySchemes"] = {"bearer": {"type": "http", "scheme": "bearer"}}
+    document["security"] = [{"bearer": []}]
+    return document
 
-    def openapi() -> dict[str, Any]:
-        document = get_openapi(title=app.title, version=app.version, routes=app.routes)
-        workspace: Workspace = app.state.workspace
-        with workspace.read() as conn:
-            forms = list_forms(conn)
-        schemas = document.setdefault("components", {}).setdefault("schemas", {})
-        for form in forms:
-            schemas.update(form_schemas(form))
-            name = "".join(part.title() for part in form.key.split("_"))
-            document["paths"].update(_form_paths(form, name))
-        document["components"]["securitySchemes"] = {"bearer": {"type": "http", "scheme": "bearer"}}
-        document["security"] = [{"bearer": []}]
-        return document
 
-    app.openapi = openapi  # type: ignore[method-assign]
+def install_api_docs(app: FastAPI) -> None:
+    """``/api/openapi.json`` and ``/api/docs`` for signed-in callers only (a token or a
+    session): the document names every form and field the caller may read."""
+
+    @app.get("/api/openapi.json", include_in_schema=False)
+    def openapi(actor: ActorDep) -> dict[str, Any]:
+        return openapi_for(app, actor)
+
+    @app.get("/api/docs", include_in_schema=False)
+    def docs(actor: ActorDep) -> HTMLResponse:
+        return get_swagger_ui_html(openapi_url="/api/openapi.json", title=f"{app.title} API")
+
+    app.openapi = lambda: openapi_for(app, Actor.system())  # type: ignore[method-assign]
