@@ -21,7 +21,9 @@ $(VENDOR_STAMP): package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	rm -rf $(VENDOR) && mkdir -p $(VENDOR)
 	cp node_modules/htmx.org/dist/htmx.min.js node_modules/alpinejs/dist/cdn.min.js \
-	   node_modules/sortablejs/Sortable.min.js node_modules/echarts/dist/echarts.min.js $(VENDOR)/
+	   node_modules/sortablejs/Sortable.min.js node_modules/echarts/dist/echarts.min.js \
+	   node_modules/swagger-ui-dist/swagger-ui-bundle.js node_modules/swagger-ui-dist/swagger-ui.css \
+	   $(VENDOR)/
 	mv $(VENDOR)/cdn.min.js $(VENDOR)/alpine.min.js
 	touch $(VENDOR_STAMP)
 

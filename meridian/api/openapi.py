@@ -150,6 +150,12 @@ def install_api_docs(app: FastAPI) -> None:
 
     @app.get("/api/docs", include_in_schema=False)
     def docs(actor: ActorDep) -> HTMLResponse:
-        return get_swagger_ui_html(openapi_url="/api/openapi.json", title=f"{app.title} API")
+        return get_swagger_ui_html(
+            openapi_url="/api/openapi.json",
+            title=f"{app.title} API",
+            swagger_js_url="/static/vendor/swagger-ui-bundle.js",
+            swagger_css_url="/static/vendor/swagger-ui.css",
+            swagger_favicon_url="/static/favicon.svg",
+        )
 
     app.openapi = lambda: openapi_for(app, Actor.system())  # type: ignore[method-assign]
