@@ -103,13 +103,7 @@ def _filter_condition(
     time."""
     if _reaches_across_links(tree):
         return FilterCompiler(conn, plan.form, tz, plan.tables, actor=access.actor).compile(tree)
-    try:
-        text = json.dumps(tree, sort_keys=True, ensure_ascii=False)
-    except (TypeError, ValueError):
-        text = None
-    if text is None:
-        return FilterCompiler(conn, plan.form, tz, plan.tables, actor=access.actor).compile(tree)
-    return _own_filter(conn, plan, text, tz)
+    return _own_filter(conn, plan, json.dumps(tree, sort_keys=True, ensure_ascii=False), tz)
 
 
 def _reaches_across_links(node: Any) -> bool:

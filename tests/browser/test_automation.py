@@ -13,42 +13,15 @@ from meridian.core.actor import Actor
 from meridian.jobs.handlers import job_handlers
 from meridian.jobs.worker import Worker
 from meridian.records import service
-from meridian.schema import changes
 from meridian.schema.catalog import get_form
-from meridian.schema.model import App, Form, parse_model
 from meridian.settings import Settings
 from tests.browser.conftest import Server, log_in
+from tests.forms import STAGE, install_forms, lead_form
 
 
 def _setup(server: Server) -> int:
-    system = Actor.system()
     with server.workspace.transaction() as conn:
-        changes.create_app(conn=conn, actor=system, app=App(key="sales", label="销售"))
-        changes.create_form(
-            conn=conn,
-            actor=system,
-            form=parse_model(
-                Form,
-                {
-                    "key": "lead",
-                    "app_key": "sales",
-                    "label": "线索",
-                    "title_field": "name",
-                    "fields": [
-                        {"key": "name", "label": "名称", "type": "text"},
-                        {
-                            "key": "stage",
-                            "label": "阶段",
-                            "type": "select",
-                            "options": [
-                                {"value": "new", "label": "新线索"},
-                                {"value": "won", "label": "赢单"},
-                            ],
-                        },
-                    ],
-                },
-            ),
-        )
+        install_forms(conn, lead_form({"key": "name", "label": "名称", "type": "text"}, STAGE))
         return create_user(
             conn=conn, email="a@acme.test", name="A", password="pass-word-1", is_admin=True
         )

@@ -8,10 +8,9 @@ from playwright.sync_api import Page, expect
 from meridian.access import manage
 from meridian.core.actor import Actor
 from meridian.records import service
-from meridian.schema import changes
 from meridian.schema.catalog import get_form
-from meridian.schema.model import App, Form, parse_model
 from tests.browser.conftest import Server, log_in
+from tests.forms import STAGE, install_forms, lead_form
 
 CITIES = [("甲", 30, "new"), ("乙", 10, "won"), ("丙", 20, "new"), ("丁", 40, "won")]
 
@@ -19,31 +18,12 @@ CITIES = [("甲", 30, "new"), ("乙", 10, "won"), ("丙", 20, "new"), ("丁", 40
 def _setup(server: Server) -> int:
     system = Actor.system()
     with server.workspace.transaction() as conn:
-        changes.create_app(conn=conn, actor=system, app=App(key="sales", label="销售"))
-        form = changes.create_form(
-            conn=conn,
-            actor=system,
-            form=parse_model(
-                Form,
-                {
-                    "key": "lead",
-                    "app_key": "sales",
-                    "label": "线索",
-                    "title_field": "name",
-                    "fields": [
-                        {"key": "name", "label": "名称", "type": "text"},
-                        {"key": "seats", "label": "机柜数", "type": "integer"},
-                        {
-                            "key": "stage",
-                            "label": "阶段",
-                            "type": "select",
-                            "options": [
-                                {"value": "new", "label": "新线索"},
-                                {"value": "won", "label": "赢单"},
-                            ],
-                        },
-                    ],
-                },
+        [form] = install_forms(
+            conn,
+            lead_form(
+                {"key": "name", "label": "名称", "type": "text"},
+                {"key": "seats", "label": "机柜数", "type": "integer"},
+                STAGE,
             ),
         )
         for name, seats, stage in CITIES:

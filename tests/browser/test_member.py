@@ -11,10 +11,9 @@ from playwright.sync_api import Page, expect
 from meridian.access import manage
 from meridian.core.actor import Actor
 from meridian.records import listing, service
-from meridian.schema import changes
 from meridian.schema.catalog import get_form
-from meridian.schema.model import App, Form, parse_model
 from tests.browser.conftest import Server, drag, log_in
+from tests.forms import install_forms, lead_form, select_field
 
 PASSWORD = "works4fun"
 SECRET_LABEL = "底价"
@@ -25,31 +24,15 @@ def _setup(server: Server) -> int:
     """A 线索 form whose 底价 (floor price) is hidden from members; returns the member's id."""
     system = Actor.system()
     with server.workspace.transaction() as conn:
-        changes.create_app(conn=conn, actor=system, app=App(key="sales", label="销售"))
-        form = parse_model(
-            Form,
-            {
-                "key": "lead",
-                "app_key": "sales",
-                "label": "线索",
-                "title_field": "name",
-                "fields": [
-                    {"key": "name", "label": "客户名称", "type": "text", "required": True},
-                    {"key": "phone", "label": "手机", "type": "phone"},
-                    {
-                        "key": "stage",
-                        "label": "阶段",
-                        "type": "select",
-                        "options": [
-                            {"value": "new", "label": "新线索", "color": "#1f6feb"},
-                            {"value": "qualified", "label": "已确认", "color": "#1e8e3e"},
-                        ],
-                    },
-                    {"key": "floor_price", "label": SECRET_LABEL, "type": "money"},
-                ],
-            },
+        [form] = install_forms(
+            conn,
+            lead_form(
+                {"key": "name", "label": "客户名称", "type": "text", "required": True},
+                {"key": "phone", "label": "手机", "type": "phone"},
+                select_field("stage", "阶段", ("new", "新线索"), ("qualified", "已确认")),
+                {"key": "floor_price", "label": SECRET_LABEL, "type": "money"},
+            ),
         )
-        form = changes.create_form(conn=conn, actor=system, form=form)
         member = manage.add_user(
             conn,
             system,

@@ -18,10 +18,9 @@ from meridian.core.actor import Actor
 from meridian.db.tables import saved_views, users
 from meridian.http.deps import SESSION_COOKIE, Workspace
 from meridian.records import listing, service
-from meridian.schema import changes
 from meridian.schema.catalog import get_form
-from meridian.schema.model import App, Form, parse_model
 from meridian.settings import Settings
+from tests.forms import STAGE, install_forms, lead_form
 
 PASSWORD = "s3cret-pass"
 
@@ -30,34 +29,15 @@ PASSWORD = "s3cret-pass"
 def web(settings: Settings, workspace: Workspace) -> Iterator[TestClient]:
     system = Actor.system()
     with workspace.transaction() as conn:
-        changes.create_app(conn=conn, actor=system, app=App(key="sales", label="销售"))
-        form = changes.create_form(
-            conn=conn,
-            actor=system,
-            form=parse_model(
-                Form,
-                {
-                    "key": "lead",
-                    "app_key": "sales",
-                    "label": "线索",
-                    "title_field": "name",
-                    "fields": [
-                        {"key": "name", "label": "客户名称", "type": "text", "required": True},
-                        {"key": "phone", "label": "手机", "type": "phone"},
-                        {"key": "seats", "label": "机柜数", "type": "integer"},
-                        {"key": "due", "label": "跟进日期", "type": "date"},
-                        {
-                            "key": "stage",
-                            "label": "阶段",
-                            "type": "select",
-                            "options": [
-                                {"value": "new", "label": "新线索"},
-                                {"value": "won", "label": "赢单"},
-                            ],
-                        },
-                        {"key": "floor_price", "label": "底价", "type": "money"},
-                    ],
-                },
+        [form] = install_forms(
+            conn,
+            lead_form(
+                {"key": "name", "label": "客户名称", "type": "text", "required": True},
+                {"key": "phone", "label": "手机", "type": "phone"},
+                {"key": "seats", "label": "机柜数", "type": "integer"},
+                {"key": "due", "label": "跟进日期", "type": "date"},
+                STAGE,
+                {"key": "floor_price", "label": "底价", "type": "money"},
             ),
         )
         for email, roles in (("admin@acme.test", ["administrator"]), ("m@acme.test", ["member"])):
