@@ -103,9 +103,8 @@ class GridPage:
 
 
 def load_grid(
-    conn: Connection, viewer: Viewer, form_key: str, state: GridState, cursor: str | None
+    conn: Connection, viewer: Viewer, form: FormDef, state: GridState, cursor: str | None
 ) -> GridPage:
-    form = get_form(conn, form_key)
     access = form_access(conn, viewer.actor, form)
     columns = shown_columns(access.visible, state.columns)
     query = listing.RecordQuery(
@@ -171,8 +170,8 @@ def _filter_fields(form: FormDef, _: Any) -> list[dict[str, Any]]:
 @router.get("/forms/{form_key}", response_class=HTMLResponse)
 def grid(form_key: str, request: Request, viewer: ViewerDep) -> HTMLResponse:
     with viewer.workspace.read() as conn:
-        state = _state(conn, viewer, get_form(conn, form_key), request)
-        grid = load_grid(conn, viewer, form_key, state, None)
+        form = get_form(conn, form_key)
+        grid = load_grid(conn, viewer, form, _state(conn, viewer, form, request), None)
         saved = views.list_views(conn, viewer.actor, form_key)
     return page(
         request,
@@ -211,8 +210,8 @@ def count(form_key: str, request: Request, viewer: ViewerDep) -> HTMLResponse:
 def more_rows(form_key: str, request: Request, viewer: ViewerDep, cursor: str) -> HTMLResponse:
     """The next page of rows, appended in place of the "more" row (keyset, stays fast)."""
     with viewer.workspace.read() as conn:
-        state = _state(conn, viewer, get_form(conn, form_key), request)
-        grid = load_grid(conn, viewer, form_key, state, cursor)
+        form = get_form(conn, form_key)
+        grid = load_grid(conn, viewer, form, _state(conn, viewer, form, request), cursor)
     return fragment(request, viewer, "grid_rows.html", grid=grid, editable=EDITABLE_INLINE)
 
 
