@@ -4,7 +4,7 @@
     python bench/automation_bench.py            # SQLite: the save latency part only
 
 1. Save latency: one record's amount changed in its own transaction, p50 over ``--saves``
-   saves, with 50 record rules on the form switched off and on, turn about. The rules are
+   saves, with 50 record rules on the form switched off and on in blocks of 50 saves. The rules are
    the usual kind (``record_updated``, a condition on stage and amount, a notify action); a
    save meets about one in ten of them.
 2. Worker scaling (PostgreSQL): ``--io-jobs`` jobs that each wait 20 ms (a webhook call, an
@@ -28,12 +28,12 @@ from scratch import database_url
 from meridian.app import create_workspace
 from meridian.core.actor import Actor
 from meridian.db.engine import make_engine, transaction
-from meridian.db.tables import jobs, rules
+from meridian.db.tables import jobs
 from meridian.events.jobs import JobContext, enqueue_many
 from meridian.jobs.handlers import job_handlers
 from meridian.jobs.worker import Worker
 from meridian.records import service
-from meridian.rules.definitions import create_rule
+from meridian.rules.definitions import create_rule, set_enabled
 from meridian.schema.catalog import get_form
 from meridian.schema.changes import create_app, create_form
 from meridian.schema.model import App, Form, parse_model
@@ -41,6 +41,7 @@ from meridian.settings import Settings
 
 TZ = ZoneInfo("Asia/Shanghai")
 RULES = 50
+BLOCK = 50
 IO_WAIT = 0.02
 
 
@@ -83,7 +84,7 @@ def save_latency(engine: sa.Engine, saves: int) -> None:
                 for i in range(1000)
             ],
         )
-        for i in range(RULES):
+        rule_ids = [
             create_rule(
                 conn,
                 system,
@@ -94,7 +95,9 @@ def save_latency(engine: sa.Engine, saves: int) -> None:
                     "condition": f'stage = "won" and amount > {i * 10000}',
                     "actions": [{"type": "notify", "to": "owner", "title": f"rule {i}"}],
                 },
-            )
+            )["id"]
+            for i in range(RULES)
+        ]
     rng = random.Random(1)
 
     def save() -> float:
@@ -113,11 +116,12 @@ def save_latency(engine: sa.Engine, saves: int) -> None:
     samples: dict[bool, list[float]] = {False: [], True: []}
     for _ in range(20):
         save()
-    for round_ in range(saves):
-        enabled = round_ % 2 == 1
+    for block in range(max(2, saves // BLOCK)):
+        enabled = block % 2 == 1
         with transaction(engine) as conn:
-            conn.execute(rules.update().values(enabled=enabled))
-        samples[enabled].append(save())
+            for rule_id in rule_ids:
+                set_enabled(conn, system, rule_id, enabled)
+        samples[enabled].extend(save() for _ in range(BLOCK))
     off, on = statistics.median(samples[False]), statistics.median(samples[True])
     print(
         f"{engine.dialect.name}: save p50 without rules {off:.2f} ms, with {RULES} rules "
@@ -166,7 +170,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--saves", type=int, default=400)
+    parser.add_argument("--saves", type=int, default=1000)
     parser.add_argument("--io-jobs", type=int, default=500, help="jobs per worker process")
     parser.add_argument("--postgres", default="", help="PostgreSQL URL; a scratch schema is used")
     args = parser.parse_args()

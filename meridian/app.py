@@ -13,10 +13,10 @@ from meridian.api.router import api_router
 from meridian.db.engine import make_engine, transaction
 from meridian.db.migrate import upgrade_database
 from meridian.events.schedules import ensure_schedule
-from meridian.events.subscribers import subscribe
 from meridian.http.deps import Workspace
 from meridian.http.problems import install_problem_handlers
 from meridian.integrations import webhooks
+from meridian.records.subscribers import subscribe
 from meridian.rules import engine as rules
 from meridian.settings import Settings
 from meridian.web.router import install_web
@@ -27,8 +27,8 @@ def create_workspace(settings: Settings, *, engine: Engine | None = None) -> Wor
     engine = engine or make_engine(settings.resolved_database_url)
     upgrade_database(engine)
     tz = ZoneInfo(settings.time_zone)
-    subscribe(webhooks.on_record_events)
-    subscribe(rules.on_record_events)
+    subscribe(webhooks.on_record_changes)
+    subscribe(rules.on_record_changes)
     with transaction(engine) as conn:
         ensure_schedule(conn, rules.SCAN, "* * * * *", rules.SCAN, {}, tz)
     return Workspace(settings=settings, engine=engine, tz=tz)

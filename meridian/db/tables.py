@@ -61,6 +61,15 @@ sequences = sa.Table(
     sa.Column("value", sa.BigInteger, nullable=False),
 )
 
+revisions = sa.Table(
+    "sys_revision",
+    metadata,
+    # A random token per subject (e.g. "rules"), replaced in every transaction that changes the
+    # subject: a process may keep what it derived from the subject while the token is the same.
+    sa.Column("name", sa.String(63), primary_key=True),
+    sa.Column("token", sa.String(32), nullable=False),
+)
+
 users = sa.Table(
     "sys_user",
     metadata,

@@ -9,7 +9,6 @@ from sqlalchemy.engine import Connection
 from meridian.core.clock import utcnow
 from meridian.db.tables import outbox
 from meridian.events.records import RecordEvent
-from meridian.events.subscribers import notify
 
 
 def publish(conn: Connection, events: Sequence[RecordEvent]) -> None:
@@ -21,4 +20,3 @@ def publish(conn: Connection, events: Sequence[RecordEvent]) -> None:
         outbox.insert(),
         [{"event_type": e.event_type, "payload": vars(e), "created_at": now} for e in events],
     )
-    notify(conn, events)

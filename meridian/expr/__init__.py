@@ -6,8 +6,9 @@ and reports over many rows (:meth:`CompiledExpression.to_sql`). Both back ends f
 semantics, so they agree on every row. The language reference is ``docs/expressions.md``.
 """
 
-from meridian.expr.compiled import CompiledExpression, compile_expression
+from meridian.expr.compiled import CompiledExpression, compile_expression, environment
 from meridian.expr.errors import ExpressionError
+from meridian.expr.runtime import Env
 from meridian.expr.sql import ChildSql, LinkSql, SqlScope
 from meridian.expr.types import ChildScope, ExprType, FieldInfo, LinkScope, Scope
 
@@ -15,6 +16,7 @@ __all__ = [
     "ChildScope",
     "ChildSql",
     "CompiledExpression",
+    "Env",
     "ExprType",
     "ExpressionError",
     "FieldInfo",
@@ -23,4 +25,5 @@ __all__ = [
     "Scope",
     "SqlScope",
     "compile_expression",
+    "environment",
 ]

@@ -47,6 +47,17 @@ def _zone(now: datetime) -> ZoneInfo:
     raise ValueError(f"now must carry the workspace ZoneInfo time zone, not {zone!r}")
 
 
+def environment(
+    record: Mapping[str, Any],
+    *,
+    today: date,
+    now: datetime,
+    related: Mapping[str, Any] | None = None,
+) -> Env:
+    """What an evaluation reads; the arguments are those of :meth:`CompiledExpression.evaluate`."""
+    return Env(record, related or {}, today, now, _zone(now))
+
+
 @dataclass(frozen=True, eq=False)
 class CompiledExpression:
     """A checked expression, ready for both back ends.
@@ -82,7 +93,12 @@ class CompiledExpression:
         :param related: link key → the linked record's values (or None), and child-table key
             → a list of its lines' values.
         """
-        return self.closure(Env(record, related or {}, today, now, _zone(now)))
+        return self.closure(environment(record, today=today, now=now, related=related))
+
+    def evaluate_in(self, env: Env) -> Any:
+        """:meth:`evaluate` over an :func:`environment` built once and shared by many
+        expressions (a save checks every rule's condition against the same record)."""
+        return self.closure(env)
 
     def to_sql(
         self, sql_scope: SqlScope, *, dialect: str | Dialect, today: date, now: datetime

@@ -36,8 +36,8 @@ from meridian.db.engine import transaction
 from meridian.db.tables import jobs, webhook_deliveries, webhooks
 from meridian.errors import FieldError, NotFound, ValidationFailed
 from meridian.events.jobs import JobContext, enqueue
-from meridian.events.records import RecordEvent
 from meridian.records.service import get_record
+from meridian.records.subscribers import Changes
 from meridian.schema.catalog import get_form
 
 DELIVER = "webhook.deliver"
@@ -85,27 +85,24 @@ def create_webhook(
     }
 
 
-def on_record_events(conn: Connection, events: Sequence[RecordEvent]) -> None:
+def on_record_changes(conn: Connection, changes: Changes) -> None:
     """Enqueue one delivery per event and matching subscription (in the writer's transaction)."""
-    forms = sorted({event.form for event in events})
     subscriptions = conn.execute(
-        sa.select(webhooks.c.id, webhooks.c.form_key, webhooks.c.events).where(
-            webhooks.c.active, webhooks.c.form_key.in_(forms)
+        sa.select(webhooks.c.id, webhooks.c.events).where(
+            webhooks.c.active, webhooks.c.form_key == changes.form.key
         )
     ).all()
     if not subscriptions:
         return
     system = Actor.system()
-    for event in events:
-        wanted = [
-            s.id for s in subscriptions if s.form_key == event.form and event.event_type in s.events
-        ]
+    for event in changes.events:
+        wanted = [s.id for s in subscriptions if event.event_type in s.events]
         if not wanted:
             continue
         record = get_record(
             conn=conn,
             actor=system,
-            form=get_form(conn, event.form),
+            form=changes.form,
             record_id=event.record_id,
             include_deleted=True,
         )

@@ -17,10 +17,10 @@ from meridian.db.sets import one_of
 from meridian.db.tables import departments, record_shares, users
 from meridian.errors import FieldError, NotFound, PermissionDenied, ValidationFailed
 from meridian.events.audit import audit
-from meridian.events.outbox import publish
 from meridian.events.records import RecordUpdated
 from meridian.records.history import write_history
 from meridian.records.plan import plan_for
+from meridian.records.subscribers import announce
 from meridian.schema.model import Form
 
 MAX_TRANSFER = 1000
@@ -92,8 +92,9 @@ def transfer_owner(
     versions: dict[int, int] = {row.id: row._version for row in changed}
     entries = [(i, versions[i], "update", {"owner_id": [visible[i], owner_id]}) for i in moving]
     write_history(conn, form.key, entries, actor.user_id, now)
-    publish(
+    announce(
         conn,
+        form,
         [
             RecordUpdated(
                 form.key, i, actor.user_id, versions[i], {"owner_id": [visible[i], owner_id]}

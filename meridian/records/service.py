@@ -31,7 +31,6 @@ from meridian.errors import (
     ValidationFailed,
 )
 from meridian.events.audit import audit
-from meridian.events.outbox import publish
 from meridian.events.records import RecordCreated, RecordDeleted, RecordRestored, RecordUpdated
 from meridian.records.expand import expand_links
 from meridian.records.formulas import FormulaRunner
@@ -40,6 +39,7 @@ from meridian.records.numbering import assign_numbers
 from meridian.records.plan import FormPlan, plan_for
 from meridian.records.references import check_references, check_unique
 from meridian.records.search import record_search_text
+from meridian.records.subscribers import announce
 from meridian.records.values import ParsedRecord, RecordParser
 from meridian.schema.compile import FormTables
 from meridian.schema.expressions import (
@@ -152,7 +152,12 @@ def _insert(
     # later change logs old → new, so the history stays complete at a fraction of the cost.
     write_history(conn, form.key, [(rid, 1, "create", {}) for rid in ids], actor.user_id, now)
     _refresh_rollups(conn, form, rows)
-    publish(conn, [RecordCreated(form.key, record_id, actor.user_id, 1) for record_id in ids])
+    announce(
+        conn,
+        form,
+        [RecordCreated(form.key, record_id, actor.user_id, 1) for record_id in ids],
+        dict(zip(ids, rows, strict=True)),
+    )
     return ids
 
 
@@ -357,7 +362,12 @@ def update_record(
     _write_sides(conn, form, plan.tables, [(record_id, side_changes)], replace=True)
     write_history(conn, form.key, [(record_id, version + 1, "update", changes)], actor.user_id, now)
     _refresh_rollups(conn, form, [current, proposed])
-    publish(conn, [RecordUpdated(form.key, record_id, actor.user_id, version + 1, changes)])
+    announce(
+        conn,
+        form,
+        [RecordUpdated(form.key, record_id, actor.user_id, version + 1, changes)],
+        {record_id: {**current, **assignments}},
+    )
     return get_record(conn=conn, actor=actor, form=form, record_id=record_id, tz=tz)
 
 
@@ -437,15 +447,16 @@ def _set_deleted(
                 errors=[e.as_dict() for e in errors.errors],
             )
     now = utcnow()
+    assignments = {
+        "deleted_at": now if delete else None,
+        "_version": version + 1,
+        "updated_at": now,
+        "updated_by": actor.user_id,
+    }
     result = conn.execute(
         table.update()
         .where(table.c.id == record_id, table.c._version == version)
-        .values(
-            deleted_at=now if delete else None,
-            _version=version + 1,
-            updated_at=now,
-            updated_by=actor.user_id,
-        )
+        .values(assignments)
     )
     if result.rowcount != 1:
         raise StaleVersion(
@@ -455,7 +466,12 @@ def _set_deleted(
     write_history(conn, form.key, [(record_id, version + 1, action, {})], actor.user_id, now)
     event = RecordDeleted if delete else RecordRestored
     _refresh_rollups(conn, form, [row])
-    publish(conn, [event(form.key, record_id, actor.user_id, version + 1)])
+    announce(
+        conn,
+        form,
+        [event(form.key, record_id, actor.user_id, version + 1)],
+        {record_id: {**row, **assignments}},
+    )
 
 
 def get_record(

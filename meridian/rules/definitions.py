@@ -10,7 +10,7 @@
                  {"type": "update", "values": {"renewal_state": "提醒中"}}]}
 
 Triggers: ``record_created``, ``record_updated``, ``record_deleted``, ``field_changed``
-(``field``, optional ``from`` and ``to`` lists of values), ``date_relative`` (``field`` a date
+(``field``, which may be ``owner_id`` to follow transfers; optional ``from`` and ``to`` lists of values), ``date_relative`` (``field`` a date
 field, ``offset_days``: −90 is ninety days before), ``no_activity`` (``days`` without an
 update, or ``activity``: {``form``, ``link_field``} also counts linked records such as
 follow-ups) and ``schedule`` (``cron``: at each occurrence, in the workspace zone, the actions run
@@ -42,6 +42,7 @@ from meridian.access.manage import require_admin
 from meridian.core import clock
 from meridian.core.actor import Actor
 from meridian.core.timezones import DEFAULT_TIME_ZONE
+from meridian.db.revisions import bump
 from meridian.db.tables import rules, schedules
 from meridian.errors import ErrorCollector, FieldError, NotFound, ValidationFailed
 from meridian.events.schedules import set_schedule
@@ -61,6 +62,10 @@ TIME_TRIGGERS = ("date_relative", "no_activity")
 SCHEDULE = "schedule"
 SCHEDULED_JOB = "rules.scheduled"
 MAX_ACTIONS = 10
+OWNER = "owner_id"
+"""Every record's owner: ``field_changed`` may watch it (a transfer) like any field."""
+RULES_REVISION = "rules"
+"""Every change to a rule replaces this revision token, so the engine re-reads its cached rules."""
 
 
 def _check_expression(
@@ -87,7 +92,8 @@ def _check_trigger(conn: Connection, form: Form, trigger: Any, errors: ErrorColl
         errors.add("trigger.type", "invalid_trigger", f"choose one of {choices}", kind)
         return
     assert isinstance(trigger, Mapping)
-    if kind in ("field_changed", "date_relative"):
+    owner_changed = kind == "field_changed" and trigger.get("field") == OWNER
+    if kind in ("field_changed", "date_relative") and not owner_changed:
         field = form.get_field(str(trigger.get("field")))
         if field is None or field.archived:
             errors.add("trigger.field", "unknown_field", "no such field", trigger.get("field"))
@@ -313,6 +319,7 @@ def create_rule(conn: Connection, actor: Actor, document: Any) -> dict[str, Any]
     )
     assert result.inserted_primary_key is not None
     rule_id = int(result.inserted_primary_key[0])
+    bump(conn, RULES_REVISION)
     if document["trigger"]["type"] == SCHEDULE:
         set_schedule(
             conn,
@@ -356,6 +363,7 @@ def set_enabled(conn: Connection, actor: Actor, rule_id: int, enabled: bool) -> 
             clock.utcnow()
         )  # switching on does not fire for the time it was off
     conn.execute(rules.update().where(rules.c.id == rule_id).values(**values))
+    bump(conn, RULES_REVISION)
     conn.execute(
         schedules.update().where(schedules.c.key == _schedule_key(rule_id)).values(enabled=enabled)
     )

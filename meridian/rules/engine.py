@@ -16,7 +16,6 @@
 from __future__ import annotations
 
 import contextvars
-import functools
 import json
 import time
 from collections.abc import Mapping, Sequence
@@ -35,6 +34,7 @@ from meridian.core import clock
 from meridian.core.actor import Actor
 from meridian.core.timezones import DEFAULT_TIME_ZONE
 from meridian.db.engine import transaction
+from meridian.db.revisions import current_token, token_of
 from meridian.db.sets import one_of
 from meridian.db.tables import jobs, rule_fires, rule_runs, rules, users
 from meridian.errors import MeridianError, NotFound
@@ -42,18 +42,19 @@ from meridian.events.jobs import DEFAULT_ATTEMPTS, READY, JobContext, enqueue, e
 from meridian.events.records import RecordEvent, RecordUpdated
 from meridian.expr import (
     CompiledExpression,
+    Env,
     ExpressionError,
-    FieldInfo,
-    Scope,
     compile_expression,
+    environment,
 )
 from meridian.notify.inbox import notify_bot, notify_users
 from meridian.records import service
-from meridian.rules.definitions import RECORD_TRIGGERS, TIME_TRIGGERS
+from meridian.records.subscribers import Changes
+from meridian.rules.definitions import RECORD_TRIGGERS, RULES_REVISION, TIME_TRIGGERS
 from meridian.schema.catalog import get_form
 from meridian.schema.compile import compile_form
 from meridian.schema.expressions import logical_record, plain_scope, scope_for, sql_scope_for
-from meridian.schema.model import Form
+from meridian.schema.model import Field, Form
 
 RUN, SCAN, SCHEDULED = "rules.run", "rules.scan", "rules.scheduled"
 CALL = "rules.call"
@@ -84,75 +85,6 @@ def _passing(
     if condition:
         query = query.where(_expression_sql(conn, form, condition, tz))
     return list(conn.scalars(query))
-
-
-class _Conditions:
-    """Record-trigger conditions for one save, checked cheaply: a condition that reads only the
-    record's own fields runs in Python over the saved rows (loaded once, in one query, for every
-    rule); one that reads linked records or lines runs in SQL. Both give the same answer (the
-    expression language's differential test holds them to it)."""
-
-    def __init__(self, conn: Connection) -> None:
-        self.conn = conn
-        self.forms: dict[str, tuple[Form, tuple[tuple[str, FieldInfo], ...]]] = {}
-        self.rows: dict[str, dict[int, dict[str, Any]]] = {}
-        self.now = datetime.now(DEFAULT_TIME_ZONE)
-
-    def passing(self, form_key: str, condition: str, ids: Sequence[int]) -> set[int]:
-        if not condition:
-            return set(ids)
-        if form_key not in self.forms:
-            form = get_form(self.conn, form_key)
-            self.forms[form_key] = (form, tuple(sorted(plain_scope(form.fields).fields.items())))
-        form, fields = self.forms[form_key]
-        compiled = _own_condition(condition, fields)
-        if compiled is None:
-            return set(_passing(self.conn, form, condition, ids, DEFAULT_TIME_ZONE))
-        rows = self._rows(form, ids)
-        return {
-            record_id
-            for record_id in ids
-            if record_id in rows
-            and compiled.evaluate(rows[record_id], today=self.now.date(), now=self.now) is True
-        }
-
-    def _rows(self, form: Form, ids: Sequence[int]) -> dict[int, dict[str, Any]]:
-        loaded = self.rows.setdefault(form.key, {})
-        missing = sorted(set(ids) - set(loaded))
-        if missing:
-            table = compile_form(form).main
-            fields = [f for f in form.active_fields if f.key in table.c]
-            for row in self.conn.execute(
-                sa.select(table).where(one_of(self.conn, table.c.id, missing))
-            ).mappings():
-                loaded[row["id"]] = logical_record(fields, row)
-        return loaded
-
-
-@dataclass(frozen=True)
-class _RecordRule:
-    id: int
-    form_key: str
-    trigger: Mapping[str, Any]
-    condition: str
-
-
-@functools.lru_cache(maxsize=1024)
-def _trigger(text: str) -> Mapping[str, Any]:
-    """A stored trigger, decoded once per distinct text (read-only: shared between saves)."""
-    return MappingProxyType(json.loads(text))
-
-
-@functools.lru_cache(maxsize=1024)
-def _own_condition(
-    condition: str, fields: tuple[tuple[str, FieldInfo], ...]
-) -> CompiledExpression | None:
-    """A condition over the record's own fields, compiled once for those fields (the key says
-    exactly what it was checked against); None when it reads linked records or lines."""
-    try:
-        return compile_expression(condition, Scope(fields=dict(fields)))
-    except ExpressionError:
-        return None
 
 
 def _values(
@@ -187,44 +119,185 @@ def _api_value(value: Any) -> Any:
 # ---- record triggers -----------------------------------------------------------------------------
 
 
-def _matches(trigger: Mapping[str, Any], event: RecordEvent) -> bool:
-    if RECORD_TRIGGERS.get(trigger["type"]) != event.event_type:
-        return False
-    if trigger["type"] != "field_changed":
-        return True
-    assert isinstance(event, RecordUpdated)
-    change = event.changes.get(trigger["field"])
-    if change is None:
-        return False
-    old, new = change
-    return ("from" not in trigger or old in trigger["from"]) and (
-        "to" not in trigger or new in trigger["to"]
+@dataclass(frozen=True)
+class _RecordRule:
+    id: int
+    trigger: Mapping[str, Any]
+    condition: str
+    event_type: str
+    any_change: bool
+    """True unless the rule waits for one field to change (``field_changed``)."""
+
+    def matches(self, event: RecordEvent) -> bool:
+        """Whether ``event`` (already of :attr:`event_type`) triggers the rule."""
+        if self.any_change:
+            return True
+        assert isinstance(event, RecordUpdated)
+        change = event.changes.get(self.trigger["field"])
+        if change is None:
+            return False
+        old, new = change
+        return ("from" not in self.trigger or old in self.trigger["from"]) and (
+            "to" not in self.trigger or new in self.trigger["to"]
+        )
+
+
+_books: dict[str, Mapping[str, tuple[_RecordRule, ...]]] = {}
+"""The enabled record rules by form, under the rules' revision token they were read with."""
+
+
+@dataclass(frozen=True)
+class _FormRules:
+    """A form's enabled record rules, each with its condition compiled for that exact form
+    when it reads only the record's own fields (None: no condition, or SQL decides)."""
+
+    form: Form
+    rules: tuple[tuple[_RecordRule, CompiledExpression | None], ...]
+    read: tuple[Field, ...]
+    """The fields those compiled conditions read: all a save needs to prepare."""
+
+
+_forms: dict[tuple[str, int], _FormRules] = {}
+"""By (rules' token, id of the form object); the entry holds the form, so the id cannot be
+reused by another form while the entry lives."""
+_CACHED = 256
+
+
+def _record_rules(conn: Connection, form: Form) -> _FormRules:
+    """The form's enabled record rules, read and compiled once per rules revision: a save
+    pays one small query to learn that nothing changed."""
+    token = current_token(conn, RULES_REVISION)
+    found = _forms.get((token, id(form))) if token else None
+    if found is not None and found.form is form:
+        return found
+    book = _books.get(token) if token else None
+    if book is None:
+        token, book = _read_book(conn)
+    compiled = tuple(
+        (rule, _own_condition(form, rule.condition)) for rule in book.get(form.key, ())
     )
+    read = {key for _, c in compiled if c is not None for key in c.fields_used}
+    found = _FormRules(form, compiled, tuple(f for f in form.active_fields if f.key in read))
+    if token:
+        if len(_forms) >= _CACHED:
+            _forms.clear()
+        _forms[token, id(form)] = found
+    return found
 
 
-def on_record_events(conn: Connection, events: Sequence[RecordEvent]) -> None:
-    """Enqueue a run for every enabled record rule the events trigger and whose condition holds."""
-    forms = sorted({event.form for event in events})
-    candidates = conn.execute(
+def _read_book(conn: Connection) -> tuple[str | None, Mapping[str, tuple[_RecordRule, ...]]]:
+    token_row = sa.select(token_of(RULES_REVISION).label("token")).subquery()
+    rows = conn.execute(
         sa.select(
+            token_row.c.token,
             rules.c.id,
             rules.c.form_key,
             sa.cast(rules.c.trigger, sa.Text).label("trigger"),
             rules.c.condition,
-        ).where(rules.c.enabled, rules.c.form_key.in_(forms))
+        )
+        .select_from(token_row.outerjoin(rules, rules.c.enabled))
+        .order_by(rules.c.id)
     ).all()
-    record_rules = [
-        _RecordRule(r.id, r.form_key, _trigger(r.trigger), r.condition)
-        for r in candidates
-        if _trigger(r.trigger)["type"] in RECORD_TRIGGERS
-    ]
-    if not record_rules:
+    book: dict[str, list[_RecordRule]] = {}
+    for row in rows:
+        if row.id is None:
+            continue
+        trigger = json.loads(row.trigger)
+        if trigger["type"] in RECORD_TRIGGERS:
+            book.setdefault(row.form_key, []).append(
+                _RecordRule(
+                    row.id,
+                    MappingProxyType(trigger),
+                    row.condition,
+                    RECORD_TRIGGERS[trigger["type"]],
+                    trigger["type"] != "field_changed",
+                )
+            )
+    frozen = {key: tuple(found) for key, found in book.items()}
+    token = rows[0].token
+    if token:
+        if len(_books) >= _CACHED:
+            _books.clear()
+        _books[token] = frozen
+    return token, frozen
+
+
+def _own_condition(form: Form, condition: str) -> CompiledExpression | None:
+    """A condition over the record's own fields, compiled to run in Python over the saved row;
+    None when there is no condition or it reads linked records or lines (then SQL decides)."""
+    if not condition:
+        return None
+    try:
+        return compile_expression(condition, plain_scope(form.fields))
+    except ExpressionError:
+        return None
+
+
+class _Conditions:
+    """Record-trigger conditions for one write, checked cheaply: one that reads only the
+    record's own fields runs in Python over the rows as saved (the writer hands them over,
+    and each record's values are prepared once for every rule); one that reads linked records
+    or lines runs in SQL. Both give the same answer (the expression language's differential
+    test holds them to it)."""
+
+    def __init__(self, conn: Connection, changes: Changes, read: tuple[Field, ...]) -> None:
+        self.conn = conn
+        self.changes = changes
+        self.read = read
+        self.envs: dict[int, Env] | None = None
+
+    def passing(
+        self, rule: _RecordRule, compiled: CompiledExpression | None, events: list[RecordEvent]
+    ) -> list[RecordEvent]:
+        if not rule.condition:
+            return events
+        if compiled is None:
+            ids = [e.record_id for e in events]
+            passed = set(
+                _passing(self.conn, self.changes.form, rule.condition, ids, DEFAULT_TIME_ZONE)
+            )
+            return [e for e in events if e.record_id in passed]
+        envs = self.envs if self.envs is not None else self._environments()
+        return [
+            e
+            for e in events
+            if e.record_id in envs and compiled.evaluate_in(envs[e.record_id]) is True
+        ]
+
+    def _environments(self) -> dict[int, Env]:
+        """Every changed record's values as expressions see them, once per write."""
+        form, saved, fields = self.changes.form, self.changes.rows, self.read
+        ids = {e.record_id for e in self.changes.events}
+        records = {i: logical_record(fields, saved[i]) for i in ids if i in saved}
+        missing = sorted(ids - records.keys())
+        if missing:
+            table = compile_form(form).main
+            for row in self.conn.execute(
+                sa.select(table).where(one_of(self.conn, table.c.id, missing))
+            ).mappings():
+                records[row["id"]] = logical_record(fields, row)
+        now = datetime.now(DEFAULT_TIME_ZONE)
+        self.envs = {
+            i: environment(values, today=now.date(), now=now) for i, values in records.items()
+        }
+        return self.envs
+
+
+def on_record_changes(conn: Connection, changes: Changes) -> None:
+    """Enqueue a run for every enabled record rule the events trigger and whose condition holds."""
+    form_rules = _record_rules(conn, changes.form)
+    if not form_rules.rules:
         return
+    by_type: dict[str, list[RecordEvent]] = {}
+    for event in changes.events:
+        by_type.setdefault(event.event_type, []).append(event)
     depth = _depth.get() + 1
-    conditions = _Conditions(conn)
+    conditions = _Conditions(conn, changes, form_rules.read)
     queued: list[dict[str, Any]] = []
-    for rule in record_rules:
-        matching = [e for e in events if e.form == rule.form_key and _matches(rule.trigger, e)]
+    for rule, compiled in form_rules.rules:
+        matching = by_type.get(rule.event_type)
+        if matching and not rule.any_change:
+            matching = [e for e in matching if rule.matches(e)]
         if not matching:
             continue
         if depth > MAX_DEPTH:
@@ -241,7 +314,6 @@ def on_record_events(conn: Connection, events: Sequence[RecordEvent]) -> None:
                     0,
                 )
             continue
-        passing = conditions.passing(rule.form_key, rule.condition, [e.record_id for e in matching])
         queued.extend(
             {
                 "rule_id": rule.id,
@@ -249,8 +321,7 @@ def on_record_events(conn: Connection, events: Sequence[RecordEvent]) -> None:
                 "trigger": rule.trigger["type"],
                 "depth": depth,
             }
-            for event in matching
-            if event.record_id in passing
+            for event in conditions.passing(rule, compiled, matching)
         )
     enqueue_many(conn, RUN, queued)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -13,13 +14,19 @@ from fastapi.testclient import TestClient
 from sqlalchemy.engine import Engine
 
 from meridian.access import manage
+from meridian.app import create_workspace
 from meridian.core import clock
 from meridian.core.actor import Actor
 from meridian.db.tables import jobs, rules
 from meridian.http.deps import Workspace
 from meridian.jobs.handlers import job_handlers
 from meridian.jobs.worker import Worker
+from meridian.records import service
+from meridian.rules.definitions import create_rule
 from meridian.rules.engine import MAX_DEPTH, RUN, fire_time_rule
+from meridian.schema.catalog import get_form
+from meridian.schema.changes import create_app, create_form
+from meridian.schema.model import App, Form, parse_model
 from meridian.settings import Settings
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -503,3 +510,114 @@ def test_a_time_rule_reports_how_many_records_it_fired_for(
         assert fire_time_rule(conn, row, now[0] + timedelta(days=1), SHANGHAI) == 2
         row = conn.execute(sa.select(rules).where(rules.c.id == reminder["id"])).one()
         assert fire_time_rule(conn, row, now[0] + timedelta(days=1), SHANGHAI) == 0
+
+
+def queued_runs(engine: Engine) -> list[int]:
+    """The records that rule runs are waiting for, in order."""
+    with engine.connect() as conn:
+        payloads = conn.scalars(
+            sa.select(jobs.c.payload).where(jobs.c.kind == RUN).order_by(jobs.c.id)
+        ).all()
+    return [payload["record_id"] for payload in payloads]
+
+
+def test_switching_a_rule_off_and_on_takes_effect_at_the_next_save(
+    crm: TestClient, engine: Engine
+) -> None:
+    won = rule(
+        crm,
+        form_key="deal",
+        label="赢单",
+        trigger={"type": "record_updated"},
+        condition='stage = "won"',
+        actions=[{"type": "update", "values": {"priority": "高"}}],
+    )
+    deal = crm.post("/api/v1/forms/deal/records", json={"name": "A"}).json()
+
+    def save(stage: str) -> None:
+        response = crm.patch(f"/api/v1/forms/deal/records/{deal['id']}", json={"stage": stage})
+        assert response.status_code == 200, response.text
+
+    save("won")
+    assert queued_runs(engine) == [deal["id"]]
+    assert crm.post(f"/api/v1/rules/{won['id']}/disable").status_code == 200
+    save("lead")
+    save("won")
+    assert queued_runs(engine) == [deal["id"]]
+    assert crm.post(f"/api/v1/rules/{won['id']}/enable").status_code == 200
+    save("lost")
+    save("won")
+    assert queued_runs(engine) == [deal["id"], deal["id"]]
+
+
+def test_each_database_runs_its_own_rules_in_one_process(
+    crm: TestClient, engine: Engine, tmp_path: Path
+) -> None:
+    """Cached rules belong to the database they were read from: a second database with the
+    same form and a rule of another condition decides by its own rule."""
+    other = create_workspace(Settings(data_dir=tmp_path / "other", database_url=""))
+    system = Actor.system()
+    with other.transaction() as conn:
+        create_app(conn=conn, actor=system, app=App(key="crm", label="CRM"))
+        form = parse_model(
+            Form,
+            {
+                "key": "deal",
+                "app_key": "crm",
+                "label": "商机",
+                "fields": [{"key": "amount", "label": "金额", "type": "money"}],
+            },
+        )
+        create_form(conn=conn, actor=system, form=form)
+    for client_or_db, threshold in ((crm, 100), (other, 1000)):
+        document = {
+            "form_key": "deal",
+            "label": f"超过 {threshold}",
+            "trigger": {"type": "record_updated"},
+            "condition": f"amount > {threshold}",
+            "actions": [{"type": "update", "values": {"amount": "1"}}],
+        }
+        if isinstance(client_or_db, TestClient):
+            rule(client_or_db, **document)
+        else:
+            with other.transaction() as conn:
+                create_rule(conn, system, document)
+    here = crm.post("/api/v1/forms/deal/records", json={"amount": "1"}).json()["id"]
+    with other.transaction() as conn:
+        [there] = service.create_records(
+            conn=conn, actor=system, form=get_form(conn, "deal"), items=[{"amount": "1"}]
+        )
+    assert crm.patch(f"/api/v1/forms/deal/records/{here}", json={"amount": "500"}).is_success
+    with other.transaction() as conn:
+        service.update_record(
+            conn=conn,
+            actor=system,
+            form=get_form(conn, "deal"),
+            record_id=there,
+            values={"amount": "500"},
+        )
+    assert queued_runs(engine) == [here]
+    assert queued_runs(other.engine) == []
+    other.engine.dispose()
+
+
+def test_a_bulk_owner_transfer_checks_conditions_against_the_stored_records(
+    crm: TestClient, engine: Engine, reps: list[int]
+) -> None:
+    rule(
+        crm,
+        form_key="deal",
+        label="赢单换人",
+        trigger={"type": "field_changed", "field": "owner_id"},
+        condition='stage = "won"',
+        actions=[{"type": "update", "values": {"priority": "高"}}],
+    )
+    won, lead = (
+        crm.post("/api/v1/forms/deal/records", json={"name": name, "stage": stage}).json()["id"]
+        for name, stage in (("A", "won"), ("B", "lead"))
+    )
+    response = crm.post(
+        "/api/v1/forms/deal/records/transfer", json={"ids": [won, lead], "owner_id": reps[0]}
+    )
+    assert response.json() == {"transferred": 2}, response.text
+    assert queued_runs(engine) == [won]

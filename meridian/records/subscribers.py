@@ -1,0 +1,59 @@
+"""Code that must react to record changes inside the transaction that made them.
+
+``records`` announces its changes without knowing who listens; features (webhooks, rules)
+subscribe at start-up through the composition root. A subscriber runs in the writer's
+transaction, so whatever it writes — typically jobs — commits or rolls back with the change.
+It must be cheap: anything slow belongs in the job it enqueues. To keep it cheap the writer
+hands over what it already holds — the form and the rows as saved — so a subscriber need not
+read them again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy.engine import Connection
+
+from meridian.events.outbox import publish
+from meridian.events.records import RecordEvent
+from meridian.schema.model import Form
+
+
+@dataclass(frozen=True)
+class Changes:
+    """One write's events, all about records of ``form``.
+
+    :ivar rows: the stored columns after the change, by record id, for the records the writer
+        had in hand (a bulk owner transfer has none); read the others from the table.
+    """
+
+    form: Form
+    events: Sequence[RecordEvent]
+    rows: Mapping[int, Mapping[str, Any]] = field(default_factory=dict)
+
+
+Subscriber = Callable[[Connection, Changes], None]
+_subscribers: list[Subscriber] = []
+
+
+def subscribe(subscriber: Subscriber) -> None:
+    """Add ``subscriber`` once (subscribing again is harmless)."""
+    if subscriber not in _subscribers:
+        _subscribers.append(subscriber)
+
+
+def announce(
+    conn: Connection,
+    form: Form,
+    events: Sequence[RecordEvent],
+    rows: Mapping[int, Mapping[str, Any]] | None = None,
+) -> None:
+    """Write ``events`` to the outbox and tell the subscribers, in the caller's transaction."""
+    if not events:
+        return
+    publish(conn, events)
+    changes = Changes(form, events, rows or {})
+    for subscriber in _subscribers:
+        subscriber(conn, changes)
