@@ -10,11 +10,12 @@
                  {"type": "update", "values": {"renewal_state": "提醒中"}}]}
 
 Triggers: ``record_created``, ``record_updated``, ``record_deleted``, ``field_changed``
-(``field``, which may be ``owner_id`` to follow transfers; optional ``from`` and ``to`` lists of values), ``date_relative`` (``field`` a date
-field, ``offset_days``: −90 is ninety days before), ``no_activity`` (``days`` without an
-update, or ``activity``: {``form``, ``link_field``} also counts linked records such as
-follow-ups) and ``schedule`` (``cron``: at each occurrence, in the workspace zone, the actions run
-for every record meeting the condition).
+(``field``, which may be ``owner_id`` to follow transfers; optional ``from`` and ``to`` lists
+of values), ``date_relative`` (``field`` a date field, ``offset_days``: −90 is ninety days
+before), ``no_activity`` (``days`` without an update, or ``activity``: {``form``,
+``link_field``} also counts linked records such as follow-ups) and ``schedule`` (``cron``: at
+each occurrence, in the workspace zone, the actions run for every record meeting the
+condition).
 
 Actions: ``update`` the record; ``create`` a related record (``link_field`` links it back);
 ``notify`` people (``to``: ``"owner"``, ``"manager"`` or user ids; ``title``, ``body``;
