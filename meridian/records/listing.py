@@ -186,21 +186,32 @@ def list_records(
     table = plan.tables.main
     sorts = parse_sort(plan.form, query.sort)
     where = where_clause(conn, plan, query, access, tz)
-    statement = sa.select(table).where(where)
+    listed = plan.list_columns(conn.dialect.name)
+    statement = listed.select.where(where)
     if query.cursor:
         statement = statement.where(
             after_cursor(table, sorts, decode_cursor(query.cursor, sorts, table))
         )
     statement = statement.order_by(*order_by(table, sorts)).limit(query.limit + 1)
-    rows = list(conn.execute(statement))
+    rows = conn.execute(statement).all()
     more = len(rows) > query.limit
     rows = rows[: query.limit]
     next_cursor = None
     if more:
         last = rows[-1]._mapping
-        next_cursor = encode_cursor([last[s.key] for s in sorts])
+        readers = listed.text_readers
+        next_cursor = encode_cursor(
+            [
+                readers[s.key](last[s.key])
+                if s.key in readers and last[s.key] is not None
+                else last[s.key]
+                for s in sorts
+            ]
+        )
     total = _count(conn, table, where) if query.count else None
-    items = dump_rows(conn, plan, rows, expand=query.expand, actor=actor, tz=tz)
+    items = dump_rows(
+        conn, plan, rows, expand=query.expand, actor=actor, tz=tz, raw=listed.text_readers
+    )
     audit_sensitive_reads(conn, actor, plan.form, items)
     return Page(items=items, next_cursor=next_cursor, total=total)
 

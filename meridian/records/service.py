@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
+from types import MappingProxyType
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -547,11 +548,13 @@ def dump_rows(
     expand: Sequence[str] = (),
     actor: Actor | None = None,
     tz: ZoneInfo = DEFAULT_TIME_ZONE,
+    raw: Mapping[str, Callable[[Any], Any]] = MappingProxyType({}),
 ) -> list[dict[str, Any]]:
-    """Rows → API records, reading line items, pairs and expansions set-based for the page."""
+    """Rows → API records, reading line items, pairs and expansions set-based for the page;
+    ``raw`` readers for the columns selected raw (see :class:`ListColumns`)."""
     ids = [row.id for row in rows]
     sides = _read_sides(conn, plan, ids)
-    read = plan.dumper.reader(rows[0]._fields if rows else (), _SYSTEM_CONVERTERS)
+    read = plan.dumper.reader(rows[0]._fields if rows else (), _SYSTEM_CONVERTERS, raw)
     records = []
     for row in rows:
         record = read(row)

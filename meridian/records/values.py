@@ -172,11 +172,15 @@ class Dumper:
         return result
 
     def reader(
-        self, columns: Sequence[str], extra: Mapping[str, Callable[[Any], Any] | None]
+        self,
+        columns: Sequence[str],
+        extra: Mapping[str, Callable[[Any], Any] | None],
+        raw: Mapping[str, Callable[[Any], Any]],
     ) -> Callable[[Sequence[Any]], dict[str, Any]]:
         """A function from a result row (in ``columns`` order) to the API record: the fields,
-        plus the ``extra`` columns (system columns) with their own conversions."""
-        wanted = {**extra, **self.converters}
+        plus the ``extra`` columns (system columns) with their own conversions; the ``raw``
+        columns were read as the driver gives them and have readers of their own."""
+        wanted = {**extra, **self.converters, **raw}
         spec = [(index, key, wanted[key]) for index, key in enumerate(columns) if key in wanted]
 
         def read(row: Sequence[Any]) -> dict[str, Any]:

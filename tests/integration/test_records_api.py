@@ -482,3 +482,70 @@ def test_filters_on_many_to_many_links(crm: TestClient) -> None:
     assert list_ids(
         crm, "deal", filter={"field": "partners.name", "op": "eq", "value": "腾讯云"}
     ) == [with_a["id"]]
+
+
+def test_a_list_page_shows_every_value_exactly_as_the_record_does(client: TestClient) -> None:
+    """List pages read dates, times and multi-selects by a shortcut on SQLite; the values must
+    be the very ones a single record read gives, and pages sorted by them must chain."""
+    assert client.post("/api/v1/apps", json={"key": "ops", "label": "运维"}).status_code == 201
+    form = {
+        "key": "ticket",
+        "label": "工单",
+        "fields": [
+            {"key": "title", "label": "标题", "type": "text"},
+            {"key": "due", "label": "到期", "type": "date"},
+            {"key": "opened", "label": "开单时间", "type": "datetime"},
+            {"key": "cost", "label": "费用", "type": "money"},
+            {"key": "ratio", "label": "比例", "type": "percent"},
+            {"key": "weight", "label": "重量", "type": "decimal", "scale": 3},
+            {"key": "count", "label": "数量", "type": "integer"},
+            {"key": "urgent", "label": "加急", "type": "boolean"},
+            {
+                "key": "areas",
+                "label": "区域",
+                "type": "multi_select",
+                "options": [{"value": "bj", "label": "北京"}, {"value": "sh", "label": "上海"}],
+            },
+        ],
+    }
+    assert client.post("/api/v1/apps/ops/forms", json=form).status_code == 201
+    values = [
+        {
+            "title": "整秒",
+            "due": "2026-01-31",
+            "opened": "2026-01-31T09:30:00+08:00",
+            "cost": "-0.05",
+            "ratio": "12.5",
+            "weight": "1.000",
+            "count": 0,
+            "urgent": False,
+            "areas": ["sh", "bj"],
+        },
+        {
+            "title": "微秒",
+            "due": "0999-12-31",
+            "opened": "2026-06-30T23:59:59.000001Z",
+            "cost": "123456789.99",
+            "areas": [],
+        },
+        {"title": "空"},
+    ]
+    ids = [create(client, "ticket", item)["id"] for item in values]
+    single = {i: client.get(f"/api/v1/forms/ticket/records/{i}").json() for i in ids}
+    assert single[ids[0]]["opened"] == "2026-01-31T01:30:00+00:00"
+    assert single[ids[1]]["opened"] == "2026-06-30T23:59:59.000001+00:00"
+    listed = client.get("/api/v1/forms/ticket/records", params={"limit": 10}).json()["items"]
+    assert {item["id"]: item for item in listed} == single
+    for sort in ("opened", "-due", "created_at"):
+        seen, cursor = [], None
+        while True:
+            params: dict[str, Any] = {"sort": sort, "limit": 1}
+            if cursor:
+                params["cursor"] = cursor
+            page = client.get("/api/v1/forms/ticket/records", params=params)
+            assert page.status_code == 200, page.text
+            seen.extend(item["id"] for item in page.json()["items"])
+            cursor = page.json()["next_cursor"]
+            if cursor is None:
+                break
+        assert sorted(seen) == sorted(ids), sort

@@ -58,6 +58,12 @@ class FieldType:
             return None
         return functools.partial(self.dump, field)
 
+    def text_reader(self, field: Field, dialect: str) -> Callable[[Any], Any] | None:
+        """A shortcut from the driver's raw value, read without SQLAlchemy's result
+        processing, straight to the API value, for list pages; None when there is none and the
+        column is read as usual. It must agree with reading the column and then :meth:`dump`."""
+        return None
+
     def storage_scale(self, field: Field) -> int:
         """Power of ten between the stored integer and the logical value (0 when unscaled)."""
         return 0

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+from collections.abc import Callable
 from typing import Any
 
 import sqlalchemy as sa
@@ -63,3 +65,6 @@ class MultiSelectType(FieldType):
             )
         chosen = list(dict.fromkeys(_option_value(field, item) for item in value))
         return chosen or None
+
+    def text_reader(self, field: Field, dialect: str) -> Callable[[Any], Any] | None:
+        return json.loads if dialect == "sqlite" else None

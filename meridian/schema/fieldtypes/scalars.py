@@ -10,7 +10,7 @@ from typing import Any, ClassVar
 
 import sqlalchemy as sa
 
-from meridian.db.types import UTCDateTime
+from meridian.db.types import UTCDateTime, sqlite_date_iso, sqlite_datetime_iso
 from meridian.errors import InvalidValue
 from meridian.schema.fieldtypes.base import FieldType, ValueContext, require_type
 from meridian.schema.model import Field, Form
@@ -203,6 +203,9 @@ class DateType(FieldType):
     def dump(self, field: Field, stored: Any) -> Any:
         return stored.isoformat() if stored is not None else None
 
+    def text_reader(self, field: Field, dialect: str) -> Callable[[Any], Any] | None:
+        return sqlite_date_iso if dialect == "sqlite" else None
+
 
 class DateTimeType(FieldType):
     """Stored in UTC; a value without an offset is read in the workspace time zone."""
@@ -229,3 +232,6 @@ class DateTimeType(FieldType):
 
     def dump(self, field: Field, stored: Any) -> Any:
         return stored.isoformat() if stored is not None else None
+
+    def text_reader(self, field: Field, dialect: str) -> Callable[[Any], Any] | None:
+        return sqlite_datetime_iso if dialect == "sqlite" else None
