@@ -1,10 +1,11 @@
-"""Automation rules: define, switch on and off, try on a record, read the run log."""
+"""Automation rules: define, change, remove, switch on and off, try on a record, read the run
+log."""
 
 from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body
+from fastapi import APIRouter, Body, Response
 
 from meridian.access.manage import require_admin
 from meridian.http.deps import ActorDep, WorkspaceDep
@@ -28,6 +29,28 @@ def create_rule(
 ) -> dict[str, Any]:
     with workspace.transaction() as conn:
         return definitions.create_rule(conn, actor, document)
+
+
+@router.get("/rules/{rule_id}")
+def get_rule(rule_id: int, workspace: WorkspaceDep, actor: ActorDep) -> dict[str, Any]:
+    require_admin(actor)
+    with workspace.read() as conn:
+        return definitions.get_rule(conn, rule_id)
+
+
+@router.put("/rules/{rule_id}")
+def update_rule(
+    rule_id: int, workspace: WorkspaceDep, actor: ActorDep, document: Annotated[Any, Body()]
+) -> dict[str, Any]:
+    with workspace.transaction() as conn:
+        return definitions.update_rule(conn, actor, rule_id, document)
+
+
+@router.delete("/rules/{rule_id}", status_code=204)
+def delete_rule(rule_id: int, workspace: WorkspaceDep, actor: ActorDep) -> Response:
+    with workspace.transaction() as conn:
+        definitions.delete_rule(conn, actor, rule_id)
+    return Response(status_code=204)
 
 
 @router.post("/rules/{rule_id}/enable")

@@ -44,7 +44,7 @@ from meridian.core import clock
 from meridian.core.actor import Actor
 from meridian.core.timezones import DEFAULT_TIME_ZONE
 from meridian.db.revisions import bump
-from meridian.db.tables import rules, schedules
+from meridian.db.tables import rule_fires, rules, schedules
 from meridian.errors import ErrorCollector, FieldError, NotFound, ValidationFailed
 from meridian.events.schedules import set_schedule
 from meridian.expr import ExpressionError, ExprType, compile_expression
@@ -287,9 +287,9 @@ def _check_actions(conn: Connection, form: Form, actions: Any, errors: ErrorColl
             )
 
 
-def create_rule(conn: Connection, actor: Actor, document: Any) -> dict[str, Any]:
-    """Save a rule after checking all of it; every problem is named at once."""
-    require_admin(actor)
+def _checked(conn: Connection, document: Any) -> dict[str, Any]:
+    """The rule's stored columns from ``document``, after checking all of it: every problem
+    is named at once."""
     if not isinstance(document, Mapping):
         raise ValidationFailed([FieldError("", "invalid_rule", "expected a JSON object", document)])
     form = get_form(conn, str(document.get("form_key")))
@@ -303,15 +303,24 @@ def create_rule(conn: Connection, actor: Actor, document: Any) -> dict[str, Any]
         _check_expression(conn, form, condition, "condition", errors, condition=True)
     _check_actions(conn, form, document.get("actions"), errors)
     errors.raise_if_any()
+    return {
+        "form_key": form.key,
+        "label": str(label).strip(),
+        "trigger": dict(document["trigger"]),
+        "condition": condition,
+        "actions": list(document["actions"]),
+        "enabled": bool(document.get("enabled", True)),
+    }
+
+
+def create_rule(conn: Connection, actor: Actor, document: Any) -> dict[str, Any]:
+    """Save a rule after checking all of it; every problem is named at once."""
+    require_admin(actor)
+    values = _checked(conn, document)
     now = clock.utcnow()
     result = conn.execute(
         rules.insert().values(
-            form_key=form.key,
-            label=str(label).strip(),
-            trigger=dict(document["trigger"]),
-            condition=condition,
-            actions=list(document["actions"]),
-            enabled=bool(document.get("enabled", True)),
+            **values,
             scanned_until=now,
             created_by=actor.user_id,
             created_at=now,
@@ -320,18 +329,68 @@ def create_rule(conn: Connection, actor: Actor, document: Any) -> dict[str, Any]
     )
     assert result.inserted_primary_key is not None
     rule_id = int(result.inserted_primary_key[0])
+    _rule_changed(conn, rule_id, values)
+    return get_rule(conn, rule_id)
+
+
+def update_rule(conn: Connection, actor: Actor, rule_id: int, document: Any) -> dict[str, Any]:
+    """Replace a rule with ``document``, checked as a new one would be.
+
+    A rule stays on its form. When the trigger changes, a time rule starts afresh from now:
+    its record of what already fired is cleared, and nothing before now fires.
+    """
+    require_admin(actor)
+    current = get_rule(conn, rule_id)
+    if isinstance(document, Mapping) and document.get("form_key") != current["form_key"]:
+        raise ValidationFailed(
+            [
+                FieldError(
+                    "form_key",
+                    "form_fixed",
+                    f"a rule stays on its form {current['form_key']!r}; create a new rule",
+                    document.get("form_key"),
+                )
+            ]
+        )
+    values = _checked(conn, document)
+    now = clock.utcnow()
+    if values["trigger"] != current["trigger"]:
+        values["scanned_until"] = now
+        conn.execute(rule_fires.delete().where(rule_fires.c.rule_id == rule_id))
+    elif values["enabled"] and not current["enabled"]:
+        values["scanned_until"] = now  # switching on does not fire for the time it was off
+    conn.execute(rules.update().where(rules.c.id == rule_id).values(**values, updated_at=now))
+    _rule_changed(conn, rule_id, values)
+    return get_rule(conn, rule_id)
+
+
+def delete_rule(conn: Connection, actor: Actor, rule_id: int) -> None:
+    """Remove a rule and its schedule; its run log stays, as a record of what it did. Runs
+    already queued find the rule gone and do nothing."""
+    require_admin(actor)
+    get_rule(conn, rule_id)
+    conn.execute(rule_fires.delete().where(rule_fires.c.rule_id == rule_id))
+    conn.execute(schedules.delete().where(schedules.c.key == _schedule_key(rule_id)))
+    conn.execute(rules.delete().where(rules.c.id == rule_id))
     bump(conn, RULES_REVISION)
-    if document["trigger"]["type"] == SCHEDULE:
+
+
+def _rule_changed(conn: Connection, rule_id: int, values: Mapping[str, Any]) -> None:
+    """Keep the rule's schedule in step with its trigger, and tell every process's cache."""
+    trigger = values["trigger"]
+    if trigger["type"] == SCHEDULE:
         set_schedule(
             conn,
             _schedule_key(rule_id),
-            document["trigger"]["cron"],
+            trigger["cron"],
             SCHEDULED_JOB,
             {"rule_id": rule_id},
             DEFAULT_TIME_ZONE,
-            enabled=bool(document.get("enabled", True)),
+            enabled=values["enabled"],
         )
-    return get_rule(conn, rule_id)
+    else:
+        conn.execute(schedules.delete().where(schedules.c.key == _schedule_key(rule_id)))
+    bump(conn, RULES_REVISION)
 
 
 def _schedule_key(rule_id: int) -> str:

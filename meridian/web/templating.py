@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from fastapi import Request
@@ -20,6 +21,15 @@ environment = Environment(
     lstrip_blocks=True,
 )
 environment.globals.update(version=__version__, locales=LOCALES)
+
+
+def readable_json(value: Any, indent: int | None = None) -> str:
+    """JSON shown to people (a rule's actions, an audit entry): Chinese as written, not as
+    ``\\u`` escapes; autoescaping makes it safe in the page."""
+    return json.dumps(value, ensure_ascii=False, indent=indent, sort_keys=True, default=str)
+
+
+environment.filters["readable_json"] = readable_json
 
 
 def render(

@@ -13,6 +13,7 @@ from meridian.core.actor import Actor
 from meridian.jobs.handlers import job_handlers
 from meridian.jobs.worker import Worker
 from meridian.records import service
+from meridian.rules.definitions import create_rule, get_rule, list_rules
 from meridian.schema.catalog import get_form
 from meridian.settings import Settings
 from tests.browser.conftest import Server, log_in
@@ -90,3 +91,47 @@ def test_a_webhook_subscription_shows_its_secret_once(page: Page, server: Server
     page.goto(f"{server.url}/admin/webhooks")
     expect(page.locator("[data-testid=webhook-secret]")).to_have_count(0)
     expect(page.locator("main")).to_contain_text("finance.example.test")
+
+
+def test_an_administrator_edits_a_rule_keeping_what_the_builder_does_not_show_then_deletes_it(
+    page: Page, server: Server
+) -> None:
+    _setup(server)
+    with server.workspace.transaction() as conn:
+        rule = create_rule(
+            conn,
+            Actor.system(),
+            {
+                "form_key": "lead",
+                "label": "赢单卡片",
+                "trigger": {"type": "field_changed", "field": "stage", "from": ["new"]},
+                "condition": 'name = "华为云"',
+                "actions": [
+                    {"type": "notify", "to": "owner", "title": "赢单", "style": "card", "body": ""}
+                ],
+            },
+        )
+    log_in(page, server, "a@acme.test", "pass-word-1")
+    page.goto(f"{server.url}/admin/rules/{rule['id']}")
+    page.click("[data-testid=edit-rule]")
+    expect(page.locator("[data-testid=rule-label]")).to_have_value("赢单卡片")
+    expect(page.locator("[data-testid=rule-condition]")).to_have_value('name = "华为云"')
+    expect(page.locator("[data-testid=trigger-field]")).to_have_value("stage")
+    page.fill("[data-testid=rule-label]", "赢单卡片（改）")
+    page.fill("[data-testid=notify-title]", "签约了")
+    page.click("[data-testid=save-rule]")
+    expect(page).to_have_url(f"{server.url}/admin/rules/{rule['id']}")
+    expect(page.locator("pre").first).to_contain_text('"title": "签约了"')  # not \\u escapes
+    with server.workspace.read() as conn:
+        saved = get_rule(conn, rule["id"])
+    assert saved["label"] == "赢单卡片（改）"
+    assert saved["trigger"] == {"type": "field_changed", "field": "stage", "from": ["new"]}
+    assert saved["actions"] == [
+        {"type": "notify", "to": "owner", "title": "签约了", "body": "", "style": "card"}
+    ]
+
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.click("[data-testid=delete-rule]")
+    expect(page).to_have_url(f"{server.url}/admin/rules")
+    with server.workspace.read() as conn:
+        assert list_rules(conn) == []

@@ -621,3 +621,92 @@ def test_a_bulk_owner_transfer_checks_conditions_against_the_stored_records(
     )
     assert response.json() == {"transferred": 2}, response.text
     assert queued_runs(engine) == [won]
+
+
+def test_a_changed_rule_decides_by_its_new_condition_and_bad_changes_change_nothing(
+    crm: TestClient, engine: Engine
+) -> None:
+    document: dict[str, Any] = {
+        "form_key": "deal",
+        "label": "大单",
+        "trigger": {"type": "record_updated"},
+        "condition": "amount > 1000",
+        "actions": [{"type": "update", "values": {"priority": "高"}}],
+    }
+    big = rule(crm, **document)
+    deal = crm.post("/api/v1/forms/deal/records", json={"name": "A"}).json()["id"]
+    assert crm.patch(f"/api/v1/forms/deal/records/{deal}", json={"amount": "500"}).is_success
+    assert queued_runs(engine) == []
+
+    changed = crm.put(f"/api/v1/rules/{big['id']}", json={**document, "condition": "amount > 100"})
+    assert changed.status_code == 200, changed.text
+    assert changed.json()["condition"] == "amount > 100"
+    assert crm.patch(f"/api/v1/forms/deal/records/{deal}", json={"amount": "600"}).is_success
+    assert queued_runs(engine) == [deal]
+
+    bad = crm.put(
+        f"/api/v1/rules/{big['id']}",
+        json={**document, "condition": "amount >", "actions": [{"type": "explode"}]},
+    )
+    assert bad.status_code == 422
+    assert {e["field"] for e in bad.json()["errors"]} == {"condition", "actions.0.type"}
+    moved = crm.put(f"/api/v1/rules/{big['id']}", json={**document, "form_key": "task"})
+    assert moved.status_code == 422
+    assert moved.json()["errors"][0]["field"] == "form_key"
+    assert crm.get(f"/api/v1/rules/{big['id']}").json()["condition"] == "amount > 100"
+    assert crm.put("/api/v1/rules/999999", json=document).status_code == 404
+
+
+def test_a_deleted_rule_stops_and_its_queued_runs_do_nothing(
+    crm: TestClient, engine: Engine
+) -> None:
+    doomed = rule(
+        crm,
+        form_key="deal",
+        label="标记",
+        trigger={"type": "record_created"},
+        actions=[{"type": "update", "values": {"priority": "高"}}],
+    )
+    queued = crm.post("/api/v1/forms/deal/records", json={"name": "A"}).json()["id"]
+    assert queued_runs(engine) == [queued]
+    assert crm.delete(f"/api/v1/rules/{doomed['id']}").status_code == 204
+    assert crm.get(f"/api/v1/rules/{doomed['id']}").status_code == 404
+    assert crm.delete(f"/api/v1/rules/{doomed['id']}").status_code == 404
+    later = crm.post("/api/v1/forms/deal/records", json={"name": "B"}).json()["id"]
+    drain(engine)
+    assert queued_runs(engine) == [queued]
+    assert record(crm, "deal", queued)["priority"] is None
+    assert record(crm, "deal", later)["priority"] is None
+
+
+def test_changing_a_date_rule_starts_it_afresh_from_now(
+    crm: TestClient, engine: Engine, now: list[datetime]
+) -> None:
+    document: dict[str, Any] = {
+        "form_key": "contract",
+        "label": "到期提醒",
+        "trigger": {"type": "date_relative", "field": "end_date", "offset_days": -30},
+        "actions": [{"type": "update", "values": {"reminded": {"expr": "reminded + 1"}}}],
+    }
+    reminder = rule(crm, **document)
+    today = now[0].astimezone(SHANGHAI).date()
+    contract = crm.post(
+        "/api/v1/forms/contract/records",
+        json={"title": "C", "end_date": (today + timedelta(days=31)).isoformat(), "reminded": 0},
+    ).json()["id"]
+    now[0] += timedelta(days=1)
+    drain(engine)
+    assert record(crm, "contract", contract)["reminded"] == 1
+
+    earlier = {**document, "trigger": {**document["trigger"], "offset_days": -35}}
+    assert crm.put(f"/api/v1/rules/{reminder['id']}", json=earlier).status_code == 200
+    now[0] += timedelta(days=1)
+    drain(engine)  # its new moment has passed: nothing fires for the past
+    assert record(crm, "contract", contract)["reminded"] == 1
+
+    later = {**document, "trigger": {**document["trigger"], "offset_days": -20}}
+    assert crm.put(f"/api/v1/rules/{reminder['id']}", json=later).status_code == 200
+    now[0] += timedelta(days=10)
+    drain(engine)
+    drain(engine)
+    assert record(crm, "contract", contract)["reminded"] == 2

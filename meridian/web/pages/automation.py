@@ -61,7 +61,16 @@ def rules_page(request: Request, viewer: ViewerDep) -> HTMLResponse:
 @router.get("/rules/new", response_class=HTMLResponse)
 def rule_builder(request: Request, viewer: ViewerDep) -> HTMLResponse:
     manage.require_admin(viewer.actor)
-    return admin_page(request, viewer, "rule_builder.html", catalog=_catalog(viewer))
+    return admin_page(request, viewer, "rule_builder.html", catalog=_catalog(viewer), rule=None)
+
+
+@router.get("/rules/{rule_id}/edit", response_class=HTMLResponse)
+def rule_editor(rule_id: int, request: Request, viewer: ViewerDep) -> HTMLResponse:
+    """The builder, holding the rule as it is."""
+    manage.require_admin(viewer.actor)
+    with viewer.workspace.read() as conn:
+        rule = definitions.get_rule(conn, rule_id)
+    return admin_page(request, viewer, "rule_builder.html", catalog=_catalog(viewer), rule=rule)
 
 
 @router.post("/rules")
@@ -71,6 +80,21 @@ async def create_rule(request: Request, viewer: ViewerDep) -> dict[str, Any]:
     with viewer.workspace.transaction() as conn:
         rule = definitions.create_rule(conn, viewer.actor, document)
     return {"id": rule["id"], "url": f"/admin/rules/{rule['id']}"}
+
+
+@router.put("/rules/{rule_id}")
+async def update_rule(rule_id: int, request: Request, viewer: ViewerDep) -> dict[str, Any]:
+    document = await request.json()
+    with viewer.workspace.transaction() as conn:
+        definitions.update_rule(conn, viewer.actor, rule_id, document)
+    return {"id": rule_id, "url": f"/admin/rules/{rule_id}"}
+
+
+@router.post("/rules/{rule_id}/delete")
+def delete_rule(rule_id: int, viewer: ViewerDep) -> Response:
+    with viewer.workspace.transaction() as conn:
+        definitions.delete_rule(conn, viewer.actor, rule_id)
+    return RedirectResponse("/admin/rules", status_code=303)
 
 
 def _rule_page(request: Request, viewer: Viewer, rule_id: int, **context: Any) -> HTMLResponse:

@@ -341,14 +341,50 @@ document.addEventListener("alpine:init", () => {
   }));
 
   /* Rule builder: trigger, condition (rows written as an expression, or typed), actions. */
-  Alpine.data("ruleBuilder", (catalog) => ({
+  /* The keys the builder writes for each trigger and action type. Editing a rule keeps the
+     other keys it came with (a territory table, a bot, an activity form…) while the type stays. */
+  const BUILT = {
+    record_created: ["type"], record_updated: ["type"], record_deleted: ["type"],
+    field_changed: ["type", "field", "to"], date_relative: ["type", "field", "offset_days"],
+    no_activity: ["type", "days"], schedule: ["type", "cron"],
+    update: ["type", "values"], create: ["type", "form", "values", "link_field"],
+    notify: ["type", "to", "title", "body"], assign: ["type", "strategy", "users", "reason_field"],
+    tag: ["type", "field", "add", "remove"], webhook: ["type", "url", "secret"],
+  };
+  const keepUnbuilt = (original, built) => {
+    if (!original || original.type !== built.type) return built;
+    const kept = Object.entries(original).filter(([key]) => !BUILT[built.type].includes(key));
+    return { ...Object.fromEntries(kept), ...built };
+  };
+  const blankAction = (formKey) => ({ type: "notify", pairs: [], form: formKey, link_field: "", to_kind: "owner", users: [],
+    title: "", body: "", strategy: "round_robin", reason_field: "", field: "", add: [], remove: [], url: "", secret: "", original: null });
+
+  Alpine.data("ruleBuilder", (catalog, existing) => ({
     forms: catalog.forms,
     users: catalog.users,
+    existing,
     rule: { label: "", form_key: catalog.forms.length ? catalog.forms[0].key : "", condition: "", enabled: true },
     trigger: { type: "record_created", field: "", to: [], offset_days: -30, days: 30, cron: "0 9 * * 1" },
     conditions: [],
     actions: [],
     problems: [],
+    init() {
+      if (!existing) return;
+      this.rule = { label: existing.label, form_key: existing.form_key, condition: existing.condition, enabled: existing.enabled };
+      this.trigger = { ...this.trigger, ...existing.trigger, to: existing.trigger.to || [] };
+      this.actions = existing.actions.map((a) => this.editable(a));
+    },
+    editable(a) {
+      const pairs = Object.entries(a.values || {}).map(([field, v]) => (v !== null && typeof v === "object"
+        ? { field, mode: "expr" in v ? "expr" : "field", value: v.expr ?? v.field }
+        : { field, mode: "value", value: v ?? "" }));
+      const to = a.to === undefined ? "owner" : a.to;
+      return { ...blankAction(this.rule.form_key), ...a, pairs, original: a,
+        to_kind: Array.isArray(to) ? "users" : to,
+        users: (Array.isArray(to) ? to : (a.users || [])).map(String),
+        add: a.add || [], remove: a.remove || [], title: a.title || "", body: a.body || "",
+        link_field: a.link_field || "", reason_field: a.reason_field || "", secret: a.secret || "" };
+    },
     form(key) { return this.forms.find((f) => f.key === (key || this.rule.form_key)) || { fields: [] }; },
     fields(key) { return this.form(key).fields.filter((f) => !["child_table", "attachment"].includes(f.type)); },
     options(fieldKey) { const f = this.form().fields.find((x) => x.key === fieldKey); return (f && f.options) || []; },
@@ -369,11 +405,9 @@ document.addEventListener("alpine:init", () => {
         return `${c.field} ${c.op} ${this.literal(c.field, c.value)}`;
       }).join(" and ");
     },
-    addAction() {
-      this.actions.push({ type: "notify", pairs: [], form: this.rule.form_key, link_field: "", to_kind: "owner", users: [],
-        title: "", body: "", strategy: "round_robin", reason_field: "", field: "", add: [], remove: [], url: "", secret: "" });
-    },
-    action(a) {
+    addAction() { this.actions.push(blankAction(this.rule.form_key)); },
+    action(a) { return keepUnbuilt(a.original, this.builtAction(a)); },
+    builtAction(a) {
       const values = () => Object.fromEntries(a.pairs.map((p) => [p.field, p.mode === "value" ? p.value : { [p.mode]: p.value }]));
       const ids = (list) => list.map(Number);
       switch (a.type) {
@@ -385,7 +419,8 @@ document.addEventListener("alpine:init", () => {
         default: return { type: "webhook", url: a.url, ...(a.secret ? { secret: a.secret } : {}) };
       }
     },
-    triggerDocument() {
+    triggerDocument() { return keepUnbuilt(existing && existing.trigger, this.builtTrigger()); },
+    builtTrigger() {
       const t = this.trigger;
       switch (t.type) {
         case "field_changed": return { type: t.type, field: t.field, ...(t.to.length ? { to: t.to } : {}) };
@@ -397,7 +432,9 @@ document.addEventListener("alpine:init", () => {
     },
     async save() {
       const document = { ...this.rule, trigger: this.triggerDocument(), actions: this.actions.map((a) => this.action(a)) };
-      const result = await sendJSON("POST", "/admin/rules", document);
+      const result = existing
+        ? await sendJSON("PUT", `/admin/rules/${existing.id}`, document)
+        : await sendJSON("POST", "/admin/rules", document);
       if (result.ok) { window.location.href = result.data.url; return; }
       const problem = result.data || {};
       this.problems = (problem.errors || []).map((e) => `${e.field}: ${e.message}`);
