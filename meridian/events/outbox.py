@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from meridian.core.clock import utcnow
+from meridian.db.sets import one_of
 from meridian.db.tables import outbox
-from meridian.events.records import RecordEvent
+from meridian.db.types import UTCDateTime
+from meridian.events.records import RecordCreated, RecordEvent
 
 
 def publish(conn: Connection, events: Sequence[RecordEvent]) -> None:
@@ -20,3 +23,25 @@ def publish(conn: Connection, events: Sequence[RecordEvent]) -> None:
         outbox.insert(),
         [{"event_type": e.event_type, "payload": vars(e), "created_at": now} for e in events],
     )
+
+
+def publish_created(
+    conn: Connection, form_key: str, table: sa.Table, ids: Sequence[int], actor_id: int | None
+) -> None:
+    """The :class:`RecordCreated` events of many new records of ``table``, written by one
+    INSERT … SELECT whose payloads the database builds (a bulk import writes thousands)."""
+    build = sa.func.jsonb_build_object if conn.dialect.name == "postgresql" else sa.func.json_object
+    payload = build(
+        sa.literal("form", sa.String),
+        sa.literal(form_key, sa.String),
+        sa.literal("record_id", sa.String),
+        table.c.id,
+        sa.literal("actor_id", sa.String),
+        sa.literal(actor_id, sa.BigInteger),
+        sa.literal("version", sa.String),
+        sa.literal(1, sa.Integer),
+    )
+    new_rows = sa.select(
+        sa.literal(RecordCreated.__name__, sa.String), payload, sa.literal(utcnow(), UTCDateTime())
+    ).where(one_of(conn, table.c.id, ids))
+    conn.execute(outbox.insert().from_select(("event_type", "payload", "created_at"), new_rows))

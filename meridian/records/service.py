@@ -32,15 +32,15 @@ from meridian.errors import (
     ValidationFailed,
 )
 from meridian.events.audit import audit
-from meridian.events.records import RecordCreated, RecordDeleted, RecordRestored, RecordUpdated
+from meridian.events.records import RecordDeleted, RecordRestored, RecordUpdated
 from meridian.records.expand import expand_links
 from meridian.records.formulas import FormulaRunner
-from meridian.records.history import read_history, write_history
+from meridian.records.history import read_history, write_creations, write_history
 from meridian.records.numbering import assign_numbers
 from meridian.records.plan import FormPlan, plan_for
 from meridian.records.references import check_references, check_unique
 from meridian.records.search import record_search_text
-from meridian.records.subscribers import announce
+from meridian.records.subscribers import announce, announce_created
 from meridian.records.values import ParsedRecord, RecordParser
 from meridian.schema.compile import FormTables
 from meridian.schema.expressions import (
@@ -149,16 +149,9 @@ def _insert(
         row["id"] = record_id
     conn.execute(table.insert(), rows)
     _write_sides(conn, form, plan.tables, list(zip(ids, parsed, strict=True)), replace=False)
-    # A creation is logged without its values: they are the record's first version, and each
-    # later change logs old → new, so the history stays complete at a fraction of the cost.
-    write_history(conn, form.key, [(rid, 1, "create", {}) for rid in ids], actor.user_id, now)
+    write_creations(conn, form.key, table, ids, actor.user_id, now)
     _refresh_rollups(conn, form, rows)
-    announce(
-        conn,
-        form,
-        [RecordCreated(form.key, record_id, actor.user_id, 1) for record_id in ids],
-        dict(zip(ids, rows, strict=True)),
-    )
+    announce_created(conn, form, table, ids, actor.user_id, dict(zip(ids, rows, strict=True)))
     return ids
 
 

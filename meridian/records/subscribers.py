@@ -14,10 +14,11 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from meridian.events.outbox import publish
-from meridian.events.records import RecordEvent
+from meridian.events.outbox import publish, publish_created
+from meridian.events.records import RecordCreated, RecordEvent
 from meridian.schema.model import Form
 
 
@@ -54,6 +55,24 @@ def announce(
     if not events:
         return
     publish(conn, events)
-    changes = Changes(form, events, rows or {})
+    _tell(conn, Changes(form, events, rows or {}))
+
+
+def announce_created(
+    conn: Connection,
+    form: Form,
+    table: sa.Table,
+    ids: Sequence[int],
+    actor_id: int | None,
+    rows: Mapping[int, Mapping[str, Any]],
+) -> None:
+    """:func:`announce` for new records of ``table``, their outbox rows written set-based."""
+    if not ids:
+        return
+    publish_created(conn, form.key, table, ids, actor_id)
+    _tell(conn, Changes(form, [RecordCreated(form.key, i, actor_id, 1) for i in ids], rows))
+
+
+def _tell(conn: Connection, changes: Changes) -> None:
     for subscriber in _subscribers:
         subscriber(conn, changes)

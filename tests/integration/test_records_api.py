@@ -9,6 +9,8 @@ import pytest
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
+from meridian.core.actor import Actor
+from meridian.db.tables import outbox, record_history
 from meridian.http.deps import Workspace
 
 OPTIONS = [
@@ -549,3 +551,39 @@ def test_a_list_page_shows_every_value_exactly_as_the_record_does(client: TestCl
             if cursor is None:
                 break
         assert sorted(seen) == sorted(ids), sort
+
+
+def test_every_change_leaves_its_event_in_the_outbox_and_its_entry_in_the_history(
+    crm: TestClient, workspace: Workspace, admin: Actor
+) -> None:
+    """Creations are written set-based (one INSERT … SELECT each for history and outbox); their
+    rows must read exactly like those of single changes."""
+    one = create(crm, "customer", {"name": "华为"})["id"]
+    bulk = crm.post(
+        "/api/v1/forms/customer/records/bulk", json={"items": [{"name": "阿里"}, {"name": "腾讯"}]}
+    ).json()["ids"]
+    crm.patch(f"/api/v1/forms/customer/records/{one}", json={"phone": "13800138000"})
+    crm.delete(f"/api/v1/forms/customer/records/{bulk[0]}")
+    with workspace.engine.connect() as conn:
+        events = conn.execute(
+            sa.select(outbox.c.event_type, outbox.c.payload).order_by(outbox.c.id)
+        ).all()
+        created = conn.execute(
+            sa.select(record_history).where(record_history.c.action == "create")
+        ).all()
+
+    def payload(record_id: int, version: int, **more: Any) -> dict[str, Any]:
+        return {"form": "customer", "record_id": record_id, "actor_id": admin.user_id,
+                "version": version, **more}  # fmt: skip
+
+    assert [(e.event_type, e.payload) for e in events] == [
+        ("RecordCreated", payload(one, 1)),
+        ("RecordCreated", payload(bulk[0], 1)),
+        ("RecordCreated", payload(bulk[1], 1)),
+        ("RecordUpdated", payload(one, 2, changes={"phone": [None, "+8613800138000"]})),
+        ("RecordDeleted", payload(bulk[0], 2)),
+    ]
+    assert sorted((h.record_id, h.version, h.changes, h.actor_id) for h in created) == [
+        (i, 1, {}, admin.user_id) for i in sorted([one, *bulk])
+    ]
+    assert {h.at.tzinfo is not None for h in created} == {True}
