@@ -21,6 +21,7 @@ from meridian.access.permissions import FormAccess, form_access
 from meridian.core.actor import Actor
 from meridian.core.clock import utcnow
 from meridian.core.timezones import DEFAULT_TIME_ZONE
+from meridian.db.bulk import insert_many
 from meridian.db.ids import reserve_ids
 from meridian.errors import (
     Conflict,
@@ -147,7 +148,7 @@ def _insert(
     ids = reserve_ids(conn, table, len(rows))
     for record_id, row in zip(ids, rows, strict=True):
         row["id"] = record_id
-    conn.execute(table.insert(), rows)
+    insert_many(conn, table, rows)
     _write_sides(conn, form, plan.tables, list(zip(ids, parsed, strict=True)), replace=False)
     write_creations(conn, form.key, table, ids, actor.user_id, now)
     _refresh_rollups(conn, form, rows)

@@ -1,0 +1,58 @@
+"""The driver-level bulk insert stores every value exactly as SQLAlchemy's insert does."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta, timezone
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from meridian.db.bulk import insert_many
+from meridian.db.types import BigId, JSONType, UTCDateTime
+
+
+def test_bulk_rows_are_stored_like_single_inserts(engine: Engine) -> None:
+    metadata = sa.MetaData()
+    table = sa.Table(
+        "bulk_probe",
+        metadata,
+        sa.Column("id", BigId, primary_key=True),
+        sa.Column("number", sa.BigInteger),
+        sa.Column("flag", sa.Boolean),
+        sa.Column("name", sa.Text),
+        sa.Column("code", sa.String(20)),
+        sa.Column("day", sa.Date),
+        sa.Column("moment", UTCDateTime),
+        sa.Column("tags", JSONType),
+    )
+    metadata.create_all(engine)
+    values = [
+        {
+            "number": 12345678901234,
+            "flag": True,
+            "name": "华为云 'quoted'",
+            "code": "A-1",
+            "day": date(999, 12, 31),
+            "moment": datetime(2026, 1, 31, 9, 30, tzinfo=timezone(timedelta(hours=8))),
+            "tags": ["idc", "cdn"],
+        },
+        {
+            "number": None,
+            "flag": False,
+            "name": None,
+            "code": None,
+            "day": None,
+            "moment": datetime(2026, 6, 30, 23, 59, 59, 1, tzinfo=UTC),
+            "tags": None,
+        },
+    ]
+    with engine.begin() as conn:
+        conn.execute(table.insert(), [{"id": i + 1, **row} for i, row in enumerate(values)])
+        insert_many(conn, table, [{"id": i + 11, **row} for i, row in enumerate(values)])
+        insert_many(conn, table, [])
+        stored = conn.exec_driver_sql("SELECT * FROM bulk_probe ORDER BY id").all()
+        read = conn.execute(sa.select(table).order_by(table.c.id)).all()
+    assert [row[1:] for row in stored[:2]] == [row[1:] for row in stored[2:]]
+    assert [row[1:] for row in read[:2]] == [row[1:] for row in read[2:]]
+    assert read[2].moment == datetime(2026, 1, 31, 1, 30, tzinfo=UTC)
+    metadata.drop_all(engine)
