@@ -84,14 +84,21 @@ def _uncached_value_text(value: str) -> str:
 def _syllables(han: str) -> Iterator[str]:
     dictionary = _dictionary()
     for word in _words(han, dictionary):
-        readings = dictionary.phrases.get(word)
-        if readings is not None:
-            for reading in readings:
-                yield _toneless(reading[0])
-            continue
-        for char in word:
-            known = dictionary.chars.get(ord(char))
-            yield _toneless(known.partition(",")[0]) if known else char
+        yield from _word_syllables(word)
+
+
+@lru_cache(maxsize=65_536)
+def _word_syllables(word: str) -> tuple[str, ...]:
+    """A segmented word's syllables: words repeat across values (有限公司, 科技, 北京)."""
+    dictionary = _dictionary()
+    readings = dictionary.phrases.get(word)
+    if readings is not None:
+        return tuple(_toneless(reading[0]) for reading in readings)
+    syllables = []
+    for char in word:
+        known = dictionary.chars.get(ord(char))
+        syllables.append(_toneless(known.partition(",")[0]) if known else char)
+    return tuple(syllables)
 
 
 def _words(han: str, dictionary: _Dictionary) -> Iterator[str]:
