@@ -209,13 +209,17 @@ class FormAccess:
                 form=self.form.key,
             )
 
+    def every_row(self, operation: str) -> bool:
+        """Whether ``operation`` may touch every row (then :meth:`rows` is None)."""
+        return "all" in self.scopes.get(operation, ())
+
     def rows(
         self, conn: Connection, table: sa.Table, operation: str, tz: ZoneInfo
     ) -> ColumnElement[bool] | None:
         """The SQL condition for rows ``operation`` may touch; None when it may touch all."""
-        scopes = self.scopes.get(operation, ())
-        if "all" in scopes:
+        if self.every_row(operation):
             return None
+        scopes = self.scopes.get(operation, ())
         conditions = [self._scope(conn, table, scope, tz) for scope in scopes]
         if operation in ("read", "update") and self.actor.user_id is not None:
             conditions.append(self._shared(table, edit=operation == "update"))

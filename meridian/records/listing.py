@@ -185,14 +185,23 @@ def list_records(
     plan = plan_for(access.visible)
     table = plan.tables.main
     sorts = parse_sort(plan.form, query.sort)
-    where = where_clause(conn, plan, query, access, tz)
     listed = plan.list_columns(conn.dialect.name)
-    statement = listed.select.where(where)
-    if query.cursor:
-        statement = statement.where(
-            after_cursor(table, sorts, decode_cursor(query.cursor, sorts, table))
-        )
-    statement = statement.order_by(*order_by(table, sorts)).limit(query.limit + 1)
+    key = _first_page_key(conn, plan, query, access, tz)
+    found = _FIRST_PAGES.get(key) if key is not None else None
+    if found is None:
+        where = where_clause(conn, plan, query, access, tz)
+        statement = listed.select.where(where)
+        if query.cursor:
+            statement = statement.where(
+                after_cursor(table, sorts, decode_cursor(query.cursor, sorts, table))
+            )
+        statement = statement.order_by(*order_by(table, sorts)).limit(query.limit + 1)
+        if key is not None:
+            if len(_FIRST_PAGES) >= _FIRST_PAGES_LIMIT:
+                _FIRST_PAGES.pop(next(iter(_FIRST_PAGES)))
+            _FIRST_PAGES[key] = (statement, where)
+    else:
+        statement, where = found
     rows = conn.execute(statement).all()
     more = len(rows) > query.limit
     rows = rows[: query.limit]
@@ -214,6 +223,34 @@ def list_records(
     )
     audit_sensitive_reads(conn, actor, plan.form, items)
     return Page(items=items, next_cursor=next_cursor, total=total)
+
+
+_FIRST_PAGES: dict[tuple[Any, ...], tuple[sa.Select[Any], ColumnElement[bool]]] = {}
+_FIRST_PAGES_LIMIT = 512
+
+
+def _first_page_key(
+    conn: Connection, plan: FormPlan, query: RecordQuery, access: FormAccess, tz: ZoneInfo
+) -> tuple[Any, ...] | None:
+    """What a first page's statement depends on, when that is only the form as the actor sees
+    it, the query and the zone — an actor who reads every row, without ``expr`` or a filter
+    across links (those depend on the actor's rights on the linked form) — so the statement is
+    built, and its SQLAlchemy cache key computed, once. None when it must be built afresh."""
+    if query.cursor or query.expression or query.extra_conditions or not access.every_row("read"):
+        return None
+    if query.filter is not None and _reaches_across_links(query.filter):
+        return None
+    text = json.dumps(query.filter, sort_keys=True, ensure_ascii=False)
+    return (
+        plan,
+        conn.dialect.name,
+        tz.key,
+        text,
+        query.search,
+        query.deleted,
+        query.sort,
+        query.limit,
+    )
 
 
 def count_records(

@@ -418,3 +418,29 @@ def test_reading_a_sensitive_field_is_audited_unless_it_is_hidden(
     assert (
         len(client.get("/api/v1/audit", params={"action": "sensitive_read"}).json()["items"]) == 2
     )
+
+
+def test_a_first_page_built_for_one_who_reads_everything_is_not_served_to_anyone_else(
+    as_user: Callable[..., TestClient], client: TestClient, org: dict[str, int]
+) -> None:
+    """The statement of a first page is kept for actors who read every row; the same query
+    from someone with a narrower scope, or with a field hidden, must not get it."""
+    query = {
+        "sort": "-name",
+        "limit": 50,
+        "filter": '{"field": "stage", "op": "eq", "value": "lead"}',
+    }
+    assert names(client, **query) == set(PEOPLE)
+    assert names(as_user("rita"), **query) == set(PEOPLE)
+    assert names(as_user("carol"), **query) == {"carol"}
+    assert names(as_user("alice"), **query) == {"alice", "bob", "mike"}
+    everything = client.get("/api/v1/forms/deal/records", params=query).json()["items"]
+    assert all("amount" in item for item in everything)
+    response = client.put(
+        "/api/v1/roles/read_only/forms/deal", json={"read": "all", "fields": {"amount": "hidden"}}
+    )
+    assert response.status_code == 200, response.text
+    reply = as_user("rita").get("/api/v1/forms/deal/records", params=query)
+    assert reply.status_code == 200, reply.text
+    hidden = reply.json()["items"]
+    assert len(hidden) == len(PEOPLE) and not any("amount" in item for item in hidden)
