@@ -8,6 +8,7 @@ semantics, so they agree on every row. The language reference is ``docs/expressi
 
 from meridian.expr.compiled import CompiledExpression, compile_expression, environment
 from meridian.expr.errors import ExpressionError
+from meridian.expr.guards import Guard, guard_of
 from meridian.expr.runtime import Env
 from meridian.expr.sql import ChildSql, LinkSql, SqlScope
 from meridian.expr.types import ChildScope, ExprType, FieldInfo, LinkScope, Scope
@@ -20,10 +21,12 @@ __all__ = [
     "ExprType",
     "ExpressionError",
     "FieldInfo",
+    "Guard",
     "LinkScope",
     "LinkSql",
     "Scope",
     "SqlScope",
     "compile_expression",
     "environment",
+    "guard_of",
 ]

@@ -54,7 +54,9 @@ def environment(
     now: datetime,
     related: Mapping[str, Any] | None = None,
 ) -> Env:
-    """What an evaluation reads; the arguments are those of :meth:`CompiledExpression.evaluate`."""
+    """What an evaluation reads (the arguments are those of :meth:`CompiledExpression.evaluate`):
+    built once, it serves many closures over the same record — a save checks every rule's
+    condition against the record it saved."""
     return Env(record, related or {}, today, now, _zone(now))
 
 
@@ -94,11 +96,6 @@ class CompiledExpression:
             → a list of its lines' values.
         """
         return self.closure(environment(record, today=today, now=now, related=related))
-
-    def evaluate_in(self, env: Env) -> Any:
-        """:meth:`evaluate` over an :func:`environment` built once and shared by many
-        expressions (a save checks every rule's condition against the same record)."""
-        return self.closure(env)
 
     def to_sql(
         self, sql_scope: SqlScope, *, dialect: str | Dialect, today: date, now: datetime

@@ -44,8 +44,10 @@ from meridian.expr import (
     CompiledExpression,
     Env,
     ExpressionError,
+    Guard,
     compile_expression,
     environment,
+    guard_of,
 )
 from meridian.notify.inbox import notify_bot, notify_users
 from meridian.records import service
@@ -155,6 +157,30 @@ class _FormRules:
     rules: tuple[tuple[_RecordRule, CompiledExpression | None], ...]
     read: tuple[Field, ...]
     """The fields those compiled conditions read: all a save needs to prepare."""
+    groups: tuple[
+        tuple[Guard | None, tuple[tuple[_RecordRule, CompiledExpression | None], ...]], ...
+    ]
+    """The rules by the guard their conditions share (``stage = "won" and …``): a save tests
+    each guard once and skips the rules behind one that fails."""
+
+    @classmethod
+    def of(
+        cls, form: Form, rules: tuple[tuple[_RecordRule, CompiledExpression | None], ...]
+    ) -> _FormRules:
+        read = {key for _, c in rules if c is not None for key in c.fields_used}
+        guards: dict[Any, Guard | None] = {}
+        members: dict[Any, list[tuple[_RecordRule, CompiledExpression | None]]] = {}
+        for rule, compiled in rules:
+            guard = guard_of(compiled) if compiled is not None else None
+            key = guard.key if guard is not None else None
+            guards.setdefault(key, guard)
+            members.setdefault(key, []).append((rule, compiled))
+        return cls(
+            form,
+            rules,
+            tuple(f for f in form.active_fields if f.key in read),
+            tuple((guards[key], tuple(found)) for key, found in members.items()),
+        )
 
 
 _forms: dict[tuple[str, int], _FormRules] = {}
@@ -173,11 +199,9 @@ def _record_rules(conn: Connection, form: Form) -> _FormRules:
     book = _books.get(token) if token else None
     if book is None:
         token, book = _read_book(conn)
-    compiled = tuple(
-        (rule, _own_condition(form, rule.condition)) for rule in book.get(form.key, ())
+    found = _FormRules.of(
+        form, tuple((rule, _own_condition(form, rule.condition)) for rule in book.get(form.key, ()))
     )
-    read = {key for _, c in compiled if c is not None for key in c.fields_used}
-    found = _FormRules(form, compiled, tuple(f for f in form.active_fields if f.key in read))
     if token:
         if len(_forms) >= _CACHED:
             _forms.clear()
@@ -258,11 +282,15 @@ class _Conditions:
             )
             return [e for e in events if e.record_id in passed]
         envs = self.envs if self.envs is not None else self._environments()
-        return [
-            e
-            for e in events
-            if e.record_id in envs and compiled.evaluate_in(envs[e.record_id]) is True
-        ]
+        run = compiled.closure
+        return [e for e in events if (env := envs.get(e.record_id)) and run(env) is True]
+
+    def may_pass(self, guard: Guard | None) -> bool:
+        """False when no changed record passes ``guard``: every condition behind it fails."""
+        if guard is None:
+            return True
+        envs = self.envs if self.envs is not None else self._environments()
+        return any(guard.check(env) is True for env in envs.values())
 
     def _environments(self) -> dict[int, Env]:
         """Every changed record's values as expressions see them, once per write."""
@@ -294,7 +322,22 @@ def on_record_changes(conn: Connection, changes: Changes) -> None:
     depth = _depth.get() + 1
     conditions = _Conditions(conn, changes, form_rules.read)
     queued: list[dict[str, Any]] = []
-    for rule, compiled in form_rules.rules:
+    for guard, members in form_rules.groups:
+        if conditions.may_pass(guard):
+            _queue(conn, members, by_type, conditions, depth, queued)
+    queued.sort(key=lambda job: int(job["rule_id"]))  # in rule order, as the rules were made
+    enqueue_many(conn, RUN, queued)
+
+
+def _queue(
+    conn: Connection,
+    members: tuple[tuple[_RecordRule, CompiledExpression | None], ...],
+    by_type: Mapping[str, list[RecordEvent]],
+    conditions: _Conditions,
+    depth: int,
+    queued: list[dict[str, Any]],
+) -> None:
+    for rule, compiled in members:
         matching = by_type.get(rule.event_type)
         if matching and not rule.any_change:
             matching = [e for e in matching if rule.matches(e)]
@@ -314,16 +357,15 @@ def on_record_changes(conn: Connection, changes: Changes) -> None:
                     0,
                 )
             continue
-        queued.extend(
-            {
-                "rule_id": rule.id,
-                "record_id": event.record_id,
-                "trigger": rule.trigger["type"],
-                "depth": depth,
-            }
-            for event in conditions.passing(rule, compiled, matching)
-        )
-    enqueue_many(conn, RUN, queued)
+        for event in conditions.passing(rule, compiled, matching):
+            queued.append(
+                {
+                    "rule_id": rule.id,
+                    "record_id": event.record_id,
+                    "trigger": rule.trigger["type"],
+                    "depth": depth,
+                }
+            )
 
 
 # ---- running actions -----------------------------------------------------------------------------

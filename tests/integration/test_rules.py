@@ -710,3 +710,64 @@ def test_changing_a_date_rule_starts_it_afresh_from_now(
     drain(engine)
     drain(engine)
     assert record(crm, "contract", contract)["reminded"] == 2
+
+
+def test_rules_sharing_a_guard_fire_exactly_where_their_conditions_hold(
+    crm: TestClient, engine: Engine
+) -> None:
+    """Rules whose conditions start alike (``stage = "won" and …``) are skipped together when
+    the shared part fails; every rule still fires exactly where its own condition holds."""
+    conditions = [
+        'stage = "won" and amount > 100',
+        'stage = "won" and amount > 1000',
+        'amount > 500 and stage = "won"',
+        'stage = "lost" and amount > 100',
+        'stage = "lost" or amount > 5000',
+        "amount > 2000",
+        "",
+    ]
+    made = [
+        rule(
+            crm,
+            form_key="deal",
+            label=f"r{i}",
+            trigger={"type": "record_updated"},
+            condition=condition,
+            actions=[{"type": "update", "values": {"priority": "高"}}],
+        )["id"]
+        for i, condition in enumerate(conditions)
+    ]
+    cases = [("won", "50"), ("won", "800"), ("won", "3000"), ("lost", "200"), ("lead", "9000")]
+    ids = [
+        crm.post("/api/v1/forms/deal/records", json={"name": f"D{i}"}).json()["id"]
+        for i in range(5)
+    ]
+    with engine.begin() as conn:
+        conn.execute(jobs.delete())
+    for record_id, (stage, amount) in zip(ids, cases, strict=True):
+        response = crm.patch(
+            f"/api/v1/forms/deal/records/{record_id}", json={"stage": stage, "amount": amount}
+        )
+        assert response.status_code == 200, response.text
+
+    def holds(condition: str, stage: str, amount: str) -> bool:
+        number = float(amount)
+        return {
+            conditions[0]: stage == "won" and number > 100,
+            conditions[1]: stage == "won" and number > 1000,
+            conditions[2]: number > 500 and stage == "won",
+            conditions[3]: stage == "lost" and number > 100,
+            conditions[4]: stage == "lost" or number > 5000,
+            conditions[5]: number > 2000,
+            "": True,
+        }[condition]
+
+    expected = sorted(
+        (rule_id, record_id)
+        for record_id, (stage, amount) in zip(ids, cases, strict=True)
+        for rule_id, condition in zip(made, conditions, strict=True)
+        if holds(condition, stage, amount)
+    )
+    with engine.connect() as conn:
+        payloads = conn.scalars(sa.select(jobs.c.payload).where(jobs.c.kind == RUN)).all()
+    assert sorted((p["rule_id"], p["record_id"]) for p in payloads) == expected
