@@ -213,6 +213,19 @@ class FormAccess:
         """Whether ``operation`` may touch every row (then :meth:`rows` is None)."""
         return "all" in self.scopes.get(operation, ())
 
+    def rows_key(self, operation: str) -> tuple[Any, ...] | None:
+        """All that :meth:`rows` depends on, when that is the actor alone — every row, own
+        records, the actor's departments, shares — so a statement built with the condition
+        may be kept under it; None when it also reads the department tree or the clock
+        (subtree and expression scopes)."""
+        scopes = self.scopes.get(operation, ())
+        if "all" in scopes:
+            return ("all",)
+        if any(scope not in ("own", "department") for scope in scopes):
+            return None
+        departments = tuple(sorted(self.actor.department_ids))
+        return (operation, scopes, self.actor.user_id, departments)
+
     def rows(
         self, conn: Connection, table: sa.Table, operation: str, tz: ZoneInfo
     ) -> ColumnElement[bool] | None:

@@ -232,11 +232,13 @@ _FIRST_PAGES_LIMIT = 512
 def _first_page_key(
     conn: Connection, plan: FormPlan, query: RecordQuery, access: FormAccess, tz: ZoneInfo
 ) -> tuple[Any, ...] | None:
-    """What a first page's statement depends on, when that is only the form as the actor sees
-    it, the query and the zone — an actor who reads every row, without ``expr`` or a filter
-    across links (those depend on the actor's rights on the linked form) — so the statement is
-    built, and its SQLAlchemy cache key computed, once. None when it must be built afresh."""
-    if query.cursor or query.expression or query.extra_conditions or not access.every_row("read"):
+    """What a first page's statement depends on — the form as the actor sees it, the rows the
+    actor may read (:meth:`FormAccess.rows_key`), the query and the zone — so the statement is
+    built, and its SQLAlchemy cache key computed, once. None when it must be built afresh: a
+    row scope over the department tree or the clock, ``expr``, or a filter across links (those
+    depend on the actor's rights on the linked form)."""
+    rows = access.rows_key("read")
+    if query.cursor or query.expression or query.extra_conditions or rows is None:
         return None
     if query.filter is not None and _reaches_across_links(query.filter):
         return None
@@ -245,6 +247,7 @@ def _first_page_key(
         plan,
         conn.dialect.name,
         tz.key,
+        rows,
         text,
         query.search,
         query.deleted,
