@@ -500,6 +500,7 @@ def test_a_list_page_shows_every_value_exactly_as_the_record_does(client: TestCl
             {"key": "cost", "label": "费用", "type": "money"},
             {"key": "ratio", "label": "比例", "type": "percent"},
             {"key": "weight", "label": "重量", "type": "decimal", "scale": 3},
+            {"key": "units", "label": "台数", "type": "decimal", "scale": 0},
             {"key": "count", "label": "数量", "type": "integer"},
             {"key": "urgent", "label": "加急", "type": "boolean"},
             {
@@ -519,6 +520,7 @@ def test_a_list_page_shows_every_value_exactly_as_the_record_does(client: TestCl
             "cost": "-0.05",
             "ratio": "12.5",
             "weight": "1.000",
+            "units": "-12",
             "count": 0,
             "urgent": False,
             "areas": ["sh", "bj"],
@@ -528,6 +530,8 @@ def test_a_list_page_shows_every_value_exactly_as_the_record_does(client: TestCl
             "due": "0999-12-31",
             "opened": "2026-06-30T23:59:59.000001Z",
             "cost": "123456789.99",
+            "weight": "-0.001",
+            "units": "7",
             "areas": [],
         },
         {"title": "空"},
@@ -538,7 +542,8 @@ def test_a_list_page_shows_every_value_exactly_as_the_record_does(client: TestCl
     assert single[ids[1]]["opened"] == "2026-06-30T23:59:59.000001+00:00"
     listed = client.get("/api/v1/forms/ticket/records", params={"limit": 10}).json()["items"]
     assert {item["id"]: item for item in listed} == single
-    for sort in ("opened", "-due", "created_at"):
+    assert single[ids[0]]["cost"] == "-0.05" and single[ids[1]]["weight"] == "-0.001"
+    for sort in ("opened", "-due", "created_at", "-cost", "weight", "units,-ratio"):
         seen, cursor = [], None
         while True:
             params: dict[str, Any] = {"sort": sort, "limit": 1}
@@ -550,6 +555,8 @@ def test_a_list_page_shows_every_value_exactly_as_the_record_does(client: TestCl
             cursor = page.json()["next_cursor"]
             if cursor is None:
                 break
+        whole = client.get("/api/v1/forms/ticket/records", params={"sort": sort, "limit": 10})
+        assert seen == [item["id"] for item in whole.json()["items"]], sort
         assert sorted(seen) == sorted(ids), sort
 
 
