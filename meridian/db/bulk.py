@@ -21,37 +21,49 @@ def insert_many(conn: Connection, table: sa.Table, rows: Sequence[Mapping[str, A
     """INSERT ``rows``, which all have the same keys, in one driver ``executemany``."""
     if not rows:
         return
-    keys = tuple(rows[0])
-    statement = _prepared(table, keys, conn.dialect)
-    conn.exec_driver_sql(statement.sql, [statement.parameters(row) for row in rows])
+    statement = _prepared(table, tuple(rows[0]), conn.dialect)
+    conn.exec_driver_sql(statement.sql, statement.parameters(rows))
 
 
 class _Prepared:
+    """The compiled INSERT and each column's bind processor, in the statement's order."""
+
     def __init__(self, table: sa.Table, keys: tuple[str, ...], dialect: Dialect) -> None:
         compiled = (
             table.insert().values({key: sa.bindparam(key) for key in keys}).compile(dialect=dialect)
         )
         self.sql = str(compiled)
-        processors: list[tuple[str, Callable[[Any], Any] | None]] = [
-            (key, table.c[key].type.dialect_impl(dialect).bind_processor(dialect)) for key in keys
+        self.named = compiled.positiontup is None  # PostgreSQL's psycopg: named parameters
+        self.keys = keys if self.named else tuple(compiled.positiontup or ())
+        self.processors: list[Callable[[Any], Any] | None] = [
+            table.c[key].type.dialect_impl(dialect).bind_processor(dialect) for key in self.keys
         ]
-        order = compiled.positiontup
-        if order is not None:  # positional parameters (SQLite): in the statement's order
-            processors = [next(p for p in processors if p[0] == name) for name in order]
-        plain = [key for key, process in processors if process is None]
-        converted = [(key, process) for key, process in processors if process is not None]
-        if order is None:  # named parameters (PostgreSQL's psycopg)
 
-            def named(row: Mapping[str, Any]) -> dict[str, Any]:
-                values = {key: row[key] for key in plain}
-                values.update((key, process(row[key])) for key, process in converted)
-                return values
+    def parameters(self, rows: Sequence[Mapping[str, Any]]) -> list[Any]:
+        """Column by column, so that a value shared by the whole batch (the moment of the
+        write, in every row's created_at) is processed once."""
+        columns = [
+            _processed([row[key] for row in rows], process)
+            for key, process in zip(self.keys, self.processors, strict=True)
+        ]
+        if self.named:
+            return [
+                dict(zip(self.keys, values, strict=True)) for values in zip(*columns, strict=True)
+            ]
+        return list(zip(*columns, strict=True))
 
-            self.parameters: Callable[[Mapping[str, Any]], Any] = named
-        else:
-            self.parameters = lambda row: tuple(
-                row[key] if process is None else process(row[key]) for key, process in processors
-            )
+
+def _processed(values: list[Any], process: Callable[[Any], Any] | None) -> list[Any]:
+    if process is None:
+        return values
+    result: list[Any] = []
+    last: Any = result  # a sentinel no value is
+    done: Any = None
+    for value in values:
+        if value is not last:
+            last, done = value, process(value)
+        result.append(done)
+    return result
 
 
 @functools.lru_cache(maxsize=256)

@@ -25,8 +25,12 @@ def token_of(name: str) -> ColumnElement[str | None]:
     return sa.select(revisions.c.token).where(revisions.c.name == name).scalar_subquery()
 
 
+_CURRENT = sa.select(revisions.c.token).where(revisions.c.name == sa.bindparam("name"))
+"""Built once: every save reads a token, and building the statement cost more than running it."""
+
+
 def current_token(conn: Connection, name: str) -> str | None:
-    return conn.scalar(sa.select(revisions.c.token).where(revisions.c.name == name))
+    return conn.scalar(_CURRENT, {"name": name})
 
 
 def bump(conn: Connection, name: str) -> None:

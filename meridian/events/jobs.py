@@ -23,6 +23,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 
 from meridian.core import clock
+from meridian.db.bulk import insert_many
 from meridian.db.tables import jobs
 from meridian.errors import Conflict, NotFound
 
@@ -88,8 +89,9 @@ def enqueue_many(
     if not payloads:
         return
     now = clock.utcnow()
-    conn.execute(
-        jobs.insert(),
+    insert_many(
+        conn,
+        jobs,
         [
             {
                 "kind": kind,

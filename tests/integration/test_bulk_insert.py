@@ -46,13 +46,20 @@ def test_bulk_rows_are_stored_like_single_inserts(engine: Engine) -> None:
             "tags": None,
         },
     ]
+    # A batch shares values (one moment for every row's created_at): each is processed once
+    # and stored in every row.
+    shared = {**values[0], "number": 7}
+    values += [shared, {**shared, "number": 8}, values[1]]
+    count = len(values)
     with engine.begin() as conn:
         conn.execute(table.insert(), [{"id": i + 1, **row} for i, row in enumerate(values)])
-        insert_many(conn, table, [{"id": i + 11, **row} for i, row in enumerate(values)])
+        insert_many(conn, table, [{"id": i + 101, **row} for i, row in enumerate(values)])
         insert_many(conn, table, [])
         stored = conn.exec_driver_sql("SELECT * FROM bulk_probe ORDER BY id").all()
         read = conn.execute(sa.select(table).order_by(table.c.id)).all()
-    assert [row[1:] for row in stored[:2]] == [row[1:] for row in stored[2:]]
-    assert [row[1:] for row in read[:2]] == [row[1:] for row in read[2:]]
-    assert read[2].moment == datetime(2026, 1, 31, 1, 30, tzinfo=UTC)
+    assert [row[1:] for row in stored[:count]] == [row[1:] for row in stored[count:]]
+    assert [row[1:] for row in read[:count]] == [row[1:] for row in read[count:]]
+    assert read[count].moment == datetime(2026, 1, 31, 1, 30, tzinfo=UTC)
+    assert [row.number for row in read[count:]] == [12345678901234, None, 7, 8, None]
+    assert read[count + 3].tags == ["idc", "cdn"] and read[count + 4].moment == values[1]["moment"]
     metadata.drop_all(engine)
