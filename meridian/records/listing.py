@@ -127,7 +127,7 @@ def _own_filter(conn: Connection, plan: FormPlan, text: str, tz: ZoneInfo) -> Co
     if found is None:
         found = FilterCompiler(conn, plan.form, tz, plan.tables).compile(json.loads(text))
         if len(_OWN_FILTERS) >= _OWN_FILTERS_LIMIT:
-            _OWN_FILTERS.pop(next(iter(_OWN_FILTERS)))
+            _OWN_FILTERS.clear()  # not evicting one: iterating races with other threads
         _OWN_FILTERS[key] = found
     return found
 
@@ -198,7 +198,7 @@ def list_records(
         statement = statement.order_by(*order_by(table, sorts)).limit(query.limit + 1)
         if key is not None:
             if len(_FIRST_PAGES) >= _FIRST_PAGES_LIMIT:
-                _FIRST_PAGES.pop(next(iter(_FIRST_PAGES)))
+                _FIRST_PAGES.clear()  # not evicting one: iterating races with other threads
             _FIRST_PAGES[key] = (statement, where)
     else:
         statement, where = found
