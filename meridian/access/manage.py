@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import sqlalchemy as sa
@@ -19,8 +19,16 @@ from meridian.access import organisation, permissions
 from meridian.access.sessions import password_problems
 from meridian.access.users import create_user
 from meridian.core.actor import Actor
-from meridian.db.tables import users
-from meridian.errors import FieldError, MeridianError, PermissionDenied, ValidationFailed
+from meridian.core.clock import utcnow
+from meridian.db.tables import departments, sessions, users
+from meridian.errors import (
+    ErrorCollector,
+    FieldError,
+    MeridianError,
+    NotFound,
+    PermissionDenied,
+    ValidationFailed,
+)
 from meridian.events.audit import audit
 from meridian.schema.model import Form
 
@@ -129,13 +137,154 @@ def add_user(
     return describe_user(conn, user_id)
 
 
+USER_CHANGES = ("name", "roles", "department", "other_departments", "manager_id", "is_active")
+
+
+def update_user(
+    conn: Connection, actor: Actor, user_id: int, changes: Mapping[str, Any]
+) -> dict[str, Any]:
+    """Change a user's name, roles, departments, manager, or whether they may sign in; every
+    problem is named at once and then nothing changes.
+
+    Switching a user off ends their sessions at once, and their tokens stop working with them
+    (checked on every use); their records stay theirs until transferred. Nobody can switch
+    themselves off or drop their own administrator role, and the last active administrator
+    stays one.
+    """
+    require_admin(actor)
+    before = describe_user(conn, user_id)
+    after = _checked_user_changes(conn, actor, before, changes)
+    conn.execute(
+        users.update()
+        .where(users.c.id == user_id)
+        .values(
+            name=after["name"],
+            manager_id=after["manager_id"],
+            is_active=after["is_active"],
+            is_admin=after["is_admin"],
+        )
+    )
+    if "roles" in changes:
+        organisation.set_user_roles(conn, user_id, after["roles"])
+    main, *others = after["department_ids"] or [None]
+    organisation.set_user_departments(conn, user_id, main, others)
+    if before["is_active"] and not after["is_active"]:
+        conn.execute(
+            sessions.update()
+            .where(sessions.c.user_id == user_id, sessions.c.revoked_at.is_(None))
+            .values(revoked_at=utcnow())
+        )
+    result = describe_user(conn, user_id)
+    audit(
+        conn,
+        actor_id=actor.user_id,
+        action="user_updated",
+        object_type="user",
+        object_id=user_id,
+        detail={"before": before, "after": result},
+    )
+    return result
+
+
+def _checked_user_changes(
+    conn: Connection, actor: Actor, before: Mapping[str, Any], changes: Any
+) -> dict[str, Any]:
+    if not isinstance(changes, Mapping):
+        raise ValidationFailed(
+            [FieldError("", "invalid_changes", "expected a JSON object", changes)]
+        )
+    errors = ErrorCollector()
+    for key in changes:
+        if key not in USER_CHANGES:
+            errors.add(
+                key, "unknown_field", f"choose among {', '.join(USER_CHANGES)}", changes[key]
+            )
+    after = dict(before)
+    name = changes.get("name", before["name"])
+    if not isinstance(name, str) or not 1 <= len(name.strip()) <= 200:
+        errors.add("name", "invalid_name", "give a name of 1 to 200 characters", name)
+    else:
+        after["name"] = name.strip()
+    if "roles" in changes:
+        roles = changes["roles"]
+        if not isinstance(roles, list) or not roles or not all(isinstance(r, str) for r in roles):
+            errors.add("roles", "invalid_roles", "give at least one role", roles)
+        else:
+            unknown = [r for r in roles if not organisation.role_exists(conn, r)]
+            if unknown:
+                errors.add("roles", "unknown_role", "no such role", unknown)
+            after["roles"] = sorted(set(roles))
+            after["is_admin"] = "administrator" in roles
+    main = changes.get("department", (before["department_ids"] or [None])[0])
+    others = changes.get("other_departments", before["department_ids"][1:])
+    if (main is not None and not isinstance(main, int)) or not (
+        isinstance(others, list) and all(isinstance(d, int) for d in others)
+    ):
+        errors.add("department", "invalid_department", "department ids", [main, others])
+    else:
+        wanted = [d for d in dict.fromkeys([main, *others]) if d is not None]
+        known = set(conn.scalars(sa.select(departments.c.id).where(departments.c.id.in_(wanted))))
+        if unknown_departments := [d for d in wanted if d not in known]:
+            errors.add(
+                "department", "unknown_department", "no such department", unknown_departments
+            )
+        after["department_ids"] = wanted
+    manager = changes.get("manager_id", before["manager_id"])
+    if manager is not None and (
+        not isinstance(manager, int)
+        or manager == before["id"]
+        or conn.scalar(sa.select(users.c.id).where(users.c.id == manager)) is None
+    ):
+        errors.add("manager_id", "invalid_manager", "another existing user", manager)
+    else:
+        after["manager_id"] = manager
+    active = changes.get("is_active", before["is_active"])
+    if not isinstance(active, bool):
+        errors.add("is_active", "invalid_flag", "true or false", active)
+    else:
+        after["is_active"] = active
+    was_admin = before["is_active"] and before["is_admin"]
+    stays_admin = after["is_active"] and after["is_admin"]
+    if was_admin and not stays_admin:
+        if before["id"] == actor.user_id:
+            errors.add(
+                "is_active",
+                "self",
+                "you cannot switch yourself off or drop your own administrator role",
+                before["id"],
+            )
+        elif _other_active_admins(conn, before["id"]) == 0:
+            errors.add(
+                "roles",
+                "last_administrator",
+                "the last active administrator stays one",
+                before["id"],
+            )
+    errors.raise_if_any()
+    return after
+
+
+def _other_active_admins(conn: Connection, user_id: int) -> int:
+    return int(
+        conn.scalar(
+            sa.select(sa.func.count())
+            .select_from(users)
+            .where(users.c.is_admin, users.c.is_active, users.c.id != user_id)
+        )
+        or 0
+    )
+
+
 def describe_user(conn: Connection, user_id: int) -> dict[str, Any]:
-    row = conn.execute(sa.select(users).where(users.c.id == user_id)).one()
+    row = conn.execute(sa.select(users).where(users.c.id == user_id)).first()
+    if row is None:
+        raise NotFound(f"user {user_id} does not exist", id=user_id)
     return {
         "id": row.id,
         "email": row.email,
         "name": row.name,
         "is_active": row.is_active,
+        "is_admin": row.is_admin,
         "roles": sorted(organisation.user_role_keys(conn, user_id)),
         "department_ids": list(organisation.user_department_ids(conn, user_id)),
         "manager_id": row.manager_id,

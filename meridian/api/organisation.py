@@ -75,6 +75,14 @@ def create_user(body: UserCreate, workspace: WorkspaceDep, actor: ActorDep) -> d
         return manage.add_user(conn, actor, **body.model_dump())
 
 
+@router.patch("/users/{user_id}")
+def update_user(
+    user_id: int, workspace: WorkspaceDep, actor: ActorDep, changes: Annotated[Any, Body()]
+) -> dict[str, Any]:
+    with workspace.transaction() as conn:
+        return manage.update_user(conn, actor, user_id, changes)
+
+
 @router.post("/users/import", status_code=201)
 def import_users(
     workspace: WorkspaceDep, actor: ActorDep, csv: Annotated[str, Body(media_type="text/csv")]

@@ -17,6 +17,7 @@ from meridian.access import manage, organisation
 from meridian.access.tokens import create_token
 from meridian.app import create_app
 from meridian.core.actor import Actor
+from meridian.errors import ValidationFailed
 from meridian.http.deps import Workspace
 from meridian.settings import Settings
 
@@ -444,3 +445,101 @@ def test_a_first_page_built_for_one_who_reads_everything_is_not_served_to_anyone
     assert reply.status_code == 200, reply.text
     hidden = reply.json()["items"]
     assert len(hidden) == len(PEOPLE) and not any("amount" in item for item in hidden)
+
+
+def test_an_administrator_changes_a_users_roles_departments_and_manager(
+    client: TestClient,
+    as_user: Callable[..., TestClient],
+    org: dict[str, int],
+    workspace: Workspace,
+) -> None:
+    carol = as_user("carol")
+    assert names(carol) == {"carol"}
+    with workspace.read() as conn:
+        east = organisation.department_id_by_name(conn, "华东销售")
+    response = client.patch(
+        f"/api/v1/users/{org['carol']}",
+        json={"roles": ["manager"], "department": east, "manager_id": org["mike"], "name": "Carol"},
+    )
+    assert response.status_code == 200, response.text
+    changed = response.json()
+    assert (
+        changed["name"],
+        changed["roles"],
+        changed["department_ids"],
+        changed["manager_id"],
+    ) == (
+        "Carol",
+        ["manager"],
+        [east],
+        org["mike"],
+    )
+    assert names(carol) == {"alice", "bob", "mike", "dave", "carol"}  # now a manager in 华东
+    entry = client.get("/api/v1/audit", params={"action": "user_updated"}).json()["items"][0]
+    assert entry["detail"]["before"]["roles"] == ["member"]
+
+
+def test_a_switched_off_user_is_locked_out_at_once(
+    client: TestClient, as_user: Callable[..., TestClient], org: dict[str, int]
+) -> None:
+    dave = as_user("dave")
+    session = TestClient(client.app)
+    login = session.post(
+        "/api/v1/auth/login", json={"email": "dave@acme.test", "password": "Passw0rd-long"}
+    )
+    assert login.status_code == 200, login.text
+    assert dave.get("/api/v1/forms/deal/records").status_code == 200
+    assert session.get("/api/v1/forms/deal/records").status_code == 200
+    off = client.patch(f"/api/v1/users/{org['dave']}", json={"is_active": False})
+    assert off.status_code == 200 and off.json()["is_active"] is False
+    assert dave.get("/api/v1/forms/deal/records").status_code == 401
+    assert session.get("/api/v1/forms/deal/records").status_code == 401
+    again = session.post(
+        "/api/v1/auth/login", json={"email": "dave@acme.test", "password": "Passw0rd-long"}
+    )
+    assert again.status_code == 401
+    back = client.patch(f"/api/v1/users/{org['dave']}", json={"is_active": True})
+    assert back.status_code == 200
+    assert dave.get("/api/v1/forms/deal/records").status_code == 200
+    session.close()
+
+
+def test_bad_user_changes_are_named_together_and_change_nothing(
+    client: TestClient,
+    as_user: Callable[..., TestClient],
+    org: dict[str, int],
+    workspace: Workspace,
+    admin: Actor,
+) -> None:
+    before = client.get("/api/v1/users").json()["items"]
+    response = client.patch(
+        f"/api/v1/users/{org['alice']}",
+        json={
+            "roles": ["member", "wizard"],
+            "department": 999999,
+            "manager_id": org["alice"],
+            "is_active": "yes",
+            "name": "",
+            "email": "new@acme.test",
+        },
+    )
+    assert response.status_code == 422, response.text
+    assert {(e["field"], e["code"]) for e in response.json()["errors"]} == {
+        ("roles", "unknown_role"),
+        ("department", "unknown_department"),
+        ("manager_id", "invalid_manager"),
+        ("is_active", "invalid_flag"),
+        ("name", "invalid_name"),
+        ("email", "unknown_field"),
+    }
+    myself = client.patch(f"/api/v1/users/{admin.user_id}", json={"is_active": False})
+    assert myself.status_code == 422 and myself.json()["errors"][0]["code"] == "self"
+    demoted = client.patch(f"/api/v1/users/{admin.user_id}", json={"roles": ["member"]})
+    assert demoted.status_code == 422
+    with workspace.transaction() as conn, pytest.raises(ValidationFailed) as refused:
+        manage.update_user(conn, Actor.system(), admin.user_id or 0, {"is_active": False})
+    assert refused.value.errors[0].code == "last_administrator"
+    assert client.patch("/api/v1/users/999999", json={"name": "x"}).status_code == 404
+    assert client.get("/api/v1/users").json()["items"] == before
+    member = as_user("alice").patch(f"/api/v1/users/{org['bob']}", json={"name": "x"})
+    assert member.status_code == 403

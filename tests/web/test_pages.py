@@ -412,3 +412,26 @@ def test_bulk_actions_are_all_or_nothing(web: TestClient, workspace: Workspace) 
         "/forms/lead/bulk", data={"ids": [str(ids[2])], "action": "delete"}, headers=headers
     )
     assert deleted.status_code == 204 and len(records(workspace)) == 2
+
+
+def test_an_administrator_edits_and_switches_off_a_user_on_their_page(
+    web: TestClient, workspace: Workspace
+) -> None:
+    csrf = log_in(web, "admin@acme.test")
+    with workspace.read() as conn:
+        member = conn.scalar(sa.select(users.c.id).where(users.c.email == "m@acme.test"))
+    listed = web.get("/admin/users")
+    assert f'href="/admin/users/{member}"' in listed.text
+    page_ = web.get(f"/admin/users/{member}")
+    assert page_.status_code == 200 and 'value="m"' in page_.text
+    refused = web.post(f"/admin/users/{member}", data={"csrf_token": csrf, "name": "M"})
+    assert refused.status_code == 422 and "roles:" in refused.text
+    saved = web.post(
+        f"/admin/users/{member}",
+        data={"csrf_token": csrf, "name": "Ming", "roles": ["member", "read_only"]},
+    )
+    assert saved.status_code == 200 and "用户已保存" in saved.text, saved.text
+    with workspace.read() as conn:
+        row = conn.execute(sa.select(users).where(users.c.id == member)).one()
+    assert (row.name, row.is_active) == ("Ming", False)  # the box was not ticked: switched off
+    assert web.get("/admin/users/999999").status_code == 404

@@ -112,6 +112,49 @@ async def add_user(request: Request, viewer: ViewerDep) -> HTMLResponse:
     )
 
 
+def _user_page(request: Request, viewer: Viewer, user_id: int, **context: Any) -> HTMLResponse:
+    manage.require_admin(viewer.actor)
+    with viewer.workspace.read() as conn:
+        person = manage.describe_user(conn, user_id)
+        people = manage.list_users(conn, viewer.actor)
+        departments = organisation.list_departments(conn)
+        roles = organisation.list_roles(conn)
+    return admin_page(
+        request,
+        viewer,
+        "admin_user.html",
+        person=person,
+        people=[p for p in people if p["id"] != user_id],
+        departments=departments,
+        roles=roles,
+        **context,
+    )
+
+
+@router.get("/users/{user_id}", response_class=HTMLResponse)
+def user_page(user_id: int, request: Request, viewer: ViewerDep) -> HTMLResponse:
+    return _user_page(request, viewer, user_id)
+
+
+@router.post("/users/{user_id}", response_class=HTMLResponse)
+async def update_user(user_id: int, request: Request, viewer: ViewerDep) -> HTMLResponse:
+    posted = await request.form()
+    department, manager = str(posted.get("department", "")), str(posted.get("manager_id", ""))
+    changes = {
+        "name": str(posted.get("name", "")),
+        "roles": [str(role) for role in posted.getlist("roles")],
+        "department": int(department) if department.isdigit() else None,
+        "manager_id": int(manager) if manager.isdigit() else None,
+        "is_active": posted.get("is_active") == "on",
+    }
+    return changed(
+        viewer,
+        lambda conn: manage.update_user(conn, viewer.actor, user_id, changes),
+        functools.partial(_user_page, request, viewer, user_id),
+        lambda _: {"notice": viewer._("The user was saved.")},
+    )
+
+
 @router.post("/users/import", response_class=HTMLResponse)
 async def import_users(request: Request, viewer: ViewerDep) -> HTMLResponse:
     posted = await request.form()
