@@ -9,6 +9,7 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import typer
 import uvicorn
@@ -296,6 +297,39 @@ def user_create(
                 must_change_password=False,
             )
         _say(f"user {user['email']} created (id {user['id']}, roles {', '.join(user['roles'])})")
+
+
+@user_cli.command("update")
+def user_update(
+    email: str = typer.Option(..., "--email", help="Whom to change."),
+    name: str | None = typer.Option(None, "--name"),
+    role: list[str] = typer.Option(
+        [], "--role", help="Replace the roles; repeat for several (administrator, builder, …)."
+    ),
+    department: str | None = typer.Option(
+        None,
+        "--department",
+        help="New main department by path (总部/华东销售); missing departments are created.",
+    ),
+    active: bool | None = typer.Option(
+        None, "--active/--inactive", help="Let the user sign in, or switch them off."
+    ),
+) -> None:
+    """Change a user; only what is given changes. Switching off ends their sessions."""
+    with _workspace() as workspace:
+        with workspace.transaction() as conn:
+            changes: dict[str, Any] = {}
+            if name is not None:
+                changes["name"] = name
+            if role:
+                changes["roles"] = role
+            if department is not None:
+                changes["department"] = organisation.ensure_department_path(conn, department)
+            if active is not None:
+                changes["is_active"] = active
+            user = manage.update_user(conn, Actor.system(), get_user_id(conn, email), changes)
+        state = "active" if user["is_active"] else "switched off"
+        _say(f"user {user['email']} updated ({state}, roles {', '.join(user['roles'])})")
 
 
 @user_cli.command("import")

@@ -79,6 +79,16 @@ def test_user_create_with_role_and_department_then_audit_verify(env: Path) -> No
         "user", "create", "--email", "x@acme.test", "--password", "short", "--role", "nope"
     )
     assert code != 0 and "password" in err
+    code, _, err = run(
+        "user", "update", "--email", "li@acme.test", "--role", "member", "--role", "read_only",
+        "--department", "总部/华南销售", "--inactive",
+    )  # fmt: skip
+    assert code == 0, err
+    assert "switched off" in err and "member, read_only" in err
+    code, _, err = run("user", "update", "--email", "li@acme.test", "--role", "wizard")
+    assert code == 1 and "no such role" in err
+    code, _, err = run("user", "update", "--email", "nobody@acme.test", "--active")
+    assert code == 1 and "nobody@acme.test" in err
     code, _, err = run("audit", "verify")
     assert code == 0, err
     assert "intact" in err
