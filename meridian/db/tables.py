@@ -351,6 +351,8 @@ rule_runs = sa.Table(
     metadata,
     sa.Column("id", BigId, primary_key=True, autoincrement=True),
     sa.Column("rule_id", sa.BigInteger, nullable=False),
+    # The rule's form when it ran: a record's runs stay listed after the rule is deleted.
+    sa.Column("form_key", sa.String(63), nullable=True),
     sa.Column("record_id", sa.BigInteger, nullable=True),
     sa.Column("trigger", sa.String(40), nullable=False),
     sa.Column("depth", sa.Integer, nullable=False),

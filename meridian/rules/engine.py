@@ -732,6 +732,7 @@ def _log(
     conn.execute(
         rule_runs.insert().values(
             rule_id=rule_id,
+            form_key=sa.select(rules.c.form_key).where(rules.c.id == rule_id).scalar_subquery(),
             record_id=record_id,
             trigger=trigger,
             depth=depth,
@@ -757,9 +758,7 @@ def runs(
     if rule_id is not None:
         query = query.where(rule_runs.c.rule_id == rule_id)
     if form_key is not None:
-        query = query.where(
-            rule_runs.c.rule_id.in_(sa.select(rules.c.id).where(rules.c.form_key == form_key))
-        )
+        query = query.where(rule_runs.c.form_key == form_key)
     if record_id is not None:
         query = query.where(rule_runs.c.record_id == record_id)
     return [{**row._mapping, "at": row.at.isoformat()} for row in conn.execute(query)]

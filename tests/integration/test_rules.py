@@ -679,6 +679,26 @@ def test_a_deleted_rule_stops_and_its_queued_runs_do_nothing(
     assert record(crm, "deal", later)["priority"] is None
 
 
+def test_a_records_rule_runs_stay_listed_after_the_rule_is_deleted(
+    crm: TestClient, engine: Engine
+) -> None:
+    marking = rule(
+        crm,
+        form_key="deal",
+        label="标记",
+        trigger={"type": "record_created"},
+        actions=[{"type": "update", "values": {"priority": "高"}}],
+    )
+    deal = crm.post("/api/v1/forms/deal/records", json={"name": "A"}).json()["id"]
+    assert drain(engine) == 1
+    url = f"/api/v1/forms/deal/records/{deal}/rule-runs"
+    [run] = crm.get(url).json()["items"]
+    assert (run["rule_id"], run["form_key"], run["outcome"]) == (marking["id"], "deal", "succeeded")
+    assert crm.delete(f"/api/v1/rules/{marking['id']}").status_code == 204
+    assert [r["id"] for r in crm.get(url).json()["items"]] == [run["id"]]
+    assert crm.get("/api/v1/forms/task/records/1/rule-runs").json()["items"] == []
+
+
 def test_changing_a_date_rule_starts_it_afresh_from_now(
     crm: TestClient, engine: Engine, now: list[datetime]
 ) -> None:
