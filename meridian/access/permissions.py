@@ -218,9 +218,9 @@ class FormAccess:
         records, the actor's departments, shares — so a statement built with the condition
         may be kept under it; None when it also reads the department tree or the clock
         (subtree and expression scopes)."""
-        scopes = self.scopes.get(operation, ())
-        if "all" in scopes:
+        if self.every_row(operation):
             return ("all",)
+        scopes = self.scopes.get(operation, ())
         if any(scope not in ("own", "department") for scope in scopes):
             return None
         departments = tuple(sorted(self.actor.department_ids))

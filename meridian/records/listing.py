@@ -208,15 +208,7 @@ def list_records(
     next_cursor = None
     if more:
         last = rows[-1]._mapping
-        readers = listed.text_readers
-        next_cursor = encode_cursor(
-            [
-                readers[s.key](last[s.key])
-                if s.key in readers and last[s.key] is not None
-                else last[s.key]
-                for s in sorts
-            ]
-        )
+        next_cursor = encode_cursor([listed.cursor_value(s.key, last[s.key]) for s in sorts])
     total = _count(conn, table, where) if query.count else None
     items = dump_rows(
         conn, plan, rows, expand=query.expand, actor=actor, tz=tz, raw=listed.text_readers

@@ -52,6 +52,13 @@ class ListColumns:
         )
         return cls(sa.select(*columns), readers)
 
+    def cursor_value(self, key: str, value: Any) -> Any:
+        """What a keyset cursor carries for column ``key`` of a row read with these columns:
+        the stored value, or for a column read raw its API value (ISO text of a date or time,
+        which the cursor parses back)."""
+        reader = self.text_readers.get(key)
+        return value if reader is None or value is None else reader(value)
+
 
 @dataclass(frozen=True, eq=False)
 class FormPlan:

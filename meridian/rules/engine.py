@@ -154,7 +154,6 @@ class _FormRules:
     when it reads only the record's own fields (None: no condition, or SQL decides)."""
 
     form: Form
-    rules: tuple[tuple[_RecordRule, CompiledExpression | None], ...]
     read: tuple[Field, ...]
     """The fields those compiled conditions read: all a save needs to prepare."""
     groups: tuple[
@@ -177,7 +176,6 @@ class _FormRules:
             members.setdefault(key, []).append((rule, compiled))
         return cls(
             form,
-            rules,
             tuple(f for f in form.active_fields if f.key in read),
             tuple((guards[key], tuple(found)) for key, found in members.items()),
         )
@@ -314,7 +312,7 @@ class _Conditions:
 def on_record_changes(conn: Connection, changes: Changes) -> None:
     """Enqueue a run for every enabled record rule the events trigger and whose condition holds."""
     form_rules = _record_rules(conn, changes.form)
-    if not form_rules.rules:
+    if not form_rules.groups:
         return
     by_type: dict[str, list[RecordEvent]] = {}
     for event in changes.events:

@@ -791,3 +791,30 @@ def test_rules_sharing_a_guard_fire_exactly_where_their_conditions_hold(
     with engine.connect() as conn:
         payloads = conn.scalars(sa.select(jobs.c.payload).where(jobs.c.kind == RUN)).all()
     assert sorted((p["rule_id"], p["record_id"]) for p in payloads) == expected
+
+
+def test_a_bulk_creation_runs_guarded_rules_for_exactly_the_records_that_meet_them(
+    crm: TestClient, engine: Engine
+) -> None:
+    """Many records in one write: the guard passes for some of them, and each rule still runs
+    only for the records its own condition holds for."""
+    rule(
+        crm,
+        form_key="deal",
+        label="大额赢单",
+        trigger={"type": "record_created"},
+        condition='stage = "won" and amount > 100',
+        actions=[{"type": "update", "values": {"priority": "高"}}],
+    )
+    items = [
+        {"name": "A", "stage": "won", "amount": "500"},
+        {"name": "B", "stage": "lead", "amount": "500"},
+        {"name": "C", "stage": "won", "amount": "50"},
+        {"name": "D", "stage": "won", "amount": "101"},
+    ]
+    response = crm.post("/api/v1/forms/deal/records/bulk", json={"items": items})
+    assert response.status_code == 201, response.text
+    ids = response.json()["ids"]
+    assert queued_runs(engine) == [ids[0], ids[3]]
+    assert drain(engine) == 2
+    assert [record(crm, "deal", i)["priority"] for i in ids] == ["高", None, None, "高"]
