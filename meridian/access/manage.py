@@ -90,6 +90,37 @@ def create_department(
     return {"id": department_id, "name": name, "parent_id": parent_id, "manager_id": manager_id}
 
 
+def update_department(
+    conn: Connection, actor: Actor, department_id: int, changes: Any
+) -> dict[str, Any]:
+    """Rename, move or re-manage a department (administrators), audited with before and after."""
+    require_admin(actor)
+    before, after = organisation.update_department(conn, department_id, changes)
+    audit(
+        conn,
+        actor_id=actor.user_id,
+        action="department_updated",
+        object_type="department",
+        object_id=department_id,
+        detail={"before": before, "after": after},
+    )
+    return after
+
+
+def delete_department(conn: Connection, actor: Actor, department_id: int) -> None:
+    """Remove an empty department (administrators), audited with what it was."""
+    require_admin(actor)
+    before = organisation.delete_department(conn, department_id)
+    audit(
+        conn,
+        actor_id=actor.user_id,
+        action="department_deleted",
+        object_type="department",
+        object_id=department_id,
+        detail={"before": before},
+    )
+
+
 def add_user(
     conn: Connection,
     actor: Actor,

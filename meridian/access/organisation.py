@@ -7,15 +7,22 @@ Roles are keys with labels; five presets exist from the first migration and cann
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from meridian.core.clock import utcnow
-from meridian.db.tables import departments, roles, user_departments, user_roles, users
-from meridian.errors import Conflict, FieldError, NotFound, ValidationFailed
+from meridian.db.tables import (
+    departments,
+    record_shares,
+    roles,
+    user_departments,
+    user_roles,
+    users,
+)
+from meridian.errors import Conflict, ErrorCollector, FieldError, NotFound, ValidationFailed
 
 PRESET_ROLES = ("administrator", "builder", "manager", "member", "read_only")
 _ROLE_KEY = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
@@ -33,20 +40,14 @@ def create_department(
 ) -> int:
     """A department under ``parent_id`` (a root when None); names are unique among siblings."""
     name = (name or "").strip()
-    if not name or len(name) > 200:
-        raise _invalid("name", "invalid_name", "give a name of 1 to 200 characters", name)
+    if not name or len(name) > 200 or "/" in name:
+        message = "give a name of 1 to 200 characters without /"
+        raise _invalid("name", "invalid_name", message, name)
     if parent_id is not None and not _exists(conn, departments.c.id, parent_id):
         raise _invalid("parent", "unknown_department", f"no department {parent_id}", parent_id)
     if manager_id is not None and not _exists(conn, users.c.id, manager_id):
         raise _invalid("manager", "unknown_user", f"no user {manager_id}", manager_id)
-    sibling = sa.select(departments.c.id).where(
-        departments.c.name == name,
-        departments.c.parent_id.is_(None)
-        if parent_id is None
-        else departments.c.parent_id == parent_id,
-    )
-    if conn.execute(sibling).first() is not None:
-        raise Conflict(f"a department named {name!r} already exists there", name=name)
+    _require_unique_name(conn, name, parent_id, None)
     result = conn.execute(
         departments.insert().values(
             name=name, parent_id=parent_id, manager_id=manager_id, created_at=utcnow()
@@ -97,6 +98,116 @@ def ensure_department_path(conn: Connection, path: str) -> int:
     if parent is None:
         raise _invalid("department", "invalid_name", "give a department name", path)
     return parent
+
+
+DEPARTMENT_CHANGES = ("name", "parent_id", "manager_id")
+
+
+def describe_department(conn: Connection, department_id: int) -> dict[str, Any]:
+    row = conn.execute(sa.select(departments).where(departments.c.id == department_id)).first()
+    if row is None:
+        raise NotFound(f"department {department_id} does not exist", id=department_id)
+    return {
+        "id": row.id,
+        "name": row.name,
+        "parent_id": row.parent_id,
+        "manager_id": row.manager_id,
+    }
+
+
+def update_department(
+    conn: Connection, department_id: int, changes: Any
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Rename a department, move it under another (or to the top) or change its manager;
+    every problem is named at once and then nothing changes. Returns before and after.
+
+    A department cannot move under itself or anything below it, and names stay unique among
+    siblings. Members keep their department; what its managers see follows the tree at once.
+    """
+    before = describe_department(conn, department_id)
+    if not isinstance(changes, Mapping):
+        raise _invalid("", "invalid_changes", "expected a JSON object", changes)
+    errors = ErrorCollector()
+    for key in changes:
+        if key not in DEPARTMENT_CHANGES:
+            message = f"choose among {', '.join(DEPARTMENT_CHANGES)}"
+            errors.add(key, "unknown_field", message, changes[key])
+    after = dict(before)
+    name = changes.get("name", before["name"])
+    if not isinstance(name, str) or not 1 <= len(name.strip()) <= 200 or "/" in name:
+        message = "give a name of 1 to 200 characters without /"
+        errors.add("name", "invalid_name", message, name)
+    else:
+        after["name"] = name.strip()
+    parent = changes.get("parent_id", before["parent_id"])
+    if parent is not None and (isinstance(parent, bool) or not isinstance(parent, int)):
+        errors.add("parent_id", "invalid_department", "a department id or null", parent)
+    elif parent is not None and not _exists(conn, departments.c.id, parent):
+        errors.add("parent_id", "unknown_department", f"no department {parent}", parent)
+    elif parent is not None and parent in subtree(conn, [department_id]):
+        message = "a department cannot move under itself or a department below it"
+        errors.add("parent_id", "cycle", message, parent)
+    else:
+        after["parent_id"] = parent
+    manager = changes.get("manager_id", before["manager_id"])
+    if manager is not None and (
+        isinstance(manager, bool)
+        or not isinstance(manager, int)
+        or not _exists(conn, users.c.id, manager)
+    ):
+        errors.add("manager_id", "unknown_user", "an existing user id or null", manager)
+    else:
+        after["manager_id"] = manager
+    errors.raise_if_any()
+    if (after["name"], after["parent_id"]) != (before["name"], before["parent_id"]):
+        _require_unique_name(conn, after["name"], after["parent_id"], department_id)
+    conn.execute(
+        departments.update()
+        .where(departments.c.id == department_id)
+        .values(name=after["name"], parent_id=after["parent_id"], manager_id=after["manager_id"])
+    )
+    return before, after
+
+
+def delete_department(conn: Connection, department_id: int) -> dict[str, Any]:
+    """Remove an empty department: one with sub-departments, members or records shared with
+    it is refused with what is still there, so nobody silently loses what it gave them."""
+    before = describe_department(conn, department_id)
+    held = {
+        "sub-departments": _count(departments, departments.c.parent_id == department_id),
+        "members": _count(users, users.c.department_id == department_id)
+        + _count(user_departments, user_departments.c.department_id == department_id),
+        "shared records": _count(record_shares, record_shares.c.department_id == department_id),
+    }
+    counts = dict(zip(held, conn.execute(sa.select(*held.values())).one(), strict=True))
+    if any(counts.values()):
+        still = ", ".join(f"{count} {what}" for what, count in counts.items() if count)
+        raise Conflict(
+            f"department {before['name']!r} still has {still}; move or remove them first",
+            id=department_id,
+            **{what.replace(" ", "_"): count for what, count in counts.items()},
+        )
+    conn.execute(departments.delete().where(departments.c.id == department_id))
+    return before
+
+
+def _count(table: sa.Table, condition: sa.ColumnElement[bool]) -> sa.ScalarSelect[int]:
+    return sa.select(sa.func.count()).select_from(table).where(condition).scalar_subquery()
+
+
+def _require_unique_name(
+    conn: Connection, name: str, parent_id: int | None, department_id: int | None
+) -> None:
+    sibling = sa.select(departments.c.id).where(
+        departments.c.name == name,
+        departments.c.parent_id.is_(None)
+        if parent_id is None
+        else departments.c.parent_id == parent_id,
+    )
+    if department_id is not None:
+        sibling = sibling.where(departments.c.id != department_id)
+    if conn.execute(sibling).first() is not None:
+        raise Conflict(f"a department named {name!r} already exists there", name=name)
 
 
 def list_departments(conn: Connection) -> list[dict[str, Any]]:

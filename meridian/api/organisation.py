@@ -63,6 +63,20 @@ def create_department(
         return manage.create_department(conn, actor, body.name, body.parent_id, body.manager_id)
 
 
+@router.patch("/departments/{department_id}")
+def update_department(
+    department_id: int, workspace: WorkspaceDep, actor: ActorDep, changes: Annotated[Any, Body()]
+) -> dict[str, Any]:
+    with workspace.transaction() as conn:
+        return manage.update_department(conn, actor, department_id, changes)
+
+
+@router.delete("/departments/{department_id}", status_code=204)
+def delete_department(department_id: int, workspace: WorkspaceDep, actor: ActorDep) -> None:
+    with workspace.transaction() as conn:
+        manage.delete_department(conn, actor, department_id)
+
+
 @router.get("/users")
 def list_users(workspace: WorkspaceDep, actor: ActorDep) -> dict[str, Any]:
     with workspace.read() as conn:

@@ -235,6 +235,34 @@ def share_record(
         )
 
 
+@router.get("/forms/{form_key}/records/{record_id}/shares")
+def record_shares(
+    form_key: str, record_id: int, workspace: WorkspaceDep, actor: ActorDep
+) -> dict[str, Any]:
+    with workspace.read() as conn:
+        form = get_form(conn, form_key)
+        items = ownership.record_shares_of(
+            conn=conn, actor=actor, form=form, record_id=record_id, tz=workspace.tz
+        )
+    return {"items": items}
+
+
+@router.delete("/forms/{form_key}/records/{record_id}/shares/{share_id}", status_code=204)
+def revoke_share(
+    form_key: str, record_id: int, share_id: int, workspace: WorkspaceDep, actor: ActorDep
+) -> None:
+    with workspace.transaction() as conn:
+        form = get_form(conn, form_key)
+        ownership.revoke_share(
+            conn=conn,
+            actor=actor,
+            form=form,
+            record_id=record_id,
+            share_id=share_id,
+            tz=workspace.tz,
+        )
+
+
 @router.get("/forms/{form_key}/records/{record_id}/dossier")
 def record_dossier(
     form_key: str, record_id: int, workspace: WorkspaceDep, actor: ActorDep

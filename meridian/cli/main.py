@@ -38,12 +38,14 @@ cli = typer.Typer(
 app_cli = typer.Typer(help="Export and import apps as JSON packages.", no_args_is_help=True)
 token_cli = typer.Typer(help="API tokens.", no_args_is_help=True)
 user_cli = typer.Typer(help="Users.", no_args_is_help=True)
+department_cli = typer.Typer(help="Departments.", no_args_is_help=True)
 cli.add_typer(app_cli, name="app")
 cli.add_typer(token_cli, name="token")
 audit_cli = typer.Typer(help="The audit trail.", no_args_is_help=True)
 jobs_cli = typer.Typer(help="Background jobs: list, retry or discard.", no_args_is_help=True)
 cli.add_typer(jobs_cli, name="jobs")
 cli.add_typer(user_cli, name="user")
+cli.add_typer(department_cli, name="department")
 cli.add_typer(audit_cli, name="audit")
 
 
@@ -339,6 +341,62 @@ def user_import(path: Path = typer.Argument(..., exists=True, dir_okay=False)) -
         with workspace.transaction() as conn:
             created = manage.import_users(conn, Actor.system(), path.read_text(encoding="utf-8"))
         _say(f"{len(created)} users created; each must change the password at first login")
+
+
+@department_cli.command("list")
+def department_list() -> None:
+    """Print the department tree: id, path and manager id."""
+    with _workspace() as workspace:
+        with workspace.read() as conn:
+            found = organisation.list_departments(conn)
+    by_id = {d["id"]: d for d in found}
+
+    def path(department: dict[str, Any]) -> str:
+        parent = by_id.get(department["parent_id"])
+        return f"{path(parent)}/{department['name']}" if parent else department["name"]
+
+    for department in sorted(found, key=path):
+        manager = department["manager_id"]
+        typer.echo(f"{department['id']}\t{path(department)}" + (f"\t{manager}" if manager else ""))
+
+
+@department_cli.command("update")
+def department_update(
+    department: str = typer.Argument(..., help="The department by path (总部/华东销售)."),
+    name: str | None = typer.Option(None, "--name", help="Rename it."),
+    parent: str | None = typer.Option(
+        None, "--parent", help="Move it under this department (by path)."
+    ),
+    top: bool = typer.Option(False, "--top", help="Move it to the top of the tree."),
+    manager: str | None = typer.Option(None, "--manager", help="Its manager, by email."),
+) -> None:
+    """Rename, move or re-manage a department; only what is given changes."""
+    with _workspace() as workspace:
+        with workspace.transaction() as conn:
+            changes: dict[str, Any] = {}
+            if name is not None:
+                changes["name"] = name
+            if parent is not None:
+                changes["parent_id"] = organisation.department_id_by_name(conn, parent)
+            if top:
+                changes["parent_id"] = None
+            if manager is not None:
+                changes["manager_id"] = get_user_id(conn, manager)
+            department_id = organisation.department_id_by_name(conn, department)
+            manage.update_department(conn, Actor.system(), department_id, changes)
+        _say(f"department {department_id} updated")
+
+
+@department_cli.command("delete")
+def department_delete(
+    department: str = typer.Argument(..., help="The department by path (总部/华东销售)."),
+) -> None:
+    """Remove an empty department (no sub-departments, members or shared records)."""
+    with _workspace() as workspace:
+        with workspace.transaction() as conn:
+            department_id = organisation.department_id_by_name(conn, department)
+            manage.delete_department(conn, Actor.system(), department_id)
+        _say(f"department {department} removed")
 
 
 @cli.command()

@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from meridian.access.permissions import form_access
+from meridian.access.permissions import FormAccess, form_access
 from meridian.core.actor import Actor
 from meridian.core.clock import utcnow
 from meridian.core.timezones import DEFAULT_TIME_ZONE
@@ -139,15 +139,7 @@ def share_record(
         errors.append(FieldError("department_id", "unknown_department", "no such", department_id))
     if errors:
         raise ValidationFailed(errors)
-    access = form_access(conn, actor, form)
-    table = plan_for(form).tables.main
-    readable = access.rows(conn, table, "read", tz)
-    found = sa.select(table.c.id).where(table.c.id == record_id, table.c.deleted_at.is_(None))
-    if conn.execute(found.where(*(() if readable is None else (readable,)))).first() is None:
-        raise NotFound(f"record {record_id} of form {form.key!r} is not found", id=record_id)
-    updatable = access.rows(conn, table, "update", tz)
-    if updatable is not None and conn.execute(found.where(updatable)).first() is None:
-        raise PermissionDenied(f"you may not share record {record_id}", id=record_id)
+    _require_changeable(conn, actor, form, record_id, tz)
     result = conn.execute(
         record_shares.insert().values(
             form_key=form.key,
@@ -176,3 +168,71 @@ def share_record(
         detail=share,
     )
     return share
+
+
+def record_shares_of(
+    *, conn: Connection, actor: Actor, form: Form, record_id: int, tz: ZoneInfo = DEFAULT_TIME_ZONE
+) -> list[dict[str, Any]]:
+    """Who a record is shared with, for anyone who may read it."""
+    _require_readable(conn, actor, form, record_id, tz)
+    shares = record_shares.c
+    rows = conn.execute(
+        sa.select(shares.id, shares.user_id, shares.department_id, shares.level)
+        .where(shares.form_key == form.key, shares.record_id == record_id)
+        .order_by(shares.id)
+    )
+    return [{"record_id": record_id, **row._asdict()} for row in rows]
+
+
+def revoke_share(
+    *,
+    conn: Connection,
+    actor: Actor,
+    form: Form,
+    record_id: int,
+    share_id: int,
+    tz: ZoneInfo = DEFAULT_TIME_ZONE,
+) -> None:
+    """Take a share back; whoever may share the record may do so. Audited."""
+    _require_changeable(conn, actor, form, record_id, tz)
+    shares = record_shares.c
+    revoked = conn.execute(
+        record_shares.delete()
+        .where(shares.id == share_id, shares.form_key == form.key, shares.record_id == record_id)
+        .returning(shares.user_id, shares.department_id, shares.level)
+    ).first()
+    if revoked is None:
+        raise NotFound(f"record {record_id} has no share {share_id}", id=share_id)
+    audit(
+        conn,
+        actor_id=actor.user_id,
+        action="record_unshared",
+        object_type=form.key,
+        object_id=record_id,
+        detail={"id": share_id, "record_id": record_id, **revoked._asdict()},
+    )
+
+
+def _require_readable(
+    conn: Connection, actor: Actor, form: Form, record_id: int, tz: ZoneInfo
+) -> FormAccess:
+    """The actor's access to the form, once the record is known to be one they may read (a
+    record they may not read is not found, so its existence does not leak)."""
+    access = form_access(conn, actor, form)
+    table = plan_for(form).tables.main
+    readable = access.rows(conn, table, "read", tz)
+    found = sa.select(table.c.id).where(table.c.id == record_id, table.c.deleted_at.is_(None))
+    if conn.execute(found.where(*(() if readable is None else (readable,)))).first() is None:
+        raise NotFound(f"record {record_id} of form {form.key!r} is not found", id=record_id)
+    return access
+
+
+def _require_changeable(
+    conn: Connection, actor: Actor, form: Form, record_id: int, tz: ZoneInfo
+) -> None:
+    access = _require_readable(conn, actor, form, record_id, tz)
+    table = plan_for(form).tables.main
+    updatable = access.rows(conn, table, "update", tz)
+    found = sa.select(table.c.id).where(table.c.id == record_id)
+    if updatable is not None and conn.execute(found.where(updatable)).first() is None:
+        raise PermissionDenied(f"you may not share record {record_id}", id=record_id)

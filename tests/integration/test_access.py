@@ -543,3 +543,150 @@ def test_bad_user_changes_are_named_together_and_change_nothing(
     assert client.get("/api/v1/users").json()["items"] == before
     member = as_user("alice").patch(f"/api/v1/users/{org['bob']}", json={"name": "x"})
     assert member.status_code == 403
+
+
+def department_tree(client: TestClient) -> dict[str, tuple[str | None, int | None]]:
+    """Each department's name → (its parent's name, its manager)."""
+    items = client.get("/api/v1/departments").json()["items"]
+    by_id = {d["id"]: d["name"] for d in items}
+    return {d["name"]: (by_id.get(d["parent_id"]), d["manager_id"]) for d in items}
+
+
+def test_moving_a_department_changes_what_its_old_and_new_managers_see(
+    client: TestClient,
+    as_user: Callable[..., TestClient],
+    org: dict[str, int],
+    workspace: Workspace,
+) -> None:
+    mike = as_user("mike")
+    assert "dave" in names(mike)
+    with workspace.read() as conn:
+        shanghai = organisation.department_id_by_name(conn, "上海组")
+        south = organisation.department_id_by_name(conn, "华南销售")
+    moved = client.patch(
+        f"/api/v1/departments/{shanghai}",
+        json={"parent_id": south, "name": " 深圳组 ", "manager_id": org["carol"]},
+    )
+    assert moved.status_code == 200, moved.text
+    assert department_tree(client)["深圳组"] == ("华南销售", org["carol"])
+    assert names(mike) == {"alice", "bob", "mike"}  # 上海组 is no longer below 华东销售
+    assert names(as_user("dave")) == {"dave"}  # members stay in the department
+    entry = client.get("/api/v1/audit", params={"action": "department_updated"}).json()["items"][0]
+    assert entry["detail"]["before"]["name"] == "上海组"
+    assert entry["detail"]["after"] == {
+        "id": shanghai,
+        "name": "深圳组",
+        "parent_id": south,
+        "manager_id": org["carol"],
+    }
+    top = client.patch(f"/api/v1/departments/{shanghai}", json={"parent_id": None})
+    assert top.status_code == 200 and department_tree(client)["深圳组"][0] is None
+
+
+def test_bad_department_changes_are_named_together_and_change_nothing(
+    client: TestClient,
+    as_user: Callable[..., TestClient],
+    org: dict[str, int],
+    workspace: Workspace,
+) -> None:
+    with workspace.read() as conn:
+        hq = organisation.department_id_by_name(conn, "总部")
+        shanghai = organisation.department_id_by_name(conn, "上海组")
+        south = organisation.department_id_by_name(conn, "华南销售")
+    before = department_tree(client)
+    response = client.patch(
+        f"/api/v1/departments/{hq}",
+        json={"name": "a/b", "parent_id": shanghai, "manager_id": 999999, "colour": "red"},
+    )
+    assert response.status_code == 422, response.text
+    errors = {e["field"]: (e["code"], e["value"]) for e in response.json()["errors"]}
+    assert errors == {
+        "name": ("invalid_name", "a/b"),
+        "parent_id": ("cycle", shanghai),  # 上海组 is below 总部
+        "manager_id": ("unknown_user", 999999),
+        "colour": ("unknown_field", "red"),
+    }
+    itself = client.patch(f"/api/v1/departments/{hq}", json={"parent_id": hq})
+    assert itself.status_code == 422 and itself.json()["errors"][0]["code"] == "cycle"
+    twin = client.patch(f"/api/v1/departments/{south}", json={"name": "华东销售"})
+    assert twin.status_code == 409 and "华东销售" in twin.json()["detail"]
+    assert client.patch("/api/v1/departments/999999", json={"name": "x"}).status_code == 404
+    assert (
+        as_user("mike").patch(f"/api/v1/departments/{south}", json={"name": "x"}).status_code == 403
+    )
+    assert department_tree(client) == before
+
+
+def test_only_an_empty_department_can_be_removed(
+    client: TestClient,
+    as_user: Callable[..., TestClient],
+    org: dict[str, int],
+    workspace: Workspace,
+) -> None:
+    with workspace.read() as conn:
+        east = organisation.department_id_by_name(conn, "华东销售")
+        south = organisation.department_id_by_name(conn, "华南销售")
+    busy = client.delete(f"/api/v1/departments/{east}")
+    assert busy.status_code == 409
+    assert "1 sub-departments" in busy.json()["detail"] and "3 members" in busy.json()["detail"]
+    empty = client.post("/api/v1/departments", json={"name": "西北销售"}).json()["id"]
+    deal = client.get("/api/v1/forms/deal/records").json()["items"][0]["id"]
+    shared = client.post(
+        f"/api/v1/forms/deal/records/{deal}/shares", json={"level": "read", "department_id": empty}
+    )
+    assert shared.status_code == 201, shared.text
+    held = client.delete(f"/api/v1/departments/{empty}")
+    assert held.status_code == 409 and "1 shared records" in held.json()["detail"]
+    share = shared.json()["id"]
+    assert client.delete(f"/api/v1/forms/deal/records/{deal}/shares/{share}").status_code == 204
+    assert as_user("mike").delete(f"/api/v1/departments/{empty}").status_code == 403
+    assert client.delete(f"/api/v1/departments/{empty}").status_code == 204
+    assert "西北销售" not in department_tree(client)
+    assert client.delete(f"/api/v1/departments/{empty}").status_code == 404
+    entry = client.get("/api/v1/audit", params={"action": "department_deleted"}).json()["items"][0]
+    assert entry["detail"]["before"]["name"] == "西北销售"
+    # Carol is 华南销售's only member: once she moves, it can go.
+    assert (
+        client.patch(f"/api/v1/users/{org['carol']}", json={"department": east}).status_code == 200
+    )
+    assert client.delete(f"/api/v1/departments/{south}").status_code == 204
+
+
+def test_a_share_is_listed_on_its_record_and_taken_back_by_who_may_share_it(
+    client: TestClient, as_user: Callable[..., TestClient], org: dict[str, int]
+) -> None:
+    carol, alice = as_user("carol"), as_user("alice")
+    deal = next(
+        item["id"]
+        for item in carol.get("/api/v1/forms/deal/records").json()["items"]
+        if item["name"].startswith("carol")
+    )
+    url = f"/api/v1/forms/deal/records/{deal}/shares"
+    share = carol.post(url, json={"level": "read", "user_id": org["alice"]}).json()
+    assert "carol" in names(alice)
+    listed = carol.get(url)
+    assert listed.status_code == 200
+    assert listed.json()["items"] == [
+        {
+            "id": share["id"],
+            "record_id": deal,
+            "user_id": org["alice"],
+            "department_id": None,
+            "level": "read",
+        }
+    ]
+    assert alice.get(url).status_code == 200  # she reads the record, so she sees its shares
+    assert alice.delete(f"{url}/{share['id']}").status_code == 403  # but may not change it
+    assert as_user("dave").get(url).status_code == 404  # nor leak it to who cannot read it
+    assert carol.delete(f"{url}/999999").status_code == 404
+    assert carol.delete(f"{url}/{share['id']}").status_code == 204
+    assert "carol" not in names(alice)
+    assert carol.get(url).json()["items"] == []
+    entry = client.get("/api/v1/audit", params={"action": "record_unshared"}).json()["items"][0]
+    assert entry["detail"] == {
+        "id": share["id"],
+        "record_id": deal,
+        "user_id": org["alice"],
+        "department_id": None,
+        "level": "read",
+    }
