@@ -690,3 +690,21 @@ def test_a_share_is_listed_on_its_record_and_taken_back_by_who_may_share_it(
         "department_id": None,
         "level": "read",
     }
+
+
+def test_the_user_list_describes_each_user_as_their_own_page_does(
+    client: TestClient, org: dict[str, int], workspace: Workspace, admin: Actor
+) -> None:
+    with workspace.read() as conn:
+        south = organisation.department_id_by_name(conn, "华南销售")
+        shanghai = organisation.department_id_by_name(conn, "上海组")
+    both = client.patch(
+        f"/api/v1/users/{org['dave']}",
+        json={"roles": ["member", "read_only"], "other_departments": [south, shanghai]},
+    )
+    assert both.status_code == 200, both.text
+    assert both.json()["department_ids"] == [shanghai, south]  # main first, then the others
+    listed = client.get("/api/v1/users").json()["items"]
+    with workspace.read() as conn:
+        assert listed == [manage.describe_user(conn, user["id"]) for user in listed]
+    assert {u["id"] for u in listed} >= set(org.values())

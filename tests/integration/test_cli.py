@@ -95,3 +95,39 @@ def test_user_create_with_role_and_department_then_audit_verify(env: Path) -> No
     code, _, err = run("dossier", "customer", "1", "--out", str(env / "d.zip"))
     assert code == 1 and "customer" in err  # no such form yet: a clear error, no file
     assert not (env / "d.zip").exists()
+
+
+def test_departments_are_listed_moved_renamed_and_removed_from_the_shell(env: Path) -> None:
+    run("init", "--admin-email", "ops@acme.test", "--admin-password", "s3cret-pass")
+    code, _, err = run(
+        "user", "create", "--email", "wang@acme.test", "--password", "Passw0rd-long",
+        "--department", "总部/华东销售/上海组",
+    )  # fmt: skip
+    assert code == 0, err
+    code, _, err = run("user", "create", "--email", "zhao@acme.test", "--password", "Passw0rd-long",
+                       "--department", "总部/华南销售")  # fmt: skip
+    assert code == 0, err
+    code, _, err = run(
+        "department", "update", "总部/华东销售/上海组", "--parent", "华南销售",
+        "--name", "深圳组", "--manager", "zhao@acme.test",
+    )  # fmt: skip
+    assert code == 0, err
+    code, out, _ = run("department", "list")
+    paths = [line.split("\t") for line in out.splitlines()]
+    assert [p[1] for p in paths] == [
+        "总部",
+        "总部/华东销售",
+        "总部/华南销售",
+        "总部/华南销售/深圳组",
+    ]
+    assert len(paths[3]) == 3  # the manager's id
+    code, _, err = run("department", "update", "总部", "--parent", "总部/华南销售/深圳组")
+    assert code == 1 and "cannot move under itself" in err
+    code, _, err = run("department", "delete", "总部/华南销售")
+    assert code == 1 and "1 sub-departments" in err and "1 members" in err
+    code, _, err = run("department", "delete", "总部/华东销售")
+    assert code == 0, err
+    code, out, _ = run("department", "list")
+    assert "华东销售" not in out
+    code, _, err = run("department", "delete", "总部/华东销售")
+    assert code == 1 and "华东销售" in err
