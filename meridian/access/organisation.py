@@ -26,6 +26,12 @@ from meridian.errors import Conflict, ErrorCollector, FieldError, NotFound, Vali
 
 PRESET_ROLES = ("administrator", "builder", "manager", "member", "read_only")
 _ROLE_KEY = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
+_NAME_RULE = 'give a name of 1 to 200 characters without "/" / 名称为 1 到 200 个字符，不含 "/"'
+_HELD_ZH = {
+    "sub-departments": "个下级部门",
+    "members": "名成员",
+    "shared records": "条共享给它的记录",
+}
 
 
 def _invalid(field: str, code: str, message: str, value: Any) -> ValidationFailed:
@@ -41,8 +47,7 @@ def create_department(
     """A department under ``parent_id`` (a root when None); names are unique among siblings."""
     name = (name or "").strip()
     if not name or len(name) > 200 or "/" in name:
-        message = "give a name of 1 to 200 characters without /"
-        raise _invalid("name", "invalid_name", message, name)
+        raise _invalid("name", "invalid_name", _NAME_RULE, name)
     if parent_id is not None and not _exists(conn, departments.c.id, parent_id):
         raise _invalid("parent", "unknown_department", f"no department {parent_id}", parent_id)
     if manager_id is not None and not _exists(conn, users.c.id, manager_id):
@@ -135,8 +140,7 @@ def update_department(
     after = dict(before)
     name = changes.get("name", before["name"])
     if not isinstance(name, str) or not 1 <= len(name.strip()) <= 200 or "/" in name:
-        message = "give a name of 1 to 200 characters without /"
-        errors.add("name", "invalid_name", message, name)
+        errors.add("name", "invalid_name", _NAME_RULE, name)
     else:
         after["name"] = name.strip()
     parent = changes.get("parent_id", before["parent_id"])
@@ -145,7 +149,10 @@ def update_department(
     elif parent is not None and not _exists(conn, departments.c.id, parent):
         errors.add("parent_id", "unknown_department", f"no department {parent}", parent)
     elif parent is not None and parent in subtree(conn, [department_id]):
-        message = "a department cannot move under itself or a department below it"
+        message = (
+            "a department cannot move under itself or a department below it"
+            " / 部门不能移到自身或其下级部门之下"
+        )
         errors.add("parent_id", "cycle", message, parent)
     else:
         after["parent_id"] = parent
@@ -155,7 +162,8 @@ def update_department(
         or not isinstance(manager, int)
         or not _exists(conn, users.c.id, manager)
     ):
-        errors.add("manager_id", "unknown_user", "an existing user id or null", manager)
+        message = "an existing user id or null / 请选择一位已有用户"
+        errors.add("manager_id", "unknown_user", message, manager)
     else:
         after["manager_id"] = manager
     errors.raise_if_any()
@@ -182,8 +190,10 @@ def delete_department(conn: Connection, department_id: int) -> dict[str, Any]:
     counts = dict(zip(held, conn.execute(sa.select(*held.values())).one(), strict=True))
     if any(counts.values()):
         still = ", ".join(f"{count} {what}" for what, count in counts.items() if count)
+        zh = "、".join(f"{count} {_HELD_ZH[what]}" for what, count in counts.items() if count)
         raise Conflict(
-            f"department {before['name']!r} still has {still}; move or remove them first",
+            f"department {before['name']!r} still has {still}; move or remove them first"
+            f" / 部门「{before['name']}」下仍有 {zh}，请先移走或删除",
             id=department_id,
             **{what.replace(" ", "_"): count for what, count in counts.items()},
         )
@@ -207,7 +217,10 @@ def _require_unique_name(
     if department_id is not None:
         sibling = sibling.where(departments.c.id != department_id)
     if conn.execute(sibling).first() is not None:
-        raise Conflict(f"a department named {name!r} already exists there", name=name)
+        raise Conflict(
+            f"a department named {name!r} already exists there / 同级已有名为「{name}」的部门",
+            name=name,
+        )
 
 
 def list_departments(conn: Connection) -> list[dict[str, Any]]:

@@ -11,7 +11,7 @@ import pytest
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
-from meridian.access import manage
+from meridian.access import manage, organisation
 from meridian.access.sessions import csrf_token_for
 from meridian.app import create_app
 from meridian.core.actor import Actor
@@ -435,3 +435,38 @@ def test_an_administrator_edits_and_switches_off_a_user_on_their_page(
         row = conn.execute(sa.select(users).where(users.c.id == member)).one()
     assert (row.name, row.is_active) == ("Ming", False)  # the box was not ticked: switched off
     assert web.get("/admin/users/999999").status_code == 404
+
+
+def test_an_administrator_renames_moves_and_removes_a_department_on_its_page(
+    web: TestClient, workspace: Workspace
+) -> None:
+    csrf = log_in(web, "admin@acme.test")
+    with workspace.transaction() as conn:
+        hq = organisation.create_department(conn=conn, name="总部")
+        east = organisation.create_department(conn=conn, name="华东销售", parent_id=hq)
+        team = organisation.create_department(conn=conn, name="上海组", parent_id=east)
+    assert f'href="/admin/departments/{team}"' in web.get("/admin/departments").text
+    shown = web.get(f"/admin/departments/{east}")
+    assert shown.status_code == 200 and 'value="华东销售"' in shown.text
+    # Neither itself nor 上海组 below it is offered as its parent.
+    assert f'<option value="{hq}"' in shown.text and f'<option value="{team}"' not in shown.text
+    refused = web.post(
+        f"/admin/departments/{east}",
+        data={"csrf_token": csrf, "name": "华东销售", "parent_id": str(team)},
+    )
+    assert refused.status_code == 422 and "部门不能移到自身或其下级部门之下" in refused.text
+    saved = web.post(
+        f"/admin/departments/{team}",
+        data={"csrf_token": csrf, "name": "苏州组", "parent_id": str(hq), "manager_id": ""},
+    )
+    assert saved.status_code == 200 and "部门已保存" in saved.text, saved.text
+    with workspace.read() as conn:
+        assert organisation.describe_department(conn, team)["parent_id"] == hq
+    busy = web.post(f"/admin/departments/{hq}/delete", data={"csrf_token": csrf})
+    assert busy.status_code == 409 and "下仍有 2 个下级部门" in busy.text
+    gone = web.post(
+        f"/admin/departments/{team}/delete", data={"csrf_token": csrf}, follow_redirects=False
+    )
+    assert gone.status_code == 303 and gone.headers["location"] == "/admin/departments"
+    assert "苏州组" not in web.get("/admin/departments").text
+    assert web.get(f"/admin/departments/{team}").status_code == 404

@@ -220,6 +220,63 @@ async def add_department(request: Request, viewer: ViewerDep) -> HTMLResponse:
     )
 
 
+def _department_page(
+    request: Request, viewer: Viewer, department_id: int, **context: Any
+) -> HTMLResponse:
+    manage.require_admin(viewer.actor)
+    with viewer.workspace.read() as conn:
+        department = organisation.describe_department(conn, department_id)
+        below = organisation.subtree(conn, [department_id])
+        departments = organisation.list_departments(conn)
+        people = manage.list_users(conn, viewer.actor)
+    return admin_page(
+        request,
+        viewer,
+        "admin_department.html",
+        department=department,
+        parents=[d for d in departments if d["id"] not in below],
+        people=[p for p in people if p["is_active"] or p["id"] == department["manager_id"]],
+        **context,
+    )
+
+
+@router.get("/departments/{department_id}", response_class=HTMLResponse)
+def department_page(department_id: int, request: Request, viewer: ViewerDep) -> HTMLResponse:
+    return _department_page(request, viewer, department_id)
+
+
+@router.post("/departments/{department_id}", response_class=HTMLResponse)
+async def update_department(
+    department_id: int, request: Request, viewer: ViewerDep
+) -> HTMLResponse:
+    posted = await request.form()
+    parent, manager = str(posted.get("parent_id", "")), str(posted.get("manager_id", ""))
+    changes = {
+        "name": str(posted.get("name", "")),
+        "parent_id": int(parent) if parent.isdigit() else None,
+        "manager_id": int(manager) if manager.isdigit() else None,
+    }
+    return changed(
+        viewer,
+        lambda conn: manage.update_department(conn, viewer.actor, department_id, changes),
+        functools.partial(_department_page, request, viewer, department_id),
+        lambda _: {"notice": viewer._("The department was saved.")},
+    )
+
+
+@router.post("/departments/{department_id}/delete", response_class=HTMLResponse)
+def delete_department(department_id: int, request: Request, viewer: ViewerDep) -> Response:
+    try:
+        with viewer.workspace.transaction() as conn:
+            manage.delete_department(conn, viewer.actor, department_id)
+    except MeridianError as exc:
+        problems = problems_of(exc, viewer.locale)
+        return _department_page(
+            request, viewer, department_id, status_code=exc.status, problems=problems
+        )
+    return RedirectResponse("/admin/departments", status_code=303)
+
+
 # Roles and permissions ----------------------------------------------------------------------
 
 
