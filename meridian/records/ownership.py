@@ -122,21 +122,35 @@ def share_record(
     """
     errors = []
     if level not in SHARE_LEVELS:
-        errors.append(FieldError("level", "invalid_level", "read or edit", level))
+        errors.append(FieldError("level", "invalid_level", "read or edit / 只读或可编辑", level))
     if (user_id is None) == (department_id is None):
         errors.append(
-            FieldError("user_id", "invalid_target", "give a user_id or a department_id", user_id)
+            FieldError(
+                "user_id",
+                "invalid_target",
+                "give a user_id or a department_id / 请选择共享给哪位用户或哪个部门",
+                user_id,
+            )
         )
     elif user_id is not None and not conn.scalar(
         sa.select(users.c.is_active).where(users.c.id == user_id)
     ):
-        errors.append(FieldError("user_id", "unknown_user", "no active user", user_id))
+        errors.append(
+            FieldError("user_id", "unknown_user", "no active user / 没有这位在职用户", user_id)
+        )
     elif (
         department_id is not None
         and conn.scalar(sa.select(departments.c.id).where(departments.c.id == department_id))
         is None
     ):
-        errors.append(FieldError("department_id", "unknown_department", "no such", department_id))
+        errors.append(
+            FieldError(
+                "department_id",
+                "unknown_department",
+                "no such department / 没有这个部门",
+                department_id,
+            )
+        )
     if errors:
         raise ValidationFailed(errors)
     _require_changeable(conn, actor, form, record_id, tz)

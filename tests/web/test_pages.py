@@ -470,3 +470,42 @@ def test_an_administrator_renames_moves_and_removes_a_department_on_its_page(
     assert gone.status_code == 303 and gone.headers["location"] == "/admin/departments"
     assert "苏州组" not in web.get("/admin/departments").text
     assert web.get(f"/admin/departments/{team}").status_code == 404
+
+
+def test_a_record_is_shared_and_taken_back_on_its_page(
+    web: TestClient, workspace: Workspace, settings: Settings
+) -> None:
+    with workspace.transaction() as conn:
+        other = manage.add_user(
+            conn,
+            Actor.system(),
+            email="n@acme.test",
+            name="Niu",
+            password=PASSWORD,
+            roles=["member"],
+            must_change_password=False,
+        )["id"]
+    csrf = log_in(web, "m@acme.test")
+    record_id = create_through_page(web, csrf, name="华为云", stage="new")
+    url = f"/forms/lead/records/{record_id}"
+    page_ = web.get(url)
+    assert "仅角色权限可见的人" in page_.text and f'value="user:{other}"' in page_.text
+    with TestClient(web.app, follow_redirects=False) as niu:
+        log_in(niu, "n@acme.test")
+        assert niu.get(url).status_code == 404
+        refused = web.post(
+            f"{url}/shares", data={"csrf_token": csrf, "target": "", "level": "read"}
+        )
+        assert refused.status_code == 422 and "请选择共享给哪位用户或哪个部门" in refused.text
+        shared = web.post(
+            f"{url}/shares", data={"csrf_token": csrf, "target": f"user:{other}", "level": "read"}
+        )
+        assert shared.status_code == 303 and shared.headers["location"] == f"{url}#sharing"
+        listed = web.get(url).text
+        assert "Niu" in listed and "可查看" in listed
+        assert niu.get(url).status_code == 200
+        [share] = web.get(f"/api/v1/forms/lead/records/{record_id}/shares").json()["items"]
+        taken = web.post(f"{url}/shares/{share['id']}/delete", data={"csrf_token": csrf})
+        assert taken.status_code == 303
+        assert niu.get(url).status_code == 404
+        assert "仅角色权限可见的人" in web.get(url).text

@@ -9,10 +9,11 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy.engine import Connection
 
+from meridian.access import organisation
 from meridian.access.permissions import form_access
 from meridian.db.tables import users
 from meridian.errors import NotFound, ValidationFailed
-from meridian.records import listing, service
+from meridian.records import listing, ownership, service
 from meridian.records.files import get_file
 from meridian.rules import engine as rules_engine
 from meridian.schema.catalog import get_form, list_forms
@@ -78,6 +79,18 @@ def _files(conn: Connection, form: Form, record: dict[str, Any]) -> list[dict[st
 
 @router.get("/forms/{form_key}/records/{record_id}", response_class=HTMLResponse)
 def detail(form_key: str, record_id: int, request: Request, viewer: ViewerDep) -> HTMLResponse:
+    return _detail(request, viewer, form_key, record_id)
+
+
+def _detail(
+    request: Request,
+    viewer: Viewer,
+    form_key: str,
+    record_id: int,
+    *,
+    status_code: int = 200,
+    share_problems: list[str] | None = None,
+) -> HTMLResponse:
     tz = viewer.workspace.tz
     with viewer.workspace.read() as conn:
         form = get_form(conn, form_key)
@@ -97,12 +110,26 @@ def detail(form_key: str, record_id: int, request: Request, viewer: ViewerDep) -
             if viewer.actor.is_admin
             else []
         )
-        mentioned = mentioned_users(visible, [record]) | {h["actor_id"] for h in history}
+        shares = ownership.record_shares_of(
+            conn=conn, actor=viewer.actor, form=form, record_id=record_id, tz=tz
+        )
+        sharing = _share_targets(conn) if access.may("update") else None
+        mentioned = (
+            mentioned_users(visible, [record])
+            | {h["actor_id"] for h in history}
+            | {s["user_id"] for s in shares}
+        )
         presenter = Presenter(viewer.locale, tz, user_names(conn, mentioned))
+        departments = {d["id"]: d["name"] for d in organisation.list_departments(conn)}
     return page(
         request,
         viewer,
         "record.html",
+        status_code=status_code,
+        shares=shares,
+        sharing=sharing,
+        department_names=departments,
+        share_problems=share_problems or [],
         app_key=form.app_key,
         form_key=form_key,
         form=visible,
@@ -258,6 +285,54 @@ async def update_record(
             status_code=422,
         )
     return RedirectResponse(f"/forms/{form_key}/records/{record_id}", status_code=303)
+
+
+def _share_targets(conn: Connection) -> dict[str, list[dict[str, Any]]]:
+    """Whom a record can be shared with: active users and departments."""
+    return {"users": active_users(conn), "departments": organisation.list_departments(conn)}
+
+
+@router.post("/forms/{form_key}/records/{record_id}/shares", response_class=HTMLResponse)
+async def share_record(
+    form_key: str, record_id: int, request: Request, viewer: ViewerDep
+) -> Response:
+    """Share with the user or department chosen as ``user:ID`` or ``department:ID``."""
+    posted = await request.form()
+    kind, _, number = str(posted.get("target", "")).partition(":")
+    target = (
+        {f"{kind}_id": int(number)} if kind in ("user", "department") and number.isdigit() else {}
+    )
+    try:
+        with viewer.workspace.transaction() as conn:
+            ownership.share_record(
+                conn=conn,
+                actor=viewer.actor,
+                form=get_form(conn, form_key),
+                record_id=record_id,
+                level=str(posted.get("level", "read")),
+                tz=viewer.workspace.tz,
+                **target,
+            )
+    except ValidationFailed as exc:
+        problems = [localized(e.message, viewer.locale) for e in exc.errors]
+        return _detail(
+            request, viewer, form_key, record_id, status_code=exc.status, share_problems=problems
+        )
+    return RedirectResponse(f"/forms/{form_key}/records/{record_id}#sharing", status_code=303)
+
+
+@router.post("/forms/{form_key}/records/{record_id}/shares/{share_id}/delete")
+def revoke_share(form_key: str, record_id: int, share_id: int, viewer: ViewerDep) -> Response:
+    with viewer.workspace.transaction() as conn:
+        ownership.revoke_share(
+            conn=conn,
+            actor=viewer.actor,
+            form=get_form(conn, form_key),
+            record_id=record_id,
+            share_id=share_id,
+            tz=viewer.workspace.tz,
+        )
+    return RedirectResponse(f"/forms/{form_key}/records/{record_id}#sharing", status_code=303)
 
 
 @router.post("/forms/{form_key}/records/{record_id}/delete")
