@@ -8,7 +8,7 @@ from typing import Any
 from fastapi import APIRouter, Header, Response
 from fastapi.responses import JSONResponse
 
-from meridian.api.schemas import BulkCreate, OwnerTransfer, Share
+from meridian.api.schemas import BulkCreate, OwnerTransfer, RecordIds, Share
 from meridian.dataio import dossier
 from meridian.errors import FieldError, ValidationFailed
 from meridian.http.deps import ActorDep, WorkspaceDep
@@ -200,6 +200,19 @@ def record_history(
             conn=conn, actor=actor, form=form, record_id=record_id, tz=workspace.tz
         )
     return {"items": items}
+
+
+@router.post("/forms/{form_key}/records/delete")
+def delete_records(
+    form_key: str, body: RecordIds, workspace: WorkspaceDep, actor: ActorDep
+) -> dict[str, Any]:
+    """Move up to 1,000 records to the trash, all or nothing."""
+    with workspace.transaction() as conn:
+        form = get_form(conn, form_key)
+        deleted = service.delete_records(
+            conn=conn, actor=actor, form=form, record_ids=body.ids, tz=workspace.tz
+        )
+    return {"deleted": deleted}
 
 
 @router.post("/forms/{form_key}/records/transfer")

@@ -79,6 +79,11 @@ class UserCreate(BaseModel):
     manager_id: int | None = None
 
 
+class RecordIds(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    ids: list[int]
+
+
 class OwnerTransfer(BaseModel):
     model_config = ConfigDict(extra="forbid")
     ids: list[int]

@@ -31,17 +31,17 @@ def syllables(han: str) -> tuple[str, ...]:
 
     A character without a known reading stands for itself.
     """
-    return _syllables(han)
+    return _segmented(han)
 
 
 def full_pinyin(text: str) -> str:
     """``text`` with every Han character replaced by its pinyin, without separators."""
-    return _HAN_RUN.sub(lambda run: "".join(_syllables(run[0])), text)
+    return _HAN_RUN.sub(_full_of, text)
 
 
 def initials(text: str) -> str:
     """``text`` with every Han character replaced by the first letter of its pinyin."""
-    return _HAN_RUN.sub(lambda run: "".join(s[0] for s in _syllables(run[0])), text)
+    return _HAN_RUN.sub(_initials_of, text)
 
 
 def search_text(*values: str) -> str:
@@ -65,26 +65,23 @@ def _value_text(value: str) -> str:
 def _uncached_value_text(value: str) -> str:
     if not _HAN_RUN.search(value):
         return value.lower()
-    full: list[str] = []
-    first: list[str] = []
-    position = 0
-    for run in _HAN_RUN.finditer(value):
-        plain = value[position : run.start()]
-        full.append(plain)
-        first.append(plain)
-        for syllable in _syllables(run[0]):
-            full.append(syllable)
-            first.append(syllable[0])
-        position = run.end()
-    full.append(value[position:])
-    first.append(value[position:])
-    return f"{value} {''.join(full)} {''.join(first)}".lower()
+    full = _HAN_RUN.sub(_full_of, value)
+    return f"{value} {full} {_HAN_RUN.sub(_initials_of, value)}".lower()
 
 
-def _syllables(han: str) -> tuple[str, ...]:
+def _full_of(run: re.Match[str]) -> str:
+    return _readings(run[0])[0]
+
+
+def _initials_of(run: re.Match[str]) -> str:
+    return _readings(run[0])[1]
+
+
+def _readings(han: str) -> tuple[str, str]:
+    """A Han run's full pinyin and initials."""
     if len(han) <= _CACHED_RUN:
-        return _run_syllables(han)
-    return _segmented(han)
+        return _cached_readings(han)
+    return _joined(_segmented(han))
 
 
 _CACHED_RUN = 12
@@ -93,8 +90,12 @@ records (客户名称, 城市, 项目类型) and their segmentation is most of t
 
 
 @lru_cache(maxsize=65_536)
-def _run_syllables(han: str) -> tuple[str, ...]:
-    return _segmented(han)
+def _cached_readings(han: str) -> tuple[str, str]:
+    return _joined(_segmented(han))
+
+
+def _joined(syllables: tuple[str, ...]) -> tuple[str, str]:
+    return "".join(syllables), "".join(syllable[0] for syllable in syllables)
 
 
 def _segmented(han: str) -> tuple[str, ...]:

@@ -46,6 +46,14 @@ class RecordParser:
             for f in self.fields.values()
             if f.type == "child_table"
         }
+        self.plain = {
+            key: (f, self.kinds[key].parse)
+            for key, f in self.fields.items()
+            if not self.kinds[key].computed
+            and f.type != "child_table"
+            and not (f.type == "link" and f.many)
+        }
+        """Fields whose value goes to one column: checked inline, without ``_parse_one``."""
 
     def parse(
         self,
@@ -65,7 +73,19 @@ class RecordParser:
             where = prefix.rstrip(".") or "body"
             errors.add(where, "invalid_record", "expected a JSON object", values)
             return parsed
+        plain, columns = self.plain, parsed.columns
         for key, value in values.items():
+            found = plain.get(key)
+            if found is not None:  # the common case, inline: a batch checks 10,000s of values
+                if value is None or value == "" or value == []:
+                    columns[key] = None
+                    continue
+                checked, parse = found
+                try:
+                    columns[key] = parse(checked, value, ctx)
+                except InvalidValue as exc:
+                    errors.add(prefix + key, exc.code, exc.message, value)
+                continue
             if key in IGNORED_SYSTEM_KEYS:
                 continue
             if key == "owner_id":

@@ -12,7 +12,7 @@ from meridian.records.service import create_records
 from meridian.rules.definitions import create_rule
 from meridian.schema.catalog import find_form
 from meridian.schema.changes import create_app, create_form
-from meridian.schema.model import App, Form
+from meridian.schema.model import App, Field, Form
 
 
 def install_solution(
@@ -57,7 +57,8 @@ def load_sample_data(
                 found = find_form(conn, batch.form_key)
                 assert found is not None, f"sample data for unknown form {batch.form_key}"
                 form = forms[batch.form_key] = found
-            rows = [_resolve_links(form, row, ids) for row in batch.rows]
+            links = [f for f in form.active_fields if f.type == "link"]
+            rows = [_resolve_links(links, row, ids) for row in batch.rows]
             if owners:
                 start = counts.get(form.key, 0)
                 for offset, row in enumerate(rows):
@@ -70,11 +71,13 @@ def load_sample_data(
     return counts
 
 
-def _resolve_links(form: Form, row: dict[str, Any], ids: dict[str, list[int]]) -> dict[str, Any]:
+def _resolve_links(
+    links: list[Field], row: dict[str, Any], ids: dict[str, list[int]]
+) -> dict[str, Any]:
     resolved = dict(row)
-    for field in form.active_fields:
+    for field in links:
         value = row.get(field.key)
-        if field.type != "link" or value is None:
+        if value is None:
             continue
         targets = ids[field.target or ""]
         if isinstance(value, list):

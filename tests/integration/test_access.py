@@ -708,3 +708,23 @@ def test_the_user_list_describes_each_user_as_their_own_page_does(
     with workspace.read() as conn:
         assert listed == [manage.describe_user(conn, user["id"]) for user in listed]
     assert {u["id"] for u in listed} >= set(org.values())
+
+
+def test_bulk_delete_touches_only_what_the_actor_may_delete_or_nothing(
+    client: TestClient, as_user: Callable[..., TestClient], org: dict[str, int]
+) -> None:
+    deals = {
+        item["name"].split()[0]: item["id"]
+        for item in client.get("/api/v1/forms/deal/records").json()["items"]
+    }
+    alice = as_user("alice")
+    url = "/api/v1/forms/deal/records/delete"
+    unseen = alice.post(url, json={"ids": [deals["alice"], deals["carol"]]})
+    assert unseen.status_code == 404 and str(deals["carol"]) in unseen.json()["detail"]
+    refused = alice.post(url, json={"ids": [deals["alice"], deals["bob"]]})  # reads, may not delete
+    assert refused.status_code == 403 and str(deals["bob"]) in refused.json()["detail"]
+    assert names(alice) == {"alice", "bob", "mike"}
+    assert as_user("rita").post(url, json={"ids": [deals["rita"]]}).status_code == 403
+    done = alice.post(url, json={"ids": [deals["alice"]]})
+    assert done.status_code == 200 and done.json() == {"deleted": 1}
+    assert names(alice) == {"bob", "mike"}

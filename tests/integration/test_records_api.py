@@ -594,3 +594,44 @@ def test_every_change_leaves_its_event_in_the_outbox_and_its_entry_in_the_histor
         (i, 1, {}, admin.user_id) for i in sorted([one, *bulk])
     ]
     assert {h.at.tzinfo is not None for h in created} == {True}
+
+
+def test_bulk_delete_trashes_every_record_with_its_history_and_event_or_none(
+    crm: TestClient, workspace: Workspace, admin: Actor
+) -> None:
+    ids = crm.post(
+        "/api/v1/forms/customer/records/bulk",
+        json={"items": [{"name": f"客户{i}"} for i in range(4)]},
+    ).json()["ids"]
+    crm.patch(f"/api/v1/forms/customer/records/{ids[0]}", json={"phone": "13800138000"})
+    events_before = count_rows(workspace, "sys_outbox")
+    url = "/api/v1/forms/customer/records/delete"
+    missing = crm.post(url, json={"ids": [ids[0], 999999]})
+    assert missing.status_code == 404 and "999999" in missing.json()["detail"]
+    assert crm.post(url, json={"ids": []}).status_code == 422
+    assert crm.post(url, json={"ids": list(range(1, 1002))}).status_code == 422
+    assert (
+        len(list_ids(crm, "customer")) == 4 and count_rows(workspace, "sys_outbox") == events_before
+    )
+    done = crm.post(url, json={"ids": [ids[0], ids[1], ids[2], ids[0]]})
+    assert done.status_code == 200 and done.json() == {"deleted": 3}
+    assert list_ids(crm, "customer") == [ids[3]]
+    again = crm.post(url, json={"ids": [ids[1]]})  # already in the trash
+    assert again.status_code == 404
+    first = crm.get(f"/api/v1/forms/customer/records/{ids[0]}/history").json()["items"]
+    assert [(h["action"], h["version"]) for h in first] == [
+        ("create", 1),
+        ("update", 2),
+        ("delete", 3),
+    ]
+    with workspace.engine.connect() as conn:
+        deleted = (
+            conn.execute(sa.select(outbox.c.payload).where(outbox.c.event_type == "RecordDeleted"))
+            .scalars()
+            .all()
+        )
+    assert sorted((p["record_id"], p["version"]) for p in deleted) == [
+        (ids[0], 3), (ids[1], 2), (ids[2], 2)
+    ]  # fmt: skip
+    restored = crm.post(f"/api/v1/forms/customer/records/{ids[1]}/restore")
+    assert restored.status_code == 200 and restored.json()["_version"] == 3

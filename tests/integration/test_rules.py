@@ -818,3 +818,31 @@ def test_a_bulk_creation_runs_guarded_rules_for_exactly_the_records_that_meet_th
     assert queued_runs(engine) == [ids[0], ids[3]]
     assert drain(engine) == 2
     assert [record(crm, "deal", i)["priority"] for i in ids] == ["高", None, None, "高"]
+
+
+def test_a_bulk_delete_runs_deletion_rules_for_the_records_that_meet_them(
+    crm: TestClient, engine: Engine
+) -> None:
+    rule(
+        crm,
+        form_key="deal",
+        label="删除大单时建任务",
+        trigger={"type": "record_deleted"},
+        condition="amount > 100",
+        actions=[
+            {
+                "type": "create",
+                "form": "task",
+                "values": {"title": {"expr": 'CONCAT("复核 ", name)'}},
+            }
+        ],
+    )
+    items = [{"name": n, "amount": a} for n, a in (("A", "500"), ("B", "50"), ("C", "101"))]
+    ids = crm.post("/api/v1/forms/deal/records/bulk", json={"items": items}).json()["ids"]
+    assert queued_runs(engine) == []
+    deleted = crm.post("/api/v1/forms/deal/records/delete", json={"ids": ids})
+    assert deleted.status_code == 200, deleted.text
+    assert queued_runs(engine) == [ids[0], ids[2]]
+    assert drain(engine) == 2
+    tasks = crm.get("/api/v1/forms/task/records", params={"sort": "title"}).json()["items"]
+    assert [t["title"] for t in tasks] == ["复核 A", "复核 C"]

@@ -28,8 +28,8 @@ router = APIRouter()
 
 PAGE_SIZE = 50
 MAX_BULK = 500
-"""Bulk delete and bulk edit run each record through the one write path (validation, history,
-events, rules) in one transaction, so a selection is bounded; owner transfer is set-based."""
+"""Bulk edit runs each record through the one write path (validation, history, events, rules)
+in one transaction, so a selection is bounded; delete and owner transfer are set-based."""
 DEFAULT_COLUMNS = 8
 _HIDDEN_BY_DEFAULT = frozenset({"long_text", "child_table", "attachment"})
 
@@ -318,14 +318,9 @@ async def bulk(form_key: str, request: Request, viewer: ViewerDep) -> Response:
     with viewer.workspace.transaction() as conn:
         form = get_form(conn, form_key)
         if action == "delete":
-            for record_id in ids:
-                service.delete_record(
-                    conn=conn,
-                    actor=viewer.actor,
-                    form=form,
-                    record_id=record_id,
-                    tz=viewer.workspace.tz,
-                )
+            service.delete_records(
+                conn=conn, actor=viewer.actor, form=form, record_ids=ids, tz=viewer.workspace.tz
+            )
         elif action == "transfer":
             ownership.transfer_owner(
                 conn=conn,
