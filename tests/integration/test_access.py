@@ -545,6 +545,11 @@ def test_bad_user_changes_are_named_together_and_change_nothing(
     assert member.status_code == 403
 
 
+def department_ids(workspace: Workspace, *names: str) -> list[int]:
+    with workspace.read() as conn:
+        return [organisation.department_id_by_name(conn, name) for name in names]
+
+
 def department_tree(client: TestClient) -> dict[str, tuple[str | None, int | None]]:
     """Each department's name → (its parent's name, its manager)."""
     items = client.get("/api/v1/departments").json()["items"]
@@ -560,9 +565,7 @@ def test_moving_a_department_changes_what_its_old_and_new_managers_see(
 ) -> None:
     mike = as_user("mike")
     assert "dave" in names(mike)
-    with workspace.read() as conn:
-        shanghai = organisation.department_id_by_name(conn, "上海组")
-        south = organisation.department_id_by_name(conn, "华南销售")
+    shanghai, south = department_ids(workspace, "上海组", "华南销售")
     moved = client.patch(
         f"/api/v1/departments/{shanghai}",
         json={"parent_id": south, "name": " 深圳组 ", "manager_id": org["carol"]},
@@ -589,10 +592,7 @@ def test_bad_department_changes_are_named_together_and_change_nothing(
     org: dict[str, int],
     workspace: Workspace,
 ) -> None:
-    with workspace.read() as conn:
-        hq = organisation.department_id_by_name(conn, "总部")
-        shanghai = organisation.department_id_by_name(conn, "上海组")
-        south = organisation.department_id_by_name(conn, "华南销售")
+    hq, shanghai, south = department_ids(workspace, "总部", "上海组", "华南销售")
     before = department_tree(client)
     response = client.patch(
         f"/api/v1/departments/{hq}",
@@ -623,9 +623,7 @@ def test_only_an_empty_department_can_be_removed(
     org: dict[str, int],
     workspace: Workspace,
 ) -> None:
-    with workspace.read() as conn:
-        east = organisation.department_id_by_name(conn, "华东销售")
-        south = organisation.department_id_by_name(conn, "华南销售")
+    east, south = department_ids(workspace, "华东销售", "华南销售")
     busy = client.delete(f"/api/v1/departments/{east}")
     assert busy.status_code == 409
     assert "1 sub-departments" in busy.json()["detail"] and "3 members" in busy.json()["detail"]
@@ -695,9 +693,7 @@ def test_a_share_is_listed_on_its_record_and_taken_back_by_who_may_share_it(
 def test_the_user_list_describes_each_user_as_their_own_page_does(
     client: TestClient, org: dict[str, int], workspace: Workspace, admin: Actor
 ) -> None:
-    with workspace.read() as conn:
-        south = organisation.department_id_by_name(conn, "华南销售")
-        shanghai = organisation.department_id_by_name(conn, "上海组")
+    south, shanghai = department_ids(workspace, "华南销售", "上海组")
     both = client.patch(
         f"/api/v1/users/{org['dave']}",
         json={"roles": ["member", "read_only"], "other_departments": [south, shanghai]},
