@@ -55,6 +55,34 @@ def create_role(conn: Connection, actor: Actor, key: str, label: str) -> dict[st
     return {"key": key, "label": label, "preset": False}
 
 
+def rename_role(conn: Connection, actor: Actor, key: str, label: str) -> dict[str, Any]:
+    require_admin(actor)
+    before, after = organisation.rename_role(conn=conn, key=key, label=label)
+    audit(
+        conn,
+        actor_id=actor.user_id,
+        action="role_updated",
+        object_type="role",
+        object_id=key,
+        detail={"before": before, "after": after},
+    )
+    return after
+
+
+def delete_role(conn: Connection, actor: Actor, key: str) -> None:
+    """Remove a role nobody holds (administrators); its permission documents go with it."""
+    require_admin(actor)
+    before = organisation.delete_role(conn=conn, key=key)
+    audit(
+        conn,
+        actor_id=actor.user_id,
+        action="role_deleted",
+        object_type="role",
+        object_id=key,
+        detail={"before": before},
+    )
+
+
 def set_form_permissions(
     conn: Connection, actor: Actor, role: str, form: Form, document: Any
 ) -> dict[str, Any]:

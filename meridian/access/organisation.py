@@ -17,6 +17,7 @@ from meridian.core.clock import utcnow
 from meridian.db.tables import (
     departments,
     record_shares,
+    role_forms,
     roles,
     user_departments,
     user_roles,
@@ -284,10 +285,60 @@ def create_role(*, conn: Connection, key: str, label: str) -> None:
         raise _invalid("key", "invalid_key", "a role key is lower-case letters, digits and _", key)
     label = (label or "").strip()
     if not label or len(label) > 200:
-        raise _invalid("label", "invalid_label", "give a label of 1 to 200 characters", label)
+        raise _invalid(
+            "label",
+            "invalid_label",
+            "give a label of 1 to 200 characters / 名称为 1 到 200 个字符",
+            label,
+        )
     if role_exists(conn, key):
         raise Conflict(f"role {key!r} already exists", key=key)
     conn.execute(roles.insert().values(key=key, label=label, preset=False, created_at=utcnow()))
+
+
+def describe_role(conn: Connection, key: str) -> dict[str, Any]:
+    row = conn.execute(sa.select(roles).where(roles.c.key == key)).first()
+    if row is None:
+        raise NotFound(f"no role {key!r}", role=key)
+    return {"key": row.key, "label": row.label, "preset": row.preset}
+
+
+def rename_role(*, conn: Connection, key: str, label: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Give a role (presets too) another label; its key, which scripts use, stays."""
+    before = describe_role(conn, key)
+    label = label.strip() if isinstance(label, str) else ""
+    if not label or len(label) > 200:
+        raise _invalid(
+            "label",
+            "invalid_label",
+            "give a label of 1 to 200 characters / 名称为 1 到 200 个字符",
+            label,
+        )
+    conn.execute(roles.update().where(roles.c.key == key).values(label=label))
+    return before, {**before, "label": label}
+
+
+def delete_role(*, conn: Connection, key: str) -> dict[str, Any]:
+    """Remove a role that nobody holds, with its permissions; presets stay."""
+    before = describe_role(conn, key)
+    if before["preset"]:
+        raise Conflict(
+            f"the preset role {key!r} cannot be removed / 预置角色「{before['label']}」不能删除",
+            role=key,
+        )
+    holders = conn.scalar(
+        sa.select(sa.func.count()).select_from(user_roles).where(user_roles.c.role_key == key)
+    )
+    if holders:
+        raise Conflict(
+            f"role {key!r} is held by {holders} users; take it from them first"
+            f" / 角色「{before['label']}」仍有 {holders} 名用户，请先为他们取消",
+            role=key,
+            users=holders,
+        )
+    conn.execute(role_forms.delete().where(role_forms.c.role_key == key))
+    conn.execute(roles.delete().where(roles.c.key == key))
+    return before
 
 
 def role_exists(conn: Connection, key: str) -> bool:

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body
 
 from meridian.access import manage, organisation, permissions
-from meridian.api.schemas import DepartmentCreate, RoleCreate, UserCreate
+from meridian.api.schemas import DepartmentCreate, RoleCreate, RoleRename, UserCreate
 from meridian.events import audit
 from meridian.http.deps import ActorDep, WorkspaceDep
 from meridian.schema.catalog import get_form
@@ -26,6 +26,20 @@ def list_roles(workspace: WorkspaceDep, actor: ActorDep) -> dict[str, Any]:
 def create_role(body: RoleCreate, workspace: WorkspaceDep, actor: ActorDep) -> dict[str, Any]:
     with workspace.transaction() as conn:
         return manage.create_role(conn, actor, body.key, body.label)
+
+
+@router.patch("/roles/{role}")
+def rename_role(
+    role: str, workspace: WorkspaceDep, actor: ActorDep, body: Annotated[RoleRename, Body()]
+) -> dict[str, Any]:
+    with workspace.transaction() as conn:
+        return manage.rename_role(conn, actor, role, body.label)
+
+
+@router.delete("/roles/{role}", status_code=204)
+def delete_role(role: str, workspace: WorkspaceDep, actor: ActorDep) -> None:
+    with workspace.transaction() as conn:
+        manage.delete_role(conn, actor, role)
 
 
 @router.get("/roles/{role}/forms/{form_key}")

@@ -61,6 +61,11 @@ class RoleCreate(BaseModel):
     label: str
 
 
+class RoleRename(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    label: str
+
+
 class DepartmentCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: str

@@ -14,13 +14,13 @@ from typing import Any
 import typer
 import uvicorn
 
-from meridian.access import manage, organisation
+from meridian.access import manage, organisation, permissions
 from meridian.access.tokens import create_token
 from meridian.access.users import create_user, find_user_id, get_user_id
 from meridian.app import create_workspace
 from meridian.core.actor import Actor
 from meridian.dataio.dossier import build_dossier
-from meridian.errors import MeridianError
+from meridian.errors import FieldError, MeridianError, ValidationFailed
 from meridian.events import jobs as queue
 from meridian.events.audit import verify_chain
 from meridian.http.deps import Workspace
@@ -39,6 +39,7 @@ app_cli = typer.Typer(help="Export and import apps as JSON packages.", no_args_i
 token_cli = typer.Typer(help="API tokens.", no_args_is_help=True)
 user_cli = typer.Typer(help="Users.", no_args_is_help=True)
 department_cli = typer.Typer(help="Departments.", no_args_is_help=True)
+role_cli = typer.Typer(help="Roles and their permissions per form.", no_args_is_help=True)
 cli.add_typer(app_cli, name="app")
 cli.add_typer(token_cli, name="token")
 audit_cli = typer.Typer(help="The audit trail.", no_args_is_help=True)
@@ -46,6 +47,7 @@ jobs_cli = typer.Typer(help="Background jobs: list, retry or discard.", no_args_
 cli.add_typer(jobs_cli, name="jobs")
 cli.add_typer(user_cli, name="user")
 cli.add_typer(department_cli, name="department")
+cli.add_typer(role_cli, name="role")
 cli.add_typer(audit_cli, name="audit")
 
 
@@ -397,6 +399,75 @@ def department_delete(
             department_id = organisation.department_id_by_name(conn, department)
             manage.delete_department(conn, Actor.system(), department_id)
         _say(f"department {department} removed")
+
+
+@role_cli.command("list")
+def role_list() -> None:
+    """Print every role: key, label, and whether it is a preset."""
+    with _workspace() as workspace:
+        with workspace.read() as conn:
+            found = organisation.list_roles(conn)
+    for role in found:
+        typer.echo(f"{role['key']}\t{role['label']}" + ("\tpreset" if role["preset"] else ""))
+
+
+@role_cli.command("create")
+def role_create(
+    key: str = typer.Argument(..., help="Lower-case letters, digits and _ (e.g. finance)."),
+    label: str = typer.Argument(..., help="What people see (e.g. 财务)."),
+) -> None:
+    """Add a role; it may do nothing until its permissions are set."""
+    with _workspace() as workspace:
+        with workspace.transaction() as conn:
+            manage.create_role(conn, Actor.system(), key, label)
+        _say(f"role {key} created; set what it may do with: meridian role permissions {key} FORM")
+
+
+@role_cli.command("rename")
+def role_rename(key: str = typer.Argument(...), label: str = typer.Argument(...)) -> None:
+    """Give a role another label; its key stays."""
+    with _workspace() as workspace:
+        with workspace.transaction() as conn:
+            manage.rename_role(conn, Actor.system(), key, label)
+        _say(f"role {key} is now called {label}")
+
+
+@role_cli.command("delete")
+def role_delete(key: str = typer.Argument(...)) -> None:
+    """Remove a role nobody holds, with its permissions (presets stay)."""
+    with _workspace() as workspace:
+        with workspace.transaction() as conn:
+            manage.delete_role(conn, Actor.system(), key)
+        _say(f"role {key} removed")
+
+
+@role_cli.command("permissions")
+def role_permissions(
+    key: str = typer.Argument(..., help="The role."),
+    form: str = typer.Argument(..., help="The form key."),
+    document: Path | None = typer.Option(
+        None,
+        "--set",
+        help="A JSON file with the permission document to set (as PUT /api/v1/roles/…).",
+    ),
+) -> None:
+    """Print a role's permissions on a form as JSON; with --set, replace them first."""
+    with _workspace() as workspace:
+        with workspace.transaction() as conn:
+            organisation.require_role(conn, key)
+            target = get_form(conn, form)
+            if document is not None:
+                try:
+                    rules = json.loads(document.read_text(encoding="utf-8"))
+                except json.JSONDecodeError as exc:
+                    message = f"the file is not JSON: {exc}"
+                    raise ValidationFailed(
+                        [FieldError("--set", "invalid_json", message, str(document))]
+                    ) from None
+                shown = manage.set_form_permissions(conn, Actor.system(), key, target, rules)
+            else:
+                shown = permissions.form_rules(conn, key, target)
+        typer.echo(json.dumps(shown, ensure_ascii=False, indent=2))
 
 
 @cli.command()

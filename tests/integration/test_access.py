@@ -724,3 +724,39 @@ def test_bulk_delete_touches_only_what_the_actor_may_delete_or_nothing(
     done = alice.post(url, json={"ids": [deals["alice"]]})
     assert done.status_code == 200 and done.json() == {"deleted": 1}
     assert names(alice) == {"bob", "mike"}
+
+
+def test_a_role_is_renamed_and_removed_once_nobody_holds_it(
+    client: TestClient, as_user: Callable[..., TestClient], org: dict[str, int]
+) -> None:
+    assert client.post("/api/v1/roles", json={"key": "finance", "label": "财务"}).status_code == 201
+    permit = client.put("/api/v1/roles/finance/forms/deal", json={"read": "all"})
+    assert permit.status_code == 200, permit.text
+    renamed = client.patch("/api/v1/roles/finance", json={"label": "财务部"})
+    assert renamed.status_code == 200 and renamed.json()["label"] == "财务部"
+    labels = {r["key"]: r["label"] for r in client.get("/api/v1/roles").json()["items"]}
+    assert labels["finance"] == "财务部"
+    assert client.patch("/api/v1/roles/finance", json={"label": " "}).status_code == 422
+    assert client.patch("/api/v1/roles/nope", json={"label": "x"}).status_code == 404
+    assert as_user("mike").patch("/api/v1/roles/finance", json={"label": "x"}).status_code == 403
+    assert (
+        client.patch(f"/api/v1/users/{org['rita']}", json={"roles": ["finance"]}).status_code == 200
+    )
+    assert len(names(as_user("rita"))) == len(PEOPLE)  # finance reads every deal
+    held = client.delete("/api/v1/roles/finance")
+    assert held.status_code == 409 and "held by 1 users" in held.json()["detail"]
+    preset = client.delete("/api/v1/roles/member")
+    assert preset.status_code == 409 and "preset" in preset.json()["detail"]
+    back = client.patch(f"/api/v1/users/{org['rita']}", json={"roles": ["read_only"]})
+    assert back.status_code == 200
+    assert client.delete("/api/v1/roles/finance").status_code == 204
+    assert "finance" not in {r["key"] for r in client.get("/api/v1/roles").json()["items"]}
+    assert client.get("/api/v1/roles/finance/forms/deal").status_code == 404
+    # A role created again under the same key starts with nothing, not the old permissions.
+    assert client.post("/api/v1/roles", json={"key": "finance", "label": "财务"}).status_code == 201
+    assert client.get("/api/v1/roles/finance/forms/deal").json()["read"] is False
+    actions = [
+        e["action"]
+        for e in client.get("/api/v1/audit", params={"object_type": "role"}).json()["items"]
+    ]
+    assert {"role_updated", "role_deleted"} <= set(actions)

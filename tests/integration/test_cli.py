@@ -131,3 +131,35 @@ def test_departments_are_listed_moved_renamed_and_removed_from_the_shell(env: Pa
     assert "华东销售" not in out
     code, _, err = run("department", "delete", "总部/华东销售")
     assert code == 1 and "华东销售" in err
+
+
+def test_roles_and_their_permissions_from_the_shell(env: Path) -> None:
+    run("init")
+    run("demo", "--scale", "20", "--admin-email", "demo@acme.test")
+    code, _, err = run("role", "create", "finance", "财务")
+    assert code == 0, err
+    document = env / "finance.json"
+    document.write_text(
+        json.dumps({"read": "all", "export": "all", "fields": {"description": "hidden"}}),
+        encoding="utf-8",
+    )
+    code, out, err = run("role", "permissions", "finance", "opportunity", "--set", str(document))
+    assert code == 0, err
+    assert json.loads(out)["fields"] == {"description": "hidden"}
+    code, out, _ = run("role", "permissions", "finance", "opportunity")
+    assert json.loads(out)["read"] == "all" and json.loads(out)["update"] is False
+    document.write_text("{read: all", encoding="utf-8")
+    code, _, err = run("role", "permissions", "finance", "opportunity", "--set", str(document))
+    assert code == 1 and "not JSON" in err
+    code, _, err = run("role", "rename", "finance", "财务部")
+    assert code == 0, err
+    code, out, _ = run("role", "list")
+    assert "finance\t财务部\n" in out and "member\t" in out and "\tpreset" in out
+    code, _, err = run("role", "delete", "member")
+    assert code == 1 and "preset" in err
+    code, _, err = run("role", "delete", "finance")
+    assert code == 0, err
+    code, out, _ = run("role", "list")
+    assert "finance" not in out
+    code, _, err = run("role", "permissions", "finance", "opportunity")
+    assert code == 1 and "finance" in err

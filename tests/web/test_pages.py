@@ -509,3 +509,23 @@ def test_a_record_is_shared_and_taken_back_on_its_page(
         assert taken.status_code == 303
         assert niu.get(url).status_code == 404
         assert "仅角色权限可见的人" in web.get(url).text
+
+
+def test_an_administrator_renames_and_removes_a_role_on_its_page(
+    web: TestClient, workspace: Workspace
+) -> None:
+    csrf = log_in(web, "admin@acme.test")
+    with workspace.transaction() as conn:
+        manage.create_role(conn, Actor.system(), "finance", "财务")
+    page_ = web.get("/admin/roles/finance")
+    assert 'value="财务"' in page_.text and 'data-testid="delete-role"' in page_.text
+    assert 'data-testid="delete-role"' not in web.get("/admin/roles/member").text
+    refused = web.post("/admin/roles/finance/rename", data={"csrf_token": csrf, "label": ""})
+    assert refused.status_code == 422 and "名称为 1 到 200 个字符" in refused.text
+    saved = web.post("/admin/roles/finance/rename", data={"csrf_token": csrf, "label": "财务部"})
+    assert saved.status_code == 200 and "角色已保存" in saved.text
+    preset = web.post("/admin/roles/member/delete", data={"csrf_token": csrf})
+    assert preset.status_code == 409 and "预置角色「成员 Member」不能删除" in preset.text, preset.text
+    gone = web.post("/admin/roles/finance/delete", data={"csrf_token": csrf})
+    assert gone.status_code == 303 and gone.headers["location"] == "/admin/roles"
+    assert "财务部" not in web.get("/admin/roles").text

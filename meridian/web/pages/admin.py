@@ -308,7 +308,7 @@ async def add_role(request: Request, viewer: ViewerDep) -> Response:
 
 def _permissions_page(request: Request, viewer: Viewer, role: str, **context: Any) -> HTMLResponse:
     with viewer.workspace.read() as conn:
-        organisation.require_role(conn, role)
+        about = organisation.describe_role(conn, role)
         forms = list_forms(conn)
         rules = {form.key: permissions.form_rules(conn, role, form) for form in forms}
     return admin_page(
@@ -316,6 +316,7 @@ def _permissions_page(request: Request, viewer: Viewer, role: str, **context: An
         viewer,
         "admin_permissions.html",
         role=role,
+        about=about,
         forms=forms,
         rules=rules,
         operations=OPERATIONS,
@@ -328,6 +329,28 @@ def _permissions_page(request: Request, viewer: Viewer, role: str, **context: An
 @router.get("/roles/{role}", response_class=HTMLResponse)
 def permissions_page(role: str, request: Request, viewer: ViewerDep) -> HTMLResponse:
     return _permissions_page(request, viewer, role)
+
+
+@router.post("/roles/{role}/rename", response_class=HTMLResponse)
+async def rename_role(role: str, request: Request, viewer: ViewerDep) -> HTMLResponse:
+    posted = await request.form()
+    return changed(
+        viewer,
+        lambda conn: manage.rename_role(conn, viewer.actor, role, str(posted.get("label", ""))),
+        functools.partial(_permissions_page, request, viewer, role),
+        lambda _: {"notice": viewer._("The role was saved.")},
+    )
+
+
+@router.post("/roles/{role}/delete", response_class=HTMLResponse)
+def delete_role(role: str, request: Request, viewer: ViewerDep) -> Response:
+    try:
+        with viewer.workspace.transaction() as conn:
+            manage.delete_role(conn, viewer.actor, role)
+    except MeridianError as exc:
+        problems = problems_of(exc, viewer.locale)
+        return _permissions_page(request, viewer, role, status_code=exc.status, problems=problems)
+    return RedirectResponse("/admin/roles", status_code=303)
 
 
 def rules_from_form(posted: Any, form_key: str, field_keys: list[str]) -> dict[str, Any]:
