@@ -8,7 +8,7 @@ from typing import Any
 from fastapi import APIRouter, Header, Response
 from fastapi.responses import JSONResponse
 
-from meridian.api.schemas import BulkCreate, OwnerTransfer, RecordIds, Share
+from meridian.api.schemas import BulkCreate, BulkUpdate, OwnerTransfer, RecordIds, Share
 from meridian.dataio import dossier
 from meridian.errors import FieldError, ValidationFailed
 from meridian.http.deps import ActorDep, WorkspaceDep
@@ -200,6 +200,24 @@ def record_history(
             conn=conn, actor=actor, form=form, record_id=record_id, tz=workspace.tz
         )
     return {"items": items}
+
+
+@router.post("/forms/{form_key}/records/update")
+def update_records(
+    form_key: str, body: BulkUpdate, workspace: WorkspaceDep, actor: ActorDep
+) -> dict[str, Any]:
+    """Give up to 1,000 records the same values, all or nothing."""
+    with workspace.transaction() as conn:
+        form = get_form(conn, form_key)
+        updated = service.update_records(
+            conn=conn,
+            actor=actor,
+            form=form,
+            record_ids=body.ids,
+            values=body.values,
+            tz=workspace.tz,
+        )
+    return {"updated": updated}
 
 
 @router.post("/forms/{form_key}/records/delete")

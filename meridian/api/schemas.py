@@ -89,6 +89,12 @@ class RecordIds(BaseModel):
     ids: list[int]
 
 
+class BulkUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    ids: list[int]
+    values: dict[str, Any]
+
+
 class OwnerTransfer(BaseModel):
     model_config = ConfigDict(extra="forbid")
     ids: list[int]

@@ -417,32 +417,11 @@ def delete_records(
     its rules. A record the actor may not read is not found; one they may read but not delete
     is refused; either way nothing is deleted.
     """
-    ids = sorted(set(record_ids))
-    if not ids or len(ids) > MAX_BULK:
-        message = f"give 1 to {MAX_BULK} record ids"
-        raise ValidationFailed([FieldError("ids", "invalid_selection", message, len(ids))])
-    plan = plan_for(form)
-    table = plan.tables.main
+    ids = _selection(record_ids)
+    table = plan_for(form).tables.main
     access = form_access(conn, actor, form)
-    access.require("delete")
+    rows = _chosen_rows(conn, access, table, ids, "delete", tz)
     chosen = one_of(conn, table.c.id, ids)
-    live = sa.select(table).where(chosen, table.c.deleted_at.is_(None)).with_for_update()
-    readable = access.rows(conn, table, "read", tz)
-    rows = conn.execute(live if readable is None else live.where(readable)).all()
-    missing = sorted(set(ids) - {row.id for row in rows})
-    if missing:
-        raise NotFound(
-            f"records {missing[:50]} of form {form.key!r} are not found", ids=missing[:50]
-        )
-    deletable = access.rows(conn, table, "delete", tz)
-    if deletable is not None:
-        allowed = set(conn.scalars(sa.select(table.c.id).where(chosen, deletable)))
-        if refused := [i for i in ids if i not in allowed]:
-            raise PermissionDenied(
-                f"you may not delete records {refused[:50]} of form {form.key!r}",
-                ids=refused[:50],
-                operation="delete",
-            )
     now = utcnow()
     conn.execute(
         table.update()
@@ -478,6 +457,157 @@ def delete_records(
         },
     )
     return len(rows)
+
+
+def _selection(record_ids: Sequence[int]) -> list[int]:
+    ids = sorted(set(record_ids))
+    if not ids or len(ids) > MAX_BULK:
+        message = f"give 1 to {MAX_BULK} record ids"
+        raise ValidationFailed([FieldError("ids", "invalid_selection", message, len(ids))])
+    return ids
+
+
+def _chosen_rows(
+    conn: Connection,
+    access: FormAccess,
+    table: sa.Table,
+    ids: Sequence[int],
+    operation: str,
+    tz: ZoneInfo,
+) -> list[Row[Any]]:
+    """The live rows of ``ids``, locked for the transaction, once every one is known to be
+    readable (else ``NotFound`` naming the others, as for one record) and open to
+    ``operation`` (else ``PermissionDenied`` naming those that are not)."""
+    access.require(operation)
+    form = access.form
+    chosen = one_of(conn, table.c.id, ids)
+    live = sa.select(table).where(chosen, table.c.deleted_at.is_(None)).with_for_update()
+    readable = access.rows(conn, table, "read", tz)
+    rows = list(conn.execute(live if readable is None else live.where(readable)))
+    missing = sorted(set(ids) - {row.id for row in rows})
+    if missing:
+        raise NotFound(
+            f"records {missing[:50]} of form {form.key!r} are not found", ids=missing[:50]
+        )
+    allowed_rows = access.rows(conn, table, operation, tz)
+    if allowed_rows is not None:
+        allowed = set(conn.scalars(sa.select(table.c.id).where(chosen, allowed_rows)))
+        if refused := [i for i in ids if i not in allowed]:
+            raise PermissionDenied(
+                f"you may not {operation} records {refused[:50]} of form {form.key!r}",
+                ids=refused[:50],
+                operation=operation,
+            )
+    return rows
+
+
+def update_records(
+    *,
+    conn: Connection,
+    actor: Actor,
+    form: Form,
+    record_ids: Sequence[int],
+    values: Mapping[str, Any],
+    tz: ZoneInfo = DEFAULT_TIME_ZONE,
+) -> int:
+    """Give up to ``MAX_BULK`` records the same values (the grid's bulk edit), all or nothing;
+    returns how many changed.
+
+    Each record is checked and recomputed as :func:`update_record` would (formulas,
+    validations, unique values) and gets its own history entry, event and rules, but the
+    reads and writes are set-based: a few statements whatever the selection. Line items and
+    many-to-many links are changed one record at a time.
+    """
+    ids = _selection(record_ids)
+    plan = plan_for(form)
+    table = plan.tables.main
+    access = form_access(conn, actor, form)
+    rows = [row._mapping for row in _chosen_rows(conn, access, table, ids, "update", tz)]
+    errors = ErrorCollector()
+    values = _writable(access, values, "", errors)
+    parsed = RecordParser(form).parse(values, ValueContext(tz), errors, creating=False)
+    for key in [*parsed.lines, *parsed.pairs]:
+        message = "line items and many-to-many links are changed one record at a time"
+        errors.add(key, "one_at_a_time", message, values.get(key))
+    check_references(conn, form, [parsed], errors, [""])
+    for f in plan.column_fields:
+        if f.unique and parsed.columns.get(f.key) is not None and len(ids) > 1:
+            message = f"{f.label} is unique; {len(ids)} records cannot share one value"
+            errors.add(f.key, "duplicate", message, values.get(f.key))
+    if len(ids) == 1:
+        check_unique(conn, form, [parsed], errors, [""], ids)
+    errors.raise_if_any()
+    proposed = [{**row, **parsed.columns} for row in rows]
+    if _has_expressions(form):
+        runner = FormulaRunner(conn, form, compile_form_expressions(conn, form), tz)
+        lines = _stored_lines_of(conn, plan, [row["id"] for row in rows], runner.children)
+        prefixes = [f"{row['id']}." for row in rows]
+        runner.apply(proposed, [lines[row["id"]] for row in rows], errors, prefixes)
+        errors.raise_if_any()
+    now = utcnow()
+    entries: list[tuple[int, int, str, dict[str, Any]]] = []
+    assigned: dict[int, dict[str, Any]] = {}
+    for current, new in zip(rows, proposed, strict=True):
+        changed = {k: v for k, v in new.items() if k in plan.writable and current[k] != v}
+        if not changed:
+            continue
+        version = current["_version"] + 1
+        assignments = {
+            **changed,
+            "_version": version,
+            "updated_at": now,
+            "updated_by": actor.user_id,
+        }
+        if any(f.key in changed for f in plan.search_fields):
+            assignments["_search"] = record_search_text(plan.search_fields, {**current, **changed})
+        changes = {key: [old, new] for key, old, new in _dumped_pairs(plan, current, changed)}
+        entries.append((current["id"], version, "update", changes))
+        assigned[current["id"]] = assignments
+    _assign(conn, table, assigned)
+    write_history(conn, form.key, entries, actor.user_id, now)
+    _refresh_rollups(conn, form, [*rows, *proposed])
+    announce(
+        conn,
+        form,
+        [RecordUpdated(form.key, i, actor.user_id, v, changes) for i, v, _, changes in entries],
+        {row["id"]: {**row, **assigned[row["id"]]} for row in rows if row["id"] in assigned},
+    )
+    return len(entries)
+
+
+def _assign(conn: Connection, table: sa.Table, assigned: Mapping[int, Mapping[str, Any]]) -> None:
+    """One executemany UPDATE per set of changed columns (formulas may change more columns
+    on some records than on others)."""
+    by_columns: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+    for record_id, assignments in assigned.items():
+        row = {f"new_{key}": value for key, value in assignments.items()}
+        by_columns.setdefault(tuple(sorted(assignments)), []).append(
+            {"record_id": record_id, **row}
+        )
+    for columns, rows in by_columns.items():
+        statement = (
+            table.update()
+            .where(table.c.id == sa.bindparam("record_id"))
+            .values({key: sa.bindparam(f"new_{key}") for key in columns})
+        )
+        conn.execute(statement, rows)
+
+
+def _stored_lines_of(
+    conn: Connection, plan: FormPlan, ids: Sequence[int], keys: Sequence[str]
+) -> dict[int, dict[str, list[dict[str, Any]]]]:
+    """The line items of many records as stored, one query per child table."""
+    result: dict[int, dict[str, list[dict[str, Any]]]] = {i: {k: [] for k in keys} for i in ids}
+    for key in keys:
+        table = plan.tables.lines[key]
+        query = (
+            sa.select(table)
+            .where(one_of(conn, table.c._parent_id, ids))
+            .order_by(table.c._parent_id, table.c._position)
+        )
+        for line in conn.execute(query).mappings():
+            result[line["_parent_id"]][key].append(dict(line))
+    return result
 
 
 def restore_record(

@@ -6,7 +6,11 @@ import json
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 from fastapi.testclient import TestClient
+
+from meridian.db.tables import outbox
+from meridian.http.deps import Workspace
 
 STAGES = [{"value": "lead", "label": "线索"}, {"value": "won", "label": "签约"}]
 
@@ -261,3 +265,91 @@ def test_rollups_over_lines_and_over_linking_records_stay_current(crm: TestClien
     )
     assert bad.status_code == 422
     assert bad.json()["errors"][0]["code"] == "invalid_rollup_source"
+
+
+def test_a_bulk_edit_changes_each_record_exactly_as_one_at_a_time_would(
+    crm: TestClient, workspace: Workspace
+) -> None:
+    """Two identical sets of quotes: one edited in bulk (set-based), the other record by
+    record; formulas, rollups, history and events must come out the same."""
+    rollup = {"source": "quote.customer", "function": "sum", "field": "amount"}
+    quoted = {"key": "quoted", "label": "报价总额", "type": "rollup", "rollup": rollup}
+    assert crm.post("/api/v1/forms/customer/fields", json=quoted).status_code == 201
+    acme = create(crm, "customer", {"name": "ACME", "level": "A"})["id"]
+    globex = create(crm, "customer", {"name": "Globex", "level": "B"})["id"]
+    quotes = [
+        {"customer": acme, "amount": f"{100 * (i + 1)}.00", "discount": "0.05", "stage": "lead",
+         "start_date": "2026-01-01", "end_date": f"2026-0{i + 2}-01",
+         "items": [{"qty": i + 1, "price": "9.90"}]}
+        for i in range(4)
+    ]  # fmt: skip
+    bulk = [create(crm, "quote", q)["id"] for q in quotes]
+    single = [create(crm, "quote", q)["id"] for q in quotes]
+    change = {"discount": "0.1", "customer": globex, "stage": "won"}
+    with workspace.engine.connect() as conn:
+        events_before = conn.scalar(sa.select(sa.func.max(outbox.c.id)))
+    edited = crm.post("/api/v1/forms/quote/records/update", json={"ids": bulk, "values": change})
+    assert edited.status_code == 200, edited.text
+    assert edited.json() == {"updated": 4}
+    for record_id in single:
+        assert crm.patch(f"/api/v1/forms/quote/records/{record_id}", json=change).status_code == 200
+
+    def shown(record_id: int) -> dict[str, Any]:
+        record = crm.get(f"/api/v1/forms/quote/records/{record_id}").json()
+        record["items"] = [{k: v for k, v in line.items() if k != "id"} for line in record["items"]]
+        return {k: v for k, v in record.items() if k not in ("id", "created_at", "updated_at")}
+
+    def last_change(record_id: int) -> dict[str, Any]:
+        items = crm.get(f"/api/v1/forms/quote/records/{record_id}/history").json()["items"]
+        return {k: items[-1][k] for k in ("version", "action", "changes")}
+
+    for one, other in zip(bulk, single, strict=True):
+        assert shown(one) == shown(other)
+        assert last_change(one) == last_change(other)
+    assert shown(bulk[0])["vip"] is False and shown(bulk[0])["net"] == "99.90"  # 0.1 %
+    with workspace.engine.connect() as conn:
+        events = (
+            conn.execute(
+                sa.select(outbox.c.payload).where(outbox.c.id > events_before).order_by(outbox.c.id)
+            )
+            .scalars()
+            .all()
+        )
+    changes = {e["record_id"]: e["changes"] for e in events if e["form"] == "quote"}
+    for one, other in zip(bulk, single, strict=True):
+        assert changes[one] == changes[other]
+    totals = {
+        c["name"]: c["quoted"] for c in crm.get("/api/v1/forms/customer/records").json()["items"]
+    }
+    assert totals == {"ACME": None, "Globex": "2000.00"}
+
+
+def test_a_bulk_edit_that_breaks_a_rule_for_some_records_changes_none(crm: TestClient) -> None:
+    ids = [
+        create(crm, "quote", {"amount": "10.00", "start_date": "2026-01-01", "end_date": end})["id"]
+        for end in ("2026-03-01", "2026-06-01")
+    ]
+    late = crm.post(
+        "/api/v1/forms/quote/records/update",
+        json={"ids": ids, "values": {"start_date": "2026-04-01"}},
+    )
+    assert late.status_code == 422, late.text
+    [error] = late.json()["errors"]
+    assert (
+        error["field"].startswith(f"{ids[0]}.") and "结束日期不能早于开始日期" in error["message"]
+    )
+    lines = crm.post(
+        "/api/v1/forms/quote/records/update",
+        json={"ids": ids, "values": {"items": [{"qty": 1}], "amount": "x"}},
+    )
+    assert lines.status_code == 422
+    assert {e["code"] for e in lines.json()["errors"]} == {"one_at_a_time", "invalid_number"}
+    assert (
+        crm.post(
+            "/api/v1/forms/quote/records/update", json={"ids": [*ids, 999999], "values": {}}
+        ).status_code
+        == 404
+    )
+    for record_id in ids:
+        record = crm.get(f"/api/v1/forms/quote/records/{record_id}").json()
+        assert (record["start_date"], record["_version"]) == ("2026-01-01", 1)

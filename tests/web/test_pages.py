@@ -525,7 +525,9 @@ def test_an_administrator_renames_and_removes_a_role_on_its_page(
     saved = web.post("/admin/roles/finance/rename", data={"csrf_token": csrf, "label": "财务部"})
     assert saved.status_code == 200 and "角色已保存" in saved.text
     preset = web.post("/admin/roles/member/delete", data={"csrf_token": csrf})
-    assert preset.status_code == 409 and "预置角色「成员 Member」不能删除" in preset.text, preset.text
+    assert preset.status_code == 409 and "预置角色「成员 Member」不能删除" in preset.text, (
+        preset.text
+    )
     gone = web.post("/admin/roles/finance/delete", data={"csrf_token": csrf})
     assert gone.status_code == 303 and gone.headers["location"] == "/admin/roles"
     assert "财务部" not in web.get("/admin/roles").text

@@ -28,8 +28,8 @@ router = APIRouter()
 
 PAGE_SIZE = 50
 MAX_BULK = 500
-"""Bulk edit runs each record through the one write path (validation, history, events, rules)
-in one transaction, so a selection is bounded; delete and owner transfer are set-based."""
+"""Bulk edit, delete and owner transfer are set-based; each record still gets its checks,
+history, event and rules, all in one transaction, so a selection is bounded."""
 DEFAULT_COLUMNS = 8
 _HIDDEN_BY_DEFAULT = frozenset({"long_text", "child_table", "attachment"})
 
@@ -335,16 +335,14 @@ async def bulk(form_key: str, request: Request, viewer: ViewerDep) -> Response:
             field = form.get_field(key)
             if field is None:
                 raise ValidationFailed([FieldError("field", "unknown_field", "no such field", key)])
-            value = parse_input(field, posted.getlist("value"))
-            for record_id in ids:
-                service.update_record(
-                    conn=conn,
-                    actor=viewer.actor,
-                    form=form,
-                    record_id=record_id,
-                    values={key: value},
-                    tz=viewer.workspace.tz,
-                )
+            service.update_records(
+                conn=conn,
+                actor=viewer.actor,
+                form=form,
+                record_ids=ids,
+                values={key: parse_input(field, posted.getlist("value"))},
+                tz=viewer.workspace.tz,
+            )
         else:
             raise ValidationFailed(
                 [FieldError("action", "unknown_action", "no such action", action)]
