@@ -478,10 +478,14 @@ def _chosen_rows(
     """The live rows of ``ids``, locked for the transaction, once every one is known to be
     readable (else ``NotFound`` naming the others, as for one record) and open to
     ``operation`` (else ``PermissionDenied`` naming those that are not)."""
-    access.require(operation)
     form = access.form
     chosen = one_of(conn, table.c.id, ids)
-    live = sa.select(table).where(chosen, table.c.deleted_at.is_(None)).with_for_update()
+    live = (
+        sa.select(table)
+        .where(chosen, table.c.deleted_at.is_(None))
+        .order_by(table.c.id)  # one lock order, so overlapping bulk writes cannot deadlock
+        .with_for_update()
+    )
     readable = access.rows(conn, table, "read", tz)
     rows = list(conn.execute(live if readable is None else live.where(readable)))
     missing = sorted(set(ids) - {row.id for row in rows})
@@ -515,8 +519,8 @@ def update_records(
 
     Each record is checked and recomputed as :func:`update_record` would (formulas,
     validations, unique values) and gets its own history entry, event and rules, but the
-    reads and writes are set-based: a few statements whatever the selection. Line items and
-    many-to-many links are changed one record at a time.
+    reads and writes are set-based: a few statements whatever the selection. Line items are
+    changed one record at a time.
     """
     ids = _selection(record_ids)
     plan = plan_for(form)
@@ -526,8 +530,8 @@ def update_records(
     errors = ErrorCollector()
     values = _writable(access, values, "", errors)
     parsed = RecordParser(form).parse(values, ValueContext(tz), errors, creating=False)
-    for key in [*parsed.lines, *parsed.pairs]:
-        message = "line items and many-to-many links are changed one record at a time"
+    for key in parsed.lines:
+        message = "line items are changed one record at a time / 明细行请逐条修改"
         errors.add(key, "one_at_a_time", message, values.get(key))
     check_references(conn, form, [parsed], errors, [""])
     for f in plan.column_fields:
@@ -545,11 +549,18 @@ def update_records(
         runner.apply(proposed, [lines[row["id"]] for row in rows], errors, prefixes)
         errors.raise_if_any()
     now = utcnow()
+    linked = _read_sides(conn, plan, ids) if parsed.pairs else {}
     entries: list[tuple[int, int, str, dict[str, Any]]] = []
     assigned: dict[int, dict[str, Any]] = {}
+    relinked: list[tuple[int, ParsedRecord]] = []
     for current, new in zip(rows, proposed, strict=True):
         changed = {k: v for k, v in new.items() if k in plan.writable and current[k] != v}
-        if not changed:
+        changes = {key: [old, new] for key, old, new in _dumped_pairs(plan, current, changed)}
+        before = linked.get(current["id"], {})
+        for key, targets in parsed.pairs.items():
+            if sorted(targets) != sorted(before.get(key, [])):
+                changes[key] = [before.get(key, []), targets]
+        if not changes:
             continue
         version = current["_version"] + 1
         assignments = {
@@ -560,10 +571,13 @@ def update_records(
         }
         if any(f.key in changed for f in plan.search_fields):
             assignments["_search"] = record_search_text(plan.search_fields, {**current, **changed})
-        changes = {key: [old, new] for key, old, new in _dumped_pairs(plan, current, changed)}
         entries.append((current["id"], version, "update", changes))
         assigned[current["id"]] = assignments
+        pairs = {key: targets for key, targets in parsed.pairs.items() if key in changes}
+        if pairs:
+            relinked.append((current["id"], ParsedRecord(pairs=pairs)))
     _assign(conn, table, assigned)
+    _write_sides(conn, form, plan.tables, relinked, replace=True)
     write_history(conn, form.key, entries, actor.user_id, now)
     _refresh_rollups(conn, form, [*rows, *proposed])
     announce(
@@ -580,15 +594,15 @@ def _assign(conn: Connection, table: sa.Table, assigned: Mapping[int, Mapping[st
     on some records than on others)."""
     by_columns: dict[tuple[str, ...], list[dict[str, Any]]] = {}
     for record_id, assignments in assigned.items():
-        row = {f"new_{key}": value for key, value in assignments.items()}
-        by_columns.setdefault(tuple(sorted(assignments)), []).append(
-            {"record_id": record_id, **row}
-        )
+        row = {f"_new_{key}": value for key, value in assignments.items()}
+        by_columns.setdefault(tuple(sorted(assignments)), []).append({"_record": record_id, **row})
     for columns, rows in by_columns.items():
+        # Parameter names start with "_new_"/"_record", which no column name does: SQLAlchemy
+        # refuses a bind parameter named like a column of the table it updates.
         statement = (
             table.update()
-            .where(table.c.id == sa.bindparam("record_id"))
-            .values({key: sa.bindparam(f"new_{key}") for key in columns})
+            .where(table.c.id == sa.bindparam("_record"))
+            .values({key: sa.bindparam(f"_new_{key}") for key in columns})
         )
         conn.execute(statement, rows)
 

@@ -760,3 +760,30 @@ def test_a_role_is_renamed_and_removed_once_nobody_holds_it(
         for e in client.get("/api/v1/audit", params={"object_type": "role"}).json()["items"]
     ]
     assert {"role_updated", "role_deleted"} <= set(actions)
+
+
+def test_an_edit_share_lets_a_user_without_update_rights_bulk_edit_that_record(
+    client: TestClient, as_user: Callable[..., TestClient], org: dict[str, int]
+) -> None:
+    carol, rita = as_user("carol"), as_user("rita")
+    deal = next(
+        item["id"]
+        for item in carol.get("/api/v1/forms/deal/records").json()["items"]
+        if item["name"].startswith("carol")
+    )
+    url = "/api/v1/forms/deal/records/update"
+    change = {"ids": [deal], "values": {"stage": "won"}}
+    assert rita.post(url, json=change).status_code == 403  # read-only reads it, may not edit
+    shared = carol.post(
+        f"/api/v1/forms/deal/records/{deal}/shares", json={"level": "edit", "user_id": org["rita"]}
+    )
+    assert shared.status_code == 201
+    assert (
+        rita.patch(f"/api/v1/forms/deal/records/{deal}", json={"stage": "lead"}).status_code == 200
+    )
+    edited = rita.post(url, json=change)
+    assert edited.status_code == 200, edited.text
+    assert carol.get(f"/api/v1/forms/deal/records/{deal}").json()["stage"] == "won"
+    deleting = "/api/v1/forms/deal/records/delete"
+    assert rita.post(deleting, json={"ids": [999999]}).status_code == 404  # as for one record
+    assert rita.post(deleting, json={"ids": [deal]}).status_code == 403

@@ -635,3 +635,38 @@ def test_bulk_delete_trashes_every_record_with_its_history_and_event_or_none(
     ]  # fmt: skip
     restored = crm.post(f"/api/v1/forms/customer/records/{ids[1]}/restore")
     assert restored.status_code == 200 and restored.json()["_version"] == 3
+
+
+def test_a_bulk_edit_relinks_many_to_many_and_leaves_records_already_so_unchanged(
+    crm: TestClient,
+) -> None:
+    a, b = (create(crm, "customer", {"name": n})["id"] for n in ("腾讯云", "阿里云"))
+    first = create(crm, "deal", {"name": "A", "partners": [a]})["id"]
+    second = create(crm, "deal", {"name": "B", "partners": [b, a]})["id"]
+    edited = crm.post(
+        "/api/v1/forms/deal/records/update",
+        json={"ids": [first, second], "values": {"partners": [a, b]}},
+    )
+    assert edited.status_code == 200, edited.text
+    assert edited.json() == {"updated": 1}  # B already had both
+    assert crm.get(f"/api/v1/forms/deal/records/{first}").json()["partners"] == sorted([a, b])
+    history = crm.get(f"/api/v1/forms/deal/records/{first}/history").json()["items"]
+    assert history[-1]["changes"] == {"partners": [[a], [a, b]]}
+    assert crm.get(f"/api/v1/forms/deal/records/{second}").json()["_version"] == 1
+
+
+def test_a_bulk_edit_works_whatever_the_field_keys(client: TestClient) -> None:
+    """Keys that look like the statement's own parameters (record_id, new_…) are plain fields."""
+    assert client.post("/api/v1/apps", json={"key": "ops", "label": "运维"}).status_code == 201
+    fields = [
+        {"key": k, "label": k, "type": "integer"} for k in ("record_id", "amount", "new_amount")
+    ]
+    form = {"key": "ticket", "label": "工单", "fields": fields}
+    assert client.post("/api/v1/apps/ops/forms", json=form).status_code == 201
+    ids = [create(client, "ticket", {"amount": i})["id"] for i in range(3)]
+    values = {"record_id": 7, "amount": 8, "new_amount": 9}
+    edited = client.post("/api/v1/forms/ticket/records/update", json={"ids": ids, "values": values})
+    assert edited.status_code == 200, edited.text
+    for record_id in ids:
+        record = client.get(f"/api/v1/forms/ticket/records/{record_id}").json()
+        assert {k: record[k] for k in values} == values and record["id"] == record_id
