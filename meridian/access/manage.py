@@ -58,6 +58,8 @@ def create_role(conn: Connection, actor: Actor, key: str, label: str) -> dict[st
 def rename_role(conn: Connection, actor: Actor, key: str, label: str) -> dict[str, Any]:
     require_admin(actor)
     before, after = organisation.rename_role(conn=conn, key=key, label=label)
+    if after == before:
+        return after
     audit(
         conn,
         actor_id=actor.user_id,
@@ -124,6 +126,8 @@ def update_department(
     """Rename, move or re-manage a department (administrators), audited with before and after."""
     require_admin(actor)
     before, after = organisation.update_department(conn, department_id, changes)
+    if after == before:
+        return after
     audit(
         conn,
         actor_id=actor.user_id,
@@ -250,7 +254,7 @@ def _checked_user_changes(
 ) -> dict[str, Any]:
     if not isinstance(changes, Mapping):
         raise ValidationFailed(
-            [FieldError("", "invalid_changes", "expected a JSON object", changes)]
+            [FieldError("body", "invalid_changes", "expected a JSON object", changes)]
         )
     errors = ErrorCollector()
     for key in changes:

@@ -14,6 +14,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from meridian.core.clock import utcnow
+from meridian.db.locks import serialize
 from meridian.db.tables import (
     departments,
     record_shares,
@@ -26,6 +27,12 @@ from meridian.db.tables import (
 from meridian.errors import Conflict, ErrorCollector, FieldError, NotFound, ValidationFailed
 
 PRESET_ROLES = ("administrator", "builder", "manager", "member", "read_only")
+TREE = "departments"
+"""The lock every change to the department tree or to who belongs where takes (see
+:func:`serialize`): a move must not race another move into a cycle, nor a removal a new
+member."""
+ROLES = "roles"
+"""The lock role removals and role assignments take, for the same reason."""
 _ROLE_KEY = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 _NAME_RULE = 'give a name of 1 to 200 characters without "/" / 名称为 1 到 200 个字符，不含 "/"'
 _HELD_ZH = {
@@ -46,6 +53,7 @@ def create_department(
     *, conn: Connection, name: str, parent_id: int | None = None, manager_id: int | None = None
 ) -> int:
     """A department under ``parent_id`` (a root when None); names are unique among siblings."""
+    serialize(conn, TREE)
     name = (name or "").strip()
     if not name or len(name) > 200 or "/" in name:
         raise _invalid("name", "invalid_name", _NAME_RULE, name)
@@ -130,44 +138,50 @@ def update_department(
     A department cannot move under itself or anything below it, and names stay unique among
     siblings. Members keep their department; what its managers see follows the tree at once.
     """
+    serialize(conn, TREE)
     before = describe_department(conn, department_id)
     if not isinstance(changes, Mapping):
-        raise _invalid("", "invalid_changes", "expected a JSON object", changes)
+        raise _invalid("body", "invalid_changes", "expected a JSON object", changes)
     errors = ErrorCollector()
     for key in changes:
         if key not in DEPARTMENT_CHANGES:
             message = f"choose among {', '.join(DEPARTMENT_CHANGES)}"
             errors.add(key, "unknown_field", message, changes[key])
     after = dict(before)
-    name = changes.get("name", before["name"])
-    if not isinstance(name, str) or not 1 <= len(name.strip()) <= 200 or "/" in name:
-        errors.add("name", "invalid_name", _NAME_RULE, name)
-    else:
-        after["name"] = name.strip()
-    parent = changes.get("parent_id", before["parent_id"])
-    if parent is not None and (isinstance(parent, bool) or not isinstance(parent, int)):
-        errors.add("parent_id", "invalid_department", "a department id or null", parent)
-    elif parent is not None and not _exists(conn, departments.c.id, parent):
-        errors.add("parent_id", "unknown_department", f"no department {parent}", parent)
-    elif parent is not None and parent in subtree(conn, [department_id]):
-        message = (
-            "a department cannot move under itself or a department below it"
-            " / 部门不能移到自身或其下级部门之下"
-        )
-        errors.add("parent_id", "cycle", message, parent)
-    else:
-        after["parent_id"] = parent
-    manager = changes.get("manager_id", before["manager_id"])
-    if manager is not None and (
-        isinstance(manager, bool)
-        or not isinstance(manager, int)
-        or not _exists(conn, users.c.id, manager)
-    ):
-        message = "an existing user id or null / 请选择一位已有用户"
-        errors.add("manager_id", "unknown_user", message, manager)
-    else:
-        after["manager_id"] = manager
+    if "name" in changes:
+        name = changes["name"]
+        if not isinstance(name, str) or not 1 <= len(name.strip()) <= 200 or "/" in name:
+            errors.add("name", "invalid_name", _NAME_RULE, name)
+        else:
+            after["name"] = name.strip()
+    if "parent_id" in changes:
+        parent = changes["parent_id"]
+        if parent is not None and (isinstance(parent, bool) or not isinstance(parent, int)):
+            errors.add("parent_id", "invalid_department", "a department id or null", parent)
+        elif parent is not None and not _exists(conn, departments.c.id, parent):
+            errors.add("parent_id", "unknown_department", f"no department {parent}", parent)
+        elif parent is not None and parent in subtree(conn, [department_id]):
+            message = (
+                "a department cannot move under itself or a department below it"
+                " / 部门不能移到自身或其下级部门之下"
+            )
+            errors.add("parent_id", "cycle", message, parent)
+        else:
+            after["parent_id"] = parent
+    if "manager_id" in changes:
+        manager = changes["manager_id"]
+        if manager is not None and (
+            isinstance(manager, bool)
+            or not isinstance(manager, int)
+            or not _exists(conn, users.c.id, manager)
+        ):
+            message = "an existing user id or null / 请选择一位已有用户"
+            errors.add("manager_id", "unknown_user", message, manager)
+        else:
+            after["manager_id"] = manager
     errors.raise_if_any()
+    if after == before:
+        return before, after
     if (after["name"], after["parent_id"]) != (before["name"], before["parent_id"]):
         _require_unique_name(conn, after["name"], after["parent_id"], department_id)
     conn.execute(
@@ -181,6 +195,7 @@ def update_department(
 def delete_department(conn: Connection, department_id: int) -> dict[str, Any]:
     """Remove an empty department: one with sub-departments, members or records shared with
     it is refused with what is still there, so nobody silently loses what it gave them."""
+    serialize(conn, TREE)
     before = describe_department(conn, department_id)
     held = {
         "sub-departments": _count(departments, departments.c.parent_id == department_id),
@@ -253,6 +268,7 @@ def set_user_departments(
     conn: Connection, user_id: int, main: int | None, others: Sequence[int] = ()
 ) -> None:
     """Replace the user's departments: ``main`` on the user, the rest as memberships."""
+    serialize(conn, TREE)
     wanted = list(dict.fromkeys([*([main] if main is not None else []), *others]))
     known = set(conn.scalars(sa.select(departments.c.id).where(departments.c.id.in_(wanted))))
     unknown = [d for d in wanted if d not in known]
@@ -320,6 +336,7 @@ def rename_role(*, conn: Connection, key: str, label: str) -> tuple[dict[str, An
 
 def delete_role(*, conn: Connection, key: str) -> dict[str, Any]:
     """Remove a role that nobody holds, with its permissions; presets stay."""
+    serialize(conn, ROLES)
     before = describe_role(conn, key)
     if before["preset"]:
         raise Conflict(
@@ -356,6 +373,7 @@ def list_roles(conn: Connection) -> list[dict[str, Any]]:
 
 
 def set_user_roles(conn: Connection, user_id: int, keys: Sequence[str]) -> None:
+    serialize(conn, ROLES)
     wanted = list(dict.fromkeys(keys))
     known = set(conn.scalars(sa.select(roles.c.key).where(roles.c.key.in_(wanted))))
     unknown = [k for k in wanted if k not in known]

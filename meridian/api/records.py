@@ -27,7 +27,7 @@ def _if_match(header: str | None) -> int | None:
     if header is None:
         return None
     token = header.strip().removeprefix("W/").strip('"')
-    if not token.isdigit():
+    if not token.isdecimal():
         raise ValidationFailed(
             [FieldError("If-Match", "invalid_etag", 'expected an ETag such as "3"', header)]
         )

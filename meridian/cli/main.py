@@ -373,6 +373,9 @@ def department_update(
     manager: str | None = typer.Option(None, "--manager", help="Its manager, by email."),
 ) -> None:
     """Rename, move or re-manage a department; only what is given changes."""
+    if parent is not None and top:
+        _say("error: give --parent or --top, not both")
+        raise typer.Exit(2)
     with _workspace() as workspace:
         with workspace.transaction() as conn:
             changes: dict[str, Any] = {}
@@ -448,6 +451,8 @@ def role_permissions(
     document: Path | None = typer.Option(
         None,
         "--set",
+        exists=True,
+        dir_okay=False,
         help="A JSON file with the permission document to set (as PUT /api/v1/roles/…).",
     ),
 ) -> None:
@@ -459,8 +464,8 @@ def role_permissions(
             if document is not None:
                 try:
                     rules = json.loads(document.read_text(encoding="utf-8"))
-                except json.JSONDecodeError as exc:
-                    message = f"the file is not JSON: {exc}"
+                except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+                    message = f"the file is not JSON in UTF-8: {exc}"
                     raise ValidationFailed(
                         [FieldError("--set", "invalid_json", message, str(document))]
                     ) from None

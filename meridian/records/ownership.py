@@ -9,10 +9,12 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from meridian.access.organisation import TREE
 from meridian.access.permissions import FormAccess, form_access
 from meridian.core.actor import Actor
 from meridian.core.clock import utcnow
 from meridian.core.timezones import DEFAULT_TIME_ZONE
+from meridian.db.locks import serialize
 from meridian.db.sets import one_of
 from meridian.db.tables import departments, record_shares, users
 from meridian.errors import FieldError, NotFound, PermissionDenied, ValidationFailed
@@ -120,6 +122,8 @@ def share_record(
 
     Only someone who may change the record may share it.
     """
+    if department_id is not None:
+        serialize(conn, TREE)  # so the department cannot be removed under the new share
     errors = []
     if level not in SHARE_LEVELS:
         errors.append(FieldError("level", "invalid_level", "read or edit / 只读或可编辑", level))
@@ -225,6 +229,18 @@ def revoke_share(
         object_id=record_id,
         detail={"id": share_id, "record_id": record_id, **revoked._asdict()},
     )
+
+
+def may_share(
+    *, conn: Connection, actor: Actor, form: Form, record_id: int, tz: ZoneInfo = DEFAULT_TIME_ZONE
+) -> bool:
+    """Whether the actor may share this record (and take its shares back): whoever may change
+    it, by role or by an edit share."""
+    try:
+        _require_changeable(conn, actor, form, record_id, tz)
+    except (NotFound, PermissionDenied):
+        return False
+    return True
 
 
 def _require_readable(

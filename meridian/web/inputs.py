@@ -21,7 +21,7 @@ def _id(text: str) -> int | str | None:
     text = text.strip()
     if not text:
         return None
-    return int(text) if text.isdigit() else text
+    return int(text) if text.isdecimal() else text
 
 
 def parse_input(field: Field, posted: Sequence[Any]) -> Any:

@@ -6,9 +6,19 @@ both); a page shows the half in the viewer's language.
 
 from __future__ import annotations
 
+from meridian.errors import MeridianError
+
 
 def localized(message: str, locale: str) -> str:
     english, separator, chinese = message.partition(" / ")
     if not separator:
         return message
     return chinese if locale.startswith("zh") else english
+
+
+def problems_of(exc: MeridianError, locale: str) -> list[str]:
+    """What a refused change says, one line per problem, in the viewer's language."""
+    errors = getattr(exc, "errors", None)
+    if errors:
+        return [f"{e.field}: {localized(e.message, locale)}" for e in errors]
+    return [localized(exc.detail, locale)]

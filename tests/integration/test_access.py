@@ -17,6 +17,7 @@ from meridian.access import manage, organisation
 from meridian.access.tokens import create_token
 from meridian.app import create_app
 from meridian.core.actor import Actor
+from meridian.db.tables import departments
 from meridian.errors import ValidationFailed
 from meridian.http.deps import Workspace
 from meridian.settings import Settings
@@ -584,6 +585,16 @@ def test_moving_a_department_changes_what_its_old_and_new_managers_see(
     }
     top = client.patch(f"/api/v1/departments/{shanghai}", json={"parent_id": None})
     assert top.status_code == 200 and department_tree(client)["深圳组"][0] is None
+    # A name from before "/" was refused does not block changing anything else.
+    with workspace.transaction() as conn:
+        conn.execute(departments.update().where(departments.c.id == south).values(name="华南/港澳"))
+    manager = client.patch(f"/api/v1/departments/{south}", json={"manager_id": org["mike"]})
+    assert manager.status_code == 200, manager.text
+    audited = client.get("/api/v1/audit", params={"action": "department_updated"}).json()["items"]
+    same = client.patch(f"/api/v1/departments/{south}", json={"manager_id": org["mike"]})
+    assert same.status_code == 200  # nothing changed: nothing written, nothing audited
+    again = client.get("/api/v1/audit", params={"action": "department_updated"}).json()["items"]
+    assert len(again) == len(audited)
 
 
 def test_bad_department_changes_are_named_together_and_change_nothing(

@@ -121,6 +121,8 @@ def test_departments_are_listed_moved_renamed_and_removed_from_the_shell(env: Pa
         "总部/华南销售/深圳组",
     ]
     assert len(paths[3]) == 3  # the manager's id
+    code, _, err = run("department", "update", "总部/华东销售", "--parent", "总部", "--top")
+    assert code == 2 and "not both" in err
     code, _, err = run("department", "update", "总部", "--parent", "总部/华南销售/深圳组")
     assert code == 1 and "cannot move under itself" in err
     code, _, err = run("department", "delete", "总部/华南销售")

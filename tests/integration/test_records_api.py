@@ -670,3 +670,17 @@ def test_a_bulk_edit_works_whatever_the_field_keys(client: TestClient) -> None:
     for record_id in ids:
         record = client.get(f"/api/v1/forms/ticket/records/{record_id}").json()
         assert {k: record[k] for k in values} == values and record["id"] == record_id
+
+
+def test_digits_that_are_not_decimal_are_refused_not_crashed_on(crm: TestClient) -> None:
+    """ "²" is a digit to str.isdigit() but not a number to int()."""
+    bad = crm.post("/api/v1/forms/deal/records", json={"name": "A", "customer": "²"})
+    assert bad.status_code == 422, bad.text
+    assert bad.json()["errors"][0]["code"] == "invalid_reference"
+    deal = create(crm, "deal", {"name": "A"})
+    stale = crm.patch(
+        f"/api/v1/forms/deal/records/{deal['id']}",
+        json={"name": "B"},
+        headers={"If-Match": '"²"'.encode("latin-1")},
+    )
+    assert stale.status_code == 422 and stale.json()["errors"][0]["field"] == "If-Match"

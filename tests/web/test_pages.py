@@ -503,7 +503,8 @@ def test_a_record_is_shared_and_taken_back_on_its_page(
         assert shared.status_code == 303 and shared.headers["location"] == f"{url}#sharing"
         listed = web.get(url).text
         assert "Niu" in listed and "可查看" in listed
-        assert niu.get(url).status_code == 200
+        seen = niu.get(url)
+        assert seen.status_code == 200 and 'data-testid="share-form"' not in seen.text  # reads only
         [share] = web.get(f"/api/v1/forms/lead/records/{record_id}/shares").json()["items"]
         taken = web.post(f"{url}/shares/{share['id']}/delete", data={"csrf_token": csrf})
         assert taken.status_code == 303

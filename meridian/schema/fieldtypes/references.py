@@ -21,7 +21,7 @@ def parse_id(value: Any) -> int:
         raise InvalidValue("invalid_reference", f"expected a record id, got {value!r}")
     if isinstance(value, int) and value > 0:
         return value
-    if isinstance(value, str) and value.strip().isdigit() and int(value) > 0:
+    if isinstance(value, str) and value.strip().isdecimal() and int(value) > 0:
         return int(value)
     raise InvalidValue("invalid_reference", f"expected a positive record id, got {value!r}")
 

@@ -98,7 +98,7 @@ def _split_port(value: str, netloc: str) -> tuple[str, str]:
     if not after:
         return host, ""
     port = after[1:]
-    if after[0] != ":" or not port.isdigit() or not 0 < int(port) < 65536:
+    if after[0] != ":" or not port.isdecimal() or not 0 < int(port) < 65536:
         raise InvalidValue("invalid_url", f"{value!r} has an invalid port {port!r}.")
     return host, f":{int(port)}"
 

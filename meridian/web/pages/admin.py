@@ -20,7 +20,7 @@ from meridian.events import jobs
 from meridian.events.audit import search_audit
 from meridian.schema.catalog import find_form, get_form, list_forms
 from meridian.web.display import Presenter, user_names
-from meridian.web.messages import localized
+from meridian.web.messages import problems_of
 from meridian.web.pages.common import page
 from meridian.web.session import Viewer, ViewerDep
 
@@ -56,13 +56,6 @@ def changed(
     except MeridianError as exc:
         return show(status_code=exc.status, problems=problems_of(exc, viewer.locale))
     return show(**shown(result))
-
-
-def problems_of(exc: MeridianError, locale: str) -> list[str]:
-    errors = getattr(exc, "errors", None)
-    if errors:
-        return [f"{e.field}: {localized(e.message, locale)}" for e in errors]
-    return [localized(exc.detail, locale)]
 
 
 # Users ------------------------------------------------------------------------------------
@@ -105,7 +98,7 @@ async def add_user(request: Request, viewer: ViewerDep) -> HTMLResponse:
             name=str(posted.get("name", "")),
             password=str(posted.get("password", "")),
             roles=[str(role) for role in posted.getlist("roles")] or ["member"],
-            department=int(department) if department.isdigit() else None,
+            department=int(department) if department.isdecimal() else None,
         ),
         functools.partial(_users_page, request, viewer),
         lambda _: {"notice": viewer._("The user was created.")},
@@ -143,8 +136,8 @@ async def update_user(user_id: int, request: Request, viewer: ViewerDep) -> HTML
     changes = {
         "name": str(posted.get("name", "")),
         "roles": [str(role) for role in posted.getlist("roles")],
-        "department": int(department) if department.isdigit() else None,
-        "manager_id": int(manager) if manager.isdigit() else None,
+        "department": int(department) if department.isdecimal() else None,
+        "manager_id": int(manager) if manager.isdecimal() else None,
         "is_active": posted.get("is_active") == "on",
     }
     return changed(
@@ -212,7 +205,7 @@ async def add_department(request: Request, viewer: ViewerDep) -> HTMLResponse:
             conn,
             viewer.actor,
             str(posted.get("name", "")).strip(),
-            int(parent) if parent.isdigit() else None,
+            int(parent) if parent.isdecimal() else None,
             None,
         ),
         functools.partial(_departments_page, request, viewer),
@@ -253,8 +246,8 @@ async def update_department(
     parent, manager = str(posted.get("parent_id", "")), str(posted.get("manager_id", ""))
     changes = {
         "name": str(posted.get("name", "")),
-        "parent_id": int(parent) if parent.isdigit() else None,
-        "manager_id": int(manager) if manager.isdigit() else None,
+        "parent_id": int(parent) if parent.isdecimal() else None,
+        "manager_id": int(manager) if manager.isdecimal() else None,
     }
     return changed(
         viewer,
@@ -481,13 +474,13 @@ def audit_page(
     with viewer.workspace.read() as conn:
         entries = search_audit(
             conn,
-            actor_id=int(actor) if actor.isdigit() else None,
+            actor_id=int(actor) if actor.isdecimal() else None,
             object_type=object_type or None,
             object_id=object_id or None,
             action=action or None,
             since=day(since),
             until=day(until),
-            before_id=int(before) if before.isdigit() else None,
+            before_id=int(before) if before.isdecimal() else None,
             limit=100,
         )
         names = user_names(conn, [e["actor_id"] for e in entries])

@@ -15,7 +15,8 @@ from meridian.integrations import webhooks
 from meridian.rules import definitions, engine
 from meridian.schema.catalog import list_forms
 from meridian.web.display import Presenter
-from meridian.web.pages.admin import admin_page, changed, problems_of
+from meridian.web.messages import problems_of
+from meridian.web.pages.admin import admin_page, changed
 from meridian.web.pages.record import active_users
 from meridian.web.session import Viewer, ViewerDep
 
@@ -125,7 +126,7 @@ def dry_run(
     """What the rule would do to one record now; nothing is changed."""
     manage.require_admin(viewer.actor)
     try:
-        if not record_id.strip().isdigit():
+        if not record_id.strip().isdecimal():
             raise ValidationFailed(
                 [FieldError("record_id", "invalid_id", "give a record number", record_id)]
             )

@@ -70,7 +70,7 @@ def _state(conn: Connection, viewer: Viewer, form: FormDef, request: Request) ->
     params = request.query_params
     view_id = params.get("view")
     base: dict[str, Any] = {}
-    if view_id and view_id.isdigit():
+    if view_id and view_id.isdecimal():
         base = views.get_view(conn, viewer.actor, form.key, int(view_id))["settings"]
     columns = params.get("columns") or ",".join(base.get("columns", []))
     return GridState(
@@ -78,7 +78,7 @@ def _state(conn: Connection, viewer: Viewer, form: FormDef, request: Request) ->
         sort=params.get("sort", base.get("sort", "")),
         filter=params.get("filter", base.get("filter", "")),
         q=params.get("q", base.get("q", "")),
-        view=int(view_id) if view_id and view_id.isdigit() else None,
+        view=int(view_id) if view_id and view_id.isdecimal() else None,
     )
 
 
@@ -308,7 +308,7 @@ async def save_cell(
 async def bulk(form_key: str, request: Request, viewer: ViewerDep) -> Response:
     """Bulk delete, set one field, or transfer owner for the selected records."""
     posted = await request.form()
-    ids = [int(str(i)) for i in posted.getlist("ids") if str(i).isdigit()]
+    ids = [int(str(i)) for i in posted.getlist("ids") if str(i).isdecimal()]
     if not 1 <= len(ids) <= MAX_BULK:
         raise ValidationFailed(
             [FieldError("ids", "invalid_selection", f"select 1 to {MAX_BULK} records", len(ids))]
@@ -353,7 +353,7 @@ async def bulk(form_key: str, request: Request, viewer: ViewerDep) -> Response:
 def _user_id(conn: Connection, given: str) -> int:
     """A user named by id or email."""
     given = given.strip()
-    found = int(given) if given.isdigit() else find_user_id(conn, given.lower())
+    found = int(given) if given.isdecimal() else find_user_id(conn, given.lower())
     if found is None:
         raise ValidationFailed(
             [FieldError("owner_id", "unknown_user", "no user with this id or email", given)]

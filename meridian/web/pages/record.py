@@ -12,7 +12,7 @@ from sqlalchemy.engine import Connection
 from meridian.access import organisation
 from meridian.access.permissions import form_access
 from meridian.db.tables import users
-from meridian.errors import NotFound, ValidationFailed
+from meridian.errors import MeridianError, NotFound, ValidationFailed
 from meridian.records import listing, ownership, service
 from meridian.records.files import get_file
 from meridian.rules import engine as rules_engine
@@ -21,7 +21,7 @@ from meridian.schema.model import Form
 from meridian.web.display import Presenter, mentioned_users, record_title, user_names
 from meridian.web.inputs import parse_record_form
 from meridian.web.layout import sections_of
-from meridian.web.messages import localized
+from meridian.web.messages import localized, problems_of
 from meridian.web.pages.common import fragment, page
 from meridian.web.session import Viewer, ViewerDep
 
@@ -113,7 +113,10 @@ def _detail(
         shares = ownership.record_shares_of(
             conn=conn, actor=viewer.actor, form=form, record_id=record_id, tz=tz
         )
-        sharing = _share_targets(conn) if access.may("update") else None
+        allowed = ownership.may_share(
+            conn=conn, actor=viewer.actor, form=form, record_id=record_id, tz=tz
+        )
+        sharing = _share_targets(conn) if allowed else None
         mentioned = (
             mentioned_users(visible, [record])
             | {h["actor_id"] for h in history}
@@ -269,7 +272,7 @@ async def update_record(
                 form=get_form(conn, form_key),
                 record_id=record_id,
                 values=values,
-                expected_version=int(version) if version.isdigit() else None,
+                expected_version=int(version) if version.isdecimal() else None,
                 tz=viewer.workspace.tz,
             )
     except ValidationFailed as exc:
@@ -300,7 +303,7 @@ async def share_record(
     posted = await request.form()
     kind, _, number = str(posted.get("target", "")).partition(":")
     target = (
-        {f"{kind}_id": int(number)} if kind in ("user", "department") and number.isdigit() else {}
+        {f"{kind}_id": int(number)} if kind in ("user", "department") and number.isdecimal() else {}
     )
     try:
         with viewer.workspace.transaction() as conn:
@@ -313,8 +316,8 @@ async def share_record(
                 tz=viewer.workspace.tz,
                 **target,
             )
-    except ValidationFailed as exc:
-        problems = [localized(e.message, viewer.locale) for e in exc.errors]
+    except MeridianError as exc:
+        problems = problems_of(exc, viewer.locale)
         return _detail(
             request, viewer, form_key, record_id, status_code=exc.status, share_problems=problems
         )
@@ -354,7 +357,7 @@ def choices(
 ) -> HTMLResponse:
     """Options for a link input: the target's records matching what was typed (pinyin too)."""
     typed = request.query_params.get(f"_q_{field}", "")
-    chosen = [int(v) for v in request.query_params.getlist(field) if v.isdigit()][:100]
+    chosen = [int(v) for v in request.query_params.getlist(field) if v.isdecimal()][:100]
     with viewer.workspace.read() as conn:
         form = get_form(conn, form_key)
 

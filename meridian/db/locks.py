@@ -1,0 +1,18 @@
+"""Serialising changes that row locks cannot: a department move checks rows it does not
+write (the tree below its new parent), and removing a department or a role checks that no
+row refers to it while another transaction could be adding one."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+
+def serialize(conn: Connection, subject: str) -> None:
+    """Hold the lock named ``subject`` until the transaction ends.
+
+    PostgreSQL: a transaction-level advisory lock. SQLite: nothing to do, every writer already
+    holds the database's one write lock from ``BEGIN IMMEDIATE``.
+    """
+    if conn.dialect.name == "postgresql":
+        conn.execute(sa.select(sa.func.pg_advisory_xact_lock(sa.func.hashtext(subject))))
