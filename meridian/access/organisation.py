@@ -299,17 +299,18 @@ def user_department_ids(conn: Connection, user_id: int) -> tuple[int, ...]:
 def create_role(*, conn: Connection, key: str, label: str) -> None:
     if not isinstance(key, str) or not _ROLE_KEY.match(key):
         raise _invalid("key", "invalid_key", "a role key is lower-case letters, digits and _", key)
-    label = (label or "").strip()
-    if not label or len(label) > 200:
-        raise _invalid(
-            "label",
-            "invalid_label",
-            "give a label of 1 to 200 characters / 名称为 1 到 200 个字符",
-            label,
-        )
+    label = _checked_label(label)
     if role_exists(conn, key):
         raise Conflict(f"role {key!r} already exists", key=key)
     conn.execute(roles.insert().values(key=key, label=label, preset=False, created_at=utcnow()))
+
+
+def _checked_label(label: Any) -> str:
+    text = label.strip() if isinstance(label, str) else ""
+    if not text or len(text) > 200:
+        message = "give a label of 1 to 200 characters / 名称为 1 到 200 个字符"
+        raise _invalid("label", "invalid_label", message, label)
+    return text
 
 
 def describe_role(conn: Connection, key: str) -> dict[str, Any]:
@@ -322,14 +323,7 @@ def describe_role(conn: Connection, key: str) -> dict[str, Any]:
 def rename_role(*, conn: Connection, key: str, label: str) -> tuple[dict[str, Any], dict[str, Any]]:
     """Give a role (presets too) another label; its key, which scripts use, stays."""
     before = describe_role(conn, key)
-    label = label.strip() if isinstance(label, str) else ""
-    if not label or len(label) > 200:
-        raise _invalid(
-            "label",
-            "invalid_label",
-            "give a label of 1 to 200 characters / 名称为 1 到 200 个字符",
-            label,
-        )
+    label = _checked_label(label)
     conn.execute(roles.update().where(roles.c.key == key).values(label=label))
     return before, {**before, "label": label}
 

@@ -58,6 +58,22 @@ def changed(
     return show(**shown(result))
 
 
+def removed(
+    viewer: Viewer,
+    remove: Callable[[Connection], None],
+    show: Callable[..., HTMLResponse],
+    to: str,
+) -> Response:
+    """Remove something in its own transaction and go to ``to``; when refused, show its page
+    again with the reasons (nothing is removed then)."""
+    try:
+        with viewer.workspace.transaction() as conn:
+            remove(conn)
+    except MeridianError as exc:
+        return show(status_code=exc.status, problems=problems_of(exc, viewer.locale))
+    return RedirectResponse(to, status_code=303)
+
+
 # Users ------------------------------------------------------------------------------------
 
 
@@ -259,15 +275,12 @@ async def update_department(
 
 @router.post("/departments/{department_id}/delete", response_class=HTMLResponse)
 def delete_department(department_id: int, request: Request, viewer: ViewerDep) -> Response:
-    try:
-        with viewer.workspace.transaction() as conn:
-            manage.delete_department(conn, viewer.actor, department_id)
-    except MeridianError as exc:
-        problems = problems_of(exc, viewer.locale)
-        return _department_page(
-            request, viewer, department_id, status_code=exc.status, problems=problems
-        )
-    return RedirectResponse("/admin/departments", status_code=303)
+    return removed(
+        viewer,
+        lambda conn: manage.delete_department(conn, viewer.actor, department_id),
+        functools.partial(_department_page, request, viewer, department_id),
+        "/admin/departments",
+    )
 
 
 # Roles and permissions ----------------------------------------------------------------------
@@ -337,13 +350,12 @@ async def rename_role(role: str, request: Request, viewer: ViewerDep) -> HTMLRes
 
 @router.post("/roles/{role}/delete", response_class=HTMLResponse)
 def delete_role(role: str, request: Request, viewer: ViewerDep) -> Response:
-    try:
-        with viewer.workspace.transaction() as conn:
-            manage.delete_role(conn, viewer.actor, role)
-    except MeridianError as exc:
-        problems = problems_of(exc, viewer.locale)
-        return _permissions_page(request, viewer, role, status_code=exc.status, problems=problems)
-    return RedirectResponse("/admin/roles", status_code=303)
+    return removed(
+        viewer,
+        lambda conn: manage.delete_role(conn, viewer.actor, role),
+        functools.partial(_permissions_page, request, viewer, role),
+        "/admin/roles",
+    )
 
 
 def rules_from_form(posted: Any, form_key: str, field_keys: list[str]) -> dict[str, Any]:
