@@ -20,6 +20,7 @@ from meridian.access.sessions import password_problems
 from meridian.access.users import create_user
 from meridian.core.actor import Actor
 from meridian.core.clock import utcnow
+from meridian.db.locks import serialize
 from meridian.db.tables import departments, sessions, user_departments, user_roles, users
 from meridian.errors import (
     ErrorCollector,
@@ -215,6 +216,8 @@ def update_user(
     stays one.
     """
     require_admin(actor)
+    # Before the user's row is locked by the update: the organisation lock comes first.
+    serialize(conn, organisation.ORGANISATION)
     before = describe_user(conn, user_id)
     after = _checked_user_changes(conn, actor, before, changes)
     conn.execute(

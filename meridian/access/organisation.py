@@ -27,12 +27,10 @@ from meridian.db.tables import (
 from meridian.errors import Conflict, ErrorCollector, FieldError, NotFound, ValidationFailed
 
 PRESET_ROLES = ("administrator", "builder", "manager", "member", "read_only")
-TREE = "departments"
-"""The lock every change to the department tree or to who belongs where takes (see
-:func:`serialize`): a move must not race another move into a cycle, nor a removal a new
-member."""
-ROLES = "roles"
-"""The lock role removals and role assignments take, for the same reason."""
+ORGANISATION = "organisation"
+"""The lock every change to the department tree, to who belongs where, to roles and their
+assignments takes (see :func:`serialize`): a move must not race another move into a cycle, nor
+a removal a new member or role holder. One lock for all of it, so none can wait on another."""
 _ROLE_KEY = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 _NAME_RULE = 'give a name of 1 to 200 characters without "/" / 名称为 1 到 200 个字符，不含 "/"'
 _HELD_ZH = {
@@ -53,7 +51,7 @@ def create_department(
     *, conn: Connection, name: str, parent_id: int | None = None, manager_id: int | None = None
 ) -> int:
     """A department under ``parent_id`` (a root when None); names are unique among siblings."""
-    serialize(conn, TREE)
+    serialize(conn, ORGANISATION)
     name = (name or "").strip()
     if not name or len(name) > 200 or "/" in name:
         raise _invalid("name", "invalid_name", _NAME_RULE, name)
@@ -138,7 +136,7 @@ def update_department(
     A department cannot move under itself or anything below it, and names stay unique among
     siblings. Members keep their department; what its managers see follows the tree at once.
     """
-    serialize(conn, TREE)
+    serialize(conn, ORGANISATION)
     before = describe_department(conn, department_id)
     if not isinstance(changes, Mapping):
         raise _invalid("body", "invalid_changes", "expected a JSON object", changes)
@@ -195,7 +193,7 @@ def update_department(
 def delete_department(conn: Connection, department_id: int) -> dict[str, Any]:
     """Remove an empty department: one with sub-departments, members or records shared with
     it is refused with what is still there, so nobody silently loses what it gave them."""
-    serialize(conn, TREE)
+    serialize(conn, ORGANISATION)
     before = describe_department(conn, department_id)
     held = {
         "sub-departments": _count(departments, departments.c.parent_id == department_id),
@@ -268,7 +266,7 @@ def set_user_departments(
     conn: Connection, user_id: int, main: int | None, others: Sequence[int] = ()
 ) -> None:
     """Replace the user's departments: ``main`` on the user, the rest as memberships."""
-    serialize(conn, TREE)
+    serialize(conn, ORGANISATION)
     wanted = list(dict.fromkeys([*([main] if main is not None else []), *others]))
     known = set(conn.scalars(sa.select(departments.c.id).where(departments.c.id.in_(wanted))))
     unknown = [d for d in wanted if d not in known]
@@ -330,7 +328,7 @@ def rename_role(*, conn: Connection, key: str, label: str) -> tuple[dict[str, An
 
 def delete_role(*, conn: Connection, key: str) -> dict[str, Any]:
     """Remove a role that nobody holds, with its permissions; presets stay."""
-    serialize(conn, ROLES)
+    serialize(conn, ORGANISATION)
     before = describe_role(conn, key)
     if before["preset"]:
         raise Conflict(
@@ -367,7 +365,7 @@ def list_roles(conn: Connection) -> list[dict[str, Any]]:
 
 
 def set_user_roles(conn: Connection, user_id: int, keys: Sequence[str]) -> None:
-    serialize(conn, ROLES)
+    serialize(conn, ORGANISATION)
     wanted = list(dict.fromkeys(keys))
     known = set(conn.scalars(sa.select(roles.c.key).where(roles.c.key.in_(wanted))))
     unknown = [k for k in wanted if k not in known]

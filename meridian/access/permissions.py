@@ -30,7 +30,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 from sqlalchemy.sql.elements import ColumnElement
 
-from meridian.access.organisation import ROLES, require_role, subtree
+from meridian.access.organisation import ORGANISATION, require_role, subtree
 from meridian.core.actor import Actor
 from meridian.core.clock import utcnow
 from meridian.db.locks import serialize
@@ -146,7 +146,7 @@ def _field_levels(form: Form, value: Any, errors: ErrorCollector) -> dict[str, s
 
 def set_form_rules(conn: Connection, role: str, form: Form, document: Any) -> dict[str, Any]:
     """Store the role's permission on ``form``; returns the normalised document."""
-    serialize(conn, ROLES)  # the role cannot be removed under its new document
+    serialize(conn, ORGANISATION)  # the role cannot be removed under its new document
     require_role(conn, role)
     rules = normalise_rules(conn, form, document)
     where = (role_forms.c.role_key == role, role_forms.c.form_key == form.key)

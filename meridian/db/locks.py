@@ -11,8 +11,12 @@ from sqlalchemy.engine import Connection
 def serialize(conn: Connection, subject: str) -> None:
     """Hold the lock named ``subject`` until the transaction ends.
 
-    PostgreSQL: a transaction-level advisory lock. SQLite: nothing to do, every writer already
-    holds the database's one write lock from ``BEGIN IMMEDIATE``.
+    PostgreSQL: a transaction-level advisory lock, named within the current schema (advisory
+    locks are database-wide; workspaces in other schemas must not wait for each other). SQLite:
+    nothing to do, every writer already holds the database's one write lock from
+    ``BEGIN IMMEDIATE``. Callers take one subject at a time, so two locks can never be taken
+    in opposite orders.
     """
     if conn.dialect.name == "postgresql":
-        conn.execute(sa.select(sa.func.pg_advisory_xact_lock(sa.func.hashtext(subject))))
+        name = sa.func.concat(sa.func.current_schema(), ":", subject)
+        conn.execute(sa.select(sa.func.pg_advisory_xact_lock(sa.func.hashtext(name))))

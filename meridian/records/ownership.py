@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from meridian.access.organisation import TREE
+from meridian.access.organisation import ORGANISATION
 from meridian.access.permissions import FormAccess, form_access
 from meridian.core.actor import Actor
 from meridian.core.clock import utcnow
@@ -123,7 +123,7 @@ def share_record(
     Only someone who may change the record may share it.
     """
     if department_id is not None:
-        serialize(conn, TREE)  # so the department cannot be removed under the new share
+        serialize(conn, ORGANISATION)  # so the department cannot be removed under the new share
     errors = []
     if level not in SHARE_LEVELS:
         errors.append(FieldError("level", "invalid_level", "read or edit / 只读或可编辑", level))

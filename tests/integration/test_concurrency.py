@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+import uuid
 from concurrent.futures import ThreadPoolExecutor
 
+import pytest
+import sqlalchemy as sa
+
+from meridian.access.organisation import ORGANISATION
 from meridian.core.actor import Actor
+from meridian.db.engine import make_engine
+from meridian.db.locks import serialize
 from meridian.errors import StaleVersion
 from meridian.http.deps import Workspace
 from meridian.records.service import create_record, get_record, update_record
@@ -74,3 +81,36 @@ def test_parallel_updates_of_one_version_let_exactly_one_through(
         final = get_record(conn=conn, actor=admin, form=CONTRACT, record_id=record["id"])
     assert final["note"] == winners[0]
     assert final["_version"] == 2
+
+
+def test_the_organisation_lock_holds_within_a_schema_and_not_across(database_url: str) -> None:
+    """Workspaces in two schemas of one PostgreSQL database never wait for each other's
+    organisation changes; two transactions in the same schema do."""
+    if not database_url.startswith("postgresql"):
+        pytest.skip("SQLite writers already queue on the database's one write lock")
+    url = sa.make_url(database_url)
+    other_schema = f"t_{uuid.uuid4().hex[:16]}"
+    admin = sa.create_engine(url.set(query={}), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'CREATE SCHEMA "{other_schema}"'))
+    here = make_engine(database_url)
+    there = make_engine(url.update_query_dict({"options": f"-csearch_path={other_schema}"}))
+    try:
+        with here.begin() as holder:
+            serialize(holder, ORGANISATION)
+            with there.connect() as conn, conn.begin():
+                conn.exec_driver_sql("SET LOCAL lock_timeout = '5s'")
+                serialize(conn, ORGANISATION)  # another schema: taken at once
+            with (
+                here.connect() as conn,
+                pytest.raises(sa.exc.OperationalError, match="lock timeout"),
+                conn.begin(),
+            ):
+                conn.exec_driver_sql("SET LOCAL lock_timeout = '200ms'")
+                serialize(conn, ORGANISATION)
+    finally:
+        here.dispose()
+        there.dispose()
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'DROP SCHEMA "{other_schema}" CASCADE'))
+        admin.dispose()
