@@ -170,18 +170,6 @@ def _has_expressions(form: Form) -> bool:
     return bool(form.validations) or any(f.type == "formula" for f in form.active_fields)
 
 
-def _stored_lines(
-    conn: Connection, plan: FormPlan, record_id: int, keys: Sequence[str]
-) -> dict[str, list[dict[str, Any]]]:
-    """A record's current line items as stored (for formulas over lines on update)."""
-    result: dict[str, list[dict[str, Any]]] = {}
-    for key in keys:
-        table = plan.tables.lines[key]
-        query = sa.select(table).where(table.c._parent_id == record_id).order_by(table.c._position)
-        result[key] = [dict(row) for row in conn.execute(query).mappings()]
-    return result
-
-
 def _dump_lines(
     plan: FormPlan, key: str, lines: Sequence[Mapping[str, Any]]
 ) -> list[dict[str, Any]]:
@@ -310,7 +298,7 @@ def update_record(
     proposed = {**current, **parsed.columns}
     if _has_expressions(form):
         runner = FormulaRunner(conn, form, compile_form_expressions(conn, form), tz)
-        current_lines = _stored_lines(conn, plan, record_id, runner.children)
+        current_lines = _stored_lines_of(conn, plan, [record_id], runner.children)[record_id]
         runner.apply([proposed], [{**current_lines, **parsed.lines}], errors, [""])
         errors.raise_if_any()
     changed = {

@@ -17,7 +17,9 @@ EDITABLE_INLINE = frozenset(FIELD_TYPES) - COMPUTED - {"child_table", "attachmen
 """Types a grid cell can edit in place; lines and files need the record's own page."""
 
 
-def _id(text: str) -> int | str | None:
+def posted_id(text: str) -> int | str | None:
+    """A posted id: blank is None, a number its int; anything else is passed on as typed, so
+    the service names it in its error instead of the page reading it as blank."""
     text = text.strip()
     if not text:
         return None
@@ -34,11 +36,11 @@ def parse_input(field: Field, posted: Sequence[Any]) -> Any:
         return bool(texts) and texts[-1] in ("true", "on", "1")
     last = texts[-1] if texts else ""
     if field.type == "link" and field.many:
-        return [_id(text) for text in texts if text.strip()]
+        return [posted_id(text) for text in texts if text.strip()]
     if field.type in ("link", "user"):
-        return _id(last)
+        return posted_id(last)
     if field.type == "attachment":
-        return [_id(part) for part in last.split(",") if part.strip()]
+        return [posted_id(part) for part in last.split(",") if part.strip()]
     if field.type == "child_table":
         if not last.strip():
             return []

@@ -455,6 +455,13 @@ def test_an_administrator_renames_moves_and_removes_a_department_on_its_page(
         data={"csrf_token": csrf, "name": "华东销售", "parent_id": str(team)},
     )
     assert refused.status_code == 422 and "部门不能移到自身或其下级部门之下" in refused.text
+    tampered = web.post(
+        f"/admin/departments/{east}",
+        data={"csrf_token": csrf, "name": "华东销售", "parent_id": "x"},
+    )
+    assert tampered.status_code == 422 and "parent_id" in tampered.text  # not "top of the tree"
+    with workspace.read() as conn:
+        assert organisation.describe_department(conn, east)["parent_id"] == hq
     saved = web.post(
         f"/admin/departments/{team}",
         data={"csrf_token": csrf, "name": "苏州组", "parent_id": str(hq), "manager_id": ""},

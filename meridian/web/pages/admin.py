@@ -20,6 +20,7 @@ from meridian.events import jobs
 from meridian.events.audit import search_audit
 from meridian.schema.catalog import find_form, get_form, list_forms
 from meridian.web.display import Presenter, user_names
+from meridian.web.inputs import posted_id
 from meridian.web.messages import problems_of
 from meridian.web.pages.common import page
 from meridian.web.session import Viewer, ViewerDep
@@ -148,12 +149,11 @@ def user_page(user_id: int, request: Request, viewer: ViewerDep) -> HTMLResponse
 @router.post("/users/{user_id}", response_class=HTMLResponse)
 async def update_user(user_id: int, request: Request, viewer: ViewerDep) -> HTMLResponse:
     posted = await request.form()
-    department, manager = str(posted.get("department", "")), str(posted.get("manager_id", ""))
     changes = {
         "name": str(posted.get("name", "")),
         "roles": [str(role) for role in posted.getlist("roles")],
-        "department": int(department) if department.isdecimal() else None,
-        "manager_id": int(manager) if manager.isdecimal() else None,
+        "department": posted_id(str(posted.get("department", ""))),
+        "manager_id": posted_id(str(posted.get("manager_id", ""))),
         "is_active": posted.get("is_active") == "on",
     }
     return changed(
@@ -259,11 +259,10 @@ async def update_department(
     department_id: int, request: Request, viewer: ViewerDep
 ) -> HTMLResponse:
     posted = await request.form()
-    parent, manager = str(posted.get("parent_id", "")), str(posted.get("manager_id", ""))
     changes = {
         "name": str(posted.get("name", "")),
-        "parent_id": int(parent) if parent.isdecimal() else None,
-        "manager_id": int(manager) if manager.isdecimal() else None,
+        "parent_id": posted_id(str(posted.get("parent_id", ""))),
+        "manager_id": posted_id(str(posted.get("manager_id", ""))),
     }
     return changed(
         viewer,
