@@ -38,7 +38,7 @@ from meridian.events.jobs import JobContext, enqueue_many
 from meridian.events.records import RecordUpdated
 from meridian.jobs.handlers import job_handlers
 from meridian.jobs.worker import Worker
-from meridian.records import service
+from meridian.records import bulk, service
 from meridian.records.subscribers import Changes
 from meridian.rules import engine as rules_engine
 from meridian.rules.definitions import create_rule
@@ -88,7 +88,7 @@ def save_latency(engine: sa.Engine, saves: int) -> None:
     ids = {}
     with transaction(engine) as conn:
         for key in ("deal", "plain"):
-            ids[key] = service.create_records(
+            ids[key] = bulk.create_records(
                 conn=conn,
                 actor=system,
                 form=get_form(conn, key),

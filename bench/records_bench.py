@@ -32,8 +32,8 @@ from meridian.core.actor import Actor
 from meridian.db.engine import make_engine
 from meridian.db.ids import reserve_ids
 from meridian.errors import SchemaChangeRefused
+from meridian.records.bulk import create_records
 from meridian.records.listing import RecordQuery, list_records
-from meridian.records.service import create_records
 from meridian.schema.catalog import get_form
 from meridian.schema.changes import add_field, update_field
 from meridian.schema.compile import compile_form

@@ -12,7 +12,7 @@ from meridian.api.schemas import BulkCreate, BulkUpdate, OwnerTransfer, RecordId
 from meridian.dataio import dossier
 from meridian.errors import FieldError, ValidationFailed
 from meridian.http.deps import ActorDep, WorkspaceDep
-from meridian.records import listing, ownership, service
+from meridian.records import bulk, listing, ownership, reads, service
 from meridian.schema.catalog import get_form
 
 router = APIRouter(tags=["records"])
@@ -107,7 +107,7 @@ def create_records(
     """Up to 1,000 records, all or nothing."""
     with workspace.transaction() as conn:
         form = get_form(conn, form_key)
-        ids = service.create_records(
+        ids = bulk.create_records(
             conn=conn, actor=actor, form=form, items=body.items, tz=workspace.tz
         )
     return {"ids": ids, "count": len(ids)}
@@ -125,7 +125,7 @@ def get_record(
     keys = tuple(k.strip() for k in (expand or "").split(",") if k.strip())
     with workspace.read() as conn:
         form = get_form(conn, form_key)
-        record = service.get_record(
+        record = reads.get_record(
             conn=conn, actor=actor, form=form, record_id=record_id, expand=keys, tz=workspace.tz
         )
     response.headers["ETag"] = _etag(record)
@@ -196,7 +196,7 @@ def record_history(
 ) -> dict[str, Any]:
     with workspace.read() as conn:
         form = get_form(conn, form_key)
-        items = service.record_history(
+        items = reads.record_history(
             conn=conn, actor=actor, form=form, record_id=record_id, tz=workspace.tz
         )
     return {"items": items}
@@ -209,7 +209,7 @@ def update_records(
     """Give up to 1,000 records the same values, all or nothing."""
     with workspace.transaction() as conn:
         form = get_form(conn, form_key)
-        updated = service.update_records(
+        updated = bulk.update_records(
             conn=conn,
             actor=actor,
             form=form,
@@ -227,7 +227,7 @@ def delete_records(
     """Move up to 1,000 records to the trash, all or nothing."""
     with workspace.transaction() as conn:
         form = get_form(conn, form_key)
-        deleted = service.delete_records(
+        deleted = bulk.delete_records(
             conn=conn, actor=actor, form=form, record_ids=body.ids, tz=workspace.tz
         )
     return {"deleted": deleted}

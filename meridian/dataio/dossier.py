@@ -26,7 +26,7 @@ from meridian.core.clock import utcnow
 from meridian.db.tables import audit_log, files
 from meridian.errors import NotFound, PermissionDenied
 from meridian.events.audit import audit
-from meridian.records import service
+from meridian.records import reads
 from meridian.records.listing import RecordQuery, list_records
 from meridian.records.plan import plan_for
 from meridian.schema.catalog import get_form, list_forms
@@ -48,7 +48,7 @@ def build_dossier(
     """The dossier of one record as ZIP bytes (the caller's transaction records the audit)."""
     access = form_access(conn, actor, form)
     access.require("export")
-    record = service.get_record(
+    record = reads.get_record(
         conn=conn, actor=actor, form=form, record_id=record_id, include_deleted=True, tz=tz
     )
     table = plan_for(form).tables.main
@@ -66,9 +66,7 @@ def build_dossier(
 
     def add_record(prefix: str, of: Form, data: dict[str, Any]) -> None:
         add_json(f"{prefix}.json", data)
-        history = service.record_history(
-            conn=conn, actor=actor, form=of, record_id=data["id"], tz=tz
-        )
+        history = reads.record_history(conn=conn, actor=actor, form=of, record_id=data["id"], tz=tz)
         add_json(f"{prefix}.history.json", history)
 
     add_record("record", form, record)
@@ -124,7 +122,7 @@ def _related(
                 found.append(
                     (
                         target,
-                        service.get_record(
+                        reads.get_record(
                             conn=conn, actor=actor, form=target, record_id=target_id, tz=tz
                         ),
                     )

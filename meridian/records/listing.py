@@ -26,8 +26,8 @@ from meridian.records.query import (
     order_by,
     parse_sort,
 )
+from meridian.records.reads import audit_sensitive_reads, dump_rows
 from meridian.records.search import columns_search_predicate, search_predicate, searchable_fields
-from meridian.records.service import audit_sensitive_reads, dump_rows
 from meridian.schema.catalog import get_form
 from meridian.schema.expressions import scope_for, sql_scope_for
 from meridian.schema.model import Form

@@ -50,7 +50,7 @@ from meridian.expr import (
     guard_of,
 )
 from meridian.notify.inbox import notify_bot, notify_users
-from meridian.records import service
+from meridian.records import reads, service
 from meridian.records.subscribers import Changes
 from meridian.rules.definitions import RECORD_TRIGGERS, RULES_REVISION, TIME_TRIGGERS
 from meridian.schema.catalog import get_form
@@ -455,7 +455,7 @@ def _call(
     tz: ZoneInfo,
 ) -> dict[str, Any]:
     """Queue the call with the record as it is now (the receiver sees what the rule saw)."""
-    record = service.get_record(
+    record = reads.get_record(
         conn=conn, actor=Actor.system(), form=form, record_id=record_id, tz=tz
     )
     body = {
@@ -476,7 +476,7 @@ def _tag(
     """Add and remove options of a multi-select field, keeping the others."""
     key = action["field"]
     current = (
-        service.get_record(
+        reads.get_record(
             conn=conn, actor=Actor.system(), form=form, record_id=record_id, tz=tz
         ).get(key)
         or []
@@ -584,7 +584,7 @@ def dry_run(conn: Connection, rule_id: int, record_id: int, tz: ZoneInfo) -> dic
     if rule is None:
         raise NotFound(f"rule {rule_id} does not exist", id=rule_id)
     form = get_form(conn, rule.form_key)
-    service.get_record(conn=conn, actor=Actor.system(), form=form, record_id=record_id, tz=tz)
+    reads.get_record(conn=conn, actor=Actor.system(), form=form, record_id=record_id, tz=tz)
     passes = bool(_passing(conn, form, rule.condition, [record_id], tz))
     actions = [
         {**action, "values": _values(conn, form, record_id, action["values"], tz)}

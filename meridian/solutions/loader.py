@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy.engine import Engine
 
 from meridian.core.actor import Actor
-from meridian.records.service import create_records
+from meridian.records.bulk import create_records
 from meridian.rules.definitions import create_rule
 from meridian.schema.catalog import find_form
 from meridian.schema.changes import create_app, create_form

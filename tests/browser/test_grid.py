@@ -7,7 +7,7 @@ from playwright.sync_api import Page, expect
 
 from meridian.access import manage
 from meridian.core.actor import Actor
-from meridian.records import service
+from meridian.records import reads, service
 from meridian.schema.catalog import get_form
 from tests.browser.conftest import Server, log_in
 from tests.forms import STAGE, install_forms, lead_form
@@ -119,7 +119,7 @@ def test_filter_sort_columns_edit_bulk_and_views(page: Page, server: Server) -> 
         owners = {
             r["name"]: r["owner_id"]
             for r in (
-                service.get_record(conn=conn, actor=Actor.system(), form=form, record_id=i)
+                reads.get_record(conn=conn, actor=Actor.system(), form=form, record_id=i)
                 for i in range(1, 5)
             )
         }

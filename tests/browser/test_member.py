@@ -10,7 +10,7 @@ from playwright.sync_api import Page, expect
 
 from meridian.access import manage
 from meridian.core.actor import Actor
-from meridian.records import listing, service
+from meridian.records import listing, reads, service
 from meridian.schema.catalog import get_form
 from tests.browser.conftest import Server, drag, log_in
 from tests.forms import install_forms, lead_form, select_field
@@ -163,7 +163,7 @@ def test_a_refused_kanban_move_goes_back_and_says_why(page: Page, server: Server
     expect(toast).not_to_be_empty()
     expect(page.locator(f"[data-testid=column-qualified] {card}")).to_be_visible()
     with server.workspace.read() as conn:
-        record = service.get_record(
+        record = reads.get_record(
             conn=conn, actor=Actor.system(), form=get_form(conn, "lead"), record_id=record_id
         )
     assert record["stage"] == "qualified"

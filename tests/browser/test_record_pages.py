@@ -10,7 +10,7 @@ from playwright.sync_api import Page, expect
 
 from meridian.access.users import create_user
 from meridian.core.actor import Actor
-from meridian.records import service
+from meridian.records import reads, service
 from meridian.schema import changes
 from meridian.schema.catalog import get_form
 from meridian.schema.model import App, Form, parse_model
@@ -103,7 +103,7 @@ def test_link_lines_and_attachments(page: Page, server: Server, tmp_path: object
     expect(page.locator(".attachments img")).to_have_count(1)
     expect(page.locator(".attachments iframe")).to_have_count(1)
     with server.workspace.read() as conn:
-        stored = service.get_record(
+        stored = reads.get_record(
             conn=conn, actor=Actor.system(), form=get_form(conn, "deal"), record_id=record_id
         )
     assert [(line["product"], line["qty"]) for line in stored["items"]] == [

@@ -14,7 +14,8 @@ from meridian.db.engine import make_engine
 from meridian.db.locks import serialize
 from meridian.errors import StaleVersion
 from meridian.http.deps import Workspace
-from meridian.records.service import create_record, get_record, update_record
+from meridian.records.reads import get_record
+from meridian.records.service import create_record, update_record
 from meridian.schema.changes import create_app, create_form
 from meridian.schema.model import App, Field, Form
 

@@ -21,7 +21,7 @@ from meridian.db.tables import jobs, rules
 from meridian.http.deps import Workspace
 from meridian.jobs.handlers import job_handlers
 from meridian.jobs.worker import Worker
-from meridian.records import service
+from meridian.records import bulk, service
 from meridian.rules.definitions import create_rule
 from meridian.rules.engine import MAX_DEPTH, RUN, fire_time_rule
 from meridian.schema.catalog import get_form
@@ -584,7 +584,7 @@ def test_each_database_runs_its_own_rules_in_one_process(
                 create_rule(conn, system, document)
     here = crm.post("/api/v1/forms/deal/records", json={"amount": "1"}).json()["id"]
     with other.transaction() as conn:
-        [there] = service.create_records(
+        [there] = bulk.create_records(
             conn=conn, actor=system, form=get_form(conn, "deal"), items=[{"amount": "1"}]
         )
     assert crm.patch(f"/api/v1/forms/deal/records/{here}", json={"amount": "500"}).is_success

@@ -14,7 +14,8 @@ from sqlalchemy.engine import Connection
 from meridian.access.permissions import FormAccess, form_access
 from meridian.access.users import find_user_id
 from meridian.errors import FieldError, MeridianError, ValidationFailed
-from meridian.records import listing, ownership, service, views
+from meridian.records import bulk as bulk_writes
+from meridian.records import listing, ownership, reads, service, views
 from meridian.schema.catalog import get_form
 from meridian.schema.model import Field
 from meridian.schema.model import Form as FormDef
@@ -233,7 +234,7 @@ def _cell(
         if field is None:
             raise ValidationFailed([FieldError(key, "unknown_field", "no such field", key)])
         expand = (key,) if field.type == "link" and not editing else ()
-        record = service.get_record(
+        record = reads.get_record(
             conn=conn,
             actor=viewer.actor,
             form=form,
@@ -318,7 +319,7 @@ async def bulk(form_key: str, request: Request, viewer: ViewerDep) -> Response:
     with viewer.workspace.transaction() as conn:
         form = get_form(conn, form_key)
         if action == "delete":
-            service.delete_records(
+            bulk_writes.delete_records(
                 conn=conn, actor=viewer.actor, form=form, record_ids=ids, tz=viewer.workspace.tz
             )
         elif action == "transfer":
@@ -335,7 +336,7 @@ async def bulk(form_key: str, request: Request, viewer: ViewerDep) -> Response:
             field = form.get_field(key)
             if field is None:
                 raise ValidationFailed([FieldError("field", "unknown_field", "no such field", key)])
-            service.update_records(
+            bulk_writes.update_records(
                 conn=conn,
                 actor=viewer.actor,
                 form=form,

@@ -13,7 +13,7 @@ from meridian.access import organisation
 from meridian.access.permissions import form_access
 from meridian.db.tables import users
 from meridian.errors import MeridianError, NotFound, ValidationFailed
-from meridian.records import listing, ownership, service
+from meridian.records import listing, ownership, reads, service
 from meridian.records.files import get_file
 from meridian.rules import engine as rules_engine
 from meridian.schema.catalog import get_form, list_forms
@@ -97,10 +97,10 @@ def _detail(
         access = form_access(conn, viewer.actor, form)
         visible = access.visible
         links = tuple(f.key for f in visible.active_fields if f.type == "link")
-        record = service.get_record(
+        record = reads.get_record(
             conn=conn, actor=viewer.actor, form=form, record_id=record_id, expand=links, tz=tz
         )
-        history = service.record_history(
+        history = reads.record_history(
             conn=conn, actor=viewer.actor, form=form, record_id=record_id, tz=tz
         )
         related = _related(conn, viewer, form, record_id)
@@ -239,7 +239,7 @@ def edit_record(form_key: str, record_id: int, request: Request, viewer: ViewerD
     with viewer.workspace.read() as conn:
         form = get_form(conn, form_key)
         visible = form_access(conn, viewer.actor, form).visible
-        record = service.get_record(
+        record = reads.get_record(
             conn=conn,
             actor=viewer.actor,
             form=form,
@@ -259,7 +259,7 @@ async def update_record(
     with viewer.workspace.read() as conn:
         form = get_form(conn, form_key)
         access = form_access(conn, viewer.actor, form)
-        record = service.get_record(
+        record = reads.get_record(
             conn=conn, actor=viewer.actor, form=form, record_id=record_id, tz=viewer.workspace.tz
         )
     editable = [f for f in access.visible.active_fields if f.key not in access.read_only]

@@ -1,0 +1,178 @@
+"""Reading records as the API shows them: one record, a page of rows with their line items
+and link lists, a record's history — each only as far as the actor may read."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime
+from types import MappingProxyType
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Row
+from sqlalchemy.sql.elements import ColumnElement
+
+from meridian.access.permissions import form_access
+from meridian.core.actor import Actor
+from meridian.core.timezones import DEFAULT_TIME_ZONE
+from meridian.errors import NotFound
+from meridian.events.audit import audit
+from meridian.records.expand import expand_links
+from meridian.records.history import read_history
+from meridian.records.plan import FormPlan, plan_for
+from meridian.schema.model import SYSTEM_COLUMNS, Form
+
+SYSTEM_OUTPUT = tuple(column for column in SYSTEM_COLUMNS if column != "_search")
+_SYSTEM_CONVERTERS: dict[str, Callable[[Any], Any] | None] = {
+    key: (datetime.isoformat if key.endswith("_at") else None) for key in SYSTEM_OUTPUT
+}
+
+
+def load_row(
+    conn: Connection,
+    table: sa.Table,
+    record_id: int,
+    *,
+    deleted: bool | None = False,
+    visible_to: ColumnElement[bool] | None = None,
+) -> Row[Any]:
+    """The row, or ``NotFound`` — also when ``visible_to`` (the actor's read scope) excludes
+    it, so a record the actor may not read does not give its existence away."""
+    query = sa.select(table).where(table.c.id == record_id)
+    if visible_to is not None:
+        query = query.where(visible_to)
+    if deleted is not None:
+        query = query.where(
+            table.c.deleted_at.is_not(None) if deleted else table.c.deleted_at.is_(None)
+        )
+    row = conn.execute(query).first()
+    if row is None:
+        state = "in the trash" if deleted else "found"
+        raise NotFound(
+            f"record {record_id} of form {table.name[5:]!r} is not {state}", id=record_id
+        )
+    return row
+
+
+def get_record(
+    *,
+    conn: Connection,
+    actor: Actor,
+    form: Form,
+    record_id: int,
+    include_deleted: bool = False,
+    expand: Sequence[str] = (),
+    tz: ZoneInfo = DEFAULT_TIME_ZONE,
+) -> dict[str, Any]:
+    """One record as the API shows it, with line items, link lists and expanded links."""
+    access = form_access(conn, actor, form)
+    plan = plan_for(access.visible)
+    table = plan.tables.main
+    row = load_row(
+        conn,
+        table,
+        record_id,
+        deleted=None if include_deleted else False,
+        visible_to=access.rows(conn, table, "read", tz),
+    )
+    [record] = dump_rows(conn, plan, [row], expand=expand, actor=actor, tz=tz)
+    audit_sensitive_reads(conn, actor, plan.form, [record])
+    return record
+
+
+def audit_sensitive_reads(
+    conn: Connection, actor: Actor, form: Form, records: Sequence[Mapping[str, Any]]
+) -> None:
+    """One audit entry for the records whose sensitive fields were just shown to a user."""
+    sensitive = [f.key for f in form.active_fields if f.sensitive]
+    if not sensitive or actor.user_id is None:
+        return
+    shown = [r["id"] for r in records if any(r.get(key) is not None for key in sensitive)]
+    if shown:
+        audit(
+            conn,
+            actor_id=actor.user_id,
+            action="sensitive_read",
+            object_type=form.key,
+            object_id=shown[0] if len(shown) == 1 else "",
+            detail={"fields": sensitive, "records": shown},
+        )
+
+
+def dump_rows(
+    conn: Connection,
+    plan: FormPlan,
+    rows: Sequence[Row[Any]],
+    *,
+    expand: Sequence[str] = (),
+    actor: Actor | None = None,
+    tz: ZoneInfo = DEFAULT_TIME_ZONE,
+    raw: Mapping[str, Callable[[Any], Any]] = MappingProxyType({}),
+) -> list[dict[str, Any]]:
+    """Rows → API records, reading line items, pairs and expansions set-based for the page;
+    ``raw`` readers for the columns selected raw (see :class:`ListColumns`)."""
+    ids = [row.id for row in rows]
+    sides = read_sides(conn, plan, ids)
+    read = plan.dumper.reader(rows[0]._fields if rows else (), _SYSTEM_CONVERTERS, raw)
+    records = []
+    for row in rows:
+        record = read(row)
+        record.update(sides[row.id])
+        records.append(record)
+    if expand:
+        expand_links(conn, plan.form, records, expand, actor, tz)
+    return records
+
+
+def read_sides(conn: Connection, plan: FormPlan, ids: Sequence[int]) -> dict[int, dict[str, Any]]:
+    """Line items and many-to-many ids of live fields, one query per side table."""
+    tables = plan.tables
+    result: dict[int, dict[str, Any]] = {rid: {} for rid in ids}
+    if not ids:
+        return result
+    for key, lines_table in tables.lines.items():
+        if key not in plan.line_dumpers:
+            continue
+        for rid in ids:
+            result[rid][key] = []
+        query = (
+            sa.select(lines_table)
+            .where(lines_table.c._parent_id.in_(ids))
+            .order_by(lines_table.c._parent_id, lines_table.c._position)
+        )
+        for line in conn.execute(query):
+            mapping = line._mapping
+            result[line._parent_id][key].append(
+                {"id": line.id, **plan.line_dumpers[key].dump(mapping)}
+            )
+    for key, pairs_table in tables.links.items():
+        if key not in plan.live_keys:
+            continue
+        for rid in ids:
+            result[rid][key] = []
+        query = (
+            sa.select(pairs_table)
+            .where(pairs_table.c.source_id.in_(ids))
+            .order_by(pairs_table.c.target_id)
+        )
+        for pair in conn.execute(query):
+            result[pair.source_id][key].append(pair.target_id)
+    return result
+
+
+def record_history(
+    *, conn: Connection, actor: Actor, form: Form, record_id: int, tz: ZoneInfo = DEFAULT_TIME_ZONE
+) -> list[dict[str, Any]]:
+    """Every change to a record, oldest first (also for records in the trash), without the
+    fields hidden from the actor."""
+    access = form_access(conn, actor, form)
+    table = plan_for(form).tables.main
+    load_row(conn, table, record_id, deleted=None, visible_to=access.rows(conn, table, "read", tz))
+    entries = read_history(conn, form.key, record_id)
+    if access.hidden:
+        for entry in entries:
+            entry["changes"] = {
+                key: change for key, change in entry["changes"].items() if key not in access.hidden
+            }
+    return entries

@@ -1,0 +1,238 @@
+"""The steps every record write shares — parse and insert, write line items and link pairs,
+keep only writable fields, refresh rollups — used by the one-record and the bulk write paths."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from meridian.access.permissions import FormAccess, form_access
+from meridian.core.actor import Actor
+from meridian.core.clock import utcnow
+from meridian.db.bulk import insert_many
+from meridian.db.ids import reserve_ids
+from meridian.db.sets import one_of
+from meridian.errors import ErrorCollector, PermissionDenied
+from meridian.records.formulas import FormulaRunner
+from meridian.records.history import write_creations
+from meridian.records.numbering import assign_numbers
+from meridian.records.plan import FormPlan, plan_for
+from meridian.records.references import check_references, check_unique
+from meridian.records.search import record_search_text
+from meridian.records.subscribers import announce_created
+from meridian.records.values import ParsedRecord, RecordParser
+from meridian.schema.compile import FormTables
+from meridian.schema.expressions import (
+    compile_form_expressions,
+    linked_rollups_onto,
+    refresh_linked_rollup,
+)
+from meridian.schema.fieldtypes import ValueContext, field_type
+from meridian.schema.model import Form
+
+
+def insert_records(
+    conn: Connection,
+    actor: Actor,
+    form: Form,
+    items: Sequence[Mapping[str, Any]],
+    tz: ZoneInfo,
+    *,
+    prefixes: list[str],
+) -> list[int]:
+    plan = plan_for(form)
+    ctx = ValueContext(tz)
+    errors = ErrorCollector()
+    access = form_access(conn, actor, form)
+    access.require("create")
+    parser = RecordParser(form)
+    parsed = [
+        parser.parse(
+            writable(access, item, prefix, errors), ctx, errors, prefix=prefix, creating=True
+        )
+        for item, prefix in zip(items, prefixes, strict=True)
+    ]
+    check_references(conn, form, parsed, errors, prefixes)
+    check_unique(conn, form, parsed, errors, prefixes, [None] * len(parsed))
+    errors.raise_if_any()
+    now = utcnow()
+    for f in plan.column_fields:
+        if f.type == "auto_number":
+            for record, number in zip(
+                parsed, assign_numbers(conn, form, f, len(parsed), now, tz), strict=True
+            ):
+                record.columns[f.key] = number
+    blank = dict.fromkeys((f.key for f in plan.column_fields), None)
+    rows = []
+    for record in parsed:
+        row = {**blank, **record.columns}
+        row.update(
+            _version=1,
+            owner_id=record.columns.get("owner_id", actor.user_id),
+            created_at=now,
+            created_by=actor.user_id,
+            updated_at=now,
+            updated_by=actor.user_id,
+            deleted_at=None,
+            _search=record_search_text(plan.search_fields, row),
+        )
+        rows.append(row)
+    if has_expressions(form):
+        runner = FormulaRunner(conn, form, compile_form_expressions(conn, form), tz)
+        runner.apply(rows, [record.lines for record in parsed], errors, prefixes)
+        errors.raise_if_any()
+    table = plan.tables.main
+    ids = reserve_ids(conn, table, len(rows))
+    for record_id, row in zip(ids, rows, strict=True):
+        row["id"] = record_id
+    insert_many(conn, table, rows)
+    write_sides(conn, form, plan.tables, list(zip(ids, parsed, strict=True)), replace=False)
+    write_creations(conn, form.key, table, ids, actor.user_id, now)
+    refresh_rollups(conn, form, rows)
+    announce_created(conn, form, table, ids, actor.user_id, dict(zip(ids, rows, strict=True)))
+    return ids
+
+
+def refresh_rollups(conn: Connection, form: Form, rows: Sequence[Mapping[Any, Any]]) -> None:
+    """Recompute rollups that aggregate this form, for the records these rows link to."""
+    for parent, field in linked_rollups_onto(conn, form.key):
+        assert field.rollup is not None
+        link_key = field.rollup.source.partition(".")[2]
+        parents = {row[link_key] for row in rows if row.get(link_key) is not None}
+        refresh_linked_rollup(conn, parent, field, parents)
+
+
+def has_expressions(form: Form) -> bool:
+    return bool(form.validations) or any(f.type == "formula" for f in form.active_fields)
+
+
+def dump_lines(
+    plan: FormPlan, key: str, lines: Sequence[Mapping[str, Any]]
+) -> list[dict[str, Any]]:
+    return [plan.line_dumpers[key].dump(line) for line in lines]
+
+
+def write_sides(
+    conn: Connection,
+    form: Form,
+    tables: FormTables,
+    records: Sequence[tuple[int, ParsedRecord]],
+    *,
+    replace: bool,
+) -> None:
+    """Write line items and many-to-many pairs; on update, given lists replace the old ones."""
+    for key, lines_table in tables.lines.items():
+        field_def = form.get_field(key)
+        assert field_def is not None
+        blank = dict.fromkeys((f.key for f in field_def.fields if f.key in lines_table.c), None)
+        touched = [(rid, rec.lines[key]) for rid, rec in records if key in rec.lines]
+        if replace and touched:
+            conn.execute(
+                lines_table.delete().where(
+                    lines_table.c._parent_id.in_([rid for rid, _ in touched])
+                )
+            )
+        rows = [
+            {**blank, **line, "_parent_id": rid, "_position": position}
+            for rid, lines in touched
+            for position, line in enumerate(lines)
+        ]
+        if rows:
+            conn.execute(lines_table.insert(), rows)
+    for key, pairs_table in tables.links.items():
+        touched_pairs = [(rid, rec.pairs[key]) for rid, rec in records if key in rec.pairs]
+        if replace and touched_pairs:
+            conn.execute(
+                pairs_table.delete().where(
+                    pairs_table.c.source_id.in_([rid for rid, _ in touched_pairs])
+                )
+            )
+        pair_rows = [
+            {"source_id": rid, "target_id": target} for rid, ids in touched_pairs for target in ids
+        ]
+        if pair_rows:
+            conn.execute(pairs_table.insert(), pair_rows)
+
+
+def writable(access: FormAccess, values: Any, prefix: str, errors: ErrorCollector) -> Any:
+    """``values`` without the fields the actor may not write, each reported as an error: a
+    hidden field as unknown (its existence is not given away), a read-only one as such."""
+    if not isinstance(values, Mapping) or access.unrestricted:
+        return values
+    allowed = {}
+    for key, value in values.items():
+        if key in access.hidden:
+            errors.add(
+                prefix + key,
+                "unknown_field",
+                f"form {access.form.key!r} has no field {key!r}",
+                value,
+            )
+        elif key in access.read_only:
+            errors.add(prefix + key, "read_only", f"you may not change {key!r}", value)
+        else:
+            allowed[key] = value
+    return allowed
+
+
+def require_rows(
+    conn: Connection,
+    access: FormAccess,
+    table: sa.Table,
+    record_id: int,
+    operation: str,
+    tz: ZoneInfo,
+) -> None:
+    """``PermissionDenied`` unless ``operation`` may touch the (readable) record."""
+    allowed = access.rows(conn, table, operation, tz)
+    if allowed is None:
+        return
+    if conn.execute(sa.select(table.c.id).where(table.c.id == record_id, allowed)).first() is None:
+        raise PermissionDenied(
+            f"you may not {operation} record {record_id} of form {access.form.key!r}",
+            id=record_id,
+            operation=operation,
+        )
+
+
+def dumped_pairs(
+    plan: FormPlan, current: Mapping[Any, Any], changed: Mapping[str, Any]
+) -> list[tuple[str, Any, Any]]:
+    fields = {f.key: f for f in plan.column_fields}
+    result = []
+    for key, new in changed.items():
+        if key == "owner_id":
+            result.append((key, current[key], new))
+            continue
+        f = fields[key]
+        kind = field_type(f)
+        old = current[key]
+        result.append(
+            (
+                key,
+                None if old is None else kind.dump(f, old),
+                None if new is None else kind.dump(f, new),
+            )
+        )
+    return result
+
+
+def stored_lines_of(
+    conn: Connection, plan: FormPlan, ids: Sequence[int], keys: Sequence[str]
+) -> dict[int, dict[str, list[dict[str, Any]]]]:
+    """The line items of many records as stored, one query per child table."""
+    result: dict[int, dict[str, list[dict[str, Any]]]] = {i: {k: [] for k in keys} for i in ids}
+    for key in keys:
+        table = plan.tables.lines[key]
+        query = (
+            sa.select(table)
+            .where(one_of(conn, table.c._parent_id, ids))
+            .order_by(table.c._parent_id, table.c._position)
+        )
+        for line in conn.execute(query).mappings():
+            result[line["_parent_id"]][key].append(dict(line))
+    return result
