@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from ipaddress import IPv4Network, IPv6Network, ip_network
 from pathlib import Path
 
+from pydantic import field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -26,6 +28,10 @@ class Settings(BaseSettings):
     session_absolute_hours: int = 7 * 24
     login_max_failures: int = 20
     login_lock_minutes: int = 15
+    login_address_max_delay_seconds: int = 60
+    # Comma-separated addresses or networks of reverse proxies whose X-Forwarded-For is
+    # believed; by default nobody's, so a client cannot choose the address it is throttled by.
+    trusted_proxies: str = ""
     base_url: str = "http://127.0.0.1:8000"
     smtp_host: str = ""
     smtp_port: int = 25
@@ -33,6 +39,16 @@ class Settings(BaseSettings):
     smtp_password: str = ""
     smtp_starttls: bool = False
     smtp_from: str = "meridian@localhost"
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _proxies_parse(cls, value: str) -> str:
+        _networks(value)
+        return value
+
+    @property
+    def trusted_proxy_networks(self) -> tuple[IPv4Network | IPv6Network, ...]:
+        return _networks(self.trusted_proxies)
 
     @property
     def resolved_database_url(self) -> str:
@@ -43,3 +59,10 @@ class Settings(BaseSettings):
     @property
     def file_store_dir(self) -> Path:
         return self.data_dir / "files"
+
+
+def _networks(value: str) -> tuple[IPv4Network | IPv6Network, ...]:
+    """``"10.0.0.1, 192.168.0.0/16"`` as networks; a typo fails at start-up, naming the entry."""
+    return tuple(
+        ip_network(part.strip(), strict=False) for part in value.split(",") if part.strip()
+    )

@@ -1,9 +1,8 @@
-"""Password login, server-side sessions, throttling of failed logins, password changes.
+"""Password login, server-side sessions, password changes.
 
 A session is a random token in an HttpOnly cookie; the server keeps its SHA-256 with an idle
-and an absolute expiry. Failed logins count per account and per client address; after
-``max_failures`` in a row both are locked for ``lock_minutes`` — even the right password is
-refused until the lock expires, so guessing is slowed to a crawl.
+and an absolute expiry. Failed logins lock the account and slow the client address down
+(:mod:`meridian.access.throttle`).
 
 A refused login still has to leave its failure count and audit entry behind, so
 :func:`attempt_login` returns the refusal instead of raising it: the caller commits, then raises.
@@ -12,6 +11,7 @@ A refused login still has to leave its failure count and audit entry behind, so
 from __future__ import annotations
 
 import hashlib
+import math
 import re
 import secrets
 from dataclasses import dataclass
@@ -20,11 +20,12 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from meridian.access import throttle
 from meridian.access.actors import load_actor
 from meridian.access.passwords import hash_password, verify_password
 from meridian.core import clock
 from meridian.core.actor import Actor
-from meridian.db.tables import login_throttle, sessions, users
+from meridian.db.tables import sessions, users
 from meridian.errors import (
     FieldError,
     MeridianError,
@@ -48,6 +49,15 @@ class SessionPolicy:
     absolute_hours: int = 7 * 24
     max_failures: int = 20
     lock_minutes: int = 15
+    address_max_delay_seconds: int = 60
+
+    @property
+    def throttle(self) -> throttle.ThrottlePolicy:
+        return throttle.ThrottlePolicy(
+            max_failures=self.max_failures,
+            lock_minutes=self.lock_minutes,
+            address_max_delay_seconds=self.address_max_delay_seconds,
+        )
 
 
 @dataclass(frozen=True)
@@ -89,25 +99,22 @@ def attempt_login(
 ) -> IssuedSession | MeridianError:
     """A new session, or the error to raise once the failure is committed."""
     email = (email or "").strip().lower()
+    address = ip or "unknown"
     now = clock.utcnow()
-    keys = [("account", email), ("ip", ip or "unknown")]
-    locked = [
-        row
-        for row in conn.execute(
-            sa.select(login_throttle).where(
-                sa.tuple_(login_throttle.c.scope, login_throttle.c.key).in_(keys)
-            )
-        )
-        if row.locked_until is not None and row.locked_until > now
-    ]
-    if locked:
-        until = max(row.locked_until for row in locked)
+    refused = throttle.refusal(conn, address=address, account=email, now=now)
+    if refused is not None:
         audit(
-            conn, actor_id=None, action="login_locked", object_type="user", object_id=email, ip=ip
+            conn,
+            actor_id=None,
+            action="login_locked",
+            object_type="user",
+            object_id=email,
+            detail={"by": refused.scope},
+            ip=ip,
         )
         return LoginLocked(
             "too many failed logins; try again later / 登录失败次数过多，请稍后再试",
-            retry_after=max(1, int((until - now).total_seconds())),
+            retry_after=max(1, math.ceil((refused.until - now).total_seconds())),
         )
     user = conn.execute(
         sa.select(
@@ -117,7 +124,9 @@ def attempt_login(
     stored = user.password_hash if user is not None and user.password_hash else _DUMMY_HASH
     valid = verify_password(password or "", stored)
     if user is None or not user.is_active or not user.password_hash or not valid:
-        _count_failure(conn, keys, now, policy)
+        throttle.count_failure(
+            conn, address=address, account=email, now=now, policy=policy.throttle
+        )
         audit(
             conn,
             actor_id=user.id if user else None,
@@ -127,11 +136,7 @@ def attempt_login(
             ip=ip,
         )
         return Unauthenticated("the email or password is wrong / 邮箱或密码错误")
-    conn.execute(
-        login_throttle.delete().where(
-            sa.tuple_(login_throttle.c.scope, login_throttle.c.key).in_(keys)
-        )
-    )
+    throttle.clear_success(conn, address=address, account=email)
     token = SESSION_PREFIX + secrets.token_urlsafe(32)
     expires = now + timedelta(hours=policy.absolute_hours)
     conn.execute(
@@ -147,32 +152,6 @@ def attempt_login(
     )
     audit(conn, actor_id=user.id, action="login", object_type="user", object_id=user.id, ip=ip)
     return IssuedSession(token, user.id, bool(user.must_change_password), expires)
-
-
-def _count_failure(
-    conn: Connection, keys: list[tuple[str, str]], now: datetime, policy: SessionPolicy
-) -> None:
-    for scope, key in keys:
-        row = conn.execute(
-            sa.select(login_throttle.c.failures).where(
-                login_throttle.c.scope == scope, login_throttle.c.key == key
-            )
-        ).first()
-        failures = (row.failures if row else 0) + 1
-        locked_until = now + timedelta(minutes=policy.lock_minutes)
-        values = {
-            "failures": 0 if failures >= policy.max_failures else failures,
-            "locked_until": locked_until if failures >= policy.max_failures else None,
-            "updated_at": now,
-        }
-        if row is None:
-            conn.execute(login_throttle.insert().values(scope=scope, key=key, **values))
-        else:
-            conn.execute(
-                login_throttle.update()
-                .where(login_throttle.c.scope == scope, login_throttle.c.key == key)
-                .values(**values)
-            )
 
 
 @dataclass(frozen=True)

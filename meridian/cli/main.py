@@ -130,6 +130,10 @@ def serve(
                 port=port,
                 reload=reload,
                 workers=workers,
+                # Forwarded headers count only from the proxies the settings name (none by
+                # default), the same rule client addresses are read by inside the app.
+                proxy_headers=bool(workspace.settings.trusted_proxies),
+                forwarded_allow_ips=workspace.settings.trusted_proxies or None,
             )
         finally:
             if stop is not None:

@@ -6,6 +6,7 @@ import hmac
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from ipaddress import IPv4Network, IPv6Network, ip_address
 from typing import Annotated
 from zoneinfo import ZoneInfo
 
@@ -62,6 +63,7 @@ def session_policy(settings: Settings) -> SessionPolicy:
         absolute_hours=settings.session_absolute_hours,
         max_failures=settings.login_max_failures,
         lock_minutes=settings.login_lock_minutes,
+        address_max_delay_seconds=settings.login_address_max_delay_seconds,
     )
 
 
@@ -81,7 +83,42 @@ def set_session_cookie(
 
 
 def client_ip(request: Request) -> str:
-    return request.client.host if request.client else ""
+    """The address logins are throttled and audited by.
+
+    ``X-Forwarded-For`` is believed only when the connection comes from a proxy named in
+    ``MERIDIAN_TRUSTED_PROXIES``: the header is read right to left, past every trusted proxy,
+    and the first address not trusted is the client. Anyone else's header is ignored, so a
+    client cannot pick a fresh address for each guess (issue 13).
+    """
+    peer = request.client.host if request.client else ""
+    trusted = request.app.state.workspace.settings.trusted_proxy_networks
+    if not trusted or not _within(peer, trusted):
+        return peer
+    hops = [
+        hop.strip()
+        for header in request.headers.getlist("x-forwarded-for")
+        for hop in header.split(",")
+    ]
+    for hop in reversed(hops):
+        if not _within(hop, trusted):
+            return hop[:64] if _parses(hop) else peer
+    return peer
+
+
+def _parses(address: str) -> bool:
+    try:
+        ip_address(address)
+    except ValueError:
+        return False
+    return True
+
+
+def _within(address: str, networks: tuple[IPv4Network | IPv6Network, ...]) -> bool:
+    try:
+        parsed = ip_address(address)
+    except ValueError:
+        return False
+    return any(parsed in network for network in networks)
 
 
 def get_actor(request: Request, workspace: WorkspaceDep) -> Actor:

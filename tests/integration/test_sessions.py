@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
 from meridian.access import manage
@@ -94,6 +96,10 @@ def test_twenty_failures_lock_the_account_and_the_address_until_the_lock_expires
         "/api/v1/auth/login", json={"email": "new@acme.test", "password": PASSWORD}
     )
     assert other.status_code == 429  # the same address is locked too
+    # … but only slowed: its other users wait seconds, not the account's lock (issue 13).
+    assert 0 < other.json()["retry_after"] <= 2 and other.headers["retry-after"] == "2"
+    later.append(timedelta(seconds=2))
+    login(browser, "new@acme.test")
     later.append(timedelta(minutes=14))
     assert (
         browser.post(
@@ -169,3 +175,109 @@ def test_an_initial_password_must_be_changed_first_and_the_policy_holds(
         == 401
     )
     assert login(browser, "new@acme.test", "Better-passw0rd")["must_change_password"] is False
+
+
+def _guess(client: TestClient, email: str, **headers: str) -> int:
+    response = client.post(
+        "/api/v1/auth/login", json={"email": email, "password": "guess"}, headers=headers
+    )
+    return response.status_code
+
+
+def _add_members(workspace: Workspace, *emails: str) -> None:
+    with workspace.transaction() as conn:
+        for email in emails:
+            manage.add_user(
+                conn, Actor.system(), email=email, name=email, password=PASSWORD, roles=["member"]
+            )
+
+
+def test_logging_into_ones_own_account_between_guesses_clears_nothing_else(
+    browser: TestClient, workspace: Workspace, later: list[timedelta]
+) -> None:
+    """The attack: log into account A between guesses at B and at many others, from one
+    address. B is still locked, and the address is slowed past the free allowance."""
+    victims = [f"staff{n}@acme.test" for n in range(4)]
+    _add_members(workspace, *victims)
+    for _ in range(20):
+        assert _guess(browser, "new@acme.test") == 401
+        later.append(timedelta(seconds=2))
+        login(browser)  # the attacker's own account, li
+    locked = browser.post(
+        "/api/v1/auth/login", json={"email": "new@acme.test", "password": PASSWORD}
+    )
+    assert locked.status_code == 429 and locked.json()["retry_after"] > 60
+    # Spraying other accounts, each well below its own limit, is slowed too: the successes
+    # on li do not wipe the address's count of failures against everyone else.
+    later.append(timedelta(seconds=2))
+    statuses = []
+    for victim in victims:
+        statuses.append(_guess(browser, victim))
+        login_status = browser.post(
+            "/api/v1/auth/login", json={"email": "li@acme.test", "password": PASSWORD}
+        ).status_code
+        statuses.append(login_status)
+    assert statuses[0] == 401 and 429 in statuses[1:]
+
+
+def test_another_user_behind_the_address_still_gets_in_while_others_are_guessed(
+    browser: TestClient, workspace: Workspace, later: list[timedelta]
+) -> None:
+    """Someone at the office's one address guesses at many colleagues' accounts as fast as
+    the server lets them; a colleague there still logs in after a short wait."""
+    _add_members(workspace, *(f"staff{n}@acme.test" for n in range(30)))
+    for n in range(30):
+        status = _guess(browser, f"staff{n}@acme.test")
+        while status == 429:
+            later.append(timedelta(seconds=60))
+            status = _guess(browser, f"staff{n}@acme.test")
+        assert status == 401
+    refused = browser.post(
+        "/api/v1/auth/login", json={"email": "li@acme.test", "password": PASSWORD}
+    )
+    assert refused.status_code == 429
+    wait = refused.json()["retry_after"]
+    assert 30 < wait <= 60  # slowed, by at most a minute — never locked like an account
+    later.append(timedelta(seconds=wait))
+    login(browser)
+
+
+def test_x_forwarded_for_counts_only_from_a_trusted_proxy(
+    workspace: Workspace, settings: Settings, later: list[timedelta]
+) -> None:
+    """A client that names a fresh address in each request is still one address, unless the
+    connection comes from a proxy the settings trust."""
+    _add_members(workspace, *(f"staff{n}@acme.test" for n in range(25)))
+    with TestClient(create_app(settings, workspace=workspace)) as direct:
+        statuses = [
+            _guess(direct, f"staff{n}@acme.test", **{"X-Forwarded-For": f"203.0.113.{n}"})
+            for n in range(25)
+        ]
+    assert statuses[:20] == [401] * 20 and statuses[20] == 429
+    with workspace.read() as conn:
+        addresses = (
+            conn.execute(sa.text("SELECT key FROM sys_login_throttle WHERE scope = 'address'"))
+            .scalars()
+            .all()
+        )
+    assert addresses == ["testclient"]
+    later.append(timedelta(minutes=16))
+    trusting = settings.model_copy(update={"trusted_proxies": "10.0.0.0/8"})
+    proxied = create_app(trusting, workspace=replace(workspace, settings=trusting))
+    with TestClient(proxied, client=("10.1.2.3", 5000)) as via_proxy:
+        statuses = [
+            _guess(
+                via_proxy,
+                f"staff{n}@acme.test",
+                **{"X-Forwarded-For": f"198.51.100.7, 203.0.113.{n}, 10.9.9.9"},
+            )
+            for n in range(25)
+        ]
+    assert statuses == [401] * 25  # 25 different clients, each behind the proxy
+    with workspace.read() as conn:
+        counted = dict(
+            conn.execute(
+                sa.text("SELECT key, failures FROM sys_login_throttle WHERE scope = 'address'")
+            ).all()
+        )
+    assert counted["203.0.113.3"] == 1 and "198.51.100.7" not in counted

@@ -59,7 +59,7 @@ def login(
             policy=session_policy(workspace.settings),
         )
     if not isinstance(outcome, sessions.IssuedSession):
-        return render(
+        refused_page = render(
             request,
             "login.html",
             _,
@@ -70,6 +70,9 @@ def login(
             email=email,
             error=localized(outcome.detail, _.locale),
         )
+        if "retry_after" in outcome.extra:
+            refused_page.headers["Retry-After"] = str(outcome.extra["retry_after"])
+        return refused_page
     target = "/password" if outcome.must_change_password else _safe_next(next)
     response = RedirectResponse(target, status_code=303)
     set_session_cookie(response, request, outcome.token, workspace.settings)
