@@ -12,6 +12,7 @@ from meridian.api.openapi import install_api_docs
 from meridian.api.router import api_router
 from meridian.db.engine import make_engine, transaction
 from meridian.db.migrate import upgrade_database
+from meridian.events.audit_keys import load_audit_key, open_audit_trail
 from meridian.events.schedules import ensure_schedule
 from meridian.http.deps import Workspace
 from meridian.http.problems import install_problem_handlers
@@ -22,10 +23,17 @@ from meridian.settings import Settings
 from meridian.web.router import install_web
 
 
-def create_workspace(settings: Settings, *, engine: Engine | None = None) -> Workspace:
-    """The engine and settings every entry point shares; migrates the system tables."""
+def create_workspace(
+    settings: Settings, *, engine: Engine | None = None, rekey_audit_trail: bool = False
+) -> Workspace:
+    """The engine and settings every entry point shares; migrates the system tables and opens
+    the audit trail with its key (``rekey_audit_trail``: see ``meridian audit rekey``)."""
     engine = engine or make_engine(settings.resolved_database_url)
     upgrade_database(engine)
+    key = load_audit_key(
+        configured=settings.audit_key.get_secret_value(), data_dir=settings.data_dir
+    )
+    open_audit_trail(engine, key, rekey=rekey_audit_trail)
     tz = ZoneInfo(settings.time_zone)
     subscribe(webhooks.on_record_changes)
     subscribe(rules.on_record_changes)

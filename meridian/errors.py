@@ -121,6 +121,15 @@ class PermissionDenied(MeridianError):
     title = "Forbidden"
 
 
+class AuditKeyProblem(MeridianError):
+    """The audit trail's secret key is missing, unsafe, or not the one the trail is made with;
+    the process refuses to start rather than write entries nobody could verify."""
+
+    code = "audit_key"
+    status = 500
+    title = "Audit key problem"
+
+
 @dataclass
 class ErrorCollector:
     """Collects field errors so every problem is reported at once."""

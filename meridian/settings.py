@@ -5,7 +5,7 @@ from __future__ import annotations
 from ipaddress import IPv4Network, IPv6Network, ip_network
 from pathlib import Path
 
-from pydantic import field_validator
+from pydantic import SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -32,6 +32,9 @@ class Settings(BaseSettings):
     # Comma-separated addresses or networks of reverse proxies whose X-Forwarded-For is
     # believed; by default nobody's, so a client cannot choose the address it is throttled by.
     trusted_proxies: str = ""
+    # The audit trail's HMAC key; when empty, ``audit.key`` in the data directory (made at the
+    # first start). Either way it must not be stored in the database it protects.
+    audit_key: SecretStr = SecretStr("")
     base_url: str = "http://127.0.0.1:8000"
     smtp_host: str = ""
     smtp_port: int = 25

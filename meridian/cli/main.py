@@ -18,11 +18,11 @@ from meridian.access import manage, organisation, permissions
 from meridian.access.tokens import create_token
 from meridian.access.users import create_user, find_user_id, get_user_id
 from meridian.app import create_workspace
+from meridian.cli.audit import audit_cli
 from meridian.core.actor import Actor
 from meridian.dataio.dossier import build_dossier
 from meridian.errors import FieldError, MeridianError, ValidationFailed
 from meridian.events import jobs as queue
-from meridian.events.audit import verify_chain
 from meridian.http.deps import Workspace
 from meridian.jobs.handlers import job_handlers
 from meridian.jobs.worker import start_in_background
@@ -42,7 +42,6 @@ department_cli = typer.Typer(help="Departments.", no_args_is_help=True)
 role_cli = typer.Typer(help="Roles and their permissions per form.", no_args_is_help=True)
 cli.add_typer(app_cli, name="app")
 cli.add_typer(token_cli, name="token")
-audit_cli = typer.Typer(help="The audit trail.", no_args_is_help=True)
 jobs_cli = typer.Typer(help="Background jobs: list, retry or discard.", no_args_is_help=True)
 cli.add_typer(jobs_cli, name="jobs")
 cli.add_typer(user_cli, name="user")
@@ -498,19 +497,6 @@ def dossier(
             )
     out.write_bytes(archive)
     _say(f"dossier of {form} {record_id} written to {out} ({len(archive):,} bytes)")
-
-
-@audit_cli.command("verify")
-def audit_verify() -> None:
-    """Check the audit trail's hash chain: exit 0 when intact, 1 naming the first bad entry."""
-    with _workspace() as workspace:
-        with workspace.read() as conn:
-            report = verify_chain(conn)
-    if report.intact:
-        _say(f"audit trail intact: {report.entries} entries")
-        return
-    _say(f"audit trail broken at entry {report.bad_id}: {report.reason}")
-    raise typer.Exit(1)
 
 
 @cli.command()

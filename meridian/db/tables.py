@@ -195,6 +195,10 @@ audit_head = sa.Table(
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
     sa.Column("last_id", sa.BigInteger, nullable=False),
     sa.Column("last_hash", sa.String(64), nullable=False),
+    # Which secret key the chain's HMACs are made with (a digest of it, never the key): a
+    # process holding another key refuses to start rather than fork the chain. NULL until the
+    # chain is first keyed (chains begun before keys existed).
+    sa.Column("key_id", sa.String(16), nullable=True),
 )
 
 api_tokens = sa.Table(

@@ -1,17 +1,25 @@
-"""The audit trail: append-only, each entry's hash chained to the one before.
+"""The audit trail: append-only, each entry's keyed hash chained to the one before.
 
-Entry ``n`` stores ``prev_hash`` (entry ``n-1``'s hash) and ``hash`` = SHA-256 over its own
-content and ``prev_hash``. Ids are consecutive from 1 and a one-row head table holds the newest
-id and hash, so editing an entry, deleting one in the middle or deleting the newest ones all
-break the chain at a place :func:`verify_chain` names. Appends lock the head row, so two
-writers can never chain onto the same entry.
+Entry ``n`` stores ``prev_hash`` (entry ``n-1``'s hash) and ``hash`` = HMAC-SHA-256, under a
+secret key kept outside the database, over its own content and ``prev_hash``. Ids are
+consecutive from 1 and a one-row head table holds the newest id and hash, so editing an entry,
+deleting one in the middle or deleting the newest ones all break the chain at a place
+:func:`verify_chain` names — and without the key nobody can re-hash the entries after an edit
+to hide it (issue 13). What the key cannot show — the newest entries deleted and the head row
+moved back to match — anchors kept elsewhere show (:mod:`meridian.events.audit_anchors`).
+Appends lock the head row, so two writers can never chain onto the same entry.
+
+The key travels with the engine, as the execution option :data:`AUDIT_KEY` that
+:mod:`meridian.events.audit_keys` sets when a workspace is opened, so every caller of
+:func:`audit` gets it without passing it along.
 """
 
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -21,12 +29,28 @@ from sqlalchemy.engine import Connection
 
 from meridian.core.clock import utcnow
 from meridian.db.tables import audit_head, audit_log
+from meridian.errors import AuditKeyProblem
 
 GENESIS = "0" * 64
 MAX_PAGE = 500
+AUDIT_KEY = "meridian_audit_key"
+"""Execution option (on the engine) holding the chain's secret key as bytes."""
 
 
-def _digest(entry: Mapping[str, Any]) -> str:
+def chain_key(conn: Connection) -> bytes:
+    """The secret key the connection's engine was opened with."""
+    key = conn.get_execution_options().get(AUDIT_KEY)
+    if not isinstance(key, bytes) or not key:
+        raise AuditKeyProblem("the audit trail has no key: open the database through a workspace")
+    return key
+
+
+def key_id(key: bytes) -> str:
+    """A short public name of ``key`` (an HMAC of a constant), stored with the chain."""
+    return hmac.new(key, b"meridian audit key id", hashlib.sha256).hexdigest()[:16]
+
+
+def _canonical(entry: Mapping[str, Any]) -> bytes:
     content = [
         entry["id"],
         entry["at"].isoformat(),
@@ -39,7 +63,16 @@ def _digest(entry: Mapping[str, Any]) -> str:
         entry["prev_hash"],
     ]
     canonical = json.dumps(content, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(canonical.encode()).hexdigest()
+    return canonical.encode()
+
+
+def keyed_digest(entry: Mapping[str, Any], key: bytes) -> str:
+    return hmac.new(key, _canonical(entry), hashlib.sha256).hexdigest()
+
+
+def unkeyed_digest(entry: Mapping[str, Any]) -> str:
+    """How entries were hashed before the chain had a key; read only to re-key such chains."""
+    return hashlib.sha256(_canonical(entry)).hexdigest()
 
 
 def audit(
@@ -53,6 +86,7 @@ def audit(
     ip: str = "",
 ) -> int:
     """Append one entry in the caller's transaction; returns its id."""
+    key = chain_key(conn)
     head = conn.execute(
         sa.select(audit_head.c.last_id, audit_head.c.last_hash)
         .where(audit_head.c.id == 1)
@@ -69,7 +103,7 @@ def audit(
         "ip": ip,
         "prev_hash": head.last_hash,
     }
-    entry["hash"] = _digest(entry)
+    entry["hash"] = keyed_digest(entry, key)
     conn.execute(audit_log.insert().values(entry))
     conn.execute(
         audit_head.update()
@@ -92,7 +126,7 @@ class ChainReport:
         return self.bad_id is None
 
 
-def _in_order(conn: Connection) -> Iterator[Mapping[str, Any]]:
+def in_order(conn: Connection) -> Iterator[Mapping[str, Any]]:
     """Every entry by id, a page at a time, so millions of entries stay in constant memory."""
     after = 0
     while True:
@@ -108,13 +142,22 @@ def _in_order(conn: Connection) -> Iterator[Mapping[str, Any]]:
 
 def verify_chain(conn: Connection) -> ChainReport:
     """Walk the whole chain and name the first entry that was edited, or where one is missing."""
+    key = chain_key(conn)
+    head = conn.execute(sa.select(audit_head).where(audit_head.c.id == 1)).one()
+    if head.key_id != key_id(key):
+        return ChainReport(0, 1, f"the trail is not keyed with this key (it names {head.key_id})")
+    return walk_chain(conn, lambda entry: keyed_digest(entry, key))
+
+
+def walk_chain(conn: Connection, digest: Callable[[Mapping[str, Any]], str]) -> ChainReport:
+    """Check every entry's id, link and ``digest``, then the head row."""
     expected_id, prev_hash, count = 1, GENESIS, 0
-    for entry in _in_order(conn):
+    for entry in in_order(conn):
         if entry["id"] != expected_id:
             return ChainReport(count, expected_id, f"entry {expected_id} is missing")
         if entry["prev_hash"] != prev_hash:
             return ChainReport(count, entry["id"], "it does not follow the entry before it")
-        if _digest(entry) != entry["hash"]:
+        if not hmac.compare_digest(digest(entry), entry["hash"]):
             return ChainReport(count, entry["id"], "its content does not match its hash")
         prev_hash, expected_id, count = entry["hash"], expected_id + 1, count + 1
     head = conn.execute(sa.select(audit_head).where(audit_head.c.id == 1)).one()
