@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | md5sum | cut -c1-12)
 
-.PHONY: run serve test lint fix check-tests install browser clean
+.PHONY: run serve test lint fix check-tests install system browser clean
 
 # Front-end packages pinned in package.json, served from meridian/web/static/vendor.
 VENDOR := meridian/web/static/vendor
@@ -27,7 +27,16 @@ $(VENDOR_STAMP): package.json package-lock.json
 	mv $(VENDOR)/cdn.min.js $(VENDOR)/alpine.min.js
 	touch $(VENDOR_STAMP)
 
-install: $(STAMP) $(VENDOR_STAMP)
+install: system $(STAMP) $(VENDOR_STAMP)
+
+## Documents: WeasyPrint's text libraries (Pango, HarfBuzz), CJK fonts so Chinese never prints
+## as boxes, and poppler's pdftotext/pdftoppm that the document tests read PDFs with.
+system:
+	@command -v pdftotext >/dev/null && command -v pdftoppm >/dev/null && \
+	  fc-list | grep -qi "Noto Sans CJK SC" && \
+	  ldconfig -p | grep -q libpangoft2-1.0 && ldconfig -p | grep -q libharfbuzz-subset || \
+	  { apt-get update -qq && apt-get install -y -qq poppler-utils fonts-noto-cjk \
+	      libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0; }
 
 ## Debian's Chromium drives the browser tests (Playwright cannot download browsers here);
 ## a CJK font makes the screenshots readable.

@@ -42,6 +42,9 @@ class Settings(BaseSettings):
     smtp_password: str = ""
     smtp_starttls: bool = False
     smtp_from: str = "meridian@localhost"
+    seal_key: str = ""
+    """Encrypts the company's signing certificate (a Fernet key); empty: a key file made in
+    ``data_dir`` on first use."""
 
     @field_validator("trusted_proxies")
     @classmethod

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import runpy
 import secrets
@@ -21,6 +22,7 @@ from meridian.app import create_workspace
 from meridian.cli.audit import audit_cli
 from meridian.core.actor import Actor
 from meridian.dataio.dossier import build_dossier
+from meridian.documents.assets import set_asset
 from meridian.errors import FieldError, MeridianError, ValidationFailed
 from meridian.events import jobs as queue
 from meridian.http.deps import Workspace
@@ -30,6 +32,7 @@ from meridian.schema.catalog import get_form
 from meridian.schema.packages import export_app, import_app
 from meridian.settings import Settings
 from meridian.solutions import idc_crm
+from meridian.solutions.idc_crm.seal import sample_seal_png
 from meridian.solutions.loader import install_solution, load_sample_data
 
 cli = typer.Typer(
@@ -202,9 +205,26 @@ def demo(
         user_id, password = _ensure_admin(workspace, admin_email, admin_password or None)
         actor = Actor(user_id=user_id, is_admin=True, name="Administrator")
         app, forms = idc_crm.load_package()
-        installed = install_solution(workspace.engine, actor, app, forms, idc_crm.load_rules())
+        installed = install_solution(
+            workspace.engine,
+            actor,
+            app,
+            forms,
+            idc_crm.load_rules(),
+            idc_crm.load_document_templates(),
+        )
         if installed:
             _say(f"installed {app.label} ({len(forms)} forms); generating {scale} opportunities …")
+            with workspace.transaction() as conn:
+                set_asset(
+                    conn=conn,
+                    actor=actor,
+                    store=workspace.settings.file_store_dir,
+                    name="seal",
+                    filename="sample-seal.png",
+                    content_type="image/png",
+                    stream=io.BytesIO(sample_seal_png()),
+                )
 
             def progress(form_key: str, count: int) -> None:
                 if count % 10_000 == 0:

@@ -431,3 +431,92 @@ saved_views = sa.Table(
     sa.Column("created_at", UTCDateTime, nullable=False),
     sa.Index("ix_sys_view_form", "form_key", "owner_id"),
 )
+
+document_templates = sa.Table(
+    "sys_document_template",
+    metadata,
+    sa.Column("id", BigId, primary_key=True, autoincrement=True),
+    sa.Column("form_key", sa.String(63), nullable=False),
+    sa.Column("key", sa.String(63), nullable=False),
+    # Every save adds a version; the highest is the template in use, documents name theirs.
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("label", sa.String(200), nullable=False),
+    # "html" (body is sandboxed Jinja rendered to PDF) or "docx" (source_file_id is the .docx).
+    sa.Column("kind", sa.String(10), nullable=False),
+    sa.Column("body", sa.Text, nullable=False, server_default=""),
+    sa.Column("source_file_id", sa.BigInteger, nullable=True),
+    # {"size": "A4", "orientation": "portrait", "margins_mm": [t, r, b, l], "header": "", ...}
+    sa.Column("page", JSONType, nullable=False),
+    # A condition in the expression language the record must meet first ("" for none).
+    sa.Column("condition", sa.Text, nullable=False, server_default=""),
+    # An auto-number pattern such as "BJ-{YYYY}-{0000}" for the documents' numbers.
+    sa.Column("number_pattern", sa.String(64), nullable=False),
+    sa.Column("sign", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("created_by", sa.BigInteger, nullable=True),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.UniqueConstraint("form_key", "key", "version"),
+)
+
+documents = sa.Table(
+    "sys_document",
+    metadata,
+    sa.Column("id", BigId, primary_key=True, autoincrement=True),
+    sa.Column("form_key", sa.String(63), nullable=False),
+    sa.Column("record_id", sa.BigInteger, nullable=False),
+    sa.Column("template_key", sa.String(63), nullable=False),
+    sa.Column("template_version", sa.Integer, nullable=False),
+    # The number is taken once per record and template; regenerating adds a version.
+    sa.Column("number", sa.String(100), nullable=False),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("file_id", sa.BigInteger, nullable=False),
+    sa.Column("signing_key_id", sa.BigInteger, nullable=True),
+    sa.Column("created_by", sa.BigInteger, nullable=True),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.UniqueConstraint("form_key", "record_id", "template_key", "version"),
+    sa.Index("ix_sys_document_record", "form_key", "record_id"),
+)
+
+document_assets = sa.Table(
+    "sys_document_asset",
+    metadata,
+    # "logo" or "seal": images templates place, kept in the file store.
+    sa.Column("name", sa.String(20), primary_key=True),
+    sa.Column("file_id", sa.BigInteger, nullable=False),
+    sa.Column("updated_by", sa.BigInteger, nullable=True),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+)
+
+signing_keys = sa.Table(
+    "sys_signing_key",
+    metadata,
+    sa.Column("id", BigId, primary_key=True, autoincrement=True),
+    sa.Column("subject", sa.String(400), nullable=False),
+    sa.Column("fingerprint", sa.String(64), nullable=False),
+    sa.Column("not_after", UTCDateTime, nullable=False),
+    # The key and certificate chain as PKCS#12, encrypted with the workspace's secret key.
+    sa.Column("sealed", sa.Text, nullable=False),
+    # The newest active key signs; replacing a certificate retires the old one.
+    sa.Column("active", sa.Boolean, nullable=False, server_default=sa.true()),
+    sa.Column("created_by", sa.BigInteger, nullable=True),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+)
+
+document_batches = sa.Table(
+    "sys_document_batch",
+    metadata,
+    sa.Column("id", BigId, primary_key=True, autoincrement=True),
+    sa.Column("form_key", sa.String(63), nullable=False),
+    sa.Column("template_key", sa.String(63), nullable=False),
+    sa.Column("record_ids", JSONType, nullable=False),
+    # "pdf" (one file of every document's pages) or "zip" (one file per document).
+    sa.Column("output", sa.String(10), nullable=False),
+    # queued → running → done | failed
+    sa.Column("state", sa.String(10), nullable=False),
+    sa.Column("done", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("total", sa.Integer, nullable=False),
+    sa.Column("file_id", sa.BigInteger, nullable=True),
+    sa.Column("error", sa.Text, nullable=True),
+    sa.Column("created_by", sa.BigInteger, nullable=True),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("finished_at", UTCDateTime, nullable=True),
+)

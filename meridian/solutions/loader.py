@@ -8,9 +8,11 @@ from typing import Any
 from sqlalchemy.engine import Engine
 
 from meridian.core.actor import Actor
+from meridian.core.timezones import DEFAULT_TIME_ZONE
+from meridian.documents.templates import save_template
 from meridian.records.bulk import create_records
 from meridian.rules.definitions import create_rule
-from meridian.schema.catalog import find_form
+from meridian.schema.catalog import find_form, get_form
 from meridian.schema.changes import create_app, create_form
 from meridian.schema.model import App, Field, Form
 
@@ -21,8 +23,10 @@ def install_solution(
     app: App,
     forms: list[Form],
     rules: Sequence[Mapping[str, Any]] = (),
+    templates: Sequence[tuple[str, Mapping[str, Any]]] = (),
 ) -> bool:
-    """Create the app, its forms and its rules in one transaction; False when it exists."""
+    """Create the app, its forms, its rules and its print templates (form key, draft) in one
+    transaction; False when it exists."""
     with engine.begin() as conn:
         if find_form(conn, forms[0].key) is not None:
             return False
@@ -31,6 +35,14 @@ def install_solution(
             create_form(conn=conn, actor=actor, form=form)
         for rule in rules:
             create_rule(conn, actor, rule)
+        for form_key, draft in templates:
+            save_template(
+                conn=conn,
+                actor=actor,
+                form=get_form(conn, form_key),
+                draft=draft,
+                tz=DEFAULT_TIME_ZONE,
+            )
     return True
 
 

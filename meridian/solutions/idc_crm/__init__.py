@@ -35,4 +35,27 @@ def load_rules() -> list[dict[str, Any]]:
     return rules
 
 
-__all__ = ["SampleBatch", "generate", "load_package", "load_rules", "read_package"]
+def load_document_templates() -> list[tuple[str, dict[str, Any]]]:
+    """The solution's print templates as (form key, template draft): a quote with the
+    cabinets, power and bandwidth as line items and the SLA terms, and a contract that carries
+    the company seal and is signed."""
+    folder = files(__name__).joinpath("documents")
+    listed: list[dict[str, Any]] = json.loads(
+        folder.joinpath("templates.json").read_text(encoding="utf-8")
+    )
+    drafts = []
+    for entry in listed:
+        draft = {k: v for k, v in entry.items() if k not in ("form", "body_file")}
+        draft["body"] = folder.joinpath(entry["body_file"]).read_text(encoding="utf-8")
+        drafts.append((entry["form"], draft))
+    return drafts
+
+
+__all__ = [
+    "SampleBatch",
+    "generate",
+    "load_document_templates",
+    "load_package",
+    "load_rules",
+    "read_package",
+]

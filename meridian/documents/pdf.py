@@ -1,0 +1,122 @@
+"""HTML to PDF with WeasyPrint: page size, margins, header and footer with page numbers.
+
+The renderer fetches nothing from the network or the disk: images come from the workspace's
+document assets (``meridian-asset:logo``, ``meridian-asset:seal``) or ``data:`` URLs, and any
+other address a template names is refused, so a template cannot read a local file or probe the
+network through an ``<img>``.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping, Sequence
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict
+from pydantic import Field as PydanticField
+from weasyprint import CSS, HTML, Document
+from weasyprint.text.fonts import FontConfiguration
+from weasyprint.urls import URLFetcher, URLFetcherResponse
+
+ASSET_SCHEME = "meridian-asset:"
+ASSET_NAMES = ("logo", "seal")
+FONTS = (
+    '"Noto Sans CJK SC", "Noto Serif CJK SC", "WenQuanYi Zen Hei", "WenQuanYi Micro Hei", '
+    "sans-serif"
+)
+"""Debian's CJK fonts, installed by ``make install``: Chinese never prints as boxes."""
+
+_RENDERING = threading.Lock()
+"""WeasyPrint's text layout goes through Pango and fontconfig, which are not safe to use from
+several threads at once; documents are rendered one at a time per process."""
+
+
+class PageSettings(BaseModel):
+    """How a template's pages are laid out."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    size: Literal["A4", "A5", "B5", "letter"] = "A4"
+    orientation: Literal["portrait", "landscape"] = "portrait"
+    margins_mm: tuple[float, float, float, float] = (20, 18, 22, 18)
+    """Top, right, bottom, left."""
+    header: str = PydanticField(default="", max_length=200)
+    footer: str = PydanticField(default="", max_length=200)
+    page_numbers: bool = True
+    """Print ``第 1 页 / 共 2 页`` at the bottom right."""
+
+    def css(self) -> str:
+        margins = " ".join(f"{min(max(m, 0), 60):g}mm" for m in self.margins_mm)
+        boxes = []
+        if self.header:
+            boxes.append(f"@top-center {{ content: {_css_string(self.header)}; }}")
+        if self.footer:
+            boxes.append(f"@bottom-left {{ content: {_css_string(self.footer)}; }}")
+        if self.page_numbers:
+            boxes.append(
+                '@bottom-right { content: "第 " counter(page) " 页 / 共 " counter(pages) " 页"; }'
+            )
+        return (
+            f"@page {{ size: {self.size} {self.orientation}; margin: {margins};"
+            f" font-family: {FONTS}; font-size: 8.5pt; color: #555; {' '.join(boxes)} }}"
+        )
+
+
+BASE_CSS = f"""
+html {{ font-family: {FONTS}; font-size: 10.5pt; line-height: 1.5; color: #111; }}
+h1 {{ font-size: 18pt; margin: 0 0 4mm; }}
+table {{ border-collapse: collapse; width: 100%; }}
+th, td {{ border: 0.5pt solid #999; padding: 1.5mm 2mm; text-align: left; vertical-align: top; }}
+thead {{ display: table-header-group; }}
+tr {{ break-inside: avoid; }}
+.num {{ text-align: right; white-space: nowrap; }}
+img.seal {{ width: 42mm; height: 42mm; }}
+img.logo {{ height: 14mm; }}
+"""
+
+
+def _css_string(text: str) -> str:
+    """``text`` as a CSS string literal: quotes, backslashes and line breaks escaped."""
+    escaped = "".join(
+        f"\\{ord(char):x} " if char in '"\\' or ord(char) < 32 else char for char in text
+    )
+    return f'"{escaped}"'
+
+
+class _AssetFetcher(URLFetcher):  # type: ignore[misc]
+    """Serves the workspace's assets and ``data:`` URLs, and refuses every other address."""
+
+    def __init__(self, assets: Mapping[str, tuple[bytes, str]]) -> None:
+        super().__init__(allowed_protocols={"data"})
+        self._assets = assets
+
+    def fetch(self, url: str, headers: Any = None) -> URLFetcherResponse:
+        if url.startswith(ASSET_SCHEME):
+            found = self._assets.get(url[len(ASSET_SCHEME) :])
+            if found is None:
+                raise ValueError(f"no document asset {url!r}")
+            return URLFetcherResponse(url, found[0], {"Content-Type": found[1]})
+        if url.startswith("data:"):
+            response: URLFetcherResponse = super().fetch(url, headers)
+            return response
+        raise ValueError(f"documents load images only from the workspace's assets, not {url!r}")
+
+
+def render_document(
+    html: str, page: PageSettings, assets: Mapping[str, tuple[bytes, str]]
+) -> Document:
+    """Lay out the pages; ``assets`` maps names to (bytes, media type)."""
+    with _RENDERING:
+        return HTML(string=html, url_fetcher=_AssetFetcher(assets), base_url=ASSET_SCHEME).render(
+            stylesheets=[CSS(string=BASE_CSS), CSS(string=page.css())],
+            font_config=FontConfiguration(),
+        )
+
+
+def write_pdf(documents: Sequence[Document]) -> bytes:
+    """One PDF of the pages of every document, in order."""
+    with _RENDERING:
+        first, *rest = documents
+        combined = first.copy([page for document in documents for page in document.pages])
+        pdf: bytes = combined.write_pdf() if rest else first.write_pdf()
+    return pdf

@@ -1,0 +1,257 @@
+"""The company's signing certificate and PAdES signatures on generated PDFs.
+
+A certificate is uploaded once as PKCS#12 (key and chain). It is kept encrypted with the
+workspace's seal key (``MERIDIAN_SEAL_KEY``, or a key file created in the data folder), never
+in the clear; every signature made with it is written to the audit trail by the caller.
+A signed PDF covers its whole file: any byte changed afterwards breaks the signature, which
+:func:`verify_pdf` (and ``meridian documents verify``) detects.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import warnings
+from dataclasses import dataclass
+from datetime import UTC
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from cryptography.fernet import Fernet, InvalidToken
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.hazmat.primitives.serialization import (
+    Encoding,
+    NoEncryption,
+    pkcs12,
+)
+from cryptography.utils import CryptographyDeprecationWarning
+from sqlalchemy.engine import Connection
+
+from meridian.access.manage import require_admin
+from meridian.core import clock
+from meridian.core.actor import Actor
+from meridian.db.tables import signing_keys
+from meridian.errors import Conflict, FieldError, ValidationFailed
+from meridian.events.audit import audit
+from meridian.settings import Settings
+
+with warnings.catch_warnings():
+    # pyHanko imports cryptography's DSA support, which warns that DSA is deprecated; DSA is
+    # never used here (keys are RSA or EC).
+    warnings.simplefilter("ignore", CryptographyDeprecationWarning)
+    from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
+    from pyhanko.pdf_utils.reader import PdfFileReader
+    from pyhanko.sign import fields, signers
+    from pyhanko.sign.validation import validate_pdf_signature
+    from pyhanko_certvalidator import ValidationContext
+
+SIGNATURE_BYTES = 16_384
+"""Room kept for the CMS signature: enough for a key and a chain of a few certificates, and
+known up front, so no trial signature is made to measure it."""
+
+
+def seal_key(settings: Settings) -> Fernet:
+    """The key that encrypts signing keys: from settings, else a key file in the data folder
+    (created, readable by the owner only, on first use)."""
+    if settings.seal_key:
+        return Fernet(settings.seal_key.encode())
+    path = settings.data_dir / "seal.key"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(descriptor, "wb") as out:
+            out.write(Fernet.generate_key())
+    return Fernet(Path(path).read_bytes().strip())
+
+
+def add_signing_key(
+    *, conn: Connection, actor: Actor, settings: Settings, pkcs12_data: bytes, password: str
+) -> dict[str, Any]:
+    """Store a PKCS#12 certificate as the company's signing key (retiring the previous one)."""
+    require_admin(actor)
+    try:
+        key, certificate, chain = pkcs12.load_key_and_certificates(
+            pkcs12_data, password.encode() if password else None
+        )
+    except ValueError:
+        raise ValidationFailed(
+            [
+                FieldError(
+                    "file",
+                    "invalid_pkcs12",
+                    "not a PKCS#12 file, or the wrong password / 不是 PKCS#12 证书文件，或密码错误",
+                )
+            ]
+        ) from None
+    if not isinstance(key, (rsa.RSAPrivateKey, ec.EllipticCurvePrivateKey)) or certificate is None:
+        raise ValidationFailed(
+            [
+                FieldError(
+                    "file",
+                    "incomplete_pkcs12",
+                    "the file needs an RSA or EC private key and its certificate"
+                    " / 证书文件须同时包含 RSA 或 EC 私钥和证书",
+                )
+            ]
+        )
+    not_after = certificate.not_valid_after_utc
+    if not_after <= clock.utcnow():
+        raise ValidationFailed(
+            [
+                FieldError(
+                    "file",
+                    "certificate_expired",
+                    f"the certificate expired on {not_after.date()}"
+                    f" / 证书已于 {not_after.date()} 过期",
+                    not_after.isoformat(),
+                )
+            ]
+        )
+    clear = pkcs12.serialize_key_and_certificates(
+        b"meridian",
+        key,
+        certificate,
+        chain or None,
+        NoEncryption(),
+    )
+    fingerprint = hashlib.sha256(certificate.public_bytes(Encoding.DER)).hexdigest()
+    conn.execute(signing_keys.update().where(signing_keys.c.active).values(active=False))
+    result = conn.execute(
+        signing_keys.insert().values(
+            subject=certificate.subject.rfc4514_string()[:400],
+            fingerprint=fingerprint,
+            not_after=not_after,
+            sealed=seal_key(settings).encrypt(clear).decode(),
+            active=True,
+            created_by=actor.user_id,
+            created_at=clock.utcnow(),
+        )
+    )
+    assert result.inserted_primary_key is not None
+    key_id = int(result.inserted_primary_key[0])
+    audit(
+        conn,
+        actor_id=actor.user_id,
+        action="signing_key_added",
+        object_type="signing_key",
+        object_id=key_id,
+        detail={"subject": certificate.subject.rfc4514_string(), "fingerprint": fingerprint},
+    )
+    return {
+        "id": key_id,
+        "subject": certificate.subject.rfc4514_string(),
+        "fingerprint": fingerprint,
+        "not_after": not_after.isoformat(),
+    }
+
+
+@dataclass(frozen=True)
+class CompanySigner:
+    """The active signing key, decrypted for one use."""
+
+    key_id: int
+    fingerprint: str
+    signer: Any
+
+
+def active_signer(*, conn: Connection, settings: Settings) -> CompanySigner:
+    """The newest active signing key; ``Conflict`` when none is uploaded or it has expired."""
+    row = conn.execute(
+        sa.select(signing_keys)
+        .where(signing_keys.c.active)
+        .order_by(signing_keys.c.id.desc())
+        .limit(1)
+    ).first()
+    if row is None:
+        raise Conflict(
+            "no signing certificate is uploaded; an administrator uploads the company's"
+            " PKCS#12 certificate first / 尚未上传签章证书，请管理员先上传公司的 PKCS#12 证书",
+            reason="no_signing_key",
+        )
+    if row.not_after <= clock.utcnow():
+        raise Conflict(
+            f"the signing certificate expired on {row.not_after.date()}"
+            f" / 签章证书已于 {row.not_after.date()} 过期",
+            reason="signing_key_expired",
+        )
+    try:
+        clear = seal_key(settings).decrypt(row.sealed.encode())
+    except InvalidToken:
+        raise Conflict(
+            "the signing certificate cannot be decrypted with this workspace's seal key"
+            " / 无法用本工作区的密钥解密签章证书",
+            reason="seal_key_mismatch",
+        ) from None
+    signer = signers.SimpleSigner.load_pkcs12_data(clear, other_certs=[])
+    return CompanySigner(row.id, row.fingerprint, signer)
+
+
+def sign_pdf(pdf: bytes, signer: CompanySigner, *, reason: str, name: str) -> bytes:
+    """The PDF with an invisible PAdES signature over the whole file."""
+    writer = IncrementalPdfFileWriter(io.BytesIO(pdf))
+    metadata = signers.PdfSignatureMetadata(
+        field_name="CompanySignature",
+        subfilter=fields.SigSeedSubFilter.PADES,
+        md_algorithm="sha256",
+        reason=reason[:200],
+        name=name[:200],
+    )
+    output = signers.sign_pdf(
+        writer, metadata, signer=signer.signer, bytes_reserved=SIGNATURE_BYTES
+    )
+    signed: bytes = output.getvalue()
+    return signed
+
+
+@dataclass(frozen=True)
+class Verification:
+    """What a PDF's signatures say.
+
+    :ivar intact: every signature is intact and cryptographically valid, and the last one
+        covers the whole file (nothing was appended after it).
+    :ivar signatures: per signature: signer, signing time, intact, valid, coverage.
+    :ivar problem: why it fails, when it does.
+    """
+
+    intact: bool
+    signatures: list[dict[str, Any]]
+    problem: str = ""
+
+
+def verify_pdf(data: bytes) -> Verification:
+    """Check every signature of a PDF (integrity and the signature itself, not trust: a
+    company certificate is usually self-issued)."""
+    try:
+        reader = PdfFileReader(io.BytesIO(data), strict=False)
+        embedded = list(reader.embedded_signatures)
+    except Exception as exc:  # a damaged file is a failed verification, whatever broke
+        return Verification(False, [], f"not a readable PDF: {exc}")
+    if not embedded:
+        return Verification(False, [], "the PDF has no signature")
+    results: list[dict[str, Any]] = []
+    for signature in embedded:
+        try:
+            status = validate_pdf_signature(
+                signature, ValidationContext(trust_roots=[], allow_fetching=False), skip_diff=False
+            )
+        except Exception as exc:  # a signature that cannot be checked does not verify
+            return Verification(False, results, f"a signature cannot be checked: {exc}")
+        signed_at = status.signer_reported_dt
+        results.append(
+            {
+                "field": signature.field_name,
+                "signer": status.signing_cert.subject.human_friendly,
+                "signed_at": signed_at.astimezone(UTC).isoformat() if signed_at else None,
+                "intact": bool(status.intact),
+                "valid": bool(status.valid),
+                "coverage": status.coverage.name if status.coverage else None,
+            }
+        )
+    broken = [r for r in results if not (r["intact"] and r["valid"])]
+    if broken:
+        return Verification(False, results, "a signature does not match the file")
+    if results[-1]["coverage"] != "ENTIRE_FILE":
+        return Verification(False, results, "the file was changed after its last signature")
+    return Verification(True, results)
