@@ -7,6 +7,7 @@ from fastapi import APIRouter
 from meridian.api import (
     apps,
     auth,
+    documents,
     files,
     forms,
     hooks,
@@ -24,6 +25,7 @@ for module in (
     forms,
     records,
     files,
+    documents,
     auth,
     organisation,
     jobs,

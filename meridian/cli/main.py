@@ -20,6 +20,7 @@ from meridian.access.tokens import create_token
 from meridian.access.users import create_user, find_user_id, get_user_id
 from meridian.app import create_workspace
 from meridian.cli.audit import audit_cli
+from meridian.cli.documents import documents_cli
 from meridian.core.actor import Actor
 from meridian.dataio.dossier import build_dossier
 from meridian.documents.assets import set_asset
@@ -51,6 +52,7 @@ cli.add_typer(user_cli, name="user")
 cli.add_typer(department_cli, name="department")
 cli.add_typer(role_cli, name="role")
 cli.add_typer(audit_cli, name="audit")
+cli.add_typer(documents_cli, name="documents")
 
 
 @contextmanager

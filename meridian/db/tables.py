@@ -468,7 +468,10 @@ documents = sa.Table(
     # The number is taken once per record and template; regenerating adds a version.
     sa.Column("number", sa.String(100), nullable=False),
     sa.Column("version", sa.Integer, nullable=False),
-    sa.Column("file_id", sa.BigInteger, nullable=False),
+    # pending (numbered, being rendered) → done (file_id set), or failed (the record's next
+    # generation takes the row over, number and version included); see documents.issuing.
+    sa.Column("state", sa.String(10), nullable=False),
+    sa.Column("file_id", sa.BigInteger, nullable=True),
     sa.Column("signing_key_id", sa.BigInteger, nullable=True),
     sa.Column("created_by", sa.BigInteger, nullable=True),
     sa.Column("created_at", UTCDateTime, nullable=False),

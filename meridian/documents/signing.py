@@ -47,6 +47,7 @@ with warnings.catch_warnings():
     from pyhanko.sign.validation import validate_pdf_signature
     from pyhanko_certvalidator import ValidationContext
 
+MAX_PKCS12_BYTES = 1024 * 1024
 SIGNATURE_BYTES = 16_384
 """Room kept for the CMS signature: enough for a key and a chain of a few certificates, and
 known up front, so no trial signature is made to measure it."""
@@ -71,6 +72,17 @@ def add_signing_key(
 ) -> dict[str, Any]:
     """Store a PKCS#12 certificate as the company's signing key (retiring the previous one)."""
     require_admin(actor)
+    if len(pkcs12_data) > MAX_PKCS12_BYTES:
+        raise ValidationFailed(
+            [
+                FieldError(
+                    "file",
+                    "too_large",
+                    f"a PKCS#12 file has at most {MAX_PKCS12_BYTES} bytes / 证书文件过大",
+                    len(pkcs12_data),
+                )
+            ]
+        )
     try:
         key, certificate, chain = pkcs12.load_key_and_certificates(
             pkcs12_data, password.encode() if password else None
@@ -221,8 +233,8 @@ class Verification:
 
 
 def verify_pdf(data: bytes) -> Verification:
-    """Check every signature of a PDF (integrity and the signature itself, not trust: a
-    company certificate is usually self-issued)."""
+    """Check every signature of a PDF: intact, made with its certificate's key, and the
+    last one covering the whole file."""
     try:
         reader = PdfFileReader(io.BytesIO(data), strict=False)
         embedded = list(reader.embedded_signatures)
@@ -233,9 +245,11 @@ def verify_pdf(data: bytes) -> Verification:
     results: list[dict[str, Any]] = []
     for signature in embedded:
         try:
-            status = validate_pdf_signature(
-                signature, ValidationContext(trust_roots=[], allow_fetching=False), skip_diff=False
-            )
+            # Trust is not the question here (a company certificate is usually self-issued):
+            # the signer's own certificate is taken as the anchor, so what is checked is that
+            # the signature is the certificate's and the bytes are the ones it signed.
+            anchor = ValidationContext(trust_roots=[signature.signer_cert], allow_fetching=False)
+            status = validate_pdf_signature(signature, anchor, skip_diff=False)
         except Exception as exc:  # a signature that cannot be checked does not verify
             return Verification(False, results, f"a signature cannot be checked: {exc}")
         signed_at = status.signer_reported_dt

@@ -63,16 +63,21 @@ def may_manage_templates(conn: Connection, actor: Actor, form: Form) -> bool:
     return actor.is_admin or actor.can_build or form_access(conn, actor, form).may("manage")
 
 
+def require_template_manager(*, conn: Connection, actor: Actor, form: Form) -> None:
+    """``PermissionDenied`` unless the actor administers the form's templates."""
+    if not may_manage_templates(conn, actor, form):
+        raise PermissionDenied(
+            f"only administrators of form {form.key!r} may change its templates"
+            f" / 只有表单“{form.label}”的管理员可以管理其文档模板",
+            form=form.key,
+        )
+
+
 def save_template(
     *, conn: Connection, actor: Actor, form: Form, draft: Any, tz: ZoneInfo
 ) -> dict[str, Any]:
     """Check the draft whole and store it as the template's next version."""
-    if not may_manage_templates(conn, actor, form):
-        raise PermissionDenied(
-            f"only administrators of form {form.key!r} may change its templates"
-            f" / 只有表单“{form.label}”的管理员可以修改其文档模板",
-            form=form.key,
-        )
+    require_template_manager(conn=conn, actor=actor, form=form)
     checked = parse_model(TemplateDraft, draft)
     _check(conn, form, checked, tz)
     serialize(conn, f"document-template:{form.key}:{checked.key}")

@@ -6,6 +6,7 @@ handler knows fails with a clear error and, after its attempts, waits dead for a
 
 from __future__ import annotations
 
+from meridian.documents import batches
 from meridian.events.jobs import Handler, JobContext
 from meridian.integrations import messaging, webhooks
 from meridian.notify.inbox import BOT, EMAIL
@@ -27,4 +28,5 @@ def job_handlers(settings: Settings) -> dict[str, Handler]:
         rules.CALL: webhooks.call,
         EMAIL: messaging.email_sender(settings),
         BOT: messaging.bot_sender(settings),
+        batches.RUN: batches.batch_runner(settings),
     }

@@ -10,7 +10,8 @@ import sqlalchemy as sa
 
 from meridian.core.actor import Actor
 from meridian.db.tables import audit_log
-from meridian.documents.generate import generate_document, list_documents
+from meridian.documents.generate import generate_document
+from meridian.documents.reading import list_documents
 from meridian.documents.signing import add_signing_key, verify_pdf
 from meridian.errors import Conflict
 from meridian.http.deps import Workspace

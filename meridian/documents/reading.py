@@ -1,0 +1,91 @@
+"""A record's documents and their files, for whoever may read the record."""
+
+from __future__ import annotations
+
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from meridian.access.permissions import form_access
+from meridian.core.actor import Actor
+from meridian.db.tables import documents, files
+from meridian.documents.issuing import DONE
+from meridian.errors import NotFound
+from meridian.records.plan import plan_for
+from meridian.schema.catalog import get_form
+
+
+def list_documents(
+    *, conn: Connection, actor: Actor, form_key: str, record_id: int, tz: ZoneInfo
+) -> list[dict[str, Any]]:
+    """The record's documents, newest first."""
+    require_readable(conn=conn, actor=actor, form_key=form_key, record_id=record_id, tz=tz)
+    rows = conn.execute(
+        sa.select(documents, files.c.name, files.c.content_type, files.c.size)
+        .join(files, files.c.id == documents.c.file_id)
+        .where(
+            documents.c.form_key == form_key,
+            documents.c.record_id == record_id,
+            documents.c.state == DONE,
+        )
+        .order_by(documents.c.id.desc())
+    )
+    return [
+        {
+            "id": row.id,
+            "template": row.template_key,
+            "template_version": row.template_version,
+            "number": row.number,
+            "version": row.version,
+            "file_id": row.file_id,
+            "name": row.name,
+            "content_type": row.content_type,
+            "size": row.size,
+            "signed": row.signing_key_id is not None,
+            "created_by": row.created_by,
+            "created_at": row.created_at.isoformat(),
+        }
+        for row in rows
+    ]
+
+
+def document_file(
+    *,
+    conn: Connection,
+    actor: Actor,
+    form_key: str,
+    record_id: int,
+    document_id: int,
+    tz: ZoneInfo,
+) -> dict[str, Any]:
+    """The stored file of one of the record's documents."""
+    require_readable(conn=conn, actor=actor, form_key=form_key, record_id=record_id, tz=tz)
+    row = conn.execute(
+        sa.select(files)
+        .join(documents, documents.c.file_id == files.c.id)
+        .where(
+            documents.c.id == document_id,
+            documents.c.form_key == form_key,
+            documents.c.record_id == record_id,
+        )
+    ).first()
+    if row is None:
+        raise NotFound(f"document {document_id} does not exist / 文档不存在", id=document_id)
+    return {"name": row.name, "content_type": row.content_type, "storage_path": row.storage_path}
+
+
+def require_readable(
+    *, conn: Connection, actor: Actor, form_key: str, record_id: int, tz: ZoneInfo
+) -> None:
+    """``NotFound`` (as for the record itself) unless the actor may read the live record."""
+    form = get_form(conn, form_key)
+    access = form_access(conn, actor, form)
+    table = plan_for(form).tables.main
+    query = sa.select(table.c.id).where(table.c.id == record_id, table.c.deleted_at.is_(None))
+    readable = access.rows(conn, table, "read", tz)
+    if readable is not None:
+        query = query.where(readable)
+    if not access.may("read") or conn.execute(query).first() is None:
+        raise NotFound(f"record {record_id} of form {form_key!r} is not found", id=record_id)
