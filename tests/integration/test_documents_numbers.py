@@ -8,7 +8,7 @@ from meridian.core.actor import Actor
 from meridian.documents.generate import generate_document
 from meridian.documents.templates import save_template
 from meridian.http.deps import Workspace
-from meridian.records import service
+from meridian.records import bulk
 from meridian.schema.catalog import get_form
 from tests.forms import install_forms, lead_form
 
@@ -20,7 +20,7 @@ def test_fifty_concurrent_generations_take_fifty_consecutive_numbers(
 ) -> None:
     with workspace.transaction() as conn:
         [form] = install_forms(conn, lead_form({"key": "name", "label": "名称", "type": "text"}))
-        ids = service.create_records(
+        ids = bulk.create_records(
             conn=conn,
             actor=admin,
             form=form,
