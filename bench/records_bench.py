@@ -144,7 +144,12 @@ def run(scale: int, database_url: str, runs: int) -> None:
     print(f"database: {engine.dialect.name}, scale {scale:,} opportunities")
     with engine.begin() as conn:
         user_id = create_user(
-            conn=conn, email="bench@acme.test", name="Bench", password="benchmark!", is_admin=True
+            conn=conn,
+            email="bench@acme.test",
+            name="Bench",
+            password="benchmark!",
+            passwords=workspace.passwords,
+            is_admin=True,
         )
         token = create_token(conn=conn, user_id=user_id, name="bench")
     actor = Actor(user_id=user_id, is_admin=True)

@@ -70,6 +70,7 @@ def run(scale: int, url: str, runs: int) -> None:
                 email=f"rep{i}@acme.test",
                 name=f"rep{i}",
                 password=PASSWORD,
+                passwords=workspace.passwords,
                 roles=["member"],
                 department=teams[i % 10],
                 must_change_password=False,
@@ -82,6 +83,7 @@ def run(scale: int, url: str, runs: int) -> None:
             email="admin@acme.test",
             name="admin",
             password=PASSWORD,
+            passwords=workspace.passwords,
             roles=["administrator"],
             must_change_password=False,
         )

@@ -8,6 +8,7 @@ from fastapi import FastAPI
 from sqlalchemy.engine import Engine
 
 from meridian import __version__
+from meridian.access.passwords import Passwords
 from meridian.api.openapi import install_api_docs
 from meridian.api.router import api_router
 from meridian.db.engine import make_engine, transaction
@@ -39,7 +40,8 @@ def create_workspace(
     subscribe(rules.on_record_changes)
     with transaction(engine) as conn:
         ensure_schedule(conn, rules.SCAN, "* * * * *", rules.SCAN, {}, tz)
-    return Workspace(settings=settings, engine=engine, tz=tz)
+    passwords = Passwords(hashing=settings.password_hashing)
+    return Workspace(settings=settings, engine=engine, tz=tz, passwords=passwords)
 
 
 def create_app(settings: Settings, *, workspace: Workspace | None = None) -> FastAPI:

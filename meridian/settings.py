@@ -4,9 +4,14 @@ from __future__ import annotations
 
 from ipaddress import IPv4Network, IPv6Network, ip_network
 from pathlib import Path
+from typing import Literal
 
 from pydantic import SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PasswordHashing = Literal["argon2", "argon2-minimal-for-tests"]
+"""How much a password hash costs (see ``meridian.access.passwords``); tests only choose the
+minimal one."""
 
 
 class Settings(BaseSettings):
@@ -15,6 +20,8 @@ class Settings(BaseSettings):
     :ivar data_dir: where the embedded SQLite database and the file store live.
     :ivar database_url: a SQLAlchemy URL; when empty, SQLite in ``data_dir``.
     :ivar time_zone: the workspace time zone used for display and ``TODAY()``.
+    :ivar password_hashing: ``argon2`` for every deployment; ``argon2-minimal-for-tests`` hashes
+        at the least cost argon2id allows, for test suites, where nobody steals the passwords.
     """
 
     model_config = SettingsConfigDict(env_prefix="MERIDIAN_", extra="ignore")
@@ -35,6 +42,7 @@ class Settings(BaseSettings):
     # The audit trail's HMAC key; when empty, ``audit.key`` in the data directory (made at the
     # first start). Either way it must not be stored in the database it protects.
     audit_key: SecretStr = SecretStr("")
+    password_hashing: PasswordHashing = "argon2"
     base_url: str = "http://127.0.0.1:8000"
     smtp_host: str = ""
     smtp_port: int = 25

@@ -2,7 +2,9 @@
 
 ``MERIDIAN_TEST_POSTGRES_URL`` turns on the PostgreSQL half of every database test. Each
 PostgreSQL test gets its own schema (first on ``search_path``), so parallel workers and
-repeated runs never see each other's data.
+repeated runs never see each other's data. A migrated database is a copy of one template per
+test process (``tests/templates.py``), and passwords are hashed at the least argon2 cost (the
+``password_hashing`` setting): both cost far more than most tests themselves.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -25,6 +28,7 @@ from meridian.db.engine import make_engine
 from meridian.db.migrate import upgrade_database
 from meridian.http.deps import Workspace
 from meridian.settings import Settings
+from tests.templates import PostgresTemplate, SqliteTemplate
 
 POSTGRES_URL = os.environ.get("MERIDIAN_TEST_POSTGRES_URL", "")
 DIALECTS = ["sqlite", *(["postgresql"] if POSTGRES_URL else [])]
@@ -48,14 +52,9 @@ def postgres_ready() -> bool:
     return bool(POSTGRES_URL)
 
 
-@pytest.fixture(params=DIALECTS)
-def database_url(
-    request: pytest.FixtureRequest, tmp_path: Path, postgres_ready: bool
-) -> Iterator[str]:
-    """A URL to an empty database of each configured dialect."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'meridian.db'}"
-        return
+@contextmanager
+def _postgres_schema() -> Iterator[str]:
+    """A URL whose search path starts with a new, empty schema; dropped afterwards."""
     schema = f"t_{uuid.uuid4().hex[:16]}"
     admin = sa.create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
@@ -69,9 +68,53 @@ def database_url(
         admin.dispose()
 
 
+@pytest.fixture(params=DIALECTS)
+def database_url(
+    request: pytest.FixtureRequest, tmp_path: Path, postgres_ready: bool
+) -> Iterator[str]:
+    """A URL to an empty database of each configured dialect."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'meridian.db'}"
+        return
+    with _postgres_schema() as url:
+        yield url
+
+
 @pytest.fixture
-def engine(database_url: str) -> Iterator[Engine]:
-    """An engine on a fresh database with the system tables migrated."""
+def other_database_url(database_url: str, tmp_path: Path) -> Iterator[str]:
+    """A second empty database of the same dialect as ``database_url``."""
+    if database_url.startswith("sqlite"):
+        yield f"sqlite:///{tmp_path / 'other.db'}"
+        return
+    with _postgres_schema() as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> SqliteTemplate:
+    return SqliteTemplate.build(tmp_path_factory.mktemp("template"))
+
+
+@pytest.fixture(scope="session")
+def postgresql_template(postgres_ready: bool) -> PostgresTemplate:
+    with _postgres_schema() as url:
+        return PostgresTemplate.build(url)
+
+
+@pytest.fixture
+def engine(request: pytest.FixtureRequest, database_url: str) -> Iterator[Engine]:
+    """An engine on a fresh database with the system tables migrated: a copy of the template."""
+    dialect = sa.make_url(database_url).get_backend_name()
+    template: SqliteTemplate | PostgresTemplate = request.getfixturevalue(f"{dialect}_template")
+    engine = template.copy_to(database_url)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def engine_by_migrations(database_url: str) -> Iterator[Engine]:
+    """An engine on a fresh database migrated by running every Alembic revision, for the
+    tests of the migrations themselves."""
     engine = make_engine(database_url)
     upgrade_database(engine)
     yield engine
@@ -80,7 +123,11 @@ def engine(database_url: str) -> Iterator[Engine]:
 
 @pytest.fixture
 def settings(tmp_path: Path, database_url: str) -> Settings:
-    return Settings(data_dir=tmp_path / "data", database_url=database_url)
+    return Settings(
+        data_dir=tmp_path / "data",
+        database_url=database_url,
+        password_hashing="argon2-minimal-for-tests",
+    )
 
 
 @pytest.fixture
@@ -96,6 +143,7 @@ def admin(workspace: Workspace) -> Actor:
             email="admin@acme.test",
             name="Admin",
             password="correct horse",
+            passwords=workspace.passwords,
             is_admin=True,
         )
     return Actor(user_id=user_id, is_admin=True, name="Admin")

@@ -16,6 +16,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from meridian.access import organisation, permissions
+from meridian.access.passwords import Passwords
 from meridian.access.sessions import password_problems
 from meridian.access.users import create_user
 from meridian.core.actor import Actor
@@ -161,6 +162,7 @@ def add_user(
     email: str,
     name: str,
     password: str,
+    passwords: Passwords,
     roles: Sequence[str] = ("member",),
     department: str | int | None = None,
     other_departments: Sequence[int] = (),
@@ -181,7 +183,12 @@ def add_user(
         else department
     )
     user_id = create_user(
-        conn=conn, email=email, name=name, password=password, is_admin="administrator" in roles
+        conn=conn,
+        email=email,
+        name=name,
+        password=password,
+        passwords=passwords,
+        is_admin="administrator" in roles,
     )
     organisation.set_user_roles(conn, user_id, roles)
     organisation.set_user_departments(conn, user_id, department_id, other_departments)
@@ -390,7 +397,9 @@ def _described(row: Any, roles: Iterable[str], department_ids: Iterable[int]) ->
     }
 
 
-def import_users(conn: Connection, actor: Actor, text: str) -> list[dict[str, Any]]:
+def import_users(
+    conn: Connection, actor: Actor, text: str, *, passwords: Passwords
+) -> list[dict[str, Any]]:
     """Users from CSV (email,name,password,roles,department; roles separated by ``|``).
 
     All or nothing: every bad row is reported with its line number, and then nothing is kept.
@@ -427,6 +436,7 @@ def import_users(conn: Connection, actor: Actor, text: str) -> list[dict[str, An
                         email=row.get("email") or "",
                         name=row.get("name") or "",
                         password=row.get("password") or "",
+                        passwords=passwords,
                         roles=roles,
                         department=(row.get("department") or "").strip() or None,
                     )

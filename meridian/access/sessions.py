@@ -22,7 +22,7 @@ from sqlalchemy.engine import Connection
 
 from meridian.access import throttle
 from meridian.access.actors import load_actor
-from meridian.access.passwords import hash_password, verify_password
+from meridian.access.passwords import Passwords
 from meridian.core import clock
 from meridian.core.actor import Actor
 from meridian.db.tables import sessions, users
@@ -37,8 +37,6 @@ from meridian.events.audit import audit
 
 SESSION_PREFIX = "mss_"
 _SEEN_RESOLUTION = timedelta(minutes=1)
-# A real argon2 hash of a random password: unknown accounts cost as much as known ones.
-_DUMMY_HASH = hash_password(secrets.token_urlsafe(16))
 
 
 @dataclass(frozen=True)
@@ -96,6 +94,7 @@ def attempt_login(
     ip: str,
     user_agent: str,
     policy: SessionPolicy,
+    passwords: Passwords,
 ) -> IssuedSession | MeridianError:
     """A new session, or the error to raise once the failure is committed."""
     email = (email or "").strip().lower()
@@ -121,8 +120,11 @@ def attempt_login(
             users.c.id, users.c.password_hash, users.c.is_active, users.c.must_change_password
         ).where(users.c.email == email)
     ).first()
-    stored = user.password_hash if user is not None and user.password_hash else _DUMMY_HASH
-    valid = verify_password(password or "", stored)
+    if user is not None and user.password_hash:
+        valid = passwords.verify(password or "", user.password_hash)
+    else:  # unknown accounts cost as much as known ones
+        passwords.verify_for_nobody(password or "")
+        valid = False
     if user is None or not user.is_active or not user.password_hash or not valid:
         throttle.count_failure(
             conn, address=address, account=email, now=now, policy=policy.throttle
@@ -250,13 +252,19 @@ def password_problems(password: str, email: str = "") -> list[str]:
 
 
 def change_password(
-    conn: Connection, *, user_id: int, old: str, new: str, keep_session: int | None = None
+    conn: Connection,
+    *,
+    user_id: int,
+    old: str,
+    new: str,
+    passwords: Passwords,
+    keep_session: int | None = None,
 ) -> None:
     """Set a new password after checking the old one; every other session is signed out."""
     row = conn.execute(
         sa.select(users.c.email, users.c.password_hash).where(users.c.id == user_id)
     ).one()
-    if not row.password_hash or not verify_password(old or "", row.password_hash):
+    if not row.password_hash or not passwords.verify(old or "", row.password_hash):
         raise PermissionDenied("the current password is wrong / 当前密码错误")
     problems = password_problems(new or "", row.email)
     if problems:
@@ -266,7 +274,7 @@ def change_password(
     conn.execute(
         users.update()
         .where(users.c.id == user_id)
-        .values(password_hash=hash_password(new), must_change_password=False)
+        .values(password_hash=passwords.hash(new), must_change_password=False)
     )
     others = sessions.update().where(sessions.c.user_id == user_id, sessions.c.revoked_at.is_(None))
     if keep_session is not None:

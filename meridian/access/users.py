@@ -7,7 +7,7 @@ import re
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from meridian.access.passwords import hash_password
+from meridian.access.passwords import Passwords
 from meridian.core.clock import utcnow
 from meridian.db.tables import users
 from meridian.errors import Conflict, FieldError, NotFound, ValidationFailed
@@ -17,7 +17,13 @@ MIN_PASSWORD = 8
 
 
 def create_user(
-    *, conn: Connection, email: str, name: str, password: str | None, is_admin: bool = False
+    *,
+    conn: Connection,
+    email: str,
+    name: str,
+    password: str | None,
+    passwords: Passwords,
+    is_admin: bool = False,
 ) -> int:
     """Create a user; emails are unique regardless of case."""
     email = email.strip().lower()
@@ -36,7 +42,7 @@ def create_user(
         users.insert().values(
             email=email,
             name=name or email.split("@")[0],
-            password_hash=hash_password(password) if password else None,
+            password_hash=passwords.hash(password) if password else None,
             is_admin=is_admin,
             created_at=utcnow(),
         )

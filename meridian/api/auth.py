@@ -32,6 +32,7 @@ def login(
             ip=client_ip(request),
             user_agent=request.headers.get("user-agent", ""),
             policy=session_policy(workspace.settings),
+            passwords=workspace.passwords,
         )
     if not isinstance(outcome, sessions.IssuedSession):
         raise outcome
@@ -77,5 +78,6 @@ def change_password(
             user_id=actor.user_id,
             old=body.old_password,
             new=body.new_password,
+            passwords=workspace.passwords,
             keep_session=getattr(request.state, "session_id", None),
         )

@@ -100,7 +100,7 @@ def list_users(workspace: WorkspaceDep, actor: ActorDep) -> dict[str, Any]:
 @router.post("/users", status_code=201)
 def create_user(body: UserCreate, workspace: WorkspaceDep, actor: ActorDep) -> dict[str, Any]:
     with workspace.transaction() as conn:
-        return manage.add_user(conn, actor, **body.model_dump())
+        return manage.add_user(conn, actor, passwords=workspace.passwords, **body.model_dump())
 
 
 @router.patch("/users/{user_id}")
@@ -116,7 +116,7 @@ def import_users(
     workspace: WorkspaceDep, actor: ActorDep, csv: Annotated[str, Body(media_type="text/csv")]
 ) -> dict[str, Any]:
     with workspace.transaction() as conn:
-        return {"items": manage.import_users(conn, actor, csv)}
+        return {"items": manage.import_users(conn, actor, csv, passwords=workspace.passwords)}
 
 
 @router.get("/audit")

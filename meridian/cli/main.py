@@ -80,7 +80,12 @@ def _ensure_admin(workspace: Workspace, email: str, password: str | None) -> tup
             return existing, None
         password = password or secrets.token_urlsafe(12)
         user_id = create_user(
-            conn=conn, email=email, name="Administrator", password=password, is_admin=True
+            conn=conn,
+            email=email,
+            name="Administrator",
+            password=password,
+            passwords=workspace.passwords,
+            is_admin=True,
         )
     return user_id, password
 
@@ -321,6 +326,7 @@ def user_create(
                 email=email,
                 name=name,
                 password=password,
+                passwords=workspace.passwords,
                 roles=roles,
                 department=department_id,
                 must_change_password=False,
@@ -366,7 +372,12 @@ def user_import(path: Path = typer.Argument(..., exists=True, dir_okay=False)) -
     """Create users from a CSV file (email,name,password,roles,department), all or none."""
     with _workspace() as workspace:
         with workspace.transaction() as conn:
-            created = manage.import_users(conn, Actor.system(), path.read_text(encoding="utf-8"))
+            created = manage.import_users(
+                conn,
+                Actor.system(),
+                path.read_text(encoding="utf-8"),
+                passwords=workspace.passwords,
+            )
         _say(f"{len(created)} users created; each must change the password at first login")
 
 

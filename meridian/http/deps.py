@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 from fastapi import Depends, Request, Response
 from sqlalchemy.engine import Connection, Engine
 
+from meridian.access.passwords import Passwords
 from meridian.access.sessions import SessionPolicy, actor_for_session, csrf_token_for
 from meridian.access.tokens import authenticate_token, touch_token
 from meridian.core.actor import Actor
@@ -24,11 +25,13 @@ from meridian.settings import Settings
 
 @dataclass(frozen=True)
 class Workspace:
-    """What every request needs: settings, the engine, the workspace time zone."""
+    """What every request needs: settings, the engine, the workspace time zone, and the
+    password hasher at the cost the settings chose."""
 
     settings: Settings
     engine: Engine
     tz: ZoneInfo
+    passwords: Passwords
 
     @contextmanager
     def transaction(self) -> Iterator[Connection]:

@@ -24,7 +24,12 @@ def _setup(server: Server) -> int:
     with server.workspace.transaction() as conn:
         install_forms(conn, lead_form({"key": "name", "label": "名称", "type": "text"}, STAGE))
         return create_user(
-            conn=conn, email="a@acme.test", name="A", password="pass-word-1", is_admin=True
+            conn=conn,
+            email="a@acme.test",
+            name="A",
+            password="pass-word-1",
+            passwords=server.workspace.passwords,
+            is_admin=True,
         )
 
 

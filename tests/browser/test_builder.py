@@ -24,6 +24,7 @@ def _builder(server: Server) -> None:
             email="builder@acme.test",
             name="Bao Builder",
             password=PASSWORD,
+            passwords=server.workspace.passwords,
             roles=["builder"],
             must_change_password=False,
         )

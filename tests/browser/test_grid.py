@@ -39,6 +39,7 @@ def _setup(server: Server) -> int:
             email="boss@acme.test",
             name="Boss",
             password="pass-word-1",
+            passwords=server.workspace.passwords,
             roles=["administrator"],
             must_change_password=False,
         )
@@ -48,6 +49,7 @@ def _setup(server: Server) -> int:
             email="rep@acme.test",
             name="Rep",
             password="pass-word-1",
+            passwords=server.workspace.passwords,
             roles=["member"],
             must_change_password=False,
         )

@@ -39,6 +39,7 @@ def _setup(server: Server) -> int:
             email="member@acme.test",
             name="Mei Member",
             password=PASSWORD,
+            passwords=server.workspace.passwords,
             roles=["member"],
             must_change_password=False,
         )

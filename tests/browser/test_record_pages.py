@@ -59,7 +59,14 @@ def _setup(server: Server) -> None:
             service.create_record(
                 conn=conn, actor=system, form=get_form(conn, "customer"), values={"name": name}
             )
-        create_user(conn=conn, email="a@acme.test", name="A", password="pass-word-1", is_admin=True)
+        create_user(
+            conn=conn,
+            email="a@acme.test",
+            name="A",
+            password="pass-word-1",
+            passwords=server.workspace.passwords,
+            is_admin=True,
+        )
 
 
 def test_link_lines_and_attachments(page: Page, server: Server, tmp_path: object) -> None:

@@ -31,6 +31,7 @@ def test_screenshots(browser: Browser, server: Server) -> None:
             email="admin@idc.test",
             name="王经理",
             password="demo4meridian",
+            passwords=server.workspace.passwords,
             is_admin=True,
         )
     admin = Actor(user_id=admin_id, is_admin=True, name="王经理")

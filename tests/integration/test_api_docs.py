@@ -39,6 +39,7 @@ def test_the_api_document_needs_a_caller_and_hides_what_it_may_not_read(
             email="rep@acme.test",
             name="Rep",
             password="Secret-2026",
+            passwords=workspace.passwords,
             must_change_password=False,
         )
         token = create_token(conn=conn, user_id=member["id"], name="t")

@@ -15,6 +15,7 @@ from meridian.cli.main import cli
 def env(tmp_path: Path, database_url: str, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("MERIDIAN_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.setenv("MERIDIAN_DATABASE_URL", database_url)
+    monkeypatch.setenv("MERIDIAN_PASSWORD_HASHING", "argon2-minimal-for-tests")
     return tmp_path
 
 

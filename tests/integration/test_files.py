@@ -41,6 +41,7 @@ def as_user(client: TestClient, workspace: Workspace, settings: Settings) -> Cli
                 email=email,
                 name=email[0],
                 password="Secret-2026",
+                passwords=workspace.passwords,
                 must_change_password=False,
             )
             tokens[email] = create_token(conn=conn, user_id=user["id"], name="t")

@@ -94,6 +94,7 @@ def crm(client: TestClient, workspace: Workspace) -> dict[str, int]:
             email="boss@acme.test",
             name="老板",
             password="Passw0rd-long",
+            passwords=workspace.passwords,
             roles=["manager"],
             must_change_password=False,
         )
@@ -103,6 +104,7 @@ def crm(client: TestClient, workspace: Workspace) -> dict[str, int]:
             email="rep@acme.test",
             name="销售",
             password="Passw0rd-long",
+            passwords=workspace.passwords,
             roles=["member"],
             manager_id=boss["id"],
             must_change_password=False,

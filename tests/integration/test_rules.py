@@ -336,6 +336,7 @@ def reps(workspace: Workspace) -> list[int]:
                 email=f"rep{i}@acme.test",
                 name=f"rep{i}",
                 password="Passw0rd-long",
+                passwords=workspace.passwords,
                 roles=["member"],
                 must_change_password=False,
             )["id"]

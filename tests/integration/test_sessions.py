@@ -32,6 +32,7 @@ def browser(workspace: Workspace, settings: Settings) -> Iterator[TestClient]:
                 email=email,
                 name=email,
                 password=PASSWORD,
+                passwords=workspace.passwords,
                 roles=["member"],
                 must_change_password=change,
             )

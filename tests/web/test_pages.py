@@ -47,6 +47,7 @@ def web(settings: Settings, workspace: Workspace) -> Iterator[TestClient]:
                 email=email,
                 name=email.split("@")[0],
                 password=PASSWORD,
+                passwords=workspace.passwords,
                 roles=roles,
                 must_change_password=False,
             )
@@ -489,6 +490,7 @@ def test_a_record_is_shared_and_taken_back_on_its_page(
             email="n@acme.test",
             name="Niu",
             password=PASSWORD,
+            passwords=workspace.passwords,
             roles=["member"],
             must_change_password=False,
         )["id"]

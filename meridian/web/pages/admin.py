@@ -114,6 +114,7 @@ async def add_user(request: Request, viewer: ViewerDep) -> HTMLResponse:
             email=str(posted.get("email", "")),
             name=str(posted.get("name", "")),
             password=str(posted.get("password", "")),
+            passwords=viewer.workspace.passwords,
             roles=[str(role) for role in posted.getlist("roles")] or ["member"],
             department=int(department) if department.isdecimal() else None,
         ),
@@ -171,7 +172,9 @@ async def import_users(request: Request, viewer: ViewerDep) -> HTMLResponse:
     text = (await upload.read()).decode("utf-8-sig") if isinstance(upload, UploadFile) else ""
     return changed(
         viewer,
-        lambda conn: manage.import_users(conn, viewer.actor, text),
+        lambda conn: manage.import_users(
+            conn, viewer.actor, text, passwords=viewer.workspace.passwords
+        ),
         functools.partial(_users_page, request, viewer),
         lambda created: {"notice": viewer._("{count} users imported.", count=len(created))},
     )

@@ -57,6 +57,7 @@ def login(
             ip=client_ip(request),
             user_agent=request.headers.get("user-agent", ""),
             policy=session_policy(workspace.settings),
+            passwords=workspace.passwords,
         )
     if not isinstance(outcome, sessions.IssuedSession):
         refused_page = render(
@@ -138,6 +139,7 @@ def change_password(
                 user_id=viewer.actor.user_id,
                 old=old_password,
                 new=new_password,
+                passwords=viewer.workspace.passwords,
                 keep_session=viewer.session_id,
             )
     except ValidationFailed as exc:
