@@ -189,7 +189,13 @@ def _add_members(workspace: Workspace, *emails: str) -> None:
     with workspace.transaction() as conn:
         for email in emails:
             manage.add_user(
-                conn, Actor.system(), email=email, name=email, password=PASSWORD, roles=["member"]
+                conn,
+                Actor.system(),
+                email=email,
+                name=email,
+                password=PASSWORD,
+                passwords=workspace.passwords,
+                roles=["member"],
             )
 
 
