@@ -24,6 +24,7 @@ from __future__ import annotations
 import secrets
 import shutil
 import sqlite3
+from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -58,7 +59,7 @@ class SqliteTemplate:
         upgrade_database(engine)
         engine.dispose()
         # Fold the write-ahead log into the file, so the file alone is the whole database.
-        with sqlite3.connect(path) as raw:
+        with closing(sqlite3.connect(path)) as raw:
             raw.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         return cls(path)
 
@@ -100,11 +101,13 @@ class PostgresTemplate:
         """Replay the migration's changes into ``url``'s (empty) schema, in one transaction."""
         engine = make_engine(url)
         with engine.begin() as conn:
-            cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
-            for statement, parameters, many in self.statements:
-                if many:
-                    cursor.executemany(statement, parameters)
-                else:
-                    cursor.execute(statement, dict(parameters) or None)
+            driver = conn.connection.driver_connection
+            assert driver is not None
+            with driver.cursor() as cursor:
+                for statement, parameters, many in self.statements:
+                    if many:
+                        cursor.executemany(statement, parameters)
+                    else:
+                        cursor.execute(statement, dict(parameters) or None)
         _fresh_revision_tokens(engine)
         return engine
