@@ -37,7 +37,14 @@ def test_a_printed_record_page_shows_the_record_without_navigation_or_buttons(
         record = service.create_record(
             conn=conn, actor=system, form=get_form(conn, "quote"), values={"title": "Q3-RENEWAL"}
         )
-        create_user(conn=conn, email="a@acme.test", name="A", password="pass-word-1", is_admin=True)
+        create_user(
+            conn=conn,
+            email="a@acme.test",
+            name="A",
+            password="pass-word-1",
+            passwords=server.workspace.passwords,
+            is_admin=True,
+        )
     log_in(page, server, "a@acme.test", "pass-word-1")
     page.goto(f"{server.url}/forms/quote/records/{record['id']}")
     for shown in (".topbar", ".sidebar", "[data-testid=edit-record]", "[data-testid=sharing]"):
