@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from ipaddress import IPv4Network, IPv6Network, ip_network
 from pathlib import Path
 from typing import Literal
 
-from pydantic import SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PasswordHashing = Literal["argon2", "argon2-minimal-for-tests"]
@@ -22,6 +23,8 @@ class Settings(BaseSettings):
     :ivar time_zone: the workspace time zone used for display and ``TODAY()``.
     :ivar password_hashing: ``argon2`` for every deployment; ``argon2-minimal-for-tests`` hashes
         at the least cost argon2id allows, for test suites, where nobody steals the passwords.
+    :ivar job_lease_seconds: how long a worker holds a job it claimed without renewing it; a
+        live worker renews every third of it, so a dead one's jobs wait at most this long.
     """
 
     model_config = SettingsConfigDict(env_prefix="MERIDIAN_", extra="ignore")
@@ -29,6 +32,7 @@ class Settings(BaseSettings):
     data_dir: Path = Path("meridian-data")
     database_url: str = ""
     time_zone: str = "Asia/Shanghai"
+    job_lease_seconds: float = Field(default=30.0, gt=0)
     admin_email: str = ""
     admin_password: str = ""
     session_idle_minutes: int = 8 * 60
@@ -63,6 +67,10 @@ class Settings(BaseSettings):
     @property
     def trusted_proxy_networks(self) -> tuple[IPv4Network | IPv6Network, ...]:
         return _networks(self.trusted_proxies)
+
+    @property
+    def job_lease(self) -> timedelta:
+        return timedelta(seconds=self.job_lease_seconds)
 
     @property
     def resolved_database_url(self) -> str:

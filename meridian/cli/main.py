@@ -129,7 +129,10 @@ def serve(
         stop = None
         if background_jobs:
             stop, _ = start_in_background(
-                workspace.engine, job_handlers(workspace.settings), workspace.tz
+                workspace.engine,
+                job_handlers(workspace.settings),
+                workspace.tz,
+                lease=workspace.settings.job_lease,
             )
         try:
             uvicorn.run(
@@ -156,7 +159,11 @@ def worker(
     """Run background jobs until interrupted; start as many as you like, on any hosts."""
     with _workspace() as workspace:
         stop, threads = start_in_background(
-            workspace.engine, job_handlers(workspace.settings), workspace.tz, threads=concurrency
+            workspace.engine,
+            job_handlers(workspace.settings),
+            workspace.tz,
+            threads=concurrency,
+            lease=workspace.settings.job_lease,
         )
         _say(f"worker running {concurrency} jobs at a time; Ctrl-C to stop")
         try:

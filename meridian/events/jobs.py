@@ -3,18 +3,26 @@
 A job is a row, written in the transaction of the change that causes it — so it exists exactly
 when the change does. A timer is a job whose ``run_at`` lies ahead. Workers claim due jobs with
 a lease (``FOR UPDATE SKIP LOCKED`` on PostgreSQL; SQLite serialises writers), run them, and
-mark them done; a failure comes back later with exponential backoff, and after
-``max_attempts`` the job is dead until an operator retries or discards it. A worker that dies
-mid-job loses its lease and the job is claimed again, so handlers must be idempotent (the job
-id is their idempotency key).
+mark them done one by one; a failure comes back later with exponential backoff, and after
+``max_attempts`` the job is dead until an operator retries or discards it. A live worker renews
+its leases (a heartbeat); one that dies loses them within a lease and its jobs are claimed again.
+
+So that a job that is run again does nothing twice, a handler whose effect is database writes
+makes them in :meth:`JobContext.transaction`, which completes the job in the same transaction:
+the effects and the completion commit together or not at all, and a worker whose lease was
+taken over cannot commit them (:class:`LeaseLost`). An effect outside the database (an HTTP
+call) can still happen twice — the process may die after the call and before recording it — so
+such a handler sends a key derived from what caused it, the same on every attempt, for the
+receiver to drop the repeat.
 
 This module is the queue's SQL; the worker loop that runs handlers is ``meridian.jobs``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -33,14 +41,37 @@ BACKOFF_BASE = timedelta(seconds=10)
 BACKOFF_CAP = timedelta(hours=1)
 
 
-@dataclass(frozen=True)
+class LeaseLost(Exception):
+    """The job's lease ran out and another worker took the job over: this run must not commit."""
+
+
+@dataclass
 class JobContext:
-    """What a handler gets: the engine (it opens its own transactions) and the job."""
+    """What a handler gets: the engine (it opens its own transactions) and the job.
+
+    :ivar worker: the worker holding the job's lease; None when the handler is called outside
+        a worker (then :meth:`transaction` is a plain transaction).
+    :ivar completed: set once :meth:`transaction` committed the job's completion.
+    """
 
     engine: Engine
     job_id: int
     payload: dict[str, Any]
     attempt: int
+    worker: str | None = None
+    completed: bool = field(default=False, init=False)
+
+    @contextmanager
+    def transaction(self) -> Iterator[Connection]:
+        """A transaction that also completes the job: what the handler writes in it and the
+        job's completion commit together, or neither does. The completion is written first,
+        so the job row stays locked (PostgreSQL) or the database (SQLite) until the commit and
+        no other worker can claim the job meanwhile; :class:`LeaseLost` when one already has."""
+        with self.engine.begin() as conn:
+            if self.worker is not None:
+                complete(conn, self.job_id, self.worker)
+            yield conn
+        self.completed = self.worker is not None
 
 
 Handler = Callable[[JobContext], None]
@@ -140,6 +171,50 @@ def claim(conn: Connection, worker: str, *, limit: int, lease: timedelta) -> lis
     return sorted(
         (ClaimedJob(r.id, r.kind, dict(r.payload), r.attempts, r.max_attempts) for r in rows),
         key=lambda job: job.id,
+    )
+
+
+def complete(conn: Connection, job_id: int, worker: str) -> None:
+    """Mark one job done in the caller's transaction; :class:`LeaseLost` unless ``worker``
+    still holds it."""
+    taken = conn.execute(
+        jobs.update()
+        .where(jobs.c.id == job_id, jobs.c.worker == worker, jobs.c.state == RUNNING)
+        .values(state=DONE, finished_at=clock.utcnow(), lease_until=None, last_error=None)
+    ).rowcount
+    if taken != 1:
+        raise LeaseLost(f"job {job_id} is no longer held by {worker}")
+
+
+def renew(conn: Connection, worker: str, *, lease: timedelta) -> int:
+    """The heartbeat: extend the lease of every job ``worker`` holds; returns how many.
+
+    Rows locked by the worker's own completing transactions are skipped (PostgreSQL): they are
+    about to be done, and waiting for them would only stall the heartbeat."""
+    held = sa.select(jobs.c.id).where(jobs.c.worker == worker, jobs.c.state == RUNNING)
+    if conn.dialect.name == "postgresql":
+        held = held.with_for_update(skip_locked=True)
+    renewed = conn.execute(
+        jobs.update()
+        .where(jobs.c.id.in_(held.scalar_subquery()))
+        .values(lease_until=clock.utcnow() + lease)
+    ).rowcount
+    return int(renewed)
+
+
+def release(conn: Connection, claimed: Sequence[ClaimedJob], worker: str) -> None:
+    """Give back claimed jobs that never started (a stopping worker), due at once, their
+    claim not counted as an attempt."""
+    if not claimed:
+        return
+    conn.execute(
+        jobs.update()
+        .where(
+            jobs.c.id.in_([job.id for job in claimed]),
+            jobs.c.worker == worker,
+            jobs.c.state == RUNNING,
+        )
+        .values(state=READY, lease_until=None, worker=None, attempts=jobs.c.attempts - 1)
     )
 
 

@@ -8,10 +8,14 @@ event, the change and the record as it then was. The worker POSTs it as JSON wit
 - ``X-Meridian-Timestamp``: Unix seconds; ``X-Meridian-Signature``: ``v1=`` + hex
   HMAC-SHA256 of ``"{timestamp}.{body}"`` with the subscription's secret — a receiver recomputes
   it and rejects old timestamps, so a captured request cannot be replayed later;
-- ``X-Idempotency-Key``: the same for every attempt of one delivery.
+- ``X-Idempotency-Key``: derived from what caused the delivery — the event's id in the outbox
+  and the subscription (a rule's call: its run and the call's place in it) — so it is the same
+  on every attempt, after a worker's crash and on a replay.
 
 Any answer but 2xx, or no answer within the timeout, is a failed attempt: the job comes back
-with exponential backoff. Every attempt is logged with its status and timing.
+with exponential backoff. Every attempt is logged with its status and timing. Delivery is at
+least once: the receiver may answer and the worker die before it records so, and the delivery is
+sent again — with the same key, for the receiver to drop.
 """
 
 from __future__ import annotations
@@ -95,7 +99,7 @@ def on_record_changes(conn: Connection, changes: Changes) -> None:
     if not subscriptions:
         return
     system = Actor.system()
-    for event in changes.events:
+    for event, event_id in zip(changes.events, changes.event_ids, strict=True):
         wanted = [s.id for s in subscriptions if event.event_type in s.events]
         if not wanted:
             continue
@@ -108,7 +112,21 @@ def on_record_changes(conn: Connection, changes: Changes) -> None:
         )
         body = {"event": event.event_type, **vars(event), "record": record}
         for webhook_id in wanted:
-            enqueue(conn, DELIVER, {"webhook_id": webhook_id, "body": body})
+            key = delivery_key(event_id, webhook_id)
+            payload = {"webhook_id": webhook_id, "body": body, "key": key}
+            enqueue(conn, DELIVER, payload, idempotency_key=key)
+
+
+def delivery_key(event_id: int, webhook_id: int) -> str:
+    """The idempotency key of the delivery of event ``event_id`` to subscription
+    ``webhook_id``: what caused it, so every attempt and re-run of it sends the same key."""
+    return f"meridian-event-{event_id}-webhook-{webhook_id}"
+
+
+def _key_of(context: JobContext) -> str:
+    """The key the job carries; a job queued before keys were derived from their cause keeps
+    its own id as the key."""
+    return str(context.payload.get("key") or f"meridian-job-{context.job_id}")
 
 
 def sign(secret: str, timestamp: int, body: bytes) -> str:
@@ -133,7 +151,7 @@ def deliver(context: JobContext) -> None:
         "X-Meridian-Event": payload["event"],
         "X-Meridian-Timestamp": str(timestamp),
         "X-Meridian-Signature": sign(webhook.secret, timestamp, body),
-        "X-Idempotency-Key": f"meridian-job-{context.job_id}",
+        "X-Idempotency-Key": _key_of(context),
     }
     started = time.perf_counter()
     status, error, excerpt = None, None, None
@@ -143,7 +161,9 @@ def deliver(context: JobContext) -> None:
     except httpx.HTTPError as exc:
         error = f"{type(exc).__name__}: {exc}"
     took = int((time.perf_counter() - started) * 1000)
-    with transaction(context.engine) as conn:
+    taken = error is None and status is not None and 200 <= status < 300
+    # A delivery taken is logged in the transaction that completes its job: both or neither.
+    with context.transaction() if taken else transaction(context.engine) as conn:
         conn.execute(
             webhook_deliveries.insert().values(
                 webhook_id=webhook.id,
@@ -158,7 +178,7 @@ def deliver(context: JobContext) -> None:
                 at=utcnow(),
             )
         )
-    if error is not None or status is None or not 200 <= status < 300:
+    if not taken:
         raise DeliveryFailed(error or f"the receiver answered {status}")
 
 
@@ -173,7 +193,7 @@ def call(context: JobContext) -> None:
         "User-Agent": "Meridian-Webhooks/1",
         "X-Meridian-Event": "RuleFired",
         "X-Meridian-Timestamp": str(timestamp),
-        "X-Idempotency-Key": f"meridian-job-{context.job_id}",
+        "X-Idempotency-Key": _key_of(context),
     }
     if payload.get("secret"):
         headers["X-Meridian-Signature"] = sign(payload["secret"], timestamp, body)

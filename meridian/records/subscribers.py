@@ -28,11 +28,13 @@ class Changes:
 
     :ivar rows: the stored columns after the change, by record id, for the records the writer
         had in hand (a bulk owner transfer has none); read the others from the table.
+    :ivar event_ids: the events' ids in the outbox, in the order of ``events``.
     """
 
     form: Form
     events: Sequence[RecordEvent]
     rows: Mapping[int, Mapping[str, Any]] = field(default_factory=dict)
+    event_ids: Sequence[int] = ()
 
 
 Subscriber = Callable[[Connection, Changes], None]
@@ -54,8 +56,8 @@ def announce(
     """Write ``events`` to the outbox and tell the subscribers, in the caller's transaction."""
     if not events:
         return
-    publish(conn, events)
-    _tell(conn, Changes(form, events, rows or {}))
+    event_ids = publish(conn, events)
+    _tell(conn, Changes(form, events, rows or {}, event_ids))
 
 
 def announce_created(
@@ -69,8 +71,9 @@ def announce_created(
     """:func:`announce` for new records of ``table``, their outbox rows written set-based."""
     if not ids:
         return
-    publish_created(conn, form.key, table, ids, actor_id)
-    _tell(conn, Changes(form, [RecordCreated(form.key, i, actor_id, 1) for i in ids], rows))
+    event_ids = publish_created(conn, form.key, table, ids, actor_id)
+    events = [RecordCreated(form.key, i, actor_id, 1) for i in ids]
+    _tell(conn, Changes(form, events, rows, [event_ids[i] for i in ids]))
 
 
 def _tell(conn: Connection, changes: Changes) -> None:

@@ -66,6 +66,23 @@ MAX_DEPTH = 5
 _depth: contextvars.ContextVar[int] = contextvars.ContextVar("rule_depth", default=0)
 
 
+@dataclass
+class _Run:
+    """The ``rules.run`` job being performed: what the keys of the calls it makes derive from."""
+
+    job_id: int
+    calls: int = 0
+
+    def call_key(self) -> str:
+        """The next call's key: the run's job and the call's place in the run, so the same
+        call of the same run has the same key however often it is queued or sent."""
+        self.calls += 1
+        return f"meridian-rule-run-{self.job_id}-call-{self.calls}"
+
+
+_run: contextvars.ContextVar[_Run | None] = contextvars.ContextVar("rule_run", default=None)
+
+
 # ---- conditions and values, in SQL over the record ---------------------------------------------
 
 
@@ -370,13 +387,18 @@ def _queue(
 
 
 def run_rule(context: JobContext) -> None:
-    """The ``rules.run`` job: perform the rule's actions on the record and log the run."""
+    """The ``rules.run`` job: perform the rule's actions on the record and log the run.
+
+    The actions, the log entry and the job's completion commit in one transaction: a worker
+    that dies before the commit leaves nothing behind and the run happens again; one that dies
+    after it leaves the job done, so the run never happens twice."""
     payload = context.payload
     started = time.perf_counter()
     token = _depth.set(int(payload["depth"]))
+    run = _run.set(_Run(context.job_id))
     try:
         try:
-            with transaction(context.engine) as conn:
+            with context.transaction() as conn:
                 rule = conn.execute(
                     sa.select(rules).where(rules.c.id == payload["rule_id"])
                 ).first()
@@ -395,7 +417,7 @@ def run_rule(context: JobContext) -> None:
                     _ms(started),
                 )
         except MeridianError as exc:  # the actions were refused: retrying would not help
-            with transaction(context.engine) as conn:
+            with context.transaction() as conn:
                 _log(
                     conn,
                     payload["rule_id"],
@@ -408,6 +430,7 @@ def run_rule(context: JobContext) -> None:
                     _ms(started),
                 )
     finally:
+        _run.reset(run)
         _depth.reset(token)
 
 
@@ -465,9 +488,13 @@ def _call(
         "record_id": record_id,
         "record": record,
     }
+    run = _run.get()
+    key = run.call_key() if run is not None else None
     payload = {"url": action["url"], "secret": action.get("secret") or "", "body": body}
-    job_id = enqueue(conn, CALL, _api_value(payload))
-    return {"type": "webhook", "url": action["url"], "job_id": job_id}
+    if key is not None:
+        payload["key"] = key
+    job_id = enqueue(conn, CALL, _api_value(payload), idempotency_key=key)
+    return {"type": "webhook", "url": action["url"], "job_id": job_id, "key": key}
 
 
 def _tag(
@@ -694,8 +721,8 @@ def _enqueue_runs(
 
 def run_scheduled_rule(context: JobContext) -> None:
     """The job a rule's cron schedule enqueues: a run for every live record meeting the
-    condition, enqueued set-based."""
-    with transaction(context.engine) as conn:
+    condition, enqueued set-based in the transaction that completes the job (so once)."""
+    with context.transaction() as conn:
         rule = conn.execute(
             sa.select(rules).where(rules.c.id == context.payload["rule_id"])
         ).first()

@@ -14,10 +14,12 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
+import sqlalchemy as sa
 from fastapi.testclient import TestClient
 from sqlalchemy.engine import Engine
 
 from meridian.core import clock
+from meridian.db.tables import outbox
 from meridian.jobs.handlers import job_handlers
 from meridian.jobs.worker import Worker
 from meridian.settings import Settings
@@ -96,7 +98,12 @@ def test_a_signed_delivery_reaches_the_receiver_with_the_record_and_the_change(
     timestamp = headers["X-Meridian-Timestamp"]
     expected = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256)
     assert headers["X-Meridian-Signature"] == "v1=" + expected.hexdigest()
-    assert headers["X-Idempotency-Key"].startswith("meridian-job-")
+    # The key names what caused the delivery (the update's event and the subscription), so
+    # every attempt and every re-run sends the same one.
+    with engine.connect() as conn:
+        event_id = conn.scalar(sa.select(outbox.c.id).where(outbox.c.event_type == "RecordUpdated"))
+    key = f"meridian-event-{event_id}-webhook-{created.json()['id']}"
+    assert headers["X-Idempotency-Key"] == key
     assert "secret" not in crm.get("/api/v1/webhooks").json()["items"][0]
 
 
