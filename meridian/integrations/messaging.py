@@ -26,6 +26,7 @@ import sqlalchemy as sa
 from meridian.db.engine import transaction
 from meridian.db.tables import bot_channels
 from meridian.events.jobs import JobContext
+from meridian.integrations.webhooks import tls
 from meridian.settings import Settings
 
 TIMEOUT = httpx.Timeout(5.0, connect=3.0)
@@ -185,7 +186,7 @@ def bot_sender(settings: Settings) -> Callable[[JobContext], None]:
         url = channel.webhook_url
         if params:
             url += ("&" if "?" in url else "?") + urllib.parse.urlencode(params)
-        response = httpx.post(url, json=body, timeout=TIMEOUT)
+        response = httpx.post(url, json=body, timeout=TIMEOUT, verify=tls())
         answer: dict[str, Any] = {}
         if response.headers.get("content-type", "").startswith("application/json"):
             answer = response.json()

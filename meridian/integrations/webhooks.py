@@ -20,10 +20,12 @@ sent again — with the same key, for the receiver to drop.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import json
 import secrets
+import ssl
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -129,6 +131,13 @@ def _key_of(context: JobContext) -> str:
     return str(context.payload.get("key") or f"meridian-job-{context.job_id}")
 
 
+@functools.cache
+def tls() -> ssl.SSLContext:
+    """The TLS context every outbound call shares. Building one reads the CA bundle, and each
+    call that built its own spent 80–120 ms on it — ten times the call to a local receiver."""
+    return httpx.create_ssl_context()
+
+
 def sign(secret: str, timestamp: int, body: bytes) -> str:
     digest = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256)
     return "v1=" + digest.hexdigest()
@@ -156,7 +165,9 @@ def deliver(context: JobContext) -> None:
     started = time.perf_counter()
     status, error, excerpt = None, None, None
     try:
-        response = httpx.post(webhook.url, content=body, headers=headers, timeout=TIMEOUT)
+        response = httpx.post(
+            webhook.url, content=body, headers=headers, timeout=TIMEOUT, verify=tls()
+        )
         status, excerpt = response.status_code, response.text[:RESPONSE_EXCERPT]
     except httpx.HTTPError as exc:
         error = f"{type(exc).__name__}: {exc}"
@@ -198,7 +209,9 @@ def call(context: JobContext) -> None:
     if payload.get("secret"):
         headers["X-Meridian-Signature"] = sign(payload["secret"], timestamp, body)
     try:
-        response = httpx.post(payload["url"], content=body, headers=headers, timeout=TIMEOUT)
+        response = httpx.post(
+            payload["url"], content=body, headers=headers, timeout=TIMEOUT, verify=tls()
+        )
     except httpx.HTTPError as exc:
         raise DeliveryFailed(f"{type(exc).__name__}: {exc}") from None
     if not 200 <= response.status_code < 300:
