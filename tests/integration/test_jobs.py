@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections import Counter
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -19,8 +20,9 @@ from meridian.db.engine import transaction
 from meridian.db.tables import jobs, schedules
 from meridian.errors import ValidationFailed
 from meridian.events import jobs as queue
+from meridian.events.jobs import JobContext
 from meridian.events.schedules import fire_due_schedules, set_schedule
-from meridian.jobs.worker import JobContext, Worker
+from meridian.jobs.worker import Worker
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 
@@ -191,3 +193,126 @@ def test_administrators_see_and_retry_dead_jobs_over_the_api(
     again = client.post(f"/api/v1/jobs/{dead[0]['id']}/retry")
     assert again.status_code == 409
     assert client.post("/api/v1/jobs/999999/discard").status_code == 404
+
+
+def test_each_job_is_done_as_soon_as_it_ran_not_after_its_batch(engine: Engine) -> None:
+    with transaction(engine) as conn:
+        for n in range(3):
+            queue.enqueue(conn, "step", {"n": n})
+    seen: list[list[str]] = []
+
+    def step(context: JobContext) -> None:
+        seen.append([row.state for row in job_rows(engine)])
+
+    Worker(engine, {"step": step}, SHANGHAI, batch=3).run_once()
+    # A worker dying during the third job would leave only that one to run again.
+    assert seen == [
+        ["running", "running", "running"],
+        ["done", "running", "running"],
+        ["done", "done", "running"],
+    ]
+
+
+def test_a_handlers_writes_and_its_jobs_completion_commit_together(
+    engine: Engine, now: list[datetime]
+) -> None:
+    with transaction(engine) as conn:
+        queue.enqueue(conn, "record", {})
+        queue.enqueue(conn, "broken", {})
+    with transaction(engine) as conn:
+        [job, broken] = queue.claim(conn, "w1", limit=5, lease=timedelta(seconds=30))
+    context = JobContext(engine, job.id, job.payload, job.attempts, "w1")
+    with context.transaction() as conn:
+        queue.enqueue(conn, "effect", {"of": job.id})
+    # The worker dies here, before it could mark anything: the job is done all the same.
+    assert context.completed
+    assert [(row.kind, row.state) for row in job_rows(engine)] == [
+        ("record", "done"),
+        ("broken", "running"),
+        ("effect", "ready"),
+    ]
+    failing = JobContext(engine, broken.id, broken.payload, broken.attempts, "w1")
+    with pytest.raises(ZeroDivisionError), failing.transaction() as conn:
+        queue.enqueue(conn, "effect", {"of": broken.id})
+        _ = 1 / 0
+    assert not failing.completed
+    assert [(row.kind, row.state) for row in job_rows(engine)][1:] == [
+        ("broken", "running"),
+        ("effect", "ready"),
+    ]
+
+
+def test_a_worker_whose_lease_was_taken_over_cannot_commit_its_effects(
+    engine: Engine, now: list[datetime]
+) -> None:
+    with transaction(engine) as conn:
+        queue.enqueue(conn, "work", {})
+    with transaction(engine) as conn:
+        [job] = queue.claim(conn, "stalled", limit=1, lease=timedelta(seconds=30))
+    now[0] += timedelta(seconds=31)  # the stalled worker missed its heartbeats
+    ran: list[int] = []
+    survivor = Worker(engine, {"work": lambda c: ran.append(c.attempt)}, SHANGHAI, name="survivor")
+    with transaction(engine) as conn:
+        [taken] = queue.claim(conn, "survivor", limit=1, lease=timedelta(seconds=30))
+    late = JobContext(engine, job.id, job.payload, job.attempts, "stalled")
+    with pytest.raises(queue.LeaseLost), late.transaction() as conn:
+        queue.enqueue(conn, "effect", {})
+    assert [row.kind for row in job_rows(engine)] == ["work"]
+    survivor._run(taken)
+    [row] = job_rows(engine)
+    assert (row.state, row.worker, ran) == ("done", "survivor", [2])
+
+
+def test_a_live_workers_leases_are_renewed_and_a_dead_ones_run_out_in_seconds(
+    engine: Engine,
+) -> None:
+    lease = timedelta(seconds=0.6)
+    with transaction(engine) as conn:
+        queue.enqueue(conn, "slow", {})
+        queue.enqueue(conn, "orphan", {})
+    calls = Counter[str]()
+    started = threading.Event()
+
+    def slow(context: JobContext) -> None:
+        calls["slow"] += 1
+        started.set()
+        time.sleep(4 * lease.total_seconds())  # outlives its lease several times over
+
+    worker = Worker(engine, {"slow": slow}, SHANGHAI, batch=1, lease=lease, name="alive")
+    stop = threading.Event()
+    thread = threading.Thread(target=worker.run_until, args=(stop,))
+    thread.start()
+    try:
+        assert started.wait(10)
+        with transaction(engine) as conn:
+            [orphan] = queue.claim(conn, "killed", limit=1, lease=lease)  # nobody renews it
+        other = Worker(
+            engine, {"orphan": lambda c: calls.update(["orphan"])}, SHANGHAI, name="other"
+        )
+        deadline = time.monotonic() + 3 * lease.total_seconds()
+        while time.monotonic() < deadline:
+            other.run_once()  # takes the orphan once its lease ran out, never the slow job
+            time.sleep(0.05)
+    finally:
+        stop.set()
+        thread.join()
+    assert calls == {"slow": 1, "orphan": 1}
+    assert {row.kind: (row.state, row.worker) for row in job_rows(engine)} == {
+        "slow": ("done", "alive"),
+        "orphan": ("done", "other"),
+    }
+    assert orphan.kind == "orphan"
+
+
+def test_a_stopping_worker_gives_back_the_jobs_it_has_not_started(engine: Engine) -> None:
+    with transaction(engine) as conn:
+        for n in range(3):
+            queue.enqueue(conn, "step", {"n": n})
+    stop = threading.Event()
+    worker = Worker(engine, {"step": lambda c: stop.set()}, SHANGHAI, batch=3)
+    assert worker.run_once(stop) == 1
+    assert [(row.state, row.attempts, row.worker) for row in job_rows(engine)] == [
+        ("done", 1, worker.name),
+        ("ready", 0, None),
+        ("ready", 0, None),
+    ]

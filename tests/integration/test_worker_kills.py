@@ -1,0 +1,257 @@
+"""Workers killed again and again: every rule effect happens once, every webhook key arrives.
+
+Real processes: ``meridian worker`` runs as a subprocess on the test's database and is killed
+with SIGKILL every 0.3–1 s of work, then started again, while 200 updates trigger a rule that
+creates a follow-up task and calls a webhook, and each new task is delivered to a webhook
+subscription. The receiver is a real HTTP server on 127.0.0.1 that counts requests per
+``X-Idempotency-Key``: a delivery repeated after a kill must come with the key it had before,
+so the receiver can drop it.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+import sqlalchemy as sa
+from fastapi.testclient import TestClient
+from sqlalchemy.engine import Engine
+
+from meridian.core import clock
+from meridian.core.actor import Actor
+from meridian.db.engine import read_transaction, transaction
+from meridian.db.tables import jobs, outbox
+from meridian.events import jobs as queue
+from meridian.events.jobs import JobContext
+from meridian.http.deps import Workspace
+from meridian.jobs.handlers import job_handlers
+from meridian.jobs.worker import Worker
+from meridian.records import bulk
+from meridian.schema.catalog import get_form
+from meridian.settings import Settings
+
+UPDATES = 200
+LEASE_SECONDS = 2
+ROUNDS = 8
+WORKERS = 2
+DEADLINE_SECONDS = 50
+WATCHED = ("rules.run", "rules.call", "webhook.deliver")
+
+
+@dataclass
+class KeyCounter:
+    """Requests received, by path and idempotency key (a receiver dedups on the key)."""
+
+    url: str = ""
+    seen: Counter[tuple[str, str]] = field(default_factory=Counter)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def keys(self, path: str) -> set[str]:
+        with self.lock:
+            return {key for (p, key) in self.seen if p == path}
+
+    def received(self, path: str) -> int:
+        with self.lock:
+            return sum(n for (p, _), n in self.seen.items() if p == path)
+
+
+@pytest.fixture
+def receiver() -> Iterator[KeyCounter]:
+    state = KeyCounter()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers["Content-Length"]))
+            with state.lock:
+                state.seen[self.path, self.headers["X-Idempotency-Key"]] += 1
+            self.send_response(200)
+            self.end_headers()
+            self.wfile.write(b"ok")
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    state.url = f"http://127.0.0.1:{server.server_address[1]}"
+    yield state
+    server.shutdown()
+    server.server_close()
+
+
+class Fleet:
+    """``meridian worker`` processes on the test's database, killed and started again."""
+
+    def __init__(self, database_url: str, folder: Path, size: int) -> None:
+        self.env = {
+            **os.environ,
+            "MERIDIAN_DATABASE_URL": database_url,
+            "MERIDIAN_DATA_DIR": str(folder / "data"),
+            "MERIDIAN_JOB_LEASE_SECONDS": str(LEASE_SECONDS),
+        }
+        self.folder = folder
+        self.started = 0
+        self.processes: list[tuple[subprocess.Popen[bytes], Path]] = []
+        for _ in range(size):
+            self.processes.append(self._start())
+
+    def _start(self) -> tuple[subprocess.Popen[bytes], Path]:
+        self.started += 1
+        log = self.folder / f"worker-{self.started}.log"
+        command = [sys.executable, "-c", "from meridian.cli.main import main; main()", "worker"]
+        with log.open("wb") as out:
+            process = subprocess.Popen([*command, "--concurrency", "2"], env=self.env, stderr=out)
+        return process, log
+
+    def working(self) -> list[int]:
+        """The processes past their start-up (imports take a few seconds), each still alive."""
+        for process, log in self.processes:
+            assert process.poll() is None, log.read_text()
+        return [
+            index
+            for index, (_, log) in enumerate(self.processes)
+            if b"worker running" in log.read_bytes()
+        ]
+
+    def kill_and_restart(self, index: int) -> None:
+        process, _ = self.processes[index]
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+        self.processes[index] = self._start()
+
+    def stop(self) -> None:
+        for process, _ in self.processes:
+            process.send_signal(signal.SIGKILL)
+            process.wait()
+
+
+def _pending(engine: Engine) -> int:
+    with read_transaction(engine) as conn:
+        return int(
+            conn.scalar(
+                sa.select(sa.func.count())
+                .select_from(jobs)
+                .where(jobs.c.kind.in_(WATCHED), jobs.c.state != "done")
+            )
+            or 0
+        )
+
+
+def _win(workspace: Workspace, actor: Actor, ids: list[int]) -> None:
+    """Rule-triggering updates: the deals are won."""
+    with workspace.transaction() as conn:
+        bulk.update_records(
+            conn=conn,
+            actor=actor,
+            form=get_form(conn, "deal"),
+            record_ids=ids,
+            values={"stage": "won"},
+        )
+
+
+@dataclass(frozen=True)
+class Automation:
+    rule_id: int
+    webhook_id: int
+
+
+def _automate(client: TestClient, receiver: KeyCounter) -> Automation:
+    """Deals and their tasks; a won deal gets a delivery task and the ERP is called; every new
+    task is delivered to a webhook subscription."""
+    client.post("/api/v1/apps", json={"key": "crm", "label": "CRM"})
+    for form in (
+        {
+            "key": "deal",
+            "label": "商机",
+            "fields": [
+                {"key": "name", "label": "名称", "type": "text"},
+                {"key": "stage", "label": "阶段", "type": "text"},
+            ],
+        },
+        {
+            "key": "task",
+            "label": "任务",
+            "fields": [
+                {"key": "title", "label": "标题", "type": "text"},
+                {"key": "deal", "label": "商机", "type": "link", "target": "deal"},
+            ],
+        },
+    ):
+        assert client.post("/api/v1/apps/crm/forms", json=form).status_code == 201
+    rule = client.post(
+        "/api/v1/rules",
+        json={
+            "form_key": "deal",
+            "label": "赢单后安排交付并通知 ERP",
+            "trigger": {"type": "field_changed", "field": "stage", "to": ["won"]},
+            "actions": [
+                {
+                    "type": "create",
+                    "form": "task",
+                    "link_field": "deal",
+                    "values": {"title": {"expr": 'CONCAT(name, " 交付")'}},
+                },
+                {"type": "webhook", "url": f"{receiver.url}/erp"},
+            ],
+        },
+    )
+    assert rule.status_code == 201, rule.text
+    hook = client.post(
+        "/api/v1/webhooks",
+        json={"form_key": "task", "events": ["RecordCreated"], "url": f"{receiver.url}/tasks"},
+    )
+    assert hook.status_code == 201, hook.text
+    return Automation(rule.json()["id"], hook.json()["id"])
+
+
+def _worker(engine: Engine, **options: Any) -> Worker:
+    return Worker(engine, job_handlers(Settings()), ZoneInfo("Asia/Shanghai"), **options)
+
+
+def test_a_worker_dying_after_a_rule_run_committed_does_not_run_it_again(
+    client: TestClient,
+    engine: Engine,
+    receiver: KeyCounter,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    current = [clock.utcnow()]
+    monkeypatch.setattr(clock, "utcnow", lambda: current[0])
+    automation = _automate(client, receiver)
+    deal = client.post("/api/v1/forms/deal/records", json={"name": "IDC-7", "stage": "lead"})
+    client.patch(f"/api/v1/forms/deal/records/{deal.json()['id']}", json={"stage": "won"})
+    with transaction(engine) as conn:
+        [run] = queue.claim(conn, "doomed", limit=1, lease=timedelta(seconds=30))
+    # The doomed worker runs the rule as any worker would, then dies before doing anything else.
+    handlers = job_handlers(Settings())
+    handlers[run.kind](JobContext(engine, run.id, run.payload, run.attempts, "doomed"))
+    current[0] += timedelta(seconds=31)
+    survivor = _worker(engine)
+    while survivor.run_once():
+        pass
+    tasks = client.get("/api/v1/forms/task/records").json()["items"]
+    assert [task["deal"] for task in tasks] == [deal.json()["id"]]
+    [logged] = client.get(f"/api/v1/rules/{automation.rule_id}/runs").json()["items"]
+    key = f"meridian-rule-run-{run.id}-call-1"
+    assert logged["actions"][1]["key"] == key
+    assert receiver.keys("/erp") == {key}
+    with engine.connect() as conn:
+        [event_id] = conn.scalars(
+            sa.select(outbox.c.id).where(
+                outbox.c.event_type == "RecordCreated",
+                outbox.c.payload["form"].as_string() == "task",
+            )
+        )
+    assert receiver.keys("/tasks") == {f"meridian-event-{event_id}-webhook-{automation.webhook_id}"}
