@@ -229,9 +229,12 @@ class FormAccess:
         return (operation, scopes, self.actor.user_id, departments)
 
     def rows(
-        self, conn: Connection, table: sa.Table, operation: str, tz: ZoneInfo
+        self, conn: Connection, table: sa.FromClause, operation: str, tz: ZoneInfo
     ) -> ColumnElement[bool] | None:
-        """The SQL condition for rows ``operation`` may touch; None when it may touch all."""
+        """The SQL condition for rows ``operation`` may touch; None when it may touch all.
+
+        ``table`` is the form's table, a restricted view of it (fewer columns) or an alias of
+        either. Readers start from ``meridian.records.readable``, which applies this."""
         if self.every_row(operation):
             return None
         scopes = self.scopes.get(operation, ())
@@ -241,7 +244,7 @@ class FormAccess:
         return sa.or_(*conditions) if conditions else sa.false()
 
     def _scope(
-        self, conn: Connection, table: sa.Table, scope: RowScope, tz: ZoneInfo
+        self, conn: Connection, table: sa.FromClause, scope: RowScope, tz: ZoneInfo
     ) -> ColumnElement[bool]:
         owner = table.c.owner_id
         if scope == "own":
@@ -260,10 +263,13 @@ class FormAccess:
         )
         if full.main is table:
             return condition
-        # A restricted view of the table: match the full table's rows by id.
-        return table.c.id.in_(sa.select(full.main.c.id).where(condition))
+        # A restricted view or an alias of the table: match the full table's rows by id. The
+        # subquery keeps its own FROM even where the statement around it reads the same table
+        # (a self-link), so the condition is about its rows, not correlated to the outer ones.
+        matching = sa.select(full.main.c.id).where(condition).correlate(None)
+        return table.c.id.in_(matching)
 
-    def _shared(self, table: sa.Table, *, edit: bool) -> ColumnElement[bool]:
+    def _shared(self, table: sa.FromClause, *, edit: bool) -> ColumnElement[bool]:
         shares = record_shares.c
         to_me = shares.user_id == self.actor.user_id
         if self.actor.department_ids:

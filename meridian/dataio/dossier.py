@@ -28,7 +28,7 @@ from meridian.errors import NotFound, PermissionDenied
 from meridian.events.audit import audit
 from meridian.records import reads
 from meridian.records.listing import RecordQuery, list_records
-from meridian.records.plan import plan_for
+from meridian.records.readable import Readable
 from meridian.schema.catalog import get_form, list_forms
 from meridian.schema.model import Form
 
@@ -51,13 +51,7 @@ def build_dossier(
     record = reads.get_record(
         conn=conn, actor=actor, form=form, record_id=record_id, include_deleted=True, tz=tz
     )
-    table = plan_for(form).tables.main
-    exportable = access.rows(conn, table, "export", tz)
-    if (
-        exportable is not None
-        and conn.execute(sa.select(table.c.id).where(table.c.id == record_id, exportable)).first()
-        is None
-    ):
+    if not Readable.of(conn, access, tz, deleted=None, operation="export").ids(conn, [record_id]):
         raise PermissionDenied(f"you may not export record {record_id}", id=record_id)
     entries: dict[str, bytes] = {}
 

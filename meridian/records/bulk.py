@@ -22,7 +22,7 @@ from meridian.records.formulas import FormulaRunner
 from meridian.records.history import write_history
 from meridian.records.plan import plan_for
 from meridian.records.reads import read_sides
-from meridian.records.references import check_references, check_unique
+from meridian.records.references import check_references, check_unique, linked_ids
 from meridian.records.search import record_search_text
 from meridian.records.subscribers import announce
 from meridian.records.values import ParsedRecord, RecordParser
@@ -195,7 +195,11 @@ def update_records(
     for key in parsed.lines:
         message = "line items are changed one record at a time / 明细行请逐条修改"
         errors.add(key, "one_at_a_time", message, values.get(key))
-    check_references(conn, form, [parsed], errors, [""])
+    linked = read_sides(conn, plan, ids) if parsed.pairs else {}
+    # A link all the chosen records already share is kept; any other must be readable.
+    stored = [linked_ids(form, {**row, **linked.get(row["id"], {})}) for row in rows]
+    kept = [{key: set.intersection(*(links[key] for links in stored)) for key in stored[0]}]
+    check_references(conn, form, [parsed], errors, [""], actor=actor, tz=tz, kept=kept)
     for f in plan.column_fields:
         if f.unique and parsed.columns.get(f.key) is not None and len(ids) > 1:
             message = f"{f.label} is unique; {len(ids)} records cannot share one value"
@@ -211,7 +215,6 @@ def update_records(
         runner.apply(proposed, [lines[row["id"]] for row in rows], errors, prefixes)
         errors.raise_if_any()
     now = utcnow()
-    linked = read_sides(conn, plan, ids) if parsed.pairs else {}
     entries: list[tuple[int, int, str, dict[str, Any]]] = []
     assigned: dict[int, dict[str, Any]] = {}
     relinked: list[tuple[int, ParsedRecord]] = []

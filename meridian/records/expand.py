@@ -6,14 +6,14 @@ from collections.abc import Sequence
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from meridian.access.permissions import form_access
 from meridian.core.actor import Actor
+from meridian.db.sets import one_of
 from meridian.errors import FieldError, ValidationFailed
+from meridian.records.readable import Readable
 from meridian.schema.catalog import get_form
-from meridian.schema.compile import compile_form
 from meridian.schema.fieldtypes import field_type
 from meridian.schema.model import Form
 
@@ -23,37 +23,32 @@ def expand_links(
     form: Form,
     records: list[dict[str, Any]],
     keys: Sequence[str],
-    actor: Actor | None,
+    actor: Actor,
     tz: ZoneInfo,
 ) -> None:
-    """One query per expanded link field for the whole page; a linked record the actor may not
-    read, or whose title field is hidden from it, shows only its id."""
+    """One query per expanded link field for the whole page, over the linked rows the actor
+    may read (:class:`Readable`, live or trashed); a linked record it may not read, or whose
+    title field is hidden from it, shows only its id."""
     for key in keys:
         link = form.get_field(key)
         if link is None or link.archived or link.type != "link":
             raise ValidationFailed(
                 [FieldError("expand", "not_a_link", f"{key!r} is not a link field", key)]
             )
-        target = get_form(conn, link.target or "")
-        readable = None
-        if actor is not None:
-            access = form_access(conn, actor, target)
-            target = access.visible
-        table = compile_form(target).main
-        if actor is not None:
-            readable = access.rows(conn, table, "read", tz)
-        title = target.get_field(target.title_field) if target.title_field else None
         ids: set[int] = set()
         for record in records:
             value = record.get(key)
             ids.update(value if isinstance(value, list) else [value] if value else [])
         if not ids:
             continue
+        target_access = form_access(conn, actor, get_form(conn, link.target or ""))
+        # Trashed records the actor may read keep their titles: their trash is open to it.
+        rows = Readable.of(conn, target_access, tz, deleted=None)
+        target, table = rows.form, rows.table
+        title = target.get_field(target.title_field) if target.title_field else None
         columns = [table.c.id, *([table.c[title.key]] if title else [])]
         found = {}
-        query = sa.select(*columns).where(table.c.id.in_(sorted(ids)))
-        if readable is not None:
-            query = query.where(readable)
+        query = rows.select(*columns).where(one_of(conn, table.c.id, sorted(ids)))
         for row in conn.execute(query):
             label = field_type(title).dump(title, row[1]) if title and row[1] is not None else None
             found[row.id] = {"id": row.id, "title": label if label is not None else f"#{row.id}"}

@@ -26,9 +26,9 @@ from meridian.records.query import (
     order_by,
     parse_sort,
 )
+from meridian.records.readable import LinkedReadable, Readable
 from meridian.records.reads import audit_sensitive_reads, dump_rows
 from meridian.records.search import columns_search_predicate, search_predicate, searchable_fields
-from meridian.schema.catalog import get_form
 from meridian.schema.expressions import scope_for, sql_scope_for
 from meridian.schema.model import Form
 
@@ -60,20 +60,15 @@ class Page:
 
 
 def where_clause(
-    conn: Connection, plan: FormPlan, query: RecordQuery, access: FormAccess, tz: ZoneInfo
+    conn: Connection, readable: Readable, query: RecordQuery, tz: ZoneInfo
 ) -> ColumnElement[bool]:
-    """The WHERE of a list: the rows the actor may read, trash or live, filter, expr, search.
+    """The WHERE of a list: the rows the actor may read (trash or live), filter, expr, search.
 
-    ``plan`` is over the form as the actor sees it, so a hidden field is unknown to the filter,
-    the expression and the sort, and answers as if it did not exist.
+    ``readable`` is over the form as the actor sees it, so a hidden field is unknown to the
+    filter, the expression and the sort, and answers as if it did not exist.
     """
-    table = plan.tables.main
-    conditions: list[ColumnElement[bool]] = [
-        table.c.deleted_at.is_not(None) if query.deleted else table.c.deleted_at.is_(None)
-    ]
-    readable = access.rows(conn, table, "read", tz)
-    if readable is not None:
-        conditions.append(readable)
+    plan, access = readable.plan, readable.access
+    conditions: list[ColumnElement[bool]] = list(readable.where)
     if query.filter is not None:
         conditions.append(_filter_condition(conn, plan, query.filter, access, tz))
     if query.expression:
@@ -135,22 +130,16 @@ def _own_filter(conn: Connection, plan: FormPlan, text: str, tz: ZoneInfo) -> Co
 def expression_condition(
     conn: Connection, plan: FormPlan, source: str, access: FormAccess, tz: ZoneInfo
 ) -> ColumnElement[bool]:
-    """A condition written in the expression language, compiled to SQL for this form."""
+    """A condition in the expression language, compiled to SQL for this form as the actor reads
+    it: a linked record the actor may not read is empty (NULL), and a field hidden from the
+    actor is unknown, on the form and on the forms it links to alike."""
+    targets = LinkedReadable(conn, access.actor, tz)
     try:
-        expression = compile_expression(source, scope_for(conn, plan.form))
+        expression = compile_expression(source, scope_for(conn, plan.form, targets=targets))
     except ExpressionError as exc:
         raise ValidationFailed(
             [FieldError("expr", "invalid_expression", exc.message, source, detail=exc.as_dict())]
         ) from None
-    for used in sorted(expression.fields_used):
-        link_key, _, target_key = used.partition(".")
-        link = plan.form.get_field(link_key)
-        if target_key and link is not None and link.type == "link" and link.target:
-            target = form_access(conn, access.actor, get_form(conn, link.target))
-            if target_key in target.hidden:
-                raise ValidationFailed(
-                    [FieldError("expr", "unknown_field", f"unknown field {used}", source)]
-                )
     if expression.result_type not in (ExprType.BOOLEAN, ExprType.NULL):
         raise ValidationFailed(
             [
@@ -160,7 +149,7 @@ def expression_condition(
             ]
         )
     now = datetime.now(tz)
-    sql_scope = sql_scope_for(conn, plan.form, plan.tables)
+    sql_scope = sql_scope_for(conn, plan.form, plan.tables, targets=targets)
     condition: ColumnElement[bool] = expression.to_sql(
         sql_scope, dialect=conn.dialect, today=now.date(), now=now
     )
@@ -189,7 +178,8 @@ def list_records(
     key = _first_page_key(conn, plan, query, access, tz)
     found = _FIRST_PAGES.get(key) if key is not None else None
     if found is None:
-        where = where_clause(conn, plan, query, access, tz)
+        readable = Readable.of(conn, access, tz, deleted=query.deleted)
+        where = where_clause(conn, readable, query, tz)
         statement = listed.select.where(where)
         if query.cursor:
             statement = statement.where(
@@ -259,8 +249,8 @@ def count_records(
     """How many records the query matches that the actor may read."""
     access = form_access(conn, actor, form)
     access.require("read")
-    plan = plan_for(access.visible)
-    return _count(conn, plan.tables.main, where_clause(conn, plan, query, access, tz))
+    readable = Readable.of(conn, access, tz, deleted=query.deleted)
+    return _count(conn, readable.plan.tables.main, where_clause(conn, readable, query, tz))
 
 
 def _count(conn: Connection, table: sa.Table, where: ColumnElement[bool]) -> int:

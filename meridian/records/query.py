@@ -24,6 +24,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from meridian.access.permissions import form_access
 from meridian.core.actor import Actor
 from meridian.errors import FieldError, InvalidValue, ValidationFailed
+from meridian.records.readable import Readable
 from meridian.schema.catalog import get_form
 from meridian.schema.compile import FormTables, compile_form
 from meridian.schema.fieldtypes import ValueContext, field_type
@@ -137,19 +138,15 @@ class FilterCompiler:
         if link is None or link.archived or link.type != "link" or "." in target_key:
             raise _bad(path, "unknown_field", f"{key!r} is not <link field>.<field>", key)
         target = get_form(self.conn, link.target or "")
-        readable = None
-        if self.actor is not None:
-            access = form_access(self.conn, self.actor, target)
-            target = access.visible
-        target_tables = compile_form(target)
-        if self.actor is not None:
-            readable = access.rows(self.conn, target_tables.main, "read", self.ctx.tz)
+        if self.actor is None:
+            target_tables = compile_form(target)
+            readable: tuple[ColumnElement[bool], ...] = (target_tables.main.c.deleted_at.is_(None),)
+        else:
+            rows = Readable.of(self.conn, form_access(self.conn, self.actor, target), self.ctx.tz)
+            target, target_tables, readable = rows.form, rows.plan.tables, rows.where
         inner = self._on_form(target, target_tables, target_key, op, value, path)
-        matching = sa.select(target_tables.main.c.id).where(
-            inner,
-            target_tables.main.c.deleted_at.is_(None),
-            *(() if readable is None else (readable,)),
-        )
+        # Its own FROM even inside a statement over the same table (a self-link).
+        matching = sa.select(target_tables.main.c.id).where(inner, *readable).correlate(None)
         if link.many:
             pairs = self.tables.links[link.key]
             return self.tables.main.c.id.in_(

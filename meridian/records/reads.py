@@ -20,7 +20,8 @@ from meridian.errors import NotFound
 from meridian.events.audit import audit
 from meridian.records.expand import expand_links
 from meridian.records.history import read_history
-from meridian.records.plan import FormPlan, plan_for
+from meridian.records.plan import FormPlan
+from meridian.records.readable import Readable
 from meridian.schema.model import SYSTEM_COLUMNS, Form
 
 SYSTEM_OUTPUT = tuple(column for column in SYSTEM_COLUMNS if column != "_search")
@@ -67,18 +68,21 @@ def get_record(
 ) -> dict[str, Any]:
     """One record as the API shows it, with line items, link lists and expanded links."""
     access = form_access(conn, actor, form)
-    plan = plan_for(access.visible)
-    table = plan.tables.main
-    row = load_row(
-        conn,
-        table,
-        record_id,
-        deleted=None if include_deleted else False,
-        visible_to=access.rows(conn, table, "read", tz),
-    )
-    [record] = dump_rows(conn, plan, [row], expand=expand, actor=actor, tz=tz)
-    audit_sensitive_reads(conn, actor, plan.form, [record])
+    readable = Readable.of(conn, access, tz, deleted=None if include_deleted else False)
+    row = read_row(conn, readable, record_id)
+    [record] = dump_rows(conn, readable.plan, [row], expand=expand, actor=actor, tz=tz)
+    audit_sensitive_reads(conn, actor, readable.form, [record])
     return record
+
+
+def read_row(conn: Connection, readable: Readable, record_id: int) -> Row[Any]:
+    """The record's row among the readable ones, or ``NotFound``: a record the actor may not
+    read does not give its existence away."""
+    row = conn.execute(readable.select().where(readable.table.c.id == record_id)).first()
+    if row is None:
+        message = f"record {record_id} of form {readable.form.key!r} is not found"
+        raise NotFound(message, id=record_id)
+    return row
 
 
 def audit_sensitive_reads(
@@ -105,8 +109,8 @@ def dump_rows(
     plan: FormPlan,
     rows: Sequence[Row[Any]],
     *,
+    actor: Actor,
     expand: Sequence[str] = (),
-    actor: Actor | None = None,
     tz: ZoneInfo = DEFAULT_TIME_ZONE,
     raw: Mapping[str, Callable[[Any], Any]] = MappingProxyType({}),
 ) -> list[dict[str, Any]]:
@@ -167,8 +171,7 @@ def record_history(
     """Every change to a record, oldest first (also for records in the trash), without the
     fields hidden from the actor."""
     access = form_access(conn, actor, form)
-    table = plan_for(form).tables.main
-    load_row(conn, table, record_id, deleted=None, visible_to=access.rows(conn, table, "read", tz))
+    read_row(conn, Readable.of(conn, access, tz, deleted=None), record_id)
     entries = read_history(conn, form.key, record_id)
     if access.hidden:
         for entry in entries:

@@ -3,19 +3,23 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from meridian.access.permissions import form_access
+from meridian.core.actor import Actor
 from meridian.db.sets import one_of
 from meridian.db.tables import files, users
 from meridian.errors import ErrorCollector
+from meridian.records.readable import Readable
 from meridian.records.values import ParsedRecord
 from meridian.schema.catalog import get_form
 from meridian.schema.compile import compile_form
-from meridian.schema.model import Form
+from meridian.schema.model import Field, Form
 
 _FILES = "@files"
 """Attachment ids are checked like links, against the file store's table."""
@@ -27,8 +31,18 @@ def check_references(
     records: Sequence[ParsedRecord],
     errors: ErrorCollector,
     prefixes: Sequence[str],
+    *,
+    actor: Actor,
+    tz: ZoneInfo,
+    kept: Sequence[Mapping[str, Collection[int]]] | None = None,
 ) -> None:
-    """One query per target form (and one each for users and files) for the whole batch."""
+    """One query per target form (and one each for users and files) for the whole batch.
+
+    A link must point at a live record the actor may read (:class:`Readable`); one it may not
+    read is refused exactly as a missing one, so a write cannot tell whether an id exists.
+    ``kept`` holds, per record, the ids each link field already points at: a link left as it
+    is stays valid while its target lives, whoever may read that.
+    """
     wanted: dict[str, set[int]] = defaultdict(set)
     wanted_users: set[int] = set()
     link_fields = [f for f in form.active_fields if f.type == "link"]
@@ -46,22 +60,26 @@ def check_references(
         if target == _FILES:
             existing[target] = _existing(conn, files.c.id, target_ids, sa.true())
             continue
-        target_table = compile_form(get_form(conn, target)).main
-        existing[target] = _existing(
-            conn, target_table.c.id, target_ids, target_table.c.deleted_at.is_(None)
-        )
+        target_form = get_form(conn, target)
+        readable = Readable.of(conn, form_access(conn, actor, target_form), tz)
+        existing[target] = readable.ids(conn, target_ids)
+    kept_live = _kept_live(conn, link_fields, kept or (), existing)
     live_users = _existing(conn, users.c.id, wanted_users, users.c.is_active.is_(True))
-    for record, prefix in zip(records, prefixes, strict=True):
+    for position, (record, prefix) in enumerate(zip(records, prefixes, strict=True)):
         for f in link_fields:
             ids = record.pairs.get(f.key) if f.many else [record.columns.get(f.key)]
+            unchanged = kept[position].get(f.key, ()) if kept is not None else ()
             for i in ids or ():
-                if i is not None and i not in existing[f.target or ""]:
-                    errors.add(
-                        prefix + f.key,
-                        "unknown_reference",
-                        f"{f.target} record {i} does not exist",
-                        i,
-                    )
+                if i is None or i in existing[f.target or ""]:
+                    continue
+                if i in unchanged and i in kept_live.get(f.target or "", ()):
+                    continue
+                errors.add(
+                    prefix + f.key,
+                    "unknown_reference",
+                    f"{f.target} record {i} does not exist",
+                    i,
+                )
         for key in attachment_keys:
             for file_id in record.columns.get(key) or ():
                 if file_id not in existing[_FILES]:
@@ -71,6 +89,41 @@ def check_references(
             user_id = record.columns.get(key)
             if user_id and user_id not in live_users:
                 errors.add(prefix + key, "unknown_user", f"user {user_id} does not exist", user_id)
+
+
+def _kept_live(
+    conn: Connection,
+    link_fields: Sequence[Field],
+    kept: Sequence[Mapping[str, Collection[int]]],
+    readable: Mapping[str, set[int]],
+) -> dict[str, set[int]]:
+    """Of the ids links already point at and the actor may not read, the live ones (a query
+    only when there are such ids)."""
+    unread: dict[str, set[int]] = defaultdict(set)
+    for links in kept:
+        for f in link_fields:
+            target = f.target or ""
+            unread[target].update(
+                i for i in links.get(f.key, ()) if i not in readable.get(target, ())
+            )
+    live = {}
+    for target, ids in unread.items():
+        if ids:
+            table = compile_form(get_form(conn, target)).main
+            live[target] = _existing(conn, table.c.id, ids, table.c.deleted_at.is_(None))
+    return live
+
+
+def linked_ids(form: Form, stored: Mapping[str, Any]) -> dict[str, set[int]]:
+    """The ids a stored record's link fields point at (its row and its link lists), for
+    ``check_references``'s ``kept``."""
+    found: dict[str, set[int]] = {}
+    for f in form.active_fields:
+        if f.type != "link":
+            continue
+        value = stored.get(f.key)
+        found[f.key] = set(value) if isinstance(value, list) else {value} if value else set()
+    return found
 
 
 def _existing(conn: Connection, column: Any, ids: set[int], live: Any) -> set[int]:

@@ -25,7 +25,7 @@ from meridian.records.formulas import FormulaRunner
 from meridian.records.history import write_history
 from meridian.records.plan import plan_for
 from meridian.records.reads import get_record, load_row, read_sides
-from meridian.records.references import check_references, check_unique
+from meridian.records.references import check_references, check_unique, linked_ids
 from meridian.records.search import record_search_text
 from meridian.records.subscribers import announce
 from meridian.records.values import ParsedRecord, RecordParser
@@ -85,7 +85,9 @@ def update_record(
     errors = ErrorCollector()
     values = writable(access, values, "", errors)
     parsed = RecordParser(form).parse(values, ValueContext(tz), errors, creating=False)
-    check_references(conn, form, [parsed], errors, [""])
+    old_sides = read_sides(conn, plan, [record_id]).get(record_id, {})
+    kept = [linked_ids(form, {**current, **old_sides})]
+    check_references(conn, form, [parsed], errors, [""], actor=actor, tz=tz, kept=kept)
     check_unique(conn, form, [parsed], errors, [""], [record_id])
     errors.raise_if_any()
     proposed = {**current, **parsed.columns}
@@ -100,7 +102,6 @@ def update_record(
         if key in plan.writable and current[key] != value
     }
     changes = {key: [old, new] for key, old, new in dumped_pairs(plan, current, changed)}
-    old_sides = read_sides(conn, plan, [record_id]).get(record_id, {})
     for key, lines in parsed.lines.items():
         new_lines = dump_lines(plan, key, lines)
         old_lines = [

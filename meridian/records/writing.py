@@ -56,7 +56,7 @@ def insert_records(
         )
         for item, prefix in zip(items, prefixes, strict=True)
     ]
-    check_references(conn, form, parsed, errors, prefixes)
+    check_references(conn, form, parsed, errors, prefixes, actor=actor, tz=tz)
     check_unique(conn, form, parsed, errors, prefixes, [None] * len(parsed))
     errors.raise_if_any()
     now = utcnow()

@@ -7,7 +7,7 @@ SQL (``SqlScope``), and checks every formula and validation rule of a form when 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
+from sqlalchemy.sql.elements import ColumnElement
 
 from meridian.db.tables import forms as forms_table
 from meridian.errors import FieldError, SchemaChangeRefused, ValidationFailed
@@ -90,15 +91,49 @@ def plain_scope(fields: tuple[Field, ...]) -> Scope:
     return Scope(fields={f.key: info for f, info in infos if info is not None})
 
 
-def scope_for(conn: Connection, form: Form) -> Scope:
-    """Fields, links one level deep, and child tables, as the expression checker sees them."""
-    base = plain_scope(form.fields)
-    links = {}
+@dataclass(frozen=True)
+class LinkTarget:
+    """What an expression reads through a many-to-one link: a linked record outside ``where``
+    reads as empty (NULL), and only ``form``'s fields can be named.
+
+    :ivar form: the linked form's fields as the reader sees them.
+    :ivar table: the table the linked values are read from, aliased by its caller.
+    :ivar where: the condition a linked row must meet to be seen.
+    """
+
+    form: Form
+    table: sa.FromClause
+    where: ColumnElement[bool] | None
+
+
+LinkTargets = Callable[[str, Form], LinkTarget]
+"""``(alias, linked form) → LinkTarget``: how one reader sees the forms a form links to."""
+
+
+def every_live_row(alias: str, target: Form) -> LinkTarget:
+    """Meridian's own view of a linked form: every live record and every field. Stored
+    formulas, rules and row-scope conditions read links so; a user's query reads them through
+    ``meridian.records.readable`` instead."""
+    table = compile_form(target).main.alias(alias)
+    return LinkTarget(target, table, table.c.deleted_at.is_(None))
+
+
+def _linked_forms(conn: Connection, form: Form) -> Iterator[tuple[Field, Form]]:
     for field in form.active_fields:
         if field.type == "link" and not field.many and field.target:
             target = form if field.target == form.key else find_form(conn, field.target)
             if target is not None:
-                links[field.key] = LinkScope(field.label, plain_scope(target.fields))
+                yield field, target
+
+
+def scope_for(conn: Connection, form: Form, *, targets: LinkTargets | None = None) -> Scope:
+    """Fields, links one level deep, and child tables, as the expression checker sees them;
+    through ``targets``, only the linked fields that reader may see."""
+    base = plain_scope(form.fields)
+    links = {}
+    for field, target in _linked_forms(conn, form):
+        seen = target if targets is None else targets(f"link_{field.key}", target).form
+        links[field.key] = LinkScope(field.label, plain_scope(seen.fields))
     children = {
         f.key: ChildScope(f.label, plain_scope(f.fields))
         for f in form.active_fields
@@ -107,26 +142,31 @@ def scope_for(conn: Connection, form: Form) -> Scope:
     return Scope(fields=base.fields, links=links, children=children)
 
 
-def _columns(table: sa.Table | Any, fields: tuple[Field, ...]) -> dict[str, Any]:
+def _columns(table: sa.FromClause, fields: tuple[Field, ...]) -> dict[str, Any]:
     return {f.key: table.c[f.key] for f in fields if not f.archived and f.key in table.c}
 
 
-def sql_scope_for(conn: Connection, form: Form, tables: FormTables) -> SqlScope:
-    """The columns behind ``scope_for``; links and lines become correlated subqueries."""
+def sql_scope_for(
+    conn: Connection,
+    form: Form,
+    tables: FormTables,
+    *,
+    targets: LinkTargets = every_live_row,
+) -> SqlScope:
+    """The columns behind ``scope_for``; links and lines become correlated subqueries, a link
+    reading its target through ``targets`` (by default every live row)."""
     main = tables.main
     links = {}
-    for field in form.active_fields:
-        if field.type == "link" and not field.many and field.target:
-            target = form if field.target == form.key else find_form(conn, field.target)
-            if target is None:
-                continue
-            target_table = compile_form(target).main.alias(f"link_{field.key}")
-            links[field.key] = LinkSql(
-                foreign_key=main.c[field.key],
-                target_id=target_table.c.id,
-                target=SqlScope(columns=_columns(target_table, target.fields)),
-                where=target_table.c.deleted_at.is_(None),
-            )
+    for field, target in _linked_forms(conn, form):
+        seen = targets(f"link_{field.key}", target)
+        target_id = seen.table.c.id
+        assert isinstance(target_id, sa.ColumnClause)  # a column of a table or an alias
+        links[field.key] = LinkSql(
+            foreign_key=main.c[field.key],
+            target_id=target_id,
+            target=SqlScope(columns=_columns(seen.table, seen.form.fields)),
+            where=seen.where,
+        )
     children = {}
     for key, lines in tables.lines.items():
         line_field = form.get_field(key)

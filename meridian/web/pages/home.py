@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import sqlalchemy as sa
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from sqlalchemy.sql.elements import ColumnElement
 
-from meridian.access.permissions import form_access
 from meridian.notify.inbox import inbox, mark_read
+from meridian.records.readable import readable_counts
 from meridian.schema.catalog import get_app, list_apps, list_forms
-from meridian.schema.compile import compile_form
 from meridian.web.display import Presenter
 from meridian.web.pages.common import page
 from meridian.web.session import ViewerDep
@@ -30,20 +27,12 @@ def start(request: Request, viewer: ViewerDep) -> Response:
 @router.get("/apps/{app_key}", response_class=HTMLResponse)
 def app_home(app_key: str, request: Request, viewer: ViewerDep) -> HTMLResponse:
     """Counts of the records each form holds that the viewer may read."""
-    cards = []
     with viewer.workspace.read() as conn:
         app = get_app(conn, app_key)
-        for form in list_forms(conn, app_key):
-            access = form_access(conn, viewer.actor, form)
-            if not access.may("read"):
-                continue
-            table = compile_form(form).main
-            where: list[ColumnElement[bool]] = [table.c.deleted_at.is_(None)]
-            readable = access.rows(conn, table, "read", viewer.workspace.tz)
-            if readable is not None:
-                where.append(readable)
-            count = conn.scalar(sa.select(sa.func.count()).select_from(table).where(*where))
-            cards.append({"form": form, "count": int(count or 0)})
+        counts = readable_counts(
+            conn=conn, actor=viewer.actor, forms=list_forms(conn, app_key), tz=viewer.workspace.tz
+        )
+    cards = [{"form": form, "count": count} for form, count in counts]
     return page(request, viewer, "app.html", app_key=app_key, app=app, cards=cards)
 
 
