@@ -13,7 +13,7 @@ from meridian.core.actor import Actor
 from meridian.db.tables import documents, files
 from meridian.documents.issuing import DONE
 from meridian.errors import NotFound
-from meridian.records.plan import plan_for
+from meridian.records.readable import Readable
 from meridian.schema.catalog import get_form
 
 
@@ -80,12 +80,6 @@ def require_readable(
     *, conn: Connection, actor: Actor, form_key: str, record_id: int, tz: ZoneInfo
 ) -> None:
     """``NotFound`` (as for the record itself) unless the actor may read the live record."""
-    form = get_form(conn, form_key)
-    access = form_access(conn, actor, form)
-    table = plan_for(form).tables.main
-    query = sa.select(table.c.id).where(table.c.id == record_id, table.c.deleted_at.is_(None))
-    readable = access.rows(conn, table, "read", tz)
-    if readable is not None:
-        query = query.where(readable)
-    if not access.may("read") or conn.execute(query).first() is None:
+    access = form_access(conn, actor, get_form(conn, form_key))
+    if not access.may("read") or not Readable.of(conn, access, tz).ids(conn, [record_id]):
         raise NotFound(f"record {record_id} of form {form_key!r} is not found", id=record_id)
