@@ -96,6 +96,7 @@ def crm(client: TestClient, workspace: Workspace) -> dict[str, int]:
                 email=f"{person}@acme.test",
                 name=person,
                 password="Passw0rd-long",
+                passwords=workspace.passwords,
                 roles=[role],
                 department=department,
                 must_change_password=False,
