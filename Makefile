@@ -2,7 +2,7 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | md5sum | cut -c1-12)
+STAMP := $(VENV)/.installed-$(shell cat pyproject.toml tests/plugin_example/pyproject.toml | md5sum | cut -c1-12)
 
 .PHONY: run serve test lint fix check-tests install system browser clean
 
@@ -10,10 +10,13 @@ STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | md5sum | cut -c1-12)
 VENDOR := meridian/web/static/vendor
 VENDOR_STAMP := $(VENDOR)/.installed-$(shell cat package.json package-lock.json | md5sum | cut -c1-12)
 
-$(STAMP): pyproject.toml
+## The example plugin in tests/ is installed as a real distribution with a `meridian` entry
+## point, so its test goes through the same discovery as a company's own plugin.
+$(STAMP): pyproject.toml tests/plugin_example/pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet -e tests/plugin_example
 	rm -f $(VENV)/.installed-*
 	touch $(STAMP)
 

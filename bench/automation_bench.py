@@ -172,11 +172,11 @@ def _wait(context: JobContext) -> None:
 
 
 def _drain(url: str) -> None:
-    engine = make_engine(url)
-    worker = Worker(engine, {**job_handlers(Settings()), "bench.io": _wait}, TZ)
+    workspace = create_workspace(Settings(database_url=url), engine=make_engine(url))
+    worker = Worker(workspace.engine, {**job_handlers(workspace), "bench.io": _wait}, TZ)
     while worker.run_once():
         pass
-    engine.dispose()
+    workspace.engine.dispose()
 
 
 def worker_scaling(engine: sa.Engine, url: str, count: int) -> None:

@@ -140,7 +140,7 @@ def run(scale: int, database_url: str, job_count: int) -> None:
         conn.execute(rules.update().values(enabled=False))
         conn.exec_driver_sql("DELETE FROM sys_job")
         enqueue_many(conn, "noop", [{"n": n} for n in range(job_count)])
-    worker = Worker(engine, job_handlers(settings), TZ, batch=100)
+    worker = Worker(engine, job_handlers(workspace), TZ, batch=100)
     began = time.perf_counter()
     done = 0
     while ran := worker.run_once():

@@ -13,39 +13,60 @@ from meridian.api.openapi import install_api_docs
 from meridian.api.router import api_router
 from meridian.db.engine import make_engine, transaction
 from meridian.db.migrate import upgrade_database
+from meridian.documents import plugin as documents_plugin
 from meridian.events.audit_keys import load_audit_key, open_audit_trail
 from meridian.events.schedules import ensure_schedule
 from meridian.http.deps import Workspace
 from meridian.http.problems import install_problem_handlers
-from meridian.integrations import webhooks
-from meridian.records.subscribers import subscribe
+from meridian.integrations import plugin as integrations_plugin
+from meridian.plugins.manager import Plugins, attach, build_plugins
 from meridian.rules import engine as rules
+from meridian.rules import plugin as rules_plugin
+from meridian.schema import plugin as schema_plugin
 from meridian.settings import Settings
 from meridian.web.router import install_web
 
+DEFAULT_PLUGINS: tuple[object, ...] = (
+    schema_plugin,
+    rules_plugin,
+    integrations_plugin,
+    documents_plugin,
+)
+"""Meridian's own engines, registered through the same hooks as any installed plugin."""
+
 
 def create_workspace(
-    settings: Settings, *, engine: Engine | None = None, rekey_audit_trail: bool = False
+    settings: Settings,
+    *,
+    engine: Engine | None = None,
+    plugins: Plugins | None = None,
+    rekey_audit_trail: bool = False,
 ) -> Workspace:
-    """The engine and settings every entry point shares; migrates the system tables and opens
-    the audit trail with its key (``rekey_audit_trail``: see ``meridian audit rekey``)."""
+    """The engine, settings and plugins every entry point shares; migrates the system tables
+    and opens the audit trail with its key (``rekey_audit_trail``: see ``meridian audit
+    rekey``).
+
+    The plugins are Meridian's own and the installed ones ``settings.load_plugins`` names;
+    the engine is given them, so every connection it opens finds the same registry.
+    """
     engine = engine or make_engine(settings.resolved_database_url)
+    plugins = plugins or build_plugins(DEFAULT_PLUGINS, installed=settings.plugin_names)
+    attach(engine, plugins)
     upgrade_database(engine)
     key = load_audit_key(
         configured=settings.audit_key.get_secret_value(), data_dir=settings.data_dir
     )
     open_audit_trail(engine, key, rekey=rekey_audit_trail)
     tz = ZoneInfo(settings.time_zone)
-    subscribe(webhooks.on_record_changes)
-    subscribe(rules.on_record_changes)
     with transaction(engine) as conn:
         ensure_schedule(conn, rules.SCAN, "* * * * *", rules.SCAN, {}, tz)
     passwords = Passwords(hashing=settings.password_hashing)
-    return Workspace(settings=settings, engine=engine, tz=tz, passwords=passwords)
+    return Workspace(settings=settings, engine=engine, tz=tz, passwords=passwords, plugins=plugins)
 
 
 def create_app(settings: Settings, *, workspace: Workspace | None = None) -> FastAPI:
-    """The web application: pages at ``/``, JSON API under ``/api/v1``, OpenAPI at ``/api/docs``."""
+    """The web application: pages at ``/``, JSON API under ``/api/v1``, OpenAPI at ``/api/docs``,
+    and the routes the plugins register."""
     app = FastAPI(
         title="Meridian",
         version=__version__,
@@ -53,11 +74,14 @@ def create_app(settings: Settings, *, workspace: Workspace | None = None) -> Fas
         openapi_url=None,
         redoc_url=None,
     )
-    app.state.workspace = workspace or create_workspace(settings)
+    workspace = workspace or create_workspace(settings)
+    app.state.workspace = workspace
     install_problem_handlers(app)
     app.include_router(api_router)
     install_api_docs(app)
     install_web(app)
+    for router in workspace.plugins.listed("register_routes"):
+        app.include_router(router)
 
     @app.get("/healthz", include_in_schema=False)
     def health() -> dict[str, str]:

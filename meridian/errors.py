@@ -51,6 +51,12 @@ class InvalidValue(ValueError):
         self.message = message
 
 
+class PluginError(Exception):
+    """The plugins cannot be assembled: two register the same name (a field type, an action,
+    a job kind …), or a plugin named to load is not installed. Meridian refuses to start
+    rather than let one silently replace another."""
+
+
 class MeridianError(Exception):
     """Base of every error Meridian raises on purpose."""
 

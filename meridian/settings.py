@@ -25,6 +25,8 @@ class Settings(BaseSettings):
         at the least cost argon2id allows, for test suites, where nobody steals the passwords.
     :ivar job_lease_seconds: how long a worker holds a job it claimed without renewing it; a
         live worker renews every third of it, so a dead one's jobs wait at most this long.
+    :ivar load_plugins: which installed plugins (``meridian`` entry points) load, by name,
+        comma-separated; ``*`` loads every one, an empty value none.
     """
 
     model_config = SettingsConfigDict(env_prefix="MERIDIAN_", extra="ignore")
@@ -57,6 +59,14 @@ class Settings(BaseSettings):
     seal_key: str = ""
     """Encrypts the company's signing certificate (a Fernet key); empty: a key file made in
     ``data_dir`` on first use."""
+    load_plugins: str = "*"
+
+    @property
+    def plugin_names(self) -> tuple[str, ...] | None:
+        """The installed plugins to load by name; None for every one."""
+        if self.load_plugins.strip() == "*":
+            return None
+        return tuple(name.strip() for name in self.load_plugins.split(",") if name.strip())
 
     @field_validator("trusted_proxies")
     @classmethod

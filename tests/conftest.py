@@ -14,12 +14,14 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
 from sqlalchemy.engine import Engine
 
+from meridian.access.passwords import Passwords
 from meridian.access.tokens import create_token
 from meridian.access.users import create_user
 from meridian.app import create_app, create_workspace
@@ -27,6 +29,7 @@ from meridian.core.actor import Actor
 from meridian.db.engine import make_engine
 from meridian.db.migrate import upgrade_database
 from meridian.http.deps import Workspace
+from meridian.plugins.manager import plugins_of
 from meridian.settings import Settings
 from tests.templates import PostgresTemplate, SqliteTemplate
 
@@ -123,16 +126,34 @@ def engine_by_migrations(database_url: str) -> Iterator[Engine]:
 
 @pytest.fixture
 def settings(tmp_path: Path, database_url: str) -> Settings:
+    """Meridian alone: the example plugin installed for its own tests stays out (they load it
+    by name), so every other test sees the built-in plugins only."""
     return Settings(
         data_dir=tmp_path / "data",
         database_url=database_url,
         password_hashing="argon2-minimal-for-tests",
+        load_plugins="",
     )
 
 
 @pytest.fixture
 def workspace(settings: Settings, engine: Engine) -> Workspace:
     return create_workspace(settings, engine=engine)
+
+
+def workspace_on(engine: Engine, settings: Settings | None = None) -> Workspace:
+    """The workspace whose plugins ``engine`` carries (``create_workspace`` gave them to it),
+    for helpers that hold only the engine; ``settings`` replace the defaults."""
+    plugins = plugins_of(engine)
+    assert plugins is not None, "create the workspace first"
+    settings = settings or Settings()
+    return Workspace(
+        settings=settings,
+        engine=engine,
+        tz=ZoneInfo(settings.time_zone),
+        passwords=Passwords(hashing=settings.password_hashing),
+        plugins=plugins,
+    )
 
 
 @pytest.fixture

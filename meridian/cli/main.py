@@ -21,6 +21,7 @@ from meridian.access.users import create_user, find_user_id, get_user_id
 from meridian.app import create_workspace
 from meridian.cli.audit import audit_cli
 from meridian.cli.documents import documents_cli
+from meridian.cli.plugins import describe_plugins
 from meridian.core.actor import Actor
 from meridian.dataio.dossier import build_dossier
 from meridian.documents.assets import set_asset
@@ -130,7 +131,7 @@ def serve(
         if background_jobs:
             stop, _ = start_in_background(
                 workspace.engine,
-                job_handlers(workspace.settings),
+                job_handlers(workspace),
                 workspace.tz,
                 lease=workspace.settings.job_lease,
             )
@@ -160,7 +161,7 @@ def worker(
     with _workspace() as workspace:
         stop, threads = start_in_background(
             workspace.engine,
-            job_handlers(workspace.settings),
+            job_handlers(workspace),
             workspace.tz,
             threads=concurrency,
             lease=workspace.settings.job_lease,
@@ -537,6 +538,14 @@ def dossier(
             )
     out.write_bytes(archive)
     _say(f"dossier of {form} {record_id} written to {out} ({len(archive):,} bytes)")
+
+
+@cli.command("plugins")
+def plugins_list() -> None:
+    """List the plugins — Meridian's own and the installed ones — and what each registers."""
+    with _workspace() as workspace:
+        for line in describe_plugins(workspace):
+            typer.echo(line)
 
 
 @cli.command()

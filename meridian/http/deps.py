@@ -20,18 +20,24 @@ from meridian.core.actor import Actor
 from meridian.db.engine import read_transaction, transaction
 from meridian.errors import PermissionDenied, Unauthenticated
 from meridian.events.audit import audit
+from meridian.plugins.manager import Plugins
 from meridian.settings import Settings
 
 
 @dataclass(frozen=True)
 class Workspace:
-    """What every request needs: settings, the engine, the workspace time zone, and the
-    password hasher at the cost the settings chose."""
+    """What every request needs: settings, the engine, the workspace time zone, the password
+    hasher at the cost the settings chose, and the plugins.
+
+    :ivar plugins: the registry built from Meridian's own plugins and the installed ones; the
+        engine carries it too, for services that hold only a connection.
+    """
 
     settings: Settings
     engine: Engine
     tz: ZoneInfo
     passwords: Passwords
+    plugins: Plugins
 
     @contextmanager
     def transaction(self) -> Iterator[Connection]:

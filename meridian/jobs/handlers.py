@@ -1,32 +1,30 @@
-"""Which handler runs which kind of job: the one registry every worker is started with.
+"""Which handler runs which kind of job: the one mapping every worker is started with.
 
-Features define their handlers beside their code and are listed here; a job of a kind no
-handler knows fails with a clear error and, after its attempts, waits dead for an operator.
+Built from the workspace's plugins — Meridian's own and the installed ones — through
+``register_job_handlers`` and the senders of ``register_channels``. A job of a kind no handler
+knows fails with a clear error and, after its attempts, waits dead for an operator.
 """
 
 from __future__ import annotations
 
-from meridian.documents import batches
-from meridian.events.jobs import Handler, JobContext
-from meridian.integrations import messaging, webhooks
-from meridian.notify.inbox import BOT, EMAIL
-from meridian.rules import engine as rules
-from meridian.settings import Settings
+from collections.abc import Mapping
+
+from meridian.events.jobs import Handler
+from meridian.http.deps import Workspace
+from meridian.notify.channels import Channel
+from meridian.plugins.manager import merge_named
 
 
-def _noop(context: JobContext) -> None:
-    """Does nothing: lets an operator check that workers are running."""
-
-
-def job_handlers(settings: Settings) -> dict[str, Handler]:
-    return {
-        "noop": _noop,
-        webhooks.DELIVER: webhooks.deliver,
-        rules.RUN: rules.run_rule,
-        rules.SCAN: rules.scan_time_rules,
-        rules.SCHEDULED: rules.run_scheduled_rule,
-        rules.CALL: webhooks.call,
-        EMAIL: messaging.email_sender(settings),
-        BOT: messaging.bot_sender(settings),
-        batches.RUN: batches.batch_runner(settings),
-    }
+def job_handlers(workspace: Workspace) -> Mapping[str, Handler]:
+    """Every job kind the workspace's plugins handle; a kind claimed twice is refused."""
+    hook = workspace.plugins.hook
+    channels: list[Channel] = [
+        channel for found in hook.register_channels(meridian=workspace) for channel in found
+    ]
+    return merge_named(
+        "register_job_handlers",
+        [
+            *hook.register_job_handlers(meridian=workspace),
+            {channel.job_kind: channel.send for channel in channels},
+        ],
+    )

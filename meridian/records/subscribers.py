@@ -1,7 +1,8 @@
 """Code that must react to record changes inside the transaction that made them.
 
 ``records`` announces its changes without knowing who listens; features (webhooks, rules)
-subscribe at start-up through the composition root. A subscriber runs in the writer's
+register their subscribers through the ``register_subscribers`` hook, and the writer tells
+those of the workspace whose engine opened its connection. A subscriber runs in the writer's
 transaction, so whatever it writes — typically jobs — commits or rolls back with the change.
 It must be cheap: anything slow belongs in the job it enqueues. To keep it cheap the writer
 hands over what it already holds — the form and the rows as saved — so a subscriber need not
@@ -19,6 +20,7 @@ from sqlalchemy.engine import Connection
 
 from meridian.events.outbox import publish, publish_created
 from meridian.events.records import RecordCreated, RecordEvent
+from meridian.plugins.manager import plugins_of
 from meridian.schema.model import Form
 
 
@@ -38,13 +40,6 @@ class Changes:
 
 
 Subscriber = Callable[[Connection, Changes], None]
-_subscribers: list[Subscriber] = []
-
-
-def subscribe(subscriber: Subscriber) -> None:
-    """Add ``subscriber`` once (subscribing again is harmless)."""
-    if subscriber not in _subscribers:
-        _subscribers.append(subscriber)
 
 
 def announce(
@@ -77,5 +72,9 @@ def announce_created(
 
 
 def _tell(conn: Connection, changes: Changes) -> None:
-    for subscriber in _subscribers:
+    plugins = plugins_of(conn)
+    if plugins is None:
+        return  # a connection outside any workspace (a migration, a bench's raw engine)
+    subscriber: Subscriber
+    for subscriber in plugins.listed("register_subscribers"):
         subscriber(conn, changes)

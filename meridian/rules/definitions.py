@@ -33,7 +33,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any
-from urllib.parse import urlsplit
 
 import sqlalchemy as sa
 from croniter import croniter
@@ -48,17 +47,13 @@ from meridian.db.tables import rule_fires, rules, schedules
 from meridian.errors import ErrorCollector, FieldError, NotFound, ValidationFailed
 from meridian.events.schedules import set_schedule
 from meridian.expr import ExpressionError, ExprType, compile_expression
+from meridian.rules.actions import actions_of
+from meridian.rules.triggers import triggers_of
 from meridian.schema.catalog import find_form, get_form
 from meridian.schema.compile import compile_form
 from meridian.schema.expressions import scope_for
 from meridian.schema.model import Form
 
-RECORD_TRIGGERS = {
-    "record_created": "RecordCreated",
-    "record_updated": "RecordUpdated",
-    "record_deleted": "RecordDeleted",
-    "field_changed": "RecordUpdated",
-}
 TIME_TRIGGERS = ("date_relative", "no_activity")
 SCHEDULE = "schedule"
 SCHEDULED_JOB = "rules.scheduled"
@@ -69,7 +64,7 @@ RULES_REVISION = "rules"
 """Every change to a rule replaces this revision token, so the engine re-reads its cached rules."""
 
 
-def _check_expression(
+def check_expression(
     conn: Connection, form: Form, source: Any, path: str, errors: ErrorCollector, *, condition: bool
 ) -> None:
     if not isinstance(source, str) or not source.strip():
@@ -88,11 +83,14 @@ def _check_expression(
 
 def _check_trigger(conn: Connection, form: Form, trigger: Any, errors: ErrorCollector) -> None:
     kind = trigger.get("type") if isinstance(trigger, Mapping) else None
-    if kind not in (*RECORD_TRIGGERS, *TIME_TRIGGERS, SCHEDULE):
-        choices = ", ".join([*RECORD_TRIGGERS, *TIME_TRIGGERS, SCHEDULE])
-        errors.add("trigger.type", "invalid_trigger", f"choose one of {choices}", kind)
+    known = triggers_of(conn)
+    found = known.get(kind) if isinstance(kind, str) else None
+    if found is None:
+        errors.add("trigger.type", "invalid_trigger", f"choose one of {', '.join(known)}", kind)
         return
     assert isinstance(trigger, Mapping)
+    if found.check is not None:
+        found.check(conn, form, trigger, errors)
     owner_changed = kind == "field_changed" and trigger.get("field") == OWNER
     if kind in ("field_changed", "date_relative") and not owner_changed:
         field = form.get_field(str(trigger.get("field")))
@@ -126,10 +124,11 @@ def _check_trigger(conn: Connection, form: Form, trigger: Any, errors: ErrorColl
         for side in ("from", "to"):
             if side in trigger and not isinstance(trigger[side], list):
                 errors.add(f"trigger.{side}", "invalid_values", "expected a list", trigger[side])
-    number, bounds = {
+    ranges: dict[str, tuple[str | None, tuple[int, int]]] = {
         "date_relative": ("offset_days", (-3650, 3650)),
         "no_activity": ("days", (1, 3650)),
-    }.get(kind, (None, (0, 0)))
+    }
+    number, bounds = ranges.get(found.name, (None, (0, 0)))
     if number is not None:
         value = trigger.get(number)
         if (
@@ -145,7 +144,7 @@ def _check_trigger(conn: Connection, form: Form, trigger: Any, errors: ErrorColl
             )
 
 
-def _check_values(
+def check_values(
     conn: Connection, form: Form, values: Any, source: Form, path: str, errors: ErrorCollector
 ) -> None:
     if not isinstance(values, Mapping) or not values:
@@ -157,7 +156,7 @@ def _check_values(
                 f"{path}.{key}", "unknown_field", f"form {form.key!r} has no field {key!r}", key
             )
         if isinstance(value, Mapping) and set(value) == {"expr"}:
-            _check_expression(
+            check_expression(
                 conn, source, value["expr"], f"{path}.{key}.expr", errors, condition=False
             )
         elif isinstance(value, Mapping) and set(value) == {"field"}:
@@ -172,119 +171,23 @@ def _check_values(
 ASSIGN_STRATEGIES = ("round_robin", "least_loaded", "territory")
 
 
-def _check_assign(form: Form, action: Mapping[str, Any], path: str, errors: ErrorCollector) -> None:
-    strategy = action.get("strategy")
-    if strategy not in ASSIGN_STRATEGIES:
-        errors.add(f"{path}.strategy", "invalid_strategy", ", ".join(ASSIGN_STRATEGIES), strategy)
-        return
-    if strategy == "territory":
-        field = form.get_field(str(action.get("field")))
-        territories = action.get("territories")
-        if field is None:
-            errors.add(f"{path}.field", "unknown_field", "no such field", action.get("field"))
-        if (
-            not isinstance(territories, Mapping)
-            or not territories
-            or not all(isinstance(u, int) for u in territories.values())
-        ):
-            errors.add(
-                f"{path}.territories", "invalid_territories", "{value: user id}", territories
-            )
-    else:
-        people = action.get("users")
-        if (
-            not isinstance(people, list)
-            or not people
-            or not all(isinstance(u, int) for u in people)
-        ):
-            errors.add(f"{path}.users", "invalid_users", "a list of user ids", people)
-    reason = action.get("reason_field")
-    if reason is not None and form.get_field(str(reason)) is None:
-        errors.add(f"{path}.reason_field", "unknown_field", "no such field", reason)
-
-
 def _columns(form: Form) -> set[str]:
     return set(compile_form(form).main.c.keys())
-
-
-def _check_tag(form: Form, action: Mapping[str, Any], path: str, errors: ErrorCollector) -> None:
-    field = form.get_field(str(action.get("field")))
-    if field is None or field.type != "multi_select":
-        errors.add(
-            f"{path}.field", "not_multi_select", "choose a multi-select field", action.get("field")
-        )
-        return
-    options = {option.value for option in field.options}
-    changes = [action.get(side) for side in ("add", "remove") if side in action]
-    if not changes:
-        errors.add(path, "invalid_tag", "give add, remove or both", action)
-    for side in ("add", "remove"):
-        values = action.get(side, [])
-        if not isinstance(values, list) or not set(values) <= options:
-            errors.add(f"{path}.{side}", "unknown_option", f"options of {field.key}", values)
 
 
 def _check_actions(conn: Connection, form: Form, actions: Any, errors: ErrorCollector) -> None:
     if not isinstance(actions, list) or not 1 <= len(actions) <= MAX_ACTIONS:
         errors.add("actions", "invalid_actions", f"give 1 to {MAX_ACTIONS} actions", actions)
         return
+    known = actions_of(conn)
     for index, action in enumerate(actions):
         path = f"actions.{index}"
         kind = action.get("type") if isinstance(action, Mapping) else None
-        if kind == "update":
-            _check_values(conn, form, action.get("values"), form, f"{path}.values", errors)
-        elif kind == "create":
-            target = find_form(conn, str(action.get("form")))
-            if target is None:
-                errors.add(f"{path}.form", "unknown_form", "no such form", action.get("form"))
-                continue
-            _check_values(conn, target, action.get("values"), form, f"{path}.values", errors)
-            link = action.get("link_field")
-            field = target.get_field(str(link)) if link is not None else None
-            if link is not None and (
-                field is None or field.type != "link" or field.target != form.key
-            ):
-                errors.add(
-                    f"{path}.link_field", "invalid_link", f"not a link to {form.key!r}", link
-                )
-        elif kind == "assign":
-            _check_assign(form, action, path, errors)
-        elif kind == "tag":
-            _check_tag(form, action, path, errors)
-        elif kind == "notify":
-            to = action.get("to")
-            if not (
-                to in ("owner", "manager")
-                or (isinstance(to, list) and to and all(isinstance(u, int) for u in to))
-            ):
-                errors.add(f"{path}.to", "invalid_recipients", '"owner", "manager" or user ids', to)
-            if action.get("style") not in (None, "text", "markdown", "card"):
-                errors.add(
-                    f"{path}.style", "invalid_style", "text, markdown or card", action.get("style")
-                )
-            texts = {k: action.get(k) for k in ("title", "body") if k in action}
-            if not isinstance(action.get("title"), str | dict):
-                errors.add(f"{path}.title", "invalid_title", "give a title", action.get("title"))
-            for key, value in texts.items():
-                if isinstance(value, Mapping):
-                    _check_expression(
-                        conn, form, value.get("expr"), f"{path}.{key}.expr", errors, condition=False
-                    )
-        elif kind == "webhook":
-            parts = urlsplit(str(action.get("url") or ""))
-            if parts.scheme not in ("http", "https") or not parts.netloc:
-                errors.add(
-                    f"{path}.url", "invalid_url", "expected an http(s) URL", action.get("url")
-                )
-            if not isinstance(action.get("secret", ""), str):
-                errors.add(f"{path}.secret", "invalid_secret", "a text", action.get("secret"))
-        else:
-            errors.add(
-                f"{path}.type",
-                "invalid_action",
-                "update, create, assign, notify, tag or webhook",
-                kind,
-            )
+        found = known.get(kind) if isinstance(kind, str) else None
+        if found is None:
+            errors.add(f"{path}.type", "invalid_action", ", ".join(known), kind)
+            continue
+        found.check(conn=conn, form=form, action=action, path=path, errors=errors)
 
 
 def _checked(conn: Connection, document: Any) -> dict[str, Any]:
@@ -300,7 +203,7 @@ def _checked(conn: Connection, document: Any) -> dict[str, Any]:
     _check_trigger(conn, form, document.get("trigger"), errors)
     condition = document.get("condition") or ""
     if condition:
-        _check_expression(conn, form, condition, "condition", errors, condition=True)
+        check_expression(conn, form, condition, "condition", errors, condition=True)
     _check_actions(conn, form, document.get("actions"), errors)
     errors.raise_if_any()
     return {

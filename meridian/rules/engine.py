@@ -18,10 +18,9 @@ from __future__ import annotations
 import contextvars
 import json
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
-from decimal import Decimal
+from datetime import datetime, timedelta
 from types import MappingProxyType
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -36,10 +35,10 @@ from meridian.core.timezones import DEFAULT_TIME_ZONE
 from meridian.db.engine import transaction
 from meridian.db.revisions import current_token, token_of
 from meridian.db.sets import one_of
-from meridian.db.tables import jobs, rule_fires, rule_runs, rules, users
+from meridian.db.tables import jobs, rule_fires, rule_runs, rules
 from meridian.errors import MeridianError, NotFound
-from meridian.events.jobs import DEFAULT_ATTEMPTS, READY, JobContext, enqueue, enqueue_many
-from meridian.events.records import RecordEvent, RecordUpdated
+from meridian.events.jobs import DEFAULT_ATTEMPTS, READY, JobContext, enqueue_many
+from meridian.events.records import RecordEvent
 from meridian.expr import (
     CompiledExpression,
     Env,
@@ -49,19 +48,18 @@ from meridian.expr import (
     environment,
     guard_of,
 )
-from meridian.notify.inbox import notify_bot, notify_users
-from meridian.records import reads, service
+from meridian.records import reads
 from meridian.records.subscribers import Changes
-from meridian.rules.definitions import RECORD_TRIGGERS, RULES_REVISION, TIME_TRIGGERS
+from meridian.rules.actions import actions_of
+from meridian.rules.definitions import RULES_REVISION, TIME_TRIGGERS
+from meridian.rules.triggers import RuleTrigger, triggers_of
+from meridian.rules.values import expression_sql, passing_ids
 from meridian.schema.catalog import get_form
 from meridian.schema.compile import compile_form
-from meridian.schema.expressions import logical_record, plain_scope, scope_for, sql_scope_for
+from meridian.schema.expressions import logical_record, plain_scope
 from meridian.schema.model import Field, Form
 
 RUN, SCAN, SCHEDULED = "rules.run", "rules.scan", "rules.scheduled"
-CALL = "rules.call"
-"""A rule's outbound webhook call: a job of its own, so a slow or failing receiver is retried
-with backoff without running the rule's other actions again."""
 MAX_DEPTH = 5
 _depth: contextvars.ContextVar[int] = contextvars.ContextVar("rule_depth", default=0)
 
@@ -83,56 +81,11 @@ class _Run:
 _run: contextvars.ContextVar[_Run | None] = contextvars.ContextVar("rule_run", default=None)
 
 
-# ---- conditions and values, in SQL over the record ---------------------------------------------
-
-
-def _expression_sql(conn: Connection, form: Form, source: str, tz: ZoneInfo) -> Any:
-    now = datetime.now(tz)
-    compiled = compile_expression(source, scope_for(conn, form))
-    tables = compile_form(form)
-    return compiled.to_sql(
-        sql_scope_for(conn, form, tables), dialect=conn.dialect, today=now.date(), now=now
-    )
-
-
-def _passing(
-    conn: Connection, form: Form, condition: str, ids: Sequence[int], tz: ZoneInfo
-) -> list[int]:
-    """Which of ``ids`` meet ``condition`` (all of them when there is none), in one query."""
-    table = compile_form(form).main
-    query = sa.select(table.c.id).where(one_of(conn, table.c.id, ids))
-    if condition:
-        query = query.where(_expression_sql(conn, form, condition, tz))
-    return list(conn.scalars(query))
-
-
-def _values(
-    conn: Connection, source: Form, record_id: int, values: Mapping[str, Any], tz: ZoneInfo
-) -> dict[str, Any]:
-    """Literal values as given; ``{"expr": …}`` computed on the record and ``{"field": key}``
-    copied from it (a link's id too), in one SQL query."""
-    table = compile_form(source).main
-    computed = {k: v for k, v in values.items() if not isinstance(v, Mapping)}
-    columns = [
-        _expression_sql(conn, source, v["expr"], tz).label(k)
-        if "expr" in v
-        else table.c[v["field"]].label(k)
-        for k, v in values.items()
-        if isinstance(v, Mapping)
-    ]
-    if columns:
-        row = conn.execute(sa.select(*columns).where(table.c.id == record_id)).one()
-        computed.update({key: _api_value(value) for key, value in row._mapping.items()})
-    return computed
-
-
-def _api_value(value: Any) -> Any:
-    """A computed value as the records API takes it (exact numbers and dates as text)."""
-    if isinstance(value, date | datetime):
-        return value.isoformat()
-    if isinstance(value, Decimal | float):
-        return str(value)
-    return value
+def next_call_key() -> str | None:
+    """The idempotency key of the next outbound call the current ``rules.run`` makes (None
+    outside a run): the run's job and the call's place in it."""
+    run = _run.get()
+    return run.call_key() if run is not None else None
 
 
 # ---- record triggers -----------------------------------------------------------------------------
@@ -143,22 +96,20 @@ class _RecordRule:
     id: int
     trigger: Mapping[str, Any]
     condition: str
-    event_type: str
-    any_change: bool
-    """True unless the rule waits for one field to change (``field_changed``)."""
+    kind: RuleTrigger
+
+    @property
+    def event_type(self) -> str | None:
+        return self.kind.event_type
+
+    @property
+    def any_change(self) -> bool:
+        """True unless the trigger tests each event (``field_changed`` waits for one field)."""
+        return self.kind.matches is None
 
     def matches(self, event: RecordEvent) -> bool:
         """Whether ``event`` (already of :attr:`event_type`) triggers the rule."""
-        if self.any_change:
-            return True
-        assert isinstance(event, RecordUpdated)
-        change = event.changes.get(self.trigger["field"])
-        if change is None:
-            return False
-        old, new = change
-        return ("from" not in self.trigger or old in self.trigger["from"]) and (
-            "to" not in self.trigger or new in self.trigger["to"]
-        )
+        return self.kind.matches is None or self.kind.matches(self.trigger, event)
 
 
 _books: dict[str, Mapping[str, tuple[_RecordRule, ...]]] = {}
@@ -238,19 +189,15 @@ def _read_book(conn: Connection) -> tuple[str | None, Mapping[str, tuple[_Record
         .order_by(rules.c.id)
     ).all()
     book: dict[str, list[_RecordRule]] = {}
+    known = triggers_of(conn)
     for row in rows:
         if row.id is None:
             continue
         trigger = json.loads(row.trigger)
-        if trigger["type"] in RECORD_TRIGGERS:
+        kind = known.get(trigger["type"])
+        if kind is not None and kind.event_type is not None:
             book.setdefault(row.form_key, []).append(
-                _RecordRule(
-                    row.id,
-                    MappingProxyType(trigger),
-                    row.condition,
-                    RECORD_TRIGGERS[trigger["type"]],
-                    trigger["type"] != "field_changed",
-                )
+                _RecordRule(row.id, MappingProxyType(trigger), row.condition, kind)
             )
     frozen = {key: tuple(found) for key, found in book.items()}
     token = rows[0].token
@@ -293,7 +240,7 @@ class _Conditions:
         if compiled is None:
             ids = [e.record_id for e in events]
             passed = set(
-                _passing(self.conn, self.changes.form, rule.condition, ids, DEFAULT_TIME_ZONE)
+                passing_ids(self.conn, self.changes.form, rule.condition, ids, DEFAULT_TIME_ZONE)
             )
             return [e for e in events if e.record_id in passed]
         envs = self.envs if self.envs is not None else self._environments()
@@ -353,7 +300,7 @@ def _queue(
     queued: list[dict[str, Any]],
 ) -> None:
     for rule, compiled in members:
-        matching = by_type.get(rule.event_type)
+        matching = by_type.get(rule.event_type or "")
         if matching and not rule.any_change:
             matching = [e for e in matching if rule.matches(e)]
         if not matching:
@@ -437,172 +384,13 @@ def run_rule(context: JobContext) -> None:
 def perform(conn: Connection, rule: Row[Any], record_id: int, tz: ZoneInfo) -> list[dict[str, Any]]:
     """Every action of ``rule`` on the record, in the caller's transaction."""
     form = get_form(conn, rule.form_key)
-    system = Actor.system()
-    outcomes = []
-    for action in rule.actions:
-        if action["type"] == "notify":
-            outcomes.append(_notify(conn, form, record_id, action, tz))
-            continue
-        if action["type"] == "assign":
-            outcomes.append(_assign(conn, form, rule.id, record_id, action, tz))
-            continue
-        if action["type"] == "tag":
-            outcomes.append(_tag(conn, form, record_id, action, tz))
-            continue
-        if action["type"] == "webhook":
-            outcomes.append(_call(conn, form, rule.id, record_id, action, tz))
-            continue
-        values = _values(conn, form, record_id, action["values"], tz)
-        if action["type"] == "update":
-            service.update_record(
-                conn=conn, actor=system, form=form, record_id=record_id, values=values, tz=tz
-            )
-            outcomes.append({"type": "update", "record_id": record_id, "values": values})
-        else:
-            target = get_form(conn, action["form"])
-            if action.get("link_field"):
-                values[action["link_field"]] = record_id
-            created = service.create_record(
-                conn=conn, actor=system, form=target, values=values, tz=tz
-            )
-            outcomes.append({"type": "create", "form": target.key, "record_id": created["id"]})
-    return outcomes
-
-
-def _call(
-    conn: Connection,
-    form: Form,
-    rule_id: int,
-    record_id: int,
-    action: Mapping[str, Any],
-    tz: ZoneInfo,
-) -> dict[str, Any]:
-    """Queue the call with the record as it is now (the receiver sees what the rule saw)."""
-    record = reads.get_record(
-        conn=conn, actor=Actor.system(), form=form, record_id=record_id, tz=tz
-    )
-    body = {
-        "event": "RuleFired",
-        "rule_id": rule_id,
-        "form": form.key,
-        "record_id": record_id,
-        "record": record,
-    }
-    run = _run.get()
-    key = run.call_key() if run is not None else None
-    payload = {"url": action["url"], "secret": action.get("secret") or "", "body": body}
-    if key is not None:
-        payload["key"] = key
-    job_id = enqueue(conn, CALL, _api_value(payload), idempotency_key=key)
-    return {"type": "webhook", "url": action["url"], "job_id": job_id, "key": key}
-
-
-def _tag(
-    conn: Connection, form: Form, record_id: int, action: Mapping[str, Any], tz: ZoneInfo
-) -> dict[str, Any]:
-    """Add and remove options of a multi-select field, keeping the others."""
-    key = action["field"]
-    current = (
-        reads.get_record(
-            conn=conn, actor=Actor.system(), form=form, record_id=record_id, tz=tz
-        ).get(key)
-        or []
-    )
-    removed = set(action.get("remove", []))
-    tags = [t for t in current if t not in removed]
-    tags += [t for t in action.get("add", []) if t not in tags]
-    if tags != current:
-        service.update_record(
-            conn=conn,
-            actor=Actor.system(),
-            form=form,
-            record_id=record_id,
-            values={key: tags},
-            tz=tz,
+    known = actions_of(conn)
+    return [
+        known[action["type"]].perform(
+            conn=conn, form=form, rule_id=rule.id, record_id=record_id, action=action, tz=tz
         )
-    return {"type": "tag", "field": key, "tags": tags}
-
-
-def _assign(
-    conn: Connection,
-    form: Form,
-    rule_id: int,
-    record_id: int,
-    action: Mapping[str, Any],
-    tz: ZoneInfo,
-) -> dict[str, Any]:
-    """Pick the owner by the action's strategy and write it (and why) on the record."""
-    table = compile_form(form).main
-    strategy = action["strategy"]
-    if strategy == "territory":
-        value = conn.scalar(sa.select(table.c[action["field"]]).where(table.c.id == record_id))
-        owner = action["territories"].get(str(value), action.get("default"))
-        reason = f"按区域分配 / territory: {value}"
-    elif strategy == "round_robin":
-        # The rule's own successful runs are its turn counter: no extra state to keep.
-        turns = conn.scalar(
-            sa.select(sa.func.count())
-            .select_from(rule_runs)
-            .where(rule_runs.c.rule_id == rule_id, rule_runs.c.outcome == "succeeded")
-        )
-        owner = action["users"][int(turns or 0) % len(action["users"])]
-        reason = "轮询分配 / round robin"
-    else:
-        people = action["users"]
-        load: dict[int, int] = dict(
-            conn.execute(
-                sa.select(table.c.owner_id, sa.func.count())
-                .where(
-                    one_of(conn, table.c.owner_id, people),
-                    table.c.deleted_at.is_(None),
-                    table.c.id != record_id,  # the record being assigned is not load yet
-                )
-                .group_by(table.c.owner_id)
-            ).all()
-        )
-        owner = min(people, key=lambda person: (load.get(person, 0), people.index(person)))
-        reason = f"最少在手分配 / least loaded: {load.get(owner, 0)} open"
-    if owner is None:
-        return {"type": "assign", "owner_id": None, "reason": "no territory matches"}
-    values: dict[str, Any] = {"owner_id": owner}
-    if action.get("reason_field"):
-        values[action["reason_field"]] = reason
-    service.update_record(
-        conn=conn, actor=Actor.system(), form=form, record_id=record_id, values=values, tz=tz
-    )
-    return {"type": "assign", "owner_id": owner, "reason": reason}
-
-
-def _notify(
-    conn: Connection, form: Form, record_id: int, action: Mapping[str, Any], tz: ZoneInfo
-) -> dict[str, Any]:
-    texts = _values(
-        conn, form, record_id, {k: action[k] for k in ("title", "body") if k in action}, tz
-    )
-    to = action["to"]
-    if to in ("owner", "manager"):
-        table = compile_form(form).main
-        owner = conn.scalar(sa.select(table.c.owner_id).where(table.c.id == record_id))
-        if to == "manager" and owner is not None:
-            owner = conn.scalar(sa.select(users.c.manager_id).where(users.c.id == owner))
-        recipients = [owner] if owner is not None else []
-    else:
-        recipients = list(to)
-    title, body = str(texts.get("title") or ""), str(texts.get("body") or "")
-    sent = notify_users(
-        conn, recipients, title=title, body=body, form_key=form.key, record_id=record_id
-    )
-    if action.get("bot"):
-        notify_bot(
-            conn,
-            int(action["bot"]),
-            title=title,
-            body=body,
-            form_key=form.key,
-            record_id=record_id,
-            style=action.get("style"),
-        )
-    return {"type": "notify", "recipients": sent, "bot": action.get("bot")}
+        for action in rule.actions
+    ]
 
 
 def dry_run(conn: Connection, rule_id: int, record_id: int, tz: ZoneInfo) -> dict[str, Any]:
@@ -612,11 +400,12 @@ def dry_run(conn: Connection, rule_id: int, record_id: int, tz: ZoneInfo) -> dic
         raise NotFound(f"rule {rule_id} does not exist", id=rule_id)
     form = get_form(conn, rule.form_key)
     reads.get_record(conn=conn, actor=Actor.system(), form=form, record_id=record_id, tz=tz)
-    passes = bool(_passing(conn, form, rule.condition, [record_id], tz))
+    passes = bool(passing_ids(conn, form, rule.condition, [record_id], tz))
+    known = actions_of(conn)
     actions = [
-        {**action, "values": _values(conn, form, record_id, action["values"], tz)}
-        if "values" in action
-        else dict(action)
+        known[action["type"]].preview(
+            conn=conn, form=form, record_id=record_id, action=action, tz=tz
+        )
         for action in rule.actions
     ]
     return {"rule_id": rule_id, "record_id": record_id, "condition": passes, "actions": actions}
@@ -661,7 +450,7 @@ def fire_time_rule(conn: Connection, rule: Row[Any], now: datetime, tz: ZoneInfo
         sa.literal(now, rule_fires.c.fired_at.type),
     ).where(column > low, column <= high, table.c.deleted_at.is_(None))
     if rule.condition:
-        due = due.where(_expression_sql(conn, form, rule.condition, tz))
+        due = due.where(expression_sql(conn, form, rule.condition, tz))
     insert_of = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
     conn.execute(
         insert_of(rule_fires)
@@ -732,7 +521,7 @@ def run_scheduled_rule(context: JobContext) -> None:
         table = compile_form(form).main
         where: Any = table.c.deleted_at.is_(None)
         if rule.condition:
-            where = sa.and_(where, _expression_sql(conn, form, rule.condition, DEFAULT_TIME_ZONE))
+            where = sa.and_(where, expression_sql(conn, form, rule.condition, DEFAULT_TIME_ZONE))
         _enqueue_runs(conn, rule, table.c.id, where, clock.utcnow())
 
 

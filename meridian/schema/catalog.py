@@ -11,16 +11,21 @@ from sqlalchemy.engine import Connection
 from meridian.core.clock import utcnow
 from meridian.db.tables import apps, forms, schema_changes
 from meridian.errors import NotFound, StaleVersion
-from meridian.schema.model import App, Form
+from meridian.plugins.manager import Plugins, plugins_of
+from meridian.schema.fieldtypes import field_types_of
+from meridian.schema.model import FIELD_TYPES_CONTEXT, App, Form
 
 _DEFINITION_TEXT = sa.cast(forms.c.definition, sa.Text).label("definition")
 
 
 @functools.lru_cache(maxsize=512)
-def _parsed(definition: str) -> Form:
+def _parsed(definition: str, plugins: Plugins | None) -> Form:
     """A stored definition, parsed once: keyed by its exact text, so any change (or another
-    database) is a different key, and forms are immutable, so sharing one is safe."""
-    return Form.model_validate_json(definition)
+    database) is a different key, and forms are immutable, so sharing one is safe. The
+    workspace's plugins are part of the key: they give the fields their types."""
+    return Form.model_validate_json(
+        definition, context={FIELD_TYPES_CONTEXT: field_types_of(plugins)}
+    )
 
 
 def get_form(conn: Connection, key: str) -> Form:
@@ -32,14 +37,15 @@ def get_form(conn: Connection, key: str) -> Form:
 
 def find_form(conn: Connection, key: str) -> Form | None:
     text = conn.scalar(sa.select(_DEFINITION_TEXT).where(forms.c.key == key))
-    return None if text is None else _parsed(text)
+    return None if text is None else _parsed(text, plugins_of(conn))
 
 
 def list_forms(conn: Connection, app_key: str | None = None) -> list[Form]:
     query = sa.select(_DEFINITION_TEXT).order_by(forms.c.created_at, forms.c.key)
     if app_key is not None:
         query = query.where(forms.c.app_key == app_key)
-    return [_parsed(text) for text in conn.scalars(query)]
+    plugins = plugins_of(conn)
+    return [_parsed(text, plugins) for text in conn.scalars(query)]
 
 
 def get_app(conn: Connection, key: str) -> App:

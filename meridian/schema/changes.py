@@ -39,7 +39,7 @@ from meridian.schema.expressions import (
     refresh_linked_rollup,
     with_result_types,
 )
-from meridian.schema.fieldtypes import ValueContext, field_type
+from meridian.schema.fieldtypes import ValueContext, field_type, types_context
 from meridian.schema.model import App, Field, Form, parse_model
 from meridian.schema.naming import form_key_from_label, key_from_label
 from meridian.schema.retype import plan_conversion
@@ -260,7 +260,7 @@ def update_field(
     old = form.get_field(field_key)
     if old is None or old.archived:
         raise NotFound(f"form {form_key!r} has no field {field_key!r}", field=field_key)
-    new = parse_model(Field, {**old.model_dump(), **changes})
+    new = parse_model(Field, {**old.model_dump(), **changes}, types_context(conn))
     if new.key != old.key and form.get_field(new.key) is not None:
         raise Conflict(f"form {form_key!r} already has a field {new.key!r}", field=new.key)
     new_form = _next_version(form, tuple(new if f.key == old.key else f for f in form.fields))
@@ -467,13 +467,13 @@ def form_from_draft(conn: Connection, app_key: str, draft: dict[str, Any]) -> Fo
         draft["key"] = form_key_from_label(draft["label"], taken)
     explicit = {d["key"] for d in draft.get("fields", []) if isinstance(d, dict) and d.get("key")}
     draft["fields"] = _with_keys(draft.get("fields", []), explicit)
-    return parse_model(Form, {**draft, "app_key": app_key})
+    return parse_model(Form, {**draft, "app_key": app_key}, types_context(conn))
 
 
 def field_from_draft(conn: Connection, form_key: str, draft: dict[str, Any]) -> Field:
     form = get_form(conn, form_key)
     [prepared] = _with_keys([draft], {f.key for f in form.fields})
-    return parse_model(Field, prepared)
+    return parse_model(Field, prepared, types_context(conn))
 
 
 def _typed_or_refused(conn: Connection, form: Form, changed: Field) -> Form:

@@ -35,7 +35,7 @@ from meridian.expr import (
 )
 from meridian.schema.catalog import find_form, list_forms
 from meridian.schema.compile import FormTables, compile_form
-from meridian.schema.fieldtypes import field_type
+from meridian.schema.fieldtypes import field_type, types_context
 from meridian.schema.model import Field, Form
 
 _TEXT = frozenset(
@@ -436,7 +436,8 @@ def linked_rollups_onto(conn: Connection, source_key: str) -> list[tuple[Form, F
             sa.cast(forms_table.c.definition, sa.Text).like(mention)
         )
     )
-    candidates = [Form.model_validate(row.definition) for row in rows]
+    context = types_context(conn)
+    candidates = [Form.model_validate(row.definition, context=context) for row in rows]
     return [
         (form, field)
         for form in candidates

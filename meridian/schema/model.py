@@ -11,7 +11,15 @@ import re
 from decimal import Decimal
 from typing import Any, Literal, TypeVar, get_args
 
-from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    PrivateAttr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 from pydantic import Field as PydanticField
 
 from meridian.errors import FieldError, ValidationFailed
@@ -62,6 +70,12 @@ FieldTypeName = Literal[
 
 
 FIELD_TYPES: tuple[str, ...] = get_args(FieldTypeName)
+"""The built-in field types; plugins add more (see :data:`FIELD_TYPES_CONTEXT`)."""
+
+FIELD_TYPES_CONTEXT = "field_types"
+"""Validation context key: the workspace's field types by name. A form parsed with it may use
+a plugin's field type, and each field keeps the type object it was checked against; one parsed
+without it knows only the built-in names."""
 
 
 M = TypeVar("M", bound=BaseModel)
@@ -92,7 +106,7 @@ class Field(_Frozen):
 
     key: str
     label: str = PydanticField(min_length=1, max_length=200)
-    type: FieldTypeName
+    type: str
     help: str = ""
     required: bool = False
     unique: bool = False
@@ -126,6 +140,23 @@ class Field(_Frozen):
     result_type: Literal["number", "text", "boolean", "date", "datetime"] | None = None
     rollup: Rollup | None = None
     archived: bool = False
+    _kind: Any = PrivateAttr(default=None)
+    """The field type object this field was validated against (None: a built-in by name)."""
+
+    @field_validator("type")
+    @classmethod
+    def _type_is_known(cls, name: str, info: ValidationInfo) -> str:
+        known = (info.context or {}).get(FIELD_TYPES_CONTEXT) or FIELD_TYPES
+        if name not in known:
+            raise ValueError(f"unknown field type {name!r}; choose one of {', '.join(known)}")
+        return name
+
+    @model_validator(mode="after")
+    def _bind_type(self, info: ValidationInfo) -> Field:
+        known = (info.context or {}).get(FIELD_TYPES_CONTEXT)
+        if known is not None:
+            self._kind = known[self.type]
+        return self
 
     @field_validator("key")
     @classmethod
@@ -212,10 +243,10 @@ class App(_Frozen):
         return key
 
 
-def parse_model(model: type[M], data: Any) -> M:
+def parse_model(model: type[M], data: Any, context: dict[str, Any] | None = None) -> M:
     """Validate ``data`` as ``model``, turning pydantic's errors into Meridian field errors."""
     try:
-        return model.model_validate(data)
+        return model.model_validate(data, context=context)
     except ValidationError as exc:
         raise ValidationFailed(
             [

@@ -11,6 +11,7 @@ from meridian.errors import FieldError, ValidationFailed
 from meridian.events.audit import audit
 from meridian.schema.catalog import get_app, list_forms
 from meridian.schema.changes import create_app, create_form, require_builder
+from meridian.schema.fieldtypes import types_context
 from meridian.schema.model import App, Form, parse_model
 
 PACKAGE_FORMAT = "meridian.app/1"
@@ -69,7 +70,11 @@ def import_app(*, conn: Connection, actor: Actor, package: dict[str, Any]) -> Ap
             [FieldError("forms", "invalid_forms", "expected a list of forms", drafts)]
         )
     for draft in drafts:
-        form = parse_model(Form, {**draft, "app_key": app.key}) if isinstance(draft, dict) else None
+        form = (
+            parse_model(Form, {**draft, "app_key": app.key}, types_context(conn))
+            if isinstance(draft, dict)
+            else None
+        )
         if form is None:
             raise ValidationFailed(
                 [FieldError("forms", "invalid_form", "expected a form object", draft)]

@@ -16,6 +16,7 @@ from markupsafe import Markup, escape
 from sqlalchemy.engine import Connection
 
 from meridian.db.tables import users
+from meridian.schema.fieldtypes import field_type
 from meridian.schema.model import Field, Form
 from meridian.schema.values.region import region_label
 
@@ -55,6 +56,9 @@ class Presenter:
         if value is None or value == "" or value == []:
             return Markup("")
         kind = field.type if field is not None else "text"
+        shown = field_type(field).display(field, value) if field is not None else None
+        if shown is not None:
+            return escape(shown)
         if field is None or kind == "user":
             return escape(self.names.get(value, f"#{value}") if isinstance(value, int) else value)
         if kind in ("select", "multi_select"):

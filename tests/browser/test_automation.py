@@ -15,7 +15,6 @@ from meridian.jobs.worker import Worker
 from meridian.records import service
 from meridian.rules.definitions import create_rule, get_rule, list_rules
 from meridian.schema.catalog import get_form
-from meridian.settings import Settings
 from tests.browser.conftest import Server, log_in
 from tests.forms import STAGE, install_forms, lead_form
 
@@ -68,7 +67,9 @@ def test_an_administrator_builds_a_rule_and_watches_it_run(page: Page, server: S
             record_id=record["id"],
             values={"stage": "won"},
         )
-    Worker(server.workspace.engine, job_handlers(Settings()), ZoneInfo("Asia/Shanghai")).run_once()
+    Worker(
+        server.workspace.engine, job_handlers(server.workspace), ZoneInfo("Asia/Shanghai")
+    ).run_once()
 
     page.reload()
     expect(page.locator("[data-testid=runs]")).to_contain_text("succeeded")

@@ -166,3 +166,19 @@ def test_roles_and_their_permissions_from_the_shell(env: Path) -> None:
     assert "finance" not in out
     code, _, err = run("role", "permissions", "finance", "opportunity")
     assert code == 1 and "finance" in err
+
+
+def test_plugins_lists_each_plugin_and_what_it_registers(env: Path) -> None:
+    code, out, err = run("plugins")
+    assert code == 0, err
+    lines = out.splitlines()
+    assert "meridian.rules.plugin (built in)" in lines
+    assert "  register_rule_actions: update, create, assign, notify, tag, webhook" in lines
+    assert "  register_subscribers: meridian.rules.engine.on_record_changes" in lines
+    ratings = lines.index("ratings (meridian-ratings 0.1.0)")
+    assert lines[ratings + 1 :] == [
+        "  menu_actions: (per request)",
+        "  register_field_types: rating",
+        "  register_routes: /plugins/ratings",
+        "  register_rule_actions: rate",
+    ]

@@ -30,6 +30,7 @@ from meridian.jobs.handlers import job_handlers
 from meridian.jobs.worker import Worker
 from meridian.notify.inbox import notify_bot, notify_users, set_preferences
 from meridian.settings import Settings
+from tests.conftest import workspace_on
 
 
 class Mailbox:
@@ -113,7 +114,7 @@ def crm(client: TestClient, workspace: Workspace) -> dict[str, int]:
 
 
 def run_jobs(engine: Engine, settings: Settings) -> None:
-    worker = Worker(engine, job_handlers(settings), ZoneInfo("Asia/Shanghai"))
+    worker = Worker(engine, job_handlers(workspace_on(engine, settings)), ZoneInfo("Asia/Shanghai"))
     while worker.run_once():
         pass
 

@@ -28,6 +28,7 @@ from meridian.schema.catalog import get_form
 from meridian.schema.changes import create_app, create_form
 from meridian.schema.model import App, Form, parse_model
 from meridian.settings import Settings
+from tests.conftest import workspace_on
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 
@@ -102,7 +103,7 @@ def drain(engine: Engine) -> int:
             )
 
     before = finished_runs()
-    worker = Worker(engine, job_handlers(Settings()), SHANGHAI)
+    worker = Worker(engine, job_handlers(workspace_on(engine)), SHANGHAI)
     while worker.run_once():
         pass
     return finished_runs() - before

@@ -14,9 +14,9 @@ from meridian.core.actor import Actor
 from meridian.http.deps import Workspace
 from meridian.jobs.handlers import job_handlers
 from meridian.jobs.worker import Worker
-from meridian.settings import Settings
 from meridian.solutions import idc_crm
 from meridian.solutions.loader import install_solution
+from tests.conftest import workspace_on
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 
@@ -48,7 +48,7 @@ def test_a_contract_90_days_from_its_end_gets_a_renewal_opportunity_and_its_owne
         },
     )
     assert contract.status_code == 201, contract.text
-    worker = Worker(engine, job_handlers(Settings()), SHANGHAI)
+    worker = Worker(engine, job_handlers(workspace_on(engine)), SHANGHAI)
     now[0] += timedelta(days=1)
     while worker.run_once():
         pass

@@ -22,7 +22,7 @@ from meridian.core import clock
 from meridian.db.tables import outbox
 from meridian.jobs.handlers import job_handlers
 from meridian.jobs.worker import Worker
-from meridian.settings import Settings
+from tests.conftest import workspace_on
 
 
 @dataclass
@@ -73,7 +73,7 @@ def crm(client: TestClient) -> TestClient:
 
 
 def worker(engine: Engine) -> Worker:
-    return Worker(engine, job_handlers(Settings()), ZoneInfo("Asia/Shanghai"))
+    return Worker(engine, job_handlers(workspace_on(engine)), ZoneInfo("Asia/Shanghai"))
 
 
 def test_a_signed_delivery_reaches_the_receiver_with_the_record_and_the_change(

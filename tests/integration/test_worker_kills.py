@@ -40,7 +40,7 @@ from meridian.jobs.handlers import job_handlers
 from meridian.jobs.worker import Worker
 from meridian.records import bulk
 from meridian.schema.catalog import get_form
-from meridian.settings import Settings
+from tests.conftest import workspace_on
 
 UPDATES = 200
 LEASE_SECONDS = 2
@@ -218,7 +218,7 @@ def _automate(client: TestClient, receiver: KeyCounter) -> Automation:
 
 
 def _worker(engine: Engine, **options: Any) -> Worker:
-    return Worker(engine, job_handlers(Settings()), ZoneInfo("Asia/Shanghai"), **options)
+    return Worker(engine, job_handlers(workspace_on(engine)), ZoneInfo("Asia/Shanghai"), **options)
 
 
 def test_a_worker_dying_after_a_rule_run_committed_does_not_run_it_again(
@@ -235,7 +235,7 @@ def test_a_worker_dying_after_a_rule_run_committed_does_not_run_it_again(
     with transaction(engine) as conn:
         [run] = queue.claim(conn, "doomed", limit=1, lease=timedelta(seconds=30))
     # The doomed worker runs the rule as any worker would, then dies before doing anything else.
-    handlers = job_handlers(Settings())
+    handlers = job_handlers(workspace_on(engine))
     handlers[run.kind](JobContext(engine, run.id, run.payload, run.attempts, "doomed"))
     current[0] += timedelta(seconds=31)
     survivor = _worker(engine)

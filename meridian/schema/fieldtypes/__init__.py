@@ -1,10 +1,14 @@
-"""The built-in field types, by name."""
+"""The built-in field types, by name, and finding any field's type — built-in or a plugin's."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from types import MappingProxyType
+from typing import Any
 
+from sqlalchemy.engine import Connection
+
+from meridian.plugins.manager import Plugins, plugins_of
 from meridian.schema.fieldtypes.base import FieldType, ValueContext
 from meridian.schema.fieldtypes.choices import MultiSelectType, SelectType
 from meridian.schema.fieldtypes.computed import FormulaType, RollupType
@@ -34,7 +38,7 @@ from meridian.schema.fieldtypes.scalars import (
     ScaledNumberType,
     TextType,
 )
-from meridian.schema.model import FIELD_TYPES, Field
+from meridian.schema.model import FIELD_TYPES, FIELD_TYPES_CONTEXT, Field
 
 FIELD_TYPE_CLASSES: tuple[type[FieldType], ...] = (
     TextType,
@@ -70,7 +74,31 @@ assert set(BUILTIN_FIELD_TYPES) == set(FIELD_TYPES), "every declared field type 
 
 
 def field_type(field: Field) -> FieldType:
-    return BUILTIN_FIELD_TYPES[field.type]
+    """The type object ``field`` was validated against (a plugin's, when the form was read
+    within a workspace), else the built-in of that name."""
+    kind: FieldType | None = field._kind
+    return kind if kind is not None else BUILTIN_FIELD_TYPES[field.type]
 
 
-__all__ = ["BUILTIN_FIELD_TYPES", "FieldType", "ValueContext", "field_type"]
+def field_types_of(plugins: Plugins | None) -> Mapping[str, FieldType]:
+    """Every field type a workspace offers (the built-ins alone outside a workspace)."""
+    if plugins is None:
+        return BUILTIN_FIELD_TYPES
+    found: Mapping[str, FieldType] = plugins.named("register_field_types")
+    return found
+
+
+def types_context(conn: Connection) -> dict[str, Any]:
+    """The validation context under which a form read or written through ``conn`` may use the
+    workspace's field types (see ``FIELD_TYPES_CONTEXT``)."""
+    return {FIELD_TYPES_CONTEXT: field_types_of(plugins_of(conn))}
+
+
+__all__ = [
+    "BUILTIN_FIELD_TYPES",
+    "FieldType",
+    "ValueContext",
+    "field_type",
+    "field_types_of",
+    "types_context",
+]

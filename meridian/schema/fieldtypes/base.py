@@ -64,6 +64,11 @@ class FieldType:
         column is read as usual. It must agree with reading the column and then :meth:`dump`."""
         return None
 
+    def display(self, field: Field, stored: Any) -> str | None:
+        """The value as people read it on a page (plain text), or None for the page's usual
+        rendering of the stored value."""
+        return None
+
     def storage_scale(self, field: Field) -> int:
         """Power of ten between the stored integer and the logical value (0 when unscaled)."""
         return 0

@@ -11,6 +11,7 @@ from sqlalchemy.engine import Connection
 
 from meridian.access.permissions import form_access
 from meridian.notify.inbox import unread_count
+from meridian.plugins.menu import MenuLink
 from meridian.schema.catalog import list_apps, list_forms
 from meridian.schema.model import App, Form
 from meridian.web.session import Viewer
@@ -24,6 +25,8 @@ class Nav:
     forms: list[Form] = field(default_factory=list)
     form_key: str | None = None
     unread: int = 0
+    links: list[MenuLink] = field(default_factory=list)
+    """The plugins' top-menu links for this viewer (``menu_actions``)."""
 
 
 def build_nav(conn: Connection, viewer: Viewer, app_key: str | None, form_key: str | None) -> Nav:
@@ -37,7 +40,12 @@ def build_nav(conn: Connection, viewer: Viewer, app_key: str | None, form_key: s
             for form in list_forms(conn, app.key)
             if form_access(conn, viewer.actor, form).may("read")
         ]
-    return Nav(apps, app, forms, form_key, unread_count(conn, viewer.actor))
+    links = [
+        link
+        for found in reversed(viewer.workspace.plugins.hook.menu_actions(actor=viewer.actor))
+        for link in found
+    ]
+    return Nav(apps, app, forms, form_key, unread_count(conn, viewer.actor), links)
 
 
 def page(
@@ -60,3 +68,9 @@ def page(
 def fragment(request: Request, viewer: Viewer, template: str, **context: Any) -> HTMLResponse:
     """A piece of a page for htmx to swap in: no navigation."""
     return render(request, template, viewer._, viewer=viewer, nav=None, **context)
+
+
+def plugin_page(request: Request, viewer: Viewer, *, title: str, content: str) -> HTMLResponse:
+    """A plugin's page in Meridian's layout, menu and language: ``content`` is the plugin's
+    HTML (a ``markupsafe.Markup``; plain text is escaped)."""
+    return page(request, viewer, "plugin_page.html", title=title, content=content)

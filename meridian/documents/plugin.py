@@ -1,0 +1,18 @@
+"""Documents as a plugin: the job that renders a batch of documents."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING
+
+from meridian.documents import batches
+from meridian.events.jobs import Handler
+from meridian.plugins.hookspecs import hookimpl
+
+if TYPE_CHECKING:
+    from meridian.http.deps import Workspace
+
+
+@hookimpl
+def register_job_handlers(meridian: Workspace) -> Mapping[str, Handler]:
+    return {batches.RUN: batches.batch_runner(meridian.settings)}

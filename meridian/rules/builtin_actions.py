@@ -1,0 +1,466 @@
+"""Meridian's own rule actions: update, create, assign, notify, tag and webhook.
+
+They keep the :class:`~meridian.rules.actions.RuleAction` contract a plugin's action keeps, and
+are registered the same way (``meridian.rules.plugin``). Each writes through the records
+service as Meridian itself, so validation, history, events and further rules apply as for
+any change.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from meridian.core.actor import Actor
+from meridian.db.sets import one_of
+from meridian.db.tables import rule_runs, users
+from meridian.errors import ErrorCollector
+from meridian.events.jobs import enqueue
+from meridian.notify.inbox import notify_bot, notify_users
+from meridian.records import reads, service
+from meridian.rules.actions import RuleAction
+from meridian.rules.definitions import (
+    ASSIGN_STRATEGIES,
+    check_expression,
+    check_values,
+)
+from meridian.rules.engine import next_call_key
+from meridian.rules.values import api_value, computed_values
+from meridian.schema.catalog import find_form, get_form
+from meridian.schema.compile import compile_form
+from meridian.schema.model import Form
+
+CALL = "rules.call"
+"""A rule's outbound webhook call: a job of its own, so a slow or failing receiver is retried
+with backoff without running the rule's other actions again."""
+
+
+class UpdateAction(RuleAction):
+    """Write values on the record itself."""
+
+    name = "update"
+
+    def check(
+        self,
+        *,
+        conn: Connection,
+        form: Form,
+        action: Mapping[str, Any],
+        path: str,
+        errors: ErrorCollector,
+    ) -> None:
+        check_values(conn, form, action.get("values"), form, f"{path}.values", errors)
+
+    def perform(
+        self,
+        *,
+        conn: Connection,
+        form: Form,
+        rule_id: int,
+        record_id: int,
+        action: Mapping[str, Any],
+        tz: ZoneInfo,
+    ) -> dict[str, Any]:
+        values = computed_values(conn, form, record_id, action["values"], tz)
+        service.update_record(
+            conn=conn, actor=Actor.system(), form=form, record_id=record_id, values=values, tz=tz
+        )
+        return {"type": "update", "record_id": record_id, "values": values}
+
+    def preview(
+        self,
+        *,
+        conn: Connection,
+        form: Form,
+        record_id: int,
+        action: Mapping[str, Any],
+        tz: ZoneInfo,
+    ) -> dict[str, Any]:
+        return {**action, "values": computed_values(conn, form, record_id, action["values"], tz)}
+
+
+class CreateAction(RuleAction):
+    """Create a record of another form, optionally linked back to this one."""
+
+    name = "create"
+
+    def check(
+        self,
+        *,
+        conn: Connection,
+        form: Form,
+        action: Mapping[str, Any],
+        path: str,
+        errors: ErrorCollector,
+    ) -> None:
+        target = find_form(conn, str(action.get("form")))
+        if target is None:
+            errors.add(f"{path}.form", "unknown_form", "no such form", action.get("form"))
+            return
+        check_values(conn, target, action.get("values"), form, f"{path}.values", errors)
+        link = action.get("link_field")
+        field = target.get_field(str(link)) if link is not None else None
+        if link is not None and (field is None or field.type != "link" or field.target != form.key):
+            errors.add(f"{path}.link_field", "invalid_link", f"not a link to {form.key!r}", link)
+
+    def perform(
+        self,
+        *,
+        conn: Connection,
+        form: Form,
+        rule_id: int,
+        record_id: int,
+        action: Mapping[str, Any],
+        tz: ZoneInfo,
+    ) -> dict[str, Any]:
+        values = computed_values(conn, form, record_id, action["values"], tz)
+        target = get_form(conn, action["form"])
+        if action.get("link_field"):
+            values[action["link_field"]] = record_id
+        created = service.create_record(
+            conn=conn, actor=Actor.system(), form=target, values=values, tz=tz
+        )
+        return {"type": "create", "form": target.key, "record_id": created["id"]}
+
+    def preview(
+        self,
+        *,
+        conn: Connection,
+        form: Form,
+        record_id: int,
+        action: Mapping[str, Any],
+        tz: ZoneInfo,
+    ) -> dict[str, Any]:
+        return {**action, "values": computed_values(conn, form, record_id, action["values"], tz)}
+
+
+class AssignAction(RuleAction):
+    """Pick the owner by round robin, least load or territory, and write it (and why)."""
+
+    name = "assign"
+
+    def check(
+        self,
+        *,
+        conn: Connection,
+        form: Form,
+        action: Mapping[str, Any],
+        path: str,
+        errors: ErrorCollector,
+    ) -> None:
+        strategy = action.get("strategy")
+        if strategy not in ASSIGN_STRATEGIES:
+            errors.add(
+                f"{path}.strategy", "invalid_strategy", ", ".join(ASSIGN_STRATEGIES), strategy
+            )
+            return
+        if strategy == "territory":
+            field = form.get_field(str(action.get("field")))
+            territories = action.get("territories")
+            if field is None:
+                errors.add(f"{path}.field", "unknown_field", "no such field", action.get("field"))
+            if (
+                not isinstance(territories, Mapping)
+                or not territories
+                or not all(isinstance(u, int) for u in territories.values())
+            ):
+                errors.add(
+                    f"{path}.territories", "invalid_territories", "{value: user id}", territories
+                )
+        else:
+            people = action.get("users")
+            if (
+                not isinstance(people, list)
+                or not people
+                or not all(isinstance(u, int) for u in people)
+            ):
+                errors.add(f"{path}.users", "invalid_users", "a list of user ids", people)
+        reason = action.get("reason_field")
+        if reason is not None and form.get_field(str(reason)) is None:
+            errors.add(f"{path}.reason_field", "unknown_field", "no such field", reason)
+
+    def perform(
+        self,
+        *,
+        conn: Connection,
+        form: Form,
+        rule_id: int,
+        record_id: int,
+        action: Mapping[str, Any],
+        tz: ZoneInfo,
+    ) -> dict[str, Any]:
+        return _assign(conn, form, rule_id, record_id, action, tz)
+
+
+class TagAction(RuleAction):
+    """Add and remove options of a multi-select field, keeping the others."""
+
+    name = "tag"
+
+    def check(
+        self,
+        *,
+        conn: Connection,
+        form: Form,
+        action: Mapping[str, Any],
+        path: str,
+        errors: ErrorCollector,
+    ) -> None:
+        field = form.get_field(str(action.get("field")))
+        if field is None or field.type != "multi_select":
+            errors.add(
+                f"{path}.field",
+                "not_multi_select",
+                "choose a multi-select field",
+                action.get("field"),
+            )
+            return
+        options = {option.value for option in field.options}
+        changes = [action.get(side) for side in ("add", "remove") if side in action]
+        if not changes:
+            errors.add(path, "invalid_tag", "give add, remove or both", action)
+        for side in ("add", "remove"):
+            values = action.get(side, [])
+            if not isinstance(values, list) or not set(values) <= options:
+                errors.add(f"{path}.{side}", "unknown_option", f"options of {field.key}", values)
+
+    def perform(
+        self,
+        *,
+        conn: Connection,
+        form: Form,
+        rule_id: int,
+        record_id: int,
+        action: Mapping[str, Any],
+        tz: ZoneInfo,
+    ) -> dict[str, Any]:
+        return _tag(conn, form, record_id, action, tz)
+
+
+class NotifyAction(RuleAction):
+    """Tell the owner, their manager or named people (inbox, email), and optionally a robot."""
+
+    name = "notify"
+
+    def check(
+        self,
+        *,
+        conn: Connection,
+        form: Form,
+        action: Mapping[str, Any],
+        path: str,
+        errors: ErrorCollector,
+    ) -> None:
+        to = action.get("to")
+        if not (
+            to in ("owner", "manager")
+            or (isinstance(to, list) and to and all(isinstance(u, int) for u in to))
+        ):
+            errors.add(f"{path}.to", "invalid_recipients", '"owner", "manager" or user ids', to)
+        if action.get("style") not in (None, "text", "markdown", "card"):
+            errors.add(
+                f"{path}.style", "invalid_style", "text, markdown or card", action.get("style")
+            )
+        texts = {k: action.get(k) for k in ("title", "body") if k in action}
+        if not isinstance(action.get("title"), str | dict):
+            errors.add(f"{path}.title", "invalid_title", "give a title", action.get("title"))
+        for key, value in texts.items():
+            if isinstance(value, Mapping):
+                check_expression(
+                    conn, form, value.get("expr"), f"{path}.{key}.expr", errors, condition=False
+                )
+
+    def perform(
+        self,
+        *,
+        conn: Connection,
+        form: Form,
+        rule_id: int,
+        record_id: int,
+        action: Mapping[str, Any],
+        tz: ZoneInfo,
+    ) -> dict[str, Any]:
+        return _notify(conn, form, record_id, action, tz)
+
+
+class WebhookAction(RuleAction):
+    """POST the record to a URL, signed when a secret is given, retried until it answers 2xx."""
+
+    name = "webhook"
+
+    def check(
+        self,
+        *,
+        conn: Connection,
+        form: Form,
+        action: Mapping[str, Any],
+        path: str,
+        errors: ErrorCollector,
+    ) -> None:
+        parts = urlsplit(str(action.get("url") or ""))
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            errors.add(f"{path}.url", "invalid_url", "expected an http(s) URL", action.get("url"))
+        if not isinstance(action.get("secret", ""), str):
+            errors.add(f"{path}.secret", "invalid_secret", "a text", action.get("secret"))
+
+    def perform(
+        self,
+        *,
+        conn: Connection,
+        form: Form,
+        rule_id: int,
+        record_id: int,
+        action: Mapping[str, Any],
+        tz: ZoneInfo,
+    ) -> dict[str, Any]:
+        return _call(conn, form, rule_id, record_id, action, tz)
+
+
+BUILTIN_ACTIONS = (
+    UpdateAction(),
+    CreateAction(),
+    AssignAction(),
+    NotifyAction(),
+    TagAction(),
+    WebhookAction(),
+)
+
+
+def _call(
+    conn: Connection,
+    form: Form,
+    rule_id: int,
+    record_id: int,
+    action: Mapping[str, Any],
+    tz: ZoneInfo,
+) -> dict[str, Any]:
+    """Queue the call with the record as it is now (the receiver sees what the rule saw)."""
+    record = reads.get_record(
+        conn=conn, actor=Actor.system(), form=form, record_id=record_id, tz=tz
+    )
+    body = {
+        "event": "RuleFired",
+        "rule_id": rule_id,
+        "form": form.key,
+        "record_id": record_id,
+        "record": record,
+    }
+    key = next_call_key()
+    payload = {"url": action["url"], "secret": action.get("secret") or "", "body": body}
+    if key is not None:
+        payload["key"] = key
+    job_id = enqueue(conn, CALL, api_value(payload), idempotency_key=key)
+    return {"type": "webhook", "url": action["url"], "job_id": job_id, "key": key}
+
+
+def _tag(
+    conn: Connection, form: Form, record_id: int, action: Mapping[str, Any], tz: ZoneInfo
+) -> dict[str, Any]:
+    """Add and remove options of a multi-select field, keeping the others."""
+    key = action["field"]
+    current = (
+        reads.get_record(
+            conn=conn, actor=Actor.system(), form=form, record_id=record_id, tz=tz
+        ).get(key)
+        or []
+    )
+    removed = set(action.get("remove", []))
+    tags = [t for t in current if t not in removed]
+    tags += [t for t in action.get("add", []) if t not in tags]
+    if tags != current:
+        service.update_record(
+            conn=conn,
+            actor=Actor.system(),
+            form=form,
+            record_id=record_id,
+            values={key: tags},
+            tz=tz,
+        )
+    return {"type": "tag", "field": key, "tags": tags}
+
+
+def _assign(
+    conn: Connection,
+    form: Form,
+    rule_id: int,
+    record_id: int,
+    action: Mapping[str, Any],
+    tz: ZoneInfo,
+) -> dict[str, Any]:
+    """Pick the owner by the action's strategy and write it (and why) on the record."""
+    table = compile_form(form).main
+    strategy = action["strategy"]
+    if strategy == "territory":
+        value = conn.scalar(sa.select(table.c[action["field"]]).where(table.c.id == record_id))
+        owner = action["territories"].get(str(value), action.get("default"))
+        reason = f"按区域分配 / territory: {value}"
+    elif strategy == "round_robin":
+        # The rule's own successful runs are its turn counter: no extra state to keep.
+        turns = conn.scalar(
+            sa.select(sa.func.count())
+            .select_from(rule_runs)
+            .where(rule_runs.c.rule_id == rule_id, rule_runs.c.outcome == "succeeded")
+        )
+        owner = action["users"][int(turns or 0) % len(action["users"])]
+        reason = "轮询分配 / round robin"
+    else:
+        people = action["users"]
+        load: dict[int, int] = dict(
+            conn.execute(
+                sa.select(table.c.owner_id, sa.func.count())
+                .where(
+                    one_of(conn, table.c.owner_id, people),
+                    table.c.deleted_at.is_(None),
+                    table.c.id != record_id,  # the record being assigned is not load yet
+                )
+                .group_by(table.c.owner_id)
+            ).all()
+        )
+        owner = min(people, key=lambda person: (load.get(person, 0), people.index(person)))
+        reason = f"最少在手分配 / least loaded: {load.get(owner, 0)} open"
+    if owner is None:
+        return {"type": "assign", "owner_id": None, "reason": "no territory matches"}
+    values: dict[str, Any] = {"owner_id": owner}
+    if action.get("reason_field"):
+        values[action["reason_field"]] = reason
+    service.update_record(
+        conn=conn, actor=Actor.system(), form=form, record_id=record_id, values=values, tz=tz
+    )
+    return {"type": "assign", "owner_id": owner, "reason": reason}
+
+
+def _notify(
+    conn: Connection, form: Form, record_id: int, action: Mapping[str, Any], tz: ZoneInfo
+) -> dict[str, Any]:
+    texts = computed_values(
+        conn, form, record_id, {k: action[k] for k in ("title", "body") if k in action}, tz
+    )
+    to = action["to"]
+    if to in ("owner", "manager"):
+        table = compile_form(form).main
+        owner = conn.scalar(sa.select(table.c.owner_id).where(table.c.id == record_id))
+        if to == "manager" and owner is not None:
+            owner = conn.scalar(sa.select(users.c.manager_id).where(users.c.id == owner))
+        recipients = [owner] if owner is not None else []
+    else:
+        recipients = list(to)
+    title, body = str(texts.get("title") or ""), str(texts.get("body") or "")
+    sent = notify_users(
+        conn, recipients, title=title, body=body, form_key=form.key, record_id=record_id
+    )
+    if action.get("bot"):
+        notify_bot(
+            conn,
+            int(action["bot"]),
+            title=title,
+            body=body,
+            form_key=form.key,
+            record_id=record_id,
+            style=action.get("style"),
+        )
+    return {"type": "notify", "recipients": sent, "bot": action.get("bot")}

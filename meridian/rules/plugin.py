@@ -1,0 +1,65 @@
+"""The rules engine as a plugin: its triggers, its actions, its jobs and its subscriber."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from meridian.events.jobs import Handler
+from meridian.events.records import RecordEvent, RecordUpdated
+from meridian.plugins.hookspecs import hookimpl
+from meridian.records.subscribers import Subscriber
+from meridian.rules import engine
+from meridian.rules.actions import RuleAction
+from meridian.rules.builtin_actions import BUILTIN_ACTIONS
+from meridian.rules.definitions import SCHEDULE, TIME_TRIGGERS
+from meridian.rules.triggers import RuleTrigger
+
+if TYPE_CHECKING:
+    from meridian.http.deps import Workspace
+
+
+def _field_changed(trigger: Mapping[str, Any], event: RecordEvent) -> bool:
+    """The watched field changed, from one of ``from`` to one of ``to`` when they are given."""
+    assert isinstance(event, RecordUpdated)
+    change = event.changes.get(trigger["field"])
+    if change is None:
+        return False
+    old, new = change
+    return ("from" not in trigger or old in trigger["from"]) and (
+        "to" not in trigger or new in trigger["to"]
+    )
+
+
+BUILTIN_TRIGGERS = (
+    RuleTrigger("record_created", event_type="RecordCreated"),
+    RuleTrigger("record_updated", event_type="RecordUpdated"),
+    RuleTrigger("record_deleted", event_type="RecordDeleted"),
+    RuleTrigger("field_changed", event_type="RecordUpdated", matches=_field_changed),
+    *(RuleTrigger(name, kind="time") for name in TIME_TRIGGERS),
+    RuleTrigger(SCHEDULE, kind="schedule"),
+)
+
+
+@hookimpl
+def register_rule_triggers() -> Sequence[RuleTrigger]:
+    return BUILTIN_TRIGGERS
+
+
+@hookimpl
+def register_rule_actions() -> Sequence[RuleAction]:
+    return BUILTIN_ACTIONS
+
+
+@hookimpl
+def register_job_handlers(meridian: Workspace) -> Mapping[str, Handler]:
+    return {
+        engine.RUN: engine.run_rule,
+        engine.SCAN: engine.scan_time_rules,
+        engine.SCHEDULED: engine.run_scheduled_rule,
+    }
+
+
+@hookimpl
+def register_subscribers() -> Sequence[Subscriber]:
+    return [engine.on_record_changes]
