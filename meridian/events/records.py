@@ -7,7 +7,16 @@ from typing import Any
 
 
 @dataclass(frozen=True)
-class RecordEvent:
+class DomainEvent:
+    """Something that happened, named in the past tense; its class name is its type."""
+
+    @property
+    def event_type(self) -> str:
+        return type(self).__name__
+
+
+@dataclass(frozen=True)
+class RecordEvent(DomainEvent):
     """Something happened to one record.
 
     :ivar form: the form key.
@@ -20,10 +29,6 @@ class RecordEvent:
     record_id: int
     actor_id: int | None
     version: int
-
-    @property
-    def event_type(self) -> str:
-        return type(self).__name__
 
 
 @dataclass(frozen=True)
