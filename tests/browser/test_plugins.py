@@ -23,7 +23,12 @@ from tests.browser.conftest import Server, log_in
 
 @pytest.fixture
 def settings(tmp_path: Path, database_url: str) -> Settings:
-    return Settings(data_dir=tmp_path / "data", database_url=database_url, load_plugins="ratings")
+    return Settings(
+        data_dir=tmp_path / "data",
+        database_url=database_url,
+        password_hashing="argon2-minimal-for-tests",
+        load_plugins="ratings",
+    )
 
 
 def test_a_plugin_field_action_and_page_in_the_browser(page: Page, server: Server) -> None:
@@ -45,7 +50,12 @@ def test_a_plugin_field_action_and_page_in_the_browser(page: Page, server: Serve
         )
         changes.create_form(conn=conn, actor=system, form=form)
         admin_id = create_user(
-            conn=conn, email="a@acme.test", name="A", password="pass-word-1", is_admin=True
+            conn=conn,
+            email="a@acme.test",
+            name="A",
+            password="pass-word-1",
+            is_admin=True,
+            passwords=server.workspace.passwords,
         )
         create_rule(
             conn,

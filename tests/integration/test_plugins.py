@@ -38,7 +38,12 @@ ACCOUNT = {
 
 @pytest.fixture
 def settings(tmp_path: Path, database_url: str) -> Settings:
-    return Settings(data_dir=tmp_path / "data", database_url=database_url, load_plugins="ratings")
+    return Settings(
+        data_dir=tmp_path / "data",
+        database_url=database_url,
+        password_hashing="argon2-minimal-for-tests",
+        load_plugins="ratings",
+    )
 
 
 def _drain(engine: Engine) -> None:
@@ -102,12 +107,22 @@ def test_only_the_installed_plugins_named_in_the_settings_load() -> None:
 def test_a_workspace_without_the_plugin_refuses_its_field_type(
     tmp_path: Path, database_url: str
 ) -> None:
-    settings = Settings(data_dir=tmp_path / "data", database_url=database_url, load_plugins="")
+    settings = Settings(
+        data_dir=tmp_path / "data",
+        database_url=database_url,
+        password_hashing="argon2-minimal-for-tests",
+        load_plugins="",
+    )
     with TestClient(create_app(settings)) as plain:
         workspace = plain.app.state.workspace
         with workspace.transaction() as conn:
             user_id = create_user(
-                conn=conn, email="a@acme.test", name="A", password="pass-word-1", is_admin=True
+                conn=conn,
+                email="a@acme.test",
+                name="A",
+                password="pass-word-1",
+                is_admin=True,
+                passwords=workspace.passwords,
             )
             token = create_token(conn=conn, user_id=user_id, name="t")
         plain.headers["Authorization"] = f"Bearer {token}"
