@@ -27,6 +27,8 @@ class Settings(BaseSettings):
         live worker renews every third of it, so a dead one's jobs wait at most this long.
     :ivar load_plugins: which installed plugins (``meridian`` entry points) load, by name,
         comma-separated; ``*`` loads every one, an empty value none.
+    :ivar max_upload_bytes: the largest file anyone may upload; an attachment field's
+        ``max_size`` can only lower it.
     """
 
     model_config = SettingsConfigDict(env_prefix="MERIDIAN_", extra="ignore")
@@ -56,6 +58,7 @@ class Settings(BaseSettings):
     smtp_password: str = ""
     smtp_starttls: bool = False
     smtp_from: str = "meridian@localhost"
+    max_upload_bytes: int = 100 * 1024 * 1024
     seal_key: str = ""
     """Encrypts the company's signing certificate (a Fernet key); empty: a key file made in
     ``data_dir`` on first use."""

@@ -27,7 +27,11 @@ _SIMPLE: dict[str, dict[str, Any]] = {
     "date": {"type": "string", "format": "date"},
     "datetime": {"type": "string", "format": "date-time"},
     "user": {"type": "integer", "description": "user id"},
-    "attachment": {"type": "array", "items": {"type": "integer"}, "description": "file ids"},
+    "attachment": {
+        "type": "array",
+        "items": {"type": "string", "pattern": "^[0-9a-f]{32}$"},
+        "description": "file ids (tokens from POST /api/v1/files)",
+    },
     "email": {"type": "string", "format": "email"},
     "phone": {"type": "string", "description": "stored in E.164, e.g. +8613800138000"},
     "url": {"type": "string", "format": "uri"},

@@ -71,7 +71,9 @@ def build_dossier(
     for file_row in _attachments(conn, form, record):
         stored = file_root / file_row.storage_path
         if stored.is_file():
-            entries[f"attachments/{file_row.id}_{Path(file_row.name).name}"] = stored.read_bytes()
+            entries[f"attachments/{file_row.token}_{Path(file_row.name).name}"] = (
+                stored.read_bytes()
+            )
     add_json("audit.json", _audit_entries(conn, touched))
     manifest = {
         "format": DOSSIER_FORMAT,
@@ -142,15 +144,16 @@ def _related(
 
 
 def _attachments(conn: Connection, form: Form, record: dict[str, Any]) -> list[Any]:
-    ids = [
-        file_id
+    tokens = [
+        token
         for field in form.active_fields
         if field.type == "attachment"
-        for file_id in record.get(field.key) or []
+        for token in record.get(field.key) or []
     ]
-    if not ids:
+    if not tokens:
         return []
-    return list(conn.execute(sa.select(files).where(files.c.id.in_(ids)).order_by(files.c.id)))
+    query = sa.select(files).where(files.c.token.in_(tokens)).order_by(files.c.id)
+    return list(conn.execute(query))
 
 
 def _audit_entries(conn: Connection, touched: set[tuple[str, int]]) -> list[dict[str, Any]]:

@@ -238,8 +238,13 @@ files = sa.Table(
     "sys_file",
     metadata,
     sa.Column("id", BigId, primary_key=True, autoincrement=True),
+    # The file's only name outside the database: 128 random bits as 32 hex digits. Attachment
+    # fields hold tokens; the sequential id never leaves the server.
+    sa.Column("token", sa.String(32), nullable=False, unique=True),
     sa.Column("name", sa.String(255), nullable=False),
     sa.Column("content_type", sa.String(127), nullable=False),
+    # What the bytes are (meridian.records.sniff); NULL for files stored before sniffing.
+    sa.Column("kind", sa.String(20), nullable=True),
     sa.Column("size", sa.BigInteger, nullable=False),
     sa.Column("sha256", sa.String(64), nullable=False),
     sa.Column("storage_path", sa.String(400), nullable=False),

@@ -1,29 +1,43 @@
-"""The file store for attachments: content-addressed files in a local folder."""
+"""The file store for attachments: content-addressed bytes in a local folder, named by tokens.
+
+A stored file is known outside the server only by its token (128 random bits), so an id
+cannot be guessed or counted up. Who may use a file — download it, or put it into an
+attachment field — is one rule, :func:`usable_files`: its uploader while no live record holds
+it, and whoever may read a live record holding it in a field visible to them. The upload
+checks the bytes against the field's rules (``meridian.schema.values.filetypes``); every
+record write checks them again, through ``meridian.records.references``.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import os
 import re
+import secrets
+from collections.abc import Collection, Iterator
 from pathlib import Path
 from typing import Any, BinaryIO
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
+from sqlalchemy.sql.elements import ColumnElement
 
-from meridian.access.permissions import form_access
+from meridian.access.permissions import form_access, visible_form
 from meridian.core.actor import Actor
 from meridian.core.clock import utcnow
 from meridian.core.timezones import DEFAULT_TIME_ZONE
+from meridian.db.sets import one_of
 from meridian.db.tables import files
 from meridian.errors import FieldError, NotFound, ValidationFailed
-from meridian.records.query import json_array_contains
-from meridian.schema.catalog import list_forms
+from meridian.records.sniff import sniff
+from meridian.schema.catalog import get_form, list_forms
 from meridian.schema.compile import compile_form
+from meridian.schema.model import Field
+from meridian.schema.values.filetypes import file_problem, is_token, served_type, unknown_file
 
-MAX_FILE_BYTES = 100 * 1024 * 1024
-_UNSAFE = re.compile(r"[\x00-\x1f/\\]")
+_UNSAFE = re.compile(r"[\x00-\x1f\x7f/\\]")
+_CHUNK = 900
 
 
 def store_file(
@@ -32,37 +46,54 @@ def store_file(
     actor: Actor,
     store: Path,
     name: str,
-    content_type: str,
     stream: BinaryIO,
+    max_bytes: int,
+    field: Field | None = None,
 ) -> dict[str, Any]:
-    """Save the upload under its SHA-256 (so repeated uploads share bytes) and record it."""
-    clean_name = _UNSAFE.sub("_", name).strip() or "file"
-    digest = hashlib.sha256()
+    """Save an upload under its SHA-256 (repeated uploads share bytes) and record it.
+
+    The bytes are checked against ``field``'s rules when the upload names one, else against
+    the default rules (no programs or scripts); ``max_bytes`` is the workspace's limit. A
+    refusal names the field (or ``file``), the reason and the file name, and stores nothing.
+    """
+    clean_name = (_UNSAFE.sub("_", name).strip() or "file")[:255]
+    where = field.key if field is not None else "file"
+    limit = min(max_bytes, field.max_size or max_bytes) if field is not None else max_bytes
     store.mkdir(parents=True, exist_ok=True)
-    partial = store / f".upload-{os.getpid()}-{id(stream)}"
-    size = 0
-    with partial.open("wb") as out:
-        while chunk := stream.read(1024 * 1024):
-            size += len(chunk)
-            if size > MAX_FILE_BYTES:
-                partial.unlink()
-                raise ValidationFailed(
-                    [
-                        FieldError(
-                            "file", "too_large", f"files are at most {MAX_FILE_BYTES} bytes", name
-                        )
-                    ]
-                )
-            digest.update(chunk)
-            out.write(chunk)
-    sha = digest.hexdigest()
-    relative = Path(sha[:2]) / sha
-    (store / relative).parent.mkdir(parents=True, exist_ok=True)
-    partial.replace(store / relative)
-    result = conn.execute(
+    partial = store / f".upload-{os.getpid()}-{secrets.token_hex(8)}"
+    try:
+        size, sha = _receive(stream, partial, limit)
+        if size is None:
+            problem: tuple[str, str] | None = (
+                "file_too_large",
+                f"the file has more than {limit} bytes; at most {limit} are accepted here"
+                f" / 文件超过 {limit} 字节，此处最多接受 {limit} 字节",
+            )
+            kind = None
+        else:
+            kind = sniff(partial)
+            problem = file_problem(
+                accept=field.accept if field is not None else (),
+                max_size=limit,
+                name=clean_name,
+                kind=kind,
+                size=size,
+            )
+        if problem is not None:
+            code, message = problem
+            raise ValidationFailed([FieldError(where, code, message, clean_name[:80])])
+        relative = Path(sha[:2]) / sha
+        (store / relative).parent.mkdir(parents=True, exist_ok=True)
+        partial.replace(store / relative)
+    finally:
+        partial.unlink(missing_ok=True)
+    token = secrets.token_hex(16)
+    conn.execute(
         files.insert().values(
-            name=clean_name[:255],
-            content_type=content_type[:127] or "application/octet-stream",
+            token=token,
+            name=clean_name,
+            content_type=served_type(kind),
+            kind=kind,
             size=size,
             sha256=sha,
             storage_path=str(relative),
@@ -70,48 +101,152 @@ def store_file(
             created_at=utcnow(),
         )
     )
-    assert result.inserted_primary_key is not None
-    return get_file(conn=conn, file_id=int(result.inserted_primary_key[0]))
+    return get_file(conn=conn, token=token)
+
+
+def attachment_field(*, conn: Connection, actor: Actor, form_key: str, field_key: str) -> Field:
+    """The attachment field an upload is meant for, as the actor sees the form; its rules
+    then check the upload. Anything else is a 422 naming ``field``."""
+    visible = visible_form(conn, actor, get_form(conn, form_key))
+    found = visible.get_field(field_key)
+    if found is None or found.archived or found.type != "attachment":
+        message = f"form {form_key!r} has no attachment field {field_key[:40]!r}"
+        raise ValidationFailed([FieldError("field", "unknown_field", message, field_key[:40])])
+    return found
+
+
+def _receive(stream: BinaryIO, partial: Path, limit: int) -> tuple[int | None, str]:
+    """Copy the stream to ``partial``; the size is None once it passes ``limit`` (the rest
+    is not read)."""
+    digest = hashlib.sha256()
+    size = 0
+    with partial.open("wb") as out:
+        while chunk := stream.read(1024 * 1024):
+            size += len(chunk)
+            if size > limit:
+                return None, ""
+            digest.update(chunk)
+            out.write(chunk)
+    return size, digest.hexdigest()
 
 
 def readable_file(
-    *, conn: Connection, actor: Actor, file_id: int, tz: ZoneInfo = DEFAULT_TIME_ZONE
+    *, conn: Connection, actor: Actor, token: Any, tz: ZoneInfo = DEFAULT_TIME_ZONE
 ) -> dict[str, Any]:
-    """The file, if the actor uploaded it or may read a record that holds it in a visible
-    attachment field; otherwise ``NotFound``, as if it did not exist. One query per
-    attachment field the actor may read."""
-    stored = get_file(conn=conn, file_id=file_id)
-    if (actor.is_admin and actor.token is None) or stored["created_by"] == actor.user_id:
+    """The file if the actor may use it (see :func:`usable_files`); otherwise ``NotFound``,
+    exactly as if it did not exist."""
+    found = usable_files(conn=conn, actor=actor, tokens={token}, tz=tz) if is_token(token) else {}
+    if token not in found:
+        raise NotFound(unknown_file(token), id=str(token)[:40])
+    return found[token]
+
+
+def usable_files(
+    *, conn: Connection, actor: Actor, tokens: Collection[str], tz: ZoneInfo = DEFAULT_TIME_ZONE
+) -> dict[str, dict[str, Any]]:
+    """Of ``tokens``, the files the actor may download or attach, by token.
+
+    A file is usable by its uploader while no live record holds it (it was just uploaded,
+    or every record holding it is in the trash), and by whoever may read a live record that
+    holds it in a field visible to them — the same row and field rules as reading the record
+    itself. Administrators signed in (not through a token) use any file. One query per
+    attachment field of the workspace, whatever the number of tokens.
+    """
+    wanted = sorted({t for t in tokens if is_token(t)})
+    stored = {row["id"]: row for row in _files_by_token(conn, wanted)}
+    if not stored or (actor.is_admin and actor.token is None):
         return stored
+    held, readable = _holdings(conn, actor, list(stored), tz)
+    return {
+        token: row
+        for token, row in stored.items()
+        if token in readable or (row["created_by"] == actor.user_id and token not in held)
+    }
+
+
+def _holdings(
+    conn: Connection, actor: Actor, tokens: list[str], tz: ZoneInfo
+) -> tuple[set[str], set[str]]:
+    """Which tokens live records hold, and which of those the actor may read there."""
+    held: set[str] = set()
+    readable: set[str] = set()
     for form in list_forms(conn):
-        fields = [f for f in form.active_fields if f.type == "attachment"]
-        if not fields:
+        tables = compile_form(form)
+        places = [(tables.main, f.key, f.key) for f in form.fields if f.type == "attachment"]
+        for f in form.fields:
+            if f.type == "child_table":
+                places += [
+                    (tables.lines[f.key], line.key, f.key)
+                    for line in f.fields
+                    if line.type == "attachment"
+                ]
+        if not places:
             continue
         access = form_access(conn, actor, form)
-        visible = [f for f in fields if f.key not in access.hidden]
-        if not visible or not access.may("read"):
-            continue
-        table = compile_form(form).main
-        holds = sa.or_(
-            *(json_array_contains(table.c[f.key], file_id, conn.dialect.name) for f in visible)
+        rows = access.rows(conn, tables.main, "read", tz) if access.may("read") else sa.false()
+        for table, column, shown_as in places:
+            visible = access.may("read") and shown_as not in access.hidden
+            may_read = rows if visible else sa.false()
+            for token, can_read in _holders(conn, tables.main, table, column, tokens, may_read):
+                held.add(token)
+                if can_read:
+                    readable.add(token)
+    return held, readable
+
+
+def _holders(
+    conn: Connection,
+    main: sa.Table,
+    table: sa.Table,
+    column: str,
+    tokens: list[str],
+    may_read: ColumnElement[bool] | None,
+) -> Iterator[tuple[str, bool]]:
+    """(token, whether the actor may read a holder) for the tokens live rows of ``main`` hold
+    in ``table.column`` (``table`` is ``main`` or one of its line tables)."""
+    function = "jsonb_array_elements_text" if conn.dialect.name == "postgresql" else "json_each"
+    elements = getattr(sa.func, function)(table.c[column]).table_valued(
+        sa.column("value", sa.String)
+    )
+    flag: Any = sa.true() if may_read is None else may_read
+    source: Any = table.join(elements, sa.true())
+    if table is not main:
+        source = source.join(main, main.c.id == table.c._parent_id)
+    for start in range(0, len(tokens), _CHUNK):
+        query = (
+            sa.select(elements.c.value, sa.func.max(sa.case((flag, 1), else_=0)))
+            .select_from(source)
+            .where(
+                main.c.deleted_at.is_(None),
+                one_of(conn, elements.c.value, tokens[start : start + _CHUNK]),
+            )
+            .group_by(elements.c.value)
         )
-        conditions = [table.c.deleted_at.is_(None), holds]
-        readable = access.rows(conn, table, "read", tz)
-        if readable is not None:
-            conditions.append(readable)
-        if conn.execute(sa.select(table.c.id).where(*conditions).limit(1)).first():
-            return stored
-    raise NotFound(f"file {file_id} does not exist", id=file_id)
+        for token, can_read in conn.execute(query):
+            yield token, bool(can_read)
 
 
-def get_file(*, conn: Connection, file_id: int) -> dict[str, Any]:
-    row = conn.execute(sa.select(files).where(files.c.id == file_id)).first()
+def _files_by_token(conn: Connection, tokens: list[str]) -> Iterator[dict[str, Any]]:
+    for start in range(0, len(tokens), _CHUNK):
+        chunk = tokens[start : start + _CHUNK]
+        for row in conn.execute(sa.select(files).where(one_of(conn, files.c.token, chunk))):
+            yield _public(row)
+
+
+def get_file(*, conn: Connection, token: str) -> dict[str, Any]:
+    """A stored file by token, for whoever already may use it (no access check here)."""
+    row = conn.execute(sa.select(files).where(files.c.token == token)).first()
     if row is None:
-        raise NotFound(f"file {file_id} does not exist", id=file_id)
+        raise NotFound(unknown_file(token), id=str(token)[:40])
+    return _public(row)
+
+
+def _public(row: Any) -> dict[str, Any]:
     return {
-        "id": row.id,
+        "id": row.token,
         "name": row.name,
         "content_type": row.content_type,
+        "kind": row.kind,
         "size": row.size,
         "sha256": row.sha256,
         "created_by": row.created_by,

@@ -13,16 +13,15 @@ from sqlalchemy.engine import Connection
 from meridian.access.permissions import form_access
 from meridian.core.actor import Actor
 from meridian.db.sets import one_of
-from meridian.db.tables import files, users
+from meridian.db.tables import users
 from meridian.errors import ErrorCollector
+from meridian.records.files import usable_files
 from meridian.records.readable import Readable
 from meridian.records.values import ParsedRecord
 from meridian.schema.catalog import get_form
 from meridian.schema.compile import compile_form
 from meridian.schema.model import Field, Form
-
-_FILES = "@files"
-"""Attachment ids are checked like links, against the file store's table."""
+from meridian.schema.values.filetypes import file_problem, unknown_file
 
 
 def check_references(
@@ -46,20 +45,15 @@ def check_references(
     wanted: dict[str, set[int]] = defaultdict(set)
     wanted_users: set[int] = set()
     link_fields = [f for f in form.active_fields if f.type == "link"]
-    attachment_keys = [f.key for f in form.active_fields if f.type == "attachment"]
     user_keys = ["owner_id", *(f.key for f in form.active_fields if f.type == "user")]
     for record in records:
         for f in link_fields:
             given = record.pairs.get(f.key) if f.many else [record.columns.get(f.key)]
             wanted[f.target or ""].update(i for i in given or () if i is not None)
-        for key in attachment_keys:
-            wanted[_FILES].update(record.columns.get(key) or ())
         wanted_users.update(record.columns[k] for k in user_keys if record.columns.get(k))
+    _check_attachments(conn, form, records, errors, prefixes, actor, tz)
     existing: dict[str, set[int]] = {}
     for target, target_ids in wanted.items():
-        if target == _FILES:
-            existing[target] = _existing(conn, files.c.id, target_ids, sa.true())
-            continue
         target_form = get_form(conn, target)
         readable = Readable.of(conn, form_access(conn, actor, target_form), tz)
         existing[target] = readable.ids(conn, target_ids)
@@ -80,15 +74,58 @@ def check_references(
                     f"{f.target} record {i} does not exist",
                     i,
                 )
-        for key in attachment_keys:
-            for file_id in record.columns.get(key) or ():
-                if file_id not in existing[_FILES]:
-                    message = f"file {file_id} does not exist"
-                    errors.add(prefix + key, "unknown_file", message, file_id)
         for key in user_keys:
             user_id = record.columns.get(key)
             if user_id and user_id not in live_users:
                 errors.add(prefix + key, "unknown_user", f"user {user_id} does not exist", user_id)
+
+
+def _check_attachments(
+    conn: Connection,
+    form: Form,
+    records: Sequence[ParsedRecord],
+    errors: ErrorCollector,
+    prefixes: Sequence[str],
+    actor: Actor,
+    tz: ZoneInfo,
+) -> None:
+    """Every file given to an attachment field (line items' too) must be one the actor may
+    use (``usable_files``: else it is refused exactly as an unknown id is) and must meet the
+    field's rules on type and size. One lookup for the whole batch."""
+    given: list[tuple[str, Field, list[str]]] = []
+    for record, prefix in zip(records, prefixes, strict=True):
+        for f in form.active_fields:
+            if f.type == "attachment" and record.columns.get(f.key):
+                given.append((prefix + f.key, f, record.columns[f.key]))
+            elif f.type == "child_table" and record.lines.get(f.key):
+                line_files = [line for line in f.fields if line.type == "attachment"]
+                for index, line in enumerate(record.lines[f.key]):
+                    for lf in line_files:
+                        if line.get(lf.key):
+                            path = f"{prefix}{f.key}.{index}.{lf.key}"
+                            given.append((path, lf, line[lf.key]))
+    if not given:
+        return
+    tokens = {token for _, _, listed in given for token in listed}
+    usable = usable_files(conn=conn, actor=actor, tokens=tokens, tz=tz)
+    for path, f, listed in given:
+        for token in listed:
+            found = usable.get(token)
+            if found is None:
+                errors.add(path, "unknown_file", unknown_file(token), token)
+                continue
+            problem = file_problem(
+                accept=f.accept,
+                max_size=f.max_size,
+                name=found["name"],
+                kind=found["kind"],
+                size=found["size"],
+            )
+            if problem is not None:
+                code, message = problem
+                english, _, chinese = message.partition(" / ")
+                name = found["name"][:80]
+                errors.add(path, code, f"{name}: {english} / {name}：{chinese}", token)
 
 
 def _kept_live(

@@ -23,6 +23,7 @@ from pydantic import (
 from pydantic import Field as PydanticField
 
 from meridian.errors import FieldError, ValidationFailed
+from meridian.schema.values.filetypes import normalise_accept
 
 KEY_PATTERN = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 FORM_KEY_MAX = 40
@@ -139,6 +140,10 @@ class Field(_Frozen):
     expression: str | None = None
     result_type: Literal["number", "text", "boolean", "date", "datetime"] | None = None
     rollup: Rollup | None = None
+    # attachment: the extensions it accepts (none: anything but programs and scripts) and
+    # the largest file in bytes (none: the workspace's upload limit)
+    accept: tuple[str, ...] = ()
+    max_size: int | None = PydanticField(default=None, ge=1)
     archived: bool = False
     _kind: Any = PrivateAttr(default=None)
     """The field type object this field was validated against (None: a built-in by name)."""
@@ -169,6 +174,14 @@ class Field(_Frozen):
         if key in RESERVED_KEYS:
             raise ValueError(f"field key {key!r} is reserved for a system column")
         return key
+
+    @field_validator("accept")
+    @classmethod
+    def _accept_is_extensions(cls, accept: tuple[str, ...]) -> tuple[str, ...]:
+        cleaned, problems = normalise_accept(accept)
+        if problems:
+            raise ValueError("; ".join(problems))
+        return cleaned
 
     def option_values(self) -> tuple[str, ...]:
         return tuple(option.value for option in self.options)

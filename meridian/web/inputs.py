@@ -40,7 +40,7 @@ def parse_input(field: Field, posted: Sequence[Any]) -> Any:
     if field.type in ("link", "user"):
         return posted_id(last)
     if field.type == "attachment":
-        return [posted_id(part) for part in last.split(",") if part.strip()]
+        return [part.strip() for part in last.split(",") if part.strip()]
     if field.type == "child_table":
         if not last.strip():
             return []

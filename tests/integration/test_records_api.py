@@ -429,7 +429,7 @@ def test_attachments_refer_to_uploaded_files(client: TestClient) -> None:
     assert record["files"] == [file_id]
     download = client.get(f"/api/v1/files/{file_id}")
     assert download.content == b"%PDF-1.4 demo"
-    missing = client.post("/api/v1/forms/contract_scan/records", json={"files": [file_id + 100]})
+    missing = client.post("/api/v1/forms/contract_scan/records", json={"files": ["0" * 32]})
     assert missing.status_code == 422
     assert missing.json()["errors"][0]["code"] == "unknown_file"
 

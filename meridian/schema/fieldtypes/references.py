@@ -14,6 +14,7 @@ from meridian.db.types import JSONType
 from meridian.errors import InvalidValue
 from meridian.schema.fieldtypes.base import FieldType, ValueContext
 from meridian.schema.model import Field, Form
+from meridian.schema.values.filetypes import is_token, unknown_file
 
 
 def parse_id(value: Any) -> int:
@@ -88,7 +89,12 @@ class ChildTableType(FieldType):
 
 
 class AttachmentType(FieldType):
-    """A list of stored file ids (see ``POST /api/v1/files``)."""
+    """A list of stored files' tokens (see ``POST /api/v1/files``).
+
+    Only the shape is checked here: anything but a token (an old sequential id, a guess) is
+    refused with the same words as a token of no file. Whether the actor may use each file,
+    and whether it meets the field's ``accept`` and ``max_size``, is checked for the whole
+    batch by the records service (``meridian.records.references``)."""
 
     name = "attachment"
     supports_unique = False
@@ -97,4 +103,9 @@ class AttachmentType(FieldType):
         return JSONType
 
     def parse(self, field: Field, value: Any, ctx: ValueContext) -> Any:
-        return parse_ids(value) or None
+        if not isinstance(value, list):
+            raise InvalidValue("invalid_reference", "expected a list of file ids")
+        for item in value:
+            if not is_token(item):
+                raise InvalidValue("unknown_file", unknown_file(item))
+        return list(dict.fromkeys(value)) or None

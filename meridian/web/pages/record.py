@@ -69,9 +69,9 @@ def _files(conn: Connection, form: Form, record: dict[str, Any]) -> list[dict[st
     found = []
     for field in form.active_fields:
         if field.type == "attachment":
-            for file_id in record.get(field.key) or []:
+            for token in record.get(field.key) or []:
                 try:
-                    found.append({**get_file(conn=conn, file_id=file_id), "field": field.label})
+                    found.append({**get_file(conn=conn, token=token), "field": field.label})
                 except NotFound:
                     continue
     return found

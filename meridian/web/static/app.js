@@ -148,8 +148,9 @@ document.addEventListener("alpine:init", () => {
     },
   }));
 
-  /* Attachments: upload each file with a progress bar; the field keeps the stored ids. */
-  Alpine.data("upload", (key, ids) => ({
+  /* Attachments: upload each file with a progress bar, checked against the field's rules;
+     the field keeps the stored files' tokens. */
+  Alpine.data("upload", (key, ids, form) => ({
     ids: [...ids],
     files: ids.map((id) => ({ id, name: "#" + id })),
     busy: false,
@@ -158,6 +159,7 @@ document.addEventListener("alpine:init", () => {
       for (const file of event.target.files) {
         const body = new FormData();
         body.append("file", file);
+        if (form) { body.append("form", form); body.append("field", key); }
         const xhr = new XMLHttpRequest();
         xhr.open("POST", "/api/v1/files");
         xhr.setRequestHeader("X-CSRF-Token", csrfToken());
