@@ -204,10 +204,14 @@ def _holders(
 ) -> Iterator[tuple[str, bool]]:
     """(token, whether the actor may read a holder) for the tokens live rows of ``main`` hold
     in ``table.column`` (``table`` is ``main`` or one of its line tables)."""
-    function = "jsonb_array_elements_text" if conn.dialect.name == "postgresql" else "json_each"
-    elements = getattr(sa.func, function)(table.c[column]).table_valued(
-        sa.column("value", sa.String)
-    )
+    if conn.dialect.name == "postgresql":
+        listed = table.c[column]  # a blank field may hold JSON null: only arrays are expanded
+        arrays = sa.case((sa.func.jsonb_typeof(listed) == "array", listed))
+        elements = sa.func.jsonb_array_elements_text(arrays).table_valued(
+            sa.column("value", sa.String)
+        )
+    else:
+        elements = sa.func.json_each(table.c[column]).table_valued(sa.column("value", sa.String))
     flag: Any = sa.true() if may_read is None else may_read
     source: Any = table.join(elements, sa.true())
     if table is not main:

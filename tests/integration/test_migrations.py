@@ -2,16 +2,25 @@
 
 from __future__ import annotations
 
+import re
+from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy.engine import Engine
 
+from meridian.core.actor import Actor
 from meridian.db.engine import make_engine
-from meridian.db.migrate import head_revision, upgrade_database
+from meridian.db.migrate import alembic_config, head_revision, upgrade_database
 from meridian.db.tables import metadata, revisions
+from meridian.events.audit_keys import load_audit_key, open_audit_trail
+from meridian.schema import changes
+from meridian.schema.compile import compile_form
+from meridian.schema.model import App, Form, parse_model
 
 
 def test_migrated_database_matches_declared_system_tables(engine_by_migrations: Engine) -> None:
@@ -69,3 +78,66 @@ def test_a_copy_of_the_template_is_the_migrated_database(
             assert set(one.scalars(tokens)).isdisjoint(other.scalars(tokens))
     finally:
         migrated.dispose()
+
+
+def test_stored_file_ids_become_tokens(database_url: str, tmp_path: Path) -> None:
+    """Revision 0007 names every stored file by a random token and rewrites attachment
+    columns (line items' too) from ids to tokens, keeping their order."""
+    engine = make_engine(database_url)
+    config = alembic_config()
+    try:
+        with engine.begin() as conn:
+            config.attributes["connection"] = conn
+            command.upgrade(config, "0009")  # the revision before 0007
+        open_audit_trail(engine, load_audit_key(configured="", data_dir=tmp_path))
+        _ids_become_tokens(engine)
+    finally:
+        engine.dispose()
+
+
+def _ids_become_tokens(engine: Engine) -> None:
+    form = parse_model(
+        Form,
+        {
+            "key": "deal",
+            "app_key": "crm",
+            "label": "商机",
+            "fields": [
+                {"key": "files", "label": "附件", "type": "attachment"},
+                {
+                    "key": "items",
+                    "label": "明细",
+                    "type": "child_table",
+                    "fields": [{"key": "docs", "label": "文件", "type": "attachment"}],
+                },
+            ],
+        },
+    )
+    now = datetime.now(UTC)
+    with engine.begin() as conn:
+        changes.create_app(conn=conn, actor=Actor.system(), app=App(key="crm", label="CRM"))
+        changes.create_form(conn=conn, actor=Actor.system(), form=form)
+        for file_id in (1, 2):
+            conn.execute(
+                sa.text(
+                    "INSERT INTO sys_file (id, name, content_type, size, sha256, storage_path,"
+                    " created_at) VALUES (:id, 'a.pdf', 'application/pdf', 1, 'x', 'x', :at)"
+                ),
+                {"id": file_id, "at": now},
+            )
+        tables = compile_form(form)
+        stamps = {"created_at": now, "updated_at": now}
+        conn.execute(tables.main.insert(), [{"id": 1, "files": [2, 1, 99], **stamps}])
+        conn.execute(tables.main.insert(), [{"id": 2, "files": None, **stamps}])
+        conn.execute(
+            tables.lines["items"].insert(), [{"_parent_id": 1, "_position": 0, "docs": [1]}]
+        )
+    upgrade_database(engine)
+    with engine.connect() as conn:
+        token = dict(conn.execute(sa.text("SELECT id, token FROM sys_file")).all())
+        main = dict(conn.execute(sa.select(tables.main.c.id, tables.main.c.files)).all())
+        [docs] = conn.execute(sa.select(tables.lines["items"].c.docs)).scalars()
+    assert all(re.fullmatch(r"[0-9a-f]{32}", t) for t in token.values())
+    assert token[1] != token[2]
+    assert main == {1: [token[2], token[1]], 2: None}
+    assert docs == [token[1]]

@@ -54,15 +54,16 @@ DANGEROUS_KINDS: dict[str, str] = {
 """Kinds refused unless a field names their extension in ``accept``."""
 
 DANGEROUS_EXTENSIONS = frozenset(
-    """exe dll com scr pif cpl sys drv ocx msi msp mst msc bat cmd sh bash zsh csh ksh ps1 psm1
-    psd1 js mjs cjs jse vbs vbe vb wsf wsh wsc ws hta jar apk app dmg pkg deb rpm run html htm
-    xhtml shtml mht mhtml svgz php phtml py pyc pl rb jsp asp aspx cgi lnk reg inf scf url
-    gadget application chm docm xlsm pptm xll""".split()
+    "." + ext
+    for ext in """exe dll com scr pif cpl sys drv ocx msi msp mst msc bat cmd sh bash zsh csh
+    ksh ps1 psm1 psd1 js mjs cjs jse vbs vbe vb wsf wsh wsc ws hta jar apk app dmg pkg deb rpm
+    run html htm xhtml shtml mht mhtml svgz php phtml py pyc pl rb jsp asp aspx cgi lnk reg inf
+    scf url gadget application chm docm xlsm pptm xll""".split()
 )
 """Programs, scripts, installers, pages and macro documents: refused by default."""
 
 _EXPECTED: dict[str, frozenset[str]] = {
-    ext: frozenset(kinds.split())
+    "." + ext: frozenset(kinds.split())
     for exts, kinds in [
         ("pdf", "pdf"),
         ("png", "png"),
