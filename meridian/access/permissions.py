@@ -20,7 +20,7 @@ without one has no access to the form. Administrators bypass all of this.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
@@ -314,23 +314,34 @@ def form_access(conn: Connection, actor: Actor, form: Form) -> FormAccess:
         flags = frozenset()
     readers = [doc for doc in documents if doc["read"] is not False]
     hidden, read_only = _field_restrictions(form, readers)
-    visible = form
-    if hidden:
-        visible = form.model_copy(
-            update={
-                "fields": tuple(f for f in form.fields if f.key not in hidden),
-                "validations": (),
-                "title_field": None if form.title_field in hidden else form.title_field,
-            }
-        )
     return FormAccess(
         actor,
         form,
-        visible,
+        without_fields(form, hidden),
         {op: tuple(_unhashable(s) for s in found) for op, found in scopes.items()},
         flags,
         hidden,
         read_only,
+    )
+
+
+def without_fields(form: Form, hidden: Collection[str]) -> Form:
+    """``form`` as shown to someone the ``hidden`` fields are hidden from: nothing names them —
+    not the fields, the layout, the title field, nor the validations (which may read them)."""
+    if not hidden:
+        return form
+    return form.model_copy(
+        update={
+            "fields": tuple(f for f in form.fields if f.key not in hidden),
+            "sections": tuple(
+                section.model_copy(
+                    update={"fields": tuple(k for k in section.fields if k not in hidden)}
+                )
+                for section in form.sections
+            ),
+            "validations": (),
+            "title_field": None if form.title_field in hidden else form.title_field,
+        }
     )
 
 

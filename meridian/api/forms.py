@@ -6,6 +6,7 @@ from typing import Any
 
 from fastapi import APIRouter
 
+from meridian.access.metadata import list_visible_changes
 from meridian.access.permissions import visible_form
 from meridian.api.schemas import FieldUpdate
 from meridian.http.deps import ActorDep, WorkspaceDep
@@ -23,8 +24,9 @@ def get_form(form_key: str, workspace: WorkspaceDep, actor: ActorDep) -> dict[st
 
 @router.get("/forms/{form_key}/changes")
 def list_changes(form_key: str, workspace: WorkspaceDep, actor: ActorDep) -> dict[str, Any]:
+    """The schema change log; without the fields hidden from the caller."""
     with workspace.read() as conn:
-        return {"items": catalog.list_schema_changes(conn, form_key)}
+        return {"items": list_visible_changes(conn=conn, actor=actor, form_key=form_key)}
 
 
 @router.post("/forms/{form_key}/fields", status_code=201)

@@ -238,6 +238,47 @@ def test_a_hidden_field_is_absent_everywhere_and_cannot_be_used_as_an_oracle(
 
 
 @pytest.mark.usefixtures("hidden_amount")
+def test_a_hidden_fields_definition_is_absent_from_the_form_change_log(
+    as_user: Callable[..., TestClient], client: TestClient
+) -> None:
+    tier = {
+        "key": "tier",
+        "label": "折扣档",
+        "type": "select",
+        "help": "最低折扣，勿外传",
+        "options": [{"value": "floor", "label": "底线七折"}],
+    }
+    assert client.post("/api/v1/forms/deal/fields", json=tier).status_code == 201
+    rules = {**HIDDEN, "fields": {**HIDDEN["fields"], "tier": "hidden"}}
+    assert client.put("/api/v1/roles/member/forms/deal", json=rules).status_code == 200
+    changed = client.patch("/api/v1/forms/deal/fields/secret", json={"help": "底价只给经理看"})
+    assert changed.status_code == 200
+    assert (
+        client.patch("/api/v1/forms/deal/fields/stage", json={"help": "销售阶段"}).status_code
+        == 200
+    )
+
+    seen = as_user("alice").get("/api/v1/forms/deal/changes")
+    assert seen.status_code == 200
+    for secret in ("最低折扣", "底线七折", "底价只给经理看", '"tier"', '"secret"', '"amount"'):
+        assert secret not in seen.text
+    entries = seen.json()["items"]
+    assert [e["operation"] for e in entries] == ["update_field", "create_form"]
+    assert entries[0]["after"]["help"] == "销售阶段"
+    created = entries[1]["after"]
+    assert [f["key"] for f in created["fields"]] == ["name", "stage", "customer"]
+
+    everything = client.get("/api/v1/forms/deal/changes").json()["items"]
+    assert [e["operation"] for e in everything] == [
+        "update_field",
+        "update_field",
+        "add_field",
+        "create_form",
+    ]
+    assert "底线七折" in str(everything) and "底价只给经理看" in str(everything)
+
+
+@pytest.mark.usefixtures("hidden_amount")
 def test_hidden_and_read_only_fields_are_refused_on_write(
     as_user: Callable[..., TestClient], client: TestClient
 ) -> None:
