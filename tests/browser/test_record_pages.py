@@ -122,3 +122,20 @@ def test_link_lines_and_attachments(page: Page, server: Server, tmp_path: object
     # The customer's page lists the deal among its related records.
     page.click("[data-field=customer] a")
     expect(page.locator("section", has_text="订单")).to_contain_text("两台机柜")
+
+
+def test_a_refused_upload_says_why_in_the_viewers_language(
+    page: Page, server: Server, tmp_path: object
+) -> None:
+    """The upload names the field it is for, so a program renamed .pdf is refused at once."""
+    _setup(server)
+    log_in(page, server, "a@acme.test", "pass-word-1")
+    page.goto(f"{server.url}/forms/deal/new")
+    program = tmp_path / "invoice.pdf"  # type: ignore[operator]
+    program.write_bytes(b"MZ\x90\x00\x03\x00\x00\x00" + b"\x00" * 120 + b"PE\x00\x00")
+    with page.expect_response(lambda r: r.url.endswith("/api/v1/files")) as answer:
+        page.set_input_files("#f-files", [str(program)])
+    assert answer.value.status == 422
+    expect(page.locator("#toast")).to_contain_text("files: 文件内容是程序，不是 .pdf 文件")
+    expect(page.locator("#toast")).not_to_contain_text("the content is")
+    expect(page.locator(".upload .chip")).to_have_count(0)

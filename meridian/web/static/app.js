@@ -14,11 +14,18 @@ function toast(message, kind) {
 }
 
 /* Problem details (RFC 9457) → one readable sentence per error. */
+/* Service messages come as "English / 中文" (web/messages.py): show the page's language. */
+function localized(message) {
+  const at = String(message).indexOf(" / ");
+  if (at < 0) return message;
+  return document.documentElement.lang.startsWith("zh") ? message.slice(at + 3) : message.slice(0, at);
+}
+
 function problemText(problem) {
   if (problem && Array.isArray(problem.errors) && problem.errors.length) {
-    return problem.errors.map((e) => (e.field ? e.field + ": " : "") + e.message).join("\n");
+    return problem.errors.map((e) => (e.field ? e.field + ": " : "") + localized(e.message)).join("\n");
   }
-  return (problem && (problem.detail || problem.title)) || "Error";
+  return (problem && localized(problem.detail || problem.title)) || "Error";
 }
 
 async function sendJSON(method, url, body) {
