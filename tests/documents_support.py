@@ -180,8 +180,11 @@ def pdf_text(data: bytes, tmp_path: Path) -> str:
 
 
 def stored_bytes(workspace: Workspace, file_id: int) -> bytes:
-    from meridian.records.files import get_file
+    """A stored file's bytes by its row (documents refer to files by row, not by token)."""
+    import sqlalchemy as sa
+
+    from meridian.db.tables import files
 
     with workspace.read() as conn:
-        stored = get_file(conn=conn, file_id=file_id)
-    return (workspace.settings.file_store_dir / stored["storage_path"]).read_bytes()
+        path = conn.scalar(sa.select(files.c.storage_path).where(files.c.id == file_id))
+    return (workspace.settings.file_store_dir / str(path)).read_bytes()

@@ -47,7 +47,8 @@ def upload_file(
             max_bytes=workspace.settings.max_upload_bytes,
             field=target,
         )
-    return {k: v for k, v in stored.items() if k not in ("storage_path", "created_by")}
+    shown = ("id", "name", "kind", "content_type", "size", "sha256", "created_at")
+    return {key: stored[key] for key in shown}
 
 
 @router.get("/files/{file_id}")

@@ -48,11 +48,13 @@ def set_asset(
                 )
             ]
         )
-    stored = store_file(
-        conn=conn, actor=actor, store=store, name=filename, content_type=content_type, stream=stream
-    )
+    stored = store_file(conn=conn, actor=actor, store=store, name=filename, stream=stream)
     insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
-    values = {"file_id": stored["id"], "updated_by": actor.user_id, "updated_at": clock.utcnow()}
+    values = {
+        "file_id": stored["row_id"],
+        "updated_by": actor.user_id,
+        "updated_at": clock.utcnow(),
+    }
     conn.execute(
         insert(document_assets)
         .values(name=name, **values)
@@ -64,9 +66,9 @@ def set_asset(
         action="document_asset_set",
         object_type="document_asset",
         object_id=name,
-        detail={"file_id": stored["id"], "sha256": stored["sha256"]},
+        detail={"file_id": stored["row_id"], "sha256": stored["sha256"]},
     )
-    return {"name": name, "file_id": stored["id"]}
+    return {"name": name, "file_id": stored["row_id"]}
 
 
 def load_assets(*, conn: Connection, store: Path) -> dict[str, tuple[bytes, str]]:

@@ -233,22 +233,21 @@ def _finish(
 ) -> None:
     if batch.output == "pdf" and all(p is not None for p in pages):
         content = write_pdf(pages)
-        name, media_type = f"{batch.form_key}-{batch.id}.pdf", "application/pdf"
+        name = f"{batch.form_key}-{batch.id}.pdf"
     else:
         content = _zip(conn, settings, issued)
-        name, media_type = f"{batch.form_key}-{batch.id}.zip", "application/zip"
+        name = f"{batch.form_key}-{batch.id}.zip"
     stored = store_file(
         conn=conn,
         actor=actor,
         store=settings.file_store_dir,
         name=name,
-        content_type=media_type,
         stream=io.BytesIO(content),
     )
     conn.execute(
         document_batches.update()
         .where(document_batches.c.id == batch.id)
-        .values(state="done", file_id=stored["id"], finished_at=clock.utcnow())
+        .values(state="done", file_id=stored["row_id"], finished_at=clock.utcnow())
     )
     audit(
         conn,

@@ -174,13 +174,12 @@ def _record(
         actor=actor,
         store=settings.file_store_dir,
         name=rendered.name,
-        content_type=rendered.media_type,
         stream=io.BytesIO(content),
     )
     complete(
         conn,
         claim,
-        file_id=stored["id"],
+        file_id=stored["row_id"],
         signing_key_id=signer.key_id if signer is not None else None,
     )
     form_key, record_id = prepared.form_key, prepared.record_id
@@ -210,7 +209,7 @@ def _record(
         "template_version": prepared.template["version"],
         "number": claim.number,
         "version": claim.version,
-        "file_id": stored["id"],
+        "file_id": stored["row_id"],
         "name": rendered.name,
         "content_type": rendered.media_type,
         "size": stored["size"],

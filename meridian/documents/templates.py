@@ -31,6 +31,7 @@ from meridian.errors import (
     ValidationFailed,
 )
 from meridian.events.audit import audit
+from meridian.records.files import usable_files
 from meridian.records.listing import expression_condition
 from meridian.records.plan import plan_for
 from meridian.schema.model import KEY_PATTERN, Form, parse_model
@@ -49,7 +50,9 @@ class TemplateDraft(BaseModel):
     label: str = PydanticField(min_length=1, max_length=200)
     kind: Literal["html", "docx"] = "html"
     body: str = PydanticField(default="", max_length=MAX_BODY)
-    source_file_id: int | None = None
+    source_file_id: str | None = PydanticField(default=None, max_length=40)
+    """The .docx's id as ``POST /files`` gave it (a token); the uploader's own file, or one
+    on a record the builder may read."""
     page: PageSettings = PageSettings()
     condition: str = PydanticField(default="", max_length=2000)
     number_pattern: str = "{YYYY}{MM}{DD}-{0000}"
@@ -79,7 +82,7 @@ def save_template(
     """Check the draft whole and store it as the template's next version."""
     require_template_manager(conn=conn, actor=actor, form=form)
     checked = parse_model(TemplateDraft, draft)
-    _check(conn, form, checked, tz)
+    source = _check(conn, actor, form, checked, tz)
     serialize(conn, f"document-template:{form.key}:{checked.key}")
     latest = conn.scalar(
         sa.select(sa.func.max(document_templates.c.version)).where(
@@ -93,7 +96,7 @@ def save_template(
             version=version,
             created_by=actor.user_id,
             created_at=clock.utcnow(),
-            **checked.model_dump(mode="json"),
+            **{**checked.model_dump(mode="json"), "source_file_id": source},
         )
     )
     audit(
@@ -107,7 +110,11 @@ def save_template(
     return get_template(conn=conn, form_key=form.key, key=checked.key, version=version)
 
 
-def _check(conn: Connection, form: Form, draft: TemplateDraft, tz: ZoneInfo) -> None:
+def _check(
+    conn: Connection, actor: Actor, form: Form, draft: TemplateDraft, tz: ZoneInfo
+) -> int | None:
+    """Every problem of the draft at once; the stored file row of its .docx, if any."""
+    source = None
     errors = ErrorCollector()
     if not KEY_PATTERN.match(draft.key):
         errors.add(
@@ -124,7 +131,7 @@ def _check(conn: Connection, form: Form, draft: TemplateDraft, tz: ZoneInfo) -> 
             errors.errors.extend(exc.errors)
         if not draft.body.strip():
             errors.add("body", "required", "an HTML template needs a body / 请填写模板内容", "")
-    elif draft.source_file_id is None or not _is_docx(conn, draft.source_file_id):
+    elif (source := _docx_row(conn, actor, draft.source_file_id, tz)) is None:
         errors.add(
             "source_file_id",
             "not_a_docx",
@@ -146,11 +153,24 @@ def _check(conn: Connection, form: Form, draft: TemplateDraft, tz: ZoneInfo) -> 
                 FieldError("condition", e.code, e.message, e.value, e.detail) for e in exc.errors
             )
     errors.raise_if_any()
+    return source
 
 
-def _is_docx(conn: Connection, file_id: int) -> bool:
-    row = conn.execute(sa.select(files.c.name).where(files.c.id == file_id)).first()
-    return row is not None and row.name.lower().endswith(".docx")
+def _docx_row(conn: Connection, actor: Actor, token: str | None, tz: ZoneInfo) -> int | None:
+    """The file's row when the actor may use it (``usable_files``) and it is a .docx."""
+    if token is None:
+        return None
+    found = usable_files(conn=conn, actor=actor, tokens={token}, tz=tz).get(token)
+    if found is None or not found["name"].lower().endswith(".docx"):
+        return None
+    row_id: int = found["row_id"]
+    return row_id
+
+
+def _with_source_token(query: Any) -> Any:
+    """The template rows with their .docx's token, the only file id clients see."""
+    token = sa.select(files.c.token).where(files.c.id == document_templates.c.source_file_id)
+    return query.add_columns(token.scalar_subquery().label("source_file_token"))
 
 
 def get_template(
@@ -158,7 +178,7 @@ def get_template(
 ) -> dict[str, Any]:
     """The template's newest version, or the one asked for; ``NotFound`` otherwise."""
     t = document_templates
-    query = sa.select(t).where(t.c.form_key == form_key, t.c.key == key)
+    query = _with_source_token(sa.select(t)).where(t.c.form_key == form_key, t.c.key == key)
     if version is not None:
         query = query.where(t.c.version == version)
     row = conn.execute(query.order_by(t.c.version.desc()).limit(1)).first()
@@ -181,7 +201,7 @@ def list_templates(*, conn: Connection, actor: Actor, form: Form) -> list[dict[s
         .subquery()
     )
     rows = conn.execute(
-        sa.select(t)
+        _with_source_token(sa.select(t))
         .join(newest, sa.and_(t.c.key == newest.c.key, t.c.version == newest.c.version))
         .where(t.c.form_key == form.key)
         .order_by(t.c.key)
@@ -212,7 +232,7 @@ def _public(row: Any) -> dict[str, Any]:
         "label": row["label"],
         "kind": row["kind"],
         "body": row["body"],
-        "source_file_id": row["source_file_id"],
+        "source_file_id": row["source_file_token"],
         "page": row["page"],
         "condition": row["condition"],
         "number_pattern": row["number_pattern"],

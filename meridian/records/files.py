@@ -47,18 +47,21 @@ def store_file(
     store: Path,
     name: str,
     stream: BinaryIO,
-    max_bytes: int,
+    max_bytes: int | None = None,
     field: Field | None = None,
 ) -> dict[str, Any]:
     """Save an upload under its SHA-256 (repeated uploads share bytes) and record it.
 
     The bytes are checked against ``field``'s rules when the upload names one, else against
-    the default rules (no programs or scripts); ``max_bytes`` is the workspace's limit. A
-    refusal names the field (or ``file``), the reason and the file name, and stores nothing.
+    the default rules (no programs or scripts); ``max_bytes`` is the workspace's limit for
+    uploads (None for files the server makes itself). A refusal names the field (or
+    ``file``), the reason and the file name, and stores nothing. ``row_id`` in the result is
+    for system tables that refer to the file; clients only ever see its token (``id``).
     """
     clean_name = (_UNSAFE.sub("_", name).strip() or "file")[:255]
     where = field.key if field is not None else "file"
-    limit = min(max_bytes, field.max_size or max_bytes) if field is not None else max_bytes
+    limits = [n for n in (max_bytes, field.max_size if field is not None else None) if n]
+    limit = min(limits) if limits else None
     store.mkdir(parents=True, exist_ok=True)
     partial = store / f".upload-{os.getpid()}-{secrets.token_hex(8)}"
     try:
@@ -115,7 +118,7 @@ def attachment_field(*, conn: Connection, actor: Actor, form_key: str, field_key
     return found
 
 
-def _receive(stream: BinaryIO, partial: Path, limit: int) -> tuple[int | None, str]:
+def _receive(stream: BinaryIO, partial: Path, limit: int | None) -> tuple[int | None, str]:
     """Copy the stream to ``partial``; the size is None once it passes ``limit`` (the rest
     is not read)."""
     digest = hashlib.sha256()
@@ -123,7 +126,7 @@ def _receive(stream: BinaryIO, partial: Path, limit: int) -> tuple[int | None, s
     with partial.open("wb") as out:
         while chunk := stream.read(1024 * 1024):
             size += len(chunk)
-            if size > limit:
+            if limit is not None and size > limit:
                 return None, ""
             digest.update(chunk)
             out.write(chunk)
@@ -248,6 +251,7 @@ def get_file(*, conn: Connection, token: str) -> dict[str, Any]:
 def _public(row: Any) -> dict[str, Any]:
     return {
         "id": row.token,
+        "row_id": row.id,
         "name": row.name,
         "content_type": row.content_type,
         "kind": row.kind,

@@ -88,7 +88,7 @@ def test_stored_file_ids_become_tokens(database_url: str, tmp_path: Path) -> Non
     try:
         with engine.begin() as conn:
             config.attributes["connection"] = conn
-            command.upgrade(config, "0009")  # the revision before 0007
+            command.upgrade(config, "0010")  # the revision before 0007
         open_audit_trail(engine, load_audit_key(configured="", data_dir=tmp_path))
         _ids_become_tokens(engine)
     finally:

@@ -6,7 +6,7 @@ file ids replaced by the tokens, set-based, one UPDATE per column. Sequential id
 nothing a client can send. Record history keeps the ids it recorded.
 
 Revision ID: 0007
-Revises: 0009
+Revises: 0010
 """
 
 import json
@@ -18,7 +18,7 @@ from alembic import op
 from meridian.schema.compile import bounded_name
 
 revision = "0007"
-down_revision = "0009"
+down_revision = "0010"
 branch_labels = None
 depends_on = None
 
