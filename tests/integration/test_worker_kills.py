@@ -11,10 +11,12 @@ so the receiver can drop it.
 from __future__ import annotations
 
 import os
+import random
 import signal
 import subprocess
 import sys
 import threading
+import time
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -32,7 +34,7 @@ from sqlalchemy.engine import Engine
 from meridian.core import clock
 from meridian.core.actor import Actor
 from meridian.db.engine import read_transaction, transaction
-from meridian.db.tables import jobs, outbox
+from meridian.db.tables import jobs, outbox, rule_runs
 from meridian.events import jobs as queue
 from meridian.events.jobs import JobContext
 from meridian.http.deps import Workspace
@@ -46,7 +48,7 @@ UPDATES = 200
 LEASE_SECONDS = 2
 ROUNDS = 8
 WORKERS = 2
-DEADLINE_SECONDS = 50
+DEADLINE_SECONDS = 60
 WATCHED = ("rules.run", "rules.call", "webhook.deliver")
 
 
@@ -255,3 +257,89 @@ def test_a_worker_dying_after_a_rule_run_committed_does_not_run_it_again(
             )
         )
     assert receiver.keys("/tasks") == {f"meridian-event-{event_id}-webhook-{automation.webhook_id}"}
+
+
+def test_killed_workers_leave_each_rule_effect_once_and_every_webhook_key_delivered(
+    client: TestClient,
+    engine: Engine,
+    workspace: Workspace,
+    admin: Actor,
+    database_url: str,
+    receiver: KeyCounter,
+    tmp_path: Path,
+) -> None:
+    automation = _automate(client, receiver)
+    with workspace.transaction() as conn:
+        deal_ids = bulk.create_records(
+            conn=conn,
+            actor=admin,
+            form=get_form(conn, "deal"),
+            items=[{"name": f"IDC-{n:03}", "stage": "lead"} for n in range(UPDATES)],
+        )
+
+    started = time.monotonic()
+    deadline = started + DEADLINE_SECONDS
+    chance = random.Random(13)
+    kills = 0
+    timeline: list[str] = []
+    fleet = Fleet(database_url, tmp_path, WORKERS)
+    try:
+        # In each round some deals are won, and 0.3–1 s later one of the working processes
+        # dies; it is started again at once, and the other works while it starts up.
+        step = UPDATES // ROUNDS
+        for start in range(0, UPDATES, step):
+            _win(workspace, admin, deal_ids[start : start + step])
+            while not (working := fleet.working()):
+                assert time.monotonic() < deadline, f"no worker started: {timeline}"
+                time.sleep(0.05)
+            time.sleep(chance.uniform(0.3, 1.0))
+            fleet.kill_and_restart(chance.choice(fleet.working() or working))
+            kills += 1
+            timeline.append(f"kill {kills} at {time.monotonic() - started:.1f}s")
+        while _pending(engine) and time.monotonic() < deadline:
+            fleet.working()
+            time.sleep(0.1)
+    finally:
+        fleet.stop()
+    took = time.monotonic() - started
+
+    with engine.connect() as conn:
+        states = dict(
+            conn.execute(
+                sa.select(jobs.c.state, sa.func.count())
+                .where(jobs.c.kind.in_(WATCHED))
+                .group_by(jobs.c.state)
+            ).all()
+        )
+        tasks = conn.execute(sa.text("SELECT deal FROM data_task")).scalars().all()
+        runs = Counter(
+            conn.execute(
+                sa.select(rule_runs.c.outcome).where(rule_runs.c.rule_id == automation.rule_id)
+            ).scalars()
+        )
+        retaken = conn.scalar(
+            sa.select(sa.func.count()).where(jobs.c.kind.in_(WATCHED), jobs.c.attempts > 1)
+        )
+        run_jobs = conn.execute(sa.select(jobs.c.id).where(jobs.c.kind == "rules.run")).scalars()
+        created = conn.execute(
+            sa.select(outbox.c.id, outbox.c.payload).where(outbox.c.event_type == "RecordCreated")
+        ).all()
+    calls = {f"meridian-rule-run-{job_id}-call-1" for job_id in run_jobs}
+    deliveries = {
+        f"meridian-event-{event_id}-webhook-{automation.webhook_id}"
+        for event_id, payload in created
+        if payload["form"] == "task"
+    }
+    print(
+        f"\n[{engine.dialect.name}] {kills} kills in {took:.1f}s, {retaken} jobs taken over; "
+        f"tasks {len(tasks)}; "
+        f"rule calls: {len(receiver.keys('/erp'))} keys, {receiver.received('/erp')} requests; "
+        f"task deliveries: {len(receiver.keys('/tasks'))} keys, "
+        f"{receiver.received('/tasks')} requests; " + ", ".join(timeline)
+    )
+    assert retaken, "no kill caught a worker holding jobs"
+    assert states == {"done": 3 * UPDATES}
+    assert len(tasks) == UPDATES and sorted(tasks) == sorted(deal_ids)
+    assert runs == {"succeeded": UPDATES}
+    assert len(calls) == UPDATES and receiver.keys("/erp") == calls
+    assert len(deliveries) == UPDATES and receiver.keys("/tasks") == deliveries
