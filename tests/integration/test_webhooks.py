@@ -133,6 +133,8 @@ def test_a_refused_delivery_is_retried_with_backoff_and_logged(
     run.run_once()
     assert len(receiver.requests) == 4
     assert json.loads(receiver.requests[-1][1]) == json.loads(receiver.requests[0][1])
+    # The same delivery under the same key: a receiver that already took it drops it.
+    assert receiver.requests[-1][0]["X-Idempotency-Key"] in keys
 
 
 def test_an_unreachable_receiver_is_a_failed_attempt_not_a_crash(
