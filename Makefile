@@ -6,7 +6,8 @@ STAMP := $(VENV)/.installed-$(shell cat pyproject.toml tests/plugin_example/pypr
 
 .PHONY: run serve test lint fix check-tests install system browser clean
 
-# Front-end packages pinned in package.json, served from meridian/web/static/vendor.
+# Front-end packages pinned in package.json, served from meridian/web/static/vendor. Alpine is
+# its CSP build, which evaluates expressions without eval, so pages need no 'unsafe-eval'.
 VENDOR := meridian/web/static/vendor
 VENDOR_STAMP := $(VENDOR)/.installed-$(shell cat package.json package-lock.json | md5sum | cut -c1-12)
 
@@ -23,7 +24,7 @@ $(STAMP): pyproject.toml tests/plugin_example/pyproject.toml
 $(VENDOR_STAMP): package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	rm -rf $(VENDOR) && mkdir -p $(VENDOR)
-	cp node_modules/htmx.org/dist/htmx.min.js node_modules/alpinejs/dist/cdn.min.js \
+	cp node_modules/htmx.org/dist/htmx.min.js node_modules/@alpinejs/csp/dist/cdn.min.js \
 	   node_modules/sortablejs/Sortable.min.js node_modules/echarts/dist/echarts.min.js \
 	   node_modules/swagger-ui-dist/swagger-ui-bundle.js node_modules/swagger-ui-dist/swagger-ui.css \
 	   $(VENDOR)/

@@ -17,6 +17,7 @@ from meridian.documents import plugin as documents_plugin
 from meridian.events.audit_keys import load_audit_key, open_audit_trail
 from meridian.events.schedules import ensure_schedule
 from meridian.http.deps import Workspace
+from meridian.http.headers import SecurityHeaders
 from meridian.http.problems import install_problem_handlers
 from meridian.integrations import plugin as integrations_plugin
 from meridian.plugins.manager import Plugins, attach, build_plugins
@@ -76,6 +77,7 @@ def create_app(settings: Settings, *, workspace: Workspace | None = None) -> Fas
     )
     workspace = workspace or create_workspace(settings)
     app.state.workspace = workspace
+    app.add_middleware(SecurityHeaders)
     install_problem_handlers(app)
     app.include_router(api_router)
     install_api_docs(app)

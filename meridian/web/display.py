@@ -16,6 +16,7 @@ from markupsafe import Markup, escape
 from sqlalchemy.engine import Connection
 
 from meridian.db.tables import users
+from meridian.schema.colors import DEFAULT_COLOR, safe_color
 from meridian.schema.fieldtypes import field_type
 from meridian.schema.model import Field, Form
 from meridian.schema.values.region import region_label
@@ -125,7 +126,7 @@ class Presenter:
         )
 
     def _chip(self, option: Any, value: str) -> Markup:
-        color = option.color if option is not None else "#8c8c8c"
+        color = safe_color(option.color) if option is not None else DEFAULT_COLOR
         label = option.label if option is not None else value
         return Markup('<span class="chip" style="--chip:{0}">{1}</span>').format(color, label)
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 import uvicorn
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Browser, BrowserContext, ConsoleMessage, Page, sync_playwright
 
 from meridian.app import create_app
 from meridian.http.deps import Workspace
@@ -70,17 +70,45 @@ def browser() -> Iterator[Browser]:
         launched.close()
 
 
-@pytest.fixture
-def page(browser: Browser) -> Iterator[Page]:
-    """A fresh browser context (no cookies); JavaScript errors fail the test."""
-    context = browser.new_context(viewport=DESKTOP, locale="zh-CN")
+# Reports every Content-Security-Policy violation to the console, where the fixture sees it.
+_REPORT_VIOLATIONS = """
+document.addEventListener("securitypolicyviolation", (event) => {
+  console.error("CSP violation: " + event.violatedDirective + " blocked " + event.blockedURI);
+});
+"""
+
+
+def _breaks_the_page(message: ConsoleMessage) -> bool:
+    """A policy violation, or an Alpine expression that failed (as one the CSP build of Alpine
+    cannot evaluate would)."""
+    text = message.text
+    return "Content Security Policy" in text or "CSP violation" in text or "Alpine" in text
+
+
+def open_watched(context: BrowserContext) -> tuple[Page, list[str]]:
+    """A new tab and the list its JavaScript errors, policy violations and Alpine expression
+    errors are collected in."""
+    context.add_init_script(_REPORT_VIOLATIONS)
     tab = context.new_page()
     errors: list[str] = []
     tab.on("pageerror", lambda error: errors.append(str(error)))
+    tab.on(
+        "console",
+        lambda message: errors.append(message.text) if _breaks_the_page(message) else None,
+    )
+    return tab, errors
+
+
+@pytest.fixture
+def page(browser: Browser) -> Iterator[Page]:
+    """A fresh browser context (no cookies); JavaScript errors and Content-Security-Policy
+    violations fail the test."""
+    context = browser.new_context(viewport=DESKTOP, locale="zh-CN")
+    tab, errors = open_watched(context)
     tab.set_default_timeout(10_000)
     yield tab
     context.close()
-    assert not errors, f"JavaScript errors on the page: {errors}"
+    assert not errors, f"JavaScript errors or CSP violations on the page: {errors}"
 
 
 def log_in(page: Page, server: Server, email: str, password: str) -> None:

@@ -114,7 +114,9 @@ def test_filter_sort_columns_edit_bulk_and_views(page: Page, server: Server) -> 
     expect(page.locator("[data-testid=bulkbar]")).to_be_visible()
     page.fill("input[name=owner_id]", "rep@acme.test")
     page.once("dialog", lambda dialog: dialog.accept())
-    page.click("button[value=transfer]")
+    # Wait for the bulk request itself: "network idle" can come before htmx has sent it.
+    with page.expect_response(lambda response: response.url.endswith("/bulk")):
+        page.click("button[value=transfer]")
     page.wait_for_load_state("networkidle")
     with server.workspace.read() as conn:
         form = get_form(conn, "lead")

@@ -12,7 +12,7 @@ from meridian.core.actor import Actor
 from meridian.db.tables import users
 from meridian.solutions import idc_crm
 from meridian.solutions.loader import install_solution, load_sample_data
-from tests.browser.conftest import DESKTOP, PHONE, SCREENSHOTS, Server, log_in
+from tests.browser.conftest import DESKTOP, PHONE, SCREENSHOTS, Server, log_in, open_watched
 
 PAGES = {
     "designer": "/apps/idc_crm/designer/opportunity",
@@ -46,7 +46,7 @@ def test_screenshots(browser: Browser, server: Server) -> None:
             conn.execute(sa.update(users).where(users.c.id == admin_id).values(locale=locale))
         for device, viewport in (("desktop", DESKTOP), ("phone", PHONE)):
             context = browser.new_context(viewport=viewport, locale=locale)
-            page = context.new_page()
+            page, errors = open_watched(context)
             log_in(page, server, "admin@idc.test", "demo4meridian")
             for name, path in PAGES.items():
                 response = page.goto(server.url + path)
@@ -55,3 +55,4 @@ def test_screenshots(browser: Browser, server: Server) -> None:
                 assert page.locator("html").get_attribute("lang") == locale
                 page.screenshot(path=SCREENSHOTS / f"{name}-{device}-{locale}.png")
             context.close()
+            assert not errors, f"JavaScript errors or CSP violations: {errors}"

@@ -10,6 +10,7 @@ import sqlalchemy as sa
 
 from meridian.db.types import JSONType
 from meridian.errors import InvalidValue
+from meridian.schema.colors import PALETTE, is_color
 from meridian.schema.fieldtypes.base import FieldType, ValueContext
 from meridian.schema.model import Field, Form
 
@@ -32,7 +33,14 @@ def _check_options(field: Field) -> list[str]:
     duplicates = sorted({v for v in values if values.count(v) > 1})
     if duplicates:
         return [f"option values must be unique; repeated: {', '.join(duplicates)}"]
-    return []
+    names = ", ".join(PALETTE)
+    return [
+        f"option {option.value!r}: colour must be #rgb, #rrggbb or one of {names}; got "
+        f"{option.color[:40]!r} / 选项 {option.value!r} 的颜色须为 #rgb、#rrggbb 或 {names} 之一，"
+        f"收到 {option.color[:40]!r}"
+        for option in field.options
+        if not is_color(option.color)
+    ]
 
 
 class SelectType(FieldType):

@@ -14,6 +14,7 @@ from meridian.access.permissions import FormAccess, form_access
 from meridian.errors import FieldError, ValidationFailed
 from meridian.records import listing, service
 from meridian.schema.catalog import get_form
+from meridian.schema.colors import DEFAULT_COLOR, safe_color
 from meridian.schema.model import Field, Form
 from meridian.web.display import Presenter, mentioned_users, record_title, user_names
 from meridian.web.pages.common import page
@@ -69,8 +70,8 @@ def kanban(
         expand = tuple(f.key for f in card_fields if f.type == "link")
         columns = []
         for value, label, color in [
-            *((o.value, o.label, o.color) for o in field.options),
-            (None, "—", "#8c8c8c"),
+            *((o.value, o.label, safe_color(o.color)) for o in field.options),
+            (None, "—", DEFAULT_COLOR),
         ]:
             condition = (
                 {"field": field.key, "op": "is_blank", "value": True}

@@ -50,6 +50,52 @@ document.addEventListener("htmx:responseError", (event) => {
   toast(message);
 });
 
+/* Behaviour that markup asks for with data attributes, since pages run no inline script or
+   inline handlers (Content-Security-Policy): */
+/* a form that asks before it is sent, */
+document.addEventListener("submit", (event) => {
+  const question = event.target.dataset && event.target.dataset.confirm;
+  if (question && !window.confirm(question)) event.preventDefault();
+});
+/* a select that sends its form as soon as it changes, */
+document.addEventListener("change", (event) => {
+  if (event.target.matches("select[data-submit-on-change]")) event.target.form.submit();
+});
+/* the login page's language links, */
+document.addEventListener("click", (event) => {
+  const link = event.target.closest("a[data-language]");
+  if (!link) return;
+  event.preventDefault();
+  document.cookie = "meridian_lang=" + link.dataset.language + ";path=/";
+  window.location.reload();
+});
+/* a grid cell being edited saves on Enter, or as soon as a choice or a checkbox changes (htmx
+   trigger filters would need eval), */
+document.addEventListener("keyup", (event) => {
+  const editor = event.target.closest("[data-cell-editor]");
+  if (editor && event.key === "Enter") htmx.trigger(editor, "cell-save");
+});
+document.addEventListener("change", (event) => {
+  const editor = event.target.closest("[data-cell-editor]");
+  if (editor && (event.target.tagName === "SELECT" || event.target.type === "checkbox")) {
+    htmx.trigger(editor, "cell-save");
+  }
+});
+/* and the app page's chart of records per form. */
+document.addEventListener("DOMContentLoaded", () => {
+  const box = document.getElementById("form-chart");
+  if (!box || !window.echarts) return;
+  const chart = window.echarts.init(box);
+  chart.setOption({
+    grid: { left: 48, right: 16, top: 16, bottom: 32 },
+    tooltip: {},
+    xAxis: { type: "category", data: JSON.parse(box.dataset.labels) },
+    yAxis: { type: "value" },
+    series: [{ type: "bar", data: JSON.parse(box.dataset.values), itemStyle: { color: "#1f6feb" } }],
+  });
+  window.addEventListener("resize", () => chart.resize());
+});
+
 /* Grid headers: click sorts by the column, shift-click adds it as a further sort key. */
 document.addEventListener("click", (event) => {
   const th = event.target.closest("table.grid th.sortable");
@@ -148,10 +194,27 @@ document.addEventListener("alpine:init", () => {
       else url.searchParams.delete("filter");
       window.location.href = url.toString();
     },
+    /* the fields a user may show or hide (system columns always show) */
+    columnChoices() {
+      return this.fields.filter((f) => !["owner_id", "created_at", "updated_at"].includes(f.key));
+    },
+    clearFilter() {
+      this.rows = [];
+      this.apply();
+    },
     applyColumns() {
       const url = new URL(window.location.href);
       url.searchParams.set("columns", this.columns.join(","));
       window.location.href = url.toString();
+    },
+  }));
+
+  /* the grid's row checkboxes: which records a bulk action applies to */
+  Alpine.data("bulkSelection", () => ({
+    selected: [],
+    selectAll(event) {
+      const boxes = this.$root.querySelectorAll("input[name=ids]");
+      this.selected = event.target.checked ? Array.from(boxes, (box) => box.value) : [];
     },
   }));
 
@@ -192,6 +255,7 @@ document.addEventListener("alpine:init", () => {
   Alpine.data("lines", (rows, keys) => ({
     rows: rows.map((r) => ({ ...r })),
     add() { this.rows.push(Object.fromEntries(keys.map((k) => [k, ""]))); },
+    posted() { return JSON.stringify(this.rows); },
   }));
 
   /* Form designer: the whole form is client state until saved; every edit can be undone. */
@@ -219,6 +283,8 @@ document.addEventListener("alpine:init", () => {
     problemTitle: "",
     formula: { message: "", ok: false, type: "" },
     text: JSON.parse(document.getElementById("designer-text").textContent),
+    /* fields that already have a key: the title field must be one of them */
+    keyedFields() { return this.form.fields.filter((candidate) => candidate.key); },
     init() {
       this.snapshot = JSON.stringify(this.form);
       Sortable.create(this.$refs.palette, {
@@ -296,6 +362,23 @@ document.addEventListener("alpine:init", () => {
       this.form.fields.forEach((f) => { if (f.section === index) f.section = 0; else if (f.section > index) f.section -= 1; });
       this.form.sections.splice(index, 1);
       if (!this.form.sections.length) this.form.sections.push({ _id: nextId++, title: "", columns: 2 });
+      this.remember();
+    },
+    /* an option's value defaults to its first label */
+    optionNamed(option) {
+      option.value = option.value || option.label;
+      this.remember();
+    },
+    removeOption(index) {
+      this.selected.options.splice(index, 1);
+      this.remember();
+    },
+    addLineField() {
+      this.selected.fields.push({ label: "", type: "text" });
+      this.remember();
+    },
+    removeLineField(index) {
+      this.selected.fields.splice(index, 1);
       this.remember();
     },
     addOption() {
@@ -396,6 +479,11 @@ document.addEventListener("alpine:init", () => {
     },
     form(key) { return this.forms.find((f) => f.key === (key || this.rule.form_key)) || { fields: [] }; },
     fields(key) { return this.form(key).fields.filter((f) => !["child_table", "attachment"].includes(f.type)); },
+    /* the fields a trigger may watch: dates only for date-relative triggers */
+    triggerFields() {
+      return this.fields().filter((f) => this.trigger.type !== "date_relative" || f.type === "date");
+    },
+    fieldsOfType(...types) { return this.fields().filter((f) => types.includes(f.type)); },
     options(fieldKey) { const f = this.form().fields.find((x) => x.key === fieldKey); return (f && f.options) || []; },
     linksBack(formKey) { return this.form(formKey).fields.filter((f) => f.type === "link" && f.target === this.rule.form_key && !f.many); },
     formChanged() { this.conditions = []; this.rule.condition = ""; this.trigger.field = ""; },
@@ -406,6 +494,10 @@ document.addEventListener("alpine:init", () => {
       if (f && f.type === "boolean") return value === "true" || value === "是" ? "true" : "false";
       if (f && f.type === "date" && /^\d{4}-\d{2}-\d{2}$/.test(value)) return `DATE("${value}")`;
       return JSON.stringify(String(value));
+    },
+    removeCondition(index) {
+      this.conditions.splice(index, 1);
+      this.writeCondition();
     },
     writeCondition() {
       this.rule.condition = this.conditions.map((c) => {
