@@ -32,6 +32,7 @@ def web(settings: Settings, workspace: Workspace) -> Iterator[TestClient]:
             email="admin@acme.test",
             name="admin",
             password=PASSWORD,
+            passwords=workspace.passwords,
             roles=["administrator"],
             must_change_password=False,
         )
