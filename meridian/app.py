@@ -50,14 +50,20 @@ def create_workspace(
     The plugins are Meridian's own and the installed ones ``settings.load_plugins`` names;
     the engine is given them, so every connection it opens finds the same registry.
     """
+    given = engine
     engine = engine or make_engine(settings.resolved_database_url)
     plugins = plugins or build_plugins(DEFAULT_PLUGINS, installed=settings.plugin_names)
     attach(engine, plugins)
-    upgrade_database(engine)
-    key = load_audit_key(
-        configured=settings.audit_key.get_secret_value(), data_dir=settings.data_dir
-    )
-    open_audit_trail(engine, key, rekey=rekey_audit_trail)
+    try:
+        upgrade_database(engine)
+        key = load_audit_key(
+            configured=settings.audit_key.get_secret_value(), data_dir=settings.data_dir
+        )
+        open_audit_trail(engine, key, rekey=rekey_audit_trail)
+    except BaseException:
+        if given is None:  # a refused start leaves no connection open behind it
+            engine.dispose()
+        raise
     tz = ZoneInfo(settings.time_zone)
     with transaction(engine) as conn:
         ensure_schedule(conn, rules.SCAN, "* * * * *", rules.SCAN, {}, tz)
