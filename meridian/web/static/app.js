@@ -369,6 +369,19 @@ document.addEventListener("alpine:init", () => {
       option.value = option.value || option.label;
       this.remember();
     },
+    /* an attachment field's accepted types, typed as ".pdf .png" (spaces or commas) */
+    acceptedText() { return (this.selected.accept || []).join(" "); },
+    setAccepted(event) {
+      this.selected.accept = event.target.value.split(/[\s,，]+/).filter(Boolean);
+      this.remember();
+    },
+    /* its largest file, typed in MB and kept in bytes */
+    largestMegabytes() { return this.selected.max_size ? this.selected.max_size / 1048576 : ""; },
+    setLargest(event) {
+      const megabytes = parseFloat(event.target.value);
+      this.selected.max_size = event.target.value ? Math.max(1, Math.round(megabytes * 1048576)) : null;
+      this.remember();
+    },
     removeOption(index) {
       this.selected.options.splice(index, 1);
       this.remember();
