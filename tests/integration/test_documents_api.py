@@ -3,6 +3,8 @@ the record as its reader reads it), bad templates refused whole, errors in both 
 
 from __future__ import annotations
 
+import io
+import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -294,3 +296,35 @@ def test_a_condition_guards_generation_and_runtime_failures_are_4xx(
         ("broken", retried["number"]),
         ("approved_offer", made.json()["number"]),
     ]
+
+
+def _docx() -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("[Content_Types].xml", "<Types/>")
+        archive.writestr("word/document.xml", "<w:document/>")
+    return buffer.getvalue()
+
+
+def test_a_word_templates_source_is_a_file_its_builder_may_use(
+    client: TestClient, as_user: Any, people: dict[str, Any]
+) -> None:
+    """A template names its .docx by the token the upload gave; someone else's file (its
+    token learnt somehow) or an old sequential id is refused as if there were no file."""
+    rules = {"read": "all", "manage": True, "fields": {"secret": "hidden"}}
+    assert client.put("/api/v1/roles/member/forms/deal", json=rules).status_code == 200
+    manager = as_user(people["member"])
+    theirs = client.post("/api/v1/files", files={"file": ("价格表.docx", _docx())}).json()["id"]
+    mine = manager.post("/api/v1/files", files={"file": ("报价.docx", _docx())}).json()["id"]
+    template = {"key": "word", "label": "Word 报价", "kind": "docx"}
+    for source in (theirs, 1, "1"):
+        refused = manager.post(
+            "/api/v1/forms/deal/templates", json={**template, "source_file_id": source}
+        )
+        assert refused.status_code == 422, source
+        assert refused.json()["errors"][0]["field"] == "source_file_id"
+    saved = manager.post("/api/v1/forms/deal/templates", json={**template, "source_file_id": mine})
+    assert saved.status_code == 201, saved.text
+    assert saved.json()["source_file_id"] == mine
+    listed = client.get("/api/v1/forms/deal/templates").json()["items"]
+    assert {t["key"]: t["source_file_id"] for t in listed}["word"] == mine
