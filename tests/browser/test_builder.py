@@ -131,3 +131,27 @@ def test_a_refused_change_shows_what_it_would_break(page: Page, server: Server) 
         unchanged = get_form(conn, "lead")
     assert unchanged.get_field("size").type == "text"  # type: ignore[union-attr]
     assert unchanged.version == form.version
+
+
+def test_an_attachment_field_is_given_its_file_types_and_largest_file(
+    page: Page, server: Server
+) -> None:
+    _builder(server)
+    log_in(page, server, "builder@acme.test", PASSWORD)
+    page.fill("[data-testid=new-app] input[name=label]", "合同管理")
+    page.click("[data-testid=new-app] button[type=submit]")
+    page.click("[data-testid=new-form]")
+    page.fill("[data-testid=form-label]", "合同")
+    _add(page, "text", "名称")
+    _add(page, "attachment", "扫描件")
+    page.fill("[data-testid=prop-accept]", ".PDF, .png  jpg")
+    page.locator("[data-testid=prop-accept]").dispatch_event("change")
+    page.fill("[data-testid=prop-max-size]", "2.5")
+    page.locator("[data-testid=prop-max-size]").dispatch_event("change")
+    page.click("[data-testid=save-form]")
+    expect(page.locator("[data-testid=saved]")).to_be_visible()
+    with server.workspace.read() as conn:
+        form = get_form(conn, "hetong")
+    scan = form.get_field("saomiaojian")
+    assert scan is not None
+    assert (scan.accept, scan.max_size) == ((".pdf", ".png", ".jpg"), 2621440)
