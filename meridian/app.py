@@ -17,6 +17,7 @@ from meridian.documents import plugin as documents_plugin
 from meridian.events.audit_keys import load_audit_key, open_audit_trail
 from meridian.events.schedules import ensure_schedule
 from meridian.http.deps import Workspace
+from meridian.http.guard import RequestGuard
 from meridian.http.headers import SecurityHeaders
 from meridian.http.problems import install_problem_handlers
 from meridian.integrations import plugin as integrations_plugin
@@ -83,7 +84,12 @@ def create_app(settings: Settings, *, workspace: Workspace | None = None) -> Fas
     )
     workspace = workspace or create_workspace(settings)
     app.state.workspace = workspace
-    app.add_middleware(SecurityHeaders)
+    app.add_middleware(
+        RequestGuard,
+        body_limit=settings.request_max_bytes,
+        upload_limit=settings.max_upload_bytes,
+    )
+    app.add_middleware(SecurityHeaders)  # outermost: the guard's refusals get them too
     install_problem_handlers(app)
     app.include_router(api_router)
     install_api_docs(app)

@@ -7,8 +7,18 @@ details) and enough context to act on it: the field, the reason and the offendin
 from __future__ import annotations
 
 import dataclasses
+import json
+import math
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
+
+SHORT_VALUE = 60
+"""Characters of an offending value that an error shows; the rest is cut (issue 13: a 13 MB
+value came back three times over in its own error)."""
+SHORT_TEXT = 500
+"""Characters of any other text in an error (a message may quote the value it refuses)."""
+_MAX_ID_BITS = 63
 
 
 @dataclass(frozen=True)
@@ -115,6 +125,14 @@ class SchemaChangeRefused(MeridianError):
         self.offenders = offenders or []
 
 
+class UnsupportedMediaType(MeridianError):
+    """A body in a format the endpoint does not read (a JSON endpoint sent form data, text…)."""
+
+    code = "unsupported_media_type"
+    status = 415
+    title = "Unsupported media type"
+
+
 class Unauthenticated(MeridianError):
     code = "unauthenticated"
     status = 401
@@ -148,3 +166,77 @@ class ErrorCollector:
     def raise_if_any(self) -> None:
         if self.errors:
             raise ValidationFailed(self.errors)
+
+
+def short_text(text: str, limit: int = SHORT_TEXT) -> str:
+    """``text`` cut to ``limit`` characters plus "…", with lone surrogates replaced, so that it
+    can always be written as UTF-8."""
+    cut = text if len(text) <= limit else text[:limit] + "…"
+    if cut.isascii():
+        return cut
+    return cut.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+
+
+def short_value(value: Any, limit: int = SHORT_VALUE) -> Any:
+    """An offending value as an error may show it: small, and writable as JSON.
+
+    Small JSON values stay as they are; a long string is cut; a large list or object becomes
+    the start of its JSON text; anything else (bytes, ``NaN``, a huge integer) becomes text.
+    """
+    if value is None or isinstance(value, bool):
+        return value
+    if isinstance(value, int):
+        return value if value.bit_length() <= _MAX_ID_BITS else _integer_text(value, limit)
+    if isinstance(value, float):
+        return value if math.isfinite(value) else str(value)
+    if isinstance(value, str):
+        return short_text(value, limit)
+    if isinstance(value, bytes | bytearray):
+        return short_text(bytes(value[: limit * 4]).decode("utf-8", "replace"), limit)
+    if isinstance(value, list | tuple | dict):
+        preview, complete = _preview(value, limit)
+        if not complete:
+            return short_text(preview) + "…"
+        if isinstance(value, dict):
+            return {short_text(str(k), limit): short_value(v, limit) for k, v in value.items()}
+        return [short_value(item, limit) for item in value]
+    return short_text(str(value), limit)
+
+
+def _integer_text(value: int, limit: int) -> str:
+    if value.bit_length() > 4 * limit:  # str() of a very long integer is slow, or refused
+        return f"an integer of {value.bit_length()} bits"
+    return short_text(str(value), limit)
+
+
+def _preview(value: Any, limit: int) -> tuple[str, bool]:
+    """The first ``limit`` characters of ``value`` as compact JSON, and whether that is all of
+    it; built piece by piece, so a huge value costs no more than its first pieces."""
+    pieces: list[str] = []
+    length = 0
+    for piece in _json_pieces(value, depth=0):
+        pieces.append(piece)
+        length += len(piece)
+        if length > limit:
+            return "".join(pieces)[:limit], False
+    return "".join(pieces), True
+
+
+def _json_pieces(value: Any, depth: int) -> Iterator[str]:
+    if depth > 16:
+        yield "…" * (SHORT_VALUE + 1)
+    elif isinstance(value, dict):
+        yield "{"
+        for index, (key, item) in enumerate(value.items()):
+            yield ("," if index else "") + json.dumps(short_text(str(key), SHORT_VALUE)) + ":"
+            yield from _json_pieces(item, depth + 1)
+        yield "}"
+    elif isinstance(value, list | tuple):
+        yield "["
+        for index, item in enumerate(value):
+            if index:
+                yield ","
+            yield from _json_pieces(item, depth + 1)
+        yield "]"
+    else:
+        yield json.dumps(short_value(value, SHORT_VALUE), ensure_ascii=False)

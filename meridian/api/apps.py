@@ -9,10 +9,11 @@ from fastapi import APIRouter
 from meridian.access.permissions import visible_form
 from meridian.api.schemas import AppCreate, FormCreate
 from meridian.http.deps import ActorDep, WorkspaceDep
+from meridian.http.routing import ApiRoute
 from meridian.schema import catalog, changes, packages
 from meridian.schema.model import App, parse_model
 
-router = APIRouter(tags=["apps"])
+router = APIRouter(route_class=ApiRoute, tags=["apps"])
 
 
 @router.get("/apps")

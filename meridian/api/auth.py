@@ -16,8 +16,9 @@ from meridian.http.deps import (
     session_policy,
     set_session_cookie,
 )
+from meridian.http.routing import ApiRoute
 
-router = APIRouter(prefix="/auth", tags=["auth"])
+router = APIRouter(route_class=ApiRoute, prefix="/auth", tags=["auth"])
 
 
 @router.post("/login")

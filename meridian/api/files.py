@@ -8,10 +8,11 @@ from fastapi import APIRouter, Form, UploadFile
 from fastapi.responses import FileResponse
 
 from meridian.http.deps import ActorDep, WorkspaceDep
+from meridian.http.routing import ApiRoute
 from meridian.records.files import attachment_field, readable_file, store_file
 from meridian.schema.values.filetypes import served_type
 
-router = APIRouter(tags=["files"])
+router = APIRouter(route_class=ApiRoute, tags=["files"])
 
 _NO_SCRIPTS = "default-src 'none'; style-src 'unsafe-inline'; sandbox"
 """A stored file is shown as what it was sniffed to be and never runs as a page of ours (a

@@ -10,9 +10,10 @@ from meridian.access.metadata import list_visible_changes
 from meridian.access.permissions import visible_form
 from meridian.api.schemas import FieldUpdate
 from meridian.http.deps import ActorDep, WorkspaceDep
+from meridian.http.routing import ApiRoute
 from meridian.schema import catalog, changes
 
-router = APIRouter(tags=["forms"])
+router = APIRouter(route_class=ApiRoute, tags=["forms"])
 
 
 @router.get("/forms/{form_key}")

@@ -8,9 +8,10 @@ from fastapi import APIRouter, Body
 from pydantic import BaseModel, ConfigDict
 
 from meridian.http.deps import ActorDep, WorkspaceDep
+from meridian.http.routing import ApiRoute
 from meridian.integrations import inbound
 
-router = APIRouter(tags=["inbound hooks"])
+router = APIRouter(route_class=ApiRoute, tags=["inbound hooks"])
 
 
 class HookCreate(BaseModel):

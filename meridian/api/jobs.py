@@ -7,10 +7,12 @@ from typing import Any
 from fastapi import APIRouter
 
 from meridian.access.manage import require_admin
+from meridian.core.ids import Id
 from meridian.events import jobs as queue
 from meridian.http.deps import ActorDep, WorkspaceDep
+from meridian.http.routing import ApiRoute
 
-router = APIRouter(prefix="/jobs", tags=["jobs"])
+router = APIRouter(route_class=ApiRoute, prefix="/jobs", tags=["jobs"])
 
 
 @router.get("")
@@ -27,14 +29,14 @@ def list_jobs(
 
 
 @router.post("/{job_id}/retry")
-def retry_job(job_id: int, workspace: WorkspaceDep, actor: ActorDep) -> dict[str, Any]:
+def retry_job(job_id: Id, workspace: WorkspaceDep, actor: ActorDep) -> dict[str, Any]:
     require_admin(actor)
     with workspace.transaction() as conn:
         return queue.retry_dead(conn, job_id)
 
 
 @router.post("/{job_id}/discard")
-def discard_job(job_id: int, workspace: WorkspaceDep, actor: ActorDep) -> dict[str, Any]:
+def discard_job(job_id: Id, workspace: WorkspaceDep, actor: ActorDep) -> dict[str, Any]:
     require_admin(actor)
     with workspace.transaction() as conn:
         return queue.discard_dead(conn, job_id)

@@ -7,10 +7,12 @@ from typing import Any
 from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict
 
+from meridian.core.ids import Id
 from meridian.http.deps import ActorDep, WorkspaceDep
+from meridian.http.routing import ApiRoute
 from meridian.notify import inbox
 
-router = APIRouter(tags=["notifications"])
+router = APIRouter(route_class=ApiRoute, tags=["notifications"])
 
 
 class Preferences(BaseModel):
@@ -35,7 +37,7 @@ def my_notifications(
 
 
 @router.post("/notifications/{notification_id}/read")
-def mark_read(notification_id: int, workspace: WorkspaceDep, actor: ActorDep) -> dict[str, Any]:
+def mark_read(notification_id: Id, workspace: WorkspaceDep, actor: ActorDep) -> dict[str, Any]:
     with workspace.transaction() as conn:
         return {"marked": inbox.mark_read(conn, actor, notification_id)}
 

@@ -9,11 +9,13 @@ from fastapi import APIRouter, Body
 
 from meridian.access import manage, organisation, permissions
 from meridian.api.schemas import DepartmentCreate, RoleCreate, RoleRename, UserCreate
+from meridian.core.ids import Id
 from meridian.events import audit
 from meridian.http.deps import ActorDep, WorkspaceDep
+from meridian.http.routing import ApiRoute
 from meridian.schema.catalog import get_form
 
-router = APIRouter(tags=["organisation"])
+router = APIRouter(route_class=ApiRoute, tags=["organisation"])
 
 
 @router.get("/roles")
@@ -79,14 +81,14 @@ def create_department(
 
 @router.patch("/departments/{department_id}")
 def update_department(
-    department_id: int, workspace: WorkspaceDep, actor: ActorDep, changes: Annotated[Any, Body()]
+    department_id: Id, workspace: WorkspaceDep, actor: ActorDep, changes: Annotated[Any, Body()]
 ) -> dict[str, Any]:
     with workspace.transaction() as conn:
         return manage.update_department(conn, actor, department_id, changes)
 
 
 @router.delete("/departments/{department_id}", status_code=204)
-def delete_department(department_id: int, workspace: WorkspaceDep, actor: ActorDep) -> None:
+def delete_department(department_id: Id, workspace: WorkspaceDep, actor: ActorDep) -> None:
     with workspace.transaction() as conn:
         manage.delete_department(conn, actor, department_id)
 
@@ -105,7 +107,7 @@ def create_user(body: UserCreate, workspace: WorkspaceDep, actor: ActorDep) -> d
 
 @router.patch("/users/{user_id}")
 def update_user(
-    user_id: int, workspace: WorkspaceDep, actor: ActorDep, changes: Annotated[Any, Body()]
+    user_id: Id, workspace: WorkspaceDep, actor: ActorDep, changes: Annotated[Any, Body()]
 ) -> dict[str, Any]:
     with workspace.transaction() as conn:
         return manage.update_user(conn, actor, user_id, changes)
@@ -123,13 +125,13 @@ def import_users(
 def search_audit(
     workspace: WorkspaceDep,
     actor: ActorDep,
-    actor_id: int | None = None,
+    actor_id: Id | None = None,
     object_type: str | None = None,
     object_id: str | None = None,
     action: str | None = None,
     since: datetime | None = None,
     until: datetime | None = None,
-    before_id: int | None = None,
+    before_id: Id | None = None,
     limit: int = 100,
 ) -> dict[str, Any]:
     manage.require_admin(actor)

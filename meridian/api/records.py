@@ -2,20 +2,21 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from fastapi import APIRouter, Header, Response
 from fastapi.responses import JSONResponse
 
 from meridian.api.schemas import BulkCreate, BulkUpdate, OwnerTransfer, RecordIds, Share
+from meridian.core.ids import Id
 from meridian.dataio import dossier
 from meridian.errors import FieldError, ValidationFailed
 from meridian.http.deps import ActorDep, WorkspaceDep
+from meridian.http.routing import ApiRoute, read_json
 from meridian.records import bulk, listing, ownership, reads, service
 from meridian.schema.catalog import get_form
 
-router = APIRouter(tags=["records"])
+router = APIRouter(route_class=ApiRoute, tags=["records"])
 
 
 def _etag(record: dict[str, Any]) -> str:
@@ -35,14 +36,7 @@ def _if_match(header: str | None) -> int | None:
 
 
 def _parse_filter(text: str | None) -> Any:
-    if not text:
-        return None
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise ValidationFailed(
-            [FieldError("filter", "invalid_json", f"filter is not JSON: {exc.msg}", text)]
-        ) from None
+    return read_json(text, field="filter") if text else None
 
 
 @router.get("/forms/{form_key}/records")
@@ -116,7 +110,7 @@ def create_records(
 @router.get("/forms/{form_key}/records/{record_id}")
 def get_record(
     form_key: str,
-    record_id: int,
+    record_id: Id,
     response: Response,
     workspace: WorkspaceDep,
     actor: ActorDep,
@@ -135,7 +129,7 @@ def get_record(
 @router.patch("/forms/{form_key}/records/{record_id}")
 def update_record(
     form_key: str,
-    record_id: int,
+    record_id: Id,
     values: dict[str, Any],
     response: Response,
     workspace: WorkspaceDep,
@@ -161,7 +155,7 @@ def update_record(
 @router.delete("/forms/{form_key}/records/{record_id}", status_code=204)
 def delete_record(
     form_key: str,
-    record_id: int,
+    record_id: Id,
     workspace: WorkspaceDep,
     actor: ActorDep,
     if_match: str | None = Header(default=None),
@@ -181,7 +175,7 @@ def delete_record(
 
 @router.post("/forms/{form_key}/records/{record_id}/restore")
 def restore_record(
-    form_key: str, record_id: int, workspace: WorkspaceDep, actor: ActorDep
+    form_key: str, record_id: Id, workspace: WorkspaceDep, actor: ActorDep
 ) -> dict[str, Any]:
     with workspace.transaction() as conn:
         form = get_form(conn, form_key)
@@ -192,7 +186,7 @@ def restore_record(
 
 @router.get("/forms/{form_key}/records/{record_id}/history")
 def record_history(
-    form_key: str, record_id: int, workspace: WorkspaceDep, actor: ActorDep
+    form_key: str, record_id: Id, workspace: WorkspaceDep, actor: ActorDep
 ) -> dict[str, Any]:
     with workspace.read() as conn:
         form = get_form(conn, form_key)
@@ -252,7 +246,7 @@ def transfer_owner(
 
 @router.post("/forms/{form_key}/records/{record_id}/shares", status_code=201)
 def share_record(
-    form_key: str, record_id: int, body: Share, workspace: WorkspaceDep, actor: ActorDep
+    form_key: str, record_id: Id, body: Share, workspace: WorkspaceDep, actor: ActorDep
 ) -> dict[str, Any]:
     with workspace.transaction() as conn:
         form = get_form(conn, form_key)
@@ -268,7 +262,7 @@ def share_record(
 
 @router.get("/forms/{form_key}/records/{record_id}/shares")
 def record_shares(
-    form_key: str, record_id: int, workspace: WorkspaceDep, actor: ActorDep
+    form_key: str, record_id: Id, workspace: WorkspaceDep, actor: ActorDep
 ) -> dict[str, Any]:
     with workspace.read() as conn:
         form = get_form(conn, form_key)
@@ -280,7 +274,7 @@ def record_shares(
 
 @router.delete("/forms/{form_key}/records/{record_id}/shares/{share_id}", status_code=204)
 def revoke_share(
-    form_key: str, record_id: int, share_id: int, workspace: WorkspaceDep, actor: ActorDep
+    form_key: str, record_id: Id, share_id: Id, workspace: WorkspaceDep, actor: ActorDep
 ) -> None:
     with workspace.transaction() as conn:
         form = get_form(conn, form_key)
@@ -296,7 +290,7 @@ def revoke_share(
 
 @router.get("/forms/{form_key}/records/{record_id}/dossier")
 def record_dossier(
-    form_key: str, record_id: int, workspace: WorkspaceDep, actor: ActorDep
+    form_key: str, record_id: Id, workspace: WorkspaceDep, actor: ActorDep
 ) -> Response:
     """The compliance dossier: a ZIP of the record, its relations, history, files and audit."""
     with workspace.transaction() as conn:  # the export is audited

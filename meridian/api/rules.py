@@ -8,10 +8,12 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Response
 
 from meridian.access.manage import require_admin
+from meridian.core.ids import Id
 from meridian.http.deps import ActorDep, WorkspaceDep
+from meridian.http.routing import ApiRoute
 from meridian.rules import definitions, engine
 
-router = APIRouter(tags=["rules"])
+router = APIRouter(route_class=ApiRoute, tags=["rules"])
 
 
 @router.get("/rules")
@@ -32,7 +34,7 @@ def create_rule(
 
 
 @router.get("/rules/{rule_id}")
-def get_rule(rule_id: int, workspace: WorkspaceDep, actor: ActorDep) -> dict[str, Any]:
+def get_rule(rule_id: Id, workspace: WorkspaceDep, actor: ActorDep) -> dict[str, Any]:
     require_admin(actor)
     with workspace.read() as conn:
         return definitions.get_rule(conn, rule_id)
@@ -40,34 +42,34 @@ def get_rule(rule_id: int, workspace: WorkspaceDep, actor: ActorDep) -> dict[str
 
 @router.put("/rules/{rule_id}")
 def update_rule(
-    rule_id: int, workspace: WorkspaceDep, actor: ActorDep, document: Annotated[Any, Body()]
+    rule_id: Id, workspace: WorkspaceDep, actor: ActorDep, document: Annotated[Any, Body()]
 ) -> dict[str, Any]:
     with workspace.transaction() as conn:
         return definitions.update_rule(conn, actor, rule_id, document)
 
 
 @router.delete("/rules/{rule_id}", status_code=204)
-def delete_rule(rule_id: int, workspace: WorkspaceDep, actor: ActorDep) -> Response:
+def delete_rule(rule_id: Id, workspace: WorkspaceDep, actor: ActorDep) -> Response:
     with workspace.transaction() as conn:
         definitions.delete_rule(conn, actor, rule_id)
     return Response(status_code=204)
 
 
 @router.post("/rules/{rule_id}/enable")
-def enable_rule(rule_id: int, workspace: WorkspaceDep, actor: ActorDep) -> dict[str, Any]:
+def enable_rule(rule_id: Id, workspace: WorkspaceDep, actor: ActorDep) -> dict[str, Any]:
     with workspace.transaction() as conn:
         return definitions.set_enabled(conn, actor, rule_id, True)
 
 
 @router.post("/rules/{rule_id}/disable")
-def disable_rule(rule_id: int, workspace: WorkspaceDep, actor: ActorDep) -> dict[str, Any]:
+def disable_rule(rule_id: Id, workspace: WorkspaceDep, actor: ActorDep) -> dict[str, Any]:
     with workspace.transaction() as conn:
         return definitions.set_enabled(conn, actor, rule_id, False)
 
 
 @router.post("/rules/{rule_id}/dry-run")
 def dry_run(
-    rule_id: int,
+    rule_id: Id,
     workspace: WorkspaceDep,
     actor: ActorDep,
     record_id: Annotated[int, Body(embed=True)],
@@ -78,7 +80,7 @@ def dry_run(
 
 
 @router.get("/rules/{rule_id}/runs")
-def rule_runs(rule_id: int, workspace: WorkspaceDep, actor: ActorDep) -> dict[str, Any]:
+def rule_runs(rule_id: Id, workspace: WorkspaceDep, actor: ActorDep) -> dict[str, Any]:
     require_admin(actor)
     with workspace.read() as conn:
         return {"items": engine.runs(conn, rule_id=rule_id)}
@@ -86,7 +88,7 @@ def rule_runs(rule_id: int, workspace: WorkspaceDep, actor: ActorDep) -> dict[st
 
 @router.get("/forms/{form_key}/records/{record_id}/rule-runs")
 def record_rule_runs(
-    form_key: str, record_id: int, workspace: WorkspaceDep, actor: ActorDep
+    form_key: str, record_id: Id, workspace: WorkspaceDep, actor: ActorDep
 ) -> dict[str, Any]:
     require_admin(actor)
     with workspace.read() as conn:

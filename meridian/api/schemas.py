@@ -6,6 +6,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from meridian.core.ids import Id
+
 
 class AppCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -69,8 +71,8 @@ class RoleRename(BaseModel):
 class DepartmentCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: str
-    parent_id: int | None = None
-    manager_id: int | None = None
+    parent_id: Id | None = None
+    manager_id: Id | None = None
 
 
 class UserCreate(BaseModel):
@@ -79,30 +81,30 @@ class UserCreate(BaseModel):
     name: str = ""
     password: str
     roles: list[str] = ["member"]
-    department: str | int | None = None
-    other_departments: list[int] = []
-    manager_id: int | None = None
+    department: str | Id | None = None
+    other_departments: list[Id] = []
+    manager_id: Id | None = None
 
 
 class RecordIds(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    ids: list[int]
+    ids: list[Id]
 
 
 class BulkUpdate(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    ids: list[int]
+    ids: list[Id]
     values: dict[str, Any]
 
 
 class OwnerTransfer(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    ids: list[int]
-    owner_id: int
+    ids: list[Id]
+    owner_id: Id
 
 
 class Share(BaseModel):
     model_config = ConfigDict(extra="forbid")
     level: str = "read"
-    user_id: int | None = None
-    department_id: int | None = None
+    user_id: Id | None = None
+    department_id: Id | None = None

@@ -7,10 +7,12 @@ from typing import Any
 from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict
 
+from meridian.core.ids import Id
 from meridian.http.deps import ActorDep, WorkspaceDep
+from meridian.http.routing import ApiRoute
 from meridian.integrations import webhooks
 
-router = APIRouter(prefix="/webhooks", tags=["webhooks"])
+router = APIRouter(route_class=ApiRoute, prefix="/webhooks", tags=["webhooks"])
 
 
 class WebhookCreate(BaseModel):
@@ -33,14 +35,14 @@ def create_webhook(body: WebhookCreate, workspace: WorkspaceDep, actor: ActorDep
 
 
 @router.get("/{webhook_id}/deliveries")
-def list_deliveries(webhook_id: int, workspace: WorkspaceDep, actor: ActorDep) -> dict[str, Any]:
+def list_deliveries(webhook_id: Id, workspace: WorkspaceDep, actor: ActorDep) -> dict[str, Any]:
     with workspace.read() as conn:
         return {"items": webhooks.deliveries(conn, actor, webhook_id)}
 
 
 @router.post("/{webhook_id}/deliveries/{delivery_id}/replay", status_code=202)
 def replay_delivery(
-    webhook_id: int, delivery_id: int, workspace: WorkspaceDep, actor: ActorDep
+    webhook_id: Id, delivery_id: Id, workspace: WorkspaceDep, actor: ActorDep
 ) -> dict[str, Any]:
     with workspace.transaction() as conn:
         return {"job_id": webhooks.replay(conn, actor, webhook_id, delivery_id)}

@@ -135,7 +135,18 @@ def get_actor(request: Request, workspace: WorkspaceDep) -> Actor:
 
     A cookie-authenticated request that changes something must echo the session's CSRF token
     in ``X-CSRF-Token``; a user who must change an initial password may do nothing else first.
+    An API route settles this before it reads the body (``http.routing``), and the answer is
+    kept on the request, so it is worked out once.
     """
+    known = getattr(request.state, "actor", None)
+    if isinstance(known, Actor):
+        return known
+    actor = _authenticate(request, workspace)
+    request.state.actor = actor
+    return actor
+
+
+def _authenticate(request: Request, workspace: Workspace) -> Actor:
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() == "bearer" and token.strip():

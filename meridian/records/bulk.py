@@ -22,7 +22,12 @@ from meridian.records.formulas import FormulaRunner
 from meridian.records.history import write_history
 from meridian.records.plan import plan_for
 from meridian.records.reads import read_sides
-from meridian.records.references import check_references, check_unique, linked_ids
+from meridian.records.references import (
+    check_references,
+    check_unique,
+    linked_ids,
+    unique_writes,
+)
 from meridian.records.search import record_search_text
 from meridian.records.subscribers import announce
 from meridian.records.values import ParsedRecord, RecordParser
@@ -241,7 +246,8 @@ def update_records(
         pairs = {key: targets for key, targets in parsed.pairs.items() if key in changes}
         if pairs:
             relinked.append((current["id"], ParsedRecord(pairs=pairs)))
-    _assign(conn, table, assigned)
+    with unique_writes(conn, form, [parsed], [""], ids):
+        _assign(conn, table, assigned)
     write_sides(conn, form, plan.tables, relinked, replace=True)
     write_history(conn, form.key, entries, actor.user_id, now)
     refresh_rollups(conn, form, [*rows, *proposed])

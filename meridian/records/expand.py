@@ -29,7 +29,7 @@ def expand_links(
     """One query per expanded link field for the whole page, over the linked rows the actor
     may read (:class:`Readable`, live or trashed); a linked record it may not read, or whose
     title field is hidden from it, shows only its id."""
-    for key in keys:
+    for key in dict.fromkeys(keys):  # a key asked for twice is expanded once
         link = form.get_field(key)
         if link is None or link.archived or link.type != "link":
             raise ValidationFailed(

@@ -22,7 +22,9 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.sql.elements import ColumnElement
 
 from meridian.access.permissions import form_access
+from meridian.core import strict_json
 from meridian.core.actor import Actor
+from meridian.core.strict_json import INTEGER_RANGE
 from meridian.errors import FieldError, InvalidValue, ValidationFailed
 from meridian.records.readable import Readable
 from meridian.schema.catalog import get_form
@@ -199,6 +201,8 @@ def _system_parser(key: str, ctx: ValueContext) -> Callable[[Any], Any]:
                 ) from None
             return moment if moment.tzinfo else moment.replace(tzinfo=ctx.tz)
         if isinstance(raw, int) and not isinstance(raw, bool):
+            if not INTEGER_RANGE[0] <= raw <= INTEGER_RANGE[1]:
+                raise _bad(f"filter.{key}", "out_of_range", "integers must fit in 64 bits", raw)
             return raw
         raise _bad(f"filter.{key}", "invalid_number", "expected a whole number", raw)
 
@@ -316,10 +320,12 @@ def encode_cursor(values: Sequence[Any]) -> str:
 
 
 def decode_cursor(cursor: str, sorts: Sequence[Sort], table: sa.Table) -> list[Any]:
+    """The values a cursor carries, each checked against its column: a cursor is the client's
+    text, and a value of the wrong type reached the database as a server error (issue 13)."""
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
-        values = json.loads(base64.urlsafe_b64decode(padded.encode()))
-    except (ValueError, UnicodeDecodeError):
+        values = strict_json.loads(base64.urlsafe_b64decode(padded.encode()))
+    except ValueError:  # not base64, not UTF-8, not JSON, or a value no column holds
         raise _bad(
             "cursor", "invalid_cursor", "the cursor is not one Meridian gave out", cursor
         ) from None
@@ -327,18 +333,32 @@ def decode_cursor(cursor: str, sorts: Sequence[Sort], table: sa.Table) -> list[A
         raise _bad("cursor", "invalid_cursor", "the cursor does not match the sort", cursor)
     result: list[Any] = []
     for sort, raw in zip(sorts, values, strict=True):
-        column_type = table.c[sort.key].type
-        python_type = getattr(column_type, "python_type", None) if raw is not None else None
-        try:
-            if python_type is datetime:
-                result.append(datetime.fromisoformat(raw))
-            elif python_type is date:
-                result.append(date.fromisoformat(raw))
-            else:
-                result.append(raw)
-        except (TypeError, ValueError):
-            raise _bad("cursor", "invalid_cursor", "the cursor is damaged", cursor) from None
+        value = None if raw is None else _cursor_value(table.c[sort.key].type, raw)
+        if value is _DAMAGED:
+            raise _bad("cursor", "invalid_cursor", "the cursor is damaged", cursor)
+        result.append(value)
     return result
+
+
+_DAMAGED: Any = object()
+
+
+def _cursor_value(column_type: sa.types.TypeEngine[Any], raw: Any) -> Any:
+    python_type = getattr(column_type, "python_type", None)
+    try:
+        if python_type is datetime:
+            return datetime.fromisoformat(raw)
+        if python_type is date:
+            return date.fromisoformat(raw)
+    except (TypeError, ValueError):
+        return _DAMAGED
+    if python_type is bool:
+        return raw if isinstance(raw, bool) else _DAMAGED
+    if python_type is int:
+        return raw if isinstance(raw, int) and not isinstance(raw, bool) else _DAMAGED
+    if python_type is str:
+        return raw if isinstance(raw, str) else _DAMAGED
+    return raw if isinstance(raw, int | float | str) and not isinstance(raw, bool) else _DAMAGED
 
 
 def order_by(table: sa.Table, sorts: Sequence[Sort]) -> list[Any]:

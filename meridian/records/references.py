@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import IntegrityError
 
 from meridian.access.permissions import form_access
 from meridian.core.actor import Actor
@@ -218,3 +220,43 @@ def check_unique(
                         f"{f.label} {value!r} is already used by {where}",
                         value,
                     )
+
+
+_UNIQUE_VIOLATION = "23505"
+
+
+@contextmanager
+def unique_writes(
+    conn: Connection,
+    form: Form,
+    records: Sequence[ParsedRecord],
+    prefixes: Sequence[str],
+    own_ids: Sequence[int | None],
+) -> Iterator[None]:
+    """The write that follows :func:`check_unique`, guarded against a writer that took one of
+    the values in between.
+
+    On PostgreSQL two transactions can both pass the check before either commits; the unique
+    index then refuses the second one's write (issue 13: an IntegrityError, a server error).
+    The write runs under a savepoint, and when the index refuses it the check runs again:
+    it now sees the other writer's committed row and refuses with exactly the error it would
+    have given had the other committed first. SQLite needs none of this: a writer holds the
+    database's write lock from its ``BEGIN IMMEDIATE``, so nobody commits in between.
+    """
+    keys = [f.key for f in form.active_fields if f.unique]
+    guarded = conn.dialect.name == "postgresql" and any(
+        record.columns.get(key) is not None for record in records for key in keys
+    )
+    if not guarded:
+        yield
+        return
+    try:
+        with conn.begin_nested():
+            yield
+    except IntegrityError as exc:
+        if getattr(exc.orig, "sqlstate", None) != _UNIQUE_VIOLATION:
+            raise
+        errors = ErrorCollector()
+        check_unique(conn, form, records, errors, prefixes, own_ids)
+        errors.raise_if_any()
+        raise

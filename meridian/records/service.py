@@ -19,13 +19,18 @@ from meridian.access.permissions import form_access
 from meridian.core.actor import Actor
 from meridian.core.clock import utcnow
 from meridian.core.timezones import DEFAULT_TIME_ZONE
-from meridian.errors import Conflict, ErrorCollector, StaleVersion
+from meridian.errors import Conflict, ErrorCollector, FieldError, StaleVersion, ValidationFailed
 from meridian.events.records import RecordDeleted, RecordRestored, RecordUpdated
 from meridian.records.formulas import FormulaRunner
 from meridian.records.history import write_history
 from meridian.records.plan import plan_for
 from meridian.records.reads import get_record, load_row, read_sides
-from meridian.records.references import check_references, check_unique, linked_ids
+from meridian.records.references import (
+    check_references,
+    check_unique,
+    linked_ids,
+    unique_writes,
+)
 from meridian.records.search import record_search_text
 from meridian.records.subscribers import announce
 from meridian.records.values import ParsedRecord, RecordParser
@@ -124,11 +129,12 @@ def update_record(
     }
     if any(f.key in changed for f in plan.search_fields):
         assignments["_search"] = record_search_text(plan.search_fields, merged)
-    result = conn.execute(
-        table.update()
-        .where(table.c.id == record_id, table.c._version == version)
-        .values(assignments)
-    )
+    with unique_writes(conn, form, [parsed], [""], [record_id]):
+        result = conn.execute(
+            table.update()
+            .where(table.c.id == record_id, table.c._version == version)
+            .values(assignments)
+        )
     if result.rowcount != 1:
         raise StaleVersion(
             f"record {record_id} was changed by someone else; reload it", id=record_id
@@ -191,17 +197,14 @@ def _set_deleted(
         raise StaleVersion(
             f"record {record_id} is at version {version}, not {expected_version}", id=record_id
         )
-    if not delete:
-        errors = ErrorCollector()
-        unique_values = ParsedRecord(
-            columns={f.key: row[f.key] for f in plan.column_fields if f.unique}
-        )
-        check_unique(conn, form, [unique_values], errors, [""], [record_id])
-        if errors.errors:
-            raise Conflict(
-                f"record {record_id} cannot be restored: {errors.errors[0].message}",
-                errors=[e.as_dict() for e in errors.errors],
-            )
+    # A restored record takes its unique values back; a trashed one gives nothing up.
+    unique_values = ParsedRecord(
+        columns={} if delete else {f.key: row[f.key] for f in plan.column_fields if f.unique}
+    )
+    errors = ErrorCollector()
+    check_unique(conn, form, [unique_values], errors, [""], [record_id])
+    if errors.errors:
+        raise _not_restorable(record_id, errors.errors)
     now = utcnow()
     assignments = {
         "deleted_at": now if delete else None,
@@ -209,11 +212,15 @@ def _set_deleted(
         "updated_at": now,
         "updated_by": actor.user_id,
     }
-    result = conn.execute(
-        table.update()
-        .where(table.c.id == record_id, table.c._version == version)
-        .values(assignments)
-    )
+    try:
+        with unique_writes(conn, form, [unique_values], [""], [record_id]):
+            result = conn.execute(
+                table.update()
+                .where(table.c.id == record_id, table.c._version == version)
+                .values(assignments)
+            )
+    except ValidationFailed as exc:
+        raise _not_restorable(record_id, exc.errors) from None
     if result.rowcount != 1:
         raise StaleVersion(
             f"record {record_id} was changed by someone else; reload it", id=record_id
@@ -227,4 +234,11 @@ def _set_deleted(
         form,
         [event(form.key, record_id, actor.user_id, version + 1)],
         {record_id: {**row, **assignments}},
+    )
+
+
+def _not_restorable(record_id: int, errors: list[FieldError]) -> Conflict:
+    return Conflict(
+        f"record {record_id} cannot be restored: {errors[0].message}",
+        errors=[e.as_dict() for e in errors],
     )

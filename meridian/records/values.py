@@ -7,6 +7,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from meridian.core.ids import is_id
 from meridian.errors import ErrorCollector, InvalidValue
 from meridian.schema.fieldtypes import ValueContext, field_type
 from meridian.schema.model import Field, Form
@@ -163,7 +164,7 @@ def _is_blank(parsed: ParsedRecord, field_def: Field) -> bool:
 
 
 def _parse_owner(value: Any, parsed: ParsedRecord, errors: ErrorCollector, prefix: str) -> None:
-    if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+    if is_id(value):
         parsed.columns["owner_id"] = value
     else:
         errors.add(prefix + "owner_id", "invalid_reference", "expected a user id", value)

@@ -21,7 +21,7 @@ from meridian.records.formulas import FormulaRunner
 from meridian.records.history import write_creations
 from meridian.records.numbering import assign_numbers
 from meridian.records.plan import FormPlan, plan_for
-from meridian.records.references import check_references, check_unique
+from meridian.records.references import check_references, check_unique, unique_writes
 from meridian.records.search import record_search_text
 from meridian.records.subscribers import announce_created
 from meridian.records.values import ParsedRecord, RecordParser
@@ -89,7 +89,8 @@ def insert_records(
     ids = reserve_ids(conn, table, len(rows))
     for record_id, row in zip(ids, rows, strict=True):
         row["id"] = record_id
-    insert_many(conn, table, rows)
+    with unique_writes(conn, form, parsed, prefixes, [None] * len(parsed)):
+        insert_many(conn, table, rows)
     write_sides(conn, form, plan.tables, list(zip(ids, parsed, strict=True)), replace=False)
     write_creations(conn, form.key, table, ids, actor.user_id, now)
     refresh_rollups(conn, form, rows)

@@ -6,10 +6,10 @@ rule is checked by the records service, so a page validates exactly like the API
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from typing import Any
 
+from meridian.core import strict_json
 from meridian.schema.model import FIELD_TYPES, Field
 
 COMPUTED = frozenset({"formula", "rollup", "auto_number"})
@@ -23,7 +23,7 @@ def posted_id(text: str) -> int | str | None:
     text = text.strip()
     if not text:
         return None
-    return int(text) if text.isdecimal() else text
+    return int(text) if text.isdecimal() and len(text) <= 19 else text
 
 
 def parse_input(field: Field, posted: Sequence[Any]) -> Any:
@@ -45,8 +45,8 @@ def parse_input(field: Field, posted: Sequence[Any]) -> Any:
         if not last.strip():
             return []
         try:
-            return json.loads(last)
-        except json.JSONDecodeError:
+            return strict_json.loads(last)
+        except strict_json.RefusedJSON:
             return last
     return last if last.strip() else None
 

@@ -81,3 +81,19 @@ def require_type(value: Any, expected: type | tuple[type, ...], code: str, what:
         raise InvalidValue(code, f"expected {what}, got {value!r}")
     if not isinstance(value, expected):
         raise InvalidValue(code, f"expected {what}, got {value!r}")
+
+
+def require_text(value: Any, code: str) -> str:
+    """``value`` as text a column can store: PostgreSQL refuses NUL, and UTF-8 cannot hold a
+    lone surrogate; both came through as server errors (issue 13)."""
+    require_type(value, str, code, "a string")
+    text: str = value
+    if "\x00" in text:
+        raise InvalidValue("invalid_character", "text may not contain NUL (\\u0000)")
+    if not text.isascii():
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            message = "text may not contain a lone surrogate (\\ud800-\\udfff)"
+            raise InvalidValue("invalid_character", message) from None
+    return text

@@ -7,7 +7,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from meridian.errors import InvalidValue
-from meridian.schema.fieldtypes.base import FieldType, ValueContext, require_type
+from meridian.schema.fieldtypes.base import FieldType, ValueContext, require_text
 from meridian.schema.model import Field, Form
 from meridian.schema.values.autonumber import parse_pattern
 from meridian.schema.values.network import normalize_ip
@@ -30,8 +30,7 @@ class _NormalisedText(FieldType):
         return sa.String(255)
 
     def parse(self, field: Field, value: Any, ctx: ValueContext) -> Any:
-        require_type(value, str, self.code, "a string")
-        text = value.strip()
+        text = require_text(value, self.code).strip()
         return self.normalise(field, text) if text else None
 
 

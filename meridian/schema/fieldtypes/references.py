@@ -10,6 +10,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from meridian.core.ids import is_id
 from meridian.db.types import JSONType
 from meridian.errors import InvalidValue
 from meridian.schema.fieldtypes.base import FieldType, ValueContext
@@ -18,11 +19,10 @@ from meridian.schema.values.filetypes import is_token, unknown_file
 
 
 def parse_id(value: Any) -> int:
-    if isinstance(value, bool):
-        raise InvalidValue("invalid_reference", f"expected a record id, got {value!r}")
-    if isinstance(value, int) and value > 0:
-        return value
-    if isinstance(value, str) and value.strip().isdecimal() and int(value) > 0:
+    """A record, user or file id: a positive 64-bit integer, or its digits as text."""
+    if isinstance(value, str) and value.strip().isdecimal() and len(value.strip()) <= 19:
+        value = int(value)
+    if is_id(value):
         return int(value)
     raise InvalidValue("invalid_reference", f"expected a positive record id, got {value!r}")
 

@@ -12,7 +12,12 @@ import sqlalchemy as sa
 
 from meridian.db.types import UTCDateTime, sqlite_date_iso, sqlite_datetime_iso
 from meridian.errors import InvalidValue
-from meridian.schema.fieldtypes.base import FieldType, ValueContext, require_type
+from meridian.schema.fieldtypes.base import (
+    FieldType,
+    ValueContext,
+    require_text,
+    require_type,
+)
 from meridian.schema.model import Field, Form
 
 CURRENCY_DIGITS = {"CNY": 2, "USD": 2, "EUR": 2, "HKD": 2, "GBP": 2, "JPY": 0, "KRW": 0}
@@ -35,8 +40,7 @@ class TextType(FieldType):
         return []
 
     def parse(self, field: Field, value: Any, ctx: ValueContext) -> Any:
-        require_type(value, str, "invalid_text", "a string")
-        text: str = value.strip()
+        text = require_text(value, "invalid_text").strip()
         limit = field.max_length or self.default_max_length
         if len(text) > limit:
             raise InvalidValue(
@@ -57,15 +61,31 @@ class LongTextType(TextType):
     default_max_length = 100_000
 
 
+NUMBER_DIGITS = 40
+"""Digits, and powers of ten, that a number given to a field may have: more than any field
+holds (18 digits), few enough that reading it costs nothing. ``1e999999999`` and a number of
+5,000 digits were server errors — and converting either to an integer would take the
+machine's memory (issue 13)."""
+
+
 def _parse_decimal(value: Any) -> Decimal:
     if isinstance(value, bool) or not isinstance(value, int | float | str | Decimal):
         raise InvalidValue("invalid_number", f"expected a number, got {value!r}")
+    if isinstance(value, int) and value.bit_length() > 4 * NUMBER_DIGITS:
+        raise InvalidValue("out_of_range", f"more than {NUMBER_DIGITS} digits")
+    text = str(value).strip().replace(",", "")
+    if len(text) > 2 * NUMBER_DIGITS:
+        raise InvalidValue("out_of_range", f"{len(text)} characters is too long for a number")
     try:
-        number = Decimal(str(value).strip().replace(",", ""))
+        number = Decimal(text)
     except InvalidOperation:
         raise InvalidValue("invalid_number", f"{value!r} is not a number") from None
     if not number.is_finite():
         raise InvalidValue("invalid_number", f"{value!r} is not a finite number")
+    if not number:
+        return Decimal(0)  # 0e999999999 too: its exponent would overflow in scaling
+    if not -NUMBER_DIGITS <= number.adjusted() <= NUMBER_DIGITS:
+        raise InvalidValue("out_of_range", f"{value!r} is beyond the range of numbers")
     return number
 
 

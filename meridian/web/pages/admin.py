@@ -15,6 +15,7 @@ from starlette.datastructures import UploadFile
 
 from meridian.access import manage, organisation, permissions
 from meridian.access.tokens import create_token, list_tokens, revoke_token
+from meridian.core.ids import Id
 from meridian.errors import FieldError, MeridianError, ValidationFailed
 from meridian.events import jobs
 from meridian.events.audit import search_audit
@@ -143,12 +144,12 @@ def _user_page(request: Request, viewer: Viewer, user_id: int, **context: Any) -
 
 
 @router.get("/users/{user_id}", response_class=HTMLResponse)
-def user_page(user_id: int, request: Request, viewer: ViewerDep) -> HTMLResponse:
+def user_page(user_id: Id, request: Request, viewer: ViewerDep) -> HTMLResponse:
     return _user_page(request, viewer, user_id)
 
 
 @router.post("/users/{user_id}", response_class=HTMLResponse)
-async def update_user(user_id: int, request: Request, viewer: ViewerDep) -> HTMLResponse:
+async def update_user(user_id: Id, request: Request, viewer: ViewerDep) -> HTMLResponse:
     posted = await request.form()
     changes = {
         "name": str(posted.get("name", "")),
@@ -253,14 +254,12 @@ def _department_page(
 
 
 @router.get("/departments/{department_id}", response_class=HTMLResponse)
-def department_page(department_id: int, request: Request, viewer: ViewerDep) -> HTMLResponse:
+def department_page(department_id: Id, request: Request, viewer: ViewerDep) -> HTMLResponse:
     return _department_page(request, viewer, department_id)
 
 
 @router.post("/departments/{department_id}", response_class=HTMLResponse)
-async def update_department(
-    department_id: int, request: Request, viewer: ViewerDep
-) -> HTMLResponse:
+async def update_department(department_id: Id, request: Request, viewer: ViewerDep) -> HTMLResponse:
     posted = await request.form()
     changes = {
         "name": str(posted.get("name", "")),
@@ -276,7 +275,7 @@ async def update_department(
 
 
 @router.post("/departments/{department_id}/delete", response_class=HTMLResponse)
-def delete_department(department_id: int, request: Request, viewer: ViewerDep) -> Response:
+def delete_department(department_id: Id, request: Request, viewer: ViewerDep) -> Response:
     return removed(
         viewer,
         lambda conn: manage.delete_department(conn, viewer.actor, department_id),
@@ -454,7 +453,7 @@ async def add_token(request: Request, viewer: ViewerDep) -> HTMLResponse:
 
 
 @router.post("/tokens/{token_id}/revoke")
-def revoke(token_id: int, viewer: ViewerDep) -> Response:
+def revoke(token_id: Id, viewer: ViewerDep) -> Response:
     manage.require_admin(viewer.actor)
     with viewer.workspace.transaction() as conn:
         revoke_token(conn=conn, token_id=token_id, actor_id=viewer.actor.user_id)
@@ -526,7 +525,7 @@ def jobs_page(request: Request, viewer: ViewerDep, state: str = "dead") -> HTMLR
 
 
 @router.post("/jobs/{job_id}/{operation}")
-def job_action(job_id: int, operation: str, viewer: ViewerDep) -> Response:
+def job_action(job_id: Id, operation: str, viewer: ViewerDep) -> Response:
     manage.require_admin(viewer.actor)
     with viewer.workspace.transaction() as conn:
         if operation == "retry":

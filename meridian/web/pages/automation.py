@@ -10,6 +10,7 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from meridian.access import manage
+from meridian.core.ids import Id
 from meridian.errors import FieldError, MeridianError, ValidationFailed
 from meridian.integrations import webhooks
 from meridian.rules import definitions, engine
@@ -66,7 +67,7 @@ def rule_builder(request: Request, viewer: ViewerDep) -> HTMLResponse:
 
 
 @router.get("/rules/{rule_id}/edit", response_class=HTMLResponse)
-def rule_editor(rule_id: int, request: Request, viewer: ViewerDep) -> HTMLResponse:
+def rule_editor(rule_id: Id, request: Request, viewer: ViewerDep) -> HTMLResponse:
     """The builder, holding the rule as it is."""
     manage.require_admin(viewer.actor)
     with viewer.workspace.read() as conn:
@@ -84,7 +85,7 @@ async def create_rule(request: Request, viewer: ViewerDep) -> dict[str, Any]:
 
 
 @router.put("/rules/{rule_id}")
-async def update_rule(rule_id: int, request: Request, viewer: ViewerDep) -> dict[str, Any]:
+async def update_rule(rule_id: Id, request: Request, viewer: ViewerDep) -> dict[str, Any]:
     document = await request.json()
     with viewer.workspace.transaction() as conn:
         definitions.update_rule(conn, viewer.actor, rule_id, document)
@@ -92,7 +93,7 @@ async def update_rule(rule_id: int, request: Request, viewer: ViewerDep) -> dict
 
 
 @router.post("/rules/{rule_id}/delete")
-def delete_rule(rule_id: int, viewer: ViewerDep) -> Response:
+def delete_rule(rule_id: Id, viewer: ViewerDep) -> Response:
     with viewer.workspace.transaction() as conn:
         definitions.delete_rule(conn, viewer.actor, rule_id)
     return RedirectResponse("/admin/rules", status_code=303)
@@ -108,12 +109,12 @@ def _rule_page(request: Request, viewer: Viewer, rule_id: int, **context: Any) -
 
 
 @router.get("/rules/{rule_id}", response_class=HTMLResponse)
-def rule_page(rule_id: int, request: Request, viewer: ViewerDep) -> HTMLResponse:
+def rule_page(rule_id: Id, request: Request, viewer: ViewerDep) -> HTMLResponse:
     return _rule_page(request, viewer, rule_id)
 
 
 @router.post("/rules/{rule_id}/enabled")
-def set_enabled(rule_id: int, viewer: ViewerDep, enabled: bool = Form(...)) -> Response:
+def set_enabled(rule_id: Id, viewer: ViewerDep, enabled: bool = Form(...)) -> Response:
     with viewer.workspace.transaction() as conn:
         definitions.set_enabled(conn, viewer.actor, rule_id, enabled)
     return RedirectResponse(f"/admin/rules/{rule_id}", status_code=303)
@@ -121,7 +122,7 @@ def set_enabled(rule_id: int, viewer: ViewerDep, enabled: bool = Form(...)) -> R
 
 @router.post("/rules/{rule_id}/dry-run", response_class=HTMLResponse)
 def dry_run(
-    rule_id: int, request: Request, viewer: ViewerDep, record_id: str = Form("")
+    rule_id: Id, request: Request, viewer: ViewerDep, record_id: str = Form("")
 ) -> HTMLResponse:
     """What the rule would do to one record now; nothing is changed."""
     manage.require_admin(viewer.actor)
@@ -187,7 +188,7 @@ async def add_webhook(request: Request, viewer: ViewerDep) -> HTMLResponse:
 
 
 @router.get("/webhooks/{webhook_id}", response_class=HTMLResponse)
-def webhook_page(webhook_id: int, request: Request, viewer: ViewerDep) -> HTMLResponse:
+def webhook_page(webhook_id: Id, request: Request, viewer: ViewerDep) -> HTMLResponse:
     manage.require_admin(viewer.actor)
     with viewer.workspace.read() as conn:
         log = webhooks.deliveries(conn, viewer.actor, webhook_id)
@@ -203,7 +204,7 @@ def webhook_page(webhook_id: int, request: Request, viewer: ViewerDep) -> HTMLRe
 
 
 @router.post("/webhooks/{webhook_id}/deliveries/{delivery_id}/replay")
-def replay(webhook_id: int, delivery_id: int, viewer: ViewerDep) -> Response:
+def replay(webhook_id: Id, delivery_id: Id, viewer: ViewerDep) -> Response:
     with viewer.workspace.transaction() as conn:
         webhooks.replay(conn, viewer.actor, webhook_id, delivery_id)
     return RedirectResponse(f"/admin/webhooks/{webhook_id}", status_code=303)

@@ -11,6 +11,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 
 from meridian.access.permissions import FormAccess, form_access
+from meridian.core.ids import Id
 from meridian.errors import FieldError, ValidationFailed
 from meridian.records import listing, service
 from meridian.schema.catalog import get_form
@@ -118,7 +119,7 @@ def kanban(
 
 
 @router.post("/forms/{form_key}/records/{record_id}/move")
-async def move(form_key: str, record_id: int, request: Request, viewer: ViewerDep) -> Any:
+async def move(form_key: str, record_id: Id, request: Request, viewer: ViewerDep) -> Any:
     """A card dropped in another column: the same update, validation and history as any edit."""
     body = await request.json()
     if not isinstance(body, dict) or not isinstance(body.get("field"), str):

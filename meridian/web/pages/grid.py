@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, replace
 from typing import Any
 from urllib.parse import urlencode
@@ -13,6 +12,8 @@ from sqlalchemy.engine import Connection
 
 from meridian.access.permissions import FormAccess, form_access
 from meridian.access.users import find_user_id
+from meridian.core import strict_json
+from meridian.core.ids import Id
 from meridian.errors import FieldError, MeridianError, ValidationFailed
 from meridian.records import bulk as bulk_writes
 from meridian.records import listing, ownership, reads, service, views
@@ -51,8 +52,8 @@ class GridState:
         if not self.filter:
             return None
         try:
-            return json.loads(self.filter)
-        except json.JSONDecodeError:
+            return strict_json.loads(self.filter)
+        except strict_json.RefusedJSON:
             return self.filter
 
     def query_string(self, **changes: Any) -> str:
@@ -263,14 +264,14 @@ def _cell(
 
 @router.get("/forms/{form_key}/records/{record_id}/cells/{key}", response_class=HTMLResponse)
 def cell(
-    form_key: str, record_id: int, key: str, request: Request, viewer: ViewerDep, edit: bool = False
+    form_key: str, record_id: Id, key: str, request: Request, viewer: ViewerDep, edit: bool = False
 ) -> HTMLResponse:
     return _cell(request, viewer, form_key, record_id, key, editing=edit)
 
 
 @router.post("/forms/{form_key}/records/{record_id}/cells/{key}", response_class=HTMLResponse)
 async def save_cell(
-    form_key: str, record_id: int, key: str, request: Request, viewer: ViewerDep
+    form_key: str, record_id: Id, key: str, request: Request, viewer: ViewerDep
 ) -> HTMLResponse:
     """Inline edit: the server's own validation; an error stays beside the cell."""
     posted = await request.form()
@@ -385,7 +386,7 @@ def save_view(
 
 
 @router.post("/forms/{form_key}/views/{view_id}/delete")
-def delete_view(form_key: str, view_id: int, viewer: ViewerDep) -> Response:
+def delete_view(form_key: str, view_id: Id, viewer: ViewerDep) -> Response:
     with viewer.workspace.transaction() as conn:
         views.delete_view(conn, viewer.actor, form_key, view_id)
     return RedirectResponse(f"/forms/{form_key}", status_code=303)

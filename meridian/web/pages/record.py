@@ -11,6 +11,7 @@ from sqlalchemy.engine import Connection
 
 from meridian.access import organisation
 from meridian.access.permissions import form_access
+from meridian.core.ids import Id
 from meridian.db.tables import users
 from meridian.errors import MeridianError, NotFound, ValidationFailed
 from meridian.records import listing, ownership, reads, service
@@ -78,7 +79,7 @@ def _files(conn: Connection, form: Form, record: dict[str, Any]) -> list[dict[st
 
 
 @router.get("/forms/{form_key}/records/{record_id}", response_class=HTMLResponse)
-def detail(form_key: str, record_id: int, request: Request, viewer: ViewerDep) -> HTMLResponse:
+def detail(form_key: str, record_id: Id, request: Request, viewer: ViewerDep) -> HTMLResponse:
     return _detail(request, viewer, form_key, record_id)
 
 
@@ -235,7 +236,7 @@ async def create_record(form_key: str, request: Request, viewer: ViewerDep) -> R
 
 
 @router.get("/forms/{form_key}/records/{record_id}/edit", response_class=HTMLResponse)
-def edit_record(form_key: str, record_id: int, request: Request, viewer: ViewerDep) -> HTMLResponse:
+def edit_record(form_key: str, record_id: Id, request: Request, viewer: ViewerDep) -> HTMLResponse:
     with viewer.workspace.read() as conn:
         form = get_form(conn, form_key)
         visible = form_access(conn, viewer.actor, form).visible
@@ -252,7 +253,7 @@ def edit_record(form_key: str, record_id: int, request: Request, viewer: ViewerD
 
 @router.post("/forms/{form_key}/records/{record_id}/edit", response_class=HTMLResponse)
 async def update_record(
-    form_key: str, record_id: int, request: Request, viewer: ViewerDep
+    form_key: str, record_id: Id, request: Request, viewer: ViewerDep
 ) -> Response:
     posted = await request.form()
     version = str(posted.get("_version", ""))
@@ -297,7 +298,7 @@ def _share_targets(conn: Connection) -> dict[str, list[dict[str, Any]]]:
 
 @router.post("/forms/{form_key}/records/{record_id}/shares", response_class=HTMLResponse)
 async def share_record(
-    form_key: str, record_id: int, request: Request, viewer: ViewerDep
+    form_key: str, record_id: Id, request: Request, viewer: ViewerDep
 ) -> Response:
     """Share with the user or department chosen as ``user:ID`` or ``department:ID``."""
     posted = await request.form()
@@ -325,7 +326,7 @@ async def share_record(
 
 
 @router.post("/forms/{form_key}/records/{record_id}/shares/{share_id}/delete")
-def revoke_share(form_key: str, record_id: int, share_id: int, viewer: ViewerDep) -> Response:
+def revoke_share(form_key: str, record_id: Id, share_id: Id, viewer: ViewerDep) -> Response:
     with viewer.workspace.transaction() as conn:
         ownership.revoke_share(
             conn=conn,
@@ -339,7 +340,7 @@ def revoke_share(form_key: str, record_id: int, share_id: int, viewer: ViewerDep
 
 
 @router.post("/forms/{form_key}/records/{record_id}/delete")
-def delete_record(form_key: str, record_id: int, viewer: ViewerDep) -> Response:
+def delete_record(form_key: str, record_id: Id, viewer: ViewerDep) -> Response:
     with viewer.workspace.transaction() as conn:
         service.delete_record(
             conn=conn,

@@ -1,0 +1,101 @@
+"""The API's route class: the caller is known before the body is read, and a JSON body is
+read strictly.
+
+FastAPI reads a route's body before it solves the route's dependencies, so an anonymous
+client could make the server take in (and parse) a body only to be told 401 afterwards.
+:class:`ApiRoute` settles ``get_actor`` first for every route that depends on it, refuses a
+body in another format with 415 before reading it, and reads JSON with
+:mod:`meridian.core.strict_json`, so what the rest of Meridian cannot hold (``NaN``, 65-bit
+integers, NUL, lone surrogates, deep nesting) is a 422 naming where it is (issue 13).
+"""
+
+from __future__ import annotations
+
+import email.message
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+from fastapi import params
+from fastapi.dependencies.models import Dependant
+from fastapi.routing import APIRoute
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response
+
+from meridian.core import strict_json
+from meridian.errors import FieldError, UnsupportedMediaType, ValidationFailed
+from meridian.http.deps import Workspace, get_actor
+
+_UNSET: Any = object()
+
+
+class _StrictJSONRequest(Request):
+    """A request whose JSON is read by :func:`meridian.core.strict_json.loads`."""
+
+    parsed: Any = _UNSET
+
+    async def json(self) -> Any:
+        if self.parsed is _UNSET:
+            self.parsed = read_json(await self.body())
+        return self.parsed
+
+
+def read_json(document: str | bytes, *, field: str = "") -> Any:
+    """A JSON document from a client, or a 422 naming the offending value by its path (below
+    ``field``, the parameter it came in; a body's paths are its own keys)."""
+    try:
+        return strict_json.loads(document)
+    except strict_json.RefusedJSON as exc:
+        path = ".".join(part for part in (field, exc.path) if part) or "body"
+        raise ValidationFailed([FieldError(path, exc.code, exc.message, exc.value)]) from None
+
+
+def is_json_media_type(content_type: str) -> bool:
+    message = email.message.Message()
+    message["content-type"] = content_type
+    subtype = message.get_content_subtype()
+    return message.get_content_maintype() == "application" and (
+        subtype == "json" or subtype.endswith("+json")
+    )
+
+
+class ApiRoute(APIRoute):
+    """Every ``/api/v1`` route: authenticate, then check the media type, then read the body."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+        needs_actor = _depends_on(self.dependant, get_actor)
+        body_field = self.body_field
+        reads_json = body_field is not None and not isinstance(body_field.field_info, params.Form)
+
+        async def handle(request: Request) -> Response:
+            if needs_actor:
+                workspace: Workspace = request.app.state.workspace
+                await run_in_threadpool(get_actor, request, workspace)
+            if reads_json:
+                request = await _with_json_body(request)
+            return await handler(request)
+
+        return handle
+
+
+async def _with_json_body(request: Request) -> Request:
+    content_type = request.headers.get("content-type")
+    if content_type is not None and not is_json_media_type(content_type):
+        raise UnsupportedMediaType(
+            f"send JSON as application/json, not {content_type} / 请以 application/json 发送 JSON",
+            accepts=["application/json"],
+        )
+    strict = _StrictJSONRequest(request.scope, request.receive)
+    if await strict.body():
+        if content_type is None:
+            raise UnsupportedMediaType(
+                "say Content-Type: application/json / 请注明 Content-Type: application/json",
+                accepts=["application/json"],
+            )
+        await strict.json()
+    return strict
+
+
+def _depends_on(dependant: Dependant, call: Callable[..., Any]) -> bool:
+    return any(sub.call is call or _depends_on(sub, call) for sub in dependant.dependencies)
