@@ -18,6 +18,8 @@ _NO_SCRIPTS = "default-src 'none'; style-src 'unsafe-inline'; sandbox"
 """A stored file is shown as what it was sniffed to be and never runs as a page of ours (a
 PDF keeps the browser's own viewer, which a sandbox would block)."""
 
+_ANY_FILE = {"*/*": {"schema": {"type": "string", "format": "binary"}}}
+
 
 @router.post("/files", status_code=201)
 def upload_file(
@@ -52,7 +54,11 @@ def upload_file(
     return {key: stored[key] for key in shown}
 
 
-@router.get("/files/{file_id}")
+@router.get(
+    "/files/{file_id}",
+    response_class=FileResponse,
+    responses={200: {"description": "The file, in its own media type", "content": _ANY_FILE}},
+)
 def download_file(file_id: str, workspace: WorkspaceDep, actor: ActorDep) -> FileResponse:
     """For its uploader until a record holds it, then for those who may read a record
     holding it; anyone else gets the 404 of a file that does not exist."""

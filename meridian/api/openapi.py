@@ -10,6 +10,7 @@ from fastapi.openapi.utils import get_openapi
 from fastapi.responses import HTMLResponse
 
 from meridian.access.permissions import form_access, visible_form
+from meridian.api.openapi_problems import document_problems
 from meridian.core.actor import Actor
 from meridian.http.deps import ActorDep, Workspace
 from meridian.schema.catalog import list_forms
@@ -57,8 +58,19 @@ _SIMPLE: dict[str, dict[str, Any]] = {
     "region": {"type": "string", "pattern": r"^\d{6}$", "description": "administrative code"},
     "uscc": {"type": "string", "pattern": "^[0-9A-HJ-NPQRTUWXY]{18}$"},
     "ip": {"type": "string", "description": "IPv4/IPv6 address or CIDR network"},
-    "formula": {"readOnly": True},
-    "rollup": {"type": "number", "readOnly": True},
+}
+_RESULTS: dict[str, dict[str, Any]] = {
+    "number": _DECIMAL,
+    "text": {"type": "string"},
+    "boolean": {"type": "boolean"},
+    "date": {"type": "string", "format": "date"},
+    "datetime": {"type": "string", "format": "date-time"},
+}
+_EXPANDED = {
+    "type": "object",
+    "description": "with ``expand``: the linked record's id and title",
+    "required": ["id", "title"],
+    "properties": {"id": {"type": "integer"}, "title": {"type": "string"}},
 }
 
 
@@ -75,6 +87,8 @@ def field_schema(field: Field) -> dict[str, Any]:
     elif field.type == "child_table":
         lines = {f.key: field_schema(f) for f in field.fields}
         schema = {"type": "array", "items": {"type": "object", "properties": lines}}
+    elif field.type in ("formula", "rollup"):
+        schema = {**_RESULTS[field.result_type or "number"], "readOnly": True}
     else:
         schema = dict(_SIMPLE[field.type])
     schema["title"] = field.label
@@ -83,17 +97,40 @@ def field_schema(field: Field) -> dict[str, Any]:
     return schema
 
 
+def _nullable(schema: dict[str, Any]) -> dict[str, Any]:
+    """A value that may also be null: a blank field reads, and may be written, as null."""
+    return {"anyOf": [schema, {"type": "null"}], "title": schema.get("title", "")}
+
+
+def _as_read(field: Field) -> dict[str, Any]:
+    """A field's value in a record: null when blank, and a link with ``expand`` is an object."""
+    schema = field_schema(field)
+    if field.type == "link":
+        target = schema["items"] if field.many else schema
+        read = {"anyOf": [target, _EXPANDED]}
+        schema = {**schema, "items": read} if field.many else {**read, "title": field.label}
+    return _nullable(schema)
+
+
 def form_schemas(form: Form) -> dict[str, dict[str, Any]]:
     """``<Form>Input`` (what a client sends) and ``<Form>Record`` (what it gets back)."""
     fields = form.active_fields
-    writable = {f.key: field_schema(f) for f in fields if not field_type(f).computed}
+    writable = {
+        f.key: field_schema(f) if f.required else _nullable(field_schema(f))
+        for f in fields
+        if not field_type(f).computed
+    }
+    writable["owner_id"] = {"type": "integer", "minimum": 1, "description": "the owner's user id"}
     required = [f.key for f in fields if f.required and not field_type(f).computed]
     system = {
         "id": {"type": "integer"},
         "_version": {"type": "integer"},
         "owner_id": {"type": ["integer", "null"]},
         "created_at": {"type": "string", "format": "date-time"},
+        "created_by": {"type": ["integer", "null"]},
         "updated_at": {"type": "string", "format": "date-time"},
+        "updated_by": {"type": ["integer", "null"]},
+        "deleted_at": {"type": ["string", "null"], "format": "date-time"},
     }
     name = "".join(part.title() for part in form.key.split("_"))
     return {
@@ -107,7 +144,8 @@ def form_schemas(form: Form) -> dict[str, dict[str, Any]]:
         f"{name}Record": {
             "type": "object",
             "title": form.label,
-            "properties": {**system, **{f.key: field_schema(f) for f in fields}},
+            "required": ["id", "_version", "created_at", "updated_at"],
+            "properties": {**system, **{f.key: _as_read(f) for f in fields}},
         },
     }
 
@@ -159,7 +197,16 @@ def openapi_for(app: FastAPI, actor: Actor) -> dict[str, Any]:
         document["paths"].update(_form_paths(form, name))
     document["components"]["securitySchemes"] = {"bearer": {"type": "http", "scheme": "bearer"}}
     document["security"] = [{"bearer": []}]
+    for path in _PUBLIC:
+        for operation in document["paths"].get(path, {}).values():
+            operation["security"] = []
+    document_problems(document)
     return document
+
+
+_PUBLIC = ("/api/v1/auth/login", "/api/v1/hooks/{token}")
+"""Operations a client calls without a token: logging in, and inbound hooks (the secret token
+is in the address)."""
 
 
 def install_api_docs(app: FastAPI) -> None:

@@ -18,6 +18,8 @@ from meridian.schema.catalog import get_form
 
 router = APIRouter(route_class=ApiRoute, tags=["records"])
 
+_BINARY = {"schema": {"type": "string", "format": "binary"}}
+
 
 def _etag(record: dict[str, Any]) -> str:
     return f'"{record["_version"]}"'
@@ -288,7 +290,11 @@ def revoke_share(
         )
 
 
-@router.get("/forms/{form_key}/records/{record_id}/dossier")
+@router.get(
+    "/forms/{form_key}/records/{record_id}/dossier",
+    response_class=Response,
+    responses={200: {"description": "A ZIP archive", "content": {"application/zip": _BINARY}}},
+)
 def record_dossier(
     form_key: str, record_id: Id, workspace: WorkspaceDep, actor: ActorDep
 ) -> Response:

@@ -6,13 +6,15 @@ both); a page shows the half in the viewer's language.
 
 from __future__ import annotations
 
-from meridian.errors import MeridianError
+from meridian.errors import MeridianError, short_text
 
 
 def localized(message: str, locale: str) -> str:
-    english, separator, chinese = message.partition(" / ")
+    """The viewer's half of a message, cut short like every error text (a message may quote
+    the value it refuses)."""
+    english, separator, chinese = short_text(message).partition(" / ")
     if not separator:
-        return message
+        return english
     return chinese if locale.startswith("zh") else english
 
 
