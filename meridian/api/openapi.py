@@ -98,7 +98,7 @@ def field_schema(field: Field) -> dict[str, Any]:
 
 
 def _nullable(schema: dict[str, Any]) -> dict[str, Any]:
-    """A value that may also be null: a blank field reads, and may be written, as null."""
+    """A value that may also be null: a blank field reads as null."""
     return {"anyOf": [schema, {"type": "null"}], "title": schema.get("title", "")}
 
 
@@ -115,11 +115,7 @@ def _as_read(field: Field) -> dict[str, Any]:
 def form_schemas(form: Form) -> dict[str, dict[str, Any]]:
     """``<Form>Input`` (what a client sends) and ``<Form>Record`` (what it gets back)."""
     fields = form.active_fields
-    writable = {
-        f.key: field_schema(f) if f.required else _nullable(field_schema(f))
-        for f in fields
-        if not field_type(f).computed
-    }
+    writable = {f.key: field_schema(f) for f in fields if not field_type(f).computed}
     writable["owner_id"] = {"type": "integer", "minimum": 1, "description": "the owner's user id"}
     required = [f.key for f in fields if f.required and not field_type(f).computed]
     system = {
