@@ -13,9 +13,10 @@ from pydantic import Field as PydanticField
 from meridian.documents import batches, generate, reading, signing, templates
 from meridian.documents.assets import set_asset
 from meridian.http.deps import ActorDep, WorkspaceDep
+from meridian.http.routing import ApiRoute
 from meridian.schema.catalog import get_form
 
-router = APIRouter(tags=["documents"])
+router = APIRouter(route_class=ApiRoute, tags=["documents"])
 
 
 class DocumentCreate(BaseModel):
