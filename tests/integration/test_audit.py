@@ -334,3 +334,15 @@ def test_an_unkeyed_trail_is_not_keyed_silently_by_a_key_that_already_existed(
     with workspace.read() as conn:
         marker = conn.execute(sa.select(audit_log).order_by(audit_log.c.id.desc())).first()
     assert marker is not None and marker.detail["unkeyed_chain"] == "intact"
+
+
+def test_meridian_init_makes_the_key_in_the_data_directory(tmp_path: Path) -> None:
+    fresh = tmp_path / "fresh"
+    env = {"MERIDIAN_DATA_DIR": str(fresh), "MERIDIAN_DATABASE_URL": ""}
+    made = CliRunner().invoke(cli, ["init"], env=env)
+    assert made.exit_code == 0, made.stderr
+    key_file = fresh / "audit.key"
+    assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
+    assert len(key_file.read_text().strip()) == 64
+    checked = CliRunner().invoke(cli, ["audit", "verify"], env=env)
+    assert checked.exit_code == 0 and "intact" in checked.stderr
