@@ -22,6 +22,7 @@ from meridian.events.audit import audit
 from meridian.events.records import RecordUpdated
 from meridian.records.history import write_history
 from meridian.records.plan import plan_for
+from meridian.records.readable import Readable
 from meridian.records.subscribers import announce
 from meridian.schema.model import Form
 
@@ -57,14 +58,10 @@ def transfer_owner(
         raise PermissionDenied("you may not change owner_id", field="owner_id")
     table = plan_for(form).tables.main
     live = sa.and_(one_of(conn, table.c.id, ids), table.c.deleted_at.is_(None))
-    readable = access.rows(conn, table, "read", tz)
-    visible = dict(
-        conn.execute(
-            sa.select(table.c.id, table.c.owner_id).where(
-                live, *(() if readable is None else (readable,))
-            )
-        ).all()
-    )
+    readable = Readable.of(conn, access, tz)
+    chosen = one_of(conn, readable.table.c.id, ids)
+    owned = readable.select(readable.table.c.id, readable.table.c.owner_id).where(chosen)
+    visible: dict[int, int] = {row.id: row.owner_id for row in conn.execute(owned)}
     missing = [i for i in ids if i not in visible]
     if missing:
         raise NotFound(f"records {missing[:20]} of form {form.key!r} are not found", ids=missing)
@@ -249,10 +246,7 @@ def _require_readable(
     """The actor's access to the form, once the record is known to be one they may read (a
     record they may not read is not found, so its existence does not leak)."""
     access = form_access(conn, actor, form)
-    table = plan_for(form).tables.main
-    readable = access.rows(conn, table, "read", tz)
-    found = sa.select(table.c.id).where(table.c.id == record_id, table.c.deleted_at.is_(None))
-    if conn.execute(found.where(*(() if readable is None else (readable,)))).first() is None:
+    if not Readable.of(conn, access, tz).ids(conn, [record_id]):
         raise NotFound(f"record {record_id} of form {form.key!r} is not found", id=record_id)
     return access
 
