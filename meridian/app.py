@@ -11,6 +11,7 @@ from meridian import __version__
 from meridian.access.passwords import Passwords
 from meridian.api.openapi import install_api_docs
 from meridian.api.router import api_router
+from meridian.db import statistics
 from meridian.db.engine import make_engine, transaction
 from meridian.db.migrate import upgrade_database
 from meridian.documents import plugin as documents_plugin
@@ -68,6 +69,9 @@ def create_workspace(
     tz = ZoneInfo(settings.time_zone)
     with transaction(engine) as conn:
         ensure_schedule(conn, rules.SCAN, "* * * * *", rules.SCAN, {}, tz)
+        ensure_schedule(
+            conn, statistics.REFRESH, statistics.REFRESH_CRON, statistics.REFRESH, {}, tz
+        )
     passwords = Passwords(hashing=settings.password_hashing)
     return Workspace(settings=settings, engine=engine, tz=tz, passwords=passwords, plugins=plugins)
 

@@ -16,6 +16,7 @@ from sqlalchemy.engine import Connection
 from meridian.core.actor import Actor
 from meridian.core.clock import utcnow
 from meridian.core.timezones import DEFAULT_TIME_ZONE
+from meridian.db.statistics import analyze
 from meridian.db.tables import forms as forms_table
 from meridian.db.tables import schema_changes
 from meridian.errors import (
@@ -190,6 +191,8 @@ def add_field(
         _create_field_indexes(conn, tables.main, field.key)
     if field.type in ("formula", "rollup"):
         _recompute(conn, new_form, field.key, tz)
+    if _field_indexes(tables.main, field.key) or field.type in ("formula", "rollup"):
+        analyze(conn, [tables.main.name])  # the new index or values, for the planner
     store_form(conn, new_form, new=False)
     record_change(
         conn,
@@ -294,6 +297,7 @@ def update_field(
             ddl.rename_column(conn, table, old.key, new.key)
             summary.append(f"renamed {old.key} → {new.key}")
         _create_field_indexes(conn, new_tables.main, new.key)
+        analyze(conn, [table.name])  # rebuilt indexes and converted values, for the planner
     elif new.key != old.key:
         raise SchemaChangeRefused(f"the key of {old.type} field {old.key!r} cannot be changed")
     elif new.type != old.type:

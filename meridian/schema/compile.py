@@ -50,6 +50,10 @@ class FormTables:
     def column(self, key: str) -> sa.Column[Any]:
         return self.main.c[key]
 
+    def every_table(self) -> list[sa.Table]:
+        """The main table, then every lines and pair table."""
+        return [self.main, *self.lines.values(), *self.links.values()]
+
 
 def _field_column(field: Field) -> sa.Column[Any]:
     return sa.Column(field.key, field_type(field).sql_type(field), nullable=True)

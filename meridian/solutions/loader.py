@@ -9,11 +9,14 @@ from sqlalchemy.engine import Engine
 
 from meridian.core.actor import Actor
 from meridian.core.timezones import DEFAULT_TIME_ZONE
+from meridian.db.statistics import analyze
+from meridian.db.tables import record_history
 from meridian.documents.templates import save_template
 from meridian.records.bulk import create_records
 from meridian.rules.definitions import create_rule
 from meridian.schema.catalog import find_form, get_form
 from meridian.schema.changes import create_app, create_form
+from meridian.schema.compile import compile_form
 from meridian.schema.model import App, Field, Form
 
 
@@ -57,11 +60,15 @@ def load_sample_data(
     """Write generated batches, mapping link ordinals to the ids the database assigned.
 
     Each batch commits on its own, so a large load shows progress and keeps transactions
-    short; owners are spread over ``owners`` round-robin.
+    short; owners are spread over ``owners`` round-robin. A form's tables get fresh planner
+    statistics whenever the load has doubled them and once at its end, so its own checks
+    (the unique values of the next batch, say) and the first pages after it are planned for
+    the tables as they are.
     """
     ids: dict[str, list[int]] = {}
     forms: dict[str, Form] = {}
     counts: dict[str, int] = {}
+    analyzed: dict[str, int] = {}  # form key → how many records it had at its last ANALYZE
     for batch in batches:
         with engine.begin() as conn:
             form = forms.get(batch.form_key)
@@ -78,9 +85,20 @@ def load_sample_data(
             new_ids = create_records(conn=conn, actor=actor, form=form, items=rows)
         ids.setdefault(form.key, []).extend(new_ids)
         counts[form.key] = counts.get(form.key, 0) + len(new_ids)
+        if counts[form.key] >= 2 * analyzed.get(form.key, 0):
+            _analyze(engine, [form])
+            analyzed[form.key] = counts[form.key]
         if progress is not None:
             progress(form.key, counts[form.key])
+    unanalyzed = [forms[key] for key in counts if analyzed.get(key) != counts[key]]
+    _analyze(engine, unanalyzed, also=[record_history.name])
     return counts
+
+
+def _analyze(engine: Engine, forms: list[Form], *, also: Sequence[str] = ()) -> None:
+    tables = [table.name for form in forms for table in compile_form(form).every_table()]
+    with engine.begin() as conn:
+        analyze(conn, [*tables, *also])
 
 
 def _resolve_links(
