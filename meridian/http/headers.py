@@ -4,8 +4,9 @@ Pages get a Content-Security-Policy that runs scripts from this site only — no
 no ``eval`` — so markup that slipped past escaping still cannot run, and loads images, fonts
 and data from this site only, so CSS cannot make a viewer's browser fetch another site's URL.
 Inline ``style`` attributes stay allowed: the templates use them, and with ``img-src 'self'``
-a style can no longer reach out. Nothing may frame a page (clickjacking), no response may be
-sniffed into another content type, and links to other sites carry no Referer.
+a style can no longer reach out. Nothing may frame a page (clickjacking) and only this site's
+pages may frame anything else, no response may be sniffed into another content type, and links
+to other sites carry no Referer.
 """
 
 from __future__ import annotations
@@ -29,15 +30,27 @@ PAGE_POLICY = "; ".join(
 )
 """The policy of HTML responses."""
 
-DATA_POLICY = "default-src 'none'; frame-ancestors 'none'"
-"""The policy of everything else (JSON, files): nothing in it may run or be framed, even if a
-browser is tricked into rendering it."""
+DATA_POLICY = "default-src 'none'; frame-ancestors 'self'"
+"""The policy of everything else (JSON, files): nothing in it may run, even if a browser is
+tricked into rendering it. Only this site's own pages may frame it (a record page shows a PDF
+attachment in a frame)."""
+
+PDF_POLICY = "frame-ancestors 'self'"
+"""A PDF keeps the browser's own viewer, which ``default-src 'none'`` would block."""
 
 _ALWAYS = {
     "X-Content-Type-Options": "nosniff",
-    "X-Frame-Options": "DENY",
     "Referrer-Policy": "same-origin",
 }
+
+
+def _policy(content_type: str) -> tuple[str, str]:
+    """The Content-Security-Policy and X-Frame-Options for a response of ``content_type``."""
+    if content_type.startswith("text/html"):
+        return PAGE_POLICY, "DENY"
+    if content_type.startswith("application/pdf"):
+        return PDF_POLICY, "SAMEORIGIN"
+    return DATA_POLICY, "SAMEORIGIN"
 
 
 class SecurityHeaders:
@@ -56,8 +69,9 @@ class SecurityHeaders:
                 headers = MutableHeaders(scope=message)
                 for name, value in _ALWAYS.items():
                     headers.setdefault(name, value)
-                html = headers.get("content-type", "").startswith("text/html")
-                headers.setdefault("Content-Security-Policy", PAGE_POLICY if html else DATA_POLICY)
+                policy, framing = _policy(headers.get("content-type", ""))
+                headers.setdefault("Content-Security-Policy", policy)
+                headers.setdefault("X-Frame-Options", framing)
             await send(message)
 
         await self.app(scope, receive, send_with_headers)

@@ -79,10 +79,13 @@ document.addEventListener("securitypolicyviolation", (event) => {
 
 
 def _breaks_the_page(message: ConsoleMessage) -> bool:
-    """A policy violation, or an Alpine expression that failed (as one the CSP build of Alpine
-    cannot evaluate would)."""
+    """A policy violation, a frame or resource the browser refused, or an Alpine expression
+    that failed (as one the CSP build of Alpine cannot evaluate would)."""
     text = message.text
-    return "Content Security Policy" in text or "CSP violation" in text or "Alpine" in text
+    return any(
+        sign in text
+        for sign in ("Content Security Policy", "CSP violation", "Refused to", "Alpine")
+    )
 
 
 def open_watched(context: BrowserContext) -> tuple[Page, list[str]]:

@@ -48,12 +48,13 @@ def _log_in(client: TestClient) -> str:
     return csrf_token_for(client.cookies[SESSION_COOKIE])
 
 
-def _framing_and_sniffing_refused(response: object) -> None:
+def _framing_and_sniffing_refused(response: object, framing: str = "DENY") -> None:
     headers = response.headers  # type: ignore[attr-defined]
     assert headers["x-content-type-options"] == "nosniff"
-    assert headers["x-frame-options"] == "DENY"
+    assert headers["x-frame-options"] == framing
     assert headers["referrer-policy"] == "same-origin"
-    assert "frame-ancestors 'none'" in headers["content-security-policy"]
+    ancestors = "'none'" if framing == "DENY" else "'self'"
+    assert f"frame-ancestors {ancestors}" in headers["content-security-policy"]
 
 
 def test_pages_run_only_this_sites_scripts_and_cannot_be_framed(web: TestClient) -> None:
@@ -79,13 +80,24 @@ def test_pages_run_only_this_sites_scripts_and_cannot_be_framed(web: TestClient)
 
 
 def test_api_responses_and_files_are_not_sniffed_framed_or_run(web: TestClient) -> None:
-    _log_in(web)
+    csrf = _log_in(web)
     for response in (web.get("/api/v1/apps"), web.get("/api/v1/nowhere"), web.get("/healthz")):
-        _framing_and_sniffing_refused(response)
+        _framing_and_sniffing_refused(response, "SAMEORIGIN")
         assert response.headers["content-security-policy"].startswith("default-src 'none'")
     static = web.get("/static/app.js")
     assert static.status_code == 200
     assert static.headers["x-content-type-options"] == "nosniff"
+    pdf = web.post(
+        "/api/v1/files",
+        files={"file": ("contract.pdf", b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n")},
+        headers={"X-CSRF-Token": csrf},
+    )
+    assert pdf.status_code == 201, pdf.text
+    shown = web.get(f"/api/v1/files/{pdf.json()['id']}")
+    assert shown.headers["content-type"].startswith("application/pdf")
+    # The record page frames it, and the browser's PDF viewer needs no default-src 'none'.
+    _framing_and_sniffing_refused(shown, "SAMEORIGIN")
+    assert shown.headers["content-security-policy"] == "frame-ancestors 'self'"
     docs = web.get("/api/docs")
     assert docs.status_code == 200 and "<script>" not in docs.text
     assert docs.headers["content-security-policy"].startswith("default-src 'self'")
