@@ -175,11 +175,13 @@ def _holdings(
     readable: set[str] = set()
     for form in list_forms(conn):
         tables = compile_form(form)
-        places = [(tables.main, f.key, f.key) for f in form.fields if f.type == "attachment"]
+        # (table, column, the record field it is read through); archived fields still hold
+        # files, but nobody reads a file through one
+        places = [(tables.main, f.key, f) for f in form.fields if f.type == "attachment"]
         for f in form.fields:
             if f.type == "child_table":
                 places += [
-                    (tables.lines[f.key], line.key, f.key)
+                    (tables.lines[f.key], line.key, f)
                     for line in f.fields
                     if line.type == "attachment"
                 ]
@@ -188,7 +190,9 @@ def _holdings(
         access = form_access(conn, actor, form)
         rows = access.rows(conn, tables.main, "read", tz) if access.may("read") else sa.false()
         for table, column, shown_as in places:
-            visible = access.may("read") and shown_as not in access.hidden
+            visible = (
+                access.may("read") and not shown_as.archived and shown_as.key not in access.hidden
+            )
             may_read = rows if visible else sa.false()
             for token, can_read in _holders(conn, tables.main, table, column, tokens, may_read):
                 held.add(token)

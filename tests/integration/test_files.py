@@ -289,3 +289,19 @@ def test_downloads_are_served_as_what_the_bytes_are(client: TestClient) -> None:
     assert download.headers["content-type"] == "image/svg+xml"
     assert download.headers["x-content-type-options"] == "nosniff"
     assert "sandbox" in download.headers["content-security-policy"]
+
+
+def test_an_archived_field_still_holds_its_files_but_shows_them_to_nobody(
+    client: TestClient, as_user: Client
+) -> None:
+    a, b = as_user("amy@acme.test"), as_user("bob@acme.test")
+    rules = {"create": True, "read": "all", "update": "own"}
+    assert client.put("/api/v1/roles/member/forms/deal", json=rules).status_code == 200
+    held = _upload(b, "资质.pdf", PDF).json()["id"]
+    b.post("/api/v1/forms/deal/records", json={"name": "B", "files": [held]}).raise_for_status()
+    assert a.get(f"/api/v1/files/{held}").status_code == 200
+    assert client.delete("/api/v1/forms/deal/fields/files").status_code == 200
+    assert a.get(f"/api/v1/files/{held}").status_code == 404
+    assert b.get(f"/api/v1/files/{held}").status_code == 404  # held, so not its uploader's alone
+    assert client.post("/api/v1/forms/deal/fields/files/restore").status_code == 200
+    assert a.get(f"/api/v1/files/{held}").status_code == 200
