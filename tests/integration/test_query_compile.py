@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Engine
 
 from meridian.core.actor import Actor
 from meridian.core.timezones import DEFAULT_TIME_ZONE
+from meridian.http.deps import Workspace
 from meridian.records.query import FilterCompiler, after_cursor, parse_sort
 from meridian.schema.changes import create_app, create_form
 from meridian.schema.compile import compile_form
@@ -33,8 +33,8 @@ DEAL = Form(
 HOSTILE = "x'); DROP TABLE data_deal; --"
 
 
-def test_user_values_are_bound_parameters(engine: Engine) -> None:
-    with engine.begin() as conn:
+def test_user_values_are_bound_parameters(workspace: Workspace) -> None:
+    with workspace.engine.begin() as conn:
         create_app(conn=conn, actor=Actor.system(), app=App(key="crm", label="CRM"))
         create_form(conn=conn, actor=Actor.system(), form=DEAL)
         where = FilterCompiler(conn, DEAL, DEFAULT_TIME_ZONE).compile(
