@@ -18,7 +18,7 @@ from cryptography.x509.oid import NameOID
 from meridian.core.actor import Actor
 from meridian.documents.assets import set_asset
 from meridian.http.deps import Workspace
-from meridian.records import service
+from meridian.records import reads, service
 from meridian.schema.catalog import get_form
 from meridian.solutions import idc_crm
 from meridian.solutions.idc_crm.seal import sample_seal_png
@@ -124,6 +124,17 @@ def idc_records(workspace: Workspace, actor: Actor) -> dict[str, int]:
             },
         )
     return {"customer": customer, "opportunity": opportunity, "quote": quote, "contract": contract}
+
+
+def copy_quote(workspace: Workspace, actor: Actor, quote_id: int) -> int:
+    """Another quote with the same customer, opportunity and lines."""
+    with workspace.transaction() as conn:
+        form = get_form(conn, "quote")
+        quote = reads.get_record(conn=conn, actor=actor, form=form, record_id=quote_id)
+        keys = ("opportunity", "customer", "valid_until", "discount", "status")
+        values = {key: quote[key] for key in keys}
+        values["items"] = [{k: v for k, v in line.items() if k != "id"} for line in quote["items"]]
+        return int(service.create_record(conn=conn, actor=actor, form=form, values=values)["id"])
 
 
 def company_pkcs12(common_name: str = "北京子午数据科技有限公司") -> bytes:
