@@ -95,6 +95,11 @@ def times(*values: Any) -> Decimal:
     return product
 
 
+def _capital(value: Any) -> str:
+    """A blank amount prints blank, as ``money`` does."""
+    return "" if value is None or value == "" else rmb_capital(value)
+
+
 @functools.lru_cache(maxsize=32)
 def environment(time_zone: str) -> ImmutableSandboxedEnvironment:
     """The sandbox with the document formatters, one per time zone (dates are shown in it)."""
@@ -105,7 +110,7 @@ def environment(time_zone: str) -> ImmutableSandboxedEnvironment:
     env.filters.update(
         money=format_money,
         number=format_number,
-        rmb_upper=rmb_capital,
+        rmb_upper=_capital,
         cn_date=lambda value: format_cn_date(value, tz),
         total=total,
     )

@@ -8,12 +8,22 @@ from fastapi import APIRouter, FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from meridian.web.errors import install_page_errors
-from meridian.web.pages import admin, auth, automation, boards, designer, grid, home, record
+from meridian.web.pages import (
+    admin,
+    auth,
+    automation,
+    boards,
+    designer,
+    documents,
+    grid,
+    home,
+    record,
+)
 
 STATIC = Path(__file__).parent / "static"
 
 web_router = APIRouter(include_in_schema=False)
-for module in (auth, home, grid, boards, record, designer, admin, automation):
+for module in (auth, home, grid, boards, record, documents, designer, admin, automation):
     web_router.include_router(module.router)
 
 
