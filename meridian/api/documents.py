@@ -4,13 +4,14 @@ company's seal, logo and signing certificate, and batches."""
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import quote
 
 from fastapi import APIRouter, Form, UploadFile
-from fastapi.responses import FileResponse
+from fastapi.responses import FileResponse, Response
 from pydantic import BaseModel, ConfigDict
 from pydantic import Field as PydanticField
 
-from meridian.documents import batches, generate, reading, signing, templates
+from meridian.documents import batches, generate, reading, signing, templates, word
 from meridian.documents.assets import set_asset
 from meridian.http.deps import ActorDep, WorkspaceDep
 from meridian.http.routing import ApiRoute
@@ -114,6 +115,33 @@ def download_document(
         workspace.settings.file_store_dir / found["storage_path"],
         media_type=found["content_type"],
         filename=found["name"],
+    )
+
+
+@router.get("/forms/{form_key}/records/{record_id}/documents/{document_id}/pdf")
+def download_document_pdf(
+    form_key: str, record_id: int, document_id: int, workspace: WorkspaceDep, actor: ActorDep
+) -> Response:
+    """The document as PDF: a Word document is converted by LibreOffice where it is installed
+    (409 ``libreoffice_missing`` where it is not)."""
+    with workspace.read() as conn:
+        found = reading.document_file(
+            conn=conn,
+            actor=actor,
+            form_key=form_key,
+            record_id=record_id,
+            document_id=document_id,
+            tz=workspace.tz,
+        )
+    content = (workspace.settings.file_store_dir / found["storage_path"]).read_bytes()
+    name = found["name"]
+    if found["content_type"] != "application/pdf":
+        content = word.docx_to_pdf(content)
+        name = name.rsplit(".", 1)[0] + ".pdf"
+    return Response(
+        content,
+        media_type="application/pdf",
+        headers={"Content-Disposition": f"attachment; filename*=UTF-8''{quote(name)}"},
     )
 
 

@@ -13,6 +13,7 @@ from typer.testing import CliRunner
 
 from meridian.cli.main import cli
 from meridian.core.actor import Actor
+from meridian.documents.word import libreoffice
 from meridian.http.deps import Workspace
 from meridian.jobs.handlers import job_handlers
 from meridian.jobs.worker import Worker
@@ -133,6 +134,15 @@ def test_a_word_template_is_filled_from_the_record(
         "合计 ¥816,006.00",
         "大写 捌拾壹万陆仟零陆元整",
     ]
+    as_pdf = client.get(
+        f"/api/v1/forms/quote/records/{ids['quote']}/documents/{made.json()['id']}/pdf"
+    )
+    if libreoffice() is None:  # this machine has no LibreOffice: the answer says so
+        assert as_pdf.status_code == 409
+        assert as_pdf.json()["reason"] == "libreoffice_missing"
+        assert "LibreOffice" in as_pdf.json()["detail"] and "未安装" in as_pdf.json()["detail"]
+    else:
+        assert as_pdf.status_code == 200 and as_pdf.content.startswith(b"%PDF")
     not_word = client.post(
         "/api/v1/forms/quote/templates",
         json={"key": "x", "label": "x", "kind": "docx", "source_file_id": 999999},
