@@ -29,7 +29,7 @@ from meridian.documents.generate import (
     produce_document,
     render_content,
 )
-from meridian.documents.pdf import write_pdf
+from meridian.documents.pdf import join_pdfs, write_pdf
 from meridian.documents.templates import get_template
 from meridian.errors import FieldError, MeridianError, NotFound, ValidationFailed
 from meridian.events.audit import audit
@@ -40,6 +40,10 @@ from meridian.settings import Settings
 
 RUN = "documents.batch"
 MAX_BATCH = 5000
+PAGES_HELD = 50
+"""Documents whose laid-out pages are held before they are written out as one part of the
+batch's PDF: a laid-out quote holds megabytes, so a thousand at once would not fit; the parts
+(fonts embedded once each) are joined at the end."""
 OUTPUTS = ("pdf", "zip")
 
 
@@ -156,10 +160,20 @@ def run_batch(*, context: JobContext, settings: Settings, tz: ZoneInfo) -> None:
         return
     ids: list[int] = batch.record_ids["ids"]
     issued: list[int] = list(batch.record_ids["documents"])
-    pages = []
+    pages: list[Any] = []
+    parts: list[bytes] = []
+
+    def hold(laid_out: Any) -> None:
+        if batch.output != "pdf" or laid_out is None:
+            return
+        pages.append(laid_out)
+        if len(pages) == PAGES_HELD:
+            parts.append(write_pdf(pages))
+            pages.clear()
+
     try:
         for document_id in issued:  # issued by an earlier attempt: laid out again, not reissued
-            pages.append(_reprint(engine, actor, settings, document_id, tz))
+            hold(_reprint(engine, actor, settings, document_id, tz))
         for record_id in ids[len(issued) :]:
             with read_transaction(engine) as conn:
                 prepared = prepare_document(
@@ -192,9 +206,11 @@ def run_batch(*, context: JobContext, settings: Settings, tz: ZoneInfo) -> None:
                 tz=tz,
                 on_done=progress,
             )
-            pages.append(laid_out)
+            hold(laid_out)
+        if pages:
+            parts.append(write_pdf(pages))
         with transaction(engine) as conn:
-            _finish(conn, actor, settings, batch, issued, pages)
+            _finish(conn, actor, settings, batch, issued, parts)
     except MeridianError as exc:  # a record the user may not print: the batch stops, says why
         done = len(issued)
         failed = f"record {ids[done]}: {exc.detail}" if done < len(ids) else exc.detail
@@ -229,10 +245,10 @@ def _finish(
     settings: Settings,
     batch: Any,
     issued: list[int],
-    pages: list[Any],
+    parts: list[bytes],
 ) -> None:
-    if batch.output == "pdf" and all(p is not None for p in pages):
-        content = write_pdf(pages)
+    if batch.output == "pdf" and parts:
+        content = join_pdfs(parts)
         name = f"{batch.form_key}-{batch.id}.pdf"
     else:
         content = _zip(conn, settings, issued)

@@ -8,12 +8,14 @@ network through an ``<img>``.
 
 from __future__ import annotations
 
+import io
 import threading
 from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 from pydantic import Field as PydanticField
+from pypdf import PdfReader, PdfWriter
 from weasyprint import CSS, HTML, Document
 from weasyprint.text.fonts import FontConfiguration
 from weasyprint.urls import URLFetcher, URLFetcherResponse
@@ -120,3 +122,15 @@ def write_pdf(documents: Sequence[Document]) -> bytes:
         combined = first.copy([page for document in documents for page in document.pages])
         pdf: bytes = combined.write_pdf() if rest else first.write_pdf()
     return pdf
+
+
+def join_pdfs(parts: Sequence[bytes]) -> bytes:
+    """One PDF of several, pages in order (parts written by :func:`write_pdf`)."""
+    if len(parts) == 1:
+        return parts[0]
+    joined = PdfWriter()
+    for part in parts:
+        joined.append(PdfReader(io.BytesIO(part)))
+    out = io.BytesIO()
+    joined.write(out)
+    return out.getvalue()

@@ -7,12 +7,14 @@ import io
 import zipfile
 from pathlib import Path
 
+import pytest
 from docx import Document as WordDocument
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
 from meridian.cli.main import cli
 from meridian.core.actor import Actor
+from meridian.documents import batches
 from meridian.documents.word import libreoffice
 from meridian.http.deps import Workspace
 from meridian.jobs.handlers import job_handlers
@@ -36,8 +38,14 @@ def _work(workspace: Workspace) -> None:
 
 
 def test_a_batch_prints_every_quote_into_one_pdf_or_a_zip(
-    workspace: Workspace, admin: Actor, client: TestClient, tmp_path: Path
+    workspace: Workspace,
+    admin: Actor,
+    client: TestClient,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    # Two quotes' pages per part, so three quotes make two parts joined into one PDF.
+    monkeypatch.setattr(batches, "PAGES_HELD", 2)
     install_idc(workspace)
     first = idc_records(workspace, admin)["quote"]
     quotes = [first, copy_quote(workspace, admin, first), copy_quote(workspace, admin, first)]
@@ -54,6 +62,7 @@ def test_a_batch_prints_every_quote_into_one_pdf_or_a_zip(
     combined = client.get(f"/api/v1/documents/batches/{batch['id']}/file")
     assert combined.headers["content-type"] == "application/pdf"
     text = pdf_text(combined.content, tmp_path)
+    assert text.count("\f") == 6  # three 2-page quotes
     numbers = [f"-000{n}" for n in (1, 2, 3)]
     assert all(number in text for number in numbers)
     assert text.count("人民币柒拾柒万伍仟贰佰零伍元柒角") == 3
