@@ -8,6 +8,7 @@ network through an ``<img>``.
 
 from __future__ import annotations
 
+import functools
 import io
 import threading
 from collections.abc import Mapping, Sequence
@@ -104,13 +105,19 @@ class _AssetFetcher(URLFetcher):  # type: ignore[misc]
         raise ValueError(f"documents load images only from the workspace's assets, not {url!r}")
 
 
+@functools.lru_cache(maxsize=64)
+def _stylesheet(text: str) -> CSS:
+    """Parsed once: a stylesheet is only read while laying out, never changed."""
+    return CSS(string=text)
+
+
 def render_document(
     html: str, page: PageSettings, assets: Mapping[str, tuple[bytes, str]]
 ) -> Document:
     """Lay out the pages; ``assets`` maps names to (bytes, media type)."""
     with _RENDERING:
         return HTML(string=html, url_fetcher=_AssetFetcher(assets), base_url=ASSET_SCHEME).render(
-            stylesheets=[CSS(string=BASE_CSS), CSS(string=page.css())],
+            stylesheets=[_stylesheet(BASE_CSS), _stylesheet(page.css())],
             font_config=FontConfiguration(),
         )
 
