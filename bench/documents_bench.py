@@ -225,7 +225,7 @@ def batch(workspace: Workspace, actor: Actor, ids: list[int]) -> None:
             record_ids=ids,
             output="pdf",
         )
-    worker = Worker(workspace.engine, job_handlers(workspace.settings), workspace.tz)
+    worker = Worker(workspace.engine, job_handlers(workspace), workspace.tz)
     with Timer() as timed:
         while worker.run_once():
             pass

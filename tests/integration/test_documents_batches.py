@@ -32,7 +32,7 @@ from tests.documents_support import (
 
 
 def _work(workspace: Workspace) -> None:
-    worker = Worker(workspace.engine, job_handlers(workspace.settings), workspace.tz)
+    worker = Worker(workspace.engine, job_handlers(workspace), workspace.tz)
     while worker.run_once():
         pass
 
