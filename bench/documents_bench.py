@@ -84,7 +84,12 @@ def setup(workspace: Workspace, quotes: int) -> tuple[Actor, list[int], int]:
     )
     with workspace.transaction() as conn:
         user_id = create_user(
-            conn=conn, email="wang@acme.test", name="王磊", password="pass-word-1", is_admin=True
+            conn=conn,
+            email="wang@acme.test",
+            name="王磊",
+            password="pass-word-1",
+            passwords=workspace.passwords,
+            is_admin=True,
         )
         actor = Actor(user_id=user_id, is_admin=True, name="王磊")
         set_asset(

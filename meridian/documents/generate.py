@@ -101,8 +101,9 @@ def prepare_document(
     context = record_context(conn=conn, actor=actor, form=form, record_id=record_id, tz=tz)
     source = None
     if template["kind"] == "docx":
+        # The template shows its .docx by the file's token, the only file id clients see.
         stored = conn.execute(
-            sa.select(files.c.storage_path).where(files.c.id == template["source_file_id"])
+            sa.select(files.c.storage_path).where(files.c.token == template["source_file_id"])
         ).scalar_one()
         source = (settings.file_store_dir / stored).read_bytes()
     assets = load_assets(conn=conn, store=settings.file_store_dir)

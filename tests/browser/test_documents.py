@@ -19,7 +19,12 @@ def test_a_template_is_built_from_picked_placeholders_and_generated_from_the_rec
     install_idc(server.workspace)
     with server.workspace.transaction() as conn:
         user_id = create_user(
-            conn=conn, email="a@acme.test", name="王磊", password="pass-word-1", is_admin=True
+            conn=conn,
+            email="a@acme.test",
+            name="王磊",
+            password="pass-word-1",
+            passwords=server.workspace.passwords,
+            is_admin=True,
         )
     ids = idc_records(server.workspace, Actor(user_id=user_id, is_admin=True, name="王磊"))
     log_in(page, server, "a@acme.test", "pass-word-1")

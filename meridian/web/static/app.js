@@ -69,6 +69,17 @@ document.addEventListener("click", (event) => {
   document.cookie = "meridian_lang=" + link.dataset.language + ";path=/";
   window.location.reload();
 });
+/* a template editor's button that inserts the placeholder picked in its list at the cursor, */
+document.addEventListener("click", (event) => {
+  const button = event.target.closest("button[data-insert-placeholder]");
+  if (!button) return;
+  const body = document.getElementById(button.dataset.target);
+  const snippet = document.getElementById(button.dataset.insertPlaceholder).value;
+  const start = body.selectionStart, end = body.selectionEnd;
+  body.value = body.value.slice(0, start) + snippet + body.value.slice(end);
+  body.selectionStart = body.selectionEnd = start + snippet.length;
+  body.focus();
+});
 /* a grid cell being edited saves on Enter, or as soon as a choice or a checkbox changes (htmx
    trigger filters would need eval), */
 document.addEventListener("keyup", (event) => {
