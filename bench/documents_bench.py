@@ -22,6 +22,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import sqlalchemy as sa
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
@@ -33,6 +34,7 @@ from meridian.access.users import create_user
 from meridian.app import create_workspace
 from meridian.core.actor import Actor
 from meridian.db.engine import read_transaction
+from meridian.db.tables import files
 from meridian.documents.assets import set_asset
 from meridian.documents.batches import create_batch, get_batch
 from meridian.documents.generate import generate_document, prepare_document, render_content
@@ -41,7 +43,6 @@ from meridian.http.deps import Workspace
 from meridian.jobs.handlers import job_handlers
 from meridian.jobs.worker import Worker
 from meridian.records import bulk, service
-from meridian.records.files import get_file
 from meridian.schema.catalog import get_form
 from meridian.settings import Settings
 from meridian.solutions import idc_crm
@@ -236,7 +237,7 @@ def batch(workspace: Workspace, actor: Actor, ids: list[int]) -> None:
             pass
     with workspace.read() as conn:
         done = get_batch(conn=conn, actor=actor, batch_id=queued["id"])
-        size = get_file(conn=conn, file_id=done["file_id"])["size"] if done["file_id"] else 0
+        size = conn.scalar(sa.select(files.c.size).where(files.c.id == done["file_id"])) or 0
     print(
         f"batch of {len(ids)} quotes into one PDF: {done['state']} {done['done']}/"
         f"{done['total']} in {timed.wall:.1f} s wall, {timed.cpu:.1f} s CPU "
@@ -285,8 +286,8 @@ def page_images(workspace: Workspace, actor: Actor, quote: int, contract: int, o
             tz=workspace.tz,
         )
         with workspace.read() as conn:
-            stored = get_file(conn=conn, file_id=made["file_id"])
-        source = workspace.settings.file_store_dir / stored["storage_path"]
+            path = conn.scalar(sa.select(files.c.storage_path).where(files.c.id == made["file_id"]))
+        source = workspace.settings.file_store_dir / str(path)
         subprocess.run(
             ["pdftoppm", "-png", "-r", "90", str(source), str(out / f"document-{form_key}")],
             check=True,
