@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from zoneinfo import ZoneInfo
 
 from fastapi import FastAPI
@@ -79,14 +81,25 @@ def create_workspace(
 def create_app(settings: Settings, *, workspace: Workspace | None = None) -> FastAPI:
     """The web application: pages at ``/``, JSON API under ``/api/v1``, OpenAPI at ``/api/docs``,
     and the routes the plugins register."""
+    owns_engine = workspace is None
+    workspace = workspace or create_workspace(settings)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        # An app that opened its own database closes it when it stops; pooled connections
+        # left to the garbage collector stay open on the server until then.
+        yield
+        if owns_engine:
+            workspace.engine.dispose()
+
     app = FastAPI(
         title="Meridian",
         version=__version__,
         docs_url=None,
         openapi_url=None,
         redoc_url=None,
+        lifespan=lifespan,
     )
-    workspace = workspace or create_workspace(settings)
     app.state.workspace = workspace
     app.add_middleware(
         RequestGuard,
