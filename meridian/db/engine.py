@@ -33,11 +33,11 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 
 def _postgres_session(dbapi_connection: Any, _record: Any) -> None:
     # psycopg prepares a statement on the server once it ran five times on a connection, and
-    # PostgreSQL may then keep one generic plan for it whatever the values. Meridian's
-    # statements are nearly all about their values (a thousand USCCs `= ANY(…)` in a batch's
-    # unique check, a `LIKE` search, a filter on a rare or common stage), and a generic plan
-    # chosen while a table was small walked it whole once it was large: 339 customers/s in a
-    # 1M load. Each execution is planned for its own values; the parse is still saved.
+    # PostgreSQL may then keep one generic plan for it, blind to the values — yet most of
+    # Meridian's statements are about their values (a batch's `= ANY(…)` unique check, a `LIKE`
+    # search, a filter on a rare or a common stage). Every execution is planned for its own
+    # values; the parse is still saved. Measured (300k rows): a LIKE search planned afresh
+    # costs about 0.3 ms more (1.2 against 0.9 ms); a 1,000-value `= ANY` check is unchanged.
     with dbapi_connection.cursor() as cursor:
         cursor.execute("SET plan_cache_mode = force_custom_plan")
     dbapi_connection.commit()
