@@ -13,6 +13,8 @@ from meridian import __version__
 from meridian.access.passwords import Passwords
 from meridian.api.openapi import install_api_docs
 from meridian.api.router import api_router
+from meridian.core.clock import OPTION as CLOCK
+from meridian.core.clock import SYSTEM_CLOCK, Clock
 from meridian.db import statistics
 from meridian.db.engine import make_engine, transaction
 from meridian.db.migrate import upgrade_database
@@ -45,6 +47,7 @@ def create_workspace(
     *,
     engine: Engine | None = None,
     plugins: Plugins | None = None,
+    clock: Clock | None = None,
     rekey_audit_trail: bool = False,
 ) -> Workspace:
     """The engine, settings and plugins every entry point shares; migrates the system tables
@@ -52,12 +55,15 @@ def create_workspace(
     rekey``).
 
     The plugins are Meridian's own and the installed ones ``settings.load_plugins`` names;
-    the engine is given them, so every connection it opens finds the same registry.
+    the engine is given them and the ``clock`` (the system's unless a test gives its own), so
+    every connection it opens finds the same registry and reads the same time.
     """
     given = engine
     engine = engine or make_engine(settings.resolved_database_url)
     plugins = plugins or build_plugins(DEFAULT_PLUGINS, installed=settings.plugin_names)
+    clock = clock or SYSTEM_CLOCK
     attach(engine, plugins)
+    engine.update_execution_options(**{CLOCK: clock})
     try:
         upgrade_database(engine)
         key = load_audit_key(
@@ -75,7 +81,14 @@ def create_workspace(
             conn, statistics.REFRESH, statistics.REFRESH_CRON, statistics.REFRESH, {}, tz
         )
     passwords = Passwords(hashing=settings.password_hashing)
-    return Workspace(settings=settings, engine=engine, tz=tz, passwords=passwords, plugins=plugins)
+    return Workspace(
+        settings=settings,
+        engine=engine,
+        tz=tz,
+        passwords=passwords,
+        plugins=plugins,
+        clock=clock,
+    )
 
 
 def create_app(settings: Settings, *, workspace: Workspace | None = None) -> FastAPI:

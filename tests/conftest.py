@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -26,6 +27,8 @@ from meridian.access.tokens import create_token
 from meridian.access.users import create_user
 from meridian.app import create_app, create_workspace
 from meridian.core.actor import Actor
+from meridian.core.clock import OPTION as CLOCK
+from meridian.core.clock import SYSTEM_CLOCK, Clock, clock_of
 from meridian.db.engine import make_engine
 from meridian.db.migrate import upgrade_database
 from meridian.http.deps import Workspace
@@ -104,12 +107,34 @@ def postgresql_template(postgres_ready: bool) -> PostgresTemplate:
         return PostgresTemplate.build(url)
 
 
+class FakeClock(Clock):
+    """The system's time until a test moves it: ``follow`` a function that says what now is."""
+
+    def __init__(self) -> None:
+        self.source: Callable[[], datetime] = SYSTEM_CLOCK.now
+
+    def now(self) -> datetime:
+        return self.source()
+
+    def follow(self, source: Callable[[], datetime]) -> None:
+        self.source = source
+
+
 @pytest.fixture
-def engine(request: pytest.FixtureRequest, database_url: str) -> Iterator[Engine]:
-    """An engine on a fresh database with the system tables migrated: a copy of the template."""
+def fake_clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+def engine(
+    request: pytest.FixtureRequest, database_url: str, fake_clock: FakeClock
+) -> Iterator[Engine]:
+    """An engine on a fresh database with the system tables migrated: a copy of the template.
+    It reads the test's clock, and the workspace built on it keeps that clock."""
     dialect = sa.make_url(database_url).get_backend_name()
     template: SqliteTemplate | PostgresTemplate = request.getfixturevalue(f"{dialect}_template")
     engine = template.copy_to(database_url)
+    engine.update_execution_options(**{CLOCK: fake_clock})
     yield engine
     engine.dispose()
 
@@ -137,8 +162,8 @@ def settings(tmp_path: Path, database_url: str) -> Settings:
 
 
 @pytest.fixture
-def workspace(settings: Settings, engine: Engine) -> Workspace:
-    return create_workspace(settings, engine=engine)
+def workspace(settings: Settings, engine: Engine, fake_clock: FakeClock) -> Workspace:
+    return create_workspace(settings, engine=engine, clock=fake_clock)
 
 
 def workspace_on(engine: Engine, settings: Settings | None = None) -> Workspace:
@@ -153,6 +178,7 @@ def workspace_on(engine: Engine, settings: Settings | None = None) -> Workspace:
         tz=ZoneInfo(settings.time_zone),
         passwords=Passwords(hashing=settings.password_hashing),
         plugins=plugins,
+        clock=clock_of(engine),
     )
 
 

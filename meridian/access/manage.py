@@ -245,7 +245,7 @@ def update_user(
         conn.execute(
             sessions.update()
             .where(sessions.c.user_id == user_id, sessions.c.revoked_at.is_(None))
-            .values(revoked_at=utcnow())
+            .values(revoked_at=utcnow(conn))
         )
     result = describe_user(conn, user_id)
     audit(

@@ -62,7 +62,7 @@ def create_department(
     _require_unique_name(conn, name, parent_id, None)
     result = conn.execute(
         departments.insert().values(
-            name=name, parent_id=parent_id, manager_id=manager_id, created_at=utcnow()
+            name=name, parent_id=parent_id, manager_id=manager_id, created_at=utcnow(conn)
         )
     )
     assert result.inserted_primary_key is not None
@@ -300,7 +300,7 @@ def create_role(*, conn: Connection, key: str, label: str) -> None:
     label = _checked_label(label)
     if role_exists(conn, key):
         raise Conflict(f"role {key!r} already exists", key=key)
-    conn.execute(roles.insert().values(key=key, label=label, preset=False, created_at=utcnow()))
+    conn.execute(roles.insert().values(key=key, label=label, preset=False, created_at=utcnow(conn)))
 
 
 def _checked_label(label: Any) -> str:

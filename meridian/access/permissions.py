@@ -22,7 +22,6 @@ from __future__ import annotations
 
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
@@ -153,7 +152,7 @@ def set_form_rules(conn: Connection, role: str, form: Form, document: Any) -> di
     conn.execute(role_forms.delete().where(*where))
     conn.execute(
         role_forms.insert().values(
-            role_key=role, form_key=form.key, rules=rules, updated_at=utcnow()
+            role_key=role, form_key=form.key, rules=rules, updated_at=utcnow(conn)
         )
     )
     return rules
@@ -256,7 +255,7 @@ class FormAccess:
             return owner.in_(_members(departments)) if departments else sa.false()
         assert isinstance(scope, dict)
         expression = compile_expression(scope["expr"], scope_for(conn, self.form))
-        now = datetime.now(tz)
+        now = utcnow(conn).astimezone(tz)
         full = compile_form(self.form)
         condition: ColumnElement[bool] = expression.to_sql(
             sql_scope_for(conn, self.form, full), dialect=conn.dialect, today=now.date(), now=now

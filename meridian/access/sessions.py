@@ -99,7 +99,7 @@ def attempt_login(
     """A new session, or the error to raise once the failure is committed."""
     email = (email or "").strip().lower()
     address = ip or "unknown"
-    now = clock.utcnow()
+    now = clock.utcnow(conn)
     refused = throttle.refusal(conn, address=address, account=email, now=now)
     if refused is not None:
         audit(
@@ -174,7 +174,7 @@ def actor_for_session(conn: Connection, token: str, policy: SessionPolicy) -> Se
         .join(users, users.c.id == sessions.c.user_id)
         .where(sessions.c.token_hash == _digest(token))
     ).first()
-    now = clock.utcnow()
+    now = clock.utcnow(conn)
     if row is None or row.revoked_at is not None or row.expires_at <= now:
         return None
     if now - row.last_seen_at > timedelta(minutes=policy.idle_minutes):
@@ -192,7 +192,7 @@ def logout(conn: Connection, token: str, *, ip: str = "") -> None:
     row = conn.execute(
         sessions.update()
         .where(sessions.c.token_hash == _digest(token), sessions.c.revoked_at.is_(None))
-        .values(revoked_at=clock.utcnow())
+        .values(revoked_at=clock.utcnow(conn))
         .returning(sessions.c.user_id)
     ).first()
     if row is not None:
@@ -210,7 +210,7 @@ def logout_everywhere(
     conn: Connection, user_id: int, policy: SessionPolicy, *, ip: str = ""
 ) -> int:
     """Revoke every session of the user; returns how many were still live."""
-    now = clock.utcnow()
+    now = clock.utcnow(conn)
     open_sessions = sessions.c.user_id == user_id, sessions.c.revoked_at.is_(None)
     live = conn.scalar(
         sa.select(sa.func.count())
@@ -279,5 +279,5 @@ def change_password(
     others = sessions.update().where(sessions.c.user_id == user_id, sessions.c.revoked_at.is_(None))
     if keep_session is not None:
         others = others.where(sessions.c.id != keep_session)
-    conn.execute(others.values(revoked_at=clock.utcnow()))
+    conn.execute(others.values(revoked_at=clock.utcnow(conn)))
     audit(conn, actor_id=user_id, action="password_changed", object_type="user", object_id=user_id)

@@ -54,7 +54,7 @@ def create_token(
             app_key=app_key,
             form_key=form_key,
             expires_at=expires_at,
-            created_at=utcnow(),
+            created_at=utcnow(conn),
         )
     )
     audit(
@@ -89,7 +89,7 @@ def authenticate_token(conn: Connection, token: str) -> tuple[Actor, int | None]
         .join(users, users.c.id == api_tokens.c.user_id)
         .where(api_tokens.c.token_hash == _digest(token))
     ).first()
-    now = utcnow()
+    now = utcnow(conn)
     if row is None or row.revoked_at is not None or not row.is_active:
         raise Unauthenticated("the API token is unknown or revoked")
     if row.expires_at is not None and row.expires_at <= now:
@@ -104,12 +104,14 @@ def authenticate_token(conn: Connection, token: str) -> tuple[Actor, int | None]
 
 def touch_token(conn: Connection, token_id: int) -> None:
     conn.execute(
-        api_tokens.update().where(api_tokens.c.id == token_id).values(last_used_at=utcnow())
+        api_tokens.update().where(api_tokens.c.id == token_id).values(last_used_at=utcnow(conn))
     )
 
 
 def revoke_token(*, conn: Connection, token_id: int, actor_id: int | None = None) -> None:
-    conn.execute(api_tokens.update().where(api_tokens.c.id == token_id).values(revoked_at=utcnow()))
+    conn.execute(
+        api_tokens.update().where(api_tokens.c.id == token_id).values(revoked_at=utcnow(conn))
+    )
     audit(conn, actor_id=actor_id, action="token_revoked", object_type="token", object_id=token_id)
 
 

@@ -44,7 +44,7 @@ def create_user(
             name=name or email.split("@")[0],
             password_hash=passwords.hash(password) if password else None,
             is_admin=is_admin,
-            created_at=utcnow(),
+            created_at=utcnow(conn),
         )
     )
     assert result.inserted_primary_key is not None

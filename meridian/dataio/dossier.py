@@ -79,7 +79,7 @@ def build_dossier(
         "format": DOSSIER_FORMAT,
         "form": form.key,
         "record_id": record_id,
-        "generated_at": utcnow().isoformat(),
+        "generated_at": utcnow(conn).isoformat(),
         "generated_by": actor.user_id,
         "files": [
             {"path": path, "size": len(data), "sha256": hashlib.sha256(data).hexdigest()}

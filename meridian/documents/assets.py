@@ -53,7 +53,7 @@ def set_asset(
     values = {
         "file_id": stored["row_id"],
         "updated_by": actor.user_id,
-        "updated_at": clock.utcnow(),
+        "updated_at": clock.utcnow(conn),
     }
     conn.execute(
         insert(document_assets)

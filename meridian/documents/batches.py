@@ -87,7 +87,7 @@ def create_batch(
             done=0,
             total=len(ids),
             created_by=actor.user_id,
-            created_at=clock.utcnow(),
+            created_at=clock.utcnow(conn),
         )
     )
     assert result.inserted_primary_key is not None
@@ -218,7 +218,7 @@ def run_batch(*, context: JobContext, settings: Settings, tz: ZoneInfo) -> None:
             conn.execute(
                 document_batches.update()
                 .where(document_batches.c.id == batch_id)
-                .values(state="failed", error=failed[:2000], finished_at=clock.utcnow())
+                .values(state="failed", error=failed[:2000], finished_at=clock.utcnow(conn))
             )
 
 
@@ -263,7 +263,7 @@ def _finish(
     conn.execute(
         document_batches.update()
         .where(document_batches.c.id == batch.id)
-        .values(state="done", file_id=stored["row_id"], finished_at=clock.utcnow())
+        .values(state="done", file_id=stored["row_id"], finished_at=clock.utcnow(conn))
     )
     audit(
         conn,

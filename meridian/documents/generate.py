@@ -137,7 +137,7 @@ def produce_document(
             form_key=prepared.form_key,
             record_id=prepared.record_id,
             template=template,
-            now=clock.utcnow(),
+            now=clock.utcnow(conn),
             tz=tz,
         )
     try:

@@ -109,7 +109,7 @@ def add_signing_key(
             ]
         )
     not_after = certificate.not_valid_after_utc
-    if not_after <= clock.utcnow():
+    if not_after <= clock.utcnow(conn):
         raise ValidationFailed(
             [
                 FieldError(
@@ -138,7 +138,7 @@ def add_signing_key(
             sealed=seal_key(settings).encrypt(clear).decode(),
             active=True,
             created_by=actor.user_id,
-            created_at=clock.utcnow(),
+            created_at=clock.utcnow(conn),
         )
     )
     assert result.inserted_primary_key is not None
@@ -182,7 +182,7 @@ def active_signer(*, conn: Connection, settings: Settings) -> CompanySigner:
             " PKCS#12 certificate first / 尚未上传签章证书，请管理员先上传公司的 PKCS#12 证书",
             reason="no_signing_key",
         )
-    if row.not_after <= clock.utcnow():
+    if row.not_after <= clock.utcnow(conn):
         raise Conflict(
             f"the signing certificate expired on {row.not_after.date()}"
             f" / 签章证书已于 {row.not_after.date()} 过期",

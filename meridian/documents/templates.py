@@ -95,7 +95,7 @@ def save_template(
             form_key=form.key,
             version=version,
             created_by=actor.user_id,
-            created_at=clock.utcnow(),
+            created_at=clock.utcnow(conn),
             **{**checked.model_dump(mode="json"), "source_file_id": source},
         )
     )

@@ -94,7 +94,7 @@ def audit(
     ).one()
     entry = {
         "id": head.last_id + 1,
-        "at": utcnow(),
+        "at": utcnow(conn),
         "actor_id": actor_id,
         "action": action,
         "object_type": object_type,

@@ -47,7 +47,7 @@ class BadAnchorFile(MeridianError):
 def current_anchor(conn: Connection) -> Anchor:
     """The trail's head now, as an anchor to keep."""
     head = conn.execute(sa.select(audit_head).where(audit_head.c.id == 1)).one()
-    return Anchor(int(head.last_id), head.last_hash, utcnow().isoformat(timespec="seconds"))
+    return Anchor(int(head.last_id), head.last_hash, utcnow(conn).isoformat(timespec="seconds"))
 
 
 def read_anchors(path: Path) -> list[Anchor]:

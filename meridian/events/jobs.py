@@ -92,11 +92,11 @@ def enqueue(
         "kind": kind,
         "payload": dict(payload),
         "state": READY,
-        "run_at": run_at or clock.utcnow(),
+        "run_at": run_at or clock.utcnow(conn),
         "attempts": 0,
         "max_attempts": max_attempts,
         "idempotency_key": idempotency_key,
-        "created_at": clock.utcnow(),
+        "created_at": clock.utcnow(conn),
     }
     insert_of = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
     statement = (
@@ -119,7 +119,7 @@ def enqueue_many(
     """Add one job per payload with a single multi-row INSERT (no idempotency keys)."""
     if not payloads:
         return
-    now = clock.utcnow()
+    now = clock.utcnow(conn)
     insert_many(
         conn,
         jobs,
@@ -149,7 +149,7 @@ class ClaimedJob:
 
 def claim(conn: Connection, worker: str, *, limit: int, lease: timedelta) -> list[ClaimedJob]:
     """Take up to ``limit`` due jobs (or jobs whose worker's lease ran out) for ``worker``."""
-    now = clock.utcnow()
+    now = clock.utcnow(conn)
     due = sa.or_(
         sa.and_(jobs.c.state == READY, jobs.c.run_at <= now),
         sa.and_(jobs.c.state == RUNNING, jobs.c.lease_until < now),
@@ -180,7 +180,7 @@ def complete(conn: Connection, job_id: int, worker: str) -> None:
     taken = conn.execute(
         jobs.update()
         .where(jobs.c.id == job_id, jobs.c.worker == worker, jobs.c.state == RUNNING)
-        .values(state=DONE, finished_at=clock.utcnow(), lease_until=None, last_error=None)
+        .values(state=DONE, finished_at=clock.utcnow(conn), lease_until=None, last_error=None)
     ).rowcount
     if taken != 1:
         raise LeaseLost(f"job {job_id} is no longer held by {worker}")
@@ -197,7 +197,7 @@ def renew(conn: Connection, worker: str, *, lease: timedelta) -> int:
     renewed = conn.execute(
         jobs.update()
         .where(jobs.c.id.in_(held.scalar_subquery()))
-        .values(lease_until=clock.utcnow() + lease)
+        .values(lease_until=clock.utcnow(conn) + lease)
     ).rowcount
     return int(renewed)
 
@@ -229,7 +229,7 @@ def finish(conn: Connection, done: Sequence[ClaimedJob], worker: str) -> None:
             jobs.c.worker == worker,
             jobs.c.state == RUNNING,
         )
-        .values(state=DONE, finished_at=clock.utcnow(), lease_until=None, last_error=None)
+        .values(state=DONE, finished_at=clock.utcnow(conn), lease_until=None, last_error=None)
     )
 
 
@@ -242,7 +242,7 @@ def backoff(attempt: int) -> timedelta:
 def fail(conn: Connection, job: ClaimedJob, worker: str, error: str) -> str:
     """Record a failed attempt: back to ready after the backoff, or dead; returns the state."""
     state = DEAD if job.attempts >= job.max_attempts else READY
-    now = clock.utcnow()
+    now = clock.utcnow(conn)
     conn.execute(
         jobs.update()
         .where(jobs.c.id == job.id, jobs.c.worker == worker, jobs.c.state == RUNNING)
@@ -277,12 +277,12 @@ def _describe(row: Mapping[str, Any]) -> dict[str, Any]:
 
 def retry_dead(conn: Connection, job_id: int) -> dict[str, Any]:
     """Give a dead job a fresh set of attempts, due now."""
-    return _from_dead(conn, job_id, state=READY, run_at=clock.utcnow(), attempts=0)
+    return _from_dead(conn, job_id, state=READY, run_at=clock.utcnow(conn), attempts=0)
 
 
 def discard_dead(conn: Connection, job_id: int) -> dict[str, Any]:
     """Close a dead job for good (kept for the record as done, with its last error)."""
-    return _from_dead(conn, job_id, state=DONE, finished_at=clock.utcnow())
+    return _from_dead(conn, job_id, state=DONE, finished_at=clock.utcnow(conn))
 
 
 def _from_dead(conn: Connection, job_id: int, **values: Any) -> dict[str, Any]:

@@ -49,7 +49,7 @@ def set_schedule(
                 )
             ]
         )
-    due = next_time(cron, clock.utcnow(), tz)
+    due = next_time(cron, clock.utcnow(conn), tz)
     conn.execute(schedules.delete().where(schedules.c.key == key))
     conn.execute(
         schedules.insert().values(
@@ -71,7 +71,7 @@ def ensure_schedule(
             cron=cron,
             kind=kind,
             payload=dict(payload),
-            next_run_at=next_time(cron, clock.utcnow(), tz),
+            next_run_at=next_time(cron, clock.utcnow(conn), tz),
             enabled=True,
         )
         .on_conflict_do_nothing(index_elements=["key"])
@@ -80,7 +80,7 @@ def ensure_schedule(
 
 def fire_due_schedules(conn: Connection, tz: ZoneInfo) -> int:
     """Enqueue a job for every enabled schedule that is due; returns how many fired."""
-    now = clock.utcnow()
+    now = clock.utcnow(conn)
     due = sa.select(schedules).where(schedules.c.enabled, schedules.c.next_run_at <= now)
     if conn.dialect.name == "postgresql":
         due = due.with_for_update(skip_locked=True)

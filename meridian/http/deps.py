@@ -17,6 +17,7 @@ from meridian.access.passwords import Passwords
 from meridian.access.sessions import SessionPolicy, actor_for_session, csrf_token_for
 from meridian.access.tokens import authenticate_token, touch_token
 from meridian.core.actor import Actor
+from meridian.core.clock import SYSTEM_CLOCK, Clock
 from meridian.db.engine import read_transaction, transaction
 from meridian.errors import PermissionDenied, Unauthenticated
 from meridian.events.audit import audit
@@ -31,6 +32,7 @@ class Workspace:
 
     :ivar plugins: the registry built from Meridian's own plugins and the installed ones; the
         engine carries it too, for services that hold only a connection.
+    :ivar clock: the time every part of the workspace reads (the engine carries it too).
     """
 
     settings: Settings
@@ -38,6 +40,7 @@ class Workspace:
     tz: ZoneInfo
     passwords: Passwords
     plugins: Plugins
+    clock: Clock = SYSTEM_CLOCK
 
     @contextmanager
     def transaction(self) -> Iterator[Connection]:

@@ -71,7 +71,7 @@ def create_hook(
             token_hash=_digest(token),
             mapping=dict(mapping),
             created_by=actor.user_id,
-            created_at=utcnow(),
+            created_at=utcnow(conn),
         )
     )
     assert result.inserted_primary_key is not None

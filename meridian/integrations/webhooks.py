@@ -77,7 +77,7 @@ def create_webhook(
             url=url,
             secret=secret,
             created_by=actor.user_id,
-            created_at=utcnow(),
+            created_at=utcnow(conn),
         )
     )
     assert result.inserted_primary_key is not None
@@ -186,7 +186,7 @@ def deliver(context: JobContext) -> None:
                 error=error,
                 response=excerpt,
                 duration_ms=took,
-                at=utcnow(),
+                at=utcnow(conn),
             )
         )
     if not taken:

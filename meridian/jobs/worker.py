@@ -29,6 +29,7 @@ from meridian.db.engine import transaction
 from meridian.events import jobs as queue
 from meridian.events.jobs import Handler, JobContext, LeaseLost
 from meridian.events.schedules import fire_due_schedules
+from meridian.jobs.reactions import dispatch_events
 
 log = logging.getLogger(__name__)
 
@@ -54,9 +55,11 @@ class Worker:
         self.name = name or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
 
     def run_once(self, stop: threading.Event | None = None) -> int:
-        """Fire due schedules, then claim and run one batch; returns how many jobs ran.
+        """Hand committed events to the reactions, fire due schedules, then claim and run one
+        batch; returns how many jobs ran.
 
         Once ``stop`` is set, the jobs of the batch not yet started are given back."""
+        dispatch_events(self.engine)
         with transaction(self.engine) as conn:
             fire_due_schedules(conn, self.tz)
         with transaction(self.engine) as conn:

@@ -40,7 +40,7 @@ def notify_users(
     ).all()
     if not people:
         return 0
-    now = utcnow()
+    now = utcnow(conn)
     conn.execute(
         notifications.insert(),
         [
@@ -132,7 +132,7 @@ def mark_read(conn: Connection, actor: Actor, notification_id: int | None = None
     )
     if notification_id is not None:
         query = query.where(notifications.c.id == notification_id)
-    return int(conn.execute(query.values(read_at=utcnow())).rowcount)
+    return int(conn.execute(query.values(read_at=utcnow(conn))).rowcount)
 
 
 def set_preferences(conn: Connection, actor: Actor, *, email: bool) -> dict[str, Any]:
@@ -162,7 +162,7 @@ def create_bot_channel(
             name=name.strip(),
             webhook_url=webhook_url,
             secret=secret,
-            created_at=utcnow(),
+            created_at=utcnow(conn),
         )
     )
     assert result.inserted_primary_key is not None

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
 
     from meridian.core.actor import Actor
     from meridian.events.jobs import Handler
+    from meridian.events.outbox import Reaction
     from meridian.http.deps import Workspace
     from meridian.notify.channels import Channel
     from meridian.plugins.menu import MenuLink
@@ -64,6 +65,12 @@ def register_job_handlers(meridian: Workspace) -> Mapping[str, Handler]:
 @hookspec
 def register_subscribers() -> Sequence[Subscriber]:
     """Reactions to record events, run in the writer's transaction (cheap: enqueue jobs)."""
+    raise NotImplementedError
+
+
+@hookspec
+def register_reactions() -> Sequence[Reaction]:
+    """Reactions to committed events, run by the worker after commit from the outbox."""
     raise NotImplementedError
 
 

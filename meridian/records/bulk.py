@@ -89,7 +89,7 @@ def delete_records(
     access = form_access(conn, actor, form)
     rows = _chosen_rows(conn, access, table, ids, "delete", tz)
     chosen = one_of(conn, table.c.id, ids)
-    now = utcnow()
+    now = utcnow(conn)
     conn.execute(
         table.update()
         .where(chosen)
@@ -219,7 +219,7 @@ def update_records(
         prefixes = [f"{row['id']}." for row in rows]
         runner.apply(proposed, [lines[row["id"]] for row in rows], errors, prefixes)
         errors.raise_if_any()
-    now = utcnow()
+    now = utcnow(conn)
     entries: list[tuple[int, int, str, dict[str, Any]]] = []
     assigned: dict[int, dict[str, Any]] = {}
     relinked: list[tuple[int, ParsedRecord]] = []

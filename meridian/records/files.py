@@ -101,7 +101,7 @@ def store_file(
             sha256=sha,
             storage_path=str(relative),
             created_by=actor.user_id,
-            created_at=utcnow(),
+            created_at=utcnow(conn),
         )
     )
     return get_file(conn=conn, token=token)

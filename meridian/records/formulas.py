@@ -8,13 +8,13 @@ query per link for the whole batch.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from meridian.core.clock import utcnow
 from meridian.errors import ErrorCollector
 from meridian.schema.catalog import get_form
 from meridian.schema.compile import compile_form
@@ -29,7 +29,7 @@ class FormulaRunner:
         self.conn = conn
         self.form = form
         self.expressions = expressions
-        self.now = datetime.now(tz)
+        self.now = utcnow(conn).astimezone(tz)
         used = {path for _, e in expressions.formulas for path in e.fields_used}
         used |= {path for _, _, e in expressions.validations for path in e.fields_used}
         self.links = sorted({path.split(".")[0] for path in used if "." in path} & _link_keys(form))

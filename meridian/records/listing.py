@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -14,6 +13,7 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from meridian.access.permissions import FormAccess, form_access
 from meridian.core.actor import Actor
+from meridian.core.clock import utcnow
 from meridian.core.timezones import DEFAULT_TIME_ZONE
 from meridian.errors import FieldError, ValidationFailed
 from meridian.expr import ExpressionError, ExprType, compile_expression
@@ -148,7 +148,7 @@ def expression_condition(
                 )
             ]
         )
-    now = datetime.now(tz)
+    now = utcnow(conn).astimezone(tz)
     sql_scope = sql_scope_for(conn, plan.form, plan.tables, targets=targets)
     condition: ColumnElement[bool] = expression.to_sql(
         sql_scope, dialect=conn.dialect, today=now.date(), now=now

@@ -76,7 +76,7 @@ def transfer_owner(
     moving = [i for i in ids if visible[i] != owner_id]
     if not moving:
         return 0
-    now = utcnow()
+    now = utcnow(conn)
     changed = conn.execute(
         table.update()
         .where(one_of(conn, table.c.id, moving))
@@ -163,7 +163,7 @@ def share_record(
             department_id=department_id,
             level=level,
             created_by=actor.user_id,
-            created_at=utcnow(),
+            created_at=utcnow(conn),
         )
     )
     assert result.inserted_primary_key is not None

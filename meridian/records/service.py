@@ -119,7 +119,7 @@ def update_record(
             changes[key] = [old_sides.get(key, []), ids]
     if not changes:
         return get_record(conn=conn, actor=actor, form=form, record_id=record_id, tz=tz)
-    now = utcnow()
+    now = utcnow(conn)
     merged = {**current, **changed}
     assignments = {
         **changed,
@@ -205,7 +205,7 @@ def _set_deleted(
     check_unique(conn, form, [unique_values], errors, [""], [record_id])
     if errors.errors:
         raise _not_restorable(record_id, errors.errors)
-    now = utcnow()
+    now = utcnow(conn)
     assignments = {
         "deleted_at": now if delete else None,
         "_version": version + 1,

@@ -78,7 +78,7 @@ def save_view(
         "owner_id": actor.user_id,
         "shared": shared,
         "settings": parsed,
-        "created_at": utcnow(),
+        "created_at": utcnow(conn),
     }
     inserted = conn.execute(saved_views.insert().values(**values)).inserted_primary_key
     assert inserted is not None

@@ -59,7 +59,7 @@ def insert_records(
     check_references(conn, form, parsed, errors, prefixes, actor=actor, tz=tz)
     check_unique(conn, form, parsed, errors, prefixes, [None] * len(parsed))
     errors.raise_if_any()
-    now = utcnow()
+    now = utcnow(conn)
     for f in plan.column_fields:
         if f.type == "auto_number":
             for record, number in zip(

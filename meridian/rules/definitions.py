@@ -220,7 +220,7 @@ def create_rule(conn: Connection, actor: Actor, document: Any) -> dict[str, Any]
     """Save a rule after checking all of it; every problem is named at once."""
     require_admin(actor)
     values = _checked(conn, document)
-    now = clock.utcnow()
+    now = clock.utcnow(conn)
     result = conn.execute(
         rules.insert().values(
             **values,
@@ -256,7 +256,7 @@ def update_rule(conn: Connection, actor: Actor, rule_id: int, document: Any) -> 
             ]
         )
     values = _checked(conn, document)
-    now = clock.utcnow()
+    now = clock.utcnow(conn)
     if values["trigger"] != current["trigger"]:
         values["scanned_until"] = now
         conn.execute(rule_fires.delete().where(rule_fires.c.rule_id == rule_id))
@@ -320,10 +320,10 @@ def list_rules(conn: Connection, form_key: str | None = None) -> list[dict[str, 
 def set_enabled(conn: Connection, actor: Actor, rule_id: int, enabled: bool) -> dict[str, Any]:
     require_admin(actor)
     get_rule(conn, rule_id)
-    values: dict[str, Any] = {"enabled": enabled, "updated_at": clock.utcnow()}
+    values: dict[str, Any] = {"enabled": enabled, "updated_at": clock.utcnow(conn)}
     if enabled:
-        values["scanned_until"] = (
-            clock.utcnow()
+        values["scanned_until"] = clock.utcnow(
+            conn
         )  # switching on does not fire for the time it was off
     conn.execute(rules.update().where(rules.c.id == rule_id).values(**values))
     bump(conn, RULES_REVISION)

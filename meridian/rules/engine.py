@@ -266,7 +266,7 @@ class _Conditions:
                 sa.select(table).where(one_of(self.conn, table.c.id, missing))
             ).mappings():
                 records[row["id"]] = logical_record(fields, row)
-        now = datetime.now(DEFAULT_TIME_ZONE)
+        now = clock.utcnow(self.conn).astimezone(DEFAULT_TIME_ZONE)
         self.envs = {
             i: environment(values, today=now.date(), now=now) for i, values in records.items()
         }
@@ -424,7 +424,7 @@ def scan_time_rules(context: JobContext) -> None:
                 sa.select(rules).where(rules.c.id == rule_id).with_for_update()
             ).first()
             if rule is not None and rule.trigger["type"] in TIME_TRIGGERS:
-                fire_time_rule(conn, rule, clock.utcnow(), DEFAULT_TIME_ZONE)
+                fire_time_rule(conn, rule, clock.utcnow(conn), DEFAULT_TIME_ZONE)
 
 
 def fire_time_rule(conn: Connection, rule: Row[Any], now: datetime, tz: ZoneInfo) -> int:
@@ -522,7 +522,7 @@ def run_scheduled_rule(context: JobContext) -> None:
         where: Any = table.c.deleted_at.is_(None)
         if rule.condition:
             where = sa.and_(where, expression_sql(conn, form, rule.condition, DEFAULT_TIME_ZONE))
-        _enqueue_runs(conn, rule, table.c.id, where, clock.utcnow())
+        _enqueue_runs(conn, rule, table.c.id, where, clock.utcnow(conn))
 
 
 # ---- the run log ---------------------------------------------------------------------------------
@@ -554,7 +554,7 @@ def _log(
             actions=actions,
             error=error,
             duration_ms=duration_ms,
-            at=clock.utcnow(),
+            at=clock.utcnow(conn),
         )
     )
 

@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from meridian.core.clock import utcnow
 from meridian.db.sets import one_of
 from meridian.expr import compile_expression
 from meridian.schema.compile import compile_form
@@ -19,7 +20,7 @@ from meridian.schema.model import Form
 
 
 def expression_sql(conn: Connection, form: Form, source: str, tz: ZoneInfo) -> Any:
-    now = datetime.now(tz)
+    now = utcnow(conn).astimezone(tz)
     compiled = compile_expression(source, scope_for(conn, form))
     tables = compile_form(form)
     return compiled.to_sql(

@@ -61,7 +61,7 @@ def list_apps(conn: Connection) -> list[App]:
 
 
 def insert_app(conn: Connection, app: App) -> None:
-    now = utcnow()
+    now = utcnow(conn)
     conn.execute(
         apps.insert().values(
             key=app.key,
@@ -76,7 +76,7 @@ def insert_app(conn: Connection, app: App) -> None:
 def store_form(conn: Connection, form: Form, *, new: bool) -> None:
     """Insert or update the definition; an update must find the previous version in place."""
     definition: dict[str, Any] = form.model_dump(mode="json")
-    now = utcnow()
+    now = utcnow(conn)
     if new:
         conn.execute(
             forms.insert().values(

@@ -111,7 +111,7 @@ def record_change(
             before=before,
             after=after,
             actor_id=actor.user_id,
-            created_at=utcnow(),
+            created_at=utcnow(conn),
         )
     )
     audit(

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -18,6 +17,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 from sqlalchemy.sql.elements import ColumnElement
 
+from meridian.core.clock import utcnow
 from meridian.db.tables import forms as forms_table
 from meridian.errors import FieldError, SchemaChangeRefused, ValidationFailed
 from meridian.expr import (
@@ -380,7 +380,7 @@ def recompute_formula(
 ) -> None:
     """Set a formula's column for every row in one UPDATE compiled from the expression."""
     tables = compile_form(form)
-    now = datetime.now(tz)
+    now = utcnow(conn).astimezone(tz)
     value = expression.to_sql(
         sql_scope_for(conn, form, tables), dialect=conn.dialect, today=now.date(), now=now
     )

@@ -15,7 +15,6 @@ import sqlalchemy as sa
 from fastapi.testclient import TestClient
 from sqlalchemy.engine import Engine
 
-from meridian.core import clock
 from meridian.db.engine import transaction
 from meridian.db.tables import jobs, schedules
 from meridian.errors import ValidationFailed
@@ -23,15 +22,16 @@ from meridian.events import jobs as queue
 from meridian.events.jobs import JobContext
 from meridian.events.schedules import fire_due_schedules, set_schedule
 from meridian.jobs.worker import Worker
+from tests.conftest import FakeClock
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 
 
 @pytest.fixture
-def now(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[datetime]]:
+def now(fake_clock: FakeClock) -> Iterator[list[datetime]]:
     """A settable clock: now[0] is the current time."""
     current = [datetime(2026, 11, 24, 1, 0, tzinfo=UTC)]
-    monkeypatch.setattr(clock, "utcnow", lambda: current[0])
+    fake_clock.follow(lambda: current[0])
     yield current
 
 

@@ -15,7 +15,6 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable, Iterator
-from datetime import datetime
 from typing import Any
 
 import pytest
@@ -28,6 +27,7 @@ from meridian.access.permissions import form_access
 from meridian.access.tokens import create_token
 from meridian.app import create_app
 from meridian.core.actor import Actor
+from meridian.core.clock import utcnow
 from meridian.expr import compile_expression
 from meridian.http.deps import Workspace
 from meridian.records.listing import expression_condition
@@ -386,7 +386,7 @@ def test_an_administrator_reads_links_exactly_as_before(
         deal = get_form(conn, "deal")
         tables = compile_form(deal)
         access = form_access(conn, admin, deal)
-        now = datetime.now(tz)
+        now = utcnow(conn).astimezone(tz)
         for source in EXPRESSIONS:
             ours = expression_condition(conn, plan_for(deal), source, access, tz)
             system = compile_expression(source, scope_for(conn, deal)).to_sql(

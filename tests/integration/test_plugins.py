@@ -4,16 +4,19 @@ Meridian's own; the registry refuses two plugins that claim one name."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 from fastapi.testclient import TestClient
 from sqlalchemy.engine import Engine
 
 from meridian.access.tokens import create_token
 from meridian.access.users import create_user
 from meridian.app import DEFAULT_PLUGINS, create_app
+from meridian.db.tables import outbox
 from meridian.errors import PluginError
 from meridian.jobs.handlers import job_handlers
 from meridian.jobs.worker import Worker
@@ -94,6 +97,33 @@ def test_a_plugin_field_type_and_rule_action_work_through_the_api(
     assert wrong.status_code == 422
     codes = {(e["field"], e["code"]) for e in wrong.json()["errors"]}
     assert codes == {("actions.0.field", "not_a_rating"), ("actions.0.stars", "invalid_rating")}
+
+
+def test_committed_events_reach_a_plugins_reaction_once_after_commit(
+    client: TestClient, engine: Engine, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="meridian_ratings")
+    client.post("/api/v1/apps", json={"key": "crm", "label": "CRM"})
+    assert client.post("/api/v1/apps/crm/forms", json=ACCOUNT).status_code == 201
+    lead = client.post("/api/v1/forms/account/records", json={"name": "ACME-LEAD"}).json()
+    refused = client.post("/api/v1/forms/account/records", json={"name": "Q3", "score": 0})
+    assert refused.status_code == 422  # rolled back: no event
+    edited = client.patch(f"/api/v1/forms/account/records/{lead['id']}", json={"score": 3})
+    assert edited.status_code == 200, edited.text
+    assert not caplog.messages  # nothing reacts inside the request
+
+    _drain(engine)
+    assert caplog.messages == [
+        f"RecordCreated account #{lead['id']} v1",
+        f"RecordUpdated account #{lead['id']} v2",
+    ]
+    _drain(engine)
+    assert len(caplog.messages) == 2  # each event once
+    with engine.connect() as conn:
+        pending = conn.scalar(
+            sa.select(sa.func.count()).select_from(outbox).where(outbox.c.dispatched_at.is_(None))
+        )
+    assert pending == 0
 
 
 def test_only_the_installed_plugins_named_in_the_settings_load() -> None:

@@ -15,7 +15,6 @@ from sqlalchemy.engine import Engine
 
 from meridian.access import manage
 from meridian.app import create_workspace
-from meridian.core import clock
 from meridian.core.actor import Actor
 from meridian.db.tables import jobs, rules
 from meridian.http.deps import Workspace
@@ -28,7 +27,7 @@ from meridian.schema.catalog import get_form
 from meridian.schema.changes import create_app, create_form
 from meridian.schema.model import App, Form, parse_model
 from meridian.settings import Settings
-from tests.conftest import workspace_on
+from tests.conftest import FakeClock, workspace_on
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 
@@ -81,9 +80,9 @@ def crm(client: TestClient) -> TestClient:
 
 
 @pytest.fixture
-def now(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[datetime]]:
-    current = [clock.utcnow()]
-    monkeypatch.setattr(clock, "utcnow", lambda: current[0])
+def now(fake_clock: FakeClock) -> Iterator[list[datetime]]:
+    current = [fake_clock.now()]
+    fake_clock.follow(lambda: current[0])
     yield current
 
 

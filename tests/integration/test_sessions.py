@@ -13,10 +13,10 @@ from fastapi.testclient import TestClient
 
 from meridian.access import manage
 from meridian.app import create_app
-from meridian.core import clock
 from meridian.core.actor import Actor
 from meridian.http.deps import CSRF_HEADER, SESSION_COOKIE, Workspace
 from meridian.settings import Settings
+from tests.conftest import FakeClock
 
 PASSWORD = "Passw0rd-long"
 
@@ -41,11 +41,11 @@ def browser(workspace: Workspace, settings: Settings) -> Iterator[TestClient]:
 
 
 @pytest.fixture
-def later(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[timedelta]]:
+def later(fake_clock: FakeClock) -> Iterator[list[timedelta]]:
     """Move the clock: append a timedelta to the list."""
     shift = [timedelta(0)]
-    real = clock.utcnow
-    monkeypatch.setattr(clock, "utcnow", lambda: real() + sum(shift, timedelta(0)))
+    real = fake_clock.now
+    fake_clock.follow(lambda: real() + sum(shift, timedelta(0)))
     yield shift
 
 

@@ -5,18 +5,16 @@ from __future__ import annotations
 from datetime import timedelta
 from zoneinfo import ZoneInfo
 
-import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy.engine import Engine
 
-from meridian.core import clock
 from meridian.core.actor import Actor
 from meridian.http.deps import Workspace
 from meridian.jobs.handlers import job_handlers
 from meridian.jobs.worker import Worker
 from meridian.solutions import idc_crm
 from meridian.solutions.loader import install_solution
-from tests.conftest import workspace_on
+from tests.conftest import FakeClock, workspace_on
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 
@@ -26,10 +24,10 @@ def test_a_contract_90_days_from_its_end_gets_a_renewal_opportunity_and_its_owne
     workspace: Workspace,
     engine: Engine,
     admin: Actor,
-    monkeypatch: pytest.MonkeyPatch,
+    fake_clock: FakeClock,
 ) -> None:
-    now = [clock.utcnow()]
-    monkeypatch.setattr(clock, "utcnow", lambda: now[0])
+    now = [fake_clock.now()]
+    fake_clock.follow(lambda: now[0])
     app, forms = idc_crm.load_package()
     assert install_solution(engine, Actor.system(), app, forms, idc_crm.load_rules())
     assert len(client.get("/api/v1/rules").json()["items"]) == len(idc_crm.load_rules())

@@ -37,7 +37,10 @@ def test_expired_and_revoked_tokens_are_refused(
     assert admin.user_id is not None
     with workspace.transaction() as conn:
         expired = create_token(
-            conn=conn, user_id=admin.user_id, name="old", expires_at=utcnow() - timedelta(seconds=1)
+            conn=conn,
+            user_id=admin.user_id,
+            name="old",
+            expires_at=utcnow(conn) - timedelta(seconds=1),
         )
         revoked = create_token(conn=conn, user_id=admin.user_id, name="gone")
         token_id = conn.execute(

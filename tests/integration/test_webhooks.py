@@ -18,11 +18,10 @@ import sqlalchemy as sa
 from fastapi.testclient import TestClient
 from sqlalchemy.engine import Engine
 
-from meridian.core import clock
 from meridian.db.tables import outbox
 from meridian.jobs.handlers import job_handlers
 from meridian.jobs.worker import Worker
-from tests.conftest import workspace_on
+from tests.conftest import FakeClock, workspace_on
 
 
 @dataclass
@@ -108,10 +107,10 @@ def test_a_signed_delivery_reaches_the_receiver_with_the_record_and_the_change(
 
 
 def test_a_refused_delivery_is_retried_with_backoff_and_logged(
-    crm: TestClient, engine: Engine, receiver: Receiver, monkeypatch: pytest.MonkeyPatch
+    crm: TestClient, engine: Engine, receiver: Receiver, fake_clock: FakeClock
 ) -> None:
-    current = [clock.utcnow()]
-    monkeypatch.setattr(clock, "utcnow", lambda: current[0])
+    current = [fake_clock.now()]
+    fake_clock.follow(lambda: current[0])
     hook = crm.post(
         "/api/v1/webhooks",
         json={"form_key": "contract", "events": ["RecordCreated"], "url": receiver.url},
@@ -172,10 +171,10 @@ def test_bad_subscriptions_are_refused_and_a_rolled_back_change_sends_nothing(
 
 
 def test_a_rule_calls_a_webhook_signed_and_retried_until_taken(
-    crm: TestClient, engine: Engine, receiver: Receiver, monkeypatch: pytest.MonkeyPatch
+    crm: TestClient, engine: Engine, receiver: Receiver, fake_clock: FakeClock
 ) -> None:
-    current = [clock.utcnow()]
-    monkeypatch.setattr(clock, "utcnow", lambda: current[0])
+    current = [fake_clock.now()]
+    fake_clock.follow(lambda: current[0])
     rule = crm.post(
         "/api/v1/rules",
         json={

@@ -31,7 +31,6 @@ import sqlalchemy as sa
 from fastapi.testclient import TestClient
 from sqlalchemy.engine import Engine
 
-from meridian.core import clock
 from meridian.core.actor import Actor
 from meridian.db.engine import read_transaction, transaction
 from meridian.db.tables import jobs, outbox, rule_runs
@@ -42,7 +41,7 @@ from meridian.jobs.handlers import job_handlers
 from meridian.jobs.worker import Worker
 from meridian.records import bulk
 from meridian.schema.catalog import get_form
-from tests.conftest import workspace_on
+from tests.conftest import FakeClock, workspace_on
 
 UPDATES = 200
 LEASE_SECONDS = 2
@@ -229,10 +228,10 @@ def test_a_worker_dying_after_a_rule_run_committed_does_not_run_it_again(
     client: TestClient,
     engine: Engine,
     receiver: KeyCounter,
-    monkeypatch: pytest.MonkeyPatch,
+    fake_clock: FakeClock,
 ) -> None:
-    current = [clock.utcnow()]
-    monkeypatch.setattr(clock, "utcnow", lambda: current[0])
+    current = [fake_clock.now()]
+    fake_clock.follow(lambda: current[0])
     automation = _automate(client, receiver)
     deal = client.post("/api/v1/forms/deal/records", json={"name": "IDC-7", "stage": "lead"})
     client.patch(f"/api/v1/forms/deal/records/{deal.json()['id']}", json={"stage": "won"})

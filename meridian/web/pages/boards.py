@@ -150,7 +150,8 @@ def calendar(
 ) -> HTMLResponse:
     tz = viewer.workspace.tz
     try:
-        first = date.fromisoformat(f"{month}-01") if month else date.today().replace(day=1)
+        today = viewer.workspace.clock.now().astimezone(tz).date()
+        first = date.fromisoformat(f"{month}-01") if month else today.replace(day=1)
     except ValueError:
         raise ValidationFailed(
             [FieldError("month", "invalid_month", "a month is written YYYY-MM", month)]

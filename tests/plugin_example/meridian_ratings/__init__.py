@@ -3,10 +3,13 @@
 - ``rating``: one to five stars, stored as a small integer, shown as ★★★☆☆.
 - the rule action ``rate``: gives the record's rating field a number of stars.
 - ``/plugins/ratings``: how many records of each form have each rating, linked from the menu.
+- a reaction that writes each committed record event to the ``meridian_ratings`` log, the way
+  a connector would forward them to another system after commit.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping, Sequence
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -19,6 +22,8 @@ from sqlalchemy.engine import Connection
 
 from meridian.core.actor import Actor
 from meridian.errors import ErrorCollector, InvalidValue
+from meridian.events.outbox import Reaction
+from meridian.events.records import DomainEvent, RecordEvent
 from meridian.plugins.hookspecs import hookimpl
 from meridian.plugins.menu import MenuLink
 from meridian.records import service
@@ -31,6 +36,7 @@ from meridian.web.pages.common import plugin_page
 from meridian.web.session import ViewerDep
 
 STARS = range(1, 6)
+log = logging.getLogger("meridian_ratings")
 
 
 class RatingType(FieldType):
@@ -141,3 +147,14 @@ def register_routes() -> Sequence[APIRouter]:
 @hookimpl
 def menu_actions(actor: Actor) -> Sequence[MenuLink]:
     return [MenuLink("/plugins/ratings", {"en": "Ratings", "zh-CN": "评分"})]
+
+
+def _forward(events: Sequence[DomainEvent]) -> None:
+    for event in events:
+        if isinstance(event, RecordEvent):
+            log.info("%s %s #%s v%s", event.event_type, event.form, event.record_id, event.version)
+
+
+@hookimpl
+def register_reactions() -> Sequence[Reaction]:
+    return [_forward]
