@@ -44,7 +44,7 @@ def browser(workspace: Workspace, settings: Settings) -> Iterator[TestClient]:
 def later(fake_clock: FakeClock) -> Iterator[list[timedelta]]:
     """Move the clock: append a timedelta to the list."""
     shift = [timedelta(0)]
-    real = fake_clock.now
+    real = fake_clock.source
     fake_clock.follow(lambda: real() + sum(shift, timedelta(0)))
     yield shift
 
