@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -63,3 +65,35 @@ def get_user_id(conn: Connection, email: str) -> int:
     if user_id is None:
         raise NotFound(f"no user with email {email!r}", email=email)
     return user_id
+
+
+def user_names(conn: Connection, ids: Iterable[Any]) -> dict[int, str]:
+    """Names of the users a page mentions, in one query."""
+    wanted = {i for i in ids if isinstance(i, int)}
+    if not wanted:
+        return {}
+    rows = conn.execute(sa.select(users.c.id, users.c.name).where(users.c.id.in_(wanted)))
+    return {row.id: row.name for row in rows}
+
+
+def active_users(conn: Connection) -> list[dict[str, Any]]:
+    """Every active user's id and name, by name: the choices of a user picker."""
+    rows = conn.execute(
+        sa.select(users.c.id, users.c.name)
+        .where(users.c.is_active.is_(True))
+        .order_by(users.c.name)
+    )
+    return [dict(row._mapping) for row in rows]
+
+
+def user_preferences(conn: Connection, user_id: int | None) -> tuple[str, str | None] | None:
+    """A user's email and chosen language (None: none chosen); None when there is no user."""
+    row = conn.execute(
+        sa.select(users.c.email, users.c.locale).where(users.c.id == user_id)
+    ).first()
+    return (row.email, row.locale) if row is not None else None
+
+
+def set_locale(*, conn: Connection, user_id: int | None, locale: str) -> None:
+    """Remember the language a user chose for the pages."""
+    conn.execute(sa.update(users).where(users.c.id == user_id).values(locale=locale))

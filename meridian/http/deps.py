@@ -14,7 +14,12 @@ from fastapi import Depends, Request, Response
 from sqlalchemy.engine import Connection, Engine
 
 from meridian.access.passwords import Passwords
-from meridian.access.sessions import SessionPolicy, actor_for_session, csrf_token_for
+from meridian.access.sessions import (
+    SessionActor,
+    SessionPolicy,
+    actor_for_session,
+    csrf_token_for,
+)
 from meridian.access.tokens import authenticate_token, touch_token
 from meridian.core.actor import Actor
 from meridian.core.clock import SYSTEM_CLOCK, Clock
@@ -65,7 +70,7 @@ WorkspaceDep = Annotated[Workspace, Depends(get_workspace)]
 
 SESSION_COOKIE = "meridian_session"
 CSRF_HEADER = "X-CSRF-Token"
-_SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 _PASSWORD_PATHS = ("/api/v1/auth/",)
 
 
@@ -133,6 +138,24 @@ def _within(address: str, networks: tuple[IPv4Network | IPv6Network, ...]) -> bo
     return any(parsed in network for network in networks)
 
 
+def live_session(
+    conn: Connection, request: Request, settings: Settings
+) -> tuple[str, SessionActor] | None:
+    """The session the request's cookie names and its user, renewed by this use; None when
+    there is no cookie or the session is over. Pages and the API both ask here."""
+    cookie = request.cookies.get(SESSION_COOKIE)
+    if not cookie:
+        return None
+    found = actor_for_session(conn, cookie, session_policy(settings))
+    return (cookie, found) if found is not None else None
+
+
+def csrf_holds(request: Request, cookie: str, sent: str) -> bool:
+    """Whether a cookie-authenticated request may go on: reading needs no token; a change must
+    echo the session's CSRF token (``sent``: from the header, or a page's form field)."""
+    return request.method in SAFE_METHODS or hmac.compare_digest(sent, csrf_token_for(cookie))
+
+
 def get_actor(request: Request, workspace: WorkspaceDep) -> Actor:
     """The caller, from ``Authorization: Bearer <token>`` or the session cookie.
 
@@ -167,17 +190,15 @@ def _authenticate(request: Request, workspace: Workspace) -> Actor:
                     ip=client_ip(request),
                 )
         return actor
-    cookie = request.cookies.get(SESSION_COOKIE)
-    if not cookie:
+    if not request.cookies.get(SESSION_COOKIE):
         raise Unauthenticated("log in, or send an API token as 'Authorization: Bearer <token>'")
     with workspace.transaction() as conn:
-        found = actor_for_session(conn, cookie, session_policy(workspace.settings))
-    if found is None:
+        session = live_session(conn, request, workspace.settings)
+    if session is None:
         raise Unauthenticated("the session has expired; log in again / 会话已过期，请重新登录")
-    if request.method not in _SAFE_METHODS:
-        sent = request.headers.get(CSRF_HEADER, "")
-        if not hmac.compare_digest(sent, csrf_token_for(cookie)):
-            raise PermissionDenied(f"send the session's CSRF token in {CSRF_HEADER}")
+    cookie, found = session
+    if not csrf_holds(request, cookie, request.headers.get(CSRF_HEADER, "")):
+        raise PermissionDenied(f"send the session's CSRF token in {CSRF_HEADER}")
     if found.must_change_password and not request.url.path.startswith(_PASSWORD_PATHS):
         raise PermissionDenied(
             "change your initial password first / 请先修改初始密码",

@@ -3,34 +3,22 @@ amounts grouped by the user's locale, times in the workspace zone."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import sqlalchemy as sa
 from babel import Locale
 from babel.dates import format_date, format_datetime
 from markupsafe import Markup, escape
-from sqlalchemy.engine import Connection
 
-from meridian.db.tables import users
 from meridian.schema.colors import DEFAULT_COLOR, safe_color
 from meridian.schema.fieldtypes import field_type
 from meridian.schema.model import Field, Form
 from meridian.schema.values.region import region_label
 
 USER_FIELDS = ("owner_id", "created_by", "updated_by")
-
-
-def user_names(conn: Connection, ids: Iterable[Any]) -> dict[int, str]:
-    """Names of the users a page mentions, in one query."""
-    wanted = {i for i in ids if isinstance(i, int)}
-    if not wanted:
-        return {}
-    rows = conn.execute(sa.select(users.c.id, users.c.name).where(users.c.id.in_(wanted)))
-    return {row.id: row.name for row in rows}
 
 
 def mentioned_users(form: Form, records: Sequence[Mapping[str, Any]]) -> set[Any]:

@@ -2,22 +2,26 @@
 
 from __future__ import annotations
 
-import hmac
 from dataclasses import dataclass
 from typing import Annotated
 
-import sqlalchemy as sa
 from fastapi import Depends, Request
 
-from meridian.access.sessions import actor_for_session, csrf_token_for
+from meridian.access.sessions import csrf_token_for
+from meridian.access.users import user_preferences
 from meridian.core.actor import Actor
-from meridian.db.tables import users
 from meridian.errors import PermissionDenied
-from meridian.http.deps import CSRF_HEADER, SESSION_COOKIE, Workspace, WorkspaceDep, session_policy
+from meridian.http.deps import (
+    CSRF_HEADER,
+    SAFE_METHODS,
+    Workspace,
+    WorkspaceDep,
+    csrf_holds,
+    live_session,
+)
 from meridian.web.i18n import Translator, negotiate, supported
 
 CSRF_FIELD = "csrf_token"
-_SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
 class LoginRequired(Exception):
@@ -55,33 +59,29 @@ def translator_for(request: Request) -> Translator:
 
 
 async def current_viewer(request: Request, workspace: WorkspaceDep) -> Viewer:
-    cookie = request.cookies.get(SESSION_COOKIE)
-    if not cookie:
-        raise LoginRequired(request.url.path)
     with workspace.transaction() as conn:
-        found = actor_for_session(conn, cookie, session_policy(workspace.settings))
-        user = (
-            conn.execute(
-                sa.select(users.c.email, users.c.locale).where(users.c.id == found.actor.user_id)
-            ).first()
-            if found
-            else None
-        )
-    if found is None or user is None:
+        session = live_session(conn, request, workspace.settings)
+        user = user_preferences(conn, session[1].actor.user_id) if session else None
+    if session is None or user is None:
         raise LoginRequired(request.url.path)
-    csrf = csrf_token_for(cookie)
-    if request.method not in _SAFE_METHODS:
-        sent = request.headers.get(CSRF_HEADER, "")
-        if not sent and request.headers.get("content-type", "").startswith(
+    cookie, found = session
+    email, chosen = user
+    sent = request.headers.get(CSRF_HEADER, "")
+    if (
+        not sent
+        and request.method not in SAFE_METHODS
+        and request.headers.get("content-type", "").startswith(
             ("application/x-www-form-urlencoded", "multipart/form-data")
-        ):
-            sent = str((await request.form()).get(CSRF_FIELD, ""))
-        if not hmac.compare_digest(sent, csrf):
-            raise PermissionDenied("the page is out of date; reload it and try again")
+        )
+    ):
+        sent = str((await request.form()).get(CSRF_FIELD, ""))
+    if not csrf_holds(request, cookie, sent):
+        raise PermissionDenied("the page is out of date; reload it and try again")
+    csrf = csrf_token_for(cookie)
     if found.must_change_password and request.url.path != "/password":
         raise PasswordChangeRequired
-    locale = supported(user.locale) or negotiate(request.headers.get("accept-language", ""))
-    return Viewer(workspace, found.actor, user.email, csrf, found.session_id, Translator(locale))
+    locale = supported(chosen) or negotiate(request.headers.get("accept-language", ""))
+    return Viewer(workspace, found.actor, email, csrf, found.session_id, Translator(locale))
 
 
 ViewerDep = Annotated[Viewer, Depends(current_viewer)]

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from urllib.parse import quote
 
-import sqlalchemy as sa
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from meridian.access import sessions
-from meridian.db.tables import users
+from meridian.access.users import set_locale
 from meridian.errors import MeridianError, ValidationFailed
 from meridian.http.deps import (
     SESSION_COOKIE,
@@ -109,9 +108,7 @@ def set_language(request: Request, viewer: ViewerDep, locale: str = Form(...)) -
     chosen = supported(locale)
     if chosen is not None:
         with viewer.workspace.transaction() as conn:
-            conn.execute(
-                sa.update(users).where(users.c.id == viewer.actor.user_id).values(locale=chosen)
-            )
+            set_locale(conn=conn, user_id=viewer.actor.user_id, locale=chosen)
     back = _safe_next(request.headers.get("referer", "/").split(str(request.base_url)[:-1], 1)[-1])
     response = RedirectResponse(back, status_code=303)
     if chosen is not None:

@@ -10,6 +10,7 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from meridian.access import manage
+from meridian.access.users import active_users
 from meridian.core.ids import Id
 from meridian.errors import FieldError, MeridianError, ValidationFailed
 from meridian.integrations import webhooks
@@ -18,7 +19,6 @@ from meridian.schema.catalog import list_forms
 from meridian.web.display import Presenter
 from meridian.web.messages import problems_of
 from meridian.web.pages.admin import admin_page, changed
-from meridian.web.pages.record import active_users
 from meridian.web.session import Viewer, ViewerDep
 
 router = APIRouter(prefix="/admin")

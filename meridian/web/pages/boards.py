@@ -11,13 +11,14 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 
 from meridian.access.permissions import FormAccess, form_access
+from meridian.access.users import user_names
 from meridian.core.ids import Id
 from meridian.errors import FieldError, ValidationFailed
 from meridian.records import listing, service
 from meridian.schema.catalog import get_form
 from meridian.schema.colors import DEFAULT_COLOR, safe_color
 from meridian.schema.model import Field, Form
-from meridian.web.display import Presenter, mentioned_users, record_title, user_names
+from meridian.web.display import Presenter, mentioned_users, record_title
 from meridian.web.pages.common import page
 from meridian.web.pages.grid import shown_columns
 from meridian.web.session import ViewerDep

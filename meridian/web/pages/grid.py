@@ -11,7 +11,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy.engine import Connection
 
 from meridian.access.permissions import FormAccess, form_access
-from meridian.access.users import find_user_id
+from meridian.access.users import find_user_id, user_names
 from meridian.core import strict_json
 from meridian.core.ids import Id
 from meridian.errors import FieldError, MeridianError, ValidationFailed
@@ -20,7 +20,7 @@ from meridian.records import listing, ownership, reads, service, views
 from meridian.schema.catalog import get_form
 from meridian.schema.model import Field
 from meridian.schema.model import Form as FormDef
-from meridian.web.display import Presenter, mentioned_users, user_names
+from meridian.web.display import Presenter, mentioned_users
 from meridian.web.inputs import EDITABLE_INLINE, parse_input
 from meridian.web.messages import localized
 from meridian.web.pages.common import fragment, page

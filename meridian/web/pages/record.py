@@ -4,22 +4,21 @@ from __future__ import annotations
 
 from typing import Any
 
-import sqlalchemy as sa
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy.engine import Connection
 
 from meridian.access import organisation
 from meridian.access.permissions import form_access
+from meridian.access.users import active_users, user_names
 from meridian.core.ids import Id
-from meridian.db.tables import users
 from meridian.errors import MeridianError, NotFound, ValidationFailed
 from meridian.records import listing, ownership, reads, service
 from meridian.records.files import get_file
 from meridian.rules import engine as rules_engine
 from meridian.schema.catalog import get_form, list_forms
 from meridian.schema.model import Form
-from meridian.web.display import Presenter, mentioned_users, record_title, user_names
+from meridian.web.display import Presenter, mentioned_users, record_title
 from meridian.web.inputs import parse_record_form
 from meridian.web.layout import sections_of
 from meridian.web.messages import localized, problems_of
@@ -29,15 +28,6 @@ from meridian.web.session import Viewer, ViewerDep
 router = APIRouter()
 
 RELATED_LIMIT = 10
-
-
-def active_users(conn: Connection) -> list[dict[str, Any]]:
-    rows = conn.execute(
-        sa.select(users.c.id, users.c.name)
-        .where(users.c.is_active.is_(True))
-        .order_by(users.c.name)
-    )
-    return [dict(row._mapping) for row in rows]
 
 
 def _related(conn: Connection, viewer: Viewer, form: Form, record_id: int) -> list[dict[str, Any]]:
