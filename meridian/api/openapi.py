@@ -35,37 +35,6 @@ _DOCS_PAGE = """<!doctype html>
 </html>
 """
 
-_DECIMAL = {"type": "string", "pattern": r"^-?\d+(\.\d+)?$", "examples": ["128000.00"]}
-_SIMPLE: dict[str, dict[str, Any]] = {
-    "long_text": {"type": "string"},
-    "integer": {"type": "integer"},
-    "decimal": _DECIMAL,
-    "money": _DECIMAL,
-    "percent": _DECIMAL,
-    "boolean": {"type": "boolean"},
-    "date": {"type": "string", "format": "date"},
-    "datetime": {"type": "string", "format": "date-time"},
-    "user": {"type": "integer", "description": "user id"},
-    "attachment": {
-        "type": "array",
-        "items": {"type": "string", "pattern": "^[0-9a-f]{32}$"},
-        "description": "file ids (tokens from POST /api/v1/files)",
-    },
-    "email": {"type": "string", "format": "email"},
-    "phone": {"type": "string", "description": "stored in E.164, e.g. +8613800138000"},
-    "url": {"type": "string", "format": "uri"},
-    "auto_number": {"type": "string", "readOnly": True},
-    "region": {"type": "string", "pattern": r"^\d{6}$", "description": "administrative code"},
-    "uscc": {"type": "string", "pattern": "^[0-9A-HJ-NPQRTUWXY]{18}$"},
-    "ip": {"type": "string", "description": "IPv4/IPv6 address or CIDR network"},
-}
-_RESULTS: dict[str, dict[str, Any]] = {
-    "number": _DECIMAL,
-    "text": {"type": "string"},
-    "boolean": {"type": "boolean"},
-    "date": {"type": "string", "format": "date"},
-    "datetime": {"type": "string", "format": "date-time"},
-}
 _EXPANDED = {
     "type": "object",
     "description": "with ``expand``: the linked record's id and title",
@@ -75,22 +44,8 @@ _EXPANDED = {
 
 
 def field_schema(field: Field) -> dict[str, Any]:
-    """JSON Schema of one field's API value."""
-    if field.type == "text":
-        schema: dict[str, Any] = {"type": "string", "maxLength": field.max_length or 500}
-    elif field.type in ("select", "multi_select"):
-        choice = {"type": "string", "enum": list(field.option_values())}
-        schema = choice if field.type == "select" else {"type": "array", "items": choice}
-    elif field.type == "link":
-        target = {"type": "integer", "description": f"id of a {field.target} record"}
-        schema = {"type": "array", "items": target} if field.many else target
-    elif field.type == "child_table":
-        lines = {f.key: field_schema(f) for f in field.fields}
-        schema = {"type": "array", "items": {"type": "object", "properties": lines}}
-    elif field.type in ("formula", "rollup"):
-        schema = {**_RESULTS[field.result_type or "number"], "readOnly": True}
-    else:
-        schema = dict(_SIMPLE[field.type])
+    """JSON Schema of one field's API value, as its field type (a plugin's too) gives it."""
+    schema = dict(field_type(field).json_schema(field, field_schema))
     schema["title"] = field.label
     if field.help:
         schema["description"] = field.help

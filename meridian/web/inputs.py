@@ -6,15 +6,20 @@ rule is checked by the records service, so a page validates exactly like the API
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from meridian.core import strict_json
-from meridian.schema.model import FIELD_TYPES, Field
+from meridian.schema.fieldtypes import FieldType, field_type
+from meridian.schema.model import Field
 
-COMPUTED = frozenset({"formula", "rollup", "auto_number"})
-EDITABLE_INLINE = frozenset(FIELD_TYPES) - COMPUTED - {"child_table", "attachment"}
-"""Types a grid cell can edit in place; lines and files need the record's own page."""
+
+def editable_inline(types: Mapping[str, FieldType]) -> frozenset[str]:
+    """The field types a grid cell edits in place, of the workspace's (a plugin's too): not
+    computed ones, and not lines or files, which need the record's own page."""
+    return frozenset(
+        name for name, kind in types.items() if kind.inline_editable and not kind.computed
+    )
 
 
 def posted_id(text: str) -> int | str | None:
@@ -59,5 +64,5 @@ def parse_record_form(fields: Sequence[Field], form: Any) -> dict[str, Any]:
     return {
         field.key: parse_input(field, form.getlist(field.key))
         for field in fields
-        if field.key in present and field.type not in COMPUTED
+        if field.key in present and not field_type(field).computed
     }

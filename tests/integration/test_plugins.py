@@ -18,14 +18,16 @@ from meridian.access.users import create_user
 from meridian.app import DEFAULT_PLUGINS, create_app
 from meridian.db.tables import outbox
 from meridian.errors import PluginError
+from meridian.http.deps import Workspace
 from meridian.jobs.handlers import job_handlers
 from meridian.jobs.worker import Worker
 from meridian.plugins.hookspecs import hookimpl
 from meridian.plugins.manager import build_plugins
 from meridian.rules.actions import RuleAction
-from meridian.schema.fieldtypes import FieldType
+from meridian.schema.fieldtypes import FieldType, field_types_of
 from meridian.schema.fieldtypes.scalars import TextType
 from meridian.settings import Settings
+from meridian.web.inputs import editable_inline
 from tests.conftest import workspace_on
 
 ACCOUNT = {
@@ -97,6 +99,26 @@ def test_a_plugin_field_type_and_rule_action_work_through_the_api(
     assert wrong.status_code == 422
     codes = {(e["field"], e["code"]) for e in wrong.json()["errors"]}
     assert codes == {("actions.0.field", "not_a_rating"), ("actions.0.stars", "invalid_rating")}
+
+
+def test_a_plugin_field_type_is_described_in_openapi_and_edited_in_the_grid(
+    client: TestClient, workspace: Workspace
+) -> None:
+    client.post("/api/v1/apps", json={"key": "crm", "label": "CRM"})
+    assert client.post("/api/v1/apps/crm/forms", json=ACCOUNT).status_code == 201
+    document = client.get("/api/openapi.json")
+    assert document.status_code == 200, document.text
+    score = document.json()["components"]["schemas"]["AccountInput"]["properties"]["score"]
+    assert score == {
+        "type": "integer",
+        "minimum": 1,
+        "maximum": 5,
+        "description": "stars",
+        "title": "评分",
+    }
+    editable = editable_inline(field_types_of(workspace.plugins))
+    assert "rating" in editable
+    assert not {"child_table", "attachment", "formula", "auto_number"} & editable
 
 
 def test_committed_events_reach_a_plugins_reaction_once_after_commit(

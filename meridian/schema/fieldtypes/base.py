@@ -13,6 +13,8 @@ import sqlalchemy as sa
 from meridian.errors import InvalidValue
 from meridian.schema.model import Field, Form
 
+SchemaOf = Callable[[Field], dict[str, Any]]
+
 
 @dataclass(frozen=True)
 class ValueContext:
@@ -37,6 +39,9 @@ class FieldType:
     computed: ClassVar[bool] = False
     """True when the server computes the value; input is refused."""
     supports_unique: ClassVar[bool] = True
+    inline_editable: ClassVar[bool] = True
+    """False when a grid cell cannot edit the value in place (lines, files): the record's own
+    page does."""
 
     def sql_type(self, field: Field) -> sa.types.TypeEngine[Any]:
         raise NotImplementedError
@@ -63,6 +68,11 @@ class FieldType:
         processing, straight to the API value, for list pages; None when there is none and the
         column is read as usual. It must agree with reading the column and then :meth:`dump`."""
         return None
+
+    def json_schema(self, field: Field, schema_of: SchemaOf) -> dict[str, Any]:
+        """JSON Schema of the field's API value, for the OpenAPI document (``schema_of`` gives a
+        line field's); any JSON value unless the type says more."""
+        return {}
 
     def display(self, field: Field, stored: Any) -> str | None:
         """The value as people read it on a page (plain text), or None for the page's usual

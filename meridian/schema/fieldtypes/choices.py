@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from meridian.db.types import JSONType
 from meridian.errors import InvalidValue
 from meridian.schema.colors import PALETTE, is_color
-from meridian.schema.fieldtypes.base import FieldType, ValueContext
+from meridian.schema.fieldtypes.base import FieldType, SchemaOf, ValueContext
 from meridian.schema.model import Field, Form
 
 
@@ -55,6 +55,9 @@ class SelectType(FieldType):
     def parse(self, field: Field, value: Any, ctx: ValueContext) -> Any:
         return _option_value(field, value)
 
+    def json_schema(self, field: Field, schema_of: SchemaOf) -> dict[str, Any]:
+        return {"type": "string", "enum": list(field.option_values())}
+
 
 class MultiSelectType(FieldType):
     name = "multi_select"
@@ -76,3 +79,9 @@ class MultiSelectType(FieldType):
 
     def text_reader(self, field: Field, dialect: str) -> Callable[[Any], Any] | None:
         return json.loads if dialect == "sqlite" else None
+
+    def json_schema(self, field: Field, schema_of: SchemaOf) -> dict[str, Any]:
+        return {
+            "type": "array",
+            "items": {"type": "string", "enum": list(field.option_values())},
+        }

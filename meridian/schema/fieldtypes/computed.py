@@ -9,7 +9,7 @@ import sqlalchemy as sa
 
 from meridian.db.types import UTCDateTime
 from meridian.errors import InvalidValue
-from meridian.schema.fieldtypes.base import FieldType, ValueContext
+from meridian.schema.fieldtypes.base import FieldType, SchemaOf, ValueContext
 from meridian.schema.model import Field, Form
 
 RESULT_SQL_TYPES: dict[str, sa.types.TypeEngine[Any]] = {
@@ -19,6 +19,16 @@ RESULT_SQL_TYPES: dict[str, sa.types.TypeEngine[Any]] = {
     "date": sa.Date(),
     "datetime": UTCDateTime(),
 }
+
+
+RESULT_SCHEMAS: dict[str, dict[str, Any]] = {
+    "number": {"type": "string", "pattern": r"^-?\d+(\.\d+)?$", "examples": ["128000.00"]},
+    "text": {"type": "string"},
+    "boolean": {"type": "boolean"},
+    "date": {"type": "string", "format": "date"},
+    "datetime": {"type": "string", "format": "date-time"},
+}
+"""A computed value's JSON Schema by its result type, as the API sends it."""
 
 
 class FormulaType(FieldType):
@@ -50,6 +60,9 @@ class FormulaType(FieldType):
         if (field.result_type or "number") == "number":
             return str(Decimal(int(stored)).scaleb(-field.scale))
         return stored.isoformat() if hasattr(stored, "isoformat") else stored
+
+    def json_schema(self, field: Field, schema_of: SchemaOf) -> dict[str, Any]:
+        return {**RESULT_SCHEMAS[field.result_type or "number"], "readOnly": True}
 
 
 class RollupType(FormulaType):

@@ -7,7 +7,12 @@ from typing import Any
 import sqlalchemy as sa
 
 from meridian.errors import InvalidValue
-from meridian.schema.fieldtypes.base import FieldType, ValueContext, require_text
+from meridian.schema.fieldtypes.base import (
+    FieldType,
+    SchemaOf,
+    ValueContext,
+    require_text,
+)
 from meridian.schema.model import Field, Form
 from meridian.schema.values.autonumber import parse_pattern
 from meridian.schema.values.network import normalize_ip
@@ -41,6 +46,9 @@ class EmailType(_NormalisedText):
     def normalise(self, field: Field, text: str) -> str:
         return normalize_email(text)
 
+    def json_schema(self, field: Field, schema_of: SchemaOf) -> dict[str, Any]:
+        return {"type": "string", "format": "email"}
+
 
 class PhoneType(_NormalisedText):
     """Stored in E.164 so that one number typed three ways is one value."""
@@ -51,6 +59,9 @@ class PhoneType(_NormalisedText):
     def normalise(self, field: Field, text: str) -> str:
         return normalize_phone(text)
 
+    def json_schema(self, field: Field, schema_of: SchemaOf) -> dict[str, Any]:
+        return {"type": "string", "description": "stored in E.164, e.g. +8613800138000"}
+
 
 class UrlType(_NormalisedText):
     name = "url"
@@ -59,6 +70,9 @@ class UrlType(_NormalisedText):
 
     def normalise(self, field: Field, text: str) -> str:
         return normalize_url(text)
+
+    def json_schema(self, field: Field, schema_of: SchemaOf) -> dict[str, Any]:
+        return {"type": "string", "format": "uri"}
 
 
 class UsccType(_NormalisedText):
@@ -69,6 +83,9 @@ class UsccType(_NormalisedText):
 
     def normalise(self, field: Field, text: str) -> str:
         return normalize_uscc(text)
+
+    def json_schema(self, field: Field, schema_of: SchemaOf) -> dict[str, Any]:
+        return {"type": "string", "pattern": "^[0-9A-HJ-NPQRTUWXY]{18}$"}
 
 
 class RegionType(_NormalisedText):
@@ -81,6 +98,9 @@ class RegionType(_NormalisedText):
     def normalise(self, field: Field, text: str) -> str:
         return normalize_region(text)
 
+    def json_schema(self, field: Field, schema_of: SchemaOf) -> dict[str, Any]:
+        return {"type": "string", "pattern": r"^\d{6}$", "description": "administrative code"}
+
 
 class IpType(_NormalisedText):
     name = "ip"
@@ -88,6 +108,9 @@ class IpType(_NormalisedText):
 
     def normalise(self, field: Field, text: str) -> str:
         return normalize_ip(text, field.ip_kind)
+
+    def json_schema(self, field: Field, schema_of: SchemaOf) -> dict[str, Any]:
+        return {"type": "string", "description": "IPv4/IPv6 address or CIDR network"}
 
 
 class AutoNumberType(FieldType):
@@ -111,3 +134,6 @@ class AutoNumberType(FieldType):
 
     def parse(self, field: Field, value: Any, ctx: ValueContext) -> Any:
         raise InvalidValue("read_only", "auto-numbers are assigned by the server")
+
+    def json_schema(self, field: Field, schema_of: SchemaOf) -> dict[str, Any]:
+        return {"type": "string", "readOnly": True}

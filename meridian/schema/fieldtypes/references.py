@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from meridian.core.ids import is_id
 from meridian.db.types import JSONType
 from meridian.errors import InvalidValue
-from meridian.schema.fieldtypes.base import FieldType, ValueContext
+from meridian.schema.fieldtypes.base import FieldType, SchemaOf, ValueContext
 from meridian.schema.model import Field, Form
 from meridian.schema.values.filetypes import is_token, unknown_file
 
@@ -42,6 +42,9 @@ class UserType(FieldType):
     def parse(self, field: Field, value: Any, ctx: ValueContext) -> Any:
         return parse_id(value)
 
+    def json_schema(self, field: Field, schema_of: SchemaOf) -> dict[str, Any]:
+        return {"type": "integer", "description": "user id"}
+
 
 class LinkType(FieldType):
     """Many-to-one as a column; many-to-many as a table ``data_<form>__<field>``."""
@@ -61,6 +64,9 @@ class LinkType(FieldType):
     def parse(self, field: Field, value: Any, ctx: ValueContext) -> Any:
         return parse_ids(value) if field.many else parse_id(value)
 
+    def json_schema(self, field: Field, schema_of: SchemaOf) -> dict[str, Any]:
+        return _link_schema(field)
+
 
 class ChildTableType(FieldType):
     """Line items owned by the parent record, written in the parent's transaction."""
@@ -68,6 +74,7 @@ class ChildTableType(FieldType):
     name = "child_table"
     has_column = False
     supports_unique = False
+    inline_editable = False
 
     def check_definition(self, field: Field, form: Form) -> list[str]:
         problems = []
@@ -87,6 +94,15 @@ class ChildTableType(FieldType):
             raise InvalidValue("invalid_lines", f"expected a list of line objects, got {value!r}")
         return value
 
+    def json_schema(self, field: Field, schema_of: SchemaOf) -> dict[str, Any]:
+        return {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "properties": {line.key: schema_of(line) for line in field.fields},
+            },
+        }
+
 
 class AttachmentType(FieldType):
     """A list of stored files' tokens (see ``POST /api/v1/files``).
@@ -98,6 +114,7 @@ class AttachmentType(FieldType):
 
     name = "attachment"
     supports_unique = False
+    inline_editable = False
 
     def sql_type(self, field: Field) -> sa.types.TypeEngine[Any]:
         return JSONType
@@ -109,3 +126,15 @@ class AttachmentType(FieldType):
             if not is_token(item):
                 raise InvalidValue("unknown_file", unknown_file(item))
         return list(dict.fromkeys(value)) or None
+
+    def json_schema(self, field: Field, schema_of: SchemaOf) -> dict[str, Any]:
+        return {
+            "type": "array",
+            "items": {"type": "string", "pattern": "^[0-9a-f]{32}$"},
+            "description": "file ids (tokens from POST /api/v1/files)",
+        }
+
+
+def _link_schema(field: Field) -> dict[str, Any]:
+    target = {"type": "integer", "description": f"id of a {field.target} record"}
+    return {"type": "array", "items": target} if field.many else target

@@ -14,6 +14,7 @@ from meridian.db.types import UTCDateTime, sqlite_date_iso, sqlite_datetime_iso
 from meridian.errors import InvalidValue
 from meridian.schema.fieldtypes.base import (
     FieldType,
+    SchemaOf,
     ValueContext,
     require_text,
     require_type,
@@ -54,11 +55,17 @@ class TextType(FieldType):
             raise InvalidValue("pattern_mismatch", f"{text!r} does not match {field.pattern!r}")
         return text or None
 
+    def json_schema(self, field: Field, schema_of: SchemaOf) -> dict[str, Any]:
+        return {"type": "string", "maxLength": field.max_length or 500}
+
 
 class LongTextType(TextType):
     name = "long_text"
     searchable = False
     default_max_length = 100_000
+
+    def json_schema(self, field: Field, schema_of: SchemaOf) -> dict[str, Any]:
+        return {"type": "string"}
 
 
 NUMBER_DIGITS = 40
@@ -112,6 +119,9 @@ class IntegerType(FieldType):
             raise InvalidValue("out_of_range", f"{value!r} does not fit in 64 bits")
         return result
 
+    def json_schema(self, field: Field, schema_of: SchemaOf) -> dict[str, Any]:
+        return {"type": "integer"}
+
 
 class ScaledNumberType(FieldType):
     """Exact decimals stored as integers of ``10**scale`` units."""
@@ -155,6 +165,9 @@ class ScaledNumberType(FieldType):
     def converter(self, field: Field) -> Callable[[Any], Any]:
         exponent = -self.storage_scale(field)
         return lambda stored: str(Decimal(int(stored)).scaleb(exponent))
+
+    def json_schema(self, field: Field, schema_of: SchemaOf) -> dict[str, Any]:
+        return {"type": "string", "pattern": r"^-?\d+(\.\d+)?$", "examples": ["128000.00"]}
 
 
 class MoneyType(ScaledNumberType):
@@ -204,6 +217,9 @@ class BooleanType(FieldType):
             return self._WORDS[value.strip().lower()]
         raise InvalidValue("invalid_boolean", f"expected true or false, got {value!r}")
 
+    def json_schema(self, field: Field, schema_of: SchemaOf) -> dict[str, Any]:
+        return {"type": "boolean"}
+
 
 class DateType(FieldType):
     name = "date"
@@ -225,6 +241,9 @@ class DateType(FieldType):
 
     def text_reader(self, field: Field, dialect: str) -> Callable[[Any], Any] | None:
         return sqlite_date_iso if dialect == "sqlite" else None
+
+    def json_schema(self, field: Field, schema_of: SchemaOf) -> dict[str, Any]:
+        return {"type": "string", "format": "date"}
 
 
 class DateTimeType(FieldType):
@@ -255,3 +274,6 @@ class DateTimeType(FieldType):
 
     def text_reader(self, field: Field, dialect: str) -> Callable[[Any], Any] | None:
         return sqlite_datetime_iso if dialect == "sqlite" else None
+
+    def json_schema(self, field: Field, schema_of: SchemaOf) -> dict[str, Any]:
+        return {"type": "string", "format": "date-time"}

@@ -18,10 +18,11 @@ from meridian.errors import FieldError, MeridianError, ValidationFailed
 from meridian.records import bulk as bulk_writes
 from meridian.records import listing, ownership, reads, service, views
 from meridian.schema.catalog import get_form
+from meridian.schema.fieldtypes import field_types_of
 from meridian.schema.model import Field
 from meridian.schema.model import Form as FormDef
 from meridian.web.display import Presenter, mentioned_users
-from meridian.web.inputs import EDITABLE_INLINE, parse_input
+from meridian.web.inputs import editable_inline, parse_input
 from meridian.web.messages import localized
 from meridian.web.pages.common import fragment, page
 from meridian.web.session import Viewer, ViewerDep
@@ -184,7 +185,7 @@ def grid(form_key: str, request: Request, viewer: ViewerDep) -> HTMLResponse:
         grid=grid,
         views=saved,
         filter_fields=_filter_fields(grid.form, viewer._),
-        editable=EDITABLE_INLINE,
+        editable=editable_inline(field_types_of(viewer.workspace.plugins)),
     )
 
 
@@ -214,7 +215,13 @@ def more_rows(form_key: str, request: Request, viewer: ViewerDep, cursor: str) -
     with viewer.workspace.read() as conn:
         form = get_form(conn, form_key)
         grid = load_grid(conn, viewer, form, _state(conn, viewer, form, request), cursor)
-    return fragment(request, viewer, "grid_rows.html", grid=grid, editable=EDITABLE_INLINE)
+    return fragment(
+        request,
+        viewer,
+        "grid_rows.html",
+        grid=grid,
+        editable=editable_inline(field_types_of(viewer.workspace.plugins)),
+    )
 
 
 def _cell(
@@ -256,7 +263,7 @@ def _cell(
         record=record,
         presenter=presenter,
         editing=editing,
-        editable=EDITABLE_INLINE,
+        editable=editable_inline(field_types_of(viewer.workspace.plugins)),
         error=error,
         raw=raw,
     )

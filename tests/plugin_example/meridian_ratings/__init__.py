@@ -54,6 +54,9 @@ class RatingType(FieldType):
             raise InvalidValue("invalid_rating", f"expected 1 to 5 stars, got {value!r}")
         return value
 
+    def json_schema(self, field: Field, schema_of: Any) -> dict[str, Any]:
+        return {"type": "integer", "minimum": 1, "maximum": 5, "description": "stars"}
+
     def display(self, field: Field, stored: Any) -> str:
         return "★" * int(stored) + "☆" * (5 - int(stored))
 
