@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+import jsonschema_rs
 import pytest
 import schemathesis
 from fastapi.testclient import TestClient
@@ -92,6 +93,30 @@ def test_every_operation_answers_fuzzed_requests_as_documented(idc: TestClient) 
         f" {len(findings.failures)} failures"
     )
     assert not findings.failures, report
+
+
+def test_every_example_in_the_document_is_valid(idc: TestClient) -> None:
+    """Examples are what clients copy; each one must match the schema it illustrates."""
+    document = idc.get("/api/openapi.json").json()
+    checked = []
+    for path, schema in _schemas_with_examples(document, "#"):
+        bare = {key: value for key, value in schema.items() if key != "examples"}
+        validator = jsonschema_rs.validator_for(bare)
+        for example in schema["examples"]:
+            checked.append(path)
+            assert validator.is_valid(example), f"{path}: {example!r} does not match"
+    assert len(checked) >= 5
+
+
+def _schemas_with_examples(node: Any, path: str) -> Iterator[tuple[str, dict[str, Any]]]:
+    if isinstance(node, dict):
+        if isinstance(node.get("examples"), list) and "$ref" not in node:
+            yield path, node
+        for key, value in node.items():
+            yield from _schemas_with_examples(value, f"{path}/{key}")
+    elif isinstance(node, list):
+        for index, value in enumerate(node):
+            yield from _schemas_with_examples(value, f"{path}/{index}")
 
 
 def _fuzz(
