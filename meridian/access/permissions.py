@@ -238,9 +238,24 @@ class FormAccess:
             return None
         scopes = self.scopes.get(operation, ())
         conditions = [self._scope(conn, table, scope, tz) for scope in scopes]
-        if operation in ("read", "update") and self.actor.user_id is not None:
+        if operation in ("read", "update") and self._shares_reach(operation):
             conditions.append(self._shared(table, edit=operation == "update"))
         return sa.or_(*conditions) if conditions else sa.false()
+
+    def _shares_reach(self, operation: str) -> bool:
+        """Whether records shared with the actor count for ``operation``: a token limited to
+        another form or app reaches none of this form's shares, and a read-only token edits
+        no record shared for editing — a share never lets a token do more than its scope."""
+        token = self.actor.token
+        if self.actor.user_id is None:
+            return False
+        if token is None:
+            return True
+        if token.form_key is not None and token.form_key != self.form.key:
+            return False
+        if token.app_key is not None and token.app_key != self.form.app_key:
+            return False
+        return operation == "read" or token.write
 
     def _scope(
         self, conn: Connection, table: sa.FromClause, scope: RowScope, tz: ZoneInfo

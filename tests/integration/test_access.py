@@ -840,3 +840,22 @@ def test_an_edit_share_lets_a_user_without_update_rights_bulk_edit_that_record(
     deleting = "/api/v1/forms/deal/records/delete"
     assert rita.post(deleting, json={"ids": [999999]}).status_code == 404  # as for one record
     assert rita.post(deleting, json={"ids": [deal]}).status_code == 403
+
+
+def test_a_token_limited_to_one_form_reads_no_share_of_another(
+    as_user: Callable[..., TestClient], org: dict[str, int]
+) -> None:
+    carol = as_user("carol")
+    deal = carol.get("/api/v1/forms/deal/records").json()["items"][0]
+    url = f"/api/v1/forms/deal/records/{deal['id']}"
+    shared = carol.post(f"{url}/shares", json={"level": "edit", "user_id": org["alice"]})
+    assert shared.status_code == 201, shared.text
+    assert as_user("alice").get(url).status_code == 200
+    one_form = as_user("alice", form_key="customer")
+    assert one_form.get(url).status_code in (403, 404)
+    assert one_form.get(f"{url}/history").status_code in (403, 404)
+    assert one_form.patch(url, json={"stage": "won"}).status_code in (403, 404)
+    reader = as_user("alice", scope="read")
+    assert reader.get(url).status_code == 200
+    assert reader.patch(url, json={"stage": "won"}).status_code == 403
+    assert carol.get(url).json()["stage"] == deal["stage"]
