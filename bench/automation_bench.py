@@ -34,9 +34,9 @@ from meridian.app import create_workspace
 from meridian.core.actor import Actor
 from meridian.db.engine import make_engine, transaction
 from meridian.db.tables import jobs
-from meridian.events.jobs import JobContext, enqueue_many
 from meridian.events.records import RecordUpdated
 from meridian.jobs.handlers import job_handlers
+from meridian.jobs.queue import JobContext, enqueue_many
 from meridian.jobs.worker import Worker
 from meridian.records import bulk, service
 from meridian.records.subscribers import Changes

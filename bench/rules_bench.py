@@ -26,8 +26,8 @@ from meridian.core.actor import Actor
 from meridian.db.engine import make_engine, transaction
 from meridian.db.statistics import refresh_stale
 from meridian.db.tables import rules
-from meridian.events.jobs import enqueue_many
 from meridian.jobs.handlers import job_handlers
+from meridian.jobs.queue import enqueue_many
 from meridian.jobs.worker import Worker
 from meridian.rules.definitions import create_rule
 from meridian.rules.engine import fire_time_rule

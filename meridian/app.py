@@ -20,12 +20,12 @@ from meridian.db.engine import make_engine, transaction
 from meridian.db.migrate import upgrade_database
 from meridian.documents import plugin as documents_plugin
 from meridian.events.audit_keys import load_audit_key, open_audit_trail
-from meridian.events.schedules import ensure_schedule
 from meridian.http.deps import Workspace
 from meridian.http.guard import RequestGuard
 from meridian.http.headers import SecurityHeaders
 from meridian.http.problems import install_problem_handlers
 from meridian.integrations import plugin as integrations_plugin
+from meridian.jobs.schedules import ensure_schedule
 from meridian.plugins.manager import Plugins, attach, build_plugins
 from meridian.rules import engine as rules
 from meridian.rules import plugin as rules_plugin

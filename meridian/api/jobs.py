@@ -8,9 +8,9 @@ from fastapi import APIRouter
 
 from meridian.access.manage import require_admin
 from meridian.core.ids import Id
-from meridian.events import jobs as queue
 from meridian.http.deps import ActorDep, WorkspaceDep
 from meridian.http.routing import ApiRoute
+from meridian.jobs import queue
 
 router = APIRouter(route_class=ApiRoute, prefix="/jobs", tags=["jobs"])
 

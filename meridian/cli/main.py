@@ -26,8 +26,8 @@ from meridian.core.actor import Actor
 from meridian.dataio.dossier import build_dossier
 from meridian.documents.assets import set_asset
 from meridian.errors import FieldError, MeridianError, ValidationFailed
-from meridian.events import jobs as queue
 from meridian.http.deps import Workspace
+from meridian.jobs import queue
 from meridian.jobs.handlers import job_handlers
 from meridian.jobs.worker import start_in_background
 from meridian.schema.catalog import get_form

@@ -33,7 +33,7 @@ from meridian.documents.pdf import join_pdfs, write_pdf
 from meridian.documents.templates import get_template
 from meridian.errors import FieldError, MeridianError, NotFound, ValidationFailed
 from meridian.events.audit import audit
-from meridian.events.jobs import Handler, JobContext, enqueue
+from meridian.jobs.queue import Handler, JobContext, enqueue
 from meridian.records.files import store_file
 from meridian.schema.catalog import get_form
 from meridian.settings import Settings

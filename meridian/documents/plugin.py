@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 from meridian.documents import batches
-from meridian.events.jobs import Handler
+from meridian.jobs.queue import Handler
 from meridian.plugins.hookspecs import hookimpl
 
 if TYPE_CHECKING:

@@ -25,8 +25,8 @@ import sqlalchemy as sa
 
 from meridian.db.engine import transaction
 from meridian.db.tables import bot_channels
-from meridian.events.jobs import JobContext
 from meridian.integrations.webhooks import tls
+from meridian.jobs.queue import JobContext
 from meridian.settings import Settings
 
 TIMEOUT = httpx.Timeout(5.0, connect=3.0)

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
-from meridian.events.jobs import Handler, JobContext
 from meridian.integrations import messaging, webhooks
+from meridian.jobs.queue import Handler, JobContext
 from meridian.notify.channels import Channel
 from meridian.notify.inbox import BOT, EMAIL
 from meridian.plugins.hookspecs import hookimpl

@@ -41,7 +41,7 @@ from meridian.core.clock import utcnow
 from meridian.db.engine import transaction
 from meridian.db.tables import jobs, webhook_deliveries, webhooks
 from meridian.errors import FieldError, NotFound, ValidationFailed
-from meridian.events.jobs import JobContext, enqueue
+from meridian.jobs.queue import JobContext, enqueue
 from meridian.records.reads import get_record
 from meridian.records.subscribers import Changes
 from meridian.schema.catalog import get_form

@@ -8,11 +8,14 @@ knows fails with a clear error and, after its attempts, waits dead for an operat
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
-from meridian.events.jobs import Handler
-from meridian.http.deps import Workspace
-from meridian.notify.channels import Channel
+from meridian.jobs.queue import Handler
 from meridian.plugins.manager import merge_named
+
+if TYPE_CHECKING:
+    from meridian.http.deps import Workspace
+    from meridian.notify.channels import Channel
 
 
 def job_handlers(workspace: Workspace) -> Mapping[str, Handler]:

@@ -2,7 +2,7 @@
 
 It runs inside ``meridian serve`` by default (one thread) and as ``meridian worker
 --concurrency N`` processes on any number of hosts; they share the queue safely (see
-``meridian.events.jobs``). Each pass also fires the recurring schedules that are due.
+``meridian.jobs.queue``). Each pass also fires the recurring schedules that are due.
 
 Each job is completed the moment it ran — by its handler's own transaction
 (:meth:`JobContext.transaction`) or right after it — so a worker that dies loses at most the
@@ -26,10 +26,10 @@ from zoneinfo import ZoneInfo
 from sqlalchemy.engine import Engine
 
 from meridian.db.engine import transaction
-from meridian.events import jobs as queue
-from meridian.events.jobs import Handler, JobContext, LeaseLost
-from meridian.events.schedules import fire_due_schedules
+from meridian.jobs import queue
+from meridian.jobs.queue import Handler, JobContext, LeaseLost
 from meridian.jobs.reactions import dispatch_events
+from meridian.jobs.schedules import fire_due_schedules
 
 log = logging.getLogger(__name__)
 

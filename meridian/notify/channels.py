@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from meridian.events.jobs import Handler
+from meridian.jobs.queue import Handler
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ from meridian.core.actor import Actor
 from meridian.core.clock import utcnow
 from meridian.db.tables import bot_channels, notifications, notify_preferences, users
 from meridian.errors import FieldError, NotFound, PermissionDenied, ValidationFailed
-from meridian.events.jobs import enqueue, enqueue_many
+from meridian.jobs.queue import enqueue, enqueue_many
 
 EMAIL, BOT = "notify.email", "notify.bot"
 BOT_KINDS = ("wecom", "dingtalk", "feishu")

@@ -21,9 +21,9 @@ if TYPE_CHECKING:
     from fastapi import APIRouter
 
     from meridian.core.actor import Actor
-    from meridian.events.jobs import Handler
     from meridian.events.outbox import Reaction
     from meridian.http.deps import Workspace
+    from meridian.jobs.queue import Handler
     from meridian.notify.channels import Channel
     from meridian.plugins.menu import MenuLink
     from meridian.records.subscribers import Subscriber

@@ -20,7 +20,7 @@ from meridian.core.actor import Actor
 from meridian.db.sets import one_of
 from meridian.db.tables import rule_runs, users
 from meridian.errors import ErrorCollector
-from meridian.events.jobs import enqueue
+from meridian.jobs.queue import enqueue
 from meridian.notify.inbox import notify_bot, notify_users
 from meridian.records import reads, service
 from meridian.rules.actions import RuleAction

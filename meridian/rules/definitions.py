@@ -45,8 +45,8 @@ from meridian.core.timezones import DEFAULT_TIME_ZONE
 from meridian.db.revisions import bump
 from meridian.db.tables import rule_fires, rules, schedules
 from meridian.errors import ErrorCollector, FieldError, NotFound, ValidationFailed
-from meridian.events.schedules import set_schedule
 from meridian.expr import ExpressionError, ExprType, compile_expression
+from meridian.jobs.schedules import set_schedule
 from meridian.rules.actions import actions_of
 from meridian.rules.triggers import triggers_of
 from meridian.schema.catalog import find_form, get_form

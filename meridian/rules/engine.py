@@ -37,7 +37,6 @@ from meridian.db.revisions import current_token, token_of
 from meridian.db.sets import one_of
 from meridian.db.tables import jobs, rule_fires, rule_runs, rules
 from meridian.errors import MeridianError, NotFound
-from meridian.events.jobs import DEFAULT_ATTEMPTS, READY, JobContext, enqueue_many
 from meridian.events.records import RecordEvent
 from meridian.expr import (
     CompiledExpression,
@@ -48,6 +47,7 @@ from meridian.expr import (
     environment,
     guard_of,
 )
+from meridian.jobs.queue import DEFAULT_ATTEMPTS, READY, JobContext, enqueue_many
 from meridian.records import reads
 from meridian.records.subscribers import Changes
 from meridian.rules.actions import actions_of

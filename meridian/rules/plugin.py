@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from meridian.events.jobs import Handler
 from meridian.events.records import RecordEvent, RecordUpdated
+from meridian.jobs.queue import Handler
 from meridian.plugins.hookspecs import hookimpl
 from meridian.records.subscribers import Subscriber
 from meridian.rules import engine

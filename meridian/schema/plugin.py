@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
 from meridian.db import statistics
-from meridian.events.jobs import Handler, JobContext
+from meridian.jobs.queue import Handler, JobContext
 from meridian.plugins.hookspecs import hookimpl
 from meridian.schema.fieldtypes import BUILTIN_FIELD_TYPES, FieldType
 

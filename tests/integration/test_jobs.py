@@ -18,9 +18,9 @@ from sqlalchemy.engine import Engine
 from meridian.db.engine import transaction
 from meridian.db.tables import jobs, schedules
 from meridian.errors import ValidationFailed
-from meridian.events import jobs as queue
-from meridian.events.jobs import JobContext
-from meridian.events.schedules import fire_due_schedules, set_schedule
+from meridian.jobs import queue
+from meridian.jobs.queue import JobContext
+from meridian.jobs.schedules import fire_due_schedules, set_schedule
 from meridian.jobs.worker import Worker
 from tests.conftest import FakeClock
 

@@ -34,10 +34,10 @@ from sqlalchemy.engine import Engine
 from meridian.core.actor import Actor
 from meridian.db.engine import read_transaction, transaction
 from meridian.db.tables import jobs, outbox, rule_runs
-from meridian.events import jobs as queue
-from meridian.events.jobs import JobContext
 from meridian.http.deps import Workspace
+from meridian.jobs import queue
 from meridian.jobs.handlers import job_handlers
+from meridian.jobs.queue import JobContext
 from meridian.jobs.worker import Worker
 from meridian.records import bulk
 from meridian.schema.catalog import get_form

@@ -18,8 +18,8 @@ from meridian.access.tokens import create_token, list_tokens, revoke_token
 from meridian.access.users import user_names
 from meridian.core.ids import Id
 from meridian.errors import FieldError, MeridianError, ValidationFailed
-from meridian.events import jobs
 from meridian.events.audit import search_audit
+from meridian.jobs import queue as jobs
 from meridian.schema.catalog import find_form, get_form, list_forms
 from meridian.web.display import Presenter
 from meridian.web.inputs import posted_id

@@ -15,7 +15,7 @@ call) can still happen twice — the process may die after the call and before r
 such a handler sends a key derived from what caused it, the same on every attempt, for the
 receiver to drop the repeat.
 
-This module is the queue's SQL; the worker loop that runs handlers is ``meridian.jobs``.
+This module is the queue's SQL; the worker loop that runs handlers is ``meridian.jobs.worker``.
 """
 
 from __future__ import annotations

@@ -21,7 +21,7 @@ from sqlalchemy.engine import Connection
 from meridian.core import clock
 from meridian.db.tables import schedules
 from meridian.errors import FieldError, ValidationFailed
-from meridian.events.jobs import enqueue
+from meridian.jobs.queue import enqueue
 
 
 def next_time(cron: str, after: datetime, tz: ZoneInfo) -> datetime:
