@@ -179,6 +179,7 @@ def test_plugins_lists_each_plugin_and_what_it_registers(env: Path) -> None:
     assert lines[ratings + 1 :] == [
         "  menu_actions: (per request)",
         "  register_field_types: rating",
+        "  register_reactions: meridian_ratings._forward",
         "  register_routes: /plugins/ratings",
         "  register_rule_actions: rate",
     ]
