@@ -40,10 +40,10 @@ from meridian.settings import Settings
 
 RUN = "documents.batch"
 MAX_BATCH = 5000
-PAGES_HELD = 50
+PAGES_HELD = 20
 """Documents whose laid-out pages are held before they are written out as one part of the
-batch's PDF: a laid-out quote holds megabytes, so a thousand at once would not fit; the parts
-(fonts embedded once each) are joined at the end."""
+batch's PDF: a laid-out 2-page quote holds about 25 MB, so a thousand at once would not fit;
+the parts (fonts embedded once in each) are joined at the end."""
 OUTPUTS = ("pdf", "zip")
 
 
