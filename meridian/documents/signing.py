@@ -13,10 +13,13 @@ import hashlib
 import io
 import os
 import warnings
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC
+from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from cryptography.fernet import Fernet, InvalidToken
@@ -200,6 +203,20 @@ def active_signer(*, conn: Connection, settings: Settings) -> CompanySigner:
     return CompanySigner(row.id, row.fingerprint, signer)
 
 
+_T = TypeVar("_T")
+
+
+def _in_a_thread_of_its_own(work: Callable[[], _T]) -> _T:
+    """Run one of pyHanko's synchronous calls where no event loop runs.
+
+    They start their own loop with ``asyncio.run``, which refuses to run inside a thread whose
+    loop is already running (an async caller, a browser driver in the same process): signing
+    then failed, and verifying reported a good signature as broken. A fresh thread has no loop.
+    """
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="pyhanko") as pool:
+        return pool.submit(work).result()
+
+
 def sign_pdf(pdf: bytes, signer: CompanySigner, *, reason: str, name: str) -> bytes:
     """The PDF with an invisible PAdES signature over the whole file."""
     writer = IncrementalPdfFileWriter(io.BytesIO(pdf))
@@ -210,8 +227,10 @@ def sign_pdf(pdf: bytes, signer: CompanySigner, *, reason: str, name: str) -> by
         reason=reason[:200],
         name=name[:200],
     )
-    output = signers.sign_pdf(
-        writer, metadata, signer=signer.signer, bytes_reserved=SIGNATURE_BYTES
+    output = _in_a_thread_of_its_own(
+        lambda: signers.sign_pdf(
+            writer, metadata, signer=signer.signer, bytes_reserved=SIGNATURE_BYTES
+        )
     )
     signed: bytes = output.getvalue()
     return signed
@@ -249,7 +268,9 @@ def verify_pdf(data: bytes) -> Verification:
             # the signer's own certificate is taken as the anchor, so what is checked is that
             # the signature is the certificate's and the bytes are the ones it signed.
             anchor = ValidationContext(trust_roots=[signature.signer_cert], allow_fetching=False)
-            status = validate_pdf_signature(signature, anchor, skip_diff=False)
+            status = _in_a_thread_of_its_own(
+                partial(validate_pdf_signature, signature, anchor, skip_diff=False)
+            )
         except Exception as exc:  # a signature that cannot be checked does not verify
             return Verification(False, results, f"a signature cannot be checked: {exc}")
         signed_at = status.signer_reported_dt
