@@ -480,6 +480,9 @@ documents = sa.Table(
     sa.Column("signing_key_id", sa.BigInteger, nullable=True),
     sa.Column("created_by", sa.BigInteger, nullable=True),
     sa.Column("created_at", UTCDateTime, nullable=False),
+    # {form_key: [field keys]} hidden from the generator then: only a reader hiding no more
+    # sees the document (see documents.visibility); NULL (older rows): nothing was hidden.
+    sa.Column("hidden_fields", JSONType, nullable=True),
     sa.UniqueConstraint("form_key", "record_id", "template_key", "version"),
     sa.Index("ix_sys_document_record", "form_key", "record_id"),
 )

@@ -31,6 +31,7 @@ from meridian.documents.generate import (
 )
 from meridian.documents.pdf import join_pdfs, write_pdf
 from meridian.documents.templates import get_template
+from meridian.documents.visibility import Sight
 from meridian.errors import FieldError, MeridianError, NotFound, ValidationFailed
 from meridian.events.audit import audit
 from meridian.jobs.queue import Handler, JobContext, enqueue
@@ -115,7 +116,16 @@ def get_batch(*, conn: Connection, actor: Actor, batch_id: int) -> dict[str, Any
 
 
 def batch_file(*, conn: Connection, actor: Actor, batch_id: int) -> dict[str, Any]:
+    """The batch's PDF or ZIP; like its documents, refused (as a missing batch) to a reader
+    who does not see everything its documents' generator saw."""
     row = _batch_row(conn, actor, batch_id)
+    generated = conn.scalars(
+        sa.select(documents.c.hidden_fields).where(
+            documents.c.id.in_(row.record_ids["documents"])
+        )
+    )
+    if not Sight(conn, actor=actor).sees_all(generated):
+        raise NotFound(f"batch {batch_id} does not exist / 批量打印任务不存在", id=batch_id)
     stored = conn.execute(sa.select(files).where(files.c.id == row.file_id)).first()
     if stored is None:
         raise NotFound(

@@ -31,6 +31,7 @@ from meridian.documents.pdf import ASSET_SCHEME, PageSettings, render_document, 
 from meridian.documents.sandbox import Values, render
 from meridian.documents.signing import CompanySigner, active_signer, sign_pdf
 from meridian.documents.templates import DOCX, get_template
+from meridian.documents.visibility import Hidden, hidden_from
 from meridian.documents.word import fill_docx
 from meridian.errors import Conflict
 from meridian.events.audit import audit
@@ -52,6 +53,8 @@ class Prepared:
     assets: Mapping[str, tuple[bytes, str]]
     source: bytes | None
     """A Word template's .docx."""
+    hidden: Hidden
+    """The fields the generator could not see, kept with the document."""
 
 
 def generate_document(
@@ -107,7 +110,8 @@ def prepare_document(
         ).scalar_one()
         source = (settings.file_store_dir / stored).read_bytes()
     assets = load_assets(conn=conn, store=settings.file_store_dir)
-    return Prepared(form_key, record_id, template, context, assets, source)
+    hidden = hidden_from(conn, actor=actor, form=form)
+    return Prepared(form_key, record_id, template, context, assets, source, hidden)
 
 
 def produce_document(
@@ -137,6 +141,7 @@ def produce_document(
             form_key=prepared.form_key,
             record_id=prepared.record_id,
             template=template,
+            hidden=prepared.hidden,
             now=clock.utcnow(conn),
             tz=tz,
         )

@@ -12,6 +12,7 @@ generations run at once, on PostgreSQL (row lock) and on SQLite (``BEGIN IMMEDIA
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -49,12 +50,14 @@ def claim_number(
     form_key: str,
     record_id: int,
     template: dict[str, Any],
+    hidden: Mapping[str, list[str]],
     now: datetime,
     tz: ZoneInfo,
 ) -> Claim:
     """In the caller's (short) write transaction: the record's number and the new version,
     written as a pending document. Two generations for one record queue on a lock named for
-    the record, so they cannot both take a first number."""
+    the record, so they cannot both take a first number. ``hidden`` is what the generator
+    could not see (``meridian.documents.visibility``): readers hiding more never see the row."""
     key = template["key"]
     serialize(conn, f"document:{form_key}:{record_id}:{key}")
     latest = conn.execute(
@@ -78,6 +81,7 @@ def claim_number(
         "state": PENDING,
         "created_by": actor.user_id,
         "created_at": now,
+        "hidden_fields": dict(hidden),
     }
     if latest is not None and latest.state != DONE:
         if latest.state == PENDING and latest.created_at > now - STALE_PENDING:

@@ -1,4 +1,5 @@
-"""A record's documents and their files, for whoever may read the record."""
+"""A record's documents and their files, for whoever may read the record and sees at least
+what each document's generator saw (``meridian.documents.visibility``)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from meridian.access.permissions import form_access
 from meridian.core.actor import Actor
 from meridian.db.tables import documents, files
 from meridian.documents.issuing import DONE
+from meridian.documents.visibility import Sight
 from meridian.errors import NotFound
 from meridian.records.readable import Readable
 from meridian.schema.catalog import get_form
@@ -20,7 +22,7 @@ from meridian.schema.catalog import get_form
 def list_documents(
     *, conn: Connection, actor: Actor, form_key: str, record_id: int, tz: ZoneInfo
 ) -> list[dict[str, Any]]:
-    """The record's documents, newest first."""
+    """The record's documents the actor may see, newest first."""
     require_readable(conn=conn, actor=actor, form_key=form_key, record_id=record_id, tz=tz)
     rows = conn.execute(
         sa.select(documents, files.c.name, files.c.content_type, files.c.size)
@@ -32,6 +34,7 @@ def list_documents(
         )
         .order_by(documents.c.id.desc())
     )
+    sight = Sight(conn, actor=actor)
     return [
         {
             "id": row.id,
@@ -48,6 +51,7 @@ def list_documents(
             "created_at": row.created_at.isoformat(),
         }
         for row in rows
+        if sight.sees(row.hidden_fields)
     ]
 
 
@@ -60,10 +64,11 @@ def document_file(
     document_id: int,
     tz: ZoneInfo,
 ) -> dict[str, Any]:
-    """The stored file of one of the record's documents."""
+    """The stored file of one of the record's documents; one the actor may not see (its
+    generator saw less) is refused exactly as a missing one."""
     require_readable(conn=conn, actor=actor, form_key=form_key, record_id=record_id, tz=tz)
     row = conn.execute(
-        sa.select(files)
+        sa.select(files, documents.c.hidden_fields)
         .join(documents, documents.c.file_id == files.c.id)
         .where(
             documents.c.id == document_id,
@@ -71,7 +76,7 @@ def document_file(
             documents.c.record_id == record_id,
         )
     ).first()
-    if row is None:
+    if row is None or not Sight(conn, actor=actor).sees(row.hidden_fields):
         raise NotFound(f"document {document_id} does not exist / 文档不存在", id=document_id)
     return {"name": row.name, "content_type": row.content_type, "storage_path": row.storage_path}
 

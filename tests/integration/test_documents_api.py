@@ -328,3 +328,53 @@ def test_a_word_templates_source_is_a_file_its_builder_may_use(
     assert saved.json()["source_file_id"] == mine
     listed = client.get("/api/v1/forms/deal/templates").json()["items"]
     assert {t["key"]: t["source_file_id"] for t in listed}["word"] == mine
+
+
+def test_a_document_is_shown_only_to_readers_who_see_what_its_generator_saw(
+    workspace: Workspace, client: TestClient, people: dict[str, Any], as_user: Any
+) -> None:
+    """The admin's quote prints the floor price hidden from members: a member who reads the
+    deal neither finds it in the list nor downloads it (answered as a missing document); a
+    reader hiding nothing sees it; a member's own quote is theirs and the admin's."""
+    with workspace.transaction() as conn:
+        auditor = manage.add_user(
+            conn,
+            Actor.system(),
+            email="aud@acme.test",
+            name="审计",
+            password="Passw0rd-long",
+            passwords=workspace.passwords,
+            roles=["read_only"],
+            department=None,
+            must_change_password=False,
+        )
+    deal = people["deal"]
+    url = f"/api/v1/forms/deal/records/{deal}/documents"
+    by_admin = client.post(url, json={"template": "offer"})
+    assert by_admin.status_code == 201, by_admin.text
+    admins = by_admin.json()["id"]
+    member, reader = as_user(people["member"]), as_user(auditor["id"])
+    assert member.get(f"/api/v1/forms/deal/records/{deal}").status_code == 200
+
+    listed = member.get(url)
+    assert listed.status_code == 200 and listed.json()["items"] == []
+    refused = member.get(f"{url}/{admins}/file")
+    missing = member.get(f"{url}/{10**9}/file")
+    assert refused.status_code == missing.status_code == 404
+    assert refused.json() == {
+        key: value.replace(str(10**9), str(admins)) if isinstance(value, str) else value
+        for key, value in {**missing.json(), "id": admins}.items()
+    }
+    assert refused.json()["detail"] == f"document {admins} does not exist / 文档不存在"
+
+    assert [d["id"] for d in reader.get(url).json()["items"]] == [admins]
+    shown = reader.get(f"{url}/{admins}/file")
+    assert shown.status_code == 200 and shown.content == client.get(f"{url}/{admins}/file").content
+
+    by_member = member.post(url, json={"template": "offer"})
+    assert by_member.status_code == 201, by_member.text
+    members = by_member.json()["id"]
+    assert [d["id"] for d in member.get(url).json()["items"]] == [members]
+    assert member.get(f"{url}/{members}/file").status_code == 200
+    assert [d["id"] for d in client.get(url).json()["items"]] == [members, admins]
+    assert client.get(f"{url}/{members}/file").status_code == 200
