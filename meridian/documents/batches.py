@@ -120,9 +120,7 @@ def batch_file(*, conn: Connection, actor: Actor, batch_id: int) -> dict[str, An
     who does not see everything its documents' generator saw."""
     row = _batch_row(conn, actor, batch_id)
     generated = conn.scalars(
-        sa.select(documents.c.hidden_fields).where(
-            documents.c.id.in_(row.record_ids["documents"])
-        )
+        sa.select(documents.c.hidden_fields).where(documents.c.id.in_(row.record_ids["documents"]))
     )
     if not Sight(conn, actor=actor).sees_all(generated):
         raise NotFound(f"batch {batch_id} does not exist / 批量打印任务不存在", id=batch_id)

@@ -10,7 +10,6 @@ Revises: 0007
 
 import sqlalchemy as sa
 from alembic import op
-
 from sqlalchemy.dialects import postgresql
 
 revision = "0011"
