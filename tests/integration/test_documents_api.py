@@ -17,6 +17,8 @@ from meridian.access.tokens import create_token
 from meridian.app import create_app
 from meridian.core.actor import Actor
 from meridian.http.deps import Workspace
+from meridian.jobs.handlers import job_handlers
+from meridian.jobs.worker import Worker
 from meridian.settings import Settings
 from tests.documents_support import pdf_text
 from tests.forms import install_forms, select_field
@@ -378,3 +380,31 @@ def test_a_document_is_shown_only_to_readers_who_see_what_its_generator_saw(
     assert member.get(f"{url}/{members}/file").status_code == 200
     assert [d["id"] for d in client.get(url).json()["items"]] == [members, admins]
     assert client.get(f"{url}/{members}/file").status_code == 200
+
+
+def test_a_batch_file_is_refused_to_a_reader_who_now_sees_less_than_its_generator(
+    workspace: Workspace, client: TestClient, people: dict[str, Any], as_user: Any
+) -> None:
+    """A member's batch holds their quotes; once their role hides the amount too, neither the
+    quote nor the batch's file is theirs any more (refused as missing), yet the admin's."""
+    member, deal = as_user(people["member"]), people["deal"]
+    queued = member.post(
+        "/api/v1/forms/deal/documents/batches",
+        json={"template": "offer", "ids": [deal], "output": "zip"},
+    )
+    assert queued.status_code == 202, queued.text
+    batch = queued.json()["id"]
+    worker = Worker(workspace.engine, job_handlers(workspace), workspace.tz)
+    while worker.run_once():
+        pass
+    file_url = f"/api/v1/documents/batches/{batch}/file"
+    assert member.get(file_url).status_code == 200
+    assert len(member.get(f"/api/v1/forms/deal/records/{deal}/documents").json()["items"]) == 1
+
+    rules = {"read": "all", "fields": {"secret": "hidden", "amount": "hidden"}}
+    assert client.put("/api/v1/roles/member/forms/deal", json=rules).status_code == 200
+    refused = member.get(file_url)
+    assert refused.status_code == 404
+    assert refused.json()["detail"] == f"batch {batch} does not exist / 批量打印任务不存在"
+    assert member.get(f"/api/v1/forms/deal/records/{deal}/documents").json()["items"] == []
+    assert client.get(file_url).status_code == 200
