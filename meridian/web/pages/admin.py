@@ -38,11 +38,13 @@ SCOPES = ("", "own", "department", "subtree", "all")
 def admin_page(
     request: Request, viewer: Viewer, template: str, *, status_code: int = 200, **context: Any
 ) -> HTMLResponse:
+    """An administration page; every one gets the viewer's presenter (dates and values in
+    their language and zone), so a page never passes its own."""
     manage.require_admin(viewer.actor)
-    presenter = Presenter(viewer.locale, viewer.workspace.tz, {})
+    context.setdefault("presenter", Presenter(viewer.locale, viewer.workspace.tz, {}))
     context.setdefault("problems", [])
     context.setdefault("notice", "")
-    return page(request, viewer, template, status_code=status_code, presenter=presenter, **context)
+    return page(request, viewer, template, status_code=status_code, **context)
 
 
 def changed(

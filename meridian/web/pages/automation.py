@@ -12,11 +12,10 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from meridian.access import manage
 from meridian.access.users import active_users
 from meridian.core.ids import Id
-from meridian.errors import FieldError, MeridianError, ValidationFailed
+from meridian.errors import FieldError, MeridianError, NotFound, ValidationFailed
 from meridian.integrations import webhooks
 from meridian.rules import definitions, engine
 from meridian.schema.catalog import list_forms
-from meridian.web.display import Presenter
 from meridian.web.messages import problems_of
 from meridian.web.pages.admin import admin_page, changed
 from meridian.web.session import Viewer, ViewerDep
@@ -196,11 +195,8 @@ def webhook_page(webhook_id: Id, request: Request, viewer: ViewerDep) -> HTMLRes
             (w for w in webhooks.list_webhooks(conn, viewer.actor) if w["id"] == webhook_id), None
         )
     if hook is None:
-        raise ValidationFailed([FieldError("webhook", "unknown", "no such webhook", webhook_id)])
-    presenter = Presenter(viewer.locale, viewer.workspace.tz, {})
-    return admin_page(
-        request, viewer, "admin_webhook.html", hook=hook, deliveries=log, presenter=presenter
-    )
+        raise NotFound(f"webhook {webhook_id} does not exist", id=webhook_id)
+    return admin_page(request, viewer, "admin_webhook.html", hook=hook, deliveries=log)
 
 
 @router.post("/webhooks/{webhook_id}/deliveries/{delivery_id}/replay")
