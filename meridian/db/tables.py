@@ -431,7 +431,7 @@ saved_views = sa.Table(
     # Shared views are listed for everyone who may read the form; each still sees only the
     # rows and fields their own rights allow.
     sa.Column("shared", sa.Boolean, nullable=False, server_default=sa.false()),
-    # {"kind": "grid" | "kanban" | "calendar", "columns", "sort", "filter", "q", "by"}
+    # {"kind": "grid" | "kanban" | "calendar", "columns", "sort", "filter", "q", "by", "sum"}
     sa.Column("settings", JSONType, nullable=False),
     sa.Column("created_at", UTCDateTime, nullable=False),
     sa.Index("ix_sys_view_form", "form_key", "owner_id"),

@@ -20,7 +20,15 @@ from meridian.errors import ErrorCollector, NotFound, PermissionDenied
 from meridian.schema.model import Form
 
 KINDS = ("grid", "kanban", "calendar")
-_SETTINGS = {"kind": str, "columns": list, "sort": str, "filter": str, "q": str, "by": str}
+_SETTINGS = {
+    "kind": str,
+    "columns": list,
+    "sort": str,
+    "filter": str,
+    "q": str,
+    "by": str,
+    "sum": str,
+}
 
 
 def _mine_or_shared(actor: Actor) -> Any:

@@ -5,23 +5,25 @@ from __future__ import annotations
 import calendar as calendars
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
+from sqlalchemy.engine import Connection
 
 from meridian.access.permissions import FormAccess, form_access
 from meridian.access.users import user_names
 from meridian.core.ids import Id
 from meridian.errors import FieldError, ValidationFailed
-from meridian.records import listing, service
+from meridian.records import grouping, listing, service, views
 from meridian.schema.catalog import get_form
 from meridian.schema.colors import DEFAULT_COLOR, safe_color
 from meridian.schema.model import Field, Form
 from meridian.web.display import Presenter, mentioned_users, record_title
 from meridian.web.pages.common import page
 from meridian.web.pages.grid import shown_columns
-from meridian.web.session import ViewerDep
+from meridian.web.session import Viewer, ViewerDep
 
 router = APIRouter()
 
@@ -29,12 +31,14 @@ CARDS_PER_COLUMN = 50
 CALENDAR_LIMIT = 500
 
 
-def _pick(form: Form, wanted: str | None, types: tuple[str, ...], what: str) -> Field:
+def _pick(
+    form: Form, wanted: str | None, types: tuple[str, ...], what: str, param: str = "by"
+) -> Field:
     fields = [f for f in form.active_fields if f.type in types]
     chosen = next((f for f in fields if f.key == wanted), fields[0] if fields else None)
     if chosen is None or (wanted and chosen.key != wanted):
         raise ValidationFailed(
-            [FieldError("by", "invalid_grouping", f"choose a {what} field of this form", wanted)]
+            [FieldError(param, "invalid_grouping", f"choose a {what} field of this form", wanted)]
         )
     return chosen
 
@@ -48,6 +52,7 @@ class KanbanColumn:
     color: str
     records: list[dict[str, Any]]
     total: int
+    sum: Decimal | None = None
 
 
 @dataclass(frozen=True)
@@ -58,16 +63,64 @@ class _Board:
     access: FormAccess
 
 
+@dataclass(frozen=True)
+class KanbanSettings:
+    """How a board looks: the grouping field, the search and the field each column sums; read
+    from the address, or from a saved kanban view."""
+
+    by: str | None = None
+    q: str = ""
+    sum: str | None = None
+    view: int | None = None
+
+
+def _settings(conn: Connection, viewer: Viewer, form_key: str, request: Request) -> KanbanSettings:
+    params = request.query_params
+    view_id = params.get("view", "")
+    base: dict[str, Any] = {}
+    if view_id.isdecimal():
+        base = views.get_view(conn, viewer.actor, form_key, int(view_id))["settings"]
+    return KanbanSettings(
+        by=params.get("by") or base.get("by") or None,
+        q=params.get("q", base.get("q", "")),
+        sum=params.get("sum", base.get("sum", "")) or None,
+        view=int(view_id) if view_id.isdecimal() else None,
+    )
+
+
+def _totals(
+    conn: Connection, viewer: Viewer, form: Form, by: Field, sum_of: Field | None, q: str
+) -> dict[str | None, grouping.GroupTotal]:
+    return grouping.group_totals(
+        conn=conn,
+        actor=viewer.actor,
+        form=form,
+        by=by.key,
+        sum_of=sum_of.key if sum_of else None,
+        search=q or None,
+        tz=viewer.workspace.tz,
+    )
+
+
+def _summed(access: FormAccess, wanted: str | None) -> Field | None:
+    if not wanted:
+        return None
+    return _pick(access.visible, wanted, grouping.SUMMABLE, "number or money", "sum")
+
+
 @router.get("/forms/{form_key}/kanban", response_class=HTMLResponse)
-def kanban(
-    form_key: str, request: Request, viewer: ViewerDep, by: str | None = None, q: str = ""
-) -> HTMLResponse:
-    """One indexed query per column, each the first cards in the column."""
+def kanban(form_key: str, request: Request, viewer: ViewerDep) -> HTMLResponse:
+    """Counts and sums of every column in one grouped statement; then one indexed query per
+    column for its first cards."""
     tz = viewer.workspace.tz
     with viewer.workspace.read() as conn:
+        settings = _settings(conn, viewer, form_key, request)
+        q = settings.q
         form = get_form(conn, form_key)
         access = form_access(conn, viewer.actor, form)
-        field = _pick(access.visible, by, ("select",), "single select")
+        field = _pick(access.visible, settings.by, ("select",), "single select")
+        sum_of = _summed(access, settings.sum)
+        totals = _totals(conn, viewer, form, field, sum_of, q)
         card_fields = [f for f in shown_columns(access.visible, ()) if f.key != field.key][:3]
         expand = tuple(f.key for f in card_fields if f.type == "link")
         columns = []
@@ -75,6 +128,9 @@ def kanban(
             *((o.value, o.label, safe_color(o.color)) for o in field.options),
             (None, "—", DEFAULT_COLOR),
         ]:
+            total = totals.get(value, grouping.GroupTotal(0, None))
+            if value is None and not total.count:
+                continue
             condition = (
                 {"field": field.key, "op": "is_blank", "value": True}
                 if value is None
@@ -89,18 +145,16 @@ def kanban(
                     search=q or None,
                     sort="-updated_at",
                     limit=CARDS_PER_COLUMN,
-                    count=True,
                     expand=expand,
                 ),
                 tz=tz,
             )
-            if value is None and not result.items:
-                continue
-            columns.append(KanbanColumn(value, label, color, result.items, result.total or 0))
+            columns.append(KanbanColumn(value, label, color, result.items, total.count, total.sum))
         records = [item for column in columns for item in column.records]
         presenter = Presenter(
             viewer.locale, tz, user_names(conn, mentioned_users(access.visible, records))
         )
+        saved = views.list_views(conn, viewer.actor, form_key)
     return page(
         request,
         viewer,
@@ -109,7 +163,11 @@ def kanban(
         form_key=form_key,
         grid=_Board(access.visible, access),
         by=field,
+        sum_of=sum_of,
+        settings=settings,
+        views=saved,
         groupings=[f for f in access.visible.active_fields if f.type == "select"],
+        summables=grouping.summable_fields(access.visible),
         columns=columns,
         card_fields=card_fields,
         presenter=presenter,
@@ -117,6 +175,31 @@ def kanban(
         can_move=access.may("update") and field.key not in access.read_only,
         q=q,
     )
+
+
+@router.get("/forms/{form_key}/kanban/totals")
+def kanban_totals(
+    form_key: str, viewer: ViewerDep, by: str, q: str = "", sum: str = ""
+) -> dict[str, Any]:
+    """Every column's count and sum as they are now (the board asks after each drop)."""
+    with viewer.workspace.read() as conn:
+        form = get_form(conn, form_key)
+        access = form_access(conn, viewer.actor, form)
+        field = _pick(access.visible, by, ("select",), "single select")
+        sum_of = _summed(access, sum)
+        totals = _totals(conn, viewer, form, field, sum_of, q)
+    presenter = Presenter(viewer.locale, viewer.workspace.tz, {})
+    return {
+        "columns": {
+            value or "": {
+                "count": total.count,
+                "sum": presenter.number(sum_of, total.sum if total.sum is not None else 0)
+                if sum_of
+                else None,
+            }
+            for value, total in totals.items()
+        }
+    }
 
 
 @router.post("/forms/{form_key}/records/{record_id}/move")

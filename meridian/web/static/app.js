@@ -594,9 +594,17 @@ document.addEventListener("alpine:init", () => {
         });
       });
     },
-    recount() {
+    /* the columns' counts and sums are of every record, not of the cards loaded: ask the
+       server for them again after a drop */
+    async recount() {
+      const response = await fetch(this.$root.dataset.totals, { headers: { Accept: "application/json" } });
+      if (!response.ok) return;
+      const totals = (await response.json()).columns;
       this.$root.querySelectorAll(".kanban-column").forEach((column) => {
-        column.querySelector(".count").textContent = column.querySelectorAll(".card").length;
+        const total = totals[column.dataset.value] || { count: 0, sum: null };
+        column.querySelector(".count").textContent = total.count;
+        const sum = column.querySelector(".sum");
+        if (sum && total.sum !== null) sum.textContent = total.sum;
       });
     },
   }));
