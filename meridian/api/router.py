@@ -7,6 +7,7 @@ from fastapi import APIRouter
 from meridian.api import (
     apps,
     auth,
+    calendar,
     documents,
     files,
     forms,
@@ -33,5 +34,6 @@ for module in (
     rules,
     notifications,
     hooks,
+    calendar,
 ):
     api_router.include_router(module.router)

@@ -531,3 +531,63 @@ document_batches = sa.Table(
     sa.Column("created_at", UTCDateTime, nullable=False),
     sa.Column("finished_at", UTCDateTime, nullable=True),
 )
+
+work_calendar = sa.Table(
+    "sys_work_calendar",
+    metadata,
+    # The company's working week; one row ("default") today, keyed so more can follow.
+    sa.Column("key", sa.String(40), primary_key=True),
+    # An IANA name: work hours are wall-clock times there.
+    sa.Column("time_zone", sa.String(64), nullable=False),
+    # ISO weekdays that are work days unless a calendar day says otherwise, e.g. [1, 2, 3, 4, 5].
+    sa.Column("work_days", JSONType, nullable=False),
+    # Work periods of a work day as [["09:00", "12:00"], ["13:30", "18:00"]], sorted, disjoint.
+    sa.Column("work_hours", JSONType, nullable=False),
+    sa.Column("updated_by", sa.BigInteger, nullable=True),
+    sa.Column("updated_at", UTCDateTime, nullable=True),
+)
+
+calendar_days = sa.Table(
+    "sys_calendar_day",
+    metadata,
+    # A date that breaks the working week: a public holiday ("holiday") or a 调休 make-up work
+    # day ("workday"); seeded from chinese-calendar ("package") or set by an admin ("admin").
+    sa.Column("day", sa.Date, primary_key=True),
+    sa.Column("kind", sa.String(10), nullable=False),
+    sa.Column("name", sa.String(100), nullable=False, server_default=""),
+    sa.Column("source", sa.String(10), nullable=False),
+    sa.Column("updated_by", sa.BigInteger, nullable=True),
+    sa.Column("updated_at", UTCDateTime, nullable=True),
+)
+
+tasks = sa.Table(
+    "sys_task",
+    metadata,
+    sa.Column("id", BigId, primary_key=True, autoincrement=True),
+    sa.Column("title", sa.String(300), nullable=False),
+    sa.Column("notes", sa.Text, nullable=False, server_default=""),
+    sa.Column("assignee_id", sa.BigInteger, nullable=True),
+    sa.Column("due_at", UTCDateTime, nullable=True),
+    # open → done | cancelled, and back to open when reopened.
+    sa.Column("state", sa.String(10), nullable=False),
+    sa.Column("closed_by", sa.BigInteger, nullable=True),
+    sa.Column("closed_at", UTCDateTime, nullable=True),
+    # The record the task is about, if any.
+    sa.Column("form_key", sa.String(63), nullable=True),
+    sa.Column("record_id", sa.BigInteger, nullable=True),
+    # Who made it: "person", "stage" (an SOP item on stage entry) or "rule".
+    sa.Column("source", sa.String(10), nullable=False),
+    # The origin within the source, e.g. "rule:12" or "stage:7:sop:3".
+    sa.Column("source_ref", sa.String(200), nullable=True),
+    # Creating with a key that exists returns that task: a rule or stage run twice makes one.
+    sa.Column("source_key", sa.String(200), nullable=True, unique=True),
+    sa.Column("created_by", sa.BigInteger, nullable=True),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+    # Set when the assignee was told the task is overdue (once per due time: moving the due
+    # time clears it).
+    sa.Column("overdue_notified_at", UTCDateTime, nullable=True),
+    sa.Index("ix_sys_task_assignee", "assignee_id", "state", "due_at"),
+    sa.Index("ix_sys_task_record", "form_key", "record_id"),
+    sa.Index("ix_sys_task_overdue", "state", "overdue_notified_at", "due_at"),
+)
