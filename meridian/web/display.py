@@ -66,7 +66,11 @@ class Presenter:
         if kind == "date":
             return escape(format_date(date.fromisoformat(value), "medium", locale=self.locale))
         if kind == "datetime":
-            moment = datetime.fromisoformat(value).astimezone(self.tz)
+            moment = datetime.fromisoformat(value)
+            # A time as typed in a form (an edit conflict shows it) is in the workspace zone.
+            moment = (moment if moment.tzinfo else moment.replace(tzinfo=self.tz)).astimezone(
+                self.tz
+            )
             return escape(format_datetime(moment, "short", tzinfo=self.tz, locale=self.locale))
         if kind == "region":
             return escape(region_label(value))

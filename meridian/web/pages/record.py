@@ -12,8 +12,8 @@ from meridian.access import organisation
 from meridian.access.permissions import form_access
 from meridian.access.users import active_users, user_names
 from meridian.core.ids import Id
-from meridian.errors import MeridianError, NotFound, ValidationFailed
-from meridian.records import listing, ownership, reads, service
+from meridian.errors import MeridianError, NotFound, StaleVersion, ValidationFailed
+from meridian.records import conflicts, listing, ownership, reads, service
 from meridian.records.files import get_file
 from meridian.rules import engine as rules_engine
 from meridian.schema.catalog import get_form, list_forms
@@ -149,12 +149,14 @@ def _editor(
     errors: dict[str, str] | None = None,
     general: list[str] | None = None,
     status_code: int = 200,
+    conflict: conflicts.Reconciliation | None = None,
 ) -> HTMLResponse:
     with viewer.workspace.read() as conn:
         form = get_form(conn, form_key)
         access = form_access(conn, viewer.actor, form)
         access.require("update" if record else "create")
         choices = active_users(conn)
+        names = user_names(conn, conflict.changed_by) if conflict else {}
     shown = {**(record or {}), **(values or {})}
     return page(
         request,
@@ -171,7 +173,13 @@ def _editor(
         general=general or [],
         sections=sections_of(access.visible),
         users=choices,
-        presenter=Presenter(viewer.locale, viewer.workspace.tz, {}),
+        presenter=Presenter(viewer.locale, viewer.workspace.tz, names),
+        conflict=conflict,
+        conflicts_by_key={c.key: c for c in conflict.conflicts} if conflict else {},
+        changed_by=[
+            names.get(user_id, f"#{user_id}") if user_id else viewer._("Meridian")
+            for user_id in (conflict.changed_by if conflict else [])
+        ],
     )
 
 
@@ -255,6 +263,8 @@ async def update_record(
         )
     editable = [f for f in access.visible.active_fields if f.key not in access.read_only]
     values = parse_record_form(editable, posted)
+    for key in [key for key in values if posted.get(f"_conflict_{key}") == "theirs"]:
+        del values[key]  # the editor chose the value someone else saved: it stands
     try:
         with viewer.workspace.transaction() as conn:
             service.update_record(
@@ -278,7 +288,43 @@ async def update_record(
             general=general,
             status_code=422,
         )
+    except StaleVersion:
+        return _conflict(request, viewer, form_key, record_id, int(version), values)
     return RedirectResponse(f"/forms/{form_key}/records/{record_id}", status_code=303)
+
+
+def _conflict(
+    request: Request,
+    viewer: Viewer,
+    form_key: str,
+    record_id: int,
+    base_version: int,
+    values: dict[str, Any],
+) -> HTMLResponse:
+    """Someone saved first: the form again, over the record as it is now, with the editor's
+    changes kept and each field both changed shown theirs against mine (412: not saved)."""
+    with viewer.workspace.read() as conn:
+        form = get_form(conn, form_key)
+        visible = form_access(conn, viewer.actor, form).visible
+        found = conflicts.reconcile(
+            conn=conn,
+            actor=viewer.actor,
+            form=form,
+            record_id=record_id,
+            base_version=base_version,
+            mine=values,
+            tz=viewer.workspace.tz,
+            expand=tuple(f.key for f in visible.active_fields if f.type == "link"),
+        )
+    return _editor(
+        request,
+        viewer,
+        form_key,
+        found.record,
+        values=found.values,
+        status_code=412,
+        conflict=found,
+    )
 
 
 def _share_targets(conn: Connection) -> dict[str, list[dict[str, Any]]]:

@@ -80,6 +80,14 @@ document.addEventListener("click", (event) => {
   body.selectionStart = body.selectionEnd = start + snippet.length;
   body.focus();
 });
+/* an edit conflict's choice for one field: "theirs" leaves the field out of the form, so the
+   value saved by the other person stands; "mine" sends what its input holds, */
+document.addEventListener("change", (event) => {
+  const choice = event.target.closest("input[data-conflict-choice]");
+  if (!choice) return;
+  const box = document.querySelector(`fieldset[data-conflict-input="${choice.dataset.conflictChoice}"]`);
+  if (box) box.disabled = choice.value === "theirs";
+});
 /* a grid cell being edited saves on Enter, or as soon as a choice or a checkbox changes (htmx
    trigger filters would need eval), */
 document.addEventListener("keyup", (event) => {
