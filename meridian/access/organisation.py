@@ -384,3 +384,61 @@ def user_role_keys(conn: Connection, user_id: int) -> frozenset[str]:
 
 def _exists(conn: Connection, column: sa.Column[Any], value: Any) -> bool:
     return conn.execute(sa.select(column).where(column == value)).first() is not None
+
+
+# ---- who is above whom ---------------------------------------------------------------------
+
+
+def department_head_above(conn: Connection, user_id: int, levels: int = 1) -> int | None:
+    """The head (负责人) ``levels`` up from the user's main department: 1 is the head of their
+    own department, 2 the next head above that one, and so on. A department without a head
+    is passed over, and so is the user themself (the head of a department reports to the head
+    above it). None when the tree ends first."""
+    start = sa.select(users.c.department_id).where(users.c.id == user_id).scalar_subquery()
+    chain = (
+        sa.select(
+            departments.c.id,
+            departments.c.parent_id,
+            departments.c.manager_id,
+            sa.literal(0).label("depth"),
+        )
+        .where(departments.c.id == start)
+        .cte("chain", recursive=True)
+    )
+    chain = chain.union_all(
+        sa.select(
+            departments.c.id,
+            departments.c.parent_id,
+            departments.c.manager_id,
+            (chain.c.depth + 1).label("depth"),
+        ).where(departments.c.id == chain.c.parent_id, chain.c.depth < 64)
+    )
+    heads = conn.scalars(
+        sa.select(chain.c.manager_id)
+        .where(chain.c.manager_id.is_not(None), chain.c.manager_id != user_id)
+        .order_by(chain.c.depth)
+    ).all()
+    distinct = [head for i, head in enumerate(heads) if i == 0 or heads[i - 1] != head]
+    return distinct[levels - 1] if 0 < levels <= len(distinct) else None
+
+
+def reports_to(conn: Connection, user_id: int) -> int | None:
+    """The user's reports-to manager, as set on the user."""
+    return conn.scalar(sa.select(users.c.manager_id).where(users.c.id == user_id))
+
+
+def active_members(
+    conn: Connection, *, department_id: int | None = None, role: str | None = None
+) -> list[int]:
+    """Active users of a department (its main members and those who also belong to it) or of
+    a role, by id: the people an assignment strategy chooses among."""
+    query = sa.select(users.c.id).where(users.c.is_active.is_(True)).order_by(users.c.id)
+    if department_id is not None:
+        others = sa.select(user_departments.c.user_id).where(
+            user_departments.c.department_id == department_id
+        )
+        query = query.where(sa.or_(users.c.department_id == department_id, users.c.id.in_(others)))
+    if role is not None:
+        holders = sa.select(user_roles.c.user_id).where(user_roles.c.role_key == role)
+        query = query.where(users.c.id.in_(holders))
+    return list(conn.scalars(query))

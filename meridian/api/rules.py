@@ -75,7 +75,7 @@ def dry_run(
     record_id: Annotated[int, Body(embed=True)],
 ) -> dict[str, Any]:
     require_admin(actor)
-    with workspace.read() as conn:
+    with workspace.transaction() as conn:  # the trial's writes are rolled back
         return engine.dry_run(conn, rule_id, record_id, workspace.tz)
 
 

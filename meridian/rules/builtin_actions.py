@@ -16,13 +16,13 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from meridian.access import organisation
 from meridian.core.actor import Actor
-from meridian.db.sets import one_of
-from meridian.db.tables import rule_runs, users
 from meridian.errors import ErrorCollector
 from meridian.jobs.queue import enqueue
 from meridian.notify.inbox import notify_bot, notify_users
 from meridian.records import reads, service
+from meridian.rules import owners
 from meridian.rules.actions import RuleAction
 from meridian.rules.definitions import (
     ASSIGN_STRATEGIES,
@@ -107,6 +107,12 @@ class CreateAction(RuleAction):
         field = target.get_field(str(link)) if link is not None else None
         if link is not None and (field is None or field.type != "link" or field.target != form.key):
             errors.add(f"{path}.link_field", "invalid_link", f"not a link to {form.key!r}", link)
+        if "owner" in action:
+            values = action.get("values")
+            if isinstance(values, Mapping) and "owner_id" in values:
+                errors.add(f"{path}.owner", "owner_twice", "give the owner once", action["owner"])
+            else:
+                owners.check_owner(conn, form, action["owner"], f"{path}.owner", errors)
 
     def perform(
         self,
@@ -118,14 +124,17 @@ class CreateAction(RuleAction):
         action: Mapping[str, Any],
         tz: ZoneInfo,
     ) -> dict[str, Any]:
-        values = computed_values(conn, form, record_id, action["values"], tz)
         target = get_form(conn, action["form"])
-        if action.get("link_field"):
-            values[action["link_field"]] = record_id
+        values = _creation(conn, form, rule_id, record_id, target, action, tz)
         created = service.create_record(
             conn=conn, actor=Actor.system(), form=target, values=values, tz=tz
         )
-        return {"type": "create", "form": target.key, "record_id": created["id"]}
+        return {
+            "type": "create",
+            "form": target.key,
+            "record_id": created["id"],
+            "owner_id": created.get("owner_id"),
+        }
 
     def preview(
         self,
@@ -137,6 +146,34 @@ class CreateAction(RuleAction):
         tz: ZoneInfo,
     ) -> dict[str, Any]:
         return {**action, "values": computed_values(conn, form, record_id, action["values"], tz)}
+
+
+def _creation(
+    conn: Connection,
+    form: Form,
+    rule_id: int,
+    record_id: int,
+    target: Form,
+    action: Mapping[str, Any],
+    tz: ZoneInfo,
+) -> dict[str, Any]:
+    """The values of the record a ``create`` action makes: computed, linked back, and owned by
+    the triggering record's owner unless the action names another."""
+    values = computed_values(conn, form, record_id, action["values"], tz)
+    if action.get("link_field"):
+        values[action["link_field"]] = record_id
+    if "owner_id" not in values:
+        owner = owners.owner_for(
+            conn,
+            rule_id=rule_id,
+            source=form,
+            record_id=record_id,
+            target=target,
+            owner=action.get("owner"),
+        )
+        if owner is not None:
+            values["owner_id"] = owner
+    return values
 
 
 class AssignAction(RuleAction):
@@ -173,13 +210,7 @@ class AssignAction(RuleAction):
                     f"{path}.territories", "invalid_territories", "{value: user id}", territories
                 )
         else:
-            people = action.get("users")
-            if (
-                not isinstance(people, list)
-                or not people
-                or not all(isinstance(u, int) for u in people)
-            ):
-                errors.add(f"{path}.users", "invalid_users", "a list of user ids", people)
+            owners.check_strategy(conn, action, path, errors)
         reason = action.get("reason_field")
         if reason is not None and form.get_field(str(reason)) is None:
             errors.add(f"{path}.reason_field", "unknown_field", "no such field", reason)
@@ -258,10 +289,14 @@ class NotifyAction(RuleAction):
     ) -> None:
         to = action.get("to")
         if not (
-            to in ("owner", "manager")
-            or (isinstance(to, list) and to and all(isinstance(u, int) for u in to))
+            to in RELATIVES or (isinstance(to, list) and to and all(isinstance(u, int) for u in to))
         ):
-            errors.add(f"{path}.to", "invalid_recipients", '"owner", "manager" or user ids', to)
+            errors.add(
+                f"{path}.to", "invalid_recipients", f"{', '.join(RELATIVES)} or user ids", to
+            )
+        levels = action.get("levels", 1)
+        if not isinstance(levels, int) or isinstance(levels, bool) or not 1 <= levels <= 10:
+            errors.add(f"{path}.levels", "out_of_range", "a whole number 1…10", levels)
         if action.get("style") not in (None, "text", "markdown", "card"):
             errors.add(
                 f"{path}.style", "invalid_style", "text, markdown or card", action.get("style")
@@ -400,31 +435,20 @@ def _assign(
         owner = action["territories"].get(str(value), action.get("default"))
         reason = f"按区域分配 / territory: {value}"
     elif strategy == "round_robin":
-        # The rule's own successful runs are its turn counter: no extra state to keep.
-        turns = conn.scalar(
-            sa.select(sa.func.count())
-            .select_from(rule_runs)
-            .where(rule_runs.c.rule_id == rule_id, rule_runs.c.outcome == "succeeded")
-        )
-        owner = action["users"][int(turns or 0) % len(action["users"])]
+        owner = owners.pick(conn, rule_id=rule_id, form=form, choice=action)
         reason = "轮询分配 / round robin"
     else:
-        people = action["users"]
-        load: dict[int, int] = dict(
-            conn.execute(
-                sa.select(table.c.owner_id, sa.func.count())
-                .where(
-                    one_of(conn, table.c.owner_id, people),
-                    table.c.deleted_at.is_(None),
-                    table.c.id != record_id,  # the record being assigned is not load yet
-                )
-                .group_by(table.c.owner_id)
-            ).all()
-        )
-        owner = min(people, key=lambda person: (load.get(person, 0), people.index(person)))
-        reason = f"最少在手分配 / least loaded: {load.get(owner, 0)} open"
+        people = owners.candidates(conn, action)
+        load = 0
+        owner, load = owners.least_loaded(conn, form, people, record_id) if people else (None, 0)
+        reason = f"最少在手分配 / least loaded: {load} open"
     if owner is None:
-        return {"type": "assign", "owner_id": None, "reason": "no territory matches"}
+        return {
+            "type": "assign",
+            "owner_id": None,
+            "reason": "no territory matches" if strategy == "territory" else "nobody to choose",
+            "warning": "no_owner_chosen",
+        }
     values: dict[str, Any] = {"owner_id": owner}
     if action.get("reason_field"):
         values[action["reason_field"]] = reason
@@ -440,19 +464,16 @@ def _notify(
     texts = computed_values(
         conn, form, record_id, {k: action[k] for k in ("title", "body") if k in action}, tz
     )
-    to = action["to"]
-    if to in ("owner", "manager"):
-        table = compile_form(form).main
-        owner = conn.scalar(sa.select(table.c.owner_id).where(table.c.id == record_id))
-        if to == "manager" and owner is not None:
-            owner = conn.scalar(sa.select(users.c.manager_id).where(users.c.id == owner))
-        recipients = [owner] if owner is not None else []
-    else:
-        recipients = list(to)
+    recipients, missing = _recipients(conn, form, record_id, action)
     title, body = str(texts.get("title") or ""), str(texts.get("body") or "")
     sent = notify_users(
         conn, recipients, title=title, body=body, form_key=form.key, record_id=record_id
     )
+    done: dict[str, Any] = {"type": "notify", "recipients": sent, "bot": action.get("bot")}
+    if not sent and not action.get("bot"):
+        # Reaching nobody is not success: the run is logged as a warning, with the reason.
+        done["warning"] = "no_recipients"
+        done["reason"] = missing or "inactive"
     if action.get("bot"):
         notify_bot(
             conn,
@@ -463,4 +484,36 @@ def _notify(
             record_id=record_id,
             style=action.get("style"),
         )
-    return {"type": "notify", "recipients": sent, "bot": action.get("bot")}
+    return done
+
+
+RELATIVES = ("owner", "manager", "reports_to", "department_head")
+"""Whom a notification may name by their place beside the record's owner: the owner; their
+reports-to manager (``reports_to``); the head of their department (``department_head``, with
+``levels`` to go further up); ``manager`` — the reports-to manager when one is set, else the
+head of the owner's department."""
+
+
+def _recipients(
+    conn: Connection, form: Form, record_id: int, action: Mapping[str, Any]
+) -> tuple[list[int], str | None]:
+    """Whom the action names for this record, and why nobody when nobody: ``no_owner``,
+    ``no_manager`` or ``no_department_head``."""
+    to = action["to"]
+    if not isinstance(to, str):
+        return list(to), None
+    table = compile_form(form).main
+    owner = conn.scalar(sa.select(table.c.owner_id).where(table.c.id == record_id))
+    if owner is None:
+        return [], "no_owner"
+    if to == "owner":
+        return [owner], None
+    levels = int(action.get("levels", 1))
+    found = None
+    if to in ("manager", "reports_to"):
+        found = organisation.reports_to(conn, owner)
+    if found is None and to in ("manager", "department_head"):
+        found = organisation.department_head_above(conn, owner, levels)
+    if found is None:
+        return [], "no_manager" if to == "reports_to" else "no_department_head"
+    return [found], None

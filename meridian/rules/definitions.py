@@ -17,10 +17,14 @@ before), ``no_activity`` (``days`` without an update, or ``activity``: {``form``
 each occurrence, in the workspace zone, the actions run for every record meeting the
 condition).
 
-Actions: ``update`` the record; ``create`` a related record (``link_field`` links it back);
-``notify`` people (``to``: ``"owner"``, ``"manager"`` or user ids; ``title``, ``body``;
-optional ``bot``, a group-robot channel id, and its ``style``: text, markdown or card);
-``assign`` the owner (``strategy`` ``round_robin`` or ``least_loaded`` over ``users``, or
+Actions: ``update`` the record; ``create`` a related record (``link_field`` links it back;
+it belongs to the triggering record's owner unless ``owner`` names another — see
+``meridian.rules.owners``); ``notify`` people (``to``: ``"owner"``, ``"reports_to"``,
+``"department_head"`` with ``levels``, ``"manager"`` — reports-to, else the department head —
+or user ids; ``title``, ``body``; optional ``bot``, a group-robot channel id, and its
+``style``: text, markdown or card; a run whose notification reaches nobody is a warning);
+``assign`` the owner (``strategy`` ``round_robin`` or ``least_loaded`` over ``users``, a
+``department``'s or a ``role``'s members, or
 ``territory``: the ``field``'s value looked up in ``territories`` with an optional ``default``;
 the reason goes to ``reason_field``); ``tag`` (``field`` a multi-select, ``add`` and ``remove``
 option lists); ``webhook`` (POST the record to ``url``, signed with ``secret`` when given,

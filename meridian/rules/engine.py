@@ -61,6 +61,9 @@ from meridian.schema.model import Field, Form
 
 RUN, SCAN, SCHEDULED = "rules.run", "rules.scan", "rules.scheduled"
 MAX_DEPTH = 5
+SUCCEEDED, WARNING = "succeeded", "warning"
+"""Run outcomes: a warning is a run whose actions all did their part and one of them had no
+effect it was meant to have (a notification that reached nobody)."""
 _depth: contextvars.ContextVar[int] = contextvars.ContextVar("rule_depth", default=0)
 
 
@@ -352,15 +355,16 @@ def run_rule(context: JobContext) -> None:
                 if rule is None or not rule.enabled:
                     return
                 outcomes = perform(conn, rule, int(payload["record_id"]), DEFAULT_TIME_ZONE)
+                warnings = [o["warning"] for o in outcomes if o.get("warning")]
                 _log(
                     conn,
                     rule.id,
                     payload["record_id"],
                     payload["trigger"],
                     payload["depth"],
-                    "succeeded",
+                    WARNING if warnings else SUCCEEDED,
                     outcomes,
-                    None,
+                    ", ".join(warnings) or None,
                     _ms(started),
                 )
         except MeridianError as exc:  # the actions were refused: retrying would not help
@@ -394,7 +398,12 @@ def perform(conn: Connection, rule: Row[Any], record_id: int, tz: ZoneInfo) -> l
 
 
 def dry_run(conn: Connection, rule_id: int, record_id: int, tz: ZoneInfo) -> dict[str, Any]:
-    """What the rule would do to the record now (condition, computed values); changes nothing."""
+    """What the rule would do to the record now, and what would fail; changes nothing.
+
+    The actions are performed exactly as a run performs them — the same values, parsing,
+    required and unique checks, numbering and permissions — inside a savepoint that is always
+    rolled back, each in a savepoint of its own so that one refusal does not hide the next.
+    The caller's connection must be able to write (its writes never commit)."""
     rule = conn.execute(sa.select(rules).where(rules.c.id == rule_id)).first()
     if rule is None:
         raise NotFound(f"rule {rule_id} does not exist", id=rule_id)
@@ -402,13 +411,42 @@ def dry_run(conn: Connection, rule_id: int, record_id: int, tz: ZoneInfo) -> dic
     reads.get_record(conn=conn, actor=Actor.system(), form=form, record_id=record_id, tz=tz)
     passes = bool(passing_ids(conn, form, rule.condition, [record_id], tz))
     known = actions_of(conn)
-    actions = [
-        known[action["type"]].preview(
-            conn=conn, form=form, record_id=record_id, action=action, tz=tz
-        )
-        for action in rule.actions
-    ]
-    return {"rule_id": rule_id, "record_id": record_id, "condition": passes, "actions": actions}
+    actions: list[dict[str, Any]] = []
+    trial = conn.begin_nested()
+    try:
+        for action in rule.actions:
+            kind = known[action["type"]]
+            shown = kind.preview(conn=conn, form=form, record_id=record_id, action=action, tz=tz)
+            step = conn.begin_nested()
+            try:
+                done = kind.perform(
+                    conn=conn, form=form, rule_id=rule.id, record_id=record_id, action=action, tz=tz
+                )
+            except MeridianError as exc:
+                step.rollback()
+                actions.append({**shown, "would_fail": True, "problem": _problem(exc)})
+                continue
+            step.commit()
+            actions.append({**shown, "would_fail": False, "result": done})
+    finally:
+        trial.rollback()
+    return {
+        "rule_id": rule_id,
+        "record_id": record_id,
+        "condition": passes,
+        "actions": actions,
+        "would_fail": any(a["would_fail"] for a in actions),
+    }
+
+
+def _problem(exc: MeridianError) -> dict[str, Any]:
+    """A refusal as a dry run shows it: the problem's code and detail, and each field's."""
+    errors = getattr(exc, "errors", None) or []
+    return {
+        "code": exc.code,
+        "detail": exc.detail,
+        "errors": [{"field": e.field, "code": e.code, "message": e.message} for e in errors],
+    }
 
 
 # ---- time triggers -------------------------------------------------------------------------------

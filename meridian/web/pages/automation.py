@@ -130,7 +130,7 @@ def dry_run(
             raise ValidationFailed(
                 [FieldError("record_id", "invalid_id", "give a record number", record_id)]
             )
-        with viewer.workspace.read() as conn:
+        with viewer.workspace.transaction() as conn:  # the trial's writes are rolled back
             result = engine.dry_run(conn, rule_id, int(record_id), viewer.workspace.tz)
     except MeridianError as exc:
         return _rule_page(

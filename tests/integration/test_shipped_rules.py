@@ -1,0 +1,139 @@
+"""Every rule the IDC solution ships runs for real against the solution's own forms: it
+succeeds (no failure, no notification that reaches nobody), what it creates passes the target
+form's checks and belongs to the rep it is meant for, and a dry run of it foresees no failure."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+import sqlalchemy as sa
+from fastapi.testclient import TestClient
+from sqlalchemy.engine import Engine
+
+from meridian.access import manage, organisation
+from meridian.core.actor import Actor
+from meridian.db.tables import notifications
+from meridian.http.deps import Workspace
+from meridian.jobs.handlers import job_handlers
+from meridian.jobs.worker import Worker
+from meridian.solutions import idc_crm
+from meridian.solutions.loader import install_solution
+from tests.conftest import FakeClock, workspace_on
+
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+SHIPPED = idc_crm.load_rules()
+
+
+@pytest.fixture
+def idc(
+    client: TestClient, workspace: Workspace, engine: Engine, fake_clock: FakeClock
+) -> Iterator[dict[str, Any]]:
+    """The solution installed, a rep in 华东销售部 whose head (负责人) is 王经理, and the
+    clock in the test's hands."""
+    now = [fake_clock.now()]
+    fake_clock.follow(lambda: now[0])
+    app, forms = idc_crm.load_package()
+    assert install_solution(engine, Actor.system(), app, forms, SHIPPED)
+    with workspace.transaction() as conn:
+        people = {
+            key: manage.add_user(
+                conn,
+                Actor.system(),
+                email=f"{key}@idc.test",
+                name=name,
+                password="Passw0rd-long",
+                passwords=workspace.passwords,
+                roles=["member"],
+                must_change_password=False,
+            )["id"]
+            for key, name in (("head", "王经理"), ("rep", "张三"))
+        }
+        east = organisation.create_department(
+            conn=conn, name="华东销售部", manager_id=people["head"]
+        )
+        organisation.set_user_departments(conn, people["rep"], east)
+    yield {"now": now, "client": client, **people}
+
+
+def made(client: TestClient, form: str, **values: Any) -> dict[str, Any]:
+    response = client.post(f"/api/v1/forms/{form}/records", json=values)
+    assert response.status_code == 201, response.text
+    return dict(response.json())
+
+
+def triggering_record(idc: dict[str, Any], rule: dict[str, Any]) -> tuple[int, int]:
+    """A record of the rule's form that its trigger and condition will take, owned by the
+    rep, and the days to wait for it."""
+    client, rep = idc["client"], idc["rep"]
+    today = idc["now"][0].astimezone(SHANGHAI).date()
+    customer = made(client, "customer", name="杭州云栖数据有限公司", status="active", owner_id=rep)
+    trigger = rule["trigger"]
+    if rule["form_key"] == "customer":
+        return customer["id"], trigger["days"] + 1
+    if rule["form_key"] == "contract":
+        days = -trigger["offset_days"]
+        contract = made(
+            client,
+            "contract",
+            customer=customer["id"],
+            start_date=(today - timedelta(days=300)).isoformat(),
+            end_date=(today + timedelta(days=days + 1)).isoformat(),
+            amount="360000.00",
+            status="active",
+            owner_id=rep,
+        )
+        return contract["id"], 1
+    assert rule["form_key"] == "quote", "a shipped rule on a form this test does not know"
+    deal = made(client, "opportunity", name="机柜扩容", customer=customer["id"], owner_id=rep)
+    quote = made(
+        client,
+        "quote",
+        opportunity=deal["id"],
+        customer=customer["id"],
+        status="sent",
+        owner_id=rep,
+    )
+    return quote["id"], trigger["days"] + 1
+
+
+@pytest.mark.parametrize("index", range(len(SHIPPED)), ids=[r["label"][:12] for r in SHIPPED])
+def test_a_shipped_rule_runs_for_real_and_does_what_it_says(
+    idc: dict[str, Any], engine: Engine, index: int
+) -> None:
+    client = idc["client"]
+    shipped = SHIPPED[index]
+    rules = client.get("/api/v1/rules").json()["items"]
+    [rule] = [r for r in rules if r["label"] == shipped["label"]]
+    for other in rules:  # the rule alone, so that what is found is its doing
+        if other["id"] != rule["id"]:
+            client.post(f"/api/v1/rules/{other['id']}/disable")
+    record_id, days = triggering_record(idc, shipped)
+    dry = client.post(f"/api/v1/rules/{rule['id']}/dry-run", json={"record_id": record_id})
+    assert dry.status_code == 200, dry.text
+    assert dry.json()["condition"] is True
+    assert dry.json()["would_fail"] is False, dry.json()
+    idc["now"][0] += timedelta(days=days)
+    worker = Worker(engine, job_handlers(workspace_on(engine)), SHANGHAI)
+    while worker.run_once():
+        pass
+    [run] = client.get(f"/api/v1/rules/{rule['id']}/runs").json()["items"]
+    assert (run["record_id"], run["outcome"], run["error"]) == (record_id, "succeeded", None)
+    for action, done in zip(shipped["actions"], run["actions"], strict=True):
+        if action["type"] == "create":
+            created = client.get(
+                f"/api/v1/forms/{action['form']}/records/{done['record_id']}"
+            ).json()
+            assert created["owner_id"] == idc["rep"], "the rep the record is meant for owns it"
+            if action.get("link_field"):
+                assert created[action["link_field"]] == record_id
+        if action["type"] == "notify":
+            wanted = idc["head"] if action["to"] == "manager" else idc["rep"]
+            with engine.connect() as conn:
+                told = conn.scalars(
+                    sa.select(notifications.c.user_id).where(notifications.c.record_id == record_id)
+                ).all()
+            assert told == [wanted]
