@@ -20,6 +20,8 @@ from meridian.db.engine import make_engine, transaction
 from meridian.db.migrate import upgrade_database
 from meridian.documents import plugin as documents_plugin
 from meridian.events.audit_keys import load_audit_key, open_audit_trail
+from meridian.flows.approvals import plugin as approvals_plugin
+from meridian.flows.approvals import timeouts as approval_timeouts
 from meridian.http.deps import Workspace
 from meridian.http.guard import RequestGuard
 from meridian.http.headers import SecurityHeaders
@@ -38,6 +40,7 @@ DEFAULT_PLUGINS: tuple[object, ...] = (
     rules_plugin,
     integrations_plugin,
     documents_plugin,
+    approvals_plugin,
 )
 """Meridian's own engines, registered through the same hooks as any installed plugin."""
 
@@ -77,6 +80,8 @@ def create_workspace(
     tz = ZoneInfo(settings.time_zone)
     with transaction(engine) as conn:
         ensure_schedule(conn, rules.SCAN, "* * * * *", rules.SCAN, {}, tz)
+        scan = approval_timeouts.SCAN
+        ensure_schedule(conn, scan, "* * * * *", scan, {}, tz)
         ensure_schedule(
             conn, statistics.REFRESH, statistics.REFRESH_CRON, statistics.REFRESH, {}, tz
         )

@@ -590,4 +590,111 @@ tasks = sa.Table(
     sa.Index("ix_sys_task_assignee", "assignee_id", "state", "due_at"),
     sa.Index("ix_sys_task_record", "form_key", "record_id"),
     sa.Index("ix_sys_task_overdue", "state", "overdue_notified_at", "due_at"),
+approval_flows = sa.Table(
+    "sys_approval_flow",
+    metadata,
+    sa.Column("id", BigId, primary_key=True, autoincrement=True),
+    sa.Column("key", sa.String(63), nullable=False),
+    # Every save adds a version; the highest is the one new approvals start with, and a
+    # running approval keeps the version it started with.
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("form_key", sa.String(63), nullable=False),
+    sa.Column("label", sa.String(200), nullable=False),
+    # {"nodes": [...]}: the node tree (see meridian.flows.approvals.definitions).
+    sa.Column("definition", JSONType, nullable=False),
+    sa.Column("created_by", sa.BigInteger, nullable=True),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.UniqueConstraint("key", "version"),
+    sa.Index("ix_sys_approval_flow_form", "form_key", "key"),
+)
+
+approvals = sa.Table(
+    "sys_approval",
+    metadata,
+    sa.Column("id", BigId, primary_key=True, autoincrement=True),
+    sa.Column("flow_key", sa.String(63), nullable=False),
+    sa.Column("flow_version", sa.Integer, nullable=False),
+    sa.Column("form_key", sa.String(63), nullable=False),
+    sa.Column("record_id", sa.BigInteger, nullable=False),
+    sa.Column("submitter_id", sa.BigInteger, nullable=True),
+    # running → approved | rejected | withdrawn (finished), or returned (to the submitter,
+    # who resubmits or withdraws). While running the record is locked.
+    sa.Column("state", sa.String(12), nullable=False),
+    # Each (re)submission starts a round; nodes and tasks belong to one.
+    sa.Column("round", sa.Integer, nullable=False, server_default="1"),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+    sa.Column("finished_at", UTCDateTime, nullable=True),
+    sa.Index("ix_sys_approval_record", "form_key", "record_id", "state"),
+    sa.Index("ix_sys_approval_submitter", "submitter_id", "id"),
+)
+
+approval_nodes = sa.Table(
+    "sys_approval_node",
+    metadata,
+    sa.Column("id", BigId, primary_key=True, autoincrement=True),
+    sa.Column("approval_id", sa.BigInteger, nullable=False),
+    sa.Column("round", sa.Integer, nullable=False),
+    # The node's id in the flow's tree; a parallel branch's end is "<parallel id>#<index>".
+    sa.Column("node_id", sa.String(63), nullable=False),
+    sa.Column("mode", sa.String(12), nullable=False),
+    # active → approved | rejected | cancelled; "done" for a branch's end.
+    sa.Column("state", sa.String(12), nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("finished_at", UTCDateTime, nullable=True),
+    sa.Index("ix_sys_approval_node_approval", "approval_id", "state"),
+)
+
+approval_tasks = sa.Table(
+    "sys_approval_task",
+    metadata,
+    sa.Column("id", BigId, primary_key=True, autoincrement=True),
+    sa.Column("approval_id", sa.BigInteger, nullable=False),
+    sa.Column("node_row_id", sa.BigInteger, nullable=True),
+    # "approve" (an approver's task) or "cc" (抄送: to read, nothing to do).
+    sa.Column("kind", sa.String(8), nullable=False),
+    sa.Column("assignee_id", sa.BigInteger, nullable=False),
+    # Set when the task went to a delegate of the user the flow named.
+    sa.Column("delegated_from", sa.BigInteger, nullable=True),
+    # pending → approved | rejected | returned | transferred | cancelled; waiting (behind
+    # waits_for: sequential approvers, 加签) → pending; cc.
+    sa.Column("state", sa.String(12), nullable=False),
+    sa.Column("waits_for", sa.BigInteger, nullable=True),
+    sa.Column("added_by", sa.BigInteger, nullable=True),
+    sa.Column("comment", sa.Text, nullable=True),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("acted_at", UTCDateTime, nullable=True),
+    # Timeouts in business time: when it falls due, and whether its timeout was handled.
+    sa.Column("due_at", UTCDateTime, nullable=True),
+    sa.Column("timed_out_at", UTCDateTime, nullable=True),
+    sa.Index("ix_sys_approval_task_inbox", "assignee_id", "state", "id"),
+    sa.Index("ix_sys_approval_task_approval", "approval_id", "state"),
+    sa.Index("ix_sys_approval_task_due", "state", "due_at"),
+)
+
+approval_acts = sa.Table(
+    "sys_approval_act",
+    metadata,
+    # The trail: every submission, decision, transfer, 加签, comment, timeout, in order.
+    sa.Column("id", BigId, primary_key=True, autoincrement=True),
+    sa.Column("approval_id", sa.BigInteger, nullable=False),
+    sa.Column("task_id", sa.BigInteger, nullable=True),
+    sa.Column("node_id", sa.String(63), nullable=True),
+    sa.Column("actor_id", sa.BigInteger, nullable=True),
+    sa.Column("action", sa.String(20), nullable=False),
+    sa.Column("comment", sa.Text, nullable=False, server_default=""),
+    # {"attachments": [file ids], "to": user id, "values": {...}, ...}
+    sa.Column("detail", JSONType, nullable=False),
+    sa.Column("at", UTCDateTime, nullable=False),
+    sa.Index("ix_sys_approval_act_approval", "approval_id", "id"),
+)
+
+approval_delegations = sa.Table(
+    "sys_approval_delegation",
+    metadata,
+    # While away, a user's new approval tasks go to their delegate.
+    sa.Column("user_id", sa.BigInteger, primary_key=True),
+    sa.Column("delegate_id", sa.BigInteger, nullable=False),
+    sa.Column("starts_at", UTCDateTime, nullable=False),
+    sa.Column("ends_at", UTCDateTime, nullable=False),
 )

@@ -47,7 +47,13 @@ from meridian.records.subscribers import Changes
 from meridian.schema.catalog import get_form
 
 DELIVER = "webhook.deliver"
-EVENT_TYPES = ("RecordCreated", "RecordUpdated", "RecordDeleted", "RecordRestored")
+EVENT_TYPES = (
+    "RecordCreated",
+    "RecordUpdated",
+    "RecordDeleted",
+    "RecordRestored",
+    "ApprovalFinished",
+)
 TIMEOUT = httpx.Timeout(5.0, connect=3.0)
 RESPONSE_EXCERPT = 2000
 

@@ -5,6 +5,10 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from sqlalchemy.engine import Connection
+
+from meridian.errors import ErrorCollector
+from meridian.events.lifecycle import ApprovalFinished
 from meridian.events.records import RecordEvent, RecordUpdated
 from meridian.jobs.queue import Handler
 from meridian.plugins.hookspecs import hookimpl
@@ -14,6 +18,7 @@ from meridian.rules.actions import RuleAction
 from meridian.rules.builtin_actions import BUILTIN_ACTIONS
 from meridian.rules.definitions import SCHEDULE, TIME_TRIGGERS
 from meridian.rules.triggers import RuleTrigger
+from meridian.schema.model import Form
 
 if TYPE_CHECKING:
     from meridian.http.deps import Workspace
@@ -31,11 +36,40 @@ def _field_changed(trigger: Mapping[str, Any], event: RecordEvent) -> bool:
     )
 
 
+def _approval_finished(trigger: Mapping[str, Any], event: RecordEvent) -> bool:
+    """The approval's ``outcome`` and ``flow`` are the trigger's, when it names them."""
+    assert isinstance(event, ApprovalFinished)
+    return trigger.get("outcome") in (None, event.outcome) and trigger.get("flow") in (
+        None,
+        event.flow,
+    )
+
+
+def _check_approval_finished(
+    conn: Connection, form: Form, trigger: Mapping[str, Any], errors: ErrorCollector
+) -> None:
+    outcome = trigger.get("outcome")
+    if outcome is not None and outcome not in APPROVAL_OUTCOMES:
+        message = f"one of {', '.join(APPROVAL_OUTCOMES)}, or none for any"
+        errors.add("trigger.outcome", "invalid_outcome", message, outcome)
+    flow = trigger.get("flow")
+    if flow is not None and not isinstance(flow, str):
+        errors.add("trigger.flow", "invalid_flow", "an approval flow's key", flow)
+
+
+APPROVAL_OUTCOMES = ("approved", "rejected", "withdrawn")
+
 BUILTIN_TRIGGERS = (
     RuleTrigger("record_created", event_type="RecordCreated"),
     RuleTrigger("record_updated", event_type="RecordUpdated"),
     RuleTrigger("record_deleted", event_type="RecordDeleted"),
     RuleTrigger("field_changed", event_type="RecordUpdated", matches=_field_changed),
+    RuleTrigger(
+        "approval_finished",
+        event_type="ApprovalFinished",
+        matches=_approval_finished,
+        check=_check_approval_finished,
+    ),
     *(RuleTrigger(name, kind="time") for name in TIME_TRIGGERS),
     RuleTrigger(SCHEDULE, kind="schedule"),
 )
