@@ -590,6 +590,9 @@ tasks = sa.Table(
     sa.Index("ix_sys_task_assignee", "assignee_id", "state", "due_at"),
     sa.Index("ix_sys_task_record", "form_key", "record_id"),
     sa.Index("ix_sys_task_overdue", "state", "overdue_notified_at", "due_at"),
+)
+
+
 approval_flows = sa.Table(
     "sys_approval_flow",
     metadata,

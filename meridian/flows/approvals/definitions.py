@@ -199,6 +199,9 @@ class _Checker:
         valid = isinstance(hours, int | float) and not isinstance(hours, bool)
         if not valid or not 0 < float(hours or 0) <= 24 * 365:
             self.errors.add(f"{path}.hours", "invalid_hours", "business hours, above 0", hours)
+        if timeout.get("basis", "business") not in ("business", "calendar"):
+            message = "business (the work calendar) or calendar (plain hours)"
+            self.errors.add(f"{path}.basis", "invalid_basis", message, timeout.get("basis"))
         action = timeout.get("action")
         if action not in TIMEOUT_ACTIONS:
             message = f"one of {', '.join(TIMEOUT_ACTIONS)}"

@@ -17,7 +17,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -31,6 +31,8 @@ from meridian.events.lifecycle import ApprovalFinished
 from meridian.expr import compile_expression
 from meridian.flows.approvals import assignees
 from meridian.flows.approvals.definitions import FlowTree, get_flow
+from meridian.flows.calendar.model import time_basis
+from meridian.flows.calendar.store import load_calendar
 from meridian.jobs.queue import enqueue
 from meridian.notify.inbox import notify_users
 from meridian.records import service
@@ -290,10 +292,13 @@ def tell_approvers(walk: Walk, people: Sequence[int]) -> None:
 
 
 def due_at(conn: Connection, now: datetime, timeout: Mapping[str, Any] | None) -> datetime | None:
-    """When a task of a node with ``timeout`` falls due."""
+    """When a task of a node with ``timeout`` falls due: ``hours`` of business time (the work
+    calendar's working week, holidays and 调休 days) from ``now``, or of plain time when the
+    node says ``"basis": "calendar"``."""
     if not timeout:
         return None
-    return now + timedelta(hours=float(timeout["hours"]))
+    clock = time_basis(load_calendar(conn), timeout.get("basis", "business"))
+    return clock.add_hours(now, float(timeout["hours"]))
 
 
 def _enter_cc(walk: Walk, node: Mapping[str, Any]) -> None:
