@@ -11,7 +11,7 @@ from meridian.access.manage import require_admin
 from meridian.core.ids import Id
 from meridian.http.deps import ActorDep, WorkspaceDep
 from meridian.http.routing import ApiRoute
-from meridian.rules import definitions, engine
+from meridian.rules import catchup, definitions, engine
 
 router = APIRouter(route_class=ApiRoute, tags=["rules"])
 
@@ -77,6 +77,20 @@ def dry_run(
     require_admin(actor)
     with workspace.transaction() as conn:  # the trial's writes are rolled back
         return engine.dry_run(conn, rule_id, record_id, workspace.tz)
+
+
+@router.get("/rules/{rule_id}/catch-up")
+def catch_up_count(rule_id: Id, workspace: WorkspaceDep, actor: ActorDep) -> dict[str, Any]:
+    """How many records are already inside the time rule's window and not fired yet."""
+    with workspace.read() as conn:
+        return {"count": catchup.window_count(conn, actor, rule_id, workspace.tz)}
+
+
+@router.post("/rules/{rule_id}/catch-up")
+def catch_up(rule_id: Id, workspace: WorkspaceDep, actor: ActorDep) -> dict[str, Any]:
+    """Fire the time rule now for the records already inside its window (each once)."""
+    with workspace.transaction() as conn:
+        return {"fired": catchup.catch_up(conn, actor, rule_id, workspace.tz)}
 
 
 @router.get("/rules/{rule_id}/runs")

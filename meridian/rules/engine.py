@@ -478,7 +478,7 @@ def fire_time_rule(conn: Connection, rule: Row[Any], now: datetime, tz: ZoneInfo
         shift = timedelta(days=trigger["offset_days"])
         low, high = since.astimezone(tz).date() - shift, now.astimezone(tz).date() - shift
     else:
-        column = _last_activity(conn, table, trigger.get("activity"))
+        column = last_activity(conn, table, trigger.get("activity"))
         shift = timedelta(days=trigger["days"])
         low, high = since - shift, now - shift
     due = sa.select(
@@ -496,14 +496,14 @@ def fire_time_rule(conn: Connection, rule: Row[Any], now: datetime, tz: ZoneInfo
         .on_conflict_do_nothing()
     )
     new = sa.and_(rule_fires.c.rule_id == rule.id, rule_fires.c.fired_at == now)
-    _enqueue_runs(conn, rule, rule_fires.c.record_id, new, now)
+    enqueue_runs(conn, rule, rule_fires.c.record_id, new, now)
     conn.execute(rules.update().where(rules.c.id == rule.id).values(scanned_until=now))
     # Counted, not taken from rowcount: psycopg reports -1 for INSERT … SELECT … ON CONFLICT.
     fired = conn.scalar(sa.select(sa.func.count()).select_from(rule_fires).where(new))
     return int(fired or 0)
 
 
-def _last_activity(conn: Connection, table: sa.Table, activity: Mapping[str, str] | None) -> Any:
+def last_activity(conn: Connection, table: sa.Table, activity: Mapping[str, str] | None) -> Any:
     """When the record last saw activity: its own last update, or the newest linked record
     (a follow-up logged against a customer) when the trigger names such a form."""
     if not activity:
@@ -524,7 +524,7 @@ def _last_activity(conn: Connection, table: sa.Table, activity: Mapping[str, str
     )
 
 
-def _enqueue_runs(
+def enqueue_runs(
     conn: Connection, rule: Row[Any], record_id: Any, where: Any, now: datetime
 ) -> None:
     """One run job per record ``record_id`` selects under ``where``, built in SQL: a window or
@@ -560,7 +560,7 @@ def run_scheduled_rule(context: JobContext) -> None:
         where: Any = table.c.deleted_at.is_(None)
         if rule.condition:
             where = sa.and_(where, expression_sql(conn, form, rule.condition, DEFAULT_TIME_ZONE))
-        _enqueue_runs(conn, rule, table.c.id, where, clock.utcnow(conn))
+        enqueue_runs(conn, rule, table.c.id, where, clock.utcnow(conn))
 
 
 # ---- the run log ---------------------------------------------------------------------------------
