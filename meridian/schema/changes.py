@@ -41,7 +41,7 @@ from meridian.schema.expressions import (
     with_result_types,
 )
 from meridian.schema.fieldtypes import ValueContext, field_type, types_context
-from meridian.schema.model import App, Field, Form, parse_model
+from meridian.schema.model import UNLISTED_IN_RELATED, App, Field, Form, parse_model
 from meridian.schema.naming import form_key_from_label, key_from_label
 from meridian.schema.retype import plan_conversion
 
@@ -86,6 +86,16 @@ def check_form_definition(conn: Connection, form: Form) -> None:
             elif key in placed:
                 errors.add(f"sections.{index}", "duplicate_key", f"{key!r} is placed twice", key)
             placed.add(key)
+    listable = {f.key for f in form.fields if f.type not in UNLISTED_IN_RELATED}
+    for index, field in enumerate(form.fields):
+        for key in field.related_columns:
+            if field.type != "link" or key not in listable:
+                errors.add(
+                    f"fields.{index}.{field.key}.related_columns",
+                    "unknown_field",
+                    f"no field {key!r} to show in a related list",
+                    key,
+                )
     if form.title_field is not None and form.title_field not in seen:
         errors.add(
             "title_field", "unknown_field", f"no field {form.title_field!r}", form.title_field

@@ -102,6 +102,10 @@ class Rollup(_Frozen):
     field: str | None = None  # the aggregated field on the source; None for count
 
 
+UNLISTED_IN_RELATED = frozenset({"child_table", "attachment"})
+"""Field types a related list cannot show in a column."""
+
+
 class Field(_Frozen):
     """One field of a form; type-specific settings are validated by the field type."""
 
@@ -130,6 +134,9 @@ class Field(_Frozen):
     # link: target form and cardinality
     target: str | None = None
     many: bool = False
+    # link: this form's fields shown in the related list on the linked record's page (none:
+    # its first few listed fields)
+    related_columns: tuple[str, ...] = ()
     # child_table: the line fields
     fields: tuple[Field, ...] = ()
     # auto_number, e.g. "HT-{YYYY}-{0000}"

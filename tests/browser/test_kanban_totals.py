@@ -78,4 +78,3 @@ def test_counts_and_sums_stay_the_real_totals_after_a_drag(page: Page, server: S
     page.click("[data-testid=save-kanban-view] button[type=submit]")
     page.wait_for_url("**/kanban?view=*")
     expect(qualified.locator("[data-testid=column-sum]")).to_have_text("¥153,530.50")
-    page.screenshot(path="/tmp/daily/kanban.png", full_page=False)

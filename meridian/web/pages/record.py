@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -17,7 +18,7 @@ from meridian.records import conflicts, listing, ownership, reads, service
 from meridian.records.files import get_file
 from meridian.rules import engine as rules_engine
 from meridian.schema.catalog import get_form, list_forms
-from meridian.schema.model import Form
+from meridian.schema.model import UNLISTED_IN_RELATED, Field, Form
 from meridian.web.display import Presenter, mentioned_users, record_title
 from meridian.web.inputs import parse_record_form
 from meridian.web.layout import sections_of
@@ -28,10 +29,28 @@ from meridian.web.session import Viewer, ViewerDep
 router = APIRouter()
 
 RELATED_LIMIT = 10
+RELATED_COLUMNS = 3
+"""Columns a related list shows besides the title when the builder chose none."""
+
+
+def related_columns(form: Form, link: Field) -> list[Field]:
+    """The fields of ``form`` (as the viewer sees it) that its list under the record ``link``
+    points at shows: the builder's choice, else the first few listed fields."""
+    chosen = [form.get_field(key) for key in link.related_columns]
+    shown = [f for f in chosen if f is not None and not f.archived]
+    if link.related_columns:
+        return shown
+    return [
+        f
+        for f in form.active_fields
+        if f.key not in (link.key, form.title_field)
+        and f.type not in (*UNLISTED_IN_RELATED, "long_text")
+    ][:RELATED_COLUMNS]
 
 
 def _related(conn: Connection, viewer: Viewer, form: Form, record_id: int) -> list[dict[str, Any]]:
-    """Records of other forms whose link points here, per link field the viewer may read."""
+    """Records of other forms whose link points here, per link field the viewer may read,
+    with the columns the builder chose for the list."""
     groups = []
     for other in list_forms(conn):
         for link in other.active_fields:
@@ -40,6 +59,7 @@ def _related(conn: Connection, viewer: Viewer, form: Form, record_id: int) -> li
             access = form_access(conn, viewer.actor, other)
             if not access.may("read") or access.visible.get_field(link.key) is None:
                 continue
+            columns = related_columns(access.visible, link)
             page_ = listing.list_records(
                 conn=conn,
                 actor=viewer.actor,
@@ -49,10 +69,19 @@ def _related(conn: Connection, viewer: Viewer, form: Form, record_id: int) -> li
                     sort="-id",
                     limit=RELATED_LIMIT,
                     count=True,
+                    expand=tuple(f.key for f in columns if f.type == "link"),
                 ),
                 tz=viewer.workspace.tz,
             )
-            groups.append({"form": access.visible, "link": link, "page": page_})
+            groups.append(
+                {
+                    "form": access.visible,
+                    "link": link,
+                    "page": page_,
+                    "columns": columns,
+                    "may_create": access.may("create") and link.key not in access.read_only,
+                }
+            )
     return groups
 
 
@@ -112,6 +141,7 @@ def _detail(
             mentioned_users(visible, [record])
             | {h["actor_id"] for h in history}
             | {s["user_id"] for s in shares}
+            | {u for g in related for u in mentioned_users(g["form"], g["page"].items)}
         )
         presenter = Presenter(viewer.locale, tz, user_names(conn, mentioned))
         departments = {d["id"]: d["name"] for d in organisation.list_departments(conn)}
@@ -150,6 +180,7 @@ def _editor(
     general: list[str] | None = None,
     status_code: int = 200,
     conflict: conflicts.Reconciliation | None = None,
+    back: str | None = None,
 ) -> HTMLResponse:
     with viewer.workspace.read() as conn:
         form = get_form(conn, form_key)
@@ -175,6 +206,7 @@ def _editor(
         users=choices,
         presenter=Presenter(viewer.locale, viewer.workspace.tz, names),
         conflict=conflict,
+        back=back,
         conflicts_by_key={c.key: c for c in conflict.conflicts} if conflict else {},
         changed_by=[
             names.get(user_id, f"#{user_id}") if user_id else viewer._("Meridian")
@@ -198,9 +230,55 @@ def _problems(exc: ValidationFailed, form: Form, locale: str) -> tuple[dict[str,
     return {key: "; ".join(messages) for key, messages in by_field.items()}, general
 
 
+_RECORD_PAGE = re.compile(r"/forms/[a-z][a-z0-9_]{0,62}/records/[1-9][0-9]{0,18}")
+
+
+def _back_to(target: Any) -> str | None:
+    """A record page to return to after creating a related record; nothing else (never
+    another site)."""
+    text = str(target or "")
+    return text if _RECORD_PAGE.fullmatch(text) else None
+
+
 @router.get("/forms/{form_key}/new", response_class=HTMLResponse)
 def new_record(form_key: str, request: Request, viewer: ViewerDep) -> HTMLResponse:
-    return _editor(request, viewer, form_key, None)
+    """A blank form; ``?<link field>=<id>`` fills a link (a follow-up started from the
+    customer's page), and ``_back`` is the record page to return to after saving."""
+    with viewer.workspace.read() as conn:
+        visible = form_access(conn, viewer.actor, get_form(conn, form_key)).visible
+        filled = _linked_from(conn, viewer, visible, request.query_params)
+    return _editor(
+        request,
+        viewer,
+        form_key,
+        None,
+        values=filled,
+        back=_back_to(request.query_params.get("_back")),
+    )
+
+
+def _linked_from(conn: Connection, viewer: Viewer, form: Form, params: Any) -> dict[str, Any]:
+    """Single links named in the address, each as ``{id, title}`` when the viewer may read
+    the linked record (else left blank)."""
+    filled: dict[str, Any] = {}
+    for field in form.active_fields:
+        given = str(params.get(field.key, ""))
+        if field.type != "link" or field.many or not field.target or not given.isdecimal():
+            continue
+        target = get_form(conn, field.target)
+        found = listing.list_records(
+            conn=conn,
+            actor=viewer.actor,
+            form=target,
+            query=listing.RecordQuery(filter={"field": "id", "op": "eq", "value": int(given)}),
+            tz=viewer.workspace.tz,
+        )
+        if found.items:
+            presenter = Presenter(viewer.locale, viewer.workspace.tz, {})
+            target_visible = form_access(conn, viewer.actor, target).visible
+            title = record_title(target_visible, found.items[0], presenter)
+            filled[field.key] = {"id": found.items[0]["id"], "title": title}
+    return filled
 
 
 @router.post("/forms/{form_key}/new", response_class=HTMLResponse)
@@ -209,6 +287,7 @@ async def create_record(form_key: str, request: Request, viewer: ViewerDep) -> R
     with viewer.workspace.read() as conn:
         visible = form_access(conn, viewer.actor, get_form(conn, form_key)).visible
     values = parse_record_form(visible.active_fields, posted)
+    back = _back_to(posted.get("_back"))
     try:
         with viewer.workspace.transaction() as conn:
             record = service.create_record(
@@ -229,8 +308,9 @@ async def create_record(form_key: str, request: Request, viewer: ViewerDep) -> R
             errors=errors,
             general=general,
             status_code=422,
+            back=back,
         )
-    return RedirectResponse(f"/forms/{form_key}/records/{record['id']}", status_code=303)
+    return RedirectResponse(back or f"/forms/{form_key}/records/{record['id']}", status_code=303)
 
 
 @router.get("/forms/{form_key}/records/{record_id}/edit", response_class=HTMLResponse)

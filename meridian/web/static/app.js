@@ -286,7 +286,7 @@ document.addEventListener("alpine:init", () => {
     return draft;
   };
   const CLEAN = ["_id", "_saved"];
-  const BLANK = { select: { options: [] }, multi_select: { options: [] }, child_table: { fields: [{ label: "", type: "text" }] } };
+  const BLANK = { select: { options: [] }, multi_select: { options: [] }, child_table: { fields: [{ label: "", type: "text" }] }, link: { related_columns: [] } };
 
   Alpine.data("designer", (draft, palette, appKey) => ({
     form: withIds(draft),
@@ -302,6 +302,12 @@ document.addEventListener("alpine:init", () => {
     problemTitle: "",
     formula: { message: "", ok: false, type: "" },
     text: JSON.parse(document.getElementById("designer-text").textContent),
+    /* the fields a link's related list may show: saved ones of this form, other than the
+       link itself, line items and files */
+    relatedChoices() {
+      const selected = this.selected;
+      return this.form.fields.filter((f) => f.key && f !== selected && !["child_table", "attachment"].includes(f.type));
+    },
     /* fields that already have a key: the title field must be one of them */
     keyedFields() { return this.form.fields.filter((candidate) => candidate.key); },
     init() {
