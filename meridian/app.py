@@ -29,6 +29,7 @@ from meridian.http.problems import install_problem_handlers
 from meridian.integrations import plugin as integrations_plugin
 from meridian.jobs.schedules import ensure_schedule
 from meridian.plugins.manager import Plugins, attach, build_plugins
+from meridian.reports import plugin as reports_plugin
 from meridian.rules import engine as rules
 from meridian.rules import plugin as rules_plugin
 from meridian.schema import plugin as schema_plugin
@@ -41,6 +42,7 @@ DEFAULT_PLUGINS: tuple[object, ...] = (
     integrations_plugin,
     documents_plugin,
     approvals_plugin,
+    reports_plugin,
 )
 """Meridian's own engines, registered through the same hooks as any installed plugin."""
 

@@ -16,6 +16,7 @@ from meridian.api import (
     notifications,
     organisation,
     records,
+    reports,
     rules,
     webhooks,
 )
@@ -32,6 +33,7 @@ for module in (
     jobs,
     webhooks,
     rules,
+    reports,
     notifications,
     hooks,
     calendar,

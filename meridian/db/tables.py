@@ -701,3 +701,40 @@ approval_delegations = sa.Table(
     sa.Column("starts_at", UTCDateTime, nullable=False),
     sa.Column("ends_at", UTCDateTime, nullable=False),
 )
+
+reports = sa.Table(
+    "sys_report",
+    metadata,
+    sa.Column("id", BigId, primary_key=True, autoincrement=True),
+    sa.Column("app_key", sa.String(63), nullable=False),
+    sa.Column("label", sa.String(200), nullable=False),
+    # The definition as ``meridian.reports.model.ReportDefinition`` checked it: the form,
+    # dimensions, measures, formulas, filter, sort, top N and the chart.
+    sa.Column("definition", JSONType, nullable=False),
+    # Role keys the report is shared with; its owner, builders and administrators always see it.
+    sa.Column("roles", JSONType, nullable=False),
+    # A random token replaced by every save: a save naming an older token is refused (409).
+    sa.Column("revision", sa.String(32), nullable=False),
+    sa.Column("owner_id", sa.BigInteger, nullable=True),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+    sa.Index("ix_sys_report_app", "app_key"),
+)
+
+dashboards = sa.Table(
+    "sys_dashboard",
+    metadata,
+    sa.Column("id", BigId, primary_key=True, autoincrement=True),
+    sa.Column("app_key", sa.String(63), nullable=False),
+    sa.Column("label", sa.String(200), nullable=False),
+    # {"cards": [{"report_id", "x", "y", "w", "h", "title"}], "filters": [...], "refresh": s}
+    sa.Column("definition", JSONType, nullable=False),
+    sa.Column("roles", JSONType, nullable=False),
+    # Whose home it is: "" for nobody, "*" for every reader of the app, or a role key.
+    sa.Column("home_for", sa.String(63), nullable=False, server_default=""),
+    sa.Column("revision", sa.String(32), nullable=False),
+    sa.Column("owner_id", sa.BigInteger, nullable=True),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+    sa.Index("ix_sys_dashboard_app", "app_key"),
+)

@@ -1,0 +1,77 @@
+"""A stored report's data as one caller may see it, with the dashboard's filters applied."""
+
+from __future__ import annotations
+
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy.engine import Connection
+
+from meridian.core.actor import Actor
+from meridian.reports import store
+from meridian.reports.compiler import NO_FILTERS, DashboardFilters, compile_report
+from meridian.reports.model import ReportDefinition
+from meridian.reports.results import run_compiled
+
+
+def run_definition(
+    *,
+    conn: Connection,
+    actor: Actor,
+    definition: ReportDefinition,
+    tz: ZoneInfo,
+    filters: DashboardFilters = NO_FILTERS,
+) -> dict[str, Any]:
+    """The rows of ``definition`` as ``actor`` may read them; a number card that compares
+    periods also gets the same measures over the period before the date range."""
+    compiled = compile_report(conn=conn, actor=actor, definition=definition, tz=tz, filters=filters)
+    result = run_compiled(conn, compiled, filters, tz)
+    previous = filters.previous_period() if definition.chart.compare_previous else None
+    result["previous"] = None
+    if previous is not None:
+        before = compile_report(
+            conn=conn, actor=actor, definition=definition, tz=tz, filters=previous
+        )
+        rows = run_compiled(conn, before, previous, tz)["rows"]
+        result["previous"] = rows[0]["measures"] if rows and not definition.dimensions else None
+    result["columns"] = _columns(definition)
+    return result
+
+
+def report_data(
+    *,
+    conn: Connection,
+    actor: Actor,
+    report_id: int,
+    tz: ZoneInfo,
+    filters: DashboardFilters = NO_FILTERS,
+) -> dict[str, Any]:
+    """``GET /reports/{id}/data``: the report (if the actor may see it) and its rows."""
+    report = store.get(conn=conn, actor=actor, kind="report", item_id=report_id)
+    definition = ReportDefinition.model_validate(report["definition"])
+    data = run_definition(conn=conn, actor=actor, definition=definition, tz=tz, filters=filters)
+    return {
+        "report": {
+            "id": report["id"],
+            "label": report["label"],
+            "form": definition.form,
+            "chart": definition.chart.model_dump(mode="json"),
+        },
+        **data,
+    }
+
+
+def _columns(definition: ReportDefinition) -> list[dict[str, Any]]:
+    columns: list[dict[str, Any]] = [
+        {"key": d.key, "role": "dimension", "field": d.field, "bucket": d.bucket, "label": d.label}
+        for d in definition.dimensions
+    ]
+    columns += [
+        {"key": m.key, "role": "measure", "agg": m.agg, "field": m.field, "label": m.label}
+        for m in definition.measures
+    ]
+    columns += [
+        {"key": f.key, "role": "formula", "expression": f.expression, "label": f.label}
+        for f in definition.formulas
+    ]
+    return columns

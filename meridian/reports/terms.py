@@ -1,0 +1,169 @@
+"""A report's field references resolved against the form as the caller reads it.
+
+``stage``, ``expected_close_date``, ``owner_id``, ``owner_department`` or, one level across a
+link, ``customer.level``: each becomes a SQL value over the caller's readable rows. A field
+hidden from the caller is unknown here, exactly as in the caller's lists and filters, so a
+report can neither group, sum, filter nor drill by it. A linked form is joined as the caller
+reads it: a linked record the caller may not read contributes nothing but blanks.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+from sqlalchemy.sql.elements import ColumnElement
+
+from meridian.access.permissions import form_access
+from meridian.core.actor import Actor
+from meridian.db.tables import users
+from meridian.errors import FieldError, ValidationFailed
+from meridian.records.readable import Readable
+from meridian.schema.catalog import find_form
+from meridian.schema.fieldtypes import field_type
+from meridian.schema.model import Field, Form
+
+USER_COLUMNS = ("owner_id", "created_by", "updated_by")
+TIME_COLUMNS = ("created_at", "updated_at")
+OWNER_DEPARTMENT = "owner_department"
+"""The pseudo-field: the main department of the record's owner."""
+
+NUMERIC = frozenset({"number"})
+ORDERED = frozenset({"number", "date", "datetime"})
+
+_KINDS = {
+    "select": "select",
+    "date": "date",
+    "datetime": "datetime",
+    "user": "user",
+    "boolean": "boolean",
+    "region": "region",
+    "integer": "number",
+    "decimal": "number",
+    "money": "number",
+    "percent": "number",
+}
+_GROUPABLE_TEXT = frozenset({"text", "email", "phone", "url", "uscc", "ip", "auto_number"})
+
+
+def refused(path: str, code: str, message: str, value: Any = None) -> ValidationFailed:
+    return ValidationFailed([FieldError(path, code, message, value)])
+
+
+@dataclass(frozen=True)
+class Term:
+    """One resolved field reference.
+
+    :ivar ref: the reference as the definition gives it (``customer.level``).
+    :ivar column: its SQL value over the report's FROM.
+    :ivar kind: select, date, datetime, number, user, department, link, boolean, region, text.
+    :ivar field: the field definition (None for system columns).
+    :ivar scale: digits after the point of an exact number stored as an integer.
+    """
+
+    ref: str
+    column: ColumnElement[Any]
+    kind: str
+    field: Field | None
+    scale: int = 0
+
+
+@dataclass
+class Terms:
+    """Resolves references for one caller and one form; joins each linked form once."""
+
+    conn: Connection
+    actor: Actor
+    tz: ZoneInfo
+    readable: Readable
+    joins: dict[str, tuple[sa.FromClause, ColumnElement[bool]]] = field(default_factory=dict)
+    linked: dict[str, Readable] = field(default_factory=dict)
+
+    @property
+    def form(self) -> Form:
+        return self.readable.form
+
+    def from_clause(self) -> sa.FromClause:
+        joined: sa.FromClause = self.readable.table
+        for target, onclause in self.joins.values():
+            joined = joined.outerjoin(target, onclause)
+        return joined
+
+    def resolve(self, ref: str, path: str) -> Term:
+        if "." in ref:
+            return self._across_link(ref, path)
+        if ref == OWNER_DEPARTMENT:
+            owner = self.readable.table.c.owner_id
+            department = (
+                sa.select(users.c.department_id).where(users.c.id == owner).scalar_subquery()
+            )
+            return Term(ref, department, "department", None)
+        return self._on(self.readable, ref, ref, path)
+
+    def _on(self, rows: Readable, key: str, ref: str, path: str) -> Term:
+        table = rows.table
+        if key in USER_COLUMNS:
+            return Term(ref, table.c[key], "user", None)
+        if key in TIME_COLUMNS:
+            return Term(ref, table.c[key], "datetime", None)
+        if key == "id":
+            return Term(ref, table.c.id, "id", None)
+        found = rows.form.get_field(key)
+        if found is None or found.archived or key not in table.c:
+            raise refused(
+                path, "unknown_field", f"form {rows.form.key!r} has no field {key!r}", ref
+            )
+        kind = _kind_of(found)
+        if kind is None:
+            raise refused(
+                path,
+                "unreportable_field",
+                f"a report cannot group or aggregate {found.type} field {key!r}",
+                ref,
+            )
+        scale = 0
+        if kind == "number":
+            storage_scale = getattr(field_type(found), "storage_scale", None)
+            scale = storage_scale(found) if storage_scale is not None else 0
+        return Term(ref, table.c[key], kind, found, scale)
+
+    def _across_link(self, ref: str, path: str) -> Term:
+        link_key, _, target_key = ref.partition(".")
+        link = self.form.get_field(link_key)
+        if link is None or link.archived or link.type != "link" or link.many:
+            raise refused(
+                path, "unknown_field", f"{ref!r} is not <link field>.<field> of one link", ref
+            )
+        rows = self.linked.get(link_key)
+        if rows is None:
+            target = find_form(self.conn, link.target or "")
+            if target is None:
+                raise refused(path, "unknown_field", f"{link_key!r} links to no form", ref)
+            rows = Readable.of(
+                self.conn,
+                form_access(self.conn, self.actor, target),
+                self.tz,
+                alias=f"l_{link_key}",
+            )
+            onclause = sa.and_(self.readable.table.c[link_key] == rows.table.c.id, *rows.where)
+            self.linked[link_key] = rows
+            self.joins[link_key] = (rows.table, onclause)
+        if target_key == OWNER_DEPARTMENT:
+            raise refused(path, "unknown_field", "the owner's department is of this form only", ref)
+        return self._on(rows, target_key, ref, path)
+
+
+def _kind_of(found: Field) -> str | None:
+    if found.type in _KINDS:
+        return _KINDS[found.type]
+    if found.type == "link":
+        return None if found.many else "link"
+    if found.type in ("formula", "rollup"):
+        result = found.result_type or "number"
+        return {"number": "number", "date": "date", "datetime": "datetime"}.get(result, "text")
+    if found.type in _GROUPABLE_TEXT:
+        return "text"
+    return None
