@@ -50,6 +50,16 @@ def create_report(
         return store.save(conn=conn, actor=actor, kind="report", document=document, tz=workspace.tz)
 
 
+@router.post("/reports/preview")
+def preview_report(
+    workspace: WorkspaceDep, actor: ActorDep, document: Annotated[Any, Body()]
+) -> dict[str, Any]:
+    """The rows an unsaved definition (``{"definition": …}``) gives the caller: the builder's
+    live preview. It reads only what the caller may read, like a saved report."""
+    with workspace.read() as conn:
+        return service.preview(conn=conn, actor=actor, document=document, tz=workspace.tz)
+
+
 @router.get("/reports/{report_id}")
 def get_report(report_id: Id, workspace: WorkspaceDep, actor: ActorDep) -> dict[str, Any]:
     with workspace.read() as conn:

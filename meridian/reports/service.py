@@ -5,13 +5,16 @@ from __future__ import annotations
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from pydantic import BaseModel, ConfigDict
 from sqlalchemy.engine import Connection
 
 from meridian.core.actor import Actor
+from meridian.errors import FieldError, ValidationFailed
 from meridian.reports import store
 from meridian.reports.compiler import NO_FILTERS, DashboardFilters, compile_report
 from meridian.reports.model import ReportDefinition
 from meridian.reports.results import run_compiled
+from meridian.schema.model import parse_model
 
 
 def run_definition(
@@ -59,6 +62,23 @@ def report_data(
         },
         **data,
     }
+
+
+class _Preview(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    definition: ReportDefinition
+
+
+def preview(*, conn: Connection, actor: Actor, document: Any, tz: ZoneInfo) -> dict[str, Any]:
+    """An unsaved definition's rows, computed as ``actor`` (the builder's preview)."""
+    definition = parse_model(_Preview, document).definition
+    try:
+        return run_definition(conn=conn, actor=actor, definition=definition, tz=tz)
+    except ValidationFailed as exc:
+        raise ValidationFailed(
+            [FieldError(f"definition.{e.field}", e.code, e.message, e.value) for e in exc.errors]
+        ) from None
 
 
 def _columns(definition: ReportDefinition) -> list[dict[str, Any]]:

@@ -687,3 +687,29 @@ def test_dashboards_through_the_api(crm: Crm, client: TestClient, settings: Sett
             "销售驾驶舱"
         ]
         assert mike.get("/api/v1/dashboards").json()["items"] == []
+
+
+def test_the_builder_offers_only_fields_the_builder_may_read(crm: Crm, client: TestClient) -> None:
+    from meridian.reports.palette import report_fields
+
+    with crm.workspace.read() as conn:
+        admin = {
+            f["ref"] for f in report_fields(conn=conn, actor=Actor.system(), form_key="deal", tz=TZ)
+        }
+        alice = {
+            f["ref"]
+            for f in report_fields(conn=conn, actor=crm.actor("alice"), form_key="deal", tz=TZ)
+        }
+    assert {"stage", "amount", "margin", "customer.level", "owner_department"} <= admin
+    assert admin - alice == {"margin"}
+    preview = client.post("/api/v1/reports/preview", json={"definition": BY_STAGE})
+    assert preview.status_code == 200
+    assert sum(r["measures"]["deals"] for r in preview.json()["rows"]) == len(crm.rows_for("admin"))
+    bad = client.post(
+        "/api/v1/reports/preview",
+        json={
+            "definition": {**BY_STAGE, "measures": [{"key": "x", "agg": "sum", "field": "name"}]}
+        },
+    )
+    assert bad.status_code == 422
+    assert bad.json()["errors"][0]["field"] == "definition.measures.0.field"
