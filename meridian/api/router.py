@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from meridian.api import (
+    approvals,
     apps,
     auth,
     calendar,
@@ -37,5 +38,6 @@ for module in (
     notifications,
     hooks,
     calendar,
+    approvals,
 ):
     api_router.include_router(module.router)

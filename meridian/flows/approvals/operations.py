@@ -27,7 +27,15 @@ from meridian.db.tables import (
     approvals,
     users,
 )
-from meridian.errors import Conflict, ErrorCollector, NotFound, PermissionDenied
+from meridian.errors import (
+    Conflict,
+    ErrorCollector,
+    FieldError,
+    MeridianError,
+    NotFound,
+    PermissionDenied,
+    ValidationFailed,
+)
 from meridian.flows.approvals import runtime
 from meridian.flows.approvals.definitions import latest_flow
 from meridian.flows.approvals.runtime import RETURNED, RUNNING, WITHDRAWN, Walk
@@ -658,3 +666,28 @@ def open_approval(conn: Connection, form_key: str, record_id: int) -> dict[str, 
         )
     ).first()
     return {"id": row.id, "flow": row.flow_key} if row is not None else None
+
+
+MAX_BULK = 100
+
+
+def bulk_approve(
+    *, conn: Connection, actor: Actor, task_ids: Sequence[int], comment: str | None = None
+) -> dict[str, Any]:
+    """Approve many tasks at once (the inbox's bulk approve): each in a savepoint of its own,
+    so one that cannot be approved (acted on meanwhile, not the actor's) is reported and the
+    others still pass."""
+    if len(task_ids) > MAX_BULK:
+        raise ValidationFailed(
+            [FieldError("task_ids", "too_many", f"at most {MAX_BULK} tasks at once", len(task_ids))]
+        )
+    approved: list[int] = []
+    refused: list[dict[str, Any]] = []
+    for task_id in dict.fromkeys(task_ids):
+        try:
+            with conn.begin_nested():
+                approve(conn=conn, actor=actor, task_id=task_id, comment=comment)
+            approved.append(task_id)
+        except MeridianError as exc:
+            refused.append({"task_id": task_id, "code": exc.code, "message": exc.detail})
+    return {"approved": approved, "refused": refused}
