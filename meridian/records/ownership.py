@@ -20,6 +20,7 @@ from meridian.db.tables import departments, record_shares, users
 from meridian.errors import FieldError, NotFound, PermissionDenied, ValidationFailed
 from meridian.events.audit import audit
 from meridian.events.records import RecordUpdated
+from meridian.records.assignees import may_assign
 from meridian.records.history import write_history
 from meridian.records.plan import plan_for
 from meridian.records.readable import Readable
@@ -56,6 +57,13 @@ def transfer_owner(
     access = form_access(conn, actor, form)
     if "owner_id" in access.read_only:
         raise PermissionDenied("you may not change owner_id", field="owner_id")
+    if not may_assign(conn, access, owner_id):
+        raise PermissionDenied(
+            f"you may not give records to user {owner_id}: their records are outside what you "
+            "may update",
+            field="owner_id",
+            owner_id=owner_id,
+        )
     table = plan_for(form).tables.main
     live = sa.and_(one_of(conn, table.c.id, ids), table.c.deleted_at.is_(None))
     readable = Readable.of(conn, access, tz)

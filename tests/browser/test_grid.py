@@ -109,10 +109,12 @@ def test_filter_sort_columns_edit_bulk_and_views(page: Page, server: Server) -> 
     editor.press("Enter")
     expect(page.locator("td[data-field=name]", has_text="甲改")).to_be_visible()
 
-    # Bulk: select all shown, transfer to the rep by email.
+    # Bulk: select all shown, transfer to the rep, picked by name (the owner picker).
     page.locator("th.select input").check()
     expect(page.locator("[data-testid=bulkbar]")).to_be_visible()
-    page.fill("input[name=owner_id]", "rep@acme.test")
+    with page.expect_response(lambda response: "/assignees" in response.url):
+        page.fill("[data-testid=owner-search]", "rep")
+    page.select_option("[data-testid=owner-pick]", str(rep_id))
     page.once("dialog", lambda dialog: dialog.accept())
     # Wait for the bulk request itself: "network idle" can come before htmx has sent it.
     with page.expect_response(lambda response: response.url.endswith("/bulk")):

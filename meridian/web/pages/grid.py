@@ -17,6 +17,7 @@ from meridian.core.ids import Id
 from meridian.errors import FieldError, MeridianError, ValidationFailed
 from meridian.records import bulk as bulk_writes
 from meridian.records import listing, ownership, reads, service, views
+from meridian.records.assignees import assignable_users
 from meridian.schema.catalog import get_form
 from meridian.schema.fieldtypes import field_types_of
 from meridian.schema.model import Field
@@ -357,6 +358,19 @@ async def bulk(form_key: str, request: Request, viewer: ViewerDep) -> Response:
                 [FieldError("action", "unknown_action", "no such action", action)]
             )
     return Response(status_code=204, headers={"HX-Redirect": back})
+
+
+@router.get("/forms/{form_key}/assignees", response_class=HTMLResponse)
+def assignees(form_key: str, request: Request, viewer: ViewerDep) -> HTMLResponse:
+    """The owner picker's options: the users the viewer may give these records to, found by
+    name, email or pinyin."""
+    typed = request.query_params.get("_q_owner_id", "")
+    with viewer.workspace.read() as conn:
+        found = assignable_users(
+            conn=conn, actor=viewer.actor, form=get_form(conn, form_key), search=typed
+        )
+    options = [(user["id"], f"{user['name']} · {user['email']}") for user in found]
+    return fragment(request, viewer, "choices.html", options=options, selected=[], many=False)
 
 
 def _user_id(conn: Connection, given: str) -> int:

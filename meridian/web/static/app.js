@@ -88,6 +88,11 @@ document.addEventListener("change", (event) => {
   const box = document.querySelector(`fieldset[data-conflict-input="${choice.dataset.conflictChoice}"]`);
   if (box) box.disabled = choice.value === "theirs";
 });
+/* Enter in a picker's search box searches; it never sends the form around it (the bulk bar's
+   first button deletes), */
+document.addEventListener("keydown", (event) => {
+  if (event.key === "Enter" && event.target.matches && event.target.matches("input.link-search")) event.preventDefault();
+});
 /* a grid cell being edited saves on Enter, or as soon as a choice or a checkbox changes (htmx
    trigger filters would need eval), */
 document.addEventListener("keyup", (event) => {
