@@ -167,3 +167,29 @@ def create_bot_channel(
     )
     assert result.inserted_primary_key is not None
     return {"id": int(result.inserted_primary_key[0]), "kind": kind, "name": name.strip()}
+
+
+def list_bot_channels(conn: Connection, actor: Actor) -> list[dict[str, Any]]:
+    """The group-robot channels, without their secrets (administrators)."""
+    if not actor.is_admin:
+        raise PermissionDenied("only administrators see bot channels")
+    rows = conn.execute(
+        sa.select(
+            bot_channels.c.id,
+            bot_channels.c.kind,
+            bot_channels.c.name,
+            bot_channels.c.webhook_url,
+            (bot_channels.c.secret.is_not(None) & (bot_channels.c.secret != "")).label("signed"),
+            bot_channels.c.created_at,
+        ).order_by(bot_channels.c.id)
+    )
+    return [{**row._mapping, "created_at": row.created_at.isoformat()} for row in rows]
+
+
+def delete_bot_channel(conn: Connection, actor: Actor, channel_id: int) -> None:
+    """Remove a channel; messages already queued for it fail and are logged as such."""
+    if not actor.is_admin:
+        raise PermissionDenied("only administrators remove bot channels")
+    removed = conn.execute(bot_channels.delete().where(bot_channels.c.id == channel_id))
+    if not removed.rowcount:
+        raise NotFound(f"bot channel {channel_id} does not exist", id=channel_id)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
+from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -20,8 +21,9 @@ from meridian.core.actor import Actor
 from meridian.http.deps import SESSION_COOKIE, Workspace
 from meridian.jobs.handlers import job_handlers
 from meridian.jobs.worker import Worker
+from meridian.notify.inbox import inbox
 from meridian.settings import Settings
-from tests.conftest import workspace_on
+from tests.conftest import FakeClock, workspace_on
 from tests.forms import install_forms, lead_form
 
 PASSWORD = "s3cret-pass"
@@ -56,6 +58,7 @@ def web(settings: Settings, workspace: Workspace) -> Iterator[TestClient]:
             lead_form(
                 {"key": "name", "label": "客户名称", "type": "text", "required": True},
                 {"key": "severity", "label": "级别", "type": "text"},
+                {"key": "due", "label": "跟进日期", "type": "date"},
             ),
         )
         manage.add_user(
@@ -155,3 +158,79 @@ def test_every_administration_page_opens_with_real_objects_behind_it(
         url = path.format(**ids)
         response = web.get(url)
         assert response.status_code == 200, (url, response.text[:2000])
+
+
+def test_the_rule_page_speaks_in_words_and_shows_a_run_that_reached_nobody(
+    web: TestClient, engine: Engine
+) -> None:
+    csrf = log_in(web)
+    rule = {
+        "form_key": "lead",
+        "label": "告诉部门负责人",
+        "trigger": {"type": "record_created"},
+        "condition": 'severity = "critical"',
+        "actions": [
+            {"type": "notify", "to": "department_head", "title": "紧急线索"},
+            {
+                "type": "create",
+                "form": "lead",
+                "values": {"severity": "follow-up"},  # no name: the form requires one
+            },
+        ],
+    }
+    assert web.post("/admin/rules", json=rule, headers={"X-CSRF-Token": csrf}).status_code == 200
+    created = web.post(
+        "/forms/lead/new", data={"csrf_token": csrf, "name": "华东数据", "severity": "critical"}
+    )
+    record_url = created.headers["location"]
+    run_jobs(engine)
+    page = web.get("/admin/rules/1").text
+    assert "新建线索记录时" in page and "通知负责人所在部门的部门负责人：“紧急线索”" in page
+    assert "新建线索记录：级别 = “follow-up”；负责人为 触发记录的负责人" in page
+    assert "&#34;actions&#34;" in page  # the JSON stays, folded, for administrators
+    # The run failed (the created lead has no name); the dry run says so before any run.
+    assert "失败" in page
+    dry = web.post("/admin/rules/1/dry-run", data={"csrf_token": csrf, "record_id": "1"})
+    assert dry.status_code == 200
+    assert dry.text.count('data-testid="would-fail"') == 1 and "name:" in dry.text
+    assert "没有通知到任何人：负责人所在部门及上级部门都没有设置部门负责人。" in dry.text
+    rule["actions"] = rule["actions"][:1]
+    assert web.put("/admin/rules/1", json=rule, headers={"X-CSRF-Token": csrf}).status_code == 200
+    web.post("/forms/lead/new", data={"csrf_token": csrf, "name": "华南", "severity": "critical"})
+    run_jobs(engine)
+    page = web.get("/admin/rules/1").text
+    assert "警告" in page and "没有通知到任何人" in page
+    second = web.get(record_url.replace("/1", "/2")).text
+    assert 'data-testid="run-warning"' in second and "没有通知到任何人" in second
+    web.post("/preferences/language", data={"csrf_token": csrf, "locale": "en"})
+    english = web.get("/admin/rules/1").text
+    assert "When a 线索 record is created" in english
+    assert "Notify the head of the owner&#39;s department: “紧急线索”" in english
+    assert "Nobody was notified: no department head above the owner." in english
+
+
+def test_a_time_rule_page_counts_the_records_inside_its_window_and_catches_them_up(
+    web: TestClient, engine: Engine, workspace: Workspace, fake_clock: FakeClock
+) -> None:
+    csrf = log_in(web)
+    today = fake_clock.now().astimezone(ZoneInfo("Asia/Shanghai")).date()
+    for days in (3, 5, 40):
+        web.post(
+            "/forms/lead/new",
+            data={"csrf_token": csrf, "name": f"{days}", "due": str(today + timedelta(days))},
+        )
+    rule = {
+        "form_key": "lead",
+        "label": "跟进前七天",
+        "trigger": {"type": "date_relative", "field": "due", "offset_days": -7},
+        "actions": [{"type": "notify", "to": "owner", "title": "该跟进了"}],
+    }
+    assert web.post("/admin/rules", json=rule, headers={"X-CSRF-Token": csrf}).status_code == 200
+    page = web.get("/admin/rules/1").text
+    assert "线索记录的「跟进日期」之前 7 天" in page
+    assert "有 2 条记录已经处在此规则的时间窗口内" in page and "立即补发 2 条记录" in page
+    done = web.post("/admin/rules/1/catch-up", data={"csrf_token": csrf})
+    assert "已补发：规则为 2 条记录触发。" in done.text and "有 0 条记录" in done.text
+    run_jobs(engine)
+    with workspace.read() as conn:
+        assert len(inbox(conn, Actor(user_id=1, is_admin=True))["items"]) == 2

@@ -14,10 +14,11 @@ from meridian.access.users import active_users
 from meridian.core.ids import Id
 from meridian.errors import FieldError, MeridianError, NotFound, ValidationFailed
 from meridian.integrations import webhooks
-from meridian.rules import definitions, engine
+from meridian.rules import catchup, definitions, engine
 from meridian.schema.catalog import list_forms
 from meridian.web.messages import problems_of
 from meridian.web.pages.admin import admin_page, changed
+from meridian.web.rule_words import RuleWords, vocabulary
 from meridian.web.session import Viewer, ViewerDep
 
 router = APIRouter(prefix="/admin")
@@ -56,7 +57,10 @@ def rules_page(request: Request, viewer: ViewerDep) -> HTMLResponse:
     with viewer.workspace.read() as conn:
         found = definitions.list_rules(conn)
         labels = {form.key: form.label for form in list_forms(conn)}
-    return admin_page(request, viewer, "admin_rules.html", rules=found, form_labels=labels)
+        words = RuleWords(viewer._, vocabulary(conn, viewer.actor, found))
+    return admin_page(
+        request, viewer, "admin_rules.html", rules=found, form_labels=labels, words=words
+    )
 
 
 @router.get("/rules/new", response_class=HTMLResponse)
@@ -103,8 +107,25 @@ def _rule_page(request: Request, viewer: Viewer, rule_id: int, **context: Any) -
     with viewer.workspace.read() as conn:
         rule = definitions.get_rule(conn, rule_id)
         log = engine.runs(conn, rule_id=rule_id, limit=100)
+        words = RuleWords(viewer._, vocabulary(conn, viewer.actor, [rule]))
+        waiting = (
+            catchup.window_count(conn, viewer.actor, rule_id, viewer.workspace.tz)
+            if rule["trigger"]["type"] in definitions.TIME_TRIGGERS
+            else None
+        )
     context.setdefault("dry", None)
-    return admin_page(request, viewer, "admin_rule.html", rule=rule, runs=log, **context)
+    context.setdefault("caught_up", None)
+    return admin_page(
+        request,
+        viewer,
+        "admin_rule.html",
+        rule=rule,
+        runs=log,
+        words=words,
+        described=words.describe(rule),
+        waiting=waiting,
+        **context,
+    )
 
 
 @router.get("/rules/{rule_id}", response_class=HTMLResponse)
@@ -117,6 +138,23 @@ def set_enabled(rule_id: Id, viewer: ViewerDep, enabled: bool = Form(...)) -> Re
     with viewer.workspace.transaction() as conn:
         definitions.set_enabled(conn, viewer.actor, rule_id, enabled)
     return RedirectResponse(f"/admin/rules/{rule_id}", status_code=303)
+
+
+@router.post("/rules/{rule_id}/catch-up", response_class=HTMLResponse)
+def catch_up(rule_id: Id, request: Request, viewer: ViewerDep) -> HTMLResponse:
+    """Fire the time rule now for the records already inside its window (each once)."""
+    try:
+        with viewer.workspace.transaction() as conn:
+            fired = catchup.catch_up(conn, viewer.actor, rule_id, viewer.workspace.tz)
+    except MeridianError as exc:
+        return _rule_page(
+            request,
+            viewer,
+            rule_id,
+            status_code=exc.status,
+            problems=problems_of(exc, viewer.locale),
+        )
+    return _rule_page(request, viewer, rule_id, caught_up=fired)
 
 
 @router.post("/rules/{rule_id}/dry-run", response_class=HTMLResponse)

@@ -24,6 +24,7 @@ from meridian.web.inputs import parse_record_form
 from meridian.web.layout import sections_of
 from meridian.web.messages import localized, problems_of
 from meridian.web.pages.common import fragment, page
+from meridian.web.rule_words import RuleWords, Vocabulary
 from meridian.web.session import Viewer, ViewerDep
 
 router = APIRouter()
@@ -165,6 +166,7 @@ def _detail(
         related=related,
         files=files,
         automation=automation,
+        rule_words=RuleWords(viewer._, Vocabulary(forms={})),
         presenter=presenter,
     )
 
