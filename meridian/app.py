@@ -22,6 +22,8 @@ from meridian.documents import plugin as documents_plugin
 from meridian.events.audit_keys import load_audit_key, open_audit_trail
 from meridian.flows.approvals import plugin as approvals_plugin
 from meridian.flows.approvals import timeouts as approval_timeouts
+from meridian.flows.stages import plugin as stages_plugin
+from meridian.flows.stages import sla as stages_sla
 from meridian.http.deps import Workspace
 from meridian.http.guard import RequestGuard
 from meridian.http.headers import SecurityHeaders
@@ -43,6 +45,7 @@ DEFAULT_PLUGINS: tuple[object, ...] = (
     documents_plugin,
     approvals_plugin,
     reports_plugin,
+    stages_plugin,
 )
 """Meridian's own engines, registered through the same hooks as any installed plugin."""
 
@@ -84,6 +87,7 @@ def create_workspace(
         ensure_schedule(conn, rules.SCAN, "* * * * *", rules.SCAN, {}, tz)
         scan = approval_timeouts.SCAN
         ensure_schedule(conn, scan, "* * * * *", scan, {}, tz)
+        ensure_schedule(conn, stages_sla.SCAN, "* * * * *", stages_sla.SCAN, {}, tz)
         ensure_schedule(
             conn, statistics.REFRESH, statistics.REFRESH_CRON, statistics.REFRESH, {}, tz
         )

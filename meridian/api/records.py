@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Response
+from fastapi import APIRouter, Header, Query, Response
 from fastapi.responses import JSONResponse
 
 from meridian.api.schemas import BulkCreate, BulkUpdate, OwnerTransfer, RecordIds, Share
@@ -14,6 +14,7 @@ from meridian.errors import FieldError, ValidationFailed
 from meridian.http.deps import ActorDep, WorkspaceDep
 from meridian.http.routing import ApiRoute, read_json
 from meridian.records import bulk, listing, ownership, reads, service
+from meridian.records.guards import WriteIntent
 from meridian.schema.catalog import get_form
 
 router = APIRouter(route_class=ApiRoute, tags=["records"])
@@ -35,6 +36,27 @@ def _if_match(header: str | None) -> int | None:
             [FieldError("If-Match", "invalid_etag", 'expected an ETag such as "3"', header)]
         )
     return int(token)
+
+
+Reason = Annotated[
+    str | None,
+    Query(
+        max_length=500,
+        description="Why the change is made: a stage moved back (or reopened) needs one.",
+    ),
+]
+Override = Annotated[
+    str | None,
+    Query(
+        max_length=500,
+        description="The reason to pass unmet stage-gate criteria; only a permitted role may, "
+        "and the override is recorded in the stage history and the audit trail.",
+    ),
+]
+
+
+def _intent(reason: str | None, override: str | None) -> WriteIntent:
+    return WriteIntent(reason=reason or None, override=override or None)
 
 
 def _parse_filter(text: str | None) -> Any:
@@ -85,11 +107,18 @@ def create_record(
     response: Response,
     workspace: WorkspaceDep,
     actor: ActorDep,
+    reason: Reason = None,
+    override: Override = None,
 ) -> dict[str, Any]:
     with workspace.transaction() as conn:
         form = get_form(conn, form_key)
         record = service.create_record(
-            conn=conn, actor=actor, form=form, values=values, tz=workspace.tz
+            conn=conn,
+            actor=actor,
+            form=form,
+            values=values,
+            tz=workspace.tz,
+            intent=_intent(reason, override),
         )
     response.headers["ETag"] = _etag(record)
     response.headers["Location"] = f"/api/v1/forms/{form_key}/records/{record['id']}"
@@ -98,13 +127,23 @@ def create_record(
 
 @router.post("/forms/{form_key}/records/bulk", status_code=201)
 def create_records(
-    form_key: str, body: BulkCreate, workspace: WorkspaceDep, actor: ActorDep
+    form_key: str,
+    body: BulkCreate,
+    workspace: WorkspaceDep,
+    actor: ActorDep,
+    reason: Reason = None,
+    override: Override = None,
 ) -> dict[str, Any]:
     """Up to 1,000 records, all or nothing."""
     with workspace.transaction() as conn:
         form = get_form(conn, form_key)
         ids = bulk.create_records(
-            conn=conn, actor=actor, form=form, items=body.items, tz=workspace.tz
+            conn=conn,
+            actor=actor,
+            form=form,
+            items=body.items,
+            tz=workspace.tz,
+            intent=_intent(reason, override),
         )
     return {"ids": ids, "count": len(ids)}
 
@@ -137,8 +176,12 @@ def update_record(
     workspace: WorkspaceDep,
     actor: ActorDep,
     if_match: str | None = Header(default=None),
+    reason: Reason = None,
+    override: Override = None,
 ) -> dict[str, Any]:
-    """Change the given fields; with ``If-Match`` a stale version gets 412."""
+    """Change the given fields; with ``If-Match`` a stale version gets 412. A stage moves by
+    writing its field like any other; a move its pipeline's gate refuses answers 422 with
+    ``code`` ``stage_gate`` and one entry per unmet criterion."""
     with workspace.transaction() as conn:
         form = get_form(conn, form_key)
         record = service.update_record(
@@ -149,6 +192,7 @@ def update_record(
             values=values,
             expected_version=_if_match(if_match),
             tz=workspace.tz,
+            intent=_intent(reason, override),
         )
     response.headers["ETag"] = _etag(record)
     return record
@@ -200,7 +244,12 @@ def record_history(
 
 @router.post("/forms/{form_key}/records/update")
 def update_records(
-    form_key: str, body: BulkUpdate, workspace: WorkspaceDep, actor: ActorDep
+    form_key: str,
+    body: BulkUpdate,
+    workspace: WorkspaceDep,
+    actor: ActorDep,
+    reason: Reason = None,
+    override: Override = None,
 ) -> dict[str, Any]:
     """Give up to 1,000 records the same values, all or nothing."""
     with workspace.transaction() as conn:
@@ -212,6 +261,7 @@ def update_records(
             record_ids=body.ids,
             values=body.values,
             tz=workspace.tz,
+            intent=_intent(reason, override),
         )
     return {"updated": updated}
 

@@ -19,6 +19,7 @@ from meridian.api import (
     records,
     reports,
     rules,
+    stages,
     webhooks,
 )
 
@@ -39,5 +40,6 @@ for module in (
     hooks,
     calendar,
     approvals,
+    stages,
 ):
     api_router.include_router(module.router)

@@ -738,3 +738,133 @@ dashboards = sa.Table(
     sa.Column("updated_at", UTCDateTime, nullable=False),
     sa.Index("ix_sys_dashboard_app", "app_key"),
 )
+
+# ---- Lifecycle stages (meridian.flows.stages) -------------------------------------------------
+# A pipeline is an ordered list of stages of one select field of one form; a form may have
+# several, chosen per record by another field's value (business line IDC / CDN / 专线).
+pipelines = sa.Table(
+    "flow_pipeline",
+    metadata,
+    sa.Column("id", BigId, primary_key=True, autoincrement=True),
+    sa.Column("form_key", sa.String(63), nullable=False),
+    sa.Column("key", sa.String(63), nullable=False),
+    sa.Column("label", sa.String(200), nullable=False),
+    sa.Column("label_en", sa.String(200), nullable=False, server_default=""),
+    # The select field whose option values are this pipeline's stage keys.
+    sa.Column("stage_field", sa.String(63), nullable=False),
+    # Records whose selector_field holds selector_value follow this pipeline; NULL: the default.
+    sa.Column("selector_field", sa.String(63), nullable=True),
+    sa.Column("selector_value", sa.String(200), nullable=True),
+    sa.Column("position", sa.Integer, nullable=False),
+    # Roles whose members may override a refusing gate with a reason (administrators always may).
+    sa.Column("override_roles", JSONType, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+    sa.UniqueConstraint("form_key", "key"),
+)
+
+stages = sa.Table(
+    "flow_stage",
+    metadata,
+    sa.Column("id", BigId, primary_key=True, autoincrement=True),
+    sa.Column("pipeline_id", sa.BigInteger, sa.ForeignKey("flow_pipeline.id"), nullable=False),
+    sa.Column("key", sa.String(63), nullable=False),
+    sa.Column("label", sa.String(200), nullable=False),
+    sa.Column("label_en", sa.String(200), nullable=False, server_default=""),
+    sa.Column("position", sa.Integer, nullable=False),
+    # open | won | lost
+    sa.Column("category", sa.String(8), nullable=False),
+    sa.Column("probability", sa.Integer, nullable=False, server_default="0"),
+    # Stage keys a record may move forward to from here; NULL: the next open stage, and any
+    # won or lost stage (moving back to any earlier stage is always allowed, with a reason).
+    sa.Column("forward_to", JSONType, nullable=True),
+    # The time limit of one visit: amount and unit (hours | days), in calendar or business time.
+    sa.Column("sla_amount", sa.Integer, nullable=True),
+    sa.Column("sla_unit", sa.String(8), nullable=False, server_default="hours"),
+    sa.Column("sla_business", sa.Boolean, nullable=False, server_default=sa.false()),
+    # Warn at this percentage of the limit (NULL: no warning).
+    sa.Column("sla_warn_percent", sa.Integer, nullable=True),
+    sa.UniqueConstraint("pipeline_id", "key"),
+)
+
+stage_criteria = sa.Table(
+    "flow_criterion",
+    metadata,
+    sa.Column("id", BigId, primary_key=True, autoincrement=True),
+    sa.Column(
+        "stage_id", sa.BigInteger, sa.ForeignKey("flow_stage.id"), nullable=False, index=True
+    ),
+    # entry (must hold to enter the stage) | exit (must hold to leave it forward)
+    sa.Column("phase", sa.String(5), nullable=False),
+    sa.Column("position", sa.Integer, nullable=False),
+    # A registered criterion kind: required_field, condition, related_record, checklist …
+    sa.Column("kind", sa.String(40), nullable=False),
+    sa.Column("config", JSONType, nullable=False),
+    sa.Column("label", sa.String(200), nullable=False, server_default=""),
+    sa.Column("label_en", sa.String(200), nullable=False, server_default=""),
+)
+
+checklist_ticks = sa.Table(
+    "flow_checklist_tick",
+    metadata,
+    sa.Column("form_key", sa.String(63), primary_key=True),
+    sa.Column("record_id", sa.BigInteger, primary_key=True),
+    sa.Column("item", sa.String(63), primary_key=True),
+    sa.Column("ticked_by", sa.BigInteger, nullable=True),
+    sa.Column("ticked_at", UTCDateTime, nullable=False),
+)
+
+# One row per visit of a record to a stage: the stage history reports read (funnel, dwell
+# time, cycle time, pipeline as of a date). A record has at most one open visit (left_at
+# NULL); its visits never overlap.
+stage_visits = sa.Table(
+    "flow_stage_visit",
+    metadata,
+    sa.Column("id", BigId, primary_key=True, autoincrement=True),
+    sa.Column("form_key", sa.String(63), nullable=False),
+    sa.Column("record_id", sa.BigInteger, nullable=False),
+    sa.Column("pipeline_key", sa.String(63), nullable=False),
+    sa.Column("stage_key", sa.String(63), nullable=False),
+    # The stage's category when entered: open | won | lost.
+    sa.Column("category", sa.String(8), nullable=False),
+    sa.Column("entered_at", UTCDateTime, nullable=False),
+    sa.Column("entered_by", sa.BigInteger, nullable=True),
+    sa.Column("left_at", UTCDateTime, nullable=True),
+    sa.Column("left_by", sa.BigInteger, nullable=True),
+    # How the record came in: start | forward | back | reopen (from won/lost to open).
+    sa.Column("move", sa.String(8), nullable=False),
+    # Why it moved back (a back-move needs a reason).
+    sa.Column("reason", sa.Text, nullable=True),
+    # Who entered past unmet gate criteria, why, and which criteria (kind and label).
+    sa.Column("override_by", sa.BigInteger, nullable=True),
+    sa.Column("override_reason", sa.Text, nullable=True),
+    sa.Column("overridden", JSONType, nullable=True),
+    # The SLA of this visit: when it warns and when it is breached; when each fired.
+    sa.Column("warn_at", UTCDateTime, nullable=True),
+    sa.Column("due_at", UTCDateTime, nullable=True),
+    sa.Column("warned_at", UTCDateTime, nullable=True),
+    sa.Column("breached_at", UTCDateTime, nullable=True),
+    sa.Index("ix_flow_stage_visit_record", "form_key", "record_id", "entered_at"),
+    sa.Index("ix_flow_stage_visit_stage", "form_key", "stage_key", "entered_at"),
+    # One open visit per record: the database itself refuses a second.
+    sa.Index(
+        "ux_flow_stage_visit_open",
+        "form_key",
+        "record_id",
+        unique=True,
+        sqlite_where=sa.text("left_at IS NULL"),
+        postgresql_where=sa.text("left_at IS NULL"),
+    ),
+    # The SLA scans read only open visits whose deadline has not fired yet.
+    sa.Index(
+        "ix_flow_stage_visit_due",
+        "due_at",
+        sqlite_where=sa.text("left_at IS NULL AND breached_at IS NULL"),
+        postgresql_where=sa.text("left_at IS NULL AND breached_at IS NULL"),
+    ),
+    sa.Index(
+        "ix_flow_stage_visit_warn",
+        "warn_at",
+        sqlite_where=sa.text("left_at IS NULL AND warned_at IS NULL"),
+        postgresql_where=sa.text("left_at IS NULL AND warned_at IS NULL"),
+    ),
+)

@@ -38,6 +38,36 @@ class StageLeft(RecordEvent):
 
 
 @dataclass(frozen=True)
+class StageSlaWarned(RecordEvent):
+    """A record has spent the warning share of its stage's time limit in the stage (once per
+    visit).
+
+    :ivar stage: the stage's key.
+    :ivar visit_id: the stage visit (``flow_stage_visit``) the warning is about.
+    :ivar due_at: when the limit is reached, ISO 8601.
+    """
+
+    stage: str = ""
+    visit_id: int = 0
+    due_at: str = ""
+
+
+@dataclass(frozen=True)
+class StageSlaBreached(RecordEvent):
+    """A record stayed in a stage past its time limit (once per visit, also when the worker
+    was down across the deadline).
+
+    :ivar stage: the stage's key.
+    :ivar visit_id: the stage visit the breach is about.
+    :ivar due_at: when the limit was reached, ISO 8601.
+    """
+
+    stage: str = ""
+    visit_id: int = 0
+    due_at: str = ""
+
+
+@dataclass(frozen=True)
 class ApprovalFinished(RecordEvent):
     """An approval of a record reached its end.
 

@@ -22,10 +22,12 @@ if TYPE_CHECKING:
 
     from meridian.core.actor import Actor
     from meridian.events.outbox import Reaction
+    from meridian.flows.stages.criteria import CriterionKind
     from meridian.http.deps import Workspace
     from meridian.jobs.queue import Handler
     from meridian.notify.channels import Channel
     from meridian.plugins.menu import MenuLink
+    from meridian.records.guards import WriteGuard
     from meridian.records.subscribers import Subscriber
     from meridian.rules.actions import RuleAction
     from meridian.rules.triggers import RuleTrigger
@@ -65,6 +67,22 @@ def register_job_handlers(meridian: Workspace) -> Mapping[str, Handler]:
 @hookspec
 def register_subscribers() -> Sequence[Subscriber]:
     """Reactions to record events, run in the writer's transaction (cheap: enqueue jobs)."""
+    raise NotImplementedError
+
+
+@hookspec
+def register_write_guards() -> Sequence[WriteGuard]:
+    """Checks over every record write, asked once per batch before its rows are written (a
+    stage gate, an approval's lock); each returns its refusals, and any refusal stops the
+    write with one 422 problem listing them all (``records.guards``)."""
+    raise NotImplementedError
+
+
+@hookspec
+def register_gate_criteria() -> Sequence[CriterionKind]:
+    """Kinds of criteria a stage gate may require (a required field, a condition, a related
+    record, a ticked checklist item …), each with a unique ``name``; judged set-based over a
+    batch (``flows.stages.criteria``)."""
     raise NotImplementedError
 
 

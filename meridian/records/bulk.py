@@ -19,6 +19,7 @@ from meridian.db.sets import one_of
 from meridian.errors import ErrorCollector, FieldError, NotFound, PermissionDenied, ValidationFailed
 from meridian.events.records import RecordDeleted, RecordUpdated
 from meridian.records.formulas import FormulaRunner
+from meridian.records.guards import ProposedWrite, WriteBatch, WriteIntent, guard_writes
 from meridian.records.history import write_history
 from meridian.records.plan import plan_for
 from meridian.records.reads import read_sides
@@ -54,6 +55,7 @@ def create_records(
     form: Form,
     items: Sequence[Mapping[str, Any]],
     tz: ZoneInfo = DEFAULT_TIME_ZONE,
+    intent: WriteIntent | None = None,
 ) -> list[int]:
     """Create up to ``MAX_BULK`` records, all or nothing; every error names its item."""
     if not isinstance(items, Sequence) or not items or len(items) > MAX_BULK:
@@ -65,7 +67,13 @@ def create_records(
             ]
         )
     return insert_records(
-        conn, actor, form, items, tz, prefixes=[f"items.{i}." for i in range(len(items))]
+        conn,
+        actor,
+        form,
+        items,
+        tz,
+        prefixes=[f"items.{i}." for i in range(len(items))],
+        intent=intent,
     )
 
 
@@ -180,6 +188,7 @@ def update_records(
     record_ids: Sequence[int],
     values: Mapping[str, Any],
     tz: ZoneInfo = DEFAULT_TIME_ZONE,
+    intent: WriteIntent | None = None,
 ) -> int:
     """Give up to ``MAX_BULK`` records the same values (the grid's bulk edit), all or nothing;
     returns how many changed.
@@ -246,6 +255,19 @@ def update_records(
         pairs = {key: targets for key, targets in parsed.pairs.items() if key in changes}
         if pairs:
             relinked.append((current["id"], ParsedRecord(pairs=pairs)))
+    intent = intent or WriteIntent()
+    by_id = {row["id"]: row for row in rows}
+    proposals = [
+        ProposedWrite(
+            record_id,
+            f"{record_id}.",
+            by_id[record_id],
+            {**by_id[record_id], **assigned[record_id]},
+            frozenset(changes),
+        )
+        for record_id, _, _, changes in entries
+    ]
+    guard_writes(conn, WriteBatch(form, actor, "update", proposals, intent))
     with unique_writes(conn, form, [parsed], [""], ids):
         _assign(conn, table, assigned)
     write_sides(conn, form, plan.tables, relinked, replace=True)
@@ -256,6 +278,7 @@ def update_records(
         form,
         [RecordUpdated(form.key, i, actor.user_id, v, changes) for i, v, _, changes in entries],
         {row["id"]: {**row, **assigned[row["id"]]} for row in rows if row["id"] in assigned},
+        intent,
     )
     return len(entries)
 

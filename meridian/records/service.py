@@ -22,6 +22,7 @@ from meridian.core.timezones import DEFAULT_TIME_ZONE
 from meridian.errors import Conflict, ErrorCollector, FieldError, StaleVersion, ValidationFailed
 from meridian.events.records import RecordDeleted, RecordRestored, RecordUpdated
 from meridian.records.formulas import FormulaRunner
+from meridian.records.guards import ProposedWrite, WriteBatch, WriteIntent, guard_writes
 from meridian.records.history import write_history
 from meridian.records.plan import plan_for
 from meridian.records.reads import get_record, load_row, read_sides
@@ -57,9 +58,10 @@ def create_record(
     form: Form,
     values: Mapping[str, Any],
     tz: ZoneInfo = DEFAULT_TIME_ZONE,
+    intent: WriteIntent | None = None,
 ) -> dict[str, Any]:
     """Create one record and return it as the API shows it."""
-    [record_id] = insert_records(conn, actor, form, [values], tz, prefixes=[""])
+    [record_id] = insert_records(conn, actor, form, [values], tz, prefixes=[""], intent=intent)
     return get_record(conn=conn, actor=actor, form=form, record_id=record_id, tz=tz)
 
 
@@ -72,8 +74,13 @@ def update_record(
     values: Mapping[str, Any],
     expected_version: int | None = None,
     tz: ZoneInfo = DEFAULT_TIME_ZONE,
+    intent: WriteIntent | None = None,
 ) -> dict[str, Any]:
-    """Change the given fields; a stale ``expected_version`` or a concurrent write gets 412."""
+    """Change the given fields; a stale ``expected_version`` or a concurrent write gets 412.
+
+    The write guards (``records.guards``) judge the change before it is written; ``intent``
+    carries a reason or an override for them.
+    """
     plan = plan_for(form)
     table = plan.tables.main
     access = form_access(conn, actor, form)
@@ -119,8 +126,11 @@ def update_record(
             changes[key] = [old_sides.get(key, []), ids]
     if not changes:
         return get_record(conn=conn, actor=actor, form=form, record_id=record_id, tz=tz)
-    now = utcnow(conn)
+    intent = intent or WriteIntent()
     merged = {**current, **changed}
+    proposal = ProposedWrite(record_id, "", current, merged, frozenset(changes))
+    guard_writes(conn, WriteBatch(form, actor, "update", [proposal], intent))
+    now = utcnow(conn)
     assignments = {
         **changed,
         "_version": version + 1,
@@ -151,6 +161,7 @@ def update_record(
         form,
         [RecordUpdated(form.key, record_id, actor.user_id, version + 1, changes)],
         {record_id: {**current, **assignments}},
+        intent,
     )
     return get_record(conn=conn, actor=actor, form=form, record_id=record_id, tz=tz)
 

@@ -21,6 +21,7 @@ from sqlalchemy.engine import Connection
 from meridian.events.outbox import publish, publish_created
 from meridian.events.records import RecordCreated, RecordEvent
 from meridian.plugins.manager import plugins_of
+from meridian.records.guards import WriteIntent
 from meridian.schema.model import Form
 
 
@@ -31,12 +32,15 @@ class Changes:
     :ivar rows: the stored columns after the change, by record id, for the records the writer
         had in hand (a bulk owner transfer has none); read the others from the table.
     :ivar event_ids: the events' ids in the outbox, in the order of ``events``.
+    :ivar intent: what the writer's caller said besides the values (a reason, an override and
+        what the write guards let through with it); None for writes that carry none.
     """
 
     form: Form
     events: Sequence[RecordEvent]
     rows: Mapping[int, Mapping[str, Any]] = field(default_factory=dict)
     event_ids: Sequence[int] = ()
+    intent: WriteIntent | None = None
 
 
 Subscriber = Callable[[Connection, Changes], None]
@@ -47,12 +51,13 @@ def announce(
     form: Form,
     events: Sequence[RecordEvent],
     rows: Mapping[int, Mapping[str, Any]] | None = None,
+    intent: WriteIntent | None = None,
 ) -> None:
     """Write ``events`` to the outbox and tell the subscribers, in the caller's transaction."""
     if not events:
         return
     event_ids = publish(conn, events)
-    _tell(conn, Changes(form, events, rows or {}, event_ids))
+    _tell(conn, Changes(form, events, rows or {}, event_ids, intent))
 
 
 def announce_created(
@@ -62,13 +67,14 @@ def announce_created(
     ids: Sequence[int],
     actor_id: int | None,
     rows: Mapping[int, Mapping[str, Any]],
+    intent: WriteIntent | None = None,
 ) -> None:
     """:func:`announce` for new records of ``table``, their outbox rows written set-based."""
     if not ids:
         return
     event_ids = publish_created(conn, form.key, table, ids, actor_id)
     events = [RecordCreated(form.key, i, actor_id, 1) for i in ids]
-    _tell(conn, Changes(form, events, rows, [event_ids[i] for i in ids]))
+    _tell(conn, Changes(form, events, rows, [event_ids[i] for i in ids], intent))
 
 
 def _tell(conn: Connection, changes: Changes) -> None:

@@ -18,6 +18,7 @@ from meridian.db.ids import reserve_ids
 from meridian.db.sets import one_of
 from meridian.errors import ErrorCollector, PermissionDenied
 from meridian.records.formulas import FormulaRunner
+from meridian.records.guards import ProposedWrite, WriteBatch, WriteIntent, guard_writes
 from meridian.records.history import write_creations
 from meridian.records.numbering import assign_numbers
 from meridian.records.plan import FormPlan, plan_for
@@ -43,6 +44,7 @@ def insert_records(
     tz: ZoneInfo,
     *,
     prefixes: list[str],
+    intent: WriteIntent | None = None,
 ) -> list[int]:
     plan = plan_for(form)
     ctx = ValueContext(tz)
@@ -89,12 +91,22 @@ def insert_records(
     ids = reserve_ids(conn, table, len(rows))
     for record_id, row in zip(ids, rows, strict=True):
         row["id"] = record_id
+    intent = intent or WriteIntent()
+    proposed = [
+        ProposedWrite(
+            row["id"], prefix, None, row, frozenset({*record.columns, *record.lines, *record.pairs})
+        )
+        for row, record, prefix in zip(rows, parsed, prefixes, strict=True)
+    ]
+    guard_writes(conn, WriteBatch(form, actor, "create", proposed, intent))
     with unique_writes(conn, form, parsed, prefixes, [None] * len(parsed)):
         insert_many(conn, table, rows)
     write_sides(conn, form, plan.tables, list(zip(ids, parsed, strict=True)), replace=False)
     write_creations(conn, form.key, table, ids, actor.user_id, now)
     refresh_rollups(conn, form, rows)
-    announce_created(conn, form, table, ids, actor.user_id, dict(zip(ids, rows, strict=True)))
+    announce_created(
+        conn, form, table, ids, actor.user_id, dict(zip(ids, rows, strict=True)), intent
+    )
     return ids
 
 

@@ -59,6 +59,12 @@ def _check_approval_finished(
 
 APPROVAL_OUTCOMES = ("approved", "rejected", "withdrawn")
 
+
+def _stage_is(trigger: Mapping[str, Any], event: RecordEvent) -> bool:
+    """The event's stage is one of the trigger's ``stages`` (any stage when none are given)."""
+    return "stages" not in trigger or getattr(event, "stage", None) in trigger["stages"]
+
+
 BUILTIN_TRIGGERS = (
     RuleTrigger("record_created", event_type="RecordCreated"),
     RuleTrigger("record_updated", event_type="RecordUpdated"),
@@ -70,6 +76,12 @@ BUILTIN_TRIGGERS = (
         matches=_approval_finished,
         check=_check_approval_finished,
     ),
+    # Lifecycle stages (meridian.flows.stages) announce these; rules are above flows, so
+    # their triggers are registered here.
+    RuleTrigger("stage_entered", event_type="StageEntered", matches=_stage_is),
+    RuleTrigger("stage_left", event_type="StageLeft", matches=_stage_is),
+    RuleTrigger("stage_sla_warned", event_type="StageSlaWarned", matches=_stage_is),
+    RuleTrigger("stage_sla_breached", event_type="StageSlaBreached", matches=_stage_is),
     *(RuleTrigger(name, kind="time") for name in TIME_TRIGGERS),
     RuleTrigger(SCHEDULE, kind="schedule"),
 )

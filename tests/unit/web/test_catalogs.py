@@ -8,12 +8,15 @@ from pathlib import Path
 from meridian.web.i18n import Translator, catalog, negotiate
 
 WEB = Path(__file__).resolve().parents[3] / "meridian" / "web"
+# Engines whose refusals reach users from below the web layer mark their sentences with N_()
+# too, in the same catalog (lifecycle stage gates).
+ENGINES = (WEB.parent / "flows",)
 MESSAGE = re.compile(r'\bN?_\(\s*"((?:[^"\\]|\\.)*)"')
 
 
 def _messages() -> set[str]:
     found = set()
-    for path in WEB.rglob("*"):
+    for path in (p for root in (WEB, *ENGINES) for p in root.rglob("*")):
         if path.suffix in (".html", ".py"):
             found.update(m.replace('\\"', '"') for m in MESSAGE.findall(path.read_text()))
     return found

@@ -1,0 +1,253 @@
+"""Stage history: one ``flow_stage_visit`` row per visit of a record to a stage.
+
+A subscriber (``register_subscribers``), so it runs in the writer's transaction with the rows
+as saved: every write that starts a record in a stage or changes its stage closes the open
+visit and opens the next — set-based, one UPDATE and one INSERT per batch — and announces
+:class:`StageLeft` and :class:`StageEntered` (rules trigger on them). A visit carries who
+entered and left and when, how it came (start, forward, back, lose, reopen), the reason for a
+back-move, and — when a permitted actor passed unmet criteria — who overrode, why and what;
+each override is written to the audit trail too. The SLA deadlines of the visit are set here
+(``flows.stages.sla``).
+
+Reports read this table: funnel, dwell time, cycle time, pipeline as of a date. Visits of a
+record never overlap: the only open visit (``left_at`` NULL) is closed, at the same instant,
+before the next one opens, and a unique partial index refuses a second open one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from meridian.core.clock import utcnow
+from meridian.db.sets import one_of
+from meridian.db.tables import stage_visits
+from meridian.events.audit import audit
+from meridian.events.lifecycle import StageEntered, StageLeft
+from meridian.events.records import RecordCreated, RecordEvent, RecordUpdated
+from meridian.flows.stages.gates import GATE
+from meridian.flows.stages.model import FormPipelines, Pipeline, Stage, load_pipelines
+from meridian.flows.stages.moves import classify
+from meridian.flows.stages.sla import deadlines
+from meridian.records.guards import Refusal, WriteIntent
+from meridian.records.subscribers import Changes, announce
+from meridian.schema.catalog import get_form
+from meridian.schema.compile import compile_form
+
+
+def record_stage_visits(conn: Connection, changes: Changes) -> None:
+    """The ``register_subscribers`` subscriber that keeps the stage history."""
+    events = [e for e in changes.events if isinstance(e, RecordCreated | RecordUpdated)]
+    if not events:
+        return
+    form_pipelines = load_pipelines(conn, changes.form.key)
+    if not form_pipelines.pipelines:
+        return
+    entries = _entries(conn, changes, form_pipelines, events)
+    if entries:
+        open_visits(conn, changes.form.key, entries, changes.intent)
+
+
+Entry = tuple[RecordEvent, Pipeline, Stage, str | None]
+"""A record entering a stage: its event, pipeline, the stage, the stage it left (or None)."""
+
+
+def _entries(
+    conn: Connection, changes: Changes, form_pipelines: FormPipelines, events: Sequence[RecordEvent]
+) -> list[Entry]:
+    watched = form_pipelines.watched
+    entries: list[Entry] = []
+    missing = [e.record_id for e in events if e.record_id not in changes.rows]
+    rows = dict(changes.rows)
+    if missing:
+        rows.update(_read_rows(conn, changes, missing))
+    for event in events:
+        row = rows.get(event.record_id)
+        if row is None:
+            continue
+        stage_changes = (
+            {k: v for k, v in event.changes.items() if k in watched}
+            if isinstance(event, RecordUpdated)
+            else {}
+        )
+        if isinstance(event, RecordUpdated) and not stage_changes:
+            continue
+        pipeline = form_pipelines.for_row(row)
+        if pipeline is None:
+            continue
+        target = pipeline.stage(row.get(pipeline.stage_field))
+        previous = None
+        if isinstance(event, RecordUpdated):
+            change = stage_changes.get(pipeline.stage_field)
+            if change is None:
+                continue  # the selector changed alone: the record keeps its stage
+            previous = change[0]
+        if target is None:
+            if previous is not None:
+                entries.append((event, pipeline, _NO_STAGE, previous))
+            continue
+        entries.append((event, pipeline, target, previous))
+    return entries
+
+
+_NO_STAGE = Stage(key="", label="", label_en="", position=-1, category="open")
+"""The stage field was emptied (or set outside the pipeline): the open visit closes, none
+opens."""
+
+
+def _read_rows(
+    conn: Connection, changes: Changes, ids: Sequence[int]
+) -> dict[int, Mapping[Any, Any]]:
+    table = compile_form(changes.form).main
+    query = sa.select(table).where(one_of(conn, table.c.id, ids))
+    return {row["id"]: row for row in conn.execute(query).mappings()}
+
+
+def open_visits(
+    conn: Connection, form_key: str, entries: Sequence[Entry], intent: WriteIntent | None
+) -> None:
+    """Close the open visits of the entries' records and open their new ones, set-based."""
+    now = utcnow(conn)
+    ids = [event.record_id for event, *_ in entries]
+    is_open = sa.and_(
+        stage_visits.c.form_key == form_key,
+        stage_visits.c.left_at.is_(None),
+        one_of(conn, stage_visits.c.record_id, ids),
+    )
+    closing = {
+        row.record_id: row
+        for row in conn.execute(
+            sa.select(
+                stage_visits.c.record_id, stage_visits.c.stage_key, stage_visits.c.entered_at
+            ).where(is_open)
+        )
+    }
+    actor_id = entries[0][0].actor_id
+    if closing:
+        conn.execute(stage_visits.update().where(is_open).values(left_at=now, left_by=actor_id))
+    overridden = _overridden(intent)
+    new_rows = []
+    events: list[RecordEvent] = []
+    for event, pipeline, stage, previous in entries:
+        closed = closing.get(event.record_id)
+        if closed is not None:
+            dwell = int((now - closed.entered_at).total_seconds())
+            events.append(
+                StageLeft(
+                    form_key, event.record_id, actor_id, event.version, closed.stage_key, dwell
+                )
+            )
+        if stage is _NO_STAGE:
+            continue
+        source = pipeline.stage(previous)
+        kind = classify(pipeline, source, stage)[0]
+        warn_at, due_at = deadlines(conn, stage, now)
+        passed = overridden.get(event.record_id, [])
+        new_rows.append(
+            {
+                "form_key": form_key,
+                "record_id": event.record_id,
+                "pipeline_key": pipeline.key,
+                "stage_key": stage.key,
+                "category": stage.category,
+                "entered_at": now,
+                "entered_by": actor_id,
+                "left_at": None,
+                "left_by": None,
+                "move": kind,
+                "reason": _reason(intent) if kind in ("back", "reopen") else None,
+                "override_by": actor_id if passed else None,
+                "override_reason": intent.override if passed and intent else None,
+                "overridden": [_summary(r) for r in passed] if passed else None,
+                "warn_at": warn_at,
+                "due_at": due_at,
+                "warned_at": None,
+                "breached_at": None,
+            }
+        )
+        events.append(
+            StageEntered(form_key, event.record_id, actor_id, event.version, stage.key, previous)
+        )
+        if passed:
+            _audit_override(
+                conn, form_key, event.record_id, actor_id, previous, stage, passed, intent
+            )
+    if new_rows:
+        conn.execute(stage_visits.insert(), new_rows)
+    if events:
+        announce(conn, get_form(conn, form_key), events)
+
+
+def _reason(intent: WriteIntent | None) -> str | None:
+    if intent is None:
+        return None
+    return intent.reason or intent.override
+
+
+def _overridden(intent: WriteIntent | None) -> dict[int, list[Refusal]]:
+    found: dict[int, list[Refusal]] = {}
+    for refusal in intent.overridden.get(GATE, []) if intent else []:
+        found.setdefault(refusal.record_id, []).append(refusal)
+    return found
+
+
+def _summary(refusal: Refusal) -> dict[str, Any]:
+    return {
+        "criterion": refusal.criterion,
+        "field": refusal.field,
+        "message_en": refusal.detail.get("message_en", refusal.message),
+        "message_zh": refusal.detail.get("message_zh", refusal.message),
+    }
+
+
+def _audit_override(
+    conn: Connection,
+    form_key: str,
+    record_id: int,
+    actor_id: int | None,
+    previous: str | None,
+    stage: Stage,
+    passed: Sequence[Refusal],
+    intent: WriteIntent | None,
+) -> None:
+    audit(
+        conn,
+        actor_id=actor_id,
+        action="stage.override",
+        object_type=form_key,
+        object_id=record_id,
+        detail={
+            "from": previous,
+            "to": stage.key,
+            "reason": intent.override if intent else None,
+            "overridden": [_summary(r) for r in passed],
+        },
+    )
+
+
+def visits_of(conn: Connection, form_key: str, record_id: int) -> list[dict[str, Any]]:
+    """A record's stage visits, oldest first."""
+    rows = conn.execute(
+        sa.select(stage_visits)
+        .where(stage_visits.c.form_key == form_key, stage_visits.c.record_id == record_id)
+        .order_by(stage_visits.c.entered_at, stage_visits.c.id)
+    ).mappings()
+    return [dict(row) for row in rows]
+
+
+def open_visit(conn: Connection, form_key: str, record_id: int) -> dict[str, Any] | None:
+    row = (
+        conn.execute(
+            sa.select(stage_visits).where(
+                stage_visits.c.form_key == form_key,
+                stage_visits.c.record_id == record_id,
+                stage_visits.c.left_at.is_(None),
+            )
+        )
+        .mappings()
+        .first()
+    )
+    return dict(row) if row else None

@@ -1,0 +1,97 @@
+"""Stage SLAs: each visit's deadlines, and the scan that fires them once per visit.
+
+A stage may limit a visit to an amount of hours or days, with a warning at a share of it.
+The deadlines are fixed when the record enters the stage (``warn_at``, ``due_at`` on its
+visit) and the scan fires what fell due: one UPDATE … RETURNING marks the open visits whose
+deadline passed and that have not fired yet, and the same transaction announces
+:class:`StageSlaWarned`/:class:`StageSlaBreached` events that rules act on. A visit fires each
+deadline at most once (its ``warned_at``/``breached_at`` is set in the transaction that
+announces it), and a deadline that passed while no worker ran fires on the next scan: the scan
+looks at every open visit whose deadline is past, not at a time window.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from meridian.core.clock import utcnow
+from meridian.db.tables import stage_visits
+from meridian.events.lifecycle import StageSlaBreached, StageSlaWarned
+from meridian.events.records import RecordEvent
+from meridian.flows.stages.model import Stage
+from meridian.records.subscribers import announce
+from meridian.schema.catalog import find_form
+
+SCAN = "stages.sla_scan"
+"""The job kind of the SLA scan (scheduled every minute)."""
+
+
+def deadlines(
+    conn: Connection, stage: Stage, entered_at: datetime
+) -> tuple[datetime | None, datetime | None]:
+    """When a visit entering ``stage`` at ``entered_at`` warns and is due (None: no limit)."""
+    if not stage.sla_amount:
+        return None, None
+    hours = stage.sla_amount * (24 if stage.sla_unit == "days" else 1)
+    limit = timedelta(hours=hours)
+    due_at = entered_at + limit
+    warn_at = None
+    if stage.sla_warn_percent:
+        warn_at = entered_at + limit * stage.sla_warn_percent / 100
+    return warn_at, due_at
+
+
+def scan_slas(conn: Connection, *, limit: int = 5000) -> tuple[int, int]:
+    """Fire every warning and breach that fell due; returns how many of each. Run inside one
+    transaction: the marks and the events commit together, or neither does."""
+    now = utcnow(conn)
+    warned = _fire(conn, "warn_at", "warned_at", now, limit)
+    breached = _fire(conn, "due_at", "breached_at", now, limit)
+    _announce(conn, warned, StageSlaWarned)
+    _announce(conn, breached, StageSlaBreached)
+    return len(warned), len(breached)
+
+
+def _fire(conn: Connection, deadline: str, fired: str, now: datetime, limit: int) -> list[Any]:
+    due = sa.and_(
+        stage_visits.c[deadline] <= now,
+        stage_visits.c.left_at.is_(None),
+        stage_visits.c[fired].is_(None),
+    )
+    chosen = sa.select(stage_visits.c.id).where(due).order_by(stage_visits.c[deadline]).limit(limit)
+    if conn.dialect.name == "postgresql":
+        chosen = chosen.with_for_update(skip_locked=True)
+    result = conn.execute(
+        stage_visits.update()
+        .where(stage_visits.c.id.in_(chosen.scalar_subquery()), stage_visits.c[fired].is_(None))
+        .values({fired: now})
+        .returning(
+            stage_visits.c.id,
+            stage_visits.c.form_key,
+            stage_visits.c.record_id,
+            stage_visits.c.stage_key,
+            stage_visits.c[deadline].label("deadline"),
+            stage_visits.c.due_at,
+        )
+    )
+    return list(result)
+
+
+def _announce(
+    conn: Connection, rows: Sequence[Any], event: type[StageSlaWarned] | type[StageSlaBreached]
+) -> None:
+    by_form: dict[str, list[RecordEvent]] = {}
+    for row in rows:
+        due = row.due_at.isoformat() if row.due_at else ""
+        by_form.setdefault(row.form_key, []).append(
+            event(row.form_key, row.record_id, None, 0, row.stage_key, row.id, due)
+        )
+    for form_key, events in by_form.items():
+        form = find_form(conn, form_key)
+        if form is not None:
+            announce(conn, form, events)
