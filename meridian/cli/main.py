@@ -245,10 +245,13 @@ def demo(
                 if count % 10_000 == 0:
                     _say(f"  {form_key}: {count}")
 
+            # The sample's "today" is today: a demo anchored elsewhere showed contracts 执行中
+            # months past their end date, and quotes valid long after they had lapsed.
+            today = workspace.clock.now().astimezone(workspace.tz).date()
             counts = load_sample_data(
                 workspace.engine,
                 actor,
-                idc_crm.generate(seed=seed, scale=scale),
+                idc_crm.generate(seed=seed, scale=scale, anchor=today),
                 owners=[user_id],
                 progress=progress,
             )
