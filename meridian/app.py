@@ -24,6 +24,8 @@ from meridian.flows.approvals import plugin as approvals_plugin
 from meridian.flows.approvals import timeouts as approval_timeouts
 from meridian.flows.stages import plugin as stages_plugin
 from meridian.flows.stages import sla as stages_sla
+from meridian.flows.tasks import overdue as task_overdue
+from meridian.flows.tasks import plugin as tasks_plugin
 from meridian.http.deps import Workspace
 from meridian.http.guard import RequestGuard
 from meridian.http.headers import SecurityHeaders
@@ -46,6 +48,7 @@ DEFAULT_PLUGINS: tuple[object, ...] = (
     approvals_plugin,
     reports_plugin,
     stages_plugin,
+    tasks_plugin,
 )
 """Meridian's own engines, registered through the same hooks as any installed plugin."""
 
@@ -90,6 +93,14 @@ def create_workspace(
         ensure_schedule(conn, stages_sla.SCAN, "* * * * *", stages_sla.SCAN, {}, tz)
         ensure_schedule(
             conn, statistics.REFRESH, statistics.REFRESH_CRON, statistics.REFRESH, {}, tz
+        )
+        ensure_schedule(
+            conn,
+            task_overdue.OVERDUE_SCAN,
+            task_overdue.SCAN_CRON,
+            task_overdue.OVERDUE_SCAN,
+            {},
+            tz,
         )
     passwords = Passwords(hashing=settings.password_hashing)
     return Workspace(

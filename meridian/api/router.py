@@ -20,6 +20,7 @@ from meridian.api import (
     reports,
     rules,
     stages,
+    tasks,
     webhooks,
 )
 
@@ -41,5 +42,6 @@ for module in (
     calendar,
     approvals,
     stages,
+    tasks,
 ):
     api_router.include_router(module.router)

@@ -8,6 +8,7 @@ it does, and a slow mail server never slows a save.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
@@ -66,6 +67,67 @@ def notify_users(
         ],
     )
     return len(people)
+
+
+@dataclass(frozen=True)
+class Notice:
+    """One message to one user (its own words, e.g. in the user's language)."""
+
+    user_id: int
+    title: str
+    body: str = ""
+    form_key: str | None = None
+    record_id: int | None = None
+
+
+def notify_each(conn: Connection, notices: Sequence[Notice]) -> int:
+    """:func:`notify_users` for messages that differ per user: one inbox INSERT for all, and one
+    batch of email jobs for those who keep email on; inactive users are skipped."""
+    wanted = sorted({notice.user_id for notice in notices})
+    if not wanted:
+        return 0
+    people = {
+        row.id: row
+        for row in conn.execute(
+            sa.select(users.c.id, users.c.email, notify_preferences.c.email.label("wants_email"))
+            .outerjoin(notify_preferences, notify_preferences.c.user_id == users.c.id)
+            .where(users.c.id.in_(wanted), users.c.is_active)
+        )
+    }
+    kept = [notice for notice in notices if notice.user_id in people]
+    if not kept:
+        return 0
+    now = utcnow(conn)
+    conn.execute(
+        notifications.insert(),
+        [
+            {
+                "user_id": notice.user_id,
+                "title": notice.title[:300],
+                "body": notice.body,
+                "form_key": notice.form_key,
+                "record_id": notice.record_id,
+                "created_at": now,
+            }
+            for notice in kept
+        ],
+    )
+    enqueue_many(
+        conn,
+        EMAIL,
+        [
+            {
+                "to": people[notice.user_id].email,
+                "title": notice.title,
+                "body": notice.body,
+                "form_key": notice.form_key,
+                "record_id": notice.record_id,
+            }
+            for notice in kept
+            if people[notice.user_id].wants_email is not False
+        ],
+    )
+    return len(kept)
 
 
 def notify_bot(

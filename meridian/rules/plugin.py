@@ -17,6 +17,7 @@ from meridian.rules import engine
 from meridian.rules.actions import RuleAction
 from meridian.rules.builtin_actions import BUILTIN_ACTIONS
 from meridian.rules.definitions import SCHEDULE, TIME_TRIGGERS
+from meridian.rules.task_actions import CreateTaskAction
 from meridian.rules.triggers import RuleTrigger
 from meridian.schema.model import Form
 
@@ -94,7 +95,7 @@ def register_rule_triggers() -> Sequence[RuleTrigger]:
 
 @hookimpl
 def register_rule_actions() -> Sequence[RuleAction]:
-    return BUILTIN_ACTIONS
+    return (*BUILTIN_ACTIONS, CreateTaskAction())
 
 
 @hookimpl

@@ -18,12 +18,24 @@ from meridian.web.pages import (
     grid,
     home,
     record,
+    tasks,
 )
 
 STATIC = Path(__file__).parent / "static"
 
 web_router = APIRouter(include_in_schema=False)
-for module in (auth, home, grid, boards, record, documents, designer, admin, automation):
+for module in (
+    auth,
+    home,
+    grid,
+    boards,
+    record,
+    documents,
+    designer,
+    admin,
+    automation,
+    tasks,
+):
     web_router.include_router(module.router)
 
 

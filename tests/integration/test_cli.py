@@ -173,7 +173,13 @@ def test_plugins_lists_each_plugin_and_what_it_registers(env: Path) -> None:
     assert code == 0, err
     lines = out.splitlines()
     assert "meridian.rules.plugin (built in)" in lines
-    assert "  register_rule_actions: update, create, assign, notify, tag, webhook" in lines
+    # The rules plugin registers the create_task action beside its own (issue 16: tasks).
+    assert (
+        "  register_rule_actions: update, create, assign, notify, tag, webhook, create_task"
+        in lines
+    )
+    tasks = lines.index("meridian.flows.tasks.plugin (built in)")
+    assert lines[tasks + 1] == "  register_job_handlers: tasks.overdue"
     assert "  register_subscribers: meridian.rules.engine.on_record_changes" in lines
     ratings = lines.index("ratings (meridian-ratings 0.1.0)")
     assert lines[ratings + 1 :] == [

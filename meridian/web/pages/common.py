@@ -10,6 +10,7 @@ from fastapi.responses import HTMLResponse
 from sqlalchemy.engine import Connection
 
 from meridian.access.permissions import form_access
+from meridian.flows.tasks.service import count_due
 from meridian.notify.inbox import unread_count
 from meridian.plugins.menu import MenuLink
 from meridian.schema.catalog import list_apps, list_forms
@@ -27,6 +28,8 @@ class Nav:
     unread: int = 0
     links: list[MenuLink] = field(default_factory=list)
     """The plugins' top-menu links for this viewer (``menu_actions``)."""
+    tasks_due: int = 0
+    """The viewer's open tasks that are overdue or due today (the header's number)."""
 
 
 def build_nav(conn: Connection, viewer: Viewer, app_key: str | None, form_key: str | None) -> Nav:
@@ -45,7 +48,8 @@ def build_nav(conn: Connection, viewer: Viewer, app_key: str | None, form_key: s
         for found in reversed(viewer.workspace.plugins.hook.menu_actions(actor=viewer.actor))
         for link in found
     ]
-    return Nav(apps, app, forms, form_key, unread_count(conn, viewer.actor), links)
+    due = count_due(conn, viewer.actor, viewer.workspace.tz)
+    return Nav(apps, app, forms, form_key, unread_count(conn, viewer.actor), links, due)
 
 
 def page(

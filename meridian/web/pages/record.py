@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from datetime import datetime
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -14,6 +15,7 @@ from meridian.access.permissions import form_access
 from meridian.access.users import active_users, user_names
 from meridian.core.ids import Id
 from meridian.errors import MeridianError, NotFound, StaleVersion, ValidationFailed
+from meridian.flows.tasks import service as task_service
 from meridian.records import conflicts, listing, ownership, reads, service
 from meridian.records.files import get_file
 from meridian.rules import engine as rules_engine
@@ -138,11 +140,17 @@ def _detail(
             conn=conn, actor=viewer.actor, form=form, record_id=record_id, tz=tz
         )
         sharing = _share_targets(conn) if allowed else None
+        record_tasks = task_service.record_tasks(
+            conn=conn, actor=viewer.actor, form_key=form_key, record_id=record_id, tz=tz
+        )
+        people = active_users(conn)
         mentioned = (
             mentioned_users(visible, [record])
             | {h["actor_id"] for h in history}
             | {s["user_id"] for s in shares}
             | {u for g in related for u in mentioned_users(g["form"], g["page"].items)}
+            | {t["created_by"] for t in record_tasks}
+            | {t["closed_by"] for t in record_tasks}
         )
         presenter = Presenter(viewer.locale, tz, user_names(conn, mentioned))
         departments = {d["id"]: d["name"] for d in organisation.list_departments(conn)}
@@ -162,7 +170,9 @@ def _detail(
         record=record,
         title=record_title(visible, record, presenter),
         sections=sections_of(visible),
-        history=list(reversed(history)),
+        history=_timeline(history, record_tasks),
+        tasks=record_tasks,
+        people=people,
         related=related,
         files=files,
         automation=automation,
@@ -407,6 +417,36 @@ def _conflict(
         status_code=412,
         conflict=found,
     )
+
+
+def _timeline(history: list[dict[str, Any]], tasks: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The record's changes and its tasks (made, done, cancelled), newest first."""
+    entries = [{**entry, "kind": "change"} for entry in history]
+    for task in tasks:
+        entries.append(
+            {
+                "kind": "task",
+                "action": "task_created",
+                "actor_id": task["created_by"],
+                "at": task["created_at"],
+                "task": task,
+            }
+        )
+        if task["closed_at"]:
+            entries.append(
+                {
+                    "kind": "task",
+                    "action": f"task_{task['state']}",
+                    "actor_id": task["closed_by"],
+                    "at": task["closed_at"],
+                    "task": task,
+                }
+            )
+    return sorted(entries, key=lambda entry: _moment(entry["at"]), reverse=True)
+
+
+def _moment(value: Any) -> datetime:
+    return datetime.fromisoformat(value) if isinstance(value, str) else value
 
 
 def _share_targets(conn: Connection) -> dict[str, list[dict[str, Any]]]:
