@@ -41,10 +41,7 @@ for module in (
     hooks,
     calendar,
     approvals,
-<<<<<<< HEAD
     stages,
-=======
->>>>>>> b6ef5a9 (tasks: format after rebase)
     tasks,
 ):
     api_router.include_router(module.router)
