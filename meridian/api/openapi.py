@@ -60,7 +60,7 @@ def _nullable(schema: dict[str, Any]) -> dict[str, Any]:
 def _as_read(field: Field) -> dict[str, Any]:
     """A field's value in a record: null when blank, and a link with ``expand`` is an object."""
     schema = field_schema(field)
-    if field.type == "link":
+    if field_type(field).links_records:
         target = schema["items"] if field.many else schema
         read = {"anyOf": [target, _EXPANDED]}
         schema = {**schema, "items": read} if field.many else {**read, "title": field.label}

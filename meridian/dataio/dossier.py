@@ -30,6 +30,7 @@ from meridian.records import reads
 from meridian.records.listing import RecordQuery, list_records
 from meridian.records.readable import Readable
 from meridian.schema.catalog import get_form, list_forms
+from meridian.schema.fieldtypes import field_type
 from meridian.schema.model import Form
 
 DOSSIER_FORMAT = "meridian.dossier/1"
@@ -109,7 +110,7 @@ def _related(
     may read."""
     found: list[tuple[Form, dict[str, Any]]] = []
     for field in form.active_fields:
-        if field.type != "link" or not field.target:
+        if not field_type(field).links_records or not field.target:
             continue
         value = record.get(field.key)
         for target_id in value if isinstance(value, list) else [value] if value else []:
@@ -126,7 +127,9 @@ def _related(
             except NotFound:
                 continue
     for other in list_forms(conn):
-        links = [f for f in other.active_fields if f.type == "link" and f.target == form.key]
+        links = [
+            f for f in other.active_fields if field_type(f).links_records and f.target == form.key
+        ]
         if not links or not form_access(conn, actor, other).may("read"):
             continue
         condition = {
@@ -147,7 +150,7 @@ def _attachments(conn: Connection, form: Form, record: dict[str, Any]) -> list[A
     tokens = [
         token
         for field in form.active_fields
-        if field.type == "attachment"
+        if field_type(field).holds_files
         for token in record.get(field.key) or []
     ]
     if not tokens:

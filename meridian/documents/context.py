@@ -9,8 +9,7 @@ label, a user's name, a region's names).
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import date, datetime
-from decimal import Decimal
+from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -24,11 +23,10 @@ from meridian.documents.sandbox import Values
 from meridian.errors import NotFound, PermissionDenied
 from meridian.records import reads
 from meridian.schema.catalog import get_form
+from meridian.schema.fieldtypes import field_type
 from meridian.schema.model import Field, Form
-from meridian.schema.values.region import region_label
 
 USER_COLUMNS = ("owner_id", "created_by", "updated_by")
-_NUMBERS = frozenset({"money", "decimal", "percent"})
 
 
 def record_context(
@@ -42,7 +40,7 @@ def record_context(
     names = _user_names(conn, visible, [record])
     values = _values(visible, record, tz, names)
     for f in visible.active_fields:
-        if f.type != "link" or record.get(f.key) in (None, []):
+        if not field_type(f).links_records or record.get(f.key) in (None, []):
             continue
         ids = record[f.key] if isinstance(record[f.key], list) else [record[f.key]]
         views = [linked.get((f.target or "", i)) or Values({}) for i in ids]
@@ -61,7 +59,7 @@ def _linked_records(
     found: dict[tuple[str, int], Values] = {}
     for f in form.active_fields:
         value = record.get(f.key)
-        if f.type != "link" or value in (None, []):
+        if not field_type(f).links_records or value in (None, []):
             continue
         target = get_form(conn, f.target or "")
         target_visible = form_access(conn, actor, target).visible
@@ -91,11 +89,11 @@ def _values(
         if f.key not in record:
             continue
         value = record[f.key]
-        if f.type == "child_table":
+        if field_type(f).holds_lines:
             values[f.key] = [
                 Values({"id": line.get("id"), **_line(f, line, tz, names)}) for line in value or []
             ]
-        elif f.type == "link":
+        elif field_type(f).links_records:
             values[f.key] = [] if f.many else Values({"id": value} if value else {})
         else:
             values[f.key] = _value(f, value, tz, names)
@@ -109,31 +107,10 @@ def _line(
 
 
 def _value(f: Field, value: Any, tz: ZoneInfo, names: Mapping[int, str]) -> Any:
-    """One API value as templates get it."""
+    """One API value as templates get it (``FieldType.template_value``)."""
     if value is None:
         return None
-    kind: str = f.type
-    if kind in ("formula", "rollup"):
-        kind = {"number": "decimal", "date": "date", "datetime": "datetime"}.get(
-            f.result_type or "number", "text"
-        )
-    if kind in _NUMBERS:
-        return Decimal(str(value))
-    if kind == "date":
-        return date.fromisoformat(value)
-    if kind == "datetime":
-        return datetime.fromisoformat(value).astimezone(tz)
-    if kind == "select":
-        labels = {option.value: option.label for option in f.options}
-        return labels.get(value, value)
-    if kind == "multi_select":
-        labels = {option.value: option.label for option in f.options}
-        return "、".join(labels.get(v, v) for v in value)
-    if kind == "user":
-        return names.get(value, "")
-    if kind == "region":
-        return region_label(value)
-    return value
+    return field_type(f).template_value(f, value, tz, names)
 
 
 def _title(form: Form, values: Mapping[str, Any]) -> str:
@@ -144,7 +121,7 @@ def _title(form: Form, values: Mapping[str, Any]) -> str:
 
 
 def _user_names(conn: Connection, form: Form, records: list[Mapping[str, Any]]) -> dict[int, str]:
-    keys = [*USER_COLUMNS, *(f.key for f in form.active_fields if f.type == "user")]
+    keys = [*USER_COLUMNS, *(f.key for f in form.active_fields if field_type(f).references_users)]
     wanted = set()
     for record in records:
         for key in keys:

@@ -7,13 +7,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from meridian.schema.fieldtypes import field_type
 from meridian.schema.model import Field, Form
-
-_FORMATTERS = {
-    "money": " | money",
-    "date": " | cn_date",
-    "datetime": " | cn_date",
-}
 
 
 @dataclass(frozen=True)
@@ -35,36 +30,35 @@ def placeholders(form: Form, target_of: Callable[[str], Form | None]) -> list[Pl
         Placeholder("document", "公司标志 / Logo", "{{ logo() }}"),
     ]
     for f in form.active_fields:
-        if f.type == "child_table":
+        if field_type(f).holds_lines:
             found.append(Placeholder(form.label, f"{f.label}（表格）", _table(f)))
             continue
         found.append(Placeholder(form.label, f.label, _value("record", f)))
-        if f.type == "money":
+        if field_type(f).number_format == "currency":
             found.append(
                 Placeholder(
                     form.label, f"{f.label}（大写）", f"{{{{ record.{f.key} | rmb_upper }}}}"
                 )
             )
-        if f.type == "link" and not f.many and f.target:
+        if field_type(f).links_records and not f.many and f.target:
             target = target_of(f.target)
             for linked in target.active_fields if target is not None else ():
-                if linked.type in ("child_table", "link"):
+                if field_type(linked).holds_lines or field_type(linked).links_records:
                     continue
                 found.append(Placeholder(f.label, linked.label, _value(f"record.{f.key}", linked)))
     return found
 
 
 def _value(owner: str, f: Field) -> str:
-    return f"{{{{ {owner}.{f.key}{_FORMATTERS.get(f.type, '')} }}}}"
+    return f"{{{{ {owner}.{f.key}{field_type(f).document_filter} }}}}"
 
 
 def _table(table: Field) -> str:
     """The lines as an HTML table with a row per line, and the total of a money column."""
     columns = [f for f in table.fields if not f.archived]
     head = "".join(f"<th>{f.label}</th>" for f in columns)
-    numeric = ("money", "integer", "decimal", "percent")
     cells = "".join(
-        ('<td class="num">' if f.type in numeric else "<td>") + _value("line", f) + "</td>"
+        ('<td class="num">' if field_type(f).numeric_cell else "<td>") + _value("line", f) + "</td>"
         for f in columns
     )
     return (

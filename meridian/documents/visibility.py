@@ -19,6 +19,7 @@ from sqlalchemy.engine import Connection
 from meridian.access.permissions import form_access
 from meridian.core.actor import Actor
 from meridian.schema.catalog import find_form
+from meridian.schema.fieldtypes import field_type
 from meridian.schema.model import Form
 
 Hidden = dict[str, list[str]]
@@ -31,7 +32,7 @@ def hidden_from(conn: Connection, *, actor: Actor, form: Form) -> Hidden:
     access = form_access(conn, actor, form)
     hidden: Hidden = {form.key: sorted(access.hidden)}
     for f in access.visible.active_fields:
-        if f.type != "link" or not f.target or f.target in hidden:
+        if not field_type(f).links_records or not f.target or f.target in hidden:
             continue
         target = find_form(conn, f.target)
         if target is not None:

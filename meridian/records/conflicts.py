@@ -24,7 +24,7 @@ from meridian.core.timezones import DEFAULT_TIME_ZONE
 from meridian.errors import ErrorCollector
 from meridian.records.reads import get_record, record_history
 from meridian.records.values import RecordParser
-from meridian.schema.fieldtypes import ValueContext
+from meridian.schema.fieldtypes import ValueContext, field_type
 from meridian.schema.model import Form
 
 
@@ -126,9 +126,9 @@ class _Sameness:
         if value is None or value == "" or value == []:
             return None
         kind = self.form.get_field(key)
-        if kind is not None and kind.type == "link":  # expanded links are {"id", "title"}
+        if kind is not None and field_type(kind).links_records:  # expanded: {"id", "title"}
             value = _link_ids(value)
-        elif kind is not None and kind.type == "child_table" and isinstance(value, list):
+        elif kind is not None and field_type(kind).holds_lines and isinstance(value, list):
             value = [  # stored lines carry their own ids; a line's values are what count
                 {k: v for k, v in line.items() if k != "id"} if isinstance(line, dict) else line
                 for line in value

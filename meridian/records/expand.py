@@ -31,7 +31,7 @@ def expand_links(
     title field is hidden from it, shows only its id."""
     for key in dict.fromkeys(keys):  # a key asked for twice is expanded once
         link = form.get_field(key)
-        if link is None or link.archived or link.type != "link":
+        if link is None or link.archived or not field_type(link).links_records:
             raise ValidationFailed(
                 [FieldError("expand", "not_a_link", f"{key!r} is not a link field", key)]
             )

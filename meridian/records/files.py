@@ -33,6 +33,7 @@ from meridian.errors import FieldError, NotFound, ValidationFailed
 from meridian.records.sniff import sniff
 from meridian.schema.catalog import get_form, list_forms
 from meridian.schema.compile import compile_form
+from meridian.schema.fieldtypes import field_type
 from meridian.schema.model import Field
 from meridian.schema.values.filetypes import file_problem, is_token, served_type, unknown_file
 
@@ -112,7 +113,7 @@ def attachment_field(*, conn: Connection, actor: Actor, form_key: str, field_key
     then check the upload. Anything else is a 422 naming ``field``."""
     visible = visible_form(conn, actor, get_form(conn, form_key))
     found = visible.get_field(field_key)
-    if found is None or found.archived or found.type != "attachment":
+    if found is None or found.archived or not field_type(found).holds_files:
         message = f"form {form_key!r} has no attachment field {field_key[:40]!r}"
         raise ValidationFailed([FieldError("field", "unknown_field", message, field_key[:40])])
     return found
@@ -177,13 +178,13 @@ def _holdings(
         tables = compile_form(form)
         # (table, column, the record field it is read through); archived fields still hold
         # files, but nobody reads a file through one
-        places = [(tables.main, f.key, f) for f in form.fields if f.type == "attachment"]
+        places = [(tables.main, f.key, f) for f in form.fields if field_type(f).holds_files]
         for f in form.fields:
-            if f.type == "child_table":
+            if field_type(f).holds_lines:
                 places += [
                     (tables.lines[f.key], line.key, f)
                     for line in f.fields
-                    if line.type == "attachment"
+                    if field_type(line).holds_files
                 ]
         if not places:
             continue

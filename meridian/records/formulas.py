@@ -19,6 +19,7 @@ from meridian.errors import ErrorCollector
 from meridian.schema.catalog import get_form
 from meridian.schema.compile import compile_form
 from meridian.schema.expressions import FormExpressions, logical_record, to_logical, to_stored
+from meridian.schema.fieldtypes import field_type
 from meridian.schema.model import Field, Form
 
 
@@ -82,11 +83,11 @@ class FormulaRunner:
 
 
 def _link_keys(form: Form) -> set[str]:
-    return {f.key for f in form.active_fields if f.type == "link" and not f.many}
+    return {f.key for f in form.active_fields if field_type(f).links_records and not f.many}
 
 
 def _child_keys(form: Form) -> set[str]:
-    return {f.key for f in form.active_fields if f.type == "child_table"}
+    return {f.key for f in form.active_fields if field_type(f).holds_lines}
 
 
 def _line_fields(form: Form, key: str) -> tuple[Field, ...]:

@@ -25,9 +25,16 @@ from meridian.records.readable import Readable
 from meridian.schema.fieldtypes import field_type
 from meridian.schema.model import Field, Form
 
-GROUPABLE = ("select",)
-SUMMABLE = ("integer", "decimal", "money", "percent")
-"""Stored numbers: a sum of them is exact (money and decimals are scaled integers)."""
+
+def groups(field: Field) -> bool:
+    """A board can group by the field: one column per option (``FieldType.board_grouping``)."""
+    return field_type(field).board_grouping
+
+
+def sums(field: Field) -> bool:
+    """A column may show the field's sum: a stored number, whose sum is exact
+    (``FieldType.summable``; money and decimals are scaled integers)."""
+    return field_type(field).summable
 
 
 @dataclass(frozen=True)
@@ -40,7 +47,7 @@ class GroupTotal:
 
 def summable_fields(form: Form) -> list[Field]:
     """The fields a column may show the sum of."""
-    return [f for f in form.active_fields if f.type in SUMMABLE]
+    return [f for f in form.active_fields if sums(f)]
 
 
 def group_totals(
@@ -60,12 +67,12 @@ def group_totals(
     access.require("read")
     visible = access.visible
     grouping = visible.get_field(by)
-    if grouping is None or grouping.type not in GROUPABLE:
+    if grouping is None or not groups(grouping):
         raise ValidationFailed(
             [FieldError("by", "invalid_grouping", "choose a single select field", by)]
         )
     summed = visible.get_field(sum_of) if sum_of else None
-    if sum_of and (summed is None or summed.type not in SUMMABLE):
+    if sum_of and (summed is None or not sums(summed)):
         raise ValidationFailed(
             [FieldError("sum", "invalid_sum", "choose a number or money field", sum_of)]
         )

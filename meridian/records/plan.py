@@ -85,7 +85,7 @@ class FormPlan:
     def of(cls, form: Form) -> FormPlan:
         tables = compile_form(form)
         columns = tuple(f for f in form.active_fields if f.key in tables.main.c)
-        lines = {f.key: Dumper(f.fields) for f in form.active_fields if f.type == "child_table"}
+        lines = {f.key: Dumper(f.fields) for f in form.active_fields if field_type(f).holds_lines}
         live = frozenset(f.key for f in form.active_fields)
         writable = frozenset(f.key for f in columns) | {"owner_id"}
         return cls(

@@ -17,7 +17,6 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Connection
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -25,11 +24,11 @@ from meridian.access.permissions import form_access
 from meridian.core import strict_json
 from meridian.core.actor import Actor
 from meridian.core.strict_json import INTEGER_RANGE
-from meridian.errors import FieldError, InvalidValue, ValidationFailed
 from meridian.records.readable import Readable
 from meridian.schema.catalog import get_form
 from meridian.schema.compile import FormTables, compile_form
 from meridian.schema.fieldtypes import ValueContext, field_type
+from meridian.schema.fieldtypes.filtering import FilterPlace, bad_filter, compare
 from meridian.schema.model import Field, Form
 
 MAX_FILTER_DEPTH = 8
@@ -37,8 +36,7 @@ MAX_CONDITIONS = 100
 SYSTEM_SORTABLE = ("id", "created_at", "updated_at", "owner_id")
 
 
-def _bad(path: str, code: str, message: str, value: Any = None) -> ValidationFailed:
-    return ValidationFailed([FieldError(path, code, message, value)])
+_bad = bad_filter
 
 
 @dataclass(frozen=True)
@@ -58,7 +56,7 @@ def parse_sort(form: Form, text: str | None) -> list[Sort]:
         key = part.lstrip("-+")
         if key not in sortable:
             raise _bad("sort", "unknown_sort_field", f"cannot sort by {key!r}", part)
-        if field_type_of(form, key) in ("multi_select", "attachment"):
+        if not _sortable(form, key):
             raise _bad("sort", "unsortable_field", f"cannot sort by list field {key!r}", part)
         sorts.append(Sort(key, part.startswith("-")))
     if len(sorts) > 5:
@@ -68,13 +66,13 @@ def parse_sort(form: Form, text: str | None) -> list[Sort]:
     return sorts
 
 
-def field_type_of(form: Form, key: str) -> str | None:
+def _sortable(form: Form, key: str) -> bool:
     field_def = form.get_field(key)
-    return field_def.type if field_def else None
+    return field_def is None or field_type(field_def).sortable(field_def)
 
 
 def _has_plain_column(field_def: Field) -> bool:
-    return field_type(field_def).has_column and not (field_def.type == "link" and field_def.many)
+    return field_type(field_def).has_plain_column(field_def)
 
 
 class FilterCompiler:
@@ -137,7 +135,7 @@ class FilterCompiler:
     def _across_link(self, key: str, op: str, value: Any, path: str) -> ColumnElement[bool]:
         link_key, _, target_key = key.partition(".")
         link = self.form.get_field(link_key)
-        if link is None or link.archived or link.type != "link" or "." in target_key:
+        if link is None or link.archived or not field_type(link).links_records or "." in target_key:
             raise _bad(path, "unknown_field", f"{key!r} is not <link field>.<field>", key)
         target = get_form(self.conn, link.target or "")
         if self.actor is None:
@@ -160,34 +158,12 @@ class FilterCompiler:
         self, form: Form, tables: FormTables, key: str, op: str, value: Any, path: str
     ) -> ColumnElement[bool]:
         if key in SYSTEM_SORTABLE:
-            return _compare(tables.main.c[key], op, value, _system_parser(key, self.ctx), path)
+            return compare(tables.main.c[key], op, value, _system_parser(key, self.ctx), path)
         field_def = form.get_field(key)
         if field_def is None or field_def.archived:
             raise _bad(path, "unknown_field", f"form {form.key!r} has no field {key!r}", key)
-        if field_def.type == "multi_select":
-            return _list_condition(
-                tables.main.c[key], op, value, field_def, self.ctx, path, self.conn.dialect.name
-            )
-        if field_def.type == "link" and field_def.many:
-            return _pairs_condition(tables, field_def, op, value, self.ctx, path)
-        if not _has_plain_column(field_def):
-            raise _bad(
-                path, "unfilterable_field", f"cannot filter on {field_def.type} field {key!r}", key
-            )
-        kind = field_type(field_def)
-
-        def parse(raw: Any) -> Any:
-            try:
-                if field_def.type == "auto_number" or kind.computed:
-                    return raw
-                return kind.parse(field_def, raw, self.ctx)
-            except InvalidValue as exc:
-                raise _bad(f"{path}.value", exc.code, exc.message, raw) from None
-
-        return _compare(tables.main.c[key], op, value, parse, path, text=field_def.type in _TEXTUAL)
-
-
-_TEXTUAL = frozenset({"text", "long_text", "email", "phone", "url", "uscc", "ip", "auto_number"})
+        place = FilterPlace(tables, self.ctx, path, self.conn.dialect.name)
+        return field_type(field_def).filter_clause(field_def, op, value, place)
 
 
 def _system_parser(key: str, ctx: ValueContext) -> Callable[[Any], Any]:
@@ -207,108 +183,6 @@ def _system_parser(key: str, ctx: ValueContext) -> Callable[[Any], Any]:
         raise _bad(f"filter.{key}", "invalid_number", "expected a whole number", raw)
 
     return parse
-
-
-def _escape_like(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-
-
-def _compare(
-    column: ColumnElement[Any],
-    op: str,
-    value: Any,
-    parse: Callable[[Any], Any],
-    path: str,
-    *,
-    text: bool = False,
-) -> ColumnElement[bool]:
-    if op == "is_blank":
-        if not isinstance(value, bool):
-            raise _bad(f"{path}.value", "invalid_filter", "is_blank takes true or false", value)
-        return column.is_(None) if value else column.is_not(None)
-    if op in ("contains", "starts_with"):
-        if not text or not isinstance(value, str):
-            raise _bad(
-                path, "invalid_operator", f"{op} works on text fields with a text value", value
-            )
-        pattern = _escape_like(value.strip().lower())
-        pattern = f"%{pattern}%" if op == "contains" else f"{pattern}%"
-        return sa.func.lower(column).like(pattern, escape="\\")
-    if op == "in":
-        if not isinstance(value, list) or not value or len(value) > 1000:
-            raise _bad(
-                f"{path}.value", "invalid_filter", "in takes a list of 1 to 1000 values", value
-            )
-        return column.in_([parse(v) for v in value])
-    if op == "between":
-        if not isinstance(value, list) or len(value) != 2:
-            raise _bad(f"{path}.value", "invalid_filter", "between takes [low, high]", value)
-        return column.between(parse(value[0]), parse(value[1]))
-    comparisons: dict[str, Callable[[Any, Any], ColumnElement[bool]]] = {
-        "eq": lambda c, v: c == v,
-        "ne": lambda c, v: sa.or_(c != v, c.is_(None)),
-        "gt": lambda c, v: c > v,
-        "gte": lambda c, v: c >= v,
-        "lt": lambda c, v: c < v,
-        "lte": lambda c, v: c <= v,
-    }
-    if op not in comparisons:
-        raise _bad(path, "unknown_operator", f"unknown operator {op!r}", op)
-    if value is None:
-        raise _bad(
-            f"{path}.value", "invalid_filter", f"{op} needs a value; use is_blank for blanks"
-        )
-    return comparisons[op](column, parse(value))
-
-
-def _list_condition(
-    column: ColumnElement[Any],
-    op: str,
-    value: Any,
-    field_def: Field,
-    ctx: ValueContext,
-    path: str,
-    dialect: str,
-) -> ColumnElement[bool]:
-    if op == "is_blank" and isinstance(value, bool):
-        return column.is_(None) if value else column.is_not(None)
-    if op not in ("contains", "in"):
-        raise _bad(path, "invalid_operator", f"{op} does not apply to multi-select fields", op)
-    wanted = value if isinstance(value, list) else [value]
-    try:
-        options = field_type(field_def).parse(field_def, wanted, ctx) or []
-    except InvalidValue as exc:
-        raise _bad(f"{path}.value", exc.code, exc.message, value) from None
-    checks = [json_array_contains(column, option, dialect) for option in options]
-    if not checks:
-        return sa.false()
-    return sa.and_(*checks) if op == "contains" else sa.or_(*checks)
-
-
-def json_array_contains(column: Any, option: Any, dialect: str) -> ColumnElement[bool]:
-    """Whether a JSON array column holds ``option`` (an option value, a file id)."""
-    if dialect == "postgresql":
-        return column.op("@>")(sa.literal([option], type_=postgresql.JSONB))  # type: ignore[no-any-return]
-    each = sa.func.json_each(column).table_valued("value")
-    return sa.exists(sa.select(1).select_from(each).where(each.c.value == option))
-
-
-def _pairs_condition(
-    tables: FormTables, field_def: Field, op: str, value: Any, ctx: ValueContext, path: str
-) -> ColumnElement[bool]:
-    pairs = tables.links[field_def.key]
-    main = tables.main
-    if op == "is_blank" and isinstance(value, bool):
-        linked = sa.exists(sa.select(1).where(pairs.c.source_id == main.c.id))
-        return sa.not_(linked) if value else linked
-    if op not in ("contains", "in", "eq"):
-        raise _bad(path, "invalid_operator", f"{op} does not apply to many-to-many links", op)
-    wanted = value if isinstance(value, list) else [value]
-    try:
-        ids = field_type(field_def).parse(field_def, wanted, ctx)
-    except InvalidValue as exc:
-        raise _bad(f"{path}.value", exc.code, exc.message, value) from None
-    return main.c.id.in_(sa.select(pairs.c.source_id).where(pairs.c.target_id.in_(ids)))
 
 
 def encode_cursor(values: Sequence[Any]) -> str:

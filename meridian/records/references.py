@@ -22,6 +22,7 @@ from meridian.records.readable import Readable
 from meridian.records.values import ParsedRecord
 from meridian.schema.catalog import get_form
 from meridian.schema.compile import compile_form
+from meridian.schema.fieldtypes import field_type
 from meridian.schema.model import Field, Form
 from meridian.schema.values.filetypes import file_problem, unknown_file
 
@@ -46,8 +47,8 @@ def check_references(
     """
     wanted: dict[str, set[int]] = defaultdict(set)
     wanted_users: set[int] = set()
-    link_fields = [f for f in form.active_fields if f.type == "link"]
-    user_keys = ["owner_id", *(f.key for f in form.active_fields if f.type == "user")]
+    link_fields = [f for f in form.active_fields if field_type(f).links_records]
+    user_keys = ["owner_id", *(f.key for f in form.active_fields if field_type(f).references_users)]
     for record in records:
         for f in link_fields:
             given = record.pairs.get(f.key) if f.many else [record.columns.get(f.key)]
@@ -97,10 +98,10 @@ def _check_attachments(
     given: list[tuple[str, Field, list[str]]] = []
     for record, prefix in zip(records, prefixes, strict=True):
         for f in form.active_fields:
-            if f.type == "attachment" and record.columns.get(f.key):
+            if field_type(f).holds_files and record.columns.get(f.key):
                 given.append((prefix + f.key, f, record.columns[f.key]))
-            elif f.type == "child_table" and record.lines.get(f.key):
-                line_files = [line for line in f.fields if line.type == "attachment"]
+            elif field_type(f).holds_lines and record.lines.get(f.key):
+                line_files = [line for line in f.fields if field_type(line).holds_files]
                 for index, line in enumerate(record.lines[f.key]):
                     for lf in line_files:
                         if line.get(lf.key):
@@ -158,7 +159,7 @@ def linked_ids(form: Form, stored: Mapping[str, Any]) -> dict[str, set[int]]:
     ``check_references``'s ``kept``."""
     found: dict[str, set[int]] = {}
     for f in form.active_fields:
-        if f.type != "link":
+        if not field_type(f).links_records:
             continue
         value = stored.get(f.key)
         found[f.key] = set(value) if isinstance(value, list) else {value} if value else set()

@@ -45,14 +45,14 @@ class RecordParser:
         self.lines = {
             f.key: RecordParser(line_form_of(f))
             for f in self.fields.values()
-            if f.type == "child_table"
+            if field_type(f).holds_lines
         }
         self.plain = {
             key: (f, self.kinds[key].parse)
             for key, f in self.fields.items()
             if not self.kinds[key].computed
-            and f.type != "child_table"
-            and not (f.type == "link" and f.many)
+            and not field_type(f).holds_lines
+            and not (field_type(f).links_records and f.many)
         }
         """Fields whose value goes to one column: checked inline, without ``_parse_one``."""
 
@@ -129,9 +129,9 @@ class RecordParser:
             errors.add(prefix + key, "read_only", message, value)
             return
         if value is None or value == "" or value == []:
-            if field_def.type == "child_table":
+            if field_type(field_def).holds_lines:
                 parsed.lines[key] = []
-            elif field_def.type == "link" and field_def.many:
+            elif field_type(field_def).links_records and field_def.many:
                 parsed.pairs[key] = []
             else:
                 parsed.columns[key] = None
@@ -141,7 +141,7 @@ class RecordParser:
         except InvalidValue as exc:
             errors.add(prefix + key, exc.code, exc.message, value)
             return
-        if field_def.type == "child_table":
+        if field_type(field_def).holds_lines:
             line_parser = self.lines[key]
             parsed.lines[key] = [
                 line_parser.parse(
@@ -149,16 +149,16 @@ class RecordParser:
                 ).columns
                 for index, line in enumerate(stored)
             ]
-        elif field_def.type == "link" and field_def.many:
+        elif field_type(field_def).links_records and field_def.many:
             parsed.pairs[key] = stored
         else:
             parsed.columns[key] = stored
 
 
 def _is_blank(parsed: ParsedRecord, field_def: Field) -> bool:
-    if field_def.type == "child_table":
+    if field_type(field_def).holds_lines:
         return not parsed.lines.get(field_def.key)
-    if field_def.type == "link" and field_def.many:
+    if field_type(field_def).links_records and field_def.many:
         return not parsed.pairs.get(field_def.key)
     return parsed.columns.get(field_def.key) is None
 

@@ -63,7 +63,7 @@ def insert_records(
     errors.raise_if_any()
     now = utcnow(conn)
     for f in plan.column_fields:
-        if f.type == "auto_number":
+        if field_type(f).numbered:
             for record, number in zip(
                 parsed, assign_numbers(conn, form, f, len(parsed), now, tz), strict=True
             ):
@@ -120,7 +120,9 @@ def refresh_rollups(conn: Connection, form: Form, rows: Sequence[Mapping[Any, An
 
 
 def has_expressions(form: Form) -> bool:
-    return bool(form.validations) or any(f.type == "formula" for f in form.active_fields)
+    return bool(form.validations) or any(
+        field_type(f).evaluates_expression for f in form.active_fields
+    )
 
 
 def dump_lines(

@@ -33,7 +33,8 @@ from meridian.rules.engine import next_call_key
 from meridian.rules.values import api_value, computed_values
 from meridian.schema.catalog import find_form, get_form
 from meridian.schema.compile import compile_form
-from meridian.schema.model import Form
+from meridian.schema.fieldtypes import field_type
+from meridian.schema.model import Field, Form
 
 CALL = "rules.call"
 """A rule's outbound webhook call: a job of its own, so a slow or failing receiver is retried
@@ -105,7 +106,9 @@ class CreateAction(RuleAction):
         check_values(conn, target, action.get("values"), form, f"{path}.values", errors)
         link = action.get("link_field")
         field = target.get_field(str(link)) if link is not None else None
-        if link is not None and (field is None or field.type != "link" or field.target != form.key):
+        if link is not None and (
+            field is None or not field_type(field).links_records or field.target != form.key
+        ):
             errors.add(f"{path}.link_field", "invalid_link", f"not a link to {form.key!r}", link)
         if "owner" in action:
             values = action.get("values")
@@ -243,7 +246,7 @@ class TagAction(RuleAction):
         errors: ErrorCollector,
     ) -> None:
         field = form.get_field(str(action.get("field")))
-        if field is None or field.type != "multi_select":
+        if field is None or not _tags(field):
             errors.add(
                 f"{path}.field",
                 "not_multi_select",
@@ -517,3 +520,9 @@ def _recipients(
     if found is None:
         return [], "no_manager" if to == "reports_to" else "no_department_head"
     return [found], None
+
+
+def _tags(field: Field) -> bool:
+    """A field ``tag`` can add options to and remove them from: a list of options."""
+    kind = field_type(field)
+    return kind.has_options and kind.list_valued

@@ -56,6 +56,7 @@ from meridian.rules.triggers import triggers_of
 from meridian.schema.catalog import find_form, get_form
 from meridian.schema.compile import compile_form
 from meridian.schema.expressions import scope_for
+from meridian.schema.fieldtypes import field_type
 from meridian.schema.model import Form
 
 TIME_TRIGGERS = ("date_relative", "no_activity")
@@ -100,7 +101,7 @@ def _check_trigger(conn: Connection, form: Form, trigger: Any, errors: ErrorColl
         field = form.get_field(str(trigger.get("field")))
         if field is None or field.archived:
             errors.add("trigger.field", "unknown_field", "no such field", trigger.get("field"))
-        elif kind == "date_relative" and field.type != "date":
+        elif kind == "date_relative" and field_type(field).expression_type(field) != ExprType.DATE:
             errors.add("trigger.field", "not_a_date", "choose a date field", field.key)
     if kind == "no_activity" and "activity" in trigger:
         activity = trigger["activity"]
@@ -108,7 +109,12 @@ def _check_trigger(conn: Connection, form: Form, trigger: Any, errors: ErrorColl
             find_form(conn, str(activity.get("form"))) if isinstance(activity, Mapping) else None
         )
         link = other.get_field(str(activity.get("link_field"))) if other is not None else None
-        if link is None or link.type != "link" or link.many or link.target != form.key:
+        if (
+            link is None
+            or not field_type(link).links_records
+            or link.many
+            or link.target != form.key
+        ):
             errors.add(
                 "trigger.activity",
                 "invalid_activity",

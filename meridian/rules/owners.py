@@ -25,6 +25,7 @@ from meridian.db.sets import one_of
 from meridian.db.tables import departments, rule_runs, users
 from meridian.errors import ErrorCollector
 from meridian.schema.compile import compile_form
+from meridian.schema.fieldtypes import field_type
 from meridian.schema.model import Form
 
 STRATEGIES = ("round_robin", "least_loaded")
@@ -44,7 +45,9 @@ def check_owner(
             errors.add(f"{path}.user", "unknown_user", "no such user", user)
     elif "field" in owner:
         field = source.get_field(str(owner["field"]))
-        if owner["field"] != "owner_id" and (field is None or field.type != "user" or field.many):
+        if owner["field"] != "owner_id" and (
+            field is None or not field_type(field).references_users or field.many
+        ):
             errors.add(f"{path}.field", "not_a_user_field", "choose a user field", owner["field"])
     else:
         check_strategy(conn, owner, path, errors)

@@ -41,7 +41,7 @@ from meridian.schema.expressions import (
     with_result_types,
 )
 from meridian.schema.fieldtypes import ValueContext, field_type, types_context
-from meridian.schema.model import UNLISTED_IN_RELATED, App, Field, Form, parse_model
+from meridian.schema.model import App, Field, Form, parse_model
 from meridian.schema.naming import form_key_from_label, key_from_label
 from meridian.schema.retype import plan_conversion
 
@@ -67,7 +67,7 @@ def check_form_definition(conn: Connection, form: Form) -> None:
             errors.add(path, "invalid_definition", problem, field.key)
         if field.unique and not kind.supports_unique:
             errors.add(path, "unique_unsupported", f"{field.type} fields cannot be unique")
-        if field.type == "link" and field.target and field.target != form.key:
+        if field_type(field).links_records and field.target and field.target != form.key:
             if find_form(conn, field.target) is None:
                 errors.add(
                     path,
@@ -86,10 +86,10 @@ def check_form_definition(conn: Connection, form: Form) -> None:
             elif key in placed:
                 errors.add(f"sections.{index}", "duplicate_key", f"{key!r} is placed twice", key)
             placed.add(key)
-    listable = {f.key for f in form.fields if f.type not in UNLISTED_IN_RELATED}
+    listable = {f.key for f in form.fields if field_type(f).fits_column}
     for index, field in enumerate(form.fields):
         for key in field.related_columns:
-            if field.type != "link" or key not in listable:
+            if not field_type(field).links_records or key not in listable:
                 errors.add(
                     f"fields.{index}.{field.key}.related_columns",
                     "unknown_field",
@@ -192,16 +192,16 @@ def add_field(
     check_form_definition(conn, new_form)
     new_form = with_result_types(conn, new_form)
     tables = compile_form(new_form)
-    if field.type == "child_table":
+    if field_type(field).holds_lines:
         tables.lines[field.key].create(conn)
-    elif field.type == "link" and field.many:
+    elif field_type(field).links_records and field.many:
         tables.links[field.key].create(conn)
     else:
         ddl.add_column(conn, tables.main, tables.main.c[field.key])
         _create_field_indexes(conn, tables.main, field.key)
-    if field.type in ("formula", "rollup"):
+    if field_type(field).recomputed():
         _recompute(conn, new_form, field.key, tz)
-    if _field_indexes(tables.main, field.key) or field.type in ("formula", "rollup"):
+    if _field_indexes(tables.main, field.key) or field_type(field).recomputed():
         analyze(conn, [tables.main.name])  # the new index or values, for the planner
     store_form(conn, new_form, new=False)
     record_change(
@@ -284,11 +284,11 @@ def update_field(
     new_tables = compile_form(new_form)
     kind = field_type(old)
     summary: list[str] = []
-    if old.type == new.type and old.type in ("formula", "rollup"):
+    if old.type == new.type and kind.recomputed():
         summary.extend(_update_formula(conn, form, old, new, tz))
-    if kind.has_column and not (old.type == "link" and old.many):
+    if kind.has_column and not (field_type(old).links_records and old.many):
         table = old_tables.main
-        if old.type != "formula" and _storage_changed(old, new):
+        if not field_type(old).evaluates_expression and _storage_changed(old, new):
             _convert_column(conn, form, old, new)
             summary.append(f"type {old.type} → {new.type}")
         if new.required and not old.required:
@@ -332,9 +332,10 @@ def _storage_changed(old: Field, new: Field) -> bool:
     kind = field_type(new)
     if kind.storage_scale(old) != kind.storage_scale(new):
         return True
-    if new.type == "select" and set(new.option_values()) < set(old.option_values()):
+    if kind.retype_family == "option" and set(new.option_values()) < set(old.option_values()):
         return True
-    return new.type in ("text", "long_text") and (new.max_length or 0) < (old.max_length or 0)
+    shorter = (new.max_length or 0) < (old.max_length or 0)
+    return kind.retype_family == "free_text" and shorter
 
 
 def _convert_column(conn: Connection, form: Form, old: Field, new: Field) -> None:
@@ -497,7 +498,9 @@ def _typed_or_refused(conn: Connection, form: Form, changed: Field) -> Form:
         return with_result_types(conn, form)
     except ValidationFailed as exc:
         own = f"fields.{changed.key}."
-        if changed.type == "formula" and all(e.field.startswith(own) for e in exc.errors):
+        if field_type(changed).evaluates_expression and all(
+            e.field.startswith(own) for e in exc.errors
+        ):
             raise
         raise SchemaChangeRefused(
             f"the change breaks {len(exc.errors)} expression(s); change them first",

@@ -79,7 +79,7 @@ def field_indexes(table: sa.Table, field: Field) -> list[sa.Index]:
                 postgresql_where=table.c.deleted_at.is_(None),
             )
         ]
-    if field.indexed or field.type in ("link", "user", "date", "datetime", "select"):
+    if field.indexed or field_type(field).always_indexed:
         return [sa.Index(index_name(table.name, field.key), column)]
     return []
 
@@ -106,7 +106,9 @@ def compile_form(form: Form) -> FormTables:
     """
     metadata = sa.MetaData()
     stored = [
-        f for f in form.fields if field_type(f).has_column and not (f.type == "link" and f.many)
+        f
+        for f in form.fields
+        if field_type(f).has_column and not (field_type(f).links_records and f.many)
     ]
     main = sa.Table(
         form.table_name, metadata, *system_columns(), *(_field_column(f) for f in stored)
@@ -117,9 +119,9 @@ def compile_form(form: Form) -> FormTables:
     lines: dict[str, sa.Table] = {}
     links: dict[str, sa.Table] = {}
     for f in form.fields:
-        if f.type == "child_table":
+        if field_type(f).holds_lines:
             lines[f.key] = _lines_table(metadata, form, f)
-        elif f.type == "link" and f.many:
+        elif field_type(f).links_records and f.many:
             links[f.key] = _pair_table(metadata, form, f)
     return FormTables(form=form, main=main, lines=lines, links=links)
 

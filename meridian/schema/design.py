@@ -16,9 +16,11 @@ from sqlalchemy.engine import Connection
 from meridian.core.actor import Actor
 from meridian.errors import FieldError, ValidationFailed
 from meridian.expr.compiled import CompiledExpression, compile_expression
+from meridian.plugins.manager import plugins_of
 from meridian.schema import changes
 from meridian.schema.catalog import get_form, store_form
 from meridian.schema.expressions import scope_for
+from meridian.schema.fieldtypes import FieldType, field_types_of
 from meridian.schema.model import Form, Section, parse_model
 
 _FORM_SETTINGS = ("label", "description", "title_field")
@@ -179,12 +181,17 @@ def check_formula(
     :raises ExpressionError: with the position and a message in both languages.
     """
     fields = draft.get("fields", []) if isinstance(draft, dict) else []
+    types = field_types_of(plugins_of(conn))
     others = [
         {k: v for k, v in item.items() if k != "section"}
         for item in fields
-        if isinstance(item, dict) and item.get("type") not in ("formula", "rollup")
+        if isinstance(item, dict) and not _recomputed(types.get(str(item.get("type"))))
     ]
     form = changes.form_from_draft(
         conn, app_key, {"key": draft.get("key") or None, "label": "draft", "fields": others}
     )
     return compile_expression(expression, scope_for(conn, form))
+
+
+def _recomputed(kind: FieldType | None) -> bool:
+    return kind is not None and kind.recomputed()

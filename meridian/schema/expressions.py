@@ -38,10 +38,6 @@ from meridian.schema.compile import FormTables, compile_form
 from meridian.schema.fieldtypes import field_type, types_context
 from meridian.schema.model import Field, Form
 
-_TEXT = frozenset(
-    {"text", "long_text", "email", "phone", "url", "uscc", "ip", "region", "select", "auto_number"}
-)
-_NUMBER = frozenset({"integer", "decimal", "money", "percent", "user"})
 _RESULT_TYPES = {
     ExprType.NUMBER: "number",
     ExprType.TEXT: "text",
@@ -56,33 +52,13 @@ def expression_scale(field: Field) -> int:
 
     A percent is stored as typed (12.5 for 12.5 %) and seen as the fraction (0.125).
     """
-    scale = field_type(field).storage_scale(field)
-    return scale + 2 if field.type == "percent" else scale
+    return field_type(field).expression_scale(field)
 
 
 def field_info(field: Field) -> FieldInfo | None:
-    """How an expression sees a field; ``None`` for fields it cannot read directly."""
-    if field.type in _TEXT:
-        kind = ExprType.TEXT
-    elif field.type in _NUMBER or (field.type == "link" and not field.many):
-        kind = ExprType.NUMBER
-    elif field.type == "multi_select":
-        return FieldInfo(field.key, field.label, ExprType.TEXT, is_list=True)
-    elif field.type == "boolean":
-        kind = ExprType.BOOLEAN
-    elif field.type == "date":
-        kind = ExprType.DATE
-    elif field.type == "datetime":
-        kind = ExprType.DATETIME
-    elif field.type == "formula" and field.result_type:
-        kind = ExprType(field.result_type)
-    elif field.type == "rollup":
-        kind = ExprType.NUMBER
-    else:
-        return None
-    return FieldInfo(
-        field.key, field.label, kind, expression_scale(field) if kind is ExprType.NUMBER else 0
-    )
+    """How an expression sees a field (``FieldType.expression_info``); ``None`` for fields it
+    cannot read directly."""
+    return field_type(field).expression_info(field)
 
 
 def plain_scope(fields: tuple[Field, ...]) -> Scope:
@@ -120,7 +96,7 @@ def every_live_row(alias: str, target: Form) -> LinkTarget:
 
 def _linked_forms(conn: Connection, form: Form) -> Iterator[tuple[Field, Form]]:
     for field in form.active_fields:
-        if field.type == "link" and not field.many and field.target:
+        if field_type(field).links_records and not field.many and field.target:
             target = form if field.target == form.key else find_form(conn, field.target)
             if target is not None:
                 yield field, target
@@ -137,7 +113,7 @@ def scope_for(conn: Connection, form: Form, *, targets: LinkTargets | None = Non
     children = {
         f.key: ChildScope(f.label, plain_scope(f.fields))
         for f in form.active_fields
-        if f.type == "child_table"
+        if field_type(f).holds_lines
     }
     return Scope(fields=base.fields, links=links, children=children)
 
@@ -199,10 +175,12 @@ def compile_form_expressions(conn: Connection, form: Form) -> FormExpressions:
     circle.
     """
     scope = scope_for(conn, form)
-    formulas = {f.key: f for f in form.active_fields if f.type == "formula" and f.expression}
+    formulas = {
+        f.key: f for f in form.active_fields if field_type(f).evaluates_expression and f.expression
+    }
     errors: list[FieldError] = []
     for field in form.active_fields:
-        if field.type == "rollup" and field.rollup is not None:
+        if field_type(field).aggregates and field.rollup is not None:
             if "." in field.rollup.source:
                 errors.extend(_check_linked_rollup(conn, form, field))
             else:
@@ -262,7 +240,7 @@ def compile_form_expressions(conn: Connection, form: Form) -> FormExpressions:
             break
     full = Scope(fields=known, links=scope.links, children=scope.children)
     for key, field in formulas.items():
-        if field.type == "rollup" and field.result_type not in (None, "number"):
+        if field_type(field).aggregates and field.result_type not in (None, "number"):
             errors.append(
                 FieldError(
                     f"fields.{key}.rollup", "not_a_number", "a rollup must give a number", key
@@ -347,7 +325,7 @@ def check_dependents(conn: Connection, form: Form) -> None:
 
 
 def _links_to(form: Form, target: str) -> bool:
-    return any(f.type == "link" and f.target == target for f in form.active_fields)
+    return any(field_type(f).links_records and f.target == target for f in form.active_fields)
 
 
 def to_logical(field: Field, stored: Any) -> Any:
@@ -408,7 +386,12 @@ def _check_linked_rollup(conn: Connection, form: Form, field: Field) -> list[Fie
     source_key, _, link_key = spec.source.partition(".")
     source = form if source_key == form.key else find_form(conn, source_key)
     link = source.get_field(link_key) if source else None
-    if source is None or link is None or link.type != "link" or link.target != form.key:
+    if (
+        source is None
+        or link is None
+        or not field_type(link).links_records
+        or link.target != form.key
+    ):
         message = f"{spec.source!r} is not <form>.<link field> pointing at {form.key}"
         return [FieldError(path, "invalid_rollup_source", message, spec.source)]
     if spec.function == "count":
@@ -442,7 +425,7 @@ def linked_rollups_onto(conn: Connection, source_key: str) -> list[tuple[Form, F
         (form, field)
         for form in candidates
         for field in form.active_fields
-        if field.type == "rollup"
+        if field_type(field).aggregates
         and field.rollup is not None
         and field.rollup.source.partition(".")[0] == source_key
         and "." in field.rollup.source

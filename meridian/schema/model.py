@@ -102,10 +102,6 @@ class Rollup(_Frozen):
     field: str | None = None  # the aggregated field on the source; None for count
 
 
-UNLISTED_IN_RELATED = frozenset({"child_table", "attachment"})
-"""Field types a related list cannot show in a column."""
-
-
 class Field(_Frozen):
     """One field of a form; type-specific settings are validated by the field type."""
 

@@ -11,7 +11,7 @@ from meridian.errors import FieldError, ValidationFailed
 from meridian.events.audit import audit
 from meridian.schema.catalog import get_app, list_forms
 from meridian.schema.changes import create_app, create_form, require_builder
-from meridian.schema.fieldtypes import types_context
+from meridian.schema.fieldtypes import field_type, types_context
 from meridian.schema.model import App, Form, parse_model
 
 PACKAGE_FORMAT = "meridian.app/1"
@@ -40,7 +40,7 @@ def _dependency_order(forms: list[Form]) -> list[Form]:
             return
         for field in form.fields:
             target = by_key.get(field.target or "")
-            if field.type == "link" and target is not None and target.key != form.key:
+            if field_type(field).links_records and target is not None and target.key != form.key:
                 place(target, trail | {form.key})
         placed.add(form.key)
         ordered.append(form)

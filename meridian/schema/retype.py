@@ -16,11 +16,8 @@ from meridian.errors import SchemaChangeRefused
 from meridian.schema.fieldtypes import field_type
 from meridian.schema.model import Field
 
-TEXTISH = frozenset(
-    {"text", "long_text", "email", "phone", "url", "uscc", "ip", "region", "select", "auto_number"}
-)
-FREE_TEXT = frozenset({"text", "long_text"})
-NUMERIC = frozenset({"integer", "decimal", "money", "percent"})
+TEXTISH = frozenset({"free_text", "text", "option"})
+"""The families (``FieldType.retype_family``) whose values are text in the column."""
 _TRUE_WORDS = ("true", "1", "是")
 _FALSE_WORDS = ("false", "0", "否")
 
@@ -35,20 +32,21 @@ class Conversion:
 
 def plan_conversion(old: Field, new: Field, column: sa.Column[Any], dialect: str) -> Conversion:
     """The SQL to move ``column`` from ``old``'s storage to ``new``'s, or a refusal."""
-    a, b = old.type, new.type
-    if a in NUMERIC and b in NUMERIC:
+    a, b = field_type(old).retype_family, field_type(new).retype_family
+    same_type = old.type == new.type
+    if a == "number" and b == "number":
         return _number_to_number(old, new, column)
-    if a in NUMERIC and b in FREE_TEXT:
+    if a == "number" and b == "free_text":
         return Conversion(None, _number_to_text(old, column, dialect))
-    if a in TEXTISH and b in NUMERIC:
+    if a in TEXTISH and b == "number":
         return _text_to_number(new, column, dialect)
-    if a in TEXTISH and (b in FREE_TEXT or (b == a and b != "select")):
+    if a in TEXTISH and (b == "free_text" or (same_type and b != "option")):
         return _text_to_text(new, column)
-    if a in TEXTISH and b == "select":
+    if a in TEXTISH and b == "option":
         return _text_to_select(new, column)
     if a in TEXTISH and b == "date":
         return _text_to_date(column, dialect)
-    if a == "date" and b in FREE_TEXT:
+    if a == "date" and b == "free_text":
         text = sa.func.to_char(column, "YYYY-MM-DD") if dialect == "postgresql" else column
         return Conversion(None, sa.cast(text, sa.Text))
     if a in TEXTISH and b == "boolean":
@@ -57,10 +55,11 @@ def plan_conversion(old: Field, new: Field, column: sa.Column[Any], dialect: str
             sa.not_(word.in_(_TRUE_WORDS + _FALSE_WORDS)),
             sa.case((word.in_(_TRUE_WORDS), sa.true()), else_=sa.false()),
         )
-    if a == "boolean" and b in FREE_TEXT:
+    if a == "boolean" and b == "free_text":
         return Conversion(None, sa.case((column, "true"), else_="false"))
     raise SchemaChangeRefused(
-        f"field {old.key!r} cannot change from {a} to {b}; add a new field and copy the values",
+        f"field {old.key!r} cannot change from {old.type} to {new.type}; "
+        "add a new field and copy the values",
     )
 
 
@@ -69,7 +68,8 @@ def _scale(field: Field) -> int:
 
 
 def _precision_limit(new: Field) -> int:
-    return 10 ** min(new.precision, 18) if new.type != "integer" else 10**18
+    digits: int = field_type(new).max_digits(new)
+    return int(10**digits)
 
 
 def _number_to_number(old: Field, new: Field, column: sa.Column[Any]) -> Conversion:
@@ -131,7 +131,7 @@ def _sqlite_exact_scaled(text: ColumnElement[Any], scale: int) -> ColumnElement[
 
 
 def _text_to_text(new: Field, column: sa.Column[Any]) -> Conversion:
-    limit = new.max_length or (100_000 if new.type == "long_text" else 500)
+    limit = new.max_length or field_type(new).default_max_length
     text = sa.cast(column, sa.Text)
     return Conversion(sa.func.length(text) > limit, text)
 

@@ -17,6 +17,7 @@ from meridian.rules.definitions import create_rule
 from meridian.schema.catalog import find_form, get_form
 from meridian.schema.changes import create_app, create_form
 from meridian.schema.compile import compile_form
+from meridian.schema.fieldtypes import field_type
 from meridian.schema.model import App, Field, Form
 
 
@@ -76,7 +77,7 @@ def load_sample_data(
                 found = find_form(conn, batch.form_key)
                 assert found is not None, f"sample data for unknown form {batch.form_key}"
                 form = forms[batch.form_key] = found
-            links = [f for f in form.active_fields if f.type == "link"]
+            links = [f for f in form.active_fields if field_type(f).links_records]
             rows = [_resolve_links(links, row, ids) for row in batch.rows]
             if owners:
                 start = counts.get(form.key, 0)

@@ -3,10 +3,10 @@ amounts grouped by the user's locale, times in the workspace zone."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import Any, ClassVar
 from zoneinfo import ZoneInfo
 
 from babel import Locale
@@ -22,7 +22,8 @@ USER_FIELDS = ("owner_id", "created_by", "updated_by")
 
 
 def mentioned_users(form: Form, records: Sequence[Mapping[str, Any]]) -> set[Any]:
-    keys = [*USER_FIELDS, *(f.key for f in form.active_fields if f.type == "user")]
+    named = (f.key for f in form.active_fields if field_type(f).references_users)
+    keys = [*USER_FIELDS, *named]
     return {record.get(key) for record in records for key in keys}
 
 
@@ -42,61 +43,95 @@ class Presenter:
         return str(Markup(self.html(field, value)).striptags())
 
     def html(self, field: Field | None, value: Any) -> Markup:
+        """The value as a page shows it: the type's own text (``FieldType.display``), else
+        the rendering its type asks for (``FieldType.presentation``)."""
         if value is None or value == "" or value == []:
             return Markup("")
-        kind = field.type if field is not None else "text"
-        shown = field_type(field).display(field, value) if field is not None else None
+        if field is None:
+            return self._name(field, value)
+        kind = field_type(field)
+        shown = kind.display(field, value)
         if shown is not None:
             return escape(shown)
-        if field is None or kind == "user":
-            return escape(self.names.get(value, f"#{value}") if isinstance(value, int) else value)
-        if kind in ("select", "multi_select"):
-            chosen = value if isinstance(value, list) else [value]
-            options = {option.value: option for option in field.options}
-            return Markup(" ").join(self._chip(options.get(v), v) for v in chosen)
-        if kind == "boolean":
-            return Markup("✓") if value else Markup("—")
-        if kind == "link":
-            links = value if isinstance(value, list) else [value]
-            return Markup(", ").join(self._link(field, link) for link in links)
-        if kind in ("money", "decimal", "percent", "integer") or (
-            kind in ("formula", "rollup") and (field.result_type or "number") == "number"
-        ):
-            return escape(self.number(field, value))
-        if kind == "date":
-            return escape(format_date(date.fromisoformat(value), "medium", locale=self.locale))
-        if kind == "datetime":
-            moment = datetime.fromisoformat(value)
-            # A time as typed in a form (an edit conflict shows it) is in the workspace zone.
-            moment = (moment if moment.tzinfo else moment.replace(tzinfo=self.tz)).astimezone(
-                self.tz
-            )
-            return escape(format_datetime(moment, "short", tzinfo=self.tz, locale=self.locale))
-        if kind == "region":
-            return escape(region_label(value))
-        if kind == "url":
-            return Markup('<a href="{0}" rel="noopener noreferrer" target="_blank">{0}</a>').format(
-                value
-            )
-        if kind == "email":
-            return Markup('<a href="mailto:{0}">{0}</a>').format(value)
-        if kind == "child_table":
-            return escape(f"{len(value)} ×")
-        if kind == "attachment":
-            return escape(f"📎 {len(value)}")
-        if isinstance(value, list):
-            return escape(", ".join(str(v) for v in value))
-        return escape(value)
+        render = self._renderings.get(kind.presentation(field), Presenter._text)
+        return render(self, field, value)
 
     def number(self, field: Field, value: Any) -> str:
         try:
             amount = Decimal(str(value))
         except InvalidOperation:
             return str(value)
-        if field.type == "money":
+        style = field_type(field).number_format
+        if style == "currency":
             return str(self._currency.apply(amount, self._babel, currency=field.currency))
         text = str(self._decimal.apply(amount, self._babel))
-        return text + "%" if field.type == "percent" else text
+        return text + "%" if style == "percent" else text
+
+    def _name(self, field: Field | None, value: Any) -> Markup:
+        return escape(self.names.get(value, f"#{value}") if isinstance(value, int) else value)
+
+    def _chips(self, field: Field, value: Any) -> Markup:
+        chosen = value if isinstance(value, list) else [value]
+        options = {option.value: option for option in field.options}
+        return Markup(" ").join(self._chip(options.get(v), v) for v in chosen)
+
+    def _check(self, field: Field, value: Any) -> Markup:
+        return Markup("✓") if value else Markup("—")
+
+    def _links(self, field: Field, value: Any) -> Markup:
+        links = value if isinstance(value, list) else [value]
+        return Markup(", ").join(self._link(field, link) for link in links)
+
+    def _number(self, field: Field, value: Any) -> Markup:
+        return escape(self.number(field, value))
+
+    def _date(self, field: Field, value: Any) -> Markup:
+        return escape(format_date(date.fromisoformat(value), "medium", locale=self.locale))
+
+    def _datetime(self, field: Field, value: Any) -> Markup:
+        moment = datetime.fromisoformat(value)
+        # A time as typed in a form (an edit conflict shows it) is in the workspace zone.
+        moment = (moment if moment.tzinfo else moment.replace(tzinfo=self.tz)).astimezone(self.tz)
+        return escape(format_datetime(moment, "short", tzinfo=self.tz, locale=self.locale))
+
+    def _region(self, field: Field, value: Any) -> Markup:
+        return escape(region_label(value))
+
+    def _url(self, field: Field, value: Any) -> Markup:
+        return Markup('<a href="{0}" rel="noopener noreferrer" target="_blank">{0}</a>').format(
+            value
+        )
+
+    def _email(self, field: Field, value: Any) -> Markup:
+        return Markup('<a href="mailto:{0}">{0}</a>').format(value)
+
+    def _count(self, field: Field, value: Any) -> Markup:
+        return escape(f"{len(value)} ×")
+
+    def _files(self, field: Field, value: Any) -> Markup:
+        return escape(f"📎 {len(value)}")
+
+    def _text(self, field: Field, value: Any) -> Markup:
+        if isinstance(value, list):
+            return escape(", ".join(str(v) for v in value))
+        return escape(value)
+
+    _renderings: ClassVar[dict[str, Callable[[Presenter, Field, Any], Markup]]] = {
+        "name": _name,
+        "chips": _chips,
+        "check": _check,
+        "links": _links,
+        "number": _number,
+        "date": _date,
+        "datetime": _datetime,
+        "region": _region,
+        "url": _url,
+        "email": _email,
+        "count": _count,
+        "files": _files,
+        "text": _text,
+    }
+    """``FieldType.presentation`` → how it is rendered; an unknown name shows plain text."""
 
     def local_input(self, value: Any) -> Any:
         """A stored UTC time as a ``datetime-local`` input shows it, in the workspace zone."""

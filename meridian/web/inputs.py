@@ -9,8 +9,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from meridian.core import strict_json
 from meridian.schema.fieldtypes import FieldType, field_type
+from meridian.schema.fieldtypes.base import posted_id
 from meridian.schema.model import Field
 
 
@@ -22,38 +22,12 @@ def editable_inline(types: Mapping[str, FieldType]) -> frozenset[str]:
     )
 
 
-def posted_id(text: str) -> int | str | None:
-    """A posted id: blank is None, a number its int; anything else is passed on as typed, so
-    the service names it in its error instead of the page reading it as blank."""
-    text = text.strip()
-    if not text:
-        return None
-    return int(text) if text.isdecimal() and len(text) <= 19 else text
+__all__ = ["editable_inline", "parse_input", "parse_record_form", "posted_id"]
 
 
 def parse_input(field: Field, posted: Sequence[Any]) -> Any:
-    """One field's posted strings; a value that is not even of the right shape is passed on
-    as typed, so the records service names it in its error."""
-    texts = [str(value) for value in posted]
-    if field.type == "multi_select":
-        return [text for text in texts if text]
-    if field.type == "boolean":
-        return bool(texts) and texts[-1] in ("true", "on", "1")
-    last = texts[-1] if texts else ""
-    if field.type == "link" and field.many:
-        return [posted_id(text) for text in texts if text.strip()]
-    if field.type in ("link", "user"):
-        return posted_id(last)
-    if field.type == "attachment":
-        return [part.strip() for part in last.split(",") if part.strip()]
-    if field.type == "child_table":
-        if not last.strip():
-            return []
-        try:
-            return strict_json.loads(last)
-        except strict_json.RefusedJSON:
-            return last
-    return last if last.strip() else None
+    """One field's posted strings, read by its type (``FieldType.parse_form``)."""
+    return field_type(field).parse_form(field, [str(value) for value in posted])
 
 
 def parse_record_form(fields: Sequence[Field], form: Any) -> dict[str, Any]:

@@ -6,8 +6,6 @@ from dataclasses import dataclass
 
 from meridian.schema.model import Field, Form
 
-WIDE_TYPES = frozenset({"long_text", "child_table", "attachment"})
-
 
 @dataclass(frozen=True)
 class PlacedSection:

@@ -10,6 +10,7 @@ from fastapi.responses import HTMLResponse
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
 from meridian import __version__
+from meridian.schema.fieldtypes import field_type
 from meridian.web.i18n import LOCALES, Translator
 
 environment = Environment(
@@ -20,7 +21,12 @@ environment = Environment(
     auto_reload=False,
     lstrip_blocks=True,
 )
-environment.globals.update(version=__version__, locales=LOCALES)
+environment.globals.update(version=__version__, locales=LOCALES, field_type=field_type)
+# Templates ask a field's type what it does (its widget, whether it is wide), never its name.
+environment.tests["wide"] = lambda field: field_type(field).wide
+environment.tests["board_grouping"] = lambda field: field_type(field).board_grouping
+environment.tests["calendar_dated"] = lambda field: field_type(field).calendar_dated
+environment.tests["holding_lines"] = lambda field: field_type(field).holds_lines
 
 
 def readable_json(value: Any, indent: int | None = None) -> str:

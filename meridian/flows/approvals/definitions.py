@@ -37,6 +37,7 @@ from meridian.errors import ErrorCollector, FieldError, NotFound, PermissionDeni
 from meridian.expr import ExpressionError, ExprType, compile_expression
 from meridian.schema.catalog import find_form
 from meridian.schema.expressions import scope_for
+from meridian.schema.fieldtypes import field_type
 from meridian.schema.model import KEY_PATTERN, Form
 
 NODE_TYPES = ("approver", "cc", "action", "condition", "parallel")
@@ -344,7 +345,7 @@ class _Checker:
         elif kind == "field":
             key = spec.get("field")
             field = self.fields.get(key) if isinstance(key, str) else None
-            if key != "owner_id" and (field is None or field.type != "user"):
+            if key != "owner_id" and (field is None or not field_type(field).references_users):
                 self.errors.add(f"{path}.field", "invalid_field", "a user field of the form", key)
         else:
             levels = spec.get("levels", 1)

@@ -3,17 +3,37 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import date, datetime
 from typing import Any, ClassVar
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
+from sqlalchemy.sql.elements import ColumnElement
 
+from meridian.core import strict_json
 from meridian.errors import InvalidValue
+from meridian.expr import ExprType, FieldInfo
+from meridian.schema.fieldtypes.filtering import (
+    COMPARING,
+    FilterPlace,
+    bad_filter,
+    compare,
+)
 from meridian.schema.model import Field, Form
 
 SchemaOf = Callable[[Field], dict[str, Any]]
+Names = Mapping[int, str]
+"""User names by id, for values that name users."""
+
+_EXPRESSION_TYPES: dict[type, ExprType] = {
+    bool: ExprType.BOOLEAN,
+    int: ExprType.NUMBER,
+    str: ExprType.TEXT,
+    date: ExprType.DATE,
+    datetime: ExprType.DATETIME,
+}
 
 
 @dataclass(frozen=True)
@@ -43,8 +63,174 @@ class FieldType:
     """False when a grid cell cannot edit the value in place (lines, files): the record's own
     page does."""
 
+    # What the structure of the data is. Code that stores, copies or reads a field asks these,
+    # never the type's name, so a plugin's type (a plain column by default) takes the plain path.
+    holds_lines: ClassVar[bool] = False
+    """The value is a table of lines stored in a table of their own (``field.fields``)."""
+    holds_files: ClassVar[bool] = False
+    """The value is a list of stored file ids (``sys_file``)."""
+    links_records: ClassVar[bool] = False
+    """The value names records of ``field.target`` (one id, or a list in a pair table)."""
+    references_users: ClassVar[bool] = False
+    """The value is a user id: pages show the user's name."""
+    has_options: ClassVar[bool] = False
+    """The value is chosen from ``field.options`` (one, or a list when :attr:`list_valued`)."""
+    list_valued: ClassVar[bool] = False
+    """The column holds a JSON list: it cannot be sorted by."""
+    evaluates_expression: ClassVar[bool] = False
+    """The stored value is ``field.expression`` computed on each write (formulas)."""
+    aggregates: ClassVar[bool] = False
+    """The stored value aggregates lines or linking records (``field.rollup``)."""
+    numbered: ClassVar[bool] = False
+    """The writer fills the value from ``field.auto_pattern`` (a numbering sequence)."""
+    always_indexed: ClassVar[bool] = False
+    """The column gets an index whether or not the field asks for one (lookups, boards)."""
+    retype_family: ClassVar[str | None] = None
+    """Which stored values a change of type can convert in SQL (``schema/retype.py``):
+    ``free_text``, ``text`` (formatted text), ``option``, ``number``, ``date``, ``boolean``;
+    None when a field of the type cannot change type."""
+    default_max_length: ClassVar[int] = 500
+    """The longest text a text-like value may hold when the field sets no ``max_length``."""
+
+    # How pages show and edit the value.
+    widget: ClassVar[str] = "input"
+    """The macro of ``web/templates/inputs.html`` that edits the value: ``input`` (a plain
+    input of :attr:`input_type`), ``textarea``, ``checkbox``, ``select``, ``checks``,
+    ``user``, ``link``, ``upload``, ``lines`` or ``computed``."""
+    input_type: ClassVar[str] = "text"
+    """The plain input's HTML type (``date``, ``datetime-local``, ``email``, ``url``, ``tel``);
+    a ``datetime-local`` input shows the stored UTC time in the workspace zone."""
+    numeric_input: ClassVar[bool] = False
+    """Phones show a decimal keypad for the plain input."""
+    wide: ClassVar[bool] = False
+    """The value takes a whole row on record pages and is left out of a grid's default
+    columns (long text, lines, files)."""
+    fits_column: ClassVar[bool] = True
+    """A list's column can show the value (not lines or files): a related list offers it."""
+    number_format: ClassVar[str] = "decimal"
+    """How a number shown as a number is formatted: ``decimal``, ``currency`` (in
+    ``field.currency``) or ``percent``."""
+    filter_input: ClassVar[str | None] = "text"
+    """The value input a grid's filter row shows: ``text``, ``number``, ``date``, ``select``,
+    ``multi``, ``bool`` or ``id``; None when the grid offers no filter on it."""
+    board_grouping: ClassVar[bool] = False
+    """A kanban board can have one column per option of the field."""
+    summable: ClassVar[bool] = False
+    """The stored value is an exact number whose sum means something (a board column's
+    total): integers, and decimals and money as scaled integers."""
+    calendar_dated: ClassVar[bool] = False
+    """A calendar can place records on the day the value falls on (see :meth:`calendar_day`)."""
+    document_filter: ClassVar[str] = ""
+    """The print-template filter a placeholder of the field is written with (`` | money``)."""
+    numeric_cell: ClassVar[bool] = False
+    """Print templates align the value to the right in a table."""
+
+    designer_settings: ClassVar[tuple[str, ...]] = ("unique",)
+    """The settings the form designer offers for a field of the type: ``unique``,
+    ``default``, ``options``, ``range`` (minimum and maximum), ``scale``, ``currency``,
+    ``length`` (and pattern), ``target``, ``files``, ``auto_pattern``, ``expression``,
+    ``lines``."""
+
+    # How filters compare the value.
+    filter_operators: ClassVar[tuple[str, ...]] = COMPARING
+    """The operators a structured filter (``{"field", "op", "value"}``) may use on the field."""
+
     def sql_type(self, field: Field) -> sa.types.TypeEngine[Any]:
         raise NotImplementedError
+
+    def recomputed(self) -> bool:
+        """The server recomputes the stored value from other values (formulas, rollups)."""
+        return self.evaluates_expression or self.aggregates
+
+    def max_digits(self, field: Field) -> int:
+        """The most digits a number of the field holds, stored scale included."""
+        return 18
+
+    def stored_in_pairs(self, field: Field) -> bool:
+        """The value lives in a pair table of its own (a many-to-many link), not a column."""
+        return False
+
+    def has_plain_column(self, field: Field) -> bool:
+        """The value is one column of the form's main table: it can be sorted and compared."""
+        return self.has_column and not self.stored_in_pairs(field)
+
+    def sortable(self, field: Field) -> bool:
+        return self.has_plain_column(field) and not self.list_valued
+
+    def presentation(self, field: Field) -> str:
+        """How a page shows the stored value when :meth:`display` gives no text: ``text``,
+        ``name`` (a user), ``chips`` (options), ``check``, ``links``, ``number``, ``date``,
+        ``datetime``, ``region``, ``url``, ``email``, ``count`` (lines) or ``files``."""
+        return "text"
+
+    def parse_form(self, field: Field, posted: list[str]) -> Any:
+        """A page's posted strings for the field → the API value. Only the shape changes (a
+        blank is None); a value of the wrong shape is passed on as typed, so :meth:`parse`
+        names it in its error exactly as for the API."""
+        last = posted[-1] if posted else ""
+        return last if last.strip() else None
+
+    def calendar_day(self, field: Field, value: Any, tz: ZoneInfo) -> date | None:
+        """The day an API value falls on in ``tz``, for calendars (:attr:`calendar_dated`)."""
+        return None
+
+    def template_value(self, field: Field, value: Any, tz: ZoneInfo, names: Names) -> Any:
+        """A non-empty API value as print templates get it: amounts as decimals, dates as
+        dates, option labels, user names."""
+        return value
+
+    def operators(self, field: Field) -> tuple[str, ...]:
+        """The operators a filter may use on this field (:attr:`filter_operators` unless the
+        field's settings change them)."""
+        return self.filter_operators
+
+    def filter_value(self, field: Field, raw: Any, ctx: ValueContext) -> Any:
+        """A value a filter compares the column with: parsed like input, except for values
+        the server computes, which are compared as given."""
+        if self.computed:
+            return raw
+        return self.parse(field, raw, ctx)
+
+    def filter_clause(
+        self, field: Field, op: str, value: Any, place: FilterPlace
+    ) -> ColumnElement[bool]:
+        """The SQL condition ``field op value`` on the form's main table; refuses (422) an
+        operator the type does not declare in :attr:`filter_operators`."""
+        if not self.has_plain_column(field):
+            message = f"cannot filter on {field.type} field {field.key!r}"
+            raise bad_filter(place.path, "unfilterable_field", message, field.key)
+
+        def parse(raw: Any) -> Any:
+            try:
+                return self.filter_value(field, raw, place.ctx)
+            except InvalidValue as exc:
+                raise bad_filter(f"{place.path}.value", exc.code, exc.message, raw) from None
+
+        column = place.tables.main.c[field.key]
+        what = f"{field.type} fields"
+        return compare(column, op, value, parse, place.path, self.filter_operators, what)
+
+    def expression_scale(self, field: Field) -> int:
+        """Powers of ten between the stored integer and the number formulas see."""
+        return self.storage_scale(field)
+
+    def expression_type(self, field: Field) -> ExprType | None:
+        """The type formulas and conditions see the field as; None when they cannot read it.
+        By default it follows the column's Python type, so a plugin's integer, text, boolean
+        or date column is usable in formulas without saying so."""
+        try:
+            python_type = self.sql_type(field).python_type
+        except NotImplementedError:
+            return None
+        return _EXPRESSION_TYPES.get(python_type)
+
+    def expression_info(self, field: Field) -> FieldInfo | None:
+        """How an expression sees the field (see :meth:`expression_type`)."""
+        kind = self.expression_type(field)
+        if kind is None:
+            return None
+        scale = self.expression_scale(field) if kind is ExprType.NUMBER else 0
+        return FieldInfo(field.key, field.label, kind, scale)
 
     def check_definition(self, field: Field, form: Form) -> list[str]:
         """Problems with the field's settings, as sentences (empty when fine)."""
@@ -82,6 +268,25 @@ class FieldType:
     def storage_scale(self, field: Field) -> int:
         """Power of ten between the stored integer and the logical value (0 when unscaled)."""
         return 0
+
+
+def posted_id(text: str) -> int | str | None:
+    """A posted id: blank is None, a number its int; anything else is passed on as typed, so
+    the records service names it in its error instead of the page reading it as blank."""
+    text = text.strip()
+    if not text:
+        return None
+    return int(text) if text.isdecimal() and len(text) <= 19 else text
+
+
+def posted_json(text: str) -> Any:
+    """A posted JSON document (lines), or the text itself when it is not JSON."""
+    if not text.strip():
+        return []
+    try:
+        return strict_json.loads(text)
+    except strict_json.RefusedJSON:
+        return text
 
 
 def require_type(value: Any, expected: type | tuple[type, ...], code: str, what: str) -> None:

@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from typing import Any
+from typing import Any, ClassVar
+from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
+from sqlalchemy.sql.elements import ColumnElement
 
 from meridian.db.types import JSONType
 from meridian.errors import InvalidValue
+from meridian.expr import ExprType, FieldInfo
 from meridian.schema.colors import PALETTE, is_color
-from meridian.schema.fieldtypes.base import FieldType, SchemaOf, ValueContext
+from meridian.schema.fieldtypes.base import FieldType, Names, SchemaOf, ValueContext
+from meridian.schema.fieldtypes.filtering import FilterPlace, bad_filter, json_array_contains
 from meridian.schema.model import Field, Form
 
 
@@ -45,6 +49,20 @@ def _check_options(field: Field) -> list[str]:
 
 class SelectType(FieldType):
     name = "select"
+    designer_settings: ClassVar[tuple[str, ...]] = ("unique", "default", "options")
+    has_options = True
+    retype_family = "option"
+    widget = "select"
+    filter_input = "select"
+    always_indexed = True
+    board_grouping = True
+
+    def presentation(self, field: Field) -> str:
+        return "chips"
+
+    def template_value(self, field: Field, value: Any, tz: ZoneInfo, names: Names) -> Any:
+        labels = {option.value: option.label for option in field.options}
+        return labels.get(value, value)
 
     def sql_type(self, field: Field) -> sa.types.TypeEngine[Any]:
         return sa.String(64)
@@ -61,7 +79,46 @@ class SelectType(FieldType):
 
 class MultiSelectType(FieldType):
     name = "multi_select"
+    designer_settings: ClassVar[tuple[str, ...]] = ("options",)
+    has_options = True
     supports_unique = False
+    widget = "checks"
+    filter_input = "multi"
+    list_valued = True
+    filter_operators: ClassVar[tuple[str, ...]] = ("contains", "in", "is_blank")
+
+    def presentation(self, field: Field) -> str:
+        return "chips"
+
+    def parse_form(self, field: Field, posted: list[str]) -> Any:
+        return [text for text in posted if text]
+
+    def template_value(self, field: Field, value: Any, tz: ZoneInfo, names: Names) -> Any:
+        labels = {option.value: option.label for option in field.options}
+        return "、".join(labels.get(v, v) for v in value)
+
+    def expression_info(self, field: Field) -> FieldInfo | None:
+        return FieldInfo(field.key, field.label, ExprType.TEXT, is_list=True)
+
+    def filter_clause(
+        self, field: Field, op: str, value: Any, place: FilterPlace
+    ) -> ColumnElement[bool]:
+        """``contains`` every one of the options, ``in``: any of them."""
+        column = place.tables.main.c[field.key]
+        if op == "is_blank" and isinstance(value, bool):
+            return column.is_(None) if value else column.is_not(None)
+        if op not in ("contains", "in"):
+            message = f"{op} does not apply to multi-select fields"
+            raise bad_filter(place.path, "invalid_operator", message, op)
+        wanted = value if isinstance(value, list) else [value]
+        try:
+            options = self.parse(field, wanted, place.ctx) or []
+        except InvalidValue as exc:
+            raise bad_filter(f"{place.path}.value", exc.code, exc.message, value) from None
+        checks = [json_array_contains(column, option, place.dialect) for option in options]
+        if not checks:
+            return sa.false()
+        return sa.and_(*checks) if op == "contains" else sa.or_(*checks)
 
     def sql_type(self, field: Field) -> sa.types.TypeEngine[Any]:
         return JSONType

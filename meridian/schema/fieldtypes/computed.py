@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+from datetime import date, datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, ClassVar
+from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 
 from meridian.db.types import UTCDateTime
 from meridian.errors import InvalidValue
-from meridian.schema.fieldtypes.base import FieldType, SchemaOf, ValueContext
+from meridian.expr import ExprType
+from meridian.schema.fieldtypes.base import FieldType, Names, SchemaOf, ValueContext
 from meridian.schema.model import Field, Form
 
 RESULT_SQL_TYPES: dict[str, sa.types.TypeEngine[Any]] = {
@@ -39,8 +42,28 @@ class FormulaType(FieldType):
     """
 
     name = "formula"
+    designer_settings: ClassVar[tuple[str, ...]] = ("expression",)
     computed = True
     supports_unique = False
+    evaluates_expression = True
+    widget = "computed"
+    filter_input = "number"
+
+    def presentation(self, field: Field) -> str:
+        return "number" if (field.result_type or "number") == "number" else "text"
+
+    def template_value(self, field: Field, value: Any, tz: ZoneInfo, names: Names) -> Any:
+        result = field.result_type or "number"
+        if result == "number":
+            return Decimal(str(value))
+        if result == "date":
+            return date.fromisoformat(value)
+        if result == "datetime":
+            return datetime.fromisoformat(value).astimezone(tz)
+        return value
+
+    def expression_type(self, field: Field) -> ExprType | None:
+        return ExprType(field.result_type) if field.result_type else None
 
     def sql_type(self, field: Field) -> sa.types.TypeEngine[Any]:
         return RESULT_SQL_TYPES[field.result_type or "number"]
@@ -70,6 +93,12 @@ class RollupType(FormulaType):
     of another form that link here; stored as an exact number like a formula's."""
 
     name = "rollup"
+    designer_settings: ClassVar[tuple[str, ...]] = ()
+    evaluates_expression = False
+    aggregates = True
+
+    def expression_type(self, field: Field) -> ExprType | None:
+        return ExprType.NUMBER
 
     def check_definition(self, field: Field, form: Form) -> list[str]:
         if field.rollup is None:

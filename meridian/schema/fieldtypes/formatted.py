@@ -2,22 +2,25 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
+from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 
 from meridian.errors import InvalidValue
 from meridian.schema.fieldtypes.base import (
     FieldType,
+    Names,
     SchemaOf,
     ValueContext,
     require_text,
 )
+from meridian.schema.fieldtypes.filtering import COMPARING, TEXT_MATCHING
 from meridian.schema.model import Field, Form
 from meridian.schema.values.autonumber import parse_pattern
 from meridian.schema.values.network import normalize_ip
 from meridian.schema.values.phone import normalize_phone
-from meridian.schema.values.region import normalize_region
+from meridian.schema.values.region import normalize_region, region_label
 from meridian.schema.values.uscc import normalize_uscc
 from meridian.schema.values.web import normalize_email, normalize_url
 
@@ -27,6 +30,8 @@ class _NormalisedText(FieldType):
 
     searchable = True
     code = "invalid_text"
+    retype_family = "text"
+    filter_operators: ClassVar[tuple[str, ...]] = COMPARING + TEXT_MATCHING
 
     def normalise(self, field: Field, text: str) -> str:
         raise NotImplementedError
@@ -41,7 +46,12 @@ class _NormalisedText(FieldType):
 
 class EmailType(_NormalisedText):
     name = "email"
+    designer_settings: ClassVar[tuple[str, ...]] = ("unique", "default")
     code = "invalid_email"
+    input_type = "email"
+
+    def presentation(self, field: Field) -> str:
+        return "email"
 
     def normalise(self, field: Field, text: str) -> str:
         return normalize_email(text)
@@ -54,6 +64,8 @@ class PhoneType(_NormalisedText):
     """Stored in E.164 so that one number typed three ways is one value."""
 
     name = "phone"
+    designer_settings: ClassVar[tuple[str, ...]] = ("unique", "default")
+    input_type = "tel"
     code = "invalid_phone"
 
     def normalise(self, field: Field, text: str) -> str:
@@ -65,8 +77,13 @@ class PhoneType(_NormalisedText):
 
 class UrlType(_NormalisedText):
     name = "url"
+    designer_settings: ClassVar[tuple[str, ...]] = ("unique", "default")
     code = "invalid_url"
     searchable = False
+    input_type = "url"
+
+    def presentation(self, field: Field) -> str:
+        return "url"
 
     def normalise(self, field: Field, text: str) -> str:
         return normalize_url(text)
@@ -94,6 +111,13 @@ class RegionType(_NormalisedText):
     name = "region"
     searchable = False
     code = "invalid_region"
+    filter_operators: ClassVar[tuple[str, ...]] = COMPARING
+
+    def presentation(self, field: Field) -> str:
+        return "region"
+
+    def template_value(self, field: Field, value: Any, tz: ZoneInfo, names: Names) -> Any:
+        return region_label(value)
 
     def normalise(self, field: Field, text: str) -> str:
         return normalize_region(text)
@@ -117,8 +141,13 @@ class AutoNumberType(FieldType):
     """Assigned by the server from a gap-free sequence when the record is created."""
 
     name = "auto_number"
+    designer_settings: ClassVar[tuple[str, ...]] = ("unique", "auto_pattern")
     searchable = True
     computed = True
+    numbered = True
+    retype_family = "text"
+    widget = "computed"
+    filter_operators: ClassVar[tuple[str, ...]] = COMPARING + TEXT_MATCHING
 
     def sql_type(self, field: Field) -> sa.types.TypeEngine[Any]:
         return sa.String(64)

@@ -6,14 +6,25 @@ records service; these types check shape only.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
+from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
+from sqlalchemy.sql.elements import ColumnElement
 
 from meridian.core.ids import is_id
 from meridian.db.types import JSONType
 from meridian.errors import InvalidValue
-from meridian.schema.fieldtypes.base import FieldType, SchemaOf, ValueContext
+from meridian.expr import ExprType
+from meridian.schema.fieldtypes.base import (
+    FieldType,
+    Names,
+    SchemaOf,
+    ValueContext,
+    posted_id,
+    posted_json,
+)
+from meridian.schema.fieldtypes.filtering import FilterPlace, bad_filter
 from meridian.schema.model import Field, Form
 from meridian.schema.values.filetypes import is_token, unknown_file
 
@@ -35,6 +46,22 @@ def parse_ids(value: Any) -> list[int]:
 
 class UserType(FieldType):
     name = "user"
+    widget = "user"
+    filter_input = "id"
+    references_users = True
+    always_indexed = True
+
+    def presentation(self, field: Field) -> str:
+        return "name"
+
+    def parse_form(self, field: Field, posted: list[str]) -> Any:
+        return posted_id(posted[-1]) if posted else None
+
+    def template_value(self, field: Field, value: Any, tz: ZoneInfo, names: Names) -> Any:
+        return names.get(value, "")
+
+    def expression_type(self, field: Field) -> ExprType | None:
+        return ExprType.NUMBER
 
     def sql_type(self, field: Field) -> sa.types.TypeEngine[Any]:
         return sa.BigInteger()
@@ -50,6 +77,50 @@ class LinkType(FieldType):
     """Many-to-one as a column; many-to-many as a table ``data_<form>__<field>``."""
 
     name = "link"
+    designer_settings: ClassVar[tuple[str, ...]] = ("unique", "target")
+    widget = "link"
+    filter_input = "id"
+    links_records = True
+    always_indexed = True
+    many_operators: ClassVar[tuple[str, ...]] = ("contains", "in", "eq", "is_blank")
+    """What a many-to-many link is filtered by: the linked ids it holds."""
+
+    def stored_in_pairs(self, field: Field) -> bool:
+        return field.many
+
+    def operators(self, field: Field) -> tuple[str, ...]:
+        return self.many_operators if field.many else self.filter_operators
+
+    def presentation(self, field: Field) -> str:
+        return "links"
+
+    def parse_form(self, field: Field, posted: list[str]) -> Any:
+        if field.many:
+            return [posted_id(text) for text in posted if text.strip()]
+        return posted_id(posted[-1]) if posted else None
+
+    def expression_type(self, field: Field) -> ExprType | None:
+        return None if field.many else ExprType.NUMBER
+
+    def filter_clause(
+        self, field: Field, op: str, value: Any, place: FilterPlace
+    ) -> ColumnElement[bool]:
+        if not field.many:
+            return super().filter_clause(field, op, value, place)
+        pairs = place.tables.links[field.key]
+        main = place.tables.main
+        if op == "is_blank" and isinstance(value, bool):
+            linked = sa.exists(sa.select(1).where(pairs.c.source_id == main.c.id))
+            return sa.not_(linked) if value else linked
+        if op not in self.many_operators:
+            message = f"{op} does not apply to many-to-many links"
+            raise bad_filter(place.path, "invalid_operator", message, op)
+        wanted = value if isinstance(value, list) else [value]
+        try:
+            ids = self.parse(field, wanted, place.ctx)
+        except InvalidValue as exc:
+            raise bad_filter(f"{place.path}.value", exc.code, exc.message, value) from None
+        return main.c.id.in_(sa.select(pairs.c.source_id).where(pairs.c.target_id.in_(ids)))
 
     def sql_type(self, field: Field) -> sa.types.TypeEngine[Any]:
         return sa.BigInteger()
@@ -72,9 +143,21 @@ class ChildTableType(FieldType):
     """Line items owned by the parent record, written in the parent's transaction."""
 
     name = "child_table"
+    designer_settings: ClassVar[tuple[str, ...]] = ("lines",)
     has_column = False
     supports_unique = False
     inline_editable = False
+    holds_lines = True
+    fits_column = False
+    widget = "lines"
+    wide = True
+    filter_input = None
+
+    def presentation(self, field: Field) -> str:
+        return "count"
+
+    def parse_form(self, field: Field, posted: list[str]) -> Any:
+        return posted_json(posted[-1] if posted else "")
 
     def check_definition(self, field: Field, form: Form) -> list[str]:
         problems = []
@@ -113,8 +196,25 @@ class AttachmentType(FieldType):
     batch by the records service (``meridian.records.references``)."""
 
     name = "attachment"
+    designer_settings: ClassVar[tuple[str, ...]] = ("files",)
     supports_unique = False
     inline_editable = False
+    holds_files = True
+    fits_column = False
+    list_valued = True
+    widget = "upload"
+    wide = True
+    filter_input = None
+
+    def presentation(self, field: Field) -> str:
+        return "files"
+
+    def parse_form(self, field: Field, posted: list[str]) -> Any:
+        last = posted[-1] if posted else ""
+        return [part.strip() for part in last.split(",") if part.strip()]
+
+    def expression_type(self, field: Field) -> ExprType | None:
+        return None
 
     def sql_type(self, field: Field) -> sa.types.TypeEngine[Any]:
         return JSONType

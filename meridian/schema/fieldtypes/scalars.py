@@ -7,18 +7,22 @@ from collections.abc import Callable
 from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any, ClassVar
+from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 
 from meridian.db.types import UTCDateTime, sqlite_date_iso, sqlite_datetime_iso
 from meridian.errors import InvalidValue
+from meridian.expr import ExprType
 from meridian.schema.fieldtypes.base import (
     FieldType,
+    Names,
     SchemaOf,
     ValueContext,
     require_text,
     require_type,
 )
+from meridian.schema.fieldtypes.filtering import COMPARING, TEXT_MATCHING
 from meridian.schema.model import Field, Form
 
 CURRENCY_DIGITS = {"CNY": 2, "USD": 2, "EUR": 2, "HKD": 2, "GBP": 2, "JPY": 0, "KRW": 0}
@@ -26,8 +30,11 @@ CURRENCY_DIGITS = {"CNY": 2, "USD": 2, "EUR": 2, "HKD": 2, "GBP": 2, "JPY": 0, "
 
 class TextType(FieldType):
     name = "text"
+    designer_settings: ClassVar[tuple[str, ...]] = ("unique", "default", "length")
     searchable = True
     default_max_length = 500
+    retype_family = "free_text"
+    filter_operators: ClassVar[tuple[str, ...]] = COMPARING + TEXT_MATCHING
 
     def sql_type(self, field: Field) -> sa.types.TypeEngine[Any]:
         return sa.Text()
@@ -61,8 +68,11 @@ class TextType(FieldType):
 
 class LongTextType(TextType):
     name = "long_text"
+    designer_settings: ClassVar[tuple[str, ...]] = ("default", "length")
     searchable = False
     default_max_length = 100_000
+    widget = "textarea"
+    wide = True
 
     def json_schema(self, field: Field, schema_of: SchemaOf) -> dict[str, Any]:
         return {"type": "string"}
@@ -105,6 +115,15 @@ def _check_range(field: Field, number: Decimal) -> None:
 
 class IntegerType(FieldType):
     name = "integer"
+    designer_settings: ClassVar[tuple[str, ...]] = ("unique", "default", "range")
+    retype_family = "number"
+    numeric_input = True
+    numeric_cell = True
+    summable = True
+    filter_input = "number"
+
+    def presentation(self, field: Field) -> str:
+        return "number"
 
     def sql_type(self, field: Field) -> sa.types.TypeEngine[Any]:
         return sa.BigInteger()
@@ -127,12 +146,24 @@ class ScaledNumberType(FieldType):
     """Exact decimals stored as integers of ``10**scale`` units."""
 
     name = "decimal"
+    designer_settings: ClassVar[tuple[str, ...]] = ("unique", "default", "range", "scale")
+    retype_family = "number"
+    numeric_input = True
+    numeric_cell = True
+    summable = True
+    filter_input = "number"
+
+    def presentation(self, field: Field) -> str:
+        return "number"
 
     def sql_type(self, field: Field) -> sa.types.TypeEngine[Any]:
         return sa.BigInteger()
 
     def storage_scale(self, field: Field) -> int:
         return field.scale
+
+    def max_digits(self, field: Field) -> int:
+        return min(field.precision, 18)
 
     def check_definition(self, field: Field, form: Form) -> list[str]:
         if field.scale >= field.precision:
@@ -169,9 +200,15 @@ class ScaledNumberType(FieldType):
     def json_schema(self, field: Field, schema_of: SchemaOf) -> dict[str, Any]:
         return {"type": "string", "pattern": r"^-?\d+(\.\d+)?$", "examples": ["128000.00"]}
 
+    def template_value(self, field: Field, value: Any, tz: ZoneInfo, names: Names) -> Any:
+        return Decimal(str(value))
+
 
 class MoneyType(ScaledNumberType):
     name = "money"
+    designer_settings: ClassVar[tuple[str, ...]] = ("unique", "default", "range", "currency")
+    number_format = "currency"
+    document_filter = " | money"
 
     def storage_scale(self, field: Field) -> int:
         return CURRENCY_DIGITS.get(field.currency, 2)
@@ -193,11 +230,19 @@ class PercentType(ScaledNumberType):
     """A percentage as the user types it (``12.5`` is 12.5 %); formulas see the fraction."""
 
     name = "percent"
+    number_format = "percent"
+
+    def expression_scale(self, field: Field) -> int:
+        return self.storage_scale(field) + 2
 
 
 class BooleanType(FieldType):
     name = "boolean"
+    designer_settings: ClassVar[tuple[str, ...]] = ()
     supports_unique = False
+    widget = "checkbox"
+    retype_family = "boolean"
+    filter_input = "bool"
     _WORDS: ClassVar[dict[str, bool]] = {
         "true": True,
         "false": False,
@@ -217,12 +262,40 @@ class BooleanType(FieldType):
             return self._WORDS[value.strip().lower()]
         raise InvalidValue("invalid_boolean", f"expected true or false, got {value!r}")
 
+    def parse_form(self, field: Field, posted: list[str]) -> Any:
+        # A checkbox posts "true" after the hidden "false" only when it is ticked.
+        return bool(posted) and posted[-1] in ("true", "on", "1")
+
+    def presentation(self, field: Field) -> str:
+        return "check"
+
+    def expression_type(self, field: Field) -> ExprType | None:
+        return ExprType.BOOLEAN
+
     def json_schema(self, field: Field, schema_of: SchemaOf) -> dict[str, Any]:
         return {"type": "boolean"}
 
 
 class DateType(FieldType):
     name = "date"
+    input_type = "date"
+    retype_family = "date"
+    filter_input = "date"
+    always_indexed = True
+    calendar_dated = True
+    document_filter = " | cn_date"
+
+    def presentation(self, field: Field) -> str:
+        return "date"
+
+    def calendar_day(self, field: Field, value: Any, tz: ZoneInfo) -> date | None:
+        return date.fromisoformat(value)
+
+    def template_value(self, field: Field, value: Any, tz: ZoneInfo, names: Names) -> Any:
+        return date.fromisoformat(value)
+
+    def expression_type(self, field: Field) -> ExprType | None:
+        return ExprType.DATE
 
     def sql_type(self, field: Field) -> sa.types.TypeEngine[Any]:
         return sa.Date()
@@ -250,6 +323,23 @@ class DateTimeType(FieldType):
     """Stored in UTC; a value without an offset is read in the workspace time zone."""
 
     name = "datetime"
+    input_type = "datetime-local"
+    filter_input = "date"
+    always_indexed = True
+    calendar_dated = True
+    document_filter = " | cn_date"
+
+    def presentation(self, field: Field) -> str:
+        return "datetime"
+
+    def calendar_day(self, field: Field, value: Any, tz: ZoneInfo) -> date | None:
+        return datetime.fromisoformat(value).astimezone(tz).date()
+
+    def template_value(self, field: Field, value: Any, tz: ZoneInfo, names: Names) -> Any:
+        return datetime.fromisoformat(value).astimezone(tz)
+
+    def expression_type(self, field: Field) -> ExprType | None:
+        return ExprType.DATETIME
 
     def sql_type(self, field: Field) -> sa.types.TypeEngine[Any]:
         return UTCDateTime()

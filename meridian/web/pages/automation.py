@@ -16,6 +16,8 @@ from meridian.errors import FieldError, MeridianError, NotFound, ValidationFaile
 from meridian.integrations import webhooks
 from meridian.rules import catchup, definitions, engine
 from meridian.schema.catalog import list_forms
+from meridian.schema.fieldtypes import field_type
+from meridian.schema.model import Field
 from meridian.web.messages import problems_of
 from meridian.web.pages.admin import admin_page, changed
 from meridian.web.rule_words import RuleWords, vocabulary
@@ -33,22 +35,31 @@ def _catalog(viewer: Viewer) -> dict[str, Any]:
             {
                 "key": form.key,
                 "label": form.label,
-                "fields": [
-                    {
-                        "key": f.key,
-                        "label": f.label,
-                        "type": f.type,
-                        "target": f.target,
-                        "many": f.many,
-                        "options": [{"value": o.value, "label": o.label} for o in f.options],
-                    }
-                    for f in form.active_fields
-                ],
+                "fields": [_picked(f) for f in form.active_fields],
             }
             for form in list_forms(conn)
         ]
         users = active_users(conn)
     return {"forms": forms, "users": users}
+
+
+def _picked(field: Field) -> dict[str, Any]:
+    """One field as the builder's pickers see it: what its type makes it fit for."""
+    kind = field_type(field)
+    expression = kind.expression_type(field)
+    return {
+        "key": field.key,
+        "label": field.label,
+        "type": field.type,
+        "target": field.target,
+        "many": field.many,
+        "options": [{"value": o.value, "label": o.label} for o in field.options],
+        "input": kind.filter_input,
+        "expr": expression.value if expression is not None else None,
+        "links": kind.links_records,
+        "tags": kind.has_options and kind.list_valued,
+        "free_text": kind.retype_family == "free_text",
+    }
 
 
 @router.get("/rules", response_class=HTMLResponse)

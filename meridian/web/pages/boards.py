@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import calendar as calendars
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -19,6 +20,7 @@ from meridian.errors import FieldError, ValidationFailed
 from meridian.records import grouping, listing, service, views
 from meridian.schema.catalog import get_form
 from meridian.schema.colors import DEFAULT_COLOR, safe_color
+from meridian.schema.fieldtypes import field_type
 from meridian.schema.model import Field, Form
 from meridian.web.display import Presenter, mentioned_users, record_title
 from meridian.web.pages.common import page
@@ -31,10 +33,14 @@ CARDS_PER_COLUMN = 50
 CALENDAR_LIMIT = 500
 
 
+def _on_calendar(field: Field) -> bool:
+    return field_type(field).calendar_dated
+
+
 def _pick(
-    form: Form, wanted: str | None, types: tuple[str, ...], what: str, param: str = "by"
+    form: Form, wanted: str | None, fits: Callable[[Field], bool], what: str, param: str = "by"
 ) -> Field:
-    fields = [f for f in form.active_fields if f.type in types]
+    fields = [f for f in form.active_fields if fits(f)]
     chosen = next((f for f in fields if f.key == wanted), fields[0] if fields else None)
     if chosen is None or (wanted and chosen.key != wanted):
         raise ValidationFailed(
@@ -105,7 +111,7 @@ def _totals(
 def _summed(access: FormAccess, wanted: str | None) -> Field | None:
     if not wanted:
         return None
-    return _pick(access.visible, wanted, grouping.SUMMABLE, "number or money", "sum")
+    return _pick(access.visible, wanted, grouping.sums, "number or money", "sum")
 
 
 @router.get("/forms/{form_key}/kanban", response_class=HTMLResponse)
@@ -118,11 +124,11 @@ def kanban(form_key: str, request: Request, viewer: ViewerDep) -> HTMLResponse:
         q = settings.q
         form = get_form(conn, form_key)
         access = form_access(conn, viewer.actor, form)
-        field = _pick(access.visible, settings.by, ("select",), "single select")
+        field = _pick(access.visible, settings.by, grouping.groups, "single select")
         sum_of = _summed(access, settings.sum)
         totals = _totals(conn, viewer, form, field, sum_of, q)
         card_fields = [f for f in shown_columns(access.visible, ()) if f.key != field.key][:3]
-        expand = tuple(f.key for f in card_fields if f.type == "link")
+        expand = tuple(f.key for f in card_fields if field_type(f).links_records)
         columns = []
         for value, label, color in [
             *((o.value, o.label, safe_color(o.color)) for o in field.options),
@@ -166,7 +172,7 @@ def kanban(form_key: str, request: Request, viewer: ViewerDep) -> HTMLResponse:
         sum_of=sum_of,
         settings=settings,
         views=saved,
-        groupings=[f for f in access.visible.active_fields if f.type == "select"],
+        groupings=[f for f in access.visible.active_fields if grouping.groups(f)],
         summables=grouping.summable_fields(access.visible),
         columns=columns,
         card_fields=card_fields,
@@ -185,7 +191,7 @@ def kanban_totals(
     with viewer.workspace.read() as conn:
         form = get_form(conn, form_key)
         access = form_access(conn, viewer.actor, form)
-        field = _pick(access.visible, by, ("select",), "single select")
+        field = _pick(access.visible, by, grouping.groups, "single select")
         sum_of = _summed(access, sum)
         totals = _totals(conn, viewer, form, field, sum_of, q)
     presenter = Presenter(viewer.locale, viewer.workspace.tz, {})
@@ -245,7 +251,7 @@ def calendar(
     with viewer.workspace.read() as conn:
         form = get_form(conn, form_key)
         access = form_access(conn, viewer.actor, form)
-        field = _pick(access.visible, by, ("date", "datetime"), "date")
+        field = _pick(access.visible, by, _on_calendar, "date")
         upper = (last + timedelta(days=1)).isoformat()
         result = listing.list_records(
             conn=conn,
@@ -267,11 +273,9 @@ def calendar(
     by_day: dict[date, list[dict[str, Any]]] = {}
     for item in result.items:
         value = item[field.key]
-        day = (
-            date.fromisoformat(value)
-            if field.type == "date"
-            else datetime.fromisoformat(value).astimezone(tz).date()
-        )
+        day = field_type(field).calendar_day(field, value, tz)
+        if day is None:
+            continue
         by_day.setdefault(day, []).append(
             {"id": item["id"], "title": record_title(access.visible, item, presenter)}
         )
@@ -289,7 +293,7 @@ def calendar(
         form_key=form_key,
         grid=_Board(access.visible, access),
         by=field,
-        dates=[f for f in access.visible.active_fields if f.type in ("date", "datetime")],
+        dates=[f for f in access.visible.active_fields if _on_calendar(f)],
         first=first,
         weeks=weeks,
         by_day=by_day,

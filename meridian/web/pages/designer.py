@@ -11,11 +11,12 @@ from meridian.errors import ValidationFailed
 from meridian.expr.errors import ExpressionError
 from meridian.schema import changes, design
 from meridian.schema.catalog import get_app, get_form, list_apps, list_forms
+from meridian.schema.fieldtypes import BUILTIN_FIELD_TYPES, field_types_of
 from meridian.schema.model import App, parse_model
 from meridian.schema.naming import key_from_label
 from meridian.web.i18n import N_
 from meridian.web.pages.common import page
-from meridian.web.session import ViewerDep
+from meridian.web.session import Viewer, ViewerDep
 
 router = APIRouter()
 
@@ -44,6 +45,26 @@ PALETTE = (
     ("ip", N_("IP address / CIDR")),
     ("formula", N_("Formula")),
 )
+
+
+def _palette(viewer: Viewer) -> list[dict[str, Any]]:
+    """The types a field can have, each with what the designer asks its type: its settings
+    and how the preview shows it. A plugin's types follow the built-in ones, named as
+    registered."""
+    types = field_types_of(viewer.workspace.plugins)
+    labels = {name: viewer._(label) for name, label in PALETTE}
+    added = [name for name in types if name not in BUILTIN_FIELD_TYPES]
+    return [
+        {
+            "type": name,
+            "label": labels.get(name, name),
+            "settings": list(types[name].designer_settings),
+            "widget": types[name].widget,
+            "input_type": types[name].input_type,
+            "fits_column": types[name].fits_column,
+        }
+        for name in [*labels, *added]
+    ]
 
 
 def _draft_of(form: Any) -> dict[str, Any]:
@@ -99,7 +120,7 @@ def designer(
         form_key=form_key,
         app=app,
         draft=draft,
-        palette=[{"type": kind, "label": _(label)} for kind, label in PALETTE],
+        palette=_palette(viewer),
         targets=targets,
     )
 

@@ -19,7 +19,7 @@ from meridian.records import bulk as bulk_writes
 from meridian.records import listing, ownership, reads, service, views
 from meridian.records.assignees import assignable_users
 from meridian.schema.catalog import get_form
-from meridian.schema.fieldtypes import field_types_of
+from meridian.schema.fieldtypes import field_type, field_types_of
 from meridian.schema.model import Field
 from meridian.schema.model import Form as FormDef
 from meridian.web.display import Presenter, mentioned_users
@@ -35,7 +35,6 @@ MAX_BULK = 500
 """Bulk edit, delete and owner transfer are set-based; each record still gets its checks,
 history, event and rules, all in one transaction, so a selection is bounded."""
 DEFAULT_COLUMNS = 8
-_HIDDEN_BY_DEFAULT = frozenset({"long_text", "child_table", "attachment"})
 
 
 @dataclass(frozen=True)
@@ -91,7 +90,7 @@ def shown_columns(visible: FormDef, chosen: tuple[str, ...]) -> list[Field]:
     picked = [fields[key] for key in chosen if key in fields]
     if picked:
         return picked
-    return [f for f in visible.active_fields if f.type not in _HIDDEN_BY_DEFAULT][:DEFAULT_COLUMNS]
+    return [f for f in visible.active_fields if not field_type(f).wide][:DEFAULT_COLUMNS]
 
 
 @dataclass
@@ -117,7 +116,7 @@ def load_grid(
         limit=PAGE_SIZE,
         cursor=cursor,
         search=state.q or None,
-        expand=tuple(f.key for f in columns if f.type == "link"),
+        expand=tuple(f.key for f in columns if field_type(f).links_records),
     )
     error = ""
     try:
@@ -153,21 +152,24 @@ def load_grid(
 
 
 def _filter_fields(form: FormDef, _: Any) -> list[dict[str, Any]]:
-    """What the filter builder offers: every visible field with its type and options."""
+    """What the filter builder offers: every visible field its type gives a filter input
+    (``FieldType.filter_input``), with its options."""
     system = [
-        {"key": "owner_id", "label": _("Owner"), "type": "user", "options": []},
-        {"key": "created_at", "label": _("Created"), "type": "datetime", "options": []},
-        {"key": "updated_at", "label": _("Updated"), "type": "datetime", "options": []},
+        {"key": "owner_id", "label": _("Owner"), "input": "id", "options": []},
+        {"key": "created_at", "label": _("Created"), "input": "date", "options": []},
+        {"key": "updated_at", "label": _("Updated"), "input": "date", "options": []},
     ]
     return [
         {
             "key": f.key,
             "label": f.label,
             "type": f.type,
+            "input": field_type(f).filter_input,
+            "ops": list(field_type(f).operators(f)),
             "options": [{"value": o.value, "label": o.label} for o in f.options],
         }
         for f in form.active_fields
-        if f.type not in ("child_table", "attachment")
+        if field_type(f).filter_input is not None
     ] + system
 
 
@@ -242,7 +244,7 @@ def _cell(
         field = access.visible.get_field(key)
         if field is None:
             raise ValidationFailed([FieldError(key, "unknown_field", "no such field", key)])
-        expand = (key,) if field.type == "link" and not editing else ()
+        expand = (key,) if field_type(field).links_records and not editing else ()
         record = reads.get_record(
             conn=conn,
             actor=viewer.actor,

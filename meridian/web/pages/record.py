@@ -20,7 +20,8 @@ from meridian.records import conflicts, listing, ownership, reads, service
 from meridian.records.files import get_file
 from meridian.rules import engine as rules_engine
 from meridian.schema.catalog import get_form, list_forms
-from meridian.schema.model import UNLISTED_IN_RELATED, Field, Form
+from meridian.schema.fieldtypes import field_type
+from meridian.schema.model import Field, Form
 from meridian.web.display import Presenter, mentioned_users, record_title
 from meridian.web.inputs import parse_record_form
 from meridian.web.layout import sections_of
@@ -46,8 +47,7 @@ def related_columns(form: Form, link: Field) -> list[Field]:
     return [
         f
         for f in form.active_fields
-        if f.key not in (link.key, form.title_field)
-        and f.type not in (*UNLISTED_IN_RELATED, "long_text")
+        if f.key not in (link.key, form.title_field) and not field_type(f).wide
     ][:RELATED_COLUMNS]
 
 
@@ -57,7 +57,7 @@ def _related(conn: Connection, viewer: Viewer, form: Form, record_id: int) -> li
     groups = []
     for other in list_forms(conn):
         for link in other.active_fields:
-            if link.type != "link" or link.target != form.key or link.many:
+            if not field_type(link).links_records or link.target != form.key or link.many:
                 continue
             access = form_access(conn, viewer.actor, other)
             if not access.may("read") or access.visible.get_field(link.key) is None:
@@ -72,7 +72,7 @@ def _related(conn: Connection, viewer: Viewer, form: Form, record_id: int) -> li
                     sort="-id",
                     limit=RELATED_LIMIT,
                     count=True,
-                    expand=tuple(f.key for f in columns if f.type == "link"),
+                    expand=tuple(f.key for f in columns if field_type(f).links_records),
                 ),
                 tz=viewer.workspace.tz,
             )
@@ -91,7 +91,7 @@ def _related(conn: Connection, viewer: Viewer, form: Form, record_id: int) -> li
 def _files(conn: Connection, form: Form, record: dict[str, Any]) -> list[dict[str, Any]]:
     found = []
     for field in form.active_fields:
-        if field.type == "attachment":
+        if field_type(field).holds_files:
             for token in record.get(field.key) or []:
                 try:
                     found.append({**get_file(conn=conn, token=token), "field": field.label})
@@ -119,7 +119,7 @@ def _detail(
         form = get_form(conn, form_key)
         access = form_access(conn, viewer.actor, form)
         visible = access.visible
-        links = tuple(f.key for f in visible.active_fields if f.type == "link")
+        links = tuple(f.key for f in visible.active_fields if field_type(f).links_records)
         record = reads.get_record(
             conn=conn, actor=viewer.actor, form=form, record_id=record_id, expand=links, tz=tz
         )
@@ -275,7 +275,12 @@ def _linked_from(conn: Connection, viewer: Viewer, form: Form, params: Any) -> d
     filled: dict[str, Any] = {}
     for field in form.active_fields:
         given = str(params.get(field.key, ""))
-        if field.type != "link" or field.many or not field.target or not given.isdecimal():
+        if (
+            not field_type(field).links_records
+            or field.many
+            or not field.target
+            or not given.isdecimal()
+        ):
             continue
         target = get_form(conn, field.target)
         found = listing.list_records(
@@ -335,7 +340,7 @@ def edit_record(form_key: str, record_id: Id, request: Request, viewer: ViewerDe
             actor=viewer.actor,
             form=form,
             record_id=record_id,
-            expand=tuple(f.key for f in visible.active_fields if f.type == "link"),
+            expand=tuple(f.key for f in visible.active_fields if field_type(f).links_records),
             tz=viewer.workspace.tz,
         )
     return _editor(request, viewer, form_key, record)
@@ -406,7 +411,7 @@ def _conflict(
             base_version=base_version,
             mine=values,
             tz=viewer.workspace.tz,
-            expand=tuple(f.key for f in visible.active_fields if f.type == "link"),
+            expand=tuple(f.key for f in visible.active_fields if field_type(f).links_records),
         )
     return _editor(
         request,

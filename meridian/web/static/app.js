@@ -165,7 +165,6 @@ const OPS = {
   bool: ["eq"],
   id: ["eq", "ne", "is_blank"],
 };
-const NUMERIC = ["integer", "decimal", "money", "percent", "formula", "rollup"];
 
 document.addEventListener("alpine:init", () => {
   Alpine.data("gridTools", (fields, filter, columns, opLabels) => ({
@@ -175,21 +174,20 @@ document.addEventListener("alpine:init", () => {
     match: filter && filter.or ? "or" : "and",
     rows: (filter ? (filter.and || filter.or || [filter]) : []).filter((c) => c.field).map((c) => ({ ...c })),
     opLabels,
+    /* the value input the field's type asks for (FieldType.filter_input) */
     kind(key) {
       const f = this.fields.find((x) => x.key === key);
-      if (!f) return "text";
-      if (NUMERIC.includes(f.type)) return "number";
-      if (["date", "datetime"].includes(f.type)) return "date";
-      if (f.type === "select") return "select";
-      if (f.type === "multi_select") return "multi";
-      if (f.type === "boolean") return "bool";
-      if (["link", "user"].includes(f.type)) return "id";
-      return "text";
+      return (f && OPS[f.input]) ? f.input : "text";
     },
-    opsFor(key) { return OPS[this.kind(key)]; },
+    /* the operators of the input's kind that the field's type declares */
+    opsFor(key) {
+      const f = this.fields.find((x) => x.key === key);
+      const ops = OPS[this.kind(key)];
+      return f && f.ops ? ops.filter((op) => f.ops.includes(op)) : ops;
+    },
     optionsFor(key) {
       const f = this.fields.find((x) => x.key === key);
-      if (f && f.type === "boolean") return [{ value: "true", label: "✓" }, { value: "false", label: "—" }];
+      if (this.kind(key) === "bool") return [{ value: "true", label: "✓" }, { value: "false", label: "—" }];
       return (f && f.options) || [];
     },
     inputType(key) { return this.kind(key) === "date" ? "date" : "text"; },
@@ -311,7 +309,7 @@ document.addEventListener("alpine:init", () => {
        link itself, line items and files */
     relatedChoices() {
       const selected = this.selected;
-      return this.form.fields.filter((f) => f.key && f !== selected && !["child_table", "attachment"].includes(f.type));
+      return this.form.fields.filter((f) => f.key && f !== selected && this.typeOf(f.type).fits_column);
     },
     /* fields that already have a key: the title field must be one of them */
     keyedFields() { return this.form.fields.filter((candidate) => candidate.key); },
@@ -353,6 +351,9 @@ document.addEventListener("alpine:init", () => {
     get selected() { return this.form.fields.find((f) => f._id === this.selectedId) || null; },
     sectionFields(index) { return this.form.fields.filter((f) => f.section === index); },
     typeLabel(type) { const item = this.palette.find((p) => p.type === type); return item ? item.label : type; },
+    /* what the field's type says of itself (FieldType.designer_settings, widget, input_type) */
+    typeOf(type) { return this.palette.find((p) => p.type === type) || { settings: [], widget: "input", input_type: "text", fits_column: true }; },
+    offers(setting) { return !!this.selected && this.typeOf(this.selected.type).settings.includes(setting); },
     remember() {
       const now = JSON.stringify(this.form);
       if (now !== this.snapshot) { this.history.push(this.snapshot); this.snapshot = now; this.saved = false; }
@@ -521,21 +522,23 @@ document.addEventListener("alpine:init", () => {
         link_field: a.link_field || "", reason_field: a.reason_field || "", secret: a.secret || "" };
     },
     form(key) { return this.forms.find((f) => f.key === (key || this.rule.form_key)) || { fields: [] }; },
-    fields(key) { return this.form(key).fields.filter((f) => !["child_table", "attachment"].includes(f.type)); },
+    /* fields a condition or trigger can name: not lines or files (FieldType.filter_input) */
+    fields(key) { return this.form(key).fields.filter((f) => f.input !== null); },
     /* the fields a trigger may watch: dates only for date-relative triggers */
     triggerFields() {
-      return this.fields().filter((f) => this.trigger.type !== "date_relative" || f.type === "date");
+      return this.fields().filter((f) => this.trigger.type !== "date_relative" || f.expr === "date");
     },
-    fieldsOfType(...types) { return this.fields().filter((f) => types.includes(f.type)); },
+    /* fields whose type fits a purpose the server names: free_text, tags, links */
+    fieldsWith(fit) { return this.fields().filter((f) => f[fit]); },
     options(fieldKey) { const f = this.form().fields.find((x) => x.key === fieldKey); return (f && f.options) || []; },
-    linksBack(formKey) { return this.form(formKey).fields.filter((f) => f.type === "link" && f.target === this.rule.form_key && !f.many); },
+    linksBack(formKey) { return this.form(formKey).fields.filter((f) => f.links && f.target === this.rule.form_key && !f.many); },
     formChanged() { this.conditions = []; this.rule.condition = ""; this.trigger.field = ""; },
     addCondition() { const f = this.fields()[0]; this.conditions.push({ field: f ? f.key : "", op: "=", value: "" }); },
     literal(fieldKey, value) {
       const f = this.form().fields.find((x) => x.key === fieldKey);
-      if (f && ["integer", "decimal", "money", "percent"].includes(f.type) && /^-?\d+(\.\d+)?$/.test(value)) return value;
-      if (f && f.type === "boolean") return value === "true" || value === "是" ? "true" : "false";
-      if (f && f.type === "date" && /^\d{4}-\d{2}-\d{2}$/.test(value)) return `DATE("${value}")`;
+      if (f && f.input === "number" && f.expr === "number" && /^-?\d+(\.\d+)?$/.test(value)) return value;
+      if (f && f.expr === "boolean") return value === "true" || value === "是" ? "true" : "false";
+      if (f && f.expr === "date" && /^\d{4}-\d{2}-\d{2}$/.test(value)) return `DATE("${value}")`;
       return JSON.stringify(String(value));
     },
     removeCondition(index) {
