@@ -15,6 +15,7 @@ from meridian.errors import NotFound, ValidationFailed
 from meridian.records.readable import Readable
 from meridian.reports.terms import OWNER_DEPARTMENT, Terms
 from meridian.schema.catalog import get_form
+from meridian.schema.fieldtypes import field_type
 
 SYSTEM = (
     ("owner_id", "Owner / 负责人"),
@@ -47,7 +48,7 @@ def report_fields(
     for key, label in SYSTEM:
         offer(key, label)
     for link in visible.active_fields:
-        if link.type != "link" or link.many:
+        if not field_type(link).links_records or link.many:
             continue
         try:
             target = form_access(conn, actor, get_form(conn, link.target or "")).visible

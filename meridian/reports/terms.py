@@ -34,20 +34,6 @@ OWNER_DEPARTMENT = "owner_department"
 NUMERIC = frozenset({"number"})
 ORDERED = frozenset({"number", "date", "datetime"})
 
-_KINDS = {
-    "select": "select",
-    "date": "date",
-    "datetime": "datetime",
-    "user": "user",
-    "boolean": "boolean",
-    "region": "region",
-    "integer": "number",
-    "decimal": "number",
-    "money": "number",
-    "percent": "number",
-}
-_GROUPABLE_TEXT = frozenset({"text", "email", "phone", "url", "uscc", "ip", "auto_number"})
-
 
 def refused(path: str, code: str, message: str, value: Any = None) -> ValidationFailed:
     return ValidationFailed([FieldError(path, code, message, value)])
@@ -133,7 +119,7 @@ class Terms:
     def _across_link(self, ref: str, path: str) -> Term:
         link_key, _, target_key = ref.partition(".")
         link = self.form.get_field(link_key)
-        if link is None or link.archived or link.type != "link" or link.many:
+        if link is None or link.archived or not field_type(link).links_records or link.many:
             raise refused(
                 path, "unknown_field", f"{ref!r} is not <link field>.<field> of one link", ref
             )
@@ -157,13 +143,5 @@ class Terms:
 
 
 def _kind_of(found: Field) -> str | None:
-    if found.type in _KINDS:
-        return _KINDS[found.type]
-    if found.type == "link":
-        return None if found.many else "link"
-    if found.type in ("formula", "rollup"):
-        result = found.result_type or "number"
-        return {"number": "number", "date": "date", "datetime": "datetime"}.get(result, "text")
-    if found.type in _GROUPABLE_TEXT:
-        return "text"
-    return None
+    """How a report reads the field (``FieldType.report_kind``)."""
+    return field_type(found).report_kind(found)

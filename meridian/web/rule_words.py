@@ -20,6 +20,7 @@ from meridian.access.users import user_names
 from meridian.core.actor import Actor
 from meridian.notify.inbox import list_bot_channels
 from meridian.schema.catalog import list_forms
+from meridian.schema.fieldtypes import field_type
 from meridian.schema.model import Form
 from meridian.web.i18n import N_, Translator
 
@@ -242,7 +243,7 @@ class RuleWords:
         found = target.get_field(key) if target is not None and key else None
         if found is not None and found.options:
             return self._options(target, {"field": key}, value)
-        if key == "owner_id" or (found is not None and found.type == "user"):
+        if key == "owner_id" or (found is not None and field_type(found).references_users):
             return (
                 self.names.users.get(value, f"#{value}") if isinstance(value, int) else str(value)
             )

@@ -34,6 +34,7 @@ from meridian.records.guards import ProposedWrite
 from meridian.schema.catalog import find_form
 from meridian.schema.compile import compile_form
 from meridian.schema.expressions import logical_record, plain_scope, sql_scope_for
+from meridian.schema.fieldtypes import field_type
 from meridian.schema.model import Form
 
 Unmet = Callable[[Connection, Form, Criterion, Sequence[ProposedWrite]], set[int]]
@@ -102,7 +103,7 @@ def _required_check(
 ) -> None:
     key = config.get("field")
     found = form.get_field(key) if isinstance(key, str) else None
-    if found is None or found.type in ("child_table",):
+    if found is None or field_type(found).holds_lines:
         errors.add(f"{prefix}field", "unknown_field", f"no field {key!r} in {form.key}", key)
 
 
@@ -182,7 +183,7 @@ def _related_check(
         errors.add(f"{prefix}form", "unknown_form", f"no form {key!r}", key)
         return
     link = related.get_field(config.get("link_field") or "")
-    if link is None or link.type != "link" or link.target != form.key:
+    if link is None or not field_type(link).links_records or link.target != form.key:
         message = (
             f"{related.key} has no link field to {form.key} named {config.get('link_field')!r}"
         )

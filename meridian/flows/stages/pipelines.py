@@ -31,6 +31,7 @@ from meridian.errors import ErrorCollector, NotFound, PermissionDenied
 from meridian.events.audit import audit
 from meridian.flows.stages.criteria import criterion_kinds, describe
 from meridian.flows.stages.model import CATEGORIES, Phase, Pipeline, Stage, load_pipelines
+from meridian.schema.fieldtypes import field_type
 from meridian.schema.model import KEY_PATTERN, Form
 
 MAX_STAGES = 30
@@ -234,7 +235,7 @@ def _check(
         "label_en": _text(document, "label_en", "", errors, required=False),
     }
     stage_field = form.get_field(document.get("stage_field") or "")
-    if stage_field is None or stage_field.type != "select":
+    if stage_field is None or not field_type(stage_field).board_grouping:
         message = f"the stage field must be a single select field of {form.key}"
         errors.add("stage_field", "invalid_field", message, document.get("stage_field"))
         options: set[str] = set()

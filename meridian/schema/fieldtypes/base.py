@@ -210,6 +210,14 @@ class FieldType:
         what = f"{field.type} fields"
         return compare(column, op, value, parse, place.path, self.filter_operators, what)
 
+    def report_kind(self, field: Field) -> str | None:
+        """How a report groups, filters and sums the value: ``number``, ``date``,
+        ``datetime``, ``boolean``, ``text``, ``select``, ``user``, ``region`` or ``link``;
+        None when reports cannot use it. By default it follows :meth:`expression_type`."""
+        kind = self.expression_type(field)
+        plain = (ExprType.NUMBER, ExprType.DATE, ExprType.DATETIME, ExprType.BOOLEAN)
+        return kind.value if kind in plain else None
+
     def expression_scale(self, field: Field) -> int:
         """Powers of ten between the stored integer and the number formulas see."""
         return self.storage_scale(field)

@@ -76,6 +76,9 @@ class SelectType(FieldType):
     def json_schema(self, field: Field, schema_of: SchemaOf) -> dict[str, Any]:
         return {"type": "string", "enum": list(field.option_values())}
 
+    def report_kind(self, field: Field) -> str | None:
+        return "select"
+
 
 class MultiSelectType(FieldType):
     name = "multi_select"

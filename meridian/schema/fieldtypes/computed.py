@@ -65,6 +65,10 @@ class FormulaType(FieldType):
     def expression_type(self, field: Field) -> ExprType | None:
         return ExprType(field.result_type) if field.result_type else None
 
+    def report_kind(self, field: Field) -> str | None:
+        result = field.result_type or "number"
+        return result if result in ("number", "date", "datetime") else "text"
+
     def sql_type(self, field: Field) -> sa.types.TypeEngine[Any]:
         return RESULT_SQL_TYPES[field.result_type or "number"]
 

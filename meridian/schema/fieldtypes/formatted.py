@@ -43,6 +43,9 @@ class _NormalisedText(FieldType):
         text = require_text(value, self.code).strip()
         return self.normalise(field, text) if text else None
 
+    def report_kind(self, field: Field) -> str | None:
+        return "text"
+
 
 class EmailType(_NormalisedText):
     name = "email"
@@ -119,6 +122,9 @@ class RegionType(_NormalisedText):
     def template_value(self, field: Field, value: Any, tz: ZoneInfo, names: Names) -> Any:
         return region_label(value)
 
+    def report_kind(self, field: Field) -> str | None:
+        return "region"
+
     def normalise(self, field: Field, text: str) -> str:
         return normalize_region(text)
 
@@ -163,6 +169,9 @@ class AutoNumberType(FieldType):
 
     def parse(self, field: Field, value: Any, ctx: ValueContext) -> Any:
         raise InvalidValue("read_only", "auto-numbers are assigned by the server")
+
+    def report_kind(self, field: Field) -> str | None:
+        return "text"
 
     def json_schema(self, field: Field, schema_of: SchemaOf) -> dict[str, Any]:
         return {"type": "string", "readOnly": True}

@@ -72,6 +72,9 @@ class UserType(FieldType):
     def json_schema(self, field: Field, schema_of: SchemaOf) -> dict[str, Any]:
         return {"type": "integer", "description": "user id"}
 
+    def report_kind(self, field: Field) -> str | None:
+        return "user"
+
 
 class LinkType(FieldType):
     """Many-to-one as a column; many-to-many as a table ``data_<form>__<field>``."""
@@ -101,6 +104,9 @@ class LinkType(FieldType):
 
     def expression_type(self, field: Field) -> ExprType | None:
         return None if field.many else ExprType.NUMBER
+
+    def report_kind(self, field: Field) -> str | None:
+        return None if field.many else "link"
 
     def filter_clause(
         self, field: Field, op: str, value: Any, place: FilterPlace

@@ -65,6 +65,9 @@ class TextType(FieldType):
     def json_schema(self, field: Field, schema_of: SchemaOf) -> dict[str, Any]:
         return {"type": "string", "maxLength": field.max_length or 500}
 
+    def report_kind(self, field: Field) -> str | None:
+        return "text"
+
 
 class LongTextType(TextType):
     name = "long_text"
@@ -76,6 +79,9 @@ class LongTextType(TextType):
 
     def json_schema(self, field: Field, schema_of: SchemaOf) -> dict[str, Any]:
         return {"type": "string"}
+
+    def report_kind(self, field: Field) -> str | None:
+        return None
 
 
 NUMBER_DIGITS = 40
