@@ -26,6 +26,7 @@ from meridian.flows.tasks.service import MAX_TITLE, create_task
 from meridian.rules.actions import RuleAction
 from meridian.rules.definitions import check_expression
 from meridian.rules.values import computed_values
+from meridian.schema.fieldtypes import field_type
 from meridian.schema.model import Form
 
 UNITS = ("hours", "days")
@@ -46,7 +47,7 @@ def _assignee_spec(form: Form, value: Any, path: str, errors: ErrorCollector) ->
         return
     if isinstance(value, Mapping) and set(value) == {"field"}:
         field = form.get_field(str(value["field"]))
-        if field is not None and field.type == "user":
+        if field is not None and field_type(field).references_users:
             return
     errors.add(path, "invalid_assignee", '"owner", {"field": <a user field>} or a user id', value)
 
