@@ -84,7 +84,6 @@ def idc_records(workspace: Workspace, actor: Actor) -> dict[str, int]:
                 "customer": customer,
                 "valid_until": "2026-12-31",
                 "discount": "5",
-                "total_amount": "775205.70",
                 "status": "sent",
                 "items": [
                     {

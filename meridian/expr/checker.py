@@ -8,6 +8,7 @@ fails to evaluate later; at worst it yields NULL.
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, NoReturn
@@ -23,6 +24,7 @@ from meridian.expr.nodes import (
     FieldValue,
     InList,
     InOptions,
+    LineAggregate,
     LinkValue,
     Literal,
     Logic,
@@ -194,6 +196,10 @@ class _Checker:
         name = syntax.name.upper()
         if name in AGGREGATIONS and self._over_lines(syntax):
             return self._aggregate(name, syntax)
+        if name in AGGREGATIONS and len(syntax.args) == 1:
+            child_key = self._line_expression(syntax.args[0])
+            if child_key is not None:
+                return self._aggregate_expression(name, syntax, child_key)
         function = FUNCTIONS.get(name)
         if function is None:
             if name in AGGREGATIONS:
@@ -213,6 +219,51 @@ class _Checker:
         if len(syntax.args) != 1 or not isinstance(syntax.args[0], Reference):
             return False
         return _find(self.scope.children, syntax.args[0].parts[0]) is not None
+
+    def _line_expression(self, syntax: Syntax) -> str | None:
+        """The child table an expression (not a bare reference) reads its lines from: every
+        reference in it is ``<child>.<field>`` of one child table. None otherwise."""
+        if isinstance(syntax, Reference):
+            return None
+        found: set[str | None] = set()
+        for reference in _references(syntax):
+            child = (
+                _find(self.scope.children, reference.parts[0])
+                if len(reference.parts) == 2
+                else None
+            )
+            found.add(child)
+        if len(found) != 1:
+            return None
+        return found.pop()
+
+    def _aggregate_expression(self, name: str, syntax: FunctionCall, child_key: str) -> Node:
+        aggregation = AGGREGATIONS[name]
+        lines = self.scope.children[child_key].lines
+        inner = _LineChecker(lines, self.source, child_key)
+        body = inner.visit(syntax.args[0])
+        self.used.update(f"{child_key}.{key}" for key in inner.used)
+        if body.type not in aggregation.accepts:
+            expected, expected_zh = _names(aggregation.accepts)
+            self.fail(
+                "wrong_argument",
+                syntax.args[0].span,
+                index=1,
+                name=name,
+                expected=expected,
+                expected_zh=expected_zh,
+                got=body.type,
+            )
+        result_type = body.type if name in ("MIN", "MAX") else NUMBER
+        return LineAggregate(
+            type=result_type,
+            scale=aggregation.result_scale(body.scale),
+            span=syntax.span,
+            reads_record=True,
+            aggregation=aggregation,
+            child=child_key,
+            body=body,
+        )
 
     def _aggregate(self, name: str, syntax: FunctionCall) -> Node:
         aggregation = AGGREGATIONS[name]
@@ -523,3 +574,33 @@ class _Arguments:
             args=nodes,
             options=options,
         )
+
+
+def _references(syntax: Syntax) -> Iterable[Reference]:
+    """Every field reference in ``syntax``, outside literals."""
+    if isinstance(syntax, Reference):
+        yield syntax
+    elif isinstance(syntax, BinaryOperation):
+        yield from _references(syntax.left)
+        yield from _references(syntax.right)
+    elif isinstance(syntax, UnaryOperation):
+        yield from _references(syntax.operand)
+    elif isinstance(syntax, FunctionCall):
+        for argument in syntax.args:
+            yield from _references(argument)
+
+
+class _LineChecker(_Checker):
+    """Checks the body of an aggregate over lines: ``items.qty`` reads the line's ``qty``."""
+
+    def __init__(self, lines: Scope, source: str, child_key: str) -> None:
+        super().__init__(Scope(fields=lines.fields), source)
+        self.child_key = child_key
+
+    def _reference(self, syntax: Reference) -> Node:
+        return super()._reference(dataclasses.replace(syntax, parts=syntax.parts[1:]))
+
+    def _call(self, syntax: FunctionCall) -> Node:
+        if syntax.name.upper() in AGGREGATIONS:
+            self.fail("link_in_aggregate", syntax.span, name=self.source[slice(*syntax.span)])
+        return super()._call(syntax)

@@ -22,6 +22,7 @@ from meridian.expr.nodes import (
     FieldValue,
     InList,
     InOptions,
+    LineAggregate,
     LinkValue,
     Literal,
     Logic,
@@ -107,6 +108,22 @@ def _aggregate(node: Aggregate) -> Closure:
     def run(env: Env) -> Any:
         lines = env.related.get(child) or ()
         values = [value for line in lines if (value := line.get(key)) is not None]
+        return aggregation.python(values, scale)
+
+    return run
+
+
+def _line_aggregate(node: LineAggregate) -> Closure:
+    child, aggregation, scale = node.child, node.aggregation, node.body.scale
+    body = _compile(node.body)
+
+    def run(env: Env) -> Any:
+        lines = env.related.get(child) or ()
+        values = [
+            value
+            for line in lines
+            if (value := body(Env(line, {}, env.today, env.now, env.zone))) is not None
+        ]
         return aggregation.python(values, scale)
 
     return run
@@ -270,6 +287,7 @@ _COMPILERS: dict[type[Node], Callable[[Any], Closure]] = {
     FieldValue: _field,
     LinkValue: _link,
     Aggregate: _aggregate,
+    LineAggregate: _line_aggregate,
     Negate: _negate,
     Arithmetic: _arithmetic,
     Comparison: _comparison,

@@ -64,6 +64,16 @@ class Aggregate(Node):
 
 
 @dataclass(frozen=True, eq=False, kw_only=True)
+class LineAggregate(Node):
+    """SUM/AVG/MIN/MAX/COUNT of an expression over each line of a child table:
+    ``SUM(items.quantity * items.unit_price)``; ``body`` reads the line's fields."""
+
+    aggregation: Aggregation
+    child: str
+    body: Node
+
+
+@dataclass(frozen=True, eq=False, kw_only=True)
 class Negate(Node):
     operand: Node
 

@@ -35,6 +35,7 @@ from meridian.expr.nodes import (
     FieldValue,
     InList,
     InOptions,
+    LineAggregate,
     LinkValue,
     Logic,
     Negate,
@@ -193,6 +194,18 @@ class _Compiler:
         column = None if node.info is None else _column(child.lines, node.info.key)
         scale = 0 if node.info is None else node.info.scale
         query = sa.select(node.aggregation.sql(self.ctx, column, scale)).where(
+            child.parent_key == child.parent_id
+        )
+        if child.where is not None:
+            query = query.where(child.where)
+        return _Piece(_correlated(query, child.parent_key), 3)
+
+    def _LineAggregate(self, node: LineAggregate) -> _Piece:
+        child = self.scope.children.get(node.child)
+        if child is None:
+            raise ValueError(f"the SQL scope has no child table {node.child!r}")
+        body = _Compiler(child.lines, self.ctx).compile(node.body).sql
+        query = sa.select(node.aggregation.sql(self.ctx, body, node.body.scale)).where(
             child.parent_key == child.parent_id
         )
         if child.where is not None:

@@ -289,7 +289,7 @@ def integer(depth: int) -> st.SearchStrategy[str]:
     leaves = st.one_of(
         INTEGER_LITERALS,
         st.sampled_from(["i1", "i2", "{数量}", "cust.score", "COUNT(items)", "COUNT(items.qty)"]),
-        st.sampled_from(["SUM(items.qty)", "MAX(items.qty)"]),
+        st.sampled_from(["SUM(items.qty)", "MAX(items.qty)", "SUM(items.qty * (items.qty - 1))"]),
     )
     if depth == 0:
         return leaves
@@ -320,6 +320,7 @@ def number(depth: int) -> st.SearchStrategy[str]:
         NUMBER_LITERALS,
         st.sampled_from(["m1", "m2", "p1", "{预计金额}", "SUM(items.amount)", "AVG(items.amount)"]),
         st.sampled_from(["MIN(items.amount)", "AVG(items.qty)", "null"]),
+        st.sampled_from(["SUM(items.amount * items.qty)", "MAX(items.amount / 3)"]),
     )
     if depth == 0:
         return leaves

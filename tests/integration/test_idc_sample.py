@@ -1,9 +1,11 @@
-"""The IDC demo's sample data tells one consistent story about its "today": no contract is
-执行中 (active) past its end date or before its start."""
+"""The IDC demo's sample data tells one consistent story: no contract is 执行中 (active) past
+its end date or before its start, and every quote's total is the sum of its lines less the
+discount, computed by the quote's formula, not typed."""
 
 from __future__ import annotations
 
 from datetime import date, datetime
+from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -12,7 +14,12 @@ import sqlalchemy as sa
 from typer.testing import CliRunner
 
 from meridian.cli.main import cli
+from meridian.core.actor import Actor
+from meridian.http.deps import Workspace
+from meridian.records import listing, reads, service
+from meridian.schema.catalog import get_form
 from meridian.solutions import idc_crm
+from meridian.solutions.loader import install_solution, load_sample_data
 
 UPCOMING = {"draft", "approving", "signed"}
 
@@ -62,3 +69,47 @@ def test_the_demo_has_no_contract_active_past_its_end(
     ]
     assert active, "the demo has contracts in progress"
     assert [(start, end) for start, end in active if not start <= today <= end] == []
+
+
+def test_every_sample_quote_total_is_its_lines_less_the_discount(workspace: Workspace) -> None:
+    admin = Actor.system()
+    app, forms = idc_crm.load_package()
+    install_solution(workspace.engine, admin, app, forms)
+    load_sample_data(workspace.engine, admin, idc_crm.generate(seed=7, scale=300), owners=[])
+    with workspace.read() as conn:
+        page = listing.list_records(
+            conn=conn,
+            actor=admin,
+            form=get_form(conn, "quote"),
+            query=listing.RecordQuery(limit=500),
+        )
+        quote_ids = [item["id"] for item in page.items]
+        quotes = [
+            reads.get_record(conn=conn, actor=admin, form=get_form(conn, "quote"), record_id=i)
+            for i in quote_ids[:60]
+        ]
+    assert len(page.items) > 60
+    for quote in quotes:
+        lines = sum(
+            line["quantity"] * Decimal(line["unit_price"]) * line["months"]
+            for line in quote["items"]
+        )
+        off = 1 - Decimal(quote["discount"] or 0) / 100
+        expected = (lines * off).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
+        assert Decimal(quote["total_amount"]) == expected, quote
+    # A changed line changes the total: nobody retypes it.
+    first = quotes[0]
+    items = [{k: v for k, v in line.items() if k != "id"} for line in first["items"]]
+    items[0]["quantity"] += 1
+    with workspace.transaction() as conn:
+        changed = service.update_record(
+            conn=conn,
+            actor=admin,
+            form=get_form(conn, "quote"),
+            record_id=first["id"],
+            values={"items": items, "discount": "0"},
+        )
+    expected = sum(
+        line["quantity"] * Decimal(line["unit_price"]) * line["months"] for line in items
+    )
+    assert Decimal(changed["total_amount"]) == expected

@@ -176,6 +176,10 @@ def refusal(source: str) -> ExpressionError:
         ("COUNT(items.quantity)", 2),
         ("AVG(items.quantity)", Decimal("2.5")),
         ("MAX(items.amount)", Decimal("100.10")),
+        # … and over an expression of each line's fields (a quote's lines: qty × price)
+        ("SUM(items.amount * items.quantity)", Decimal("200.20")),
+        ("MAX(items.quantity * 2 + 1)", 7),
+        ("ROUND(SUM(items.amount * items.quantity) * (1 - discount), 2)", Decimal("170.17")),
     ],
 )
 def test_a_formula_gives_what_a_builder_expects(source: str, expected: Any) -> None:
@@ -202,6 +206,7 @@ def test_a_formula_gives_what_a_builder_expects(source: str, expected: Any) -> N
         ("SUM(items.amount)", 0),
         ("AVG(items.amount)", None),
         ("COUNT(items)", 0),
+        ("SUM(items.amount * items.quantity)", 0),
     ],
 )
 def test_blanks_follow_sql(source: str, expected: Any) -> None:
@@ -235,6 +240,9 @@ def test_a_condition_passes_only_when_true() -> None:
         ("IF(cabinets, 1, 2)", "wrong_argument", 3, None),
         ("cabinets and is_key", "not_boolean", 0, None),
         ("items.amount > 1", "child_outside_aggregate", 0, None),
+        ("SUM(items.amount * cabinets)", "link_in_aggregate", 4, None),
+        ("SUM(items.amount * items.amout)", "unknown_field", 25, "amount"),
+        ("SUM(items.amount * SUM(items.quantity))", "link_in_aggregate", 19, None),
         ("cabinets = null", "compare_null", 11, None),
         ('DATEADD(start_date, 1, "weeks")', "bad_unit", 23, None),
         ('DATE("2026-02-30")', "bad_date", 5, None),

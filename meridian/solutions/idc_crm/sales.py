@@ -9,7 +9,7 @@ from meridian.solutions.idc_crm.context import LOST, STAGES, WON, SampleContext
 from meridian.solutions.idc_crm.phrases import FOLLOWUP_DETAILS, PROJECT_KINDS, QUOTE_EXTRAS
 from meridian.solutions.idc_crm.pools import weighted
 from meridian.solutions.idc_crm.regions import IDC_SITES
-from meridian.solutions.idc_crm.timeline import fen, yuan
+from meridian.solutions.idc_crm.timeline import yuan
 
 # A database holds years of history, so closed deals outnumber any one open stage.
 _STAGES = weighted({STAGES.index(stage): weight for stage, weight in (
@@ -46,17 +46,8 @@ _PUES = (None, None, "1.20", "1.25", "1.30", "1.30", "1.35", "1.40", "1.50")
 _TERMS = (12, 24, 24, 36, 36, 60)
 _WIN_REASONS = ("price", "location", "power", "network", "service", "relationship")
 _LOSS_REASONS = ("price", "price", "competitor", "budget", "timing", "power", "location")
-_DISCOUNTS: tuple[tuple[str, int], ...] = (
-    # (percent string, basis points)
-    ("0.00", 0),
-    ("0.00", 0),
-    ("3.00", 300),
-    ("5.00", 500),
-    ("8.00", 800),
-    ("10.00", 1000),
-    ("12.50", 1250),
-    ("15.00", 1500),
-)
+_DISCOUNTS = ("0.00", "0.00", "3.00", "5.00", "8.00", "10.00", "12.50", "15.00")
+"""Percent off a quote's lines; its total is the quote's formula over them."""
 _EXTRA_LINES = (0, 1, 1, 2, 2, 3, 4)
 _OPEN_QUOTE_STATUSES = ("draft", "sent", "sent")
 
@@ -135,10 +126,8 @@ def quote_rows(ctx: SampleContext) -> Iterator[dict[str, Any]]:
                     "months": months,
                 }
             ]
-            subtotal = ctx.opportunity_cabinets[index] * rack_price * months
             for product, spec, quantities, prices in rng.sample(QUOTE_EXTRAS, choice(_EXTRA_LINES)):
                 quantity, price = choice(quantities), choice(prices)
-                subtotal += quantity * price * months
                 lines.append(
                     {
                         "product": product,
@@ -148,9 +137,7 @@ def quote_rows(ctx: SampleContext) -> Iterator[dict[str, Any]]:
                         "months": months,
                     }
                 )
-            discount, basis_points = choice(_DISCOUNTS)
-            # Fen, rounded half up: the total a finance team would type for these lines.
-            total = (subtotal * (10000 - basis_points) + 50) // 100
+            discount = choice(_DISCOUNTS)
             final = revision == count - 1
             if stage == WON:
                 status = "accepted" if final else "expired"
@@ -166,6 +153,5 @@ def quote_rows(ctx: SampleContext) -> Iterator[dict[str, Any]]:
                 "valid_until": timeline.day(valid_until),
                 "discount": discount,
                 "items": lines,
-                "total_amount": fen(total),
                 "status": status,
             }

@@ -190,13 +190,11 @@ def test_records_agree_with_the_records_they_link_to(sample: Rows) -> None:
         assert followup["occurred_at"].endswith("+08:00")
 
 
-def test_quote_total_is_its_lines_less_the_discount(sample: Rows) -> None:
+def test_quote_totals_are_left_to_the_quotes_formula(sample: Rows) -> None:
+    # The total is the quote form's formula over its lines (tests/integration/
+    # test_idc_sample.py checks the loaded totals); the generator types none.
     for quote in sample["quote"]:
-        subtotal = sum(
-            line["quantity"] * Decimal(line["unit_price"]) * line["months"]
-            for line in quote["items"]
-        )
-        expected = (subtotal * (1 - Decimal(quote["discount"]) / 100)).quantize(Decimal("0.01"))
-        assert Decimal(quote["total_amount"]) == expected
+        assert "total_amount" not in quote
+        assert 0 <= Decimal(quote["discount"]) < 100
         assert 1 <= len(quote["items"]) <= 5
         assert quote["items"][0]["product"] == "cabinet"
