@@ -4,6 +4,7 @@ Meridian's own; the registry refuses two plugins that claim one name."""
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Sequence
 from pathlib import Path
@@ -214,3 +215,75 @@ def test_two_plugins_claiming_one_name_are_refused(plugin: object, hook: str) ->
 def test_a_plugin_named_to_load_must_be_installed() -> None:
     with pytest.raises(PluginError, match="no installed plugin is named 'kingdee'"):
         build_plugins(DEFAULT_PLUGINS, installed=("kingdee",))
+
+
+def _ratings(client: TestClient, flt: object) -> list[str]:
+    response = client.get(
+        "/api/v1/forms/account/records", params={"filter": json.dumps(flt), "sort": "name"}
+    )
+    assert response.status_code == 200, response.text
+    return [item["name"] for item in response.json()["items"]]
+
+
+def test_a_plugin_field_type_is_filtered_with_the_operators_it_declares(
+    client: TestClient,
+) -> None:
+    client.post("/api/v1/apps", json={"key": "crm", "label": "CRM"})
+    assert client.post("/api/v1/apps/crm/forms", json=ACCOUNT).status_code == 201
+    for name, score in (("ACME-LEAD", 4), ("Q3-RENEWAL", 2), ("GLOBEX", None)):
+        created = client.post("/api/v1/forms/account/records", json={"name": name, "score": score})
+        assert created.status_code == 201, created.text
+
+    assert _ratings(client, {"field": "score", "op": "gte", "value": 3}) == ["ACME-LEAD"]
+    assert _ratings(client, {"field": "score", "op": "lt", "value": "3"}) == ["Q3-RENEWAL"]
+    assert _ratings(client, {"field": "score", "op": "in", "value": [2, 4]}) == [
+        "ACME-LEAD",
+        "Q3-RENEWAL",
+    ]
+    assert _ratings(client, {"field": "score", "op": "is_blank", "value": True}) == ["GLOBEX"]
+
+    for op, value in (("between", [1, 3]), ("contains", "4")):
+        refused = client.get(
+            "/api/v1/forms/account/records",
+            params={"filter": json.dumps({"field": "score", "op": op, "value": value})},
+        )
+        assert refused.status_code == 422, refused.text
+        [error] = refused.json()["errors"]
+        assert error["code"] == "invalid_operator"
+    wrong = client.get(
+        "/api/v1/forms/account/records",
+        params={"filter": json.dumps({"field": "score", "op": "eq", "value": 9})},
+    )
+    assert wrong.status_code == 422
+    assert wrong.json()["errors"][0]["code"] == "invalid_rating"
+
+
+def test_a_plugin_field_type_is_read_by_formulas_and_validation_rules(
+    client: TestClient,
+) -> None:
+    client.post("/api/v1/apps", json={"key": "crm", "label": "CRM"})
+    scored = {
+        **ACCOUNT,
+        "fields": [
+            *ACCOUNT["fields"],
+            {"key": "points", "label": "积分", "type": "formula", "expression": "score * 20"},
+        ],
+        "validations": [{"expression": "score >= 2", "message": "至少两星"}],
+    }
+    created = client.post("/api/v1/apps/crm/forms", json=scored)
+    assert created.status_code == 201, created.text
+    [points] = [f for f in created.json()["fields"] if f["key"] == "points"]
+    assert points["result_type"] == "number"
+
+    lead = client.post("/api/v1/forms/account/records", json={"name": "ACME-LEAD", "score": 4})
+    assert lead.status_code == 201, lead.text
+    assert lead.json()["points"] == "80.00"
+    refused = client.post("/api/v1/forms/account/records", json={"name": "Q3", "score": 1})
+    assert refused.status_code == 422
+    assert "至少两星" in refused.text
+
+    by_points = client.get(
+        "/api/v1/forms/account/records",
+        params={"filter": json.dumps({"field": "points", "op": "gt", "value": "50"})},
+    )
+    assert [item["name"] for item in by_points.json()["items"]] == ["ACME-LEAD"]

@@ -40,9 +40,18 @@ log = logging.getLogger("meridian_ratings")
 
 
 class RatingType(FieldType):
-    """One to five stars."""
+    """One to five stars.
+
+    Everything else a surface asks is left to ``FieldType``'s defaults: pages edit it with
+    the plain input, formulas read it as a number (its column is an integer), reports group
+    and sum it as a number, the grid edits it in place.
+    """
 
     name = "rating"
+    filter_operators = ("eq", "ne", "gt", "gte", "lt", "lte", "in", "is_blank")
+    """Stars compare and order; there is no range (``between``) and no text matching."""
+    filter_input = "number"
+    numeric_input = True
 
     def sql_type(self, field: Field) -> sa.types.TypeEngine[Any]:
         return sa.SmallInteger()
