@@ -65,6 +65,8 @@ def vocabulary(conn: Connection, actor: Actor, rules: Sequence[Mapping[str, Any]
             mentioned.update(owner.get("users") or [])
             mentioned.update([owner["user"]] if isinstance(owner.get("user"), int) else [])
             mentioned.update(v for v in (action.get("territories") or {}).values())
+            assignee = action.get("assignee")  # create_task
+            mentioned.update([assignee] if isinstance(assignee, int) else [])
     return Vocabulary(
         forms={form.key: form for form in list_forms(conn)},
         users=user_names(conn, mentioned),
@@ -194,7 +196,36 @@ class RuleWords:
             )
         if kind == "webhook":
             return _("Call {url}", url=action.get("url"))
+        if kind == "create_task":
+            return self._task(form, action)
         return _json(action)
+
+    def _task(self, form: Form | None, action: Mapping[str, Any]) -> str:
+        _ = self._
+        assignee = action.get("assignee", "owner")
+        if assignee == "owner":
+            who = _("the owner")
+        elif isinstance(assignee, Mapping):
+            who = _("{field} of the record", field=self._field(form, str(assignee.get("field"))))
+        else:
+            who = self.names.users.get(assignee, f"#{assignee}")
+        text = _(
+            "Create a task {title} for {who}",
+            title=self._value(form, form, "", action.get("title")),
+            who=who,
+        )
+        due = action.get("due_in")
+        if isinstance(due, Mapping):
+            business = due.get("basis", "business") == "business"
+            words = {
+                ("hours", True): N_("; due in {amount} business hours"),
+                ("days", True): N_("; due in {amount} business days"),
+                ("hours", False): N_("; due in {amount} hours"),
+                ("days", False): N_("; due in {amount} days"),
+            }.get((str(due.get("unit")), business))
+            if words:
+                text += _(words, amount=due.get("amount"))
+        return text
 
     # ---- a run ---------------------------------------------------------------------------
 

@@ -27,6 +27,8 @@ from meridian.jobs.queue import JobContext
 from meridian.jobs.worker import Worker
 from meridian.solutions import idc_crm
 from meridian.solutions.loader import install_solution
+from meridian.web.i18n import Translator
+from meridian.web.rule_words import RuleWords, Vocabulary
 from tests.conftest import FakeClock, workspace_on
 from tests.integration.test_access import as_user, org  # noqa: F401  (fixtures)
 
@@ -368,3 +370,15 @@ def test_a_create_task_action_is_checked_when_the_rule_is_saved(client: TestClie
         "actions.0.due_in.unit",
         "actions.0.due_in.basis",
     }
+
+
+def test_a_create_task_action_reads_as_a_sentence_in_both_languages() -> None:
+    [rule] = [r for r in idc_crm.load_rules() if r["actions"][0]["type"] == "create_task"]
+    words = {
+        locale: RuleWords(Translator(locale), Vocabulary(forms={})).describe(rule)["then"]
+        for locale in ("zh-CN", "en")
+    }
+    assert words["zh-CN"] == ['为负责人创建待办 =CONCAT("首次跟进 ", name)；4 个工作小时内到期']
+    assert words["en"] == [
+        'Create a task =CONCAT("首次跟进 ", name) for the owner; due in 4 business hours'
+    ]
