@@ -13,6 +13,7 @@ from meridian.web.pages import (
     auth,
     automation,
     boards,
+    calendar_admin,
     designer,
     documents,
     grid,
@@ -34,6 +35,7 @@ for module in (
     designer,
     admin,
     automation,
+    calendar_admin,
     tasks,
 ):
     web_router.include_router(module.router)

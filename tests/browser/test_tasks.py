@@ -1,6 +1,7 @@
 """My tasks in a real browser: the header's count, the three groups, ticking a task off, and a
 task added on a record page showing on its timeline; screenshots in both languages at desktop
-and phone width (docs/screenshots/tasks-*.png)."""
+and phone width (docs/screenshots/tasks-*.png, record-tasks-*.png), and the work calendar's
+administration page (calendar-*.png)."""
 
 from __future__ import annotations
 
@@ -145,5 +146,7 @@ def test_my_tasks_are_grouped_counted_and_ticked_off(browser: Browser, server: S
             page.get_by_test_id("record-tasks").screenshot(
                 path=SCREENSHOTS / f"record-tasks-{device}-{locale}.png"
             )
+            page.goto(server.url + "/admin/calendar?year=2026")
+            page.screenshot(path=SCREENSHOTS / f"calendar-{device}-{locale}.png", full_page=True)
             context.close()
             assert not errors, errors

@@ -69,6 +69,11 @@ def _read(conn: Connection) -> tuple[str | None, WorkCalendar]:
     )
 
 
+def today_in_calendar(conn: Connection) -> date:
+    """Today's date in the calendar's time zone."""
+    return utcnow(conn).astimezone(load_calendar(conn).tz).date()
+
+
 def get_settings(conn: Connection) -> dict[str, Any]:
     """The working week as stored: time zone, ISO work weekdays, work periods."""
     row = conn.execute(sa.select(work_calendar).where(work_calendar.c.key == DEFAULT_KEY)).one()
