@@ -82,9 +82,7 @@ def test_an_admin_edits_the_work_calendar_in_the_page(
     assert "Holidays and make-up work days" in web.get("/admin/calendar?year=2031").text
 
 
-def test_a_refused_week_is_shown_and_changes_nothing(
-    web: TestClient, workspace: Workspace
-) -> None:
+def test_a_refused_week_is_shown_and_changes_nothing(web: TestClient, workspace: Workspace) -> None:
     csrf = _log_in(web)
     refused = web.post(
         "/admin/calendar/week",
