@@ -137,6 +137,32 @@ def pick(
     return least_loaded(conn, form, people, exclude)[0]
 
 
+def share_out(
+    conn: Connection, *, form: Form, choice: Mapping[str, Any], count: int, first_turn: int
+) -> list[int | None]:
+    """Owners for ``count`` new records at once: round robin from ``first_turn``, or each to
+    whoever is least loaded counting the ones handed out before it (one load query)."""
+    people = candidates(conn, choice)
+    if not people:
+        return [None] * count
+    if choice["strategy"] == "round_robin":
+        return [people[(first_turn + i) % len(people)] for i in range(count)]
+    table = compile_form(form).main
+    load: dict[int, int] = dict(
+        conn.execute(
+            sa.select(table.c.owner_id, sa.func.count())
+            .where(one_of(conn, table.c.owner_id, list(people)), table.c.deleted_at.is_(None))
+            .group_by(table.c.owner_id)
+        ).all()
+    )
+    chosen: list[int | None] = []
+    for _ in range(count):
+        owner = min(people, key=lambda person: (load.get(person, 0), people.index(person)))
+        load[owner] = load.get(owner, 0) + 1
+        chosen.append(owner)
+    return chosen
+
+
 def least_loaded(
     conn: Connection, form: Form, people: Sequence[int], exclude: int | None = None
 ) -> tuple[int, int]:

@@ -18,6 +18,7 @@ from meridian.web.pages import (
     documents,
     grid,
     home,
+    integrations,
     record,
     tasks,
 )
@@ -37,6 +38,7 @@ for module in (
     automation,
     calendar_admin,
     tasks,
+    integrations,
 ):
     web_router.include_router(module.router)
 

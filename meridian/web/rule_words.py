@@ -162,7 +162,11 @@ class RuleWords:
             text = _(
                 "Create a {form} record: {values}",
                 form=target.label if target else action.get("form"),
-                values=self._values(target, form, action.get("values")),
+                values=self._values(
+                    target,
+                    form,
+                    {k: v for k, v in (action.get("values") or {}).items() if k != "owner_id"},
+                ),
             )
             if action.get("link_field"):
                 text += _(
@@ -268,7 +272,7 @@ class RuleWords:
 
     def _value(self, target: Form | None, source: Form | None, key: str, value: Any) -> str:
         if isinstance(value, Mapping) and set(value) == {"expr"}:
-            return f"={value['expr']}"
+            return str(value["expr"])
         if isinstance(value, Mapping) and set(value) == {"field"}:
             return self._("{field} of the record", field=self._field(source, str(value["field"])))
         found = target.get_field(key) if target is not None and key else None
