@@ -10,6 +10,7 @@ from fastapi.staticfiles import StaticFiles
 from meridian.web.errors import install_page_errors
 from meridian.web.pages import (
     admin,
+    approvals,
     auth,
     automation,
     boards,
@@ -39,6 +40,8 @@ for module in (
     calendar_admin,
     tasks,
     integrations,
+
+    approvals,
 ):
     web_router.include_router(module.router)
 

@@ -3,6 +3,7 @@ the webhook delivery log, bot channels and inbound hooks — on each database.""
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Iterator
 from datetime import timedelta
@@ -134,6 +135,13 @@ def test_every_administration_page_opens_with_real_objects_behind_it(
     assert web.post("/admin/rules", json=rule, headers={"X-CSRF-Token": csrf}).status_code == 200
     web.post("/admin/departments", data={"csrf_token": csrf, "name": "华东销售部"})
     web.post("/admin/tokens", data={"csrf_token": csrf, "name": "OA", "scope": "read"})
+    nodes = [{"id": "boss", "type": "approver", "approvers": [{"type": "user", "ids": [1]}]}]
+    flow = {"key": "lead_approval", "label": "线索审批", "form": "lead"}
+    saved = web.post(
+        "/admin/approvals",
+        data={"csrf_token": csrf, **flow, "definition": json.dumps({"nodes": nodes})},
+    )
+    assert saved.status_code == 303, saved.text
     assert (
         web.post("/forms/lead/new", data={"csrf_token": csrf, "name": "华东数据"}).status_code
         == 303
@@ -147,6 +155,7 @@ def test_every_administration_page_opens_with_real_objects_behind_it(
         "webhook_id": "1",
         "channel_id": "1",
         "hook_id": "1",
+        "flow_key": "lead_approval",
     }
     pages = sorted(
         path

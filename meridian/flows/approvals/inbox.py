@@ -27,6 +27,18 @@ def _box_condition(actor: Actor, box: str) -> Any:
     return sa.and_(mine, approval_tasks.c.state == "cc")
 
 
+def pending_count(conn: Connection, actor: Actor) -> int:
+    """How many tasks wait for ``actor`` (the menu's badge): one indexed count."""
+    if actor.user_id is None:
+        return 0
+    found = conn.scalar(
+        sa.select(sa.func.count())
+        .select_from(approval_tasks)
+        .where(_box_condition(actor, "pending"))
+    )
+    return int(found or 0)
+
+
 def counts(conn: Connection, actor: Actor) -> dict[str, int]:
     """How many items each box holds, in one statement of four indexed counts."""
 

@@ -481,6 +481,7 @@ def _insert_task(
         )
     )
     assert result.inserted_primary_key is not None
+    runtime.grant_read(walk, [user_id])
     return int(result.inserted_primary_key[0])
 
 

@@ -25,7 +25,13 @@ from sqlalchemy.engine import Connection
 
 from meridian.core.actor import Actor
 from meridian.core.clock import utcnow
-from meridian.db.tables import approval_acts, approval_nodes, approval_tasks, approvals
+from meridian.db.tables import (
+    approval_acts,
+    approval_nodes,
+    approval_tasks,
+    approvals,
+    record_shares,
+)
 from meridian.errors import Conflict, NotFound
 from meridian.events.lifecycle import ApprovalFinished
 from meridian.expr import compile_expression
@@ -36,6 +42,7 @@ from meridian.flows.calendar.store import load_calendar
 from meridian.jobs.queue import enqueue
 from meridian.notify.inbox import notify_users
 from meridian.records import service
+from meridian.records.ownership import share_record
 from meridian.records.subscribers import announce
 from meridian.schema.catalog import get_form
 from meridian.schema.compile import compile_form
@@ -277,10 +284,38 @@ def add_tasks(
             told.append(assignee)
         if sequential:
             previous = int(result.inserted_primary_key[0])
+    grant_read(walk, [away.get(p, p) for p in people])
     tell_approvers(walk, told)
 
 
+def grant_read(walk: Walk, people: Sequence[int]) -> None:
+    """Let approvers and CC'd users read the record: a read share (shown on the record's
+    sharing panel, audited, revocable) for each who holds none yet — an approver outside the
+    record's department must still see what they decide on."""
+    record_id = int(walk.approval["record_id"])
+    held = set(
+        walk.conn.scalars(
+            sa.select(record_shares.c.user_id).where(
+                record_shares.c.form_key == walk.form.key,
+                record_shares.c.record_id == record_id,
+                record_shares.c.user_id.in_(sorted(set(people))),
+            )
+        )
+    )
+    for person in dict.fromkeys(people):
+        if person not in held and person != walk.record.get("owner_id"):
+            share_record(
+                conn=walk.conn,
+                actor=Actor.system(),
+                form=walk.form,
+                record_id=record_id,
+                level="read",
+                user_id=person,
+            )
+
+
 def tell_approvers(walk: Walk, people: Sequence[int]) -> None:
+    grant_read(walk, people)
     if people:
         notify_users(
             walk.conn,
@@ -306,6 +341,7 @@ def _enter_cc(walk: Walk, node: Mapping[str, Any]) -> None:
         walk.conn, node["approvers"], submitter_id=walk.approval["submitter_id"], record=walk.record
     )
     if people:
+        grant_read(walk, people)
         walk.conn.execute(
             approval_tasks.insert(),
             [

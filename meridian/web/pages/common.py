@@ -11,6 +11,7 @@ from sqlalchemy.engine import Connection
 
 from meridian.access.permissions import form_access
 from meridian.flows.tasks.service import count_due
+from meridian.flows.approvals.inbox import pending_count
 from meridian.notify.inbox import unread_count
 from meridian.plugins.menu import MenuLink
 from meridian.schema.catalog import list_apps, list_forms
@@ -30,6 +31,8 @@ class Nav:
     """The plugins' top-menu links for this viewer (``menu_actions``)."""
     tasks_due: int = 0
     """The viewer's open tasks that are overdue or due today (the header's number)."""
+    approvals: int = 0
+    """The viewer's approval tasks waiting for them (待我审批)."""
 
 
 def build_nav(conn: Connection, viewer: Viewer, app_key: str | None, form_key: str | None) -> Nav:
@@ -49,7 +52,10 @@ def build_nav(conn: Connection, viewer: Viewer, app_key: str | None, form_key: s
         for link in found
     ]
     due = count_due(conn, viewer.actor, viewer.workspace.tz)
-    return Nav(apps, app, forms, form_key, unread_count(conn, viewer.actor), links, due)
+    unread = unread_count(conn, viewer.actor)
+    return Nav(
+        apps, app, forms, form_key, unread, links, due, pending_count(conn, viewer.actor)
+    )
 
 
 def page(
