@@ -10,8 +10,8 @@ from fastapi.responses import HTMLResponse
 from sqlalchemy.engine import Connection
 
 from meridian.access.permissions import form_access
-from meridian.flows.tasks.service import count_due
 from meridian.flows.approvals.inbox import pending_count
+from meridian.flows.tasks.service import count_due
 from meridian.notify.inbox import unread_count
 from meridian.plugins.menu import MenuLink
 from meridian.schema.catalog import list_apps, list_forms
@@ -53,9 +53,7 @@ def build_nav(conn: Connection, viewer: Viewer, app_key: str | None, form_key: s
     ]
     due = count_due(conn, viewer.actor, viewer.workspace.tz)
     unread = unread_count(conn, viewer.actor)
-    return Nav(
-        apps, app, forms, form_key, unread, links, due, pending_count(conn, viewer.actor)
-    )
+    return Nav(apps, app, forms, form_key, unread, links, due, pending_count(conn, viewer.actor))
 
 
 def page(
