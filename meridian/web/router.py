@@ -40,7 +40,6 @@ for module in (
     calendar_admin,
     tasks,
     integrations,
-
     approvals,
 ):
     web_router.include_router(module.router)
