@@ -72,7 +72,9 @@ def test_an_administrator_builds_a_rule_and_watches_it_run(page: Page, server: S
     ).run_once()
 
     page.reload()
-    expect(page.locator("[data-testid=runs]")).to_contain_text("succeeded")
+    expect(page.locator("[data-testid=runs]")).to_contain_text(
+        "成功"
+    )  # the outcome in the viewer's language
     expect(page.locator("[data-testid=unread]")).to_have_text("1")
     page.fill("input[name=record_id]", str(record["id"]))
     page.click("text=试一试")
@@ -81,7 +83,7 @@ def test_an_administrator_builds_a_rule_and_watches_it_run(page: Page, server: S
     expect(page.locator("[data-testid=rule-state]")).to_have_text("已停用")
 
     page.goto(f"{server.url}/forms/lead/records/{record['id']}")
-    expect(page.locator("[data-testid=record-runs]")).to_contain_text("succeeded")
+    expect(page.locator("[data-testid=record-runs]")).to_contain_text("成功")
     page.goto(f"{server.url}/inbox")
     expect(page.locator("main")).to_contain_text("赢单了")
 
@@ -141,3 +143,22 @@ def test_an_administrator_edits_a_rule_keeping_what_the_builder_does_not_show_th
     expect(page).to_have_url(f"{server.url}/admin/rules")
     with server.workspace.read() as conn:
         assert list_rules(conn) == []
+
+
+def test_the_builder_offers_the_department_head_levels_up(page: Page, server: Server) -> None:
+    _setup(server)
+    log_in(page, server, "a@acme.test", "pass-word-1")
+    page.goto(f"{server.url}/admin/rules/new")
+    page.fill("[data-testid=rule-label]", "告诉上两级负责人")
+    page.click("[data-testid=add-action]")
+    page.select_option("select[x-model='action.to_kind']", "department_head")
+    page.fill("[data-testid=notify-levels]", "2")
+    page.fill("[data-testid=notify-title]", "新线索")
+    page.click("[data-testid=save-rule]")
+    expect(page).to_have_url(re.compile(r"/admin/rules/\d+$"))
+    expect(page.locator("[data-testid=rule-then]")).to_contain_text(
+        "通知负责人往上第 2 级的部门负责人：“新线索”"
+    )
+    with server.workspace.read() as conn:
+        [rule] = list_rules(conn)
+    assert rule["actions"][0]["to"] == "department_head" and rule["actions"][0]["levels"] == 2

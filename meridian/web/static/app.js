@@ -484,7 +484,7 @@ document.addEventListener("alpine:init", () => {
     field_changed: ["type", "field", "to"], date_relative: ["type", "field", "offset_days"],
     no_activity: ["type", "days"], schedule: ["type", "cron"],
     update: ["type", "values"], create: ["type", "form", "values", "link_field"],
-    notify: ["type", "to", "title", "body"], assign: ["type", "strategy", "users", "reason_field"],
+    notify: ["type", "to", "levels", "title", "body"], assign: ["type", "strategy", "users", "reason_field"],
     tag: ["type", "field", "add", "remove"], webhook: ["type", "url", "secret"],
   };
   const keepUnbuilt = (original, built) => {
@@ -492,7 +492,7 @@ document.addEventListener("alpine:init", () => {
     const kept = Object.entries(original).filter(([key]) => !BUILT[built.type].includes(key));
     return { ...Object.fromEntries(kept), ...built };
   };
-  const blankAction = (formKey) => ({ type: "notify", pairs: [], form: formKey, link_field: "", to_kind: "owner", users: [],
+  const blankAction = (formKey) => ({ type: "notify", pairs: [], form: formKey, link_field: "", to_kind: "owner", users: [], levels: 1,
     title: "", body: "", strategy: "round_robin", reason_field: "", field: "", add: [], remove: [], url: "", secret: "", original: null });
 
   Alpine.data("ruleBuilder", (catalog, existing) => ({
@@ -517,7 +517,7 @@ document.addEventListener("alpine:init", () => {
       const to = a.to === undefined ? "owner" : a.to;
       return { ...blankAction(this.rule.form_key), ...a, pairs, original: a,
         to_kind: Array.isArray(to) ? "users" : to,
-        users: (Array.isArray(to) ? to : (a.users || [])).map(String),
+        users: (Array.isArray(to) ? to : (a.users || [])).map(String), levels: a.levels || 1,
         add: a.add || [], remove: a.remove || [], title: a.title || "", body: a.body || "",
         link_field: a.link_field || "", reason_field: a.reason_field || "", secret: a.secret || "" };
     },
@@ -560,7 +560,9 @@ document.addEventListener("alpine:init", () => {
       switch (a.type) {
         case "update": return { type: "update", values: values() };
         case "create": return { type: "create", form: a.form, values: values(), ...(a.link_field ? { link_field: a.link_field } : {}) };
-        case "notify": return { type: "notify", to: a.to_kind === "users" ? ids(a.users) : a.to_kind, title: a.title, body: a.body };
+        case "notify": return { type: "notify", to: a.to_kind === "users" ? ids(a.users) : a.to_kind,
+          ...(a.to_kind === "department_head" && Number(a.levels) > 1 ? { levels: Number(a.levels) } : {}),
+          title: a.title, body: a.body };
         case "assign": return { type: "assign", strategy: a.strategy, users: ids(a.users), ...(a.reason_field ? { reason_field: a.reason_field } : {}) };
         case "tag": return { type: "tag", field: a.field, add: a.add, remove: a.remove };
         default: return { type: "webhook", url: a.url, ...(a.secret ? { secret: a.secret } : {}) };

@@ -59,3 +59,13 @@ def test_language_negotiation() -> None:
     assert negotiate("zh-TW,zh;q=0.9") == "zh-CN"
     assert negotiate("fr-FR") == "zh-CN"
     assert negotiate("") == "zh-CN"
+
+
+def test_the_catalogs_parse_strictly() -> None:
+    """A merge that drops an entry's msgstr leaves a catalog Babel reads with a warning only
+    (the message then silently falls back to English): refuse it here."""
+    from babel.messages.pofile import read_po
+
+    for path in (WEB / "locale").glob("*/LC_MESSAGES/messages.po"):
+        with path.open("rb") as file:
+            read_po(file, abort_invalid=True)
