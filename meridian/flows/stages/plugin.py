@@ -10,7 +10,7 @@ from meridian.db.engine import transaction
 from meridian.flows.stages.criteria import BUILTIN_CRITERIA, CriterionKind
 from meridian.flows.stages.gates import stage_gate
 from meridian.flows.stages.history import record_stage_visits
-from meridian.flows.stages.sla import SCAN, scan_slas
+from meridian.flows.stages.sla import BATCH, SCAN, scan_slas
 from meridian.jobs.queue import Handler, JobContext
 from meridian.plugins.hookspecs import hookimpl
 from meridian.records.guards import WriteGuard
@@ -21,11 +21,14 @@ if TYPE_CHECKING:
 
 
 def run_sla_scan(context: JobContext) -> None:
-    """The ``stages.sla_scan`` job: fire what fell due, in batches, each its own transaction."""
+    """The ``stages.sla_scan`` job: fire what fell due, in batches (``limit``, 5000 by
+    default), each its own transaction — a worker killed mid-scan loses only the batch it had
+    not committed, and the next scan fires it."""
+    limit = int(context.payload.get("limit", BATCH))
     while True:
         with transaction(context.engine) as conn:
-            warned, breached = scan_slas(conn)
-        if warned < 5000 and breached < 5000:
+            warned, breached = scan_slas(conn, limit=limit)
+        if warned < limit and breached < limit:
             return
 
 

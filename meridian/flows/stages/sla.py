@@ -13,7 +13,7 @@ looks at every open visit whose deadline is past, not at a time window.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -23,30 +23,44 @@ from meridian.core.clock import utcnow
 from meridian.db.tables import stage_visits
 from meridian.events.lifecycle import StageSlaBreached, StageSlaWarned
 from meridian.events.records import RecordEvent
+from meridian.flows.calendar.model import time_basis
+from meridian.flows.calendar.store import load_calendar
 from meridian.flows.stages.model import Stage
 from meridian.records.subscribers import announce
 from meridian.schema.catalog import find_form
 
 SCAN = "stages.sla_scan"
 """The job kind of the SLA scan (scheduled every minute)."""
+BATCH = 5000
+"""Visits one scan transaction fires at most, per kind of deadline."""
 
 
 def deadlines(
     conn: Connection, stage: Stage, entered_at: datetime
 ) -> tuple[datetime | None, datetime | None]:
-    """When a visit entering ``stage`` at ``entered_at`` warns and is due (None: no limit)."""
+    """When a visit entering ``stage`` at ``entered_at`` warns and is due (None: no limit).
+
+    In business time (``sla_business``) the limit counts work hours only, by the work
+    calendar (``flows.calendar``: working week, public holidays and 调休 days); a day is one
+    work day's length. In calendar time a day is a date later at the same wall-clock time.
+    The warning comes after the chosen share of the limit, counted the same way.
+    """
     if not stage.sla_amount:
         return None, None
-    hours = stage.sla_amount * (24 if stage.sla_unit == "days" else 1)
-    limit = timedelta(hours=hours)
-    due_at = entered_at + limit
-    warn_at = None
-    if stage.sla_warn_percent:
-        warn_at = entered_at + limit * stage.sla_warn_percent / 100
+    calendar = load_calendar(conn)
+    clock = time_basis(calendar, "business" if stage.sla_business else "calendar")
+    if stage.sla_unit == "days":
+        due_at = clock.add_days(entered_at, stage.sla_amount)
+        share = stage.sla_amount * (stage.sla_warn_percent or 0) / 100
+        warn_at = clock.add_days(entered_at, share) if stage.sla_warn_percent else None
+    else:
+        due_at = clock.add_hours(entered_at, stage.sla_amount)
+        share = stage.sla_amount * (stage.sla_warn_percent or 0) / 100
+        warn_at = clock.add_hours(entered_at, share) if stage.sla_warn_percent else None
     return warn_at, due_at
 
 
-def scan_slas(conn: Connection, *, limit: int = 5000) -> tuple[int, int]:
+def scan_slas(conn: Connection, *, limit: int = BATCH) -> tuple[int, int]:
     """Fire every warning and breach that fell due; returns how many of each. Run inside one
     transaction: the marks and the events commit together, or neither does."""
     now = utcnow(conn)
