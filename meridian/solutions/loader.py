@@ -12,6 +12,7 @@ from meridian.core.timezones import DEFAULT_TIME_ZONE
 from meridian.db.statistics import analyze
 from meridian.db.tables import record_history
 from meridian.documents.templates import save_template
+from meridian.flows.stages.pipelines import save_pipeline
 from meridian.records.bulk import create_records
 from meridian.rules.definitions import create_rule
 from meridian.schema.catalog import find_form, get_form
@@ -48,6 +49,18 @@ def install_solution(
                 tz=DEFAULT_TIME_ZONE,
             )
     return True
+
+
+def install_pipelines(engine: Engine, actor: Actor, pipelines: Sequence[Mapping[str, Any]]) -> None:
+    """Give the solution's forms their lifecycle pipelines (each document names its form).
+
+    Installed after the sample data: the samples are history, written as it stands today,
+    and a gate judges moves from now on (``seed_stage_history`` writes the samples' visits)."""
+    with engine.begin() as conn:
+        for document in pipelines:
+            form = get_form(conn, document["form_key"])
+            body = {k: v for k, v in document.items() if k != "form_key"}
+            save_pipeline(conn, actor=actor, form=form, document=body)
 
 
 def load_sample_data(

@@ -21,7 +21,7 @@ from meridian.http.deps import Workspace
 from meridian.jobs.handlers import job_handlers
 from meridian.jobs.worker import Worker
 from meridian.solutions import idc_crm
-from meridian.solutions.loader import install_solution
+from meridian.solutions.loader import install_pipelines, install_solution
 from tests.conftest import FakeClock, workspace_on
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -56,7 +56,7 @@ def idc(
             conn=conn, name="华东销售部", manager_id=people["head"]
         )
         organisation.set_user_departments(conn, people["rep"], east)
-    yield {"now": now, "client": client, **people}
+    yield {"now": now, "client": client, "engine": engine, **people}
 
 
 def made(client: TestClient, form: str, **values: Any) -> dict[str, Any]:
@@ -87,6 +87,25 @@ def triggering_record(idc: dict[str, Any], rule: dict[str, Any]) -> tuple[int, i
             owner_id=rep,
         )
         return contract["id"], 1
+    if rule["form_key"] == "opportunity" and trigger["type"] == "stage_sla_breached":
+        # The lifecycle's SLA: an opportunity enters 方案/报价 and stays past its limit.
+        install_pipelines(idc["engine"], Actor.system(), idc_crm.load_pipelines())
+        deal = made(
+            client,
+            "opportunity",
+            name="机柜扩容",
+            customer=customer["id"],
+            stage="proposal",
+            owner_id=rep,
+        )
+        # The rep sent the formal quote in time (the SOP task is done), yet the deal stays.
+        sop = client.get(
+            "/api/v1/tasks", params={"form": "opportunity", "record_id": deal["id"]}
+        ).json()
+        ids = [task["id"] for task in sop["items"]]
+        assert len(ids) == 1
+        assert client.post("/api/v1/tasks/complete", json={"ids": ids}).status_code == 200
+        return deal["id"], 11
     assert rule["form_key"] == "quote", "a shipped rule on a form this test does not know"
     deal = made(client, "opportunity", name="机柜扩容", customer=customer["id"], owner_id=rep)
     quote = made(

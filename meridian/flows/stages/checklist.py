@@ -17,8 +17,9 @@ from meridian.core.actor import Actor
 from meridian.core.clock import utcnow
 from meridian.core.timezones import DEFAULT_TIME_ZONE
 from meridian.db.tables import checklist_ticks
-from meridian.errors import FieldError, ValidationFailed
+from meridian.errors import FieldError, PermissionDenied, ValidationFailed
 from meridian.events.audit import audit
+from meridian.flows.stages.model import load_pipelines
 from meridian.records.plan import plan_for
 from meridian.records.reads import load_row
 from meridian.records.writing import require_rows
@@ -39,6 +40,7 @@ def set_tick(
     if not KEY_PATTERN.match(item):
         message = "a checklist item is a key of lower-case letters, digits and _"
         raise ValidationFailed([FieldError("item", "invalid_key", message, item)])
+    _require_role(conn, actor, form, item)
     table = plan_for(form).tables.main
     access = form_access(conn, actor, form)
     load_row(conn, table, record_id, visible_to=access.rows(conn, table, "read", tz))
@@ -71,6 +73,21 @@ def set_tick(
         object_id=record_id,
         detail={"item": item},
     )
+
+
+def _require_role(conn: Connection, actor: Actor, form: Form, item: str) -> None:
+    """An item whose criterion names ``roles`` ("confirmed by the technical team") is ticked
+    only by a member of one of them (or an administrator)."""
+    if actor.is_admin:
+        return
+    for pipeline in load_pipelines(conn, form.key).pipelines:
+        for stage in pipeline.stages:
+            for criterion in stage.criteria:
+                roles = criterion.config.get("roles") if criterion.kind == "checklist" else None
+                if criterion.config.get("item") == item and roles and not actor.roles & set(roles):
+                    raise PermissionDenied(
+                        f"only {', '.join(roles)} may tick {item!r}", item=item, roles=roles
+                    )
 
 
 def ticks_of(conn: Connection, form_key: str, record_id: int) -> dict[str, dict[str, object]]:

@@ -9,7 +9,11 @@ records — and says what it requires in both languages. Built in:
 - ``condition`` ``{"expression": …}``: an expression over the record's own fields holds;
 - ``related_record`` ``{"form": key, "link_field": key, "condition": …}``: a live record of
   another form links to this one (and meets the condition): "a quote exists";
-- ``checklist`` ``{"item": key, "label": …}``: an SOP checklist item is ticked on the record.
+- ``checklist`` ``{"item": key, "label": …, "roles": […]}``: an SOP checklist item is ticked
+  on the record (by a member of ``roles`` when given: "confirmed by the technical team");
+- ``sop_task`` ``{"item": key, "title": …, "due_in": {"amount", "unit", "basis"}}``: entering
+  the stage makes the record's owner a task (``flows.tasks``), and the gate holds once it is
+  done.
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ from sqlalchemy.engine import Connection
 from meridian.core.clock import utcnow
 from meridian.core.timezones import DEFAULT_TIME_ZONE
 from meridian.db.sets import one_of
-from meridian.db.tables import checklist_ticks
+from meridian.db.tables import checklist_ticks, tasks
 from meridian.errors import ErrorCollector
 from meridian.expr import ExpressionError, compile_expression
 from meridian.flows.stages.model import Criterion
@@ -227,9 +231,59 @@ def _checklist_check(
         errors.add(f"{prefix}item", "required", "give the checklist item a key", item)
 
 
+# --- sop_task ---------------------------------------------------------------------------------
+
+
+SOP_REF = "stage-sop:{item}"
+"""A stage SOP task's ``source_ref``: which SOP item it does (``flows.stages.history`` makes
+it on entry; the gate finds it done by this)."""
+
+
+def _sop_unmet(
+    conn: Connection, form: Form, criterion: Criterion, writes: Sequence[ProposedWrite]
+) -> set[int]:
+    ids = [w.record_id for w in writes]
+    done = conn.scalars(
+        sa.select(tasks.c.record_id).where(
+            tasks.c.form_key == form.key,
+            tasks.c.source_ref == SOP_REF.format(item=criterion.config["item"]),
+            tasks.c.state == "done",
+            one_of(conn, tasks.c.record_id, ids),
+        )
+    )
+    return set(ids) - set(done)
+
+
+def _sop_describe(conn: Connection, form: Form, criterion: Criterion) -> dict[str, str]:
+    title = criterion.config.get("title") or criterion.config["item"]
+    title_en = criterion.config.get("title_en") or title
+    return in_both(N_("SOP task “{title}” must be done"), title=(title, title_en))
+
+
+def _sop_check(
+    conn: Connection, form: Form, config: Mapping[str, Any], prefix: str, errors: ErrorCollector
+) -> None:
+    _checklist_check(conn, form, config, prefix, errors)
+    title = config.get("title")
+    if not isinstance(title, str) or not title.strip() or len(title) > 300:
+        errors.add(f"{prefix}title", "required", "give the task a title (up to 300)", title)
+    due = config.get("due_in")
+    if due is not None and (
+        not isinstance(due, Mapping)
+        or not isinstance(due.get("amount"), int)
+        or isinstance(due.get("amount"), bool)
+        or not 0 < due["amount"] <= 10000
+        or due.get("unit", "hours") not in ("hours", "days")
+        or due.get("basis", "business") not in ("business", "calendar")
+    ):
+        message = '{"amount": 1–10000, "unit": "hours"|"days", "basis": "business"|"calendar"}'
+        errors.add(f"{prefix}due_in", "invalid", message, due)
+
+
 BUILTIN_CRITERIA = (
     CriterionKind("required_field", _required_unmet, _required_describe, _required_check),
     CriterionKind("condition", _condition_unmet, _condition_describe, _condition_check),
     CriterionKind("related_record", _related_unmet, _related_describe, _related_check),
     CriterionKind("checklist", _checklist_unmet, _checklist_describe, _checklist_check),
+    CriterionKind("sop_task", _sop_unmet, _sop_describe, _sop_check),
 )

@@ -22,16 +22,22 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from meridian.core.actor import Actor
 from meridian.core.clock import utcnow
+from meridian.core.timezones import DEFAULT_TIME_ZONE
 from meridian.db.sets import one_of
 from meridian.db.tables import stage_visits
 from meridian.events.audit import audit
 from meridian.events.lifecycle import StageEntered, StageLeft
 from meridian.events.records import RecordCreated, RecordEvent, RecordUpdated
+from meridian.flows.calendar.model import time_basis
+from meridian.flows.calendar.store import load_calendar
+from meridian.flows.stages.criteria import SOP_REF
 from meridian.flows.stages.gates import GATE
 from meridian.flows.stages.model import FormPipelines, Pipeline, Stage, load_pipelines
 from meridian.flows.stages.moves import classify
 from meridian.flows.stages.sla import deadlines
+from meridian.flows.tasks.service import create_task
 from meridian.records.guards import Refusal, WriteIntent
 from meridian.records.subscribers import Changes, announce
 from meridian.schema.catalog import get_form
@@ -130,6 +136,7 @@ def open_visits(
         conn.execute(stage_visits.update().where(is_open).values(left_at=now, left_by=actor_id))
     overridden = _overridden(intent)
     new_rows = []
+    opened: list[Entry] = []
     events: list[RecordEvent] = []
     for event, pipeline, stage, previous in entries:
         closed = closing.get(event.record_id)
@@ -146,6 +153,7 @@ def open_visits(
         kind = classify(pipeline, source, stage)[0]
         warn_at, due_at = deadlines(conn, stage, now)
         passed = overridden.get(event.record_id, [])
+        opened.append((event, pipeline, stage, previous))
         new_rows.append(
             {
                 "form_key": form_key,
@@ -176,9 +184,59 @@ def open_visits(
                 conn, form_key, event.record_id, actor_id, previous, stage, passed, intent
             )
     if new_rows:
-        conn.execute(stage_visits.insert(), new_rows)
+        visit_ids = conn.execute(
+            stage_visits.insert().returning(stage_visits.c.id, sort_by_parameter_order=True),
+            new_rows,
+        ).scalars()
+        make_sop_tasks(conn, form_key, list(zip(visit_ids, opened, strict=True)))
     if events:
         announce(conn, get_form(conn, form_key), events)
+
+
+def make_sop_tasks(conn: Connection, form_key: str, entered: Sequence[tuple[int, Entry]]) -> None:
+    """The SOP tasks of the stages entered: one per ``sop_task`` criterion of the stage, for
+    the record's owner, due by the criterion's ``due_in`` (business hours by default). Each is
+    keyed by the visit, so a visit never gets the same task twice."""
+    wanted = [
+        (visit_id, event, stage, criterion)
+        for visit_id, (event, _, stage, _) in entered
+        for criterion in stage.criteria
+        if criterion.kind == "sop_task"
+    ]
+    if not wanted:
+        return
+    now = utcnow(conn)
+    form = get_form(conn, form_key)
+    table = compile_form(form).main
+    owners = dict(
+        conn.execute(
+            sa.select(table.c.id, table.c.owner_id).where(
+                one_of(conn, table.c.id, sorted({e.record_id for _, e, _, _ in wanted}))
+            )
+        ).all()
+    )
+    for visit_id, event, _stage, criterion in wanted:
+        item = criterion.config["item"]
+        due = criterion.config.get("due_in")
+        due_at = None
+        if due:
+            clock = time_basis(load_calendar(conn), due.get("basis", "business"))
+            add = clock.add_days if due.get("unit") == "days" else clock.add_hours
+            due_at = add(now, due["amount"])
+        create_task(
+            conn=conn,
+            actor=Actor.system(),
+            title=criterion.config["title"],
+            notes=criterion.config.get("notes", ""),
+            assignee_id=owners.get(event.record_id),
+            due_at=due_at,
+            form_key=form_key,
+            record_id=event.record_id,
+            source="stage",
+            source_ref=SOP_REF.format(item=item),
+            source_key=f"stage-visit:{visit_id}:sop:{item}",
+            tz=DEFAULT_TIME_ZONE,
+        )
 
 
 def _reason(intent: WriteIntent | None) -> str | None:
@@ -226,6 +284,27 @@ def _audit_override(
             "overridden": [_summary(r) for r in passed],
         },
     )
+
+
+def import_visits(conn: Connection, form_key: str, visits: Sequence[Mapping[str, Any]]) -> None:
+    """Write visits as they happened (sample data, a migration from another system): records
+    without visits yet, each record's visits in order, the last one open. Nothing is announced
+    and no SOP task is made: this is history, not a move."""
+    defaults = {
+        "form_key": form_key,
+        "left_at": None,
+        "left_by": None,
+        "reason": None,
+        "override_by": None,
+        "override_reason": None,
+        "overridden": None,
+        "warn_at": None,
+        "due_at": None,
+        "warned_at": None,
+        "breached_at": None,
+    }
+    if visits:
+        conn.execute(stage_visits.insert(), [{**defaults, **visit} for visit in visits])
 
 
 def visits_of(conn: Connection, form_key: str, record_id: int) -> list[dict[str, Any]]:

@@ -35,6 +35,17 @@ def load_rules() -> list[dict[str, Any]]:
     return rules
 
 
+def load_pipelines() -> list[dict[str, Any]]:
+    """The opportunity's lifecycle: 线索 → 意向 → 方案/报价 → 谈判 → 签约 → 交付, 输单 as lost,
+    with the SOPs as gates (the requirements survey filled in and confirmed by the technical
+    team before leaving 意向; a formal quote with the standard service agreement within 48 work
+    hours of entering 方案/报价; 10 days in 方案/报价 alerts the manager)."""
+    pipelines: list[dict[str, Any]] = json.loads(
+        files(__name__).joinpath("pipelines.json").read_text(encoding="utf-8")
+    )
+    return pipelines
+
+
 def load_document_templates() -> list[tuple[str, dict[str, Any]]]:
     """The solution's print templates as (form key, template draft): a quote with the
     cabinets, power and bandwidth as line items and the SLA terms, and a contract that carries
@@ -56,6 +67,7 @@ __all__ = [
     "generate",
     "load_document_templates",
     "load_package",
+    "load_pipelines",
     "load_rules",
     "read_package",
 ]
