@@ -378,7 +378,7 @@ def test_a_create_task_action_reads_as_a_sentence_in_both_languages() -> None:
         locale: RuleWords(Translator(locale), Vocabulary(forms={})).describe(rule)["then"]
         for locale in ("zh-CN", "en")
     }
-    assert words["zh-CN"] == ['为负责人创建待办 =CONCAT("首次跟进 ", name)；4 个工作小时内到期']
+    assert words["zh-CN"] == ['为负责人创建待办 CONCAT("首次跟进 ", name)；4 个工作小时内到期']
     assert words["en"] == [
-        'Create a task =CONCAT("首次跟进 ", name) for the owner; due in 4 business hours'
+        'Create a task CONCAT("首次跟进 ", name) for the owner; due in 4 business hours'
     ]
