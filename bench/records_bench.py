@@ -5,7 +5,8 @@
 
 Figures printed: bulk insert rate through the records service; first page (filter + sort + 50
 rows) p50/p95 through the service, through HTTP and as raw SQL, run in turn (ratio); search
-by pinyin initials; adding a field to the big table; the type-change check over every row.
+by pinyin initials; a kanban's column counts and sums; adding a field to the big table; the
+type-change check over every row.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from meridian.db.engine import make_engine
 from meridian.db.ids import reserve_ids
 from meridian.errors import SchemaChangeRefused
 from meridian.records.bulk import create_records
+from meridian.records.grouping import group_totals
 from meridian.records.listing import RecordQuery, list_records
 from meridian.schema.catalog import get_form
 from meridian.schema.changes import add_field, update_field
@@ -237,6 +239,23 @@ def run(scale: int, database_url: str, runs: int) -> None:
     print(
         f"first page, HTTP:      p50 {http50:.2f} ms  p95 {http95:.2f} ms  "
         f"ratio {http50 / raw50:.2f}x"
+    )
+
+    def kanban_totals() -> None:
+        with engine.connect() as conn:
+            group_totals(
+                conn=conn,
+                actor=actor,
+                form=form,
+                by="stage",
+                sum_of="expected_amount",
+                tz=workspace.tz,
+            )
+
+    k50, k95 = timed(max(5, runs // 4), kanban_totals)
+    print(
+        f"kanban totals (count and sum of expected_amount per stage, one grouped statement): "
+        f"p50 {k50:.2f} ms  p95 {k95:.2f} ms"
     )
 
     with engine.connect() as conn:

@@ -30,6 +30,7 @@ def _setup(server: Server) -> int:
                 {"key": "amount", "label": "预计金额", "type": "money"},
                 {"key": "phone", "label": "联系电话", "type": "phone"},
                 {"key": "note", "label": "备注", "type": "long_text"},
+                {"key": "referrer", "label": "推荐客户", "type": "link", "target": "lead"},
             ),
         )
         for email, name in (("wang@idc.test", "王经理"), ("li@idc.test", "李娜")):
@@ -42,6 +43,10 @@ def _setup(server: Server) -> int:
                 passwords=server.workspace.passwords,
                 roles=["administrator"],
                 must_change_password=False,
+            )
+        for name in ("阿里云", "腾讯云"):
+            service.create_record(
+                conn=conn, actor=system, form=get_form(conn, "lead"), values={"name": name}
             )
         record = service.create_record(
             conn=conn,
@@ -60,7 +65,7 @@ def _saved_first_by_li(server: Server, record_id: int) -> None:
             actor=Actor(user_id=li, is_admin=True, name="李娜"),
             form=get_form(conn, "lead"),
             record_id=record_id,
-            values={"stage": "quoted", "amount": "150000", "note": "已发报价单"},
+            values={"stage": "quoted", "amount": "150000", "note": "已发报价单", "referrer": 1},
             expected_version=1,
         )
 
@@ -71,6 +76,10 @@ def _edit_after_li(page: Page, server: Server, record_id: int) -> None:
     page.fill("#f-amount", "135000")  # both changed it
     page.fill("#f-phone", "13800138000")  # only the editor changed it
     page.fill("#f-note", "客户希望分两期付款")  # both changed it
+    typed = "_q_referrer=%E8%85%BE%E8%AE%AF"  # 腾讯, as the search box sends it
+    with page.expect_response(lambda response: typed in response.url):
+        page.fill("input[name=_q_referrer]", "腾讯")  # both chose a referrer, not the same
+    page.select_option("#f-referrer", label="腾讯云")
     page.click("[data-testid=save-record]")
 
 
@@ -88,6 +97,8 @@ def test_the_editors_changes_survive_and_each_clash_is_theirs_or_mine(
     expect(page.locator("[data-testid=theirs-amount]")).to_have_text("¥150,000.00")
     expect(page.locator("[data-testid=mine-amount]")).to_have_text("¥135,000.00")
     expect(page.locator("[data-testid=theirs-note]")).to_have_text("已发报价单")
+    expect(page.locator("[data-testid=theirs-referrer]")).to_have_text("阿里云")
+    expect(page.locator("[data-testid=mine-referrer]")).to_have_text("腾讯云")
     expect(page.locator("#f-phone")).to_have_value("13800138000")  # kept without asking
     expect(page.locator("#f-stage")).to_have_value("quoted")  # theirs stands
     assert page.locator("[data-testid=conflict-stage]").count() == 0
@@ -109,6 +120,7 @@ def test_the_editors_changes_survive_and_each_clash_is_theirs_or_mine(
     assert record["amount"] == "150000.00"
     assert record["phone"].endswith("13800138000")
     assert record["note"] == "客户希望分两期付款；报价已收到"
+    assert record["referrer"] == 2  # mine: 腾讯云
 
 
 def test_conflict_screenshots(browser: Browser, server: Server) -> None:
@@ -133,7 +145,8 @@ def test_conflict_screenshots(browser: Browser, server: Server) -> None:
                         },
                     )["id"]
                 )
-        context = browser.new_context(viewport=DESKTOP, locale=locale)
+        # Tall enough for the whole form: the page scrolls inside its main area.
+        context = browser.new_context(viewport={**DESKTOP, "height": 1080}, locale=locale)
         page, errors = open_watched(context)
         log_in(page, server, "wang@idc.test", PASSWORD)
         _edit_after_li(page, server, record_id)

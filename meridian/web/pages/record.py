@@ -413,12 +413,15 @@ def _conflict(
             tz=viewer.workspace.tz,
             expand=tuple(f.key for f in visible.active_fields if field_type(f).links_records),
         )
+        # A link the editor chose shows its title, as the others' choice does.
+        ids = {key: str(value) for key, value in found.values.items() if isinstance(value, int)}
+        titled = _linked_from(conn, viewer, visible, ids)
     return _editor(
         request,
         viewer,
         form_key,
         found.record,
-        values=found.values,
+        values={**found.values, **titled},
         status_code=412,
         conflict=found,
     )
