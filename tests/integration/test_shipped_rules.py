@@ -106,6 +106,12 @@ def triggering_record(idc: dict[str, Any], rule: dict[str, Any]) -> tuple[int, i
         assert len(ids) == 1
         assert client.post("/api/v1/tasks/complete", json={"ids": ids}).status_code == 200
         return deal["id"], 11
+    if rule["form_key"] == "opportunity" and trigger["type"] == "record_created":
+        # A new lead: its owner gets a first follow-up task.
+        lead = made(
+            client, "opportunity", name="华东机房扩容", customer=customer["id"], owner_id=rep
+        )
+        return lead["id"], 0
     assert rule["form_key"] == "quote", "a shipped rule on a form this test does not know"
     deal = made(client, "opportunity", name="机柜扩容", customer=customer["id"], owner_id=rep)
     quote = made(
@@ -149,6 +155,11 @@ def test_a_shipped_rule_runs_for_real_and_does_what_it_says(
             assert created["owner_id"] == idc["rep"], "the rep the record is meant for owns it"
             if action.get("link_field"):
                 assert created[action["link_field"]] == record_id
+        if action["type"] == "create_task":
+            task = client.get(f"/api/v1/tasks/{done['task_id']}").json()
+            assert task["assignee_id"] == idc["rep"], "the rep the task is meant for has it"
+            assert (task["form_key"], task["record_id"]) == (shipped["form_key"], record_id)
+            assert task["due_at"] is not None
         if action["type"] == "notify":
             wanted = idc["head"] if action["to"] == "manager" else idc["rep"]
             with engine.connect() as conn:
