@@ -12,7 +12,19 @@ import sqlalchemy as sa
 from meridian.db.types import UTCDateTime
 from meridian.errors import InvalidValue
 from meridian.expr import ExprType
-from meridian.schema.fieldtypes.base import FieldType, Names, SchemaOf, ValueContext
+from meridian.schema.fieldtypes.base import (
+    FieldType,
+    Names,
+    SchemaOf,
+    ValueContext,
+    require_text,
+)
+from meridian.schema.fieldtypes.scalars import (
+    BooleanType,
+    DateTimeType,
+    DateType,
+    ScaledNumberType,
+)
 from meridian.schema.model import Field, Form
 
 RESULT_SQL_TYPES: dict[str, sa.types.TypeEngine[Any]] = {
@@ -65,6 +77,15 @@ class FormulaType(FieldType):
     def expression_type(self, field: Field) -> ExprType | None:
         return ExprType(field.result_type) if field.result_type else None
 
+    def filter_value(self, field: Field, raw: Any, ctx: ValueContext) -> Any:
+        """A compared value read as the formula's result is stored (a number scaled like a
+        decimal's): compared as given, ``"50"`` met a scaled integer column, which PostgreSQL
+        refused as a server error."""
+        result = field.result_type or "number"
+        if result == "text":
+            return require_text(raw, "invalid_text")
+        return _RESULT_READERS[result].parse(field, raw, ctx)
+
     def report_kind(self, field: Field) -> str | None:
         result = field.result_type or "number"
         return result if result in ("number", "date", "datetime") else "text"
@@ -113,3 +134,12 @@ class RollupType(FormulaType):
 
     def parse(self, field: Field, value: Any, ctx: ValueContext) -> Any:
         raise InvalidValue("read_only", "rollup values are computed by the server")
+
+
+_RESULT_READERS: dict[str, FieldType] = {
+    "number": ScaledNumberType(),
+    "boolean": BooleanType(),
+    "date": DateType(),
+    "datetime": DateTimeType(),
+}
+"""How a value compared with a formula's result is read, by result type."""
