@@ -21,6 +21,7 @@ from meridian.access.sessions import password_problems
 from meridian.access.users import create_user
 from meridian.core.actor import Actor
 from meridian.core.clock import utcnow
+from meridian.core.i18n import Text
 from meridian.db.locks import serialize
 from meridian.db.tables import departments, sessions, user_departments, user_roles, users
 from meridian.errors import (
@@ -40,7 +41,7 @@ MAX_CSV_ROWS = 5000
 
 def require_admin(actor: Actor) -> None:
     if not actor.is_admin:
-        raise PermissionDenied("only administrators manage users, roles and permissions")
+        raise PermissionDenied(Text("only administrators manage users, roles and permissions"))
 
 
 def create_role(conn: Connection, actor: Actor, key: str, label: str) -> dict[str, Any]:
@@ -264,28 +265,31 @@ def _checked_user_changes(
 ) -> dict[str, Any]:
     if not isinstance(changes, Mapping):
         raise ValidationFailed(
-            [FieldError("body", "invalid_changes", "expected a JSON object", changes)]
+            [FieldError("body", "invalid_changes", Text("expected a JSON object"), changes)]
         )
     errors = ErrorCollector()
     for key in changes:
         if key not in USER_CHANGES:
             errors.add(
-                key, "unknown_field", f"choose among {', '.join(USER_CHANGES)}", changes[key]
+                key,
+                "unknown_field",
+                Text("choose among {value}", value=", ".join(USER_CHANGES)),
+                changes[key],
             )
     after = dict(before)
     name = changes.get("name", before["name"])
     if not isinstance(name, str) or not 1 <= len(name.strip()) <= 200:
-        errors.add("name", "invalid_name", "give a name of 1 to 200 characters", name)
+        errors.add("name", "invalid_name", Text("give a name of 1 to 200 characters"), name)
     else:
         after["name"] = name.strip()
     if "roles" in changes:
         roles = changes["roles"]
         if not isinstance(roles, list) or not roles or not all(isinstance(r, str) for r in roles):
-            errors.add("roles", "invalid_roles", "give at least one role", roles)
+            errors.add("roles", "invalid_roles", Text("give at least one role"), roles)
         else:
             unknown = [r for r in roles if not organisation.role_exists(conn, r)]
             if unknown:
-                errors.add("roles", "unknown_role", "no such role", unknown)
+                errors.add("roles", "unknown_role", Text("no such role"), unknown)
             after["roles"] = sorted(set(roles))
             after["is_admin"] = "administrator" in roles
     main = changes.get("department", (before["department_ids"] or [None])[0])
@@ -293,13 +297,13 @@ def _checked_user_changes(
     if (main is not None and not isinstance(main, int)) or not (
         isinstance(others, list) and all(isinstance(d, int) for d in others)
     ):
-        errors.add("department", "invalid_department", "department ids", [main, others])
+        errors.add("department", "invalid_department", Text("department ids"), [main, others])
     else:
         wanted = [d for d in dict.fromkeys([main, *others]) if d is not None]
         known = set(conn.scalars(sa.select(departments.c.id).where(departments.c.id.in_(wanted))))
         if unknown_departments := [d for d in wanted if d not in known]:
             errors.add(
-                "department", "unknown_department", "no such department", unknown_departments
+                "department", "unknown_department", Text("no such department"), unknown_departments
             )
         after["department_ids"] = wanted
     manager = changes.get("manager_id", before["manager_id"])
@@ -308,12 +312,12 @@ def _checked_user_changes(
         or manager == before["id"]
         or conn.scalar(sa.select(users.c.id).where(users.c.id == manager)) is None
     ):
-        errors.add("manager_id", "invalid_manager", "another existing user", manager)
+        errors.add("manager_id", "invalid_manager", Text("another existing user"), manager)
     else:
         after["manager_id"] = manager
     active = changes.get("is_active", before["is_active"])
     if not isinstance(active, bool):
-        errors.add("is_active", "invalid_flag", "true or false", active)
+        errors.add("is_active", "invalid_flag", Text("true or false"), active)
     else:
         after["is_active"] = active
     was_admin = before["is_active"] and before["is_admin"]
@@ -323,14 +327,14 @@ def _checked_user_changes(
             errors.add(
                 "is_active",
                 "self",
-                "you cannot switch yourself off or drop your own administrator role",
+                Text("you cannot switch yourself off or drop your own administrator role"),
                 before["id"],
             )
         elif _other_active_admins(conn, before["id"]) == 0:
             errors.add(
                 "roles",
                 "last_administrator",
-                "the last active administrator stays one",
+                Text("the last active administrator stays one"),
                 before["id"],
             )
     errors.raise_if_any()
@@ -351,7 +355,7 @@ def _other_active_admins(conn: Connection, user_id: int) -> int:
 def describe_user(conn: Connection, user_id: int) -> dict[str, Any]:
     row = conn.execute(sa.select(users).where(users.c.id == user_id)).first()
     if row is None:
-        raise NotFound(f"user {user_id} does not exist", id=user_id)
+        raise NotFound(Text("user {user_id} does not exist", user_id=user_id), id=user_id)
     return _described(
         row,
         organisation.user_role_keys(conn, user_id),
@@ -413,7 +417,7 @@ def import_users(
                 FieldError(
                     "csv",
                     "missing_columns",
-                    f"the header needs {', '.join(missing)}",
+                    Text("the header needs {value}", value=", ".join(missing)),
                     reader.fieldnames,
                 )
             ]
@@ -421,7 +425,14 @@ def import_users(
     rows = list(reader)
     if not rows or len(rows) > MAX_CSV_ROWS:
         raise ValidationFailed(
-            [FieldError("csv", "invalid_size", f"give 1 to {MAX_CSV_ROWS} users", len(rows))]
+            [
+                FieldError(
+                    "csv",
+                    "invalid_size",
+                    Text("give 1 to {limit} users", limit=MAX_CSV_ROWS),
+                    len(rows),
+                )
+            ]
         )
     created: list[dict[str, Any]] = []
     problems: list[FieldError] = []

@@ -14,6 +14,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from meridian.core.clock import utcnow
+from meridian.core.i18n import N_, Text
 from meridian.db.locks import serialize
 from meridian.db.tables import (
     departments,
@@ -27,12 +28,20 @@ from meridian.db.tables import (
 from meridian.errors import Conflict, ErrorCollector, FieldError, NotFound, ValidationFailed
 
 PRESET_ROLES = ("administrator", "builder", "manager", "member", "read_only")
+_PRESET_NAMES = {
+    "administrator": ("管理员 Administrator", N_("Administrator")),
+    "builder": ("搭建者 Builder", N_("Builder")),
+    "manager": ("经理 Manager", N_("Manager")),
+    "member": ("成员 Member", N_("Member")),
+    "read_only": ("只读 Read-only", N_("Read-only")),
+}
+"""Preset role → (the label it shipped with, in both languages; its name in the catalog)."""
 ORGANISATION = "organisation"
 """The lock every change to the department tree, to who belongs where, to roles and their
 assignments takes (see :func:`serialize`): a move must not race another move into a cycle, nor
 a removal a new member or role holder. One lock for all of it, so none can wait on another."""
 _ROLE_KEY = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
-_NAME_RULE = 'give a name of 1 to 200 characters without "/" / 名称为 1 到 200 个字符，不含 "/"'
+_NAME_RULE = Text('give a name of 1 to 200 characters without "/"')
 _HELD_ZH = {
     "sub-departments": "个下级部门",
     "members": "名成员",
@@ -118,7 +127,10 @@ DEPARTMENT_CHANGES = ("name", "parent_id", "manager_id")
 def describe_department(conn: Connection, department_id: int) -> dict[str, Any]:
     row = conn.execute(sa.select(departments).where(departments.c.id == department_id)).first()
     if row is None:
-        raise NotFound(f"department {department_id} does not exist", id=department_id)
+        raise NotFound(
+            Text("department {department_id} does not exist", department_id=department_id),
+            id=department_id,
+        )
     return {
         "id": row.id,
         "name": row.name,
@@ -143,7 +155,7 @@ def update_department(
     errors = ErrorCollector()
     for key in changes:
         if key not in DEPARTMENT_CHANGES:
-            message = f"choose among {', '.join(DEPARTMENT_CHANGES)}"
+            message = Text("choose among {value}", value=", ".join(DEPARTMENT_CHANGES))
             errors.add(key, "unknown_field", message, changes[key])
     after = dict(before)
     if "name" in changes:
@@ -155,14 +167,16 @@ def update_department(
     if "parent_id" in changes:
         parent = changes["parent_id"]
         if parent is not None and (isinstance(parent, bool) or not isinstance(parent, int)):
-            errors.add("parent_id", "invalid_department", "a department id or null", parent)
+            errors.add("parent_id", "invalid_department", Text("a department id or null"), parent)
         elif parent is not None and not _exists(conn, departments.c.id, parent):
-            errors.add("parent_id", "unknown_department", f"no department {parent}", parent)
-        elif parent is not None and parent in subtree(conn, [department_id]):
-            message = (
-                "a department cannot move under itself or a department below it"
-                " / 部门不能移到自身或其下级部门之下"
+            errors.add(
+                "parent_id",
+                "unknown_department",
+                Text("no department {parent}", parent=parent),
+                parent,
             )
+        elif parent is not None and parent in subtree(conn, [department_id]):
+            message = Text("a department cannot move under itself or a department below it")
             errors.add("parent_id", "cycle", message, parent)
         else:
             after["parent_id"] = parent
@@ -173,7 +187,7 @@ def update_department(
             or not isinstance(manager, int)
             or not _exists(conn, users.c.id, manager)
         ):
-            message = "an existing user id or null / 请选择一位已有用户"
+            message = Text("an existing user id or null")
             errors.add("manager_id", "unknown_user", message, manager)
         else:
             after["manager_id"] = manager
@@ -206,8 +220,12 @@ def delete_department(conn: Connection, department_id: int) -> dict[str, Any]:
         still = ", ".join(f"{count} {what}" for what, count in counts.items() if count)
         zh = "、".join(f"{count} {_HELD_ZH[what]}" for what, count in counts.items() if count)
         raise Conflict(
-            f"department {before['name']!r} still has {still}; move or remove them first"
-            f" / 部门「{before['name']}」下仍有 {zh}，请先移走或删除",
+            Text(
+                "department {name!r} still has {still}; move or remove them first",
+                name=before["name"],
+                still=still,
+                still_zh=zh,
+            ),
             id=department_id,
             **{what.replace(" ", "_"): count for what, count in counts.items()},
         )
@@ -232,7 +250,7 @@ def _require_unique_name(
         sibling = sibling.where(departments.c.id != department_id)
     if conn.execute(sibling).first() is not None:
         raise Conflict(
-            f"a department named {name!r} already exists there / 同级已有名为「{name}」的部门",
+            Text("a department named {name!r} already exists there", name=name),
             name=name,
         )
 
@@ -299,14 +317,14 @@ def create_role(*, conn: Connection, key: str, label: str) -> None:
         raise _invalid("key", "invalid_key", "a role key is lower-case letters, digits and _", key)
     label = _checked_label(label)
     if role_exists(conn, key):
-        raise Conflict(f"role {key!r} already exists", key=key)
+        raise Conflict(Text("role {key!r} already exists", key=key), key=key)
     conn.execute(roles.insert().values(key=key, label=label, preset=False, created_at=utcnow(conn)))
 
 
 def _checked_label(label: Any) -> str:
     text = label.strip() if isinstance(label, str) else ""
     if not text or len(text) > 200:
-        message = "give a label of 1 to 200 characters / 名称为 1 到 200 个字符"
+        message = Text("give a label of 1 to 200 characters")
         raise _invalid("label", "invalid_label", message, label)
     return text
 
@@ -314,7 +332,7 @@ def _checked_label(label: Any) -> str:
 def describe_role(conn: Connection, key: str) -> dict[str, Any]:
     row = conn.execute(sa.select(roles).where(roles.c.key == key)).first()
     if row is None:
-        raise NotFound(f"no role {key!r}", role=key)
+        raise NotFound(Text("no role {key!r}", key=key), role=key)
     return {"key": row.key, "label": row.label, "preset": row.preset}
 
 
@@ -332,7 +350,7 @@ def delete_role(*, conn: Connection, key: str) -> dict[str, Any]:
     before = describe_role(conn, key)
     if before["preset"]:
         raise Conflict(
-            f"the preset role {key!r} cannot be removed / 预置角色「{before['label']}」不能删除",
+            Text("the preset role {label!r} cannot be removed", key=key, label=before["label"]),
             role=key,
         )
     holders = conn.scalar(
@@ -340,8 +358,12 @@ def delete_role(*, conn: Connection, key: str) -> dict[str, Any]:
     )
     if holders:
         raise Conflict(
-            f"role {key!r} is held by {holders} users; take it from them first"
-            f" / 角色「{before['label']}」仍有 {holders} 名用户，请先为他们取消",
+            Text(
+                "role {label!r} is held by {holders} users; take it from them first",
+                key=key,
+                holders=holders,
+                label=before["label"],
+            ),
             role=key,
             users=holders,
         )
@@ -356,12 +378,26 @@ def role_exists(conn: Connection, key: str) -> bool:
 
 def require_role(conn: Connection, key: str) -> None:
     if not role_exists(conn, key):
-        raise NotFound(f"no role {key!r}", role=key)
+        raise NotFound(Text("no role {key!r}", key=key), role=key)
 
 
 def list_roles(conn: Connection) -> list[dict[str, Any]]:
     rows = conn.execute(sa.select(roles).order_by(roles.c.preset.desc(), roles.c.key))
     return [{"key": r.key, "label": r.label, "preset": r.preset} for r in rows]
+
+
+def role_name(role: Mapping[str, Any]) -> str:
+    """What a page calls a role: a preset that still has the label it shipped with
+    ("管理员 Administrator") by its name in the reader's language; any other by its label."""
+    shipped = _PRESET_NAMES.get(role["key"])
+    if role["preset"] and shipped is not None and role["label"] == shipped[0]:
+        return Text(shipped[1])
+    return str(role["label"])
+
+
+def named_roles(conn: Connection) -> list[dict[str, Any]]:
+    """:func:`list_roles`, each with its ``name`` for pages (:func:`role_name`)."""
+    return [{**role, "name": role_name(role)} for role in list_roles(conn)]
 
 
 def set_user_roles(conn: Connection, user_id: int, keys: Sequence[str]) -> None:

@@ -32,6 +32,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from meridian.access.organisation import ORGANISATION, require_role, subtree
 from meridian.core.actor import Actor
 from meridian.core.clock import utcnow
+from meridian.core.i18n import N_, Text
 from meridian.db.locks import serialize
 from meridian.db.tables import record_shares, role_forms, user_departments, users
 from meridian.errors import ErrorCollector, FieldError, PermissionDenied
@@ -43,6 +44,22 @@ from meridian.schema.model import Form
 RowScope = str | dict[str, str] | Literal[False]
 SCOPED = ("read", "update", "delete", "export")
 FLAGS = ("create", "import", "manage")
+_OPERATION_NAMES = {
+    "read": N_("read"),
+    "update": N_("change"),
+    "delete": N_("delete"),
+    "export": N_("export"),
+    "create": N_("create"),
+    "import": N_("import"),
+    "manage": N_("manage"),
+}
+
+
+def operation_name(operation: str) -> Text:
+    """An operation as a refusal names it, in the reader's language ("you may not 删除 …")."""
+    return Text(_OPERATION_NAMES.get(operation, operation))
+
+
 NAMED_SCOPES = ("own", "department", "subtree", "all")
 FIELD_LEVELS = ("hidden", "read_only", "editable")
 _NOTHING: dict[str, Any] = {
@@ -76,21 +93,21 @@ def normalise_rules(conn: Connection, form: Form, document: Any) -> dict[str, An
     """
     errors = ErrorCollector()
     if not isinstance(document, Mapping):
-        errors.add("", "invalid_permissions", "expected a JSON object", document)
+        errors.add("", "invalid_permissions", Text("expected a JSON object"), document)
         errors.raise_if_any()
     rules: dict[str, Any] = {**_NOTHING, "fields": {}}
     assert isinstance(document, Mapping)
     for key, value in document.items():
         if key in FLAGS:
             if not isinstance(value, bool):
-                errors.add(key, "invalid_flag", f"{key} is true or false", value)
+                errors.add(key, "invalid_flag", Text("{key} is true or false", key=key), value)
             rules[key] = value is True
         elif key in SCOPED:
             rules[key] = _row_scope(conn, form, key, value, errors)
         elif key == "fields":
             rules["fields"] = _field_levels(form, value, errors)
         else:
-            errors.add(key, "unknown_permission", f"no permission {key!r}", key)
+            errors.add(key, "unknown_permission", Text("no permission {key!r}", key=key), key)
     errors.raise_if_any()
     return rules
 
@@ -115,12 +132,18 @@ def _row_scope(
             )
             return False
         if compiled.result_type not in (ExprType.BOOLEAN, ExprType.NULL):
-            errors.add(f"{key}.expr", "not_a_condition", "the scope must be a condition", value)
+            errors.add(
+                f"{key}.expr", "not_a_condition", Text("the scope must be a condition"), value
+            )
         return {"expr": value["expr"]}
     errors.add(
         key,
         "invalid_scope",
-        f'{key} is one of {", ".join(NAMED_SCOPES)}, {{"expr": "…"}} or false',
+        Text(
+            '{key} is one of {value}, {{"expr": "…"}} or false',
+            key=key,
+            value=", ".join(NAMED_SCOPES),
+        ),
         value,
     )
     return False
@@ -128,16 +151,21 @@ def _row_scope(
 
 def _field_levels(form: Form, value: Any, errors: ErrorCollector) -> dict[str, str]:
     if not isinstance(value, Mapping):
-        errors.add("fields", "invalid_fields", "expected {field: level}", value)
+        errors.add("fields", "invalid_fields", Text("expected an object of field: level"), value)
         return {}
     levels: dict[str, str] = {}
     for key, level in value.items():
         known = key == "owner_id" or form.get_field(key) is not None
         if not known:
-            errors.add(f"fields.{key}", "unknown_field", f"no field {key!r}", key)
+            errors.add(f"fields.{key}", "unknown_field", Text("no field {key!r}", key=key), key)
         elif level not in FIELD_LEVELS or (key == "owner_id" and level == "hidden"):
             allowed = "read_only or editable" if key == "owner_id" else ", ".join(FIELD_LEVELS)
-            errors.add(f"fields.{key}", "invalid_level", f"{key} may be {allowed}", level)
+            errors.add(
+                f"fields.{key}",
+                "invalid_level",
+                Text("{key} may be {allowed}", key=key, allowed=allowed),
+                level,
+            )
         elif level != "editable":
             levels[key] = level
     return levels
@@ -205,7 +233,11 @@ class FormAccess:
     def require(self, operation: str) -> None:
         if not self.may(operation):
             raise PermissionDenied(
-                f"you may not {operation} records of form {self.form.key!r}",
+                Text(
+                    "you may not {operation} records of form {key!r}",
+                    operation=operation_name(operation),
+                    key=self.form.key,
+                ),
                 operation=operation,
                 form=self.form.key,
             )

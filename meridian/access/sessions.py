@@ -25,6 +25,7 @@ from meridian.access.actors import load_actor
 from meridian.access.passwords import Passwords
 from meridian.core import clock
 from meridian.core.actor import Actor
+from meridian.core.i18n import Text
 from meridian.db.tables import sessions, users
 from meridian.errors import (
     FieldError,
@@ -112,7 +113,7 @@ def attempt_login(
             ip=ip,
         )
         return LoginLocked(
-            "too many failed logins; try again later / 登录失败次数过多，请稍后再试",
+            Text("too many failed logins; try again later"),
             retry_after=max(1, math.ceil((refused.until - now).total_seconds())),
         )
     user = conn.execute(
@@ -137,7 +138,7 @@ def attempt_login(
             object_id=email,
             ip=ip,
         )
-        return Unauthenticated("the email or password is wrong / 邮箱或密码错误")
+        return Unauthenticated(Text("the email or password is wrong"))
     throttle.clear_success(conn, address=address, account=email)
     token = SESSION_PREFIX + secrets.token_urlsafe(32)
     expires = now + timedelta(hours=policy.absolute_hours)
@@ -239,15 +240,15 @@ _DIGIT = re.compile(r"[0-9]")
 MIN_LENGTH = 8
 
 
-def password_problems(password: str, email: str = "") -> list[str]:
+def password_problems(password: str, email: str = "") -> list[Text]:
     """Why ``password`` is not good enough, in words a user can act on; empty when it is."""
     problems = []
     if len(password) < MIN_LENGTH:
-        problems.append(f"use at least {MIN_LENGTH} characters / 至少 {MIN_LENGTH} 个字符")
+        problems.append(Text("use at least {count} characters", count=MIN_LENGTH))
     if not (_LETTER.search(password) and _DIGIT.search(password)):
-        problems.append("mix letters and digits / 需同时包含字母和数字")
+        problems.append(Text("mix letters and digits"))
     if email and email.split("@")[0].lower() in password.lower():
-        problems.append("do not include your email name / 不能包含邮箱用户名")
+        problems.append(Text("do not include your email name"))
     return problems
 
 
@@ -265,7 +266,7 @@ def change_password(
         sa.select(users.c.email, users.c.password_hash).where(users.c.id == user_id)
     ).one()
     if not row.password_hash or not passwords.verify(old or "", row.password_hash):
-        raise PermissionDenied("the current password is wrong / 当前密码错误")
+        raise PermissionDenied(Text("the current password is wrong"))
     problems = password_problems(new or "", row.email)
     if problems:
         raise ValidationFailed(

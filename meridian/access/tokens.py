@@ -13,6 +13,7 @@ from sqlalchemy.engine import Connection
 from meridian.access.actors import load_actor
 from meridian.core.actor import Actor, TokenScope
 from meridian.core.clock import utcnow
+from meridian.core.i18n import Text
 from meridian.db.tables import api_tokens, users
 from meridian.errors import FieldError, Unauthenticated, ValidationFailed
 from meridian.events.audit import audit
@@ -42,7 +43,7 @@ def create_token(
     one app or form. A token never grants more than its user has.
     """
     if scope not in ("read", "write"):
-        raise ValidationFailed([FieldError("scope", "invalid_scope", "read or write", scope)])
+        raise ValidationFailed([FieldError("scope", "invalid_scope", Text("read or write"), scope)])
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
     created = conn.execute(
         api_tokens.insert().values(
@@ -91,9 +92,9 @@ def authenticate_token(conn: Connection, token: str) -> tuple[Actor, int | None]
     ).first()
     now = utcnow(conn)
     if row is None or row.revoked_at is not None or not row.is_active:
-        raise Unauthenticated("the API token is unknown or revoked")
+        raise Unauthenticated(Text("the API token is unknown or revoked"))
     if row.expires_at is not None and row.expires_at <= now:
-        raise Unauthenticated("the API token has expired")
+        raise Unauthenticated(Text("the API token has expired"))
     # Last use is recorded coarsely: a write per request would serialise readers on SQLite.
     stale = row.last_used_at is None or now - row.last_used_at > LAST_USED_RESOLUTION
     scope = None

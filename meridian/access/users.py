@@ -11,6 +11,7 @@ from sqlalchemy.engine import Connection
 
 from meridian.access.passwords import Passwords
 from meridian.core.clock import utcnow
+from meridian.core.i18n import Text
 from meridian.db.tables import users
 from meridian.errors import Conflict, FieldError, NotFound, ValidationFailed
 
@@ -31,15 +32,20 @@ def create_user(
     email = email.strip().lower()
     problems = []
     if not _EMAIL.match(email):
-        problems.append(FieldError("email", "invalid_email", "not an email address", email))
+        problems.append(FieldError("email", "invalid_email", Text("not an email address"), email))
     if password is not None and len(password) < MIN_PASSWORD:
         problems.append(
-            FieldError("password", "too_short", f"use at least {MIN_PASSWORD} characters", None)
+            FieldError(
+                "password",
+                "too_short",
+                Text("use at least {limit} characters", limit=MIN_PASSWORD),
+                None,
+            )
         )
     if problems:
         raise ValidationFailed(problems)
     if find_user_id(conn, email) is not None:
-        raise Conflict(f"a user with email {email!r} already exists", email=email)
+        raise Conflict(Text("a user with email {email!r} already exists", email=email), email=email)
     result = conn.execute(
         users.insert().values(
             email=email,
@@ -63,7 +69,7 @@ def find_user_id(conn: Connection, email: str) -> int | None:
 def get_user_id(conn: Connection, email: str) -> int:
     user_id = find_user_id(conn, email)
     if user_id is None:
-        raise NotFound(f"no user with email {email!r}", email=email)
+        raise NotFound(Text("no user with email {email!r}", email=email), email=email)
     return user_id
 
 

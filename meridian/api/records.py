@@ -8,6 +8,7 @@ from fastapi import APIRouter, Header, Query, Response
 from fastapi.responses import JSONResponse
 
 from meridian.api.schemas import BulkCreate, BulkUpdate, OwnerTransfer, RecordIds, Share
+from meridian.core.i18n import Text
 from meridian.core.ids import Id
 from meridian.dataio import dossier
 from meridian.errors import FieldError, ValidationFailed
@@ -33,7 +34,7 @@ def _if_match(header: str | None) -> int | None:
     token = header.strip().removeprefix("W/").strip('"')
     if not token.isdecimal():
         raise ValidationFailed(
-            [FieldError("If-Match", "invalid_etag", 'expected an ETag such as "3"', header)]
+            [FieldError("If-Match", "invalid_etag", Text('expected an ETag such as "3"'), header)]
         )
     return int(token)
 

@@ -24,6 +24,8 @@ class Actor:
     :ivar department_ids: the main department first, then the others.
     :ivar can_build: may design apps and forms (administrators and builders).
     :ivar token: set when the call came with an API token that narrows the user's rights.
+    :ivar locale: the language the user chose (``zh-CN``, ``en``); None when they chose none
+        and each request's ``Accept-Language`` decides.
     """
 
     user_id: int | None
@@ -33,6 +35,7 @@ class Actor:
     department_ids: tuple[int, ...] = ()
     can_build: bool = False
     token: TokenScope | None = None
+    locale: str | None = None
 
     @classmethod
     def system(cls) -> Actor:

@@ -23,6 +23,7 @@ from sqlalchemy.engine import Connection
 from meridian.access.permissions import form_access
 from meridian.core.actor import Actor
 from meridian.core.clock import utcnow
+from meridian.core.i18n import Text
 from meridian.db.tables import audit_log, files
 from meridian.errors import NotFound, PermissionDenied
 from meridian.events.audit import audit
@@ -53,7 +54,9 @@ def build_dossier(
         conn=conn, actor=actor, form=form, record_id=record_id, include_deleted=True, tz=tz
     )
     if not Readable.of(conn, access, tz, deleted=None, operation="export").ids(conn, [record_id]):
-        raise PermissionDenied(f"you may not export record {record_id}", id=record_id)
+        raise PermissionDenied(
+            Text("you may not export record {record_id}", record_id=record_id), id=record_id
+        )
     entries: dict[str, bytes] = {}
 
     def add_json(path: str, value: Any) -> None:

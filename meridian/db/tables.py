@@ -79,7 +79,8 @@ users = sa.Table(
     sa.Column("password_hash", sa.String(255), nullable=True),
     sa.Column("is_admin", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.Column("is_active", sa.Boolean, nullable=False, server_default=sa.true()),
-    sa.Column("locale", sa.String(10), nullable=False, server_default="zh-CN"),
+    # The language the user chose; NULL: none, each request's Accept-Language decides.
+    sa.Column("locale", sa.String(10), nullable=True),
     sa.Column("created_at", UTCDateTime, nullable=False),
     # The main department; others are in sys_user_department.
     sa.Column("department_id", sa.BigInteger, nullable=True, index=True),

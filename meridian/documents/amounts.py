@@ -11,6 +11,8 @@ from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from meridian.core.i18n import Text
+
 _DIGITS = "零壹贰叁肆伍陆柒捌玖"
 _PLACES = ("", "拾", "佰", "仟")
 _SECTIONS = ("", "万", "亿", "万亿")
@@ -25,11 +27,11 @@ def to_decimal(value: Any) -> Decimal:
     if isinstance(value, Decimal):
         return value
     if isinstance(value, bool):
-        raise ValueError(f"not an amount: {value!r}")
+        raise ValueError(Text("not an amount: {value!r}", value=value))
     try:
         return Decimal(str(value).strip().replace(",", ""))
     except InvalidOperation:
-        raise ValueError(f"not an amount: {value!r}") from None
+        raise ValueError(Text("not an amount: {value!r}", value=value)) from None
 
 
 def format_money(value: Any, symbol: str = "¥", places: int = 2) -> str:
@@ -62,7 +64,7 @@ def rmb_capital(value: Any) -> str:
     """
     amount = to_decimal(value).quantize(CENT, rounding=ROUND_HALF_UP)
     if abs(amount) >= LIMIT:
-        raise ValueError(f"amount too large for capital numerals: {value!r}")
+        raise ValueError(Text("amount too large for capital numerals: {value!r}", value=value))
     sign = "负" if amount < 0 else ""
     fen_total = int(abs(amount) * 100)
     yuan, rest = divmod(fen_total, 100)
@@ -130,5 +132,5 @@ def format_cn_date(value: Any, tz: ZoneInfo | None = None) -> str:
             value = value.astimezone(tz)
         value = value.date()
     if not isinstance(value, date):
-        raise ValueError(f"not a date: {value!r}")
+        raise ValueError(Text("not a date: {value!r}", value=value))
     return f"{value.year}年{value.month}月{value.day}日"

@@ -12,6 +12,7 @@ from sqlalchemy.engine import Connection
 from meridian.access.manage import require_admin
 from meridian.core import clock
 from meridian.core.actor import Actor
+from meridian.core.i18n import Text
 from meridian.db.tables import document_assets, files
 from meridian.documents.pdf import ASSET_NAMES
 from meridian.errors import FieldError, ValidationFailed
@@ -35,7 +36,7 @@ def set_asset(
     require_admin(actor)
     if name not in ASSET_NAMES:
         raise ValidationFailed(
-            [FieldError("name", "unknown_asset", "use logo or seal / 只能是 logo 或 seal", name)]
+            [FieldError("name", "unknown_asset", Text("use logo or seal"), name)]
         )
     if content_type not in IMAGE_TYPES:
         raise ValidationFailed(
@@ -43,7 +44,7 @@ def set_asset(
                 FieldError(
                     "file",
                     "not_an_image",
-                    "upload a PNG, JPEG or SVG image / 请上传 PNG、JPEG 或 SVG 图片",
+                    Text("upload a PNG, JPEG or SVG image"),
                     content_type,
                 )
             ]

@@ -22,6 +22,7 @@ from meridian.access.actors import load_actor
 from meridian.access.permissions import form_access
 from meridian.core import clock
 from meridian.core.actor import Actor
+from meridian.core.i18n import Text, bilingual
 from meridian.db.engine import read_transaction, transaction
 from meridian.db.tables import document_batches, documents, files
 from meridian.documents.generate import (
@@ -64,7 +65,7 @@ def create_batch(
     get_template(conn=conn, form_key=form_key, key=template_key)
     if output not in OUTPUTS:
         raise ValidationFailed(
-            [FieldError("output", "invalid_output", "use pdf or zip / 只能是 pdf 或 zip", output)]
+            [FieldError("output", "invalid_output", Text("use pdf or zip"), output)]
         )
     ids = list(dict.fromkeys(record_ids))
     if not ids or len(ids) > MAX_BATCH:
@@ -73,7 +74,7 @@ def create_batch(
                 FieldError(
                     "ids",
                     "invalid_batch",
-                    f"give 1 to {MAX_BATCH} record ids / 请给出 1 到 {MAX_BATCH} 条记录",
+                    Text("give 1 to {limit} record ids", limit=MAX_BATCH),
                     len(ids),
                 )
             ]
@@ -123,11 +124,13 @@ def batch_file(*, conn: Connection, actor: Actor, batch_id: int) -> dict[str, An
         sa.select(documents.c.hidden_fields).where(documents.c.id.in_(row.record_ids["documents"]))
     )
     if not Sight(conn, actor=actor).sees_all(generated):
-        raise NotFound(f"batch {batch_id} does not exist / 批量打印任务不存在", id=batch_id)
+        raise NotFound(Text("batch {batch_id} does not exist", batch_id=batch_id), id=batch_id)
     stored = conn.execute(sa.select(files).where(files.c.id == row.file_id)).first()
     if stored is None:
         raise NotFound(
-            f"batch {batch_id} is not finished / 批量打印尚未完成", id=batch_id, state=row.state
+            Text("batch {batch_id} is not finished", batch_id=batch_id),
+            id=batch_id,
+            state=row.state,
         )
     return {
         "name": stored.name,
@@ -139,7 +142,7 @@ def batch_file(*, conn: Connection, actor: Actor, batch_id: int) -> dict[str, An
 def _batch_row(conn: Connection, actor: Actor, batch_id: int) -> Any:
     row = conn.execute(sa.select(document_batches).where(document_batches.c.id == batch_id)).first()
     if row is None or not (actor.is_admin or row.created_by == actor.user_id):
-        raise NotFound(f"batch {batch_id} does not exist / 批量打印任务不存在", id=batch_id)
+        raise NotFound(Text("batch {batch_id} does not exist", batch_id=batch_id), id=batch_id)
     return row
 
 
@@ -221,7 +224,9 @@ def run_batch(*, context: JobContext, settings: Settings, tz: ZoneInfo) -> None:
             _finish(conn, actor, settings, batch, issued, parts)
     except MeridianError as exc:  # a record the user may not print: the batch stops, says why
         done = len(issued)
-        failed = f"record {ids[done]}: {exc.detail}" if done < len(ids) else exc.detail
+        said = Text("record {record_id}: {message}", record_id=ids[done], message=exc.detail)
+        # Kept as text in both languages: whoever reads the batch later sees their half.
+        failed = bilingual(said if done < len(ids) else exc.detail)
         with transaction(engine) as conn:
             conn.execute(
                 document_batches.update()

@@ -22,6 +22,7 @@ from sqlalchemy.engine import Connection, Engine
 from meridian.access.permissions import form_access
 from meridian.core import clock
 from meridian.core.actor import Actor
+from meridian.core.i18n import Text
 from meridian.db.engine import read_transaction, transaction
 from meridian.db.tables import files
 from meridian.documents.assets import load_assets
@@ -277,8 +278,11 @@ def _require_condition(conn: Connection, *, prepared: Prepared, tz: ZoneInfo) ->
     ).first()
     if met is None:
         raise Conflict(
-            f"this record does not meet the template's condition: {template['condition']}"
-            f" / 记录不满足模板“{template['label']}”的生成条件：{template['condition']}",
+            Text(
+                "this record does not meet the condition of template {label!r}: {condition}",
+                condition=template["condition"],
+                label=template["label"],
+            ),
             reason="condition_not_met",
             condition=template["condition"],
         )

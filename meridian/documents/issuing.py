@@ -22,6 +22,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from meridian.core.actor import Actor
+from meridian.core.i18n import Text
 from meridian.db.locks import serialize
 from meridian.db.tables import documents
 from meridian.errors import Conflict
@@ -86,8 +87,10 @@ def claim_number(
     if latest is not None and latest.state != DONE:
         if latest.state == PENDING and latest.created_at > now - STALE_PENDING:
             raise Conflict(
-                f"document {latest.number} of this record is being generated; try again shortly"
-                f" / 文档 {latest.number} 正在生成，请稍后再试",
+                Text(
+                    "document {number} of this record is being generated; try again shortly",
+                    number=latest.number,
+                ),
                 reason="document_pending",
             )
         conn.execute(documents.update().where(documents.c.id == latest.id).values(values))

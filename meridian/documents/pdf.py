@@ -21,6 +21,8 @@ from weasyprint import CSS, HTML, Document
 from weasyprint.text.fonts import FontConfiguration
 from weasyprint.urls import URLFetcher, URLFetcherResponse
 
+from meridian.core.i18n import Text
+
 ASSET_SCHEME = "meridian-asset:"
 ASSET_NAMES = ("logo", "seal")
 FONTS = (
@@ -97,12 +99,14 @@ class _AssetFetcher(URLFetcher):  # type: ignore[misc]
         if url.startswith(ASSET_SCHEME):
             found = self._assets.get(url[len(ASSET_SCHEME) :])
             if found is None:
-                raise ValueError(f"no document asset {url!r}")
+                raise ValueError(Text("no document asset {url!r}", url=url))
             return URLFetcherResponse(url, found[0], {"Content-Type": found[1]})
         if url.startswith("data:"):
             response: URLFetcherResponse = super().fetch(url, headers)
             return response
-        raise ValueError(f"documents load images only from the workspace's assets, not {url!r}")
+        raise ValueError(
+            Text("documents load images only from the workspace's assets, not {url!r}", url=url)
+        )
 
 
 @functools.lru_cache(maxsize=64)

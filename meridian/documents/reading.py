@@ -11,6 +11,7 @@ from sqlalchemy.engine import Connection
 
 from meridian.access.permissions import form_access
 from meridian.core.actor import Actor
+from meridian.core.i18n import Text
 from meridian.db.tables import documents, files
 from meridian.documents.issuing import DONE
 from meridian.documents.visibility import Sight
@@ -77,7 +78,9 @@ def document_file(
         )
     ).first()
     if row is None or not Sight(conn, actor=actor).sees(row.hidden_fields):
-        raise NotFound(f"document {document_id} does not exist / 文档不存在", id=document_id)
+        raise NotFound(
+            Text("document {document_id} does not exist", document_id=document_id), id=document_id
+        )
     return {"name": row.name, "content_type": row.content_type, "storage_path": row.storage_path}
 
 
@@ -87,4 +90,11 @@ def require_readable(
     """``NotFound`` (as for the record itself) unless the actor may read the live record."""
     access = form_access(conn, actor, get_form(conn, form_key))
     if not access.may("read") or not Readable.of(conn, access, tz).ids(conn, [record_id]):
-        raise NotFound(f"record {record_id} of form {form_key!r} is not found", id=record_id)
+        raise NotFound(
+            Text(
+                "record {record_id} of form {form_key!r} is not found",
+                record_id=record_id,
+                form_key=form_key,
+            ),
+            id=record_id,
+        )

@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo
 from jinja2 import ChainableUndefined, Template, TemplateError, TemplateSyntaxError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
+from meridian.core.i18n import Text
 from meridian.documents.amounts import (
     format_cn_date,
     format_money,
@@ -130,7 +131,7 @@ def compile_template(body: str, time_zone: str) -> Template:
                 FieldError(
                     "body",
                     "template_syntax",
-                    f"line {exc.lineno}: {exc.message} / 第 {exc.lineno} 行：{exc.message}",
+                    Text("line {lineno}: {message}", lineno=exc.lineno, message=exc.message),
                     body.splitlines()[exc.lineno - 1][:80] if exc.lineno else None,
                 )
             ]
@@ -150,7 +151,7 @@ def render(body: str, context: Mapping[str, Any], time_zone: str) -> str:
                 FieldError(
                     "template",
                     "template_failed",
-                    f"the template failed: {message} / 模板出错：{message}",
+                    Text("the template failed: {message}", message=message),
                     message[:80],
                 )
             ]

@@ -35,6 +35,7 @@ from sqlalchemy.engine import Connection
 from meridian.access.manage import require_admin
 from meridian.core import clock
 from meridian.core.actor import Actor
+from meridian.core.i18n import Text
 from meridian.db.tables import signing_keys
 from meridian.errors import Conflict, FieldError, ValidationFailed
 from meridian.events.audit import audit
@@ -81,7 +82,10 @@ def add_signing_key(
                 FieldError(
                     "file",
                     "too_large",
-                    f"a PKCS#12 file has at most {MAX_PKCS12_BYTES} bytes / 证书文件过大",
+                    Text(
+                        "a PKCS#12 file has at most {limit} bytes",
+                        limit=MAX_PKCS12_BYTES,
+                    ),
                     len(pkcs12_data),
                 )
             ]
@@ -96,7 +100,7 @@ def add_signing_key(
                 FieldError(
                     "file",
                     "invalid_pkcs12",
-                    "not a PKCS#12 file, or the wrong password / 不是 PKCS#12 证书文件，或密码错误",
+                    Text("not a PKCS#12 file, or the wrong password"),
                 )
             ]
         ) from None
@@ -106,8 +110,7 @@ def add_signing_key(
                 FieldError(
                     "file",
                     "incomplete_pkcs12",
-                    "the file needs an RSA or EC private key and its certificate"
-                    " / 证书文件须同时包含 RSA 或 EC 私钥和证书",
+                    Text("the file needs an RSA or EC private key and its certificate"),
                 )
             ]
         )
@@ -118,8 +121,7 @@ def add_signing_key(
                 FieldError(
                     "file",
                     "certificate_expired",
-                    f"the certificate expired on {not_after.date()}"
-                    f" / 证书已于 {not_after.date()} 过期",
+                    Text("the certificate expired on {value}", value=not_after.date()),
                     not_after.isoformat(),
                 )
             ]
@@ -181,22 +183,22 @@ def active_signer(*, conn: Connection, settings: Settings) -> CompanySigner:
     ).first()
     if row is None:
         raise Conflict(
-            "no signing certificate is uploaded; an administrator uploads the company's"
-            " PKCS#12 certificate first / 尚未上传签章证书，请管理员先上传公司的 PKCS#12 证书",
+            Text(
+                "no signing certificate is uploaded; an administrator uploads the company's "
+                "PKCS#12 certificate first"
+            ),
             reason="no_signing_key",
         )
     if row.not_after <= clock.utcnow(conn):
         raise Conflict(
-            f"the signing certificate expired on {row.not_after.date()}"
-            f" / 签章证书已于 {row.not_after.date()} 过期",
+            Text("the signing certificate expired on {value}", value=row.not_after.date()),
             reason="signing_key_expired",
         )
     try:
         clear = seal_key(settings).decrypt(row.sealed.encode())
     except InvalidToken:
         raise Conflict(
-            "the signing certificate cannot be decrypted with this workspace's seal key"
-            " / 无法用本工作区的密钥解密签章证书",
+            Text("the signing certificate cannot be decrypted with this workspace's seal key"),
             reason="seal_key_mismatch",
         ) from None
     signer = signers.SimpleSigner.load_pkcs12_data(clear, other_certs=[])

@@ -18,6 +18,7 @@ from sqlalchemy.engine import Connection
 from meridian.access.permissions import form_access
 from meridian.core import clock
 from meridian.core.actor import Actor
+from meridian.core.i18n import Text
 from meridian.db.locks import serialize
 from meridian.db.tables import document_templates, files
 from meridian.documents.pdf import PageSettings
@@ -70,8 +71,11 @@ def require_template_manager(*, conn: Connection, actor: Actor, form: Form) -> N
     """``PermissionDenied`` unless the actor administers the form's templates."""
     if not may_manage_templates(conn, actor, form):
         raise PermissionDenied(
-            f"only administrators of form {form.key!r} may change its templates"
-            f" / 只有表单“{form.label}”的管理员可以管理其文档模板",
+            Text(
+                "only administrators of form {label!r} may change its templates",
+                key=form.key,
+                label=form.label,
+            ),
             form=form.key,
         )
 
@@ -120,8 +124,7 @@ def _check(
         errors.add(
             "key",
             "invalid_key",
-            "a template key starts with a-z and holds only a-z, 0-9 and _"
-            " / 模板标识以小写字母开头，只含小写字母、数字和下划线",
+            Text("a template key starts with a-z and holds only a-z, 0-9 and _"),
             draft.key,
         )
     if draft.kind == "html":
@@ -130,12 +133,12 @@ def _check(
         except ValidationFailed as exc:
             errors.errors.extend(exc.errors)
         if not draft.body.strip():
-            errors.add("body", "required", "an HTML template needs a body / 请填写模板内容", "")
+            errors.add("body", "required", Text("an HTML template needs a body"), "")
     elif (source := _docx_row(conn, actor, draft.source_file_id, tz)) is None:
         errors.add(
             "source_file_id",
             "not_a_docx",
-            "a Word template needs an uploaded .docx file / 请上传 .docx 格式的 Word 模板",
+            Text("a Word template needs an uploaded .docx file"),
             draft.source_file_id,
         )
     try:
@@ -184,7 +187,7 @@ def get_template(
     row = conn.execute(query.order_by(t.c.version.desc()).limit(1)).first()
     if row is None:
         raise NotFound(
-            f"form {form_key!r} has no document template {key!r} / 没有这个文档模板：{key}",
+            Text("form {form_key!r} has no document template {key!r}", form_key=form_key, key=key),
             template=key,
         )
     return _public(row._mapping)

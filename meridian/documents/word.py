@@ -16,6 +16,7 @@ from typing import Any
 
 from jinja2 import TemplateError
 
+from meridian.core.i18n import Text
 from meridian.documents.sandbox import environment
 from meridian.errors import Conflict, FieldError, ValidationFailed
 
@@ -36,7 +37,7 @@ def fill_docx(source: bytes, context: Mapping[str, Any], time_zone: str) -> byte
                 FieldError(
                     "template",
                     "template_failed",
-                    f"the Word template failed: {message} / Word 模板出错：{message}",
+                    Text("the Word template failed: {message}", message=message),
                     message[:80],
                 )
             ]
@@ -56,9 +57,10 @@ def docx_to_pdf(docx: bytes) -> bytes:
     command = libreoffice()
     if command is None:
         raise Conflict(
-            "PDF from Word templates needs LibreOffice, which is not installed on this server;"
-            " download the .docx instead"
-            " / 服务器未安装 LibreOffice，Word 模板无法转为 PDF，请下载 .docx",
+            Text(
+                "PDF from Word templates needs LibreOffice, which is not installed on this "
+                "server; download the .docx instead"
+            ),
             reason="libreoffice_missing",
         )
     with tempfile.TemporaryDirectory() as folder:

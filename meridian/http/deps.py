@@ -23,6 +23,7 @@ from meridian.access.sessions import (
 from meridian.access.tokens import authenticate_token, touch_token
 from meridian.core.actor import Actor
 from meridian.core.clock import SYSTEM_CLOCK, Clock
+from meridian.core.i18n import Text
 from meridian.db.engine import read_transaction, transaction
 from meridian.errors import PermissionDenied, Unauthenticated
 from meridian.events.audit import audit
@@ -169,6 +170,7 @@ def get_actor(request: Request, workspace: WorkspaceDep) -> Actor:
         return known
     actor = _authenticate(request, workspace)
     request.state.actor = actor
+    request.state.locale = actor.locale
     return actor
 
 
@@ -191,17 +193,21 @@ def _authenticate(request: Request, workspace: Workspace) -> Actor:
                 )
         return actor
     if not request.cookies.get(SESSION_COOKIE):
-        raise Unauthenticated("log in, or send an API token as 'Authorization: Bearer <token>'")
+        raise Unauthenticated(
+            Text("log in, or send an API token as 'Authorization: Bearer <token>'")
+        )
     with workspace.transaction() as conn:
         session = live_session(conn, request, workspace.settings)
     if session is None:
-        raise Unauthenticated("the session has expired; log in again / 会话已过期，请重新登录")
+        raise Unauthenticated(Text("the session has expired; log in again"))
     cookie, found = session
     if not csrf_holds(request, cookie, request.headers.get(CSRF_HEADER, "")):
-        raise PermissionDenied(f"send the session's CSRF token in {CSRF_HEADER}")
+        raise PermissionDenied(
+            Text("send the session's CSRF token in {header}", header=CSRF_HEADER)
+        )
     if found.must_change_password and not request.url.path.startswith(_PASSWORD_PATHS):
         raise PermissionDenied(
-            "change your initial password first / 请先修改初始密码",
+            Text("change your initial password first"),
             reason="password_change_required",
         )
     request.state.session_id = found.session_id

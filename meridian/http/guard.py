@@ -14,6 +14,7 @@ from __future__ import annotations
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from meridian.core.i18n import Text
 from meridian.http.problems import problem_response
 
 _BODYLESS = frozenset({"GET", "HEAD", "OPTIONS", "DELETE"})
@@ -50,7 +51,7 @@ class RequestGuard:
                 400,
                 "invalid_character",
                 "Bad request",
-                "the address may not contain NUL (%00) / 地址中不能含有 NUL (%00)",
+                Text("the address may not contain NUL (%00)"),
             )
             await response(scope, receive, send)
             return
@@ -106,7 +107,7 @@ async def _too_large(limit: int, scope: Scope, receive: Receive, send: Send) -> 
         413,
         "too_large",
         "Content too large",
-        f"the request body is over the limit of {size} / 请求内容超过 {size} 的上限",
+        Text("the request body is over the limit of {size}", size=size),
         limit=limit,
     )
     await response(scope, receive, send)

@@ -23,6 +23,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from meridian.core import strict_json
+from meridian.core.i18n import Text
 from meridian.errors import FieldError, UnsupportedMediaType, ValidationFailed
 from meridian.http.deps import Workspace, get_actor
 
@@ -83,14 +84,14 @@ async def _with_json_body(request: Request) -> Request:
     content_type = request.headers.get("content-type")
     if content_type is not None and not is_json_media_type(content_type):
         raise UnsupportedMediaType(
-            f"send JSON as application/json, not {content_type} / 请以 application/json 发送 JSON",
+            Text("send JSON as application/json, not {content_type}", content_type=content_type),
             accepts=["application/json"],
         )
     strict = _StrictJSONRequest(request.scope, request.receive)
     if await strict.body():
         if content_type is None:
             raise UnsupportedMediaType(
-                "say Content-Type: application/json / 请注明 Content-Type: application/json",
+                Text("say Content-Type: application/json"),
                 accepts=["application/json"],
             )
         await strict.json()

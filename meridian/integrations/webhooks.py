@@ -38,6 +38,7 @@ from sqlalchemy.engine import Connection
 from meridian.access.manage import require_admin
 from meridian.core.actor import Actor
 from meridian.core.clock import utcnow
+from meridian.core.i18n import Text
 from meridian.db.engine import transaction
 from meridian.db.tables import jobs, webhook_deliveries, webhooks
 from meridian.errors import FieldError, NotFound, ValidationFailed
@@ -67,11 +68,16 @@ def create_webhook(
     problems = []
     parts = urlsplit(url or "")
     if parts.scheme not in ("http", "https") or not parts.netloc:
-        problems.append(FieldError("url", "invalid_url", "expected an http(s) URL", url))
+        problems.append(FieldError("url", "invalid_url", Text("expected an http(s) URL"), url))
     unknown = [e for e in events if e not in EVENT_TYPES] if isinstance(events, list) else events
     if not events or unknown:
         problems.append(
-            FieldError("events", "invalid_events", f"choose from {', '.join(EVENT_TYPES)}", events)
+            FieldError(
+                "events",
+                "invalid_events",
+                Text("choose from {value}", value=", ".join(EVENT_TYPES)),
+                events,
+            )
         )
     if problems:
         raise ValidationFailed(problems)
@@ -260,7 +266,14 @@ def replay(conn: Connection, actor: Actor, webhook_id: int, delivery_id: int) ->
         )
     ).first()
     if row is None:
-        raise NotFound(f"webhook {webhook_id} has no delivery {delivery_id}", id=delivery_id)
+        raise NotFound(
+            Text(
+                "webhook {webhook_id} has no delivery {delivery_id}",
+                webhook_id=webhook_id,
+                delivery_id=delivery_id,
+            ),
+            id=delivery_id,
+        )
     payload = conn.execute(sa.select(jobs.c.payload).where(jobs.c.id == row.job_id)).scalar_one()
     job_id = enqueue(conn, DELIVER, payload)
     assert job_id is not None

@@ -31,11 +31,26 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 
 from meridian.core import clock
+from meridian.core.i18n import N_, Text
 from meridian.db.bulk import insert_many
 from meridian.db.tables import jobs
 from meridian.errors import Conflict, NotFound
 
 READY, RUNNING, DONE, DEAD = "ready", "running", "done", "dead"
+STATE_NAMES = {
+    READY: N_("waiting"),
+    RUNNING: N_("running"),
+    DONE: N_("done"),
+    DEAD: N_("failed"),
+}
+"""Each state as a person reads it (pages translate these)."""
+
+
+def state_name(state: str) -> Text:
+    """A job's state in words, said in the reader's language."""
+    return Text(STATE_NAMES.get(state, state))
+
+
 DEFAULT_ATTEMPTS = 8
 BACKOFF_BASE = timedelta(seconds=10)
 BACKOFF_CAP = timedelta(hours=1)
@@ -288,9 +303,13 @@ def discard_dead(conn: Connection, job_id: int) -> dict[str, Any]:
 def _from_dead(conn: Connection, job_id: int, **values: Any) -> dict[str, Any]:
     row = conn.execute(sa.select(jobs.c.state).where(jobs.c.id == job_id)).first()
     if row is None:
-        raise NotFound(f"job {job_id} does not exist", id=job_id)
+        raise NotFound(Text("job {job_id} does not exist", job_id=job_id), id=job_id)
     if row.state != DEAD:
-        raise Conflict(f"job {job_id} is {row.state}, not dead", id=job_id, state=row.state)
+        raise Conflict(
+            Text("job {job_id} is {state}, not dead", job_id=job_id, state=state_name(row.state)),
+            id=job_id,
+            state=row.state,
+        )
     conn.execute(jobs.update().where(jobs.c.id == job_id).values(**values))
     row = conn.execute(sa.select(jobs).where(jobs.c.id == job_id)).one()
     return _describe(dict(row._mapping))

@@ -16,6 +16,7 @@ from sqlalchemy.engine import Connection
 
 from meridian.core.actor import Actor
 from meridian.core.clock import utcnow
+from meridian.core.i18n import Text
 from meridian.db.tables import bot_channels, notifications, notify_preferences, users
 from meridian.errors import FieldError, NotFound, PermissionDenied, ValidationFailed
 from meridian.jobs.queue import enqueue, enqueue_many
@@ -143,7 +144,9 @@ def notify_bot(
     """A message to a WeCom, DingTalk or Feishu group robot, sent by a job; ``style`` is text,
     markdown or card (the platform's default when None)."""
     if conn.scalar(sa.select(bot_channels.c.id).where(bot_channels.c.id == channel_id)) is None:
-        raise NotFound(f"bot channel {channel_id} does not exist", id=channel_id)
+        raise NotFound(
+            Text("bot channel {channel_id} does not exist", channel_id=channel_id), id=channel_id
+        )
     enqueue(
         conn,
         BOT,
@@ -208,14 +211,20 @@ def create_bot_channel(
     conn: Connection, actor: Actor, *, kind: str, name: str, webhook_url: str, secret: str | None
 ) -> dict[str, Any]:
     if not actor.is_admin:
-        raise PermissionDenied("only administrators add bot channels")
+        raise PermissionDenied(Text("only administrators add bot channels"))
     problems = []
     if kind not in BOT_KINDS:
-        problems.append(FieldError("kind", "invalid_kind", f"one of {', '.join(BOT_KINDS)}", kind))
+        problems.append(
+            FieldError(
+                "kind", "invalid_kind", Text("one of {value}", value=", ".join(BOT_KINDS)), kind
+            )
+        )
     if not webhook_url.startswith(("https://", "http://")):
-        problems.append(FieldError("webhook_url", "invalid_url", "an http(s) URL", webhook_url))
+        problems.append(
+            FieldError("webhook_url", "invalid_url", Text("an http(s) URL"), webhook_url)
+        )
     if not name.strip():
-        problems.append(FieldError("name", "invalid_name", "give a name", name))
+        problems.append(FieldError("name", "invalid_name", Text("give a name"), name))
     if problems:
         raise ValidationFailed(problems)
     result = conn.execute(

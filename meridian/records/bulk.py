@@ -11,9 +11,10 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Row
 
-from meridian.access.permissions import FormAccess, form_access
+from meridian.access.permissions import FormAccess, form_access, operation_name
 from meridian.core.actor import Actor
 from meridian.core.clock import utcnow
+from meridian.core.i18n import Text
 from meridian.core.timezones import DEFAULT_TIME_ZONE
 from meridian.db.sets import one_of
 from meridian.errors import ErrorCollector, FieldError, NotFound, PermissionDenied, ValidationFailed
@@ -62,7 +63,10 @@ def create_records(
         raise ValidationFailed(
             [
                 FieldError(
-                    "items", "invalid_batch", f"give 1 to {MAX_BULK} records", len(items or [])
+                    "items",
+                    "invalid_batch",
+                    Text("give 1 to {limit} records", limit=MAX_BULK),
+                    len(items or []),
                 )
             ]
         )
@@ -137,7 +141,7 @@ def delete_records(
 def _selection(record_ids: Sequence[int]) -> list[int]:
     ids = sorted(set(record_ids))
     if not ids or len(ids) > MAX_BULK:
-        message = f"give 1 to {MAX_BULK} record ids"
+        message = Text("give 1 to {limit} record ids", limit=MAX_BULK)
         raise ValidationFailed([FieldError("ids", "invalid_selection", message, len(ids))])
     return ids
 
@@ -166,14 +170,20 @@ def _chosen_rows(
     missing = sorted(set(ids) - {row.id for row in rows})
     if missing:
         raise NotFound(
-            f"records {missing[:50]} of form {form.key!r} are not found", ids=missing[:50]
+            Text("records {value} of form {key!r} are not found", value=missing[:50], key=form.key),
+            ids=missing[:50],
         )
     allowed_rows = access.rows(conn, table, operation, tz)
     if allowed_rows is not None:
         allowed = set(conn.scalars(sa.select(table.c.id).where(chosen, allowed_rows)))
         if refused := [i for i in ids if i not in allowed]:
             raise PermissionDenied(
-                f"you may not {operation} records {refused[:50]} of form {form.key!r}",
+                Text(
+                    "you may not {operation} records {value} of form {key!r}",
+                    operation=operation_name(operation),
+                    value=refused[:50],
+                    key=form.key,
+                ),
                 ids=refused[:50],
                 operation=operation,
             )
@@ -207,7 +217,7 @@ def update_records(
     values = writable(access, values, "", errors)
     parsed = RecordParser(form).parse(values, ValueContext(tz), errors, creating=False)
     for key in parsed.lines:
-        message = "line items are changed one record at a time / 明细行请逐条修改"
+        message = Text("line items are changed one record at a time")
         errors.add(key, "one_at_a_time", message, values.get(key))
     linked = read_sides(conn, plan, ids) if parsed.pairs else {}
     # A link all the chosen records already share is kept; any other must be readable.
@@ -216,7 +226,11 @@ def update_records(
     check_references(conn, form, [parsed], errors, [""], actor=actor, tz=tz, kept=kept)
     for f in plan.column_fields:
         if f.unique and parsed.columns.get(f.key) is not None and len(ids) > 1:
-            message = f"{f.label} is unique; {len(ids)} records cannot share one value"
+            message = Text(
+                "{label} is unique; {count} records cannot share one value",
+                label=f.label,
+                count=len(ids),
+            )
             errors.add(f.key, "duplicate", message, values.get(f.key))
     if len(ids) == 1:
         check_unique(conn, form, [parsed], errors, [""], ids)

@@ -10,6 +10,7 @@ from sqlalchemy.engine import Connection
 
 from meridian.access.permissions import form_access
 from meridian.core.actor import Actor
+from meridian.core.i18n import Text
 from meridian.db.sets import one_of
 from meridian.errors import FieldError, ValidationFailed
 from meridian.records.readable import Readable
@@ -33,7 +34,11 @@ def expand_links(
         link = form.get_field(key)
         if link is None or link.archived or not field_type(link).links_records:
             raise ValidationFailed(
-                [FieldError("expand", "not_a_link", f"{key!r} is not a link field", key)]
+                [
+                    FieldError(
+                        "expand", "not_a_link", Text("{key!r} is not a link field", key=key), key
+                    )
+                ]
             )
         ids: set[int] = set()
         for record in records:

@@ -26,6 +26,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from meridian.access.permissions import form_access, visible_form
 from meridian.core.actor import Actor
 from meridian.core.clock import utcnow
+from meridian.core.i18n import Text
 from meridian.core.timezones import DEFAULT_TIME_ZONE
 from meridian.db.sets import one_of
 from meridian.db.tables import files
@@ -70,8 +71,10 @@ def store_file(
         if size is None:
             problem: tuple[str, str] | None = (
                 "file_too_large",
-                f"the file has more than {limit} bytes; at most {limit} are accepted here"
-                f" / 文件超过 {limit} 字节，此处最多接受 {limit} 字节",
+                Text(
+                    "the file has more than {limit} bytes; at most {limit} are accepted here",
+                    limit=limit,
+                ),
             )
             kind = None
         else:
@@ -114,7 +117,11 @@ def attachment_field(*, conn: Connection, actor: Actor, form_key: str, field_key
     visible = visible_form(conn, actor, get_form(conn, form_key))
     found = visible.get_field(field_key)
     if found is None or found.archived or not field_type(found).holds_files:
-        message = f"form {form_key!r} has no attachment field {field_key[:40]!r}"
+        message = Text(
+            "form {form_key!r} has no attachment field {value!r}",
+            form_key=form_key,
+            value=field_key[:40],
+        )
         raise ValidationFailed([FieldError("field", "unknown_field", message, field_key[:40])])
     return found
 

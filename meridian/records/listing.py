@@ -14,6 +14,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from meridian.access.permissions import FormAccess, form_access
 from meridian.core.actor import Actor
 from meridian.core.clock import utcnow
+from meridian.core.i18n import Text
 from meridian.core.timezones import DEFAULT_TIME_ZONE
 from meridian.errors import FieldError, ValidationFailed
 from meridian.expr import ExpressionError, ExprType, compile_expression
@@ -76,7 +77,7 @@ def where_clause(
     if query.search and query.search.strip():
         if len(query.search) > 200:
             raise ValidationFailed(
-                [FieldError("q", "too_long", "search at most 200 characters", query.search)]
+                [FieldError("q", "too_long", Text("search at most 200 characters"), query.search)]
             )
         if access.hidden & {f.key for f in searchable_fields(access.form.fields)}:
             # The search text holds the hidden values too: match the visible columns instead.
@@ -144,7 +145,10 @@ def expression_condition(
         raise ValidationFailed(
             [
                 FieldError(
-                    "expr", "not_a_condition", "expr must be a condition (true or false)", source
+                    "expr",
+                    "not_a_condition",
+                    Text("expr must be a condition (true or false)"),
+                    source,
                 )
             ]
         )
@@ -167,7 +171,14 @@ def list_records(
     """One page of records in the requested order, plus a cursor for the next page."""
     if not 1 <= query.limit <= MAX_LIMIT:
         raise ValidationFailed(
-            [FieldError("limit", "out_of_range", f"limit must be 1 to {MAX_LIMIT}", query.limit)]
+            [
+                FieldError(
+                    "limit",
+                    "out_of_range",
+                    Text("limit must be 1 to {limit}", limit=MAX_LIMIT),
+                    query.limit,
+                )
+            ]
         )
     access = form_access(conn, actor, form)
     access.require("read")

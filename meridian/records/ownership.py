@@ -13,6 +13,7 @@ from meridian.access.organisation import ORGANISATION
 from meridian.access.permissions import FormAccess, form_access
 from meridian.core.actor import Actor
 from meridian.core.clock import utcnow
+from meridian.core.i18n import Text
 from meridian.core.timezones import DEFAULT_TIME_ZONE
 from meridian.db.locks import serialize
 from meridian.db.sets import one_of
@@ -47,20 +48,30 @@ def transfer_owner(
     ids = sorted(set(record_ids)) if isinstance(record_ids, Sequence) else []
     if not ids or len(ids) > MAX_TRANSFER or not all(isinstance(i, int) for i in ids):
         raise ValidationFailed(
-            [FieldError("ids", "invalid_ids", f"give 1 to {MAX_TRANSFER} record ids", record_ids)]
+            [
+                FieldError(
+                    "ids",
+                    "invalid_ids",
+                    Text("give 1 to {limit} record ids", limit=MAX_TRANSFER),
+                    record_ids,
+                )
+            ]
         )
     active = conn.scalar(sa.select(users.c.is_active).where(users.c.id == owner_id))
     if not active:
         raise ValidationFailed(
-            [FieldError("owner_id", "unknown_user", "no active user with this id", owner_id)]
+            [FieldError("owner_id", "unknown_user", Text("no active user with this id"), owner_id)]
         )
     access = form_access(conn, actor, form)
     if "owner_id" in access.read_only:
-        raise PermissionDenied("you may not change owner_id", field="owner_id")
+        raise PermissionDenied(Text("you may not change owner_id"), field="owner_id")
     if not may_assign(conn, access, owner_id):
         raise PermissionDenied(
-            f"you may not give records to user {owner_id}: their records are outside what you "
-            "may update",
+            Text(
+                "you may not give records to user {owner_id}: their records are outside what you "
+                "may update",
+                owner_id=owner_id,
+            ),
             field="owner_id",
             owner_id=owner_id,
         )
@@ -72,14 +83,19 @@ def transfer_owner(
     visible: dict[int, int] = {row.id: row.owner_id for row in conn.execute(owned)}
     missing = [i for i in ids if i not in visible]
     if missing:
-        raise NotFound(f"records {missing[:20]} of form {form.key!r} are not found", ids=missing)
+        raise NotFound(
+            Text("records {value} of form {key!r} are not found", value=missing[:20], key=form.key),
+            ids=missing,
+        )
     updatable = access.rows(conn, table, "update", tz)
     if updatable is not None:
         allowed = set(conn.scalars(sa.select(table.c.id).where(live, updatable)))
         refused = [i for i in ids if i not in allowed]
         if refused:
             raise PermissionDenied(
-                f"you may not change records {refused[:20]}", ids=refused, operation="update"
+                Text("you may not change records {value}", value=refused[:20]),
+                ids=refused,
+                operation="update",
             )
     moving = [i for i in ids if visible[i] != owner_id]
     if not moving:
@@ -131,22 +147,20 @@ def share_record(
         serialize(conn, ORGANISATION)  # so the department cannot be removed under the new share
     errors = []
     if level not in SHARE_LEVELS:
-        errors.append(FieldError("level", "invalid_level", "read or edit / 只读或可编辑", level))
+        errors.append(FieldError("level", "invalid_level", Text("read or edit"), level))
     if (user_id is None) == (department_id is None):
         errors.append(
             FieldError(
                 "user_id",
                 "invalid_target",
-                "give a user_id or a department_id / 请选择共享给哪位用户或哪个部门",
+                Text("give a user_id or a department_id"),
                 user_id,
             )
         )
     elif user_id is not None and not conn.scalar(
         sa.select(users.c.is_active).where(users.c.id == user_id)
     ):
-        errors.append(
-            FieldError("user_id", "unknown_user", "no active user / 没有这位在职用户", user_id)
-        )
+        errors.append(FieldError("user_id", "unknown_user", Text("no active user"), user_id))
     elif (
         department_id is not None
         and conn.scalar(sa.select(departments.c.id).where(departments.c.id == department_id))
@@ -156,7 +170,7 @@ def share_record(
             FieldError(
                 "department_id",
                 "unknown_department",
-                "no such department / 没有这个部门",
+                Text("no such department"),
                 department_id,
             )
         )
@@ -225,7 +239,12 @@ def revoke_share(
         .returning(shares.user_id, shares.department_id, shares.level)
     ).first()
     if revoked is None:
-        raise NotFound(f"record {record_id} has no share {share_id}", id=share_id)
+        raise NotFound(
+            Text(
+                "record {record_id} has no share {share_id}", record_id=record_id, share_id=share_id
+            ),
+            id=share_id,
+        )
     audit(
         conn,
         actor_id=actor.user_id,
@@ -255,7 +274,12 @@ def _require_readable(
     record they may not read is not found, so its existence does not leak)."""
     access = form_access(conn, actor, form)
     if not Readable.of(conn, access, tz).ids(conn, [record_id]):
-        raise NotFound(f"record {record_id} of form {form.key!r} is not found", id=record_id)
+        raise NotFound(
+            Text(
+                "record {record_id} of form {key!r} is not found", record_id=record_id, key=form.key
+            ),
+            id=record_id,
+        )
     return access
 
 
@@ -267,4 +291,6 @@ def _require_changeable(
     updatable = access.rows(conn, table, "update", tz)
     found = sa.select(table.c.id).where(table.c.id == record_id)
     if updatable is not None and conn.execute(found.where(updatable)).first() is None:
-        raise PermissionDenied(f"you may not share record {record_id}", id=record_id)
+        raise PermissionDenied(
+            Text("you may not share record {record_id}", record_id=record_id), id=record_id
+        )

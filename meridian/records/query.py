@@ -23,6 +23,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from meridian.access.permissions import form_access
 from meridian.core import strict_json
 from meridian.core.actor import Actor
+from meridian.core.i18n import Text
 from meridian.core.strict_json import INTEGER_RANGE
 from meridian.records.readable import Readable
 from meridian.schema.catalog import get_form
@@ -55,12 +56,14 @@ def parse_sort(form: Form, text: str | None) -> list[Sort]:
             continue
         key = part.lstrip("-+")
         if key not in sortable:
-            raise _bad("sort", "unknown_sort_field", f"cannot sort by {key!r}", part)
+            raise _bad("sort", "unknown_sort_field", Text("cannot sort by {key!r}", key=key), part)
         if not _sortable(form, key):
-            raise _bad("sort", "unsortable_field", f"cannot sort by list field {key!r}", part)
+            raise _bad(
+                "sort", "unsortable_field", Text("cannot sort by list field {key!r}", key=key), part
+            )
         sorts.append(Sort(key, part.startswith("-")))
     if len(sorts) > 5:
-        raise _bad("sort", "too_many_sorts", "sort by at most 5 fields", text)
+        raise _bad("sort", "too_many_sorts", Text("sort by at most 5 fields"), text)
     if not any(s.key == "id" for s in sorts):
         sorts.append(Sort("id", sorts[-1].descending if sorts else True))
     return sorts
@@ -97,14 +100,23 @@ class FilterCompiler:
 
     def compile(self, node: Any, depth: int = 0, path: str = "filter") -> ColumnElement[bool]:
         if depth > MAX_FILTER_DEPTH:
-            raise _bad(path, "filter_too_deep", f"filters nest at most {MAX_FILTER_DEPTH} levels")
+            raise _bad(
+                path,
+                "filter_too_deep",
+                Text("filters nest at most {limit} levels", limit=MAX_FILTER_DEPTH),
+            )
         if not isinstance(node, dict):
-            raise _bad(path, "invalid_filter", "expected a JSON object", node)
+            raise _bad(path, "invalid_filter", Text("expected a JSON object"), node)
         if "and" in node or "or" in node:
             word = "and" if "and" in node else "or"
             parts = node[word]
             if not isinstance(parts, list) or len(node) != 1:
-                raise _bad(path, "invalid_filter", f"{word!r} takes a list and nothing else", node)
+                raise _bad(
+                    path,
+                    "invalid_filter",
+                    Text("{word!r} takes a list and nothing else", word=word),
+                    node,
+                )
             compiled = [
                 self.compile(p, depth + 1, f"{path}.{word}.{i}") for i, p in enumerate(parts)
             ]
@@ -113,20 +125,26 @@ class FilterCompiler:
             return sa.and_(*compiled) if word == "and" else sa.or_(*compiled)
         if "not" in node:
             if len(node) != 1:
-                raise _bad(path, "invalid_filter", "'not' takes one filter and nothing else", node)
+                raise _bad(
+                    path, "invalid_filter", Text("'not' takes one filter and nothing else"), node
+                )
             return sa.not_(self.compile(node["not"], depth + 1, f"{path}.not"))
         return self._condition(node, path)
 
     def _condition(self, node: dict[str, Any], path: str) -> ColumnElement[bool]:
         self.count += 1
         if self.count > MAX_CONDITIONS:
-            raise _bad(path, "too_many_conditions", f"at most {MAX_CONDITIONS} conditions")
+            raise _bad(
+                path,
+                "too_many_conditions",
+                Text("at most {limit} conditions", limit=MAX_CONDITIONS),
+            )
         unknown = set(node) - {"field", "op", "value"}
         if unknown or "field" not in node or "op" not in node:
-            raise _bad(path, "invalid_filter", "a condition is {field, op, value}", node)
+            raise _bad(path, "invalid_filter", Text("a condition is {field, op, value}"), node)
         key, op = node["field"], node["op"]
         if not isinstance(key, str) or not isinstance(op, str):
-            raise _bad(path, "invalid_filter", "field and op must be strings", node)
+            raise _bad(path, "invalid_filter", Text("field and op must be strings"), node)
         value = node.get("value")
         if "." in key:
             return self._across_link(key, op, value, path)
@@ -136,7 +154,9 @@ class FilterCompiler:
         link_key, _, target_key = key.partition(".")
         link = self.form.get_field(link_key)
         if link is None or link.archived or not field_type(link).links_records or "." in target_key:
-            raise _bad(path, "unknown_field", f"{key!r} is not <link field>.<field>", key)
+            raise _bad(
+                path, "unknown_field", Text("{key!r} is not <link field>.<field>", key=key), key
+            )
         target = get_form(self.conn, link.target or "")
         if self.actor is None:
             target_tables = compile_form(target)
@@ -161,7 +181,12 @@ class FilterCompiler:
             return compare(tables.main.c[key], op, value, _system_parser(key, self.ctx), path)
         field_def = form.get_field(key)
         if field_def is None or field_def.archived:
-            raise _bad(path, "unknown_field", f"form {form.key!r} has no field {key!r}", key)
+            raise _bad(
+                path,
+                "unknown_field",
+                Text("form {form!r} has no field {key!r}", form=form.key, key=key),
+                key,
+            )
         place = FilterPlace(tables, self.ctx, path, self.conn.dialect.name)
         return field_type(field_def).filter_clause(field_def, op, value, place)
 
@@ -173,14 +198,16 @@ def _system_parser(key: str, ctx: ValueContext) -> Callable[[Any], Any]:
                 moment = datetime.fromisoformat(str(raw))
             except ValueError:
                 raise _bad(
-                    f"filter.{key}", "invalid_datetime", "expected an ISO time", raw
+                    f"filter.{key}", "invalid_datetime", Text("expected an ISO time"), raw
                 ) from None
             return moment if moment.tzinfo else moment.replace(tzinfo=ctx.tz)
         if isinstance(raw, int) and not isinstance(raw, bool):
             if not INTEGER_RANGE[0] <= raw <= INTEGER_RANGE[1]:
-                raise _bad(f"filter.{key}", "out_of_range", "integers must fit in 64 bits", raw)
+                raise _bad(
+                    f"filter.{key}", "out_of_range", Text("integers must fit in 64 bits"), raw
+                )
             return raw
-        raise _bad(f"filter.{key}", "invalid_number", "expected a whole number", raw)
+        raise _bad(f"filter.{key}", "invalid_number", Text("expected a whole number"), raw)
 
     return parse
 
@@ -201,15 +228,15 @@ def decode_cursor(cursor: str, sorts: Sequence[Sort], table: sa.Table) -> list[A
         values = strict_json.loads(base64.urlsafe_b64decode(padded.encode()))
     except ValueError:  # not base64, not UTF-8, not JSON, or a value no column holds
         raise _bad(
-            "cursor", "invalid_cursor", "the cursor is not one Meridian gave out", cursor
+            "cursor", "invalid_cursor", Text("the cursor is not one Meridian gave out"), cursor
         ) from None
     if not isinstance(values, list) or len(values) != len(sorts):
-        raise _bad("cursor", "invalid_cursor", "the cursor does not match the sort", cursor)
+        raise _bad("cursor", "invalid_cursor", Text("the cursor does not match the sort"), cursor)
     result: list[Any] = []
     for sort, raw in zip(sorts, values, strict=True):
         value = None if raw is None else _cursor_value(table.c[sort.key].type, raw)
         if value is _DAMAGED:
-            raise _bad("cursor", "invalid_cursor", "the cursor is damaged", cursor)
+            raise _bad("cursor", "invalid_cursor", Text("the cursor is damaged"), cursor)
         result.append(value)
     return result
 

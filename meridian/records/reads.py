@@ -15,6 +15,7 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from meridian.access.permissions import form_access
 from meridian.core.actor import Actor
+from meridian.core.i18n import N_, Text
 from meridian.core.timezones import DEFAULT_TIME_ZONE
 from meridian.errors import NotFound
 from meridian.events.audit import audit
@@ -49,10 +50,12 @@ def load_row(
         )
     row = conn.execute(query).first()
     if row is None:
-        state = "in the trash" if deleted else "found"
-        raise NotFound(
-            f"record {record_id} of form {table.name[5:]!r} is not {state}", id=record_id
+        message = (
+            N_("record {record_id} of form {form!r} is not in the trash")
+            if deleted
+            else N_("record {record_id} of form {form!r} is not found")
         )
+        raise NotFound(Text(message, record_id=record_id, form=table.name[5:]), id=record_id)
     return row
 
 
@@ -80,7 +83,11 @@ def read_row(conn: Connection, readable: Readable, record_id: int) -> Row[Any]:
     read does not give its existence away."""
     row = conn.execute(readable.select().where(readable.table.c.id == record_id)).first()
     if row is None:
-        message = f"record {record_id} of form {readable.form.key!r} is not found"
+        message = Text(
+            "record {record_id} of form {key!r} is not found",
+            record_id=record_id,
+            key=readable.form.key,
+        )
         raise NotFound(message, id=record_id)
     return row
 

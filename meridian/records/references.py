@@ -14,6 +14,7 @@ from sqlalchemy.exc import IntegrityError
 
 from meridian.access.permissions import form_access
 from meridian.core.actor import Actor
+from meridian.core.i18n import Text
 from meridian.db.sets import one_of
 from meridian.db.tables import users
 from meridian.errors import ErrorCollector
@@ -74,13 +75,20 @@ def check_references(
                 errors.add(
                     prefix + f.key,
                     "unknown_reference",
-                    f"{f.target} record {i} does not exist",
+                    Text(
+                        "{target} record {record_id} does not exist", target=f.target, record_id=i
+                    ),
                     i,
                 )
         for key in user_keys:
             user_id = record.columns.get(key)
             if user_id and user_id not in live_users:
-                errors.add(prefix + key, "unknown_user", f"user {user_id} does not exist", user_id)
+                errors.add(
+                    prefix + key,
+                    "unknown_user",
+                    Text("user {user_id} does not exist", user_id=user_id),
+                    user_id,
+                )
 
 
 def _check_attachments(
@@ -126,9 +134,8 @@ def _check_attachments(
             )
             if problem is not None:
                 code, message = problem
-                english, _, chinese = message.partition(" / ")
-                name = found["name"][:80]
-                errors.add(path, code, f"{name}: {english} / {name}：{chinese}", token)
+                named = Text("{name}: {message}", name=found["name"][:80], message=message)
+                errors.add(path, code, named, token)
 
 
 def _kept_live(
@@ -213,12 +220,19 @@ def check_unique(
                 clash = (holder is not None and holder != own_ids[position]) or len(positions) > 1
                 if clash:
                     where = (
-                        f"record {holder}" if holder is not None else "another record in this batch"
+                        Text("record {record_id}", record_id=holder)
+                        if holder is not None
+                        else Text("another record in this batch")
                     )
                     errors.add(
                         prefixes[position] + f.key,
                         "duplicate",
-                        f"{f.label} {value!r} is already used by {where}",
+                        Text(
+                            "{label} {value!r} is already used by {where}",
+                            label=f.label,
+                            value=value,
+                            where=where,
+                        ),
                         value,
                     )
 

@@ -18,6 +18,7 @@ from sqlalchemy.engine import Connection
 from meridian.access.permissions import form_access
 from meridian.core.actor import Actor
 from meridian.core.clock import utcnow
+from meridian.core.i18n import Text
 from meridian.core.timezones import DEFAULT_TIME_ZONE
 from meridian.errors import Conflict, ErrorCollector, FieldError, StaleVersion, ValidationFailed
 from meridian.events.records import RecordDeleted, RecordRestored, RecordUpdated
@@ -90,7 +91,12 @@ def update_record(
     version = current["_version"]
     if expected_version is not None and expected_version != version:
         raise StaleVersion(
-            f"record {record_id} is at version {version}, not {expected_version}; reload it",
+            Text(
+                "record {record_id} is at version {version}, not {expected_version}; reload it",
+                record_id=record_id,
+                version=version,
+                expected_version=expected_version,
+            ),
             id=record_id,
             current_version=version,
         )
@@ -147,7 +153,8 @@ def update_record(
         )
     if result.rowcount != 1:
         raise StaleVersion(
-            f"record {record_id} was changed by someone else; reload it", id=record_id
+            Text("record {record_id} was changed by someone else; reload it", record_id=record_id),
+            id=record_id,
         )
     side_changes = ParsedRecord(
         lines={k: v for k, v in parsed.lines.items() if k in changes},
@@ -206,7 +213,13 @@ def _set_deleted(
     version = row["_version"]
     if expected_version is not None and expected_version != version:
         raise StaleVersion(
-            f"record {record_id} is at version {version}, not {expected_version}", id=record_id
+            Text(
+                "record {record_id} is at version {version}, not {expected_version}",
+                record_id=record_id,
+                version=version,
+                expected_version=expected_version,
+            ),
+            id=record_id,
         )
     # A restored record takes its unique values back; a trashed one gives nothing up.
     unique_values = ParsedRecord(
@@ -234,7 +247,8 @@ def _set_deleted(
         raise _not_restorable(record_id, exc.errors) from None
     if result.rowcount != 1:
         raise StaleVersion(
-            f"record {record_id} was changed by someone else; reload it", id=record_id
+            Text("record {record_id} was changed by someone else; reload it", record_id=record_id),
+            id=record_id,
         )
     action = "delete" if delete else "restore"
     write_history(conn, form.key, [(record_id, version + 1, action, {})], actor.user_id, now)
@@ -250,6 +264,10 @@ def _set_deleted(
 
 def _not_restorable(record_id: int, errors: list[FieldError]) -> Conflict:
     return Conflict(
-        f"record {record_id} cannot be restored: {errors[0].message}",
+        Text(
+            "record {record_id} cannot be restored: {message}",
+            record_id=record_id,
+            message=errors[0].message,
+        ),
         errors=[e.as_dict() for e in errors],
     )

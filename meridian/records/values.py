@@ -7,6 +7,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from meridian.core.i18n import Text
 from meridian.core.ids import is_id
 from meridian.errors import ErrorCollector, InvalidValue
 from meridian.schema.fieldtypes import ValueContext, field_type
@@ -72,9 +73,10 @@ class RecordParser:
         parsed = ParsedRecord()
         if not isinstance(values, Mapping):
             where = prefix.rstrip(".") or "body"
-            errors.add(where, "invalid_record", "expected a JSON object", values)
+            errors.add(where, "invalid_record", Text("expected a JSON object"), values)
             return parsed
         plain, columns = self.plain, parsed.columns
+        already = len(errors.errors)
         for key, value in values.items():
             found = plain.get(key)
             if found is not None:  # the common case, inline: a batch checks 10,000s of values
@@ -94,22 +96,25 @@ class RecordParser:
                 continue
             field_def = self.fields.get(key)
             if field_def is None:
-                message = f"form {self.form.key!r} has no field {key!r}"
+                message = Text("form {form!r} has no field {key!r}", form=self.form.key, key=key)
                 errors.add(prefix + key, "unknown_field", message, value)
                 continue
             self._parse_one(field_def, value, ctx, errors, parsed, prefix)
+        # A value refused above is not also reported as missing: one message per field.
+        refused = {error.field for error in errors.errors[already:]}
         if creating:
             for field_def, default in self.defaults:
                 if field_def.key not in values:
                     self._parse_one(field_def, default, ctx, errors, parsed, prefix)
             for field_def in self.required:
-                if _is_blank(parsed, field_def):
-                    message = f"{field_def.label} is required"
+                if _is_blank(parsed, field_def) and prefix + field_def.key not in refused:
+                    message = Text("{label} is required", label=field_def.label)
                     errors.add(prefix + field_def.key, "required", message, None)
         else:
             for field_def in self.required:
-                if field_def.key in values and _is_blank(parsed, field_def):
-                    message = f"{field_def.label} is required"
+                blank = field_def.key in values and _is_blank(parsed, field_def)
+                if blank and prefix + field_def.key not in refused:
+                    message = Text("{label} is required", label=field_def.label)
                     errors.add(prefix + field_def.key, "required", message, values[field_def.key])
         return parsed
 
@@ -125,7 +130,7 @@ class RecordParser:
         key = field_def.key
         kind = self.kinds[key]
         if kind.computed:
-            message = f"{field_def.label} is computed by the server"
+            message = Text("{label} is computed by the server", label=field_def.label)
             errors.add(prefix + key, "read_only", message, value)
             return
         if value is None or value == "" or value == []:
@@ -167,7 +172,7 @@ def _parse_owner(value: Any, parsed: ParsedRecord, errors: ErrorCollector, prefi
     if is_id(value):
         parsed.columns["owner_id"] = value
     else:
-        errors.add(prefix + "owner_id", "invalid_reference", "expected a user id", value)
+        errors.add(prefix + "owner_id", "invalid_reference", Text("expected a user id"), value)
 
 
 @functools.lru_cache(maxsize=256)

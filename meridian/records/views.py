@@ -15,6 +15,7 @@ from sqlalchemy.engine import Connection
 from meridian.access.permissions import form_access
 from meridian.core.actor import Actor
 from meridian.core.clock import utcnow
+from meridian.core.i18n import Text
 from meridian.db.tables import saved_views
 from meridian.errors import ErrorCollector, NotFound, PermissionDenied
 from meridian.schema.model import Form
@@ -53,7 +54,10 @@ def get_view(conn: Connection, actor: Actor, form_key: str, view_id: int) -> dic
         )
     ).first()
     if row is None:
-        raise NotFound(f"no view {view_id} of form {form_key!r}", view=view_id)
+        raise NotFound(
+            Text("no view {view_id} of form {form_key!r}", view_id=view_id, form_key=form_key),
+            view=view_id,
+        )
     return dict(row._mapping)
 
 
@@ -66,20 +70,24 @@ def save_view(
     errors = ErrorCollector()
     name = (name or "").strip()
     if not 1 <= len(name) <= 200:
-        errors.add("name", "invalid_name", "a view needs a name of 1 to 200 characters", name)
+        errors.add("name", "invalid_name", Text("a view needs a name of 1 to 200 characters"), name)
     try:
         parsed = json.loads(settings)
     except json.JSONDecodeError:
         parsed = None
     if not isinstance(parsed, dict) or parsed.get("kind", "grid") not in KINDS:
-        errors.add("settings", "invalid_settings", "settings are an object with a kind", settings)
+        errors.add(
+            "settings", "invalid_settings", Text("settings are an object with a kind"), settings
+        )
     else:
         for key, value in parsed.items():
             if key not in _SETTINGS or not isinstance(value, _SETTINGS[key]):
-                errors.add(f"settings.{key}", "invalid_settings", "unknown or mistyped", value)
+                errors.add(
+                    f"settings.{key}", "invalid_settings", Text("unknown or mistyped"), value
+                )
     errors.raise_if_any()
     if shared and not (actor.is_admin or actor.can_build or access.may("manage")):
-        raise PermissionDenied("sharing a view takes the right to manage the form")
+        raise PermissionDenied(Text("sharing a view takes the right to manage the form"))
     values = {
         "form_key": form.key,
         "name": name,
@@ -98,5 +106,5 @@ def delete_view(conn: Connection, actor: Actor, form_key: str, view_id: int) -> 
     """Only its owner (or an administrator) removes a view."""
     view = get_view(conn, actor, form_key, view_id)
     if view["owner_id"] != actor.user_id and not actor.is_admin:
-        raise PermissionDenied("only the owner of a view may delete it")
+        raise PermissionDenied(Text("only the owner of a view may delete it"))
     conn.execute(saved_views.delete().where(saved_views.c.id == view_id))

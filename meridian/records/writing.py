@@ -10,9 +10,10 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from meridian.access.permissions import FormAccess, form_access
+from meridian.access.permissions import FormAccess, form_access, operation_name
 from meridian.core.actor import Actor
 from meridian.core.clock import utcnow
+from meridian.core.i18n import Text
 from meridian.db.bulk import insert_many
 from meridian.db.ids import reserve_ids
 from meridian.db.sets import one_of
@@ -184,11 +185,13 @@ def writable(access: FormAccess, values: Any, prefix: str, errors: ErrorCollecto
             errors.add(
                 prefix + key,
                 "unknown_field",
-                f"form {access.form.key!r} has no field {key!r}",
+                Text("form {form!r} has no field {key!r}", form=access.form.key, key=key),
                 value,
             )
         elif key in access.read_only:
-            errors.add(prefix + key, "read_only", f"you may not change {key!r}", value)
+            errors.add(
+                prefix + key, "read_only", Text("you may not change {key!r}", key=key), value
+            )
         else:
             allowed[key] = value
     return allowed
@@ -208,7 +211,12 @@ def require_rows(
         return
     if conn.execute(sa.select(table.c.id).where(table.c.id == record_id, allowed)).first() is None:
         raise PermissionDenied(
-            f"you may not {operation} record {record_id} of form {access.form.key!r}",
+            Text(
+                "you may not {operation} record {record_id} of form {key!r}",
+                operation=operation_name(operation),
+                record_id=record_id,
+                key=access.form.key,
+            ),
             id=record_id,
             operation=operation,
         )

@@ -9,6 +9,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from meridian.core.clock import utcnow
+from meridian.core.i18n import Text
 from meridian.db.tables import apps, forms, schema_changes
 from meridian.errors import NotFound, StaleVersion
 from meridian.plugins.manager import Plugins, plugins_of
@@ -31,7 +32,7 @@ def _parsed(definition: str, plugins: Plugins | None) -> Form:
 def get_form(conn: Connection, key: str) -> Form:
     form = find_form(conn, key)
     if form is None:
-        raise NotFound(f"form {key!r} does not exist", form=key)
+        raise NotFound(Text("form {key!r} does not exist", key=key), form=key)
     return form
 
 
@@ -51,7 +52,7 @@ def list_forms(conn: Connection, app_key: str | None = None) -> list[Form]:
 def get_app(conn: Connection, key: str) -> App:
     row = conn.execute(sa.select(apps).where(apps.c.key == key)).first()
     if row is None:
-        raise NotFound(f"app {key!r} does not exist", app=key)
+        raise NotFound(Text("app {key!r} does not exist", key=key), app=key)
     return App(key=row.key, label=row.label, description=row.description)
 
 
@@ -96,7 +97,7 @@ def store_form(conn: Connection, form: Form, *, new: bool) -> None:
     )
     if result.rowcount != 1:
         raise StaleVersion(
-            f"form {form.key!r} was changed by someone else; reload it and try again",
+            Text("form {key!r} was changed by someone else; reload it and try again", key=form.key),
             form=form.key,
         )
 

@@ -15,6 +15,7 @@ from sqlalchemy.engine import Connection
 
 from meridian.core.actor import Actor
 from meridian.core.clock import utcnow
+from meridian.core.i18n import N_, Text
 from meridian.core.timezones import DEFAULT_TIME_ZONE
 from meridian.db.statistics import analyze
 from meridian.db.tables import forms as forms_table
@@ -50,7 +51,7 @@ OFFENDER_LIMIT = 50
 
 def require_builder(actor: Actor) -> None:
     if not (actor.is_admin or actor.can_build):
-        raise PermissionDenied("only administrators and builders may change forms")
+        raise PermissionDenied(Text("only administrators and builders may change forms"))
 
 
 def check_form_definition(conn: Connection, form: Form) -> None:
@@ -60,19 +61,26 @@ def check_form_definition(conn: Connection, form: Form) -> None:
     for index, field in enumerate(form.fields):
         path = f"fields.{index}.{field.key}"
         if field.key in seen:
-            errors.add(path, "duplicate_key", f"field key {field.key!r} is used twice", field.key)
+            errors.add(
+                path,
+                "duplicate_key",
+                Text("field key {key!r} is used twice", key=field.key),
+                field.key,
+            )
         seen.add(field.key)
         kind = field_type(field)
         for problem in kind.check_definition(field, form):
             errors.add(path, "invalid_definition", problem, field.key)
         if field.unique and not kind.supports_unique:
-            errors.add(path, "unique_unsupported", f"{field.type} fields cannot be unique")
+            errors.add(
+                path, "unique_unsupported", Text("{type} fields cannot be unique", type=field.type)
+            )
         if field_type(field).links_records and field.target and field.target != form.key:
             if find_form(conn, field.target) is None:
                 errors.add(
                     path,
                     "unknown_target",
-                    f"link target form {field.target!r} does not exist",
+                    Text("link target form {target!r} does not exist", target=field.target),
                     field.target,
                 )
         for line in field.fields:
@@ -82,9 +90,16 @@ def check_form_definition(conn: Connection, form: Form) -> None:
     for index, section in enumerate(form.sections):
         for key in section.fields:
             if key not in seen:
-                errors.add(f"sections.{index}", "unknown_field", f"no field {key!r}", key)
+                errors.add(
+                    f"sections.{index}", "unknown_field", Text("no field {key!r}", key=key), key
+                )
             elif key in placed:
-                errors.add(f"sections.{index}", "duplicate_key", f"{key!r} is placed twice", key)
+                errors.add(
+                    f"sections.{index}",
+                    "duplicate_key",
+                    Text("{key!r} is placed twice", key=key),
+                    key,
+                )
             placed.add(key)
     listable = {f.key for f in form.fields if field_type(f).fits_column}
     for index, field in enumerate(form.fields):
@@ -93,12 +108,15 @@ def check_form_definition(conn: Connection, form: Form) -> None:
                 errors.add(
                     f"fields.{index}.{field.key}.related_columns",
                     "unknown_field",
-                    f"no field {key!r} to show in a related list",
+                    Text("no field {key!r} to show in a related list", key=key),
                     key,
                 )
     if form.title_field is not None and form.title_field not in seen:
         errors.add(
-            "title_field", "unknown_field", f"no field {form.title_field!r}", form.title_field
+            "title_field",
+            "unknown_field",
+            Text("no field {title_field!r}", title_field=form.title_field),
+            form.title_field,
         )
     errors.raise_if_any()
 
@@ -142,7 +160,7 @@ def create_app(*, conn: Connection, actor: Actor, app: App) -> App:
     except NotFound:
         insert_app(conn, app)
         return app
-    raise Conflict(f"app {app.key!r} already exists", app=app.key)
+    raise Conflict(Text("app {key!r} already exists", key=app.key), app=app.key)
 
 
 def create_form(*, conn: Connection, actor: Actor, form: Form) -> Form:
@@ -150,7 +168,7 @@ def create_form(*, conn: Connection, actor: Actor, form: Form) -> Form:
     require_builder(actor)
     get_app(conn, form.app_key)
     if conn.execute(sa.select(forms_table.c.key).where(forms_table.c.key == form.key)).first():
-        raise Conflict(f"form {form.key!r} already exists", form=form.key)
+        raise Conflict(Text("form {key!r} already exists", key=form.key), form=form.key)
     form = form.model_copy(update={"version": 1})
     check_form_definition(conn, form)
     form = with_result_types(conn, form)
@@ -187,7 +205,10 @@ def add_field(
     require_builder(actor)
     form = get_form(conn, form_key)
     if form.get_field(field.key) is not None:
-        raise Conflict(f"form {form_key!r} already has a field {field.key!r}", field=field.key)
+        raise Conflict(
+            Text("form {form_key!r} already has a field {key!r}", form_key=form_key, key=field.key),
+            field=field.key,
+        )
     new_form = _next_version(form, (*form.fields, field))
     check_form_definition(conn, new_form)
     new_form = with_result_types(conn, new_form)
@@ -272,10 +293,20 @@ def update_field(
     form = get_form(conn, form_key)
     old = form.get_field(field_key)
     if old is None or old.archived:
-        raise NotFound(f"form {form_key!r} has no field {field_key!r}", field=field_key)
+        raise NotFound(
+            Text(
+                "form {form_key!r} has no field {field_key!r}",
+                form_key=form_key,
+                field_key=field_key,
+            ),
+            field=field_key,
+        )
     new = parse_model(Field, {**old.model_dump(), **changes}, types_context(conn))
     if new.key != old.key and form.get_field(new.key) is not None:
-        raise Conflict(f"form {form_key!r} already has a field {new.key!r}", field=new.key)
+        raise Conflict(
+            Text("form {form_key!r} already has a field {key!r}", form_key=form_key, key=new.key),
+            field=new.key,
+        )
     new_form = _next_version(form, tuple(new if f.key == old.key else f for f in form.fields))
     check_form_definition(conn, new_form)
     new_form = _typed_or_refused(conn, new_form, new)
@@ -298,8 +329,11 @@ def update_field(
             offenders = _duplicates(conn, table, old.key)
             if offenders:
                 raise SchemaChangeRefused(
-                    f"field {old.key!r} cannot become unique: "
-                    f"{len(offenders)} records share values",
+                    Text(
+                        "field {key!r} cannot become unique: {count} records share values",
+                        key=old.key,
+                        count=len(offenders),
+                    ),
                     offenders,
                 )
         _drop_field_indexes(conn, table, old.key)
@@ -309,9 +343,18 @@ def update_field(
         _create_field_indexes(conn, new_tables.main, new.key)
         analyze(conn, [table.name])  # rebuilt indexes and converted values, for the planner
     elif new.key != old.key:
-        raise SchemaChangeRefused(f"the key of {old.type} field {old.key!r} cannot be changed")
+        raise SchemaChangeRefused(
+            Text("the key of {type} field {key!r} cannot be changed", type=old.type, key=old.key)
+        )
     elif new.type != old.type:
-        raise SchemaChangeRefused(f"field {old.key!r} cannot change from {old.type} to {new.type}")
+        raise SchemaChangeRefused(
+            Text(
+                "field {key!r} cannot change from {old} to {new}",
+                key=old.key,
+                old=old.type,
+                new=new.type,
+            )
+        )
     store_form(conn, new_form, new=False)
     check_dependents(conn, new_form)
     record_change(
@@ -353,8 +396,15 @@ def _convert_column(conn: Connection, form: Form, old: Field, new: Field) -> Non
         if offenders:
             more = "+" if len(offenders) == OFFENDER_LIMIT else ""
             raise SchemaChangeRefused(
-                f"field {old.key!r} cannot change from {old.type} to {new.type}: "
-                f"{len(offenders)}{more} values would not convert",
+                Text(
+                    "field {key!r} cannot change from {old} to {new}: {count}{more} values would "
+                    "not convert",
+                    key=old.key,
+                    old=old.type,
+                    new=new.type,
+                    count=len(offenders),
+                    more=more,
+                ),
                 offenders,
             )
     ddl.add_column(conn, scratch, scratch.c[temporary])
@@ -373,8 +423,11 @@ def _fill_blanks(
         offenders = _offenders(conn, table, column, sa.and_(blank, table.c.deleted_at.is_(None)))
         if offenders:
             raise SchemaChangeRefused(
-                f"field {field.key!r} cannot become required: records have no value; "
-                "give a fill value or fill them first",
+                Text(
+                    "field {key!r} cannot become required: records have no value; give a fill "
+                    "value or fill them first",
+                    key=field.key,
+                ),
                 offenders,
             )
         return
@@ -403,8 +456,12 @@ def _set_archived(
     form = get_form(conn, form_key)
     field = form.get_field(field_key)
     if field is None or field.archived == archived:
-        state = "an archived" if not archived else "a live"
-        raise NotFound(f"form {form_key!r} has no {state} field {field_key!r}", field=field_key)
+        message = (
+            N_("form {form_key!r} has no archived field {field_key!r}")
+            if not archived
+            else N_("form {form_key!r} has no live field {field_key!r}")
+        )
+        raise NotFound(Text(message, form_key=form_key, field_key=field_key), field=field_key)
     new_form = _next_version(
         form,
         tuple(
@@ -435,7 +492,12 @@ def purge_field(*, conn: Connection, actor: Actor, form_key: str, field_key: str
     form = get_form(conn, form_key)
     field = form.get_field(field_key)
     if field is None or not field.archived:
-        raise Conflict(f"only an archived field can be purged; {field_key!r} is not archived")
+        raise Conflict(
+            Text(
+                "only an archived field can be purged; {field_key!r} is not archived",
+                field_key=field_key,
+            )
+        )
     tables = compile_form(form)
     if field.key in tables.lines:
         tables.lines[field.key].drop(conn)
@@ -503,7 +565,9 @@ def _typed_or_refused(conn: Connection, form: Form, changed: Field) -> Form:
         ):
             raise
         raise SchemaChangeRefused(
-            f"the change breaks {len(exc.errors)} expression(s); change them first",
+            Text(
+                "the change breaks {count} expression(s); change them first", count=len(exc.errors)
+            ),
             [{"form": form.key, **error.as_dict()} for error in exc.errors],
         ) from None
 

@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy.engine import Connection
 
 from meridian.core.actor import Actor
+from meridian.core.i18n import Text
 from meridian.errors import FieldError, ValidationFailed
 from meridian.expr.compiled import CompiledExpression, compile_expression
 from meridian.plugins.manager import plugins_of
@@ -35,13 +36,17 @@ def save_draft(*, conn: Connection, actor: Actor, app_key: str, draft: Any, tz: 
     changes.require_builder(actor)
     if not isinstance(draft, dict) or not isinstance(draft.get("fields"), list):
         raise ValidationFailed(
-            [FieldError("fields", "invalid_draft", "a draft is an object with a list of fields")]
+            [
+                FieldError(
+                    "fields", "invalid_draft", Text("a draft is an object with a list of fields")
+                )
+            ]
         )
     items, placement = [], []
     for index, item in enumerate(draft["fields"]):
         if not isinstance(item, dict):
             raise ValidationFailed(
-                [FieldError(f"fields.{index}", "invalid_draft", "expected an object", item)]
+                [FieldError(f"fields.{index}", "invalid_draft", Text("expected an object"), item)]
             )
         item = dict(item)
         placement.append(item.pop("section", 0))
@@ -111,13 +116,17 @@ def _sections(value: Any, keys: list[str], placement: list[Any]) -> list[dict[st
         return []
     if not isinstance(value, list) or not all(isinstance(s, dict) for s in value):
         raise ValidationFailed(
-            [FieldError("sections", "invalid_draft", "sections are a list of objects", value)]
+            [FieldError("sections", "invalid_draft", Text("sections are a list of objects"), value)]
         )
     sections = [{**section, "fields": []} for section in value]
     for key, index in zip(keys, placement, strict=True):
         if not isinstance(index, int) or not 0 <= index < len(sections):
             raise ValidationFailed(
-                [FieldError(f"fields.{key}.section", "unknown_section", "no such section", index)]
+                [
+                    FieldError(
+                        f"fields.{key}.section", "unknown_section", Text("no such section"), index
+                    )
+                ]
             )
         sections[index]["fields"].append(key)
     return sections

@@ -18,6 +18,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.sql.elements import ColumnElement
 
 from meridian.core.clock import utcnow
+from meridian.core.i18n import Text
 from meridian.db.tables import forms as forms_table
 from meridian.errors import FieldError, SchemaChangeRefused, ValidationFailed
 from meridian.expr import (
@@ -164,8 +165,11 @@ class FormExpressions:
     validations: tuple[tuple[int, str, CompiledExpression], ...]
 
 
-def _expression_error(path: str, source: str, exc: ExpressionError) -> FieldError:
-    return FieldError(path, "invalid_expression", exc.message, source, detail=exc.as_dict())
+def _expression_error(path: str, name: str, source: str, exc: ExpressionError) -> FieldError:
+    """The expression's problem, led by the name of the field or rule it belongs to: a
+    reader sees "总功率: 未知字段 cabinets。", the API's ``field`` keeps the path."""
+    message = Text("{name}: {message}", name=name, message=exc.message)
+    return FieldError(path, "invalid_expression", message, source, detail=exc.as_dict())
 
 
 def compile_form_expressions(conn: Connection, form: Form) -> FormExpressions:
@@ -203,7 +207,9 @@ def compile_form_expressions(conn: Connection, form: Form) -> FormExpressions:
                 if exc.reason == "unknown_field" and _names_pending_formula(exc, pending, key):
                     continue
                 errors.append(
-                    _expression_error(f"fields.{key}.expression", field.expression or "", exc)
+                    _expression_error(
+                        f"fields.{key}.expression", field.label, field.expression or "", exc
+                    )
                 )
                 del pending[key]
                 continue
@@ -214,8 +220,12 @@ def compile_form_expressions(conn: Connection, form: Form) -> FormExpressions:
                     FieldError(
                         f"fields.{key}.expression",
                         "invalid_expression",
-                        f"a formula must give a number, text, true/false, a date or a time, "
-                        f"not {expression.result_type.value}",
+                        Text(
+                            "a formula must give a number, text, true/false, a date or a time, "
+                            "not {value}",
+                            value=expression.result_type.value,
+                            value_zh=expression.result_type.zh,
+                        ),
                         field.expression,
                     )
                 )
@@ -233,7 +243,10 @@ def compile_form_expressions(conn: Connection, form: Form) -> FormExpressions:
                     FieldError(
                         f"fields.{key}.expression",
                         "circular_formula",
-                        "formulas read each other in a circle: " + ", ".join(sorted(pending)),
+                        Text(
+                            "formulas read each other in a circle: {keys}",
+                            keys=", ".join(sorted(pending)),
+                        ),
                         field.expression,
                     )
                 )
@@ -243,7 +256,7 @@ def compile_form_expressions(conn: Connection, form: Form) -> FormExpressions:
         if field_type(field).aggregates and field.result_type not in (None, "number"):
             errors.append(
                 FieldError(
-                    f"fields.{key}.rollup", "not_a_number", "a rollup must give a number", key
+                    f"fields.{key}.rollup", "not_a_number", Text("a rollup must give a number"), key
                 )
             )
     validations = []
@@ -252,7 +265,12 @@ def compile_form_expressions(conn: Connection, form: Form) -> FormExpressions:
             expression = compile_expression(rule.expression, full)
         except ExpressionError as exc:
             errors.append(
-                _expression_error(f"validations.{index}.expression", rule.expression, exc)
+                _expression_error(
+                    f"validations.{index}.expression",
+                    Text("validation rule {number}", number=index + 1),
+                    rule.expression,
+                    exc,
+                )
             )
             continue
         if expression.result_type not in (ExprType.BOOLEAN, ExprType.NULL):
@@ -260,7 +278,7 @@ def compile_form_expressions(conn: Connection, form: Form) -> FormExpressions:
                 FieldError(
                     f"validations.{index}.expression",
                     "not_a_condition",
-                    "a validation rule must be a condition (true or false)",
+                    Text("a validation rule must be a condition (true or false)"),
                     rule.expression,
                 )
             )
@@ -320,7 +338,8 @@ def check_dependents(conn: Connection, form: Form) -> None:
             broken.extend({"form": other.key, **error.as_dict()} for error in exc.errors)
     if broken:
         raise SchemaChangeRefused(
-            f"the change breaks {len(broken)} expression(s); change them first", broken
+            Text("the change breaks {count} expression(s); change them first", count=len(broken)),
+            broken,
         )
 
 
@@ -392,14 +411,23 @@ def _check_linked_rollup(conn: Connection, form: Form, field: Field) -> list[Fie
         or not field_type(link).links_records
         or link.target != form.key
     ):
-        message = f"{spec.source!r} is not <form>.<link field> pointing at {form.key}"
+        message = Text(
+            "{source!r} is not <form>.<link field> pointing at {form}",
+            source=spec.source,
+            form=form.key,
+        )
         return [FieldError(path, "invalid_rollup_source", message, spec.source)]
     if spec.function == "count":
         return []
     aggregated = source.get_field(spec.field or "")
     info = field_info(aggregated) if aggregated is not None and not aggregated.archived else None
     if info is None or info.type is not ExprType.NUMBER:
-        message = f"{source.key} has no number field {spec.field!r} to {spec.function}"
+        message = Text(
+            "{form} has no number field {field!r} to {function}",
+            form=source.key,
+            field=spec.field,
+            function=spec.function,
+        )
         return [
             FieldError(
                 f"fields.{field.key}.rollup.field", "invalid_rollup_field", message, spec.field

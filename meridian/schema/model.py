@@ -22,6 +22,7 @@ from pydantic import (
 )
 from pydantic import Field as PydanticField
 
+from meridian.core.i18n import Text
 from meridian.errors import FieldError, ValidationFailed
 from meridian.schema.values.filetypes import normalise_accept
 
@@ -156,7 +157,13 @@ class Field(_Frozen):
     def _type_is_known(cls, name: str, info: ValidationInfo) -> str:
         known = (info.context or {}).get(FIELD_TYPES_CONTEXT) or FIELD_TYPES
         if name not in known:
-            raise ValueError(f"unknown field type {name!r}; choose one of {', '.join(known)}")
+            raise ValueError(
+                Text(
+                    "unknown field type {name!r}; choose one of {value}",
+                    name=name,
+                    value=", ".join(known),
+                )
+            )
         return name
 
     @model_validator(mode="after")
@@ -171,11 +178,14 @@ class Field(_Frozen):
     def _key_is_identifier(cls, key: str) -> str:
         if not KEY_PATTERN.match(key):
             raise ValueError(
-                f"field key {key!r} must start with a-z and hold only a-z, 0-9 and _ "
-                "(at most 63 characters)"
+                Text(
+                    "field key {key!r} must start with a-z and hold only a-z, 0-9 and _ (at most "
+                    "63 characters)",
+                    key=key,
+                )
             )
         if key in RESERVED_KEYS:
-            raise ValueError(f"field key {key!r} is reserved for a system column")
+            raise ValueError(Text("field key {key!r} is reserved for a system column", key=key))
         return key
 
     @field_validator("accept")
@@ -183,7 +193,7 @@ class Field(_Frozen):
     def _accept_is_extensions(cls, accept: tuple[str, ...]) -> tuple[str, ...]:
         cleaned, problems = normalise_accept(accept)
         if problems:
-            raise ValueError("; ".join(problems))
+            raise ValueError(problems[0])
         return cleaned
 
     def option_values(self) -> tuple[str, ...]:
@@ -224,8 +234,12 @@ class Form(_Frozen):
     def _form_key_is_identifier(cls, key: str) -> str:
         if not KEY_PATTERN.match(key) or len(key) > FORM_KEY_MAX:
             raise ValueError(
-                f"form key {key!r} must start with a-z and hold only a-z, 0-9 and _ "
-                f"(at most {FORM_KEY_MAX} characters)"
+                Text(
+                    "form key {key!r} must start with a-z and hold only a-z, 0-9 and _ (at most "
+                    "{limit} characters)",
+                    key=key,
+                    limit=FORM_KEY_MAX,
+                )
             )
         return key
 
@@ -255,8 +269,19 @@ class App(_Frozen):
     @classmethod
     def _app_key_is_identifier(cls, key: str) -> str:
         if not KEY_PATTERN.match(key):
-            raise ValueError(f"app key {key!r} must start with a-z and hold only a-z, 0-9 and _")
+            raise ValueError(
+                Text("app key {key!r} must start with a-z and hold only a-z, 0-9 and _", key=key)
+            )
         return key
+
+
+def _message_of(error: Any) -> str:
+    """A validator's own :class:`Text` (so it can be said in the reader's language), else
+    pydantic's English sentence."""
+    raised = error.get("ctx", {}).get("error")
+    if isinstance(raised, ValueError) and raised.args and isinstance(raised.args[0], Text):
+        return raised.args[0]
+    return str(error["msg"])
 
 
 def parse_model(model: type[M], data: Any, context: dict[str, Any] | None = None) -> M:
@@ -269,7 +294,7 @@ def parse_model(model: type[M], data: Any, context: dict[str, Any] | None = None
                 FieldError(
                     ".".join(str(part) for part in error["loc"]) or "body",
                     error["type"],
-                    error["msg"],
+                    _message_of(error),
                     error.get("input"),
                 )
                 for error in exc.errors()

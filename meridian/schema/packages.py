@@ -7,6 +7,7 @@ from typing import Any
 from sqlalchemy.engine import Connection
 
 from meridian.core.actor import Actor
+from meridian.core.i18n import Text
 from meridian.errors import FieldError, ValidationFailed
 from meridian.events.audit import audit
 from meridian.schema.catalog import get_app, list_forms
@@ -58,7 +59,7 @@ def import_app(*, conn: Connection, actor: Actor, package: dict[str, Any]) -> Ap
                 FieldError(
                     "format",
                     "unknown_format",
-                    f"expected {PACKAGE_FORMAT!r}",
+                    Text("expected {format!r}", format=PACKAGE_FORMAT),
                     package.get("format"),
                 )
             ]
@@ -67,7 +68,7 @@ def import_app(*, conn: Connection, actor: Actor, package: dict[str, Any]) -> Ap
     drafts = package.get("forms")
     if not isinstance(drafts, list):
         raise ValidationFailed(
-            [FieldError("forms", "invalid_forms", "expected a list of forms", drafts)]
+            [FieldError("forms", "invalid_forms", Text("expected a list of forms"), drafts)]
         )
     for draft in drafts:
         form = (
@@ -77,7 +78,7 @@ def import_app(*, conn: Connection, actor: Actor, package: dict[str, Any]) -> Ap
         )
         if form is None:
             raise ValidationFailed(
-                [FieldError("forms", "invalid_form", "expected a form object", draft)]
+                [FieldError("forms", "invalid_form", Text("expected a form object"), draft)]
             )
         create_form(conn=conn, actor=actor, form=form)
     audit(

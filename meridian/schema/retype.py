@@ -12,6 +12,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.sql.elements import ColumnElement
 
+from meridian.core.i18n import Text
 from meridian.errors import SchemaChangeRefused
 from meridian.schema.fieldtypes import field_type
 from meridian.schema.model import Field
@@ -58,8 +59,12 @@ def plan_conversion(old: Field, new: Field, column: sa.Column[Any], dialect: str
     if a == "boolean" and b == "free_text":
         return Conversion(None, sa.case((column, "true"), else_="false"))
     raise SchemaChangeRefused(
-        f"field {old.key!r} cannot change from {old.type} to {new.type}; "
-        "add a new field and copy the values",
+        Text(
+            "field {key!r} cannot change from {a} to {b}; add a new field and copy the values",
+            key=old.key,
+            a=old.type,
+            b=new.type,
+        ),
     )
 
 

@@ -12,9 +12,9 @@ from fastapi import FastAPI, Request
 from fastapi.responses import RedirectResponse, Response
 
 from meridian.errors import MeridianError
-from meridian.http.problems import problem_response
+from meridian.http.problems import localized_problem, request_locale
 from meridian.web.i18n import N_
-from meridian.web.messages import localized
+from meridian.web.messages import problems_of
 from meridian.web.session import LoginRequired, PasswordChangeRequired, translator_for
 from meridian.web.templating import render
 
@@ -26,6 +26,7 @@ _TITLES = {
     412: N_("Changed by someone else"),
     422: N_("Check the input"),
 }
+_OTHER_TITLE = N_("Something went wrong")
 
 
 def _wants_json(request: Request) -> bool:
@@ -52,7 +53,7 @@ async def _password_change_required(request: Request, exc: Exception) -> Respons
 async def _meridian_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, MeridianError)
     if _wants_json(request):
-        return problem_response(exc.status, exc.code, exc.title, exc.detail, **exc.extra)
+        return localized_problem(exc, request_locale(request))
     _ = translator_for(request)
     return render(
         request,
@@ -61,8 +62,8 @@ async def _meridian_error(request: Request, exc: Exception) -> Response:
         status_code=exc.status,
         viewer=None,
         nav=None,
-        title=_(_TITLES.get(exc.status, N_("Something went wrong"))),
-        detail=localized(exc.detail, _.locale),
+        title=_(_TITLES.get(exc.status, _OTHER_TITLE)),
+        detail="; ".join(problems_of(exc, _.locale)),
     )
 
 

@@ -1,26 +1,20 @@
-"""Service messages in the viewer's language.
-
-Messages meant for end users are written ``"English / 中文"`` by the services (the API shows
-both); a page shows the half in the viewer's language.
-"""
+"""Service messages in the viewer's language (the catalog's renderer is ``core.i18n``)."""
 
 from __future__ import annotations
 
+from meridian.core.i18n import Translator
+from meridian.core.i18n import localized as _localized
 from meridian.errors import MeridianError, short_text
+from meridian.http.problems import error_messages
 
 
 def localized(message: str, locale: str) -> str:
-    """The viewer's half of a message, cut short like every error text (a message may quote
-    the value it refuses)."""
-    english, separator, chinese = short_text(message).partition(" / ")
-    if not separator:
-        return english
-    return chinese if locale.startswith("zh") else english
+    """A service's message in the viewer's language, cut short like every error text (a
+    message may quote the value it refuses)."""
+    return short_text(_localized(message, locale))
 
 
 def problems_of(exc: MeridianError, locale: str) -> list[str]:
-    """What a refused change says, one line per problem, in the viewer's language."""
-    errors = getattr(exc, "errors", None)
-    if errors:
-        return [f"{e.field}: {localized(e.message, locale)}" for e in errors]
-    return [localized(exc.detail, locale)]
+    """What a refused change says, one line per problem, each once, in the viewer's language
+    and without the internal paths of the fields (``fields.total.expression``)."""
+    return [short_text(text) for text in error_messages(exc, Translator(locale))]

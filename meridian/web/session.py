@@ -10,6 +10,7 @@ from fastapi import Depends, Request
 from meridian.access.sessions import csrf_token_for
 from meridian.access.users import user_preferences
 from meridian.core.actor import Actor
+from meridian.core.i18n import Text
 from meridian.errors import PermissionDenied
 from meridian.http.deps import (
     CSRF_HEADER,
@@ -53,8 +54,11 @@ class Viewer:
 
 
 def translator_for(request: Request) -> Translator:
-    """The language of a visitor who is not signed in: cookie, then Accept-Language."""
-    chosen = supported(request.cookies.get("meridian_lang"))
+    """The language of the page's reader: a signed-in viewer's (kept on the request), else a
+    visitor's cookie, then Accept-Language."""
+    chosen = supported(getattr(request.state, "locale", None)) or supported(
+        request.cookies.get("meridian_lang")
+    )
     return Translator(chosen or negotiate(request.headers.get("accept-language", "")))
 
 
@@ -76,11 +80,12 @@ async def current_viewer(request: Request, workspace: WorkspaceDep) -> Viewer:
     ):
         sent = str((await request.form()).get(CSRF_FIELD, ""))
     if not csrf_holds(request, cookie, sent):
-        raise PermissionDenied("the page is out of date; reload it and try again")
+        raise PermissionDenied(Text("the page is out of date; reload it and try again"))
     csrf = csrf_token_for(cookie)
     if found.must_change_password and request.url.path != "/password":
         raise PasswordChangeRequired
     locale = supported(chosen) or negotiate(request.headers.get("accept-language", ""))
+    request.state.locale = locale
     return Viewer(workspace, found.actor, email, csrf, found.session_id, Translator(locale))
 
 

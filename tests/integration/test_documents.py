@@ -9,6 +9,7 @@ import pytest
 import sqlalchemy as sa
 
 from meridian.core.actor import Actor
+from meridian.core.i18n import Translator
 from meridian.db.tables import audit_log
 from meridian.documents.generate import generate_document
 from meridian.documents.reading import list_documents
@@ -99,7 +100,7 @@ def test_the_contract_needs_its_condition_then_is_sealed_and_signed(
     with pytest.raises(Conflict) as refused:
         _generate(workspace, admin, "contract", ids["contract"], "contract_pdf")
     assert refused.value.extra["reason"] == "condition_not_met"
-    assert "生成条件" in refused.value.detail
+    assert "生成条件" in Translator("zh-CN").text(refused.value.detail)
 
     with workspace.transaction() as conn:
         form = get_form(conn, "contract")

@@ -144,7 +144,8 @@ def test_a_word_template_is_filled_from_the_record(
         "大写 捌拾壹万陆仟零陆元整",
     ]
     as_pdf = client.get(
-        f"/api/v1/forms/quote/records/{ids['quote']}/documents/{made.json()['id']}/pdf"
+        f"/api/v1/forms/quote/records/{ids['quote']}/documents/{made.json()['id']}/pdf",
+        headers={"Accept-Language": "zh-CN"},
     )
     if libreoffice() is None:  # this machine has no LibreOffice: the answer says so
         assert as_pdf.status_code == 409
@@ -183,6 +184,7 @@ def test_verify_exits_0_for_an_intact_signature_and_1_otherwise(
         "/api/v1/documents/signing-keys",
         files={"file": ("company.p12", company_pkcs12(), "application/x-pkcs12")},
         data={"password": "guess"},
+        headers={"Accept-Language": "zh-CN"},
     )
     assert wrong.status_code == 422 and "密码错误" in wrong.json()["errors"][0]["message"]
     made = client.post(

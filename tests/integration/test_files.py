@@ -225,10 +225,13 @@ def test_a_renamed_program_is_refused_naming_the_field_and_why(
         "invoice.pdf",
     )
     assert "the content is a program, not a .pdf file" in error["message"]
-    assert "文件内容是程序，不是 .pdf 文件" in error["message"]
+    a.headers["Accept-Language"] = "zh-CN"
+    in_chinese = _upload(a, "invoice.pdf", WINDOWS_PROGRAM, form="deal", field="files")
+    assert "文件内容是程序，不是 .pdf 文件" in in_chinese.json()["errors"][0]["message"]
     script = _upload(a, "deploy.sh", b"echo hi\n", form="deal", field="files")
     assert script.json()["errors"][0]["code"] == "file_type_refused"
     assert "程序和脚本" in script.json()["errors"][0]["message"]
+    del a.headers["Accept-Language"]
     page = _upload(a, "report.txt", b"<html><script>alert(1)</script></html>")
     assert page.json()["errors"][0]["code"] == "file_content_refused"
     unknown_field = _upload(a, "a.pdf", PDF, form="deal", field="name")

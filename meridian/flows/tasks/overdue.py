@@ -17,6 +17,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Row
 
 from meridian.core.clock import utcnow
+from meridian.core.i18n import N_
 from meridian.db.tables import tasks, users
 from meridian.flows.calendar.store import load_calendar
 from meridian.jobs.queue import JobContext, enqueue
@@ -28,7 +29,7 @@ BATCH = 500
 
 _WORDS = {
     "zh-CN": ("待办已逾期：{title}", "截止时间 {due}"),
-    "en": ("Task overdue: {title}", "It was due {due}"),
+    "en": (N_("Task overdue: {title}"), N_("It was due {due}")),
 }
 """The notice in the assignee's language; the words are the catalog's ("Task overdue: …")."""
 

@@ -13,6 +13,7 @@ import sqlalchemy as sa
 from sqlalchemy.sql.elements import ColumnElement
 
 from meridian.core import strict_json
+from meridian.core.i18n import Text
 from meridian.errors import InvalidValue
 from meridian.expr import ExprType, FieldInfo
 from meridian.schema.fieldtypes.filtering import (
@@ -197,7 +198,7 @@ class FieldType:
         """The SQL condition ``field op value`` on the form's main table; refuses (422) an
         operator the type does not declare in :attr:`filter_operators`."""
         if not self.has_plain_column(field):
-            message = f"cannot filter on {field.type} field {field.key!r}"
+            message = Text("cannot filter on {type} field {key!r}", type=field.type, key=field.key)
             raise bad_filter(place.path, "unfilterable_field", message, field.key)
 
         def parse(raw: Any) -> Any:
@@ -207,7 +208,7 @@ class FieldType:
                 raise bad_filter(f"{place.path}.value", exc.code, exc.message, raw) from None
 
         column = place.tables.main.c[field.key]
-        what = f"{field.type} fields"
+        what = Text("{type} fields", type=field.type)
         return compare(column, op, value, parse, place.path, self.filter_operators, what)
 
     def report_kind(self, field: Field) -> str | None:
@@ -297,26 +298,26 @@ def posted_json(text: str) -> Any:
         return text
 
 
-def require_type(value: Any, expected: type | tuple[type, ...], code: str, what: str) -> None:
+def require_type(value: Any, expected: type | tuple[type, ...], code: str, what: Text) -> None:
     if isinstance(value, bool) and bool not in (
         expected if isinstance(expected, tuple) else (expected,)
     ):
-        raise InvalidValue(code, f"expected {what}, got {value!r}")
+        raise InvalidValue(code, Text("expected {what}, got {value!r}", what=what, value=value))
     if not isinstance(value, expected):
-        raise InvalidValue(code, f"expected {what}, got {value!r}")
+        raise InvalidValue(code, Text("expected {what}, got {value!r}", what=what, value=value))
 
 
 def require_text(value: Any, code: str) -> str:
     """``value`` as text a column can store: PostgreSQL refuses NUL, and UTF-8 cannot hold a
     lone surrogate; both came through as server errors (issue 13)."""
-    require_type(value, str, code, "a string")
+    require_type(value, str, code, Text("a string"))
     text: str = value
     if "\x00" in text:
-        raise InvalidValue("invalid_character", "text may not contain NUL (\\u0000)")
+        raise InvalidValue("invalid_character", Text("text may not contain NUL (\\u0000)"))
     if not text.isascii():
         try:
             text.encode("utf-8")
         except UnicodeEncodeError:
-            message = "text may not contain a lone surrogate (\\ud800-\\udfff)"
+            message = Text("text may not contain a lone surrogate (\\ud800-\\udfff)")
             raise InvalidValue("invalid_character", message) from None
     return text

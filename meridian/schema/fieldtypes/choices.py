@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 from sqlalchemy.sql.elements import ColumnElement
 
+from meridian.core.i18n import Text
 from meridian.db.types import JSONType
 from meridian.errors import InvalidValue
 from meridian.expr import ExprType, FieldInfo
@@ -21,13 +22,18 @@ from meridian.schema.model import Field, Form
 
 def _option_value(field: Field, value: Any) -> str:
     if not isinstance(value, str):
-        raise InvalidValue("invalid_option", f"expected an option value, got {value!r}")
+        raise InvalidValue(
+            "invalid_option", Text("expected an option value, got {value!r}", value=value)
+        )
     wanted = value.strip()
     for option in field.options:
         if wanted in (option.value, option.label):
             return option.value
     allowed = ", ".join(field.option_values())
-    raise InvalidValue("invalid_option", f"{value!r} is not one of the options: {allowed}")
+    raise InvalidValue(
+        "invalid_option",
+        Text("{value!r} is not one of the options: {allowed}", value=value, allowed=allowed),
+    )
 
 
 def _check_options(field: Field) -> list[str]:
@@ -111,7 +117,7 @@ class MultiSelectType(FieldType):
         if op == "is_blank" and isinstance(value, bool):
             return column.is_(None) if value else column.is_not(None)
         if op not in ("contains", "in"):
-            message = f"{op} does not apply to multi-select fields"
+            message = Text("{op} does not apply to multi-select fields", op=op)
             raise bad_filter(place.path, "invalid_operator", message, op)
         wanted = value if isinstance(value, list) else [value]
         try:
@@ -132,7 +138,8 @@ class MultiSelectType(FieldType):
     def parse(self, field: Field, value: Any, ctx: ValueContext) -> Any:
         if not isinstance(value, list):
             raise InvalidValue(
-                "invalid_options", f"expected a list of option values, got {value!r}"
+                "invalid_options",
+                Text("expected a list of option values, got {value!r}", value=value),
             )
         chosen = list(dict.fromkeys(_option_value(field, item) for item in value))
         return chosen or None

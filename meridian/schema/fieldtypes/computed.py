@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 
+from meridian.core.i18n import Text
 from meridian.db.types import UTCDateTime
 from meridian.errors import InvalidValue
 from meridian.expr import ExprType
@@ -100,7 +101,7 @@ class FormulaType(FieldType):
         return [] if field.expression else ["a formula field needs an expression"]
 
     def parse(self, field: Field, value: Any, ctx: ValueContext) -> Any:
-        raise InvalidValue("read_only", "formula values are computed by the server")
+        raise InvalidValue("read_only", Text("formula values are computed by the server"))
 
     def dump(self, field: Field, stored: Any) -> Any:
         if stored is None:
@@ -133,7 +134,7 @@ class RollupType(FormulaType):
         return []
 
     def parse(self, field: Field, value: Any, ctx: ValueContext) -> Any:
-        raise InvalidValue("read_only", "rollup values are computed by the server")
+        raise InvalidValue("read_only", Text("rollup values are computed by the server"))
 
 
 _RESULT_READERS: dict[str, FieldType] = {

@@ -14,6 +14,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.sql.elements import ColumnElement
 
+from meridian.core.i18n import N_, Text
 from meridian.errors import FieldError, ValidationFailed
 
 if TYPE_CHECKING:
@@ -56,13 +57,22 @@ def check_operator(op: str, declared: tuple[str, ...], path: str, value: Any, wh
     """Refuse an operator no filter knows (``unknown_operator``) or one ``declared`` leaves out
     (``invalid_operator``)."""
     if op not in OPERATORS:
-        raise bad_filter(path, "unknown_operator", f"unknown operator {op!r}", op)
+        raise bad_filter(path, "unknown_operator", Text("unknown operator {op!r}", op=op), op)
     if op in declared:
         return
     if op in TEXT_MATCHING:
-        message = f"{op} works on text fields with a text value"
+        message = Text("{op} works on text fields with a text value", op=op)
         raise bad_filter(path, "invalid_operator", message, value)
-    raise bad_filter(path, "invalid_operator", f"{op} does not apply to {what}", op)
+    raise bad_filter(
+        path,
+        "invalid_operator",
+        Text(
+            "{op} does not apply to {what}",
+            op=op,
+            what=what if isinstance(what, Text) else Text(what),
+        ),
+        op,
+    )
 
 
 def compare(
@@ -72,7 +82,7 @@ def compare(
     parse: Callable[[Any], Any],
     path: str,
     declared: tuple[str, ...] = COMPARING,
-    what: str = "this field",
+    what: str = N_("this field"),
 ) -> ColumnElement[bool]:
     """``column op value`` for one plain column; ``parse`` turns each compared value into
     what the column stores."""
@@ -80,27 +90,29 @@ def compare(
     if op == "is_blank":
         if not isinstance(value, bool):
             raise bad_filter(
-                f"{path}.value", "invalid_filter", "is_blank takes true or false", value
+                f"{path}.value", "invalid_filter", Text("is_blank takes true or false"), value
             )
         return column.is_(None) if value else column.is_not(None)
     if op in TEXT_MATCHING:
         if not isinstance(value, str):
-            message = f"{op} works on text fields with a text value"
+            message = Text("{op} works on text fields with a text value", op=op)
             raise bad_filter(path, "invalid_operator", message, value)
         pattern = _escape_like(value.strip().lower())
         pattern = f"%{pattern}%" if op == "contains" else f"{pattern}%"
         return sa.func.lower(column).like(pattern, escape="\\")
     if op == "in":
         if not isinstance(value, list) or not value or len(value) > 1000:
-            message = "in takes a list of 1 to 1000 values"
+            message = Text("in takes a list of 1 to 1000 values")
             raise bad_filter(f"{path}.value", "invalid_filter", message, value)
         return column.in_([parse(v) for v in value])
     if op == "between":
         if not isinstance(value, list) or len(value) != 2:
-            raise bad_filter(f"{path}.value", "invalid_filter", "between takes [low, high]", value)
+            raise bad_filter(
+                f"{path}.value", "invalid_filter", Text("between takes [low, high]"), value
+            )
         return column.between(parse(value[0]), parse(value[1]))
     if value is None:
-        message = f"{op} needs a value; use is_blank for blanks"
+        message = Text("{op} needs a value; use is_blank for blanks", op=op)
         raise bad_filter(f"{path}.value", "invalid_filter", message)
     return _COMPARISONS[op](column, parse(value))
 

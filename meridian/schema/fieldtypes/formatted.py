@@ -7,6 +7,7 @@ from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 
+from meridian.core.i18n import Text
 from meridian.errors import InvalidValue
 from meridian.schema.fieldtypes.base import (
     FieldType,
@@ -168,7 +169,7 @@ class AutoNumberType(FieldType):
         return []
 
     def parse(self, field: Field, value: Any, ctx: ValueContext) -> Any:
-        raise InvalidValue("read_only", "auto-numbers are assigned by the server")
+        raise InvalidValue("read_only", Text("auto-numbers are assigned by the server"))
 
     def report_kind(self, field: Field) -> str | None:
         return "text"

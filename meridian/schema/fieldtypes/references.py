@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 from sqlalchemy.sql.elements import ColumnElement
 
+from meridian.core.i18n import Text
 from meridian.core.ids import is_id
 from meridian.db.types import JSONType
 from meridian.errors import InvalidValue
@@ -35,12 +36,16 @@ def parse_id(value: Any) -> int:
         value = int(value)
     if is_id(value):
         return int(value)
-    raise InvalidValue("invalid_reference", f"expected a positive record id, got {value!r}")
+    raise InvalidValue(
+        "invalid_reference", Text("expected a positive record id, got {value!r}", value=value)
+    )
 
 
 def parse_ids(value: Any) -> list[int]:
     if not isinstance(value, list):
-        raise InvalidValue("invalid_reference", f"expected a list of record ids, got {value!r}")
+        raise InvalidValue(
+            "invalid_reference", Text("expected a list of record ids, got {value!r}", value=value)
+        )
     return list(dict.fromkeys(parse_id(item) for item in value))
 
 
@@ -119,7 +124,7 @@ class LinkType(FieldType):
             linked = sa.exists(sa.select(1).where(pairs.c.source_id == main.c.id))
             return sa.not_(linked) if value else linked
         if op not in self.many_operators:
-            message = f"{op} does not apply to many-to-many links"
+            message = Text("{op} does not apply to many-to-many links", op=op)
             raise bad_filter(place.path, "invalid_operator", message, op)
         wanted = value if isinstance(value, list) else [value]
         try:
@@ -180,7 +185,9 @@ class ChildTableType(FieldType):
 
     def parse(self, field: Field, value: Any, ctx: ValueContext) -> Any:
         if not isinstance(value, list) or not all(isinstance(line, dict) for line in value):
-            raise InvalidValue("invalid_lines", f"expected a list of line objects, got {value!r}")
+            raise InvalidValue(
+                "invalid_lines", Text("expected a list of line objects, got {value!r}", value=value)
+            )
         return value
 
     def json_schema(self, field: Field, schema_of: SchemaOf) -> dict[str, Any]:
@@ -227,7 +234,7 @@ class AttachmentType(FieldType):
 
     def parse(self, field: Field, value: Any, ctx: ValueContext) -> Any:
         if not isinstance(value, list):
-            raise InvalidValue("invalid_reference", "expected a list of file ids")
+            raise InvalidValue("invalid_reference", Text("expected a list of file ids"))
         for item in value:
             if not is_token(item):
                 raise InvalidValue("unknown_file", unknown_file(item))

@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 
+from meridian.core.i18n import Text
 from meridian.db.types import UTCDateTime, sqlite_date_iso, sqlite_datetime_iso
 from meridian.errors import InvalidValue
 from meridian.expr import ExprType
@@ -52,14 +53,27 @@ class TextType(FieldType):
         limit = field.max_length or self.default_max_length
         if len(text) > limit:
             raise InvalidValue(
-                "too_long", f"{len(text)} characters is longer than the limit of {limit}"
+                "too_long",
+                Text(
+                    "{count} characters is longer than the limit of {limit}",
+                    count=len(text),
+                    limit=limit,
+                ),
             )
         if field.min_length is not None and len(text) < field.min_length:
             raise InvalidValue(
-                "too_short", f"{len(text)} characters is shorter than {field.min_length}"
+                "too_short",
+                Text(
+                    "{count} characters is shorter than {min_length}",
+                    count=len(text),
+                    min_length=field.min_length,
+                ),
             )
         if field.pattern is not None and text and not re.fullmatch(field.pattern, text):
-            raise InvalidValue("pattern_mismatch", f"{text!r} does not match {field.pattern!r}")
+            raise InvalidValue(
+                "pattern_mismatch",
+                Text("{text!r} does not match {pattern!r}", text=text, pattern=field.pattern),
+            )
         return text or None
 
     def json_schema(self, field: Field, schema_of: SchemaOf) -> dict[str, Any]:
@@ -93,30 +107,50 @@ machine's memory (issue 13)."""
 
 def _parse_decimal(value: Any) -> Decimal:
     if isinstance(value, bool) or not isinstance(value, int | float | str | Decimal):
-        raise InvalidValue("invalid_number", f"expected a number, got {value!r}")
+        raise InvalidValue("invalid_number", Text("expected a number, got {value!r}", value=value))
     if isinstance(value, int) and value.bit_length() > 4 * NUMBER_DIGITS:
-        raise InvalidValue("out_of_range", f"more than {NUMBER_DIGITS} digits")
+        raise InvalidValue("out_of_range", Text("more than {limit} digits", limit=NUMBER_DIGITS))
     text = str(value).strip().replace(",", "")
     if len(text) > 2 * NUMBER_DIGITS:
-        raise InvalidValue("out_of_range", f"{len(text)} characters is too long for a number")
+        raise InvalidValue(
+            "out_of_range", Text("{count} characters is too long for a number", count=len(text))
+        )
     try:
         number = Decimal(text)
     except InvalidOperation:
-        raise InvalidValue("invalid_number", f"{value!r} is not a number") from None
+        raise InvalidValue(
+            "invalid_number", Text("{value!r} is not a number", value=value)
+        ) from None
     if not number.is_finite():
-        raise InvalidValue("invalid_number", f"{value!r} is not a finite number")
+        raise InvalidValue("invalid_number", Text("{value!r} is not a finite number", value=value))
     if not number:
         return Decimal(0)  # 0e999999999 too: its exponent would overflow in scaling
     if not -NUMBER_DIGITS <= number.adjusted() <= NUMBER_DIGITS:
-        raise InvalidValue("out_of_range", f"{value!r} is beyond the range of numbers")
+        raise InvalidValue(
+            "out_of_range", Text("{value!r} is beyond the range of numbers", value=value)
+        )
     return number
 
 
 def _check_range(field: Field, number: Decimal) -> None:
     if field.min_value is not None and number < field.min_value:
-        raise InvalidValue("below_minimum", f"{number} is less than the minimum {field.min_value}")
+        raise InvalidValue(
+            "below_minimum",
+            Text(
+                "{number} is less than the minimum {min_value}",
+                number=number,
+                min_value=field.min_value,
+            ),
+        )
     if field.max_value is not None and number > field.max_value:
-        raise InvalidValue("above_maximum", f"{number} is more than the maximum {field.max_value}")
+        raise InvalidValue(
+            "above_maximum",
+            Text(
+                "{number} is more than the maximum {max_value}",
+                number=number,
+                max_value=field.max_value,
+            ),
+        )
 
 
 class IntegerType(FieldType):
@@ -137,11 +171,13 @@ class IntegerType(FieldType):
     def parse(self, field: Field, value: Any, ctx: ValueContext) -> Any:
         number = _parse_decimal(value)
         if number != number.to_integral_value():
-            raise InvalidValue("not_integer", f"{value!r} is not a whole number")
+            raise InvalidValue("not_integer", Text("{value!r} is not a whole number", value=value))
         _check_range(field, number)
         result = int(number)
         if not -(2**63) <= result < 2**63:
-            raise InvalidValue("out_of_range", f"{value!r} does not fit in 64 bits")
+            raise InvalidValue(
+                "out_of_range", Text("{value!r} does not fit in 64 bits", value=value)
+            )
         return result
 
     def json_schema(self, field: Field, schema_of: SchemaOf) -> dict[str, Any]:
@@ -184,12 +220,22 @@ class ScaledNumberType(FieldType):
         scaled = number.scaleb(scale)
         if scaled != scaled.to_integral_value():
             raise InvalidValue(
-                "too_many_decimals", f"{value!r} has more than {scale} digits after the point"
+                "too_many_decimals",
+                Text(
+                    "{value!r} has more than {scale} digits after the point",
+                    value=value,
+                    scale=scale,
+                ),
             )
         digits = len(str(abs(int(scaled))))
         if digits > field.precision:
             raise InvalidValue(
-                "too_many_digits", f"{value!r} has more than {field.precision} digits"
+                "too_many_digits",
+                Text(
+                    "{value!r} has more than {precision} digits",
+                    value=value,
+                    precision=field.precision,
+                ),
             )
         _check_range(field, number)
         return int(scaled)
@@ -227,7 +273,8 @@ class MoneyType(ScaledNumberType):
     def parse(self, field: Field, value: Any, ctx: ValueContext) -> Any:
         if isinstance(value, float):
             raise InvalidValue(
-                "inexact_money", f"money must be given as a decimal string, got float {value!r}"
+                "inexact_money",
+                Text("money must be given as a decimal string, got float {value!r}", value=value),
             )
         return super().parse(field, value, ctx)
 
@@ -266,7 +313,9 @@ class BooleanType(FieldType):
             return value
         if isinstance(value, str) and value.strip().lower() in self._WORDS:
             return self._WORDS[value.strip().lower()]
-        raise InvalidValue("invalid_boolean", f"expected true or false, got {value!r}")
+        raise InvalidValue(
+            "invalid_boolean", Text("expected true or false, got {value!r}", value=value)
+        )
 
     def parse_form(self, field: Field, posted: list[str]) -> Any:
         # A checkbox posts "true" after the hidden "false" only when it is ticked.
@@ -309,11 +358,13 @@ class DateType(FieldType):
     def parse(self, field: Field, value: Any, ctx: ValueContext) -> Any:
         if isinstance(value, date) and not isinstance(value, datetime):
             return value
-        require_type(value, str, "invalid_date", "a date like 2026-01-31")
+        require_type(value, str, "invalid_date", Text("a date like 2026-01-31"))
         try:
             return date.fromisoformat(value.strip())
         except ValueError:
-            raise InvalidValue("invalid_date", f"{value!r} is not a date like 2026-01-31") from None
+            raise InvalidValue(
+                "invalid_date", Text("{value!r} is not a date like 2026-01-31", value=value)
+            ) from None
 
     def dump(self, field: Field, stored: Any) -> Any:
         return stored.isoformat() if stored is not None else None
@@ -354,12 +405,15 @@ class DateTimeType(FieldType):
         if isinstance(value, datetime):
             moment = value
         else:
-            require_type(value, str, "invalid_datetime", "a time like 2026-01-31T09:30:00+08:00")
+            require_type(
+                value, str, "invalid_datetime", Text("a time like 2026-01-31T09:30:00+08:00")
+            )
             try:
                 moment = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
             except ValueError:
                 raise InvalidValue(
-                    "invalid_datetime", f"{value!r} is not a time like 2026-01-31T09:30:00+08:00"
+                    "invalid_datetime",
+                    Text("{value!r} is not a time like 2026-01-31T09:30:00+08:00", value=value),
                 ) from None
         if moment.tzinfo is None:
             moment = moment.replace(tzinfo=ctx.tz)

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
 
+from meridian.core.i18n import Text
 from meridian.errors import InvalidValue
 
 MAX_PATTERN_LENGTH = 64
@@ -78,7 +79,11 @@ def parse_pattern(pattern: str) -> AutoNumberPattern:
     if not pattern or len(pattern) > MAX_PATTERN_LENGTH:
         raise InvalidValue(
             "invalid_pattern",
-            f"An auto-number pattern has 1 to {MAX_PATTERN_LENGTH} characters; got {pattern!r}.",
+            Text(
+                "An auto-number pattern has 1 to {limit} characters; got {pattern!r}.",
+                limit=MAX_PATTERN_LENGTH,
+                pattern=pattern,
+            ),
         )
     parts: list[tuple[bool, str]] = []
     width = 0
@@ -89,12 +94,17 @@ def parse_pattern(pattern: str) -> AutoNumberPattern:
         if token and set(token) == {"0"}:
             if width:
                 raise InvalidValue(
-                    "invalid_pattern", f"{pattern!r} has more than one counter token {{000}}."
+                    "invalid_pattern",
+                    Text("{pattern!r} has more than one counter token {{000}}.", pattern=pattern),
                 )
             if len(token) > MAX_COUNTER_WIDTH:
                 raise InvalidValue(
                     "invalid_pattern",
-                    f"The counter in {pattern!r} is wider than {MAX_COUNTER_WIDTH} digits.",
+                    Text(
+                        "The counter in {pattern!r} is wider than {limit} digits.",
+                        pattern=pattern,
+                        limit=MAX_COUNTER_WIDTH,
+                    ),
                 )
             width = len(token)
             parts.append((True, "0"))
@@ -103,24 +113,31 @@ def parse_pattern(pattern: str) -> AutoNumberPattern:
         else:
             raise InvalidValue(
                 "invalid_pattern",
-                f"{pattern!r} has an unknown token {{{token}}}; use {{YYYY}}, {{YY}}, {{MM}}, "
-                "{DD} or a counter such as {0000}.",
+                Text(
+                    "{pattern!r} has an unknown token {{{token}}}; use {{YYYY}}, {{YY}}, {{MM}}, "
+                    "{{DD}} or a counter such as {{0000}}.",
+                    pattern=pattern,
+                    token=token,
+                ),
             )
         position = match.end()
     parts.extend(_literal(pattern, pattern[position:]))
     if not width:
         raise InvalidValue(
             "invalid_pattern",
-            f"{pattern!r} has no counter token; add one such as {{0000}}.",
+            Text("{pattern!r} has no counter token; add one such as {{0000}}.", pattern=pattern),
         )
     return AutoNumberPattern(pattern, tuple(parts), width)
 
 
 def _literal(pattern: str, text: str) -> list[tuple[bool, str]]:
     if "{" in text or "}" in text:
-        raise InvalidValue("invalid_pattern", f"{pattern!r} has an unmatched brace.")
+        raise InvalidValue(
+            "invalid_pattern", Text("{pattern!r} has an unmatched brace.", pattern=pattern)
+        )
     if not text.isprintable():
         raise InvalidValue(
-            "invalid_pattern", f"{pattern!r} contains a control or line-break character."
+            "invalid_pattern",
+            Text("{pattern!r} contains a control or line-break character.", pattern=pattern),
         )
     return [(False, text)] if text else []

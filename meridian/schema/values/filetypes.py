@@ -13,6 +13,8 @@ from __future__ import annotations
 import re
 from pathlib import PurePosixPath
 
+from meridian.core.i18n import N_, Text
+
 MIME_TYPES: dict[str, str] = {
     "pdf": "application/pdf",
     "png": "image/png",
@@ -43,13 +45,13 @@ MIME_TYPES: dict[str, str] = {
 stored file cannot run in the workspace's pages. Dangerous kinds go out as octet streams."""
 
 DANGEROUS_KINDS: dict[str, str] = {
-    "executable": "a program / 程序",
-    "jar": "a Java program / Java 程序",
-    "apk": "an Android app / 安卓应用",
-    "msi": "a Windows installer / Windows 安装包",
-    "script": "a script / 脚本",
-    "html": "a web page / 网页",
-    "svg_script": "an SVG image with scripts / 含脚本的 SVG 图片",
+    "executable": N_("a program"),
+    "jar": N_("a Java program"),
+    "apk": N_("an Android app"),
+    "msi": N_("a Windows installer"),
+    "script": N_("a script"),
+    "html": N_("a web page"),
+    "svg_script": N_("an SVG image with scripts"),
 }
 """Kinds refused unless a field names their extension in ``accept``."""
 
@@ -101,8 +103,8 @@ _EXPECTED: dict[str, frozenset[str]] = {
 that is not dangerous."""
 
 _KIND_NAMES: dict[str, str] = {
-    "binary": "binary data / 二进制数据",
-    "text": "plain text / 纯文本",
+    "binary": N_("binary data"),
+    "text": N_("plain text"),
     **DANGEROUS_KINDS,
 }
 
@@ -115,11 +117,10 @@ def is_token(value: object) -> bool:
     return isinstance(value, str) and bool(_TOKEN.match(value))
 
 
-def unknown_file(value: object) -> str:
+def unknown_file(value: object) -> Text:
     """The one answer for a file that does not exist *and* for one the actor may not use,
     so a refusal never tells whether an id names a file."""
-    shown = str(value)[:40]
-    return f"file {shown} does not exist / 文件 {shown} 不存在"
+    return Text("file {token} does not exist", token=str(value)[:40])
 
 
 def extension_of(name: str) -> str:
@@ -128,22 +129,22 @@ def extension_of(name: str) -> str:
     return suffix if _EXTENSION.match(suffix) else ""
 
 
-def normalise_accept(accept: tuple[str, ...]) -> tuple[tuple[str, ...], list[str]]:
+def normalise_accept(accept: tuple[str, ...]) -> tuple[tuple[str, ...], list[Text]]:
     """A field's ``accept`` list as stored (``.pdf`` lower case, each once) and its problems."""
     cleaned: dict[str, None] = {}
     problems = []
     for item in accept:
         ext = "." + item.strip().lower().lstrip(".")
         if not _EXTENSION.match(ext):
-            problems.append(f"{item[:20]!r} is not a file extension such as .pdf")
+            problems.append(Text("{item!r} is not a file extension such as .pdf", item=item[:20]))
         cleaned[ext] = None
     return tuple(cleaned), problems
 
 
 def file_problem(
     *, accept: tuple[str, ...], max_size: int | None, name: str, kind: str | None, size: int
-) -> tuple[str, str] | None:
-    """Why a field refuses this file, as ``(code, "English / 中文")``; None if it takes it.
+) -> tuple[str, Text] | None:
+    """Why a field refuses this file, as ``(code, message)``; None if it takes it.
 
     ``kind`` is None for files stored before content was sniffed: only their name and size
     are checked.
@@ -151,23 +152,28 @@ def file_problem(
     if max_size is not None and size > max_size:
         return (
             "file_too_large",
-            f"the file has {size} bytes; at most {max_size} are accepted here"
-            f" / 文件大小为 {size} 字节，此处最多接受 {max_size} 字节",
+            Text(
+                "the file has {size} bytes; at most {max_size} are accepted here",
+                size=size,
+                max_size=max_size,
+            ),
         )
     ext = extension_of(name)
-    shown = ext or "(none)"
+    shown = ext or Text("(none)")
     if accept and ext not in accept:
         listed = " ".join(accept)
         return (
             "file_type_refused",
-            f"files of type {shown} are not accepted here; accepted: {listed}"
-            f" / 此处不接受 {shown} 类型的文件，只接受：{listed}",
+            Text(
+                "files of type {shown} are not accepted here; accepted: {listed}",
+                shown=shown,
+                listed=listed,
+            ),
         )
     if not accept and ext in DANGEROUS_EXTENSIONS:
         return (
             "file_type_refused",
-            f"programs and scripts ({shown}) are not accepted here"
-            f" / 此处不接受程序和脚本文件（{shown}）",
+            Text("programs and scripts ({shown}) are not accepted here", shown=shown),
         )
     if kind is None:
         return None
@@ -180,11 +186,14 @@ def file_problem(
     return None
 
 
-def _mismatch(kind: str, shown: str) -> tuple[str, str]:
-    english, _, chinese = _KIND_NAMES.get(kind, f"{kind} / {kind}").partition(" / ")
+def _mismatch(kind: str, shown: str) -> tuple[str, Text]:
     return (
         "file_content_refused",
-        f"the content is {english}, not a {shown} file / 文件内容是{chinese}，不是 {shown} 文件",
+        Text(
+            "the content is {kind}, not a {shown} file",
+            kind=Text(_KIND_NAMES.get(kind, kind)),
+            shown=shown,
+        ),
     )
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import ipaddress
 from typing import Literal
 
+from meridian.core.i18n import Text
 from meridian.errors import InvalidValue
 
 IpKind = Literal["address", "network", "any"]
@@ -25,17 +26,22 @@ def normalize_ip(value: str, kind: IpKind = "any") -> str:
     text = value.strip()
     if "%" in text:
         # A zone index (fe80::1%eth0) only means something on one host's interfaces.
-        raise InvalidValue("invalid_ip", f"{value!r} has a zone index (%…), which is not stored.")
+        raise InvalidValue(
+            "invalid_ip", Text("{value!r} has a zone index (%…), which is not stored.", value=value)
+        )
     if "/" in text:
         if kind == "address":
             raise InvalidValue(
-                "invalid_ip", f"{value!r} is a network; this field takes a single IP address."
+                "invalid_ip",
+                Text("{value!r} is a network; this field takes a single IP address.", value=value),
             )
         return _network(value, text)
     try:
         address = ipaddress.ip_address(text)
     except ValueError:
-        raise InvalidValue("invalid_ip", f"{value!r} is not an IPv4 or IPv6 address.") from None
+        raise InvalidValue(
+            "invalid_ip", Text("{value!r} is not an IPv4 or IPv6 address.", value=value)
+        ) from None
     if kind == "network":
         return str(ipaddress.ip_network(address))
     return str(address)
@@ -51,9 +57,12 @@ def _network(value: str, text: str) -> str:
     except ValueError:
         raise InvalidValue(
             "invalid_network",
-            f"{value!r} is not a network in CIDR notation such as 10.0.0.0/24 or 2001:db8::/32.",
+            Text(
+                "{value!r} is not a network in CIDR notation such as 10.0.0.0/24 or 2001:db8::/32.",
+                value=value,
+            ),
         ) from None
     raise InvalidValue(
         "host_bits_set",
-        f"{value!r} has host bits set; did you mean {loose}?",
+        Text("{value!r} has host bits set; did you mean {loose}?", value=value, loose=loose),
     )

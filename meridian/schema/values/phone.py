@@ -14,6 +14,7 @@ from functools import cache
 import phonenumbers
 from phonenumbers import NumberParseException, PhoneNumberFormat, PhoneNumberType
 
+from meridian.core.i18n import Text
 from meridian.errors import InvalidValue
 
 # phonenumbers takes 15–20 µs to parse a number; bulk imports are mostly Chinese mobiles and
@@ -41,7 +42,9 @@ def normalize_phone(value: str, default_region: str = "CN") -> str:
         dashed = _DASHED_EXTENSION.fullmatch(text)
         number = _parse(f"{dashed[1]} ext. {dashed[2]}", default_region) if dashed else None
         if number is None or not _is_valid_landline(number):
-            raise InvalidValue("invalid_phone", f"{value!r} is not a valid phone number.")
+            raise InvalidValue(
+                "invalid_phone", Text("{value!r} is not a valid phone number.", value=value)
+            )
     e164 = phonenumbers.format_number(number, PhoneNumberFormat.E164)
     return f"{e164};ext={number.extension}" if number.extension else e164
 

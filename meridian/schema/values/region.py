@@ -25,6 +25,7 @@ from functools import cache, lru_cache
 from importlib.resources import files
 from typing import NamedTuple
 
+from meridian.core.i18n import Text
 from meridian.errors import InvalidValue
 
 LABEL_SEPARATOR = " / "
@@ -128,21 +129,30 @@ def _resolve(text: str) -> str:
     country = text.removeprefix("中华人民共和国").removeprefix("中国")
     segments = [segment for segment in _SEPARATORS.split(country) if segment]
     if not segments:
-        raise InvalidValue("invalid_region", f"{text!r} is not a region code or name.")
+        raise InvalidValue(
+            "invalid_region", Text("{text!r} is not a region code or name.", text=text)
+        )
     found = _walk(index, None, index.children[None], segments)
     if not found:
         found = _walk(index, None, index.below_provinces.get(segments[0][0], ()), segments)
     if not found:
         raise InvalidValue(
             "invalid_region",
-            f"No province, city or district matches {text!r}; "
-            "write it as 广东省/深圳市/南山区 or as a 6-digit code.",
+            Text(
+                "No province, city or district matches {text!r}; "
+                "write it as 广东省/深圳市/南山区 or as a 6-digit code.",
+                text=text,
+            ),
         )
     if len(found) > 1:
         labels = "; ".join(region_label(code) for code in sorted(found)[:5])
         raise InvalidValue(
             "invalid_region",
-            f"{text!r} matches more than one region ({labels}); add the province or city.",
+            Text(
+                "{text!r} matches more than one region ({labels}); add the province or city.",
+                text=text,
+                labels=labels,
+            ),
         )
     return found.pop()
 
@@ -222,4 +232,6 @@ def _by_first_character(nodes: Iterable[_Node]) -> dict[str, tuple[_Node, ...]]:
 
 
 def _unknown_code(code: str) -> InvalidValue:
-    return InvalidValue("invalid_region", f"{code!r} is not a known administrative division code.")
+    return InvalidValue(
+        "invalid_region", Text("{code!r} is not a known administrative division code.", code=code)
+    )

@@ -12,6 +12,7 @@ import re
 import unicodedata
 from operator import mul
 
+from meridian.core.i18n import Text
 from meridian.errors import InvalidValue
 
 ALPHABET = "0123456789ABCDEFGHJKLMNPQRTUWXY"
@@ -69,14 +70,21 @@ def normalize_uscc(value: str) -> str:
     if organisation_check_character(code[8:16]) != code[16]:
         raise InvalidValue(
             "invalid_uscc_checksum",
-            f"The organisation code inside {value!r} ({code[8:17]}) fails its check character; "
-            "the code is probably mistyped.",
+            Text(
+                "The organisation code inside {value!r} ({code}) fails its check character; the "
+                "code is probably mistyped.",
+                value=value,
+                code=code[8:17],
+            ),
         )
     if uscc_check_character(code[:17]) != code[17]:
         raise InvalidValue(
             "invalid_uscc_checksum",
-            f"The last character of {value!r} does not match its check character; "
-            "the code is probably mistyped.",
+            Text(
+                "The last character of {value!r} does not match its check character; the code is "
+                "probably mistyped.",
+                value=value,
+            ),
         )
     return code
 
@@ -85,22 +93,36 @@ def _structure_error(value: str, code: str) -> InvalidValue:
     if len(code) != 18:
         return InvalidValue(
             "invalid_uscc_length",
-            f"A unified social credit code has 18 characters; {value!r} has {len(code)}.",
+            Text(
+                "A unified social credit code has 18 characters; {value!r} has {count}.",
+                value=value,
+                count=len(code),
+            ),
         )
     bad = next((char for char in code if char not in _VALUE), None)
     if bad is not None:
         return InvalidValue(
             "invalid_uscc_character",
-            f"{value!r} contains {bad!r}; a unified social credit code uses only digits and "
-            "the letters A–Y without I, O, S, V and Z.",
+            Text(
+                "{value!r} contains {bad!r}; a unified social credit code uses only digits and "
+                "the letters A–Y without I, O, S, V and Z.",
+                value=value,
+                bad=bad,
+            ),
         )
     if not code[2:8].isdigit():
         return InvalidValue(
             "invalid_uscc_character",
-            f"Characters 3–8 of {value!r} must be the six digits of an administrative division.",
+            Text(
+                "Characters 3–8 of {value!r} must be the six digits of an administrative division.",
+                value=value,
+            ),
         )
     return InvalidValue(
         "invalid_uscc_character",
-        f"{value!r} does not start with a registration authority (1–9, A, N or Y) "
-        "followed by an organisation type (1–9).",
+        Text(
+            "{value!r} does not start with a registration authority (1–9, A, N or Y) "
+            "followed by an organisation type (1–9).",
+            value=value,
+        ),
     )

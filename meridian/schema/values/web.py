@@ -13,6 +13,7 @@ import re
 from functools import lru_cache
 from urllib.parse import urlsplit
 
+from meridian.core.i18n import Text
 from meridian.errors import InvalidValue
 
 _LOCAL_PART = re.compile(r"[\w!#$%&'*+/=?^`{|}~-]+(?:\.[\w!#$%&'*+/=?^`{|}~-]+)*")
@@ -31,22 +32,36 @@ def normalize_email(value: str) -> str:
     local, at, domain = text.rpartition("@")
     if not at or not local or not domain:
         raise InvalidValue(
-            "invalid_email", f"{value!r} is not an email address: it needs a name, @ and a domain."
+            "invalid_email",
+            Text(
+                "{value!r} is not an email address: it needs a name, @ and a domain.", value=value
+            ),
         )
     if _SPACE_OR_CONTROL.search(text):
-        raise InvalidValue("invalid_email", f"{value!r} contains a space; email addresses cannot.")
+        raise InvalidValue(
+            "invalid_email",
+            Text("{value!r} contains a space; email addresses cannot.", value=value),
+        )
     if len(local) > 64 or not _LOCAL_PART.fullmatch(local):
         raise InvalidValue(
             "invalid_email",
-            f"The part before @ in {value!r} is not valid (letters, digits and . _ - + only, "
-            "no leading, trailing or double dots; at most 64 characters).",
+            Text(
+                "The part before @ in {value!r} is not valid (letters, digits and . _ - + only, "
+                "no leading, trailing or double dots; at most 64 characters).",
+                value=value,
+            ),
         )
     host = _domain_name(domain)
     if host is None or "." not in host:
-        raise InvalidValue("invalid_email", f"{domain!r} in {value!r} is not a domain name.")
+        raise InvalidValue(
+            "invalid_email",
+            Text("{domain!r} in {value!r} is not a domain name.", domain=domain, value=value),
+        )
     address = f"{local}@{host}"
     if len(address) > 254:
-        raise InvalidValue("invalid_email", f"{value!r} is longer than 254 characters.")
+        raise InvalidValue(
+            "invalid_email", Text("{value!r} is longer than 254 characters.", value=value)
+        )
     return address
 
 
@@ -59,28 +74,41 @@ def normalize_url(value: str) -> str:
     """
     text = value.strip()
     if _SPACE_OR_CONTROL.search(text):
-        raise InvalidValue("invalid_url", f"{value!r} contains a space; encode it as %20.")
+        raise InvalidValue(
+            "invalid_url", Text("{value!r} contains a space; encode it as %20.", value=value)
+        )
     if "://" not in text:
         example = "" if ":" in text else f", for example https://{text}"
         raise InvalidValue(
             "invalid_url",
-            f"{value!r} is not a full web link; write it with http:// or https://{example}.",
+            Text(
+                "{value!r} is not a full web link; write it with http:// or https://{example}.",
+                value=value,
+                example=example,
+            ),
         )
     try:
         parts = urlsplit(text)
     except ValueError:
-        raise InvalidValue("invalid_url", f"{value!r} has a malformed [IPv6] host.") from None
+        raise InvalidValue(
+            "invalid_url", Text("{value!r} has a malformed [IPv6] host.", value=value)
+        ) from None
     scheme = parts.scheme.lower()
     if scheme not in _WEB_SCHEMES or not text[len(scheme) :].startswith("://"):
         raise InvalidValue(
-            "invalid_url", f"{value!r} is not a web link; it must start with http:// or https://."
+            "invalid_url",
+            Text(
+                "{value!r} is not a web link; it must start with http:// or https://.", value=value
+            ),
         )
     if "@" in parts.netloc:
-        raise InvalidValue("invalid_url", f"{value!r} contains credentials (user@); remove them.")
+        raise InvalidValue(
+            "invalid_url", Text("{value!r} contains credentials (user@); remove them.", value=value)
+        )
     host_text, port = _split_port(value, parts.netloc)
     host = _url_host(host_text)
     if host is None:
-        raise InvalidValue("invalid_url", f"{value!r} has no valid host name.")
+        raise InvalidValue("invalid_url", Text("{value!r} has no valid host name.", value=value))
     rest = text[len(scheme) + 3 + len(parts.netloc) :]
     return f"{scheme}://{host}{port}{rest}"
 
@@ -99,7 +127,9 @@ def _split_port(value: str, netloc: str) -> tuple[str, str]:
         return host, ""
     port = after[1:]
     if after[0] != ":" or not port.isdecimal() or not 0 < int(port) < 65536:
-        raise InvalidValue("invalid_url", f"{value!r} has an invalid port {port!r}.")
+        raise InvalidValue(
+            "invalid_url", Text("{value!r} has an invalid port {port!r}.", value=value, port=port)
+        )
     return host, f":{int(port)}"
 
 

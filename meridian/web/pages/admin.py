@@ -16,6 +16,7 @@ from starlette.datastructures import UploadFile
 from meridian.access import manage, organisation, permissions
 from meridian.access.tokens import create_token, list_tokens, revoke_token
 from meridian.access.users import user_names
+from meridian.core.i18n import Text
 from meridian.core.ids import Id
 from meridian.errors import FieldError, MeridianError, ValidationFailed
 from meridian.events.audit import search_audit
@@ -87,7 +88,7 @@ def _users_page(request: Request, viewer: Viewer, **context: Any) -> HTMLRespons
         manage.require_admin(viewer.actor)
         people = manage.list_users(conn, viewer.actor)
         departments = organisation.list_departments(conn)
-        roles = organisation.list_roles(conn)
+        roles = organisation.named_roles(conn)
     names = {d["id"]: d["name"] for d in departments}
     return admin_page(
         request,
@@ -97,6 +98,7 @@ def _users_page(request: Request, viewer: Viewer, **context: Any) -> HTMLRespons
         departments=departments,
         department_names=names,
         roles=roles,
+        role_names={role["key"]: role["name"] for role in roles},
         **context,
     )
 
@@ -133,7 +135,7 @@ def _user_page(request: Request, viewer: Viewer, user_id: int, **context: Any) -
         person = manage.describe_user(conn, user_id)
         people = manage.list_users(conn, viewer.actor)
         departments = organisation.list_departments(conn)
-        roles = organisation.list_roles(conn)
+        roles = organisation.named_roles(conn)
     return admin_page(
         request,
         viewer,
@@ -292,7 +294,7 @@ def delete_department(department_id: Id, request: Request, viewer: ViewerDep) ->
 
 def _roles_page(request: Request, viewer: Viewer, **context: Any) -> HTMLResponse:
     with viewer.workspace.read() as conn:
-        roles = organisation.list_roles(conn)
+        roles = organisation.named_roles(conn)
         forms = list_forms(conn)
     return admin_page(request, viewer, "admin_roles.html", roles=roles, forms=forms, **context)
 
@@ -326,6 +328,7 @@ def _permissions_page(request: Request, viewer: Viewer, role: str, **context: An
         viewer,
         "admin_permissions.html",
         role=role,
+        role_name=organisation.role_name(about),
         about=about,
         forms=forms,
         rules=rules,
@@ -425,16 +428,16 @@ async def add_token(request: Request, viewer: ViewerDep) -> HTMLResponse:
     def create(conn: Connection) -> str:
         problems = []
         if not name:
-            problems.append(FieldError("name", "required", "a token needs a name", name))
+            problems.append(FieldError("name", "required", Text("a token needs a name"), name))
         try:
             until = datetime.fromisoformat(f"{expires}T23:59:59") if expires else None
         except ValueError:
             until = None
             problems.append(
-                FieldError("expires", "invalid_date", "a date like 2027-01-31", expires)
+                FieldError("expires", "invalid_date", Text("a date like 2027-01-31"), expires)
             )
         if form_key is not None and find_form(conn, form_key) is None:
-            problems.append(FieldError("form_key", "unknown_form", "no such form", form_key))
+            problems.append(FieldError("form_key", "unknown_form", Text("no such form"), form_key))
         if problems:
             raise ValidationFailed(problems)
         assert viewer.actor.user_id is not None
@@ -524,7 +527,9 @@ def jobs_page(request: Request, viewer: ViewerDep, state: str = "dead") -> HTMLR
     manage.require_admin(viewer.actor)
     with viewer.workspace.read() as conn:
         found = jobs.list_jobs(conn, state=state, limit=200)
-    return admin_page(request, viewer, "admin_jobs.html", jobs=found, state=state)
+    return admin_page(
+        request, viewer, "admin_jobs.html", jobs=found, state=state, state_names=jobs.STATE_NAMES
+    )
 
 
 @router.post("/jobs/{job_id}/{operation}")
@@ -537,6 +542,6 @@ def job_action(job_id: Id, operation: str, viewer: ViewerDep) -> Response:
             jobs.discard_dead(conn, job_id)
         else:
             raise ValidationFailed(
-                [FieldError("operation", "unknown", "retry or discard", operation)]
+                [FieldError("operation", "unknown", Text("retry or discard"), operation)]
             )
     return RedirectResponse("/admin/jobs", status_code=303)

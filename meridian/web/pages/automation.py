@@ -11,6 +11,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from meridian.access import manage
 from meridian.access.users import active_users
+from meridian.core.i18n import Text
 from meridian.core.ids import Id
 from meridian.errors import FieldError, MeridianError, NotFound, ValidationFailed
 from meridian.integrations import webhooks
@@ -177,7 +178,7 @@ def dry_run(
     try:
         if not record_id.strip().isdecimal():
             raise ValidationFailed(
-                [FieldError("record_id", "invalid_id", "give a record number", record_id)]
+                [FieldError("record_id", "invalid_id", Text("give a record number"), record_id)]
             )
         with viewer.workspace.transaction() as conn:  # the trial's writes are rolled back
             result = engine.dry_run(conn, rule_id, int(record_id), viewer.workspace.tz)
@@ -244,7 +245,9 @@ def webhook_page(webhook_id: Id, request: Request, viewer: ViewerDep) -> HTMLRes
             (w for w in webhooks.list_webhooks(conn, viewer.actor) if w["id"] == webhook_id), None
         )
     if hook is None:
-        raise NotFound(f"webhook {webhook_id} does not exist", id=webhook_id)
+        raise NotFound(
+            Text("webhook {webhook_id} does not exist", webhook_id=webhook_id), id=webhook_id
+        )
     return admin_page(request, viewer, "admin_webhook.html", hook=hook, deliveries=log)
 
 

@@ -15,6 +15,7 @@ from sqlalchemy.engine import Connection
 
 from meridian.access.permissions import FormAccess, form_access
 from meridian.access.users import user_names
+from meridian.core.i18n import Text
 from meridian.core.ids import Id
 from meridian.errors import FieldError, ValidationFailed
 from meridian.records import grouping, listing, service, views
@@ -38,13 +39,20 @@ def _on_calendar(field: Field) -> bool:
 
 
 def _pick(
-    form: Form, wanted: str | None, fits: Callable[[Field], bool], what: str, param: str = "by"
+    form: Form, wanted: str | None, fits: Callable[[Field], bool], what: Text, param: str = "by"
 ) -> Field:
     fields = [f for f in form.active_fields if fits(f)]
     chosen = next((f for f in fields if f.key == wanted), fields[0] if fields else None)
     if chosen is None or (wanted and chosen.key != wanted):
         raise ValidationFailed(
-            [FieldError(param, "invalid_grouping", f"choose a {what} field of this form", wanted)]
+            [
+                FieldError(
+                    param,
+                    "invalid_grouping",
+                    Text("choose a {what} field of this form", what=what),
+                    wanted,
+                )
+            ]
         )
     return chosen
 
@@ -111,7 +119,7 @@ def _totals(
 def _summed(access: FormAccess, wanted: str | None) -> Field | None:
     if not wanted:
         return None
-    return _pick(access.visible, wanted, grouping.sums, "number or money", "sum")
+    return _pick(access.visible, wanted, grouping.sums, Text("number or money"), "sum")
 
 
 @router.get("/forms/{form_key}/kanban", response_class=HTMLResponse)
@@ -124,7 +132,7 @@ def kanban(form_key: str, request: Request, viewer: ViewerDep) -> HTMLResponse:
         q = settings.q
         form = get_form(conn, form_key)
         access = form_access(conn, viewer.actor, form)
-        field = _pick(access.visible, settings.by, grouping.groups, "single select")
+        field = _pick(access.visible, settings.by, grouping.groups, Text("single select"))
         sum_of = _summed(access, settings.sum)
         totals = _totals(conn, viewer, form, field, sum_of, q)
         card_fields = [f for f in shown_columns(access.visible, ()) if f.key != field.key][:3]
@@ -191,7 +199,7 @@ def kanban_totals(
     with viewer.workspace.read() as conn:
         form = get_form(conn, form_key)
         access = form_access(conn, viewer.actor, form)
-        field = _pick(access.visible, by, grouping.groups, "single select")
+        field = _pick(access.visible, by, grouping.groups, Text("single select"))
         sum_of = _summed(access, sum)
         totals = _totals(conn, viewer, form, field, sum_of, q)
     presenter = Presenter(viewer.locale, viewer.workspace.tz, {})
@@ -214,7 +222,7 @@ async def move(form_key: str, record_id: Id, request: Request, viewer: ViewerDep
     body = await request.json()
     if not isinstance(body, dict) or not isinstance(body.get("field"), str):
         raise ValidationFailed(
-            [FieldError("field", "invalid_move", "say which field the column is", body)]
+            [FieldError("field", "invalid_move", Text("say which field the column is"), body)]
         )
     version = body.get("version")
     with viewer.workspace.transaction() as conn:
@@ -244,14 +252,14 @@ def calendar(
         first = date.fromisoformat(f"{month}-01") if month else today.replace(day=1)
     except ValueError:
         raise ValidationFailed(
-            [FieldError("month", "invalid_month", "a month is written YYYY-MM", month)]
+            [FieldError("month", "invalid_month", Text("a month is written YYYY-MM"), month)]
         ) from None
     days_in_month = calendars.monthrange(first.year, first.month)[1]
     last = first + timedelta(days=days_in_month - 1)
     with viewer.workspace.read() as conn:
         form = get_form(conn, form_key)
         access = form_access(conn, viewer.actor, form)
-        field = _pick(access.visible, by, _on_calendar, "date")
+        field = _pick(access.visible, by, _on_calendar, Text("date"))
         upper = (last + timedelta(days=1)).isoformat()
         result = listing.list_records(
             conn=conn,

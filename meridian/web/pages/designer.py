@@ -15,6 +15,7 @@ from meridian.schema.fieldtypes import BUILTIN_FIELD_TYPES, field_types_of
 from meridian.schema.model import App, parse_model
 from meridian.schema.naming import key_from_label
 from meridian.web.i18n import N_
+from meridian.web.messages import problems_of
 from meridian.web.pages.common import page
 from meridian.web.session import Viewer, ViewerDep
 
@@ -149,10 +150,13 @@ async def check_formula(app_key: str, request: Request, viewer: ViewerDep) -> di
                 conn, app_key=app_key, draft=body.get("draft"), expression=expression
             )
     except ExpressionError as exc:
-        message = exc.message_zh if viewer.locale.startswith("zh") else exc.message
-        return {"ok": False, "message": message, "position": exc.position}
+        return {"ok": False, "message": viewer._.text(exc.message), "position": exc.position}
     except ValidationFailed as exc:
-        return {"ok": False, "message": exc.detail, "position": None}
+        return {
+            "ok": False,
+            "message": "; ".join(problems_of(exc, viewer.locale)),
+            "position": None,
+        }
     return {"ok": True, "type": str(compiled.result_type)}
 
 

@@ -13,6 +13,7 @@ from sqlalchemy.engine import Connection
 from meridian.access.permissions import FormAccess, form_access
 from meridian.access.users import find_user_id, user_names
 from meridian.core import strict_json
+from meridian.core.i18n import Text
 from meridian.core.ids import Id
 from meridian.errors import FieldError, MeridianError, ValidationFailed
 from meridian.records import bulk as bulk_writes
@@ -24,7 +25,7 @@ from meridian.schema.model import Field
 from meridian.schema.model import Form as FormDef
 from meridian.web.display import Presenter, mentioned_users
 from meridian.web.inputs import editable_inline, parse_input
-from meridian.web.messages import localized
+from meridian.web.messages import localized, problems_of
 from meridian.web.pages.common import fragment, page
 from meridian.web.session import Viewer, ViewerDep
 
@@ -126,7 +127,7 @@ def load_grid(
     except ValidationFailed as exc:
         if not (state.filter or state.sort or state.q):
             raise
-        error = localized(exc.detail, viewer.locale)
+        error = "; ".join(problems_of(exc, viewer.locale))
         result = listing.list_records(
             conn=conn,
             actor=viewer.actor,
@@ -243,7 +244,7 @@ def _cell(
         access = form_access(conn, viewer.actor, form)
         field = access.visible.get_field(key)
         if field is None:
-            raise ValidationFailed([FieldError(key, "unknown_field", "no such field", key)])
+            raise ValidationFailed([FieldError(key, "unknown_field", Text("no such field"), key)])
         expand = (key,) if field_type(field).links_records and not editing else ()
         record = reads.get_record(
             conn=conn,
@@ -291,7 +292,9 @@ async def save_cell(
             form = get_form(conn, form_key)
             field = form.get_field(key)
             if field is None:
-                raise ValidationFailed([FieldError(key, "unknown_field", "no such field", key)])
+                raise ValidationFailed(
+                    [FieldError(key, "unknown_field", Text("no such field"), key)]
+                )
             service.update_record(
                 conn=conn,
                 actor=viewer.actor,
@@ -302,7 +305,8 @@ async def save_cell(
                 tz=viewer.workspace.tz,
             )
     except MeridianError as exc:
-        messages = [e.message for e in getattr(exc, "errors", [])] or [exc.detail]
+        said = [e.message for e in getattr(exc, "errors", [])] or [exc.detail]
+        messages = list(dict.fromkeys(localized(message, viewer.locale) for message in said))
         return _cell(
             request,
             viewer,
@@ -310,7 +314,7 @@ async def save_cell(
             record_id,
             key,
             editing=True,
-            error=localized("; ".join(messages), viewer.locale),
+            error="; ".join(messages),
             raw=posted.get(key),
         )
     return _cell(request, viewer, form_key, record_id, key, editing=False)
@@ -323,7 +327,14 @@ async def bulk(form_key: str, request: Request, viewer: ViewerDep) -> Response:
     ids = [int(str(i)) for i in posted.getlist("ids") if str(i).isdecimal()]
     if not 1 <= len(ids) <= MAX_BULK:
         raise ValidationFailed(
-            [FieldError("ids", "invalid_selection", f"select 1 to {MAX_BULK} records", len(ids))]
+            [
+                FieldError(
+                    "ids",
+                    "invalid_selection",
+                    Text("select 1 to {limit} records", limit=MAX_BULK),
+                    len(ids),
+                )
+            ]
         )
     action = str(posted.get("action", ""))
     back = request.headers.get("hx-current-url") or f"/forms/{form_key}"
@@ -346,7 +357,9 @@ async def bulk(form_key: str, request: Request, viewer: ViewerDep) -> Response:
             key = str(posted.get("field", ""))
             field = form.get_field(key)
             if field is None:
-                raise ValidationFailed([FieldError("field", "unknown_field", "no such field", key)])
+                raise ValidationFailed(
+                    [FieldError("field", "unknown_field", Text("no such field"), key)]
+                )
             bulk_writes.update_records(
                 conn=conn,
                 actor=viewer.actor,
@@ -357,7 +370,7 @@ async def bulk(form_key: str, request: Request, viewer: ViewerDep) -> Response:
             )
         else:
             raise ValidationFailed(
-                [FieldError("action", "unknown_action", "no such action", action)]
+                [FieldError("action", "unknown_action", Text("no such action"), action)]
             )
     return Response(status_code=204, headers={"HX-Redirect": back})
 
@@ -381,7 +394,7 @@ def _user_id(conn: Connection, given: str) -> int:
     found = int(given) if given.isdecimal() else find_user_id(conn, given.lower())
     if found is None:
         raise ValidationFailed(
-            [FieldError("owner_id", "unknown_user", "no user with this id or email", given)]
+            [FieldError("owner_id", "unknown_user", Text("no user with this id or email"), given)]
         )
     return found
 

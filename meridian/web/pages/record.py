@@ -238,7 +238,7 @@ def _problems(exc: ValidationFailed, form: Form, locale: str) -> tuple[dict[str,
             where = error.field[len(head) + 1 :]
             by_field.setdefault(head, []).append(f"{where}: {message}" if where else message)
         else:
-            general.append(f"{error.field}: {message}")
+            general.append(message)
     return {key: "; ".join(messages) for key, messages in by_field.items()}, general
 
 

@@ -13,19 +13,21 @@ function toast(message, kind) {
   box._timer = setTimeout(() => { box.hidden = true; }, 6000);
 }
 
-/* Problem details (RFC 9457) → one readable sentence per error. */
-/* Service messages come as "English / 中文" (web/messages.py): show the page's language. */
-function localized(message) {
-  const at = String(message).indexOf(" / ");
-  if (at < 0) return message;
-  return document.documentElement.lang.startsWith("zh") ? message.slice(at + 3) : message.slice(0, at);
+/* Problem details (RFC 9457) → one readable sentence per error, each once. The server words
+   them in the page's language (http/problems.py); as there, a plain input's name leads its
+   message, and a dotted path (fields.total.expression) is an address the message names in
+   words, so it is not shown. */
+function problemLines(problem) {
+  if (problem && Array.isArray(problem.errors) && problem.errors.length) {
+    const lines = problem.errors.map((e) => (e.field && !String(e.field).includes(".") ? e.field + ": " : "") + e.message);
+    return [...new Set(lines)];
+  }
+  const text = problem && (problem.detail || problem.title);
+  return text ? [text] : [];
 }
 
 function problemText(problem) {
-  if (problem && Array.isArray(problem.errors) && problem.errors.length) {
-    return problem.errors.map((e) => (e.field ? e.field + ": " : "") + localized(e.message)).join("\n");
-  }
-  return (problem && localized(problem.detail || problem.title)) || "Error";
+  return problemLines(problem).join("\n") || document.body.dataset.errorText || "Error";
 }
 
 async function sendJSON(method, url, body) {
@@ -460,7 +462,7 @@ document.addEventListener("alpine:init", () => {
       if (!result.ok) {
         const problem = result.data || {};
         this.problemTitle = problem.code === "schema_change_refused" ? this.text.refused : this.text.failed;
-        this.problems = [problem.detail, ...(problem.errors || []).map((e) => `${e.field}: ${e.message}`),
+        this.problems = [...problemLines(problem),
           ...(problem.offenders || []).map((o) => `${this.text.record} #${o.id}: ${JSON.stringify(o.value)}`)].filter(Boolean);
         return;
       }
@@ -586,8 +588,7 @@ document.addEventListener("alpine:init", () => {
         : await sendJSON("POST", "/admin/rules", document);
       if (result.ok) { window.location.href = result.data.url; return; }
       const problem = result.data || {};
-      this.problems = (problem.errors || []).map((e) => `${e.field}: ${e.message}`);
-      if (!this.problems.length) this.problems = [problemText(problem)];
+      this.problems = problemLines(problem);
     },
   }));
 

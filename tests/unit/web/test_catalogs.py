@@ -1,50 +1,114 @@
-"""Every UI message has a zh-CN translation, and no template hard-codes text outside ``_()``."""
+"""Every message a user can see has a zh-CN translation, and no template hard-codes text.
+
+Messages are found the way a translator's tools find them: Babel's extractor over every
+module of ``meridian`` (``_()``, ``N_()`` and the ``Text()`` of errors) and every template.
+"""
 
 from __future__ import annotations
 
+import functools
+import importlib
+import pkgutil
 import re
 from pathlib import Path
 
+from babel.messages.extract import extract_from_dir
+
+import meridian
+from meridian.core.i18n import Text
+from meridian.errors import MeridianError
 from meridian.web.i18n import Translator, catalog, negotiate
 
-WEB = Path(__file__).resolve().parents[3] / "meridian" / "web"
-# Engines whose refusals reach users from below the web layer mark their sentences with N_()
-# too, in the same catalog (lifecycle stage gates).
-ENGINES = (WEB.parent / "flows",)
-MESSAGE = re.compile(r'\bN?_\(\s*"((?:[^"\\]|\\.)*)"')
+MERIDIAN = Path(meridian.__file__).resolve().parent
+WEB = MERIDIAN / "web"
+KEYWORDS = {"_": None, "N_": None, "Text": None}
+PLACEHOLDER = re.compile(r"(?<!{){(\w+)(?:![rsa])?(?::[^{}]*)?}(?!})")
 
 
-def _messages() -> set[str]:
-    found = set()
-    for path in (p for root in (WEB, *ENGINES) for p in root.rglob("*")):
-        if path.suffix in (".html", ".py"):
-            found.update(m.replace('\\"', '"') for m in MESSAGE.findall(path.read_text()))
-    return found
+@functools.cache
+def _messages() -> frozenset[str]:
+    found = extract_from_dir(
+        str(MERIDIAN),
+        method_map=[("**.py", "python"), ("**/templates/**.html", "jinja2.ext:babel_extract")],
+        keywords=KEYWORDS,
+        options_map={"**/templates/**.html": {"trimmed": "false"}},
+    )
+    return frozenset(
+        message if isinstance(message, str) else message[0]
+        for _, _, message, _, _ in found
+        if message
+    )
 
 
 def test_every_message_is_translated_to_chinese() -> None:
     messages = _messages()
-    assert len(messages) > 200
+    assert len(messages) > 500
     missing = sorted(messages - set(catalog("zh-CN")))
     assert not missing, f"add these to locale/zh_CN/LC_MESSAGES/messages.po: {missing}"
 
 
+def test_every_message_is_in_the_english_catalog() -> None:
+    """The English catalog lists every msgid too (its text is the msgid), so a translator
+    working from it sees every message."""
+    from babel.messages.pofile import read_po
+
+    path = WEB / "locale" / "en" / "LC_MESSAGES" / "messages.po"
+    with path.open("rb") as file:
+        english = {str(message.id) for message in read_po(file) if message.id}
+    missing = sorted(_messages() - english)
+    assert not missing, f"add these to locale/en/LC_MESSAGES/messages.po: {missing}"
+
+
 def test_the_catalogs_hold_no_stale_messages() -> None:
-    stale = sorted(set(catalog("zh-CN")) - _messages())
+    stale = sorted(set(catalog("zh-CN")) - _messages() - _error_titles())
     assert not stale, f"no longer used: {stale}"
 
 
+@functools.cache
+def _error_titles() -> frozenset[str]:
+    """The titles of every error class: problem details' ``title``, a class attribute."""
+    for module in pkgutil.walk_packages(meridian.__path__, "meridian."):
+        if ".migrations." not in module.name:
+            importlib.import_module(module.name)
+    errors, seen = [MeridianError], set()
+    while errors:
+        error = errors.pop()
+        seen.add(error)
+        errors.extend(error.__subclasses__())
+    assert len(seen) > 10
+    return frozenset(error.title for error in seen)
+
+
+def test_every_error_title_is_translated() -> None:
+    missing = sorted(_error_titles() - set(catalog("zh-CN")))
+    assert not missing, f"add these titles to the catalogs: {missing}"
+
+
 def test_placeholders_survive_translation() -> None:
+    """A translation uses only the message's own placeholders (or their ``_zh`` twins, the
+    Chinese forms of values worked out in both languages where they arise)."""
     for message, translated in catalog("zh-CN").items():
-        assert set(re.findall(r"{\w+}", message)) == set(re.findall(r"{\w+}", translated)), message
+        own = set(PLACEHOLDER.findall(message))
+        used = set(PLACEHOLDER.findall(translated))
+        assert used <= own | {f"{name}_zh" for name in own}, message
     assert Translator("zh-CN")("{count} records", count=3) == "共 3 条"
     assert Translator("en")("{count} records", count=3) == "3 records"
+
+
+def test_a_text_is_english_and_renders_in_either_language() -> None:
+    refused = Text("{value!r} is not a number", value="abc")
+    assert refused == "'abc' is not a number"
+    assert Translator("zh-CN").text(refused) == "'abc' 不是数字"
+    assert Translator("en").text(refused) == "'abc' is not a number"
+    nested = Text("record {record_id} cannot be restored: {message}", record_id=7, message=refused)
+    assert Translator("zh-CN").text(nested) == "记录 7 无法恢复：'abc' 不是数字"
+    assert Translator("zh-CN").text("older / 旧式") == "旧式"
 
 
 def test_templates_show_no_bare_text() -> None:
     """Text between tags is a ``{{ }}`` expression, a symbol, or a brand name."""
     allowed = re.compile(
-        r"^[\s0-9#·—✓✕↶▲▼＋‹›●→└=≠≥≤:|/()…*%-]*$|^(子午|Meridian|中文|English|IP|KB|×|&gt;|&lt;)$"
+        r"^[\s0-9#·—✓✕↶▲▼＋‹›●→└=≠≥≤:|/()…*%“”「」-]*$|^(子午|Meridian|中文|English|IP|KB|×|&gt;|&lt;)$"
     )
     for path in (WEB / "templates").glob("*.html"):
         source = re.sub(r"{%.*?%}|{{.*?}}|{#.*?#}", "", path.read_text(), flags=re.S)
