@@ -5,14 +5,14 @@ could not be told apart from one who chose Chinese, and the API and pages ignore
 browser's language. New users start with none; existing values are kept (some were chosen).
 
 Revision ID: 0012
-Revises: 0011
+Revises: 0015
 """
 
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0012"
-down_revision = "0011"
+down_revision = "0015"
 branch_labels = None
 depends_on = None
 
