@@ -228,6 +228,7 @@ def demo(
             forms,
             idc_crm.load_rules(),
             idc_crm.load_document_templates(),
+            idc_crm.load_reports(),
         )
         if installed:
             _say(f"installed {app.label} ({len(forms)} forms); generating {scale} opportunities …")

@@ -316,6 +316,9 @@ def _dashboard_conditions(
                 term.column < high if term.kind == "datetime" else term.column <= high
             )
     owner = terms.readable.table.c.owner_id
+    if definition.viewer_owns:
+        mine = terms.actor.user_id
+        conditions.append(owner == mine if mine is not None else sa.false())
     if filters.owner is not None:
         conditions.append(owner == filters.owner)
     if filters.department is not None:

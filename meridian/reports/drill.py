@@ -77,6 +77,9 @@ class Driller:
             low = filters.date_from or date(1, 1, 1)
             high = filters.date_to or date(9999, 12, 30)
             parts.extend(_date_between(definition.date_field, term.kind, low, high, self.tz))
+        if definition.viewer_owns:
+            mine = self.compiled.terms.actor.user_id
+            parts.append({"field": "owner_id", "op": "eq", "value": mine} if mine else _nothing())
         if filters.owner is not None:
             parts.append({"field": "owner_id", "op": "eq", "value": filters.owner})
         if filters.department is not None:

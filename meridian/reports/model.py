@@ -132,6 +132,9 @@ class ReportDefinition(_Frozen):
     """The date or time the dashboard's date range applies to (None: the range is ignored)."""
     region_field: str | None = PydanticField(default=None, pattern=FIELD_REF)
     """The region the dashboard's region filter applies to (None: it is ignored)."""
+    viewer_owns: bool = False
+    """Only the viewer's own records (a rep's dashboard): the same report shows each viewer
+    their own numbers."""
 
     @model_validator(mode="after")
     def _keys_unique(self) -> ReportDefinition:

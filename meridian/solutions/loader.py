@@ -14,6 +14,7 @@ from meridian.db.tables import record_history
 from meridian.documents.templates import save_template
 from meridian.flows.stages.pipelines import save_pipeline
 from meridian.records.bulk import create_records
+from meridian.reports.packages import install_reports
 from meridian.rules.definitions import create_rule
 from meridian.schema.catalog import find_form, get_form
 from meridian.schema.changes import create_app, create_form
@@ -29,9 +30,10 @@ def install_solution(
     forms: list[Form],
     rules: Sequence[Mapping[str, Any]] = (),
     templates: Sequence[tuple[str, Mapping[str, Any]]] = (),
+    reports: Mapping[str, Any] | None = None,
 ) -> bool:
-    """Create the app, its forms, its rules and its print templates (form key, draft) in one
-    transaction; False when it exists."""
+    """Create the app, its forms, its rules, its print templates (form key, draft), and its
+    reports and dashboards in one transaction; False when it exists."""
     with engine.begin() as conn:
         if find_form(conn, forms[0].key) is not None:
             return False
@@ -47,6 +49,10 @@ def install_solution(
                 form=get_form(conn, form_key),
                 draft=draft,
                 tz=DEFAULT_TIME_ZONE,
+            )
+        if reports is not None:
+            install_reports(
+                conn=conn, actor=actor, app_key=app.key, package=reports, tz=DEFAULT_TIME_ZONE
             )
     return True
 

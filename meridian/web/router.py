@@ -15,6 +15,7 @@ from meridian.web.pages import (
     automation,
     boards,
     calendar_admin,
+    dashboards,
     designer,
     documents,
     grid,
@@ -41,6 +42,7 @@ for module in (
     tasks,
     integrations,
     approvals,
+    dashboards,
 ):
     web_router.include_router(module.router)
 

@@ -66,7 +66,9 @@ class Findings:
 @pytest.fixture
 def idc(workspace: Workspace, admin: Actor, client: TestClient) -> Iterator[TestClient]:
     app, forms = idc_crm.load_package()
-    install_solution(workspace.engine, admin, app, forms, idc_crm.load_rules())
+    install_solution(
+        workspace.engine, admin, app, forms, idc_crm.load_rules(), reports=idc_crm.load_reports()
+    )
     assert admin.user_id is not None
     load_sample_data(
         workspace.engine, admin, idc_crm.generate(seed=7, scale=5), owners=[admin.user_id]

@@ -46,6 +46,16 @@ def load_pipelines() -> list[dict[str, Any]]:
     return pipelines
 
 
+def load_reports() -> dict[str, Any]:
+    """The solution's reports and dashboards: the management cockpit (funnel, customer value,
+    sales behaviour, resource inventory; the app's home) and a rep's own dashboard (the home
+    of members)."""
+    package: dict[str, Any] = json.loads(
+        files(__name__).joinpath("reports.json").read_text(encoding="utf-8")
+    )
+    return package
+
+
 def load_document_templates() -> list[tuple[str, dict[str, Any]]]:
     """The solution's print templates as (form key, template draft): a quote with the
     cabinets, power and bandwidth as line items and the SLA terms, and a contract that carries
@@ -68,6 +78,7 @@ __all__ = [
     "load_document_templates",
     "load_package",
     "load_pipelines",
+    "load_reports",
     "load_rules",
     "read_package",
 ]

@@ -7,9 +7,11 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from meridian.notify.inbox import inbox, mark_read
 from meridian.records.readable import readable_counts
+from meridian.reports.store import home_dashboard
 from meridian.schema.catalog import get_app, list_apps, list_forms
 from meridian.web.display import Presenter
 from meridian.web.pages.common import page
+from meridian.web.pages.dashboards import dashboard_context
 from meridian.web.session import ViewerDep
 
 router = APIRouter()
@@ -26,9 +28,16 @@ def start(request: Request, viewer: ViewerDep) -> Response:
 
 @router.get("/apps/{app_key}", response_class=HTMLResponse)
 def app_home(app_key: str, request: Request, viewer: ViewerDep) -> HTMLResponse:
-    """Counts of the records each form holds that the viewer may read."""
+    """The app's home dashboard for the viewer, if it has one; else counts of the records
+    each form holds that the viewer may read."""
     with viewer.workspace.read() as conn:
         app = get_app(conn, app_key)
+        dashboard = home_dashboard(conn=conn, actor=viewer.actor, app_key=app_key)
+        if dashboard is not None:
+            context = dashboard_context(conn, viewer, dashboard, request)
+    if dashboard is not None:
+        return page(request, viewer, "dashboard.html", app_key=app_key, app=app, **context)
+    with viewer.workspace.read() as conn:
         counts = readable_counts(
             conn=conn, actor=viewer.actor, forms=list_forms(conn, app_key), tz=viewer.workspace.tz
         )

@@ -1,0 +1,225 @@
+"""Reports in a real browser (issue 18): a builder drags a funnel and a pivot together, a
+manager clicks a bar and lands on exactly the records behind it, and the cockpit is
+photographed in both languages and at phone width."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import pytest
+import sqlalchemy as sa
+from playwright.sync_api import Browser, Page, expect
+
+from meridian.access import manage
+from meridian.access.users import create_user
+from meridian.core.actor import Actor
+from meridian.db.tables import users
+from meridian.records.bulk import create_records
+from meridian.reports import store
+from meridian.schema.catalog import get_form
+from meridian.solutions import idc_crm
+from meridian.solutions.loader import install_solution, load_sample_data
+from tests.browser.conftest import DESKTOP, PHONE, SCREENSHOTS, Server, drag, log_in, open_watched
+from tests.forms import install_forms, select_field
+
+STAGES = (("lead", "线索"), ("proposal", "方案"), ("won", "赢单"))
+DEAL = {
+    "key": "deal",
+    "label": "商机",
+    "title_field": "name",
+    "fields": [
+        {"key": "name", "label": "名称", "type": "text", "required": True},
+        select_field("stage", "阶段", *STAGES),
+        select_field("level", "等级", ("A", "A级"), ("B", "B级")),
+        {"key": "amount", "label": "金额", "type": "money"},
+    ],
+}
+SLOW = 30_000
+"""Milliseconds to wait for the page on a busy machine (charts animate, previews load)."""
+PLAN = [("lead", "A")] * 5 + [("lead", "B")] * 2 + [("proposal", "A")] * 3 + [("won", "B")] * 4
+
+
+@pytest.fixture
+def sales(server: Server) -> Server:
+    with server.workspace.transaction() as conn:
+        create_user(
+            conn=conn,
+            email="builder@acme.test",
+            name="Builder",
+            password="builder-pass-1",
+            passwords=server.workspace.passwords,
+            is_admin=True,
+        )
+        install_forms(conn, DEAL)
+        create_records(
+            conn=conn,
+            actor=Actor.system(),
+            form=get_form(conn, "deal"),
+            items=[
+                {"name": f"ACME-{i}", "stage": stage, "level": level, "amount": "1000"}
+                for i, (stage, level) in enumerate(PLAN)
+            ],
+        )
+    return server
+
+
+def _saved(server: Server, label: str) -> dict:
+    with server.workspace.read() as conn:
+        found = [
+            r
+            for r in store.listing(conn=conn, actor=Actor.system(), kind="report")
+            if r["label"] == label
+        ]
+    assert len(found) == 1, label
+    return found[0]
+
+
+def _build(page: Page, server: Server, label: str, chart: str, dimensions: list[str]) -> None:
+    page.goto(f"{server.url}/reports/new?app_key=sales&form=deal")
+    for ref in dimensions:
+        drag(page, f"[data-palette] [data-ref='{ref}']", "[data-zone=dimensions]")
+    drag(page, "[data-palette] [data-ref='__count']", "[data-zone=measures]")
+    page.select_option("[data-chart-type]", chart)
+    page.fill("[data-testid=report-name]", label)
+    page.click("[data-save]")
+    expect(page.locator("#builder")).not_to_have_attribute("data-report", "null", timeout=SLOW)
+
+
+def test_a_builder_drags_a_funnel_and_a_pivot_together(page: Page, sales: Server) -> None:
+    page.set_default_timeout(SLOW)
+    log_in(page, sales, "builder@acme.test", "builder-pass-1")
+    _build(page, sales, "阶段漏斗", "funnel", ["stage"])
+    funnel = _saved(sales, "阶段漏斗")["definition"]
+    assert [d["field"] for d in funnel["dimensions"]] == ["stage"]
+    assert [m["agg"] for m in funnel["measures"]] == ["count"]
+    assert funnel["chart"]["type"] == "funnel"
+    expect(page.locator("[data-testid=preview] canvas")).to_have_count(1, timeout=SLOW)
+
+    _build(page, sales, "阶段 × 等级", "pivot", ["stage", "level"])
+    pivot = _saved(sales, "阶段 × 等级")["definition"]
+    assert [d["field"] for d in pivot["dimensions"]] == ["stage", "level"]
+    assert pivot["totals"] is True and pivot["chart"]["type"] == "pivot"
+    table = page.locator("[data-testid=pivot]")
+    expect(table).to_be_visible(timeout=SLOW)
+    # The grand total is the database's, and it is every deal.
+    expect(table.locator("tr.total td").last).to_have_text(str(len(PLAN)), timeout=SLOW)
+    expect(table.locator("thead th").nth(1)).to_have_text("A级", timeout=SLOW)
+
+
+def test_a_click_on_a_bar_lands_on_the_records_behind_it(page: Page, sales: Server) -> None:
+    page.set_default_timeout(SLOW)
+    with sales.workspace.transaction() as conn:
+        report = store.save(
+            conn=conn,
+            actor=Actor.system(),
+            kind="report",
+            document={
+                "app_key": "sales",
+                "label": "按阶段",
+                "definition": {
+                    "form": "deal",
+                    "dimensions": [{"field": "stage"}],
+                    "measures": [{"key": "deals", "agg": "count"}],
+                    "chart": {"type": "bar"},
+                },
+            },
+            tz=sales.workspace.tz,
+        )
+        board = store.save(
+            conn=conn,
+            actor=Actor.system(),
+            kind="dashboard",
+            document={
+                "app_key": "sales",
+                "label": "销售看板",
+                "home_for": "*",
+                "definition": {"cards": [{"report_id": report["id"], "w": 12, "h": 6}]},
+            },
+            tz=sales.workspace.tz,
+        )
+    log_in(page, sales, "builder@acme.test", "builder-pass-1")
+    page.goto(f"{sales.url}/apps/sales")  # the dashboard is the app's home
+    expect(page.locator("[data-testid=card] [data-drawn='1']")).to_have_count(1, timeout=SLOW)
+    # The third bar (赢单): its middle, in the page's coordinates.
+    point = page.evaluate(
+        """() => {
+          const box = document.querySelector("[data-chart]");
+          box.scrollIntoView();
+          const [x, y] = box._chart.convertToPixel({seriesIndex: 0}, [2, 2]);
+          const frame = box.getBoundingClientRect();
+          return {x: frame.left + x, y: frame.top + y};
+        }"""
+    )
+    page.mouse.click(point["x"], point["y"])
+    page.wait_for_url(lambda url: "/forms/deal?filter=" in url)
+    page.wait_for_load_state("networkidle")
+    expect(page.locator("table.grid tbody tr[data-id]")).to_have_count(
+        Counter(s for s, _ in PLAN)["won"], timeout=SLOW
+    )
+    for cell in page.locator("table.grid tbody td[data-field=stage]").all():
+        expect(cell).to_contain_text("赢单", timeout=SLOW)
+    # A resized card is saved with its new size.
+    page.goto(f"{sales.url}/dashboards/{board['id']}")
+    expect(page.locator("[data-testid=card][data-loaded='1']")).to_have_count(1, timeout=SLOW)
+    handle = page.locator("[data-resize]").bounding_box()
+    assert handle is not None
+    page.mouse.move(handle["x"] + 5, handle["y"] + 5)
+    page.mouse.down()
+    page.mouse.move(handle["x"] - DESKTOP["width"] / 3, handle["y"] + 5, steps=8)
+    page.mouse.up()
+    expect(page.locator("#dashboard")).to_have_attribute("data-saved", "1", timeout=SLOW)
+    with sales.workspace.read() as conn:
+        saved = store.get(conn=conn, actor=Actor.system(), kind="dashboard", item_id=board["id"])
+    assert saved["definition"]["cards"][0]["w"] < 12
+
+
+def test_cockpit_screenshots(browser: Browser, server: Server) -> None:
+    if server.workspace.engine.dialect.name != "sqlite":
+        pytest.skip("the screenshots are taken once, over SQLite")
+    reps = []
+    with server.workspace.transaction() as conn:
+        admin_id = create_user(
+            conn=conn,
+            email="admin@idc.test",
+            name="王经理",
+            password="demo4meridian",
+            passwords=server.workspace.passwords,
+            is_admin=True,
+        )
+        for name in ("李娜", "张伟", "陈静"):
+            reps.append(
+                manage.add_user(
+                    conn,
+                    Actor.system(),
+                    email=f"sales{len(reps)}@idc.test",
+                    name=name,
+                    password="Passw0rd-long",
+                    passwords=server.workspace.passwords,
+                    must_change_password=False,
+                )["id"]
+            )
+    admin = Actor(user_id=admin_id, is_admin=True, name="王经理")
+    app, forms = idc_crm.load_package()
+    install_solution(server.workspace.engine, admin, app, forms, reports=idc_crm.load_reports())
+    load_sample_data(
+        server.workspace.engine, admin, idc_crm.generate(seed=7, scale=240), owners=reps
+    )
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    for locale in ("zh-CN", "en"):
+        with server.workspace.transaction() as conn:
+            conn.execute(sa.update(users).where(users.c.id == admin_id).values(locale=locale))
+        for device, viewport in (("", DESKTOP), ("-phone", PHONE)):
+            context = browser.new_context(viewport=viewport, locale=locale)
+            page, errors = open_watched(context)
+            log_in(page, server, "admin@idc.test", "demo4meridian")
+            response = page.goto(f"{server.url}/apps/idc_crm?date_from=2025-01-01")
+            assert response is not None and response.status == 200
+            cards = page.locator("[data-testid=card]")
+            expect(cards).to_have_count(14, timeout=SLOW)
+            expect(page.locator("[data-testid=card][data-loaded='1']")).to_have_count(
+                14, timeout=SLOW
+            )
+            page.wait_for_timeout(800)  # the charts' entry animation
+            page.screenshot(path=SCREENSHOTS / f"cockpit{device}.{locale}.png", full_page=True)
+            context.close()
+            assert not errors, f"JavaScript errors or CSP violations: {errors}"

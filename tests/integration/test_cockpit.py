@@ -1,0 +1,173 @@
+"""The IDC solution's management cockpit and a rep's dashboard (issue 18, section 5): installed
+with the app, the homes of managers and members, and each number what an independent Python
+computation over the generated sample data says — for an administrator, a manager and a rep.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from decimal import Decimal
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from meridian.access import manage, organisation
+from meridian.access.actors import load_actor
+from meridian.core.actor import Actor
+from meridian.http.deps import Workspace
+from meridian.reports import store
+from meridian.reports.service import report_data
+from meridian.schema.catalog import get_form
+from meridian.schema.compile import compile_form
+from meridian.solutions import idc_crm
+from meridian.solutions.loader import install_solution, load_sample_data
+
+
+@pytest.fixture
+def idc(workspace: Workspace) -> dict[str, Any]:
+    """The IDC app with its reports, sample data spread over two reps and a manager."""
+    people: dict[str, int] = {}
+    with workspace.transaction() as conn:
+        hq = organisation.create_department(conn=conn, name="总部")
+        organisation.create_department(conn=conn, name="华东销售", parent_id=hq)
+        for person, role, department in (
+            ("rep1", "member", "华东销售"),
+            ("rep2", "member", "华东销售"),
+            ("boss", "manager", "总部"),
+        ):
+            people[person] = manage.add_user(
+                conn,
+                Actor.system(),
+                email=f"{person}@idc.test",
+                name=person,
+                password="Passw0rd-long",
+                passwords=workspace.passwords,
+                roles=[role],
+                department=department,
+                must_change_password=False,
+            )["id"]
+    app, forms = idc_crm.load_package()
+    assert install_solution(
+        workspace.engine, Actor.system(), app, forms, reports=idc_crm.load_reports()
+    )
+    load_sample_data(
+        workspace.engine,
+        Actor.system(),
+        idc_crm.generate(seed=3, scale=60),
+        owners=list(people.values()),
+    )
+    with workspace.read() as conn:
+        reports = {
+            r["label"]: r["id"]
+            for r in store.listing(conn=conn, actor=Actor.system(), kind="report")
+        }
+    return {"people": people, "reports": reports}
+
+
+def _rows(conn: Connection, form_key: str) -> list[dict[str, Any]]:
+    table = compile_form(get_form(conn, form_key)).main
+    return [
+        dict(r._mapping) for r in conn.execute(sa.select(table).where(table.c.deleted_at.is_(None)))
+    ]
+
+
+def _run(workspace: Workspace, actor: Actor, report_id: int) -> dict[str, Any]:
+    with workspace.read() as conn:
+        return report_data(conn=conn, actor=actor, report_id=report_id, tz=workspace.tz)
+
+
+def test_the_cockpit_and_the_reps_dashboard_are_the_homes(
+    workspace: Workspace, idc: dict[str, Any]
+) -> None:
+    with workspace.read() as conn:
+        boss = load_actor(conn, idc["people"]["boss"])
+        rep = load_actor(conn, idc["people"]["rep1"])
+        assert (
+            store.home_dashboard(conn=conn, actor=boss, app_key="idc_crm")["label"] == "管理驾驶舱"
+        )
+        assert (
+            store.home_dashboard(conn=conn, actor=rep, app_key="idc_crm")["label"] == "我的工作台"
+        )
+        cockpit = store.home_dashboard(conn=conn, actor=Actor.system(), app_key="idc_crm")
+        assert cockpit is not None and len(cockpit["definition"]["cards"]) == 14
+        # Every card of both dashboards draws, for each of them.
+        for actor in (Actor.system(), boss, rep):
+            home = store.home_dashboard(conn=conn, actor=actor, app_key="idc_crm")
+            assert home is not None
+            for card in home["definition"]["cards"]:
+                data = report_data(
+                    conn=conn, actor=actor, report_id=card["report_id"], tz=workspace.tz
+                )
+                assert data["rows"] is not None
+
+
+def test_funnel_win_rate_and_arpu_match_the_records(
+    workspace: Workspace, idc: dict[str, Any]
+) -> None:
+    reports = idc["reports"]
+    with workspace.read() as conn:
+        deals = _rows(conn, "opportunity")
+        contracts = _rows(conn, "contract")
+    funnel = _run(workspace, Actor.system(), reports["销售漏斗"])
+    stages = ["lead", "interest", "proposal", "negotiation", "won"]
+    counts = Counter(d["stage"] for d in deals if d["stage"] != "lost")
+    assert [(r["dimensions"]["stage"], r["measures"]["deals"]) for r in funnel["rows"]] == [
+        (s, counts[s]) for s in [*stages, None] if counts[s]
+    ]
+    won = sum(1 for d in deals if d["stage"] == "won")
+    closed = sum(1 for d in deals if d["stage"] in ("won", "lost"))
+    rate = _run(workspace, Actor.system(), reports["赢单率（%）"])["rows"][0]["measures"]
+    expected = (Decimal(won) / closed * 100).quantize(Decimal("0.1")) if closed else None
+    assert rate["win_rate"] == (str(expected) if expected is not None else None)
+    active = [c for c in contracts if c["status"] in ("signed", "active")]
+    total = sum((Decimal(c["amount"] or 0) / 100 for c in active), Decimal(0))
+    customers = len({c["customer"] for c in active if c["customer"] is not None})
+    arpu = _run(workspace, Actor.system(), reports["客户平均合同额（ARPU）"])["rows"][0]["measures"]
+    assert Decimal(arpu["amount"]) == total
+    assert arpu["arpu"] == (
+        str((total / customers).quantize(Decimal("0.01"))) if customers else None
+    )
+
+
+def test_power_use_and_idle_cabinets_match_the_inventory(
+    workspace: Workspace, idc: dict[str, Any]
+) -> None:
+    reports = idc["reports"]
+    with workspace.read() as conn:
+        cabinets = _rows(conn, "cabinet")
+    idle = _run(workspace, Actor.system(), reports["可售机柜"])["rows"][0]["measures"]["idle"]
+    assert idle == sum(1 for c in cabinets if c["status"] == "idle")
+    power = _run(workspace, Actor.system(), reports["电力容量使用率（%）"])["rows"][0]["measures"]
+    used = sum(
+        c["power_capacity_kw"] or 0 for c in cabinets if c["status"] in ("in_use", "reserved")
+    )
+    whole = sum(c["power_capacity_kw"] or 0 for c in cabinets)
+    assert power["use"] == (
+        str((Decimal(used) / whole * 100).quantize(Decimal("0.1"))) if whole else None
+    )
+
+
+def test_a_rep_sees_only_their_own_numbers_and_the_manager_everyones(
+    workspace: Workspace, idc: dict[str, Any]
+) -> None:
+    people, reports = idc["people"], idc["reports"]
+    with workspace.read() as conn:
+        deals = _rows(conn, "opportunity")
+        rep = load_actor(conn, people["rep1"])
+        boss = load_actor(conn, people["boss"])
+    mine = defaultdict(int)
+    for deal in deals:
+        if deal["owner_id"] == people["rep1"] and deal["stage"] != "lost":
+            mine[deal["stage"]] += 1
+    funnel = _run(workspace, rep, reports["我的商机漏斗"])
+    assert {r["dimensions"]["stage"]: r["measures"]["deals"] for r in funnel["rows"]} == dict(mine)
+    everyone = _run(workspace, boss, reports["销售漏斗"])
+    assert sum(r["measures"]["deals"] for r in everyone["rows"]) == sum(
+        1 for d in deals if d["stage"] != "lost"
+    )
+    # The cockpit is not shared with members: for them it does not exist.
+    with workspace.read() as conn, pytest.raises(Exception) as hidden:
+        report_data(conn=conn, actor=rep, report_id=reports["销售漏斗"], tz=workspace.tz)
+    assert getattr(hidden.value, "status", None) == 404
