@@ -15,7 +15,7 @@ from meridian.flows.approvals import definitions
 from meridian.http.deps import Workspace
 from meridian.records.service import create_record
 from meridian.schema.changes import create_app, create_form
-from meridian.schema.model import App, Field, Form
+from meridian.schema.model import App, Field, Form, SelectOption
 
 CONTRACT = Form(
     key="contract",
@@ -28,6 +28,15 @@ CONTRACT = Form(
         Field(key="discount", label="折扣", type="percent"),
         Field(key="note", label="审批意见", type="text"),
         Field(key="reviewer", label="复核人", type="user"),
+        Field(
+            key="stage",
+            label="阶段",
+            type="select",
+            options=(
+                SelectOption(value="negotiation", label="谈判"),
+                SelectOption(value="signed", label="签约"),
+            ),
+        ),
     ),
 )
 

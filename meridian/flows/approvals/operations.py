@@ -38,6 +38,7 @@ from meridian.errors import (
 )
 from meridian.flows.approvals import runtime
 from meridian.flows.approvals.definitions import latest_flow
+from meridian.flows.approvals.lock import engine_write
 from meridian.flows.approvals.runtime import RETURNED, RUNNING, WITHDRAWN, Walk
 from meridian.records import service
 from meridian.records.writing import require_rows
@@ -267,13 +268,14 @@ def approve(
             )
     errors.raise_if_any()
     if values:
-        service.update_record(
-            conn=conn,
-            actor=dataclasses.replace(actor, is_admin=True, token=None),
-            form=walk.form,
-            record_id=walk.approval["record_id"],
-            values=dict(values),
-        )
+        with engine_write():  # the fields the node lets its approvers edit, checked above
+            service.update_record(
+                conn=conn,
+                actor=dataclasses.replace(actor, is_admin=True, token=None),
+                form=walk.form,
+                record_id=walk.approval["record_id"],
+                values=dict(values),
+            )
         walk.record = runtime.read_record(conn, walk.form, walk.approval["record_id"])
     _settle(walk, task, "approved", text)
     runtime.log(

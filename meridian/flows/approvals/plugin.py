@@ -1,13 +1,18 @@
-"""The approval engine as a plugin: its timeout scan (a job and its minute schedule)."""
+"""The approval engine as a plugin: its timeout scan, the lock on records in approval (a
+write guard) and the ``approval`` gate criterion stages may require."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
 from meridian.flows.approvals import timeouts
+from meridian.flows.approvals.gate import APPROVAL_CRITERION
+from meridian.flows.approvals.lock import approval_lock
+from meridian.flows.stages.criteria import CriterionKind
 from meridian.jobs.queue import Handler
 from meridian.plugins.hookspecs import hookimpl
+from meridian.records.guards import WriteGuard
 
 if TYPE_CHECKING:
     from meridian.http.deps import Workspace
@@ -16,3 +21,13 @@ if TYPE_CHECKING:
 @hookimpl
 def register_job_handlers(meridian: Workspace) -> Mapping[str, Handler]:
     return {timeouts.SCAN: timeouts.scan_timeouts}
+
+
+@hookimpl
+def register_write_guards() -> Sequence[WriteGuard]:
+    return [approval_lock]
+
+
+@hookimpl
+def register_gate_criteria() -> Sequence[CriterionKind]:
+    return [APPROVAL_CRITERION]

@@ -37,6 +37,7 @@ from meridian.events.lifecycle import ApprovalFinished
 from meridian.expr import compile_expression
 from meridian.flows.approvals import assignees
 from meridian.flows.approvals.definitions import FlowTree, get_flow
+from meridian.flows.approvals.lock import engine_write
 from meridian.flows.calendar.model import time_basis
 from meridian.flows.calendar.store import load_calendar
 from meridian.jobs.queue import enqueue
@@ -370,13 +371,14 @@ def _perform(walk: Walk, node: Mapping[str, Any]) -> None:
     action = node["action"]
     record_id = walk.approval["record_id"]
     if action == "update":
-        service.update_record(
-            conn=walk.conn,
-            actor=Actor.system(),
-            form=walk.form,
-            record_id=record_id,
-            values=dict(node["values"]),
-        )
+        with engine_write():
+            service.update_record(
+                conn=walk.conn,
+                actor=Actor.system(),
+                form=walk.form,
+                record_id=record_id,
+                values=dict(node["values"]),
+            )
         walk.record = read_record(walk.conn, walk.form, record_id)
     elif action == "webhook":
         key = f"meridian-approval-{walk.id}-{walk.round}-{node['id']}"

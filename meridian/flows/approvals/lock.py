@@ -1,0 +1,120 @@
+"""While a record is in approval it is locked: a write guard (``records.guards``) refuses every
+change to it — from the record page, the grid, the API, bulk edit, rule actions, imports —
+except the fields the active approver node lets its approvers edit, changed by one of those
+approvers, and the engine's own writes (an action node's update).
+
+The guard judges a whole batch with two queries: the batch's records that have a running
+approval, and the pending tasks of the actor on them with their nodes.
+"""
+
+from __future__ import annotations
+
+import contextvars
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from meridian.db.sets import one_of
+from meridian.db.tables import approval_nodes, approval_tasks, approvals
+from meridian.flows.approvals.definitions import FlowTree, get_flow
+from meridian.flows.stages.texts import N_, actor_locale, in_both
+from meridian.records.guards import Refusal, WriteBatch
+
+CODE = "in_approval"
+_engine_writing: contextvars.ContextVar[bool] = contextvars.ContextVar(
+    "approval_engine_writing", default=False
+)
+
+
+@contextmanager
+def engine_write() -> Iterator[None]:
+    """The approval engine itself writes the record (an action node, an approver's editable
+    fields it has checked): the lock lets it through."""
+    token = _engine_writing.set(True)
+    try:
+        yield
+    finally:
+        _engine_writing.reset(token)
+
+
+def approval_lock(conn: Connection, batch: WriteBatch) -> Sequence[Refusal]:
+    """Refusals for the batch's records that are in approval."""
+    if batch.operation != "update" or _engine_writing.get():
+        return []
+    ids = [w.record_id for w in batch.writes]
+    running = dict(
+        conn.execute(
+            sa.select(approvals.c.record_id, approvals.c.id).where(
+                approvals.c.form_key == batch.form.key,
+                approvals.c.state == "running",
+                one_of(conn, approvals.c.record_id, ids),
+            )
+        ).all()
+    )
+    if not running:
+        return []
+    editable = _editable_by_actor(conn, batch, list(running.values()))
+    locale = actor_locale(conn, batch.actor.user_id)
+    refusals = []
+    for write in batch.writes:
+        approval_id = running.get(write.record_id)
+        if approval_id is None:
+            continue
+        blocked = sorted(write.changed - editable.get(approval_id, frozenset()))
+        if not blocked:
+            continue
+        texts = in_both(
+            N_("record {id} is in approval (#{approval}): it is read-only until it ends"),
+            id=write.record_id,
+            approval=approval_id,
+        )
+        refusals.append(
+            Refusal(
+                code=CODE,
+                record_id=write.record_id,
+                prefix=write.prefix,
+                field=blocked[0],
+                criterion="locked",
+                message=texts["message_zh" if locale == "zh-CN" else "message_en"],
+                detail={**texts, "approval_id": approval_id, "fields": blocked},
+            )
+        )
+    return refusals
+
+
+def _editable_by_actor(
+    conn: Connection, batch: WriteBatch, approval_ids: list[int]
+) -> dict[int, frozenset[str]]:
+    """Per approval, the fields the actor may change: those of the nodes where a task of
+    theirs is pending."""
+    if batch.actor.user_id is None:
+        return {}
+    rows = conn.execute(
+        sa.select(
+            approvals.c.id,
+            approvals.c.flow_key,
+            approvals.c.flow_version,
+            approval_nodes.c.node_id,
+        )
+        .select_from(
+            approval_tasks.join(approvals, approvals.c.id == approval_tasks.c.approval_id).join(
+                approval_nodes, approval_nodes.c.id == approval_tasks.c.node_row_id
+            )
+        )
+        .where(
+            one_of(conn, approval_tasks.c.approval_id, approval_ids),
+            approval_tasks.c.assignee_id == batch.actor.user_id,
+            approval_tasks.c.state == "pending",
+        )
+    ).all()
+    trees: dict[tuple[str, int], FlowTree] = {}
+    editable: dict[int, set[str]] = {}
+    for row in rows:
+        key = (row.flow_key, row.flow_version)
+        if key not in trees:
+            trees[key] = FlowTree(get_flow(conn, *key)["definition"])
+        fields = trees[key].nodes[row.node_id].get("editable_fields", ())
+        editable.setdefault(row.id, set()).update(fields)
+    return {approval: frozenset(fields) for approval, fields in editable.items()}

@@ -1,0 +1,198 @@
+"""A record in approval is read-only on every write path, except the fields its approver node
+lets its approvers edit; it unlocks when the approval ends. A stage may require an approved
+approval (the ``approval`` gate criterion)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from meridian.access.tokens import create_token
+from meridian.app import create_app
+from meridian.core.actor import Actor
+from meridian.errors import ValidationFailed
+from meridian.flows.approvals import operations
+from meridian.flows.stages.pipelines import save_pipeline
+from meridian.http.deps import Workspace
+from meridian.records import bulk, service
+from meridian.records.guards import WriteRefused
+from meridian.records.ownership import share_record
+from meridian.settings import Settings
+from tests.approvals_support import CONTRACT, Company, approver, build_company
+
+
+@pytest.fixture
+def company(workspace: Workspace, admin: Actor) -> Company:
+    company = build_company(workspace, admin)
+    company.flow(
+        "contract_approval",
+        [
+            approver("legal", company, "legal", editable_fields=["note"]),
+            {"id": "mark", "type": "action", "action": "update", "values": {"note": "审批通过"}},
+        ],
+    )
+    return company
+
+
+@pytest.fixture
+def api(
+    company: Company, workspace: Workspace, settings: Settings
+) -> Iterator[dict[str, TestClient]]:
+    app = create_app(settings, workspace=workspace)
+    with workspace.transaction() as conn:
+        tokens = {
+            n: create_token(conn=conn, user_id=company.id(n), name="t") for n in ("sales", "legal")
+        }
+    yield {n: TestClient(app, headers={"Authorization": f"Bearer {t}"}) for n, t in tokens.items()}
+
+
+def _submit(company: Company, record_id: int) -> dict[str, Any]:
+    with company.workspace.transaction() as conn:
+        return operations.submit(
+            conn=conn, actor=company["sales"], flow_key="contract_approval", record_id=record_id
+        )
+
+
+def test_a_record_in_approval_is_read_only_on_every_path(
+    company: Company, api: dict[str, TestClient]
+) -> None:
+    record_id = company.contract()
+    approval = _submit(company, record_id)
+    patched = api["sales"].patch(
+        f"/api/v1/forms/contract/records/{record_id}", json={"amount": "1"}
+    )
+    assert patched.status_code == 422
+    problem = patched.json()
+    assert problem["code"] == "in_approval"
+    assert (
+        problem["errors"][0]["field"] == "amount"
+        and problem["errors"][0]["approval_id"] == approval["id"]
+    )
+    with company.workspace.transaction() as conn, pytest.raises(WriteRefused):
+        bulk.update_records(
+            conn=conn,
+            actor=company.admin,
+            form=CONTRACT,
+            record_ids=[record_id],
+            values={"name": "X"},
+        )
+    with company.workspace.transaction() as conn, pytest.raises(WriteRefused):
+        service.update_record(
+            conn=conn,
+            actor=Actor.system(),
+            form=CONTRACT,
+            record_id=record_id,
+            values={"amount": "2"},
+        )
+    # The approver (who may edit the record: it is shared with them for editing) changes the
+    # field the node lets them edit, and nothing else.
+    with company.workspace.transaction() as conn:
+        share_record(
+            conn=conn,
+            actor=company.admin,
+            form=CONTRACT,
+            record_id=record_id,
+            level="edit",
+            user_id=company.id("legal"),
+        )
+    ok = api["legal"].patch(
+        f"/api/v1/forms/contract/records/{record_id}", json={"note": "付款 30 天"}
+    )
+    assert ok.status_code == 200, ok.text
+    refused = api["legal"].patch(
+        f"/api/v1/forms/contract/records/{record_id}", json={"amount": "3"}
+    )
+    assert refused.status_code == 422
+    # The approval ends (its action node writes through the lock); the record unlocks.
+    task = next(t["id"] for t in approval["tasks"] if t["state"] == "pending")
+    with company.workspace.transaction() as conn:
+        done = operations.approve(conn=conn, actor=company["legal"], task_id=task)
+    assert done["state"] == "approved"
+    after = api["sales"].patch(f"/api/v1/forms/contract/records/{record_id}", json={"amount": "4"})
+    assert after.status_code == 200, after.text
+    assert after.json()["note"] == "审批通过"
+
+
+def test_a_recalled_approval_unlocks_the_record(
+    company: Company, api: dict[str, TestClient]
+) -> None:
+    record_id = company.contract()
+    approval = _submit(company, record_id)
+    with company.workspace.transaction() as conn:
+        operations.recall(conn=conn, actor=company["sales"], approval_id=approval["id"])
+    response = api["sales"].patch(
+        f"/api/v1/forms/contract/records/{record_id}", json={"amount": "5"}
+    )
+    assert response.status_code == 200, response.text
+
+
+def test_the_signed_stage_requires_an_approved_contract_approval(company: Company) -> None:
+    with company.workspace.transaction() as conn:
+        save_pipeline(
+            conn,
+            actor=Actor.system(),
+            form=CONTRACT,
+            document={
+                "key": "contract_lifecycle",
+                "label": "合同",
+                "stage_field": "stage",
+                "stages": [
+                    {"key": "negotiation", "label": "谈判"},
+                    {
+                        "key": "signed",
+                        "label": "签约",
+                        "category": "won",
+                        "entry": [{"kind": "approval", "config": {"flow": "contract_approval"}}],
+                    },
+                ],
+            },
+        )
+    record_id = company.contract(stage="negotiation")
+    with company.workspace.transaction() as conn, pytest.raises(WriteRefused) as refused:
+        service.update_record(
+            conn=conn,
+            actor=company["sales"],
+            form=CONTRACT,
+            record_id=record_id,
+            values={"stage": "signed"},
+        )
+    assert refused.value.errors[0].detail["message_zh"] == "须通过审批「合同审批」"
+    approval = _submit(company, record_id)
+    task = next(t["id"] for t in approval["tasks"] if t["state"] == "pending")
+    with company.workspace.transaction() as conn:
+        operations.approve(conn=conn, actor=company["legal"], task_id=task)
+    with company.workspace.transaction() as conn:
+        moved = service.update_record(
+            conn=conn,
+            actor=company["sales"],
+            form=CONTRACT,
+            record_id=record_id,
+            values={"stage": "signed"},
+        )
+    assert moved["stage"] == "signed"
+
+
+def test_a_gate_naming_an_unknown_flow_is_refused(company: Company) -> None:
+
+    with company.workspace.transaction() as conn, pytest.raises(ValidationFailed) as refused:
+        save_pipeline(
+            conn,
+            actor=Actor.system(),
+            form=CONTRACT,
+            document={
+                "key": "p",
+                "label": "合同",
+                "stage_field": "stage",
+                "stages": [
+                    {
+                        "key": "signed",
+                        "label": "签约",
+                        "entry": [{"kind": "approval", "config": {"flow": "nope"}}],
+                    }
+                ],
+            },
+        )
+    assert any(e.code == "unknown_flow" for e in refused.value.errors)
