@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -185,6 +186,30 @@ class FieldType:
         field's settings change them)."""
         return self.filter_operators
 
+    def import_cell(self, field: Field, cell: Any) -> Any:
+        """One spreadsheet cell (text, a number, a boolean, a date or time, or None) → the API
+        value that :meth:`parse` then checks, as for any other input. A blank cell is None."""
+        if cell is None or (isinstance(cell, str) and not cell.strip()):
+            return None
+        if isinstance(cell, str):
+            return cell.strip()
+        if isinstance(cell, date):
+            return cell.isoformat()
+        if isinstance(cell, float) and cell.is_integer():
+            return int(cell)  # spreadsheets keep whole numbers as floats
+        return cell
+
+    def export_cell(self, field: Field, value: Any) -> Any:
+        """An API value as one spreadsheet cell that :meth:`import_cell` reads back: text, a
+        number or a boolean (a list joined with 、, a linked record as its id)."""
+        if value is None or value == []:
+            return None
+        if isinstance(value, list):
+            return CELL_SEPARATOR.join(str(self.export_cell(field, item)) for item in value)
+        if isinstance(value, dict):
+            return value.get("id")
+        return value
+
     def filter_value(self, field: Field, raw: Any, ctx: ValueContext) -> Any:
         """A value a filter compares the column with: parsed like input, except for values
         the server computes, which are compared as given."""
@@ -277,6 +302,19 @@ class FieldType:
     def storage_scale(self, field: Field) -> int:
         """Power of ten between the stored integer and the logical value (0 when unscaled)."""
         return 0
+
+
+CELL_SEPARATOR = "、"
+"""How a list is written in one spreadsheet cell; reading also splits on commas and
+semicolons, full-width or not."""
+_CELL_SPLIT = re.compile(r"[、,，;；\n]")
+
+
+def split_cell(cell: Any) -> list[str]:
+    """A cell holding a list (``idc、cdn``) as its items; a blank cell is no items."""
+    if cell is None:
+        return []
+    return [part.strip() for part in _CELL_SPLIT.split(str(cell)) if part.strip()]
 
 
 def posted_id(text: str) -> int | str | None:

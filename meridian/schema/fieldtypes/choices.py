@@ -15,7 +15,14 @@ from meridian.db.types import JSONType
 from meridian.errors import InvalidValue
 from meridian.expr import ExprType, FieldInfo
 from meridian.schema.colors import PALETTE, is_color
-from meridian.schema.fieldtypes.base import FieldType, Names, SchemaOf, ValueContext
+from meridian.schema.fieldtypes.base import (
+    CELL_SEPARATOR,
+    FieldType,
+    Names,
+    SchemaOf,
+    ValueContext,
+    split_cell,
+)
 from meridian.schema.fieldtypes.filtering import FilterPlace, bad_filter, json_array_contains
 from meridian.schema.model import Field, Form
 
@@ -70,6 +77,10 @@ class SelectType(FieldType):
         labels = {option.value: option.label for option in field.options}
         return labels.get(value, value)
 
+    def export_cell(self, field: Field, value: Any) -> Any:
+        labels = {option.value: option.label for option in field.options}
+        return labels.get(value, value)
+
     def sql_type(self, field: Field) -> sa.types.TypeEngine[Any]:
         return sa.String(64)
 
@@ -101,6 +112,13 @@ class MultiSelectType(FieldType):
 
     def parse_form(self, field: Field, posted: list[str]) -> Any:
         return [text for text in posted if text]
+
+    def import_cell(self, field: Field, cell: Any) -> Any:
+        return split_cell(cell) or None
+
+    def export_cell(self, field: Field, value: Any) -> Any:
+        labels = {option.value: option.label for option in field.options}
+        return CELL_SEPARATOR.join(labels.get(v, v) for v in value) if value else None
 
     def template_value(self, field: Field, value: Any, tz: ZoneInfo, names: Names) -> Any:
         labels = {option.value: option.label for option in field.options}

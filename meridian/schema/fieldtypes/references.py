@@ -6,6 +6,7 @@ records service; these types check shape only.
 
 from __future__ import annotations
 
+import json
 from typing import Any, ClassVar
 from zoneinfo import ZoneInfo
 
@@ -24,6 +25,7 @@ from meridian.schema.fieldtypes.base import (
     ValueContext,
     posted_id,
     posted_json,
+    split_cell,
 )
 from meridian.schema.fieldtypes.filtering import FilterPlace, bad_filter
 from meridian.schema.model import Field, Form
@@ -113,6 +115,11 @@ class LinkType(FieldType):
     def report_kind(self, field: Field) -> str | None:
         return None if field.many else "link"
 
+    def import_cell(self, field: Field, cell: Any) -> Any:
+        if field.many:
+            return split_cell(cell) or None
+        return super().import_cell(field, cell)
+
     def filter_clause(
         self, field: Field, op: str, value: Any, place: FilterPlace
     ) -> ColumnElement[bool]:
@@ -170,6 +177,12 @@ class ChildTableType(FieldType):
     def parse_form(self, field: Field, posted: list[str]) -> Any:
         return posted_json(posted[-1] if posted else "")
 
+    def import_cell(self, field: Field, cell: Any) -> Any:
+        return posted_json(cell) if isinstance(cell, str) else cell
+
+    def export_cell(self, field: Field, value: Any) -> Any:
+        return json.dumps(value, ensure_ascii=False) if value else None
+
     def check_definition(self, field: Field, form: Form) -> list[str]:
         problems = []
         if not field.fields:
@@ -225,6 +238,9 @@ class AttachmentType(FieldType):
     def parse_form(self, field: Field, posted: list[str]) -> Any:
         last = posted[-1] if posted else ""
         return [part.strip() for part in last.split(",") if part.strip()]
+
+    def import_cell(self, field: Field, cell: Any) -> Any:
+        return split_cell(cell) or None
 
     def expression_type(self, field: Field) -> ExprType | None:
         return None

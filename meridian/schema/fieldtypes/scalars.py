@@ -82,6 +82,11 @@ class TextType(FieldType):
     def report_kind(self, field: Field) -> str | None:
         return "text"
 
+    def import_cell(self, field: Field, cell: Any) -> Any:
+        # A number typed into a text column comes back from a spreadsheet as a number.
+        cell = super().import_cell(field, cell)
+        return cell if cell is None or isinstance(cell, str) else str(cell)
+
 
 class LongTextType(TextType):
     name = "long_text"
@@ -255,6 +260,10 @@ class ScaledNumberType(FieldType):
     def template_value(self, field: Field, value: Any, tz: ZoneInfo, names: Names) -> Any:
         return Decimal(str(value))
 
+    def import_cell(self, field: Field, cell: Any) -> Any:
+        # A float cell goes through its shortest text: 0.1 stays 0.1, not 0.1000000000000000055.
+        return repr(cell) if isinstance(cell, float) else super().import_cell(field, cell)
+
 
 class MoneyType(ScaledNumberType):
     name = "money"
@@ -346,6 +355,14 @@ class DateType(FieldType):
     def calendar_day(self, field: Field, value: Any, tz: ZoneInfo) -> date | None:
         return date.fromisoformat(value)
 
+    def import_cell(self, field: Field, cell: Any) -> Any:
+        # Spreadsheets hold a date as a time at midnight.
+        return (
+            cell.date().isoformat()
+            if isinstance(cell, datetime)
+            else (super().import_cell(field, cell))
+        )
+
     def template_value(self, field: Field, value: Any, tz: ZoneInfo, names: Names) -> Any:
         return date.fromisoformat(value)
 
@@ -391,6 +408,14 @@ class DateTimeType(FieldType):
 
     def calendar_day(self, field: Field, value: Any, tz: ZoneInfo) -> date | None:
         return datetime.fromisoformat(value).astimezone(tz).date()
+
+    def import_cell(self, field: Field, cell: Any) -> Any:
+        # A spreadsheet's time has no zone: it is read in the workspace's, like a page's.
+        return (
+            cell.replace(microsecond=0).isoformat()
+            if isinstance(cell, datetime)
+            else (super().import_cell(field, cell))
+        )
 
     def template_value(self, field: Field, value: Any, tz: ZoneInfo, names: Names) -> Any:
         return datetime.fromisoformat(value).astimezone(tz)
