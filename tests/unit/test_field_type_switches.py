@@ -27,6 +27,7 @@ EXCEPTIONS: dict[str, str] = {
     "meridian/web/pages/designer.py": "the designer's palette lists each built-in type with "
     "its label, as data",
     "meridian/reports/compiler.py": REPORT_KINDS,
+    "meridian/web/static/reports.js": REPORT_KINDS,
     "meridian/reports/results.py": REPORT_KINDS,
     "meridian/reports/buckets.py": REPORT_KINDS,
     "meridian/reports/drill.py": REPORT_KINDS,
