@@ -4,6 +4,7 @@ the webhook delivery log, bot channels and inbound hooks — on each database.""
 from __future__ import annotations
 
 import json
+import re
 import threading
 from collections.abc import Iterator
 from datetime import timedelta
@@ -20,9 +21,11 @@ from meridian.access.sessions import csrf_token_for
 from meridian.app import create_app
 from meridian.core.actor import Actor
 from meridian.http.deps import SESSION_COOKIE, Workspace
+from meridian.integrations import inbound
 from meridian.jobs.handlers import job_handlers
 from meridian.jobs.worker import Worker
-from meridian.notify.inbox import inbox
+from meridian.notify import inbox
+from meridian.notify.inbox import inbox as inbox_of
 from meridian.settings import Settings
 from tests.conftest import FakeClock, workspace_on
 from tests.forms import install_forms, lead_form
@@ -242,4 +245,41 @@ def test_a_time_rule_page_counts_the_records_inside_its_window_and_catches_them_
     assert "已补发：规则为 2 条记录触发。" in done.text and "有 0 条记录" in done.text
     run_jobs(engine)
     with workspace.read() as conn:
-        assert len(inbox(conn, Actor(user_id=1, is_admin=True))["items"]) == 2
+        assert len(inbox_of(conn, Actor(user_id=1, is_admin=True))["items"]) == 2
+
+
+def test_bad_robot_and_hook_input_is_named_on_the_page_and_changes_nothing(
+    web: TestClient, workspace: Workspace
+) -> None:
+    csrf = log_in(web)
+    bad_bot = web.post(
+        "/admin/bots",
+        data={"csrf_token": csrf, "kind": "slack", "name": " ", "webhook_url": "ftp://x"},
+    )
+    assert bad_bot.status_code == 422
+    for field in ("kind", "webhook_url", "name"):
+        assert field in bad_bot.text
+    bad_hook = web.post(
+        "/admin/hooks",
+        data={
+            "csrf_token": csrf,
+            "form_key": "lead",
+            "name": "告警",
+            "path.name": "summary",
+            "owner": "round_robin",
+            "owner_department": "999999",
+        },
+    )
+    problems = " ".join(re.findall(r'class="error">([^<]*)', bad_hook.text))
+    assert bad_hook.status_code == 422
+    assert "department" in problems or "部门" in problems, problems
+    assert 'value="告警"' in bad_hook.text  # what was typed is kept
+    assert web.post("/admin/hooks/77/delete", data={"csrf_token": csrf}).status_code == 404
+    with workspace.read() as conn:
+        assert inbox.list_bot_channels(conn, Actor(user_id=1, is_admin=True)) == []
+        assert inbound.list_hooks(conn, Actor(user_id=1, is_admin=True)) == []
+    good = web.post(
+        "/admin/hooks",
+        data={"csrf_token": csrf, "form_key": "lead", "name": "告警", "path.name": "summary"},
+    )
+    assert good.status_code == 200 and 'data-testid="hook-path"' in good.text
