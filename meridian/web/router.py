@@ -22,6 +22,7 @@ from meridian.web.pages import (
     home,
     integrations,
     record,
+    stages,
     tasks,
 )
 
@@ -43,6 +44,7 @@ for module in (
     integrations,
     approvals,
     dashboards,
+    stages,
 ):
     web_router.include_router(module.router)
 

@@ -19,6 +19,7 @@ from meridian.core.i18n import Text
 from meridian.core.ids import Id
 from meridian.errors import FieldError, ValidationFailed
 from meridian.records import grouping, listing, service, views
+from meridian.records.guards import WriteIntent
 from meridian.schema.catalog import get_form
 from meridian.schema.colors import DEFAULT_COLOR, safe_color
 from meridian.schema.fieldtypes import field_type
@@ -225,6 +226,7 @@ async def move(form_key: str, record_id: Id, request: Request, viewer: ViewerDep
             [FieldError("field", "invalid_move", Text("say which field the column is"), body)]
         )
     version = body.get("version")
+    reason = body.get("reason")  # a stage moved back needs one (the board asks for it)
     with viewer.workspace.transaction() as conn:
         record = service.update_record(
             conn=conn,
@@ -234,6 +236,7 @@ async def move(form_key: str, record_id: Id, request: Request, viewer: ViewerDep
             values={body["field"]: body.get("value")},
             expected_version=version if isinstance(version, int) else None,
             tz=viewer.workspace.tz,
+            intent=WriteIntent(reason=reason if isinstance(reason, str) and reason else None),
         )
     return {"id": record["id"], "_version": record["_version"]}
 

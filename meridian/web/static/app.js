@@ -26,7 +26,16 @@ function problemLines(problem) {
   return text ? [text] : [];
 }
 
+/* A stage gate's refusal names each unmet criterion in both languages. */
+function gateText(error) {
+  const zh = document.documentElement.lang.startsWith("zh");
+  return (zh ? error.message_zh : error.message_en) || error.message;
+}
+
 function problemText(problem) {
+  if (problem && problem.code === "stage_gate" && Array.isArray(problem.errors)) {
+    return problem.errors.map((e) => "• " + gateText(e)).join("\n");
+  }
   return problemLines(problem).join("\n") || document.body.dataset.errorText || "Error";
 }
 
@@ -593,6 +602,17 @@ document.addEventListener("alpine:init", () => {
   }));
 
   /* Kanban: a dropped card changes the grouping field; a refused move goes back, with why. */
+  /* The pipeline designer: stages dragged into order; the order goes with the save. */
+  Alpine.data("stageOrder", () => ({
+    init() {
+      const write = () => {
+        this.$refs.order.value = Array.from(this.$refs.stages.children).map((li) => li.dataset.key).join(",");
+      };
+      Sortable.create(this.$refs.stages, { animation: 150, forceFallback: true, onEnd: write });
+      write();
+    },
+  }));
+
   Alpine.data("kanban", (formKey, field, canMove) => ({
     init() {
       this.$root.querySelectorAll(".kanban-cards").forEach((list) => {
@@ -605,9 +625,16 @@ document.addEventListener("alpine:init", () => {
             if (event.from === event.to) return;
             const card = event.item;
             const value = event.to.dataset.value;
-            const result = await sendJSON("POST", `/forms/${formKey}/records/${card.dataset.id}/move`, {
-              field, value: value || null, version: Number(card.dataset.version),
-            });
+            const body = { field, value: value || null, version: Number(card.dataset.version) };
+            let result = await sendJSON("POST", `/forms/${formKey}/records/${card.dataset.id}/move`, body);
+            const errors = (result.data && result.data.errors) || [];
+            if (!result.ok && errors.length && errors.every((e) => e.code === "reason")) {
+              /* a move back needs a reason: ask for one, and try again with it */
+              const reason = window.prompt(gateText(errors[0]));
+              if (reason) {
+                result = await sendJSON("POST", `/forms/${formKey}/records/${card.dataset.id}/move`, { ...body, reason });
+              }
+            }
             if (!result.ok) {
               event.from.insertBefore(card, event.from.children[event.oldIndex] || null);
               toast(problemText(result.data));
