@@ -301,8 +301,10 @@ def _dashboard_conditions(
     conn: Connection, terms: Terms, definition: ReportDefinition, filters: DashboardFilters
 ) -> list[Sql]:
     conditions: list[Sql] = []
+    ranged = filters.date_from is not None or filters.date_to is not None
     if definition.date_field:
-        term = terms.resolve(definition.date_field, "date_field")
+        reach = terms if ranged else Terms(terms.conn, terms.actor, terms.tz, terms.readable)
+        term = reach.resolve(definition.date_field, "date_field")
         if term.kind not in ("date", "datetime"):
             raise refused(
                 "date_field", "not_a_date", "the date field must be a date or time", term.ref
@@ -324,7 +326,11 @@ def _dashboard_conditions(
     if filters.department is not None:
         conditions.append(owner.in_(department_members(conn, filters.department)))
     if definition.region_field:
-        region = terms.resolve(definition.region_field, "region_field")
+        # Checked without joining: a link is joined only when the filter is set.
+        reach = (
+            terms if filters.region else Terms(terms.conn, terms.actor, terms.tz, terms.readable)
+        )
+        region = reach.resolve(definition.region_field, "region_field")
         if region.kind != "region":
             raise refused(
                 "region_field", "not_a_region", "the region field must be a region", region.ref

@@ -713,3 +713,26 @@ def test_the_builder_offers_only_fields_the_builder_may_read(crm: Crm, client: T
     )
     assert bad.status_code == 422
     assert bad.json()["errors"][0]["field"] == "definition.measures.0.field"
+
+
+def test_a_region_field_joins_its_link_only_when_the_region_filter_is_set(crm: Crm) -> None:
+    from meridian.reports.compiler import compile_report
+
+    definition = ReportDefinition.model_validate(
+        {
+            "form": "deal",
+            "measures": [{"key": "n", "agg": "count"}],
+            "region_field": "customer.region",
+        }
+    )
+    with crm.workspace.read() as conn:
+        plain = compile_report(conn=conn, actor=Actor.system(), definition=definition, tz=TZ)
+        narrowed = compile_report(
+            conn=conn,
+            actor=Actor.system(),
+            definition=definition,
+            tz=TZ,
+            filters=DashboardFilters(region="440000"),
+        )
+    assert "JOIN" not in str(plain.statement)
+    assert "JOIN" in str(narrowed.statement)
