@@ -40,11 +40,14 @@ class WriteIntent:
         actor may, and refuses as usual when not.
     :ivar overridden: filled by guards: for each guard code, the refusals the override let
         through (so a subscriber can record and audit them).
+    :ivar memo: what a guard read that its engine's subscriber needs again in the same write
+        (the stage gate leaves the form's pipelines), so it is not read twice.
     """
 
     reason: str | None = None
     override: str | None = None
     overridden: dict[str, list[Refusal]] = dataclasses.field(default_factory=dict)
+    memo: dict[str, Any] = dataclasses.field(default_factory=dict)
 
 
 @dataclass(frozen=True)

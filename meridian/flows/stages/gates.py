@@ -26,11 +26,14 @@ from meridian.flows.stages.texts import N_, actor_locale, in_both
 from meridian.records.guards import ProposedWrite, Refusal, WriteBatch
 
 GATE = "stage_gate"
+MEMO = "stages.pipelines"
+"""Where the gate leaves the form's pipelines on the intent for the stage history."""
 
 
 def stage_gate(conn: Connection, batch: WriteBatch) -> list[Refusal]:
     """The ``register_write_guards`` guard of lifecycle stages."""
     form_pipelines = load_pipelines(conn, batch.form.key)
+    batch.intent.memo[MEMO] = form_pipelines
     if not form_pipelines.pipelines:
         return []
     moves = stage_moves(form_pipelines, batch.writes)

@@ -33,15 +33,15 @@ from meridian.events.records import RecordCreated, RecordEvent, RecordUpdated
 from meridian.flows.calendar.model import time_basis
 from meridian.flows.calendar.store import load_calendar
 from meridian.flows.stages.criteria import SOP_REF
-from meridian.flows.stages.gates import GATE
+from meridian.flows.stages.gates import GATE, MEMO
 from meridian.flows.stages.model import FormPipelines, Pipeline, Stage, load_pipelines
 from meridian.flows.stages.moves import classify
 from meridian.flows.stages.sla import deadlines
 from meridian.flows.tasks.service import create_task
 from meridian.records.guards import Refusal, WriteIntent
 from meridian.records.subscribers import Changes, announce
-from meridian.schema.catalog import get_form
 from meridian.schema.compile import compile_form
+from meridian.schema.model import Form
 
 
 def record_stage_visits(conn: Connection, changes: Changes) -> None:
@@ -49,12 +49,15 @@ def record_stage_visits(conn: Connection, changes: Changes) -> None:
     events = [e for e in changes.events if isinstance(e, RecordCreated | RecordUpdated)]
     if not events:
         return
-    form_pipelines = load_pipelines(conn, changes.form.key)
+    memo = changes.intent.memo.get(MEMO) if changes.intent else None
+    form_pipelines = memo if isinstance(memo, FormPipelines) else None
+    if form_pipelines is None or form_pipelines.form_key != changes.form.key:
+        form_pipelines = load_pipelines(conn, changes.form.key)
     if not form_pipelines.pipelines:
         return
     entries = _entries(conn, changes, form_pipelines, events)
     if entries:
-        open_visits(conn, changes.form.key, entries, changes.intent)
+        open_visits(conn, changes.form, entries, changes.intent)
 
 
 Entry = tuple[RecordEvent, Pipeline, Stage, str | None]
@@ -113,9 +116,10 @@ def _read_rows(
 
 
 def open_visits(
-    conn: Connection, form_key: str, entries: Sequence[Entry], intent: WriteIntent | None
+    conn: Connection, form: Form, entries: Sequence[Entry], intent: WriteIntent | None
 ) -> None:
     """Close the open visits of the entries' records and open their new ones, set-based."""
+    form_key = form.key
     now = utcnow(conn)
     ids = [event.record_id for event, *_ in entries]
     is_open = sa.and_(
@@ -188,12 +192,12 @@ def open_visits(
             stage_visits.insert().returning(stage_visits.c.id, sort_by_parameter_order=True),
             new_rows,
         ).scalars()
-        make_sop_tasks(conn, form_key, list(zip(visit_ids, opened, strict=True)))
+        make_sop_tasks(conn, form, list(zip(visit_ids, opened, strict=True)))
     if events:
-        announce(conn, get_form(conn, form_key), events)
+        announce(conn, form, events)
 
 
-def make_sop_tasks(conn: Connection, form_key: str, entered: Sequence[tuple[int, Entry]]) -> None:
+def make_sop_tasks(conn: Connection, form: Form, entered: Sequence[tuple[int, Entry]]) -> None:
     """The SOP tasks of the stages entered: one per ``sop_task`` criterion of the stage, for
     the record's owner, due by the criterion's ``due_in`` (business hours by default). Each is
     keyed by the visit, so a visit never gets the same task twice."""
@@ -206,7 +210,7 @@ def make_sop_tasks(conn: Connection, form_key: str, entered: Sequence[tuple[int,
     if not wanted:
         return
     now = utcnow(conn)
-    form = get_form(conn, form_key)
+    form_key = form.key
     table = compile_form(form).main
     owners = dict(
         conn.execute(
