@@ -36,7 +36,12 @@ from meridian.settings import Settings
 from meridian.solutions import idc_crm
 from meridian.solutions.idc_crm.seal import sample_seal_png
 from meridian.solutions.idc_crm.stage_history import seed_stage_history
-from meridian.solutions.loader import install_pipelines, install_solution, load_sample_data
+from meridian.solutions.loader import (
+    install_approvals,
+    install_pipelines,
+    install_solution,
+    load_sample_data,
+)
 
 cli = typer.Typer(
     help="Meridian (子午): no-code customer lifecycle platform.", no_args_is_help=True
@@ -258,6 +263,7 @@ def demo(
                 progress=progress,
             )
             _say("loaded " + ", ".join(f"{k} {v}" for k, v in counts.items()))
+            install_approvals(workspace.engine, actor, idc_crm.load_approvals())
             install_pipelines(workspace.engine, actor, idc_crm.load_pipelines())
             visits = seed_stage_history(workspace.engine, seed=seed)
             _say(f"stage history: {visits} visits")

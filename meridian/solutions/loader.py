@@ -7,11 +7,13 @@ from typing import Any
 
 from sqlalchemy.engine import Engine
 
+from meridian.access.organisation import create_role, role_exists
 from meridian.core.actor import Actor
 from meridian.core.timezones import DEFAULT_TIME_ZONE
 from meridian.db.statistics import analyze
 from meridian.db.tables import record_history
 from meridian.documents.templates import save_template
+from meridian.flows.approvals.definitions import save_flow
 from meridian.flows.stages.pipelines import save_pipeline
 from meridian.records.bulk import create_records
 from meridian.reports.packages import install_reports
@@ -55,6 +57,17 @@ def install_solution(
                 conn=conn, actor=actor, app_key=app.key, package=reports, tz=DEFAULT_TIME_ZONE
             )
     return True
+
+
+def install_approvals(engine: Engine, actor: Actor, package: Mapping[str, Any]) -> None:
+    """The solution's approval roles (those missing) and flows (a new version of each), in
+    one transaction; before the pipelines, whose gates may require an approval."""
+    with engine.begin() as conn:
+        for role in package.get("roles", ()):
+            if not role_exists(conn, role["key"]):
+                create_role(conn=conn, key=role["key"], label=role["label"])
+        for flow in package["flows"]:
+            save_flow(conn, actor, flow)
 
 
 def install_pipelines(engine: Engine, actor: Actor, pipelines: Sequence[Mapping[str, Any]]) -> None:

@@ -196,3 +196,77 @@ def test_a_gate_naming_an_unknown_flow_is_refused(company: Company) -> None:
             },
         )
     assert any(e.code == "unknown_flow" for e in refused.value.errors)
+
+
+def test_the_idc_solution_binds_the_contract_approval_to_the_signed_stage(
+    workspace: Workspace, admin: Actor
+) -> None:
+    from meridian.records.reads import get_record
+    from meridian.schema.catalog import get_form
+    from meridian.solutions import idc_crm
+    from meridian.solutions.loader import (
+        install_approvals,
+        install_pipelines,
+        install_solution,
+    )
+
+    system = Actor.system()
+    app, forms = idc_crm.load_package()
+    install_solution(workspace.engine, system, app, forms)
+    install_approvals(workspace.engine, system, idc_crm.load_approvals())
+    install_pipelines(workspace.engine, system, idc_crm.load_pipelines())
+    with workspace.transaction() as conn:
+        opportunity_form, contract_form = get_form(conn, "opportunity"), get_form(conn, "contract")
+        customer = service.create_record(
+            conn=conn, actor=admin, form=get_form(conn, "customer"), values={"name": "华东数据"}
+        )
+        deal = service.create_record(
+            conn=conn,
+            actor=admin,
+            form=opportunity_form,
+            values={
+                "name": "机柜 20 个",
+                "customer": customer["id"],
+                "stage": "negotiation",
+                "expected_close_date": "2026-12-31",
+            },
+        )
+        contract = service.create_record(
+            conn=conn,
+            actor=admin,
+            form=contract_form,
+            values={
+                "customer": customer["id"],
+                "opportunity": deal["id"],
+                "amount": "250000",
+                "start_date": "2027-01-01",
+                "end_date": "2027-12-31",
+            },
+        )
+    with workspace.transaction() as conn, pytest.raises(WriteRefused) as refused:
+        service.update_record(
+            conn=conn,
+            actor=admin,
+            form=opportunity_form,
+            record_id=deal["id"],
+            values={"stage": "won"},
+        )
+    assert "合同审批" in str(refused.value.errors[-1].detail.get("message_zh"))
+    with workspace.transaction() as conn:
+        approval = operations.submit(
+            conn=conn, actor=admin, flow_key="contract_approval", record_id=contract["id"]
+        )
+    # Nobody holds the VP, legal or finance role yet and the admin has no manager: each node
+    # passes with the reason on the trail, and the action node marks the contract signed.
+    assert approval["state"] == "approved"
+    assert [a["action"] for a in approval["trail"]].count("auto_approved") == 3
+    with workspace.transaction() as conn:
+        moved = service.update_record(
+            conn=conn,
+            actor=admin,
+            form=opportunity_form,
+            record_id=deal["id"],
+            values={"stage": "won"},
+        )
+        signed = get_record(conn=conn, actor=admin, form=contract_form, record_id=contract["id"])
+    assert moved["stage"] == "won" and signed["status"] == "signed"

@@ -21,7 +21,7 @@ from meridian.http.deps import Workspace
 from meridian.jobs.handlers import job_handlers
 from meridian.jobs.worker import Worker
 from meridian.solutions import idc_crm
-from meridian.solutions.loader import install_pipelines, install_solution
+from meridian.solutions.loader import install_approvals, install_pipelines, install_solution
 from tests.conftest import FakeClock, workspace_on
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -89,6 +89,7 @@ def triggering_record(idc: dict[str, Any], rule: dict[str, Any]) -> tuple[int, i
         return contract["id"], 1
     if rule["form_key"] == "opportunity" and trigger["type"] == "stage_sla_breached":
         # The lifecycle's SLA: an opportunity enters 方案/报价 and stays past its limit.
+        install_approvals(idc["engine"], Actor.system(), idc_crm.load_approvals())
         install_pipelines(idc["engine"], Actor.system(), idc_crm.load_pipelines())
         deal = made(
             client,

@@ -17,7 +17,12 @@ from meridian.http.deps import Workspace
 from meridian.schema.catalog import get_form
 from meridian.solutions import idc_crm
 from meridian.solutions.idc_crm.stage_history import seed_stage_history
-from meridian.solutions.loader import install_pipelines, install_solution, load_sample_data
+from meridian.solutions.loader import (
+    install_approvals,
+    install_pipelines,
+    install_solution,
+    load_sample_data,
+)
 
 
 def _install(engine: Engine, admin: Actor) -> None:
@@ -29,6 +34,7 @@ def test_the_idc_pipeline_has_its_six_stages_and_loss(
     client: TestClient, engine: Engine, admin: Actor
 ) -> None:
     _install(engine, admin)
+    install_approvals(engine, admin, idc_crm.load_approvals())
     install_pipelines(engine, admin, idc_crm.load_pipelines())
     [pipeline] = client.get("/api/v1/forms/opportunity/pipelines").json()["items"]
     stages = [(s["label"], s["category"]) for s in pipeline["stages"]]
@@ -50,6 +56,7 @@ def test_the_survey_is_confirmed_by_the_technical_team_before_leaving_interest(
     client: TestClient, engine: Engine, admin: Actor, workspace: Workspace
 ) -> None:
     _install(engine, admin)
+    install_approvals(engine, admin, idc_crm.load_approvals())
     install_pipelines(engine, admin, idc_crm.load_pipelines())
     with workspace.transaction() as conn:
         manage.create_role(conn, Actor.system(), "tech", "技术团队")
@@ -123,6 +130,7 @@ def test_the_sample_stage_history_holds_back_moves_and_never_overlaps(
         idc_crm.generate(seed=7, scale=200, anchor=date(2026, 12, 6)),
         owners=[admin.user_id or 0],
     )
+    install_approvals(engine, admin, idc_crm.load_approvals())
     install_pipelines(engine, admin, idc_crm.load_pipelines())
     assert seed_stage_history(engine, seed=7) > 400
     with workspace.read() as conn:

@@ -1,6 +1,11 @@
-"""The ``approval`` gate criterion: a stage may require an approved approval of a flow
-(``{"flow": key}``) — the contract's 签约 stage requires the contract approval. Judged
-set-based: one query over the batch's records for their latest approval of the flow."""
+"""The ``approval`` gate criterion: a stage may require an approved approval of a flow.
+
+- ``{"flow": key}``: the record's own latest approval of the flow is approved;
+- ``{"flow": key, "link_field": key}``: a live record of the flow's form, linking to this one
+  through ``link_field``, has its latest approval of the flow approved — the opportunity's
+  签约 stage requires an approved contract approval of one of its contracts.
+
+Judged set-based: one query over the batch's records."""
 
 from __future__ import annotations
 
@@ -18,6 +23,8 @@ from meridian.flows.stages.criteria import CriterionKind
 from meridian.flows.stages.model import Criterion
 from meridian.flows.stages.texts import N_, in_both
 from meridian.records.guards import ProposedWrite
+from meridian.schema.catalog import get_form
+from meridian.schema.compile import compile_form
 from meridian.schema.model import Form
 
 
@@ -25,22 +32,34 @@ def _unmet(
     conn: Connection, form: Form, criterion: Criterion, writes: Sequence[ProposedWrite]
 ) -> set[int]:
     ids = [w.record_id for w in writes]
+    key = criterion.config["flow"]
+    link_field = criterion.config.get("link_field")
+    flow = latest_flow(conn, key)
+    if flow is None:
+        return set(ids)
     latest = (
         sa.select(approvals.c.record_id, sa.func.max(approvals.c.id).label("id"))
-        .where(
-            approvals.c.form_key == form.key,
-            approvals.c.flow_key == criterion.config["flow"],
-            one_of(conn, approvals.c.record_id, ids),
-        )
+        .where(approvals.c.form_key == flow["form"], approvals.c.flow_key == key)
         .group_by(approvals.c.record_id)
         .subquery()
     )
-    approved = conn.scalars(
+    approved = (
         sa.select(approvals.c.record_id)
         .join(latest, latest.c.id == approvals.c.id)
         .where(approvals.c.state == "approved")
     )
-    return set(ids) - set(approved)
+    if link_field is None:
+        met = conn.scalars(approved.where(one_of(conn, approvals.c.record_id, ids)))
+    else:
+        source = compile_form(get_form(conn, flow["form"])).main
+        met = conn.scalars(
+            sa.select(source.c[link_field]).where(
+                source.c.deleted_at.is_(None),
+                one_of(conn, source.c[link_field], ids),
+                source.c.id.in_(approved.scalar_subquery()),
+            )
+        )
+    return set(ids) - set(met)
 
 
 def _describe(conn: Connection, form: Form, criterion: Criterion) -> dict[str, str]:
@@ -54,8 +73,18 @@ def _check(
 ) -> None:
     key = config.get("flow")
     flow = latest_flow(conn, key) if isinstance(key, str) else None
-    if flow is None or flow["form"] != form.key:
-        errors.add(f"{prefix}flow", "unknown_flow", "an approval flow of this form", key)
+    link_field = config.get("link_field")
+    if link_field is None:
+        if flow is None or flow["form"] != form.key:
+            errors.add(f"{prefix}flow", "unknown_flow", "an approval flow of this form", key)
+        return
+    if flow is None:
+        errors.add(f"{prefix}flow", "unknown_flow", "an approval flow", key)
+        return
+    link = get_form(conn, flow["form"]).get_field(str(link_field))
+    if link is None or link.type != "link" or link.many or link.target != form.key:
+        message = f"a link field of {flow['form']!r} to {form.key!r}"
+        errors.add(f"{prefix}link_field", "invalid_link_field", message, link_field)
 
 
 APPROVAL_CRITERION = CriterionKind("approval", _unmet, _describe, _check)

@@ -46,6 +46,16 @@ def load_pipelines() -> list[dict[str, Any]]:
     return pipelines
 
 
+def load_approvals() -> dict[str, Any]:
+    """The solution's approval flows and the roles they name: the contract approval (the
+    manager; over 100,000 the VP; legal and finance 会签; then the contract is marked signed)
+    and the quote-discount approval (over 15 % the manager and the VP, else the manager)."""
+    package: dict[str, Any] = json.loads(
+        files(__name__).joinpath("approvals.json").read_text(encoding="utf-8")
+    )
+    return package
+
+
 def load_reports() -> dict[str, Any]:
     """The solution's reports and dashboards: the management cockpit (funnel, customer value,
     sales behaviour, resource inventory; the app's home) and a rep's own dashboard (the home
@@ -75,6 +85,7 @@ def load_document_templates() -> list[tuple[str, dict[str, Any]]]:
 __all__ = [
     "SampleBatch",
     "generate",
+    "load_approvals",
     "load_document_templates",
     "load_package",
     "load_pipelines",
