@@ -45,6 +45,7 @@ from sqlalchemy.engine import Connection
 from meridian.access.manage import require_admin
 from meridian.core import clock
 from meridian.core.actor import Actor
+from meridian.core.i18n import Text
 from meridian.core.timezones import DEFAULT_TIME_ZONE
 from meridian.db.revisions import bump
 from meridian.db.tables import rule_fires, rules, schedules
@@ -73,7 +74,7 @@ def check_expression(
     conn: Connection, form: Form, source: Any, path: str, errors: ErrorCollector, *, condition: bool
 ) -> None:
     if not isinstance(source, str) or not source.strip():
-        errors.add(path, "invalid_expression", "expected an expression", source)
+        errors.add(path, "invalid_expression", Text("expected an expression"), source)
         return
     try:
         compiled = compile_expression(source, scope_for(conn, form))
@@ -83,7 +84,7 @@ def check_expression(
         )
         return
     if condition and compiled.result_type not in (ExprType.BOOLEAN, ExprType.NULL):
-        errors.add(path, "not_a_condition", "the condition must be true or false", source)
+        errors.add(path, "not_a_condition", Text("the condition must be true or false"), source)
 
 
 def _check_trigger(conn: Connection, form: Form, trigger: Any, errors: ErrorCollector) -> None:
@@ -91,7 +92,12 @@ def _check_trigger(conn: Connection, form: Form, trigger: Any, errors: ErrorColl
     known = triggers_of(conn)
     found = known.get(kind) if isinstance(kind, str) else None
     if found is None:
-        errors.add("trigger.type", "invalid_trigger", f"choose one of {', '.join(known)}", kind)
+        errors.add(
+            "trigger.type",
+            "invalid_trigger",
+            Text("choose one of {value}", value=", ".join(known)),
+            kind,
+        )
         return
     assert isinstance(trigger, Mapping)
     if found.check is not None:
@@ -100,9 +106,11 @@ def _check_trigger(conn: Connection, form: Form, trigger: Any, errors: ErrorColl
     if kind in ("field_changed", "date_relative") and not owner_changed:
         field = form.get_field(str(trigger.get("field")))
         if field is None or field.archived:
-            errors.add("trigger.field", "unknown_field", "no such field", trigger.get("field"))
+            errors.add(
+                "trigger.field", "unknown_field", Text("no such field"), trigger.get("field")
+            )
         elif kind == "date_relative" and field_type(field).expression_type(field) != ExprType.DATE:
-            errors.add("trigger.field", "not_a_date", "choose a date field", field.key)
+            errors.add("trigger.field", "not_a_date", Text("choose a date field"), field.key)
     if kind == "no_activity" and "activity" in trigger:
         activity = trigger["activity"]
         other = (
@@ -118,7 +126,7 @@ def _check_trigger(conn: Connection, form: Form, trigger: Any, errors: ErrorColl
             errors.add(
                 "trigger.activity",
                 "invalid_activity",
-                f"give a form and its link field to {form.key!r}",
+                Text("give a form and its link field to {key!r}", key=form.key),
                 activity,
             )
     if kind == SCHEDULE and not (
@@ -127,13 +135,15 @@ def _check_trigger(conn: Connection, form: Form, trigger: Any, errors: ErrorColl
         errors.add(
             "trigger.cron",
             "invalid_cron",
-            "a cron expression like '0 9 * * 1'",
+            Text("a cron expression like '0 9 * * 1'"),
             trigger.get("cron"),
         )
     if kind == "field_changed":
         for side in ("from", "to"):
             if side in trigger and not isinstance(trigger[side], list):
-                errors.add(f"trigger.{side}", "invalid_values", "expected a list", trigger[side])
+                errors.add(
+                    f"trigger.{side}", "invalid_values", Text("expected a list"), trigger[side]
+                )
     ranges: dict[str, tuple[str | None, tuple[int, int]]] = {
         "date_relative": ("offset_days", (-3650, 3650)),
         "no_activity": ("days", (1, 3650)),
@@ -149,7 +159,7 @@ def _check_trigger(conn: Connection, form: Form, trigger: Any, errors: ErrorColl
             errors.add(
                 f"trigger.{number}",
                 "out_of_range",
-                f"a whole number {bounds[0]}…{bounds[1]}",
+                Text("a whole number {low}…{high}", low=bounds[0], high=bounds[1]),
                 value,
             )
 
@@ -158,12 +168,15 @@ def check_values(
     conn: Connection, form: Form, values: Any, source: Form, path: str, errors: ErrorCollector
 ) -> None:
     if not isinstance(values, Mapping) or not values:
-        errors.add(path, "invalid_values", "expected {field: value}", values)
+        errors.add(path, "invalid_values", Text("expected an object of field: value"), values)
         return
     for key, value in values.items():
         if form.get_field(key) is None and key != "owner_id":
             errors.add(
-                f"{path}.{key}", "unknown_field", f"form {form.key!r} has no field {key!r}", key
+                f"{path}.{key}",
+                "unknown_field",
+                Text("form {form!r} has no field {key!r}", form=form.key, key=key),
+                key,
             )
         if isinstance(value, Mapping) and set(value) == {"expr"}:
             check_expression(
@@ -171,10 +184,15 @@ def check_values(
             )
         elif isinstance(value, Mapping) and set(value) == {"field"}:
             if value["field"] not in _columns(source):
-                errors.add(f"{path}.{key}.field", "unknown_field", "no such field", value["field"])
+                errors.add(
+                    f"{path}.{key}.field", "unknown_field", Text("no such field"), value["field"]
+                )
         elif isinstance(value, Mapping):
             errors.add(
-                f"{path}.{key}", "invalid_value", 'a value, {"expr": …} or {"field": …}', value
+                f"{path}.{key}",
+                "invalid_value",
+                Text('a value, {"expr": …} or {"field": …}'),
+                value,
             )
 
 
@@ -187,7 +205,12 @@ def _columns(form: Form) -> set[str]:
 
 def _check_actions(conn: Connection, form: Form, actions: Any, errors: ErrorCollector) -> None:
     if not isinstance(actions, list) or not 1 <= len(actions) <= MAX_ACTIONS:
-        errors.add("actions", "invalid_actions", f"give 1 to {MAX_ACTIONS} actions", actions)
+        errors.add(
+            "actions",
+            "invalid_actions",
+            Text("give 1 to {limit} actions", limit=MAX_ACTIONS),
+            actions,
+        )
         return
     known = actions_of(conn)
     for index, action in enumerate(actions):
@@ -204,12 +227,14 @@ def _checked(conn: Connection, document: Any) -> dict[str, Any]:
     """The rule's stored columns from ``document``, after checking all of it: every problem
     is named at once."""
     if not isinstance(document, Mapping):
-        raise ValidationFailed([FieldError("", "invalid_rule", "expected a JSON object", document)])
+        raise ValidationFailed(
+            [FieldError("", "invalid_rule", Text("expected a JSON object"), document)]
+        )
     form = get_form(conn, str(document.get("form_key")))
     errors = ErrorCollector()
     label = document.get("label")
     if not isinstance(label, str) or not 1 <= len(label.strip()) <= 200:
-        errors.add("label", "invalid_label", "give a label of 1 to 200 characters", label)
+        errors.add("label", "invalid_label", Text("give a label of 1 to 200 characters"), label)
     _check_trigger(conn, form, document.get("trigger"), errors)
     condition = document.get("condition") or ""
     if condition:
@@ -260,7 +285,10 @@ def update_rule(conn: Connection, actor: Actor, rule_id: int, document: Any) -> 
                 FieldError(
                     "form_key",
                     "form_fixed",
-                    f"a rule stays on its form {current['form_key']!r}; create a new rule",
+                    Text(
+                        "a rule stays on its form {form_key!r}; create a new rule",
+                        form_key=current["form_key"],
+                    ),
                     document.get("form_key"),
                 )
             ]
@@ -313,7 +341,7 @@ def _schedule_key(rule_id: int) -> str:
 def get_rule(conn: Connection, rule_id: int) -> dict[str, Any]:
     row = conn.execute(sa.select(rules).where(rules.c.id == rule_id)).first()
     if row is None:
-        raise NotFound(f"rule {rule_id} does not exist", id=rule_id)
+        raise NotFound(Text("rule {rule_id} does not exist", rule_id=rule_id), id=rule_id)
     return {
         key: value.isoformat() if hasattr(value, "isoformat") else value
         for key, value in row._mapping.items()
