@@ -31,6 +31,7 @@ from meridian.db.tables import (
     approval_tasks,
     approvals,
     record_shares,
+    users,
 )
 from meridian.errors import Conflict, NotFound
 from meridian.events.lifecycle import ApprovalFinished
@@ -294,14 +295,21 @@ def grant_read(walk: Walk, people: Sequence[int]) -> None:
     sharing panel, audited, revocable) for each who holds none yet — an approver outside the
     record's department must still see what they decide on."""
     record_id = int(walk.approval["record_id"])
+    wanted = sorted(set(people))
+    if not wanted:
+        return
     held = set(
         walk.conn.scalars(
             sa.select(record_shares.c.user_id).where(
                 record_shares.c.form_key == walk.form.key,
                 record_shares.c.record_id == record_id,
-                record_shares.c.user_id.in_(sorted(set(people))),
+                record_shares.c.user_id.in_(wanted),
             )
         )
+    )
+    # Administrators read every record already: no share for them.
+    held |= set(
+        walk.conn.scalars(sa.select(users.c.id).where(users.c.id.in_(wanted), users.c.is_admin))
     )
     for person in dict.fromkeys(people):
         if person not in held and person != walk.record.get("owner_id"):
