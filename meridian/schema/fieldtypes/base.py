@@ -126,6 +126,11 @@ class FieldType:
     """The print-template filter a placeholder of the field is written with (`` | money``)."""
     numeric_cell: ClassVar[bool] = False
     """Print templates align the value to the right in a table."""
+    import_cleanser: ClassVar[str] = "tidy_text"
+    """Which cleansing converter an import runs on a cell before :meth:`import_cell`
+    (``meridian/dataio/cleansing.py`` ``CLEANSERS``): ``tidy_text`` (half-width, trimmed),
+    ``calendar_day`` (Chinese and mixed dates, Excel serials), ``amount`` (exact 万/亿
+    amounts) or ``phone_number``."""
 
     designer_settings: ClassVar[tuple[str, ...]] = ("unique",)
     """The settings the form designer offers for a field of the type: ``unique``,

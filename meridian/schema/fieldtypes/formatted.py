@@ -68,6 +68,7 @@ class PhoneType(_NormalisedText):
     """Stored in E.164 so that one number typed three ways is one value."""
 
     name = "phone"
+    import_cleanser = "phone_number"
     designer_settings: ClassVar[tuple[str, ...]] = ("unique", "default")
     input_type = "tel"
     code = "invalid_phone"

@@ -160,6 +160,7 @@ def _check_range(field: Field, number: Decimal) -> None:
 
 class IntegerType(FieldType):
     name = "integer"
+    import_cleanser = "amount"
     designer_settings: ClassVar[tuple[str, ...]] = ("unique", "default", "range")
     retype_family = "number"
     numeric_input = True
@@ -193,6 +194,7 @@ class ScaledNumberType(FieldType):
     """Exact decimals stored as integers of ``10**scale`` units."""
 
     name = "decimal"
+    import_cleanser = "amount"
     designer_settings: ClassVar[tuple[str, ...]] = ("unique", "default", "range", "scale")
     retype_family = "number"
     numeric_input = True
@@ -292,6 +294,7 @@ class PercentType(ScaledNumberType):
     """A percentage as the user types it (``12.5`` is 12.5 %); formulas see the fraction."""
 
     name = "percent"
+    import_cleanser = "tidy_text"  # 12.5% is not an amount
     number_format = "percent"
 
     def expression_scale(self, field: Field) -> int:
@@ -342,6 +345,7 @@ class BooleanType(FieldType):
 
 class DateType(FieldType):
     name = "date"
+    import_cleanser = "calendar_day"
     input_type = "date"
     retype_family = "date"
     filter_input = "date"
