@@ -190,11 +190,13 @@ def scan(workspace, visits: int, open_visits: int, due: int, runs: int) -> None:
             transaction.rollback()
             conn.close()
             {"ours": ours, "raw": raw, "whole": whole}[kind].append(elapsed)
-            assert fired == counts[2], (kind, fired, counts[2])
+            # The whole scan reads the clock, which has moved on since the fill: a few more
+            # deadlines have passed by then.
+            assert fired == counts[2] or (kind == "whole" and fired >= counts[2]), (kind, fired)
     o, r, w = (statistics.median(x) * 1000 for x in (ours, raw, whole))
     print(
         f"SLA scan statement {o:.1f} ms, raw SQL {r:.1f} ms (ratio {o / r:.2f}); "
-        f"whole scan with its {counts[2]} breach events {w:.1f} ms (medians of {runs})"
+        f"whole scan with its breach events {w:.1f} ms (medians of {runs})"
     )
 
 
