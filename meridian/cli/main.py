@@ -1,4 +1,4 @@
-"""The ``meridian`` command: init, serve, demo, app, token, user, audit, dossier, bench."""
+"""The ``meridian`` command: init, serve, demo, app, token, user, audit, dossier, import, bench."""
 
 from __future__ import annotations
 
@@ -21,6 +21,7 @@ from meridian.access.users import create_user, find_user_id, get_user_id
 from meridian.app import create_workspace
 from meridian.cli.audit import audit_cli
 from meridian.cli.documents import documents_cli
+from meridian.cli.importing import import_command
 from meridian.cli.plugins import describe_plugins
 from meridian.core.actor import Actor
 from meridian.dataio.dossier import build_dossier
@@ -552,6 +553,9 @@ def dossier(
             )
     out.write_bytes(archive)
     _say(f"dossier of {form} {record_id} written to {out} ({len(archive):,} bytes)")
+
+
+cli.command("import")(import_command(lambda: _workspace()))
 
 
 @cli.command("plugins")
