@@ -12,6 +12,7 @@ looks at every open visit whose deadline is past, not at a time window.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
@@ -21,6 +22,7 @@ from sqlalchemy.engine import Connection
 
 from meridian.core.clock import utcnow
 from meridian.db.tables import stage_visits
+from meridian.db.types import UTCDateTime
 from meridian.events.lifecycle import StageSlaBreached, StageSlaWarned
 from meridian.events.records import RecordEvent
 from meridian.flows.calendar.model import time_basis
@@ -72,15 +74,29 @@ def scan_slas(conn: Connection, *, limit: int = BATCH) -> tuple[int, int]:
 
 
 def _fire(conn: Connection, deadline: str, fired: str, now: datetime, limit: int) -> list[Any]:
+    statement = _fire_statement(deadline, fired, conn.dialect.name == "postgresql")
+    return list(conn.execute(statement, {"now": now, "limit": limit}))
+
+
+@functools.cache
+def _fire_statement(deadline: str, fired: str, skip_locked: bool) -> Any:
+    """The scan's UPDATE … RETURNING, built once per kind of deadline (the scan runs every
+    minute; building and caching the statement cost more than the query itself)."""
+    now = sa.bindparam("now", type_=UTCDateTime())
     due = sa.and_(
         stage_visits.c[deadline] <= now,
         stage_visits.c.left_at.is_(None),
         stage_visits.c[fired].is_(None),
     )
-    chosen = sa.select(stage_visits.c.id).where(due).order_by(stage_visits.c[deadline]).limit(limit)
-    if conn.dialect.name == "postgresql":
+    chosen = (
+        sa.select(stage_visits.c.id)
+        .where(due)
+        .order_by(stage_visits.c[deadline])
+        .limit(sa.bindparam("limit", type_=sa.Integer()))
+    )
+    if skip_locked:
         chosen = chosen.with_for_update(skip_locked=True)
-    result = conn.execute(
+    return (
         stage_visits.update()
         .where(stage_visits.c.id.in_(chosen.scalar_subquery()), stage_visits.c[fired].is_(None))
         .values({fired: now})
@@ -93,7 +109,6 @@ def _fire(conn: Connection, deadline: str, fired: str, now: datetime, limit: int
             stage_visits.c.due_at,
         )
     )
-    return list(result)
 
 
 def _announce(
