@@ -34,7 +34,7 @@ def placeholders(form: Form, target_of: Callable[[str], Form | None]) -> list[Pl
             found.append(Placeholder(form.label, f"{f.label}（表格）", _table(f)))
             continue
         found.append(Placeholder(form.label, f.label, _value("record", f)))
-        if field_type(f).number_format == "currency":
+        if field_type(f).number_style(f) == "currency":
             found.append(
                 Placeholder(
                     form.label, f"{f.label}（大写）", f"{{{{ record.{f.key} | rmb_upper }}}}"
@@ -50,7 +50,7 @@ def placeholders(form: Form, target_of: Callable[[str], Form | None]) -> list[Pl
 
 
 def _value(owner: str, f: Field) -> str:
-    return f"{{{{ {owner}.{f.key}{field_type(f).document_filter} }}}}"
+    return f"{{{{ {owner}.{f.key}{field_type(f).print_filter(f)} }}}}"
 
 
 def _table(table: Field) -> str:

@@ -143,6 +143,8 @@ class Field(_Frozen):
     # formula: the expression; result_type fixes the stored column type
     expression: str | None = None
     result_type: Literal["number", "text", "boolean", "date", "datetime"] | None = None
+    # formula / rollup: a number result shown as money (in ``currency``) or a percentage
+    shown_as: Literal["currency", "percent"] | None = None
     rollup: Rollup | None = None
     # attachment: the extensions it accepts (none: anything but programs and scripts) and
     # the largest file in bytes (none: the workspace's upload limit)

@@ -61,7 +61,7 @@ class Presenter:
             amount = Decimal(str(value))
         except InvalidOperation:
             return str(value)
-        style = field_type(field).number_format
+        style = field_type(field).number_style(field)
         if style == "currency":
             return str(self._currency.apply(amount, self._babel, currency=field.currency))
         text = str(self._decimal.apply(amount, self._babel))

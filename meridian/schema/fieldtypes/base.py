@@ -136,7 +136,17 @@ class FieldType:
     """The settings the form designer offers for a field of the type: ``unique``,
     ``default``, ``options``, ``range`` (minimum and maximum), ``scale``, ``currency``,
     ``length`` (and pattern), ``target``, ``files``, ``auto_pattern``, ``expression``,
-    ``lines``."""
+    ``lines``, ``shown_as``."""
+
+    def number_style(self, field: Field) -> str:
+        """:attr:`number_format` for this field: a computed number chooses its own
+        (``field.shown_as``), so a quote total computed from its lines is still money."""
+        return self.number_format
+
+    def print_filter(self, field: Field) -> str:
+        """:attr:`document_filter` for this field (a computed number shown as money prints as
+        money)."""
+        return self.document_filter
 
     # How filters compare the value.
     filter_operators: ClassVar[tuple[str, ...]] = COMPARING

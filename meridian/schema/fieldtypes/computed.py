@@ -55,7 +55,7 @@ class FormulaType(FieldType):
     """
 
     name = "formula"
-    designer_settings: ClassVar[tuple[str, ...]] = ("expression",)
+    designer_settings: ClassVar[tuple[str, ...]] = ("expression", "shown_as")
     computed = True
     supports_unique = False
     evaluates_expression = True
@@ -64,6 +64,12 @@ class FormulaType(FieldType):
 
     def presentation(self, field: Field) -> str:
         return "number" if (field.result_type or "number") == "number" else "text"
+
+    def number_style(self, field: Field) -> str:
+        return field.shown_as or "decimal"
+
+    def print_filter(self, field: Field) -> str:
+        return " | money" if field.shown_as == "currency" else ""
 
     def template_value(self, field: Field, value: Any, tz: ZoneInfo, names: Names) -> Any:
         result = field.result_type or "number"
@@ -119,7 +125,7 @@ class RollupType(FormulaType):
     of another form that link here; stored as an exact number like a formula's."""
 
     name = "rollup"
-    designer_settings: ClassVar[tuple[str, ...]] = ()
+    designer_settings: ClassVar[tuple[str, ...]] = ("shown_as",)
     evaluates_expression = False
     aggregates = True
 
