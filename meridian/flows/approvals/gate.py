@@ -25,6 +25,7 @@ from meridian.flows.stages.texts import N_, in_both
 from meridian.records.guards import ProposedWrite
 from meridian.schema.catalog import get_form
 from meridian.schema.compile import compile_form
+from meridian.schema.fieldtypes import field_type
 from meridian.schema.model import Form
 
 
@@ -82,7 +83,7 @@ def _check(
         errors.add(f"{prefix}flow", "unknown_flow", "an approval flow", key)
         return
     link = get_form(conn, flow["form"]).get_field(str(link_field))
-    if link is None or link.type != "link" or link.many or link.target != form.key:
+    if link is None or not field_type(link).links_records or link.many or link.target != form.key:
         message = f"a link field of {flow['form']!r} to {form.key!r}"
         errors.add(f"{prefix}link_field", "invalid_link_field", message, link_field)
 
