@@ -19,6 +19,7 @@ from meridian.flows.stages.model import load_pipelines
 from meridian.records import service
 from meridian.records.guards import WriteIntent, WriteRefused
 from meridian.schema.catalog import get_form
+from meridian.schema.fieldtypes import field_type
 from meridian.web.display import Presenter
 from meridian.web.messages import problems_of
 from meridian.web.pages.common import fragment, page
@@ -182,7 +183,7 @@ def _designer_page(
     source: str | None = None,
     status_code: int = 200,
 ) -> HTMLResponse:
-    stage_fields = [f for f in form.active_fields if f.type == "select"]
+    stage_fields = [f for f in form.active_fields if field_type(f).board_grouping]
     if chosen is None:
         field = stage_fields[0] if stage_fields else None
         chosen = {
