@@ -32,6 +32,7 @@ from sqlalchemy.engine import Connection
 from meridian.access.manage import require_admin
 from meridian.core.actor import Actor
 from meridian.core.clock import utcnow
+from meridian.core.i18n import Text
 from meridian.db.tables import approval_flows
 from meridian.errors import ErrorCollector, FieldError, NotFound, PermissionDenied
 from meridian.expr import ExpressionError, ExprType, compile_expression
@@ -115,7 +116,9 @@ def check_definition(
 ) -> dict[str, Any]:
     """Every problem of ``definition`` for ``form`` into ``errors``; the definition as stored."""
     if not isinstance(definition, Mapping) or not isinstance(definition.get("nodes"), list):
-        errors.add("definition.nodes", "invalid_nodes", "expected a list of nodes", definition)
+        errors.add(
+            "definition.nodes", "invalid_nodes", Text("expected a list of nodes"), definition
+        )
         return {}
     checker = _Checker(conn, form, errors)
     checker.sequence(definition["nodes"], "definition.nodes")
@@ -123,7 +126,7 @@ def check_definition(
         errors.add(
             "definition.nodes",
             "no_approver",
-            "a flow needs at least one approver node / 审批流至少需要一个审批人节点",
+            Text("a flow needs at least one approver node"),
             None,
         )
     return {"nodes": definition["nodes"]}
@@ -141,7 +144,7 @@ class _Checker:
 
     def sequence(self, nodes: Any, path: str) -> None:
         if not isinstance(nodes, list):
-            self.errors.add(path, "invalid_nodes", "expected a list of nodes", nodes)
+            self.errors.add(path, "invalid_nodes", Text("expected a list of nodes"), nodes)
             return
         for index, node in enumerate(nodes):
             self.node(node, f"{path}.{index}")
@@ -150,21 +153,30 @@ class _Checker:
         self.count += 1
         if self.count > MAX_NODES:
             if self.count == MAX_NODES + 1:
-                self.errors.add(path, "too_many_nodes", f"at most {MAX_NODES} nodes", None)
+                self.errors.add(
+                    path, "too_many_nodes", Text("at most {limit} nodes", limit=MAX_NODES), None
+                )
             return
         if not isinstance(node, Mapping):
-            self.errors.add(path, "invalid_node", "expected a node object", node)
+            self.errors.add(path, "invalid_node", Text("expected a node object"), node)
             return
         node_id = node.get("id")
         if not isinstance(node_id, str) or not KEY_PATTERN.match(node_id) or "#" in node_id:
-            self.errors.add(f"{path}.id", "invalid_id", "a node id is a-z, 0-9 and _", node_id)
+            self.errors.add(
+                f"{path}.id", "invalid_id", Text("a node id is a-z, 0-9 and _"), node_id
+            )
         elif node_id in self.ids:
-            self.errors.add(f"{path}.id", "duplicate_id", "node ids are unique", node_id)
+            self.errors.add(f"{path}.id", "duplicate_id", Text("node ids are unique"), node_id)
         else:
             self.ids.add(node_id)
         kind = node.get("type")
         if kind not in NODE_TYPES:
-            self.errors.add(f"{path}.type", "invalid_type", f"one of {', '.join(NODE_TYPES)}", kind)
+            self.errors.add(
+                f"{path}.type",
+                "invalid_type",
+                Text("one of {choices}", choices=", ".join(NODE_TYPES)),
+                kind,
+            )
             return
         getattr(self, f"_{kind}")(node, path)
 
@@ -172,21 +184,26 @@ class _Checker:
         self.approvers += 1
         mode = node.get("mode", "single")
         if mode not in MODES:
-            self.errors.add(f"{path}.mode", "invalid_mode", f"one of {', '.join(MODES)}", mode)
+            self.errors.add(
+                f"{path}.mode",
+                "invalid_mode",
+                Text("one of {choices}", choices=", ".join(MODES)),
+                mode,
+            )
         if mode == "percentage":
             share = node.get("percentage")
             if isinstance(share, bool) or not isinstance(share, int) or not 1 <= share <= 100:
-                self.errors.add(f"{path}.percentage", "invalid_percentage", "1 to 100", share)
+                self.errors.add(f"{path}.percentage", "invalid_percentage", Text("1 to 100"), share)
         self._approvers(node.get("approvers"), f"{path}.approvers")
         reject_to = node.get("reject_to", "end")
         if reject_to not in REJECT_TO:
-            message = f"one of {', '.join(REJECT_TO)}"
+            message = Text("one of {choices}", choices=", ".join(REJECT_TO))
             self.errors.add(f"{path}.reject_to", "invalid_reject_to", message, reject_to)
         editable = node.get("editable_fields", [])
         if not isinstance(editable, list) or any(
             not isinstance(key, str) or key not in self.fields for key in editable
         ):
-            message = "a list of the form's field keys"
+            message = Text("a list of the form's field keys")
             self.errors.add(f"{path}.editable_fields", "unknown_field", message, editable)
         timeout = node.get("timeout")
         if timeout is not None:
@@ -194,18 +211,22 @@ class _Checker:
 
     def _timeout(self, timeout: Any, path: str) -> None:
         if not isinstance(timeout, Mapping):
-            self.errors.add(path, "invalid_timeout", "expected {hours, action}", timeout)
+            self.errors.add(
+                path, "invalid_timeout", Text("expected {shape}", shape="{hours, action}"), timeout
+            )
             return
         hours = timeout.get("hours")
         valid = isinstance(hours, int | float) and not isinstance(hours, bool)
         if not valid or not 0 < float(hours or 0) <= 24 * 365:
-            self.errors.add(f"{path}.hours", "invalid_hours", "business hours, above 0", hours)
+            self.errors.add(
+                f"{path}.hours", "invalid_hours", Text("business hours, above 0"), hours
+            )
         if timeout.get("basis", "business") not in ("business", "calendar"):
-            message = "business (the work calendar) or calendar (plain hours)"
+            message = Text("business (the work calendar) or calendar (plain hours)")
             self.errors.add(f"{path}.basis", "invalid_basis", message, timeout.get("basis"))
         action = timeout.get("action")
         if action not in TIMEOUT_ACTIONS:
-            message = f"one of {', '.join(TIMEOUT_ACTIONS)}"
+            message = Text("one of {choices}", choices=", ".join(TIMEOUT_ACTIONS))
             self.errors.add(f"{path}.action", "invalid_action", message, action)
         if action == "escalate":
             self._approvers(timeout.get("escalate_to"), f"{path}.escalate_to")
@@ -217,43 +238,48 @@ class _Checker:
         action = node.get("action")
         if action not in ACTIONS:
             self.errors.add(
-                f"{path}.action", "invalid_action", f"one of {', '.join(ACTIONS)}", action
+                f"{path}.action",
+                "invalid_action",
+                Text("one of {choices}", choices=", ".join(ACTIONS)),
+                action,
             )
         elif action == "update":
             values = node.get("values")
             if not isinstance(values, Mapping) or not values:
-                self.errors.add(f"{path}.values", "invalid_values", "field values to set", values)
+                self.errors.add(
+                    f"{path}.values", "invalid_values", Text("field values to set"), values
+                )
             else:
                 for key in values:
                     if key not in self.fields:
                         self.errors.add(
-                            f"{path}.values.{key}", "unknown_field", "no such field", key
+                            f"{path}.values.{key}", "unknown_field", Text("no such field"), key
                         )
         elif action == "webhook":
             parts = urlsplit(str(node.get("url") or ""))
             if parts.scheme not in ("http", "https") or not parts.netloc:
                 self.errors.add(
-                    f"{path}.url", "invalid_url", "expected an http(s) URL", node.get("url")
+                    f"{path}.url", "invalid_url", Text("expected an http(s) URL"), node.get("url")
                 )
         else:
             self._approvers(node.get("approvers"), f"{path}.approvers")
             message = node.get("message")
             if not isinstance(message, str) or not message.strip() or len(message) > 2000:
                 self.errors.add(
-                    f"{path}.message", "invalid_message", "1 to 2,000 characters", message
+                    f"{path}.message", "invalid_message", Text("1 to 2,000 characters"), message
                 )
 
     def _condition(self, node: Mapping[str, Any], path: str) -> None:
         branches = node.get("branches")
         if not isinstance(branches, list) or len(branches) < 2:
             self.errors.add(
-                f"{path}.branches", "invalid_branches", "at least two branches", branches
+                f"{path}.branches", "invalid_branches", Text("at least two branches"), branches
             )
             return
         for index, branch in enumerate(branches):
             where = f"{path}.branches.{index}"
             if not isinstance(branch, Mapping):
-                self.errors.add(where, "invalid_branch", "expected a branch object", branch)
+                self.errors.add(where, "invalid_branch", Text("expected a branch object"), branch)
                 continue
             condition = branch.get("condition", "")
             last = index == len(branches) - 1
@@ -261,8 +287,10 @@ class _Checker:
                 self.errors.add(
                     f"{where}.condition",
                     "dead_end",
-                    "the last branch is the default and has no condition, so that every"
-                    " record has a way on / 最后一个分支为默认分支，不设条件，以免记录无路可走",
+                    Text(
+                        "the last branch is the default and has no condition, so that every"
+                        " record has a way on"
+                    ),
                     condition,
                 )
             elif not last:
@@ -273,19 +301,19 @@ class _Checker:
         branches = node.get("branches")
         if not isinstance(branches, list) or len(branches) < 2:
             self.errors.add(
-                f"{path}.branches", "invalid_branches", "at least two branches", branches
+                f"{path}.branches", "invalid_branches", Text("at least two branches"), branches
             )
             return
         for index, branch in enumerate(branches):
             where = f"{path}.branches.{index}"
             if not isinstance(branch, Mapping):
-                self.errors.add(where, "invalid_branch", "expected a branch object", branch)
+                self.errors.add(where, "invalid_branch", Text("expected a branch object"), branch)
                 continue
             if branch.get("condition"):
                 self.errors.add(
                     f"{where}.condition",
                     "invalid_branch",
-                    "parallel branches all run",
+                    Text("parallel branches all run"),
                     branch["condition"],
                 )
             self.sequence(branch.get("nodes", []), f"{where}.nodes")
@@ -295,7 +323,7 @@ class _Checker:
             self.errors.add(
                 path,
                 "dead_end",
-                "a branch other than the last needs a condition / 除最后一个分支外都需要条件",
+                Text("a branch other than the last needs a condition"),
                 source,
             )
             return
@@ -307,18 +335,22 @@ class _Checker:
             )
             return
         if compiled.result_type not in (ExprType.BOOLEAN, ExprType.NULL):
-            self.errors.add(path, "not_a_condition", "the condition must be true or false", source)
+            self.errors.add(
+                path, "not_a_condition", Text("the condition must be true or false"), source
+            )
 
     def _approvers(self, specs: Any, path: str) -> None:
         if not isinstance(specs, list) or not specs:
-            self.errors.add(path, "no_approvers", "name at least one approver", specs)
+            self.errors.add(path, "no_approvers", Text("name at least one approver"), specs)
             return
         for index, spec in enumerate(specs):
             self._spec(spec, f"{path}.{index}")
 
     def _spec(self, spec: Any, path: str) -> None:
         if not isinstance(spec, Mapping) or spec.get("type") not in APPROVER_TYPES:
-            message = f"an approver's type is one of {', '.join(APPROVER_TYPES)}"
+            message = Text(
+                "an approver's type is one of {choices}", choices=", ".join(APPROVER_TYPES)
+            )
             self.errors.add(f"{path}.type", "invalid_approver", message, spec)
             return
         kind = spec["type"]
@@ -329,11 +361,11 @@ class _Checker:
                 or not ids
                 or any(isinstance(i, bool) or not isinstance(i, int) for i in ids)
             ):
-                self.errors.add(f"{path}.ids", "invalid_users", "a list of user ids", ids)
+                self.errors.add(f"{path}.ids", "invalid_users", Text("a list of user ids"), ids)
         elif kind == "role":
             role = spec.get("role")
             if not isinstance(role, str) or not role:
-                self.errors.add(f"{path}.role", "invalid_role", "a role key", role)
+                self.errors.add(f"{path}.role", "invalid_role", Text("a role key"), role)
         elif kind in ("manager", "department_head"):
             levels = spec.get("levels", 1)
             if (
@@ -341,12 +373,19 @@ class _Checker:
                 or not isinstance(levels, int)
                 or not 1 <= levels <= MAX_LEVELS
             ):
-                self.errors.add(f"{path}.levels", "invalid_levels", f"1 to {MAX_LEVELS}", levels)
+                self.errors.add(
+                    f"{path}.levels",
+                    "invalid_levels",
+                    Text("1 to {limit}", limit=MAX_LEVELS),
+                    levels,
+                )
         elif kind == "field":
             key = spec.get("field")
             field = self.fields.get(key) if isinstance(key, str) else None
             if key != "owner_id" and (field is None or not field_type(field).references_users):
-                self.errors.add(f"{path}.field", "invalid_field", "a user field of the form", key)
+                self.errors.add(
+                    f"{path}.field", "invalid_field", Text("a user field of the form"), key
+                )
         else:
             levels = spec.get("levels", 1)
             if (
@@ -354,7 +393,12 @@ class _Checker:
                 or not isinstance(levels, int)
                 or not 1 <= levels <= MAX_LEVELS
             ):
-                self.errors.add(f"{path}.levels", "invalid_levels", f"1 to {MAX_LEVELS}", levels)
+                self.errors.add(
+                    f"{path}.levels",
+                    "invalid_levels",
+                    Text("1 to {limit}", limit=MAX_LEVELS),
+                    levels,
+                )
 
 
 def walk(nodes: Sequence[Mapping[str, Any]]) -> Iterator[Mapping[str, Any]]:
@@ -371,28 +415,38 @@ def walk(nodes: Sequence[Mapping[str, Any]]) -> Iterator[Mapping[str, Any]]:
 def save_flow(conn: Connection, actor: Actor, document: Any) -> dict[str, Any]:
     """Create a flow or add a version of it: ``{key, form, label, definition}``."""
     if not (actor.is_admin or actor.can_build):
-        raise PermissionDenied("only administrators and builders design approval flows")
+        raise PermissionDenied(Text("only administrators and builders design approval flows"))
     errors = ErrorCollector()
     if not isinstance(document, Mapping):
-        errors.add("body", "invalid_flow", "expected {key, form, label, definition}", document)
+        errors.add(
+            "body",
+            "invalid_flow",
+            Text("expected {shape}", shape="{key, form, label, definition}"),
+            document,
+        )
         errors.raise_if_any()
     assert isinstance(document, Mapping)
     key = document.get("key")
     if not isinstance(key, str) or not KEY_PATTERN.match(key):
-        errors.add("key", "invalid_key", "lower-case letters, digits and _, from a letter", key)
+        errors.add(
+            "key", "invalid_key", Text("lower-case letters, digits and _, from a letter"), key
+        )
     label = document.get("label")
     if not isinstance(label, str) or not 1 <= len(label.strip()) <= 200:
-        errors.add("label", "invalid_label", "1 to 200 characters", label)
+        errors.add("label", "invalid_label", Text("1 to 200 characters"), label)
     form_key = document.get("form")
     form = find_form(conn, form_key) if isinstance(form_key, str) else None
     if form is None:
-        errors.add("form", "unknown_form", "no such form", form_key)
+        errors.add("form", "unknown_form", Text("no such form"), form_key)
     errors.raise_if_any()
     assert form is not None and isinstance(key, str) and isinstance(label, str)
     current = latest_flow(conn, key)
     if current is not None and current["form"] != form.key:
         errors.add(
-            "form", "form_changed", f"flow {key!r} belongs to form {current['form']!r}", form_key
+            "form",
+            "form_changed",
+            Text("flow {key!r} belongs to form {form!r}", key=key, form=current["form"]),
+            form_key,
         )
     definition = check_definition(conn, form, document.get("definition"), errors)
     errors.raise_if_any()
@@ -445,9 +499,12 @@ def get_flow(conn: Connection, key: str, version: int | None = None) -> dict[str
         ).first()
         found = _public(row) if row is not None else None
     if found is None:
-        raise NotFound(
-            f"no approval flow {key!r}" + (f" version {version}" if version else ""), key=key
+        message = (
+            Text("no approval flow {key!r} version {version}", key=key, version=version)
+            if version
+            else Text("no approval flow {key!r}", key=key)
         )
+        raise NotFound(message, key=key)
     return found
 
 

@@ -15,6 +15,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from meridian.core.i18n import Text
 from meridian.db.sets import one_of
 from meridian.db.tables import approvals
 from meridian.errors import ErrorCollector
@@ -77,14 +78,16 @@ def _check(
     link_field = config.get("link_field")
     if link_field is None:
         if flow is None or flow["form"] != form.key:
-            errors.add(f"{prefix}flow", "unknown_flow", "an approval flow of this form", key)
+            errors.add(f"{prefix}flow", "unknown_flow", Text("an approval flow of this form"), key)
         return
     if flow is None:
-        errors.add(f"{prefix}flow", "unknown_flow", "an approval flow", key)
+        errors.add(f"{prefix}flow", "unknown_flow", Text("an approval flow"), key)
         return
     link = get_form(conn, flow["form"]).get_field(str(link_field))
     if link is None or not field_type(link).links_records or link.many or link.target != form.key:
-        message = f"a link field of {flow['form']!r} to {form.key!r}"
+        message = Text(
+            "a link field of {source!r} to {target!r}", source=flow["form"], target=form.key
+        )
         errors.add(f"{prefix}link_field", "invalid_link_field", message, link_field)
 
 

@@ -17,6 +17,7 @@ from sqlalchemy.engine import Connection
 from meridian.access.permissions import form_access
 from meridian.core.actor import Actor
 from meridian.core.clock import utcnow
+from meridian.core.i18n import Text
 from meridian.core.timezones import DEFAULT_TIME_ZONE
 from meridian.db.locks import serialize
 from meridian.db.tables import (
@@ -56,7 +57,10 @@ def _comment(comment: Any, errors: ErrorCollector) -> str:
         return ""
     if not isinstance(comment, str) or len(comment) > MAX_COMMENT:
         errors.add(
-            "comment", "invalid_comment", f"text of at most {MAX_COMMENT} characters", comment
+            "comment",
+            "invalid_comment",
+            Text("text of at most {limit} characters", limit=MAX_COMMENT),
+            comment,
         )
         return ""
     return comment.strip()
@@ -70,7 +74,9 @@ def _attachments(attachments: Any, errors: ErrorCollector) -> list[int]:
         or len(attachments) > 20
         or any(isinstance(a, bool) or not isinstance(a, int) for a in attachments)
     ):
-        errors.add("attachments", "invalid_attachments", "a list of up to 20 file ids", attachments)
+        errors.add(
+            "attachments", "invalid_attachments", Text("a list of up to 20 file ids"), attachments
+        )
         return []
     return list(attachments)
 
@@ -85,7 +91,7 @@ def submit(
     has at most one approval in progress. A record returned to its submitter is resubmitted."""
     flow = latest_flow(conn, flow_key)
     if flow is None:
-        raise NotFound(f"no approval flow {flow_key!r}", key=flow_key)
+        raise NotFound(Text("no approval flow {key!r}", key=flow_key), key=flow_key)
     form = get_form(conn, flow["form"])
     table = compile_form(form).main
     access = form_access(conn, actor, form)
@@ -94,7 +100,14 @@ def submit(
     if readable is not None:
         query = query.where(readable)
     if conn.execute(query).first() is None:
-        raise NotFound(f"record {record_id} of form {form.key!r} is not found", id=record_id)
+        raise NotFound(
+            Text(
+                "record {record_id} of form {form_key!r} is not found",
+                record_id=record_id,
+                form_key=form.key,
+            ),
+            id=record_id,
+        )
     require_rows(conn, access, table, record_id, "update", DEFAULT_TIME_ZONE)
     errors = ErrorCollector()
     text = _comment(comment, errors)
@@ -109,7 +122,11 @@ def submit(
     ).first()
     if current is not None and current.state == RUNNING:
         raise Conflict(
-            f"record {record_id} is already in approval {current.id} / 该记录已在审批中",
+            Text(
+                "record {record_id} is already in approval {approval_id}",
+                record_id=record_id,
+                approval_id=current.id,
+            ),
             approval_id=current.id,
         )
     if current is not None:
@@ -143,7 +160,12 @@ def resubmit(
     walk = runtime.open_walk(conn, runtime.lock(conn, approval_id), actor)
     _require_submitter(walk)
     if walk.approval["state"] != RETURNED:
-        raise Conflict(f"approval {approval_id} is not returned to its submitter", id=approval_id)
+        raise Conflict(
+            Text(
+                "approval {approval_id} is not returned to its submitter", approval_id=approval_id
+            ),
+            id=approval_id,
+        )
     errors = ErrorCollector()
     text = _comment(comment, errors)
     errors.raise_if_any()
@@ -165,11 +187,13 @@ def recall(
     errors.raise_if_any()
     state = walk.approval["state"]
     if state not in (RUNNING, RETURNED):
-        raise Conflict(f"approval {approval_id} has already finished", id=approval_id)
+        raise Conflict(
+            Text("approval {approval_id} has already finished", approval_id=approval_id),
+            id=approval_id,
+        )
     if state == RUNNING and _acted_this_round(walk):
         raise Conflict(
-            "an approver has already acted; it can no longer be recalled"
-            " / 已有审批人处理，无法撤回",
+            Text("an approver has already acted; it can no longer be recalled"),
             id=approval_id,
         )
     runtime.log(walk, "recall", comment=text)
@@ -211,14 +235,14 @@ def _task_walk(conn: Connection, actor: Actor, task_id: int) -> tuple[Walk, dict
         sa.select(approval_tasks.c.approval_id).where(approval_tasks.c.id == task_id)
     )
     if approval_id is None:
-        raise NotFound(f"task {task_id} does not exist", id=task_id)
+        raise NotFound(Text("task {task_id} does not exist", task_id=task_id), id=task_id)
     approval = runtime.lock(conn, approval_id)
     task = conn.execute(sa.select(approval_tasks).where(approval_tasks.c.id == task_id)).one()
     if actor.user_id is None or task.assignee_id != actor.user_id:
-        raise PermissionDenied(f"task {task_id} is not yours / 这不是您的审批任务", id=task_id)
+        raise PermissionDenied(Text("task {task_id} is not yours", task_id=task_id), id=task_id)
     if task.kind != "approve" or task.state != "pending" or approval["state"] != RUNNING:
         raise Conflict(
-            f"task {task_id} is {task.state}; nothing to do / 该任务已处理",
+            Text("task {task_id} is {state}; nothing to do", task_id=task_id, state=task.state),
             id=task_id,
             state=task.state,
         )
@@ -240,7 +264,9 @@ def _settle(walk: Walk, task: Mapping[str, Any], state: str, comment: str) -> No
         .values(state=state, acted_at=walk.now, comment=comment)
     )
     if done.rowcount != 1:
-        raise Conflict(f"task {task['id']} was already acted on / 该任务已处理", id=task["id"])
+        raise Conflict(
+            Text("task {task_id} was already acted on", task_id=task["id"]), id=task["id"]
+        )
 
 
 def approve(
@@ -259,12 +285,15 @@ def approve(
     text = _comment(comment, errors)
     files = _attachments(attachments, errors)
     if values is not None and not isinstance(values, Mapping):
-        errors.add("values", "invalid_values", "field values to change", values)
+        errors.add("values", "invalid_values", Text("field values to change"), values)
     editable = set(node.get("editable_fields", ()))
     for key in values or {}:
         if key not in editable:
             errors.add(
-                f"values.{key}", "not_editable", "this approver may not change this field", key
+                f"values.{key}",
+                "not_editable",
+                Text("this approver may not change this field"),
+                key,
             )
     errors.raise_if_any()
     if values:
@@ -333,7 +362,9 @@ def reject(
     text = _comment(comment, errors)
     files = _attachments(attachments, errors)
     if to is not None and to not in REJECT_TO:
-        errors.add("to", "invalid_reject_to", f"one of {', '.join(REJECT_TO)}", to)
+        errors.add(
+            "to", "invalid_reject_to", Text("one of {choices}", choices=", ".join(REJECT_TO)), to
+        )
     errors.raise_if_any()
     _settle(walk, task, "rejected", text)
     runtime.log(
@@ -387,7 +418,7 @@ def _require_user(conn: Connection, user_id: Any, errors: ErrorCollector, field:
         ).first()
         is None
     ):
-        errors.add(field, "unknown_user", "an active user's id", user_id)
+        errors.add(field, "unknown_user", Text("an active user's id"), user_id)
 
 
 def transfer(
@@ -400,7 +431,7 @@ def transfer(
     text = _comment(comment, errors)
     _require_user(conn, user_id, errors, "user_id")
     if user_id == actor.user_id:
-        errors.add("user_id", "same_user", "transfer to someone else", user_id)
+        errors.add("user_id", "same_user", Text("transfer to someone else"), user_id)
     errors.raise_if_any()
     _settle(walk, task, "transferred", text)
     new_id = _insert_task(walk, task, user_id, state="pending", waits_for=None)
@@ -431,9 +462,9 @@ def add_approver(
     text = _comment(comment, errors)
     _require_user(conn, user_id, errors, "user_id")
     if position not in ("before", "after"):
-        errors.add("position", "invalid_position", "before or after", position)
+        errors.add("position", "invalid_position", Text("before or after"), position)
     if user_id == actor.user_id:
-        errors.add("user_id", "same_user", "add someone else", user_id)
+        errors.add("user_id", "same_user", Text("add someone else"), user_id)
     errors.raise_if_any()
     if position == "before":
         added = _insert_task(walk, task, user_id, state="pending", waits_for=None)
@@ -503,7 +534,7 @@ def comment_on(
     text = _comment(comment, errors)
     files = _attachments(attachments, errors)
     if not text and not errors.errors:
-        errors.add("comment", "required", "write a comment", comment)
+        errors.add("comment", "required", Text("write a comment"), comment)
     errors.raise_if_any()
     runtime.log(walk, "comment", comment=text, attachments=files)
     return describe(conn, approval_id)
@@ -529,11 +560,14 @@ def set_delegation(
     errors = ErrorCollector()
     _require_user(conn, delegate_id, errors, "delegate_id")
     if delegate_id == actor.user_id:
-        errors.add("delegate_id", "same_user", "delegate to someone else", delegate_id)
+        errors.add("delegate_id", "same_user", Text("delegate to someone else"), delegate_id)
     start = starts_at or utcnow(conn)
     if ends_at is None or ends_at.tzinfo is None or ends_at <= start:
         errors.add(
-            "ends_at", "invalid_period", "an end after the start, with a time zone", str(ends_at)
+            "ends_at",
+            "invalid_period",
+            Text("an end after the start, with a time zone"),
+            str(ends_at),
         )
     errors.raise_if_any()
     assert ends_at is not None
@@ -573,14 +607,19 @@ def require_visible(conn: Connection, actor: Actor, approval: Mapping[str, Any])
     if readable is not None:
         query = query.where(readable)
     if conn.execute(query).first() is None:
-        raise NotFound(f"approval {approval['id']} does not exist", id=approval["id"])
+        raise NotFound(
+            Text("approval {approval_id} does not exist", approval_id=approval["id"]),
+            id=approval["id"],
+        )
 
 
 def describe(conn: Connection, approval_id: int) -> dict[str, Any]:
     """The approval with its tasks and trail, as the API shows it."""
     row = conn.execute(sa.select(approvals).where(approvals.c.id == approval_id)).first()
     if row is None:
-        raise NotFound(f"approval {approval_id} does not exist", id=approval_id)
+        raise NotFound(
+            Text("approval {approval_id} does not exist", approval_id=approval_id), id=approval_id
+        )
     tasks = conn.execute(
         sa.select(approval_tasks, approval_nodes.c.node_id)
         .outerjoin(approval_nodes, approval_nodes.c.id == approval_tasks.c.node_row_id)
@@ -636,7 +675,9 @@ def describe(conn: Connection, approval_id: int) -> dict[str, Any]:
 def get_approval(conn: Connection, actor: Actor, approval_id: int) -> dict[str, Any]:
     row = conn.execute(sa.select(approvals).where(approvals.c.id == approval_id)).first()
     if row is None:
-        raise NotFound(f"approval {approval_id} does not exist", id=approval_id)
+        raise NotFound(
+            Text("approval {approval_id} does not exist", approval_id=approval_id), id=approval_id
+        )
     require_visible(conn, actor, dict(row._mapping))
     return describe(conn, approval_id)
 
@@ -682,7 +723,14 @@ def bulk_approve(
     others still pass."""
     if len(task_ids) > MAX_BULK:
         raise ValidationFailed(
-            [FieldError("task_ids", "too_many", f"at most {MAX_BULK} tasks at once", len(task_ids))]
+            [
+                FieldError(
+                    "task_ids",
+                    "too_many",
+                    Text("at most {limit} tasks at once", limit=MAX_BULK),
+                    len(task_ids),
+                )
+            ]
         )
     approved: list[int] = []
     refused: list[dict[str, Any]] = []

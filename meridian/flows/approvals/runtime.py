@@ -25,6 +25,7 @@ from sqlalchemy.engine import Connection
 
 from meridian.core.actor import Actor
 from meridian.core.clock import utcnow
+from meridian.core.i18n import Text
 from meridian.db.tables import (
     approval_acts,
     approval_nodes,
@@ -91,7 +92,9 @@ def lock(conn: Connection, approval_id: int) -> dict[str, Any]:
         sa.select(approvals).where(approvals.c.id == approval_id).with_for_update()
     ).first()
     if row is None:
-        raise NotFound(f"approval {approval_id} does not exist", id=approval_id)
+        raise NotFound(
+            Text("approval {approval_id} does not exist", approval_id=approval_id), id=approval_id
+        )
     return dict(row._mapping)
 
 
@@ -109,7 +112,14 @@ def read_record(conn: Connection, form: Form, record_id: int) -> dict[str, Any]:
         sa.select(table).where(table.c.id == record_id, table.c.deleted_at.is_(None))
     ).first()
     if row is None:
-        raise NotFound(f"record {record_id} of form {form.key!r} is not found", id=record_id)
+        raise NotFound(
+            Text(
+                "record {record_id} of form {form_key!r} is not found",
+                record_id=record_id,
+                form_key=form.key,
+            ),
+            id=record_id,
+        )
     return dict(row._mapping)
 
 
@@ -499,7 +509,9 @@ def finish(walk: Walk, outcome: str) -> None:
     """End the approval with ``outcome``: nothing stays open, the record unlocks, and
     :class:`ApprovalFinished` is announced (rules, stages' gates and webhooks act on it)."""
     if walk.approval["state"] in FINISHED:
-        raise Conflict(f"approval {walk.id} has already finished", id=walk.id)
+        raise Conflict(
+            Text("approval {approval_id} has already finished", approval_id=walk.id), id=walk.id
+        )
     cancel_everything(walk)
     set_state(walk, outcome, finished_at=walk.now)
     log(walk, "finished", actor_id=None if outcome != WITHDRAWN else True, outcome=outcome)

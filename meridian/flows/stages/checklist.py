@@ -15,6 +15,7 @@ from sqlalchemy.engine import Connection
 from meridian.access.permissions import form_access
 from meridian.core.actor import Actor
 from meridian.core.clock import utcnow
+from meridian.core.i18n import Text
 from meridian.core.timezones import DEFAULT_TIME_ZONE
 from meridian.db.tables import checklist_ticks
 from meridian.errors import FieldError, PermissionDenied, ValidationFailed
@@ -38,7 +39,7 @@ def set_tick(
 ) -> None:
     """Tick (or untick) ``item`` on the record; the actor must be allowed to change it."""
     if not KEY_PATTERN.match(item):
-        message = "a checklist item is a key of lower-case letters, digits and _"
+        message = Text("a checklist item is a key of lower-case letters, digits and _")
         raise ValidationFailed([FieldError("item", "invalid_key", message, item)])
     _require_role(conn, actor, form, item)
     table = plan_for(form).tables.main
@@ -86,7 +87,9 @@ def _require_role(conn: Connection, actor: Actor, form: Form, item: str) -> None
                 roles = criterion.config.get("roles") if criterion.kind == "checklist" else None
                 if criterion.config.get("item") == item and roles and not actor.roles & set(roles):
                     raise PermissionDenied(
-                        f"only {', '.join(roles)} may tick {item!r}", item=item, roles=roles
+                        Text("only {roles} may tick {item!r}", roles=", ".join(roles), item=item),
+                        item=item,
+                        roles=roles,
                     )
 
 

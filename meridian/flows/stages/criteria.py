@@ -26,6 +26,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from meridian.core.clock import utcnow
+from meridian.core.i18n import Text
 from meridian.core.timezones import DEFAULT_TIME_ZONE
 from meridian.db.sets import one_of
 from meridian.db.tables import checklist_ticks, tasks
@@ -108,7 +109,12 @@ def _required_check(
     key = config.get("field")
     found = form.get_field(key) if isinstance(key, str) else None
     if found is None or field_type(found).holds_lines:
-        errors.add(f"{prefix}field", "unknown_field", f"no field {key!r} in {form.key}", key)
+        errors.add(
+            f"{prefix}field",
+            "unknown_field",
+            Text("no field {key!r} in {form_key}", key=key, form_key=form.key),
+            key,
+        )
 
 
 # --- condition --------------------------------------------------------------------------------
@@ -136,7 +142,7 @@ def _condition_check(
 ) -> None:
     source = config.get("expression")
     if not isinstance(source, str) or not source.strip():
-        errors.add(f"{prefix}expression", "required", "give an expression", source)
+        errors.add(f"{prefix}expression", "required", Text("give an expression"), source)
         return
     try:
         compile_expression(source, plain_scope(form.fields))
@@ -184,12 +190,15 @@ def _related_check(
     key = config.get("form")
     related = find_form(conn, key) if isinstance(key, str) else None
     if related is None:
-        errors.add(f"{prefix}form", "unknown_form", f"no form {key!r}", key)
+        errors.add(f"{prefix}form", "unknown_form", Text("no form {key!r}", key=key), key)
         return
     link = related.get_field(config.get("link_field") or "")
     if link is None or not field_type(link).links_records or link.target != form.key:
-        message = (
-            f"{related.key} has no link field to {form.key} named {config.get('link_field')!r}"
+        message = Text(
+            "{related} has no link field to {form_key} named {link_field!r}",
+            related=related.key,
+            form_key=form.key,
+            link_field=config.get("link_field"),
         )
         errors.add(f"{prefix}link_field", "unknown_field", message, config.get("link_field"))
     condition = config.get("condition")
@@ -228,7 +237,7 @@ def _checklist_check(
 ) -> None:
     item = config.get("item")
     if not isinstance(item, str) or not item or len(item) > 63:
-        errors.add(f"{prefix}item", "required", "give the checklist item a key", item)
+        errors.add(f"{prefix}item", "required", Text("give the checklist item a key"), item)
 
 
 # --- sop_task ---------------------------------------------------------------------------------
@@ -266,7 +275,7 @@ def _sop_check(
     _checklist_check(conn, form, config, prefix, errors)
     title = config.get("title")
     if not isinstance(title, str) or not title.strip() or len(title) > 300:
-        errors.add(f"{prefix}title", "required", "give the task a title (up to 300)", title)
+        errors.add(f"{prefix}title", "required", Text("give the task a title (up to 300)"), title)
     due = config.get("due_in")
     if due is not None and (
         not isinstance(due, Mapping)

@@ -26,6 +26,7 @@ from sqlalchemy.engine import Connection
 
 from meridian.core.actor import Actor
 from meridian.core.clock import utcnow
+from meridian.core.i18n import Text
 from meridian.db.tables import pipelines, stage_criteria, stages
 from meridian.errors import ErrorCollector, NotFound, PermissionDenied
 from meridian.events.audit import audit
@@ -44,7 +45,7 @@ def save_pipeline(
 ) -> dict[str, Any]:
     """Create or replace the pipeline ``document["key"]`` of ``form``; builders only."""
     if not (actor.can_build or actor.is_admin):
-        raise PermissionDenied("only builders may design pipelines", form=form.key)
+        raise PermissionDenied(Text("only builders may design pipelines"), form=form.key)
     errors = ErrorCollector()
     checked = _check(conn, form, document, errors)
     errors.raise_if_any()
@@ -128,12 +129,14 @@ def save_pipeline(
 
 def delete_pipeline(conn: Connection, *, actor: Actor, form: Form, key: str) -> None:
     if not (actor.can_build or actor.is_admin):
-        raise PermissionDenied("only builders may design pipelines", form=form.key)
+        raise PermissionDenied(Text("only builders may design pipelines"), form=form.key)
     found = conn.execute(
         sa.select(pipelines.c.id).where(pipelines.c.form_key == form.key, pipelines.c.key == key)
     ).scalar()
     if found is None:
-        raise NotFound(f"form {form.key!r} has no pipeline {key!r}")
+        raise NotFound(
+            Text("form {form_key!r} has no pipeline {key!r}", form_key=form.key, key=key)
+        )
     old_stages = sa.select(stages.c.id).where(stages.c.pipeline_id == found)
     conn.execute(stage_criteria.delete().where(stage_criteria.c.stage_id.in_(old_stages)))
     conn.execute(stages.delete().where(stages.c.pipeline_id == found))
@@ -153,7 +156,7 @@ def describe_pipeline(conn: Connection, form: Form, key: str) -> dict[str, Any]:
     for pipeline in load_pipelines(conn, form.key).pipelines:
         if pipeline.key == key:
             return _document(conn, form, pipeline)
-    raise NotFound(f"form {form.key!r} has no pipeline {key!r}")
+    raise NotFound(Text("form {form_key!r} has no pipeline {key!r}", form_key=form.key, key=key))
 
 
 def _document(conn: Connection, form: Form, pipeline: Pipeline) -> dict[str, Any]:
@@ -209,7 +212,7 @@ def _text(
     if value is None and not required:
         return ""
     if not isinstance(value, str) or (required and not value.strip()) or len(value) > 200:
-        errors.add(f"{prefix}{key}", "invalid", "give a text of 1 to 200 characters", value)
+        errors.add(f"{prefix}{key}", "invalid", Text("give a text of 1 to 200 characters"), value)
         return ""
     return value.strip()
 
@@ -217,7 +220,7 @@ def _text(
 def _key(document: Mapping[str, Any], key: str, prefix: str, errors: ErrorCollector) -> str:
     value = document.get(key)
     if not isinstance(value, str) or not KEY_PATTERN.match(value):
-        message = "give a key of lower-case letters, digits and _ starting with a letter"
+        message = Text("give a key of lower-case letters, digits and _ starting with a letter")
         errors.add(f"{prefix}{key}", "invalid_key", message, value)
         return ""
     return value
@@ -227,7 +230,7 @@ def _check(
     conn: Connection, form: Form, document: Mapping[str, Any], errors: ErrorCollector
 ) -> dict[str, Any]:
     if not isinstance(document, Mapping):
-        errors.add("", "invalid", "give the pipeline as an object", None)
+        errors.add("", "invalid", Text("give the pipeline as an object"), None)
         return {}
     checked: dict[str, Any] = {
         "key": _key(document, "key", "", errors),
@@ -236,7 +239,9 @@ def _check(
     }
     stage_field = form.get_field(document.get("stage_field") or "")
     if stage_field is None or not field_type(stage_field).board_grouping:
-        message = f"the stage field must be a single select field of {form.key}"
+        message = Text(
+            "the stage field must be a single select field of {form_key}", form_key=form.key
+        )
         errors.add("stage_field", "invalid_field", message, document.get("stage_field"))
         options: set[str] = set()
     else:
@@ -246,17 +251,19 @@ def _check(
     checked["selector_field"] = selector
     checked["selector_value"] = document.get("selector_value")
     if selector is not None and form.get_field(selector) is None:
-        errors.add("selector_field", "unknown_field", f"no field {selector!r}", selector)
+        errors.add(
+            "selector_field", "unknown_field", Text("no field {key!r}", key=selector), selector
+        )
     if selector is not None and not isinstance(document.get("selector_value"), str):
-        errors.add("selector_value", "required", "give the selector's value", None)
+        errors.add("selector_value", "required", Text("give the selector's value"), None)
     roles = document.get("override_roles") or []
     if not isinstance(roles, list) or not all(isinstance(r, str) for r in roles):
-        errors.add("override_roles", "invalid", "give a list of role keys", roles)
+        errors.add("override_roles", "invalid", Text("give a list of role keys"), roles)
         roles = []
     checked["override_roles"] = roles
     raw_stages = document.get("stages")
     if not isinstance(raw_stages, list) or not 1 <= len(raw_stages) <= MAX_STAGES:
-        errors.add("stages", "invalid", f"give 1 to {MAX_STAGES} stages", None)
+        errors.add("stages", "invalid", Text("give 1 to {limit} stages", limit=MAX_STAGES), None)
         checked["stages"] = []
         return checked
     kinds = criterion_kinds(conn)
@@ -265,30 +272,36 @@ def _check(
     for index, raw in enumerate(raw_stages):
         prefix = f"stages.{index}."
         if not isinstance(raw, Mapping):
-            errors.add(f"stages.{index}", "invalid", "give the stage as an object", None)
+            errors.add(f"stages.{index}", "invalid", Text("give the stage as an object"), None)
             continue
         key = _key(raw, "key", prefix, errors)
         if key and options and key not in options:
-            message = f"{key!r} is not an option of {checked['stage_field']}"
+            message = Text(
+                "{key!r} is not an option of {field}", key=key, field=checked["stage_field"]
+            )
             errors.add(f"{prefix}key", "unknown_option", message, key)
         if key in seen:
-            errors.add(f"{prefix}key", "duplicate", f"stage {key!r} is listed twice", key)
+            errors.add(
+                f"{prefix}key", "duplicate", Text("stage {key!r} is listed twice", key=key), key
+            )
         seen.add(key)
         category = raw.get("category", "open")
         if category not in CATEGORIES:
-            errors.add(f"{prefix}category", "invalid", "open, won or lost", category)
+            errors.add(f"{prefix}category", "invalid", Text("open, won or lost"), category)
         probability = raw.get("probability", 0)
         if (
             not isinstance(probability, int)
             or isinstance(probability, bool)
             or not 0 <= probability <= 100
         ):
-            errors.add(f"{prefix}probability", "invalid", "a whole percentage 0–100", probability)
+            errors.add(
+                f"{prefix}probability", "invalid", Text("a whole percentage 0–100"), probability
+            )
         forward = raw.get("forward_to")
         if forward is not None and (
             not isinstance(forward, list) or not all(isinstance(k, str) for k in forward)
         ):
-            errors.add(f"{prefix}forward_to", "invalid", "give a list of stage keys", forward)
+            errors.add(f"{prefix}forward_to", "invalid", Text("give a list of stage keys"), forward)
             forward = None
         sla = _check_sla(raw.get("sla"), prefix, errors)
         phases = {}
@@ -296,7 +309,10 @@ def _check(
             criteria = raw.get(phase) or []
             if not isinstance(criteria, list) or len(criteria) > MAX_CRITERIA:
                 errors.add(
-                    f"{prefix}{phase}", "invalid", f"give up to {MAX_CRITERIA} criteria", None
+                    f"{prefix}{phase}",
+                    "invalid",
+                    Text("give up to {limit} criteria", limit=MAX_CRITERIA),
+                    None,
                 )
                 criteria = []
             for position, criterion in enumerate(criteria):
@@ -308,12 +324,17 @@ def _check(
                 )
                 if kind is None:
                     found = criterion.get("kind") if isinstance(criterion, Mapping) else criterion
-                    errors.add(f"{where}kind", "unknown_kind", f"kinds: {', '.join(kinds)}", found)
+                    errors.add(
+                        f"{where}kind",
+                        "unknown_kind",
+                        Text("kinds: {kinds}", kinds=", ".join(kinds)),
+                        found,
+                    )
                     continue
                 config = criterion.get("config")
                 if not isinstance(config, Mapping):
                     errors.add(
-                        f"{where}config", "invalid", "give the settings as an object", config
+                        f"{where}config", "invalid", Text("give the settings as an object"), config
                     )
                     continue
                 kind.check(conn, form, config, f"{where}config.", errors)
@@ -336,7 +357,10 @@ def _check(
         for target in stage["forward_to"] or []:
             if target not in seen:
                 errors.add(
-                    f"stages.{index}.forward_to", "unknown_stage", f"no stage {target!r}", target
+                    f"stages.{index}.forward_to",
+                    "unknown_stage",
+                    Text("no stage {key!r}", key=target),
+                    target,
                 )
     checked["stages"] = checked_stages
     return checked
@@ -346,22 +370,22 @@ def _check_sla(sla: Any, prefix: str, errors: ErrorCollector) -> dict[str, Any] 
     if sla is None:
         return None
     if not isinstance(sla, Mapping):
-        errors.add(f"{prefix}sla", "invalid", "give the SLA as an object", sla)
+        errors.add(f"{prefix}sla", "invalid", Text("give the SLA as an object"), sla)
         return None
     amount = sla.get("amount")
     if not isinstance(amount, int) or isinstance(amount, bool) or not 1 <= amount <= 10000:
-        errors.add(f"{prefix}sla.amount", "invalid", "a whole number 1–10000", amount)
+        errors.add(f"{prefix}sla.amount", "invalid", Text("a whole number 1–10000"), amount)
     unit = sla.get("unit", "hours")
     if unit not in ("hours", "days"):
-        errors.add(f"{prefix}sla.unit", "invalid", "hours or days", unit)
+        errors.add(f"{prefix}sla.unit", "invalid", Text("hours or days"), unit)
     warn = sla.get("warn_percent")
     if warn is not None and (
         not isinstance(warn, int) or isinstance(warn, bool) or not 1 <= warn <= 99
     ):
-        errors.add(f"{prefix}sla.warn_percent", "invalid", "a whole percentage 1–99", warn)
+        errors.add(f"{prefix}sla.warn_percent", "invalid", Text("a whole percentage 1–99"), warn)
     business = sla.get("business", False)
     if not isinstance(business, bool):
-        errors.add(f"{prefix}sla.business", "invalid", "true or false", business)
+        errors.add(f"{prefix}sla.business", "invalid", Text("true or false"), business)
     return {"amount": amount, "unit": unit, "business": business, "warn_percent": warn}
 
 

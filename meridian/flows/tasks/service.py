@@ -17,6 +17,7 @@ from sqlalchemy.engine import Connection, Row
 
 from meridian.core.actor import Actor
 from meridian.core.clock import utcnow
+from meridian.core.i18n import Text
 from meridian.db.sets import one_of
 from meridian.db.tables import tasks, users
 from meridian.errors import (
@@ -70,7 +71,7 @@ def _described(conn: Connection, rows: Sequence[Row[Any]]) -> list[dict[str, Any
 
 def _require_write(actor: Actor) -> None:
     if actor.token is not None and not actor.token.write:
-        raise PermissionDenied("this API token may only read")
+        raise PermissionDenied(Text("this API token may only read"))
 
 
 # — values ————————————————————————————————————————————————————————————————
@@ -79,7 +80,12 @@ def _require_write(actor: Actor) -> None:
 def _title(value: Any, errors: ErrorCollector) -> str:
     if isinstance(value, str) and value.strip() and len(value) <= MAX_TITLE and "\x00" not in value:
         return value.strip()
-    errors.add("title", "invalid_title", f"expected text of 1 to {MAX_TITLE} characters", value)
+    errors.add(
+        "title",
+        "invalid_title",
+        Text("expected text of 1 to {limit} characters", limit=MAX_TITLE),
+        value,
+    )
     return ""
 
 
@@ -88,7 +94,12 @@ def _notes(value: Any, errors: ErrorCollector) -> str:
         return ""
     if isinstance(value, str) and len(value) <= MAX_NOTES and "\x00" not in value:
         return value
-    errors.add("notes", "invalid_notes", f"expected text of at most {MAX_NOTES} characters", value)
+    errors.add(
+        "notes",
+        "invalid_notes",
+        Text("expected text of at most {limit} characters", limit=MAX_NOTES),
+        value,
+    )
     return ""
 
 
@@ -101,7 +112,7 @@ def _assignee(conn: Connection, value: Any, errors: ErrorCollector) -> int | Non
         )
         if active is not None:
             return value
-    errors.add("assignee_id", "unknown_user", "expected the id of an active user", value)
+    errors.add("assignee_id", "unknown_user", Text("expected the id of an active user"), value)
     return None
 
 
@@ -124,7 +135,10 @@ def parse_due(
         except ValueError:
             pass
     errors.add(
-        "due_at", "invalid_due", "expected a date-time such as 2026-12-08T18:00:00+08:00", value
+        "due_at",
+        "invalid_due",
+        Text("expected a date-time such as 2026-12-08T18:00:00+08:00"),
+        value,
     )
     return None
 
@@ -152,7 +166,7 @@ def _link(
         errors.add(
             "record_id",
             "invalid_link",
-            "a linked record needs both form_key and record_id",
+            Text("a linked record needs both form_key and record_id"),
             {"form_key": form_key, "record_id": record_id},
         )
         return None, None
@@ -160,7 +174,11 @@ def _link(
         errors.add(
             "record_id",
             "unknown_record",
-            f"no record {record_id} of form {form_key!r} you may read",
+            Text(
+                "no record {record_id} of form {form_key!r} you may read",
+                record_id=record_id,
+                form_key=form_key,
+            ),
             record_id,
         )
         return None, None
@@ -230,13 +248,20 @@ def _editable(conn: Connection, actor: Actor, ids: Sequence[int], tz: ZoneInfo) 
     readable = permitted(conn, actor, rows, "read", tz)
     missing = sorted(set(ids) - readable)
     if missing:
-        raise NotFound(f"no task {missing[0]} you may see", id=missing[0], ids=missing[:20])
+        raise NotFound(
+            Text("no task {task_id} you may see", task_id=missing[0]),
+            id=missing[0],
+            ids=missing[:20],
+        )
     editable = permitted(conn, actor, rows, "update", tz)
     refused = sorted(set(ids) - editable)
     if refused:
         raise PermissionDenied(
-            "only the assignee, the creator, editors of the linked record and administrators"
-            f" change a task; not task {refused[0]}",
+            Text(
+                "only the assignee, the creator, editors of the linked record and administrators"
+                " change a task; not task {task_id}",
+                task_id=refused[0],
+            ),
             ids=refused[:20],
         )
     return rows
@@ -252,7 +277,9 @@ def update_task(
     errors = ErrorCollector()
     unknown = sorted(set(changes) - set(EDITABLE))
     for key in unknown:
-        errors.add(key, "unknown_field", f"a task has no changeable field {key!r}", key)
+        errors.add(
+            key, "unknown_field", Text("a task has no changeable field {key!r}", key=key), key
+        )
     values: dict[str, Any] = {}
     if "title" in changes:
         values["title"] = _title(changes["title"], errors)
@@ -265,7 +292,9 @@ def update_task(
         if values["due_at"] != row.due_at:
             values["overdue_notified_at"] = None
     if "state" in changes and changes["state"] not in STATES:
-        errors.add("state", "invalid_state", "expected open, done or cancelled", changes["state"])
+        errors.add(
+            "state", "invalid_state", Text("expected open, done or cancelled"), changes["state"]
+        )
     errors.raise_if_any()
     now = utcnow(conn)
     state = changes.get("state", row.state)
@@ -308,7 +337,14 @@ def _close(
         )
     ):
         raise ValidationFailed(
-            [FieldError("ids", "invalid_ids", f"expected 1 to {MAX_BULK} task ids", task_ids)]
+            [
+                FieldError(
+                    "ids",
+                    "invalid_ids",
+                    Text("expected 1 to {limit} task ids", limit=MAX_BULK),
+                    task_ids,
+                )
+            ]
         )
     ids = sorted(set(task_ids))
     _editable(conn, actor, ids, tz)
@@ -327,7 +363,7 @@ def _close(
 def get_task(*, conn: Connection, actor: Actor, task_id: int, tz: ZoneInfo) -> dict[str, Any]:
     rows = _rows(conn, [task_id])
     if not rows or not permitted(conn, actor, rows, "read", tz):
-        raise NotFound(f"no task {task_id} you may see", id=task_id)
+        raise NotFound(Text("no task {task_id} you may see", task_id=task_id), id=task_id)
     return _described(conn, rows)[0]
 
 
@@ -353,11 +389,17 @@ def list_tasks(
     where: list[Any] = []
     if (form_key is None) != (record_id is None):
         raise ValidationFailed(
-            [FieldError("record", "invalid_link", "give both form and record_id", form_key)]
+            [FieldError("record", "invalid_link", Text("give both form and record_id"), form_key)]
         )
     if form_key is not None and record_id is not None:
         if not records_allowing(conn, actor, [(form_key, record_id)], "read", tz):
-            raise NotFound(f"no record {record_id} of form {form_key!r} you may read")
+            raise NotFound(
+                Text(
+                    "no record {record_id} of form {form_key!r} you may read",
+                    record_id=record_id,
+                    form_key=form_key,
+                )
+            )
         where += [tasks.c.form_key == form_key, tasks.c.record_id == record_id]
     elif mine:
         where.append(tasks.c.assignee_id == actor.user_id if actor.user_id else sa.false())
@@ -369,7 +411,11 @@ def list_tasks(
     if state is not None:
         if state not in STATES:
             raise ValidationFailed(
-                [FieldError("state", "invalid_state", "expected open, done or cancelled", state)]
+                [
+                    FieldError(
+                        "state", "invalid_state", Text("expected open, done or cancelled"), state
+                    )
+                ]
             )
         where.append(tasks.c.state == state)
     if overdue:
