@@ -25,6 +25,7 @@ from meridian.access.organisation import subtree
 from meridian.access.permissions import form_access
 from meridian.core.actor import Actor
 from meridian.core.clock import utcnow
+from meridian.core.i18n import Text
 from meridian.db.tables import user_departments, users
 from meridian.errors import InvalidValue
 from meridian.expr.dates import local_midnight
@@ -163,7 +164,11 @@ def _dimension(terms: Terms, ctx: SqlContext, dimension: Dimension, index: int) 
         raise refused(
             path.replace(".field", ".bucket"),
             "not_a_date",
-            f"only a date or time can be bucketed; {dimension.field!r} is {term.kind}",
+            Text(
+                "only a date or time can be bucketed; {field!r} is {kind}",
+                field=dimension.field,
+                kind=term.kind,
+            ),
             bucket,
         )
     if term.kind in ("date", "datetime"):
@@ -188,13 +193,16 @@ def _measure(
     term = terms.resolve(measure.field, f"{path}.field") if measure.field else None
     if measure.agg in ("sum", "avg") and term is not None and term.kind not in NUMERIC:
         raise refused(
-            f"{path}.field", "not_a_number", f"{measure.agg} needs a number field", measure.field
+            f"{path}.field",
+            "not_a_number",
+            Text("{agg} needs a number field", agg=measure.agg),
+            measure.field,
         )
     if measure.agg in ("min", "max") and term is not None and term.kind not in ORDERED:
         raise refused(
             f"{path}.field",
             "not_ordered",
-            f"{measure.agg} needs a number, date or time field",
+            Text("{agg} needs a number, date or time field", agg=measure.agg),
             measure.field,
         )
     condition = (
@@ -244,7 +252,7 @@ def _order(
                 raise refused(
                     "sort",
                     "formula_sort_with_limit",
-                    "a top N cannot be ranked by a formula; rank it by a measure",
+                    Text("a top N cannot be ranked by a formula; rank it by a measure"),
                     sort.key,
                 )
             continue
@@ -386,7 +394,9 @@ def dashboard_filters(
     """The dashboard's filters as a client sends them, checked: ``ValidationFailed`` names
     a range that ends before it starts or a region code that names no region."""
     if date_from is not None and date_to is not None and date_to < date_from:
-        raise refused("date_to", "invalid_range", "the range ends before it starts", str(date_to))
+        raise refused(
+            "date_to", "invalid_range", Text("the range ends before it starts"), str(date_to)
+        )
     code = None
     if region:
         try:

@@ -13,6 +13,8 @@ from collections.abc import Callable, Collection, Mapping
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
 
+from meridian.core.i18n import Text
+
 Value = Decimal | None
 Compiled = Callable[[Mapping[str, Value]], Value]
 
@@ -33,7 +35,9 @@ def compile_formula(text: str, names: Collection[str]) -> Compiled:
     try:
         tree = ast.parse(text.strip(), mode="eval")
     except SyntaxError:
-        raise FormulaError("not a formula: use + - * / ( ) numbers and measure keys") from None
+        raise FormulaError(
+            Text("not a formula: use + - * / ( ) numbers and measure keys")
+        ) from None
     return _compile(tree.body, frozenset(names))
 
 
@@ -56,10 +60,10 @@ def _compile(node: ast.AST, names: frozenset[str]) -> Compiled:
         return lambda _values: number
     if isinstance(node, ast.Name):
         if node.id not in names:
-            raise FormulaError(f"{node.id!r} is no measure of this report")
+            raise FormulaError(Text("{key!r} is no measure of this report", key=node.id))
         key = node.id
         return lambda values: values.get(key)
-    raise FormulaError("only + - * / ( ), numbers and measure keys may be used")
+    raise FormulaError(Text("only + - * / ( ), numbers and measure keys may be used"))
 
 
 def rounded(value: Any, places: int) -> Decimal | None:

@@ -14,6 +14,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, model_validator
 from pydantic import Field as PydanticField
 
+from meridian.core.i18n import Text
 from meridian.schema.model import KEY_PATTERN
 
 MAX_DIMENSIONS = 3
@@ -48,7 +49,9 @@ class _Frozen(BaseModel):
 
 def _key(value: str) -> str:
     if not KEY_PATTERN.match(value):
-        raise ValueError(f"{value!r} must start with a-z and hold only a-z, 0-9 and _")
+        raise ValueError(
+            Text("{value!r} must start with a-z and hold only a-z, 0-9 and _", value=value)
+        )
     return value
 
 
@@ -83,7 +86,9 @@ class Measure(_Frozen):
     def _checked(self) -> Measure:
         _key(self.key)
         if self.agg != "count" and self.field is None:
-            raise ValueError(f"measure {self.key!r}: {self.agg} needs a field")
+            raise ValueError(
+                Text("measure {key!r}: {agg} needs a field", key=self.key, agg=self.agg)
+            )
         return self
 
 
@@ -143,13 +148,15 @@ class ReportDefinition(_Frozen):
         seen: set[str] = set()
         for key in keys:
             if key in seen:
-                raise ValueError(f"the key {key!r} is used twice")
+                raise ValueError(Text("the key {key!r} is used twice", key=key))
             seen.add(key)
         for sort in self.sort:
             if sort.key not in seen:
-                raise ValueError(f"sort key {sort.key!r} is no dimension, measure or formula")
+                raise ValueError(
+                    Text("sort key {key!r} is no dimension, measure or formula", key=sort.key)
+                )
         if self.totals and len(self.dimensions) != 2:
-            raise ValueError("totals need exactly two dimensions (rows and columns)")
+            raise ValueError(Text("totals need exactly two dimensions (rows and columns)"))
         return self
 
 

@@ -39,7 +39,7 @@ def check_formulas(definition: ReportDefinition) -> list[tuple[str, int, Compile
             )
         except ValueError as exc:
             raise refused(
-                f"formulas.{i}.expression", "invalid_formula", str(exc), formula.expression
+                f"formulas.{i}.expression", "invalid_formula", exc.args[0], formula.expression
             ) from None
         names.add(formula.key)
     return compiled

@@ -19,6 +19,7 @@ from sqlalchemy.engine import Connection
 from meridian.access.organisation import role_exists
 from meridian.core.actor import Actor
 from meridian.core.clock import utcnow
+from meridian.core.i18n import Text
 from meridian.db.tables import dashboards, reports
 from meridian.errors import Conflict, FieldError, NotFound, PermissionDenied, ValidationFailed
 from meridian.events.audit import audit
@@ -42,8 +43,9 @@ def may_build(actor: Actor) -> bool:
 def _require_builder(actor: Actor, kind: Kind) -> None:
     if not may_build(actor):
         raise PermissionDenied(
-            f"only builders and administrators may change {kind}s"
-            f" / 只有搭建者和管理员可以修改{_NAMES[kind]}",
+            Text("only builders and administrators may change reports")
+            if kind == "report"
+            else Text("only builders and administrators may change dashboards"),
             operation="build",
         )
 
@@ -69,7 +71,12 @@ def _row(conn: Connection, kind: Kind, actor: Actor, item_id: int) -> Any:
         sa.select(table).where(table.c.id == item_id, _visible(table, actor))
     ).first()
     if row is None:
-        raise NotFound(f"no {kind} {item_id} / 没有这个{_NAMES[kind]}：{item_id}", id=item_id)
+        raise NotFound(
+            Text("no report {item_id}", item_id=item_id)
+            if kind == "report"
+            else Text("no dashboard {item_id}", item_id=item_id),
+            id=item_id,
+        )
     return row
 
 
@@ -78,20 +85,14 @@ def _check_common(conn: Connection, draft: ReportDraft | DashboardDraft) -> None
     try:
         get_app(conn, draft.app_key)
     except NotFound:
-        errors.append(
-            FieldError("app_key", "unknown_app", "no such app / 没有这个应用", draft.app_key)
-        )
+        errors.append(FieldError("app_key", "unknown_app", Text("no such app"), draft.app_key))
     for i, role in enumerate(draft.roles):
         if not role_exists(conn, role):
-            errors.append(
-                FieldError(f"roles.{i}", "unknown_role", "no such role / 没有这个角色", role)
-            )
+            errors.append(FieldError(f"roles.{i}", "unknown_role", Text("no such role"), role))
     if isinstance(draft, DashboardDraft) and draft.home_for not in ("", "*"):
         if not role_exists(conn, draft.home_for):
             errors.append(
-                FieldError(
-                    "home_for", "unknown_role", "no such role / 没有这个角色", draft.home_for
-                )
+                FieldError("home_for", "unknown_role", Text("no such role"), draft.home_for)
             )
     if errors:
         raise ValidationFailed(errors)
@@ -130,7 +131,7 @@ def _check_dashboard(conn: Connection, actor: Actor, draft: DashboardDraft) -> N
                         FieldError(
                             f"definition.cards.{i}.report_id",
                             "unknown_report",
-                            "no such report / 没有这个报表",
+                            Text("no such report"),
                             card.report_id,
                         )
                     ]
@@ -177,8 +178,11 @@ def save(
         stored = _row(conn, kind, actor, item_id)
         if draft.revision is None or draft.revision != stored.revision:
             raise Conflict(
-                f"the {kind} changed since it was read; reload it and change it again"
-                f" / {_NAMES[kind]}已被他人修改，请刷新后重试",
+                Text(
+                    "the {kind} changed since it was read; reload it and change it again",
+                    kind=kind,
+                    kind_zh=_NAMES[kind],
+                ),
                 revision=stored.revision,
             )
         changed = conn.execute(
@@ -187,7 +191,9 @@ def save(
             .values(**values)
         )
         if changed.rowcount != 1:
-            raise Conflict(f"the {kind} changed while it was saved / {_NAMES[kind]}已被他人修改")
+            raise Conflict(
+                Text("the {kind} changed while it was saved", kind=kind, kind_zh=_NAMES[kind])
+            )
     audit(
         conn,
         actor_id=actor.user_id,

@@ -19,6 +19,7 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from meridian.access.permissions import form_access
 from meridian.core.actor import Actor
+from meridian.core.i18n import Text
 from meridian.db.tables import users
 from meridian.errors import FieldError, ValidationFailed
 from meridian.records.readable import Readable
@@ -100,14 +101,21 @@ class Terms:
         found = rows.form.get_field(key)
         if found is None or found.archived or key not in table.c:
             raise refused(
-                path, "unknown_field", f"form {rows.form.key!r} has no field {key!r}", ref
+                path,
+                "unknown_field",
+                Text("form {form_key!r} has no field {key!r}", form_key=rows.form.key, key=key),
+                ref,
             )
         kind = _kind_of(found)
         if kind is None:
             raise refused(
                 path,
                 "unreportable_field",
-                f"a report cannot group or aggregate {found.type} field {key!r}",
+                Text(
+                    "a report cannot group or aggregate {type} field {key!r}",
+                    type=found.type,
+                    key=key,
+                ),
                 ref,
             )
         scale = 0
@@ -121,13 +129,18 @@ class Terms:
         link = self.form.get_field(link_key)
         if link is None or link.archived or not field_type(link).links_records or link.many:
             raise refused(
-                path, "unknown_field", f"{ref!r} is not <link field>.<field> of one link", ref
+                path,
+                "unknown_field",
+                Text("{ref!r} is not <link field>.<field> of one link", ref=ref),
+                ref,
             )
         rows = self.linked.get(link_key)
         if rows is None:
             target = find_form(self.conn, link.target or "")
             if target is None:
-                raise refused(path, "unknown_field", f"{link_key!r} links to no form", ref)
+                raise refused(
+                    path, "unknown_field", Text("{key!r} links to no form", key=link_key), ref
+                )
             rows = Readable.of(
                 self.conn,
                 form_access(self.conn, self.actor, target),
@@ -138,7 +151,9 @@ class Terms:
             self.linked[link_key] = rows
             self.joins[link_key] = (rows.table, onclause)
         if target_key == OWNER_DEPARTMENT:
-            raise refused(path, "unknown_field", "the owner's department is of this form only", ref)
+            raise refused(
+                path, "unknown_field", Text("the owner's department is of this form only"), ref
+            )
         return self._on(rows, target_key, ref, path)
 
 

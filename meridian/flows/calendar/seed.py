@@ -6,6 +6,7 @@ from typing import Any
 
 import chinese_calendar
 
+from meridian.core.i18n import Text
 from meridian.errors import FieldError, ValidationFailed
 
 
@@ -23,7 +24,11 @@ def package_days(year: int) -> list[dict[str, Any]]:
                 FieldError(
                     "year",
                     "unknown_year",
-                    f"chinese-calendar knows {years[0]}–{years[-1]}; enter later years by hand",
+                    Text(
+                        "chinese-calendar knows {first}–{last}; enter later years by hand",
+                        first=years[0],
+                        last=years[-1],
+                    ),
                     year,
                 )
             ]

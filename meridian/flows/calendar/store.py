@@ -18,6 +18,7 @@ from sqlalchemy.engine import Connection
 
 from meridian.core.actor import Actor
 from meridian.core.clock import utcnow
+from meridian.core.i18n import Text
 from meridian.db.revisions import bump, current_token, token_of
 from meridian.db.tables import calendar_days, work_calendar
 from meridian.errors import ErrorCollector, NotFound, PermissionDenied
@@ -102,7 +103,7 @@ def list_days(conn: Connection, *, year: int | None = None) -> list[dict[str, An
 
 def _require_admin(actor: Actor) -> None:
     if not actor.is_admin:
-        raise PermissionDenied("only administrators edit the work calendar")
+        raise PermissionDenied(Text("only administrators edit the work calendar"))
 
 
 def update_settings(
@@ -150,7 +151,7 @@ def _check_zone(value: Any, errors: ErrorCollector) -> str:
             return value
         except (ZoneInfoNotFoundError, ValueError):
             pass
-    errors.add("time_zone", "invalid_time_zone", "expected an IANA time zone name", value)
+    errors.add("time_zone", "invalid_time_zone", Text("expected an IANA time zone name"), value)
     return ""
 
 
@@ -162,13 +163,17 @@ def _check_weekdays(value: Any, errors: ErrorCollector) -> list[int]:
     ):
         return sorted(value)
     errors.add(
-        "work_days", "invalid_work_days", "expected distinct ISO weekdays 1 (Mon) to 7", value
+        "work_days", "invalid_work_days", Text("expected distinct ISO weekdays 1 (Mon) to 7"), value
     )
     return []
 
 
 def _check_periods(value: Any, errors: ErrorCollector) -> list[list[str]]:
-    reason = 'expected up to 6 sorted, disjoint [start, end] times such as ["09:00", "12:00"]'
+    reason = Text(
+        "expected up to {limit} sorted, disjoint [start, end] times such as {example}",
+        limit=MAX_PERIODS,
+        example='["09:00", "12:00"]',
+    )
     if not isinstance(value, list) or not 0 < len(value) <= MAX_PERIODS:
         errors.add("work_hours", "invalid_work_hours", reason, value)
         return []
@@ -207,9 +212,9 @@ def set_day(
     errors = ErrorCollector()
     when = _check_date(day, errors)
     if kind not in DAY_KINDS:
-        errors.add("kind", "invalid_kind", "expected holiday or workday", kind)
+        errors.add("kind", "invalid_kind", Text("expected holiday or workday"), kind)
     if not isinstance(name, str) or len(name) > 100:
-        errors.add("name", "invalid_name", "expected text of at most 100 characters", name)
+        errors.add("name", "invalid_name", Text("expected text of at most 100 characters"), name)
     errors.raise_if_any()
     assert when is not None
     now = utcnow(conn)
@@ -231,7 +236,9 @@ def remove_day(conn: Connection, actor: Actor, *, day: Any) -> None:
     errors.raise_if_any()
     assert when is not None
     if not conn.execute(calendar_days.delete().where(calendar_days.c.day == when)).rowcount:
-        raise NotFound(f"{when.isoformat()} is neither a holiday nor a 调休 day", id=str(when))
+        raise NotFound(
+            Text("{day} is neither a holiday nor a 调休 day", day=when.isoformat()), id=str(when)
+        )
     _changed(conn, actor, "calendar_day_removed", when, {})
 
 
@@ -287,5 +294,5 @@ def _check_date(value: Any, errors: ErrorCollector) -> date | None:
             return date.fromisoformat(value)
         except ValueError:
             pass
-    errors.add("day", "invalid_date", "expected a date as YYYY-MM-DD", value)
+    errors.add("day", "invalid_date", Text("expected a date as YYYY-MM-DD"), value)
     return None
