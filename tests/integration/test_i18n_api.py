@@ -204,3 +204,27 @@ def test_password_policy_lists_each_problem_once_in_the_callers_language(
         headers=EN,
     )
     assert wrong.status_code == 403 and wrong.json()["detail"] == "the current password is wrong"
+
+
+def test_an_approval_flow_refusal_in_chinese_and_in_english(crm: TestClient) -> None:
+    flow = {"key": "check", "form": "project", "label": "审核", "definition": {"nodes": []}}
+    chinese = crm.post("/api/v1/approvals/flows", json=flow, headers=ZH)
+    english = crm.post("/api/v1/approvals/flows", json=flow, headers=EN)
+    assert chinese.status_code == english.status_code == 422
+    zh, en = _by_field(chinese.json()), _by_field(english.json())
+    assert zh["definition.nodes"]["code"] == en["definition.nodes"]["code"] == "no_approver"
+    assert zh["definition.nodes"]["message"] == "审批流程至少需要一个审批人节点"
+    assert en["definition.nodes"]["message"] == "a flow needs at least one approver node"
+
+
+def test_a_pipeline_refusal_in_chinese_and_in_english(crm: TestClient) -> None:
+    pipeline = {"label": "销售", "stage_field": "code", "stages": []}
+    chinese = crm.put("/api/v1/forms/project/pipelines/sales", json=pipeline, headers=ZH)
+    english = crm.put("/api/v1/forms/project/pipelines/sales", json=pipeline, headers=EN)
+    assert chinese.status_code == english.status_code == 422
+    zh, en = _by_field(chinese.json()), _by_field(english.json())
+    assert zh["stage_field"]["code"] == en["stage_field"]["code"] == "invalid_field"
+    assert zh["stage_field"]["message"] == "阶段字段须为 project 的单选字段"
+    assert en["stage_field"]["message"] == (
+        "the stage field must be a single select field of project"
+    )
