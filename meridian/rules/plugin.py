@@ -15,6 +15,7 @@ from meridian.plugins.hookspecs import hookimpl
 from meridian.records.subscribers import Subscriber
 from meridian.rules import engine
 from meridian.rules.actions import RuleAction
+from meridian.rules.approval_actions import StartApprovalAction
 from meridian.rules.builtin_actions import BUILTIN_ACTIONS
 from meridian.rules.definitions import SCHEDULE, TIME_TRIGGERS
 from meridian.rules.task_actions import CreateTaskAction
@@ -95,7 +96,7 @@ def register_rule_triggers() -> Sequence[RuleTrigger]:
 
 @hookimpl
 def register_rule_actions() -> Sequence[RuleAction]:
-    return (*BUILTIN_ACTIONS, CreateTaskAction())
+    return (*BUILTIN_ACTIONS, CreateTaskAction(), StartApprovalAction())
 
 
 @hookimpl

@@ -42,14 +42,16 @@ def _text_spec(
         errors.add(path, "invalid_text", 'expected text or {"expr": …}', value)
 
 
-def _assignee_spec(form: Form, value: Any, path: str, errors: ErrorCollector) -> None:
+def person_spec(
+    form: Form, value: Any, path: str, errors: ErrorCollector, code: str = "invalid_assignee"
+) -> None:
     if value == "owner" or is_id(value):
         return
     if isinstance(value, Mapping) and set(value) == {"field"}:
         field = form.get_field(str(value["field"]))
         if field is not None and field_type(field).references_users:
             return
-    errors.add(path, "invalid_assignee", '"owner", {"field": <a user field>} or a user id', value)
+    errors.add(path, code, '"owner", {"field": <a user field>} or a user id', value)
 
 
 def _due_spec(value: Any, path: str, errors: ErrorCollector) -> None:
@@ -97,7 +99,7 @@ class CreateTaskAction(RuleAction):
         _text_spec(conn, form, action.get("title"), f"{path}.title", errors, required=True)
         if "notes" in action:
             _text_spec(conn, form, action["notes"], f"{path}.notes", errors, required=False)
-        _assignee_spec(form, action.get("assignee", "owner"), f"{path}.assignee", errors)
+        person_spec(form, action.get("assignee", "owner"), f"{path}.assignee", errors)
         _due_spec(action.get("due_in"), f"{path}.due_in", errors)
 
     def _values(

@@ -18,6 +18,7 @@ from sqlalchemy.engine import Connection
 from meridian.access.organisation import list_departments
 from meridian.access.users import user_names
 from meridian.core.actor import Actor
+from meridian.flows.approvals.definitions import latest_flow
 from meridian.notify.inbox import list_bot_channels
 from meridian.schema.catalog import list_forms
 from meridian.schema.fieldtypes import field_type
@@ -29,10 +30,13 @@ REASONS = {
     "no_manager": N_("the owner has no reports-to manager"),
     "no_department_head": N_("no department head above the owner"),
     "inactive": N_("every recipient is switched off"),
+    "submitter_inactive": N_("the submitter is deactivated"),
+    "in_another_approval": N_("the record is in another approval"),
 }
 WARNINGS = {
     "no_recipients": N_("Nobody was notified: {reason}."),
     "no_owner_chosen": N_("Nobody was assigned: {reason}."),
+    "no_approval_started": N_("No approval was started: {reason}."),
 }
 OUTCOMES = {
     "succeeded": N_("succeeded"),
@@ -50,12 +54,15 @@ class Vocabulary:
     users: dict[int, str] = field(default_factory=dict)
     departments: dict[int, str] = field(default_factory=dict)
     channels: dict[int, str] = field(default_factory=dict)
+    flows: dict[str, str] = field(default_factory=dict)
+    """Approval flows' labels by key."""
 
 
 def vocabulary(conn: Connection, actor: Actor, rules: Sequence[Mapping[str, Any]]) -> Vocabulary:
     """Labels of every form, and the names of the people, departments and robots ``rules``
     mention."""
     mentioned: set[int] = set()
+    flows: dict[str, str] = {}
     for rule in rules:
         for action in rule["actions"]:
             to = action.get("to")
@@ -67,11 +74,17 @@ def vocabulary(conn: Connection, actor: Actor, rules: Sequence[Mapping[str, Any]
             mentioned.update(v for v in (action.get("territories") or {}).values())
             assignee = action.get("assignee")  # create_task
             mentioned.update([assignee] if isinstance(assignee, int) else [])
+            submitter = action.get("submitter")  # start_approval
+            mentioned.update([submitter] if isinstance(submitter, int) else [])
+            if action.get("type") == "start_approval" and isinstance(action.get("flow"), str):
+                flow = latest_flow(conn, action["flow"])
+                flows[action["flow"]] = flow["label"] if flow else action["flow"]
     return Vocabulary(
         forms={form.key: form for form in list_forms(conn)},
         users=user_names(conn, mentioned),
         departments={d["id"]: d["name"] for d in list_departments(conn)},
         channels={c["id"]: c["name"] for c in list_bot_channels(conn, actor)},
+        flows=flows,
     )
 
 
@@ -202,17 +215,27 @@ class RuleWords:
             return _("Call {url}", url=action.get("url"))
         if kind == "create_task":
             return self._task(form, action)
+        if kind == "start_approval":
+            flow = str(action.get("flow"))
+            return _(
+                "Start the approval {flow}, submitted by {who}",
+                flow=f"“{self.names.flows.get(flow, flow)}”",
+                who=self._person(form, action.get("submitter", "owner")),
+            )
         return _json(action)
+
+    def _person(self, form: Form | None, person: Any) -> str:
+        """A person chosen as "owner", {"field": <a user field>} or a user id, in words."""
+        _ = self._
+        if person == "owner":
+            return _("the owner")
+        if isinstance(person, Mapping):
+            return _("{field} of the record", field=self._field(form, str(person.get("field"))))
+        return self.names.users.get(person, f"#{person}")
 
     def _task(self, form: Form | None, action: Mapping[str, Any]) -> str:
         _ = self._
-        assignee = action.get("assignee", "owner")
-        if assignee == "owner":
-            who = _("the owner")
-        elif isinstance(assignee, Mapping):
-            who = _("{field} of the record", field=self._field(form, str(assignee.get("field"))))
-        else:
-            who = self.names.users.get(assignee, f"#{assignee}")
+        who = self._person(form, action.get("assignee", "owner"))
         text = _(
             "Create a task {title} for {who}",
             title=self._value(form, form, "", action.get("title")),

@@ -131,12 +131,56 @@ def submit(
         )
     if current is not None:
         return resubmit(conn=conn, actor=actor, approval_id=current.id, comment=text)
+    return _start(conn, actor, flow, form.key, record_id, text)
+
+
+def start_by_rule(
+    *, conn: Connection, flow_key: str, form_key: str, record_id: int, submitter: Actor
+) -> dict[str, Any]:
+    """Start ``flow_key`` on a record because a rule said so, in ``submitter``'s name.
+
+    The rule's author chose to start it (checked when the rule was saved), so the submitter's
+    own right to change the record is not asked. Idempotent: when the record already has an
+    approval of this flow in progress (running, or returned to its submitter) nothing happens
+    (``started`` False) — a rule that fires again, or a retried run, starts it once. Another
+    flow in progress on the record is reported (``other_flow``), not raised."""
+    flow = latest_flow(conn, flow_key)
+    if flow is None or flow["form"] != form_key:
+        raise NotFound(f"no approval flow {flow_key!r} of form {form_key!r}", key=flow_key)
+    serialize(conn, f"approval:{form_key}:{record_id}")
+    current = conn.execute(
+        sa.select(approvals.c.id, approvals.c.flow_key).where(
+            approvals.c.form_key == form_key,
+            approvals.c.record_id == record_id,
+            approvals.c.state.in_((RUNNING, RETURNED)),
+        )
+    ).first()
+    if current is not None:
+        return {
+            "started": False,
+            "approval_id": current.id,
+            "other_flow": current.flow_key if current.flow_key != flow_key else None,
+        }
+    runtime.read_record(conn, get_form(conn, form_key), record_id)  # 404 when it is gone
+    started = _start(conn, submitter, flow, form_key, record_id, "")
+    return {"started": True, "approval_id": started["id"], "other_flow": None}
+
+
+def _start(
+    conn: Connection,
+    actor: Actor,
+    flow: Mapping[str, Any],
+    form_key: str,
+    record_id: int,
+    text: str,
+) -> dict[str, Any]:
+    """Insert the approval of round 1 and enter the flow's first node."""
     now = utcnow(conn)
     result = conn.execute(
         approvals.insert().values(
             flow_key=flow["key"],
             flow_version=flow["version"],
-            form_key=form.key,
+            form_key=form_key,
             record_id=record_id,
             submitter_id=actor.user_id,
             state=RUNNING,
