@@ -42,6 +42,7 @@ from sqlalchemy.engine import Connection
 from meridian.access.manage import require_admin
 from meridian.core.actor import Actor
 from meridian.core.clock import utcnow
+from meridian.core.i18n import Text
 from meridian.db.tables import inbound_hooks
 from meridian.errors import ErrorCollector, FieldError, NotFound, ValidationFailed
 from meridian.events.audit import audit
@@ -64,47 +65,79 @@ def check_mapping(conn: Connection, form: Form, mapping: Any, errors: ErrorColle
     """Add every problem with a hook's mapping to ``errors``."""
     fields = mapping.get("fields") if isinstance(mapping, Mapping) else None
     if not isinstance(fields, Mapping) or not fields:
-        errors.add("mapping.fields", "invalid_mapping", "expected {field: path}", fields)
+        errors.add(
+            "mapping.fields",
+            "invalid_mapping",
+            Text("expected {shape}", shape="{field: path}"),
+            fields,
+        )
     else:
         for key, source in fields.items():
             where = f"mapping.fields.{key}"
             if form.get_field(key) is None:
-                errors.add(where, "unknown_field", f"no field {key!r}", key)
+                errors.add(where, "unknown_field", Text("no field {key!r}", key=key), key)
             if isinstance(source, Mapping):
                 if not isinstance(source.get("path"), str) or not source["path"]:
-                    errors.add(f"{where}.path", "invalid_path", "a dotted path", source.get("path"))
+                    errors.add(
+                        f"{where}.path", "invalid_path", Text("a dotted path"), source.get("path")
+                    )
                 if "map" in source and not isinstance(source["map"], Mapping):
                     errors.add(
-                        f"{where}.map", "invalid_map", "{payload value: value}", source["map"]
+                        f"{where}.map",
+                        "invalid_map",
+                        "{payload value: value}",
+                        source["map"],
                     )
                 unknown = set(source) - {"path", "map", "default"}
                 if unknown:
-                    errors.add(where, "invalid_source", "path, map and default", sorted(unknown))
+                    errors.add(
+                        where, "invalid_source", Text("path, map and default"), sorted(unknown)
+                    )
             elif not isinstance(source, str) or not source:
-                errors.add(where, "invalid_path", "a dotted path", source)
+                errors.add(where, "invalid_path", Text("a dotted path"), source)
     if not isinstance(mapping, Mapping):
         return
     constants = mapping.get("constants", {})
     if not isinstance(constants, Mapping):
-        errors.add("mapping.constants", "invalid_constants", "expected {field: value}", constants)
+        errors.add(
+            "mapping.constants",
+            "invalid_constants",
+            Text("expected {shape}", shape="{field: value}"),
+            constants,
+        )
     else:
         for key in constants:
             if form.get_field(key) is None:
-                errors.add(f"mapping.constants.{key}", "unknown_field", f"no field {key!r}", key)
+                errors.add(
+                    f"mapping.constants.{key}",
+                    "unknown_field",
+                    Text("no field {key!r}", key=key),
+                    key,
+                )
     items = mapping.get("items")
     if items is not None and (not isinstance(items, str) or not items):
-        errors.add("mapping.items", "invalid_path", "the dotted path of an array", items)
+        errors.add("mapping.items", "invalid_path", Text("the dotted path of an array"), items)
     if "owner" in mapping:
         owner = mapping["owner"]
         if isinstance(owner, Mapping) and "field" in owner:
-            errors.add("mapping.owner", "invalid_owner", '{"user": id} or {"strategy": …}', owner)
+            errors.add(
+                "mapping.owner",
+                "invalid_owner",
+                Text("{first} or {second}", first='{"user": id}', second='{"strategy": …}'),
+                owner,
+            )
         else:
             owners.check_owner(conn, form, owner, "mapping.owner", errors)
     match = mapping.get("match")
     if match is not None:
         field = form.get_field(str(match.get("field"))) if isinstance(match, Mapping) else None
         if field is None or not isinstance(match.get("path"), str):
-            errors.add("mapping.match", "invalid_match", "expected {field, path}", match)
+            errors.add(
+                "mapping.match",
+                "invalid_match",
+                Text("expected {shape}", shape="{field, path}"),
+                match,
+            )
 
 
 def create_hook(
@@ -115,7 +148,7 @@ def create_hook(
     form = get_form(conn, form_key)
     errors = ErrorCollector()
     if not name.strip():
-        errors.add("name", "invalid_name", "give a name", name)
+        errors.add("name", "invalid_name", Text("give a name"), name)
     check_mapping(conn, form, mapping, errors)
     errors.raise_if_any()
     token = TOKEN_PREFIX + secrets.token_urlsafe(24)
@@ -159,7 +192,7 @@ def delete_hook(conn: Connection, actor: Actor, hook_id: int) -> None:
     require_admin(actor)
     removed = conn.execute(inbound_hooks.delete().where(inbound_hooks.c.id == hook_id))
     if not removed.rowcount:
-        raise NotFound(f"inbound hook {hook_id} does not exist", id=hook_id)
+        raise NotFound(Text("inbound hook {hook_id} does not exist", hook_id=hook_id), id=hook_id)
 
 
 def _at(payload: Any, path: str) -> Any:
@@ -196,19 +229,30 @@ def _elements(mapping: Mapping[str, Any], payload: Any) -> tuple[list[Any], str]
         found, where = payload, "body"
     elif not isinstance(payload, Mapping):
         raise ValidationFailed(
-            [FieldError("body", "invalid_payload", "expected a JSON object or array", payload)]
+            [
+                FieldError(
+                    "body", "invalid_payload", Text("expected a JSON object or array"), payload
+                )
+            ]
         )
     elif mapping.get("items"):
         found, where = _at(payload, mapping["items"]), mapping["items"]
         if not isinstance(found, list):
             raise ValidationFailed(
-                [FieldError(where, "invalid_payload", "expected an array here", found)]
+                [FieldError(where, "invalid_payload", Text("expected an array here"), found)]
             )
     else:
         return [payload], ""
     if not found or len(found) > MAX_ITEMS:
         raise ValidationFailed(
-            [FieldError(where, "invalid_payload", f"give 1 to {MAX_ITEMS} items", len(found))]
+            [
+                FieldError(
+                    where,
+                    "invalid_payload",
+                    Text("give 1 to {limit} items", limit=MAX_ITEMS),
+                    len(found),
+                )
+            ]
         )
     return list(found), "items."
 
@@ -220,7 +264,7 @@ def receive(conn: Connection, token: str, payload: Any, tz: ZoneInfo) -> dict[st
         sa.select(inbound_hooks).where(inbound_hooks.c.token_hash == _digest(token))
     ).first()
     if hook is None:
-        raise NotFound("no such hook")
+        raise NotFound(Text("no such hook"))
     form = get_form(conn, hook.form_key)
     mapping = hook.mapping
     elements, prefix = _elements(mapping, payload)
@@ -291,7 +335,7 @@ def _create_or_update(
                 FieldError(
                     f"{prefix}{match['path']}" if prefix else match["path"],
                     "required",
-                    "the payload must carry this value",
+                    Text("the payload must carry this value"),
                     None,
                 )
             ]
