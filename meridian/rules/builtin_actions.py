@@ -22,7 +22,7 @@ from meridian.errors import ErrorCollector
 from meridian.jobs.queue import enqueue
 from meridian.notify.inbox import notify_bot, notify_users
 from meridian.records import reads, service
-from meridian.rules import owners
+from meridian.rules import owners, territory
 from meridian.rules.actions import RuleAction
 from meridian.rules.definitions import (
     ASSIGN_STRATEGIES,
@@ -180,7 +180,8 @@ def _creation(
 
 
 class AssignAction(RuleAction):
-    """Pick the owner by round robin, least load or territory, and write it (and why)."""
+    """Pick the owner by round robin, least load or territory (see :mod:`meridian.rules.territory`),
+    and write it (and why)."""
 
     name = "assign"
 
@@ -200,18 +201,7 @@ class AssignAction(RuleAction):
             )
             return
         if strategy == "territory":
-            field = form.get_field(str(action.get("field")))
-            territories = action.get("territories")
-            if field is None:
-                errors.add(f"{path}.field", "unknown_field", "no such field", action.get("field"))
-            if (
-                not isinstance(territories, Mapping)
-                or not territories
-                or not all(isinstance(u, int) for u in territories.values())
-            ):
-                errors.add(
-                    f"{path}.territories", "invalid_territories", "{value: user id}", territories
-                )
+            territory.check(conn, form, action, path, errors)
         else:
             owners.check_strategy(conn, action, path, errors)
         reason = action.get("reason_field")
@@ -431,12 +421,11 @@ def _assign(
     tz: ZoneInfo,
 ) -> dict[str, Any]:
     """Pick the owner by the action's strategy and write it (and why) on the record."""
-    table = compile_form(form).main
     strategy = action["strategy"]
     if strategy == "territory":
-        value = conn.scalar(sa.select(table.c[action["field"]]).where(table.c.id == record_id))
-        owner = action["territories"].get(str(value), action.get("default"))
-        reason = f"按区域分配 / territory: {value}"
+        owner, reason = territory.choose(
+            conn, form=form, rule_id=rule_id, record_id=record_id, action=action, tz=tz
+        )
     elif strategy == "round_robin":
         owner = owners.pick(conn, rule_id=rule_id, form=form, choice=action)
         reason = "轮询分配 / round robin"

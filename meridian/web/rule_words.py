@@ -20,6 +20,7 @@ from meridian.access.users import user_names
 from meridian.core.actor import Actor
 from meridian.flows.approvals.definitions import latest_flow
 from meridian.notify.inbox import list_bot_channels
+from meridian.rules import territory
 from meridian.schema.catalog import list_forms
 from meridian.schema.fieldtypes import field_type
 from meridian.schema.model import Form
@@ -71,7 +72,7 @@ def vocabulary(conn: Connection, actor: Actor, rules: Sequence[Mapping[str, Any]
             owner = action.get("owner") or {}
             mentioned.update(owner.get("users") or [])
             mentioned.update([owner["user"]] if isinstance(owner.get("user"), int) else [])
-            mentioned.update(v for v in (action.get("territories") or {}).values())
+            mentioned.update(territory.mentioned_users(action))
             assignee = action.get("assignee")  # create_task
             mentioned.update([assignee] if isinstance(assignee, int) else [])
             submitter = action.get("submitter")  # start_approval

@@ -108,9 +108,15 @@ def triggering_record(idc: dict[str, Any], rule: dict[str, Any]) -> tuple[int, i
         assert client.post("/api/v1/tasks/complete", json={"ids": ids}).status_code == 200
         return deal["id"], 11
     if rule["form_key"] == "opportunity" and trigger["type"] == "record_created":
-        # A new lead: its owner gets a first follow-up task.
+        # A new lead of a Shanghai customer, entered by the manager: the rule hands it to the
+        # rep of 华东销售部, who gets the first follow-up task.
+        shanghai = made(client, "customer", name="上海临港数据有限公司", region="310115")
         lead = made(
-            client, "opportunity", name="华东机房扩容", customer=customer["id"], owner_id=rep
+            client,
+            "opportunity",
+            name="华东机房扩容",
+            customer=shanghai["id"],
+            owner_id=idc["head"],
         )
         return lead["id"], 0
     assert rule["form_key"] == "quote", "a shipped rule on a form this test does not know"
@@ -156,6 +162,14 @@ def test_a_shipped_rule_runs_for_real_and_does_what_it_says(
             assert created["owner_id"] == idc["rep"], "the rep the record is meant for owns it"
             if action.get("link_field"):
                 assert created[action["link_field"]] == record_id
+        if action["type"] == "assign":
+            assert done["owner_id"] == idc["rep"], "the territory's rep takes the record"
+            assert (
+                client.get(f"/api/v1/forms/{shipped['form_key']}/records/{record_id}").json()[
+                    "owner_id"
+                ]
+                == idc["rep"]
+            )
         if action["type"] == "create_task":
             task = client.get(f"/api/v1/tasks/{done['task_id']}").json()
             assert task["assignee_id"] == idc["rep"], "the rep the task is meant for has it"

@@ -1,0 +1,147 @@
+"""The IDC solution's new-lead rule: a valid lead goes to the sales department of its
+customer's region (the least-loaded rep there), else to whoever of the sales staff has the
+fewest opportunities, and the first follow-up task is the new owner's."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy.engine import Engine
+
+from meridian.access import manage, organisation
+from meridian.core.actor import Actor
+from meridian.http.deps import Workspace
+from meridian.jobs.handlers import job_handlers
+from meridian.jobs.worker import Worker
+from meridian.solutions import idc_crm
+from meridian.solutions.loader import install_solution
+from tests.conftest import workspace_on
+
+from .test_shipped_rules import SHANGHAI
+
+
+def _made(client: TestClient, form: str, **values: Any) -> dict[str, Any]:
+    response = client.post(f"/api/v1/forms/{form}/records", json=values)
+    assert response.status_code == 201, response.text
+    return dict(response.json())
+
+
+@pytest.fixture
+def sales(client: TestClient, workspace: Workspace, engine: Engine, admin: Actor) -> dict[str, int]:
+    """华东 has one rep, 华南 two (the first already busy); 李闲 is in no sales department and
+    has nothing (and the lowest id of the new members, so he wins a tie); everyone else with
+    the member role has an open opportunity."""
+    app, forms = idc_crm.load_package()
+    assert install_solution(engine, Actor.system(), app, forms, idc_crm.load_rules())
+    with workspace.transaction() as conn:
+        people = {
+            key: manage.add_user(
+                conn,
+                Actor.system(),
+                email=f"{key}@idc.test",
+                name=name,
+                password="Passw0rd-long",
+                passwords=workspace.passwords,
+                roles=["member"],
+                must_change_password=False,
+            )["id"]
+            for key, name in (
+                ("idle", "李闲"),
+                ("east", "张东"),
+                ("south_busy", "王南"),
+                ("south_free", "赵南"),
+            )
+        }
+        east = organisation.create_department(conn=conn, name="华东销售部")
+        south = organisation.create_department(conn=conn, name="华南销售部")
+        organisation.set_user_departments(conn, people["east"], east)
+        organisation.set_user_departments(conn, people["south_busy"], south)
+        organisation.set_user_departments(conn, people["south_free"], south)
+    assert admin.user_id is not None
+    customer = _made(client, "customer", name="既有客户")["id"]
+    for owner in (admin.user_id, people["east"], people["south_busy"]):
+        # Open opportunities past the lead stage: load, not new leads.
+        _made(
+            client, "opportunity", name="在谈", stage="interest", customer=customer, owner_id=owner
+        )
+    people["admin"] = admin.user_id
+    return people
+
+
+def _lead_of(client: TestClient, engine: Engine, region: str | None, owner: int) -> dict[str, Any]:
+    """A new lead of a customer in ``region``, entered as ``owner``'s, after the worker ran."""
+    values = {"name": f"客户 {region}"} | ({"region": region} if region else {})
+    customer = _made(client, "customer", **values)
+    lead = _made(
+        client, "opportunity", name=f"机柜 {region}", customer=customer["id"], owner_id=owner
+    )
+    worker = Worker(engine, job_handlers(workspace_on(engine)), SHANGHAI)
+    while worker.run_once():
+        pass
+    assigned = client.get(f"/api/v1/forms/opportunity/records/{lead['id']}").json()
+    tasks = client.get(
+        "/api/v1/tasks", params={"form": "opportunity", "record_id": lead["id"], "mine": False}
+    ).json()["items"]
+    return {"owner_id": assigned["owner_id"], "tasks": tasks}
+
+
+def test_a_lead_goes_to_its_region_and_the_follow_up_task_to_the_new_owner(
+    client: TestClient, engine: Engine, sales: dict[str, int]
+) -> None:
+    # 上海浦东 (310115) is 华东: its only rep, although he already has an opportunity.
+    east = _lead_of(client, engine, "310115", sales["admin"])
+    assert east["owner_id"] == sales["east"]
+    assert [t["assignee_id"] for t in east["tasks"]] == [sales["east"]]
+    # 深圳南山 (440305) is 华南: the rep there with less in hand.
+    south = _lead_of(client, engine, "440305", sales["admin"])
+    assert south["owner_id"] == sales["south_free"]
+    assert [t["assignee_id"] for t in south["tasks"]] == [sales["south_free"]]
+
+
+def test_a_lead_no_territory_takes_goes_to_the_least_loaded_member(
+    client: TestClient, engine: Engine, sales: dict[str, int]
+) -> None:
+    # 成都 (510100) is 西部, which has no department in this workspace; no region at all is no
+    # territory either: both go by load, and 李闲 has the least (then it is his, so the next
+    # goes to the next least loaded, 赵南).
+    west = _lead_of(client, engine, "510100", sales["admin"])
+    assert west["owner_id"] == sales["idle"]
+    assert [t["assignee_id"] for t in west["tasks"]] == [sales["idle"]]
+    nowhere = _lead_of(client, engine, None, sales["admin"])
+    assert nowhere["owner_id"] == sales["south_free"]
+    assert [t["assignee_id"] for t in nowhere["tasks"]] == [sales["south_free"]]
+
+
+def test_a_territory_assignment_is_checked_when_the_rule_is_saved(
+    client: TestClient, engine: Engine
+) -> None:
+    app, forms = idc_crm.load_package()
+    assert install_solution(engine, Actor.system(), app, forms, [])
+    bad = client.post(
+        "/api/v1/rules",
+        json={
+            "form_key": "opportunity",
+            "label": "坏的分配",
+            "trigger": {"type": "record_created"},
+            "actions": [
+                {
+                    "type": "assign",
+                    "strategy": "territory",
+                    "field": "customer.nowhere",
+                    "match": "fuzzy",
+                    "territories": {"31": {"department": ""}, "44": {"team": 3}},
+                    "default": {"strategy": "by_mood", "role": "member"},
+                }
+            ],
+        },
+    )
+    assert bad.status_code == 422, bad.text
+    fields = {e["field"] for e in bad.json()["errors"]}
+    assert fields == {
+        "actions.0.field",
+        "actions.0.match",
+        "actions.0.territories",
+        "actions.0.default.strategy",
+    }
