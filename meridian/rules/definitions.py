@@ -25,7 +25,8 @@ or user ids; ``title``, ``body``; optional ``bot``, a group-robot channel id, an
 ``style``: text, markdown or card; a run whose notification reaches nobody is a warning);
 ``assign`` the owner (``strategy`` ``round_robin`` or ``least_loaded`` over ``users``, a
 ``department``'s or a ``role``'s members, or
-``territory``: the ``field``'s value looked up in ``territories`` with an optional ``default``;
+``territory``: the ``field``'s value looked up in ``territories`` with an optional ``default``
+(see ``meridian.rules.territory``);
 the reason goes to ``reason_field``); ``tag`` (``field`` a multi-select, ``add`` and ``remove``
 option lists); ``webhook`` (POST the record to ``url``, signed with ``secret`` when given,
 retried until the receiver answers 2xx). A value is a literal, ``{"expr": "…"}`` in the

@@ -276,6 +276,12 @@ class RuleWords:
     def _field(self, form: Form | None, key: str) -> str:
         if key == "owner_id":
             return self._("Owner")
+        link, dot, rest = key.partition(".")
+        through = form.get_field(link) if form is not None and dot else None
+        if through is not None:  # a linked record's field: 客户 › 区域
+            return (
+                f"{through.label} › {self._field(self.names.forms.get(str(through.target)), rest)}"
+            )
         found = form.get_field(key) if form is not None else None
         return found.label if found is not None else key
 

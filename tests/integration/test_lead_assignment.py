@@ -17,6 +17,8 @@ from meridian.jobs.handlers import job_handlers
 from meridian.jobs.worker import Worker
 from meridian.solutions import idc_crm
 from meridian.solutions.loader import install_solution
+from meridian.web.i18n import Translator
+from meridian.web.rule_words import RuleWords, Vocabulary
 from tests.conftest import workspace_on
 
 from .test_shipped_rules import SHANGHAI
@@ -145,3 +147,12 @@ def test_a_territory_assignment_is_checked_when_the_rule_is_saved(
         "actions.0.territories",
         "actions.0.default.strategy",
     }
+
+
+def test_the_new_lead_rule_reads_the_linked_region_by_its_labels() -> None:
+    _, forms = idc_crm.load_package()
+    [rule] = [r for r in idc_crm.load_rules() if r["actions"][0]["type"] == "assign"]
+    names = Vocabulary(forms={form.key: form for form in forms})
+    then = RuleWords(Translator("zh-CN"), names).describe(rule)["then"]
+    assert then[0] == "按「客户 › 所在地区」分配负责人（区域表）"
+    assert then[1].startswith("为负责人创建待办")
