@@ -147,7 +147,7 @@ def _condition_check(
     try:
         compile_expression(source, plain_scope(form.fields))
     except ExpressionError as exc:
-        errors.add(f"{prefix}expression", "invalid_expression", str(exc), source)
+        errors.add(f"{prefix}expression", "invalid_expression", exc.message, source)
 
 
 # --- related_record ---------------------------------------------------------------------------
@@ -206,7 +206,7 @@ def _related_check(
         try:
             compile_expression(condition, plain_scope(related.fields))
         except ExpressionError as exc:
-            errors.add(f"{prefix}condition", "invalid_expression", str(exc), condition)
+            errors.add(f"{prefix}condition", "invalid_expression", exc.message, condition)
 
 
 # --- checklist --------------------------------------------------------------------------------
