@@ -175,8 +175,8 @@ def test_plugins_lists_each_plugin_and_what_it_registers(env: Path) -> None:
     assert "meridian.rules.plugin (built in)" in lines
     # The rules plugin registers the create_task action beside its own (issue 16: tasks).
     assert (
-        "  register_rule_actions: update, create, assign, notify, tag, webhook, create_task, start_approval"
-        in lines
+        "  register_rule_actions: update, create, assign, notify, tag, webhook, create_task,"
+        " start_approval" in lines
     )
     tasks = lines.index("meridian.flows.tasks.plugin (built in)")
     assert lines[tasks + 1] == "  register_job_handlers: tasks.overdue"
