@@ -11,7 +11,7 @@ from meridian.access.manage import require_admin
 from meridian.core.ids import Id
 from meridian.http.deps import ActorDep, WorkspaceDep
 from meridian.http.routing import ApiRoute
-from meridian.rules import catchup, definitions, engine
+from meridian.rules import catchup, definitions, dry_runs, engine
 
 router = APIRouter(route_class=ApiRoute, tags=["rules"])
 
@@ -76,7 +76,7 @@ def dry_run(
 ) -> dict[str, Any]:
     require_admin(actor)
     with workspace.transaction() as conn:  # the trial's writes are rolled back
-        return engine.dry_run(conn, rule_id, record_id, workspace.tz)
+        return dry_runs.dry_run(conn, rule_id, record_id, workspace.tz)
 
 
 @router.get("/rules/{rule_id}/catch-up")

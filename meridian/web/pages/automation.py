@@ -15,7 +15,7 @@ from meridian.core.i18n import Text
 from meridian.core.ids import Id
 from meridian.errors import FieldError, MeridianError, NotFound, ValidationFailed
 from meridian.integrations import webhooks
-from meridian.rules import catchup, definitions, engine
+from meridian.rules import catchup, definitions, dry_runs, engine
 from meridian.schema.catalog import list_forms
 from meridian.schema.fieldtypes import field_type
 from meridian.schema.model import Field
@@ -181,7 +181,7 @@ def dry_run(
                 [FieldError("record_id", "invalid_id", Text("give a record number"), record_id)]
             )
         with viewer.workspace.transaction() as conn:  # the trial's writes are rolled back
-            result = engine.dry_run(conn, rule_id, int(record_id), viewer.workspace.tz)
+            result = dry_runs.dry_run(conn, rule_id, int(record_id), viewer.workspace.tz)
     except MeridianError as exc:
         return _rule_page(
             request,
