@@ -1,13 +1,19 @@
-"""Approvals: flows and their versions, the caller's inbox, and one route per act."""
+"""Approvals: flows and their versions, the caller's inbox, and the acts (one table, one
+route each, so the paths clients use stay as they were)."""
 
 from __future__ import annotations
 
+import inspect
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body, Path, Query
 from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy.engine import Connection
 
+from meridian.core.actor import Actor
 from meridian.core.ids import Id
 from meridian.flows.approvals import definitions, inbox, operations
 from meridian.http.deps import ActorDep, WorkspaceDep
@@ -136,25 +142,6 @@ def get_approval(approval_id: Id, workspace: WorkspaceDep, actor: ActorDep) -> d
         return operations.get_approval(conn, actor, approval_id)
 
 
-@router.post("/approvals/{approval_id}/recall")
-def recall(approval_id: Id, body: Note, workspace: WorkspaceDep, actor: ActorDep) -> dict[str, Any]:
-    """撤回: the submitter withdraws, while nobody has acted."""
-    with workspace.transaction() as conn:
-        return operations.recall(
-            conn=conn, actor=actor, approval_id=approval_id, comment=body.comment
-        )
-
-
-@router.post("/approvals/{approval_id}/resubmit")
-def resubmit(
-    approval_id: Id, body: Note, workspace: WorkspaceDep, actor: ActorDep
-) -> dict[str, Any]:
-    with workspace.transaction() as conn:
-        return operations.resubmit(
-            conn=conn, actor=actor, approval_id=approval_id, comment=body.comment
-        )
-
-
 @router.post("/approvals/{approval_id}/comments")
 def comment(
     approval_id: Id, body: CommentCreate, workspace: WorkspaceDep, actor: ActorDep
@@ -178,70 +165,132 @@ def bulk_approve(body: BulkApproval, workspace: WorkspaceDep, actor: ActorDep) -
         )
 
 
-@router.post("/approvals/tasks/{task_id}/approve")
-def approve(
-    task_id: Id, body: Approval, workspace: WorkspaceDep, actor: ActorDep
-) -> dict[str, Any]:
-    with workspace.transaction() as conn:
-        return operations.approve(
+# ---- the acts, one table ----------------------------------------------------------------------
+# Each act is a row: its path word, its body, what it does and the sentence the API document
+# shows. The routes are registered from the table, so every act takes the same way through the
+# caller, the transaction and the problem details, and a new act is one row.
+
+Perform = Callable[[Connection, Actor, int, Any], dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class Act:
+    word: str
+    body: type[BaseModel]
+    perform: Perform
+    summary: str
+
+
+APPROVAL_ACTS = (
+    Act(
+        "recall",
+        Note,
+        lambda conn, actor, ident, body: operations.recall(
+            conn=conn, actor=actor, approval_id=ident, comment=body.comment
+        ),
+        "撤回: the submitter withdraws, while nobody has acted.",
+    ),
+    Act(
+        "resubmit",
+        Note,
+        lambda conn, actor, ident, body: operations.resubmit(
+            conn=conn, actor=actor, approval_id=ident, comment=body.comment
+        ),
+        "The submitter sends an approval returned for edit on again.",
+    ),
+)
+
+TASK_ACTS = (
+    Act(
+        "approve",
+        Approval,
+        lambda conn, actor, ident, body: operations.approve(
             conn=conn,
             actor=actor,
-            task_id=task_id,
+            task_id=ident,
             comment=body.comment,
             values=body.values,
             attachments=body.attachments,
-        )
-
-
-@router.post("/approvals/tasks/{task_id}/reject")
-def reject(
-    task_id: Id, body: Rejection, workspace: WorkspaceDep, actor: ActorDep
-) -> dict[str, Any]:
-    with workspace.transaction() as conn:
-        return operations.reject(
+        ),
+        "Approve the task (``values`` for the node's editable fields).",
+    ),
+    Act(
+        "reject",
+        Rejection,
+        lambda conn, actor, ident, body: operations.reject(
             conn=conn,
             actor=actor,
-            task_id=task_id,
+            task_id=ident,
             comment=body.comment,
             to=body.to,
             attachments=body.attachments,
-        )
-
-
-@router.post("/approvals/tasks/{task_id}/return")
-def return_for_edit(
-    task_id: Id, body: Note, workspace: WorkspaceDep, actor: ActorDep
-) -> dict[str, Any]:
-    with workspace.transaction() as conn:
-        return operations.return_for_edit(
-            conn=conn, actor=actor, task_id=task_id, comment=body.comment
-        )
-
-
-@router.post("/approvals/tasks/{task_id}/transfer")
-def transfer(
-    task_id: Id, body: Transfer, workspace: WorkspaceDep, actor: ActorDep
-) -> dict[str, Any]:
-    with workspace.transaction() as conn:
-        return operations.transfer(
-            conn=conn, actor=actor, task_id=task_id, user_id=body.user_id, comment=body.comment
-        )
-
-
-@router.post("/approvals/tasks/{task_id}/add-approver")
-def add_approver(
-    task_id: Id, body: AddApprover, workspace: WorkspaceDep, actor: ActorDep
-) -> dict[str, Any]:
-    """加签: ``before`` (they decide first, then it comes back) or ``after`` the caller."""
-    with workspace.transaction() as conn:
-        return operations.add_approver(
+        ),
+        "Reject the task: to the end, the submitter or the previous node.",
+    ),
+    Act(
+        "return",
+        Note,
+        lambda conn, actor, ident, body: operations.return_for_edit(
+            conn=conn, actor=actor, task_id=ident, comment=body.comment
+        ),
+        "Return the approval to its submitter for edit.",
+    ),
+    Act(
+        "transfer",
+        Transfer,
+        lambda conn, actor, ident, body: operations.transfer(
+            conn=conn, actor=actor, task_id=ident, user_id=body.user_id, comment=body.comment
+        ),
+        "转交: hand the task to another user.",
+    ),
+    Act(
+        "add-approver",
+        AddApprover,
+        lambda conn, actor, ident, body: operations.add_approver(
             conn=conn,
             actor=actor,
-            task_id=task_id,
+            task_id=ident,
             user_id=body.user_id,
             position=body.position,
             comment=body.comment,
-        )
+        ),
+        "加签: ``before`` (they decide first, then it comes back) or ``after`` the caller.",
+    ),
+)
+
+
+def _register(act: Act, path: str, ident: str) -> None:
+    """One route for ``act``: the id from the path, the act's own body model."""
+
+    def endpoint(**arguments: Any) -> dict[str, Any]:
+        with arguments["workspace"].transaction() as conn:
+            return act.perform(conn, arguments["actor"], arguments[ident], arguments["body"])
+
+    # The body's model differs per act, so FastAPI reads the signature from the table.
+    keyword = inspect.Parameter.KEYWORD_ONLY
+    endpoint.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
+        [
+            inspect.Parameter(ident, keyword, annotation=Id),
+            inspect.Parameter("body", keyword, annotation=act.body),
+            inspect.Parameter("workspace", keyword, annotation=WorkspaceDep),
+            inspect.Parameter("actor", keyword, annotation=ActorDep),
+        ],
+        return_annotation=dict[str, Any],
+    )
+    word = act.word.replace("-", "_")
+    router.add_api_route(
+        path.format(word=act.word),
+        endpoint,
+        methods=["POST"],
+        name=word if ident == "task_id" else f"{word}_approval",
+        summary=act.summary,
+    )
+
+
+for _act in APPROVAL_ACTS:
+    _register(_act, "/approvals/{{approval_id}}/{word}", "approval_id")
+for _act in TASK_ACTS:
+    _register(_act, "/approvals/tasks/{{task_id}}/{word}", "task_id")
 
 
 @router.put("/approvals/delegation")

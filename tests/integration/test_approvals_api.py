@@ -137,3 +137,32 @@ def test_the_operations_are_in_the_openapi_document(client: TestClient) -> None:
         "/api/v1/approvals/tasks/bulk-approve",
     ):
         assert path in paths
+
+
+def test_each_act_keeps_its_own_body_in_the_openapi_document(client: TestClient) -> None:
+    """The acts are registered from one table; each keeps its path and its own request body."""
+    paths = client.get("/api/openapi.json").json()["paths"]
+    bodies = {
+        "/api/v1/approvals/{approval_id}/recall": "Note",
+        "/api/v1/approvals/{approval_id}/resubmit": "Note",
+        "/api/v1/approvals/tasks/{task_id}/approve": "Approval",
+        "/api/v1/approvals/tasks/{task_id}/reject": "Rejection",
+        "/api/v1/approvals/tasks/{task_id}/return": "Note",
+        "/api/v1/approvals/tasks/{task_id}/transfer": "Transfer",
+        "/api/v1/approvals/tasks/{task_id}/add-approver": "AddApprover",
+    }
+    for path, model in bodies.items():
+        operation = paths[path]["post"]
+        schema = operation["requestBody"]["content"]["application/json"]["schema"]
+        assert schema["$ref"].endswith(f"/{model}"), path
+        assert {p["name"] for p in operation["parameters"]} >= {path.split("{")[1].split("}")[0]}
+        assert operation["summary"]
+    ids = [op["operationId"] for item in paths.values() for op in item.values()]
+    assert len(ids) == len(set(ids))
+
+
+def test_an_act_not_in_the_table_is_not_a_route(as_user: dict[str, TestClient]) -> None:
+    assert as_user["sales"].post("/api/v1/approvals/tasks/1/approve-all", json={}).status_code in (
+        404,
+        405,
+    )
