@@ -869,3 +869,66 @@ stage_visits = sa.Table(
         postgresql_where=sa.text("left_at IS NULL AND warned_at IS NULL"),
     ),
 )
+
+duplicate_candidates = sa.Table(
+    "sys_duplicate_candidate",
+    metadata,
+    sa.Column("id", BigId, primary_key=True, autoincrement=True),
+    # The import (or any batch of rows) the pair was found in, as its owner names it.
+    sa.Column("batch_key", sa.String(64), nullable=False),
+    sa.Column("form_key", sa.String(63), nullable=False),
+    # The row of the file (as the sheet numbers it) that may be a duplicate …
+    sa.Column("row", sa.Integer, nullable=False),
+    # … of an earlier row of the same file, or of an existing record.
+    sa.Column("other_row", sa.Integer, nullable=True),
+    sa.Column("record_id", sa.BigInteger, nullable=True),
+    # Why: same_value (an exact key such as USCC, phone, email), same_name, similar_name.
+    sa.Column("reason", sa.String(20), nullable=False),
+    sa.Column("field_key", sa.String(63), nullable=False),
+    sa.Column("score", sa.Float, nullable=False),
+    sa.Column("value", sa.String(500), nullable=False),
+    # merge | keep | skip; NULL while nobody decided (the import's default applies).
+    sa.Column("decision", sa.String(8), nullable=True),
+    sa.Column("decided_by", sa.BigInteger, nullable=True),
+    sa.Column("decided_at", UTCDateTime, nullable=True),
+    sa.Index("ix_sys_duplicate_candidate_batch", "batch_key", "row"),
+)
+
+record_merges = sa.Table(
+    "sys_record_merge",
+    metadata,
+    sa.Column("id", BigId, primary_key=True, autoincrement=True),
+    sa.Column("form_key", sa.String(63), nullable=False),
+    # The record that lives on, and the one merged into it (now in the trash).
+    sa.Column("survivor_id", sa.BigInteger, nullable=False),
+    sa.Column("loser_id", sa.BigInteger, nullable=False),
+    # {field: "keep" | "other" | "both"} as chosen, and {place: rows repointed}.
+    sa.Column("fields", JSONType, nullable=False),
+    sa.Column("relinked", JSONType, nullable=False),
+    sa.Column("actor_id", sa.BigInteger, nullable=True),
+    sa.Column("at", UTCDateTime, nullable=False),
+    sa.Index("ix_sys_record_merge_survivor", "form_key", "survivor_id"),
+    sa.UniqueConstraint("form_key", "loser_id"),
+)
+
+exports = sa.Table(
+    "sys_export",
+    metadata,
+    sa.Column("id", BigId, primary_key=True, autoincrement=True),
+    sa.Column("form_key", sa.String(63), nullable=False),
+    sa.Column("owner_id", sa.BigInteger, nullable=True),
+    # xlsx | csv
+    sa.Column("format", sa.String(8), nullable=False),
+    # The grid state exported: columns, filter, sort, search, view.
+    sa.Column("settings", JSONType, nullable=False),
+    # queued → running → done | failed
+    sa.Column("state", sa.String(10), nullable=False),
+    sa.Column("rows_done", sa.BigInteger, nullable=False, server_default="0"),
+    sa.Column("rows_total", sa.BigInteger, nullable=True),
+    # The finished file in the file store (a sys_file token), and why it failed.
+    sa.Column("file_token", sa.String(32), nullable=True),
+    sa.Column("error", sa.Text, nullable=True),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("finished_at", UTCDateTime, nullable=True),
+    sa.Index("ix_sys_export_owner", "owner_id", "id"),
+)

@@ -132,6 +132,10 @@ class FieldType:
     ``calendar_day`` (Chinese and mixed dates, Excel serials), ``amount`` (exact 万/亿
     amounts) or ``phone_number``."""
 
+    duplicate_key: ClassVar[bool] = False
+    """Two records sharing a (normalised) value of the field are one party: deduplication
+    (``meridian/dataio/dedup.py``) pairs them as exact duplicates (USCC, phone, email)."""
+
     designer_settings: ClassVar[tuple[str, ...]] = ("unique",)
     """The settings the form designer offers for a field of the type: ``unique``,
     ``default``, ``options``, ``range`` (minimum and maximum), ``scale``, ``currency``,

@@ -50,6 +50,7 @@ class _NormalisedText(FieldType):
 
 class EmailType(_NormalisedText):
     name = "email"
+    duplicate_key = True
     designer_settings: ClassVar[tuple[str, ...]] = ("unique", "default")
     code = "invalid_email"
     input_type = "email"
@@ -68,6 +69,7 @@ class PhoneType(_NormalisedText):
     """Stored in E.164 so that one number typed three ways is one value."""
 
     name = "phone"
+    duplicate_key = True
     import_cleanser = "phone_number"
     designer_settings: ClassVar[tuple[str, ...]] = ("unique", "default")
     input_type = "tel"
@@ -101,6 +103,7 @@ class UsccType(_NormalisedText):
     """统一社会信用代码, checked per GB 32100-2015."""
 
     name = "uscc"
+    duplicate_key = True
     code = "invalid_uscc"
 
     def normalise(self, field: Field, text: str) -> str:

@@ -1,0 +1,221 @@
+"""Duplicate detection for an import: rows of one file and stored records, paired by USCC,
+phone, email and similar company names; pairs kept per import with their decisions; a plan per
+row from the decisions (SQLite and PostgreSQL)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from meridian.access.organisation import create_role
+from meridian.access.permissions import set_form_rules
+from meridian.access.users import create_user
+from meridian.core.actor import Actor
+from meridian.dataio.dedup import (
+    SAME_NAME,
+    SAME_VALUE,
+    SIMILAR_NAME,
+    Candidate,
+    find_duplicates,
+    find_in_rows,
+    merged_values,
+    plan_rows,
+)
+from meridian.dataio.duplicates import decide, list_candidates, store_candidates, stored_decisions
+from meridian.errors import ValidationFailed
+from meridian.http.deps import Workspace
+from meridian.records.bulk import create_records
+from meridian.schema.model import Form
+from tests.forms import install_forms
+
+CUSTOMER = {
+    "key": "customer",
+    "label": "客户",
+    "title_field": "name",
+    "fields": [
+        {"key": "name", "label": "客户名称", "type": "text"},
+        {"key": "uscc", "label": "统一社会信用代码", "type": "uscc"},
+        {"key": "phone", "label": "电话", "type": "phone"},
+        {"key": "email", "label": "邮箱", "type": "email"},
+        {"key": "city", "label": "城市", "type": "text"},
+    ],
+}
+
+
+@pytest.fixture
+def customer(workspace: Workspace, admin: Actor) -> Form:
+    with workspace.transaction() as conn:
+        [form] = install_forms(conn, CUSTOMER)
+        create_records(
+            conn=conn,
+            actor=admin,
+            form=form,
+            items=[
+                {"name": "腾讯科技（深圳）有限公司", "uscc": "91440300708461136T"},
+                {"name": "北京字节跳动科技有限公司", "phone": "+8613800138000"},
+                {"name": "阿里云计算有限公司", "email": "sales@aliyun.test"},
+                {"name": "上海寻梦信息技术服务有限公司"},
+            ],
+        )
+    return form
+
+
+def _rows(*rows: dict[str, Any]) -> list[tuple[int, dict[str, Any]]]:
+    return [(number, values) for number, values in enumerate(rows, start=2)]
+
+
+FILE = _rows(
+    {"name": "腾讯科技 (深圳) 有限责任公司"},  # 2: the stored 腾讯, spelled otherwise
+    {"name": "某某物流", "uscc": "91440300708461136T"},  # 3: 腾讯's USCC
+    {"name": "字节跳动", "phone": "+8613800138000"},  # 4: 字节's phone
+    {"name": "新客户甲", "email": "a@new.test"},  # 5
+    {"name": "新客户乙", "email": "a@new.test"},  # 6: row 5's email
+    {"name": "华东云数据中心运营服务有限公司"},  # 7
+    {"name": "华东云数据中心运营服务有限责任公司"},  # 8: row 7, same company
+    {"name": "华东云数据中心运营服物有限公司"},  # 9: row 7 misspelt
+    {"name": "上海寻梦信息技术服物有限公司"},  # 10: the stored 寻梦, misspelt
+    {"name": "完全不同的公司"},  # 11
+)
+
+
+def _by_row(found: list[Candidate]) -> dict[int, list[tuple[str, str, Any]]]:
+    result: dict[int, list[tuple[str, str, Any]]] = {}
+    for c in found:
+        result.setdefault(c.row, []).append((c.reason, c.field, c.other))
+    return result
+
+
+def test_rows_are_paired_with_earlier_rows_and_stored_records(
+    workspace: Workspace, admin: Actor, customer: Form
+) -> None:
+    with workspace.read() as conn:
+        stored = {
+            name: record_id
+            for record_id, name in conn.exec_driver_sql("SELECT id, name FROM data_customer")
+        }
+        found = find_duplicates(conn=conn, actor=admin, form=customer, rows=FILE)
+    tencent = stored["腾讯科技（深圳）有限公司"]
+    pairs = _by_row(found)
+    assert pairs[2] == [(SAME_NAME, "name", ("record", tencent))]
+    assert pairs[3] == [(SAME_VALUE, "uscc", ("record", tencent))]
+    assert pairs[4] == [(SAME_VALUE, "phone", ("record", stored["北京字节跳动科技有限公司"]))]
+    assert pairs[6] == [(SAME_VALUE, "email", ("row", 5))]
+    assert pairs[8] == [(SAME_NAME, "name", ("row", 7))]
+    assert pairs[9][0][0] == SIMILAR_NAME and pairs[9][0][2] in (("row", 7), ("row", 8))
+    assert pairs[10] == [(SIMILAR_NAME, "name", ("record", stored["上海寻梦信息技术服务有限公司"]))]
+    assert set(pairs) == {2, 3, 4, 6, 8, 9, 10}
+    similar = next(c for c in found if c.row == 10)
+    assert 90 <= similar.score < 100
+
+
+def test_a_higher_threshold_pairs_only_equal_names() -> None:
+    form = Form.model_validate({"app_key": "sales", **CUSTOMER})
+    found = find_in_rows(form, FILE, threshold=99.5)
+    assert {c.row: c.reason for c in found} == {6: SAME_VALUE, 8: SAME_NAME}
+
+
+def test_records_the_importer_may_not_read_are_not_offered(
+    workspace: Workspace, admin: Actor, customer: Form
+) -> None:
+    with workspace.transaction() as conn:
+        create_role(conn=conn, key="rep", label="销售")
+        set_form_rules(conn, "rep", customer, {"read": "own", "create": True})
+        user_id = create_user(
+            conn=conn,
+            email="rep@acme.test",
+            name="Rep",
+            password="correct horse",
+            passwords=workspace.passwords,
+        )
+    rep = Actor(user_id=user_id, roles=frozenset({"rep"}), name="Rep")
+    with workspace.read() as conn:
+        found = find_duplicates(conn=conn, actor=rep, form=customer, rows=FILE)
+    assert all(c.record_id is None for c in found)
+    assert {c.row for c in found} == {6, 8, 9}
+
+
+def test_pairs_are_stored_per_import_and_decided_per_pair_or_for_all(
+    workspace: Workspace, admin: Actor, customer: Form
+) -> None:
+    with workspace.transaction() as conn:
+        found = find_duplicates(conn=conn, actor=admin, form=customer, rows=FILE)
+        store_candidates(conn, batch_key="import-7", form_key="customer", candidates=found)
+        stored = list_candidates(conn, batch_key="import-7")
+        assert len(stored) == len(found)
+        by_row = {row["row"]: row["id"] for row in stored}
+        assert decide(conn, actor=admin, batch_key="import-7", decision="keep") == len(found)
+        decide(
+            conn,
+            actor=admin,
+            batch_key="import-7",
+            decision="skip",
+            candidate_ids=[by_row[6]],
+        )
+        decide(
+            conn,
+            actor=admin,
+            batch_key="import-7",
+            decision="merge",
+            candidate_ids=[by_row[2], by_row[8]],
+        )
+        # Storing the same pairs again (a resumed run) keeps the decisions.
+        store_candidates(conn, batch_key="import-7", form_key="customer", candidates=found)
+        decisions = stored_decisions(conn, batch_key="import-7")
+    plans = plan_rows(found, decisions, "keep")
+    assert plans[2].action == "merge" and plans[2].record_id is not None
+    assert plans[6].action == "skip"
+    assert plans[8].action == "merge" and plans[8].into_row == 7
+    assert plans[3].action == "create"
+
+
+@pytest.mark.parametrize(
+    ("decision", "candidates", "field"),
+    [("drop", None, "decision"), ("merge", [999999], "candidates")],
+)
+def test_a_bad_decision_is_refused_and_changes_nothing(
+    workspace: Workspace,
+    admin: Actor,
+    customer: Form,
+    decision: str,
+    candidates: list[int] | None,
+    field: str,
+) -> None:
+    with workspace.transaction() as conn:
+        found = find_duplicates(conn=conn, actor=admin, form=customer, rows=FILE)
+        store_candidates(conn, batch_key="import-8", form_key="customer", candidates=found)
+    with pytest.raises(ValidationFailed) as caught, workspace.transaction() as conn:
+        decide(
+            conn,
+            actor=admin,
+            batch_key="import-8",
+            decision=decision,
+            candidate_ids=candidates,
+        )
+    assert caught.value.errors[0].field == field
+    with workspace.read() as conn:
+        assert all(row["decision"] is None for row in list_candidates(conn, batch_key="import-8"))
+
+
+def test_a_row_merged_into_a_skipped_row_is_skipped_with_it() -> None:
+    found = [
+        Candidate(3, SAME_VALUE, "email", 100, "a@x.test", other_row=2),
+        Candidate(4, SAME_VALUE, "email", 100, "a@x.test", other_row=3),
+        Candidate(5, SAME_NAME, "name", 100, "甲", record_id=40),
+        Candidate(5, SAME_VALUE, "email", 100, "b@x.test", other_row=2),
+    ]
+    plans = plan_rows(found, {(3, ("row", 2)): "skip"}, "merge")
+    assert plans[3].action == "skip"
+    assert plans[4].action == "skip"
+    assert plans[5].action == "merge" and plans[5].record_id == 40
+    assert plan_rows(found, {}, "keep")[4].action == "create"
+
+
+def test_a_merged_row_fills_only_empty_fields_unless_told_to_overwrite() -> None:
+    existing = {"name": "腾讯", "phone": None, "city": "深圳"}
+    incoming = {"name": "腾讯科技", "phone": "+8613800138000", "city": None}
+    assert merged_values(existing, incoming) == {"phone": "+8613800138000"}
+    assert merged_values(existing, incoming, overwrite=True) == {
+        "name": "腾讯科技",
+        "phone": "+8613800138000",
+    }
