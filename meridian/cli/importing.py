@@ -1,20 +1,45 @@
-"""``meridian import FILE --form KEY --dry-run``: read, map, convert and report per row,
-writing nothing (the run through the write path comes with deduplication)."""
+"""``meridian import FILE --form KEY``: the import run (or its ``--dry-run``), with progress,
+``--mapping``, ``--report``, resuming an interrupted import; ``meridian import-rollback ID``."""
 
 from __future__ import annotations
 
+import json
+import sys
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from pathlib import Path
 
 import typer
 
+from meridian.access.actors import load_actor
+from meridian.access.users import get_user_id
+from meridian.core.actor import Actor
+from meridian.core.i18n import Text
 from meridian.dataio.cleansing import STEPS
+from meridian.dataio.mapping import suggest_mapping
+from meridian.dataio.mappings import (
+    ImportMapping,
+    read_mapping,
+    save_mapping,
+    saved_mapping,
+    suggested,
+)
+from meridian.dataio.reading import read_sheet
+from meridian.dataio.run_decisions import ON_DUPLICATE, DuplicateFinder
+from meridian.dataio.run_report import reason_text, write_report
+from meridian.dataio.run_rollback import rollback_import
+from meridian.dataio.run_store import outcomes_of
+from meridian.dataio.running import Progress, begin_import, count_rows, run_import
 from meridian.dataio.trial import REJECTED, start_trial
-from meridian.errors import InvalidValue
+from meridian.db.engine import read_transaction
+from meridian.errors import InvalidValue, MeridianError
 from meridian.http.deps import Workspace
 from meridian.schema.catalog import get_form
 from meridian.schema.fieldtypes import ValueContext
+from meridian.schema.model import Form
+
+SHOWN_REJECTIONS = 100
+"""Rejected rows listed on the terminal; the report (``--report``) lists every row."""
 
 
 def import_command(
@@ -29,46 +54,224 @@ def import_command(
         dry_run: bool = typer.Option(False, "--dry-run", help="Report per row, write nothing."),
         sample: int | None = typer.Option(None, "--sample", min=1, help="Only the first N rows."),
         verbose: bool = typer.Option(False, "--verbose", help="Also list each row's steps."),
+        mapping_file: Path | None = typer.Option(
+            None, "--mapping", help="A mapping document (JSON); default: the suggestion."
+        ),
+        saved: str | None = typer.Option(None, "--saved-mapping", help="A saved mapping's name."),
+        save_as: str | None = typer.Option(
+            None, "--save-mapping", help="Save the mapping used under this name."
+        ),
+        write_mapping: Path | None = typer.Option(
+            None, "--write-mapping", help="Write the mapping used to this JSON file."
+        ),
+        on_duplicate: str = typer.Option("keep", "--on-duplicate", help="keep, merge or skip."),
+        report: Path | None = typer.Option(None, "--report", help="Write every row to this .xlsx."),
+        import_id: int | None = typer.Option(None, "--import-id", help="Resume this import."),
+        user: str | None = typer.Option(None, "--user", help="Import as this user (e-mail)."),
+        batch: int = typer.Option(1000, "--batch", min=1, max=1000, help="Rows per batch."),
+        lang: str = typer.Option("en", "--lang", help="Language of the report: en or zh-CN."),
     ) -> None:
-        """Import FILE into a form. Exit 0 when every row would be created, 1 when some are
-        rejected; the last line counts them: created N, updated N, merged N, rejected N."""
-        if not dry_run:
-            typer.echo("error: only --dry-run is available so far", err=True)
+        """Import FILE into a form. Exit 0 when every row was created, updated or merged, 1
+        when some were rejected, 2 when the import cannot start; the last line counts them:
+        created N, updated N, merged N, rejected N."""
+        if on_duplicate not in ON_DUPLICATE:
+            typer.echo(f"error: --on-duplicate is one of {', '.join(ON_DUPLICATE)}", err=True)
             raise typer.Exit(2)
         with open_workspace() as workspace:
             with workspace.engine.connect() as conn:
                 target = get_form(conn, form)
+                actor = _actor(conn, user)
             try:
-                trial = start_trial(
-                    file, target, ValueContext(workspace.tz), sheet=sheet, limit=sample
+                with workspace.engine.connect() as conn:
+                    header = read_sheet(file, sheet).header
+                    mapping = _mapping(conn, target, header, mapping_file, saved)
+                if dry_run:
+                    _dry_run(workspace, target, file, sheet, sample, verbose, mapping)
+                    return
+                finder = _finder(on_duplicate)
+                _print_mapping(mapping, announce=mapping_file is None and saved is None)
+                if save_as or write_mapping:
+                    _keep_mapping(workspace, actor, target, mapping, save_as, write_mapping)
+                state, resumed = begin_import(
+                    workspace.engine,
+                    actor,
+                    form,
+                    file,
+                    mapping,
+                    sheet=sheet,
+                    on_duplicate=on_duplicate,
+                    import_id=import_id,
                 )
                 typer.echo(
-                    f"sheet {trial.sheet.name!r}, header on row {trial.sheet.header_row}"
-                    + (f", read as {trial.sheet.encoding}" if trial.sheet.encoding else "")
+                    f"import {state.id}: "
+                    + (f"resuming after {state.rows_done} rows" if resumed else "started")
                 )
-                for suggestion in trial.mapping:
-                    target_field = (
-                        f"{suggestion.field} ({suggestion.basis} {suggestion.score:g})"
-                        if suggestion.field
-                        else "(not imported)"
-                    )
-                    typer.echo(f"column {suggestion.header!r} -> {target_field}")
-                for outcome, report in trial.outcomes:
-                    if outcome == REJECTED:
-                        reasons = "; ".join(
-                            f"{cell.field}: {cell.reason}" for cell in report.refusals
-                        )
-                        typer.echo(f"row {report.number}: rejected: {reasons}")
-                    elif verbose:
-                        steps = sorted({step for cell in report.cells for step in cell.steps})
-                        done = ", ".join(STEPS[step] for step in steps) or "as written"
-                        typer.echo(f"row {report.number}: created ({done})")
+                total = count_rows(file, sheet)
+                state = run_import(
+                    workspace.engine,
+                    actor,
+                    state,
+                    file,
+                    mapping,
+                    workspace.tz,
+                    finder=finder,
+                    batch_rows=batch,
+                    rows_total=total,
+                    on_progress=_show_progress,
+                )
+                _print_rejections(workspace, state.id, lang)
+                if report is not None:
+                    rows = write_report(workspace.engine, state, file, report, lang)
+                    typer.echo(f"report: {rows} rows written to {report}")
             except InvalidValue as error:
                 typer.echo(f"error: {error.message}", err=True)
                 raise typer.Exit(2) from None
-            typer.echo("dry run: nothing was written")
-            typer.echo(trial.counts.summary())
-            if trial.counts.rejected:
+            except MeridianError as error:
+                typer.echo(f"error: {error}", err=True)
+                raise typer.Exit(2) from None
+            typer.echo(f"import {state.id}: {state.state}")
+            typer.echo(state.summary())
+            if state.rejected:
                 raise typer.Exit(1)
 
     return import_file
+
+
+def rollback_command(
+    open_workspace: Callable[[], AbstractContextManager[Workspace]],
+) -> Callable[..., None]:
+    def rollback(
+        import_id: int = typer.Argument(..., help="The import's id."),
+        user: str | None = typer.Option(None, "--user", help="Act as this user (e-mail)."),
+    ) -> None:
+        """Roll back an import: its records to the trash, its updates put back."""
+        with open_workspace() as workspace:
+            with workspace.engine.connect() as conn:
+                actor = _actor(conn, user)
+            done = rollback_import(workspace.engine, actor, import_id, workspace.tz)
+            typer.echo(
+                f"import {import_id} rolled back: {done.deleted} records moved to the trash, "
+                f"{done.reverted} updates put back, {len(done.kept)} kept (changed since)"
+            )
+
+    return rollback
+
+
+def _actor(conn: object, email: str | None) -> Actor:
+    if email is None:
+        return Actor.system()
+    return load_actor(conn, get_user_id(conn, email))  # type: ignore[arg-type]
+
+
+def _mapping(
+    conn: object, form: Form, header: tuple[str, ...], path: Path | None, saved: str | None
+) -> ImportMapping:
+    if path is not None:
+        try:
+            document = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+            raise InvalidValue(
+                "invalid_mapping",
+                Text("{value!r} is not a JSON file: {reason}", value=str(path), reason=str(error)),
+            ) from None
+        return read_mapping(document, form, header, conn)  # type: ignore[arg-type]
+    if saved is not None:
+        document = saved_mapping(conn, form, saved)  # type: ignore[arg-type]
+        return read_mapping(document, form, header, conn)  # type: ignore[arg-type]
+    return suggested(form, suggest_mapping(header, form))
+
+
+def _finder(mode: str) -> DuplicateFinder | None:
+    if mode == "keep":
+        return None
+    typer.echo(f"error: --on-duplicate {mode} needs deduplication, not available yet", err=True)
+    raise typer.Exit(2)
+
+
+def _keep_mapping(
+    workspace: Workspace,
+    actor: Actor,
+    form: Form,
+    mapping: ImportMapping,
+    name: str | None,
+    path: Path | None,
+) -> None:
+    if path is not None:
+        text = json.dumps(mapping.document(), ensure_ascii=False, indent=2)
+        path.write_text(text + "\n", encoding="utf-8")
+    if name is not None:
+        with workspace.transaction() as conn:
+            save_mapping(conn, actor, form, name, mapping)
+
+
+def _print_mapping(mapping: ImportMapping, *, announce: bool) -> None:
+    if announce:
+        typer.echo("mapping (suggested; --write-mapping M.json keeps it to edit):")
+    for column in mapping.columns:
+        target = column.field or "(not imported)"
+        if column.key:
+            target += f" by {column.key}"
+        typer.echo(f"column {column.header!r} -> {target}")
+
+
+def _show_progress(progress: Progress) -> None:
+    total = f" of {progress.rows_total:,}" if progress.rows_total is not None else ""
+    eta = (
+        f", about {progress.seconds_left:,.0f} s left" if progress.seconds_left is not None else ""
+    )
+    line = f"{progress.rows_done:,}{total} rows, {progress.rows_per_second:,.0f} rows/s{eta}"
+    end = "\n" if not sys.stderr.isatty() else "\r"
+    typer.echo(line, err=True, nl=False)
+    typer.echo(end, err=True, nl=False)
+
+
+def _print_rejections(workspace: Workspace, import_id: int, lang: str) -> None:
+    shown = 0
+    more = 0
+    with read_transaction(workspace.engine) as conn:
+        for outcome in outcomes_of(conn, import_id):
+            if outcome.outcome != "rejected":
+                continue
+            if shown < SHOWN_REJECTIONS:
+                reasons = reason_text(outcome.detail, lang)
+                typer.echo(f"row {outcome.number}: rejected: {reasons}")
+                shown += 1
+            else:
+                more += 1
+    if more:
+        typer.echo(f"… {more} more rejected rows (--report R.xlsx lists every row)")
+
+
+def _dry_run(
+    workspace: Workspace,
+    target: Form,
+    file: Path,
+    sheet: str | None,
+    sample: int | None,
+    verbose: bool,
+    mapping: ImportMapping,
+) -> None:
+    trial = start_trial(file, target, ValueContext(workspace.tz), sheet=sheet, limit=sample)
+    typer.echo(
+        f"sheet {trial.sheet.name!r}, header on row {trial.sheet.header_row}"
+        + (f", read as {trial.sheet.encoding}" if trial.sheet.encoding else "")
+    )
+    for suggestion in trial.mapping:
+        target_field = (
+            f"{suggestion.field} ({suggestion.basis} {suggestion.score:g})"
+            if suggestion.field
+            else "(not imported)"
+        )
+        typer.echo(f"column {suggestion.header!r} -> {target_field}")
+    for outcome, report in trial.outcomes:
+        if outcome == REJECTED:
+            reasons = "; ".join(f"{cell.field}: {cell.reason}" for cell in report.refusals)
+            typer.echo(f"row {report.number}: rejected: {reasons}")
+        elif verbose:
+            steps = sorted({step for cell in report.cells for step in cell.steps})
+            done = ", ".join(STEPS[step] for step in steps) or "as written"
+            typer.echo(f"row {report.number}: created ({done})")
+    typer.echo("dry run: nothing was written")
+    typer.echo(trial.counts.summary())
+    if trial.counts.rejected:
+        raise typer.Exit(1)

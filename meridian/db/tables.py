@@ -931,4 +931,64 @@ exports = sa.Table(
     sa.Column("created_at", UTCDateTime, nullable=False),
     sa.Column("finished_at", UTCDateTime, nullable=True),
     sa.Index("ix_sys_export_owner", "owner_id", "id"),
+# ---- imports (dataio) ---------------------------------------------------------------------------
+
+imports = sa.Table(
+    "sys_import",
+    metadata,
+    sa.Column("id", BigId, primary_key=True, autoincrement=True),
+    sa.Column("form_key", sa.String(63), nullable=False),
+    sa.Column("file_name", sa.String(255), nullable=False),
+    # SHA-256 of the file's bytes and of the mapping's canonical JSON: the same file with the
+    # same mapping finds its unfinished import and goes on with it.
+    sa.Column("file_hash", sa.String(64), nullable=False),
+    sa.Column("mapping_hash", sa.String(64), nullable=False),
+    sa.Column("sheet", sa.String(255), nullable=True),
+    sa.Column("mapping", JSONType, nullable=False),
+    # keep | merge | skip: what a duplicate of an existing record becomes.
+    sa.Column("on_duplicate", sa.String(8), nullable=False),
+    # running → finished → rolled_back.
+    sa.Column("state", sa.String(12), nullable=False),
+    # Data rows read and settled by committed batches: a resumed run skips these.
+    sa.Column("rows_done", sa.Integer, nullable=False),
+    sa.Column("batches", sa.Integer, nullable=False),
+    sa.Column("created", sa.Integer, nullable=False),
+    sa.Column("updated", sa.Integer, nullable=False),
+    sa.Column("merged", sa.Integer, nullable=False),
+    sa.Column("rejected", sa.Integer, nullable=False),
+    sa.Column("created_by", sa.BigInteger, nullable=True),
+    sa.Column("started_at", UTCDateTime, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+    sa.Column("finished_at", UTCDateTime, nullable=True),
+    sa.Column("rolled_back_at", UTCDateTime, nullable=True),
+    sa.Index("ix_sys_import_file", "form_key", "file_hash", "mapping_hash", "state"),
+)
+
+import_rows = sa.Table(
+    "sys_import_row",
+    metadata,
+    # One row per data row of the file: what became of it. A record's import is found here
+    # (outcome created: the import made it), and a rollback reads the created ids from here.
+    sa.Column("import_id", sa.BigInteger, primary_key=True, autoincrement=False),
+    sa.Column("row_number", sa.Integer, primary_key=True, autoincrement=False),
+    # created | updated | merged | rejected
+    sa.Column("outcome", sa.String(8), nullable=False),
+    sa.Column("record_id", sa.BigInteger, nullable=True),
+    # Why a row was rejected (a list of {field, code, message, value}), or what an update
+    # changed ({field: [old, new]}) so a rollback can put it back.
+    sa.Column("detail", JSONType, nullable=True),
+    sa.Index("ix_sys_import_row_record", "record_id"),
+)
+
+import_mappings = sa.Table(
+    "sys_import_mapping",
+    metadata,
+    sa.Column("id", BigId, primary_key=True, autoincrement=True),
+    sa.Column("form_key", sa.String(63), nullable=False),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("document", JSONType, nullable=False),
+    sa.Column("created_by", sa.BigInteger, nullable=True),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+    sa.UniqueConstraint("form_key", "name"),
 )

@@ -117,6 +117,6 @@ def test_a_file_or_form_that_cannot_be_used_is_refused(env: Path) -> None:
     code, _, err = run("import", str(env / "a.csv"), "--form", "nope", "--dry-run")
     assert code == 1
     assert "form 'nope' does not exist" in err
-    code, _, err = run("import", str(env / "a.csv"), "--form", "customer")
+    code, _, err = run("import", str(env / "a.csv"), "--form", "customer", "--on-duplicate", "x")
     assert code == 2
-    assert "only --dry-run" in err
+    assert "--on-duplicate is one of keep, merge, skip" in err

@@ -1,0 +1,171 @@
+"""Writing one batch of an import through the records write path, row by row accounted.
+
+New records go through the bulk create (``records.bulk`` / ``records.writing.insert_records``):
+validation, permissions, the write guards, formulas, numbering, history, search text, events
+and rules, exactly as any bulk create. That path is all or nothing, and an import must not
+lose a batch to one bad row: each error names its item, so the rows it names are rejected
+with their reasons and the rest are written again — under a savepoint, so a refused attempt
+leaves nothing behind. Updates and merges go through ``update_record`` one at a time (few
+rows are duplicates), each under its own savepoint; what an update replaced is kept with its
+outcome so the import can be rolled back.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy.engine import Connection
+
+from meridian.core.actor import Actor
+from meridian.core.i18n import Text
+from meridian.dataio.converting import CellReport
+from meridian.dataio.run_decisions import Decision
+from meridian.dataio.run_rows import BatchRow
+from meridian.dataio.run_store import RowOutcome
+from meridian.errors import FieldError, MeridianError, ValidationFailed
+from meridian.records import reads, service
+from meridian.records.guards import WriteIntent
+from meridian.records.writing import insert_records
+from meridian.schema.model import Form
+
+_ITEM = re.compile(r"^(\d+)\.(.*)$")
+_JSON_SCALARS = (str, int, float, bool, type(None))
+
+
+def write_batch(
+    conn: Connection,
+    actor: Actor,
+    form: Form,
+    rows: Sequence[BatchRow],
+    decisions: Sequence[Decision | None],
+    tz: ZoneInfo,
+) -> list[RowOutcome]:
+    """Write the batch's rows as decided (``None``: the row was refused before, see its
+    refusals); every row gets exactly one outcome, in row order."""
+    outcomes: dict[int, RowOutcome] = {}
+    creating: list[BatchRow] = []
+    for row, decision in zip(rows, decisions, strict=True):
+        if decision is None:
+            outcomes[row.number] = rejected(row.number, [_cell_error(c) for c in row.refusals])
+        elif decision.action == "create":
+            creating.append(row)
+        elif decision.action == "skip":
+            reason = decision.reason or Text(
+                "a duplicate of record {record_id}; skipped", record_id=decision.record_id
+            )
+            error = FieldError("", "duplicate_skipped", reason, decision.record_id)
+            outcomes[row.number] = rejected(row.number, [error], decision.record_id)
+        else:
+            outcomes[row.number] = _update(conn, actor, form, row, decision, tz)
+    for outcome in _create(conn, actor, form, creating, tz):
+        outcomes[outcome.number] = outcome
+    return [outcomes[row.number] for row in rows]
+
+
+def _create(
+    conn: Connection, actor: Actor, form: Form, rows: list[BatchRow], tz: ZoneInfo
+) -> list[RowOutcome]:
+    """Create the rows' records; rows an attempt's errors name are rejected and the rest are
+    tried again (each stage of the write reports every item it refuses, so a batch takes a
+    few attempts at most)."""
+    outcomes: list[RowOutcome] = []
+    pending = list(rows)
+    while pending:
+        items = [row.values for row in pending]
+        prefixes = [f"{index}." for index in range(len(pending))]
+        try:
+            with conn.begin_nested():
+                ids = insert_records(
+                    conn, actor, form, items, tz, prefixes=prefixes, intent=WriteIntent()
+                )
+        except ValidationFailed as refused:
+            by_item: dict[int, list[FieldError]] = {}
+            unplaced: list[FieldError] = []
+            for error in refused.errors:
+                found = _ITEM.match(error.field)
+                if found is None or int(found.group(1)) >= len(pending):
+                    unplaced.append(error)
+                    continue
+                placed = FieldError(
+                    found.group(2), error.code, error.message, error.value, error.detail
+                )
+                by_item.setdefault(int(found.group(1)), []).append(placed)
+            if not by_item:  # an error no row answers for: every row carries it
+                by_item = dict.fromkeys(range(len(pending)), unplaced)
+            for index, errors in by_item.items():
+                outcomes.append(rejected(pending[index].number, errors))
+            pending = [row for index, row in enumerate(pending) if index not in by_item]
+            continue
+        outcomes.extend(
+            RowOutcome(row.number, "created", record_id)
+            for row, record_id in zip(pending, ids, strict=True)
+        )
+        break
+    return outcomes
+
+
+def _update(
+    conn: Connection, actor: Actor, form: Form, row: BatchRow, decision: Decision, tz: ZoneInfo
+) -> RowOutcome:
+    """An update or merge of the record the decision names, kept with what it replaced."""
+    assert decision.record_id is not None
+    values = dict(decision.values if decision.values is not None else row.values)
+    outcome = "merged" if decision.action == "merge" else "updated"
+    try:
+        with conn.begin_nested():
+            before = reads.get_record(
+                conn=conn, actor=actor, form=form, record_id=decision.record_id, tz=tz
+            )
+            after = service.update_record(
+                conn=conn,
+                actor=actor,
+                form=form,
+                record_id=decision.record_id,
+                values=values,
+                tz=tz,
+            )
+    except ValidationFailed as refused:
+        return rejected(row.number, refused.errors, decision.record_id)
+    except MeridianError as refused:
+        error = FieldError("", refused.code, str(refused), decision.record_id)
+        return rejected(row.number, [error], decision.record_id)
+    replaced = {key: before.get(key) for key in values if before.get(key) != after.get(key)}
+    detail = {"before": _plain(replaced), "version": after.get("_version")}
+    return RowOutcome(row.number, outcome, decision.record_id, detail)
+
+
+def rejected(number: int, errors: Sequence[FieldError], record_id: int | None = None) -> RowOutcome:
+    """A rejected row's outcome; its detail lists each reason (field, code, the sentence, its
+    catalog id and values so a report can say it in the reader's language, the value)."""
+    return RowOutcome(number, "rejected", record_id, [_error_detail(e) for e in errors])
+
+
+def _error_detail(error: FieldError) -> dict[str, Any]:
+    message = error.message
+    detail: dict[str, Any] = {
+        "field": error.field,
+        "code": error.code,
+        "message": str(message),
+        "value": _plain(error.value),
+    }
+    if isinstance(message, Text):
+        detail["msgid"] = message.msgid
+        detail["params"] = _plain(dict(message.params))
+    return detail
+
+
+def _cell_error(cell: CellReport) -> FieldError:
+    reason = cell.reason or Text("the value cannot be read")
+    return FieldError(cell.field, cell.refusal or "invalid", reason, cell.cell)
+
+
+def _plain(value: Any) -> Any:
+    """A value as JSON holds it (dates, decimals and the like as their text)."""
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    return value if isinstance(value, _JSON_SCALARS) else str(value)

@@ -1,0 +1,174 @@
+"""The import run: a file into a form, in batches, resumable after a crash.
+
+Each batch of :data:`BATCH_ROWS` data rows is one transaction: the import's progress moves
+forward (only from where this run read it), the rows are converted and their references looked
+up, deduplication decides, the records are written through the records write path, and every
+row's outcome is recorded. A crash loses at most the batch in flight, which left nothing; the
+same import run again (by its id, or the same file with the same mapping, which finds it)
+skips the settled rows and goes on, so each row is imported exactly once.
+
+Who imports needs the form's 导入 (``import``) and 新建 (``create``) permissions; every write
+checks the rest (field rights, readable links, guards) as any write does.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from sqlalchemy.engine import Engine
+
+from meridian.access.permissions import form_access
+from meridian.core.actor import Actor
+from meridian.core.i18n import Text
+from meridian.dataio.mappings import ImportMapping
+from meridian.dataio.reading import read_sheet
+from meridian.dataio.resolving import Resolver
+from meridian.dataio.run_decisions import Decision, DuplicateFinder, KeepAll, PendingRow
+from meridian.dataio.run_rows import BatchConverter
+from meridian.dataio.run_store import (
+    FINISHED,
+    RUNNING,
+    ImportState,
+    claim_batch,
+    finish_import,
+    load_import,
+    record_outcomes,
+    start_import,
+    unfinished_import,
+)
+from meridian.dataio.run_writes import write_batch
+from meridian.db.engine import read_transaction, transaction
+from meridian.errors import Conflict
+from meridian.schema.catalog import get_form
+from meridian.schema.fieldtypes import ValueContext
+
+BATCH_ROWS = 1000
+
+
+@dataclass(frozen=True)
+class Progress:
+    """Where a run is: data rows settled (this run and earlier ones), of how many (None when
+    not known), and the pace of this run."""
+
+    rows_done: int
+    rows_total: int | None
+    rows_per_second: float
+    seconds_left: float | None
+
+
+def file_digest(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as file:
+        for block in iter(lambda: file.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def count_rows(path: Path, sheet: str | None) -> int:
+    """How many data rows the sheet has (read once more, without converting: for the ETA)."""
+    return sum(1 for _ in read_sheet(path, sheet).rows)
+
+
+def begin_import(
+    engine: Engine,
+    actor: Actor,
+    form_key: str,
+    path: Path,
+    mapping: ImportMapping,
+    *,
+    sheet: str | None = None,
+    on_duplicate: str = "keep",
+    import_id: int | None = None,
+) -> tuple[ImportState, bool]:
+    """The import to run: the one named, else the unfinished one of this file and mapping,
+    else a new one; and whether it resumes. Refused (403) without the form's import right."""
+    file_hash = file_digest(path)
+    with transaction(engine) as conn:
+        form = get_form(conn, form_key)
+        access = form_access(conn, actor, form)
+        access.require("import")
+        access.require("create")
+        if import_id is not None:
+            state = load_import(conn, import_id)
+            if state.form_key != form_key or state.file_hash != file_hash:
+                raise Conflict(
+                    Text(
+                        "import {value} read another file or form; start a new import",
+                        value=import_id,
+                    ),
+                    id=import_id,
+                )
+            return state, state.rows_done > 0 or state.state != RUNNING
+        found = unfinished_import(conn, form_key, file_hash, mapping.digest())
+        if found is not None:
+            return found, True
+        state = start_import(
+            conn,
+            actor,
+            form_key=form_key,
+            file_name=path.name,
+            file_hash=file_hash,
+            mapping_hash=mapping.digest(),
+            sheet=sheet,
+            mapping=mapping.document(),
+            on_duplicate=on_duplicate,
+        )
+        return state, False
+
+
+def run_import(
+    engine: Engine,
+    actor: Actor,
+    state: ImportState,
+    path: Path,
+    mapping: ImportMapping,
+    tz: ZoneInfo,
+    *,
+    finder: DuplicateFinder | None = None,
+    batch_rows: int = BATCH_ROWS,
+    rows_total: int | None = None,
+    on_progress: Callable[[Progress], None] | None = None,
+) -> ImportState:
+    """Run (or go on with) ``state``'s import to its end; returns the import as it ended."""
+    if state.state != RUNNING:
+        return state
+    finder = finder or KeepAll()
+    source = read_sheet(path, state.sheet)
+    rows = itertools.islice(source.rows, state.rows_done, None)
+    with read_transaction(engine) as conn:
+        form = get_form(conn, state.form_key)
+        resolver = Resolver(conn, actor, form, mapping.link_keys, tz)
+    converter = BatchConverter(form, mapping, resolver, ValueContext(tz))
+    done = state.rows_done
+    started, this_run = time.monotonic(), 0
+    while chunk := list(itertools.islice(rows, batch_rows)):
+        with transaction(engine) as conn:
+            claim_batch(conn, state, done, len(chunk))
+            batch = converter.convert(conn, chunk)
+            ready = [row for row in batch if not row.rejected]
+            found = finder.find_duplicates(
+                conn, [PendingRow(row.number, row.values) for row in ready]
+            )
+            by_number = dict(zip((row.number for row in ready), found, strict=True))
+            decisions: list[Decision | None] = [by_number.get(row.number) for row in batch]
+            outcomes = write_batch(conn, actor, form, batch, decisions, tz)
+            record_outcomes(conn, state.id, outcomes)
+        done += len(chunk)
+        this_run += len(chunk)
+        if on_progress is not None:
+            elapsed = max(time.monotonic() - started, 1e-9)
+            rate = this_run / elapsed
+            left = None if rows_total is None else max(rows_total - done, 0) / rate
+            on_progress(Progress(done, rows_total, rate, left))
+    with transaction(engine) as conn:
+        finish_import(conn, state.id)
+        return load_import(conn, state.id)
+
+
+__all__ = ["BATCH_ROWS", "FINISHED", "Progress", "begin_import", "count_rows", "run_import"]
