@@ -931,6 +931,8 @@ exports = sa.Table(
     sa.Column("created_at", UTCDateTime, nullable=False),
     sa.Column("finished_at", UTCDateTime, nullable=True),
     sa.Index("ix_sys_export_owner", "owner_id", "id"),
+)
+
 # ---- imports (dataio) ---------------------------------------------------------------------------
 
 imports = sa.Table(
