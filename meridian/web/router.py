@@ -10,6 +10,7 @@ from fastapi.staticfiles import StaticFiles
 from meridian.web.errors import install_page_errors
 from meridian.web.pages import (
     admin,
+    approval_designer,
     approvals,
     auth,
     automation,
@@ -43,6 +44,7 @@ for module in (
     tasks,
     integrations,
     approvals,
+    approval_designer,
     dashboards,
     stages,
 ):

@@ -1,10 +1,9 @@
-"""Approvals in the browser: a builder designs a flow with a branch, a salesperson submits a
+"""Approvals in the browser: a builder designs a flow with a branch and a 会签 through the
+designer's forms (a refused save shows the problem at its node), a salesperson submits a
 contract from its page, two approvers approve from their inbox and a third from the record
 page, and the record shows the trail and unlocks. Screenshots in both languages."""
 
 from __future__ import annotations
-
-import json
 
 import pytest
 from playwright.sync_api import Browser, Page, expect
@@ -60,37 +59,51 @@ def test_design_submit_and_approve_in_the_browser(
     record_id = company.contract("250000")
     shots = server.workspace.engine.dialect.name == "sqlite"
 
-    # The builder designs the flow in the designer and sees it as a tree.
+    # The builder designs the flow through the designer's forms: a condition branch (written
+    # with the filter row) to the VP, then a 会签 of legal and finance.
     log_in(page, server, "admin@acme.test", PASSWORD)
     page.goto(f"{server.url}/admin/approvals/new?form=contract")
     page.fill("[data-testid=flow-key]", "contract_approval")
     page.fill("[data-testid=flow-label]", "合同审批")
-    page.fill(
-        "[data-testid=flow-definition]",
-        json.dumps(
-            {
-                "nodes": [
-                    {
-                        "id": "x",
-                        "type": "condition",
-                        "branches": [
-                            {"condition": "amount > 1", "nodes": []},
-                            {"condition": "amount > 2", "nodes": []},
-                        ],
-                    }
-                ]
-            }
-        ),
-    )
+    panel = page.locator("input[name=panel]")
+
+    def add(slot: str, kind: str) -> None:
+        page.get_by_test_id(f"add-{slot}").locator("summary").click()
+        page.get_by_test_id(f"add-{slot}-{kind}").click()
+
+    add("top", "condition")
+    expect(panel).to_have_value("condition_1")
+    page.get_by_test_id("filter-0-field").select_option("amount")
+    page.get_by_test_id("filter-0-op").select_option(">")
+    page.get_by_test_id("filter-0-value").fill("100000")
+    page.get_by_test_id("filter-0-add").click()
+    expect(page.get_by_test_id("branch-0-condition")).to_have_value("amount > 100000")
+    expect(page.get_by_test_id("default-branch")).to_be_visible()
+    add("condition_1.0", "approver")
+    expect(panel).to_have_value("approver_1")
+    page.get_by_test_id("node-label").fill("副总裁")
+    page.get_by_test_id("src-users").select_option(label="Vp")
+    add("condition_1", "approver")
+    expect(panel).to_have_value("approver_2")
+    expect(page.get_by_test_id("node-approver_1")).to_contain_text("Vp")
+    page.get_by_test_id("node-label").fill("法务与财务会签")
+    page.get_by_test_id("node-mode").select_option("all")
+    expect(page.get_by_test_id("node-approver_2")).to_contain_text("会签")
+    # Saved before it names its approvers: refused, and the problem is shown at the node.
     page.click("[data-testid=save-flow]")
-    expect(page.get_by_test_id("flow-problems")).to_contain_text("最后一个分支")
-    page.fill(
-        "[data-testid=flow-definition]", json.dumps({"nodes": _nodes(company)}, ensure_ascii=False)
-    )
+    expect(page.get_by_test_id("node-problem-approver_2")).to_contain_text("审批人")
+    expect(page.get_by_test_id("flow-node-problems")).to_be_visible()
+    expect(panel).to_have_value("approver_2")
+    page.get_by_test_id("src-users").select_option(label=["Legal", "Finance"])
+    page.get_by_test_id("node-editable").select_option("note")
     page.click("[data-testid=save-flow]")
-    page.wait_for_url(f"{server.url}/admin/approvals/contract_approval")
-    expect(page.get_by_test_id("node-vp")).to_contain_text("Vp")
-    expect(page.get_by_test_id("node-legal_finance")).to_contain_text("会签")
+    page.wait_for_url(f"{server.url}/admin/approvals/contract_approval?saved=1")
+    expect(page.get_by_test_id("flow-saved")).to_be_visible()
+    expect(page.get_by_test_id("node-approver_1")).to_contain_text("Vp")
+    expect(page.get_by_test_id("node-approver_2")).to_contain_text("会签")
+    expect(page.get_by_test_id("node-approver_2")).to_contain_text("Legal")
+    page.get_by_test_id("open-approver_2").click()
+    expect(panel).to_have_value("approver_2")
     if shots:
         _shoot(page, "designer", "zh-CN")
 
@@ -162,5 +175,7 @@ def test_screenshots_in_english(browser: Browser, server: Server, admin: Actor) 
     admin_tab, admin_errors = _as(browser, server, "admin", "en")
     admin_tab.goto(f"{server.url}/admin/approvals/contract_approval")
     expect(admin_tab.get_by_test_id("node-vp")).to_be_visible()
+    admin_tab.get_by_test_id("open-legal_finance").click()
+    expect(admin_tab.locator("input[name=panel]")).to_have_value("legal_finance")
     _shoot(admin_tab, "designer", "en")
     assert not errors and not admin_errors

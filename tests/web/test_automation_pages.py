@@ -142,7 +142,7 @@ def test_every_administration_page_opens_with_real_objects_behind_it(
     flow = {"key": "lead_approval", "label": "线索审批", "form": "lead"}
     saved = web.post(
         "/admin/approvals",
-        data={"csrf_token": csrf, **flow, "definition": json.dumps({"nodes": nodes})},
+        data={"csrf_token": csrf, **flow, "draft": json.dumps({"nodes": nodes})},
     )
     assert saved.status_code == 303, saved.text
     assert (

@@ -1,25 +1,24 @@
 """Approvals in the browser: the inbox (待我审批 / 我已审批 / 我发起的 / 抄送我的) with approve,
 reject and bulk approve; the approval panel of a record (submit, decide, recall, the trail);
-and the flow designer for builders (the node tree, checked on save)."""
+the flow designer is :mod:`.approval_designer`."""
 
 from __future__ import annotations
 
-import json
 from typing import Any
 from urllib.parse import quote
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from meridian.access.users import active_users, user_names
+from meridian.access.users import user_names
 from meridian.core.ids import Id
-from meridian.errors import FieldError, MeridianError, PermissionDenied, ValidationFailed
+from meridian.errors import MeridianError, PermissionDenied
 from meridian.flows.approvals import definitions, inbox, operations
 from meridian.schema.catalog import get_form, list_forms
 from meridian.web.display import Presenter
 from meridian.web.messages import localized, problems_of
 from meridian.web.pages.common import fragment, page
-from meridian.web.session import Viewer, ViewerDep
+from meridian.web.session import ViewerDep
 
 router = APIRouter()
 
@@ -174,97 +173,3 @@ async def recall(approval_id: Id, request: Request, viewer: ViewerDep) -> Respon
     except MeridianError as exc:
         return _redirect(back, "; ".join(problems_of(exc, viewer.locale)))
     return _redirect(back)
-
-
-# ---- the designer ----------------------------------------------------------------------------
-
-
-def _require_builder(viewer: Viewer) -> None:
-    if not (viewer.actor.is_admin or viewer.actor.can_build):
-        raise PermissionDenied("only administrators and builders design approval flows")
-
-
-@router.get("/admin/approvals", response_class=HTMLResponse)
-def flows_page(request: Request, viewer: ViewerDep) -> HTMLResponse:
-    _require_builder(viewer)
-    with viewer.workspace.read() as conn:
-        flows = definitions.list_flows(conn)
-        forms = list_forms(conn)
-    return page(
-        request, viewer, "approval_flows.html", flows=flows, forms=forms, problems=[], notice=""
-    )
-
-
-def _designer(
-    request: Request,
-    viewer: Viewer,
-    flow: dict[str, Any],
-    *,
-    source: str | None = None,
-    problems: list[str] | None = None,
-    status_code: int = 200,
-) -> HTMLResponse:
-    with viewer.workspace.read() as conn:
-        forms = list_forms(conn)
-        people = {u["id"]: u["name"] for u in active_users(conn)}
-    return page(
-        request,
-        viewer,
-        "approval_designer.html",
-        status_code=status_code,
-        flow=flow,
-        forms=forms,
-        people=people,
-        source=source
-        if source is not None
-        else json.dumps(flow.get("definition", {"nodes": []}), ensure_ascii=False, indent=2),
-        problems=problems or [],
-    )
-
-
-@router.get("/admin/approvals/new", response_class=HTMLResponse)
-def new_flow(request: Request, viewer: ViewerDep, form: str = "") -> HTMLResponse:
-    _require_builder(viewer)
-    blank = {"key": "", "label": "", "form": form, "version": 0, "definition": {"nodes": []}}
-    return _designer(request, viewer, blank)
-
-
-@router.get("/admin/approvals/{flow_key}", response_class=HTMLResponse)
-def flow_designer(flow_key: str, request: Request, viewer: ViewerDep) -> HTMLResponse:
-    _require_builder(viewer)
-    with viewer.workspace.read() as conn:
-        flow = definitions.get_flow(conn, flow_key)
-    return _designer(request, viewer, flow)
-
-
-@router.post("/admin/approvals", response_class=HTMLResponse)
-async def save_flow(request: Request, viewer: ViewerDep) -> Response:
-    """Save the designer's flow as a new version; every problem is shown at once."""
-    fields = await _fields(request)
-    source = str(fields.get("definition") or "")
-    document = {
-        "key": str(fields.get("key") or ""),
-        "label": str(fields.get("label") or ""),
-        "form": str(fields.get("form") or ""),
-        "definition": {"nodes": []},
-    }
-    try:
-        try:
-            document["definition"] = json.loads(source)
-        except ValueError as exc:
-            raise ValidationFailed(
-                [FieldError("definition", "invalid_json", f"not JSON: {exc}", source[:60])]
-            ) from None
-        with viewer.workspace.transaction() as conn:
-            saved = definitions.save_flow(conn, viewer.actor, document)
-    except MeridianError as exc:
-        shown = {**document, "version": 0, "definition": {"nodes": []}}
-        return _designer(
-            request,
-            viewer,
-            shown,
-            source=source,
-            problems=problems_of(exc, viewer.locale),
-            status_code=exc.status,
-        )
-    return RedirectResponse(f"/admin/approvals/{saved['key']}", status_code=303)
