@@ -48,8 +48,9 @@ SNIPPET_EXCEPTIONS: dict[tuple[str, str], str] = {
     "kinds that have an order (FieldType.report_kind)",
     ("meridian/flows/approvals/assignees.py", "kind == 'user'"): "an approver named as users",
     ("meridian/flows/approvals/definitions.py", "kind == 'user'"): "an approver named as users",
-    ("meridian/web/templates/approval_designer.html", 'spec.type == "user"'): "an approver "
-    "named as users",
+    ("meridian/web/templates/approval_designer_body.html", 'spec.type == "user"'): "an "
+    "approver named as users",
+    ("meridian/web/approval_node_form.py", "kind == 'user'"): "an approver named as users",
     ("meridian/web/hook_form.py", "kind == 'user'"): "an inbound hook's owner given as a user",
 }
 """One reported line each (path, a piece of it), with the reason."""
