@@ -15,7 +15,14 @@ from pathlib import Path
 
 import pytest
 import uvicorn
-from playwright.sync_api import Browser, BrowserContext, ConsoleMessage, Page, sync_playwright
+from playwright.sync_api import (
+    Browser,
+    BrowserContext,
+    ConsoleMessage,
+    Page,
+    expect,
+    sync_playwright,
+)
 
 from meridian.app import create_app
 from meridian.http.deps import Workspace
@@ -25,6 +32,10 @@ CHROMIUM = "/usr/bin/chromium"
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 DESKTOP = {"width": 1440, "height": 900}
 PHONE = {"width": 360, "height": 780}
+
+# Assertions wait as long as page actions do: on a busy CI machine a page settles in seconds,
+# and a check that gave up after Playwright's default 5 s would fail on speed, not behaviour.
+expect.set_options(timeout=10_000)
 
 
 @dataclass(frozen=True)
