@@ -1,5 +1,6 @@
 """The approval engine as a plugin: its timeout scan, the lock on records in approval (a
-write guard) and the ``approval`` gate criterion stages may require."""
+write guard), the ``approval`` gate criterion stages may require, and the ``start_approval``
+criterion with its subscriber (a stage that starts a flow on entry)."""
 
 from __future__ import annotations
 
@@ -9,10 +10,12 @@ from typing import TYPE_CHECKING
 from meridian.flows.approvals import timeouts
 from meridian.flows.approvals.gate import APPROVAL_CRITERION
 from meridian.flows.approvals.lock import approval_lock
+from meridian.flows.approvals.stage_start import START_CRITERION, start_on_stage_entry
 from meridian.flows.stages.criteria import CriterionKind
 from meridian.jobs.queue import Handler
 from meridian.plugins.hookspecs import hookimpl
 from meridian.records.guards import WriteGuard
+from meridian.records.subscribers import Subscriber
 
 if TYPE_CHECKING:
     from meridian.http.deps import Workspace
@@ -30,4 +33,9 @@ def register_write_guards() -> Sequence[WriteGuard]:
 
 @hookimpl
 def register_gate_criteria() -> Sequence[CriterionKind]:
-    return [APPROVAL_CRITERION]
+    return [APPROVAL_CRITERION, START_CRITERION]
+
+
+@hookimpl
+def register_subscribers() -> Sequence[Subscriber]:
+    return [start_on_stage_entry]
