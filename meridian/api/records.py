@@ -7,14 +7,21 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Header, Query, Response
 from fastapi.responses import JSONResponse
 
-from meridian.api.schemas import BulkCreate, BulkUpdate, OwnerTransfer, RecordIds, Share
+from meridian.api.schemas import (
+    BulkCreate,
+    BulkUpdate,
+    OwnerTransfer,
+    RecordIds,
+    RecordMerge,
+    Share,
+)
 from meridian.core.i18n import Text
 from meridian.core.ids import Id
 from meridian.dataio import dossier
 from meridian.errors import FieldError, ValidationFailed
 from meridian.http.deps import ActorDep, WorkspaceDep
 from meridian.http.routing import ApiRoute, read_json
-from meridian.records import bulk, listing, ownership, reads, service
+from meridian.records import bulk, listing, merging, ownership, reads, service
 from meridian.records.guards import WriteIntent
 from meridian.schema.catalog import get_form
 
@@ -228,6 +235,25 @@ def restore_record(
         form = get_form(conn, form_key)
         return service.restore_record(
             conn=conn, actor=actor, form=form, record_id=record_id, tz=workspace.tz
+        )
+
+
+@router.post("/forms/{form_key}/records/{record_id}/merge")
+def merge_record(
+    form_key: str, record_id: Id, body: RecordMerge, workspace: WorkspaceDep, actor: ActorDep
+) -> dict[str, Any]:
+    """Merge record ``other`` into this one: chosen values, every link repointed, the other
+    to the trash; both histories stay on this record's timeline."""
+    with workspace.transaction() as conn:
+        form = get_form(conn, form_key)
+        return merging.merge_records(
+            conn=conn,
+            actor=actor,
+            form=form,
+            record_id=record_id,
+            other_id=body.other,
+            fields=body.fields,
+            tz=workspace.tz,
         )
 
 

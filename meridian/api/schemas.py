@@ -103,6 +103,15 @@ class OwnerTransfer(BaseModel):
     owner_id: Id
 
 
+class RecordMerge(BaseModel):
+    """Merge record ``other`` into the record addressed; ``fields`` chooses per field:
+    ``keep`` (the default), ``other``, or ``both`` for lists."""
+
+    model_config = ConfigDict(extra="forbid")
+    other: Id
+    fields: dict[str, str] = Field(default_factory=dict)
+
+
 class Share(BaseModel):
     model_config = ConfigDict(extra="forbid")
     level: str = "read"

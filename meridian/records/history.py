@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from meridian.db.sets import one_of
-from meridian.db.tables import record_history
+from meridian.db.tables import record_history, record_merges
 from meridian.db.types import JSONType, UTCDateTime
 
 
@@ -68,14 +68,18 @@ def write_creations(
 
 
 def read_history(conn: Connection, form_key: str, record_id: int) -> list[dict[str, Any]]:
+    """The record's changes, oldest first, with those of the records merged into it (each
+    entry says whose it is: ``record_id``), so a merged record's past stays on view."""
+    ids = [record_id, *merged_into(conn, form_key, record_id)]
     rows = conn.execute(
         sa.select(record_history)
-        .where(record_history.c.form_key == form_key, record_history.c.record_id == record_id)
+        .where(record_history.c.form_key == form_key, one_of(conn, record_history.c.record_id, ids))
         .order_by(record_history.c.id)
     )
     return [
         {
             "id": row.id,
+            "record_id": row.record_id,
             "version": row.version,
             "action": row.action,
             "changes": row.changes,
@@ -84,3 +88,23 @@ def read_history(conn: Connection, form_key: str, record_id: int) -> list[dict[s
         }
         for row in rows
     ]
+
+
+def merged_into(conn: Connection, form_key: str, record_id: int) -> list[int]:
+    """Every record merged into ``record_id``, also through records merged before: one query
+    per generation of merges."""
+    found: list[int] = []
+    frontier = [record_id]
+    while frontier:
+        frontier = [
+            loser
+            for loser in conn.scalars(
+                sa.select(record_merges.c.loser_id).where(
+                    record_merges.c.form_key == form_key,
+                    one_of(conn, record_merges.c.survivor_id, frontier),
+                )
+            )
+            if loser not in found and loser != record_id
+        ]
+        found.extend(frontier)
+    return found

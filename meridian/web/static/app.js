@@ -245,6 +245,9 @@ document.addEventListener("alpine:init", () => {
   /* the grid's row checkboxes: which records a bulk action applies to */
   Alpine.data("bulkSelection", () => ({
     selected: [],
+    /* Exactly two records selected: they can be merged (the field chooser page). */
+    get pair() { return this.selected.length === 2; },
+    get mergeHref() { return this.$root.dataset.merge + "?ids=" + this.selected.join(","); },
     selectAll(event) {
       const boxes = this.$root.querySelectorAll("input[name=ids]");
       this.selected = event.target.checked ? Array.from(boxes, (box) => box.value) : [];
