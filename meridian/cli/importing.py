@@ -16,6 +16,7 @@ from meridian.access.users import get_user_id
 from meridian.core.actor import Actor
 from meridian.core.i18n import Text
 from meridian.dataio.cleansing import STEPS
+from meridian.dataio.dedup_run import duplicate_finder
 from meridian.dataio.mapping import suggest_mapping
 from meridian.dataio.mappings import (
     ImportMapping,
@@ -25,7 +26,7 @@ from meridian.dataio.mappings import (
     suggested,
 )
 from meridian.dataio.reading import read_sheet
-from meridian.dataio.run_decisions import ON_DUPLICATE, DuplicateFinder
+from meridian.dataio.run_decisions import ON_DUPLICATE
 from meridian.dataio.run_report import reason_text, write_report
 from meridian.dataio.run_rollback import rollback_import
 from meridian.dataio.run_store import outcomes_of
@@ -88,7 +89,6 @@ def import_command(
                 if dry_run:
                     _dry_run(workspace, target, file, sheet, sample, verbose, mapping)
                     return
-                finder = _finder(on_duplicate)
                 _print_mapping(mapping, announce=mapping_file is None and saved is None)
                 if save_as or write_mapping:
                     _keep_mapping(workspace, actor, target, mapping, save_as, write_mapping)
@@ -114,7 +114,13 @@ def import_command(
                     file,
                     mapping,
                     workspace.tz,
-                    finder=finder,
+                    finder=duplicate_finder(
+                        actor=actor,
+                        form=target,
+                        mode=on_duplicate,
+                        tz=workspace.tz,
+                        batch_key=str(state.id),
+                    ),
                     batch_rows=batch,
                     rows_total=total,
                     on_progress=_show_progress,
@@ -179,13 +185,6 @@ def _mapping(
         document = saved_mapping(conn, form, saved)  # type: ignore[arg-type]
         return read_mapping(document, form, header, conn)  # type: ignore[arg-type]
     return suggested(form, suggest_mapping(header, form))
-
-
-def _finder(mode: str) -> DuplicateFinder | None:
-    if mode == "keep":
-        return None
-    typer.echo(f"error: --on-duplicate {mode} needs deduplication, not available yet", err=True)
-    raise typer.Exit(2)
 
 
 def _keep_mapping(
