@@ -27,9 +27,15 @@ def _filters(
     owner: int | None,
     department: int | None,
     region: str | None,
+    as_of: date | None = None,
 ) -> DashboardFilters:
     return dashboard_filters(
-        date_from=date_from, date_to=date_to, owner=owner, department=department, region=region
+        date_from=date_from,
+        date_to=date_to,
+        owner=owner,
+        department=department,
+        region=region,
+        as_of=as_of,
     )
 
 
@@ -99,10 +105,12 @@ def report_data(
     owner: Id | None = None,
     department: Id | None = None,
     region: Region = None,
+    as_of: date | None = None,
 ) -> dict[str, Any]:
     """The rows the chart shows: per row the dimensions and measures by key, labels, and the
-    drill-down address; the dashboard's filters narrow every row."""
-    filters = _filters(date_from, date_to, owner, department, region)
+    drill-down address; the dashboard's filters narrow every row (``as_of``: the day a
+    pipeline-as-of report shows)."""
+    filters = _filters(date_from, date_to, owner, department, region, as_of)
     with workspace.read() as conn:
         return service.report_data(
             conn=conn, actor=actor, report_id=report_id, tz=workspace.tz, filters=filters
@@ -123,9 +131,10 @@ def export_report(
     owner: Id | None = None,
     department: Id | None = None,
     region: Region = None,
+    as_of: date | None = None,
 ) -> Response:
     """The chart's data as an Excel workbook."""
-    filters = _filters(date_from, date_to, owner, department, region)
+    filters = _filters(date_from, date_to, owner, department, region, as_of)
     with workspace.read() as conn:
         data = service.report_data(
             conn=conn, actor=actor, report_id=report_id, tz=workspace.tz, filters=filters

@@ -26,16 +26,20 @@ from meridian.access.permissions import form_access
 from meridian.core.actor import Actor
 from meridian.core.clock import utcnow
 from meridian.core.i18n import Text
-from meridian.db.tables import user_departments, users
+from meridian.db.tables import pipelines, user_departments, users
 from meridian.errors import InvalidValue
 from meridian.expr.dates import local_midnight
 from meridian.expr.sqlops import SqlContext
 from meridian.records.query import FilterCompiler
 from meridian.records.readable import Readable
 from meridian.reports.buckets import bucket_start, local_day
+from meridian.reports.filters import ReportFilters
+from meridian.reports.history import StageHistory, current_probability, end_of_day
 from meridian.reports.model import MAX_ROWS, Dimension, Measure, ReportDefinition
+from meridian.reports.related import Period, aggregate, default_period
 from meridian.reports.terms import NUMERIC, ORDERED, Term, Terms, refused
 from meridian.schema.catalog import get_form
+from meridian.schema.model import Form
 from meridian.schema.values.region import children, normalize_region
 
 Sql = ColumnElement[Any]
@@ -50,6 +54,8 @@ class DashboardFilters:
     owner: int | None = None
     department: int | None = None
     region: str | None = None
+    as_of: date | None = None
+    """The day a ``stage_as_of`` report shows the pipeline as of."""
 
     def previous_period(self) -> DashboardFilters | None:
         """The same length of time just before the date range (None without a whole range)."""
@@ -62,6 +68,7 @@ class DashboardFilters:
             self.owner,
             self.department,
             self.region,
+            self.as_of,
         )
 
 
@@ -88,6 +95,8 @@ class MeasurePlan:
     expressions: tuple[Sql, ...]
     """The aggregates behind ``columns``, for ORDER BY (PostgreSQL cannot compute with the
     names of output columns there)."""
+    extra_places: int = 0
+    """Digits after the point beyond the field's own (a sum weighted by a percentage: 2)."""
 
 
 @dataclass(frozen=True)
@@ -118,10 +127,27 @@ def compile_report(
     form = get_form(conn, definition.form)
     access = form_access(conn, actor, form)
     access.require("read")
-    terms = Terms(conn, actor, tz, Readable.of(conn, access, tz))
     now = utcnow(conn).astimezone(tz)
     ctx = SqlContext(conn.dialect.name, now.date(), now, tz)
-    filters_compiler = FilterCompiler(conn, terms.form, tz, terms.readable.plan.tables, actor=actor)
+    terms = Terms(conn, actor, tz, Readable.of(conn, access, tz))
+    terms.history = stage_history(conn, definition, terms.form, ctx, filters)
+    period = (
+        Period(filters.date_from, filters.date_to)
+        if filters.date_from is not None and filters.date_to is not None
+        else default_period(now.date())
+    )
+    for index, spec in enumerate(definition.related):
+        terms.related[spec.key] = aggregate(
+            conn=conn,
+            actor=actor,
+            tz=tz,
+            ctx=ctx,
+            form=terms.form,
+            spec=spec,
+            index=index,
+            period=period,
+        )
+    filters_compiler = ReportFilters(terms)
 
     dimensions = tuple(_dimension(terms, ctx, d, i) for i, d in enumerate(definition.dimensions))
     measures: list[MeasurePlan] = []
@@ -191,7 +217,11 @@ def _measure(
 ) -> tuple[MeasurePlan, list[Sql]]:
     path = f"measures.{index}"
     term = terms.resolve(measure.field, f"{path}.field") if measure.field else None
-    if measure.agg in ("sum", "avg") and term is not None and term.kind not in NUMERIC:
+    if (
+        measure.agg in ("sum", "avg", "weighted_sum")
+        and term is not None
+        and term.kind not in NUMERIC
+    ):
         raise refused(
             f"{path}.field",
             "not_a_number",
@@ -211,6 +241,13 @@ def _measure(
         else None
     )
     value: Sql = term.column if term is not None else sa.literal(1)
+    if measure.agg == "weighted_sum":
+        probability = (
+            terms.history.probability
+            if terms.history is not None
+            else current_probability(terms.form, terms.readable.table.c.id)
+        )
+        value = sa.cast(value, sa.BigInteger()) * probability
     if condition is not None:
         value = sa.case((condition, value), else_=sa.null())
     aggregates: tuple[Sql, ...]
@@ -219,14 +256,15 @@ def _measure(
         aggregates = (sa.func.count() if whole else sa.func.count(value),)
     elif measure.agg == "count_distinct":
         aggregates = (sa.func.count(sa.distinct(value)),)
-    elif measure.agg == "sum":
+    elif measure.agg in ("sum", "weighted_sum"):
         aggregates = (sa.func.sum(value),)
     elif measure.agg == "avg":
         aggregates = (sa.func.sum(value), sa.func.count(value))
     else:
         aggregates = ((sa.func.min if measure.agg == "min" else sa.func.max)(value),)
     names = (f"m{index}", f"m{index}_n") if measure.agg == "avg" else (f"m{index}",)
-    plan = MeasurePlan(measure, term, names, aggregates)
+    extra = 2 if measure.agg == "weighted_sum" else 0
+    plan = MeasurePlan(measure, term, names, aggregates, extra)
     return plan, [a.label(n) for a, n in zip(aggregates, names, strict=True)]
 
 
@@ -311,7 +349,7 @@ def _dashboard_conditions(
     conditions: list[Sql] = []
     ranged = filters.date_from is not None or filters.date_to is not None
     if definition.date_field:
-        reach = terms if ranged else Terms(terms.conn, terms.actor, terms.tz, terms.readable)
+        reach = terms if ranged else terms.bare()
         term = reach.resolve(definition.date_field, "date_field")
         if term.kind not in ("date", "datetime"):
             raise refused(
@@ -335,9 +373,7 @@ def _dashboard_conditions(
         conditions.append(owner.in_(department_members(conn, filters.department)))
     if definition.region_field:
         # Checked without joining: a link is joined only when the filter is set.
-        reach = (
-            terms if filters.region else Terms(terms.conn, terms.actor, terms.tz, terms.readable)
-        )
+        reach = terms if filters.region else terms.bare()
         region = reach.resolve(definition.region_field, "region_field")
         if region.kind != "region":
             raise refused(
@@ -390,6 +426,7 @@ def dashboard_filters(
     owner: int | None = None,
     department: int | None = None,
     region: str | None = None,
+    as_of: date | None = None,
 ) -> DashboardFilters:
     """The dashboard's filters as a client sends them, checked: ``ValidationFailed`` names
     a range that ends before it starts or a region code that names no region."""
@@ -403,4 +440,30 @@ def dashboard_filters(
             code = normalize_region(region)
         except InvalidValue as exc:
             raise refused("region", exc.code, exc.message, region) from None
-    return DashboardFilters(date_from, date_to, owner, department, code)
+    return DashboardFilters(date_from, date_to, owner, department, code, as_of)
+
+
+def stage_history(
+    conn: Connection,
+    definition: ReportDefinition,
+    form: Form,
+    ctx: SqlContext,
+    filters: DashboardFilters,
+) -> StageHistory | None:
+    """The stage history a ``stage_visits`` or ``stage_as_of`` report reads (None for a
+    report over records); ``stage_as_of`` keeps the visits covering the end of its day."""
+    if definition.source == "records":
+        return None
+    stage_key = conn.scalar(
+        sa.select(pipelines.c.stage_field)
+        .where(pipelines.c.form_key == form.key)
+        .order_by(pipelines.c.position, pipelines.c.id)
+        .limit(1)
+    )
+    # A form without a pipeline has no history yet: its stage reads as plain text.
+    stage_field = form.get_field(stage_key) if stage_key is not None else None
+    as_of = None
+    if definition.source == "stage_as_of":
+        day = filters.as_of or definition.as_of or ctx.today
+        as_of = min(end_of_day(day, ctx.zone), ctx.now)
+    return StageHistory(form, stage_field, ctx, as_of)

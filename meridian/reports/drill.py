@@ -64,7 +64,11 @@ class Driller:
         self.conn = conn
         self.compiled = compiled
         self.tz = tz
-        self.base = self._base(filters)
+        definition = compiled.definition
+        # The grid lists records by their own fields: the stage history and related
+        # aggregates are not among them, so such a report's numbers do not drill.
+        self.drills = definition.source == "records" and not definition.related
+        self.base = self._base(filters) if self.drills else []
         self._departments: dict[int, list[int]] = {}
 
     def _base(self, filters: DashboardFilters) -> list[dict[str, Any]]:
@@ -89,9 +93,12 @@ class Driller:
             parts.append({"field": definition.region_field, "op": "in", "value": codes})
         return parts
 
-    def url(self, values: Mapping[str, Any]) -> str:
+    def url(self, values: Mapping[str, Any]) -> str | None:
         """The grid's address for the group whose dimension values (by key) are ``values``;
-        a dimension missing from ``values`` (a subtotal) is not narrowed."""
+        a dimension missing from ``values`` (a subtotal) is not narrowed. None: the report
+        does not drill (it reads the stage history or related rows)."""
+        if not self.drills:
+            return None
         parts = list(self.base)
         for plan in self.compiled.dimensions:
             key = plan.dimension.key

@@ -9,6 +9,7 @@ caller may see each field is decided when the report runs, as that caller
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, model_validator
@@ -23,7 +24,10 @@ MAX_ROWS = 5000
 """A report without a top N shows at most this many groups (the answer says it was cut)."""
 
 Bucket = Literal["day", "week", "month", "quarter", "year"]
-Aggregate = Literal["count", "count_distinct", "sum", "avg", "min", "max"]
+Aggregate = Literal["count", "count_distinct", "sum", "avg", "min", "max", "weighted_sum"]
+Source = Literal["records", "stage_visits", "stage_as_of"]
+SOURCES: tuple[str, ...] = Source.__args__  # type: ignore[attr-defined]
+MAX_RELATED = 4
 ChartType = Literal[
     "table",
     "pivot",
@@ -74,7 +78,8 @@ class Dimension(_Frozen):
 
 class Measure(_Frozen):
     """An aggregate over each group; ``filter`` (a structured filter) counts only some rows,
-    e.g. the won deals beside all deals."""
+    e.g. the won deals beside all deals. ``weighted_sum`` adds up a number field times the
+    win probability of the stage each row is in (a weighted pipeline)."""
 
     key: str
     agg: Aggregate
@@ -107,6 +112,42 @@ class Formula(_Frozen):
         return self
 
 
+class RelatedPart(_Frozen):
+    """One kind of related row: the records of ``form`` whose link ``link`` points at the
+    report's record (read as the viewer may), or the record's ``tasks`` done."""
+
+    form: str | None = PydanticField(default=None, max_length=63)
+    link: str | None = PydanticField(default=None, pattern=KEY_PATTERN.pattern, max_length=63)
+    at: str = PydanticField(default="created_at", pattern=KEY_PATTERN.pattern, max_length=63)
+    """The related row's date or time (first contact, payment day …)."""
+    amount: str | None = PydanticField(default=None, pattern=KEY_PATTERN.pattern, max_length=63)
+    """A number field summed by ``<key>.sum``."""
+    tasks: bool = False
+
+    @model_validator(mode="after")
+    def _checked(self) -> RelatedPart:
+        if self.tasks == (self.form is not None) or (self.form is not None) != bool(self.link):
+            raise ValueError(Text("a related part is either a form with its link, or tasks"))
+        return self
+
+
+class Related(_Frozen):
+    """Rows related to each record, aggregated per record and reached as ``<key>.count``,
+    ``<key>.sum``, ``<key>.first_at``, ``<key>.first_hours`` (from the record's creation to
+    the first one: a first response), ``<key>.previous_count`` and ``<key>.previous_sum``.
+    With ``period``, count and sum take only the rows in the dashboard's date range (else the
+    last 365 days) and the previous ones the period just before it (retention, NRR)."""
+
+    key: str
+    parts: tuple[RelatedPart, ...] = PydanticField(min_length=1, max_length=4)
+    period: bool = False
+
+    @model_validator(mode="after")
+    def _checked(self) -> Related:
+        _key(self.key)
+        return self
+
+
 class SortKey(_Frozen):
     key: str
     descending: bool = False
@@ -124,6 +165,13 @@ class ReportDefinition(_Frozen):
     """What a report computes and how it is drawn."""
 
     form: str = PydanticField(min_length=1, max_length=63)
+    source: Source = "records"
+    """``records``: one row per record. ``stage_visits``: one row per visit of a record to a
+    stage (the stage history, reached as ``visit.<column>``). ``stage_as_of``: the visit each
+    record was in at the end of the day ``as_of`` (the dashboard's ``as_of``, else this
+    definition's, else today): the pipeline as it stood then."""
+    as_of: date | None = None
+    related: tuple[Related, ...] = PydanticField(default=(), max_length=MAX_RELATED)
     dimensions: tuple[Dimension, ...] = PydanticField(default=(), max_length=MAX_DIMENSIONS)
     measures: tuple[Measure, ...] = PydanticField(min_length=1, max_length=MAX_MEASURES)
     formulas: tuple[Formula, ...] = PydanticField(default=(), max_length=MAX_MEASURES)
@@ -146,6 +194,10 @@ class ReportDefinition(_Frozen):
         keys = [d.key for d in self.dimensions]
         keys += [m.key for m in self.measures] + [f.key for f in self.formulas]
         seen: set[str] = set()
+        related = [r.key for r in self.related]
+        for key in related:
+            if key in ("visit", self.form) or related.count(key) > 1:
+                raise ValueError(Text("the related key {key!r} is taken", key=key))
         for key in keys:
             if key in seen:
                 raise ValueError(Text("the key {key!r} is used twice", key=key))

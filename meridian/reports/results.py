@@ -134,7 +134,7 @@ def _measures(
     for plan in plans:
         key, agg = plan.measure.key, plan.measure.agg
         term = plan.term
-        scale = term.scale if term is not None else 0
+        scale = (term.scale if term is not None else 0) + plan.extra_places
         column = plan.columns[0]
         if agg in ("count", "count_distinct"):
             count = int(mapping[column] or 0)

@@ -10,7 +10,7 @@ reads it: a linked record the caller may not read contributes nothing but blanks
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
@@ -26,6 +26,10 @@ from meridian.records.readable import Readable
 from meridian.schema.catalog import find_form
 from meridian.schema.fieldtypes import field_type
 from meridian.schema.model import Field, Form
+
+if TYPE_CHECKING:
+    from meridian.reports.history import StageHistory
+    from meridian.reports.related import Aggregated
 
 USER_COLUMNS = ("owner_id", "created_by", "updated_by")
 TIME_COLUMNS = ("created_at", "updated_at")
@@ -68,18 +72,48 @@ class Terms:
     readable: Readable
     joins: dict[str, tuple[sa.FromClause, ColumnElement[bool]]] = field(default_factory=dict)
     linked: dict[str, Readable] = field(default_factory=dict)
+    history: StageHistory | None = None
+    """The stage history joined to the rows (a ``stage_visits`` or ``stage_as_of`` report)."""
+    related: dict[str, Aggregated] = field(default_factory=dict)
+    """Related rows aggregated per record, by their key."""
 
     @property
     def form(self) -> Form:
         return self.readable.form
 
+    def bare(self) -> Terms:
+        """The same rows without the links joined so far (to check a reference only)."""
+        return Terms(
+            self.conn,
+            self.actor,
+            self.tz,
+            self.readable,
+            history=self.history,
+            related=self.related,
+        )
+
+    def added(self, ref: str) -> bool:
+        """Whether ``ref`` names a column the report adds to the form's rows."""
+        head, dot, _ = ref.partition(".")
+        return bool(dot) and (
+            (head == "visit" and self.history is not None) or head in self.related
+        )
+
     def from_clause(self) -> sa.FromClause:
         joined: sa.FromClause = self.readable.table
+        if self.history is not None:
+            joined = self.history.join(joined)
+        for found in self.related.values():
+            joined = joined.outerjoin(
+                found.subquery, found.subquery.c.rid == self.readable.table.c.id
+            )
         for target, onclause in self.joins.values():
             joined = joined.outerjoin(target, onclause)
         return joined
 
     def resolve(self, ref: str, path: str) -> Term:
+        if self.added(ref):
+            return self._added(ref, path)
         if "." in ref:
             return self._across_link(ref, path)
         if ref == OWNER_DEPARTMENT:
@@ -89,6 +123,35 @@ class Terms:
             )
             return Term(ref, department, "department", None)
         return self._on(self.readable, ref, ref, path)
+
+    def _added(self, ref: str, path: str) -> Term:
+        from meridian.reports.related import column
+
+        head, _, name = ref.partition(".")
+        created_at = self.readable.table.c.created_at
+        if head in self.related:
+            sql, kind, scale = column(
+                self.related[head], name, created_at, self.history_ctx(), path, ref
+            )
+            return Term(ref, sql, kind, None, scale)
+        assert self.history is not None
+        found = self.history.column(name, created_at)
+        if found is None:
+            raise refused(
+                path,
+                "unknown_field",
+                Text("the stage history has no column {key!r}", key=name),
+                ref,
+            )
+        sql, kind, field_def, scale = found
+        return Term(ref, sql, kind, field_def, scale)
+
+    def history_ctx(self) -> Any:
+        from meridian.core.clock import utcnow
+        from meridian.expr.sqlops import SqlContext
+
+        now = utcnow(self.conn).astimezone(self.tz)
+        return SqlContext(self.conn.dialect.name, now.date(), now, self.tz)
 
     def _on(self, rows: Readable, key: str, ref: str, path: str) -> Term:
         table = rows.table

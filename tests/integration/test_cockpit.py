@@ -16,13 +16,20 @@ from sqlalchemy.engine import Connection
 from meridian.access import manage, organisation
 from meridian.access.actors import load_actor
 from meridian.core.actor import Actor
+from meridian.db.tables import stage_visits
 from meridian.http.deps import Workspace
 from meridian.reports import store
 from meridian.reports.service import report_data
 from meridian.schema.catalog import get_form
 from meridian.schema.compile import compile_form
 from meridian.solutions import idc_crm
-from meridian.solutions.loader import install_solution, load_sample_data
+from meridian.solutions.idc_crm.stage_history import seed_stage_history
+from meridian.solutions.loader import (
+    install_approvals,
+    install_pipelines,
+    install_solution,
+    load_sample_data,
+)
 
 
 @pytest.fixture
@@ -58,6 +65,9 @@ def idc(workspace: Workspace) -> dict[str, Any]:
         idc_crm.generate(seed=3, scale=60),
         owners=list(people.values()),
     )
+    install_approvals(workspace.engine, Actor.system(), idc_crm.load_approvals())
+    install_pipelines(workspace.engine, Actor.system(), idc_crm.load_pipelines())
+    seed_stage_history(workspace.engine, seed=3)
     with workspace.read() as conn:
         reports = {
             r["label"]: r["id"]
@@ -91,7 +101,7 @@ def test_the_cockpit_and_the_reps_dashboard_are_the_homes(
             store.home_dashboard(conn=conn, actor=rep, app_key="idc_crm")["label"] == "我的工作台"
         )
         cockpit = store.home_dashboard(conn=conn, actor=Actor.system(), app_key="idc_crm")
-        assert cockpit is not None and len(cockpit["definition"]["cards"]) == 14
+        assert cockpit is not None and len(cockpit["definition"]["cards"]) == 21
         # Every card of both dashboards draws, for each of them.
         for actor in (Actor.system(), boss, rep):
             home = store.home_dashboard(conn=conn, actor=actor, app_key="idc_crm")
@@ -171,3 +181,46 @@ def test_a_rep_sees_only_their_own_numbers_and_the_manager_everyones(
     with workspace.read() as conn, pytest.raises(Exception) as hidden:
         report_data(conn=conn, actor=rep, report_id=reports["销售漏斗"], tz=workspace.tz)
     assert getattr(hidden.value, "status", None) == 404
+
+
+def test_the_stage_history_cards_match_the_visits(
+    workspace: Workspace, idc: dict[str, Any]
+) -> None:
+    """Conversion from the history (of the deals that entered a stage, those that went on to
+    a later one) and the pipeline as of today (each deal's open visit)."""
+    reports = idc["reports"]
+    with workspace.read() as conn:
+        live = {d["id"]: d for d in _rows(conn, "opportunity")}
+        visits = [
+            dict(r._mapping)
+            for r in conn.execute(
+                sa.select(stage_visits).where(stage_visits.c.form_key == "opportunity")
+            )
+            if r.record_id in live
+        ]
+    order = ["lead", "interest", "proposal", "negotiation", "won", "delivery", "lost"]
+    conversion = _run(workspace, Actor.system(), reports["阶段转化漏斗"])
+    got = {r["dimensions"]["visit_stage"]: r["measures"] for r in conversion["rows"]}
+    for stage in {v["stage_key"] for v in visits if v["category"] == "open"}:
+        entered = {v["record_id"] for v in visits if v["stage_key"] == stage}
+        went_on = {
+            v["record_id"]
+            for v in visits
+            if v["stage_key"] == stage
+            and any(
+                w["record_id"] == v["record_id"]
+                and order.index(w["stage_key"]) > order.index(stage)
+                and w["category"] != "lost"
+                and w["entered_at"] >= v["entered_at"]
+                for w in visits
+            )
+        }
+        assert (got[stage]["entered"], got[stage]["advanced"]) == (len(entered), len(went_on))
+    assert got and all(len(m) == 3 for m in got.values())
+    today = _run(workspace, Actor.system(), reports["历史时点商机（按阶段）"])
+    now_open = Counter(
+        v["stage_key"] for v in visits if v["left_at"] is None and v["category"] == "open"
+    )
+    assert {r["dimensions"]["visit_stage"]: r["measures"]["deals"] for r in today["rows"]} == dict(
+        now_open
+    )

@@ -28,7 +28,7 @@ from meridian.web.session import Viewer, ViewerDep
 
 router = APIRouter()
 
-FILTER_PARAMS = ("date_from", "date_to", "owner", "department", "region")
+FILTER_PARAMS = ("date_from", "date_to", "owner", "department", "region", "as_of")
 
 
 def _filter_choices(conn: Connection) -> dict[str, Any]:
@@ -60,6 +60,11 @@ def dashboard_context(
         "cards": cards,
         "reports": list(reports.values()),
         "chosen": chosen,
+        # The day picker shows when a card draws the pipeline as of a day.
+        "as_of": any(
+            (card["report"].get("definition") or {}).get("source") == "stage_as_of"
+            for card in cards
+        ),
         "editable": store.may_build(viewer.actor),
         **_filter_choices(conn),
     }

@@ -4,7 +4,7 @@
 "use strict";
 
 (function () {
-  const FILTERS = ["date_from", "date_to", "owner", "department", "region"];
+  const FILTERS = ["date_from", "date_to", "owner", "department", "region", "as_of"];
   const PALETTE = ["#1f6feb", "#1e8e3e", "#f29900", "#d93025", "#8e44ad", "#12a4b4", "#e8710a", "#5f6368"];
 
   function filterQuery() {
@@ -120,8 +120,8 @@
         cell.className = "number";
         const row = cells.get(r + "|" + c);
         if (!row) { cell.textContent = "–"; return; }
-        const link = document.createElement("a");
-        link.href = row.drill;
+        const link = document.createElement(row.drill ? "a" : "span");
+        if (row.drill) link.href = row.drill;
         link.textContent = shown(row.measures[value.key]);
         cell.appendChild(link);
       });

@@ -1,0 +1,206 @@
+"""The stage history as a report's rows: one row per visit of a readable record to a stage.
+
+A ``stage_visits`` report joins the viewer's readable rows of the form to ``flow_stage_visit``
+(and the visited stage, for its order and win probability), so the history of a record the
+viewer may not read never counts. A ``stage_as_of`` report keeps, of each record, the one
+visit that covered the end of a day: the pipeline as it stood then. The visit's columns are
+reached as ``visit.<column>``:
+
+============== ========= ===========================================================
+``stage``       select    the stage visited (in the stage field's option order)
+``category``    text      open, won or lost (the stage's category when entered)
+``entered_at``  time      when the record entered the stage
+``left_at``     time      when it left (blank: it is still there)
+``entered_by``  user      who moved it in
+``move``        text      start, forward, back or reopen
+``reason``      text      why it moved back or reopened
+``hours``       number    time in the stage (to now while still there), 2 places
+``days``        number    the same in days
+``cycle_days``  number    days from the record's creation to entering this stage
+``probability`` number    the stage's win probability (%)
+``advanced``    boolean   the record went on to a later stage that is not lost
+``current``     boolean   the record is still in this stage
+============== ========= ===========================================================
+
+Only the tables of the stages engine are read; its code is not called.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import sqlalchemy as sa
+from sqlalchemy.sql.elements import ColumnElement
+
+from meridian.db.tables import pipelines, stage_visits, stages
+from meridian.db.types import UTCDateTime
+from meridian.expr.dates import local_midnight
+from meridian.expr.sqlops import SqlContext
+from meridian.schema.model import Field, Form
+
+Sql = ColumnElement[Any]
+PREFIX = "visit."
+VISIT_COLUMNS = (
+    "stage",
+    "category",
+    "entered_at",
+    "left_at",
+    "entered_by",
+    "move",
+    "reason",
+    "hours",
+    "days",
+    "cycle_days",
+    "probability",
+    "advanced",
+    "current",
+)
+
+
+def seconds_between(ctx: SqlContext, start: Sql, end: Sql) -> Sql:
+    """Whole seconds from ``start`` to ``end`` (each cut to its second, on both dialects)."""
+    if ctx.postgres:
+        return sa.cast(
+            sa.func.floor(sa.extract("epoch", end)) - sa.func.floor(sa.extract("epoch", start)),
+            sa.BigInteger(),
+        )
+    return sa.cast(sa.func.strftime("%s", end), sa.Integer()) - sa.cast(
+        sa.func.strftime("%s", start), sa.Integer()
+    )
+
+
+def hundredths(seconds: Sql, unit: int) -> Sql:
+    """``seconds`` in hundredths of ``unit`` seconds, cut (integer division on both)."""
+    return sa.type_coerce(sa.cast(seconds, sa.BigInteger()).op("/")(unit // 100), sa.BigInteger())
+
+
+def end_of_day(day: date, tz: ZoneInfo) -> datetime:
+    """The instant a day ends in the company time zone (the next day's midnight)."""
+    moment = local_midnight(day + timedelta(days=1), tz)
+    assert moment is not None
+    return moment
+
+
+def current_probability(form: Form, record_id: Sql) -> Sql:
+    """The win probability of the stage a record is in now (its open visit), 0 without one."""
+    visit = stage_visits.alias("pv")
+    pipeline = pipelines.alias("pp")
+    stage = stages.alias("ps")
+    found = (
+        sa.select(stage.c.probability)
+        .select_from(
+            visit.join(
+                pipeline,
+                sa.and_(
+                    pipeline.c.form_key == visit.c.form_key, pipeline.c.key == visit.c.pipeline_key
+                ),
+            ).join(
+                stage,
+                sa.and_(stage.c.pipeline_id == pipeline.c.id, stage.c.key == visit.c.stage_key),
+            )
+        )
+        .where(
+            visit.c.form_key == form.key,
+            visit.c.record_id == record_id,
+            visit.c.left_at.is_(None),
+        )
+        .scalar_subquery()
+    )
+    return sa.func.coalesce(found, 0)
+
+
+class StageHistory:
+    """The visits joined to one report's readable rows."""
+
+    def __init__(
+        self,
+        form: Form,
+        stage_field: Field | None,
+        ctx: SqlContext,
+        as_of: datetime | None,
+    ) -> None:
+        self.form = form
+        self.stage_field = stage_field
+        self.ctx = ctx
+        self.as_of = as_of
+        self.visit = stage_visits.alias("v")
+        self.pipeline = pipelines.alias("vp")
+        self.stage = stages.alias("vs")
+
+    def join(self, rows: sa.FromClause) -> sa.FromClause:
+        v, p, s = self.visit, self.pipeline, self.stage
+        on = sa.and_(v.c.form_key == self.form.key, v.c.record_id == rows.c.id)
+        if self.as_of is not None:
+            moment = sa.literal(self.as_of, UTCDateTime())
+            on = sa.and_(
+                on, v.c.entered_at < moment, sa.or_(v.c.left_at.is_(None), v.c.left_at >= moment)
+            )
+        return (
+            rows.join(v, on)
+            .outerjoin(p, sa.and_(p.c.form_key == v.c.form_key, p.c.key == v.c.pipeline_key))
+            .outerjoin(s, sa.and_(s.c.pipeline_id == p.c.id, s.c.key == v.c.stage_key))
+        )
+
+    @property
+    def probability(self) -> Sql:
+        return sa.func.coalesce(self.stage.c.probability, 0)
+
+    def column(self, name: str, created_at: Sql) -> tuple[Sql, str, Field | None, int] | None:
+        """(SQL, kind, field, scale) of ``visit.<name>``; None for an unknown name."""
+        v = self.visit
+        now = sa.literal(self.ctx.now, UTCDateTime())
+        plain: dict[str, tuple[Sql, str]] = {
+            "category": (v.c.category, "text"),
+            "entered_at": (v.c.entered_at, "datetime"),
+            "left_at": (v.c.left_at, "datetime"),
+            "entered_by": (v.c.entered_by, "user"),
+            "move": (v.c.move, "text"),
+            "reason": (v.c.reason, "text"),
+        }
+        if name in plain:
+            return (*plain[name], None, 0)
+        if name == "stage":
+            kind = "select" if self.stage_field is not None else "text"
+            return v.c.stage_key, kind, self.stage_field, 0
+        if name in ("hours", "days"):
+            spent = seconds_between(self.ctx, v.c.entered_at, sa.func.coalesce(v.c.left_at, now))
+            return hundredths(spent, 3600 if name == "hours" else 86400), "number", None, 2
+        if name == "cycle_days":
+            spent = seconds_between(self.ctx, created_at, v.c.entered_at)
+            return hundredths(spent, 86400), "number", None, 2
+        if name == "probability":
+            return self.probability, "number", None, 0
+        if name == "current":
+            return v.c.left_at.is_(None), "boolean", None, 0
+        if name == "advanced":
+            return self._advanced(), "boolean", None, 0
+        return None
+
+    def _advanced(self) -> Sql:
+        """Whether the record entered a later stage of the same pipeline, not a lost one, at
+        or after this visit: of the records that entered a stage, those that went on."""
+        v, s = self.visit, self.stage
+        later = stage_visits.alias("av")
+        later_stage = stages.alias("as_")
+        return sa.exists(
+            sa.select(sa.literal(1))
+            .select_from(
+                later.join(
+                    later_stage,
+                    sa.and_(
+                        later_stage.c.pipeline_id == s.c.pipeline_id,
+                        later_stage.c.key == later.c.stage_key,
+                    ),
+                )
+            )
+            .where(
+                later.c.form_key == v.c.form_key,
+                later.c.record_id == v.c.record_id,
+                later.c.pipeline_key == v.c.pipeline_key,
+                later.c.entered_at >= v.c.entered_at,
+                later.c.category != "lost",
+                later_stage.c.position > s.c.position,
+            )
+        )
