@@ -16,7 +16,8 @@ reached as ``visit.<column>``:
 ``reason``      text      why it moved back or reopened
 ``hours``       number    time in the stage (to now while still there), 2 places
 ``days``        number    the same in days
-``cycle_days``  number    days from the record's creation to entering this stage
+``cycle_days``  number    days from the record's entry into the pipeline (its first visit,
+                          normally its creation) to entering this stage
 ``probability`` number    the stage's win probability (%)
 ``advanced``    boolean   the record went on to a later stage that is not lost
 ``current``     boolean   the record is still in this stage
@@ -168,7 +169,13 @@ class StageHistory:
             spent = seconds_between(self.ctx, v.c.entered_at, sa.func.coalesce(v.c.left_at, now))
             return hundredths(spent, 3600 if name == "hours" else 86400), "number", None, 2
         if name == "cycle_days":
-            spent = seconds_between(self.ctx, created_at, v.c.entered_at)
+            first = stage_visits.alias("fv")
+            start = (
+                sa.select(sa.func.min(first.c.entered_at))
+                .where(first.c.form_key == v.c.form_key, first.c.record_id == v.c.record_id)
+                .scalar_subquery()
+            )
+            spent = seconds_between(self.ctx, start, v.c.entered_at)
             return hundredths(spent, 86400), "number", None, 2
         if name == "probability":
             return self.probability, "number", None, 0

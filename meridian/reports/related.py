@@ -5,7 +5,8 @@ task), a report over customers what each paid in total and in two periods (LTV, 
 related records are read as the viewer may read them (row scope, trash, hidden fields), so a
 follow-up the viewer cannot see answers nothing; tasks count when the record is readable.
 
-``<key>.count``, ``<key>.sum``, ``<key>.first_at``, ``<key>.first_hours``,
+``<key>.count``, ``<key>.sum``, ``<key>.first_at`` (the first at or after the record's
+creation: a response answers a record that exists), ``<key>.first_hours``,
 ``<key>.previous_count``, ``<key>.previous_sum``; see :class:`meridian.reports.model.Related`.
 """
 
@@ -31,6 +32,7 @@ from meridian.records.readable import Readable
 from meridian.reports.history import hundredths, seconds_between
 from meridian.reports.model import Related
 from meridian.schema.catalog import find_form
+from meridian.schema.compile import compile_form
 from meridian.schema.fieldtypes import field_type
 from meridian.schema.model import Form
 
@@ -165,9 +167,15 @@ def aggregate(
     kind = kinds.pop()
     at = rows_union.c.at
     amount = rows_union.c.amount
+    # A response answers a record that exists: the first related row at or after the
+    # record's creation (a time; a date counts from the day of creation).
+    record = compile_form(form).main.alias(f"rc{index}")
+    created: Sql = record.c.created_at
+    if kind == "date":
+        created = sa.literal(date(1, 1, 1))
     columns: list[Sql] = [
         rows_union.c.rid.label("rid"),
-        sa.func.min(at).label("first_at"),
+        sa.func.min(sa.case((at >= created, at))).label("first_at"),
     ]
     if spec.period:
         now_in = _within(at, kind, period, tz)
@@ -180,7 +188,15 @@ def aggregate(
         ]
     else:
         columns += [sa.func.count().label("n"), sa.func.sum(amount).label("total")]
-    grouped = sa.select(*columns).group_by(rows_union.c.rid).subquery(f"rel_{spec.key}")
+    source: sa.FromClause = rows_union
+    if kind != "date":
+        source = rows_union.join(record, record.c.id == rows_union.c.rid)
+    grouped = (
+        sa.select(*columns)
+        .select_from(source)
+        .group_by(rows_union.c.rid)
+        .subquery(f"rel_{spec.key}")
+    )
     return Aggregated(spec, grouped, scales.pop() if scales else 0, kind == "datetime")
 
 

@@ -5,6 +5,7 @@ photographed in both languages and at phone width."""
 from __future__ import annotations
 
 from collections import Counter
+from datetime import date, timedelta
 
 import pytest
 import sqlalchemy as sa
@@ -18,7 +19,13 @@ from meridian.records.bulk import create_records
 from meridian.reports import store
 from meridian.schema.catalog import get_form
 from meridian.solutions import idc_crm
-from meridian.solutions.loader import install_solution, load_sample_data
+from meridian.solutions.idc_crm.stage_history import seed_stage_history
+from meridian.solutions.loader import (
+    install_approvals,
+    install_pipelines,
+    install_solution,
+    load_sample_data,
+)
 from tests.browser.conftest import DESKTOP, PHONE, SCREENSHOTS, Server, drag, log_in, open_watched
 from tests.forms import install_forms, select_field
 
@@ -204,6 +211,10 @@ def test_cockpit_screenshots(browser: Browser, server: Server) -> None:
     load_sample_data(
         server.workspace.engine, admin, idc_crm.generate(seed=7, scale=240), owners=reps
     )
+    install_approvals(server.workspace.engine, admin, idc_crm.load_approvals())
+    install_pipelines(server.workspace.engine, admin, idc_crm.load_pipelines())
+    seed_stage_history(server.workspace.engine, seed=7)
+    as_of = (date.today() - timedelta(days=20)).isoformat()
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     for locale in ("zh-CN", "en"):
         with server.workspace.transaction() as conn:
@@ -212,13 +223,14 @@ def test_cockpit_screenshots(browser: Browser, server: Server) -> None:
             context = browser.new_context(viewport=viewport, locale=locale)
             page, errors = open_watched(context)
             log_in(page, server, "admin@idc.test", "demo4meridian")
-            response = page.goto(f"{server.url}/apps/idc_crm?date_from=2025-01-01")
+            response = page.goto(f"{server.url}/apps/idc_crm?date_from=2025-01-01&as_of={as_of}")
             assert response is not None and response.status == 200
             cards = page.locator("[data-testid=card]")
-            expect(cards).to_have_count(14, timeout=SLOW)
+            expect(cards).to_have_count(21, timeout=SLOW)
             expect(page.locator("[data-testid=card][data-loaded='1']")).to_have_count(
-                14, timeout=SLOW
+                21, timeout=SLOW
             )
+            expect(page.locator("[data-testid=as-of]")).to_have_value(as_of)
             page.wait_for_timeout(800)  # the charts' entry animation
             page.screenshot(path=SCREENSHOTS / f"cockpit{device}.{locale}.png", full_page=True)
             context.close()

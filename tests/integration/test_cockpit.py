@@ -218,9 +218,11 @@ def test_the_stage_history_cards_match_the_visits(
         assert (got[stage]["entered"], got[stage]["advanced"]) == (len(entered), len(went_on))
     assert got and all(len(m) == 3 for m in got.values())
     today = _run(workspace, Actor.system(), reports["历史时点商机（按阶段）"])
-    now_open = Counter(
-        v["stage_key"] for v in visits if v["left_at"] is None and v["category"] == "open"
-    )
-    assert {r["dimensions"]["visit_stage"]: r["measures"]["deals"] for r in today["rows"]} == dict(
-        now_open
-    )
+    now_open: dict[str, Decimal] = defaultdict(Decimal)
+    for visit in visits:
+        if visit["left_at"] is None and visit["category"] == "open":
+            amount = live[visit["record_id"]]["expected_amount"] or 0
+            now_open[visit["stage_key"]] += Decimal(amount) / 100
+    assert {
+        r["dimensions"]["visit_stage"]: Decimal(r["measures"]["amount"]) for r in today["rows"]
+    } == dict(now_open)

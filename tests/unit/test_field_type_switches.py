@@ -31,6 +31,8 @@ EXCEPTIONS: dict[str, str] = {
     "meridian/reports/results.py": REPORT_KINDS,
     "meridian/reports/buckets.py": REPORT_KINDS,
     "meridian/reports/drill.py": REPORT_KINDS,
+    "meridian/reports/filters.py": REPORT_KINDS,
+    "meridian/reports/related.py": REPORT_KINDS,
     "meridian/reports/model.py": "a report's bucket kinds (date, owner, department, region)",
 }
 """Whole files (or folders) the scan skips, each with the reason."""
