@@ -100,6 +100,10 @@ def delete_records(
     table = plan_for(form).tables.main
     access = form_access(conn, actor, form)
     rows = _chosen_rows(conn, access, table, ids, "delete", tz)
+    trashed = [
+        ProposedWrite(row.id, f"{row.id}.", row._mapping, row._mapping, frozenset()) for row in rows
+    ]
+    guard_writes(conn, WriteBatch(form, actor, "delete", trashed, WriteIntent()))
     chosen = one_of(conn, table.c.id, ids)
     now = utcnow(conn)
     conn.execute(

@@ -7,7 +7,10 @@ the one write path asks the guards registered through the ``register_write_guard
 the whole batch at once (one call per batch, never per row, so a guard can answer with a few
 set-based queries), after every value is parsed and every formula computed and before any row
 is written. A guard answers with its refusals; the writer raises one :class:`WriteRefused`
-(422) that lists every refusal of every guard, and writes nothing.
+(422) that lists every refusal of every guard, and writes nothing. Deletes ask too (the trash:
+one record or a bulk selection, from the page, the grid or the API), as one ``delete`` batch
+whose writes carry the stored row as both ``old`` and ``new`` and change nothing, so a guard
+that only cares about changed values lets them pass and the approval lock refuses them.
 
 What the caller says besides the values travels in :class:`WriteIntent`: why (a stage moved
 back asks for a reason) and, for a permitted role, the reason to override a refusing guard.
@@ -75,7 +78,7 @@ class WriteBatch:
 
     form: Form
     actor: Actor
-    operation: Literal["create", "update"]
+    operation: Literal["create", "update", "delete"]
     writes: Sequence[ProposedWrite]
     intent: WriteIntent
 

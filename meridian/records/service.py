@@ -211,6 +211,10 @@ def _set_deleted(
     row = load_row(conn, table, record_id, deleted=not delete, visible_to=readable)._mapping
     require_rows(conn, access, table, record_id, "delete", tz)
     version = row["_version"]
+    if delete:
+        stored = dict(row)
+        trashed = ProposedWrite(record_id, "", stored, stored, frozenset())
+        guard_writes(conn, WriteBatch(form, actor, "delete", [trashed], WriteIntent()))
     if expected_version is not None and expected_version != version:
         raise StaleVersion(
             Text(

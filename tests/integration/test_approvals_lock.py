@@ -8,18 +8,21 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
+from meridian.access.sessions import csrf_token_for
 from meridian.access.tokens import create_token
 from meridian.app import create_app
 from meridian.core.actor import Actor
 from meridian.errors import ValidationFailed
 from meridian.flows.approvals import operations
 from meridian.flows.stages.pipelines import save_pipeline
-from meridian.http.deps import Workspace
+from meridian.http.deps import SESSION_COOKIE, Workspace
 from meridian.records import bulk, service
 from meridian.records.guards import WriteRefused
 from meridian.records.ownership import share_record
+from meridian.schema.compile import compile_form
 from meridian.settings import Settings
 from tests.approvals_support import CONTRACT, Company, approver, build_company
 
@@ -270,3 +273,71 @@ def test_the_idc_solution_binds_the_contract_approval_to_the_signed_stage(
         )
         signed = get_record(conn=conn, actor=admin, form=contract_form, record_id=contract["id"])
     assert moved["stage"] == "won" and signed["status"] == "signed"
+
+
+@pytest.fixture
+def pages(company: Company, workspace: Workspace, settings: Settings) -> Iterator[TestClient]:
+    """The admin in the browser's place: a session and its CSRF token."""
+    with TestClient(create_app(settings, workspace=workspace), follow_redirects=False) as client:
+        response = client.post(
+            "/login", data={"email": "admin@acme.test", "password": "correct horse", "next": "/"}
+        )
+        assert response.status_code == 303
+        client.headers["X-CSRF-Token"] = csrf_token_for(client.cookies[SESSION_COOKIE])
+        client.headers["Accept-Language"] = "en"
+        yield client
+
+
+def _live(company: Company, *record_ids: int) -> set[int]:
+    with company.workspace.read() as conn:
+        table = compile_form(CONTRACT).main
+        return set(
+            conn.scalars(
+                sa.select(table.c.id).where(
+                    table.c.id.in_(record_ids), table.c.deleted_at.is_(None)
+                )
+            )
+        )
+
+
+def test_a_record_in_approval_cannot_be_deleted_on_any_path(
+    company: Company, api: dict[str, TestClient], pages: TestClient
+) -> None:
+    locked, free = company.contract(), company.contract()
+    approval = _submit(company, locked)
+    sales = api["sales"]
+
+    # The API: one record, and a bulk selection refused whole (the free one stays too).
+    one = sales.delete(f"/api/v1/forms/contract/records/{locked}")
+    assert one.status_code == 422, one.text
+    assert one.json()["code"] == "in_approval"
+    (error,) = one.json()["errors"]
+    assert error["approval_id"] == approval["id"] and error["record_id"] == locked
+    assert "cannot be deleted" in error["message_en"] and "不能删除" in error["message_zh"]
+    many = sales.post("/api/v1/forms/contract/records/delete", json={"ids": [free, locked]})
+    assert many.status_code == 422, many.text
+    assert [e["record_id"] for e in many.json()["errors"]] == [locked]
+    assert _live(company, locked, free) == {locked, free}
+
+    # The service, for anyone: an administrator, a rule's system actor.
+    for actor in (company.admin, Actor.system()):
+        with company.workspace.transaction() as conn, pytest.raises(WriteRefused):
+            service.delete_record(conn=conn, actor=actor, form=CONTRACT, record_id=locked)
+        with company.workspace.transaction() as conn, pytest.raises(WriteRefused):
+            bulk.delete_records(conn=conn, actor=actor, form=CONTRACT, record_ids=[locked])
+
+    # The pages: the record's delete button and the grid's bulk delete.
+    page = pages.post(f"/forms/contract/records/{locked}/delete")
+    assert page.status_code == 422
+    assert "不能删除" in page.text  # in the actor's own language, as every guard's refusal
+    grid = pages.post("/forms/contract/bulk", data={"action": "delete", "ids": [str(locked)]})
+    assert grid.status_code == 422
+    assert _live(company, locked, free) == {locked, free}
+
+    # Once the approval ends the record can go, and the free one always could.
+    assert sales.delete(f"/api/v1/forms/contract/records/{free}").status_code == 204
+    with company.workspace.transaction() as conn:
+        operations.recall(conn=conn, actor=company["sales"], approval_id=approval["id"])
+    bulk_delete = sales.post("/api/v1/forms/contract/records/delete", json={"ids": [locked]})
+    assert bulk_delete.status_code == 200, bulk_delete.text
+    assert _live(company, locked, free) == set()

@@ -1,7 +1,9 @@
 """While a record is in approval it is locked: a write guard (``records.guards``) refuses every
 change to it — from the record page, the grid, the API, bulk edit, rule actions, imports —
 except the fields the active approver node lets its approvers edit, changed by one of those
-approvers, and the engine's own writes (an action node's update).
+approvers, and the engine's own writes (an action node's update). Moving it to the trash
+(one record or a bulk selection, page or API) is refused by anyone: an approval never loses
+its record under way.
 
 The guard judges a whole batch with two queries: the batch's records that have a running
 approval, and the pending tasks of the actor on them with their nodes.
@@ -41,7 +43,7 @@ def engine_write() -> Iterator[None]:
 
 def approval_lock(conn: Connection, batch: WriteBatch) -> Sequence[Refusal]:
     """Refusals for the batch's records that are in approval."""
-    if batch.operation != "update" or _engine_writing.get():
+    if batch.operation == "create" or _engine_writing.get():
         return []
     ids = [w.record_id for w in batch.writes]
     running = dict(
@@ -55,21 +57,23 @@ def approval_lock(conn: Connection, batch: WriteBatch) -> Sequence[Refusal]:
     )
     if not running:
         return []
-    editable = _editable_by_actor(conn, batch, list(running.values()))
+    deleting = batch.operation == "delete"
+    editable = {} if deleting else _editable_by_actor(conn, batch, list(running.values()))
     locale = actor_locale(conn, batch.actor.user_id)
     refusals = []
     for write in batch.writes:
         approval_id = running.get(write.record_id)
         if approval_id is None:
             continue
-        blocked = sorted(write.changed - editable.get(approval_id, frozenset()))
+        blocked = [""] if deleting else sorted(write.changed - editable.get(approval_id, set()))
         if not blocked:
             continue
-        texts = in_both(
-            N_("record {id} is in approval (#{approval}): it is read-only until it ends"),
-            id=write.record_id,
-            approval=approval_id,
+        sentence = (
+            N_("record {id} is in approval (#{approval}): it cannot be deleted until it ends")
+            if deleting
+            else N_("record {id} is in approval (#{approval}): it is read-only until it ends")
         )
+        texts = in_both(sentence, id=write.record_id, approval=approval_id)
         refusals.append(
             Refusal(
                 code=CODE,
