@@ -15,6 +15,8 @@ import math
 import re
 from typing import Any
 
+from meridian.core.i18n import N_, Text
+
 MAX_DEPTH = 32
 """Nesting allowed in a document; record bodies need 4, filters 9, rule documents about 12."""
 INTEGER_RANGE = (-(2**63), 2**63 - 1)
@@ -29,7 +31,8 @@ class RefusedJSON(ValueError):
     :ivar path: where, as dotted keys and positions (``items.3.amount``); empty for the whole.
     :ivar code: a stable reason: ``invalid_json``, ``too_deep``, ``not_finite``,
         ``out_of_range`` or ``invalid_character``.
-    :ivar message: an English sentence naming the reason.
+    :ivar message: the sentence naming the reason (a :class:`Text`, said in the reader's
+        language where the refusal is shown).
     :ivar value: the offending value as given (callers cut it short when they show it).
     """
 
@@ -39,6 +42,27 @@ class RefusedJSON(ValueError):
         self.code = code
         self.message = message
         self.value = value
+
+
+_DECODER_REASONS = {
+    "Expecting value": N_("a value was expected"),
+    "Expecting property name enclosed in double quotes": N_("a key in double quotes was expected"),
+    "Expecting ',' delimiter": N_("a comma was expected"),
+    "Expecting ':' delimiter": N_("a colon was expected"),
+    "Extra data": N_("there is more after the document's end"),
+    "Unterminated string starting at": N_("a string is not closed"),
+    "Invalid control character at": N_("a string holds a control character"),
+    "Invalid \\escape": N_("a string holds an invalid escape"),
+    "Invalid \\uXXXX escape": N_("a string holds an invalid \\u escape"),
+    "Illegal trailing comma before end of object": N_("a comma before the end of an object"),
+    "Illegal trailing comma before end of array": N_("a comma before the end of an array"),
+}
+"""The reasons Python's JSON reader gives, in words of the catalog (any other is shown as
+the reader says it)."""
+
+
+def _too_deep(max_depth: int) -> Text:
+    return Text("JSON may nest at most {levels} levels", levels=max_depth)
 
 
 class _Suspect(Exception):
@@ -59,12 +83,18 @@ def loads(document: str | bytes, *, max_depth: int = MAX_DEPTH) -> Any:
     except _Suspect:
         return _checked(_marked(document), max_depth)
     except RecursionError:
-        raise RefusedJSON("", "too_deep", f"JSON may nest at most {max_depth} levels") from None
+        raise RefusedJSON("", "too_deep", _too_deep(max_depth)) from None
     except json.JSONDecodeError as exc:
-        message = f"not JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})"
+        reason = _DECODER_REASONS.get(exc.msg)
+        message = Text(
+            "not JSON: {reason} (line {line}, column {column})",
+            reason=Text(reason) if reason else exc.msg,
+            line=exc.lineno,
+            column=exc.colno,
+        )
         raise RefusedJSON("", "invalid_json", message, document) from None
     except UnicodeDecodeError:
-        raise RefusedJSON("", "invalid_json", "not JSON: the text is not UTF-8") from None
+        raise RefusedJSON("", "invalid_json", Text("not JSON: the text is not UTF-8")) from None
     suspect = (
         _SUSPECT_ESCAPE_BYTES.search(document)
         if isinstance(document, bytes)
@@ -120,19 +150,21 @@ class _Refusal:
 def _marked_int(text: str) -> Any:
     number = int(text) if len(text) <= 20 else None
     if number is None or not INTEGER_RANGE[0] <= number <= INTEGER_RANGE[1]:
-        return _Refusal("out_of_range", "integers must fit in 64 bits", text)
+        return _Refusal("out_of_range", Text("integers must fit in 64 bits"), text)
     return number
 
 
 def _marked_float(text: str) -> Any:
     number = float(text)
     if not math.isfinite(number):
-        return _Refusal("not_finite", f"{text[:40]} is beyond the range of numbers", text)
+        return _Refusal(
+            "not_finite", Text("{number} is beyond the range of numbers", number=text[:40]), text
+        )
     return number
 
 
 def _marked_constant(text: str) -> Any:
-    return _Refusal("not_finite", f"{text} is not a JSON number", text)
+    return _Refusal("not_finite", Text("{text} is not a JSON number", text=text), text)
 
 
 def _marked(document: str | bytes) -> Any:
@@ -144,7 +176,7 @@ def _marked(document: str | bytes) -> Any:
             parse_float=_marked_float,
         )
     except RecursionError:
-        raise RefusedJSON("", "too_deep", f"JSON may nest at most {MAX_DEPTH} levels") from None
+        raise RefusedJSON("", "too_deep", _too_deep(MAX_DEPTH)) from None
 
 
 def _checked(value: Any, max_depth: int) -> Any:
@@ -154,7 +186,7 @@ def _checked(value: Any, max_depth: int) -> Any:
         node, path, depth = stack.pop()
         if isinstance(node, dict | list):
             if depth >= max_depth:
-                raise RefusedJSON(path, "too_deep", f"JSON may nest at most {max_depth} levels")
+                raise RefusedJSON(path, "too_deep", _too_deep(max_depth))
             pairs = node.items() if isinstance(node, dict) else enumerate(node)
             for key, item in pairs:
                 if isinstance(key, str):
@@ -173,9 +205,11 @@ def _join(path: str, key: str) -> str:
 
 def _check_text(text: str, path: str) -> None:
     if "\x00" in text:
-        raise RefusedJSON(path, "invalid_character", "text may not contain NUL (\\u0000)", text)
+        raise RefusedJSON(
+            path, "invalid_character", Text("text may not contain NUL (\\u0000)"), text
+        )
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:
-        message = "text may not contain a lone surrogate (\\ud800-\\udfff)"
+        message = Text("text may not contain a lone surrogate (\\ud800-\\udfff)")
         raise RefusedJSON(path, "invalid_character", message, text) from None

@@ -14,7 +14,7 @@ from __future__ import annotations
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from meridian.core.i18n import Text
+from meridian.core.i18n import N_, Text, Translator, negotiate
 from meridian.http.problems import problem_response
 
 _BODYLESS = frozenset({"GET", "HEAD", "OPTIONS", "DELETE"})
@@ -27,6 +27,13 @@ size still fits (the file store then checks the file's own size exactly)."""
 
 class _TooLarge(Exception):
     """Raised into the application's reading when the body passes the limit."""
+
+
+def _locale(scope: Scope) -> str:
+    """The caller's language by ``Accept-Language`` (the caller is not known yet this early),
+    else English, as :func:`meridian.http.problems.request_locale` says."""
+    header = Headers(scope=scope).get("accept-language", "").strip()
+    return negotiate(header) if header else "en"
 
 
 def _megabytes(limit: int) -> str:
@@ -47,11 +54,13 @@ class RequestGuard:
             await self.app(scope, receive, send)
             return
         if "\x00" in scope["path"] or b"%00" in scope.get("query_string", b""):
+            _ = Translator(_locale(scope))
             response = problem_response(
                 400,
                 "invalid_character",
-                "Bad request",
-                Text("the address may not contain NUL (%00)"),
+                _(N_("Bad request")),
+                _.text(Text("the address may not contain NUL (%00)")),
+                locale=_.locale,
             )
             await response(scope, receive, send)
             return
@@ -103,11 +112,13 @@ class RequestGuard:
 
 async def _too_large(limit: int, scope: Scope, receive: Receive, send: Send) -> None:
     size = _megabytes(limit)
+    _ = Translator(_locale(scope))
     response = problem_response(
         413,
         "too_large",
-        "Content too large",
-        Text("the request body is over the limit of {size}", size=size),
+        _(N_("Content too large")),
+        _.text(Text("the request body is over the limit of {size}", size=size)),
+        locale=_.locale,
         limit=limit,
     )
     await response(scope, receive, send)

@@ -57,6 +57,7 @@ def _safe(value: Any, depth: int) -> Any:
 def problem_response(
     status: int, code: str, title: str, detail: str, locale: str | None = None, **extra: Any
 ) -> JSONResponse:
+    """The problem as a response: ``title`` and ``detail`` already in ``locale``'s words."""
     headers = {"WWW-Authenticate": "Bearer"} if status == 401 else {}
     if locale is not None:
         headers["Content-Language"] = locale

@@ -85,7 +85,7 @@ def check_mapping(conn: Connection, form: Form, mapping: Any, errors: ErrorColle
                     errors.add(
                         f"{where}.map",
                         "invalid_map",
-                        "{payload value: value}",
+                        Text("expected {shape}", shape="{payload value: value}"),
                         source["map"],
                     )
                 unknown = set(source) - {"path", "map", "default"}
@@ -119,15 +119,8 @@ def check_mapping(conn: Connection, form: Form, mapping: Any, errors: ErrorColle
         errors.add("mapping.items", "invalid_path", Text("the dotted path of an array"), items)
     if "owner" in mapping:
         owner = mapping["owner"]
-        if isinstance(owner, Mapping) and "field" in owner:
-            errors.add(
-                "mapping.owner",
-                "invalid_owner",
-                Text("{first} or {second}", first='{"user": id}', second='{"strategy": …}'),
-                owner,
-            )
-        else:
-            owners.check_owner(conn, form, owner, "mapping.owner", errors)
+        ways = ("user", "strategy") if isinstance(owner, Mapping) else ()
+        owners.check_person(conn, form, owner, "mapping.owner", errors, ways=ways)
     match = mapping.get("match")
     if match is not None:
         field = form.get_field(str(match.get("field"))) if isinstance(match, Mapping) else None

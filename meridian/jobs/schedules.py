@@ -19,6 +19,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
 from meridian.core import clock
+from meridian.core.i18n import Text
 from meridian.db.tables import schedules
 from meridian.errors import FieldError, ValidationFailed
 from meridian.jobs.queue import enqueue
@@ -43,11 +44,7 @@ def set_schedule(
     """Create or replace a schedule; returns its first due time."""
     if not isinstance(cron, str) or not croniter.is_valid(cron):
         raise ValidationFailed(
-            [
-                FieldError(
-                    "cron", "invalid_cron", "expected a cron expression like '0 9 * * 1'", cron
-                )
-            ]
+            [FieldError("cron", "invalid_cron", Text("a cron expression like '0 9 * * 1'"), cron)]
         )
     due = next_time(cron, clock.utcnow(conn), tz)
     conn.execute(schedules.delete().where(schedules.c.key == key))

@@ -243,7 +243,7 @@ def create_bot_channel(
 def list_bot_channels(conn: Connection, actor: Actor) -> list[dict[str, Any]]:
     """The group-robot channels, without their secrets (administrators)."""
     if not actor.is_admin:
-        raise PermissionDenied("only administrators see bot channels")
+        raise PermissionDenied(Text("only administrators see bot channels"))
     rows = conn.execute(
         sa.select(
             bot_channels.c.id,
@@ -260,7 +260,7 @@ def list_bot_channels(conn: Connection, actor: Actor) -> list[dict[str, Any]]:
 def delete_bot_channel(conn: Connection, actor: Actor, channel_id: int) -> None:
     """Remove a channel; messages already queued for it fail and are logged as such."""
     if not actor.is_admin:
-        raise PermissionDenied("only administrators remove bot channels")
+        raise PermissionDenied(Text("only administrators remove bot channels"))
     removed = conn.execute(bot_channels.delete().where(bot_channels.c.id == channel_id))
     if not removed.rowcount:
-        raise NotFound(f"bot channel {channel_id} does not exist", id=channel_id)
+        raise NotFound(Text("bot channel {id} does not exist", id=channel_id), id=channel_id)

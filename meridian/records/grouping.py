@@ -18,6 +18,7 @@ from sqlalchemy.engine import Connection
 
 from meridian.access.permissions import form_access
 from meridian.core.actor import Actor
+from meridian.core.i18n import Text
 from meridian.core.timezones import DEFAULT_TIME_ZONE
 from meridian.errors import FieldError, ValidationFailed
 from meridian.records.listing import RecordQuery, where_clause
@@ -69,12 +70,12 @@ def group_totals(
     grouping = visible.get_field(by)
     if grouping is None or not groups(grouping):
         raise ValidationFailed(
-            [FieldError("by", "invalid_grouping", "choose a single select field", by)]
+            [FieldError("by", "invalid_grouping", Text("choose a single select field"), by)]
         )
     summed = visible.get_field(sum_of) if sum_of else None
     if sum_of and (summed is None or not sums(summed)):
         raise ValidationFailed(
-            [FieldError("sum", "invalid_sum", "choose a number or money field", sum_of)]
+            [FieldError("sum", "invalid_sum", Text("choose a number or money field"), sum_of)]
         )
     readable = Readable.of(conn, access, tz)
     table = readable.plan.tables.main

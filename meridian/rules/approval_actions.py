@@ -4,8 +4,9 @@ rule).
 
 ``{"type": "start_approval", "flow": <a flow key of the rule's form>, "submitter": "owner" |
 {"field": <a user field>} | user id}`` — the submitter is the triggering record's owner unless
-the action names another. Starting a flow that is already in progress on the record does
-nothing, so a rule that fires again (or a retried ``rules.run``) starts it once.
+the action names another (a person as :mod:`meridian.rules.owners` reads one). Starting a
+flow that is already in progress on the record does nothing, so a rule that fires again (or a
+retried ``rules.run``) starts it once.
 """
 
 from __future__ import annotations
@@ -18,13 +19,13 @@ from sqlalchemy.engine import Connection
 
 from meridian.access.actors import load_actor
 from meridian.core.actor import Actor
-from meridian.core.ids import is_id
+from meridian.core.i18n import Text
 from meridian.errors import ErrorCollector, Unauthenticated
 from meridian.flows.approvals.definitions import latest_flow
 from meridian.flows.approvals.operations import open_approval, start_by_rule
+from meridian.rules import owners
 from meridian.rules.actions import RuleAction
-from meridian.rules.task_actions import person_spec
-from meridian.rules.values import computed_values
+from meridian.rules.task_actions import PERSON_WAYS
 from meridian.schema.model import Form
 
 NAME = "start_approval"
@@ -48,18 +49,26 @@ class StartApprovalAction(RuleAction):
         flow = latest_flow(conn, key) if isinstance(key, str) and key else None
         if flow is None or flow["form"] != form.key:
             errors.add(
-                f"{path}.flow", "unknown_flow", f"an approval flow of the form {form.key}", key
+                f"{path}.flow",
+                "unknown_flow",
+                Text("choose an approval flow of the form {form}", form=form.key),
+                key,
             )
-        submitter = action.get("submitter", "owner")
-        person_spec(form, submitter, f"{path}.submitter", errors, code="invalid_submitter")
+        owners.check_person(
+            conn,
+            form,
+            action.get("submitter", "owner"),
+            f"{path}.submitter",
+            errors,
+            code="invalid_submitter",
+            ways=PERSON_WAYS,
+        )
 
     def _submitter_id(
-        self, conn: Connection, form: Form, record_id: int, action: Mapping[str, Any], tz: ZoneInfo
+        self, conn: Connection, form: Form, record_id: int, action: Mapping[str, Any]
     ) -> int | None:
-        submitter = action.get("submitter", "owner")
-        wanted = {"who": {"field": "owner_id"} if submitter == "owner" else submitter}
-        found = computed_values(conn, form, record_id, wanted, tz)["who"]
-        return int(found) if is_id(found) else None
+        spec = action.get("submitter", "owner")
+        return owners.person_for(conn, source=form, record_id=record_id, spec=spec)
 
     def _actor(self, conn: Connection, user_id: int | None) -> Actor | None:
         if user_id is None:
@@ -80,7 +89,7 @@ class StartApprovalAction(RuleAction):
         tz: ZoneInfo,
     ) -> dict[str, Any]:
         done: dict[str, Any] = {"type": NAME, "flow": action["flow"]}
-        submitter_id = self._submitter_id(conn, form, record_id, action, tz)
+        submitter_id = self._submitter_id(conn, form, record_id, action)
         submitter = self._actor(conn, submitter_id)
         if submitter is None:
             reason = "no_owner" if submitter_id is None else "submitter_inactive"
@@ -110,6 +119,6 @@ class StartApprovalAction(RuleAction):
         return {
             "type": NAME,
             "flow": action.get("flow"),
-            "submitter_id": self._submitter_id(conn, form, record_id, action, tz),
+            "submitter_id": self._submitter_id(conn, form, record_id, action),
             "in_approval": current["flow"] if current is not None else None,
         }

@@ -18,6 +18,7 @@ from sqlalchemy.engine import Connection
 
 from meridian.access import organisation
 from meridian.core.actor import Actor
+from meridian.core.i18n import Text
 from meridian.errors import ErrorCollector
 from meridian.jobs.queue import enqueue
 from meridian.notify.inbox import notify_bot, notify_users
@@ -101,7 +102,7 @@ class CreateAction(RuleAction):
     ) -> None:
         target = find_form(conn, str(action.get("form")))
         if target is None:
-            errors.add(f"{path}.form", "unknown_form", "no such form", action.get("form"))
+            errors.add(f"{path}.form", "unknown_form", Text("no such form"), action.get("form"))
             return
         check_values(conn, target, action.get("values"), form, f"{path}.values", errors)
         link = action.get("link_field")
@@ -109,11 +110,18 @@ class CreateAction(RuleAction):
         if link is not None and (
             field is None or not field_type(field).links_records or field.target != form.key
         ):
-            errors.add(f"{path}.link_field", "invalid_link", f"not a link to {form.key!r}", link)
+            errors.add(
+                f"{path}.link_field",
+                "invalid_link",
+                Text("not a link to {form!r}", form=form.key),
+                link,
+            )
         if "owner" in action:
             values = action.get("values")
             if isinstance(values, Mapping) and "owner_id" in values:
-                errors.add(f"{path}.owner", "owner_twice", "give the owner once", action["owner"])
+                errors.add(
+                    f"{path}.owner", "owner_twice", Text("give the owner once"), action["owner"]
+                )
             else:
                 owners.check_owner(conn, form, action["owner"], f"{path}.owner", errors)
 
@@ -197,7 +205,10 @@ class AssignAction(RuleAction):
         strategy = action.get("strategy")
         if strategy not in ASSIGN_STRATEGIES:
             errors.add(
-                f"{path}.strategy", "invalid_strategy", ", ".join(ASSIGN_STRATEGIES), strategy
+                f"{path}.strategy",
+                "invalid_strategy",
+                Text("choose one of {value}", value=", ".join(ASSIGN_STRATEGIES)),
+                strategy,
             )
             return
         if strategy == "territory":
@@ -206,7 +217,7 @@ class AssignAction(RuleAction):
             owners.check_strategy(conn, action, path, errors)
         reason = action.get("reason_field")
         if reason is not None and form.get_field(str(reason)) is None:
-            errors.add(f"{path}.reason_field", "unknown_field", "no such field", reason)
+            errors.add(f"{path}.reason_field", "unknown_field", Text("no such field"), reason)
 
     def perform(
         self,
@@ -240,18 +251,23 @@ class TagAction(RuleAction):
             errors.add(
                 f"{path}.field",
                 "not_multi_select",
-                "choose a multi-select field",
+                Text("choose a multi-select field"),
                 action.get("field"),
             )
             return
         options = {option.value for option in field.options}
         changes = [action.get(side) for side in ("add", "remove") if side in action]
         if not changes:
-            errors.add(path, "invalid_tag", "give add, remove or both", action)
+            errors.add(path, "invalid_tag", Text("give add, remove or both"), action)
         for side in ("add", "remove"):
             values = action.get(side, [])
             if not isinstance(values, list) or not set(values) <= options:
-                errors.add(f"{path}.{side}", "unknown_option", f"options of {field.key}", values)
+                errors.add(
+                    f"{path}.{side}",
+                    "unknown_option",
+                    Text("options of {field}", field=field.key),
+                    values,
+                )
 
     def perform(
         self,
@@ -285,18 +301,29 @@ class NotifyAction(RuleAction):
             to in RELATIVES or (isinstance(to, list) and to and all(isinstance(u, int) for u in to))
         ):
             errors.add(
-                f"{path}.to", "invalid_recipients", f"{', '.join(RELATIVES)} or user ids", to
+                f"{path}.to",
+                "invalid_recipients",
+                Text("{relatives} or user ids", relatives=", ".join(RELATIVES)),
+                to,
             )
         levels = action.get("levels", 1)
         if not isinstance(levels, int) or isinstance(levels, bool) or not 1 <= levels <= 10:
-            errors.add(f"{path}.levels", "out_of_range", "a whole number 1…10", levels)
+            errors.add(
+                f"{path}.levels",
+                "out_of_range",
+                Text("a whole number {low}…{high}", low=1, high=10),
+                levels,
+            )
         if action.get("style") not in (None, "text", "markdown", "card"):
             errors.add(
-                f"{path}.style", "invalid_style", "text, markdown or card", action.get("style")
+                f"{path}.style",
+                "invalid_style",
+                Text("text, markdown or card"),
+                action.get("style"),
             )
         texts = {k: action.get(k) for k in ("title", "body") if k in action}
         if not isinstance(action.get("title"), str | dict):
-            errors.add(f"{path}.title", "invalid_title", "give a title", action.get("title"))
+            errors.add(f"{path}.title", "invalid_title", Text("give a title"), action.get("title"))
         for key, value in texts.items():
             if isinstance(value, Mapping):
                 check_expression(
@@ -332,9 +359,11 @@ class WebhookAction(RuleAction):
     ) -> None:
         parts = urlsplit(str(action.get("url") or ""))
         if parts.scheme not in ("http", "https") or not parts.netloc:
-            errors.add(f"{path}.url", "invalid_url", "expected an http(s) URL", action.get("url"))
+            errors.add(
+                f"{path}.url", "invalid_url", Text("expected an http(s) URL"), action.get("url")
+            )
         if not isinstance(action.get("secret", ""), str):
-            errors.add(f"{path}.secret", "invalid_secret", "a text", action.get("secret"))
+            errors.add(f"{path}.secret", "invalid_secret", Text("a text"), action.get("secret"))
 
     def perform(
         self,

@@ -28,6 +28,7 @@ from sqlalchemy.engine import Connection, Row
 from meridian.access.manage import require_admin
 from meridian.core import clock
 from meridian.core.actor import Actor
+from meridian.core.i18n import Text
 from meridian.db.tables import rule_fires, rules
 from meridian.errors import FieldError, NotFound, ValidationFailed
 from meridian.rules.definitions import TIME_TRIGGERS
@@ -41,14 +42,14 @@ def _rule(conn: Connection, rule_id: int, *, lock: bool) -> Row[Any]:
     query = sa.select(rules).where(rules.c.id == rule_id)
     rule = conn.execute(query.with_for_update() if lock else query).first()
     if rule is None:
-        raise NotFound(f"rule {rule_id} does not exist", id=rule_id)
+        raise NotFound(Text("rule {id} does not exist", id=rule_id), id=rule_id)
     if rule.trigger["type"] not in TIME_TRIGGERS:
         raise ValidationFailed(
             [
                 FieldError(
                     "trigger.type",
                     "not_a_time_rule",
-                    "only date-relative and inactivity rules have a window to catch up",
+                    Text("only date-relative and inactivity rules have a window to catch up"),
                     rule.trigger["type"],
                 )
             ]
@@ -100,7 +101,7 @@ def catch_up(conn: Connection, actor: Actor, rule_id: int, tz: ZoneInfo) -> int:
     rule = _rule(conn, rule_id, lock=True)
     if not rule.enabled:
         raise ValidationFailed(
-            [FieldError("enabled", "rule_off", "switch the rule on to catch up", False)]
+            [FieldError("enabled", "rule_off", Text("switch the rule on to catch up"), False)]
         )
     table, key, where = _pending(conn, rule, tz)
     count = int(conn.scalar(sa.select(sa.func.count()).select_from(table).where(where)) or 0)

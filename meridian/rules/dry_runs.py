@@ -14,6 +14,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from meridian.core.actor import Actor
+from meridian.core.i18n import Text
 from meridian.db.tables import rules
 from meridian.errors import MeridianError, NotFound
 from meridian.records import reads
@@ -31,7 +32,7 @@ def dry_run(conn: Connection, rule_id: int, record_id: int, tz: ZoneInfo) -> dic
     The caller's connection must be able to write (its writes never commit)."""
     rule = conn.execute(sa.select(rules).where(rules.c.id == rule_id)).first()
     if rule is None:
-        raise NotFound(f"rule {rule_id} does not exist", id=rule_id)
+        raise NotFound(Text("rule {id} does not exist", id=rule_id), id=rule_id)
     form = get_form(conn, rule.form_key)
     reads.get_record(conn=conn, actor=Actor.system(), form=form, record_id=record_id, tz=tz)
     passes = bool(passing_ids(conn, form, rule.condition, [record_id], tz))

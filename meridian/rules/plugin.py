@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.engine import Connection
 
+from meridian.core.i18n import Text
 from meridian.errors import ErrorCollector
 from meridian.events.lifecycle import ApprovalFinished
 from meridian.events.records import RecordEvent, RecordUpdated
@@ -56,7 +57,7 @@ def _check_approval_finished(
         errors.add("trigger.outcome", "invalid_outcome", message, outcome)
     flow = trigger.get("flow")
     if flow is not None and not isinstance(flow, str):
-        errors.add("trigger.flow", "invalid_flow", "an approval flow's key", flow)
+        errors.add("trigger.flow", "invalid_flow", Text("an approval flow's key"), flow)
 
 
 APPROVAL_OUTCOMES = ("approved", "rejected", "withdrawn")

@@ -3,8 +3,9 @@ assigned: "call within 4 business hours".
 
 ``{"type": "create_task", "title": "…" | {"expr": …}, "notes": …, "assignee": "owner" |
 {"field": key} | user id, "due_in": {"amount": 4, "unit": "hours" | "days", "basis": "business"
-| "calendar"}}`` — the title and notes computed on the record as other actions' values are, the
-due time counted from the moment the rule runs over the work calendar.
+| "calendar"}}`` — the assignee a person as :mod:`meridian.rules.owners` reads one, the title
+and notes computed on the record as other actions' values are, the due time counted from the
+moment the rule runs over the work calendar.
 """
 
 from __future__ import annotations
@@ -18,18 +19,20 @@ from sqlalchemy.engine import Connection
 
 from meridian.core.actor import Actor
 from meridian.core.clock import utcnow
-from meridian.core.ids import is_id
+from meridian.core.i18n import Text
 from meridian.errors import ErrorCollector
 from meridian.flows.calendar.model import BASES, time_basis
 from meridian.flows.calendar.store import load_calendar
 from meridian.flows.tasks.service import MAX_TITLE, create_task
+from meridian.rules import owners
 from meridian.rules.actions import RuleAction
 from meridian.rules.definitions import check_expression
 from meridian.rules.values import computed_values
-from meridian.schema.fieldtypes import field_type
 from meridian.schema.model import Form
 
 UNITS = ("hours", "days")
+PERSON_WAYS = ("owner", "user", "field")
+"""How a task's assignee (and an approval's submitter) is named: not by a strategy."""
 MAX_AMOUNT = 3650
 
 
@@ -39,26 +42,17 @@ def _text_spec(
     if isinstance(value, Mapping):
         check_expression(conn, form, value.get("expr"), f"{path}.expr", errors, condition=False)
     elif not (isinstance(value, str) and (value.strip() or not required)):
-        errors.add(path, "invalid_text", 'expected text or {"expr": …}', value)
-
-
-def person_spec(
-    form: Form, value: Any, path: str, errors: ErrorCollector, code: str = "invalid_assignee"
-) -> None:
-    if value == "owner" or is_id(value):
-        return
-    if isinstance(value, Mapping) and set(value) == {"field"}:
-        field = form.get_field(str(value["field"]))
-        if field is not None and field_type(field).references_users:
-            return
-    errors.add(path, code, '"owner", {"field": <a user field>} or a user id', value)
+        errors.add(
+            path, "invalid_text", Text("expected {shape}", shape='text | {"expr": …}'), value
+        )
 
 
 def _due_spec(value: Any, path: str, errors: ErrorCollector) -> None:
     if value is None:
         return
     if not isinstance(value, Mapping) or set(value) - {"amount", "unit", "basis"}:
-        errors.add(path, "invalid_due", '{"amount", "unit": hours|days, "basis"}', value)
+        shape = '{"amount", "unit": hours|days, "basis"}'
+        errors.add(path, "invalid_due", Text("expected {shape}", shape=shape), value)
         return
     amount = value.get("amount")
     if not (
@@ -66,11 +60,18 @@ def _due_spec(value: Any, path: str, errors: ErrorCollector) -> None:
         and not isinstance(amount, bool)
         and 0 <= amount <= MAX_AMOUNT
     ):
-        errors.add(f"{path}.amount", "invalid_amount", f"a number from 0 to {MAX_AMOUNT}", amount)
+        errors.add(
+            f"{path}.amount",
+            "invalid_amount",
+            Text("a number from 0 to {maximum}", maximum=MAX_AMOUNT),
+            amount,
+        )
     if value.get("unit") not in UNITS:
-        errors.add(f"{path}.unit", "invalid_unit", "hours or days", value.get("unit"))
+        errors.add(f"{path}.unit", "invalid_unit", Text("hours or days"), value.get("unit"))
     if value.get("basis", "business") not in BASES:
-        errors.add(f"{path}.basis", "invalid_basis", "business or calendar", value.get("basis"))
+        errors.add(
+            f"{path}.basis", "invalid_basis", Text("business or calendar"), value.get("basis")
+        )
 
 
 def due_after(conn: Connection, start: datetime, due_in: Mapping[str, Any]) -> datetime:
@@ -99,7 +100,15 @@ class CreateTaskAction(RuleAction):
         _text_spec(conn, form, action.get("title"), f"{path}.title", errors, required=True)
         if "notes" in action:
             _text_spec(conn, form, action["notes"], f"{path}.notes", errors, required=False)
-        person_spec(form, action.get("assignee", "owner"), f"{path}.assignee", errors)
+        owners.check_person(
+            conn,
+            form,
+            action.get("assignee", "owner"),
+            f"{path}.assignee",
+            errors,
+            code="invalid_assignee",
+            ways=PERSON_WAYS,
+        )
         _due_spec(action.get("due_in"), f"{path}.due_in", errors)
 
     def _values(
@@ -110,19 +119,17 @@ class CreateTaskAction(RuleAction):
         action: Mapping[str, Any],
         tz: ZoneInfo,
     ) -> dict[str, Any]:
-        assignee = action.get("assignee", "owner")
-        wanted = {
-            "title": action["title"],
-            "notes": action.get("notes", ""),
-            "assignee": {"field": "owner_id"} if assignee == "owner" else assignee,
-        }
+        wanted = {"title": action["title"], "notes": action.get("notes", "")}
         values = computed_values(conn, form, record_id, wanted, tz)
+        assignee = owners.person_for(
+            conn, source=form, record_id=record_id, spec=action.get("assignee", "owner")
+        )
         title = str(values["title"] or "")[:MAX_TITLE] or form.label
         due_in = action.get("due_in")
         return {
             "title": title,
             "notes": str(values["notes"] or ""),
-            "assignee_id": values["assignee"] if is_id(values["assignee"]) else None,
+            "assignee_id": assignee,
             "due_at": due_after(conn, utcnow(conn), due_in) if due_in else None,
         }
 

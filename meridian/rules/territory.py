@@ -23,6 +23,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from meridian.access import organisation
+from meridian.core.i18n import Text
 from meridian.db.tables import departments
 from meridian.errors import ErrorCollector
 from meridian.rules import owners
@@ -41,7 +42,7 @@ def check(
     key = action.get("field")
     if not isinstance(key, str) or "." not in key:
         if form.get_field(str(key)) is None:
-            errors.add(f"{path}.field", "unknown_field", "no such field", key)
+            errors.add(f"{path}.field", "unknown_field", Text("no such field"), key)
     else:
         check_expression(conn, form, key, f"{path}.field", errors, condition=False)
     if action.get("match", "exact") not in MATCHES:
@@ -55,14 +56,14 @@ def check(
         errors.add(
             f"{path}.territories",
             "invalid_territories",
-            "{value: user id, or users, a role or a department}",
+            Text("expected {shape}", shape="{value: user id | users | role | department}"),
             territories,
         )
     default = action.get("default")
     if isinstance(default, Mapping):
         owners.check_strategy(conn, default, f"{path}.default", errors)
     elif default is not None and not _a_user(default):
-        errors.add(f"{path}.default", "invalid_default", "a user id or a strategy", default)
+        errors.add(f"{path}.default", "invalid_default", Text("a user id or a strategy"), default)
 
 
 def choose(

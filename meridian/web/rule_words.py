@@ -59,6 +59,17 @@ class Vocabulary:
     """Approval flows' labels by key."""
 
 
+def _people(person: Any) -> list[int]:
+    """The user ids a person choice (see :mod:`meridian.rules.owners`) names."""
+    if isinstance(person, int):
+        return [person]
+    if isinstance(person, Mapping):
+        named = person.get("users")
+        pool: list[Any] = named if isinstance(named, list) else []
+        return [u for u in [person.get("user"), *pool] if isinstance(u, int)]
+    return []
+
+
 def vocabulary(conn: Connection, actor: Actor, rules: Sequence[Mapping[str, Any]]) -> Vocabulary:
     """Labels of every form, and the names of the people, departments and robots ``rules``
     mention."""
@@ -69,14 +80,9 @@ def vocabulary(conn: Connection, actor: Actor, rules: Sequence[Mapping[str, Any]
             to = action.get("to")
             mentioned.update(to if isinstance(to, list) else [])
             mentioned.update(action.get("users") or [])
-            owner = action.get("owner") or {}
-            mentioned.update(owner.get("users") or [])
-            mentioned.update([owner["user"]] if isinstance(owner.get("user"), int) else [])
             mentioned.update(territory.mentioned_users(action))
-            assignee = action.get("assignee")  # create_task
-            mentioned.update([assignee] if isinstance(assignee, int) else [])
-            submitter = action.get("submitter")  # start_approval
-            mentioned.update([submitter] if isinstance(submitter, int) else [])
+            for role in ("owner", "assignee", "submitter"):  # create, create_task, approval
+                mentioned.update(_people(action.get(role)))
             if action.get("type") == "start_approval" and isinstance(action.get("flow"), str):
                 flow = latest_flow(conn, action["flow"])
                 flows[action["flow"]] = flow["label"] if flow else action["flow"]
@@ -226,12 +232,16 @@ class RuleWords:
         return _json(action)
 
     def _person(self, form: Form | None, person: Any) -> str:
-        """A person chosen as "owner", {"field": <a user field>} or a user id, in words."""
+        """A person as :mod:`meridian.rules.owners` names one, in words."""
         _ = self._
         if person == "owner":
             return _("the owner")
         if isinstance(person, Mapping):
-            return _("{field} of the record", field=self._field(form, str(person.get("field"))))
+            if "user" in person:
+                return self.names.users.get(person["user"], f"#{person['user']}")
+            if "field" in person:
+                return _("{field} of the record", field=self._field(form, str(person["field"])))
+            return self._strategy(person)
         return self.names.users.get(person, f"#{person}")
 
     def _task(self, form: Form | None, action: Mapping[str, Any]) -> str:
@@ -336,14 +346,10 @@ class RuleWords:
         values = action.get("values")
         if isinstance(values, Mapping) and "owner_id" in values:
             return self._value(None, source, "owner_id", values["owner_id"])
-        owner = action.get("owner")
-        if not isinstance(owner, Mapping):
+        owner = action.get("owner", "owner")
+        if owner == "owner":
             return self._("the triggering record's owner")
-        if "user" in owner:
-            return self.names.users.get(owner["user"], f"#{owner['user']}")
-        if "field" in owner:
-            return self._("{field} of the record", field=self._field(source, str(owner["field"])))
-        return self._strategy(owner)
+        return self._person(source, owner)
 
     def _strategy(self, choice: Mapping[str, Any]) -> str:
         _ = self._

@@ -178,7 +178,7 @@ def test_an_unknown_flow_or_a_flow_of_another_form_is_refused_when_the_rule_is_s
         problems = {(e["field"], e["code"]) for e in refused.json()["errors"]}
         assert problems == {
             ("actions.0.flow", "unknown_flow"),
-            ("actions.0.submitter", "invalid_submitter"),
+            ("actions.0.submitter.field", "invalid_submitter"),
         }
     with company.workspace.read() as conn:
         assert conn.scalar(sa.select(sa.func.count()).select_from(rules)) == 0

@@ -197,3 +197,37 @@ def test_bad_owner_choices_are_refused_when_the_rule_is_saved(
         )
         assert refused.status_code == 422, owner
         assert field in {e["field"] for e in refused.json()["errors"]}, refused.json()
+
+
+def test_one_person_resolver_checks_owners_assignees_and_submitters_alike(
+    client: TestClient, crm: dict[str, Any]
+) -> None:
+    """A task's assignee and an approval's submitter are named as a created record's owner
+    is (rules/owners.py): a user who does not exist and a field that holds no user are
+    refused at the key that is wrong, in the caller's language."""
+    actions = (
+        ({"type": "create_task", "title": "x", "assignee": {"user": 999999}}, "assignee.user"),
+        ({"type": "create_task", "title": "x", "assignee": 999999}, "assignee"),
+        ({"type": "create_task", "title": "x", "assignee": {"field": "name"}}, "assignee.field"),
+        (
+            {"type": "create_task", "title": "x", "assignee": {"strategy": "round_robin"}},
+            "assignee",
+        ),
+        ({"type": "create", "form": "task", "values": {"title": "x"}, "owner": 999999}, "owner"),
+    )
+    for action, where in actions:
+        refused = client.post(
+            "/api/v1/rules",
+            headers={"Accept-Language": "zh-CN"},
+            json={
+                "form_key": "customer",
+                "label": "x",
+                "trigger": {"type": "record_created"},
+                "actions": [action],
+            },
+        )
+        assert refused.status_code == 422, action
+        errors = {e["field"]: e for e in refused.json()["errors"]}
+        assert f"actions.0.{where}" in errors, refused.json()
+        message = errors[f"actions.0.{where}"]["message"]
+        assert message in ("没有这个用户", "请选择一个单人的用户字段") or message.startswith("应为")

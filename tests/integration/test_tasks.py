@@ -365,7 +365,7 @@ def test_a_create_task_action_is_checked_when_the_rule_is_saved(client: TestClie
     fields = {e["field"] for e in bad.json()["errors"]}
     assert fields == {
         "actions.0.title",
-        "actions.0.assignee",
+        "actions.0.assignee.field",
         "actions.0.due_in.amount",
         "actions.0.due_in.unit",
         "actions.0.due_in.basis",

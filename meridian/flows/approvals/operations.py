@@ -146,7 +146,10 @@ def start_by_rule(
     flow in progress on the record is reported (``other_flow``), not raised."""
     flow = latest_flow(conn, flow_key)
     if flow is None or flow["form"] != form_key:
-        raise NotFound(f"no approval flow {flow_key!r} of form {form_key!r}", key=flow_key)
+        raise NotFound(
+            Text("no approval flow {key!r} of form {form!r}", key=flow_key, form=form_key),
+            key=flow_key,
+        )
     serialize(conn, f"approval:{form_key}:{record_id}")
     current = conn.execute(
         sa.select(approvals.c.id, approvals.c.flow_key).where(
@@ -268,7 +271,7 @@ def _acted_this_round(walk: Walk) -> bool:
 
 def _require_submitter(walk: Walk) -> None:
     if walk.actor.user_id is None or walk.actor.user_id != walk.approval["submitter_id"]:
-        raise PermissionDenied("only the submitter may do this / 仅发起人可操作", id=walk.id)
+        raise PermissionDenied(Text("only the submitter may do this"), id=walk.id)
 
 
 # ---- acting on a task ------------------------------------------------------------------------
@@ -595,7 +598,7 @@ def set_delegation(
     """While away (``starts_at`` … ``ends_at``), new tasks of the actor go to ``delegate_id``;
     None clears it."""
     if actor.user_id is None:
-        raise PermissionDenied("a user delegates their own tasks")
+        raise PermissionDenied(Text("a user delegates their own tasks"))
     conn.execute(
         approval_delegations.delete().where(approval_delegations.c.user_id == actor.user_id)
     )

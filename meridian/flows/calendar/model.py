@@ -23,6 +23,8 @@ from functools import lru_cache
 from typing import Literal, Protocol
 from zoneinfo import ZoneInfo
 
+from meridian.core.i18n import Text
+
 Basis = Literal["business", "calendar"]
 BASES: tuple[Basis, ...] = ("business", "calendar")
 
@@ -163,7 +165,7 @@ class WorkCalendar:
         for start, end in self._periods_from(moment):
             if moment < end:
                 return max(start, moment)
-        raise NoWorkTime("the calendar has no work time ahead")  # pragma: no cover
+        raise NoWorkTime(Text("the calendar has no work time ahead"))  # pragma: no cover
 
     def add(self, start: datetime, duration: timedelta) -> datetime:
         """The instant at which ``duration`` (≥ 0) of work time has passed since ``start``: a
@@ -182,7 +184,7 @@ class WorkCalendar:
             if remaining <= available:
                 return begin + remaining
             remaining -= available
-        raise NoWorkTime("the calendar has no work time ahead")  # pragma: no cover
+        raise NoWorkTime(Text("the calendar has no work time ahead"))  # pragma: no cover
 
     def add_hours(self, start: datetime, hours: float) -> datetime:
         """``add`` with a number of work hours."""
@@ -218,7 +220,7 @@ class WorkCalendar:
         day = moment.astimezone(self.tz).date()
         for offset in range(_SEARCH_DAYS):
             yield from self.work_periods(day + timedelta(days=offset))
-        raise NoWorkTime("the calendar has no work time within three years")
+        raise NoWorkTime(Text("the calendar has no work time within three years"))
 
 
 @lru_cache(maxsize=4096)

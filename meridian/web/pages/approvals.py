@@ -11,6 +11,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from meridian.access.users import user_names
+from meridian.core.i18n import Text
 from meridian.core.ids import Id
 from meridian.errors import MeridianError, PermissionDenied
 from meridian.flows.approvals import definitions, inbox, operations
@@ -86,7 +87,7 @@ async def decide(task_id: Id, act: str, request: Request, viewer: ViewerDep) -> 
                     conn=conn, actor=viewer.actor, task_id=task_id, comment=comment
                 )
             else:
-                raise PermissionDenied(f"no such act {act!r}")
+                raise PermissionDenied(Text("no such act {act!r}", act=act))
     except MeridianError as exc:
         return _redirect(back, "; ".join(problems_of(exc, viewer.locale)))
     return _redirect(back)

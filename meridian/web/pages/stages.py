@@ -11,6 +11,7 @@ from urllib.parse import quote
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
+from meridian.core.i18n import Text
 from meridian.core.ids import Id
 from meridian.errors import FieldError, MeridianError, PermissionDenied, ValidationFailed
 from meridian.flows.stages import checklist, pipelines, status
@@ -116,7 +117,11 @@ async def move_stage(form_key: str, record_id: Id, request: Request, viewer: Vie
             )
             if pipeline is None:
                 raise ValidationFailed(
-                    [FieldError("pipeline", "unknown", "no such pipeline", fields.get("pipeline"))]
+                    [
+                        FieldError(
+                            "pipeline", "unknown", Text("no such pipeline"), fields.get("pipeline")
+                        )
+                    ]
                 )
             service.update_record(
                 conn=conn,
@@ -285,4 +290,4 @@ async def save_designed(form_key: str, request: Request, viewer: ViewerDep) -> R
 
 def _require_builder(viewer: Viewer) -> None:
     if not (viewer.actor.can_build or viewer.actor.is_admin):
-        raise PermissionDenied("only builders may design pipelines")
+        raise PermissionDenied(Text("only builders may design pipelines"))
