@@ -7,7 +7,7 @@ from datetime import date
 from typing import Annotated, Any
 from urllib.parse import quote
 
-from fastapi import APIRouter, Body, Query, Response
+from fastapi import APIRouter, Body, Depends, Path, Query, Response
 
 from meridian.core.ids import Id
 from meridian.http.deps import ActorDep, WorkspaceDep
@@ -22,13 +22,14 @@ Region = Annotated[str | None, Query(max_length=40)]
 
 
 def _filters(
-    date_from: date | None,
-    date_to: date | None,
-    owner: int | None,
-    department: int | None,
-    region: str | None,
+    date_from: date | None = None,
+    date_to: date | None = None,
+    owner: Id | None = None,
+    department: Id | None = None,
+    region: Region = None,
     as_of: date | None = None,
 ) -> DashboardFilters:
+    """The dashboard's filters from the query (``as_of``: the day of a pipeline-as-of card)."""
     return dashboard_filters(
         date_from=date_from,
         date_to=date_to,
@@ -39,21 +40,88 @@ def _filters(
     )
 
 
-@router.get("/reports")
-def list_reports(
-    workspace: WorkspaceDep, actor: ActorDep, app_key: str | None = None
-) -> dict[str, Any]:
-    """The reports the caller may see (its own, those shared with its roles; builders: all)."""
-    with workspace.read() as conn:
-        return {"items": store.listing(conn=conn, actor=actor, kind="report", app_key=app_key)}
+Filters = Annotated[DashboardFilters, Depends(_filters)]
 
 
-@router.post("/reports", status_code=201)
-def create_report(
-    workspace: WorkspaceDep, actor: ActorDep, document: Annotated[Any, Body()]
-) -> dict[str, Any]:
-    with workspace.transaction() as conn:
-        return store.save(conn=conn, actor=actor, kind="report", document=document, tz=workspace.tz)
+def _stored_routes(kind: str, plural: str, id_param: str) -> None:
+    """List, create, read, change and delete for one kind of stored item (reports and
+    dashboards take the same five routes, under their own URLs and id names)."""
+    ItemId = Annotated[Id, Path(alias=id_param)]
+
+    def listing(
+        workspace: WorkspaceDep, actor: ActorDep, app_key: str | None = None
+    ) -> dict[str, Any]:
+        with workspace.read() as conn:
+            return {"items": store.listing(conn=conn, actor=actor, kind=kind, app_key=app_key)}
+
+    def create(
+        workspace: WorkspaceDep, actor: ActorDep, document: Annotated[Any, Body()]
+    ) -> dict[str, Any]:
+        with workspace.transaction() as conn:
+            return store.save(conn=conn, actor=actor, kind=kind, document=document, tz=workspace.tz)
+
+    def read(item_id: ItemId, workspace: WorkspaceDep, actor: ActorDep) -> dict[str, Any]:
+        with workspace.read() as conn:
+            return store.get(conn=conn, actor=actor, kind=kind, item_id=item_id)
+
+    def update(
+        item_id: ItemId, workspace: WorkspaceDep, actor: ActorDep, document: Annotated[Any, Body()]
+    ) -> dict[str, Any]:
+        with workspace.transaction() as conn:
+            return store.save(
+                conn=conn,
+                actor=actor,
+                kind=kind,
+                document=document,
+                tz=workspace.tz,
+                item_id=item_id,
+            )
+
+    def delete(item_id: ItemId, workspace: WorkspaceDep, actor: ActorDep) -> Response:
+        with workspace.transaction() as conn:
+            store.delete(conn=conn, actor=actor, kind=kind, item_id=item_id)
+        return Response(status_code=204)
+
+    for endpoint in (read, update, delete):
+        # The module's annotations are strings; this one is local, so it is given as itself.
+        endpoint.__annotations__["item_id"] = ItemId
+    one = f"/{plural}/{{{id_param}}}"
+    routes = (
+        (
+            f"/{plural}",
+            "GET",
+            listing,
+            f"list_{plural}",
+            200,
+            f"The {plural} the caller may see (its own, shared with its roles; builders: all).",
+        ),
+        (f"/{plural}", "POST", create, f"create_{kind}", 201, f"Save a new {kind} (builders)."),
+        (one, "GET", read, f"get_{kind}", 200, f"One {kind} the caller may see."),
+        (
+            one,
+            "PUT",
+            update,
+            f"update_{kind}",
+            200,
+            f"Change a {kind}; ``revision`` must be the one it was read with (409 otherwise).",
+        ),
+        (one, "DELETE", delete, f"delete_{kind}", 204, f"Delete a {kind} (builders)."),
+    )
+    for path, method, endpoint, name, status, summary in routes:
+        extra: dict[str, Any] = {"response_class": Response} if method == "DELETE" else {}
+        router.add_api_route(
+            path,
+            endpoint,
+            methods=[method],
+            name=name,
+            status_code=status,
+            description=summary,
+            **extra,
+        )
+
+
+_stored_routes("report", "reports", "report_id")
+_stored_routes("dashboard", "dashboards", "dashboard_id")
 
 
 @router.post("/reports/preview")
@@ -66,51 +134,16 @@ def preview_report(
         return service.preview(conn=conn, actor=actor, document=document, tz=workspace.tz)
 
 
-@router.get("/reports/{report_id}")
-def get_report(report_id: Id, workspace: WorkspaceDep, actor: ActorDep) -> dict[str, Any]:
-    with workspace.read() as conn:
-        return store.get(conn=conn, actor=actor, kind="report", item_id=report_id)
-
-
-@router.put("/reports/{report_id}")
-def update_report(
-    report_id: Id, workspace: WorkspaceDep, actor: ActorDep, document: Annotated[Any, Body()]
-) -> dict[str, Any]:
-    """Change a report; ``revision`` must be the one it was read with (409 otherwise)."""
-    with workspace.transaction() as conn:
-        return store.save(
-            conn=conn,
-            actor=actor,
-            kind="report",
-            document=document,
-            tz=workspace.tz,
-            item_id=report_id,
-        )
-
-
-@router.delete("/reports/{report_id}", status_code=204)
-def delete_report(report_id: Id, workspace: WorkspaceDep, actor: ActorDep) -> Response:
-    with workspace.transaction() as conn:
-        store.delete(conn=conn, actor=actor, kind="report", item_id=report_id)
-    return Response(status_code=204)
-
-
 @router.get("/reports/{report_id}/data")
 def report_data(
     report_id: Id,
     workspace: WorkspaceDep,
     actor: ActorDep,
-    date_from: date | None = None,
-    date_to: date | None = None,
-    owner: Id | None = None,
-    department: Id | None = None,
-    region: Region = None,
-    as_of: date | None = None,
+    filters: Filters,
 ) -> dict[str, Any]:
     """The rows the chart shows: per row the dimensions and measures by key, labels, and the
     drill-down address; the dashboard's filters narrow every row (``as_of``: the day a
     pipeline-as-of report shows)."""
-    filters = _filters(date_from, date_to, owner, department, region, as_of)
     with workspace.read() as conn:
         return service.report_data(
             conn=conn, actor=actor, report_id=report_id, tz=workspace.tz, filters=filters
@@ -126,15 +159,9 @@ def export_report(
     report_id: Id,
     workspace: WorkspaceDep,
     actor: ActorDep,
-    date_from: date | None = None,
-    date_to: date | None = None,
-    owner: Id | None = None,
-    department: Id | None = None,
-    region: Region = None,
-    as_of: date | None = None,
+    filters: Filters,
 ) -> Response:
     """The chart's data as an Excel workbook."""
-    filters = _filters(date_from, date_to, owner, department, region, as_of)
     with workspace.read() as conn:
         data = service.report_data(
             conn=conn, actor=actor, report_id=report_id, tz=workspace.tz, filters=filters
@@ -147,51 +174,3 @@ def export_report(
         media_type=XLSX,
         headers={"Content-Disposition": f"attachment; filename*=UTF-8''{name}"},
     )
-
-
-@router.get("/dashboards")
-def list_dashboards(
-    workspace: WorkspaceDep, actor: ActorDep, app_key: str | None = None
-) -> dict[str, Any]:
-    """The dashboards the caller may see."""
-    with workspace.read() as conn:
-        return {"items": store.listing(conn=conn, actor=actor, kind="dashboard", app_key=app_key)}
-
-
-@router.post("/dashboards", status_code=201)
-def create_dashboard(
-    workspace: WorkspaceDep, actor: ActorDep, document: Annotated[Any, Body()]
-) -> dict[str, Any]:
-    with workspace.transaction() as conn:
-        return store.save(
-            conn=conn, actor=actor, kind="dashboard", document=document, tz=workspace.tz
-        )
-
-
-@router.get("/dashboards/{dashboard_id}")
-def get_dashboard(dashboard_id: Id, workspace: WorkspaceDep, actor: ActorDep) -> dict[str, Any]:
-    with workspace.read() as conn:
-        return store.get(conn=conn, actor=actor, kind="dashboard", item_id=dashboard_id)
-
-
-@router.put("/dashboards/{dashboard_id}")
-def update_dashboard(
-    dashboard_id: Id, workspace: WorkspaceDep, actor: ActorDep, document: Annotated[Any, Body()]
-) -> dict[str, Any]:
-    """Change a dashboard (its cards' places and sizes too); ``revision`` as read."""
-    with workspace.transaction() as conn:
-        return store.save(
-            conn=conn,
-            actor=actor,
-            kind="dashboard",
-            document=document,
-            tz=workspace.tz,
-            item_id=dashboard_id,
-        )
-
-
-@router.delete("/dashboards/{dashboard_id}", status_code=204)
-def delete_dashboard(dashboard_id: Id, workspace: WorkspaceDep, actor: ActorDep) -> Response:
-    with workspace.transaction() as conn:
-        store.delete(conn=conn, actor=actor, kind="dashboard", item_id=dashboard_id)
-    return Response(status_code=204)
