@@ -3,6 +3,7 @@ data as a chart shows it, with the dashboard's filters as query parameters."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date
 from typing import Annotated, Any
 from urllib.parse import quote
@@ -82,11 +83,12 @@ def _stored_routes(kind: str, plural: str, id_param: str) -> None:
             store.delete(conn=conn, actor=actor, kind=kind, item_id=item_id)
         return Response(status_code=204)
 
-    for endpoint in (read, update, delete):
+    by_id: Callable[..., Any]
+    for by_id in (read, update, delete):
         # The module's annotations are strings; this one is local, so it is given as itself.
-        endpoint.__annotations__["item_id"] = ItemId
+        by_id.__annotations__["item_id"] = ItemId
     one = f"/{plural}/{{{id_param}}}"
-    routes = (
+    routes: tuple[tuple[str, str, Callable[..., Any], str, int, str], ...] = (
         (
             f"/{plural}",
             "GET",
