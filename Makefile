@@ -34,13 +34,17 @@ $(VENDOR_STAMP): package.json package-lock.json
 install: system $(STAMP) $(VENDOR_STAMP)
 
 ## Documents: WeasyPrint's text libraries (Pango, HarfBuzz), CJK fonts so Chinese never prints
-## as boxes, and poppler's pdftotext/pdftoppm that the document tests read PDFs with.
+## as boxes, and poppler's pdftotext/pdftoppm that the document tests read PDFs with; Debian's
+## headless LibreOffice Writer (no GUI libraries) turns filled Word templates into PDF.
 system:
 	@command -v pdftotext >/dev/null && command -v pdftoppm >/dev/null && \
 	  fc-list | grep -qi "Noto Sans CJK SC" && \
 	  ldconfig -p | grep -q libpangoft2-1.0 && ldconfig -p | grep -q libharfbuzz-subset || \
 	  { apt-get update -qq && apt-get install -y -qq poppler-utils fonts-noto-cjk \
 	      libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0; }
+	@command -v soffice >/dev/null || \
+	  { apt-get update -qq && apt-get install -y -qq --no-install-recommends \
+	      libreoffice-writer-nogui; }
 
 ## Debian's Chromium drives the browser tests (Playwright cannot download browsers here);
 ## a CJK font makes the screenshots readable.

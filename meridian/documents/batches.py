@@ -1,51 +1,39 @@
 """Batches: one document per record for many records, as one PDF or a ZIP, as a job.
 
 Each record's document is issued as if generated alone (numbered, stored on its record,
-signed when its template says so), in its own short transaction that also advances the
-batch's progress, so ``done`` is exact at every moment and a worker that dies mid-batch
-carries on where it stopped when the job runs again. The ZIP holds the stored files; the PDF
-lays out every document's pages into one file (fonts embedded once), re-laying out only the
-documents an earlier attempt already issued.
+signed when its template says so); the job that does it is ``meridian.documents.batch_run``.
+Here: asking for a batch, its progress, its file, and writing that file at the end. The ZIP
+holds the documents' stored files; the PDF joins the parts the layout processes wrote (each
+part's fonts embedded once).
 """
 
 from __future__ import annotations
 
-import io
+import tempfile
 import zipfile
-from typing import Any
-from zoneinfo import ZoneInfo
+from typing import Any, BinaryIO
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from meridian.access.actors import load_actor
 from meridian.access.permissions import form_access
 from meridian.core import clock
 from meridian.core.actor import Actor
-from meridian.core.i18n import Text, bilingual
-from meridian.db.engine import read_transaction, transaction
+from meridian.core.i18n import Text
+from meridian.db.sets import one_of
 from meridian.db.tables import document_batches, documents, files
-from meridian.documents.generate import (
-    prepare_document,
-    produce_document,
-    render_content,
-)
-from meridian.documents.pdf import join_pdfs, write_pdf
+from meridian.documents.pdf import join_pdfs
 from meridian.documents.templates import get_template
 from meridian.documents.visibility import Sight
-from meridian.errors import FieldError, MeridianError, NotFound, ValidationFailed
+from meridian.errors import FieldError, NotFound, ValidationFailed
 from meridian.events.audit import audit
-from meridian.jobs.queue import Handler, JobContext, enqueue
+from meridian.jobs.queue import enqueue
 from meridian.records.files import store_file
 from meridian.schema.catalog import get_form
 from meridian.settings import Settings
 
 RUN = "documents.batch"
 MAX_BATCH = 5000
-PAGES_HELD = 20
-"""Documents whose laid-out pages are held before they are written out as one part of the
-batch's PDF: a laid-out 2-page quote holds about 25 MB, so a thousand at once would not fit;
-the parts (fonts embedded once in each) are joined at the end."""
 OUTPUTS = ("pdf", "zip")
 
 
@@ -146,157 +134,62 @@ def _batch_row(conn: Connection, actor: Actor, batch_id: int) -> Any:
     return row
 
 
-def batch_runner(settings: Settings) -> Handler:
-    """The job handler that works through a batch."""
-    tz = ZoneInfo(settings.time_zone)
-
-    def run(context: JobContext) -> None:
-        run_batch(context=context, settings=settings, tz=tz)
-
-    return run
-
-
-def run_batch(*, context: JobContext, settings: Settings, tz: ZoneInfo) -> None:
-    """Issue the documents still missing, then write the one PDF or the ZIP. Any other
-    failure (the database away, a full disk) fails the job's attempt: it runs again and
-    carries on after the last issued document."""
-    engine = context.engine
-    batch_id = int(context.payload["batch"])
-    with read_transaction(engine) as conn:
-        batch = conn.execute(
-            sa.select(document_batches).where(document_batches.c.id == batch_id)
-        ).one()
-        actor = load_actor(conn, batch.created_by)
-    if batch.state in ("done", "failed"):
-        return
-    ids: list[int] = batch.record_ids["ids"]
-    issued: list[int] = list(batch.record_ids["documents"])
-    pages: list[Any] = []
-    parts: list[bytes] = []
-
-    def hold(laid_out: Any) -> None:
-        if batch.output != "pdf" or laid_out is None:
-            return
-        pages.append(laid_out)
-        if len(pages) == PAGES_HELD:
-            parts.append(write_pdf(pages))
-            pages.clear()
-
-    try:
-        for document_id in issued:  # issued by an earlier attempt: laid out again, not reissued
-            hold(_reprint(engine, actor, settings, document_id, tz))
-        for record_id in ids[len(issued) :]:
-            with read_transaction(engine) as conn:
-                prepared = prepare_document(
-                    conn=conn,
-                    actor=actor,
-                    settings=settings,
-                    form_key=batch.form_key,
-                    record_id=record_id,
-                    template_key=batch.template_key,
-                    tz=tz,
-                )
-
-            def progress(conn: Connection, document: dict[str, Any]) -> None:
-                issued.append(document["id"])
-                conn.execute(
-                    document_batches.update()
-                    .where(document_batches.c.id == batch_id)
-                    .values(
-                        state="running",
-                        done=len(issued),
-                        record_ids={"ids": ids, "documents": issued},
-                    )
-                )
-
-            _, laid_out = produce_document(
-                engine=engine,
-                actor=actor,
-                settings=settings,
-                prepared=prepared,
-                tz=tz,
-                on_done=progress,
-            )
-            hold(laid_out)
-        if pages:
-            parts.append(write_pdf(pages))
-        with transaction(engine) as conn:
-            _finish(conn, actor, settings, batch, issued, parts)
-    except MeridianError as exc:  # a record the user may not print: the batch stops, says why
-        done = len(issued)
-        said = Text("record {record_id}: {message}", record_id=ids[done], message=exc.detail)
-        # Kept as text in both languages: whoever reads the batch later sees their half.
-        failed = bilingual(said if done < len(ids) else exc.detail)
-        with transaction(engine) as conn:
-            conn.execute(
-                document_batches.update()
-                .where(document_batches.c.id == batch_id)
-                .values(state="failed", error=failed[:2000], finished_at=clock.utcnow(conn))
-            )
-
-
-def _reprint(engine: Any, actor: Actor, settings: Settings, document_id: int, tz: ZoneInfo) -> Any:
-    with read_transaction(engine) as conn:
-        row = conn.execute(sa.select(documents).where(documents.c.id == document_id)).one()
-        prepared = prepare_document(
-            conn=conn,
-            actor=actor,
-            settings=settings,
-            form_key=row.form_key,
-            record_id=row.record_id,
-            template_key=row.template_key,
-            tz=tz,
-        )
-    return render_content(
-        prepared, number=row.number, version=row.version, issued=row.created_at, tz=tz
-    ).pages
-
-
-def _finish(
+def finish_batch(
     conn: Connection,
     actor: Actor,
     settings: Settings,
-    batch: Any,
-    issued: list[int],
+    batch_id: int,
+    form_key: str,
+    output: str,
     parts: list[bytes],
 ) -> None:
-    if batch.output == "pdf" and parts:
-        content = join_pdfs(parts)
-        name = f"{batch.form_key}-{batch.id}.pdf"
-    else:
-        content = _zip(conn, settings, issued)
-        name = f"{batch.form_key}-{batch.id}.zip"
-    stored = store_file(
-        conn=conn,
-        actor=actor,
-        store=settings.file_store_dir,
-        name=name,
-        stream=io.BytesIO(content),
-    )
+    """Store the batch's one PDF (its parts joined, pages in order) or the ZIP of its
+    documents' stored files, and mark it done. Both are written to a temporary file in the
+    file store and streamed into it, never held whole in memory."""
+    row = conn.execute(
+        sa.select(document_batches.c.record_ids).where(document_batches.c.id == batch_id)
+    ).one()
+    issued: list[int] = row.record_ids["documents"]
+    settings.file_store_dir.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryFile(dir=settings.file_store_dir) as out:
+        if output == "pdf" and parts:
+            join_pdfs(parts, out)
+            name = f"{form_key}-{batch_id}.pdf"
+        else:
+            _zip(conn, settings, issued, out)
+            name = f"{form_key}-{batch_id}.zip"
+        out.seek(0)
+        stored = store_file(
+            conn=conn, actor=actor, store=settings.file_store_dir, name=name, stream=out
+        )
     conn.execute(
         document_batches.update()
-        .where(document_batches.c.id == batch.id)
-        .values(state="done", file_id=stored["row_id"], finished_at=clock.utcnow(conn))
+        .where(document_batches.c.id == batch_id)
+        .values(
+            state="done",
+            file_id=stored["row_id"],
+            record_ids={"ids": row.record_ids["ids"], "documents": issued},
+            finished_at=clock.utcnow(conn),
+        )
     )
     audit(
         conn,
         actor_id=actor.user_id,
         action="document_batch_done",
-        object_type=batch.form_key,
-        object_id=batch.id,
-        detail={"documents": len(issued), "output": batch.output},
+        object_type=form_key,
+        object_id=batch_id,
+        detail={"documents": len(issued), "output": output},
     )
 
 
-def _zip(conn: Connection, settings: Settings, issued: list[int]) -> bytes:
+def _zip(conn: Connection, settings: Settings, issued: list[int], out: BinaryIO) -> None:
+    """The documents' stored files, each read from the store into the archive in pieces."""
     rows = conn.execute(
         sa.select(files.c.name, files.c.storage_path)
         .join(documents, documents.c.file_id == files.c.id)
-        .where(documents.c.id.in_(issued))
+        .where(one_of(conn, documents.c.id, issued))
         .order_by(documents.c.id)
     )
-    out = io.BytesIO()
     with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as archive:
         for row in rows:
-            archive.writestr(row.name, (settings.file_store_dir / row.storage_path).read_bytes())
-    return out.getvalue()
+            archive.write(settings.file_store_dir / row.storage_path, arcname=row.name)

@@ -24,6 +24,7 @@ from meridian.core import clock
 from meridian.core.actor import Actor
 from meridian.core.i18n import Text
 from meridian.db.engine import read_transaction, transaction
+from meridian.db.sets import one_of
 from meridian.db.tables import files
 from meridian.documents.assets import load_assets
 from meridian.documents.context import record_context
@@ -156,7 +157,19 @@ def produce_document(
                 content, signer, reason=f"{template['label']} {claim.number}", name=claim.number
             )
         with transaction(engine) as conn:
-            document = _record(conn, actor, settings, prepared, claim, rendered, content, signer)
+            document = record_document(
+                conn,
+                actor,
+                settings,
+                form_key=prepared.form_key,
+                record_id=prepared.record_id,
+                template=template,
+                claim=claim,
+                name=rendered.name,
+                media_type=rendered.media_type,
+                content=content,
+                signer=signer,
+            )
             if on_done is not None:
                 on_done(conn, document)
     except BaseException:
@@ -166,21 +179,26 @@ def produce_document(
     return document, rendered.pages
 
 
-def _record(
+def record_document(
     conn: Connection,
     actor: Actor,
     settings: Settings,
-    prepared: Prepared,
+    *,
+    form_key: str,
+    record_id: int,
+    template: Mapping[str, Any],
     claim: Claim,
-    rendered: Rendered,
+    name: str,
+    media_type: str,
     content: bytes,
     signer: CompanySigner | None,
 ) -> dict[str, Any]:
+    """Store the document's file, mark its row done and write its audit entries."""
     stored = store_file(
         conn=conn,
         actor=actor,
         store=settings.file_store_dir,
-        name=rendered.name,
+        name=name,
         stream=io.BytesIO(content),
     )
     complete(
@@ -189,7 +207,6 @@ def _record(
         file_id=stored["row_id"],
         signing_key_id=signer.key_id if signer is not None else None,
     )
-    form_key, record_id = prepared.form_key, prepared.record_id
     detail = {"document": claim.document_id, "number": claim.number, "version": claim.version}
     if signer is not None:
         audit(
@@ -212,13 +229,13 @@ def _record(
         "id": claim.document_id,
         "form_key": form_key,
         "record_id": record_id,
-        "template": prepared.template["key"],
-        "template_version": prepared.template["version"],
+        "template": template["key"],
+        "template_version": template["version"],
         "number": claim.number,
         "version": claim.version,
         "file_id": stored["row_id"],
-        "name": rendered.name,
-        "content_type": rendered.media_type,
+        "name": name,
+        "content_type": media_type,
         "size": stored["size"],
         "signed": signer is not None,
         "created_at": claim.issued.isoformat(),
@@ -240,6 +257,36 @@ def render_content(
 ) -> Rendered:
     """The filled template as PDF (HTML templates) or .docx (Word templates)."""
     template = prepared.template
+    context = document_context(
+        prepared.template,
+        prepared.context,
+        prepared.assets,
+        number=number,
+        version=version,
+        issued=issued,
+        tz=tz,
+    )
+    name = document_name(number, version, template)
+    if template["kind"] == "docx":
+        assert prepared.source is not None
+        content = fill_docx(prepared.source, context, tz.key)
+        return Rendered(content, name, DOCX, None)
+    html = render(template["body"], context, tz.key)
+    pages = render_document(html, PageSettings.model_validate(template["page"]), prepared.assets)
+    return Rendered(write_pdf([pages]), name, "application/pdf", pages)
+
+
+def document_context(
+    template: Mapping[str, Any],
+    record: Mapping[str, Any],
+    assets: Mapping[str, tuple[bytes, str]],
+    *,
+    number: str,
+    version: int,
+    issued: datetime,
+    tz: ZoneInfo,
+) -> dict[str, Any]:
+    """What the template is filled with: the record's context, the document and images."""
     document_values = Values(
         {
             "number": number,
@@ -248,44 +295,60 @@ def render_content(
             "template": template["label"],
         }
     )
-    context = {
-        **prepared.context,
+    return {
+        **record,
         "document": document_values,
-        "logo": _image(prepared.assets, "logo"),
-        "seal": _image(prepared.assets, "seal"),
+        "logo": _image(assets, "logo"),
+        "seal": _image(assets, "seal"),
     }
+
+
+def document_name(number: str, version: int, template: Mapping[str, Any]) -> str:
+    """The file's name: the number, the version after the first, the kind's extension."""
     suffix = f"-v{version}" if version > 1 else ""
-    if template["kind"] == "docx":
-        assert prepared.source is not None
-        content = fill_docx(prepared.source, context, tz.key)
-        return Rendered(content, f"{number}{suffix}.docx", DOCX, None)
-    html = render(template["body"], context, tz.key)
-    pages = render_document(html, PageSettings.model_validate(template["page"]), prepared.assets)
-    return Rendered(write_pdf([pages]), f"{number}{suffix}.pdf", "application/pdf", pages)
+    return f"{number}{suffix}.{'docx' if template['kind'] == 'docx' else 'pdf'}"
 
 
 def _require_condition(conn: Connection, *, prepared: Prepared, tz: ZoneInfo) -> None:
     """``Conflict`` unless the record meets the template's condition now."""
     template = prepared.template
-    form = get_form(conn, prepared.form_key)
+    met = meeting_condition(conn, prepared.form_key, template, [prepared.record_id], tz)
+    if not met:
+        raise condition_not_met(template)
+
+
+def meeting_condition(
+    conn: Connection,
+    form_key: str,
+    template: Mapping[str, Any],
+    record_ids: list[int],
+    tz: ZoneInfo,
+) -> set[int]:
+    """Which of the records meet the template's condition now, in one query."""
+    if not template["condition"]:
+        return set(record_ids)
+    form = get_form(conn, form_key)
     plan = plan_for(form)
     table = plan.tables.main
     condition = expression_condition(
         conn, plan, template["condition"], form_access(conn, Actor.system(), form), tz
     )
-    met = conn.execute(
-        sa.select(table.c.id).where(table.c.id == prepared.record_id, condition)
-    ).first()
-    if met is None:
-        raise Conflict(
-            Text(
-                "this record does not meet the condition of template {label!r}: {condition}",
-                condition=template["condition"],
-                label=template["label"],
-            ),
-            reason="condition_not_met",
+    return set(
+        conn.scalars(sa.select(table.c.id).where(one_of(conn, table.c.id, record_ids), condition))
+    )
+
+
+def condition_not_met(template: Mapping[str, Any]) -> Conflict:
+    """The refusal for a record that does not meet the template's condition."""
+    return Conflict(
+        Text(
+            "this record does not meet the condition of template {label!r}: {condition}",
             condition=template["condition"],
-        )
+            label=template["label"],
+        ),
+        reason="condition_not_met",
+        condition=template["condition"],
+    )
 
 
 def _image(assets: Mapping[str, tuple[bytes, str]], name: str) -> Any:

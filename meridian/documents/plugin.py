@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
-from meridian.documents import batches
+from meridian.documents import batch_run, batches
 from meridian.jobs.queue import Handler
 from meridian.plugins.hookspecs import hookimpl
 
@@ -15,4 +15,4 @@ if TYPE_CHECKING:
 
 @hookimpl
 def register_job_handlers(meridian: Workspace) -> Mapping[str, Handler]:
-    return {batches.RUN: batches.batch_runner(meridian.settings)}
+    return {batches.RUN: batch_run.batch_runner(meridian.settings)}

@@ -88,6 +88,17 @@ class JobContext:
             yield conn
         self.completed = self.worker is not None
 
+    @contextmanager
+    def step(self) -> Iterator[Connection]:
+        """A transaction of a long job's intermediate work (a batch's chunk): it commits only
+        while this worker still holds the job — :class:`LeaseLost` when another worker took it
+        over after the lease ran out, so two runs of one job never both write. The job's row
+        stays locked (PostgreSQL) or the database (SQLite) until the commit."""
+        with self.engine.begin() as conn:
+            if self.worker is not None:
+                hold(conn, self.job_id, self.worker)
+            yield conn
+
 
 Handler = Callable[[JobContext], None]
 """Runs one job; raising means the attempt failed. Features define handlers beside their code."""
@@ -198,6 +209,18 @@ def complete(conn: Connection, job_id: int, worker: str) -> None:
         .values(state=DONE, finished_at=clock.utcnow(conn), lease_until=None, last_error=None)
     ).rowcount
     if taken != 1:
+        raise LeaseLost(f"job {job_id} is no longer held by {worker}")
+
+
+def hold(conn: Connection, job_id: int, worker: str) -> None:
+    """Lock one job's row in the caller's transaction; :class:`LeaseLost` unless ``worker``
+    still holds it."""
+    held = conn.execute(
+        jobs.update()
+        .where(jobs.c.id == job_id, jobs.c.worker == worker, jobs.c.state == RUNNING)
+        .values(lease_until=jobs.c.lease_until)
+    ).rowcount
+    if held != 1:
         raise LeaseLost(f"job {job_id} is no longer held by {worker}")
 
 

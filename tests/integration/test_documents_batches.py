@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 
 from meridian.cli.main import cli
 from meridian.core.actor import Actor
-from meridian.documents import batches
+from meridian.documents import batch_run
 from meridian.documents.word import libreoffice
 from meridian.http.deps import Workspace
 from meridian.jobs.handlers import job_handlers
@@ -44,8 +44,8 @@ def test_a_batch_prints_every_quote_into_one_pdf_or_a_zip(
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    # Two quotes' pages per part, so three quotes make two parts joined into one PDF.
-    monkeypatch.setattr(batches, "PAGES_HELD", 2)
+    # Two quotes a chunk, so three quotes make two parts joined into one PDF.
+    monkeypatch.setattr(batch_run, "CHUNK", 2)
     install_idc(workspace)
     first = idc_records(workspace, admin)["quote"]
     quotes = [first, copy_quote(workspace, admin, first), copy_quote(workspace, admin, first)]
