@@ -22,7 +22,8 @@ from meridian.http.routing import ApiRoute
 router = APIRouter(route_class=ApiRoute, tags=["approvals"])
 
 Comment = Annotated[str | None, Field(max_length=operations.MAX_COMMENT)]
-Attachments = Annotated[list[Id], Field(max_length=20)]
+FileToken = Annotated[str, Field(min_length=1, max_length=64)]
+Attachments = Annotated[list[FileToken], Field(max_length=operations.MAX_ATTACHMENTS)]
 
 
 class Submission(BaseModel):

@@ -166,3 +166,55 @@ def test_an_act_not_in_the_table_is_not_a_route(as_user: dict[str, TestClient]) 
         404,
         405,
     )
+
+
+def _upload(client: TestClient, name: str) -> str:
+    response = client.post(
+        "/api/v1/files",
+        files={"file": (name, "条款见附件 / terms attached".encode(), "text/plain")},
+    )
+    assert response.status_code == 201, response.text
+    token: str = response.json()["id"]
+    return token
+
+
+def test_comment_attachments_are_checked_against_the_file_store(
+    company: Company, as_user: dict[str, TestClient]
+) -> None:
+    admin, sales, legal = as_user["admin"], as_user["sales"], as_user["legal"]
+    assert admin.post("/api/v1/approvals/flows", json=_flow(company)).status_code == 201
+    record_id = company.contract("50000")
+    approval = sales.post(
+        "/api/v1/approvals", json={"flow": "contract_approval", "record_id": record_id}
+    )
+    assert approval.status_code == 201, approval.text
+    url = f"/api/v1/approvals/{approval.json()['id']}/comments"
+    mine, theirs = _upload(sales, "报价说明.txt"), _upload(legal, "法务意见.txt")
+
+    # Someone else's fresh upload, an unknown id and a malformed one: refused, each named.
+    refused = sales.post(url, json={"comment": "见附件", "attachments": [mine, theirs, "f" * 32]})
+    assert refused.status_code == 422, refused.text
+    errors = {e["field"]: e["value"] for e in refused.json()["errors"]}
+    assert errors == {"attachments.1": theirs, "attachments.2": "f" * 32}
+    trail = sales.get(f"/api/v1/approvals/{approval.json()['id']}").json()["trail"]
+    assert all(entry["action"] != "comment" for entry in trail)  # nothing was written
+    assert sales.post(url, json={"comment": "x", "attachments": [1]}).status_code == 422
+
+    # The commenter's own upload is taken, and recorded on the trail.
+    taken = sales.post(url, json={"comment": "见附件", "attachments": [mine]})
+    assert taken.status_code == 200, taken.text
+    trail = sales.get(f"/api/v1/approvals/{approval.json()['id']}").json()["trail"]
+    assert trail[-1]["action"] == "comment"
+    assert trail[-1]["detail"]["attachments"] == [mine]
+
+    # An approver attaches with a decision the same way: another's file is refused.
+    (task,) = legal.get("/api/v1/approvals/inbox").json()["items"]
+    bad = legal.post(
+        f"/api/v1/approvals/tasks/{task['task_id']}/approve", json={"attachments": [mine]}
+    )
+    assert bad.status_code == 422
+    assert bad.json()["errors"][0]["field"] == "attachments.0"
+    good = legal.post(
+        f"/api/v1/approvals/tasks/{task['task_id']}/approve", json={"attachments": [theirs]}
+    )
+    assert good.status_code == 200, good.text

@@ -42,11 +42,14 @@ from meridian.flows.approvals.definitions import latest_flow
 from meridian.flows.approvals.lock import engine_write
 from meridian.flows.approvals.runtime import RETURNED, RUNNING, WITHDRAWN, Walk
 from meridian.records import service
+from meridian.records.files import usable_files
 from meridian.records.writing import require_rows
 from meridian.schema.catalog import get_form
 from meridian.schema.compile import compile_form
+from meridian.schema.values.filetypes import unknown_file
 
 MAX_COMMENT = 4000
+MAX_ATTACHMENTS = 20
 REJECT_TO = ("end", "submitter", "previous")
 HUMAN_ACTS = ("approve", "reject", "return", "transfer", "add_approver")
 """Acts after which the submitter may no longer recall the approval."""
@@ -66,19 +69,29 @@ def _comment(comment: Any, errors: ErrorCollector) -> str:
     return comment.strip()
 
 
-def _attachments(attachments: Any, errors: ErrorCollector) -> list[int]:
+def _attachments(
+    conn: Connection, actor: Actor, attachments: Any, errors: ErrorCollector
+) -> list[str]:
+    """The file tokens an act carries, each one the actor may attach: a file they uploaded
+    that no live record holds yet, or one held by a record they may read (the file store's
+    own rule, :func:`records.files.usable_files`). Any other — unknown, someone else's, not
+    readable — is refused naming it, in the words used for a file that does not exist."""
     if attachments is None:
         return []
     if (
         not isinstance(attachments, list)
-        or len(attachments) > 20
-        or any(isinstance(a, bool) or not isinstance(a, int) for a in attachments)
+        or len(attachments) > MAX_ATTACHMENTS
+        or any(not isinstance(a, str) for a in attachments)
     ):
-        errors.add(
-            "attachments", "invalid_attachments", Text("a list of up to 20 file ids"), attachments
-        )
+        message = Text("a list of up to {limit} file ids", limit=MAX_ATTACHMENTS)
+        errors.add("attachments", "invalid_attachments", message, attachments)
         return []
-    return list(attachments)
+    tokens = list(dict.fromkeys(attachments))
+    usable = usable_files(conn=conn, actor=actor, tokens=tokens)
+    for index, token in enumerate(attachments):
+        if token not in usable:
+            errors.add(f"attachments.{index}", "unknown_file", unknown_file(token), token)
+    return tokens
 
 
 # ---- submitting ------------------------------------------------------------------------------
@@ -323,14 +336,14 @@ def approve(
     task_id: int,
     comment: str | None = None,
     values: Mapping[str, Any] | None = None,
-    attachments: Sequence[int] | None = None,
+    attachments: Sequence[str] | None = None,
 ) -> dict[str, Any]:
     """Approve; ``values`` change the fields the node lets its approvers edit."""
     walk, task = _task_walk(conn, actor, task_id)
     node_row, node = _node_of(walk, task)
     errors = ErrorCollector()
     text = _comment(comment, errors)
-    files = _attachments(attachments, errors)
+    files = _attachments(conn, actor, attachments, errors)
     if values is not None and not isinstance(values, Mapping):
         errors.add("values", "invalid_values", Text("field values to change"), values)
     editable = set(node.get("editable_fields", ()))
@@ -398,7 +411,7 @@ def reject(
     task_id: int,
     comment: str | None = None,
     to: str | None = None,
-    attachments: Sequence[int] | None = None,
+    attachments: Sequence[str] | None = None,
 ) -> dict[str, Any]:
     """Reject: ``to`` end (the approval is rejected), submitter (returned to edit) or
     previous (the approver node before this one decides again); the node's ``reject_to``
@@ -407,7 +420,7 @@ def reject(
     node_row, node = _node_of(walk, task)
     errors = ErrorCollector()
     text = _comment(comment, errors)
-    files = _attachments(attachments, errors)
+    files = _attachments(conn, actor, attachments, errors)
     if to is not None and to not in REJECT_TO:
         errors.add(
             "to", "invalid_reject_to", Text("one of {choices}", choices=", ".join(REJECT_TO)), to
@@ -571,7 +584,7 @@ def comment_on(
     actor: Actor,
     approval_id: int,
     comment: str,
-    attachments: Sequence[int] | None = None,
+    attachments: Sequence[str] | None = None,
 ) -> dict[str, Any]:
     """A comment (with attachments) on the trail, by anyone who may see the approval."""
     approval = runtime.lock(conn, approval_id)
@@ -579,7 +592,7 @@ def comment_on(
     require_visible(conn, actor, approval)
     errors = ErrorCollector()
     text = _comment(comment, errors)
-    files = _attachments(attachments, errors)
+    files = _attachments(conn, actor, attachments, errors)
     if not text and not errors.errors:
         errors.add("comment", "required", Text("write a comment"), comment)
     errors.raise_if_any()
