@@ -19,6 +19,7 @@ from starlette.exceptions import HTTPException
 
 from meridian.core.i18n import N_, Translator, negotiate, supported
 from meridian.errors import MeridianError, ValidationFailed, short_text, short_value
+from meridian.http.request_words import said
 
 PROBLEM_JSON = "application/problem+json"
 _MAX_DEPTH = 8
@@ -136,20 +137,22 @@ async def _meridian_error(request: Request, exc: Exception) -> JSONResponse:
 
 
 async def _request_validation_error(request: Request, exc: Exception) -> JSONResponse:
+    """A request the framework refused by its shape (a missing parameter, text where a number
+    goes), said in the caller's language like Meridian's own refusals."""
     assert isinstance(exc, RequestValidationError)
+    _ = Translator(request_locale(request))
     errors = [
         {
             "field": ".".join(str(part) for part in error["loc"][1:]) or str(error["loc"][0]),
             "code": error["type"],
-            "message": error["msg"],
+            "message": _.text(said(error)),
             "value": error.get("input"),
         }
         for error in exc.errors()
     ]
     detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors[:5])
-    locale = request_locale(request)
-    title = Translator(locale)(N_("Validation failed"))
-    return problem_response(422, "validation_failed", title, detail, locale=locale, errors=errors)
+    title = _(N_("Validation failed"))
+    return problem_response(422, "validation_failed", title, detail, locale=_.locale, errors=errors)
 
 
 _HTTP_CODES = {

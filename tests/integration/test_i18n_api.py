@@ -228,3 +228,66 @@ def test_a_pipeline_refusal_in_chinese_and_in_english(crm: TestClient) -> None:
     assert en["stage_field"]["message"] == (
         "the stage field must be a single select field of project"
     )
+
+
+def test_the_frameworks_own_refusals_in_chinese_and_in_english(crm: TestClient) -> None:
+    """A parameter of the wrong type and a body that is not an object are refused by FastAPI
+    before Meridian's code runs; they are said in the caller's language all the same, naming
+    the field, the reason (``code``) and the value."""
+    for path, body, field, value, english, chinese in (
+        (
+            "/api/v1/forms/project/records?limit=abc",
+            None,
+            "limit",
+            "abc",
+            "'abc' is not a whole number",
+            "'abc' 不是整数",
+        ),
+        (
+            "/api/v1/forms/project/records",
+            [1, 2],
+            "body",
+            [1, 2],
+            "expected an object",
+            "应为对象",
+        ),
+    ):
+        said = {}
+        for headers in (ZH, EN):
+            if body is None:
+                response = crm.get(path, headers=headers)
+            else:
+                response = crm.post(path, json=body, headers=headers)
+            assert response.status_code == 422, response.text
+            problem = response.json()
+            (error,) = [e for e in problem["errors"] if e["field"] == field]
+            assert error["value"] == value
+            assert error["code"] in ("int_parsing", "dict_type")
+            said[headers["Accept-Language"][:2]] = (problem["title"], error["message"])
+        assert said["en"] == ("Validation failed", english)
+        assert said["zh"] == ("输入有误", chinese)
+
+
+def test_a_body_json_cannot_hold_is_refused_in_chinese_and_in_english(crm: TestClient) -> None:
+    """The strict JSON reader's refusals (core/strict_json.py): the path of the value, the
+    reason and the value, in the caller's language."""
+    cases = (
+        (b'{"cabinets": 1e400}', "cabinets", "not_finite", "1e400 超出了数字范围"),
+        (b'{"cabinets": NaN}', "cabinets", "not_finite", "NaN 不是 JSON 数字"),
+        (b'{"code": "a\\u0000b"}', "code", "invalid_character", "文本中不能包含 NUL"),
+        (b'{"code": ', "body", "invalid_json", "不是 JSON：此处应为一个值（第 1 行，第 10 列）"),
+    )
+    for document, field, code, chinese in cases:
+        answers = {}
+        for headers in (ZH, EN):
+            response = crm.post(
+                "/api/v1/forms/project/records",
+                content=document,
+                headers={**headers, "Content-Type": "application/json"},
+            )
+            assert response.status_code == 422, response.text
+            (error,) = response.json()["errors"]
+            assert (error["field"], error["code"]) == (field, code)
+            answers[headers["Accept-Language"][:2]] = error["message"]
+        assert answers["zh"].startswith(chinese), answers
+        assert answers["en"].isascii() and answers["en"] != answers["zh"], answers
