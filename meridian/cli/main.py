@@ -44,6 +44,9 @@ from meridian.solutions.loader import (
     load_sample_data,
 )
 
+# How long a new server worker process may take to start before uvicorn gives up on it.
+WORKER_STARTUP_SECONDS = 60
+
 cli = typer.Typer(
     help="Meridian (子午): no-code customer lifecycle platform.", no_args_is_help=True
 )
@@ -150,6 +153,14 @@ def serve(
                 port=port,
                 reload=reload,
                 workers=workers,
+                # The C event loop and HTTP parser a production service runs: both are
+                # dependencies, so a missing one fails here at start, not as a slow server.
+                loop="uvloop",
+                http="httptools",
+                # A worker process imports the whole application before it answers the
+                # supervisor's first health check; on a busy host that takes longer than
+                # uvicorn's 5 s, and a worker killed for it is started again, forever.
+                timeout_worker_healthcheck=WORKER_STARTUP_SECONDS,
                 # Forwarded headers count only from the proxies the settings name (none by
                 # default), the same rule client addresses are read by inside the app.
                 proxy_headers=bool(workspace.settings.trusted_proxies),

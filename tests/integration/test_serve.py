@@ -1,0 +1,83 @@
+"""``meridian serve`` as operators run it: a real process on 127.0.0.1, uvloop and httptools,
+several worker processes answering the API over one database."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+STARTUP_SECONDS = 120
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def _wait_until_up(url: str, process: subprocess.Popen[bytes], log: Path) -> None:
+    deadline = time.monotonic() + STARTUP_SECONDS
+    while time.monotonic() < deadline:
+        assert process.poll() is None, log.read_text()
+        try:
+            if httpx.get(f"{url}/healthz", timeout=2).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.2)
+    raise AssertionError(f"meridian serve did not answer in {STARTUP_SECONDS} s: {log.read_text()}")
+
+
+def test_serve_answers_the_api_from_several_worker_processes(
+    tmp_path: Path, database_url: str
+) -> None:
+    env = {
+        **os.environ,
+        "MERIDIAN_DATABASE_URL": database_url,
+        "MERIDIAN_DATA_DIR": str(tmp_path / "data"),
+        "MERIDIAN_PASSWORD_HASHING": "argon2-minimal-for-tests",
+    }
+    meridian = [sys.executable, "-c", "from meridian.cli.main import main; main()"]
+    init = subprocess.run(
+        [*meridian, "init", "--admin-email", "ops@acme.test", "--admin-password", "s3cret-pass"],
+        env=env,
+        capture_output=True,
+        check=True,
+    )
+    token = init.stdout.decode().strip()
+    port = _free_port()
+    log = tmp_path / "serve.log"
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            [*meridian, "serve", "--port", str(port), "--workers", "2", "--no-jobs"],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        _wait_until_up(url, process, log)
+        with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"}) as client:
+            answers = [client.get("/api/v1/apps") for _ in range(20)]
+            assert {answer.status_code for answer in answers} == {200}
+            assert (
+                client.get("/api/v1/apps", headers={"Authorization": "Bearer no"}).status_code
+                == 401
+            )
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            pytest.fail(f"meridian serve did not stop on SIGTERM: {log.read_text()}")
+    text = log.read_text()
+    assert text.count("Started server process") == 2, text
