@@ -37,6 +37,7 @@ from meridian.settings import Settings
 from meridian.solutions import idc_crm
 from meridian.solutions.idc_crm.seal import sample_seal_png
 from meridian.solutions.idc_crm.stage_history import seed_stage_history
+from meridian.solutions.idc_crm.team import seed_sales_team
 from meridian.solutions.loader import (
     install_approvals,
     install_pipelines,
@@ -279,6 +280,8 @@ def demo(
             install_pipelines(workspace.engine, actor, idc_crm.load_pipelines())
             visits = seed_stage_history(workspace.engine, seed=seed)
             _say(f"stage history: {visits} visits")
+            team = seed_sales_team(workspace.engine, workspace.passwords)
+            _say("sales team: " + ", ".join(f"{k} {len(v)}" for k, v in team.items()))
         elif not if_empty:
             _say(f"{app.label} is already installed; nothing loaded")
         with workspace.transaction() as conn:

@@ -53,11 +53,12 @@ def environment(
     today: date,
     now: datetime,
     related: Mapping[str, Any] | None = None,
+    user: int | None = None,
 ) -> Env:
     """What an evaluation reads (the arguments are those of :meth:`CompiledExpression.evaluate`):
     built once, it serves many closures over the same record — a save checks every rule's
     condition against the record it saved."""
-    return Env(record, related or {}, today, now, _zone(now))
+    return Env(record, related or {}, today, now, _zone(now), user)
 
 
 @dataclass(frozen=True, eq=False)
@@ -83,6 +84,7 @@ class CompiledExpression:
         today: date,
         now: datetime,
         related: Mapping[str, Any] | None = None,
+        user: int | None = None,
     ) -> Any:
         """The value for one record, with SQL's semantics (a condition passes only if True).
 
@@ -94,19 +96,27 @@ class CompiledExpression:
             decides which date a date-time falls on).
         :param related: link key → the linked record's values (or None), and child-table key
             → a list of its lines' values.
+        :param user: the acting user's id, what ``CURRENT_USER()`` reads (empty when none).
         """
-        return self.closure(environment(record, today=today, now=now, related=related))
+        return self.closure(environment(record, today=today, now=now, related=related, user=user))
 
     def to_sql(
-        self, sql_scope: SqlScope, *, dialect: str | Dialect, today: date, now: datetime
+        self,
+        sql_scope: SqlScope,
+        *,
+        dialect: str | Dialect,
+        today: date,
+        now: datetime,
+        user: int | None = None,
     ) -> Sql:
         """The expression as one SQLAlchemy column expression over ``sql_scope``'s columns.
 
         The value equals :meth:`evaluate`'s for every row: numbers come out as NUMERIC on
-        PostgreSQL and as REAL on SQLite; ``TODAY()`` and ``NOW()`` are bound from ``today``
-        and ``now``. Use it in ``where()`` for a condition: only TRUE passes, as in Python.
+        PostgreSQL and as REAL on SQLite; ``TODAY()``, ``NOW()`` and ``CURRENT_USER()`` are
+        bound from ``today``, ``now`` and ``user``. Use it in ``where()`` for a condition: only
+        TRUE passes, as in Python.
         """
         name = dialect if isinstance(dialect, str) else dialect.name
         if name not in _DIALECTS:
             raise ValueError(f"unsupported dialect {name!r}")
-        return compile_sql(self.tree, sql_scope, SqlContext(name, today, now, _zone(now)))
+        return compile_sql(self.tree, sql_scope, SqlContext(name, today, now, _zone(now), user))

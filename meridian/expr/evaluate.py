@@ -122,7 +122,7 @@ def _line_aggregate(node: LineAggregate) -> Closure:
         values = [
             value
             for line in lines
-            if (value := body(Env(line, {}, env.today, env.now, env.zone))) is not None
+            if (value := body(Env(line, {}, env.today, env.now, env.zone, env.user))) is not None
         ]
         return aggregation.python(values, scale)
 

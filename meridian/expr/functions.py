@@ -342,6 +342,10 @@ def _python_today(call: Call) -> PythonBody:
     return lambda env: env.today
 
 
+def _python_current_user(call: Call) -> PythonBody:
+    return lambda env: env.user
+
+
 def _python_now(call: Call) -> PythonBody:
     return lambda env: env.now.astimezone(UTC)
 
@@ -548,6 +552,8 @@ FUNCTIONS: dict[str, Function] = {
         ),
         Function("TODAY", "TODAY()", _bind_clock(DATE), _python_today, None),
         Function("NOW", "NOW()", _bind_clock(DATETIME), _python_now, None),
+        # the acting user's id (a user field's value): "owner_id = CURRENT_USER()"
+        Function("CURRENT_USER", "CURRENT_USER()", _bind_clock(NUMBER), _python_current_user, None),
         Function(
             "DATE",
             'DATE("2026-01-31") or DATE(datetime)',

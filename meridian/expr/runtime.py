@@ -1,4 +1,5 @@
-"""What one Python evaluation reads: the record, its related records and the clock."""
+"""What one Python evaluation reads: the record, its related records, the clock and the acting
+user (``CURRENT_USER()``)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from typing import Any
 class Env:
     """The inputs of one evaluation, handed to every compiled closure."""
 
-    __slots__ = ("now", "record", "related", "today", "zone")
+    __slots__ = ("now", "record", "related", "today", "user", "zone")
 
     def __init__(
         self,
@@ -19,9 +20,11 @@ class Env:
         today: date,
         now: datetime,
         zone: tzinfo,
+        user: int | None = None,
     ) -> None:
         self.record = record
         self.related = related
         self.today = today
         self.now = now
         self.zone = zone
+        self.user = user

@@ -130,7 +130,7 @@ class _Compiler:
         return method(node)
 
     def _constant(self, node: Node) -> Sql:
-        env = Env({}, {}, self.ctx.today, self.ctx.now, self.ctx.zone)
+        env = Env({}, {}, self.ctx.today, self.ctx.now, self.ctx.zone, self.ctx.user)
         value = compile_python(node)(env)
         if value is None:
             return sqlops.null(sql_type(node.type))

@@ -38,6 +38,7 @@ class SqlContext:
     today: date
     now: datetime
     zone: ZoneInfo
+    user: int | None = None
 
     @property
     def postgres(self) -> bool:

@@ -155,7 +155,7 @@ def expression_condition(
     now = utcnow(conn).astimezone(tz)
     sql_scope = sql_scope_for(conn, plan.form, plan.tables, targets=targets)
     condition: ColumnElement[bool] = expression.to_sql(
-        sql_scope, dialect=conn.dialect, today=now.date(), now=now
+        sql_scope, dialect=conn.dialect, today=now.date(), now=now, user=access.actor.user_id
     )
     return condition
 

@@ -11,6 +11,10 @@ the workspace has one (an unknown name is an empty pool, never an error).
 region code (GB/T 2260: ``310115`` is in Shanghai, ``31``) falls into a province's territory.
 When no territory matches, or its pool is empty, ``default`` decides: a user id, or a strategy
 (``round_robin`` / ``least_loaded``) over a pool as in :mod:`meridian.rules.owners`.
+
+``"keep_pool_owner": true`` keeps an owner who already belongs to one of the action's pools
+(any territory's, or the default's): a lead a sales rep entered as their own stays theirs,
+while one an administrator or an assistant entered is handed out.
 """
 
 from __future__ import annotations
@@ -59,6 +63,10 @@ def check(
             Text("expected {shape}", shape="{value: user id | users | role | department}"),
             territories,
         )
+    if not isinstance(action.get("keep_pool_owner", False), bool):
+        errors.add(
+            f"{path}.keep_pool_owner", "invalid", "true or false", action.get("keep_pool_owner")
+        )
     default = action.get("default")
     if isinstance(default, Mapping):
         owners.check_strategy(conn, default, f"{path}.default", errors)
@@ -76,8 +84,21 @@ def choose(
     tz: ZoneInfo,
 ) -> tuple[int | None, str]:
     """The owner the territories give the record, and why, in both languages."""
-    found = computed_values(conn, form, record_id, {"value": _source(action["field"])}, tz)
+    found = computed_values(
+        conn,
+        form,
+        record_id,
+        {"value": _source(action["field"]), "owner": {"field": "owner_id"}},
+        tz,
+    )
     value = found["value"]
+    current = found["owner"]
+    if (
+        action.get("keep_pool_owner")
+        and current is not None
+        and int(current) in _pooled(conn, action)
+    ):
+        return int(current), "已是销售人员，保留 / kept: the owner is one of the sales people"
     territory = _territory(action["territories"], value, action.get("match", "exact"))
     owner = _from(conn, form, record_id, action["territories"][territory]) if territory else None
     if owner is not None:
@@ -92,6 +113,19 @@ def choose(
         )
         return owner, f"区域未匹配，{how} / no territory for {value}"
     return default, f"区域未匹配 / no territory for {value}"
+
+
+def _pooled(conn: Connection, action: Mapping[str, Any]) -> set[int]:
+    """Everyone the action could hand a record to: every territory's pool and the default's."""
+    people: set[int] = set()
+    for territory in action["territories"].values():
+        people |= {int(territory)} if _a_user(territory) else set(_members(conn, territory))
+    default = action.get("default")
+    if isinstance(default, Mapping):
+        people |= set(owners.candidates(conn, default))
+    elif isinstance(default, int):
+        people.add(default)
+    return people
 
 
 def _source(key: str) -> dict[str, str]:

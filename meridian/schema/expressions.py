@@ -62,10 +62,25 @@ def field_info(field: Field) -> FieldInfo | None:
     return field_type(field).expression_info(field)
 
 
-def plain_scope(fields: tuple[Field, ...]) -> Scope:
-    """The fields themselves, without links or child tables."""
+SYSTEM_REFERENCES: tuple[FieldInfo, ...] = (
+    FieldInfo("owner_id", "负责人", ExprType.NUMBER),
+    FieldInfo("created_by", "创建人", ExprType.NUMBER),
+)
+"""Columns every record has that expressions may read by key, as a user field reads: its
+owner's and its creator's user id (``owner_id = created_by``, ``owner_id = CURRENT_USER()``).
+A field of the form with the same key or label wins."""
+
+
+def plain_scope(fields: tuple[Field, ...], *, records: bool = True) -> Scope:
+    """The fields themselves and (``records``: of a record, not of child-table lines) the
+    record's owner and creator, without links or child tables."""
     infos = ((f, field_info(f)) for f in fields if not f.archived)
-    return Scope(fields={f.key: info for f, info in infos if info is not None})
+    found: dict[str, FieldInfo] = {f.key: info for f, info in infos if info is not None}
+    labels = {info.label for info in found.values()}
+    for reference in SYSTEM_REFERENCES if records else ():
+        if reference.key not in found and reference.label not in labels:
+            found[reference.key] = reference
+    return Scope(fields=found)
 
 
 @dataclass(frozen=True)
@@ -112,7 +127,7 @@ def scope_for(conn: Connection, form: Form, *, targets: LinkTargets | None = Non
         seen = target if targets is None else targets(f"link_{field.key}", target).form
         links[field.key] = LinkScope(field.label, plain_scope(seen.fields))
     children = {
-        f.key: ChildScope(f.label, plain_scope(f.fields))
+        f.key: ChildScope(f.label, plain_scope(f.fields, records=False))
         for f in form.active_fields
         if field_type(f).holds_lines
     }
@@ -120,7 +135,11 @@ def scope_for(conn: Connection, form: Form, *, targets: LinkTargets | None = Non
 
 
 def _columns(table: sa.FromClause, fields: tuple[Field, ...]) -> dict[str, Any]:
-    return {f.key: table.c[f.key] for f in fields if not f.archived and f.key in table.c}
+    found = {f.key: table.c[f.key] for f in fields if not f.archived and f.key in table.c}
+    for reference in SYSTEM_REFERENCES:
+        if reference.key not in found and reference.key in table.c:
+            found[reference.key] = table.c[reference.key]
+    return found
 
 
 def sql_scope_for(
@@ -358,8 +377,13 @@ def to_logical(field: Field, stored: Any) -> Any:
 
 
 def logical_record(fields: Iterable[Field], stored: Mapping[Any, Any]) -> dict[str, Any]:
-    """A stored row's values as expressions see them, for the given fields."""
-    return {f.key: to_logical(f, stored.get(f.key)) for f in fields}
+    """A stored row's values as expressions see them, for the given fields (and the record's
+    owner and creator when the row carries them)."""
+    found = {f.key: to_logical(f, stored.get(f.key)) for f in fields}
+    for reference in SYSTEM_REFERENCES:
+        if reference.key not in found:
+            found[reference.key] = stored.get(reference.key)
+    return found
 
 
 def to_stored(field: Field, value: Any) -> Any:

@@ -23,6 +23,7 @@ from meridian.web.pages import (
     home,
     integrations,
     merge,
+    pipeline_designer,
     record,
     stages,
     tasks,
@@ -49,6 +50,7 @@ for module in (
     approval_designer,
     dashboards,
     stages,
+    pipeline_designer,
 ):
     web_router.include_router(module.router)
 

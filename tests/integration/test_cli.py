@@ -57,6 +57,7 @@ def test_demo_loads_the_idc_solution_and_app_export_round_trips(env: Path) -> No
     assert code == 0, err
     assert out.strip().startswith("mer_")
     assert "opportunity 60" in err
+    assert "sales team: 华北销售部 3, 华东销售部 3, 华南销售部 3, 西部销售部 3" in err
     code, _, err = run("demo", "--scale", "60", "--if-empty", "--admin-email", "demo@acme.test")
     assert code == 0 and "already installed" not in err
     target = env / "idc.json"

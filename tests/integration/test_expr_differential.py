@@ -45,10 +45,13 @@ from meridian.expr import (
 from meridian.expr.evaluate import compile_python
 from meridian.expr.nodes import Node
 from meridian.expr.runtime import Env
+from meridian.schema.expressions import SYSTEM_REFERENCES
 
 NOW = datetime(2026, 3, 1, 0, 30, tzinfo=ZoneInfo("Asia/Shanghai"))
 NOW_NEW_YORK = datetime(2026, 11, 1, 1, 30, tzinfo=ZoneInfo("America/New_York"))
 SQLITE_SAFE = 9 * 10**6
+USER = 7
+"""The acting user, what ``CURRENT_USER()`` reads; rows are owned and made by 7, 8 or nobody."""
 
 N, T, B, D, DT = (
     ExprType.NUMBER,
@@ -73,6 +76,8 @@ SCOPE = Scope(
         "ts2": FieldInfo("ts2", "更新时间", DT),
         "b1": FieldInfo("b1", "重点客户", B),
         "tags": FieldInfo("tags", "标签", T, is_list=True),
+        # the record's owner and creator, as a form's scope offers them
+        **{reference.key: reference for reference in SYSTEM_REFERENCES},
     },
     links={
         "cust": LinkScope(
@@ -107,7 +112,10 @@ ROWS = sa.Table(
     "expr_rows",
     METADATA,
     sa.Column("id", sa.Integer, primary_key=True),
-    *(sa.Column(key, sa.BigInteger) for key in ("i1", "i2", "m1", "m2", "p1", "cust_id")),
+    *(
+        sa.Column(key, sa.BigInteger)
+        for key in ("i1", "i2", "m1", "m2", "p1", "cust_id", "owner_id", "created_by")
+    ),
     sa.Column("t1", sa.Text),
     sa.Column("t2", sa.String(64)),
     sa.Column("d1", sa.Date),
@@ -211,6 +219,8 @@ def _generate_rows(seed: int, count: int) -> tuple[list[dict[str, Any]], list[di
             "b1": rng.choice([None, True, False]),
             "tags": rng.choice(TAGS),
             "cust_id": rng.choice([None, 1, 2, 3, 99]),
+            "owner_id": rng.choice([None, USER, USER + 1]),
+            "created_by": rng.choice([None, USER, USER + 1]),
         }
         rows.append(row)
         for _ in range(rng.choice([0, 0, 1, 2, 3])):
@@ -289,6 +299,7 @@ def integer(depth: int) -> st.SearchStrategy[str]:
     leaves = st.one_of(
         INTEGER_LITERALS,
         st.sampled_from(["i1", "i2", "{数量}", "cust.score", "COUNT(items)", "COUNT(items.qty)"]),
+        st.sampled_from(["owner_id", "created_by", "{负责人}", "CURRENT_USER()"]),
         st.sampled_from(["SUM(items.qty)", "MAX(items.qty)", "SUM(items.qty * (items.qty - 1))"]),
     )
     if depth == 0:
@@ -519,7 +530,7 @@ def _compare(conn: Connection, dataset: Dataset, source: str, now: datetime = NO
     dialect = conn.dialect.name
     today, zone = now.date(), now.tzinfo
     assert isinstance(zone, ZoneInfo)
-    expression = compiled.to_sql(SQL_SCOPE, dialect=dialect, today=today, now=now)
+    expression = compiled.to_sql(SQL_SCOPE, dialect=dialect, today=today, now=now, user=USER)
     sql_values = dict(conn.execute(sa.select(ROWS.c.id, expression)).all())
     exact = _exact_on_sqlite(compiled)
     expected_ids = set()
@@ -527,8 +538,8 @@ def _compare(conn: Connection, dataset: Dataset, source: str, now: datetime = NO
     for row_id, (record, related) in enumerate(
         zip(dataset.records, dataset.related, strict=True), start=1
     ):
-        python = compiled.evaluate(record, today=today, now=now, related=related)
-        if dialect == "sqlite" and not exact(Env(record, related, today, now, zone)):
+        python = compiled.evaluate(record, today=today, now=now, related=related, user=USER)
+        if dialect == "sqlite" and not exact(Env(record, related, today, now, zone, USER)):
             continue
         compared_ids.add(row_id)
         assert _same(compiled.result_type, python, sql_values[row_id], dialect), (
@@ -585,3 +596,21 @@ def test_generated_expressions_agree_on_generated_rows(database: Connection) -> 
             _compare(database, dataset, data.draw(EXPRESSIONS[kind]))
 
     agree()
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "owner_id = created_by",
+        "ISBLANK(owner_id) or owner_id = created_by",
+        "owner_id = CURRENT_USER()",
+        "{创建人} != CURRENT_USER() and not ISBLANK(created_by)",
+        "COALESCE(owner_id, CURRENT_USER()) = CURRENT_USER()",
+    ],
+)
+def test_owner_creator_and_the_acting_user_agree(database: Connection, source: str) -> None:
+    dataset = _load(database, *FIXED_ROWS)
+    _compare(database, dataset, source)
+    # The rows do hold every combination the expressions tell apart.
+    pairs = {(r["owner_id"], r["created_by"]) for r in dataset.records}
+    assert {(USER, USER), (None, USER), (USER + 1, USER), (USER, None)} <= pairs

@@ -7,15 +7,21 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 from fastapi.testclient import TestClient
 from sqlalchemy.engine import Engine
 
 from meridian.access import manage, organisation
+from meridian.access.actors import load_actor
 from meridian.core.actor import Actor
+from meridian.db.tables import departments, rule_runs
 from meridian.http.deps import Workspace
 from meridian.jobs.handlers import job_handlers
 from meridian.jobs.worker import Worker
+from meridian.records import service
+from meridian.schema.catalog import get_form
 from meridian.solutions import idc_crm
+from meridian.solutions.idc_crm.team import seed_sales_team
 from meridian.solutions.loader import install_solution
 from meridian.web.i18n import Translator
 from meridian.web.rule_words import RuleWords, Vocabulary
@@ -156,3 +162,75 @@ def test_the_new_lead_rule_reads_the_linked_region_by_its_labels() -> None:
     then = RuleWords(Translator("zh-CN"), names).describe(rule)["then"]
     assert then[0] == "按「客户 › 所在地区」分配负责人（区域表）"
     assert then[1].startswith("为负责人创建待办")
+
+
+def test_a_lead_a_rep_enters_as_their_own_stays_theirs(
+    client: TestClient, engine: Engine, workspace: Workspace, sales: dict[str, int]
+) -> None:
+    """The rule's condition reads the owner and the creator (``ISBLANK(owner_id) or owner_id =
+    created_by``) and the territory action keeps an owner who is one of the sales people: a
+    rep's own lead stays the rep's; a lead someone entered for a named rep stays that rep's;
+    one the administrator entered as theirs is handed out."""
+    with workspace.transaction() as conn:
+        rep = load_actor(conn, sales["south_busy"])
+        form = get_form(conn, "opportunity")
+        customer = service.create_record(
+            conn=conn,
+            actor=rep,
+            form=get_form(conn, "customer"),
+            values={"name": "华东客户", "region": "310115"},
+        )["id"]
+        own = service.create_record(
+            conn=conn, actor=rep, form=form, values={"name": "自己的线索", "customer": customer}
+        )
+    assert own["owner_id"] == sales["south_busy"]
+    # The administrator enters one for a named rep (not the region's): that choice stays.
+    for_rep = _made(
+        client, "opportunity", name="代录", customer=customer, owner_id=sales["south_free"]
+    )
+    admins = _lead_of(client, engine, "310115", sales["admin"])
+    kept = {
+        record["id"]: record["owner_id"]
+        for record in (
+            client.get(f"/api/v1/forms/opportunity/records/{i}").json()
+            for i in (own["id"], for_rep["id"])
+        )
+    }
+    assert kept == {own["id"]: sales["south_busy"], for_rep["id"]: sales["south_free"]}
+    assert admins["owner_id"] == sales["east"]
+    with workspace.read() as conn:
+        ran = conn.execute(
+            sa.select(rule_runs.c.record_id, rule_runs.c.outcome).where(
+                rule_runs.c.record_id.in_([own["id"], for_rep["id"]])
+            )
+        ).all()
+    # The rep's own lead passed the condition and was kept by the action; the one entered
+    # for another rep did not pass the condition at all.
+    assert {r.record_id for r in ran} == {own["id"]}
+
+
+def test_the_demo_sales_team_takes_leads_by_region(
+    client: TestClient, engine: Engine, workspace: Workspace, admin: Actor
+) -> None:
+    """With the team ``meridian demo`` seeds (and nothing else), a 上海 lead the administrator
+    enters goes to a 华东 rep and one from 成都 to a 西部 rep; seeding twice adds nobody."""
+    app, forms = idc_crm.load_package()
+    assert install_solution(engine, Actor.system(), app, forms, idc_crm.load_rules())
+    team = seed_sales_team(engine, workspace.passwords)
+    assert seed_sales_team(engine, workspace.passwords) == team
+    assert sorted(team) == ["华东销售部", "华北销售部", "华南销售部", "西部销售部"]
+    with workspace.read() as conn:
+        heads = dict(
+            conn.execute(
+                sa.select(departments.c.name, departments.c.manager_id).where(
+                    departments.c.name.in_(list(team))
+                )
+            ).all()
+        )
+    assert heads == {name: ids[0] for name, ids in team.items()}
+    assert admin.user_id is not None
+    east = _lead_of(client, engine, "310115", admin.user_id)
+    west = _lead_of(client, engine, "510100", admin.user_id)
+    assert east["owner_id"] in team["华东销售部"]  # the least loaded of the department
+    assert west["owner_id"] in team["西部销售部"]
+    assert [t["assignee_id"] for t in east["tasks"]] == [east["owner_id"]]

@@ -36,7 +36,7 @@ def _catalog(viewer: Viewer) -> dict[str, Any]:
             {
                 "key": form.key,
                 "label": form.label,
-                "fields": [_picked(f) for f in form.active_fields],
+                "fields": [picked_field(f) for f in form.active_fields],
             }
             for form in list_forms(conn)
         ]
@@ -44,7 +44,7 @@ def _catalog(viewer: Viewer) -> dict[str, Any]:
     return {"forms": forms, "users": users}
 
 
-def _picked(field: Field) -> dict[str, Any]:
+def picked_field(field: Field) -> dict[str, Any]:
     """One field as the builder's pickers see it: what its type makes it fit for."""
     kind = field_type(field)
     expression = kind.expression_type(field)
