@@ -65,7 +65,10 @@ def check(
         )
     if not isinstance(action.get("keep_pool_owner", False), bool):
         errors.add(
-            f"{path}.keep_pool_owner", "invalid", "true or false", action.get("keep_pool_owner")
+            f"{path}.keep_pool_owner",
+            "invalid",
+            Text("true or false"),
+            action.get("keep_pool_owner"),
         )
     default = action.get("default")
     if isinstance(default, Mapping):
