@@ -21,6 +21,7 @@ from meridian.access.users import create_user, find_user_id, get_user_id
 from meridian.app import create_workspace
 from meridian.cli.audit import audit_cli
 from meridian.cli.documents import documents_cli
+from meridian.cli.exporting import export_command
 from meridian.cli.importing import import_command, rollback_command
 from meridian.cli.plugins import describe_plugins
 from meridian.core.actor import Actor
@@ -571,6 +572,7 @@ def dossier(
 
 cli.command("import")(import_command(lambda: _workspace()))
 cli.command("import-rollback")(rollback_command(lambda: _workspace()))
+cli.command("export")(export_command(lambda: _workspace()))
 
 
 @cli.command("plugins")
