@@ -46,6 +46,27 @@ STATE_NAMES = {
 """Each state as a person reads it (pages translate these)."""
 
 
+KIND_NAMES = {
+    "rules.run": N_("Run a rule"),
+    "rules.scan": N_("Check time rules"),
+    "rules.scheduled": N_("Run a scheduled rule"),
+    "rules.call": N_("Call a rule's web address"),
+    "webhook.deliver": N_("Deliver a webhook"),
+    "noop": N_("Test job"),
+    "tasks.overdue": N_("Find overdue tasks"),
+    "stages.sla_scan": N_("Check stage time limits"),
+    "approvals.timeouts": N_("Check approval time limits"),
+    "statistics.refresh": N_("Refresh database statistics"),
+    "documents.batch": N_("Make documents in a batch"),
+}
+"""The built-in job kinds as a person reads them; a plugin's kind is shown by its name."""
+
+
+def kind_name(kind: str) -> str:
+    """A job's kind in words, said in the reader's language (``rules.run`` → "Run a rule")."""
+    return Text(KIND_NAMES[kind]) if kind in KIND_NAMES else kind
+
+
 def state_name(state: str) -> Text:
     """A job's state in words, said in the reader's language."""
     return Text(STATE_NAMES.get(state, state))

@@ -541,3 +541,25 @@ def test_an_administrator_renames_and_removes_a_role_on_its_page(
     gone = web.post("/admin/roles/finance/delete", data={"csrf_token": csrf})
     assert gone.status_code == 303 and gone.headers["location"] == "/admin/roles"
     assert "财务部" not in web.get("/admin/roles").text
+
+
+def test_the_jobs_page_names_job_kinds_and_states_in_the_readers_language(
+    web: TestClient, workspace: Workspace
+) -> None:
+    from meridian.jobs import queue
+
+    with workspace.transaction() as conn:
+        queue.enqueue(conn, "rules.run", {"rule_id": 1, "record_id": 1})
+        queue.enqueue(conn, "example.plugin_kind", {})
+    csrf = log_in(web, "admin@acme.test")
+    shown = {}
+    for locale in ("zh-CN", "en"):
+        web.post("/preferences/language", data={"csrf_token": csrf, "locale": locale})
+        page = web.get("/admin/jobs?state=ready")
+        assert page.status_code == 200, page.text
+        shown[locale] = page.text
+    assert ">运行规则<" in shown["zh-CN"] and ">等待中<" in shown["zh-CN"]
+    assert ">Run a rule<" in shown["en"] and ">waiting<" in shown["en"]
+    for text in shown.values():
+        assert ">rules.run<" not in text  # the code stays only as the cell's title
+        assert ">example.plugin_kind<" in text  # a plugin's kind by its name

@@ -528,7 +528,13 @@ def jobs_page(request: Request, viewer: ViewerDep, state: str = "dead") -> HTMLR
     with viewer.workspace.read() as conn:
         found = jobs.list_jobs(conn, state=state, limit=200)
     return admin_page(
-        request, viewer, "admin_jobs.html", jobs=found, state=state, state_names=jobs.STATE_NAMES
+        request,
+        viewer,
+        "admin_jobs.html",
+        jobs=found,
+        state=state,
+        state_names=jobs.STATE_NAMES,
+        kind_names=jobs.KIND_NAMES,
     )
 
 
