@@ -30,13 +30,16 @@ BATCH = 500
 
 
 def scan_timeouts(context: JobContext) -> None:
-    """The ``approvals.timeouts`` job: handle every task past its due time."""
+    """The ``approvals.timeouts`` job: handle the tasks past their due time, up to ``limit``
+    (the payload's, :data:`BATCH` by default) in this job's one transaction."""
+    limit = context.payload.get("limit", BATCH)
+    valid = isinstance(limit, int) and not isinstance(limit, bool) and 0 < limit <= BATCH
     with context.transaction() as conn:
-        handle_due_tasks(conn)
+        handle_due_tasks(conn, limit if valid else BATCH)
 
 
-def handle_due_tasks(conn: Connection) -> int:
-    """Apply the timeout of up to :data:`BATCH` due tasks; returns how many were handled."""
+def handle_due_tasks(conn: Connection, limit: int = BATCH) -> int:
+    """Apply the timeout of up to ``limit`` due tasks; returns how many were handled."""
     now = utcnow(conn)
     due = conn.execute(
         sa.select(
@@ -61,7 +64,7 @@ def handle_due_tasks(conn: Connection) -> int:
             approval_tasks.c.timed_out_at.is_(None),
         )
         .order_by(approval_tasks.c.due_at, approval_tasks.c.id)
-        .limit(BATCH)
+        .limit(limit)
     ).all()
     if not due:
         return 0
