@@ -22,9 +22,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from meridian.core.actor import Actor
 from meridian.core.clock import utcnow
-from meridian.core.timezones import DEFAULT_TIME_ZONE
 from meridian.db.sets import one_of
 from meridian.db.tables import stage_visits
 from meridian.events.audit import audit
@@ -37,7 +35,7 @@ from meridian.flows.stages.gates import GATE, MEMO
 from meridian.flows.stages.model import FormPipelines, Pipeline, Stage, load_pipelines
 from meridian.flows.stages.moves import classify
 from meridian.flows.stages.sla import deadlines
-from meridian.flows.tasks.service import create_task
+from meridian.flows.tasks.batch import create_system_tasks
 from meridian.records.guards import Refusal, WriteIntent
 from meridian.records.subscribers import Changes, announce
 from meridian.schema.compile import compile_form
@@ -219,28 +217,32 @@ def make_sop_tasks(conn: Connection, form: Form, entered: Sequence[tuple[int, En
             )
         ).all()
     )
-    for visit_id, event, _stage, criterion in wanted:
-        item = criterion.config["item"]
-        due = criterion.config.get("due_in")
-        due_at = None
-        if due:
-            clock = time_basis(load_calendar(conn), due.get("basis", "business"))
-            add = clock.add_days if due.get("unit") == "days" else clock.add_hours
-            due_at = add(now, due["amount"])
-        create_task(
-            conn=conn,
-            actor=Actor.system(),
-            title=criterion.config["title"],
-            notes=criterion.config.get("notes", ""),
-            assignee_id=owners.get(event.record_id),
-            due_at=due_at,
-            form_key=form_key,
-            record_id=event.record_id,
-            source="stage",
-            source_ref=SOP_REF.format(item=item),
-            source_key=f"stage-visit:{visit_id}:sop:{item}",
-            tz=DEFAULT_TIME_ZONE,
-        )
+    due: dict[int, Any] = {}  # one deadline per criterion: every record entered at ``now``
+    calendar = None
+    for _, _, _, criterion in wanted:
+        spec = criterion.config.get("due_in")
+        if spec and criterion.id not in due:
+            calendar = calendar or load_calendar(conn)
+            clock = time_basis(calendar, spec.get("basis", "business"))
+            add = clock.add_days if spec.get("unit") == "days" else clock.add_hours
+            due[criterion.id] = add(now, spec["amount"])
+    create_system_tasks(
+        conn,
+        [
+            {
+                "title": criterion.config["title"],
+                "notes": criterion.config.get("notes", ""),
+                "assignee_id": owners.get(event.record_id),
+                "due_at": due.get(criterion.id),
+                "form_key": form_key,
+                "record_id": event.record_id,
+                "source": "stage",
+                "source_ref": SOP_REF.format(item=criterion.config["item"]),
+                "source_key": f"stage-visit:{visit_id}:sop:{criterion.config['item']}",
+            }
+            for visit_id, event, _stage, criterion in wanted
+        ],
+    )
 
 
 def _reason(intent: WriteIntent | None) -> str | None:
