@@ -30,7 +30,7 @@ from meridian.jobs.handlers import job_handlers
 from meridian.jobs.queue import enqueue_many
 from meridian.jobs.worker import Worker
 from meridian.rules.definitions import create_rule
-from meridian.rules.engine import fire_time_rule
+from meridian.rules.scanning import fire_time_rule
 from meridian.schema.changes import create_app, create_form
 from meridian.schema.model import App, Form, parse_model
 from meridian.settings import Settings

@@ -263,10 +263,17 @@ def _cursor_value(column_type: sa.types.TypeEngine[Any], raw: Any) -> Any:
 
 
 def order_by(table: sa.Table, sorts: Sequence[Sort]) -> list[Any]:
-    """NULLs sort last ascending and first descending on both dialects."""
+    """NULLs sort last ascending and first descending on both dialects.
+
+    A column that is never NULL (``id``, the times) is ordered without saying where NULLs go:
+    SQLite reads an index in order for ``id DESC`` but not for ``id DESC NULLS FIRST``, and
+    sorted the cards of a kanban column again behind their index."""
     clauses = []
     for sort in sorts:
         column = table.c[sort.key]
+        if not column.nullable:
+            clauses.append(column.desc() if sort.descending else column.asc())
+            continue
         clauses.append(
             column.desc().nulls_first() if sort.descending else column.asc().nulls_last()
         )

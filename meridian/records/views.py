@@ -18,7 +18,9 @@ from meridian.core.clock import utcnow
 from meridian.core.i18n import Text
 from meridian.db.tables import saved_views
 from meridian.errors import ErrorCollector, NotFound, PermissionDenied
+from meridian.schema.catalog import find_form
 from meridian.schema.model import Form
+from meridian.schema.view_indexes import reconcile_view_indexes
 
 KINDS = ("grid", "kanban", "calendar")
 _SETTINGS = {
@@ -99,6 +101,7 @@ def save_view(
     inserted = conn.execute(saved_views.insert().values(**values)).inserted_primary_key
     assert inserted is not None
     view_id = int(inserted[0])
+    reconcile_view_indexes(conn, form)  # what it filters, sorts or groups on gets its index
     return {"id": view_id, **values}
 
 
@@ -108,3 +111,6 @@ def delete_view(conn: Connection, actor: Actor, form_key: str, view_id: int) -> 
     if view["owner_id"] != actor.user_id and not actor.is_admin:
         raise PermissionDenied(Text("only the owner of a view may delete it"))
     conn.execute(saved_views.delete().where(saved_views.c.id == view_id))
+    form = find_form(conn, form_key)
+    if form is not None:
+        reconcile_view_indexes(conn, form)  # an index no view asks for anymore goes

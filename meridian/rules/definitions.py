@@ -55,6 +55,7 @@ from meridian.expr import ExpressionError, ExprType, compile_expression
 from meridian.jobs.schedules import set_schedule
 from meridian.rules.actions import actions_of
 from meridian.rules.triggers import triggers_of
+from meridian.rules.watched import index_watched_columns
 from meridian.schema.catalog import find_form, get_form
 from meridian.schema.compile import compile_form
 from meridian.schema.expressions import scope_for
@@ -332,6 +333,7 @@ def _rule_changed(conn: Connection, rule_id: int, values: Mapping[str, Any]) -> 
         )
     else:
         conn.execute(schedules.delete().where(schedules.c.key == _schedule_key(rule_id)))
+    index_watched_columns(conn, values["form_key"], trigger)  # what the minute scan reads
     bump(conn, RULES_REVISION)
 
 

@@ -20,21 +20,19 @@ import json
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from types import MappingProxyType
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Row
 
 from meridian.core import clock
 from meridian.core.timezones import DEFAULT_TIME_ZONE
-from meridian.db.engine import transaction
 from meridian.db.revisions import current_token, token_of
 from meridian.db.sets import one_of
-from meridian.db.tables import jobs, rule_fires, rule_runs, rules
+from meridian.db.tables import jobs, rule_runs, rules
 from meridian.errors import MeridianError
 from meridian.events.records import RecordEvent
 from meridian.expr import (
@@ -49,7 +47,7 @@ from meridian.expr import (
 from meridian.jobs.queue import DEFAULT_ATTEMPTS, READY, JobContext, enqueue_many
 from meridian.records.subscribers import Changes
 from meridian.rules.actions import actions_of
-from meridian.rules.definitions import RULES_REVISION, TIME_TRIGGERS
+from meridian.rules.definitions import RULES_REVISION
 from meridian.rules.triggers import RuleTrigger, triggers_of
 from meridian.rules.values import expression_sql, passing_ids
 from meridian.schema.catalog import get_form
@@ -395,58 +393,7 @@ def perform(conn: Connection, rule: Row[Any], record_id: int, tz: ZoneInfo) -> l
     ]
 
 
-# ---- time triggers -------------------------------------------------------------------------------
-
-
-def scan_time_rules(context: JobContext) -> None:
-    """The ``rules.scan`` job: fire each enabled time rule for what fell due since its watermark."""
-    with transaction(context.engine) as conn:
-        ids = list(conn.scalars(sa.select(rules.c.id).where(rules.c.enabled).order_by(rules.c.id)))
-    for rule_id in ids:
-        with transaction(context.engine) as conn:
-            rule = conn.execute(
-                sa.select(rules).where(rules.c.id == rule_id).with_for_update()
-            ).first()
-            if rule is not None and rule.trigger["type"] in TIME_TRIGGERS:
-                fire_time_rule(conn, rule, clock.utcnow(conn), DEFAULT_TIME_ZONE)
-
-
-def fire_time_rule(conn: Connection, rule: Row[Any], now: datetime, tz: ZoneInfo) -> int:
-    """One window of one time rule, set-based; returns how many runs it enqueued."""
-    form = get_form(conn, rule.form_key)
-    table = compile_form(form).main
-    since = rule.scanned_until or rule.created_at
-    if now <= since:
-        return 0  # this moment is scanned already: the ledger rows stamped `now` are not new
-    trigger = rule.trigger
-    if trigger["type"] == "date_relative":
-        column = table.c[trigger["field"]]
-        shift = timedelta(days=trigger["offset_days"])
-        low, high = since.astimezone(tz).date() - shift, now.astimezone(tz).date() - shift
-    else:
-        column = last_activity(conn, table, trigger.get("activity"))
-        shift = timedelta(days=trigger["days"])
-        low, high = since - shift, now - shift
-    due = sa.select(
-        sa.literal(rule.id, sa.BigInteger()),
-        table.c.id,
-        sa.cast(column, sa.String()),
-        sa.literal(now, rule_fires.c.fired_at.type),
-    ).where(column > low, column <= high, table.c.deleted_at.is_(None))
-    if rule.condition:
-        due = due.where(expression_sql(conn, form, rule.condition, tz))
-    insert_of = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
-    conn.execute(
-        insert_of(rule_fires)
-        .from_select(["rule_id", "record_id", "fire_key", "fired_at"], due)
-        .on_conflict_do_nothing()
-    )
-    new = sa.and_(rule_fires.c.rule_id == rule.id, rule_fires.c.fired_at == now)
-    enqueue_runs(conn, rule, rule_fires.c.record_id, new, now)
-    conn.execute(rules.update().where(rules.c.id == rule.id).values(scanned_until=now))
-    # Counted, not taken from rowcount: psycopg reports -1 for INSERT … SELECT … ON CONFLICT.
-    fired = conn.scalar(sa.select(sa.func.count()).select_from(rule_fires).where(new))
-    return int(fired or 0)
+# ---- time triggers: the scan is rules/scanning.py ------------------------------------------
 
 
 def last_activity(conn: Connection, table: sa.Table, activity: Mapping[str, str] | None) -> Any:

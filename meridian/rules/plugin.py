@@ -14,7 +14,7 @@ from meridian.events.records import RecordEvent, RecordUpdated
 from meridian.jobs.queue import Handler
 from meridian.plugins.hookspecs import hookimpl
 from meridian.records.subscribers import Subscriber
-from meridian.rules import engine
+from meridian.rules import engine, scanning
 from meridian.rules.actions import RuleAction
 from meridian.rules.approval_actions import StartApprovalAction
 from meridian.rules.builtin_actions import BUILTIN_ACTIONS
@@ -104,7 +104,7 @@ def register_rule_actions() -> Sequence[RuleAction]:
 def register_job_handlers(meridian: Workspace) -> Mapping[str, Handler]:
     return {
         engine.RUN: engine.run_rule,
-        engine.SCAN: engine.scan_time_rules,
+        engine.SCAN: scanning.scan_time_rules,
         engine.SCHEDULED: engine.run_scheduled_rule,
     }
 

@@ -45,6 +45,7 @@ from meridian.schema.fieldtypes import ValueContext, field_type, types_context
 from meridian.schema.model import App, Field, Form, parse_model
 from meridian.schema.naming import form_key_from_label, key_from_label
 from meridian.schema.retype import plan_conversion
+from meridian.schema.view_indexes import drop_view_indexes_on, reconcile_view_indexes
 
 OFFENDER_LIMIT = 50
 
@@ -356,6 +357,7 @@ def update_field(
             )
         )
     store_form(conn, new_form, new=False)
+    reconcile_view_indexes(conn, new_form)  # a retyped or renamed column's view indexes
     check_dependents(conn, new_form)
     record_change(
         conn,
@@ -410,6 +412,7 @@ def _convert_column(conn: Connection, form: Form, old: Field, new: Field) -> Non
     ddl.add_column(conn, scratch, scratch.c[temporary])
     conn.execute(scratch.update().values({temporary: plan.convert}))
     _drop_field_indexes(conn, scratch, old.key)
+    drop_view_indexes_on(conn, scratch.name, [old.key])
     ddl.drop_column(conn, scratch, old.key)
     ddl.rename_column(conn, scratch, temporary, old.key)
 
@@ -472,6 +475,7 @@ def _set_archived(
     if not archived:
         check_form_definition(conn, new_form)
     store_form(conn, new_form, new=False)
+    reconcile_view_indexes(conn, new_form)  # a retyped or renamed column's view indexes
     check_dependents(conn, new_form)
     operation = "archive_field" if archived else "restore_field"
     record_change(
@@ -505,9 +509,11 @@ def purge_field(*, conn: Connection, actor: Actor, form_key: str, field_key: str
         tables.links[field.key].drop(conn)
     else:
         _drop_field_indexes(conn, tables.main, field.key)
+        drop_view_indexes_on(conn, tables.main.name, [field.key])
         ddl.drop_column(conn, tables.main, field.key)
     new_form = _next_version(form, tuple(f for f in form.fields if f.key != field_key))
     store_form(conn, new_form, new=False)
+    reconcile_view_indexes(conn, new_form)
     record_change(
         conn,
         actor,

@@ -79,9 +79,30 @@ def field_indexes(table: sa.Table, field: Field) -> list[sa.Index]:
                 postgresql_where=table.c.deleted_at.is_(None),
             )
         ]
-    if field.indexed or field_type(field).always_indexed:
+    if kind.board_grouping and (field.indexed or kind.always_indexed):
+        return [board_index(table, index_name(table.name, field.key), column)]
+    if field.indexed or kind.always_indexed:
         return [sa.Index(index_name(table.name, field.key), column)]
     return []
+
+
+def board_index(table: sa.Table, name: str, *columns: sa.Column[Any]) -> sa.Index:
+    """An index over live rows only that a kanban reads without touching the table: its
+    counts (and sums, when ``columns`` end with the summed one) per column, and each column's
+    cards newest first (issue 21: a stage index without ``deleted_at`` visited every row of
+    1M opportunities to count them, 2.7 s)."""
+    first, *rest = columns
+    live = table.c.deleted_at.is_(None)
+    return sa.Index(
+        name,
+        first,
+        table.c.updated_at,
+        table.c.id,
+        *rest,
+        table.c.deleted_at,
+        sqlite_where=live,
+        postgresql_where=live,
+    )
 
 
 def system_columns() -> list[sa.Column[Any]]:

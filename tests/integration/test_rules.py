@@ -22,7 +22,8 @@ from meridian.jobs.handlers import job_handlers
 from meridian.jobs.worker import Worker
 from meridian.records import bulk, service
 from meridian.rules.definitions import create_rule
-from meridian.rules.engine import MAX_DEPTH, RUN, fire_time_rule
+from meridian.rules.engine import MAX_DEPTH, RUN
+from meridian.rules.scanning import fire_time_rule
 from meridian.schema.catalog import get_form
 from meridian.schema.changes import create_app, create_form
 from meridian.schema.model import App, Form, parse_model
