@@ -18,10 +18,10 @@ from meridian.api.schemas import (
 from meridian.core.i18n import Text
 from meridian.core.ids import Id
 from meridian.dataio import dossier
-from meridian.errors import FieldError, ValidationFailed
+from meridian.errors import FieldError, StaleVersion, ValidationFailed
 from meridian.http.deps import ActorDep, WorkspaceDep
 from meridian.http.routing import ApiRoute, read_json
-from meridian.records import bulk, listing, merging, ownership, reads, service
+from meridian.records import bulk, conflicts, listing, merging, ownership, reads, service
 from meridian.records.guards import WriteIntent
 from meridian.schema.catalog import get_form
 
@@ -187,21 +187,38 @@ def update_record(
     reason: Reason = None,
     override: Override = None,
 ) -> dict[str, Any]:
-    """Change the given fields; with ``If-Match`` a stale version gets 412. A stage moves by
+    """Change the given fields; with ``If-Match`` a stale version gets 412 listing the
+    ``clashes`` (fields changed since that this request changes too). A stage moves by
     writing its field like any other; a move its pipeline's gate refuses answers 422 with
     ``code`` ``stage_gate`` and one entry per unmet criterion."""
-    with workspace.transaction() as conn:
-        form = get_form(conn, form_key)
-        record = service.update_record(
-            conn=conn,
-            actor=actor,
-            form=form,
-            record_id=record_id,
-            values=values,
-            expected_version=_if_match(if_match),
-            tz=workspace.tz,
-            intent=_intent(reason, override),
-        )
+    expected = _if_match(if_match)
+    try:
+        with workspace.transaction() as conn:
+            form = get_form(conn, form_key)
+            record = service.update_record(
+                conn=conn,
+                actor=actor,
+                form=form,
+                record_id=record_id,
+                values=values,
+                expected_version=expected,
+                tz=workspace.tz,
+                intent=_intent(reason, override),
+            )
+    except StaleVersion as exc:
+        if expected is None:
+            raise
+        with workspace.read() as conn:
+            raise conflicts.stale_with_clashes(
+                exc,
+                conn=conn,
+                actor=actor,
+                form=get_form(conn, form_key),
+                record_id=record_id,
+                base_version=expected,
+                mine=values,
+                tz=workspace.tz,
+            ) from None
     response.headers["ETag"] = _etag(record)
     return record
 

@@ -21,7 +21,7 @@ from sqlalchemy.engine import Connection
 from meridian.access.permissions import form_access
 from meridian.core.actor import Actor
 from meridian.core.timezones import DEFAULT_TIME_ZONE
-from meridian.errors import ErrorCollector
+from meridian.errors import ErrorCollector, StaleVersion
 from meridian.records.reads import get_record, record_history
 from meridian.records.values import RecordParser
 from meridian.schema.fieldtypes import ValueContext, field_type
@@ -108,6 +108,39 @@ def reconcile(
         values[key] = value
     theirs = [key for key in since if key not in values and access.visible.get_field(key)]
     return Reconciliation(record, values, conflicts, theirs, kept, changed_by)
+
+
+def stale_with_clashes(
+    exc: StaleVersion,
+    *,
+    conn: Connection,
+    actor: Actor,
+    form: Form,
+    record_id: int,
+    base_version: int,
+    mine: Mapping[str, Any],
+    tz: ZoneInfo = DEFAULT_TIME_ZONE,
+) -> StaleVersion:
+    """The API's 412 with what a client needs to try again: ``clashes`` (the fields changed
+    since ``base_version`` that the request changes too, with both values), ``changed`` (every
+    field changed since) and the ``version`` to send next."""
+    found = reconcile(
+        conn=conn,
+        actor=actor,
+        form=form,
+        record_id=record_id,
+        base_version=base_version,
+        mine=mine,
+        tz=tz,
+    )
+    clashes = [
+        {"field": c.key, "base": c.base, "theirs": c.theirs, "mine": c.mine}
+        for c in found.conflicts
+    ]
+    changed = [c["field"] for c in clashes] + found.theirs
+    return StaleVersion(
+        exc.detail, **exc.extra, version=found.version, clashes=clashes, changed=changed
+    )
 
 
 class _Sameness:

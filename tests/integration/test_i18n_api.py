@@ -291,3 +291,23 @@ def test_a_body_json_cannot_hold_is_refused_in_chinese_and_in_english(crm: TestC
             answers[headers["Accept-Language"][:2]] = error["message"]
         assert answers["zh"].startswith(chinese), answers
         assert answers["en"].isascii() and answers["en"] != answers["zh"], answers
+
+
+def test_a_412_lists_the_fields_both_changed(crm: TestClient) -> None:
+    """If-Match names version 1; since then someone changed cabinets and power. The request
+    changes cabinets (a clash) and code (nobody else touched it): the problem lists the clash
+    with both values, every field changed since, and the version to send next."""
+    record = crm.post("/api/v1/forms/project/records", json={"code": "PRJ-0003"}).json()
+    path = f"/api/v1/forms/project/records/{record['id']}"
+    assert crm.patch(path, json={"cabinets": 3, "power": "2.5"}).is_success
+    stale = crm.patch(
+        path, json={"cabinets": 4, "code": "PRJ-0004"}, headers={**EN, "If-Match": '"1"'}
+    )
+    assert stale.status_code == 412, stale.text
+    problem = stale.json()
+    assert problem["code"] == "stale_version" and problem["version"] == 2
+    assert problem["clashes"] == [{"field": "cabinets", "base": None, "theirs": 3, "mine": 4}]
+    assert sorted(problem["changed"]) == ["cabinets", "power"]
+    assert crm.get(path).json()["code"] == "PRJ-0003"  # nothing was written
+    without = crm.patch(path, json={"code": "PRJ-0005"}, headers={"If-Match": '"1"'})
+    assert without.json()["clashes"] == []
