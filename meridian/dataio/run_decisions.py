@@ -41,12 +41,16 @@ class Decision:
 
     :ivar action: ``create``, ``update``, ``merge`` or ``skip``.
     :ivar record_id: the existing record an update, merge or skip is about.
+    :ivar into_row: instead of ``record_id``: merge into the record an earlier row of the
+        same batch creates (the row's values fill that record's blank fields); when that row
+        is not created after all, this one is created instead.
     :ivar values: what to write to it on update or merge (None: the row's values).
     :ivar reason: why, for the report (e.g. "same 统一社会信用代码 as record 12").
     """
 
     action: Action = "create"
     record_id: int | None = None
+    into_row: int | None = None
     values: Mapping[str, Any] | None = None
     reason: Text | None = None
 

@@ -44,9 +44,11 @@ def write_batch(
     tz: ZoneInfo,
 ) -> list[RowOutcome]:
     """Write the batch's rows as decided (``None``: the row was refused before, see its
-    refusals); every row gets exactly one outcome, in row order."""
+    refusals); every row gets exactly one outcome, in row order. New records are created
+    first, so a row merging into the record an earlier row of the batch makes finds it."""
     outcomes: dict[int, RowOutcome] = {}
     creating: list[BatchRow] = []
+    changing: list[tuple[BatchRow, Decision]] = []
     for row, decision in zip(rows, decisions, strict=True):
         if decision is None:
             outcomes[row.number] = rejected(row.number, [_cell_error(c) for c in row.refusals])
@@ -59,8 +61,22 @@ def write_batch(
             error = FieldError("", "duplicate_skipped", reason, decision.record_id)
             outcomes[row.number] = rejected(row.number, [error], decision.record_id)
         else:
-            outcomes[row.number] = _update(conn, actor, form, row, decision, tz)
+            changing.append((row, decision))
     for outcome in _create(conn, actor, form, creating, tz):
+        outcomes[outcome.number] = outcome
+    by_number = {row.number: row for row in rows}
+    late: list[BatchRow] = []
+    for row, decision in changing:
+        if decision.into_row is not None:
+            earlier = outcomes.get(decision.into_row)
+            if earlier is None or earlier.outcome != "created":
+                late.append(row)  # the row it duplicates was not created: this one is
+                continue
+            held = by_number[decision.into_row].values
+            values = {k: v for k, v in row.values.items() if held.get(k) in (None, "", [])}
+            decision = Decision("merge", earlier.record_id, values=values)
+        outcomes[row.number] = _update(conn, actor, form, row, decision, tz)
+    for outcome in _create(conn, actor, form, late, tz):
         outcomes[outcome.number] = outcome
     return [outcomes[row.number] for row in rows]
 

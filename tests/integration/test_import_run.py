@@ -284,3 +284,43 @@ def test_importing_needs_the_roles_import_permission(env: Path, database_url: st
     owners = query(database_url, "SELECT DISTINCT owner_id FROM data_customer")
     manager = query(database_url, "SELECT id FROM sys_user WHERE email = 'manager@example.com'")
     assert owners == manager
+
+
+def test_duplicates_merged_into_existing_records_and_earlier_rows_or_skipped(
+    env: Path, database_url: str
+) -> None:
+    assert run("import", str(customers_file(env)), "--form", "customer")[0] == 0
+    again = write_csv(
+        env / "又一批.csv",
+        [
+            "客户名称,统一社会信用代码,官网,客户状态",
+            "腾讯科技(深圳)有限公司,91440300708461136T,https://www.tencent.com,active",
+            "云帆数据有限公司,913100001234567883,,prospect",
+            "云帆数据有限责任公司,913100001234567883,https://yunfan.example.com,prospect",
+            "全新客户有限公司,,,prospect",
+        ],
+    )
+    code, out, err = run("import", str(again), "--form", "customer", "--on-duplicate", "merge")
+    assert code == 0, out + err
+    assert out.splitlines()[-1] == "created 2, updated 0, merged 2, rejected 0"
+    rows = query(
+        database_url,
+        "SELECT name, website FROM data_customer WHERE uscc IN"
+        " ('91440300708461136T', '913100001234567883') ORDER BY name",
+    )
+    assert rows == [
+        ("云帆数据有限公司", "https://yunfan.example.com"),
+        ("腾讯科技(深圳)有限责任公司", "https://www.tencent.com"),
+    ]
+    outcomes = query(
+        database_url,
+        "SELECT r.row_number, r.outcome FROM sys_import_row r JOIN sys_import i"
+        " ON i.id = r.import_id WHERE i.file_name = '又一批.csv' ORDER BY r.row_number",
+    )
+    assert outcomes == [(2, "merged"), (3, "created"), (4, "merged"), (5, "created")]
+    # The same file once more, skipping duplicates: every row is one now.
+    code, out, err = run("import", str(again), "--form", "customer", "--on-duplicate", "skip")
+    assert code == 1, out + err
+    assert out.splitlines()[-1] == "created 0, updated 0, merged 0, rejected 4"
+    assert "a duplicate of record" in out
+    assert query(database_url, "SELECT count(*) FROM data_customer") == [(5,)]
