@@ -88,10 +88,17 @@ def trim(text: str) -> Outcome:
     return Outcome(trimmed, (TRIMMED,) if trimmed != text else ())
 
 
+_UNTIDY = re.compile("[\\s\u3000\xa0\uff01-\uff5e]")
+"""What :func:`clean_text` changes: any space (runs, ends, ideographic, no-break) or a
+full-width character. Most cells hold none, and skip the work."""
+
+
 def clean_text(cell: Any) -> Outcome:
     """A text cell made tidy: half-width, trimmed, None when blank. A cell that is not text (a
     number, a date, a boolean) is left as it is, for the field type to read."""
     if not isinstance(cell, str):
+        return Outcome(cell)
+    if cell and _UNTIDY.search(cell) is None:
         return Outcome(cell)
     half = to_half_width(cell)
     trimmed = trim(half.value)

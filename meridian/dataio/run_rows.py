@@ -13,16 +13,20 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy.engine import Connection
 
-from meridian.dataio.converting import CellReport, convert_cell
+from meridian.core.i18n import Text
+from meridian.dataio.cleansing import CLEANSERS, clean_text, plain_decimal
+from meridian.dataio.converting import CellReport
 from meridian.dataio.mappings import ImportMapping
 from meridian.dataio.reading import SourceRow
 from meridian.dataio.resolving import OptionMatcher, Reference, Resolver, reference_of
+from meridian.errors import InvalidValue
 from meridian.schema.fieldtypes import ValueContext, field_type
-from meridian.schema.model import Form
+from meridian.schema.model import Field, Form
 
 MEMO_LIMIT = 20_000
 """Distinct cells a column remembers; a column of unique values (names, phones) stops there."""
@@ -80,7 +84,7 @@ class BatchConverter:
                 OptionMatcher(target, column.options) if field_type(target).has_options else None
             )
             self.columns.append(
-                _Column(column.column, column.field, _converter(target, ctx, options), False, False)
+                _Column(column.column, column.field, _converter(target, options), False, False)
             )
 
     def convert(self, conn: Connection, rows: Sequence[SourceRow]) -> list[BatchRow]:
@@ -129,18 +133,25 @@ class BatchConverter:
         return batch
 
 
-def _converter(
-    target: Any, ctx: ValueContext, options: OptionMatcher | None
-) -> Callable[[Any], CellReport]:
-    if options is None:
-        return lambda cell: convert_cell(target, cell, ctx)
+def _converter(target: Field, options: OptionMatcher | None) -> Callable[[Any], CellReport]:
+    """Cleansing and reading a cell as its field's type asks (:func:`converting.convert_cell`
+    without the final check): the value is checked once, by the write path, which names the
+    field and the value when it refuses one."""
+    kind = field_type(target)
+    cleanse = CLEANSERS.get(kind.import_cleanser, clean_text)
+    key = target.key
 
     def convert(cell: Any) -> CellReport:
-        report = convert_cell(target, options(cell), ctx)
-        return (
-            report
-            if report.refusal is None
-            else CellReport(report.field, cell, None, report.steps, report.refusal, report.reason)
-        )
+        outcome = cleanse(cell if options is None else options(cell))
+        if outcome.refused:
+            return CellReport(key, cell, None, outcome.steps, outcome.refusal, outcome.reason)
+        value = outcome.value
+        if isinstance(value, Decimal):
+            value = plain_decimal(value)
+        try:
+            return CellReport(key, cell, kind.import_cell(target, value), outcome.steps)
+        except InvalidValue as error:
+            reason = error.message if isinstance(error.message, Text) else Text(error.message)
+            return CellReport(key, cell, None, outcome.steps, error.code, reason)
 
     return convert

@@ -25,10 +25,10 @@ from meridian.dataio.converting import CellReport
 from meridian.dataio.run_decisions import Decision
 from meridian.dataio.run_rows import BatchRow
 from meridian.dataio.run_store import RowOutcome
-from meridian.errors import FieldError, MeridianError, ValidationFailed
+from meridian.errors import ErrorCollector, FieldError, MeridianError, ValidationFailed
 from meridian.records import reads, service
 from meridian.records.guards import WriteIntent
-from meridian.records.writing import insert_records
+from meridian.records.writing import insert_records, parse_items
 from meridian.schema.model import Form
 
 _ITEM = re.compile(r"^(\d+)\.(.*)$")
@@ -84,43 +84,66 @@ def write_batch(
 def _create(
     conn: Connection, actor: Actor, form: Form, rows: list[BatchRow], tz: ZoneInfo
 ) -> list[RowOutcome]:
-    """Create the rows' records; rows an attempt's errors name are rejected and the rest are
-    tried again (each stage of the write reports every item it refuses, so a batch takes a
-    few attempts at most)."""
+    """Create the rows' records. The rows are checked once (``parse_items``) and those with
+    errors set aside; the rest are written, and rows a later stage refuses (a link, a unique
+    value, a formula, a guard — each stage reports every item it refuses) are set aside and
+    the others written again, so a batch takes a few attempts at most."""
+    if not rows:
+        return []
     outcomes: list[RowOutcome] = []
-    pending = list(rows)
+    prefixes = [f"{index}." for index in range(len(rows))]
+    errors = ErrorCollector()
+    parsed = parse_items(conn, actor, form, [row.values for row in rows], tz, prefixes, errors)
+    pending = list(range(len(rows)))
     while pending:
-        items = [row.values for row in pending]
-        prefixes = [f"{index}." for index in range(len(pending))]
+        by_item = _by_item(errors.errors, pending) if errors.errors else {}
+        for index, item_errors in by_item.items():
+            outcomes.append(rejected(rows[index].number, item_errors))
+        pending = [index for index in pending if index not in by_item]
+        if not pending:
+            break
         try:
             with conn.begin_nested():
                 ids = insert_records(
-                    conn, actor, form, items, tz, prefixes=prefixes, intent=WriteIntent()
+                    conn,
+                    actor,
+                    form,
+                    [rows[i].values for i in pending],
+                    tz,
+                    prefixes=[prefixes[i] for i in pending],
+                    intent=WriteIntent(),
+                    parsed=[parsed[i] for i in pending],
                 )
         except ValidationFailed as refused:
-            by_item: dict[int, list[FieldError]] = {}
-            unplaced: list[FieldError] = []
-            for error in refused.errors:
-                found = _ITEM.match(error.field)
-                if found is None or int(found.group(1)) >= len(pending):
-                    unplaced.append(error)
-                    continue
-                placed = FieldError(
-                    found.group(2), error.code, error.message, error.value, error.detail
-                )
-                by_item.setdefault(int(found.group(1)), []).append(placed)
-            if not by_item:  # an error no row answers for: every row carries it
-                by_item = dict.fromkeys(range(len(pending)), unplaced)
-            for index, errors in by_item.items():
-                outcomes.append(rejected(pending[index].number, errors))
-            pending = [row for index, row in enumerate(pending) if index not in by_item]
+            errors = ErrorCollector()
+            errors.errors.extend(
+                refused.errors or [FieldError("", refused.code, str(refused), None)]
+            )
             continue
         outcomes.extend(
-            RowOutcome(row.number, "created", record_id)
-            for row, record_id in zip(pending, ids, strict=True)
+            RowOutcome(rows[i].number, "created", record_id)
+            for i, record_id in zip(pending, ids, strict=True)
         )
         break
     return outcomes
+
+
+def _by_item(errors: Sequence[FieldError], pending: Sequence[int]) -> dict[int, list[FieldError]]:
+    """The errors by the item they name (``3.uscc`` → item 3, field ``uscc``); an error that
+    names no pending item is every pending item's."""
+    by_item: dict[int, list[FieldError]] = {}
+    unplaced: list[FieldError] = []
+    alive = set(pending)
+    for error in errors:
+        found = _ITEM.match(error.field)
+        if found is None or int(found.group(1)) not in alive:
+            unplaced.append(error)
+            continue
+        placed = FieldError(found.group(2), error.code, error.message, error.value, error.detail)
+        by_item.setdefault(int(found.group(1)), []).append(placed)
+    if not by_item:  # nothing names an item: every pending item carries the errors
+        return dict.fromkeys(pending, unplaced)
+    return by_item
 
 
 def _update(

@@ -104,9 +104,12 @@ def _check_attachments(
     use (``usable_files``: else it is refused exactly as an unknown id is) and must meet the
     field's rules on type and size. One lookup for the whole batch."""
     given: list[tuple[str, Field, list[str]]] = []
+    file_fields = [f for f in form.active_fields if field_type(f).holds_files]
+    if not file_fields:
+        return  # most forms: no need to look at every record of a batch
     for record, prefix in zip(records, prefixes, strict=True):
-        for f in form.active_fields:
-            if field_type(f).holds_files and record.columns.get(f.key):
+        for f in file_fields:
+            if record.columns.get(f.key):
                 given.append((prefix + f.key, f, record.columns[f.key]))
             elif field_type(f).holds_lines and record.lines.get(f.key):
                 line_files = [line for line in f.fields if field_type(line).holds_files]

@@ -37,6 +37,29 @@ from meridian.schema.fieldtypes import ValueContext, field_type
 from meridian.schema.model import Form
 
 
+def parse_items(
+    conn: Connection,
+    actor: Actor,
+    form: Form,
+    items: Sequence[Mapping[str, Any]],
+    tz: ZoneInfo,
+    prefixes: Sequence[str],
+    errors: ErrorCollector,
+) -> list[ParsedRecord]:
+    """The items checked field by field as new records (the actor's field rights first), every
+    error into ``errors``; ``PermissionDenied`` when the actor may not create records."""
+    access = form_access(conn, actor, form)
+    access.require("create")
+    ctx = ValueContext(tz)
+    parser = RecordParser(form)
+    return [
+        parser.parse(
+            writable(access, item, prefix, errors), ctx, errors, prefix=prefix, creating=True
+        )
+        for item, prefix in zip(items, prefixes, strict=True)
+    ]
+
+
 def insert_records(
     conn: Connection,
     actor: Actor,
@@ -46,19 +69,16 @@ def insert_records(
     *,
     prefixes: list[str],
     intent: WriteIntent | None = None,
+    parsed: Sequence[ParsedRecord] | None = None,
 ) -> list[int]:
+    """Create records of ``items`` (or of ``parsed``: items :func:`parse_items` checked
+    already without error, as an import does to set its bad rows aside first)."""
     plan = plan_for(form)
-    ctx = ValueContext(tz)
     errors = ErrorCollector()
-    access = form_access(conn, actor, form)
-    access.require("create")
-    parser = RecordParser(form)
-    parsed = [
-        parser.parse(
-            writable(access, item, prefix, errors), ctx, errors, prefix=prefix, creating=True
-        )
-        for item, prefix in zip(items, prefixes, strict=True)
-    ]
+    if parsed is None:
+        parsed = parse_items(conn, actor, form, items, tz, prefixes, errors)
+    else:
+        form_access(conn, actor, form).require("create")
     check_references(conn, form, parsed, errors, prefixes, actor=actor, tz=tz)
     check_unique(conn, form, parsed, errors, prefixes, [None] * len(parsed))
     errors.raise_if_any()

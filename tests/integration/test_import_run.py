@@ -324,3 +324,99 @@ def test_duplicates_merged_into_existing_records_and_earlier_rows_or_skipped(
     assert out.splitlines()[-1] == "created 0, updated 0, merged 0, rejected 4"
     assert "a duplicate of record" in out
     assert query(database_url, "SELECT count(*) FROM data_customer") == [(5,)]
+
+
+def test_a_messy_workbook_every_row_created_or_rejected_with_its_reason(
+    env: Path, database_url: str
+) -> None:
+    """Contracts from an .xlsx with a merged title, Excel serial dates and date cells, 万/亿
+    amounts, and one bad row of each kind; nothing is dropped, amounts are exact."""
+    assert run("import", str(customers_file(env)), "--form", "customer")[0] == 0
+    book = openpyxl.Workbook()
+    sheet = book.active
+    assert sheet is not None
+    sheet.append(["2025 年合同台账（华南）"])
+    sheet.merge_cells("A1:G1")
+    sheet.append(["客户", "SLA等级", "开始日期", "结束日期", "合同金额", "付款周期", "合同状态"])
+    good = [
+        ["腾讯科技（深圳）有限公司", "99.9", 45658, "2026年1月1日", "¥1,200万", "月付", "signed"],
+        ["北京字节跳动科技有限公司", "99.99", "2025/3/5", 46000, "12.5万元", "季付", "active"],
+        ["阿里云计算有限公司", "99.95", "20250101", "2025.12.31", "1.2亿", "年付", "draft"],
+    ]
+    bad = [
+        ["阿里云计算有限公司", "99.9", "2025-02-30", "2025-12-31", "100", "月付", "draft"],
+        ["阿里云计算有限公司", "99.9", "2025-01-01", "2025-12-31", "十万", "月付", "draft"],
+        ["阿里云计算有限公司", "99.999", "2025-01-01", "2025-12-31", "100", "月付", "draft"],
+        ["不存在的公司", "99.9", "2025-01-01", "2025-12-31", "100", "月付", "draft"],
+        ["阿里云计算有限公司", "99.9", None, "2025-12-31", "100", "月付", "draft"],
+    ]
+    for row in good + bad:
+        sheet.append(row)
+    sheet.append([None] * 7)  # a blank line is not a record
+    path = env / "合同.xlsx"
+    book.save(path)
+    mapping = env / "contracts.json"
+    mapping.write_text(
+        json.dumps(
+            {
+                "columns": [
+                    {"header": "客户", "field": "customer"},
+                    {"header": "SLA等级", "field": "sla_level"},
+                    {"header": "开始日期", "field": "start_date"},
+                    {"header": "结束日期", "field": "end_date"},
+                    {"header": "合同金额", "field": "amount"},
+                    {
+                        "header": "付款周期",
+                        "field": "payment_cycle",
+                        "options": {"月付": "monthly", "季付": "quarterly", "年付": "annual"},
+                    },
+                    {"header": "合同状态", "field": "status"},
+                ]
+            },
+            ensure_ascii=False,
+        ),
+        encoding="utf-8",
+    )
+    report = env / "合同报告.xlsx"
+    code, out, err = run(
+        "import",
+        str(path),
+        "--form",
+        "contract",
+        "--mapping",
+        str(mapping),
+        "--report",
+        str(report),
+        "--lang",
+        "zh-CN",
+    )
+    assert code == 1, out + err
+    assert out.splitlines()[-1] == "created 3, updated 0, merged 0, rejected 5"
+    rejected = {line.split(":")[0]: line for line in out.splitlines() if line.startswith("row ")}
+    assert set(rejected) == {f"row {n}" for n in range(6, 11)}
+    assert "start_date:" in rejected["row 6"] and "2025-02-30" in rejected["row 6"]
+    assert "amount:" in rejected["row 7"] and "十万" in rejected["row 7"]
+    assert "sla_level:" in rejected["row 8"]
+    assert "customer: 没有客户名称为 '不存在的公司' 的客户" in rejected["row 9"]  # --lang zh-CN
+    assert "start_date:" in rejected["row 10"]
+    rows = query(
+        database_url,
+        "SELECT start_date, end_date, amount, payment_cycle FROM data_contract ORDER BY id",
+    )
+    as_text = [(str(r[0])[:10], str(r[1])[:10], r[2], r[3]) for r in rows]
+    assert as_text == [
+        ("2025-01-01", "2026-01-01", 1_200_000_000, "monthly"),
+        ("2025-03-05", "2025-12-09", 12_500_000, "quarterly"),
+        ("2025-01-01", "2025-12-31", 12_000_000_000, "annual"),
+    ]
+    table = [
+        list(r)
+        for r in openpyxl.load_workbook(report, read_only=True)
+        .worksheets[0]
+        .iter_rows(values_only=True)
+    ]
+    assert table[0][0] == "行号" and table[0][-3:] == ["结果", "记录 ID", "原因"]
+    assert [r[0] for r in table[1:]] == list(range(3, 11))
+    assert [r[-3] for r in table[1:4]] == ["已新建"] * 3
+    assert all(r[-3] not in (None, "已新建") and r[-1] for r in table[4:])
+    assert "没有客户名称为 '不存在的公司' 的客户" in table[7][-1]

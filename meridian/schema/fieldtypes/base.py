@@ -367,7 +367,8 @@ def require_type(value: Any, expected: type | tuple[type, ...], code: str, what:
 def require_text(value: Any, code: str) -> str:
     """``value`` as text a column can store: PostgreSQL refuses NUL, and UTF-8 cannot hold a
     lone surrogate; both came through as server errors (issue 13)."""
-    require_type(value, str, code, Text("a string"))
+    if value.__class__ is not str:  # the common case skips building the message
+        require_type(value, str, code, Text("a string"))
     text: str = value
     if "\x00" in text:
         raise InvalidValue("invalid_character", Text("text may not contain NUL (\\u0000)"))
