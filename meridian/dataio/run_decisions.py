@@ -50,9 +50,9 @@ class Decision:
 
     action: Action = "create"
     record_id: int | None = None
-    into_row: int | None = None
     values: Mapping[str, Any] | None = None
     reason: Text | None = None
+    into_row: int | None = None
 
 
 class DuplicateFinder(Protocol):

@@ -301,15 +301,16 @@ def test_duplicates_merged_into_existing_records_and_earlier_rows_or_skipped(
         ],
     )
     code, out, err = run("import", str(again), "--form", "customer", "--on-duplicate", "merge")
-    assert code == 0, out + err
-    assert out.splitlines()[-1] == "created 2, updated 0, merged 2, rejected 0"
+    assert code == 1, out + err
+    assert out.splitlines()[-1] == "created 2, updated 0, merged 1, rejected 1"
+    assert "row 4: rejected: the same as row 3, whose record takes its place" in out
     rows = query(
         database_url,
         "SELECT name, website FROM data_customer WHERE uscc IN"
         " ('91440300708461136T', '913100001234567883') ORDER BY name",
     )
     assert rows == [
-        ("云帆数据有限公司", "https://yunfan.example.com"),
+        ("云帆数据有限公司", None),
         ("腾讯科技(深圳)有限责任公司", "https://www.tencent.com"),
     ]
     outcomes = query(
@@ -317,12 +318,12 @@ def test_duplicates_merged_into_existing_records_and_earlier_rows_or_skipped(
         "SELECT r.row_number, r.outcome FROM sys_import_row r JOIN sys_import i"
         " ON i.id = r.import_id WHERE i.file_name = '又一批.csv' ORDER BY r.row_number",
     )
-    assert outcomes == [(2, "merged"), (3, "created"), (4, "merged"), (5, "created")]
+    assert outcomes == [(2, "merged"), (3, "created"), (4, "rejected"), (5, "created")]
     # The same file once more, skipping duplicates: every row is one now.
     code, out, err = run("import", str(again), "--form", "customer", "--on-duplicate", "skip")
     assert code == 1, out + err
     assert out.splitlines()[-1] == "created 0, updated 0, merged 0, rejected 4"
-    assert "a duplicate of record" in out
+    assert "same 统一社会信用代码 as record" in out
     assert query(database_url, "SELECT count(*) FROM data_customer") == [(5,)]
 
 
