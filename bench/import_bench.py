@@ -33,10 +33,10 @@ from scratch import database_url
 from meridian.access.users import create_user
 from meridian.app import create_workspace
 from meridian.core.actor import Actor
+from meridian.dataio.dedup_run import duplicate_finder
 from meridian.dataio.mapping import suggest_mapping
 from meridian.dataio.mappings import suggested
 from meridian.dataio.reading import read_sheet
-from meridian.dataio.dedup_run import duplicate_finder
 from meridian.dataio.running import begin_import, run_import
 from meridian.db.engine import make_engine
 from meridian.records.plan import plan_for
