@@ -27,9 +27,10 @@ from meridian.core.actor import Actor
 from meridian.core.clock import utcnow
 from meridian.core.i18n import Text
 from meridian.db.tables import pipelines, user_departments, users
-from meridian.errors import InvalidValue
+from meridian.errors import FieldError, InvalidValue, ValidationFailed
 from meridian.expr.dates import local_midnight
 from meridian.expr.sqlops import SqlContext
+from meridian.records.listing import expression_condition
 from meridian.records.query import FilterCompiler
 from meridian.records.readable import Readable
 from meridian.reports.buckets import bucket_start, local_day
@@ -153,13 +154,15 @@ def compile_report(
     measures: list[MeasurePlan] = []
     measure_columns: list[Sql] = []
     for i, measure in enumerate(definition.measures):
-        plan, columns = _measure(terms, filters_compiler, measure, i)
+        plan, columns = _measure(terms, filters_compiler, measure, i, conn)
         measures.append(plan)
         measure_columns.extend(columns)
 
     conditions: list[Sql] = list(terms.readable.where)
     if definition.filter is not None:
         conditions.append(filters_compiler.compile(definition.filter))
+    if definition.where:
+        conditions.append(where_condition(conn, terms, definition.where, "where"))
     conditions.extend(_dashboard_conditions(conn, terms, definition, filters))
 
     if definition.totals:
@@ -212,8 +215,21 @@ def _dimension(terms: Terms, ctx: SqlContext, dimension: Dimension, index: int) 
     return DimensionPlan(dimension, term, term.column, order, None, name)
 
 
+def where_condition(conn: Connection, terms: Terms, source: str, path: str) -> Sql:
+    """A condition in the expression language, compiled for the form as the viewer reads it
+    (the grid's own compiler: hidden fields unknown, unreadable linked records empty)."""
+    try:
+        return expression_condition(
+            conn, terms.readable.plan, source, terms.readable.access, terms.tz
+        )
+    except ValidationFailed as exc:
+        raise ValidationFailed(
+            [FieldError(path, e.code, e.message, e.value, detail=e.detail) for e in exc.errors]
+        ) from None
+
+
 def _measure(
-    terms: Terms, filters: FilterCompiler, measure: Measure, index: int
+    terms: Terms, filters: FilterCompiler, measure: Measure, index: int, conn: Connection
 ) -> tuple[MeasurePlan, list[Sql]]:
     path = f"measures.{index}"
     term = terms.resolve(measure.field, f"{path}.field") if measure.field else None
@@ -240,6 +256,9 @@ def _measure(
         if measure.filter is not None
         else None
     )
+    if measure.where:
+        typed = where_condition(conn, terms, measure.where, f"{path}.where")
+        condition = typed if condition is None else sa.and_(condition, typed)
     value: Sql = term.column if term is not None else sa.literal(1)
     if measure.agg == "weighted_sum":
         probability = (

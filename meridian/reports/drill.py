@@ -65,9 +65,12 @@ class Driller:
         self.compiled = compiled
         self.tz = tz
         definition = compiled.definition
-        # The grid lists records by their own fields: the stage history and related
-        # aggregates are not among them, so such a report's numbers do not drill.
-        self.drills = definition.source == "records" and not definition.related
+        # The grid lists records by their own fields and structured filters: the stage
+        # history, related aggregates and expression filters are not among them, so such a
+        # report's numbers do not drill.
+        self.drills = (
+            definition.source == "records" and not definition.related and not definition.where
+        )
         self.base = self._base(filters) if self.drills else []
         self._departments: dict[int, list[int]] = {}
 

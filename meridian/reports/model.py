@@ -85,6 +85,9 @@ class Measure(_Frozen):
     agg: Aggregate
     field: str | None = PydanticField(default=None, pattern=FIELD_REF, max_length=127)
     filter: Any = None
+    where: str | None = PydanticField(default=None, max_length=2000)
+    """Only the rows where this condition in the expression language holds
+    (``stage = "won" and amount > 100000``): a conditional measure as a builder types it."""
     label: str = PydanticField(default="", max_length=200)
 
     @model_validator(mode="after")
@@ -176,6 +179,9 @@ class ReportDefinition(_Frozen):
     measures: tuple[Measure, ...] = PydanticField(min_length=1, max_length=MAX_MEASURES)
     formulas: tuple[Formula, ...] = PydanticField(default=(), max_length=MAX_MEASURES)
     filter: Any = None
+    where: str | None = PydanticField(default=None, max_length=2000)
+    """A condition in the expression language over the form's fields, compiled to SQL as the
+    viewer reads the form (the grid's ``expr``), beside the structured ``filter``."""
     sort: tuple[SortKey, ...] = PydanticField(default=(), max_length=5)
     limit: int | None = PydanticField(default=None, ge=1, le=1000)
     totals: bool = False

@@ -235,3 +235,89 @@ def test_cockpit_screenshots(browser: Browser, server: Server) -> None:
             page.screenshot(path=SCREENSHOTS / f"cockpit{device}.{locale}.png", full_page=True)
             context.close()
             assert not errors, f"JavaScript errors or CSP violations: {errors}"
+
+
+def test_the_builder_sets_formulas_expression_filters_and_sort(page: Page, sales: Server) -> None:
+    page.set_default_timeout(SLOW)
+    log_in(page, sales, "builder@acme.test", "builder-pass-1")
+    page.goto(f"{sales.url}/reports/new?app_key=sales&form=deal")
+    drag(page, "[data-palette] [data-ref='stage']", "[data-zone=dimensions]")
+    drag(page, "[data-palette] [data-ref='__count']", "[data-zone=measures]")
+    drag(page, "[data-palette] [data-ref='amount']", "[data-zone=measures]")
+    page.fill("[data-zone=measures] .builder-item >> nth=1 >> [data-where]", 'level = "A"')
+    page.click("[data-testid=add-formula]")
+    formula = page.locator("[data-formula]").first
+    formula.locator("[data-formula-key]").fill("per_deal")
+    formula.locator("[data-formula-expression]").fill("sum_amount / records")
+    page.fill("[data-testid=report-where]", 'stage != "won"')
+    page.select_option("[data-chart-type]", "table")
+    page.select_option("[data-testid=sort]", "records")
+    page.fill("[data-testid=report-name]", "A 级金额")
+    page.click("[data-save]")
+    expect(page.locator("#builder")).not_to_have_attribute("data-report", "null", timeout=SLOW)
+    saved = _saved(sales, "A 级金额")["definition"]
+    assert saved["where"] == 'stage != "won"'
+    assert [(m["key"], m.get("where")) for m in saved["measures"]] == [
+        ("records", None),
+        ("sum_amount", 'level = "A"'),
+    ]
+    assert [(f["key"], f["expression"]) for f in saved["formulas"]] == [
+        ("per_deal", "sum_amount / records")
+    ]
+    assert saved["sort"] == [{"key": "records", "descending": True}]
+    # The preview: lead (7 deals, 5 of level A) before proposal (3, all A); no won.
+    rows = page.locator("[data-testid=preview] table tbody tr")
+    expect(rows).to_have_count(2, timeout=SLOW)
+    expect(rows.nth(0)).to_contain_text("5,000.00")
+    expect(rows.nth(0)).to_contain_text("714.29")
+    expect(rows.nth(1)).to_contain_text("1,000.00")
+    if sales.workspace.engine.dialect.name == "sqlite":
+        page.evaluate("window.scrollTo(0, 0)")
+        page.wait_for_timeout(300)
+        page.screenshot(path=SCREENSHOTS / "report-builder-formulas.zh-CN.png")
+
+
+def test_the_builder_keeps_what_it_does_not_edit(page: Page, sales: Server) -> None:
+    """A report copied and changed in the builder keeps its filter, sources and measure
+    filters: the sales analytics a solution ships stay what they were."""
+    page.set_default_timeout(SLOW)
+    definition = {
+        "form": "deal",
+        "dimensions": [{"field": "stage"}],
+        "measures": [
+            {"key": "deals", "agg": "count", "label": "Deals"},
+            {
+                "key": "a_deals",
+                "agg": "count",
+                "label": "A deals",
+                "filter": {"field": "level", "op": "eq", "value": "A"},
+            },
+        ],
+        "formulas": [{"key": "a_share", "expression": "a_deals / deals * 100", "places": 1}],
+        "filter": {"field": "stage", "op": "ne", "value": "won"},
+        "date_field": None,
+        "chart": {"type": "table"},
+    }
+    with sales.workspace.transaction() as conn:
+        report = store.save(
+            conn=conn,
+            actor=Actor.system(),
+            kind="report",
+            document={"app_key": "sales", "label": "A 占比", "definition": definition},
+            tz=sales.workspace.tz,
+        )
+    log_in(page, sales, "builder@acme.test", "builder-pass-1")
+    page.goto(f"{sales.url}/reports/{report['id']}/edit")
+    expect(page.locator("[data-testid=preview] table tbody tr")).to_have_count(2, timeout=SLOW)
+    page.fill("[data-testid=report-name]", "A 占比（改）")
+    page.click("[data-save]")
+    expect(page.locator("[data-testid=builder-status]")).to_have_text("")
+    page.wait_for_function(
+        "() => JSON.parse(document.getElementById('builder').dataset.report)"
+        ".label.endsWith('（改）')"
+    )
+    saved = _saved(sales, "A 占比（改）")["definition"]
+    assert saved["filter"] == definition["filter"]
+    assert saved["date_field"] is None
+    assert saved["measures"][1]["filter"] == definition["measures"][1]["filter"]
+    assert [f["key"] for f in saved["formulas"]] == ["a_share"]

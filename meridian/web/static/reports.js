@@ -359,7 +359,60 @@
 
   /* ---- the builder ----------------------------------------------------------------------- */
 
-  const AGGREGATES = ["count", "count_distinct", "sum", "avg", "min", "max"];
+  const AGGREGATES = ["count", "count_distinct", "sum", "avg", "min", "max", "weighted_sum"];
+  /* What the builder does not edit is kept from the saved definition as it was. */
+  const KEPT = ["source", "as_of", "related", "filter", "date_field", "region_field", "viewer_owns"];
+
+  function formulaRow(builder, formula) {
+    const words = JSON.parse(builder.dataset.words || "{}");
+    const row = document.createElement("li");
+    row.className = "builder-formula";
+    row.dataset.formula = "";
+    [["key", 12, "formulaKey"], ["label", 14, "formulaLabel"], ["expression", 28, "formulaExpression"]].forEach(([name, size, data]) => {
+      const input = document.createElement("input");
+      input.dataset[data] = "";
+      input.placeholder = words[name] || name;
+      input.title = words[name] || name;
+      input.size = size;
+      input.value = (formula && formula[name]) || "";
+      row.appendChild(input);
+    });
+    const places = document.createElement("input");
+    places.type = "number";
+    places.min = "0";
+    places.max = "10";
+    places.dataset.formulaPlaces = "";
+    places.title = words.places || "places";
+    places.style.width = "4em";
+    places.value = formula && formula.places !== undefined ? formula.places : 2;
+    row.appendChild(places);
+    const remove = document.createElement("button");
+    remove.type = "button";
+    remove.className = "small link";
+    remove.textContent = "×";
+    remove.dataset.remove = "";
+    row.appendChild(remove);
+    return row;
+  }
+
+  /* The sort choices follow the keys the definition has now. */
+  function sortChoices(builder, definition) {
+    const select = builder.querySelector("[data-sort]");
+    const chosen = select.value || select.dataset.initial || "";
+    const keys = [
+      ...definition.dimensions.map((d) => [d.field.replace(".", "_") + (d.bucket ? "_" + d.bucket : ""), d.field]),
+      ...definition.measures.map((m) => [m.key, m.label || m.key]),
+      ...(definition.formulas || []).map((f) => [f.key, f.label || f.key]),
+    ];
+    [...select.options].slice(1).forEach((option) => option.remove());
+    keys.forEach(([key, text]) => {
+      const option = document.createElement("option");
+      option.value = key;
+      option.textContent = text;
+      if (key === chosen) option.selected = true;
+      select.appendChild(option);
+    });
+  }
   const NUMERIC = ["number"];
   const BUCKETS = ["day", "week", "month", "quarter", "year"];
 
@@ -390,12 +443,26 @@
       item.appendChild(bucket);
     }
     if (zone === "measures" && ref !== "__count") {
-      const allowed = AGGREGATES.filter((agg) => (agg === "sum" || agg === "avg") ? NUMERIC.includes(kind)
+      const allowed = AGGREGATES.filter((agg) => (agg === "sum" || agg === "avg" || agg === "weighted_sum") ? NUMERIC.includes(kind)
         : (agg === "min" || agg === "max") ? ["number", "date", "datetime"].includes(kind) : true);
       const fallback = NUMERIC.includes(kind) ? "sum" : "count";
       const agg = choice(allowed, (settings && settings.agg) || fallback, words);
       agg.dataset.agg = "";
       item.appendChild(agg);
+    }
+    if (zone === "measures") {
+      /* A saved measure keeps its key (formulas and sorts name it) and its structured filter;
+         "only where" is a condition in the expression language. */
+      if (settings && settings.key) item.dataset.key = settings.key;
+      if (settings && settings.filter) item.dataset.filter = JSON.stringify(settings.filter);
+      const where = document.createElement("input");
+      where.dataset.where = "";
+      where.placeholder = words.where || "only where";
+      where.title = words.where || "only where";
+      where.maxLength = 2000;
+      where.className = "builder-where";
+      where.value = (settings && settings.where) || "";
+      item.appendChild(where);
     }
     const remove = document.createElement("button");
     remove.type = "button";
@@ -415,22 +482,42 @@
     const measures = [...builder.querySelectorAll("[data-zone=measures] .builder-item")].map((item) => {
       const ref = item.dataset.ref;
       const agg = ref === "__count" ? "count" : item.querySelector("[data-agg]").value;
-      let key = ref === "__count" ? "records" : (agg + "_" + ref.replace(".", "_")).slice(0, 60);
+      let key = item.dataset.key || (ref === "__count" ? "records" : (agg + "_" + ref.replace(".", "_")).slice(0, 60));
       while (used.has(key)) key += "_";
       used.add(key);
       const measure = { key, agg, label: item.querySelector("span").textContent };
       if (ref !== "__count") measure.field = ref;
+      if (item.dataset.filter) measure.filter = JSON.parse(item.dataset.filter);
+      const where = item.querySelector("[data-where]");
+      if (where && where.value.trim()) measure.where = where.value.trim();
       return measure;
     });
+    const formulas = [...builder.querySelectorAll("[data-formula]")].map((row) => ({
+      key: row.querySelector("[data-formula-key]").value.trim(),
+      label: row.querySelector("[data-formula-label]").value.trim(),
+      expression: row.querySelector("[data-formula-expression]").value.trim(),
+      places: Number(row.querySelector("[data-formula-places]").value || 0),
+    })).filter((f) => f.key && f.expression);
     const type = builder.querySelector("[data-chart-type]").value;
     const limit = Number(builder.querySelector("[data-limit]").value || 0);
-    const definition = {
-      form: builder.dataset.form, dimensions, measures,
-      chart: { type }, totals: type === "pivot" && dimensions.length === 2,
-    };
+    const base = JSON.parse(builder.dataset.report || "null");
+    const saved = (base && base.definition) || {};
+    const definition = {};
+    KEPT.forEach((key) => { if (saved[key] !== undefined && saved[key] !== null) definition[key] = saved[key]; });
+    if (!("date_field" in definition) && saved.date_field === null) definition.date_field = null;
+    Object.assign(definition, {
+      form: builder.dataset.form, dimensions, measures, formulas,
+      chart: { ...(saved.chart || {}), type }, totals: type === "pivot" && dimensions.length === 2,
+    });
+    const where = builder.querySelector("[data-report-where]").value.trim();
+    if (where) definition.where = where;
+    sortChoices(builder, definition);
+    const sortKey = builder.querySelector("[data-sort]").value;
+    const descending = builder.querySelector("[data-descending]").checked;
+    if (sortKey) definition.sort = [{ key: sortKey, descending }];
     if (limit > 0) {
       definition.limit = limit;
-      if (measures.length) definition.sort = [{ key: measures[0].key, descending: true }];
+      if (!definition.sort && measures.length) definition.sort = [{ key: measures[0].key, descending: true }];
     }
     return definition;
   }
@@ -458,6 +545,7 @@
     builder.querySelectorAll("[data-zone]").forEach((zone) => {
       window.Sortable.create(zone, {
         group: { name: "fields", pull: false, put: true }, animation: 150, forceFallback: true,
+        filter: "input, select", preventOnFilter: false,
         onAdd: (event) => {
           const dropped = event.item;
           const item = zoneItem(builder, zone.dataset.zone, dropped.dataset.ref, dropped.dataset.kind, dropped.textContent.trim());
@@ -484,13 +572,22 @@
       });
       builder.querySelector("[data-chart-type]").value = definition.chart.type;
       if (definition.limit) builder.querySelector("[data-limit]").value = definition.limit;
+      (definition.formulas || []).forEach((f) => builder.querySelector("[data-formulas]").appendChild(formulaRow(builder, f)));
+      if (definition.where) builder.querySelector("[data-report-where]").value = definition.where;
+      if (definition.sort && definition.sort.length) {
+        builder.querySelector("[data-sort]").dataset.initial = definition.sort[0].key;
+        builder.querySelector("[data-descending]").checked = !!definition.sort[0].descending;
+      }
       builder.querySelector("[data-label]").value = report.label;
       refresh();
     }
     builder.addEventListener("change", refresh);
     builder.addEventListener("click", (event) => {
       const remove = event.target.closest("[data-remove]");
-      if (remove) { remove.closest(".builder-item").remove(); refresh(); }
+      if (remove) { remove.closest(".builder-item, .builder-formula").remove(); refresh(); }
+      if (event.target.closest("[data-add-formula]")) {
+        builder.querySelector("[data-formulas]").appendChild(formulaRow(builder, null));
+      }
       if (event.target.closest("[data-save]")) {
         const roles = [...builder.querySelectorAll("[data-role]:checked")].map((box) => box.value);
         const document_ = {
