@@ -11,6 +11,7 @@ from sqlalchemy.engine import Connection
 from meridian.access.users import active_users
 from meridian.errors import MeridianError
 from meridian.flows.tasks import service
+from meridian.flows.tasks.titles import record_titles
 from meridian.schema.catalog import find_form
 from meridian.web.display import Presenter
 from meridian.web.messages import problems_of
@@ -39,7 +40,9 @@ def _agenda_page(
     with viewer.workspace.read() as conn:
         agenda = service.my_agenda(conn=conn, actor=viewer.actor, tz=tz)
         people = active_users(conn)
-        labels = form_labels(conn, [task for group in agenda.values() for task in group])
+        listed = [task for group in agenda.values() for task in group]
+        labels = form_labels(conn, listed)
+        titles = record_titles(conn, listed)
     return page(
         request,
         viewer,
@@ -52,6 +55,7 @@ def _agenda_page(
         ],
         people=people,
         form_labels=labels,
+        record_titles=titles,
         presenter=Presenter(viewer.locale, tz, {}),
         problems=problems or [],
     )
