@@ -319,12 +319,29 @@ def test_duplicates_merged_into_existing_records_and_earlier_rows_or_skipped(
         " ON i.id = r.import_id WHERE i.file_name = '又一批.csv' ORDER BY r.row_number",
     )
     assert outcomes == [(2, "merged"), (3, "created"), (4, "rejected"), (5, "created")]
+    # Rolled back: the two new records to the trash, the merge put back.
+    (merge_import,) = query(
+        database_url, "SELECT id FROM sys_import WHERE file_name = '又一批.csv'"
+    )[0]
+    code, out, err = run("import-rollback", str(merge_import))
+    assert code == 0, out + err
+    assert "2 records moved to the trash, 1 updates put back, 0 kept" in out
+    tencent = query(
+        database_url, "SELECT website FROM data_customer WHERE uscc = '91440300708461136T'"
+    )
+    assert tencent == [(None,)]
+    assert query(database_url, "SELECT count(*) FROM data_customer WHERE deleted_at IS NULL") == [
+        (3,)
+    ]
+    code, out, err = run("import", str(again), "--form", "customer", "--on-duplicate", "merge")
+    assert out.splitlines()[-1] == "created 2, updated 0, merged 1, rejected 1", out + err
     # The same file once more, skipping duplicates: every row is one now.
     code, out, err = run("import", str(again), "--form", "customer", "--on-duplicate", "skip")
     assert code == 1, out + err
     assert out.splitlines()[-1] == "created 0, updated 0, merged 0, rejected 4"
     assert "same 统一社会信用代码 as record" in out
-    assert query(database_url, "SELECT count(*) FROM data_customer") == [(5,)]
+    live = "SELECT count(*) FROM data_customer WHERE deleted_at IS NULL"
+    assert query(database_url, live) == [(5,)]
 
 
 def test_a_messy_workbook_every_row_created_or_rejected_with_its_reason(
