@@ -7,11 +7,11 @@ from typing import Any
 from urllib.parse import quote
 
 from fastapi import APIRouter, Form, UploadFile
-from fastapi.responses import FileResponse, Response
+from fastapi.responses import FileResponse
 from pydantic import BaseModel, ConfigDict
 from pydantic import Field as PydanticField
 
-from meridian.documents import batches, generate, reading, signing, templates, word
+from meridian.documents import batches, generate, reading, signing, templates, word_pdf
 from meridian.documents.assets import set_asset
 from meridian.http.deps import ActorDep, WorkspaceDep
 from meridian.http.routing import ApiRoute
@@ -121,9 +121,11 @@ def download_document(
 @router.get("/forms/{form_key}/records/{record_id}/documents/{document_id}/pdf")
 def download_document_pdf(
     form_key: str, record_id: int, document_id: int, workspace: WorkspaceDep, actor: ActorDep
-) -> Response:
-    """The document as PDF: a Word document is converted by LibreOffice where it is installed
-    (409 ``libreoffice_missing`` where it is not)."""
+) -> FileResponse:
+    """The document as PDF. A Word document's PDF is made by LibreOffice as a job after
+    generation; until it is there, 409 says why: ``pdf_pending`` (being converted),
+    ``conversion_failed``, ``pdf_not_requested`` (POST to this address first) or
+    ``libreoffice_missing`` (not installed on this server)."""
     with workspace.read() as conn:
         found = reading.document_file(
             conn=conn,
@@ -133,16 +135,41 @@ def download_document_pdf(
             document_id=document_id,
             tz=workspace.tz,
         )
-    content = (workspace.settings.file_store_dir / found["storage_path"]).read_bytes()
-    name = found["name"]
+    if found["pdf"] != "ready":
+        raise word_pdf.pdf_refusal(found["pdf"], found["pdf_error"])
+    path = found["storage_path"]
     if found["content_type"] != "application/pdf":
-        content = word.docx_to_pdf(content)
-        name = name.rsplit(".", 1)[0] + ".pdf"
-    return Response(
-        content,
+        path = found["pdf_storage_path"]
+    name = found["name"].rsplit(".", 1)[0] + ".pdf"
+    return FileResponse(
+        workspace.settings.file_store_dir / path,
         media_type="application/pdf",
         headers={"Content-Disposition": f"attachment; filename*=UTF-8''{quote(name)}"},
     )
+
+
+@router.post("/forms/{form_key}/records/{record_id}/documents/{document_id}/pdf", status_code=202)
+def request_document_pdf(
+    form_key: str, record_id: int, document_id: int, workspace: WorkspaceDep, actor: ActorDep
+) -> dict[str, Any]:
+    """Ask for a Word document's PDF (one made before LibreOffice was installed, or whose
+    conversion failed): queued as a job; 409 ``libreoffice_missing`` where it is not
+    installed. Returns the PDF's state."""
+    with workspace.transaction() as conn:
+        found = reading.document_file(
+            conn=conn,
+            actor=actor,
+            form_key=form_key,
+            record_id=record_id,
+            document_id=document_id,
+            tz=workspace.tz,
+        )
+        if found["pdf"] == "missing":
+            raise word_pdf.pdf_refusal("missing", None)
+        if found["pdf"] in ("none", "failed"):
+            word_pdf.queue_pdf(conn, document_id)
+            return {"pdf": "converting"}
+    return {"pdf": found["pdf"]}
 
 
 @router.put("/documents/assets/{name}")

@@ -484,6 +484,11 @@ documents = sa.Table(
     # {form_key: [field keys]} hidden from the generator then: only a reader hiding no more
     # sees the document (see documents.visibility); NULL (older rows): nothing was hidden.
     sa.Column("hidden_fields", JSONType, nullable=True),
+    # A Word document's PDF, converted by LibreOffice as a job (documents.word_pdf):
+    # NULL (never asked) → queued → done (pdf_file_id set) or failed (pdf_error says why).
+    sa.Column("pdf_state", sa.String(10), nullable=True),
+    sa.Column("pdf_file_id", sa.BigInteger, nullable=True),
+    sa.Column("pdf_error", sa.Text, nullable=True),
     sa.UniqueConstraint("form_key", "record_id", "template_key", "version"),
     sa.Index("ix_sys_document_record", "form_key", "record_id"),
 )

@@ -35,6 +35,7 @@ from meridian.documents.signing import CompanySigner, active_signer, sign_pdf
 from meridian.documents.templates import DOCX, get_template
 from meridian.documents.visibility import Hidden, hidden_from
 from meridian.documents.word import fill_docx
+from meridian.documents.word_pdf import queue_pdf
 from meridian.errors import Conflict
 from meridian.events.audit import audit
 from meridian.records.files import store_file
@@ -207,6 +208,8 @@ def record_document(
         file_id=stored["row_id"],
         signing_key_id=signer.key_id if signer is not None else None,
     )
+    if media_type == DOCX:  # its PDF is made by LibreOffice, as a job, where installed
+        queue_pdf(conn, claim.document_id)
     detail = {"document": claim.document_id, "number": claim.number, "version": claim.version}
     if signer is not None:
         audit(

@@ -1,11 +1,12 @@
-"""Documents as a plugin: the job that renders a batch of documents."""
+"""Documents as a plugin: the jobs that render a batch of documents and that turn a Word
+document into PDF."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
-from meridian.documents import batch_run, batches
+from meridian.documents import batch_run, batches, word_pdf
 from meridian.jobs.queue import Handler
 from meridian.plugins.hookspecs import hookimpl
 
@@ -15,4 +16,7 @@ if TYPE_CHECKING:
 
 @hookimpl
 def register_job_handlers(meridian: Workspace) -> Mapping[str, Handler]:
-    return {batches.RUN: batch_run.batch_runner(meridian.settings)}
+    return {
+        batches.RUN: batch_run.batch_runner(meridian.settings),
+        word_pdf.RUN: word_pdf.pdf_converter(meridian.settings),
+    }

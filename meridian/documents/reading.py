@@ -15,6 +15,8 @@ from meridian.core.i18n import Text
 from meridian.db.tables import documents, files
 from meridian.documents.issuing import DONE
 from meridian.documents.visibility import Sight
+from meridian.documents.word import libreoffice
+from meridian.documents.word_pdf import pdf_state
 from meridian.errors import NotFound
 from meridian.records.readable import Readable
 from meridian.schema.catalog import get_form
@@ -36,6 +38,7 @@ def list_documents(
         .order_by(documents.c.id.desc())
     )
     sight = Sight(conn, actor=actor)
+    installed = libreoffice() is not None
     return [
         {
             "id": row.id,
@@ -48,6 +51,8 @@ def list_documents(
             "content_type": row.content_type,
             "size": row.size,
             "signed": row.signing_key_id is not None,
+            "pdf": pdf_state(row, installed),
+            "pdf_error": row.pdf_error,
             "created_by": row.created_by,
             "created_at": row.created_at.isoformat(),
         }
@@ -68,9 +73,18 @@ def document_file(
     """The stored file of one of the record's documents; one the actor may not see (its
     generator saw less) is refused exactly as a missing one."""
     require_readable(conn=conn, actor=actor, form_key=form_key, record_id=record_id, tz=tz)
+    pdf_files = files.alias("pdf_file")
     row = conn.execute(
-        sa.select(files, documents.c.hidden_fields)
+        sa.select(
+            files,
+            documents.c.hidden_fields,
+            documents.c.pdf_state,
+            documents.c.pdf_file_id,
+            documents.c.pdf_error,
+            pdf_files.c.storage_path.label("pdf_storage_path"),
+        )
         .join(documents, documents.c.file_id == files.c.id)
+        .outerjoin(pdf_files, pdf_files.c.id == documents.c.pdf_file_id)
         .where(
             documents.c.id == document_id,
             documents.c.form_key == form_key,
@@ -81,7 +95,14 @@ def document_file(
         raise NotFound(
             Text("document {document_id} does not exist", document_id=document_id), id=document_id
         )
-    return {"name": row.name, "content_type": row.content_type, "storage_path": row.storage_path}
+    return {
+        "name": row.name,
+        "content_type": row.content_type,
+        "storage_path": row.storage_path,
+        "pdf": pdf_state(row, libreoffice() is not None),
+        "pdf_error": row.pdf_error,
+        "pdf_storage_path": row.pdf_storage_path,
+    }
 
 
 def require_readable(

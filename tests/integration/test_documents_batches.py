@@ -12,15 +12,18 @@ from docx import Document as WordDocument
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
+from meridian.access.sessions import csrf_token_for
+from meridian.app import create_app
 from meridian.cli.main import cli
 from meridian.core.actor import Actor
 from meridian.documents import batch_run
 from meridian.documents.word import libreoffice
-from meridian.http.deps import Workspace
+from meridian.http.deps import SESSION_COOKIE, Workspace
 from meridian.jobs.handlers import job_handlers
 from meridian.jobs.worker import Worker
 from meridian.records import service
 from meridian.schema.catalog import get_form
+from meridian.settings import Settings
 from tests.documents_support import (
     PASSWORD,
     company_pkcs12,
@@ -99,8 +102,13 @@ def test_a_batch_stops_at_a_record_that_may_not_be_printed(
     assert bad.status_code == 422 and bad.json()["errors"][0]["field"] == "output"
 
 
-def test_a_word_template_is_filled_from_the_record(
-    workspace: Workspace, admin: Actor, client: TestClient
+def test_a_word_template_is_filled_from_the_record_and_made_a_pdf_by_libreoffice(
+    workspace: Workspace,
+    admin: Actor,
+    client: TestClient,
+    settings: Settings,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     install_idc(workspace)
     ids = idc_records(workspace, admin)
@@ -143,16 +151,57 @@ def test_a_word_template_is_filled_from_the_record(
         "合计 ¥816,006.00",
         "大写 捌拾壹万陆仟零陆元整",
     ]
-    as_pdf = client.get(
-        f"/api/v1/forms/quote/records/{ids['quote']}/documents/{made.json()['id']}/pdf",
-        headers={"Accept-Language": "zh-CN"},
-    )
-    if libreoffice() is None:  # this machine has no LibreOffice: the answer says so
-        assert as_pdf.status_code == 409
-        assert as_pdf.json()["reason"] == "libreoffice_missing"
-        assert "LibreOffice" in as_pdf.json()["detail"] and "未安装" in as_pdf.json()["detail"]
-    else:
-        assert as_pdf.status_code == 200 and as_pdf.content.startswith(b"%PDF")
+    assert libreoffice() is not None, "make system installs LibreOffice (libreoffice-writer-nogui)"
+    pdf_url = f"/api/v1/forms/quote/records/{ids['quote']}/documents/{made.json()['id']}/pdf"
+    pending = client.get(pdf_url, headers={"Accept-Language": "zh-CN"})
+    assert pending.status_code == 409 and pending.json()["reason"] == "pdf_pending"
+    assert "LibreOffice" in pending.json()["detail"] and "请稍后再试" in pending.json()["detail"]
+    _work(workspace)  # the conversion job: soffice --headless in a profile of its own
+    as_pdf = client.get(pdf_url)
+    assert as_pdf.status_code == 200, as_pdf.text
+    text = pdf_text(as_pdf.content, tmp_path)
+    assert "报价单 WD-0001：华为云计算技术有限公司" in text
+    assert "合计 ¥816,006.00" in text and "大写 捌拾壹万陆仟零陆元整" in text
+    listed = client.get(f"/api/v1/forms/quote/records/{ids['quote']}/documents").json()["items"]
+    assert [(d["name"], d["pdf"]) for d in listed] == [("WD-0001.docx", "ready")]
+
+    # A server without LibreOffice says so, in the reader's language, and queues nothing.
+    monkeypatch.setenv("PATH", str(tmp_path / "no-programs"))
+    again = client.post(
+        f"/api/v1/forms/quote/records/{ids['quote']}/documents", json={"template": "quote_docx"}
+    ).json()
+    again_url = f"/api/v1/forms/quote/records/{ids['quote']}/documents/{again['id']}/pdf"
+    for language, said in (("zh-CN", "未安装"), ("en", "not installed")):
+        missing = client.get(again_url, headers={"Accept-Language": language})
+        assert missing.status_code == 409 and missing.json()["reason"] == "libreoffice_missing"
+        assert "LibreOffice" in missing.json()["detail"] and said in missing.json()["detail"]
+        asked = client.post(again_url, headers={"Accept-Language": language})
+        assert asked.status_code == 409 and said in asked.json()["detail"]
+    panel_url = f"/forms/quote/records/{ids['quote']}/documents"
+    with TestClient(create_app(settings, workspace=workspace), follow_redirects=False) as web:
+        signed_in = web.post(
+            "/login", data={"email": "admin@acme.test", "password": "correct horse", "next": "/"}
+        )
+        assert signed_in.status_code == 303, signed_in.text
+        for language, said in (
+            ("zh-CN", "服务器未安装 LibreOffice，无法生成 PDF。"),
+            ("en", "PDF needs LibreOffice, which is not installed on this server."),
+        ):
+            panel = web.get(panel_url, headers={"Accept-Language": language})
+            assert said in panel.text
+        monkeypatch.undo()
+        # Installed again: the page asks for it, the worker makes it.
+        csrf = csrf_token_for(web.cookies[SESSION_COOKIE])
+        asked = web.post(
+            f"{panel_url}/{again['id']}/pdf",
+            data={"csrf_token": csrf},
+            headers={"Accept-Language": "zh-CN"},
+        )
+        assert "正在转为 PDF…" in asked.text, asked.text
+        _work(workspace)
+        panel = web.get(panel_url)
+        assert f"/documents/{again['id']}/pdf" in panel.text
+    assert "WD-0001" in pdf_text(client.get(again_url).content, tmp_path)
     not_word = client.post(
         "/api/v1/forms/quote/templates",
         json={"key": "x", "label": "x", "kind": "docx", "source_file_id": 999999},

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from meridian.access.permissions import form_access
-from meridian.documents import generate, reading, templates
+from meridian.documents import generate, reading, templates, word_pdf
 from meridian.documents.placeholders import placeholders
 from meridian.errors import MeridianError, NotFound
 from meridian.schema.catalog import find_form, get_form
@@ -182,6 +182,32 @@ async def generate_document(
     return _panel(request, viewer, form_key, record_id, made=made)
 
 
+@router.post(
+    "/forms/{form_key}/records/{record_id}/documents/{document_id}/pdf",
+    response_class=HTMLResponse,
+)
+def make_document_pdf(
+    form_key: str, record_id: int, document_id: int, request: Request, viewer: ViewerDep
+) -> HTMLResponse:
+    """Ask LibreOffice for a Word document's PDF (as a job); the panel comes back with the
+    document converting, or with why it cannot be."""
+    problems: list[str] = []
+    with viewer.workspace.transaction() as conn:
+        found = reading.document_file(
+            conn=conn,
+            actor=viewer.actor,
+            form_key=form_key,
+            record_id=record_id,
+            document_id=document_id,
+            tz=viewer.workspace.tz,
+        )
+        if found["pdf"] == "missing":
+            problems = problems_of(word_pdf.pdf_refusal("missing", None), viewer.locale)
+        elif found["pdf"] in ("none", "failed"):
+            word_pdf.queue_pdf(conn, document_id)
+    return _panel(request, viewer, form_key, record_id, problems=problems)
+
+
 def _panel(
     request: Request,
     viewer: Viewer,
@@ -213,4 +239,5 @@ def _panel(
         manager=manager,
         problems=problems or [],
         made=made,
+        localized=lambda message: localized(message, viewer.locale),
     )
