@@ -34,16 +34,30 @@ _SHORT = 60
 
 
 @functools.cache
-def catalog(locale: str) -> dict[str, str]:
-    """msgid → translation for one locale; an untranslated message falls back to its msgid."""
+def _read(locale: str) -> tuple[dict[str, str], dict[str, tuple[str, ...]]]:
     path = _CATALOGS / locale.replace("-", "_") / "LC_MESSAGES" / "messages.po"
     with path.open("rb") as file:
         messages = read_po(file, locale=locale.replace("-", "_"))
-    return {
-        str(message.id): str(message.string)
-        for message in messages
-        if message.id and isinstance(message.string, str) and message.string
-    }
+    singles: dict[str, str] = {}
+    plurals: dict[str, tuple[str, ...]] = {}
+    for message in messages:
+        if isinstance(message.id, tuple | list) and all(message.string or ()):
+            plurals[str(message.id[0])] = tuple(str(form) for form in message.string)
+            singles[str(message.id[0])] = str(message.string[0])
+        elif message.id and isinstance(message.string, str) and message.string:
+            singles[str(message.id)] = str(message.string)
+    return singles, plurals
+
+
+def catalog(locale: str) -> dict[str, str]:
+    """msgid → translation for one locale; an untranslated message falls back to its msgid
+    (a message with plural forms is listed by its singular, with its first form)."""
+    return _read(locale)[0]
+
+
+def plural_forms(locale: str) -> dict[str, tuple[str, ...]]:
+    """singular msgid → the translated forms of a message with plural forms."""
+    return _read(locale)[1]
 
 
 class Text(str):
@@ -97,6 +111,18 @@ class Translator:
     def __call__(self, message: str, /, **values: Any) -> str:
         text = catalog(self.locale).get(message, message)
         return text.format(**values) if values else text
+
+    def ngettext(self, singular: str, plural: str, count: int, /, **values: Any) -> str:
+        """A message with a count in the form the reader's language gives that count ("1
+        record", "3 records"; Chinese has one form); ``count`` is a placeholder too."""
+        forms = plural_forms(self.locale).get(singular)
+        if forms:
+            index = self.babel_locale.plural_form(abs(count))
+            order = ("one", "two", "few", "many", "other")
+            text = forms[min(order.index(index) if len(forms) > 1 else 0, len(forms) - 1)]
+        else:
+            text = singular if count == 1 else plural
+        return text.format(count=count, **values)
 
     def text(self, message: str) -> str:
         """``message`` in this reader's language (see :func:`localized` for plain strings)."""

@@ -49,6 +49,6 @@ def render(
 ) -> HTMLResponse:
     """A whole page, or — for htmx requests naming a block — the template alone."""
     html = environment.get_template(template).render(
-        request=request, _=_, locale=_.locale, **context
+        request=request, _=_, ngettext=_.ngettext, locale=_.locale, **context
     )
     return HTMLResponse(html, status_code=status_code, headers=headers)

@@ -21,7 +21,7 @@ from meridian.web.i18n import Translator, catalog, negotiate
 
 MERIDIAN = Path(meridian.__file__).resolve().parent
 WEB = MERIDIAN / "web"
-KEYWORDS = {"_": None, "N_": None, "Text": None}
+KEYWORDS = {"_": None, "N_": None, "Text": None, "ngettext": (1, 2)}
 PLACEHOLDER = re.compile(r"(?<!{){(\w+)(?:![rsa])?(?::[^{}]*)?}(?!})")
 
 
@@ -54,7 +54,11 @@ def test_every_message_is_in_the_english_catalog() -> None:
 
     path = WEB / "locale" / "en" / "LC_MESSAGES" / "messages.po"
     with path.open("rb") as file:
-        english = {str(message.id) for message in read_po(file) if message.id}
+        english = {
+            str(message.id[0] if isinstance(message.id, tuple) else message.id)
+            for message in read_po(file)
+            if message.id
+        }
     missing = sorted(_messages() - english)
     assert not missing, f"add these to locale/en/LC_MESSAGES/messages.po: {missing}"
 
@@ -91,8 +95,12 @@ def test_placeholders_survive_translation() -> None:
         own = set(PLACEHOLDER.findall(message))
         used = set(PLACEHOLDER.findall(translated))
         assert used <= own | {f"{name}_zh" for name in own}, message
-    assert Translator("zh-CN")("{count} records", count=3) == "共 3 条"
-    assert Translator("en")("{count} records", count=3) == "3 records"
+    said = ("{count} record", "{count} records")
+    assert Translator("zh-CN").ngettext(*said, 1) == "共 1 条"
+    assert Translator("zh-CN").ngettext(*said, 3) == "共 3 条"
+    assert Translator("en").ngettext(*said, 1) == "1 record"
+    assert Translator("en").ngettext(*said, 3) == "3 records"
+    assert Translator("en").ngettext(*said, 0) == "0 records"
 
 
 def test_a_text_is_english_and_renders_in_either_language() -> None:
@@ -133,3 +141,20 @@ def test_the_catalogs_parse_strictly() -> None:
     for path in (WEB / "locale").glob("*/LC_MESSAGES/messages.po"):
         with path.open("rb") as file:
             read_po(file, abort_invalid=True)
+
+
+def test_a_count_takes_the_plural_form_of_the_readers_language() -> None:
+    """ "1 records" is not English: pages say counts through ``ngettext`` (the grid's total,
+    the rule page's catch-up), one form in Chinese, one and other in English."""
+    from meridian.web.templating import environment
+
+    template = environment.get_template("grid_total.html")
+    for locale, count, said in (
+        ("en", 1, "1 record<"),
+        ("en", 2, "2 records<"),
+        ("zh-CN", 1, "共 1 条<"),
+    ):
+        _ = Translator(locale)
+        assert said in template.render(_=_, ngettext=_.ngettext, total=count)
+    sources = "".join(path.read_text() for path in (WEB / "templates").glob("*.html"))
+    assert not re.search(r'_\("[^"]*\{count\} records', sources), "use ngettext for counts"
