@@ -41,11 +41,12 @@ def _read(locale: str) -> tuple[dict[str, str], dict[str, tuple[str, ...]]]:
     singles: dict[str, str] = {}
     plurals: dict[str, tuple[str, ...]] = {}
     for message in messages:
-        if isinstance(message.id, tuple | list) and all(message.string or ()):
-            plurals[str(message.id[0])] = tuple(str(form) for form in message.string)
-            singles[str(message.id[0])] = str(message.string[0])
-        elif message.id and isinstance(message.string, str) and message.string:
-            singles[str(message.id)] = str(message.string)
+        forms = message.string
+        if isinstance(message.id, tuple | list) and isinstance(forms, tuple | list) and all(forms):
+            plurals[str(message.id[0])] = tuple(str(form) for form in forms)
+            singles[str(message.id[0])] = str(forms[0])
+        elif message.id and isinstance(forms, str) and forms:
+            singles[str(message.id)] = forms
     return singles, plurals
 
 
