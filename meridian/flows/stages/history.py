@@ -27,7 +27,13 @@ from meridian.db.sets import one_of
 from meridian.db.tables import stage_visits
 from meridian.events.audit import audit
 from meridian.events.lifecycle import StageEntered, StageLeft
-from meridian.events.records import RecordCreated, RecordEvent, RecordUpdated
+from meridian.events.records import (
+    RecordCreated,
+    RecordDeleted,
+    RecordEvent,
+    RecordRestored,
+    RecordUpdated,
+)
 from meridian.flows.calendar.model import time_basis
 from meridian.flows.calendar.store import load_calendar
 from meridian.flows.stages.criteria import SOP_REF
@@ -44,7 +50,12 @@ from meridian.schema.model import Form
 
 def record_stage_visits(conn: Connection, changes: Changes) -> None:
     """The ``register_subscribers`` subscriber that keeps the stage history."""
-    events = [e for e in changes.events if isinstance(e, RecordCreated | RecordUpdated)]
+    trashed = [e.record_id for e in changes.events if isinstance(e, RecordDeleted)]
+    if trashed:
+        close_trashed_visits(conn, changes.form.key, trashed, changes.events[0].actor_id)
+    events = [
+        e for e in changes.events if isinstance(e, RecordCreated | RecordUpdated | RecordRestored)
+    ]
     if not events:
         return
     memo = changes.intent.memo.get(MEMO) if changes.intent else None
@@ -56,6 +67,23 @@ def record_stage_visits(conn: Connection, changes: Changes) -> None:
     entries = _entries(conn, changes, form_pipelines, events)
     if entries:
         open_visits(conn, changes.form, entries, changes.intent)
+
+
+def close_trashed_visits(
+    conn: Connection, form_key: str, record_ids: Sequence[int], actor_id: int | None
+) -> None:
+    """A record moved to the trash leaves its stage: its open visit closes (one UPDATE for a
+    whole bulk delete), so its SLA never fires while it is in the trash. Restoring it opens a
+    fresh visit of the stage it is in, with a fresh SLA."""
+    conn.execute(
+        stage_visits.update()
+        .where(
+            stage_visits.c.form_key == form_key,
+            one_of(conn, stage_visits.c.record_id, sorted(set(record_ids))),
+            stage_visits.c.left_at.is_(None),
+        )
+        .values(left_at=utcnow(conn), left_by=actor_id)
+    )
 
 
 Entry = tuple[RecordEvent, Pipeline, Stage, str | None]
