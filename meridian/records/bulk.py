@@ -218,7 +218,7 @@ def update_records(
     access = form_access(conn, actor, form)
     rows = [row._mapping for row in _chosen_rows(conn, access, table, ids, "update", tz)]
     errors = ErrorCollector()
-    values = writable(access, values, "", errors)
+    values = writable(access, values, "", errors, conn)
     parsed = RecordParser(form).parse(values, ValueContext(tz), errors, creating=False)
     for key in parsed.lines:
         message = Text("line items are changed one record at a time")

@@ -101,7 +101,7 @@ def update_record(
             current_version=version,
         )
     errors = ErrorCollector()
-    values = writable(access, values, "", errors)
+    values = writable(access, values, "", errors, conn)
     parsed = RecordParser(form).parse(values, ValueContext(tz), errors, creating=False)
     old_sides = read_sides(conn, plan, [record_id]).get(record_id, {})
     kept = [linked_ids(form, {**current, **old_sides})]

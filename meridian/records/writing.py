@@ -14,10 +14,12 @@ from meridian.access.permissions import FormAccess, form_access, operation_name
 from meridian.core.actor import Actor
 from meridian.core.clock import utcnow
 from meridian.core.i18n import Text
+from meridian.core.ids import is_id
 from meridian.db.bulk import insert_many
 from meridian.db.ids import reserve_ids
 from meridian.db.sets import one_of
 from meridian.errors import ErrorCollector, PermissionDenied
+from meridian.records.assignees import may_assign
 from meridian.records.formulas import FormulaRunner
 from meridian.records.guards import ProposedWrite, WriteBatch, WriteIntent, guard_writes
 from meridian.records.history import write_creations
@@ -54,7 +56,7 @@ def parse_items(
     parser = RecordParser(form)
     return [
         parser.parse(
-            writable(access, item, prefix, errors), ctx, errors, prefix=prefix, creating=True
+            writable(access, item, prefix, errors, conn), ctx, errors, prefix=prefix, creating=True
         )
         for item, prefix in zip(items, prefixes, strict=True)
     ]
@@ -194,11 +196,32 @@ def write_sides(
             conn.execute(pairs_table.insert(), pair_rows)
 
 
-def writable(access: FormAccess, values: Any, prefix: str, errors: ErrorCollector) -> Any:
+def writable(
+    access: FormAccess,
+    values: Any,
+    prefix: str,
+    errors: ErrorCollector,
+    conn: Connection | None = None,
+) -> Any:
     """``values`` without the fields the actor may not write, each reported as an error: a
-    hidden field as unknown (its existence is not given away), a read-only one as such."""
+    hidden field as unknown (its existence is not given away), a read-only one as such, and
+    an ``owner_id`` outside the people the owner picker offers (whose records the actor may
+    update: :func:`meridian.records.assignees.may_assign`)."""
     if not isinstance(values, Mapping) or access.unrestricted:
         return values
+    owner: Any = values.get("owner_id")
+    if conn is not None and is_id(owner) and not may_assign(conn, access, owner):
+        errors.add(
+            prefix + "owner_id",
+            "owner_out_of_scope",
+            Text(
+                "you may not give records to user {owner_id}: their records are outside what "
+                "you may update",
+                owner_id=owner,
+            ),
+            owner,
+        )
+        values = {k: v for k, v in values.items() if k != "owner_id"}
     allowed = {}
     for key, value in values.items():
         if key in access.hidden:

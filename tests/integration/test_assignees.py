@@ -10,7 +10,7 @@ from meridian.access import manage, organisation
 from meridian.access.actors import load_actor
 from meridian.core.actor import Actor
 from meridian.db.tables import users
-from meridian.errors import PermissionDenied
+from meridian.errors import PermissionDenied, ValidationFailed
 from meridian.http.deps import Workspace
 from meridian.records import ownership, service
 from meridian.records.assignees import assignable_users
@@ -125,3 +125,43 @@ def test_a_transfer_to_someone_outside_the_scope_is_refused_and_changes_nothing(
         )
         owner = conn.scalar(sa.text("SELECT owner_id FROM data_lead"))
     assert (moved, owner) == (1, ids["赵敏"])
+
+
+def test_a_plain_write_sets_owner_id_only_to_people_the_picker_offers(
+    workspace: Workspace,
+) -> None:
+    """Creating or updating a record with ``owner_id`` (the API's POST/PATCH, a page's form)
+    is held to the same people as the owner picker: outside them a 422 naming the field and
+    the value, and nothing written."""
+    ids = _org(workspace)
+    _rights(workspace, "subtree")
+    with workspace.transaction() as conn:
+        zhang = load_actor(conn, ids["张伟"])
+        record = service.create_record(
+            conn=conn,
+            actor=zhang,
+            form=get_form(conn, "lead"),
+            values={"name": "华为云", "owner_id": ids["赵敏"]},
+        )
+    for values in ({"name": "阿里云", "owner_id": ids["李娜"]}, None):
+        with workspace.transaction() as conn, pytest.raises(ValidationFailed) as refused:
+            form = get_form(conn, "lead")
+            if values is None:
+                service.update_record(
+                    conn=conn,
+                    actor=zhang,
+                    form=form,
+                    record_id=record["id"],
+                    values={"owner_id": ids["李娜"]},
+                )
+            else:
+                service.create_record(conn=conn, actor=zhang, form=form, values=values)
+        (error,) = refused.value.errors
+        assert (error.field, error.code, error.value) == (
+            "owner_id",
+            "owner_out_of_scope",
+            ids["李娜"],
+        )
+    with workspace.read() as conn:
+        rows = conn.execute(sa.text("SELECT owner_id FROM data_lead")).all()
+    assert [row.owner_id for row in rows] == [ids["赵敏"]]
