@@ -211,7 +211,7 @@ def main() -> None:
         _save_view(settings)
     port = _free_port()
     server = subprocess.Popen(
-        [sys.executable, "-m", "meridian.cli.main", "serve", "--port", str(port), "--no-jobs"],
+        [str(Path(sys.executable).parent / "meridian"), "serve", "--port", str(port), "--no-jobs"],
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -223,7 +223,10 @@ def main() -> None:
                 if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
                     break
             except httpx.HTTPError:
-                time.sleep(0.2)
+                pass
+            if server.poll() is not None:
+                raise SystemExit(f"meridian serve ended with {server.returncode}")
+            time.sleep(0.2)
         os.environ["BENCH_TOKEN"] = args.token
         receive, send = multiprocessing.Pipe(duplex=False)
         client = multiprocessing.Process(
@@ -237,7 +240,7 @@ def main() -> None:
         server.terminate()
         server.wait()
     statements = _raw_statements(settings)
-    engine = sa.create_engine(settings.resolved_database_url())
+    engine = sa.create_engine(settings.resolved_database_url)
     print(f"{'request':34} {'HTTP p50':>10} {'raw p50':>10} {'ratio':>7}  statements")
     for name, samples in http.items():
         raw = _raw(engine, statements[name], args.rounds)
