@@ -58,6 +58,13 @@ def test_counts_and_sums_stay_the_real_totals_after_a_drag(page: Page, server: S
     expect(new.locator("[data-testid=column-sum]")).to_have_text("¥72,000.00")
     expect(qualified.locator("[data-testid=column-sum]")).to_have_text("¥152,530.50")
 
+    expect(new.locator("[data-testid=column-more]")).to_contain_text("22")
+    with server.workspace.transaction() as conn:  # someone adds five while the board is open
+        items = [{"name": f"late{i}", "stage": "new"} for i in range(5)]
+        bulk.create_records(
+            conn=conn, actor=Actor.system(), form=get_form(conn, "lead"), items=items
+        )
+
     card = new.locator(".card").first
     record_id = card.get_attribute("data-id")
     with page.expect_response(lambda r: "/kanban/totals" in r.url):
@@ -67,8 +74,11 @@ def test_counts_and_sums_stay_the_real_totals_after_a_drag(page: Page, server: S
             "[data-testid=column-qualified] .kanban-cards",
             below=False,
         )
-    expect(new.locator("[data-testid=column-count]")).to_have_text("71")
+    expect(new.locator("[data-testid=column-count]")).to_have_text("76")
     expect(qualified.locator("[data-testid=column-count]")).to_have_text("62")
+    # 76 records, 49 cards loaded: the link follows the totals, not the page's first count.
+    expect(new.locator("[data-testid=column-more]")).to_contain_text("27")
+    expect(qualified.locator("[data-testid=column-more]")).to_contain_text("11")
     expect(new.locator("[data-testid=column-sum]")).to_have_text("¥71,000.00")
     expect(qualified.locator("[data-testid=column-sum]")).to_have_text("¥153,530.50")
 

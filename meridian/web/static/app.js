@@ -658,6 +658,12 @@ document.addEventListener("alpine:init", () => {
       this.$root.querySelectorAll(".kanban-column").forEach((column) => {
         const total = totals[column.dataset.value] || { count: 0, sum: null };
         column.querySelector(".count").textContent = total.count;
+        const more = column.querySelector(".more");
+        const unseen = total.count - column.querySelectorAll(".kanban-card").length;
+        if (more) {
+          more.hidden = unseen <= 0;
+          more.textContent = this.$root.dataset.more.replace("{count}", unseen);
+        }
         const sum = column.querySelector(".sum");
         if (sum && total.sum !== null) sum.textContent = total.sum;
       });
