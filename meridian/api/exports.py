@@ -13,7 +13,6 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import FileResponse, Response, StreamingResponse
 from starlette.background import BackgroundTask
 
-from meridian.core import strict_json
 from meridian.core.i18n import negotiate
 from meridian.core.ids import Id
 from meridian.dataio.export import (
@@ -25,7 +24,7 @@ from meridian.dataio.export import (
     write_xlsx,
 )
 from meridian.http.deps import ActorDep, WorkspaceDep
-from meridian.http.routing import ApiRoute
+from meridian.http.routing import ApiRoute, read_json
 from meridian.schema.catalog import get_form
 
 router = APIRouter(route_class=ApiRoute, tags=["records"])
@@ -63,7 +62,7 @@ def export_records(
     BOM and streamed; the export is audited."""
     locale = actor.locale or negotiate(request.headers.get("accept-language", ""))
     tz = workspace.tz
-    given_filter = strict_json.loads(filter) if filter else None
+    given_filter = read_json(filter, field="filter") if filter else None
     with workspace.transaction() as conn:
         form = get_form(conn, form_key)
         spec = spec_of(

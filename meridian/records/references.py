@@ -104,7 +104,12 @@ def _check_attachments(
     use (``usable_files``: else it is refused exactly as an unknown id is) and must meet the
     field's rules on type and size. One lookup for the whole batch."""
     given: list[tuple[str, Field, list[str]]] = []
-    file_fields = [f for f in form.active_fields if field_type(f).holds_files]
+    file_fields = [
+        f
+        for f in form.active_fields
+        if field_type(f).holds_files
+        or (field_type(f).holds_lines and any(field_type(lf).holds_files for lf in f.fields))
+    ]
     if not file_fields:
         return  # most forms: no need to look at every record of a batch
     for record, prefix in zip(records, prefixes, strict=True):

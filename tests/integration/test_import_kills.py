@@ -23,7 +23,7 @@ from typer.testing import CliRunner
 from meridian.cli.main import cli
 
 PACKAGE = Path(__file__).resolve().parents[2] / "meridian/solutions/idc_crm/package.json"
-ROWS = 1500
+ROWS = 6000  # enough batches that a fast machine is still mid-file at the third kill
 BATCH = 50
 BAD_EVERY = 97  # an unknown 行业: rejected with its reason
 KILLS = 3
