@@ -74,20 +74,8 @@ def test_killed_workers_time_each_task_out_once(
     chance = random.Random(17)
     fleet = Fleet(database_url, tmp_path, 2)
     started = time.monotonic()
-    deadline = started + 240
-    kills = 0
     try:
-        while not fleet.working():
-            assert time.monotonic() < deadline, "no worker started"
-            time.sleep(0.05)
-        deadline = max(deadline, started + 12 * (time.monotonic() - started))
-        while kills < KILLS:
-            while not (working := fleet.working()):
-                assert time.monotonic() < deadline, f"no worker working after {kills} kills"
-                time.sleep(0.05)
-            time.sleep(chance.uniform(0.3, 1.0))
-            fleet.kill_and_restart(chance.choice(fleet.working() or working))
-            kills += 1
+        deadline = fleet.kill_while_working(KILLS, chance, started)
         with workspace.transaction() as conn:
             for _ in range(3):
                 queue.enqueue(conn, SCAN, {"limit": 100})
@@ -112,8 +100,8 @@ def test_killed_workers_time_each_task_out_once(
         marked = conn.scalar(
             sa.select(sa.func.count()).where(approval_tasks.c.timed_out_at.is_not(None))
         )
-    print(f"\n[{engine.dialect.name}] {kills} kills in {time.monotonic() - started:.1f}s")
-    assert kills == KILLS
+    print(f"\n[{engine.dialect.name}] {fleet.kills} kills in {time.monotonic() - started:.1f}s")
+    assert fleet.kills == KILLS
     assert decided == Counter(started_ids), "each task approved on timeout exactly once"
     assert finished == Counter(started_ids), "each approval finished exactly once"
     assert states == Counter({"approved": APPROVALS})

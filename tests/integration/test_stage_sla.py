@@ -202,21 +202,8 @@ def test_killed_workers_fire_each_breach_once(
     chance = random.Random(16)
     fleet = Fleet(database_url, tmp_path, 2)
     started = time.monotonic()
-    deadline = started + 240
-    kills = 0
     try:
-        while not fleet.working():
-            assert time.monotonic() < deadline, "no worker started"
-            time.sleep(0.05)
-        # On a loaded machine a start-up takes long: the bound grows with it.
-        deadline = max(deadline, started + 12 * (time.monotonic() - started))
-        while kills < KILLS:
-            while not (working := fleet.working()):
-                assert time.monotonic() < deadline, f"no worker working after {kills} kills"
-                time.sleep(0.05)
-            time.sleep(chance.uniform(0.3, 1.0))
-            fleet.kill_and_restart(chance.choice(fleet.working() or working))
-            kills += 1
+        deadline = fleet.kill_while_working(KILLS, chance, started)
         with workspace.transaction() as conn:
             queue.enqueue(conn, SCAN, {"limit": 10})
         while _unfinished(engine) and time.monotonic() < deadline:
@@ -237,8 +224,11 @@ def test_killed_workers_fire_each_breach_once(
                 jobs.c.kind, jobs.c.state, sa.func.count(), sa.func.max(jobs.c.attempts)
             ).group_by(jobs.c.kind, jobs.c.state)
         ).all()
-    print(f"\n[{engine.dialect.name}] {kills} kills in {time.monotonic() - started:.1f}s; {states}")
-    assert kills == KILLS
+    print(
+        f"\n[{engine.dialect.name}] {fleet.kills} kills"
+        f" in {time.monotonic() - started:.1f}s; {states}"
+    )
+    assert fleet.kills == KILLS
     assert breaches == Counter(ids), "each visit breached exactly once"
     assert made == Counter(ids), "each breach's rule made exactly one task"
 

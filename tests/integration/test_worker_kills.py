@@ -107,6 +107,7 @@ class Fleet:
         }
         self.folder = folder
         self.started = 0
+        self.kills = 0
         self.processes: list[tuple[subprocess.Popen[bytes], Path]] = []
         for _ in range(size):
             self.processes.append(self._start())
@@ -133,7 +134,26 @@ class Fleet:
         process, _ = self.processes[index]
         process.send_signal(signal.SIGKILL)
         process.wait()
+        self.kills += 1
         self.processes[index] = self._start()
+
+    def kill_while_working(self, kills: int, chance: random.Random, started: float) -> float:
+        """Wait for a worker to start, then SIGKILL a working one every 0.3–1 s, ``kills``
+        times (each replaced at once). Returns the deadline for the rest of the test: 240 s
+        from ``started``, or longer when start-up shows a loaded machine."""
+        deadline = started + 240
+        while not self.working():
+            assert time.monotonic() < deadline, "no worker started"
+            time.sleep(0.05)
+        # On a loaded machine a start-up takes long: the bound grows with it.
+        deadline = max(deadline, started + 12 * (time.monotonic() - started))
+        for done in range(kills):
+            while not (working := self.working()):
+                assert time.monotonic() < deadline, f"no worker working after {done} kills"
+                time.sleep(0.05)
+            time.sleep(chance.uniform(0.3, 1.0))
+            self.kill_and_restart(chance.choice(self.working() or working))
+        return deadline
 
     def stop(self) -> None:
         for process, _ in self.processes:
