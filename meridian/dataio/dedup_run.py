@@ -4,9 +4,10 @@ the pairs :func:`find_duplicates` finds, kept for review under the import's id, 
 
 A row that duplicates a stored record (or a record an earlier batch made) is merged into it —
 its values fill the record's empty fields (:func:`merged_values`) — or skipped. A row that
-duplicates an earlier row of the *same* batch has no record to merge into yet: it is skipped
-with a reason naming that row, whose record takes the place of both (on ``merge`` and
-``skip`` alike); a later batch's duplicate of it merges as usual.
+duplicates an earlier row of the *same* batch has no record to merge into yet: on ``merge`` it
+is merged into the record that row creates (``Decision(into_row=…)``: the write creates the
+batch's new records first, then fills their blank fields from the rows merged into them); on
+``skip`` it is skipped with a reason naming that row.
 """
 
 from __future__ import annotations
@@ -97,11 +98,9 @@ class DedupFinder:
             elif plan.action == "merge":
                 decisions.append(
                     Decision(
-                        "skip",
-                        reason=Text(
-                            "the same as row {row}, whose record takes its place",
-                            row=plan.into_row,
-                        ),
+                        "merge",
+                        into_row=plan.into_row,
+                        reason=Text("the same as row {row}", row=plan.into_row),
                     )
                 )
             else:

@@ -3,7 +3,8 @@
 The records an import created are read from its outcome rows and moved to the trash through
 the bulk delete (``records.bulk.delete_records``: set-based per thousand, each with its history
 entry and event), so they can still be restored one by one; records someone deleted since are
-left as they are. An update or merge is put back — the fields it changed get the values they
+left as they are. An update or merge is put back (unless it went into a record the import
+created, which is in the trash with it) — the fields it changed get the values they
 had — only where the record is still at the version the import left it; a record changed since
 is reported and kept, as overwriting someone's later work would be worse than the import. The
 whole rollback is one transaction: it happens entirely or not at all.
@@ -88,11 +89,23 @@ def rollback_import(engine: Engine, actor: Actor, import_id: int, tz: ZoneInfo) 
                     conn=conn, actor=actor, form=form, record_ids=live, tz=tz
                 )
         reverted, kept = 0, []
+        # A row merged into a record this import created went to the trash with that record.
+        made = import_rows.alias("made")
+        made_here = (
+            sa.select(made.c.record_id)
+            .where(
+                made.c.import_id == import_id,
+                made.c.outcome == "created",
+                made.c.record_id == import_rows.c.record_id,
+            )
+            .exists()
+        )
         changed = conn.execute(
             sa.select(import_rows.c.record_id, import_rows.c.detail)
             .where(
                 import_rows.c.import_id == import_id,
                 import_rows.c.outcome.in_(("updated", "merged")),
+                ~made_here,
             )
             .order_by(import_rows.c.row_number.desc())  # the last change first
         ).all()
