@@ -153,3 +153,38 @@ def clear_success(conn: Connection, *, address: str, account: str) -> None:
                 )
             )
         )
+
+
+LINK = "link"
+"""Failed uses of approval links (unknown tokens, forged forms), per client address."""
+
+
+def address_wait(conn: Connection, *, scope: str, address: str, now: datetime) -> Refusal | None:
+    """Whether ``address`` must wait before trying ``scope`` again (an address counter only:
+    such a scope has no account to lock)."""
+    row = conn.execute(
+        sa.select(login_throttle.c.locked_until)
+        .where(login_throttle.c.scope == scope, login_throttle.c.key == address[:254])
+        .with_for_update()
+    ).first()
+    if row is None or row.locked_until is None or row.locked_until <= now:
+        return None
+    return Refusal(scope, row.locked_until)
+
+
+def count_address_failure(
+    conn: Connection, *, scope: str, address: str, now: datetime, policy: ThrottlePolicy
+) -> None:
+    """One more failure of ``address`` in ``scope``: past ``max_failures`` each next try must
+    wait a doubling delay, as a login's address does; quiet for ``lock_minutes``, it fades."""
+    key = address[:254]
+    fade = now - timedelta(minutes=policy.lock_minutes)
+    failures = _increment(conn, scope, key, now, fade_before=fade)
+    if failures >= policy.max_failures:
+        excess = min(failures - policy.max_failures, 16)
+        delay = min(_FIRST_DELAY_SECONDS << excess, policy.address_max_delay_seconds)
+        conn.execute(
+            login_throttle.update()
+            .where(login_throttle.c.scope == scope, login_throttle.c.key == key)
+            .values(locked_until=now + timedelta(seconds=delay))
+        )

@@ -698,6 +698,20 @@ approval_acts = sa.Table(
     sa.Index("ix_sys_approval_act_approval", "approval_id", "id"),
 )
 
+approval_links = sa.Table(
+    "sys_approval_link",
+    metadata,
+    # One approver's way to decide one task from a card or an e-mail without signing in. Only
+    # the SHA-256 of the link's random token is kept: the token itself is in the message alone.
+    sa.Column("id", BigId, primary_key=True, autoincrement=True),
+    sa.Column("token_hash", sa.String(64), nullable=False, unique=True),
+    sa.Column("task_id", sa.BigInteger, nullable=False, index=True),
+    sa.Column("user_id", sa.BigInteger, nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("expires_at", UTCDateTime, nullable=False),
+    sa.Column("used_at", UTCDateTime, nullable=True),
+)
+
 approval_delegations = sa.Table(
     "sys_approval_delegation",
     metadata,

@@ -3,7 +3,9 @@
 Each is a job handler (see ``meridian.notify``): a failure raises, and the queue retries with
 backoff. The bot messages follow each platform's documented robot webhook format, as plain
 text, markdown (Feishu: ``post`` rich text) or a card with a button back to the record (WeCom
-``template_card``, DingTalk ``actionCard``, Feishu ``interactive``). DingTalk robots with a
+``template_card``, DingTalk ``actionCard``, Feishu ``interactive``) — or, for an approver's
+card, to their approval link (the payload's ``action_path``), made absolute with the configured
+base URL. DingTalk robots with a
 secret are signed in the URL (HMAC-SHA256 of ``"{timestamp}\\n{secret}"``, Base64), Feishu
 robots the same way in the body.
 """
@@ -43,6 +45,14 @@ def record_link(settings: Settings, payload: dict[str, Any]) -> str | None:
     return f"{base}/forms/{payload['form_key']}/records/{payload['record_id']}"
 
 
+def action_link(settings: Settings, payload: dict[str, Any]) -> str | None:
+    """The absolute URL of the action a message offers (an approval link), or None."""
+    path = payload.get("action_path")
+    if not isinstance(path, str) or not path.startswith("/") or path.startswith("//"):
+        return None
+    return settings.base_url.rstrip("/") + path
+
+
 def email_sender(settings: Settings) -> Callable[[JobContext], None]:
     def send(context: JobContext) -> None:
         if not settings.smtp_host:
@@ -56,7 +66,10 @@ def email_sender(settings: Settings) -> Callable[[JobContext], None]:
             f"<meridian-job-{context.job_id}@{settings.smtp_from.split('@')[-1]}>"
         )
         link = record_link(settings, payload)
+        action = action_link(settings, payload)
         text = payload.get("body") or ""
+        if action:
+            text += f"\n\n{DECIDE}: {action}"
         if link:
             text += f"\n\n查看 / Open: {link}"
         message.set_content(text + "\n\n— Meridian 子午\n")
@@ -77,6 +90,7 @@ def _signature(secret: str, timestamp: str) -> str:
 
 DEFAULT_STYLE = {"wecom": "markdown", "dingtalk": "card", "feishu": "card"}
 OPEN = "查看 / Open"
+DECIDE = "审批 / Approve or reject"
 
 
 def bot_message(
@@ -86,33 +100,37 @@ def bot_message(
     body: str,
     link: str | None,
     style: str | None = None,
+    button: str = OPEN,
 ) -> tuple[dict[str, str], dict[str, Any]]:
     """(extra URL parameters, JSON body) for one platform's group robot, in ``style`` text,
-    markdown or card (each platform's own default when None; a card needs a link)."""
+    markdown or card (each platform's own default when None; a card needs a link), its link
+    labelled ``button``."""
     style = style or DEFAULT_STYLE[kind]
     if style == "card" and not link:
         style = "markdown"
-    plain = "\n".join(part for part in (title, body, link and f"查看 / Open: {link}") if part)
+    plain = "\n".join(part for part in (title, body, link and f"{button}: {link}") if part)
     if kind == "wecom":
-        return {}, _wecom(style, title, body, link, plain)
+        return {}, _wecom(style, title, body, link, plain, button)
     if kind == "dingtalk":
         params = {}
         if secret:
             timestamp = str(int(time.time() * 1000))
             params = {"timestamp": timestamp, "sign": _signature(secret, timestamp)}
-        return params, _dingtalk(style, title, body, link, plain)
-    message = _feishu(style, title, body, link, plain)
+        return params, _dingtalk(style, title, body, link, plain, button)
+    message = _feishu(style, title, body, link, plain, button)
     if secret:
         timestamp = str(int(time.time()))
         message.update(timestamp=timestamp, sign=_signature(secret, timestamp))
     return {}, message
 
 
-def _wecom(style: str, title: str, body: str, link: str | None, plain: str) -> dict[str, Any]:
+def _wecom(
+    style: str, title: str, body: str, link: str | None, plain: str, button: str
+) -> dict[str, Any]:
     if style == "text":
         return {"msgtype": "text", "text": {"content": plain}}
     if style == "markdown":
-        content = f"**{title}**\n{body}" + (f"\n[{OPEN}]({link})" if link else "")
+        content = f"**{title}**\n{body}" + (f"\n[{button}]({link})" if link else "")
         return {"msgtype": "markdown", "markdown": {"content": content}}
     return {
         "msgtype": "template_card",
@@ -120,37 +138,41 @@ def _wecom(style: str, title: str, body: str, link: str | None, plain: str) -> d
             "card_type": "text_notice",
             "main_title": {"title": title},
             "sub_title_text": body,
-            "jump_list": [{"type": 1, "title": OPEN, "url": link}],
+            "jump_list": [{"type": 1, "title": button, "url": link}],
             "card_action": {"type": 1, "url": link},
         },
     }
 
 
-def _dingtalk(style: str, title: str, body: str, link: str | None, plain: str) -> dict[str, Any]:
+def _dingtalk(
+    style: str, title: str, body: str, link: str | None, plain: str, button: str
+) -> dict[str, Any]:
     if style == "text":
         return {"msgtype": "text", "text": {"content": plain}}
     text = f"### {title}\n\n{body}"
     if style == "markdown":
-        suffix = f"\n\n[{OPEN}]({link})" if link else ""
+        suffix = f"\n\n[{button}]({link})" if link else ""
         return {"msgtype": "markdown", "markdown": {"title": title, "text": text + suffix}}
-    card = {"title": title, "text": text, "singleTitle": OPEN, "singleURL": link}
+    card = {"title": title, "text": text, "singleTitle": button, "singleURL": link}
     return {"msgtype": "actionCard", "actionCard": card}
 
 
-def _feishu(style: str, title: str, body: str, link: str | None, plain: str) -> dict[str, Any]:
+def _feishu(
+    style: str, title: str, body: str, link: str | None, plain: str, button: str
+) -> dict[str, Any]:
     if style == "text":
         return {"msg_type": "text", "content": {"text": plain}}
     if style == "markdown":
         line: list[dict[str, Any]] = [{"tag": "text", "text": body}]
         if link:
-            line.append({"tag": "a", "text": f" {OPEN}", "href": link})
+            line.append({"tag": "a", "text": f" {button}", "href": link})
         return {
             "msg_type": "post",
             "content": {"post": {"zh_cn": {"title": title, "content": [line]}}},
         }
-    button = {
+    action = {
         "tag": "button",
-        "text": {"tag": "plain_text", "content": OPEN},
+        "text": {"tag": "plain_text", "content": button},
         "url": link,
         "type": "primary",
     }
@@ -160,7 +182,7 @@ def _feishu(style: str, title: str, body: str, link: str | None, plain: str) -> 
             "header": {"title": {"tag": "plain_text", "content": title}},
             "elements": [
                 {"tag": "markdown", "content": body or title},
-                {"tag": "action", "actions": [button]},
+                {"tag": "action", "actions": [action]},
             ],
         },
     }
@@ -175,13 +197,15 @@ def bot_sender(settings: Settings) -> Callable[[JobContext], None]:
             ).first()
         if channel is None:
             return  # the channel was removed
+        action = action_link(settings, payload)
         params, body = bot_message(
             channel.kind,
             channel.secret,
             payload["title"],
             payload.get("body") or "",
-            record_link(settings, payload),
+            action or record_link(settings, payload),
             payload.get("style"),
+            DECIDE if action else OPEN,
         )
         url = channel.webhook_url
         if params:

@@ -79,6 +79,9 @@ class Notice:
     body: str = ""
     form_key: str | None = None
     record_id: int | None = None
+    action_path: str | None = None
+    """A path (of the base URL) the e-mail offers to act at: an approval link. It goes into
+    the e-mail alone, never into the inbox row."""
 
 
 def notify_each(conn: Connection, notices: Sequence[Notice]) -> int:
@@ -123,6 +126,7 @@ def notify_each(conn: Connection, notices: Sequence[Notice]) -> int:
                 "body": notice.body,
                 "form_key": notice.form_key,
                 "record_id": notice.record_id,
+                **({"action_path": notice.action_path} if notice.action_path else {}),
             }
             for notice in kept
             if people[notice.user_id].wants_email is not False
@@ -159,6 +163,47 @@ def notify_bot(
             "style": style,
         },
     )
+
+
+@dataclass(frozen=True)
+class BotNotice:
+    """One message to one group robot; ``action_path`` is the card's button (an approval
+    link), else the button opens the record."""
+
+    channel_id: int
+    title: str
+    body: str = ""
+    form_key: str | None = None
+    record_id: int | None = None
+    style: str | None = None
+    action_path: str | None = None
+
+
+def notify_bots(conn: Connection, notices: Sequence[BotNotice]) -> int:
+    """:func:`notify_bot` for many messages: one read of the channels, one batch of jobs;
+    messages to channels that no longer exist are dropped (a flow may outlive a channel)."""
+    wanted = sorted({notice.channel_id for notice in notices})
+    if not wanted:
+        return 0
+    existing = set(conn.scalars(sa.select(bot_channels.c.id).where(bot_channels.c.id.in_(wanted))))
+    kept = [notice for notice in notices if notice.channel_id in existing]
+    enqueue_many(
+        conn,
+        BOT,
+        [
+            {
+                "channel_id": notice.channel_id,
+                "title": notice.title,
+                "body": notice.body,
+                "form_key": notice.form_key,
+                "record_id": notice.record_id,
+                "style": notice.style,
+                **({"action_path": notice.action_path} if notice.action_path else {}),
+            }
+            for notice in kept
+        ],
+    )
+    return len(kept)
 
 
 def inbox(

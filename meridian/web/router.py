@@ -11,6 +11,7 @@ from meridian.web.errors import install_page_errors
 from meridian.web.pages import (
     admin,
     approval_designer,
+    approval_links,
     approvals,
     auth,
     automation,
@@ -46,6 +47,7 @@ for module in (
     calendar_admin,
     tasks,
     integrations,
+    approval_links,
     approvals,
     approval_designer,
     dashboards,

@@ -16,6 +16,9 @@ node to the last, and ends approved when it walks off the end. A node is one of:
   condition (the default), so no record is left without a way on.
 - ``parallel``: ``branches`` that all run; the flow goes on when every one has ended.
 
+Beside ``nodes``, ``bots`` (optional) lists the bot channels (WeCom, DingTalk, Feishu group
+robots) that get a card per approver whenever a task opens, with the approver's own link.
+
 Every save of a key adds a version; a running approval keeps the version it started with.
 """
 
@@ -33,7 +36,7 @@ from meridian.access.manage import require_admin
 from meridian.core.actor import Actor
 from meridian.core.clock import utcnow
 from meridian.core.i18n import Text
-from meridian.db.tables import approval_flows
+from meridian.db.tables import approval_flows, bot_channels
 from meridian.errors import ErrorCollector, FieldError, NotFound, PermissionDenied
 from meridian.expr import ExpressionError, ExprType, compile_expression
 from meridian.schema.catalog import find_form
@@ -49,6 +52,7 @@ TIMEOUT_ACTIONS = ("remind", "escalate", "approve", "reject")
 ACTIONS = ("update", "webhook", "notify")
 MAX_NODES = 200
 MAX_LEVELS = 10
+MAX_BOTS = 10
 
 
 @dataclass(frozen=True)
@@ -129,7 +133,33 @@ def check_definition(
             Text("a flow needs at least one approver node"),
             None,
         )
-    return {"nodes": definition["nodes"]}
+    bots = _bots(conn, definition.get("bots"), errors)
+    return {"nodes": definition["nodes"], **({"bots": bots} if bots else {})}
+
+
+def _bots(conn: Connection, bots: Any, errors: ErrorCollector) -> list[int]:
+    """The group robots (bot channel ids) whose group gets a card per approver to decide."""
+    if bots is None:
+        return []
+    if (
+        not isinstance(bots, list)
+        or len(bots) > MAX_BOTS
+        or any(isinstance(b, bool) or not isinstance(b, int) for b in bots)
+    ):
+        errors.add(
+            "definition.bots",
+            "invalid_bots",
+            Text("a list of up to {limit} bot channel ids", limit=MAX_BOTS),
+            bots,
+        )
+        return []
+    known = set(conn.scalars(sa.select(bot_channels.c.id).where(bot_channels.c.id.in_(bots))))
+    for index, channel in enumerate(bots):
+        if channel not in known:
+            errors.add(
+                f"definition.bots.{index}", "unknown_bot", Text("no such bot channel"), channel
+            )
+    return list(dict.fromkeys(bots))
 
 
 class _Checker:

@@ -309,6 +309,11 @@ def _task_walk(conn: Connection, actor: Actor, task_id: int) -> tuple[Walk, dict
     return runtime.open_walk(conn, approval, actor), dict(task._mapping)
 
 
+def _channel(channel: str | None) -> dict[str, Any]:
+    """The trail's note of where a decision came from, when not the inbox or the API."""
+    return {"channel": channel} if channel else {}
+
+
 def _node_of(walk: Walk, task: Mapping[str, Any]) -> tuple[int, Mapping[str, Any]]:
     node_id = walk.conn.scalar(
         sa.select(approval_nodes.c.node_id).where(approval_nodes.c.id == task["node_row_id"])
@@ -337,8 +342,11 @@ def approve(
     comment: str | None = None,
     values: Mapping[str, Any] | None = None,
     attachments: Sequence[str] | None = None,
+    channel: str | None = None,
 ) -> dict[str, Any]:
-    """Approve; ``values`` change the fields the node lets its approvers edit."""
+    """Approve; ``values`` change the fields the node lets its approvers edit. ``channel``
+    names in the trail where the decision came from when it is not the inbox or the API
+    (``link``: an approval link from a card or an e-mail)."""
     walk, task = _task_walk(conn, actor, task_id)
     node_row, node = _node_of(walk, task)
     errors = ErrorCollector()
@@ -375,6 +383,7 @@ def approve(
         comment=text,
         attachments=files,
         values=dict(values or {}),
+        **_channel(channel),
     )
     woken = (
         conn.execute(
@@ -412,6 +421,7 @@ def reject(
     comment: str | None = None,
     to: str | None = None,
     attachments: Sequence[str] | None = None,
+    channel: str | None = None,
 ) -> dict[str, Any]:
     """Reject: ``to`` end (the approval is rejected), submitter (returned to edit) or
     previous (the approver node before this one decides again); the node's ``reject_to``
@@ -428,7 +438,14 @@ def reject(
     errors.raise_if_any()
     _settle(walk, task, "rejected", text)
     runtime.log(
-        walk, "reject", task_id=task_id, node_id=node["id"], comment=text, attachments=files, to=to
+        walk,
+        "reject",
+        task_id=task_id,
+        node_id=node["id"],
+        comment=text,
+        attachments=files,
+        to=to,
+        **_channel(channel),
     )
     if node.get("mode", "single") == "percentage":
         votes = runtime.node_votes(walk, node_row)

@@ -37,13 +37,13 @@ from meridian.db.tables import (
 from meridian.errors import Conflict, NotFound
 from meridian.events.lifecycle import ApprovalFinished
 from meridian.expr import compile_expression
-from meridian.flows.approvals import assignees
+from meridian.flows.approvals import assignees, links
 from meridian.flows.approvals.definitions import FlowTree, get_flow
 from meridian.flows.approvals.lock import engine_write
 from meridian.flows.calendar.model import time_basis
 from meridian.flows.calendar.store import load_calendar
 from meridian.jobs.queue import enqueue
-from meridian.notify.inbox import notify_users
+from meridian.notify.inbox import BotNotice, Notice, notify_bots, notify_each, notify_users
 from meridian.records import service
 from meridian.records.ownership import share_record
 from meridian.records.subscribers import announce
@@ -72,6 +72,7 @@ class Walk:
     actor: Actor
     now: datetime
     record: dict[str, Any] = field(default_factory=dict)
+    flow_label: str = ""
 
     @property
     def id(self) -> int:
@@ -102,6 +103,7 @@ def open_walk(conn: Connection, approval: dict[str, Any], actor: Actor) -> Walk:
     flow = get_flow(conn, approval["flow_key"], approval["flow_version"])
     form = get_form(conn, approval["form_key"])
     walk = Walk(conn, approval, FlowTree(flow["definition"]), form, actor, utcnow(conn))
+    walk.flow_label = str(flow.get("label") or "")
     walk.record = read_record(conn, form, approval["record_id"])
     return walk
 
@@ -334,15 +336,60 @@ def grant_read(walk: Walk, people: Sequence[int]) -> None:
 
 
 def tell_approvers(walk: Walk, people: Sequence[int]) -> None:
+    """Tell ``people`` their task is open: an inbox entry and an e-mail each, and a card on
+    each group robot the flow names (``bots``). Every open task gets its approval link
+    (:mod:`.links`), which the e-mail and the card carry as the way to decide: one card per
+    approver, naming them, since a link acts only as its own approver."""
     grant_read(walk, people)
-    if people:
-        notify_users(
-            walk.conn,
-            people,
-            title=f"待审批 / To approve: {walk.form.label} #{walk.approval['record_id']}",
-            form_key=walk.form.key,
-            record_id=walk.approval["record_id"],
+    if not people:
+        return
+    record_id = walk.approval["record_id"]
+    title = f"待审批 / To approve: {walk.form.label} #{record_id}"
+    issued = links.issue(walk.conn, walk.id, people, walk.now)
+    linked = {link.user_id for link in issued}
+    notices = [
+        Notice(
+            link.user_id, title, form_key=walk.form.key, record_id=record_id, action_path=link.path
         )
+        for link in issued
+    ] + [
+        Notice(person, title, form_key=walk.form.key, record_id=record_id)
+        for person in dict.fromkeys(people)
+        if person not in linked
+    ]
+    notify_each(walk.conn, notices)
+    channels = [int(c) for c in walk.tree.definition.get("bots") or ()]
+    if channels and issued:
+        names = {
+            row.id: row.name
+            for row in walk.conn.execute(
+                sa.select(users.c.id, users.c.name).where(users.c.id.in_(sorted(linked)))
+            )
+        }
+        body = record_summary(walk)
+        notify_bots(
+            walk.conn,
+            [
+                BotNotice(
+                    channel,
+                    f"{title} · 审批人 / Approver: {names.get(link.user_id, link.user_id)}",
+                    body=body,
+                    form_key=walk.form.key,
+                    record_id=record_id,
+                    style="card",
+                    action_path=link.path,
+                )
+                for channel in channels
+                for link in issued
+            ],
+        )
+
+
+def record_summary(walk: Walk) -> str:
+    """The record's title (its title field) and the flow's name, for a card's text."""
+    title_field = walk.form.title_field
+    title = walk.record.get(title_field) if title_field else None
+    return " · ".join(str(part) for part in (walk.flow_label, title) if part)
 
 
 def due_at(conn: Connection, now: datetime, timeout: Mapping[str, Any] | None) -> datetime | None:
