@@ -13,7 +13,7 @@ from pydantic import Field as PydanticField
 
 from meridian.documents import batches, generate, reading, signing, templates, word_pdf
 from meridian.documents.assets import set_asset
-from meridian.http.deps import ActorDep, WorkspaceDep
+from meridian.http.deps import ActorDep, LocaleDep, WorkspaceDep
 from meridian.http.routing import ApiRoute
 from meridian.schema.catalog import get_form
 
@@ -88,11 +88,16 @@ def create_document(
 
 @router.get("/forms/{form_key}/records/{record_id}/documents")
 def list_documents(
-    form_key: str, record_id: int, workspace: WorkspaceDep, actor: ActorDep
+    form_key: str, record_id: int, workspace: WorkspaceDep, actor: ActorDep, locale: LocaleDep
 ) -> dict[str, Any]:
     with workspace.read() as conn:
         items = reading.list_documents(
-            conn=conn, actor=actor, form_key=form_key, record_id=record_id, tz=workspace.tz
+            conn=conn,
+            actor=actor,
+            form_key=form_key,
+            record_id=record_id,
+            tz=workspace.tz,
+            locale=locale,
         )
     return {"items": items}
 
@@ -227,9 +232,11 @@ def create_batch(
 
 
 @router.get("/documents/batches/{batch_id}")
-def get_batch(batch_id: int, workspace: WorkspaceDep, actor: ActorDep) -> dict[str, Any]:
+def get_batch(
+    batch_id: int, workspace: WorkspaceDep, actor: ActorDep, locale: LocaleDep
+) -> dict[str, Any]:
     with workspace.read() as conn:
-        return batches.get_batch(conn=conn, actor=actor, batch_id=batch_id)
+        return batches.get_batch(conn=conn, actor=actor, batch_id=batch_id, locale=locale)
 
 
 @router.get("/documents/batches/{batch_id}/file")

@@ -8,7 +8,7 @@ from fastapi import APIRouter
 
 from meridian.access.manage import require_admin
 from meridian.core.ids import Id
-from meridian.http.deps import ActorDep, WorkspaceDep
+from meridian.http.deps import ActorDep, LocaleDep, WorkspaceDep
 from meridian.http.routing import ApiRoute
 from meridian.jobs import queue
 
@@ -19,13 +19,15 @@ router = APIRouter(route_class=ApiRoute, prefix="/jobs", tags=["jobs"])
 def list_jobs(
     workspace: WorkspaceDep,
     actor: ActorDep,
+    locale: LocaleDep,
     state: str | None = None,
     kind: str | None = None,
     limit: int = 100,
 ) -> dict[str, Any]:
     require_admin(actor)
     with workspace.read() as conn:
-        return {"items": queue.list_jobs(conn, state=state, kind=kind, limit=limit)}
+        found = queue.list_jobs(conn, state=state, kind=kind, limit=limit, locale=locale)
+    return {"items": found}
 
 
 @router.post("/{job_id}/retry")

@@ -8,7 +8,7 @@ from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict
 
 from meridian.core.ids import Id
-from meridian.http.deps import ActorDep, WorkspaceDep
+from meridian.http.deps import ActorDep, LocaleDep, WorkspaceDep
 from meridian.http.routing import ApiRoute
 from meridian.notify import inbox
 
@@ -30,10 +30,14 @@ class BotChannel(BaseModel):
 
 @router.get("/notifications")
 def my_notifications(
-    workspace: WorkspaceDep, actor: ActorDep, unread: bool = False, limit: int = 50
+    workspace: WorkspaceDep,
+    actor: ActorDep,
+    locale: LocaleDep,
+    unread: bool = False,
+    limit: int = 50,
 ) -> dict[str, Any]:
     with workspace.read() as conn:
-        return inbox.inbox(conn, actor, unread_only=unread, limit=limit)
+        return inbox.inbox(conn, actor, unread_only=unread, limit=limit, locale=locale)
 
 
 @router.post("/notifications/{notification_id}/read")

@@ -8,7 +8,7 @@ from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict
 
 from meridian.core.ids import Id
-from meridian.http.deps import ActorDep, WorkspaceDep
+from meridian.http.deps import ActorDep, LocaleDep, WorkspaceDep
 from meridian.http.routing import ApiRoute
 from meridian.integrations import webhooks
 
@@ -35,9 +35,11 @@ def create_webhook(body: WebhookCreate, workspace: WorkspaceDep, actor: ActorDep
 
 
 @router.get("/{webhook_id}/deliveries")
-def list_deliveries(webhook_id: Id, workspace: WorkspaceDep, actor: ActorDep) -> dict[str, Any]:
+def list_deliveries(
+    webhook_id: Id, workspace: WorkspaceDep, actor: ActorDep, locale: LocaleDep
+) -> dict[str, Any]:
     with workspace.read() as conn:
-        return {"items": webhooks.deliveries(conn, actor, webhook_id)}
+        return {"items": webhooks.deliveries(conn, actor, webhook_id, locale=locale)}
 
 
 @router.post("/{webhook_id}/deliveries/{delivery_id}/replay", status_code=202)

@@ -201,11 +201,12 @@ def worker(
 def jobs_list(
     state: str | None = typer.Option(None, help="ready, running, done or dead."),
     limit: int = typer.Option(50),
+    lang: str = typer.Option("en", "--lang", help="Language of the errors: en or zh-CN."),
 ) -> None:
     """Show jobs, newest first (JSON lines on stdout)."""
     with _workspace() as workspace:
         with workspace.read() as conn:
-            for job in queue.list_jobs(conn, state=state, limit=limit):
+            for job in queue.list_jobs(conn, state=state, limit=limit, locale=lang):
                 typer.echo(json.dumps(job, ensure_ascii=False, default=str))
 
 

@@ -13,11 +13,16 @@ reader's language. A parameter that is itself a ``Text`` is rendered too, so a s
 quote another (``"{name}: {reason}"``). A parameter named ``p_zh`` is the Chinese form of
 ``p`` for values worked out in both languages where they arise (the expression checker's
 "a number or a date"); a zh-CN translation may use it instead of ``p``.
+
+A message written now and read later by someone else (a job's error, a notification) is kept
+by :func:`stored` as its msgid and parameters and said per reader by :func:`localized`.
 """
 
 from __future__ import annotations
 
 import functools
+import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -93,14 +98,104 @@ def _short(value: Any) -> Any:
 
 
 def localized(message: str, locale: str) -> str:
-    """A message in ``locale``: a :class:`Text` from the catalog; an older ``"English / 中文"``
-    message by its half; anything else as it is."""
+    """A message in ``locale``: a :class:`Text`, or a message kept by :func:`stored`, from the
+    catalog; an older ``"English / 中文"`` message by its half; anything else as it is."""
+    message = restored(message)
     if isinstance(message, Text):
         return Translator(locale).text(message)
+    return _half(message, locale)
+
+
+_HAN = re.compile(r"[\u3400-\u9fff]")
+
+
+def _half(message: str, locale: str) -> str:
+    """The reader's half of an ``"English / 中文"`` message written before messages were kept
+    as :func:`stored`; a message whose halves are not one English and one Chinese (a label
+    with a slash, "A / B") is shown whole."""
     english, separator, chinese = message.partition(" / ")
-    if not separator:
+    if not separator or " / " in chinese:
+        return message
+    if _HAN.search(english) or not _HAN.search(chinese):
         return message
     return chinese if locale.startswith("zh") else english
+
+
+_STORED = '{"msgid":'
+
+
+def stored(message: str, *, limit: int | None = None, **raw: str) -> str:
+    """``message`` as the text a column keeps until someone reads it, long after it was said:
+    a :class:`Text` is kept as its msgid and parameters (JSON; a parameter that is a ``Text``
+    nested the same way) and said in each reader's language by :func:`localized`; other text
+    is kept as it is. ``raw`` adds untranslated detail for operators (a traceback) that
+    :func:`stored_detail` reads back. A form longer than ``limit`` keeps the English sentence
+    instead, cut to ``limit`` (a half JSON document would be neither)."""
+    if not isinstance(message, Text):
+        return message if limit is None else message[:limit]
+    form: dict[str, Any] = _form(message)
+    form.update(raw)
+    kept = json.dumps(form, ensure_ascii=False, separators=(",", ":"), default=str)
+    if limit is not None and len(kept) > limit:
+        return str(message)[:limit]
+    return kept
+
+
+def _form(message: Text) -> dict[str, Any]:
+    return {
+        "msgid": message.msgid,
+        "params": {
+            name: _form(value) if isinstance(value, Text) else _plain(value)
+            for name, value in message.params.items()
+        },
+    }
+
+
+def _plain(value: Any) -> Any:
+    return value if value is None or isinstance(value, str | int | float | bool) else str(value)
+
+
+def restored(message: str) -> str:
+    """The :class:`Text` a :func:`stored` message keeps; any other text as it is."""
+    if not isinstance(message, str) or isinstance(message, Text):
+        return message
+    if not message.startswith(_STORED):
+        return message
+    try:
+        form = json.loads(message)
+        return _text(form)
+    except (ValueError, TypeError, KeyError, IndexError, AttributeError):
+        return message
+
+
+def _text(form: Mapping[str, Any]) -> Text:
+    params = {
+        name: _text(value) if isinstance(value, dict) and "msgid" in value else value
+        for name, value in dict(form.get("params") or {}).items()
+    }
+    return Text(str(form["msgid"]), **params)
+
+
+def for_everyone(message: str) -> str:
+    """A message for a group with no one reader (a WeCom, DingTalk or Feishu group robot):
+    said in Chinese, then English, ``"中文 / English"``; other text as it is. Only there: a
+    message with a reader is said in that reader's language."""
+    message = restored(message)
+    if not isinstance(message, Text):
+        return message
+    chinese, english = Translator("zh-CN").text(message), Translator("en").text(message)
+    return chinese if chinese == english else f"{chinese} / {english}"
+
+
+def stored_detail(message: str | None, name: str) -> str | None:
+    """The untranslated detail ``name`` that :func:`stored` kept beside a message."""
+    if not message or not message.startswith(_STORED):
+        return None
+    try:
+        found = json.loads(message).get(name)
+    except ValueError:
+        return None
+    return found if isinstance(found, str) else None
 
 
 @dataclass(frozen=True)
@@ -138,14 +233,6 @@ class Translator:
     @property
     def babel_locale(self) -> Locale:
         return Locale.parse(self.locale, sep="-")
-
-
-def bilingual(message: str) -> str:
-    """``message`` as stored text that a later reader sees in their language: ``"English /
-    中文"``, which :func:`localized` halves (a job's or a batch's error is written long before
-    anyone reads it, by then only text)."""
-    english, chinese = Translator("en").text(message), Translator("zh-CN").text(message)
-    return english if english == chinese else f"{english} / {chinese}"
 
 
 def N_(message: str) -> str:

@@ -29,7 +29,7 @@ from sqlalchemy.engine import Engine
 from meridian.access.actors import load_actor
 from meridian.core import clock
 from meridian.core.actor import Actor
-from meridian.core.i18n import Text, bilingual
+from meridian.core.i18n import Text, stored
 from meridian.db.engine import read_transaction
 from meridian.db.sets import one_of
 from meridian.db.tables import document_batches, documents, files
@@ -398,15 +398,15 @@ def _progress(conn: Any, batch: _Batch, *, state: str) -> None:
 
 
 def _fail(context: JobContext, batch: _Batch, stopped: _Stopped) -> None:
-    """The batch stops at ``stopped``'s record and says why, in both languages (whoever reads
-    the batch later sees their half)."""
+    """The batch stops at ``stopped``'s record and says why, kept as its msgid and parameters
+    (whoever reads the batch later reads it in their language)."""
     said = Text(
         "record {record_id}: {message}", record_id=stopped.record_id, message=stopped.error.detail
     )
-    failed = bilingual(said)
+    failed = stored(said, limit=2000)
     with context.transaction() as conn:
         conn.execute(
             document_batches.update()
             .where(document_batches.c.id == batch.id)
-            .values(state="failed", error=failed[:2000], finished_at=clock.utcnow(conn))
+            .values(state="failed", error=failed, finished_at=clock.utcnow(conn))
         )

@@ -19,7 +19,7 @@ from sqlalchemy.engine import Connection
 from meridian.access.permissions import form_access
 from meridian.core import clock
 from meridian.core.actor import Actor
-from meridian.core.i18n import Text
+from meridian.core.i18n import Text, localized
 from meridian.db.sets import one_of
 from meridian.db.tables import document_batches, documents, files
 from meridian.documents.pdf import join_pdfs
@@ -86,8 +86,11 @@ def create_batch(
     return get_batch(conn=conn, actor=actor, batch_id=batch_id)
 
 
-def get_batch(*, conn: Connection, actor: Actor, batch_id: int) -> dict[str, Any]:
-    """The batch's progress, for the user who asked for it (and administrators)."""
+def get_batch(
+    *, conn: Connection, actor: Actor, batch_id: int, locale: str = "en"
+) -> dict[str, Any]:
+    """The batch's progress, for the user who asked for it (and administrators); why it
+    failed is said in ``locale``."""
     row = _batch_row(conn, actor, batch_id)
     return {
         "id": row.id,
@@ -98,7 +101,7 @@ def get_batch(*, conn: Connection, actor: Actor, batch_id: int) -> dict[str, Any
         "done": row.done,
         "total": row.total,
         "file_id": row.file_id,
-        "error": row.error,
+        "error": None if row.error is None else localized(row.error, locale),
         "created_at": row.created_at.isoformat(),
         "finished_at": row.finished_at.isoformat() if row.finished_at else None,
     }

@@ -11,7 +11,7 @@ from sqlalchemy.engine import Connection
 
 from meridian.access.permissions import form_access
 from meridian.core.actor import Actor
-from meridian.core.i18n import Text
+from meridian.core.i18n import Text, localized
 from meridian.db.tables import documents, files
 from meridian.documents.issuing import DONE
 from meridian.documents.visibility import Sight
@@ -23,9 +23,16 @@ from meridian.schema.catalog import get_form
 
 
 def list_documents(
-    *, conn: Connection, actor: Actor, form_key: str, record_id: int, tz: ZoneInfo
+    *,
+    conn: Connection,
+    actor: Actor,
+    form_key: str,
+    record_id: int,
+    tz: ZoneInfo,
+    locale: str | None = None,
 ) -> list[dict[str, Any]]:
-    """The record's documents the actor may see, newest first."""
+    """The record's documents the actor may see, newest first; a failed PDF's reason said in
+    ``locale`` (kept as it was stored when None, for a page that says it itself)."""
     require_readable(conn=conn, actor=actor, form_key=form_key, record_id=record_id, tz=tz)
     rows = conn.execute(
         sa.select(documents, files.c.name, files.c.content_type, files.c.size)
@@ -52,7 +59,7 @@ def list_documents(
             "size": row.size,
             "signed": row.signing_key_id is not None,
             "pdf": pdf_state(row, installed),
-            "pdf_error": row.pdf_error,
+            "pdf_error": _said(row.pdf_error, locale),
             "created_by": row.created_by,
             "created_at": row.created_at.isoformat(),
         }
@@ -119,3 +126,7 @@ def require_readable(
             ),
             id=record_id,
         )
+
+
+def _said(message: str | None, locale: str | None) -> str | None:
+    return message if message is None or locale is None else localized(message, locale)

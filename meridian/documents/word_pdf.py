@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from meridian.core.actor import Actor
-from meridian.core.i18n import Text, bilingual
+from meridian.core.i18n import Text, restored, stored
 from meridian.db.engine import read_transaction
 from meridian.db.tables import documents, files
 from meridian.documents.word import docx_to_pdf, libreoffice, libreoffice_missing
@@ -65,7 +65,7 @@ def pdf_refusal(state: str, error: str | None) -> Conflict:
         return libreoffice_missing()
     if state == "failed":
         return Conflict(
-            Text("the PDF could not be made: {reason}", reason=error or ""),
+            Text("the PDF could not be made: {reason}", reason=restored(error or "")),
             reason="conversion_failed",
         )
     if state == "converting":
@@ -100,11 +100,11 @@ def pdf_converter(settings: Settings) -> Handler:
                 conn.execute(
                     documents.update()
                     .where(documents.c.id == document_id)
-                    .values(pdf_state=FAILED, pdf_error=bilingual(exc.detail)[:2000])
+                    .values(pdf_state=FAILED, pdf_error=stored(exc.detail, limit=2000))
                 )
             return
         with context.transaction() as conn:
-            stored = store_file(
+            made = store_file(
                 conn=conn,
                 actor=Actor.system(),
                 store=settings.file_store_dir,
@@ -114,7 +114,7 @@ def pdf_converter(settings: Settings) -> Handler:
             conn.execute(
                 documents.update()
                 .where(documents.c.id == document_id)
-                .values(pdf_state=DONE, pdf_file_id=stored["row_id"], pdf_error=None)
+                .values(pdf_state=DONE, pdf_file_id=made["row_id"], pdf_error=None)
             )
 
     return run

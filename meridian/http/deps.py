@@ -27,6 +27,7 @@ from meridian.core.i18n import Text
 from meridian.db.engine import read_transaction, transaction
 from meridian.errors import PermissionDenied, Unauthenticated
 from meridian.events.audit import audit
+from meridian.http.problems import request_locale
 from meridian.plugins.manager import Plugins
 from meridian.settings import Settings
 
@@ -215,3 +216,12 @@ def _authenticate(request: Request, workspace: Workspace) -> Actor:
 
 
 ActorDep = Annotated[Actor, Depends(get_actor)]
+
+
+def reader_locale(request: Request, actor: ActorDep) -> str:
+    """The caller's language for what a route returns (kept messages said in their words):
+    their setting, else ``Accept-Language``, else English, as problem details are."""
+    return request_locale(request)
+
+
+LocaleDep = Annotated[str, Depends(reader_locale)]

@@ -25,6 +25,14 @@ from typing import Any
 import httpx
 import sqlalchemy as sa
 
+from meridian.core.i18n import (
+    DEFAULT_LOCALE,
+    N_,
+    Translator,
+    for_everyone,
+    localized,
+    supported,
+)
 from meridian.db.engine import transaction
 from meridian.db.tables import bot_channels
 from meridian.integrations.webhooks import tls
@@ -58,8 +66,9 @@ def email_sender(settings: Settings) -> Callable[[JobContext], None]:
         if not settings.smtp_host:
             raise SendFailed("no SMTP server is configured (MERIDIAN_SMTP_HOST)")
         payload = context.payload
+        locale = supported(payload.get("locale")) or DEFAULT_LOCALE
         message = EmailMessage()
-        message["Subject"] = payload["title"]
+        message["Subject"] = localized(payload["title"], locale)
         message["From"] = settings.smtp_from
         message["To"] = payload["to"]
         message["Message-ID"] = (
@@ -67,11 +76,11 @@ def email_sender(settings: Settings) -> Callable[[JobContext], None]:
         )
         link = record_link(settings, payload)
         action = action_link(settings, payload)
-        text = payload.get("body") or ""
+        text = localized(payload.get("body") or "", locale)
         if action:
-            text += f"\n\n{DECIDE}: {action}"
+            text += "\n\n" + Translator(locale)(N_("Approve or reject: {link}"), link=action)
         if link:
-            text += f"\n\n查看 / Open: {link}"
+            text += "\n\n" + Translator(locale)(N_("Open: {link}"), link=link)
         message.set_content(text + "\n\n— Meridian 子午\n")
         with smtplib.SMTP(settings.smtp_host, settings.smtp_port, timeout=10) as smtp:
             if settings.smtp_starttls:
@@ -201,8 +210,8 @@ def bot_sender(settings: Settings) -> Callable[[JobContext], None]:
         params, body = bot_message(
             channel.kind,
             channel.secret,
-            payload["title"],
-            payload.get("body") or "",
+            for_everyone(payload["title"]),
+            for_everyone(payload.get("body") or ""),
             action or record_link(settings, payload),
             payload.get("style"),
             DECIDE if action else OPEN,

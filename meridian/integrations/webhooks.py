@@ -38,7 +38,7 @@ from sqlalchemy.engine import Connection
 from meridian.access.manage import require_admin
 from meridian.core.actor import Actor
 from meridian.core.clock import utcnow
-from meridian.core.i18n import Text
+from meridian.core.i18n import Text, localized, stored
 from meridian.db.engine import transaction
 from meridian.db.tables import jobs, webhook_deliveries, webhooks
 from meridian.errors import FieldError, NotFound, ValidationFailed
@@ -182,7 +182,7 @@ def deliver(context: JobContext) -> None:
         )
         status, excerpt = response.status_code, response.text[:RESPONSE_EXCERPT]
     except httpx.HTTPError as exc:
-        error = f"{type(exc).__name__}: {exc}"
+        error = Text("the receiver could not be reached: {reason}", reason=_said(exc))
     took = int((time.perf_counter() - started) * 1000)
     taken = error is None and status is not None and 200 <= status < 300
     # A delivery taken is logged in the transaction that completes its job: both or neither.
@@ -195,14 +195,14 @@ def deliver(context: JobContext) -> None:
                 event_type=payload["event"],
                 record_id=payload.get("record_id"),
                 status_code=status,
-                error=error,
+                error=None if error is None else stored(error),
                 response=excerpt,
                 duration_ms=took,
                 at=utcnow(conn),
             )
         )
     if not taken:
-        raise DeliveryFailed(error or f"the receiver answered {status}")
+        raise DeliveryFailed(error or Text("the receiver answered {status}", status=status))
 
 
 def call(context: JobContext) -> None:
@@ -225,11 +225,22 @@ def call(context: JobContext) -> None:
             payload["url"], content=body, headers=headers, timeout=TIMEOUT, verify=tls()
         )
     except httpx.HTTPError as exc:
-        raise DeliveryFailed(f"{type(exc).__name__}: {exc}") from None
+        raise DeliveryFailed(
+            Text("the receiver could not be reached: {reason}", reason=_said(exc))
+        ) from None
     if not 200 <= response.status_code < 300:
         raise DeliveryFailed(
-            f"the receiver answered {response.status_code}: {response.text[:RESPONSE_EXCERPT]}"
+            Text(
+                "the receiver answered {status}: {response}",
+                status=response.status_code,
+                response=response.text[:RESPONSE_EXCERPT],
+            )
         )
+
+
+def _said(exc: Exception) -> str:
+    """A network error as the library says it (English, a parameter of our sentence)."""
+    return f"{type(exc).__name__}: {exc}"
 
 
 class DeliveryFailed(Exception):
@@ -246,7 +257,10 @@ def list_webhooks(conn: Connection, actor: Actor) -> list[dict[str, Any]]:
     ]
 
 
-def deliveries(conn: Connection, actor: Actor, webhook_id: int) -> list[dict[str, Any]]:
+def deliveries(
+    conn: Connection, actor: Actor, webhook_id: int, *, locale: str = "en"
+) -> list[dict[str, Any]]:
+    """The last 200 deliveries, newest first, their errors said in ``locale``."""
     require_admin(actor)
     rows = conn.execute(
         sa.select(webhook_deliveries)
@@ -254,7 +268,14 @@ def deliveries(conn: Connection, actor: Actor, webhook_id: int) -> list[dict[str
         .order_by(webhook_deliveries.c.id.desc())
         .limit(200)
     )
-    return [{**row._mapping, "at": row.at.isoformat()} for row in rows]
+    return [
+        {
+            **row._mapping,
+            "error": None if row.error is None else localized(row.error, locale),
+            "at": row.at.isoformat(),
+        }
+        for row in rows
+    ]
 
 
 def replay(conn: Connection, actor: Actor, webhook_id: int, delivery_id: int) -> int:

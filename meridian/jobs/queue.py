@@ -31,7 +31,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 
 from meridian.core import clock
-from meridian.core.i18n import N_, Text
+from meridian.core.i18n import N_, Text, localized, stored_detail
 from meridian.db.bulk import insert_many
 from meridian.db.tables import jobs
 from meridian.errors import Conflict, NotFound
@@ -317,21 +317,32 @@ def fail(conn: Connection, job: ClaimedJob, worker: str, error: str) -> str:
 
 
 def list_jobs(
-    conn: Connection, *, state: str | None = None, kind: str | None = None, limit: int = 100
+    conn: Connection,
+    *,
+    state: str | None = None,
+    kind: str | None = None,
+    limit: int = 100,
+    locale: str = "en",
 ) -> list[dict[str, Any]]:
+    """Jobs, newest first; a last error said in ``locale``, its traceback as ``trace``."""
     query = sa.select(jobs).order_by(jobs.c.id.desc()).limit(max(1, min(limit, 500)))
     if state is not None:
         query = query.where(jobs.c.state == state)
     if kind is not None:
         query = query.where(jobs.c.kind == kind)
-    return [_describe(dict(row._mapping)) for row in conn.execute(query)]
+    return [_describe(dict(row._mapping), locale) for row in conn.execute(query)]
 
 
-def _describe(row: Mapping[str, Any]) -> dict[str, Any]:
-    return {
+def _describe(row: Mapping[str, Any], locale: str = "en") -> dict[str, Any]:
+    described = {
         key: value.isoformat() if isinstance(value, datetime) else value
         for key, value in row.items()
     }
+    if "last_error" in described:
+        kept = described["last_error"]
+        described["last_error"] = None if kept is None else localized(kept, locale)
+        described["trace"] = stored_detail(kept, "trace")
+    return described
 
 
 def retry_dead(conn: Connection, job_id: int) -> dict[str, Any]:

@@ -25,6 +25,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy.engine import Engine
 
+from meridian.core.i18n import Text, stored
 from meridian.db.engine import transaction
 from meridian.jobs import queue
 from meridian.jobs.queue import Handler, JobContext, LeaseLost
@@ -78,15 +79,15 @@ class Worker:
         context = JobContext(self.engine, job.id, job.payload, job.attempts, self.name)
         try:
             if handler is None:
-                raise LookupError(f"no handler for jobs of kind {job.kind!r}")
+                raise LookupError(Text("no handler for jobs of kind {kind!r}", kind=job.kind))
             handler(context)
             if not context.completed:
                 with transaction(self.engine) as conn:
                     queue.finish(conn, [job], self.name)
         except LeaseLost:
             log.warning("job %s (%s): lease lost to another worker", job.id, job.kind)
-        except Exception:  # any failure of a handler is the job's, never the worker's
-            error = traceback.format_exc(limit=5)
+        except Exception as exc:  # any failure of a handler is the job's, never the worker's
+            error = failure(exc, traceback.format_exc(limit=5))
             with transaction(self.engine) as conn:
                 state = queue.fail(conn, job, self.name, error)
             log.warning("job %s (%s) failed, now %s", job.id, job.kind, state)
@@ -140,3 +141,13 @@ def start_in_background(
         thread.start()
         started.append(thread)
     return stop, started
+
+
+def failure(exc: Exception, trace: str) -> str:
+    """A failed attempt as the job keeps it: the error's own sentence when it is a catalog
+    :class:`Text` (said later in each reader's language), else the exception's English as the
+    parameter of one; the traceback beside it, for operators."""
+    said = exc.args[0] if exc.args and isinstance(exc.args[0], Text) else None
+    if said is None:
+        said = Text("{kind}: {reason}", kind=type(exc).__name__, reason=str(exc))
+    return stored(said, limit=4000, trace=trace[-3000:])

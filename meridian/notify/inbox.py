@@ -2,7 +2,10 @@
 
 Everything here is written in the caller's transaction; sending happens in jobs (the handlers
 are in ``meridian.integrations``), so a notification exists exactly when the change that caused
-it does, and a slow mail server never slows a save.
+it does, and a slow mail server never slows a save. A title or body that is a catalog
+:class:`~meridian.core.i18n.Text` is kept as its msgid and parameters (``core.i18n.stored``) and
+said in the reader's language: the inbox's when they read it, an email's when it is sent to
+its recipient; a group robot's in both (``core.i18n.for_everyone``).
 """
 
 from __future__ import annotations
@@ -16,12 +19,14 @@ from sqlalchemy.engine import Connection
 
 from meridian.core.actor import Actor
 from meridian.core.clock import utcnow
-from meridian.core.i18n import Text
+from meridian.core.i18n import Text, localized, stored
 from meridian.db.tables import bot_channels, notifications, notify_preferences, users
 from meridian.errors import FieldError, NotFound, PermissionDenied, ValidationFailed
 from meridian.jobs.queue import enqueue, enqueue_many
 
 EMAIL, BOT = "notify.email", "notify.bot"
+TITLE_LIMIT = 300
+"""Characters a notification's title keeps (its column's width)."""
 BOT_KINDS = ("wecom", "dingtalk", "feishu")
 
 
@@ -36,19 +41,25 @@ def notify_users(
 ) -> int:
     """An inbox entry per active user, and an email job for each who keeps email on."""
     people = conn.execute(
-        sa.select(users.c.id, users.c.email, notify_preferences.c.email.label("wants_email"))
+        sa.select(
+            users.c.id,
+            users.c.email,
+            users.c.locale,
+            notify_preferences.c.email.label("wants_email"),
+        )
         .outerjoin(notify_preferences, notify_preferences.c.user_id == users.c.id)
         .where(users.c.id.in_(sorted(set(user_ids))), users.c.is_active)
     ).all()
     if not people:
         return 0
     now = utcnow(conn)
+    title, body = stored(title, limit=TITLE_LIMIT), stored(body)
     conn.execute(
         notifications.insert(),
         [
             {
                 "user_id": person.id,
-                "title": title[:300],
+                "title": title,
                 "body": body,
                 "form_key": form_key,
                 "record_id": record_id,
@@ -62,7 +73,7 @@ def notify_users(
         conn,
         EMAIL,
         [
-            {"to": person.email, "title": title, "body": body, **link}
+            {"to": person.email, "locale": person.locale, "title": title, "body": body, **link}
             for person in people
             if person.wants_email is not False
         ],
@@ -93,7 +104,12 @@ def notify_each(conn: Connection, notices: Sequence[Notice]) -> int:
     people = {
         row.id: row
         for row in conn.execute(
-            sa.select(users.c.id, users.c.email, notify_preferences.c.email.label("wants_email"))
+            sa.select(
+                users.c.id,
+                users.c.email,
+                users.c.locale,
+                notify_preferences.c.email.label("wants_email"),
+            )
             .outerjoin(notify_preferences, notify_preferences.c.user_id == users.c.id)
             .where(users.c.id.in_(wanted), users.c.is_active)
         )
@@ -107,8 +123,8 @@ def notify_each(conn: Connection, notices: Sequence[Notice]) -> int:
         [
             {
                 "user_id": notice.user_id,
-                "title": notice.title[:300],
-                "body": notice.body,
+                "title": stored(notice.title, limit=TITLE_LIMIT),
+                "body": stored(notice.body),
                 "form_key": notice.form_key,
                 "record_id": notice.record_id,
                 "created_at": now,
@@ -122,8 +138,9 @@ def notify_each(conn: Connection, notices: Sequence[Notice]) -> int:
         [
             {
                 "to": people[notice.user_id].email,
-                "title": notice.title,
-                "body": notice.body,
+                "locale": people[notice.user_id].locale,
+                "title": stored(notice.title, limit=TITLE_LIMIT),
+                "body": stored(notice.body),
                 "form_key": notice.form_key,
                 "record_id": notice.record_id,
                 **({"action_path": notice.action_path} if notice.action_path else {}),
@@ -156,8 +173,8 @@ def notify_bot(
         BOT,
         {
             "channel_id": channel_id,
-            "title": title,
-            "body": body,
+            "title": stored(title),
+            "body": stored(body),
             "form_key": form_key,
             "record_id": record_id,
             "style": style,
@@ -193,8 +210,8 @@ def notify_bots(conn: Connection, notices: Sequence[BotNotice]) -> int:
         [
             {
                 "channel_id": notice.channel_id,
-                "title": notice.title,
-                "body": notice.body,
+                "title": stored(notice.title),
+                "body": stored(notice.body),
                 "form_key": notice.form_key,
                 "record_id": notice.record_id,
                 "style": notice.style,
@@ -207,9 +224,14 @@ def notify_bots(conn: Connection, notices: Sequence[BotNotice]) -> int:
 
 
 def inbox(
-    conn: Connection, actor: Actor, *, unread_only: bool = False, limit: int = 50
+    conn: Connection,
+    actor: Actor,
+    *,
+    unread_only: bool = False,
+    limit: int = 50,
+    locale: str = "en",
 ) -> dict[str, Any]:
-    """The actor's notifications, newest first, and how many are unread."""
+    """The actor's notifications, newest first, said in ``locale``, and how many are unread."""
     mine = notifications.c.user_id == actor.user_id
     query = sa.select(notifications).where(mine).order_by(notifications.c.id.desc())
     if unread_only:
@@ -217,6 +239,8 @@ def inbox(
     items = [
         {
             **row._mapping,
+            "title": localized(row.title, locale),
+            "body": localized(row.body or "", locale),
             "created_at": row.created_at.isoformat(),
             "read_at": row.read_at.isoformat() if row.read_at else None,
         }

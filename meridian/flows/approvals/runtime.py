@@ -25,7 +25,7 @@ from sqlalchemy.engine import Connection
 
 from meridian.core.actor import Actor
 from meridian.core.clock import utcnow
-from meridian.core.i18n import Text
+from meridian.core.i18n import N_, Text
 from meridian.db.tables import (
     approval_acts,
     approval_nodes,
@@ -344,7 +344,7 @@ def tell_approvers(walk: Walk, people: Sequence[int]) -> None:
     if not people:
         return
     record_id = walk.approval["record_id"]
-    title = f"待审批 / To approve: {walk.form.label} #{record_id}"
+    title = Text("To approve: {form} #{record_id}", form=walk.form.label, record_id=record_id)
     issued = links.issue(walk.conn, walk.id, people, walk.now)
     linked = {link.user_id for link in issued}
     notices = [
@@ -372,7 +372,11 @@ def tell_approvers(walk: Walk, people: Sequence[int]) -> None:
             [
                 BotNotice(
                     channel,
-                    f"{title} · 审批人 / Approver: {names.get(link.user_id, link.user_id)}",
+                    Text(
+                        "{title} · Approver: {name}",
+                        title=title,
+                        name=names.get(link.user_id, link.user_id),
+                    ),
                     body=body,
                     form_key=walk.form.key,
                     record_id=record_id,
@@ -425,7 +429,11 @@ def _enter_cc(walk: Walk, node: Mapping[str, Any]) -> None:
         notify_users(
             walk.conn,
             people,
-            title=f"抄送 / For your information: {walk.form.label} #{walk.approval['record_id']}",
+            title=Text(
+                "For your information: {form} #{record_id}",
+                form=walk.form.label,
+                record_id=walk.approval["record_id"],
+            ),
             form_key=walk.form.key,
             record_id=walk.approval["record_id"],
         )
@@ -576,11 +584,14 @@ def finish(walk: Walk, outcome: str) -> None:
     announce(walk.conn, walk.form, [event])
     submitter = walk.approval["submitter_id"]
     if submitter is not None and outcome != WITHDRAWN:
-        word = {"approved": "已通过 / approved", "rejected": "已驳回 / rejected"}[outcome]
+        said = {
+            "approved": N_("Approval approved: {form} #{record_id}"),
+            "rejected": N_("Approval rejected: {form} #{record_id}"),
+        }[outcome]
         notify_users(
             walk.conn,
             [submitter],
-            title=f"审批{word}: {walk.form.label} #{record_id}",
+            title=Text(said, form=walk.form.label, record_id=record_id),
             form_key=walk.form.key,
             record_id=record_id,
         )
@@ -596,7 +607,11 @@ def return_to_submitter(walk: Walk) -> None:
         notify_users(
             walk.conn,
             [submitter],
-            title=f"审批退回 / Returned to you: {walk.form.label} #{walk.approval['record_id']}",
+            title=Text(
+                "Returned to you: {form} #{record_id}",
+                form=walk.form.label,
+                record_id=walk.approval["record_id"],
+            ),
             form_key=walk.form.key,
             record_id=walk.approval["record_id"],
         )

@@ -18,6 +18,7 @@ from sqlalchemy.engine import Connection
 
 from meridian.core.actor import Actor
 from meridian.core.clock import utcnow
+from meridian.core.i18n import Text
 from meridian.db.tables import approval_acts, approval_nodes, approval_tasks, approvals
 from meridian.errors import MeridianError
 from meridian.flows.approvals import assignees, operations
@@ -108,7 +109,9 @@ def handle_due_tasks(conn: Connection, limit: int = BATCH) -> int:
             notify_users(
                 conn,
                 [t.assignee_id],
-                title=f"审批超时提醒 / Approval overdue: {t.form_key} #{t.record_id}",
+                title=Text(
+                    "Approval overdue: {form} #{record_id}", form=t.form_key, record_id=t.record_id
+                ),
                 form_key=t.form_key,
                 record_id=t.record_id,
             )

@@ -52,9 +52,12 @@ def _check_options(field: Field) -> list[str]:
         return [f"option values must be unique; repeated: {', '.join(duplicates)}"]
     names = ", ".join(PALETTE)
     return [
-        f"option {option.value!r}: colour must be #rgb, #rrggbb or one of {names}; got "
-        f"{option.color[:40]!r} / 选项 {option.value!r} 的颜色须为 #rgb、#rrggbb 或 {names} 之一，"
-        f"收到 {option.color[:40]!r}"
+        Text(
+            "option {value!r}: colour must be #rgb, #rrggbb or one of {names}; got {color!r}",
+            value=option.value,
+            names=names,
+            color=option.color[:40],
+        )
         for option in field.options
         if not is_color(option.color)
     ]

@@ -526,7 +526,7 @@ def audit_page(
 def jobs_page(request: Request, viewer: ViewerDep, state: str = "dead") -> HTMLResponse:
     manage.require_admin(viewer.actor)
     with viewer.workspace.read() as conn:
-        found = jobs.list_jobs(conn, state=state, limit=200)
+        found = jobs.list_jobs(conn, state=state, limit=200, locale=viewer.locale)
     return admin_page(
         request,
         viewer,

@@ -240,7 +240,7 @@ async def add_webhook(request: Request, viewer: ViewerDep) -> HTMLResponse:
 def webhook_page(webhook_id: Id, request: Request, viewer: ViewerDep) -> HTMLResponse:
     manage.require_admin(viewer.actor)
     with viewer.workspace.read() as conn:
-        log = webhooks.deliveries(conn, viewer.actor, webhook_id)
+        log = webhooks.deliveries(conn, viewer.actor, webhook_id, locale=viewer.locale)
         hook = next(
             (w for w in webhooks.list_webhooks(conn, viewer.actor) if w["id"] == webhook_id), None
         )

@@ -48,7 +48,7 @@ def app_home(app_key: str, request: Request, viewer: ViewerDep) -> HTMLResponse:
 @router.get("/inbox", response_class=HTMLResponse)
 def notifications(request: Request, viewer: ViewerDep) -> HTMLResponse:
     with viewer.workspace.read() as conn:
-        found = inbox(conn, viewer.actor)
+        found = inbox(conn, viewer.actor, locale=viewer.locale)
     presenter = Presenter(viewer.locale, viewer.workspace.tz, {})
     return page(request, viewer, "inbox.html", items=found["items"], presenter=presenter)
 
