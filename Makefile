@@ -70,8 +70,10 @@ fix: install
 	$(BIN)/ruff format meridian tests bench
 	$(BIN)/ruff check --fix meridian tests bench
 
+## Work stealing: a test process that runs out of tests takes half of another's queue, so the
+## long tests (marked `long`, scheduled first by tests/conftest.py) never finish the run alone.
 check-tests: install browser
-	$(BIN)/pytest -n auto -q
+	$(BIN)/pytest -n auto --dist worksteal -q
 
 test: lint check-tests
 

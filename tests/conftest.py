@@ -51,6 +51,19 @@ def _prepare_postgres_database(url: str) -> None:
     admin.dispose()
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "long: takes tens of seconds (real processes, fuzzing); scheduled first"
+    )
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tests marked ``long`` run first. They take tens of seconds each (real processes killed
+    again and again, the API fuzzer), and the test processes share them out while the short
+    tests fill the gaps; one started last would keep the whole run waiting on one process."""
+    items.sort(key=lambda item: item.get_closest_marker("long") is None)
+
+
 @pytest.fixture(scope="session")
 def postgres_ready() -> bool:
     if POSTGRES_URL:

@@ -76,6 +76,7 @@ def idc(workspace: Workspace, admin: Actor, client: TestClient) -> Iterator[Test
     yield client
 
 
+@pytest.mark.long
 def test_every_operation_answers_fuzzed_requests_as_documented(idc: TestClient) -> None:
     token = {"Authorization": idc.headers["authorization"]}
     schema = schemathesis.openapi.from_asgi("/api/openapi.json", idc.app, headers=token)

@@ -11,6 +11,7 @@ from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
@@ -45,6 +46,7 @@ def _unfinished(engine: Engine) -> int:
     return int(pending or 0) + int(open_tasks or 0)
 
 
+@pytest.mark.long
 def test_killed_workers_time_each_task_out_once(
     workspace: Workspace,
     admin: Actor,

@@ -83,6 +83,7 @@ class Model:
         self.acted_this_round: dict[int, bool] = {}
 
 
+@pytest.mark.long
 @pytest.mark.parametrize("seed", [1, 2, 3])
 def test_random_operation_sequences_keep_the_invariants(company: Company, seed: int) -> None:
     rng = random.Random(seed)

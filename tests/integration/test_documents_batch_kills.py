@@ -16,6 +16,7 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
@@ -66,6 +67,7 @@ def _wait(
         time.sleep(0.05)
 
 
+@pytest.mark.long
 def test_a_batch_whose_worker_is_killed_carries_on_with_gap_free_numbers(
     workspace: Workspace, admin: Actor, client: TestClient, database_url: str, tmp_path: Path
 ) -> None:

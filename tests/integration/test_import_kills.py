@@ -88,6 +88,7 @@ def _run_until_killed(command: list[str], env: dict[str, str], batches: int) -> 
     return "".join(seen)
 
 
+@pytest.mark.long
 def test_a_killed_import_goes_on_and_imports_each_row_once(
     env: dict[str, str], tmp_path: Path, database_url: str
 ) -> None:

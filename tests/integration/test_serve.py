@@ -36,6 +36,7 @@ def _wait_until_up(url: str, process: subprocess.Popen[bytes], log: Path) -> Non
     raise AssertionError(f"meridian serve did not answer in {STARTUP_SECONDS} s: {log.read_text()}")
 
 
+@pytest.mark.long
 def test_serve_answers_the_api_from_several_worker_processes(
     tmp_path: Path, database_url: str
 ) -> None:

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
@@ -176,6 +177,7 @@ VISITS = 300
 KILLS = 4
 
 
+@pytest.mark.long
 def test_killed_workers_fire_each_breach_once(
     workspace: Workspace,
     fake_clock: FakeClock,

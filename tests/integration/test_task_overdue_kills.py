@@ -17,6 +17,7 @@ from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
@@ -79,6 +80,7 @@ def _counts(engine: Engine) -> tuple[int, int, Counter[str]]:
     return int(stamped or 0), int(emails or 0), titles
 
 
+@pytest.mark.long
 def test_a_killed_scan_tells_each_overdue_task_exactly_once(
     engine: Engine, admin: Actor, database_url: str, tmp_path: Path
 ) -> None:

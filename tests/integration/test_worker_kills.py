@@ -280,6 +280,7 @@ def test_a_worker_dying_after_a_rule_run_committed_does_not_run_it_again(
     assert receiver.keys("/tasks") == {f"meridian-event-{event_id}-webhook-{automation.webhook_id}"}
 
 
+@pytest.mark.long
 def test_killed_workers_leave_each_rule_effect_once_and_every_webhook_key_delivered(
     client: TestClient,
     engine: Engine,
