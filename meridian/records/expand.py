@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -16,7 +16,7 @@ from meridian.errors import FieldError, ValidationFailed
 from meridian.records.readable import Readable
 from meridian.schema.catalog import get_form
 from meridian.schema.fieldtypes import field_type
-from meridian.schema.model import Form
+from meridian.schema.model import Field, Form
 
 
 def expand_links(
@@ -46,20 +46,30 @@ def expand_links(
             ids.update(value if isinstance(value, list) else [value] if value else [])
         if not ids:
             continue
-        target_access = form_access(conn, actor, get_form(conn, link.target or ""))
-        # Trashed records the actor may read keep their titles: their trash is open to it.
-        rows = Readable.of(conn, target_access, tz, deleted=None)
-        target, table = rows.form, rows.table
-        title = target.get_field(target.title_field) if target.title_field else None
-        columns = [table.c.id, *([table.c[title.key]] if title else [])]
-        found = {}
-        query = rows.select(*columns).where(one_of(conn, table.c.id, sorted(ids)))
-        for row in conn.execute(query):
-            label = field_type(title).dump(title, row[1]) if title and row[1] is not None else None
-            found[row.id] = {"id": row.id, "title": label if label is not None else f"#{row.id}"}
+        titles = link_titles(conn, link, ids, actor, tz)
+        found = {i: {"id": i, "title": title} for i, title in titles.items()}
         for record in records:
             value = record.get(key)
             if isinstance(value, list):
                 record[key] = [found.get(i, {"id": i, "title": f"#{i}"}) for i in value]
             elif value:
                 record[key] = found.get(value, {"id": value, "title": f"#{value}"})
+
+
+def link_titles(
+    conn: Connection, link: Field, ids: Iterable[int], actor: Actor, tz: ZoneInfo
+) -> dict[int, str]:
+    """The titles of the linked records ``ids`` (one query) as the actor sees them: a record it
+    may not read, or whose title field is hidden from it, is missing (shown as ``#id``);
+    trashed records it may read keep their titles, their trash being open to it."""
+    target_access = form_access(conn, actor, get_form(conn, link.target or ""))
+    rows = Readable.of(conn, target_access, tz, deleted=None)
+    target, table = rows.form, rows.table
+    title = target.get_field(target.title_field) if target.title_field else None
+    columns = [table.c.id, *([table.c[title.key]] if title else [])]
+    found: dict[int, str] = {}
+    query = rows.select(*columns).where(one_of(conn, table.c.id, sorted(ids)))
+    for row in conn.execute(query):
+        label = field_type(title).dump(title, row[1]) if title and row[1] is not None else None
+        found[row.id] = label if label is not None else f"#{row.id}"
+    return found

@@ -204,3 +204,75 @@ def test_meridian_export_writes_a_file(
     assert len(rows) == 4
     bad = CliRunner().invoke(cli, ["export", "deal", "-o", str(tmp_path / "x.pdf")])
     assert bad.exit_code == 2
+
+
+def test_every_kind_of_value_is_exported_for_people(client: TestClient) -> None:
+    """Options, people, links one and many, times, yes/no and line items, each column
+    formatted by its own type (CSV and .xlsx alike), a blank value an empty cell."""
+    _set_up(client)
+    visit = {
+        "key": "visit",
+        "label": "拜访",
+        "title_field": "topic",
+        "fields": [
+            {"key": "topic", "label": "主题", "type": "text"},
+            {
+                "key": "tags",
+                "label": "标签",
+                "type": "multi_select",
+                "options": [{"value": "vip", "label": "重点"}, {"value": "new", "label": "新客"}],
+            },
+            {"key": "at", "label": "时间", "type": "datetime"},
+            {"key": "done", "label": "完成", "type": "boolean"},
+            {"key": "host", "label": "接待人", "type": "user"},
+            {"key": "deals", "label": "商机", "type": "link", "target": "deal", "many": True},
+            {
+                "key": "items",
+                "label": "明细",
+                "type": "child_table",
+                "fields": [{"key": "item", "label": "项目", "type": "text"}],
+            },
+        ],
+    }
+    assert client.post("/api/v1/apps/crm/forms", json=visit).status_code == 201
+    deals = client.get("/api/v1/forms/deal/records", params={"sort": "id"}).json()["items"]
+    made = client.post(
+        "/api/v1/forms/visit/records",
+        json={
+            "topic": "机房参观",
+            "tags": ["vip", "new"],
+            "at": "2026-03-05T10:30:00+08:00",
+            "done": True,
+            "host": 1,
+            "deals": [deals[0]["id"], deals[2]["id"]],
+            "items": [{"item": "机柜"}],
+        },
+    )
+    assert made.status_code == 201, made.text
+    assert client.post("/api/v1/forms/visit/records", json={"topic": "空"}).status_code == 201
+    columns = "topic,tags,at,done,host,deals,items"
+    response = client.get(
+        "/api/v1/forms/visit/export", params={"format": "csv", "columns": columns, "sort": "id"}
+    )
+    assert response.status_code == 200, response.text
+    rows = _csv(response.content)
+    assert rows[0][1:8] == ["主题", "标签", "时间", "完成", "接待人", "商机", "明细"]
+    full, blank = rows[1], rows[2]
+    assert full[1:7] == [
+        "机房参观",
+        "重点、新客",
+        "2026-03-05 10:30:00",
+        "TRUE",
+        "Admin",
+        "IDC 托管、专线",
+    ]
+    assert "机柜" in full[7]
+    assert blank[1:8] == ["空", "", "", "", "", "", ""]
+    book = client.get(
+        "/api/v1/forms/visit/export", params={"format": "xlsx", "columns": columns, "sort": "id"}
+    )
+    sheet = openpyxl.load_workbook(io.BytesIO(book.content)).active
+    cells = [list(row) for row in sheet.iter_rows(values_only=True)]
+    assert cells[1][1:7] == ["机房参观", "重点、新客", cells[1][3], True, "Admin", "IDC 托管、专线"]
+    assert cells[1][3].strftime("%Y-%m-%d %H:%M") == "2026-03-05 10:30"
+    assert cells[2][1] == "空" and cells[2][2:8] == [None] * 6

@@ -200,6 +200,15 @@ class FieldType:
         dates, option labels, user names."""
         return value
 
+    def cell_formatter(
+        self, field: Field, tz: ZoneInfo, names: Names
+    ) -> Callable[[Any], Any] | None:
+        """:meth:`template_value` for one field as a function of non-empty API values,
+        prepared once for exporting many rows; None when the API value is the cell."""
+        if type(self).template_value is FieldType.template_value:
+            return None
+        return functools.partial(self.template_value, field, tz=tz, names=names)
+
     def operators(self, field: Field) -> tuple[str, ...]:
         """The operators a filter may use on this field (:attr:`filter_operators` unless the
         field's settings change them)."""

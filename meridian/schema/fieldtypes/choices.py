@@ -80,6 +80,12 @@ class SelectType(FieldType):
         labels = {option.value: option.label for option in field.options}
         return labels.get(value, value)
 
+    def cell_formatter(
+        self, field: Field, tz: ZoneInfo, names: Names
+    ) -> Callable[[Any], Any] | None:
+        labels = {option.value: option.label for option in field.options}
+        return lambda value: labels.get(value, value)
+
     def export_cell(self, field: Field, value: Any) -> Any:
         labels = {option.value: option.label for option in field.options}
         return labels.get(value, value)
@@ -126,6 +132,12 @@ class MultiSelectType(FieldType):
     def template_value(self, field: Field, value: Any, tz: ZoneInfo, names: Names) -> Any:
         labels = {option.value: option.label for option in field.options}
         return "、".join(labels.get(v, v) for v in value)
+
+    def cell_formatter(
+        self, field: Field, tz: ZoneInfo, names: Names
+    ) -> Callable[[Any], Any] | None:
+        labels = {option.value: option.label for option in field.options}
+        return lambda value: "、".join(labels.get(v, v) for v in value)
 
     def expression_info(self, field: Field) -> FieldInfo | None:
         return FieldInfo(field.key, field.label, ExprType.TEXT, is_list=True)
