@@ -30,7 +30,7 @@ from meridian.records.references import (
     linked_ids,
     unique_writes,
 )
-from meridian.records.search import record_search_text
+from meridian.records.search import index_search_texts, record_search_text
 from meridian.records.subscribers import announce
 from meridian.records.values import ParsedRecord, RecordParser
 from meridian.records.writing import (
@@ -288,6 +288,8 @@ def update_records(
     guard_writes(conn, WriteBatch(form, actor, "update", proposals, intent))
     with unique_writes(conn, form, [parsed], [""], ids):
         _assign(conn, table, assigned)
+    searched = {i: values["_search"] for i, values in assigned.items() if "_search" in values}
+    index_search_texts(conn, plan.tables, searched)
     write_sides(conn, form, plan.tables, relinked, replace=True)
     write_history(conn, form.key, entries, actor.user_id, now)
     refresh_rollups(conn, form, [*rows, *proposed])

@@ -85,7 +85,7 @@ def where_clause(
                 columns_search_predicate(plan.tables, plan.search_fields, query.search)
             )
         else:
-            conditions.append(search_predicate(plan.tables, query.search))
+            conditions.append(search_predicate(plan.tables, query.search, conn.dialect.name))
     conditions.extend(query.extra_conditions)
     return sa.and_(*conditions)
 

@@ -1,7 +1,10 @@
-"""Search text for a record, and the predicate that finds records by it.
+"""Search text for a record, the index that keeps it, and the predicate that finds records by it.
 
 The text holds each searchable value with its full pinyin and initials, so ``hwy`` finds
-华为云. PostgreSQL serves the substring match from a pg_trgm index; SQLite scans.
+华为云. PostgreSQL serves the substring match from a pg_trgm index on ``_search``. SQLite serves
+it from an FTS5 table with the trigram tokenizer beside the form's table (``search_table_name``),
+which the write path keeps in step through :func:`index_search_texts`: a trigger costs
+280–560 µs per written row there, one ``executemany`` 44–54 µs.
 """
 
 from __future__ import annotations
@@ -10,10 +13,11 @@ from collections.abc import Mapping
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.engine import Connection
 from sqlalchemy.sql.elements import ColumnElement
 
 from meridian.core.pinyin import search_text
-from meridian.schema.compile import FormTables
+from meridian.schema.compile import FormTables, search_table_name
 from meridian.schema.fieldtypes import field_type
 from meridian.schema.model import Field
 
@@ -27,14 +31,43 @@ def record_search_text(fields: tuple[Field, ...], columns: Mapping[str, Any]) ->
     return search_text(*values) if values else None
 
 
+TRIGRAM = 3
+"""Characters a term needs before the trigram index can serve it: a shorter one is no trigram
+(SQLite 3.40's FTS5 even answers a two-character Han LIKE with nothing), so it scans
+``_search`` as before — the page's LIMIT ends the scan early for the common short terms."""
+
+
+def index_search_texts(
+    conn: Connection, tables: FormTables, texts: Mapping[int, str | None]
+) -> None:
+    """Keep SQLite's trigram index in step with ``_search`` for these records (id → the text
+    just written): one ``INSERT OR REPLACE`` for the batch. Every write that sets ``_search``
+    calls this right after writing the rows; PostgreSQL indexes the column itself."""
+    if not texts or conn.dialect.name != "sqlite":
+        return
+    name = conn.dialect.identifier_preparer.quote(search_table_name(tables.main.name))
+    conn.exec_driver_sql(
+        f"INSERT OR REPLACE INTO {name} (rowid, _search) VALUES (?, ?)",
+        list(texts.items()),
+    )
+
+
 def _escape_like(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
-def search_predicate(tables: FormTables, query: str) -> ColumnElement[bool]:
-    """Substring match on ``_search`` (lower case); pg_trgm's GIN index serves it on PostgreSQL."""
+def search_predicate(tables: FormTables, query: str, dialect: str) -> ColumnElement[bool]:
+    """Substring match on ``_search`` (lower case). PostgreSQL's pg_trgm GIN index serves it;
+    on SQLite a term of three characters or more is looked up in the trigram table first. FTS5
+    uses its index for a LIKE only without ESCAPE, so the lookup takes the term as it is (a
+    ``%`` or ``_`` in it matches more) and the escaped LIKE on the found rows decides."""
     term = query.strip().lower()
-    return tables.main.c._search.like(f"%{_escape_like(term)}%", escape="\\")
+    exact = tables.main.c._search.like(f"%{_escape_like(term)}%", escape="\\")
+    if dialect != "sqlite" or len(term) < TRIGRAM:
+        return exact
+    index = sa.table(search_table_name(tables.main.name), sa.column("rowid"), sa.column("_search"))
+    found = sa.select(index.c.rowid).where(index.c._search.like(f"%{term}%"))
+    return sa.and_(tables.main.c.id.in_(found), exact)
 
 
 def columns_search_predicate(

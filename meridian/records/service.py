@@ -33,7 +33,7 @@ from meridian.records.references import (
     linked_ids,
     unique_writes,
 )
-from meridian.records.search import record_search_text
+from meridian.records.search import index_search_texts, record_search_text
 from meridian.records.subscribers import announce
 from meridian.records.values import ParsedRecord, RecordParser
 from meridian.records.writing import (
@@ -156,6 +156,8 @@ def update_record(
             Text("record {record_id} was changed by someone else; reload it", record_id=record_id),
             id=record_id,
         )
+    if "_search" in assignments:
+        index_search_texts(conn, plan.tables, {record_id: assignments["_search"]})
     side_changes = ParsedRecord(
         lines={k: v for k, v in parsed.lines.items() if k in changes},
         pairs={k: v for k, v in parsed.pairs.items() if k in changes},

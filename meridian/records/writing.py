@@ -26,7 +26,7 @@ from meridian.records.history import write_creations
 from meridian.records.numbering import assign_numbers
 from meridian.records.plan import FormPlan, plan_for
 from meridian.records.references import check_references, check_unique, unique_writes
-from meridian.records.search import record_search_text
+from meridian.records.search import index_search_texts, record_search_text
 from meridian.records.subscribers import announce_created
 from meridian.records.values import ParsedRecord, RecordParser
 from meridian.schema.compile import FormTables
@@ -124,6 +124,8 @@ def insert_records(
     guard_writes(conn, WriteBatch(form, actor, "create", proposed, intent))
     with unique_writes(conn, form, parsed, prefixes, [None] * len(parsed)):
         insert_many(conn, table, rows)
+    texts = {row["id"]: row["_search"] for row in rows if row["_search"] is not None}
+    index_search_texts(conn, plan.tables, texts)
     write_sides(conn, form, plan.tables, list(zip(ids, parsed, strict=True)), replace=False)
     write_creations(conn, form.key, table, ids, actor.user_id, now)
     refresh_rollups(conn, form, rows)

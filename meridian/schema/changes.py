@@ -384,7 +384,8 @@ def _storage_changed(old: Field, new: Field) -> bool:
 
 
 def _convert_column(conn: Connection, form: Form, old: Field, new: Field) -> None:
-    """Check in SQL that every value converts; then convert through a scratch column."""
+    """Check in SQL that every value converts; then convert in place (PostgreSQL) or through a
+    scratch column (SQLite)."""
     temporary = f"{old.key[:57]}__new"
     scratch = compile_form(
         form.model_copy(
@@ -409,10 +410,14 @@ def _convert_column(conn: Connection, form: Form, old: Field, new: Field) -> Non
                 ),
                 offenders,
             )
-    ddl.add_column(conn, scratch, scratch.c[temporary])
-    conn.execute(scratch.update().values({temporary: plan.convert}))
     _drop_field_indexes(conn, scratch, old.key)
     drop_view_indexes_on(conn, scratch.name, [old.key])
+    if conn.dialect.name == "postgresql":
+        ddl.convert_column(conn, scratch, old.key, scratch.c[temporary], plan.convert)
+        return
+    # SQLite changes no column's type: a scratch column takes the converted values.
+    ddl.add_column(conn, scratch, scratch.c[temporary])
+    conn.execute(scratch.update().values({temporary: plan.convert}))
     ddl.drop_column(conn, scratch, old.key)
     ddl.rename_column(conn, scratch, temporary, old.key)
 

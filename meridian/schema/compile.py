@@ -32,6 +32,14 @@ def side_table_name(form: Form, field: Field) -> str:
     return bounded_name(f"data_{form.key}__{field.key}")
 
 
+def search_table_name(table: str) -> str:
+    """SQLite's trigram index of a form's ``_search`` text (an FTS5 table; rowid = record id).
+    Field keys start with a letter, so no side table ``data_<form>__<field>`` takes this name;
+    a form key has at most 40 characters, so the name stays within 63. Revision 0033 names it
+    the same way."""
+    return f"{table}___search"
+
+
 def index_name(table: str, column: str, suffix: str = "ix") -> str:
     return bounded_name(f"{suffix}_{table}_{column}")
 

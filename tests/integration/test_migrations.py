@@ -18,7 +18,9 @@ from meridian.db.engine import make_engine
 from meridian.db.migrate import alembic_config, head_revision, upgrade_database
 from meridian.db.tables import metadata, revisions
 from meridian.events.audit_keys import load_audit_key, open_audit_trail
+from meridian.records import listing
 from meridian.schema import changes
+from meridian.schema.catalog import get_form
 from meridian.schema.compile import compile_form
 from meridian.schema.model import App, Form, parse_model
 
@@ -151,3 +153,127 @@ def _ids_become_tokens(engine: Engine) -> None:
     assert token[1] != token[2]
     assert main == {1: [token[2], token[1]], 2: None}
     assert docs == [token[1]]
+
+
+def test_existing_forms_get_their_search_index(database_url: str, tmp_path: Path) -> None:
+    """Revision 0033 gives every existing form on SQLite its trigram search table, filled from
+    the stored search texts, so a search of the old records is served by the index."""
+    engine = make_engine(database_url)
+    config = alembic_config()
+    form = parse_model(
+        Form,
+        {
+            "key": "deal",
+            "app_key": "crm",
+            "label": "商机",
+            "fields": [{"key": "name", "label": "名称", "type": "text"}],
+        },
+    )
+    tables = compile_form(form)
+    try:
+        with engine.begin() as conn:
+            config.attributes["connection"] = conn
+            command.upgrade(config, "0028")  # the revision before 0033
+        open_audit_trail(engine, load_audit_key(configured="", data_dir=tmp_path))
+        now = datetime.now(UTC)
+        with engine.begin() as conn:
+            changes.create_app(conn=conn, actor=Actor.system(), app=App(key="crm", label="CRM"))
+            changes.create_form(conn=conn, actor=Actor.system(), form=form)
+            conn.exec_driver_sql("DROP TABLE IF EXISTS data_deal___search")  # as before 0033
+            stamps = {"created_at": now, "updated_at": now}
+            conn.execute(
+                tables.main.insert(),
+                [
+                    {"id": 1, "name": "华为云", "_search": "华为云 huaweiyun hwy", **stamps},
+                    {"id": 2, "name": "阿里云", "_search": "阿里云 aliyun aly", **stamps},
+                    {"id": 3, "name": None, "_search": None, **stamps},
+                ],
+            )
+        upgrade_database(engine)
+        with engine.begin() as conn:
+            lead = get_form(conn, "deal")
+            page = listing.list_records(
+                conn=conn, actor=Actor.system(), form=lead, query=listing.RecordQuery(search="hwy")
+            )
+            assert [item["id"] for item in page.items] == [1]
+            if conn.dialect.name == "sqlite":
+                indexed = conn.exec_driver_sql("SELECT rowid, _search FROM data_deal___search")
+                assert sorted(tuple(row) for row in indexed) == [
+                    (1, "华为云 huaweiyun hwy"),
+                    (2, "阿里云 aliyun aly"),
+                ]
+    finally:
+        engine.dispose()
+
+
+def test_select_indexes_of_existing_forms_become_board_indexes(
+    database_url: str, tmp_path: Path
+) -> None:
+    """Revision 0034 rebuilds the plain index an older Meridian gave each select field as the
+    board index over live rows the kanban reads (field, updated_at, id, deleted_at)."""
+    engine = make_engine(database_url)
+    config = alembic_config()
+    form = parse_model(
+        Form,
+        {
+            "key": "deal",
+            "app_key": "crm",
+            "label": "商机",
+            "fields": [
+                {"key": "name", "label": "名称", "type": "text"},
+                {
+                    "key": "stage",
+                    "label": "阶段",
+                    "type": "select",
+                    "options": [{"value": "new", "label": "新"}, {"value": "won", "label": "赢"}],
+                },
+                {
+                    "key": "code",
+                    "label": "编码",
+                    "type": "select",
+                    "unique": True,
+                    "options": [{"value": "a", "label": "A"}],
+                },
+            ],
+        },
+    )
+    try:
+        with engine.begin() as conn:
+            config.attributes["connection"] = conn
+            command.upgrade(config, "0033")  # the revision before 0034
+        open_audit_trail(engine, load_audit_key(configured="", data_dir=tmp_path))
+        now = datetime.now(UTC)
+        with engine.begin() as conn:
+            changes.create_app(conn=conn, actor=Actor.system(), app=App(key="crm", label="CRM"))
+            changes.create_form(conn=conn, actor=Actor.system(), form=form)
+            # The index as an older Meridian made it: the select column alone, every row.
+            conn.exec_driver_sql("DROP INDEX ix_data_deal_stage")
+            conn.exec_driver_sql("CREATE INDEX ix_data_deal_stage ON data_deal (stage)")
+            stamps = {"created_at": now, "updated_at": now}
+            conn.execute(
+                compile_form(form).main.insert(),
+                [
+                    {"id": 1, "stage": "new", "deleted_at": None, **stamps},
+                    {"id": 2, "stage": "won", "deleted_at": None, **stamps},
+                    {"id": 3, "stage": "won", "deleted_at": now, **stamps},
+                ],
+            )
+        upgrade_database(engine)
+        upgrade_database(engine)  # and again: an index in the new shape is left alone
+        with engine.connect() as conn:
+            indexes = {
+                str(index["name"]): index for index in sa.inspect(conn).get_indexes("data_deal")
+            }
+            live = conn.execute(
+                sa.text(
+                    "SELECT stage, count(*) FROM data_deal WHERE deleted_at IS NULL GROUP BY stage"
+                )
+            )
+            assert dict(live.all()) == {"new": 1, "won": 1}
+        board = indexes["ix_data_deal_stage"]
+        assert board["column_names"] == ["stage", "updated_at", "id", "deleted_at"]
+        where = str(_comparable_index(board)["dialect_options"])
+        assert "deleted_at IS NULL" in where, where
+        assert indexes["uq_data_deal_code"]["column_names"] == ["code"]
+    finally:
+        engine.dispose()
