@@ -220,6 +220,14 @@ class Translator:
             text = singular if count == 1 else plural
         return text.format(count=count, **values)
 
+    def plural_texts(self, singular: str, plural: str, /) -> dict[str, str]:
+        """A message with a count, unfilled, by plural category (``one``, ``other``), for a
+        page's script that counts by itself (``Intl.PluralRules`` picks the category)."""
+        forms = plural_forms(self.locale).get(singular)
+        if not forms:
+            return {"one": singular, "other": plural}
+        return {"one": forms[0], "other": forms[-1]}
+
     def text(self, message: str) -> str:
         """``message`` in this reader's language (see :func:`localized` for plain strings)."""
         if not isinstance(message, Text):

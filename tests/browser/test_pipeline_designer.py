@@ -16,7 +16,7 @@ from meridian.access.users import get_user_id, set_locale
 from meridian.core.actor import Actor
 from meridian.db.tables import approvals
 from meridian.flows.approvals import definitions
-from meridian.flows.stages import checklist
+from meridian.flows.stages import checklist, pipelines
 from meridian.flows.stages.model import load_pipelines
 from meridian.flows.tasks import service as tasks
 from meridian.records import service
@@ -24,7 +24,7 @@ from meridian.records.guards import WriteIntent, WriteRefused
 from meridian.schema.catalog import get_form
 from tests.browser.conftest import DESKTOP, PHONE, SCREENSHOTS, Server, drag, log_in, open_watched
 from tests.forms import install_forms
-from tests.stages_support import FORMS
+from tests.stages_support import FORMS, pipeline_document
 
 PASSWORD = "designer-4-real"
 
@@ -310,3 +310,35 @@ def test_the_designer_in_english(browser: Browser, server: Server, width: dict[s
     page.screenshot(path=str(SCREENSHOTS / name), full_page=True)
     context.close()
     assert not errors, errors
+
+
+def test_a_stage_counts_its_criteria_in_the_readers_plural(
+    browser: Browser, server: Server
+) -> None:
+    """A stage says "1 criterion" and "2 criteria" in English, "1 项条件" in Chinese."""
+    _setup(server)
+    with server.workspace.transaction() as conn:
+        pipelines.save_pipeline(
+            conn,
+            actor=Actor.system(),
+            form=get_form(conn, "deal"),
+            document={"key": "sales", **pipeline_document()},
+        )
+    said = {
+        "en": {"interest": "2 criteria", "proposal": "1 criterion"},
+        "zh-CN": {"interest": "2 项条件", "proposal": "1 项条件"},
+    }
+    for locale, counts in said.items():
+        context = browser.new_context(viewport=DESKTOP, locale=locale)
+        page, errors = open_watched(context)
+        page.set_default_timeout(10_000)
+        log_in(page, server, "builder@acme.test", PASSWORD)
+        page.goto(f"{server.url}/forms/deal/pipelines?pipeline=sales")
+        for key, text in counts.items():
+            summary = page.locator(
+                f"[data-testid=designer-stage-{key}] [data-testid=stage-summary]"
+            )
+            expect(summary).to_contain_text(text)
+        expect(page.locator("main")).not_to_contain_text("1 criteria")
+        context.close()
+        assert not errors, f"JavaScript errors or CSP violations: {errors}"

@@ -5,9 +5,12 @@ from __future__ import annotations
 
 import pytest
 import sqlalchemy as sa
+from fastapi.testclient import TestClient
 
 from meridian.access import manage, organisation
 from meridian.access.actors import load_actor
+from meridian.access.tokens import create_token
+from meridian.app import create_app
 from meridian.core.actor import Actor
 from meridian.db.tables import users
 from meridian.errors import PermissionDenied, ValidationFailed
@@ -15,6 +18,7 @@ from meridian.http.deps import Workspace
 from meridian.records import ownership, service
 from meridian.records.assignees import assignable_users
 from meridian.schema.catalog import get_form
+from meridian.settings import Settings
 from tests.forms import install_forms, lead_form
 
 PASSWORD = "hand-over-4-fun"
@@ -165,3 +169,51 @@ def test_a_plain_write_sets_owner_id_only_to_people_the_picker_offers(
     with workspace.read() as conn:
         rows = conn.execute(sa.text("SELECT owner_id FROM data_lead")).all()
     assert [row.owner_id for row in rows] == [ids["赵敏"]]
+
+
+def _api_as(settings: Settings, workspace: Workspace, user_id: int, locale: str) -> TestClient:
+    with workspace.transaction() as conn:
+        token = create_token(conn=conn, user_id=user_id, name="tests")
+    return TestClient(
+        create_app(settings, workspace=workspace),
+        headers={"Authorization": f"Bearer {token}", "Accept-Language": locale},
+    )
+
+
+@pytest.mark.parametrize("locale", ["en", "zh-CN"])
+def test_the_api_refuses_an_owner_outside_the_picker_single_and_bulk(
+    settings: Settings, workspace: Workspace, locale: str
+) -> None:
+    """POST, PATCH, bulk create and bulk update with ``owner_id`` outside the people the
+    picker offers: 422 ``owner_out_of_scope`` naming the field and the value, in the caller's
+    language, and nothing written — while someone inside is taken."""
+    ids = _org(workspace)
+    _rights(workspace, "subtree")
+    base = "/api/v1/forms/lead/records"
+    with _api_as(settings, workspace, ids["张伟"], locale) as api:
+        made = api.post(base, json={"name": "华为云", "owner_id": ids["赵敏"]})
+        assert made.status_code == 201, made.text
+        record = made.json()["id"]
+        outside = ids["李娜"]
+        attempts = {
+            "create": api.post(base, json={"name": "阿里云", "owner_id": outside}),
+            "update": api.patch(f"{base}/{record}", json={"owner_id": outside}),
+            "bulk create": api.post(
+                f"{base}/bulk",
+                json={"items": [{"name": "腾讯云"}, {"name": "百度云", "owner_id": outside}]},
+            ),
+            "bulk update": api.post(
+                f"{base}/update", json={"ids": [record], "values": {"owner_id": outside}}
+            ),
+        }
+        for how, refused in attempts.items():
+            assert refused.status_code == 422, (how, refused.text)
+            problem = refused.json()
+            [error] = [e for e in problem["errors"] if e["code"] == "owner_out_of_scope"]
+            assert error["field"].endswith("owner_id") and error["value"] == outside, how
+            said = "不能把记录转给用户" if locale == "zh-CN" else "you may not give records"
+            assert said in error["message"], (how, error)
+            assert refused.headers["content-language"] == locale
+    with workspace.read() as conn:
+        rows = conn.execute(sa.text("SELECT name, owner_id FROM data_lead")).all()
+    assert [(row.name, row.owner_id) for row in rows] == [("华为云", ids["赵敏"])]

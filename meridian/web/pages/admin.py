@@ -182,7 +182,11 @@ async def import_users(request: Request, viewer: ViewerDep) -> HTMLResponse:
             conn, viewer.actor, text, passwords=viewer.workspace.passwords
         ),
         functools.partial(_users_page, request, viewer),
-        lambda created: {"notice": viewer._("{count} users imported.", count=len(created))},
+        lambda created: {
+            "notice": viewer._.ngettext(
+                "{count} user imported.", "{count} users imported.", len(created)
+            )
+        },
     )
 
 

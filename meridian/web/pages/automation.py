@@ -60,6 +60,7 @@ def picked_field(field: Field) -> dict[str, Any]:
         "links": kind.links_records,
         "tags": kind.has_options and kind.list_valued,
         "free_text": kind.retype_family == "free_text",
+        "one_user": kind.references_users and not field.many,
     }
 
 

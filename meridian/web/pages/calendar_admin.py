@@ -121,5 +121,7 @@ def seed_year(request: Request, viewer: ViewerDep) -> HTMLResponse:
         viewer,
         lambda conn: store.seed_days(conn, viewer.actor, seed.package_days(year)),
         lambda **context: _show(request, viewer, year, **context),
-        lambda added: {"notice": viewer._("Added {count} days.", count=added)},
+        lambda added: {
+            "notice": viewer._.ngettext("Added {count} day.", "Added {count} days.", added)
+        },
     )

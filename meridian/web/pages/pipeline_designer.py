@@ -191,7 +191,7 @@ def _catalog(conn: Connection, viewer: Viewer, form: Form) -> dict[str, Any]:
             "sla": viewer._("Time limit"),
             "hours": viewer._("hours"),
             "days": viewer._("days"),
-            "criteria": viewer._("{count} criteria"),
+            "criteria": viewer._.plural_texts("{count} criterion", "{count} criteria"),
             "key": viewer._.text(
                 Text("give a key of lower-case letters, digits and _ starting with a letter")
             ),

@@ -497,7 +497,7 @@ document.addEventListener("alpine:init", () => {
     record_created: ["type"], record_updated: ["type"], record_deleted: ["type"],
     field_changed: ["type", "field", "to"], date_relative: ["type", "field", "offset_days"],
     no_activity: ["type", "days"], schedule: ["type", "cron"],
-    update: ["type", "values"], create: ["type", "form", "values", "link_field"],
+    update: ["type", "values"], create: ["type", "form", "values", "link_field", "owner"],
     notify: ["type", "to", "levels", "title", "body"], assign: ["type", "strategy", "users", "reason_field"],
     tag: ["type", "field", "add", "remove"], webhook: ["type", "url", "secret"],
   };
@@ -507,7 +507,17 @@ document.addEventListener("alpine:init", () => {
     return { ...Object.fromEntries(kept), ...built };
   };
   const blankAction = (formKey) => ({ type: "notify", pairs: [], form: formKey, link_field: "", to_kind: "owner", users: [], levels: 1,
-    title: "", body: "", strategy: "round_robin", reason_field: "", field: "", add: [], remove: [], url: "", secret: "", original: null });
+    title: "", body: "", strategy: "round_robin", reason_field: "", field: "", add: [], remove: [], url: "", secret: "",
+    owner_kind: "owner", owner_user: "", owner_field: "", original: null });
+  /* A created record's owner as rules/owners.py names a person: "owner" (the triggering
+     record's, the default), {user}, {field} or {strategy, users}; the builder's choice of way. */
+  const ownerWay = (owner) => {
+    if (owner === undefined || owner === "owner") return { owner_kind: "owner" };
+    if (typeof owner === "number") return { owner_kind: "user", owner_user: String(owner) };
+    if ("user" in owner) return { owner_kind: "user", owner_user: String(owner.user ?? "") };
+    if ("field" in owner) return { owner_kind: "field", owner_field: owner.field || "" };
+    return { owner_kind: "strategy", strategy: owner.strategy, users: (owner.users || []).map(String) };
+  };
 
   Alpine.data("ruleBuilder", (catalog, existing) => ({
     forms: catalog.forms,
@@ -533,7 +543,8 @@ document.addEventListener("alpine:init", () => {
         to_kind: Array.isArray(to) ? "users" : to,
         users: (Array.isArray(to) ? to : (a.users || [])).map(String), levels: a.levels || 1,
         add: a.add || [], remove: a.remove || [], title: a.title || "", body: a.body || "",
-        link_field: a.link_field || "", reason_field: a.reason_field || "", secret: a.secret || "" };
+        link_field: a.link_field || "", reason_field: a.reason_field || "", secret: a.secret || "",
+        ...(a.type === "create" ? ownerWay(a.owner) : {}) };
     },
     form(key) { return this.forms.find((f) => f.key === (key || this.rule.form_key)) || { fields: [] }; },
     /* fields a condition or trigger can name: not lines or files (FieldType.filter_input) */
@@ -544,6 +555,8 @@ document.addEventListener("alpine:init", () => {
     },
     /* fields whose type fits a purpose the server names: free_text, tags, links */
     fieldsWith(fit) { return this.fields().filter((f) => f[fit]); },
+    /* the triggering record's fields that hold one user: who may own a record a rule creates */
+    userFields() { return this.form().fields.filter((f) => f.one_user); },
     options(fieldKey) { const f = this.form().fields.find((x) => x.key === fieldKey); return (f && f.options) || []; },
     linksBack(formKey) { return this.form(formKey).fields.filter((f) => f.links && f.target === this.rule.form_key && !f.many); },
     formChanged() { this.conditions = []; this.rule.condition = ""; this.trigger.field = ""; },
@@ -573,13 +586,23 @@ document.addEventListener("alpine:init", () => {
       const ids = (list) => list.map(Number);
       switch (a.type) {
         case "update": return { type: "update", values: values() };
-        case "create": return { type: "create", form: a.form, values: values(), ...(a.link_field ? { link_field: a.link_field } : {}) };
+        case "create": return { type: "create", form: a.form, values: values(), ...(a.link_field ? { link_field: a.link_field } : {}),
+          ...this.ownerChoice(a) };
         case "notify": return { type: "notify", to: a.to_kind === "users" ? ids(a.users) : a.to_kind,
           ...(a.to_kind === "department_head" && Number(a.levels) > 1 ? { levels: Number(a.levels) } : {}),
           title: a.title, body: a.body };
         case "assign": return { type: "assign", strategy: a.strategy, users: ids(a.users), ...(a.reason_field ? { reason_field: a.reason_field } : {}) };
         case "tag": return { type: "tag", field: a.field, add: a.add, remove: a.remove };
         default: return { type: "webhook", url: a.url, ...(a.secret ? { secret: a.secret } : {}) };
+      }
+    },
+    /* the owner of a record the action creates; none given means the triggering record's */
+    ownerChoice(a) {
+      switch (a.owner_kind) {
+        case "user": return { owner: { user: a.owner_user ? Number(a.owner_user) : null } };
+        case "field": return { owner: { field: a.owner_field } };
+        case "strategy": return { owner: { strategy: a.strategy, users: a.users.map(Number) } };
+        default: return {};
       }
     },
     triggerDocument() { return keepUnbuilt(existing && existing.trigger, this.builtTrigger()); },

@@ -103,7 +103,10 @@ document.addEventListener("alpine:init", () => {
       const parts = [t[stage.category], `${stage.probability || 0}%`];
       if (stage.has_sla) parts.push(`${t.sla} ${stage.sla.amount} ${t[stage.sla.unit]}`);
       const count = stage.entry.length + stage.exit.length;
-      if (count) parts.push(t.criteria.replace("{count}", count));
+      if (count) {
+        const form = t.criteria[new Intl.PluralRules(document.documentElement.lang || "en").select(count)];
+        parts.push((form || t.criteria.other).replace("{count}", count));
+      }
       return parts.join(" · ");
     },
     kindLabel(kind) { return this.catalog.kinds[kind] || kind; },

@@ -21,7 +21,7 @@ from meridian.web.i18n import Translator, catalog, negotiate
 
 MERIDIAN = Path(meridian.__file__).resolve().parent
 WEB = MERIDIAN / "web"
-KEYWORDS = {"_": None, "N_": None, "Text": None, "ngettext": (1, 2)}
+KEYWORDS = {"_": None, "N_": None, "Text": None, "ngettext": (1, 2), "plural_texts": (1, 2)}
 PLACEHOLDER = re.compile(r"(?<!{){(\w+)(?:![rsa])?(?::[^{}]*)?}(?!})")
 
 
