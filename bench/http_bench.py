@@ -13,7 +13,8 @@ for that request (captured in this process through the same code path), on a pla
 connection. The machine is shared: the load average is printed beside every figure.
 
 Scenarios (IDC demo): the opportunities' kanban by stage (HTML), the kanban's totals (JSON),
-a pinyin search of customers (``q=hwy``), and a page of opportunities filtered and sorted on
+a pinyin search of customers (``q=hwy``) and of opportunities (``q=hhgyl``, initials of a
+sample company), and a page of opportunities filtered and sorted on
 the fields a saved view uses, with and without ``count=true``.
 """
 
@@ -67,6 +68,7 @@ def _scenarios() -> dict[str, tuple[str, dict[str, str]]]:
         "kanban by stage, HTML": ("/forms/opportunity/kanban", {"by": "stage"}),
         "kanban totals, JSON": ("/forms/opportunity/kanban/totals", {"by": "stage"}),
         "search customers q=hwy": ("/api/v1/forms/customer/records", {"q": "hwy"}),
+        "search opportunities q=hhgyl": ("/api/v1/forms/opportunity/records", {"q": "hhgyl"}),
         "view page (filter+sort) of 50": ("/api/v1/forms/opportunity/records", page),
         "view page, count=true": ("/api/v1/forms/opportunity/records", {**page, "count": "true"}),
     }
@@ -151,6 +153,10 @@ def _raw_statements(settings: Settings) -> dict[str, list[tuple[str, Any]]]:
         query = listing.RecordQuery(search="hwy")
         listing.list_records(conn=conn, actor=admin, form=get_form(conn, "customer"), query=query)
 
+    def search_opportunities(conn: sa.Connection) -> None:
+        query = listing.RecordQuery(search="hhgyl")
+        listing.list_records(conn=conn, actor=admin, form=get_form(conn, opportunity), query=query)
+
     def page(count: bool) -> Callable[[sa.Connection], None]:
         def run(conn: sa.Connection) -> None:
             query = listing.RecordQuery(filter=VIEW_FILTER, sort=VIEW_SORT, count=count)
@@ -164,6 +170,7 @@ def _raw_statements(settings: Settings) -> dict[str, list[tuple[str, Any]]]:
         "kanban by stage, HTML": _captured(engine, kanban),
         "kanban totals, JSON": _captured(engine, totals),
         "search customers q=hwy": _captured(engine, search),
+        "search opportunities q=hhgyl": _captured(engine, search_opportunities),
         "view page (filter+sort) of 50": _captured(engine, page(False)),
         "view page, count=true": _captured(engine, page(True)),
     }
