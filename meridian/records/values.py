@@ -5,6 +5,8 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import date, datetime, time
+from decimal import Decimal
 from typing import Any
 
 from meridian.core.i18n import Text
@@ -28,6 +30,13 @@ class ParsedRecord:
     pairs: dict[str, list[int]] = field(default_factory=dict)
 
 
+_UNSEEN = object()
+_MEMO_LIMIT = 4096
+"""Distinct values one column of one parser remembers (a column of unique values stops there)."""
+_IMMUTABLE = frozenset({str, int, float, bool, Decimal, date, datetime, time})
+"""Stored values safe to share between records (a list is never shared)."""
+
+
 class RecordParser:
     """Checks input for one form; built once per call and reused for every record of a batch."""
 
@@ -48,14 +57,16 @@ class RecordParser:
             for f in self.fields.values()
             if field_type(f).holds_lines
         }
-        self.plain = {
-            key: (f, self.kinds[key].parse)
+        self.plain: dict[str, tuple[Field, Callable[..., Any], dict[tuple[type, Any], Any]]] = {
+            key: (f, self.kinds[key].parse, {})
             for key, f in self.fields.items()
             if not self.kinds[key].computed
             and not field_type(f).holds_lines
             and not (field_type(f).links_records and f.many)
         }
-        """Fields whose value goes to one column: checked inline, without ``_parse_one``."""
+        """Fields whose value goes to one column: checked inline, without ``_parse_one``; each
+        with what its distinct values became (see :meth:`parse`)."""
+        self.memo_context: ValueContext | None = None
 
     def parse(
         self,
@@ -76,6 +87,10 @@ class RecordParser:
             errors.add(where, "invalid_record", Text("expected a JSON object"), values)
             return parsed
         plain, columns = self.plain, parsed.columns
+        if ctx is not self.memo_context:  # what a value became holds for one context
+            for _, _, memo in plain.values():
+                memo.clear()
+            self.memo_context = ctx
         already = len(errors.errors)
         for key, value in values.items():
             found = plain.get(key)
@@ -83,11 +98,28 @@ class RecordParser:
                 if value is None or value == "" or value == []:
                     columns[key] = None
                     continue
-                checked, parse = found
+                checked, parse, memo = found
+                # A batch's columns repeat their values (options, dates, amounts): each
+                # distinct value is checked once, then looked up. 1, 1.0 and True differ.
                 try:
-                    columns[key] = parse(checked, value, ctx)
+                    remembered = memo.get((value.__class__, value), _UNSEEN)
+                except TypeError:  # an unhashable value is checked every time
+                    remembered = None
+                if remembered is not None and remembered is not _UNSEEN:
+                    columns[key] = remembered
+                    continue
+                try:
+                    stored = parse(checked, value, ctx)
                 except InvalidValue as exc:
                     errors.add(prefix + key, exc.code, exc.message, value)
+                    continue
+                columns[key] = stored
+                if (
+                    remembered is _UNSEEN
+                    and stored.__class__ in _IMMUTABLE
+                    and len(memo) < _MEMO_LIMIT
+                ):
+                    memo[(value.__class__, value)] = stored
                 continue
             if key in IGNORED_SYSTEM_KEYS:
                 continue
