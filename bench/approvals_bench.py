@@ -11,16 +11,24 @@
    ``records.service.update_record``. Medians are printed, and their ratio.
 2. One user with ``--open`` open tasks (written set-based): the first page of their inbox with
    the counts of all four boxes, through ``inbox.inbox``; median of ``--runs``.
+3. ``--bulk`` records moved in one bulk update into a stage that starts a flow (a condition,
+   then a 会签 of two non-admin approvers: approvals, nodes, tasks, trail, read shares, links,
+   inbox rows and e-mail jobs), against the same bulk move into a stage that starts nothing,
+   and against raw SQL inserting the approvals, nodes and tasks alone (three INSERT … SELECT).
+   Wall and CPU time (this process) of each, median of ``--bulk-runs``. ``--only-bulk`` skips
+   1 and 2.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import tempfile
 import time
 from pathlib import Path
 
+import sqlalchemy as sa
 from scratch import database_url
 
 from meridian.access.users import create_user
@@ -30,10 +38,11 @@ from meridian.core.clock import utcnow
 from meridian.db.bulk import insert_many
 from meridian.db.tables import approval_nodes, approval_tasks, approvals
 from meridian.flows.approvals import definitions, inbox, operations
+from meridian.flows.stages.pipelines import save_pipeline
 from meridian.http.deps import Workspace
-from meridian.records import service
+from meridian.records import bulk, service
 from meridian.schema.changes import create_app, create_form
-from meridian.schema.model import App, Field, Form
+from meridian.schema.model import App, Field, Form, SelectOption
 from meridian.settings import Settings
 
 CONTRACT = Form(
@@ -201,12 +210,193 @@ def big_inbox(workspace: Workspace, people: dict[str, Actor], count: int, runs: 
     )
 
 
+DEAL = Form(
+    key="deal",
+    app_key="crm",
+    label="商机",
+    title_field="name",
+    fields=(
+        Field(key="name", label="名称", type="text"),
+        Field(key="amount", label="金额", type="money"),
+        Field(
+            key="stage",
+            label="阶段",
+            type="select",
+            options=(
+                SelectOption(value="lead", label="线索"),
+                SelectOption(value="review", label="评审"),
+                SelectOption(value="plain", label="跟进"),
+            ),
+        ),
+    ),
+)
+
+
+def _bulk_setup(workspace: Workspace, people: dict[str, Actor]) -> list[int]:
+    system = Actor.system()
+    with workspace.transaction() as conn:
+        create_form(conn=conn, actor=system, form=DEAL)
+        reviewers = [
+            create_user(
+                conn=conn,
+                email=f"reviewer{n}@bench.test",
+                name=f"reviewer{n}",
+                password=None,
+                passwords=workspace.passwords,
+            )
+            for n in (1, 2)
+        ]
+        vp = people["vp"].user_id
+        definitions.save_flow(
+            conn,
+            system,
+            {
+                "key": "deal_approval",
+                "form": "deal",
+                "label": "商机评审",
+                "definition": {
+                    "nodes": [
+                        {
+                            "id": "big",
+                            "type": "condition",
+                            "branches": [
+                                {
+                                    "condition": "amount > 100000",
+                                    "nodes": [
+                                        {
+                                            "id": "vp",
+                                            "type": "approver",
+                                            "approvers": [{"type": "user", "ids": [vp]}],
+                                        }
+                                    ],
+                                },
+                                {"nodes": []},
+                            ],
+                        },
+                        {
+                            "id": "review",
+                            "type": "approver",
+                            "mode": "all",
+                            "approvers": [{"type": "user", "ids": reviewers}],
+                        },
+                    ]
+                },
+            },
+        )
+        save_pipeline(
+            conn,
+            actor=system,
+            form=DEAL,
+            document={
+                "key": "deals",
+                "label": "商机",
+                "stage_field": "stage",
+                "stages": [
+                    {
+                        "key": "lead",
+                        "label": "线索",
+                        "category": "open",
+                        "forward_to": ["review", "plain"],
+                    },
+                    {
+                        "key": "review",
+                        "label": "评审",
+                        "category": "open",
+                        "entry": [{"kind": "start_approval", "config": {"flow": "deal_approval"}}],
+                    },
+                    {"key": "plain", "label": "跟进", "category": "open"},
+                ],
+            },
+        )
+    return reviewers
+
+
+def _deals(workspace: Workspace, actor: Actor, count: int) -> list[int]:
+    with workspace.transaction() as conn:
+        return bulk.create_records(
+            conn=conn,
+            actor=actor,
+            form=DEAL,
+            items=[{"name": f"D{i}", "amount": "50000.00", "stage": "lead"} for i in range(count)],
+        )
+
+
+def _timed(work) -> tuple[float, float]:  # type: ignore[no-untyped-def]
+    wall, cpu = time.perf_counter(), time.process_time()
+    work()
+    return time.perf_counter() - wall, time.process_time() - cpu
+
+
+RAW_START = (
+    "INSERT INTO sys_approval (flow_key, flow_version, form_key, record_id, submitter_id,"
+    " state, round, created_at, updated_at)"
+    " SELECT 'deal_approval', 1, 'deal', id, :who, 'running', 1, :now, :now"
+    " FROM data_deal WHERE id >= :low AND id <= :high",
+    "INSERT INTO sys_approval_node (approval_id, round, node_id, mode, state, created_at)"
+    " SELECT id, 1, 'review', 'all', 'active', :now FROM sys_approval"
+    " WHERE form_key = 'deal' AND record_id >= :low AND record_id <= :high",
+    "INSERT INTO sys_approval_task (approval_id, node_row_id, kind, assignee_id, state,"
+    " created_at) SELECT n.approval_id, n.id, 'approve', u.id, 'pending', :now"
+    " FROM sys_approval_node n JOIN sys_approval a ON a.id = n.approval_id"
+    " CROSS JOIN sys_user u WHERE a.form_key = 'deal' AND a.record_id >= :low"
+    " AND a.record_id <= :high AND u.id IN (:r1, :r2)",
+)
+
+
+def bulk_start(workspace: Workspace, people: dict[str, Actor], count: int, runs: int) -> None:
+    reviewers = _bulk_setup(workspace, people)
+    mover = people["sales"]
+    figures: dict[str, list[tuple[float, float]]] = {"start": [], "plain": [], "raw": []}
+    form = DEAL
+    for _ in range(runs):
+        for kind in ("start", "plain", "raw"):
+            ids = _deals(workspace, mover, count)
+
+            def work(kind: str = kind, ids: list[int] = ids) -> None:
+                with workspace.transaction() as conn:
+                    if kind == "raw":
+                        params = {
+                            "who": mover.user_id,
+                            "now": utcnow(conn),
+                            "low": min(ids),
+                            "high": max(ids),
+                            "r1": reviewers[0],
+                            "r2": reviewers[1],
+                        }
+                        for statement in RAW_START:
+                            conn.execute(sa.text(statement), params)
+                        return
+                    bulk.update_records(
+                        conn=conn,
+                        actor=mover,
+                        form=form,
+                        record_ids=ids,
+                        values={"stage": "review" if kind == "start" else "plain"},
+                    )
+
+            figures[kind].append(_timed(work))
+    with workspace.engine.connect() as conn:
+        tasks = conn.scalar(sa.text("SELECT count(*) FROM sys_approval_task"))
+    for kind, label in (
+        ("start", f"bulk move of {count:,} into a stage starting a flow"),
+        ("plain", f"bulk move of {count:,} into a stage starting nothing"),
+        ("raw", f"raw SQL: {count:,} approvals + nodes + 2 tasks each"),
+    ):
+        wall = statistics.median(w for w, _ in figures[kind])
+        cpu = statistics.median(c for _, c in figures[kind])
+        print(f"{label}: {wall * 1000:.0f} ms wall, {cpu * 1000:.0f} ms CPU (this process)")
+    print(f"  ({tasks:,} approval tasks in the database after {runs} runs of each)")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--steps", type=int, default=200)
     parser.add_argument("--open", type=int, default=10_000)
     parser.add_argument("--runs", type=int, default=21)
     parser.add_argument("--postgres", default="")
+    parser.add_argument("--bulk", type=int, default=1000)
+    parser.add_argument("--bulk-runs", type=int, default=3)
+    parser.add_argument("--only-bulk", action="store_true")
     args = parser.parse_args()
     with database_url(args.postgres) as url:
         settings = Settings(
@@ -215,8 +405,11 @@ def main() -> None:
         workspace = create_workspace(settings)
         print(f"[{workspace.engine.dialect.name}]")
         people = _setup(workspace)
-        steps(workspace, people, args.steps)
-        big_inbox(workspace, people, args.open, args.runs)
+        if not args.only_bulk:
+            steps(workspace, people, args.steps)
+            big_inbox(workspace, people, args.open, args.runs)
+        print(f"load average: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+        bulk_start(workspace, people, args.bulk, args.bulk_runs)
         workspace.engine.dispose()
 
 

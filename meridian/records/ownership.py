@@ -19,7 +19,7 @@ from meridian.db.locks import serialize
 from meridian.db.sets import one_of
 from meridian.db.tables import departments, record_shares, users
 from meridian.errors import FieldError, NotFound, PermissionDenied, ValidationFailed
-from meridian.events.audit import audit
+from meridian.events.audit import Entry, audit, audit_many
 from meridian.events.records import RecordUpdated
 from meridian.records.assignees import may_assign
 from meridian.records.history import write_history
@@ -205,6 +205,63 @@ def share_record(
         detail=share,
     )
     return share
+
+
+def share_read_many(
+    *, conn: Connection, actor: Actor, form: Form, pairs: Sequence[tuple[int, int]]
+) -> None:
+    """Read shares for many ``(record id, user id)`` at once, by Meridian itself (an approval
+    letting its approvers read what they decide on): one INSERT, and one audit entry per share
+    as :func:`share_record` writes, appended together. Inactive users are skipped."""
+    if not pairs:
+        return
+    active = set(
+        conn.scalars(
+            sa.select(users.c.id).where(
+                users.c.id.in_(sorted({user for _, user in pairs})), users.c.is_active
+            )
+        )
+    )
+    rows = [
+        {
+            "form_key": form.key,
+            "record_id": record_id,
+            "user_id": user_id,
+            "department_id": None,
+            "level": "read",
+            "created_by": actor.user_id,
+            "created_at": utcnow(conn),
+        }
+        for record_id, user_id in pairs
+        if user_id in active
+    ]
+    if not rows:
+        return
+    made = conn.execute(
+        record_shares.insert().returning(
+            record_shares.c.id, record_shares.c.record_id, record_shares.c.user_id
+        ),
+        rows,
+    ).all()
+    audit_many(
+        conn,
+        [
+            Entry(
+                actor_id=actor.user_id,
+                action="record_shared",
+                object_type=form.key,
+                object_id=row.record_id,
+                detail={
+                    "id": int(row.id),
+                    "record_id": int(row.record_id),
+                    "user_id": int(row.user_id),
+                    "department_id": None,
+                    "level": "read",
+                },
+            )
+            for row in made
+        ],
+    )
 
 
 def record_shares_of(

@@ -19,7 +19,8 @@ from meridian.core.actor import Actor
 from meridian.core.clock import utcnow
 from meridian.core.i18n import Text
 from meridian.core.timezones import DEFAULT_TIME_ZONE
-from meridian.db.locks import serialize
+from meridian.db.locks import serialize, serialize_all
+from meridian.db.sets import one_of
 from meridian.db.tables import (
     approval_acts,
     approval_delegations,
@@ -37,7 +38,7 @@ from meridian.errors import (
     PermissionDenied,
     ValidationFailed,
 )
-from meridian.flows.approvals import runtime
+from meridian.flows.approvals import batch_start, runtime
 from meridian.flows.approvals.definitions import latest_flow
 from meridian.flows.approvals.lock import engine_write
 from meridian.flows.approvals.runtime import RETURNED, RUNNING, WITHDRAWN, Walk
@@ -180,6 +181,47 @@ def start_by_rule(
     runtime.read_record(conn, get_form(conn, form_key), record_id)  # 404 when it is gone
     started = _start(conn, submitter, flow, form_key, record_id, "")
     return {"started": True, "approval_id": started["id"], "other_flow": None}
+
+
+def start_many(
+    *, conn: Connection, flow_key: str, form_key: str, starts: Sequence[tuple[int, Actor]]
+) -> list[int]:
+    """:func:`start_by_rule` for many records at once (a bulk move into a stage that starts a
+    flow): the records' locks taken in one statement, those already in an approval (or gone)
+    left alone, the rest started set-based (:mod:`.batch_start`). Returns the records started."""
+    flow = latest_flow(conn, flow_key)
+    if flow is None or flow["form"] != form_key:
+        raise NotFound(
+            Text("no approval flow {key!r} of form {form!r}", key=flow_key, form=form_key),
+            key=flow_key,
+        )
+    submitters = dict(reversed(starts))  # the first start named for a record wins
+    wanted = list(dict.fromkeys(record_id for record_id, _ in starts))
+    if not wanted:
+        return []
+    serialize_all(conn, [f"approval:{form_key}:{record_id}" for record_id in wanted])
+    busy = set(
+        conn.scalars(
+            sa.select(approvals.c.record_id).where(
+                approvals.c.form_key == form_key,
+                one_of(conn, approvals.c.record_id, wanted),
+                approvals.c.state.in_((RUNNING, RETURNED)),
+            )
+        )
+    )
+    form = get_form(conn, form_key)
+    table = compile_form(form).main
+    alive = set(
+        conn.scalars(
+            sa.select(table.c.id).where(
+                one_of(conn, table.c.id, wanted), table.c.deleted_at.is_(None)
+            )
+        )
+    )
+    todo = [(r, submitters[r]) for r in wanted if r in alive and r not in busy]
+    for record_id, submitter in batch_start.start_batch(conn, flow, form, todo):
+        _start(conn, submitter, flow, form_key, record_id, "")
+    return [record_id for record_id, _ in todo]
 
 
 def _start(

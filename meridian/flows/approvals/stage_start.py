@@ -8,9 +8,10 @@ the flow on the record in the name of the mover (the default; the record's owner
 is Meridian itself) or of the owner. A gate requiring the approval (``approval``) on a later
 stage then waits for it, as with a flow started by hand or by a rule.
 
-Starting is idempotent (``operations.start_by_rule``): a record that already has this flow in
-progress is left alone, and one in another flow's approval starts nothing (that approval's
-lock refused the move anyway unless Meridian made it).
+Starting is idempotent (``operations.start_many``, like ``start_by_rule``): a record that
+already has this flow in progress is left alone, and one in another flow's approval starts
+nothing (that approval's lock refused the move anyway unless Meridian made it). A bulk move
+starts all of its records' approvals set-based.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from meridian.db.sets import one_of
 from meridian.errors import ErrorCollector, Unauthenticated
 from meridian.events.lifecycle import StageEntered
 from meridian.flows.approvals.definitions import latest_flow
-from meridian.flows.approvals.operations import start_by_rule
+from meridian.flows.approvals.operations import start_many
 from meridian.flows.stages.criteria import CriterionKind
 from meridian.flows.stages.model import Criterion, load_pipelines
 from meridian.flows.stages.texts import N_, in_both
@@ -80,7 +81,8 @@ def _submitter(conn: Connection, user_id: int | None) -> Actor | None:
 
 def start_on_stage_entry(conn: Connection, changes: Changes) -> None:
     """The ``register_subscribers`` subscriber: each record entering a stage that names a flow
-    has that flow started (one short read of the batch's records, then one start each)."""
+    has that flow started — one short read of the batch's records, then one set-based start
+    per flow for all of them (``operations.start_many``)."""
     entered = [e for e in changes.events if isinstance(e, StageEntered)]
     if not entered:
         return
@@ -98,6 +100,14 @@ def start_on_stage_entry(conn: Connection, changes: Changes) -> None:
             sa.select(*columns).where(one_of(conn, table.c.id, [e.record_id for e in entered]))
         ).mappings()
     }
+    starts: dict[str, list[tuple[int, Actor]]] = {}
+    actors: dict[int | None, Actor | None] = {}
+
+    def submitter_of(user_id: int | None) -> Actor | None:
+        if user_id not in actors:
+            actors[user_id] = _submitter(conn, user_id)
+        return actors[user_id]
+
     for event in entered:
         row = rows.get(event.record_id)
         pipeline = pipelines.for_row(row) if row is not None else None
@@ -108,14 +118,10 @@ def start_on_stage_entry(conn: Connection, changes: Changes) -> None:
             if criterion.kind != KIND:
                 continue
             mover = criterion.config.get("submitter", "mover") == "mover"
-            submitter = _submitter(conn, event.actor_id) if mover else None
-            submitter = submitter or _submitter(conn, row["owner_id"])
+            submitter = submitter_of(event.actor_id) if mover else None
+            submitter = submitter or submitter_of(row["owner_id"])
             if submitter is None:
                 continue
-            start_by_rule(
-                conn=conn,
-                flow_key=criterion.config["flow"],
-                form_key=form.key,
-                record_id=event.record_id,
-                submitter=submitter,
-            )
+            starts.setdefault(criterion.config["flow"], []).append((event.record_id, submitter))
+    for flow_key, batch in starts.items():
+        start_many(conn=conn, flow_key=flow_key, form_key=form.key, starts=batch)
