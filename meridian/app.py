@@ -15,6 +15,7 @@ from meridian.api.openapi import install_api_docs
 from meridian.api.router import api_router
 from meridian.core.clock import OPTION as CLOCK
 from meridian.core.clock import SYSTEM_CLOCK, Clock
+from meridian.dataio import plugin as dataio_plugin
 from meridian.db import statistics
 from meridian.db.engine import make_engine, transaction
 from meridian.db.migrate import upgrade_database
@@ -45,6 +46,7 @@ DEFAULT_PLUGINS: tuple[object, ...] = (
     rules_plugin,
     integrations_plugin,
     documents_plugin,
+    dataio_plugin,
     approvals_plugin,
     reports_plugin,
     stages_plugin,

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from pathlib import Path
 
@@ -16,6 +16,7 @@ from meridian.access.users import get_user_id
 from meridian.core.actor import Actor
 from meridian.core.i18n import Text
 from meridian.dataio.cleansing import STEPS
+from meridian.dataio.converting import convert_row
 from meridian.dataio.dedup_run import duplicate_finder
 from meridian.dataio.mapping import suggest_mapping
 from meridian.dataio.mappings import (
@@ -25,19 +26,19 @@ from meridian.dataio.mappings import (
     saved_mapping,
     suggested,
 )
-from meridian.dataio.reading import read_sheet
+from meridian.dataio.reading import SourceRow, read_sheet
 from meridian.dataio.run_decisions import ON_DUPLICATE
-from meridian.dataio.run_report import reason_text, write_report
+from meridian.dataio.run_dry import dry_run
+from meridian.dataio.run_report import ReportWriter, reason_text, write_report
 from meridian.dataio.run_rollback import rollback_import
-from meridian.dataio.run_store import outcomes_of
+from meridian.dataio.run_store import RowOutcome, outcomes_of
 from meridian.dataio.running import Progress, begin_import, count_rows, run_import
-from meridian.dataio.trial import REJECTED, start_trial
 from meridian.db.engine import read_transaction
 from meridian.errors import InvalidValue, MeridianError
 from meridian.http.deps import Workspace
 from meridian.schema.catalog import get_form
 from meridian.schema.fieldtypes import ValueContext
-from meridian.schema.model import Form
+from meridian.schema.model import Field, Form
 
 SHOWN_REJECTIONS = 100
 """Rejected rows listed on the terminal; the report (``--report``) lists every row."""
@@ -87,7 +88,19 @@ def import_command(
                     header = read_sheet(file, sheet).header
                     mapping = _mapping(conn, target, header, mapping_file, saved)
                 if dry_run:
-                    _dry_run(workspace, target, file, sheet, sample, verbose, mapping)
+                    _dry_run(
+                        workspace,
+                        actor,
+                        target,
+                        file,
+                        sheet,
+                        sample,
+                        verbose,
+                        mapping,
+                        on_duplicate,
+                        report,
+                        lang,
+                    )
                     return
                 _print_mapping(mapping, announce=mapping_file is None and saved is None)
                 if save_as or write_mapping:
@@ -243,34 +256,66 @@ def _print_rejections(workspace: Workspace, import_id: int, lang: str) -> None:
 
 def _dry_run(
     workspace: Workspace,
+    actor: Actor,
     target: Form,
     file: Path,
     sheet: str | None,
     sample: int | None,
     verbose: bool,
     mapping: ImportMapping,
+    on_duplicate: str,
+    report: Path | None,
+    lang: str,
 ) -> None:
-    trial = start_trial(file, target, ValueContext(workspace.tz), sheet=sheet, limit=sample)
+    """The run's own code on the file (or its first ``sample`` rows), rolled back: the same
+    mapping, lookups, deduplication and write path, per row what the run would do."""
+    source = read_sheet(file, sheet)
     typer.echo(
-        f"sheet {trial.sheet.name!r}, header on row {trial.sheet.header_row}"
-        + (f", read as {trial.sheet.encoding}" if trial.sheet.encoding else "")
+        f"sheet {source.name!r}, header on row {source.header_row}"
+        + (f", read as {source.encoding}" if source.encoding else "")
     )
-    for suggestion in trial.mapping:
-        target_field = (
-            f"{suggestion.field} ({suggestion.basis} {suggestion.score:g})"
-            if suggestion.field
-            else "(not imported)"
-        )
-        typer.echo(f"column {suggestion.header!r} -> {target_field}")
-    for outcome, report in trial.outcomes:
-        if outcome == REJECTED:
-            reasons = "; ".join(f"{cell.field}: {cell.reason}" for cell in report.refusals)
-            typer.echo(f"row {report.number}: rejected: {reasons}")
-        elif verbose:
-            steps = sorted({step for cell in report.cells for step in cell.steps})
-            done = ", ".join(STEPS[step] for step in steps) or "as written"
-            typer.echo(f"row {report.number}: created ({done})")
+    suggestions = {s.column: s for s in suggest_mapping(source.header, target)}
+    for column in mapping.columns:
+        suggestion = suggestions.get(column.column)
+        shown = column.field or "(not imported)"
+        if column.key:
+            shown += f" by {column.key}"
+        elif suggestion is not None and column.field and suggestion.field == column.field:
+            shown += f" ({suggestion.basis} {suggestion.score:g})"
+        typer.echo(f"column {column.header!r} -> {shown}")
+    fields = {f.key: f for f in target.fields}
+    columns: list[Field | None] = [fields.get(c.field or "") for c in mapping.columns]
+    ctx = ValueContext(workspace.tz)
+    writer = ReportWriter(source.header, lang) if report is not None else None
+
+    def show(rows: Sequence[SourceRow], outcomes: Sequence[RowOutcome]) -> None:
+        if writer is not None:
+            writer.add_batch(rows, outcomes)
+        for row, outcome in zip(rows, outcomes, strict=True):
+            if outcome.outcome == "rejected":
+                reasons = reason_text(outcome.detail, lang)
+                typer.echo(f"row {outcome.number}: rejected: {reasons}")
+            elif verbose:
+                cells = convert_row(row, columns, ctx).cells
+                steps = sorted({step for cell in cells for step in cell.steps})
+                done = ", ".join(STEPS[step] for step in steps) or "as written"
+                typer.echo(f"row {outcome.number}: {outcome.outcome} ({done})")
+
+    result = dry_run(
+        workspace.engine,
+        actor,
+        target.key,
+        file,
+        mapping,
+        workspace.tz,
+        sheet=sheet,
+        on_duplicate=on_duplicate,
+        limit=sample,
+        on_batch=show,
+    )
+    if writer is not None and report is not None:
+        typer.echo(f"report: {writer.save(report)} rows written to {report}")
     typer.echo("dry run: nothing was written")
-    typer.echo(trial.counts.summary())
-    if trial.counts.rejected:
+    typer.echo(result.summary())
+    if result.counts["rejected"]:
         raise typer.Exit(1)

@@ -133,10 +133,18 @@ def _reason(candidate: Candidate, form: Form) -> Text:
 
 
 def duplicate_finder(
-    *, actor: Actor, form: Form, mode: str, tz: ZoneInfo, batch_key: str | None = None
+    *,
+    actor: Actor,
+    form: Form,
+    mode: str,
+    tz: ZoneInfo,
+    batch_key: str | None = None,
+    review: bool = False,
 ) -> DedupFinder | None:
-    """The finder for ``--on-duplicate``: None for ``keep`` (every row a record of its own)."""
-    if mode == "keep":
+    """The finder for ``--on-duplicate``: None for ``keep`` (every row a record of its own)
+    unless the pairs are wanted for ``review`` (the wizard's import, where a pair decided
+    ``merge`` or ``skip`` counts whatever the default)."""
+    if mode == "keep" and not review:
         return None
-    choice: Choice = "merge" if mode == "merge" else "skip"
+    choice: Choice = "merge" if mode == "merge" else "skip" if mode == "skip" else "keep"
     return DedupFinder(actor=actor, form=form, mode=choice, tz=tz, batch_key=batch_key)

@@ -7,7 +7,7 @@ million rows stream through in constant memory. The reasons are said in the read
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +15,7 @@ import openpyxl
 from sqlalchemy.engine import Engine
 
 from meridian.core.i18n import N_, Text, Translator, localized
-from meridian.dataio.reading import read_sheet
+from meridian.dataio.reading import SourceRow, read_sheet
 from meridian.dataio.run_store import ImportState, RowOutcome, outcomes_of
 from meridian.db.engine import read_transaction
 
@@ -41,32 +41,53 @@ def reason_text(detail: Any, locale: str) -> str:
     return "; ".join(parts)
 
 
+class ReportWriter:
+    """The report's sheet under way: rows are added with their outcomes (None: not imported
+    yet) in file order, streamed by openpyxl's write-only mode; :meth:`save` writes the file."""
+
+    def __init__(self, header: Sequence[str], locale: str = "en") -> None:
+        self.locale = locale
+        self._ = Translator(locale)
+        self.book = openpyxl.Workbook(write_only=True)
+        self.sheet = self.book.create_sheet(self._("Import report"))
+        _ = self._
+        self.sheet.append([_("Row"), *header, _("Outcome"), _("Record id"), _("Reason")])
+        self.written = 0
+
+    def add(self, row: SourceRow, outcome: RowOutcome | None) -> None:
+        _ = self._
+        if outcome is None:
+            cells: list[Any] = [_("not imported yet"), None, None]
+        else:
+            cells = [
+                _(_OUTCOME_NAMES[outcome.outcome]),
+                outcome.record_id,
+                reason_text(outcome.detail, self.locale),
+            ]
+        self.sheet.append([row.number, *(_cell(c) for c in row.cells), *cells])
+        self.written += 1
+
+    def add_batch(self, rows: Sequence[SourceRow], outcomes: Sequence[RowOutcome]) -> None:
+        """A batch as a (dry) run settled it: every row has its outcome, in order."""
+        for row, outcome in zip(rows, outcomes, strict=True):
+            self.add(row, outcome)
+
+    def save(self, out: Path) -> int:
+        self.book.save(out)
+        return self.written
+
+
 def write_report(
     engine: Engine, state: ImportState, path: Path, out: Path, locale: str = "en"
 ) -> int:
     """Write the report of ``state``'s import of ``path`` to ``out``; returns the rows written."""
-    _ = Translator(locale)
     source = read_sheet(path, state.sheet)
-    book = openpyxl.Workbook(write_only=True)
-    sheet = book.create_sheet(_("Import report"))
-    sheet.append([_("Row"), *source.header, _("Outcome"), _("Record id"), _("Reason")])
-    written = 0
+    report = ReportWriter(source.header, locale)
     with read_transaction(engine) as conn:
         outcomes = _peekable(outcomes_of(conn, state.id))
         for row in source.rows:
-            outcome = outcomes.take(row.number)
-            if outcome is None:
-                cells: list[Any] = [_("not imported yet"), None, None]
-            else:
-                cells = [
-                    _(_OUTCOME_NAMES[outcome.outcome]),
-                    outcome.record_id,
-                    reason_text(outcome.detail, locale),
-                ]
-            sheet.append([row.number, *(_cell(c) for c in row.cells), *cells])
-            written += 1
-    book.save(out)
-    return written
+            report.add(row, outcomes.take(row.number))
+    return report.save(out)
 
 
 def _cell(cell: Any) -> Any:

@@ -24,7 +24,7 @@ from meridian.db.tables import import_rows, imports
 from meridian.errors import Conflict, NotFound
 
 OUTCOMES = ("created", "updated", "merged", "rejected")
-RUNNING, FINISHED, ROLLED_BACK = "running", "finished", "rolled_back"
+DRAFT, RUNNING, FINISHED, ROLLED_BACK = "draft", "running", "finished", "rolled_back"
 
 
 @dataclass(frozen=True)
@@ -101,7 +101,10 @@ def start_import(
     sheet: str | None,
     mapping: dict[str, Any],
     on_duplicate: str,
+    state: str = RUNNING,
 ) -> ImportState:
+    """A new import: ``running`` (the CLI starts it at once) or ``draft`` (prepared in the
+    browser or over HTTP before it runs)."""
     now = utcnow(conn)
     import_id = conn.execute(
         imports.insert()
@@ -113,7 +116,7 @@ def start_import(
             sheet=sheet,
             mapping=mapping,
             on_duplicate=on_duplicate,
-            state=RUNNING,
+            state=state,
             rows_done=0,
             batches=0,
             created=0,

@@ -16,18 +16,18 @@ from __future__ import annotations
 import hashlib
 import itertools
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 
 from meridian.access.permissions import form_access
 from meridian.core.actor import Actor
 from meridian.core.i18n import Text
 from meridian.dataio.mappings import ImportMapping
-from meridian.dataio.reading import read_sheet
+from meridian.dataio.reading import SourceRow, read_sheet
 from meridian.dataio.resolving import Resolver
 from meridian.dataio.run_decisions import Decision, DuplicateFinder, KeepAll, PendingRow
 from meridian.dataio.run_rows import BatchConverter
@@ -35,6 +35,7 @@ from meridian.dataio.run_store import (
     FINISHED,
     RUNNING,
     ImportState,
+    RowOutcome,
     claim_batch,
     finish_import,
     load_import,
@@ -47,6 +48,7 @@ from meridian.db.engine import read_transaction, transaction
 from meridian.errors import Conflict
 from meridian.schema.catalog import get_form
 from meridian.schema.fieldtypes import ValueContext
+from meridian.schema.model import Form
 
 BATCH_ROWS = 1000
 
@@ -150,14 +152,7 @@ def run_import(
     while chunk := list(itertools.islice(rows, batch_rows)):
         with transaction(engine) as conn:
             claim_batch(conn, state, done, len(chunk))
-            batch = converter.convert(conn, chunk)
-            ready = [row for row in batch if not row.rejected]
-            found = finder.find_duplicates(
-                conn, [PendingRow(row.number, row.values) for row in ready]
-            )
-            by_number = dict(zip((row.number for row in ready), found, strict=True))
-            decisions: list[Decision | None] = [by_number.get(row.number) for row in batch]
-            outcomes = write_batch(conn, actor, form, batch, decisions, tz)
+            outcomes = settle_batch(conn, actor, form, converter, finder, chunk, tz)
             record_outcomes(conn, state.id, outcomes)
         done += len(chunk)
         this_run += len(chunk)
@@ -171,4 +166,31 @@ def run_import(
         return load_import(conn, state.id)
 
 
-__all__ = ["BATCH_ROWS", "FINISHED", "Progress", "begin_import", "count_rows", "run_import"]
+def settle_batch(
+    conn: Connection,
+    actor: Actor,
+    form: Form,
+    converter: BatchConverter,
+    finder: DuplicateFinder,
+    chunk: Sequence[SourceRow],
+    tz: ZoneInfo,
+) -> list[RowOutcome]:
+    """One batch's rows converted, their duplicates decided and their records written in
+    ``conn``: the run commits this with the batch's outcomes, the dry run rolls it back."""
+    batch = converter.convert(conn, chunk)
+    ready = [row for row in batch if not row.rejected]
+    found = finder.find_duplicates(conn, [PendingRow(row.number, row.values) for row in ready])
+    by_number = dict(zip((row.number for row in ready), found, strict=True))
+    decisions: list[Decision | None] = [by_number.get(row.number) for row in batch]
+    return write_batch(conn, actor, form, batch, decisions, tz)
+
+
+__all__ = [
+    "BATCH_ROWS",
+    "FINISHED",
+    "Progress",
+    "begin_import",
+    "count_rows",
+    "run_import",
+    "settle_batch",
+]

@@ -968,7 +968,7 @@ imports = sa.Table(
     sa.Column("mapping", JSONType, nullable=False),
     # keep | merge | skip: what a duplicate of an existing record becomes.
     sa.Column("on_duplicate", sa.String(8), nullable=False),
-    # running → finished → rolled_back.
+    # draft (uploaded, being mapped) → running → finished → rolled_back.
     sa.Column("state", sa.String(12), nullable=False),
     # Data rows read and settled by committed batches: a resumed run skips these.
     sa.Column("rows_done", sa.Integer, nullable=False),
@@ -982,6 +982,13 @@ imports = sa.Table(
     sa.Column("updated_at", UTCDateTime, nullable=False),
     sa.Column("finished_at", UTCDateTime, nullable=True),
     sa.Column("rolled_back_at", UTCDateTime, nullable=True),
+    # The file's data rows (NULL until counted) and the running pace, for progress and ETA.
+    sa.Column("rows_total", sa.Integer, nullable=True),
+    sa.Column("rows_per_second", sa.Float, nullable=True),
+    # The job running the import (an import started in the browser or over HTTP).
+    sa.Column("job_id", sa.BigInteger, nullable=True),
+    # The last dry run: {"sample": N|null, "counts": {...}, "at": ISO time}.
+    sa.Column("dry_run", JSONType, nullable=True),
     sa.Index("ix_sys_import_file", "form_key", "file_hash", "mapping_hash", "state"),
 )
 

@@ -63,3 +63,27 @@ def test_duplicates_are_skipped_with_their_reason(env: Path, database_url: str) 
     assert query(database_url, "SELECT count(*) FROM data_customer") == [(4,)]
     websites = query(database_url, "SELECT website FROM data_customer WHERE website IS NOT NULL")
     assert websites == []
+
+
+def test_the_dry_run_is_the_run_writing_nothing(env: Path, database_url: str) -> None:
+    """The dry run goes the run's way — deduplication, merging, the mapping given — so its
+    rows and counts are the run's; before, it knew neither duplicates nor ``--mapping``."""
+    run("import", str(customers_file(env)), "--form", "customer")
+    mapping = env / "m.json"
+    mapping.write_text(
+        '{"columns": [{"header": "单位名称", "field": "name"},'
+        ' {"header": "统一社会信用代码", "field": "uscc"}, {"header": "官网", "field": null}]}',
+        encoding="utf-8",
+    )
+    ask = ("import", str(_second_file(env)), "--form", "customer", "--on-duplicate", "skip")
+    code, dry, err = run(*ask, "--mapping", str(mapping), "--dry-run")
+    assert code == 1, err
+    assert "column '官网' -> (not imported)" in dry
+    rows = [line for line in dry.splitlines() if line.startswith("row ")]
+    assert dry.splitlines()[-1] == "created 1, updated 0, merged 0, rejected 3"
+    assert query(database_url, "SELECT count(*) FROM data_customer") == [(3,)]
+    assert query(database_url, "SELECT count(*) FROM sys_duplicate_candidate") == [(0,)]
+    code, real, _ = run(*ask, "--mapping", str(mapping))
+    assert real.splitlines()[-1] == dry.splitlines()[-1]
+    assert [line for line in real.splitlines() if line.startswith("row ")] == rows
+    assert query(database_url, "SELECT count(*) FROM data_customer") == [(4,)]
