@@ -14,8 +14,10 @@ connection. The machine is shared: the load average is printed beside every figu
 
 Scenarios (IDC demo): the opportunities' kanban by stage (HTML), the kanban's totals (JSON),
 a pinyin search of customers (``q=hwy``) and of opportunities (``q=hhgyl``, initials of a
-sample company), and a page of opportunities filtered and sorted on
-the fields a saved view uses, with and without ``count=true``.
+sample company), a page of opportunities filtered and sorted on the fields a saved view uses,
+with and without ``count=true``, and (with ``--token``) creating one opportunity and changing
+one with ``If-Match``. The raw side of a write is its row's ``INSERT`` (or ``UPDATE``) and
+commit on a plain DB-API connection.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ import argparse
 import json
 import multiprocessing
 import os
+import resource
 import socket
 import statistics
 import subprocess
@@ -91,7 +94,37 @@ def _client(base: str, password: str, rounds: int, out: Any) -> None:
                 client.get(path, params=params, headers=use).raise_for_status()
                 samples.append(time.perf_counter() - began)
             results[name] = samples
+        if token:
+            results.update(_writes(client, headers, rounds))
     out.send(results)
+
+
+def _writes(client: httpx.Client, headers: dict[str, str], rounds: int) -> dict[str, list[float]]:
+    """One opportunity created per request; one changed per request with ``If-Match``."""
+    path = "/api/v1/forms/opportunity/records"
+    customer = client.get("/api/v1/forms/customer/records", params={"limit": 1}, headers=headers)
+    body = {"name": "bench", "customer": customer.json()["items"][0]["id"], "stage": "lead"}
+    created: list[float] = []
+    for round_ in range(3 + rounds):
+        began = time.perf_counter()
+        answer = client.post(path, json={**body, "name": f"bench {round_}"}, headers=headers)
+        created.append(time.perf_counter() - began)
+        answer.raise_for_status()
+    target = f"{path}/{answer.json()['id']}"
+    etag = answer.headers["ETag"]
+    updated: list[float] = []
+    for round_ in range(3 + rounds):
+        began = time.perf_counter()
+        answer = client.patch(
+            target, json={"name": f"bench changed {round_}"}, headers={**headers, "If-Match": etag}
+        )
+        updated.append(time.perf_counter() - began)
+        answer.raise_for_status()
+        etag = answer.headers["ETag"]
+    return {WRITES[0]: created[3:], WRITES[1]: updated[3:]}
+
+
+WRITES = ("create one opportunity", "update one, If-Match")
 
 
 def _captured(engine: sa.Engine, call: Callable[[sa.Connection], Any]) -> list[tuple[str, Any]]:
@@ -103,6 +136,42 @@ def _captured(engine: sa.Engine, call: Callable[[sa.Connection], Any]) -> list[t
         )
         call(conn)
     return [(s, p) for s, p in seen if "data_" in s]
+
+
+def _raw_writes(engine: sa.Engine, rounds: int) -> dict[str, list[float]]:
+    """The row's INSERT and commit, and the row's UPDATE and commit, on a DB-API connection."""
+    with engine.begin() as conn:
+        row = dict(
+            conn.execute(sa.text("SELECT * FROM data_opportunity ORDER BY id DESC LIMIT 1"))
+            .mappings()
+            .one()
+        )
+        largest = int(row["id"])
+    columns = [c for c in row if c != "id"]
+    names = ", ".join(["id", *columns])
+    marks = ", ".join(["?"] * (len(columns) + 1))
+    if engine.dialect.name == "postgresql":
+        marks = ", ".join(["%s"] * (len(columns) + 1))
+    insert = f"INSERT INTO data_opportunity ({names}) VALUES ({marks})"
+    mark = "%s" if engine.dialect.name == "postgresql" else "?"
+    update = f"UPDATE data_opportunity SET name = {mark}, _version = _version + 1 WHERE id = {mark}"
+    raw = engine.raw_connection()
+    found: dict[str, list[float]] = {WRITES[0]: [], WRITES[1]: []}
+    try:
+        cursor = raw.cursor()
+        for round_ in range(3 + rounds):
+            values = [row[c] for c in columns]
+            began = time.perf_counter()
+            cursor.execute(insert, [largest + 1 + round_, *values])
+            raw.commit()
+            found[WRITES[0]].append(time.perf_counter() - began)
+            began = time.perf_counter()
+            cursor.execute(update, [f"raw {round_}", largest + 1])
+            raw.commit()
+            found[WRITES[1]].append(time.perf_counter() - began)
+    finally:
+        raw.close()
+    return {name: samples[3:] for name, samples in found.items()}
 
 
 def _raw(engine: sa.Engine, statements: list[tuple[str, Any]], rounds: int) -> list[float]:
@@ -246,15 +315,18 @@ def main() -> None:
     finally:
         server.terminate()
         server.wait()
+    used = resource.getrusage(resource.RUSAGE_CHILDREN)
+    print(f"server and client CPU: user {used.ru_utime:.1f} s + sys {used.ru_stime:.1f} s")
     statements = _raw_statements(settings)
     engine = sa.create_engine(settings.resolved_database_url)
     print(f"{'request':34} {'HTTP p50':>10} {'raw p50':>10} {'ratio':>7}  statements")
+    writes = _raw_writes(engine, args.rounds) if args.token else {}
     for name, samples in http.items():
-        raw = _raw(engine, statements[name], args.rounds)
+        raw = writes[name] if name in writes else _raw(engine, statements[name], args.rounds)
         ratio = _p50(samples) / max(_p50(raw), 1e-6)
+        count = 1 if name in writes else len(statements[name])
         print(
-            f"{name:34} {_p50(samples):8.1f}ms {_p50(raw):8.2f}ms {ratio:6.1f}×  "
-            f"{len(statements[name])}, {_load()}"
+            f"{name:34} {_p50(samples):8.1f}ms {_p50(raw):8.2f}ms {ratio:6.1f}×  {count}, {_load()}"
         )
     engine.dispose()
 

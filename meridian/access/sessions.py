@@ -21,7 +21,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from meridian.access import throttle
-from meridian.access.actors import load_actor
+from meridian.access.actors import USER_COLUMNS, actor_of
 from meridian.access.passwords import Passwords
 from meridian.core import clock
 from meridian.core.actor import Actor
@@ -170,11 +170,7 @@ def actor_for_session(conn: Connection, token: str, policy: SessionPolicy) -> Se
     Idle expiry slides with use; the last-seen time is written at most once a minute, so
     checking a session stays a read almost always.
     """
-    row = conn.execute(
-        sa.select(sessions, users.c.must_change_password)
-        .join(users, users.c.id == sessions.c.user_id)
-        .where(sessions.c.token_hash == _digest(token))
-    ).first()
+    row = conn.execute(_BY_DIGEST, {"digest": _digest(token)}).first()
     now = clock.utcnow(conn)
     if row is None or row.revoked_at is not None or row.expires_at <= now:
         return None
@@ -183,10 +179,25 @@ def actor_for_session(conn: Connection, token: str, policy: SessionPolicy) -> Se
     if now - row.last_seen_at > _SEEN_RESOLUTION:
         conn.execute(sessions.update().where(sessions.c.id == row.id).values(last_seen_at=now))
     try:
-        actor = load_actor(conn, row.user_id)
+        actor = actor_of(conn, row)
     except Unauthenticated:
         return None
     return SessionActor(actor, row.id, bool(row.must_change_password))
+
+
+_BY_DIGEST = (
+    sa.select(
+        sessions.c.id,
+        sessions.c.revoked_at,
+        sessions.c.expires_at,
+        sessions.c.last_seen_at,
+        users.c.must_change_password,
+        *USER_COLUMNS,
+    )
+    .join(users, users.c.id == sessions.c.user_id)
+    .where(sessions.c.token_hash == sa.bindparam("digest"))
+)
+"""The session, its user and the access revision in one statement, built once."""
 
 
 def logout(conn: Connection, token: str, *, ip: str = "") -> None:

@@ -10,7 +10,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from meridian.access.actors import load_actor
+from meridian.access.actors import USER_COLUMNS, actor_of
 from meridian.core.actor import Actor, TokenScope
 from meridian.core.clock import utcnow
 from meridian.core.i18n import Text
@@ -75,21 +75,7 @@ def authenticate_token(conn: Connection, token: str) -> tuple[Actor, int | None]
     Also returns the token's id when its last use should be recorded (see ``touch_token``),
     so that checking a token stays a read.
     """
-    row = conn.execute(
-        sa.select(
-            api_tokens.c.id,
-            api_tokens.c.expires_at,
-            api_tokens.c.revoked_at,
-            api_tokens.c.last_used_at,
-            api_tokens.c.scope,
-            api_tokens.c.app_key,
-            api_tokens.c.form_key,
-            users.c.id.label("user_id"),
-            users.c.is_active,
-        )
-        .join(users, users.c.id == api_tokens.c.user_id)
-        .where(api_tokens.c.token_hash == _digest(token))
-    ).first()
+    row = conn.execute(_BY_DIGEST, {"digest": _digest(token)}).first()
     now = utcnow(conn)
     if row is None or row.revoked_at is not None or not row.is_active:
         raise Unauthenticated(Text("the API token is unknown or revoked"))
@@ -100,7 +86,24 @@ def authenticate_token(conn: Connection, token: str) -> tuple[Actor, int | None]
     scope = None
     if row.scope != "write" or row.app_key is not None or row.form_key is not None:
         scope = TokenScope(write=row.scope == "write", app_key=row.app_key, form_key=row.form_key)
-    return load_actor(conn, row.user_id, scope), row.id if stale else None
+    return actor_of(conn, row, scope), row.id if stale else None
+
+
+_BY_DIGEST = (
+    sa.select(
+        api_tokens.c.id,
+        api_tokens.c.expires_at,
+        api_tokens.c.revoked_at,
+        api_tokens.c.last_used_at,
+        api_tokens.c.scope,
+        api_tokens.c.app_key,
+        api_tokens.c.form_key,
+        *USER_COLUMNS,
+    )
+    .join(users, users.c.id == api_tokens.c.user_id)
+    .where(api_tokens.c.token_hash == sa.bindparam("digest"))
+)
+"""The token, its user and the access revision in one statement, built once."""
 
 
 def touch_token(conn: Connection, token_id: int) -> None:

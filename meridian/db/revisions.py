@@ -10,6 +10,8 @@ share a token, and a database restored from a backup never claims to be one it i
 from __future__ import annotations
 
 import secrets
+from collections.abc import Mapping
+from types import MappingProxyType
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
@@ -33,12 +35,50 @@ def current_token(conn: Connection, name: str) -> str | None:
     return conn.scalar(_CURRENT, {"name": name})
 
 
+ACCESS = "access"
+"""Who a user is: name, administrator, locale, roles, departments. Database triggers replace
+it whenever ``sys_user``, ``sys_user_role`` or ``sys_user_department`` change, whichever code
+(or hand) changes them."""
+FORMS = "forms"
+"""Every form definition (``meta_form``)."""
+
+_ALL = sa.select(revisions.c.name, revisions.c.token)
+_SNAPSHOT = "meridian_revisions"
+
+
+def snapshot(conn: Connection) -> Mapping[str, str]:
+    """Every subject's token, read once per transaction in one small statement.
+
+    A request validates all its caches (form definitions, pipelines, webhooks, rules …)
+    against this one read instead of one query per subject. The tokens are kept on the
+    connection for the transaction that read them; a ``bump`` in the same transaction
+    replaces its own subject's token there too.
+    """
+    transaction = conn.get_transaction()
+    kept = conn.info.get(_SNAPSHOT)
+    if kept is not None and transaction is not None and kept[0] is transaction:
+        tokens: Mapping[str, str] = kept[1]
+        return tokens
+    tokens = MappingProxyType({row.name: row.token for row in conn.execute(_ALL)})
+    if transaction is not None:
+        conn.info[_SNAPSHOT] = (transaction, tokens)
+    return tokens
+
+
+def token(conn: Connection, name: str) -> str | None:
+    """The subject's token as this transaction's :func:`snapshot` read it."""
+    return snapshot(conn).get(name)
+
+
 def bump(conn: Connection, name: str) -> None:
     """Mark the subject changed, in the caller's transaction."""
     insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
-    token = secrets.token_hex(16)
+    fresh = secrets.token_hex(16)
     conn.execute(
         insert(revisions)
-        .values(name=name, token=token)
-        .on_conflict_do_update(index_elements=[revisions.c.name], set_={"token": token})
+        .values(name=name, token=fresh)
+        .on_conflict_do_update(index_elements=[revisions.c.name], set_={"token": fresh})
     )
+    kept = conn.info.get(_SNAPSHOT)
+    if kept is not None and kept[0] is conn.get_transaction():
+        conn.info[_SNAPSHOT] = (kept[0], MappingProxyType({**kept[1], name: fresh}))

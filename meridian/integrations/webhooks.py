@@ -39,6 +39,7 @@ from meridian.access.manage import require_admin
 from meridian.core.actor import Actor
 from meridian.core.clock import utcnow
 from meridian.core.i18n import Text, localized, stored
+from meridian.db import revisions
 from meridian.db.engine import transaction
 from meridian.db.tables import jobs, webhook_deliveries, webhooks
 from meridian.errors import FieldError, NotFound, ValidationFailed
@@ -82,6 +83,7 @@ def create_webhook(
     if problems:
         raise ValidationFailed(problems)
     secret = "whsec_" + secrets.token_urlsafe(24)
+    revisions.bump(conn, WEBHOOKS_REVISION)
     result = conn.execute(
         webhooks.insert().values(
             form_key=form_key,
@@ -103,13 +105,33 @@ def create_webhook(
     }
 
 
+WEBHOOKS_REVISION = "webhooks"
+"""Replaced whenever a subscription is made: every write asks which ones its form has."""
+_subscriptions: dict[tuple[str, str], tuple[Any, ...]] = {}
+
+
+def _subscriptions_of(conn: Connection, form_key: str) -> tuple[Any, ...]:
+    """The form's active subscriptions (id, events), kept per process under the revision."""
+    token = revisions.token(conn, WEBHOOKS_REVISION)
+    kept = _subscriptions.get((token, form_key)) if token else None
+    if kept is None:
+        kept = tuple(
+            conn.execute(
+                sa.select(webhooks.c.id, webhooks.c.events).where(
+                    webhooks.c.active, webhooks.c.form_key == form_key
+                )
+            ).all()
+        )
+        if token:
+            if len(_subscriptions) >= 1024:
+                _subscriptions.clear()
+            _subscriptions[token, form_key] = kept
+    return kept
+
+
 def on_record_changes(conn: Connection, changes: Changes) -> None:
     """Enqueue one delivery per event and matching subscription (in the writer's transaction)."""
-    subscriptions = conn.execute(
-        sa.select(webhooks.c.id, webhooks.c.events).where(
-            webhooks.c.active, webhooks.c.form_key == changes.form.key
-        )
-    ).all()
+    subscriptions = _subscriptions_of(conn, changes.form.key)
     if not subscriptions:
         return
     system = Actor.system()

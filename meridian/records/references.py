@@ -61,7 +61,7 @@ def check_references(
         target_form = get_form(conn, target)
         readable = Readable.of(conn, form_access(conn, actor, target_form), tz)
         existing[target] = readable.ids(conn, target_ids)
-    kept_live = _kept_live(conn, link_fields, kept or (), existing)
+    kept_live = _kept_live(conn, link_fields, records, kept or (), existing)
     live_users = _existing(conn, users.c.id, wanted_users, users.c.is_active.is_(True))
     for position, (record, prefix) in enumerate(zip(records, prefixes, strict=True)):
         for f in link_fields:
@@ -149,17 +149,22 @@ def _check_attachments(
 def _kept_live(
     conn: Connection,
     link_fields: Sequence[Field],
+    records: Sequence[ParsedRecord],
     kept: Sequence[Mapping[str, Collection[int]]],
     readable: Mapping[str, set[int]],
 ) -> dict[str, set[int]]:
-    """Of the ids links already point at and the actor may not read, the live ones (a query
-    only when there are such ids)."""
+    """Of the ids links already point at, the write gives again and the actor may not read,
+    the live ones (a query only when there are such ids: a write that leaves a link out
+    asks nothing about it)."""
     unread: dict[str, set[int]] = defaultdict(set)
-    for links in kept:
+    for record, links in zip(records, kept, strict=False):
         for f in link_fields:
             target = f.target or ""
+            given = record.pairs.get(f.key) if f.many else [record.columns.get(f.key)]
             unread[target].update(
-                i for i in links.get(f.key, ()) if i not in readable.get(target, ())
+                i
+                for i in links.get(f.key, ())
+                if i in (given or ()) and i not in readable.get(target, ())
             )
     live = {}
     for target, ids in unread.items():

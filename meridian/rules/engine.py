@@ -30,7 +30,8 @@ from sqlalchemy.engine import Connection, Row
 
 from meridian.core import clock
 from meridian.core.timezones import DEFAULT_TIME_ZONE
-from meridian.db.revisions import current_token, token_of
+from meridian.db import revisions
+from meridian.db.revisions import token_of
 from meridian.db.sets import one_of
 from meridian.db.tables import jobs, rule_runs, rules
 from meridian.errors import MeridianError
@@ -157,20 +158,20 @@ _CACHED = 256
 def _record_rules(conn: Connection, form: Form) -> _FormRules:
     """The form's enabled record rules, read and compiled once per rules revision: a save
     pays one small query to learn that nothing changed."""
-    token = current_token(conn, RULES_REVISION)
-    found = _forms.get((token, id(form))) if token else None
+    current = revisions.token(conn, RULES_REVISION)
+    found = _forms.get((current, id(form))) if current else None
     if found is not None and found.form is form:
         return found
-    book = _books.get(token) if token else None
+    book = _books.get(current) if current else None
     if book is None:
-        token, book = _read_book(conn)
+        current, book = _read_book(conn)
     found = _FormRules.of(
         form, tuple((rule, _own_condition(form, rule.condition)) for rule in book.get(form.key, ()))
     )
-    if token:
+    if current:
         if len(_forms) >= _CACHED:
             _forms.clear()
-        _forms[token, id(form)] = found
+        _forms[current, id(form)] = found
     return found
 
 

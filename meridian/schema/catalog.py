@@ -10,6 +10,7 @@ from sqlalchemy.engine import Connection
 
 from meridian.core.clock import utcnow
 from meridian.core.i18n import Text
+from meridian.db import revisions
 from meridian.db.tables import apps, forms, schema_changes
 from meridian.errors import NotFound, StaleVersion
 from meridian.plugins.manager import Plugins, plugins_of
@@ -37,8 +38,31 @@ def get_form(conn: Connection, key: str) -> Form:
 
 
 def find_form(conn: Connection, key: str) -> Form | None:
-    text = conn.scalar(sa.select(_DEFINITION_TEXT).where(forms.c.key == key))
-    return None if text is None else _parsed(text, plugins_of(conn))
+    """The form's definition: from this process's cache while the ``forms`` revision this
+    transaction reads is the one it was kept under, else read (with the token, in one
+    statement) and kept."""
+    plugins = plugins_of(conn)
+    token = revisions.token(conn, revisions.FORMS)
+    kept = _forms.get((token, key, plugins)) if token else None
+    if kept is not None:
+        return kept
+    row = conn.execute(_ONE_FORM, {"key": key}).first()
+    if row is None:
+        return None
+    form = _parsed(row.definition, plugins)
+    if row.token:
+        if len(_forms) >= _KEPT:
+            _forms.clear()
+        _forms[row.token, key, plugins] = form
+    return form
+
+
+_ONE_FORM = sa.select(_DEFINITION_TEXT, revisions.token_of(revisions.FORMS).label("token")).where(
+    forms.c.key == sa.bindparam("key")
+)
+_forms: dict[tuple[str, str, Plugins | None], Form] = {}
+"""Parsed forms by (``forms`` token, key, plugins)."""
+_KEPT = 2048
 
 
 def list_forms(conn: Connection, app_key: str | None = None) -> list[Form]:
@@ -78,6 +102,7 @@ def store_form(conn: Connection, form: Form, *, new: bool) -> None:
     """Insert or update the definition; an update must find the previous version in place."""
     definition: dict[str, Any] = form.model_dump(mode="json")
     now = utcnow(conn)
+    revisions.bump(conn, revisions.FORMS)
     if new:
         conn.execute(
             forms.insert().values(

@@ -19,6 +19,7 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from meridian.core.clock import utcnow
 from meridian.core.i18n import Text
+from meridian.db import revisions
 from meridian.db.tables import forms as forms_table
 from meridian.errors import FieldError, SchemaChangeRefused, ValidationFailed
 from meridian.expr import (
@@ -34,6 +35,7 @@ from meridian.expr import (
     SqlScope,
     compile_expression,
 )
+from meridian.plugins.manager import plugins_of
 from meridian.schema.catalog import find_form, list_forms
 from meridian.schema.compile import FormTables, compile_form
 from meridian.schema.fieldtypes import field_type, types_context
@@ -463,8 +465,14 @@ def _check_linked_rollup(conn: Connection, form: Form, field: Field) -> list[Fie
 def linked_rollups_onto(conn: Connection, source_key: str) -> list[tuple[Form, Field]]:
     """Rollup fields anywhere that aggregate records of form ``source_key``.
 
-    Runs on every write, so the definitions are narrowed in SQL before any is parsed.
+    Runs on every write, so the answer is kept per process under the ``forms`` revision (any
+    form saved replaces it); only a changed revision narrows the definitions in SQL again.
     """
+    plugins = plugins_of(conn)
+    token = revisions.token(conn, revisions.FORMS)
+    kept = _rollups_onto.get((token, source_key, plugins)) if token else None
+    if kept is not None:
+        return list(kept)
     mention = f'%"source": "{source_key}.%'
     rows = conn.execute(
         sa.select(forms_table.c.definition).where(
@@ -473,7 +481,7 @@ def linked_rollups_onto(conn: Connection, source_key: str) -> list[tuple[Form, F
     )
     context = types_context(conn)
     candidates = [Form.model_validate(row.definition, context=context) for row in rows]
-    return [
+    found = tuple(
         (form, field)
         for form in candidates
         for field in form.active_fields
@@ -481,7 +489,16 @@ def linked_rollups_onto(conn: Connection, source_key: str) -> list[tuple[Form, F
         and field.rollup is not None
         and field.rollup.source.partition(".")[0] == source_key
         and "." in field.rollup.source
-    ]
+    )
+    if token:
+        if len(_rollups_onto) >= 1024:
+            _rollups_onto.clear()
+        _rollups_onto[token, source_key, plugins] = found
+    return list(found)
+
+
+_rollups_onto: dict[tuple[str, str, Any], tuple[tuple[Form, Field], ...]] = {}
+"""By (``forms`` token, source form key, plugins)."""
 
 
 def refresh_linked_rollup(

@@ -19,7 +19,8 @@ from sqlalchemy.engine import Connection
 from meridian.core.actor import Actor
 from meridian.core.clock import utcnow
 from meridian.core.i18n import Text
-from meridian.db.revisions import bump, current_token, token_of
+from meridian.db import revisions
+from meridian.db.revisions import bump, token_of
 from meridian.db.tables import calendar_days, work_calendar
 from meridian.errors import ErrorCollector, NotFound, PermissionDenied
 from meridian.events.audit import audit
@@ -37,7 +38,7 @@ _CACHED = 64
 
 def load_calendar(conn: Connection) -> WorkCalendar:
     """The company's work calendar as of ``conn``'s transaction (cached per revision)."""
-    token = current_token(conn, CALENDAR_REVISION)
+    token = revisions.token(conn, CALENDAR_REVISION)
     found = _cache.get(token) if token else None
     if found is not None:
         return found

@@ -66,7 +66,7 @@ def record_stage_visits(conn: Connection, changes: Changes) -> None:
         return
     entries = _entries(conn, changes, form_pipelines, events)
     if entries:
-        open_visits(conn, changes.form, entries, changes.intent)
+        open_visits(conn, changes.form, entries, changes.intent, changes.rows)
 
 
 def close_trashed_visits(
@@ -142,9 +142,17 @@ def _read_rows(
 
 
 def open_visits(
-    conn: Connection, form: Form, entries: Sequence[Entry], intent: WriteIntent | None
+    conn: Connection,
+    form: Form,
+    entries: Sequence[Entry],
+    intent: WriteIntent | None,
+    rows: Mapping[int, Mapping[str, Any]] | None = None,
 ) -> None:
-    """Close the open visits of the entries' records and open their new ones, set-based."""
+    """Close the open visits of the entries' records and open their new ones, set-based.
+
+    ``rows``: the records as saved, when the writer had them, handed on with the stage events
+    so their subscribers need not read them again. A record just created has no visit to
+    close, so creations alone ask nothing."""
     form_key = form.key
     now = utcnow(conn)
     ids = [event.record_id for event, *_ in entries]
@@ -153,12 +161,17 @@ def open_visits(
         stage_visits.c.left_at.is_(None),
         one_of(conn, stage_visits.c.record_id, ids),
     )
+    created = all(isinstance(event, RecordCreated) for event, *_ in entries)
     closing = {
         row.record_id: row
-        for row in conn.execute(
-            sa.select(
-                stage_visits.c.record_id, stage_visits.c.stage_key, stage_visits.c.entered_at
-            ).where(is_open)
+        for row in (
+            ()
+            if created
+            else conn.execute(
+                sa.select(
+                    stage_visits.c.record_id, stage_visits.c.stage_key, stage_visits.c.entered_at
+                ).where(is_open)
+            )
         )
     }
     actor_id = entries[0][0].actor_id
@@ -220,7 +233,8 @@ def open_visits(
         ).scalars()
         make_sop_tasks(conn, form, list(zip(visit_ids, opened, strict=True)))
     if events:
-        announce(conn, form, events)
+        saved = {i: rows[i] for i in ids if i in rows} if rows else {}
+        announce(conn, form, events, saved)
 
 
 def make_sop_tasks(conn: Connection, form: Form, entered: Sequence[tuple[int, Entry]]) -> None:

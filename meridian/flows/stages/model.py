@@ -15,7 +15,11 @@ from typing import Any, Literal
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from meridian.db import revisions
 from meridian.db.tables import pipelines, stage_criteria, stages
+
+PIPELINES_REVISION = "pipelines"
+"""Replaced whenever a pipeline, its stages or its criteria are saved or deleted."""
 
 Category = Literal["open", "won", "lost"]
 CATEGORIES: tuple[str, ...] = ("open", "won", "lost")
@@ -106,8 +110,24 @@ def _text(value: Any) -> str | None:
 
 
 def load_pipelines(conn: Connection, form_key: str) -> FormPipelines:
-    """The form's pipelines with their stages and criteria (empty when it has none): one query
-    for the pipelines, one for stages joined with their criteria."""
+    """The form's pipelines with their stages and criteria (empty when it has none), kept per
+    process under the ``pipelines`` revision: every write asks, and they rarely change."""
+    token = revisions.token(conn, PIPELINES_REVISION)
+    kept = _kept.get((token, form_key)) if token else None
+    if kept is None:
+        kept = _read_pipelines(conn, form_key)
+        if token:
+            if len(_kept) >= 1024:
+                _kept.clear()
+            _kept[token, form_key] = kept
+    return kept
+
+
+_kept: dict[tuple[str, str], FormPipelines] = {}
+
+
+def _read_pipelines(conn: Connection, form_key: str) -> FormPipelines:
+    """One query for the pipelines, one for stages joined with their criteria."""
     rows = conn.execute(
         sa.select(pipelines).where(pipelines.c.form_key == form_key).order_by(pipelines.c.position)
     ).all()

@@ -27,11 +27,19 @@ from sqlalchemy.engine import Connection
 from meridian.core.actor import Actor
 from meridian.core.clock import utcnow
 from meridian.core.i18n import Text
+from meridian.db import revisions
 from meridian.db.tables import pipelines, stage_criteria, stages
 from meridian.errors import ErrorCollector, NotFound, PermissionDenied
 from meridian.events.audit import audit
 from meridian.flows.stages.criteria import criterion_kinds, describe
-from meridian.flows.stages.model import CATEGORIES, Phase, Pipeline, Stage, load_pipelines
+from meridian.flows.stages.model import (
+    CATEGORIES,
+    PIPELINES_REVISION,
+    Phase,
+    Pipeline,
+    Stage,
+    load_pipelines,
+)
 from meridian.schema.fieldtypes import field_type
 from meridian.schema.model import KEY_PATTERN, Form
 
@@ -66,6 +74,7 @@ def save_pipeline(
         "override_roles": checked["override_roles"],
         "updated_at": now,
     }
+    revisions.bump(conn, PIPELINES_REVISION)
     if existing is None:
         position = conn.execute(
             sa.select(sa.func.count())
@@ -137,6 +146,7 @@ def delete_pipeline(conn: Connection, *, actor: Actor, form: Form, key: str) -> 
         raise NotFound(
             Text("form {form_key!r} has no pipeline {key!r}", form_key=form.key, key=key)
         )
+    revisions.bump(conn, PIPELINES_REVISION)
     old_stages = sa.select(stages.c.id).where(stages.c.pipeline_id == found)
     conn.execute(stage_criteria.delete().where(stage_criteria.c.stage_id.in_(old_stages)))
     conn.execute(stages.delete().where(stages.c.pipeline_id == found))

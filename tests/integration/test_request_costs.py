@@ -1,0 +1,183 @@
+"""What a request costs the database, counted on the real engine through the ASGI app, and
+who asks known from one statement that notices every change at once.
+
+The counts are the statements the engine sends for one request — ``BEGIN`` left out, every
+other statement in: the credential's check, the revision tokens, the write, its history,
+events, rules and stage history, and the answer. They are pinned, so a change that makes a
+hot request ask the database more fails here. A token revoked, a user deactivated and a role
+taken away by another process (a second engine on the same database) take effect on the very
+next request.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from fastapi.testclient import TestClient
+from sqlalchemy.engine import Engine
+
+from meridian.access import manage
+from meridian.access.organisation import set_user_roles
+from meridian.access.tokens import create_token, revoke_token
+from meridian.access.users import create_user
+from meridian.app import create_app, create_workspace
+from meridian.core.actor import Actor
+from meridian.db.engine import make_engine
+from meridian.http.deps import Workspace
+from meridian.settings import Settings
+from meridian.solutions import idc_crm
+from meridian.solutions.loader import install_approvals, install_pipelines, install_solution
+
+PAGE = 3
+"""The token's check (with the user and the revision of who users are), every revision token
+of the request's transaction, the page."""
+CREATE = 11
+"""The token's check; in the write: the revision tokens, the linked customer readable, the new
+id, the row, its history, its event, the rule run it triggers (rules and webhooks decided from
+cached metadata), the stage visit and its event, the record as the API shows it."""
+UPDATE = 8
+"""The token's check; in the write: the revision tokens, the row (If-Match), the approval lock,
+the row changed, its history, its event, the record as the API shows it."""
+
+
+@contextmanager
+def counted(engine: Engine) -> Iterator[list[str]]:
+    seen: list[str] = []
+
+    def count(_c: Any, _cur: Any, statement: str, *_rest: Any) -> None:
+        if statement.split(None, 1)[0].upper() != "BEGIN":
+            seen.append(" ".join(statement.split()))
+
+    sa.event.listen(engine, "before_cursor_execute", count)
+    try:
+        yield seen
+    finally:
+        sa.event.remove(engine, "before_cursor_execute", count)
+
+
+@pytest.fixture
+def idc(workspace: Workspace, admin: Actor) -> Workspace:
+    app, forms = idc_crm.load_package()
+    install_solution(workspace.engine, admin, app, forms, idc_crm.load_rules())
+    install_approvals(workspace.engine, admin, idc_crm.load_approvals())
+    install_pipelines(workspace.engine, admin, idc_crm.load_pipelines())
+    return workspace
+
+
+def test_a_page_a_create_and_an_update_ask_few_statements(
+    idc: Workspace, client: TestClient
+) -> None:
+    customer = client.post(
+        "/api/v1/forms/customer/records", json={"name": "华北云计算有限公司", "status": "active"}
+    )
+    assert customer.status_code == 201, customer.text
+    items = [
+        {"name": f"机柜 {i}", "customer": customer.json()["id"], "stage": "lead"} for i in range(50)
+    ]
+    bulk = client.post("/api/v1/forms/opportunity/records/bulk", json={"items": items})
+    assert bulk.status_code == 201, bulk.text
+    body = {"name": "二期扩容", "customer": customer.json()["id"], "stage": "lead"}
+    for _ in range(2):  # the first of each warms this process's caches
+        with counted(idc.engine) as page_statements:
+            page = client.get("/api/v1/forms/opportunity/records", params={"limit": 50})
+        with counted(idc.engine) as create_statements:
+            created = client.post("/api/v1/forms/opportunity/records", json=body)
+        record = created.json()
+        with counted(idc.engine) as update_statements:
+            updated = client.patch(
+                f"/api/v1/forms/opportunity/records/{record['id']}",
+                json={"name": "二期扩容（改）"},
+                headers={"If-Match": created.headers["ETag"]},
+            )
+    assert page.status_code == 200 and len(page.json()["items"]) == 50
+    assert created.status_code == 201, created.text
+    assert updated.status_code == 200 and updated.json()["_version"] == 2
+    assert len(page_statements) <= PAGE, page_statements
+    assert len(create_statements) <= CREATE, "\n".join(s[:150] for s in create_statements)
+    assert len(update_statements) <= UPDATE, "\n".join(s[:150] for s in update_statements)
+    for statement in [*page_statements, *create_statements, *update_statements]:
+        assert "LIKE" not in statement and "meta_form" not in statement, statement
+        assert "sys_webhook" not in statement and "flow_pipeline" not in statement, statement
+        assert "sys_user_role" not in statement, statement
+    # Each request checks its credential and reads the revisions exactly once.
+    for statements in (page_statements, create_statements, update_statements):
+        assert sum("sys_api_token" in s for s in statements) == 1
+        assert sum("FROM sys_revision" in s and "sys_api_token" not in s for s in statements) == 1
+
+
+@pytest.fixture
+def second_engine(workspace: Workspace, database_url: str) -> Iterator[Engine]:
+    """Another process's engine on the same database."""
+    other = make_engine(database_url)
+    yield other
+    other.dispose()
+
+
+def _user(workspace: Workspace, roles: list[str]) -> tuple[int, str]:
+    with workspace.transaction() as conn:
+        user_id = create_user(
+            conn=conn,
+            email="wang@acme.test",
+            name="Wang",
+            password="correct horse",
+            passwords=workspace.passwords,
+        )
+        set_user_roles(conn, user_id, roles)
+        return user_id, create_token(conn=conn, user_id=user_id, name="wang")
+
+
+def _app(workspace: Workspace, settings: Settings, token: str) -> TestClient:
+    app = create_app(settings, workspace=workspace)
+    return TestClient(app, headers={"Authorization": f"Bearer {token}"})
+
+
+def test_a_revoked_token_is_refused_on_the_next_request_of_another_process(
+    workspace: Workspace, settings: Settings, admin: Actor, second_engine: Engine
+) -> None:
+    _, token = _user(workspace, ["administrator"])
+    with _app(workspace, settings, token) as client:
+        assert client.get("/api/v1/roles").status_code == 200
+        other = create_workspace(settings, engine=second_engine)
+        with other.transaction() as conn:
+            token_id = conn.scalar(sa.text("SELECT max(id) FROM sys_api_token"))
+            revoke_token(conn=conn, token_id=token_id, actor_id=admin.user_id)
+        refused = client.get("/api/v1/roles")
+    assert refused.status_code == 401, refused.text
+
+
+def test_a_deactivated_user_is_refused_on_the_next_request_of_another_process(
+    workspace: Workspace, settings: Settings, admin: Actor, second_engine: Engine
+) -> None:
+    user_id, token = _user(workspace, ["administrator"])
+    with _app(workspace, settings, token) as client:
+        assert client.get("/api/v1/roles").status_code == 200
+        other = create_workspace(settings, engine=second_engine)
+        with other.transaction() as conn:
+            manage.update_user(conn, admin, user_id, {"is_active": False})
+        refused = client.get("/api/v1/roles")
+    assert refused.status_code == 401, refused.text
+
+
+def test_a_role_taken_away_holds_on_the_next_request_of_another_process(
+    workspace: Workspace, settings: Settings, admin: Actor, second_engine: Engine
+) -> None:
+    user_id, token = _user(workspace, ["administrator"])
+    with _app(workspace, settings, token) as client:
+        assert client.patch("/api/v1/roles/member", json={"label": "成员"}).status_code == 200
+        with second_engine.begin() as conn:  # by hand: the database itself notices
+            conn.execute(sa.text("DELETE FROM sys_user_role WHERE user_id = :u"), {"u": user_id})
+        refused = client.patch("/api/v1/roles/member", json={"label": "组员"})
+        with second_engine.begin() as conn:
+            conn.execute(
+                sa.text(
+                    "INSERT INTO sys_user_role (user_id, role_key) VALUES (:u, 'administrator')"
+                ),
+                {"u": user_id},
+            )
+        allowed_again = client.patch("/api/v1/roles/member", json={"label": "组员"})
+    assert refused.status_code == 403, refused.text
+    assert allowed_again.status_code == 200, allowed_again.text
