@@ -21,7 +21,7 @@ from meridian.errors import NotFound
 from meridian.events.audit import audit
 from meridian.records.expand import expand_links
 from meridian.records.history import read_history
-from meridian.records.plan import FormPlan
+from meridian.records.plan import FormPlan, plan_for
 from meridian.records.readable import Readable
 from meridian.schema.model import SYSTEM_COLUMNS, Form
 
@@ -74,6 +74,31 @@ def get_record(
     readable = Readable.of(conn, access, tz, deleted=None if include_deleted else False)
     row = read_row(conn, readable, record_id)
     [record] = dump_rows(conn, readable.plan, [row], expand=expand, actor=actor, tz=tz)
+    audit_sensitive_reads(conn, actor, readable.form, [record])
+    return record
+
+
+def echo_columns(
+    conn: Connection, actor: Actor, form: Form, tz: ZoneInfo
+) -> list[sa.Column[Any]] | None:
+    """The columns a write may take back with ``RETURNING`` to answer as :func:`get_record`
+    would, without reading the record again: those the actor sees. None when the actor's read
+    scope limits the rows — then the record is read through it after the write, which refuses
+    a record the write took out of the actor's reach."""
+    readable = Readable.of(conn, form_access(conn, actor, form), tz)
+    if len(readable.where) != 1:  # more than "not in the trash"
+        return None
+    main = plan_for(form).tables.main
+    return [main.c[column.name] for column in readable.table.c]
+
+
+def echoed_record(
+    conn: Connection, actor: Actor, form: Form, row: Row[Any], tz: ZoneInfo
+) -> dict[str, Any]:
+    """The record as :func:`get_record` shows it, from the row a write returned with the
+    :func:`echo_columns`."""
+    readable = Readable.of(conn, form_access(conn, actor, form), tz)
+    [record] = dump_rows(conn, readable.plan, [row], actor=actor, tz=tz)
     audit_sensitive_reads(conn, actor, readable.form, [record])
     return record
 

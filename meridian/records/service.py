@@ -20,13 +20,14 @@ from meridian.core.actor import Actor
 from meridian.core.clock import utcnow
 from meridian.core.i18n import Text
 from meridian.core.timezones import DEFAULT_TIME_ZONE
+from meridian.db.writes import writes_to
 from meridian.errors import Conflict, ErrorCollector, FieldError, StaleVersion, ValidationFailed
 from meridian.events.records import RecordDeleted, RecordRestored, RecordUpdated
 from meridian.records.formulas import FormulaRunner
 from meridian.records.guards import ProposedWrite, WriteBatch, WriteIntent, guard_writes
 from meridian.records.history import write_history
 from meridian.records.plan import plan_for
-from meridian.records.reads import get_record, load_row, read_sides
+from meridian.records.reads import echo_columns, echoed_record, get_record, load_row, read_sides
 from meridian.records.references import (
     check_references,
     check_unique,
@@ -40,7 +41,7 @@ from meridian.records.writing import (
     dump_lines,
     dumped_pairs,
     has_expressions,
-    insert_records,
+    insert_echoed,
     refresh_rollups,
     require_rows,
     stored_lines_of,
@@ -61,8 +62,13 @@ def create_record(
     tz: ZoneInfo = DEFAULT_TIME_ZONE,
     intent: WriteIntent | None = None,
 ) -> dict[str, Any]:
-    """Create one record and return it as the API shows it."""
-    [record_id] = insert_records(conn, actor, form, [values], tz, prefixes=[""], intent=intent)
+    """Create one record and return it as the API shows it: from the row the INSERT returned,
+    unless something wrote the table after it (then read again)."""
+    echo = echo_columns(conn, actor, form, tz)
+    done = insert_echoed(conn, actor, form, [values], tz, prefixes=[""], intent=intent, echo=echo)
+    [record_id] = done.ids
+    if done.row is not None and writes_to(conn, plan_for(form).tables.main) == done.writes:
+        return echoed_record(conn, actor, form, done.row, tz)
     return get_record(conn=conn, actor=actor, form=form, record_id=record_id, tz=tz)
 
 
@@ -145,17 +151,21 @@ def update_record(
     }
     if any(f.key in changed for f in plan.search_fields):
         assignments["_search"] = record_search_text(plan.search_fields, merged)
+    echo = echo_columns(conn, actor, form, tz)
+    changing = (
+        table.update()
+        .where(table.c.id == record_id, table.c._version == version)
+        .values(assignments)
+    )
     with unique_writes(conn, form, [parsed], [""], [record_id]):
-        result = conn.execute(
-            table.update()
-            .where(table.c.id == record_id, table.c._version == version)
-            .values(assignments)
-        )
-    if result.rowcount != 1:
+        result = conn.execute(changing.returning(*echo) if echo else changing)
+        echoed = result.first() if echo else None
+    if (echoed is None) if echo else result.rowcount != 1:
         raise StaleVersion(
             Text("record {record_id} was changed by someone else; reload it", record_id=record_id),
             id=record_id,
         )
+    writes = writes_to(conn, table)
     if "_search" in assignments:
         index_search_texts(conn, plan.tables, {record_id: assignments["_search"]})
     side_changes = ParsedRecord(
@@ -172,6 +182,8 @@ def update_record(
         {record_id: {**current, **assignments}},
         intent,
     )
+    if echoed is not None and writes_to(conn, table) == writes:
+        return echoed_record(conn, actor, form, echoed, tz)
     return get_record(conn=conn, actor=actor, form=form, record_id=record_id, tz=tz)
 
 

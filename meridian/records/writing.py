@@ -4,11 +4,12 @@ keep only writable fields, refresh rollups — used by the one-record and the bu
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, Row
 
 from meridian.access.permissions import FormAccess, form_access, operation_name
 from meridian.core.actor import Actor
@@ -18,6 +19,7 @@ from meridian.core.ids import is_id
 from meridian.db.bulk import insert_many
 from meridian.db.ids import reserve_ids
 from meridian.db.sets import one_of
+from meridian.db.writes import writes_to
 from meridian.errors import ErrorCollector, PermissionDenied
 from meridian.records.assignees import may_assign
 from meridian.records.formulas import FormulaRunner
@@ -75,6 +77,35 @@ def insert_records(
 ) -> list[int]:
     """Create records of ``items`` (or of ``parsed``: items :func:`parse_items` checked
     already without error, as an import does to set its bad rows aside first)."""
+    return insert_echoed(
+        conn, actor, form, items, tz, prefixes=prefixes, intent=intent, parsed=parsed
+    ).ids
+
+
+@dataclass(frozen=True)
+class Inserted:
+    """What :func:`insert_echoed` wrote: the ids; for one record inserted with ``echo``
+    columns, its row as ``RETURNING`` gave it and the table's write count just after."""
+
+    ids: list[int]
+    row: Row[Any] | None = None
+    writes: int = 0
+
+
+def insert_echoed(
+    conn: Connection,
+    actor: Actor,
+    form: Form,
+    items: Sequence[Mapping[str, Any]],
+    tz: ZoneInfo,
+    *,
+    prefixes: list[str],
+    intent: WriteIntent | None = None,
+    parsed: Sequence[ParsedRecord] | None = None,
+    echo: Sequence[sa.Column[Any]] | None = None,
+) -> Inserted:
+    """:func:`insert_records`; one record with ``echo`` columns is inserted with
+    ``RETURNING`` them, so the writer may answer without reading it again."""
     plan = plan_for(form)
     errors = ErrorCollector()
     if parsed is None:
@@ -122,8 +153,13 @@ def insert_records(
         for row, record, prefix in zip(rows, parsed, prefixes, strict=True)
     ]
     guard_writes(conn, WriteBatch(form, actor, "create", proposed, intent))
+    echoed: Row[Any] | None = None
     with unique_writes(conn, form, parsed, prefixes, [None] * len(parsed)):
-        insert_many(conn, table, rows)
+        if echo and len(rows) == 1:
+            echoed = conn.execute(table.insert().returning(*echo), rows[0]).one()
+        else:
+            insert_many(conn, table, rows)
+    writes = writes_to(conn, table)
     texts = {row["id"]: row["_search"] for row in rows if row["_search"] is not None}
     index_search_texts(conn, plan.tables, texts)
     write_sides(conn, form, plan.tables, list(zip(ids, parsed, strict=True)), replace=False)
@@ -132,7 +168,7 @@ def insert_records(
     announce_created(
         conn, form, table, ids, actor.user_id, dict(zip(ids, rows, strict=True)), intent
     )
-    return ids
+    return Inserted(ids, echoed, writes)
 
 
 def refresh_rollups(conn: Connection, form: Form, rows: Sequence[Mapping[Any, Any]]) -> None:

@@ -35,11 +35,11 @@ from meridian.solutions.loader import install_approvals, install_pipelines, inst
 PAGE = 3
 """The token's check (with the user and the revision of who users are), every revision token
 of the request's transaction, the page."""
-CREATE = 11
+CREATE = 10
 """The token's check; in the write: the revision tokens, the linked customer readable, the new
 id, the row, its history, its event, the rule run it triggers (rules and webhooks decided from
 cached metadata), the stage visit and its event, the record as the API shows it."""
-UPDATE = 8
+UPDATE = 7
 """The token's check; in the write: the revision tokens, the row (If-Match), the approval lock,
 the row changed, its history, its event, the record as the API shows it."""
 

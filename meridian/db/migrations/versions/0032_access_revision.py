@@ -8,14 +8,14 @@ by this token notices any such change on the very next request, whichever code â
 made it.
 
 Revision ID: 0032
-Revises: 0026
+Revises: 0028
 """
 
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0032"
-down_revision = "0026"
+down_revision = "0028"
 branch_labels = None
 depends_on = None
 
