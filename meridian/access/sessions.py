@@ -159,16 +159,21 @@ def attempt_login(
 
 @dataclass(frozen=True)
 class SessionActor:
+    """A live session's user; ``seen_due`` when its last-seen time should be written
+    (:func:`touch_session`, in a write transaction of its own, so checking stays a read)."""
+
     actor: Actor
     session_id: int
     must_change_password: bool
+    email: str = ""
+    seen_due: bool = False
 
 
 def actor_for_session(conn: Connection, token: str, policy: SessionPolicy) -> SessionActor | None:
     """The session's actor, or None when the token is unknown, revoked or expired.
 
-    Idle expiry slides with use; the last-seen time is written at most once a minute, so
-    checking a session stays a read almost always.
+    Idle expiry slides with use; the last-seen time is due for writing at most once a minute
+    (``seen_due``), so checking a session is a read: one statement.
     """
     row = conn.execute(_BY_DIGEST, {"digest": _digest(token)}).first()
     now = clock.utcnow(conn)
@@ -176,13 +181,18 @@ def actor_for_session(conn: Connection, token: str, policy: SessionPolicy) -> Se
         return None
     if now - row.last_seen_at > timedelta(minutes=policy.idle_minutes):
         return None
-    if now - row.last_seen_at > _SEEN_RESOLUTION:
-        conn.execute(sessions.update().where(sessions.c.id == row.id).values(last_seen_at=now))
     try:
         actor = actor_of(conn, row)
     except Unauthenticated:
         return None
-    return SessionActor(actor, row.id, bool(row.must_change_password))
+    due = now - row.last_seen_at > _SEEN_RESOLUTION
+    return SessionActor(actor, row.id, bool(row.must_change_password), row.email, due)
+
+
+def touch_session(conn: Connection, session_id: int) -> None:
+    """Record the session's use now (its idle expiry slides)."""
+    now = clock.utcnow(conn)
+    conn.execute(sessions.update().where(sessions.c.id == session_id).values(last_seen_at=now))
 
 
 _BY_DIGEST = (
@@ -192,6 +202,7 @@ _BY_DIGEST = (
         sessions.c.expires_at,
         sessions.c.last_seen_at,
         users.c.must_change_password,
+        users.c.email,
         *USER_COLUMNS,
     )
     .join(users, users.c.id == sessions.c.user_id)

@@ -19,6 +19,7 @@ from meridian.access.sessions import (
     SessionPolicy,
     actor_for_session,
     csrf_token_for,
+    touch_session,
 )
 from meridian.access.tokens import authenticate_token, touch_token
 from meridian.core.actor import Actor
@@ -152,6 +153,17 @@ def live_session(
     return (cookie, found) if found is not None else None
 
 
+def session_of(workspace: Workspace, request: Request) -> tuple[str, SessionActor] | None:
+    """:func:`live_session` in a read transaction; the session's use is written in a short
+    write transaction of its own when due (once a minute at most)."""
+    with workspace.read() as conn:
+        session = live_session(conn, request, workspace.settings)
+    if session is not None and session[1].seen_due:
+        with workspace.transaction() as conn:
+            touch_session(conn, session[1].session_id)
+    return session
+
+
 def csrf_holds(request: Request, cookie: str, sent: str) -> bool:
     """Whether a cookie-authenticated request may go on: reading needs no token; a change must
     echo the session's CSRF token (``sent``: from the header, or a page's form field)."""
@@ -197,8 +209,7 @@ def _authenticate(request: Request, workspace: Workspace) -> Actor:
         raise Unauthenticated(
             Text("log in, or send an API token as 'Authorization: Bearer <token>'")
         )
-    with workspace.transaction() as conn:
-        session = live_session(conn, request, workspace.settings)
+    session = session_of(workspace, request)
     if session is None:
         raise Unauthenticated(Text("the session has expired; log in again"))
     cookie, found = session

@@ -8,7 +8,6 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from meridian.access.sessions import csrf_token_for
-from meridian.access.users import user_preferences
 from meridian.core.actor import Actor
 from meridian.core.i18n import Text
 from meridian.errors import PermissionDenied
@@ -18,7 +17,7 @@ from meridian.http.deps import (
     Workspace,
     WorkspaceDep,
     csrf_holds,
-    live_session,
+    session_of,
 )
 from meridian.web.i18n import Translator, negotiate, supported
 
@@ -63,13 +62,11 @@ def translator_for(request: Request) -> Translator:
 
 
 async def current_viewer(request: Request, workspace: WorkspaceDep) -> Viewer:
-    with workspace.transaction() as conn:
-        session = live_session(conn, request, workspace.settings)
-        user = user_preferences(conn, session[1].actor.user_id) if session else None
-    if session is None or user is None:
+    session = session_of(workspace, request)
+    if session is None:
         raise LoginRequired(request.url.path)
     cookie, found = session
-    email, chosen = user
+    email, chosen = found.email, found.actor.locale
     sent = request.headers.get(CSRF_HEADER, "")
     if (
         not sent

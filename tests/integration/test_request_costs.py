@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -181,3 +182,30 @@ def test_a_role_taken_away_holds_on_the_next_request_of_another_process(
         allowed_again = client.patch("/api/v1/roles/member", json={"label": "组员"})
     assert refused.status_code == 403, refused.text
     assert allowed_again.status_code == 200, allowed_again.text
+
+
+def test_a_session_is_checked_by_one_read_and_its_use_written_once_a_minute(
+    workspace: Workspace, settings: Settings, admin: Actor, fake_clock: Any
+) -> None:
+    start = datetime.now(UTC)
+    fake_clock.follow(lambda: start)
+    app = create_app(settings, workspace=workspace)
+    with TestClient(app) as client:
+        login = client.post(
+            "/api/v1/auth/login", json={"email": "admin@acme.test", "password": "correct horse"}
+        )
+        assert login.status_code == 200, login.text
+        fake_clock.follow(lambda: start + timedelta(seconds=30))
+        with counted(workspace.engine) as same_minute:
+            assert client.get("/api/v1/roles").status_code == 200
+        fake_clock.follow(lambda: start + timedelta(minutes=2))
+        with counted(workspace.engine) as later:
+            assert client.get("/api/v1/roles").status_code == 200
+        with workspace.read() as conn:
+            seen = conn.scalar(sa.text("SELECT max(last_seen_at) FROM sys_session"))
+    assert [s for s in same_minute if "sys_session" in s and "UPDATE" in s] == []
+    assert sum("sys_session" in s for s in same_minute) == 1
+    assert sum("UPDATE sys_session" in s for s in later) == 1
+    assert seen is not None and str(start + timedelta(minutes=2))[:16] in str(seen).replace(
+        "T", " "
+    )
