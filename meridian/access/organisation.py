@@ -15,6 +15,7 @@ from sqlalchemy.engine import Connection
 
 from meridian.core.clock import utcnow
 from meridian.core.i18n import N_, Text
+from meridian.db import revisions
 from meridian.db.locks import serialize
 from meridian.db.tables import (
     departments,
@@ -367,6 +368,7 @@ def delete_role(*, conn: Connection, key: str) -> dict[str, Any]:
             role=key,
             users=holders,
         )
+    revisions.bump(conn, revisions.ACCESS)
     conn.execute(role_forms.delete().where(role_forms.c.role_key == key))
     conn.execute(roles.delete().where(roles.c.key == key))
     return before

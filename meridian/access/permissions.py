@@ -33,6 +33,7 @@ from meridian.access.organisation import ORGANISATION, require_role, subtree
 from meridian.core.actor import Actor
 from meridian.core.clock import utcnow
 from meridian.core.i18n import N_, Text
+from meridian.db import revisions
 from meridian.db.locks import serialize
 from meridian.db.tables import record_shares, role_forms, user_departments, users
 from meridian.errors import ErrorCollector, FieldError, PermissionDenied
@@ -177,6 +178,7 @@ def set_form_rules(conn: Connection, role: str, form: Form, document: Any) -> di
     require_role(conn, role)
     rules = normalise_rules(conn, form, document)
     where = (role_forms.c.role_key == role, role_forms.c.form_key == form.key)
+    revisions.bump(conn, revisions.ACCESS)  # this transaction's own checks see the change too
     conn.execute(role_forms.delete().where(*where))
     conn.execute(
         role_forms.insert().values(
@@ -392,14 +394,28 @@ def without_fields(form: Form, hidden: Collection[str]) -> Form:
 
 
 def _role_documents(conn: Connection, roles: frozenset[str], form: Form) -> list[dict[str, Any]]:
-    stored = dict(
-        conn.execute(
-            sa.select(role_forms.c.role_key, role_forms.c.rules).where(
-                role_forms.c.form_key == form.key, role_forms.c.role_key.in_(sorted(roles))
-            )
-        ).all()
-    )
+    """The roles' stored documents for the form: kept per process under the ``access``
+    revision, which triggers on ``sys_role_form`` replace (a write asks for them several
+    times: the form, each linked form, the answer)."""
+    token = revisions.token(conn, revisions.ACCESS)
+    stored = _documents.get((token, form.key, roles)) if token else None
+    if stored is None:
+        stored = dict(
+            conn.execute(
+                sa.select(role_forms.c.role_key, role_forms.c.rules).where(
+                    role_forms.c.form_key == form.key, role_forms.c.role_key.in_(sorted(roles))
+                )
+            ).all()
+        )
+        if token:
+            if len(_documents) >= 4096:
+                _documents.clear()
+            _documents[token, form.key, roles] = stored
     return [dict(stored[role]) if role in stored else _default(role) for role in sorted(roles)]
+
+
+_documents: dict[tuple[str, str, frozenset[str]], dict[str, Any]] = {}
+"""Stored role documents by (access token, form key, roles); never changed in place."""
 
 
 def _field_restrictions(

@@ -23,15 +23,18 @@ from sqlalchemy.engine import Engine
 
 from meridian.access import manage
 from meridian.access.organisation import set_user_roles
+from meridian.access.permissions import set_form_rules
 from meridian.access.tokens import create_token, revoke_token
 from meridian.access.users import create_user
 from meridian.app import create_app, create_workspace
 from meridian.core.actor import Actor
 from meridian.db.engine import make_engine
 from meridian.http.deps import Workspace
+from meridian.schema.catalog import get_form
 from meridian.settings import Settings
 from meridian.solutions import idc_crm
 from meridian.solutions.loader import install_approvals, install_pipelines, install_solution
+from tests.forms import install_forms, lead_form
 
 PAGE = 3
 """The token's check (with the user and the revision of who users are), every revision token
@@ -209,3 +212,25 @@ def test_a_session_is_checked_by_one_read_and_its_use_written_once_a_minute(
     assert seen is not None and str(start + timedelta(minutes=2))[:16] in str(seen).replace(
         "T", " "
     )
+
+
+def test_a_permission_changed_by_another_process_holds_on_the_next_request(
+    workspace: Workspace, settings: Settings, admin: Actor, second_engine: Engine
+) -> None:
+    with workspace.transaction() as conn:
+        [form] = install_forms(conn, lead_form({"key": "name", "type": "text", "label": "名称"}))
+        set_form_rules(conn, "manager", form, {"create": True, "read": "all"})
+    _, token = _user(workspace, ["manager"])
+    with _app(workspace, settings, token) as client:
+        assert client.post("/api/v1/forms/lead/records", json={"name": "甲"}).status_code == 201
+        with counted(workspace.engine) as statements:
+            created = client.post("/api/v1/forms/lead/records", json={"name": "乙"})
+        assert created.status_code == 201, created.text
+        other = create_workspace(settings, engine=second_engine)
+        with other.transaction() as conn:
+            form = get_form(conn, "lead")
+            set_form_rules(conn, "manager", form, {"read": "all"})
+        refused = client.post("/api/v1/forms/lead/records", json={"name": "丙"})
+    assert refused.status_code == 403, refused.text
+    # The manager's permissions came from this process's cache the second time.
+    assert not any("sys_role_form" in s for s in statements), statements

@@ -3,9 +3,9 @@
 Every subject a process caches gets its token now (``access``, ``forms``), so even a database
 made before this revision is cached from its first request. ``access`` is replaced by
 triggers whenever a user's name, administrator flag, activity, locale, department or
-password-change duty changes, or their roles or departments do: a process that keeps actors
-by this token notices any such change on the very next request, whichever code — or hand —
-made it.
+password-change duty changes, or their roles or departments do, or a role's permissions on a
+form (``sys_role_form``): a process that keeps actors and permissions by this token notices
+any such change on the very next request, whichever code — or hand — made it.
 
 Revision ID: 0032
 Revises: 0028
@@ -21,7 +21,7 @@ depends_on = None
 
 _SUBJECTS = ("access", "forms", "pipelines", "webhooks")
 _USER_COLUMNS = "name, is_admin, is_active, locale, department_id, must_change_password"
-_MEMBERSHIPS = ("sys_user_role", "sys_user_department")
+_MEMBERSHIPS = ("sys_user_role", "sys_user_department", "sys_role_form")
 
 
 def upgrade() -> None:
