@@ -41,11 +41,12 @@ PAGE = 3
 of the request's transaction, the page."""
 CREATE = 10
 """The token's check; in the write: the revision tokens, the linked customer readable, the new
-id, the row, its history, its event, the rule run it triggers (rules and webhooks decided from
-cached metadata), the stage visit and its event, the record as the API shows it."""
+id, the row (RETURNING what the API shows), its history, its event, the rule run it triggers
+(rules and webhooks decided from cached metadata), the stage visit and its event."""
 UPDATE = 7
 """The token's check; in the write: the revision tokens, the row (If-Match), the approval lock,
-the row changed, its history, its event, the record as the API shows it."""
+the row changed (RETURNING what the API shows), its history, its event. On SQLite a write whose
+search text changes also keeps the FTS5 search table in step: one more, for a create too."""
 
 
 @contextmanager
@@ -101,8 +102,9 @@ def test_a_page_a_create_and_an_update_ask_few_statements(
     assert created.status_code == 201, created.text
     assert updated.status_code == 200 and updated.json()["_version"] == 2
     assert len(page_statements) <= PAGE, page_statements
-    assert len(create_statements) <= CREATE, "\n".join(s[:150] for s in create_statements)
-    assert len(update_statements) <= UPDATE, "\n".join(s[:150] for s in update_statements)
+    search = 1 if idc.engine.dialect.name == "sqlite" else 0
+    assert len(create_statements) <= CREATE + search, "\n".join(s[:150] for s in create_statements)
+    assert len(update_statements) <= UPDATE + search, "\n".join(s[:150] for s in update_statements)
     for statement in [*page_statements, *create_statements, *update_statements]:
         assert "LIKE" not in statement and "meta_form" not in statement, statement
         assert "sys_webhook" not in statement and "flow_pipeline" not in statement, statement

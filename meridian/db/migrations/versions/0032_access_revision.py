@@ -8,14 +8,14 @@ form (``sys_role_form``): a process that keeps actors and permissions by this to
 any such change on the very next request, whichever code — or hand — made it.
 
 Revision ID: 0032
-Revises: 0028
+Revises: 0034
 """
 
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0032"
-down_revision = "0028"
+down_revision = "0034"
 branch_labels = None
 depends_on = None
 
