@@ -29,6 +29,7 @@ from meridian.access.users import create_user
 from meridian.app import create_app, create_workspace
 from meridian.core.actor import Actor
 from meridian.db.engine import make_engine
+from meridian.db.tables import forms
 from meridian.http.deps import Workspace
 from meridian.schema.catalog import get_form
 from meridian.settings import Settings
@@ -236,3 +237,20 @@ def test_a_permission_changed_by_another_process_holds_on_the_next_request(
     assert refused.status_code == 403, refused.text
     # The manager's permissions came from this process's cache the second time.
     assert not any("sys_role_form" in s for s in statements), statements
+
+
+def test_a_form_changed_by_hand_in_another_process_is_read_afresh(
+    workspace: Workspace, client: TestClient, second_engine: Engine
+) -> None:
+    with workspace.transaction() as conn:
+        install_forms(conn, lead_form({"key": "name", "type": "text", "label": "名称"}))
+    assert client.get("/api/v1/forms/lead").json()["label"] == "线索"
+    assert client.post("/api/v1/forms/lead/records", json={"name": "甲"}).status_code == 201
+    with second_engine.begin() as conn:  # as an older Meridian or an operator would
+        definition = conn.scalar(sa.select(forms.c.definition).where(forms.c.key == "lead"))
+        conn.execute(
+            forms.update()
+            .where(forms.c.key == "lead")
+            .values(definition={**definition, "label": "潜在客户"})
+        )
+    assert client.get("/api/v1/forms/lead").json()["label"] == "潜在客户"

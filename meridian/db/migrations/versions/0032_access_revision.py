@@ -1,11 +1,18 @@
-"""Revision tokens for who users are and for the form definitions, kept by the database
+"""Revision tokens kept by the database: who users are, form definitions, pipelines, webhooks
 
-Every subject a process caches gets its token now (``access``, ``forms``), so even a database
-made before this revision is cached from its first request. ``access`` is replaced by
-triggers whenever a user's name, administrator flag, activity, locale, department or
-password-change duty changes, or their roles or departments do, or a role's permissions on a
-form (``sys_role_form``): a process that keeps actors and permissions by this token notices
-any such change on the very next request, whichever code — or hand — made it.
+Every subject a process caches gets its token now (``access``, ``forms``, ``pipelines``,
+``webhooks``), so even a database made before this revision is cached from its first request.
+Triggers replace a subject's token whenever its tables change, whichever code — or hand —
+changes them:
+
+- ``access``: a user's name, administrator flag, activity, locale, department or
+  password-change duty; their roles or departments; a role's permissions on a form;
+- ``forms``: ``meta_form``;
+- ``pipelines``: ``flow_pipeline``, ``flow_stage``, ``flow_criterion``;
+- ``webhooks``: ``sys_webhook``.
+
+A process that keeps what it derived from a subject by its token notices any such change on
+the very next request.
 
 Revision ID: 0032
 Revises: 0034
@@ -21,17 +28,29 @@ depends_on = None
 
 _SUBJECTS = ("access", "forms", "pipelines", "webhooks")
 _USER_COLUMNS = "name, is_admin, is_active, locale, department_id, must_change_password"
-_MEMBERSHIPS = ("sys_user_role", "sys_user_department", "sys_role_form")
+_WATCHED = (
+    ("sys_user_role", "access"),
+    ("sys_user_department", "access"),
+    ("sys_role_form", "access"),
+    ("meta_form", "forms"),
+    ("flow_pipeline", "pipelines"),
+    ("flow_stage", "pipelines"),
+    ("flow_criterion", "pipelines"),
+    ("sys_webhook", "webhooks"),
+)
 
 
-def upgrade() -> None:
-    bind = op.get_bind()
-    postgres = bind.dialect.name == "postgresql"
-    fresh = (
+def _fresh(postgres: bool) -> str:
+    return (
         "md5(random()::text || clock_timestamp()::text)"
         if postgres
         else "lower(hex(randomblob(16)))"
     )
+
+
+def upgrade() -> None:
+    postgres = op.get_bind().dialect.name == "postgresql"
+    fresh = _fresh(postgres)
     for name in _SUBJECTS:
         op.execute(
             sa.text(
@@ -39,43 +58,45 @@ def upgrade() -> None:
                 "WHERE NOT EXISTS (SELECT 1 FROM sys_revision WHERE name = :name)"
             ).bindparams(name=name)
         )
-    bump = f"UPDATE sys_revision SET token = {fresh} WHERE name = 'access'"
     if postgres:
         op.execute(
-            "CREATE FUNCTION meridian_access_changed() RETURNS trigger LANGUAGE plpgsql AS "
-            f"$$ BEGIN {bump}; RETURN NULL; END $$"
+            "CREATE FUNCTION meridian_revision_changed() RETURNS trigger LANGUAGE plpgsql AS "
+            f"$$ BEGIN UPDATE sys_revision SET token = {fresh} WHERE name = TG_ARGV[0]; "
+            "RETURN NULL; END $$"
         )
         op.execute(
-            f"CREATE TRIGGER sys_user_access AFTER UPDATE OF {_USER_COLUMNS} ON sys_user "
-            "FOR EACH STATEMENT EXECUTE FUNCTION meridian_access_changed()"
+            f"CREATE TRIGGER sys_user_revision AFTER UPDATE OF {_USER_COLUMNS} ON sys_user "
+            "FOR EACH STATEMENT EXECUTE FUNCTION meridian_revision_changed('access')"
         )
-        for table in _MEMBERSHIPS:
+        for table, subject in _WATCHED:
             op.execute(
-                f"CREATE TRIGGER {table}_access AFTER INSERT OR UPDATE OR DELETE ON {table} "
-                "FOR EACH STATEMENT EXECUTE FUNCTION meridian_access_changed()"
+                f"CREATE TRIGGER {table}_revision AFTER INSERT OR UPDATE OR DELETE ON {table} "
+                f"FOR EACH STATEMENT EXECUTE FUNCTION meridian_revision_changed('{subject}')"
             )
         return
+    bump = "UPDATE sys_revision SET token = {fresh} WHERE name = '{subject}'"
     op.execute(
-        f"CREATE TRIGGER sys_user_access AFTER UPDATE OF {_USER_COLUMNS} ON sys_user "
-        f"BEGIN {bump}; END"
+        f"CREATE TRIGGER sys_user_revision AFTER UPDATE OF {_USER_COLUMNS} ON sys_user "
+        f"BEGIN {bump.format(fresh=fresh, subject='access')}; END"
     )
-    for table in _MEMBERSHIPS:
+    for table, subject in _WATCHED:
         for event in ("INSERT", "UPDATE", "DELETE"):
             op.execute(
-                f"CREATE TRIGGER {table}_access_{event.lower()} AFTER {event} ON {table} "
-                f"BEGIN {bump}; END"
+                f"CREATE TRIGGER {table}_revision_{event.lower()} AFTER {event} ON {table} "
+                f"BEGIN {bump.format(fresh=fresh, subject=subject)}; END"
             )
 
 
 def downgrade() -> None:
     if op.get_bind().dialect.name == "postgresql":
-        for table in ("sys_user", *_MEMBERSHIPS):
-            op.execute(f"DROP TRIGGER IF EXISTS {table}_access ON {table}")
-        op.execute("DROP FUNCTION IF EXISTS meridian_access_changed()")
+        op.execute("DROP TRIGGER IF EXISTS sys_user_revision ON sys_user")
+        for table, _ in _WATCHED:
+            op.execute(f"DROP TRIGGER IF EXISTS {table}_revision ON {table}")
+        op.execute("DROP FUNCTION IF EXISTS meridian_revision_changed()")
     else:
-        op.execute("DROP TRIGGER IF EXISTS sys_user_access")
-        for table in _MEMBERSHIPS:
+        op.execute("DROP TRIGGER IF EXISTS sys_user_revision")
+        for table, _ in _WATCHED:
             for event in ("insert", "update", "delete"):
-                op.execute(f"DROP TRIGGER IF EXISTS {table}_access_{event}")
+                op.execute(f"DROP TRIGGER IF EXISTS {table}_revision_{event}")
     names = ", ".join(f"'{name}'" for name in _SUBJECTS)
     op.execute(f"DELETE FROM sys_revision WHERE name IN ({names})")
