@@ -15,14 +15,14 @@ A process that keeps what it derived from a subject by its token notices any suc
 the very next request.
 
 Revision ID: 0032
-Revises: 0034
+Revises: 0030
 """
 
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0032"
-down_revision = "0034"
+down_revision = "0030"
 branch_labels = None
 depends_on = None
 
