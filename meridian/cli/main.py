@@ -36,6 +36,7 @@ from meridian.schema.catalog import get_form
 from meridian.schema.packages import export_app, import_app
 from meridian.settings import Settings
 from meridian.solutions import idc_crm
+from meridian.solutions.idc_crm.backdate import backdate_samples
 from meridian.solutions.idc_crm.seal import sample_seal_png
 from meridian.solutions.idc_crm.stage_history import seed_stage_history
 from meridian.solutions.idc_crm.team import seed_sales_team
@@ -281,6 +282,7 @@ def demo(
             install_approvals(workspace.engine, actor, idc_crm.load_approvals())
             install_pipelines(workspace.engine, actor, idc_crm.load_pipelines())
             visits = seed_stage_history(workspace.engine, seed=seed)
+            backdate_samples(workspace.engine)
             _say(f"stage history: {visits} visits")
             team = seed_sales_team(workspace.engine, workspace.passwords)
             _say("sales team: " + ", ".join(f"{k} {len(v)}" for k, v in team.items()))

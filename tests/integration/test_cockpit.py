@@ -6,6 +6,7 @@ computation over the generated sample data says — for an administrator, a mana
 from __future__ import annotations
 
 from collections import Counter, defaultdict
+from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -16,6 +17,7 @@ from sqlalchemy.engine import Connection
 from meridian.access import manage, organisation
 from meridian.access.actors import load_actor
 from meridian.core.actor import Actor
+from meridian.core.clock import utcnow
 from meridian.db.tables import stage_visits
 from meridian.http.deps import Workspace
 from meridian.reports import store
@@ -23,6 +25,7 @@ from meridian.reports.service import report_data
 from meridian.schema.catalog import get_form
 from meridian.schema.compile import compile_form
 from meridian.solutions import idc_crm
+from meridian.solutions.idc_crm.backdate import backdate_samples
 from meridian.solutions.idc_crm.stage_history import seed_stage_history
 from meridian.solutions.loader import (
     install_approvals,
@@ -59,15 +62,19 @@ def idc(workspace: Workspace) -> dict[str, Any]:
     assert install_solution(
         workspace.engine, Actor.system(), app, forms, reports=idc_crm.load_reports()
     )
+    # As ``meridian demo`` loads it: the sample's "today" is today, its past backdated.
+    with workspace.read() as conn:
+        today = utcnow(conn).astimezone(workspace.tz).date()
     load_sample_data(
         workspace.engine,
         Actor.system(),
-        idc_crm.generate(seed=3, scale=60),
+        idc_crm.generate(seed=3, scale=60, anchor=today),
         owners=list(people.values()),
     )
     install_approvals(workspace.engine, Actor.system(), idc_crm.load_approvals())
     install_pipelines(workspace.engine, Actor.system(), idc_crm.load_pipelines())
     seed_stage_history(workspace.engine, seed=3)
+    backdate_samples(workspace.engine)
     with workspace.read() as conn:
         reports = {
             r["label"]: r["id"]
@@ -226,3 +233,62 @@ def test_the_stage_history_cards_match_the_visits(
     assert {
         r["dimensions"]["visit_stage"]: Decimal(r["measures"]["amount"]) for r in today["rows"]
     } == dict(now_open)
+
+
+def test_the_demo_lies_in_its_own_past_and_its_cards_show_it(
+    workspace: Workspace, idc: dict[str, Any]
+) -> None:
+    """The sample is created at load time but happened before: each deal was created when it
+    entered the pipeline, so the follow-ups after that answer it (first response), a
+    customer exists before its deals, and the customer-value card counts renewals."""
+    reports = idc["reports"]
+    with workspace.read() as conn:
+        now = utcnow(conn)
+        today = now.astimezone(workspace.tz).date()
+        deals = {d["id"]: d for d in _rows(conn, "opportunity")}
+        customers = {c["id"]: c for c in _rows(conn, "customer")}
+        followups = _rows(conn, "followup")
+        contracts = _rows(conn, "contract")
+        first_visit: dict[int, Any] = {}
+        for visit in conn.execute(
+            sa.select(stage_visits).where(stage_visits.c.form_key == "opportunity")
+        ):
+            at = visit.entered_at
+            first_visit[visit.record_id] = min(first_visit.get(visit.record_id, at), at)
+    assert all(d["created_at"] == first_visit[i] for i, d in deals.items())
+    assert all(d["created_at"] <= now for d in deals.values())
+    for deal in deals.values():
+        assert customers[deal["customer"]]["created_at"] <= deal["created_at"]
+    # First response: per owner, the average of each deal's first follow-up at or after its
+    # creation (hours, cut to hundredths), and the deals nobody followed up.
+    hours: dict[int, list[int]] = defaultdict(list)
+    unanswered: Counter[int] = Counter()
+    for deal_id, deal in deals.items():
+        times = [f["occurred_at"] for f in followups if f["opportunity"] == deal_id]
+        after = [t for t in times if t >= deal["created_at"]]
+        if not times:
+            unanswered[deal["owner_id"]] += 1
+        if after:
+            seconds = int(min(after).timestamp()) - int(deal["created_at"].timestamp())
+            hours[deal["owner_id"]].append(seconds // 36)
+    assert hours, "the sample has follow-ups after their deals were created"
+    card = _run(workspace, Actor.system(), reports["新商机首次响应（小时）"])
+    got = {r["dimensions"]["owner_id"]: r["measures"] for r in card["rows"]}
+    for owner, values in hours.items():
+        expected = Decimal(sum(values)) / len(values) / 100
+        assert abs(Decimal(got[owner]["hours"]) - expected) < Decimal("0.0001")
+    assert {o: m["unanswered"] for o, m in got.items() if m["unanswered"]} == dict(unanswered)
+    # Renewal rate over the last 365 days: of the customers with a contract ending in them,
+    # those with one starting in them too.
+    low = today - timedelta(days=364)
+
+    def within(day: date | None) -> bool:
+        return day is not None and low <= day <= today
+
+    ending = {c["customer"] for c in contracts if within(c["end_date"])}
+    renewed = {c["customer"] for c in contracts if within(c["start_date"])} & ending
+    value = _run(workspace, Actor.system(), reports["客户价值（LTV / ARPU / 续约率 / NRR）"])
+    measures = value["rows"][0]["measures"]
+    assert (measures["expiring"], measures["renewing"]) == (len(ending), len(renewed))
+    if renewed:
+        assert Decimal(measures["renewal_rate"]) > 0
