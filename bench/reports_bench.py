@@ -1,127 +1,71 @@
-"""Reports benchmark: the IDC management cockpit over a large opportunity table.
+"""Reports benchmark: the IDC management cockpit over a million opportunities.
 
-    python bench/reports_bench.py --opportunities 1000000                 # SQLite in a temp dir
+    python bench/reports_bench.py --opportunities 1000000                 # SQLite under /tmp
     python bench/reports_bench.py --opportunities 1000000 --postgres postgresql+psycopg://postgres@127.0.0.1/test
 
-The IDC solution is installed with its reports and sample data; the opportunities are then
-multiplied by set-based ``INSERT … SELECT`` until the table holds the number asked for (owners,
-stages, amounts and dates spread as the generator spread them). Figures printed, for an
+The data set (``reports_data``: the IDC sample with its stage history, grown by set-based
+copies, kept between runs) is built once per size and schema. Figures printed, for an
 administrator (every row) and a rep (own records only): each card of the cockpit through the
 report service (compile, one aggregating statement, labels and drill-downs) beside the same
-statement run as plain SQL text through the driver (ratio), and the whole cockpit in turn.
+statement run as plain SQL text through the driver in the same run (ratio); then the whole
+cockpit one card after another, as the browser asks for it — every card at once, each on its
+own connection (``--threads``) — and shown again with no write between (the results
+``reports.cache`` kept). Wall time beside the process's CPU time and the load.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+import resource
 import statistics
-import tempfile
 import time
 from collections.abc import Callable
-from pathlib import Path
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-import sqlalchemy as sa
-from scratch import database_url
+from reports_data import bench_data
 
-from meridian.access.users import create_user
-from meridian.app import create_workspace
 from meridian.core.actor import Actor
-from meridian.db.statistics import analyze
 from meridian.http.deps import Workspace
-from meridian.reports import store
+from meridian.reports import cache, store
 from meridian.reports.compiler import compile_report
 from meridian.reports.model import ReportDefinition
 from meridian.reports.service import report_data
-from meridian.schema.catalog import get_form
-from meridian.schema.compile import compile_form
-from meridian.settings import Settings
-from meridian.solutions import idc_crm
-from meridian.solutions.loader import install_solution, load_sample_data
 
 
-def p50(runs: int, action: Callable[[], Any]) -> float:
-    times = []
+def cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def p50(runs: int, action: Callable[[], Any]) -> tuple[float, float]:
+    """Median wall and CPU milliseconds of ``runs`` calls."""
+    walls, cpus = [], []
     for _ in range(runs):
-        started = time.perf_counter()
+        started, used = time.perf_counter(), cpu()
         action()
-        times.append((time.perf_counter() - started) * 1000)
-    return statistics.median(times)
+        walls.append((time.perf_counter() - started) * 1000)
+        cpus.append((cpu() - used) * 1000)
+    return statistics.median(walls), statistics.median(cpus)
 
 
-def grow(workspace: Workspace, wanted: int) -> int:
-    """Double the opportunities by INSERT … SELECT until there are ``wanted``."""
-    with workspace.transaction() as conn:
-        table = compile_form(get_form(conn, "opportunity")).main
-    columns = [c.key for c in table.c if c.key != "id"]
-    while True:
-        with workspace.transaction() as conn:
-            count = int(conn.scalar(sa.select(sa.func.count()).select_from(table)) or 0)
-            if count >= wanted:
-                return count
-            top = int(conn.scalar(sa.select(sa.func.max(table.c.id))) or 0)
-            take = min(count, wanted - count)
-            source = (
-                sa.select(*(table.c[c] for c in columns)).order_by(table.c.id).limit(take)
-            ).subquery()
-            conn.execute(
-                table.insert().from_select(
-                    ["id", *columns],
-                    sa.select(
-                        (sa.func.row_number().over() + top).label("id"),
-                        *(source.c[c] for c in columns),
-                    ),
-                )
-            )
-
-
-def run(opportunities: int, url: str, runs: int) -> None:
-    settings = Settings(database_url=url, data_dir=Path(tempfile.mkdtemp()), load_plugins="")
-    workspace = create_workspace(settings)
-    with workspace.transaction() as conn:
-        admin_id = create_user(
-            conn=conn,
-            email="bench@idc.test",
-            name="Bench",
-            password="bench-pass-123",
-            passwords=workspace.passwords,
-            is_admin=True,
-        )
-        rep_id = create_user(
-            conn=conn,
-            email="rep@idc.test",
-            name="Rep",
-            password="bench-pass-123",
-            passwords=workspace.passwords,
-        )
-    admin = Actor(user_id=admin_id, is_admin=True, name="Bench")
-    app, forms = idc_crm.load_package()
-    install_solution(workspace.engine, admin, app, forms, reports=idc_crm.load_reports())
-    started = time.perf_counter()
-    load_sample_data(
-        workspace.engine,
-        admin,
-        idc_crm.generate(seed=7, scale=2000),
-        owners=[admin_id, rep_id],
-    )
-    count = grow(workspace, opportunities)
-    with workspace.engine.begin() as conn:
-        analyze(conn, ["data_opportunity"])
-    print(
-        f"{workspace.engine.dialect.name}: {count:,} opportunities ready in "
-        f"{time.perf_counter() - started:.0f} s"
-    )
+def card_ids(workspace: Workspace, actor: Actor) -> list[int]:
     with workspace.read() as conn:
-        cockpit = store.home_dashboard(conn=conn, actor=admin, app_key=app.key)
-        assert cockpit is not None
+        home = store.home_dashboard(conn=conn, actor=actor, app_key="idc_crm")
+    assert home is not None
+    return [card["report_id"] for card in home["definition"]["cards"]]
+
+
+def per_card(workspace: Workspace, admin: Actor, cards: list[int], runs: int) -> None:
+    with workspace.read() as conn:
         labels = {r["id"]: r for r in store.listing(conn=conn, actor=admin, kind="report")}
-        rep = Actor(user_id=rep_id, roles=frozenset({"member"}), name="Rep")
-    cards = [card["report_id"] for card in cockpit["definition"]["cards"]]
-    print(f"{'card':<28}{'service ms':>12}{'raw SQL ms':>12}{'ratio':>8}")
+    print(f"{'card':<34}{'service ms':>11}{'cpu':>7}{'raw SQL ms':>11}{'cpu':>7}{'ratio':>7}")
     for report_id in cards:
         definition = ReportDefinition.model_validate(labels[report_id]["definition"])
 
         def service(report_id: int = report_id) -> None:
+            cache.results.clear()  # computed, not the kept result
             with workspace.read() as conn:
                 report_data(conn=conn, actor=admin, report_id=report_id, tz=workspace.tz)
 
@@ -140,31 +84,63 @@ def run(opportunities: int, url: str, runs: int) -> None:
                 conn.exec_driver_sql(text).fetchall()
 
         service()  # warm
-        raw_ms = p50(runs, raw)
-        service_ms = p50(runs, service)
+        raw_ms, raw_cpu = p50(runs, raw)
+        service_ms, service_cpu = p50(runs, service)
+        label = labels[report_id]["label"][:14]
         print(
-            f"{labels[report_id]['label'][:14]:<28}{service_ms:>12.1f}{raw_ms:>12.1f}"
-            f"{service_ms / raw_ms if raw_ms else 0:>8.2f}"
+            f"{label:<{34 - _wide(label)}}{service_ms:>11.1f}{service_cpu:>7.0f}"
+            f"{raw_ms:>11.1f}{raw_cpu:>7.0f}{service_ms / raw_ms if raw_ms else 0:>7.2f}",
+            flush=True,
         )
 
-    def whole(actor: Actor) -> None:
+
+def _wide(text: str) -> int:
+    """How many more columns than characters ``text`` takes (CJK characters take two)."""
+    return sum(1 for ch in text if ord(ch) > 0x2E80)
+
+
+def whole(
+    workspace: Workspace, actor: Actor, cards: list[int], threads: int, *, kept: bool = False
+) -> None:
+    """Every card's data; computed afresh unless ``kept`` (shown again with no write between:
+    the results ``reports.cache`` kept)."""
+    if not kept:
+        cache.results.clear()
+
+    def one(report_id: int) -> None:
         with workspace.read() as conn:
-            for report_id in cards:
-                report_data(conn=conn, actor=actor, report_id=report_id, tz=workspace.tz)
+            report_data(conn=conn, actor=actor, report_id=report_id, tz=workspace.tz)
 
-    print(f"whole cockpit (14 cards), administrator: {p50(runs, lambda: whole(admin)):.0f} ms")
-    with workspace.read() as conn:
-        mine = store.home_dashboard(conn=conn, actor=rep, app_key=app.key)
-    assert mine is not None
-    rep_cards = [card["report_id"] for card in mine["definition"]["cards"]]
+    if threads <= 1:
+        for report_id in cards:
+            one(report_id)
+        return
+    with ThreadPoolExecutor(max_workers=threads) as pool:
+        list(pool.map(one, cards))
 
-    def rep_home() -> None:
-        with workspace.read() as conn:
-            for report_id in rep_cards:
-                report_data(conn=conn, actor=rep, report_id=report_id, tz=workspace.tz)
 
-    print(f"a rep's dashboard ({len(rep_cards)} cards): {p50(runs, rep_home):.0f} ms")
-    workspace.engine.dispose()
+def run(opportunities: int, postgres: str, runs: int, threads: int) -> None:
+    with bench_data(opportunities, postgres) as data:
+        workspace = data.workspace
+        print(
+            f"{workspace.engine.dialect.name}: {data.opportunities:,} opportunities, "
+            f"{data.visits:,} stage visits, {'reused' if data.reused else 'built'} in "
+            f"{data.prepared_seconds:.0f} s; load average {os.getloadavg()[0]:.1f}",
+            flush=True,
+        )
+        cards = card_ids(workspace, data.admin)
+        per_card(workspace, data.admin, cards, runs)
+        for label, actor, ids in (
+            (f"whole cockpit ({len(cards)} cards), administrator", data.admin, cards),
+            ("a rep's dashboard", data.rep, card_ids(workspace, data.rep)),
+        ):
+            for mode in (1, threads):
+                wall, used = p50(runs, lambda a=actor, i=ids, m=mode: whole(workspace, a, i, m))
+                how = "one after another" if mode == 1 else f"{mode} connections at once"
+                print(f"{label}, {how}: {wall:.0f} ms (cpu {used:.0f} ms)", flush=True)
+            wall, used = p50(runs, lambda a=actor, i=ids: whole(workspace, a, i, 1, kept=True))
+            print(f"{label}, shown again: {wall:.1f} ms (cpu {used:.1f} ms)", flush=True)
+        print(f"load average after: {os.getloadavg()[0]:.1f}")
 
 
 def main() -> None:
@@ -172,9 +148,9 @@ def main() -> None:
     parser.add_argument("--opportunities", type=int, default=100_000)
     parser.add_argument("--postgres", default="")
     parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--threads", type=int, default=4)
     args = parser.parse_args()
-    with database_url(args.postgres) as url:
-        run(args.opportunities, url, args.runs)
+    run(args.opportunities, args.postgres, args.runs, args.threads)
 
 
 if __name__ == "__main__":

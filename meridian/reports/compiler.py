@@ -109,6 +109,10 @@ class CompiledReport:
     statement: sa.Select[Any] | sa.CompoundSelect[Any]
     rollup: bool
     """Whether the statement carries the pivot's subtotals (a ``_rollup`` column)."""
+    source: sa.FromClause
+    """What the statement reads (the readable rows and their joins)…"""
+    conditions: tuple[Sql, ...]
+    """…and which of those rows it counts: the records behind a row are these, narrowed."""
 
     @property
     def form_key(self) -> str:
@@ -180,7 +184,14 @@ def compile_report(
         grouped = grouped.order_by(*_order(definition, dimensions, measures))
         statement = grouped.limit(definition.limit or MAX_ROWS + 1)
     return CompiledReport(
-        definition, terms, dimensions, tuple(measures), statement, definition.totals
+        definition,
+        terms,
+        dimensions,
+        tuple(measures),
+        statement,
+        definition.totals,
+        terms.from_clause(),
+        tuple(conditions),
     )
 
 

@@ -11,10 +11,12 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from datetime import date, timedelta
+from decimal import Decimal
 from typing import Any
 from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
+import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from meridian.db.tables import users
@@ -31,6 +33,8 @@ from meridian.reports.terms import OWNER_DEPARTMENT
 
 MAX_DRILL_IDS = 1000
 """The grid's ``in`` takes at most this many values."""
+FILTER_PARAMETERS = ("date_from", "date_to", "owner", "department", "region", "as_of")
+"""The dashboard's filters, as ``GET /reports/{id}/data`` and ``/records`` take them."""
 
 
 def _nothing() -> dict[str, Any]:
@@ -59,15 +63,22 @@ class Driller:
     """Builds the drill-down of each row of one report run."""
 
     def __init__(
-        self, conn: Connection, compiled: CompiledReport, filters: DashboardFilters, tz: ZoneInfo
+        self,
+        conn: Connection,
+        compiled: CompiledReport,
+        filters: DashboardFilters,
+        tz: ZoneInfo,
+        report_id: int | None = None,
     ) -> None:
         self.conn = conn
         self.compiled = compiled
         self.tz = tz
+        self.filters = filters
+        self.report_id = report_id
         definition = compiled.definition
         # The grid lists records by their own fields and structured filters: the stage
         # history, related aggregates and expression filters are not among them, so such a
-        # report's numbers do not drill.
+        # saved report's rows drill through ``/reports/{id}/records`` (``records_behind``).
         self.drills = (
             definition.source == "records" and not definition.related and not definition.where
         )
@@ -101,7 +112,7 @@ class Driller:
         a dimension missing from ``values`` (a subtotal) is not narrowed. None: the report
         does not drill (it reads the stage history or related rows)."""
         if not self.drills:
-            return None
+            return self._through_report(values)
         parts = list(self.base)
         for plan in self.compiled.dimensions:
             key = plan.dimension.key
@@ -109,6 +120,23 @@ class Driller:
                 parts.extend(self._dimension(plan, values[key]))
         query = {"filter": json.dumps({"and": parts}, ensure_ascii=False, separators=(",", ":"))}
         return f"/forms/{self.compiled.form_key}?{urlencode(query)}"
+
+    def _through_report(self, values: Mapping[str, Any]) -> str | None:
+        """``/reports/{id}/records`` for a row the grid's filters cannot say: the report and
+        the dashboard's filters are computed again there, as whoever follows the link."""
+        if self.report_id is None:
+            return None  # an unsaved report (the builder's preview)
+        row = {
+            plan.dimension.key: values[plan.dimension.key]
+            for plan in self.compiled.dimensions
+            if plan.dimension.key in values
+        }
+        query: dict[str, str] = {"row": json.dumps(row, ensure_ascii=False, separators=(",", ":"))}
+        for name in FILTER_PARAMETERS:
+            value = getattr(self.filters, name)
+            if value is not None:
+                query[name] = value.isoformat() if isinstance(value, date) else str(value)
+        return f"/reports/{self.report_id}/records?{urlencode(query)}"
 
     def _dimension(self, plan: DimensionPlan, value: Any) -> list[dict[str, Any]]:
         ref = plan.term.ref
@@ -150,3 +178,57 @@ class Driller:
             )
         )
         return found[:MAX_DRILL_IDS] or [0]
+
+
+def records_behind(
+    conn: Connection, compiled: CompiledReport, row: Mapping[str, Any]
+) -> dict[str, Any]:
+    """The grid's filter for the records one row of ``compiled`` counted (``row``: dimension
+    values by key, as the report's data gave them): the ids of the readable records that
+    pass the report's and the dashboard's conditions with those dimension values, in one
+    statement over the same rows the report read. At most ``MAX_DRILL_IDS`` (the lowest)."""
+    table = compiled.terms.readable.table
+    narrowed = list(compiled.conditions)
+    for plan in compiled.dimensions:
+        key = plan.dimension.key
+        if key in row:
+            narrowed.append(_same(conn, plan, row[key]))
+    ids = list(
+        conn.scalars(
+            sa.select(table.c.id)
+            .select_from(compiled.source)
+            .where(*narrowed)
+            .group_by(table.c.id)
+            .order_by(table.c.id)
+            .limit(MAX_DRILL_IDS)
+        )
+    )
+    if not ids:
+        return _nothing()
+    return {"field": "id", "op": "in", "value": ids}
+
+
+def _same(conn: Connection, plan: DimensionPlan, value: Any) -> sa.ColumnElement[bool]:
+    """The dimension's value equals ``value`` (as the report's data shows it)."""
+    if value is None:
+        return plan.value.is_(None)
+    if plan.bucket is not None:
+        start = date.fromisoformat(str(value))
+        if conn.dialect.name == "postgresql":
+            return sa.cast(plan.value, sa.Date()) == start
+        return sa.func.substr(plan.value, 1, 10) == start.isoformat()
+    kind = plan.term.kind
+    if isinstance(value, bool) != (kind == "boolean") or not isinstance(value, str | int | float):
+        raise ValueError(value)
+    typed: Any
+    if kind == "number":
+        typed = int(Decimal(str(value)).scaleb(plan.term.scale))
+    elif kind in ("user", "department", "link", "id"):
+        typed = int(value)
+    elif kind == "boolean":
+        typed = value
+    elif kind in ("date", "datetime", "time"):
+        raise ValueError(value)  # a date is a bucket's; times are not grouped as they are
+    else:
+        typed = str(value)
+    return sa.and_(plan.value == typed)

@@ -46,16 +46,21 @@ def check_formulas(definition: ReportDefinition) -> list[tuple[str, int, Compile
 
 
 def run_compiled(
-    conn: Connection, compiled: CompiledReport, filters: DashboardFilters, tz: ZoneInfo
+    conn: Connection,
+    compiled: CompiledReport,
+    filters: DashboardFilters,
+    tz: ZoneInfo,
+    report_id: int | None = None,
 ) -> dict[str, Any]:
-    """Execute the statement and shape its rows (see ``GET /reports/{id}/data``)."""
+    """Execute the statement and shape its rows (see ``GET /reports/{id}/data``); a saved
+    report's (``report_id``) rows drill down even where the grid's filters cannot say them."""
     definition = compiled.definition
     formulas = check_formulas(definition)
     rows = list(conn.execute(compiled.statement).all())
     truncated = definition.limit is None and not compiled.rollup and len(rows) > MAX_ROWS
     rows = rows[:MAX_ROWS] if truncated else rows
     labels = _Labels(conn, compiled, rows, tz)
-    driller = Driller(conn, compiled, filters, tz)
+    driller = Driller(conn, compiled, filters, tz, report_id)
     shaped = []
     for row in rows:
         mapping = row._mapping

@@ -180,6 +180,104 @@ def test_a_click_on_a_bar_lands_on_the_records_behind_it(page: Page, sales: Serv
     assert saved["definition"]["cards"][0]["w"] < 12
 
 
+NOTE = {
+    "key": "note",
+    "label": "跟进",
+    "fields": [
+        {"key": "deal", "label": "商机", "type": "link", "target": "deal"},
+        {"key": "at", "label": "时间", "type": "datetime"},
+    ],
+}
+
+
+def test_a_bar_of_a_related_report_lands_on_the_records_behind_it(
+    page: Page, sales: Server
+) -> None:
+    """Follow-ups counted per deal (a related aggregate): the grid's filters cannot say
+    the bar, so the click goes through the report, found again as the viewer reads it."""
+    page.set_default_timeout(SLOW)
+    with sales.workspace.transaction() as conn:
+        install_more_forms(conn, NOTE)
+        deals = create_records_of(conn, "deal")
+        create_records(
+            conn=conn,
+            actor=Actor.system(),
+            form=get_form(conn, "note"),
+            items=[{"deal": deal, "at": "2026-03-01T10:00:00+08:00"} for deal in deals[:6]],
+        )
+        report = store.save(
+            conn=conn,
+            actor=Actor.system(),
+            kind="report",
+            document={
+                "app_key": "sales",
+                "label": "跟进次数",
+                "definition": {
+                    "form": "deal",
+                    "related": [
+                        {"key": "touch", "parts": [{"form": "note", "link": "deal", "at": "at"}]}
+                    ],
+                    "dimensions": [{"field": "stage"}],
+                    "measures": [{"key": "touches", "agg": "sum", "field": "touch.count"}],
+                    "chart": {"type": "bar"},
+                },
+            },
+            tz=sales.workspace.tz,
+        )
+        store.save(
+            conn=conn,
+            actor=Actor.system(),
+            kind="dashboard",
+            document={
+                "app_key": "sales",
+                "label": "跟进看板",
+                "home_for": "*",
+                "definition": {"cards": [{"report_id": report["id"], "w": 12, "h": 6}]},
+            },
+            tz=sales.workspace.tz,
+        )
+    log_in(page, sales, "builder@acme.test", "builder-pass-1")
+    page.goto(f"{sales.url}/apps/sales")
+    expect(page.locator("[data-testid=card] [data-drawn='1']")).to_have_count(1, timeout=SLOW)
+    point = page.evaluate(
+        """() => {
+          const box = document.querySelector("[data-chart]");
+          box.scrollIntoView();
+          const [x, y] = box._chart.convertToPixel({seriesIndex: 0}, [0, 3]);
+          const frame = box.getBoundingClientRect();
+          return {x: frame.left + x, y: frame.top + y};
+        }"""
+    )
+    page.mouse.click(point["x"], point["y"])  # the first bar: 线索, 6 follow-ups
+    page.wait_for_url(lambda url: "/forms/deal?filter=" in url)
+    page.wait_for_load_state("networkidle")
+    expect(page.locator("table.grid tbody tr[data-id]")).to_have_count(
+        Counter(s for s, _ in PLAN)["lead"], timeout=SLOW
+    )
+    for cell in page.locator("table.grid tbody td[data-field=stage]").all():
+        expect(cell).to_contain_text("线索", timeout=SLOW)
+
+
+def install_more_forms(conn: sa.Connection, *definitions: dict) -> None:
+    from meridian.schema import changes
+    from meridian.schema.model import Form, parse_model
+
+    for definition in definitions:
+        changes.create_form(
+            conn=conn,
+            actor=Actor.system(),
+            form=parse_model(Form, {"app_key": "sales", **definition}),
+        )
+
+
+def create_records_of(conn: sa.Connection, form_key: str) -> list[int]:
+    table = get_form(conn, form_key)
+    from meridian.schema.compile import compile_form
+
+    main = compile_form(table).main
+    return list(conn.scalars(sa.select(main.c.id).order_by(main.c.id)))
+
+
 def test_cockpit_screenshots(browser: Browser, server: Server) -> None:
     if server.workspace.engine.dialect.name != "sqlite":
         pytest.skip("the screenshots are taken once, over SQLite")

@@ -722,3 +722,138 @@ def test_a_bad_expression_filter_is_refused_naming_it(
     with pytest.raises(ValidationFailed) as caught:
         crm.run("alice", definition)
     assert caught.value.errors[0].field == field
+
+
+# ---- drilling into the records behind a bar --------------------------------------------------
+
+
+def _saved(history: History, definition: dict[str, Any]) -> int:
+    from meridian.reports import store
+
+    document = {
+        "app_key": "sales",
+        "label": "drill",
+        "roles": ["member", "manager"],
+        "definition": definition,
+    }
+    with history.crm.workspace.transaction() as conn:
+        saved = store.save(conn=conn, actor=Actor.system(), kind="report", document=document, tz=TZ)
+    return int(saved["id"])
+
+
+def _drilled(history: History, who: str, address: str) -> set[int]:
+    """Follow a row's drill address as ``who``: the grid's filter, then the grid's rows."""
+    from urllib.parse import parse_qs, urlsplit
+
+    from meridian.core import strict_json
+    from meridian.records.listing import RecordQuery, list_records
+    from meridian.reports.compiler import dashboard_filters
+    from meridian.reports.service import records_address
+
+    the = history.crm
+    parts = urlsplit(address)
+    report_id = int(parts.path.split("/")[2])
+    query = {k: v[0] for k, v in parse_qs(parts.query).items()}
+    assert parts.path == f"/reports/{report_id}/records"
+    row = query.pop("row")
+    with the.workspace.read() as conn:
+        grid = records_address(
+            conn=conn,
+            actor=the.actor(who),
+            report_id=report_id,
+            tz=TZ,
+            filters=dashboard_filters(**{k: int(v) for k, v in query.items()}),
+            row=row,
+        )
+        assert urlsplit(grid).path == "/forms/deal"
+        tree = strict_json.loads(parse_qs(urlsplit(grid).query)["filter"][0])
+        page = list_records(
+            conn=conn,
+            actor=the.actor(who),
+            form=get_form(conn, "deal"),
+            query=RecordQuery(filter=tree, limit=500),
+            tz=TZ,
+        )
+    return {item["id"] for item in page.items}
+
+
+@pytest.mark.parametrize("who", ["alice", "mike"])
+def test_a_stage_history_bar_drills_to_the_deals_that_entered_the_stage(
+    history: History, who: str
+) -> None:
+    from meridian.reports.service import report_data
+
+    report_id = _saved(history, FUNNEL)
+    the = history.crm
+    with the.workspace.read() as conn:
+        data = report_data(conn=conn, actor=the.actor(who), report_id=report_id, tz=TZ)
+    visits = history.visits_for(who)
+    assert data["rows"]
+    for row in data["rows"]:
+        stage = row["dimensions"]["visit_stage"]
+        expected = {v.deal for v in visits if v.stage == stage}
+        assert _drilled(history, who, row["drill"]) == expected, (who, stage)
+        assert len(expected) == row["measures"]["entered"]
+
+
+def test_a_related_report_drills_with_the_dashboard_filters_as_the_viewer(
+    history: History,
+) -> None:
+    from meridian.reports.compiler import dashboard_filters
+    from meridian.reports.service import report_data
+
+    report_id = _saved(history, RESPONSE)
+    the = history.crm
+    department = the.departments["华东销售"]
+    for who in ("alice", "mike"):
+        with the.workspace.read() as conn:
+            data = report_data(
+                conn=conn,
+                actor=the.actor(who),
+                report_id=report_id,
+                tz=TZ,
+                filters=dashboard_filters(department=department),
+            )
+        assert data["rows"]
+        deals = history.deals_for(who)
+        east = {the.users["alice"], the.users["amy"]}
+        for row in data["rows"]:
+            owner = row["dimensions"]["owner_id"]
+            assert "department=" in row["drill"]
+            expected = {i for i, d in deals.items() if d["owner_id"] == owner and owner in east}
+            assert _drilled(history, who, row["drill"]) == expected, (who, owner)
+            assert len(expected) == row["measures"]["deals"]
+
+
+def test_a_drill_row_that_is_not_the_report_s_is_refused_naming_it(history: History) -> None:
+    from meridian.errors import NotFound
+    from meridian.reports.service import records_address
+
+    report_id = _saved(history, FUNNEL)
+    the = history.crm
+    for row in ('{"stage": "lead"}', "[1]", "not json", '{"visit_stage": ["lead"]}'):
+        with the.workspace.read() as conn, pytest.raises(ValidationFailed) as refused:
+            records_address(
+                conn=conn,
+                actor=the.actor("alice"),
+                report_id=report_id,
+                tz=TZ,
+                filters=dashboard_filters_none(),
+                row=row,
+            )
+        assert refused.value.errors[0].field == "row", row
+    with the.workspace.read() as conn, pytest.raises(NotFound):
+        records_address(
+            conn=conn,
+            actor=the.actor("alice"),
+            report_id=report_id + 1000,
+            tz=TZ,
+            filters=dashboard_filters_none(),
+            row="{}",
+        )
+
+
+def dashboard_filters_none() -> Any:
+    from meridian.reports.compiler import NO_FILTERS
+
+    return NO_FILTERS
