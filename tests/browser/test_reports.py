@@ -419,3 +419,75 @@ def test_the_builder_keeps_what_it_does_not_edit(page: Page, sales: Server) -> N
     assert saved["date_field"] is None
     assert saved["measures"][1]["filter"] == definition["measures"][1]["filter"]
     assert [f["key"] for f in saved["formulas"]] == ["a_share"]
+
+
+def test_the_builder_drags_stage_history_and_related_aggregates(
+    browser: Browser, sales: Server
+) -> None:
+    """The palette offers the stage history's columns (when the report reads the history)
+    and the aggregates of the forms linking here; dropped, they make the report they say."""
+    from meridian.flows.stages.pipelines import save_pipeline
+
+    with sales.workspace.transaction() as conn:
+        install_more_forms(conn, NOTE)
+        save_pipeline(
+            conn,
+            actor=Actor.system(),
+            form=get_form(conn, "deal"),
+            document={
+                "key": "sales",
+                "label": "销售",
+                "stage_field": "stage",
+                "override_roles": [],
+                "stages": [
+                    {"key": "lead", "label": "线索", "category": "open", "probability": 10},
+                    {"key": "proposal", "label": "方案", "category": "open", "probability": 50},
+                    {"key": "won", "label": "赢单", "category": "won", "probability": 100},
+                ],
+            },
+        )
+        admin_id = conn.scalar(sa.select(users.c.id).where(users.c.email == "builder@acme.test"))
+    for locale in ("zh-CN", "en"):
+        with sales.workspace.transaction() as conn:
+            conn.execute(sa.update(users).where(users.c.id == admin_id).values(locale=locale))
+        context = browser.new_context(viewport=DESKTOP, locale=locale)
+        page, errors = open_watched(context)
+        page.set_default_timeout(SLOW)
+        log_in(page, sales, "builder@acme.test", "builder-pass-1")
+        page.goto(f"{sales.url}/reports/new?app_key=sales&form=deal")
+        history = page.locator("[data-palette] [data-ref='visit.stage']")
+        expect(history).to_be_hidden()
+        page.select_option("[data-source-switch]", "stage_visits")
+        expect(history).to_be_visible()
+        drag(page, "[data-palette] [data-ref='visit.stage']", "[data-zone=dimensions]")
+        drag(page, "[data-palette] [data-ref='visit.days']", "[data-zone=measures]")
+        page.select_option("[data-zone=measures] [data-agg]", "avg")
+        drag(page, "[data-palette] [data-ref='note_deal.count']", "[data-zone=measures]")
+        page.select_option("[data-chart-type]", "bar")
+        expect(page.locator("[data-testid=preview] canvas")).to_have_count(1, timeout=SLOW)
+        expect(page.locator("[data-testid=builder-status]")).to_have_text("")
+        page.screenshot(path=SCREENSHOTS / f"report-builder-history.{locale}.png", full_page=True)
+        label = f"停留与跟进 {locale}"
+        page.fill("[data-testid=report-name]", label)
+        page.click("[data-save]")
+        expect(page.locator("#builder")).not_to_have_attribute("data-report", "null", timeout=SLOW)
+        saved = _saved(sales, label)["definition"]
+        assert saved["source"] == "stage_visits"
+        assert [d["field"] for d in saved["dimensions"]] == ["visit.stage"]
+        assert [(m["agg"], m.get("field")) for m in saved["measures"]] == [
+            ("avg", "visit.days"),
+            ("sum", "note_deal.count"),
+        ]
+        assert (
+            saved["related"]
+            == [
+                {
+                    "key": "note_deal",
+                    "parts": [{"form": "note", "link": "deal", "at": "at", "tasks": False}],
+                    "period": False,
+                }
+            ]
+            or saved["related"][0]["key"] == "note_deal"
+        )
+        context.close()
+        assert not errors, f"JavaScript errors or CSP violations: {errors}"

@@ -857,3 +857,52 @@ def dashboard_filters_none() -> Any:
     from meridian.reports.compiler import NO_FILTERS
 
     return NO_FILTERS
+
+
+def test_every_history_and_related_field_the_builder_offers_makes_a_report(
+    history: History,
+) -> None:
+    """The palette's ``visit.*`` columns and related aggregates are what a report reads: each
+    one dropped into a report (with the spec it carries) is accepted and computed."""
+    from meridian.reports.palette import report_fields
+
+    the = history.crm
+    with the.workspace.read() as conn:
+        offered = report_fields(conn=conn, actor=the.actor("alice"), form_key="deal", tz=TZ)
+    visits = [f for f in offered if f.get("source") == "history"]
+    related = [f for f in offered if f.get("related")]
+    assert {f["ref"] for f in visits} >= {"visit.stage", "visit.days", "visit.advanced"}
+    assert {f["ref"] for f in related} >= {"note_deal.count", "note_deal.first_hours"}
+    for field in visits:
+        as_dimension = field["kind"] not in ("number", "datetime")
+        definition = {
+            "form": "deal",
+            "source": "stage_visits",
+            "dimensions": [{"field": field["ref"]}] if as_dimension else [],
+            "measures": [
+                {"key": "m", "agg": "count"}
+                if as_dimension
+                else {"key": "m", "agg": "max", "field": field["ref"]}
+            ],
+        }
+        assert the.run("alice", definition)["rows"], field["ref"]
+    deals = history.deals_for("alice")
+    for field in related:
+        definition = {
+            "form": "deal",
+            "related": [field["related"]],
+            "measures": [{"key": "m", "agg": "sum", "field": field["ref"]}],
+        }
+        result = the.run("alice", definition)
+        assert len(result["rows"]) == 1, field["ref"]
+    readers = the.readable_owners("alice") or set()
+    notes = sum(1 for n in history.notes if n["deal"] in deals and n["owner_id"] in readers)
+    counted = the.run(
+        "alice",
+        {
+            "form": "deal",
+            "related": [next(f["related"] for f in related if f["ref"] == "note_deal.count")],
+            "measures": [{"key": "m", "agg": "sum", "field": "note_deal.count"}],
+        },
+    )
+    assert counted["rows"][0]["measures"]["m"] == notes

@@ -239,6 +239,7 @@ def _builder(
         form_key=form_key,
         report_form=form_key,
         fields=fields,
+        has_history=any(f.get("source") == "history" for f in fields),
         forms=forms,
         roles=roles,
         chart_types=CHART_TYPES,

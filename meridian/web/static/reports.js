@@ -450,6 +450,7 @@
       agg.dataset.agg = "";
       item.appendChild(agg);
     }
+    if (settings && settings.related) item.dataset.related = settings.related;
     if (zone === "measures") {
       /* A saved measure keeps its key (formulas and sorts name it) and its structured filter;
          "only where" is a condition in the expression language. */
@@ -504,6 +505,15 @@
     const saved = (base && base.definition) || {};
     const definition = {};
     KEPT.forEach((key) => { if (saved[key] !== undefined && saved[key] !== null) definition[key] = saved[key]; });
+    const source = builder.querySelector("[data-source-switch]");
+    if (source) definition.source = source.value;
+    /* An aggregate of a linking form brings the related spec it reads (once per key). */
+    const related = [...(definition.related || [])];
+    builder.querySelectorAll("[data-zone] .builder-item[data-related]").forEach((item) => {
+      const spec = JSON.parse(item.dataset.related);
+      if (!related.some((r) => r.key === spec.key)) related.push(spec);
+    });
+    if (related.length) definition.related = related;
     if (!("date_field" in definition) && saved.date_field === null) definition.date_field = null;
     Object.assign(definition, {
       form: builder.dataset.form, dimensions, measures, formulas,
@@ -548,7 +558,8 @@
         filter: "input, select", preventOnFilter: false,
         onAdd: (event) => {
           const dropped = event.item;
-          const item = zoneItem(builder, zone.dataset.zone, dropped.dataset.ref, dropped.dataset.kind, dropped.textContent.trim());
+          const item = zoneItem(builder, zone.dataset.zone, dropped.dataset.ref, dropped.dataset.kind, dropped.textContent.trim(),
+            dropped.dataset.related ? { related: dropped.dataset.related } : null);
           dropped.replaceWith(item);
           refresh();
         },
@@ -580,6 +591,17 @@
       }
       builder.querySelector("[data-label]").value = report.label;
       refresh();
+    }
+    /* The stage history's columns are offered when the report reads the history. */
+    const source = builder.querySelector("[data-source-switch]");
+    const showSource = () => {
+      const history = source && source.value !== "records";
+      palette.querySelectorAll("[data-source=history]").forEach((li) => { li.hidden = !history; });
+    };
+    if (source) {
+      if (report && report.definition.source) source.value = report.definition.source;
+      source.addEventListener("change", showSource);
+      showSource();
     }
     builder.addEventListener("change", refresh);
     builder.addEventListener("click", (event) => {
