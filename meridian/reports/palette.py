@@ -123,7 +123,11 @@ def _related_entries(form: Any, link: Any) -> list[dict[str, Any]]:
     at = next((k for k, kind in kinds.items() if kind in ("datetime", "date")), "created_at")
     timed = at == "created_at" or kinds.get(at) == "datetime"
     amount = next(
-        (f.key for f in form.active_fields if kinds[f.key] == "number" and f.type == "money"),
+        (
+            f.key
+            for f in form.active_fields
+            if kinds[f.key] == "number" and field_type(f).number_format == "currency"
+        ),
         None,
     ) or next((k for k, kind in kinds.items() if kind == "number"), None)
     key = f"{form.key}_{link.key}"[:50]
