@@ -119,7 +119,7 @@ def whole(
         list(pool.map(one, cards))
 
 
-def run(opportunities: int, postgres: str, runs: int, threads: int) -> None:
+def run(opportunities: int, postgres: str, runs: int, threads: int, per_cards: bool) -> None:
     with bench_data(opportunities, postgres) as data:
         workspace = data.workspace
         print(
@@ -129,7 +129,8 @@ def run(opportunities: int, postgres: str, runs: int, threads: int) -> None:
             flush=True,
         )
         cards = card_ids(workspace, data.admin)
-        per_card(workspace, data.admin, cards, runs)
+        if per_cards:
+            per_card(workspace, data.admin, cards, runs)
         for label, actor, ids in (
             (f"whole cockpit ({len(cards)} cards), administrator", data.admin, cards),
             ("a rep's dashboard", data.rep, card_ids(workspace, data.rep)),
@@ -149,8 +150,11 @@ def main() -> None:
     parser.add_argument("--postgres", default="")
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--threads", type=int, default=4)
+    parser.add_argument(
+        "--no-per-card", dest="per_cards", action="store_false", help="only the whole cockpit"
+    )
     args = parser.parse_args()
-    run(args.opportunities, args.postgres, args.runs, args.threads)
+    run(args.opportunities, args.postgres, args.runs, args.threads, args.per_cards)
 
 
 if __name__ == "__main__":
