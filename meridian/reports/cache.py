@@ -3,9 +3,9 @@ write between (the same viewer, filters and minute) is computed once.
 
 A result is only ever reused for the exact question it answered: the same report, the same
 actor (user, roles, departments, token — the whole scope the access machinery reads), the
-same dashboard filters and time zone, the same minute of the workspace's clock (a report may
-read "now": hours in a stage, today's period) and the same **data revision**, a value that
-changes with every committed write anywhere in the database:
+same dashboard filters and time zone, within ``FRESH_FOR`` of the workspace's clock since it
+was computed (a report may read "now": hours in a stage, today's period) and at the same
+**data revision**, a value that changes with every committed write anywhere in the database:
 
 - SQLite: ``PRAGMA data_version`` read on a connection of the cache's own that never writes;
   SQLite changes it whenever any other connection (of any process) commits;
@@ -28,6 +28,7 @@ import uuid
 import weakref
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
+from datetime import timedelta
 from typing import Any, TypeVar
 
 from sqlalchemy.engine import Connection, Engine
@@ -35,6 +36,10 @@ from sqlalchemy.engine import Connection, Engine
 from meridian.core.clock import utcnow
 
 MAX_RESULTS = 512
+FRESH_FOR = timedelta(minutes=5)
+"""How long a kept result answers, counted from when its computation began: what a report
+reads of "now" (hours in a stage, today's period) is at most this old — a dashboard's
+auto-refresh period — while any write makes it stale at once."""
 T = TypeVar("T")
 
 
@@ -102,16 +107,18 @@ class ResultCache:
         revision = watcher.revision()
         if revision is None:
             return compute()
-        minute = utcnow(conn).replace(second=0, microsecond=0)
-        key = (watcher.token, question, minute, revision)
+        started = utcnow(conn)
+        key = (watcher.token, question, revision)
         with self.lock:
             if key in self.results:
-                self.results.move_to_end(key)
-                return copy.deepcopy(self.results[key])  # type: ignore[no-any-return]
+                at, kept = self.results[key]
+                if timedelta(0) <= started - at < FRESH_FOR:
+                    self.results.move_to_end(key)
+                    return copy.deepcopy(kept)  # type: ignore[no-any-return]
         result = compute()
         if watcher.revision() == revision:
             with self.lock:
-                self.results[key] = copy.deepcopy(result)
+                self.results[key] = (started, copy.deepcopy(result))
                 while len(self.results) > self.size:
                     self.results.popitem(last=False)
         return result

@@ -1,6 +1,7 @@
-"""A report's result is kept while nothing is written: the same viewer asking again in the same
-minute gets it without the aggregation running, and any write — through Meridian or by any
-other connection to the database — or another viewer, or the next minute, computes afresh.
+"""A report's result is kept while nothing is written: the same viewer asking again within the
+freshness window gets it without the aggregation running, and any write — through Meridian or
+by any other connection to the database — or another viewer, or the window's end, computes
+afresh.
 
 On PostgreSQL the revision is the cluster's snapshot, which any transaction anywhere moves:
 there the numbers are checked after every change, and that a repeat was served from the kept
@@ -20,6 +21,7 @@ from meridian.core.actor import Actor
 from meridian.core.clock import SYSTEM_CLOCK
 from meridian.records.bulk import create_records
 from meridian.reports import store
+from meridian.reports.cache import FRESH_FOR
 from meridian.reports.service import report_data
 from meridian.schema.catalog import get_form
 from meridian.schema.compile import compile_form
@@ -98,8 +100,13 @@ def test_a_repeat_with_no_write_between_is_not_computed_again(
     assert again == first
     if _sqlite(crm):
         assert len(aggregations) == 1, "the kept result was not reused"
-    # The next minute is a new question (a report may read "now").
-    fake_clock.follow(lambda: moment + timedelta(minutes=1))
+    # Within the freshness window it is still the kept result; past it, computed again (a
+    # report may read "now").
+    fake_clock.follow(lambda: moment + FRESH_FOR - timedelta(seconds=1))
+    assert _counts(crm, Actor.system(), report_id) == first
+    if _sqlite(crm):
+        assert len(aggregations) == 1, "the kept result was not reused"
+    fake_clock.follow(lambda: moment + FRESH_FOR)
     assert _counts(crm, Actor.system(), report_id) == first
     assert len(aggregations) >= 2
 
