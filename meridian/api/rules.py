@@ -9,7 +9,7 @@ from fastapi import APIRouter, Body, Response
 
 from meridian.access.manage import require_admin
 from meridian.core.ids import Id
-from meridian.http.deps import ActorDep, WorkspaceDep
+from meridian.http.deps import ActorDep, LocaleDep, WorkspaceDep
 from meridian.http.routing import ApiRoute
 from meridian.rules import catchup, definitions, dry_runs, engine
 
@@ -94,16 +94,19 @@ def catch_up(rule_id: Id, workspace: WorkspaceDep, actor: ActorDep) -> dict[str,
 
 
 @router.get("/rules/{rule_id}/runs")
-def rule_runs(rule_id: Id, workspace: WorkspaceDep, actor: ActorDep) -> dict[str, Any]:
+def rule_runs(
+    rule_id: Id, workspace: WorkspaceDep, actor: ActorDep, locale: LocaleDep
+) -> dict[str, Any]:
     require_admin(actor)
     with workspace.read() as conn:
-        return {"items": engine.runs(conn, rule_id=rule_id)}
+        return {"items": engine.runs(conn, rule_id=rule_id, locale=locale)}
 
 
 @router.get("/forms/{form_key}/records/{record_id}/rule-runs")
 def record_rule_runs(
-    form_key: str, record_id: Id, workspace: WorkspaceDep, actor: ActorDep
+    form_key: str, record_id: Id, workspace: WorkspaceDep, actor: ActorDep, locale: LocaleDep
 ) -> dict[str, Any]:
     require_admin(actor)
     with workspace.read() as conn:
-        return {"items": engine.runs(conn, form_key=form_key, record_id=record_id)}
+        found = engine.runs(conn, form_key=form_key, record_id=record_id, locale=locale)
+    return {"items": found}

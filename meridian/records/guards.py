@@ -29,6 +29,7 @@ from typing import Any, Literal
 from sqlalchemy.engine import Connection
 
 from meridian.core.actor import Actor
+from meridian.core.i18n import Text
 from meridian.errors import FieldError, ValidationFailed
 from meridian.plugins.manager import plugins_of
 from meridian.schema.model import Form
@@ -93,7 +94,8 @@ class Refusal:
     :ivar prefix: the item's error prefix (see :class:`ProposedWrite`).
     :ivar field: the field the condition is about (the stage field, a required field).
     :ivar criterion: which condition, stably named (``required_field``, ``checklist``…).
-    :ivar message: the sentence the actor reads, in their language.
+    :ivar message: the sentence, a :class:`~meridian.core.i18n.Text` each reader sees in their
+        own language.
     :ivar detail: more for the client (both languages, the criterion's settings).
     """
 
@@ -124,8 +126,17 @@ class WriteRefused(ValidationFailed):
     def __init__(self, refusals: Sequence[Refusal]) -> None:
         self.refusals = list(refusals)
         self.code = self.refusals[0].code
-        summary = "; ".join(r.message for r in self.refusals[:5])
-        super().__init__([r.as_field_error() for r in self.refusals], summary)
+        super().__init__([r.as_field_error() for r in self.refusals], _summary(self.refusals))
+
+
+def _summary(refusals: Sequence[Refusal]) -> Text:
+    """The first refusals in one line that each reader sees in their language (a rule's
+    failed run keeps it, see ``rules.engine``): a message whose parts are the refusals' own."""
+    shown = refusals[:5]
+    return Text(
+        "; ".join(f"{{refusal_{index}}}" for index in range(len(shown))),
+        **{f"refusal_{index}": refusal.message for index, refusal in enumerate(shown)},
+    )
 
 
 def guard_writes(conn: Connection, batch: WriteBatch) -> None:

@@ -29,6 +29,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Row
 
 from meridian.core import clock
+from meridian.core.i18n import localized, stored
 from meridian.core.timezones import DEFAULT_TIME_ZONE
 from meridian.db import revisions
 from meridian.db.revisions import token_of
@@ -484,7 +485,7 @@ def _log(
             depth=depth,
             outcome=outcome,
             actions=actions,
-            error=error,
+            error=None if error is None else stored(error),
             duration_ms=duration_ms,
             at=clock.utcnow(conn),
         )
@@ -498,8 +499,10 @@ def runs(
     form_key: str | None = None,
     record_id: int | None = None,
     limit: int = 100,
+    locale: str = "en",
 ) -> list[dict[str, Any]]:
-    """The run log, newest first: of one rule, or of one record (its form's rules)."""
+    """The run log, newest first: of one rule, or of one record (its form's rules); a failed
+    run's error said in ``locale`` (it is kept as msgid and parameters, see ``_log``)."""
     query = sa.select(rule_runs).order_by(rule_runs.c.id.desc()).limit(max(1, min(limit, 500)))
     if rule_id is not None:
         query = query.where(rule_runs.c.rule_id == rule_id)
@@ -507,4 +510,11 @@ def runs(
         query = query.where(rule_runs.c.form_key == form_key)
     if record_id is not None:
         query = query.where(rule_runs.c.record_id == record_id)
-    return [{**row._mapping, "at": row.at.isoformat()} for row in conn.execute(query)]
+    return [
+        {
+            **row._mapping,
+            "at": row.at.isoformat(),
+            "error": None if row.error is None else localized(row.error, locale),
+        }
+        for row in conn.execute(query)
+    ]

@@ -74,6 +74,14 @@ def test_a_record_in_approval_is_read_only_on_every_path(
         problem["errors"][0]["field"] == "amount"
         and problem["errors"][0]["approval_id"] == approval["id"]
     )
+    # The refusal is said in the language the request asks for (the rep chose none).
+    for language, start in (("en", f"record {record_id} is in approval"), ("zh-CN", "记录")):
+        said = api["sales"].patch(
+            f"/api/v1/forms/contract/records/{record_id}",
+            json={"amount": "1"},
+            headers={"Accept-Language": language},
+        )
+        assert said.json()["errors"][0]["message"].startswith(start), said.text
     with company.workspace.transaction() as conn, pytest.raises(WriteRefused):
         bulk.update_records(
             conn=conn,
@@ -329,7 +337,11 @@ def test_a_record_in_approval_cannot_be_deleted_on_any_path(
     # The pages: the record's delete button and the grid's bulk delete.
     page = pages.post(f"/forms/contract/records/{locked}/delete")
     assert page.status_code == 422
-    assert "不能删除" in page.text  # in the actor's own language, as every guard's refusal
+    assert "cannot be deleted until it ends" in page.text  # in the page's language
+    chinese = pages.post(
+        f"/forms/contract/records/{locked}/delete", headers={"Accept-Language": "zh-CN"}
+    )
+    assert chinese.status_code == 422 and "不能删除" in chinese.text
     grid = pages.post("/forms/contract/bulk", data={"action": "delete", "ids": [str(locked)]})
     assert grid.status_code == 422
     assert _live(company, locked, free) == {locked, free}

@@ -73,7 +73,9 @@ def test_a_refused_move_over_the_api_names_every_unmet_criterion(
     sales: TestClient, workspace: Workspace, admin: Actor
 ) -> None:
     deal = _deal(sales, stage="interest")
-    response = sales.patch(f"/api/v1/forms/deal/records/{deal['id']}", json={"stage": "proposal"})
+    record = f"/api/v1/forms/deal/records/{deal['id']}"
+    chinese = {"Accept-Language": "zh-CN"}
+    response = sales.patch(record, json={"stage": "proposal"}, headers=chinese)
     assert response.status_code == 422, response.text
     problem = response.json()
     assert problem["code"] == "stage_gate"
@@ -84,11 +86,16 @@ def test_a_refused_move_over_the_api_names_every_unmet_criterion(
     ]
     assert problem["errors"][0]["message"] == "需勾选清单项「需求调研表已确认」"
     assert problem["errors"][2]["message_en"] == "a related 报价单 must exist"
-    assert sales.get(f"/api/v1/forms/deal/records/{deal['id']}").json()["stage"] == "interest"
-    # The actor reads the refusal in the language they chose.
+    assert sales.get(record).json()["stage"] == "interest"
+    # A caller who chose no language reads the refusal in the one their request asks for.
+    english = sales.patch(record, json={"stage": "proposal"}, headers={"Accept-Language": "en"})
+    said = [e["message"] for e in english.json()["errors"]]
+    assert said[0] == "checklist item “survey confirmed” must be ticked"
+    assert english.headers["content-language"] == "en"
+    # The language the actor chose comes first.
     with workspace.transaction() as conn:
         set_locale(conn=conn, user_id=admin.user_id, locale="en")
-    response = sales.patch(f"/api/v1/forms/deal/records/{deal['id']}", json={"stage": "proposal"})
+    response = sales.patch(record, json={"stage": "proposal"}, headers=chinese)
     assert response.json()["errors"][1]["message"] == "金额 must be filled in"
 
 
@@ -235,7 +242,7 @@ def test_an_override_by_anyone_else_is_refused(sales: TestClient, workspace: Wor
         record,
         params={"override": "我说可以"},
         json={"stage": "proposal"},
-        headers={"Authorization": f"Bearer {token}"},
+        headers={"Authorization": f"Bearer {token}", "Accept-Language": "zh-CN"},
     )
     assert response.status_code == 422, response.text
     codes = [e["code"] for e in response.json()["errors"]]
@@ -274,6 +281,10 @@ def test_a_rule_action_cannot_pass_a_gate(
     sales.patch(f"/api/v1/forms/deal/records/{deal['id']}", json={"note": "go"})
     drain(workspace.engine)
     assert sales.get(f"/api/v1/forms/deal/records/{deal['id']}").json()["stage"] == "interest"
-    runs = sales.get(f"/api/v1/rules/{response.json()['id']}/runs").json()["items"]
+    log = f"/api/v1/rules/{response.json()['id']}/runs"
+    runs = sales.get(log, headers={"Accept-Language": "zh-CN"}).json()["items"]
     assert runs[0]["outcome"] == "failed"
     assert "需勾选清单项" in runs[0]["error"]
+    # The failed run's error was kept to be said again in each reader's language.
+    runs = sales.get(log, headers={"Accept-Language": "en"}).json()["items"]
+    assert runs[0]["error"].startswith("checklist item “survey confirmed” must be ticked; ")

@@ -23,6 +23,7 @@ from sqlalchemy.engine import Connection
 
 from meridian.core.actor import Actor
 from meridian.core.clock import utcnow
+from meridian.core.i18n import Text
 from meridian.db.sets import one_of
 from meridian.db.tables import (
     approval_acts,
@@ -360,7 +361,8 @@ def _tell(
     issued = links.issue_for_tasks(conn, [(int(t.id), int(t.assignee_id)) for t in pending], now)
     record_by_task = {int(t.id): record_of[int(t.approval_id)] for t in pending}
     titles = {
-        record_id: f"待审批 / To approve: {form.label} #{record_id}" for record_id in approval_of
+        record_id: Text("To approve: {form} #{record_id}", form=form.label, record_id=record_id)
+        for record_id in approval_of
     }
     notify_each(
         conn,
@@ -395,7 +397,11 @@ def _tell(
         notices += [
             BotNotice(
                 channel,
-                f"{titles[record_id]} · 审批人 / Approver: {names.get(link.user_id, link.user_id)}",
+                Text(
+                    "{title} · Approver: {name}",
+                    title=titles[record_id],
+                    name=names.get(link.user_id, link.user_id),
+                ),
                 body=body,
                 form_key=form.key,
                 record_id=record_id,

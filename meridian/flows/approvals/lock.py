@@ -21,7 +21,7 @@ from sqlalchemy.engine import Connection
 from meridian.db.sets import one_of
 from meridian.db.tables import approval_nodes, approval_tasks, approvals
 from meridian.flows.approvals.definitions import FlowTree, get_flow
-from meridian.flows.stages.texts import N_, actor_locale, in_both
+from meridian.flows.stages.texts import N_, in_both, said
 from meridian.records.guards import Refusal, WriteBatch
 
 CODE = "in_approval"
@@ -59,7 +59,6 @@ def approval_lock(conn: Connection, batch: WriteBatch) -> Sequence[Refusal]:
         return []
     deleting = batch.operation == "delete"
     editable = {} if deleting else _editable_by_actor(conn, batch, list(running.values()))
-    locale = actor_locale(conn, batch.actor.user_id)
     refusals = []
     for write in batch.writes:
         approval_id = running.get(write.record_id)
@@ -81,7 +80,7 @@ def approval_lock(conn: Connection, batch: WriteBatch) -> Sequence[Refusal]:
                 prefix=write.prefix,
                 field=blocked[0],
                 criterion="locked",
-                message=texts["message_zh" if locale == "zh-CN" else "message_en"],
+                message=said(texts),
                 detail={**texts, "approval_id": approval_id, "fields": blocked},
             )
         )

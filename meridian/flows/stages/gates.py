@@ -22,7 +22,7 @@ from meridian.core.actor import Actor
 from meridian.flows.stages.criteria import criterion_kinds, describe
 from meridian.flows.stages.model import Criterion, FormPipelines, Pipeline, Stage, load_pipelines
 from meridian.flows.stages.moves import Move, classify, needs_reason
-from meridian.flows.stages.texts import N_, actor_locale, in_both
+from meridian.flows.stages.texts import N_, in_both, said
 from meridian.records.guards import ProposedWrite, Refusal, WriteBatch
 
 GATE = "stage_gate"
@@ -42,7 +42,6 @@ def stage_gate(conn: Connection, batch: WriteBatch) -> list[Refusal]:
     found = unmet_conditions(conn, batch, moves)
     if not found:
         return []
-    locale = actor_locale(conn, batch.actor.user_id)
     refusals = [
         Refusal(
             GATE,
@@ -50,7 +49,7 @@ def stage_gate(conn: Connection, batch: WriteBatch) -> list[Refusal]:
             move.prefix,
             field,
             criterion,
-            texts["message_en" if locale == "en" else "message_zh"],
+            said(texts),
             {**texts, **detail, "stage": move.target.key},
         )
         for move, field, criterion, texts, detail in found
@@ -70,7 +69,7 @@ def stage_gate(conn: Connection, batch: WriteBatch) -> list[Refusal]:
                 move.prefix,
                 move.pipeline.stage_field,
                 "override_not_permitted",
-                texts["message_en" if locale == "en" else "message_zh"],
+                said(texts),
                 texts,
             )
         )

@@ -2,14 +2,17 @@
 
 A refusal is raised deep in the write path — by a rule action in the worker as well as by a
 page or an API call — so it cannot wait for the page's translator: each entry carries its
-sentence in English and in Chinese, and ``message`` in the actor's chosen language. The
-sentences are msgids of ``meridian/web/locale/*/messages.po``, read here from the catalog files
-(the pages' reader lives in ``web``, above this layer).
+sentence in English and in Chinese (``message_en``, ``message_zh``, for clients and the stage
+history), and its ``message`` is a :class:`~meridian.core.i18n.Text` that whoever reads it
+later — the API's caller, the page's viewer, a job error's reader — sees in their own language.
+The sentences are msgids of ``meridian/web/locale/*/messages.po``, read here from the catalog
+files (the pages' reader lives in ``web``, above this layer).
 """
 
 from __future__ import annotations
 
 import functools
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +20,7 @@ from babel.messages.pofile import read_po
 from sqlalchemy.engine import Connection
 
 from meridian.access.users import user_preferences
+from meridian.core.i18n import Text
 
 LOCALES = ("zh-CN", "en")
 DEFAULT_LOCALE = "zh-CN"
@@ -52,6 +56,17 @@ def in_both(message: str, **values: Any) -> dict[str, str]:
         "message_en": translate("en", message, **_pick(values, 1)),
         "message_zh": translate("zh-CN", message, **_pick(values, 0)),
     }
+
+
+def said(texts: Mapping[str, str]) -> Text:
+    """A refusal's sentence, already made in both languages, as a message each reader sees in
+    theirs. The sentences are parameters of one catalog entry (``{refusal}`` / its ``_zh``
+    twin); they are Texts themselves so that a long sentence is never cut short."""
+    return Text(
+        N_("{refusal}"),
+        refusal=Text(texts["message_en"]),
+        refusal_zh=Text(texts["message_zh"]),
+    )
 
 
 def _pick(values: dict[str, Any], index: int) -> dict[str, Any]:

@@ -119,7 +119,7 @@ def _rule_page(request: Request, viewer: Viewer, rule_id: int, **context: Any) -
     manage.require_admin(viewer.actor)
     with viewer.workspace.read() as conn:
         rule = definitions.get_rule(conn, rule_id)
-        log = engine.runs(conn, rule_id=rule_id, limit=100)
+        log = engine.runs(conn, rule_id=rule_id, limit=100, locale=viewer.locale)
         words = RuleWords(viewer._, vocabulary(conn, viewer.actor, [rule]))
         waiting = (
             catchup.window_count(conn, viewer.actor, rule_id, viewer.workspace.tz)

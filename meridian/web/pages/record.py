@@ -129,7 +129,9 @@ def _detail(
         related = _related(conn, viewer, form, record_id)
         files = _files(conn, visible, record)
         automation = (
-            rules_engine.runs(conn, form_key=form_key, record_id=record_id, limit=20)
+            rules_engine.runs(
+                conn, form_key=form_key, record_id=record_id, limit=20, locale=viewer.locale
+            )
             if viewer.actor.is_admin
             else []
         )
