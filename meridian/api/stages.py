@@ -9,7 +9,7 @@ from fastapi import APIRouter, Response
 
 from meridian.core.ids import Id
 from meridian.flows.stages import checklist, pipelines, status
-from meridian.http.deps import ActorDep, WorkspaceDep
+from meridian.http.deps import ActorDep, LocaleDep, WorkspaceDep
 from meridian.http.routing import ApiRoute
 from meridian.schema.catalog import get_form
 
@@ -54,14 +54,14 @@ def delete_pipeline(
 
 @router.get("/forms/{form_key}/records/{record_id}/stage")
 def record_stage(
-    form_key: str, record_id: Id, workspace: WorkspaceDep, actor: ActorDep
+    form_key: str, record_id: Id, workspace: WorkspaceDep, actor: ActorDep, locale: LocaleDep
 ) -> dict[str, Any]:
     """Where the record is: its stage, time in it, SLA state, checklist, visits, and for each
-    stage it may move to what is still missing."""
+    stage it may move to what is still missing (in the caller's language)."""
     with workspace.read() as conn:
         form = get_form(conn, form_key)
         found = status.stage_status(
-            conn, actor=actor, form=form, record_id=record_id, tz=workspace.tz
+            conn, actor=actor, form=form, record_id=record_id, tz=workspace.tz, locale=locale
         )
     return found or {"pipeline": None}
 

@@ -118,6 +118,13 @@ def test_the_survey_is_confirmed_by_the_technical_team_before_leaving_interest(
         "checklist",
         "required_field",
     ]
+    # What is missing is said in the caller's language, and in both beside it.
+    for language in ("en", "zh-CN"):
+        said = client.get(f"{record}/stage", headers={"Accept-Language": language}).json()
+        missing = next(m for m in said["moves"] if m["stage"] == "negotiation")["missing"]
+        key = "message_en" if language == "en" else "message_zh"
+        assert [m["message"] for m in missing] == [m[key] for m in missing]
+        assert missing[0]["message_en"] != missing[0]["message_zh"]
 
 
 def test_the_sample_stage_history_holds_back_moves_and_never_overlaps(

@@ -23,7 +23,6 @@ from meridian.flows.stages.gates import GATE, stage_moves, unmet_conditions
 from meridian.flows.stages.history import visits_of
 from meridian.flows.stages.model import Pipeline, Stage, load_pipelines
 from meridian.flows.stages.moves import allowed_targets, next_stage
-from meridian.flows.stages.texts import actor_locale
 from meridian.records.guards import ProposedWrite, WriteBatch, WriteIntent
 from meridian.records.plan import plan_for
 from meridian.records.reads import load_row
@@ -48,9 +47,11 @@ def stage_status(
     form: Form,
     record_id: int,
     tz: ZoneInfo = DEFAULT_TIME_ZONE,
+    locale: str = "en",
 ) -> dict[str, Any] | None:
     """The record's place in its pipeline, as the actor may read it; None when the form has
-    no pipeline the record follows."""
+    no pipeline the record follows. What is missing for a move is said in ``locale`` (the
+    reader's), and in both languages beside it."""
     table = plan_for(form).tables.main
     access = form_access(conn, actor, form)
     row = dict(
@@ -64,7 +65,6 @@ def stage_status(
     stage = pipeline.stage(row.get(pipeline.stage_field))
     visits = visits_of(conn, form.key, record_id)
     current = visits[-1] if visits and visits[-1]["left_at"] is None else None
-    locale = actor_locale(conn, actor.user_id)
     ticks = ticks_of(conn, form.key, record_id)
     targets = allowed_targets(pipeline, stage) if stage else list(pipeline.stages)
     return {

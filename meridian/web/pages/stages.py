@@ -55,7 +55,12 @@ def stage_bar(
     with viewer.workspace.read() as conn:
         form = get_form(conn, form_key)
         found = status.stage_status(
-            conn, actor=viewer.actor, form=form, record_id=record_id, tz=viewer.workspace.tz
+            conn,
+            actor=viewer.actor,
+            form=form,
+            record_id=record_id,
+            tz=viewer.workspace.tz,
+            locale=viewer.locale,
         )
         pipeline = (
             next(
