@@ -4,44 +4,20 @@ data as a chart shows it, with the dashboard's filters as query parameters."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import date
 from typing import Annotated, Any
 from urllib.parse import quote
 
-from fastapi import APIRouter, Body, Depends, Path, Query, Response
+from fastapi import APIRouter, Body, Path, Response
 
 from meridian.core.ids import Id
 from meridian.http.deps import ActorDep, WorkspaceDep
+from meridian.http.report_filters import DashboardFiltersDep
 from meridian.http.routing import ApiRoute
 from meridian.reports import export, service, store
-from meridian.reports.compiler import DashboardFilters, dashboard_filters
 
 router = APIRouter(route_class=ApiRoute, tags=["reports"])
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-Region = Annotated[str | None, Query(max_length=40)]
-
-
-def _filters(
-    date_from: date | None = None,
-    date_to: date | None = None,
-    owner: Id | None = None,
-    department: Id | None = None,
-    region: Region = None,
-    as_of: date | None = None,
-) -> DashboardFilters:
-    """The dashboard's filters from the query (``as_of``: the day of a pipeline-as-of card)."""
-    return dashboard_filters(
-        date_from=date_from,
-        date_to=date_to,
-        owner=owner,
-        department=department,
-        region=region,
-        as_of=as_of,
-    )
-
-
-Filters = Annotated[DashboardFilters, Depends(_filters)]
 
 
 def _stored_routes(kind: str, plural: str, id_param: str) -> None:
@@ -141,7 +117,7 @@ def report_data(
     report_id: Id,
     workspace: WorkspaceDep,
     actor: ActorDep,
-    filters: Filters,
+    filters: DashboardFiltersDep,
 ) -> dict[str, Any]:
     """The rows the chart shows: per row the dimensions and measures by key, labels, and the
     drill-down address; the dashboard's filters narrow every row (``as_of``: the day a
@@ -161,7 +137,7 @@ def export_report(
     report_id: Id,
     workspace: WorkspaceDep,
     actor: ActorDep,
-    filters: Filters,
+    filters: DashboardFiltersDep,
 ) -> Response:
     """The chart's data as an Excel workbook."""
     with workspace.read() as conn:

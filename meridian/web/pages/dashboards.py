@@ -8,10 +8,9 @@ through ``POST /api/v1/reports/preview``. No inline script runs (Content-Securit
 
 from __future__ import annotations
 
-from datetime import date
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy.engine import Connection
 
@@ -19,8 +18,8 @@ from meridian.access.organisation import list_departments, list_roles
 from meridian.access.permissions import form_access
 from meridian.access.users import active_users
 from meridian.core.ids import Id
+from meridian.http.report_filters import DashboardFiltersDep
 from meridian.reports import service, store
-from meridian.reports.compiler import DashboardFilters, dashboard_filters
 from meridian.reports.model import CHART_TYPES
 from meridian.reports.palette import report_fields
 from meridian.schema.catalog import get_app, list_apps, list_forms
@@ -161,30 +160,11 @@ def _save_cards(
     )
 
 
-def _filters(
-    date_from: date | None = None,
-    date_to: date | None = None,
-    owner: Id | None = None,
-    department: Id | None = None,
-    region: Annotated[str | None, Query(max_length=40)] = None,
-    as_of: date | None = None,
-) -> DashboardFilters:
-    """The dashboard's filters from the query, as ``GET /api/v1/reports/{id}/data`` takes them."""
-    return dashboard_filters(
-        date_from=date_from,
-        date_to=date_to,
-        owner=owner,
-        department=department,
-        region=region,
-        as_of=as_of,
-    )
-
-
 @router.get("/reports/{report_id}/records")
 def records_behind(
     report_id: Id,
     viewer: ViewerDep,
-    filters: Annotated[DashboardFilters, Depends(_filters)],
+    filters: DashboardFiltersDep,
     row: Annotated[str, Query(max_length=2000)] = "{}",
 ) -> Response:
     """A bar or cell of a report the grid's own filters cannot say (stage history, related
