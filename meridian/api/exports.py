@@ -1,4 +1,6 @@
-"""Export a form's records — a saved view or the grid's state — as .csv (streamed) or .xlsx."""
+"""Export a form's records — a saved view or the grid's state — as .csv (streamed) or .xlsx:
+at once (``GET /forms/{form}/export``), or as a job for long exports (``POST
+/forms/{form}/exports``, then its progress and file under ``/exports/{id}``)."""
 
 from __future__ import annotations
 
@@ -6,15 +8,18 @@ import os
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 from urllib.parse import quote
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import FileResponse, Response, StreamingResponse
+from pydantic import BaseModel, ConfigDict
+from pydantic import Field as PydanticField
 from starlette.background import BackgroundTask
 
 from meridian.core.i18n import negotiate
 from meridian.core.ids import Id
+from meridian.dataio import export_job
 from meridian.dataio.export import (
     ExportSpec,
     audit_export,
@@ -23,13 +28,86 @@ from meridian.dataio.export import (
     spec_of,
     write_xlsx,
 )
-from meridian.http.deps import ActorDep, WorkspaceDep
+from meridian.http.deps import ActorDep, LocaleDep, WorkspaceDep
 from meridian.http.routing import ApiRoute, read_json
 from meridian.schema.catalog import get_form
 
 router = APIRouter(route_class=ApiRoute, tags=["records"])
 
 _BINARY = {"schema": {"type": "string", "format": "binary"}}
+_TYPES = {
+    "csv": "text/csv; charset=utf-8",
+    "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+}
+
+
+class ExportCreate(BaseModel):
+    """What to export: a saved view, or the grid's state; what is given replaces the view's."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    format: Literal["xlsx", "csv"] = "xlsx"
+    view: Id | None = None
+    columns: list[Annotated[str, PydanticField(max_length=63)]] = PydanticField(
+        default_factory=list, max_length=500
+    )
+    filter: Any = None
+    sort: str | None = PydanticField(default=None, max_length=500)
+    q: str | None = PydanticField(default=None, max_length=200)
+
+
+@router.post("/forms/{form_key}/exports", status_code=202)
+def start_export(
+    form_key: str, body: ExportCreate, workspace: WorkspaceDep, actor: ActorDep, locale: LocaleDep
+) -> dict[str, Any]:
+    """Queue an export as a job; poll ``GET /exports/{id}`` for its progress (rows done of
+    how many, rows per second, seconds left) and download ``file`` when it is done. Refused
+    at once for what the export would refuse (导出, columns, filter, sort)."""
+    with workspace.transaction() as conn:
+        return export_job.start_export(
+            conn=conn,
+            actor=actor,
+            form_key=form_key,
+            fmt=body.format,
+            tz=workspace.tz,
+            locale=locale,
+            view=body.view,
+            columns=tuple(body.columns),
+            filter=body.filter,
+            sort=body.sort,
+            q=body.q,
+        )
+
+
+@router.get("/exports/{export_id}")
+def get_export(
+    export_id: Id, workspace: WorkspaceDep, actor: ActorDep, locale: LocaleDep
+) -> dict[str, Any]:
+    """An export's state and progress (its owner's, or any for administrators)."""
+    with workspace.read() as conn:
+        return export_job.get_export(conn=conn, actor=actor, export_id=export_id, locale=locale)
+
+
+@router.get(
+    "/exports/{export_id}/file",
+    response_class=FileResponse,
+    responses={
+        200: {
+            "description": "The export's file",
+            "content": dict.fromkeys(_TYPES.values(), _BINARY),
+        }
+    },
+)
+def download_export(export_id: Id, workspace: WorkspaceDep, actor: ActorDep) -> FileResponse:
+    """The finished export's file; 404 until it is done."""
+    with workspace.read() as conn:
+        found = export_job.export_file(conn=conn, actor=actor, export_id=export_id)
+    fmt = found["name"].rsplit(".", 1)[-1]
+    return FileResponse(
+        workspace.settings.file_store_dir / found["storage_path"],
+        media_type=_TYPES.get(fmt, found["content_type"]),
+        filename=found["name"],
+    )
 
 
 @router.get(

@@ -1,5 +1,6 @@
 """``meridian export FORM [--view V] [--format xlsx|csv] -o FILE``: a form's records, or a saved
-view of them, to a spreadsheet, as a user sees them (their 导出 permission, rows and fields)."""
+view of them, to a spreadsheet, as a user sees them (their 导出 permission, rows and fields).
+It runs in this process, in one read snapshot, with its progress on stderr."""
 
 from __future__ import annotations
 
@@ -41,8 +42,9 @@ def export_command(
         user: str | None = typer.Option(None, "--user", help="Export as this user (e-mail)."),
         lang: str = typer.Option("en", "--lang", help="Language of the header: en or zh-CN."),
     ) -> None:
-        """Export a form's records (a saved view's columns, filter and sort with --view). The
-        last line says how many rows were written and how fast."""
+        """Export a form's records (a saved view's columns, filter and sort with --view),
+        saying on stderr about every second how far it is. The last line says how many rows
+        were written and how fast."""
         chosen = fmt or output.suffix.lstrip(".").lower()
         if chosen not in FORMATS:
             typer.echo(f"error: --format is one of {', '.join(FORMATS)}", err=True)
@@ -66,11 +68,14 @@ def export_command(
                         tz=workspace.tz,
                         locale=lang,
                     )
+                    progress = _progress(exported.count(), started)
                     if chosen == "csv":
                         with output.open("w", encoding="utf-8", newline="") as out:
-                            written = write_csv(exported, out)
+                            written = write_csv(exported, out, progress=progress)
                     else:
-                        written = write_xlsx(exported, output, sheet=target.label)
+                        written = write_xlsx(
+                            exported, output, sheet=target.label, progress=progress
+                        )
                     audit_export(conn, actor, target, spec, chosen, written)
             except MeridianError as error:
                 typer.echo(f"error: {error}", err=True)
@@ -82,3 +87,23 @@ def export_command(
         )
 
     return export
+
+
+def _progress(total: int, started: float) -> Callable[[int], None]:
+    """Rows written of how many, the pace and the time left, on stderr about once a second."""
+    last = started
+
+    def report(done: int) -> None:
+        nonlocal last
+        now = time.monotonic()
+        if now - last < 1.0:
+            return
+        last = now
+        rate = done / max(now - started, 1e-9)
+        left = max(total - done, 0) / rate if rate else 0.0
+        typer.echo(
+            f"exported {done:,} of {total:,} rows ({rate:,.0f} rows/s, about {left:.0f} s left)",
+            err=True,
+        )
+
+    return report

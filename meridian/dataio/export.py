@@ -46,6 +46,8 @@ from meridian.schema.model import Field, Form
 FORMATS = ("xlsx", "csv")
 PARTITION = 2000
 """Rows turned into values at a time: one query per side table and link per partition."""
+PROGRESS_ROWS = 2000
+"""Rows between two calls of a writer's ``progress``."""
 _LIST_SEPARATOR = "、"
 
 
@@ -312,17 +314,28 @@ def _cell_of(field: Field, tz: ZoneInfo, names: Mapping[int, str]) -> Cell | Non
 
 
 def audit_export(
-    conn: Connection, actor: Actor, form: Form, spec: ExportSpec, fmt: str, rows: int
+    conn: Connection,
+    actor: Actor,
+    form: Form,
+    spec: ExportSpec,
+    fmt: str,
+    rows: int,
+    *,
+    export_id: int | None = None,
+    view: int | None = None,
 ) -> None:
-    """One audit entry per export: who, which form, what selection, how many rows."""
+    """One audit entry per export: who, which form, which view and selection, how many rows
+    (an export run as a job names its ``sys_export`` row)."""
     audit(
         conn,
         actor_id=actor.user_id,
         action="records_exported",
         object_type=form.key,
+        object_id=export_id if export_id is not None else "",
         detail={
             "format": fmt,
             "rows": rows,
+            "view": view,
             "columns": list(spec.columns),
             "filter": spec.filter,
             "sort": spec.sort,
@@ -346,8 +359,11 @@ def csv_row(row: list[Any]) -> list[Any]:
     return row
 
 
-def write_csv(exported: ExportRows, out: Any) -> int:
-    """UTF-8 with a BOM (Excel opens it in Chinese correctly); returns the rows written."""
+def write_csv(
+    exported: ExportRows, out: Any, *, progress: Callable[[int], None] | None = None
+) -> int:
+    """UTF-8 with a BOM (Excel opens it in Chinese correctly); returns the rows written.
+    ``progress`` hears the rows written so far every :data:`PROGRESS_ROWS` rows."""
     out.write("\ufeff")
     writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow(exported.header)
@@ -355,6 +371,8 @@ def write_csv(exported: ExportRows, out: Any) -> int:
     for row in exported.rows:
         writer.writerow(csv_row(row))
         written += 1
+        if progress is not None and written % PROGRESS_ROWS == 0:
+            progress(written)
     return written
 
 
@@ -422,7 +440,7 @@ def write_xlsx(
                 if value is not None:
                     writers.get(type(value), fallback)(r, c, value)
             written = r
-            if progress is not None and r % 10_000 == 0:
+            if progress is not None and r % PROGRESS_ROWS == 0:
                 progress(r)
     finally:
         workbook.close()

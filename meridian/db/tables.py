@@ -949,6 +949,9 @@ exports = sa.Table(
     sa.Column("error", sa.Text, nullable=True),
     sa.Column("created_at", UTCDateTime, nullable=False),
     sa.Column("finished_at", UTCDateTime, nullable=True),
+    # When the current attempt began (the pace and the time left count from it), and its job.
+    sa.Column("started_at", UTCDateTime, nullable=True),
+    sa.Column("job_id", sa.BigInteger, nullable=True),
     sa.Index("ix_sys_export_owner", "owner_id", "id"),
 )
 

@@ -58,6 +58,7 @@ KIND_NAMES = {
     "approvals.timeouts": N_("Check approval time limits"),
     "statistics.refresh": N_("Refresh database statistics"),
     "documents.batch": N_("Make documents in a batch"),
+    "export.run": N_("Export records"),
 }
 """The built-in job kinds as a person reads them; a plugin's kind is shown by its name."""
 
