@@ -1,6 +1,6 @@
 """Writing one batch of an import through the records write path, row by row accounted.
 
-New records go through the bulk create (``records.bulk`` / ``records.writing.insert_records``):
+New records go through the bulk create (``records.bulk`` / ``records.writing.insert_echoed``):
 validation, permissions, the write guards, formulas, numbering, history, search text, events
 and rules, exactly as any bulk create. That path is all or nothing, and an import must not
 lose a batch to one bad row: each error names its item, so the rows it names are rejected
@@ -28,7 +28,7 @@ from meridian.dataio.run_store import RowOutcome
 from meridian.errors import ErrorCollector, FieldError, MeridianError, ValidationFailed
 from meridian.records import reads, service
 from meridian.records.guards import WriteIntent
-from meridian.records.writing import insert_records, parse_items
+from meridian.records.writing import insert_echoed, parse_items
 from meridian.schema.model import Form
 
 _ITEM = re.compile(r"^(\d+)\.(.*)$")
@@ -104,7 +104,7 @@ def _create(
             break
         try:
             with conn.begin_nested():
-                ids = insert_records(
+                ids = insert_echoed(
                     conn,
                     actor,
                     form,
@@ -113,7 +113,7 @@ def _create(
                     prefixes=[prefixes[i] for i in pending],
                     intent=WriteIntent(),
                     parsed=[parsed[i] for i in pending],
-                )
+                ).ids
         except ValidationFailed as refused:
             errors = ErrorCollector()
             errors.errors.extend(

@@ -9,13 +9,16 @@ another system, a cache to refresh. A drained row keeps its id, which names the 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from types import MappingProxyType
+from typing import Any, overload
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from meridian.core.clock import utcnow
+from meridian.db.gathering import gather, write_gathered
 from meridian.db.sets import one_of
 from meridian.db.tables import outbox
 from meridian.db.types import UTCDateTime
@@ -40,34 +43,98 @@ EVENT_TYPES: Mapping[str, type[DomainEvent]] = MappingProxyType(
 """Every declared event class by name: how an outbox row becomes an event again."""
 
 
-def publish(conn: Connection, events: Sequence[RecordEvent]) -> list[int]:
-    """Write ``events`` in the caller's transaction; nothing is sent unless it commits.
+EVENTS = "outbox"
+"""The kind outbox rows are gathered under (``db.gathering``)."""
+
+
+@dataclass
+class _Pending:
+    """One event's outbox row, and its id once written."""
+
+    row: dict[str, Any]
+    id: int | None = None
+
+
+class EventIds(Sequence[int]):
+    """The ids of published events, in order. Events published inside a ``gathering`` scope
+    are written when it closes; asking for an id before that writes them at once (a webhook
+    delivery keys itself by its event's id), so ids are only paid for when somebody asks."""
+
+    def __init__(self, conn: Connection, pending: Sequence[_Pending]) -> None:
+        self._conn = conn
+        self._pending = pending
+
+    def _ids(self) -> list[int]:
+        if any(p.id is None for p in self._pending):
+            write_gathered(self._conn, EVENTS)
+        return [int(p.id) for p in self._pending if p.id is not None]
+
+    def __len__(self) -> int:
+        return len(self._pending)
+
+    @overload
+    def __getitem__(self, index: int) -> int: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> Sequence[int]: ...
+
+    def __getitem__(self, index: int | slice) -> int | Sequence[int]:
+        return self._ids()[index]
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(self._ids())
+
+
+def publish(conn: Connection, events: Sequence[RecordEvent]) -> Sequence[int]:
+    """Write ``events`` in the caller's transaction; nothing is sent unless it commits. Inside
+    a ``gathering`` scope they join the scope's one multi-row INSERT of outbox rows.
 
     Returns the events' ids in order: an event's id names it for good (a webhook delivery's
     idempotency key is derived from it)."""
     if not events:
         return []
     now = utcnow(conn)
-    rows = [{"event_type": e.event_type, "payload": vars(e), "created_at": now} for e in events]
-    records = [e.record_id for e in events]
-    if len(set(records)) < len(records):
+    pending = [
+        _Pending({"event_type": e.event_type, "payload": vars(e), "created_at": now})
+        for e in events
+    ]
+    gather(conn, EVENTS, pending, _write)
+    return EventIds(conn, pending)
+
+
+def _write(conn: Connection, pending: list[_Pending]) -> None:
+    """One INSERT of the rows, each given its id. The ids are matched by event type and
+    record, which lets SQLite insert the rows as one statement (asking for them in order
+    inserts one row at a time); only a batch with two events of one type about one record
+    asks for them in order."""
+    rows = [p.row for p in pending]
+    keys = [(row["event_type"], int(row["payload"]["record_id"])) for row in rows]
+    if len(set(keys)) < len(keys):
         ordered = outbox.insert().returning(outbox.c.id, sort_by_parameter_order=True)
-        return [int(event_id) for event_id in conn.execute(ordered, rows).scalars()]
-    # One event per record (every write so far): the ids are matched by record, which lets
-    # SQLite insert the rows in batches (asking for them in order inserts one row at a time).
+        for p, event_id in zip(pending, conn.execute(ordered, rows).scalars(), strict=True):
+            p.id = int(event_id)
+        return
     written = conn.execute(
-        outbox.insert().returning(outbox.c.id, outbox.c.payload["record_id"].as_integer()), rows
+        outbox.insert().returning(
+            outbox.c.id, outbox.c.event_type, outbox.c.payload["record_id"].as_integer()
+        ),
+        rows,
     )
-    by_record = {int(record_id): int(event_id) for event_id, record_id in written}
-    return [by_record[record_id] for record_id in records]
+    by_key = {(event_type, int(record_id)): int(i) for i, event_type, record_id in written}
+    for p, key in zip(pending, keys, strict=True):
+        p.id = by_key[key]
 
 
 def publish_created(
     conn: Connection, form_key: str, table: sa.Table, ids: Sequence[int], actor_id: int | None
-) -> dict[int, int]:
-    """The :class:`RecordCreated` events of many new records of ``table``, written by one
-    INSERT … SELECT whose payloads the database builds (a bulk import writes thousands);
-    returns each record's event id."""
+) -> Sequence[int]:
+    """The :class:`RecordCreated` events of new records of ``table``, their ids in the order
+    of ``ids``. One record's event is published like any other (gathered with the events its
+    subscribers add); many records' are written at once by one INSERT … SELECT whose payloads
+    the database builds (a bulk import writes thousands)."""
+    if len(ids) == 1:
+        return publish(conn, [RecordCreated(form_key, ids[0], actor_id, 1)])
+    write_gathered(conn, EVENTS)  # the events published before these keep smaller ids
     build = sa.func.jsonb_build_object if conn.dialect.name == "postgresql" else sa.func.json_object
     payload = build(
         sa.literal("form", sa.String),
@@ -89,7 +156,8 @@ def publish_created(
         .from_select(("event_type", "payload", "created_at"), new_rows)
         .returning(outbox.c.id, outbox.c.payload["record_id"].as_integer())
     )
-    return {int(record_id): int(event_id) for event_id, record_id in written}
+    by_record = {int(record_id): int(event_id) for event_id, record_id in written}
+    return [by_record[record_id] for record_id in ids]
 
 
 def take_pending(conn: Connection, *, limit: int = 500) -> list[DomainEvent]:

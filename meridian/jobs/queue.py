@@ -33,10 +33,13 @@ from sqlalchemy.engine import Connection, Engine
 from meridian.core import clock
 from meridian.core.i18n import N_, Text, localized, stored_detail
 from meridian.db.bulk import insert_many
+from meridian.db.gathering import gather, write_gathered
 from meridian.db.tables import jobs
 from meridian.errors import Conflict, NotFound
 
 READY, RUNNING, DONE, DEAD = "ready", "running", "done", "dead"
+JOBS = "jobs"
+"""The kind jobs are gathered under (``db.gathering``)."""
 STATE_NAMES = {
     READY: N_("waiting"),
     RUNNING: N_("running"),
@@ -135,7 +138,10 @@ def enqueue(
     max_attempts: int = DEFAULT_ATTEMPTS,
     idempotency_key: str | None = None,
 ) -> int | None:
-    """Add a job in the caller's transaction; None when ``idempotency_key`` is already queued."""
+    """Add a job in the caller's transaction; None when ``idempotency_key`` is already queued.
+    Jobs gathered before it (:func:`enqueue_many` in a ``gathering`` scope) are written first,
+    so jobs keep the order they were enqueued in."""
+    write_gathered(conn, JOBS)
     values = {
         "kind": kind,
         "payload": dict(payload),
@@ -164,13 +170,15 @@ def enqueue_many(
     *,
     run_at: datetime | None = None,
 ) -> None:
-    """Add one job per payload with a single multi-row INSERT (no idempotency keys)."""
+    """Add one job per payload with a single multi-row INSERT (no idempotency keys); inside
+    a ``gathering`` scope (a record write telling its subscribers) the jobs join the scope's one
+    INSERT of jobs, written before the scope ends."""
     if not payloads:
         return
     now = clock.utcnow(conn)
-    insert_many(
+    gather(
         conn,
-        jobs,
+        JOBS,
         [
             {
                 "kind": kind,
@@ -183,7 +191,12 @@ def enqueue_many(
             }
             for payload in payloads
         ],
+        _insert_jobs,
     )
+
+
+def _insert_jobs(conn: Connection, rows: list[dict[str, Any]]) -> None:
+    insert_many(conn, jobs, rows)
 
 
 @dataclass(frozen=True)

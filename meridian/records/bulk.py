@@ -36,7 +36,7 @@ from meridian.records.values import ParsedRecord, RecordParser
 from meridian.records.writing import (
     dumped_pairs,
     has_expressions,
-    insert_records,
+    insert_echoed,
     refresh_rollups,
     stored_lines_of,
     writable,
@@ -70,7 +70,7 @@ def create_records(
                 )
             ]
         )
-    return insert_records(
+    return insert_echoed(
         conn,
         actor,
         form,
@@ -78,7 +78,7 @@ def create_records(
         tz,
         prefixes=[f"items.{i}." for i in range(len(items))],
         intent=intent,
-    )
+    ).ids
 
 
 def delete_records(

@@ -34,6 +34,9 @@ from meridian.errors import FieldError, ValidationFailed
 from meridian.plugins.manager import plugins_of
 from meridian.schema.model import Form
 
+NEW_RECORD = 0
+"""The id one new record goes by until its INSERT gives it one: no record has it."""
+
 
 @dataclass
 class WriteIntent:
@@ -58,7 +61,8 @@ class WriteIntent:
 class ProposedWrite:
     """One record as the batch would leave it.
 
-    :ivar record_id: the record's id (reserved already for a new record).
+    :ivar record_id: the record's id: for new records of a batch the ids reserved for them,
+        for one new record ``0`` (:data:`NEW_RECORD`: its INSERT gives it its id).
     :ivar prefix: how errors name this item (``items.3.`` in a bulk create, ``""`` otherwise).
     :ivar old: the stored columns before the write; None for a new record.
     :ivar new: every column as the write would store it (old values merged with the changes,
@@ -90,7 +94,8 @@ class Refusal:
 
     :ivar code: the guard's code; the problem takes the first refusal's (``stage_gate``,
         ``in_approval``).
-    :ivar record_id: the record refused.
+    :ivar record_id: the record refused (``0``: the one new record of its write, which has
+        no id yet; the problem names it by its field path alone).
     :ivar prefix: the item's error prefix (see :class:`ProposedWrite`).
     :ivar field: the field the condition is about (the stage field, a required field).
     :ivar criterion: which condition, stably named (``required_field``, ``checklist``…).
@@ -108,7 +113,9 @@ class Refusal:
     detail: Mapping[str, Any] = dataclasses.field(default_factory=dict)
 
     def as_field_error(self) -> FieldError:
-        detail = {**self.detail, "record_id": self.record_id, "guard": self.code}
+        detail = {**self.detail, "guard": self.code}
+        if self.record_id:
+            detail["record_id"] = self.record_id
         return FieldError(f"{self.prefix}{self.field}", self.criterion, self.message, None, detail)
 
 

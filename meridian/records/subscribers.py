@@ -18,6 +18,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from meridian.db.gathering import gathering
 from meridian.events.outbox import publish, publish_created
 from meridian.events.records import RecordCreated, RecordEvent
 from meridian.plugins.manager import plugins_of
@@ -53,11 +54,16 @@ def announce(
     rows: Mapping[int, Mapping[str, Any]] | None = None,
     intent: WriteIntent | None = None,
 ) -> None:
-    """Write ``events`` to the outbox and tell the subscribers, in the caller's transaction."""
+    """Write ``events`` to the outbox and tell the subscribers, in the caller's transaction.
+
+    The outbox rows and the jobs of this write — and of every event its subscribers announce in
+    turn (a stage entered) — are gathered and written once, when the outermost announcement
+    ends (``db.gathering``): one INSERT per table, however many subscribers added to them."""
     if not events:
         return
-    event_ids = publish(conn, events)
-    _tell(conn, Changes(form, events, rows or {}, event_ids, intent))
+    with gathering(conn):
+        event_ids = publish(conn, events)
+        _tell(conn, Changes(form, events, rows or {}, event_ids, intent))
 
 
 def announce_created(
@@ -72,9 +78,10 @@ def announce_created(
     """:func:`announce` for new records of ``table``, their outbox rows written set-based."""
     if not ids:
         return
-    event_ids = publish_created(conn, form.key, table, ids, actor_id)
-    events = [RecordCreated(form.key, i, actor_id, 1) for i in ids]
-    _tell(conn, Changes(form, events, rows, [event_ids[i] for i in ids], intent))
+    with gathering(conn):
+        event_ids = publish_created(conn, form.key, table, ids, actor_id)
+        events = [RecordCreated(form.key, i, actor_id, 1) for i in ids]
+        _tell(conn, Changes(form, events, rows, event_ids, intent))
 
 
 def _tell(conn: Connection, changes: Changes) -> None:

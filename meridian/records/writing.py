@@ -3,6 +3,7 @@ keep only writable fields, refresh rollups — used by the one-record and the bu
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -23,7 +24,13 @@ from meridian.db.writes import writes_to
 from meridian.errors import ErrorCollector, PermissionDenied
 from meridian.records.assignees import may_assign
 from meridian.records.formulas import FormulaRunner
-from meridian.records.guards import ProposedWrite, WriteBatch, WriteIntent, guard_writes
+from meridian.records.guards import (
+    NEW_RECORD,
+    ProposedWrite,
+    WriteBatch,
+    WriteIntent,
+    guard_writes,
+)
 from meridian.records.history import write_creations
 from meridian.records.numbering import assign_numbers
 from meridian.records.plan import FormPlan, plan_for
@@ -64,24 +71,6 @@ def parse_items(
     ]
 
 
-def insert_records(
-    conn: Connection,
-    actor: Actor,
-    form: Form,
-    items: Sequence[Mapping[str, Any]],
-    tz: ZoneInfo,
-    *,
-    prefixes: list[str],
-    intent: WriteIntent | None = None,
-    parsed: Sequence[ParsedRecord] | None = None,
-) -> list[int]:
-    """Create records of ``items`` (or of ``parsed``: items :func:`parse_items` checked
-    already without error, as an import does to set its bad rows aside first)."""
-    return insert_echoed(
-        conn, actor, form, items, tz, prefixes=prefixes, intent=intent, parsed=parsed
-    ).ids
-
-
 @dataclass(frozen=True)
 class Inserted:
     """What :func:`insert_echoed` wrote: the ids; for one record inserted with ``echo``
@@ -104,8 +93,14 @@ def insert_echoed(
     parsed: Sequence[ParsedRecord] | None = None,
     echo: Sequence[sa.Column[Any]] | None = None,
 ) -> Inserted:
-    """:func:`insert_records`; one record with ``echo`` columns is inserted with
-    ``RETURNING`` them, so the writer may answer without reading it again."""
+    """Create records of ``items`` (or of ``parsed``: items :func:`parse_items` checked
+    already without error, as an import does to set its bad rows aside first).
+
+    Many records get their ids reserved first (one statement) and are inserted by one
+    ``executemany``. One record takes its id from its INSERT (``RETURNING``, with the ``echo``
+    columns, so the writer may answer without reading it again): the write guards judge it
+    under a provisional id (:data:`NEW_RECORD`) that what they let through is moved off once
+    the real one is known."""
     plan = plan_for(form)
     errors = ErrorCollector()
     if parsed is None:
@@ -142,21 +137,29 @@ def insert_echoed(
         runner.apply(rows, [record.lines for record in parsed], errors, prefixes)
         errors.raise_if_any()
     table = plan.tables.main
-    ids = reserve_ids(conn, table, len(rows))
+    one = len(rows) == 1
+    ids = [NEW_RECORD] if one else reserve_ids(conn, table, len(rows))
     for record_id, row in zip(ids, rows, strict=True):
         row["id"] = record_id
     intent = intent or WriteIntent()
     proposed = [
         ProposedWrite(
-            row["id"], prefix, None, row, frozenset({*record.columns, *record.lines, *record.pairs})
+            record_id, prefix, None, row, frozenset({*record.columns, *record.lines, *record.pairs})
         )
-        for row, record, prefix in zip(rows, parsed, prefixes, strict=True)
+        for record_id, row, record, prefix in zip(ids, rows, parsed, prefixes, strict=True)
     ]
     guard_writes(conn, WriteBatch(form, actor, "create", proposed, intent))
     echoed: Row[Any] | None = None
     with unique_writes(conn, form, parsed, prefixes, [None] * len(parsed)):
-        if echo and len(rows) == 1:
-            echoed = conn.execute(table.insert().returning(*echo), rows[0]).one()
+        if one:
+            shown = list(echo or ())
+            if all(column.name != "id" for column in shown):
+                shown.insert(0, table.c.id)
+            values = {key: value for key, value in rows[0].items() if key != "id"}
+            echoed = conn.execute(table.insert().returning(*shown), values).one()
+            ids = [int(echoed._mapping["id"])]
+            rows[0]["id"] = ids[0]
+            _moved_off_provisional(intent, ids[0])
         else:
             insert_many(conn, table, rows)
     writes = writes_to(conn, table)
@@ -168,7 +171,16 @@ def insert_echoed(
     announce_created(
         conn, form, table, ids, actor.user_id, dict(zip(ids, rows, strict=True)), intent
     )
-    return Inserted(ids, echoed, writes)
+    return Inserted(ids, echoed if echo else None, writes)
+
+
+def _moved_off_provisional(intent: WriteIntent, record_id: int) -> None:
+    """What the guards let through for the new record, under its real id."""
+    for code, refusals in intent.overridden.items():
+        intent.overridden[code] = [
+            dataclasses.replace(r, record_id=record_id) if r.record_id == NEW_RECORD else r
+            for r in refusals
+        ]
 
 
 def refresh_rollups(conn: Connection, form: Form, rows: Sequence[Mapping[Any, Any]]) -> None:
