@@ -12,7 +12,7 @@ from sqlalchemy.engine import Engine
 from meridian import __version__
 from meridian.access.passwords import Passwords
 from meridian.api.openapi import install_api_docs
-from meridian.api.router import api_router
+from meridian.api.router import install_api
 from meridian.core.clock import OPTION as CLOCK
 from meridian.core.clock import SYSTEM_CLOCK, Clock
 from meridian.dataio import plugin as dataio_plugin
@@ -31,6 +31,7 @@ from meridian.http.deps import Workspace
 from meridian.http.guard import RequestGuard
 from meridian.http.headers import SecurityHeaders
 from meridian.http.problems import install_problem_handlers
+from meridian.http.route_table import add_routes
 from meridian.integrations import plugin as integrations_plugin
 from meridian.jobs.schedules import ensure_schedule
 from meridian.plugins.manager import Plugins, attach, build_plugins
@@ -145,11 +146,11 @@ def create_app(settings: Settings, *, workspace: Workspace | None = None) -> Fas
     )
     app.add_middleware(SecurityHeaders)  # outermost: the guard's refusals get them too
     install_problem_handlers(app)
-    app.include_router(api_router)
+    install_api(app)
     install_api_docs(app)
     install_web(app)
     for router in workspace.plugins.listed("register_routes"):
-        app.include_router(router)
+        add_routes(app, router)
 
     @app.get("/healthz", include_in_schema=False)
     def health() -> dict[str, str]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, FastAPI
 
 from meridian.api import (
     approvals,
@@ -25,27 +25,37 @@ from meridian.api import (
     tasks,
     webhooks,
 )
+from meridian.http.route_table import add_routes
 
-api_router = APIRouter(prefix="/api/v1")
-for module in (
-    apps,
-    forms,
-    records,
-    exports,
-    imports,
-    files,
-    documents,
-    auth,
-    organisation,
-    jobs,
-    webhooks,
-    rules,
-    reports,
-    notifications,
-    hooks,
-    calendar,
-    approvals,
-    stages,
-    tasks,
-):
-    api_router.include_router(module.router)
+API_PREFIX = "/api/v1"
+API_ROUTERS: tuple[APIRouter, ...] = tuple(
+    module.router
+    for module in (
+        apps,
+        forms,
+        records,
+        exports,
+        imports,
+        files,
+        documents,
+        auth,
+        organisation,
+        jobs,
+        webhooks,
+        rules,
+        reports,
+        notifications,
+        hooks,
+        calendar,
+        approvals,
+        stages,
+        tasks,
+    )
+)
+"""Every ``/api/v1`` router, in the order their routes are matched (``install_api``)."""
+
+
+def install_api(app: FastAPI) -> None:
+    """The API's routes, copied into the app's own flat route table (``http.route_table``)."""
+    for router in API_ROUTERS:
+        add_routes(app, router, prefix=API_PREFIX)

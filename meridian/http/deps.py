@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo
 
 from fastapi import Depends, Request, Response
 from sqlalchemy.engine import Connection, Engine
+from starlette.concurrency import run_in_threadpool
 
 from meridian.access.passwords import Passwords
 from meridian.access.sessions import (
@@ -63,7 +64,9 @@ class Workspace:
             yield conn
 
 
-def get_workspace(request: Request) -> Workspace:
+async def get_workspace(request: Request) -> Workspace:
+    """The app's workspace. ``async`` though it waits for nothing: FastAPI runs a plain ``def``
+    dependency in the thread pool, and a hop there and back costs more than this does."""
     workspace: Workspace = request.app.state.workspace
     return workspace
 
@@ -170,17 +173,22 @@ def csrf_holds(request: Request, cookie: str, sent: str) -> bool:
     return request.method in SAFE_METHODS or hmac.compare_digest(sent, csrf_token_for(cookie))
 
 
-def get_actor(request: Request, workspace: WorkspaceDep) -> Actor:
+async def get_actor(request: Request, workspace: WorkspaceDep) -> Actor:
     """The caller, from ``Authorization: Bearer <token>`` or the session cookie.
 
     A cookie-authenticated request that changes something must echo the session's CSRF token
     in ``X-CSRF-Token``; a user who must change an initial password may do nothing else first.
     An API route settles this before it reads the body (``http.routing``), and the answer is
-    kept on the request, so it is worked out once.
+    kept on the request, so it is worked out once: the database is asked in the thread pool
+    (it may wait), and a caller already known costs no trip there.
     """
     known = getattr(request.state, "actor", None)
     if isinstance(known, Actor):
         return known
+    return await run_in_threadpool(_settle_actor, request, workspace)
+
+
+def _settle_actor(request: Request, workspace: Workspace) -> Actor:
     actor = _authenticate(request, workspace)
     request.state.actor = actor
     request.state.locale = actor.locale
@@ -229,7 +237,7 @@ def _authenticate(request: Request, workspace: Workspace) -> Actor:
 ActorDep = Annotated[Actor, Depends(get_actor)]
 
 
-def reader_locale(request: Request, actor: ActorDep) -> str:
+async def reader_locale(request: Request, actor: ActorDep) -> str:
     """The caller's language for what a route returns (kept messages said in their words):
     their setting, else ``Accept-Language``, else English, as problem details are."""
     return request_locale(request)

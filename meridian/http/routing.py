@@ -18,7 +18,6 @@ from typing import Any
 from fastapi import params
 from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -72,7 +71,7 @@ class ApiRoute(APIRoute):
         async def handle(request: Request) -> Response:
             if needs_actor:
                 workspace: Workspace = request.app.state.workspace
-                await run_in_threadpool(get_actor, request, workspace)
+                await get_actor(request, workspace)
             if reads_json:
                 request = await _with_json_body(request)
             return await handler(request)

@@ -7,6 +7,7 @@ from pathlib import Path
 from fastapi import APIRouter, FastAPI
 from fastapi.staticfiles import StaticFiles
 
+from meridian.http.route_table import add_routes
 from meridian.web.errors import install_page_errors
 from meridian.web.pages import (
     admin,
@@ -34,35 +35,38 @@ from meridian.web.pages import (
 
 STATIC = Path(__file__).parent / "static"
 
-web_router = APIRouter(include_in_schema=False)
-for module in (
-    auth,
-    home,
-    grid,
-    merge,
-    imports,
-    exports,
-    boards,
-    record,
-    documents,
-    designer,
-    admin,
-    automation,
-    calendar_admin,
-    tasks,
-    integrations,
-    approval_links,
-    approvals,
-    approval_designer,
-    dashboards,
-    stages,
-    pipeline_designer,
-):
-    web_router.include_router(module.router)
+PAGE_ROUTERS: tuple[APIRouter, ...] = tuple(
+    module.router
+    for module in (
+        auth,
+        home,
+        grid,
+        merge,
+        imports,
+        exports,
+        boards,
+        record,
+        documents,
+        designer,
+        admin,
+        automation,
+        calendar_admin,
+        tasks,
+        integrations,
+        approval_links,
+        approvals,
+        approval_designer,
+        dashboards,
+        stages,
+        pipeline_designer,
+    )
+)
+"""The pages' routers, in the order their routes are matched."""
 
 
 def install_web(app: FastAPI) -> None:
     """Pages, their error pages and ``/static`` (front-end packages under ``/static/vendor``)."""
-    app.include_router(web_router)
+    for router in PAGE_ROUTERS:  # copied into the app's flat route table (http.route_table)
+        add_routes(app, router, in_schema=False)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     install_page_errors(app)

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Request
+from starlette.concurrency import run_in_threadpool
 
 from meridian.access.sessions import csrf_token_for
 from meridian.core.actor import Actor
@@ -62,7 +63,9 @@ def translator_for(request: Request) -> Translator:
 
 
 async def current_viewer(request: Request, workspace: WorkspaceDep) -> Viewer:
-    session = session_of(workspace, request)
+    """The page's viewer. The session is read (and its use written, which may wait for the
+    write lock) in the thread pool, never on the event loop that serves every request."""
+    session = await run_in_threadpool(session_of, workspace, request)
     if session is None:
         raise LoginRequired(request.url.path)
     cookie, found = session
