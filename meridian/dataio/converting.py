@@ -33,6 +33,8 @@ class CellReport:
     :ivar value: the canonical API value it gave (None when blank or refused).
     :ivar steps: the cleansing steps applied (codes of ``cleansing.STEPS``).
     :ivar refusal: the error code when the cell was refused; :ivar reason: why, in words.
+    :ivar stored: the value as the field's type stores it, when the run checked it already
+        (``run_rows``: the write path then takes it as it is); None when not checked.
     """
 
     field: str
@@ -41,6 +43,7 @@ class CellReport:
     steps: tuple[str, ...] = ()
     refusal: str | None = None
     reason: Text | None = None
+    stored: Any = None
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,10 @@
 The dry run converts one row at a time; a run of a million rows cannot afford to. Here a batch
 is converted a column at a time, and each column remembers what each distinct cell became: a
 column of 行业, 客户等级, dates or amounts holds few distinct values, so most cells cost a
-dictionary lookup instead of cleansing, reading and checking again. Cells naming records or
+dictionary lookup instead of cleansing, reading and checking again. A cell is checked here by
+its type's ``parse`` too (for fields checked alone, :func:`records.values.checked_alone`), once
+per distinct cell for the whole file, and the write path takes the stored value as it is
+(``BatchRow.stored``) instead of checking every record's values again. Cells naming records or
 users are collected and looked up together, one query per linked form per batch
 (:mod:`meridian.dataio.resolving`). A refused cell rejects its row with the field, the reason
 and the value; nothing is dropped.
@@ -25,6 +28,7 @@ from meridian.dataio.mappings import ImportMapping
 from meridian.dataio.reading import SourceRow
 from meridian.dataio.resolving import OptionMatcher, Reference, Resolver, reference_of
 from meridian.errors import InvalidValue
+from meridian.records.values import IMMUTABLE, checked_alone
 from meridian.schema.fieldtypes import ValueContext, field_type
 from meridian.schema.model import Field, Form
 
@@ -34,12 +38,15 @@ MEMO_LIMIT = 20_000
 
 @dataclass
 class BatchRow:
-    """One source row under way: the values converted so far and the cells refused."""
+    """One source row under way: the values converted so far (as the API takes them), the
+    stored values of those already checked (a subset of ``values``' keys) and the cells
+    refused."""
 
     number: int
     cells: tuple[Any, ...]
     values: dict[str, Any] = field(default_factory=dict)
     refusals: list[CellReport] = field(default_factory=list)
+    stored: dict[str, Any] = field(default_factory=dict)
 
     @property
     def rejected(self) -> bool:
@@ -83,9 +90,8 @@ class BatchConverter:
             options = (
                 OptionMatcher(target, column.options) if field_type(target).has_options else None
             )
-            self.columns.append(
-                _Column(column.column, column.field, _converter(target, options), False, False)
-            )
+            convert = _converter(target, options, ctx if checked_alone(target) else None)
+            self.columns.append(_Column(column.column, column.field, convert, False, False))
 
     def convert(self, conn: Connection, rows: Sequence[SourceRow]) -> list[BatchRow]:
         """The batch's rows with their values, references looked up (one query per linked
@@ -117,12 +123,14 @@ class BatchConverter:
                     report = None
                 if report is None:
                     report = convert(cell)
-                    if len(memo) < MEMO_LIMIT:
+                    if len(memo) < MEMO_LIMIT and report.stored.__class__ in SHAREABLE:
                         memo[remembered] = report
                 if report.refusal is not None:
                     row.refusals.append(report)
                 elif report.value is not None:
                     row.values[key] = report.value
+                    if report.stored is not None:
+                        row.stored[key] = report.stored
         if references:
             resolved = self.resolver.resolve(conn, references)
             for row, reference, result in zip(owners, references, resolved, strict=True):
@@ -133,13 +141,22 @@ class BatchConverter:
         return batch
 
 
-def _converter(target: Field, options: OptionMatcher | None) -> Callable[[Any], CellReport]:
-    """Cleansing and reading a cell as its field's type asks (:func:`converting.convert_cell`
-    without the final check): the value is checked once, by the write path, which names the
-    field and the value when it refuses one."""
+SHAREABLE = IMMUTABLE | {type(None)}
+"""What a remembered cell may hold as its stored value: one object serves every row with that
+cell, so never a list or a dict the write path might change."""
+
+
+def _converter(
+    target: Field, options: OptionMatcher | None, ctx: ValueContext | None
+) -> Callable[[Any], CellReport]:
+    """Cleansing, reading and checking a cell as its field's type asks: cleansed by the
+    converter the type names, read as a cell (``import_cell``) and, with ``ctx``, checked by
+    the type's ``parse`` as any API input is — its stored value goes to the write path as it
+    is. Without ``ctx`` (a field not checked alone) the write path checks the value."""
     kind = field_type(target)
     cleanse = CLEANSERS.get(kind.import_cleanser, clean_text)
     key = target.key
+    parse = kind.parse
 
     def convert(cell: Any) -> CellReport:
         outcome = cleanse(cell if options is None else options(cell))
@@ -149,9 +166,13 @@ def _converter(target: Field, options: OptionMatcher | None) -> Callable[[Any], 
         if isinstance(value, Decimal):
             value = plain_decimal(value)
         try:
-            return CellReport(key, cell, kind.import_cell(target, value), outcome.steps)
+            value = kind.import_cell(target, value)
+            if ctx is None or value is None or value == "" or value == []:
+                return CellReport(key, cell, value, outcome.steps)
+            stored = parse(target, value, ctx)
         except InvalidValue as error:
             reason = error.message if isinstance(error.message, Text) else Text(error.message)
             return CellReport(key, cell, None, outcome.steps, error.code, reason)
+        return CellReport(key, cell, value, outcome.steps, stored=stored)
 
     return convert

@@ -2,12 +2,15 @@
 
 New records go through the bulk create (``records.bulk`` / ``records.writing.insert_echoed``):
 validation, permissions, the write guards, formulas, numbering, history, search text, events
-and rules, exactly as any bulk create. That path is all or nothing, and an import must not
-lose a batch to one bad row: each error names its item, so the rows it names are rejected
-with their reasons and the rest are written again — under a savepoint, so a refused attempt
-leaves nothing behind. Updates and merges go through ``update_record`` one at a time (few
-rows are duplicates), each under its own savepoint; what an update replaced is kept with its
-outcome so the import can be rolled back.
+and rules, exactly as any bulk create. The values the converter checked already
+(``BatchRow.stored``: each distinct cell once for the whole file) are taken as stored values;
+the actor's field rights, defaults, the required rule and every other value are checked here,
+per row. That path is all or nothing, and an import must not lose a batch to one bad row:
+each error names its item, so the rows it names are rejected with their reasons and the rest
+are written again — under a savepoint, so a refused attempt leaves nothing behind. Updates
+and merges go through ``update_record`` one at a time (few rows are duplicates), each under
+its own savepoint; what an update replaced is kept with its outcome so the import can be
+rolled back.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy.engine import Connection
 
+from meridian.access.permissions import form_access
 from meridian.core.actor import Actor
 from meridian.core.i18n import Text
 from meridian.dataio.converting import CellReport
@@ -28,7 +32,9 @@ from meridian.dataio.run_store import RowOutcome
 from meridian.errors import ErrorCollector, FieldError, MeridianError, ValidationFailed
 from meridian.records import reads, service
 from meridian.records.guards import WriteIntent
-from meridian.records.writing import insert_echoed, parse_items
+from meridian.records.values import ParsedRecord, RecordParser
+from meridian.records.writing import insert_echoed, writable
+from meridian.schema.fieldtypes import ValueContext
 from meridian.schema.model import Form
 
 _ITEM = re.compile(r"^(\d+)\.(.*)$")
@@ -84,7 +90,7 @@ def write_batch(
 def _create(
     conn: Connection, actor: Actor, form: Form, rows: list[BatchRow], tz: ZoneInfo
 ) -> list[RowOutcome]:
-    """Create the rows' records. The rows are checked once (``parse_items``) and those with
+    """Create the rows' records. The rows are checked once (:func:`_parse_rows`) and those with
     errors set aside; the rest are written, and rows a later stage refuses (a link, a unique
     value, a formula, a guard — each stage reports every item it refuses) are set aside and
     the others written again, so a batch takes a few attempts at most."""
@@ -93,7 +99,7 @@ def _create(
     outcomes: list[RowOutcome] = []
     prefixes = [f"{index}." for index in range(len(rows))]
     errors = ErrorCollector()
-    parsed = parse_items(conn, actor, form, [row.values for row in rows], tz, prefixes, errors)
+    parsed = _parse_rows(conn, actor, form, rows, tz, prefixes, errors)
     pending = list(range(len(rows)))
     while pending:
         by_item = _by_item(errors.errors, pending) if errors.errors else {}
@@ -126,6 +132,38 @@ def _create(
         )
         break
     return outcomes
+
+
+def _parse_rows(
+    conn: Connection,
+    actor: Actor,
+    form: Form,
+    rows: Sequence[BatchRow],
+    tz: ZoneInfo,
+    prefixes: Sequence[str],
+    errors: ErrorCollector,
+) -> list[ParsedRecord]:
+    """``records.writing.parse_items`` for rows whose values the converter checked: the
+    actor's field rights first (a hidden or read-only field is refused, checked or not), then
+    the values not checked yet, the defaults and the required rule; every error into
+    ``errors``. ``PermissionDenied`` when the actor may not create records."""
+    access = form_access(conn, actor, form)
+    access.require("create")
+    ctx = ValueContext(tz)
+    parser = RecordParser(form)
+    parsed = []
+    for row, prefix in zip(rows, prefixes, strict=True):
+        values, stored = row.values, row.stored
+        allowed = writable(access, values, prefix, errors, conn)
+        if allowed is not values:
+            stored = {key: value for key, value in stored.items() if key in allowed}
+        rest = (
+            {key: value for key, value in allowed.items() if key not in stored}
+            if len(stored) < len(allowed)
+            else {}
+        )
+        parsed.append(parser.parse(rest, ctx, errors, prefix=prefix, creating=True, checked=stored))
+    return parsed
 
 
 def _by_item(errors: Sequence[FieldError], pending: Sequence[int]) -> dict[int, list[FieldError]]:

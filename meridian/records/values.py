@@ -33,7 +33,7 @@ class ParsedRecord:
 _UNSEEN = object()
 _MEMO_LIMIT = 4096
 """Distinct values one column of one parser remembers (a column of unique values stops there)."""
-_IMMUTABLE = frozenset({str, int, float, bool, Decimal, date, datetime, time})
+IMMUTABLE = frozenset({str, int, float, bool, Decimal, date, datetime, time})
 """Stored values safe to share between records (a list is never shared)."""
 
 
@@ -60,9 +60,7 @@ class RecordParser:
         self.plain: dict[str, tuple[Field, Callable[..., Any], dict[tuple[type, Any], Any]]] = {
             key: (f, self.kinds[key].parse, {})
             for key, f in self.fields.items()
-            if not self.kinds[key].computed
-            and not field_type(f).holds_lines
-            and not (field_type(f).links_records and f.many)
+            if checked_alone(f)
         }
         """Fields whose value goes to one column: checked inline, without ``_parse_one``; each
         with what its distinct values became (see :meth:`parse`)."""
@@ -76,16 +74,23 @@ class RecordParser:
         *,
         prefix: str = "",
         creating: bool,
+        checked: Mapping[str, Any] | None = None,
     ) -> ParsedRecord:
         """Check every given value; on create also apply defaults and the required rule.
 
         Errors go to ``errors`` (so a batch reports every problem at once) with the field path.
+        ``checked`` holds values of fields checked alone (:func:`checked_alone`) that their
+        type's ``parse`` has already turned into stored values with this ``ctx`` — an import
+        checks each distinct cell once for the whole file — and are taken as they are; only
+        ``values`` are checked here, and the defaults and the required rule see both.
         """
         parsed = ParsedRecord()
         if not isinstance(values, Mapping):
             where = prefix.rstrip(".") or "body"
             errors.add(where, "invalid_record", Text("expected a JSON object"), values)
             return parsed
+        if checked:
+            parsed.columns.update(checked)
         plain, columns = self.plain, parsed.columns
         if ctx is not self.memo_context:  # what a value became holds for one context
             for _, _, memo in plain.values():
@@ -98,7 +103,7 @@ class RecordParser:
                 if value is None or value == "" or value == []:
                     columns[key] = None
                     continue
-                checked, parse, memo = found
+                plain_field, parse, memo = found
                 # A batch's columns repeat their values (options, dates, amounts): each
                 # distinct value is checked once, then looked up. 1, 1.0 and True differ.
                 try:
@@ -109,14 +114,14 @@ class RecordParser:
                     columns[key] = remembered
                     continue
                 try:
-                    stored = parse(checked, value, ctx)
+                    stored = parse(plain_field, value, ctx)
                 except InvalidValue as exc:
                     errors.add(prefix + key, exc.code, exc.message, value)
                     continue
                 columns[key] = stored
                 if (
                     remembered is _UNSEEN
-                    and stored.__class__ in _IMMUTABLE
+                    and stored.__class__ in IMMUTABLE
                     and len(memo) < _MEMO_LIMIT
                 ):
                     memo[(value.__class__, value)] = stored
@@ -136,18 +141,19 @@ class RecordParser:
         refused = {error.field for error in errors.errors[already:]}
         if creating:
             for field_def, default in self.defaults:
-                if field_def.key not in values:
+                if field_def.key not in values and (not checked or field_def.key not in checked):
                     self._parse_one(field_def, default, ctx, errors, parsed, prefix)
             for field_def in self.required:
                 if _is_blank(parsed, field_def) and prefix + field_def.key not in refused:
                     message = Text("{label} is required", label=field_def.label)
                     errors.add(prefix + field_def.key, "required", message, None)
         else:
+            given = values if not checked else {**checked, **values}
             for field_def in self.required:
-                blank = field_def.key in values and _is_blank(parsed, field_def)
+                blank = field_def.key in given and _is_blank(parsed, field_def)
                 if blank and prefix + field_def.key not in refused:
                     message = Text("{label} is required", label=field_def.label)
-                    errors.add(prefix + field_def.key, "required", message, values[field_def.key])
+                    errors.add(prefix + field_def.key, "required", message, given[field_def.key])
         return parsed
 
     def _parse_one(
@@ -190,6 +196,16 @@ class RecordParser:
             parsed.pairs[key] = stored
         else:
             parsed.columns[key] = stored
+
+
+def checked_alone(field_def: Field) -> bool:
+    """Whether the field's value is one column checked by its type's ``parse`` alone (not
+    computed, no line items, not a list of links): such values may be checked ahead, once per
+    distinct value, and handed to :meth:`RecordParser.parse` as ``checked``."""
+    kind = field_type(field_def)
+    return (
+        not kind.computed and not kind.holds_lines and not (kind.links_records and field_def.many)
+    )
 
 
 def _is_blank(parsed: ParsedRecord, field_def: Field) -> bool:

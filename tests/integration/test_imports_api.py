@@ -186,7 +186,8 @@ def test_an_import_walks_upload_map_preview_dry_run_duplicates_run_and_rollback(
     assert dry.json()["duplicates"] == 1
     rejected = [o for o in dry.json()["outcomes"] if o["outcome"] == "rejected"]
     assert [o["row"] for o in rejected] == [5]
-    assert [r["field"] for r in rejected[0]["reasons"]] == ["signed"]
+    # Every reason of the row: a day no calendar has, and 普通 is no option's label ("B 普通").
+    assert [r["field"] for r in rejected[0]["reasons"]] == ["signed", "level"]
     assert set(_names(workspace)) == {"腾讯科技(深圳)有限公司"}  # nothing written
 
     pairs = mei.get(f"/api/v1/imports/{import_id}/duplicates").json()["items"]
