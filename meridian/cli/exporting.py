@@ -52,7 +52,9 @@ def export_command(
         started = time.monotonic()
         with open_workspace() as workspace:
             try:
-                with workspace.transaction() as conn:
+                # Read in a snapshot without the write lock (SQLite's writers go on meanwhile);
+                # the audit entry is its own short write.
+                with workspace.read() as conn:
                     actor = (
                         Actor.system()
                         if user is None
@@ -76,7 +78,8 @@ def export_command(
                         written = write_xlsx(
                             exported, output, sheet=target.label, progress=progress
                         )
-                    audit_export(conn, actor, target, spec, chosen, written)
+                with workspace.transaction() as conn:
+                    audit_export(conn, actor, target, spec, chosen, written, view=view)
             except MeridianError as error:
                 typer.echo(f"error: {error}", err=True)
                 raise typer.Exit(2) from None

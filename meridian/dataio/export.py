@@ -15,21 +15,20 @@ import csv
 import io
 import json
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
-from datetime import date, datetime
-from decimal import Decimal
+from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
-import xlsxwriter
 from sqlalchemy.engine import Connection
 
 from meridian.access.permissions import form_access
 from meridian.core.actor import Actor
 from meridian.core.i18n import Text, localized
 from meridian.core.timezones import DEFAULT_TIME_ZONE
+from meridian.dataio.xlsx_stream import write_sheet
 from meridian.db.tables import users
 from meridian.errors import FieldError, ValidationFailed
 from meridian.events.audit import audit
@@ -46,6 +45,8 @@ from meridian.schema.model import Field, Form
 FORMATS = ("xlsx", "csv")
 PARTITION = 2000
 """Rows turned into values at a time: one query per side table and link per partition."""
+KNOWN_TITLES = 50_000
+"""Linked titles an export keeps per link field (memory stays bounded however many)."""
 PROGRESS_ROWS = 2000
 """Rows between two calls of a writer's ``progress``."""
 _LIST_SEPARATOR = "、"
@@ -183,6 +184,9 @@ class _Layout:
     """(position, field) of values in side tables: line items, many-links' ids."""
     owner: int
     names: Mapping[int, str]
+    known: dict[str, dict[int, str]] = field(default_factory=dict)
+    """Linked records' titles read by earlier partitions, per link field: the same customer on
+    many deals is looked up once per export (at most :data:`KNOWN_TITLES` kept per field)."""
 
     @classmethod
     def of(
@@ -234,13 +238,13 @@ class _Layout:
             side_values = read_sides(conn, plan, [row[0] for row in partition])
         for position, link in self.links:
             ids = {row[position] for row in partition} - {None}
-            titles = link_titles(conn, link, ids, actor, tz) if ids else {}
+            titles = self._titles(conn, link, ids, actor, tz)
             steps.append((position, _title_of(titles)))
         many: list[tuple[int, str, Cell]] = []
         for position, f in self.sides:
             if field_type(f).links_records:
                 ids = {i for values in side_values.values() for i in values.get(f.key, ())}
-                titles = link_titles(conn, f, ids, actor, tz) if ids else {}
+                titles = self._titles(conn, f, ids, actor, tz)
                 many.append((position, f.key, _titles_of(_title_of(titles))))
             else:
                 many.append((position, f.key, _exported(f)))
@@ -256,6 +260,19 @@ class _Layout:
             held = out[owner]
             out[owner] = names.get(held, held)
             yield out
+
+    def _titles(
+        self, conn: Connection, link: Field, ids: set[Any], actor: Actor, tz: ZoneInfo
+    ) -> Mapping[int, str]:
+        """The titles of ``ids``, reading only those no earlier partition read."""
+        known = self.known.setdefault(link.key, {})
+        missing = ids - known.keys()
+        if missing:
+            if len(known) + len(missing) > KNOWN_TITLES:
+                known.clear()
+                missing = ids
+            known.update(link_titles(conn, link, missing, actor, tz))
+        return known
 
 
 def _composed(read: Cell | None, cell: Cell | None) -> Cell | None:
@@ -394,9 +411,6 @@ def csv_chunks(exported: ExportRows, *, rows_per_chunk: int = 2000) -> Iterator[
     yield buffer.getvalue().encode("utf-8")
 
 
-_EXACT_DIGITS = 15
-
-
 def write_xlsx(
     exported: ExportRows,
     path: Path,
@@ -404,44 +418,14 @@ def write_xlsx(
     sheet: str = "Sheet1",
     progress: Callable[[int], None] | None = None,
 ) -> int:
-    """One sheet in XlsxWriter's constant-memory mode (each row flushed as written): amounts as
-    numbers while a double holds them exactly, else as text; dates and times as dates."""
-    workbook = xlsxwriter.Workbook(
-        str(path), {"constant_memory": True, "remove_timezone": True, "strings_to_urls": False}
+    """One sheet streamed by :mod:`meridian.dataio.xlsx_stream` (each chunk of rows deflated
+    as written): amounts as numbers while a double holds them exactly, else as text; dates
+    and times as dates. ``progress`` hears the rows written every :data:`PROGRESS_ROWS`."""
+    return write_sheet(
+        path,
+        exported.header,
+        exported.rows,
+        sheet=sheet,
+        progress=progress,
+        progress_rows=PROGRESS_ROWS,
     )
-    try:
-        worksheet = workbook.add_worksheet(sheet[:31])
-        bold = workbook.add_format({"bold": True})
-        day = workbook.add_format({"num_format": "yyyy-mm-dd"})
-        moment = workbook.add_format({"num_format": "yyyy-mm-dd hh:mm"})
-        worksheet.write_row(0, 0, exported.header, bold)
-        number, text = worksheet.write_number, worksheet.write_string
-
-        def amount(r: int, c: int, value: Decimal) -> None:
-            if len(value.as_tuple().digits) <= _EXACT_DIGITS:
-                number(r, c, float(value))
-            else:
-                text(r, c, str(value))
-
-        # One writer per Python type, looked up once per cell (no chain of isinstance).
-        writers: dict[type, Callable[[int, int, Any], Any]] = {
-            str: text,
-            int: number,
-            float: number,
-            bool: worksheet.write_boolean,
-            Decimal: amount,
-            datetime: lambda r, c, value: worksheet.write_datetime(r, c, value, moment),
-            date: lambda r, c, value: worksheet.write_datetime(r, c, value, day),
-        }
-        fallback = worksheet.write
-        written = 0
-        for r, row in enumerate(exported.rows, start=1):
-            for c, value in enumerate(row):
-                if value is not None:
-                    writers.get(type(value), fallback)(r, c, value)
-            written = r
-            if progress is not None and r % PROGRESS_ROWS == 0:
-                progress(r)
-    finally:
-        workbook.close()
-    return written

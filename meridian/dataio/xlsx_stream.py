@@ -1,0 +1,239 @@
+"""An .xlsx written as a stream: one sheet of plain cells, its XML assembled by hand and
+deflated into the zip as it is made (issue 19: a million rows in constant memory, fast).
+
+An export's cells are plain — text, numbers, dates, times, yes/no — in one sheet with a bold
+header, so the workbook needs no shared strings, no formulas and four styles. XlsxWriter
+spends most of its time per cell checking and buffering what such a sheet never has (measured
+at 200,000 rows: its ``write_row`` 25,800 rows per CPU-second, this writer about 190,000 with
+the compression). Each row is one string built from its cells; chunks of rows are handed to a
+thread that deflates them into the zip (zlib lets go of the GIL, so on two cores the
+compression runs beside the next rows). Text is written inline (``t="inlineStr"``), so memory
+stays flat whatever the number of rows. The result is a workbook Excel, LibreOffice and
+openpyxl open (the tests read it with openpyxl; ``bench/export_bench.py`` with both).
+"""
+
+from __future__ import annotations
+
+import math
+import queue
+import re
+import threading
+import zipfile
+from collections.abc import Callable, Iterable, Sequence
+from datetime import date, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from xlsxwriter.utility import xl_col_to_name
+
+EXACT_DIGITS = 15
+"""Digits a double holds exactly: an amount with more is written as text, never rounded."""
+MAX_TEXT = 32767
+"""Characters Excel keeps in a cell."""
+CHUNK_ROWS = 1000
+"""Rows joined into one piece of XML handed to the compressing thread."""
+_EPOCH = date(1899, 12, 30).toordinal()
+_NEEDS_ESCAPE = re.compile(r"[&<>\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+_SHEET_NAME = re.compile(r"[\[\]:*?/\\]")
+
+_MAIN = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
+_RELATIONSHIPS = "http://schemas.openxmlformats.org/package/2006/relationships"
+_DOCUMENT = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
+_XML = '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
+_TYPES = (
+    _XML + '<Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types">'
+    '<Default Extension="rels" '
+    'ContentType="application/vnd.openxmlformats-package.relationships+xml"/>'
+    '<Default Extension="xml" ContentType="application/xml"/>'
+    '<Override PartName="/xl/workbook.xml" ContentType="application/'
+    'vnd.openxmlformats-officedocument.spreadsheetml.sheet.main+xml"/>'
+    '<Override PartName="/xl/worksheets/sheet1.xml" ContentType="application/'
+    'vnd.openxmlformats-officedocument.spreadsheetml.worksheet+xml"/>'
+    '<Override PartName="/xl/styles.xml" ContentType="application/'
+    'vnd.openxmlformats-officedocument.spreadsheetml.styles+xml"/>'
+    "</Types>"
+)
+_ROOT_RELS = (
+    _XML + f'<Relationships xmlns="{_RELATIONSHIPS}">'
+    f'<Relationship Id="rId1" Type="{_DOCUMENT}/officeDocument" Target="xl/workbook.xml"/>'
+    "</Relationships>"
+)
+_WORKBOOK_RELS = (
+    _XML + f'<Relationships xmlns="{_RELATIONSHIPS}">'
+    f'<Relationship Id="rId1" Type="{_DOCUMENT}/worksheet" Target="worksheets/sheet1.xml"/>'
+    f'<Relationship Id="rId2" Type="{_DOCUMENT}/styles" Target="styles.xml"/>'
+    "</Relationships>"
+)
+# Styles by index: 0 plain, 1 a date, 2 a date and time, 3 the bold header.
+_STYLES = (
+    _XML + f'<styleSheet xmlns="{_MAIN}">'
+    '<numFmts count="2"><numFmt numFmtId="164" formatCode="yyyy-mm-dd"/>'
+    '<numFmt numFmtId="165" formatCode="yyyy-mm-dd hh:mm"/></numFmts>'
+    '<fonts count="2"><font><sz val="11"/><name val="Calibri"/><family val="2"/></font>'
+    '<font><b/><sz val="11"/><name val="Calibri"/><family val="2"/></font></fonts>'
+    '<fills count="2"><fill><patternFill patternType="none"/></fill>'
+    '<fill><patternFill patternType="gray125"/></fill></fills>'
+    '<borders count="1"><border><left/><right/><top/><bottom/><diagonal/></border></borders>'
+    '<cellStyleXfs count="1"><xf numFmtId="0" fontId="0" fillId="0" borderId="0"/></cellStyleXfs>'
+    '<cellXfs count="4"><xf numFmtId="0" fontId="0" fillId="0" borderId="0" xfId="0"/>'
+    '<xf numFmtId="164" fontId="0" fillId="0" borderId="0" xfId="0" applyNumberFormat="1"/>'
+    '<xf numFmtId="165" fontId="0" fillId="0" borderId="0" xfId="0" applyNumberFormat="1"/>'
+    '<xf numFmtId="0" fontId="1" fillId="0" borderId="0" xfId="0" applyFont="1"/></cellXfs>'
+    '<cellStyles count="1"><cellStyle name="Normal" xfId="0" builtinId="0"/></cellStyles>'
+    "</styleSheet>"
+)
+
+
+def write_sheet(
+    path: Path,
+    header: Sequence[str],
+    rows: Iterable[Sequence[Any]],
+    *,
+    sheet: str = "Sheet1",
+    progress: Callable[[int], None] | None = None,
+    progress_rows: int = 2000,
+) -> int:
+    """Write ``header`` (bold) and ``rows`` as one sheet; returns the rows written.
+    ``progress`` hears the rows written so far every ``progress_rows`` rows."""
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=1) as book:
+        book.writestr("[Content_Types].xml", _TYPES)
+        book.writestr("_rels/.rels", _ROOT_RELS)
+        book.writestr("xl/workbook.xml", _workbook(sheet))
+        book.writestr("xl/_rels/workbook.xml.rels", _WORKBOOK_RELS)
+        book.writestr("xl/styles.xml", _STYLES)
+        with book.open("xl/worksheets/sheet1.xml", "w", force_zip64=True) as part:
+            return _write_rows(part, header, rows, progress, progress_rows)
+
+
+def _workbook(sheet: str) -> str:
+    name = _escape(_SHEET_NAME.sub("_", sheet).strip("'")[:31] or "Sheet1").replace('"', "&quot;")
+    return (
+        _XML + f'<workbook xmlns="{_MAIN}" xmlns:r="{_DOCUMENT}"><sheets>'
+        f'<sheet name="{name}" sheetId="1" r:id="rId1"/></sheets></workbook>'
+    )
+
+
+def _write_rows(
+    part: Any,
+    header: Sequence[str],
+    rows: Iterable[Sequence[Any]],
+    progress: Callable[[int], None] | None,
+    progress_rows: int,
+) -> int:
+    """The sheet's XML; a thread deflates each chunk while the next is built."""
+    pieces: queue.Queue[bytes | None] = queue.Queue(maxsize=4)
+    failed: list[BaseException] = []
+
+    def deflate() -> None:
+        try:
+            while (piece := pieces.get()) is not None:
+                part.write(piece)
+        except BaseException as error:  # handed to the writing thread below
+            failed.append(error)
+            while pieces.get() is not None:
+                pass
+
+    worker = threading.Thread(target=deflate, name="xlsx-deflate", daemon=True)
+    worker.start()
+    written = 0
+    try:
+        cell_row = _row_writer(len(header))
+        buffer = [
+            _XML + f'<worksheet xmlns="{_MAIN}"><sheetData>',
+            cell_row(1, [_Header(h) for h in header]),
+        ]
+        for number, row in enumerate(rows, start=2):
+            buffer.append(cell_row(number, row))
+            written = number - 1
+            if written % CHUNK_ROWS == 0:
+                _hand(pieces, buffer, failed)
+                buffer = []
+            if progress is not None and written % progress_rows == 0:
+                progress(written)
+        buffer.append("</sheetData></worksheet>")
+        _hand(pieces, buffer, failed)
+    finally:
+        pieces.put(None)
+        worker.join()
+    if failed:
+        raise failed[0]
+    return written
+
+
+def _hand(
+    pieces: queue.Queue[bytes | None], buffer: list[str], failed: list[BaseException]
+) -> None:
+    if failed:
+        raise failed[0]
+    pieces.put("".join(buffer).encode("utf-8"))
+
+
+class _Header(str):
+    """A header cell: text in the bold style."""
+
+
+def _row_writer(width: int) -> Callable[[int, Sequence[Any]], str]:
+    """One row's XML from its cells: each cell by its Python type, a blank cell left out."""
+    letters = [xl_col_to_name(c) for c in range(width)]
+
+    def row_xml(number: int, row: Sequence[Any]) -> str:
+        at = str(number)
+        parts = [f'<row r="{at}">']
+        add = parts.append
+        for letter, value in zip(letters, row, strict=False):
+            if value is None:
+                continue
+            kind = type(value)
+            if kind is str or kind is _Header:
+                if _NEEDS_ESCAPE.search(value) is not None:
+                    value = _escape(value)
+                if len(value) > MAX_TEXT:
+                    value = value[:MAX_TEXT]
+                style = ' s="3"' if kind is _Header else ""
+                add(
+                    f'<c r="{letter}{at}"{style} t="inlineStr"><is>'
+                    f'<t xml:space="preserve">{value}</t></is></c>'
+                )
+            elif kind is int:
+                add(f'<c r="{letter}{at}"><v>{value}</v></c>')
+            elif kind is Decimal:
+                if len(value.as_tuple().digits) <= EXACT_DIGITS and value.is_finite():
+                    add(f'<c r="{letter}{at}"><v>{float(value)!r}</v></c>')
+                else:
+                    add(_text(letter, at, str(value)))
+            elif kind is date:
+                add(f'<c r="{letter}{at}" s="1"><v>{value.toordinal() - _EPOCH}</v></c>')
+            elif kind is datetime:
+                add(f'<c r="{letter}{at}" s="2"><v>{_serial(value)!r}</v></c>')
+            elif kind is bool:
+                add(f'<c r="{letter}{at}" t="b"><v>{int(value)}</v></c>')
+            elif kind is float and math.isfinite(value):
+                add(f'<c r="{letter}{at}"><v>{value!r}</v></c>')
+            else:
+                add(_text(letter, at, str(value)))
+        parts.append("</row>")
+        return "".join(parts)
+
+    return row_xml
+
+
+def _text(letter: str, at: str, value: str) -> str:
+    return (
+        f'<c r="{letter}{at}" t="inlineStr"><is>'
+        f'<t xml:space="preserve">{_escape(value)[:MAX_TEXT]}</t></is></c>'
+    )
+
+
+def _serial(moment: datetime) -> float:
+    """Excel's serial day of a time as its clock shows it (a zone is dropped, not converted)."""
+    seconds = moment.hour * 3600 + moment.minute * 60 + moment.second
+    return moment.toordinal() - _EPOCH + (seconds + moment.microsecond / 1e6) / 86400
+
+
+def _escape(value: str) -> str:
+    """XML's three characters, and the control characters XML cannot carry as Excel writes
+    them (``_x0001_``)."""
+    value = value.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return _CONTROL.sub(lambda found: f"_x{ord(found.group()):04X}_", value)

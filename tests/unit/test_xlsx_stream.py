@@ -1,0 +1,80 @@
+"""The hand-assembled .xlsx stream: every kind of cell an export writes lands where it belongs
+and reads back the same through two independent readers (openpyxl and python-calamine, the
+import's reader); text is escaped, control characters kept as Excel writes them, amounts a
+double cannot hold kept exact as text, and the sheet's name made legal."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+from pathlib import Path
+
+import openpyxl
+import pytest
+from python_calamine import CalamineWorkbook
+
+from meridian.dataio.xlsx_stream import MAX_TEXT, write_sheet
+
+HEADER = ["ID", "客户名称", "金额", "签约日", "拜访时间", "完成", *(f"c{i}" for i in range(24))]
+ROWS = [
+    [
+        1,
+        'A&B <公司> "引号" ',
+        Decimal("1200.50"),
+        date(2026, 3, 5),
+        datetime(2026, 3, 5, 10, 30),
+        True,
+        *range(24),
+    ],
+    [2, None, Decimal("12345678901234.56"), None, None, False, *([None] * 23), "last"],
+    [3, "bell\x07 tab\there", 1.5, date(1900, 3, 1), None, None],
+]
+
+
+def test_every_cell_reads_back_where_it_was_written(tmp_path: Path) -> None:
+    path = tmp_path / "deals.xlsx"
+    progress: list[int] = []
+    written = write_sheet(
+        path, HEADER, iter(ROWS), sheet="商机[2026]:*?", progress=progress.append, progress_rows=2
+    )
+    assert written == 3 and progress == [2]
+    book = openpyxl.load_workbook(path)
+    sheet = book.active
+    assert sheet.title == "商机_2026____"
+    values = [[cell.value for cell in row] for row in sheet.iter_rows()]
+    assert values[0] == HEADER
+    assert sheet["A1"].font.b and not sheet["A2"].font.b
+    assert values[1][:6] == [
+        1,
+        'A&B <公司> "引号" ',
+        1200.5,
+        datetime(2026, 3, 5),
+        datetime(2026, 3, 5, 10, 30),
+        True,
+    ]
+    assert values[1][6:] == list(range(24))
+    assert values[2][:6] == [2, None, "12345678901234.56", None, None, False]
+    assert sheet["AD3"].value == "last"
+    assert values[3][1] == "bell_x0007_ tab\there"
+    assert sheet["C4"].value == 1.5 and sheet["D4"].number_format == "yyyy-mm-dd"
+    assert sheet["E2"].number_format == "yyyy-mm-dd hh:mm"
+
+    read = CalamineWorkbook.from_path(str(path)).get_sheet_by_index(0).to_python()
+    assert read[0] == HEADER
+    assert read[1][1] == 'A&B <公司> "引号" ' and read[1][2] == 1200.5
+    assert read[2][2] == "12345678901234.56" and read[2][29] == "last"
+
+
+@pytest.mark.parametrize("length", [MAX_TEXT, MAX_TEXT + 10])
+def test_a_cell_keeps_at_most_what_excel_keeps(tmp_path: Path, length: int) -> None:
+    path = tmp_path / "long.xlsx"
+    write_sheet(path, ["备注"], [["长" * length]])
+    assert openpyxl.load_workbook(path).active["A2"].value == "长" * MAX_TEXT
+
+
+def test_an_empty_export_is_its_header(tmp_path: Path) -> None:
+    path = tmp_path / "empty.xlsx"
+    assert write_sheet(path, ["ID", "名称"], []) == 0
+    assert [[c.value for c in row] for row in openpyxl.load_workbook(path).active.iter_rows()] == [
+        ["ID", "名称"]
+    ]
