@@ -22,6 +22,8 @@ from typing import Any
 
 from meridian.core.i18n import Text
 from meridian.errors import InvalidValue
+from meridian.schema.values.company import FULL_WIDTH
+from meridian.schema.values.company import company_key as company_key
 from meridian.schema.values.phone import normalize_phone
 
 HALF_WIDTH = "half_width"
@@ -72,13 +74,13 @@ def refuse(code: str, reason: Text) -> Outcome:
 
 # --- text -----------------------------------------------------------------------------------
 
-_FULL_WIDTH = {code: code - 0xFEE0 for code in range(0xFF01, 0xFF5F)} | {0x3000: 0x20}
+
 _SPACES = re.compile(r"\s+")
 
 
 def to_half_width(text: str) -> Outcome:
     """Full-width ASCII (ＡＢＣ１２３，（）) and the ideographic space as their half-width forms."""
-    half = text.translate(_FULL_WIDTH)
+    half = text.translate(FULL_WIDTH)
     return Outcome(half, (HALF_WIDTH,) if half != text else ())
 
 
@@ -282,22 +284,6 @@ def convert_phone(cell: Any) -> Outcome:
 
 
 # --- company names --------------------------------------------------------------------------
-
-_BRACKETS = str.maketrans({"（": "(", "）": ")", "【": "(", "】": ")", "[": "(", "]": ")"})
-_SUFFIXES = (("有限责任公司", "有限公司"), ("股份有限公司", "股份公司"))
-
-
-def company_key(name: str) -> str:
-    """The form of a company name two spellings of one company share, for matching only:
-    half-width, brackets unified, no spaces, Latin letters lower-case, 有限责任公司 as 有限公司
-    (so 腾讯科技（深圳）有限责任公司 and 腾讯科技 (深圳) 有限公司 have one key)."""
-    text = to_half_width(name).value.translate(_BRACKETS)
-    text = _SPACES.sub("", text).lower()
-    for long, short in _SUFFIXES:
-        if text.endswith(long):
-            text = text[: -len(long)] + short
-    return text
-
 
 CLEANSERS: dict[str, Callable[[Any], Outcome]] = {
     "tidy_text": clean_text,

@@ -10,13 +10,16 @@ record — as a :class:`Candidate` with a score and a reason:
   comparison is plain equality: a dictionary within the file, ``IN`` queries on the column
   against the table (one per 900 values).
 - ``same_name`` / ``similar_name``: the form's title field, compared by
-  :func:`meridian.dataio.cleansing.company_key` with the legal suffix taken off
-  (有限公司, 股份公司 …); equal keys score 100, others by rapidfuzz's ratio, kept at or above
-  ``threshold``. Names are compared only within a *block* — rows whose name, without a
-  leading place name (北京, 广东深圳 …), starts with the same characters — so the work grows
-  with the block sizes, not with the square of the file. Existing records are found per
-  block with one ``LIKE`` over the search text per chunk of blocks (served by the pg_trgm
-  index on PostgreSQL; a scan on SQLite).
+  :func:`meridian.schema.values.company.name_key` (the company key with the legal suffix —
+  有限公司, 股份公司 … — taken off); equal keys score 100, others by rapidfuzz's ratio, kept at
+  or above ``threshold``. A name is scored only against the names that share the first half
+  or the last half of its key (``dedup_halves.halves``): one edit anywhere — a character
+  changed, added or dropped — leaves one of the halves whole, so every name one edit away is among
+  them, while a key's half is rare enough that the work grows with the rows, not with the
+  table. Stored records are found by prefix ranges on the name keys the write path keeps
+  indexed (``schema/name_keys.py``) — every record in range, none left out; within the file,
+  by the same ranges over the rows' keys sorted in memory. Names several edits apart are
+  still paired when the edits fall in one half.
 
 Existing records are those the importing actor may read (:class:`Readable`): a row is never
 paired with a record its importer could not open.
@@ -27,36 +30,34 @@ What happens to a paired row is decided per pair or for all (:data:`DECISIONS`),
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from rapidfuzz import fuzz, process
 from sqlalchemy.engine import Connection
+from sqlalchemy.sql.elements import ColumnElement
 
 from meridian.access.permissions import form_access
 from meridian.core.actor import Actor
 from meridian.core.timezones import DEFAULT_TIME_ZONE
-from meridian.dataio.cleansing import company_key
+from meridian.dataio.dedup_halves import halves
 from meridian.db.sets import one_of
+from meridian.records.plan import plan_for
 from meridian.records.readable import Readable
 from meridian.schema.fieldtypes import field_type
 from meridian.schema.model import Field, Form
-from meridian.schema.values.region import children
+from meridian.schema.name_keys import NAME_KEY, NAME_REVERSED
+from meridian.schema.values.company import name_key
 
 NAME_THRESHOLD = 90.0
 """The least similarity (0–100, rapidfuzz ratio of the company keys) that pairs two names."""
-BLOCK_LENGTH = 2
-"""How many leading characters of a name (place name taken off) make its block."""
-MAX_BLOCK = 2000
-"""The most existing records read for one block; a block larger than this is too common a
-beginning to tell anything, and is compared with its first records only."""
 _CHUNK = 900
-_BLOCKS_PER_QUERY = 40
+_LOOKUPS_PER_QUERY = 200
 
 Decision = Literal["merge", "keep", "skip"]
 DECISIONS: tuple[Decision, ...] = ("merge", "keep", "skip")
@@ -111,11 +112,9 @@ def key_fields(form: Form) -> list[Field]:
 
 def name_field(form: Form) -> Field | None:
     """The field similar names are compared on: the form's title field, when it is text
-    stored in a column of its own."""
-    field = form.get_field(form.title_field) if form.title_field else None
-    if field is None or not field_type(field).has_plain_column(field):
-        return None
-    return field
+    stored in a column of its own (the field its records' name keys are made from)."""
+    key = plan_for(form).name_field
+    return form.get_field(key) if key is not None else None
 
 
 def find_duplicates(
@@ -155,8 +154,7 @@ def find_in_rows(form: Form, rows: Rows, threshold: float = NAME_THRESHOLD) -> l
                 first[value] = number
     named = name_field(form)
     if named is not None:
-        for members in _blocks(rows, named.key).values():
-            found.extend(_similar_within(members, named.key, threshold))
+        found.extend(_similar_within(_named_rows(rows, named.key), named.key, threshold))
     return best_per_pair(found)
 
 
@@ -177,79 +175,88 @@ def best_per_pair(found: Iterable[Candidate]) -> list[Candidate]:
 
 # ---- names ------------------------------------------------------------------------------------
 
-_LEGAL_SUFFIXES = ("股份有限公司", "有限责任公司", "有限公司", "股份公司", "集团公司", "公司")
-_PLACE_SUFFIXES = ("特别行政区", "维吾尔自治区", "壮族自治区", "回族自治区", "自治区", "省", "市")
+
+@dataclass(frozen=True)
+class _Named:
+    """A name to pair: who holds it (a row's number or a record's id), its key, as given."""
+
+    holder: int
+    key: str
+    name: str
 
 
-def name_key(name: str) -> str:
-    """The company key without its legal suffix: what two names are scored on."""
-    key = company_key(name)
-    for suffix in _LEGAL_SUFFIXES:
-        if key.endswith(suffix) and len(key) > len(suffix):
-            return key[: -len(suffix)]
-    return key
+def _after(prefix: str) -> str:
+    """The least text greater than every text starting with ``prefix`` (byte order)."""
+    last = ord(prefix[-1]) + 1
+    if 0xD800 <= last <= 0xDFFF:
+        last = 0xE000
+    return prefix[:-1] + chr(min(last, 0x10FFFF))
 
 
-def block_of(key: str) -> str:
-    """The block of a name key: its first characters after leading place names and any
-    bracketed part (北京字节跳动 → 字节, 腾讯科技(深圳) → 腾讯)."""
-    core = _strip_places(key.split("(")[0] or key)
-    return core[:BLOCK_LENGTH]
+class _Sorted:
+    """Names sorted by key and by reversed key, for the prefix ranges of ``halves``."""
+
+    def __init__(self, named: Sequence[_Named]) -> None:
+        self.by_key = sorted(named, key=lambda n: (n.key, n.holder))
+        self.keys = [n.key for n in self.by_key]
+        self.by_reversed = sorted(named, key=lambda n: (n.key[::-1], n.holder))
+        self.reversed_keys = [n.key[::-1] for n in self.by_reversed]
+
+    def near(self, key: str, threshold: float) -> list[_Named]:
+        """The names that share ``key``'s first half or its last half (or equal it, for a
+        short key): every name within one edit of it, and more."""
+        found = halves(key, threshold)
+        if found is None:
+            return self._range(self.by_key, self.keys, key, key + "\x00")
+        head, tail = found
+        return [
+            *self._range(self.by_key, self.keys, head, _after(head)),
+            *self._range(self.by_reversed, self.reversed_keys, tail, _after(tail)),
+        ]
+
+    @staticmethod
+    def _range(named: list[_Named], keys: list[str], low: str, high: str) -> list[_Named]:
+        return named[bisect_left(keys, low) : bisect_left(keys, high)]
 
 
-def _strip_places(key: str) -> str:
-    places = _place_names()
-    changed = True
-    while changed:
-        changed = False
-        for place in places:  # longest first
-            if key.startswith(place) and len(key) > len(place) + 1:
-                key = key[len(place) :]
-                changed = True
-                break
-    return key
-
-
-@lru_cache(maxsize=1)
-def _place_names() -> tuple[str, ...]:
-    names: set[str] = {"中国", "中华"}
-    for province in children():
-        for division in (province, *children(province.code)):
-            names.add(division.name)
-            for suffix in _PLACE_SUFFIXES:
-                if division.name.endswith(suffix) and len(division.name) > len(suffix) + 1:
-                    names.add(division.name[: -len(suffix)])
-                    break
-    return tuple(sorted(names, key=len, reverse=True))
-
-
-def _blocks(rows: Rows, key: str) -> dict[str, list[tuple[int, str, str]]]:
-    """Rows by block: (row number, name key, name as given)."""
-    blocks: dict[str, list[tuple[int, str, str]]] = defaultdict(list)
+def _named_rows(rows: Rows, key: str) -> list[_Named]:
+    named = []
     for number, values in rows:
         name = values.get(key)
         if not isinstance(name, str) or not name.strip():
             continue
         compared = name_key(name)
         if compared:
-            blocks[block_of(compared)].append((number, compared, name))
-    return blocks
+            named.append(_Named(number, compared, name))
+    return named
 
 
-def _similar_within(
-    members: list[tuple[int, str, str]], field: str, threshold: float
-) -> list[Candidate]:
-    if len(members) < 2:
-        return []
-    keys = [key for _, key, _ in members]
+def _best(row: _Named, near: list[_Named], threshold: float) -> tuple[_Named, float] | None:
+    if not near:
+        return None
+    best = process.extractOne(
+        row.key, [n.key for n in near], scorer=fuzz.ratio, score_cutoff=threshold
+    )
+    if best is None:
+        return None
+    _, score, index = best
+    return near[index], score
+
+
+def _similar_within(named: list[_Named], field: str, threshold: float) -> list[Candidate]:
+    """Each row with the most similar earlier row among those that share half its key."""
+    index = _Sorted(named)
+    order = {n.holder: i for i, n in enumerate(named)}
     found = []
-    for j in range(1, len(members)):
-        number, key, name = members[j]
-        best = process.extractOne(key, keys[:j], scorer=fuzz.ratio, score_cutoff=threshold)
+    for position, row in enumerate(named):
+        earlier = [n for n in index.near(row.key, threshold) if order[n.holder] < position]
+        best = _best(row, sorted(earlier, key=lambda n: order[n.holder]), threshold)
         if best is not None:
-            _, score, i = best
-            reason = SAME_NAME if key == keys[i] else SIMILAR_NAME
-            found.append(Candidate(number, reason, field, round(score, 1), name, members[i][0]))
+            other, score = best
+            reason = SAME_NAME if row.key == other.key else SIMILAR_NAME
+            found.append(
+                Candidate(row.holder, reason, field, round(score, 1), row.name, other.holder)
+            )
     return found
 
 
@@ -283,58 +290,68 @@ def _against_keys(conn: Connection, readable: Readable, rows: Rows) -> list[Cand
 def _against_names(
     conn: Connection, readable: Readable, rows: Rows, threshold: float
 ) -> list[Candidate]:
-    field = name_field(readable.form)
+    field = readable.plan.name_field
     if field is None:
         return []
-    blocks = {block: members for block, members in _blocks(rows, field.key).items() if block}
-    table = readable.table
-    searched = (
-        table.c._search if field_type(field).searchable else sa.func.lower(table.c[field.key])
-    )
-    found: list[Candidate] = []
-    names = list(blocks)
-    for start in range(0, len(names), _BLOCKS_PER_QUERY):
-        chunk = names[start : start + _BLOCKS_PER_QUERY]
-        patterns = [searched.like(f"%{_escape_like(block)}%", escape="\\") for block in chunk]
-        statement = (
-            readable.select(table.c.id, table.c[field.key])
-            .where(sa.or_(*patterns), table.c[field.key].is_not(None))
-            .order_by(table.c.id)
-            .limit(MAX_BLOCK * len(chunk))
-        )
-        stored: dict[str, list[tuple[int, str]]] = defaultdict(list)
-        for record_id, name in conn.execute(statement):
-            key = name_key(name)
-            for block in chunk:
-                if block in key and len(stored[block]) < MAX_BLOCK:
-                    stored[block].append((record_id, key))
-        for block in chunk:
-            if stored[block]:
-                found.extend(_similar_to_stored(blocks[block], stored[block], field.key, threshold))
-    return found
-
-
-def _similar_to_stored(
-    members: list[tuple[int, str, str]],
-    stored: list[tuple[int, str]],
-    field: str,
-    threshold: float,
-) -> list[Candidate]:
-    stored_keys = [key for _, key in stored]
+    named = _named_rows(rows, field)
+    stored = _Sorted(stored_near(conn, readable, [n.key for n in named], threshold))
     found = []
-    for number, key, name in members:
-        best = process.extractOne(key, stored_keys, scorer=fuzz.ratio, score_cutoff=threshold)
+    for row in named:
+        best = _best(row, stored.near(row.key, threshold), threshold)
         if best is not None:
-            _, score, i = best
-            reason = SAME_NAME if key == stored_keys[i] else SIMILAR_NAME
+            record, score = best
+            reason = SAME_NAME if row.key == record.key else SIMILAR_NAME
             found.append(
-                Candidate(number, reason, field, round(score, 1), name, record_id=stored[i][0])
+                Candidate(
+                    row.holder, reason, field, round(score, 1), row.name, record_id=record.holder
+                )
             )
     return found
 
 
-def _escape_like(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+def stored_near(
+    conn: Connection, readable: Readable, keys: Sequence[str], threshold: float
+) -> list[_Named]:
+    """The readable records whose stored name key (``schema/name_keys.py``) shares the head or
+    the tail of one of ``keys`` (equals it, for a short key). Every record found is returned,
+    however many: none is left out unscored."""
+    records: dict[int, _Named] = {}
+    for statement in near_statements(readable, keys, threshold):
+        for record_id, key in conn.execute(statement):
+            records[record_id] = _Named(record_id, key, key)
+    return list(records.values())
+
+
+def near_statements(
+    readable: Readable, keys: Sequence[str], threshold: float
+) -> list[sa.Select[Any]]:
+    """The statements :func:`stored_near` runs: prefix ranges on the indexed ``_name_key``
+    and ``_name_rev`` (an ``IN`` for the short keys), ``_LOOKUPS_PER_QUERY`` to a statement."""
+    table = readable.table
+    key_column, reversed_column = table.c[NAME_KEY], table.c[NAME_REVERSED]
+    exact: set[str] = set()
+    heads: set[str] = set()
+    tails: set[str] = set()
+    for key in keys:
+        found = halves(key, threshold)
+        if found is None:
+            exact.add(key)
+        else:
+            heads.add(found[0])
+            tails.add(found[1])
+    terms: list[ColumnElement[bool]] = [
+        *(sa.and_(key_column >= h, key_column < _after(h)) for h in sorted(heads)),
+        *(sa.and_(reversed_column >= t, reversed_column < _after(t)) for t in sorted(tails)),
+    ]
+    exact_keys = sorted(exact)
+    for start in range(0, len(exact_keys), _CHUNK):
+        terms.append(key_column.in_(exact_keys[start : start + _CHUNK]))
+    return [
+        readable.select(table.c.id, key_column).where(
+            sa.or_(*terms[start : start + _LOOKUPS_PER_QUERY])
+        )
+        for start in range(0, len(terms), _LOOKUPS_PER_QUERY)
+    ]
 
 
 # ---- what becomes of each row ----------------------------------------------------------------

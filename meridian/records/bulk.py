@@ -45,6 +45,7 @@ from meridian.records.writing import (
 from meridian.schema.expressions import compile_form_expressions
 from meridian.schema.fieldtypes import ValueContext
 from meridian.schema.model import Form
+from meridian.schema.name_keys import name_key_values
 
 MAX_BULK = 1000
 
@@ -268,6 +269,8 @@ def update_records(
         }
         if any(f.key in changed for f in plan.search_fields):
             assignments["_search"] = record_search_text(plan.search_fields, {**current, **changed})
+        if plan.name_field in changed:
+            assignments.update(name_key_values(plan.name_field, changed))
         entries.append((current["id"], version, "update", changes))
         assigned[current["id"]] = assignments
         pairs = {key: targets for key, targets in parsed.pairs.items() if key in changes}

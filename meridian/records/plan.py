@@ -14,7 +14,8 @@ from meridian.records.search import searchable_fields
 from meridian.records.values import Dumper
 from meridian.schema.compile import FormTables, compile_form
 from meridian.schema.fieldtypes import field_type
-from meridian.schema.model import SYSTEM_COLUMNS, Field, Form
+from meridian.schema.model import DERIVED_COLUMNS, SYSTEM_COLUMNS, Field, Form
+from meridian.schema.name_keys import name_source
 
 
 @dataclass(frozen=True)
@@ -44,7 +45,7 @@ class ListColumns:
                     if c.key not in plan.live_keys and isinstance(c.type, UTCDateTime)
                 }
             )
-        shown = plan.live_keys | (set(SYSTEM_COLUMNS) - {"_search"})
+        shown = plan.live_keys | (set(SYSTEM_COLUMNS) - DERIVED_COLUMNS)
         columns = tuple(
             sa.type_coerce(c, sa.String).label(c.key) if c.key in readers else c
             for c in table.c
@@ -73,6 +74,8 @@ class FormPlan:
     live_keys: frozenset[str]
     writable: frozenset[str]
     """Column keys a write may change: the form's columns (formulas included) and the owner."""
+    name_field: str | None = None
+    """The field the record's name keys are made from (``schema/name_keys.py``), if any."""
     _list_columns: dict[str, ListColumns] = field(default_factory=dict, repr=False)
 
     def list_columns(self, dialect: str) -> ListColumns:
@@ -97,6 +100,7 @@ class FormPlan:
             lines,
             live,
             writable,
+            name_source(tables.main, form.title_field),
         )
 
 

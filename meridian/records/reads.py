@@ -23,9 +23,9 @@ from meridian.records.expand import expand_links
 from meridian.records.history import read_history
 from meridian.records.plan import FormPlan, plan_for
 from meridian.records.readable import Readable
-from meridian.schema.model import SYSTEM_COLUMNS, Form
+from meridian.schema.model import DERIVED_COLUMNS, SYSTEM_COLUMNS, Form
 
-SYSTEM_OUTPUT = tuple(column for column in SYSTEM_COLUMNS if column != "_search")
+SYSTEM_OUTPUT = tuple(column for column in SYSTEM_COLUMNS if column not in DERIVED_COLUMNS)
 _SYSTEM_CONVERTERS: dict[str, Callable[[Any], Any] | None] = {
     key: (datetime.isoformat if key.endswith("_at") else None) for key in SYSTEM_OUTPUT
 }

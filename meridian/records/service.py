@@ -51,6 +51,7 @@ from meridian.records.writing import (
 from meridian.schema.expressions import compile_form_expressions
 from meridian.schema.fieldtypes import ValueContext
 from meridian.schema.model import Form
+from meridian.schema.name_keys import name_key_values
 
 
 def create_record(
@@ -151,6 +152,8 @@ def update_record(
     }
     if any(f.key in changed for f in plan.search_fields):
         assignments["_search"] = record_search_text(plan.search_fields, merged)
+    if plan.name_field in changed:
+        assignments.update(name_key_values(plan.name_field, merged))
     echo = echo_columns(conn, actor, form, tz)
     changing = (
         table.update()

@@ -46,6 +46,7 @@ from meridian.schema.expressions import (
 )
 from meridian.schema.fieldtypes import ValueContext, field_type
 from meridian.schema.model import Form
+from meridian.schema.name_keys import name_key_values
 
 
 def parse_items(
@@ -130,6 +131,7 @@ def insert_echoed(
             updated_by=actor.user_id,
             deleted_at=None,
             _search=record_search_text(plan.search_fields, row),
+            **name_key_values(plan.name_field, row),
         )
         rows.append(row)
     if has_expressions(form):

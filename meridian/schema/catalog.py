@@ -14,8 +14,10 @@ from meridian.db import revisions
 from meridian.db.tables import apps, forms, schema_changes
 from meridian.errors import NotFound, StaleVersion
 from meridian.plugins.manager import Plugins, plugins_of
+from meridian.schema.compile import compile_form
 from meridian.schema.fieldtypes import field_types_of
 from meridian.schema.model import FIELD_TYPES_CONTEXT, App, Form
+from meridian.schema.name_keys import refresh_name_keys
 
 _DEFINITION_TEXT = sa.cast(forms.c.definition, sa.Text).label("definition")
 
@@ -115,6 +117,7 @@ def store_form(conn: Connection, form: Form, *, new: bool) -> None:
             )
         )
         return
+    before = conn.execute(sa.select(forms.c.definition).where(forms.c.key == form.key)).scalar()
     result = conn.execute(
         forms.update()
         .where(forms.c.key == form.key, forms.c.version == form.version - 1)
@@ -125,6 +128,20 @@ def store_form(conn: Connection, form: Form, *, new: bool) -> None:
             Text("form {key!r} was changed by someone else; reload it and try again", key=form.key),
             form=form.key,
         )
+    if _named_by(before) != _named_by(definition):
+        refresh_name_keys(conn, compile_form(form).main, form.title_field)
+
+
+def _named_by(definition: Any) -> tuple[Any, ...]:
+    """What a form's stored name keys are made from: its title field's key, type and whether
+    it is required (becoming required fills its blanks)."""
+    if not isinstance(definition, dict) or not definition.get("title_field"):
+        return ()
+    key = definition["title_field"]
+    field: dict[str, Any] = next(
+        (f for f in definition.get("fields", ()) if f.get("key") == key), {}
+    )
+    return (key, field.get("type"), field.get("required"), field.get("archived"))
 
 
 def list_schema_changes(conn: Connection, form_key: str) -> list[dict[str, Any]]:

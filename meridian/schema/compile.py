@@ -16,6 +16,7 @@ import sqlalchemy as sa
 from meridian.db.types import BigId, UTCDateTime
 from meridian.schema.fieldtypes import field_type
 from meridian.schema.model import Field, Form
+from meridian.schema.name_keys import NAME_KEY, NAME_REVERSED, name_key_columns
 
 MAX_IDENTIFIER = 63
 
@@ -113,6 +114,21 @@ def board_index(table: sa.Table, name: str, *columns: sa.Column[Any]) -> sa.Inde
     )
 
 
+def name_key_indexes(table: sa.Table) -> list[sa.Index]:
+    """The indexes duplicate detection looks names up by (``schema/name_keys.py``): over the
+    records that have a key only, so a form without a name field pays nothing for them."""
+    indexes = []
+    for key in (NAME_KEY, NAME_REVERSED):
+        column = table.c[key]
+        keyed = column.is_not(None)
+        indexes.append(
+            sa.Index(
+                index_name(table.name, key), column, sqlite_where=keyed, postgresql_where=keyed
+            )
+        )
+    return indexes
+
+
 def system_columns() -> list[sa.Column[Any]]:
     return [
         sa.Column("id", BigId, primary_key=True, autoincrement=True),
@@ -124,6 +140,7 @@ def system_columns() -> list[sa.Column[Any]]:
         sa.Column("updated_by", sa.BigInteger, nullable=True),
         sa.Column("deleted_at", UTCDateTime, nullable=True),
         sa.Column("_search", sa.Text, nullable=True),
+        *name_key_columns(),
     ]
 
 
@@ -145,6 +162,7 @@ def compile_form(form: Form) -> FormTables:
     for f in stored:
         field_indexes(main, f)
     sa.Index(index_name(main.name, "owner_id"), main.c.owner_id)
+    name_key_indexes(main)
     lines: dict[str, sa.Table] = {}
     links: dict[str, sa.Table] = {}
     for f in form.fields:

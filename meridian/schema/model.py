@@ -40,7 +40,12 @@ SYSTEM_COLUMNS = (
     "updated_by",
     "deleted_at",
     "_search",
+    "_name_key",
+    "_name_rev",
 )
+DERIVED_COLUMNS = frozenset({"_search", "_name_key", "_name_rev"})
+"""System columns the write path derives from a record's fields (search text, name keys): kept
+for lookups, never shown as the record's values."""
 RESERVED_KEYS = frozenset(SYSTEM_COLUMNS) | {"_parent_id", "_position"}
 
 FieldTypeName = Literal[

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from meridian.access.organisation import create_role
-from meridian.access.permissions import set_form_rules
+from meridian.access.permissions import form_access, set_form_rules
 from meridian.access.users import create_user
 from meridian.core.actor import Actor
 from meridian.dataio.dedup import (
@@ -20,12 +20,14 @@ from meridian.dataio.dedup import (
     find_duplicates,
     find_in_rows,
     merged_values,
+    near_statements,
     plan_rows,
 )
 from meridian.dataio.duplicates import decide, list_candidates, store_candidates, stored_decisions
 from meridian.errors import ValidationFailed
 from meridian.http.deps import Workspace
 from meridian.records.bulk import create_records
+from meridian.records.readable import Readable
 from meridian.schema.model import Form
 from tests.forms import install_forms
 
@@ -219,3 +221,95 @@ def test_a_merged_row_fills_only_empty_fields_unless_told_to_overwrite() -> None
         "name": "腾讯科技",
         "phone": "+8613800138000",
     }
+
+
+def _block_of_names(count: int) -> list[str]:
+    """``count`` distinct companies whose names all begin 华信 once the place is taken off —
+    one block of the old detection, which compared a block with its oldest 2,000 records."""
+    trades = ["科技", "数据", "网络", "物流"]
+    return [f"北京华信{n:05d}{trades[n % 4]}有限公司" for n in range(count)]
+
+
+def _create_many(conn: Any, admin: Actor, form: Form, names: list[str]) -> None:
+    for start in range(0, len(names), 1000):
+        items = [{"name": n} for n in names[start : start + 1000]]
+        create_records(conn=conn, actor=admin, form=form, items=items)
+
+
+def test_names_are_paired_among_thousands_that_begin_alike(
+    workspace: Workspace, admin: Actor, customer: Form
+) -> None:
+    """Against 2,600 stored companies of one beginning, the newest ones are still found:
+    suffix, bracket and full-width variants as the same name, a slip of one character as a
+    similar one; and rows of the file pair with each other the same way."""
+    names = _block_of_names(2600)
+    names[2555] = "北京华信02555数据（深圳）有限公司"
+    with workspace.transaction() as conn:
+        _create_many(conn, admin, customer, names)
+        stored = {
+            name: record_id
+            for record_id, name in conn.exec_driver_sql("SELECT id, name FROM data_customer")
+        }
+    rows = _rows(
+        {"name": "北京华信02598网络有限责任公司"},  # 2: stored 2598, another suffix
+        {"name": "北京华信02555数据 (深圳) 有限公司"},  # 3: stored 2555, half-width brackets
+        {"name": "北京華信02577網絡有限公司"},  # 4: two characters off stored 2577
+        {"name": "北京华信02590网洛有限公司"},  # 5: stored 2590, one character off
+        {"name": "上海华信九九云计算有限公司"},  # 6: new
+        {"name": "上海 华信九九 云计算有限公司"},  # 7: row 6, with spaces
+        {"name": "上海华信九九云计算有限责任公司"},  # 8: row 6, another suffix
+        {"name": "ＡＣＭＥ华信国际贸易有限公司"},  # 9: new, full-width Latin letters
+        {"name": "acme华信国际贸易有限公司"},  # 10: row 9
+    )
+    with workspace.read() as conn:
+        found = find_duplicates(conn=conn, actor=admin, form=customer, rows=rows)
+    pairs = {c.row: (c.reason, c.other) for c in found}
+    assert pairs[2] == (SAME_NAME, ("record", stored[names[2598]]))
+    assert pairs[3] == (SAME_NAME, ("record", stored[names[2555]]))
+    assert pairs[5][0] == SIMILAR_NAME and pairs[5][1] == ("record", stored[names[2590]])
+    assert pairs[8] == (SAME_NAME, ("row", 6))
+    assert pairs[10] == (SAME_NAME, ("row", 9))
+    assert 4 not in pairs and 6 not in pairs and 9 not in pairs  # 4: 80%, below the threshold
+    assert pairs[7] == (SAME_NAME, ("row", 6))
+    assert set(pairs) == {2, 3, 5, 7, 8, 10}
+
+
+def test_one_edit_anywhere_in_a_name_is_found_through_the_name_key_indexes(
+    workspace: Workspace, admin: Actor, customer: Form
+) -> None:
+    """A changed, added or dropped character at the start, in the middle or at the end of a
+    name pairs it with the stored one; the lookups are index range scans, not a scan of the
+    table."""
+    names = _block_of_names(2100)
+    with workspace.transaction() as conn:
+        _create_many(conn, admin, customer, names)
+    spellings = {
+        "北京毕信01999物流有限公司": names[1999],  # the first character after the place
+        "北京华信019999物流有限公司": names[1999],  # one added in the middle
+        "北京华信01999物有限公司": names[1999],  # one dropped at the end
+        "華信01998科技有限公司": None,  # two changes: 华→華 and no place (80%)
+    }
+    with workspace.read() as conn:
+        found = [
+            (spelling, candidate)
+            for spelling in spellings
+            for candidate in find_duplicates(
+                conn=conn, actor=admin, form=customer, rows=_rows({"name": spelling})
+            )
+        ]
+        named = dict(conn.exec_driver_sql("SELECT id, name FROM data_customer").all())
+        readable = Readable.of(conn, form_access(conn, admin, customer), workspace.tz)
+        [statement] = near_statements(readable, ["北京华信01999物流", "阿里"], 90.0)
+        sql = str(statement.compile(conn, compile_kwargs={"literal_binds": True}))
+        if conn.dialect.name == "sqlite":
+            plan = " ".join(
+                str(row[-1]) for row in conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {sql}")
+            )
+        else:
+            conn.exec_driver_sql("SET LOCAL enable_seqscan = off")
+            plan = " ".join(row[0] for row in conn.exec_driver_sql(f"EXPLAIN {sql}"))
+    assert [(spelling, c.reason, named[c.record_id]) for spelling, c in found] == [
+        (spelling, SIMILAR_NAME, stored) for spelling, stored in spellings.items() if stored
+    ]
+    assert "ix_data_customer__name_key" in plan and "ix_data_customer__name_rev" in plan
+    assert "SCAN data_customer" not in plan and "Seq Scan" not in plan

@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy.engine import Engine
 
 from meridian.core.actor import Actor
@@ -275,5 +276,57 @@ def test_select_indexes_of_existing_forms_become_board_indexes(
         where = str(_comparable_index(board)["dialect_options"])
         assert "deleted_at IS NULL" in where, where
         assert indexes["uq_data_deal_code"]["column_names"] == ["code"]
+    finally:
+        engine.dispose()
+
+
+def test_existing_records_get_their_name_keys(database_url: str, tmp_path: Path) -> None:
+    """Revision 0031 adds the name key columns and their indexes to every existing form's
+    table and fills them from the title field, so duplicate detection finds the old records."""
+    engine = make_engine(database_url)
+    config = alembic_config()
+    before = ScriptDirectory.from_config(config).get_revision("0031").down_revision
+    form = parse_model(
+        Form,
+        {
+            "key": "deal",
+            "app_key": "crm",
+            "label": "客户",
+            "title_field": "name",
+            "fields": [{"key": "name", "label": "名称", "type": "text"}],
+        },
+    )
+    tables = compile_form(form)
+    try:
+        with engine.begin() as conn:
+            config.attributes["connection"] = conn
+            command.upgrade(config, before)
+        open_audit_trail(engine, load_audit_key(configured="", data_dir=tmp_path))
+        now = datetime.now(UTC)
+        with engine.begin() as conn:
+            changes.create_app(conn=conn, actor=Actor.system(), app=App(key="crm", label="CRM"))
+            changes.create_form(conn=conn, actor=Actor.system(), form=form)
+            for column in ("_name_key", "_name_rev"):  # the table as before 0031
+                conn.exec_driver_sql(f"DROP INDEX ix_data_deal_{column}")
+                conn.exec_driver_sql(f"ALTER TABLE data_deal DROP COLUMN {column}")
+            stamps = {"created_at": now, "updated_at": now}
+            conn.execute(
+                tables.main.insert(),
+                [
+                    {"id": 1, "name": "腾讯科技（深圳）有限责任公司", **stamps},
+                    {"id": 2, "name": "ＡＣＭＥ 有限公司", **stamps},
+                    {"id": 3, "name": None, **stamps},
+                ],
+            )
+        upgrade_database(engine)
+        with engine.begin() as conn:
+            keys = conn.exec_driver_sql("SELECT id, _name_key, _name_rev FROM data_deal")
+            assert sorted(tuple(row) for row in keys) == [
+                (1, "腾讯科技(深圳)", ")圳深(技科讯腾"),
+                (2, "acme", "emca"),
+                (3, None, None),
+            ]
+            indexes = {index["name"] for index in sa.inspect(conn).get_indexes("data_deal")}
+            assert {"ix_data_deal__name_key", "ix_data_deal__name_rev"} <= indexes
     finally:
         engine.dispose()

@@ -1,0 +1,134 @@
+"""Where a company's name key is cut in two for duplicate lookups (issue 19).
+
+One edit — a character changed, added or dropped — falls on one side of any cut, so a name
+one edit away from a key starts with the key's head or ends with its tail, wherever the cut
+is (``dedup.stored_near`` looks both up by prefix ranges on indexed columns). The cut decides
+only how many names a lookup returns: a head that is a place name (北京, 广东深圳) or a tail
+that is a trade word (科技, 信息技术) is shared by thousands of companies. So the cut goes in
+the middle of what is left once leading place names and trailing trade words are set aside:
+北京字节跳动科技 → 北京字节 | 跳动科技.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from meridian.schema.values.region import children
+
+_PLACE_SUFFIXES = ("特别行政区", "维吾尔自治区", "壮族自治区", "回族自治区", "自治区", "省", "市")
+_TRADES = (
+    "信息技术",
+    "网络技术",
+    "网络科技",
+    "信息科技",
+    "电子商务",
+    "计算机",
+    "房地产",
+    "科技",
+    "技术",
+    "信息",
+    "数据",
+    "网络",
+    "软件",
+    "电子",
+    "通信",
+    "智能",
+    "物流",
+    "传媒",
+    "文化",
+    "广告",
+    "贸易",
+    "商贸",
+    "咨询",
+    "服务",
+    "实业",
+    "发展",
+    "投资",
+    "控股",
+    "管理",
+    "工程",
+    "建设",
+    "置业",
+    "开发",
+    "运营",
+    "集团",
+    "医药",
+    "能源",
+    "环保",
+    "设备",
+    "制造",
+    "机械",
+    "材料",
+    "食品",
+    "教育",
+)
+
+
+def most_edits(length: int, threshold: float) -> int:
+    """The most single-character insertions and deletions that keep a name key of ``length``
+    similar to another at ``threshold`` (0–100): the ratio is ``1 - d / (length + other)``
+    with ``other ≤ length + d``, so ``d ≤ 2·length·(1 - t) / t``."""
+    share = threshold / 100
+    if share <= 0:
+        return length
+    return int(2 * length * (1 - share) / share + 1e-9)
+
+
+def halves(key: str, threshold: float) -> tuple[str, str] | None:
+    """The key's head and its tail reversed (what ``_name_key`` and ``_name_rev`` are looked up
+    by), or None when no key one edit away can reach ``threshold`` — a short key, which only
+    the equal key can match."""
+    if len(key) < 2 or most_edits(len(key), threshold) < 1:
+        return None
+    start = len(key) - len(_strip_places(key))
+    end = len(key) - _trade_length(key[start:])
+    cut = start + (end - start + 1) // 2 if end - start >= 2 else len(key) // 2
+    cut = min(max(cut, 1), len(key) - 1)
+    return key[:cut], key[cut:][::-1]
+
+
+def _strip_places(key: str) -> str:
+    places, lengths = _place_names()
+    changed = True
+    while changed:
+        changed = False
+        for length in lengths:  # longest first
+            if len(key) > length + 1 and key[:length] in places:
+                key = key[length:]
+                changed = True
+                break
+    return key
+
+
+def _trade_length(core: str) -> int:
+    """How many trailing characters of ``core`` are trade words or a bracketed part such as
+    (深圳) or (中国) (two or more characters always left)."""
+    length = 0
+    opening = core.rfind("(")
+    if core.endswith(")") and opening > 1:
+        length = len(core) - opening
+    changed = True
+    while changed:
+        changed = False
+        for trade in _TRADES:  # longest first
+            rest = len(core) - length
+            if core[:rest].endswith(trade) and rest > len(trade) + 1:
+                length += len(trade)
+                changed = True
+                break
+    return length
+
+
+@lru_cache(maxsize=1)
+def _place_names() -> tuple[frozenset[str], tuple[int, ...]]:
+    """Province and city names, with and without 省/市/自治区…, and their lengths, longest
+    first."""
+    names: set[str] = {"中国", "中华"}
+    for province in children():
+        for division in (province, *children(province.code)):
+            names.add(division.name)
+            for suffix in _PLACE_SUFFIXES:
+                if division.name.endswith(suffix) and len(division.name) > len(suffix) + 1:
+                    names.add(division.name[: -len(suffix)])
+                    break
+    return frozenset(names), tuple(sorted({len(n) for n in names}, reverse=True))
