@@ -13,6 +13,7 @@ import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
 from meridian.access import manage
+from meridian.access.permissions import set_form_rules
 from meridian.access.tokens import create_token
 from meridian.app import create_app
 from meridian.core.actor import Actor
@@ -125,3 +126,37 @@ def test_an_export_job_is_refused_at_once_and_is_only_its_owners(
     assert no_export.get(f"/api/v1/exports/{mine['id']}").status_code == 404
     assert no_export.get(f"/api/v1/exports/{mine['id']}/file").status_code == 404
     assert client.get(f"/api/v1/exports/{mine['id']}/file").status_code == 404  # not yet done
+
+
+def test_an_export_its_owner_may_no_longer_make_fails_with_the_reason(
+    client: TestClient, workspace: Workspace, settings: Settings
+) -> None:
+    """导出 taken away between asking and running: the job fails the export with why (in the
+    reader's language), tells the owner, writes no file and is not tried again."""
+    _set_up(client)
+    rep = _member(workspace, settings)
+    with workspace.transaction() as conn:
+        manage.create_role(conn, Actor.system(), "exporter", "导出员")
+        set_form_rules(conn, "exporter", get_form(conn, "deal"), {"read": "all", "export": "all"})
+        user_id = conn.execute(
+            sa.text("SELECT id FROM sys_user WHERE email = 'rep@acme.test'")
+        ).scalar_one()
+        manage.update_user(conn, Actor.system(), user_id, {"roles": ["exporter"]})
+    asked = rep.post("/api/v1/forms/deal/exports", json={"format": "xlsx"})
+    assert asked.status_code == 202, asked.text
+    with workspace.transaction() as conn:
+        manage.update_user(conn, Actor.system(), user_id, {"roles": ["member"]})
+    _work(workspace)
+    failed = rep.get(f"/api/v1/exports/{asked.json()['id']}", headers={"Accept-Language": "en"})
+    assert failed.json()["state"] == "failed"
+    assert failed.json()["error"] and failed.json()["file"] is None
+    assert rep.get(f"/api/v1/exports/{asked.json()['id']}/file").status_code == 404
+    with workspace.read() as conn:
+        job = conn.execute(
+            sa.text("SELECT state, attempts FROM sys_job WHERE kind = 'export.run'")
+        ).one()
+        told = conn.execute(
+            sa.text("SELECT count(*) FROM sys_notification WHERE user_id = :u"), {"u": user_id}
+        ).scalar_one()
+    assert tuple(job) == ("done", 1)
+    assert told == 1
