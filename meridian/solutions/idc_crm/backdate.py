@@ -82,16 +82,21 @@ def backdate_samples(engine: Engine) -> None:
         _set(conn, payment, _morning(conn, payment.c.paid_on), now)
         _set(conn, followup, followup.c.occurred_at, now)
         customer = t["customer"]
-        happened = sa.union_all(
-            sa.select(opportunity.c.customer.label("c"), opportunity.c.created_at.label("at")),
-            sa.select(followup.c.customer, followup.c.created_at),
-            sa.select(contract.c.customer, contract.c.created_at),
-        ).subquery("happened")
-        earliest = (
-            sa.select(sa.func.min(happened.c.at))
-            .where(happened.c.c == customer.c.id)
-            .scalar_subquery()
-        )
+        # The earliest of each source's own earliest, each found through the source's
+        # customer index: a min over their UNION ALL filtered by customer made SQLite scan
+        # all three tables once per customer (20k customers at 100k: most of the demo's time).
+        firsts = [
+            sa.select(
+                sa.select(sa.func.min(source.c.created_at))
+                .where(source.c.customer == customer.c.id)
+                .correlate(customer)
+                .scalar_subquery()
+                .label("at")
+            )
+            for source in (opportunity, followup, contract)
+        ]
+        happened = sa.union_all(*firsts).subquery("happened")
+        earliest = sa.select(sa.func.min(happened.c.at)).scalar_subquery()
         _set(conn, customer, _minus(conn, earliest, CUSTOMER_LEAD), now)
         contact = t["contact"]
         _set(conn, contact, created_of(customer, contact.c.customer), now)
