@@ -35,6 +35,7 @@ CHUNK_ROWS = 1000
 """Rows joined into one piece of XML handed to the compressing thread."""
 _EPOCH = date(1899, 12, 30).toordinal()
 _NEEDS_ESCAPE = re.compile(r"[&<>\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+_LITERAL_ESCAPE = re.compile(r"_(?=x[0-9A-Fa-f]{4}_)")
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 _SHEET_NAME = re.compile(r"[\[\]:*?/\\]")
 
@@ -187,7 +188,7 @@ def _row_writer(width: int) -> Callable[[int, Sequence[Any]], str]:
                 continue
             kind = type(value)
             if kind is str or kind is _Header:
-                if _NEEDS_ESCAPE.search(value) is not None:
+                if _NEEDS_ESCAPE.search(value) is not None or "_x" in value:
                     value = _escape(value)
                 if len(value) > MAX_TEXT:
                     value = value[:MAX_TEXT]
@@ -234,6 +235,8 @@ def _serial(moment: datetime) -> float:
 
 def _escape(value: str) -> str:
     """XML's three characters, and the control characters XML cannot carry as Excel writes
-    them (``_x0001_``)."""
+    them (``_x0001_``); text that looks like such an escape keeps its underscore escaped
+    (``_x005F_``), so a reader gives it back as written."""
+    value = _LITERAL_ESCAPE.sub("_x005F_", value)
     value = value.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
     return _CONTROL.sub(lambda found: f"_x{ord(found.group()):04X}_", value)

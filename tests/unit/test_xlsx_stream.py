@@ -27,7 +27,7 @@ ROWS = [
         *range(24),
     ],
     [2, None, Decimal("12345678901234.56"), None, None, False, *([None] * 23), "last"],
-    [3, "bell\x07 tab\there", 1.5, date(1900, 3, 1), None, None],
+    [3, "bell\x07 tab\there", 1.5, date(1900, 3, 1), None, None, "_x0041_ 编号"],
 ]
 
 
@@ -63,6 +63,8 @@ def test_every_cell_reads_back_where_it_was_written(tmp_path: Path) -> None:
     assert read[0] == HEADER
     assert read[1][1] == 'A&B <公司> "引号" ' and read[1][2] == 1200.5
     assert read[2][2] == "12345678901234.56" and read[2][29] == "last"
+    assert read[3][1] == "bell\x07 tab\there"  # the control character decoded again
+    assert read[3][6] == "_x0041_ 编号"  # text that looks like an escape, as written
 
 
 @pytest.mark.parametrize("length", [MAX_TEXT, MAX_TEXT + 10])
