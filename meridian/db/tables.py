@@ -863,6 +863,11 @@ stage_visits = sa.Table(
     sa.Column("due_at", UTCDateTime, nullable=True),
     sa.Column("warned_at", UTCDateTime, nullable=True),
     sa.Column("breached_at", UTCDateTime, nullable=True),
+    # Whether the record went on from this visit: it entered, at or after this visit, a stage
+    # of the same pipeline further on that is not lost. Kept by the stages engine when a
+    # record enters a stage (``flows.stages.history``), so conversion reports read a column
+    # instead of searching the later visits of every visit.
+    sa.Column("advanced", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.Index("ix_flow_stage_visit_record", "form_key", "record_id", "entered_at"),
     sa.Index("ix_flow_stage_visit_stage", "form_key", "stage_key", "entered_at"),
     # One open visit per record: the database itself refuses a second.

@@ -19,7 +19,8 @@ reached as ``visit.<column>``:
 ``cycle_days``  number    days from the record's entry into the pipeline (its first visit,
                           normally its creation) to entering this stage
 ``probability`` number    the stage's win probability (%)
-``advanced``    boolean   the record went on to a later stage that is not lost
+``advanced``    boolean   the record went on to a later stage that is not lost (kept on the
+                          visit by the stages engine: ``flows.stages.history``)
 ``current``     boolean   the record is still in this stage
 ============== ========= ===========================================================
 
@@ -28,12 +29,15 @@ Only the tables of the stages engine are read; its code is not called.
 
 from __future__ import annotations
 
+import sqlite3
 from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
+from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy.sql.selectable import Join
 
 from meridian.db.tables import pipelines, stage_visits, stages
 from meridian.db.types import UTCDateTime
@@ -42,6 +46,7 @@ from meridian.expr.sqlops import SqlContext
 from meridian.schema.model import Field, Form
 
 Sql = ColumnElement[Any]
+UNIXEPOCH = sqlite3.sqlite_version_info >= (3, 38, 0)
 PREFIX = "visit."
 VISIT_COLUMNS = (
     "stage",
@@ -61,12 +66,17 @@ VISIT_COLUMNS = (
 
 
 def seconds_between(ctx: SqlContext, start: Sql, end: Sql) -> Sql:
-    """Whole seconds from ``start`` to ``end`` (each cut to its second, on both dialects)."""
+    """Whole seconds from ``start`` to ``end`` (each cut to its second, on both dialects).
+
+    SQLite's ``unixepoch`` (3.38 on) gives the same whole seconds as ``strftime('%s')`` at a
+    third of the cost (52 against 137 ms of CPU over 363k visits)."""
     if ctx.postgres:
         return sa.cast(
             sa.func.floor(sa.extract("epoch", end)) - sa.func.floor(sa.extract("epoch", start)),
             sa.BigInteger(),
         )
+    if UNIXEPOCH:
+        return sa.func.unixepoch(end) - sa.func.unixepoch(start)
     return sa.cast(sa.func.strftime("%s", end), sa.Integer()) - sa.cast(
         sa.func.strftime("%s", start), sa.Integer()
     )
@@ -112,6 +122,29 @@ def current_probability(form: Form, record_id: Sql) -> Sql:
     return sa.func.coalesce(found, 0)
 
 
+class RowsFirst(Join):
+    """The readable rows joined to their visits, the rows read first.
+
+    SQLite's planner, seeing ``form_key = ?`` on an index of the visits, starts from the
+    visits (every visit of the form, each then looked up among the records) where starting
+    from the records and reading each one's few visits through ``(form_key, record_id)`` is
+    five to seven times cheaper — measured at 100k opportunities, 363k visits: conversion
+    1,394 → 186 ms of CPU, time in stage 1,003 → 195, pipeline as of a day 516 → 109, even
+    the sales cycle over won visits only 199 → 109. SQLite keeps the order of a ``CROSS
+    JOIN``; PostgreSQL plans the join itself (a hash join)."""
+
+    inherit_cache = True
+
+
+@compiles(RowsFirst, "sqlite")
+def _rows_first(join: RowsFirst, compiler: Any, **kw: Any) -> str:
+    text: str = compiler.visit_join(join, **kw)
+    head, found, tail = text.partition(" JOIN ")
+    if not found or "(" in head:  # the rows are not one table: leave the order to SQLite
+        return text
+    return f"{head} CROSS JOIN {tail}"
+
+
 class StageHistory:
     """The visits joined to one report's readable rows."""
 
@@ -129,6 +162,9 @@ class StageHistory:
         self.visit = stage_visits.alias("v")
         self.pipeline = pipelines.alias("vp")
         self.stage = stages.alias("vs")
+        self.stage_read = False
+        """Whether a column reads the visited stage (its probability): only then are the
+        pipeline and stage joined to every visit."""
 
     def join(self, rows: sa.FromClause) -> sa.FromClause:
         v, p, s = self.visit, self.pipeline, self.stage
@@ -138,14 +174,16 @@ class StageHistory:
             on = sa.and_(
                 on, v.c.entered_at < moment, sa.or_(v.c.left_at.is_(None), v.c.left_at >= moment)
             )
-        return (
-            rows.join(v, on)
-            .outerjoin(p, sa.and_(p.c.form_key == v.c.form_key, p.c.key == v.c.pipeline_key))
-            .outerjoin(s, sa.and_(s.c.pipeline_id == p.c.id, s.c.key == v.c.stage_key))
-        )
+        joined: sa.FromClause = RowsFirst(rows, v, on)
+        if not self.stage_read:
+            return joined
+        return joined.outerjoin(
+            p, sa.and_(p.c.form_key == v.c.form_key, p.c.key == v.c.pipeline_key)
+        ).outerjoin(s, sa.and_(s.c.pipeline_id == p.c.id, s.c.key == v.c.stage_key))
 
     @property
     def probability(self) -> Sql:
+        self.stage_read = True
         return sa.func.coalesce(self.stage.c.probability, 0)
 
     def column(self, name: str, created_at: Sql) -> tuple[Sql, str, Field | None, int] | None:
@@ -182,32 +220,5 @@ class StageHistory:
         if name == "current":
             return v.c.left_at.is_(None), "boolean", None, 0
         if name == "advanced":
-            return self._advanced(), "boolean", None, 0
+            return v.c.advanced, "boolean", None, 0
         return None
-
-    def _advanced(self) -> Sql:
-        """Whether the record entered a later stage of the same pipeline, not a lost one, at
-        or after this visit: of the records that entered a stage, those that went on."""
-        v, s = self.visit, self.stage
-        later = stage_visits.alias("av")
-        later_stage = stages.alias("as_")
-        return sa.exists(
-            sa.select(sa.literal(1))
-            .select_from(
-                later.join(
-                    later_stage,
-                    sa.and_(
-                        later_stage.c.pipeline_id == s.c.pipeline_id,
-                        later_stage.c.key == later.c.stage_key,
-                    ),
-                )
-            )
-            .where(
-                later.c.form_key == v.c.form_key,
-                later.c.record_id == v.c.record_id,
-                later.c.pipeline_key == v.c.pipeline_key,
-                later.c.entered_at >= v.c.entered_at,
-                later.c.category != "lost",
-                later_stage.c.position > s.c.position,
-            )
-        )

@@ -25,6 +25,7 @@ from meridian.access.permissions import set_form_rules
 from meridian.core.actor import Actor
 from meridian.db.tables import stage_visits, tasks
 from meridian.errors import ValidationFailed
+from meridian.flows.stages.history import refresh_advanced
 from meridian.flows.stages.pipelines import save_pipeline
 from meridian.records.bulk import create_records
 from meridian.schema import changes
@@ -170,6 +171,8 @@ def history(crm: Crm, fake_clock: FakeClock) -> History:  # noqa: F811
             final = [v for v in visits if v.deal == deal["id"]][-1].stage
             conn.execute(table.update().where(table.c.id == deal["id"]).values(stage=final))
             deal["stage"] = final
+        # Written as it happened, so what each visit went on to is computed as after an import.
+        refresh_advanced(conn, "deal")
         # Follow-ups (read by the members' department scope) and done tasks: first responses.
         for definition in (NOTE, PAYMENT):
             changes.create_form(

@@ -82,6 +82,32 @@ def _check_history(
         for visit in visits:
             if visit.move in ("back", "reopen"):
                 assert visit.reason
+    _check_advanced(by_record, ORDER)
+
+
+def _check_advanced(by_record: dict[int, list[Any]], order: list[str]) -> None:
+    """Each visit's ``advanced`` as the engine kept it is the definition, computed here: a
+    visit of the record at or after it entered a stage further on that is not lost."""
+    for record_id, visits in by_record.items():
+        for visit in visits:
+            went_on = any(
+                later.entered_at >= visit.entered_at
+                and later.category != "lost"
+                and order.index(later.stage_key) > order.index(visit.stage_key)
+                for later in visits
+            )
+            assert visit.advanced is went_on, (record_id, visit.id, visit.stage_key)
+
+
+def _visits_by_record(workspace: Workspace) -> dict[int, list[Any]]:
+    with workspace.read() as conn:
+        rows = conn.execute(
+            sa.select(stage_visits).order_by(stage_visits.c.record_id, stage_visits.c.id)
+        ).all()
+    by_record: dict[int, list[Any]] = {}
+    for row in rows:
+        by_record.setdefault(row.record_id, []).append(row)
+    return by_record
 
 
 @pytest.mark.parametrize("seed", [7, 2026])
@@ -150,3 +176,14 @@ def test_random_moves_keep_the_stage_history_consistent(
             accepted += 1
         _check_history(workspace, expected, first, moment[0])
     assert refused > 20 and accepted > 20
+    history = _visits_by_record(workspace)
+    assert any(v.advanced for visits in history.values() for v in visits)
+    assert any(not v.advanced for visits in history.values() for v in visits[:-1])
+    # The stages change order: which visits went on is computed again from the definition.
+    document = _pipeline()
+    document["stages"].reverse()
+    with workspace.transaction() as conn:
+        save_pipeline(conn, actor=system, form=get_form(conn, "deal"), document=document)
+    reordered = [s["key"] for s in document["stages"]]
+    assert reordered != ORDER
+    _check_advanced(_visits_by_record(workspace), reordered)

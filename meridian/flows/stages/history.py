@@ -12,6 +12,13 @@ each override is written to the audit trail too. The SLA deadlines of the visit 
 Reports read this table: funnel, dwell time, cycle time, pipeline as of a date. Visits of a
 record never overlap: the only open visit (``left_at`` NULL) is closed, at the same instant,
 before the next one opens, and a unique partial index refuses a second open one.
+
+Each visit also keeps whether its record went on from it (``advanced``: a later visit, of the
+same pipeline, to a stage further on that is not lost), for the conversion reports. A record
+entering a stage that is not lost marks its earlier visits to the stages before it in the same
+UPDATE that closes its open visit (no statement more per move); history written as it happened
+(``import_visits``) and a pipeline whose stages changed order are computed again, set-based,
+by :func:`refresh_advanced` with the definition itself.
 """
 
 from __future__ import annotations
@@ -24,7 +31,7 @@ from sqlalchemy.engine import Connection
 
 from meridian.core.clock import utcnow
 from meridian.db.sets import one_of
-from meridian.db.tables import stage_visits
+from meridian.db.tables import pipelines, stage_visits, stages
 from meridian.events.audit import audit
 from meridian.events.lifecycle import StageEntered, StageLeft
 from meridian.events.records import (
@@ -175,8 +182,9 @@ def open_visits(
         )
     }
     actor_id = entries[0][0].actor_id
-    if closing:
-        conn.execute(stage_visits.update().where(is_open).values(left_at=now, left_by=actor_id))
+    advancing = [] if created else _advancing(conn, entries)
+    if closing or advancing:
+        _close_and_advance(conn, form_key, ids, now, actor_id, advancing)
     overridden = _overridden(intent)
     new_rows = []
     opened: list[Entry] = []
@@ -235,6 +243,110 @@ def open_visits(
     if events:
         saved = {i: rows[i] for i in ids if i in rows} if rows else {}
         announce(conn, form, events, saved)
+
+
+def _advancing(conn: Connection, entries: Sequence[Entry]) -> list[sa.ColumnElement[bool]]:
+    """Which earlier visits the entries make ``advanced``: of each record entering a stage
+    that is not lost, its visits of the same pipeline to the stages before that one (the new
+    visit is the latest: every earlier visit entered at or before it)."""
+    groups: dict[tuple[str, tuple[str, ...]], list[int]] = {}
+    for event, pipeline, stage, _previous in entries:
+        if stage is _NO_STAGE or stage.category == "lost":
+            continue
+        before = tuple(s.key for s in pipeline.stages if s.position < stage.position)
+        if before:
+            groups.setdefault((pipeline.key, before), []).append(event.record_id)
+    v = stage_visits.c
+    return [
+        sa.and_(
+            one_of(conn, v.record_id, sorted(set(ids))),
+            v.pipeline_key == pipeline_key,
+            v.stage_key.in_(before),
+        )
+        for (pipeline_key, before), ids in groups.items()
+    ]
+
+
+def _close_and_advance(
+    conn: Connection,
+    form_key: str,
+    ids: Sequence[int],
+    now: Any,
+    actor_id: int | None,
+    advancing: Sequence[sa.ColumnElement[bool]],
+) -> None:
+    """One UPDATE: the records' open visits close and the visits they went on from are marked
+    ``advanced`` (each SET reads the row as it was, so a visit both closed and advanced is
+    told by its old ``left_at``)."""
+    v = stage_visits.c
+    was_open = v.left_at.is_(None)
+    values: dict[str, Any] = {
+        "left_at": sa.case((was_open, now), else_=v.left_at),
+        "left_by": sa.case((was_open, actor_id), else_=v.left_by),
+    }
+    touched: sa.ColumnElement[bool] = was_open
+    if advancing:
+        went_on = sa.or_(*advancing)
+        values["advanced"] = sa.case((went_on, sa.true()), else_=v.advanced)
+        touched = sa.or_(was_open, sa.and_(went_on, v.advanced.is_(sa.false())))
+    conn.execute(
+        stage_visits.update()
+        .where(v.form_key == form_key, one_of(conn, v.record_id, ids), touched)
+        .values(values)
+    )
+
+
+def refresh_advanced(
+    conn: Connection,
+    form_key: str,
+    *,
+    record_ids: Sequence[int] | None = None,
+    pipeline_key: str | None = None,
+) -> None:
+    """Compute ``advanced`` again from the definition, set-based, for a form's visits (of some
+    records, or of one pipeline): after history is written as it happened, or a pipeline's
+    stages changed order. Reports never compute it; this is the one place that says it."""
+    visit = stage_visits
+    later = stage_visits.alias("av")
+    pipeline = pipelines.alias("ap")
+    here = stages.alias("hs")
+    there = stages.alias("ts")
+    went_on = sa.exists(
+        sa.select(sa.literal(1))
+        .select_from(
+            later.join(
+                pipeline,
+                sa.and_(
+                    pipeline.c.form_key == later.c.form_key,
+                    pipeline.c.key == later.c.pipeline_key,
+                ),
+            )
+            .join(
+                here,
+                sa.and_(here.c.pipeline_id == pipeline.c.id, here.c.key == visit.c.stage_key),
+            )
+            .join(
+                there,
+                sa.and_(there.c.pipeline_id == pipeline.c.id, there.c.key == later.c.stage_key),
+            )
+        )
+        .where(
+            later.c.form_key == visit.c.form_key,
+            later.c.record_id == visit.c.record_id,
+            later.c.pipeline_key == visit.c.pipeline_key,
+            later.c.entered_at >= visit.c.entered_at,
+            later.c.category != "lost",
+            there.c.position > here.c.position,
+        )
+    )
+    where = [visit.c.form_key == form_key]
+    if record_ids is not None:
+        if not record_ids:
+            return
+        where.append(one_of(conn, visit.c.record_id, sorted(set(record_ids))))
+    if pipeline_key is not None:
+        where.append(visit.c.pipeline_key == pipeline_key)
+    conn.execute(visit.update().where(*where).values(advanced=went_on))
 
 
 def make_sop_tasks(conn: Connection, form: Form, entered: Sequence[tuple[int, Entry]]) -> None:
@@ -334,6 +446,11 @@ def _audit_override(
     )
 
 
+IMPORT_REFRESH_BY_RECORD = 1000
+"""Above this many records, an import computes ``advanced`` again for the whole form in one
+statement rather than naming every record."""
+
+
 def import_visits(conn: Connection, form_key: str, visits: Sequence[Mapping[str, Any]]) -> None:
     """Write visits as they happened (sample data, a migration from another system): records
     without visits yet, each record's visits in order, the last one open. Nothing is announced
@@ -353,6 +470,9 @@ def import_visits(conn: Connection, form_key: str, visits: Sequence[Mapping[str,
     }
     if visits:
         conn.execute(stage_visits.insert(), [{**defaults, **visit} for visit in visits])
+        records = {visit["record_id"] for visit in visits}
+        many = len(records) > IMPORT_REFRESH_BY_RECORD
+        refresh_advanced(conn, form_key, record_ids=None if many else sorted(records))
 
 
 def visits_of(conn: Connection, form_key: str, record_id: int) -> list[dict[str, Any]]:

@@ -32,6 +32,7 @@ from meridian.db.tables import pipelines, stage_criteria, stages
 from meridian.errors import ErrorCollector, NotFound, PermissionDenied
 from meridian.events.audit import audit
 from meridian.flows.stages.criteria import criterion_kinds, describe
+from meridian.flows.stages.history import refresh_advanced
 from meridian.flows.stages.model import (
     CATEGORIES,
     PIPELINES_REVISION,
@@ -75,6 +76,7 @@ def save_pipeline(
         "updated_at": now,
     }
     revisions.bump(conn, PIPELINES_REVISION)
+    order_before: list[str] = []
     if existing is None:
         position = conn.execute(
             sa.select(sa.func.count())
@@ -86,6 +88,13 @@ def save_pipeline(
         ).scalar_one()
     else:
         pipeline_id = existing
+        order_before = list(
+            conn.scalars(
+                sa.select(stages.c.key)
+                .where(stages.c.pipeline_id == existing)
+                .order_by(stages.c.position)
+            )
+        )
         conn.execute(pipelines.update().where(pipelines.c.id == existing).values(header))
         old_stages = sa.select(stages.c.id).where(stages.c.pipeline_id == existing)
         conn.execute(stage_criteria.delete().where(stage_criteria.c.stage_id.in_(old_stages)))
@@ -125,6 +134,9 @@ def save_pipeline(
         ]
         if rows:
             conn.execute(stage_criteria.insert(), rows)
+    if existing is None or order_before != [s["key"] for s in checked["stages"]]:
+        # Which visits went on to a stage further on depends on the stages' order.
+        refresh_advanced(conn, form.key, pipeline_key=checked["key"])
     audit(
         conn,
         actor_id=actor.user_id,
@@ -151,6 +163,7 @@ def delete_pipeline(conn: Connection, *, actor: Actor, form: Form, key: str) -> 
     conn.execute(stage_criteria.delete().where(stage_criteria.c.stage_id.in_(old_stages)))
     conn.execute(stages.delete().where(stages.c.pipeline_id == found))
     conn.execute(pipelines.delete().where(pipelines.c.id == found))
+    refresh_advanced(conn, form.key, pipeline_key=key)  # its visits went on to no stage now
     audit(
         conn, actor_id=actor.user_id, action="pipeline.delete", object_type=form.key, object_id=key
     )
