@@ -9,14 +9,16 @@ was computed (a report may read "now": hours in a stage, today's period) and at 
 
 - SQLite: ``PRAGMA data_version`` read on a connection of the cache's own that never writes;
   SQLite changes it whenever any other connection (of any process) commits;
-- PostgreSQL: the text of ``pg_current_snapshot()`` read outside the request's transaction,
+- PostgreSQL: the text of ``pg_current_snapshot()``, read on the request's own connection
+  (no connection more is checked out) before its first statement and again after the result,
   which changes whenever a transaction is given an id (its first write) or ends.
 
 Any write — to records, stage history, tasks, permissions, the report itself — thus turns
 every kept result stale, which is coarse but never wrong. A result is kept only when the
 revision read before computing it is still the revision after, so no write can fall between
 what was read and the revision it is filed under. Each process keeps its own few results
-(``MAX_RESULTS``, least recently used dropped first).
+(``MAX_RESULTS``, least recently used dropped first). The SQLite watcher's connection is closed
+when its engine is disposed.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from collections.abc import Callable, Hashable
 from datetime import timedelta
 from typing import Any, TypeVar
 
+from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine
 
 from meridian.core.clock import utcnow
@@ -57,18 +60,27 @@ class _Watcher:
             engine.dialect.name == "sqlite" and bool(database) and database != ":memory:"
         )
 
-    def revision(self) -> str | None:
+        if engine.dialect.name == "sqlite":
+            event.listen(engine, "engine_disposed", self.close)
+
+    def revision(self, conn: Connection) -> str | None:
         if not self.usable:
             return None
         if self.engine.dialect.name == "postgresql":
-            with self.engine.connect() as conn:
-                return str(conn.exec_driver_sql("SELECT pg_current_snapshot()::text").scalar())
+            return str(conn.exec_driver_sql("SELECT pg_current_snapshot()::text").scalar())
         with self.lock:
             if self.sqlite is None:
                 self.sqlite = sqlite3.connect(
                     str(self.engine.url.database), check_same_thread=False, isolation_level=None
                 )
             return str(self.sqlite.execute("PRAGMA data_version").fetchone()[0])
+
+    def close(self, _engine: Engine | None = None) -> None:
+        """Close the SQLite connection (the engine was disposed); a later read opens it again."""
+        with self.lock:
+            if self.sqlite is not None:
+                self.sqlite.close()
+                self.sqlite = None
 
 
 class ResultCache:
@@ -104,7 +116,7 @@ class ResultCache:
         except TypeError:
             return compute()
         watcher = self._watcher(conn.engine)
-        revision = watcher.revision()
+        revision = watcher.revision(conn)
         if revision is None:
             return compute()
         started = utcnow(conn)
@@ -116,7 +128,7 @@ class ResultCache:
                     self.results.move_to_end(key)
                     return copy.deepcopy(kept)  # type: ignore[no-any-return]
         result = compute()
-        if watcher.revision() == revision:
+        if watcher.revision(conn) == revision:
             with self.lock:
                 self.results[key] = (started, copy.deepcopy(result))
                 while len(self.results) > self.size:

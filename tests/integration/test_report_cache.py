@@ -10,6 +10,7 @@ result only on SQLite (a shared test server writes all the time).
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
@@ -20,7 +21,7 @@ import sqlalchemy as sa
 from meridian.core.actor import Actor
 from meridian.core.clock import SYSTEM_CLOCK
 from meridian.records.bulk import create_records
-from meridian.reports import store
+from meridian.reports import cache, store
 from meridian.reports.cache import FRESH_FOR
 from meridian.reports.service import report_data
 from meridian.schema.catalog import get_form
@@ -158,3 +159,47 @@ def test_a_write_by_any_other_connection_is_seen_at_once(
     after = _counts(crm, Actor.system(), report_id)
     assert after.get("lead") is None
     assert after["lost"] == before.get("lost", 0) + moved
+
+
+def test_the_revision_is_read_without_a_connection_more(
+    crm: Crm,  # noqa: F811
+    report_id: int,
+) -> None:
+    """Kept or computed, a report's data takes no connection from the pool beyond the
+    request's own (PostgreSQL read the revision on two extra connections per call)."""
+    engine = crm.workspace.engine
+    checkouts: list[object] = []
+
+    def count(*_: Any) -> None:
+        checkouts.append(object())
+
+    with crm.workspace.read() as conn:
+        sa.event.listen(engine, "checkout", count)
+        try:
+            for _ in range(2):  # computed, then (on SQLite) the kept result
+                report_data(
+                    conn=conn, actor=Actor.system(), report_id=report_id, tz=crm.workspace.tz
+                )
+        finally:
+            sa.event.remove(engine, "checkout", count)
+    assert checkouts == []
+
+
+def test_the_sqlite_watcher_closes_with_its_engine(
+    crm: Crm,  # noqa: F811
+    report_id: int,
+) -> None:
+    if not _sqlite(crm):
+        pytest.skip("PostgreSQL reads the revision on the request's connection")
+    other = sa.create_engine(crm.workspace.engine.url)
+    try:
+        with other.connect() as conn, conn.begin():
+            report_data(conn=conn, actor=Actor.system(), report_id=report_id, tz=crm.workspace.tz)
+        watcher = cache.results.watchers[other]
+        watcher_connection = watcher.sqlite
+        assert watcher_connection is not None
+    finally:
+        other.dispose()
+    assert watcher.sqlite is None
+    with pytest.raises(sqlite3.ProgrammingError):  # closed, not merely forgotten
+        watcher_connection.execute("SELECT 1")
