@@ -10,14 +10,14 @@ used, then gathers the table's statistics in full (its indexes all lead with ``f
 value per form, which a sampled ANALYZE takes for selective; see ``db.statistics``).
 
 Revision ID: 0035
-Revises: 0032
+Revises: 0031
 """
 
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0035"
-down_revision = "0032"
+down_revision = "0031"
 branch_labels = None
 depends_on = None
 
