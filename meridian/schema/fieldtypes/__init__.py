@@ -75,8 +75,13 @@ assert set(BUILTIN_FIELD_TYPES) == set(FIELD_TYPES), "every declared field type 
 
 def field_type(field: Field) -> FieldType:
     """The type object ``field`` was validated against (a plugin's, when the form was read
-    within a workspace), else the built-in of that name."""
-    kind: FieldType | None = field._kind
+    within a workspace), else the built-in of that name.
+
+    Read from the model's private dict: ``field._kind`` goes through pydantic's
+    ``__getattr__``, 7 µs against 0.4 µs, and this is asked several times per value shown or
+    written (a kanban of 300 cards: 1,700 times; 5,000 sample deals loaded: 370,000)."""
+    private = field.__pydantic_private__
+    kind: FieldType | None = private.get("_kind") if private else None
     return kind if kind is not None else BUILTIN_FIELD_TYPES[field.type]
 
 
