@@ -25,7 +25,7 @@ from meridian.core.clock import utcnow
 from meridian.core.i18n import negotiate
 from meridian.core.ids import Id
 from meridian.dataio import drafts, duplicates
-from meridian.dataio.mappings import saved_mappings
+from meridian.dataio.mappings import MAX_HEADER_ROW, saved_mappings
 from meridian.dataio.preview import PREVIEW_ROWS, column_preview
 from meridian.dataio.run_dry import dry_run
 from meridian.dataio.run_job import launch
@@ -50,13 +50,15 @@ SHOWN_OUTCOMES = 1000
 
 class MappingChange(BaseModel):
     """A draft's mapping: a document (``meridian.import-mapping/1``), or a saved mapping's
-    name; optionally another sheet, the default for duplicates, and a name to save it under."""
+    name; optionally another sheet, another header row (``0``: the row found), the default for
+    duplicates, and a name to save it under."""
 
     model_config = ConfigDict(extra="forbid")
     mapping: dict[str, Any] | None = None
     saved: str | None = Field(default=None, max_length=200)
     save_as: str | None = Field(default=None, max_length=200)
     sheet: str | None = Field(default=None, max_length=255)
+    header_row: int | None = Field(default=None, ge=0, le=MAX_HEADER_ROW)
     on_duplicate: Literal["keep", "merge", "skip"] | None = None
 
 
@@ -86,10 +88,11 @@ def upload_import(
     workspace: WorkspaceDep,
     actor: ActorDep,
     sheet: Annotated[str | None, Form(max_length=255)] = None,
+    header_row: Annotated[int | None, Form(ge=1, le=MAX_HEADER_ROW)] = None,
 ) -> dict[str, Any]:
     """Upload an .xlsx, .xls, .csv or .tsv (charset detected) and open an import of it in
-    state ``draft``: its sheets, the header row found, the columns with the suggested field
-    of each, and the first rows. Needs the form's 导入 and 新建 rights."""
+    state ``draft``: its sheets, the header row found (or ``header_row``), the columns with
+    the suggested field of each, and the first rows. Needs the form's 导入 and 新建 rights."""
     with workspace.read() as conn:
         drafts.own_form(conn, actor, form_key)
     upload = drafts.receive_upload(
@@ -99,7 +102,7 @@ def upload_import(
         workspace.settings.max_upload_bytes,
     )
     with workspace.transaction() as conn:
-        state = drafts.open_draft(conn, actor, form_key, upload, sheet)
+        state = drafts.open_draft(conn, actor, form_key, upload, sheet, header_row)
         form = drafts.own_form(conn, actor, form_key)
     return drafts.describe(state, form, upload.path)
 
@@ -132,7 +135,8 @@ def get_mapping(import_id: Id, workspace: WorkspaceDep, actor: ActorDep) -> dict
 def put_mapping(
     import_id: Id, body: MappingChange, workspace: WorkspaceDep, actor: ActorDep
 ) -> dict[str, Any]:
-    """Change a draft's mapping, sheet or default for duplicates (422 naming the column and
+    """Change a draft's mapping, sheet, header row or default for duplicates (422 naming the
+    header row that is blank, or the column and
     the value for a column the file has not or a field the importer cannot fill)."""
     store = workspace.settings.file_store_dir
     with workspace.transaction() as conn:
@@ -148,6 +152,7 @@ def put_mapping(
             saved=body.saved,
             save_as=body.save_as,
             sheet=body.sheet,
+            header_row=body.header_row,
             on_duplicate=body.on_duplicate,
         )
     return drafts.describe(state, form, path)
@@ -193,7 +198,7 @@ def dry_run_import(
         state, form = drafts.own_import(conn, actor, import_id)
         path = drafts.upload_path(store, state)
         mapping = drafts.current_mapping(conn, state, form, path)
-    source = drafts.read_source(path, state.sheet)
+    source = drafts.read_source(path, state.sheet, mapping.header_row)
     report = ReportWriter(source.header, locale)
     shown: list[RowOutcome] = []
 

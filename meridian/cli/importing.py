@@ -7,7 +7,9 @@ import json
 import sys
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
+from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import typer
 
@@ -20,7 +22,9 @@ from meridian.dataio.converting import convert_row
 from meridian.dataio.dedup_run import duplicate_finder
 from meridian.dataio.mapping import suggest_mapping
 from meridian.dataio.mappings import (
+    MAX_HEADER_ROW,
     ImportMapping,
+    header_row_of,
     read_mapping,
     save_mapping,
     saved_mapping,
@@ -53,6 +57,13 @@ def import_command(
         file: Path = typer.Argument(..., help="An .xlsx, .xls, .csv or .tsv file."),
         form: str = typer.Option(..., "--form", help="Form key, e.g. customer."),
         sheet: str | None = typer.Option(None, "--sheet", help="Sheet name (default: first)."),
+        header_row: int | None = typer.Option(
+            None,
+            "--header-row",
+            min=1,
+            max=MAX_HEADER_ROW,
+            help="The header's row number as the sheet shows it (default: the row found).",
+        ),
         dry_run: bool = typer.Option(False, "--dry-run", help="Report per row, write nothing."),
         sample: int | None = typer.Option(None, "--sample", min=1, help="Only the first N rows."),
         verbose: bool = typer.Option(False, "--verbose", help="Also list each row's steps."),
@@ -85,8 +96,11 @@ def import_command(
                 actor = _actor(conn, user)
             try:
                 with workspace.engine.connect() as conn:
-                    header = read_sheet(file, sheet).header
-                    mapping = _mapping(conn, target, header, mapping_file, saved)
+                    document = _document(conn, target, mapping_file, saved)
+                    if header_row is None and document is not None:
+                        header_row = header_row_of(document)
+                    header = read_sheet(file, sheet, header_row).header
+                    mapping = _mapping(conn, target, header, document, header_row)
                 if dry_run:
                     _dry_run(
                         workspace,
@@ -119,7 +133,7 @@ def import_command(
                     f"import {state.id}: "
                     + (f"resuming after {state.rows_done} rows" if resumed else "started")
                 )
-                total = count_rows(file, sheet)
+                total = count_rows(file, sheet, mapping.header_row)
                 state = run_import(
                     workspace.engine,
                     actor,
@@ -182,22 +196,30 @@ def _actor(conn: object, email: str | None) -> Actor:
     return load_actor(conn, get_user_id(conn, email))  # type: ignore[arg-type]
 
 
-def _mapping(
-    conn: object, form: Form, header: tuple[str, ...], path: Path | None, saved: str | None
-) -> ImportMapping:
+def _document(conn: object, form: Form, path: Path | None, saved: str | None) -> Any:
+    """The mapping document of ``--mapping`` or ``--saved-mapping``; None for neither."""
     if path is not None:
         try:
-            document = json.loads(path.read_text(encoding="utf-8"))
+            return json.loads(path.read_text(encoding="utf-8"))
         except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
             raise InvalidValue(
                 "invalid_mapping",
                 Text("{value!r} is not a JSON file: {reason}", value=str(path), reason=str(error)),
             ) from None
-        return read_mapping(document, form, header, conn)  # type: ignore[arg-type]
     if saved is not None:
-        document = saved_mapping(conn, form, saved)  # type: ignore[arg-type]
-        return read_mapping(document, form, header, conn)  # type: ignore[arg-type]
-    return suggested(form, suggest_mapping(header, form))
+        return saved_mapping(conn, form, saved)  # type: ignore[arg-type]
+    return None
+
+
+def _mapping(
+    conn: object, form: Form, header: tuple[str, ...], document: Any, header_row: int | None
+) -> ImportMapping:
+    """The document fitted to the header (the suggestion without one), headed at
+    ``header_row``."""
+    if document is None:
+        return suggested(form, suggest_mapping(header, form), header_row)
+    mapping = read_mapping(document, form, header, conn)  # type: ignore[arg-type]
+    return replace(mapping, header_row=header_row)
 
 
 def _keep_mapping(
@@ -269,7 +291,7 @@ def _dry_run(
 ) -> None:
     """The run's own code on the file (or its first ``sample`` rows), rolled back: the same
     mapping, lookups, deduplication and write path, per row what the run would do."""
-    source = read_sheet(file, sheet)
+    source = read_sheet(file, sheet, mapping.header_row)
     typer.echo(
         f"sheet {source.name!r}, header on row {source.header_row}"
         + (f", read as {source.encoding}" if source.encoding else "")

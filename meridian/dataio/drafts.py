@@ -15,7 +15,7 @@ import hashlib
 import os
 import secrets
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, time
 from decimal import Decimal
 from pathlib import Path
@@ -32,6 +32,7 @@ from meridian.core.i18n import Text
 from meridian.dataio.mapping import importable_fields, suggest_mapping
 from meridian.dataio.mappings import (
     ImportMapping,
+    header_row_of,
     read_mapping,
     save_mapping,
     saved_mapping,
@@ -109,14 +110,21 @@ def upload_path(store: Path, state: ImportState) -> Path:
 
 
 def open_draft(
-    conn: Connection, actor: Actor, form_key: str, upload: Upload, sheet: str | None
+    conn: Connection,
+    actor: Actor,
+    form_key: str,
+    upload: Upload,
+    sheet: str | None,
+    header_row: int | None = None,
 ) -> ImportState:
     """A new import of the uploaded file in state ``draft``, with the suggested mapping of
-    its first sheet with a header (or ``sheet``). A file that cannot be read, or a sheet it
-    does not have, is refused (422 naming ``file`` or ``sheet``)."""
+    its first sheet with a header (or ``sheet``), its header the row found (or
+    ``header_row``). A file that cannot be read, a sheet it does not have or a row that
+    cannot be the header is refused (422 naming ``file``, ``sheet`` or ``header_row``)."""
     form = _importable_form(conn, actor, form_key)
-    source = read_source(upload.path, sheet)
-    mapping = suggested(form, suggest_mapping(source.header, form))
+    chosen = header_row_of({"header_row": header_row})
+    source = read_source(upload.path, sheet, chosen)
+    mapping = suggested(form, suggest_mapping(source.header, form), chosen)
     return start_import(
         conn,
         actor,
@@ -140,11 +148,14 @@ def own_import(conn: Connection, actor: Actor, import_id: int) -> tuple[ImportSt
     return state, _importable_form(conn, actor, state.form_key)
 
 
-def read_source(path: Path, sheet: str | None) -> Sheet:
-    """The sheet, or a 422 naming ``sheet`` (a sheet the file has not) or ``file``."""
+def read_source(path: Path, sheet: str | None, header_row: int | None = None) -> Sheet:
+    """The sheet headed at ``header_row`` (None: the row found), or a 422 naming ``sheet`` (a
+    sheet the file has not), ``header_row`` (a blank row, or past the end) or ``file``."""
     try:
-        return read_sheet(path, sheet)
+        return read_sheet(path, sheet, header_row)
     except InvalidValue as error:
+        if error.code == "blank_header_row":
+            raise _refused("header_row", error.code, error.message, header_row) from None
         where = "sheet" if error.code == "no_sheet" and sheet is not None else "file"
         raise _refused(where, error.code, error.message, sheet or path.name) from None
 
@@ -152,7 +163,7 @@ def read_source(path: Path, sheet: str | None) -> Sheet:
 def describe(state: ImportState, form: Form, path: Path) -> dict[str, Any]:
     """The import as the wizard and the API show it: its file's sheets, the chosen sheet's
     header row, columns with what each fills, and the first rows."""
-    source = read_source(path, state.sheet)
+    source = read_source(path, state.sheet, header_row_of(state.mapping))
     sample = [
         {"row": row.number, "cells": [plain(cell) for cell in row.cells]}
         for _, row in zip(range(SAMPLE_ROWS), source.rows, strict=False)
@@ -178,6 +189,7 @@ def describe(state: ImportState, form: Form, path: Path) -> dict[str, Any]:
         **summary(state),
         "sheets": sheet_names(path),
         "header_row": source.header_row,
+        "header_row_chosen": header_row_of(state.mapping) is not None,
         "encoding": source.encoding,
         "columns": columns,
         "sample": sample,
@@ -221,7 +233,8 @@ def fields_for_mapping(conn: Connection, form: Form) -> list[dict[str, Any]]:
 
 def current_mapping(conn: Connection, state: ImportState, form: Form, path: Path) -> ImportMapping:
     """The import's mapping fitted to its file (as stored, checked again)."""
-    return read_mapping(state.mapping, form, read_source(path, state.sheet).header, conn)
+    header = read_source(path, state.sheet, header_row_of(state.mapping)).header
+    return read_mapping(state.mapping, form, header, conn)
 
 
 def set_mapping(
@@ -235,11 +248,13 @@ def set_mapping(
     saved: str | None = None,
     save_as: str | None = None,
     sheet: str | None = None,
+    header_row: int | None = None,
     on_duplicate: str | None = None,
 ) -> ImportState:
-    """Change a draft's sheet, mapping (a document, a saved mapping's name, or — with a new
-    sheet and neither — the suggestion) and default for duplicates; save the mapping under
-    ``save_as``. Every problem is a 422 naming its field; nothing changes then."""
+    """Change a draft's sheet, header row (``0``: the row found again), mapping (a document,
+    a saved mapping's name, or — with a new sheet or header row and neither — the suggestion
+    for the new header) and default for duplicates; save the mapping under ``save_as``. Every
+    problem is a 422 naming its field; nothing changes then."""
     _require_draft(state)
     if on_duplicate is not None and on_duplicate not in ("keep", "merge", "skip"):
         raise _refused(
@@ -249,17 +264,25 @@ def set_mapping(
             on_duplicate,
         )
     chosen_sheet = sheet if sheet is not None else state.sheet
-    header = read_source(path, chosen_sheet).header
+    held_row = header_row_of(state.mapping)
+    if header_row is None:
+        chosen_row = held_row
+    else:
+        chosen_row = None if header_row == 0 else header_row_of({"header_row": header_row})
     if saved is not None:
         document = saved_mapping(conn, form, saved)
+    if header_row is None and isinstance(document, dict) and "header_row" in document:
+        chosen_row = header_row_of(document)  # a mapping saved with its header row
+    header = read_source(path, chosen_sheet, chosen_row).header
     if document is None:
+        moved = (sheet is not None and sheet != state.sheet) or chosen_row != held_row
         mapping = (
-            suggested(form, suggest_mapping(header, form))
-            if sheet is not None and sheet != state.sheet
+            suggested(form, suggest_mapping(header, form), chosen_row)
+            if moved
             else read_mapping(state.mapping, form, header, conn)
         )
     else:
-        mapping = read_mapping(document, form, header, conn)
+        mapping = replace(read_mapping(document, form, header, conn), header_row=chosen_row)
     if save_as:
         save_mapping(conn, actor, form, save_as[:200], mapping)
     conn.execute(

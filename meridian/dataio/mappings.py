@@ -42,6 +42,8 @@ from meridian.schema.fieldtypes import field_type
 from meridian.schema.model import Form
 
 FORMAT = "meridian.import-mapping/1"
+MAX_HEADER_ROW = 1000
+"""The lowest row a header may be chosen at: a title block above a header is a few rows."""
 _OWNER_HEADERS = next(group for group in SYNONYMS if "负责人" in group)
 
 
@@ -59,8 +61,12 @@ class ColumnMapping:
 
 @dataclass(frozen=True)
 class ImportMapping:
+    """The columns of a file and the fields they fill; ``header_row`` is the row the header
+    is read from as the sheet numbers it (None: the row :func:`reading.find_header` finds)."""
+
     form: str
     columns: tuple[ColumnMapping, ...]
+    header_row: int | None = None
 
     def document(self) -> dict[str, Any]:
         """The mapping as its JSON document (saved, written to a file, printed)."""
@@ -72,7 +78,10 @@ class ImportMapping:
             if column.options:
                 entry["options"] = dict(column.options)
             columns.append(entry)
-        return {"format": FORMAT, "form": self.form, "columns": columns}
+        document: dict[str, Any] = {"format": FORMAT, "form": self.form, "columns": columns}
+        if self.header_row is not None:
+            document["header_row"] = self.header_row
+        return document
 
     def digest(self) -> str:
         """SHA-256 of the canonical document: the same file imported with the same mapping
@@ -85,7 +94,27 @@ class ImportMapping:
         return {c.field: c.key for c in self.columns if c.field and c.key}
 
 
-def suggested(form: Form, suggestions: Sequence[Suggestion]) -> ImportMapping:
+def header_row_of(document: Any) -> int | None:
+    """The header row a mapping document names (None: found); a 422 naming ``header_row``
+    when it is not a row number."""
+    row = document.get("header_row") if isinstance(document, Mapping) else None
+    if row is None:
+        return None
+    if isinstance(row, bool) or not isinstance(row, int) or not 1 <= row <= MAX_HEADER_ROW:
+        errors = ErrorCollector()
+        errors.add(
+            "header_row",
+            "invalid_header_row",
+            Text("the header row is a row number from 1 to {limit}", limit=MAX_HEADER_ROW),
+            row,
+        )
+        errors.raise_if_any()
+    return int(row)
+
+
+def suggested(
+    form: Form, suggestions: Sequence[Suggestion], header_row: int | None = None
+) -> ImportMapping:
     """The mapping the suggestions make, with a column headed 负责人 / 销售 / owner (and no
     field of that name) filling the owner."""
     columns = []
@@ -95,7 +124,7 @@ def suggested(form: Form, suggestions: Sequence[Suggestion]) -> ImportMapping:
         if chosen is None and not owner_taken and header_key(s.header) in _OWNER_HEADERS:
             chosen, owner_taken = OWNER, True
         columns.append(ColumnMapping(s.column, s.header, chosen))
-    return ImportMapping(form.key, tuple(columns))
+    return ImportMapping(form.key, tuple(columns), header_row)
 
 
 def read_mapping(
@@ -173,7 +202,7 @@ def read_mapping(
         chosen.get(position, ColumnMapping(position, text, None))
         for position, text in enumerate(header)
     )
-    return ImportMapping(form.key, columns)
+    return ImportMapping(form.key, columns, header_row_of(document))
 
 
 def _key_problem(conn: Connection, link: Any, key: Any) -> Text | None:

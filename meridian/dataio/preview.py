@@ -38,7 +38,7 @@ def column_preview(
 ) -> list[dict[str, Any]]:
     """Per mapped column, its first ``rows`` cells: the value each becomes, or the refusal's
     code and reason (in ``locale``)."""
-    source = read_source(path, sheet)
+    source = read_source(path, sheet, mapping.header_row)
     chunk = list(itertools.islice(source.rows, rows))
     resolver = Resolver(conn, actor, form, mapping.link_keys, tz)
     batch = BatchConverter(form, mapping, resolver, ValueContext(tz)).convert(conn, chunk)

@@ -2,7 +2,8 @@
 charset their spreadsheet saved them (UTF-8, GBK, GB18030 — told apart by charset-normalizer).
 
 A file may hold several sheets, and a sheet often starts with a title (merged across the
-columns) or a blank line above the real header; :func:`find_header` picks the header row. Rows
+columns) or a blank line above the real header; :func:`find_header` picks the header row, and
+the importer may choose another (``header_row``: the wizard, the API, ``--header-row``). Rows
 come out as an iterator, one :class:`SourceRow` at a time, so a file of a million rows never sits
 in Python's memory as a list (calamine keeps an .xlsx sheet's cells compactly on its side; a CSV is
 read line by line). Cells are as the reader gives them: text, int/float, bool, date/datetime
@@ -80,11 +81,14 @@ def read_sheets(path: Path) -> Iterator[Sheet]:
             yield sheet
 
 
-def read_sheet(path: Path, sheet: str | None = None) -> Sheet:
-    """One sheet by name (the first with a header when ``sheet`` is None)."""
+def read_sheet(path: Path, sheet: str | None = None, header_row: int | None = None) -> Sheet:
+    """One sheet by name (the first with a header when ``sheet`` is None), its header the row
+    numbered ``header_row`` (as the sheet shows it) or, when None, the row found."""
     for found in read_sheets(path):
         if sheet is None or found.name == sheet:
-            return found
+            if header_row is None or header_row == found.header_row:
+                return found
+            return _headed_at(path, found, header_row)
     raise InvalidValue(
         "no_sheet",
         Text("{value!r} has no sheet with a header", value=path.name)
@@ -136,14 +140,47 @@ def find_header(rows: list[tuple[Any, ...]]) -> int | None:
     return next(index for index, count in enumerate(filled) if count)
 
 
+def _headed_at(path: Path, found: Sheet, header_row: int) -> Sheet:
+    """``found`` read again with its header at row ``header_row``."""
+    suffix = path.suffix.lower()
+    if suffix in DELIMITED:
+        assert found.encoding is not None
+        rows, first = _delimited_rows(path, found.encoding, DELIMITED[suffix]), 1
+    else:
+        rows, first = _workbook_rows(_open_workbook(path), found.name)
+    sheet = _rows_sheet(found.name, rows, first, found.encoding, header_row)
+    assert sheet is not None
+    return sheet
+
+
 def _rows_sheet(
-    name: str, rows: Iterator[tuple[Any, ...]], first_row: int = 1, encoding: str | None = None
+    name: str,
+    rows: Iterator[tuple[Any, ...]],
+    first_row: int = 1,
+    encoding: str | None = None,
+    header_row: int | None = None,
 ) -> Sheet | None:
-    """The sheet whose rows (the first numbered ``first_row``) are ``rows``; None if blank."""
-    top = list(itertools.islice(rows, HEADER_SEARCH_ROWS))
-    index = find_header(top)
-    if index is None:
-        return None
+    """The sheet whose rows (the first numbered ``first_row``) are ``rows``, its header found
+    or at row ``header_row``; None if blank. A chosen row that is blank or past the end is
+    refused (``blank_header_row``)."""
+    if header_row is None:
+        top = list(itertools.islice(rows, HEADER_SEARCH_ROWS))
+        index = find_header(top)
+        if index is None:
+            return None
+    else:
+        index = header_row - first_row
+        top = list(itertools.islice(rows, max(index + 1, 0)))
+        if index < 0 or len(top) <= index or not any(_filled(cell) for cell in top[index]):
+            raise InvalidValue(
+                "blank_header_row",
+                Text(
+                    "row {value} of sheet {sheet!r} cannot be the header: it is blank or past "
+                    "the last row",
+                    value=header_row,
+                    sheet=name,
+                ),
+            )
     header_cells = top[index]
     width = max(
         (i + 1 for i, cell in enumerate(header_cells) if _filled(cell)), default=len(header_cells)

@@ -84,7 +84,7 @@ def dry_run(
     """Dry-run ``path`` (its first ``limit`` data rows when a sample is wanted) into the form
     as ``actor``; ``on_batch`` gets each batch's source rows with their outcomes, in order.
     Refused (403) without the form's import and create rights, as the run is."""
-    source = read_sheet(path, sheet)
+    source = read_sheet(path, sheet, mapping.header_row)
     rows = source.rows if limit is None else itertools.islice(source.rows, limit)
     result = DryRun(source)
     try:

@@ -88,7 +88,7 @@ def finish_run(
         on_duplicate=state.on_duplicate,
         import_id=import_id,
     )
-    total = count_rows(path, state.sheet)
+    total = count_rows(path, state.sheet, mapping.header_row)
     _keep_pace(engine, import_id)(Progress(state.rows_done, total, 0.0, None))
     try:
         return run_import(

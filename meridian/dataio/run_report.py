@@ -15,6 +15,7 @@ import openpyxl
 from sqlalchemy.engine import Engine
 
 from meridian.core.i18n import N_, Text, Translator, localized
+from meridian.dataio.mappings import header_row_of
 from meridian.dataio.reading import SourceRow, read_sheet
 from meridian.dataio.run_store import ImportState, RowOutcome, outcomes_of
 from meridian.db.engine import read_transaction
@@ -81,7 +82,7 @@ def write_report(
     engine: Engine, state: ImportState, path: Path, out: Path, locale: str = "en"
 ) -> int:
     """Write the report of ``state``'s import of ``path`` to ``out``; returns the rows written."""
-    source = read_sheet(path, state.sheet)
+    source = read_sheet(path, state.sheet, header_row_of(state.mapping))
     report = ReportWriter(source.header, locale)
     with read_transaction(engine) as conn:
         outcomes = _peekable(outcomes_of(conn, state.id))

@@ -72,9 +72,9 @@ def file_digest(path: Path) -> str:
     return digest.hexdigest()
 
 
-def count_rows(path: Path, sheet: str | None) -> int:
+def count_rows(path: Path, sheet: str | None, header_row: int | None = None) -> int:
     """How many data rows the sheet has (read once more, without converting: for the ETA)."""
-    return sum(1 for _ in read_sheet(path, sheet).rows)
+    return sum(1 for _ in read_sheet(path, sheet, header_row).rows)
 
 
 def begin_import(
@@ -141,7 +141,7 @@ def run_import(
     if state.state != RUNNING:
         return state
     finder = finder or KeepAll()
-    source = read_sheet(path, state.sheet)
+    source = read_sheet(path, state.sheet, mapping.header_row)
     rows = itertools.islice(source.rows, state.rows_done, None)
     with read_transaction(engine) as conn:
         form = get_form(conn, state.form_key)

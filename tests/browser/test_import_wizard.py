@@ -271,3 +271,59 @@ def test_without_the_import_right_there_is_no_button_and_the_api_refuses(
     assert page.request.get(server.url + "/forms/customer/import").status == 403
     assert errors == []
     context.close()
+
+
+def noted_xlsx(path: Path) -> Path:
+    """A notes row above the header, all text: the row detection takes for the header."""
+    book = openpyxl.Workbook()
+    sheet = book.active
+    assert sheet is not None
+    sheet.title = "客户"
+    sheet.append(["填表说明", "日期写作 2024-03-05", "金额单位：元"])
+    sheet.append(["公司名称", "签约日期", "金额"])
+    sheet.append(["阿里云计算有限公司", "2024/3/6", "¥1,200"])
+    book.save(path)
+    return path
+
+
+def test_the_member_chooses_another_header_row_and_the_mapping_follows(
+    browser: Browser, server: Server, tmp_path: Path
+) -> None:
+    _set_up(server)
+    file = noted_xlsx(tmp_path / "客户.xlsx")
+    for locale in ("zh-CN", "en"):
+        context = browser.new_context(viewport=DESKTOP, locale=locale)
+        page, errors = open_watched(context)
+        page.set_default_timeout(15_000)
+        log_in(page, server, "mei@idc.test", "demo4meridian")
+        page.goto(server.url + "/forms/customer/import")
+        page.get_by_test_id("import-file").set_input_files(file)
+        page.get_by_test_id("import-upload-submit").click()
+        page.wait_for_url("**/imports/*/map")
+        import_id = int(page.url.split("/")[-2])
+        expect(page.get_by_test_id("import-header-row")).to_contain_text("1")
+        assert page.get_by_test_id("map-0").input_value() == ""  # 填表说明 fills nothing
+
+        page.get_by_test_id("import-header-row-choice").fill("2")
+        page.get_by_test_id("import-header-row-apply").click()
+        page.wait_for_url(f"**/imports/{import_id}/map")
+        expect(page.get_by_test_id("import-header-row")).to_contain_text("2")
+        assert page.get_by_test_id("import-header-row-choice").input_value() == "2"
+        assert [page.get_by_test_id(f"map-{i}").input_value() for i in range(3)] == [
+            "name",
+            "signed",
+            "amount",
+        ]
+        expect(page.get_by_test_id("import-map")).to_contain_text("阿里云计算有限公司")
+        page.screenshot(path=SCREENSHOTS / f"import-header-row.{locale}.png", full_page=True)
+
+        page.get_by_test_id("import-header-row-choice").fill("9")  # past the last row
+        page.get_by_test_id("import-header-row-apply").click()
+        expect(page.get_by_test_id("import-problems")).to_contain_text("9")
+        expect(page.get_by_test_id("import-header-row")).to_contain_text("2")  # unchanged
+
+        page.get_by_test_id("import-header-row-found").click()
+        page.wait_for_url(f"**/imports/{import_id}/map")
+        expect(page.get_by_test_id("import-header-row")).to_contain_text("1")
+        assert errors == []
+        context.close()

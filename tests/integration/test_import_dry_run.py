@@ -120,3 +120,30 @@ def test_a_file_or_form_that_cannot_be_used_is_refused(env: Path) -> None:
     code, _, err = run("import", str(env / "a.csv"), "--form", "customer", "--on-duplicate", "x")
     assert code == 2
     assert "--on-duplicate is one of keep, merge, skip" in err
+
+
+def test_the_header_row_is_chosen_with_header_row(env: Path, database_url: str) -> None:
+    """A notes row above the header is all text, so it is found as the header; ``--header-row
+    2`` reads the header below it, the suggested mapping follows, and the data starts on row
+    3. A row that cannot be the header is refused with exit 2, naming it."""
+    lines = [
+        "填表说明,代码写作 18 位,官网可空",
+        "单位名称,统一社会信用代码,官网",
+        "腾讯科技（深圳）有限公司,91440300708461136T,https://www.tencent.com",
+    ]
+    path = env / "带说明.csv"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    code, out, err = run("import", str(path), "--form", "customer", "--dry-run")
+    assert "header on row 1" in out.splitlines()[0]
+    code, out, err = run(
+        "import", str(path), "--form", "customer", "--header-row", "2", "--dry-run"
+    )
+    assert code == 0, out + err
+    output = out.splitlines()
+    assert output[0] == "sheet '带说明', header on row 2, read as utf-8"
+    assert any(line.startswith("column '单位名称' -> name") for line in output), output
+    assert output[-1] == "created 1, updated 0, merged 0, rejected 0"
+    code, _, err = run("import", str(path), "--form", "customer", "--header-row", "7", "--dry-run")
+    assert code == 2
+    assert "row 7 of sheet '带说明' cannot be the header" in err
+    assert _customers(database_url) == 0

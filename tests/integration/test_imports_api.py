@@ -308,3 +308,66 @@ def test_a_file_over_the_upload_limit_is_refused(
     assert refused.value.errors[0].field == "file"
     assert refused.value.errors[0].code == "file_too_large"
     assert not list((tmp_path / "imports").iterdir())
+
+
+def noted_xlsx() -> bytes:
+    """A notes row above the header that detection takes for the header (every cell text)."""
+    book = openpyxl.Workbook()
+    sheet = book.active
+    assert sheet is not None
+    sheet.title = "客户"
+    sheet.append(["填表说明", "日期写作 2024-03-05", "金额单位：元"])
+    sheet.append(["公司名称", "签约日期", "金额"])
+    sheet.append(["腾讯科技（深圳）有限公司", "2024年3月5日", "1.2万"])
+    sheet.append(["阿里云计算有限公司", "2024/3/6", "¥1,200"])
+    sheet.append([None, None, None])
+    out = io.BytesIO()
+    book.save(out)
+    return out.getvalue()
+
+
+def test_the_header_row_is_chosen_at_upload_or_later_and_the_suggestions_follow(
+    workspace: Workspace, people: dict[str, Any], as_user: Any
+) -> None:
+    mei = as_user(people["mei"])
+    found = _upload(mei, noted_xlsx()).json()
+    assert found["header_row"] == 1 and found["header_row_chosen"] is False
+    assert [c["suggested"] for c in found["columns"]] == [None, None, None]
+
+    chosen = _upload(mei, noted_xlsx(), header_row="2")
+    assert chosen.status_code == 201, chosen.text
+    assert chosen.json()["header_row"] == 2 and chosen.json()["header_row_chosen"] is True
+    assert [c["suggested"] for c in chosen.json()["columns"]] == ["name", "signed", "amount"]
+    assert chosen.json()["sample"][0]["row"] == 3
+
+    moved = mei.put(f"/api/v1/imports/{found['id']}/mapping", json={"header_row": 2})
+    assert moved.status_code == 200, moved.text
+    assert [c["field"] for c in moved.json()["columns"]] == ["name", "signed", "amount"]
+    assert moved.json()["mapping"]["header_row"] == 2
+    kept = mei.put(
+        f"/api/v1/imports/{found['id']}/mapping", json={"mapping": moved.json()["mapping"]}
+    )
+    assert kept.json()["header_row"] == 2  # a mapping change keeps the chosen row
+    dry = mei.post(f"/api/v1/imports/{found['id']}/dry-run", json={"sample": None}).json()
+    assert dry["counts"]["created"] + dry["counts"]["merged"] == 2
+
+    again = mei.put(f"/api/v1/imports/{found['id']}/mapping", json={"header_row": 0})
+    assert again.json()["header_row"] == 1 and again.json()["header_row_chosen"] is False
+
+
+@pytest.mark.parametrize(
+    ("where", "row"), [("upload", "5"), ("upload", "0"), ("put", 9), ("put", -1), ("put", 1001)]
+)
+def test_a_header_row_that_cannot_be_one_is_refused_naming_it(
+    workspace: Workspace, people: dict[str, Any], as_user: Any, where: str, row: Any
+) -> None:
+    mei = as_user(people["mei"])
+    if where == "upload":
+        refused = _upload(mei, noted_xlsx(), header_row=row)
+    else:
+        draft = _upload(mei, noted_xlsx()).json()
+        refused = mei.put(f"/api/v1/imports/{draft['id']}/mapping", json={"header_row": row})
+        assert mei.get(f"/api/v1/imports/{draft['id']}").json()["header_row"] == 1  # unchanged
+    assert refused.status_code == 422, refused.text
+    problem = refused.json()
+    assert any("header_row" in str(e.get("field") or e.get("loc")) for e in problem["errors"])

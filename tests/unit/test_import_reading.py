@@ -192,3 +192,16 @@ def test_files_that_cannot_be_read_are_refused_with_the_name(tmp_path: Path) -> 
         read_sheet(_workbook(tmp_path / "book.xlsx"), "订单")
     assert error.value.code == "no_sheet"
     assert error.value.message == "'book.xlsx' has no sheet '订单'"
+
+
+def test_a_chosen_header_row_is_read_instead_of_the_one_found(tmp_path: Path) -> None:
+    path = tmp_path / "noted.csv"
+    path.write_text("填表说明,日期写作 2024-03-05\n公司名称,签约日期\n\nACME,2024-03-05\n", "utf-8")
+    assert read_sheet(path).header_row == 1
+    sheet = read_sheet(path, header_row=2)
+    assert (sheet.header, sheet.header_row) == (("公司名称", "签约日期"), 2)
+    assert [row.number for row in sheet.rows] == [4]
+    for blank_or_past in (3, 9):
+        with pytest.raises(InvalidValue) as refused:
+            read_sheet(path, header_row=blank_or_past)
+        assert refused.value.code == "blank_header_row"

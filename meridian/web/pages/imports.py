@@ -17,7 +17,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from meridian.core.ids import Id
 from meridian.dataio import drafts, duplicates
-from meridian.dataio.mappings import saved_mappings
+from meridian.dataio.mappings import header_row_of, saved_mappings
 from meridian.dataio.preview import column_preview
 from meridian.dataio.run_dry import dry_run
 from meridian.dataio.run_job import launch
@@ -160,6 +160,9 @@ async def map_post(import_id: Id, request: Request, viewer: ViewerDep) -> Respon
         with viewer.workspace.transaction() as conn:
             if action == "sheet":
                 drafts.set_mapping(conn, viewer.actor, state, form, path, sheet=sheet)
+            elif action in ("header", "header_found"):
+                row = 0 if action == "header_found" else _row_number(posted.get("header_row"))
+                drafts.set_mapping(conn, viewer.actor, state, form, path, header_row=row)
             elif action == "saved":
                 drafts.set_mapping(
                     conn, viewer.actor, state, form, path, saved=str(posted.get("saved") or "")
@@ -188,7 +191,18 @@ async def map_post(import_id: Id, request: Request, viewer: ViewerDep) -> Respon
         return map_page(
             import_id, request, viewer, problems_of(exc, viewer.locale), status_code=422
         )
-    return _go(import_id, "map" if action in ("sheet", "saved", "apply") else "cleanse")
+    return _go(
+        import_id,
+        "map" if action in ("sheet", "header", "header_found", "saved", "apply") else "cleanse",
+    )
+
+
+def _row_number(posted: Any) -> int:
+    """The header row the form sent; anything but a row number is refused naming it."""
+    text = str(posted or "").strip()
+    chosen = header_row_of({"header_row": int(text) if text.isdigit() else text})
+    assert chosen is not None
+    return chosen
 
 
 @router.get("/imports/{import_id}/cleanse", response_class=HTMLResponse)
@@ -223,7 +237,7 @@ def _dry_run(viewer: Viewer, state: Any, form: Any, path: Any, sample: int | Non
     workspace = viewer.workspace
     with workspace.read() as conn:
         mapping = drafts.current_mapping(conn, state, form, path)
-    source = drafts.read_source(path, state.sheet)
+    source = drafts.read_source(path, state.sheet, mapping.header_row)
     report = ReportWriter(source.header, viewer.locale)
     rejected: list[RowOutcome] = []
 
@@ -273,7 +287,7 @@ def check(import_id: Id, viewer: ViewerDep) -> Response:
 @router.get("/imports/{import_id}/duplicates", response_class=HTMLResponse)
 def duplicates_page(import_id: Id, request: Request, viewer: ViewerDep) -> HTMLResponse:
     state, form, path = _loaded(viewer, import_id)
-    source = drafts.read_source(path, state.sheet)
+    source = drafts.read_source(path, state.sheet, header_row_of(state.mapping))
     with viewer.workspace.read() as conn:
         pairs = [
             drafts.pair_of(p) for p in duplicates.list_candidates(conn, batch_key=str(state.id))
