@@ -1,10 +1,11 @@
 """Shared fixtures: a fresh database per test, on SQLite and (when configured) PostgreSQL.
 
 ``MERIDIAN_TEST_POSTGRES_URL`` turns on the PostgreSQL half of every database test. Each
-PostgreSQL test gets its own schema (first on ``search_path``), so parallel workers and
-repeated runs never see each other's data. A migrated database is a copy of one template per
-test process (``tests/templates.py``), and passwords are hashed at the least argon2 cost (the
-``password_hashing`` setting): both cost far more than most tests themselves.
+PostgreSQL test gets a schema (first on ``search_path``) no other test process uses, so
+parallel workers and repeated runs never see each other's data. A migrated database is a copy
+of one template per test process (``tests/templates.py``; on PostgreSQL the process's one
+migrated schema, put back before each test), and passwords are hashed at the least argon2
+cost (the ``password_hashing`` setting): both cost far more than most tests themselves.
 """
 
 from __future__ import annotations
@@ -91,9 +92,15 @@ def _postgres_schema() -> Iterator[str]:
 def database_url(
     request: pytest.FixtureRequest, tmp_path: Path, postgres_ready: bool
 ) -> Iterator[str]:
-    """A URL to an empty database of each configured dialect."""
+    """A URL to a database of each configured dialect: empty, unless the test asks for the
+    ``engine`` too (then on PostgreSQL the process's migrated schema, put back to the
+    template; the ``engine`` fixture fills SQLite's file)."""
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'meridian.db'}"
+        return
+    if "engine" in request.fixturenames:
+        template: PostgresTemplate = request.getfixturevalue("postgresql_template")
+        yield template.restore()
         return
     with _postgres_schema() as url:
         yield url
@@ -115,9 +122,10 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> SqliteTemplate:
 
 
 @pytest.fixture(scope="session")
-def postgresql_template(postgres_ready: bool) -> PostgresTemplate:
-    with _postgres_schema() as url:
-        return PostgresTemplate.build(url)
+def postgresql_template(postgres_ready: bool) -> Iterator[PostgresTemplate]:
+    template = PostgresTemplate.build(POSTGRES_URL)
+    yield template
+    template.drop()
 
 
 class FakeClock(Clock):
