@@ -8,12 +8,12 @@ from pathlib import Path
 
 import typer
 
-from meridian.app import create_workspace
 from meridian.errors import MeridianError
 from meridian.events.audit import verify_chain
 from meridian.events.audit_anchors import check_anchors, current_anchor, read_anchors
 from meridian.http.deps import Workspace
 from meridian.settings import Settings
+from meridian.workspace import create_workspace
 
 audit_cli = typer.Typer(help="The audit trail.", no_args_is_help=True)
 

@@ -18,12 +18,12 @@ import uvicorn
 from meridian.access import manage, organisation, permissions
 from meridian.access.tokens import create_token
 from meridian.access.users import create_user, find_user_id, get_user_id
-from meridian.app import create_workspace
 from meridian.cli.audit import audit_cli
 from meridian.cli.documents import documents_cli
 from meridian.cli.exporting import export_command
 from meridian.cli.importing import import_command, rollback_command
 from meridian.cli.plugins import describe_plugins
+from meridian.cli.worker import worker
 from meridian.core.actor import Actor
 from meridian.dataio.dossier import build_dossier
 from meridian.documents.assets import set_asset
@@ -46,6 +46,7 @@ from meridian.solutions.loader import (
     install_solution,
     load_sample_data,
 )
+from meridian.workspace import create_workspace
 
 # How long a new server worker process may take to start before uvicorn gives up on it.
 WORKER_STARTUP_SECONDS = 60
@@ -174,28 +175,7 @@ def serve(
                 stop.set()
 
 
-@cli.command()
-def worker(
-    concurrency: int = typer.Option(4, min=1, max=64, help="Jobs run at once in this process."),
-) -> None:
-    """Run background jobs until interrupted; start as many as you like, on any hosts."""
-    with _workspace() as workspace:
-        stop, threads = start_in_background(
-            workspace.engine,
-            job_handlers(workspace),
-            workspace.tz,
-            threads=concurrency,
-            lease=workspace.settings.job_lease,
-        )
-        _say(f"worker running {concurrency} jobs at a time; Ctrl-C to stop")
-        try:
-            while any(thread.is_alive() for thread in threads):
-                for thread in threads:
-                    thread.join(timeout=1)
-        except KeyboardInterrupt:
-            stop.set()
-            for thread in threads:
-                thread.join(timeout=30)
+cli.command()(worker)
 
 
 @jobs_cli.command("list")

@@ -1,22 +1,34 @@
 """Documents as a plugin: the jobs that render a batch of documents and that turn a Word
-document into PDF."""
+document into PDF.
+
+The batch handler imports the press (``batch_run``: WeasyPrint, pyHanko, pypdf) when a batch
+first runs, not when the handlers are registered: every ``meridian worker`` registers them at
+start, and those imports are most of its start-up.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
-from meridian.documents import batch_run, batches, word_pdf
-from meridian.jobs.queue import Handler
+from meridian.documents import word_pdf
+from meridian.jobs.queue import Handler, JobContext
 from meridian.plugins.hookspecs import hookimpl
 
 if TYPE_CHECKING:
     from meridian.http.deps import Workspace
 
+BATCH = "documents.batch"
+"""The batch job's name (``documents.batches.RUN``, which imports WeasyPrint to join PDFs)."""
+
 
 @hookimpl
 def register_job_handlers(meridian: Workspace) -> Mapping[str, Handler]:
-    return {
-        batches.RUN: batch_run.batch_runner(meridian.settings),
-        word_pdf.RUN: word_pdf.pdf_converter(meridian.settings),
-    }
+    settings = meridian.settings
+
+    def run_batch(context: JobContext) -> None:
+        from meridian.documents import batch_run
+
+        batch_run.batch_runner(settings)(context)
+
+    return {BATCH: run_batch, word_pdf.RUN: word_pdf.pdf_converter(settings)}

@@ -2,9 +2,9 @@
 
 A plugin is a module (or object) with functions of these names marked ``@hookimpl``. Meridian's
 own field types, rule triggers and actions, job handlers, subscribers, channels and pages are
-plugins of these hooks too (``DEFAULT_PLUGINS`` in ``meridian.app``); an installed package adds
-its own through the ``meridian`` entry point group. Each ``register_*`` hook returns what the
-plugin adds; the registry refuses two plugins that claim the same name.
+plugins of these hooks too (``DEFAULT_PLUGINS`` in ``meridian.workspace``); an installed
+package adds its own through the ``meridian`` entry point group. Each ``register_*`` hook
+returns what the plugin adds; the registry refuses two plugins that claim the same name.
 
 Only types are imported from the layers above, for annotations: a hook's contract names them,
 but this module must load before any of them.

@@ -1,6 +1,6 @@
 """The registry a workspace is built with: one pluggy manager, its built-in and installed plugins.
 
-The composition root passes Meridian's own plugins (``DEFAULT_PLUGINS`` in ``meridian.app``);
+The composition root passes Meridian's own plugins (``DEFAULT_PLUGINS`` in ``meridian.workspace``);
 :func:`build_plugins` adds every installed package that names a module in the ``meridian``
 entry point group. The registry lives on the workspace, and the workspace's engine carries it
 as an execution option, so a service that holds only a connection (the record writer telling
