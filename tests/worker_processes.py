@@ -2,35 +2,47 @@
 
 A fresh interpreter spends seconds of CPU importing Meridian before the worker says it is
 running (far longer on a loaded machine), and the kill tests start one for every kill. The fork
-server (``multiprocessing``'s forkserver) imports Meridian once per test process and forks each
-worker from it: a real, separate process that runs the ``meridian`` command line with its own
-environment and log and dies of SIGKILL like any other. Only the imports are shared — the
-server holds no engine, connection or thread, so nothing else crosses the fork.
+server (``multiprocessing``'s forkserver) imports what ``meridian worker`` needs once per test
+process and forks each worker from it: a real, separate process that runs the ``meridian``
+command line with its own environment and log and dies of SIGKILL like any other. Only the
+imports are shared — the server holds no engine, connection or thread, so nothing else
+crosses the fork.
 """
 
 from __future__ import annotations
 
 import multiprocessing
 import os
+import signal
 import sys
 from multiprocessing.process import BaseProcess
 from pathlib import Path
 
 _FORKSERVER = multiprocessing.get_context("forkserver")
+# Every command's imports (``cli.main`` imports the commands, not the web app, which ``serve``
+# loads by name): the fork server is started once per test process, each command forked often.
+_PRELOAD = ["meridian.cli.main", __name__]
 
 
-def _run(argv: list[str], env: dict[str, str], log: str) -> None:
-    """In the new process: the environment the command reads, stderr to ``log``, then the
-    command line as ``meridian`` runs it."""
+def _run(
+    argv: list[str], env: dict[str, str], log: str, new_session: bool, stdout: str | None
+) -> None:
+    """In the new process: a session of its own if asked (its children join its process
+    group, for ``os.killpg``), the environment the command reads, stderr to ``log`` (and
+    stdout to ``stdout`` if given), then the command line as ``meridian`` runs it."""
+    if new_session:
+        os.setsid()
     os.environ.clear()
     os.environ.update(env)
-    out = os.open(log, os.O_WRONLY | os.O_APPEND)
-    os.dup2(out, 2)
-    os.close(out)
-    from meridian.cli.main import main
+    for path, fd in ((log, 2), (stdout, 1)):
+        if path is not None:
+            out = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT)
+            os.dup2(out, fd)
+            os.close(out)
+    from meridian.cli import run
 
     sys.argv = ["meridian", *argv]
-    main()
+    run()
 
 
 def _ready() -> None:
@@ -40,17 +52,42 @@ def _ready() -> None:
 def warm_fork_server() -> None:
     """Start the fork server and wait until it has imported Meridian (once per test process),
     so that a test timing its workers' start-ups does not count the server's own."""
-    _FORKSERVER.set_forkserver_preload(["meridian.cli.main", __name__])
+    _FORKSERVER.set_forkserver_preload(_PRELOAD)
     process = _FORKSERVER.Process(target=_ready, daemon=True)
     process.start()
     process.join()
 
 
-def start_meridian(argv: list[str], env: dict[str, str], log: Path) -> BaseProcess:
+def start_meridian(
+    argv: list[str],
+    env: dict[str, str],
+    log: Path,
+    *,
+    new_session: bool = False,
+    stdout: Path | None = None,
+) -> BaseProcess:
     """``meridian *argv`` in a new process forked from the warm server; its stderr goes to
-    ``log``. Kill it with ``.kill()`` (SIGKILL), reap it with ``.join()``."""
+    ``log``, its stdout to ``stdout`` if given. Kill it with ``.kill()`` (SIGKILL), reap it with
+    ``.join()``; its exit status is ``.exitcode``. One started in a ``new_session`` may start
+    processes of its own (it is not a daemon, which ``multiprocessing`` forbids children):
+    ``kill_session`` kills them all, and the test must."""
     log.touch()  # there to read from the start, as a redirected stderr would be
-    _FORKSERVER.set_forkserver_preload(["meridian.cli.main", __name__])
-    process = _FORKSERVER.Process(target=_run, args=(argv, env, str(log)), daemon=True)
+    _FORKSERVER.set_forkserver_preload(_PRELOAD)
+    process = _FORKSERVER.Process(
+        target=_run,
+        args=(argv, env, str(log), new_session, None if stdout is None else str(stdout)),
+        daemon=not new_session,
+    )
     process.start()
     return process
+
+
+def kill_session(process: BaseProcess) -> None:
+    """SIGKILL a process started in a ``new_session`` and every process in its group, then
+    reap it (one killed before it had its own session is killed alone)."""
+    assert process.pid is not None, "never started"
+    try:
+        os.killpg(process.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        process.kill()
+    process.join()

@@ -10,10 +10,8 @@ run out: the numbers the dead one claimed and never stored are taken over, not s
 from __future__ import annotations
 
 import os
-import signal
-import subprocess
-import sys
 import time
+from multiprocessing.process import BaseProcess
 from pathlib import Path
 
 import pytest
@@ -25,12 +23,14 @@ from meridian.db.tables import document_batches, documents
 from meridian.documents.batch_run import CHUNK
 from meridian.http.deps import Workspace
 from tests.documents_support import copy_quotes, idc_records, install_idc, pdf_text
+from tests.worker_processes import kill_session, start_meridian
 
 QUOTES = 3 * CHUNK
 
 
-def _worker(database_url: str, folder: Path, name: str) -> tuple[subprocess.Popen[bytes], Path]:
-    """``meridian worker`` in a process group of its own (its layout processes join it)."""
+def _worker(database_url: str, folder: Path, name: str) -> tuple[BaseProcess, Path]:
+    """``meridian worker`` forked from the warm fork server, in a process group of its own
+    (its layout processes join it)."""
     log = folder / f"{name}.log"
     env = {
         **os.environ,
@@ -38,10 +38,7 @@ def _worker(database_url: str, folder: Path, name: str) -> tuple[subprocess.Pope
         "MERIDIAN_DATA_DIR": str(folder / "data"),
         "MERIDIAN_JOB_LEASE_SECONDS": "2",
     }
-    command = [sys.executable, "-c", "from meridian.cli.main import main; main()", "worker"]
-    with log.open("wb") as out:
-        process = subprocess.Popen(command, env=env, stderr=out, start_new_session=True)
-    return process, log
+    return start_meridian(["worker"], env, log, new_session=True), log
 
 
 def _batch(workspace: Workspace, batch_id: int) -> tuple[str, int]:
@@ -55,14 +52,14 @@ def _batch(workspace: Workspace, batch_id: int) -> tuple[str, int]:
 
 
 def _wait(
-    workspace: Workspace, batch_id: int, process: subprocess.Popen[bytes], log: Path, until: str
+    workspace: Workspace, batch_id: int, process: BaseProcess, log: Path, until: str
 ) -> tuple[str, int]:
     deadline = time.monotonic() + 600
     while True:
         state, done = _batch(workspace, batch_id)
         if (until == "stored" and done >= CHUNK) or state in ("done", "failed"):
             return state, done
-        assert process.poll() is None, log.read_text()
+        assert process.is_alive(), log.read_text()
         assert time.monotonic() < deadline, f"batch at {state} {done}: {log.read_text()[-2000:]}"
         time.sleep(0.05)
 
@@ -89,8 +86,7 @@ def test_a_batch_whose_worker_is_killed_carries_on_with_gap_free_numbers(
                 .where(documents.c.state == "pending")
             )
     finally:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait()
+        kill_session(process)
     assert state == "running" and CHUNK <= done < QUOTES, (state, done)
     assert pending, "the next chunks were numbered and in flight when the worker died"
 
@@ -98,8 +94,7 @@ def test_a_batch_whose_worker_is_killed_carries_on_with_gap_free_numbers(
     try:
         state, done = _wait(workspace, queued["id"], process, log, until="finished")
     finally:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait()
+        kill_session(process)
     assert (state, done) == ("done", QUOTES), log.read_text()[-2000:]
 
     with workspace.read() as conn:

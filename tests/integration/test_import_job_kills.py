@@ -7,10 +7,8 @@ last committed batch. Each row of the file is imported exactly once (SQLite and 
 from __future__ import annotations
 
 import os
-import signal
-import subprocess
-import sys
 import time
+from multiprocessing.process import BaseProcess
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -19,20 +17,20 @@ from fastapi.testclient import TestClient
 from meridian.dataio.running import BATCH_ROWS
 from meridian.http.deps import Workspace
 from meridian.settings import Settings
+from tests.worker_processes import kill_session, start_meridian
 
 ROWS = 5 * BATCH_ROWS
 
 
-def _worker(database_url: str, settings: Settings, log: Path) -> subprocess.Popen[bytes]:
+def _worker(database_url: str, settings: Settings, log: Path) -> BaseProcess:
+    """``meridian worker`` forked from the warm fork server, in a session of its own."""
     env = {
         **os.environ,
         "MERIDIAN_DATABASE_URL": database_url,
         "MERIDIAN_DATA_DIR": str(settings.data_dir),
         "MERIDIAN_JOB_LEASE_SECONDS": "2",
     }
-    command = [sys.executable, "-c", "from meridian.cli.main import main; main()", "worker"]
-    with log.open("wb") as out:
-        return subprocess.Popen(command, env=env, stderr=out, start_new_session=True)
+    return start_meridian(["worker"], env, log, new_session=True)
 
 
 def _progress(client: TestClient, import_id: int) -> dict[str, object]:
@@ -42,14 +40,14 @@ def _progress(client: TestClient, import_id: int) -> dict[str, object]:
 
 
 def _wait(
-    client: TestClient, import_id: int, process: subprocess.Popen[bytes], log: Path, rows: int
+    client: TestClient, import_id: int, process: BaseProcess, log: Path, rows: int
 ) -> dict[str, object]:
     deadline = time.monotonic() + 900
     while True:
         progress = _progress(client, import_id)
         if int(str(progress["rows_done"])) >= rows or progress["state"] != "running":
             return progress
-        assert process.poll() is None, log.read_text()[-2000:]
+        assert process.is_alive(), log.read_text()[-2000:]
         assert time.monotonic() < deadline, f"{progress}: {log.read_text()[-2000:]}"
         time.sleep(0.05)
 
@@ -81,8 +79,7 @@ def test_an_import_job_whose_worker_is_killed_imports_each_row_once(
     try:
         progress = _wait(client, import_id, first, tmp_path / "killed.log", BATCH_ROWS)
     finally:
-        os.killpg(first.pid, signal.SIGKILL)
-        first.wait()
+        kill_session(first)
     killed_at = int(str(progress["rows_done"]))
     assert progress["state"] == "running" and BATCH_ROWS <= killed_at < ROWS, progress
 
@@ -90,8 +87,7 @@ def test_an_import_job_whose_worker_is_killed_imports_each_row_once(
     try:
         progress = _wait(client, import_id, second, tmp_path / "next.log", ROWS + 1)
     finally:
-        os.killpg(second.pid, signal.SIGKILL)
-        second.wait()
+        kill_session(second)
     assert progress["state"] == "finished", (progress, (tmp_path / "next.log").read_text()[-2000:])
     assert progress["counts"] == {"created": ROWS, "updated": 0, "merged": 0, "rejected": 0}
     with workspace.read() as conn:

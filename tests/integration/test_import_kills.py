@@ -12,8 +12,7 @@ import json
 import os
 import random
 import signal
-import subprocess
-import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -21,16 +20,13 @@ import sqlalchemy as sa
 from typer.testing import CliRunner
 
 from meridian.cli.main import cli
+from tests.worker_processes import start_meridian
 
 PACKAGE = Path(__file__).resolve().parents[2] / "meridian/solutions/idc_crm/package.json"
 ROWS = 6000  # enough batches that a fast machine is still mid-file at the third kill
 BATCH = 50
 BAD_EVERY = 97  # an unknown 行业: rejected with its reason
 KILLS = 3
-
-
-def _meridian() -> list[str]:
-    return [str(Path(sys.executable).with_name("meridian"))]
 
 
 @pytest.fixture
@@ -63,29 +59,21 @@ def _file(folder: Path) -> tuple[Path, int]:
     return path, bad
 
 
-def _run_until_killed(command: list[str], env: dict[str, str], batches: int) -> str:
-    """Start the import, let it commit ``batches`` batches (its progress lines), then SIGKILL
-    it a moment later — in the middle of the next batch, or between two."""
-    process = subprocess.Popen(
-        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, text=True
-    )
-    seen = []
+def _run_until_killed(command: list[str], env: dict[str, str], log: Path, batches: int) -> str:
+    """Start the import (forked from the warm fork server: a process of its own), let it
+    commit ``batches`` batches (its progress lines on stderr), then SIGKILL it a moment later
+    — in the middle of the next batch, or between two."""
+    process = start_meridian(command, env, log, stdout=log.with_suffix(".out"))
     try:
-        assert process.stderr is not None
-        while len([line for line in seen if " rows/s" in line]) < batches:
-            line = process.stderr.readline()
-            if not line:
-                break
-            seen.append(line)
-        subprocess.run(["sleep", str(random.uniform(0, 0.3))], check=True)
+        while log.read_text(encoding="utf-8").count(" rows/s") < batches and process.is_alive():
+            time.sleep(0.01)
+        time.sleep(random.uniform(0, 0.3))
     finally:
-        process.send_signal(signal.SIGKILL)
-        process.wait()
-        for stream in (process.stdout, process.stderr):
-            if stream is not None:
-                stream.close()
-    assert process.returncode == -signal.SIGKILL, "".join(seen)
-    return "".join(seen)
+        process.kill()
+        process.join()
+    seen = log.read_text(encoding="utf-8")
+    assert process.exitcode == -signal.SIGKILL, seen
+    return seen
 
 
 @pytest.mark.long
@@ -93,19 +81,25 @@ def test_a_killed_import_goes_on_and_imports_each_row_once(
     env: dict[str, str], tmp_path: Path, database_url: str
 ) -> None:
     path, bad = _file(tmp_path)
-    command = [*_meridian(), "import", str(path), "--form", "customer", "--batch", str(BATCH)]
+    command = ["import", str(path), "--form", "customer", "--batch", str(BATCH)]
     engine = sa.create_engine(database_url)
     try:
         progress = []
         for kill in range(KILLS):
-            _run_until_killed(command, env, batches=2 + kill)
+            _run_until_killed(command, env, tmp_path / f"killed-{kill}.log", batches=2 + kill)
             with engine.connect() as conn:
                 progress.append(conn.scalar(sa.text("SELECT rows_done FROM sys_import")))
         assert progress[0] > 0 and progress[-1] < ROWS, progress
         assert progress == sorted(progress), progress
-        finished = subprocess.run(command, capture_output=True, text=True, env=env, timeout=900)
-        assert finished.returncode == 1, finished.stdout + finished.stderr
-        out = finished.stdout.splitlines()
+        log = tmp_path / "finished.log"
+        finished = start_meridian(command, env, log, stdout=tmp_path / "finished.out")
+        finished.join(timeout=900)
+        if finished.is_alive():
+            finished.kill()
+            finished.join()
+        output = (tmp_path / "finished.out").read_text(encoding="utf-8")
+        assert finished.exitcode == 1, output + log.read_text(encoding="utf-8")
+        out = output.splitlines()
         assert any(line.startswith("import 1: resuming after ") for line in out), out[:3]
         assert out[-1] == f"created {ROWS - bad}, updated 0, merged 0, rejected {bad}"
         with engine.connect() as conn:
