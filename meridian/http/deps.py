@@ -26,9 +26,10 @@ from meridian.access.tokens import authenticate_token, touch_token
 from meridian.core.actor import Actor
 from meridian.core.clock import SYSTEM_CLOCK, Clock
 from meridian.core.i18n import Text
-from meridian.db.engine import read_transaction, transaction
+from meridian.db.engine import transaction
 from meridian.errors import PermissionDenied, Unauthenticated
 from meridian.events.audit import audit
+from meridian.http.kept_read import credential_read, release_kept, request_read
 from meridian.http.problems import request_locale
 from meridian.plugins.manager import Plugins
 from meridian.settings import Settings
@@ -53,14 +54,18 @@ class Workspace:
 
     @contextmanager
     def transaction(self) -> Iterator[Connection]:
-        """One transaction; committed before the response is written."""
+        """One transaction; committed before the response is written. A read the request kept
+        open is closed first (``http.kept_read``)."""
+        release_kept()
         with transaction(self.engine) as conn:
             yield conn
 
     @contextmanager
     def read(self) -> Iterator[Connection]:
-        """A read-only transaction: a consistent snapshot that never blocks writers."""
-        with read_transaction(self.engine) as conn:
+        """A read-only transaction: a consistent snapshot that never blocks writers; the first
+        read of a request that only reads is the one its credential was checked in
+        (``http.kept_read``)."""
+        with request_read(self.engine) as conn:
             yield conn
 
 
@@ -157,9 +162,10 @@ def live_session(
 
 
 def session_of(workspace: Workspace, request: Request) -> tuple[str, SessionActor] | None:
-    """:func:`live_session` in a read transaction; the session's use is written in a short
-    write transaction of its own when due (once a minute at most)."""
-    with workspace.read() as conn:
+    """:func:`live_session` in a read transaction (kept for the request's first read when the
+    request only reads); the session's use is written in a short write transaction of its own
+    when due (once a minute at most)."""
+    with credential_read(workspace.engine) as conn:
         session = live_session(conn, request, workspace.settings)
     if session is not None and session[1].seen_due:
         with workspace.transaction() as conn:
@@ -199,7 +205,7 @@ def _authenticate(request: Request, workspace: Workspace) -> Actor:
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() == "bearer" and token.strip():
-        with workspace.read() as conn:
+        with credential_read(workspace.engine) as conn:
             actor, stale_token_id = authenticate_token(conn, token.strip())
         if stale_token_id is not None:
             with workspace.transaction() as conn:

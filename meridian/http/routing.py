@@ -6,7 +6,8 @@ client could make the server take in (and parse) a body only to be told 401 afte
 :class:`ApiRoute` settles ``get_actor`` first for every route that depends on it, refuses a
 body in another format with 415 before reading it, and reads JSON with
 :mod:`meridian.core.strict_json`, so what the rest of Meridian cannot hold (``NaN``, 65-bit
-integers, NUL, lone surrogates, deep nesting) is a 422 naming where it is (issue 13).
+integers, NUL, lone surrogates, deep nesting) is a 422 naming where it is (issue 13). A
+``GET`` answers from the read transaction its credential was checked in (``http.kept_read``).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from typing import Any
 from fastapi import params
 from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -25,8 +27,11 @@ from meridian.core import strict_json
 from meridian.core.i18n import Text
 from meridian.errors import FieldError, UnsupportedMediaType, ValidationFailed
 from meridian.http.deps import Workspace, get_actor
+from meridian.http.kept_read import keeping_reads
 
 _UNSET: Any = object()
+_READING = frozenset({"GET", "HEAD"})
+"""Requests whose credential's read transaction is kept for their answer (``http.kept_read``)."""
 
 
 class _StrictJSONRequest(Request):
@@ -69,6 +74,14 @@ class ApiRoute(APIRoute):
         reads_json = body_field is not None and not isinstance(body_field.field_info, params.Form)
 
         async def handle(request: Request) -> Response:
+            if needs_actor and not reads_json and request.method in _READING:
+                with keeping_reads() as kept:  # the credential's read answers the request too
+                    try:
+                        await get_actor(request, request.app.state.workspace)
+                        return await handler(request)
+                    finally:
+                        if kept.holding:  # nothing read: closed off the event loop
+                            await run_in_threadpool(kept.release)
             if needs_actor:
                 workspace: Workspace = request.app.state.workspace
                 await get_actor(request, workspace)

@@ -73,6 +73,24 @@ def counted(engine: Engine) -> Iterator[list[str]]:
         sa.event.remove(engine, "before_cursor_execute", count)
 
 
+@contextmanager
+def transactions_counted(engine: Engine) -> Iterator[list[int]]:
+    """How many transactions the engine began, in a list of one number once the block ends."""
+    began: list[int] = []
+    count = 0
+
+    def one(_conn: Any) -> None:
+        nonlocal count
+        count += 1
+
+    sa.event.listen(engine, "begin", one)
+    try:
+        yield began
+    finally:
+        sa.event.remove(engine, "begin", one)
+        began.append(count)
+
+
 @pytest.fixture
 def idc(workspace: Workspace, admin: Actor) -> Workspace:
     app, forms = idc_crm.load_package()
@@ -135,6 +153,13 @@ def test_a_page_a_create_and_an_update_ask_few_statements(
         assert "LIKE" not in statement and "meta_form" not in statement, statement
         assert "sys_webhook" not in statement and "flow_pipeline" not in statement, statement
         assert "sys_user_role" not in statement, statement
+    # A page is one transaction: its credential's check and its answer read one snapshot.
+    with transactions_counted(idc.engine) as began:
+        again = client.get("/api/v1/forms/opportunity/records", params={"limit": 50})
+    assert again.status_code == 200 and len(again.json()["items"]) == 50
+    newest = again.json()["items"][0]  # the snapshot is the database as it is now
+    assert (newest["id"], newest["_version"]) == (record["id"], 2), newest
+    assert began == [1], began
     # Each request checks its credential and reads the revisions exactly once.
     for statements in (page_statements, create_statements, update_statements):
         assert sum("sys_api_token" in s for s in statements) == 1
