@@ -19,6 +19,7 @@ from meridian.core.i18n import Text
 from meridian.core.ids import Id
 from meridian.errors import FieldError, ValidationFailed
 from meridian.records import grouping, listing, service, views
+from meridian.records.expand import expand_links
 from meridian.records.guards import WriteIntent
 from meridian.schema.catalog import get_form
 from meridian.schema.colors import DEFAULT_COLOR, safe_color
@@ -126,7 +127,7 @@ def _summed(access: FormAccess, wanted: str | None) -> Field | None:
 @router.get("/forms/{form_key}/kanban", response_class=HTMLResponse)
 def kanban(form_key: str, request: Request, viewer: ViewerDep) -> HTMLResponse:
     """Counts and sums of every column in one grouped statement; then one indexed query per
-    column for its first cards."""
+    column for its first cards, and the titles their links show for all columns at once."""
     tz = viewer.workspace.tz
     with viewer.workspace.read() as conn:
         settings = _settings(conn, viewer, form_key, request)
@@ -160,12 +161,13 @@ def kanban(form_key: str, request: Request, viewer: ViewerDep) -> HTMLResponse:
                     search=q or None,
                     sort="-updated_at",
                     limit=CARDS_PER_COLUMN,
-                    expand=expand,
                 ),
                 tz=tz,
             )
             columns.append(KanbanColumn(value, label, color, result.items, total.count, total.sum))
         records = [item for column in columns for item in column.records]
+        if expand:  # the linked titles of every column's cards in one query per link field
+            expand_links(conn, access.visible, records, expand, viewer.actor, tz)
         presenter = Presenter(
             viewer.locale, tz, user_names(conn, mentioned_users(access.visible, records))
         )

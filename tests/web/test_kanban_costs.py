@@ -1,0 +1,100 @@
+"""The kanban page's cost in statements: the linked titles its cards show are read once for
+all columns, not once per column."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+import sqlalchemy as sa
+from fastapi.testclient import TestClient
+
+from meridian.access import manage
+from meridian.app import create_app
+from meridian.core.actor import Actor
+from meridian.http.deps import Workspace
+from meridian.records import bulk
+from meridian.schema.catalog import get_form
+from meridian.settings import Settings
+from tests.forms import install_forms, select_field
+
+PASSWORD = "s3cret-pass"
+STAGES = select_field("stage", "阶段", ("lead", "线索"), ("won", "赢单"), ("lost", "输单"))
+
+
+@pytest.fixture
+def board(settings: Settings, workspace: Workspace) -> Iterator[TestClient]:
+    system = Actor.system()
+    with workspace.transaction() as conn:
+        install_forms(
+            conn,
+            {
+                "key": "account",
+                "label": "客户",
+                "title_field": "name",
+                "fields": [{"key": "name", "label": "名称", "type": "text"}],
+            },
+            {
+                "key": "deal",
+                "label": "商机",
+                "title_field": "name",
+                "fields": [
+                    {"key": "name", "label": "名称", "type": "text"},
+                    {"key": "account", "label": "客户", "type": "link", "target": "account"},
+                    STAGES,
+                ],
+            },
+        )
+        accounts = bulk.create_records(
+            conn=conn,
+            actor=system,
+            form=get_form(conn, "account"),
+            items=[{"name": f"华为云 <{i}>"} for i in range(3)],
+        )
+        bulk.create_records(
+            conn=conn,
+            actor=system,
+            form=get_form(conn, "deal"),
+            items=[
+                {"name": f"deal {i}", "account": accounts[i % 3], "stage": stage}
+                for i, stage in enumerate(["lead", "won", "lost"] * 3)
+            ],
+        )
+        manage.add_user(
+            conn,
+            system,
+            email="admin@acme.test",
+            name="admin",
+            password=PASSWORD,
+            passwords=workspace.passwords,
+            roles=["administrator"],
+            must_change_password=False,
+        )
+    with TestClient(create_app(settings, workspace=workspace), follow_redirects=False) as client:
+        login = client.post(
+            "/login", data={"email": "admin@acme.test", "password": PASSWORD, "next": "/"}
+        )
+        assert login.status_code == 303, login.text
+        yield client
+
+
+def test_the_cards_links_are_titled_by_one_query_for_all_columns(
+    board: TestClient, workspace: Workspace
+) -> None:
+    seen: list[str] = []
+
+    def keep(*args: object) -> None:
+        seen.append(str(args[2]))
+
+    sa.event.listen(workspace.engine, "before_cursor_execute", keep)
+    try:
+        page = board.get("/forms/deal/kanban?by=stage")
+    finally:
+        sa.event.remove(workspace.engine, "before_cursor_execute", keep)
+    assert page.status_code == 200, page.text
+    titles = [s for s in seen if "FROM data_account" in s]
+    cards = [s for s in seen if "FROM data_deal" in s and "LIMIT" in s]
+    assert len(cards) == 3, seen  # one query per column for its first cards
+    assert len(titles) == 1, titles  # every column's linked titles at once
+    for i in range(3):  # each card shows its account's title, escaped
+        assert page.text.count(f"华为云 &lt;{i}&gt;</a>") == 3
