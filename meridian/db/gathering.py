@@ -9,6 +9,10 @@ before it closes — still inside the writer's transaction, so they commit or ro
 change exactly as if written at once (the outbox and the queue stay exactly-once). Outside a
 scope :func:`gather` writes at once. Whoever needs gathered rows written sooner — an event's
 id, a job that must be written after those gathered before it — calls :func:`write_gathered`.
+
+A savepoint rolled back inside a scope does not take back what was gathered in it: code that
+rolls back a savepoint of its own inside a subscriber writes what it gathered first, or gathers
+nothing there (no subscriber does either today).
 """
 
 from __future__ import annotations
