@@ -43,7 +43,8 @@ from tests.forms import install_forms, lead_form
 CREDENTIAL = 1
 """Every request: the token's check (with the user and the revision of who users are)."""
 PAGE = CREDENTIAL + 2
-"""Every revision token of the request's transaction, the page."""
+"""Every revision token of the request's transaction, the page (a search ``q=`` too: its
+condition rides in the page's statement); ``count=true`` adds one count."""
 CREATE_WRITE = 7
 """A create's write transaction (``BEGIN`` and ``COMMIT`` left out): the revision tokens, the
 linked customer readable, the row (its id and what the API shows by ``RETURNING``), its
@@ -116,6 +117,12 @@ def test_a_page_a_create_and_an_update_ask_few_statements(
     for _ in range(2):  # the first of each warms this process's caches
         with counted(idc.engine) as page_statements:
             page = client.get("/api/v1/forms/opportunity/records", params={"limit": 50})
+        with counted(idc.engine) as search_statements:
+            found = client.get("/api/v1/forms/opportunity/records", params={"q": "二期"})
+        with counted(idc.engine) as counted_statements:
+            totalled = client.get(
+                "/api/v1/forms/opportunity/records", params={"limit": 10, "count": "true"}
+            )
         with counted(idc.engine) as create_statements:
             created = client.post("/api/v1/forms/opportunity/records", json=body)
         record = created.json()
@@ -129,6 +136,12 @@ def test_a_page_a_create_and_an_update_ask_few_statements(
     assert created.status_code == 201, created.text
     assert updated.status_code == 200 and updated.json()["_version"] == 2
     assert len(page_statements) <= PAGE, page_statements
+    # A search is the page with its condition; count=true adds the one count, nothing else.
+    assert found.status_code == 200 and len(found.json()["items"]) == 1, found.text
+    assert len(search_statements) <= PAGE, search_statements
+    assert totalled.status_code == 200 and totalled.json()["total"] == 51, totalled.text
+    assert len(counted_statements) <= PAGE + 1, counted_statements
+    assert sum("count(" in s for s in counted_statements) == 1, counted_statements
     search = SEARCH_TABLE if idc.engine.dialect.name == "sqlite" else 0
     create_budget = CREDENTIAL + CREATE_WRITE + search
     update_budget = CREDENTIAL + UPDATE_WRITE + search
