@@ -16,6 +16,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import anyio.to_thread
 import pytest
 import sqlalchemy as sa
 from fastapi.routing import APIRoute
@@ -331,3 +332,39 @@ def test_every_route_is_matched_from_one_flat_table(client: TestClient) -> None:
     assert paths.index("/api/v1/forms/{form_key}/records") < paths.index("/healthz")
     assert isinstance(routes[paths.index("/api/v1/forms/{form_key}/records")], ApiRoute)
     assert "/forms/{form_key}/kanban" in paths and "/static" in paths
+
+
+def test_a_request_makes_two_trips_to_the_thread_pool(
+    idc: Workspace, client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The credential's check and the route: every trip there and back is two thread
+    switches. Dependencies that wait for nothing run on the event loop, and a record is
+    answered as it is, not validated against ``dict[str, Any]`` in another trip."""
+    trips = 0
+    run_sync = anyio.to_thread.run_sync
+
+    async def counted_trip(*args: Any, **kwargs: Any) -> Any:
+        nonlocal trips
+        trips += 1
+        return await run_sync(*args, **kwargs)
+
+    monkeypatch.setattr(anyio.to_thread, "run_sync", counted_trip)
+    customer = client.post(
+        "/api/v1/forms/customer/records", json={"name": "华北云", "status": "active"}
+    )
+    path = "/api/v1/forms/customer/records"
+    asked = {
+        "page": lambda: client.get(path, params={"limit": 50}),
+        "create": lambda: client.post(path, json={"name": "华东云", "status": "active"}),
+        "get": lambda: client.get(f"{path}/{customer.json()['id']}"),
+        "update": lambda: client.patch(
+            f"{path}/{customer.json()['id']}",
+            json={"name": "华北云（改）"},
+            headers={"If-Match": customer.headers["ETag"]},
+        ),
+    }
+    for name, ask in asked.items():
+        trips = 0
+        answer = ask()
+        assert answer.status_code in (200, 201), answer.text
+        assert trips <= 2, (name, trips)
