@@ -35,7 +35,12 @@ from meridian.records.query import FilterCompiler
 from meridian.records.readable import Readable
 from meridian.reports.buckets import bucket_start, local_day
 from meridian.reports.filters import ReportFilters
-from meridian.reports.history import StageHistory, current_probability, end_of_day
+from meridian.reports.history import (
+    StageHistory,
+    current_probability,
+    end_of_day,
+    stage_probabilities,
+)
 from meridian.reports.model import MAX_ROWS, Dimension, Measure, ReportDefinition
 from meridian.reports.related import Period, aggregate, default_period
 from meridian.reports.terms import NUMERIC, ORDERED, Term, Terms, refused
@@ -275,7 +280,11 @@ def _measure(
         probability = (
             terms.history.probability
             if terms.history is not None
-            else current_probability(terms.form, terms.readable.table.c.id)
+            else current_probability(
+                terms.form,
+                terms.readable.table.c.id,
+                stage_probabilities(conn, terms.form.key),
+            )
         )
         value = sa.cast(value, sa.BigInteger()) * probability
     if condition is not None:
@@ -496,4 +505,4 @@ def stage_history(
     if definition.source == "stage_as_of":
         day = filters.as_of or definition.as_of or ctx.today
         as_of = min(end_of_day(day, ctx.zone), ctx.now)
-    return StageHistory(form, stage_field, ctx, as_of)
+    return StageHistory(form, stage_field, ctx, as_of, stage_probabilities(conn, form.key))
