@@ -24,8 +24,10 @@ _OUTCOME_NAMES = {
     "created": N_("created"),
     "updated": N_("updated"),
     "merged": N_("merged"),
-    "rejected": N_("rejected"),
+    "rejected": N_("not imported"),
 }
+"""The outcome column's words; a rejected row is "not imported" (未导入): approvals' "rejected"
+(驳回) is another word in Chinese."""
 
 
 def reason_text(detail: Any, locale: str) -> str:

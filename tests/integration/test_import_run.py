@@ -187,7 +187,7 @@ def test_customers_then_contacts_linked_by_name_and_by_code(env: Path, database_
         "Reason",
     ]
     assert [row[0] for row in table[1:]] == [2, 3, 4, 5, 6, 7, 8]
-    assert [row[6] for row in table[1:]] == ["created"] * 3 + ["rejected"] * 4
+    assert [row[6] for row in table[1:]] == ["created"] * 3 + ["not imported"] * 4
     assert table[4][8] == "customer: no 客户 has 客户名称 '不存在的公司'"
     # The saved mapping is reused by name.
     code, out, err = run(
@@ -443,5 +443,6 @@ def test_a_messy_workbook_every_row_created_or_rejected_with_its_reason(
     assert table[0][0] == "行号" and table[0][-3:] == ["结果", "记录 ID", "原因"]
     assert [r[0] for r in table[1:]] == list(range(3, 11))
     assert [r[-3] for r in table[1:4]] == ["已新建"] * 3
-    assert all(r[-3] not in (None, "已新建") and r[-1] for r in table[4:])
+    # A rejected row is 未导入 (not imported), the import's own word, not approvals' 驳回.
+    assert all(r[-3] == "未导入" and r[-1] for r in table[4:])
     assert "没有客户名称为 '不存在的公司' 的客户" in table[7][-1]
