@@ -144,17 +144,29 @@ class RecordParser:
                 if field_def.key not in values and (not checked or field_def.key not in checked):
                     self._parse_one(field_def, default, ctx, errors, parsed, prefix)
             for field_def in self.required:
-                if _is_blank(parsed, field_def) and prefix + field_def.key not in refused:
+                if self._blank(parsed, field_def) and prefix + field_def.key not in refused:
                     message = Text("{label} is required", label=field_def.label)
                     errors.add(prefix + field_def.key, "required", message, None)
         else:
             given = values if not checked else {**checked, **values}
             for field_def in self.required:
-                blank = field_def.key in given and _is_blank(parsed, field_def)
+                blank = field_def.key in given and self._blank(parsed, field_def)
                 if blank and prefix + field_def.key not in refused:
                     message = Text("{label} is required", label=field_def.label)
                     errors.add(prefix + field_def.key, "required", message, given[field_def.key])
         return parsed
+
+    def _blank(self, parsed: ParsedRecord, field_def: Field) -> bool:
+        """Whether the record holds nothing for the field (asked per required field of every
+        record: the field's kind is looked up once, by ``self.plain``)."""
+        key = field_def.key
+        if key in self.plain:
+            return parsed.columns.get(key) is None
+        if field_type(field_def).holds_lines:
+            return not parsed.lines.get(key)
+        if field_type(field_def).links_records and field_def.many:
+            return not parsed.pairs.get(key)
+        return parsed.columns.get(key) is None
 
     def _parse_one(
         self,
@@ -206,14 +218,6 @@ def checked_alone(field_def: Field) -> bool:
     return (
         not kind.computed and not kind.holds_lines and not (kind.links_records and field_def.many)
     )
-
-
-def _is_blank(parsed: ParsedRecord, field_def: Field) -> bool:
-    if field_type(field_def).holds_lines:
-        return not parsed.lines.get(field_def.key)
-    if field_type(field_def).links_records and field_def.many:
-        return not parsed.pairs.get(field_def.key)
-    return parsed.columns.get(field_def.key) is None
 
 
 def _parse_owner(value: Any, parsed: ParsedRecord, errors: ErrorCollector, prefix: str) -> None:

@@ -18,6 +18,11 @@ from meridian.errors import InvalidValue
 
 _LOCAL_PART = re.compile(r"[\w!#$%&'*+/=?^`{|}~-]+(?:\.[\w!#$%&'*+/=?^`{|}~-]+)*")
 _LABEL = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?")
+_HOST_NAME = re.compile(rf"{_LABEL.pattern}(?:\.{_LABEL.pattern})*")
+"""Labels joined by dots: one match instead of a match per label."""
+_PLAIN_WEB_URL = re.compile(r"(https?)://([A-Za-z0-9.-]+)(?=[/?#]|\Z)", re.IGNORECASE)
+"""The common link — http(s), a host of letters, digits, dots and hyphens, no port, no
+credentials — whose parts need no ``urlsplit``: an import reads one per record."""
 _SPACE_OR_CONTROL = re.compile(r"[\s\x00-\x1f\x7f]")
 _DOTTED_NUMBERS = re.compile(r"[0-9.]+")
 _WEB_SCHEMES = frozenset({"http", "https"})
@@ -87,6 +92,16 @@ def normalize_url(value: str) -> str:
                 example=example,
             ),
         )
+    plain = _PLAIN_WEB_URL.match(text)
+    if plain is not None:  # what urlsplit would find, without it (a test holds it to that)
+        host = _url_host(plain[2])
+        if host is not None:
+            return f"{plain[1].lower()}://{host}{text[plain.end() :]}"
+    return _split_url(text, value)
+
+
+def _split_url(text: str, value: str) -> str:
+    """:func:`normalize_url` of the stripped ``text`` through ``urlsplit``: any link."""
     try:
         parts = urlsplit(text)
     except ValueError:
@@ -165,6 +180,6 @@ def _domain_name(domain: str) -> str | None:
     labels = ascii_name.split(".")
     if len(ascii_name) > 253 or labels[-1].isdigit():
         return None
-    if not all(_LABEL.fullmatch(label) for label in labels):
+    if not _HOST_NAME.fullmatch(ascii_name):
         return None
     return name

@@ -1,7 +1,9 @@
+from collections.abc import Callable
+
 import pytest
 
 from meridian.errors import InvalidValue
-from meridian.schema.values.web import normalize_email, normalize_url
+from meridian.schema.values.web import _split_url, normalize_email, normalize_url
 
 
 @pytest.mark.parametrize(
@@ -110,3 +112,43 @@ def test_malformed_url_is_refused(typed: str) -> None:
     with pytest.raises(InvalidValue) as error:
         normalize_url(typed)
     assert error.value.code == "invalid_url"
+
+
+_LINKS = [
+    "https://c1.example.com",
+    "HTTPS://WWW.Example.COM/Path?q=1#Top",
+    "http://example.com/",
+    "http://example.com?x",
+    "http://example.com#f",
+    "https://a-b.c-d.example",
+    "https://-bad.example.com",
+    "https://bad-.example.com",
+    "https://a..b.com",
+    "https://example.com.",
+    "https://.example.com",
+    "https://192.168.0.1/admin",
+    "https://999.1.1.1",
+    "https://123",
+    "https://example.123",
+    "https://" + "a" * 63 + ".com",
+    "https://" + "a" * 64 + ".com",
+    "https://" + ".".join(["abcdefghi"] * 26) + ".com",
+    "https://example.com:8443/x",
+    "https://user@example.com",
+    "ftp://example.com",
+    "https://例子.中国/路径",
+    "https://[::1]/",
+]
+
+
+@pytest.mark.parametrize("link", _LINKS)
+def test_a_plain_link_is_read_as_urlsplit_reads_it(link: str) -> None:
+    """The common link skips ``urlsplit``; its result (or refusal) is the full reading's."""
+
+    def outcome(read: Callable[[], str]) -> str | tuple[str, str]:
+        try:
+            return read()
+        except InvalidValue as error:
+            return error.code, str(error.message)
+
+    assert outcome(lambda: normalize_url(link)) == outcome(lambda: _split_url(link, link))
