@@ -151,6 +151,7 @@ def import_command(
                     batch_rows=batch,
                     rows_total=total,
                     on_progress=_show_progress,
+                    ahead=True,  # the next batches converted in a second process
                 )
                 _print_rejections(workspace, state.id, lang)
                 if report is not None:

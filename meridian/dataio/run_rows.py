@@ -53,6 +53,16 @@ class BatchRow:
         return bool(self.refusals)
 
 
+@dataclass
+class Converted:
+    """A batch whose cells are converted: its rows, and the references still to look up with
+    the row each belongs to (``owners[i]`` holds ``references[i]``)."""
+
+    rows: list[BatchRow]
+    owners: list[BatchRow]
+    references: list[Reference]
+
+
 class _Column:
     """How one mapped column's cells become values."""
 
@@ -96,6 +106,12 @@ class BatchConverter:
     def convert(self, conn: Connection, rows: Sequence[SourceRow]) -> list[BatchRow]:
         """The batch's rows with their values, references looked up (one query per linked
         form), refused cells listed."""
+        return self.resolve(conn, self.convert_cells(rows))
+
+    def convert_cells(self, rows: Sequence[SourceRow]) -> Converted:
+        """The batch's cells converted, without the database: the references to look up are
+        listed with the rows they belong to (:meth:`resolve` looks them up). What it gives
+        pickles, so another process may convert (``run_ahead``)."""
         batch = [BatchRow(row.number, row.cells) for row in rows]
         references: list[Reference] = []
         owners: list[BatchRow] = []
@@ -131,14 +147,20 @@ class BatchConverter:
                     row.values[key] = report.value
                     if report.stored is not None:
                         row.stored[key] = report.stored
-        if references:
-            resolved = self.resolver.resolve(conn, references)
-            for row, reference, result in zip(owners, references, resolved, strict=True):
+        return Converted(batch, owners, references)
+
+    def resolve(self, conn: Connection, converted: Converted) -> list[BatchRow]:
+        """The converted batch with its references looked up: one query per linked form."""
+        if converted.references:
+            resolved = self.resolver.resolve(conn, converted.references)
+            for row, reference, result in zip(
+                converted.owners, converted.references, resolved, strict=True
+            ):
                 if result.refusal is not None:
                     row.refusals.append(result.refusal)
                 else:
                     row.values[reference.field] = result.value
-        return batch
+        return converted.rows
 
 
 SHAREABLE = IMMUTABLE | {type(None)}

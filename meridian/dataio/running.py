@@ -13,10 +13,11 @@ checks the rest (field rights, readable links, guards) as any write does.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import itertools
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -30,7 +31,8 @@ from meridian.dataio.mappings import ImportMapping
 from meridian.dataio.reading import SourceRow, read_sheet
 from meridian.dataio.resolving import Resolver
 from meridian.dataio.run_decisions import Decision, DuplicateFinder, KeepAll, PendingRow
-from meridian.dataio.run_rows import BatchConverter
+from meridian.dataio.run_ahead import converted_batches
+from meridian.dataio.run_rows import BatchConverter, Converted
 from meridian.dataio.run_store import (
     FINISHED,
     RUNNING,
@@ -136,34 +138,55 @@ def run_import(
     batch_rows: int = BATCH_ROWS,
     rows_total: int | None = None,
     on_progress: Callable[[Progress], None] | None = None,
+    ahead: bool = False,
 ) -> ImportState:
-    """Run (or go on with) ``state``'s import to its end; returns the import as it ended."""
+    """Run (or go on with) ``state``'s import to its end; returns the import as it ended.
+    ``ahead``: the next batches are read and converted in a second process while this one
+    writes (:mod:`meridian.dataio.run_ahead`; the CLI's run, not a job inside a server)."""
     if state.state != RUNNING:
         return state
     finder = finder or KeepAll()
-    source = read_sheet(path, state.sheet, mapping.header_row)
-    rows = itertools.islice(source.rows, state.rows_done, None)
     with read_transaction(engine) as conn:
         form = get_form(conn, state.form_key)
         resolver = Resolver(conn, actor, form, mapping.link_keys, tz)
     converter = BatchConverter(form, mapping, resolver, ValueContext(tz))
     done = state.rows_done
     started, this_run = time.monotonic(), 0
-    while chunk := list(itertools.islice(rows, batch_rows)):
-        with transaction(engine) as conn:
-            claim_batch(conn, state, done, len(chunk))
-            outcomes = settle_batch(conn, actor, form, converter, finder, chunk, tz)
-            record_outcomes(conn, state.id, outcomes)
-        done += len(chunk)
-        this_run += len(chunk)
-        if on_progress is not None:
-            elapsed = max(time.monotonic() - started, 1e-9)
-            rate = this_run / elapsed
-            left = None if rows_total is None else max(rows_total - done, 0) / rate
-            on_progress(Progress(done, rows_total, rate, left))
+    batches = (
+        converted_batches(converter, path, state.sheet, mapping.header_row, done, batch_rows)
+        if ahead
+        else _converted_here(converter, path, state.sheet, mapping.header_row, done, batch_rows)
+    )
+    with contextlib.closing(batches):
+        for batch in batches:
+            with transaction(engine) as conn:
+                claim_batch(conn, state, done, len(batch.rows))
+                outcomes = settle_batch(conn, actor, form, converter, finder, batch, tz)
+                record_outcomes(conn, state.id, outcomes)
+            done += len(batch.rows)
+            this_run += len(batch.rows)
+            if on_progress is not None:
+                elapsed = max(time.monotonic() - started, 1e-9)
+                rate = this_run / elapsed
+                left = None if rows_total is None else max(rows_total - done, 0) / rate
+                on_progress(Progress(done, rows_total, rate, left))
     with transaction(engine) as conn:
         finish_import(conn, state.id)
         return load_import(conn, state.id)
+
+
+def _converted_here(
+    converter: BatchConverter,
+    path: Path,
+    sheet: str | None,
+    header_row: int | None,
+    skip: int,
+    batch_rows: int,
+) -> Generator[Converted, None, None]:
+    """The file's batches after the first ``skip`` data rows, converted in this process."""
+    rows = itertools.islice(read_sheet(path, sheet, header_row).rows, skip, None)
+    while chunk := list(itertools.islice(rows, batch_rows)):
+        yield converter.convert_cells(chunk)
 
 
 def settle_batch(
@@ -172,12 +195,16 @@ def settle_batch(
     form: Form,
     converter: BatchConverter,
     finder: DuplicateFinder,
-    chunk: Sequence[SourceRow],
+    chunk: Sequence[SourceRow] | Converted,
     tz: ZoneInfo,
 ) -> list[RowOutcome]:
-    """One batch's rows converted, their duplicates decided and their records written in
-    ``conn``: the run commits this with the batch's outcomes, the dry run rolls it back."""
-    batch = converter.convert(conn, chunk)
+    """One batch's rows (or its cells converted already) converted, their duplicates decided
+    and their records written in ``conn``: the run commits this with the batch's outcomes, the
+    dry run rolls it back."""
+    if isinstance(chunk, Converted):
+        batch = converter.resolve(conn, chunk)
+    else:
+        batch = converter.convert(conn, chunk)
     ready = [row for row in batch if not row.rejected]
     found = finder.find_duplicates(conn, [PendingRow(row.number, row.values) for row in ready])
     by_number = dict(zip((row.number for row in ready), found, strict=True))
