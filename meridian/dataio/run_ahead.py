@@ -1,45 +1,45 @@
-"""Reading and converting the next batches of an import in a second process while this one
+"""Reading and converting the next batch of an import in a second process while this one
 writes.
 
-Converting a batch (cleansing, reading and checking each cell: :meth:`BatchConverter.
-convert_cells`) needs no database and is half of an import's CPU; the other half — looking up
-references, deduplication and the write — needs the connection. With a core to spare the
-run converts ahead in a forked child: the child reads the file from where the run goes on,
-converts up to :data:`AHEAD` batches ahead of the writer and hands them over pickled through a
-queue; the parent looks up their references and writes them as before. What the child does
-changes nothing anywhere (it never touches the database), so a crash of either side loses no
-row: the parent's batches stay atomic and resumable; when the parent dies (SIGKILL too) the
-child sees it has been orphaned and ends within a second; when the child dies the parent
-stops with an error and the import is resumed as after any crash.
+Converting a batch (reading the file, cleansing, reading and checking each cell:
+:meth:`BatchConverter.convert_cells`) needs no database — a fifth to a quarter of a run's CPU;
+looking up references, deduplication and the write need the connection. With a core to spare
+the run converts ahead in a forked child: the child reads the file from where the run goes
+on, converts the next batch while the writer writes and hands it over pickled through a pipe
+(whose buffer bounds how far ahead it gets); the parent looks up its references and writes it
+as before. The child changes nothing anywhere (it never touches the database), so a crash of
+either side loses no row: the parent's batches stay atomic and resumable; when the parent
+dies (SIGKILL too) the child sees it is orphaned and ends within a second; when the child
+dies the parent stops with an error and the import is resumed as after any crash.
 
-Fork only: the child inherits the converter (form, mapping, option matchers) as it is. The
-CLI's run uses it; a job inside ``meridian serve`` (a thread of a server) converts in its own
-thread, as the dry run and the preview do.
+A plain ``os.fork`` (``multiprocessing`` refuses children to a daemonic process): the child
+inherits the converter (form, mapping, option matchers) as it is and leaves by ``os._exit``,
+never running the parent's exit handlers or touching its connections. The CLI's run uses it;
+a job inside ``meridian serve`` (a thread of a server), the dry run and the preview convert
+in their own thread.
 """
 
 from __future__ import annotations
 
 import itertools
-import multiprocessing
 import os
-import queue
+import pickle
+import signal
+import struct
 import threading
 import time
 import traceback
 from collections.abc import Generator
-from multiprocessing.context import ForkProcess
-from multiprocessing.queues import Queue
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from meridian.dataio.reading import read_sheet
 from meridian.dataio.resolving import Reference
 from meridian.dataio.run_rows import BatchConverter, BatchRow, Converted
 
-AHEAD = 2
-"""Batches the child may hold converted before the writer takes them (bounds the memory)."""
 _WAIT = 1.0
-"""Seconds between checks that the other side still lives."""
+"""Seconds between the orphaned child's checks that its writer still lives."""
+_SIZE = struct.Struct("<Q")
 
 
 def converted_batches(
@@ -51,39 +51,52 @@ def converted_batches(
     batch_rows: int,
 ) -> Generator[Converted, None, None]:
     """The file's batches after the first ``skip`` data rows, converted in a child process
-    (``batch_rows`` rows each, the last one shorter). Closing the iterator ends the child."""
-    context = multiprocessing.get_context("fork")
-    handed: Queue[tuple[str, Any]] = context.Queue(maxsize=AHEAD)
-    child = context.Process(
-        target=_convert_ahead,
-        args=(converter, path, sheet, header_row, skip, batch_rows, handed, os.getpid()),
-        daemon=True,
-        name="meridian-import-convert",
-    )
-    child.start()
-    try:
-        while True:
-            kind, payload = _take(handed, child)
-            if kind == "end":
-                return
-            if kind == "error":
-                raise RuntimeError(f"converting the import's rows failed:\n{payload}")
-            yield _unpacked(payload)
-    finally:
-        child.kill()
-        child.join()
-        handed.close()
-
-
-def _take(handed: Queue[tuple[str, Any]], child: ForkProcess) -> tuple[str, Any]:
-    while True:
+    (``batch_rows`` rows each, the last one shorter). Closing the generator ends the child."""
+    read_end, write_end = os.pipe()
+    parent = os.getpid()
+    child = os.fork()
+    if child == 0:  # pragma: no cover - the child; its work is seen through the parent
+        os.close(read_end)
+        code = 0
         try:
-            return handed.get(timeout=_WAIT)
-        except queue.Empty:
-            if not child.is_alive():
-                raise RuntimeError(
-                    f"the process converting the import's rows ended ({child.exitcode})"
-                ) from None
+            with os.fdopen(write_end, "wb") as out:
+                _convert_ahead(converter, path, sheet, header_row, skip, batch_rows, out, parent)
+        except BaseException:
+            code = 1
+        finally:
+            os._exit(code)
+    os.close(write_end)
+    try:
+        with os.fdopen(read_end, "rb") as handed:
+            while True:
+                kind, payload = _take(handed)
+                if kind == "end":
+                    return
+                if kind == "error":
+                    raise RuntimeError(f"converting the import's rows failed:\n{payload}")
+                yield _unpacked(payload)
+    finally:
+        try:
+            os.kill(child, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        os.waitpid(child, 0)
+
+
+def _take(handed: BinaryIO) -> tuple[str, Any]:
+    head = handed.read(_SIZE.size)
+    if len(head) < _SIZE.size:
+        raise RuntimeError("the process converting the import's rows ended before the file did")
+    (size,) = _SIZE.unpack(head)
+    item: tuple[str, Any] = pickle.loads(handed.read(size))
+    return item
+
+
+def _hand(out: BinaryIO, item: tuple[str, Any]) -> None:
+    data = pickle.dumps(item, protocol=pickle.HIGHEST_PROTOCOL)
+    out.write(_SIZE.pack(len(data)))
+    out.write(data)
+    out.flush()
 
 
 def _convert_ahead(
@@ -93,19 +106,19 @@ def _convert_ahead(
     header_row: int | None,
     skip: int,
     batch_rows: int,
-    handed: Queue[tuple[str, Any]],
+    out: BinaryIO,
     parent: int,
 ) -> None:
-    """The child: read, convert, hand over (waiting while :data:`AHEAD` batches wait); a
+    """The child: read, convert, hand over (a write blocks while the pipe is full); a
     watchdog ends it at once when it is orphaned (the writer gone), whatever it waits for."""
     threading.Thread(target=_watch, args=(parent,), daemon=True).start()
     try:
         rows = itertools.islice(read_sheet(path, sheet, header_row).rows, skip, None)
         while chunk := list(itertools.islice(rows, batch_rows)):
-            handed.put(("batch", _packed(converter.convert_cells(chunk))))
-        handed.put(("end", None))
+            _hand(out, ("batch", _packed(converter.convert_cells(chunk))))
+        _hand(out, ("end", None))
     except BaseException:  # the writer reports it and stops
-        handed.put(("error", traceback.format_exc()))
+        _hand(out, ("error", traceback.format_exc()))
 
 
 Packed = tuple[list[tuple[Any, ...]], list[int], list[Reference]]

@@ -30,8 +30,8 @@ from meridian.core.i18n import Text
 from meridian.dataio.mappings import ImportMapping
 from meridian.dataio.reading import SourceRow, read_sheet
 from meridian.dataio.resolving import Resolver
-from meridian.dataio.run_decisions import Decision, DuplicateFinder, KeepAll, PendingRow
 from meridian.dataio.run_ahead import converted_batches
+from meridian.dataio.run_decisions import Decision, DuplicateFinder, KeepAll, PendingRow
 from meridian.dataio.run_rows import BatchConverter, Converted
 from meridian.dataio.run_store import (
     FINISHED,

@@ -69,11 +69,24 @@ def _run_until_killed(command: list[str], env: dict[str, str], log: Path, batche
             time.sleep(0.01)
         time.sleep(random.uniform(0, 0.3))
     finally:
+        assert process.pid is not None
+        children = _children(process.pid)
         process.kill()
         process.join()
     seen = log.read_text(encoding="utf-8")
     assert process.exitcode == -signal.SIGKILL, seen
+    # The process converting ahead (run_ahead) ends once orphaned: nothing is left running.
+    assert children, "meridian import converts the next batches in a second process"
+    deadline = time.monotonic() + 10
+    while any(Path(f"/proc/{child}").exists() for child in children):
+        assert time.monotonic() < deadline, f"{children} still running after the import died"
+        time.sleep(0.1)
     return seen
+
+
+def _children(pid: int) -> list[int]:
+    listed = Path(f"/proc/{pid}/task/{pid}/children").read_text()
+    return [int(child) for child in listed.split()]
 
 
 @pytest.mark.long
