@@ -12,6 +12,9 @@ from pathlib import Path
 
 import httpx
 import pytest
+from typer.testing import CliRunner
+
+from meridian.cli.main import cli
 
 STARTUP_SECONDS = 120
 
@@ -38,22 +41,23 @@ def _wait_until_up(url: str, process: subprocess.Popen[bytes], log: Path) -> Non
 
 @pytest.mark.long
 def test_serve_answers_the_api_from_several_worker_processes(
-    tmp_path: Path, database_url: str
+    tmp_path: Path, database_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    env = {
-        **os.environ,
+    variables = {
         "MERIDIAN_DATABASE_URL": database_url,
         "MERIDIAN_DATA_DIR": str(tmp_path / "data"),
         "MERIDIAN_PASSWORD_HASHING": "argon2-minimal-for-tests",
     }
-    meridian = [sys.executable, "-c", "from meridian.cli.main import main; main()"]
-    init = subprocess.run(
-        [*meridian, "init", "--admin-email", "ops@acme.test", "--admin-password", "s3cret-pass"],
-        env=env,
-        capture_output=True,
-        check=True,
+    for name, value in variables.items():
+        monkeypatch.setenv(name, value)
+    env = {**os.environ, **variables}
+    meridian = [sys.executable, "-c", "from meridian.cli import run; run()"]
+    # The database is prepared in this process (what is tested is the serving process).
+    init = CliRunner().invoke(
+        cli, ["init", "--admin-email", "ops@acme.test", "--admin-password", "s3cret-pass"]
     )
-    token = init.stdout.decode().strip()
+    assert init.exit_code == 0, init.output
+    token = init.stdout.strip()
     port = _free_port()
     log = tmp_path / "serve.log"
     with log.open("wb") as out:
