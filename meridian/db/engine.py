@@ -47,6 +47,17 @@ READ_ONLY = "meridian_read_only"
 """Execution option marking a connection that only reads (see ``read_transaction``)."""
 
 
+SNAPSHOT_TAKEN = "meridian_snapshot_taken"
+"""Execution option marking a read transaction handed on after it has already read (a
+request's credential check, ``http.kept_read``): SQLite fixed its snapshot at that first read,
+so a data revision read now may be newer than what the transaction sees."""
+
+
+def snapshot_taken(conn: Connection) -> bool:
+    """Whether ``conn``'s transaction had read before it was handed on (``SNAPSHOT_TAKEN``)."""
+    return bool(conn.get_execution_options().get(SNAPSHOT_TAKEN, False))
+
+
 def _sqlite_begin(conn: Connection) -> None:
     # SQLite upgrades a deferred transaction to a write lock lazily, and fails with "database is
     # locked" when two writers race; writers take the lock up front so they queue instead.

@@ -19,7 +19,7 @@ from contextvars import ContextVar
 
 from sqlalchemy.engine import Connection, Engine
 
-from meridian.db.engine import read_transaction
+from meridian.db.engine import SNAPSHOT_TAKEN, read_transaction
 
 
 class KeptRead:
@@ -102,7 +102,7 @@ def request_read(engine: Engine) -> Iterator[Connection]:
         return
     conn, stack = taken
     with stack:
-        yield conn
+        yield conn.execution_options(**{SNAPSHOT_TAKEN: True})
 
 
 def release_kept() -> None:

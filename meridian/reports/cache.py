@@ -37,6 +37,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine
 
 from meridian.core.clock import utcnow
+from meridian.db.engine import snapshot_taken
 
 MAX_RESULTS = 512
 FRESH_FOR = timedelta(minutes=5)
@@ -108,7 +109,10 @@ class ResultCache:
         """``compute()``'s result for ``question``, reused while the data is unchanged.
 
         Call it before ``conn``'s transaction has read anything: its snapshot must not be
-        older than the revision read here. Each caller gets its own copy of a kept result."""
+        older than the revision read here. A SQLite transaction that had read before it was
+        handed on (``db.engine.SNAPSHOT_TAKEN``, an API request's credential read) may reuse
+        a kept result but does not keep its own. Each caller gets its own copy of a kept
+        result."""
         if not self.enabled:
             return compute()
         try:
@@ -128,6 +132,10 @@ class ResultCache:
                     self.results.move_to_end(key)
                     return copy.deepcopy(kept)  # type: ignore[no-any-return]
         result = compute()
+        if snapshot_taken(conn) and conn.dialect.name == "sqlite":
+            # Its snapshot was fixed by an earlier read and may be older than ``revision``:
+            # the result may be used now but never filed under a revision it did not see.
+            return result
         if watcher.revision(conn) == revision:
             with self.lock:
                 self.results[key] = (started, copy.deepcopy(result))

@@ -20,6 +20,7 @@ import sqlalchemy as sa
 
 from meridian.core.actor import Actor
 from meridian.core.clock import SYSTEM_CLOCK
+from meridian.http.kept_read import credential_read, keeping_reads, request_read
 from meridian.records.bulk import create_records
 from meridian.reports import cache, store
 from meridian.reports.cache import FRESH_FOR
@@ -203,3 +204,39 @@ def test_the_sqlite_watcher_closes_with_its_engine(
     assert watcher.sqlite is None
     with pytest.raises(sqlite3.ProgrammingError):  # closed, not merely forgotten
         watcher_connection.execute("SELECT 1")
+
+
+def test_numbers_read_in_an_older_snapshot_are_not_kept_as_the_newer(
+    crm: Crm,  # noqa: F811
+    report_id: int,
+) -> None:
+    """An API request reads its data in the transaction its credential was checked in, whose
+    SQLite snapshot that check fixed. A write committed between the check and the report must
+    not file the check's older numbers under the newer revision: the next viewer would be
+    shown them until some other write."""
+    engine = crm.workspace.engine
+    with crm.workspace.read() as conn:
+        table = compile_form(get_form(conn, "deal")).main
+    before = _counts(crm, Actor.system(), report_id)
+    other = sa.create_engine(engine.url)
+    try:
+        with keeping_reads() as kept:
+            with credential_read(engine) as conn:
+                conn.execute(sa.select(sa.func.count()).select_from(table)).scalar()
+            with other.begin() as conn:
+                moved = conn.execute(
+                    table.update()
+                    .where(table.c.stage == "lead", table.c.deleted_at.is_(None))
+                    .values(stage="lost")
+                ).rowcount
+            with request_read(engine) as conn:
+                report_data(
+                    conn=conn, actor=Actor.system(), report_id=report_id, tz=crm.workspace.tz
+                )
+            kept.release()
+    finally:
+        other.dispose()
+    assert moved
+    after = _counts(crm, Actor.system(), report_id)
+    assert after.get("lead") is None
+    assert after["lost"] == before.get("lost", 0) + moved
