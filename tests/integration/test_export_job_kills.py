@@ -1,15 +1,23 @@
-"""An export job survives its worker's death: a real ``meridian worker`` writes a long export,
-is killed with SIGKILL once its progress shows rows written and more to come, and the next
-worker — taking the job over when the lease runs out — writes the file again from its first
-row. The stored file holds each record exactly once, the dead attempt's partial file is gone,
-and the export is audited once (SQLite and PostgreSQL)."""
+"""An export job survives its worker's death: a real ``meridian worker`` writes a long export
+and is killed with SIGKILL while rows are in its partial file and the export is not finished,
+and the next worker — taking the job over when the lease runs out — writes the file again
+from its first row. The stored file holds each record exactly once, the dead attempt's partial
+file is gone, and the export is audited once (SQLite and PostgreSQL).
+
+A worker on an idle machine writes the whole file faster than its first progress report, so
+the test holds the export's row (PostgreSQL) or the database's write lock (SQLite) once the
+worker has begun writing: its next write waits, and the kill lands mid-export every time."""
 
 from __future__ import annotations
 
 import csv
 import io
 import os
+import signal
+import sqlite3
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from multiprocessing.process import BaseProcess
 from pathlib import Path
@@ -84,6 +92,33 @@ def _wait(
         time.sleep(0.02)
 
 
+@contextmanager
+def _writes_held(database_url: str, export_id: int) -> Iterator[None]:
+    """The worker's next write to the export waits until the block ends."""
+    url = sa.make_url(database_url)
+    if url.get_backend_name() == "sqlite":
+        held = sqlite3.connect(str(url.database), isolation_level=None)
+        try:
+            held.execute("BEGIN IMMEDIATE")
+            yield
+        finally:
+            held.close()
+        return
+    engine = sa.create_engine(database_url)
+    try:
+        with engine.begin() as conn:
+            conn.execute(
+                sa.text("SELECT id FROM sys_export WHERE id = :id FOR UPDATE"), {"id": export_id}
+            )
+            yield
+    finally:
+        engine.dispose()
+
+
+def _partial_files(settings: Settings, export_id: int) -> list[Path]:
+    return list((settings.data_dir / "files" / "exports").glob(f".export-{export_id}-*"))
+
+
 def test_an_export_job_whose_worker_is_killed_holds_each_row_once(
     workspace: Workspace, client: TestClient, settings: Settings, database_url: str, tmp_path: Path
 ) -> None:
@@ -102,20 +137,27 @@ def test_an_export_job_whose_worker_is_killed_holds_each_row_once(
     killed_log = tmp_path / "killed.log"
     first = start_meridian(["worker"], env, killed_log)
     try:
-        state = _wait(
-            client,
-            export_id,
-            first,
-            killed_log,
-            lambda s: s["state"] not in ("queued", "running") or s["rows_done"] > 0,
-        )
+        # rows_total is kept just before the first row is written.
+        _wait(client, export_id, first, killed_log, lambda s: s["rows_total"] is not None)
+        with _writes_held(database_url, export_id):
+            deadline = time.monotonic() + 60
+            while not any(p.stat().st_size for p in _partial_files(settings, export_id)):
+                assert first.is_alive(), killed_log.read_text()[-2000:]
+                assert time.monotonic() < deadline, "the worker wrote no rows"
+                time.sleep(0.01)
+            time.sleep(0.5)  # past its first progress report: waiting on the held write
+            first.kill()
+            first.join()
     finally:
         first.kill()
         first.join()
+    assert first.exitcode == -signal.SIGKILL
+    state = _state(client, export_id)
     assert state["state"] == "running", state
-    assert 0 < state["rows_done"] < ROWS == state["rows_total"], state
-    partials = list((settings.data_dir / "files" / "exports").glob(f".export-{export_id}-*"))
+    assert state["rows_done"] < ROWS == state["rows_total"], state
+    partials = _partial_files(settings, export_id)
     assert partials, "the killed worker left its partial file"
+    assert any(p.stat().st_size for p in partials), "rows were written before the kill"
 
     next_log = tmp_path / "next.log"
     second = start_meridian(["worker"], env, next_log)
