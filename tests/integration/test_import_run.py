@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import openpyxl
 import pytest
@@ -60,6 +61,16 @@ def customers_file(env: Path) -> Path:
         ],
         "gbk",
     )
+
+
+def _report_table(report: Path) -> list[list[Any]]:
+    """The report's first sheet as rows of values; the workbook is closed (read-only openpyxl
+    keeps its file open until then, and an unclosed file fails a later test)."""
+    book = openpyxl.load_workbook(report, read_only=True)
+    try:
+        return [list(row) for row in book.worksheets[0].iter_rows(values_only=True)]
+    finally:
+        book.close()
 
 
 def test_customers_then_contacts_linked_by_name_and_by_code(env: Path, database_url: str) -> None:
@@ -173,8 +184,7 @@ def test_customers_then_contacts_linked_by_name_and_by_code(env: Path, database_
     )
     assert sorted(r[0] for r in history) == created
     # The report: every row, its cells, outcome and reason.
-    sheet = openpyxl.load_workbook(report, read_only=True).worksheets[0]
-    table = [list(row) for row in sheet.iter_rows(values_only=True)]
+    table = _report_table(report)
     assert table[0] == [
         "Row",
         "所属客户",
@@ -434,12 +444,7 @@ def test_a_messy_workbook_every_row_created_or_rejected_with_its_reason(
         ("2025-03-05", "2025-12-09", 12_500_000, "quarterly"),
         ("2025-01-01", "2025-12-31", 12_000_000_000, "annual"),
     ]
-    table = [
-        list(r)
-        for r in openpyxl.load_workbook(report, read_only=True)
-        .worksheets[0]
-        .iter_rows(values_only=True)
-    ]
+    table = _report_table(report)
     assert table[0][0] == "行号" and table[0][-3:] == ["结果", "记录 ID", "原因"]
     assert [r[0] for r in table[1:]] == list(range(3, 11))
     assert [r[-3] for r in table[1:4]] == ["已新建"] * 3
