@@ -40,11 +40,11 @@ from meridian.dataio.export import (
     write_xlsx,
 )
 from meridian.db.engine import read_transaction, transaction
-from meridian.db.tables import exports, files
+from meridian.db.tables import exports
 from meridian.errors import FieldError, MeridianError, NotFound, ValidationFailed
 from meridian.jobs.queue import Handler, JobContext, enqueue
 from meridian.notify.inbox import notify_users
-from meridian.records.files import store_file
+from meridian.records.files import get_file, store_file
 from meridian.schema.catalog import get_form
 
 RUN = "export.run"
@@ -154,22 +154,13 @@ def get_export(
 def export_file(*, conn: Connection, actor: Actor, export_id: int) -> dict[str, Any]:
     """The finished export's file (name, type, place in the store); 404 until it is done."""
     row = _export_row(conn, actor, export_id)
-    stored_file = (
-        conn.execute(sa.select(files).where(files.c.token == row.file_token)).first()
-        if row.file_token is not None
-        else None
-    )
-    if stored_file is None:
+    if row.file_token is None:
         raise NotFound(
             Text("export {export_id} is not finished", export_id=export_id),
             id=export_id,
             state=row.state,
         )
-    return {
-        "name": stored_file.name,
-        "content_type": stored_file.content_type,
-        "storage_path": stored_file.storage_path,
-    }
+    return get_file(conn=conn, token=row.file_token)
 
 
 def form_label(conn: Connection, form_key: str) -> str:
