@@ -103,7 +103,9 @@ class Worker:
 
     def run_until(self, stop: threading.Event, idle_wait: float = 1.0) -> None:
         """Work until ``stop`` is set, waiting ``idle_wait`` seconds whenever nothing is due;
-        a heartbeat thread renews the leases meanwhile."""
+        a heartbeat thread renews the leases meanwhile. Returns once the heartbeat has ended
+        too, so a stopped worker holds no connection: one a beat still held would go back to
+        a pool already disposed of and be dropped open."""
         done = threading.Event()
         beat = threading.Thread(
             target=self.heartbeat, args=(done,), name=f"{self.name}-heartbeat", daemon=True
@@ -120,6 +122,7 @@ class Worker:
                     stop.wait(idle_wait)
         finally:
             done.set()
+            beat.join()
 
 
 def start_in_background(

@@ -316,3 +316,34 @@ def test_a_stopping_worker_gives_back_the_jobs_it_has_not_started(engine: Engine
         ("ready", 0, None),
         ("ready", 0, None),
     ]
+
+
+def test_a_stopped_worker_holds_no_connection_once_it_has_returned(engine: Engine) -> None:
+    """``run_until`` returns only after its heartbeat has ended. A beat still in its
+    transaction when the caller went on to dispose of the engine gave its connection back to
+    the disposed pool, which dropped it open: a ``ResourceWarning`` in whichever later test
+    the garbage collector ran."""
+    worker = Worker(engine, {}, SHANGHAI, lease=timedelta(seconds=0.3), name="beating")
+    stop = threading.Event()
+    in_beat = threading.Event()
+    go_on = threading.Event()
+
+    def hold(*_: Any) -> None:
+        if threading.current_thread().name == "beating-heartbeat":
+            in_beat.set()
+            go_on.wait(0.3)  # still renewing when the worker is told to stop
+
+    sa.event.listen(engine, "checkout", hold)
+    thread = threading.Thread(target=worker.run_until, args=(stop,))
+    thread.start()
+    try:
+        assert in_beat.wait(10)
+        stop.set()
+        thread.join()
+        assert [t.name for t in threading.enumerate() if t.name == "beating-heartbeat"] == []
+        assert engine.pool.checkedout() == 0  # type: ignore[attr-defined]
+    finally:
+        stop.set()
+        go_on.set()
+        thread.join()
+        sa.event.remove(engine, "checkout", hold)
