@@ -38,8 +38,18 @@ from meridian.dataio.mappings import (
     saved_mapping,
     suggested,
 )
+from meridian.dataio.progress import pace
 from meridian.dataio.reading import Sheet, read_sheet, sheet_names
-from meridian.dataio.run_store import DRAFT, ImportState, RowOutcome, load_import, start_import
+from meridian.dataio.run_store import (
+    DRAFT,
+    FINISHED,
+    ROLLED_BACK,
+    RUNNING,
+    ImportState,
+    RowOutcome,
+    load_import,
+    start_import,
+)
 from meridian.db.tables import import_rows, imports
 from meridian.errors import Conflict, FieldError, InvalidValue, NotFound, ValidationFailed
 from meridian.records.readable import Readable
@@ -320,22 +330,17 @@ def progress_of(conn: Connection, import_id: int) -> dict[str, Any]:
             imports.c.job_id,
         ).where(imports.c.id == import_id)
     ).one()
-    rate = row.rows_per_second
-    left = None
-    if rate and row.rows_total is not None:
-        left = max(row.rows_total - row.rows_done, 0) / rate
-    percent = None
-    if row.rows_total:
-        percent = min(100.0, round(100.0 * row.rows_done / row.rows_total, 1))
-    elif row.state in ("finished", "rolled_back"):
-        percent = 100.0
     return {
         "state": row.state,
         "rows_done": row.rows_done,
         "rows_total": row.rows_total,
-        "rows_per_second": rate,
-        "seconds_left": left,
-        "percent": percent,
+        **pace(
+            rows_done=row.rows_done,
+            rows_total=row.rows_total,
+            rows_per_second=row.rows_per_second,
+            running=row.state == RUNNING,
+            finished=row.state in (FINISHED, ROLLED_BACK),
+        ),
         "job_id": row.job_id,
     }
 

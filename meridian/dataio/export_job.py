@@ -39,6 +39,7 @@ from meridian.dataio.export import (
     write_csv,
     write_xlsx,
 )
+from meridian.dataio.progress import pace
 from meridian.db.engine import read_transaction, transaction
 from meridian.db.tables import exports
 from meridian.errors import FieldError, MeridianError, NotFound, ValidationFailed
@@ -122,16 +123,6 @@ def get_export(
     if row.started_at is not None and row.rows_done:
         elapsed = ((row.finished_at or now) - row.started_at).total_seconds()
         rate = round(row.rows_done / elapsed, 1) if elapsed > 0 else None
-    left = None
-    if row.state == RUNNING and rate and row.rows_total is not None:
-        left = round(max(row.rows_total - row.rows_done, 0) / rate, 1)
-    percent = None
-    if row.state == DONE:
-        percent = 100.0
-    elif row.rows_total:
-        percent = min(100.0, round(100.0 * row.rows_done / row.rows_total, 1))
-    elif row.rows_total == 0:
-        percent = 0.0
     return {
         "id": row.id,
         "form_key": row.form_key,
@@ -140,9 +131,13 @@ def get_export(
         "state": row.state,
         "rows_done": row.rows_done,
         "rows_total": row.rows_total,
-        "rows_per_second": rate,
-        "seconds_left": left,
-        "percent": percent,
+        **pace(
+            rows_done=row.rows_done,
+            rows_total=row.rows_total,
+            rows_per_second=rate,
+            running=row.state == RUNNING,
+            finished=row.state == DONE,
+        ),
         "file": f"/api/v1/exports/{row.id}/file" if row.state == DONE else None,
         "error": None if row.error is None else localized(row.error, locale),
         "created_at": row.created_at.isoformat(),
