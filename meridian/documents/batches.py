@@ -28,7 +28,7 @@ from meridian.documents.visibility import Sight
 from meridian.errors import FieldError, NotFound, ValidationFailed
 from meridian.events.audit import audit
 from meridian.jobs.queue import enqueue
-from meridian.records.files import store_file
+from meridian.records.files import files_by_row_id, store_file
 from meridian.schema.catalog import get_form
 from meridian.settings import Settings
 
@@ -116,18 +116,14 @@ def batch_file(*, conn: Connection, actor: Actor, batch_id: int) -> dict[str, An
     )
     if not Sight(conn, actor=actor).sees_all(generated):
         raise NotFound(Text("batch {batch_id} does not exist", batch_id=batch_id), id=batch_id)
-    stored = conn.execute(sa.select(files).where(files.c.id == row.file_id)).first()
+    stored = files_by_row_id(conn, [row.file_id]).get(row.file_id)
     if stored is None:
         raise NotFound(
             Text("batch {batch_id} is not finished", batch_id=batch_id),
             id=batch_id,
             state=row.state,
         )
-    return {
-        "name": stored.name,
-        "content_type": stored.content_type,
-        "storage_path": stored.storage_path,
-    }
+    return stored
 
 
 def _batch_row(conn: Connection, actor: Actor, batch_id: int) -> Any:

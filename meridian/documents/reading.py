@@ -18,6 +18,7 @@ from meridian.documents.visibility import Sight
 from meridian.documents.word import libreoffice
 from meridian.documents.word_pdf import pdf_state
 from meridian.errors import NotFound
+from meridian.records.files import files_by_row_id
 from meridian.records.readable import Readable
 from meridian.schema.catalog import get_form
 
@@ -80,18 +81,16 @@ def document_file(
     """The stored file of one of the record's documents; one the actor may not see (its
     generator saw less) is refused exactly as a missing one."""
     require_readable(conn=conn, actor=actor, form_key=form_key, record_id=record_id, tz=tz)
-    pdf_files = files.alias("pdf_file")
     row = conn.execute(
         sa.select(
-            files,
+            documents.c.file_id,
             documents.c.hidden_fields,
             documents.c.pdf_state,
             documents.c.pdf_file_id,
             documents.c.pdf_error,
-            pdf_files.c.storage_path.label("pdf_storage_path"),
+            files.c.content_type,
         )
-        .join(documents, documents.c.file_id == files.c.id)
-        .outerjoin(pdf_files, pdf_files.c.id == documents.c.pdf_file_id)
+        .join(files, files.c.id == documents.c.file_id)
         .where(
             documents.c.id == document_id,
             documents.c.form_key == form_key,
@@ -102,13 +101,13 @@ def document_file(
         raise NotFound(
             Text("document {document_id} does not exist", document_id=document_id), id=document_id
         )
+    stored = files_by_row_id(conn, [row.file_id, row.pdf_file_id])
+    pdf = stored.get(row.pdf_file_id) if row.pdf_file_id is not None else None
     return {
-        "name": row.name,
-        "content_type": row.content_type,
-        "storage_path": row.storage_path,
+        **stored[row.file_id],
         "pdf": pdf_state(row, libreoffice() is not None),
         "pdf_error": row.pdf_error,
-        "pdf_storage_path": row.pdf_storage_path,
+        "pdf_storage_path": None if pdf is None else pdf["storage_path"],
     }
 
 
