@@ -15,6 +15,8 @@ import multiprocessing
 import os
 import signal
 import sys
+from collections.abc import Callable
+from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
 from pathlib import Path
 
@@ -22,6 +24,14 @@ _FORKSERVER = multiprocessing.get_context("forkserver")
 # Every command's imports (``cli.main`` imports the commands, not the web app, which ``serve``
 # loads by name): the fork server is started once per test process, each command forked often.
 _PRELOAD = ["meridian.cli.main", __name__]
+
+
+def _redirect(log: str, stdout: str | None) -> None:
+    for path, fd in ((log, 2), (stdout, 1)):
+        if path is not None:
+            out = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT)
+            os.dup2(out, fd)
+            os.close(out)
 
 
 def _run(
@@ -34,15 +44,17 @@ def _run(
         os.setsid()
     os.environ.clear()
     os.environ.update(env)
-    for path, fd in ((log, 2), (stdout, 1)):
-        if path is not None:
-            out = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT)
-            os.dup2(out, fd)
-            os.close(out)
+    _redirect(log, stdout)
     from meridian.cli import run
 
     sys.argv = ["meridian", *argv]
     run()
+
+
+def _call(target: Callable[..., object], args: tuple[object, ...], log: str) -> None:
+    """In the new process: stderr to ``log``, then ``target(*args)``."""
+    _redirect(log, None)
+    target(*args)
 
 
 def _ready() -> None:
@@ -80,6 +92,25 @@ def start_meridian(
     )
     process.start()
     return process
+
+
+def start_function(
+    target: Callable[..., object], args: tuple[object, ...], log: Path
+) -> BaseProcess:
+    """``target(*args)`` in a new process forked from the warm server, its stderr to ``log``:
+    for a test's own piece of Meridian run in another process and killed there. ``target``
+    must be a module-level function (the server imports it by name); ``args`` may hold a
+    :func:`pipe` end to report through. Kill it with ``.kill()``, reap it with ``.join()``."""
+    log.touch()
+    _FORKSERVER.set_forkserver_preload(_PRELOAD)
+    process = _FORKSERVER.Process(target=_call, args=(target, args, str(log)), daemon=True)
+    process.start()
+    return process
+
+
+def pipe() -> tuple[Connection, Connection]:
+    """A one-way pipe (receiving end, sending end) a :func:`start_function` process can take."""
+    return _FORKSERVER.Pipe(duplex=False)
 
 
 def kill_session(process: BaseProcess) -> None:

@@ -1,20 +1,19 @@
 """Overdue notices survive a killed process: each overdue task is told about exactly once.
 
-A real process (a separate Python interpreter on the test's database) runs the overdue scan
-and is killed with SIGKILL — once while its transaction is open (nothing it claimed may stay
-claimed, nothing it wrote may stay written), once right after it committed a batch (what it
-committed stays, and is never told again). The scan then finishes in this process; every task
+A real process (forked from the warm fork server, ``tests/worker_processes.py``, on the test's
+database) runs the overdue scan and is killed with SIGKILL — once while its transaction is open
+(nothing it claimed may stay claimed, nothing it wrote may stay written), once right after it
+committed a batch (what it committed stays, and is never told again). The scan then finishes in this process; every task
 ends with one inbox entry and one email job.
 """
 
 from __future__ import annotations
 
-import os
 import signal
-import subprocess
-import sys
+import threading
 from collections import Counter
 from datetime import UTC, datetime, timedelta
+from multiprocessing.connection import Connection
 from pathlib import Path
 
 import pytest
@@ -22,48 +21,44 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from meridian.core.actor import Actor
-from meridian.db.engine import transaction
+from meridian.db.engine import make_engine, transaction
 from meridian.db.tables import jobs, notifications, tasks
 from meridian.flows.tasks.overdue import notify_overdue
+from tests.worker_processes import pipe, start_function, warm_fork_server
 
 TASKS = 300
 
-_SCAN = """
-import sys, time
-from meridian.db.engine import make_engine
-from meridian.flows.tasks.overdue import notify_overdue
-engine = make_engine(sys.argv[1])
-limit, commit = int(sys.argv[2]), sys.argv[3] == "commit"
-conn = engine.connect()
-transaction = conn.begin()
-claimed = notify_overdue(conn, limit=limit)
-if commit:
-    transaction.commit()
-print(f"claimed {claimed} {'committed' if commit else 'open'}", flush=True)
-time.sleep(600)
-"""
+
+def _scan(database_url: str, limit: int, commit: bool, report: Connection) -> None:
+    """In the other process: claim up to ``limit`` overdue tasks, commit if asked, say so,
+    then wait to be killed."""
+    engine = make_engine(database_url)
+    conn = engine.connect()
+    transaction = conn.begin()
+    claimed = notify_overdue(conn, limit=limit)
+    if commit:
+        transaction.commit()
+    report.send(f"claimed {claimed} {'committed' if commit else 'open'}")
+    threading.Event().wait()
 
 
 def _scan_then_die(database_url: str, folder: Path, limit: int, commit: bool) -> str:
     """Run a scan in another process, wait for its report, then SIGKILL it."""
     log = folder / f"scan-{limit}-{commit}.log"
-    with log.open("wb") as errors:
-        process = subprocess.Popen(
-            [sys.executable, "-c", _SCAN, database_url, str(limit), "commit" if commit else "-"],
-            stdout=subprocess.PIPE,
-            stderr=errors,
-            env=os.environ.copy(),
-        )
+    receiving, sending = pipe()
+    process = start_function(_scan, (database_url, limit, commit, sending), log)
+    sending.close()
     try:
-        assert process.stdout is not None
-        line = process.stdout.readline().decode().strip()
+        line = receiving.recv() if receiving.poll(300) else ""
+    except EOFError:  # it died before reporting; its log says why
+        line = ""
     finally:
-        process.send_signal(signal.SIGKILL)
-        process.wait()
-        if process.stdout is not None:
-            process.stdout.close()
+        process.kill()
+        process.join()
+        receiving.close()
     assert line, log.read_text()
-    return line
+    assert process.exitcode == -signal.SIGKILL
+    return str(line)
 
 
 def _counts(engine: Engine) -> tuple[int, int, Counter[str]]:
@@ -84,6 +79,7 @@ def _counts(engine: Engine) -> tuple[int, int, Counter[str]]:
 def test_a_killed_scan_tells_each_overdue_task_exactly_once(
     engine: Engine, admin: Actor, database_url: str, tmp_path: Path
 ) -> None:
+    warm_fork_server()
     # The other process reads the real clock: these tasks were due an hour before it.
     due = datetime.now(UTC) - timedelta(hours=1)
     with transaction(engine) as conn:
