@@ -1,10 +1,10 @@
 """Overdue notices survive a killed process: each overdue task is told about exactly once.
 
 A real process (forked from the warm fork server, ``tests/worker_processes.py``, on the test's
-database) runs the overdue scan and is killed with SIGKILL — once while its transaction is open
-(nothing it claimed may stay claimed, nothing it wrote may stay written), once right after it
-committed a batch (what it committed stays, and is never told again). The scan then finishes in this process; every task
-ends with one inbox entry and one email job.
+database) runs the overdue scan and is killed with SIGKILL — once while its transaction is
+open (nothing it claimed may stay claimed, nothing it wrote may stay written), once right
+after it committed a batch (what it committed stays, and is never told again). The scan then
+finishes in this process; every task ends with one inbox entry and one email job.
 """
 
 from __future__ import annotations
