@@ -36,6 +36,7 @@ from typing import Any, BinaryIO
 from meridian.dataio.reading import read_sheet
 from meridian.dataio.resolving import Reference
 from meridian.dataio.run_rows import BatchConverter, BatchRow, Converted
+from meridian.records.writing import Derived
 
 _WAIT = 1.0
 """Seconds between the orphaned child's checks that its writer still lives."""
@@ -115,7 +116,7 @@ def _convert_ahead(
     try:
         rows = itertools.islice(read_sheet(path, sheet, header_row).rows, skip, None)
         while chunk := list(itertools.islice(rows, batch_rows)):
-            _hand(out, ("batch", _packed(converter.convert_cells(chunk))))
+            _hand(out, ("batch", _packed(converter.convert_cells(chunk, derive=True))))
         _hand(out, ("end", None))
     except BaseException:  # the writer reports it and stops
         _hand(out, ("error", traceback.format_exc()))
@@ -128,14 +129,32 @@ def _packed(converted: Converted) -> Packed:
     """A converted batch as plain tuples, lists and dicts, which pickle several times faster
     than the dataclasses; the source cells stay behind (the write path does not read them)."""
     index = {id(row): position for position, row in enumerate(converted.rows)}
-    rows = [(row.number, row.values, row.stored, row.refusals) for row in converted.rows]
+    rows = [
+        (
+            row.number,
+            row.values,
+            row.stored,
+            row.refusals,
+            None
+            if row.derived is None
+            else (row.derived.source, row.derived.search, row.derived.name_keys),
+        )
+        for row in converted.rows
+    ]
     return rows, [index[id(row)] for row in converted.owners], converted.references
 
 
 def _unpacked(packed: Packed) -> Converted:
     rows = [
-        BatchRow(number, (), values, refusals, stored)
-        for number, values, stored, refusals in packed[0]
+        BatchRow(
+            number,
+            (),
+            values,
+            refusals,
+            stored,
+            None if derived is None else Derived(*derived),
+        )
+        for number, values, stored, refusals, derived in packed[0]
     ]
     return Converted(rows, [rows[i] for i in packed[1]], packed[2])
 

@@ -28,7 +28,10 @@ from meridian.dataio.mappings import ImportMapping
 from meridian.dataio.reading import SourceRow
 from meridian.dataio.resolving import OptionMatcher, Reference, Resolver, reference_of
 from meridian.errors import InvalidValue
+from meridian.records.plan import plan_for
 from meridian.records.values import IMMUTABLE, checked_alone
+from meridian.records.writing import Derived
+from meridian.records.writing import derive as derived_of
 from meridian.schema.fieldtypes import ValueContext, field_type
 from meridian.schema.model import Field, Form
 
@@ -39,14 +42,16 @@ MEMO_LIMIT = 20_000
 @dataclass
 class BatchRow:
     """One source row under way: the values converted so far (as the API takes them), the
-    stored values of those already checked (a subset of ``values``' keys) and the cells
-    refused."""
+    stored values of those already checked (a subset of ``values``' keys), the cells
+    refused, and the record's search text and name keys when they were computed ahead
+    (``convert_cells(derive=True)``)."""
 
     number: int
     cells: tuple[Any, ...]
     values: dict[str, Any] = field(default_factory=dict)
     refusals: list[CellReport] = field(default_factory=list)
     stored: dict[str, Any] = field(default_factory=dict)
+    derived: Derived | None = None
 
     @property
     def rejected(self) -> bool:
@@ -87,6 +92,7 @@ class BatchConverter:
 
     def __init__(self, form: Form, mapping: ImportMapping, resolver: Resolver, ctx: ValueContext):
         self.resolver = resolver
+        self.plan = plan_for(form)
         self.columns: list[_Column] = []
         fields = {f.key: f for f in form.active_fields}
         for column in mapping.columns:
@@ -108,10 +114,12 @@ class BatchConverter:
         form), refused cells listed."""
         return self.resolve(conn, self.convert_cells(rows))
 
-    def convert_cells(self, rows: Sequence[SourceRow]) -> Converted:
+    def convert_cells(self, rows: Sequence[SourceRow], *, derive: bool = False) -> Converted:
         """The batch's cells converted, without the database: the references to look up are
         listed with the rows they belong to (:meth:`resolve` looks them up). What it gives
-        pickles, so another process may convert (``run_ahead``)."""
+        pickles, so another process may convert (``run_ahead``), which also computes each
+        row's search text and name keys from its stored values (``derive``: the write takes
+        them when it writes those very values, ``records.writing.Derived``)."""
         batch = [BatchRow(row.number, row.cells) for row in rows]
         references: list[Reference] = []
         owners: list[BatchRow] = []
@@ -147,6 +155,11 @@ class BatchConverter:
                     row.values[key] = report.value
                     if report.stored is not None:
                         row.stored[key] = report.stored
+        if derive:
+            plan = self.plan
+            for row in batch:
+                if not row.refusals:
+                    row.derived = derived_of(plan, row.stored)
         return Converted(batch, owners, references)
 
     def resolve(self, conn: Connection, converted: Converted) -> list[BatchRow]:

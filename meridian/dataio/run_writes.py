@@ -33,7 +33,7 @@ from meridian.errors import ErrorCollector, FieldError, MeridianError, Validatio
 from meridian.records import reads, service
 from meridian.records.guards import WriteIntent
 from meridian.records.values import ParsedRecord, RecordParser
-from meridian.records.writing import insert_echoed, writable
+from meridian.records.writing import check_parsed, insert_echoed, writable
 from meridian.schema.fieldtypes import ValueContext
 from meridian.schema.model import Form
 
@@ -90,22 +90,33 @@ def write_batch(
 def _create(
     conn: Connection, actor: Actor, form: Form, rows: list[BatchRow], tz: ZoneInfo
 ) -> list[RowOutcome]:
-    """Create the rows' records. The rows are checked once (:func:`_parse_rows`) and those with
-    errors set aside; the rest are written, and rows a later stage refuses (a link, a unique
-    value, a formula, a guard — each stage reports every item it refuses) are set aside and
-    the others written again, so a batch takes a few attempts at most."""
+    """Create the rows' records. The rows are checked once — values (:func:`_parse_rows`),
+    then references and unique values (``check_parsed``: a row repeating another's unique
+    value, in the batch or stored, is refused here) — and those with errors set aside; the
+    rest are written, and rows a later stage refuses (a formula, a guard — each stage reports
+    every item it refuses) are set aside and the others written again, so a batch takes a
+    few attempts at most."""
     if not rows:
         return []
     outcomes: list[RowOutcome] = []
     prefixes = [f"{index}." for index in range(len(rows))]
     errors = ErrorCollector()
     parsed = _parse_rows(conn, actor, form, rows, tz, prefixes, errors)
-    pending = list(range(len(rows)))
+    pending = _set_aside(rows, errors, list(range(len(rows))), outcomes)
+    if pending:
+        errors = ErrorCollector()
+        check_parsed(
+            conn,
+            actor,
+            form,
+            [parsed[i] for i in pending],
+            tz,
+            [prefixes[i] for i in pending],
+            errors,
+        )
+    derived = [row.derived for row in rows]
     while pending:
-        by_item = _by_item(errors.errors, pending) if errors.errors else {}
-        for index, item_errors in by_item.items():
-            outcomes.append(rejected(rows[index].number, item_errors))
-        pending = [index for index in pending if index not in by_item]
+        pending = _set_aside(rows, errors, pending, outcomes)
         if not pending:
             break
         try:
@@ -119,6 +130,8 @@ def _create(
                     prefixes=[prefixes[i] for i in pending],
                     intent=WriteIntent(),
                     parsed=[parsed[i] for i in pending],
+                    prechecked=True,
+                    derived=[derived[i] for i in pending],
                 ).ids
         except ValidationFailed as refused:
             errors = ErrorCollector()
@@ -132,6 +145,21 @@ def _create(
         )
         break
     return outcomes
+
+
+def _set_aside(
+    rows: Sequence[BatchRow],
+    errors: ErrorCollector,
+    pending: list[int],
+    outcomes: list[RowOutcome],
+) -> list[int]:
+    """The pending rows without errors; those with errors rejected with them."""
+    if not errors.errors:
+        return pending
+    by_item = _by_item(errors.errors, pending)
+    for index, item_errors in by_item.items():
+        outcomes.append(rejected(rows[index].number, item_errors))
+    return [index for index in pending if index not in by_item]
 
 
 def _parse_rows(

@@ -4,7 +4,7 @@ keep only writable fields, refresh rollups — used by the one-record and the bu
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -46,7 +46,7 @@ from meridian.schema.expressions import (
 )
 from meridian.schema.fieldtypes import ValueContext, field_type
 from meridian.schema.model import Form
-from meridian.schema.name_keys import name_key_values
+from meridian.schema.name_keys import NAME_KEY, NAME_REVERSED, name_key_values
 
 
 def parse_items(
@@ -92,10 +92,16 @@ def insert_echoed(
     prefixes: list[str],
     intent: WriteIntent | None = None,
     parsed: Sequence[ParsedRecord] | None = None,
+    prechecked: bool = False,
+    derived: Sequence[Derived | None] | None = None,
     echo: Sequence[sa.Column[Any]] | None = None,
 ) -> Inserted:
     """Create records of ``items`` (or of ``parsed``: items :func:`parse_items` checked
-    already without error, as an import does to set its bad rows aside first).
+    already without error, as an import does to set its bad rows aside first; with
+    ``prechecked`` their references and unique values too — :func:`check_parsed` in this
+    transaction, without error). ``derived``: per record, its search text and name keys
+    computed ahead (an import's converting process), taken when the record is written with
+    the very values they were made from (:meth:`Derived.fits`), else computed here.
 
     Many records get their ids reserved first (one statement) and are inserted by one
     ``executemany``. One record takes its id from its INSERT (``RETURNING``, with the ``echo``
@@ -108,8 +114,8 @@ def insert_echoed(
         parsed = parse_items(conn, actor, form, items, tz, prefixes, errors)
     else:
         form_access(conn, actor, form).require("create")
-    check_references(conn, form, parsed, errors, prefixes, actor=actor, tz=tz)
-    check_unique(conn, form, parsed, errors, prefixes, [None] * len(parsed))
+    if not prechecked:
+        check_parsed(conn, actor, form, parsed, tz, prefixes, errors)
     errors.raise_if_any()
     now = utcnow(conn)
     for f in plan.column_fields:
@@ -120,7 +126,9 @@ def insert_echoed(
                 record.columns[f.key] = number
     blank = dict.fromkeys((f.key for f in plan.column_fields), None)
     rows = []
-    for record in parsed:
+    sources = derived_sources(plan)
+    knowns = derived if derived is not None else [None] * len(parsed)
+    for record, known in zip(parsed, knowns, strict=True):
         row = {**blank, **record.columns}
         row.update(
             _version=1,
@@ -130,9 +138,13 @@ def insert_echoed(
             updated_at=now,
             updated_by=actor.user_id,
             deleted_at=None,
-            _search=record_search_text(plan.search_fields, row),
-            **name_key_values(plan.name_field, row),
         )
+        if known is not None and known.fits(sources(row)):
+            row["_search"] = known.search
+            row[NAME_KEY], row[NAME_REVERSED] = known.name_keys
+        else:
+            row["_search"] = record_search_text(plan.search_fields, row)
+            row.update(name_key_values(plan.name_field, row))
         rows.append(row)
     if has_expressions(form):
         runner = FormulaRunner(conn, form, compile_form_expressions(conn, form), tz)
@@ -174,6 +186,73 @@ def insert_echoed(
         conn, form, table, ids, actor.user_id, dict(zip(ids, rows, strict=True)), intent
     )
     return Inserted(ids, echoed if echo else None, writes)
+
+
+def check_parsed(
+    conn: Connection,
+    actor: Actor,
+    form: Form,
+    parsed: Sequence[ParsedRecord],
+    tz: ZoneInfo,
+    prefixes: Sequence[str],
+    errors: ErrorCollector,
+) -> None:
+    """What a create checks against the database before it writes: links and users the
+    records name (:func:`check_references`) and unique values free and distinct in the batch
+    (:func:`check_unique`); every error into ``errors``. A caller that sets refused records
+    aside and writes the rest with ``insert_echoed(prechecked=True)`` has the rest checked:
+    references are judged per record, and records distinct from every other of a batch stay
+    distinct in any part of it."""
+    check_references(conn, form, parsed, errors, prefixes, actor=actor, tz=tz)
+    check_unique(conn, form, parsed, errors, prefixes, [None] * len(parsed))
+
+
+@dataclass(frozen=True)
+class Derived:
+    """A record's search text and name keys computed ahead of its write, from ``source``:
+    the values of the fields they are made of (:func:`derived_sources`)."""
+
+    source: tuple[Any, ...]
+    search: str | None
+    name_keys: tuple[str | None, str | None]
+
+    def fits(self, source: tuple[Any, ...]) -> bool:
+        """Whether the record is written with the values these were made from, so that
+        computing them again would give the same: each value the very object, or an equal
+        text or integer (``1 == 1.0 == True``, ``Decimal("1.0") == 1`` and ``0.0 == -0.0``
+        are equal and read differently)."""
+        mine = self.source
+        return len(mine) == len(source) and all(map(_same, mine, source))
+
+
+_PLAIN = frozenset({str, int})
+
+
+def _same(a: Any, b: Any) -> bool:
+    return a is b or (a.__class__ is b.__class__ and a.__class__ in _PLAIN and a == b)
+
+
+def derived_sources(plan: FormPlan) -> Callable[[Mapping[str, Any]], tuple[Any, ...]]:
+    """The values of a row the search text and name keys are made of, in a fixed order."""
+    keys = [f.key for f in plan.search_fields]
+    if plan.name_field is not None:
+        keys.append(plan.name_field)
+
+    def sources(row: Mapping[str, Any]) -> tuple[Any, ...]:
+        return tuple(row.get(key) for key in keys)
+
+    return sources
+
+
+def derive(plan: FormPlan, values: Mapping[str, Any]) -> Derived:
+    """The search text and name keys of a record to be written with ``values`` (its stored
+    values, blank fields left out), as :func:`insert_echoed` would compute them."""
+    keys = name_key_values(plan.name_field, values)
+    return Derived(
+        derived_sources(plan)(values),
+        record_search_text(plan.search_fields, values),
+        (keys[NAME_KEY], keys[NAME_REVERSED]),
+    )
 
 
 def _moved_off_provisional(intent: WriteIntent, record_id: int) -> None:
