@@ -60,6 +60,7 @@ KIND_NAMES = {
     "stages.sla_scan": N_("Check stage time limits"),
     "approvals.timeouts": N_("Check approval time limits"),
     "statistics.refresh": N_("Refresh database statistics"),
+    "schema.view_indexes": N_("Build the indexes of saved views"),
     "documents.batch": N_("Make documents in a batch"),
     "export.run": N_("Export records"),
 }

@@ -1,5 +1,6 @@
-"""The form engine as a plugin: Meridian's built-in field types, and the job that keeps the
-planner statistics of its tables fresh."""
+"""The form engine as a plugin: Meridian's built-in field types, the job that keeps the
+planner statistics of its tables fresh, and the one that builds saved views' indexes on
+PostgreSQL."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from typing import TYPE_CHECKING
 from meridian.db import statistics
 from meridian.jobs.queue import Handler, JobContext
 from meridian.plugins.hookspecs import hookimpl
+from meridian.schema import view_indexes
 from meridian.schema.fieldtypes import BUILTIN_FIELD_TYPES, FieldType
 
 if TYPE_CHECKING:
@@ -28,4 +30,7 @@ def register_field_types() -> Sequence[FieldType]:
 
 @hookimpl
 def register_job_handlers(meridian: Workspace) -> Mapping[str, Handler]:
-    return {statistics.REFRESH: _refresh_statistics}
+    return {
+        statistics.REFRESH: _refresh_statistics,
+        view_indexes.BUILD: view_indexes.run_build,
+    }

@@ -14,6 +14,14 @@ index per distinct shape, over live rows only (every list reads live rows) and e
 Indexes are named ``ax_<table>_<hash of the columns>``, so the names say which index is whose
 and reconciling is comparing names. A change of a column's type or its purge drops the indexes
 on it first (SQLite will not drop an indexed column) and reconciles afterwards.
+
+SQLite builds a new index in the caller's transaction. PostgreSQL would hold the table's writers
+for the whole build there, so the transaction only enqueues a job (``BUILD``); the view works at
+once, unindexed. The job
+(:func:`build_view_indexes`) builds on an autocommit connection with ``CREATE INDEX
+CONCURRENTLY`` (writers go on meanwhile), one job per table at a time (an advisory lock), first
+dropping the INVALID leftovers of a build that died, so a job run twice or after a killed one
+ends with exactly the valid indexes the views ask for.
 """
 
 from __future__ import annotations
@@ -24,10 +32,12 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, Engine
 
 from meridian.db.statistics import analyze
 from meridian.db.tables import saved_views
+from meridian.jobs.queue import JobContext, enqueue
+from meridian.schema.catalog import find_form
 from meridian.schema.compile import bounded_name, compile_form
 from meridian.schema.fieldtypes import field_type
 from meridian.schema.model import Form
@@ -38,6 +48,11 @@ RULE_PREFIX = "rx_"
 SYSTEM_KEYS = ("created_at", "updated_at", "owner_id")
 MAX_COLUMNS = 6
 """Longer shapes are cut: past a few equality fields an index only grows."""
+BUILD = "schema.view_indexes"
+"""The job that builds a form's view indexes on PostgreSQL (payload: ``{"form": key}``)."""
+DEAD_CLIENT_CHECK = "5s"
+"""How often a building backend checks that its worker still lives (a killed worker's build
+stops instead of running on to its end)."""
 
 
 def wanted_columns(form: Form, settings: Mapping[str, Any]) -> tuple[str, ...] | None:
@@ -112,8 +127,11 @@ def _filter_fields(form: Form, text: Any) -> tuple[list[str], list[str]]:
     return equal, ranged
 
 
-def index_of(form: Form, columns: tuple[str, ...], prefix: str = PREFIX) -> sa.Index:
-    """The index for ``columns`` on the form's table (live rows, ending with ``deleted_at``)."""
+def index_of(
+    form: Form, columns: tuple[str, ...], prefix: str = PREFIX, *, concurrently: bool = False
+) -> sa.Index:
+    """The index for ``columns`` on the form's table (live rows, ending with ``deleted_at``);
+    ``concurrently``: built with PostgreSQL's ``CREATE INDEX CONCURRENTLY``."""
     # A copy: an index built on the compiled (cached) table would join its indexes.
     table = compile_form(form).main.to_metadata(sa.MetaData())
     digest = hashlib.md5(",".join(columns).encode(), usedforsecurity=False).hexdigest()[:10]
@@ -124,10 +142,13 @@ def index_of(form: Form, columns: tuple[str, ...], prefix: str = PREFIX) -> sa.I
         table.c.deleted_at,
         sqlite_where=live,
         postgresql_where=live,
+        postgresql_concurrently=concurrently,
     )
 
 
-def wanted_indexes(conn: Connection, form: Form) -> dict[str, sa.Index]:
+def wanted_indexes(
+    conn: Connection, form: Form, *, concurrently: bool = False
+) -> dict[str, sa.Index]:
     """Every index the saved views of ``form`` ask for, by name."""
     settings = conn.scalars(
         sa.select(saved_views.c.settings).where(saved_views.c.form_key == form.key)
@@ -136,7 +157,7 @@ def wanted_indexes(conn: Connection, form: Form) -> dict[str, sa.Index]:
     for item in settings:
         columns = wanted_columns(form, item) if isinstance(item, dict) else None
         if columns:
-            index = index_of(form, columns)
+            index = index_of(form, columns, concurrently=concurrently)
             found[str(index.name)] = index
     return found
 
@@ -164,12 +185,22 @@ def ensure_index(conn: Connection, form: Form, columns: tuple[str, ...], prefix:
 
 
 def reconcile_view_indexes(conn: Connection, form: Form) -> list[str]:
-    """Create the indexes the form's views ask for and drop those none asks for anymore, in the
-    caller's transaction; returns the names created."""
+    """Create the indexes the form's views ask for and drop those none asks for anymore, in
+    the caller's transaction; returns the names wanted but not there before.
+
+    On PostgreSQL both are left to a :data:`BUILD` job, enqueued here (it commits with the
+    views that ask): a ``DROP INDEX`` in this transaction would wait for a build running on the
+    table, and the table's writers would queue behind it."""
     table = compile_form(form).main.name
     wanted = wanted_indexes(conn, form)
-    present = existing_indexes(conn, table)
+    if conn.dialect.name == "postgresql":
+        built = _postgres_indexes(conn, table)
+        valid = {name for name, ok in built.items() if ok}
+        if valid != wanted.keys() or len(valid) != len(built):
+            enqueue(conn, BUILD, {"form": form.key})
+        return sorted(wanted.keys() - valid)
     quote = conn.dialect.identifier_preparer.quote
+    present = existing_indexes(conn, table)
     for name in present.keys() - wanted.keys():
         conn.exec_driver_sql(f"DROP INDEX IF EXISTS {quote(name)}")
     created = sorted(wanted.keys() - present.keys())
@@ -178,6 +209,71 @@ def reconcile_view_indexes(conn: Connection, form: Form) -> list[str]:
     if created:
         analyze(conn, [table])  # the planner weighs the new index by its statistics
     return created
+
+
+def _postgres_indexes(conn: Connection, table: str) -> dict[str, bool]:
+    """The ``ax_`` indexes on ``table`` (in the search path) → whether each is valid (a build
+    in progress or killed mid-way leaves an invalid one)."""
+    rows = conn.execute(
+        sa.text(
+            "SELECT c.relname, i.indisvalid FROM pg_index i "
+            "JOIN pg_class c ON c.oid = i.indexrelid "
+            "WHERE i.indrelid = to_regclass(:table) AND starts_with(c.relname, :prefix)"
+        ),
+        {"table": table, "prefix": PREFIX},
+    )
+    return {str(name): bool(valid) for name, valid in rows}
+
+
+def build_view_indexes(engine: Engine, form_key: str) -> list[str]:
+    """Bring the form's view indexes to what its views ask for without holding its writers:
+    on PostgreSQL INVALID leftovers dropped, missing ones built ``CONCURRENTLY``, unwanted ones
+    dropped ``CONCURRENTLY``, then statistics, each statement its own transaction; returns the
+    names built. A second build of the same form waits for the first (an advisory lock of the
+    session, which a dead worker's connection gives up with it)."""
+    if engine.dialect.name != "postgresql":
+        with engine.begin() as conn:
+            form = find_form(conn, form_key)
+            return reconcile_view_indexes(conn, form) if form is not None else []
+    with engine.connect() as conn:
+        conn = conn.execution_options(isolation_level="AUTOCOMMIT")
+        conn.exec_driver_sql("SET statement_timeout = 0")
+        conn.exec_driver_sql(f"SET client_connection_check_interval = '{DEAD_CLIENT_CHECK}'")
+        key = sa.select(sa.func.hashtext(f"{BUILD}:{form_key}")).scalar_subquery()
+        conn.execute(sa.select(sa.func.pg_advisory_lock(key)))
+        try:
+            return _build(conn, form_key)
+        finally:
+            conn.execute(sa.select(sa.func.pg_advisory_unlock(key)))
+            conn.exec_driver_sql("RESET statement_timeout")
+            conn.exec_driver_sql("RESET client_connection_check_interval")
+
+
+def _build(conn: Connection, form_key: str) -> list[str]:
+    form = find_form(conn, form_key)
+    if form is None:
+        return []  # the form went before its indexes were built
+    table = compile_form(form).main.name
+    quote = conn.dialect.identifier_preparer.quote
+    present = _postgres_indexes(conn, table)
+    for name, ok in present.items():
+        if not ok:  # a build that died: its index holds nothing usable
+            conn.exec_driver_sql(f"DROP INDEX CONCURRENTLY IF EXISTS {quote(name)}")
+    valid = {name for name, ok in present.items() if ok}
+    wanted = wanted_indexes(conn, form, concurrently=True)
+    built = sorted(wanted.keys() - valid)
+    for name in built:
+        conn.execute(sa.schema.CreateIndex(wanted[name], if_not_exists=True))
+    for name in sorted(valid - wanted.keys()):
+        conn.exec_driver_sql(f"DROP INDEX CONCURRENTLY IF EXISTS {quote(name)}")
+    if built:
+        analyze(conn, [table])  # the planner weighs the new index by its statistics
+    return built
+
+
+def run_build(context: JobContext) -> None:
+    """The :data:`BUILD` job's handler."""
+    build_view_indexes(context.engine, str(context.payload["form"]))
 
 
 def drop_view_indexes_on(conn: Connection, table: str, keys: Iterable[str]) -> None:
