@@ -199,11 +199,15 @@ def test_a_build_whose_worker_is_killed_leaves_no_invalid_index(
     with _writer_held(database_url):
         first = start_meridian(["worker"], env, killed_log)
         try:
-            [(pid,)] = _wait_for(
-                "build waiting for the open writer",
-                lambda: _waiting_build(workspace),
-                first.is_alive,
-            )
+
+            def building() -> list[Any]:
+                """Past the build's first step (which may wait for autovacuum): its index is
+                in the catalog, INVALID, and the build waits for the held writer."""
+                with workspace.read() as conn:
+                    started = list(_indexes(conn).values()) == [False]
+                return _waiting_build(workspace) if started else []
+
+            [(pid,)] = _wait_for("build waiting for the open writer", building, first.is_alive)
             first.kill()
             first.join()
         finally:
