@@ -20,6 +20,13 @@ creating one opportunity and changing one with ``If-Match``. The raw side of a w
 ``INSERT`` (or ``UPDATE``) and commit on a plain DB-API connection. Beside each HTTP p50 stands the
 server process's CPU time per request (from /proc), which a loaded machine inflates far less than
 wall-clock time.
+
+With ``--scan`` (and ``--token``; it changes the database, so run it on a copy) the bench then
+times creates through HTTP while the minute scan of the demo's inactivity rule (customers 30
+days without a follow-up) runs in a process of its own, as a worker's would: its clock is put
+30 days and one more on, and its watermark just before the demo's load, so every active
+customer falls due at once — the worst minute after a bulk load. It prints the creates' p50,
+p99 and max before the scan and while it runs, and the scan's time and CPU.
 """
 
 from __future__ import annotations
@@ -30,11 +37,13 @@ import multiprocessing
 import os
 import resource
 import socket
+import sqlite3
 import statistics
 import subprocess
 import sys
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -44,8 +53,12 @@ import sqlalchemy as sa
 from meridian.access.users import get_user_id
 from meridian.app import create_workspace
 from meridian.core.actor import Actor
+from meridian.core.clock import Clock
+from meridian.db.tables import rules
 from meridian.records import grouping, listing, views
+from meridian.rules.scanning import scan_time_rule
 from meridian.schema.catalog import get_form
+from meridian.schema.compile import compile_form
 from meridian.settings import Settings
 
 ADMIN = "admin@meridian.local"
@@ -148,6 +161,157 @@ def _writes(
 
 
 WRITES = ("create one opportunity", "update one, If-Match")
+
+SCAN_RULE = "30 天未跟进"
+"""The label's start of the demo's inactivity rule on customers."""
+
+
+class _Later(Clock):
+    """The system's time moved on by ``ahead``: the scan process's clock."""
+
+    def __init__(self, ahead: timedelta) -> None:
+        self.ahead = ahead
+
+    def now(self) -> datetime:
+        return datetime.now(UTC) + self.ahead
+
+
+def _due_everyone(settings: Settings) -> tuple[int, timedelta]:
+    """The inactivity rule's id, its watermark put just before the customers' load, and how
+    far on the scan's clock must be for every active customer to have fallen due."""
+    workspace = create_workspace(settings)
+    with workspace.transaction() as conn:
+        rule = conn.execute(
+            sa.select(rules.c.id, rules.c.trigger).where(rules.c.label.startswith(SCAN_RULE))
+        ).one()
+        table = compile_form(get_form(conn, "customer")).main
+        loaded = conn.scalar(sa.select(sa.func.min(table.c.updated_at)))
+        days = timedelta(days=int(rule.trigger["days"]))
+        watermark = loaded - timedelta(seconds=1) + days
+        conn.execute(rules.update().where(rules.c.id == rule.id).values(scanned_until=watermark))
+    workspace.engine.dispose()
+    return int(rule.id), days + timedelta(days=1)
+
+
+def _scan_process(settings: Settings, rule_id: int, ahead: timedelta, out: Any) -> None:
+    """The rule's scan as the worker runs it, on a clock ``ahead`` of the system's."""
+    workspace = create_workspace(settings, clock=_Later(ahead))
+    out.send("ready")
+    began, cpu = time.perf_counter(), time.process_time()
+    fired = scan_time_rule(workspace.engine, rule_id, workspace.tz)
+    out.send((fired, time.perf_counter() - began, time.process_time() - cpu))
+    workspace.engine.dispose()
+
+
+def _scan_behind_writes(settings: Settings, base: str, token: str, server: int) -> None:
+    """Creates through HTTP before and while the inactivity scan fires every active customer;
+    on SQLite, beside each create, how long taking the write lock alone takes (``BEGIN
+    IMMEDIATE`` to ``COMMIT`` on a plain connection: the wait itself, without the request)."""
+    rule_id, ahead = _due_everyone(settings)
+    headers = {"Authorization": f"Bearer {token}"}
+    path = "/api/v1/forms/opportunity/records"
+    url = sa.engine.make_url(settings.resolved_database_url)
+    lock: sqlite3.Connection | None = None
+    if url.get_backend_name() == "sqlite":
+        lock = sqlite3.connect(url.database or "", timeout=30, isolation_level=None)
+
+    def take_lock() -> float:
+        if lock is None:
+            return 0.0
+        began = time.perf_counter()
+        lock.execute("BEGIN IMMEDIATE")
+        lock.execute("COMMIT")
+        return time.perf_counter() - began
+
+    with httpx.Client(base_url=base, timeout=60) as client:
+        customer = client.get(
+            "/api/v1/forms/customer/records", params={"limit": 1}, headers=headers
+        )
+        body = {"name": "bench", "customer": customer.json()["items"][0]["id"], "stage": "lead"}
+
+        def create() -> float:
+            began = time.perf_counter()
+            client.post(path, json=body, headers=headers).raise_for_status()
+            return time.perf_counter() - began
+
+        def measure(until: Callable[[int], bool]) -> tuple[list[float], list[float], float]:
+            creates, locks, spent, n = [], [], _cpu_seconds(server), 0
+            while until(n):
+                creates.append(create())
+                locks.append(take_lock())
+                time.sleep(0.005)
+                n += 1
+            return creates, locks, (_cpu_seconds(server) - spent) / max(n, 1)
+
+        measure(lambda n: n < 3)  # warm-up
+        alone = measure(lambda n: n < 30)
+        receive, send = multiprocessing.Pipe(duplex=False)
+        scan = multiprocessing.get_context("fork").Process(
+            target=_scan_process, args=(settings, rule_id, ahead, send)
+        )
+        scan.start()
+        if receive.recv() != "ready":
+            raise SystemExit("the scan process did not start")
+        behind = measure(lambda n: scan.is_alive())
+        scan.join()
+    if lock is not None:
+        lock.close()
+    fired, wall, cpu = receive.recv() if receive.poll() else (-1, 0.0, 0.0)
+    print(
+        f"inactivity scan: {fired:,} customers fired in {wall:.1f} s"
+        f" (its CPU {cpu:.1f} s), {_load()}"
+    )
+    for name, (creates, locks, server_cpu) in (
+        ("no scan", alone),
+        ("behind the scan", behind),
+    ):
+        print(
+            f"create, {name:26} {_spread(creates)}  server CPU {server_cpu * 1000:.1f}ms"
+            f"  n={len(creates)}, {_load()}"
+        )
+        if lock is not None:
+            print(f"write lock alone, {name:17} {_spread(locks)}")
+
+
+def _spread(samples: list[float]) -> str:
+    ordered = sorted(samples)
+    p99 = ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))]
+    return f"p50 {_p50(samples):7.1f}ms  p99 {p99 * 1000:7.1f}ms  max {ordered[-1] * 1000:7.1f}ms"
+
+
+def _grow(settings: Settings, times: int) -> None:
+    """Each opportunity and customer copied ``times - 1`` more times, set-based, with their
+    search texts (a customer's unique name and credit code get the copy's number), then
+    Meridian's own statistics job: a 1M data set from a 100k demo in seconds where the demo
+    itself would take the better part of an hour on a loaded machine. The copies are the
+    originals' values; the other forms stay as the demo made them."""
+    from meridian.db.statistics import refresh_stale
+
+    workspace = create_workspace(settings)
+    began, cpu = time.perf_counter(), time.process_time()
+    with workspace.transaction() as conn:
+        for key, unique in (("opportunity", ()), ("customer", ("name", "uscc"))):
+            table = compile_form(get_form(conn, key)).main
+            columns = [c.name for c in table.columns if c.name != "id"]
+            largest = int(conn.scalar(sa.select(sa.func.max(table.c.id))) or 0)
+            for copy in range(1, times):
+                picked = [
+                    f"{c} || ' {copy}'" if c in unique or c == "_search" else c for c in columns
+                ]
+                conn.exec_driver_sql(
+                    f"INSERT INTO {table.name} ({', '.join(columns)}) "
+                    f"SELECT {', '.join(picked)} FROM {table.name} WHERE id <= {largest}"
+                )
+            conn.exec_driver_sql(
+                f"INSERT INTO {table.name}___search (rowid, _search) "
+                f"SELECT id, _search FROM {table.name} WHERE id > {largest}"
+            )
+    analysed = refresh_stale(workspace.engine)
+    print(
+        f"grown {times}×: {time.perf_counter() - began:.1f} s,"
+        f" CPU {time.process_time() - cpu:.1f} s (statistics of {len(analysed)} tables), {_load()}"
+    )
+    workspace.engine.dispose()
 
 
 def _captured(engine: sa.Engine, call: Callable[[sa.Connection], Any]) -> list[tuple[str, Any]]:
@@ -302,11 +466,20 @@ def main() -> None:
     parser.add_argument("--token", default="", help="an API token of the administrator")
     parser.add_argument("--rounds", type=int, default=30)
     parser.add_argument("--no-view", action="store_true", help="do not save the bench's view")
+    parser.add_argument(
+        "--scan", action="store_true", help="creates behind the inactivity scan (on a copy!)"
+    )
+    parser.add_argument("--only-scan", action="store_true", help="the scan measurement alone")
+    parser.add_argument(
+        "--grow", type=int, default=0, help="first copy opportunities and customers N× (a copy!)"
+    )
     args = parser.parse_args()
     env = {**os.environ, "MERIDIAN_DATA_DIR": str(args.data_dir)}
     if args.database_url:
         env["MERIDIAN_DATABASE_URL"] = args.database_url
     settings = Settings(data_dir=args.data_dir, database_url=args.database_url)
+    if args.grow > 1:
+        _grow(settings, args.grow)
     if not args.no_view:
         _save_view(settings)
     port = _free_port()
@@ -328,6 +501,9 @@ def main() -> None:
                 raise SystemExit(f"meridian serve ended with {server.returncode}")
             time.sleep(0.2)
         os.environ["BENCH_TOKEN"] = args.token
+        if args.only_scan:
+            _scan_behind_writes(settings, base, args.token, server.pid)
+            return
         receive, send = multiprocessing.Pipe(duplex=False)
         client = multiprocessing.Process(
             target=_client, args=(base, args.password, args.rounds, server.pid, send)
@@ -336,6 +512,8 @@ def main() -> None:
         http, cpu = receive.recv()
         client.join()
         print(f"HTTP side done, {_load()}")
+        if args.scan and args.token:
+            _scan_behind_writes(settings, base, args.token, server.pid)
     finally:
         server.terminate()
         server.wait()
