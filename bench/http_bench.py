@@ -56,7 +56,7 @@ from meridian.core.actor import Actor
 from meridian.core.clock import Clock
 from meridian.db.tables import rules
 from meridian.records import grouping, listing, views
-from meridian.rules.scanning import scan_time_rule
+from meridian.rules import scanning
 from meridian.schema.catalog import get_form
 from meridian.schema.compile import compile_form
 from meridian.settings import Settings
@@ -196,10 +196,20 @@ def _due_everyone(settings: Settings) -> tuple[int, timedelta]:
 def _scan_process(settings: Settings, rule_id: int, ahead: timedelta, out: Any) -> None:
     """The rule's scan as the worker runs it, on a clock ``ahead`` of the system's."""
     workspace = create_workspace(settings, clock=_Later(ahead))
+    read = [0.0, 0.0]
+    due_records = scanning.due_records
+
+    def timed(*args: Any) -> Any:  # the read step's wall and CPU time, told apart
+        began, cpu = time.perf_counter(), time.process_time()
+        found = due_records(*args)
+        read[:] = [time.perf_counter() - began, time.process_time() - cpu]
+        return found
+
+    scanning.due_records = timed  # type: ignore[assignment]
     out.send("ready")
     began, cpu = time.perf_counter(), time.process_time()
-    fired = scan_time_rule(workspace.engine, rule_id, workspace.tz)
-    out.send((fired, time.perf_counter() - began, time.process_time() - cpu))
+    fired = scanning.scan_time_rule(workspace.engine, rule_id, workspace.tz)
+    out.send((fired, time.perf_counter() - began, time.process_time() - cpu, *read))
     workspace.engine.dispose()
 
 
@@ -237,12 +247,16 @@ def _scan_behind_writes(settings: Settings, base: str, token: str, server: int) 
         def measure(until: Callable[[int], bool]) -> tuple[list[float], list[float], float]:
             creates, locks, spent, n = [], [], _cpu_seconds(server), 0
             while until(n):
+                at = time.perf_counter()
                 creates.append(create())
+                moments.append((creates[-1], at - started[0]))
                 locks.append(take_lock())
                 time.sleep(0.005)
                 n += 1
             return creates, locks, (_cpu_seconds(server) - spent) / max(n, 1)
 
+        moments: list[tuple[float, float]] = []
+        started = [time.perf_counter()]
         measure(lambda n: n < 3)  # warm-up
         alone = measure(lambda n: n < 30)
         receive, send = multiprocessing.Pipe(duplex=False)
@@ -252,14 +266,21 @@ def _scan_behind_writes(settings: Settings, base: str, token: str, server: int) 
         scan.start()
         if receive.recv() != "ready":
             raise SystemExit("the scan process did not start")
+        moments.clear()
+        started[0] = time.perf_counter()
         behind = measure(lambda n: scan.is_alive())
         scan.join()
     if lock is not None:
         lock.close()
-    fired, wall, cpu = receive.recv() if receive.poll() else (-1, 0.0, 0.0)
+    fired, wall, cpu, read, read_cpu = receive.recv() if receive.poll() else (-1, 0, 0, 0, 0)
     print(
-        f"inactivity scan: {fired:,} customers fired in {wall:.1f} s"
-        f" (its CPU {cpu:.1f} s), {_load()}"
+        f"inactivity scan: {fired:,} customers fired in {wall:.1f} s (its CPU {cpu:.1f} s;"
+        f" the read step {read:.1f} s, CPU {read_cpu:.1f} s), {_load()}"
+    )
+    slowest = sorted(moments, reverse=True)[:5]
+    print(
+        "slowest creates behind the scan (ms, at s): "
+        + ", ".join(f"{took * 1000:.0f} at {at:.1f}" for took, at in slowest)
     )
     for name, (creates, locks, server_cpu) in (
         ("no scan", alone),
