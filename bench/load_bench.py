@@ -168,6 +168,27 @@ def raw_copy(conn: Connection, form: Form, ids: list[int], copy_no: int, meter: 
     )
 
 
+HEADER = (
+    "form         records   load rec/s | sampled  service rec/s  raw rec/s  ratio | "
+    "CPU bench+server per 1k: service  raw"
+)
+
+
+def report(key: str, count: int, m: Meter, s: Meter, r: Meter, n: int) -> None:
+    """One form's line: the whole load's rate, then its sampled batches turn about."""
+    if not n:
+        print(f"{key:<12}{count:>9,} {count / m.wall:>11,.0f} | (none sampled)", flush=True)
+        return
+    print(
+        f"{key:<12}{count:>9,} {count / m.wall:>11,.0f} | {n:>7,} "
+        f"{n / s.wall:>13,.0f} {n / r.wall:>10,.0f} {r.wall and s.wall / r.wall:>6.2f} | "
+        f"{(s.cpu + s.server) / n * 1e6:>7.0f} ms ({s.cpu / n * 1e6:.0f}+"
+        f"{s.server / n * 1e6:.0f})  {(r.cpu + r.server) / n * 1e6:>4.0f} ms "
+        f"({r.cpu / n * 1e6:.0f}+{r.server / n * 1e6:.0f})",
+        flush=True,
+    )
+
+
 def run(scale: int, url: str, every: int) -> None:
     settings = Settings(data_dir=Path(tempfile.mkdtemp(prefix="meridian-load-")), database_url=url)
     workspace = create_workspace(settings, engine=make_engine(settings.resolved_database_url))
@@ -195,10 +216,18 @@ def run(scale: int, url: str, every: int) -> None:
     service: dict[str, Meter] = {}
     raw: dict[str, Meter] = {}
     sampled: dict[str, int] = defaultdict(int)
+    reported: dict[str, bool] = {}
+    print(HEADER, flush=True)
     with engine.connect() as svc_conn, engine.connect() as raw_conn:
         for batch in idc_crm.generate(seed=1, scale=scale):
             key = batch.form_key
             if key not in found:
+                for done in found:  # each form's line as soon as it is loaded
+                    if done in whole and not reported.get(done):
+                        report(
+                            done, counts[done], whole[done], service[done], raw[done], sampled[done]
+                        )
+                        reported[done] = True
                 with svc_conn.begin():
                     form = find_form(svc_conn, key)
                 assert form is not None
@@ -230,22 +259,8 @@ def run(scale: int, url: str, every: int) -> None:
                 with whole[key]:
                     _analyze(engine, [form])
                 analyzed[key] = counts[key]
-    print(
-        "form         records   load rec/s | sampled  service rec/s  raw rec/s  ratio | "
-        "CPU bench+server per 1k: service  raw"
-    )
-    for key, m in whole.items():
-        s, r, n = service[key], raw[key], sampled[key]
-        if not n:
-            print(f"{key:<12}{counts[key]:>9,} {counts[key] / m.wall:>11,.0f} | (none sampled)")
-            continue
-        print(
-            f"{key:<12}{counts[key]:>9,} {counts[key] / m.wall:>11,.0f} | {n:>7,} "
-            f"{n / s.wall:>13,.0f} {n / r.wall:>10,.0f} {r.wall and s.wall / r.wall:>6.2f} | "
-            f"{(s.cpu + s.server) / n * 1e6:>7.0f} ms ({s.cpu / n * 1e6:.0f}+"
-            f"{s.server / n * 1e6:.0f})  {(r.cpu + r.server) / n * 1e6:>4.0f} ms "
-            f"({r.cpu / n * 1e6:.0f}+{r.server / n * 1e6:.0f})"
-        )
+    for key in (k for k in whole if not reported.get(k)):
+        report(key, counts[key], whole[key], service[key], raw[key], sampled[key])
     print(f"load average at the end: {os.getloadavg()}")
 
 

@@ -3,9 +3,9 @@
     python bench/retype_bench.py --rows 1000000 --postgres postgresql+psycopg://postgres@127.0.0.1/DB
 
 One form (线索: name, region select, seats integer with an index, code text holding digits,
-amount money), ``--rows`` live records written by SQL (``INSERT … SELECT`` of the first row as
-Meridian stored it), planner statistics gathered; then, each in its own transaction through
-``schema.changes.update_field`` as the API calls it:
+amount money), ``--rows`` live records written by SQL, each with its own search text
+(``INSERT … SELECT`` of the first row as Meridian stored it), planner statistics gathered;
+then, each in its own transaction through ``schema.changes.update_field`` as the API calls it:
 
 - integer → decimal (``seats``, two decimals): every value checked, then converted;
 - text → integer (``code``): every value's shape checked, then converted;
@@ -88,7 +88,8 @@ def fill(conn: Connection, rows: int) -> None:
         form=form,
         items=[{"name": "客户 1", "region": "east", "seats": 1, "code": "1", "amount": "1.00"}],
     )
-    columns = [c.name for c in table.c if c.name not in ("id", "name", "seats", "code")]
+    written = ("id", "name", "seats", "code", "_search")
+    columns = [c.name for c in table.c if c.name not in written]
     copied = ", ".join(columns)
     if conn.dialect.name == "postgresql":
         series = f"generate_series(2, {rows}) AS s(g)"
@@ -100,8 +101,9 @@ def fill(conn: Connection, rows: int) -> None:
         )
         text = "CAST(g AS TEXT)"
     conn.exec_driver_sql(
-        f"INSERT INTO {table.name} (name, seats, code, {copied}) "
-        f"SELECT '客户 ' || {text}, g - (g / 5000) * 5000, {text}, {copied} FROM {series}, "
+        f"INSERT INTO {table.name} (name, seats, code, _search, {copied}) "
+        f"SELECT '客户 ' || {text}, g - (g / 5000) * 5000, {text}, "
+        f"'客户 ' || {text} || ' kehu kh ' || {text}, {copied} FROM {series}, "
         f"(SELECT {copied} FROM {table.name} "
         f"WHERE id = (SELECT min(id) FROM {table.name})) AS first"
     )
