@@ -36,7 +36,11 @@ from meridian.schema.fieldtypes import ValueContext, field_type
 from meridian.schema.model import Field, Form
 
 MEMO_LIMIT = 20_000
-"""Distinct cells a column remembers; a column of unique values (names, phones) stops there."""
+"""Distinct cells a column remembers."""
+MEMO_TRIAL = 4096
+"""Cells a column converts before it judges its memo: when nearly every cell was new (names,
+codes, phones), it forgets and stops remembering — a miss costs a lookup and an entry, and a
+million entries nobody asks for again cost the collector more than the lookups save."""
 
 
 @dataclass
@@ -84,7 +88,18 @@ class _Column:
         self.convert = convert
         self.reference = reference
         self.many = many
-        self.memo: dict[tuple[type, Any], CellReport] = {}
+        self.memo: dict[tuple[type, Any], CellReport] | None = {}
+        self.cells = 0
+        self.converted = 0
+
+    def judge_memo(self) -> None:
+        """Forget the memo once it has shown that the column's cells hardly repeat."""
+        if (
+            self.memo is not None
+            and self.cells >= MEMO_TRIAL
+            and self.converted * 4 > self.cells * 3
+        ):
+            self.memo = None
 
 
 class BatchConverter:
@@ -136,25 +151,36 @@ class BatchConverter:
                 continue
             memo, convert = column.memo, column.convert
             assert convert is not None
+            cells = converted = 0
             for row in batch:
                 cell = row.cells[position]
                 if cell is None:
                     continue
-                remembered = (cell.__class__, cell)  # 1, 1.0 and True are equal keys
-                try:
-                    report = memo.get(remembered)
-                except TypeError:  # an unhashable cell
-                    report = None
-                if report is None:
+                cells += 1
+                if memo is None:
                     report = convert(cell)
-                    if len(memo) < MEMO_LIMIT and report.stored.__class__ in SHAREABLE:
-                        memo[remembered] = report
+                else:
+                    remembered = (cell.__class__, cell)  # 1, 1.0 and True are equal keys
+                    try:
+                        known = memo.get(remembered)
+                    except TypeError:  # an unhashable cell
+                        known = None
+                    if known is None:
+                        converted += 1
+                        report = convert(cell)
+                        if len(memo) < MEMO_LIMIT and report.stored.__class__ in SHAREABLE:
+                            memo[remembered] = report
+                    else:
+                        report = known
                 if report.refusal is not None:
                     row.refusals.append(report)
                 elif report.value is not None:
                     row.values[key] = report.value
                     if report.stored is not None:
                         row.stored[key] = report.stored
+            column.cells += cells
+            column.converted += converted
+            column.judge_memo()
         if derive:
             plan = self.plan
             for row in batch:

@@ -16,7 +16,7 @@ from meridian.core.actor import Actor
 from meridian.dataio.mappings import ColumnMapping, ImportMapping
 from meridian.dataio.reading import SourceRow
 from meridian.dataio.resolving import Resolver
-from meridian.dataio.run_rows import BatchConverter
+from meridian.dataio.run_rows import MEMO_TRIAL, BatchConverter
 from meridian.errors import ErrorCollector
 from meridian.records.values import RecordParser
 from meridian.schema.fieldtypes import ValueContext
@@ -124,3 +124,31 @@ def test_the_converter_checks_cells_once_for_the_file_and_reports_what_parse_ref
     assert good.values["tags"] == ["vip"] and later.values["tags"] == ["vip"]
     if "tags" in good.stored:
         assert good.stored["tags"] is not later.stored["tags"]
+
+
+def test_a_column_whose_cells_hardly_repeat_stops_remembering_them() -> None:
+    engine = sa.create_engine("sqlite://")
+    with engine.connect() as conn:
+        converter = _converter(conn)
+        rows = [
+            SourceRow(n, (f"客户{n}", "赢单", "2024年3月5日", "1.2万", f"c{n}@d.cn", "重点"))
+            for n in range(2, 2 + MEMO_TRIAL + 1000)
+        ]
+        converted = [
+            row
+            for start in range(0, len(rows), 1000)
+            for row in converter.convert(conn, rows[start : start + 1000])
+        ]
+    memos = {column.key: column.memo for column in converter.columns}
+    # Names and e-mails never repeat: their memos are gone; the repeating columns keep theirs.
+    assert memos["name"] is None and memos["email"] is None
+    assert memos["stage"] is not None and len(memos["stage"]) == 1
+    assert memos["day"] is not None and len(memos["day"]) == 1
+    # Converted alike before and after: every row's values as checking them alone gives.
+    for row in (converted[0], converted[-1]):
+        assert row.refusals == []
+        assert (
+            _parse(row.values)[0]
+            == _parse({k: v for k, v in row.values.items() if k not in row.stored}, row.stored)[0]
+        )
+        assert row.stored["email"] == row.values["email"]
