@@ -15,10 +15,14 @@ import multiprocessing
 import os
 import signal
 import sys
+import time
 from collections.abc import Callable
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
 from pathlib import Path
+from typing import TypeVar
+
+T = TypeVar("T")
 
 _FORKSERVER = multiprocessing.get_context("forkserver")
 # Every command's imports (``cli.main`` imports the commands, not the web app, which ``serve``
@@ -111,6 +115,39 @@ def start_function(
 def pipe() -> tuple[Connection, Connection]:
     """A one-way pipe (receiving end, sending end) a :func:`start_function` process can take."""
     return _FORKSERVER.Pipe(duplex=False)
+
+
+def worker_env(database_url: str, data_dir: Path, lease_seconds: int = 2) -> dict[str, str]:
+    """The environment of a ``meridian worker`` on the test's database and file store, whose
+    leases run out ``lease_seconds`` after it dies (so the next worker takes its job over)."""
+    return {
+        **os.environ,
+        "MERIDIAN_DATABASE_URL": database_url,
+        "MERIDIAN_DATA_DIR": str(data_dir),
+        "MERIDIAN_JOB_LEASE_SECONDS": str(lease_seconds),
+    }
+
+
+def poll_while_alive(
+    read: Callable[[], T],
+    until: Callable[[T], bool],
+    process: BaseProcess,
+    log: Path,
+    *,
+    seconds: float,
+    every: float = 0.02,
+) -> T:
+    """``read()`` again every ``every`` seconds until ``until`` holds of what it read, and
+    return that; fail with the end of the process's ``log`` if the process died first or
+    ``seconds`` went by."""
+    deadline = time.monotonic() + seconds
+    while True:
+        seen = read()
+        if until(seen):
+            return seen
+        assert process.is_alive(), log.read_text()[-2000:]
+        assert time.monotonic() < deadline, f"{seen}: {log.read_text()[-2000:]}"
+        time.sleep(every)
 
 
 def kill_session(process: BaseProcess) -> None:

@@ -9,7 +9,6 @@ run out: the numbers the dead one claimed and never stored are taken over, not s
 
 from __future__ import annotations
 
-import os
 import time
 from multiprocessing.process import BaseProcess
 from pathlib import Path
@@ -23,7 +22,7 @@ from meridian.db.tables import document_batches, documents
 from meridian.documents.batch_run import CHUNK
 from meridian.http.deps import Workspace
 from tests.documents_support import copy_quotes, idc_records, install_idc, pdf_text
-from tests.worker_processes import kill_session, start_meridian
+from tests.worker_processes import kill_session, start_meridian, worker_env
 
 QUOTES = 3 * CHUNK
 
@@ -32,12 +31,7 @@ def _worker(database_url: str, folder: Path, name: str) -> tuple[BaseProcess, Pa
     """``meridian worker`` forked from the warm fork server, in a process group of its own
     (its layout processes join it)."""
     log = folder / f"{name}.log"
-    env = {
-        **os.environ,
-        "MERIDIAN_DATABASE_URL": database_url,
-        "MERIDIAN_DATA_DIR": str(folder / "data"),
-        "MERIDIAN_JOB_LEASE_SECONDS": "2",
-    }
+    env = worker_env(database_url, folder / "data")
     return start_meridian(["worker"], env, log, new_session=True), log
 
 

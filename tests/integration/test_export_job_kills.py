@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import csv
 import io
-import os
 import signal
 import sqlite3
 import time
@@ -31,7 +30,7 @@ from meridian.http.deps import Workspace
 from meridian.schema.catalog import get_form
 from meridian.schema.compile import compile_form
 from meridian.settings import Settings
-from tests.worker_processes import start_meridian, warm_fork_server
+from tests.worker_processes import poll_while_alive, start_meridian, warm_fork_server, worker_env
 
 ROWS = 60_000
 
@@ -82,14 +81,7 @@ def _state(client: TestClient, export_id: int) -> dict[str, Any]:
 def _wait(
     client: TestClient, export_id: int, process: BaseProcess, log: Path, until: Any
 ) -> dict[str, Any]:
-    deadline = time.monotonic() + 600
-    while True:
-        state = _state(client, export_id)
-        if until(state):
-            return state
-        assert process.is_alive(), log.read_text()[-2000:]
-        assert time.monotonic() < deadline, f"{state}: {log.read_text()[-2000:]}"
-        time.sleep(0.02)
+    return poll_while_alive(lambda: _state(client, export_id), until, process, log, seconds=600)
 
 
 @contextmanager
@@ -126,12 +118,7 @@ def test_an_export_job_whose_worker_is_killed_holds_each_row_once(
     asked = client.post("/api/v1/forms/lead/exports", json={"format": "csv", "sort": "-id"})
     assert asked.status_code == 202, asked.text
     export_id = asked.json()["id"]
-    env = {
-        **os.environ,
-        "MERIDIAN_DATABASE_URL": database_url,
-        "MERIDIAN_DATA_DIR": str(settings.data_dir),
-        "MERIDIAN_JOB_LEASE_SECONDS": "2",
-    }
+    env = worker_env(database_url, settings.data_dir)
     warm_fork_server()
 
     killed_log = tmp_path / "killed.log"

@@ -6,8 +6,6 @@ last committed batch. Each row of the file is imported exactly once (SQLite and 
 
 from __future__ import annotations
 
-import os
-import time
 from multiprocessing.process import BaseProcess
 from pathlib import Path
 
@@ -17,20 +15,16 @@ from fastapi.testclient import TestClient
 from meridian.dataio.running import BATCH_ROWS
 from meridian.http.deps import Workspace
 from meridian.settings import Settings
-from tests.worker_processes import kill_session, start_meridian
+from tests.worker_processes import kill_session, poll_while_alive, start_meridian, worker_env
 
 ROWS = 5 * BATCH_ROWS
 
 
 def _worker(database_url: str, settings: Settings, log: Path) -> BaseProcess:
     """``meridian worker`` forked from the warm fork server, in a session of its own."""
-    env = {
-        **os.environ,
-        "MERIDIAN_DATABASE_URL": database_url,
-        "MERIDIAN_DATA_DIR": str(settings.data_dir),
-        "MERIDIAN_JOB_LEASE_SECONDS": "2",
-    }
-    return start_meridian(["worker"], env, log, new_session=True)
+    return start_meridian(
+        ["worker"], worker_env(database_url, settings.data_dir), log, new_session=True
+    )
 
 
 def _progress(client: TestClient, import_id: int) -> dict[str, object]:
@@ -42,14 +36,14 @@ def _progress(client: TestClient, import_id: int) -> dict[str, object]:
 def _wait(
     client: TestClient, import_id: int, process: BaseProcess, log: Path, rows: int
 ) -> dict[str, object]:
-    deadline = time.monotonic() + 900
-    while True:
-        progress = _progress(client, import_id)
-        if int(str(progress["rows_done"])) >= rows or progress["state"] != "running":
-            return progress
-        assert process.is_alive(), log.read_text()[-2000:]
-        assert time.monotonic() < deadline, f"{progress}: {log.read_text()[-2000:]}"
-        time.sleep(0.05)
+    return poll_while_alive(
+        lambda: _progress(client, import_id),
+        lambda seen: int(str(seen["rows_done"])) >= rows or seen["state"] != "running",
+        process,
+        log,
+        seconds=900,
+        every=0.05,
+    )
 
 
 def test_an_import_job_whose_worker_is_killed_imports_each_row_once(

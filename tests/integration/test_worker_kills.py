@@ -10,7 +10,6 @@ repeated after a kill must come with the key it had before, so the receiver can 
 
 from __future__ import annotations
 
-import os
 import random
 import signal
 import threading
@@ -41,7 +40,7 @@ from meridian.jobs.worker import Worker
 from meridian.records import bulk
 from meridian.schema.catalog import get_form
 from tests.conftest import FakeClock, workspace_on
-from tests.worker_processes import start_meridian, warm_fork_server
+from tests.worker_processes import start_meridian, warm_fork_server, worker_env
 
 UPDATES = 200
 LEASE_SECONDS = 2
@@ -103,12 +102,7 @@ class Fleet:
     """``meridian worker`` processes on the test's database, killed and started again."""
 
     def __init__(self, database_url: str, folder: Path, size: int) -> None:
-        self.env = {
-            **os.environ,
-            "MERIDIAN_DATABASE_URL": database_url,
-            "MERIDIAN_DATA_DIR": str(folder / "data"),
-            "MERIDIAN_JOB_LEASE_SECONDS": str(LEASE_SECONDS),
-        }
+        self.env = worker_env(database_url, folder / "data", LEASE_SECONDS)
         self.folder = folder
         self.started = 0
         self.kills = 0
