@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -23,6 +24,7 @@ import sqlalchemy as sa
 from fastapi.testclient import TestClient
 from sqlalchemy.engine import Engine
 
+from meridian.access import manage
 from meridian.access.passwords import Passwords
 from meridian.access.tokens import create_token
 from meridian.access.users import create_user
@@ -215,6 +217,24 @@ def admin(workspace: Workspace) -> Actor:
             is_admin=True,
         )
     return Actor(user_id=user_id, is_admin=True, name="Admin")
+
+
+def a_member(workspace: Workspace, email: str = "rep@acme.test") -> tuple[dict[str, Any], str]:
+    """A user with the member role (reads its department's records, changes its own) and an
+    API token of theirs."""
+    with workspace.transaction() as conn:
+        user = manage.add_user(
+            conn,
+            Actor.system(),
+            email=email,
+            name=email.split("@")[0],
+            password="Passw0rd-long",
+            passwords=workspace.passwords,
+            roles=["member"],
+            must_change_password=False,
+        )
+        token = create_token(conn=conn, user_id=user["id"], name="t")
+    return user, token
 
 
 @pytest.fixture

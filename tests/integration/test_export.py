@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 from pathlib import Path
 from typing import Any
 
@@ -16,12 +17,13 @@ from fastapi.testclient import TestClient
 
 from meridian.access import manage
 from meridian.access.permissions import set_form_rules
-from meridian.access.tokens import create_token
 from meridian.app import create_app
 from meridian.core.actor import Actor
 from meridian.http.deps import Workspace
+from meridian.records.views import save_view
 from meridian.schema.catalog import get_form
 from meridian.settings import Settings
+from tests.conftest import a_member
 
 FORMS = [
     {
@@ -113,21 +115,28 @@ def test_a_filtered_sorted_grid_is_exported_for_people(
     assert '"rows": 2' in str(detail).replace("'", '"')
 
 
-def test_a_saved_view_is_exported_to_xlsx(client: TestClient, workspace: Workspace) -> None:
-    _set_up(client)
+def _won_view(workspace: Workspace, columns: list[str], sort: str) -> dict[str, Any]:
+    """The administrator's saved grid view of the won deals: ``columns``, sorted by ``sort``."""
+    settings = {
+        "kind": "grid",
+        "columns": columns,
+        "sort": sort,
+        "filter": json.dumps({"field": "stage", "op": "eq", "value": "won"}),
+    }
     with workspace.transaction() as conn:
-        from meridian.records.views import save_view
-
-        view = save_view(
+        return save_view(
             conn,
             Actor(user_id=1, is_admin=True),
             get_form(conn, "deal"),
             name="赢单",
             shared=False,
-            settings='{"kind": "grid", "columns": ["name", "amount", "signed"],'
-            ' "sort": "amount", "filter": "{\\"field\\": \\"stage\\", \\"op\\": \\"eq\\",'
-            ' \\"value\\": \\"won\\"}"}',
+            settings=json.dumps(settings),
         )
+
+
+def test_a_saved_view_is_exported_to_xlsx(client: TestClient, workspace: Workspace) -> None:
+    _set_up(client)
+    view = _won_view(workspace, ["name", "amount", "signed"], "amount")
     response = client.get(
         "/api/v1/forms/deal/export", params={"format": "xlsx", "view": view["id"]}
     )
@@ -145,18 +154,7 @@ def test_exporting_takes_the_export_permission_and_hides_hidden_fields(
     client: TestClient, workspace: Workspace, settings: Settings
 ) -> None:
     made = _set_up(client)
-    with workspace.transaction() as conn:
-        user = manage.add_user(
-            conn,
-            Actor.system(),
-            email="rep@acme.test",
-            name="rep",
-            password="Passw0rd-long",
-            passwords=workspace.passwords,
-            roles=["member"],
-            must_change_password=False,
-        )
-        token = create_token(conn=conn, user_id=user["id"], name="t")
+    user, token = a_member(workspace)
     app = create_app(settings, workspace=workspace)
     with TestClient(app, headers={"Authorization": f"Bearer {token}"}) as rep:
         refused = rep.get("/api/v1/forms/deal/export", params={"format": "csv"})

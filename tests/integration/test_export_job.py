@@ -14,16 +14,15 @@ from fastapi.testclient import TestClient
 
 from meridian.access import manage
 from meridian.access.permissions import set_form_rules
-from meridian.access.tokens import create_token
 from meridian.app import create_app
 from meridian.core.actor import Actor
 from meridian.http.deps import Workspace
 from meridian.jobs.handlers import job_handlers
 from meridian.jobs.worker import Worker
-from meridian.records.views import save_view
 from meridian.schema.catalog import get_form
 from meridian.settings import Settings
-from tests.integration.test_export import _csv, _set_up
+from tests.conftest import a_member
+from tests.integration.test_export import _csv, _set_up, _won_view
 
 
 def _work(workspace: Workspace) -> None:
@@ -34,18 +33,7 @@ def _work(workspace: Workspace) -> None:
 
 def _member(workspace: Workspace, settings: Settings) -> TestClient:
     """A member who reads deals but has no 导出."""
-    with workspace.transaction() as conn:
-        user = manage.add_user(
-            conn,
-            Actor.system(),
-            email="rep@acme.test",
-            name="rep",
-            password="Passw0rd-long",
-            passwords=workspace.passwords,
-            roles=["member"],
-            must_change_password=False,
-        )
-        token = create_token(conn=conn, user_id=user["id"], name="t")
+    _, token = a_member(workspace)
     return TestClient(
         create_app(settings, workspace=workspace), headers={"Authorization": f"Bearer {token}"}
     )
@@ -87,16 +75,7 @@ def test_an_export_job_writes_the_grid_into_a_file_its_owner_downloads(
 
 def test_an_xlsx_export_job_of_a_saved_view(client: TestClient, workspace: Workspace) -> None:
     _set_up(client)
-    with workspace.transaction() as conn:
-        view = save_view(
-            conn,
-            Actor(user_id=1, is_admin=True),
-            get_form(conn, "deal"),
-            name="赢单",
-            shared=False,
-            settings='{"kind": "grid", "columns": ["name", "amount"], "sort": "name",'
-            ' "filter": "{\\"field\\": \\"stage\\", \\"op\\": \\"eq\\", \\"value\\": \\"won\\"}"}',
-        )
+    view = _won_view(workspace, ["name", "amount"], "name")
     asked = client.post("/api/v1/forms/deal/exports", json={"view": view["id"]})
     assert asked.status_code == 202, asked.text
     _work(workspace)

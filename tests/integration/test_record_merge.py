@@ -11,12 +11,10 @@ import pytest
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
-from meridian.access import manage
-from meridian.access.tokens import create_token
 from meridian.app import create_app
-from meridian.core.actor import Actor
 from meridian.http.deps import Workspace
 from meridian.settings import Settings
+from tests.conftest import a_member
 
 PDF = b"%PDF-1.4 business licence"
 
@@ -243,18 +241,7 @@ def test_a_record_of_another_form_is_not_merged(
 def test_merging_takes_the_right_to_change_one_and_delete_the_other(
     client: TestClient, crm: dict[str, Any], workspace: Workspace, settings: Settings
 ) -> None:
-    with workspace.transaction() as conn:
-        user = manage.add_user(
-            conn,
-            Actor.system(),
-            email="rep@acme.test",
-            name="rep",
-            password="Passw0rd-long",
-            passwords=workspace.passwords,
-            roles=["member"],
-            must_change_password=False,
-        )
-        token = create_token(conn=conn, user_id=user["id"], name="t")
+    user, token = a_member(workspace)
     # A member reads its department's records and changes and deletes only its own.
     client.patch(
         f"/api/v1/forms/customer/records/{crm['keep']['id']}", json={"owner_id": user["id"]}
