@@ -113,58 +113,78 @@ def test_a_builder_drags_a_funnel_and_a_pivot_together(page: Page, sales: Server
     expect(table.locator("thead th").nth(1)).to_have_text("A级", timeout=SLOW)
 
 
-def test_a_click_on_a_bar_lands_on_the_records_behind_it(page: Page, sales: Server) -> None:
-    page.set_default_timeout(SLOW)
-    with sales.workspace.transaction() as conn:
-        report = store.save(
-            conn=conn,
-            actor=Actor.system(),
-            kind="report",
-            document={
-                "app_key": "sales",
-                "label": "按阶段",
-                "definition": {
-                    "form": "deal",
-                    "dimensions": [{"field": "stage"}],
-                    "measures": [{"key": "deals", "agg": "count"}],
-                    "chart": {"type": "bar"},
-                },
-            },
-            tz=sales.workspace.tz,
-        )
-        board = store.save(
-            conn=conn,
-            actor=Actor.system(),
-            kind="dashboard",
-            document={
-                "app_key": "sales",
-                "label": "销售看板",
-                "home_for": "*",
-                "definition": {"cards": [{"report_id": report["id"], "w": 12, "h": 6}]},
-            },
-            tz=sales.workspace.tz,
-        )
-    log_in(page, sales, "builder@acme.test", "builder-pass-1")
-    page.goto(f"{sales.url}/apps/sales")  # the dashboard is the app's home
+def _on_the_home_dashboard(
+    conn: sa.Connection, server: Server, label: str, definition: dict
+) -> tuple[dict, dict]:
+    """A bar report of deals saved with ``definition`` and the app's home dashboard showing
+    it alone, full width."""
+    report = store.save(
+        conn=conn,
+        actor=Actor.system(),
+        kind="report",
+        document={"app_key": "sales", "label": label, "definition": definition},
+        tz=server.workspace.tz,
+    )
+    board = store.save(
+        conn=conn,
+        actor=Actor.system(),
+        kind="dashboard",
+        document={
+            "app_key": "sales",
+            "label": f"{label}看板",
+            "home_for": "*",
+            "definition": {"cards": [{"report_id": report["id"], "w": 12, "h": 6}]},
+        },
+        tz=server.workspace.tz,
+    )
+    return report, board
+
+
+def _click_the_bar(page: Page, server: Server, bar: int, value: int) -> None:
+    """Sign in, open the app's home dashboard and click the middle of the bar at (``bar``,
+    ``value``) in the chart's coordinates; wait for the grid it leads to."""
+    log_in(page, server, "builder@acme.test", "builder-pass-1")
+    page.goto(f"{server.url}/apps/sales")  # the dashboard is the app's home
     expect(page.locator("[data-testid=card] [data-drawn='1']")).to_have_count(1, timeout=SLOW)
-    # The third bar (赢单): its middle, in the page's coordinates.
     point = page.evaluate(
-        """() => {
+        """([bar, value]) => {
           const box = document.querySelector("[data-chart]");
           box.scrollIntoView();
-          const [x, y] = box._chart.convertToPixel({seriesIndex: 0}, [2, 2]);
+          const [x, y] = box._chart.convertToPixel({seriesIndex: 0}, [bar, value]);
           const frame = box.getBoundingClientRect();
           return {x: frame.left + x, y: frame.top + y};
-        }"""
+        }""",
+        [bar, value],
     )
     page.mouse.click(point["x"], point["y"])
     page.wait_for_url(lambda url: "/forms/deal?filter=" in url)
     page.wait_for_load_state("networkidle")
+
+
+def _grid_shows_the_deals_in(page: Page, stage: str, label: str) -> None:
     expect(page.locator("table.grid tbody tr[data-id]")).to_have_count(
-        Counter(s for s, _ in PLAN)["won"], timeout=SLOW
+        Counter(s for s, _ in PLAN)[stage], timeout=SLOW
     )
     for cell in page.locator("table.grid tbody td[data-field=stage]").all():
-        expect(cell).to_contain_text("赢单", timeout=SLOW)
+        expect(cell).to_contain_text(label, timeout=SLOW)
+
+
+def test_a_click_on_a_bar_lands_on_the_records_behind_it(page: Page, sales: Server) -> None:
+    page.set_default_timeout(SLOW)
+    with sales.workspace.transaction() as conn:
+        _, board = _on_the_home_dashboard(
+            conn,
+            sales,
+            "按阶段",
+            {
+                "form": "deal",
+                "dimensions": [{"field": "stage"}],
+                "measures": [{"key": "deals", "agg": "count"}],
+                "chart": {"type": "bar"},
+            },
+        )
+    _click_the_bar(page, sales, 2, 2)  # the third bar: 赢单
+    _grid_shows_the_deals_in(page, "won", "赢单")
     # A resized card is saved with its new size.
     page.goto(f"{sales.url}/dashboards/{board['id']}")
     expect(page.locator("[data-testid=card][data-loaded='1']")).to_have_count(1, timeout=SLOW)
@@ -205,57 +225,22 @@ def test_a_bar_of_a_related_report_lands_on_the_records_behind_it(
             form=get_form(conn, "note"),
             items=[{"deal": deal, "at": "2026-03-01T10:00:00+08:00"} for deal in deals[:6]],
         )
-        report = store.save(
-            conn=conn,
-            actor=Actor.system(),
-            kind="report",
-            document={
-                "app_key": "sales",
-                "label": "跟进次数",
-                "definition": {
-                    "form": "deal",
-                    "related": [
-                        {"key": "touch", "parts": [{"form": "note", "link": "deal", "at": "at"}]}
-                    ],
-                    "dimensions": [{"field": "stage"}],
-                    "measures": [{"key": "touches", "agg": "sum", "field": "touch.count"}],
-                    "chart": {"type": "bar"},
-                },
+        _on_the_home_dashboard(
+            conn,
+            sales,
+            "跟进次数",
+            {
+                "form": "deal",
+                "related": [
+                    {"key": "touch", "parts": [{"form": "note", "link": "deal", "at": "at"}]}
+                ],
+                "dimensions": [{"field": "stage"}],
+                "measures": [{"key": "touches", "agg": "sum", "field": "touch.count"}],
+                "chart": {"type": "bar"},
             },
-            tz=sales.workspace.tz,
         )
-        store.save(
-            conn=conn,
-            actor=Actor.system(),
-            kind="dashboard",
-            document={
-                "app_key": "sales",
-                "label": "跟进看板",
-                "home_for": "*",
-                "definition": {"cards": [{"report_id": report["id"], "w": 12, "h": 6}]},
-            },
-            tz=sales.workspace.tz,
-        )
-    log_in(page, sales, "builder@acme.test", "builder-pass-1")
-    page.goto(f"{sales.url}/apps/sales")
-    expect(page.locator("[data-testid=card] [data-drawn='1']")).to_have_count(1, timeout=SLOW)
-    point = page.evaluate(
-        """() => {
-          const box = document.querySelector("[data-chart]");
-          box.scrollIntoView();
-          const [x, y] = box._chart.convertToPixel({seriesIndex: 0}, [0, 3]);
-          const frame = box.getBoundingClientRect();
-          return {x: frame.left + x, y: frame.top + y};
-        }"""
-    )
-    page.mouse.click(point["x"], point["y"])  # the first bar: 线索, 6 follow-ups
-    page.wait_for_url(lambda url: "/forms/deal?filter=" in url)
-    page.wait_for_load_state("networkidle")
-    expect(page.locator("table.grid tbody tr[data-id]")).to_have_count(
-        Counter(s for s, _ in PLAN)["lead"], timeout=SLOW
-    )
-    for cell in page.locator("table.grid tbody td[data-field=stage]").all():
-        expect(cell).to_contain_text("线索", timeout=SLOW)
+    _click_the_bar(page, sales, 0, 3)  # the first bar: 线索, 6 follow-ups
+    _grid_shows_the_deals_in(page, "lead", "线索")
 
 
 def install_more_forms(conn: sa.Connection, *definitions: dict) -> None:
