@@ -69,10 +69,25 @@ def create_search_index(conn: Connection, tables: FormTables) -> None:
         return
     if conn.dialect.name != "postgresql":
         return
-    table = _quote(conn, tables.main.name)
-    name = _quote(conn, index_name(tables.main.name, "_search", "trgm"))
+    create_trigram_index(conn, tables.main.name)
+
+
+def trigram_index_name(table: str) -> str:
+    """PostgreSQL's substring index on a form table's ``_search``."""
+    return index_name(table, "_search", "trgm")
+
+
+def drop_trigram_index(conn: Connection, table: str) -> None:
+    conn.exec_driver_sql(f"DROP INDEX IF EXISTS {_quote(conn, trigram_index_name(table))}")
+
+
+def create_trigram_index(conn: Connection, table: str, *, concurrently: bool = False) -> None:
+    """The pg_trgm GIN index on ``_search``; ``concurrently`` on an autocommit connection."""
+    name = _quote(conn, trigram_index_name(table))
+    how = "CONCURRENTLY " if concurrently else ""
     conn.exec_driver_sql(
-        f"CREATE INDEX IF NOT EXISTS {name} ON {table} USING gin (_search gin_trgm_ops)"
+        f"CREATE INDEX {how}IF NOT EXISTS {name} ON {_quote(conn, table)} "
+        "USING gin (_search gin_trgm_ops)"
     )
 
 

@@ -39,6 +39,7 @@ from meridian.db.tables import saved_views
 from meridian.jobs.queue import JobContext, enqueue
 from meridian.schema.catalog import find_form
 from meridian.schema.compile import bounded_name, compile_form
+from meridian.schema.ddl import create_trigram_index, trigram_index_name
 from meridian.schema.fieldtypes import field_type
 from meridian.schema.model import Form
 
@@ -196,7 +197,7 @@ def reconcile_view_indexes(conn: Connection, form: Form) -> list[str]:
     if conn.dialect.name == "postgresql":
         built = _postgres_indexes(conn, table)
         valid = {name for name, ok in built.items() if ok}
-        if valid != wanted.keys() or len(valid) != len(built):
+        if valid != {*wanted, trigram_index_name(table)} or len(valid) != len(built):
             enqueue(conn, BUILD, {"form": form.key})
         return sorted(wanted.keys() - valid)
     quote = conn.dialect.identifier_preparer.quote
@@ -212,15 +213,16 @@ def reconcile_view_indexes(conn: Connection, form: Form) -> list[str]:
 
 
 def _postgres_indexes(conn: Connection, table: str) -> dict[str, bool]:
-    """The ``ax_`` indexes on ``table`` (in the search path) → whether each is valid (a build
-    in progress or killed mid-way leaves an invalid one)."""
+    """The ``ax_`` indexes and the trigram index on ``table`` (in the search path) → whether
+    each is valid (a build in progress or killed mid-way leaves an invalid one)."""
     rows = conn.execute(
         sa.text(
             "SELECT c.relname, i.indisvalid FROM pg_index i "
             "JOIN pg_class c ON c.oid = i.indexrelid "
-            "WHERE i.indrelid = to_regclass(:table) AND starts_with(c.relname, :prefix)"
+            "WHERE i.indrelid = to_regclass(:table) "
+            "AND (starts_with(c.relname, :prefix) OR c.relname = :trigram)"
         ),
-        {"table": table, "prefix": PREFIX},
+        {"table": table, "prefix": PREFIX, "trigram": trigram_index_name(table)},
     )
     return {str(name): bool(valid) for name, valid in rows}
 
@@ -262,9 +264,14 @@ def _build(conn: Connection, form_key: str) -> list[str]:
     valid = {name for name, ok in present.items() if ok}
     wanted = wanted_indexes(conn, form, concurrently=True)
     built = sorted(wanted.keys() - valid)
+    trigram = trigram_index_name(table)
+    if trigram not in valid:  # a PostgreSQL retype leaves it to be built here
+        create_trigram_index(conn, table, concurrently=True)
+        built.append(trigram)
     for name in built:
-        conn.execute(sa.schema.CreateIndex(wanted[name], if_not_exists=True))
-    for name in sorted(valid - wanted.keys()):
+        if name in wanted:
+            conn.execute(sa.schema.CreateIndex(wanted[name], if_not_exists=True))
+    for name in sorted(valid - wanted.keys() - {trigram}):
         conn.exec_driver_sql(f"DROP INDEX CONCURRENTLY IF EXISTS {quote(name)}")
     if built:
         analyze(conn, [table])  # the planner weighs the new index by its statistics

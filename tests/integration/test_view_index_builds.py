@@ -26,6 +26,7 @@ from meridian.http.deps import Workspace
 from meridian.jobs.handlers import job_handlers
 from meridian.jobs.worker import Worker
 from meridian.records import bulk, listing, views
+from meridian.schema import changes
 from meridian.schema.catalog import get_form
 from tests.forms import install_forms, lead_form, select_field
 from tests.worker_processes import start_meridian, warm_fork_server
@@ -251,3 +252,48 @@ def test_a_build_whose_worker_is_killed_leaves_no_invalid_index(
     assert now.keys() == left.keys(), "the same index, built again"
     assert attempts == 2
     assert _east_page(workspace) == EXPECTED
+
+
+def test_a_retype_leaves_the_trigram_index_to_a_concurrent_build(workspace: Workspace) -> None:
+    """ALTER … TYPE rebuilds every index of the table under its lock; the trigram index (most
+    of that work) is dropped before and built again CONCURRENTLY by the job, and search finds
+    the same records meanwhile (unindexed) and after."""
+    _prepare(workspace)
+    trigram = "trgm_data_lead__search"
+
+    def found() -> list[str]:
+        with workspace.read() as conn:
+            page = listing.list_records(
+                conn=conn,
+                actor=SYSTEM,
+                form=get_form(conn, "lead"),
+                query=listing.RecordQuery(search="客户 29", limit=50),
+            )
+        return sorted(str(item["name"]) for item in page.items)
+
+    before = found()
+    assert before == ["客户 29", *(f"客户 29{n}" for n in range(10))]
+    with workspace.transaction() as conn:
+        changes.update_field(
+            conn=conn,
+            actor=SYSTEM,
+            form_key="lead",
+            field_key="seats",
+            changes={"type": "decimal", "scale": 2},
+        )
+        assert trigram not in _all_indexes(conn)
+    assert found() == before
+    Worker(workspace.engine, job_handlers(workspace), workspace.tz).run_once()
+    with workspace.read() as conn:
+        assert _all_indexes(conn)[trigram] is True
+    assert found() == before
+
+
+def _all_indexes(conn: Connection) -> dict[str, bool]:
+    rows = conn.execute(
+        sa.text(
+            "SELECT c.relname, i.indisvalid FROM pg_index i "
+            "JOIN pg_class c ON c.oid = i.indexrelid WHERE i.indrelid = to_regclass('data_lead')"
+        )
+    )
+    return {str(name): bool(valid) for name, valid in rows}
