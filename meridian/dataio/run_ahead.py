@@ -22,7 +22,6 @@ in their own thread.
 from __future__ import annotations
 
 import gc
-import itertools
 import os
 import pickle
 import signal
@@ -31,12 +30,10 @@ import threading
 import time
 import traceback
 from collections.abc import Generator
-from pathlib import Path
 from typing import Any, BinaryIO
 
-from meridian.dataio.reading import read_sheet
 from meridian.dataio.resolving import Reference
-from meridian.dataio.run_rows import BatchConverter, BatchRow, Converted
+from meridian.dataio.run_rows import BatchRow, Converted, ImportRun
 from meridian.records.writing import Derived
 
 _WAIT = 1.0
@@ -44,16 +41,9 @@ _WAIT = 1.0
 _SIZE = struct.Struct("<Q")
 
 
-def converted_batches(
-    converter: BatchConverter,
-    path: Path,
-    sheet: str | None,
-    header_row: int | None,
-    skip: int,
-    batch_rows: int,
-) -> Generator[Converted, None, None]:
-    """The file's batches after the first ``skip`` data rows, converted in a child process
-    (``batch_rows`` rows each, the last one shorter). Closing the generator ends the child."""
+def converted_batches(run: ImportRun) -> Generator[Converted, None, None]:
+    """The run's batches (:meth:`ImportRun.chunks`) converted in a child process, with each
+    row's search text and name keys. Closing the generator ends the child."""
     read_end, write_end = os.pipe()
     parent = os.getpid()
     # What both processes hold from here on (code, the form, the mapping, the converter's
@@ -67,7 +57,7 @@ def converted_batches(
         code = 0
         try:
             with os.fdopen(write_end, "wb") as out:
-                _convert_ahead(converter, path, sheet, header_row, skip, batch_rows, out, parent)
+                _convert_ahead(run, out, parent)
         except BaseException:
             code = 1
         finally:
@@ -107,23 +97,13 @@ def _hand(out: BinaryIO, item: tuple[str, Any]) -> None:
     out.flush()
 
 
-def _convert_ahead(
-    converter: BatchConverter,
-    path: Path,
-    sheet: str | None,
-    header_row: int | None,
-    skip: int,
-    batch_rows: int,
-    out: BinaryIO,
-    parent: int,
-) -> None:
+def _convert_ahead(run: ImportRun, out: BinaryIO, parent: int) -> None:
     """The child: read, convert, hand over (a write blocks while the pipe is full); a
     watchdog ends it at once when it is orphaned (the writer gone), whatever it waits for."""
     threading.Thread(target=_watch, args=(parent,), daemon=True).start()
     try:
-        rows = itertools.islice(read_sheet(path, sheet, header_row).rows, skip, None)
-        while chunk := list(itertools.islice(rows, batch_rows)):
-            _hand(out, ("batch", _packed(converter.convert_cells(chunk, derive=True))))
+        for chunk in run.chunks():
+            _hand(out, ("batch", _packed(run.converter.convert_cells(chunk, derive=True))))
         _hand(out, ("end", None))
     except BaseException:  # the writer reports it and stops
         _hand(out, ("error", traceback.format_exc()))

@@ -12,7 +12,6 @@ the rollback when a ``batch_key`` names the import they belong to.
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,7 +28,7 @@ from meridian.dataio.mappings import ImportMapping
 from meridian.dataio.reading import Sheet, SourceRow, read_sheet
 from meridian.dataio.resolving import Resolver
 from meridian.dataio.run_decisions import DuplicateFinder, KeepAll
-from meridian.dataio.run_rows import BatchConverter
+from meridian.dataio.run_rows import BatchConverter, ImportRun
 from meridian.dataio.run_store import OUTCOMES, RowOutcome
 from meridian.dataio.running import BATCH_ROWS, settle_batch
 from meridian.db.engine import transaction
@@ -85,7 +84,6 @@ def dry_run(
     as ``actor``; ``on_batch`` gets each batch's source rows with their outcomes, in order.
     Refused (403) without the form's import and create rights, as the run is."""
     source = read_sheet(path, sheet, mapping.header_row)
-    rows = source.rows if limit is None else itertools.islice(source.rows, limit)
     result = DryRun(source)
     try:
         with transaction(engine) as conn:
@@ -99,7 +97,8 @@ def dry_run(
                 actor=actor, form=form, mode=on_duplicate, tz=tz, batch_key=batch_key, review=review
             )
             finder: DuplicateFinder = dedup or KeepAll()
-            while chunk := list(itertools.islice(rows, batch_rows)):
+            run = ImportRun(converter, path, sheet, mapping.header_row, batch_rows, limit=limit)
+            for chunk in run.chunks(source):
                 outcomes = settle_batch(conn, actor, form, converter, finder, chunk, tz)
                 for outcome in outcomes:
                     result.counts[outcome.outcome] += 1

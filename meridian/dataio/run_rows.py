@@ -14,9 +14,11 @@ and the value; nothing is dropped.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import itertools
+from collections.abc import Callable, Generator, Iterator, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy.engine import Connection
@@ -25,7 +27,7 @@ from meridian.core.i18n import Text
 from meridian.dataio.cleansing import CLEANSERS, clean_text, plain_decimal
 from meridian.dataio.converting import CellReport
 from meridian.dataio.mappings import ImportMapping
-from meridian.dataio.reading import SourceRow
+from meridian.dataio.reading import Sheet, SourceRow, read_sheet
 from meridian.dataio.resolving import OptionMatcher, Reference, Resolver, reference_of
 from meridian.errors import InvalidValue
 from meridian.records.plan import plan_for
@@ -200,6 +202,37 @@ class BatchConverter:
                 else:
                     row.values[reference.field] = result.value
         return converted.rows
+
+
+@dataclass(frozen=True)
+class ImportRun:
+    """Where an import's batches come from: the file (its sheet and header row), the
+    converter, the rows of a batch, the data rows an earlier run settled (``skip``) and, for a
+    sample, how many to read (``limit``). The run converts them here (:meth:`converted_here`)
+    or in a second process (``run_ahead.converted_batches``); the dry run reads the chunks."""
+
+    converter: BatchConverter
+    path: Path
+    sheet: str | None
+    header_row: int | None
+    batch_rows: int
+    skip: int = 0
+    limit: int | None = None
+
+    def open(self) -> Sheet:
+        return read_sheet(self.path, self.sheet, self.header_row)
+
+    def chunks(self, source: Sheet | None = None) -> Iterator[list[SourceRow]]:
+        """The source rows after ``skip`` (``limit`` of them at most), a batch at a time."""
+        end = None if self.limit is None else self.skip + self.limit
+        rows = itertools.islice((source or self.open()).rows, self.skip, end)
+        while chunk := list(itertools.islice(rows, self.batch_rows)):
+            yield chunk
+
+    def converted_here(self) -> Generator[Converted, None, None]:
+        """The batches converted in this process."""
+        for chunk in self.chunks():
+            yield self.converter.convert_cells(chunk)
 
 
 SHAREABLE = IMMUTABLE | {type(None)}

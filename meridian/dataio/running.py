@@ -15,9 +15,8 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import itertools
 import time
-from collections.abc import Callable, Generator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -32,7 +31,7 @@ from meridian.dataio.reading import SourceRow, read_sheet
 from meridian.dataio.resolving import Resolver
 from meridian.dataio.run_ahead import converted_batches
 from meridian.dataio.run_decisions import Decision, DuplicateFinder, KeepAll, PendingRow
-from meridian.dataio.run_rows import BatchConverter, Converted
+from meridian.dataio.run_rows import BatchConverter, Converted, ImportRun
 from meridian.dataio.run_store import (
     FINISHED,
     RUNNING,
@@ -152,11 +151,8 @@ def run_import(
     converter = BatchConverter(form, mapping, resolver, ValueContext(tz))
     done = state.rows_done
     started, this_run = time.monotonic(), 0
-    batches = (
-        converted_batches(converter, path, state.sheet, mapping.header_row, done, batch_rows)
-        if ahead
-        else _converted_here(converter, path, state.sheet, mapping.header_row, done, batch_rows)
-    )
+    run = ImportRun(converter, path, state.sheet, mapping.header_row, batch_rows, skip=done)
+    batches = converted_batches(run) if ahead else run.converted_here()
     with contextlib.closing(batches):
         for batch in batches:
             with transaction(engine) as conn:
@@ -173,20 +169,6 @@ def run_import(
     with transaction(engine) as conn:
         finish_import(conn, state.id)
         return load_import(conn, state.id)
-
-
-def _converted_here(
-    converter: BatchConverter,
-    path: Path,
-    sheet: str | None,
-    header_row: int | None,
-    skip: int,
-    batch_rows: int,
-) -> Generator[Converted, None, None]:
-    """The file's batches after the first ``skip`` data rows, converted in this process."""
-    rows = itertools.islice(read_sheet(path, sheet, header_row).rows, skip, None)
-    while chunk := list(itertools.islice(rows, batch_rows)):
-        yield converter.convert_cells(chunk)
 
 
 def settle_batch(
