@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -22,7 +23,7 @@ TOKEN_PREFIX = "mer_"
 LAST_USED_RESOLUTION = timedelta(minutes=5)
 
 
-def _digest(token: str) -> str:
+def token_digest(token: str) -> str:
     # A token has 256 bits of entropy, so a fast hash is enough (unlike passwords).
     return hashlib.sha256(token.encode()).hexdigest()
 
@@ -49,7 +50,7 @@ def create_token(
         api_tokens.insert().values(
             user_id=user_id,
             name=name,
-            token_hash=_digest(token),
+            token_hash=token_digest(token),
             prefix=token[:12],
             scope=scope,
             app_key=app_key,
@@ -69,13 +70,28 @@ def create_token(
     return token
 
 
-def authenticate_token(conn: Connection, token: str) -> tuple[Actor, int | None]:
-    """The actor a bearer token stands for, or ``Unauthenticated``.
+@dataclass(frozen=True)
+class Credential:
+    """What a bearer token's check found: who it stands for, and what lets a process keep that.
 
-    Also returns the token's id when its last use should be recorded (see ``touch_token``),
-    so that checking a token stays a read.
+    :ivar access: the ``access`` revision token read in the same statement; while the database
+        still shows it, no user, role, department, permission or API token has changed.
+    :ivar last_used_at: when the token's use was last recorded.
+    :ivar stale: the token's last use should be recorded now (:func:`touch_token`).
     """
-    row = conn.execute(_BY_DIGEST, {"digest": _digest(token)}).first()
+
+    actor: Actor
+    token_id: int
+    access: str | None
+    expires_at: datetime | None
+    last_used_at: datetime | None
+    stale: bool
+
+
+def check_token(conn: Connection, token: str) -> Credential:
+    """The credential a bearer token is, or ``Unauthenticated``; one statement (two more when
+    the user's roles and departments are not kept in this process)."""
+    row = conn.execute(_BY_DIGEST, {"digest": token_digest(token)}).first()
     now = utcnow(conn)
     if row is None or row.revoked_at is not None or not row.is_active:
         raise Unauthenticated(Text("the API token is unknown or revoked"))
@@ -86,7 +102,24 @@ def authenticate_token(conn: Connection, token: str) -> tuple[Actor, int | None]
     scope = None
     if row.scope != "write" or row.app_key is not None or row.form_key is not None:
         scope = TokenScope(write=row.scope == "write", app_key=row.app_key, form_key=row.form_key)
-    return actor_of(conn, row, scope), row.id if stale else None
+    return Credential(
+        actor=actor_of(conn, row, scope),
+        token_id=row.id,
+        access=row.access_token,
+        expires_at=row.expires_at,
+        last_used_at=row.last_used_at,
+        stale=stale,
+    )
+
+
+def authenticate_token(conn: Connection, token: str) -> tuple[Actor, int | None]:
+    """The actor a bearer token stands for, or ``Unauthenticated``.
+
+    Also returns the token's id when its last use should be recorded (see ``touch_token``),
+    so that checking a token stays a read.
+    """
+    found = check_token(conn, token)
+    return found.actor, found.token_id if found.stale else None
 
 
 _BY_DIGEST = (

@@ -22,13 +22,14 @@ from meridian.access.sessions import (
     csrf_token_for,
     touch_session,
 )
-from meridian.access.tokens import authenticate_token, touch_token
+from meridian.access.tokens import check_token, touch_token
 from meridian.core.actor import Actor
 from meridian.core.clock import SYSTEM_CLOCK, Clock
 from meridian.core.i18n import Text
 from meridian.db.engine import transaction
 from meridian.errors import PermissionDenied, Unauthenticated
 from meridian.events.audit import audit
+from meridian.http.credentials import checked, provisional, remember
 from meridian.http.kept_read import credential_read, release_kept, request_read
 from meridian.http.problems import request_locale
 from meridian.plugins.manager import Plugins
@@ -57,7 +58,7 @@ class Workspace:
         """One transaction; committed before the response is written. A read the request kept
         open is closed first (``http.kept_read``)."""
         release_kept()
-        with transaction(self.engine) as conn:
+        with checked(self.engine, transaction) as conn:
             yield conn
 
     @contextmanager
@@ -65,7 +66,7 @@ class Workspace:
         """A read-only transaction: a consistent snapshot that never blocks writers; the first
         read of a request that only reads is the one its credential was checked in
         (``http.kept_read``)."""
-        with request_read(self.engine) as conn:
+        with checked(self.engine, request_read) as conn:
             yield conn
 
 
@@ -191,7 +192,17 @@ async def get_actor(request: Request, workspace: WorkspaceDep) -> Actor:
     known = getattr(request.state, "actor", None)
     if isinstance(known, Actor):
         return known
+    kept = provisional(workspace.engine, _bearer(request))
+    if kept is not None:  # a write request: checked in its own transaction (http.credentials)
+        request.state.actor = kept
+        request.state.locale = kept.locale
+        return kept
     return await run_in_threadpool(_settle_actor, request, workspace)
+
+
+def _bearer(request: Request) -> str:
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    return token.strip() if scheme.lower() == "bearer" else ""
 
 
 def _settle_actor(request: Request, workspace: Workspace) -> Actor:
@@ -202,23 +213,23 @@ def _settle_actor(request: Request, workspace: Workspace) -> Actor:
 
 
 def _authenticate(request: Request, workspace: Workspace) -> Actor:
-    header = request.headers.get("authorization", "")
-    scheme, _, token = header.partition(" ")
-    if scheme.lower() == "bearer" and token.strip():
+    token = _bearer(request)
+    if token:
         with credential_read(workspace.engine) as conn:
-            actor, stale_token_id = authenticate_token(conn, token.strip())
-        if stale_token_id is not None:
+            credential = check_token(conn, token)
+        if credential.stale:
             with workspace.transaction() as conn:
-                touch_token(conn, stale_token_id)
+                touch_token(conn, credential.token_id)
                 audit(
                     conn,
-                    actor_id=actor.user_id,
+                    actor_id=credential.actor.user_id,
                     action="token_used",
                     object_type="token",
-                    object_id=stale_token_id,
+                    object_id=credential.token_id,
                     ip=client_ip(request),
                 )
-        return actor
+        remember(workspace.engine, token, credential)
+        return credential.actor
     if not request.cookies.get(SESSION_COOKIE):
         raise Unauthenticated(
             Text("log in, or send an API token as 'Authorization: Bearer <token>'")

@@ -26,6 +26,13 @@ from starlette.responses import Response
 from meridian.core import strict_json
 from meridian.core.i18n import Text
 from meridian.errors import FieldError, UnsupportedMediaType, ValidationFailed
+from meridian.http.credentials import (
+    CredentialChanged,
+    check_unchecked,
+    checking_in_transaction,
+    drop_unchecked,
+    unchecked_pending,
+)
 from meridian.http.deps import Workspace, get_actor
 from meridian.http.kept_read import keeping_reads
 
@@ -83,13 +90,38 @@ class ApiRoute(APIRoute):
                         if kept.holding:  # nothing read: closed off the event loop
                             await run_in_threadpool(kept.release)
             if needs_actor:
-                workspace: Workspace = request.app.state.workspace
-                await get_actor(request, workspace)
+                with checking_in_transaction():  # who asks is checked where it writes
+                    return await _answer_checked(request, handler, reads_json)
             if reads_json:
                 request = await _with_json_body(request)
             return await handler(request)
 
         return handle
+
+
+async def _answer_checked(
+    request: Request,
+    handler: Callable[[Request], Coroutine[Any, Any, Response]],
+    reads_json: bool,
+) -> Response:
+    """A write request whose caller may come from this process's cache: checked in the
+    request's first transaction (``http.credentials``); answered again from the start, the
+    caller read afresh, when who they are changed; checked before the answer leaves when no
+    transaction was opened."""
+    workspace: Workspace = request.app.state.workspace
+    await get_actor(request, workspace)
+    if reads_json:
+        request = await _with_json_body(request)
+    try:
+        response = await handler(request)
+    except CredentialChanged:
+        request.state.actor = None
+        drop_unchecked()
+        await get_actor(request, workspace)  # forgotten: read afresh, not from the cache
+        return await handler(request)
+    if unchecked_pending():
+        await run_in_threadpool(check_unchecked)
+    return response
 
 
 async def _with_json_body(request: Request) -> Request:

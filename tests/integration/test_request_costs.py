@@ -31,8 +31,10 @@ from meridian.access.tokens import create_token, revoke_token
 from meridian.access.users import create_user
 from meridian.app import create_app, create_workspace
 from meridian.core.actor import Actor
-from meridian.db.engine import make_engine
+from meridian.db.engine import make_engine, transaction
 from meridian.db.tables import forms, jobs, outbox
+from meridian.errors import Unauthenticated
+from meridian.http.credentials import checking_in_transaction, provisional
 from meridian.http.deps import Workspace
 from meridian.http.routing import ApiRoute
 from meridian.schema.catalog import get_form
@@ -42,7 +44,9 @@ from meridian.solutions.loader import install_approvals, install_pipelines, inst
 from tests.forms import install_forms, lead_form
 
 CREDENTIAL = 1
-"""Every request: the token's check (with the user and the revision of who users are)."""
+"""A read: the token's check (with the user and the revision of who users are). A write
+checks a token this process has checked before by the revision tokens its own transaction
+reads anyway (``http.credentials``): no statement of its own."""
 PAGE = CREDENTIAL + 2
 """Every revision token of the request's transaction, the page (a search ``q=`` too: its
 condition rides in the page's statement); ``count=true`` adds one count."""
@@ -124,10 +128,10 @@ def test_a_page_a_create_and_an_update_ask_few_statements(
             totalled = client.get(
                 "/api/v1/forms/opportunity/records", params={"limit": 10, "count": "true"}
             )
-        with counted(idc.engine) as create_statements:
+        with counted(idc.engine) as create_statements, transactions_counted(idc.engine) as c:
             created = client.post("/api/v1/forms/opportunity/records", json=body)
         record = created.json()
-        with counted(idc.engine) as update_statements:
+        with counted(idc.engine) as update_statements, transactions_counted(idc.engine) as u:
             updated = client.patch(
                 f"/api/v1/forms/opportunity/records/{record['id']}",
                 json={"name": "二期扩容（改）"},
@@ -144,8 +148,8 @@ def test_a_page_a_create_and_an_update_ask_few_statements(
     assert len(counted_statements) <= PAGE + 1, counted_statements
     assert sum("count(" in s for s in counted_statements) == 1, counted_statements
     search = SEARCH_TABLE if idc.engine.dialect.name == "sqlite" else 0
-    create_budget = CREDENTIAL + CREATE_WRITE + search
-    update_budget = CREDENTIAL + UPDATE_WRITE + search
+    create_budget = CREATE_WRITE + search
+    update_budget = UPDATE_WRITE + search
     assert len(create_statements) <= create_budget, "\n".join(s[:150] for s in create_statements)
     assert len(update_statements) <= update_budget, "\n".join(s[:150] for s in update_statements)
     # The events and the rule run of a create reach the database in one INSERT each.
@@ -174,9 +178,13 @@ def test_a_page_a_create_and_an_update_ask_few_statements(
     newest = again.json()["items"][0]  # the snapshot is the database as it is now
     assert (newest["id"], newest["_version"]) == (record["id"], 2), newest
     assert began == [1], began
-    # Each request checks its credential and reads the revisions exactly once.
+    # A write is one transaction: who asks is checked by the revisions it reads anyway.
+    assert (c, u) == ([1], [1]), (c, u)
+    # Each request reads the revisions exactly once; a read checks its token in a statement.
+    assert sum("sys_api_token" in s for s in page_statements) == 1
+    for statements in (create_statements, update_statements):
+        assert not any("sys_api_token" in s or "sys_user" in s for s in statements), statements
     for statements in (page_statements, create_statements, update_statements):
-        assert sum("sys_api_token" in s for s in statements) == 1
         assert sum("FROM sys_revision" in s and "sys_api_token" not in s for s in statements) == 1
 
 
@@ -252,6 +260,87 @@ def test_a_role_taken_away_holds_on_the_next_request_of_another_process(
         allowed_again = client.patch("/api/v1/roles/member", json={"label": "组员"})
     assert refused.status_code == 403, refused.text
     assert allowed_again.status_code == 200, allowed_again.text
+
+
+@pytest.fixture
+def lead(workspace: Workspace) -> None:
+    with workspace.transaction() as conn:
+        install_forms(conn, lead_form({"key": "name", "type": "text", "label": "名称"}))
+
+
+def _leads(workspace: Workspace) -> int:
+    with workspace.read() as conn:
+        return int(conn.scalar(sa.text("SELECT count(*) FROM data_lead")) or 0)
+
+
+def _revoke_all(engine: Engine) -> None:
+    with engine.begin() as conn:  # by hand: the database itself notices
+        conn.execute(sa.text("UPDATE sys_api_token SET revoked_at = CURRENT_TIMESTAMP"))
+
+
+def _deactivate(engine: Engine, user_id: int) -> None:
+    with engine.begin() as conn:
+        conn.execute(sa.text("UPDATE sys_user SET is_active = false WHERE id = :u"), {"u": user_id})
+
+
+@pytest.mark.parametrize("change", [_revoke_all, _deactivate], ids=["revoked", "deactivated"])
+def test_a_write_is_refused_at_once_though_its_token_was_checked_in_its_own_transaction(
+    workspace: Workspace,
+    settings: Settings,
+    lead: None,
+    second_engine: Engine,
+    change: Any,
+) -> None:
+    """A write with a token this process knows is one transaction; a token revoked (or its
+    user deactivated) by another process is refused on the very next write, nothing written."""
+    user_id, token = _user(workspace, ["administrator"])
+    with _app(workspace, settings, token) as client:
+        assert client.post("/api/v1/forms/lead/records", json={"name": "甲"}).status_code == 201
+        with transactions_counted(workspace.engine) as began:
+            kept = client.post("/api/v1/forms/lead/records", json={"name": "乙"})
+        assert kept.status_code == 201 and began == [1], (kept.text, began)
+        if change is _deactivate:
+            change(second_engine, user_id)
+        else:
+            change(second_engine)
+        refused = client.post("/api/v1/forms/lead/records", json={"name": "丙"})
+        assert refused.status_code == 401, refused.text
+        again = client.post("/api/v1/forms/lead/records", json={"name": "丁"})
+        assert again.status_code == 401, again.text
+    assert _leads(workspace) == 2
+
+
+def test_a_write_whose_caller_lost_a_role_meanwhile_is_judged_by_the_roles_now(
+    workspace: Workspace, settings: Settings, lead: None, second_engine: Engine
+) -> None:
+    """The kept caller is an administrator; the role is taken away by hand before the next
+    write: that write is answered as the caller is now (403), not as they were kept."""
+    user_id, token = _user(workspace, ["administrator"])
+    with _app(workspace, settings, token) as client:
+        assert client.post("/api/v1/forms/lead/records", json={"name": "甲"}).status_code == 201
+        assert client.post("/api/v1/forms/lead/records", json={"name": "乙"}).status_code == 201
+        with second_engine.begin() as conn:
+            conn.execute(sa.text("DELETE FROM sys_user_role WHERE user_id = :u"), {"u": user_id})
+        refused = client.post("/api/v1/forms/lead/records", json={"name": "丙"})
+    assert refused.status_code == 403, refused.text
+    assert _leads(workspace) == 2
+
+
+def test_a_write_through_a_transaction_of_its_own_checks_its_caller_as_it_begins(
+    workspace: Workspace, settings: Settings, lead: None, second_engine: Engine
+) -> None:
+    """A service that begins its own transaction on the engine (not the workspace's) still
+    checks a kept caller first."""
+    _, token = _user(workspace, ["administrator"])
+    with _app(workspace, settings, token) as client:
+        assert client.post("/api/v1/forms/lead/records", json={"name": "甲"}).status_code == 201
+    _revoke_all(second_engine)
+    with checking_in_transaction():
+        assert provisional(workspace.engine, token) is not None
+        with pytest.raises(Unauthenticated):
+            with transaction(workspace.engine) as conn:
+                conn.execute(sa.text("INSERT INTO data_lead (name) VALUES ('乙')"))
+    assert _leads(workspace) == 1
 
 
 def test_a_session_is_checked_by_one_read_and_its_use_written_once_a_minute(

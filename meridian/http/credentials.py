@@ -1,0 +1,210 @@
+"""A write request is one transaction: who a bearer token stands for is kept per process and
+checked inside the transaction the request writes in.
+
+A bearer token's check (``access.tokens.check_token``) reads the ``access`` revision token in
+the same statement, and database triggers replace that token whenever a user, their roles or
+departments, a role's permissions or an API token (revoked, expired, narrowed, deleted) change.
+So a process keeps each token's actor under the revision it was read with (:func:`remember`).
+
+A request that changes something (not ``GET``/``HEAD``) with a token kept here starts with that
+actor unchecked (:func:`provisional`): no transaction and no trip to the thread pool of its own.
+The check happens in the first transaction the request opens, before anything of it is read or
+written: ``Workspace.transaction`` and ``Workspace.read`` compare the revision token the
+request's transaction reads anyway (``db.revisions.snapshot``, one statement for every cache) with
+the kept one; any other transaction the request begins on the same engine is checked as it
+begins, by one statement of its own (an engine ``begin`` listener). While the revision is the
+same nothing about the credential has changed. When it differs the token is checked afresh in
+that transaction: a revoked token or a deactivated user is refused there (401, nothing written);
+a caller whose roles changed gets :class:`CredentialChanged`, and the route answers the request
+again from the start with the caller read afresh (``http.routing.ApiRoute``). A request that
+opened no transaction at all is checked before its answer leaves (:func:`check_unchecked`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, ExitStack, contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import event
+from sqlalchemy.engine import Connection, Engine
+
+from meridian.access.tokens import LAST_USED_RESOLUTION, Credential, check_token, token_digest
+from meridian.core.actor import Actor
+from meridian.core.clock import clock_of
+from meridian.core.i18n import Text
+from meridian.db.engine import read_transaction
+from meridian.db.revisions import ACCESS, current_token, token
+from meridian.errors import Unauthenticated
+
+
+class CredentialChanged(Unauthenticated):
+    """Who the caller is changed after the request began; it is answered again from the start.
+    Reaching a client (it should not), it is a 401 saying so."""
+
+    def __init__(self) -> None:
+        super().__init__(Text("your roles or rights changed during the request; send it again"))
+
+
+@dataclass(frozen=True)
+class _Kept:
+    actor: Actor
+    access: str
+    expires_at: datetime | None
+    touch_due: datetime
+    """When the token's use should be recorded again: the check then runs on its own."""
+
+
+_KEPT_LIMIT = 4096
+_kept: dict[tuple[int, str], _Kept] = {}
+"""By (engine, token digest). A kept entry is only ever used after its revision is compared in
+the request's own transaction, so an entry of a disposed engine whose id was reused is refused
+there (revision tokens are random per database)."""
+
+
+def remember(engine: Engine, secret: str, found: Credential) -> None:
+    """Keep the actor a token was just checked to be (in any transaction)."""
+    if found.access is None:
+        return
+    used = found.last_used_at
+    due = (clock_of(engine).now() if found.stale or used is None else used) + LAST_USED_RESOLUTION
+    if len(_kept) >= _KEPT_LIMIT:
+        _kept.clear()
+    _kept[id(engine), token_digest(secret)] = _Kept(
+        actor=found.actor, access=found.access, expires_at=found.expires_at, touch_due=due
+    )
+
+
+def forget(engine: Engine, secret: str) -> None:
+    _kept.pop((id(engine), token_digest(secret)), None)
+
+
+@dataclass
+class _Unchecked:
+    engine: Engine
+    secret: str
+    kept: _Kept
+    opening: bool = False
+    checked: bool = False
+
+
+@dataclass
+class CheckSlot:
+    """One write request's provisional caller, until a transaction of the request checks it."""
+
+    unchecked: _Unchecked | None = None
+
+
+_SLOT: ContextVar[CheckSlot | None] = ContextVar("meridian_credential_slot", default=None)
+
+
+@contextmanager
+def checking_in_transaction() -> Iterator[CheckSlot]:
+    """For the write request running in this context: its caller may be taken from this
+    process's cache and checked in the request's first transaction."""
+    slot = CheckSlot()
+    reset = _SLOT.set(slot)
+    try:
+        yield slot
+    finally:
+        _SLOT.reset(reset)
+
+
+def provisional(engine: Engine, secret: str) -> Actor | None:
+    """The actor a token stands for, from this process's cache, checked later in the request's
+    own transaction; None when the request may not wait for that (a read), the token is not
+    kept, has expired, or its use is due to be recorded."""
+    slot = _SLOT.get()
+    if slot is None or not secret:
+        return None
+    kept = _kept.get((id(engine), token_digest(secret)))
+    if kept is None:
+        return None
+    now = clock_of(engine).now()
+    if now >= kept.touch_due or (kept.expires_at is not None and kept.expires_at <= now):
+        return None
+    _listen(engine)
+    slot.unchecked = _Unchecked(engine=engine, secret=secret, kept=kept)
+    return kept.actor
+
+
+def _pending(engine: Engine) -> _Unchecked | None:
+    slot = _SLOT.get()
+    unchecked = slot.unchecked if slot is not None else None
+    if unchecked is None or unchecked.checked or unchecked.engine is not engine:
+        return None
+    return unchecked
+
+
+@contextmanager
+def checked(
+    engine: Engine, opener: Callable[[Engine], AbstractContextManager[Connection]]
+) -> Iterator[Connection]:
+    """The transaction ``opener`` begins, in which a provisional caller is checked first by the
+    revision token the transaction reads for its caches anyway."""
+    unchecked = _pending(engine)
+    if unchecked is None:
+        with opener(engine) as conn:
+            yield conn
+        return
+    with ExitStack() as stack:
+        unchecked.opening = True
+        try:
+            conn = stack.enter_context(opener(engine))
+        finally:
+            unchecked.opening = False
+        _settle(conn, unchecked, token(conn, ACCESS))
+        yield conn
+
+
+def check_unchecked() -> None:
+    """Check a provisional caller the request never opened a transaction for (its answer has
+    not left yet). Runs in the thread pool: it may wait for the database."""
+    slot = _SLOT.get()
+    unchecked = slot.unchecked if slot is not None else None
+    if unchecked is None or unchecked.checked:
+        return
+    with read_transaction(unchecked.engine) as conn:
+        if not unchecked.checked:  # the begin listener may have checked it already
+            _settle(conn, unchecked, current_token(conn, ACCESS))
+
+
+def drop_unchecked() -> None:
+    """The request starts over with its caller read afresh: nothing provisional is left."""
+    slot = _SLOT.get()
+    if slot is not None:
+        slot.unchecked = None
+
+
+def unchecked_pending() -> bool:
+    slot = _SLOT.get()
+    return slot is not None and slot.unchecked is not None and not slot.unchecked.checked
+
+
+def _settle(conn: Connection, unchecked: _Unchecked, access: str | None) -> None:
+    if access is not None and access == unchecked.kept.access:
+        unchecked.checked = True
+        return
+    engine = unchecked.engine
+    forget(engine, unchecked.secret)
+    found = check_token(conn, unchecked.secret)  # Unauthenticated: revoked, expired, inactive
+    remember(engine, unchecked.secret, found)
+    if found.actor != unchecked.kept.actor:
+        raise CredentialChanged()
+    unchecked.checked = True
+
+
+def _listen(engine: Engine) -> None:
+    if not event.contains(engine, "begin", _check_as_it_begins):
+        event.listen(engine, "begin", _check_as_it_begins)
+
+
+def _check_as_it_begins(conn: Connection) -> None:
+    """Any transaction a write request begins outside ``checked`` (a service opening its own)
+    checks a provisional caller first, by one statement of its own."""
+    unchecked = _pending(conn.engine)
+    if unchecked is None or unchecked.opening:
+        return
+    _settle(conn, unchecked, current_token(conn, ACCESS))
