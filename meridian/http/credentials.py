@@ -1,14 +1,13 @@
-"""A write request is one transaction: who a bearer token stands for is kept per process and
-checked inside the transaction the request writes in.
+"""An API request is one transaction: who a bearer token stands for is kept per process and
+checked inside the transaction the request reads or writes in.
 
 A bearer token's check (``access.tokens.check_token``) reads the ``access`` revision token in
 the same statement, and database triggers replace that token whenever a user, their roles or
 departments, a role's permissions or an API token (revoked, expired, narrowed, deleted) change.
 So a process keeps each token's actor under the revision it was read with (:func:`remember`).
 
-A request that changes something (not ``GET``/``HEAD``) with a token kept here starts with that
-actor unchecked (:func:`provisional`): no transaction and no trip to the thread pool of its own.
-The check happens in the first transaction the request opens, before anything of it is read or
+An API request with a token kept here starts with that actor unchecked (:func:`provisional`): no
+transaction and no trip to the thread pool of its own. The check happens in the first transaction the request opens, before anything of it is read or
 written: ``Workspace.transaction`` and ``Workspace.read`` compare the revision token the
 request's transaction reads anyway (``db.revisions.snapshot``, one statement for every cache) with
 the kept one; any other transaction the request begins on the same engine is checked as it
@@ -17,7 +16,9 @@ same nothing about the credential has changed. When it differs the token is chec
 that transaction: a revoked token or a deactivated user is refused there (401, nothing written);
 a caller whose roles changed gets :class:`CredentialChanged`, and the route answers the request
 again from the start with the caller read afresh (``http.routing.ApiRoute``). A request that
-opened no transaction at all is checked before its answer leaves (:func:`check_unchecked`).
+opened no transaction at all is checked before its answer leaves (:func:`check_unchecked`). A
+read checked this way has fixed its SQLite snapshot with the check, as a kept read
+(``http.kept_read``) has: it is marked ``db.engine.SNAPSHOT_TAKEN`` alike.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ from meridian.access.tokens import LAST_USED_RESOLUTION, Credential, check_token
 from meridian.core.actor import Actor
 from meridian.core.clock import clock_of
 from meridian.core.i18n import Text
-from meridian.db.engine import read_transaction
+from meridian.db.engine import READ_ONLY, SNAPSHOT_TAKEN, read_transaction
 from meridian.db.revisions import ACCESS, current_token, token
 from meridian.errors import Unauthenticated
 
@@ -92,7 +93,7 @@ class _Unchecked:
 
 @dataclass
 class CheckSlot:
-    """One write request's provisional caller, until a transaction of the request checks it."""
+    """One API request's provisional caller, until a transaction of the request checks it."""
 
     unchecked: _Unchecked | None = None
 
@@ -102,7 +103,7 @@ _SLOT: ContextVar[CheckSlot | None] = ContextVar("meridian_credential_slot", def
 
 @contextmanager
 def checking_in_transaction() -> Iterator[CheckSlot]:
-    """For the write request running in this context: its caller may be taken from this
+    """For the API request running in this context: its caller may be taken from this
     process's cache and checked in the request's first transaction."""
     slot = CheckSlot()
     reset = _SLOT.set(slot)
@@ -114,8 +115,8 @@ def checking_in_transaction() -> Iterator[CheckSlot]:
 
 def provisional(engine: Engine, secret: str) -> Actor | None:
     """The actor a token stands for, from this process's cache, checked later in the request's
-    own transaction; None when the request may not wait for that (a read), the token is not
-    kept, has expired, or its use is due to be recorded."""
+    own transaction; None outside an API request, or when the token is not kept, has expired,
+    or its use is due to be recorded."""
     slot = _SLOT.get()
     if slot is None or not secret:
         return None
@@ -184,6 +185,10 @@ def unchecked_pending() -> bool:
 
 
 def _settle(conn: Connection, unchecked: _Unchecked, access: str | None) -> None:
+    if conn.get_execution_options().get(READ_ONLY, False):
+        # SQLite fixes a read's snapshot with the check: a data revision read from now on may
+        # be newer than what it sees (``reports.cache``), as for a kept read.
+        conn.execution_options(**{SNAPSHOT_TAKEN: True})
     if access is not None and access == unchecked.kept.access:
         unchecked.checked = True
         return
@@ -202,7 +207,7 @@ def _listen(engine: Engine) -> None:
 
 
 def _check_as_it_begins(conn: Connection) -> None:
-    """Any transaction a write request begins outside ``checked`` (a service opening its own)
+    """Any transaction an API request begins outside ``checked`` (a service opening its own)
     checks a provisional caller first, by one statement of its own."""
     unchecked = _pending(conn.engine)
     if unchecked is None or unchecked.opening:

@@ -82,10 +82,11 @@ class ApiRoute(APIRoute):
 
         async def handle(request: Request) -> Response:
             if needs_actor and not reads_json and request.method in _READING:
-                with keeping_reads() as kept:  # the credential's read answers the request too
+                # A caller kept in this process is checked in the read that answers; one
+                # checked afresh is checked in a read kept to answer the request too.
+                with checking_in_transaction(), keeping_reads() as kept:
                     try:
-                        await get_actor(request, request.app.state.workspace)
-                        return await handler(request)
+                        return await _answer_checked(request, handler, False)
                     finally:
                         if kept.holding:  # nothing read: closed off the event loop
                             await run_in_threadpool(kept.release)
@@ -104,7 +105,7 @@ async def _answer_checked(
     handler: Callable[[Request], Coroutine[Any, Any, Response]],
     reads_json: bool,
 ) -> Response:
-    """A write request whose caller may come from this process's cache: checked in the
+    """A request whose caller may come from this process's cache: checked in the
     request's first transaction (``http.credentials``); answered again from the start, the
     caller read afresh, when who they are changed; checked before the answer leaves when no
     transaction was opened."""

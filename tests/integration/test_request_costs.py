@@ -34,7 +34,7 @@ from meridian.core.actor import Actor
 from meridian.db.engine import make_engine, transaction
 from meridian.db.tables import forms, jobs, outbox
 from meridian.errors import Unauthenticated
-from meridian.http.credentials import checking_in_transaction, provisional
+from meridian.http.credentials import checking_in_transaction, forget, provisional
 from meridian.http.deps import Workspace
 from meridian.http.routing import ApiRoute
 from meridian.schema.catalog import get_form
@@ -43,13 +43,12 @@ from meridian.solutions import idc_crm
 from meridian.solutions.loader import install_approvals, install_pipelines, install_solution
 from tests.forms import install_forms, lead_form
 
-CREDENTIAL = 1
-"""A read: the token's check (with the user and the revision of who users are). A write
-checks a token this process has checked before by the revision tokens its own transaction
-reads anyway (``http.credentials``): no statement of its own."""
-PAGE = CREDENTIAL + 2
+PAGE = 2
 """Every revision token of the request's transaction, the page (a search ``q=`` too: its
-condition rides in the page's statement); ``count=true`` adds one count."""
+condition rides in the page's statement); ``count=true`` adds one count. A token this process
+has checked before costs no statement of its own: the revision tokens the request's
+transaction reads anyway tell whether anything about it changed (``http.credentials``); a
+token seen for the first time costs one (with the user and the revision of who users are)."""
 CREATE_WRITE = 7
 """A create's write transaction (``BEGIN`` and ``COMMIT`` left out): the revision tokens, the
 linked customer readable, the row (its id and what the API shows by ``RETURNING``), its
@@ -180,12 +179,10 @@ def test_a_page_a_create_and_an_update_ask_few_statements(
     assert began == [1], began
     # A write is one transaction: who asks is checked by the revisions it reads anyway.
     assert (c, u) == ([1], [1]), (c, u)
-    # Each request reads the revisions exactly once; a read checks its token in a statement.
-    assert sum("sys_api_token" in s for s in page_statements) == 1
-    for statements in (create_statements, update_statements):
-        assert not any("sys_api_token" in s or "sys_user" in s for s in statements), statements
+    # Each request reads the revisions exactly once, and no statement of its own for its token.
     for statements in (page_statements, create_statements, update_statements):
-        assert sum("FROM sys_revision" in s and "sys_api_token" not in s for s in statements) == 1
+        assert not any("sys_api_token" in s or "sys_user" in s for s in statements), statements
+        assert sum("FROM sys_revision" in s for s in statements) == 1, statements
 
 
 @pytest.fixture
@@ -260,6 +257,26 @@ def test_a_role_taken_away_holds_on_the_next_request_of_another_process(
         allowed_again = client.patch("/api/v1/roles/member", json={"label": "组员"})
     assert refused.status_code == 403, refused.text
     assert allowed_again.status_code == 200, allowed_again.text
+
+
+def test_a_token_seen_first_is_checked_in_the_read_that_answers(
+    workspace: Workspace, settings: Settings, lead: None
+) -> None:
+    """A token this process has not kept (another process checked it, and recorded its use):
+    its check is one statement in the very read transaction that answers the page; the next
+    page reads no credential at all."""
+    _, token = _user(workspace, ["administrator"])
+    with _app(workspace, settings, token) as client:
+        assert client.get("/api/v1/forms/lead/records").status_code == 200  # its use recorded
+        forget(workspace.engine, token)
+        with counted(workspace.engine) as first, transactions_counted(workspace.engine) as began:
+            assert client.get("/api/v1/forms/lead/records").status_code == 200
+        with counted(workspace.engine) as second:
+            assert client.get("/api/v1/forms/lead/records").status_code == 200
+    assert began == [1], began
+    assert sum("sys_api_token" in s for s in first) == 1, first
+    assert not any("sys_api_token" in s for s in second), second
+    assert len(second) == len(first) - 1, (first, second)
 
 
 @pytest.fixture
