@@ -7,9 +7,10 @@ departments, a role's permissions or an API token (revoked, expired, narrowed, d
 So a process keeps each token's actor under the revision it was read with (:func:`remember`).
 
 An API request with a token kept here starts with that actor unchecked (:func:`provisional`): no
-transaction and no trip to the thread pool of its own. The check happens in the first transaction the request opens, before anything of it is read or
-written: ``Workspace.transaction`` and ``Workspace.read`` compare the revision token the
-request's transaction reads anyway (``db.revisions.snapshot``, one statement for every cache) with
+transaction and no trip to the thread pool of its own. The check happens in the first
+transaction the request opens, before anything of it is read or written:
+``Workspace.transaction`` and ``Workspace.read`` compare the revision token the request's
+transaction reads anyway (``db.revisions.snapshot``, one statement for every cache) with
 the kept one; any other transaction the request begins on the same engine is checked as it
 begins, by one statement of its own (an engine ``begin`` listener). While the revision is the
 same nothing about the credential has changed. When it differs the token is checked afresh in
