@@ -337,7 +337,29 @@ def _members(departments: set[int]) -> sa.CompoundSelect[Any]:
 
 
 def form_access(conn: Connection, actor: Actor, form: Form) -> FormAccess:
-    """Everything ``actor`` may do on ``form``, from its roles and its token."""
+    """Everything ``actor`` may do on ``form``, from its roles and its token: kept per process
+    for this very form definition (the per-process form cache hands out one object per
+    revision) under the ``access`` revision its roles' documents were read with (a write asks
+    for it several times: the form, each linked form, the answer)."""
+    access = "" if actor.is_admin else revisions.token(conn, revisions.ACCESS)
+    if access is None:
+        return _form_access(conn, actor, form)
+    key = (access, actor, form.key)
+    kept = _accesses.get(key)
+    if kept is not None and kept.form is form:
+        return kept
+    found = _form_access(conn, actor, form)
+    if len(_accesses) >= 4096:
+        _accesses.clear()
+    _accesses[key] = found
+    return found
+
+
+_accesses: dict[tuple[str, Actor, str], FormAccess] = {}
+"""Each actor's rights by (access revision, or "" for an administrator, actor, form key)."""
+
+
+def _form_access(conn: Connection, actor: Actor, form: Form) -> FormAccess:
     if actor.is_admin:
         documents = [_default("administrator")]
     else:
