@@ -104,7 +104,24 @@ class FormPlan:
         )
 
 
-@functools.lru_cache(maxsize=512)
 def plan_for(form: Form) -> FormPlan:
-    """Memoised by the frozen form definition, like ``compile_form``: a plan is never changed."""
+    """Memoised by the frozen form definition, like ``compile_form``: a plan is never changed.
+    The very object asked for again (the per-process form cache hands out one per revision)
+    is found by identity: hashing and comparing a form by value walks every field of it, and
+    a write asks for its plan a dozen times."""
+    kept = _by_identity.get(id(form))
+    if kept is not None and kept[0] is form:
+        return kept[1]
+    plan = _plan_by_value(form)
+    if len(_by_identity) >= 512:
+        _by_identity.clear()
+    _by_identity[id(form)] = (form, plan)  # the form held: its id is not reused meanwhile
+    return plan
+
+
+_by_identity: dict[int, tuple[Form, FormPlan]] = {}
+
+
+@functools.lru_cache(maxsize=512)
+def _plan_by_value(form: Form) -> FormPlan:
     return FormPlan.of(form)
