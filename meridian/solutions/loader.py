@@ -16,6 +16,7 @@ from meridian.documents.templates import save_template
 from meridian.flows.approvals.definitions import save_flow
 from meridian.flows.stages.pipelines import save_pipeline
 from meridian.records.bulk import create_records
+from meridian.records.search import merge_search_index
 from meridian.reports.packages import install_reports
 from meridian.rules.definitions import create_rule
 from meridian.schema.catalog import find_form, get_form
@@ -96,7 +97,8 @@ def load_sample_data(
     short; owners are spread over ``owners`` round-robin. A form's tables get fresh planner
     statistics whenever the load has doubled them and once at its end, so its own checks
     (the unique values of the next batch, say) and the first pages after it are planned for
-    the tables as they are.
+    the tables as they are; at its end each form's search index is merged into one segment
+    (``records.search.merge_search_index``), or later single writes pay for the merging.
     """
     ids: dict[str, list[int]] = {}
     forms: dict[str, Form] = {}
@@ -125,6 +127,9 @@ def load_sample_data(
             progress(form.key, counts[form.key])
     unanalyzed = [forms[key] for key in counts if analyzed.get(key) != counts[key]]
     _analyze(engine, unanalyzed, also=[record_history.name])
+    for key in counts:  # each form's search index in one segment (records.search)
+        with engine.begin() as conn:
+            merge_search_index(conn, compile_form(forms[key]))
     return counts
 
 
