@@ -39,10 +39,11 @@ from meridian.schema.model import Field, Form
 
 MEMO_LIMIT = 20_000
 """Distinct cells a column remembers."""
-MEMO_TRIAL = 4096
-"""Cells a column converts before it judges its memo: when nearly every cell was new (names,
-codes, phones), it forgets and stops remembering — a miss costs a lookup and an entry, and a
-million entries nobody asks for again cost the collector more than the lookups save."""
+MEMO_TRIAL = MEMO_LIMIT
+"""Cells a column converts before it judges its memo: when three in four were new (names,
+codes, phones), it forgets and stops remembering — a miss costs a lookup and an entry, and
+entries nobody asks for again cost the collector more than the lookups save. A column of dates
+or amounts, whose cells repeat more as the file goes on, keeps its memo."""
 
 
 @dataclass
