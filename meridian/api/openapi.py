@@ -5,7 +5,7 @@ from __future__ import annotations
 import html
 from typing import Any
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import HTMLResponse
 
@@ -160,16 +160,20 @@ _PUBLIC = ("/api/v1/auth/login", "/api/v1/hooks/{token}")
 is in the address)."""
 
 
+def _openapi(request: Request, actor: ActorDep) -> dict[str, Any]:
+    return openapi_for(request.app, actor)
+
+
+def _docs(request: Request, actor: ActorDep) -> HTMLResponse:
+    return HTMLResponse(_DOCS_PAGE.format(title=html.escape(f"{request.app.title} API")))
+
+
 def install_api_docs(app: FastAPI) -> None:
     """``/api/openapi.json`` and ``/api/docs`` for signed-in callers only (a token or a
-    session): the document names every form and field the caller may read."""
-
-    @app.get("/api/openapi.json", include_in_schema=False)
-    def openapi(actor: ActorDep) -> dict[str, Any]:
-        return openapi_for(app, actor)
-
-    @app.get("/api/docs", include_in_schema=False)
-    def docs(actor: ActorDep) -> HTMLResponse:
-        return HTMLResponse(_DOCS_PAGE.format(title=html.escape(f"{app.title} API")))
-
+    session): the document names every form and field the caller may read. The endpoints
+    find their app in the request: FastAPI keeps every endpoint it has analysed in a cache of
+    its own for the process, and one closing over its app would keep the app (its routes, its
+    workspace) alive as long."""
+    app.add_api_route("/api/openapi.json", _openapi, methods=["GET"], include_in_schema=False)
+    app.add_api_route("/api/docs", _docs, methods=["GET"], include_in_schema=False)
     app.openapi = lambda: openapi_for(app, Actor.system())  # type: ignore[method-assign]
