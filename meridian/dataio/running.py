@@ -47,7 +47,9 @@ from meridian.dataio.run_store import (
 from meridian.dataio.run_writes import write_batch
 from meridian.db.engine import read_transaction, transaction
 from meridian.errors import Conflict
+from meridian.records.search import merge_search_index_gradually
 from meridian.schema.catalog import get_form
+from meridian.schema.compile import compile_form
 from meridian.schema.fieldtypes import ValueContext
 from meridian.schema.model import Form
 
@@ -168,7 +170,9 @@ def run_import(
                 on_progress(Progress(done, rows_total, rate, left))
     with transaction(engine) as conn:
         finish_import(conn, state.id)
-        return load_import(conn, state.id)
+        ended = load_import(conn, state.id)
+    merge_search_index_gradually(engine, compile_form(form))
+    return ended
 
 
 def settle_batch(

@@ -13,10 +13,11 @@ from collections.abc import Mapping
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.sql.elements import ColumnElement
 
 from meridian.core.pinyin import search_text
+from meridian.db.engine import transaction
 from meridian.schema.compile import FormTables, search_table_name
 from meridian.schema.fieldtypes import field_type
 from meridian.schema.model import Field
@@ -64,6 +65,37 @@ def merge_search_index(conn: Connection, tables: FormTables) -> None:
         return
     name = conn.dialect.identifier_preparer.quote(search_table_name(tables.main.name))
     conn.exec_driver_sql(f"INSERT INTO {name} ({name}) VALUES ('optimize')")
+
+
+MERGE_STEP_PAGES = 200
+"""Pages of the search index one merging step writes: a few milliseconds of SQLite's write
+lock, so writers never wait long behind an import's tidying."""
+
+
+def merge_search_index_gradually(engine: Engine, tables: FormTables) -> int:
+    """After an import, SQLite's trigram index merged towards one segment in short
+    transactions (FTS5 ``merge`` with a negative page count), so writers go on between steps
+    where ``optimize`` would hold the write lock for seconds at 1M records. Returns the steps
+    taken. A step that changes fewer than two rows found nothing left to merge; the steps are
+    capped at twice what the index holds, so writes arriving meanwhile cannot keep it busy."""
+    if engine.dialect.name != "sqlite":
+        return 0
+    name = engine.dialect.identifier_preparer.quote(search_table_name(tables.main.name))
+    data = engine.dialect.identifier_preparer.quote(search_table_name(tables.main.name) + "_data")
+    with transaction(engine) as conn:
+        blocks = int(conn.exec_driver_sql(f"SELECT count(*) FROM {data}").scalar() or 0)
+    steps, cap = 0, 2 * blocks // MERGE_STEP_PAGES + 2
+    while steps < cap:
+        steps += 1
+        with transaction(engine) as conn:
+            before = int(conn.exec_driver_sql("SELECT total_changes()").scalar() or 0)
+            conn.exec_driver_sql(
+                f"INSERT INTO {name} ({name}, rank) VALUES ('merge', -{MERGE_STEP_PAGES})"
+            )
+            after = int(conn.exec_driver_sql("SELECT total_changes()").scalar() or 0)
+        if after - before < 2:
+            break
+    return steps
 
 
 def _escape_like(text: str) -> str:

@@ -24,6 +24,7 @@ from meridian.solutions.idc_crm.backdate import backdate_samples
 from meridian.solutions.idc_crm.sample import SampleBatch
 from meridian.solutions.loader import install_solution, load_sample_data
 from tests.forms import install_forms, lead_form
+from tests.search_index import search_segments
 
 UPCOMING = {"draft", "approving", "signed"}
 
@@ -162,14 +163,6 @@ def test_every_sample_quote_total_is_its_lines_less_the_discount(workspace: Work
     assert Decimal(changed["total_amount"]) == expected
 
 
-def _search_segments(conn: sa.Connection, table: str) -> int:
-    """How many segments SQLite's FTS5 index of ``table`` is in: its structure record (id 10
-    of the ``_data`` table) is a 4-byte cookie, then the number of levels and of segments."""
-    block = conn.exec_driver_sql(f"SELECT block FROM {table}___search_data WHERE id = 10").scalar()
-    assert block is not None and block[4] < 0x80 and block[5] < 0x80, block  # one-byte varints
-    return int(block[5])
-
-
 def test_a_sample_load_leaves_each_search_index_in_one_segment(workspace: Workspace) -> None:
     """Each batch's commit leaves a search-index segment; left so, later single writes merge
     them inside their own commits (every 64th write 50–550 ms at 1M opportunities)."""
@@ -192,4 +185,4 @@ def test_a_sample_load_leaves_each_search_index_in_one_segment(workspace: Worksp
             *(f"华为云 3-1{i}" for i in range(10)),
         ]
         if conn.dialect.name == "sqlite":
-            assert _search_segments(conn, "data_lead") == 1
+            assert search_segments(conn, "data_lead") == 1

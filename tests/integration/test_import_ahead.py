@@ -25,6 +25,7 @@ from meridian.dataio.run_store import outcomes_of
 from meridian.dataio.running import begin_import, run_import
 from meridian.errors import ErrorCollector
 from meridian.http.deps import Workspace
+from meridian.records import listing
 from meridian.records.plan import plan_for
 from meridian.records.search import record_search_text
 from meridian.records.values import RecordParser
@@ -34,6 +35,7 @@ from meridian.schema.fieldtypes import ValueContext
 from meridian.schema.model import App, Field, Form
 from meridian.schema.name_keys import keys_of
 from meridian.solutions.loader import install_solution
+from tests.search_index import search_segments
 
 FORM = Form(
     key="company",
@@ -190,3 +192,31 @@ def test_a_batch_repeating_unique_values_reads_them_once_and_is_written_in_one_a
     # One look at the batch's codes; the three rows repeating one refused before the INSERT.
     assert seen.count("SELECT") == 1, seen
     assert seen.count("INSERT") == 1, seen
+
+
+def test_an_import_leaves_its_search_index_merged(
+    workspace: Workspace, admin: Actor, tmp_path: Path
+) -> None:
+    """Each committed batch leaves a segment of SQLite's search index; left so, later single
+    writes merge them inside their own commits (every 64th write 50–550 ms at 1M records).
+    The import merges them once it ends, in short steps, and search finds what it wrote."""
+    form = _install(workspace, admin)
+    source = tmp_path / "客户.csv"
+    rows = [f"华为云分公司{i}号,,,,,{i}" for i in range(240)]
+    source.write_text("\n".join([HEADER, *rows]) + "\n", encoding="utf-8")
+
+    ended = _run(workspace, admin, source, form)
+
+    assert ended.created == 240
+    with workspace.read() as conn:
+        if conn.dialect.name == "sqlite":
+            assert search_segments(conn, "data_company") == 1
+        found = listing.list_records(
+            conn=conn,
+            actor=admin,
+            form=form,
+            query=listing.RecordQuery(search="分公司17", limit=50),
+        )
+    assert sorted(item["name"] for item in found.items) == sorted(
+        ["华为云分公司17号", *(f"华为云分公司17{i}号" for i in range(10))]
+    )
