@@ -17,7 +17,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.sql.elements import ColumnElement
 
 from meridian.core.pinyin import search_text
-from meridian.db.engine import transaction
+from meridian.db.engine import read_transaction, transaction
 from meridian.schema.compile import FormTables, search_table_name
 from meridian.schema.fieldtypes import field_type
 from meridian.schema.model import Field
@@ -82,7 +82,7 @@ def merge_search_index_gradually(engine: Engine, tables: FormTables) -> int:
         return 0
     name = engine.dialect.identifier_preparer.quote(search_table_name(tables.main.name))
     data = engine.dialect.identifier_preparer.quote(search_table_name(tables.main.name) + "_data")
-    with transaction(engine) as conn:
+    with read_transaction(engine) as conn:  # counting takes no write lock
         blocks = int(conn.exec_driver_sql(f"SELECT count(*) FROM {data}").scalar() or 0)
     steps, cap = 0, 2 * blocks // MERGE_STEP_PAGES + 2
     while steps < cap:
