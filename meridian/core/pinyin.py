@@ -147,6 +147,15 @@ def _words(han: str, dictionary: _Dictionary) -> Iterator[str]:
             start += 1
 
 
+def load_dictionary() -> None:
+    """Load the phrase dictionary now rather than at the first record written.
+
+    It is about 200,000 small lists that live as long as the process: most of a server's heap.
+    A long-lived process loads it before ``gc.freeze()``, so full collections never walk it.
+    """
+    _dictionary()
+
+
 @dataclass(frozen=True)
 class _Dictionary:
     phrases: dict[str, list[list[str]]]
