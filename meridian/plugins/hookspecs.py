@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from meridian.jobs.queue import Handler
     from meridian.notify.channels import Channel
     from meridian.plugins.menu import MenuLink
-    from meridian.records.guards import WriteGuard
+    from meridian.records.guards import RowFact, WriteGuard
     from meridian.records.subscribers import Subscriber
     from meridian.rules.actions import RuleAction
     from meridian.rules.triggers import RuleTrigger
@@ -75,6 +75,14 @@ def register_write_guards() -> Sequence[WriteGuard]:
     """Checks over every record write, asked once per batch before its rows are written (a
     stage gate, an approval's lock); each returns its refusals, and any refusal stops the
     write with one 422 problem listing them all (``records.guards``)."""
+    raise NotImplementedError
+
+
+@hookspec
+def register_row_facts() -> Sequence[RowFact]:
+    """What a write guard needs about each record, read in the statement that reads the
+    record's row when the writer reads it anyway (whether it is in approval), each with a
+    unique ``name`` (``records.guards``)."""
     raise NotImplementedError
 
 

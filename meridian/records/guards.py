@@ -17,6 +17,13 @@ back asks for a reason) and, for a permitted role, the reason to override a refu
 A guard that lets an override through notes it in :attr:`WriteIntent.overridden`; the same
 intent reaches the subscribers (``Changes.intent``), so what a guard allowed can be recorded
 in the same transaction.
+
+A guard that needs something about each record (the approval lock: whether it is in approval)
+may also register a :class:`RowFact` (``register_row_facts``): when the writer reads the
+record's row anyway — an update or a trash/restore of one record — it reads the fact in the
+same statement and hands it to the guard in :attr:`ProposedWrite.facts`, so the guard asks the
+database nothing of its own; a write that reads no row (a batch) leaves ``facts`` empty, and
+the guard reads what it needs itself.
 """
 
 from __future__ import annotations
@@ -26,7 +33,9 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
+import sqlalchemy as sa
 from sqlalchemy.engine import Connection
+from sqlalchemy.sql import ColumnElement
 
 from meridian.core.actor import Actor
 from meridian.core.i18n import Text
@@ -68,6 +77,8 @@ class ProposedWrite:
     :ivar new: every column as the write would store it (old values merged with the changes,
         formulas computed).
     :ivar changed: the keys the write changes (every given key for a new record).
+    :ivar facts: the row facts (:class:`RowFact`) read with the stored row, by name; a fact
+        not here was not read, and its guard reads it itself.
     """
 
     record_id: int
@@ -75,6 +86,7 @@ class ProposedWrite:
     old: Mapping[Any, Any] | None
     new: Mapping[Any, Any]
     changed: frozenset[str]
+    facts: Mapping[str, Any] = dataclasses.field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -121,6 +133,35 @@ class Refusal:
 
 WriteGuard = Callable[[Connection, WriteBatch], Sequence[Refusal]]
 """Judges one batch before it is written; returns every refusal (empty: the batch may go)."""
+
+
+@dataclass(frozen=True)
+class RowFact:
+    """What a guard needs about a record, read with its row when the writer reads the row.
+
+    :ivar name: unique among the facts; the guard finds the value under it in
+        :attr:`ProposedWrite.facts`.
+    :ivar column: for a form and its main table, a scalar SQL expression correlated to the
+        table's row (a subquery on the guard's own tables), or None when the form has nothing
+        to read.
+    """
+
+    name: str
+    column: Callable[[Form, sa.Table], ColumnElement[Any] | None]
+
+
+def row_facts(conn: Connection, form: Form, table: sa.Table) -> dict[str, ColumnElement[Any]]:
+    """The registered row facts' columns for ``form``'s main table ``table``, by name."""
+    plugins = plugins_of(conn)
+    if plugins is None:
+        return {}
+    fact: RowFact
+    columns = {}
+    for name, fact in plugins.named("register_row_facts").items():
+        column = fact.column(form, table)
+        if column is not None:
+            columns[name] = column
+    return columns
 
 
 class WriteRefused(ValidationFailed):

@@ -41,7 +41,40 @@ def load_row(
 ) -> Row[Any]:
     """The row, or ``NotFound`` — also when ``visible_to`` (the actor's read scope) excludes
     it, so a record the actor may not read does not give its existence away."""
-    query = sa.select(table).where(table.c.id == record_id)
+    return _first_row(
+        conn, sa.select(table), table, record_id, deleted=deleted, visible_to=visible_to
+    )
+
+
+def load_row_and_facts(
+    conn: Connection,
+    table: sa.Table,
+    record_id: int,
+    facts: Mapping[str, ColumnElement[Any]],
+    *,
+    deleted: bool | None = False,
+    visible_to: ColumnElement[bool] | None = None,
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """:func:`load_row`'s stored columns, and the write guards' row ``facts``
+    (``records.guards.row_facts``) read in the same statement, each by its name."""
+    names = list(facts)
+    query = sa.select(table, *(facts[name] for name in names))
+    row = _first_row(conn, query, table, record_id, deleted=deleted, visible_to=visible_to)
+    width = len(table.c)
+    stored = dict(zip(table.c.keys(), row[:width], strict=True))
+    return stored, dict(zip(names, row[width:], strict=True))
+
+
+def _first_row(
+    conn: Connection,
+    query: sa.Select[Any],
+    table: sa.Table,
+    record_id: int,
+    *,
+    deleted: bool | None,
+    visible_to: ColumnElement[bool] | None,
+) -> Row[Any]:
+    query = query.where(table.c.id == record_id)
     if visible_to is not None:
         query = query.where(visible_to)
     if deleted is not None:

@@ -24,10 +24,22 @@ from meridian.db.writes import writes_to
 from meridian.errors import Conflict, ErrorCollector, FieldError, StaleVersion, ValidationFailed
 from meridian.events.records import RecordDeleted, RecordRestored, RecordUpdated
 from meridian.records.formulas import FormulaRunner
-from meridian.records.guards import ProposedWrite, WriteBatch, WriteIntent, guard_writes
+from meridian.records.guards import (
+    ProposedWrite,
+    WriteBatch,
+    WriteIntent,
+    guard_writes,
+    row_facts,
+)
 from meridian.records.history import write_history
 from meridian.records.plan import plan_for
-from meridian.records.reads import echo_columns, echoed_record, get_record, load_row, read_sides
+from meridian.records.reads import (
+    echo_columns,
+    echoed_record,
+    get_record,
+    load_row_and_facts,
+    read_sides,
+)
 from meridian.records.references import (
     check_references,
     check_unique,
@@ -93,7 +105,9 @@ def update_record(
     table = plan.tables.main
     access = form_access(conn, actor, form)
     readable = access.rows(conn, table, "read", tz)
-    current = load_row(conn, table, record_id, visible_to=readable)._mapping
+    current, facts = load_row_and_facts(
+        conn, table, record_id, row_facts(conn, form, table), visible_to=readable
+    )
     require_rows(conn, access, table, record_id, "update", tz)
     version = current["_version"]
     if expected_version is not None and expected_version != version:
@@ -141,7 +155,7 @@ def update_record(
         return get_record(conn=conn, actor=actor, form=form, record_id=record_id, tz=tz)
     intent = intent or WriteIntent()
     merged = {**current, **changed}
-    proposal = ProposedWrite(record_id, "", current, merged, frozenset(changes))
+    proposal = ProposedWrite(record_id, "", current, merged, frozenset(changes), facts)
     guard_writes(conn, WriteBatch(form, actor, "update", [proposal], intent))
     now = utcnow(conn)
     assignments = {
@@ -225,12 +239,18 @@ def _set_deleted(
     table = plan.tables.main
     access = form_access(conn, actor, form)
     readable = access.rows(conn, table, "read", tz)
-    row = load_row(conn, table, record_id, deleted=not delete, visible_to=readable)._mapping
+    row, facts = load_row_and_facts(
+        conn,
+        table,
+        record_id,
+        row_facts(conn, form, table) if delete else {},
+        deleted=not delete,
+        visible_to=readable,
+    )
     require_rows(conn, access, table, record_id, "delete", tz)
     version = row["_version"]
     if delete:
-        stored = dict(row)
-        trashed = ProposedWrite(record_id, "", stored, stored, frozenset())
+        trashed = ProposedWrite(record_id, "", row, row, frozenset(), facts)
         guard_writes(conn, WriteBatch(form, actor, "delete", [trashed], WriteIntent()))
     if expected_version is not None and expected_version != version:
         raise StaleVersion(

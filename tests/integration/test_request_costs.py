@@ -55,9 +55,10 @@ linked customer readable, the row (its id and what the API shows by ``RETURNING`
 history, the stage visit, the outbox rows of both its events (the record created, the stage
 entered: one INSERT), the rule run they trigger (rules and webhooks decided from cached
 metadata)."""
-UPDATE_WRITE = 6
-"""An update's write transaction: the revision tokens, the row (If-Match), the approval lock,
-the row changed (RETURNING what the API shows), its history, its event."""
+UPDATE_WRITE = 5
+"""An update's write transaction: the revision tokens, the row (If-Match) with whether it is
+in approval (the approval lock's row fact, ``records.guards.RowFact``), the row changed
+(RETURNING what the API shows), its history, its event."""
 SEARCH_TABLE = 1
 """On SQLite a write whose search text changes also keeps the FTS5 search table in step: one
 more, in the create and the update alike (PostgreSQL indexes the column itself)."""

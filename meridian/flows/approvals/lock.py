@@ -6,7 +6,9 @@ approvers, and the engine's own writes (an action node's update). Moving it to t
 its record under way.
 
 The guard judges a whole batch with two queries: the batch's records that have a running
-approval, and the pending tasks of the actor on them with their nodes.
+approval, and the pending tasks of the actor on them with their nodes. The first rides in the
+statement that reads the record's row when the writer reads one (an update or a trash of one
+record: the row fact :data:`RUNNING_APPROVAL`), so a record not in approval costs no query.
 """
 
 from __future__ import annotations
@@ -22,7 +24,8 @@ from meridian.db.sets import one_of
 from meridian.db.tables import approval_nodes, approval_tasks, approvals
 from meridian.flows.approvals.definitions import FlowTree, get_flow
 from meridian.flows.stages.texts import N_, in_both, said
-from meridian.records.guards import Refusal, WriteBatch
+from meridian.records.guards import Refusal, RowFact, WriteBatch
+from meridian.schema.model import Form
 
 CODE = "in_approval"
 _engine_writing: contextvars.ContextVar[bool] = contextvars.ContextVar(
@@ -41,20 +44,29 @@ def engine_write() -> Iterator[None]:
         _engine_writing.reset(token)
 
 
+def _running_approval(form: Form, table: sa.Table) -> sa.ScalarSelect[int]:
+    """The id of the record's running approval (None: not in approval), for its row's read."""
+    return (
+        sa.select(approvals.c.id)
+        .where(
+            approvals.c.form_key == form.key,
+            approvals.c.record_id == table.c.id,
+            approvals.c.state == "running",
+        )
+        .limit(1)
+        .scalar_subquery()
+    )
+
+
+RUNNING_APPROVAL = RowFact("approval.running", _running_approval)
+"""The row fact the lock reads with a record's row (``register_row_facts``)."""
+
+
 def approval_lock(conn: Connection, batch: WriteBatch) -> Sequence[Refusal]:
     """Refusals for the batch's records that are in approval."""
     if batch.operation == "create" or _engine_writing.get():
         return []
-    ids = [w.record_id for w in batch.writes]
-    running = dict(
-        conn.execute(
-            sa.select(approvals.c.record_id, approvals.c.id).where(
-                approvals.c.form_key == batch.form.key,
-                approvals.c.state == "running",
-                one_of(conn, approvals.c.record_id, ids),
-            )
-        ).all()
-    )
+    running = _running(conn, batch)
     if not running:
         return []
     deleting = batch.operation == "delete"
@@ -85,6 +97,28 @@ def approval_lock(conn: Connection, batch: WriteBatch) -> Sequence[Refusal]:
             )
         )
     return refusals
+
+
+def _running(conn: Connection, batch: WriteBatch) -> dict[int, int]:
+    """The batch's records in approval → their running approval's id: from the row facts
+    when the writer read them with the rows, else in one query."""
+    name = RUNNING_APPROVAL.name
+    if all(name in write.facts for write in batch.writes):
+        return {
+            write.record_id: write.facts[name]
+            for write in batch.writes
+            if write.facts[name] is not None
+        }
+    ids = [w.record_id for w in batch.writes]
+    return dict(
+        conn.execute(
+            sa.select(approvals.c.record_id, approvals.c.id).where(
+                approvals.c.form_key == batch.form.key,
+                approvals.c.state == "running",
+                one_of(conn, approvals.c.record_id, ids),
+            )
+        ).all()
+    )
 
 
 def _editable_by_actor(
