@@ -102,6 +102,14 @@ def publish(conn: Connection, events: Sequence[RecordEvent]) -> Sequence[int]:
     return EventIds(conn, pending)
 
 
+_IN_ORDER = outbox.insert().returning(outbox.c.id, sort_by_parameter_order=True)
+_KEYED = outbox.insert().returning(
+    outbox.c.id, outbox.c.event_type, outbox.c.payload["record_id"].as_integer()
+)
+"""The INSERTs of :func:`_write`, made once: SQLAlchemy keys a statement's compiled form by
+walking it, once per statement object."""
+
+
 def _write(conn: Connection, pending: list[_Pending]) -> None:
     """One INSERT of the rows, each given its id. The ids are matched by event type and
     record, which lets SQLite insert the rows as one statement (asking for them in order
@@ -110,16 +118,10 @@ def _write(conn: Connection, pending: list[_Pending]) -> None:
     rows = [p.row for p in pending]
     keys = [(row["event_type"], int(row["payload"]["record_id"])) for row in rows]
     if len(set(keys)) < len(keys):
-        ordered = outbox.insert().returning(outbox.c.id, sort_by_parameter_order=True)
-        for p, event_id in zip(pending, conn.execute(ordered, rows).scalars(), strict=True):
+        for p, event_id in zip(pending, conn.execute(_IN_ORDER, rows).scalars(), strict=True):
             p.id = int(event_id)
         return
-    written = conn.execute(
-        outbox.insert().returning(
-            outbox.c.id, outbox.c.event_type, outbox.c.payload["record_id"].as_integer()
-        ),
-        rows,
-    )
+    written = conn.execute(_KEYED, rows)
     by_key = {(event_type, int(record_id)): int(i) for i, event_type, record_id in written}
     for p, key in zip(pending, keys, strict=True):
         p.id = by_key[key]

@@ -13,6 +13,10 @@ from meridian.db.sets import one_of
 from meridian.db.tables import record_history, record_merges
 from meridian.db.types import JSONType, UTCDateTime
 
+_INSERT_ENTRY = record_history.insert()
+"""A history entry's INSERT, made once: SQLAlchemy keys a statement's compiled form by walking
+it, once per statement object."""
+
 
 def write_history(
     conn: Connection,
@@ -24,21 +28,19 @@ def write_history(
     """``entries`` are (record id, version, action, {field: [old, new]})."""
     if not entries:
         return
-    conn.execute(
-        record_history.insert(),
-        [
-            {
-                "form_key": form_key,
-                "record_id": record_id,
-                "version": version,
-                "action": action,
-                "changes": changes,
-                "actor_id": actor_id,
-                "at": at,
-            }
-            for record_id, version, action, changes in entries
-        ],
-    )
+    rows = [
+        {
+            "form_key": form_key,
+            "record_id": record_id,
+            "version": version,
+            "action": action,
+            "changes": changes,
+            "actor_id": actor_id,
+            "at": at,
+        }
+        for record_id, version, action, changes in entries
+    ]
+    conn.execute(_INSERT_ENTRY, rows[0] if len(rows) == 1 else rows)
 
 
 def write_creations(
@@ -53,7 +55,23 @@ def write_creations(
 
     A creation is logged without its values: they are the record's first version, and each
     later change logs old → new, so the history stays complete at a fraction of the cost.
+    One record's entry is a plain INSERT of one prepared statement (nothing to build, nothing
+    to read back).
     """
+    if len(ids) == 1:
+        conn.execute(
+            _INSERT_ENTRY,
+            {
+                "form_key": form_key,
+                "record_id": ids[0],
+                "version": 1,
+                "action": "create",
+                "changes": {},
+                "actor_id": actor_id,
+                "at": at,
+            },
+        )
+        return
     new_rows = sa.select(
         sa.literal(form_key, sa.String),
         table.c.id,

@@ -9,10 +9,12 @@ no trace.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from meridian.access.permissions import form_access
@@ -169,13 +171,11 @@ def update_record(
     if plan.name_field in changed:
         assignments.update(name_key_values(plan.name_field, merged))
     echo = echo_columns(conn, actor, form, tz)
-    changing = (
-        table.update()
-        .where(table.c.id == record_id, table.c._version == version)
-        .values(assignments)
-    )
+    changing = _update_returning(table, tuple(echo or ()))
     with unique_writes(conn, form, [parsed], [""], [record_id]):
-        result = conn.execute(changing.returning(*echo) if echo else changing)
+        result = conn.execute(
+            changing, {**assignments, _ID_BIND: record_id, _VERSION_BIND: version}
+        )
         echoed = result.first() if echo else None
     if (echoed is None) if echo else result.rowcount != 1:
         raise StaleVersion(
@@ -202,6 +202,21 @@ def update_record(
     if echoed is not None and writes_to(conn, table) == writes:
         return echoed_record(conn, actor, form, echoed, tz)
     return get_record(conn=conn, actor=actor, form=form, record_id=record_id, tz=tz)
+
+
+_ID_BIND = "meridian_record_id"
+_VERSION_BIND = "meridian_record_version"
+
+
+@functools.lru_cache(maxsize=256)
+def _update_returning(table: sa.Table, echo: tuple[sa.Column[Any], ...]) -> sa.Update:
+    """One record's UPDATE at the version read (its SET clause: the columns the execution's
+    parameters name), giving back the ``echo`` columns; made once per table and columns
+    (SQLAlchemy keys a statement's compiled form by walking it, once per statement object)."""
+    changing = table.update().where(
+        table.c.id == sa.bindparam(_ID_BIND), table.c._version == sa.bindparam(_VERSION_BIND)
+    )
+    return changing.returning(*echo) if echo else changing
 
 
 def delete_record(

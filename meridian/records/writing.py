@@ -4,6 +4,7 @@ keep only writable fields, refresh rollups — used by the one-record and the bu
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -80,6 +81,17 @@ class Inserted:
     ids: list[int]
     row: Row[Any] | None = None
     writes: int = 0
+
+
+@functools.lru_cache(maxsize=256)
+def _insert_returning(table: sa.Table, echo: tuple[sa.Column[Any], ...]) -> sa.Insert:
+    """One record's INSERT giving back its id and the ``echo`` columns; made once per table
+    and columns (SQLAlchemy keys a statement's compiled form by walking it, once per statement
+    object: a form's ~30 columns cost more to walk than the row costs to write)."""
+    shown = list(echo)
+    if all(column.name != "id" for column in shown):
+        shown.insert(0, table.c.id)
+    return table.insert().returning(*shown)
 
 
 def insert_echoed(
@@ -166,11 +178,8 @@ def insert_echoed(
     echoed: Row[Any] | None = None
     with unique_writes(conn, form, parsed, prefixes, [None] * len(parsed)):
         if one:
-            shown = list(echo or ())
-            if all(column.name != "id" for column in shown):
-                shown.insert(0, table.c.id)
             values = {key: value for key, value in rows[0].items() if key != "id"}
-            echoed = conn.execute(table.insert().returning(*shown), values).one()
+            echoed = conn.execute(_insert_returning(table, tuple(echo or ())), values).one()
             ids = [int(echoed._mapping["id"])]
             rows[0]["id"] = ids[0]
             _moved_off_provisional(intent, ids[0])

@@ -148,6 +148,12 @@ def _read_rows(
     return {row["id"]: row for row in conn.execute(query).mappings()}
 
 
+_INSERT_ONE = stage_visits.insert().returning(stage_visits.c.id)
+_INSERT_IN_ORDER = stage_visits.insert().returning(stage_visits.c.id, sort_by_parameter_order=True)
+"""The visits' INSERTs, made once (SQLAlchemy keys a statement's compiled form by walking it,
+once per statement object); one visit needs no order kept."""
+
+
 def open_visits(
     conn: Connection,
     form: Form,
@@ -163,11 +169,6 @@ def open_visits(
     form_key = form.key
     now = utcnow(conn)
     ids = [event.record_id for event, *_ in entries]
-    is_open = sa.and_(
-        stage_visits.c.form_key == form_key,
-        stage_visits.c.left_at.is_(None),
-        one_of(conn, stage_visits.c.record_id, ids),
-    )
     created = all(isinstance(event, RecordCreated) for event, *_ in entries)
     closing = {
         row.record_id: row
@@ -177,7 +178,11 @@ def open_visits(
             else conn.execute(
                 sa.select(
                     stage_visits.c.record_id, stage_visits.c.stage_key, stage_visits.c.entered_at
-                ).where(is_open)
+                ).where(
+                    stage_visits.c.form_key == form_key,
+                    stage_visits.c.left_at.is_(None),
+                    one_of(conn, stage_visits.c.record_id, ids),
+                )
             )
         )
     }
@@ -235,10 +240,12 @@ def open_visits(
                 conn, form_key, event.record_id, actor_id, previous, stage, passed, intent
             )
     if new_rows:
-        visit_ids = conn.execute(
-            stage_visits.insert().returning(stage_visits.c.id, sort_by_parameter_order=True),
-            new_rows,
-        ).scalars()
+        inserted = (
+            conn.execute(_INSERT_ONE, new_rows[0])
+            if len(new_rows) == 1
+            else conn.execute(_INSERT_IN_ORDER, new_rows)
+        )
+        visit_ids = inserted.scalars()
         make_sop_tasks(conn, form, list(zip(visit_ids, opened, strict=True)))
     if events:
         saved = {i: rows[i] for i in ids if i in rows} if rows else {}
