@@ -14,6 +14,7 @@ record: the row fact :data:`RUNNING_APPROVAL`), so a record not in approval cost
 from __future__ import annotations
 
 import contextvars
+import functools
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
@@ -46,10 +47,17 @@ def engine_write() -> Iterator[None]:
 
 def _running_approval(form: Form, table: sa.Table) -> sa.ScalarSelect[int]:
     """The id of the record's running approval (None: not in approval), for its row's read."""
+    return _running_approval_of(form.key, table)
+
+
+@functools.lru_cache(maxsize=256)
+def _running_approval_of(form_key: str, table: sa.Table) -> sa.ScalarSelect[int]:
+    """Made once per form and table: the same object in every read keeps SQLAlchemy's cache
+    key of it, so the row's read is keyed without walking the subquery again."""
     return (
         sa.select(approvals.c.id)
         .where(
-            approvals.c.form_key == form.key,
+            approvals.c.form_key == form_key,
             approvals.c.record_id == table.c.id,
             approvals.c.state == "running",
         )
