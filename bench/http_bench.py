@@ -55,6 +55,7 @@ from meridian.access.users import get_user_id
 from meridian.app import create_workspace
 from meridian.core.actor import Actor
 from meridian.core.clock import Clock
+from meridian.core.heap import freeze_started
 from meridian.db.tables import rules
 from meridian.records import grouping, listing, views
 from meridian.records.search import merge_search_index
@@ -198,6 +199,7 @@ def _due_everyone(settings: Settings) -> tuple[int, timedelta]:
 def _scan_process(settings: Settings, rule_id: int, ahead: timedelta, out: Any) -> None:
     """The rule's scan as the worker runs it, on a clock ``ahead`` of the system's."""
     workspace = create_workspace(settings, clock=_Later(ahead))
+    freeze_started()  # as ``meridian worker`` does once started
     read = [0.0, 0.0]
     due_records = scanning.due_records
 
@@ -220,6 +222,10 @@ def _scan_behind_writes(settings: Settings, base: str, token: str, server: int) 
     on SQLite, beside each create, how long taking the write lock alone takes (``BEGIN
     IMMEDIATE`` to ``COMMIT`` on a plain connection: the wait itself, without the request)."""
     rule_id, ahead = _due_everyone(settings)
+    # This process times the creates: a full collection of what it imported would be timed
+    # as a create (one took 0.5 s right after the fork below, its first touch of every page
+    # the scan's process shared), so it freezes its heap as the server does.
+    freeze_started()
     headers = {"Authorization": f"Bearer {token}"}
     path = "/api/v1/forms/opportunity/records"
     url = sa.engine.make_url(settings.resolved_database_url)

@@ -17,6 +17,7 @@ from starlette.routing import BaseRoute
 from meridian import __version__
 from meridian.api.openapi import install_api_docs
 from meridian.api.router import install_api
+from meridian.core.heap import freeze_started
 from meridian.http.deps import Workspace
 from meridian.http.guard import RequestGuard
 from meridian.http.headers import SecurityHeaders
@@ -122,5 +123,9 @@ def _bound(route: BaseRoute, app: FastAPI) -> BaseRoute:
 
 
 def create_app_from_environment() -> FastAPI:
-    """Factory for ``uvicorn --factory``: settings from ``MERIDIAN_*`` variables."""
-    return create_app(Settings())
+    """Factory for ``uvicorn --factory``: settings from ``MERIDIAN_*`` variables. A server
+    process is started once it has its app: what it holds so far is frozen out of later
+    garbage collections (``core/heap.py``)."""
+    app = create_app(Settings())
+    freeze_started()
+    return app

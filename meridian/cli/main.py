@@ -25,6 +25,7 @@ from meridian.cli.importing import import_command, rollback_command
 from meridian.cli.plugins import describe_plugins
 from meridian.cli.worker import worker
 from meridian.core.actor import Actor
+from meridian.core.heap import freeze_started
 from meridian.dataio.dossier import build_dossier
 from meridian.documents.assets import set_asset
 from meridian.errors import FieldError, MeridianError, ValidationFailed
@@ -149,6 +150,9 @@ def serve(
                 workspace.tz,
                 lease=workspace.settings.job_lease,
             )
+        # This process runs the background jobs (and, with one worker, the app as well):
+        # what it has built so far is frozen out of later garbage collections (core/heap.py).
+        freeze_started()
         try:
             uvicorn.run(
                 "meridian.app:create_app_from_environment",

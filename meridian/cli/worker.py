@@ -12,6 +12,7 @@ import sys
 
 import typer
 
+from meridian.core.heap import freeze_started
 from meridian.errors import MeridianError
 from meridian.jobs.handlers import job_handlers
 from meridian.jobs.worker import start_in_background
@@ -36,6 +37,7 @@ def worker(
             threads=concurrency,
             lease=workspace.settings.job_lease,
         )
+        freeze_started()  # started: later full collections skip what it built (core/heap.py)
         typer.echo(f"worker running {concurrency} jobs at a time; Ctrl-C to stop", err=True)
         try:
             while any(thread.is_alive() for thread in threads):

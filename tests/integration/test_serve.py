@@ -4,6 +4,7 @@ several worker processes answering the API over one database."""
 from __future__ import annotations
 
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -15,8 +16,10 @@ import pytest
 from typer.testing import CliRunner
 
 from meridian.cli.main import cli
+from tests.integration.test_heap_freeze import WATCHED
 
 STARTUP_SECONDS = 120
+RUN = "from meridian.cli import run\nrun()\n"
 
 
 def _free_port() -> int:
@@ -51,7 +54,9 @@ def test_serve_answers_the_api_from_several_worker_processes(
     for name, value in variables.items():
         monkeypatch.setenv(name, value)
     env = {**os.environ, **variables}
-    meridian = [sys.executable, "-c", "from meridian.cli import run; run()"]
+    # The supervising process (the one that runs background jobs) prints its freeze count
+    # once it has frozen what it built (core/heap.py); its workers build the app apart.
+    serving = [sys.executable, "-c", WATCHED.format(seconds=STARTUP_SECONDS) + RUN]
     # The database is prepared in this process (what is tested is the serving process).
     init = CliRunner().invoke(
         cli, ["init", "--admin-email", "ops@acme.test", "--admin-password", "s3cret-pass"]
@@ -62,7 +67,7 @@ def test_serve_answers_the_api_from_several_worker_processes(
     log = tmp_path / "serve.log"
     with log.open("wb") as out:
         process = subprocess.Popen(
-            [*meridian, "serve", "--port", str(port), "--workers", "2", "--no-jobs"],
+            [*serving, "serve", "--port", str(port), "--workers", "2", "--no-jobs"],
             env=env,
             stdout=out,
             stderr=subprocess.STDOUT,
@@ -86,3 +91,5 @@ def test_serve_answers_the_api_from_several_worker_processes(
             pytest.fail(f"meridian serve did not stop on SIGTERM: {log.read_text()}")
     text = log.read_text()
     assert text.count("Started server process") == 2, text
+    frozen = re.search(r"^frozen (\d+)$", text, re.MULTILINE)
+    assert frozen is not None and int(frozen.group(1)) > 10_000, text
