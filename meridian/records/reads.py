@@ -3,6 +3,7 @@ and link lists, a record's history — each only as far as the actor may read.""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from types import MappingProxyType
@@ -41,9 +42,7 @@ def load_row(
 ) -> Row[Any]:
     """The row, or ``NotFound`` — also when ``visible_to`` (the actor's read scope) excludes
     it, so a record the actor may not read does not give its existence away."""
-    return _first_row(
-        conn, sa.select(table), table, record_id, deleted=deleted, visible_to=visible_to
-    )
+    return _first_row(conn, table, (), record_id, deleted=deleted, visible_to=visible_to)
 
 
 def load_row_and_facts(
@@ -58,30 +57,44 @@ def load_row_and_facts(
     """:func:`load_row`'s stored columns, and the write guards' row ``facts``
     (``records.guards.row_facts``) read in the same statement, each by its name."""
     names = list(facts)
-    query = sa.select(table, *(facts[name] for name in names))
-    row = _first_row(conn, query, table, record_id, deleted=deleted, visible_to=visible_to)
+    extra = tuple(facts[name] for name in names)
+    row = _first_row(conn, table, extra, record_id, deleted=deleted, visible_to=visible_to)
     width = len(table.c)
     stored = dict(zip(table.c.keys(), row[:width], strict=True))
     return stored, dict(zip(names, row[width:], strict=True))
 
 
+_ROW_ID = "meridian_row_id"
+
+
+@functools.lru_cache(maxsize=512)
+def _row_by_id(
+    table: sa.Table, extra: tuple[ColumnElement[Any], ...], deleted: bool | None
+) -> sa.Select[Any]:
+    """The row by its id (a parameter), with ``extra`` columns; made once per table, columns
+    and trash state: SQLAlchemy keys a statement's compiled form by walking it, once per
+    statement object, and a form's table has ~30 columns to walk."""
+    query = sa.select(table, *extra).where(table.c.id == sa.bindparam(_ROW_ID))
+    if deleted is not None:
+        query = query.where(
+            table.c.deleted_at.is_not(None) if deleted else table.c.deleted_at.is_(None)
+        )
+    return query
+
+
 def _first_row(
     conn: Connection,
-    query: sa.Select[Any],
     table: sa.Table,
+    extra: tuple[ColumnElement[Any], ...],
     record_id: int,
     *,
     deleted: bool | None,
     visible_to: ColumnElement[bool] | None,
 ) -> Row[Any]:
-    query = query.where(table.c.id == record_id)
+    query = _row_by_id(table, extra, deleted)
     if visible_to is not None:
         query = query.where(visible_to)
-    if deleted is not None:
-        query = query.where(
-            table.c.deleted_at.is_not(None) if deleted else table.c.deleted_at.is_(None)
-        )
-    row = conn.execute(query).first()
+    row = conn.execute(query, {_ROW_ID: record_id}).first()
     if row is None:
         message = (
             N_("record {record_id} of form {form!r} is not in the trash")
