@@ -14,18 +14,20 @@ itself and nothing else; a scope adds its condition to the WHERE, never a join.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import Connection
 from sqlalchemy.sql.elements import ColumnElement
 
 from meridian.access.permissions import FormAccess, form_access
 from meridian.core.actor import Actor
-from meridian.db.sets import one_of
+from meridian.db.sets import RUN, one_of
 from meridian.records.plan import FormPlan, plan_for
 from meridian.schema.catalog import find_form
 from meridian.schema.expressions import LinkTarget
@@ -65,8 +67,9 @@ class Readable:
         table: sa.FromClause = plan.tables.main if alias is None else plan.tables.main.alias(alias)
         where: list[ColumnElement[bool]] = []
         if deleted is not None:
-            deleted_at = table.c.deleted_at
-            where.append(deleted_at.is_not(None) if deleted else deleted_at.is_(None))
+            where.append(
+                _in_trash(table, deleted) if alias is None else _trash_test(table, deleted)
+            )
         scope = access.rows(conn, table, operation, tz)
         if scope is not None:
             where.append(scope)
@@ -85,8 +88,12 @@ class Readable:
         return sa.and_(*self.where) if self.where else None
 
     def ids(self, conn: Connection, wanted: Iterable[int]) -> set[int]:
-        """Which of ``wanted`` the actor may read: one query per 900 ids."""
+        """Which of ``wanted`` the actor may read: one query per 900 ids (a few ids — a
+        record's links — by a statement made once for these readable rows)."""
         ordered = sorted(set(wanted))
+        if 0 < len(ordered) < RUN:
+            few = _few_ids(self.table, self.where, conn.dialect.name == "postgresql")
+            return set(conn.scalars(few, {_IDS: ordered}))
         found: set[int] = set()
         id_column = self.table.c.id
         for start in range(0, len(ordered), 900):
@@ -97,6 +104,36 @@ class Readable:
     def count(self, conn: Connection) -> int:
         statement = sa.select(sa.func.count()).select_from(self.table).where(*self.where)
         return int(conn.execute(statement).scalar_one())
+
+
+def _trash_test(table: sa.FromClause, deleted: bool) -> ColumnElement[bool]:
+    deleted_at = table.c.deleted_at
+    return deleted_at.is_not(None) if deleted else deleted_at.is_(None)
+
+
+@functools.lru_cache(maxsize=512)
+def _in_trash(table: sa.FromClause, deleted: bool) -> ColumnElement[bool]:
+    """:func:`_trash_test` of a form's table, made once: the same condition object in every
+    request's statements lets :func:`_few_ids` reuse its statement."""
+    return _trash_test(table, deleted)
+
+
+_IDS = "meridian_ids"
+
+
+@functools.lru_cache(maxsize=512)
+def _few_ids(
+    table: sa.FromClause, where: tuple[ColumnElement[bool], ...], postgresql: bool
+) -> sa.Select[Any]:
+    """The ids among a parameter's that pass ``where``: one statement per table and
+    condition objects (an actor whose rows are not limited has the same ones every time), so
+    SQLAlchemy keys its compiled form once."""
+    id_column = table.c.id
+    if postgresql:
+        among = id_column == sa.any_(sa.bindparam(_IDS, type_=ARRAY(id_column.type)))
+    else:
+        among = id_column.in_(sa.bindparam(_IDS, expanding=True))
+    return sa.select(id_column).where(*where, among)
 
 
 def readable_select(
