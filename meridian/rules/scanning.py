@@ -33,9 +33,9 @@ from meridian.core import clock
 from meridian.core.timezones import DEFAULT_TIME_ZONE
 from meridian.db.engine import read_transaction, transaction
 from meridian.db.tables import rule_fires, rules
-from meridian.jobs.queue import JobContext
+from meridian.jobs.queue import JobContext, enqueue_many
 from meridian.rules.definitions import TIME_TRIGGERS
-from meridian.rules.engine import enqueue_runs, last_activity
+from meridian.rules.engine import RUN, last_activity
 from meridian.rules.values import expression_sql
 from meridian.schema.catalog import get_form
 from meridian.schema.compile import compile_form
@@ -156,22 +156,32 @@ def _candidates(
 
 
 def fire_due(conn: Connection, rule: Row[Any], due: Sequence[Due], now: datetime) -> int:
-    """Write the ledger rows of ``due`` and a run for each one that is new; returns how many."""
+    """Write the ledger rows of ``due`` and a run for each one that is new; returns how many.
+
+    Two statements, since the scan makes them under SQLite's write lock, once per chunk: the
+    ledger INSERT returns the records it added (``ON CONFLICT DO NOTHING`` returns none for a
+    row already there) and their runs are one multi-row INSERT. The runs were enqueued by an
+    INSERT … SELECT over the ledger and counted by another SELECT, each with the chunk's ids
+    as an IN list: twice the work held under the lock, which a loaded host stretched into
+    writers' waits of over 100 ms when it took the core away from the scan (issue 21)."""
     if not due:
         return 0
     insert_of = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
-    conn.execute(
-        insert_of(rule_fires).on_conflict_do_nothing(),
+    added = conn.scalars(
+        insert_of(rule_fires).on_conflict_do_nothing().returning(rule_fires.c.record_id),
         [
             {"rule_id": rule.id, "record_id": record_id, "fire_key": key, "fired_at": now}
             for record_id, key in due
         ],
+    ).all()
+    trigger = rule.trigger["type"]
+    enqueue_many(
+        conn,
+        RUN,
+        [
+            {"rule_id": rule.id, "record_id": record_id, "trigger": trigger, "depth": 1}
+            for record_id in added
+        ],
+        run_at=now,
     )
-    new = sa.and_(
-        rule_fires.c.rule_id == rule.id,
-        rule_fires.c.fired_at == now,
-        rule_fires.c.record_id.in_([record_id for record_id, _ in due]),
-    )
-    enqueue_runs(conn, rule, rule_fires.c.record_id, new, now)
-    # Counted, not taken from rowcount: psycopg reports -1 for INSERT … ON CONFLICT.
-    return int(conn.scalar(sa.select(sa.func.count()).select_from(rule_fires).where(new)) or 0)
+    return len(added)
