@@ -49,9 +49,15 @@ def search_text(*values: str) -> str:
 
     Each value contributes itself, its full pinyin and its initials (when it has Han
     characters), so a substring search for ``华为``, ``huawei`` or ``hwy`` finds 华为云.
+    An ASCII value is only lowered, outside the cache: a record's codes, phones and e-mails
+    are unique, so each cost a miss (2.8 µs, against 0.3) and pushed a name out of the cache.
     """
     return " ".join(
-        _value_text(value) if len(value) <= _CACHED_LENGTH else _uncached_value_text(value)
+        value.lower()  # no Han: codes, phones, e-mails, links — a record's unique values
+        if value.isascii()
+        else _value_text(value)
+        if len(value) <= _CACHED_LENGTH
+        else _uncached_value_text(value)
         for value in values
         if value
     )
