@@ -18,7 +18,7 @@ from meridian.core.clock import utcnow
 from meridian.errors import ErrorCollector
 from meridian.schema.catalog import get_form
 from meridian.schema.compile import compile_form
-from meridian.schema.expressions import FormExpressions, logical_record, to_logical, to_stored
+from meridian.schema.expressions import FormExpressions, LogicalReader, to_logical, to_stored
 from meridian.schema.fieldtypes import field_type
 from meridian.schema.model import Field, Form
 
@@ -45,14 +45,13 @@ class FormulaRunner:
     ) -> None:
         """Fill formula columns in ``records`` (stored values) and report broken rules."""
         linked = self._load_links(records)
+        read = LogicalReader(self.form.active_fields)
+        read_lines = {key: LogicalReader(_line_fields(self.form, key)) for key in self.children}
         for record, record_lines, prefix in zip(records, lines, prefixes, strict=True):
-            logical = logical_record(self.form.active_fields, record)
+            logical = read(record)
             related: dict[str, Any] = {key: linked[key].get(record.get(key)) for key in self.links}
-            for key in self.children:
-                line_fields = _line_fields(self.form, key)
-                related[key] = [
-                    logical_record(line_fields, line) for line in record_lines.get(key, [])
-                ]
+            for key, read_line in read_lines.items():
+                related[key] = [read_line(line) for line in record_lines.get(key, [])]
             for field, expression in self.expressions.formulas:
                 value = expression.evaluate(
                     logical, today=self.now.date(), now=self.now, related=related
@@ -78,7 +77,8 @@ class FormulaRunner:
             ids = sorted({r[key] for r in records if r.get(key) is not None})
             query = sa.select(table).where(table.c.id.in_(ids))
             rows = list(self.conn.execute(query).mappings()) if ids else []
-            loaded[key] = {row["id"]: logical_record(target.active_fields, row) for row in rows}
+            read = LogicalReader(target.active_fields)
+            loaded[key] = {row["id"]: read(row) for row in rows}
         return loaded
 
 

@@ -54,7 +54,7 @@ from meridian.rules.triggers import RuleTrigger, triggers_of
 from meridian.rules.values import expression_sql, passing_ids
 from meridian.schema.catalog import get_form
 from meridian.schema.compile import compile_form
-from meridian.schema.expressions import logical_record, plain_scope
+from meridian.schema.expressions import LogicalReader, plain_scope
 from meridian.schema.model import Field, Form
 
 RUN, SCAN, SCHEDULED = "rules.run", "rules.scan", "rules.scheduled"
@@ -259,14 +259,15 @@ class _Conditions:
         """Every changed record's values as expressions see them, once per write."""
         form, saved, fields = self.changes.form, self.changes.rows, self.read
         ids = {e.record_id for e in self.changes.events}
-        records = {i: logical_record(fields, saved[i]) for i in ids if i in saved}
+        read = LogicalReader(fields)
+        records = {i: read(saved[i]) for i in ids if i in saved}
         missing = sorted(ids - records.keys())
         if missing:
             table = compile_form(form).main
             for row in self.conn.execute(
                 sa.select(table).where(one_of(self.conn, table.c.id, missing))
             ).mappings():
-                records[row["id"]] = logical_record(fields, row)
+                records[row["id"]] = read(row)
         now = clock.utcnow(self.conn).astimezone(DEFAULT_TIME_ZONE)
         self.envs = {
             i: environment(values, today=now.date(), now=now) for i, values in records.items()

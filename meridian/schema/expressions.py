@@ -381,11 +381,35 @@ def to_logical(field: Field, stored: Any) -> Any:
 def logical_record(fields: Iterable[Field], stored: Mapping[Any, Any]) -> dict[str, Any]:
     """A stored row's values as expressions see them, for the given fields (and the record's
     owner and creator when the row carries them)."""
-    found = {f.key: to_logical(f, stored.get(f.key)) for f in fields}
-    for reference in SYSTEM_REFERENCES:
-        if reference.key not in found:
-            found[reference.key] = stored.get(reference.key)
-    return found
+    return LogicalReader(fields)(stored)
+
+
+class LogicalReader:
+    """``logical_record`` for one set of fields, each field's scale asked of its type once:
+    a batch asked every field's type for every record, a third of the CPU of a bulk create
+    of quotes on PostgreSQL (issue 21). Made per batch, so a changed form is never seen."""
+
+    def __init__(self, fields: Iterable[Field]) -> None:
+        self._scales = [(f.key, _scale_seen(f)) for f in fields]
+        keys = {key for key, _ in self._scales}
+        self._references = [r.key for r in SYSTEM_REFERENCES if r.key not in keys]
+
+    def __call__(self, stored: Mapping[Any, Any]) -> dict[str, Any]:
+        found: dict[str, Any] = {}
+        for key, scale in self._scales:
+            value = stored.get(key)
+            found[key] = (
+                Decimal(int(value)).scaleb(-scale) if scale and value is not None else value
+            )
+        for key in self._references:
+            found[key] = stored.get(key)
+        return found
+
+
+def _scale_seen(field: Field) -> int:
+    """The decimal places an expression moves a stored number by (0: seen as stored)."""
+    info = field_info(field)
+    return info.scale if info is not None and info.type is ExprType.NUMBER and info.scale else 0
 
 
 def to_stored(field: Field, value: Any) -> Any:

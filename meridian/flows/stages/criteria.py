@@ -38,7 +38,7 @@ from meridian.plugins.manager import plugins_of
 from meridian.records.guards import ProposedWrite
 from meridian.schema.catalog import find_form
 from meridian.schema.compile import compile_form
-from meridian.schema.expressions import logical_record, plain_scope, sql_scope_for
+from meridian.schema.expressions import LogicalReader, plain_scope, sql_scope_for
 from meridian.schema.fieldtypes import field_type
 from meridian.schema.model import Form
 
@@ -125,11 +125,11 @@ def _condition_unmet(
 ) -> set[int]:
     compiled = compile_expression(criterion.config["expression"], plain_scope(form.fields))
     now = utcnow(conn).astimezone(DEFAULT_TIME_ZONE)
-    fields = form.active_fields
+    read = LogicalReader(form.active_fields)
     return {
         w.record_id
         for w in writes
-        if compiled.evaluate(logical_record(fields, w.new), today=now.date(), now=now) is not True
+        if compiled.evaluate(read(w.new), today=now.date(), now=now) is not True
     }
 
 
