@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Callable
 from typing import Any, ClassVar
@@ -178,10 +179,23 @@ class MultiSelectType(FieldType):
         return chosen or None
 
     def text_reader(self, field: Field, dialect: str) -> Callable[[Any], Any] | None:
-        return json.loads if dialect == "sqlite" else None
+        return _chosen_options if dialect == "sqlite" else None
 
     def json_schema(self, field: Field, schema_of: SchemaOf) -> dict[str, Any]:
         return {
             "type": "array",
             "items": {"type": "string", "enum": list(field.option_values())},
         }
+
+
+@functools.lru_cache(maxsize=1024)
+def _decoded(text: str) -> Any:
+    return json.loads(text)
+
+
+def _chosen_options(text: str) -> Any:
+    """A multi-select's stored JSON text → its list, decoded once per distinct text: a form's
+    rows hold few combinations of options, and a list page reads fifty. Each record gets a
+    list of its own (the remembered one is never handed out, nor any other decoded value)."""
+    value = _decoded(text)
+    return list(value) if type(value) is list else json.loads(text)

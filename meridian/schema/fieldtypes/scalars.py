@@ -190,6 +190,29 @@ class IntegerType(FieldType):
         return {"type": "integer"}
 
 
+def scaled_integer_text(scale: int) -> Callable[[Any], str]:
+    """A stored integer of ``scale`` decimal places → the text ``str(Decimal)`` writes for it,
+    by placing the point in the integer's digits: a list page converts a hundred and more
+    amounts, and building a ``Decimal`` for each cost more than the rest of the row. Up to six
+    places ``Decimal`` never writes an exponent; past that it may, so it writes them itself."""
+    if scale > 6:
+        exponent = -scale
+        return lambda stored: str(Decimal(int(stored)).scaleb(exponent))
+    if scale == 0:
+        return lambda stored: str(int(stored))
+    width = scale + 1
+
+    def text(stored: Any) -> str:
+        number = int(stored)
+        if number < 0:
+            digits = str(-number).zfill(width)
+            return f"-{digits[:-scale]}.{digits[-scale:]}"
+        digits = str(number).zfill(width)
+        return f"{digits[:-scale]}.{digits[-scale:]}"
+
+    return text
+
+
 class ScaledNumberType(FieldType):
     """Exact decimals stored as integers of ``10**scale`` units."""
 
@@ -253,8 +276,7 @@ class ScaledNumberType(FieldType):
         return str(Decimal(int(stored)).scaleb(-self.storage_scale(field)))
 
     def converter(self, field: Field) -> Callable[[Any], Any]:
-        exponent = -self.storage_scale(field)
-        return lambda stored: str(Decimal(int(stored)).scaleb(exponent))
+        return scaled_integer_text(self.storage_scale(field))
 
     def json_schema(self, field: Field, schema_of: SchemaOf) -> dict[str, Any]:
         return {"type": "string", "pattern": r"^-?\d+(\.\d+)?$", "examples": ["128000.00"]}
