@@ -20,6 +20,7 @@ from meridian.core.ids import Id
 from meridian.dataio import dossier
 from meridian.errors import FieldError, StaleVersion, ValidationFailed
 from meridian.http.deps import ActorDep, WorkspaceDep
+from meridian.http.json_body import RecordsJSONResponse
 from meridian.http.routing import ApiRoute, read_json
 from meridian.records import bulk, conflicts, listing, merging, ownership, reads, service
 from meridian.records.guards import WriteIntent
@@ -105,14 +106,18 @@ def list_records(
     with workspace.read() as conn:
         form = get_form(conn, form_key)
         page = listing.list_records(conn=conn, actor=actor, form=form, query=query, tz=workspace.tz)
-    return JSONResponse({"items": page.items, "next_cursor": page.next_cursor, "total": page.total})
+    return RecordsJSONResponse(
+        {"items": page.items, "next_cursor": page.next_cursor, "total": page.total}
+    )
 
 
 def _answer(record: dict[str, Any], status_code: int = 200, **headers: str) -> JSONResponse:
     """The record as it is (already plain JSON values) with its ETag. Returned as a response,
     FastAPI does not validate it against ``dict[str, Any]`` in a second trip to the thread pool
     (a sync route's answer is validated there); ``response_model`` still documents it."""
-    return JSONResponse(record, status_code=status_code, headers={"ETag": _etag(record), **headers})
+    return RecordsJSONResponse(
+        record, status_code=status_code, headers={"ETag": _etag(record), **headers}
+    )
 
 
 @router.post("/forms/{form_key}/records", status_code=201, response_model=dict[str, Any])
