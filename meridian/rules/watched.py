@@ -4,6 +4,8 @@ DESIGN.md: date fields that rules watch are indexed. A date field always is (its
 so); an inactivity rule watches ``updated_at``, or the newest ``created_at`` of a linked form,
 which nothing indexed: the scan then read every record of the form inside the write lock each
 minute (issue 21: 2.5 s at 1M customers). These indexes are over live rows, like the scan.
+On PostgreSQL they are built by the view-index job, ``CONCURRENTLY``: the rule's save does
+not hold the form's writers for the build (``schema.view_indexes.ensure_index``).
 """
 
 from __future__ import annotations

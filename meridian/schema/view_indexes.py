@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import sqlalchemy as sa
@@ -175,9 +175,16 @@ def existing_indexes(
 
 
 def ensure_index(conn: Connection, form: Form, columns: tuple[str, ...], prefix: str) -> bool:
-    """Create the index for ``columns`` unless it exists; True when it was created."""
+    """Make sure the index for ``columns`` exists (it is never dropped by reconciling); True
+    when it was created here. On PostgreSQL a missing one is left to a :data:`BUILD` job
+    (enqueued here, it commits with the caller), built ``CONCURRENTLY`` as a view's is: built
+    in this transaction it would hold the table's writers for the whole build."""
     index = index_of(form, columns, prefix)
     table = compile_form(form).main.name
+    if conn.dialect.name == "postgresql":
+        if not _postgres_indexes(conn, table, (prefix,)).get(str(index.name), False):
+            enqueue(conn, BUILD, {"form": form.key, "keep": [[prefix, list(columns)]]})
+        return False
     if str(index.name) in existing_indexes(conn, table, (prefix,)):
         return False
     index.create(conn)
@@ -212,31 +219,43 @@ def reconcile_view_indexes(conn: Connection, form: Form) -> list[str]:
     return created
 
 
-def _postgres_indexes(conn: Connection, table: str) -> dict[str, bool]:
-    """The ``ax_`` indexes and the trigram index on ``table`` (in the search path) → whether
-    each is valid (a build in progress or killed mid-way leaves an invalid one)."""
+def _postgres_indexes(
+    conn: Connection, table: str, prefixes: tuple[str, ...] = (PREFIX,)
+) -> dict[str, bool]:
+    """The automatic indexes of ``prefixes`` and the trigram index on ``table`` (in the search
+    path) → whether each is valid (a build in progress or killed mid-way leaves an invalid
+    one)."""
     rows = conn.execute(
         sa.text(
             "SELECT c.relname, i.indisvalid FROM pg_index i "
             "JOIN pg_class c ON c.oid = i.indexrelid "
             "WHERE i.indrelid = to_regclass(:table) "
-            "AND (starts_with(c.relname, :prefix) OR c.relname = :trigram)"
+            "AND (EXISTS (SELECT FROM unnest(CAST(:prefixes AS text[])) AS p "
+            "WHERE starts_with(c.relname, p)) OR c.relname = :trigram)"
         ),
-        {"table": table, "prefix": PREFIX, "trigram": trigram_index_name(table)},
+        {"table": table, "prefixes": list(prefixes), "trigram": trigram_index_name(table)},
     )
     return {str(name): bool(valid) for name, valid in rows}
 
 
-def build_view_indexes(engine: Engine, form_key: str) -> list[str]:
+def build_view_indexes(
+    engine: Engine, form_key: str, keep: Sequence[tuple[str, tuple[str, ...]]] = ()
+) -> list[str]:
     """Bring the form's view indexes to what its views ask for without holding its writers:
     on PostgreSQL INVALID leftovers dropped, missing ones built ``CONCURRENTLY``, unwanted ones
     dropped ``CONCURRENTLY``, then statistics, each statement its own transaction; returns the
-    names built. A second build of the same form waits for the first (an advisory lock of the
-    session, which a dead worker's connection gives up with it)."""
+    names built. ``keep``: other automatic indexes (prefix, columns) to build if missing — a
+    time rule's (:func:`ensure_index`), which reconciling never drops. A second build of the
+    same form waits for the first (an advisory lock of the session, which a dead worker's
+    connection gives up with it)."""
     if engine.dialect.name != "postgresql":
         with engine.begin() as conn:
             form = find_form(conn, form_key)
-            return reconcile_view_indexes(conn, form) if form is not None else []
+            if form is None:
+                return []
+            for prefix, columns in keep:
+                ensure_index(conn, form, columns, prefix)
+            return reconcile_view_indexes(conn, form)
     with engine.connect() as conn:
         conn = conn.execution_options(isolation_level="AUTOCOMMIT")
         conn.exec_driver_sql("SET statement_timeout = 0")
@@ -244,34 +263,43 @@ def build_view_indexes(engine: Engine, form_key: str) -> list[str]:
         key = sa.select(sa.func.hashtext(f"{BUILD}:{form_key}")).scalar_subquery()
         conn.execute(sa.select(sa.func.pg_advisory_lock(key)))
         try:
-            return _build(conn, form_key)
+            return _build(conn, form_key, keep)
         finally:
             conn.execute(sa.select(sa.func.pg_advisory_unlock(key)))
             conn.exec_driver_sql("RESET statement_timeout")
             conn.exec_driver_sql("RESET client_connection_check_interval")
 
 
-def _build(conn: Connection, form_key: str) -> list[str]:
+def _build(
+    conn: Connection, form_key: str, keep: Sequence[tuple[str, tuple[str, ...]]]
+) -> list[str]:
     form = find_form(conn, form_key)
     if form is None:
         return []  # the form went before its indexes were built
     table = compile_form(form).main.name
     quote = conn.dialect.identifier_preparer.quote
-    present = _postgres_indexes(conn, table)
+    present = _postgres_indexes(conn, table, (PREFIX, *{prefix for prefix, _ in keep}))
     for name, ok in present.items():
         if not ok:  # a build that died: its index holds nothing usable
             conn.exec_driver_sql(f"DROP INDEX CONCURRENTLY IF EXISTS {quote(name)}")
     valid = {name for name, ok in present.items() if ok}
     wanted = wanted_indexes(conn, form, concurrently=True)
-    built = sorted(wanted.keys() - valid)
+    kept = {
+        str(index.name): index
+        for index in (index_of(form, cols, prefix, concurrently=True) for prefix, cols in keep)
+    }
+    wanted_or_kept = {**wanted, **kept}
+    built = sorted(wanted_or_kept.keys() - valid)
     trigram = trigram_index_name(table)
     if trigram not in valid:  # a PostgreSQL retype leaves it to be built here
         create_trigram_index(conn, table, concurrently=True)
         built.append(trigram)
     for name in built:
-        if name in wanted:
-            conn.execute(sa.schema.CreateIndex(wanted[name], if_not_exists=True))
-    for name in sorted(valid - wanted.keys() - {trigram}):
+        if name in wanted_or_kept:
+            conn.execute(sa.schema.CreateIndex(wanted_or_kept[name], if_not_exists=True))
+    for name in sorted(valid - wanted.keys() - kept.keys() - {trigram}):
+        if not name.startswith(PREFIX):
+            continue  # a kept index (a rule's) is dropped only with its column
         conn.exec_driver_sql(f"DROP INDEX CONCURRENTLY IF EXISTS {quote(name)}")
     if built:
         analyze(conn, [table])  # the planner weighs the new index by its statistics
@@ -280,7 +308,8 @@ def _build(conn: Connection, form_key: str) -> list[str]:
 
 def run_build(context: JobContext) -> None:
     """The :data:`BUILD` job's handler."""
-    build_view_indexes(context.engine, str(context.payload["form"]))
+    keep = [(str(prefix), tuple(columns)) for prefix, columns in context.payload.get("keep", [])]
+    build_view_indexes(context.engine, str(context.payload["form"]), keep)
 
 
 def drop_view_indexes_on(conn: Connection, table: str, keys: Iterable[str]) -> None:
