@@ -22,6 +22,7 @@ from functools import cache, lru_cache
 HAN = "\u3007\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0002fa1f\U00030000-\U0003134f"
 """Han characters as a regex class body: CJK ideographs, extensions A–G, compatibility, 〇."""
 _HAN_RUN = re.compile(f"[{HAN}]+")
+_HAN_SPLIT = re.compile(f"([{HAN}]+)")
 _CACHED_LENGTH = 100
 """Longer values (notes, descriptions) are rarely repeated; caching them only costs memory."""
 
@@ -69,10 +70,15 @@ def _value_text(value: str) -> str:
 
 
 def _uncached_value_text(value: str) -> str:
-    if not _HAN_RUN.search(value):
+    # One split finds the Han runs for both spellings, each run's readings looked up once
+    # (two substitutions found them twice, through a callback per run).
+    parts = _HAN_SPLIT.split(value)
+    if len(parts) == 1:
         return value.lower()
-    full = _HAN_RUN.sub(_full_of, value)
-    return f"{value} {full} {_HAN_RUN.sub(_initials_of, value)}".lower()
+    full, initial = parts[:], parts[:]
+    for at in range(1, len(parts), 2):  # the runs, between the text around them
+        full[at], initial[at] = _readings(parts[at])
+    return f"{value} {''.join(full)} {''.join(initial)}".lower()
 
 
 def _full_of(run: re.Match[str]) -> str:

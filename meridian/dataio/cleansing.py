@@ -24,7 +24,7 @@ from meridian.core.i18n import Text
 from meridian.errors import InvalidValue
 from meridian.schema.values.company import FULL_WIDTH
 from meridian.schema.values.company import company_key as company_key
-from meridian.schema.values.phone import normalize_phone
+from meridian.schema.values.phone import chinese_number, normalize_phone
 
 HALF_WIDTH = "half_width"
 TRIMMED = "trimmed"
@@ -95,12 +95,17 @@ _UNTIDY = re.compile("[\\s\u3000\xa0\uff01-\uff5e]")
 full-width character. Most cells hold none, and skip the work."""
 
 
+def is_tidy(cell: Any) -> bool:
+    """Whether :func:`clean_text` gives ``cell`` back as it is, with no step: a cell that is
+    not text, or text with neither a space to trim nor a full-width character (most cells). A
+    run converting many cells asks this first and makes no :class:`Outcome` for them."""
+    return not isinstance(cell, str) or (cell != "" and _UNTIDY.search(cell) is None)
+
+
 def clean_text(cell: Any) -> Outcome:
     """A text cell made tidy: half-width, trimmed, None when blank. A cell that is not text (a
     number, a date, a boolean) is left as it is, for the field type to read."""
-    if not isinstance(cell, str):
-        return Outcome(cell)
-    if cell and _UNTIDY.search(cell) is None:
+    if is_tidy(cell):
         return Outcome(cell)
     half = to_half_width(cell)
     trimmed = trim(half.value)
@@ -256,6 +261,9 @@ def plain_decimal(amount: Decimal) -> str:
 # --- phones ---------------------------------------------------------------------------------
 
 _PHONE_NOISE = re.compile(r"[\s\-()（）.]")
+_SPACED_DIGITS = re.compile(r"\+?[0-9]+(?:[ -][0-9]+)*")
+"""A number written the common way — digits in groups of single spaces or hyphens, nothing
+around them — which tidying leaves as it is: it goes straight to the CN check."""
 
 
 def convert_phone(cell: Any) -> Outcome:
@@ -269,6 +277,10 @@ def convert_phone(cell: Any) -> Outcome:
         return Outcome()
     if not isinstance(cell, str):
         return refuse("invalid_phone", Text("{value!r} is not a valid phone number", value=cell))
+    if _SPACED_DIGITS.fullmatch(cell):
+        known = chinese_number(cell.replace(" ", "").replace("-", ""))
+        if known is not None:
+            return Outcome(known, (PHONE_NORMALISED,) if known != cell else ())
     cleaned = clean_text(cell)
     text = cleaned.value
     if text is None:
@@ -292,3 +304,8 @@ CLEANSERS: dict[str, Callable[[Any], Outcome]] = {
     "phone_number": convert_phone,
 }
 """The converters a field type may name as its ``import_cleanser``."""
+
+STORED_AS_CLEANSED = frozenset({"phone_number"})
+"""Converters whose text value is the stored value of the type naming them, as its ``parse``
+would give it again: :func:`convert_phone` answers with :func:`normalize_phone`'s E.164,
+which the phone type's ``parse`` normalises to itself (a test holds the two to that)."""

@@ -24,7 +24,13 @@ from typing import Any
 from sqlalchemy.engine import Connection
 
 from meridian.core.i18n import Text
-from meridian.dataio.cleansing import CLEANSERS, clean_text, plain_decimal
+from meridian.dataio.cleansing import (
+    CLEANSERS,
+    STORED_AS_CLEANSED,
+    clean_text,
+    is_tidy,
+    plain_decimal,
+)
 from meridian.dataio.converting import CellReport
 from meridian.dataio.mappings import ImportMapping
 from meridian.dataio.reading import Sheet, SourceRow, read_sheet
@@ -32,8 +38,7 @@ from meridian.dataio.resolving import OptionMatcher, Reference, Resolver, refere
 from meridian.errors import InvalidValue
 from meridian.records.plan import plan_for
 from meridian.records.values import IMMUTABLE, checked_alone
-from meridian.records.writing import Derived
-from meridian.records.writing import derive as derived_of
+from meridian.records.writing import Derived, deriver
 from meridian.schema.fieldtypes import ValueContext, field_type
 from meridian.schema.model import Field, Form
 
@@ -82,7 +87,7 @@ class _Column:
         self,
         position: int,
         key: str,
-        convert: Callable[[Any], CellReport] | None,
+        convert: Callable[[Any], Cell] | None,
         reference: bool,
         many: bool,
     ) -> None:
@@ -91,7 +96,7 @@ class _Column:
         self.convert = convert
         self.reference = reference
         self.many = many
-        self.memo: dict[tuple[type, Any], CellReport] | None = {}
+        self.memo: dict[tuple[type, Any], Cell] | None = {}
         self.cells = 0
         self.converted = 0
 
@@ -111,6 +116,7 @@ class BatchConverter:
     def __init__(self, form: Form, mapping: ImportMapping, resolver: Resolver, ctx: ValueContext):
         self.resolver = resolver
         self.plan = plan_for(form)
+        self.derive = deriver(self.plan)
         self.columns: list[_Column] = []
         fields = {f.key: f for f in form.active_fields}
         for column in mapping.columns:
@@ -161,7 +167,7 @@ class BatchConverter:
                     continue
                 cells += 1
                 if memo is None:
-                    report = convert(cell)
+                    made = convert(cell)
                 else:
                     remembered = (cell.__class__, cell)  # 1, 1.0 and True are equal keys
                     try:
@@ -170,25 +176,26 @@ class BatchConverter:
                         known = None
                     if known is None:
                         converted += 1
-                        report = convert(cell)
-                        if len(memo) < MEMO_LIMIT and report.stored.__class__ in SHAREABLE:
-                            memo[remembered] = report
+                        made = convert(cell)
+                        if len(memo) < MEMO_LIMIT and made[1].__class__ in SHAREABLE:
+                            memo[remembered] = made
                     else:
-                        report = known
-                if report.refusal is not None:
-                    row.refusals.append(report)
-                elif report.value is not None:
-                    row.values[key] = report.value
-                    if report.stored is not None:
-                        row.stored[key] = report.stored
+                        made = known
+                value, stored, refusal = made
+                if refusal is not None:
+                    row.refusals.append(refusal)
+                elif value is not None:
+                    row.values[key] = value
+                    if stored is not None:
+                        row.stored[key] = stored
             column.cells += cells
             column.converted += converted
             column.judge_memo()
         if derive:
-            plan = self.plan
+            derived_of = self.derive
             for row in batch:
                 if not row.refusals:
-                    row.derived = derived_of(plan, row.stored)
+                    row.derived = derived_of(row.stored)
         return Converted(batch, owners, references)
 
     def resolve(self, conn: Connection, converted: Converted) -> list[BatchRow]:
@@ -241,33 +248,57 @@ SHAREABLE = IMMUTABLE | {type(None)}
 cell, so never a list or a dict the write path might change."""
 
 
+_NO_STEPS: tuple[str, ...] = ()
+
+Cell = tuple[Any, Any, CellReport | None]
+"""What a column made of one cell: (the API value, the stored value when checked here, None)
+— or (None, None, the refusal). A plain tuple: a run makes one for each cell that is not
+remembered (names, codes, phones: most of a row), where a report object cost more than the
+cell's own reading; a refusal alone gets its :class:`CellReport`."""
+
+
 def _converter(
     target: Field, options: OptionMatcher | None, ctx: ValueContext | None
-) -> Callable[[Any], CellReport]:
+) -> Callable[[Any], Cell]:
     """Cleansing, reading and checking a cell as its field's type asks: cleansed by the
     converter the type names, read as a cell (``import_cell``) and, with ``ctx``, checked by
     the type's ``parse`` as any API input is — its stored value goes to the write path as it
-    is. Without ``ctx`` (a field not checked alone) the write path checks the value."""
+    is. Without ``ctx`` (a field not checked alone) the write path checks the value.
+
+    A cell :func:`~meridian.dataio.cleansing.clean_text` would give back as it is (tidy text,
+    or not text) skips it; a value of a converter in
+    :data:`~meridian.dataio.cleansing.STORED_AS_CLEANSED` is its own stored value (a phone's
+    E.164: the type's ``parse`` would normalise it a second time to the same text)."""
     kind = field_type(target)
     cleanse = CLEANSERS.get(kind.import_cleanser, clean_text)
+    tidy_skips = cleanse is clean_text and options is None
+    as_cleansed = ctx is not None and kind.import_cleanser in STORED_AS_CLEANSED
     key = target.key
     parse = kind.parse
+    import_cell = kind.import_cell
 
-    def convert(cell: Any) -> CellReport:
-        outcome = cleanse(cell if options is None else options(cell))
-        if outcome.refused:
-            return CellReport(key, cell, None, outcome.steps, outcome.refusal, outcome.reason)
-        value = outcome.value
+    def convert(cell: Any) -> Cell:
+        if tidy_skips and is_tidy(cell):
+            value, steps = cell, _NO_STEPS
+        else:
+            outcome = cleanse(cell if options is None else options(cell))
+            if outcome.refusal is not None:
+                refusal = CellReport(
+                    key, cell, None, outcome.steps, outcome.refusal, outcome.reason
+                )
+                return None, None, refusal
+            value, steps = outcome.value, outcome.steps
+            if as_cleansed and value.__class__ is str:
+                return value, value, None
         if isinstance(value, Decimal):
             value = plain_decimal(value)
         try:
-            value = kind.import_cell(target, value)
+            value = import_cell(target, value)
             if ctx is None or value is None or value == "" or value == []:
-                return CellReport(key, cell, value, outcome.steps)
-            stored = parse(target, value, ctx)
+                return value, None, None
+            return value, parse(target, value, ctx), None
         except InvalidValue as error:
             reason = error.message if isinstance(error.message, Text) else Text(error.message)
-            return CellReport(key, cell, None, outcome.steps, error.code, reason)
-        return CellReport(key, cell, value, outcome.steps, stored=stored)
+            return None, None, CellReport(key, cell, None, steps, error.code, reason)
 
     return convert

@@ -19,6 +19,7 @@ from meridian.core.actor import Actor
 from meridian.core.clock import utcnow
 from meridian.core.i18n import Text
 from meridian.core.ids import is_id
+from meridian.core.pinyin import search_text
 from meridian.db.bulk import insert_many
 from meridian.db.ids import reserve_ids
 from meridian.db.sets import one_of
@@ -48,7 +49,7 @@ from meridian.schema.expressions import (
 )
 from meridian.schema.fieldtypes import ValueContext, field_type
 from meridian.schema.model import Form
-from meridian.schema.name_keys import NAME_KEY, NAME_REVERSED, name_key_values
+from meridian.schema.name_keys import NAME_KEY, NAME_REVERSED, keys_of, name_key_values
 
 
 def parse_items(
@@ -326,12 +327,28 @@ def derived_sources(plan: FormPlan) -> Callable[[Mapping[str, Any]], tuple[Any, 
 def derive(plan: FormPlan, values: Mapping[str, Any]) -> Derived:
     """The search text and name keys of a record to be written with ``values`` (its stored
     values, blank fields left out), as :func:`insert_echoed` would compute them."""
-    keys = name_key_values(plan.name_field, values)
-    return Derived(
-        derived_sources(plan)(values),
-        record_search_text(plan.search_fields, values),
-        (keys[NAME_KEY], keys[NAME_REVERSED]),
-    )
+    return deriver(plan)(values)
+
+
+def deriver(plan: FormPlan) -> Callable[[Mapping[str, Any]], Derived]:
+    """:func:`derive` for one form, its fields looked up once: an import derives every row of
+    a file. The text is :func:`record_search_text`'s and the keys
+    :func:`~meridian.schema.name_keys.name_key_values`', made from the source tuple itself."""
+    searched = [f.key for f in plan.search_fields]
+    name = plan.name_field
+    keys = (*searched, name) if name is not None else tuple(searched)
+    count = len(searched)
+
+    def derived(values: Mapping[str, Any]) -> Derived:
+        source = tuple(map(values.get, keys))
+        texts = [str(value) for value in source[:count] if value is not None]
+        return Derived(
+            source,
+            search_text(*texts) if texts else None,
+            keys_of(source[count]) if name is not None else (None, None),
+        )
+
+    return derived
 
 
 def _moved_off_provisional(intent: WriteIntent, record_id: int) -> None:

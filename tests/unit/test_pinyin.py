@@ -106,3 +106,21 @@ def test_helpers_replace_only_han_characters() -> None:
 def test_character_without_a_known_reading_stands_for_itself() -> None:
     assert syllables("兙云") == ("兙", "yun")
     assert search_text("兙云") == "兙云 兙yun 兙y"
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "ACME华为(深圳)云Cloud科技",
+        "北京云帆星河科技123有限公司",
+        "（华为）",
+        "Q3-续约-华东区",
+        "区A区B区",
+    ],
+)
+def test_search_text_of_mixed_text_is_the_value_its_pinyin_and_its_initials(value: str) -> None:
+    expected = f"{value} {full_pinyin(value)} {initials(value)}".lower()
+    assert search_text(value) == expected
+    tail = "x" * 100  # past the cached length: the uncached way, the same text
+    long = value + tail
+    assert search_text(long) == f"{long} {full_pinyin(long)} {initials(long)}".lower()

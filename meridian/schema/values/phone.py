@@ -34,7 +34,7 @@ def normalize_phone(value: str, default_region: str = "CN") -> str:
     """
     text = value.strip()
     if _PLAIN_DIGITS.fullmatch(text):
-        known = _chinese_number(text.replace(" ", "").replace("-", ""), default_region)
+        known = chinese_number(text.replace(" ", "").replace("-", ""), default_region)
         if known:
             return known
     number = _parse(_CHINESE_EXTENSION.sub(" ext. ", text), default_region)
@@ -49,8 +49,9 @@ def normalize_phone(value: str, default_region: str = "CN") -> str:
     return f"{e164};ext={number.extension}" if number.extension else e164
 
 
-def _chinese_number(digits: str, default_region: str) -> str | None:
-    """E.164 for a valid CN mobile or landline written as bare digits; None for anything else."""
+def chinese_number(digits: str, default_region: str = "CN") -> str | None:
+    """E.164 for a valid CN mobile or landline written as bare digits (``+86…``, ``0…`` or
+    a mobile's eleven); None for anything else, which :func:`normalize_phone` then reads."""
     if digits.startswith("+86"):
         national = digits[3:]
     elif default_region != "CN" or digits.startswith(("+", "00")):
