@@ -39,7 +39,7 @@ from meridian.errors import InvalidValue
 from meridian.records.plan import plan_for
 from meridian.records.values import IMMUTABLE, checked_alone
 from meridian.records.writing import Derived, deriver
-from meridian.schema.fieldtypes import ValueContext, field_type
+from meridian.schema.fieldtypes import FieldType, ValueContext, field_type
 from meridian.schema.model import Field, Form
 
 MEMO_LIMIT = 20_000
@@ -96,7 +96,7 @@ class _Column:
         self.convert = convert
         self.reference = reference
         self.many = many
-        self.memo: dict[tuple[type, Any], Cell] | None = {}
+        self.memo: dict[Any, Cell] | None = {}
         self.cells = 0
         self.converted = 0
 
@@ -144,14 +144,20 @@ class BatchConverter:
         pickles, so another process may convert (``run_ahead``), which also computes each
         row's search text and name keys from its stored values (``derive``: the write takes
         them when it writes those very values, ``records.writing.Derived``)."""
-        batch = [BatchRow(row.number, row.cells) for row in rows]
+        batch = [BatchRow(row.number, row.cells, {}, [], {}) for row in rows]
         references: list[Reference] = []
         owners: list[BatchRow] = []
+        if not batch:
+            return Converted(batch, owners, references)
+        by_position = list(zip(*(row.cells for row in rows), strict=True))
+        values_of = [row.values for row in batch]
+        stored_of = [row.stored for row in batch]
         for column in self.columns:
             position, key = column.position, column.key
+            column_cells = by_position[position]
             if column.reference:
-                for row in batch:
-                    found = reference_of(key, column.many, row.cells[position])
+                for row, cell in zip(batch, column_cells, strict=True):
+                    found = reference_of(key, column.many, cell)
                     if isinstance(found, Reference):
                         references.append(found)
                         owners.append(row)
@@ -160,16 +166,16 @@ class BatchConverter:
                 continue
             memo, convert = column.memo, column.convert
             assert convert is not None
-            cells = converted = 0
-            for row in batch:
-                cell = row.cells[position]
+            converted = 0
+            for at, cell in enumerate(column_cells):
                 if cell is None:
                     continue
-                cells += 1
                 if memo is None:
                     made = convert(cell)
                 else:
-                    remembered = (cell.__class__, cell)  # 1, 1.0 and True are equal keys
+                    # Text is its own key; another cell is keyed with its class, as 1, 1.0
+                    # and True are equal keys.
+                    remembered = cell if cell.__class__ is str else (cell.__class__, cell)
                     try:
                         known = memo.get(remembered)
                     except TypeError:  # an unhashable cell
@@ -183,12 +189,12 @@ class BatchConverter:
                         made = known
                 value, stored, refusal = made
                 if refusal is not None:
-                    row.refusals.append(refusal)
+                    batch[at].refusals.append(refusal)
                 elif value is not None:
-                    row.values[key] = value
+                    values_of[at][key] = value
                     if stored is not None:
-                        row.stored[key] = stored
-            column.cells += cells
+                        stored_of[at][key] = stored
+            column.cells += len(column_cells) - column_cells.count(None)
             column.converted += converted
             column.judge_memo()
         if derive:
@@ -272,33 +278,46 @@ def _converter(
     kind = field_type(target)
     cleanse = CLEANSERS.get(kind.import_cleanser, clean_text)
     tidy_skips = cleanse is clean_text and options is None
+    # Tidy text holds no space to strip and is not blank: the base import_cell gives it back.
+    text_as_is = tidy_skips and type(kind).import_cell is FieldType.import_cell
     as_cleansed = ctx is not None and kind.import_cleanser in STORED_AS_CLEANSED
     key = target.key
     parse = kind.parse
     import_cell = kind.import_cell
 
+    def refused(cell: Any, steps: tuple[str, ...], error: InvalidValue) -> Cell:
+        reason = error.message if isinstance(error.message, Text) else Text(error.message)
+        return None, None, CellReport(key, cell, None, steps, error.code, reason)
+
     def convert(cell: Any) -> Cell:
-        if tidy_skips and is_tidy(cell):
-            value, steps = cell, _NO_STEPS
+        steps = _NO_STEPS
+        value: Any
+        if text_as_is and cell.__class__ is str and is_tidy(cell):
+            value = cell
         else:
-            outcome = cleanse(cell if options is None else options(cell))
-            if outcome.refusal is not None:
-                refusal = CellReport(
-                    key, cell, None, outcome.steps, outcome.refusal, outcome.reason
-                )
-                return None, None, refusal
-            value, steps = outcome.value, outcome.steps
-            if as_cleansed and value.__class__ is str:
-                return value, value, None
-        if isinstance(value, Decimal):
-            value = plain_decimal(value)
+            if tidy_skips and is_tidy(cell):
+                value = cell
+            else:
+                outcome = cleanse(cell if options is None else options(cell))
+                if outcome.refusal is not None:
+                    refusal = CellReport(
+                        key, cell, None, outcome.steps, outcome.refusal, outcome.reason
+                    )
+                    return None, None, refusal
+                value, steps = outcome.value, outcome.steps
+                if as_cleansed and value.__class__ is str:
+                    return value, value, None
+            if isinstance(value, Decimal):
+                value = plain_decimal(value)
+            try:
+                value = import_cell(target, value)
+            except InvalidValue as error:
+                return refused(cell, steps, error)
+        if ctx is None or value is None or value == "" or value == []:
+            return value, None, None
         try:
-            value = import_cell(target, value)
-            if ctx is None or value is None or value == "" or value == []:
-                return value, None, None
             return value, parse(target, value, ctx), None
         except InvalidValue as error:
-            reason = error.message if isinstance(error.message, Text) else Text(error.message)
-            return None, None, CellReport(key, cell, None, steps, error.code, reason)
+            return refused(cell, steps, error)
 
     return convert

@@ -37,6 +37,7 @@ from meridian.dataio.cleansing import (
 from meridian.errors import InvalidValue
 from meridian.schema.fieldtypes import ValueContext, field_type
 from meridian.schema.model import Field
+from meridian.schema.values.company import _BRACKETS, _TRANSLATED, FULL_WIDTH
 from meridian.schema.values.phone import normalize_phone
 
 
@@ -315,3 +316,13 @@ def test_every_step_and_refusal_sentence_has_its_chinese() -> None:
     sentences += [convert_amount("x").reason, convert_phone("x").reason]
     chinese = catalog("zh-CN")
     assert [s.msgid for s in sentences if s is not None and s.msgid not in chinese] == []
+
+
+def test_every_character_a_company_key_translates_is_one_it_looks_for_first() -> None:
+    """``company_key`` translates only a name holding a character of ``_TRANSLATED``."""
+    changed = {chr(code) for code in (*FULL_WIDTH, *_BRACKETS)}
+    missed = [char for char in changed if _TRANSLATED.search(char) is None]
+    assert missed == []
+    assert company_key("腾讯科技【深圳】有限责任公司") == "腾讯科技(深圳)有限公司"
+    assert company_key("ＡＣＭＥ\u3000科技[北京]") == "acme科技(北京)"
+    assert company_key("北京云帆星河科技12有限公司") == "北京云帆星河科技12有限公司"
