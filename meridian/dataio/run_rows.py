@@ -316,8 +316,11 @@ def _converter(
         if ctx is None or value is None or value == "" or value == []:
             return value, None, None
         try:
-            return value, parse(target, value, ctx), None
+            stored = parse(target, value, ctx)
         except InvalidValue as error:
             return refused(cell, steps, error)
+        if stored.__class__ is str and value.__class__ is str and stored == value:
+            return value, value, None  # one object: pickled once, made once by the writer
+        return value, stored, None
 
     return convert

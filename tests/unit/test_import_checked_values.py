@@ -120,6 +120,9 @@ def test_the_converter_checks_cells_once_for_the_file_and_reports_what_parse_ref
     ]
     # A distinct cell is checked once for the file: the next batch gets the same stored value.
     assert later.stored["amount"] is good.stored["amount"]
+    # A stored text equal to the API value is that very object (pickled once when handed on).
+    assert good.stored["email"] is good.values["email"]
+    assert good.stored["name"] is good.values["name"]
     # A list is never shared between rows.
     assert good.values["tags"] == ["vip"] and later.values["tags"] == ["vip"]
     if "tags" in good.stored:
