@@ -8,6 +8,7 @@ body in another format with 415 before reading it, and reads JSON with
 :mod:`meridian.core.strict_json`, so what the rest of Meridian cannot hold (``NaN``, 65-bit
 integers, NUL, lone surrogates, deep nesting) is a 422 naming where it is (issue 13). A
 ``GET`` answers from the read transaction its credential was checked in (``http.kept_read``).
+A route's parameters are solved by a plan made once for it (``http.solving``).
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from meridian.http.credentials import (
 )
 from meridian.http.deps import Workspace, get_actor
 from meridian.http.kept_read import keeping_reads
+from meridian.http.solving import planned_handler
 
 _UNSET: Any = object()
 _READING = frozenset({"GET", "HEAD"})
@@ -75,7 +77,7 @@ class ApiRoute(APIRoute):
     """Every ``/api/v1`` route: authenticate, then check the media type, then read the body."""
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
-        handler = super().get_route_handler()
+        handler = planned_handler(self, super().get_route_handler())
         needs_actor = _depends_on(self.dependant, get_actor)
         body_field = self.body_field
         reads_json = body_field is not None and not isinstance(body_field.field_info, params.Form)
