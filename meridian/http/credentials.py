@@ -24,6 +24,7 @@ read checked this way has fixed its SQLite snapshot with the check, as a kept re
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, ExitStack, contextmanager
 from contextvars import ContextVar
@@ -202,9 +203,16 @@ def _settle(conn: Connection, unchecked: _Unchecked, access: str | None) -> None
     unchecked.checked = True
 
 
+_LISTENING: weakref.WeakSet[Engine] = weakref.WeakSet()
+"""Engines the begin listener is on: asking SQLAlchemy (``event.contains``) on every request
+cost more than the rest of :func:`provisional`."""
+
+
 def _listen(engine: Engine) -> None:
-    if not event.contains(engine, "begin", _check_as_it_begins):
-        event.listen(engine, "begin", _check_as_it_begins)
+    if engine not in _LISTENING:
+        if not event.contains(engine, "begin", _check_as_it_begins):
+            event.listen(engine, "begin", _check_as_it_begins)
+        _LISTENING.add(engine)
 
 
 def _check_as_it_begins(conn: Connection) -> None:

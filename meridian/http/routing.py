@@ -14,6 +14,7 @@ A route's parameters are solved by a plan made once for it (``http.solving``).
 from __future__ import annotations
 
 import email.message
+import functools
 from collections.abc import Callable, Coroutine
 from typing import Any
 
@@ -64,7 +65,9 @@ def read_json(document: str | bytes, *, field: str = "") -> Any:
         raise ValidationFailed([FieldError(path, exc.code, exc.message, exc.value)]) from None
 
 
+@functools.lru_cache(maxsize=64)
 def is_json_media_type(content_type: str) -> bool:
+    """Parsed by ``email`` as FastAPI does, once per distinct header (clients send one or two)."""
     message = email.message.Message()
     message["content-type"] = content_type
     subtype = message.get_content_subtype()

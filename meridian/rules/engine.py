@@ -55,7 +55,7 @@ from meridian.rules.values import expression_sql, passing_ids
 from meridian.schema.catalog import get_form
 from meridian.schema.compile import compile_form
 from meridian.schema.expressions import LogicalReader, plain_scope
-from meridian.schema.model import Field, Form
+from meridian.schema.model import Form
 
 RUN, SCAN, SCHEDULED = "rules.run", "rules.scan", "rules.scheduled"
 MAX_DEPTH = 5
@@ -123,8 +123,10 @@ class _FormRules:
     when it reads only the record's own fields (None: no condition, or SQL decides)."""
 
     form: Form
-    read: tuple[Field, ...]
-    """The fields those compiled conditions read: all a save needs to prepare."""
+    reader: LogicalReader
+    """The values of the fields those compiled conditions read (all a save needs to
+    prepare) as expressions see them, each field's scale asked once per rules revision (a save
+    made it anew for each of its two events)."""
     groups: tuple[
         tuple[Guard | None, tuple[tuple[_RecordRule, CompiledExpression | None], ...]], ...
     ]
@@ -145,7 +147,7 @@ class _FormRules:
             members.setdefault(key, []).append((rule, compiled))
         return cls(
             form,
-            tuple(f for f in form.active_fields if f.key in read),
+            LogicalReader(f for f in form.active_fields if f.key in read),
             tuple((guards[key], tuple(found)) for key, found in members.items()),
         )
 
@@ -227,7 +229,7 @@ class _Conditions:
     or lines runs in SQL. Both give the same answer (the expression language's differential
     test holds them to it)."""
 
-    def __init__(self, conn: Connection, changes: Changes, read: tuple[Field, ...]) -> None:
+    def __init__(self, conn: Connection, changes: Changes, read: LogicalReader) -> None:
         self.conn = conn
         self.changes = changes
         self.read = read
@@ -257,9 +259,8 @@ class _Conditions:
 
     def _environments(self) -> dict[int, Env]:
         """Every changed record's values as expressions see them, once per write."""
-        form, saved, fields = self.changes.form, self.changes.rows, self.read
+        form, saved, read = self.changes.form, self.changes.rows, self.read
         ids = {e.record_id for e in self.changes.events}
-        read = LogicalReader(fields)
         records = {i: read(saved[i]) for i in ids if i in saved}
         missing = sorted(ids - records.keys())
         if missing:
@@ -284,7 +285,7 @@ def on_record_changes(conn: Connection, changes: Changes) -> None:
     for event in changes.events:
         by_type.setdefault(event.event_type, []).append(event)
     depth = _depth.get() + 1
-    conditions = _Conditions(conn, changes, form_rules.read)
+    conditions = _Conditions(conn, changes, form_rules.reader)
     queued: list[dict[str, Any]] = []
     for guard, members in form_rules.groups:
         if conditions.may_pass(guard):

@@ -7,6 +7,7 @@ never become SQL identifiers; keys do, after validation against ``KEY_PATTERN``.
 
 from __future__ import annotations
 
+import functools
 import re
 from decimal import Decimal
 from typing import Any, Literal, TypeVar, get_args
@@ -254,8 +255,9 @@ class Form(_Frozen):
     def table_name(self) -> str:
         return f"data_{self.key}"
 
-    @property
+    @functools.cached_property
     def active_fields(self) -> tuple[Field, ...]:
+        """Worked out once per form object (a form is immutable): a create asked eight times."""
         return tuple(f for f in self.fields if not f.archived)
 
     def get_field(self, key: str) -> Field | None:
