@@ -175,56 +175,99 @@ class _Header(str):
     """A header cell: text in the bold style."""
 
 
+TEXTS_REMEMBERED = 10_000
+"""Distinct texts of a column whose cell XML a sheet keeps: stages, cities, owners and linked
+titles repeat down a column, and each is escaped and formatted once. A column that filled
+its memory with texts three in four of its cells never repeated (names, phones) forgets
+them and formats each where it stands; memory stays bounded whatever the rows."""
+
+
 def _row_writer(width: int) -> Callable[[int, Sequence[Any]], str]:
-    """One row's XML from its cells: each cell by its Python type, a blank cell left out."""
-    letters = [xl_col_to_name(c) for c in range(width)]
+    """One row's XML from its cells: each cell by its Python type, a blank cell left out.
+
+    A cell is its column's opening (``<c r="B``), the row's number and the rest, appended as
+    pieces for the one join of the chunk; a text's rest is made once per distinct text of
+    its column (:data:`TEXTS_REMEMBERED`)."""
+    openings = [f'<c r="{xl_col_to_name(c)}' for c in range(width)]
+    memos: list[dict[str, str] | None] = [{} for _ in range(width)]
+
+    def text(column: int, value: str, rows: int) -> str:
+        texts = memos[column]
+        if texts is None:
+            return _text_rest(value)
+        rest = texts.get(value)
+        if rest is None:
+            rest = _text_rest(value)
+            if len(texts) < TEXTS_REMEMBERED:
+                texts[value] = rest
+            elif len(texts) * 4 > rows * 3:
+                memos[column] = None
+        return rest
 
     def row_xml(number: int, row: Sequence[Any]) -> str:
         at = str(number)
         parts = [f'<row r="{at}">']
         add = parts.append
-        for letter, value in zip(letters, row, strict=False):
+        for column, opening, value in zip(range(width), openings, row, strict=False):
             if value is None:
                 continue
             kind = type(value)
-            if kind is str or kind is _Header:
-                if _NEEDS_ESCAPE.search(value) is not None or "_x" in value:
-                    value = _escape(value)
-                if len(value) > MAX_TEXT:
-                    value = value[:MAX_TEXT]
-                style = ' s="3"' if kind is _Header else ""
-                add(
-                    f'<c r="{letter}{at}"{style} t="inlineStr"><is>'
-                    f'<t xml:space="preserve">{value}</t></is></c>'
-                )
+            if kind is str:
+                add(opening)
+                add(at)
+                add(text(column, value, number))
             elif kind is int:
-                add(f'<c r="{letter}{at}"><v>{value}</v></c>')
+                add(f'{opening}{at}"><v>{value}</v></c>')
             elif kind is Decimal:
-                if len(value.as_tuple().digits) <= EXACT_DIGITS and value.is_finite():
-                    add(f'<c r="{letter}{at}"><v>{float(value)!r}</v></c>')
-                else:
-                    add(_text(letter, at, str(value)))
+                add(f"{opening}{at}{_amount_rest(value)}")
             elif kind is date:
-                add(f'<c r="{letter}{at}" s="1"><v>{value.toordinal() - _EPOCH}</v></c>')
+                add(f'{opening}{at}" s="1"><v>{value.toordinal() - _EPOCH}</v></c>')
             elif kind is datetime:
-                add(f'<c r="{letter}{at}" s="2"><v>{_serial(value)!r}</v></c>')
+                add(f'{opening}{at}" s="2"><v>{_serial(value)!r}</v></c>')
             elif kind is bool:
-                add(f'<c r="{letter}{at}" t="b"><v>{int(value)}</v></c>')
+                add(f'{opening}{at}" t="b"><v>{int(value)}</v></c>')
             elif kind is float and math.isfinite(value):
-                add(f'<c r="{letter}{at}"><v>{value!r}</v></c>')
+                add(f'{opening}{at}"><v>{value!r}</v></c>')
+            elif kind is _Header:
+                add(f"{opening}{at}{_text_rest(value, _BOLD)}")
             else:
-                add(_text(letter, at, str(value)))
+                add(f"{opening}{at}{_text_rest(str(value))}")
         parts.append("</row>")
         return "".join(parts)
 
     return row_xml
 
 
-def _text(letter: str, at: str, value: str) -> str:
-    return (
-        f'<c r="{letter}{at}" t="inlineStr"><is>'
-        f'<t xml:space="preserve">{_escape(value)[:MAX_TEXT]}</t></is></c>'
-    )
+_BOLD = ' s="3"'
+
+
+def _amount_rest(value: Decimal) -> str:
+    """An amount's cell after its reference: a number while a double holds it exactly, else
+    its exact text. Plain digits of at most :data:`EXACT_DIGITS` (most amounts) are written
+    as they are — a reader makes the same double of ``1234.50`` as of ``1234.5`` — without
+    the digit tuple and the float's shortest form (2.5 µs an amount)."""
+    text = str(value)
+    if (
+        "E" not in text
+        and text[-1:].isdigit()  # not NaN, Infinity
+        and len(text) - text.startswith("-") - ("." in text) <= EXACT_DIGITS
+    ):
+        return f'"><v>{text}</v></c>'
+    if len(value.as_tuple().digits) <= EXACT_DIGITS and value.is_finite():
+        return f'"><v>{float(value)!r}</v></c>'
+    return _text_rest(text)
+
+
+def _text_rest(value: str, style: str = "") -> str:
+    """A text cell's XML after its reference: cut to what Excel keeps (before escaping, so no
+    escape is cut in two), escaped, and marked to keep its spaces only when it starts or ends
+    with one, as XlsxWriter does (most cells need not carry the attribute)."""
+    if len(value) > MAX_TEXT:
+        value = value[:MAX_TEXT]
+    if _NEEDS_ESCAPE.search(value) is not None or "_x" in value:
+        value = _escape(value)
+    space = ' xml:space="preserve"' if value[:1].isspace() or value[-1:].isspace() else ""
+    return f'"{style} t="inlineStr"><is><t{space}>{value}</t></is></c>'
 
 
 def _serial(moment: datetime) -> float:

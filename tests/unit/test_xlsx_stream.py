@@ -5,6 +5,7 @@ double cannot hold kept exact as text, and the sheet's name made legal."""
 
 from __future__ import annotations
 
+import zipfile
 from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -13,6 +14,7 @@ import openpyxl
 import pytest
 from python_calamine import CalamineWorkbook
 
+from meridian.dataio import xlsx_stream
 from meridian.dataio.xlsx_stream import MAX_TEXT, write_sheet
 
 HEADER = ["ID", "客户名称", "金额", "签约日", "拜访时间", "完成", *(f"c{i}" for i in range(24))]
@@ -80,3 +82,59 @@ def test_an_empty_export_is_its_header(tmp_path: Path) -> None:
     assert [[c.value for c in row] for row in openpyxl.load_workbook(path).active.iter_rows()] == [
         ["ID", "名称"]
     ]
+
+
+def test_amounts_are_numbers_while_a_double_holds_them_else_exact_text(tmp_path: Path) -> None:
+    amounts = [
+        Decimal("1234.50"),
+        Decimal("-0.01"),
+        Decimal("1E+2"),
+        Decimal("1.2E+8"),
+        Decimal("0.000000000000000001"),
+        Decimal("123456789012345"),
+        Decimal("1234567890123456"),
+        Decimal("-12345678901234.56"),
+        Decimal("NaN"),
+        Decimal("-Infinity"),
+    ]
+    path = tmp_path / "amounts.xlsx"
+    write_sheet(path, ["金额"], [[amount] for amount in amounts])
+    read = [row[0].value for row in openpyxl.load_workbook(path).active.iter_rows(min_row=2)]
+    assert read == [
+        1234.5,
+        -0.01,
+        100,
+        120000000,
+        1e-18,
+        123456789012345,
+        "1234567890123456",
+        "-12345678901234.56",
+        "NaN",
+        "-Infinity",
+    ]
+
+
+def test_texts_repeated_or_not_read_back_past_what_a_column_remembers(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(xlsx_stream, "TEXTS_REMEMBERED", 8)
+    rows = [[f"客户{n}", ["上海", "北京", " 深圳"][n % 3], f"阶段{n % 20}"] for n in range(100)]
+    path = tmp_path / "texts.xlsx"
+    write_sheet(path, ["客户", "城市", "阶段"], rows)
+    sheet = openpyxl.load_workbook(path).active
+    assert [[c.value for c in row] for row in sheet.iter_rows(min_row=2)] == rows
+
+
+def test_a_cut_text_keeps_its_escapes_whole(tmp_path: Path) -> None:
+    text = "长" * (MAX_TEXT - 2) + "&<\x07x"
+    path = tmp_path / "cut.xlsx"
+    write_sheet(path, ["备注"], [[text]])
+    assert openpyxl.load_workbook(path).active["A2"].value == "长" * (MAX_TEXT - 2) + "&<"
+    assert b"xml:space" not in _sheet_xml(path)
+    write_sheet(path, ["备注"], [[" 前后有空格 "]])
+    assert b'<t xml:space="preserve"> ' in _sheet_xml(path)
+
+
+def _sheet_xml(path: Path) -> bytes:
+    with zipfile.ZipFile(path) as book:
+        return book.read("xl/worksheets/sheet1.xml")
