@@ -213,9 +213,11 @@ def _row_writer(width: int) -> Callable[[int, Sequence[Any]], str]:
                 continue
             kind = type(value)
             if kind is str:
+                texts = memos[column]  # a remembered text is found here, without a call
+                rest = None if texts is None else texts.get(value)
                 add(opening)
                 add(at)
-                add(text(column, value, number))
+                add(text(column, value, number) if rest is None else rest)
             elif kind is int:
                 add(f'{opening}{at}"><v>{value}</v></c>')
             elif kind is Decimal:
