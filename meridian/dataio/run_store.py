@@ -9,9 +9,10 @@ so two runs of one import can never both write a batch.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -19,7 +20,7 @@ from sqlalchemy.engine import Connection
 from meridian.core.actor import Actor
 from meridian.core.clock import utcnow
 from meridian.core.i18n import Text
-from meridian.db.bulk import insert_many
+from meridian.db.bulk import insert_columns
 from meridian.db.tables import import_rows, imports
 from meridian.errors import Conflict, NotFound
 
@@ -55,10 +56,10 @@ class ImportState:
         )
 
 
-@dataclass(frozen=True)
-class RowOutcome:
+class RowOutcome(NamedTuple):
     """What became of one data row (``detail``: the reasons of a rejection, the values an
-    update replaced)."""
+    update replaced). A named tuple: a batch makes one per row, and hands them to
+    :func:`record_outcomes` as columns."""
 
     number: int
     outcome: str
@@ -155,30 +156,27 @@ def claim_batch(conn: Connection, state: ImportState, rows_before: int, rows: in
 
 
 def record_outcomes(conn: Connection, import_id: int, outcomes: Sequence[RowOutcome]) -> None:
-    """The batch's outcome rows (one executemany) and the import's counts (one UPDATE)."""
+    """The batch's outcome rows (one executemany, handed over column by column) and the
+    import's counts (one UPDATE)."""
     if not outcomes:
         return
-    insert_many(
+    numbers, kinds, record_ids, details = zip(*outcomes, strict=True)
+    insert_columns(
         conn,
         import_rows,
-        [
-            {
-                "import_id": import_id,
-                "row_number": o.number,
-                "outcome": o.outcome,
-                "record_id": o.record_id,
-                "detail": o.detail,
-            }
-            for o in outcomes
-        ],
+        {
+            "import_id": [import_id] * len(outcomes),
+            "row_number": numbers,
+            "outcome": kinds,
+            "record_id": record_ids,
+            "detail": details,
+        },
     )
-    counts = dict.fromkeys(OUTCOMES, 0)
-    for o in outcomes:
-        counts[o.outcome] += 1
+    counts = Counter(kinds)
     conn.execute(
         imports.update()
         .where(imports.c.id == import_id)
-        .values({key: imports.c[key] + count for key, count in counts.items() if count})
+        .values({key: imports.c[key] + counts[key] for key in OUTCOMES if counts[key]})
     )
 
 

@@ -71,7 +71,7 @@ def write_batch(
             changing.append((row, decision))
     for outcome in _create(conn, actor, form, creating, tz):
         outcomes[outcome.number] = outcome
-    by_number = {row.number: row for row in rows}
+    by_number = {row.number: row for row in rows} if changing else {}
     late: list[BatchRow] = []
     for row, decision in changing:
         if decision.into_row is not None:
@@ -189,21 +189,15 @@ def _parse_rows(
     ``errors``. ``PermissionDenied`` when the actor may not create records."""
     access = form_access(conn, actor, form)
     access.require("create")
-    ctx = ValueContext(tz)
-    parser = RecordParser(form)
-    parsed = []
-    for row, prefix in zip(rows, prefixes, strict=True):
-        values, stored = row.values, row.stored
-        allowed = writable(access, values, prefix, errors, conn)
-        if allowed is not values:
-            stored = {key: value for key, value in stored.items() if key in allowed}
-        rest = (
-            {key: value for key, value in allowed.items() if key not in stored}
-            if len(stored) < len(allowed)
-            else {}
-        )
-        parsed.append(parser.parse(rest, ctx, errors, prefix=prefix, creating=True, checked=stored))
-    return parsed
+    items: list[Any] = [row.values for row in rows]
+    checked: list[Any] = [row.stored for row in rows]
+    if not access.unrestricted:  # some fields hidden or read-only: each row's are refused
+        for index, (values, prefix) in enumerate(zip(items, prefixes, strict=True)):
+            allowed = writable(access, values, prefix, errors, conn)
+            if allowed is not values:
+                items[index] = allowed
+                checked[index] = {k: v for k, v in checked[index].items() if k in allowed}
+    return RecordParser(form).parse_new(items, checked, ValueContext(tz), errors, prefixes)
 
 
 def _by_item(errors: Sequence[FieldError], pending: Sequence[int]) -> dict[int, list[FieldError]]:

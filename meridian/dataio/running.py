@@ -191,10 +191,12 @@ def settle_batch(
         batch = converter.resolve(conn, chunk)
     else:
         batch = converter.convert(conn, chunk)
-    ready = [row for row in batch if not row.rejected]
-    found = finder.find_duplicates(conn, [PendingRow(row.number, row.values) for row in ready])
-    by_number = dict(zip((row.number for row in ready), found, strict=True))
-    decisions: list[Decision | None] = [by_number.get(row.number) for row in batch]
+    ready = [PendingRow(row.number, row.values) for row in batch if not row.refusals]
+    found = finder.find_duplicates(conn, ready)
+    if len(found) != len(ready):
+        raise ValueError(f"{len(found)} decisions for {len(ready)} rows")
+    decided = iter(found)
+    decisions: list[Decision | None] = [None if row.refusals else next(decided) for row in batch]
     return write_batch(conn, actor, form, batch, decisions, tz)
 
 

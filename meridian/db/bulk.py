@@ -25,6 +25,16 @@ def insert_many(conn: Connection, table: sa.Table, rows: Sequence[Mapping[str, A
     conn.exec_driver_sql(statement.sql, statement.parameters(rows))
 
 
+def insert_columns(conn: Connection, table: sa.Table, columns: Mapping[str, Sequence[Any]]) -> None:
+    """INSERT rows given column by column (each sequence one column's values, all of one
+    length) in one driver ``executemany``: for a caller that holds its values as columns or
+    as tuples (``zip(*rows)``), so no row is made a mapping only to be taken apart again."""
+    if not columns:
+        return
+    statement = _prepared(table, tuple(columns), conn.dialect)
+    conn.exec_driver_sql(statement.sql, statement.from_columns(columns))
+
+
 class _Prepared:
     """The compiled INSERT and each column's bind processor, in the statement's order."""
 
@@ -42,8 +52,12 @@ class _Prepared:
     def parameters(self, rows: Sequence[Mapping[str, Any]]) -> list[Any]:
         """Column by column, so that a value shared by the whole batch (the moment of the
         write, in every row's created_at) is processed once."""
+        return self.from_columns({key: [row[key] for row in rows] for key in self.keys})
+
+    def from_columns(self, given: Mapping[str, Sequence[Any]]) -> list[Any]:
+        """The driver's parameters of rows given as columns."""
         columns = [
-            _processed([row[key] for row in rows], process)
+            _processed(given[key], process)
             for key, process in zip(self.keys, self.processors, strict=True)
         ]
         if self.named:
@@ -53,7 +67,7 @@ class _Prepared:
         return list(zip(*columns, strict=True))
 
 
-def _processed(values: list[Any], process: Callable[[Any], Any] | None) -> list[Any]:
+def _processed(values: Sequence[Any], process: Callable[[Any], Any] | None) -> Sequence[Any]:
     if process is None:
         return values
     result: list[Any] = []

@@ -156,9 +156,9 @@ def publish_created(
     written = conn.execute(
         outbox.insert()
         .from_select(("event_type", "payload", "created_at"), new_rows)
-        .returning(outbox.c.id, outbox.c.payload["record_id"].as_integer())
+        .returning(outbox.c.payload["record_id"].as_integer(), outbox.c.id)
     )
-    by_record = {int(record_id): int(event_id) for event_id, record_id in written}
+    by_record: dict[int, int] = dict(written.all())  # both integers on both dialects
     return [by_record[record_id] for record_id in ids]
 
 

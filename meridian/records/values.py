@@ -91,12 +91,82 @@ class RecordParser:
             return parsed
         if checked:
             parsed.columns.update(checked)
+        already = len(errors.errors)
+        self._parse_values(values, ctx, errors, parsed, prefix)
+        # A value refused above is not also reported as missing: one message per field.
+        refused = {error.field for error in errors.errors[already:]}
+        if creating:
+            for field_def, default in self.defaults:
+                if field_def.key not in values and (not checked or field_def.key not in checked):
+                    self._parse_one(field_def, default, ctx, errors, parsed, prefix)
+            for field_def in self.required:
+                if self._blank(parsed, field_def) and prefix + field_def.key not in refused:
+                    message = Text("{label} is required", label=field_def.label)
+                    errors.add(prefix + field_def.key, "required", message, None)
+        else:
+            given = values if not checked else {**checked, **values}
+            for field_def in self.required:
+                blank = field_def.key in given and self._blank(parsed, field_def)
+                if blank and prefix + field_def.key not in refused:
+                    message = Text("{label} is required", label=field_def.label)
+                    errors.add(prefix + field_def.key, "required", message, given[field_def.key])
+        return parsed
+
+    def parse_new(
+        self,
+        items: Sequence[Mapping[str, Any]],
+        checked: Sequence[Mapping[str, Any]],
+        ctx: ValueContext,
+        errors: ErrorCollector,
+        prefixes: Sequence[str],
+    ) -> list[ParsedRecord]:
+        """:meth:`parse` of a batch of new records whose values are checked already, most or
+        all of them (an import checks each distinct cell once for the whole file): item i's
+        ``checked[i]`` holds stored values of some of its keys. The same checks and errors as
+        :meth:`parse` record by record, done a field at a time over the batch: a record
+        whose values are all checked costs a copy of them, and the defaults and the required
+        rule walk the batch once per field that has one, not every field per record."""
+        already = len(errors.errors)
+        parsed = []
+        for values, stored, prefix in zip(items, checked, prefixes, strict=True):
+            record = ParsedRecord(dict(stored))
+            if len(stored) < len(values):  # some values are not checked yet
+                rest = {key: value for key, value in values.items() if key not in stored}
+                self._parse_values(rest, ctx, errors, record, prefix)
+            parsed.append(record)
+        # A value refused above is not also reported as missing: one message per field.
+        refused = {error.field for error in errors.errors[already:]}
+        for field_def, default in self.defaults:
+            key = field_def.key
+            for values, stored, record, prefix in zip(
+                items, checked, parsed, prefixes, strict=True
+            ):
+                if key not in values and key not in stored:
+                    self._parse_one(field_def, default, ctx, errors, record, prefix)
+        for field_def in self.required:
+            key = field_def.key
+            plain = key in self.plain
+            for record, prefix in zip(parsed, prefixes, strict=True):
+                blank = record.columns.get(key) is None if plain else self._blank(record, field_def)
+                if blank and prefix + key not in refused:
+                    message = Text("{label} is required", label=field_def.label)
+                    errors.add(prefix + key, "required", message, None)
+        return parsed
+
+    def _parse_values(
+        self,
+        values: Mapping[str, Any],
+        ctx: ValueContext,
+        errors: ErrorCollector,
+        parsed: ParsedRecord,
+        prefix: str,
+    ) -> None:
+        """Each of ``values`` checked into ``parsed`` (no defaults, no required rule)."""
         plain, columns = self.plain, parsed.columns
         if ctx is not self.memo_context:  # what a value became holds for one context
             for _, _, memo in plain.values():
                 memo.clear()
             self.memo_context = ctx
-        already = len(errors.errors)
         for key, value in values.items():
             found = plain.get(key)
             if found is not None:  # the common case, inline: a batch checks 10,000s of values
@@ -137,24 +207,6 @@ class RecordParser:
                 errors.add(prefix + key, "unknown_field", message, value)
                 continue
             self._parse_one(field_def, value, ctx, errors, parsed, prefix)
-        # A value refused above is not also reported as missing: one message per field.
-        refused = {error.field for error in errors.errors[already:]}
-        if creating:
-            for field_def, default in self.defaults:
-                if field_def.key not in values and (not checked or field_def.key not in checked):
-                    self._parse_one(field_def, default, ctx, errors, parsed, prefix)
-            for field_def in self.required:
-                if self._blank(parsed, field_def) and prefix + field_def.key not in refused:
-                    message = Text("{label} is required", label=field_def.label)
-                    errors.add(prefix + field_def.key, "required", message, None)
-        else:
-            given = values if not checked else {**checked, **values}
-            for field_def in self.required:
-                blank = field_def.key in given and self._blank(parsed, field_def)
-                if blank and prefix + field_def.key not in refused:
-                    message = Text("{label} is required", label=field_def.label)
-                    errors.add(prefix + field_def.key, "required", message, given[field_def.key])
-        return parsed
 
     def _blank(self, parsed: ParsedRecord, field_def: Field) -> bool:
         """Whether the record holds nothing for the field (asked per required field of every

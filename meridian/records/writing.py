@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-from collections.abc import Callable, Mapping, Sequence
+import operator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, overload
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
@@ -187,21 +188,23 @@ def prepare_insert(
                 parsed, assign_numbers(conn, form, f, len(parsed), now, tz), strict=True
             ):
                 record.columns[f.key] = number
-    blank = dict.fromkeys((f.key for f in plan.column_fields), None)
+    # Every row: each field blank unless given, the actor the owner unless one is given, the
+    # system columns; built as one dict display per record.
+    start = dict.fromkeys((f.key for f in plan.column_fields), None)
+    start["owner_id"] = actor.user_id
+    system = {
+        "_version": 1,
+        "created_at": now,
+        "created_by": actor.user_id,
+        "updated_at": now,
+        "updated_by": actor.user_id,
+        "deleted_at": None,
+    }
     rows = []
-    sources = derived_sources(plan)
+    sources = _row_sources(plan)
     knowns = derived if derived is not None else [None] * len(parsed)
     for record, known in zip(parsed, knowns, strict=True):
-        row = {**blank, **record.columns}
-        row.update(
-            _version=1,
-            owner_id=record.columns.get("owner_id", actor.user_id),
-            created_at=now,
-            created_by=actor.user_id,
-            updated_at=now,
-            updated_by=actor.user_id,
-            deleted_at=None,
-        )
+        row = {**start, **record.columns, **system}
         if known is not None and known.fits(sources(row)):
             row["_search"] = known.search
             row[NAME_KEY], row[NAME_REVERSED] = known.name_keys
@@ -219,14 +222,56 @@ def prepare_insert(
     for record_id, row in zip(ids, rows, strict=True):
         row["id"] = record_id
     intent = intent or WriteIntent()
-    proposed = [
-        ProposedWrite(
-            record_id, prefix, None, row, frozenset({*record.columns, *record.lines, *record.pairs})
-        )
-        for record_id, row, record, prefix in zip(ids, rows, parsed, prefixes, strict=True)
-    ]
-    guard_writes(conn, WriteBatch(form, actor, "create", proposed, intent))
+
+    def proposed() -> list[ProposedWrite]:
+        return [
+            ProposedWrite(
+                record_id,
+                prefix,
+                None,
+                row,
+                frozenset({*record.columns, *record.lines, *record.pairs})
+                if record.lines or record.pairs
+                else frozenset(record.columns),
+            )
+            for record_id, row, record, prefix in zip(ids, rows, parsed, prefixes, strict=True)
+        ]
+
+    writes = _MadeWhenRead(proposed, len(rows))
+    guard_writes(conn, WriteBatch(form, actor, "create", writes, intent))
     return PreparedInsert(form, actor, parsed, prefixes, rows, ids, intent, now)
+
+
+class _MadeWhenRead(Sequence[ProposedWrite]):
+    """A create's proposed writes, made when a guard first reads them: the guards judge most
+    creates without reading a record (a form without pipelines; the approval lock, which
+    never holds a new record), and a batch's thousand frozen writes cost more to make than
+    its history costs to write."""
+
+    def __init__(self, make: Callable[[], list[ProposedWrite]], count: int) -> None:
+        self._make: Callable[[], list[ProposedWrite]] | None = make
+        self._count = count
+        self._made: list[ProposedWrite] = []
+
+    def _writes(self) -> list[ProposedWrite]:
+        if self._make is not None:
+            self._made, self._make = self._make(), None
+        return self._made
+
+    def __len__(self) -> int:
+        return self._count
+
+    @overload
+    def __getitem__(self, index: int) -> ProposedWrite: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> Sequence[ProposedWrite]: ...
+
+    def __getitem__(self, index: int | slice) -> ProposedWrite | Sequence[ProposedWrite]:
+        return self._writes()[index]
+
+    def __iter__(self) -> Iterator[ProposedWrite]:
+        return iter(self._writes())
 
 
 def write_insert(
@@ -303,7 +348,11 @@ class Derived(NamedTuple):
         text or integer (``1 == 1.0 == True``, ``Decimal("1.0") == 1`` and ``0.0 == -0.0``
         are equal and read differently)."""
         mine = self.source
-        return len(mine) == len(source) and all(map(_same, mine, source))
+        # The values an import's converting process handed over are the very objects its
+        # source holds (pickle keeps one object once), so identity settles nearly every record.
+        return len(mine) == len(source) and (
+            all(map(operator.is_, mine, source)) or all(map(_same, mine, source))
+        )
 
 
 _PLAIN = frozenset({str, int})
@@ -323,6 +372,17 @@ def derived_sources(plan: FormPlan) -> Callable[[Mapping[str, Any]], tuple[Any, 
         return tuple(row.get(key) for key in keys)
 
     return sources
+
+
+def _row_sources(plan: FormPlan) -> Callable[[Mapping[str, Any]], tuple[Any, ...]]:
+    """:func:`derived_sources` for a row holding every column (a row :func:`prepare_insert`
+    builds), read by one ``itemgetter``."""
+    keys = [f.key for f in plan.search_fields]
+    if plan.name_field is not None:
+        keys.append(plan.name_field)
+    if len(keys) < 2:
+        return derived_sources(plan)
+    return operator.itemgetter(*keys)
 
 
 def derive(plan: FormPlan, values: Mapping[str, Any]) -> Derived:

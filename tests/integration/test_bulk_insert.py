@@ -1,4 +1,5 @@
-"""The driver-level bulk insert stores every value exactly as SQLAlchemy's insert does."""
+"""The driver-level bulk insert stores every value exactly as SQLAlchemy's insert does, given
+as rows or as columns."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from datetime import UTC, date, datetime, timedelta, timezone
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from meridian.db.bulk import insert_many
+from meridian.db.bulk import insert_columns, insert_many
 from meridian.db.types import BigId, JSONType, UTCDateTime
 
 
@@ -55,11 +56,16 @@ def test_bulk_rows_are_stored_like_single_inserts(engine: Engine) -> None:
         conn.execute(table.insert(), [{"id": i + 1, **row} for i, row in enumerate(values)])
         insert_many(conn, table, [{"id": i + 101, **row} for i, row in enumerate(values)])
         insert_many(conn, table, [])
+        keys = ["id", *values[0]]
+        rows = [{"id": i + 201, **row} for i, row in enumerate(values)]
+        insert_columns(conn, table, {key: [row[key] for row in rows] for key in keys})
         stored = conn.exec_driver_sql("SELECT * FROM bulk_probe ORDER BY id").all()
         read = conn.execute(sa.select(table).order_by(table.c.id)).all()
-    assert [row[1:] for row in stored[:count]] == [row[1:] for row in stored[count:]]
-    assert [row[1:] for row in read[:count]] == [row[1:] for row in read[count:]]
+    assert [row[1:] for row in stored[:count]] == [row[1:] for row in stored[count : 2 * count]]
+    assert [row[1:] for row in stored[:count]] == [row[1:] for row in stored[2 * count :]]
+    assert [row[1:] for row in read[:count]] == [row[1:] for row in read[count : 2 * count]]
+    assert [row[1:] for row in read[:count]] == [row[1:] for row in read[2 * count :]]
     assert read[count].moment == datetime(2026, 1, 31, 1, 30, tzinfo=UTC)
-    assert [row.number for row in read[count:]] == [12345678901234, None, 7, 8, None]
+    assert [row.number for row in read[count : 2 * count]] == [12345678901234, None, 7, 8, None]
     assert read[count + 3].tags == ["idc", "cdn"] and read[count + 4].moment == values[1]["moment"]
     metadata.drop_all(engine)
