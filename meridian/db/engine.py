@@ -95,9 +95,18 @@ def transaction(engine: Engine) -> Iterator[Connection]:
 
 @contextmanager
 def read_transaction(engine: Engine) -> Iterator[Connection]:
-    """A transaction that only reads: one consistent snapshot, no write lock on SQLite."""
+    """A transaction that only reads: one consistent snapshot, no write lock on SQLite.
+
+    SQLite fixes a transaction's snapshot at its first read. PostgreSQL's default (READ
+    COMMITTED) takes a new one for every statement, so two reads of one request could see
+    different moments — an import's progress read ``finished`` beside the counts of a batch
+    before; its reads run REPEATABLE READ, one snapshot from the first statement on, which a
+    transaction that only reads gets at no cost (it can never fail to serialize)."""
     with engine.connect() as conn:
-        reader = conn.execution_options(**{READ_ONLY: True})
+        options: dict[str, Any] = {READ_ONLY: True}
+        if conn.dialect.name == "postgresql":
+            options["isolation_level"] = "REPEATABLE READ"
+        reader = conn.execution_options(**options)
         with reader.begin():
             yield reader
 
