@@ -16,7 +16,7 @@ import io
 import json
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -46,6 +46,8 @@ FORMATS = ("xlsx", "csv")
 PARTITION = 2000
 """Rows turned into values at a time: one query per side table and link per partition."""
 KNOWN_TITLES = 50_000
+REMEMBERED_CELLS = 4096
+"""Distinct stored values per column whose cell an export remembers (:func:`_remembering`)."""
 """Linked titles an export keeps per link field (memory stays bounded however many)."""
 PROGRESS_ROWS = 2000
 """Rows between two calls of a writer's ``progress``."""
@@ -217,7 +219,7 @@ class _Layout:
             cell = _cell_of(f, tz, names)
             step = _composed(read, cell)
             if step is not None:
-                steps.append((position, step))
+                steps.append((position, _remembering(step)))
         selected.append(table.c.owner_id)
         return cls(
             sa.select(*selected), tuple(steps), tuple(links), tuple(sides), len(selected) - 1, names
@@ -273,6 +275,30 @@ class _Layout:
                 missing = ids
             known.update(link_titles(conn, link, missing, actor, tz))
         return known
+
+
+def _remembering(step: Cell) -> Cell:
+    """``step`` remembering the cells of the first :data:`REMEMBERED_CELLS` distinct stored
+    texts, integers and dates it is given: a column's dates, options and amounts repeat over a
+    million rows, and reading and formatting one (two or three calls through the type's
+    reader and formatter) costs ten dictionary lookups. Other stored values (a decimal's
+    ``1.0`` equals ``1.00`` but is written otherwise) are never remembered; a cell is an
+    immutable value, so one object may stand in many rows."""
+    cells: dict[Any, Any] = {}
+    missing = object()
+
+    def remembered(value: Any) -> Any:
+        kind = type(value)
+        if kind is not str and kind is not int and kind is not date:
+            return step(value)
+        found = cells.get(value, missing)
+        if found is missing:
+            found = step(value)
+            if len(cells) < REMEMBERED_CELLS:
+                cells[value] = found
+        return found
+
+    return remembered
 
 
 def _composed(read: Cell | None, cell: Cell | None) -> Cell | None:

@@ -83,7 +83,11 @@ def test_an_import_job_whose_worker_is_killed_imports_each_row_once(
     finally:
         kill_session(second)
     assert progress["state"] == "finished", (progress, (tmp_path / "next.log").read_text()[-2000:])
-    assert progress["counts"] == {"created": ROWS, "updated": 0, "merged": 0, "rejected": 0}
+    assert progress["counts"] == {"created": ROWS, "updated": 0, "merged": 0, "rejected": 0}, (
+        killed_at,
+        progress,
+        (tmp_path / "next.log").read_text()[-2000:],
+    )
     with workspace.read() as conn:
         names = conn.execute(sa.text("SELECT name FROM data_lead")).scalars().all()
         outcomes = conn.execute(

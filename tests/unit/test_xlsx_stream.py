@@ -138,3 +138,27 @@ def test_a_cut_text_keeps_its_escapes_whole(tmp_path: Path) -> None:
 def _sheet_xml(path: Path) -> bytes:
     with zipfile.ZipFile(path) as book:
         return book.read("xl/worksheets/sheet1.xml")
+
+
+AMOUNTS = [
+    (Decimal("1234.56"), 1234.56),
+    (Decimal("-0.05"), -0.05),
+    (Decimal("-123456789012.345"), -123456789012.345),  # 15 digits: a number
+    (Decimal("1E+3"), 1000.0),  # an exponent: through a double
+    (Decimal("1.5E-7"), 1.5e-7),
+    (Decimal("0"), 0),
+    (Decimal("-1234567890123.456"), "-1234567890123.456"),  # 16 digits: text, exact
+    (Decimal("NaN"), "NaN"),
+    (Decimal("-Infinity"), "-Infinity"),
+]
+
+
+def test_an_amount_is_a_number_when_a_double_holds_it_and_exact_text_otherwise(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "amounts.xlsx"
+    write_sheet(path, ["金额"], [[amount] for amount, _ in AMOUNTS])
+    read = [row[0].value for row in openpyxl.load_workbook(path).active.iter_rows(min_row=2)]
+    assert read == [expected for _, expected in AMOUNTS]
+    by_calamine = CalamineWorkbook.from_path(str(path)).get_sheet_by_index(0).to_python()[1:]
+    assert [row[0] for row in by_calamine] == [expected for _, expected in AMOUNTS]
