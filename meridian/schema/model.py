@@ -7,7 +7,6 @@ never become SQL identifiers; keys do, after validation against ``KEY_PATTERN``.
 
 from __future__ import annotations
 
-import functools
 import re
 from decimal import Decimal
 from typing import Any, Literal, TypeVar, get_args
@@ -255,9 +254,11 @@ class Form(_Frozen):
     def table_name(self) -> str:
         return f"data_{self.key}"
 
-    @functools.cached_property
+    @property
     def active_fields(self) -> tuple[Field, ...]:
-        """Worked out once per form object (a form is immutable): a create asked eight times."""
+        """Worked out on each call, never kept on the form: ``model_copy`` copies what an
+        instance keeps, so a copy with other fields (a field archived, the fields a role may
+        not see taken out) would answer with the original's."""
         return tuple(f for f in self.fields if not f.archived)
 
     def get_field(self, key: str) -> Field | None:
