@@ -76,6 +76,14 @@ class FormPlan:
     """Column keys a write may change: the form's columns (formulas included) and the owner."""
     name_field: str | None = None
     """The field the record's name keys are made from (``schema/name_keys.py``), if any."""
+    link_fields: tuple[Field, ...] = ()
+    """The fields linking to records: what a write's links are checked in."""
+    user_keys: tuple[str, ...] = ()
+    """The owner and the fields holding users: what a write's user ids are checked in."""
+    file_fields: tuple[Field, ...] = ()
+    """Attachment fields, and line items with one: what a write's files are checked in."""
+    has_expressions: bool = False
+    """Whether a write computes anything: a validation, a formula or a rollup."""
     _list_columns: dict[str, ListColumns] = field(default_factory=dict, repr=False)
 
     def list_columns(self, dialect: str) -> ListColumns:
@@ -91,6 +99,7 @@ class FormPlan:
         lines = {f.key: Dumper(f.fields) for f in form.active_fields if field_type(f).holds_lines}
         live = frozenset(f.key for f in form.active_fields)
         writable = frozenset(f.key for f in columns) | {"owner_id"}
+        active = [(f, field_type(f)) for f in form.active_fields]
         return cls(
             form,
             tables,
@@ -101,6 +110,16 @@ class FormPlan:
             live,
             writable,
             name_source(tables.main, form.title_field),
+            link_fields=tuple(f for f, kind in active if kind.links_records),
+            user_keys=("owner_id", *(f.key for f, kind in active if kind.references_users)),
+            file_fields=tuple(
+                f
+                for f, kind in active
+                if kind.holds_files
+                or (kind.holds_lines and any(field_type(lf).holds_files for lf in f.fields))
+            ),
+            has_expressions=bool(form.validations)
+            or any(kind.evaluates_expression for _, kind in active),
         )
 
 

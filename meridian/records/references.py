@@ -21,6 +21,7 @@ from meridian.db.sets import RUN, one_of
 from meridian.db.tables import users
 from meridian.errors import ErrorCollector
 from meridian.records.files import usable_files
+from meridian.records.plan import plan_for
 from meridian.records.readable import Readable
 from meridian.records.values import ParsedRecord
 from meridian.schema.catalog import get_form
@@ -50,8 +51,8 @@ def check_references(
     """
     wanted: dict[str, set[int]] = defaultdict(set)
     wanted_users: set[int] = set()
-    link_fields = [f for f in form.active_fields if field_type(f).links_records]
-    user_keys = ["owner_id", *(f.key for f in form.active_fields if field_type(f).references_users)]
+    plan = plan_for(form)
+    link_fields, user_keys = plan.link_fields, plan.user_keys
     for record in records:
         for f in link_fields:
             given = record.pairs.get(f.key) if f.many else [record.columns.get(f.key)]
@@ -106,12 +107,7 @@ def _check_attachments(
     use (``usable_files``: else it is refused exactly as an unknown id is) and must meet the
     field's rules on type and size. One lookup for the whole batch."""
     given: list[tuple[str, Field, list[str]]] = []
-    file_fields = [
-        f
-        for f in form.active_fields
-        if field_type(f).holds_files
-        or (field_type(f).holds_lines and any(field_type(lf).holds_files for lf in f.fields))
-    ]
+    file_fields = plan_for(form).file_fields
     if not file_fields:
         return  # most forms: no need to look at every record of a batch
     for record, prefix in zip(records, prefixes, strict=True):
@@ -180,9 +176,7 @@ def linked_ids(form: Form, stored: Mapping[str, Any]) -> dict[str, set[int]]:
     """The ids a stored record's link fields point at (its row and its link lists), for
     ``check_references``'s ``kept``."""
     found: dict[str, set[int]] = {}
-    for f in form.active_fields:
-        if not field_type(f).links_records:
-            continue
+    for f in plan_for(form).link_fields:
         value = stored.get(f.key)
         found[f.key] = set(value) if isinstance(value, list) else {value} if value else set()
     return found

@@ -12,7 +12,7 @@ from typing import Any
 from meridian.core.i18n import Text
 from meridian.core.ids import is_id
 from meridian.errors import ErrorCollector, InvalidValue
-from meridian.schema.fieldtypes import ValueContext, field_type
+from meridian.schema.fieldtypes import FieldType, ValueContext, field_type
 from meridian.schema.model import Field, Form
 
 WRITABLE_SYSTEM_KEYS = frozenset({"owner_id"})
@@ -37,30 +37,57 @@ IMMUTABLE = frozenset({str, int, float, bool, Decimal, date, datetime, time})
 """Stored values safe to share between records (a list is never shared)."""
 
 
+@dataclass(frozen=True)
+class _Shape:
+    """What a parser of one form needs from its definition, worked out once per form object
+    (a single write made a parser, and asked each field's type four times, for every call)."""
+
+    fields: Mapping[str, Field]
+    kinds: Mapping[str, FieldType]
+    required: tuple[Field, ...]
+    line_fields: tuple[Field, ...]
+    alone: tuple[tuple[str, Field, Callable[..., Any]], ...]
+
+    @classmethod
+    def of(cls, form: Form) -> _Shape:
+        kept = _shapes.get(id(form))
+        if kept is not None and kept[0] is form:
+            return kept[1]
+        fields = {f.key: f for f in form.active_fields}
+        kinds = {key: field_type(f) for key, f in fields.items()}
+        shape = cls(
+            fields,
+            kinds,
+            tuple(f for f in fields.values() if f.required and not kinds[f.key].computed),
+            tuple(f for f in fields.values() if kinds[f.key].holds_lines),
+            tuple((key, f, kinds[key].parse) for key, f in fields.items() if checked_alone(f)),
+        )
+        if len(_shapes) >= 512:
+            _shapes.clear()
+        _shapes[id(form)] = (form, shape)  # the form held: its id is not reused meanwhile
+        return shape
+
+
+_shapes: dict[int, tuple[Form, _Shape]] = {}
+
+
 class RecordParser:
     """Checks input for one form; built once per call and reused for every record of a batch."""
 
     def __init__(self, form: Form) -> None:
+        shape = _Shape.of(form)
         self.form = form
-        self.fields = {f.key: f for f in form.active_fields}
-        self.kinds = {key: field_type(f) for key, f in self.fields.items()}
+        self.fields = shape.fields
+        self.kinds = shape.kinds
         self.defaults = [
             (f, list(f.default) if isinstance(f.default, tuple) else f.default)
             for f in self.fields.values()
             if f.default is not None
         ]
-        self.required = [
-            f for f in self.fields.values() if f.required and not self.kinds[f.key].computed
-        ]
-        self.lines = {
-            f.key: RecordParser(line_form_of(f))
-            for f in self.fields.values()
-            if field_type(f).holds_lines
-        }
+        self.required = shape.required
+        self.lines = {f.key: RecordParser(line_form_of(f)) for f in shape.line_fields}
         self.plain: dict[str, tuple[Field, Callable[..., Any], dict[tuple[type, Any], Any]]] = {
-            key: (f, self.kinds[key].parse, {})
-            for key, f in self.fields.items()
-            if checked_alone(f)
+            key: (f, parse, {}) for key, f, parse in shape.alone
         }
         """Fields whose value goes to one column: checked inline, without ``_parse_one``; each
         with what its distinct values became (see :meth:`parse`)."""

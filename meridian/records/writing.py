@@ -431,9 +431,7 @@ def refresh_rollups(conn: Connection, form: Form, rows: Sequence[Mapping[Any, An
 
 
 def has_expressions(form: Form) -> bool:
-    return bool(form.validations) or any(
-        field_type(f).evaluates_expression for f in form.active_fields
-    )
+    return plan_for(form).has_expressions
 
 
 def dump_lines(
