@@ -323,14 +323,7 @@ def _queue(
                 )
             continue
         for event in conditions.passing(rule, compiled, matching):
-            queued.append(
-                {
-                    "rule_id": rule.id,
-                    "record_id": event.record_id,
-                    "trigger": rule.trigger["type"],
-                    "depth": depth,
-                }
-            )
+            queued.append(run_payload(rule, event.record_id, depth))
 
 
 # ---- running actions -----------------------------------------------------------------------------
@@ -421,15 +414,24 @@ def last_activity(conn: Connection, table: sa.Table, activity: Mapping[str, str]
     )
 
 
+def run_payload(rule: Any, record_id: Any, depth: int = 1) -> dict[str, Any]:
+    """A :data:`RUN` job's payload, wherever a run is enqueued (a record's event, a time
+    rule's scan, a schedule): ``record_id`` a value, or a column when built in SQL."""
+    return {
+        "rule_id": rule.id,
+        "record_id": record_id,
+        "trigger": rule.trigger["type"],
+        "depth": depth,
+    }
+
+
 def enqueue_runs(
     conn: Connection, rule: Row[Any], record_id: Any, where: Any, now: datetime
 ) -> None:
     """One run job per record ``record_id`` selects under ``where``, built in SQL: a window or
     a schedule may hold thousands of records."""
     build = sa.func.jsonb_build_object if conn.dialect.name == "postgresql" else sa.func.json_object
-    payload = build(
-        "rule_id", rule.id, "record_id", record_id, "trigger", rule.trigger["type"], "depth", 1
-    )
+    payload = build(*(part for pair in run_payload(rule, record_id).items() for part in pair))
     columns = ["kind", "payload", "state", "run_at", "attempts", "max_attempts", "created_at"]
     rows = sa.select(
         sa.literal(RUN),

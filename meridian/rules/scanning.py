@@ -35,7 +35,7 @@ from meridian.db.engine import read_transaction, transaction
 from meridian.db.tables import rule_fires, rules
 from meridian.jobs.queue import JobContext, enqueue_many
 from meridian.rules.definitions import TIME_TRIGGERS
-from meridian.rules.engine import RUN, last_activity
+from meridian.rules.engine import RUN, last_activity, run_payload
 from meridian.rules.values import expression_sql
 from meridian.schema.catalog import get_form
 from meridian.schema.compile import compile_form
@@ -174,14 +174,5 @@ def fire_due(conn: Connection, rule: Row[Any], due: Sequence[Due], now: datetime
             for record_id, key in due
         ],
     ).all()
-    trigger = rule.trigger["type"]
-    enqueue_many(
-        conn,
-        RUN,
-        [
-            {"rule_id": rule.id, "record_id": record_id, "trigger": trigger, "depth": 1}
-            for record_id in added
-        ],
-        run_at=now,
-    )
+    enqueue_many(conn, RUN, [run_payload(rule, record_id) for record_id in added], run_at=now)
     return len(added)
