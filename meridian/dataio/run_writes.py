@@ -142,7 +142,7 @@ def _create(
                     derived=[derived[i] for i in pending],
                 )
                 if guarded:  # refused, it takes the numbers it was given back with it
-                    ids = write_insert(conn, prepared).ids
+                    ids = write_insert(conn, prepared, merge_later=True).ids
         except ValidationFailed as refused:
             errors = ErrorCollector()
             errors.errors.extend(
@@ -150,7 +150,7 @@ def _create(
             )
             continue
         if not guarded:
-            ids = write_insert(conn, prepared).ids
+            ids = write_insert(conn, prepared, merge_later=True).ids
         outcomes.extend(
             RowOutcome(rows[i].number, "created", record_id)
             for i, record_id in zip(pending, ids, strict=True)

@@ -3,6 +3,7 @@ keep only writable fields, refresh rollups — used by the one-record and the bu
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 import operator
@@ -39,7 +40,7 @@ from meridian.records.history import write_creations
 from meridian.records.numbering import assign_numbers
 from meridian.records.plan import FormPlan, plan_for
 from meridian.records.references import check_references, check_unique, unique_writes
-from meridian.records.search import index_search_texts, record_search_text
+from meridian.records.search import index_search_texts, merges_deferred, record_search_text
 from meridian.records.subscribers import announce_created
 from meridian.records.values import ParsedRecord, RecordParser
 from meridian.schema.compile import FormTables
@@ -275,12 +276,18 @@ class _MadeWhenRead(Sequence[ProposedWrite]):
 
 
 def write_insert(
-    conn: Connection, prepared: PreparedInsert, *, echo: Sequence[sa.Column[Any]] | None = None
+    conn: Connection,
+    prepared: PreparedInsert,
+    *,
+    echo: Sequence[sa.Column[Any]] | None = None,
+    merge_later: bool = False,
 ) -> Inserted:
     """Write what :func:`prepare_insert` let through: the rows, their search index entries,
     line items and links, history, rollups and events. On PostgreSQL a writer that took one
     of the unique values meanwhile makes this refuse (``unique_writes``) before it wrote
-    anything; on SQLite nothing refuses here."""
+    anything; on SQLite nothing refuses here. ``merge_later``: a bulk load that merges the
+    search index when it ends (an import) has SQLite's index flush these texts without
+    merging (``search.merges_deferred``)."""
     form, actor, parsed, prefixes = (
         prepared.form,
         prepared.actor,
@@ -303,9 +310,12 @@ def write_insert(
             insert_many(conn, table, rows)
     writes = writes_to(conn, table)
     texts = {row["id"]: row["_search"] for row in rows if row["_search"] is not None}
-    index_search_texts(conn, plan.tables, texts)
-    write_sides(conn, form, plan.tables, list(zip(ids, parsed, strict=True)), replace=False)
-    write_creations(conn, form.key, table, ids, actor.user_id, now)
+    # FTS5 flushes the texts at the next statement that writes many rows (the history's
+    # INSERT … SELECT opens a statement journal), inside the deferral.
+    with merges_deferred(conn, plan.tables) if merge_later else contextlib.nullcontext():
+        index_search_texts(conn, plan.tables, texts)
+        write_sides(conn, form, plan.tables, list(zip(ids, parsed, strict=True)), replace=False)
+        write_creations(conn, form.key, table, ids, actor.user_id, now)
     refresh_rollups(conn, form, rows)
     announce_created(
         conn, form, table, ids, actor.user_id, dict(zip(ids, rows, strict=True)), intent
