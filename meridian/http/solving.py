@@ -48,6 +48,12 @@ Handler = Callable[[Request], Coroutine[Any, Any, Response]]
 Source = Literal["path", "query", "header"]
 
 
+_IMMUTABLE = (type(None), bool, int, float, str)
+_ASK = object()
+"""A parameter's ``absent``: what FastAPI makes of it when the request leaves it out is asked
+of FastAPI (it is required, or its default is made or checked anew)."""
+
+
 @dataclass(frozen=True)
 class _Param:
     name: str
@@ -55,6 +61,9 @@ class _Param:
     key: str
     loc: tuple[str, str]
     field: ModelField
+    absent: Any
+    """The value when the request leaves the parameter out: its default, an immutable one
+    FastAPI would hand over as it is (a copy of it is itself), else ``_ASK``."""
 
 
 @dataclass(frozen=True)
@@ -91,6 +100,9 @@ class RoutePlan:
         }
         for param in self.params:
             given = sources[param.source].get(param.key)
+            if given is None and param.absent is not _ASK:
+                values[param.name] = param.absent
+                continue
             value, errors = _validate_value_with_model_field(
                 field=param.field,
                 value=Undefined if given is None else given,
@@ -232,7 +244,18 @@ def _plain_param(field: ModelField, source: Source) -> _Param | None:
     if len(aliases) != 1:
         return None
     key = aliases[0][1]
-    return _Param(name=field.name, source=source, key=key, loc=(source, key), field=field)
+    info = field.field_info
+    plain_default = not (
+        info.is_required() or info.validate_default or info.default_factory is not None
+    ) and isinstance(info.default, _IMMUTABLE)
+    return _Param(
+        name=field.name,
+        source=source,
+        key=key,
+        loc=(source, key),
+        field=field,
+        absent=info.default if plain_default else _ASK,
+    )
 
 
 def _plain_dependencies(dependant: Dependant) -> tuple[_Dependency, ...] | None:
