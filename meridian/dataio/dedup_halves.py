@@ -74,10 +74,12 @@ def most_edits(length: int, threshold: float) -> int:
     return int(2 * length * (1 - share) / share + 1e-9)
 
 
+@lru_cache(maxsize=8192)
 def halves(key: str, threshold: float) -> tuple[str, str] | None:
     """The key's head and its tail reversed (what ``_name_key`` and ``_name_rev`` are looked up
     by), or None when no key one edit away can reach ``threshold`` — a short key, which only
-    the equal key can match."""
+    the equal key can match. Remembered for the last few batches' keys: an import asks for
+    each row's three times (within the file, the stored records' ranges, their scoring)."""
     if len(key) < 2 or most_edits(len(key), threshold) < 1:
         return None
     start = len(key) - len(_strip_places(key))
@@ -110,9 +112,9 @@ def _trade_length(core: str) -> int:
     changed = True
     while changed:
         changed = False
+        rest = len(core) - length
         for trade in _TRADES:  # longest first
-            rest = len(core) - length
-            if core[:rest].endswith(trade) and rest > len(trade) + 1:
+            if core.endswith(trade, 0, rest) and rest > len(trade) + 1:
                 length += len(trade)
                 changed = True
                 break
