@@ -34,6 +34,7 @@ from bisect import bisect_left
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
@@ -316,17 +317,20 @@ def stored_near(
     the tail of one of ``keys`` (equals it, for a short key). Every record found is returned,
     however many: none is left out unscored."""
     records: dict[int, _Named] = {}
-    for statement in near_statements(readable, keys, threshold):
-        for record_id, key in conn.execute(statement):
+    for statement, values in near_statements(readable, keys, threshold):
+        for record_id, key in conn.execute(statement, values):
             records[record_id] = _Named(record_id, key, key)
     return list(records.values())
 
 
 def near_statements(
     readable: Readable, keys: Sequence[str], threshold: float
-) -> list[sa.Select[Any]]:
-    """The statements :func:`stored_near` runs: prefix ranges on the indexed ``_name_key``
-    and ``_name_rev`` (an ``IN`` for the short keys), ``_LOOKUPS_PER_QUERY`` to a statement."""
+) -> list[tuple[sa.Select[Any], dict[str, Any]]]:
+    """The statements :func:`stored_near` runs, each with its values: prefix ranges on the
+    indexed ``_name_key`` and ``_name_rev`` (an ``IN`` for the short keys),
+    ``_LOOKUPS_PER_QUERY`` to a statement. A statement's condition is made once per shape
+    (:func:`_near_condition`) and given the keys' bounds as values: built anew for each
+    batch, its thousands of comparisons cost more than SQLite's lookups."""
     table = readable.table
     key_column, reversed_column = table.c[NAME_KEY], table.c[NAME_REVERSED]
     exact: set[str] = set()
@@ -339,19 +343,48 @@ def near_statements(
         else:
             heads.add(found[0])
             tails.add(found[1])
-    terms: list[ColumnElement[bool]] = [
-        *(sa.and_(key_column >= h, key_column < _after(h)) for h in sorted(heads)),
-        *(sa.and_(reversed_column >= t, reversed_column < _after(t)) for t in sorted(tails)),
+    terms: list[tuple[str, Any]] = [
+        *(("head", h) for h in sorted(heads)),
+        *(("tail", t) for t in sorted(tails)),
     ]
     exact_keys = sorted(exact)
-    for start in range(0, len(exact_keys), _CHUNK):
-        terms.append(key_column.in_(exact_keys[start : start + _CHUNK]))
-    return [
-        readable.select(table.c.id, key_column).where(
-            sa.or_(*terms[start : start + _LOOKUPS_PER_QUERY])
+    terms.extend(
+        ("exact", exact_keys[start : start + _CHUNK]) for start in range(0, len(exact_keys), _CHUNK)
+    )
+    made = []
+    for start in range(0, len(terms), _LOOKUPS_PER_QUERY):
+        chunk = terms[start : start + _LOOKUPS_PER_QUERY]
+        kinds = tuple(kind for kind, _ in chunk)
+        values: dict[str, Any] = {}
+        for position, (kind, value) in enumerate(chunk):
+            if kind == "exact":
+                values[f"k{position}"] = value
+            else:
+                values[f"lo{position}"], values[f"hi{position}"] = value, _after(value)
+        condition = _near_condition(key_column, reversed_column, kinds)
+        made.append((readable.select(table.c.id, key_column).where(condition), values))
+    return made
+
+
+@lru_cache(maxsize=512)
+def _near_condition(
+    key_column: sa.Column[Any], reversed_column: sa.Column[Any], kinds: tuple[str, ...]
+) -> ColumnElement[bool]:
+    """``OR`` of one condition per term — a head's range on the key, a tail's on the reversed
+    key, an ``IN`` of short keys — its bounds left as values (``lo0``/``hi0``, ``k2`` …)."""
+    terms: list[ColumnElement[bool]] = []
+    for position, kind in enumerate(kinds):
+        if kind == "exact":
+            terms.append(key_column.in_(sa.bindparam(f"k{position}", expanding=True)))
+            continue
+        column = key_column if kind == "head" else reversed_column
+        terms.append(
+            sa.and_(
+                column >= sa.bindparam(f"lo{position}", type_=column.type),
+                column < sa.bindparam(f"hi{position}", type_=column.type),
+            )
         )
-        for start in range(0, len(terms), _LOOKUPS_PER_QUERY)
-    ]
+    return sa.or_(*terms)
 
 
 # ---- what becomes of each row ----------------------------------------------------------------

@@ -299,8 +299,8 @@ def test_one_edit_anywhere_in_a_name_is_found_through_the_name_key_indexes(
         ]
         named = dict(conn.exec_driver_sql("SELECT id, name FROM data_customer").all())
         readable = Readable.of(conn, form_access(conn, admin, customer), workspace.tz)
-        [statement] = near_statements(readable, ["北京华信01999物流", "阿里"], 90.0)
-        sql = str(statement.compile(conn, compile_kwargs={"literal_binds": True}))
+        [(statement, values)] = near_statements(readable, ["北京华信01999物流", "阿里"], 90.0)
+        sql = str(statement.params(values).compile(conn, compile_kwargs={"literal_binds": True}))
         if conn.dialect.name == "sqlite":
             plan = " ".join(
                 str(row[-1]) for row in conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {sql}")
