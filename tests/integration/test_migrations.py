@@ -330,3 +330,51 @@ def test_existing_records_get_their_name_keys(database_url: str, tmp_path: Path)
             assert {"ix_data_deal__name_key", "ix_data_deal__name_rev"} <= indexes
     finally:
         engine.dispose()
+
+
+def test_phone_email_and_uscc_fields_of_existing_forms_get_an_index(
+    database_url: str, tmp_path: Path
+) -> None:
+    """Revision 0039 indexes the party keys deduplication looks every imported value up by
+    (phone, e-mail, USCC), which forms made before had unindexed; a unique one keeps its
+    unique index."""
+    engine = make_engine(database_url)
+    config = alembic_config()
+    form = parse_model(
+        Form,
+        {
+            "key": "customer",
+            "app_key": "crm",
+            "label": "客户",
+            "fields": [
+                {"key": "name", "label": "名称", "type": "text"},
+                {"key": "phone", "label": "电话", "type": "phone"},
+                {"key": "email", "label": "邮箱", "type": "email"},
+                {"key": "uscc", "label": "信用代码", "type": "uscc", "unique": True},
+            ],
+        },
+    )
+    try:
+        with engine.begin() as conn:
+            config.attributes["connection"] = conn
+            command.upgrade(config, "0038")  # the revision before 0039
+        open_audit_trail(engine, load_audit_key(configured="", data_dir=tmp_path))
+        with engine.begin() as conn:
+            changes.create_app(conn=conn, actor=Actor.system(), app=App(key="crm", label="CRM"))
+            changes.create_form(conn=conn, actor=Actor.system(), form=form)
+            # As an older Meridian made the table: no index on the phone and the e-mail.
+            conn.exec_driver_sql("DROP INDEX ix_data_customer_phone")
+            conn.exec_driver_sql("DROP INDEX ix_data_customer_email")
+        upgrade_database(engine)
+        upgrade_database(engine)  # and again: an index already there is left alone
+        with engine.connect() as conn:
+            indexes = {
+                str(index["name"]): index["column_names"]
+                for index in sa.inspect(conn).get_indexes("data_customer")
+            }
+        assert indexes["ix_data_customer_phone"] == ["phone"]
+        assert indexes["ix_data_customer_email"] == ["email"]
+        assert indexes["uq_data_customer_uscc"] == ["uscc"]
+        assert "ix_data_customer_uscc" not in indexes
+    finally:
+        engine.dispose()

@@ -134,7 +134,9 @@ class FieldType:
 
     duplicate_key: ClassVar[bool] = False
     """Two records sharing a (normalised) value of the field are one party: deduplication
-    (``meridian/dataio/dedup.py``) pairs them as exact duplicates (USCC, phone, email)."""
+    (``meridian/dataio/dedup.py``) pairs them as exact duplicates (USCC, phone, email). Such
+    a type is :attr:`always_indexed` too: an import looks each of its values up against the
+    stored records, which unindexed read the whole table once per batch (1,000 rows)."""
 
     designer_settings: ClassVar[tuple[str, ...]] = ("unique",)
     """The settings the form designer offers for a field of the type: ``unique``,

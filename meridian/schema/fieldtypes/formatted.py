@@ -51,6 +51,7 @@ class _NormalisedText(FieldType):
 class EmailType(_NormalisedText):
     name = "email"
     duplicate_key = True
+    always_indexed = True  # deduplication looks every imported value up
     designer_settings: ClassVar[tuple[str, ...]] = ("unique", "default")
     code = "invalid_email"
     input_type = "email"
@@ -70,6 +71,7 @@ class PhoneType(_NormalisedText):
 
     name = "phone"
     duplicate_key = True
+    always_indexed = True  # deduplication looks every imported value up
     import_cleanser = "phone_number"
     designer_settings: ClassVar[tuple[str, ...]] = ("unique", "default")
     input_type = "tel"
@@ -104,6 +106,7 @@ class UsccType(_NormalisedText):
 
     name = "uscc"
     duplicate_key = True
+    always_indexed = True  # deduplication looks every imported value up
     code = "invalid_uscc"
 
     def normalise(self, field: Field, text: str) -> str:
