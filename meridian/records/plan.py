@@ -9,6 +9,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from meridian.core.identity import ByIdentity
 from meridian.db.types import UTCDateTime, sqlite_datetime_iso
 from meridian.records.search import searchable_fields
 from meridian.records.values import Dumper
@@ -126,21 +127,14 @@ class FormPlan:
 def plan_for(form: Form) -> FormPlan:
     """Memoised by the frozen form definition, like ``compile_form``: a plan is never changed.
     The very object asked for again (the per-process form cache hands out one per revision)
-    is found by identity: hashing and comparing a form by value walks every field of it, and
-    a write asks for its plan a dozen times."""
-    kept = _by_identity.get(id(form))
-    if kept is not None and kept[0] is form:
-        return kept[1]
-    plan = _plan_by_value(form)
-    if len(_by_identity) >= 512:
-        _by_identity.clear()
-    _by_identity[id(form)] = (form, plan)  # the form held: its id is not reused meanwhile
-    return plan
-
-
-_by_identity: dict[int, tuple[Form, FormPlan]] = {}
+    is found by identity (:class:`~meridian.core.identity.ByIdentity`): a write asks for its
+    plan a dozen times."""
+    return _by_identity(form)
 
 
 @functools.lru_cache(maxsize=512)
 def _plan_by_value(form: Form) -> FormPlan:
     return FormPlan.of(form)
+
+
+_by_identity: ByIdentity[Form, FormPlan] = ByIdentity(_plan_by_value)

@@ -10,6 +10,7 @@ from decimal import Decimal
 from typing import Any
 
 from meridian.core.i18n import Text
+from meridian.core.identity import ByIdentity
 from meridian.core.ids import is_id
 from meridian.errors import ErrorCollector, InvalidValue
 from meridian.schema.fieldtypes import FieldType, ValueContext, field_type
@@ -50,32 +51,25 @@ class _Shape:
 
     @classmethod
     def of(cls, form: Form) -> _Shape:
-        kept = _shapes.get(id(form))
-        if kept is not None and kept[0] is form:
-            return kept[1]
         fields = {f.key: f for f in form.active_fields}
         kinds = {key: field_type(f) for key, f in fields.items()}
-        shape = cls(
+        return cls(
             fields,
             kinds,
             tuple(f for f in fields.values() if f.required and not kinds[f.key].computed),
             tuple(f for f in fields.values() if kinds[f.key].holds_lines),
             tuple((key, f, kinds[key].parse) for key, f in fields.items() if checked_alone(f)),
         )
-        if len(_shapes) >= 512:
-            _shapes.clear()
-        _shapes[id(form)] = (form, shape)  # the form held: its id is not reused meanwhile
-        return shape
 
 
-_shapes: dict[int, tuple[Form, _Shape]] = {}
+_shape_of: ByIdentity[Form, _Shape] = ByIdentity(_Shape.of)
 
 
 class RecordParser:
     """Checks input for one form; built once per call and reused for every record of a batch."""
 
     def __init__(self, form: Form) -> None:
-        shape = _Shape.of(form)
+        shape = _shape_of(form)
         self.form = form
         self.fields = shape.fields
         self.kinds = shape.kinds
