@@ -46,9 +46,9 @@ FORMATS = ("xlsx", "csv")
 PARTITION = 2000
 """Rows turned into values at a time: one query per side table and link per partition."""
 KNOWN_TITLES = 50_000
-REMEMBERED_CELLS = 4096
-"""Distinct stored values per column whose cell an export remembers (:func:`_remembering`)."""
 """Linked titles an export keeps per link field (memory stays bounded however many)."""
+REMEMBERED_CELLS = 4096
+"""Distinct stored values per column whose cell an export remembers (:class:`_Remembering`)."""
 PROGRESS_ROWS = 2000
 """Rows between two calls of a writer's ``progress``."""
 _LIST_SEPARATOR = "、"
@@ -132,8 +132,10 @@ def export_rows(
 
     def rows() -> Iterator[list[Any]]:
         streamed = statement.execution_options(stream_results=True, yield_per=PARTITION)
+        done = 0
         for partition in conn.execute(streamed).partitions():
-            yield from layout.cells(conn, plan, partition, actor, tz)
+            yield from layout.cells(conn, plan, partition, actor, tz, done)
+            done += len(partition)
 
     def count() -> int:
         counted = sa.select(sa.func.count()).select_from(table).where(where)
@@ -178,7 +180,7 @@ class _Layout:
     """
 
     select: sa.Select[Any]
-    steps: tuple[tuple[int, Cell], ...]
+    steps: tuple[tuple[int, _Remembering], ...]
     """(position, function) of the columns whose stored value is not the cell."""
     links: tuple[tuple[int, Field], ...]
     """(position, link field) of single links read from the row: their titles per partition."""
@@ -202,7 +204,7 @@ class _Layout:
         table = plan.tables.main
         selectable = {c.key: c for c in listed.select.selected_columns}
         selected: list[Any] = [table.c.id]
-        steps: list[tuple[int, Cell]] = []
+        steps: list[tuple[int, _Remembering]] = []
         links: list[tuple[int, Field]] = []
         sides: list[tuple[int, Field]] = []
         for position, f in enumerate(columns, start=1):
@@ -219,7 +221,7 @@ class _Layout:
             cell = _cell_of(f, tz, names)
             step = _composed(read, cell)
             if step is not None:
-                steps.append((position, _remembering(step)))
+                steps.append((position, _Remembering(step)))
         selected.append(table.c.owner_id)
         return cls(
             sa.select(*selected), tuple(steps), tuple(links), tuple(sides), len(selected) - 1, names
@@ -232,9 +234,10 @@ class _Layout:
         partition: Sequence[Any],
         actor: Actor,
         tz: ZoneInfo,
+        done: int,
     ) -> Iterator[list[Any]]:
-        """One partition's rows as lists of cells."""
-        steps = list(self.steps)
+        """One partition's rows as lists of cells (``done`` rows came before it)."""
+        steps: list[tuple[int, Cell]] = [(p, memo.step_after(done)) for p, memo in self.steps]
         side_values: dict[int, dict[str, Any]] = {}
         if self.sides:
             side_values = read_sides(conn, plan, [row[0] for row in partition])
@@ -277,28 +280,48 @@ class _Layout:
         return known
 
 
-def _remembering(step: Cell) -> Cell:
-    """``step`` remembering the cells of the first :data:`REMEMBERED_CELLS` distinct stored
-    texts, integers and dates it is given: a column's dates, options and amounts repeat over a
-    million rows, and reading and formatting one (two or three calls through the type's
-    reader and formatter) costs ten dictionary lookups. Other stored values (a decimal's
-    ``1.0`` equals ``1.00`` but is written otherwise) are never remembered; a cell is an
-    immutable value, so one object may stand in many rows."""
-    cells: dict[Any, Any] = {}
-    missing = object()
+class _Remembering:
+    """A column's step remembering the cells of the first :data:`REMEMBERED_CELLS` distinct
+    stored texts, integers and dates it is given: a column's dates, options and amounts
+    repeat over a million rows, and reading and formatting one (two or three calls through
+    the type's reader and formatter) costs ten dictionary lookups. Other stored values (a
+    decimal's ``1.0`` equals ``1.00`` but is written otherwise) are never remembered; a cell
+    is an immutable value, so one object may stand in many rows.
 
-    def remembered(value: Any) -> Any:
+    A column whose values hardly repeat (phones, unique amounts: its memory full and three
+    in four values new) is given its bare step from the next partition on
+    (:meth:`step_after`): looking each value up first only added a call and a miss."""
+
+    __slots__ = ("cells", "gave_up", "misses", "step")
+
+    def __init__(self, step: Cell) -> None:
+        self.step = step
+        self.cells: dict[Any, Any] = {}
+        self.misses = 0
+        self.gave_up = False
+
+    def step_after(self, rows: int) -> Cell:
+        """The function for the next partition, ``rows`` rows into the export (once given
+        up, for good: the misses are no longer counted)."""
+        if not self.gave_up:
+            self.gave_up = len(self.cells) >= REMEMBERED_CELLS and self.misses * 4 > rows * 3
+        return self.step if self.gave_up else self.cell
+
+    def cell(self, value: Any) -> Any:
         kind = type(value)
         if kind is not str and kind is not int and kind is not date:
-            return step(value)
-        found = cells.get(value, missing)
-        if found is missing:
-            found = step(value)
+            return self.step(value)
+        cells = self.cells
+        found = cells.get(value, _MISSING)
+        if found is _MISSING:
+            self.misses += 1
+            found = self.step(value)
             if len(cells) < REMEMBERED_CELLS:
                 cells[value] = found
         return found
 
-    return remembered
+
+_MISSING = object()
 
 
 def _composed(read: Cell | None, cell: Cell | None) -> Cell | None:

@@ -274,3 +274,45 @@ def test_every_kind_of_value_is_exported_for_people(client: TestClient) -> None:
     assert cells[1][1:7] == ["机房参观", "重点、新客", cells[1][3], True, "Admin", "IDC 托管、专线"]
     assert cells[1][3].strftime("%Y-%m-%d %H:%M") == "2026-03-05 10:30"
     assert cells[2][1] == "空" and cells[2][2:8] == [None] * 6
+
+
+def test_columns_that_stop_remembering_still_export_every_value(
+    client: TestClient, monkeypatch: Any
+) -> None:
+    """Amounts that never repeat fill a column's memory of cells and the column goes on with
+    its bare reader and formatter from the next partition; options and dates that repeat keep
+    theirs. Either way each cell is the record's own value, in .xlsx and CSV alike."""
+    from meridian.dataio import export
+
+    monkeypatch.setattr(export, "REMEMBERED_CELLS", 4)
+    monkeypatch.setattr(export, "PARTITION", 5)
+    _set_up(client)
+    for n in range(24):
+        made = client.post(
+            "/api/v1/forms/deal/records",
+            json={
+                "name": f"商机{n}",
+                "stage": ["lead", "won"][n % 2],
+                "amount": f"{1000 + n}.{n:02d}",
+                "signed": f"2026-0{1 + n % 3}-05",
+            },
+        )
+        assert made.status_code == 201, made.text
+    params = {"columns": "name,stage,amount,signed", "sort": "id"}
+    table = _csv(
+        client.get("/api/v1/forms/deal/export", params={**params, "format": "csv"}).content
+    )
+    book = client.get("/api/v1/forms/deal/export", params={**params, "format": "xlsx"})
+    sheet = openpyxl.load_workbook(io.BytesIO(book.content)).active
+    cells = [list(row)[1:5] for row in sheet.iter_rows(min_row=5, values_only=True)]
+    assert [row[1:5] for row in table[4:]] == [
+        [f"商机{n}", ["线索", "赢单"][n % 2], f"{1000 + n}.{n:02d}", f"2026-0{1 + n % 3}-05"]
+        for n in range(24)
+    ]
+    assert cells == [
+        [f"商机{n}", ["线索", "赢单"][n % 2], float(f"{1000 + n}.{n:02d}"), cells[n][3]]
+        for n in range(24)
+    ]
+    assert [row[3].date().isoformat() for row in cells] == [
+        f"2026-0{1 + n % 3}-05" for n in range(24)
+    ]

@@ -162,3 +162,42 @@ def test_an_amount_is_a_number_when_a_double_holds_it_and_exact_text_otherwise(
     assert read == [expected for _, expected in AMOUNTS]
     by_calamine = CalamineWorkbook.from_path(str(path)).get_sheet_by_index(0).to_python()[1:]
     assert [row[0] for row in by_calamine] == [expected for _, expected in AMOUNTS]
+
+
+def test_dates_repeated_down_and_across_columns_read_back_past_what_is_remembered(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(xlsx_stream, "TEXTS_REMEMBERED", 8)
+    rows = [
+        [date(2026, 1 + n % 12, 1 + n % 28), None, date(2026, 1 + n % 3, 5), f"商机{n}"]
+        for n in range(60)
+    ]
+    path = tmp_path / "dates.xlsx"
+    write_sheet(path, ["签约日", "空", "到期日", "名称"], rows)
+    sheet = openpyxl.load_workbook(path).active
+    read = [[c.value for c in row] for row in sheet.iter_rows(min_row=2)]
+    assert read == [
+        [datetime(d.year, d.month, d.day) if d else d for d in row[:3]] + row[3:] for row in rows
+    ]
+    assert all(sheet.cell(r, 3).number_format == "yyyy-mm-dd" for r in range(2, 62))
+    by_calamine = CalamineWorkbook.from_path(str(path)).get_sheet_by_index(0).to_python()[1:]
+    assert [[row[0], row[2], row[3]] for row in by_calamine] == [
+        [row[0], row[2], row[3]] for row in rows
+    ]
+
+
+def test_the_sheet_is_deflated_by_isal_where_zipfile_lets_its_deflater_be_given(
+    tmp_path: Path,
+) -> None:
+    """The sheet's entry gets ISA-L's deflater in place of zlib's through zipfile's private
+    ``_compressor``: a Python whose zipfile lost it would quietly deflate with zlib, slower."""
+    assert xlsx_stream.deflating.__name__ == "isal.isal_zlib", "isal is pinned: make install"
+    with zipfile.ZipFile(tmp_path / "probe.zip", "w", compression=zipfile.ZIP_DEFLATED) as book:
+        with book.open("probe", "w") as part:
+            assert hasattr(part, "_compressor")
+    rows = [[n, f"客户{n % 7}", Decimal(n) / 100, date(2026, 3, 5)] for n in range(5000)]
+    path = tmp_path / "deflated.xlsx"
+    write_sheet(path, ["ID", "客户", "金额", "日期"], rows)
+    read = CalamineWorkbook.from_path(str(path)).get_sheet_by_index(0).to_python()[1:]
+    assert [row[1] for row in read] == [row[1] for row in rows]
+    assert [row[2] for row in read] == [float(row[2]) for row in rows]
