@@ -150,19 +150,23 @@ def _write_rows(
 
     worker = threading.Thread(target=deflate, name="xlsx-deflate", daemon=True)
     worker.start()
-    written = 0
+    every = progress_rows if progress is not None else 0
+    number = 1
     try:
         add_row = _row_writer(len(header))
         buffer = [_XML + f'<worksheet xmlns="{_MAIN}"><sheetData>']
         add_row(buffer, 1, [_Header(h) for h in header])
+        due = _due_after(0, every)
         for number, row in enumerate(rows, start=2):
             add_row(buffer, number, row)
-            written = number - 1
-            if written % CHUNK_ROWS == 0:
-                _hand(pieces, buffer, failed)
-                buffer = []
-            if progress is not None and written % progress_rows == 0:
-                progress(written)
+            if number == due:  # one comparison a row: a chunk to hand on or progress to tell
+                written = number - 1
+                if written % CHUNK_ROWS == 0:
+                    _hand(pieces, buffer, failed)
+                    buffer = []
+                if progress is not None and written % progress_rows == 0:
+                    progress(written)
+                due = _due_after(written, every)
         buffer.append("</sheetData></worksheet>")
         _hand(pieces, buffer, failed)
     finally:
@@ -170,7 +174,15 @@ def _write_rows(
         worker.join()
     if failed:
         raise failed[0]
-    return written
+    return number - 1
+
+
+def _due_after(written: int, every: int) -> int:
+    """The number of the row after which a chunk is handed on or progress is told next."""
+    due = (written // CHUNK_ROWS + 1) * CHUNK_ROWS
+    if every:
+        due = min(due, (written // every + 1) * every)
+    return due + 1
 
 
 def _hand(
@@ -284,10 +296,14 @@ def _text_rest(value: str, style: str = "") -> str:
     with one, as XlsxWriter does (most cells need not carry the attribute)."""
     if len(value) > MAX_TEXT:
         value = value[:MAX_TEXT]
-    if _NEEDS_ESCAPE.search(value) is not None or "_x" in value:
+    if _needs_escape(value) is not None or "_x" in value:
         value = _escape(value)
-    space = ' xml:space="preserve"' if value[:1].isspace() or value[-1:].isspace() else ""
-    return f'"{style} t="inlineStr"><is><t{space}>{value}</t></is></c>'
+    if value.strip() != value:  # starts or ends with a space: one call, not two slices
+        return f'"{style} t="inlineStr"><is><t xml:space="preserve">{value}</t></is></c>'
+    return f'"{style} t="inlineStr"><is><t>{value}</t></is></c>'
+
+
+_needs_escape = _NEEDS_ESCAPE.search
 
 
 def _serial(moment: datetime) -> float:

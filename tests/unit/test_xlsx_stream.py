@@ -201,3 +201,18 @@ def test_the_sheet_is_deflated_by_isal_where_zipfile_lets_its_deflater_be_given(
     read = CalamineWorkbook.from_path(str(path)).get_sheet_by_index(0).to_python()[1:]
     assert [row[1] for row in read] == [row[1] for row in rows]
     assert [row[2] for row in read] == [float(row[2]) for row in rows]
+
+
+def test_progress_and_chunks_fall_where_each_is_due(tmp_path: Path) -> None:
+    """Progress every 700 rows while chunks go every :data:`CHUNK_ROWS` rows: each is told
+    at its own rows, and every row lands once, in order."""
+    rows = [[n, f"客户{n}"] for n in range(2 * xlsx_stream.CHUNK_ROWS + 500)]
+    path = tmp_path / "chunks.xlsx"
+    progress: list[int] = []
+    written = write_sheet(
+        path, ["ID", "客户"], iter(rows), progress=progress.append, progress_rows=700
+    )
+    assert written == len(rows)
+    assert progress == list(range(700, len(rows) + 1, 700))
+    read = CalamineWorkbook.from_path(str(path)).get_sheet_by_index(0).to_python()[1:]
+    assert [[int(row[0]), row[1]] for row in read] == rows
