@@ -4,6 +4,7 @@ applications made in one process share their analysed routes, each bound to itse
 from __future__ import annotations
 
 import gc
+import threading
 import weakref
 from pathlib import Path
 
@@ -82,12 +83,21 @@ def test_apps_share_the_analysed_routes_and_each_keeps_its_own_overrides(
 def test_an_app_is_freed_once_nothing_uses_it(settings: Settings, workspace: Workspace) -> None:
     """Nothing of the process keeps an app that served its requests: FastAPI caches every
     endpoint it analysed, and an endpoint closing over its app kept each app — its routes,
-    its workspace — for as long (a test process makes one app per test)."""
+    its workspace — for as long (a test process makes one app per test).
+
+    The threads that served the requests are waited for first: a thread the thread pool ran
+    the refused credential's check in holds its last frames until its interpreter state is
+    cleared, after it has left ``threading.enumerate()`` — on a loaded machine for up to a
+    second or two, and the app (through the request) with them."""
+    before = set(threading.enumerate())
     app = create_app(settings, workspace=workspace)
     with TestClient(app) as client:
         assert client.get("/healthz").status_code == 200
         assert client.get("/api/docs").status_code == 401
+        serving = set(threading.enumerate()) - before
     freed = weakref.ref(app)
     del app, client
+    for thread in serving:
+        thread.join(timeout=30)  # until its interpreter state is gone, not just its run()
     gc.collect()
     assert freed() is None
