@@ -29,19 +29,14 @@ from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
-from scratch import database_url
+from scratch import bench_workspace, database_url
 
-from meridian.access.users import create_user
-from meridian.app import create_workspace
-from meridian.core.actor import Actor
 from meridian.dataio import dedup
-from meridian.db.engine import make_engine
 from meridian.records.bulk import create_records
 from meridian.records.plan import plan_for
 from meridian.schema.catalog import get_form
 from meridian.schema.model import App, Field, Form
 from meridian.schema.values.company import name_key
-from meridian.settings import Settings
 from meridian.solutions.loader import install_solution
 
 PLACES = ["北京", "上海", "深圳", "杭州", "成都", "武汉", "南京", "西安", "广州", "苏州", ""]
@@ -100,19 +95,8 @@ def load_before(path: Path) -> Any:
 
 def run(args: argparse.Namespace, url: str) -> None:
     folder = Path(tempfile.mkdtemp(prefix="meridian-dedup-bench-"))
-    settings = Settings(data_dir=folder / "data", database_url=url)
-    workspace = create_workspace(settings, engine=make_engine(settings.resolved_database_url))
+    workspace, actor = bench_workspace(folder / "data", url)
     engine = workspace.engine
-    with engine.begin() as conn:
-        user_id = create_user(
-            conn=conn,
-            email="bench@acme.test",
-            name="Bench",
-            password="benchmark!",
-            passwords=workspace.passwords,
-            is_admin=True,
-        )
-    actor = Actor(user_id=user_id, is_admin=True)
     app, forms = bench_form()
     install_solution(engine, actor, app, forms)
     with engine.connect() as conn:

@@ -29,11 +29,8 @@ from collections.abc import Generator
 from pathlib import Path
 
 import sqlalchemy as sa
-from scratch import database_url
+from scratch import bench_workspace, database_url
 
-from meridian.access.users import create_user
-from meridian.app import create_workspace
-from meridian.core.actor import Actor
 from meridian.dataio import running
 from meridian.dataio.dedup_run import duplicate_finder
 from meridian.dataio.mapping import suggest_mapping
@@ -41,12 +38,10 @@ from meridian.dataio.mappings import suggested
 from meridian.dataio.reading import read_sheet
 from meridian.dataio.run_rows import Converted, ImportRun
 from meridian.dataio.running import begin_import, run_import
-from meridian.db.engine import make_engine
 from meridian.records.plan import plan_for
 from meridian.schema.catalog import get_form
 from meridian.schema.model import App, Field, Form, SelectOption
 from meridian.schema.values.uscc import organisation_check_character, uscc_check_character
-from meridian.settings import Settings
 from meridian.solutions.loader import install_solution
 
 INDUSTRIES = ["互联网", "金融", "制造业", "游戏", "政府", "云服务"]
@@ -185,19 +180,8 @@ def run(
     ahead: bool = True,
 ) -> None:
     folder = Path(tempfile.mkdtemp(prefix="meridian-import-bench-"))
-    settings = Settings(data_dir=folder / "data", database_url=url)
-    workspace = create_workspace(settings, engine=make_engine(settings.resolved_database_url))
+    workspace, actor = bench_workspace(folder / "data", url)
     engine = workspace.engine
-    with engine.begin() as conn:
-        user_id = create_user(
-            conn=conn,
-            email="bench@acme.test",
-            name="Bench",
-            password="benchmark!",
-            passwords=workspace.passwords,
-            is_admin=True,
-        )
-    actor = Actor(user_id=user_id, is_admin=True)
     app, forms = bench_form()
     install_solution(engine, actor, app, forms)
     path = folder / "companies.csv"

@@ -21,20 +21,16 @@ import time
 from pathlib import Path
 
 from import_bench import bench_form, write_file
+from scratch import bench_workspace
 
-from meridian.access.users import create_user
-from meridian.app import create_workspace
-from meridian.core.actor import Actor
 from meridian.dataio import run_ahead
 from meridian.dataio.mapping import suggest_mapping
 from meridian.dataio.mappings import suggested
 from meridian.dataio.reading import read_sheet
 from meridian.dataio.resolving import Resolver
 from meridian.dataio.run_rows import BatchConverter, ImportRun
-from meridian.db.engine import make_engine
 from meridian.schema.catalog import get_form
 from meridian.schema.fieldtypes import ValueContext
-from meridian.settings import Settings
 from meridian.solutions.loader import install_solution
 
 
@@ -45,19 +41,8 @@ def main() -> None:
     parser.add_argument("--profile", type=int, default=0, help="print the top N functions")
     args = parser.parse_args()
     folder = Path(tempfile.mkdtemp(prefix="meridian-child-bench-"))
-    settings = Settings(data_dir=folder / "data", database_url="")
-    workspace = create_workspace(settings, engine=make_engine(settings.resolved_database_url))
+    workspace, actor = bench_workspace(folder / "data", "")
     engine = workspace.engine
-    with engine.begin() as conn:
-        user_id = create_user(
-            conn=conn,
-            email="bench@acme.test",
-            name="Bench",
-            password="benchmark!",
-            passwords=workspace.passwords,
-            is_admin=True,
-        )
-    actor = Actor(user_id=user_id, is_admin=True)
     app, forms = bench_form()
     install_solution(engine, actor, app, forms)
     path = folder / "companies.csv"

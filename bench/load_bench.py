@@ -29,20 +29,15 @@ from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
-from scratch import database_url
+from scratch import bench_workspace, database_url
 from sqlalchemy.engine import Connection
 
-from meridian.access.users import create_user
-from meridian.app import create_workspace
-from meridian.core.actor import Actor
-from meridian.db.engine import make_engine
 from meridian.db.ids import reserve_ids
 from meridian.records.bulk import create_records
 from meridian.schema.catalog import find_form
 from meridian.schema.compile import compile_form
 from meridian.schema.fieldtypes import field_type
 from meridian.schema.model import Form
-from meridian.settings import Settings
 from meridian.solutions import idc_crm
 from meridian.solutions.loader import _analyze, _resolve_links, install_solution
 
@@ -190,20 +185,9 @@ def report(key: str, count: int, m: Meter, s: Meter, r: Meter, n: int) -> None:
 
 
 def run(scale: int, url: str, every: int) -> None:
-    settings = Settings(data_dir=Path(tempfile.mkdtemp(prefix="meridian-load-")), database_url=url)
-    workspace = create_workspace(settings, engine=make_engine(settings.resolved_database_url))
+    workspace, actor = bench_workspace(Path(tempfile.mkdtemp(prefix="meridian-load-")), url)
     engine = workspace.engine
     print(f"database: {engine.dialect.name}, scale {scale:,} opportunities, every {every}th batch")
-    with engine.begin() as conn:
-        user_id = create_user(
-            conn=conn,
-            email="bench@acme.test",
-            name="Bench",
-            password="benchmark!",
-            passwords=workspace.passwords,
-            is_admin=True,
-        )
-    actor = Actor(user_id=user_id, is_admin=True)
     app, forms = idc_crm.load_package()
     install_solution(engine, actor, app, forms)
 
@@ -238,7 +222,7 @@ def run(scale: int, url: str, every: int) -> None:
             links = [f for f in form.active_fields if field_type(f).links_records]
             rows = [_resolve_links(links, row, ids) for row in batch.rows]
             for row in rows:
-                row["owner_id"] = user_id
+                row["owner_id"] = actor.user_id
             turn = batches_of[key] % every == every - 1
             batches_of[key] += 1
             with whole[key]:

@@ -23,14 +23,12 @@ from typing import Any
 
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
-from scratch import database_url
+from scratch import bench_workspace, database_url
 from sqlalchemy.engine import Engine
 
 from meridian.access.tokens import create_token
-from meridian.access.users import create_user
-from meridian.app import create_app, create_workspace
+from meridian.app import create_app
 from meridian.core.actor import Actor
-from meridian.db.engine import make_engine
 from meridian.db.ids import reserve_ids
 from meridian.errors import SchemaChangeRefused
 from meridian.records.bulk import create_records
@@ -40,7 +38,6 @@ from meridian.schema.catalog import get_form
 from meridian.schema.changes import add_field, update_field
 from meridian.schema.compile import compile_form
 from meridian.schema.model import Field
-from meridian.settings import Settings
 from meridian.solutions import idc_crm
 from meridian.solutions.loader import install_solution, load_sample_data
 
@@ -138,23 +135,13 @@ def _driver_json(value: Any) -> Any:
 
 
 def run(scale: int, database_url: str, runs: int) -> None:
-    settings = Settings(
-        data_dir=Path(tempfile.mkdtemp(prefix="meridian-bench-")), database_url=database_url
+    workspace, actor = bench_workspace(
+        Path(tempfile.mkdtemp(prefix="meridian-bench-")), database_url
     )
-    workspace = create_workspace(settings, engine=make_engine(settings.resolved_database_url))
     engine = workspace.engine
     print(f"database: {engine.dialect.name}, scale {scale:,} opportunities")
     with engine.begin() as conn:
-        user_id = create_user(
-            conn=conn,
-            email="bench@acme.test",
-            name="Bench",
-            password="benchmark!",
-            passwords=workspace.passwords,
-            is_admin=True,
-        )
-        token = create_token(conn=conn, user_id=user_id, name="bench")
-    actor = Actor(user_id=user_id, is_admin=True)
+        token = create_token(conn=conn, user_id=actor.user_id, name="bench")
     app, forms = idc_crm.load_package()
     install_solution(engine, actor, app, forms)
 
@@ -180,7 +167,11 @@ def run(scale: int, database_url: str, runs: int) -> None:
 
     load_start = time.perf_counter()
     load_sample_data(
-        engine, actor, batches[: len(batches) - len(held)], owners=[user_id], progress=progress
+        engine,
+        actor,
+        batches[: len(batches) - len(held)],
+        owners=[actor.user_id],
+        progress=progress,
     )
     total = time.perf_counter() - load_start
     rows = sum(counts.values()) - sum(len(b.rows) for b in held)
@@ -220,7 +211,8 @@ def run(scale: int, database_url: str, runs: int) -> None:
             conn.execute(raw).fetchall()
 
     client = TestClient(
-        create_app(settings, workspace=workspace), headers={"Authorization": f"Bearer {token}"}
+        create_app(workspace.settings, workspace=workspace),
+        headers={"Authorization": f"Bearer {token}"},
     )
     params = {"filter": json.dumps(FILTER), "sort": SORT, "limit": 50}
 

@@ -5,8 +5,15 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import sqlalchemy as sa
+
+from meridian.access.users import create_user
+from meridian.core.actor import Actor
+from meridian.db.engine import make_engine
+from meridian.settings import Settings
+from meridian.workspace import Workspace, create_workspace
 
 
 @contextmanager
@@ -28,3 +35,20 @@ def database_url(postgres: str) -> Iterator[str]:
         with admin.connect() as conn:
             conn.exec_driver_sql(f'DROP SCHEMA "{schema}" CASCADE')
         admin.dispose()
+
+
+def bench_workspace(folder: Path, url: str) -> tuple[Workspace, Actor]:
+    """A workspace with its files in ``folder``, on ``url`` (SQLite in ``folder`` when empty),
+    and the administrator every bench works as."""
+    settings = Settings(data_dir=folder, database_url=url)
+    workspace = create_workspace(settings, engine=make_engine(settings.resolved_database_url))
+    with workspace.engine.begin() as conn:
+        user_id = create_user(
+            conn=conn,
+            email="bench@acme.test",
+            name="Bench",
+            password="benchmark!",
+            passwords=workspace.passwords,
+            is_admin=True,
+        )
+    return workspace, Actor(user_id=user_id, is_admin=True)
