@@ -15,9 +15,10 @@ from types import MappingProxyType
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, Dialect
 from sqlalchemy.sql.elements import ColumnElement
 
+from meridian.db.direct import fetch_all
 from meridian.db.tables import revisions
 
 
@@ -43,6 +44,20 @@ FORMS = "forms"
 """Every form definition (``meta_form``)."""
 
 _ALL = sa.select(revisions.c.name, revisions.c.token)
+
+
+_ALL_SQL: dict[str, str] = {}
+"""Per dialect, :data:`_ALL` as the driver takes it: read by every request, so it goes
+straight to the cursor (``db.direct``)."""
+
+
+def _all_sql(dialect: Dialect) -> str:
+    sql = _ALL_SQL.get(dialect.name)
+    if sql is None:
+        sql = _ALL_SQL[dialect.name] = str(_ALL.compile(dialect=dialect))
+    return sql
+
+
 _SNAPSHOT = "meridian_revisions"
 
 
@@ -59,7 +74,7 @@ def snapshot(conn: Connection) -> Mapping[str, str]:
     if kept is not None and transaction is not None and kept[0] is transaction:
         tokens: Mapping[str, str] = kept[1]
         return tokens
-    tokens = MappingProxyType({row.name: row.token for row in conn.execute(_ALL)})
+    tokens = MappingProxyType(dict(fetch_all(conn, _all_sql(conn.dialect))))
     if transaction is not None:
         conn.info[_SNAPSHOT] = (transaction, tokens)
     return tokens

@@ -9,13 +9,10 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from meridian.db.bulk import insert_many
 from meridian.db.sets import one_of
 from meridian.db.tables import record_history, record_merges
 from meridian.db.types import JSONType, UTCDateTime
-
-_INSERT_ENTRY = record_history.insert()
-"""A history entry's INSERT, made once: SQLAlchemy keys a statement's compiled form by walking
-it, once per statement object."""
 
 
 def write_history(
@@ -40,7 +37,7 @@ def write_history(
         }
         for record_id, version, action, changes in entries
     ]
-    conn.execute(_INSERT_ENTRY, rows[0] if len(rows) == 1 else rows)
+    insert_many(conn, record_history, rows)
 
 
 def write_creations(
@@ -56,20 +53,23 @@ def write_creations(
     A creation is logged without its values: they are the record's first version, and each
     later change logs old → new, so the history stays complete at a fraction of the cost.
     One record's entry is a plain INSERT of one prepared statement (nothing to build, nothing
-    to read back).
+    to read back), sent as the driver takes it (``db.bulk.insert_many``).
     """
     if len(ids) == 1:
-        conn.execute(
-            _INSERT_ENTRY,
-            {
-                "form_key": form_key,
-                "record_id": ids[0],
-                "version": 1,
-                "action": "create",
-                "changes": {},
-                "actor_id": actor_id,
-                "at": at,
-            },
+        insert_many(
+            conn,
+            record_history,
+            [
+                {
+                    "form_key": form_key,
+                    "record_id": ids[0],
+                    "version": 1,
+                    "action": "create",
+                    "changes": {},
+                    "actor_id": actor_id,
+                    "at": at,
+                }
+            ],
         )
         return
     new_rows = sa.select(

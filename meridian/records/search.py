@@ -18,6 +18,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.sql.elements import ColumnElement
 
 from meridian.core.pinyin import search_text
+from meridian.db.direct import execute_many
 from meridian.db.engine import read_transaction, transaction
 from meridian.schema.compile import FormTables, search_table_name
 from meridian.schema.fieldtypes import field_type
@@ -48,9 +49,8 @@ def index_search_texts(
     if not texts or conn.dialect.name != "sqlite":
         return
     name = conn.dialect.identifier_preparer.quote(search_table_name(tables.main.name))
-    conn.exec_driver_sql(
-        f"INSERT OR REPLACE INTO {name} (rowid, _search) VALUES (?, ?)",
-        list(texts.items()),
+    execute_many(
+        conn, f"INSERT OR REPLACE INTO {name} (rowid, _search) VALUES (?, ?)", list(texts.items())
     )
 
 
