@@ -143,16 +143,19 @@ def serve(
     """Serve the web UI and the API (and, by default, run background jobs)."""
     with _workspace() as workspace:  # creates or upgrades the database before serving
         stop = None
-        if background_jobs:
+        handlers = job_handlers(workspace) if background_jobs else None
+        # This process runs the background jobs (and, with one worker, the app as well):
+        # what it has built so far is frozen out of later garbage collections (core/heap.py).
+        # Before the job threads start: freezing imports pypinyin, which a job importing it at
+        # the same moment in another thread found half made (ImportError, the jobs died).
+        freeze_started()
+        if handlers is not None:
             stop, _ = start_in_background(
                 workspace.engine,
-                job_handlers(workspace),
+                handlers,
                 workspace.tz,
                 lease=workspace.settings.job_lease,
             )
-        # This process runs the background jobs (and, with one worker, the app as well):
-        # what it has built so far is frozen out of later garbage collections (core/heap.py).
-        freeze_started()
         try:
             uvicorn.run(
                 "meridian.app:create_app_from_environment",

@@ -30,14 +30,19 @@ def worker(
         typer.echo(f"error: {exc.detail}", err=True)
         raise typer.Exit(1) from None
     try:
+        handlers = job_handlers(workspace)
+        # Started: later full collections skip what it built (core/heap.py). Before the job
+        # threads start: it imports pypinyin, and a job importing it at the same moment in
+        # another thread met the package half made (ImportError: a circular import) and the
+        # worker died at start.
+        freeze_started()
         stop, threads = start_in_background(
             workspace.engine,
-            job_handlers(workspace),
+            handlers,
             workspace.tz,
             threads=concurrency,
             lease=workspace.settings.job_lease,
         )
-        freeze_started()  # started: later full collections skip what it built (core/heap.py)
         typer.echo(f"worker running {concurrency} jobs at a time; Ctrl-C to stop", err=True)
         try:
             while any(thread.is_alive() for thread in threads):
