@@ -86,3 +86,9 @@ def _processed(values: Sequence[Any], process: Callable[[Any], Any] | None) -> S
 @functools.lru_cache(maxsize=256)
 def _prepared(table: sa.Table, keys: tuple[str, ...], dialect: Dialect) -> _Prepared:
     return _Prepared(table, keys, dialect)
+
+
+def prepared_insert(table: sa.Table, keys: tuple[str, ...], dialect: Dialect) -> _Prepared:
+    """The INSERT of ``keys`` into ``table`` as the driver takes it (``sql``) and a way to turn
+    rows into its parameters (``parameters``), made once per table, keys and dialect."""
+    return _prepared(table, keys, dialect)

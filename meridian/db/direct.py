@@ -40,15 +40,17 @@ class DirectContext:
         self.compiled = None
 
 
-def _direct(conn: Connection) -> bool:
+def available(conn: Connection) -> bool:
+    """Whether statements on ``conn`` go straight to the cursor (SQLite, in a transaction):
+    a caller with SQL of SQLite's own asks first, and sends SQLAlchemy's statement if not."""
     return conn.dialect.name == "sqlite" and conn.in_transaction() and not conn.engine.echo
 
 
-def fetch_all(conn: Connection, sql: str) -> list[tuple[Any, ...]]:
-    """The rows of ``sql`` (a statement without parameters), as plain tuples."""
-    if not _direct(conn):
-        return [tuple(row) for row in conn.exec_driver_sql(sql)]
-    return _run(conn, sql, (), many=False)
+def fetch_all(conn: Connection, sql: str, parameters: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+    """The rows of ``sql`` with ``parameters`` (one statement), as plain tuples."""
+    if not available(conn):
+        return [tuple(row) for row in conn.exec_driver_sql(sql, tuple(parameters))]
+    return _run(conn, sql, parameters, many=False)
 
 
 def execute_many(conn: Connection, sql: str, parameters: Sequence[Any]) -> None:
@@ -56,7 +58,7 @@ def execute_many(conn: Connection, sql: str, parameters: Sequence[Any]) -> None:
     in one driver call."""
     if not parameters:
         return
-    if not _direct(conn):
+    if not available(conn):
         conn.exec_driver_sql(sql, parameters)
         return
     if len(parameters) == 1:
