@@ -46,7 +46,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from meridian.access.permissions import form_access
 from meridian.core.actor import Actor
 from meridian.core.timezones import DEFAULT_TIME_ZONE
-from meridian.dataio.dedup_halves import halves
+from meridian.dataio.dedup_halves import halves, most_edits
 from meridian.db.sets import one_of
 from meridian.records.plan import plan_for
 from meridian.records.readable import Readable
@@ -314,8 +314,10 @@ def stored_near(
     conn: Connection, readable: Readable, keys: Sequence[str], threshold: float
 ) -> list[_Named]:
     """The readable records whose stored name key (``schema/name_keys.py``) shares the head or
-    the tail of one of ``keys`` (equals it, for a short key). Every record found is returned,
-    however many: none is left out unscored."""
+    the tail of one of ``keys`` (equals it, for a short key) and is long enough and short
+    enough to reach ``threshold`` against it (``most_edits``: a head shared by a hundred
+    names is mostly names of other lengths). Every such record is returned, however many:
+    none is left out unscored."""
     records: dict[int, _Named] = {}
     for statement, values in near_statements(readable, keys, threshold):
         for record_id, key in conn.execute(statement, values):
@@ -327,25 +329,31 @@ def near_statements(
     readable: Readable, keys: Sequence[str], threshold: float
 ) -> list[tuple[sa.Select[Any], dict[str, Any]]]:
     """The statements :func:`stored_near` runs, each with its values: prefix ranges on the
-    indexed ``_name_key`` and ``_name_rev`` (an ``IN`` for the short keys),
+    indexed ``_name_key`` and ``_name_rev``, each with the lengths its keys can pair with
+    (the widest over the batch's keys sharing that head or tail), an ``IN`` for the short keys;
     ``_LOOKUPS_PER_QUERY`` to a statement. A statement's condition is made once per shape
     (:func:`_near_condition`) and given the keys' bounds as values: built anew for each
     batch, its thousands of comparisons cost more than SQLite's lookups."""
     table = readable.table
     key_column, reversed_column = table.c[NAME_KEY], table.c[NAME_REVERSED]
     exact: set[str] = set()
-    heads: set[str] = set()
-    tails: set[str] = set()
+    heads: dict[str, tuple[int, int]] = {}
+    tails: dict[str, tuple[int, int]] = {}
     for key in keys:
         found = halves(key, threshold)
         if found is None:
             exact.add(key)
         else:
-            heads.add(found[0])
-            tails.add(found[1])
+            edits = most_edits(len(key), threshold)
+            low, high = len(key) - edits, len(key) + edits
+            for side, part in ((heads, found[0]), (tails, found[1])):
+                held = side.get(part)
+                side[part] = (
+                    (low, high) if held is None else (min(held[0], low), max(held[1], high))
+                )
     terms: list[tuple[str, Any]] = [
-        *(("head", h) for h in sorted(heads)),
-        *(("tail", t) for t in sorted(tails)),
+        *(("head", (h, heads[h])) for h in sorted(heads)),
+        *(("tail", (t, tails[t])) for t in sorted(tails)),
     ]
     exact_keys = sorted(exact)
     terms.extend(
@@ -360,7 +368,9 @@ def near_statements(
             if kind == "exact":
                 values[f"k{position}"] = value
             else:
-                values[f"lo{position}"], values[f"hi{position}"] = value, _after(value)
+                part, (shortest, longest) = value
+                values[f"lo{position}"], values[f"hi{position}"] = part, _after(part)
+                values[f"ls{position}"], values[f"ll{position}"] = shortest, longest
         condition = _near_condition(key_column, reversed_column, kinds)
         made.append((readable.select(table.c.id, key_column).where(condition), values))
     return made
@@ -382,6 +392,10 @@ def _near_condition(
             sa.and_(
                 column >= sa.bindparam(f"lo{position}", type_=column.type),
                 column < sa.bindparam(f"hi{position}", type_=column.type),
+                sa.func.length(column).between(
+                    sa.bindparam(f"ls{position}", type_=sa.Integer),
+                    sa.bindparam(f"ll{position}", type_=sa.Integer),
+                ),
             )
         )
     return sa.or_(*terms)

@@ -22,6 +22,7 @@ from meridian.dataio.dedup import (
     merged_values,
     near_statements,
     plan_rows,
+    stored_near,
 )
 from meridian.dataio.duplicates import decide, list_candidates, store_candidates, stored_decisions
 from meridian.errors import ValidationFailed
@@ -313,3 +314,33 @@ def test_one_edit_anywhere_in_a_name_is_found_through_the_name_key_indexes(
     ]
     assert "ix_data_customer__name_key" in plan and "ix_data_customer__name_rev" in plan
     assert "SCAN data_customer" not in plan and "Seq Scan" not in plan
+
+
+def test_a_name_too_long_or_short_to_reach_the_threshold_is_not_fetched(
+    workspace: Workspace, admin: Actor, customer: Form
+) -> None:
+    """Stored names that share a key's head or tail are fetched only when their length lets
+    them reach the threshold (within ``most_edits`` of the key's): a name two characters
+    longer is one of them and is paired; longer or shorter ones stay in the database."""
+    names = {
+        "kept": "北京华信01999物流仓储有限公司",  # two characters added: 91.7 % at most
+        "long": "北京华信01999物流仓储配送有限公司",  # four: 84.6 % at most
+        "short": "北京华信01物流有限公司",  # three dropped
+        "tail": "上海申通01999物流有限公司",  # the same tail, one character longer
+    }
+    with workspace.transaction() as conn:
+        _create_many(conn, admin, customer, list(names.values()))
+        ids = {
+            name: record_id
+            for record_id, name in conn.exec_driver_sql("SELECT id, name FROM data_customer")
+        }
+    with workspace.read() as conn:
+        readable = Readable.of(conn, form_access(conn, admin, customer), workspace.tz)
+        fetched = {
+            named.holder for named in stored_near(conn, readable, ["北京华信01999物流"], 90.0)
+        }
+        found = find_duplicates(
+            conn=conn, actor=admin, form=customer, rows=_rows({"name": "北京华信01999物流有限公司"})
+        )
+    assert fetched == {ids[names["kept"]], ids[names["tail"]]}
+    assert [(c.reason, c.record_id) for c in found] == [(SIMILAR_NAME, ids[names["kept"]])]
