@@ -143,8 +143,18 @@ def _keyed_direct(conn: Connection, rows: Sequence[dict[str, Any]]) -> list[tupl
     cost more there than the rest of the write's statements)."""
     insert = prepared_insert(outbox, _COLUMNS, conn.dialect)
     one_row = insert.sql[insert.sql.index(" VALUES ") + len(" VALUES ") :]
-    sql = insert.sql + f", {one_row}" * (len(rows) - 1) + _KEYED_RETURNING
-    return fetch_all(conn, sql, [value for row in insert.parameters(rows) for value in row])
+    written: list[tuple[Any, ...]] = []
+    for start in range(0, len(rows), _ROWS_PER_STATEMENT):  # within SQLite's variable limit
+        chunk = rows[start : start + _ROWS_PER_STATEMENT]
+        sql = insert.sql + f", {one_row}" * (len(chunk) - 1) + _KEYED_RETURNING
+        values = [value for row in insert.parameters(chunk) for value in row]
+        written.extend(fetch_all(conn, sql, values))
+    return written
+
+
+_ROWS_PER_STATEMENT = 300
+"""Rows of one multi-row INSERT: three values each, within the 999 variables a statement the
+oldest SQLite builds take (a bulk write's events would otherwise pass any build's limit)."""
 
 
 def publish_created(
