@@ -34,20 +34,17 @@ from bisect import bisect_left
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
-import sqlalchemy as sa
 from rapidfuzz import fuzz, process
 from sqlalchemy.engine import Connection
-from sqlalchemy.sql.elements import ColumnElement
 
 from meridian.access.permissions import form_access
 from meridian.core.actor import Actor
 from meridian.core.timezones import DEFAULT_TIME_ZONE
-from meridian.dataio.dedup_halves import halves, most_edits
-from meridian.db.sets import one_of
+from meridian.dataio.dedup_halves import after, halves, most_edits
+from meridian.dataio.dedup_lookups import Lookups
 from meridian.records.plan import plan_for
 from meridian.records.readable import Readable
 from meridian.schema.fieldtypes import field_type
@@ -57,8 +54,6 @@ from meridian.schema.values.company import name_key
 
 NAME_THRESHOLD = 90.0
 """The least similarity (0–100, rapidfuzz ratio of the company keys) that pairs two names."""
-_CHUNK = 900
-_LOOKUPS_PER_QUERY = 200
 
 Decision = Literal["merge", "keep", "skip"]
 DECISIONS: tuple[Decision, ...] = ("merge", "keep", "skip")
@@ -130,10 +125,10 @@ def find_duplicates(
     """Every pair of a row with an earlier row of ``rows`` or with a record ``actor`` may read,
     by exact keys and similar names; at most one candidate per row and partner (the best),
     ordered by row."""
-    readable = Readable.of(conn, form_access(conn, actor, form), tz)
+    lookups = Lookups(conn, Readable.of(conn, form_access(conn, actor, form), tz))
     found = list(find_in_rows(form, rows, threshold))
-    found.extend(_against_keys(conn, readable, rows))
-    found.extend(_against_names(conn, readable, rows, threshold))
+    found.extend(_against_keys(lookups, rows))
+    found.extend(_against_names(lookups, rows, threshold))
     return best_per_pair(found)
 
 
@@ -186,14 +181,6 @@ class _Named:
     name: str
 
 
-def _after(prefix: str) -> str:
-    """The least text greater than every text starting with ``prefix`` (byte order)."""
-    last = ord(prefix[-1]) + 1
-    if 0xD800 <= last <= 0xDFFF:
-        last = 0xE000
-    return prefix[:-1] + chr(min(last, 0x10FFFF))
-
-
 class _Sorted:
     """Names sorted by key and by reversed key, for the prefix ranges of ``halves``."""
 
@@ -211,8 +198,8 @@ class _Sorted:
             return self._range(self.by_key, self.keys, key, key + "\x00")
         head, tail = found
         return [
-            *self._range(self.by_key, self.keys, head, _after(head)),
-            *self._range(self.by_reversed, self.reversed_keys, tail, _after(tail)),
+            *self._range(self.by_key, self.keys, head, after(head)),
+            *self._range(self.by_reversed, self.reversed_keys, tail, after(tail)),
         ]
 
     @staticmethod
@@ -264,78 +251,100 @@ def _similar_within(named: list[_Named], field: str, threshold: float) -> list[C
 # ---- against stored records ------------------------------------------------------------------
 
 
-def _against_keys(conn: Connection, readable: Readable, rows: Rows) -> list[Candidate]:
+def _against_keys(lookups: Lookups, rows: Rows) -> list[Candidate]:
     found: list[Candidate] = []
-    table = readable.table
-    for field in key_fields(readable.form):
+    for field in key_fields(lookups.readable.form):
         wanted: dict[Any, list[int]] = defaultdict(list)
         for number, values in rows:
             value = values.get(field.key)
             if value is not None and value != "":
                 wanted[value].append(number)
-        values_list = list(wanted)
-        column = table.c[field.key]
-        for start in range(0, len(values_list), _CHUNK):
-            chunk = values_list[start : start + _CHUNK]
-            statement = readable.select(column, table.c.id).where(one_of(conn, column, chunk))
-            for value, record_id in conn.execute(statement):
-                for number in wanted.get(value, ()):
-                    found.append(
-                        Candidate(
-                            number, SAME_VALUE, field.key, 100.0, str(value), record_id=record_id
-                        )
-                    )
+        if not wanted:
+            continue
+        for record_id, value in lookups.equal(field.key, field.key, list(wanted)):
+            for number in wanted.get(value, ()):
+                found.append(
+                    Candidate(number, SAME_VALUE, field.key, 100.0, str(value), record_id=record_id)
+                )
     return found
 
 
-def _against_names(
-    conn: Connection, readable: Readable, rows: Rows, threshold: float
-) -> list[Candidate]:
-    field = readable.plan.name_field
+def _against_names(lookups: Lookups, rows: Rows, threshold: float) -> list[Candidate]:
+    field = lookups.readable.plan.name_field
     if field is None:
         return []
     named = _named_rows(rows, field)
-    stored = _Sorted(stored_near(conn, readable, [n.key for n in named], threshold))
+    stored = stored_near(lookups, [n.key for n in named], threshold)
     found = []
     for row in named:
-        best = _best(row, stored.near(row.key, threshold), threshold)
+        near = stored.near(row.key, threshold)
+        if not near:
+            continue
+        best = process.extractOne(row.key, near, scorer=fuzz.ratio, score_cutoff=threshold)
         if best is not None:
-            record, score = best
-            reason = SAME_NAME if row.key == record.key else SIMILAR_NAME
+            key, score, _ = best
+            reason = SAME_NAME if row.key == key else SIMILAR_NAME
+            record_id = stored.ids[key]
             found.append(
-                Candidate(
-                    row.holder, reason, field, round(score, 1), row.name, record_id=record.holder
-                )
+                Candidate(row.holder, reason, field, round(score, 1), row.name, record_id=record_id)
             )
     return found
 
 
-def stored_near(
-    conn: Connection, readable: Readable, keys: Sequence[str], threshold: float
-) -> list[_Named]:
+class StoredNames:
+    """The stored name keys a batch's lookups fetched, each once with the oldest record
+    holding it (``ids``), sorted as they are and reversed for the prefix ranges of
+    ``halves``: plain texts, not an object per record (a batch fetches tens of thousands)."""
+
+    def __init__(self, rows: Iterable[tuple[int, str]]) -> None:
+        ids: dict[str, int] = {}
+        for record_id, key in rows:
+            held = ids.get(key)
+            if held is None or record_id < held:
+                ids[key] = record_id
+        self.ids = ids
+        self.keys = sorted(ids)
+        self.reversed_keys = sorted([key[::-1] for key in ids])
+
+    def near(self, key: str, threshold: float) -> list[str]:
+        """The keys that share ``key``'s head (in key order) or its tail (in reversed key
+        order), or equal it, for a short key — the order :class:`_Sorted` gives the rows."""
+        found = halves(key, threshold)
+        if found is None:
+            return [key] if key in self.ids else []
+        head, tail = found
+        keys, reversed_keys = self.keys, self.reversed_keys
+        tails = reversed_keys[
+            bisect_left(reversed_keys, tail) : bisect_left(reversed_keys, after(tail))
+        ]
+        return [
+            *keys[bisect_left(keys, head) : bisect_left(keys, after(head))],
+            *[reversed_key[::-1] for reversed_key in tails],
+        ]
+
+
+def stored_near(lookups: Lookups, keys: Sequence[str], threshold: float) -> StoredNames:
     """The readable records whose stored name key (``schema/name_keys.py``) shares the head or
     the tail of one of ``keys`` (equals it, for a short key) and is long enough and short
     enough to reach ``threshold`` against it (``most_edits``: a head shared by a hundred
     names is mostly names of other lengths). Every such record is returned, however many:
     none is left out unscored."""
-    records: dict[int, _Named] = {}
-    for statement, values in near_statements(readable, keys, threshold):
-        for record_id, key in conn.execute(statement, values):
-            records[record_id] = _Named(record_id, key, key)
-    return list(records.values())
+    exact, heads, tails = near_lookups(keys, threshold)
+    rows = [
+        *lookups.ranges(NAME_KEY, NAME_KEY, heads),
+        *lookups.ranges(NAME_KEY, NAME_REVERSED, tails),
+        *lookups.equal(NAME_KEY, NAME_KEY, exact),
+    ]
+    return StoredNames(rows)
 
 
-def near_statements(
-    readable: Readable, keys: Sequence[str], threshold: float
-) -> list[tuple[sa.Select[Any], dict[str, Any]]]:
-    """The statements :func:`stored_near` runs, each with its values: prefix ranges on the
-    indexed ``_name_key`` and ``_name_rev``, each with the lengths its keys can pair with
-    (the widest over the batch's keys sharing that head or tail), an ``IN`` for the short keys;
-    ``_LOOKUPS_PER_QUERY`` to a statement. A statement's condition is made once per shape
-    (:func:`_near_condition`) and given the keys' bounds as values: built anew for each
-    batch, its thousands of comparisons cost more than SQLite's lookups."""
-    table = readable.table
-    key_column, reversed_column = table.c[NAME_KEY], table.c[NAME_REVERSED]
+def near_lookups(
+    keys: Sequence[str], threshold: float
+) -> tuple[list[str], list[tuple[str, str, int, int]], list[tuple[str, str, int, int]]]:
+    """What :func:`stored_near` looks up: the short keys, which only the equal key can match;
+    the heads' prefix ranges on ``_name_key`` and the tails' on ``_name_rev``, each with the
+    lengths its keys can pair with (the widest over the batch's keys sharing that head or
+    tail) — ``(low, high, shortest, longest)``."""
     exact: set[str] = set()
     heads: dict[str, tuple[int, int]] = {}
     tails: dict[str, tuple[int, int]] = {}
@@ -343,62 +352,17 @@ def near_statements(
         found = halves(key, threshold)
         if found is None:
             exact.add(key)
-        else:
-            edits = most_edits(len(key), threshold)
-            low, high = len(key) - edits, len(key) + edits
-            for side, part in ((heads, found[0]), (tails, found[1])):
-                held = side.get(part)
-                side[part] = (
-                    (low, high) if held is None else (min(held[0], low), max(held[1], high))
-                )
-    terms: list[tuple[str, Any]] = [
-        *(("head", (h, heads[h])) for h in sorted(heads)),
-        *(("tail", (t, tails[t])) for t in sorted(tails)),
-    ]
-    exact_keys = sorted(exact)
-    terms.extend(
-        ("exact", exact_keys[start : start + _CHUNK]) for start in range(0, len(exact_keys), _CHUNK)
-    )
-    made = []
-    for start in range(0, len(terms), _LOOKUPS_PER_QUERY):
-        chunk = terms[start : start + _LOOKUPS_PER_QUERY]
-        kinds = tuple(kind for kind, _ in chunk)
-        values: dict[str, Any] = {}
-        for position, (kind, value) in enumerate(chunk):
-            if kind == "exact":
-                values[f"k{position}"] = value
-            else:
-                part, (shortest, longest) = value
-                values[f"lo{position}"], values[f"hi{position}"] = part, _after(part)
-                values[f"ls{position}"], values[f"ll{position}"] = shortest, longest
-        condition = _near_condition(key_column, reversed_column, kinds)
-        made.append((readable.select(table.c.id, key_column).where(condition), values))
-    return made
-
-
-@lru_cache(maxsize=512)
-def _near_condition(
-    key_column: sa.Column[Any], reversed_column: sa.Column[Any], kinds: tuple[str, ...]
-) -> ColumnElement[bool]:
-    """``OR`` of one condition per term — a head's range on the key, a tail's on the reversed
-    key, an ``IN`` of short keys — its bounds left as values (``lo0``/``hi0``, ``k2`` …)."""
-    terms: list[ColumnElement[bool]] = []
-    for position, kind in enumerate(kinds):
-        if kind == "exact":
-            terms.append(key_column.in_(sa.bindparam(f"k{position}", expanding=True)))
             continue
-        column = key_column if kind == "head" else reversed_column
-        terms.append(
-            sa.and_(
-                column >= sa.bindparam(f"lo{position}", type_=column.type),
-                column < sa.bindparam(f"hi{position}", type_=column.type),
-                sa.func.length(column).between(
-                    sa.bindparam(f"ls{position}", type_=sa.Integer),
-                    sa.bindparam(f"ll{position}", type_=sa.Integer),
-                ),
-            )
-        )
-    return sa.or_(*terms)
+        edits = most_edits(len(key), threshold)
+        low, high = len(key) - edits, len(key) + edits
+        for side, part in ((heads, found[0]), (tails, found[1])):
+            held = side.get(part)
+            side[part] = (low, high) if held is None else (min(held[0], low), max(held[1], high))
+    return (
+        sorted(exact),
+        [(h, after(h), *heads[h]) for h in sorted(heads)],
+        [(t, after(t), *tails[t]) for t in sorted(tails)],
+    )
 
 
 # ---- what becomes of each row ----------------------------------------------------------------

@@ -74,6 +74,16 @@ def most_edits(length: int, threshold: float) -> int:
     return int(2 * length * (1 - share) / share + 1e-9)
 
 
+def after(prefix: str) -> str:
+    """The least text greater than every text starting with ``prefix`` (code point order, which
+    is the byte order of UTF-8 and of the name keys' columns): ``prefix`` is a range's low end,
+    this its high end."""
+    last = ord(prefix[-1]) + 1
+    if 0xD800 <= last <= 0xDFFF:
+        last = 0xE000
+    return prefix[:-1] + chr(min(last, 0x10FFFF))
+
+
 @lru_cache(maxsize=8192)
 def halves(key: str, threshold: float) -> tuple[str, str] | None:
     """The key's head and its tail reversed (what ``_name_key`` and ``_name_rev`` are looked up

@@ -7,8 +7,9 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 
-from meridian.access.organisation import create_role
+from meridian.access.organisation import create_department, create_role, set_user_departments
 from meridian.access.permissions import form_access, set_form_rules
 from meridian.access.users import create_user
 from meridian.core.actor import Actor
@@ -20,10 +21,11 @@ from meridian.dataio.dedup import (
     find_duplicates,
     find_in_rows,
     merged_values,
-    near_statements,
+    near_lookups,
     plan_rows,
     stored_near,
 )
+from meridian.dataio.dedup_lookups import Lookups, Shape
 from meridian.dataio.duplicates import decide, list_candidates, store_candidates, stored_decisions
 from meridian.errors import ValidationFailed
 from meridian.http.deps import Workspace
@@ -299,21 +301,31 @@ def test_one_edit_anywhere_in_a_name_is_found_through_the_name_key_indexes(
             )
         ]
         named = dict(conn.exec_driver_sql("SELECT id, name FROM data_customer").all())
-        readable = Readable.of(conn, form_access(conn, admin, customer), workspace.tz)
-        [(statement, values)] = near_statements(readable, ["北京华信01999物流", "阿里"], 90.0)
-        sql = str(statement.params(values).compile(conn, compile_kwargs={"literal_binds": True}))
-        if conn.dialect.name == "sqlite":
-            plan = " ".join(
-                str(row[-1]) for row in conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {sql}")
-            )
-        else:
-            conn.exec_driver_sql("SET LOCAL enable_seqscan = off")
-            plan = " ".join(row[0] for row in conn.exec_driver_sql(f"EXPLAIN {sql}"))
+        lookups = Lookups(conn, Readable.of(conn, form_access(conn, admin, customer), workspace.tz))
+        exact, [head], [tail] = near_lookups(["北京华信01999物流", "阿里"], 90.0)
+        assert exact == ["阿里"]
+        plans = {
+            "head": _plan(conn, lookups, Shape("_name_key", "_name_key", "range", 1), head),
+            "tail": _plan(conn, lookups, Shape("_name_key", "_name_rev", "range", 1), tail),
+        }
     assert [(spelling, c.reason, named[c.record_id]) for spelling, c in found] == [
         (spelling, SIMILAR_NAME, stored) for spelling, stored in spellings.items() if stored
     ]
-    assert "ix_data_customer__name_key" in plan and "ix_data_customer__name_rev" in plan
-    assert "SCAN data_customer" not in plan and "Seq Scan" not in plan
+    assert "ix_data_customer__name_key" in plans["head"]
+    assert "ix_data_customer__name_rev" in plans["tail"]
+    for plan in plans.values():
+        assert "SCAN data_customer" not in plan and "Seq Scan" not in plan
+
+
+def _plan(conn: Any, lookups: Lookups, shape: Shape, values: tuple[Any, ...]) -> str:
+    """The database's plan of ``shape``'s statement with ``values``."""
+    names = shape.names(conn.dialect.name == "postgresql")
+    statement = lookups.statement(shape).params(dict(zip(names, values, strict=True)))
+    sql = str(statement.compile(conn, compile_kwargs={"literal_binds": True}))
+    if conn.dialect.name == "sqlite":
+        return " ".join(str(row[-1]) for row in conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {sql}"))
+    conn.exec_driver_sql("SET LOCAL enable_seqscan = off")
+    return " ".join(row[0] for row in conn.exec_driver_sql(f"EXPLAIN {sql}"))
 
 
 def test_a_name_too_long_or_short_to_reach_the_threshold_is_not_fetched(
@@ -336,11 +348,73 @@ def test_a_name_too_long_or_short_to_reach_the_threshold_is_not_fetched(
         }
     with workspace.read() as conn:
         readable = Readable.of(conn, form_access(conn, admin, customer), workspace.tz)
-        fetched = {
-            named.holder for named in stored_near(conn, readable, ["北京华信01999物流"], 90.0)
-        }
+        fetched = set(
+            stored_near(Lookups(conn, readable), ["北京华信01999物流"], 90.0).ids.values()
+        )
         found = find_duplicates(
             conn=conn, actor=admin, form=customer, rows=_rows({"name": "北京华信01999物流有限公司"})
         )
     assert fetched == {ids[names["kept"]], ids[names["tail"]]}
     assert [(c.reason, c.record_id) for c in found] == [(SIMILAR_NAME, ids[names["kept"]])]
+
+
+@pytest.mark.parametrize(
+    "scope", ["own", "department", {"expr": 'city == "杭州"'}], ids=["own", "department", "expr"]
+)
+def test_each_read_scope_limits_the_records_a_row_is_paired_with(
+    workspace: Workspace, admin: Actor, customer: Form, scope: Any
+) -> None:
+    """The lookups against stored records carry the importer's read scope, with its own
+    values — the owner, the departments (an ``IN`` list), a text — also where, on SQLite, they
+    are compiled into the SQL sent straight to the driver. The rep's own record, of 杭州 and
+    in the rep's department, is found by name, e-mail and a slip of its name; the
+    administrator's 腾讯 by none of them."""
+    with workspace.transaction() as conn:
+        create_role(conn=conn, key="rep", label="销售")
+        set_form_rules(conn, "rep", customer, {"read": scope, "create": True})
+        user_id = create_user(
+            conn=conn,
+            email="rep@acme.test",
+            name="Rep",
+            password="correct horse",
+            passwords=workspace.passwords,
+        )
+        department = create_department(conn=conn, name="华东")
+        set_user_departments(conn, user_id, department)
+        rep = Actor(
+            user_id=user_id, roles=frozenset({"rep"}), name="Rep", department_ids=(department,)
+        )
+        [own] = create_records(
+            conn=conn,
+            actor=rep,
+            form=customer,
+            items=[
+                {
+                    "name": "杭州云帆星河智慧城市数据有限公司",
+                    "email": "sales@yunfan.test",
+                    "city": "杭州",
+                }
+            ],
+        )
+    rows = _rows(
+        {"name": "杭州云帆星河智慧城市数据有限责任公司"},  # 2: the rep's record, another suffix
+        {"name": "某某", "email": "sales@yunfan.test"},  # 3: the rep's record's e-mail
+        {"name": "杭州云帆星河智慧城市数椐有限公司"},  # 4: the rep's record, one character off
+        {"name": "腾讯科技（深圳）有限公司", "uscc": "91440300708461136T"},  # 5: 腾讯, unseen
+    )
+    sent: list[tuple[str, str]] = []
+
+    def seen(conn: Any, cursor: Any, sql: str, *args: Any) -> None:
+        sent.append((type(args[1]).__name__, sql))
+
+    with workspace.read() as conn:
+        sa.event.listen(conn, "before_cursor_execute", seen)
+        found = find_duplicates(conn=conn, actor=rep, form=customer, rows=rows)
+    assert {(c.row, c.reason, c.record_id) for c in found if c.record_id is not None} == {
+        (2, SAME_NAME, own),
+        (3, SAME_VALUE, own),
+        (4, SIMILAR_NAME, own),
+    }
+    if workspace.engine.dialect.name == "sqlite":
+        direct = {sql for kind, sql in sent if kind == "DirectContext" and "_name_key" in sql}
+        assert direct
