@@ -3,7 +3,8 @@ the pairs :func:`find_duplicates` finds, kept for review under the import's id, 
 :class:`Decision` per row from the reviewed decisions, else the import's ``--on-duplicate``.
 
 A row that duplicates a stored record (or a record an earlier batch made) is merged into it —
-its values fill the record's empty fields (:func:`merged_values`) — or skipped. A row that
+its values fill the record's empty fields (:func:`merged_values`), those an earlier row of the
+batch merging into it left empty — or skipped. A row that
 duplicates an earlier row of the *same* batch has no record to merge into yet: on ``merge`` it
 is merged into the record that row creates (``Decision(into_row=…)``: the write creates the
 batch's new records first, then fills their blank fields from the rows merged into them); on
@@ -80,20 +81,18 @@ class DedupFinder:
         why = {c.row: c for c in candidates}
         targets = {p.record_id for p in plans.values() if p.action == "merge" and p.record_id}
         stored = self._stored(conn, targets)
+        filled: dict[int, dict[str, Any]] = {}  # by the batch's earlier merges, per record
         decisions = []
         for row in batch:
             plan = plans.get(row.number)
             if plan is None or plan.action == "create":
                 decisions.append(Decision())
             elif plan.action == "merge" and plan.record_id is not None:
-                existing = stored.get(plan.record_id, {})
+                held = filled.setdefault(plan.record_id, {})
+                values = merged_values({**stored.get(plan.record_id, {}), **held}, row.values)
+                held.update(values)
                 decisions.append(
-                    Decision(
-                        "merge",
-                        plan.record_id,
-                        merged_values(existing, row.values),
-                        _reason(why[row.number], self.form),
-                    )
+                    Decision("merge", plan.record_id, values, _reason(why[row.number], self.form))
                 )
             elif plan.action == "merge":
                 decisions.append(

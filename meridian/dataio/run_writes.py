@@ -10,14 +10,15 @@ each error names its item, so the rows it names are rejected with their reasons 
 are written again — what may refuse runs under a savepoint, so a refused attempt leaves
 nothing behind (the writes themselves under one only on PostgreSQL: see :func:`_create`).
 Updates and merges go through ``update_record`` one at a time (few rows are duplicates), each
-under its own savepoint; what an update replaced is kept with its outcome so the import can
-be rolled back.
+under its own savepoint, the records they change read once for the batch; what an update
+replaced is kept with its outcome so the import can be rolled back. A merge with nothing to
+fill — most of a file imported again — is not written at all (:func:`_change`).
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -30,11 +31,24 @@ from meridian.dataio.converting import CellReport
 from meridian.dataio.run_decisions import Decision
 from meridian.dataio.run_rows import BatchRow
 from meridian.dataio.run_store import RowOutcome
-from meridian.errors import ErrorCollector, FieldError, MeridianError, ValidationFailed
+from meridian.errors import (
+    ErrorCollector,
+    FieldError,
+    MeridianError,
+    StaleVersion,
+    ValidationFailed,
+)
 from meridian.records import reads, service
 from meridian.records.guards import WriteIntent
+from meridian.records.readable import Readable
 from meridian.records.values import ParsedRecord, RecordParser
-from meridian.records.writing import check_parsed, prepare_insert, writable, write_insert
+from meridian.records.writing import (
+    check_parsed,
+    has_expressions,
+    prepare_insert,
+    writable,
+    write_insert,
+)
 from meridian.schema.fieldtypes import ValueContext
 from meridian.schema.model import Form
 
@@ -73,6 +87,7 @@ def write_batch(
         outcomes[outcome.number] = outcome
     by_number = {row.number: row for row in rows} if changing else {}
     late: list[BatchRow] = []
+    resolved: list[tuple[BatchRow, Decision]] = []
     for row, decision in changing:
         if decision.into_row is not None:
             earlier = outcomes.get(decision.into_row)
@@ -82,7 +97,9 @@ def write_batch(
             held = by_number[decision.into_row].values
             values = {k: v for k, v in row.values.items() if held.get(k) in (None, "", [])}
             decision = Decision("merge", earlier.record_id, values=values)
-        outcomes[row.number] = _update(conn, actor, form, row, decision, tz)
+        resolved.append((row, decision))
+    for outcome in _change(conn, actor, form, resolved, tz):
+        outcomes[outcome.number] = outcome
     for outcome in _create(conn, actor, form, late, tz):
         outcomes[outcome.number] = outcome
     return [outcomes[row.number] for row in rows]
@@ -218,34 +235,137 @@ def _by_item(errors: Sequence[FieldError], pending: Sequence[int]) -> dict[int, 
     return by_item
 
 
+def _change(
+    conn: Connection,
+    actor: Actor,
+    form: Form,
+    changes: Sequence[tuple[BatchRow, Decision]],
+    tz: ZoneInfo,
+) -> list[RowOutcome]:
+    """The batch's updates and merges; their outcomes in row order. The records they change
+    are read once for the batch, and each change goes through ``update_record`` with what
+    it replaced kept (:func:`_update`). A merge with nothing to fill (the row's values are
+    all in the record already — most of a file imported again) is not written: on a form
+    without formulas, which ``update_record`` would recompute, and into a record no other
+    row of the batch changes, such merges are only checked, together and after the writes,
+    that the actor may read and update their records (:func:`_unchanged`)."""
+    quiet_ok = not has_expressions(form)
+    written = {d.record_id for row, d in changes if _values(row, d) or not quiet_ok}
+    quiet = [
+        (row, d)
+        for row, d in changes
+        if quiet_ok and not _values(row, d) and d.record_id not in written
+    ]
+    befores = _read(conn, actor, form, sorted(i for i in written if i is not None), tz)
+    outcomes: dict[int, RowOutcome] = {}
+    for row, decision in changes:
+        if decision.record_id in written:
+            outcomes[row.number] = _update(conn, actor, form, row, decision, tz, befores)
+    # After the writes, which may have set off rules changing other records: the version
+    # each quiet merge leaves is its record's as the batch ends.
+    versions = _unchanged(conn, actor, form, [d.record_id for _, d in quiet], tz)
+    for row, decision in quiet:
+        record_id = decision.record_id
+        assert record_id is not None
+        if record_id in versions:
+            outcome = "merged" if decision.action == "merge" else "updated"
+            detail = {"before": {}, "version": versions[record_id]}
+            outcomes[row.number] = RowOutcome(row.number, outcome, record_id, detail)
+        else:  # unknown or out of reach: update_record says which
+            outcomes[row.number] = _update(conn, actor, form, row, decision, tz, befores)
+    return [outcomes[row.number] for row, _ in changes]
+
+
+def _values(row: BatchRow, decision: Decision) -> Mapping[str, Any]:
+    return decision.values if decision.values is not None else row.values
+
+
+def _unchanged(
+    conn: Connection, actor: Actor, form: Form, ids: Sequence[int | None], tz: ZoneInfo
+) -> dict[int, int]:
+    """The version of each of ``ids`` the actor may read and update — what ``update_record``
+    checks before finding it has nothing to write: one query. A record left out (unknown,
+    out of reach) goes through ``update_record``, which refuses it with its reason."""
+    wanted = sorted({i for i in ids if i is not None})
+    if not wanted:
+        return {}
+    access = form_access(conn, actor, form)
+    readable = Readable.of(conn, access, tz)
+    table = readable.table
+    statement = readable.select(table.c.id, table.c._version).where(table.c.id.in_(wanted))
+    may_update = access.rows(conn, table, "update", tz)
+    if may_update is not None:
+        statement = statement.where(may_update)
+    return {int(record_id): int(version) for record_id, version in conn.execute(statement)}
+
+
+def _read(
+    conn: Connection, actor: Actor, form: Form, ids: Sequence[int], tz: ZoneInfo
+) -> dict[int, dict[str, Any]]:
+    """The records the batch's updates and merges change, as ``get_record`` shows them (the
+    sensitive fields' read audited once): one query, however many."""
+    if not ids:
+        return {}
+    readable = Readable.of(conn, form_access(conn, actor, form), tz)
+    table = readable.table
+    rows = conn.execute(readable.select().where(table.c.id.in_(ids))).all()
+    records = reads.dump_rows(conn, readable.plan, rows, actor=actor, tz=tz)
+    reads.audit_sensitive_reads(conn, actor, form, records)
+    return {record["id"]: record for record in records}
+
+
 def _update(
-    conn: Connection, actor: Actor, form: Form, row: BatchRow, decision: Decision, tz: ZoneInfo
+    conn: Connection,
+    actor: Actor,
+    form: Form,
+    row: BatchRow,
+    decision: Decision,
+    tz: ZoneInfo,
+    befores: dict[int, dict[str, Any]],
 ) -> RowOutcome:
-    """An update or merge of the record the decision names, kept with what it replaced."""
-    assert decision.record_id is not None
-    values = dict(decision.values if decision.values is not None else row.values)
+    """An update or merge of the record the decision names, kept with what it replaced:
+    ``befores[record_id]`` as the batch read it, written only at that version (a record
+    changed since — a rule an earlier row's write set off — is read again and written as
+    it is now), and left as this write made it for the next row changing it."""
+    record_id = decision.record_id
+    assert record_id is not None
+    values = dict(_values(row, decision))
     outcome = "merged" if decision.action == "merge" else "updated"
+    before = befores.get(record_id)
+    after: dict[str, Any] | None = None
     try:
-        with conn.begin_nested():
-            before = reads.get_record(
-                conn=conn, actor=actor, form=form, record_id=decision.record_id, tz=tz
-            )
-            after = service.update_record(
-                conn=conn,
-                actor=actor,
-                form=form,
-                record_id=decision.record_id,
-                values=values,
-                tz=tz,
-            )
+        if before is not None:
+            try:
+                with conn.begin_nested():
+                    after = service.update_record(
+                        conn=conn,
+                        actor=actor,
+                        form=form,
+                        record_id=record_id,
+                        values=values,
+                        expected_version=before["_version"],
+                        tz=tz,
+                    )
+            except StaleVersion:
+                after = None  # changed since the batch read it: read again
+        if after is None:
+            with conn.begin_nested():
+                before = reads.get_record(
+                    conn=conn, actor=actor, form=form, record_id=record_id, tz=tz
+                )
+                after = service.update_record(
+                    conn=conn, actor=actor, form=form, record_id=record_id, values=values, tz=tz
+                )
     except ValidationFailed as refused:
-        return rejected(row.number, refused.errors, decision.record_id)
+        return rejected(row.number, refused.errors, record_id)
     except MeridianError as refused:
-        error = FieldError("", refused.code, str(refused), decision.record_id)
-        return rejected(row.number, [error], decision.record_id)
+        error = FieldError("", refused.code, str(refused), record_id)
+        return rejected(row.number, [error], record_id)
+    assert before is not None
+    befores[record_id] = after
     replaced = {key: before.get(key) for key in values if before.get(key) != after.get(key)}
     detail = {"before": _plain(replaced), "version": after.get("_version")}
-    return RowOutcome(row.number, outcome, decision.record_id, detail)
+    return RowOutcome(row.number, outcome, record_id, detail)
 
 
 def rejected(number: int, errors: Sequence[FieldError], record_id: int | None = None) -> RowOutcome:
