@@ -43,7 +43,7 @@ from sqlalchemy.engine import Connection
 from meridian.access.permissions import form_access
 from meridian.core.actor import Actor
 from meridian.core.timezones import DEFAULT_TIME_ZONE
-from meridian.dataio.dedup_halves import after, halves, most_edits
+from meridian.dataio.dedup_halves import after, halves, most_edits, ranges
 from meridian.dataio.dedup_lookups import Lookups
 from meridian.records.plan import plan_for
 from meridian.records.readable import Readable
@@ -126,15 +126,21 @@ def find_duplicates(
     by exact keys and similar names; at most one candidate per row and partner (the best),
     ordered by row."""
     lookups = Lookups(conn, Readable.of(conn, form_access(conn, actor, form), tz))
-    found = list(find_in_rows(form, rows, threshold))
+    field = name_field(form)
+    named = _named_rows(rows, field.key) if field is not None else []  # each name keyed once
+    found = list(find_in_rows(form, rows, threshold, named))
     found.extend(_against_keys(lookups, rows))
-    found.extend(_against_names(lookups, rows, threshold))
+    if field is not None and lookups.readable.plan.name_field == field.key:
+        found.extend(_against_names(lookups, field.key, named, threshold))
     return best_per_pair(found)
 
 
-def find_in_rows(form: Form, rows: Rows, threshold: float = NAME_THRESHOLD) -> list[Candidate]:
+def find_in_rows(
+    form: Form, rows: Rows, threshold: float = NAME_THRESHOLD, named: list[_Named] | None = None
+) -> list[Candidate]:
     """The pairs within ``rows`` alone: each row with the first earlier row sharing a key, and
-    with the most similar earlier row of its name block."""
+    with the most similar earlier row of its name block (``named``: the rows' names with
+    their keys, when the caller made them already)."""
     found: list[Candidate] = []
     for field in key_fields(form):
         first: dict[Any, int] = {}
@@ -148,9 +154,11 @@ def find_in_rows(form: Form, rows: Rows, threshold: float = NAME_THRESHOLD) -> l
                 )
             else:
                 first[value] = number
-    named = name_field(form)
-    if named is not None:
-        found.extend(_similar_within(_named_rows(rows, named.key), named.key, threshold))
+    titled = name_field(form)
+    if titled is not None:
+        if named is None:
+            named = _named_rows(rows, titled.key)
+        found.extend(_similar_within(named, titled.key, threshold))
     return best_per_pair(found)
 
 
@@ -193,13 +201,13 @@ class _Sorted:
     def near(self, key: str, threshold: float) -> list[_Named]:
         """The names that share ``key``'s first half or its last half (or equal it, for a
         short key): every name within one edit of it, and more."""
-        found = halves(key, threshold)
+        found = ranges(key, threshold)
         if found is None:
             return self._range(self.by_key, self.keys, key, key + "\x00")
-        head, tail = found
+        head, past_head, tail, past_tail = found
         return [
-            *self._range(self.by_key, self.keys, head, after(head)),
-            *self._range(self.by_reversed, self.reversed_keys, tail, after(tail)),
+            *self._range(self.by_key, self.keys, head, past_head),
+            *self._range(self.by_reversed, self.reversed_keys, tail, past_tail),
         ]
 
     @staticmethod
@@ -269,11 +277,9 @@ def _against_keys(lookups: Lookups, rows: Rows) -> list[Candidate]:
     return found
 
 
-def _against_names(lookups: Lookups, rows: Rows, threshold: float) -> list[Candidate]:
-    field = lookups.readable.plan.name_field
-    if field is None:
-        return []
-    named = _named_rows(rows, field)
+def _against_names(
+    lookups: Lookups, field: str, named: list[_Named], threshold: float
+) -> list[Candidate]:
     stored = stored_near(lookups, [n.key for n in named], threshold)
     found = []
     for row in named:
@@ -309,16 +315,16 @@ class StoredNames:
     def near(self, key: str, threshold: float) -> list[str]:
         """The keys that share ``key``'s head (in key order) or its tail (in reversed key
         order), or equal it, for a short key — the order :class:`_Sorted` gives the rows."""
-        found = halves(key, threshold)
+        found = ranges(key, threshold)
         if found is None:
             return [key] if key in self.ids else []
-        head, tail = found
+        head, past_head, tail, past_tail = found
         keys, reversed_keys = self.keys, self.reversed_keys
         tails = reversed_keys[
-            bisect_left(reversed_keys, tail) : bisect_left(reversed_keys, after(tail))
+            bisect_left(reversed_keys, tail) : bisect_left(reversed_keys, past_tail)
         ]
         return [
-            *keys[bisect_left(keys, head) : bisect_left(keys, after(head))],
+            *keys[bisect_left(keys, head) : bisect_left(keys, past_head)],
             *[reversed_key[::-1] for reversed_key in tails],
         ]
 

@@ -64,6 +64,14 @@ _TRADES = (
 )
 
 
+_TRADES_BY_LENGTH = tuple(
+    (size, frozenset(t for t in _TRADES if len(t) == size))
+    for size in sorted({len(t) for t in _TRADES}, reverse=True)
+)
+"""The trade words by length, longest first: a key's last characters are looked up in one set
+per length, not compared with each word in turn."""
+
+
 def most_edits(length: int, threshold: float) -> int:
     """The most single-character insertions and deletions that keep a name key of ``length``
     similar to another at ``threshold`` (0–100): the ratio is ``1 - d / (length + other)``
@@ -99,6 +107,18 @@ def halves(key: str, threshold: float) -> tuple[str, str] | None:
     return key[:cut], key[cut:][::-1]
 
 
+@lru_cache(maxsize=8192)
+def ranges(key: str, threshold: float) -> tuple[str, str, str, str] | None:
+    """:func:`halves` as the prefix ranges they are looked up by — head, :func:`after` it,
+    tail, :func:`after` it — or None for a short key; remembered as ``halves`` is (a row's
+    are asked for within the file, against the stored names and for their lookups)."""
+    found = halves(key, threshold)
+    if found is None:
+        return None
+    head, tail = found
+    return head, after(head), tail, after(tail)
+
+
 def _strip_places(key: str) -> str:
     places, lengths = _place_names()
     changed = True
@@ -123,9 +143,9 @@ def _trade_length(core: str) -> int:
     while changed:
         changed = False
         rest = len(core) - length
-        for trade in _TRADES:  # longest first
-            if core.endswith(trade, 0, rest) and rest > len(trade) + 1:
-                length += len(trade)
+        for size, trades in _TRADES_BY_LENGTH:  # longest first
+            if rest > size + 1 and core[rest - size : rest] in trades:
+                length += size
                 changed = True
                 break
     return length
