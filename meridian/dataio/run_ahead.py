@@ -6,11 +6,12 @@ Converting a batch (reading the file, cleansing, reading and checking each cell:
 looking up references, deduplication and the write need the connection. With a core to spare
 the run converts ahead in a forked child: the child reads the file from where the run goes
 on, converts the next batch while the writer writes and hands it over pickled through a pipe
-(whose buffer bounds how far ahead it gets); the parent looks up its references and writes it
-as before. The child changes nothing anywhere (it never touches the database), so a crash of
-either side loses no row: the parent's batches stay atomic and resumable; when the parent
-dies (SIGKILL too) the child sees it is orphaned and ends within a second; when the child
-dies the parent stops with an error and the import is resumed as after any crash.
+(whose buffer, made to hold a whole batch, bounds how far ahead it gets); the parent looks up
+its references and writes it as before. The child changes nothing anywhere (it never touches
+the database), so a crash of either side loses no row: the parent's batches stay atomic and
+resumable; when the parent dies (SIGKILL too) the child sees it is orphaned and ends within a
+second; when the child dies the parent stops with an error and the import is resumed as after
+any crash.
 
 A plain ``os.fork`` (``multiprocessing`` refuses children to a daemonic process): the child
 inherits the converter (form, mapping, option matchers) as it is and leaves by ``os._exit``,
@@ -21,6 +22,7 @@ in their own thread.
 
 from __future__ import annotations
 
+import fcntl
 import gc
 import os
 import pickle
@@ -39,12 +41,19 @@ from meridian.records.writing import Derived
 _WAIT = 1.0
 """Seconds between the orphaned child's checks that its writer still lives."""
 _SIZE = struct.Struct("<Q")
+_PIPE_BYTES = 1 << 20
+"""The pipe's buffer. A batch of 1,000 rows pickles to about 550 KB; in Linux's default 64 KB
+the child's hand-over blocked until the writer had taken all but the last 64 KB, so the child
+was never more than the batch it converted ahead, and the writer took each batch in 64 KB
+turns with it. Holding a whole batch, the child hands it over at once and converts the next.
+A user may ask for up to 1 MB (``/proc/sys/fs/pipe-max-size``); where the system refuses, the
+default stays."""
 
 
 def converted_batches(run: ImportRun) -> Generator[Converted, None, None]:
     """The run's batches (:meth:`ImportRun.chunks`) converted in a child process, with each
     row's search text and name keys. Closing the generator ends the child."""
-    read_end, write_end = os.pipe()
+    read_end, write_end = pipe()
     parent = os.getpid()
     # What both processes hold from here on (code, the form, the mapping, the converter's
     # memos) is set beyond the collector's reach, as the gc module advises before a fork: no
@@ -66,12 +75,12 @@ def converted_batches(run: ImportRun) -> Generator[Converted, None, None]:
     try:
         with os.fdopen(read_end, "rb") as handed:
             while True:
-                kind, payload = _take(handed)
+                kind, payload = take(handed)
                 if kind == "end":
                     return
                 if kind == "error":
                     raise RuntimeError(f"converting the import's rows failed:\n{payload}")
-                yield _unpacked(payload)
+                yield unpacked(payload)
     finally:
         try:
             os.kill(child, signal.SIGKILL)
@@ -81,7 +90,20 @@ def converted_batches(run: ImportRun) -> Generator[Converted, None, None]:
         gc.unfreeze()
 
 
-def _take(handed: BinaryIO) -> tuple[str, Any]:
+def pipe() -> tuple[int, int]:
+    """A pipe (read end, write end) whose buffer holds a whole converted batch where the
+    system allows it."""
+    read_end, write_end = os.pipe()
+    try:
+        fcntl.fcntl(write_end, fcntl.F_SETPIPE_SZ, _PIPE_BYTES)
+    except (AttributeError, OSError):  # not Linux, or over the limit: the default buffer
+        pass
+    return read_end, write_end
+
+
+def take(handed: BinaryIO) -> tuple[str, Any]:
+    """The next item the child handed over: ("batch", a packed batch), ("end", None) or
+    ("error", the child's traceback)."""
     head = handed.read(_SIZE.size)
     if len(head) < _SIZE.size:
         raise RuntimeError("the process converting the import's rows ended before the file did")
@@ -97,13 +119,18 @@ def _hand(out: BinaryIO, item: tuple[str, Any]) -> None:
     out.flush()
 
 
+def hand_batch(out: BinaryIO, converted: Converted) -> None:
+    """Hand a converted batch over (:func:`take` and :func:`unpacked` read it back)."""
+    _hand(out, ("batch", _packed(converted)))
+
+
 def _convert_ahead(run: ImportRun, out: BinaryIO, parent: int) -> None:
     """The child: read, convert, hand over (a write blocks while the pipe is full); a
     watchdog ends it at once when it is orphaned (the writer gone), whatever it waits for."""
     threading.Thread(target=_watch, args=(parent,), daemon=True).start()
     try:
         for chunk in run.chunks():
-            _hand(out, ("batch", _packed(run.converter.convert_cells(chunk, derive=True))))
+            hand_batch(out, run.converter.convert_cells(chunk, derive=True))
         _hand(out, ("end", None))
     except BaseException:  # the writer reports it and stops
         _hand(out, ("error", traceback.format_exc()))
@@ -131,7 +158,7 @@ def _packed(converted: Converted) -> Packed:
     return rows, [index[id(row)] for row in converted.owners], converted.references
 
 
-def _unpacked(packed: Packed) -> Converted:
+def unpacked(packed: Packed) -> Converted:
     rows = [
         BatchRow(
             number,

@@ -9,20 +9,25 @@ attempt. SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
+import os
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import pytest
 import sqlalchemy as sa
 
 from meridian.core.actor import Actor
+from meridian.dataio import run_ahead
 from meridian.dataio.mapping import suggest_mapping
 from meridian.dataio.mappings import suggested
 from meridian.dataio.reading import read_sheet
 from meridian.dataio.resolving import Resolver
 from meridian.dataio.run_rows import BatchConverter
 from meridian.dataio.run_store import outcomes_of
-from meridian.dataio.running import begin_import, run_import
+from meridian.dataio.running import BATCH_ROWS, begin_import, run_import
 from meridian.errors import ErrorCollector
 from meridian.http.deps import Workspace
 from meridian.records import listing
@@ -220,3 +225,41 @@ def test_an_import_leaves_its_search_index_merged(
     assert sorted(item["name"] for item in found.items) == sorted(
         ["华为云分公司17号", *(f"华为云分公司17{i}号" for i in range(10))]
     )
+
+
+def test_the_converting_process_hands_a_whole_batch_over_without_waiting_for_the_writer(
+    workspace: Workspace, admin: Actor, tmp_path: Path
+) -> None:
+    """The child converts the next batch while the writer writes only if handing one over
+    does not wait for the writer to read it: a batch of 1,000 rows must fit in the pipe."""
+    if not hasattr(fcntl, "F_SETPIPE_SZ"):
+        pytest.skip("the pipe's buffer is set on Linux only")
+    form = _install(workspace, admin)
+    source = tmp_path / "客户.csv"
+    lines = [HEADER] + [
+        f"{'北京' if i % 2 else '上海'}云帆星河科技{i}有限公司,,杭州,138 {i % 10000:04d} 8000,"
+        f"{'老客户' if i % 3 else '展会认识'},{i}"
+        for i in range(BATCH_ROWS)
+    ]
+    source.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    mapping = suggested(form, suggest_mapping(read_sheet(source, None).header, form))
+    with workspace.read() as conn:
+        resolver = Resolver(conn, admin, form, mapping.link_keys, workspace.tz)
+    converter = BatchConverter(form, mapping, resolver, ValueContext(workspace.tz))
+    batch = converter.convert_cells(list(read_sheet(source, None).rows), derive=True)
+    assert len(batch.rows) == BATCH_ROWS
+    read_end, write_end = run_ahead.pipe()
+    try:
+        os.set_blocking(write_end, False)
+        with os.fdopen(write_end, "wb") as out:
+            run_ahead.hand_batch(out, batch)  # BlockingIOError if the pipe cannot hold it
+        with os.fdopen(read_end, "rb") as handed:
+            kind, payload = run_ahead.take(handed)
+        assert kind == "batch"
+        assert [row.values for row in run_ahead.unpacked(payload).rows] == [
+            row.values for row in batch.rows
+        ]
+    finally:
+        for end in (read_end, write_end):
+            with contextlib.suppress(OSError):
+                os.close(end)
