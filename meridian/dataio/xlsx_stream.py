@@ -30,12 +30,8 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, cast
 
+from isal import isal_zlib as deflating
 from xlsxwriter.utility import xl_col_to_name
-
-try:
-    from isal import isal_zlib as deflating
-except ImportError:  # an environment installed before isal was pinned: zlib deflates as well
-    import zlib as deflating  # type: ignore[no-redef]
 
 EXACT_DIGITS = 15
 """Digits a double holds exactly: an amount with more is written as text, never rounded."""

@@ -24,7 +24,7 @@ def insert_many(conn: Connection, table: sa.Table, rows: Sequence[Mapping[str, A
     """INSERT ``rows``, which all have the same keys, in one driver ``executemany``."""
     if not rows:
         return
-    statement = _prepared(table, tuple(rows[0]), conn.dialect)
+    statement = prepared_insert(table, tuple(rows[0]), conn.dialect)
     execute_many(conn, statement.sql, statement.parameters(rows))
 
 
@@ -34,11 +34,11 @@ def insert_columns(conn: Connection, table: sa.Table, columns: Mapping[str, Sequ
     as tuples (``zip(*rows)``), so no row is made a mapping only to be taken apart again."""
     if not columns:
         return
-    statement = _prepared(table, tuple(columns), conn.dialect)
+    statement = prepared_insert(table, tuple(columns), conn.dialect)
     execute_many(conn, statement.sql, statement.from_columns(columns))
 
 
-class _Prepared:
+class DriverInsert:
     """The compiled INSERT and each column's bind processor, in the statement's order."""
 
     def __init__(self, table: sa.Table, keys: tuple[str, ...], dialect: Dialect) -> None:
@@ -84,11 +84,7 @@ def _processed(values: Sequence[Any], process: Callable[[Any], Any] | None) -> S
 
 
 @functools.lru_cache(maxsize=256)
-def _prepared(table: sa.Table, keys: tuple[str, ...], dialect: Dialect) -> _Prepared:
-    return _Prepared(table, keys, dialect)
-
-
-def prepared_insert(table: sa.Table, keys: tuple[str, ...], dialect: Dialect) -> _Prepared:
+def prepared_insert(table: sa.Table, keys: tuple[str, ...], dialect: Dialect) -> DriverInsert:
     """The INSERT of ``keys`` into ``table`` as the driver takes it (``sql``) and a way to turn
     rows into its parameters (``parameters``), made once per table, keys and dialect."""
-    return _prepared(table, keys, dialect)
+    return DriverInsert(table, keys, dialect)

@@ -9,6 +9,7 @@ share a token, and a database restored from a backup never claims to be one it i
 
 from __future__ import annotations
 
+import functools
 import secrets
 from collections.abc import Mapping
 from types import MappingProxyType
@@ -46,16 +47,11 @@ FORMS = "forms"
 _ALL = sa.select(revisions.c.name, revisions.c.token)
 
 
-_ALL_SQL: dict[str, str] = {}
-"""Per dialect, :data:`_ALL` as the driver takes it: read by every request, so it goes
-straight to the cursor (``db.direct``)."""
-
-
+@functools.lru_cache(maxsize=8)
 def _all_sql(dialect: Dialect) -> str:
-    sql = _ALL_SQL.get(dialect.name)
-    if sql is None:
-        sql = _ALL_SQL[dialect.name] = str(_ALL.compile(dialect=dialect))
-    return sql
+    """:data:`_ALL` as the driver takes it, per dialect: read by every request, so it goes
+    straight to the cursor (``db.direct``)."""
+    return str(_ALL.compile(dialect=dialect))
 
 
 _SNAPSHOT = "meridian_revisions"
