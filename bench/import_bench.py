@@ -196,6 +196,7 @@ def run(
     mapping = suggested(form, suggest_mapping(read_sheet(path).header, form))
     assert sum(1 for c in mapping.columns if c.field) == 12, mapping
     load_before = os.getloadavg()
+    sched_before = _schedstat()
     started = time.perf_counter()
     cpu_started = time.process_time()
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -226,6 +227,7 @@ def run(
     )
     taken = time.perf_counter() - started
     cpu = time.process_time() - cpu_started
+    sched = [after - before for after, before in zip(_schedstat(), sched_before, strict=True)]
     children = resource.getrusage(resource.RUSAGE_CHILDREN)
     child_cpu = children.ru_utime + children.ru_stime - child_cpu_before
     load_after = os.getloadavg()
@@ -245,6 +247,10 @@ def run(
             f"  the writer waited for converted batches {waited[0]:.1f} s of {taken:.1f} s"
             f" ({waited[1]:.1f} s of it for the first)"
         )
+    print(
+        f"  the writing thread: {sched[0]:.1f} s on a core, {sched[1]:.1f} s waiting for one,"
+        f" {taken - sched[0] - sched[1]:.1f} s blocked (reading batches, the disk)"
+    )
     print(f"  {state.summary()}")
     table = plan_for(form).tables.main
     copied, raw_taken = raw_executemany(engine, table, batch)
@@ -258,6 +264,17 @@ def run(
         f" after {load_after[0]:.1f} on {os.cpu_count()} cores"
     )
     assert state.created + state.updated + state.merged + state.rejected == rows
+
+
+def _schedstat() -> tuple[float, float]:
+    """This thread's seconds on a core and waiting in the run queue for one (Linux): on a
+    busy machine the wall clock alone cannot tell the import's work from its wait for a core."""
+    try:
+        with open("/proc/thread-self/schedstat") as file:
+            on_core, waiting, _ = file.read().split()
+    except OSError:
+        return (0.0, 0.0)
+    return (int(on_core) / 1e9, int(waiting) / 1e9)
 
 
 def _time_waits_on_the_converting_process() -> list[float]:
