@@ -177,9 +177,9 @@ def run(
     duplicates: float,
     bad: float,
     batch: int,
-    ahead: bool = True,
+    ahead: bool,
+    folder: Path,
 ) -> None:
-    folder = Path(tempfile.mkdtemp(prefix="meridian-import-bench-"))
     workspace, actor = bench_workspace(folder / "data", url)
     engine = workspace.engine
     app, forms = bench_form()
@@ -321,8 +321,21 @@ def main() -> None:
         help="convert the next batches in a second process, as `meridian import` does",
     )
     args = parser.parse_args()
-    with database_url(args.postgres) as url:
-        run(args.rows, url, args.on_duplicate, args.duplicates, args.bad, args.batch, args.ahead)
+    # The folder goes when the run ends: a million rows leave about 2 GB of database and file.
+    with (
+        database_url(args.postgres) as url,
+        tempfile.TemporaryDirectory(prefix="meridian-import-bench-") as folder,
+    ):
+        run(
+            args.rows,
+            url,
+            args.on_duplicate,
+            args.duplicates,
+            args.bad,
+            args.batch,
+            args.ahead,
+            Path(folder),
+        )
 
 
 if __name__ == "__main__":
