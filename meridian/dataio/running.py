@@ -45,6 +45,7 @@ from meridian.dataio.run_store import (
     unfinished_import,
 )
 from meridian.dataio.run_writes import write_batch
+from meridian.db.checkpoints import checkpoints_beside
 from meridian.db.engine import read_transaction, transaction
 from meridian.errors import Conflict
 from meridian.records.search import merge_search_index_gradually
@@ -155,12 +156,13 @@ def run_import(
     started, this_run = time.monotonic(), 0
     run = ImportRun(converter, path, state.sheet, mapping.header_row, batch_rows, skip=done)
     batches = converted_batches(run) if ahead else run.converted_here()
-    with contextlib.closing(batches):
+    with contextlib.closing(batches), checkpoints_beside(engine) as checkpoints:
         for batch in batches:
             with transaction(engine) as conn:
                 claim_batch(conn, state, done, len(batch.rows))
                 outcomes = settle_batch(conn, actor, form, converter, finder, batch, tz)
                 record_outcomes(conn, state.id, outcomes)
+            checkpoints.nudge()
             done += len(batch.rows)
             this_run += len(batch.rows)
             if on_progress is not None:
