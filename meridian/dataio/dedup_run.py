@@ -76,7 +76,11 @@ class DedupFinder:
             store_candidates(
                 conn, batch_key=self.batch_key, form_key=self.form.key, candidates=candidates
             )
-            decided = stored_decisions(conn, batch_key=self.batch_key)
+            numbers = [row.number for row in batch]
+            if numbers:
+                decided = stored_decisions(
+                    conn, batch_key=self.batch_key, rows=(min(numbers), max(numbers))
+                )
         plans = plan_rows(candidates, decided, self.mode)
         why = {c.row: c for c in candidates}
         targets = {p.record_id for p in plans.values() if p.action == "merge" and p.record_id}

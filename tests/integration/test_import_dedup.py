@@ -167,6 +167,10 @@ def test_pairs_are_stored_per_import_and_decided_per_pair_or_for_all(
         # Storing the same pairs again (a resumed run) keeps the decisions.
         store_candidates(conn, batch_key="import-7", form_key="customer", candidates=found)
         decisions = stored_decisions(conn, batch_key="import-7")
+        # A batch of rows 2 to 6 reads its own rows' decisions only.
+        batch = stored_decisions(conn, batch_key="import-7", rows=(2, 6))
+    assert batch == {key: value for key, value in decisions.items() if 2 <= key[0] <= 6}
+    assert {row for row, _ in batch} == {2, 3, 4, 6} and len(decisions) > len(batch)
     plans = plan_rows(found, decisions, "keep")
     assert plans[2].action == "merge" and plans[2].record_id is not None
     assert plans[6].action == "skip"
