@@ -18,6 +18,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Dialect
 
 from meridian.db.direct import execute_many
+from meridian.db.writes import count_write
 
 
 def insert_many(conn: Connection, table: sa.Table, rows: Sequence[Mapping[str, Any]]) -> None:
@@ -26,6 +27,7 @@ def insert_many(conn: Connection, table: sa.Table, rows: Sequence[Mapping[str, A
         return
     statement = prepared_insert(table, tuple(rows[0]), conn.dialect)
     execute_many(conn, statement.sql, statement.parameters(rows))
+    count_write(conn, table.name)
 
 
 def insert_columns(conn: Connection, table: sa.Table, columns: Mapping[str, Sequence[Any]]) -> None:
@@ -36,6 +38,7 @@ def insert_columns(conn: Connection, table: sa.Table, columns: Mapping[str, Sequ
         return
     statement = prepared_insert(table, tuple(columns), conn.dialect)
     execute_many(conn, statement.sql, statement.from_columns(columns))
+    count_write(conn, table.name)
 
 
 class DriverInsert:

@@ -10,6 +10,7 @@ from sqlalchemy.engine import Engine
 
 from meridian.db.bulk import insert_columns, insert_many
 from meridian.db.types import BigId, JSONType, UTCDateTime
+from meridian.db.writes import writes_to
 
 
 def test_bulk_rows_are_stored_like_single_inserts(engine: Engine) -> None:
@@ -69,3 +70,23 @@ def test_bulk_rows_are_stored_like_single_inserts(engine: Engine) -> None:
     assert [row.number for row in read[count : 2 * count]] == [12345678901234, None, 7, 8, None]
     assert read[count + 3].tags == ["idc", "cdn"] and read[count + 4].moment == values[1]["moment"]
     metadata.drop_all(engine)
+
+
+def test_a_bulk_insert_counts_as_a_write_of_its_table(engine: Engine) -> None:
+    """A writer answering from its own INSERT … RETURNING compares ``writes_to`` before and
+    after what follows it: an insert sent to the driver as text must move the count too."""
+    table = sa.Table(
+        "bulk_counted",
+        sa.MetaData(),
+        sa.Column("id", BigId, primary_key=True),
+        sa.Column("n", sa.Integer),
+    )
+    table.create(engine)
+    with engine.begin() as conn:
+        before = writes_to(conn, table)
+        insert_many(conn, table, [{"id": 1, "n": 1}, {"id": 2, "n": 2}])
+        assert writes_to(conn, table) == before + 1
+        insert_columns(conn, table, {"id": [3], "n": [3]})
+        assert writes_to(conn, table) == before + 2
+        conn.execute(table.insert(), {"id": 4, "n": 4})
+        assert writes_to(conn, table) == before + 3
