@@ -40,6 +40,7 @@ from meridian.errors import (
 )
 from meridian.records import reads, service
 from meridian.records.guards import WriteIntent
+from meridian.records.plan import plan_for
 from meridian.records.readable import Readable
 from meridian.records.values import ParsedRecord, RecordParser
 from meridian.records.writing import (
@@ -109,11 +110,11 @@ def _create(
     conn: Connection, actor: Actor, form: Form, rows: list[BatchRow], tz: ZoneInfo
 ) -> list[RowOutcome]:
     """Create the rows' records. The rows are checked once — values (:func:`_parse_rows`),
-    then references and unique values (``check_parsed``: a row repeating another's unique
-    value, in the batch or stored, is refused here) — and those with errors set aside; the
-    rest are written, and rows a later stage refuses (a formula, a guard — each stage reports
-    every item it refuses) are set aside and the others written again, so a batch takes a
-    few attempts at most."""
+    then a unique value an earlier row of the batch holds (:func:`_repeated_in_batch`), then
+    references and unique values stored (``check_parsed``) — and those with errors set aside;
+    the rest are written, and rows a later stage refuses (a formula, a guard — each stage
+    reports every item it refuses) are set aside and the others written again, so a batch
+    takes a few attempts at most."""
     if not rows:
         return []
     outcomes: list[RowOutcome] = []
@@ -121,6 +122,9 @@ def _create(
     errors = ErrorCollector()
     parsed = _parse_rows(conn, actor, form, rows, tz, prefixes, errors)
     pending = _set_aside(rows, errors, list(range(len(rows))), outcomes)
+    pending = _set_aside(
+        rows, _repeated_in_batch(form, rows, parsed, pending, prefixes), pending, outcomes
+    )
     if pending:
         errors = ErrorCollector()
         check_parsed(
@@ -174,6 +178,40 @@ def _create(
         )
         break
     return outcomes
+
+
+def _repeated_in_batch(
+    form: Form,
+    rows: Sequence[BatchRow],
+    parsed: Sequence[ParsedRecord],
+    pending: list[int],
+    prefixes: Sequence[str],
+) -> ErrorCollector:
+    """Rows holding a unique value an earlier row of the batch holds, refused naming that row;
+    the earlier row goes on. As it would were the two in different batches (the later finds
+    the value stored), so a row's outcome does not hang on where the file is cut into
+    batches — ``check_parsed`` alone refuses every row of a batch sharing a value, as an API
+    batch, all or nothing, must."""
+    errors = ErrorCollector()
+    for field in plan_for(form).column_fields:
+        if not field.unique:
+            continue
+        first: dict[Any, int] = {}
+        for index in pending:
+            value = parsed[index].columns.get(field.key)
+            if value is None:
+                continue
+            held = first.setdefault(value, index)
+            if held != index:
+                where = Text("row {row}", row=rows[held].number)
+                message = Text(
+                    "{label} {value!r} is already used by {where}",
+                    label=field.label,
+                    value=value,
+                    where=where,
+                )
+                errors.add(prefixes[index] + field.key, "duplicate", message, value)
+    return errors
 
 
 def _set_aside(

@@ -104,7 +104,7 @@ def test_search_text_and_name_keys_from_the_converting_process_are_the_write_pat
     with workspace.read() as conn:
         records = [dict(r._mapping) for r in conn.execute(sa.select(table).order_by(table.c.id))]
         outcomes = {o.number: o for o in outcomes_of(conn, ended.id)}
-    assert len(records) == 1 + 120 + 3
+    assert len(records) == 1 + 120 + 4
     assert {r["city"] for r in records} >= {"深圳", "武汉", "北京"}
     for record in records:
         assert record["_search"] == record_search_text(plan.search_fields, record), record
@@ -113,15 +113,17 @@ def test_search_text_and_name_keys_from_the_converting_process_are_the_write_pat
         r["_search"] for r in records if r["name"] == "重庆银行股份有限公司"
     )
 
-    # Rows 4 and 5 share a code (neither is written), row 6 repeats the first file's record's.
+    # Rows 4 and 5 share a code: row 4 is written and row 5 refused naming it, as if they were
+    # in different batches; row 6 repeats the first file's record's.
     refused = {
         n: [(e["field"], e["code"], e["message"]) for e in o.detail]
         for n, o in outcomes.items()
         if o.outcome == "rejected"
     }
-    assert sorted(refused) == [4, 5, 6]
+    assert sorted(refused) == [5, 6]
+    assert outcomes[4].outcome == "created"
     assert all(reasons == [("uscc", "duplicate", reasons[0][2])] for reasons in refused.values())
-    assert "another record in this batch" in refused[4][0][2]
+    assert "row 4" in refused[5][0][2]
     assert f"record {records[0]['id']}" in refused[6][0][2]
 
 
@@ -193,8 +195,8 @@ def test_a_batch_repeating_unique_values_reads_them_once_and_is_written_in_one_a
         ended = _run(workspace, admin, source, form)
     finally:
         sa.event.remove(workspace.engine, "before_cursor_execute", statement)
-    assert (ended.created, ended.rejected) == (3, 3)
-    # One look at the batch's codes; the three rows repeating one refused before the INSERT.
+    assert (ended.created, ended.rejected) == (4, 2)
+    # One look at the batch's codes; the two rows repeating one refused before the INSERT.
     assert seen.count("SELECT") == 1, seen
     assert seen.count("INSERT") == 1, seen
 
@@ -263,3 +265,36 @@ def test_the_converting_process_hands_a_whole_batch_over_without_waiting_for_the
         for end in (read_end, write_end):
             with contextlib.suppress(OSError):
                 os.close(end)
+
+
+def test_a_row_repeating_a_unique_value_is_refused_wherever_the_batches_are_cut(
+    workspace: Workspace, admin: Actor, tmp_path: Path
+) -> None:
+    """The first row holding a code is written and a later one refused, whether the two fall
+    in one batch or in two: a row's outcome does not hang on the batch size."""
+    form = _install(workspace, admin)
+    source = tmp_path / "客户.csv"
+    codes = ["91110000000000131A", "911100000000202473", "91440300708461136T"]
+    lines = [
+        HEADER,
+        f"甲公司,{codes[0]},,,,",  # row 2 ┐ one batch of two
+        f"甲公司分部,{codes[0]},,,,",  # row 3 ┘ repeats row 2
+        f"乙公司,{codes[1]},,,,",  # row 4 ┐
+        f"丙公司,{codes[2]},,,,",  # row 5 ┘
+        f"丙公司二,{codes[2]},,,,",  # row 6: repeats row 5, a batch later
+    ]
+    source.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    mapping = suggested(form, suggest_mapping(read_sheet(source, None).header, form))
+    state, _ = begin_import(workspace.engine, admin, "company", source, mapping)
+    ended = run_import(workspace.engine, admin, state, source, mapping, workspace.tz, batch_rows=2)
+    with workspace.read() as conn:
+        outcomes = {o.number: o for o in outcomes_of(conn, ended.id)}
+    assert {n: o.outcome for n, o in outcomes.items()} == {
+        2: "created",
+        3: "rejected",
+        4: "created",
+        5: "created",
+        6: "rejected",
+    }
+    assert "row 2" in outcomes[3].detail[0]["message"]
+    assert f"record {outcomes[5].record_id}" in outcomes[6].detail[0]["message"]
