@@ -17,9 +17,10 @@ record — as a :class:`Candidate` with a score and a reason:
   changed, added or dropped — leaves one of the halves whole, so every name one edit away is among
   them, while a key's half is rare enough that the work grows with the rows, not with the
   table. Stored records are found by prefix ranges on the name keys the write path keeps
-  indexed (``schema/name_keys.py``) — every record in range, none left out; within the file,
-  by the same ranges over the rows' keys sorted in memory. Names several edits apart are
-  still paired when the edits fall in one half.
+  indexed (``schema/name_keys.py``) — every record in range that can reach the threshold
+  (its length; the pieces of the rest of the key it must hold, ``dedup_halves.pieces``),
+  none left out; within the file, by the same ranges over the rows' keys sorted in memory.
+  Names several edits apart are still paired when the edits fall in one half.
 
 Existing records are those the importing actor may read (:class:`Readable`): a row is never
 paired with a record its importer could not open.
@@ -43,7 +44,7 @@ from sqlalchemy.engine import Connection
 from meridian.access.permissions import form_access
 from meridian.core.actor import Actor
 from meridian.core.timezones import DEFAULT_TIME_ZONE
-from meridian.dataio.dedup_halves import after, halves, most_edits, ranges
+from meridian.dataio.dedup_halves import after, edit_groups, pieces, ranges
 from meridian.dataio.dedup_lookups import Lookups
 from meridian.records.plan import plan_for
 from meridian.records.readable import Readable
@@ -331,43 +332,78 @@ class StoredNames:
 
 def stored_near(lookups: Lookups, keys: Sequence[str], threshold: float) -> StoredNames:
     """The readable records whose stored name key (``schema/name_keys.py``) shares the head or
-    the tail of one of ``keys`` (equals it, for a short key) and is long enough and short
-    enough to reach ``threshold`` against it (``most_edits``: a head shared by a hundred
-    names is mostly names of other lengths). Every such record is returned, however many:
-    none is left out unscored."""
-    exact, heads, tails = near_lookups(keys, threshold)
-    rows = [
-        *lookups.ranges(NAME_KEY, NAME_KEY, heads),
-        *lookups.ranges(NAME_KEY, NAME_REVERSED, tails),
-        *lookups.equal(NAME_KEY, NAME_KEY, exact),
-    ]
+    the tail of one of ``keys`` (equals it, for a short key) and may reach ``threshold``
+    against it: long enough and short enough (``most_edits``: a head shared by a hundred
+    names is mostly names of other lengths) and holding one of the pieces of the rest of the
+    key that a name so near must hold (``dedup_halves.pieces``: a head shared by a hundred
+    names of the same length is mostly names whose rest is another). Every record that can
+    reach the threshold is returned, however many: none is left out unscored."""
+    near = near_lookups(keys, threshold)
+    rows = [*lookups.equal(NAME_KEY, NAME_KEY, near.exact)]
+    for column in (NAME_KEY, NAME_REVERSED):
+        rows.extend(lookups.ranges(NAME_KEY, column, near.plain[column]))
+        rows.extend(lookups.ranges(NAME_KEY, column, near.filtered[column]))
     return StoredNames(rows)
 
 
-def near_lookups(
-    keys: Sequence[str], threshold: float
-) -> tuple[list[str], list[tuple[str, str, int, int]], list[tuple[str, str, int, int]]]:
-    """What :func:`stored_near` looks up: the short keys, which only the equal key can match;
-    the heads' prefix ranges on ``_name_key`` and the tails' on ``_name_rev``, each with the
-    lengths its keys can pair with (the widest over the batch's keys sharing that head or
-    tail) — ``(low, high, shortest, longest)``."""
+@dataclass(frozen=True)
+class NearLookups:
+    """What :func:`stored_near` looks up: the short keys, which only the equal key can match
+    (``exact``); per column (``_name_key`` for heads, ``_name_rev`` for tails), prefix ranges
+    with the lengths that can pair — ``(low, high, shortest, longest)``, the widest over the
+    batch's keys sharing the prefix (``plain``) — and the same with the longest length the
+    pieces hold for and the pieces a name that long or shorter must hold, ``(first, count,
+    piece)`` × ``MAX_PIECES`` after them (``filtered``)."""
+
+    exact: list[str]
+    plain: dict[str, list[tuple[Any, ...]]]
+    filtered: dict[str, list[tuple[Any, ...]]]
+
+
+def near_lookups(keys: Sequence[str], threshold: float) -> NearLookups:
+    """The lookups of ``keys``' look-alikes: each key's head on ``_name_key`` and its tail on
+    ``_name_rev``, the stored lengths grouped by the edits they allow (``edit_groups``), a
+    group filtered by the pieces of the rest of the key where it can be (``pieces``)."""
     exact: set[str] = set()
-    heads: dict[str, tuple[int, int]] = {}
-    tails: dict[str, tuple[int, int]] = {}
+    plain: dict[str, dict[str, tuple[int, int]]] = {NAME_KEY: {}, NAME_REVERSED: {}}
+    filtered: dict[str, dict[tuple[Any, ...], None]] = {NAME_KEY: {}, NAME_REVERSED: {}}
     for key in keys:
-        found = halves(key, threshold)
+        found = ranges(key, threshold)
         if found is None:
             exact.add(key)
             continue
-        edits = most_edits(len(key), threshold)
-        low, high = len(key) - edits, len(key) + edits
-        for side, part in ((heads, found[0]), (tails, found[1])):
-            held = side.get(part)
-            side[part] = (low, high) if held is None else (min(held[0], low), max(held[1], high))
-    return (
+        head, past_head, tail, past_tail = found
+        groups = edit_groups(len(key), threshold)
+        for column, prefix, past, rest in (
+            (NAME_KEY, head, past_head, key[len(head) :]),
+            (NAME_REVERSED, tail, past_tail, key[: len(key) - len(tail)][::-1]),
+        ):
+            # The pieces for the most edits they can be made for serve every shorter length
+            # too (fewer edits break fewer pieces); the longer lengths are not filtered.
+            held, upto = None, 0
+            for _, longest, allowed in groups:
+                made = pieces(rest, len(prefix), allowed)
+                if made is None:
+                    break
+                held, upto = made, longest
+            shortest, longest = groups[0][0], groups[-1][1]
+            if held is None:
+                side = plain[column]
+                known = side.get(prefix)
+                side[prefix] = (
+                    (shortest, longest)
+                    if known is None
+                    else (min(known[0], shortest), max(known[1], longest))
+                )
+            else:
+                filtered[column][(prefix, past, shortest, longest, upto, *held)] = None
+    return NearLookups(
         sorted(exact),
-        [(h, after(h), *heads[h]) for h in sorted(heads)],
-        [(t, after(t), *tails[t]) for t in sorted(tails)],
+        {
+            column: [(p, after(p), *bounds) for p, bounds in sorted(side.items())]
+            for column, side in plain.items()
+        },
+        {column: list(terms) for column, terms in filtered.items()},
     )
 
 

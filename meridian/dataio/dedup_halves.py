@@ -12,6 +12,7 @@ the middle of what is left once leading place names and trailing trade words are
 from __future__ import annotations
 
 from functools import lru_cache
+from typing import Any
 
 from meridian.schema.values.region import children
 
@@ -105,6 +106,56 @@ def halves(key: str, threshold: float) -> tuple[str, str] | None:
     cut = start + (end - start + 1) // 2 if end - start >= 2 else len(key) // 2
     cut = min(max(cut, 1), len(key) - 1)
     return key[:cut], key[cut:][::-1]
+
+
+MAX_PIECES = 4
+"""The most pieces a lookup's filter holds (``edits`` + 1): more, and no filter is made."""
+MIN_PIECE = 2
+"""The shortest piece worth testing: a single character is in nearly every window."""
+
+
+@lru_cache(maxsize=256)
+def edit_groups(length: int, threshold: float) -> tuple[tuple[int, int, int], ...]:
+    """The lengths of the names that can reach ``threshold`` against a key of ``length``
+    (:func:`most_edits` either way), grouped by the most insertions and deletions that keep
+    a name of that length at the threshold (rapidfuzz's ratio is ``1 - d / (length +
+    other)``): ``(shortest, longest, edits)``."""
+    share = 1 - threshold / 100
+    reach = most_edits(length, threshold)
+    groups: list[tuple[int, int, int]] = []
+    for other in range(length - reach, length + reach + 1):
+        edits = int(share * (length + other) + 1e-6)  # rounded up a hair: never too few
+        if groups and groups[-1][2] == edits:
+            groups[-1] = (groups[-1][0], other, edits)
+        else:
+            groups.append((other, other, edits))
+    return tuple(groups)
+
+
+def pieces(rest: str, start: int, edits: int) -> tuple[Any, ...] | None:
+    """Where a stored text sharing the ``start`` characters before ``rest`` must hold one of
+    ``edits`` + 1 pieces of ``rest`` to be within ``edits`` insertions and deletions of it:
+    ``(first, count, piece)`` for each — the piece is in ``substr(text, first, count)``
+    (1-based) — one after the other, the last repeated up to :data:`MAX_PIECES` (an OR
+    ignores repeats).
+
+    A common prefix leaves the distance to the rests (the longest common subsequence of two
+    texts with one beginning is that beginning and theirs of the rest); each insertion or
+    deletion breaks at most one piece, so one of ``edits`` + 1 is whole in the stored rest,
+    moved by at most ``edits``. None when that needs more than :data:`MAX_PIECES` pieces or
+    pieces shorter than :data:`MIN_PIECE`: the text is then fetched on its prefix alone."""
+    count = edits + 1
+    if count > MAX_PIECES or len(rest) < count * MIN_PIECE:
+        return None
+    size, extra = divmod(len(rest), count)
+    found: list[Any] = []
+    offset = 0
+    for index in range(count):
+        end = offset + size + (1 if index < extra else 0)
+        first = offset - edits if offset > edits else 0
+        found += (start + first + 1, end - first + edits, rest[offset:end])
+        offset = end
+    return tuple(found + found[-3:] * (MAX_PIECES - count))
 
 
 @lru_cache(maxsize=8192)

@@ -29,10 +29,11 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import Connection, Dialect
 
+from meridian.dataio.dedup_halves import MAX_PIECES
 from meridian.db import direct
 from meridian.records.readable import Readable
 
-Kind = Literal["equal", "range"]
+Kind = Literal["equal", "range", "pieces"]
 EQUAL_PER_QUERY = 900
 """Values to an equality lookup's statement (SQLite's placeholders; one array on PostgreSQL)."""
 RANGES_PER_QUERY = 200
@@ -57,7 +58,11 @@ class Shape:
         """The statement's parameters, in the order :meth:`Lookups.fetch` takes their values."""
         if self.kind == "equal":
             return ("v",) if postgresql else tuple(f"v{i}" for i in range(self.count))
-        return tuple(f"{part}{i}" for i in range(self.count) for part in ("lo", "hi", "ls", "ll"))
+        parts = ["lo", "hi", "ls", "ll"]
+        if self.kind == "pieces":
+            parts.append("lp")
+            parts.extend(f"{part}{j}_" for j in range(MAX_PIECES) for part in ("s", "n", "p"))
+        return tuple(f"{part}{i}" for i in range(self.count) for part in parts)
 
 
 def padded(count: int, most: int) -> int:
@@ -99,15 +104,21 @@ class Lookups:
         return found
 
     def ranges(
-        self, selected: str, column: str, ranges: Sequence[tuple[str, str, int, int]]
+        self, selected: str, column: str, ranges: Sequence[tuple[Any, ...]]
     ) -> list[tuple[Any, ...]]:
         """(id, ``selected``) of the readable rows whose ``column`` is in one of ``ranges``
-        (``low <= column < high`` with a length from ``shortest`` to ``longest``): a
+        (``low <= column < high`` with a length from ``shortest`` to ``longest``, and — for
+        a range of 5 + 3 × ``MAX_PIECES`` values — up to the fifth value long, holding one
+        of its pieces, each ``(first, count, piece)``: the piece is in ``substr(column,
+        first, count)``): a
         statement per ``RANGES_PER_QUERY`` ranges, the last repeated to fill its shape."""
         found: list[tuple[Any, ...]] = []
+        if not ranges:
+            return found
+        kind: Kind = "range" if len(ranges[0]) == 4 else "pieces"
         for start in range(0, len(ranges), RANGES_PER_QUERY):
             chunk = ranges[start : start + RANGES_PER_QUERY]
-            shape = Shape(selected, column, "range", padded(len(chunk), RANGES_PER_QUERY))
+            shape = Shape(selected, column, kind, padded(len(chunk), RANGES_PER_QUERY))
             flat: list[Any] = []
             for term in chunk:
                 flat.extend(term)
@@ -169,19 +180,41 @@ def _statement(readable: Readable, shape: Shape, postgresql: bool) -> sa.Select[
     elif shape.kind == "equal":
         condition = column.in_([_param(f"v{i}", column.type) for i in range(shape.count)])
     else:
-        condition = sa.or_(
-            *(
-                sa.and_(
-                    column >= _param(f"lo{i}", column.type),
-                    column < _param(f"hi{i}", column.type),
-                    sa.func.length(column).between(
-                        _param(f"ls{i}", sa.Integer()), _param(f"ll{i}", sa.Integer())
-                    ),
-                )
-                for i in range(shape.count)
+        condition = sa.or_(*(_range(column, shape, i, postgresql) for i in range(shape.count)))
+    return readable.select(table.c.id, table.c[shape.selected]).where(condition)
+
+
+def _range(
+    column: sa.ColumnElement[Any], shape: Shape, i: int, postgresql: bool
+) -> sa.ColumnElement[bool]:
+    """The ``i``-th range of ``shape``: its bounds, its lengths and (``pieces``) its pieces."""
+    terms: list[sa.ColumnElement[bool]] = [
+        column >= _param(f"lo{i}", column.type),
+        column < _param(f"hi{i}", column.type),
+        sa.func.length(column).between(
+            _param(f"ls{i}", sa.Integer()), _param(f"ll{i}", sa.Integer())
+        ),
+    ]
+    if shape.kind == "pieces":
+        position = sa.func.strpos if postgresql else sa.func.instr
+        terms.append(
+            sa.or_(
+                sa.func.length(column) > _param(f"lp{i}", sa.Integer()),
+                *(
+                    position(
+                        sa.func.substr(
+                            column,
+                            _param(f"s{j}_{i}", sa.Integer()),
+                            _param(f"n{j}_{i}", sa.Integer()),
+                        ),
+                        _param(f"p{j}_{i}", column.type),
+                    )
+                    > 0
+                    for j in range(MAX_PIECES)
+                ),
             )
         )
-    return readable.select(table.c.id, table.c[shape.selected]).where(condition)
+    return sa.and_(*terms)
 
 
 def _param(name: str, type_: Any) -> sa.BindParameter[Any]:

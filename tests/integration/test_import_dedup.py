@@ -4,10 +4,12 @@ row from the decisions (SQLite and PostgreSQL)."""
 
 from __future__ import annotations
 
+import random
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from rapidfuzz import fuzz
 
 from meridian.access.organisation import create_department, create_role, set_user_departments
 from meridian.access.permissions import form_access, set_form_rules
@@ -25,6 +27,7 @@ from meridian.dataio.dedup import (
     plan_rows,
     stored_near,
 )
+from meridian.dataio.dedup_halves import halves
 from meridian.dataio.dedup_lookups import Lookups, Shape
 from meridian.dataio.duplicates import decide, list_candidates, store_candidates, stored_decisions
 from meridian.errors import ValidationFailed
@@ -32,6 +35,7 @@ from meridian.http.deps import Workspace
 from meridian.records.bulk import create_records
 from meridian.records.readable import Readable
 from meridian.schema.model import Form
+from meridian.schema.values.company import name_key
 from tests.forms import install_forms
 
 CUSTOMER = {
@@ -306,17 +310,22 @@ def test_one_edit_anywhere_in_a_name_is_found_through_the_name_key_indexes(
         ]
         named = dict(conn.exec_driver_sql("SELECT id, name FROM data_customer").all())
         lookups = Lookups(conn, Readable.of(conn, form_access(conn, admin, customer), workspace.tz))
-        exact, [head], [tail] = near_lookups(["北京华信01999物流", "阿里"], 90.0)
-        assert exact == ["阿里"]
+        near = near_lookups(["北京华信01999物流", "阿里"], 90.0)
+        assert near.exact == ["阿里"]
         plans = {
-            "head": _plan(conn, lookups, Shape("_name_key", "_name_key", "range", 1), head),
-            "tail": _plan(conn, lookups, Shape("_name_key", "_name_rev", "range", 1), tail),
+            (column, len(term)): _plan(conn, lookups, Shape("_name_key", column, kind, 1), term)
+            for column in ("_name_key", "_name_rev")
+            for kind, terms in (("range", near.plain), ("pieces", near.filtered))
+            for term in terms[column][:1]
         }
     assert [(spelling, c.reason, named[c.record_id]) for spelling, c in found] == [
         (spelling, SIMILAR_NAME, stored) for spelling, stored in spellings.items() if stored
     ]
-    assert "ix_data_customer__name_key" in plans["head"]
-    assert "ix_data_customer__name_rev" in plans["tail"]
+    # The head's range is on the key, the tail's on the reversed key; the tail's rest is long
+    # enough for pieces, the head's (999物流, 5 characters for 3 pieces) is not.
+    assert set(plans) == {("_name_key", 4), ("_name_rev", 17)}
+    assert "ix_data_customer__name_key" in plans[("_name_key", 4)]
+    assert "ix_data_customer__name_rev" in plans[("_name_rev", 17)]
     for plan in plans.values():
         assert "SCAN data_customer" not in plan and "Seq Scan" not in plan
 
@@ -422,3 +431,78 @@ def test_each_read_scope_limits_the_records_a_row_is_paired_with(
     if workspace.engine.dialect.name == "sqlite":
         direct = {sql for kind, sql in sent if kind == "DirectContext" and "_name_key" in sql}
         assert direct
+
+
+def test_no_stored_name_that_would_pair_is_left_unfetched(
+    workspace: Workspace, admin: Actor, customer: Form
+) -> None:
+    """A name sharing a row's head or tail is fetched unless it cannot reach the threshold
+    (its length, or none of the pieces of the rest of the key it must hold): against 1,200
+    companies sharing few heads (a place, two of four words, a trade, a number — the import
+    bench's names) and rows one or two edits from them, each row pairs with the best score
+    it would have if every stored name sharing its head or tail were scored — also a row
+    three characters short of a 17-character name, beyond the edits the pieces are made for
+    (the lengths they do not filter)."""
+    rng = random.Random(5)
+    words, trades = ["云帆", "星河", "瀚海", "天元"], ["科技", "数据", "信息技术"]
+    names = sorted(
+        {
+            f"北京{rng.choice(words)}{rng.choice(words)}{rng.choice(trades)}"
+            f"{rng.randint(1, 9_999_999)}有限公司"
+            for _ in range(1200)
+        }
+    )
+    names.append("北京云帆星河信息技术1234567有限公司")
+    with workspace.transaction() as conn:
+        _create_many(conn, admin, customer, names)
+        stored = list(conn.exec_driver_sql("SELECT id, _name_key FROM data_customer").all())
+    alphabet = "0123456789云帆星河"
+
+    def edited(key: str) -> str:
+        three_dropped = rng.random() < 0.25  # the most a 17-character name can lose at 90 %
+        for _ in range(3 if three_dropped else rng.choice([1, 1, 2])):
+            at = rng.randrange(len(key))
+            change = "drop" if three_dropped else rng.choice(["swap", "add", "drop"])
+            if change == "swap":
+                key = key[:at] + rng.choice(alphabet) + key[at + 1 :]
+            elif change == "add":
+                key = key[:at] + rng.choice(alphabet) + key[at:]
+            else:
+                key = key[:at] + key[at + 1 :]
+        return key
+
+    rows = _rows(*({"name": edited(name_key(rng.choice(names)))} for _ in range(400)))
+    with workspace.read() as conn:
+        found = find_duplicates(conn=conn, actor=admin, form=customer, rows=rows)
+        # Three characters short of the stored 17-character name, one in each piece the
+        # pieces for two edits would look for (技1, 24, 57): found, alone in its batch, only
+        # because names of 17 characters are not filtered by those pieces.
+        alone = find_duplicates(
+            conn=conn,
+            actor=admin,
+            form=customer,
+            rows=_rows({"name": "北京云帆星河信息技12457有限公司"}),
+        )
+    assert [(c.reason, c.score) for c in alone] == [(SIMILAR_NAME, 90.3)]
+    scored = {
+        c.row: c.score
+        for c in found
+        if c.record_id is not None and c.reason in (SAME_NAME, SIMILAR_NAME)
+    }
+    expected = {}
+    for number, values in rows:
+        key = name_key(values["name"])
+        cut = halves(key, 90.0)
+        if cut is None:
+            continue
+        head, tail = cut[0], cut[1][::-1]
+        scores = [
+            fuzz.ratio(key, other)
+            for _, other in stored
+            if other.startswith(head) or other.endswith(tail)
+        ]
+        best = max((s for s in scores if s >= 90.0), default=None)
+        if best is not None:
+            expected[number] = round(best, 1)
+    assert len(expected) > 100  # most rows pair, many with names outside their pieces
+    assert scored == expected
