@@ -18,6 +18,7 @@ from meridian import __version__
 from meridian.api.openapi import install_api_docs
 from meridian.api.router import install_api
 from meridian.core.heap import freeze_started
+from meridian.db.checkpoints import checkpoints_instead_of_commits
 from meridian.http.deps import Workspace
 from meridian.http.guard import RequestGuard
 from meridian.http.headers import SecurityHeaders
@@ -39,11 +40,15 @@ def create_app(settings: Settings, *, workspace: Workspace | None = None) -> Fas
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        # An app that opened its own database closes it when it stops; pooled connections
-        # left to the garbage collector stay open on the server until then.
-        yield
-        if owns_engine:
-            workspace.engine.dispose()
+        if not owns_engine:
+            yield
+            return
+        # A server's requests never stop to copy SQLite's log into the database; a thread
+        # does (db/checkpoints.py). An app that opened its own database closes it when it
+        # stops; pooled connections left to the garbage collector stay open until then.
+        with checkpoints_instead_of_commits(workspace.engine):
+            yield
+        workspace.engine.dispose()
 
     app = FastAPI(
         title="Meridian",

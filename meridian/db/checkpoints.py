@@ -1,4 +1,4 @@
-"""SQLite's write-ahead log copied into the database beside a bulk writer, not by it.
+"""SQLite's write-ahead log copied into the database beside its writers, not by them.
 
 In WAL mode a commit that finds the log past ``wal_autocheckpoint`` pages copies the log into
 the database file and syncs it, in the committing thread, under its write lock: during an
@@ -10,6 +10,11 @@ writer or reader waits for, and copies what no reader still needs) after each
 the GIL while SQLite works, so the copy and its sync run on the other core; the writer finds
 the log copied when it next commits, starts it over and seldom copies anything itself.
 
+A server's requests never checkpoint at all (:func:`checkpoints_instead_of_commits`): the
+commit that found the log past its limit copied all of it — after a long read had held the
+log back (a rule's scan of a million records), hundreds of megabytes — while its request
+waited: one create in thousands took over a second behind the inactivity scan at 1M.
+
 A checkpoint only moves pages the log already holds into the database file, so a crash at
 any moment leaves the database as SQLite always does (committed transactions kept). Nothing
 happens on PostgreSQL or an in-memory database.
@@ -20,7 +25,9 @@ from __future__ import annotations
 import contextlib
 import threading
 from collections.abc import Iterator
+from typing import Any
 
+from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
 INTERVAL = 0.5
@@ -38,12 +45,12 @@ class Checkpoints:
         """A commit added to the log: copy it soon."""
         self._wake.set()
 
-    def _run(self, engine: Engine) -> None:
+    def _run(self, engine: Engine, interval: float) -> None:
         raw = engine.raw_connection()
         refused = engine.dialect.loaded_dbapi.Error
         try:
             while not self._stop.is_set():
-                self._wake.wait(INTERVAL)
+                self._wake.wait(interval)
                 self._wake.clear()
                 cursor = raw.cursor()
                 try:
@@ -57,17 +64,24 @@ class Checkpoints:
             raw.close()
 
 
+def _on_a_file(engine: Engine) -> bool:
+    database = engine.url.database
+    return engine.dialect.name == "sqlite" and bool(database) and database != ":memory:"
+
+
 @contextlib.contextmanager
-def checkpoints_beside(engine: Engine) -> Iterator[Checkpoints]:
+def checkpoints_beside(engine: Engine, interval: float = INTERVAL) -> Iterator[Checkpoints]:
     """A thread checkpointing ``engine``'s SQLite log while the block runs (a no-op handle
     elsewhere); the thread has ended when the block has."""
     checkpoints = Checkpoints()
-    database = engine.url.database
-    if engine.dialect.name != "sqlite" or not database or database == ":memory:":
+    if not _on_a_file(engine):
         yield checkpoints
         return
     thread = threading.Thread(
-        target=checkpoints._run, args=(engine,), name="meridian-wal-checkpoints", daemon=True
+        target=checkpoints._run,
+        args=(engine, interval),
+        name="meridian-wal-checkpoints",
+        daemon=True,
     )
     thread.start()
     try:
@@ -76,3 +90,32 @@ def checkpoints_beside(engine: Engine) -> Iterator[Checkpoints]:
         checkpoints._stop.set()
         checkpoints._wake.set()
         thread.join()
+
+
+SERVER_INTERVAL = 1.0
+"""Seconds between a server's checkpoints: it copies what its requests and jobs wrote."""
+
+
+def _leave_checkpoints_to_the_thread(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA wal_autocheckpoint=0")
+    cursor.close()
+
+
+@contextlib.contextmanager
+def checkpoints_instead_of_commits(engine: Engine) -> Iterator[None]:
+    """While the block runs (a server's life), no commit through ``engine`` checkpoints
+    (``wal_autocheckpoint`` 0 on each of its connections) and a thread copies the log every
+    :data:`SERVER_INTERVAL` seconds instead. The connections pooled before are closed, so
+    every one in use has the setting; afterwards commits checkpoint again."""
+    if not _on_a_file(engine):
+        yield
+        return
+    event.listen(engine, "connect", _leave_checkpoints_to_the_thread)
+    engine.dispose()
+    try:
+        with checkpoints_beside(engine, SERVER_INTERVAL):
+            yield
+    finally:
+        event.remove(engine, "connect", _leave_checkpoints_to_the_thread)
+        engine.dispose()

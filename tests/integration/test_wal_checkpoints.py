@@ -1,7 +1,8 @@
-"""A bulk writer's SQLite log is copied into the database by a thread beside it
-(``db/checkpoints``): what a commit wrote reaches the database file without the writer
-checkpointing, the thread is gone when the block ends, and a crash-free run leaves every
-committed row readable. On PostgreSQL nothing is started."""
+"""SQLite's log is copied into the database by a thread beside its writers
+(``db/checkpoints``): what a bulk writer's commit wrote reaches the database file without the
+writer checkpointing, a server's requests never checkpoint at all, the thread is gone when
+its block (or the server) ends, and every committed row stays readable. On PostgreSQL nothing
+is started."""
 
 from __future__ import annotations
 
@@ -11,10 +12,13 @@ import time
 from pathlib import Path
 
 import sqlalchemy as sa
+from fastapi.testclient import TestClient
 from sqlalchemy.engine import Engine
 
+from meridian.app import create_app
 from meridian.db.checkpoints import checkpoints_beside
-from meridian.db.engine import transaction
+from meridian.db.engine import WAL_CHECKPOINT_PAGES, transaction
+from meridian.settings import Settings
 
 _THREAD = "meridian-wal-checkpoints"
 _ROWS = 2000
@@ -45,6 +49,26 @@ def _running() -> bool:
     return any(thread.name == _THREAD for thread in threading.enumerate())
 
 
+def _copied_within(engine: Engine, size: int, seconds: float = 10) -> bool:
+    deadline = time.monotonic() + seconds
+    while _database_bytes(engine) < size and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return _database_bytes(engine) >= size
+
+
+def _checkpoint_now(engine: Engine) -> None:
+    raw = engine.raw_connection()
+    try:
+        raw.cursor().execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+    finally:
+        raw.close()
+
+
+def _autocheckpoint(engine: Engine) -> int:
+    with engine.connect() as conn:
+        return int(conn.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar_one())
+
+
 def test_the_log_reaches_the_database_file_beside_the_writer(engine: Engine) -> None:
     if engine.dialect.name != "sqlite":
         with checkpoints_beside(engine) as checkpoints:
@@ -52,11 +76,7 @@ def test_the_log_reaches_the_database_file_beside_the_writer(engine: Engine) -> 
             assert not _running()
         return
     table = _scratch_table(engine)
-    raw = engine.raw_connection()  # the log copied before we start counting
-    try:
-        raw.cursor().execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
-    finally:
-        raw.close()
+    _checkpoint_now(engine)  # the log copied before we start counting
     before = _database_bytes(engine)
 
     # Without the thread the commit stays in the log: the writer copies only past 10,000 pages.
@@ -68,11 +88,32 @@ def test_the_log_reaches_the_database_file_beside_the_writer(engine: Engine) -> 
         assert _running()
         _write(engine, table, _ROWS)
         checkpoints.nudge()
-        deadline = time.monotonic() + 10
-        while _database_bytes(engine) < before + _ROWS * len(_TEXT) and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert _database_bytes(engine) >= before + _ROWS * len(_TEXT)
+        assert _copied_within(engine, before + _ROWS * len(_TEXT))
     assert not _running()
 
     with engine.connect() as conn:
         assert conn.scalar(sa.select(sa.func.count()).select_from(table)) == 2 * _ROWS
+
+
+def test_a_servers_requests_leave_checkpoints_to_its_thread(settings: Settings) -> None:
+    """A commit past the log's limit copied the whole log while its request waited (a create
+    took over a second behind a scan of a million records): a server's connections never
+    checkpoint, its thread does, and a connection made after the server stops does again."""
+    app = create_app(settings)
+    engine = app.state.workspace.engine
+    if engine.dialect.name != "sqlite":
+        with TestClient(app) as client:
+            assert client.get("/healthz").status_code == 200
+            assert not _running()
+        return
+    with TestClient(app) as client:
+        assert client.get("/healthz").status_code == 200
+        assert _running()
+        assert _autocheckpoint(engine) == 0
+        table = _scratch_table(engine)
+        _checkpoint_now(engine)
+        before = _database_bytes(engine)
+        _write(engine, table, 0)
+        assert _copied_within(engine, before + _ROWS * len(_TEXT))
+    assert not _running()
+    assert _autocheckpoint(engine) == WAL_CHECKPOINT_PAGES
