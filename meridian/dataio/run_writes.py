@@ -31,6 +31,7 @@ from meridian.dataio.converting import CellReport
 from meridian.dataio.run_decisions import Decision
 from meridian.dataio.run_rows import BatchRow
 from meridian.dataio.run_store import RowOutcome
+from meridian.db.sets import one_of
 from meridian.errors import (
     ErrorCollector,
     FieldError,
@@ -330,7 +331,9 @@ def _unchanged(
     access = form_access(conn, actor, form)
     readable = Readable.of(conn, access, tz)
     table = readable.table
-    statement = readable.select(table.c.id, table.c._version).where(table.c.id.in_(wanted))
+    statement = readable.select(table.c.id, table.c._version).where(
+        one_of(conn, table.c.id, wanted)
+    )
     may_update = access.rows(conn, table, "update", tz)
     if may_update is not None:
         statement = statement.where(may_update)
@@ -346,7 +349,7 @@ def _read(
         return {}
     readable = Readable.of(conn, form_access(conn, actor, form), tz)
     table = readable.table
-    rows = conn.execute(readable.select().where(table.c.id.in_(ids))).all()
+    rows = conn.execute(readable.select().where(one_of(conn, table.c.id, ids))).all()
     records = reads.dump_rows(conn, readable.plan, rows, actor=actor, tz=tz)
     reads.audit_sensitive_reads(conn, actor, form, records)
     return {record["id"]: record for record in records}

@@ -35,15 +35,37 @@ INTERVAL = 0.5
 
 
 class Checkpoints:
-    """The checkpointing thread's handle: :meth:`nudge` after a commit."""
+    """The checkpointing thread's handle: :meth:`nudge` after a commit. Without an engine (not
+    SQLite on a file) it has no thread and a nudge does nothing."""
 
-    def __init__(self) -> None:
+    def __init__(self, engine: Engine | None = None, interval: float = INTERVAL) -> None:
         self._wake = threading.Event()
         self._stop = threading.Event()
+        self._thread = (
+            None
+            if engine is None
+            else threading.Thread(
+                target=self._run,
+                args=(engine, interval),
+                name="meridian-wal-checkpoints",
+                daemon=True,
+            )
+        )
 
     def nudge(self) -> None:
         """A commit added to the log: copy it soon."""
         self._wake.set()
+
+    def start(self) -> None:
+        if self._thread is not None:
+            self._thread.start()
+
+    def stop(self) -> None:
+        """End the thread, once it has finished the checkpoint it is in."""
+        if self._thread is not None:
+            self._stop.set()
+            self._wake.set()
+            self._thread.join()
 
     def _run(self, engine: Engine, interval: float) -> None:
         raw = engine.raw_connection()
@@ -73,23 +95,12 @@ def _on_a_file(engine: Engine) -> bool:
 def checkpoints_beside(engine: Engine, interval: float = INTERVAL) -> Iterator[Checkpoints]:
     """A thread checkpointing ``engine``'s SQLite log while the block runs (a no-op handle
     elsewhere); the thread has ended when the block has."""
-    checkpoints = Checkpoints()
-    if not _on_a_file(engine):
-        yield checkpoints
-        return
-    thread = threading.Thread(
-        target=checkpoints._run,
-        args=(engine, interval),
-        name="meridian-wal-checkpoints",
-        daemon=True,
-    )
-    thread.start()
+    checkpoints = Checkpoints(engine if _on_a_file(engine) else None, interval)
+    checkpoints.start()
     try:
         yield checkpoints
     finally:
-        checkpoints._stop.set()
-        checkpoints._wake.set()
-        thread.join()
+        checkpoints.stop()
 
 
 SERVER_INTERVAL = 1.0
