@@ -10,6 +10,15 @@ writer or reader waits for, and copies what no reader still needs) after each
 the GIL while SQLite works, so the copy and its sync run on the other core; the writer finds
 the log copied when it next commits, starts it over and seldom copies anything itself.
 
+A log is started over only by a writer that finds every frame of it copied, which under steady
+writes (a server's creates every few milliseconds) never happens after a checkpoint of its
+own: frames written while it copied were always left. The log then grew without end — 1.1 GB
+after 8,000 creates, each slower as SQLite searched a larger log index. So after each copy the
+thread asks for ``RESTART``, waiting at most :data:`RESTART_WAIT_MS` for the write lock and
+for readers to leave the log: it copies the few frames written since the passive copy, under
+the write lock for that moment only, and the next writer starts the log from its beginning;
+when it cannot, it does what a passive checkpoint does and the next turn tries again.
+
 A server's requests never checkpoint at all (:func:`checkpoints_instead_of_commits`): the
 commit that found the log past its limit copied all of it — after a long read had held the
 log back (a rule's scan of a million records), hundreds of megabytes — while its request
@@ -29,6 +38,10 @@ from typing import Any
 
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
+
+RESTART_WAIT_MS = 5
+"""Milliseconds the thread's restart waits for a writer to commit and for readers to leave the
+log — the longest a writer waits behind it, beside the copy of a few frames."""
 
 INTERVAL = 0.5
 """Seconds the thread waits for a nudge before it checkpoints anyway."""
@@ -70,14 +83,19 @@ class Checkpoints:
     def _run(self, engine: Engine, interval: float) -> None:
         raw = engine.raw_connection()
         refused = engine.dialect.loaded_dbapi.Error
+        # The restart waits at most a few milliseconds for the write lock (a request's
+        # transaction) and, holding it, for readers still in the log; then it gives up until
+        # the next turn, so a long read never holds writers back behind it.
+        raw.cursor().execute(f"PRAGMA busy_timeout={RESTART_WAIT_MS}").close()
         try:
             while not self._stop.is_set():
                 self._wake.wait(interval)
                 self._wake.clear()
                 cursor = raw.cursor()
                 try:
-                    cursor.execute("PRAGMA wal_checkpoint(PASSIVE)")
-                    cursor.fetchall()
+                    for mode in ("PASSIVE", "RESTART"):
+                        cursor.execute(f"PRAGMA wal_checkpoint({mode})")
+                        cursor.fetchall()
                 except refused:  # e.g. busy: the writer's own checkpoints still run
                     pass
                 finally:

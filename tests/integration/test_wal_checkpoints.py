@@ -16,7 +16,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy.engine import Engine
 
 from meridian.app import create_app
-from meridian.db.checkpoints import checkpoints_beside
+from meridian.db.checkpoints import SERVER_INTERVAL, checkpoints_beside
 from meridian.db.engine import WAL_CHECKPOINT_PAGES, transaction
 from meridian.settings import Settings
 
@@ -117,3 +117,35 @@ def test_a_servers_requests_leave_checkpoints_to_its_thread(settings: Settings) 
         assert _copied_within(engine, before + _ROWS * len(_TEXT))
     assert not _running()
     assert _autocheckpoint(engine) == WAL_CHECKPOINT_PAGES
+
+
+def _log_restarts(engine: Engine) -> int:
+    """The log header's checkpoint sequence: SQLite adds one each time the log starts over."""
+    with open(f"{engine.url.database}-wal", "rb") as log:
+        return int.from_bytes(log.read(16)[12:16], "big")
+
+
+def test_a_servers_log_starts_over_while_writes_never_pause(settings: Settings) -> None:
+    """A log is started over only by a writer finding all of it copied; with commits every
+    millisecond or two, frames written during each copy were always left, and a server's log
+    grew without end (1.1 GB after 8,000 creates, each create slower than the last). The
+    thread restarts it between two commits."""
+    app = create_app(settings)
+    engine = app.state.workspace.engine
+    if engine.dialect.name != "sqlite":
+        return
+    with TestClient(app) as client:
+        assert client.get("/healthz").status_code == 200
+        table = _scratch_table(engine)
+        _checkpoint_now(engine)
+        with transaction(engine) as conn:
+            conn.execute(table.insert(), {"id": 0, "text": _TEXT})
+        first = _log_restarts(engine)
+        deadline = time.monotonic() + 3 * SERVER_INTERVAL
+        row = 1
+        while time.monotonic() < deadline:
+            with transaction(engine) as conn:  # ~200 KB a commit, like a create's pages
+                conn.execute(table.insert(), [{"id": row + i, "text": _TEXT} for i in range(300)])
+            row += 300
+            time.sleep(0.001)
+        assert _log_restarts(engine) > first
