@@ -160,13 +160,21 @@ def attempt_login(
 @dataclass(frozen=True)
 class SessionActor:
     """A live session's user; ``seen_due`` when its last-seen time should be written
-    (:func:`touch_session`, in a write transaction of its own, so checking stays a read)."""
+    (:func:`touch_session`, in a write transaction of its own, so checking stays a read).
+
+    :ivar access: the ``access`` revision token read in the same statement; revoking or
+        deleting a session replaces it, as any change to users, roles or tokens does.
+    :ivar kept_until: until when a process may take this check's answer without reading the
+        session again: its expiry, idle or absolute, or its use falling due to be written.
+    """
 
     actor: Actor
     session_id: int
     must_change_password: bool
     email: str = ""
     seen_due: bool = False
+    access: str | None = None
+    kept_until: datetime | None = None
 
 
 def actor_for_session(conn: Connection, token: str, policy: SessionPolicy) -> SessionActor | None:
@@ -186,7 +194,20 @@ def actor_for_session(conn: Connection, token: str, policy: SessionPolicy) -> Se
     except Unauthenticated:
         return None
     due = now - row.last_seen_at > _SEEN_RESOLUTION
-    return SessionActor(actor, row.id, bool(row.must_change_password), row.email, due)
+    kept_until = min(
+        row.expires_at,
+        row.last_seen_at + timedelta(minutes=policy.idle_minutes),
+        row.last_seen_at + _SEEN_RESOLUTION,
+    )
+    return SessionActor(
+        actor,
+        row.id,
+        bool(row.must_change_password),
+        row.email,
+        due,
+        access=row.access_token,
+        kept_until=kept_until,
+    )
 
 
 def touch_session(conn: Connection, session_id: int) -> None:

@@ -20,6 +20,13 @@ again from the start with the caller read afresh (``http.routing.ApiRoute``). A 
 opened no transaction at all is checked before its answer leaves (:func:`check_unchecked`). A
 read checked this way has fixed its SQLite snapshot with the check, as a kept read
 (``http.kept_read``) has: it is marked ``db.engine.SNAPSHOT_TAKEN`` alike.
+
+A browser session is kept the same way (:func:`remember_session`, :func:`provisional_session`):
+revoking or deleting a session replaces the ``access`` token too (migration 0040), and a kept
+session is used only until its use falls due to be recorded (once a minute) or it expires, so
+its idle expiry still slides. A page or an API call with a session cookie is then one
+transaction, as one with a token is; when the revision differs the session is read again in
+that transaction, and a session ended or a caller changed is answered again from the start.
 """
 
 from __future__ import annotations
@@ -34,6 +41,7 @@ from datetime import datetime
 from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine
 
+from meridian.access.sessions import SessionActor, SessionPolicy, actor_for_session
 from meridian.access.tokens import LAST_USED_RESOLUTION, Credential, check_token, token_digest
 from meridian.core.actor import Actor
 from meridian.core.clock import clock_of
@@ -58,13 +66,26 @@ class _Kept:
     expires_at: datetime | None
     touch_due: datetime
     """When the token's use should be recorded again: the check then runs on its own."""
+    session: SessionActor | None = None
+    """For a browser session: what its check found."""
 
 
 _KEPT_LIMIT = 4096
 _kept: dict[tuple[int, str], _Kept] = {}
-"""By (engine, token digest). A kept entry is only ever used after its revision is compared in
-the request's own transaction, so an entry of a disposed engine whose id was reused is refused
-there (revision tokens are random per database)."""
+"""By (engine, token digest) — a session's digest marked as one. A kept entry is only ever used
+after its revision is compared in the request's own transaction, so an entry of a disposed
+engine whose id was reused is refused there (revision tokens are random per database)."""
+
+
+def _key(engine: Engine, secret: str, session: bool = False) -> tuple[int, str]:
+    digest = token_digest(secret)
+    return id(engine), f"session:{digest}" if session else digest
+
+
+def _keep(key: tuple[int, str], kept: _Kept) -> None:
+    if len(_kept) >= _KEPT_LIMIT:
+        _kept.clear()
+    _kept[key] = kept
 
 
 def remember(engine: Engine, secret: str, found: Credential) -> None:
@@ -73,15 +94,36 @@ def remember(engine: Engine, secret: str, found: Credential) -> None:
         return
     used = found.last_used_at
     due = (clock_of(engine).now() if found.stale or used is None else used) + LAST_USED_RESOLUTION
-    if len(_kept) >= _KEPT_LIMIT:
-        _kept.clear()
-    _kept[id(engine), token_digest(secret)] = _Kept(
-        actor=found.actor, access=found.access, expires_at=found.expires_at, touch_due=due
+    _keep(
+        _key(engine, secret),
+        _Kept(actor=found.actor, access=found.access, expires_at=found.expires_at, touch_due=due),
+    )
+
+
+def remember_session(engine: Engine, cookie: str, found: SessionActor) -> None:
+    """Keep what a session's check just found, until its use is due to be recorded or it
+    expires. A user who must change their password first is never kept: each request of theirs
+    is judged afresh."""
+    if found.access is None or found.kept_until is None or found.must_change_password:
+        return
+    _keep(
+        _key(engine, cookie, session=True),
+        _Kept(
+            actor=found.actor,
+            access=found.access,
+            expires_at=None,
+            touch_due=found.kept_until,
+            session=found,
+        ),
     )
 
 
 def forget(engine: Engine, secret: str) -> None:
-    _kept.pop((id(engine), token_digest(secret)), None)
+    _kept.pop(_key(engine, secret), None)
+
+
+def forget_session(engine: Engine, cookie: str) -> None:
+    _kept.pop(_key(engine, cookie, session=True), None)
 
 
 @dataclass
@@ -89,6 +131,8 @@ class _Unchecked:
     engine: Engine
     secret: str
     kept: _Kept
+    policy: SessionPolicy | None = None
+    """A session's lifetimes, to read it again with; None for a token."""
     opening: bool = False
     checked: bool = False
 
@@ -119,18 +163,31 @@ def provisional(engine: Engine, secret: str) -> Actor | None:
     """The actor a token stands for, from this process's cache, checked later in the request's
     own transaction; None outside an API request, or when the token is not kept, has expired,
     or its use is due to be recorded."""
+    kept = _provisional(engine, secret, None)
+    return kept.actor if kept is not None else None
+
+
+def provisional_session(engine: Engine, cookie: str, policy: SessionPolicy) -> SessionActor | None:
+    """What a session cookie was last found to be, from this process's cache, checked later in
+    the request's own transaction (as :func:`provisional`); None outside a request that checks
+    so, or when the session is not kept or its use is due to be recorded."""
+    kept = _provisional(engine, cookie, policy)
+    return kept.session if kept is not None else None
+
+
+def _provisional(engine: Engine, secret: str, policy: SessionPolicy | None) -> _Kept | None:
     slot = _SLOT.get()
     if slot is None or not secret:
         return None
-    kept = _kept.get((id(engine), token_digest(secret)))
+    kept = _kept.get(_key(engine, secret, session=policy is not None))
     if kept is None:
         return None
     now = clock_of(engine).now()
     if now >= kept.touch_due or (kept.expires_at is not None and kept.expires_at <= now):
         return None
     _listen(engine)
-    slot.unchecked = _Unchecked(engine=engine, secret=secret, kept=kept)
-    return kept.actor
+    slot.unchecked = _Unchecked(engine=engine, secret=secret, kept=kept, policy=policy)
+    return kept
 
 
 def _pending(engine: Engine) -> _Unchecked | None:
@@ -195,11 +252,26 @@ def _settle(conn: Connection, unchecked: _Unchecked, access: str | None) -> None
         unchecked.checked = True
         return
     engine = unchecked.engine
+    if unchecked.policy is not None:
+        _settle_session(conn, unchecked, unchecked.policy)
+        return
     forget(engine, unchecked.secret)
     found = check_token(conn, unchecked.secret)  # Unauthenticated: revoked, expired, inactive
     remember(engine, unchecked.secret, found)
     if found.actor != unchecked.kept.actor:
         raise CredentialChanged()
+    unchecked.checked = True
+
+
+def _settle_session(conn: Connection, unchecked: _Unchecked, policy: SessionPolicy) -> None:
+    """A kept session whose revision changed, read again in the request's transaction: a
+    session ended, or a caller who changed or must now change their password first, is
+    answered again from the start, where the refusal (or the page asking to log in) is made."""
+    forget_session(unchecked.engine, unchecked.secret)
+    found = actor_for_session(conn, unchecked.secret, policy)
+    if found is None or found.must_change_password or found.actor != unchecked.kept.actor:
+        raise CredentialChanged()
+    remember_session(unchecked.engine, unchecked.secret, found)
     unchecked.checked = True
 
 

@@ -29,7 +29,13 @@ from meridian.core.i18n import Text
 from meridian.db.engine import transaction
 from meridian.errors import PermissionDenied, Unauthenticated
 from meridian.events.audit import audit
-from meridian.http.credentials import checked, provisional, remember
+from meridian.http.credentials import (
+    checked,
+    provisional,
+    provisional_session,
+    remember,
+    remember_session,
+)
 from meridian.http.kept_read import credential_read, release_kept, request_read
 from meridian.http.problems import request_locale
 from meridian.plugins.manager import Plugins
@@ -165,13 +171,29 @@ def live_session(
 def session_of(workspace: Workspace, request: Request) -> tuple[str, SessionActor] | None:
     """:func:`live_session` in a read transaction (kept for the request's first read when the
     request only reads); the session's use is written in a short write transaction of its own
-    when due (once a minute at most)."""
+    when due (once a minute at most). What it found is kept in this process until then
+    (``http.credentials``)."""
     with credential_read(workspace.engine) as conn:
         session = live_session(conn, request, workspace.settings)
-    if session is not None and session[1].seen_due:
+    if session is None:
+        return None
+    if session[1].seen_due:
         with workspace.transaction() as conn:
             touch_session(conn, session[1].session_id)
+    else:
+        remember_session(workspace.engine, *session)
     return session
+
+
+def kept_session(workspace: Workspace, request: Request) -> tuple[str, SessionActor] | None:
+    """The request's session as this process last found it, to be checked in the request's
+    own transaction (``http.credentials``); None when there is none to take so, and the
+    caller reads it with :func:`session_of`."""
+    cookie = request.cookies.get(SESSION_COOKIE)
+    if not cookie:
+        return None
+    found = provisional_session(workspace.engine, cookie, session_policy(workspace.settings))
+    return (cookie, found) if found is not None else None
 
 
 def csrf_holds(request: Request, cookie: str, sent: str) -> bool:
@@ -192,8 +214,12 @@ async def get_actor(request: Request, workspace: WorkspaceDep) -> Actor:
     known = getattr(request.state, "actor", None)
     if isinstance(known, Actor):
         return known
-    kept = provisional(workspace.engine, _bearer(request))
-    if kept is not None:  # a write request: checked in its own transaction (http.credentials)
+    bearer = _bearer(request)
+    kept = provisional(workspace.engine, bearer)
+    if kept is None and not bearer:
+        session = kept_session(workspace, request)
+        kept = _session_actor(request, *session) if session is not None else None
+    if kept is not None:  # checked in the request's own transaction (http.credentials)
         request.state.actor = kept
         request.state.locale = kept.locale
         return kept
@@ -237,7 +263,12 @@ def _authenticate(request: Request, workspace: Workspace) -> Actor:
     session = session_of(workspace, request)
     if session is None:
         raise Unauthenticated(Text("the session has expired; log in again"))
-    cookie, found = session
+    return _session_actor(request, *session)
+
+
+def _session_actor(request: Request, cookie: str, found: SessionActor) -> Actor:
+    """A live session's caller, if the request may go on: a change must echo the session's
+    CSRF token, and a user with an initial password may only change it."""
     if not csrf_holds(request, cookie, request.headers.get(CSRF_HEADER, "")):
         raise PermissionDenied(
             Text("send the session's CSRF token in {header}", header=CSRF_HEADER)

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import email.message
 import functools
-from collections.abc import Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
 from fastapi import params
@@ -40,7 +40,8 @@ from meridian.http.kept_read import keeping_reads
 from meridian.http.solving import planned_handler
 
 _UNSET: Any = object()
-_READING = frozenset({"GET", "HEAD"})
+Handler = Callable[[Request], Coroutine[Any, Any, Response]]
+READING = frozenset({"GET", "HEAD"})
 """Requests whose credential's read transaction is kept for their answer (``http.kept_read``)."""
 
 
@@ -81,20 +82,13 @@ class ApiRoute(APIRoute):
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = planned_handler(self, super().get_route_handler())
-        needs_actor = _depends_on(self.dependant, get_actor)
+        needs_actor = depends_on(self.dependant, get_actor)
         body_field = self.body_field
         reads_json = body_field is not None and not isinstance(body_field.field_info, params.Form)
 
         async def handle(request: Request) -> Response:
-            if needs_actor and not reads_json and request.method in _READING:
-                # A caller kept in this process is checked in the read that answers; one
-                # checked afresh is checked in a read kept to answer the request too.
-                with checking_in_transaction(), keeping_reads() as kept:
-                    try:
-                        return await _answer_checked(request, handler, False)
-                    finally:
-                        if kept.holding:  # nothing read: closed off the event loop
-                            await run_in_threadpool(kept.release)
+            if needs_actor and not reads_json and request.method in READING:
+                return await answer_keeping_reads(lambda: _answer_checked(request, handler, False))
             if needs_actor:
                 with checking_in_transaction():  # who asks is checked where it writes
                     return await _answer_checked(request, handler, reads_json)
@@ -105,29 +99,50 @@ class ApiRoute(APIRoute):
         return handle
 
 
-async def _answer_checked(
-    request: Request,
-    handler: Callable[[Request], Coroutine[Any, Any, Response]],
-    reads_json: bool,
-) -> Response:
-    """A request whose caller may come from this process's cache: checked in the
-    request's first transaction (``http.credentials``); answered again from the start, the
-    caller read afresh, when who they are changed; checked before the answer leaves when no
-    transaction was opened."""
+async def _answer_checked(request: Request, handler: Handler, reads_json: bool) -> Response:
+    """An API request: its caller settled before its body is read, then answered as
+    :func:`answer_checked` answers."""
     workspace: Workspace = request.app.state.workspace
     await get_actor(request, workspace)
     if reads_json:
         request = await _with_json_body(request)
+
+    async def again() -> None:
+        await get_actor(request, workspace)  # forgotten: read afresh, not from the cache
+
+    return await answer_checked(request, handler, again)
+
+
+async def answer_checked(
+    request: Request, handler: Handler, settle: Callable[[], Awaitable[None]] | None = None
+) -> Response:
+    """A request whose caller may come from this process's cache: checked in the
+    request's first transaction (``http.credentials``); answered again from the start, the
+    caller read afresh (``settle``, or the handler's own dependencies), when who they are
+    changed; checked before the answer leaves when no transaction was opened."""
     try:
         response = await handler(request)
     except CredentialChanged:
         request.state.actor = None
         drop_unchecked()
-        await get_actor(request, workspace)  # forgotten: read afresh, not from the cache
+        if settle is not None:
+            await settle()
         return await handler(request)
     if unchecked_pending():
         await run_in_threadpool(check_unchecked)
     return response
+
+
+async def answer_keeping_reads(answer: Callable[[], Awaitable[Response]]) -> Response:
+    """A request that only reads, answered by ``answer``: a caller kept in this process is
+    checked in the read that answers; one checked afresh is checked in a read kept to answer
+    the request too (``http.kept_read``), released if nothing took it."""
+    with checking_in_transaction(), keeping_reads() as kept:
+        try:
+            return await answer()
+        finally:
+            if kept.holding:  # nothing read: closed off the event loop
+                await run_in_threadpool(kept.release)
 
 
 async def _with_json_body(request: Request) -> Request:
@@ -148,5 +163,6 @@ async def _with_json_body(request: Request) -> Request:
     return strict
 
 
-def _depends_on(dependant: Dependant, call: Callable[..., Any]) -> bool:
-    return any(sub.call is call or _depends_on(sub, call) for sub in dependant.dependencies)
+def depends_on(dependant: Dependant, call: Callable[..., Any]) -> bool:
+    """Whether a route's parameters need ``call``, directly or through other dependencies."""
+    return any(sub.call is call or depends_on(sub, call) for sub in dependant.dependencies)

@@ -18,6 +18,7 @@ from meridian.http.deps import (
     Workspace,
     WorkspaceDep,
     csrf_holds,
+    kept_session,
     session_of,
 )
 from meridian.web.i18n import Translator, negotiate, supported
@@ -63,9 +64,12 @@ def translator_for(request: Request) -> Translator:
 
 
 async def current_viewer(request: Request, workspace: WorkspaceDep) -> Viewer:
-    """The page's viewer. The session is read (and its use written, which may wait for the
+    """The page's viewer: as this process last found the session, checked in the page's own
+    transaction (``http.credentials``), else read (and its use written, which may wait for the
     write lock) in the thread pool, never on the event loop that serves every request."""
-    session = await run_in_threadpool(session_of, workspace, request)
+    session = kept_session(workspace, request) or await run_in_threadpool(
+        session_of, workspace, request
+    )
     if session is None:
         raise LoginRequired(request.url.path)
     cookie, found = session

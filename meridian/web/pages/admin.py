@@ -26,9 +26,10 @@ from meridian.web.display import Presenter
 from meridian.web.inputs import posted_id
 from meridian.web.messages import problems_of
 from meridian.web.pages.common import page
+from meridian.web.routing import PageRoute
 from meridian.web.session import Viewer, ViewerDep
 
-router = APIRouter(prefix="/admin")
+router = APIRouter(route_class=PageRoute, prefix="/admin")
 T = TypeVar("T")
 
 OPERATIONS = ("create", "read", "update", "delete", "export", "import", "manage")

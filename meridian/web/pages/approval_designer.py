@@ -26,9 +26,10 @@ from meridian.schema.model import Form
 from meridian.web.approval_node_form import FILTER_OPERATORS, approver_view, node_from
 from meridian.web.messages import problems_of
 from meridian.web.pages.common import fragment, page
+from meridian.web.routing import PageRoute
 from meridian.web.session import Viewer, ViewerDep
 
-router = APIRouter()
+router = APIRouter(route_class=PageRoute)
 
 
 def _require_builder(viewer: Viewer) -> None:

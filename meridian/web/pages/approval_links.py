@@ -24,10 +24,11 @@ from meridian.flows.approvals import link_acts, links
 from meridian.http.deps import WorkspaceDep, client_ip, live_session, session_policy
 from meridian.web.display import Presenter
 from meridian.web.messages import localized
+from meridian.web.routing import PageRoute
 from meridian.web.session import translator_for
 from meridian.web.templating import render
 
-router = APIRouter()
+router = APIRouter(route_class=PageRoute)
 
 
 class LinkThrottled(MeridianError):

@@ -19,9 +19,10 @@ from meridian.schema.catalog import get_form, list_forms
 from meridian.web.display import Presenter
 from meridian.web.messages import localized, problems_of
 from meridian.web.pages.common import fragment, page
+from meridian.web.routing import PageRoute
 from meridian.web.session import ViewerDep
 
-router = APIRouter()
+router = APIRouter(route_class=PageRoute)
 
 BOXES = ("pending", "done", "submitted", "cc")
 

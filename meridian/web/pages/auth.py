@@ -20,10 +20,11 @@ from meridian.http.deps import (
 from meridian.web.i18n import supported
 from meridian.web.messages import localized
 from meridian.web.pages.common import page
+from meridian.web.routing import PageRoute
 from meridian.web.session import ViewerDep, translator_for
 from meridian.web.templating import render
 
-router = APIRouter()
+router = APIRouter(route_class=PageRoute)
 
 
 def _safe_next(target: str | None) -> str:

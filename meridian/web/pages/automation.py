@@ -21,10 +21,11 @@ from meridian.schema.fieldtypes import field_type
 from meridian.schema.model import Field
 from meridian.web.messages import problems_of
 from meridian.web.pages.admin import admin_page, changed
+from meridian.web.routing import PageRoute
 from meridian.web.rule_words import RuleWords, vocabulary
 from meridian.web.session import Viewer, ViewerDep
 
-router = APIRouter(prefix="/admin")
+router = APIRouter(route_class=PageRoute, prefix="/admin")
 
 EVENTS = ("RecordCreated", "RecordUpdated", "RecordDeleted", "RecordRestored")
 

@@ -29,9 +29,10 @@ from meridian.schema.model import Field, Form
 from meridian.web.display import Presenter, mentioned_users, record_title
 from meridian.web.pages.common import page
 from meridian.web.pages.grid import shown_columns
+from meridian.web.routing import PageRoute
 from meridian.web.session import Viewer, ViewerDep
 
-router = APIRouter()
+router = APIRouter(route_class=PageRoute)
 
 CARDS_PER_COLUMN = 50
 CALENDAR_LIMIT = 500

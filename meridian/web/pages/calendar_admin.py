@@ -10,9 +10,10 @@ from fastapi.responses import HTMLResponse, Response
 
 from meridian.flows.calendar import seed, store
 from meridian.web.pages.admin import admin_page, changed, removed
+from meridian.web.routing import PageRoute
 from meridian.web.session import Viewer, ViewerDep
 
-router = APIRouter(prefix="/admin/calendar")
+router = APIRouter(route_class=PageRoute, prefix="/admin/calendar")
 
 _PERIOD = re.compile(r"^\s*(\d{1,2}:\d{2})\s*[-–~]\s*(\d{1,2}:\d{2})\s*$")
 

@@ -25,9 +25,10 @@ from meridian.reports.palette import report_fields
 from meridian.schema.catalog import get_app, list_apps, list_forms
 from meridian.schema.values.region import children
 from meridian.web.pages.common import page
+from meridian.web.routing import PageRoute
 from meridian.web.session import Viewer, ViewerDep
 
-router = APIRouter()
+router = APIRouter(route_class=PageRoute)
 
 FILTER_PARAMS = ("date_from", "date_to", "owner", "department", "region", "as_of")
 

@@ -17,9 +17,10 @@ from meridian.schema.naming import key_from_label
 from meridian.web.i18n import N_
 from meridian.web.messages import problems_of
 from meridian.web.pages.common import page
+from meridian.web.routing import PageRoute
 from meridian.web.session import Viewer, ViewerDep
 
-router = APIRouter()
+router = APIRouter(route_class=PageRoute)
 
 PALETTE = (
     ("text", N_("Text")),

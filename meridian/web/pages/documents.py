@@ -16,9 +16,10 @@ from meridian.errors import MeridianError, NotFound
 from meridian.schema.catalog import find_form, get_form
 from meridian.web.messages import localized, problems_of
 from meridian.web.pages.common import fragment, page
+from meridian.web.routing import PageRoute
 from meridian.web.session import Viewer, ViewerDep
 
-router = APIRouter()
+router = APIRouter(route_class=PageRoute)
 
 
 @router.get("/forms/{form_key}/templates", response_class=HTMLResponse)

@@ -10,9 +10,10 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from meridian.core.ids import Id
 from meridian.dataio import export_job
 from meridian.web.pages.common import fragment, page
+from meridian.web.routing import PageRoute
 from meridian.web.session import ViewerDep
 
-router = APIRouter()
+router = APIRouter(route_class=PageRoute)
 
 
 @router.post("/forms/{form_key}/exports")

@@ -27,9 +27,10 @@ from meridian.web.display import Presenter, mentioned_users
 from meridian.web.inputs import editable_inline, parse_input
 from meridian.web.messages import localized, problems_of
 from meridian.web.pages.common import fragment, page
+from meridian.web.routing import PageRoute
 from meridian.web.session import Viewer, ViewerDep
 
-router = APIRouter()
+router = APIRouter(route_class=PageRoute)
 
 PAGE_SIZE = 50
 MAX_BULK = 500

@@ -12,9 +12,10 @@ from meridian.schema.catalog import get_app, list_apps, list_forms
 from meridian.web.display import Presenter
 from meridian.web.pages.common import page
 from meridian.web.pages.dashboards import dashboard_context
+from meridian.web.routing import PageRoute
 from meridian.web.session import ViewerDep
 
-router = APIRouter()
+router = APIRouter(route_class=PageRoute)
 
 
 @router.get("/", response_class=HTMLResponse)

@@ -27,9 +27,10 @@ from meridian.dataio.run_store import RowOutcome
 from meridian.errors import ValidationFailed
 from meridian.web.messages import problems_of
 from meridian.web.pages.common import fragment, page
+from meridian.web.routing import PageRoute
 from meridian.web.session import Viewer, ViewerDep
 
-router = APIRouter()
+router = APIRouter(route_class=PageRoute)
 
 STEPS = ("upload", "map", "cleanse", "duplicates", "dry_run", "run", "verify")
 WIZARD_SAMPLE = 100

@@ -17,9 +17,10 @@ from meridian.notify import inbox
 from meridian.schema.catalog import find_form, list_forms
 from meridian.web.hook_form import mapping_from
 from meridian.web.pages.admin import admin_page, changed, removed
+from meridian.web.routing import PageRoute
 from meridian.web.session import Viewer, ViewerDep
 
-router = APIRouter(prefix="/admin")
+router = APIRouter(route_class=PageRoute, prefix="/admin")
 
 
 # Bot channels -----------------------------------------------------------------------------------

@@ -29,9 +29,10 @@ from meridian.schema.fieldtypes import field_type
 from meridian.schema.model import Form
 from meridian.web.pages.automation import picked_field
 from meridian.web.pages.common import page
+from meridian.web.routing import PageRoute
 from meridian.web.session import Viewer, ViewerDep
 
-router = APIRouter()
+router = APIRouter(route_class=PageRoute)
 
 KIND_NAMES = {
     "required_field": Text("A field is filled in"),

@@ -27,10 +27,11 @@ from meridian.web.inputs import parse_record_form
 from meridian.web.layout import sections_of
 from meridian.web.messages import localized, problems_of
 from meridian.web.pages.common import fragment, page
+from meridian.web.routing import PageRoute
 from meridian.web.rule_words import RuleWords, Vocabulary
 from meridian.web.session import Viewer, ViewerDep
 
-router = APIRouter()
+router = APIRouter(route_class=PageRoute)
 
 RELATED_LIMIT = 10
 RELATED_COLUMNS = 3

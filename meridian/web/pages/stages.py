@@ -21,9 +21,10 @@ from meridian.schema.catalog import get_form
 from meridian.web.display import Presenter
 from meridian.web.messages import problems_of
 from meridian.web.pages.common import fragment
+from meridian.web.routing import PageRoute
 from meridian.web.session import Viewer, ViewerDep
 
-router = APIRouter()
+router = APIRouter(route_class=PageRoute)
 
 
 def refusal_lines(exc: MeridianError, locale: str) -> list[str]:

@@ -16,9 +16,10 @@ from meridian.schema.catalog import find_form
 from meridian.web.display import Presenter
 from meridian.web.messages import problems_of
 from meridian.web.pages.common import page
+from meridian.web.routing import PageRoute
 from meridian.web.session import Viewer, ViewerDep
 
-router = APIRouter()
+router = APIRouter(route_class=PageRoute)
 
 
 def _back(posted: Any, fallback: str = "/tasks") -> str:
