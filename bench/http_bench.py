@@ -502,6 +502,35 @@ def _save_view(settings: Settings) -> None:
     workspace.engine.dispose()
 
 
+def _run_jobs(env: dict[str, str], settings: Settings) -> None:
+    """On PostgreSQL a saved view's index is built by a job (``CREATE INDEX CONCURRENTLY``
+    cannot run in the saving transaction): a worker runs what is queued, as it would on a
+    server, before anything is timed."""
+    began = time.perf_counter()
+    worker = subprocess.Popen(
+        [str(Path(sys.executable).parent / "meridian"), "worker"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    engine = sa.create_engine(settings.resolved_database_url)
+    waiting = sa.text(
+        "SELECT count(*) FROM sys_job WHERE kind = 'schema.view_indexes'"
+        " AND state IN ('ready', 'running')"
+    )
+    try:
+        while True:
+            with engine.connect() as conn:
+                if not conn.scalar(waiting):
+                    break
+            time.sleep(0.5)
+    finally:
+        worker.terminate()
+        worker.wait()
+        engine.dispose()
+    print(f"queued jobs run by a worker (the view's index): {time.perf_counter() - began:.1f} s")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data-dir", type=Path, required=True)
@@ -526,6 +555,8 @@ def main() -> None:
         _grow(settings, args.grow)
     if not args.no_view:
         _save_view(settings)
+        if not settings.resolved_database_url.startswith("sqlite"):
+            _run_jobs(env, settings)
     port = _free_port()
     server = subprocess.Popen(
         [str(Path(sys.executable).parent / "meridian"), "serve", "--port", str(port), "--no-jobs"],

@@ -10,8 +10,8 @@ from sqlalchemy.engine import Engine
 from meridian.access.organisation import create_role, role_exists
 from meridian.core.actor import Actor
 from meridian.core.timezones import DEFAULT_TIME_ZONE
-from meridian.db.statistics import analyze
-from meridian.db.tables import record_history
+from meridian.db.statistics import analyze, vacuum
+from meridian.db.tables import outbox, record_history
 from meridian.documents.templates import save_template
 from meridian.flows.approvals.definitions import save_flow
 from meridian.flows.stages.pipelines import save_pipeline
@@ -127,6 +127,9 @@ def load_sample_data(
             progress(form.key, counts[form.key])
     unanalyzed = [forms[key] for key in counts if analyzed.get(key) != counts[key]]
     _analyze(engine, unanalyzed, also=[record_history.name])
+    # PostgreSQL answers from an index alone only where VACUUM marked the pages visible.
+    loaded = [t.name for key in counts for t in compile_form(forms[key]).every_table()]
+    vacuum(engine, [*loaded, record_history.name, outbox.name])
     for key in counts:  # each form's search index in one segment (records.search)
         with engine.begin() as conn:
             merge_search_index(conn, compile_form(forms[key]))

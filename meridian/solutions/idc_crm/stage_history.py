@@ -19,7 +19,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from meridian.core.clock import utcnow
 from meridian.core.timezones import DEFAULT_TIME_ZONE
-from meridian.db.statistics import analyze
+from meridian.db.statistics import analyze, vacuum
 from meridian.db.tables import stage_visits
 from meridian.flows.stages.history import import_visits
 from meridian.flows.stages.model import Pipeline, load_pipelines
@@ -56,7 +56,7 @@ def seed_stage_history(engine: Engine, *, seed: int, form_key: str = "opportunit
                 # instead of the record's own visits, and the backdating that follows took
                 # most of the demo's time.
                 analyze(conn, [stage_visits.name])
-                return written
+                break
             now = utcnow(conn)
             visits = [
                 visit
@@ -66,6 +66,8 @@ def seed_stage_history(engine: Engine, *, seed: int, form_key: str = "opportunit
             import_visits(conn, form_key, visits)
             written += len(visits)
             after = rows[-1].id
+    vacuum(engine, [stage_visits.name])  # PostgreSQL's visibility map (db.statistics)
+    return written
 
 
 def _path(stage: str, chance: Random) -> list[tuple[str, str | None]]:
