@@ -1,5 +1,5 @@
 """One read transaction for a request that only reads: the credential's check and the answer
-see one snapshot.
+see one snapshot, and so does every later read of the request.
 
 An API request without a body checks its credential in a read transaction
 (:func:`credential_read`) that stays open, kept for the request, until the request's first
@@ -34,6 +34,8 @@ class KeptRead:
         return self._held is not None
 
     def keep(self, engine: Engine, conn: Connection, stack: ExitStack) -> None:
+        if self._held is not None and self._held[1] is not conn:
+            self._held[2].close()  # another engine's read: one is kept at a time
         self._held = (engine, conn, stack)
         self._offered = True
 
@@ -93,16 +95,27 @@ def credential_read(engine: Engine) -> Iterator[Connection]:
 @contextmanager
 def request_read(engine: Engine) -> Iterator[Connection]:
     """A read transaction: the one this request's credential was checked in when it is still
-    kept, else a new one."""
+    kept, else a new one. In a request that keeps reads it is kept again afterwards, so every
+    read of the request is one transaction, one snapshot (a page's records and its navigation
+    alike); the request's route closes it with the answer."""
     kept = _KEPT.get()
-    taken = kept.take(engine) if kept is not None else None
-    if taken is None:
+    if kept is None:
         with read_transaction(engine) as conn:
             yield conn
         return
-    conn, stack = taken
-    with stack:
-        yield conn.execution_options(**{SNAPSHOT_TAKEN: True})
+    taken = kept.take(engine)
+    if taken is None:
+        stack = ExitStack()
+        conn = stack.enter_context(read_transaction(engine))
+    else:
+        conn, stack = taken
+        conn = conn.execution_options(**{SNAPSHOT_TAKEN: True})
+    try:
+        yield conn
+    except BaseException:
+        stack.close()
+        raise
+    kept.keep(engine, conn, stack)
 
 
 def release_kept() -> None:

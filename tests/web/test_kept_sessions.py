@@ -98,7 +98,7 @@ def _names(workspace: Workspace) -> list[str]:
         return list(conn.scalars(sa.text("SELECT name FROM data_lead ORDER BY id")))
 
 
-def test_a_change_with_a_kept_session_is_one_transaction_and_a_page_reads_no_session(
+def test_a_change_and_a_page_with_a_kept_session_are_one_transaction_each(
     web: TestClient, workspace: Workspace
 ) -> None:
     assert _create(web, "甲").status_code == 201  # the session read, then kept
@@ -115,10 +115,10 @@ def test_a_change_with_a_kept_session_is_one_transaction_and_a_page_reads_no_ses
     assert created_began == 1, created_sent
     assert not any("sys_session" in s for s in created_sent), created_sent
     assert page.status_code == 200, page.text
-    # The page reads its records, then its layout's counts: each a read of its own (each
-    # begins with the revision tokens), none only to find who is looking.
+    # The page reads its records, then its layout's counts: one read, no session in it.
     assert not any("sys_session" in s for s in sent), sent
-    assert len(began) == sum(s.startswith("SELECT sys_revision.name") for s in sent), sent
+    assert len(began) == 1, sent
+    assert sum(s.startswith("SELECT sys_revision.name") for s in sent) == 1, sent
     assert _names(workspace) == ["甲", "乙"]
 
 
