@@ -132,10 +132,10 @@ def test_a_servers_log_starts_over_while_writes_never_pause(settings: Settings) 
     thread restarts it between two commits."""
     app = create_app(settings)
     engine = app.state.workspace.engine
-    if engine.dialect.name != "sqlite":
-        return
-    with TestClient(app) as client:
+    with TestClient(app) as client:  # the app's lifespan closes what it opened, on either
         assert client.get("/healthz").status_code == 200
+        if engine.dialect.name != "sqlite":
+            return
         table = _scratch_table(engine)
         _checkpoint_now(engine)
         with transaction(engine) as conn:
