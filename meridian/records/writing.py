@@ -313,7 +313,7 @@ def write_insert(
     # FTS5 flushes the texts at the next statement that writes many rows (the history's
     # INSERT … SELECT opens a statement journal), inside the deferral.
     with merges_deferred(conn, plan.tables) if merge_later else contextlib.nullcontext():
-        index_search_texts(conn, plan.tables, texts)
+        index_search_texts(conn, plan.tables, texts, new=True)
         write_sides(conn, form, plan.tables, list(zip(ids, parsed, strict=True)), replace=False)
         write_creations(conn, form.key, table, ids, actor.user_id, now)
     refresh_rollups(conn, form, rows)
