@@ -15,9 +15,8 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import itertools
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -56,25 +55,6 @@ from meridian.schema.fieldtypes import ValueContext
 from meridian.schema.model import Form
 
 BATCH_ROWS = 1000
-
-BATCHES_PER_COMMIT = 10
-"""Batches ``meridian import``'s run (``ahead``) writes in one transaction on SQLite, on a
-connection whose page cache (:data:`WRITER_CACHE_KIB`) holds the pages they change. Each
-commit writes every page it changed into the log, and a batch's rows land all over the
-indexes of random keys (names and their reversals, phones, dates): ten batches share many of
-those pages, so the log — and the copy into the database behind it — gets fewer pages per
-row (import bench, keep, the same minutes: at 200,000 rows the writing thread 19.1 and 19.0
--> 16.7 s on a core, with the checkpointing thread 21.5 -> 17.1 s; at a million the writing
-thread 116.4 -> 116.3 s, the checkpointing thread about 19 -> 1 s). A crash loses the transaction
-in flight, which left nothing, as before; the write lock is held for the ten batches, so a
-server's writes beside a CLI import wait up to a second or two (busy_timeout 10 s). A job
-inside a server (no ``ahead``), PostgreSQL and a run asked for batches smaller than
-:data:`BATCH_ROWS` (``--batch``: smaller transactions) commit each batch."""
-WRITER_CACHE_KIB = 131_072
-"""The page cache of the run's connection when it commits several batches at once (128 MB;
-SQLite's default for Meridian's connections is 64 MB): ten batches change about 20,000
-pages at a million records, which a smaller cache would spill into the log before the
-commit."""
 
 
 @dataclass(frozen=True)
@@ -176,23 +156,15 @@ def run_import(
     started, this_run = time.monotonic(), 0
     run = ImportRun(converter, path, state.sheet, mapping.header_row, batch_rows, skip=done)
     batches = converted_batches(run) if ahead else run.converted_here()
-    grouped = ahead and engine.dialect.name == "sqlite" and batch_rows >= BATCH_ROWS
-    together = BATCHES_PER_COMMIT if grouped else 1
-    with (
-        contextlib.closing(batches),
-        checkpoints_beside(engine) as checkpoints,
-        _writer(engine, large_cache=together > 1) as writing,
-    ):
-        pending = iter(batches)
-        for first in pending:
-            with writing() as conn:
-                for batch in itertools.chain([first], itertools.islice(pending, together - 1)):
-                    claim_batch(conn, state, done, len(batch.rows))
-                    outcomes = settle_batch(conn, actor, form, converter, finder, batch, tz)
-                    record_outcomes(conn, state.id, outcomes)
-                    done += len(batch.rows)
-                    this_run += len(batch.rows)
+    with contextlib.closing(batches), checkpoints_beside(engine) as checkpoints:
+        for batch in batches:
+            with transaction(engine) as conn:
+                claim_batch(conn, state, done, len(batch.rows))
+                outcomes = settle_batch(conn, actor, form, converter, finder, batch, tz)
+                record_outcomes(conn, state.id, outcomes)
             checkpoints.nudge()
+            done += len(batch.rows)
+            this_run += len(batch.rows)
             if on_progress is not None:
                 elapsed = max(time.monotonic() - started, 1e-9)
                 rate = this_run / elapsed
@@ -203,35 +175,6 @@ def run_import(
         ended = load_import(conn, state.id)
     merge_search_index_gradually(engine, compile_form(form))
     return ended
-
-
-@contextlib.contextmanager
-def _writer(
-    engine: Engine, *, large_cache: bool
-) -> Iterator[Callable[[], contextlib.AbstractContextManager[Connection]]]:
-    """How the run opens each transaction: on a connection of its own whose page cache holds
-    :data:`WRITER_CACHE_KIB` while the run lasts (``large_cache``, SQLite), given back with
-    the cache it had; else a pooled connection per transaction, as any write."""
-    if not large_cache:
-        yield lambda: transaction(engine)
-        return
-    with engine.connect() as conn:
-        # On the driver's connection: through SQLAlchemy a statement would begin a
-        # transaction, which on SQLite takes the write lock (BEGIN IMMEDIATE).
-        driver = conn.connection.driver_connection
-        assert driver is not None
-        (kept,) = driver.execute("PRAGMA cache_size").fetchone()
-        driver.execute(f"PRAGMA cache_size=-{WRITER_CACHE_KIB}")
-
-        @contextlib.contextmanager
-        def began() -> Iterator[Connection]:
-            with conn.begin():
-                yield conn
-
-        try:
-            yield began
-        finally:
-            driver.execute(f"PRAGMA cache_size={int(kept)}")
 
 
 def settle_batch(

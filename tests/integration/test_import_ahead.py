@@ -20,7 +20,7 @@ import pytest
 import sqlalchemy as sa
 
 from meridian.core.actor import Actor
-from meridian.dataio import run_ahead, running
+from meridian.dataio import run_ahead
 from meridian.dataio.mapping import suggest_mapping
 from meridian.dataio.mappings import suggested
 from meridian.dataio.reading import read_sheet
@@ -298,50 +298,3 @@ def test_a_row_repeating_a_unique_value_is_refused_wherever_the_batches_are_cut(
     }
     assert "row 2" in outcomes[3].detail[0]["message"]
     assert f"record {outcomes[5].record_id}" in outcomes[6].detail[0]["message"]
-
-
-def test_the_clis_run_commits_several_batches_at_once_on_sqlite_and_gives_the_cache_back(
-    workspace: Workspace, admin: Actor, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    form = _install(workspace, admin)
-    source = tmp_path / "客户.csv"
-    lines = [HEADER, *(f"分公司{i}号,,,,,{i}" for i in range(25))]
-    source.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    mapping = suggested(form, suggest_mapping(read_sheet(source, None).header, form))
-    state, _ = begin_import(workspace.engine, admin, "company", source, mapping)
-    monkeypatch.setattr(running, "BATCHES_PER_COMMIT", 3)
-    monkeypatch.setattr(running, "BATCH_ROWS", 2)  # batches of the default size are grouped
-    sqlite = workspace.engine.dialect.name == "sqlite"
-
-    def cache_size() -> int | None:
-        if not sqlite:
-            return None
-        with workspace.engine.connect() as conn:
-            driver = conn.connection.driver_connection
-            assert driver is not None
-            return int(driver.execute("PRAGMA cache_size").fetchone()[0])
-
-    before = cache_size()
-    progress: list[int] = []
-    ended = run_import(
-        workspace.engine,
-        admin,
-        state,
-        source,
-        mapping,
-        workspace.tz,
-        batch_rows=2,
-        ahead=True,
-        on_progress=lambda p: progress.append(p.rows_done),
-    )
-
-    assert (ended.created, ended.rejected, ended.rows_done) == (25, 0, 25)
-    # 13 batches of 2 rows: on SQLite committed three at a time (progress is told after each
-    # commit); on PostgreSQL each batch is its own transaction.
-    assert progress == ([6, 12, 18, 24, 25] if sqlite else [*range(2, 25, 2), 25])
-    with workspace.read() as conn:
-        outcomes = list(outcomes_of(conn, ended.id))
-    assert [o.number for o in outcomes] == list(range(2, 27))
-    assert {o.outcome for o in outcomes} == {"created"}
-    # The run's connection is back in the pool with the page cache it had.
-    assert cache_size() == before
