@@ -79,7 +79,7 @@ def main() -> None:
             profiler.disable()
         _, back = pickle.loads(data)
         t4 = time.process_time()
-        run_ahead._unpacked(back)
+        run_ahead.unpacked(back)
         t5 = time.process_time()
         size += len(data)
         for key, a, b in (
