@@ -83,13 +83,8 @@ def credential_read(engine: Engine) -> Iterator[Connection]:
             yield conn
         return
     stack = ExitStack()
-    conn = stack.enter_context(read_transaction(engine))
-    try:
+    with _lent(kept, engine, stack.enter_context(read_transaction(engine)), stack) as conn:
         yield conn
-    except BaseException:
-        stack.close()
-        raise
-    kept.keep(engine, conn, stack)
 
 
 @contextmanager
@@ -110,6 +105,16 @@ def request_read(engine: Engine) -> Iterator[Connection]:
     else:
         conn, stack = taken
         conn = conn.execution_options(**{SNAPSHOT_TAKEN: True})
+    with _lent(kept, engine, conn, stack) as lent:
+        yield lent
+
+
+@contextmanager
+def _lent(
+    kept: KeptRead, engine: Engine, conn: Connection, stack: ExitStack
+) -> Iterator[Connection]:
+    """``conn`` for the block, then kept for the request's next read; closed if the block
+    fails."""
     try:
         yield conn
     except BaseException:
