@@ -49,6 +49,16 @@ turns with it. Holding a whole batch, the child hands it over at once and conver
 A user may ask for up to 1 MB (``/proc/sys/fs/pipe-max-size``); where the system refuses, the
 default stays."""
 
+YOUNG_OBJECTS = 10_000
+"""Objects the collector lets the youngest generation grow by (Python's default: 700) while
+both processes of a run import. A batch makes and drops tens of thousands of dicts, tuples
+and rows, nearly all freed as soon as they are done with, yet with the default a collection
+ran every few hundred of them, walking the batch in hand again and again and moving it into
+the older generations to be walked there: measured with ``gc.callbacks`` at 100,000 rows,
+1.03 s of the writing process's 9.7 s CPU went to collections, 0.14 s with this (the writing
+thread 8.9 → 8.1 s on a core, the converting process 6.0 → 5.4 s; peak RSS the same). Cycles
+(a connection's, an error's) are still collected, after more allocations."""
+
 
 def converted_batches(run: ImportRun) -> Generator[Converted, None, None]:
     """The run's batches (:meth:`ImportRun.chunks`) converted in a child process, with each
@@ -58,8 +68,11 @@ def converted_batches(run: ImportRun) -> Generator[Converted, None, None]:
     # What both processes hold from here on (code, the form, the mapping, the converter's
     # memos) is set beyond the collector's reach, as the gc module advises before a fork: no
     # full collection walks it again in either process, nor copies the child's pages by
-    # touching it (about a sixth of each process's CPU in a long import).
+    # touching it (about a sixth of each process's CPU in a long import). Both collect
+    # their young objects less often (YOUNG_OBJECTS) until the run ends.
     gc.freeze()
+    thresholds = gc.get_threshold()
+    gc.set_threshold(YOUNG_OBJECTS, *thresholds[1:])
     child = os.fork()
     if child == 0:  # pragma: no cover - the child; its work is seen through the parent
         os.close(read_end)
@@ -87,6 +100,7 @@ def converted_batches(run: ImportRun) -> Generator[Converted, None, None]:
         except ProcessLookupError:
             pass
         os.waitpid(child, 0)
+        gc.set_threshold(*thresholds)
         gc.unfreeze()
 
 

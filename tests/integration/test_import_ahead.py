@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import gc
 import os
 from decimal import Decimal
 from pathlib import Path
@@ -25,7 +26,7 @@ from meridian.dataio.mapping import suggest_mapping
 from meridian.dataio.mappings import suggested
 from meridian.dataio.reading import read_sheet
 from meridian.dataio.resolving import Resolver
-from meridian.dataio.run_rows import BatchConverter
+from meridian.dataio.run_rows import BatchConverter, ImportRun
 from meridian.dataio.run_store import outcomes_of
 from meridian.dataio.running import BATCH_ROWS, begin_import, run_import
 from meridian.errors import ErrorCollector
@@ -265,6 +266,38 @@ def test_the_converting_process_hands_a_whole_batch_over_without_waiting_for_the
         for end in (read_end, write_end):
             with contextlib.suppress(OSError):
                 os.close(end)
+
+
+def test_a_run_converting_ahead_collects_young_objects_less_often_until_it_ends(
+    workspace: Workspace, admin: Actor, tmp_path: Path
+) -> None:
+    """While batches come from the converting process the collector lets the youngest
+    generation grow to ``YOUNG_OBJECTS`` (a tenth of the writer's CPU went to collections);
+    closing the batches gives the process its thresholds back."""
+    form = _install(workspace, admin)
+    source = tmp_path / "客户.csv"
+    source.write_text("\n".join([HEADER, *ROWS]) + "\n", encoding="utf-8")
+    mapping = suggested(form, suggest_mapping(read_sheet(source, None).header, form))
+    with workspace.read() as conn:
+        resolver = Resolver(conn, admin, form, mapping.link_keys, workspace.tz)
+    converter = BatchConverter(form, mapping, resolver, ValueContext(workspace.tz))
+    run = ImportRun(converter, source, None, mapping.header_row, 2)
+    before = gc.get_threshold()
+    assert before[0] != run_ahead.YOUNG_OBJECTS
+
+    batches = run_ahead.converted_batches(run)
+    with contextlib.closing(batches):
+        sizes = []
+        for batch in batches:
+            assert gc.get_threshold() == (run_ahead.YOUNG_OBJECTS, *before[1:])
+            sizes.append(len(batch.rows))
+    assert sizes == [2, 2, 2, 1]
+    assert gc.get_threshold() == before
+
+    stopped = run_ahead.converted_batches(run)
+    next(stopped)
+    stopped.close()  # a run ending early (an error, a kill of the writer's loop) too
+    assert gc.get_threshold() == before
 
 
 def test_a_row_repeating_a_unique_value_is_refused_wherever_the_batches_are_cut(
