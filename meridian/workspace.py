@@ -16,7 +16,7 @@ from meridian.core.clock import OPTION as CLOCK
 from meridian.core.clock import SYSTEM_CLOCK, Clock
 from meridian.dataio import plugin as dataio_plugin
 from meridian.db import statistics
-from meridian.db.engine import make_engine, transaction
+from meridian.db.engine import TOKENS_AT_BEGIN, make_engine, transaction
 from meridian.db.migrate import upgrade_database
 from meridian.documents import plugin as documents_plugin
 from meridian.events.audit_keys import load_audit_key, open_audit_trail
@@ -78,6 +78,7 @@ def create_workspace(
             configured=settings.audit_key.get_secret_value(), data_dir=settings.data_dir
         )
         open_audit_trail(engine, key, rekey=rekey_audit_trail)
+        engine.update_execution_options(**{TOKENS_AT_BEGIN: True})  # migrated: the table is there
     except BaseException:
         if given is None:  # a refused start leaves no connection open behind it
             engine.dispose()

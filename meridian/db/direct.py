@@ -14,7 +14,9 @@ execution context), and a driver error reaches the caller as SQLAlchemy's except
 Only on SQLite and inside a transaction: outside one SQLAlchemy begins a transaction first
 (which the cursor would not), and on PostgreSQL a round trip dwarfs the saving while
 SQLAlchemy's handling of a dropped connection (invalidating it in the pool) is worth keeping.
-Elsewhere the statement goes through ``exec_driver_sql`` as before.
+Elsewhere the statement goes through ``exec_driver_sql`` as before — but for the one text
+that begins a PostgreSQL transaction (:func:`fetch_last`), which SQLAlchemy's execute path
+cannot send while it begins one.
 """
 
 from __future__ import annotations
@@ -53,6 +55,20 @@ def fetch_all(conn: Connection, sql: str, parameters: Sequence[Any] = ()) -> lis
     return _run(conn, sql, parameters, many=False)
 
 
+def fetch_last(conn: Connection, sql: str) -> list[tuple[Any, ...]]:
+    """The rows of the last of several statements without parameters sent as one text
+    (PostgreSQL's simple query protocol: one round trip for all). A dead connection is
+    invalidated before the error is raised (``connection_invalidated``), as SQLAlchemy's own
+    execute path would, so the caller may begin again on another; for the begin of a
+    transaction (``db.engine``), where SQLAlchemy's execute path is closed to it."""
+    try:
+        return _run(conn, sql, (), many=False, last=True)
+    except sa.exc.DBAPIError as exc:
+        if exc.connection_invalidated:
+            conn.invalidate(exc)
+        raise
+
+
 def execute_many(conn: Connection, sql: str, parameters: Sequence[Any]) -> None:
     """Run ``sql`` once per entry of ``parameters`` (tuples, or dicts for named parameters),
     in one driver call."""
@@ -67,9 +83,12 @@ def execute_many(conn: Connection, sql: str, parameters: Sequence[Any]) -> None:
         _run(conn, sql, parameters, many=True)
 
 
-def _run(conn: Connection, sql: str, parameters: Any, *, many: bool) -> list[tuple[Any, ...]]:
+def _run(
+    conn: Connection, sql: str, parameters: Any, *, many: bool, last: bool = False
+) -> list[tuple[Any, ...]]:
     dbapi = conn.dialect.loaded_dbapi
-    cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+    pooled = conn.connection
+    cursor = pooled.driver_connection.cursor()  # type: ignore[union-attr]
     try:
         listened = conn.dispatch.before_cursor_execute or conn.dispatch.after_cursor_execute
         context = DirectContext(sql, parameters, many) if listened else None
@@ -80,14 +99,17 @@ def _run(conn: Connection, sql: str, parameters: Any, *, many: bool) -> list[tup
             cursor.executemany(sql, parameters)
         else:
             cursor.execute(sql, parameters)
+        while last and cursor.nextset():
+            pass
         rows = cursor.fetchall() if cursor.description is not None else []
         if listened:
             for after in conn.dispatch.after_cursor_execute:
                 after(conn, cursor, sql, parameters, context, many)
         return rows
     except dbapi.Error as exc:
+        dead = conn.dialect.is_disconnect(exc, pooled.dbapi_connection, cursor)
         raise sa.exc.DBAPIError.instance(
-            sql, parameters, exc, dbapi.Error, dialect=conn.dialect
+            sql, parameters, exc, dbapi.Error, connection_invalidated=dead, dialect=conn.dialect
         ) from exc
     finally:
         cursor.close()

@@ -11,6 +11,8 @@ import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine
 
+from meridian.db import direct, revisions
+
 WAL_CHECKPOINT_PAGES = 10_000
 """Pages the WAL may hold before a commit copies them into the database (SQLite's default is
 1,000). A 1,000-record import writes more than that, so every batch paid a checkpoint and its
@@ -76,6 +78,48 @@ def _sqlite_begin(conn: Connection) -> None:
         ) from exc
 
 
+TOKENS_AT_BEGIN = "meridian_tokens_at_begin"
+"""Engine option: the schema is known to hold the revision tokens' table (the workspace sets
+it once the database is migrated), so a PostgreSQL transaction reads them as it begins."""
+
+BEGIN_ATTEMPTS = 16
+"""Connections a PostgreSQL transaction tries before it gives up beginning: after the server
+restarted, every pooled connection (5 kept and 10 more by default) is dead, and each is found
+so in turn."""
+
+
+def _postgres_begin(conn: Connection) -> None:
+    # psycopg left to itself begins a transaction by sending BEGIN alone before the first
+    # statement, and pool_pre_ping sent a ping before that at every checkout: a page of records
+    # was five round trips (ping, BEGIN, the revision tokens every request reads, the page,
+    # COMMIT). The driver runs in autocommit mode instead and each transaction begins here,
+    # BEGIN and the tokens' read sent as one text, the tokens kept for the transaction's first
+    # ``revisions.snapshot``: a page is three round trips. That first round trip is the ping
+    # too: nothing has happened in the transaction yet, so when it finds the connection dead
+    # (the server restarted, the connection was cut) the connection leaves the pool and the
+    # transaction begins on another, as after a failed ping. A connection whose isolation level
+    # SQLAlchemy was asked to set (AUTOCOMMIT for VACUUM or CREATE INDEX CONCURRENTLY) is left
+    # to the driver.
+    revisions.forget(conn)
+    options = conn.get_execution_options()
+    if options.get("isolation_level") is not None:
+        return
+    sql = "BEGIN ISOLATION LEVEL REPEATABLE READ" if options.get(READ_ONLY, False) else "BEGIN"
+    tokens = options.get(TOKENS_AT_BEGIN, False)
+    if tokens:
+        sql = f"{sql}; {revisions.all_sql(conn.dialect)}"
+    for attempt in range(1, BEGIN_ATTEMPTS + 1):
+        try:
+            rows = direct.fetch_last(conn, sql)
+        except sa.exc.DBAPIError as exc:
+            if not exc.connection_invalidated or attempt == BEGIN_ATTEMPTS:
+                raise
+            continue
+        if tokens:
+            revisions.offer(conn, rows)
+        return
+
+
 def make_engine(url: str, **kwargs: Any) -> Engine:
     """Create the engine for ``url``; for SQLite, create the folder and set the pragmas."""
     parsed = sa.make_url(url)
@@ -91,8 +135,9 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
 
         event.listen(engine, "begin", _sqlite_begin)
         return engine
-    engine = sa.create_engine(url, pool_pre_ping=True, **kwargs)
+    engine = sa.create_engine(url, isolation_level="AUTOCOMMIT", **kwargs)
     event.listen(engine, "connect", _postgres_session)
+    event.listen(engine, "begin", _postgres_begin)
     return engine
 
 
@@ -113,11 +158,8 @@ def read_transaction(engine: Engine) -> Iterator[Connection]:
     before; its reads run REPEATABLE READ, one snapshot from the first statement on, which a
     transaction that only reads gets at no cost (it can never fail to serialize)."""
     with engine.connect() as conn:
-        options: dict[str, Any] = {READ_ONLY: True}
-        if conn.dialect.name == "postgresql":
-            options["isolation_level"] = "REPEATABLE READ"
-        reader = conn.execution_options(**options)
-        with reader.begin():
+        reader = conn.execution_options(**{READ_ONLY: True})
+        with reader.begin():  # PostgreSQL: REPEATABLE READ (``_postgres_begin``)
             yield reader
 
 

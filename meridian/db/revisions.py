@@ -13,6 +13,7 @@ import functools
 import secrets
 from collections.abc import Mapping
 from types import MappingProxyType
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
@@ -48,13 +49,17 @@ _ALL = sa.select(revisions.c.name, revisions.c.token)
 
 
 @functools.lru_cache(maxsize=8)
-def _all_sql(dialect: Dialect) -> str:
+def all_sql(dialect: Dialect) -> str:
     """:data:`_ALL` as the driver takes it, per dialect: read by every request, so it goes
     straight to the cursor (``db.direct``)."""
     return str(_ALL.compile(dialect=dialect))
 
 
 _SNAPSHOT = "meridian_revisions"
+
+_BEGUN = object()
+"""The transaction for tokens read as the connection's transaction began (:func:`offer`),
+before SQLAlchemy had the transaction object to key them by."""
 
 
 def snapshot(conn: Connection) -> Mapping[str, str]:
@@ -67,13 +72,27 @@ def snapshot(conn: Connection) -> Mapping[str, str]:
     """
     transaction = conn.get_transaction()
     kept = conn.info.get(_SNAPSHOT)
-    if kept is not None and transaction is not None and kept[0] is transaction:
-        tokens: Mapping[str, str] = kept[1]
-        return tokens
-    tokens = MappingProxyType(dict(fetch_all(conn, _all_sql(conn.dialect))))
+    if kept is not None and transaction is not None:
+        if kept[0] is _BEGUN:
+            kept = conn.info[_SNAPSHOT] = (transaction, kept[1])
+        if kept[0] is transaction:
+            tokens: Mapping[str, str] = kept[1]
+            return tokens
+    tokens = MappingProxyType(dict(fetch_all(conn, all_sql(conn.dialect))))
     if transaction is not None:
         conn.info[_SNAPSHOT] = (transaction, tokens)
     return tokens
+
+
+def offer(conn: Connection, rows: list[tuple[Any, ...]]) -> None:
+    """The tokens (rows of :func:`all_sql`) read as ``conn``'s transaction began, in the
+    same round trip as its ``BEGIN`` (``db.engine``): the transaction's :func:`snapshot`."""
+    conn.info[_SNAPSHOT] = (_BEGUN, MappingProxyType(dict(rows)))
+
+
+def forget(conn: Connection) -> None:
+    """A transaction begins on ``conn``: tokens offered for an earlier one are not its own."""
+    conn.info.pop(_SNAPSHOT, None)
 
 
 def token(conn: Connection, name: str) -> str | None:
@@ -91,5 +110,5 @@ def bump(conn: Connection, name: str) -> None:
         .on_conflict_do_update(index_elements=[revisions.c.name], set_={"token": fresh})
     )
     kept = conn.info.get(_SNAPSHOT)
-    if kept is not None and kept[0] is conn.get_transaction():
+    if kept is not None and (kept[0] is _BEGUN or kept[0] is conn.get_transaction()):
         conn.info[_SNAPSHOT] = (kept[0], MappingProxyType({**kept[1], name: fresh}))
