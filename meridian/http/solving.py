@@ -40,9 +40,11 @@ from fastapi.dependencies.utils import (
 )
 from fastapi.routing import APIRoute, _effective_route_context_var
 from fastapi.telemetry import get_telemetry_data
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
+
+from meridian.http.kept_read import release_kept
+from meridian.http.threads import in_thread
 
 Handler = Callable[[Request], Coroutine[Any, Any, Response]]
 Source = Literal["path", "query", "header"]
@@ -163,12 +165,22 @@ def planned_handler(route: APIRoute, handler: Handler) -> Handler:
         if plan.is_coroutine:
             answer = await plan.call(**values)
         else:
-            answer = await run_in_threadpool(plan.call, **values)
+            answer = await in_thread(_answered, plan.call, values)
         if not isinstance(answer, Response):
             raise TypeError(f"{route.path}: the endpoint must answer with a Response")
         return answer
 
     return handle
+
+
+def _answered(call: Callable[..., Any], values: dict[str, Any]) -> Any:
+    """A sync endpoint's answer, and the request's kept read (``http.kept_read``) ended in the
+    same trip to the thread pool: the answer is rendered by then, and ending the read in a
+    trip of its own afterwards cost a thread hand-over on every read request."""
+    try:
+        return call(**values)
+    finally:
+        release_kept()
 
 
 def plan_route(route: APIRoute) -> RoutePlan | None:
