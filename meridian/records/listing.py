@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -160,6 +161,20 @@ def expression_condition(
     return condition
 
 
+def _check_limit(limit: int) -> None:
+    if not 1 <= limit <= MAX_LIMIT:
+        raise ValidationFailed(
+            [
+                FieldError(
+                    "limit",
+                    "out_of_range",
+                    Text("limit must be 1 to {limit}", limit=MAX_LIMIT),
+                    limit,
+                )
+            ]
+        )
+
+
 def list_records(
     *,
     conn: Connection,
@@ -169,40 +184,13 @@ def list_records(
     tz: ZoneInfo = DEFAULT_TIME_ZONE,
 ) -> Page:
     """One page of records in the requested order, plus a cursor for the next page."""
-    if not 1 <= query.limit <= MAX_LIMIT:
-        raise ValidationFailed(
-            [
-                FieldError(
-                    "limit",
-                    "out_of_range",
-                    Text("limit must be 1 to {limit}", limit=MAX_LIMIT),
-                    query.limit,
-                )
-            ]
-        )
+    _check_limit(query.limit)
     access = form_access(conn, actor, form)
     access.require("read")
     plan = plan_for(access.visible)
-    table = plan.tables.main
     sorts = parse_sort(plan.form, query.sort)
     listed = plan.list_columns(conn.dialect.name)
-    key = _first_page_key(conn, plan, query, access, tz)
-    found = _FIRST_PAGES.get(key) if key is not None else None
-    if found is None:
-        readable = Readable.of(conn, access, tz, deleted=query.deleted)
-        where = where_clause(conn, readable, query, tz)
-        statement = listed.select.where(where)
-        if query.cursor:
-            statement = statement.where(
-                after_cursor(table, sorts, decode_cursor(query.cursor, sorts, table))
-            )
-        statement = statement.order_by(*order_by(table, sorts)).limit(query.limit + 1)
-        if key is not None:
-            if len(_FIRST_PAGES) >= _FIRST_PAGES_LIMIT:
-                _FIRST_PAGES.clear()  # not evicting one: iterating races with other threads
-            _FIRST_PAGES[key] = (statement, where)
-    else:
-        statement, where = found
+    statement, where = _page_statement(conn, plan, access, query, tz)
     rows = conn.execute(statement).all()
     more = len(rows) > query.limit
     rows = rows[: query.limit]
@@ -210,7 +198,7 @@ def list_records(
     if more:
         last = rows[-1]._mapping
         next_cursor = encode_cursor([listed.cursor_value(s.key, last[s.key]) for s in sorts])
-    total = _count(conn, table, where) if query.count else None
+    total = _count(conn, plan.tables.main, where) if query.count else None
     items = dump_rows(
         conn, plan, rows, expand=query.expand, actor=actor, tz=tz, raw=listed.text_readers
     )
@@ -218,8 +206,89 @@ def list_records(
     return Page(items=items, next_cursor=next_cursor, total=total)
 
 
+PART = "_part"
+"""The column telling apart the pages :func:`list_first_pages` reads in one statement."""
+
+
+def list_first_pages(
+    *,
+    conn: Connection,
+    actor: Actor,
+    form: Form,
+    queries: Sequence[RecordQuery],
+    tz: ZoneInfo = DEFAULT_TIME_ZONE,
+) -> list[list[dict[str, Any]]]:
+    """The records of each query's first page (no cursor, no count), read in one statement:
+    each page's own statement, as :func:`list_records` builds it (the indexed order and
+    limit each), joined by ``UNION ALL``. A kanban's columns are one round trip and one
+    execution, where a statement per column cost both seven times over (issue 21); their
+    line items, pairs and expansions are read once for all of them too."""
+    if not queries:
+        return []
+    for query in queries:
+        _check_limit(query.limit)
+    access = form_access(conn, actor, form)
+    access.require("read")
+    plan = plan_for(access.visible)
+    listed = plan.list_columns(conn.dialect.name)
+    firsts = [replace(query, cursor=None) for query in queries]
+    keys = tuple(_first_page_key(conn, plan, query, access, tz) for query in firsts)
+    cacheable = all(key is not None for key in keys)
+    statement = _FIRST_PAGES_TOGETHER.get(keys) if cacheable else None
+    if statement is None:
+        parts = []
+        for number, query in enumerate(firsts):
+            alone, _ = _page_statement(conn, plan, access, query, tz)
+            page = alone.limit(query.limit).subquery(f"page{number}")
+            parts.append(sa.select(sa.literal(number, sa.Integer).label(PART), *page.c))
+        # Each page keeps its own order: a UNION ALL of LIMITed subqueries is appended
+        # part after part (SQLite's compound select, PostgreSQL's Append — a LIMIT
+        # is never split across parallel workers).
+        statement = sa.union_all(*parts) if len(parts) > 1 else parts[0]
+        if cacheable:
+            if len(_FIRST_PAGES_TOGETHER) >= _FIRST_PAGES_LIMIT:
+                _FIRST_PAGES_TOGETHER.clear()
+            _FIRST_PAGES_TOGETHER[keys] = statement
+    rows = conn.execute(statement).all()
+    expand = tuple(dict.fromkeys(key for query in queries for key in query.expand))
+    items = dump_rows(conn, plan, rows, expand=expand, actor=actor, tz=tz, raw=listed.text_readers)
+    audit_sensitive_reads(conn, actor, plan.form, items)
+    pages: list[list[dict[str, Any]]] = [[] for _ in queries]
+    for row, item in zip(rows, items, strict=True):
+        pages[row[0]].append(item)
+    return pages
+
+
+def _page_statement(
+    conn: Connection, plan: FormPlan, access: FormAccess, query: RecordQuery, tz: ZoneInfo
+) -> tuple[sa.Select[Any], ColumnElement[bool]]:
+    """A page's statement (one row past the limit, telling whether there are more) and its
+    WHERE; a first page's built once per what it depends on (:func:`_first_page_key`)."""
+    key = _first_page_key(conn, plan, query, access, tz)
+    found = _FIRST_PAGES.get(key) if key is not None else None
+    if found is not None:
+        return found
+    table = plan.tables.main
+    sorts = parse_sort(plan.form, query.sort)
+    readable = Readable.of(conn, access, tz, deleted=query.deleted)
+    where = where_clause(conn, readable, query, tz)
+    statement = plan.list_columns(conn.dialect.name).select.where(where)
+    if query.cursor:
+        statement = statement.where(
+            after_cursor(table, sorts, decode_cursor(query.cursor, sorts, table))
+        )
+    statement = statement.order_by(*order_by(table, sorts)).limit(query.limit + 1)
+    if key is not None:
+        if len(_FIRST_PAGES) >= _FIRST_PAGES_LIMIT:
+            _FIRST_PAGES.clear()  # not evicting one: iterating races with other threads
+        _FIRST_PAGES[key] = (statement, where)
+    return statement, where
+
+
 _FIRST_PAGES: dict[tuple[Any, ...], tuple[sa.Select[Any], ColumnElement[bool]]] = {}
 _FIRST_PAGES_LIMIT = 512
+_FIRST_PAGES_TOGETHER: dict[tuple[Any, ...], Any] = {}
+"""The statements of :func:`list_first_pages`, by the first-page keys of their parts."""
 
 
 def _first_page_key(

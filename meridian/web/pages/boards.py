@@ -139,10 +139,18 @@ def _summed(access: FormAccess, wanted: str | None) -> Field | None:
     return _pick(access.visible, wanted, grouping.sums, Text("number or money"), "sum")
 
 
+def _in_column(field: Field, value: str | None) -> dict[str, Any]:
+    """The filter of a column's cards: the option, or the field left blank."""
+    if value is None:
+        return {"field": field.key, "op": "is_blank", "value": True}
+    return {"field": field.key, "op": "eq", "value": value}
+
+
 @router.get("/forms/{form_key}/kanban", response_class=HTMLResponse)
 def kanban(form_key: str, request: Request, viewer: ViewerDep) -> HTMLResponse:
-    """Counts and sums of every column in one grouped statement; then one indexed query per
-    column for its first cards, and the titles their links show for all columns at once."""
+    """Counts and sums of every column in one grouped statement; the first cards of every
+    column in one more (an indexed page per column, ``listing.list_first_pages``), and the
+    titles their links show for all columns at once."""
     tz = viewer.workspace.tz
     with viewer.workspace.read() as conn:
         settings = _settings(conn, viewer, form_key, request)
@@ -154,34 +162,33 @@ def kanban(form_key: str, request: Request, viewer: ViewerDep) -> HTMLResponse:
         totals = _totals(conn, viewer, form, field, sum_of, q)
         card_fields = [f for f in shown_columns(access.visible, ()) if f.key != field.key][:3]
         expand = tuple(f.key for f in card_fields if field_type(f).links_records)
-        columns = []
-        for value, label, color in [
-            *((o.value, o.label, safe_color(o.color)) for o in field.options),
-            (None, "—", DEFAULT_COLOR),
-        ]:
-            total = totals.get(value, grouping.GroupTotal(0, None))
-            if value is None and not total.count:
-                continue
-            condition = (
-                {"field": field.key, "op": "is_blank", "value": True}
-                if value is None
-                else {"field": field.key, "op": "eq", "value": value}
-            )
-            result = listing.list_records(
-                conn=conn,
-                actor=viewer.actor,
-                form=form,
-                query=listing.RecordQuery(
-                    filter=condition,
+        board = [
+            (value, label, color, totals.get(value, grouping.GroupTotal(0, None)))
+            for value, label, color in [
+                *((o.value, o.label, safe_color(o.color)) for o in field.options),
+                (None, "—", DEFAULT_COLOR),
+            ]
+        ]
+        board = [c for c in board if c[0] is not None or c[3].count]
+        pages = listing.list_first_pages(  # every column's first cards in one statement
+            conn=conn,
+            actor=viewer.actor,
+            form=form,
+            queries=[
+                listing.RecordQuery(
+                    filter=_in_column(field, value),
                     search=q or None,
                     sort="-updated_at",
                     limit=CARDS_PER_COLUMN,
-                ),
-                tz=tz,
-            )
-            columns.append(
-                KanbanColumn(value, label, color, result.items, [], total.count, total.sum)
-            )
+                )
+                for value, _, _, _ in board
+            ],
+            tz=tz,
+        )
+        columns = [
+            KanbanColumn(value, label, color, cards, [], total.count, total.sum)
+            for (value, label, color, total), cards in zip(board, pages, strict=True)
+        ]
         records = [item for column in columns for item in column.records]
         if expand:  # the linked titles of every column's cards in one query per link field
             expand_links(conn, access.visible, records, expand, viewer.actor, tz)

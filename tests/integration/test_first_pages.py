@@ -1,0 +1,104 @@
+"""Several first pages in one statement (``listing.list_first_pages``, a kanban's columns):
+each page holds exactly the records, in exactly the order, that its own ``list_records`` call
+gives — an option's column, the blank column, a search, a short limit, and for a user whose
+role reads only some records — on both databases."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import sqlalchemy as sa
+
+from meridian.access.actors import load_actor
+from meridian.access.permissions import set_form_rules
+from meridian.core.actor import Actor
+from meridian.http.deps import Workspace
+from meridian.records import bulk, listing
+from meridian.schema.catalog import get_form
+from meridian.schema.compile import compile_form
+from tests.conftest import FakeClock, a_member
+from tests.forms import install_forms, select_field
+
+STAGES = select_field("stage", "阶段", ("lead", "线索"), ("won", "赢单"), ("lost", "输单"))
+
+
+def _deals(workspace: Workspace, fake_clock: FakeClock) -> None:
+    system = Actor.system()
+    with workspace.transaction() as conn:
+        install_forms(
+            conn,
+            {
+                "key": "deal",
+                "label": "商机",
+                "title_field": "name",
+                "fields": [{"key": "name", "label": "名称", "type": "text"}, STAGES],
+            },
+        )
+    stages = ["lead", "won", "lost", None, "lead", "won", "lead"]
+    start = datetime(2026, 3, 1, 9, tzinfo=UTC)
+    for batch in range(6):  # six moments, so updated_at orders them, with ties inside each
+        moment = start + timedelta(minutes=batch)
+        fake_clock.follow(lambda moment=moment: moment)  # type: ignore[misc]
+        with workspace.transaction() as conn:
+            bulk.create_records(
+                conn=conn,
+                actor=system,
+                form=get_form(conn, "deal"),
+                items=[
+                    {"name": f"{'华为云' if i % 3 else '阿里'} deal {batch}-{i}", "stage": stage}
+                    for i, stage in enumerate(stages)
+                ],
+            )
+
+
+def _queries(search: str | None, limit: int) -> list[listing.RecordQuery]:
+    columns: list[dict[str, object]] = [
+        {"field": "stage", "op": "eq", "value": value} for value in ("lead", "won", "lost")
+    ]
+    columns.append({"field": "stage", "op": "is_blank", "value": True})
+    return [
+        listing.RecordQuery(filter=c, search=search, sort="-updated_at", limit=limit)
+        for c in columns
+    ]
+
+
+def _compare(workspace: Workspace, actor: Actor, queries: list[listing.RecordQuery]) -> int:
+    with workspace.read() as conn:
+        form = get_form(conn, "deal")
+        together = listing.list_first_pages(
+            conn=conn, actor=actor, form=form, queries=queries, tz=workspace.tz
+        )
+        alone = [
+            listing.list_records(conn=conn, actor=actor, form=form, query=q, tz=workspace.tz).items
+            for q in queries
+        ]
+    assert together == alone
+    return sum(len(page) for page in together)
+
+
+def test_first_pages_read_together_are_each_pages_own(
+    workspace: Workspace, admin: Actor, fake_clock: FakeClock
+) -> None:
+    _deals(workspace, fake_clock)
+    assert _compare(workspace, admin, _queries(None, 50)) == 42
+    assert _compare(workspace, admin, _queries(None, 5)) == 5 + 5 + 5 + 5  # each its limit
+    assert 0 < _compare(workspace, admin, _queries("hwy", 50)) < 42  # pinyin of 华为云
+    assert _compare(workspace, admin, _queries(None, 50)[2:3]) == 6  # one page alone
+
+
+def test_first_pages_read_together_keep_what_the_user_may_read(
+    workspace: Workspace, admin: Actor, fake_clock: FakeClock
+) -> None:
+    _deals(workspace, fake_clock)
+    user, _ = a_member(workspace)
+    with workspace.transaction() as conn:  # the member reads its own, owns one moment's deals
+        set_form_rules(conn, "member", get_form(conn, "deal"), {"read": "own"})
+        table = compile_form(get_form(conn, "deal")).main
+        conn.execute(
+            table.update().where(table.c.name.like("% deal 2-%")).values(owner_id=user["id"])
+        )
+        member = load_actor(conn, user["id"])
+    seen = _compare(workspace, member, _queries(None, 50))
+    with workspace.read() as conn:
+        total = conn.scalar(sa.select(sa.func.count()).select_from(table))
+    assert seen == 7 < total, (seen, total)
