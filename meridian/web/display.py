@@ -9,7 +9,6 @@ from decimal import Decimal, InvalidOperation
 from typing import Any, ClassVar
 from zoneinfo import ZoneInfo
 
-from babel import Locale
 from babel.dates import format_date, format_datetime
 from markupsafe import Markup, escape
 
@@ -17,6 +16,7 @@ from meridian.schema.colors import DEFAULT_COLOR, safe_color
 from meridian.schema.fieldtypes import field_type
 from meridian.schema.model import Field, Form
 from meridian.schema.values.region import region_label
+from meridian.web.numbers import currency_format, decimal_format
 
 USER_FIELDS = ("owner_id", "created_by", "updated_by")
 
@@ -34,9 +34,7 @@ class Presenter:
         self.locale = locale.replace("-", "_")
         self.tz = tz
         self.names = names
-        self._babel = Locale.parse(self.locale)
-        self._decimal = self._babel.decimal_formats[None]
-        self._currency = self._babel.currency_formats["standard"]
+        self._decimal = decimal_format(self.locale)
 
     def text(self, field: Field | None, value: Any) -> str:
         """Plain text, for titles, cards and exports."""
@@ -66,8 +64,8 @@ class Presenter:
             return str(value)
         style = field_type(field).number_style(field)
         if style == "currency":
-            return str(self._currency.apply(amount, self._babel, currency=field.currency))
-        text = str(self._decimal.apply(amount, self._babel))
+            return currency_format(self.locale, field.currency)(amount)
+        text = self._decimal(amount)
         return text + "%" if style == "percent" else text
 
     def _name(self, field: Field | None, value: Any) -> Markup:
