@@ -118,7 +118,8 @@ def test_a_change_and_a_page_with_a_kept_session_are_one_transaction_each(
     # The page reads its records, then its layout's counts: one read, no session in it.
     assert not any("sys_session" in s for s in sent), sent
     assert len(began) == 1, sent
-    assert sum(s.startswith("SELECT sys_revision.name") for s in sent) == 1, sent
+    # The revision tokens once (on PostgreSQL in the round trip of the BEGIN).
+    assert sum("SELECT sys_revision.name" in s for s in sent) == 1, sent
     assert _names(workspace) == ["甲", "乙"]
 
 
