@@ -119,20 +119,38 @@ def _stale_sqlite_tables(conn: Connection) -> list[str]:
     return stale
 
 
+VISIBLE_SHARE = 0.8
+"""A table of ``VISIBLE_PAGES`` or more whose pages are less than this share all-visible (as
+its last VACUUM or ANALYZE counted them) is vacuumed again…"""
+
+VISIBLE_PAGES = 128
+"""…so a VACUUM that could not mark pages (another session held a snapshot older than their
+rows) is tried again at the next refresh; smaller tables are read whole cheaply anyway."""
+
+
 def unvacuumed_tables(conn: Connection) -> list[str]:
     """PostgreSQL's tables with ``MIN_CHANGE`` rows or more, and ``GROWTH`` of them, inserted
-    or left dead since their last VACUUM (none on SQLite, which needs no VACUUM for this)."""
+    or left dead since their last VACUUM, or with too few of their pages all-visible
+    (``VISIBLE_SHARE``; index-only scans need them); none on SQLite, which needs no VACUUM
+    for this."""
     if conn.dialect.name != "postgresql":
         return []
     return list(
         conn.scalars(
             sa.text(
-                "SELECT relname FROM pg_stat_user_tables "
-                "WHERE schemaname = current_schema() "
-                "AND n_ins_since_vacuum + n_dead_tup >= :least + :growth * n_live_tup "
-                "ORDER BY relname"
+                "SELECT s.relname FROM pg_stat_user_tables AS s"
+                " JOIN pg_class AS c ON c.oid = s.relid"
+                " WHERE s.schemaname = current_schema()"
+                " AND (s.n_ins_since_vacuum + s.n_dead_tup >= :least + :growth * s.n_live_tup"
+                " OR (c.relpages >= :pages AND c.relallvisible < :share * c.relpages))"
+                " ORDER BY s.relname"
             ),
-            {"least": MIN_CHANGE, "growth": GROWTH},
+            {
+                "least": MIN_CHANGE,
+                "growth": GROWTH,
+                "pages": VISIBLE_PAGES,
+                "share": VISIBLE_SHARE,
+            },
         )
     )
 

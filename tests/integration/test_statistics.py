@@ -15,6 +15,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from meridian.core.actor import Actor
 from meridian.db import statistics
+from meridian.db.engine import read_transaction
 from meridian.db.tables import schedules
 from meridian.http.deps import Workspace
 from meridian.jobs.handlers import job_handlers
@@ -286,3 +287,60 @@ def test_the_periodic_job_vacuums_postgresql_tables_written_since(workspace: Wor
     assert _vacuumed(engine, "data_opportunity", since=loaded_at)
     with engine.connect() as conn:
         assert _analysed(conn, "data_opportunity")
+
+
+def test_a_vacuum_that_could_not_mark_pages_all_visible_is_tried_again(
+    workspace: Workspace,
+) -> None:
+    """A VACUUM while another session holds an older snapshot marks none of the newer rows'
+    pages all-visible, yet resets the table's count of insertions: the next refresh must
+    still find the table (its pages mostly not all-visible) and vacuum it again."""
+    engine = workspace.engine
+    if engine.dialect.name != "postgresql":
+        return
+    with engine.begin() as conn:
+        conn.exec_driver_sql("CREATE TABLE vacuum_probe (id bigint PRIMARY KEY, note text)")
+    with read_transaction(engine) as held:
+        held.exec_driver_sql("SELECT count(*) FROM vacuum_probe").scalar()  # the old snapshot
+        with engine.begin() as conn:
+            conn.exec_driver_sql(
+                "INSERT INTO vacuum_probe"
+                " SELECT n, repeat('x', 60) FROM generate_series(1, 40000) AS n"
+            )
+        statistics.vacuum(engine, ["vacuum_probe"])
+    with engine.connect() as conn:
+        pages, visible = conn.execute(
+            sa.text(
+                "SELECT relpages, relallvisible FROM pg_class WHERE oid = 'vacuum_probe'::regclass"
+            )
+        ).one()
+    assert pages >= statistics.VISIBLE_PAGES and visible < statistics.VISIBLE_SHARE * pages
+    deadline = time.monotonic() + 10
+    while True:  # the insertions' count reset by the VACUUM is published within a second
+        with engine.connect() as conn:
+            counted = conn.scalar(
+                sa.text(
+                    "SELECT n_ins_since_vacuum FROM pg_stat_user_tables "
+                    "WHERE schemaname = current_schema() AND relname = 'vacuum_probe'"
+                )
+            )
+        if counted == 0:
+            break
+        assert time.monotonic() < deadline, counted
+        time.sleep(0.2)
+    with engine.connect() as conn:
+        assert "vacuum_probe" in statistics.unvacuumed_tables(conn)
+    before = _vacuumed_at(engine, "vacuum_probe")
+    assert "vacuum_probe" in statistics.refresh_stale(engine)
+    assert _vacuumed(engine, "vacuum_probe", since=before)
+
+
+def _vacuumed_at(engine: Engine, table: str) -> Any:
+    with engine.connect() as conn:
+        return conn.scalar(
+            sa.text(
+                "SELECT last_vacuum FROM pg_stat_user_tables "
+                "WHERE schemaname = current_schema() AND relname = :table"
+            ),
+            {"table": table},
+        )
