@@ -60,6 +60,29 @@ def sqlite_datetime_iso(stored: str) -> str:
     return datetime.fromisoformat(stored).replace(tzinfo=UTC).isoformat()
 
 
+READ_AS_TEXT = frozenset({"sqlite", "postgresql"})
+"""Dialects whose list pages read dates, date-times and JSON as text (:func:`listed_as_text`)."""
+
+PG_DATETIME_TEXT = "YYYY-MM-DD HH24:MI:SS.US"
+"""A UTC date-time as PostgreSQL writes it for a list page: the very text SQLite holds, so
+one reader (:func:`sqlite_datetime_iso`) serves both."""
+
+
+def listed_as_text(column: sa.ColumnElement[Any], dialect: str) -> sa.ColumnElement[Any]:
+    """``column`` as a list page reads it raw, for a reader of its own to turn into the API
+    value: SQLite's stored text itself; on PostgreSQL text the server writes in the form SQLite
+    stores — a date-time in UTC by ``to_char`` (never hanging on the session's time zone or
+    ``DateStyle``), a date likewise, JSON as its text. psycopg then builds no datetime or JSON
+    value that SQLAlchemy converts and Meridian writes out again (issue 21)."""
+    if dialect != "postgresql":
+        return sa.type_coerce(column, sa.String)
+    if isinstance(column.type, UTCDateTime):
+        return sa.func.to_char(sa.func.timezone("UTC", column), PG_DATETIME_TEXT)
+    if isinstance(column.type, sa.Date):
+        return sa.func.to_char(column, "YYYY-MM-DD")
+    return sa.cast(column, sa.Text)
+
+
 def sqlite_date_iso(stored: str) -> str:
     """A date as SQLite holds it → its ISO 8601 text (already the same, bar odd rows)."""
     return stored if len(stored) == 10 else date.fromisoformat(stored[:10]).isoformat()

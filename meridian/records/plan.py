@@ -10,7 +10,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from meridian.core.identity import ByIdentity
-from meridian.db.types import UTCDateTime, sqlite_datetime_iso
+from meridian.db.types import READ_AS_TEXT, UTCDateTime, listed_as_text, sqlite_datetime_iso
 from meridian.records.search import searchable_fields
 from meridian.records.values import Dumper
 from meridian.schema.compile import FormTables, compile_form
@@ -22,8 +22,9 @@ from meridian.schema.name_keys import name_source
 @dataclass(frozen=True)
 class ListColumns:
     """What a list page selects: the fields and system columns but the search text, those with a
-    ``text_readers`` entry read raw (on SQLite: the stored text of dates, date-times and
-    multi-selects) and turned straight into API values — SQLAlchemy's parsing followed by
+    ``text_readers`` entry read raw (the text of dates, date-times and multi-selects: SQLite's
+    stored text, PostgreSQL's written alike, ``db.types.listed_as_text``) and turned straight
+    into API values — SQLAlchemy's parsing followed by
     formatting again costs more than the query itself on a page of fifty."""
 
     select: sa.Select[Any]
@@ -38,7 +39,7 @@ class ListColumns:
             reader = field_type(f).text_reader(f, dialect)
             if reader is not None:
                 readers[f.key] = reader
-        if dialect == "sqlite":
+        if dialect in READ_AS_TEXT:
             readers.update(
                 {
                     c.key: sqlite_datetime_iso
@@ -48,7 +49,7 @@ class ListColumns:
             )
         shown = plan.live_keys | (set(SYSTEM_COLUMNS) - DERIVED_COLUMNS)
         columns = tuple(
-            sa.type_coerce(c, sa.String).label(c.key) if c.key in readers else c
+            listed_as_text(c, dialect).label(c.key) if c.key in readers else c
             for c in table.c
             if c.key in shown
         )

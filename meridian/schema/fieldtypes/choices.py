@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from sqlalchemy.sql.elements import ColumnElement
 
 from meridian.core.i18n import Text
-from meridian.db.types import JSONType
+from meridian.db.types import READ_AS_TEXT, JSONType
 from meridian.errors import InvalidValue
 from meridian.expr import ExprType, FieldInfo
 from meridian.schema.colors import PALETTE, is_color
@@ -179,7 +179,7 @@ class MultiSelectType(FieldType):
         return chosen or None
 
     def text_reader(self, field: Field, dialect: str) -> Callable[[Any], Any] | None:
-        return _chosen_options if dialect == "sqlite" else None
+        return _chosen_options if dialect in READ_AS_TEXT else None
 
     def json_schema(self, field: Field, schema_of: SchemaOf) -> dict[str, Any]:
         return {

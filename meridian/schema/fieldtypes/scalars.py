@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 
 from meridian.core.i18n import Text
-from meridian.db.types import UTCDateTime, sqlite_date_iso, sqlite_datetime_iso
+from meridian.db.types import READ_AS_TEXT, UTCDateTime, sqlite_date_iso, sqlite_datetime_iso
 from meridian.errors import InvalidValue
 from meridian.expr import ExprType
 from meridian.schema.fieldtypes.base import (
@@ -413,7 +413,7 @@ class DateType(FieldType):
         return stored.isoformat() if stored is not None else None
 
     def text_reader(self, field: Field, dialect: str) -> Callable[[Any], Any] | None:
-        return sqlite_date_iso if dialect == "sqlite" else None
+        return sqlite_date_iso if dialect in READ_AS_TEXT else None
 
     def json_schema(self, field: Field, schema_of: SchemaOf) -> dict[str, Any]:
         return {"type": "string", "format": "date"}
@@ -474,7 +474,7 @@ class DateTimeType(FieldType):
         return stored.isoformat() if stored is not None else None
 
     def text_reader(self, field: Field, dialect: str) -> Callable[[Any], Any] | None:
-        return sqlite_datetime_iso if dialect == "sqlite" else None
+        return sqlite_datetime_iso if dialect in READ_AS_TEXT else None
 
     def json_schema(self, field: Field, schema_of: SchemaOf) -> dict[str, Any]:
         return {"type": "string", "format": "date-time"}
