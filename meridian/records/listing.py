@@ -218,11 +218,12 @@ def list_first_pages(
     queries: Sequence[RecordQuery],
     tz: ZoneInfo = DEFAULT_TIME_ZONE,
 ) -> list[list[dict[str, Any]]]:
-    """The records of each query's first page (no cursor, no count), read in one statement:
-    each page's own statement, as :func:`list_records` builds it (the indexed order and
-    limit each), joined by ``UNION ALL``. A kanban's columns are one round trip and one
-    execution, where a statement per column cost both seven times over (issue 21); their
-    line items, pairs and expansions are read once for all of them too."""
+    """The records of each query's first page (no cursor, no count), read in one statement
+    (of ``PARTS_PER_STATEMENT`` pages at most): each page's own statement, as
+    :func:`list_records` builds it (the indexed order and limit each), joined by
+    ``UNION ALL``. A kanban's columns are one round trip and one execution, where a statement
+    per column cost both seven times over (issue 21); their line items, pairs and expansions
+    are read once for all of them too."""
     if not queries:
         return []
     for query in queries:
@@ -232,24 +233,13 @@ def list_first_pages(
     plan = plan_for(access.visible)
     listed = plan.list_columns(conn.dialect.name)
     firsts = [replace(query, cursor=None) for query in queries]
-    keys = tuple(_first_page_key(conn, plan, query, access, tz) for query in firsts)
-    cacheable = all(key is not None for key in keys)
-    statement = _FIRST_PAGES_TOGETHER.get(keys) if cacheable else None
-    if statement is None:
-        parts = []
-        for number, query in enumerate(firsts):
-            alone, _ = _page_statement(conn, plan, access, query, tz)
-            page = alone.limit(query.limit).subquery(f"page{number}")
-            parts.append(sa.select(sa.literal(number, sa.Integer).label(PART), *page.c))
-        # Each page keeps its own order: a UNION ALL of LIMITed subqueries is appended
-        # part after part (SQLite's compound select, PostgreSQL's Append — a LIMIT
-        # is never split across parallel workers).
-        statement = sa.union_all(*parts) if len(parts) > 1 else parts[0]
-        if cacheable:
-            if len(_FIRST_PAGES_TOGETHER) >= _FIRST_PAGES_LIMIT:
-                _FIRST_PAGES_TOGETHER.clear()
-            _FIRST_PAGES_TOGETHER[keys] = statement
-    rows = conn.execute(statement).all()
+    rows: list[sa.Row[Any]] = []
+    for start in range(0, len(firsts), PARTS_PER_STATEMENT):
+        rows += conn.execute(
+            _pages_together(
+                conn, plan, access, firsts[start : start + PARTS_PER_STATEMENT], start, tz
+            )
+        ).all()
     expand = tuple(dict.fromkeys(key for query in queries for key in query.expand))
     items = dump_rows(conn, plan, rows, expand=expand, actor=actor, tz=tz, raw=listed.text_readers)
     audit_sensitive_reads(conn, actor, plan.form, items)
@@ -257,6 +247,42 @@ def list_first_pages(
     for row, item in zip(rows, items, strict=True):
         pages[row[0]].append(item)
     return pages
+
+
+PARTS_PER_STATEMENT = 100
+"""Pages one statement of :func:`list_first_pages` reads at most: SQLite refuses a compound
+select of more than 500 parts, and a select field may have more options than that."""
+
+
+def _pages_together(
+    conn: Connection,
+    plan: FormPlan,
+    access: FormAccess,
+    queries: Sequence[RecordQuery],
+    first: int,
+    tz: ZoneInfo,
+) -> Any:
+    """One statement reading the first pages of ``queries``, each row tagged with its page's
+    number (counted from ``first``); kept by its parts' first-page keys."""
+    keys = (first, *(_first_page_key(conn, plan, query, access, tz) for query in queries))
+    cacheable = all(key is not None for key in keys)
+    statement = _FIRST_PAGES_TOGETHER.get(keys) if cacheable else None
+    if statement is not None:
+        return statement
+    parts = []
+    for number, query in enumerate(queries, start=first):
+        alone, _ = _page_statement(conn, plan, access, query, tz)
+        page = alone.limit(query.limit).subquery(f"page{number}")
+        parts.append(sa.select(sa.literal(number, sa.Integer).label(PART), *page.c))
+    # Each page keeps its own order: a UNION ALL of LIMITed subqueries is appended part after
+    # part (SQLite's compound select, PostgreSQL's Append — a LIMIT is never split across
+    # parallel workers).
+    statement = sa.union_all(*parts) if len(parts) > 1 else parts[0]
+    if cacheable:
+        if len(_FIRST_PAGES_TOGETHER) >= _FIRST_PAGES_LIMIT:
+            _FIRST_PAGES_TOGETHER.clear()
+        _FIRST_PAGES_TOGETHER[keys] = statement
+    return statement
 
 
 def _page_statement(

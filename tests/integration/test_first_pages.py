@@ -102,3 +102,45 @@ def test_first_pages_read_together_keep_what_the_user_may_read(
     with workspace.read() as conn:
         total = conn.scalar(sa.select(sa.func.count()).select_from(table))
     assert seen == 7 < total, (seen, total)
+
+
+def test_more_pages_than_one_statement_may_join_are_read_all(
+    workspace: Workspace, admin: Actor
+) -> None:
+    """A select of 501 options (SQLite joins at most 500 parts in one statement)."""
+    options = [(f"o{n}", f"选项 {n}") for n in range(501)]
+    with workspace.transaction() as conn:
+        install_forms(
+            conn,
+            {
+                "key": "ticket",
+                "label": "工单",
+                "title_field": "name",
+                "fields": [
+                    {"key": "name", "label": "名称", "type": "text"},
+                    select_field("queue", "队列", *options),
+                ],
+            },
+        )
+        bulk.create_records(
+            conn=conn,
+            actor=admin,
+            form=get_form(conn, "ticket"),
+            items=[{"name": f"工单 {n}", "queue": f"o{n * 7 % 501}"} for n in range(600)],
+        )
+    queries = [
+        listing.RecordQuery(filter={"field": "queue", "op": "eq", "value": v}, sort="name")
+        for v, _ in options
+    ]
+    with workspace.read() as conn:
+        form = get_form(conn, "ticket")
+        pages = listing.list_first_pages(
+            conn=conn, actor=admin, form=form, queries=queries, tz=workspace.tz
+        )
+        for number in (0, 99, 100, 101, 499, 500):
+            alone = listing.list_records(
+                conn=conn, actor=admin, form=form, query=queries[number], tz=workspace.tz
+            )
+            assert pages[number] == alone.items, number
+    assert len(pages) == 501 and sum(len(page) for page in pages) == 600
+    assert all(item["queue"] == f"o{n}" for n, page in enumerate(pages) for item in page)
