@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -99,25 +100,56 @@ def _postgres_begin(conn: Connection) -> None:
     # (the server restarted, the connection was cut) the connection leaves the pool and the
     # transaction begins on another, as after a failed ping. A connection whose isolation level
     # SQLAlchemy was asked to set (AUTOCOMMIT for VACUUM or CREATE INDEX CONCURRENTLY) is left
-    # to the driver.
+    # to the driver; such a connection (background jobs only) is pinged instead, so it too
+    # begins on a live connection.
     revisions.forget(conn)
     options = conn.get_execution_options()
-    if options.get("isolation_level") is not None:
-        return
-    sql = "BEGIN ISOLATION LEVEL REPEATABLE READ" if options.get(READ_ONLY, False) else "BEGIN"
-    tokens = options.get(TOKENS_AT_BEGIN, False)
-    if tokens:
-        sql = f"{sql}; {revisions.all_sql(conn.dialect)}"
-    for attempt in range(1, BEGIN_ATTEMPTS + 1):
+    tokens = False
+    level = options.get("isolation_level")
+    # A connection taken afresh has the engine's level (AUTOCOMMIT), not one set on this one.
+    attempts = BEGIN_ATTEMPTS if level in (None, "AUTOCOMMIT") else 1
+    if level is not None:
+        sql = "SELECT 1"
+    else:
+        sql = "BEGIN ISOLATION LEVEL REPEATABLE READ" if options.get(READ_ONLY) else "BEGIN"
+        tokens = options.get(TOKENS_AT_BEGIN, False)
+        if tokens:
+            sql = f"{sql}; {revisions.all_sql(conn.dialect)}"
+    for attempt in range(1, attempts + 1):
         try:
             rows = direct.fetch_last(conn, sql)
         except sa.exc.DBAPIError as exc:
-            if not exc.connection_invalidated or attempt == BEGIN_ATTEMPTS:
+            if not exc.connection_invalidated or attempt == attempts:
                 raise
             continue
         if tokens:
             revisions.offer(conn, rows)
         return
+
+
+IDLE_PING_SECONDS = 10.0
+"""A pooled PostgreSQL connection idle longer than this is pinged as it is taken out (a
+firewall, a pooler or ``idle_session_timeout`` may have cut it); one in steady use is not —
+its transaction's first round trip finds it dead (``_postgres_begin``)."""
+
+_LAST_USED = "meridian_last_used"
+
+
+def _note_last_use(_dbapi_connection: Any, record: Any) -> None:
+    record.info[_LAST_USED] = time.monotonic()
+
+
+def _ping_if_idle(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+    # A transaction begun by a statement (SQLAlchemy's autobegin) has its cursor before the
+    # begin listener could replace a dead connection, so a connection long idle is checked here,
+    # where the pool itself replaces it (DisconnectionError).
+    last = record.info.get(_LAST_USED)
+    if last is not None and time.monotonic() - last < IDLE_PING_SECONDS:
+        return
+    try:
+        dbapi_connection.execute("SELECT 1")
+    except Exception as exc:  # any failure of a bare ping means the connection is gone
+        raise sa.exc.DisconnectionError(str(exc)) from exc
 
 
 def make_engine(url: str, **kwargs: Any) -> Engine:
@@ -138,6 +170,8 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     engine = sa.create_engine(url, isolation_level="AUTOCOMMIT", **kwargs)
     event.listen(engine, "connect", _postgres_session)
     event.listen(engine, "begin", _postgres_begin)
+    event.listen(engine, "checkout", _ping_if_idle)
+    event.listen(engine, "checkin", _note_last_use)
     return engine
 
 

@@ -5,17 +5,25 @@ is answered as if nothing happened."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
+from unittest import mock
 
 import pytest
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
 from sqlalchemy.engine import Engine
 
-from meridian.db import revisions
-from meridian.db.engine import TOKENS_AT_BEGIN, make_engine, read_transaction, transaction
+from meridian.db import revisions, statistics
+from meridian.db.engine import (
+    IDLE_PING_SECONDS,
+    TOKENS_AT_BEGIN,
+    make_engine,
+    read_transaction,
+    transaction,
+)
 from meridian.db.tables import revisions as revision_table
 from meridian.http.deps import Workspace
 
@@ -127,3 +135,16 @@ def test_requests_go_on_after_the_server_cut_every_pooled_connection(
     _cut_every_connection(engine, database_url)
     with transaction(engine) as conn:
         revisions.bump(conn, "forms")
+
+
+def test_a_vacuum_goes_on_after_the_server_cut_every_pooled_connection(
+    workspace: Workspace, database_url: str
+) -> None:
+    """VACUUM and concurrent index builds run on connections in autocommit, begun by their
+    statement: a connection idle for a while is pinged as the pool hands it out, and a dead
+    one is replaced there."""
+    engine = workspace.engine
+    assert _cut_every_connection(engine, database_url) == 3
+    later = time.monotonic() + IDLE_PING_SECONDS + 1  # the pool's connections have been idle
+    with mock.patch.object(time, "monotonic", lambda: later):
+        statistics.vacuum(engine, ["sys_revision"])
