@@ -30,7 +30,20 @@ def _pool() -> ThreadPoolExecutor:
 
 
 async def in_thread(call: Callable[..., T], *args: Any) -> T:
-    """``call(*args)`` on a pooled thread, in a copy of the caller's context."""
+    """``call(*args)`` on a pooled thread, in a copy of the caller's context.
+
+    A cancelled caller (a server shutting down) still waits for the thread to finish before
+    the cancellation goes on, as anyio's ``run_sync`` does: the request's clean-up (ending
+    its kept read) must not run while the endpoint still uses the connection."""
     context = contextvars.copy_context()
     loop = asyncio.get_running_loop()
-    return await loop.run_in_executor(_pool(), functools.partial(context.run, call, *args))
+    running = loop.run_in_executor(_pool(), functools.partial(context.run, call, *args))
+    try:
+        return await asyncio.shield(running)
+    except asyncio.CancelledError:
+        while not running.done():
+            try:
+                await asyncio.wait([running])
+            except asyncio.CancelledError:
+                continue
+        raise
