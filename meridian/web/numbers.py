@@ -50,7 +50,7 @@ class NumberFormat:
         self.quantum = get_decimal_quantum(self.fraction[1])
         self.group = get_group_symbol(locale)
         self.decimal = get_decimal_symbol(locale)
-        # Babel drops a quote from its own output (de_CH and en_CH group with one).
+        # Babel drops a quote from its own output (en_CH and gsw_FR group with one).
         self.plain = self.plain and "'" not in self.group + self.decimal
 
     def __call__(self, value: Decimal) -> str:
