@@ -251,12 +251,16 @@ def inbox(
 
 def unread_count(conn: Connection, actor: Actor) -> int:
     """The number on the bell."""
-    unread = conn.scalar(
+    return int(conn.scalar(unread_counted(actor)) or 0)
+
+
+def unread_counted(actor: Actor) -> sa.Select[int]:
+    """The statement :func:`unread_count` runs, for a caller counting more in one statement."""
+    return (
         sa.select(sa.func.count())
         .select_from(notifications)
         .where(notifications.c.user_id == actor.user_id, notifications.c.read_at.is_(None))
     )
-    return int(unread or 0)
 
 
 def mark_read(conn: Connection, actor: Actor, notification_id: int | None = None) -> int:

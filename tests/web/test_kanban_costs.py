@@ -99,3 +99,20 @@ def test_the_cards_and_their_links_titles_are_one_query_each_for_all_columns(
     assert len(titles) == 1, titles  # every column's linked titles at once
     for i in range(3):  # each card shows its account's title, escaped
         assert page.text.count(f"华为云 &lt;{i}&gt;</a>") == 3
+
+
+def test_the_menus_three_badges_are_one_statement(board: TestClient, workspace: Workspace) -> None:
+    seen: list[str] = []
+
+    def keep(*args: object) -> None:
+        seen.append(str(args[2]))
+
+    sa.event.listen(workspace.engine, "before_cursor_execute", keep)
+    try:
+        page = board.get("/forms/deal/kanban?by=stage")
+    finally:
+        sa.event.remove(workspace.engine, "before_cursor_execute", keep)
+    assert page.status_code == 200, page.text
+    badges = [s for s in seen if "sys_notification" in s]
+    assert len(badges) == 1, seen  # the bell, the tasks due and the approvals waiting together
+    assert "sys_task" in badges[0] and "sys_approval_task" in badges[0], badges

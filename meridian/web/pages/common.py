@@ -5,14 +5,15 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+import sqlalchemy as sa
 from fastapi import Request
 from fastapi.responses import HTMLResponse
 from sqlalchemy.engine import Connection
 
 from meridian.access.permissions import form_access
-from meridian.flows.approvals.inbox import pending_count
-from meridian.flows.tasks.service import count_due
-from meridian.notify.inbox import unread_count
+from meridian.flows.approvals.inbox import pending_counted
+from meridian.flows.tasks.service import due_counted
+from meridian.notify.inbox import unread_counted
 from meridian.plugins.menu import MenuLink
 from meridian.schema.catalog import list_apps, list_forms
 from meridian.schema.model import App, Form
@@ -51,9 +52,15 @@ def build_nav(conn: Connection, viewer: Viewer, app_key: str | None, form_key: s
         for found in reversed(viewer.workspace.plugins.hook.menu_actions(actor=viewer.actor))
         for link in found
     ]
-    due = count_due(conn, viewer.actor, viewer.workspace.tz)
-    unread = unread_count(conn, viewer.actor)
-    return Nav(apps, app, forms, form_key, unread, links, due, pending_count(conn, viewer.actor))
+    actor = viewer.actor
+    due, unread, pending = conn.execute(  # the three badges in one statement
+        sa.select(
+            due_counted(conn, actor, viewer.workspace.tz).scalar_subquery(),
+            unread_counted(actor).scalar_subquery(),
+            pending_counted(actor).scalar_subquery(),
+        )
+    ).one()
+    return Nav(apps, app, forms, form_key, int(unread), links, int(due), int(pending))
 
 
 def page(
