@@ -8,6 +8,7 @@ from collections.abc import Iterator
 import pytest
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
+from httpx import Response
 
 from meridian.access import manage
 from meridian.app import create_app
@@ -78,9 +79,8 @@ def board(settings: Settings, workspace: Workspace) -> Iterator[TestClient]:
         yield client
 
 
-def test_the_cards_and_their_links_titles_are_one_query_each_for_all_columns(
-    board: TestClient, workspace: Workspace
-) -> None:
+def _kanban_statements(board: TestClient, workspace: Workspace) -> tuple[Response, list[str]]:
+    """The kanban page, and every statement the engine sent for it."""
     seen: list[str] = []
 
     def keep(*args: object) -> None:
@@ -92,6 +92,13 @@ def test_the_cards_and_their_links_titles_are_one_query_each_for_all_columns(
     finally:
         sa.event.remove(workspace.engine, "before_cursor_execute", keep)
     assert page.status_code == 200, page.text
+    return page, seen
+
+
+def test_the_cards_and_their_links_titles_are_one_query_each_for_all_columns(
+    board: TestClient, workspace: Workspace
+) -> None:
+    page, seen = _kanban_statements(board, workspace)
     titles = [s for s in seen if "FROM data_account" in s]
     cards = [s for s in seen if "FROM data_deal" in s and "LIMIT" in s]
     assert len(cards) == 1, seen  # one statement for every column's first cards
@@ -102,17 +109,7 @@ def test_the_cards_and_their_links_titles_are_one_query_each_for_all_columns(
 
 
 def test_the_menus_three_badges_are_one_statement(board: TestClient, workspace: Workspace) -> None:
-    seen: list[str] = []
-
-    def keep(*args: object) -> None:
-        seen.append(str(args[2]))
-
-    sa.event.listen(workspace.engine, "before_cursor_execute", keep)
-    try:
-        page = board.get("/forms/deal/kanban?by=stage")
-    finally:
-        sa.event.remove(workspace.engine, "before_cursor_execute", keep)
-    assert page.status_code == 200, page.text
+    _, seen = _kanban_statements(board, workspace)
     badges = [s for s in seen if "sys_notification" in s]
     assert len(badges) == 1, seen  # the bell, the tasks due and the approvals waiting together
     assert "sys_task" in badges[0] and "sys_approval_task" in badges[0], badges
