@@ -149,7 +149,7 @@ def planned_handler(route: APIRoute, handler: Handler) -> Handler:
     """``handler`` (FastAPI's, for ``route``), taking the route's plan when it has one."""
     if _effective_route_context_var.get() is not None:
         return handler
-    plan = plan_route(route)
+    plan = _plan_of(route)
     if plan is None:
         return handler
 
@@ -181,6 +181,23 @@ def _answered(call: Callable[..., Any], values: dict[str, Any]) -> Any:
         return call(**values)
     finally:
         release_kept()
+
+
+_PLANNED = "_meridian_plan"
+
+
+def _plan_of(route: APIRoute) -> RoutePlan | None:
+    """``plan_route(route)``, kept on the route with the analysed parameters it was made from:
+    a copy of the route (each app gets copies of the routes built once per process,
+    ``app._install_built``) shares them, and so its plan. Planning asks ``typing`` for the
+    endpoint's annotations, which costs more than copying the route: made per copy, the plans
+    were most of ``create_app``'s CPU."""
+    kept: tuple[Dependant, RoutePlan | None] | None = route.__dict__.get(_PLANNED)
+    if kept is not None and kept[0] is route.dependant:
+        return kept[1]
+    plan = plan_route(route)
+    setattr(route, _PLANNED, (route.dependant, plan))
+    return plan
 
 
 def plan_route(route: APIRoute) -> RoutePlan | None:
