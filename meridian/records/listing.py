@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -217,13 +217,18 @@ def list_first_pages(
     form: Form,
     queries: Sequence[RecordQuery],
     tz: ZoneInfo = DEFAULT_TIME_ZONE,
+    fields: Collection[str] | None = None,
 ) -> list[list[dict[str, Any]]]:
     """The records of each query's first page (no cursor, no count), read in one statement
     (of ``PARTS_PER_STATEMENT`` pages at most): each page's own statement, as
     :func:`list_records` builds it (the indexed order and limit each), joined by
     ``UNION ALL``. A kanban's columns are one round trip and one execution, where a statement
     per column cost both seven times over (issue 21); their line items, pairs and expansions
-    are read once for all of them too."""
+    are read once for all of them too.
+
+    With ``fields``, each record holds its ``id``, ``_version`` and those fields alone: a
+    board's cards show three of a record's fields, and reading, sending and converting the
+    other twenty (and their line items) was most of the cards' cost."""
     if not queries:
         return []
     for query in queries:
@@ -232,22 +237,29 @@ def list_first_pages(
     access.require("read")
     plan = plan_for(access.visible)
     listed = plan.list_columns(conn.dialect.name)
+    only = None if fields is None else frozenset(fields) | _ALWAYS_LISTED
     firsts = [replace(query, cursor=None) for query in queries]
     rows: list[sa.Row[Any]] = []
     for start in range(0, len(firsts), PARTS_PER_STATEMENT):
         rows += conn.execute(
             _pages_together(
-                conn, plan, access, firsts[start : start + PARTS_PER_STATEMENT], start, tz
+                conn, plan, access, firsts[start : start + PARTS_PER_STATEMENT], start, tz, only
             )
         ).all()
     expand = tuple(dict.fromkeys(key for query in queries for key in query.expand))
-    items = dump_rows(conn, plan, rows, expand=expand, actor=actor, tz=tz, raw=listed.text_readers)
+    items = dump_rows(
+        conn, plan, rows, expand=expand, actor=actor, tz=tz, raw=listed.text_readers, only=only
+    )
     audit_sensitive_reads(conn, actor, plan.form, items)
     pages: list[list[dict[str, Any]]] = [[] for _ in queries]
     for row, item in zip(rows, items, strict=True):
         pages[row[0]].append(item)
     return pages
 
+
+_ALWAYS_LISTED = frozenset({"id", "_version"})
+"""What a record read with a narrowed ``fields`` holds besides them: it is named and changed
+by these."""
 
 PARTS_PER_STATEMENT = 100
 """Pages one statement of :func:`list_first_pages` reads at most: SQLite refuses a compound
@@ -261,17 +273,24 @@ def _pages_together(
     queries: Sequence[RecordQuery],
     first: int,
     tz: ZoneInfo,
+    only: frozenset[str] | None = None,
 ) -> Any:
     """One statement reading the first pages of ``queries``, each row tagged with its page's
-    number (counted from ``first``); kept by its parts' first-page keys."""
-    keys = (first, *(_first_page_key(conn, plan, query, access, tz) for query in queries))
-    cacheable = all(key is not None for key in keys)
+    number (counted from ``first``), of the columns ``only`` names (None: all); kept by its
+    parts' first-page keys."""
+    parts_keys = [_first_page_key(conn, plan, query, access, tz) for query in queries]
+    keys = (first, only, *parts_keys)
+    cacheable = all(key is not None for key in parts_keys)
     statement = _FIRST_PAGES_TOGETHER.get(keys) if cacheable else None
     if statement is not None:
         return statement
     parts = []
     for number, query in enumerate(queries, start=first):
         alone, _ = _page_statement(conn, plan, access, query, tz)
+        if only is not None:
+            alone = alone.with_only_columns(
+                *(c for c in alone.selected_columns if c.key in only), maintain_column_froms=True
+            )
         page = alone.limit(query.limit).subquery(f"page{number}")
         parts.append(sa.select(sa.literal(number, sa.Integer).label(PART), *page.c))
     # Each page keeps its own order: a UNION ALL of LIMITed subqueries is appended part after

@@ -4,7 +4,7 @@ and link lists, a record's history — each only as far as the actor may read.""
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from datetime import datetime
 from types import MappingProxyType
 from typing import Any
@@ -191,11 +191,13 @@ def dump_rows(
     expand: Sequence[str] = (),
     tz: ZoneInfo = DEFAULT_TIME_ZONE,
     raw: Mapping[str, Callable[[Any], Any]] = MappingProxyType({}),
+    only: Collection[str] | None = None,
 ) -> list[dict[str, Any]]:
     """Rows → API records, reading line items, pairs and expansions set-based for the page;
-    ``raw`` readers for the columns selected raw (see :class:`ListColumns`)."""
+    ``raw`` readers for the columns selected raw (see :class:`ListColumns`); the line items
+    and pairs of the fields ``only`` names (None: all)."""
     ids = [row.id for row in rows]
-    sides = read_sides(conn, plan, ids)
+    sides = read_sides(conn, plan, ids, only)
     read = plan.dumper.reader(rows[0]._fields if rows else (), _SYSTEM_CONVERTERS, raw)
     records = []
     for row in rows:
@@ -207,14 +209,17 @@ def dump_rows(
     return records
 
 
-def read_sides(conn: Connection, plan: FormPlan, ids: Sequence[int]) -> dict[int, dict[str, Any]]:
-    """Line items and many-to-many ids of live fields, one query per side table."""
+def read_sides(
+    conn: Connection, plan: FormPlan, ids: Sequence[int], only: Collection[str] | None = None
+) -> dict[int, dict[str, Any]]:
+    """Line items and many-to-many ids of live fields (of those ``only`` names, if given), one
+    query per side table."""
     tables = plan.tables
     result: dict[int, dict[str, Any]] = {rid: {} for rid in ids}
     if not ids:
         return result
     for key, lines_table in tables.lines.items():
-        if key not in plan.line_dumpers:
+        if key not in plan.line_dumpers or (only is not None and key not in only):
             continue
         for rid in ids:
             result[rid][key] = []
@@ -229,7 +234,7 @@ def read_sides(conn: Connection, plan: FormPlan, ids: Sequence[int]) -> dict[int
                 {"id": line.id, **plan.line_dumpers[key].dump(mapping)}
             )
     for key, pairs_table in tables.links.items():
-        if key not in plan.live_keys:
+        if key not in plan.live_keys or (only is not None and key not in only):
             continue
         for rid in ids:
             result[rid][key] = []

@@ -80,8 +80,9 @@ class Presenter:
         return Markup("✓") if value else Markup("—")
 
     def _links(self, field: Field, value: Any) -> Markup:
-        links = value if isinstance(value, list) else [value]
-        return Markup(", ").join(self._link(field, link) for link in links)
+        if not isinstance(value, list):
+            return self._link(field, value)  # most links are one; a join costs a Markup per part
+        return Markup(", ").join(self._link(field, link) for link in value)
 
     def _number(self, field: Field, value: Any) -> Markup:
         return escape(self.number(field, value))
@@ -163,7 +164,7 @@ class Presenter:
     def _link(self, field: Field, link: Any) -> Markup:
         if isinstance(link, dict):
             title = link.get("title") or f"#{link['id']}"
-            target, record = escape(field.target), escape(link["id"])
+            target, record = escape(field.target), int(link["id"])
             return Markup(f'<a href="/forms/{target}/records/{record}">{escape(title)}</a>')
         return escape(f"#{link}")
 

@@ -144,3 +144,50 @@ def test_more_pages_than_one_statement_may_join_are_read_all(
             assert pages[number] == alone.items, number
     assert len(pages) == 501 and sum(len(page) for page in pages) == 600
     assert all(item["queue"] == f"o{n}" for n, page in enumerate(pages) for item in page)
+
+
+def test_first_pages_of_named_fields_hold_those_alone(workspace: Workspace, admin: Actor) -> None:
+    """A board's cards ask for a few fields: each record holds its id, its version and those
+    (the same values as read whole), and the line items of a field not asked for are not read."""
+    line = {"key": "sku", "label": "货号", "type": "text"}
+    with workspace.transaction() as conn:
+        install_forms(
+            conn,
+            {
+                "key": "order",
+                "label": "订单",
+                "title_field": "name",
+                "fields": [
+                    {"key": "name", "label": "名称", "type": "text"},
+                    STAGES,
+                    {"key": "note", "label": "备注", "type": "text"},
+                    {"key": "items", "label": "明细", "type": "child_table", "fields": [line]},
+                ],
+            },
+        )
+        bulk.create_records(
+            conn=conn,
+            actor=Actor.system(),
+            form=get_form(conn, "order"),
+            items=[
+                {"name": f"订单 {i}", "stage": stage, "note": "急", "items": [{"sku": f"A{i}"}]}
+                for i, stage in enumerate(["lead", "won", "lost", None, "lead", "won"])
+            ],
+        )
+    sent: list[str] = []
+    with workspace.read() as conn:
+        form = get_form(conn, "order")
+        whole = listing.list_first_pages(
+            conn=conn, actor=admin, form=form, queries=_queries(None, 50)
+        )
+        sa.event.listen(conn, "before_cursor_execute", lambda *a: sent.append(a[2]))
+        narrow = listing.list_first_pages(
+            conn=conn, actor=admin, form=form, queries=_queries(None, 50), fields=["name"]
+        )
+    assert [len(page) for page in whole] == [2, 2, 1, 1]
+    assert whole[0][0]["items"] and whole[0][0]["note"] == "急"
+    assert narrow == [
+        [{key: record[key] for key in ("id", "_version", "name")} for record in page]
+        for page in whole
+    ]
+    assert sent and not any(compile_form(form).lines["items"].name in s for s in sent), sent

@@ -284,6 +284,21 @@ def test_kanban_moves_are_validated(web: TestClient, workspace: Workspace) -> No
     assert records(workspace)[0]["stage"] == "won"
 
 
+def test_kanban_cards_show_their_values_escaped(web: TestClient) -> None:
+    """A card is written out in one piece, outside the template's autoescaping: its title and
+    its lines are escaped all the same, its link and data attributes name the record."""
+    csrf = log_in(web, "m@acme.test")
+    name = '<img src=x onerror="alert(1)">&甲'
+    record_id = create_through_page(web, csrf, name=name, stage="new", seats="1200")
+    page = web.get("/forms/lead/kanban").text
+    assert "<img" not in page
+    card = page[page.index(f'data-id="{record_id}"') :].split("</article>")[0]
+    assert 'data-version="1"' in card
+    assert f'href="/forms/lead/records/{record_id}"' in card
+    assert "&lt;img src=x onerror=&#34;alert(1)&#34;&gt;&amp;甲" in card
+    assert '<div class="muted">1,200</div>' in card
+
+
 def test_calendar_and_kanban_refuse_bad_parameters(web: TestClient) -> None:
     log_in(web, "m@acme.test")
     assert web.get("/forms/lead/calendar?month=2026-13").status_code == 422
