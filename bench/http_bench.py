@@ -64,11 +64,15 @@ from meridian.core.heap import freeze_started
 from meridian.db.statistics import refresh_stale
 from meridian.db.tables import rules
 from meridian.records import grouping, listing, views
+from meridian.records.expand import expand_links
 from meridian.records.search import merge_search_index
 from meridian.rules import scanning
 from meridian.schema.catalog import get_form
 from meridian.schema.compile import compile_form
+from meridian.schema.fieldtypes import field_type
 from meridian.settings import Settings
+from meridian.web.pages.boards import CARDS_PER_COLUMN
+from meridian.web.pages.grid import shown_columns
 
 ADMIN = "admin@meridian.local"
 VIEW_FILTER = {"field": "stage", "op": "eq", "value": "negotiation"}
@@ -457,19 +461,29 @@ def _raw_statements(settings: Settings) -> dict[str, list[tuple[str, Any]]]:
     opportunity = "opportunity"
 
     def kanban(conn: sa.Connection) -> None:
+        """As the board reads: the totals, then every column's first cards of the card fields
+        in one statement (``boards.kanban``), then the titles of the customers they link."""
         form = get_form(conn, opportunity)
         grouping.group_totals(conn=conn, actor=admin, form=form, by="stage")
-        for option in form.get_field("stage").options:  # type: ignore[union-attr]
-            listing.list_records(
-                conn=conn,
-                actor=admin,
-                form=form,
-                query=listing.RecordQuery(
-                    filter={"field": "stage", "op": "eq", "value": option.value},
+        stage = form.get_field("stage")
+        values = [o.value for o in stage.options]  # type: ignore[union-attr]
+        cards = [f for f in shown_columns(form, ()) if f.key != "stage"][:3]
+        pages = listing.list_first_pages(
+            conn=conn,
+            actor=admin,
+            form=form,
+            queries=[
+                listing.RecordQuery(
+                    filter={"field": "stage", "op": "eq", "value": value},
                     sort="-updated_at",
-                    limit=50,
-                ),
-            )
+                    limit=CARDS_PER_COLUMN,
+                )
+                for value in values  # the demo leaves no opportunity without a stage
+            ],
+            fields=["stage", form.title_field or "id", *(f.key for f in cards)],
+        )
+        links = tuple(f.key for f in cards if field_type(f).links_records)
+        expand_links(conn, form, [r for page in pages for r in page], links, admin, workspace.tz)
 
     def totals(conn: sa.Connection) -> None:
         form = get_form(conn, opportunity)
