@@ -68,11 +68,33 @@ _KEPT = 2048
 
 
 def list_forms(conn: Connection, app_key: str | None = None) -> list[Form]:
-    query = sa.select(_DEFINITION_TEXT).order_by(forms.c.created_at, forms.c.key)
-    if app_key is not None:
-        query = query.where(forms.c.app_key == app_key)
+    """The forms (of ``app_key``) in the order they were made. Every page's menu lists them:
+    kept per process like :func:`find_form`, under the ``forms`` revision read with them."""
     plugins = plugins_of(conn)
-    return [_parsed(text, plugins) for text in conn.scalars(query)]
+    token = revisions.token(conn, revisions.FORMS)
+    kept = _listed.get((token, "forms", app_key, plugins)) if token else None
+    if kept is not None:
+        return list(kept)
+    query = _ALL_FORMS if app_key is None else _ALL_FORMS.where(forms.c.app_key == app_key)
+    rows = conn.execute(query).all()
+    found = [_parsed(row.definition, plugins) for row in rows]
+    if rows and rows[0].token:
+        _keep((rows[0].token, "forms", app_key, plugins), found)
+    return found
+
+
+_ALL_FORMS = sa.select(
+    _DEFINITION_TEXT, revisions.token_of(revisions.FORMS).label("token")
+).order_by(forms.c.created_at, forms.c.key)
+_listed: dict[tuple[Any, ...], tuple[Any, ...]] = {}
+"""The lists of forms and of apps, by (``forms`` token, what, app, plugins). Creating an app
+replaces the ``forms`` token too (:func:`insert_app`): the apps are the forms' catalog."""
+
+
+def _keep(key: tuple[Any, ...], found: list[Any]) -> None:
+    if len(_listed) >= _KEPT:
+        _listed.clear()  # not evicting one: iterating races with other threads
+    _listed[key] = tuple(found)
 
 
 def get_app(conn: Connection, key: str) -> App:
@@ -83,11 +105,26 @@ def get_app(conn: Connection, key: str) -> App:
 
 
 def list_apps(conn: Connection) -> list[App]:
-    rows = conn.execute(sa.select(apps).order_by(apps.c.created_at, apps.c.key))
-    return [App(key=r.key, label=r.label, description=r.description) for r in rows]
+    """The apps in the order they were made; kept like :func:`list_forms`."""
+    token = revisions.token(conn, revisions.FORMS)
+    kept = _listed.get((token, "apps")) if token else None
+    if kept is not None:
+        return list(kept)
+    rows = conn.execute(_ALL_APPS).all()
+    found = [App(key=r.key, label=r.label, description=r.description) for r in rows]
+    if rows and rows[0].token:
+        _keep((rows[0].token, "apps"), found)
+    return found
+
+
+_ALL_APPS = sa.select(apps, revisions.token_of(revisions.FORMS).label("token")).order_by(
+    apps.c.created_at, apps.c.key
+)
 
 
 def insert_app(conn: Connection, app: App) -> None:
+    """A new app, and a new ``forms`` token: lists of apps kept under the old are stale."""
+    revisions.bump(conn, revisions.FORMS)
     now = utcnow(conn)
     conn.execute(
         apps.insert().values(

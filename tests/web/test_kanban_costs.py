@@ -1,5 +1,6 @@
 """The kanban page's cost in statements: every column's first cards are read by one statement,
-and the linked titles they show once for all columns, not once per column."""
+and the linked titles they show once for all columns, not once per column; the menu's apps and
+forms come from the process's cache while nobody changes them."""
 
 from __future__ import annotations
 
@@ -13,9 +14,13 @@ from httpx import Response
 from meridian.access import manage
 from meridian.app import create_app
 from meridian.core.actor import Actor
+from meridian.db.engine import make_engine
+from meridian.db.tables import apps
 from meridian.http.deps import Workspace
 from meridian.records import bulk
+from meridian.schema import changes
 from meridian.schema.catalog import get_form
+from meridian.schema.model import App, Form, parse_model
 from meridian.settings import Settings
 from tests.forms import install_forms, select_field
 
@@ -113,3 +118,29 @@ def test_the_menus_three_badges_are_one_statement(board: TestClient, workspace: 
     badges = [s for s in seen if "sys_notification" in s]
     assert len(badges) == 1, seen  # the bell, the tasks due and the approvals waiting together
     assert "sys_task" in badges[0] and "sys_approval_task" in badges[0], badges
+
+
+def test_the_menus_apps_and_forms_are_read_again_only_after_a_change(
+    board: TestClient, workspace: Workspace, database_url: str
+) -> None:
+    """Every page's menu lists the apps and forms: kept per process under the ``forms`` token,
+    so a page reads neither while nothing changed, and an app made through Meridian or renamed
+    by hand in another process shows on the very next page."""
+    _kanban_statements(board, workspace)
+    _, seen = _kanban_statements(board, workspace)
+    assert not [s for s in seen if "FROM meta_app" in s or "FROM meta_form" in s], seen
+    with workspace.transaction() as conn:
+        changes.create_app(conn=conn, actor=Actor.system(), app=App(key="service", label="服务台"))
+        case = {"app_key": "sales", "key": "case", "label": "服务工单", "fields": []}
+        changes.create_form(conn=conn, actor=Actor.system(), form=parse_model(Form, case))
+    page, seen = _kanban_statements(board, workspace)
+    assert "服务台" in page.text and "服务工单" in page.text
+    assert [s for s in seen if "FROM meta_app" in s] and [s for s in seen if "FROM meta_form" in s]
+    other = make_engine(database_url)  # as an operator would, from another process
+    try:
+        with other.begin() as conn:
+            conn.execute(apps.update().where(apps.c.key == "service").values(label="客服中心"))
+    finally:
+        other.dispose()
+    page, _ = _kanban_statements(board, workspace)
+    assert "客服中心" in page.text and "服务台" not in page.text
