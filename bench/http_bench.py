@@ -655,11 +655,11 @@ def main() -> None:
         RAW_CPU[0] = 0.0
         found = statements.get(name, [])
         raw = writes[name] if name in writes else _raw(engine, found, args.rounds)
-        ratio = _p50(samples) / max(_p50(raw), 1e-6)
+        ratio = f"{_p50(samples) / _p50(raw):6.1f}×" if found or name in writes else "      —"
         count = 1 if name in writes else len(found)
         print(
-            f"{name:34} {_p50(samples):8.1f}ms {cpu.get(name, 0) * 1000:8.2f}ms {_p50(raw):8.2f}ms"
-            f" {ratio:6.1f}×  {count}, {RAW_CPU[0] * 1000:.2f}ms, {_load()}"
+            f"{name:34} {_p50(samples):8.2f}ms {cpu.get(name, 0) * 1000:8.2f}ms {_p50(raw):8.2f}ms"
+            f" {ratio}  {count}, {RAW_CPU[0] * 1000:.2f}ms, {_load()}"
         )
     engine.dispose()
 
