@@ -590,6 +590,11 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=30)
     parser.add_argument("--no-view", action="store_true", help="do not save the bench's view")
     parser.add_argument(
+        "--server-code",
+        type=Path,
+        help="a checkout of another commit the server runs (A/B); this process's code is kept",
+    )
+    parser.add_argument(
         "--scan", action="store_true", help="creates behind the inactivity scan (on a copy!)"
     )
     parser.add_argument("--only-scan", action="store_true", help="the scan measurement alone")
@@ -608,9 +613,10 @@ def main() -> None:
         if not settings.resolved_database_url.startswith("sqlite"):
             _run_jobs(env, settings)
     port = _free_port()
+    served = {**env, "PYTHONPATH": str(args.server_code)} if args.server_code else env
     server = subprocess.Popen(
         [str(Path(sys.executable).parent / "meridian"), "serve", "--port", str(port), "--no-jobs"],
-        env=env,
+        env=served,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
