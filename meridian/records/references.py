@@ -53,12 +53,14 @@ def check_references(
     wanted_users: set[int] = set()
     plan = plan_for(form)
     link_fields, user_keys = plan.link_fields, plan.user_keys
-    for record in records:
-        for f in link_fields:
-            given = record.pairs.get(f.key) if f.many else [record.columns.get(f.key)]
-            wanted[f.target or ""].update(i for i in given or () if i is not None)
-        wanted_users.update(record.columns[k] for k in user_keys if record.columns.get(k))
     _check_attachments(conn, form, records, errors, prefixes, actor, tz)
+    if link_fields:
+        for record in records:
+            for f in link_fields:
+                given = record.pairs.get(f.key) if f.many else [record.columns.get(f.key)]
+                wanted[f.target or ""].update(i for i in given or () if i is not None)
+    for key in user_keys:  # a column at a time: most forms hold the owner alone, often unset
+        wanted_users.update(filter(None, [record.columns.get(key) for record in records]))
     existing: dict[str, set[int]] = {}
     for target, target_ids in wanted.items():
         target_form = get_form(conn, target)
@@ -66,6 +68,8 @@ def check_references(
         existing[target] = readable.ids(conn, target_ids)
     kept_live = _kept_live(conn, link_fields, records, kept or (), existing)
     live_users = _existing(conn, users.c.id, wanted_users, users.c.is_active.is_(True))
+    if not link_fields and wanted_users <= live_users:
+        return  # nothing to refuse: no record of the batch needs looking at again
     for position, (record, prefix) in enumerate(zip(records, prefixes, strict=True)):
         for f in link_fields:
             ids = record.pairs.get(f.key) if f.many else [record.columns.get(f.key)]
@@ -217,6 +221,8 @@ def check_unique(
         taken = _taken(conn, table, f.key, list(given))
         for value, positions in given.items():
             holder = taken.get(value)
+            if holder is None and len(positions) == 1:
+                continue  # nearly every value of a batch: free, and given once
             for position in positions:
                 clash = (holder is not None and holder != own_ids[position]) or len(positions) > 1
                 if clash:
