@@ -11,6 +11,7 @@ from fastapi.responses import FileResponse
 from pydantic import BaseModel, ConfigDict
 from pydantic import Field as PydanticField
 
+from meridian.core.ids import Id
 from meridian.documents import batches, generate, reading, signing, templates, word_pdf
 from meridian.documents.assets import set_asset
 from meridian.http.deps import ActorDep, LocaleDep, WorkspaceDep
@@ -57,7 +58,7 @@ def save_template(
 
 @router.get("/forms/{form_key}/templates/{key}")
 def get_template(
-    form_key: str, key: str, workspace: WorkspaceDep, actor: ActorDep, version: int | None = None
+    form_key: str, key: str, workspace: WorkspaceDep, actor: ActorDep, version: Id | None = None
 ) -> dict[str, Any]:
     """One template (its newest version, or ``?version=N``) with its versions (form
     administrators)."""
@@ -71,7 +72,7 @@ def get_template(
 
 @router.post("/forms/{form_key}/records/{record_id}/documents", status_code=201)
 def create_document(
-    form_key: str, record_id: int, body: DocumentCreate, workspace: WorkspaceDep, actor: ActorDep
+    form_key: str, record_id: Id, body: DocumentCreate, workspace: WorkspaceDep, actor: ActorDep
 ) -> dict[str, Any]:
     """Generate, number and store the record's document from ``template``; returns its
     ``file_id`` and ``number``. Needs read access to the record."""
@@ -88,7 +89,7 @@ def create_document(
 
 @router.get("/forms/{form_key}/records/{record_id}/documents")
 def list_documents(
-    form_key: str, record_id: int, workspace: WorkspaceDep, actor: ActorDep, locale: LocaleDep
+    form_key: str, record_id: Id, workspace: WorkspaceDep, actor: ActorDep, locale: LocaleDep
 ) -> dict[str, Any]:
     with workspace.read() as conn:
         items = reading.list_documents(
@@ -104,7 +105,7 @@ def list_documents(
 
 @router.get("/forms/{form_key}/records/{record_id}/documents/{document_id}/file")
 def download_document(
-    form_key: str, record_id: int, document_id: int, workspace: WorkspaceDep, actor: ActorDep
+    form_key: str, record_id: Id, document_id: Id, workspace: WorkspaceDep, actor: ActorDep
 ) -> FileResponse:
     """The document's file, for whoever may read the record."""
     with workspace.read() as conn:
@@ -125,7 +126,7 @@ def download_document(
 
 @router.get("/forms/{form_key}/records/{record_id}/documents/{document_id}/pdf")
 def download_document_pdf(
-    form_key: str, record_id: int, document_id: int, workspace: WorkspaceDep, actor: ActorDep
+    form_key: str, record_id: Id, document_id: Id, workspace: WorkspaceDep, actor: ActorDep
 ) -> FileResponse:
     """The document as PDF. A Word document's PDF is made by LibreOffice as a job after
     generation; until it is there, 409 says why: ``pdf_pending`` (being converted),
@@ -155,7 +156,7 @@ def download_document_pdf(
 
 @router.post("/forms/{form_key}/records/{record_id}/documents/{document_id}/pdf", status_code=202)
 def request_document_pdf(
-    form_key: str, record_id: int, document_id: int, workspace: WorkspaceDep, actor: ActorDep
+    form_key: str, record_id: Id, document_id: Id, workspace: WorkspaceDep, actor: ActorDep
 ) -> dict[str, Any]:
     """Ask for a Word document's PDF (one made before LibreOffice was installed, or whose
     conversion failed): queued as a job; 409 ``libreoffice_missing`` where it is not
@@ -233,14 +234,14 @@ def create_batch(
 
 @router.get("/documents/batches/{batch_id}")
 def get_batch(
-    batch_id: int, workspace: WorkspaceDep, actor: ActorDep, locale: LocaleDep
+    batch_id: Id, workspace: WorkspaceDep, actor: ActorDep, locale: LocaleDep
 ) -> dict[str, Any]:
     with workspace.read() as conn:
         return batches.get_batch(conn=conn, actor=actor, batch_id=batch_id, locale=locale)
 
 
 @router.get("/documents/batches/{batch_id}/file")
-def download_batch(batch_id: int, workspace: WorkspaceDep, actor: ActorDep) -> FileResponse:
+def download_batch(batch_id: Id, workspace: WorkspaceDep, actor: ActorDep) -> FileResponse:
     with workspace.read() as conn:
         found = batches.batch_file(conn=conn, actor=actor, batch_id=batch_id)
     return FileResponse(

@@ -15,6 +15,10 @@ MAX_ID = 2**63 - 1
 
 Id = Annotated[int, Interval(ge=1, le=MAX_ID)]
 
+Position = Annotated[int, Interval(ge=0, le=MAX_ID)]
+"""A place in a list a client names (a dashboard's card), counted from 0: bounded like an id,
+so no integer a client sends is unbounded."""
+
 
 def is_id(value: Any) -> bool:
     """Whether ``value`` is an integer that can be an id (not a bool, 1 to ``MAX_ID``)."""

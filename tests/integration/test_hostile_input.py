@@ -11,10 +11,11 @@ import base64
 import json
 import threading
 import time
-from typing import Any
+from typing import Any, get_args
 
 import pytest
 import sqlalchemy as sa
+from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
 
 from meridian.core.actor import Actor
@@ -141,6 +142,15 @@ BEYOND_64_BITS = {
         "params": _filter({"field": "customers", "op": "in", "value": [BIG]}),
     },
     "cursor": {"method": "GET", "url": RECORDS, "params": {"cursor": _cursor([BIG])}},
+    "document batch": {"method": "GET", "url": f"/api/v1/documents/batches/{BIG}"},
+    "document batch's file": {"method": "GET", "url": f"/api/v1/documents/batches/{BIG}/file"},
+    "record of documents": {"method": "GET", "url": f"{RECORDS}/{BIG}/documents"},
+    "document": {"method": "GET", "url": f"{RECORDS}/1/documents/{BIG}/file"},
+    "template version": {
+        "method": "GET",
+        "url": "/api/v1/forms/lead/templates/quote",
+        "params": {"version": BIG},
+    },
 }
 
 
@@ -426,3 +436,24 @@ def _wait_until_the_loser_waits(workspace: Workspace, winner: sa.Connection) -> 
                 return
             time.sleep(0.05)
     raise AssertionError("the second writer never waited for the first")
+
+
+def test_every_id_a_route_takes_is_an_id(api: TestClient) -> None:
+    """The class of the cases above: an integer in a path, or a query parameter naming a row
+    (``…_id``, a version), is typed ``Id`` (1 to 2⁶³ - 1), so a larger one is a 422 naming it
+    and never reaches the database (a plain ``int`` did: a 500 from the driver's overflow)."""
+    app: Any = api.app
+    unbounded = [
+        (route.path, param.name)
+        for route in app.routes
+        if isinstance(route, APIRoute)
+        for param in [*route.dependant.path_params, *route.dependant.query_params]
+        if int in (param.field_info.annotation, *get_args(param.field_info.annotation))
+        and not param.field_info.metadata
+        and (
+            param in route.dependant.path_params
+            or param.name.endswith("_id")
+            or param.name in {"version", "status_code"}
+        )
+    ]
+    assert unbounded == []

@@ -17,7 +17,7 @@ from sqlalchemy.engine import Connection
 from meridian.access.organisation import list_departments, list_roles
 from meridian.access.permissions import form_access
 from meridian.access.users import active_users
-from meridian.core.ids import Id
+from meridian.core.ids import Id, Position
 from meridian.http.report_filters import DashboardFiltersDep
 from meridian.reports import service, store
 from meridian.reports.model import CHART_TYPES
@@ -131,7 +131,7 @@ async def add_card(dashboard_id: Id, request: Request, viewer: ViewerDep) -> Res
 
 
 @router.post("/dashboards/{dashboard_id}/cards/{index}/delete")
-def remove_card(dashboard_id: Id, index: int, viewer: ViewerDep) -> Response:
+def remove_card(dashboard_id: Id, index: Position, viewer: ViewerDep) -> Response:
     with viewer.workspace.transaction() as conn:
         current = store.get(conn=conn, actor=viewer.actor, kind="dashboard", item_id=dashboard_id)
         ordered = sorted(current["definition"]["cards"], key=lambda c: (c["y"], c["x"]))

@@ -10,6 +10,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from meridian.access.permissions import form_access
+from meridian.core.ids import Id
 from meridian.documents import generate, reading, templates, word_pdf
 from meridian.documents.placeholders import placeholders
 from meridian.errors import MeridianError, NotFound
@@ -151,7 +152,7 @@ def _editor(
 
 @router.get("/forms/{form_key}/records/{record_id}/documents", response_class=HTMLResponse)
 def documents_panel(
-    form_key: str, record_id: int, request: Request, viewer: ViewerDep
+    form_key: str, record_id: Id, request: Request, viewer: ViewerDep
 ) -> HTMLResponse:
     """The record page's documents section (loaded by htmx)."""
     return _panel(request, viewer, form_key, record_id)
@@ -159,7 +160,7 @@ def documents_panel(
 
 @router.post("/forms/{form_key}/records/{record_id}/documents", response_class=HTMLResponse)
 async def generate_document(
-    form_key: str, record_id: int, request: Request, viewer: ViewerDep
+    form_key: str, record_id: Id, request: Request, viewer: ViewerDep
 ) -> HTMLResponse:
     """Generate from the chosen template; the panel comes back with the new document, or
     with why it could not be made."""
@@ -188,7 +189,7 @@ async def generate_document(
     response_class=HTMLResponse,
 )
 def make_document_pdf(
-    form_key: str, record_id: int, document_id: int, request: Request, viewer: ViewerDep
+    form_key: str, record_id: Id, document_id: Id, request: Request, viewer: ViewerDep
 ) -> HTMLResponse:
     """Ask LibreOffice for a Word document's PDF (as a job); the panel comes back with the
     document converting, or with why it cannot be."""
@@ -213,7 +214,7 @@ def _panel(
     request: Request,
     viewer: Viewer,
     form_key: str,
-    record_id: int,
+    record_id: Id,
     *,
     problems: list[str] | None = None,
     made: dict[str, Any] | None = None,

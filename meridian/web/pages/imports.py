@@ -123,13 +123,19 @@ def _loaded(viewer: Viewer, import_id: int) -> tuple[Any, Any, Any]:
 
 
 @router.get("/imports/{import_id}/map", response_class=HTMLResponse)
-def map_page(
-    import_id: Id,
+def map_page(import_id: Id, request: Request, viewer: ViewerDep) -> HTMLResponse:
+    return _map_page(import_id, request, viewer)
+
+
+def _map_page(
+    import_id: int,
     request: Request,
     viewer: ViewerDep,
     problems: list[str] | None = None,
     status_code: int = 200,
 ) -> HTMLResponse:
+    """The mapping step, with what refused the last mapping sent (a route's parameters are the
+    client's to set: the problems and the status are this module's alone)."""
     state, form, path = _loaded(viewer, import_id)
     with viewer.workspace.read() as conn:
         fields = drafts.fields_for_mapping(conn, form)
@@ -189,7 +195,7 @@ async def map_post(import_id: Id, request: Request, viewer: ViewerDep) -> Respon
                     on_duplicate=str(posted.get("on_duplicate") or "") or None,
                 )
     except ValidationFailed as exc:
-        return map_page(
+        return _map_page(
             import_id, request, viewer, problems_of(exc, viewer.locale), status_code=422
         )
     return _go(
