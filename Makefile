@@ -72,8 +72,10 @@ fix: install
 
 ## Work stealing: a test process that runs out of tests takes half of another's queue, so the
 ## long tests (marked `long`, scheduled first by tests/conftest.py) never finish the run alone.
+## Bytecode is written even where the environment turns it off: every process the tests start
+## (servers, workers, imports killed and run again) would compile Meridian afresh, ~1.2 s each.
 check-tests: install browser
-	$(BIN)/pytest -n auto --dist worksteal -q
+	PYTHONDONTWRITEBYTECODE= $(BIN)/pytest -n auto --dist worksteal -q
 
 test: lint check-tests
 

@@ -57,7 +57,27 @@ class _Pending:
     id: int | None = None
 
 
-class EventIds(Sequence[int]):
+class _IdsWhenAsked(Sequence[int]):
+    """Event ids known by their number at once and found only when somebody asks for one:
+    a subclass says how many (``__len__``) and how they are found (``_ids``)."""
+
+    def _ids(self) -> list[int]:
+        raise NotImplementedError
+
+    @overload
+    def __getitem__(self, index: int) -> int: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> Sequence[int]: ...
+
+    def __getitem__(self, index: int | slice) -> int | Sequence[int]:
+        return self._ids()[index]
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(self._ids())
+
+
+class EventIds(_IdsWhenAsked):
     """The ids of published events, in order. Events published inside a ``gathering`` scope
     are written when it closes; asking for an id before that writes them at once (a webhook
     delivery keys itself by its event's id), so ids are only paid for when somebody asks."""
@@ -73,18 +93,6 @@ class EventIds(Sequence[int]):
 
     def __len__(self) -> int:
         return len(self._pending)
-
-    @overload
-    def __getitem__(self, index: int) -> int: ...
-
-    @overload
-    def __getitem__(self, index: slice) -> Sequence[int]: ...
-
-    def __getitem__(self, index: int | slice) -> int | Sequence[int]:
-        return self._ids()[index]
-
-    def __iter__(self) -> Iterator[int]:
-        return iter(self._ids())
 
 
 def publish(conn: Connection, events: Sequence[RecordEvent]) -> Sequence[int]:
@@ -203,7 +211,7 @@ def publish_created(
 _LARGEST_ID = sa.select(sa.func.max(outbox.c.id))
 
 
-class _CreatedIds(Sequence[int]):
+class _CreatedIds(_IdsWhenAsked):
     """The ids of a bulk create's events on SQLite, in the order of the records, read from the
     outbox when first asked (:func:`publish_created`)."""
 
@@ -231,18 +239,6 @@ class _CreatedIds(Sequence[int]):
 
     def __len__(self) -> int:
         return len(self._record_ids)
-
-    @overload
-    def __getitem__(self, index: int) -> int: ...
-
-    @overload
-    def __getitem__(self, index: slice) -> Sequence[int]: ...
-
-    def __getitem__(self, index: int | slice) -> int | Sequence[int]:
-        return self._ids()[index]
-
-    def __iter__(self) -> Iterator[int]:
-        return iter(self._ids())
 
 
 def take_pending(conn: Connection, *, limit: int = 500) -> list[DomainEvent]:
