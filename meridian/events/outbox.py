@@ -9,15 +9,16 @@ another system, a cache to refresh. A drained row keeps its id, which names the 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Any, overload
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from meridian.core.clock import utcnow
+from meridian.core.lazy import ReadWhenAsked
 from meridian.db.bulk import prepared_insert
 from meridian.db.direct import available, fetch_all
 from meridian.db.gathering import gather, write_gathered
@@ -57,27 +58,7 @@ class _Pending:
     id: int | None = None
 
 
-class _IdsWhenAsked(Sequence[int]):
-    """Event ids known by their number at once and found only when somebody asks for one:
-    a subclass says how many (``__len__``) and how they are found (``_ids``)."""
-
-    def _ids(self) -> list[int]:
-        raise NotImplementedError
-
-    @overload
-    def __getitem__(self, index: int) -> int: ...
-
-    @overload
-    def __getitem__(self, index: slice) -> Sequence[int]: ...
-
-    def __getitem__(self, index: int | slice) -> int | Sequence[int]:
-        return self._ids()[index]
-
-    def __iter__(self) -> Iterator[int]:
-        return iter(self._ids())
-
-
-class EventIds(_IdsWhenAsked):
+class EventIds(ReadWhenAsked[int]):
     """The ids of published events, in order. Events published inside a ``gathering`` scope
     are written when it closes; asking for an id before that writes them at once (a webhook
     delivery keys itself by its event's id), so ids are only paid for when somebody asks."""
@@ -86,7 +67,7 @@ class EventIds(_IdsWhenAsked):
         self._conn = conn
         self._pending = pending
 
-    def _ids(self) -> list[int]:
+    def _items(self) -> list[int]:
         if any(p.id is None for p in self._pending):
             write_gathered(self._conn, EVENTS)
         return [int(p.id) for p in self._pending if p.id is not None]
@@ -211,7 +192,7 @@ def publish_created(
 _LARGEST_ID = sa.select(sa.func.max(outbox.c.id))
 
 
-class _CreatedIds(_IdsWhenAsked):
+class _CreatedIds(ReadWhenAsked[int]):
     """The ids of a bulk create's events on SQLite, in the order of the records, read from the
     outbox when first asked (:func:`publish_created`)."""
 
@@ -224,7 +205,7 @@ class _CreatedIds(_IdsWhenAsked):
         self._after = after
         self._read: list[int] | None = None
 
-    def _ids(self) -> list[int]:
+    def _items(self) -> list[int]:
         if self._read is None:
             written = self._conn.execute(
                 sa.select(outbox.c.payload["record_id"].as_integer(), outbox.c.id).where(

@@ -7,10 +7,10 @@ import contextlib
 import dataclasses
 import functools
 import operator
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, NamedTuple, overload
+from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
@@ -21,6 +21,7 @@ from meridian.core.actor import Actor
 from meridian.core.clock import utcnow
 from meridian.core.i18n import Text
 from meridian.core.ids import is_id
+from meridian.core.lazy import ReadWhenAsked
 from meridian.core.pinyin import search_text
 from meridian.db.bulk import insert_many
 from meridian.db.ids import reserve_ids
@@ -243,7 +244,7 @@ def prepare_insert(
     return PreparedInsert(form, actor, parsed, prefixes, rows, ids, intent, now)
 
 
-class _MadeWhenRead(Sequence[ProposedWrite]):
+class _MadeWhenRead(ReadWhenAsked[ProposedWrite]):
     """A create's proposed writes, made when a guard first reads them: the guards judge most
     creates without reading a record (a form without pipelines; the approval lock, which
     never holds a new record), and a batch's thousand frozen writes cost more to make than
@@ -254,25 +255,13 @@ class _MadeWhenRead(Sequence[ProposedWrite]):
         self._count = count
         self._made: list[ProposedWrite] = []
 
-    def _writes(self) -> list[ProposedWrite]:
+    def _items(self) -> list[ProposedWrite]:
         if self._make is not None:
             self._made, self._make = self._make(), None
         return self._made
 
     def __len__(self) -> int:
         return self._count
-
-    @overload
-    def __getitem__(self, index: int) -> ProposedWrite: ...
-
-    @overload
-    def __getitem__(self, index: slice) -> Sequence[ProposedWrite]: ...
-
-    def __getitem__(self, index: int | slice) -> ProposedWrite | Sequence[ProposedWrite]:
-        return self._writes()[index]
-
-    def __iter__(self) -> Iterator[ProposedWrite]:
-        return iter(self._writes())
 
 
 def write_insert(
