@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -79,6 +80,12 @@ def _sqlite_begin(conn: Connection) -> None:
         ) from exc
 
 
+SNAPSHOT_OF = "meridian_snapshot_of"
+"""Execution option of a PostgreSQL read transaction: the snapshot (``pg_export_snapshot()``
+of another, still open) it begins in, so both see the same rows (``db.beside``)."""
+
+_SNAPSHOT_ID = re.compile(r"[0-9A-F]+(-[0-9A-F]+)+")
+
 TOKENS_AT_BEGIN = "meridian_tokens_at_begin"
 """Engine option: the schema is known to hold the revision tokens' table (the workspace sets
 it once the database is migrated), so a PostgreSQL transaction reads them as it begins."""
@@ -112,6 +119,11 @@ def _postgres_begin(conn: Connection) -> None:
         sql = "SELECT 1"
     else:
         sql = "BEGIN ISOLATION LEVEL REPEATABLE READ" if options.get(READ_ONLY) else "BEGIN"
+        snapshot = options.get(SNAPSHOT_OF)
+        if snapshot is not None:  # before any statement reads, as PostgreSQL requires
+            if not _SNAPSHOT_ID.fullmatch(snapshot):
+                raise ValueError(f"not a PostgreSQL snapshot: {snapshot!r}")
+            sql = f"{sql}; SET TRANSACTION SNAPSHOT '{snapshot}'"
         tokens = options.get(TOKENS_AT_BEGIN, False)
         if tokens:
             sql = f"{sql}; {revisions.all_sql(conn.dialect)}"
@@ -183,16 +195,20 @@ def transaction(engine: Engine) -> Iterator[Connection]:
 
 
 @contextmanager
-def read_transaction(engine: Engine) -> Iterator[Connection]:
+def read_transaction(engine: Engine, *, snapshot: str | None = None) -> Iterator[Connection]:
     """A transaction that only reads: one consistent snapshot, no write lock on SQLite.
 
     SQLite fixes a transaction's snapshot at its first read. PostgreSQL's default (READ
     COMMITTED) takes a new one for every statement, so two reads of one request could see
     different moments — an import's progress read ``finished`` beside the counts of a batch
     before; its reads run REPEATABLE READ, one snapshot from the first statement on, which a
-    transaction that only reads gets at no cost (it can never fail to serialize)."""
+    transaction that only reads gets at no cost (it can never fail to serialize). With
+    ``snapshot`` (PostgreSQL), the snapshot another open transaction exported (``db.beside``)."""
+    options: dict[str, Any] = {READ_ONLY: True}
+    if snapshot is not None:
+        options[SNAPSHOT_OF] = snapshot
     with engine.connect() as conn:
-        reader = conn.execution_options(**{READ_ONLY: True})
+        reader = conn.execution_options(**options)
         with reader.begin():  # PostgreSQL: REPEATABLE READ (``_postgres_begin``)
             yield reader
 

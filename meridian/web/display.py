@@ -41,7 +41,9 @@ class Presenter:
         shown = self.html(field, value)
         if "<" in shown or "&" in shown:
             return str(Markup(shown).striptags())
-        return " ".join(shown.split())  # what striptags leaves of text without markup
+        return " ".join(
+            str.split(shown)
+        )  # what striptags leaves (Markup.split makes a Markup of each word)
 
     def html(self, field: Field | None, value: Any) -> Markup:
         """The value as a page shows it: the type's own text (``FieldType.display``), else

@@ -299,6 +299,21 @@ def test_kanban_cards_show_their_values_escaped(web: TestClient) -> None:
     assert '<div class="muted">1,200</div>' in card
 
 
+def test_kanban_shows_the_blank_column_only_while_records_are_blank(web: TestClient) -> None:
+    """Every column's first cards are read with the counts still running beside them
+    (``db.beside``), the blank column's too: it is shown when the counts find blank records,
+    with its count and cards, and left out when they find none."""
+    csrf = log_in(web, "m@acme.test")
+    create_through_page(web, csrf, name="甲", stage="new")
+    page = web.get("/forms/lead/kanban").text
+    assert 'data-testid="column-new"' in page
+    assert 'data-testid="column-blank"' not in page
+    blank = create_through_page(web, csrf, name="乙")
+    page = web.get("/forms/lead/kanban").text
+    column = page[page.index('data-testid="column-blank"') :].split("</section>")[0]
+    assert f'data-id="{blank}"' in column and "乙" in column
+
+
 def test_calendar_and_kanban_refuse_bad_parameters(web: TestClient) -> None:
     log_in(web, "m@acme.test")
     assert web.get("/forms/lead/calendar?month=2026-13").status_code == 422

@@ -18,6 +18,7 @@ from meridian.access.permissions import FormAccess, form_access
 from meridian.access.users import user_names
 from meridian.core.i18n import Text
 from meridian.core.ids import Id
+from meridian.db.beside import read_beside
 from meridian.errors import FieldError, ValidationFailed
 from meridian.records import grouping, listing, service, views
 from meridian.records.expand import expand_links
@@ -164,9 +165,11 @@ def _in_column(field: Field, value: str | None) -> dict[str, Any]:
 
 @router.get("/forms/{form_key}/kanban", response_class=HTMLResponse)
 def kanban(form_key: str, request: Request, viewer: ViewerDep) -> HTMLResponse:
-    """Counts and sums of every column in one grouped statement; the first cards of every
-    column in one more (an indexed page per column, ``listing.list_first_pages``), and the
-    titles their links show for all columns at once."""
+    """Counts and sums of every column in one grouped statement, read beside the cards on
+    PostgreSQL (``db.beside``: the same snapshot, on a second connection, while the cards are
+    read and rendered); the first cards of every column in one more (an indexed page per
+    column, ``listing.list_first_pages``; the blank column's too, shown only when the counts
+    find records there), and the titles their links show for all columns at once."""
     tz = viewer.workspace.tz
     with viewer.workspace.read() as conn:
         settings = _settings(conn, viewer, form_key, request)
@@ -175,36 +178,40 @@ def kanban(form_key: str, request: Request, viewer: ViewerDep) -> HTMLResponse:
         access = form_access(conn, viewer.actor, form)
         field = _pick(access.visible, settings.by, grouping.groups, Text("single select"))
         sum_of = _summed(access, settings.sum)
-        totals = _totals(conn, viewer, form, field, sum_of, q)
         card_fields = [f for f in shown_columns(access.visible, ()) if f.key != field.key][:3]
         expand = tuple(f.key for f in card_fields if field_type(f).links_records)
-        board = [
-            (value, label, color, totals.get(value, grouping.GroupTotal(0, None)))
-            for value, label, color in [
-                *((o.value, o.label, safe_color(o.color)) for o in field.options),
-                (None, "—", DEFAULT_COLOR),
-            ]
+        shape = [
+            *((o.value, o.label, safe_color(o.color)) for o in field.options),
+            (None, "—", DEFAULT_COLOR),
         ]
-        board = [c for c in board if c[0] is not None or c[3].count]
-        pages = listing.list_first_pages(  # every column's first cards in one statement
-            conn=conn,
-            actor=viewer.actor,
-            form=form,
-            queries=[
-                listing.RecordQuery(
-                    filter=_in_column(field, value),
-                    search=q or None,
-                    sort="-updated_at",
-                    limit=CARDS_PER_COLUMN,
-                )
-                for value, _, _, _ in board
-            ],
-            tz=tz,
-            fields=[field.key, access.visible.title_field or "id", *(f.key for f in card_fields)],
-        )
+        with read_beside(
+            conn, lambda side: _totals(side, viewer, form, field, sum_of, q)
+        ) as counted:
+            pages = listing.list_first_pages(  # every column's first cards in one statement
+                conn=conn,
+                actor=viewer.actor,
+                form=form,
+                queries=[
+                    listing.RecordQuery(
+                        filter=_in_column(field, value),
+                        search=q or None,
+                        sort="-updated_at",
+                        limit=CARDS_PER_COLUMN,
+                    )
+                    for value, _, _ in shape
+                ],
+                tz=tz,
+                fields=[
+                    field.key,
+                    access.visible.title_field or "id",
+                    *(f.key for f in card_fields),
+                ],
+            )
+            totals = counted.result()
         columns = [
             KanbanColumn(value, label, color, cards, [], total.count, total.sum)
-            for (value, label, color, total), cards in zip(board, pages, strict=True)
+            for (value, label, color), cards in zip(shape, pages, strict=True)
+            if (total := totals.get(value, grouping.GroupTotal(0, None))).count or value is not None
         ]
         records = [item for column in columns for item in column.records]
         if expand:  # the linked titles of every column's cards in one query per link field
