@@ -86,7 +86,12 @@ class Checkpoints:
         # The restart waits at most a few milliseconds for the write lock (a request's
         # transaction) and, holding it, for readers still in the log; then it gives up until
         # the next turn, so a long read never holds writers back behind it.
-        raw.cursor().execute(f"PRAGMA busy_timeout={RESTART_WAIT_MS}").close()
+        # The connection goes back to the pool when the thread ends, so it leaves with the
+        # writers' wait it came with: another writer taking it with the thread's few
+        # milliseconds failed "database is locked" where it would have queued.
+        cursor = raw.cursor()
+        waits = int(cursor.execute("PRAGMA busy_timeout").fetchone()[0])
+        cursor.execute(f"PRAGMA busy_timeout={RESTART_WAIT_MS}").close()
         try:
             while not self._stop.is_set():
                 self._wake.wait(interval)
@@ -101,6 +106,7 @@ class Checkpoints:
                 finally:
                     cursor.close()
         finally:
+            raw.cursor().execute(f"PRAGMA busy_timeout={waits}").close()
             raw.close()
 
 

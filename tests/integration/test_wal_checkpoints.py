@@ -95,6 +95,33 @@ def test_the_log_reaches_the_database_file_beside_the_writer(engine: Engine) -> 
         assert conn.scalar(sa.select(sa.func.count()).select_from(table)) == 2 * _ROWS
 
 
+def _busy_timeouts(engine: Engine) -> list[int]:
+    """The busy timeout of every connection the pool holds (all taken out at once)."""
+    raws = [engine.raw_connection() for _ in range(engine.pool.checkedin())]  # type: ignore[attr-defined]
+    try:
+        return [int(raw.cursor().execute("PRAGMA busy_timeout").fetchone()[0]) for raw in raws]
+    finally:
+        for raw in raws:
+            raw.close()
+
+
+def test_the_threads_connection_goes_back_to_the_pool_waiting_as_writers_do(
+    engine: Engine,
+) -> None:
+    """The thread gives up on a busy database after a few milliseconds; its connection, back in
+    the pool when the block ends, waits as every other does again — a writer taking it after
+    an import failed "database is locked" behind the next checkpoint instead of queueing."""
+    if engine.dialect.name != "sqlite":
+        return
+    waits = _busy_timeouts(engine)
+    assert waits and set(waits) == {10_000}
+    with checkpoints_beside(engine) as checkpoints:
+        checkpoints.nudge()
+    after = _busy_timeouts(engine)  # the thread took a pooled connection and gave it back
+    assert len(after) == len(waits)
+    assert set(after) == {10_000}
+
+
 def test_a_servers_requests_leave_checkpoints_to_its_thread(settings: Settings) -> None:
     """A commit past the log's limit copied the whole log while its request waited (a create
     took over a second behind a scan of a million records): a server's connections never
