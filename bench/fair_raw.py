@@ -23,7 +23,7 @@ import re
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -62,6 +62,10 @@ class Replayed:
     merge_wall: float = 0.0
     merge_cpu: float = 0.0
     merge_steps: int = 0
+    by_table: dict[str, float] = field(default_factory=dict)
+    """The writing thread's CPU seconds in each table's ``executemany`` (the rest of
+    ``thread_cpu`` is the transactions' own statements and commits, where FTS5 writes the
+    segment its pending texts make)."""
 
     @property
     def total_rows(self) -> int:
@@ -116,7 +120,10 @@ def _timed_transaction(
         writer.execute(f"INSERT INTO {search} ({search}, rank) VALUES ('automerge', 0)")
     for source, rows in zip(sources, slices, strict=True):
         if rows:
+            started = time.thread_time()
             writer.executemany(source.insert, rows)
+            spent = time.thread_time() - started
+            result.by_table[source.name] = result.by_table.get(source.name, 0.0) + spent
     for search in searches:
         writer.execute(
             f"INSERT INTO {search} ({search}, rank) VALUES ('automerge', {FTS5_AUTOMERGE})"

@@ -291,13 +291,16 @@ def fair_raw(
     done = replay(engine, marks, transactions, import_id)
     wall = done.wall + done.merge_wall
     cpu = done.on_core + done.merge_cpu
-    tables = ", ".join(f"{name} {count:,}" for name, count in done.rows.items())
+    tables = ", ".join(
+        f"{name} {count:,} ({done.by_table.get(name, 0.0) / rows * 1e6:.1f})"
+        for name, count in done.rows.items()
+    )
     print(
         f"fair raw (the import's rows into copies of its tables with their indexes, plain"
         f" executemany, {done.transactions:,} transactions): {done.total_rows:,} rows"
         f" in {wall:.1f} s = {rows / wall:,.0f} file rows/s"
     )
-    print(f"  {tables}")
+    print(f"  rows (the writing thread's µs per file row in their executemany): {tables}")
     print(
         f"  the writing thread: {cpu:.1f} s on a core = {rows / cpu:,.0f} file rows per"
         f" CPU-second, {done.waiting:.1f} s waiting for one; of it the search index's merge"
