@@ -30,6 +30,7 @@ from typing import Generic, TypeVar
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.pool import Pool, QueuePool
 
+from meridian.db import direct
 from meridian.db.engine import READ_ONLY, read_transaction
 
 T = TypeVar("T")
@@ -90,8 +91,8 @@ def read_beside(conn: Connection, read: Callable[[Connection], T]) -> Iterator[P
     if not can_run_beside(conn):
         yield Pending(lambda: read(conn))
         return
-    snapshot = str(conn.exec_driver_sql("SELECT pg_export_snapshot()").scalar_one())
-    running = _pool().submit(contextvars.Context().run, _read_in, conn.engine, snapshot, read)
+    [(snapshot,)] = direct.fetch_last(conn, "SELECT pg_export_snapshot()")
+    running = _pool().submit(contextvars.Context().run, _read_in, conn.engine, str(snapshot), read)
     try:
         yield Pending(running.result)
     finally:
