@@ -11,10 +11,10 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-import openpyxl
 from sqlalchemy.engine import Engine
 
 from meridian.core.i18n import N_, Text, Translator, localized
+from meridian.core.late_imports import IMPORTING
 from meridian.dataio.mappings import header_row_of
 from meridian.dataio.reading import SourceRow, read_sheet
 from meridian.dataio.run_store import ImportState, RowOutcome, outcomes_of
@@ -51,6 +51,8 @@ class ReportWriter:
     def __init__(self, header: Sequence[str], locale: str = "en") -> None:
         self.locale = locale
         self._ = Translator(locale)
+        with IMPORTING:  # openpyxl where a report is written, not at start (core/late_imports)
+            import openpyxl
         self.book = openpyxl.Workbook(write_only=True)
         self.sheet = self.book.create_sheet(self._("Import report"))
         _ = self._

@@ -14,7 +14,7 @@ from meridian.core import clock
 from meridian.core.actor import Actor
 from meridian.core.i18n import Text
 from meridian.db.tables import document_assets, files
-from meridian.documents.pdf import ASSET_NAMES
+from meridian.documents.page import ASSET_NAMES
 from meridian.errors import FieldError, ValidationFailed
 from meridian.events.audit import audit
 from meridian.records.files import store_file

@@ -44,7 +44,7 @@ from meridian.documents.generate import (
     record_document,
 )
 from meridian.documents.issuing import Claim, claim_numbers, fail_many
-from meridian.documents.pdf import PageSettings
+from meridian.documents.page import PageSettings
 from meridian.documents.press import Press, Pressed, cores
 from meridian.documents.sandbox import render
 from meridian.documents.signing import CompanySigner, active_signer, sign_pdf

@@ -20,9 +20,9 @@ from meridian.access.permissions import form_access
 from meridian.core import clock
 from meridian.core.actor import Actor
 from meridian.core.i18n import Text, localized
+from meridian.core.late_imports import IMPORTING
 from meridian.db.sets import one_of
 from meridian.db.tables import document_batches, documents, files
-from meridian.documents.pdf import join_pdfs
 from meridian.documents.templates import get_template
 from meridian.documents.visibility import Sight
 from meridian.errors import FieldError, NotFound, ValidationFailed
@@ -152,6 +152,8 @@ def finish_batch(
     settings.file_store_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryFile(dir=settings.file_store_dir) as out:
         if output == "pdf" and parts:
+            with IMPORTING:  # pypdf where PDFs are joined, not at start (core/late_imports)
+                from meridian.documents.pdf import join_pdfs
             join_pdfs(parts, out)
             name = f"{form_key}-{batch_id}.pdf"
         else:

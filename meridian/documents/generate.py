@@ -23,13 +23,14 @@ from meridian.access.permissions import form_access
 from meridian.core import clock
 from meridian.core.actor import Actor
 from meridian.core.i18n import Text
+from meridian.core.late_imports import IMPORTING
 from meridian.db.engine import read_transaction, transaction
 from meridian.db.sets import one_of
 from meridian.db.tables import files
 from meridian.documents.assets import load_assets
 from meridian.documents.context import record_context
 from meridian.documents.issuing import Claim, claim_number, complete, fail
-from meridian.documents.pdf import ASSET_SCHEME, PageSettings, render_document, write_pdf
+from meridian.documents.page import ASSET_SCHEME, PageSettings
 from meridian.documents.sandbox import Values, render
 from meridian.documents.signing import CompanySigner, active_signer, sign_pdf
 from meridian.documents.templates import DOCX, get_template
@@ -275,6 +276,8 @@ def render_content(
         content = fill_docx(prepared.source, context, tz.key)
         return Rendered(content, name, DOCX, None)
     html = render(template["body"], context, tz.key)
+    with IMPORTING:  # WeasyPrint where a document is laid out, not at start (core/late_imports)
+        from meridian.documents.pdf import render_document, write_pdf
     pages = render_document(html, PageSettings.model_validate(template["page"]), prepared.assets)
     return Rendered(write_pdf([pages]), name, "application/pdf", pages)
 

@@ -4,6 +4,10 @@ The renderer fetches nothing from the network or the disk: images come from the 
 document assets (``meridian-asset:logo``, ``meridian-asset:seal``) or ``data:`` URLs, and any
 other address a template names is refused, so a template cannot read a local file or probe the
 network through an ``<img>``.
+
+Importing this module imports WeasyPrint and pypdf (about half a second of CPU): the modules
+that lay out or join PDFs import it where they do, holding ``core.late_imports.IMPORTING``;
+what a template's page is (``page``) needs neither.
 """
 
 from __future__ import annotations
@@ -12,59 +16,19 @@ import functools
 import io
 import threading
 from collections.abc import Mapping, Sequence
-from typing import Any, BinaryIO, Literal
+from typing import Any, BinaryIO
 
-from pydantic import BaseModel, ConfigDict
-from pydantic import Field as PydanticField
 from pypdf import PdfReader, PdfWriter
 from weasyprint import CSS, HTML, Document
 from weasyprint.text.fonts import FontConfiguration
 from weasyprint.urls import URLFetcher, URLFetcherResponse
 
 from meridian.core.i18n import Text
-
-ASSET_SCHEME = "meridian-asset:"
-ASSET_NAMES = ("logo", "seal")
-FONTS = (
-    '"Noto Sans CJK SC", "Noto Serif CJK SC", "WenQuanYi Zen Hei", "WenQuanYi Micro Hei", '
-    "sans-serif"
-)
-"""Debian's CJK fonts, installed by ``make install``: Chinese never prints as boxes."""
+from meridian.documents.page import ASSET_SCHEME, FONTS, PageSettings
 
 _RENDERING = threading.Lock()
 """WeasyPrint's text layout goes through Pango and fontconfig, which are not safe to use from
 several threads at once; documents are rendered one at a time per process."""
-
-
-class PageSettings(BaseModel):
-    """How a template's pages are laid out."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    size: Literal["A4", "A5", "B5", "letter"] = "A4"
-    orientation: Literal["portrait", "landscape"] = "portrait"
-    margins_mm: tuple[float, float, float, float] = (20, 18, 22, 18)
-    """Top, right, bottom, left."""
-    header: str = PydanticField(default="", max_length=200)
-    footer: str = PydanticField(default="", max_length=200)
-    page_numbers: bool = True
-    """Print ``第 1 页 / 共 2 页`` at the bottom right."""
-
-    def css(self) -> str:
-        margins = " ".join(f"{min(max(m, 0), 60):g}mm" for m in self.margins_mm)
-        boxes = []
-        if self.header:
-            boxes.append(f"@top-center {{ content: {_css_string(self.header)}; }}")
-        if self.footer:
-            boxes.append(f"@bottom-left {{ content: {_css_string(self.footer)}; }}")
-        if self.page_numbers:
-            boxes.append(
-                '@bottom-right { content: "第 " counter(page) " 页 / 共 " counter(pages) " 页"; }'
-            )
-        return (
-            f"@page {{ size: {self.size} {self.orientation}; margin: {margins};"
-            f" font-family: {FONTS}; font-size: 8.5pt; color: #555; {' '.join(boxes)} }}"
-        )
 
 
 BASE_CSS = f"""
@@ -78,14 +42,6 @@ tr {{ break-inside: avoid; }}
 img.seal {{ width: 42mm; height: 42mm; }}
 img.logo {{ height: 14mm; }}
 """
-
-
-def _css_string(text: str) -> str:
-    """``text`` as a CSS string literal: quotes, backslashes and line breaks escaped."""
-    escaped = "".join(
-        f"\\{ord(char):x} " if char in '"\\' or ord(char) < 32 else char for char in text
-    )
-    return f'"{escaped}"'
 
 
 class _AssetFetcher(URLFetcher):  # type: ignore[misc]

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
+from meridian.core.late_imports import IMPORTING
 from meridian.documents import word_pdf
 from meridian.jobs.queue import Handler, JobContext
 from meridian.plugins.hookspecs import hookimpl
@@ -27,7 +28,8 @@ def register_job_handlers(meridian: Workspace) -> Mapping[str, Handler]:
     settings = meridian.settings
 
     def run_batch(context: JobContext) -> None:
-        from meridian.documents import batch_run
+        with IMPORTING:  # a request may be importing WeasyPrint too (core/late_imports)
+            from meridian.documents import batch_run
 
         batch_run.batch_runner(settings)(context)
 

@@ -28,7 +28,8 @@ from typing import Any
 
 from weasyprint.text.fonts import FontConfiguration
 
-from meridian.documents.pdf import PageSettings, render_document, split_pdf, write_pdf
+from meridian.documents.page import PageSettings
+from meridian.documents.pdf import render_document, split_pdf, write_pdf
 
 
 @dataclass(frozen=True)

@@ -13,8 +13,9 @@ import hashlib
 import io
 import os
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC
 from functools import partial
@@ -36,20 +37,22 @@ from meridian.access.manage import require_admin
 from meridian.core import clock
 from meridian.core.actor import Actor
 from meridian.core.i18n import Text
+from meridian.core.late_imports import IMPORTING
 from meridian.db.tables import signing_keys
 from meridian.errors import Conflict, FieldError, ValidationFailed
 from meridian.events.audit import audit
 from meridian.settings import Settings
 
-with warnings.catch_warnings():
-    # pyHanko imports cryptography's DSA support, which warns that DSA is deprecated; DSA is
-    # never used here (keys are RSA or EC).
-    warnings.simplefilter("ignore", CryptographyDeprecationWarning)
-    from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
-    from pyhanko.pdf_utils.reader import PdfFileReader
-    from pyhanko.sign import fields, signers
-    from pyhanko.sign.validation import validate_pdf_signature
-    from pyhanko_certvalidator import ValidationContext
+
+@contextmanager
+def _importing_pyhanko() -> Iterator[None]:
+    """Where pyHanko is imported: where a PDF is signed or verified, not at start (it pulls in
+    aiohttp; ``core/late_imports.py``). It imports cryptography's DSA support, which warns
+    that DSA is deprecated; DSA is never used here (keys are RSA or EC)."""
+    with IMPORTING, warnings.catch_warnings():
+        warnings.simplefilter("ignore", CryptographyDeprecationWarning)
+        yield
+
 
 MAX_PKCS12_BYTES = 1024 * 1024
 SIGNATURE_BYTES = 16_384
@@ -201,6 +204,8 @@ def active_signer(*, conn: Connection, settings: Settings) -> CompanySigner:
             Text("the signing certificate cannot be decrypted with this workspace's seal key"),
             reason="seal_key_mismatch",
         ) from None
+    with _importing_pyhanko():
+        from pyhanko.sign import signers
     signer = signers.SimpleSigner.load_pkcs12_data(clear, other_certs=[])
     return CompanySigner(row.id, row.fingerprint, signer)
 
@@ -221,6 +226,9 @@ def _in_a_thread_of_its_own(work: Callable[[], _T]) -> _T:
 
 def sign_pdf(pdf: bytes, signer: CompanySigner, *, reason: str, name: str) -> bytes:
     """The PDF with an invisible PAdES signature over the whole file."""
+    with _importing_pyhanko():
+        from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
+        from pyhanko.sign import fields, signers
     writer = IncrementalPdfFileWriter(io.BytesIO(pdf))
     metadata = signers.PdfSignatureMetadata(
         field_name="CompanySignature",
@@ -256,6 +264,10 @@ class Verification:
 def verify_pdf(data: bytes) -> Verification:
     """Check every signature of a PDF: intact, made with its certificate's key, and the
     last one covering the whole file."""
+    with _importing_pyhanko():
+        from pyhanko.pdf_utils.reader import PdfFileReader
+        from pyhanko.sign.validation import validate_pdf_signature
+        from pyhanko_certvalidator import ValidationContext
     try:
         reader = PdfFileReader(io.BytesIO(data), strict=False)
         embedded = list(reader.embedded_signatures)

@@ -21,7 +21,7 @@ from meridian.core.actor import Actor
 from meridian.core.i18n import Text
 from meridian.db.locks import serialize
 from meridian.db.tables import document_templates, files
-from meridian.documents.pdf import PageSettings
+from meridian.documents.page import PageSettings
 from meridian.documents.sandbox import compile_template
 from meridian.errors import (
     ErrorCollector,

@@ -10,7 +10,7 @@ import io
 from decimal import Decimal
 from typing import Any
 
-from openpyxl import Workbook
+from meridian.core.late_imports import IMPORTING
 
 _TITLE_LIMIT = 31
 """Excel's longest sheet name."""
@@ -20,6 +20,8 @@ _FORBIDDEN = str.maketrans(dict.fromkeys("[]:*?/\\", " "))
 def workbook(label: str, data: dict[str, Any], headers: dict[str, str]) -> bytes:
     """``data`` as ``GET /reports/{id}/data`` gives it → an .xlsx; ``headers`` names each
     column in the reader's language."""
+    with IMPORTING:  # openpyxl where a workbook is written, not at start (core/late_imports)
+        from openpyxl import Workbook
     book = Workbook()
     sheet = book.active
     assert sheet is not None

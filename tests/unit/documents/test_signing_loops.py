@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+import warnings
 from concurrent.futures import ThreadPoolExecutor
 
-from pyhanko.sign import signers
+from cryptography.utils import CryptographyDeprecationWarning
 from weasyprint import HTML
 
 from meridian.documents.signing import CompanySigner, sign_pdf, verify_pdf
 from tests.documents_support import PASSWORD, company_pkcs12
+
+with warnings.catch_warnings():
+    # As ``signing`` imports it: pyHanko imports cryptography's DSA support, which warns.
+    warnings.simplefilter("ignore", CryptographyDeprecationWarning)
+    from pyhanko.sign import signers
 
 
 def test_a_pdf_is_signed_and_verified_from_inside_a_running_event_loop() -> None:
