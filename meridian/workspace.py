@@ -28,7 +28,7 @@ from meridian.flows.tasks import overdue as task_overdue
 from meridian.flows.tasks import plugin as tasks_plugin
 from meridian.http.deps import Workspace
 from meridian.integrations import plugin as integrations_plugin
-from meridian.jobs.schedules import ensure_schedule
+from meridian.jobs.schedules import Recurring, ensure_schedules
 from meridian.plugins.manager import Plugins, attach, build_plugins
 from meridian.reports import plugin as reports_plugin
 from meridian.rules import engine as rules
@@ -85,19 +85,20 @@ def create_workspace(
         raise
     tz = ZoneInfo(settings.time_zone)
     with transaction(engine) as conn:
-        ensure_schedule(conn, rules.SCAN, "* * * * *", rules.SCAN, {}, tz)
-        scan = approval_timeouts.SCAN
-        ensure_schedule(conn, scan, "* * * * *", scan, {}, tz)
-        ensure_schedule(conn, stages_sla.SCAN, "* * * * *", stages_sla.SCAN, {}, tz)
-        ensure_schedule(
-            conn, statistics.REFRESH, statistics.REFRESH_CRON, statistics.REFRESH, {}, tz
-        )
-        ensure_schedule(
+        ensure_schedules(
             conn,
-            task_overdue.OVERDUE_SCAN,
-            task_overdue.SCAN_CRON,
-            task_overdue.OVERDUE_SCAN,
-            {},
+            [
+                Recurring(rules.SCAN, "* * * * *", rules.SCAN, {}),
+                Recurring(approval_timeouts.SCAN, "* * * * *", approval_timeouts.SCAN, {}),
+                Recurring(stages_sla.SCAN, "* * * * *", stages_sla.SCAN, {}),
+                Recurring(statistics.REFRESH, statistics.REFRESH_CRON, statistics.REFRESH, {}),
+                Recurring(
+                    task_overdue.OVERDUE_SCAN,
+                    task_overdue.SCAN_CRON,
+                    task_overdue.OVERDUE_SCAN,
+                    {},
+                ),
+            ],
             tz,
         )
     passwords = Passwords(hashing=settings.password_hashing)
