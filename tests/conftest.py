@@ -10,6 +10,7 @@ cost (the ``password_hashing`` setting): both cost far more than most tests them
 
 from __future__ import annotations
 
+import functools
 import gc
 import os
 import uuid
@@ -37,8 +38,9 @@ from meridian.core.pinyin import load_dictionary
 from meridian.db.engine import make_engine
 from meridian.db.migrate import upgrade_database
 from meridian.http.deps import Workspace
-from meridian.plugins.manager import plugins_of
+from meridian.plugins.manager import Plugins, build_plugins, plugins_of
 from meridian.settings import Settings
+from meridian.workspace import DEFAULT_PLUGINS
 from tests.templates import PostgresTemplate, SqliteTemplate
 
 POSTGRES_URL = os.environ.get("MERIDIAN_TEST_POSTGRES_URL", "")
@@ -191,9 +193,18 @@ def settings(tmp_path: Path, database_url: str) -> Settings:
     )
 
 
+@functools.cache
+def _plugins(installed: tuple[str, ...] | None) -> Plugins:
+    """One registry per process for the plugins a test's settings name: building it registers
+    every hook of every plugin (~10 ms), and it holds nothing of a test's own — what is kept
+    with it is kept under a database's revision tokens, fresh for every test."""
+    return build_plugins(DEFAULT_PLUGINS, installed=installed)
+
+
 @pytest.fixture
 def workspace(settings: Settings, engine: Engine, fake_clock: FakeClock) -> Workspace:
-    return create_workspace(settings, engine=engine, clock=fake_clock)
+    plugins = _plugins(settings.plugin_names)
+    return create_workspace(settings, engine=engine, plugins=plugins, clock=fake_clock)
 
 
 def workspace_on(engine: Engine, settings: Settings | None = None) -> Workspace:
