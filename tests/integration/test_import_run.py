@@ -13,6 +13,7 @@ from typing import Any
 import openpyxl
 import pytest
 import sqlalchemy as sa
+from sqlalchemy.engine import Engine
 from typer.testing import CliRunner
 
 from meridian.cli.main import cli
@@ -21,7 +22,10 @@ PACKAGE = Path(__file__).resolve().parents[2] / "meridian/solutions/idc_crm/pack
 
 
 @pytest.fixture
-def env(tmp_path: Path, database_url: str, monkeypatch: pytest.MonkeyPatch) -> Path:
+def env(tmp_path: Path, database_url: str, engine: Engine, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The IDC solution's forms, installed by the command line on a copy of the migrated
+    template (``engine``): ``init`` finds the tables there, as on a second start; running the
+    migrations themselves is ``test_migrations``' and ``test_cli``'s."""
     monkeypatch.setenv("MERIDIAN_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.setenv("MERIDIAN_DATABASE_URL", database_url)
     monkeypatch.setenv("MERIDIAN_PASSWORD_HASHING", "argon2-minimal-for-tests")
