@@ -93,14 +93,11 @@ class KanbanColumn:
     label: str
     color: str
     records: list[dict[str, Any]]
-    cards: list[KanbanCard]
+    cards: Markup
+    """The column's cards in one piece (a template's call per card costs more than the card:
+    see :meth:`KanbanCard.markup`), made while the counts are still being read."""
     total: int
     sum: Decimal | None = None
-
-    def cards_markup(self, form_key: str) -> Markup:
-        """The column's cards in one piece (a template's call per card costs more than the
-        card: see :meth:`KanbanCard.markup`)."""
-        return Markup("".join(card.markup(form_key) for card in self.cards))
 
 
 @dataclass(frozen=True)
@@ -163,13 +160,35 @@ def _in_column(field: Field, value: str | None) -> dict[str, Any]:
     return {"field": field.key, "op": "eq", "value": value}
 
 
+def _cards(
+    records: list[dict[str, Any]],
+    form_key: str,
+    form: Form,
+    shown: list[Field],
+    presenter: Presenter,
+) -> Markup:
+    """A column's cards in one piece: each record's title and the values of ``shown``."""
+    return Markup(
+        "".join(
+            KanbanCard(
+                record["id"],
+                record["_version"],
+                record_title(form, record, presenter),
+                [line for f in shown if (line := presenter.html(f, record[f.key]))],
+            ).markup(form_key)
+            for record in records
+        )
+    )
+
+
 @router.get("/forms/{form_key}/kanban", response_class=HTMLResponse)
 def kanban(form_key: str, request: Request, viewer: ViewerDep) -> HTMLResponse:
     """Counts and sums of every column in one grouped statement, read beside the cards on
     PostgreSQL (``db.beside``: the same snapshot, on a second connection, while the cards are
-    read and rendered); the first cards of every column in one more (an indexed page per
-    column, ``listing.list_first_pages``; the blank column's too, shown only when the counts
-    find records there), and the titles their links show for all columns at once."""
+    read, their links' titles and owners' names looked up and the cards written out); the
+    first cards of every column in one more (an indexed page per column,
+    ``listing.list_first_pages``; the blank column's too, shown only when the counts find
+    records there), and the titles their links show for all columns at once."""
     tz = viewer.workspace.tz
     with viewer.workspace.read() as conn:
         settings = _settings(conn, viewer, form_key, request)
@@ -207,30 +226,21 @@ def kanban(form_key: str, request: Request, viewer: ViewerDep) -> HTMLResponse:
                     *(f.key for f in card_fields),
                 ],
             )
+            records = [record for page in pages for record in page]
+            if expand:  # the linked titles of every column's cards in one query per link field
+                expand_links(conn, access.visible, records, expand, viewer.actor, tz)
+            presenter = Presenter(
+                viewer.locale, tz, user_names(conn, mentioned_users(access.visible, records))
+            )
+            shown = [f for f in card_fields if f.key != access.visible.title_field]
+            cards = [_cards(page, form_key, access.visible, shown, presenter) for page in pages]
+            saved = views.list_views(conn, viewer.actor, form_key)
             totals = counted.result()
         columns = [
-            KanbanColumn(value, label, color, cards, [], total.count, total.sum)
-            for (value, label, color), cards in zip(shape, pages, strict=True)
+            KanbanColumn(value, label, color, page, markup, total.count, total.sum)
+            for (value, label, color), page, markup in zip(shape, pages, cards, strict=True)
             if (total := totals.get(value, grouping.GroupTotal(0, None))).count or value is not None
         ]
-        records = [item for column in columns for item in column.records]
-        if expand:  # the linked titles of every column's cards in one query per link field
-            expand_links(conn, access.visible, records, expand, viewer.actor, tz)
-        presenter = Presenter(
-            viewer.locale, tz, user_names(conn, mentioned_users(access.visible, records))
-        )
-        shown = [f for f in card_fields if f.key != access.visible.title_field]
-        for column in columns:
-            column.cards.extend(
-                KanbanCard(
-                    record["id"],
-                    record["_version"],
-                    record_title(access.visible, record, presenter),
-                    [line for f in shown if (line := presenter.html(f, record[f.key]))],
-                )
-                for record in column.records
-            )
-        saved = views.list_views(conn, viewer.actor, form_key)
     return page(
         request,
         viewer,
