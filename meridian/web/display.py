@@ -41,9 +41,9 @@ class Presenter:
         shown = self.html(field, value)
         if "<" in shown or "&" in shown:
             return str(Markup(shown).striptags())
-        return " ".join(
-            str.split(shown)
-        )  # what striptags leaves (Markup.split makes a Markup of each word)
+        # What striptags leaves of text without markup; str's split, as Markup's makes a Markup
+        # of every word.
+        return " ".join(str.split(shown))
 
     def html(self, field: Field | None, value: Any) -> Markup:
         """The value as a page shows it: the type's own text (``FieldType.display``), else

@@ -122,3 +122,18 @@ def test_with_no_connection_to_spare_it_runs_on_the_requests_own(database_url: s
                 assert beside.result() == _backend(conn)
     finally:
         crowded.dispose()
+
+
+@pytest.mark.parametrize("snapshot", ["x", "00000003-0000001B-1'; DROP TABLE beside_things; --"])
+def test_a_snapshot_that_is_not_one_is_refused_before_anything_is_sent(
+    things: Engine, snapshot: str
+) -> None:
+    """The snapshot is written into the begin's text: anything but an id PostgreSQL's
+    ``pg_export_snapshot()`` gives is refused there, and nothing runs."""
+    if things.dialect.name != "postgresql":
+        pytest.skip("a snapshot is handed over on PostgreSQL only")
+    with pytest.raises(ValueError, match="not a PostgreSQL snapshot"):
+        with read_transaction(things, snapshot=snapshot) as conn:
+            _count(conn)
+    with read_transaction(things) as conn:
+        assert _count(conn) == 3
