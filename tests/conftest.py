@@ -6,6 +6,9 @@ parallel workers and repeated runs never see each other's data. A migrated datab
 of one template per test process (``tests/templates.py``; on PostgreSQL the process's one
 migrated schema, put back before each test), and passwords are hashed at the least argon2
 cost (the ``password_hashing`` setting): both cost far more than most tests themselves.
+A module whose every test starts from the same expensive setup (a solution installed, an app
+with forms and records) builds it once per dialect and test process and has it put back before
+each test (``kept_database``).
 """
 
 from __future__ import annotations
@@ -16,9 +19,10 @@ import os
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, TypeVar
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -41,7 +45,7 @@ from meridian.http.deps import Workspace
 from meridian.plugins.manager import Plugins, build_plugins, plugins_of
 from meridian.settings import Settings
 from meridian.workspace import DEFAULT_PLUGINS
-from tests.templates import PostgresTemplate, SqliteTemplate
+from tests.templates import PostgresSnapshot, PostgresTemplate, SqliteSnapshot, SqliteTemplate
 
 POSTGRES_URL = os.environ.get("MERIDIAN_TEST_POSTGRES_URL", "")
 DIALECTS = ["sqlite", *(["postgresql"] if POSTGRES_URL else [])]
@@ -181,16 +185,20 @@ def engine_by_migrations(database_url: str) -> Iterator[Engine]:
     engine.dispose()
 
 
-@pytest.fixture
-def settings(tmp_path: Path, database_url: str) -> Settings:
+def _settings(folder: Path, database_url: str) -> Settings:
     """Meridian alone: the example plugin installed for its own tests stays out (they load it
     by name), so every other test sees the built-in plugins only."""
     return Settings(
-        data_dir=tmp_path / "data",
+        data_dir=folder / "data",
         database_url=database_url,
         password_hashing="argon2-minimal-for-tests",
         load_plugins="",
     )
+
+
+@pytest.fixture
+def settings(tmp_path: Path, database_url: str) -> Settings:
+    return _settings(tmp_path, database_url)
 
 
 @functools.cache
@@ -264,3 +272,62 @@ def client(workspace: Workspace, admin: Actor, settings: Settings) -> Iterator[T
     app = create_app(settings, workspace=workspace)
     with TestClient(app, headers={"Authorization": f"Bearer {token}"}) as test_client:
         yield test_client
+
+
+Built = TypeVar("Built")
+
+
+@dataclass(frozen=True)
+class KeptDatabase(Generic[Built]):
+    """A database a module's tests share, on one dialect in one test process: what the
+    module's setup built on it (``built``), kept, and put back before each test."""
+
+    workspace: Workspace
+    built: Built
+    restore: Callable[[], object]
+
+    def put_back(self) -> Workspace:
+        """The workspace on the database exactly as the setup left it (its rows, sequences'
+        positions; fresh revision tokens), whatever the last test wrote."""
+        self.restore()
+        return self.workspace
+
+
+@contextmanager
+def kept_database(
+    request: pytest.FixtureRequest, dialect: str, build: Callable[[Workspace], Built]
+) -> Iterator[KeptDatabase[Built]]:
+    """For a module-scoped fixture (``params=DIALECTS``) whose tests read what an expensive
+    setup made — the IDC solution's install, an app with forms and records — and each start
+    from it, not from one another's writes: ``build`` runs once on a migrated database of
+    ``dialect`` (the process's schema on PostgreSQL, a copy of the template on SQLite), and
+    each test takes the workspace through ``put_back``. The workspace reads a ``FakeClock``
+    following the system's time; a test that moves time builds its own database instead."""
+    folder = request.getfixturevalue("tmp_path_factory").mktemp("kept")
+    clock = FakeClock()
+    if dialect == "sqlite":
+        url = f"sqlite:///{folder / 'meridian.db'}"
+        template: SqliteTemplate | PostgresTemplate = request.getfixturevalue("sqlite_template")
+    else:
+        template = request.getfixturevalue("postgresql_template")
+        assert isinstance(template, PostgresTemplate)
+        url = template.restore()
+    engine = template.copy_to(url)
+    engine.update_execution_options(**{CLOCK: clock})
+    try:
+        settings = _settings(folder, url)
+        workspace = create_workspace(
+            settings, engine=engine, plugins=_plugins(settings.plugin_names), clock=clock
+        )
+        built = build(workspace)
+        if isinstance(template, PostgresTemplate):
+            snapshot = PostgresSnapshot.take(template)
+            try:
+                yield KeptDatabase(workspace, built, snapshot.restore)
+            finally:
+                snapshot.drop()
+        else:
+            copy = SqliteSnapshot.take(engine, folder / "kept.db")
+            yield KeptDatabase(workspace, built, lambda: copy.restore(engine))
+    finally:
+        engine.dispose()

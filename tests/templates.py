@@ -405,3 +405,95 @@ class PostgresTemplate:
         self._let_go()
         self.abandoned.extend(name for name in (self.pristine, self.reused) if name)
         self._drop_abandoned()
+
+
+# A module's own database: what its setup built (forms, records, users — seconds on
+# PostgreSQL for the IDC solution), kept beside the database and put back before each of its
+# tests, so every test starts from the same rows without paying for building them again.
+
+
+@dataclass(frozen=True)
+class SqliteSnapshot:
+    """A SQLite database as a module's setup left it, copied into a file of its own and back
+    through SQLite's online backup: the database is written as by any other connection, so
+    the engine's pooled connections read the copy at their next transaction, and a
+    connection that watches ``PRAGMA data_version`` (the report cache's) sees it change. A
+    file copied over the database under a disposed engine would leave that watcher a new
+    connection whose versions repeat the last one's, and a kept result from the last test
+    would be served again."""
+
+    path: Path
+
+    @classmethod
+    def take(cls, engine: Engine, path: Path) -> SqliteSnapshot:
+        _back_up(_sqlite_file(engine), path)
+        return cls(path)
+
+    def restore(self, engine: Engine) -> None:
+        """Put the copy back, with fresh revision tokens."""
+        _back_up(self.path, _sqlite_file(engine))
+        with engine.begin() as conn:
+            conn.exec_driver_sql(_FRESH_TOKENS["sqlite"])
+
+
+def _back_up(source: Path, target: Path) -> None:
+    with (
+        closing(sqlite3.connect(source)) as reading,
+        closing(sqlite3.connect(target, timeout=10)) as writing,
+    ):
+        reading.backup(writing)
+
+
+def _sqlite_file(engine: Engine) -> Path:
+    database = engine.url.database
+    assert database is not None
+    return Path(database)
+
+
+@dataclass
+class PostgresSnapshot(PostgresTemplate):
+    """The process's reused schema as a module's setup left it, put back before each of the
+    module's tests as the template puts it back to the migration (``restore``): the rows of
+    every table that held any are copied into a schema of their own once, and each restore
+    empties the tables whose rows differ from the copy, fills them from it again, and gives
+    the sequences their positions of then. It cannot be replayed: a test that changes the
+    shape (beyond making tables of its own) fails the next test's setup with
+    ``SchemaChanged``. The process's template puts the schema back to the migration again
+    for whichever test comes after the module."""
+
+    @classmethod
+    def take(cls, template: PostgresTemplate) -> PostgresSnapshot:
+        assert template.reused, "restore the template first"
+        kept = f"t_{uuid.uuid4().hex[:16]}"
+        keeper = make_engine(_schema_url(template.base_url, template.reused))
+        with keeper.begin() as conn:
+            conn.execute(sa.text(f"CREATE SCHEMA {_quoted(kept)}"))
+            shape = _read_shape(conn)
+            for table in shape.seeded:
+                conn.execute(
+                    sa.text(
+                        f"CREATE TABLE {_quoted(kept)}.{_quoted(table)} AS "
+                        f"TABLE {_quoted(template.reused)}.{_quoted(table)}"
+                    )
+                )
+            fingerprint = str(conn.scalar(sa.text(_FINGERPRINT)))
+        return cls(
+            base_url=template.base_url,
+            pristine=kept,
+            shape=shape,
+            reused=template.reused,
+            keeper=keeper,
+            fingerprint=fingerprint,
+        )
+
+    def restore(self) -> str:
+        assert self.keeper is not None
+        with self.keeper.connect() as conn:
+            self.fingerprint = self._put_back(conn)
+        return _schema_url(self.base_url, self.reused)
+
+    def drop(self) -> None:
+        """Drop the copy of the rows; the reused schema stays the template's."""
+        self._let_go()
+        self.abandoned.append(self.pristine)
+        self._drop_abandoned()
