@@ -6,6 +6,7 @@ computation over the generated sample data says — for an administrator, a mana
 from __future__ import annotations
 
 from collections import Counter, defaultdict
+from collections.abc import Iterator
 from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
@@ -33,10 +34,10 @@ from meridian.solutions.loader import (
     install_solution,
     load_sample_data,
 )
+from tests.conftest import DIALECTS, KeptDatabase, kept_database
 
 
-@pytest.fixture
-def idc(workspace: Workspace) -> dict[str, Any]:
+def _install_idc(workspace: Workspace) -> dict[str, Any]:
     """The IDC app with its reports, sample data spread over two reps and a manager."""
     people: dict[str, int] = {}
     with workspace.transaction() as conn:
@@ -81,6 +82,25 @@ def idc(workspace: Workspace) -> dict[str, Any]:
             for r in store.listing(conn=conn, actor=Actor.system(), kind="report")
         }
     return {"people": people, "reports": reports}
+
+
+@pytest.fixture(scope="module", params=DIALECTS)
+def kept(request: pytest.FixtureRequest) -> Iterator[KeptDatabase[dict[str, Any]]]:
+    """The IDC solution installed once per dialect and test process (seconds on PostgreSQL),
+    put back before each test: the tests only read, but a test that wrote would not be seen
+    by the next."""
+    with kept_database(request, request.param, _install_idc) as kept:
+        yield kept
+
+
+@pytest.fixture
+def workspace(kept: KeptDatabase[dict[str, Any]]) -> Workspace:
+    return kept.put_back()
+
+
+@pytest.fixture
+def idc(kept: KeptDatabase[dict[str, Any]], workspace: Workspace) -> dict[str, Any]:
+    return kept.built
 
 
 def _rows(conn: Connection, form_key: str) -> list[dict[str, Any]]:
