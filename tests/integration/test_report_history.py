@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import random
 from collections import defaultdict
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
@@ -27,13 +28,14 @@ from meridian.db.tables import stage_visits, tasks
 from meridian.errors import ValidationFailed
 from meridian.flows.stages.history import refresh_advanced
 from meridian.flows.stages.pipelines import save_pipeline
+from meridian.http.deps import Workspace
 from meridian.records.bulk import create_records
 from meridian.schema import changes
 from meridian.schema.catalog import get_form
 from meridian.schema.compile import compile_form
 from meridian.schema.model import Form, parse_model
-from tests.conftest import FakeClock
-from tests.integration.test_reports import TZ, Crm, crm  # noqa: F401 (the fixture)
+from tests.conftest import DIALECTS, FakeClock, KeptDatabase, kept_database
+from tests.integration.test_reports import TZ, Crm, build_crm, crm  # noqa: F401 (the fixture)
 
 NOW = datetime(2027, 3, 1, 4, 0, 0, tzinfo=UTC)
 POSITION = {"lead": 0, "interest": 1, "proposal": 2, "won": 3, "lost": 4}
@@ -116,8 +118,10 @@ def _ratio(top: Decimal, bottom: Decimal, places: int = 2) -> str | None:
     return str((top / bottom * 100).quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP))
 
 
-@pytest.fixture
-def history(crm: Crm, fake_clock: FakeClock) -> History:  # noqa: F811
+def _build_history(workspace: Workspace) -> History:
+    """The CRM with its deals' stage history, follow-ups, done tasks and payments; the
+    workspace's clock stands at ``NOW`` from then on."""
+    crm = build_crm(workspace)  # noqa: F811 (the name of the fixture imported above)
     rng = random.Random(1818)
     visits: list[Visit] = []
     with crm.workspace.transaction() as conn:
@@ -256,8 +260,23 @@ def history(crm: Crm, fake_clock: FakeClock) -> History:  # noqa: F811
         create_records(
             conn=conn, actor=Actor.system(), form=get_form(conn, "payment"), items=payments
         )
-    fake_clock.follow(lambda: NOW)
+    assert isinstance(workspace.clock, FakeClock)
+    workspace.clock.follow(lambda: NOW)
     return History(crm, visits, notes, done, payments)
+
+
+@pytest.fixture(scope="module", params=DIALECTS)
+def kept(request: pytest.FixtureRequest) -> Iterator[KeptDatabase[History]]:
+    """Built once per dialect and test process (a second or more on PostgreSQL), put back
+    before each test: the tests only read it."""
+    with kept_database(request, request.param, _build_history) as kept:
+        yield kept
+
+
+@pytest.fixture
+def history(kept: KeptDatabase[History]) -> History:
+    kept.put_back()
+    return kept.built
 
 
 # ---- the funnel, time in stage, the cycle ---------------------------------------------------

@@ -130,6 +130,11 @@ class Crm:
 
 @pytest.fixture
 def crm(workspace: Workspace) -> Crm:
+    return build_crm(workspace)
+
+
+def build_crm(workspace: Workspace) -> Crm:
+    """Three departments, five people, twelve customers and 180 deals spread over a year."""
     rng = random.Random(18)
     users: dict[str, int] = {}
     with workspace.transaction() as conn:
