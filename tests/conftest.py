@@ -27,6 +27,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 import sqlalchemy as sa
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy.engine import Engine
 
@@ -45,7 +46,13 @@ from meridian.http.deps import Workspace
 from meridian.plugins.manager import Plugins, build_plugins, plugins_of
 from meridian.settings import Settings
 from meridian.workspace import DEFAULT_PLUGINS
-from tests.templates import PostgresSnapshot, PostgresTemplate, SqliteSnapshot, SqliteTemplate
+from tests.templates import (
+    PostgresSnapshot,
+    PostgresTemplate,
+    SchemaChanged,
+    SqliteSnapshot,
+    SqliteTemplate,
+)
 
 POSTGRES_URL = os.environ.get("MERIDIAN_TEST_POSTGRES_URL", "")
 DIALECTS = ["sqlite", *(["postgresql"] if POSTGRES_URL else [])]
@@ -233,6 +240,11 @@ def workspace_on(engine: Engine, settings: Settings | None = None) -> Workspace:
 
 @pytest.fixture
 def admin(workspace: Workspace) -> Actor:
+    return an_admin(workspace)
+
+
+def an_admin(workspace: Workspace) -> Actor:
+    """admin@acme.test, an administrator."""
     with workspace.transaction() as conn:
         user_id = create_user(
             conn=conn,
@@ -277,20 +289,67 @@ def client(workspace: Workspace, admin: Actor, settings: Settings) -> Iterator[T
 Built = TypeVar("Built")
 
 
-@dataclass(frozen=True)
 class KeptDatabase(Generic[Built]):
     """A database a module's tests share, on one dialect in one test process: what the
-    module's setup built on it (``built``), kept, and put back before each test."""
+    module's setup built on it (``built``), kept, and put back before each test. A test that
+    changed the database's shape (a form given a field, say: PostgreSQL's schema is put back
+    row by row) or left it locked has the next one build it all again, on a fresh schema."""
 
-    workspace: Workspace
-    built: Built
-    restore: Callable[[], object]
+    def __init__(
+        self, request: pytest.FixtureRequest, dialect: str, build: Callable[[Workspace], Built]
+    ) -> None:
+        self.request = request
+        self.dialect = dialect
+        self.build = build
+        self.closing: list[Callable[[], object]] = []
+        try:
+            self._open()
+        except BaseException:
+            self.close()
+            raise
+
+    def _open(self) -> None:
+        folder = self.request.getfixturevalue("tmp_path_factory").mktemp("kept")
+        clock = FakeClock()
+        if self.dialect == "sqlite":
+            url = f"sqlite:///{folder / 'meridian.db'}"
+            template: SqliteTemplate | PostgresTemplate = self.request.getfixturevalue(
+                "sqlite_template"
+            )
+        else:
+            template = self.request.getfixturevalue("postgresql_template")
+            assert isinstance(template, PostgresTemplate)
+            url = template.restore()
+        engine = template.copy_to(url)
+        self.closing.append(engine.dispose)
+        engine.update_execution_options(**{CLOCK: clock})
+        settings = _settings(folder, url)
+        self.workspace = create_workspace(
+            settings, engine=engine, plugins=_plugins(settings.plugin_names), clock=clock
+        )
+        self.built = self.build(self.workspace)
+        if isinstance(template, PostgresTemplate):
+            snapshot = PostgresSnapshot.take(template)
+            self.closing.append(snapshot.drop)
+            self.restore: Callable[[], object] = snapshot.restore
+        else:
+            copy = SqliteSnapshot.take(engine, folder / "kept.db")
+            self.restore = lambda: copy.restore(engine)
 
     def put_back(self) -> Workspace:
         """The workspace on the database exactly as the setup left it (its rows, sequences'
-        positions; fresh revision tokens), whatever the last test wrote."""
-        self.restore()
+        positions; fresh revision tokens), whatever the last test wrote. Read ``built``
+        after: built again, it is another."""
+        try:
+            self.restore()
+        except (SchemaChanged, sa.exc.DBAPIError):
+            self.close()
+            self._open()
         return self.workspace
+
+    def close(self) -> None:
+        while self.closing:
+            self.closing.pop()()
 
 
 @contextmanager
@@ -303,31 +362,44 @@ def kept_database(
     ``dialect`` (the process's schema on PostgreSQL, a copy of the template on SQLite), and
     each test takes the workspace through ``put_back``. The workspace reads a ``FakeClock``
     following the system's time; a test that moves time builds its own database instead."""
-    folder = request.getfixturevalue("tmp_path_factory").mktemp("kept")
-    clock = FakeClock()
-    if dialect == "sqlite":
-        url = f"sqlite:///{folder / 'meridian.db'}"
-        template: SqliteTemplate | PostgresTemplate = request.getfixturevalue("sqlite_template")
-    else:
-        template = request.getfixturevalue("postgresql_template")
-        assert isinstance(template, PostgresTemplate)
-        url = template.restore()
-    engine = template.copy_to(url)
-    engine.update_execution_options(**{CLOCK: clock})
+    kept = KeptDatabase(request, dialect, build)
     try:
-        settings = _settings(folder, url)
-        workspace = create_workspace(
-            settings, engine=engine, plugins=_plugins(settings.plugin_names), clock=clock
-        )
-        built = build(workspace)
-        if isinstance(template, PostgresTemplate):
-            snapshot = PostgresSnapshot.take(template)
-            try:
-                yield KeptDatabase(workspace, built, snapshot.restore)
-            finally:
-                snapshot.drop()
-        else:
-            copy = SqliteSnapshot.take(engine, folder / "kept.db")
-            yield KeptDatabase(workspace, built, lambda: copy.restore(engine))
+        yield kept
     finally:
-        engine.dispose()
+        kept.close()
+
+
+@dataclass(frozen=True)
+class KeptApp(Generic[Built]):
+    """The app on a kept database, its administrator and their API token, and what the
+    module's setup built through them."""
+
+    app: FastAPI
+    admin: Actor
+    token: str
+    built: Built
+
+    def client(self) -> TestClient:
+        """A client of its own (no cookies from another test), authenticated as the
+        administrator; enter it to use it."""
+        return TestClient(self.app, headers={"Authorization": f"Bearer {self.token}"})
+
+
+def with_app(
+    build: Callable[[Workspace, TestClient], Built],
+) -> Callable[[Workspace], KeptApp[Built]]:
+    """A ``build`` for ``kept_database`` that makes the app once (``create_app`` per test
+    was most of many API tests' setup) and an administrator with a token, and runs
+    ``build`` with the administrator's client."""
+
+    def building(workspace: Workspace) -> KeptApp[Built]:
+        admin = an_admin(workspace)
+        assert admin.user_id is not None
+        with workspace.transaction() as conn:
+            token = create_token(conn=conn, user_id=admin.user_id, name="tests")
+        app = create_app(workspace.settings, workspace=workspace)
+        kept = KeptApp(app, admin, token, None)
+        with kept.client() as client:
+            return KeptApp(app, admin, token, build(workspace, client))
+
+    return building

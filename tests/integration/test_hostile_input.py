@@ -12,24 +12,19 @@ import json
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import Any, get_args
 
 import pytest
 import sqlalchemy as sa
-from fastapi import FastAPI
 from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
 
-from meridian.access.tokens import create_token
-from meridian.access.users import create_user
-from meridian.app import create_app
 from meridian.core.actor import Actor
 from meridian.db.tables import record_history
 from meridian.http.deps import Workspace
 from meridian.records.service import create_record
 from meridian.schema.catalog import get_form
-from tests.conftest import DIALECTS, KeptDatabase, kept_database
+from tests.conftest import DIALECTS, KeptApp, KeptDatabase, kept_database, with_app
 from tests.forms import install_forms
 
 BIG = 2**70
@@ -59,59 +54,39 @@ LEAD = {
 }
 
 
-@dataclass(frozen=True)
-class _Built:
-    app: FastAPI
-    token: str
-
-
-def _build(workspace: Workspace) -> _Built:
+def _build(workspace: Workspace, client: TestClient) -> None:
     """ACME-CUSTOMER, and the lead ACME-LEAD linking to it, made through the API by an
     administrator; built once per dialect and test process, put back before each test."""
     with workspace.transaction() as conn:
-        admin = create_user(
-            conn=conn,
-            email="admin@acme.test",
-            name="Admin",
-            password="correct horse",
-            passwords=workspace.passwords,
-            is_admin=True,
-        )
-        token = create_token(conn=conn, user_id=admin, name="tests")
         install_forms(conn, CUSTOMER, LEAD)
-    app = create_app(workspace.settings, workspace=workspace)
-    with TestClient(app, headers={"Authorization": f"Bearer {token}"}) as client:
-        customer = client.post("/api/v1/forms/customer/records", json={"name": "ACME-CUSTOMER"})
-        assert customer.status_code == 201
-        created = client.post(
-            RECORDS,
-            json={
-                "name": "ACME-LEAD",
-                "amount": "128000.00",
-                "customer": customer.json()["id"],
-                "customers": [customer.json()["id"]],
-            },
-        )
-        assert created.status_code == 201
-    return _Built(app, token)
+    customer = client.post("/api/v1/forms/customer/records", json={"name": "ACME-CUSTOMER"})
+    assert customer.status_code == 201
+    created = client.post(
+        RECORDS,
+        json={
+            "name": "ACME-LEAD",
+            "amount": "128000.00",
+            "customer": customer.json()["id"],
+            "customers": [customer.json()["id"]],
+        },
+    )
+    assert created.status_code == 201
 
 
 @pytest.fixture(scope="module", params=DIALECTS)
-def kept(request: pytest.FixtureRequest) -> Iterator[KeptDatabase[_Built]]:
-    with kept_database(request, request.param, _build) as kept:
+def kept(request: pytest.FixtureRequest) -> Iterator[KeptDatabase[KeptApp[None]]]:
+    with kept_database(request, request.param, with_app(_build)) as kept:
         yield kept
 
 
 @pytest.fixture
-def workspace(kept: KeptDatabase[_Built]) -> Workspace:
+def workspace(kept: KeptDatabase[KeptApp[None]]) -> Workspace:
     return kept.put_back()
 
 
 @pytest.fixture
-def api(kept: KeptDatabase[_Built], workspace: Workspace) -> Iterator[TestClient]:
-    """A client of its own (no cookies from another test) on the app built once."""
-    headers = {"Authorization": f"Bearer {kept.built.token}"}
-    with TestClient(kept.built.app, headers=headers) as client:
+def api(kept: KeptDatabase[KeptApp[None]], workspace: Workspace) -> Iterator[TestClient]:
+    with kept.built.client() as client:
         yield client
 
 
