@@ -11,16 +11,17 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from meridian.access import manage, organisation
 from meridian.access.tokens import create_token
-from meridian.app import create_app
 from meridian.core.actor import Actor
 from meridian.db.tables import departments
 from meridian.errors import ValidationFailed
 from meridian.http.deps import Workspace
 from meridian.settings import Settings
+from tests.conftest import DIALECTS, KeptApp, KeptDatabase, kept_database, with_app
 
 PEOPLE = {
     "alice": ("member", "华东销售"),
@@ -32,8 +33,10 @@ PEOPLE = {
 }
 
 
-@pytest.fixture
-def org(client: TestClient, workspace: Workspace) -> dict[str, int]:
+def build_organisation(workspace: Workspace, client: TestClient) -> dict[str, int]:
+    """The departments, the people and their customers and deals, made once per dialect and
+    test process and put back before each test (the tests change roles, owners, shares and
+    departments); the people's ids by name."""
     assert client.post("/api/v1/apps", json={"key": "sales", "label": "销售"}).status_code == 201
     for form in (
         {
@@ -99,11 +102,53 @@ def org(client: TestClient, workspace: Workspace) -> dict[str, int]:
     return ids
 
 
+Kept = KeptDatabase[KeptApp[dict[str, int]]]
+
+
+@pytest.fixture(scope="module", params=DIALECTS)
+def kept(request: pytest.FixtureRequest) -> Iterator[Kept]:
+    with kept_database(request, request.param, with_app(build_organisation)) as kept:
+        yield kept
+
+
+@pytest.fixture
+def workspace(kept: Kept) -> Workspace:
+    return kept.put_back()
+
+
+@pytest.fixture
+def settings(workspace: Workspace) -> Settings:
+    return workspace.settings
+
+
+@pytest.fixture
+def admin(kept: Kept, workspace: Workspace) -> Actor:
+    return kept.built.admin
+
+
+@pytest.fixture
+def client(kept: Kept, workspace: Workspace) -> Iterator[TestClient]:
+    with kept.built.client() as client:
+        yield client
+
+
+@pytest.fixture
+def org(kept: Kept, workspace: Workspace) -> dict[str, int]:
+    return kept.built.built
+
+
 @pytest.fixture
 def as_user(
-    workspace: Workspace, settings: Settings, org: dict[str, int]
+    kept: Kept, workspace: Workspace, org: dict[str, int]
 ) -> Iterator[Callable[[str], TestClient]]:
-    app = create_app(settings, workspace=workspace)
+    yield from people_clients(kept.built.app, workspace, org)
+
+
+def people_clients(
+    app: FastAPI, workspace: Workspace, org: dict[str, int]
+) -> Iterator[Callable[[str], TestClient]]:
+    """``as_user``: a client of ``app`` for a person of ``org`` by name, with a token of
+    their own (scoped as asked); closed after the test."""
     clients: list[TestClient] = []
 
     def make(person: str, **scope: Any) -> TestClient:

@@ -8,16 +8,18 @@ members of 华东销售 (they read each other's deals and edit their own), Carol
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import pytest
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
 from sqlalchemy.engine import Engine
 
 from meridian.access.users import set_locale
+from meridian.app import create_app
 from meridian.core.actor import Actor
 from meridian.db.tables import jobs, notifications, tasks
 from meridian.flows.tasks.overdue import OVERDUE_SCAN, notify_overdue
@@ -25,14 +27,28 @@ from meridian.http.deps import Workspace
 from meridian.jobs.handlers import job_handlers
 from meridian.jobs.queue import JobContext
 from meridian.jobs.worker import Worker
+from meridian.settings import Settings
 from meridian.solutions import idc_crm
 from meridian.solutions.loader import install_solution
 from meridian.web.i18n import Translator
 from meridian.web.rule_words import RuleWords, Vocabulary
 from tests.conftest import FakeClock, workspace_on
-from tests.integration.test_access import as_user, org  # noqa: F401  (fixtures)
+from tests.integration.test_access import build_organisation, people_clients
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
+
+
+@pytest.fixture
+def org(client: TestClient, workspace: Workspace) -> dict[str, int]:
+    """The access tests' organisation (``test_access``), on this test's own database."""
+    return build_organisation(workspace, client)
+
+
+@pytest.fixture
+def as_user(
+    workspace: Workspace, settings: Settings, org: dict[str, int]
+) -> Iterator[Callable[[str], TestClient]]:
+    yield from people_clients(create_app(settings, workspace=workspace), workspace, org)
 
 
 def _deals(client: TestClient) -> dict[str, dict[str, Any]]:
@@ -46,8 +62,8 @@ def _at(month: int, day: int, hour: int, minute: int = 0) -> datetime:
 
 def test_a_task_is_made_listed_and_completed_by_its_assignee(
     client: TestClient,
-    as_user: Callable[..., TestClient],  # noqa: F811
-    org: dict[str, int],  # noqa: F811
+    as_user: Callable[..., TestClient],
+    org: dict[str, int],
     fake_clock: FakeClock,
 ) -> None:
     fake_clock.follow(lambda: _at(12, 7, 10).astimezone(UTC))
@@ -90,8 +106,8 @@ def test_a_task_is_made_listed_and_completed_by_its_assignee(
 
 def test_who_sees_and_who_changes_a_task(
     client: TestClient,
-    as_user: Callable[..., TestClient],  # noqa: F811
-    org: dict[str, int],  # noqa: F811
+    as_user: Callable[..., TestClient],
+    org: dict[str, int],
 ) -> None:
     """The assignee, the creator, editors of the linked record and admins change it; readers of
     the record see it; anyone else does not know it exists."""
@@ -139,8 +155,8 @@ def test_who_sees_and_who_changes_a_task(
 
 def test_bulk_complete_is_all_or_nothing_and_leaves_closed_tasks_alone(
     client: TestClient,
-    as_user: Callable[..., TestClient],  # noqa: F811
-    org: dict[str, int],  # noqa: F811
+    as_user: Callable[..., TestClient],
+    org: dict[str, int],
     workspace: Workspace,
 ) -> None:
     alice = as_user("alice")
@@ -200,7 +216,7 @@ def test_bad_task_input_is_refused_naming_each_field_and_changes_nothing(
 
 def test_an_overdue_task_tells_its_assignee_once(
     client: TestClient,
-    org: dict[str, int],  # noqa: F811
+    org: dict[str, int],
     workspace: Workspace,
     fake_clock: FakeClock,
 ) -> None:
