@@ -28,7 +28,7 @@ from meridian.reports.service import report_data
 from meridian.schema.catalog import get_form
 from meridian.schema.compile import compile_form
 from tests.conftest import FakeClock
-from tests.integration.test_reports import Crm, crm  # noqa: F401 (the fixture)
+from tests.integration.test_reports import Crm, crm, kept_crm  # noqa: F401 (the fixtures)
 
 BY_STAGE = {
     "label": "Deals by stage",
@@ -40,6 +40,14 @@ BY_STAGE = {
         "measures": [{"key": "deals", "agg": "count"}],
     },
 }
+
+
+@pytest.fixture
+def fake_clock(crm: Crm) -> FakeClock:  # noqa: F811
+    """The kept CRM's clock, put back with it before each test."""
+    clock = crm.workspace.clock
+    assert isinstance(clock, FakeClock)
+    return clock
 
 
 @pytest.fixture

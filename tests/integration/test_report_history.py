@@ -35,7 +35,13 @@ from meridian.schema.catalog import get_form
 from meridian.schema.compile import compile_form
 from meridian.schema.model import Form, parse_model
 from tests.conftest import DIALECTS, FakeClock, KeptDatabase, kept_database
-from tests.integration.test_reports import TZ, Crm, build_crm, crm  # noqa: F401 (the fixture)
+from tests.integration.test_reports import (  # noqa: F401 (the fixtures)
+    TZ,
+    Crm,
+    build_crm,
+    crm,
+    kept_crm,
+)
 
 NOW = datetime(2027, 3, 1, 4, 0, 0, tzinfo=UTC)
 POSITION = {"lead": 0, "interest": 1, "proposal": 2, "won": 3, "lost": 4}

@@ -13,7 +13,7 @@ from __future__ import annotations
 import io
 import random
 from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
@@ -42,6 +42,7 @@ from meridian.reports.service import run_definition
 from meridian.schema.catalog import get_form
 from meridian.schema.compile import compile_form
 from meridian.settings import Settings
+from tests.conftest import DIALECTS, KeptDatabase, kept_database
 from tests.forms import install_forms, select_field
 
 TZ = ZoneInfo("Asia/Shanghai")
@@ -128,9 +129,27 @@ class Crm:
             )
 
 
+@pytest.fixture(scope="module", params=DIALECTS)
+def kept_crm(request: pytest.FixtureRequest) -> Iterator[KeptDatabase[Crm]]:
+    """The CRM built once per dialect and test process, put back before each test."""
+    with kept_database(request, request.param, build_crm) as kept:
+        yield kept
+
+
 @pytest.fixture
-def crm(workspace: Workspace) -> Crm:
-    return build_crm(workspace)
+def crm(kept_crm: KeptDatabase[Crm]) -> Crm:
+    kept_crm.put_back()
+    return kept_crm.built
+
+
+@pytest.fixture
+def workspace(crm: Crm) -> Workspace:
+    return crm.workspace
+
+
+@pytest.fixture
+def settings(workspace: Workspace) -> Settings:
+    return workspace.settings
 
 
 def build_crm(workspace: Workspace) -> Crm:
