@@ -8,29 +8,36 @@ status and body must be the same, word for word for every refusal.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
+from fastapi import FastAPI
 from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
 
 from meridian.access.tokens import create_token
 from meridian.app import create_app
-from meridian.core.actor import Actor
 from meridian.http import solving
 from meridian.http.deps import Workspace, get_workspace
 from meridian.http.solving import plan_route
 from meridian.settings import Settings
+from tests.conftest import DIALECTS, KeptDatabase, an_admin, kept_database
 from tests.forms import install_forms, lead_form
 
 RECORDS = "/api/v1/forms/lead/records"
 
 
-@pytest.fixture
-def clients(
-    workspace: Workspace, admin: Actor, settings: Settings
-) -> Iterator[tuple[TestClient, TestClient]]:
-    """ACME-LEAD's form; a client of an app taking plans, and one of an app that does not."""
+@dataclass(frozen=True)
+class _Apps:
+    planned: FastAPI
+    solved: FastAPI
+    token: str
+
+
+def _build(workspace: Workspace) -> _Apps:
+    """ACME-LEAD's form; an app taking plans, and one that does not, for an administrator."""
+    admin = an_admin(workspace)
     with workspace.transaction() as conn:
         install_forms(
             conn,
@@ -41,11 +48,40 @@ def clients(
         )
         assert admin.user_id is not None
         token = create_token(conn=conn, user_id=admin.user_id, name="tests")
-    planned = create_app(settings, workspace=workspace)
-    solved = create_app(settings, workspace=workspace)
+    planned = create_app(workspace.settings, workspace=workspace)
+    solved = create_app(workspace.settings, workspace=workspace)
     solved.dependency_overrides[get_workspace] = get_workspace  # FastAPI solves every route
-    headers = {"Authorization": f"Bearer {token}"}
-    with TestClient(planned, headers=headers) as one, TestClient(solved, headers=headers) as other:
+    return _Apps(planned, solved, token)
+
+
+@pytest.fixture(scope="module", params=DIALECTS)
+def kept(request: pytest.FixtureRequest) -> Iterator[KeptDatabase[_Apps]]:
+    """Built once per dialect and test process, put back before each test."""
+    with kept_database(request, request.param, _build) as kept:
+        yield kept
+
+
+@pytest.fixture
+def workspace(kept: KeptDatabase[_Apps]) -> Workspace:
+    return kept.put_back()
+
+
+@pytest.fixture
+def settings(workspace: Workspace) -> Settings:
+    return workspace.settings
+
+
+@pytest.fixture
+def clients(
+    kept: KeptDatabase[_Apps], workspace: Workspace
+) -> Iterator[tuple[TestClient, TestClient]]:
+    """A client of the app taking plans, and one of the app that does not."""
+    apps = kept.built
+    headers = {"Authorization": f"Bearer {apps.token}"}
+    with (
+        TestClient(apps.planned, headers=headers) as one,
+        TestClient(apps.solved, headers=headers) as other,
+    ):
         yield one, other
 
 
