@@ -328,6 +328,7 @@ class KeptDatabase(Generic[Built]):
             settings, engine=engine, plugins=_plugins(settings.plugin_names), clock=clock
         )
         self.built = self.build(self.workspace)
+        self.clock, self.time = clock, clock.source
         if isinstance(template, PostgresTemplate):
             snapshot = PostgresSnapshot.take(template)
             self.closing.append(snapshot.drop)
@@ -338,13 +339,15 @@ class KeptDatabase(Generic[Built]):
 
     def put_back(self) -> Workspace:
         """The workspace on the database exactly as the setup left it (its rows, sequences'
-        positions; fresh revision tokens), whatever the last test wrote. Read ``built``
-        after: built again, it is another."""
+        positions; fresh revision tokens) and its clock following what it followed then,
+        whatever the last test wrote or did with the time. Read ``built`` after: built
+        again, it is another."""
         try:
             self.restore()
         except (SchemaChanged, sa.exc.DBAPIError):
             self.close()
             self._open()
+        self.clock.follow(self.time)
         return self.workspace
 
     def close(self) -> None:
@@ -361,7 +364,8 @@ def kept_database(
     from it, not from one another's writes: ``build`` runs once on a migrated database of
     ``dialect`` (the process's schema on PostgreSQL, a copy of the template on SQLite), and
     each test takes the workspace through ``put_back``. The workspace reads a ``FakeClock``
-    following the system's time; a test that moves time builds its own database instead."""
+    (``workspace.clock``), following the system's time unless the build moved it; a module
+    whose tests move time has ``fake_clock`` give that clock."""
     kept = KeptDatabase(request, dialect, build)
     try:
         yield kept

@@ -9,6 +9,7 @@ result it had kept.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -19,9 +20,10 @@ from meridian.http.deps import Workspace
 from meridian.records.service import create_record
 from meridian.reports.cache import ResultCache
 from meridian.schema.catalog import get_form
-from tests.conftest import DIALECTS, KeptDatabase, kept_database
+from tests.conftest import DIALECTS, FakeClock, KeptDatabase, kept_database
 from tests.forms import install_forms, lead_form
 
+LONG_AGO = datetime(2001, 1, 1, tzinfo=UTC)
 LEAD = lead_form({"key": "name", "label": "名称", "type": "text"})
 
 
@@ -68,7 +70,10 @@ def test_putting_back_undoes_every_write(kept: KeptDatabase[None]) -> None:
     assert [name for _, name in built["leads"]] == ["ACME", "Globex"]
     _write(workspace)
     assert _look(workspace)["leads"] != built["leads"]
+    assert isinstance(workspace.clock, FakeClock)
+    workspace.clock.follow(lambda: LONG_AGO)
     workspace = kept.put_back()
+    assert workspace.clock.now() > LONG_AGO  # the system's time again, as at the build
     again = _look(workspace)
     assert {key: again[key] for key in ("leads", "history", "roles", "tables")} == {
         key: built[key] for key in ("leads", "history", "roles", "tables")

@@ -22,22 +22,26 @@ from meridian.jobs.handlers import job_handlers
 from meridian.jobs.worker import Worker
 from meridian.solutions import idc_crm
 from meridian.solutions.loader import install_approvals, install_pipelines, install_solution
-from tests.conftest import FakeClock, workspace_on
+from tests.conftest import (
+    DIALECTS,
+    FakeClock,
+    KeptApp,
+    KeptDatabase,
+    kept_database,
+    with_app,
+    workspace_on,
+)
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 SHIPPED = idc_crm.load_rules()
 
 
-@pytest.fixture
-def idc(
-    client: TestClient, workspace: Workspace, engine: Engine, fake_clock: FakeClock
-) -> Iterator[dict[str, Any]]:
-    """The solution installed, a rep in 华东销售部 whose head (负责人) is 王经理, and the
-    clock in the test's hands."""
-    now = [fake_clock.now()]
-    fake_clock.follow(lambda: now[0])
+def _install(workspace: Workspace, _client: TestClient) -> dict[str, int]:
+    """The solution installed and a rep in 华东销售部 whose head (负责人) is 王经理; built
+    once per dialect and test process and put back before each test (the tests run rules
+    that write, and move the clock)."""
     app, forms = idc_crm.load_package()
-    assert install_solution(engine, Actor.system(), app, forms, SHIPPED)
+    assert install_solution(workspace.engine, Actor.system(), app, forms, SHIPPED)
     with workspace.transaction() as conn:
         people = {
             key: manage.add_user(
@@ -56,7 +60,38 @@ def idc(
             conn=conn, name="华东销售部", manager_id=people["head"]
         )
         organisation.set_user_departments(conn, people["rep"], east)
-    yield {"now": now, "client": client, "engine": engine, **people}
+    return people
+
+
+Kept = KeptDatabase[KeptApp[dict[str, int]]]
+
+
+@pytest.fixture(scope="module", params=DIALECTS)
+def kept(request: pytest.FixtureRequest) -> Iterator[Kept]:
+    with kept_database(request, request.param, with_app(_install)) as kept:
+        yield kept
+
+
+@pytest.fixture
+def workspace(kept: Kept) -> Workspace:
+    return kept.put_back()
+
+
+@pytest.fixture
+def engine(workspace: Workspace) -> Engine:
+    return workspace.engine
+
+
+@pytest.fixture
+def idc(kept: Kept, workspace: Workspace) -> Iterator[dict[str, Any]]:
+    """The solution, its people, an administrator's client, and the clock in the test's
+    hands."""
+    clock = workspace.clock
+    assert isinstance(clock, FakeClock)
+    now = [clock.now()]
+    clock.follow(lambda: now[0])
+    with kept.built.client() as client:
+        yield {"now": now, "client": client, "engine": workspace.engine, **kept.built.built}
 
 
 def made(client: TestClient, form: str, **values: Any) -> dict[str, Any]:
