@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
 
-from meridian.core.actor import Actor
 from meridian.core.clock import utcnow
 from meridian.db.tables import approval_tasks, jobs, outbox
 from meridian.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
@@ -18,11 +18,29 @@ from meridian.http.deps import Workspace
 from meridian.records.reads import get_record
 from meridian.rules import definitions as rules
 from tests.approvals_support import CONTRACT, Company, approver, build_company, user
+from tests.conftest import DIALECTS, KeptDatabase, an_admin, kept_database
+
+
+def _build(workspace: Workspace) -> Company:
+    return build_company(workspace, an_admin(workspace))
+
+
+@pytest.fixture(scope="module", params=DIALECTS)
+def kept(request: pytest.FixtureRequest) -> Iterator[KeptDatabase[Company]]:
+    """The company built once per dialect and test process, put back before each test (the
+    tests save flows, submit, approve and reject)."""
+    with kept_database(request, request.param, _build) as kept:
+        yield kept
 
 
 @pytest.fixture
-def company(workspace: Workspace, admin: Actor) -> Company:
-    return build_company(workspace, admin)
+def workspace(kept: KeptDatabase[Company]) -> Workspace:
+    return kept.put_back()
+
+
+@pytest.fixture
+def company(kept: KeptDatabase[Company], workspace: Workspace) -> Company:
+    return kept.built
 
 
 def _submit(company: Company, flow: str, record_id: int, who: str = "sales") -> dict[str, Any]:
