@@ -373,6 +373,23 @@ def kept_database(
         kept.close()
 
 
+def kept_fixtures(build: Callable[[Workspace], Built]) -> tuple[Any, Any]:
+    """A module's ``kept`` fixture (``kept_database`` of ``build``, once per dialect and test
+    process) and its ``workspace`` fixture (the kept database put back for each test):
+    ``kept, workspace = kept_fixtures(build)`` at the module's top level."""
+
+    @pytest.fixture(scope="module", params=DIALECTS)
+    def kept(request: pytest.FixtureRequest) -> Iterator[KeptDatabase[Built]]:
+        with kept_database(request, request.param, build) as kept:
+            yield kept
+
+    @pytest.fixture
+    def workspace(kept: KeptDatabase[Built]) -> Workspace:
+        return kept.put_back()
+
+    return kept, workspace
+
+
 @dataclass(frozen=True)
 class KeptApp(Generic[Built]):
     """The app on a kept database, its administrator and their API token, and what the

@@ -21,7 +21,7 @@ from meridian.db.tables import departments
 from meridian.errors import ValidationFailed
 from meridian.http.deps import Workspace
 from meridian.settings import Settings
-from tests.conftest import DIALECTS, KeptApp, KeptDatabase, kept_database, with_app
+from tests.conftest import KeptApp, KeptDatabase, kept_fixtures, with_app
 
 PEOPLE = {
     "alice": ("member", "华东销售"),
@@ -105,15 +105,7 @@ def build_organisation(workspace: Workspace, client: TestClient) -> dict[str, in
 Kept = KeptDatabase[KeptApp[dict[str, int]]]
 
 
-@pytest.fixture(scope="module", params=DIALECTS)
-def kept(request: pytest.FixtureRequest) -> Iterator[Kept]:
-    with kept_database(request, request.param, with_app(build_organisation)) as kept:
-        yield kept
-
-
-@pytest.fixture
-def workspace(kept: Kept) -> Workspace:
-    return kept.put_back()
+kept, workspace = kept_fixtures(with_app(build_organisation))
 
 
 @pytest.fixture

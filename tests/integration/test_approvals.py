@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
@@ -18,24 +17,16 @@ from meridian.http.deps import Workspace
 from meridian.records.reads import get_record
 from meridian.rules import definitions as rules
 from tests.approvals_support import CONTRACT, Company, approver, build_company, user
-from tests.conftest import DIALECTS, KeptDatabase, an_admin, kept_database
+from tests.conftest import KeptDatabase, an_admin, kept_fixtures
 
 
 def _build(workspace: Workspace) -> Company:
     return build_company(workspace, an_admin(workspace))
 
 
-@pytest.fixture(scope="module", params=DIALECTS)
-def kept(request: pytest.FixtureRequest) -> Iterator[KeptDatabase[Company]]:
-    """The company built once per dialect and test process, put back before each test (the
-    tests save flows, submit, approve and reject)."""
-    with kept_database(request, request.param, _build) as kept:
-        yield kept
-
-
-@pytest.fixture
-def workspace(kept: KeptDatabase[Company]) -> Workspace:
-    return kept.put_back()
+# The company is built once per dialect and test process and put back before each test
+# (the tests save flows, submit, approve and reject).
+kept, workspace = kept_fixtures(_build)
 
 
 @pytest.fixture

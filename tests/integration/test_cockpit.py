@@ -6,7 +6,6 @@ computation over the generated sample data says — for an administrator, a mana
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from collections.abc import Iterator
 from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
@@ -34,7 +33,7 @@ from meridian.solutions.loader import (
     install_solution,
     load_sample_data,
 )
-from tests.conftest import DIALECTS, KeptDatabase, kept_database
+from tests.conftest import KeptDatabase, kept_fixtures
 
 
 def _install_idc(workspace: Workspace) -> dict[str, Any]:
@@ -84,18 +83,10 @@ def _install_idc(workspace: Workspace) -> dict[str, Any]:
     return {"people": people, "reports": reports}
 
 
-@pytest.fixture(scope="module", params=DIALECTS)
-def kept(request: pytest.FixtureRequest) -> Iterator[KeptDatabase[dict[str, Any]]]:
-    """The IDC solution installed once per dialect and test process (seconds on PostgreSQL),
-    put back before each test: the tests only read, but a test that wrote would not be seen
-    by the next."""
-    with kept_database(request, request.param, _install_idc) as kept:
-        yield kept
-
-
-@pytest.fixture
-def workspace(kept: KeptDatabase[dict[str, Any]]) -> Workspace:
-    return kept.put_back()
+# The IDC solution is installed once per dialect and test process (seconds on PostgreSQL)
+# and put back before each test: the tests only read, but a test that wrote would not be
+# seen by the next.
+kept, workspace = kept_fixtures(_install_idc)
 
 
 @pytest.fixture

@@ -24,7 +24,7 @@ from meridian.db.tables import record_history
 from meridian.http.deps import Workspace
 from meridian.records.service import create_record
 from meridian.schema.catalog import get_form
-from tests.conftest import DIALECTS, KeptApp, KeptDatabase, kept_database, with_app
+from tests.conftest import KeptApp, KeptDatabase, kept_fixtures, with_app
 from tests.forms import install_forms
 
 BIG = 2**70
@@ -73,15 +73,7 @@ def _build(workspace: Workspace, client: TestClient) -> None:
     assert created.status_code == 201
 
 
-@pytest.fixture(scope="module", params=DIALECTS)
-def kept(request: pytest.FixtureRequest) -> Iterator[KeptDatabase[KeptApp[None]]]:
-    with kept_database(request, request.param, with_app(_build)) as kept:
-        yield kept
-
-
-@pytest.fixture
-def workspace(kept: KeptDatabase[KeptApp[None]]) -> Workspace:
-    return kept.put_back()
+kept, workspace = kept_fixtures(with_app(_build))
 
 
 @pytest.fixture

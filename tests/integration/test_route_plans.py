@@ -22,7 +22,7 @@ from meridian.http import solving
 from meridian.http.deps import Workspace, get_workspace
 from meridian.http.solving import plan_route
 from meridian.settings import Settings
-from tests.conftest import DIALECTS, KeptDatabase, an_admin, kept_database
+from tests.conftest import KeptDatabase, an_admin, kept_fixtures
 from tests.forms import install_forms, lead_form
 
 RECORDS = "/api/v1/forms/lead/records"
@@ -54,16 +54,7 @@ def _build(workspace: Workspace) -> _Apps:
     return _Apps(planned, solved, token)
 
 
-@pytest.fixture(scope="module", params=DIALECTS)
-def kept(request: pytest.FixtureRequest) -> Iterator[KeptDatabase[_Apps]]:
-    """Built once per dialect and test process, put back before each test."""
-    with kept_database(request, request.param, _build) as kept:
-        yield kept
-
-
-@pytest.fixture
-def workspace(kept: KeptDatabase[_Apps]) -> Workspace:
-    return kept.put_back()
+kept, workspace = kept_fixtures(_build)
 
 
 @pytest.fixture

@@ -23,11 +23,10 @@ from meridian.jobs.worker import Worker
 from meridian.solutions import idc_crm
 from meridian.solutions.loader import install_approvals, install_pipelines, install_solution
 from tests.conftest import (
-    DIALECTS,
     FakeClock,
     KeptApp,
     KeptDatabase,
-    kept_database,
+    kept_fixtures,
     with_app,
     workspace_on,
 )
@@ -66,15 +65,7 @@ def _install(workspace: Workspace, _client: TestClient) -> dict[str, int]:
 Kept = KeptDatabase[KeptApp[dict[str, int]]]
 
 
-@pytest.fixture(scope="module", params=DIALECTS)
-def kept(request: pytest.FixtureRequest) -> Iterator[Kept]:
-    with kept_database(request, request.param, with_app(_install)) as kept:
-        yield kept
-
-
-@pytest.fixture
-def workspace(kept: Kept) -> Workspace:
-    return kept.put_back()
+kept, workspace = kept_fixtures(with_app(_install))
 
 
 @pytest.fixture
