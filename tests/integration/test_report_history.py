@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import random
 from collections import defaultdict
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
@@ -34,7 +33,7 @@ from meridian.schema import changes
 from meridian.schema.catalog import get_form
 from meridian.schema.compile import compile_form
 from meridian.schema.model import Form, parse_model
-from tests.conftest import DIALECTS, FakeClock, KeptDatabase, kept_database
+from tests.conftest import FakeClock, KeptDatabase, kept_fixtures
 from tests.integration.test_reports import (  # noqa: F401 (the fixtures)
     TZ,
     Crm,
@@ -271,17 +270,13 @@ def _build_history(workspace: Workspace) -> History:
     return History(crm, visits, notes, done, payments)
 
 
-@pytest.fixture(scope="module", params=DIALECTS)
-def kept(request: pytest.FixtureRequest) -> Iterator[KeptDatabase[History]]:
-    """Built once per dialect and test process (a second or more on PostgreSQL), put back
-    before each test: the tests only read it."""
-    with kept_database(request, request.param, _build_history) as kept:
-        yield kept
+# Built once per dialect and test process (a second or more on PostgreSQL), put back before
+# each test: the tests only read it.
+kept, workspace = kept_fixtures(_build_history)
 
 
 @pytest.fixture
-def history(kept: KeptDatabase[History]) -> History:
-    kept.put_back()
+def history(kept: KeptDatabase[History], workspace: Workspace) -> History:
     return kept.built
 
 
